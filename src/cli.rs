@@ -1,0 +1,214 @@
+//! The command line: clap definitions and the headless subcommands (DESIGN §3).
+//!
+//! Headless commands drive the same [`VeyraCore`] as the console and read the same events:
+//! `veyra run` prints `OutputDelta` text as it streams, or every event as a JSON line.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use futures_util::StreamExt;
+
+use crate::config::{self, LatencyPreset, LoadedConfig, REDACTED};
+use crate::core::{ExecutionRequest, VeyraCore};
+use crate::error::{ExitCode, VeyraError};
+use crate::events::{Event, Priority};
+
+/// Veyra — a terminal mission console for governable LLM work over slow links.
+#[derive(Debug, Parser)]
+#[command(name = "veyra", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (default: $VEYRA_CONFIG, ./veyra.yaml, ~/.config/veyra/config.yaml).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// What to do; the console when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open the console (the default).
+    Tui(TuiArgs),
+    /// Run one prompt through the full path and stream the answer to stdout.
+    Run(RunArgs),
+    /// Show or check configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Check the backend and the audit trail; exit 0 only when healthy.
+    Health,
+}
+
+/// `veyra tui`.
+#[derive(Debug, Args, Default, Clone)]
+pub struct TuiArgs {
+    /// Theme name (default, high-contrast, mono) or path to a theme file.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub theme: Option<String>,
+    /// Link preset to start with.
+    #[arg(long, value_enum)]
+    pub preset: Option<LatencyPreset>,
+}
+
+/// `veyra run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The prompt; `-` or omitted reads it from stdin.
+    pub prompt: Option<String>,
+    /// Scheduling priority.
+    #[arg(long, value_enum, default_value_t = Priority::Normal)]
+    pub priority: Priority,
+    /// Backend for this run (see `veyra health`).
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Model for this run.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// System prompt.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Print every event as one JSON line instead of the answer text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `veyra config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (secrets redacted).
+    Show,
+    /// Validate a configuration file.
+    Check {
+        /// The file to check.
+        file: PathBuf,
+    },
+}
+
+/// Loads the configuration for a command, honouring `--config`.
+pub fn load(cli_config: Option<&std::path::Path>) -> Result<LoadedConfig, VeyraError> {
+    Ok(config::load_config_with_sources(cli_config)?)
+}
+
+/// Starts file logging for a headless command.
+pub fn init_headless_logging(config: &config::VeyraConfig) -> Result<(), VeyraError> {
+    crate::logging::init(&config.logging, &config.log_file_path(), None)?;
+    Ok(())
+}
+
+/// Reads the prompt from the argument or stdin.
+fn read_prompt(arg: Option<String>) -> Result<String, VeyraError> {
+    let from_stdin = matches!(arg.as_deref(), None | Some("-"));
+    if !from_stdin {
+        return Ok(arg.unwrap_or_default());
+    }
+    let stdin = std::io::stdin();
+    if arg.is_none() && stdin.is_terminal() {
+        return Err(VeyraError::Usage(
+            "no prompt given; run `veyra run \"PROMPT\"` or pipe one: `echo PROMPT | veyra run -`"
+                .into(),
+        ));
+    }
+    let mut text = String::new();
+    stdin
+        .lock()
+        .read_to_string(&mut text)
+        .map_err(|e| VeyraError::io("reading the prompt from stdin", e))?;
+    if text.trim().is_empty() {
+        return Err(VeyraError::Usage(
+            "stdin closed without a prompt; pipe some text, e.g. `echo PROMPT | veyra run -`"
+                .into(),
+        ));
+    }
+    Ok(text)
+}
+
+/// `veyra run`.
+pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraError> {
+    let prompt = read_prompt(args.prompt)?;
+    let core = VeyraCore::new(loaded.config)?;
+    let mut request = ExecutionRequest::new(prompt).priority(args.priority);
+    request.system = args.system;
+    request.backend = args.backend;
+    request.model = args.model;
+    let mut stream = core.execute_stream(request)?;
+    let stdout = std::io::stdout();
+    let write_err = |e| VeyraError::io("writing to stdout", e);
+    let mut ends_with_newline = true;
+    while let Some(event) = stream.next().await {
+        let mut out = stdout.lock();
+        if args.json {
+            let line = serde_json::to_string(&event)
+                .map_err(|e| VeyraError::Runtime(format!("encoding an event: {e}")))?;
+            writeln!(out, "{line}").map_err(write_err)?;
+        } else if let Event::OutputDelta { text, .. } = &event {
+            out.write_all(text.as_bytes()).map_err(write_err)?;
+            ends_with_newline = text.ends_with('\n');
+        }
+        out.flush().map_err(write_err)?;
+    }
+    let result = stream.finish().await;
+    if !args.json && !ends_with_newline {
+        let mut out = stdout.lock();
+        writeln!(out).map_err(write_err)?;
+    }
+    result.map(|_| ExitCode::Success)
+}
+
+/// `veyra config show`.
+pub fn config_show(loaded: &LoadedConfig) -> Result<ExitCode, VeyraError> {
+    let yaml = serde_saphyr::to_string(&loaded.config)
+        .map_err(|e| VeyraError::Runtime(format!("rendering the configuration: {e}")))?;
+    let mut out = String::new();
+    match &loaded.file {
+        Some(f) => out.push_str(&format!("# effective configuration from {}\n", f.display())),
+        None => out.push_str("# effective configuration from built-in defaults\n"),
+    }
+    for (key, var) in &loaded.overrides {
+        out.push_str(&format!("# {key} overridden by {var}\n"));
+    }
+    if let Some(var) = &loaded.config.model.api_key_env {
+        let state = match std::env::var(var) {
+            Ok(v) if !v.trim().is_empty() => format!("set ({REDACTED})"),
+            _ => "NOT SET".to_string(),
+        };
+        out.push_str(&format!("# API key from ${var}: {state}\n"));
+    }
+    out.push_str(&yaml);
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(out.as_bytes())
+        .and_then(|_| stdout.flush())
+        .map_err(|e| VeyraError::io("writing to stdout", e))?;
+    Ok(ExitCode::Success)
+}
+
+/// `veyra config check FILE`.
+pub fn config_check(file: &std::path::Path) -> Result<ExitCode, VeyraError> {
+    config::check_file(file)?;
+    println!("{}: ok", file.display());
+    Ok(ExitCode::Success)
+}
+
+/// `veyra health`.
+pub async fn health(loaded: LoadedConfig) -> Result<ExitCode, VeyraError> {
+    let core = VeyraCore::new(loaded.config)?;
+    let report = core.health_check().await;
+    match &report.backend_error {
+        None => println!("backend {}: ok", report.backend),
+        Some(e) => println!("backend {}: FAILED: {e}", report.backend),
+    }
+    match &report.audit {
+        None => println!("audit: off (governance.audit = false)"),
+        Some(a) => match &a.failure {
+            None => println!("audit: ok ({} entries, chain verified)", a.entries),
+            Some(f) => println!("audit: FAILED: {f}"),
+        },
+    }
+    Ok(if report.is_healthy() {
+        ExitCode::Success
+    } else {
+        ExitCode::Runtime
+    })
+}

@@ -1,0 +1,778 @@
+//! Configuration: [`VeyraConfig`], its sections, loading, environment overrides and validation.
+//!
+//! The file format is YAML, read with `serde-saphyr` (a maintained, panic-free YAML parser that
+//! reports line and column). Every section rejects unknown keys, and the error names the key,
+//! where it is and the nearest valid key. Lookup order and `VEYRA_<SECTION>__<FIELD>` overrides
+//! are described in DESIGN §4 and implemented by [`load_config`] and [`env`].
+
+pub mod env;
+mod secret;
+pub mod suggest;
+pub mod theme;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use secret::{REDACTED, Secret};
+pub use theme::{ResolvedTheme, ThemeColour};
+
+/// The whole configuration. Every field has a default, so an empty file is a valid file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct VeyraConfig {
+    /// Which model backend answers prompts, and how.
+    pub model: ModelConfig,
+    /// The simulated interplanetary link.
+    pub latency: LatencyConfig,
+    /// Scheduler limits.
+    pub runtime: RuntimeConfig,
+    /// Log level, format and file.
+    pub logging: LoggingConfig,
+    /// Audit trail, safety boundary and policy.
+    pub governance: GovernanceConfig,
+    /// The console.
+    pub tui: TuiConfig,
+}
+
+/// `model:` — the backend and its generation parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Registered backend name (`mock` by default; see `veyra health`).
+    pub backend: String,
+    /// Model name passed to the backend.
+    pub model: String,
+    /// Base URL for HTTP backends (e.g. `http://localhost:11434/v1`).
+    pub base_url: Option<String>,
+    /// Name of the environment variable that holds the API key. The key itself is never
+    /// written in a file.
+    pub api_key_env: Option<String>,
+    /// Sampling temperature, 0 to 2.
+    pub temperature: f64,
+    /// Upper bound on generated tokens, at least 1.
+    pub max_tokens: u32,
+    /// Request timeout in seconds, at least 1.
+    pub timeout: u64,
+    /// How often a failed request is retried before the first streamed byte.
+    pub retries: u32,
+    /// The deterministic mock backend.
+    pub mock: MockConfig,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            backend: "mock".into(),
+            model: "veyra-mock-1".into(),
+            base_url: None,
+            api_key_env: None,
+            temperature: 0.7,
+            max_tokens: 1024,
+            timeout: 120,
+            retries: 2,
+            mock: MockConfig::default(),
+        }
+    }
+}
+
+impl ModelConfig {
+    /// Reads the API key from the variable named by `api_key_env`.
+    /// `Ok(None)` when no variable is configured.
+    pub fn api_key(&self) -> Result<Option<Secret>, ConfigError> {
+        let Some(var) = &self.api_key_env else {
+            return Ok(None);
+        };
+        match std::env::var(var) {
+            Ok(v) if !v.trim().is_empty() => Ok(Some(Secret::new(v.trim()))),
+            _ => Err(ConfigError::Invalid {
+                key: "model.api_key_env".into(),
+                origin: Origin::Default,
+                message: format!(
+                    "the environment variable '{var}' is not set or empty; export it with your API key"
+                ),
+            }),
+        }
+    }
+}
+
+/// `model.mock:` — the deterministic mock backend's contract.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MockConfig {
+    /// Delay between streamed tokens, in milliseconds (0 streams as fast as possible).
+    pub token_delay_ms: u64,
+    /// Scripted answers: the first rule whose pattern matches the prompt decides.
+    pub script: Vec<MockRule>,
+    /// Fail every request that no script rule answers.
+    pub fail: Option<MockFailure>,
+}
+
+/// One scripted answer of the mock backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MockRule {
+    /// A regular expression searched for in the prompt.
+    pub pattern: String,
+    /// The answer, streamed token by token. Ignored when `fail` is set and `after_tokens` is 0.
+    #[serde(default)]
+    pub response: String,
+    /// Make this rule fail instead of (or part-way through) answering.
+    #[serde(default)]
+    pub fail: Option<MockFailure>,
+}
+
+/// A failure the mock backend injects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MockFailure {
+    /// The kind of error, as a real backend would report it.
+    pub kind: MockFailureKind,
+    /// Tokens streamed before the failure (0 fails before the first byte).
+    #[serde(default)]
+    pub after_tokens: u32,
+    /// The error message.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// Error kinds the mock can inject; they map one to one onto backend error kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MockFailureKind {
+    /// Bad or missing credentials.
+    Auth,
+    /// Too many requests.
+    RateLimit,
+    /// The provider is overloaded.
+    Overloaded,
+    /// The request was malformed.
+    BadRequest,
+    /// The provider failed.
+    Server,
+    /// The request timed out.
+    Timeout,
+    /// The connection failed.
+    Connection,
+    /// The reply did not follow the protocol.
+    Protocol,
+}
+
+/// `latency:` — the simulated link between operator and model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LatencyConfig {
+    /// Simulate the link at all.
+    pub simulate: bool,
+    /// Which link.
+    pub preset: LatencyPreset,
+    /// How the delay is drawn.
+    pub mode: LatencyMode,
+    /// Range for the `custom` preset.
+    pub custom: CustomRange,
+    /// Simulated seconds per real second (60 = a Mars minute per second). Greater than 0.
+    pub time_scale: f64,
+}
+
+impl Default for LatencyConfig {
+    fn default() -> Self {
+        LatencyConfig {
+            simulate: false,
+            preset: LatencyPreset::Earth,
+            mode: LatencyMode::Uniform,
+            custom: CustomRange::default(),
+            time_scale: 1.0,
+        }
+    }
+}
+
+/// `latency.custom:` — one-way delay range in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CustomRange {
+    /// Shortest one-way delay, ms.
+    pub min_ms: u64,
+    /// Longest one-way delay, ms; not below `min_ms`.
+    pub max_ms: u64,
+}
+
+impl Default for CustomRange {
+    fn default() -> Self {
+        CustomRange {
+            min_ms: 100,
+            max_ms: 1000,
+        }
+    }
+}
+
+/// Link presets (DESIGN §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LatencyPreset {
+    /// Terrestrial network.
+    Earth,
+    /// Earth–Moon.
+    Lunar,
+    /// Earth–Mars.
+    Mars,
+    /// Voyager-class deep space.
+    DeepSpace,
+    /// `latency.custom` range.
+    Custom,
+}
+
+impl LatencyPreset {
+    /// The name used in config, CLI and console.
+    pub fn name(self) -> &'static str {
+        match self {
+            LatencyPreset::Earth => "earth",
+            LatencyPreset::Lunar => "lunar",
+            LatencyPreset::Mars => "mars",
+            LatencyPreset::DeepSpace => "deep-space",
+            LatencyPreset::Custom => "custom",
+        }
+    }
+}
+
+impl fmt::Display for LatencyPreset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How the one-way delay is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LatencyMode {
+    /// Seeded random within the preset's range.
+    Uniform,
+    /// The middle of the preset's range.
+    Fixed,
+    /// True light time for the simulated date.
+    Ephemeris,
+}
+
+impl fmt::Display for LatencyMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LatencyMode::Uniform => "uniform",
+            LatencyMode::Fixed => "fixed",
+            LatencyMode::Ephemeris => "ephemeris",
+        })
+    }
+}
+
+/// `runtime:` — the scheduler's limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Executions running at once, at least 1.
+    pub max_concurrent: usize,
+    /// Retries of a failed task, for retryable errors only.
+    pub retries: u32,
+    /// First retry delay in milliseconds; doubles on each retry.
+    pub backoff_ms: u64,
+    /// Tasks that may wait in the queue, at least 1.
+    pub queue_capacity: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            max_concurrent: 4,
+            retries: 2,
+            backoff_ms: 500,
+            queue_capacity: 1024,
+        }
+    }
+}
+
+/// `logging:` — where the structured log goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    /// `trace`, `debug`, `info`, `warn` or `error`.
+    pub level: String,
+    /// Format of the log file.
+    pub format: LogFormat,
+    /// Log file; defaults to `<data dir>/veyra.log`.
+    pub file: Option<PathBuf>,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        LoggingConfig {
+            level: "info".into(),
+            format: LogFormat::Json,
+            file: None,
+        }
+    }
+}
+
+/// Log file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// Valid values of `logging.level`.
+pub const LOG_LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
+
+/// `governance:` — audit, safety and policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GovernanceConfig {
+    /// Record every execution in the hash-chained audit trail.
+    pub audit: bool,
+    /// Audit store path; defaults to `<data dir>/audit.db`.
+    pub store_path: Option<PathBuf>,
+    /// Enforce the safety boundary.
+    pub safety: bool,
+    /// Allow reversible operations only.
+    pub reversible_only: bool,
+    /// Operations that are always blocked.
+    pub prohibited_operations: Vec<String>,
+    /// Operations that need an operator's confirmation.
+    pub require_confirmation: Vec<String>,
+    /// Cedar policy file.
+    pub policy_file: Option<PathBuf>,
+}
+
+impl Default for GovernanceConfig {
+    fn default() -> Self {
+        GovernanceConfig {
+            audit: true,
+            store_path: None,
+            safety: true,
+            reversible_only: false,
+            prohibited_operations: vec!["delete_all".into(), "format_disk".into()],
+            require_confirmation: Vec::new(),
+            policy_file: None,
+        }
+    }
+}
+
+/// `tui:` — the console.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TuiConfig {
+    /// Theme name (`default`, `high-contrast`, `mono`) or path to a theme file.
+    pub theme: String,
+    /// Upper bound on redraws per second, 1 to 120.
+    pub frame_rate: u32,
+    /// Key overrides: action name → list of keys (e.g. `quit: ["q", "ctrl-q"]`).
+    pub keys: BTreeMap<String, Vec<String>>,
+}
+
+impl Default for TuiConfig {
+    fn default() -> Self {
+        TuiConfig {
+            theme: "default".into(),
+            frame_rate: 30,
+            keys: BTreeMap::new(),
+        }
+    }
+}
+
+/// Where a configuration value came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Built-in default.
+    Default,
+    /// A configuration file.
+    File(PathBuf),
+    /// An environment variable.
+    Env(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("built-in defaults"),
+            Origin::File(p) => write!(f, "{}", p.display()),
+            Origin::Env(v) => write!(f, "environment variable {v}"),
+        }
+    }
+}
+
+/// Everything that can be wrong with a configuration. Each message names the place and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file named on the command line or in `VEYRA_CONFIG` does not exist.
+    #[error("{}: config file not found; pass an existing file with --config, or omit it to use the defaults", path.display())]
+    NotFound {
+        /// The path that was asked for.
+        path: PathBuf,
+    },
+    /// The file exists but could not be read.
+    #[error("{}: cannot read config file: {source}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// YAML syntax error, wrong type or unknown key in a file.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (0 when unknown).
+        line: u64,
+        /// 1-based column (0 when unknown).
+        column: u64,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// A `VEYRA_*` variable names no key or holds a value of the wrong type.
+    #[error("environment variable {var}: {message}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("{key} (from {origin}): {message}")]
+    Invalid {
+        /// Dotted key path, e.g. `model.temperature`.
+        key: String,
+        /// Where the value came from.
+        origin: Origin,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+/// The per-user data directory: `$XDG_DATA_HOME/veyra`, else `~/.local/share/veyra`,
+/// else `./.veyra` when no home is known.
+pub fn data_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("veyra");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(h).join(".local/share/veyra");
+    }
+    PathBuf::from(".veyra")
+}
+
+/// The config file that [`load_config`] would read without `--config`, if any exists:
+/// `$VEYRA_CONFIG`, `./veyra.yaml`, `$XDG_CONFIG_HOME/veyra/config.yaml` (or `~/.config/…`).
+/// `VEYRA_CONFIG` naming a missing file is returned anyway, so loading reports it.
+pub fn find_config_file() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("VEYRA_CONFIG").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let local = PathBuf::from("veyra.yaml");
+    if local.is_file() {
+        return Some(local);
+    }
+    let config_home = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    let user = config_home.join("veyra/config.yaml");
+    user.is_file().then_some(user)
+}
+
+/// A loaded configuration and where its values came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedConfig {
+    /// The effective configuration.
+    pub config: VeyraConfig,
+    /// The file it was read from; `None` for built-in defaults.
+    pub file: Option<PathBuf>,
+    /// Dotted key → the `VEYRA_*` variable that overrode it.
+    pub overrides: BTreeMap<String, String>,
+}
+
+/// Loads the effective configuration: the file (`path`, else the lookup order of DESIGN §4,
+/// else built-in defaults), then `VEYRA_<SECTION>__<FIELD>` overrides from the process
+/// environment, then validation.
+pub fn load_config(path: Option<&Path>) -> Result<VeyraConfig, ConfigError> {
+    load_config_with_sources(path).map(|l| l.config)
+}
+
+/// [`load_config`], also telling where the values came from.
+pub fn load_config_with_sources(path: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    load_from(path, &vars)
+}
+
+/// [`load_config_with_sources`] with an explicit environment (for tests and embedding).
+pub fn load_from(
+    path: Option<&Path>,
+    vars: &[(String, String)],
+) -> Result<LoadedConfig, ConfigError> {
+    let found = match path {
+        Some(p) => Some(p.to_path_buf()),
+        None => find_config_file(),
+    };
+    let (config, origin) = match &found {
+        Some(p) => (parse_file(p)?, Origin::File(p.clone())),
+        None => (VeyraConfig::default(), Origin::Default),
+    };
+    let (config, overrides) = env::apply_overrides(config, vars)?;
+    config.validate(&|key: &str| {
+        overrides
+            .get(key)
+            .map(|v| Origin::Env(v.clone()))
+            .unwrap_or_else(|| origin.clone())
+    })?;
+    Ok(LoadedConfig {
+        config,
+        file: found,
+        overrides,
+    })
+}
+
+/// Reads and validates one file on its own, without environment overrides
+/// (`veyra config check`).
+pub fn check_file(path: &Path) -> Result<VeyraConfig, ConfigError> {
+    let config = parse_file(path)?;
+    let origin = Origin::File(path.to_path_buf());
+    config.validate(&|_| origin.clone())?;
+    Ok(config)
+}
+
+/// Parses a YAML file into a config, with located, actionable errors.
+pub fn parse_file(path: &Path) -> Result<VeyraConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            ConfigError::NotFound {
+                path: path.to_path_buf(),
+            }
+        } else {
+            ConfigError::Unreadable {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    })?;
+    parse_str(&text, path)
+}
+
+/// Parses YAML text; `path` is used for error messages only.
+pub fn parse_str(text: &str, path: &Path) -> Result<VeyraConfig, ConfigError> {
+    // A file holding only comments or nothing at all is the defaults.
+    let is_empty = text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || l.trim() == "---");
+    if is_empty {
+        return Ok(VeyraConfig::default());
+    }
+    serde_saphyr::from_str::<VeyraConfig>(text).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        let mut message = explain_serde_message(&yaml_error_message(&e));
+        if !message.starts_with("unknown key")
+            && let Some(source) = text
+                .lines()
+                .nth((line as usize).saturating_sub(1))
+                .filter(|_| line > 0)
+        {
+            message.push_str(&format!(" (in `{}`)", source.trim()));
+        }
+        ConfigError::File {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
+        }
+    })
+}
+
+/// The message of a YAML error without its snippet and location suffix.
+fn yaml_error_message(e: &serde_saphyr::Error) -> String {
+    let text = e.without_snippet().to_string();
+    let first = text.lines().next().unwrap_or("").trim();
+    // serde-saphyr appends " at line N column M"; the location is printed in front instead.
+    match first.rfind(" at line ") {
+        Some(i) => first[..i].to_string(),
+        None => first.to_string(),
+    }
+}
+
+/// Turns serde's "unknown field `x`, expected one of `a`, `b`" into
+/// "unknown key 'x' in section 's' (did you mean 'a'?); valid keys: a, b".
+pub(crate) fn explain_serde_message(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_string();
+    };
+    let Some((key, expected)) = rest.split_once('`') else {
+        return message.to_string();
+    };
+    let expected = expected.trim_start_matches(',').trim();
+    let list = expected
+        .strip_prefix("expected one of ")
+        .or_else(|| expected.strip_prefix("expected "))
+        .unwrap_or("");
+    let valid: Vec<&str> = list
+        .split(',')
+        .map(|s| s.trim().trim_matches('`'))
+        .filter(|s| !s.is_empty() && *s != "nothing")
+        .collect();
+    let section = section_with_fields(&valid)
+        .map(|s| {
+            if s == "top level" {
+                " at the top level".to_string()
+            } else {
+                format!(" in section '{s}'")
+            }
+        })
+        .unwrap_or_default();
+    format!(
+        "unknown key '{key}'{section}{}; valid keys: {}",
+        suggest::did_you_mean(key, valid.iter().copied()),
+        valid.join(", ")
+    )
+}
+
+/// The dotted name of the config section whose keys are exactly `fields`.
+fn section_with_fields(fields: &[&str]) -> Option<String> {
+    fn walk(value: &serde_json::Value, path: &str, fields: &[&str]) -> Option<String> {
+        let serde_json::Value::Object(map) = value else {
+            return None;
+        };
+        let mut want: Vec<&str> = fields.to_vec();
+        let mut have: Vec<&str> = map.keys().map(String::as_str).collect();
+        want.sort_unstable();
+        have.sort_unstable();
+        if !want.is_empty() && want == have {
+            return Some(if path.is_empty() {
+                "top level".to_string()
+            } else {
+                path.to_string()
+            });
+        }
+        map.iter().find_map(|(k, v)| {
+            let child = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            walk(v, &child, fields)
+        })
+    }
+    let defaults = serde_json::to_value(VeyraConfig::default()).ok()?;
+    walk(&defaults, "", fields)
+}
+
+impl VeyraConfig {
+    /// Checks ranges and consistency. `origin` says where a dotted key's value came from.
+    pub fn validate(&self, origin: &dyn Fn(&str) -> Origin) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            key: key.to_string(),
+            origin: origin(key),
+            message,
+        };
+        let m = &self.model;
+        if m.backend.trim().is_empty() {
+            return Err(invalid(
+                "model.backend",
+                "must name a backend, e.g. 'mock'".into(),
+            ));
+        }
+        if !(0.0..=2.0).contains(&m.temperature) || m.temperature.is_nan() {
+            return Err(invalid(
+                "model.temperature",
+                format!("{} is out of range; use a value from 0 to 2", m.temperature),
+            ));
+        }
+        if m.max_tokens == 0 {
+            return Err(invalid("model.max_tokens", "must be at least 1".into()));
+        }
+        if m.timeout == 0 {
+            return Err(invalid("model.timeout", "must be at least 1 second".into()));
+        }
+        for (i, rule) in m.mock.script.iter().enumerate() {
+            if let Err(e) = regex::Regex::new(&rule.pattern) {
+                return Err(invalid(
+                    &format!("model.mock.script[{i}].pattern"),
+                    format!("is not a valid regular expression: {e}"),
+                ));
+            }
+        }
+        let l = &self.latency;
+        if !(l.time_scale > 0.0 && l.time_scale.is_finite()) {
+            return Err(invalid(
+                "latency.time_scale",
+                format!(
+                    "{} must be greater than 0 (1 = real time, 60 = a minute per second)",
+                    l.time_scale
+                ),
+            ));
+        }
+        if l.custom.min_ms > l.custom.max_ms {
+            return Err(invalid(
+                "latency.custom",
+                format!(
+                    "min_ms ({}) is greater than max_ms ({}); swap them",
+                    l.custom.min_ms, l.custom.max_ms
+                ),
+            ));
+        }
+        let r = &self.runtime;
+        if r.max_concurrent == 0 {
+            return Err(invalid(
+                "runtime.max_concurrent",
+                "must be at least 1".into(),
+            ));
+        }
+        if r.queue_capacity == 0 {
+            return Err(invalid(
+                "runtime.queue_capacity",
+                "must be at least 1".into(),
+            ));
+        }
+        let level = self.logging.level.to_ascii_lowercase();
+        if !LOG_LEVELS.contains(&level.as_str()) {
+            return Err(invalid(
+                "logging.level",
+                format!(
+                    "unknown level '{}'{}; valid levels: {}",
+                    self.logging.level,
+                    suggest::did_you_mean(&level, LOG_LEVELS),
+                    LOG_LEVELS.join(", ")
+                ),
+            ));
+        }
+        if !(1..=120).contains(&self.tui.frame_rate) {
+            return Err(invalid(
+                "tui.frame_rate",
+                format!(
+                    "{} is out of range; use 1 to 120 frames per second",
+                    self.tui.frame_rate
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The audit store path, resolved against the data directory.
+    pub fn audit_store_path(&self) -> PathBuf {
+        self.governance
+            .store_path
+            .clone()
+            .unwrap_or_else(|| data_dir().join("audit.db"))
+    }
+
+    /// The log file path, resolved against the data directory.
+    pub fn log_file_path(&self) -> PathBuf {
+        self.logging
+            .file
+            .clone()
+            .unwrap_or_else(|| data_dir().join("veyra.log"))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,571 @@
+//! The hash-chained audit trail (DESIGN §6).
+//!
+//! # Format
+//! An [`AuditEntry`] has a sequence number (from 1), id, timestamp (UTC, RFC 3339 with
+//! microseconds, `Z`), event type, actor, action, resource, outcome, input summary, metadata (a
+//! JSON object), `prev_hash` and `hash`.
+//!
+//! **Canonical bytes** of an entry are the RFC 8785 (JSON Canonicalization Scheme) encoding, made
+//! by `serde_json_canonicalizer`, of the JSON object holding every field except `prev_hash` and
+//! `hash`: `{"action","actor","event_type","id","input_summary","metadata","outcome","resource",
+//! "seq","timestamp"}` — keys sorted by UTF-16 code units, no insignificant white space, numbers
+//! in ECMAScript form, strings minimally escaped.
+//!
+//! **Chain**: `hash = SHA-256(prev_hash ‖ canonical bytes)`, where `prev_hash` enters as its 32
+//! raw bytes; both are written as 64 lowercase hex digits. The first entry's `prev_hash` is 64
+//! zeros ([`GENESIS_PREV_HASH`]). Changing any field of any entry changes its hash and breaks the
+//! link of the entry after it; [`verify_chain`] names the first entry where that shows.
+//!
+//! Input summaries never hold raw prompts: [`summarize_input`] gives `hash:<16 hex>:len:<bytes>`.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::AuditError;
+use super::store::AuditStore;
+
+/// `prev_hash` of the first entry.
+pub const GENESIS_PREV_HASH: &str =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Export document format tag.
+pub const EXPORT_FORMAT: &str = "veyra.audit.export/1";
+
+/// What kind of thing an entry records (DESIGN §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AuditEventType {
+    /// A prompt was executed.
+    Execution,
+    /// A tool was invoked.
+    ToolInvocation,
+    /// A policy decision was taken.
+    PolicyCheck,
+    /// A safety check was made.
+    SafetyCheck,
+    /// The safety boundary refused something.
+    SafetyViolation,
+    /// Configuration changed at run time.
+    ConfigChange,
+    /// The simulated link changed.
+    LatencyChange,
+    /// A benchmark ran.
+    Benchmark,
+    /// The system itself (start, stop).
+    System,
+}
+
+impl AuditEventType {
+    /// Every type, in the order of DESIGN §6.
+    pub const ALL: [AuditEventType; 9] = [
+        AuditEventType::Execution,
+        AuditEventType::ToolInvocation,
+        AuditEventType::PolicyCheck,
+        AuditEventType::SafetyCheck,
+        AuditEventType::SafetyViolation,
+        AuditEventType::ConfigChange,
+        AuditEventType::LatencyChange,
+        AuditEventType::Benchmark,
+        AuditEventType::System,
+    ];
+
+    /// The name as written in entries (`EXECUTION`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            AuditEventType::Execution => "EXECUTION",
+            AuditEventType::ToolInvocation => "TOOL_INVOCATION",
+            AuditEventType::PolicyCheck => "POLICY_CHECK",
+            AuditEventType::SafetyCheck => "SAFETY_CHECK",
+            AuditEventType::SafetyViolation => "SAFETY_VIOLATION",
+            AuditEventType::ConfigChange => "CONFIG_CHANGE",
+            AuditEventType::LatencyChange => "LATENCY_CHANGE",
+            AuditEventType::Benchmark => "BENCHMARK",
+            AuditEventType::System => "SYSTEM",
+        }
+    }
+}
+
+impl fmt::Display for AuditEventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a caller asks the trail to record; the trail adds sequence, id, time and hashes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    /// Kind of entry.
+    pub event_type: AuditEventType,
+    /// Who acted (`operator`, `agent`, `benchmark`, `system`).
+    pub actor: String,
+    /// What was done (`execute`, `invoke_tool`, …).
+    pub action: String,
+    /// What it was done to (a backend, a tool, a file).
+    pub resource: String,
+    /// How it ended (`success`, `failure`, `denied`, …).
+    pub outcome: String,
+    /// A digest of the input, never the input: see [`summarize_input`].
+    pub input_summary: String,
+    /// Extra facts; must be a JSON object.
+    pub metadata: serde_json::Value,
+}
+
+/// One link of the chain. See the module docs for the exact format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditEntry {
+    /// Position in the chain, from 1, without gaps.
+    pub seq: u64,
+    /// Unique id of the entry.
+    pub id: Uuid,
+    /// When it was recorded (UTC, microsecond precision).
+    #[serde(with = "rfc3339_micros")]
+    pub timestamp: DateTime<Utc>,
+    /// Kind of entry.
+    pub event_type: AuditEventType,
+    /// Who acted.
+    pub actor: String,
+    /// What was done.
+    pub action: String,
+    /// What it was done to.
+    pub resource: String,
+    /// How it ended.
+    pub outcome: String,
+    /// Digest of the input.
+    pub input_summary: String,
+    /// Extra facts (a JSON object).
+    pub metadata: serde_json::Value,
+    /// Hash of the entry before (hex), or 64 zeros.
+    pub prev_hash: String,
+    /// `SHA-256(prev_hash ‖ canonical bytes)` (hex).
+    pub hash: String,
+}
+
+/// The fields that the canonical bytes cover, borrowed from an entry.
+#[derive(Serialize)]
+struct CanonicalBody<'a> {
+    seq: u64,
+    id: &'a Uuid,
+    #[serde(with = "rfc3339_micros")]
+    timestamp: DateTime<Utc>,
+    event_type: AuditEventType,
+    actor: &'a str,
+    action: &'a str,
+    resource: &'a str,
+    outcome: &'a str,
+    input_summary: &'a str,
+    metadata: &'a serde_json::Value,
+}
+
+impl AuditEntry {
+    /// The RFC 8785 canonical bytes of every field but `prev_hash` and `hash`.
+    pub fn canonical_bytes(&self) -> Result<Vec<u8>, AuditError> {
+        let body = CanonicalBody {
+            seq: self.seq,
+            id: &self.id,
+            timestamp: self.timestamp,
+            event_type: self.event_type,
+            actor: &self.actor,
+            action: &self.action,
+            resource: &self.resource,
+            outcome: &self.outcome,
+            input_summary: &self.input_summary,
+            metadata: &self.metadata,
+        };
+        serde_json_canonicalizer::to_vec(&body).map_err(|e| AuditError::Encode(e.to_string()))
+    }
+
+    /// Recomputes this entry's hash from its fields and `prev_hash`.
+    /// `None` when `prev_hash` is not 64 hex digits.
+    pub fn compute_hash(&self) -> Result<Option<String>, AuditError> {
+        let Some(prev) = decode_hash(&self.prev_hash) else {
+            return Ok(None);
+        };
+        Ok(Some(chain_hash(&prev, &self.canonical_bytes()?)))
+    }
+
+    /// The first 12 hex digits of the hash, for narrow displays.
+    pub fn short_hash(&self) -> &str {
+        self.hash.get(..12).unwrap_or(&self.hash)
+    }
+}
+
+/// `SHA-256(prev ‖ canonical)` as lowercase hex.
+fn chain_hash(prev: &[u8; 32], canonical: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(canonical);
+    hex::encode(h.finalize())
+}
+
+/// Decodes 64 lowercase hex digits.
+fn decode_hash(hex_text: &str) -> Option<[u8; 32]> {
+    if hex_text.len() != 64 || hex_text.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_text, &mut out).ok()?;
+    Some(out)
+}
+
+/// `hash:<first 16 hex digits of SHA-256>:len:<length in bytes>` — identifies an input without
+/// revealing it.
+pub fn summarize_input(input: &str) -> String {
+    let digest = Sha256::digest(input.as_bytes());
+    let mut prefix = hex::encode(&digest[..8]);
+    prefix.truncate(16);
+    format!("hash:{prefix}:len:{}", input.len())
+}
+
+/// Why an entry fails verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrityReason {
+    /// The entry's fields do not hash to its `hash`: its content was changed.
+    ContentChanged,
+    /// `prev_hash` is not the hash of the entry before it (or not 64 zeros for the first).
+    LinkBroken,
+    /// The sequence number is not the one expected: an entry is missing or out of order.
+    SequenceGap {
+        /// The sequence number that should be here.
+        expected: u64,
+    },
+    /// A hash field is not 64 lowercase hex digits.
+    MalformedHash,
+    /// The entry could not be encoded.
+    Unencodable(String),
+}
+
+impl fmt::Display for IntegrityReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IntegrityReason::ContentChanged => {
+                f.write_str("content changed: its fields no longer hash to its recorded hash")
+            }
+            IntegrityReason::LinkBroken => {
+                f.write_str("link broken: prev_hash does not match the hash of the entry before it")
+            }
+            IntegrityReason::SequenceGap { expected } => write!(
+                f,
+                "sequence gap: expected seq {expected}; an entry was removed or reordered"
+            ),
+            IntegrityReason::MalformedHash => {
+                f.write_str("malformed hash: not 64 lowercase hex digits")
+            }
+            IntegrityReason::Unencodable(e) => write!(f, "cannot be encoded: {e}"),
+        }
+    }
+}
+
+/// The first bad entry of a chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("entry #{index} (seq {seq}): {reason}")]
+pub struct IntegrityFailure {
+    /// 0-based position of the entry in the chain as stored.
+    pub index: u64,
+    /// Its sequence number as stored.
+    pub seq: u64,
+    /// What is wrong with it.
+    pub reason: IntegrityReason,
+}
+
+/// The result of a successful verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyReport {
+    /// Entries checked.
+    pub entries: u64,
+    /// Hash of the last entry (the head), or the genesis value for an empty chain.
+    pub head: String,
+}
+
+/// Verifies a chain: sequence numbers from 1 without gaps, every `prev_hash` linking to the hash
+/// before it, every hash matching the entry's content. Stops at the first bad entry.
+pub fn verify_chain<'a>(
+    entries: impl IntoIterator<Item = &'a AuditEntry>,
+) -> Result<VerifyReport, IntegrityFailure> {
+    let mut verifier = ChainVerifier::default();
+    for entry in entries {
+        verifier.check(entry)?;
+    }
+    Ok(verifier.report())
+}
+
+/// Incremental form of [`verify_chain`], for stores that stream entries.
+#[derive(Debug)]
+struct ChainVerifier {
+    index: u64,
+    prev: String,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        ChainVerifier {
+            index: 0,
+            prev: GENESIS_PREV_HASH.to_string(),
+        }
+    }
+}
+
+impl ChainVerifier {
+    fn check(&mut self, entry: &AuditEntry) -> Result<(), IntegrityFailure> {
+        let fail = |reason| IntegrityFailure {
+            index: self.index,
+            seq: entry.seq,
+            reason,
+        };
+        let expected = self.index + 1;
+        if entry.seq != expected {
+            return Err(fail(IntegrityReason::SequenceGap { expected }));
+        }
+        if entry.prev_hash != self.prev {
+            return Err(fail(IntegrityReason::LinkBroken));
+        }
+        match entry.compute_hash() {
+            Ok(Some(h)) if h == entry.hash => {}
+            Ok(Some(_)) => {
+                return Err(fail(if decode_hash(&entry.hash).is_none() {
+                    IntegrityReason::MalformedHash
+                } else {
+                    IntegrityReason::ContentChanged
+                }));
+            }
+            Ok(None) => return Err(fail(IntegrityReason::MalformedHash)),
+            Err(e) => return Err(fail(IntegrityReason::Unencodable(e.to_string()))),
+        }
+        self.prev.clone_from(&entry.hash);
+        self.index += 1;
+        Ok(())
+    }
+
+    fn report(self) -> VerifyReport {
+        VerifyReport {
+            entries: self.index,
+            head: self.prev,
+        }
+    }
+}
+
+/// Selects entries for `query` and `export`. Empty fields match everything; the time range is
+/// inclusive.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditFilter {
+    /// Only this type.
+    pub event_type: Option<AuditEventType>,
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Not before.
+    pub since: Option<DateTime<Utc>>,
+    /// Not after.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl AuditFilter {
+    /// True when `entry` passes the filter.
+    pub fn matches(&self, entry: &AuditEntry) -> bool {
+        self.event_type.is_none_or(|t| t == entry.event_type)
+            && self.actor.as_deref().is_none_or(|a| a == entry.actor)
+            && self.since.is_none_or(|s| entry.timestamp >= s)
+            && self.until.is_none_or(|u| entry.timestamp <= u)
+    }
+}
+
+/// A JSON export of the trail, verifiable offline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditExport {
+    /// [`EXPORT_FORMAT`].
+    pub format: String,
+    /// When the export was made.
+    pub exported_at: DateTime<Utc>,
+    /// True when a filter was applied (a filtered export is not a whole chain and does not
+    /// verify as one).
+    pub filtered: bool,
+    /// The entries, in chain order.
+    pub entries: Vec<AuditEntry>,
+}
+
+impl AuditExport {
+    /// Verifies the exported chain.
+    pub fn verify(&self) -> Result<VerifyReport, IntegrityFailure> {
+        verify_chain(&self.entries)
+    }
+}
+
+/// The chain head the next entry links to.
+#[derive(Debug)]
+struct Head {
+    seq: u64,
+    hash: [u8; 32],
+    hash_hex: String,
+}
+
+/// The audit trail: assigns sequence numbers, links and hashes entries, and keeps them in an
+/// [`AuditStore`]. Cloning shares the trail.
+#[derive(Clone)]
+pub struct AuditTrail {
+    store: Arc<dyn AuditStore>,
+    head: Arc<Mutex<Head>>,
+}
+
+impl fmt::Debug for AuditTrail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditTrail").finish_non_exhaustive()
+    }
+}
+
+impl AuditTrail {
+    /// A trail over `store`, resuming after its newest entry.
+    pub fn new(store: Arc<dyn AuditStore>) -> Result<Self, AuditError> {
+        let head = match store.last()? {
+            Some(last) => Head {
+                seq: last.seq,
+                hash: decode_hash(&last.hash).ok_or_else(|| {
+                    AuditError::Integrity(IntegrityFailure {
+                        index: last.seq.saturating_sub(1),
+                        seq: last.seq,
+                        reason: IntegrityReason::MalformedHash,
+                    })
+                })?,
+                hash_hex: last.hash.clone(),
+            },
+            None => Head {
+                seq: 0,
+                hash: [0; 32],
+                hash_hex: GENESIS_PREV_HASH.to_string(),
+            },
+        };
+        Ok(AuditTrail {
+            store,
+            head: Arc::new(Mutex::new(head)),
+        })
+    }
+
+    /// A trail in memory.
+    pub fn in_memory() -> Self {
+        let store: Arc<dyn AuditStore> = Arc::new(super::store::MemoryStore::new());
+        AuditTrail {
+            store,
+            head: Arc::new(Mutex::new(Head {
+                seq: 0,
+                hash: [0; 32],
+                hash_hex: GENESIS_PREV_HASH.to_string(),
+            })),
+        }
+    }
+
+    /// Appends a record to the chain and returns the entry as stored.
+    pub fn record(&self, record: AuditRecord) -> Result<AuditEntry, AuditError> {
+        if !record.metadata.is_object() {
+            return Err(AuditError::Encode(
+                "metadata must be a JSON object".to_string(),
+            ));
+        }
+        let mut head = self
+            .head
+            .lock()
+            .map_err(|_| AuditError::Store("the chain head was poisoned by a panic".into()))?;
+        let mut entry = AuditEntry {
+            seq: head.seq + 1,
+            id: Uuid::new_v4(),
+            timestamp: Utc::now().trunc_subsecs(6),
+            event_type: record.event_type,
+            actor: record.actor,
+            action: record.action,
+            resource: record.resource,
+            outcome: record.outcome,
+            input_summary: record.input_summary,
+            metadata: record.metadata,
+            prev_hash: head.hash_hex.clone(),
+            hash: String::new(),
+        };
+        entry.hash = chain_hash(&head.hash, &entry.canonical_bytes()?);
+        self.store.append(&entry)?;
+        head.seq = entry.seq;
+        head.hash = decode_hash(&entry.hash).unwrap_or([0; 32]);
+        head.hash_hex.clone_from(&entry.hash);
+        Ok(entry)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> u64 {
+        self.head.lock().map(|h| h.seq).unwrap_or(0)
+    }
+
+    /// True when nothing has been recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The current chain head (hash of the newest entry, or the genesis value).
+    pub fn head_hash(&self) -> String {
+        self.head
+            .lock()
+            .map(|h| h.hash_hex.clone())
+            .unwrap_or_else(|_| GENESIS_PREV_HASH.to_string())
+    }
+
+    /// Verifies every stored entry; names the first bad one.
+    pub fn verify_integrity(&self) -> Result<VerifyReport, AuditError> {
+        let mut verifier = ChainVerifier::default();
+        let mut failure = None;
+        self.store.scan(&mut |entry| match verifier.check(entry) {
+            Ok(()) => true,
+            Err(f) => {
+                failure = Some(f);
+                false
+            }
+        })?;
+        match failure {
+            Some(f) => Err(AuditError::Integrity(f)),
+            None => Ok(verifier.report()),
+        }
+    }
+
+    /// Entries that pass `filter`, in chain order.
+    pub fn query(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, AuditError> {
+        let mut out = Vec::new();
+        self.store.scan(&mut |entry| {
+            if filter.matches(entry) {
+                out.push(entry.clone());
+            }
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// A JSON export of the entries that pass `filter`.
+    pub fn export(&self, filter: &AuditFilter) -> Result<AuditExport, AuditError> {
+        Ok(AuditExport {
+            format: EXPORT_FORMAT.to_string(),
+            exported_at: Utc::now(),
+            filtered: *filter != AuditFilter::default(),
+            entries: self.query(filter)?,
+        })
+    }
+}
+
+/// Serde for timestamps as RFC 3339 UTC with exactly six fractional digits, so the canonical
+/// bytes of an entry read back from JSON are the bytes it was hashed with.
+mod rfc3339_micros {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests;

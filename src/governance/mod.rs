@@ -1,0 +1,34 @@
+//! Governance: the tamper-evident audit trail (and, in later layers, policy).
+//!
+//! Governance knows nothing of models or screens: callers hand it records, it chains them.
+
+pub mod audit;
+pub mod store;
+
+pub use audit::{
+    AuditEntry, AuditEventType, AuditExport, AuditFilter, AuditRecord, AuditTrail,
+    GENESIS_PREV_HASH, IntegrityFailure, IntegrityReason, VerifyReport, summarize_input,
+    verify_chain,
+};
+pub use store::{AuditStore, MemoryStore};
+
+/// Errors of the audit trail.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The chain does not verify.
+    #[error("audit chain integrity failure: {0}")]
+    Integrity(#[from] IntegrityFailure),
+    /// The store could not append or read.
+    #[error("audit store: {0}")]
+    Store(String),
+    /// An entry could not be encoded (metadata that is not a JSON object, …).
+    #[error("audit entry could not be encoded: {0}")]
+    Encode(String),
+}
+
+impl AuditError {
+    /// True when this error means the chain itself is broken (exit code 3).
+    pub fn is_integrity_failure(&self) -> bool {
+        matches!(self, AuditError::Integrity(_))
+    }
+}

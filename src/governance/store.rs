@@ -1,0 +1,78 @@
+//! Where audit entries live. [`AuditStore`] is the seam between the chain logic in
+//! [`super::audit`] and storage; [`MemoryStore`] keeps entries in process memory.
+
+use std::sync::RwLock;
+
+use super::AuditError;
+use super::audit::AuditEntry;
+
+/// Storage for a chain of audit entries. The trail assigns sequence numbers and hashes; a store
+/// only keeps entries in order and hands them back unchanged.
+pub trait AuditStore: Send + Sync {
+    /// Appends one entry. Returns only once the entry is as durable as the store can make it.
+    fn append(&self, entry: &AuditEntry) -> Result<(), AuditError>;
+    /// Number of entries.
+    fn len(&self) -> Result<u64, AuditError>;
+    /// True when the store holds no entries.
+    fn is_empty(&self) -> Result<bool, AuditError> {
+        Ok(self.len()? == 0)
+    }
+    /// The newest entry, from which a trail resumes its chain.
+    fn last(&self) -> Result<Option<AuditEntry>, AuditError>;
+    /// Calls `visit` on every entry in order until it returns `false`.
+    fn scan(&self, visit: &mut dyn FnMut(&AuditEntry) -> bool) -> Result<(), AuditError>;
+}
+
+/// Entries in memory, lost when the process ends.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    entries: RwLock<Vec<AuditEntry>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces the entry with the same sequence number. Exists so tests can tamper.
+    #[doc(hidden)]
+    pub fn overwrite_for_test(&self, index: usize, entry: AuditEntry) {
+        if let Ok(mut entries) = self.entries.write()
+            && let Some(slot) = entries.get_mut(index)
+        {
+            *slot = entry;
+        }
+    }
+}
+
+fn poisoned() -> AuditError {
+    AuditError::Store("the in-memory store was poisoned by a panic in another thread".into())
+}
+
+impl AuditStore for MemoryStore {
+    fn append(&self, entry: &AuditEntry) -> Result<(), AuditError> {
+        self.entries
+            .write()
+            .map_err(|_| poisoned())?
+            .push(entry.clone());
+        Ok(())
+    }
+
+    fn len(&self) -> Result<u64, AuditError> {
+        Ok(self.entries.read().map_err(|_| poisoned())?.len() as u64)
+    }
+
+    fn last(&self) -> Result<Option<AuditEntry>, AuditError> {
+        Ok(self.entries.read().map_err(|_| poisoned())?.last().cloned())
+    }
+
+    fn scan(&self, visit: &mut dyn FnMut(&AuditEntry) -> bool) -> Result<(), AuditError> {
+        for entry in self.entries.read().map_err(|_| poisoned())?.iter() {
+            if !visit(entry) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

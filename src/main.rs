@@ -1,0 +1,61 @@
+//! The `veyra` binary: parse arguments, dispatch, map errors to exit codes. Nothing else.
+
+use clap::Parser;
+use veyra::cli::{self, Cli, Command, ConfigCommand};
+use veyra::{ExitCode, VeyraError};
+
+fn main() -> std::process::ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with 0; usage errors to stderr with 2.
+            let _ = e.print();
+            return exit(if e.use_stderr() {
+                ExitCode::Usage
+            } else {
+                ExitCode::Success
+            });
+        }
+    };
+    match dispatch(cli) {
+        Ok(code) => exit(code),
+        // A reader that stopped reading (`veyra run | head`) is not an error to report.
+        Err(e) if e.is_broken_pipe() => exit(ExitCode::Success),
+        Err(e) => {
+            eprintln!("veyra: error: {e}");
+            exit(e.exit_code())
+        }
+    }
+}
+
+fn exit(code: ExitCode) -> std::process::ExitCode {
+    std::process::ExitCode::from(code.code() as u8)
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
+    // `config check` validates the named file alone; it must work even when the effective
+    // configuration is broken.
+    if let Some(Command::Config(ConfigCommand::Check { file })) = &cli.command {
+        return cli::config_check(file);
+    }
+    let loaded = cli::load(cli.config.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| VeyraError::io("starting the async runtime", e))?;
+    match cli.command {
+        None => runtime.block_on(veyra::tui::run(loaded, Default::default())),
+        Some(Command::Tui(args)) => runtime.block_on(veyra::tui::run(loaded, args)),
+        Some(Command::Run(args)) => {
+            cli::init_headless_logging(&loaded.config)?;
+            runtime.block_on(cli::run(args, loaded))
+        }
+        Some(Command::Health) => {
+            cli::init_headless_logging(&loaded.config)?;
+            runtime.block_on(cli::health(loaded))
+        }
+        Some(Command::Config(ConfigCommand::Show)) => cli::config_show(&loaded),
+        Some(Command::Config(ConfigCommand::Check { .. })) => Ok(ExitCode::Success),
+    }
+}

@@ -1,0 +1,714 @@
+//! The console's view state and the only two ways it changes: [`App::update`] with an
+//! [`Action`] from the keyboard, and [`App::apply`] with an [`Event`] from the core. Neither
+//! touches the core: `update` returns [`Command`]s that the loop in `mod.rs` sends.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::keymap::{Action, KeyMap, Mode};
+use super::output::{self, Anchor, OutputBuffer};
+use crate::config::ResolvedTheme;
+use crate::events::{Event, ExecutionId, FinishReason, Priority, TokenUsage};
+
+/// Panes that take focus, in `Tab` order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    /// Task list.
+    Tasks,
+    /// Output of the selected task.
+    Output,
+    /// Log lines.
+    Log,
+    /// The prompt input line.
+    Prompt,
+}
+
+impl Pane {
+    const ORDER: [Pane; 4] = [Pane::Tasks, Pane::Output, Pane::Log, Pane::Prompt];
+
+    fn step(self, forward: bool) -> Pane {
+        let i = Self::ORDER.iter().position(|p| *p == self).unwrap_or(0);
+        let n = Self::ORDER.len();
+        Self::ORDER[if forward {
+            (i + 1) % n
+        } else {
+            (i + n - 1) % n
+        }]
+    }
+}
+
+/// Where a task is in its life, as the console shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskState {
+    /// Accepted, not started.
+    Queued,
+    /// The backend is answering.
+    Running,
+    /// Finished with an answer.
+    Succeeded,
+    /// Ended with an error.
+    Failed {
+        /// Error kind.
+        kind: String,
+        /// The error sentence.
+        error: String,
+    },
+}
+
+impl TaskState {
+    /// True until the task ends.
+    pub fn is_active(&self) -> bool {
+        matches!(self, TaskState::Queued | TaskState::Running)
+    }
+}
+
+/// One row of the Tasks pane and the text of the Output pane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskView {
+    /// Execution id.
+    pub id: ExecutionId,
+    /// One-line prompt preview.
+    pub title: String,
+    /// Priority.
+    pub priority: Priority,
+    /// Backend.
+    pub backend: String,
+    /// Model.
+    pub model: String,
+    /// State.
+    pub state: TaskState,
+    /// Accepted at.
+    pub submitted_at: DateTime<Utc>,
+    /// Ended at.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Streamed answer.
+    pub output: OutputBuffer,
+    /// Token usage when finished.
+    pub usage: Option<TokenUsage>,
+    /// Why it stopped, when finished.
+    pub finish_reason: Option<FinishReason>,
+}
+
+impl TaskView {
+    /// Time from submission to the end, or to `now` while active.
+    pub fn elapsed(&self, now: DateTime<Utc>) -> chrono::Duration {
+        self.finished_at.unwrap_or(now) - self.submitted_at
+    }
+}
+
+/// State of the last audit verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// Not verified since start.
+    Never,
+    /// A verification is running.
+    Running,
+    /// The chain verified.
+    Verified {
+        /// Entries checked.
+        entries: u64,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The chain is broken.
+    Failed {
+        /// First bad entry and why.
+        failure: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+}
+
+/// The audit summary in the status bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditView {
+    /// Audit on at all.
+    pub enabled: bool,
+    /// Entries recorded.
+    pub entries: u64,
+    /// Chain head (hex).
+    pub head: String,
+    /// Last verification.
+    pub verification: Verification,
+}
+
+/// What the status bar says about the link and backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkView {
+    /// Backend name.
+    pub backend: String,
+    /// Model name.
+    pub model: String,
+    /// Link preset.
+    pub preset: String,
+    /// Whether the link is simulated.
+    pub simulated: bool,
+}
+
+/// Severity of a flash message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlashLevel {
+    /// Information.
+    Info,
+    /// Something failed.
+    Error,
+}
+
+/// A short message in the status bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flash {
+    /// The text.
+    pub text: String,
+    /// Severity.
+    pub level: FlashLevel,
+    /// Hidden after this time.
+    pub until: DateTime<Utc>,
+}
+
+/// A modal on top of the panes; it takes every key while open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    /// Key bindings.
+    Help,
+    /// "Tasks are running — quit anyway?"
+    ConfirmQuit {
+        /// Tasks still active.
+        active: usize,
+    },
+}
+
+/// The prompt being typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InputLine {
+    /// The text.
+    pub text: String,
+    /// Cursor position in characters.
+    pub cursor: usize,
+}
+
+impl InputLine {
+    fn byte_at(&self, char_index: usize) -> usize {
+        self.text
+            .char_indices()
+            .nth(char_index)
+            .map(|(i, _)| i)
+            .unwrap_or(self.text.len())
+    }
+
+    fn len(&self) -> usize {
+        self.text.chars().count()
+    }
+
+    fn insert(&mut self, c: char) {
+        let at = self.byte_at(self.cursor);
+        self.text.insert(at, c);
+        self.cursor += 1;
+    }
+
+    fn backspace(&mut self) {
+        if self.cursor > 0 {
+            self.cursor -= 1;
+            let at = self.byte_at(self.cursor);
+            self.text.remove(at);
+        }
+    }
+
+    fn delete(&mut self) {
+        if self.cursor < self.len() {
+            let at = self.byte_at(self.cursor);
+            self.text.remove(at);
+        }
+    }
+
+    fn delete_word(&mut self) {
+        while self.cursor > 0 && self.text.chars().nth(self.cursor - 1) == Some(' ') {
+            self.backspace();
+        }
+        while self.cursor > 0 && self.text.chars().nth(self.cursor - 1) != Some(' ') {
+            self.backspace();
+        }
+    }
+}
+
+/// Editing keys that are not configurable bindings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edit {
+    /// Type a character.
+    Insert(char),
+    /// Delete before the cursor.
+    Backspace,
+    /// Delete at the cursor.
+    Delete,
+    /// Cursor left.
+    Left,
+    /// Cursor right.
+    Right,
+    /// Cursor to start.
+    Home,
+    /// Cursor to end.
+    End,
+    /// Delete the word before the cursor.
+    DeleteWord,
+    /// Clear the line.
+    Clear,
+}
+
+impl Edit {
+    /// The edit a key stands for while typing, if any.
+    pub fn from_key(key: &KeyEvent) -> Option<Edit> {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        Some(match key.code {
+            KeyCode::Char('u') if ctrl => Edit::Clear,
+            KeyCode::Char('w') if ctrl => Edit::DeleteWord,
+            KeyCode::Char('a') if ctrl => Edit::Home,
+            KeyCode::Char('e') if ctrl => Edit::End,
+            KeyCode::Char(_) if ctrl || key.modifiers.contains(KeyModifiers::ALT) => return None,
+            KeyCode::Char(c) => Edit::Insert(c),
+            KeyCode::Backspace => Edit::Backspace,
+            KeyCode::Delete => Edit::Delete,
+            KeyCode::Left => Edit::Left,
+            KeyCode::Right => Edit::Right,
+            KeyCode::Home => Edit::Home,
+            KeyCode::End => Edit::End,
+            _ => return None,
+        })
+    }
+}
+
+/// What the console asks of the core or the loop.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Run a prompt.
+    Submit {
+        /// The prompt.
+        prompt: String,
+        /// Its priority.
+        priority: Priority,
+    },
+    /// Verify the audit chain.
+    VerifyAudit,
+    /// Switch to the theme at this index of the theme list.
+    SetTheme(usize),
+    /// Leave the console.
+    Quit,
+}
+
+/// Everything the console shows.
+#[derive(Debug)]
+pub struct App {
+    /// Tasks in submission order.
+    pub tasks: Vec<TaskView>,
+    index: HashMap<ExecutionId, usize>,
+    /// Index of the selected task.
+    pub selected: Option<usize>,
+    /// Focused pane.
+    pub focus: Pane,
+    /// Typing in the prompt.
+    pub editing: bool,
+    /// The prompt text.
+    pub input: InputLine,
+    /// Priority the next prompt is submitted at.
+    pub priority: Priority,
+    /// Follow the newest task and the bottom of its output.
+    pub follow: bool,
+    /// Output view anchor; `None` shows the bottom.
+    pub output_anchor: Option<Anchor>,
+    /// Size of the Output pane's text area (set by the loop after layout).
+    pub output_size: (u16, u16),
+    /// Rows of the Tasks pane's list (set by the loop after layout).
+    pub tasks_rows: u16,
+    /// Open modal.
+    pub overlay: Option<Overlay>,
+    /// Backend and link.
+    pub link: LinkView,
+    /// Audit summary.
+    pub audit: AuditView,
+    /// Status message.
+    pub flash: Option<Flash>,
+    /// Current time, set on every tick.
+    pub now: DateTime<Utc>,
+    /// Key bindings.
+    pub keymap: KeyMap,
+    /// Themes to cycle through with their names.
+    pub themes: Vec<ResolvedTheme>,
+    /// Index of the current theme.
+    pub theme: usize,
+    /// Events missed because the console fell behind.
+    pub missed_events: u64,
+    /// Set when the console should exit.
+    pub quit: bool,
+}
+
+impl App {
+    /// A console with no tasks.
+    pub fn new(
+        link: LinkView,
+        audit_enabled: bool,
+        keymap: KeyMap,
+        themes: Vec<ResolvedTheme>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        App {
+            tasks: Vec::new(),
+            index: HashMap::new(),
+            selected: None,
+            focus: Pane::Prompt,
+            editing: false,
+            input: InputLine::default(),
+            priority: Priority::Normal,
+            follow: true,
+            output_anchor: None,
+            output_size: (0, 0),
+            tasks_rows: 0,
+            overlay: None,
+            link,
+            audit: AuditView {
+                enabled: audit_enabled,
+                entries: 0,
+                head: crate::governance::GENESIS_PREV_HASH.to_string(),
+                verification: Verification::Never,
+            },
+            flash: None,
+            now,
+            keymap,
+            themes,
+            theme: 0,
+            missed_events: 0,
+            quit: false,
+        }
+    }
+
+    /// The mode keys are routed in.
+    pub fn mode(&self) -> Mode {
+        if matches!(self.overlay, Some(Overlay::ConfirmQuit { .. })) {
+            Mode::Question
+        } else if self.editing {
+            Mode::Editing
+        } else {
+            Mode::Normal
+        }
+    }
+
+    /// The current theme.
+    pub fn current_theme(&self) -> Option<&ResolvedTheme> {
+        self.themes.get(self.theme)
+    }
+
+    /// Tasks not yet ended.
+    pub fn active_tasks(&self) -> usize {
+        self.tasks.iter().filter(|t| t.state.is_active()).count()
+    }
+
+    /// The selected task.
+    pub fn selected_task(&self) -> Option<&TaskView> {
+        self.selected.and_then(|i| self.tasks.get(i))
+    }
+
+    /// Shows a message in the status bar for a few seconds.
+    pub fn flash(&mut self, text: impl Into<String>, level: FlashLevel) {
+        self.flash = Some(Flash {
+            text: text.into(),
+            level,
+            until: self.now + chrono::Duration::seconds(5),
+        });
+    }
+
+    /// Advances the clock; drops an expired flash.
+    pub fn tick(&mut self, now: DateTime<Utc>) {
+        self.now = now;
+        if self.flash.as_ref().is_some_and(|f| f.until <= now) {
+            self.flash = None;
+        }
+    }
+
+    /// Turns a key into an action (or an edit) for the current mode and applies it.
+    pub fn handle_key(&mut self, key: &KeyEvent) -> Vec<Command> {
+        let mode = self.mode();
+        if let Some(action) = self.keymap.action(mode, key) {
+            return self.update(action);
+        }
+        if mode == Mode::Editing
+            && let Some(edit) = Edit::from_key(key)
+        {
+            self.edit(edit);
+            return Vec::new();
+        }
+        if self.overlay == Some(Overlay::Help) {
+            // Any unbound key closes the help.
+            self.overlay = None;
+        }
+        Vec::new()
+    }
+
+    /// Pasted text goes into the prompt, newlines as spaces.
+    pub fn paste(&mut self, text: &str) {
+        if self.overlay.is_some() {
+            return;
+        }
+        self.editing = true;
+        self.focus = Pane::Prompt;
+        for c in text.chars() {
+            self.input
+                .insert(if c == '\n' || c == '\r' { ' ' } else { c });
+        }
+    }
+
+    /// Applies a typing action.
+    pub fn edit(&mut self, edit: Edit) {
+        let input = &mut self.input;
+        match edit {
+            Edit::Insert(c) => input.insert(c),
+            Edit::Backspace => input.backspace(),
+            Edit::Delete => input.delete(),
+            Edit::Left => input.cursor = input.cursor.saturating_sub(1),
+            Edit::Right => input.cursor = (input.cursor + 1).min(input.len()),
+            Edit::Home => input.cursor = 0,
+            Edit::End => input.cursor = input.len(),
+            Edit::DeleteWord => input.delete_word(),
+            Edit::Clear => *input = InputLine::default(),
+        }
+    }
+
+    /// Applies an action; returns what the loop must do.
+    pub fn update(&mut self, action: Action) -> Vec<Command> {
+        if self.overlay == Some(Overlay::Help) {
+            // The help overlay closes on its own key, Esc, or anything else.
+            self.overlay = None;
+            if matches!(action, Action::Help | Action::Cancel) {
+                return Vec::new();
+            }
+        }
+        match action {
+            Action::Quit => {
+                let active = self.active_tasks();
+                if active > 0 {
+                    self.overlay = Some(Overlay::ConfirmQuit { active });
+                } else {
+                    self.quit = true;
+                    return vec![Command::Quit];
+                }
+            }
+            Action::Yes => {
+                if matches!(self.overlay, Some(Overlay::ConfirmQuit { .. })) {
+                    self.overlay = None;
+                    self.quit = true;
+                    return vec![Command::Quit];
+                }
+            }
+            Action::No => self.overlay = None,
+            Action::FocusNext => self.focus = self.focus.step(true),
+            Action::FocusPrev => self.focus = self.focus.step(false),
+            Action::EditPrompt => {
+                self.focus = Pane::Prompt;
+                self.editing = true;
+            }
+            Action::Cancel => {
+                self.editing = false;
+                self.overlay = None;
+            }
+            Action::Submit => {
+                let prompt = self.input.text.trim().to_string();
+                if prompt.is_empty() {
+                    self.flash(
+                        "the prompt is empty; type something first",
+                        FlashLevel::Error,
+                    );
+                } else {
+                    self.input = InputLine::default();
+                    self.follow = true;
+                    self.output_anchor = None;
+                    return vec![Command::Submit {
+                        prompt,
+                        priority: self.priority,
+                    }];
+                }
+            }
+            Action::CyclePriority => self.priority = self.priority.cycle(),
+            Action::Up => self.move_by(-1),
+            Action::Down => self.move_by(1),
+            Action::PageUp => self.move_by(-(self.page() as isize)),
+            Action::PageDown => self.move_by(self.page() as isize),
+            Action::Top => self.move_by(isize::MIN / 2),
+            Action::Bottom => self.move_by(isize::MAX / 2),
+            Action::ToggleFollow => {
+                self.follow = !self.follow;
+                if self.follow {
+                    self.output_anchor = None;
+                    if !self.tasks.is_empty() {
+                        self.selected = Some(self.tasks.len() - 1);
+                    }
+                }
+                self.flash(
+                    if self.follow {
+                        "follow on"
+                    } else {
+                        "follow off"
+                    },
+                    FlashLevel::Info,
+                );
+            }
+            Action::VerifyAudit => {
+                if self.audit.enabled {
+                    self.audit.verification = Verification::Running;
+                    return vec![Command::VerifyAudit];
+                }
+                self.flash("audit is off (governance.audit = false)", FlashLevel::Error);
+            }
+            Action::NextTheme => {
+                if !self.themes.is_empty() {
+                    self.theme = (self.theme + 1) % self.themes.len();
+                    let name = self.themes[self.theme].name.clone();
+                    self.flash(format!("theme: {name}"), FlashLevel::Info);
+                    return vec![Command::SetTheme(self.theme)];
+                }
+            }
+            Action::Help => self.overlay = Some(Overlay::Help),
+        }
+        Vec::new()
+    }
+
+    fn page(&self) -> usize {
+        match self.focus {
+            Pane::Output => self.output_size.1.max(1) as usize,
+            _ => self.tasks_rows.max(1) as usize,
+        }
+    }
+
+    fn move_by(&mut self, delta: isize) {
+        match self.focus {
+            Pane::Output => self.scroll_output(delta),
+            Pane::Tasks | Pane::Log | Pane::Prompt => {
+                if self.tasks.is_empty() {
+                    return;
+                }
+                let last = self.tasks.len() - 1;
+                let current = self.selected.unwrap_or(last) as isize;
+                let next = current.saturating_add(delta).clamp(0, last as isize) as usize;
+                if Some(next) != self.selected {
+                    self.output_anchor = None;
+                }
+                self.selected = Some(next);
+                self.follow = next == last && self.follow;
+            }
+        }
+    }
+
+    fn scroll_output(&mut self, delta: isize) {
+        let (width, height) = (self.output_size.0 as usize, self.output_size.1 as usize);
+        let Some(task) = self.selected_task() else {
+            return;
+        };
+        let buffer = &task.output;
+        let bottom = output::bottom_anchor(buffer, width, height);
+        let from = self.output_anchor.unwrap_or(bottom);
+        let next = output::scroll(buffer, from, delta, width);
+        // Reaching the bottom again returns to the live tail.
+        let at_bottom = (next.line, next.row) >= (bottom.line, bottom.row);
+        self.output_anchor = if at_bottom { None } else { Some(next) };
+        if !at_bottom {
+            self.follow = false;
+        }
+    }
+
+    /// Folds one core event into the view.
+    pub fn apply(&mut self, event: Event) {
+        match event {
+            Event::ExecutionSubmitted {
+                id,
+                title,
+                priority,
+                backend,
+                model,
+                at,
+            } => {
+                self.index.insert(id, self.tasks.len());
+                self.tasks.push(TaskView {
+                    id,
+                    title,
+                    priority,
+                    backend,
+                    model,
+                    state: TaskState::Queued,
+                    submitted_at: at,
+                    finished_at: None,
+                    output: OutputBuffer::default(),
+                    usage: None,
+                    finish_reason: None,
+                });
+                if self.follow || self.selected.is_none() {
+                    self.selected = Some(self.tasks.len() - 1);
+                    self.output_anchor = None;
+                }
+            }
+            Event::ExecutionStarted { id, .. } => {
+                if let Some(t) = self.task_mut(id) {
+                    t.state = TaskState::Running;
+                }
+            }
+            Event::OutputDelta { id, text } => {
+                if let Some(t) = self.task_mut(id) {
+                    t.output.push(&text);
+                }
+            }
+            Event::ExecutionFinished {
+                id,
+                usage,
+                finish_reason,
+                at,
+                ..
+            } => {
+                if let Some(t) = self.task_mut(id) {
+                    t.state = TaskState::Succeeded;
+                    t.usage = Some(usage);
+                    t.finish_reason = Some(finish_reason);
+                    t.finished_at = Some(at);
+                }
+            }
+            Event::ExecutionFailed {
+                id,
+                error,
+                kind,
+                at,
+            } => {
+                let short = id.short();
+                if let Some(t) = self.task_mut(id) {
+                    t.state = TaskState::Failed {
+                        kind,
+                        error: error.clone(),
+                    };
+                    t.finished_at = Some(at);
+                }
+                self.flash(format!("task {short} failed: {error}"), FlashLevel::Error);
+            }
+            Event::AuditRecorded { seq, hash, .. } => {
+                if seq >= self.audit.entries {
+                    self.audit.entries = seq;
+                    self.audit.head = hash;
+                }
+            }
+            Event::AuditVerified {
+                entries,
+                failure,
+                at,
+            } => {
+                self.audit.verification = match failure {
+                    None => Verification::Verified { entries, at },
+                    Some(failure) => {
+                        self.flash(format!("audit chain FAILED: {failure}"), FlashLevel::Error);
+                        Verification::Failed { failure, at }
+                    }
+                };
+            }
+        }
+    }
+
+    fn task_mut(&mut self, id: ExecutionId) -> Option<&mut TaskView> {
+        let i = *self.index.get(&id)?;
+        self.tasks.get_mut(i)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,108 @@
+//! The screen, top to bottom. Every pane has a pure render function in `panes/`.
+//!
+//! ```text
+//! ┌ Tasks (3 · 1 running) ─┐┌ Output · 1a2b3c4d · running · follow ───────┐
+//! │▶ NORM Summarise the…2s ││Acknowledged: "Summarise the telemetry". Link │
+//! │✓ HIGH Check the pow…1s ││budget is nominal and the uplink window is…   │
+//! │                        ││                                              │
+//! └────────────────────────┘└──────────────────────────────────────────────┘
+//! ┌ Log ───────────────────────────────────────────────────────────────────┐
+//! │12:00:01 INFO  execution started backend=mock                           │
+//! └────────────────────────────────────────────────────────────────────────┘
+//! ┌ Prompt · priority normal ──────────────────────────────────────────────┐
+//! │> █                                                                      │
+//! └────────────────────────────────────────────────────────────────────────┘
+//!  mock/veyra-mock-1 │ link earth (off) │ audit 2 a1b2c3d4e5f6 ✓ │ 12:00:03 UTC
+//! ```
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::app::App;
+use super::panes;
+use super::theme::Theme;
+
+/// Smallest usable terminal.
+pub const MIN_SIZE: (u16, u16) = (60, 16);
+
+/// Where each pane goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Areas {
+    /// Tasks pane.
+    pub tasks: Rect,
+    /// Output pane.
+    pub output: Rect,
+    /// Log pane.
+    pub log: Rect,
+    /// Prompt line.
+    pub prompt: Rect,
+    /// Status bar.
+    pub status: Rect,
+}
+
+impl Areas {
+    /// Splits the screen.
+    pub fn of(area: Rect) -> Areas {
+        let [main, log, prompt, status] = Layout::vertical([
+            Constraint::Min(6),
+            Constraint::Percentage(22),
+            Constraint::Length(3),
+            Constraint::Length(1),
+        ])
+        .areas(area);
+        let tasks_width = (area.width * 2 / 5).clamp(28, 64);
+        let [tasks, output] =
+            Layout::horizontal([Constraint::Length(tasks_width), Constraint::Min(20)]).areas(main);
+        Areas {
+            tasks,
+            output,
+            log,
+            prompt,
+            status,
+        }
+    }
+
+    /// The Output pane's text area (inside its border).
+    pub fn output_text(&self) -> Rect {
+        panes::inner(self.output)
+    }
+
+    /// Rows of the Tasks list.
+    pub fn task_rows(&self) -> u16 {
+        panes::inner(self.tasks).height
+    }
+}
+
+/// True when the terminal is too small to lay out the panes.
+pub fn too_small(area: Rect) -> bool {
+    area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1
+}
+
+/// Draws the whole console.
+pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
+    let area = frame.area();
+    if too_small(area) {
+        let text = vec![
+            Line::styled("Terminal too small", theme.error),
+            Line::from(format!(
+                "{}×{} — Veyra needs at least {}×{}.",
+                area.width, area.height, MIN_SIZE.0, MIN_SIZE.1
+            )),
+            Line::styled(
+                "Resize the window; tasks keep running. q quits.",
+                theme.muted,
+            ),
+        ];
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let areas = Areas::of(area);
+    panes::tasks::render(app, theme, frame, areas.tasks);
+    panes::output::render(app, theme, frame, areas.output);
+    panes::log::render(app, theme, frame, areas.log);
+    panes::prompt::render(app, theme, frame, areas.prompt);
+    panes::status::render(app, theme, frame, areas.status);
+    panes::overlay::render(app, theme, frame, area);
+}

@@ -1,0 +1,231 @@
+//! The full-screen console. This module owns the terminal: it sets it up, restores it on quit,
+//! panic, SIGTERM and SIGHUP, and runs the loop that turns keys into [`app::Command`]s for the
+//! core and folds the core's [`Event`]s into [`app::App`]. Frames are drawn only when something
+//! changed, at most `tui.frame_rate` times a second.
+//!
+//! `ratatui` and `crossterm` are used only below this module (DESIGN §2).
+
+pub mod app;
+pub mod keymap;
+pub mod layout;
+pub mod output;
+pub mod panes;
+pub mod theme;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use futures_util::StreamExt;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::cli::TuiArgs;
+use crate::config::{LoadedConfig, ResolvedTheme, theme as theme_cfg};
+use crate::core::{ExecutionRequest, VeyraCore};
+use crate::error::{ExitCode, VeyraError};
+use crate::events::Event;
+use app::{App, Command, FlashLevel, LinkView};
+use keymap::KeyMap;
+use theme::Theme;
+
+/// The themes the console cycles through: the configured one first, then the built-ins.
+/// `NO_COLOR` starts on the monochrome theme.
+pub fn theme_list(configured: &str) -> Result<Vec<ResolvedTheme>, VeyraError> {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let first = if no_color { "mono" } else { configured };
+    let mut themes = vec![theme_cfg::load_theme(first)?];
+    for name in theme_cfg::builtin_names() {
+        if themes.iter().all(|t| t.name != name) {
+            themes.push(theme_cfg::load_theme(name)?);
+        }
+    }
+    Ok(themes)
+}
+
+/// Builds the console's initial state from the configuration.
+pub fn initial_app(core: &VeyraCore, themes: Vec<ResolvedTheme>) -> Result<App, VeyraError> {
+    let config = core.config();
+    let keymap = KeyMap::with_overrides(&config.tui.keys).map_err(VeyraError::Usage)?;
+    let link = LinkView {
+        backend: core.backend_name(),
+        model: config.model.model.clone(),
+        preset: config.latency.preset.name().to_string(),
+        simulated: config.latency.simulate,
+    };
+    Ok(App::new(
+        link,
+        config.governance.audit,
+        keymap,
+        themes,
+        Utc::now(),
+    ))
+}
+
+/// Runs the console until the operator quits or a signal arrives.
+pub async fn run(loaded: LoadedConfig, args: TuiArgs) -> Result<ExitCode, VeyraError> {
+    use std::io::IsTerminal;
+    let mut config = loaded.config;
+    if let Some(theme) = args.theme {
+        config.tui.theme = theme;
+    }
+    if let Some(preset) = args.preset {
+        config.latency.preset = preset;
+    }
+    if !std::io::stdout().is_terminal() {
+        return Err(VeyraError::Usage(
+            "the console needs a terminal on stdout; for scripts use `veyra run` (see `veyra --help`)".into(),
+        ));
+    }
+    // Everything that can fail on bad input fails before the screen is taken over.
+    let themes = theme_list(&config.tui.theme)?;
+    let frame_period = Duration::from_secs(1) / config.tui.frame_rate.max(1);
+    let core = VeyraCore::new(config.clone())?;
+    let mut app = initial_app(&core, themes)?;
+
+    let _ = tui_logger::init_logger(tui_logger::LevelFilter::Trace);
+    tui_logger::set_default_level(tui_logger::LevelFilter::Trace);
+    let status = crate::logging::init(
+        &config.logging,
+        &config.log_file_path(),
+        Some(Box::new(tui_logger::TuiTracingSubscriberLayer)),
+    )?;
+    tracing::info!(backend = %core.backend_name(), "console started");
+    if let Some(w) = status.warning {
+        tracing::warn!("{w}");
+    }
+
+    let mut terminal = ratatui::init();
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
+    let result = event_loop(&mut terminal, &core, &mut app, frame_period).await;
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
+    ratatui::restore();
+    tracing::info!("console closed");
+    result.map(|_| ExitCode::Success)
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    core: &VeyraCore,
+    app: &mut App,
+    frame_period: Duration,
+) -> Result<(), VeyraError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let signal_err = |e| VeyraError::io("installing signal handlers", e);
+    let mut sigterm = signal(SignalKind::terminate()).map_err(signal_err)?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(signal_err)?;
+    let mut events = core.subscribe();
+    let mut keys = EventStream::new();
+    let mut clock = tokio::time::interval(Duration::from_secs(1));
+    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut theme = Theme::from(
+        app.current_theme()
+            .ok_or_else(|| VeyraError::Runtime("no theme loaded".into()))?,
+    );
+    let mut dirty = true;
+    let mut last_draw = tokio::time::Instant::now() - frame_period;
+
+    loop {
+        if dirty {
+            let due = last_draw + frame_period;
+            let now = tokio::time::Instant::now();
+            if now >= due {
+                let size = terminal
+                    .size()
+                    .map_err(|e| VeyraError::io("reading the terminal size", e))?;
+                let areas =
+                    layout::Areas::of(ratatui::layout::Rect::new(0, 0, size.width, size.height));
+                let text = areas.output_text();
+                app.output_size = (text.width, text.height);
+                app.tasks_rows = areas.task_rows();
+                terminal
+                    .draw(|frame| layout::render(app, &theme, frame))
+                    .map_err(|e| VeyraError::io("drawing the console", e))?;
+                last_draw = tokio::time::Instant::now();
+                dirty = false;
+            }
+        }
+        let frame_wait = if dirty {
+            (last_draw + frame_period).saturating_duration_since(tokio::time::Instant::now())
+        } else {
+            Duration::from_secs(3600)
+        };
+        let mut commands = Vec::new();
+        tokio::select! {
+            maybe = keys.next() => match maybe {
+                Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => {
+                    commands = app.handle_key(&key);
+                    dirty = true;
+                }
+                Some(Ok(TermEvent::Paste(text))) => {
+                    app.paste(&text);
+                    dirty = true;
+                }
+                Some(Ok(TermEvent::Resize(..))) => dirty = true,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(VeyraError::io("reading the keyboard", e)),
+                None => return Ok(()),
+            },
+            received = events.recv() => {
+                match received {
+                    Ok(event) => app.apply(event),
+                    Err(RecvError::Lagged(n)) => {
+                        app.missed_events += n;
+                        app.flash(format!("console fell behind and skipped {n} events"), FlashLevel::Error);
+                    }
+                    Err(RecvError::Closed) => return Ok(()),
+                }
+                // Fold everything else already waiting before the next frame.
+                loop {
+                    match events.try_recv() {
+                        Ok(event) => app.apply(event),
+                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => app.missed_events += n,
+                        Err(_) => break,
+                    }
+                }
+                dirty = true;
+            }
+            _ = clock.tick() => {
+                app.tick(Utc::now());
+                dirty = true;
+            }
+            _ = tokio::time::sleep(frame_wait), if dirty => {}
+            _ = sigterm.recv() => {
+                tracing::warn!("SIGTERM received; closing the console");
+                return Ok(());
+            }
+            _ = sighup.recv() => {
+                tracing::warn!("SIGHUP received; closing the console");
+                return Ok(());
+            }
+        }
+        for command in commands {
+            match command {
+                Command::Submit { prompt, priority } => {
+                    if let Err(e) = core.submit(ExecutionRequest::new(prompt).priority(priority)) {
+                        app.flash(e.to_string(), FlashLevel::Error);
+                    }
+                }
+                Command::VerifyAudit => {
+                    let core = core.clone();
+                    tokio::task::spawn_blocking(move || core.verify_audit());
+                }
+                Command::SetTheme(i) => {
+                    if let Some(t) = app.themes.get(i) {
+                        theme = Theme::from(t);
+                    }
+                }
+                Command::Quit => return Ok(()),
+            }
+        }
+        if app.quit {
+            return Ok(());
+        }
+    }
+}
+
+/// Folds a batch of events into a fresh view (for tests and replays).
+pub fn replay(app: &mut App, events: impl IntoIterator<Item = Event>) {
+    for e in events {
+        app.apply(e);
+    }
+}

@@ -1,0 +1,90 @@
+//! The `Output` pane: the selected task's streamed answer, wrapped to the pane, following the
+//! live tail or anchored where the operator scrolled. The title carries state and token usage.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::block;
+use crate::tui::app::{App, Pane, TaskState};
+use crate::tui::output::visible_rows;
+use crate::tui::theme::Theme;
+
+/// Draws the pane.
+pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(task) = app.selected_task() else {
+        let block = block(
+            vec![Span::styled("Output", theme.title)],
+            Pane::Output,
+            app,
+            theme,
+        );
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        let hint = vec![
+            Line::styled("Nothing to show yet.", theme.muted),
+            Line::styled(
+                format!(
+                    "Press {} to type a prompt, Enter to send it, {} for help.",
+                    app.keymap.key_hint(
+                        crate::tui::keymap::Mode::Normal,
+                        crate::tui::keymap::Action::EditPrompt
+                    ),
+                    app.keymap.key_hint(
+                        crate::tui::keymap::Mode::Normal,
+                        crate::tui::keymap::Action::Help
+                    ),
+                ),
+                theme.muted,
+            ),
+        ];
+        frame.render_widget(Paragraph::new(hint), inner);
+        return;
+    };
+    let mut title = vec![
+        Span::styled("Output", theme.title),
+        Span::styled(format!(" · {}", task.id.short()), theme.muted),
+    ];
+    let (state, style) = match &task.state {
+        TaskState::Queued => ("queued".to_string(), theme.queued),
+        TaskState::Running => ("running".to_string(), theme.running),
+        TaskState::Succeeded => ("done".to_string(), theme.ok),
+        TaskState::Failed { kind, .. } => (format!("failed: {kind}"), theme.error),
+    };
+    title.push(Span::styled(format!(" · {state}"), style));
+    if let Some(u) = task.usage {
+        title.push(Span::styled(
+            format!(" · in {} / out {} tok", u.input, u.output),
+            theme.muted,
+        ));
+    }
+    if app.follow {
+        title.push(Span::styled(" · follow", theme.accent));
+    } else if app.output_anchor.is_some() {
+        title.push(Span::styled(" · scrolled", theme.warn));
+    }
+    let block = block(title, Pane::Output, app, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+
+    let error = match &task.state {
+        TaskState::Failed { error, .. } => Some(error.as_str()),
+        _ => None,
+    };
+    let text_rows = inner.height.saturating_sub(u16::from(error.is_some())) as usize;
+    let rows = visible_rows(
+        &task.output,
+        app.output_anchor,
+        inner.width as usize,
+        text_rows,
+    );
+    let mut lines: Vec<Line> = rows
+        .into_iter()
+        .map(|r| Line::styled(r.to_string(), theme.text))
+        .collect();
+    if let Some(e) = error {
+        lines.push(Line::styled(format!("✗ {e}"), theme.error));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}

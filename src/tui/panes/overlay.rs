@@ -1,0 +1,100 @@
+//! Modals drawn over the panes: the help overlay (generated from the key map) and the quit
+//! confirmation.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
+
+use crate::tui::app::{App, Overlay};
+use crate::tui::keymap::Mode;
+use crate::tui::theme::Theme;
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let [v] = Layout::vertical([Constraint::Length(height.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [h] = Layout::horizontal([Constraint::Length(width.min(area.width))])
+        .flex(Flex::Center)
+        .areas(v);
+    h
+}
+
+/// Draws the open overlay, if any.
+pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    match &app.overlay {
+        None => {}
+        Some(Overlay::Help) => help(app, theme, frame, area),
+        Some(Overlay::ConfirmQuit { active }) => {
+            let rect = centered(area, 50, 5);
+            let block = Block::default()
+                .borders(Borders::ALL)
+                .border_type(BorderType::Double)
+                .border_style(theme.warn)
+                .title(Span::styled(" Quit? ", theme.title))
+                .style(theme.overlay);
+            let text = vec![
+                Line::from(format!(
+                    "{active} task{} still running.",
+                    if *active == 1 { " is" } else { "s are" }
+                )),
+                Line::from(vec![
+                    Span::styled("y", theme.accent),
+                    Span::raw(" quit and cancel them · "),
+                    Span::styled("n", theme.accent),
+                    Span::raw("/Esc keep working"),
+                ]),
+            ];
+            frame.render_widget(Clear, rect);
+            frame.render_widget(Paragraph::new(text).block(block), rect);
+        }
+    }
+}
+
+fn help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let mut lines = Vec::new();
+    for (mode, heading) in [
+        (Mode::Normal, "Browsing"),
+        (Mode::Editing, "Editing the prompt"),
+        (Mode::Question, "Questions"),
+    ] {
+        lines.push(Line::styled(heading, theme.title));
+        for b in app.keymap.bindings().iter().filter(|b| b.mode == mode) {
+            let keys = b
+                .keys
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" / ");
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {keys:<18}"), theme.accent),
+                Span::styled(b.description, theme.text),
+            ]));
+        }
+    }
+    lines.push(Line::styled("Any key closes this help.", theme.muted));
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(theme.border_focused)
+        .title(Span::styled(" Help — keys ", theme.title))
+        .style(theme.overlay);
+    let fits = lines.len() as u16 + 2 <= area.height;
+    if fits {
+        let rect = centered(area, 64, lines.len() as u16 + 2);
+        frame.render_widget(Clear, rect);
+        frame.render_widget(Paragraph::new(lines).block(block), rect);
+        return;
+    }
+    // Short terminal: two columns side by side.
+    let half = lines.len().div_ceil(2);
+    let right = lines.split_off(half);
+    let rect = centered(area, area.width, half as u16 + 2);
+    frame.render_widget(Clear, rect);
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let [l, r] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(inner);
+    frame.render_widget(Paragraph::new(lines), l);
+    frame.render_widget(Paragraph::new(right), r);
+}

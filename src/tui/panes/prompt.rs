@@ -1,0 +1,79 @@
+//! The `Prompt` input line: the text being typed, its priority, and the cursor while editing.
+
+use ratatui::Frame;
+use ratatui::layout::{Position, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use unicode_width::UnicodeWidthStr;
+
+use super::block;
+use crate::tui::app::{App, Pane};
+use crate::tui::keymap::{Action, Mode};
+use crate::tui::theme::Theme;
+
+/// Draws the pane and, while editing, places the terminal cursor.
+pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let title = vec![
+        Span::styled("Prompt", theme.title),
+        Span::styled(" · priority ", theme.muted),
+        Span::styled(app.priority.name(), theme.priority(app.priority)),
+        Span::styled(
+            if app.editing {
+                format!(
+                    " · {} send · {} priority · {} stop",
+                    app.keymap.key_hint(Mode::Editing, Action::Submit),
+                    app.keymap.key_hint(Mode::Editing, Action::CyclePriority),
+                    app.keymap.key_hint(Mode::Editing, Action::Cancel)
+                )
+            } else {
+                String::new()
+            },
+            theme.muted,
+        ),
+    ];
+    let block = block(title, Pane::Prompt, app, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if !app.editing && app.input.text.is_empty() {
+        let hint = format!(
+            "press {} to type a prompt · {} help · {} quit",
+            app.keymap.key_hint(Mode::Normal, Action::EditPrompt),
+            app.keymap.key_hint(Mode::Normal, Action::Help),
+            app.keymap.key_hint(Mode::Normal, Action::Quit),
+        );
+        frame.render_widget(Paragraph::new(Line::styled(hint, theme.muted)), inner);
+        return;
+    }
+    // Scroll horizontally so the cursor stays visible.
+    let available = (inner.width as usize).saturating_sub(2).max(1);
+    let before: String = app.input.text.chars().take(app.input.cursor).collect();
+    let before_width = before.width();
+    let skip_cols = before_width.saturating_sub(available - 1);
+    let mut skipped = 0;
+    let visible: String = app
+        .input
+        .text
+        .chars()
+        .skip_while(|c| {
+            let w = unicode_width::UnicodeWidthChar::width(*c).unwrap_or(0);
+            if skipped < skip_cols {
+                skipped += w;
+                true
+            } else {
+                false
+            }
+        })
+        .collect();
+    let line = Line::from(vec![
+        Span::styled("> ", theme.accent),
+        Span::styled(visible, theme.input),
+    ]);
+    frame.render_widget(Paragraph::new(line), inner);
+    if app.editing && app.overlay.is_none() {
+        let x = inner.x + 2 + (before_width - skipped) as u16;
+        frame.set_cursor_position(Position::new(
+            x.min(inner.right().saturating_sub(1)),
+            inner.y,
+        ));
+    }
+}

@@ -1,0 +1,68 @@
+//! The status bar: backend/model, link preset, audit head and verification, flash messages,
+//! and the UTC clock.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::tui::app::{App, FlashLevel, Verification};
+use crate::tui::theme::Theme;
+
+/// Draws the bar.
+pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let sep = Span::styled(" │ ", theme.status);
+    let mut left = vec![
+        Span::styled(
+            format!(" {}/{}", app.link.backend, app.link.model),
+            theme.status,
+        ),
+        sep.clone(),
+        Span::styled(
+            format!(
+                "link {} ({})",
+                app.link.preset,
+                if app.link.simulated { "sim" } else { "off" }
+            ),
+            theme.status,
+        ),
+        sep.clone(),
+    ];
+    if app.audit.enabled {
+        let short = app.audit.head.get(..12).unwrap_or(&app.audit.head);
+        left.push(Span::styled(
+            format!("audit {} {short} ", app.audit.entries),
+            theme.status,
+        ));
+        let (mark, style) = match &app.audit.verification {
+            Verification::Never => ("unverified".to_string(), theme.status),
+            Verification::Running => ("verifying…".to_string(), theme.status),
+            Verification::Verified { entries, .. } => {
+                (format!("✓ {entries} verified"), theme.status)
+            }
+            Verification::Failed { .. } => (
+                "✗ CHAIN BROKEN".to_string(),
+                theme.error.patch(theme.status).patch(theme.error),
+            ),
+        };
+        left.push(Span::styled(mark, style));
+    } else {
+        left.push(Span::styled("audit off", theme.status));
+    }
+    if let Some(flash) = &app.flash {
+        left.push(sep);
+        let style = match flash.level {
+            FlashLevel::Info => theme.status,
+            FlashLevel::Error => theme.status.patch(theme.error),
+        };
+        left.push(Span::styled(flash.text.clone(), style));
+    }
+    let clock = app.now.format(" %H:%M:%S UTC ").to_string();
+    let [l, r] = Layout::horizontal([Constraint::Min(10), Constraint::Length(clock.len() as u16)])
+        .areas(area);
+    frame.render_widget(Paragraph::new(Line::from(left)).style(theme.status), l);
+    frame.render_widget(
+        Paragraph::new(Line::styled(clock, theme.status)).style(theme.status),
+        r,
+    );
+}
