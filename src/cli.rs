@@ -39,6 +39,20 @@ pub enum Command {
     Config(ConfigCommand),
     /// Check the backend and the audit trail; exit 0 only when healthy.
     Health,
+    /// Inspect audit trails.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `veyra audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify an exported audit chain offline; exit 3 naming the first bad entry.
+    Verify {
+        /// An export document (JSON) written by `AuditTrail::export`.
+        #[arg(long, value_name = "EXPORT")]
+        file: PathBuf,
+    },
 }
 
 /// `veyra tui`.
@@ -211,4 +225,43 @@ pub async fn health(loaded: LoadedConfig) -> Result<ExitCode, VeyraError> {
     } else {
         ExitCode::Runtime
     })
+}
+
+/// `veyra audit verify --file EXPORT`.
+pub fn audit_verify_file(file: &std::path::Path) -> Result<ExitCode, VeyraError> {
+    use crate::governance::{AuditError, AuditExport};
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| VeyraError::io(format!("reading audit export {}", file.display()), e))?;
+    let export: AuditExport = serde_json::from_str(&text).map_err(|e| {
+        VeyraError::Usage(format!(
+            "{}:{}:{}: not a Veyra audit export: {e}",
+            file.display(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if export.format != crate::governance::audit::EXPORT_FORMAT {
+        return Err(VeyraError::Usage(format!(
+            "{}: unsupported export format '{}'; this Veyra reads '{}'",
+            file.display(),
+            export.format,
+            crate::governance::audit::EXPORT_FORMAT
+        )));
+    }
+    if export.filtered {
+        return Err(VeyraError::Usage(format!(
+            "{}: this export was filtered, so it is not a whole chain and cannot be verified; export without filters",
+            file.display()
+        )));
+    }
+    let report = export
+        .verify()
+        .map_err(|f| VeyraError::Audit(AuditError::Integrity(f)))?;
+    println!(
+        "{}: ok — {} entries, chain head {}",
+        file.display(),
+        report.entries,
+        report.head
+    );
+    Ok(ExitCode::Success)
 }

@@ -1,7 +1,7 @@
 //! The `veyra` binary: parse arguments, dispatch, map errors to exit codes. Nothing else.
 
 use clap::Parser;
-use veyra::cli::{self, Cli, Command, ConfigCommand};
+use veyra::cli::{self, AuditCommand, Cli, Command, ConfigCommand};
 use veyra::{ExitCode, VeyraError};
 
 fn main() -> std::process::ExitCode {
@@ -38,6 +38,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
     if let Some(Command::Config(ConfigCommand::Check { file })) = &cli.command {
         return cli::config_check(file);
     }
+    if let Some(Command::Audit(AuditCommand::Verify { file })) = &cli.command {
+        return cli::audit_verify_file(file);
+    }
     let loaded = cli::load(cli.config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -56,6 +59,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
             runtime.block_on(cli::health(loaded))
         }
         Some(Command::Config(ConfigCommand::Show)) => cli::config_show(&loaded),
-        Some(Command::Config(ConfigCommand::Check { .. })) => Ok(ExitCode::Success),
+        Some(Command::Config(ConfigCommand::Check { .. }))
+        | Some(Command::Audit(AuditCommand::Verify { .. })) => Ok(ExitCode::Success),
     }
 }

@@ -1,1 +1,227 @@
+use std::time::Duration;
 
+use futures_util::StreamExt;
+
+use super::*;
+use crate::config::{MockFailure, MockFailureKind};
+use crate::models::MockBackend;
+
+fn core_with(f: impl FnOnce(&mut VeyraConfig)) -> VeyraCore {
+    let mut config = VeyraConfig::default();
+    f(&mut config);
+    VeyraCore::new(config).unwrap()
+}
+
+fn drain(rx: &mut tokio::sync::broadcast::Receiver<Event>) -> Vec<Event> {
+    let mut out = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        out.push(e);
+    }
+    out
+}
+
+fn kind(e: &Event) -> &'static str {
+    match e {
+        Event::ExecutionSubmitted { .. } => "submitted",
+        Event::ExecutionStarted { .. } => "started",
+        Event::OutputDelta { .. } => "delta",
+        Event::ExecutionFinished { .. } => "finished",
+        Event::ExecutionFailed { .. } => "failed",
+        Event::AuditRecorded { .. } => "audit",
+        Event::AuditVerified { .. } => "verified",
+    }
+}
+
+#[tokio::test]
+async fn an_execution_streams_records_and_publishes_each_change_once() {
+    let core = VeyraCore::new(VeyraConfig::default()).unwrap();
+    let mut rx = core.subscribe();
+    let result = core
+        .execute_async(ExecutionRequest::new("Summarise the habitat telemetry"))
+        .await
+        .unwrap();
+    let events = drain(&mut rx);
+    let kinds: Vec<&str> = events.iter().map(kind).collect();
+    let deltas = kinds.iter().filter(|k| **k == "delta").count();
+    assert_eq!(kinds[..2], ["submitted", "started"]);
+    assert_eq!(kinds[kinds.len() - 2..], ["audit", "finished"]);
+    assert_eq!(deltas as u64, result.usage.output);
+    assert_eq!(kinds.len(), deltas + 4);
+    assert!(events.iter().all(|e| e.execution() == Some(result.id)));
+    let streamed: String = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::OutputDelta { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(streamed, result.text);
+
+    let trail = core.audit().unwrap();
+    let entries = trail.query(&Default::default()).unwrap();
+    assert_eq!(entries.len(), 1);
+    let e = &entries[0];
+    assert_eq!(result.audit_seq, Some(e.seq));
+    assert_eq!(
+        (e.event_type, e.outcome.as_str(), e.action.as_str()),
+        (AuditEventType::Execution, "success", "execute")
+    );
+    assert_eq!(
+        e.input_summary,
+        summarize_input("Summarise the habitat telemetry")
+    );
+    assert!(
+        !serde_json::to_string(e).unwrap().contains("habitat"),
+        "raw prompt leaked into audit"
+    );
+    assert_eq!(e.metadata["execution_id"], result.id.to_string());
+    trail.verify_integrity().unwrap();
+}
+
+#[tokio::test]
+async fn the_same_prompt_gives_the_same_bytes() {
+    let core = VeyraCore::new(VeyraConfig::default()).unwrap();
+    let a = core
+        .execute_async(ExecutionRequest::new("hello"))
+        .await
+        .unwrap();
+    let b = core
+        .execute_async(ExecutionRequest::new("hello"))
+        .await
+        .unwrap();
+    assert_eq!(a.text, b.text);
+    assert_ne!(a.id, b.id);
+}
+
+#[tokio::test]
+async fn execute_stream_is_lossless_and_ends_with_the_terminal_event() {
+    let core = VeyraCore::new(VeyraConfig::default()).unwrap();
+    let stream = core.execute_stream(ExecutionRequest::new("hello")).unwrap();
+    let id = stream.id();
+    let events: Vec<Event> = stream.collect().await;
+    assert!(events.last().unwrap().is_terminal());
+    assert!(events.iter().all(|e| e.execution() == Some(id)));
+    assert_eq!(events.iter().filter(|e| e.is_terminal()).count(), 1);
+}
+
+#[tokio::test]
+async fn failures_are_published_audited_and_returned() {
+    let core = core_with(|c| {
+        c.model.mock.fail = Some(MockFailure {
+            kind: MockFailureKind::Server,
+            after_tokens: 2,
+            message: None,
+        })
+    });
+    let mut rx = core.subscribe();
+    let err = core
+        .execute_async(ExecutionRequest::new("hello"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, VeyraError::Model(m) if m.kind == crate::models::ModelErrorKind::Server)
+    );
+    assert_eq!(err.exit_code(), crate::error::ExitCode::Runtime);
+    let events = drain(&mut rx);
+    let kinds: Vec<&str> = events.iter().map(kind).collect();
+    assert_eq!(
+        kinds,
+        ["submitted", "started", "delta", "delta", "audit", "failed"]
+    );
+    let Event::ExecutionFailed { kind, .. } = events.last().unwrap() else {
+        unreachable!()
+    };
+    assert_eq!(kind, "server");
+    let entry = &core.audit().unwrap().query(&Default::default()).unwrap()[0];
+    assert_eq!(entry.outcome, "failure");
+    assert_eq!(entry.metadata["error_kind"], "server");
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_before_anything_is_published() {
+    let core = VeyraCore::new(VeyraConfig::default()).unwrap();
+    let mut rx = core.subscribe();
+    let err = core
+        .execute_async(ExecutionRequest::new("  \n"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), crate::error::ExitCode::Usage);
+    let mut req = ExecutionRequest::new("hi");
+    req.backend = Some("mokc".into());
+    let err = core.execute_async(req).await.unwrap_err();
+    assert_eq!(err.exit_code(), crate::error::ExitCode::Usage);
+    assert!(err.to_string().contains("did you mean 'mock'?"), "{err}");
+    assert!(drain(&mut rx).is_empty());
+    assert!(core.audit().unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn token_delay_runs_on_tokio_time() {
+    let core = core_with(|c| c.model.mock.token_delay_ms = 40);
+    let result = core
+        .execute_async(ExecutionRequest::new("hello"))
+        .await
+        .unwrap();
+    assert_eq!(
+        result.latency,
+        Duration::from_millis(40) * result.usage.output as u32
+    );
+}
+
+#[tokio::test]
+async fn audit_off_records_nothing() {
+    let core = core_with(|c| c.governance.audit = false);
+    let mut rx = core.subscribe();
+    let result = core
+        .execute_async(ExecutionRequest::new("hello"))
+        .await
+        .unwrap();
+    assert_eq!(result.audit_seq, None);
+    assert!(drain(&mut rx).iter().all(|e| kind(e) != "audit"));
+    assert!(core.verify_audit().is_none());
+}
+
+#[tokio::test]
+async fn verify_and_health_report_the_chain() {
+    let core = VeyraCore::new(VeyraConfig::default()).unwrap();
+    core.execute_async(ExecutionRequest::new("a"))
+        .await
+        .unwrap();
+    core.execute_async(ExecutionRequest::new("b"))
+        .await
+        .unwrap();
+    let mut rx = core.subscribe();
+    assert_eq!(core.verify_audit().unwrap().unwrap().entries, 2);
+    assert!(matches!(
+        drain(&mut rx)[..],
+        [Event::AuditVerified {
+            entries: 2,
+            failure: None,
+            ..
+        }]
+    ));
+    let health = core.health_check().await;
+    assert!(health.is_healthy());
+    assert_eq!(health.audit.unwrap().entries, 2);
+}
+
+#[test]
+fn blocking_execute_works_outside_a_runtime_only() {
+    let core = VeyraCore::new(VeyraConfig::default()).unwrap();
+    let r = core.execute("hello").unwrap();
+    assert_eq!(
+        r.text,
+        MockBackend::generated_text(&ModelRequest {
+            prompt: "hello".into(),
+            system: None,
+            model: "veyra-mock-1".into(),
+            temperature: 0.7,
+            max_tokens: 1024,
+        })
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let inside = rt.block_on(async { core.execute("hello") });
+    assert!(matches!(inside, Err(VeyraError::Usage(_))));
+}

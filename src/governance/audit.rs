@@ -146,38 +146,49 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
-/// The fields that the canonical bytes cover, borrowed from an entry.
+/// The fields that the canonical bytes cover, borrowed from an entry, **declared in RFC 8785
+/// key order** (ASCII, so UTF-16 order is byte order). `serde_json` writes struct fields in
+/// declaration order, escapes strings exactly as RFC 8785 does (`\"`, `\\`, `\b\f\n\r\t`,
+/// other controls as lowercase `\u00xx`, nothing else) and writes integers plainly, so this
+/// struct serializes to its own canonical form; the free-form `metadata` object is canonicalized
+/// by `serde_json_canonicalizer` and embedded verbatim. A test checks the result byte for byte
+/// against `serde_json_canonicalizer` over the whole body.
 #[derive(Serialize)]
 struct CanonicalBody<'a> {
-    seq: u64,
+    action: &'a str,
+    actor: &'a str,
+    event_type: AuditEventType,
     id: &'a Uuid,
+    input_summary: &'a str,
+    metadata: &'a serde_json::value::RawValue,
+    outcome: &'a str,
+    resource: &'a str,
+    seq: u64,
     #[serde(with = "rfc3339_micros")]
     timestamp: DateTime<Utc>,
-    event_type: AuditEventType,
-    actor: &'a str,
-    action: &'a str,
-    resource: &'a str,
-    outcome: &'a str,
-    input_summary: &'a str,
-    metadata: &'a serde_json::Value,
 }
 
 impl AuditEntry {
     /// The RFC 8785 canonical bytes of every field but `prev_hash` and `hash`.
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, AuditError> {
+        let encode = |e: serde_json::Error| AuditError::Encode(e.to_string());
+        let metadata = serde_json_canonicalizer::to_string(&self.metadata).map_err(encode)?;
+        let metadata = serde_json::value::RawValue::from_string(metadata).map_err(encode)?;
         let body = CanonicalBody {
-            seq: self.seq,
-            id: &self.id,
-            timestamp: self.timestamp,
-            event_type: self.event_type,
-            actor: &self.actor,
             action: &self.action,
-            resource: &self.resource,
-            outcome: &self.outcome,
+            actor: &self.actor,
+            event_type: self.event_type,
+            id: &self.id,
             input_summary: &self.input_summary,
-            metadata: &self.metadata,
+            metadata: &metadata,
+            outcome: &self.outcome,
+            resource: &self.resource,
+            seq: self.seq,
+            timestamp: self.timestamp,
         };
-        serde_json_canonicalizer::to_vec(&body).map_err(|e| AuditError::Encode(e.to_string()))
+        let mut out = Vec::with_capacity(384);
+        serde_json::to_writer(&mut out, &body).map_err(encode)?;
+        Ok(out)
     }
 
     /// Recomputes this entry's hash from its fields and `prev_hash`.

@@ -180,20 +180,20 @@ fn injected_error(f: &MockFailure) -> ModelError {
 /// Splits text into tokens: each word keeps the white space that follows it, so the tokens
 /// concatenate back to the text exactly.
 pub fn tokenize(text: &str) -> Vec<String> {
-    let mut tokens = Vec::new();
-    let mut current = String::new();
+    let mut tokens = Vec::with_capacity(text.len() / 5 + 1);
+    let mut start = 0;
     let mut in_space = false;
-    for c in text.chars() {
+    for (i, c) in text.char_indices() {
         if c.is_whitespace() {
             in_space = true;
         } else if in_space {
-            tokens.push(std::mem::take(&mut current));
+            tokens.push(text[start..i].to_string());
+            start = i;
             in_space = false;
         }
-        current.push(c);
     }
-    if !current.is_empty() {
-        tokens.push(current);
+    if start < text.len() {
+        tokens.push(text[start..].to_string());
     }
     tokens
 }
@@ -238,7 +238,7 @@ impl ModelBackend for MockBackend {
         let delay = Duration::from_millis(self.config.token_delay_ms);
         let stream = futures_util::stream::unfold(
             (plan, 0usize, false),
-            move |(plan, sent, finished)| async move {
+            move |(mut plan, sent, finished)| async move {
                 if finished {
                     return None;
                 }
@@ -253,7 +253,8 @@ impl ModelBackend for MockBackend {
                     if !delay.is_zero() {
                         tokio::time::sleep(delay).await;
                     }
-                    let token = plan.tokens[sent].clone();
+                    // Each token is sent once, so it can be moved out rather than copied.
+                    let token = std::mem::take(&mut plan.tokens[sent]);
                     return Some((Ok(StreamChunk::Text(token)), (plan, sent + 1, false)));
                 }
                 let done = StreamChunk::Done {

@@ -165,12 +165,8 @@ impl KeySpec {
             _ => {
                 // Single characters keep their case from the original text ("G" ≠ "g").
                 let original = text.trim();
-                let last = original.rsplit('-').next().unwrap_or(original);
-                let mut chars = if original.ends_with("--") {
-                    "-".chars()
-                } else {
-                    last.chars()
-                };
+                let suffix = original.get(original.len() - rest.len()..).unwrap_or(rest);
+                let mut chars = suffix.chars();
                 match (chars.next(), chars.next()) {
                     (Some(c), None) => KeyCode::Char(c),
                     _ => {
@@ -212,6 +208,9 @@ impl fmt::Display for KeySpec {
         }
         match self.code {
             KeyCode::Char(' ') => f.write_str("Space"),
+            KeyCode::Char(c) if self.modifiers.contains(KeyModifiers::CONTROL) => {
+                write!(f, "{}", c.to_ascii_uppercase())
+            }
             KeyCode::Char(c) => write!(f, "{c}"),
             KeyCode::Enter => f.write_str("Enter"),
             KeyCode::Esc => f.write_str("Esc"),
@@ -248,7 +247,7 @@ fn defaults() -> Vec<Binding> {
             "quit",
             Mode::Normal,
             vec![K::plain('q'), K::ctrl('c')],
-            "quit (asks while tasks run)",
+            "quit (asks if busy)",
         ),
         b(
             FocusNext,
@@ -276,14 +275,14 @@ fn defaults() -> Vec<Binding> {
             "up",
             Mode::Normal,
             vec![K::plain('k'), K::named(KeyCode::Up)],
-            "select / scroll up",
+            "up: select / scroll",
         ),
         b(
             Down,
             "down",
             Mode::Normal,
             vec![K::plain('j'), K::named(KeyCode::Down)],
-            "select / scroll down",
+            "down: select / scroll",
         ),
         b(
             PageUp,
@@ -304,28 +303,28 @@ fn defaults() -> Vec<Binding> {
             "top",
             Mode::Normal,
             vec![K::plain('g'), K::named(KeyCode::Home)],
-            "first task / top of output",
+            "first task / top",
         ),
         b(
             Bottom,
             "bottom",
             Mode::Normal,
             vec![K::plain('G'), K::named(KeyCode::End)],
-            "last task / bottom of output",
+            "last task / bottom",
         ),
         b(
             ToggleFollow,
             "follow",
             Mode::Normal,
             vec![K::plain('f')],
-            "follow the newest output on/off",
+            "follow newest on/off",
         ),
         b(
             VerifyAudit,
             "verify_audit",
             Mode::Normal,
             vec![K::plain('v')],
-            "verify the audit chain now",
+            "verify audit chain",
         ),
         b(
             NextTheme,
@@ -347,21 +346,21 @@ fn defaults() -> Vec<Binding> {
             "submit",
             Mode::Editing,
             vec![K::named(KeyCode::Enter)],
-            "submit at the chosen priority",
+            "send at the priority",
         ),
         b(
             Cancel,
             "leave_editing",
             Mode::Editing,
             vec![K::named(KeyCode::Esc)],
-            "stop editing (text is kept)",
+            "stop editing, keep text",
         ),
         b(
             CyclePriority,
             "cycle_priority",
             Mode::Editing,
             vec![K::ctrl('p')],
-            "cycle the prompt's priority",
+            "cycle priority",
         ),
         b(
             Quit,

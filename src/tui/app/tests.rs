@@ -1,1 +1,240 @@
+use chrono::TimeZone;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use uuid::Uuid;
 
+use super::*;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
+}
+
+fn app() -> App {
+    let link = LinkView {
+        backend: "mock".into(),
+        model: "veyra-mock-1".into(),
+        preset: "earth".into(),
+        simulated: false,
+    };
+    App::new(link, true, KeyMap::default(), Vec::new(), now())
+}
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+fn named(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn submitted(n: u128) -> Event {
+    Event::ExecutionSubmitted {
+        id: ExecutionId(Uuid::from_u128(n)),
+        title: format!("task {n}"),
+        priority: Priority::Normal,
+        backend: "mock".into(),
+        model: "m".into(),
+        at: now(),
+    }
+}
+
+#[test]
+fn typing_and_enter_submit_at_the_chosen_priority() {
+    let mut app = app();
+    assert!(app.handle_key(&key('i')).is_empty());
+    assert!(app.editing);
+    for c in "hi there".chars() {
+        app.handle_key(&key(c));
+    }
+    app.handle_key(&KeyEvent::new(KeyCode::Char('p'), KeyModifiers::CONTROL));
+    assert_eq!(app.priority, Priority::Low);
+    // While typing, 'q' is text, not quit.
+    app.handle_key(&key('q'));
+    app.handle_key(&named(KeyCode::Backspace));
+    let commands = app.handle_key(&named(KeyCode::Enter));
+    assert_eq!(
+        commands,
+        vec![Command::Submit {
+            prompt: "hi there".into(),
+            priority: Priority::Low
+        }]
+    );
+    assert!(app.input.text.is_empty());
+    assert!(app.editing, "stays in editing for the next prompt");
+    app.handle_key(&named(KeyCode::Esc));
+    assert!(!app.editing);
+}
+
+#[test]
+fn an_empty_prompt_is_not_sent() {
+    let mut app = app();
+    app.handle_key(&key('i'));
+    assert!(app.handle_key(&named(KeyCode::Enter)).is_empty());
+    assert_eq!(app.flash.as_ref().unwrap().level, FlashLevel::Error);
+}
+
+#[test]
+fn cursor_editing_handles_multibyte_text() {
+    let mut app = app();
+    app.handle_key(&key('i'));
+    for c in "héllo".chars() {
+        app.handle_key(&key(c));
+    }
+    app.handle_key(&named(KeyCode::Left));
+    app.handle_key(&named(KeyCode::Left));
+    app.handle_key(&named(KeyCode::Backspace));
+    assert_eq!(app.input.text, "hélo");
+    app.handle_key(&KeyEvent::new(KeyCode::Char('w'), KeyModifiers::CONTROL));
+    assert_eq!(app.input.text, "lo");
+    app.handle_key(&KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    assert_eq!(app.input, InputLine::default());
+}
+
+#[test]
+fn quitting_asks_while_tasks_are_active() {
+    let mut app = app();
+    app.apply(submitted(1));
+    assert!(app.handle_key(&key('q')).is_empty());
+    assert_eq!(app.overlay, Some(Overlay::ConfirmQuit { active: 1 }));
+    app.handle_key(&key('n'));
+    assert_eq!(app.overlay, None);
+    assert!(!app.quit);
+    app.handle_key(&key('q'));
+    assert_eq!(app.handle_key(&key('y')), vec![Command::Quit]);
+    assert!(app.quit);
+
+    let mut idle = super::tests::app();
+    assert_eq!(idle.handle_key(&key('q')), vec![Command::Quit]);
+}
+
+#[test]
+fn tab_cycles_focus_both_ways() {
+    let mut app = app();
+    assert_eq!(app.focus, Pane::Prompt);
+    app.handle_key(&named(KeyCode::Tab));
+    assert_eq!(app.focus, Pane::Tasks);
+    app.handle_key(&named(KeyCode::BackTab));
+    assert_eq!(app.focus, Pane::Prompt);
+}
+
+#[test]
+fn events_fold_into_tasks() {
+    let mut app = app();
+    let id = ExecutionId(Uuid::from_u128(7));
+    app.apply(submitted(7));
+    app.apply(Event::ExecutionStarted { id, at: now() });
+    app.apply(Event::OutputDelta {
+        id,
+        text: "one\ntw".into(),
+    });
+    app.apply(Event::OutputDelta {
+        id,
+        text: "o".into(),
+    });
+    app.apply(Event::AuditRecorded {
+        seq: 1,
+        event_type: "EXECUTION".into(),
+        actor: "operator".into(),
+        action: "execute".into(),
+        outcome: "success".into(),
+        hash: "ab".repeat(32),
+        execution: Some(id),
+    });
+    app.apply(Event::ExecutionFinished {
+        id,
+        usage: TokenUsage {
+            input: 1,
+            output: 2,
+        },
+        finish_reason: FinishReason::Stop,
+        latency_ms: 5,
+        at: now() + chrono::Duration::seconds(2),
+    });
+    let t = &app.tasks[0];
+    assert_eq!(t.state, TaskState::Succeeded);
+    assert_eq!(t.output.line(1), Some("two"));
+    assert_eq!(
+        t.elapsed(now() + chrono::Duration::hours(1)),
+        chrono::Duration::seconds(2)
+    );
+    assert_eq!(app.audit.entries, 1);
+    // Unknown ids are ignored, not a panic.
+    app.apply(Event::OutputDelta {
+        id: ExecutionId(Uuid::from_u128(99)),
+        text: "x".into(),
+    });
+}
+
+#[test]
+fn selection_follows_new_tasks_until_the_operator_moves() {
+    let mut app = app();
+    app.tasks_rows = 10;
+    for n in 0..3 {
+        app.apply(submitted(n));
+    }
+    assert_eq!(app.selected, Some(2));
+    app.handle_key(&named(KeyCode::Tab)); // Tasks
+    app.handle_key(&key('k'));
+    assert_eq!(app.selected, Some(1));
+    assert!(!app.follow);
+    app.apply(submitted(3));
+    assert_eq!(
+        app.selected,
+        Some(1),
+        "a new task does not steal the selection"
+    );
+    app.handle_key(&key('f'));
+    assert!(app.follow);
+    assert_eq!(app.selected, Some(3));
+    app.handle_key(&key('g'));
+    assert_eq!(app.selected, Some(0));
+}
+
+#[test]
+fn output_scrolls_and_returns_to_the_live_tail() {
+    let mut app = app();
+    let id = ExecutionId(Uuid::from_u128(1));
+    app.apply(submitted(1));
+    for i in 0..50 {
+        app.apply(Event::OutputDelta {
+            id,
+            text: format!("line {i}\n"),
+        });
+    }
+    app.output_size = (40, 10);
+    app.focus = Pane::Output;
+    app.handle_key(&key('k'));
+    assert!(app.output_anchor.is_some());
+    assert!(!app.follow);
+    app.handle_key(&key('j'));
+    assert_eq!(
+        app.output_anchor, None,
+        "back at the bottom means live again"
+    );
+    app.handle_key(&key('g'));
+    assert_eq!(app.output_anchor, Some(Anchor { line: 0, row: 0 }));
+}
+
+#[test]
+fn verify_key_asks_the_core_and_shows_progress() {
+    let mut app = app();
+    assert_eq!(app.handle_key(&key('v')), vec![Command::VerifyAudit]);
+    assert_eq!(app.audit.verification, Verification::Running);
+    app.apply(Event::AuditVerified {
+        entries: 3,
+        failure: Some("entry #1 (seq 2): content changed".into()),
+        at: now(),
+    });
+    assert!(matches!(
+        app.audit.verification,
+        Verification::Failed { .. }
+    ));
+}
+
+#[test]
+fn help_opens_and_any_key_closes_it() {
+    let mut app = app();
+    app.handle_key(&key('?'));
+    assert_eq!(app.overlay, Some(Overlay::Help));
+    app.handle_key(&key('x'));
+    assert_eq!(app.overlay, None);
+}

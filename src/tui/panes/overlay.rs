@@ -52,22 +52,36 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 }
 
 fn help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let mut lines = Vec::new();
-    for (mode, heading) in [
+    const SECTIONS: [(Mode, &str); 3] = [
         (Mode::Normal, "Browsing"),
         (Mode::Editing, "Editing the prompt"),
         (Mode::Question, "Questions"),
-    ] {
+    ];
+    let bindings = app.keymap.bindings();
+    // Bindings, section headings, footer, borders.
+    let fits = (bindings.len() + SECTIONS.len() + 1 + 2) as u16 <= area.height;
+    // Two columns on short terminals: at most two keys per action to keep them narrow.
+    let max_keys = if fits { usize::MAX } else { 2 };
+    let key_text = |b: &crate::tui::keymap::Binding| {
+        b.keys
+            .iter()
+            .take(max_keys)
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    let key_width = bindings
+        .iter()
+        .map(|b| key_text(b).chars().count())
+        .max()
+        .unwrap_or(10)
+        + 2;
+    let mut lines = Vec::new();
+    for (mode, heading) in SECTIONS {
         lines.push(Line::styled(heading, theme.title));
-        for b in app.keymap.bindings().iter().filter(|b| b.mode == mode) {
-            let keys = b
-                .keys
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(" / ");
+        for b in bindings.iter().filter(|b| b.mode == mode) {
             lines.push(Line::from(vec![
-                Span::styled(format!("  {keys:<18}"), theme.accent),
+                Span::styled(format!(" {:<key_width$}", key_text(b)), theme.accent),
                 Span::styled(b.description, theme.text),
             ]));
         }
@@ -79,14 +93,12 @@ fn help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .border_style(theme.border_focused)
         .title(Span::styled(" Help — keys ", theme.title))
         .style(theme.overlay);
-    let fits = lines.len() as u16 + 2 <= area.height;
     if fits {
         let rect = centered(area, 64, lines.len() as u16 + 2);
         frame.render_widget(Clear, rect);
         frame.render_widget(Paragraph::new(lines).block(block), rect);
         return;
     }
-    // Short terminal: two columns side by side.
     let half = lines.len().div_ceil(2);
     let right = lines.split_off(half);
     let rect = centered(area, area.width, half as u16 + 2);

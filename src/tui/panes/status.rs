@@ -20,16 +20,20 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         sep.clone(),
         Span::styled(
             format!(
-                "link {} ({})",
+                "{} {}",
                 app.link.preset,
-                if app.link.simulated { "sim" } else { "off" }
+                if app.link.simulated {
+                    "link"
+                } else {
+                    "sim off"
+                }
             ),
             theme.status,
         ),
         sep.clone(),
     ];
     if app.audit.enabled {
-        let short = app.audit.head.get(..12).unwrap_or(&app.audit.head);
+        let short = app.audit.head.get(..8).unwrap_or(&app.audit.head);
         left.push(Span::styled(
             format!("audit {} {short} ", app.audit.entries),
             theme.status,

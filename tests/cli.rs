@@ -1,0 +1,767 @@
+//! Black-box tests of the headless CLI contract (DESIGN §3 and §4): they run the real `veyra`
+//! binary and check exit codes, stdout and stderr.
+//!
+//! Covered: `--version`, `--help` and usage errors; `veyra run` (determinism, trailing newline,
+//! `--json` event lines, prompts from stdin, empty prompts); configuration errors from files and
+//! `VEYRA_*` variables (missing file, YAML syntax with `file:line:col`, unknown keys with
+//! suggestions, wrong types, out-of-range values, unknown backends); `veyra config check` on the
+//! shipped example configs and on a broken file; `veyra config show` never printing a secret;
+//! injected mock backend failures (exit 1); `veyra health`; `veyra audit verify --file` on an
+//! intact, a tampered, a truncated and a non-JSON export (exit 0 / 3 / 3 / 2); and the console
+//! refusing to start when stdout is not a terminal (exit 2).
+//!
+//! Every command runs in a sandbox: `HOME`, `XDG_CONFIG_HOME` and `XDG_DATA_HOME` point into a
+//! fresh temporary directory, every `VEYRA_*` variable of the test process is removed, and the
+//! working directory is an empty temporary directory, so no user or repository configuration
+//! leaks in.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use tempfile::TempDir;
+use veyra::governance::{AuditEventType, AuditFilter, AuditRecord, AuditTrail};
+
+/// A clean environment for one or more runs of the binary.
+struct Sandbox {
+    dir: TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        for sub in ["home", "config", "data", "work"] {
+            std::fs::create_dir_all(dir.path().join(sub)).expect("create sandbox directory");
+        }
+        Sandbox { dir }
+    }
+
+    /// The working directory of the commands; relative paths in tests resolve here.
+    fn work(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    /// Writes `text` to `name` in the working directory and returns its absolute path.
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.work().join(name);
+        std::fs::write(&path, text).expect("write a test file");
+        path
+    }
+
+    /// The binary with a clean configuration environment.
+    fn cmd(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_veyra"));
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("VEYRA_") {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.env_remove("VEYRA_CONFIG")
+            .env_remove("NO_COLOR")
+            .env("HOME", self.dir.path().join("home"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("XDG_DATA_HOME", self.dir.path().join("data"))
+            // A panic would print its backtrace; the error tests check that none appears.
+            .env("RUST_BACKTRACE", "1")
+            .current_dir(self.work())
+            .timeout(std::time::Duration::from_secs(60));
+        cmd
+    }
+}
+
+/// The captured result of one run.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(mut cmd: Command) -> Run {
+    let out = cmd.output().expect("run veyra");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Asserts a clean, user-facing error: the exit code, every needle on stderr, no panic and no
+/// backtrace.
+fn assert_error(run: &Run, code: i32, needles: &[&str]) {
+    assert_eq!(
+        run.code,
+        Some(code),
+        "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        !run.stderr.trim().is_empty(),
+        "expected a message on stderr, stderr is empty (stdout: {})",
+        run.stdout
+    );
+    for needle in needles {
+        assert!(
+            run.stderr.contains(needle),
+            "stderr should contain {needle:?}:\n{}",
+            run.stderr
+        );
+    }
+    for bad in ["panicked", "stack backtrace", "RUST_BACKTRACE"] {
+        assert!(
+            !run.stderr.contains(bad) && !run.stdout.contains(bad),
+            "output contains {bad:?}:\nstdout:\n{}\nstderr:\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arguments
+
+#[test]
+fn version_prints_the_version_and_exits_0() {
+    let sb = Sandbox::new();
+    sb.cmd()
+        .arg("--version")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn help_exits_0_and_lists_subcommands() {
+    let sb = Sandbox::new();
+    sb.cmd()
+        .arg("--help")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("run").and(predicate::str::contains("health")));
+    sb.cmd().args(["run", "--help"]).assert().code(0);
+}
+
+#[test]
+fn unknown_subcommand_is_a_usage_error() {
+    let sb = Sandbox::new();
+    let r = run({
+        let mut c = sb.cmd();
+        c.arg("frobnicate");
+        c
+    });
+    assert_error(&r, 2, &["frobnicate"]);
+}
+
+#[test]
+fn unknown_flag_is_a_usage_error() {
+    let sb = Sandbox::new();
+    let r = run({
+        let mut c = sb.cmd();
+        c.args(["run", "--no-such-flag", "hello"]);
+        c
+    });
+    assert_error(&r, 2, &["--no-such-flag"]);
+}
+
+#[test]
+fn bad_priority_value_is_a_usage_error() {
+    let sb = Sandbox::new();
+    let r = run({
+        let mut c = sb.cmd();
+        c.args(["run", "--priority", "urgent", "hello"]);
+        c
+    });
+    assert_error(&r, 2, &["urgent"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// veyra run
+
+#[test]
+fn run_prints_the_mock_answer_deterministically() {
+    let first = {
+        let sb = Sandbox::new();
+        let mut c = sb.cmd();
+        c.args(["run", "hello"]);
+        run(c)
+    };
+    let second = {
+        let sb = Sandbox::new();
+        let mut c = sb.cmd();
+        c.args(["run", "hello"]);
+        run(c)
+    };
+    assert_eq!(first.code, Some(0), "stderr: {}", first.stderr);
+    assert_eq!(second.code, Some(0), "stderr: {}", second.stderr);
+    assert!(first.stdout.contains("Acknowledged"), "{}", first.stdout);
+    assert!(first.stdout.ends_with('\n'), "{:?}", first.stdout);
+    assert_eq!(
+        first.stdout.as_bytes(),
+        second.stdout.as_bytes(),
+        "two runs of the same prompt differ"
+    );
+    // The same sandbox again (now with a data directory from the first run) gives the same text.
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.args(["run", "hello"]);
+    let a = run(c);
+    let mut c = sb.cmd();
+    c.args(["run", "hello"]);
+    let b = run(c);
+    assert_eq!(a.stdout, first.stdout);
+    assert_eq!(b.stdout, first.stdout);
+}
+
+#[test]
+fn run_answer_depends_on_the_prompt() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.args(["run", "hello"]);
+    let a = run(c);
+    let mut c = sb.cmd();
+    c.args(["run", "check the power budget"]);
+    let b = run(c);
+    assert_eq!(b.code, Some(0), "stderr: {}", b.stderr);
+    assert_ne!(a.stdout, b.stdout);
+    assert!(b.stdout.contains("check the power budget"), "{}", b.stdout);
+}
+
+#[test]
+fn run_json_prints_one_event_per_line() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.args(["run", "--json", "hello"]);
+    let r = run(c);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let events: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line:?}"))
+        })
+        .collect();
+    assert!(events.len() >= 3, "too few events:\n{}", r.stdout);
+    let types: Vec<&str> = events
+        .iter()
+        .map(|e| {
+            e.get("type")
+                .and_then(|t| t.as_str())
+                .unwrap_or_else(|| panic!("event without a string \"type\": {e}"))
+        })
+        .collect();
+    assert_eq!(types.first(), Some(&"execution_submitted"), "{types:?}");
+    assert_eq!(types.last(), Some(&"execution_finished"), "{types:?}");
+    assert!(types.contains(&"audit_recorded"), "{types:?}");
+    assert!(types.contains(&"output_delta"), "{types:?}");
+    // The streamed deltas add up to the answer.
+    let text: String = events
+        .iter()
+        .filter(|e| e["type"] == "output_delta")
+        .filter_map(|e| e["text"].as_str())
+        .collect();
+    assert!(text.starts_with("Acknowledged"), "{text:?}");
+    // Every execution event is about the same execution.
+    let id = events[0]["id"].as_str().expect("submitted event has an id");
+    for e in events.iter().filter(|e| e.get("id").is_some()) {
+        assert_eq!(e["id"].as_str(), Some(id), "{e}");
+    }
+}
+
+#[test]
+fn run_reads_the_prompt_from_stdin_with_dash() {
+    let sb = Sandbox::new();
+    sb.cmd()
+        .args(["run", "-"])
+        .write_stdin("hi")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("Acknowledged").and(predicate::str::contains("hi")));
+}
+
+#[test]
+fn run_reads_the_prompt_from_piped_stdin_without_an_argument() {
+    let sb = Sandbox::new();
+    sb.cmd()
+        .arg("run")
+        .write_stdin("hi\n")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("Acknowledged"));
+}
+
+#[test]
+fn run_with_empty_stdin_is_a_usage_error() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.arg("run").write_stdin("");
+    assert_error(&run(c), 2, &["stdin"]);
+    let mut c = sb.cmd();
+    c.args(["run", "-"]).write_stdin("  \n");
+    assert_error(&run(c), 2, &["stdin"]);
+}
+
+#[test]
+fn run_with_empty_prompt_argument_is_a_usage_error() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.args(["run", ""]);
+    let r = run(c);
+    assert_error(&r, 2, &["prompt"]);
+    assert!(
+        r.stdout.is_empty(),
+        "nothing should be printed: {}",
+        r.stdout
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration errors
+
+#[test]
+fn missing_config_file_is_a_config_error() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.args(["run", "--config", "does-not-exist.yaml", "hi"]);
+    assert_error(&run(c), 2, &["does-not-exist.yaml", "not found"]);
+}
+
+#[test]
+fn missing_file_named_by_veyra_config_is_a_config_error() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.env("VEYRA_CONFIG", sb.work().join("gone.yaml"))
+        .args(["run", "hi"]);
+    assert_error(&run(c), 2, &["gone.yaml"]);
+}
+
+#[test]
+fn yaml_syntax_error_names_file_line_and_column() {
+    let sb = Sandbox::new();
+    sb.write("bad.yaml", "model:\n  backend: \"mock\n");
+    let mut c = sb.cmd();
+    c.args(["run", "--config", "bad.yaml", "hi"]);
+    assert_error(&run(c), 2, &["bad.yaml:2:"]);
+
+    sb.write("indent.yaml", "model:\n  backend: mock\n   model: x\n");
+    let mut c = sb.cmd();
+    c.args(["run", "--config", "indent.yaml", "hi"]);
+    assert_error(&run(c), 2, &["indent.yaml:3:"]);
+}
+
+#[test]
+fn unknown_key_suggests_the_nearest_one() {
+    let sb = Sandbox::new();
+    sb.write("typo.yaml", "model:\n  backnd: mock\n");
+    let mut c = sb.cmd();
+    c.args(["run", "--config", "typo.yaml", "hi"]);
+    assert_error(&run(c), 2, &["typo.yaml:2:", "backnd", "backend"]);
+}
+
+#[test]
+fn unknown_section_is_an_error() {
+    let sb = Sandbox::new();
+    sb.write("section.yaml", "modle:\n  backend: mock\n");
+    let mut c = sb.cmd();
+    c.args(["run", "--config", "section.yaml", "hi"]);
+    assert_error(&run(c), 2, &["section.yaml:1:", "modle", "model"]);
+}
+
+#[test]
+fn wrong_type_is_a_config_error() {
+    let sb = Sandbox::new();
+    sb.write("type.yaml", "model:\n  max_tokens: lots\n");
+    let mut c = sb.cmd();
+    c.args(["run", "--config", "type.yaml", "hi"]);
+    assert_error(&run(c), 2, &["type.yaml:2:", "max_tokens"]);
+}
+
+#[test]
+fn out_of_range_temperature_is_a_config_error() {
+    let sb = Sandbox::new();
+    sb.write("hot.yaml", "model:\n  temperature: 3.5\n");
+    let mut c = sb.cmd();
+    c.args(["run", "--config", "hot.yaml", "hi"]);
+    assert_error(&run(c), 2, &["model.temperature", "3.5", "hot.yaml"]);
+}
+
+#[test]
+fn config_from_xdg_config_home_is_used() {
+    let sb = Sandbox::new();
+    let dir = sb.dir.path().join("config/veyra");
+    std::fs::create_dir_all(&dir).expect("create config dir");
+    std::fs::write(dir.join("config.yaml"), "model:\n  temperature: 9\n").expect("write config");
+    let mut c = sb.cmd();
+    c.args(["run", "hi"]);
+    assert_error(&run(c), 2, &["model.temperature", "config.yaml"]);
+}
+
+#[test]
+fn env_override_with_wrong_type_names_the_variable() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.env("VEYRA_RUNTIME__MAX_CONCURRENT", "abc")
+        .args(["run", "hi"]);
+    assert_error(&run(c), 2, &["VEYRA_RUNTIME__MAX_CONCURRENT", "abc"]);
+}
+
+#[test]
+fn unknown_env_override_suggests_the_nearest_variable() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.env("VEYRA_MODEL__BACKND", "x").args(["run", "hi"]);
+    assert_error(&run(c), 2, &["VEYRA_MODEL__BACKND", "VEYRA_MODEL__BACKEND"]);
+}
+
+#[test]
+fn env_override_out_of_range_names_the_variable() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.env("VEYRA_MODEL__TEMPERATURE", "3.5").args(["run", "hi"]);
+    assert_error(
+        &run(c),
+        2,
+        &["model.temperature", "VEYRA_MODEL__TEMPERATURE"],
+    );
+}
+
+#[test]
+fn unknown_backend_on_the_command_line_lists_registered_backends() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.args(["run", "--backend", "nope", "hi"]);
+    assert_error(&run(c), 2, &["nope", "mock"]);
+}
+
+#[test]
+fn unknown_backend_from_the_environment_lists_registered_backends() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.env("VEYRA_MODEL__BACKEND", "nope").args(["run", "hi"]);
+    assert_error(&run(c), 2, &["nope", "mock"]);
+}
+
+#[test]
+fn unknown_backend_in_a_config_file_lists_registered_backends() {
+    let sb = Sandbox::new();
+    sb.write("backend.yaml", "model:\n  backend: nope\n");
+    let mut c = sb.cmd();
+    c.args(["health", "--config", "backend.yaml"]);
+    assert_error(&run(c), 2, &["nope", "mock"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// veyra config
+
+fn example_configs() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .is_some_and(|ext| ext == "yaml" || ext == "yml")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn config_check_accepts_every_shipped_example() {
+    let files = example_configs();
+    assert!(
+        !files.is_empty(),
+        "configs/ holds no *.yaml example; DESIGN §2 promises example configs there"
+    );
+    let sb = Sandbox::new();
+    for file in files {
+        let mut c = sb.cmd();
+        c.arg("config").arg("check").arg(&file);
+        let r = run(c);
+        assert_eq!(
+            r.code,
+            Some(0),
+            "{} should check clean:\n{}",
+            file.display(),
+            r.stderr
+        );
+        assert!(r.stdout.contains("ok"), "{}", r.stdout);
+    }
+}
+
+#[test]
+fn config_check_accepts_a_valid_file() {
+    let sb = Sandbox::new();
+    sb.write(
+        "good.yaml",
+        "# a small but complete example\nmodel:\n  backend: mock\n  temperature: 0.2\nruntime:\n  max_concurrent: 2\n",
+    );
+    sb.cmd()
+        .args(["config", "check", "good.yaml"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("good.yaml"));
+    // An empty file is the defaults.
+    sb.write("empty.yaml", "");
+    sb.cmd()
+        .args(["config", "check", "empty.yaml"])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn config_check_rejects_a_broken_file() {
+    let sb = Sandbox::new();
+    sb.write("broken.yaml", "model:\n  backnd: mock\n");
+    let mut c = sb.cmd();
+    c.args(["config", "check", "broken.yaml"]);
+    assert_error(&run(c), 2, &["broken.yaml:2:", "backend"]);
+
+    sb.write("range.yaml", "tui:\n  frame_rate: 0\n");
+    let mut c = sb.cmd();
+    c.args(["config", "check", "range.yaml"]);
+    assert_error(&run(c), 2, &["tui.frame_rate"]);
+
+    let mut c = sb.cmd();
+    c.args(["config", "check", "absent.yaml"]);
+    assert_error(&run(c), 2, &["absent.yaml"]);
+}
+
+#[test]
+fn config_check_ignores_a_broken_effective_config() {
+    // `config check FILE` validates FILE alone, even when the environment is broken.
+    let sb = Sandbox::new();
+    sb.write("good.yaml", "model:\n  backend: mock\n");
+    sb.cmd()
+        .env("VEYRA_MODEL__BACKND", "x")
+        .args(["config", "check", "good.yaml"])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn config_show_prints_the_effective_config() {
+    let sb = Sandbox::new();
+    sb.cmd()
+        .args(["config", "show"])
+        .env("VEYRA_LATENCY__PRESET", "mars")
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains("backend: mock")
+                .and(predicate::str::contains("preset: mars"))
+                .and(predicate::str::contains("VEYRA_LATENCY__PRESET")),
+        );
+}
+
+#[test]
+fn config_show_never_prints_the_api_key() {
+    const SECRET: &str = "sk-sentinel-123456";
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.env("SENTINEL_API_KEY", SECRET)
+        .env("VEYRA_MODEL__API_KEY_ENV", "SENTINEL_API_KEY")
+        .args(["config", "show"]);
+    let r = run(c);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert!(r.stdout.contains("SENTINEL_API_KEY"), "{}", r.stdout);
+    assert!(
+        !r.stdout.contains(SECRET),
+        "secret on stdout:\n{}",
+        r.stdout
+    );
+    assert!(
+        !r.stderr.contains(SECRET),
+        "secret on stderr:\n{}",
+        r.stderr
+    );
+    assert!(!r.stdout.contains("sk-sentinel"), "{}", r.stdout);
+
+    // The same through a config file, and through `run`, which also reads the key.
+    sb.write("key.yaml", "model:\n  api_key_env: SENTINEL_API_KEY\n");
+    for args in [
+        &["config", "show", "--config", "key.yaml"][..],
+        &["run", "--config", "key.yaml", "hello"][..],
+        &["health", "--config", "key.yaml"][..],
+    ] {
+        let mut c = sb.cmd();
+        c.env("SENTINEL_API_KEY", SECRET).args(args);
+        let r = run(c);
+        assert!(
+            !r.stdout.contains(SECRET) && !r.stderr.contains(SECRET),
+            "secret printed by {args:?}:\nstdout:\n{}\nstderr:\n{}",
+            r.stdout,
+            r.stderr
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backend failures and health
+
+#[test]
+fn injected_mid_stream_failure_exits_1_with_a_message() {
+    let sb = Sandbox::new();
+    sb.write(
+        "fail.yaml",
+        "model: {mock: {fail: {kind: server, after_tokens: 2}}}\n",
+    );
+    let mut c = sb.cmd();
+    c.args(["run", "--config", "fail.yaml", "hi"]);
+    let r = run(c);
+    assert_error(&r, 1, &["veyra: error:", "server"]);
+    // The two tokens before the failure were streamed.
+    assert!(r.stdout.starts_with("Acknowledged"), "{:?}", r.stdout);
+}
+
+#[test]
+fn injected_failure_before_the_first_token_exits_1_with_the_message() {
+    let sb = Sandbox::new();
+    sb.write(
+        "auth.yaml",
+        "model:\n  mock:\n    fail: {kind: auth, message: \"key rejected by the ground station\"}\n",
+    );
+    let mut c = sb.cmd();
+    c.args(["run", "--config", "auth.yaml", "hi"]);
+    let r = run(c);
+    assert_error(&r, 1, &["key rejected by the ground station"]);
+    assert!(!r.stdout.contains("Acknowledged"), "{:?}", r.stdout);
+}
+
+#[test]
+fn injected_failure_in_json_mode_ends_with_execution_failed() {
+    let sb = Sandbox::new();
+    sb.write(
+        "fail.yaml",
+        "model: {mock: {fail: {kind: server, after_tokens: 2}}}\n",
+    );
+    let mut c = sb.cmd();
+    c.args(["run", "--json", "--config", "fail.yaml", "hi"]);
+    let r = run(c);
+    assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
+    let last = r.stdout.lines().last().expect("some events");
+    let last: serde_json::Value = serde_json::from_str(last).expect("JSON line");
+    assert_eq!(last["type"], "execution_failed", "{last}");
+}
+
+#[test]
+fn health_reports_the_mock_backend_ok() {
+    let sb = Sandbox::new();
+    sb.cmd()
+        .arg("health")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("backend mock: ok"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// veyra audit verify
+
+/// Writes an export of a fresh three-entry chain and returns its path.
+fn write_export(sb: &Sandbox, name: &str) -> PathBuf {
+    let trail = AuditTrail::in_memory();
+    for (i, outcome) in ["success", "success", "denied"].into_iter().enumerate() {
+        trail
+            .record(AuditRecord {
+                event_type: AuditEventType::Execution,
+                actor: "operator".into(),
+                action: "execute".into(),
+                resource: "mock".into(),
+                outcome: outcome.into(),
+                input_summary: veyra::governance::summarize_input(&format!("prompt {i}")),
+                metadata: serde_json::json!({ "n": i }),
+            })
+            .expect("record an audit entry");
+    }
+    let export = trail
+        .export(&AuditFilter::default())
+        .expect("export the trail");
+    let text = serde_json::to_string_pretty(&export).expect("serialize the export");
+    sb.write(name, &text)
+}
+
+fn edit_export(path: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let text = std::fs::read_to_string(path).expect("read export");
+    let mut doc: serde_json::Value = serde_json::from_str(&text).expect("export is JSON");
+    edit(&mut doc);
+    std::fs::write(path, serde_json::to_string_pretty(&doc).expect("serialize"))
+        .expect("write export");
+}
+
+#[test]
+fn audit_verify_accepts_an_intact_export() {
+    let sb = Sandbox::new();
+    let path = write_export(&sb, "export.json");
+    sb.cmd()
+        .args(["audit", "verify", "--file"])
+        .arg(&path)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("3 entries"));
+}
+
+#[test]
+fn audit_verify_names_the_tampered_entry() {
+    let sb = Sandbox::new();
+    let path = write_export(&sb, "export.json");
+    edit_export(&path, |doc| {
+        doc["entries"][1]["outcome"] = serde_json::json!("failure");
+    });
+    let mut c = sb.cmd();
+    c.args(["audit", "verify", "--file"]).arg(&path);
+    let r = run(c);
+    assert_error(&r, 3, &["seq 2"]);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+}
+
+#[test]
+fn audit_verify_names_a_removed_entry() {
+    let sb = Sandbox::new();
+    let path = write_export(&sb, "export.json");
+    edit_export(&path, |doc| {
+        let entries = doc["entries"].as_array_mut().expect("entries array");
+        entries.remove(1);
+    });
+    let mut c = sb.cmd();
+    c.args(["audit", "verify", "--file"]).arg(&path);
+    assert_error(&run(c), 3, &["seq 3"]);
+}
+
+#[test]
+fn audit_verify_rejects_a_file_that_is_not_an_export() {
+    let sb = Sandbox::new();
+    let path = sb.write("notes.txt", "this is not JSON\n");
+    let mut c = sb.cmd();
+    c.args(["audit", "verify", "--file"]).arg(&path);
+    assert_error(&run(c), 2, &["notes.txt"]);
+
+    let path = sb.write("other.json", "{\"hello\": 1}\n");
+    let mut c = sb.cmd();
+    c.args(["audit", "verify", "--file"]).arg(&path);
+    assert_error(&run(c), 2, &["other.json"]);
+}
+
+#[test]
+fn audit_verify_refuses_a_filtered_export() {
+    let sb = Sandbox::new();
+    let path = write_export(&sb, "export.json");
+    edit_export(&path, |doc| doc["filtered"] = serde_json::json!(true));
+    let mut c = sb.cmd();
+    c.args(["audit", "verify", "--file"]).arg(&path);
+    assert_error(&run(c), 2, &["filtered"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The console
+
+#[test]
+fn console_without_a_terminal_is_a_usage_error() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.arg("tui").write_stdin("");
+    assert_error(&run(c), 2, &["terminal"]);
+    let mut c = sb.cmd();
+    c.write_stdin("");
+    assert_error(&run(c), 2, &["terminal"]);
+}

@@ -1,0 +1,196 @@
+//! Snapshots of the console at fixed sizes (80×24 and 160×48) over ratatui's `TestBackend`:
+//! every pane, the overlays, the too-small screen. Times and ids are fixed, so nothing needs
+//! filtering. Review changes with `cargo insta review` (or INSTA_UPDATE=always and `git diff`).
+
+use chrono::{DateTime, TimeZone, Utc};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use uuid::Uuid;
+use veyra::config::theme::default_theme;
+use veyra::events::{Event, ExecutionId, FinishReason, Priority, TokenUsage};
+use veyra::tui::app::{App, LinkView, Overlay};
+use veyra::tui::keymap::KeyMap;
+use veyra::tui::layout;
+use veyra::tui::theme::Theme;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
+}
+
+fn id(n: u128) -> ExecutionId {
+    ExecutionId(Uuid::from_u128(0x1a2b3c4d_0000_4000_8000_000000000000 + n))
+}
+
+fn app() -> App {
+    let link = LinkView {
+        backend: "mock".into(),
+        model: "veyra-mock-1".into(),
+        preset: "earth".into(),
+        simulated: false,
+    };
+    App::new(
+        link,
+        true,
+        KeyMap::default(),
+        vec![default_theme().unwrap()],
+        t0(),
+    )
+}
+
+fn submit(app: &mut App, n: u128, title: &str, priority: Priority, secs: i64) {
+    app.apply(Event::ExecutionSubmitted {
+        id: id(n),
+        title: title.into(),
+        priority,
+        backend: "mock".into(),
+        model: "veyra-mock-1".into(),
+        at: t0() + chrono::Duration::seconds(secs),
+    });
+}
+
+/// Four tasks: done, failed, running (selected, streaming), queued.
+fn busy_app() -> App {
+    let mut app = app();
+    submit(
+        &mut app,
+        1,
+        "Check the power budget for the next two sols",
+        Priority::High,
+        0,
+    );
+    app.apply(Event::ExecutionStarted {
+        id: id(1),
+        at: t0(),
+    });
+    app.apply(Event::OutputDelta {
+        id: id(1),
+        text: "Power reserves are sufficient.".into(),
+    });
+    app.apply(Event::AuditRecorded {
+        seq: 1,
+        event_type: "EXECUTION".into(),
+        actor: "operator".into(),
+        action: "execute".into(),
+        outcome: "success".into(),
+        hash: "9c40dec8e4610f3f".repeat(4),
+        execution: Some(id(1)),
+    });
+    app.apply(Event::ExecutionFinished {
+        id: id(1),
+        usage: TokenUsage {
+            input: 9,
+            output: 4,
+        },
+        finish_reason: FinishReason::Stop,
+        latency_ms: 1200,
+        at: t0() + chrono::Duration::milliseconds(1200),
+    });
+    submit(&mut app, 2, "Rotate the antenna", Priority::Critical, 3);
+    app.apply(Event::ExecutionStarted {
+        id: id(2),
+        at: t0(),
+    });
+    app.apply(Event::ExecutionFailed {
+        id: id(2),
+        error: "backend 'mock' (rate_limit): injected rate_limit failure (model.mock)".into(),
+        kind: "rate_limit".into(),
+        at: t0() + chrono::Duration::seconds(4),
+    });
+    submit(
+        &mut app,
+        4,
+        "Queued background sweep",
+        Priority::Background,
+        9,
+    );
+    submit(
+        &mut app,
+        3,
+        "Summarise the habitat telemetry",
+        Priority::Normal,
+        5,
+    );
+    app.apply(Event::ExecutionStarted {
+        id: id(3),
+        at: t0(),
+    });
+    app.apply(Event::OutputDelta {
+        id: id(3),
+        text: "Acknowledged: \"Summarise the habitat telemetry\". Telemetry from the habitat shows all subsystems within limits.\nThermal margins are healthy across the monitored zones. Dust lev".into(),
+    });
+    app.flash = None;
+    app.tick(t0() + chrono::Duration::seconds(12));
+    app
+}
+
+fn draw(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let theme = Theme::from(app.current_theme().unwrap());
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    let areas = layout::Areas::of(ratatui::layout::Rect::new(0, 0, width, height));
+    app.output_size = (areas.output_text().width, areas.output_text().height);
+    app.tasks_rows = areas.task_rows();
+    terminal.draw(|f| layout::render(app, &theme, f)).unwrap();
+    terminal
+}
+
+#[test]
+fn empty_console_80x24() {
+    insta::assert_snapshot!(draw(&mut app(), 80, 24).backend());
+}
+
+#[test]
+fn busy_console_80x24() {
+    insta::assert_snapshot!(draw(&mut busy_app(), 80, 24).backend());
+}
+
+#[test]
+fn busy_console_160x48() {
+    insta::assert_snapshot!(draw(&mut busy_app(), 160, 48).backend());
+}
+
+#[test]
+fn failed_task_selected_160x48() {
+    let mut app = busy_app();
+    app.selected = Some(1);
+    app.follow = false;
+    insta::assert_snapshot!(draw(&mut app, 160, 48).backend());
+}
+
+#[test]
+fn editing_a_prompt_80x24() {
+    let mut app = busy_app();
+    app.editing = true;
+    app.priority = Priority::Critical;
+    for c in "Plan the rover traverse to the ridge".chars() {
+        app.handle_key(&crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Char(c),
+        ));
+    }
+    insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
+}
+
+#[test]
+fn help_overlay_80x24() {
+    let mut app = busy_app();
+    app.overlay = Some(Overlay::Help);
+    insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
+}
+
+#[test]
+fn help_overlay_160x48() {
+    let mut app = busy_app();
+    app.overlay = Some(Overlay::Help);
+    insta::assert_snapshot!(draw(&mut app, 160, 48).backend());
+}
+
+#[test]
+fn quit_confirmation_80x24() {
+    let mut app = busy_app();
+    app.overlay = Some(Overlay::ConfirmQuit { active: 2 });
+    insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
+}
+
+#[test]
+fn too_small_terminal_says_so() {
+    insta::assert_snapshot!(draw(&mut busy_app(), 40, 10).backend());
+}

@@ -1,0 +1,314 @@
+//! End-to-end tests of the console in a real pseudo-terminal: the `veyra` binary runs in a pty,
+//! its output is fed into a `vt100` terminal emulator, and the tests read the emulated screen
+//! the way an operator would.
+//!
+//! Covered: at 100×30 the console draws the `Tasks` and `Prompt` panes; typing `i`, a prompt and
+//! Enter submits it; the mock backend's answer (`Acknowledged …`) appears in the `Output` pane
+//! and the task is marked `✓`; `q` quits with exit status 0 and the terminal has left the
+//! alternate screen. At 50×12 the console says `Terminal too small` and `q` still quits.
+//! `Ctrl-C` quits even while editing the prompt, and SIGTERM closes the console; both restore
+//! the terminal.
+//!
+//! The child gets the same clean environment as `tests/cli.rs` (HOME and XDG directories in a
+//! temporary directory, no `VEYRA_*` variables, an empty working directory) plus
+//! `TERM=xterm-256color`.
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
+
+/// How long any one expected screen state may take to appear.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A running `veyra` console in a pseudo-terminal.
+struct Console {
+    parser: Arc<Mutex<vt100::Parser>>,
+    reader: Option<JoinHandle<()>>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn Child + Send + Sync>,
+    // Kept open for the life of the session; dropping it closes the pty.
+    _master: Box<dyn MasterPty + Send>,
+    _dir: tempfile::TempDir,
+}
+
+impl Console {
+    /// Starts `veyra` (no subcommand: the console) in a `cols`×`rows` pty.
+    fn start(cols: u16, rows: u16) -> Console {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        for sub in ["home", "config", "data", "work"] {
+            std::fs::create_dir_all(dir.path().join(sub)).expect("create sandbox directory");
+        }
+        let pty = native_pty_system()
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("open a pty");
+
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_veyra"));
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("VEYRA_") {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.env_remove("VEYRA_CONFIG");
+        cmd.env_remove("NO_COLOR");
+        cmd.env("HOME", dir.path().join("home"));
+        cmd.env("XDG_CONFIG_HOME", dir.path().join("config"));
+        cmd.env("XDG_DATA_HOME", dir.path().join("data"));
+        cmd.env("TERM", "xterm-256color");
+        cmd.env("RUST_BACKTRACE", "1");
+        cmd.cwd(dir.path().join("work"));
+
+        let child = pty
+            .slave
+            .spawn_command(cmd)
+            .expect("spawn veyra in the pty");
+        // Only the child holds the slave side now, so the reader sees EOF when it exits.
+        drop(pty.slave);
+
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
+        let mut source = pty.master.try_clone_reader().expect("pty reader");
+        let sink = Arc::clone(&parser);
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            loop {
+                match source.read(&mut buf) {
+                    // EOF, or EIO once the child has closed the slave side.
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => match sink.lock() {
+                        Ok(mut p) => p.process(&buf[..n]),
+                        Err(_) => break,
+                    },
+                }
+            }
+        });
+        let writer = pty.master.take_writer().expect("pty writer");
+        Console {
+            parser,
+            reader: Some(reader),
+            writer,
+            child,
+            _master: pty.master,
+            _dir: dir,
+        }
+    }
+
+    /// The screen as text, one line per row.
+    fn screen_text(&self) -> String {
+        match self.parser.lock() {
+            Ok(p) => p.screen().contents(),
+            Err(poisoned) => poisoned.into_inner().screen().contents(),
+        }
+    }
+
+    /// Polls the screen until `ready` holds; fails with a dump of the screen after the deadline.
+    fn wait_for(&mut self, what: &str, ready: impl Fn(&str) -> bool) {
+        let start = Instant::now();
+        loop {
+            let text = self.screen_text();
+            if ready(&text) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Let the reader drain what the child wrote before it went away.
+                std::thread::sleep(Duration::from_millis(200));
+                let text = self.screen_text();
+                if ready(&text) {
+                    return;
+                }
+                panic!("veyra exited ({status:?}) while waiting for {what}; screen:\n{text}");
+            }
+            if start.elapsed() > DEADLINE {
+                // `kill` sends SIGHUP first, on which veyra restores the terminal: dump first.
+                let _ = self.child.kill();
+                panic!("timed out after {DEADLINE:?} waiting for {what}; screen:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Types `bytes` into the terminal.
+    fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("write to the pty");
+        self.writer.flush().expect("flush the pty");
+    }
+
+    /// Waits for the child to exit and the reader to reach EOF; returns the exit status.
+    fn wait_exit(&mut self) -> portable_pty::ExitStatus {
+        let start = Instant::now();
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if start.elapsed() > DEADLINE => {
+                    // `kill` sends SIGHUP first, on which veyra restores the terminal: take the
+                    // screen before that.
+                    let screen = self.screen_text();
+                    let _ = self.child.kill();
+                    panic!("veyra did not exit within {DEADLINE:?}; screen:\n{screen}");
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+                Err(e) => panic!("waiting for veyra: {e}"),
+            }
+        };
+        if let Some(reader) = self.reader.take() {
+            // The child is gone, so the slave side is closed and the reader ends soon.
+            let start = Instant::now();
+            while !reader.is_finished() && start.elapsed() < DEADLINE {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            assert!(
+                reader.is_finished(),
+                "the pty reader did not reach EOF after veyra exited"
+            );
+            reader.join().expect("the pty reader panicked");
+        }
+        status
+    }
+
+    fn alternate_screen(&self) -> bool {
+        match self.parser.lock() {
+            Ok(p) => p.screen().alternate_screen(),
+            Err(poisoned) => poisoned.into_inner().screen().alternate_screen(),
+        }
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        // Never leave a console running behind a failed test.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// True when some row shows the task marked done: `✓` left of the task's title.
+fn task_done(screen: &str, title_start: &str) -> bool {
+    screen
+        .lines()
+        .any(|line| match (line.find('✓'), line.find(title_start)) {
+            (Some(mark), Some(title)) => mark < title,
+            _ => false,
+        })
+}
+
+#[test]
+fn submit_a_prompt_see_the_answer_and_quit() {
+    let mut console = Console::start(100, 30);
+    console.wait_for("the Tasks and Prompt panes", |s| {
+        s.contains("Tasks") && s.contains("Prompt") && s.contains("Output")
+    });
+    assert!(
+        console.alternate_screen(),
+        "the console should draw on the alternate screen"
+    );
+
+    // `i` starts editing; the Prompt title then shows the editing keys.
+    console.send(b"i");
+    console.wait_for("the Prompt in editing mode", |s| s.contains("send ·"));
+    console.send(b"Summarise the habitat telemetry");
+    console.wait_for("the typed prompt", |s| {
+        s.contains("Summarise the habitat telemetry")
+    });
+    console.send(b"\r");
+
+    console.wait_for("the mock answer in the Output pane", |s| {
+        s.contains("Acknowledged")
+    });
+    console.wait_for("the task marked ✓", |s| task_done(s, "Summar"));
+
+    // The prompt stays in editing mode after a submit, so `q` alone would be typed into it:
+    // leave editing with Esc first (sent on its own so it is not read as Alt-q).
+    console.send(b"\x1b");
+    console.wait_for("the Prompt out of editing mode", |s| {
+        s.contains("to type a prompt")
+    });
+    console.send(b"q");
+    let status = console.wait_exit();
+    let screen = console.screen_text();
+    assert!(
+        status.success(),
+        "veyra exited with {status:?}; screen:\n{screen}"
+    );
+    assert!(
+        !console.alternate_screen(),
+        "the terminal is still on the alternate screen after exit; screen:\n{screen}"
+    );
+    assert!(
+        !screen.contains("panicked"),
+        "a panic was printed; screen:\n{screen}"
+    );
+}
+
+#[test]
+fn too_small_terminal_says_so_and_q_still_quits() {
+    let mut console = Console::start(50, 12);
+    console.wait_for("the too-small notice", |s| s.contains("Terminal too small"));
+    console.send(b"q");
+    let status = console.wait_exit();
+    let screen = console.screen_text();
+    assert!(
+        status.success(),
+        "veyra exited with {status:?}; screen:\n{screen}"
+    );
+    assert!(
+        !console.alternate_screen(),
+        "the terminal is still on the alternate screen after exit; screen:\n{screen}"
+    );
+}
+
+#[test]
+fn ctrl_c_while_editing_quits_and_restores_the_terminal() {
+    let mut console = Console::start(100, 30);
+    console.wait_for("the Tasks and Prompt panes", |s| {
+        s.contains("Tasks") && s.contains("Prompt")
+    });
+    console.send(b"i");
+    console.wait_for("the Prompt in editing mode", |s| s.contains("send ·"));
+    console.send(b"half a thought");
+    console.wait_for("the typed text", |s| s.contains("half a thought"));
+    console.send(b"\x03");
+    let status = console.wait_exit();
+    let screen = console.screen_text();
+    assert!(
+        status.success(),
+        "veyra exited with {status:?}; screen:\n{screen}"
+    );
+    assert!(
+        !console.alternate_screen(),
+        "the terminal is still on the alternate screen after exit; screen:\n{screen}"
+    );
+}
+
+#[test]
+fn sigterm_closes_the_console_and_restores_the_terminal() {
+    let mut console = Console::start(100, 30);
+    console.wait_for("the Tasks and Prompt panes", |s| {
+        s.contains("Tasks") && s.contains("Prompt")
+    });
+    let pid = console.child.process_id().expect("the child's pid");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success(), "kill -TERM {pid} failed");
+    let status = console.wait_exit();
+    let screen = console.screen_text();
+    // Veyra handles SIGTERM itself: it closes the console and exits normally instead of dying
+    // of the signal.
+    assert!(
+        status.signal().is_none(),
+        "veyra died of {status:?} instead of closing; screen:\n{screen}"
+    );
+    assert!(
+        !console.alternate_screen(),
+        "the terminal is still on the alternate screen after SIGTERM; screen:\n{screen}"
+    );
+}
