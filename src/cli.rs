@@ -39,9 +39,31 @@ pub enum Command {
     Config(ConfigCommand),
     /// Check the backend and the audit trail; exit 0 only when healthy.
     Health,
+    /// One-way and round-trip light time, distance and conjunction state of a link.
+    Latency(LatencyArgs),
     /// Inspect audit trails.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+/// `veyra latency`.
+#[derive(Debug, Args)]
+pub struct LatencyArgs {
+    /// Link preset (default: `latency.preset` from the configuration).
+    #[arg(long, value_enum)]
+    pub preset: Option<LatencyPreset>,
+    /// Moment to compute for, RFC 3339 (default: now), e.g. 2003-08-27T00:00:00Z.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339)]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_rfc3339(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{e}; use RFC 3339, e.g. 2003-08-27T00:00:00Z"))
 }
 
 /// `veyra audit …`.
@@ -263,5 +285,55 @@ pub fn audit_verify_file(file: &std::path::Path) -> Result<ExitCode, VeyraError>
         report.entries,
         report.head
     );
+    Ok(ExitCode::Success)
+}
+
+/// `veyra latency`.
+pub fn latency(args: LatencyArgs, loaded: &LoadedConfig) -> Result<ExitCode, VeyraError> {
+    use crate::runtime::latency::{human, link_report};
+    let preset = args.preset.unwrap_or(loaded.config.latency.preset);
+    let at = args.at.unwrap_or_else(chrono::Utc::now);
+    let report = link_report(preset, at, &loaded.config.latency)
+        .map_err(|e| VeyraError::Usage(format!("--at: {e}")))?;
+    let mut out = String::new();
+    if args.json {
+        out = serde_json::to_string_pretty(&report)
+            .map_err(|e| VeyraError::Runtime(format!("encoding the report: {e}")))?;
+        out.push('\n');
+    } else {
+        let secs = |d: std::time::Duration| format!("{:.1} s", d.as_secs_f64());
+        out.push_str(&format!("link        {}\n", report.preset));
+        out.push_str(&format!(
+            "at          {}\n",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ));
+        if let (Some(km), Some(au)) = (report.distance_km, report.distance_au()) {
+            out.push_str(&format!("distance    {km:.0} km ({au:.4} au)\n"));
+        }
+        out.push_str(&format!(
+            "one-way     {} ({})\n",
+            human(report.one_way),
+            secs(report.one_way)
+        ));
+        out.push_str(&format!(
+            "round trip  {} ({}) of light time, plus processing\n",
+            human(report.round_trip()),
+            secs(report.round_trip())
+        ));
+        out.push_str(&format!(
+            "range       {} – {} one way\n",
+            human(report.one_way_min),
+            human(report.one_way_max)
+        ));
+        match report.elongation_deg {
+            Some(deg) => out.push_str(&format!("sun angle   {deg:.1}° — {}\n", report.conjunction)),
+            None => out.push_str(&format!("conjunction {}\n", report.conjunction)),
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(out.as_bytes())
+        .and_then(|_| stdout.flush())
+        .map_err(|e| VeyraError::io("writing to stdout", e))?;
     Ok(ExitCode::Success)
 }

@@ -13,6 +13,7 @@ pub mod events;
 pub mod governance;
 pub mod logging;
 pub mod models;
+pub mod runtime;
 pub mod tui;
 
 pub use crate::config::{VeyraConfig, load_config};

@@ -59,6 +59,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
             runtime.block_on(cli::health(loaded))
         }
         Some(Command::Config(ConfigCommand::Show)) => cli::config_show(&loaded),
+        Some(Command::Latency(args)) => cli::latency(args, &loaded),
         Some(Command::Config(ConfigCommand::Check { .. }))
         | Some(Command::Audit(AuditCommand::Verify { .. })) => Ok(ExitCode::Success),
     }

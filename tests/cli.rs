@@ -765,3 +765,63 @@ fn console_without_a_terminal_is_a_usage_error() {
     c.write_stdin("");
     assert_error(&run(c), 2, &["terminal"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// veyra latency
+
+#[test]
+fn latency_for_the_2003_mars_approach_is_about_three_minutes() {
+    let sandbox = Sandbox::new();
+    let mut cmd = sandbox.cmd();
+    cmd.args([
+        "latency",
+        "--preset",
+        "mars",
+        "--at",
+        "2003-08-27T00:00:00Z",
+    ]);
+    let run = run(cmd);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stdout.contains("one-way     3.1 min"), "{}", run.stdout);
+    assert!(run.stdout.contains("round trip  6.2 min"), "{}", run.stdout);
+    assert!(run.stdout.contains("au)"), "{}", run.stdout);
+    assert!(run.stdout.contains("clear"), "{}", run.stdout);
+}
+
+#[test]
+fn latency_reports_the_2026_solar_conjunction() {
+    let sandbox = Sandbox::new();
+    let mut cmd = sandbox.cmd();
+    cmd.args([
+        "latency",
+        "--preset",
+        "mars",
+        "--at",
+        "2026-01-09T00:00:00Z",
+        "--json",
+    ]);
+    let run = run(cmd);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON report");
+    assert_eq!(report["conjunction"], "blackout");
+}
+
+#[test]
+fn latency_outside_the_ephemeris_range_is_a_usage_error() {
+    let sandbox = Sandbox::new();
+    let mut cmd = sandbox.cmd();
+    cmd.args([
+        "latency",
+        "--preset",
+        "mars",
+        "--at",
+        "2051-01-01T00:00:00Z",
+    ]);
+    assert_error(&run(cmd), 2, &["1800–2050"]);
+    let mut cmd = sandbox.cmd();
+    cmd.args(["latency", "--at", "yesterday"]);
+    assert_error(&run(cmd), 2, &["RFC 3339"]);
+    let mut cmd = sandbox.cmd();
+    cmd.args(["latency", "--preset", "venus"]);
+    assert_error(&run(cmd), 2, &["earth", "mars"]);
+}

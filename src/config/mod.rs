@@ -174,6 +174,8 @@ pub struct LatencyConfig {
     pub custom: CustomRange,
     /// Simulated seconds per real second (60 = a Mars minute per second). Greater than 0.
     pub time_scale: f64,
+    /// Distance of the `deep-space` preset, au (173 au is one light-day: Voyager 1 in 2026).
+    pub deep_space_au: f64,
 }
 
 impl Default for LatencyConfig {
@@ -184,6 +186,7 @@ impl Default for LatencyConfig {
             mode: LatencyMode::Uniform,
             custom: CustomRange::default(),
             time_scale: 1.0,
+            deep_space_au: 173.0,
         }
     }
 }
@@ -709,6 +712,12 @@ impl VeyraConfig {
                     "{} must be greater than 0 (1 = real time, 60 = a minute per second)",
                     l.time_scale
                 ),
+            ));
+        }
+        if !(l.deep_space_au > 0.0 && l.deep_space_au.is_finite()) {
+            return Err(invalid(
+                "latency.deep_space_au",
+                format!("{} must be a distance greater than 0 au", l.deep_space_au),
             ));
         }
         if l.custom.min_ms > l.custom.max_ms {

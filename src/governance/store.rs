@@ -35,9 +35,9 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// Replaces the entry with the same sequence number. Exists so tests can tamper.
-    #[doc(hidden)]
-    pub fn overwrite_for_test(&self, index: usize, entry: AuditEntry) {
+    /// Replaces the entry at `index`, so tests can tamper with a stored chain.
+    #[cfg(test)]
+    pub(crate) fn overwrite_for_test(&self, index: usize, entry: AuditEntry) {
         if let Ok(mut entries) = self.entries.write()
             && let Some(slot) = entries.get_mut(index)
         {

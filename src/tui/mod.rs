@@ -23,7 +23,6 @@ use crate::cli::TuiArgs;
 use crate::config::{LoadedConfig, ResolvedTheme, theme as theme_cfg};
 use crate::core::{ExecutionRequest, VeyraCore};
 use crate::error::{ExitCode, VeyraError};
-use crate::events::Event;
 use app::{App, Command, FlashLevel, LinkView};
 use keymap::KeyMap;
 use theme::Theme;
@@ -220,12 +219,5 @@ async fn event_loop(
         if app.quit {
             return Ok(());
         }
-    }
-}
-
-/// Folds a batch of events into a fresh view (for tests and replays).
-pub fn replay(app: &mut App, events: impl IntoIterator<Item = Event>) {
-    for e in events {
-        app.apply(e);
     }
 }

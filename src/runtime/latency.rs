@@ -1,0 +1,244 @@
+//! Light time of the simulated link, per preset, for a date: what `veyra latency` prints and
+//! what the scheduler's uplink/downlink waits are drawn from.
+//!
+//! | preset | one-way delay |
+//! |---|---|
+//! | `earth` | terrestrial network, 50–250 ms |
+//! | `lunar` | Earth–Moon light time for the date (1.19–1.36 s) |
+//! | `mars` | Earth–Mars light time for the date (3.1–22.3 min), with solar conjunction |
+//! | `deep-space` | light time to `latency.deep_space_au` (default 173 au: ~24 h, Voyager 1 in 2026) |
+//! | `custom` | `latency.custom.min_ms`–`max_ms` |
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::ephemeris::{self, AU_KM, Body, C_KM_S, OutOfRange};
+use crate::config::{LatencyConfig, LatencyPreset};
+
+/// Sun–Earth–Mars angle under which the link is in blackout, degrees.
+pub const BLACKOUT_DEG: f64 = 2.0;
+/// Sun–Earth–Mars angle under which the link is degraded, degrees.
+pub const REDUCED_DEG: f64 = 5.0;
+/// Terrestrial network one-way delay range.
+pub const EARTH_RANGE_MS: (u64, u64) = (50, 250);
+
+/// Whether the Sun is in the way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Conjunction {
+    /// The Sun is well clear of the line of sight.
+    Clear,
+    /// Within 5° of the Sun: the link works with reduced quality.
+    Reduced,
+    /// Within 2° of the Sun: no communication.
+    Blackout,
+}
+
+impl Conjunction {
+    /// State for a Sun–Earth–planet angle.
+    pub fn from_elongation(deg: f64) -> Conjunction {
+        if deg < BLACKOUT_DEG {
+            Conjunction::Blackout
+        } else if deg < REDUCED_DEG {
+            Conjunction::Reduced
+        } else {
+            Conjunction::Clear
+        }
+    }
+}
+
+impl fmt::Display for Conjunction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Conjunction::Clear => "clear",
+            Conjunction::Reduced => "reduced (within 5° of the Sun)",
+            Conjunction::Blackout => "BLACKOUT (solar conjunction, within 2° of the Sun)",
+        })
+    }
+}
+
+/// The link for one preset at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinkReport {
+    /// Preset name.
+    pub preset: String,
+    /// Simulated moment.
+    pub at: DateTime<Utc>,
+    /// Shortest one-way delay of the preset's range.
+    pub one_way_min: Duration,
+    /// Longest one-way delay of the preset's range.
+    pub one_way_max: Duration,
+    /// The one-way light time for the date, where the preset has a geometry.
+    pub one_way: Duration,
+    /// Distance, km, where the preset has a geometry.
+    pub distance_km: Option<f64>,
+    /// Sun–Earth–planet angle, degrees (Mars only).
+    pub elongation_deg: Option<f64>,
+    /// Conjunction state (Mars only; others are always clear).
+    pub conjunction: Conjunction,
+}
+
+impl LinkReport {
+    /// Uplink plus downlink, without processing time.
+    pub fn round_trip(&self) -> Duration {
+        self.one_way * 2
+    }
+
+    /// Distance in astronomical units.
+    pub fn distance_au(&self) -> Option<f64> {
+        self.distance_km.map(|km| km / AU_KM)
+    }
+}
+
+fn light(km: f64) -> Duration {
+    Duration::from_secs_f64(km / C_KM_S)
+}
+
+/// The link of `preset` at `at`, using `config` for the deep-space distance and custom range.
+pub fn link_report(
+    preset: LatencyPreset,
+    at: DateTime<Utc>,
+    config: &LatencyConfig,
+) -> Result<LinkReport, OutOfRange> {
+    let report =
+        |one_way_min, one_way_max, one_way, distance_km, elongation_deg: Option<f64>| LinkReport {
+            preset: preset.name().to_string(),
+            at,
+            one_way_min,
+            one_way_max,
+            one_way,
+            distance_km,
+            elongation_deg,
+            conjunction: elongation_deg.map_or(Conjunction::Clear, Conjunction::from_elongation),
+        };
+    Ok(match preset {
+        LatencyPreset::Earth => {
+            let (lo, hi) = EARTH_RANGE_MS;
+            report(
+                Duration::from_millis(lo),
+                Duration::from_millis(hi),
+                Duration::from_millis((lo + hi) / 2),
+                None,
+                None,
+            )
+        }
+        LatencyPreset::Lunar => {
+            let km = ephemeris::moon_distance_km(at)?;
+            report(
+                light(356_400.0),
+                light(406_700.0),
+                light(km),
+                Some(km),
+                None,
+            )
+        }
+        LatencyPreset::Mars => {
+            let g = ephemeris::planet_link(Body::Mars, at)?;
+            report(
+                Duration::from_secs_f64(3.1 * 60.0),
+                Duration::from_secs_f64(22.3 * 60.0),
+                Duration::from_secs_f64(g.light_seconds()),
+                Some(g.distance_km()),
+                Some(g.elongation_deg),
+            )
+        }
+        LatencyPreset::DeepSpace => {
+            let km = config.deep_space_au * AU_KM;
+            report(light(km), light(km), light(km), Some(km), None)
+        }
+        LatencyPreset::Custom => {
+            let (lo, hi) = (config.custom.min_ms, config.custom.max_ms);
+            report(
+                Duration::from_millis(lo),
+                Duration::from_millis(hi),
+                Duration::from_millis(lo / 2 + hi / 2),
+                None,
+                None,
+            )
+        }
+    })
+}
+
+/// `3.1 min`, `1.28 s`, `24.0 h`, `150 ms` — a delay in the unit an operator reads it in.
+pub fn human(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 1.0 {
+        format!("{:.0} ms", s * 1000.0)
+    } else if s < 60.0 {
+        format!("{s:.2} s")
+    } else if s < 3600.0 {
+        format!("{:.1} min", s / 60.0)
+    } else {
+        format!("{:.1} h", s / 3600.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn mars_report_for_the_2003_approach() {
+        let r = link_report(
+            LatencyPreset::Mars,
+            at(2003, 8, 27),
+            &LatencyConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(human(r.one_way), "3.1 min");
+        assert_eq!(r.round_trip(), r.one_way * 2);
+        assert!((r.distance_au().unwrap() - 0.3727).abs() < 0.002);
+        assert_eq!(r.conjunction, Conjunction::Clear);
+    }
+
+    #[test]
+    fn mars_conjunction_states() {
+        let r = link_report(
+            LatencyPreset::Mars,
+            at(2026, 1, 9),
+            &LatencyConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(r.conjunction, Conjunction::Blackout);
+        assert_eq!(Conjunction::from_elongation(3.0), Conjunction::Reduced);
+        assert_eq!(Conjunction::from_elongation(45.0), Conjunction::Clear);
+    }
+
+    #[test]
+    fn deep_space_defaults_to_about_a_light_day() {
+        let r = link_report(
+            LatencyPreset::DeepSpace,
+            at(2026, 11, 26),
+            &LatencyConfig::default(),
+        )
+        .unwrap();
+        let hours = r.one_way.as_secs_f64() / 3600.0;
+        assert!((23.5..24.5).contains(&hours), "{hours}");
+    }
+
+    #[test]
+    fn lunar_and_earth_ranges() {
+        let cfg = LatencyConfig::default();
+        let l = link_report(LatencyPreset::Lunar, at(2026, 11, 26), &cfg).unwrap();
+        assert!(
+            l.one_way >= l.one_way_min && l.one_way <= l.one_way_max,
+            "{l:?}"
+        );
+        assert_eq!(human(l.one_way_min), "1.19 s");
+        assert_eq!(human(l.one_way_max), "1.36 s");
+        let e = link_report(LatencyPreset::Earth, at(2026, 11, 26), &cfg).unwrap();
+        assert_eq!(
+            (human(e.one_way_min), human(e.one_way_max)),
+            ("50 ms".into(), "250 ms".into())
+        );
+    }
+}
