@@ -194,3 +194,13 @@ fn quit_confirmation_80x24() {
 fn too_small_terminal_says_so() {
     insta::assert_snapshot!(draw(&mut busy_app(), 40, 10).backend());
 }
+
+#[test]
+fn error_message_is_readable_at_80x24() {
+    let mut app = busy_app();
+    app.flash(
+        "task 1a2b3c4d failed: backend 'mock' (overloaded): relay orbiter overloaded",
+        veyra::tui::app::FlashLevel::Error,
+    );
+    insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
+}

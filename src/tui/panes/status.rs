@@ -12,13 +12,20 @@ use crate::tui::theme::Theme;
 /// Draws the bar.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let sep = Span::styled(" │ ", theme.status);
-    let mut left = vec![
-        Span::styled(
-            format!(" {}/{}", app.link.backend, app.link.model),
-            theme.status,
-        ),
-        sep.clone(),
-        Span::styled(
+    let mut left = vec![Span::styled(
+        format!(" {}/{}", app.link.backend, app.link.model),
+        theme.status,
+    )];
+    left.push(sep.clone());
+    // A message takes the place of the link and audit summary, so it is readable at 80 columns.
+    if let Some(flash) = &app.flash {
+        let style = match flash.level {
+            FlashLevel::Info => theme.status,
+            FlashLevel::Error => theme.status.patch(theme.error),
+        };
+        left.push(Span::styled(flash.text.clone(), style));
+    } else {
+        left.push(Span::styled(
             format!(
                 "{} {}",
                 app.link.preset,
@@ -29,37 +36,29 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 }
             ),
             theme.status,
-        ),
-        sep.clone(),
-    ];
-    if app.audit.enabled {
-        let short = app.audit.head.get(..8).unwrap_or(&app.audit.head);
-        left.push(Span::styled(
-            format!("audit {} {short} ", app.audit.entries),
-            theme.status,
         ));
-        let (mark, style) = match &app.audit.verification {
-            Verification::Never => ("unverified".to_string(), theme.status),
-            Verification::Running => ("verifying…".to_string(), theme.status),
-            Verification::Verified { entries, .. } => {
-                (format!("✓ {entries} verified"), theme.status)
-            }
-            Verification::Failed { .. } => (
-                "✗ CHAIN BROKEN".to_string(),
-                theme.error.patch(theme.status).patch(theme.error),
-            ),
-        };
-        left.push(Span::styled(mark, style));
-    } else {
-        left.push(Span::styled("audit off", theme.status));
-    }
-    if let Some(flash) = &app.flash {
         left.push(sep);
-        let style = match flash.level {
-            FlashLevel::Info => theme.status,
-            FlashLevel::Error => theme.status.patch(theme.error),
-        };
-        left.push(Span::styled(flash.text.clone(), style));
+        if app.audit.enabled {
+            let short = app.audit.head.get(..8).unwrap_or(&app.audit.head);
+            left.push(Span::styled(
+                format!("audit {} {short} ", app.audit.entries),
+                theme.status,
+            ));
+            let (mark, style) = match &app.audit.verification {
+                Verification::Never => ("unverified".to_string(), theme.status),
+                Verification::Running => ("verifying…".to_string(), theme.status),
+                Verification::Verified { entries, .. } => {
+                    (format!("✓ {entries} verified"), theme.status)
+                }
+                Verification::Failed { .. } => (
+                    "✗ CHAIN BROKEN".to_string(),
+                    theme.status.patch(theme.error),
+                ),
+            };
+            left.push(Span::styled(mark, style));
+        } else {
+            left.push(Span::styled("audit off", theme.status));
+        }
     }
     let clock = app.now.format(" %H:%M:%S UTC ").to_string();
     let [l, r] = Layout::horizontal([Constraint::Min(10), Constraint::Length(clock.len() as u16)])
