@@ -19,6 +19,17 @@ fn runtime() -> tokio::runtime::Runtime {
 
 const PROMPT: &str = "Summarise the habitat telemetry for the last sol";
 
+/// The request the core builds for `PROMPT` under the default configuration.
+fn mock_request() -> ModelRequest {
+    ModelRequest {
+        prompt: PROMPT.into(),
+        system: None,
+        model: "veyra-mock-1".into(),
+        temperature: 0.7,
+        max_tokens: 1024,
+    }
+}
+
 #[divan::bench]
 fn execute_async_mock_audit_on(bencher: Bencher) {
     let rt = runtime();
@@ -38,13 +49,7 @@ fn execute_async_mock_audit_on(bencher: Bencher) {
 fn bare_mock_generate(bencher: Bencher) {
     let rt = runtime();
     let backend = MockBackend::new();
-    let request = ModelRequest {
-        prompt: PROMPT.into(),
-        system: None,
-        model: "veyra-mock-1".into(),
-        temperature: 0.7,
-        max_tokens: 1024,
-    };
+    let request = mock_request();
     bencher.bench_local(|| {
         rt.block_on(backend.generate(&request))
             .expect("mock generation succeeds")
@@ -79,13 +84,7 @@ fn mock_stream_collect(bencher: Bencher) {
     use futures_util::StreamExt;
     let rt = runtime();
     let backend = MockBackend::new();
-    let request = ModelRequest {
-        prompt: PROMPT.into(),
-        system: None,
-        model: "veyra-mock-1".into(),
-        temperature: 0.7,
-        max_tokens: 1024,
-    };
+    let request = mock_request();
     bencher.bench_local(|| {
         rt.block_on(async {
             let mut s = backend.stream(&request).await.expect("mock stream starts");

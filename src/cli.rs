@@ -212,9 +212,14 @@ pub fn config_show(loaded: &LoadedConfig) -> Result<ExitCode, VeyraError> {
         out.push_str(&format!("# API key from ${var}: {state}\n"));
     }
     out.push_str(&yaml);
+    print_all(&out)
+}
+
+/// Writes `text` to stdout and flushes, turning failures (a closed pipe) into errors.
+fn print_all(text: &str) -> Result<ExitCode, VeyraError> {
     let mut stdout = std::io::stdout().lock();
     stdout
-        .write_all(out.as_bytes())
+        .write_all(text.as_bytes())
         .and_then(|_| stdout.flush())
         .map_err(|e| VeyraError::io("writing to stdout", e))?;
     Ok(ExitCode::Success)
@@ -330,10 +335,5 @@ pub fn latency(args: LatencyArgs, loaded: &LoadedConfig) -> Result<ExitCode, Vey
             None => out.push_str(&format!("conjunction {}\n", report.conjunction)),
         }
     }
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(out.as_bytes())
-        .and_then(|_| stdout.flush())
-        .map_err(|e| VeyraError::io("writing to stdout", e))?;
-    Ok(ExitCode::Success)
+    print_all(&out)
 }

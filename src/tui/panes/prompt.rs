@@ -70,7 +70,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     ]);
     frame.render_widget(Paragraph::new(line), inner);
     if app.editing && app.overlay.is_none() {
-        let x = inner.x + 2 + (before_width - skipped) as u16;
+        let x = inner.x + 2 + before_width.saturating_sub(skipped) as u16;
         frame.set_cursor_position(Position::new(
             x.min(inner.right().saturating_sub(1)),
             inner.y,
