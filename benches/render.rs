@@ -7,7 +7,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use uuid::Uuid;
 use veyra::config::theme::default_theme;
-use veyra::events::{Event, ExecutionId, Priority};
+use veyra::events::{Event, ExecutionId, LinkStatus, Priority, TaskStatus};
 use veyra::tui::app::{App, LinkView};
 use veyra::tui::keymap::KeyMap;
 use veyra::tui::layout;
@@ -28,8 +28,14 @@ fn loaded_app() -> App {
     let link = LinkView {
         backend: "mock".into(),
         model: "veyra-mock-1".into(),
-        preset: "mars".into(),
-        simulated: true,
+        link: LinkStatus {
+            simulated: true,
+            preset: "mars".into(),
+            mode: "ephemeris".into(),
+            one_way_ms: 1_140_000,
+            conjunction: "clear".into(),
+            time_scale: 60.0,
+        },
     };
     let theme = default_theme().expect("built-in theme parses");
     let mut app = App::new(link, true, KeyMap::default(), vec![theme], t0);
@@ -37,15 +43,32 @@ fn loaded_app() -> App {
     let per_task = TOTAL_BYTES / TASKS as usize;
     for n in 0..TASKS {
         let id = ExecutionId(Uuid::from_u128(n + 1));
-        app.apply(Event::ExecutionSubmitted {
+        app.apply(Event::TaskSubmitted {
             id,
+            kind: "execute".into(),
             title: format!("Prompt number {n} about the rover traverse"),
             priority: Priority::ALL[(n % 5) as usize],
-            backend: "mock".into(),
-            model: "veyra-mock-1".into(),
+            backend: Some("mock".into()),
+            model: Some("veyra-mock-1".into()),
             at: t0,
         });
-        app.apply(Event::ExecutionStarted { id, at: t0 });
+        let status = match n % 3 {
+            0 => TaskStatus::Running,
+            1 => TaskStatus::Uplink {
+                sim_ms: 1_140_000,
+                real_ms: 19_000,
+            },
+            _ => TaskStatus::Downlink {
+                sim_ms: 1_140_000,
+                real_ms: 19_000,
+            },
+        };
+        app.apply(Event::TaskState {
+            id,
+            status,
+            attempt: 1,
+            at: t0,
+        });
         let mut text = String::with_capacity(per_task);
         while text.len() + line.len() <= per_task {
             text.push_str(line);

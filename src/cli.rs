@@ -10,9 +10,9 @@ use clap::{Args, Parser, Subcommand};
 use futures_util::StreamExt;
 
 use crate::config::{self, LatencyPreset, LoadedConfig, REDACTED};
-use crate::core::{ExecutionRequest, VeyraCore};
+use crate::core::{ExecutionRequest, ResultFolder, VeyraCore};
 use crate::error::{ExitCode, VeyraError};
-use crate::events::{Event, Priority};
+use crate::events::{Event, Priority, TaskStatus};
 
 /// Veyra — a terminal mission console for governable LLM work over slow links.
 #[derive(Debug, Parser)]
@@ -86,6 +86,9 @@ pub struct TuiArgs {
     /// Link preset to start with.
     #[arg(long, value_enum)]
     pub preset: Option<LatencyPreset>,
+    /// Demo mode: simulated Mars link for today, 120× time compression, visible streaming.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 /// `veyra run`.
@@ -169,9 +172,11 @@ pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraE
     request.backend = args.backend;
     request.model = args.model;
     let mut stream = core.execute_stream(request)?;
+    let mut folder = ResultFolder::new(stream.id());
     let stdout = std::io::stdout();
     let write_err = |e| VeyraError::io("writing to stdout", e);
     let mut ends_with_newline = true;
+    let mut outcome = None;
     while let Some(event) = stream.next().await {
         let mut out = stdout.lock();
         if args.json {
@@ -181,15 +186,35 @@ pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraE
         } else if let Event::OutputDelta { text, .. } = &event {
             out.write_all(text.as_bytes()).map_err(write_err)?;
             ends_with_newline = text.ends_with('\n');
+        } else if let Event::TaskState {
+            status: TaskStatus::Running,
+            attempt,
+            ..
+        } = &event
+            && *attempt > 1
+        {
+            // A retry starts the answer over; say so rather than splice two answers.
+            if !ends_with_newline {
+                writeln!(out).map_err(write_err)?;
+            }
+            writeln!(out, "--- attempt {attempt} ---").map_err(write_err)?;
+            ends_with_newline = true;
         }
         out.flush().map_err(write_err)?;
+        if let Some(result) = folder.apply(&event) {
+            outcome = Some(result);
+        }
     }
-    let result = stream.finish().await;
     if !args.json && !ends_with_newline {
         let mut out = stdout.lock();
         writeln!(out).map_err(write_err)?;
     }
-    result.map(|_| ExitCode::Success)
+    match outcome {
+        Some(result) => result.map(|_| ExitCode::Success),
+        None => Err(VeyraError::Runtime(
+            "the execution ended without a final state".into(),
+        )),
+    }
 }
 
 /// `veyra config show`.

@@ -1,29 +1,45 @@
 //! [`VeyraCore`]: the handle every front end (console, CLI, benchmarks) drives.
 //!
-//! An execution takes a prompt through the backend, streaming its answer as
-//! [`Event::OutputDelta`]s, records one `EXECUTION` entry in the audit trail, and publishes each
-//! state change once on the [`EventBus`]. Every execution runs inside a tracing span carrying its
-//! id, so one grep of the log follows it through the layers.
+//! Every prompt becomes a task of kind `execute` in the [`Scheduler`]; the task crosses the
+//! simulated link when it is on, and its handler takes the prompt through the backend,
+//! streaming the answer as [`Event::OutputDelta`]s and recording one `EXECUTION` audit entry per
+//! attempt. Each state change is published once on the [`EventBus`]; a caller that wants one
+//! execution's events without loss gets its own ordered copy ([`VeyraCore::execute_stream`]).
+//! Every attempt runs inside a tracing span carrying the execution id, so one grep of the log
+//! follows it through the layers.
 
+use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use chrono::Utc;
 use futures_util::{Stream, StreamExt};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::config::VeyraConfig;
+use crate::config::{LatencyPreset, VeyraConfig};
 use crate::error::VeyraError;
-use crate::events::{Event, EventBus, ExecutionId, FinishReason, Priority, TokenUsage, title_of};
+use crate::events::{
+    Event, EventBus, EventSink, ExecutionId, FinishReason, LinkStatus, Priority, TaskStatus,
+    TokenUsage, title_of,
+};
 use crate::governance::{AuditEventType, AuditRecord, AuditTrail, VerifyReport, summarize_input};
-use crate::models::{BackendRegistry, ModelBackend, ModelError, ModelRequest, StreamChunk};
+use crate::models::{
+    BackendRegistry, ModelBackend, ModelError, ModelErrorKind, ModelRequest, StreamChunk,
+};
+use crate::runtime::latency::LinkSim;
+use crate::runtime::scheduler::{
+    Scheduler, SchedulerConfig, ShutdownReport, TaskContext, TaskError, TaskHandler, TaskSpec,
+};
+
+/// Task kind of prompt executions.
+pub const EXECUTE: &str = "execute";
 
 /// What to execute.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionRequest {
     /// The prompt; must not be blank.
     pub prompt: String,
@@ -113,12 +129,48 @@ impl HealthReport {
     }
 }
 
+/// Publishes events on the bus and to the per-execution observers that asked for them.
+#[derive(Debug)]
+struct Emitter {
+    bus: EventBus,
+    observers: Mutex<HashMap<ExecutionId, mpsc::UnboundedSender<Event>>>,
+}
+
+impl Emitter {
+    fn observers(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<ExecutionId, mpsc::UnboundedSender<Event>>> {
+        match self.observers.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+impl EventSink for Emitter {
+    fn emit(&self, event: Event) {
+        if let Some(id) = event.execution() {
+            let mut observers = self.observers();
+            if let Some(tx) = observers.get(&id) {
+                // A dropped receiver only means the caller stopped listening.
+                let _ = tx.send(event.clone());
+                if event.is_terminal() {
+                    observers.remove(&id);
+                }
+            }
+        }
+        self.bus.publish(event);
+    }
+}
+
 struct CoreInner {
     config: VeyraConfig,
     registry: BackendRegistry,
     backend: RwLock<Arc<dyn ModelBackend>>,
     audit: Option<AuditTrail>,
-    bus: EventBus,
+    emitter: Arc<Emitter>,
+    scheduler: Scheduler,
+    link: Arc<LinkSim>,
 }
 
 /// The embedded runtime core. Cloning is cheap and shares the core.
@@ -148,15 +200,36 @@ impl VeyraCore {
     ) -> Result<Self, VeyraError> {
         let backend = registry.get_backend(&config.model.backend, &config.model)?;
         let audit = config.governance.audit.then(AuditTrail::in_memory);
-        Ok(VeyraCore {
-            inner: Arc::new(CoreInner {
-                config,
-                registry,
-                backend: RwLock::new(backend),
-                audit,
-                bus: EventBus::default(),
+        let seed = config
+            .runtime
+            .seed
+            .unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0);
+        let emitter = Arc::new(Emitter {
+            bus: EventBus::default(),
+            observers: Mutex::new(HashMap::new()),
+        });
+        let link = Arc::new(LinkSim::new(&config.latency, seed, Utc::now()));
+        let scheduler = Scheduler::new(
+            SchedulerConfig::from_runtime(&config.runtime, seed),
+            emitter.clone(),
+            config.latency.simulate.then(|| Arc::clone(&link)),
+        );
+        let inner = Arc::new(CoreInner {
+            config,
+            registry,
+            backend: RwLock::new(backend),
+            audit,
+            emitter,
+            scheduler,
+            link,
+        });
+        inner.scheduler.register_handler(
+            EXECUTE,
+            Arc::new(ExecuteHandler {
+                core: Arc::downgrade(&inner),
             }),
-        })
+        );
+        Ok(VeyraCore { inner })
     }
 
     /// The configuration the core runs with.
@@ -166,12 +239,17 @@ impl VeyraCore {
 
     /// A subscriber to every event published from now on.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
-        self.inner.bus.subscribe()
+        self.inner.emitter.bus.subscribe()
     }
 
     /// The bus itself, for layers above the core that publish their own events.
     pub fn bus(&self) -> &EventBus {
-        &self.inner.bus
+        &self.inner.emitter.bus
+    }
+
+    /// The scheduler, to register handlers of other task kinds.
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.inner.scheduler
     }
 
     /// The audit trail, when audit is on.
@@ -181,14 +259,56 @@ impl VeyraCore {
 
     /// Name of the current backend.
     pub fn backend_name(&self) -> String {
-        self.current_backend().name().to_string()
+        self.inner.current_backend().name().to_string()
     }
 
-    fn current_backend(&self) -> Arc<dyn ModelBackend> {
-        match self.inner.backend.read() {
-            Ok(b) => Arc::clone(&b),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+    /// The simulated link as the status bar shows it.
+    pub fn link_status(&self) -> LinkStatus {
+        let mut status = self.inner.link.status();
+        status.simulated = self.inner.config.latency.simulate;
+        status
+    }
+
+    /// Switches the link preset. Tasks already in transit keep their delay; tasks not yet sent
+    /// use the new preset. Records a `LATENCY_CHANGE` audit entry and publishes the new link.
+    pub fn set_preset(&self, preset: LatencyPreset) -> Result<LinkStatus, VeyraError> {
+        let previous = self.inner.link.set_preset(preset);
+        let status = self.link_status();
+        if let Some(trail) = &self.inner.audit {
+            let entry = trail.record(AuditRecord {
+                event_type: AuditEventType::LatencyChange,
+                actor: "operator".into(),
+                action: "switch_preset".into(),
+                resource: format!("link:{}", preset.name()),
+                outcome: "success".into(),
+                input_summary: summarize_input(preset.name()),
+                metadata: serde_json::json!({
+                    "from": previous.name(),
+                    "to": preset.name(),
+                    "one_way_ms": status.one_way_ms,
+                    "simulated": status.simulated,
+                }),
+            })?;
+            self.inner.emit_audit(&entry, None);
         }
+        self.inner.emitter.emit(Event::LinkChanged {
+            link: status.clone(),
+            at: Utc::now(),
+        });
+        Ok(status)
+    }
+
+    /// Cancels a task (queued, in transit, waiting or running).
+    pub fn cancel(&self, id: ExecutionId) -> Result<(), VeyraError> {
+        self.inner
+            .scheduler
+            .cancel(id)
+            .map_err(|e| VeyraError::Usage(e.to_string()))
+    }
+
+    /// Stops accepting work, cancels what waits, and gives running tasks `grace` to finish.
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        self.inner.scheduler.shutdown(grace).await
     }
 
     /// Runs one prompt to completion, blocking the calling thread. Must not be called from
@@ -207,42 +327,71 @@ impl VeyraCore {
         runtime.block_on(self.execute_async(ExecutionRequest::new(prompt)))
     }
 
-    /// Runs one request to completion.
+    /// Runs one request through the scheduler to its final state.
     pub async fn execute_async(
         &self,
         request: ExecutionRequest,
     ) -> Result<ExecutionResult, VeyraError> {
-        let prepared = self.prepare(request)?;
-        self.run(prepared, None).await
+        self.execute_stream(request)?.finish().await
     }
 
-    /// Starts one request and returns its events as a lossless stream (ending with
-    /// `ExecutionFinished` or `ExecutionFailed`), plus the final result. Needs a tokio runtime.
+    /// Submits one request and returns its events as a lossless, ordered stream that ends with
+    /// its final `TaskState`. Needs a tokio runtime.
     pub fn execute_stream(&self, request: ExecutionRequest) -> Result<ExecutionStream, VeyraError> {
-        let prepared = self.prepare(request)?;
-        let id = prepared.id;
+        let id = ExecutionId::new();
         let (tx, rx) = mpsc::unbounded_channel();
-        let core = self.clone();
-        let handle = tokio::spawn(async move { core.run(prepared, Some(tx)).await });
-        Ok(ExecutionStream { id, rx, handle })
+        self.inner.emitter.observers().insert(id, tx);
+        if let Err(e) = self.submit_with_id(id, request) {
+            self.inner.emitter.observers().remove(&id);
+            return Err(e);
+        }
+        Ok(ExecutionStream { id, rx })
     }
 
-    /// Starts one request in the background and returns its id at once; follow it on the bus.
+    /// Submits one request and returns its id at once; follow it on the bus.
     /// Needs a tokio runtime.
     pub fn submit(&self, request: ExecutionRequest) -> Result<ExecutionId, VeyraError> {
-        let prepared = self.prepare(request)?;
-        let id = prepared.id;
-        let core = self.clone();
-        tokio::spawn(async move {
-            // The outcome reaches subscribers as events; nothing else waits for it.
-            let _ = core.run(prepared, None).await;
-        });
-        Ok(id)
+        self.submit_with_id(ExecutionId::new(), request)
+    }
+
+    fn submit_with_id(
+        &self,
+        id: ExecutionId,
+        request: ExecutionRequest,
+    ) -> Result<ExecutionId, VeyraError> {
+        if request.prompt.trim().is_empty() {
+            return Err(VeyraError::Usage(
+                "the prompt is empty; type a prompt or pipe one on stdin".into(),
+            ));
+        }
+        let backend = self.inner.resolve_backend(request.backend.as_deref())?;
+        let model = request
+            .model
+            .clone()
+            .unwrap_or_else(|| self.inner.config.model.model.clone());
+        let spec = TaskSpec {
+            kind: EXECUTE.to_string(),
+            title: title_of(&request.prompt, 80),
+            priority: request.priority,
+            payload: serde_json::to_value(&request)
+                .map_err(|e| VeyraError::Runtime(format!("encoding the request: {e}")))?,
+            backend: Some(backend.name().to_string()),
+            model: Some(model),
+        };
+        self.inner
+            .scheduler
+            .submit_with_id(id, spec)
+            .map_err(|e| match e {
+                crate::runtime::scheduler::SubmitError::UnknownKind { .. } => {
+                    VeyraError::Usage(e.to_string())
+                }
+                other => VeyraError::Runtime(other.to_string()),
+            })
     }
 
     /// Checks the backend and the audit chain.
     pub async fn health_check(&self) -> HealthReport {
-        let backend = self.current_backend();
+        let backend = self.inner.current_backend();
         let backend_error = backend.health_check().await.err().map(|e| e.to_string());
         let audit = self.inner.audit.as_ref().map(|trail| AuditHealth {
             entries: trail.len(),
@@ -260,7 +409,7 @@ impl VeyraCore {
     pub fn verify_audit(&self) -> Option<Result<VerifyReport, VeyraError>> {
         let trail = self.inner.audit.as_ref()?;
         let result = trail.verify_integrity();
-        self.inner.bus.publish(Event::AuditVerified {
+        self.inner.emitter.emit(Event::AuditVerified {
             entries: match &result {
                 Ok(r) => r.entries,
                 Err(_) => trail.len(),
@@ -270,218 +419,193 @@ impl VeyraCore {
         });
         Some(result.map_err(VeyraError::from))
     }
+}
 
-    /// Checks a request and resolves its backend before anything is published.
-    fn prepare(&self, request: ExecutionRequest) -> Result<Prepared, VeyraError> {
-        if request.prompt.trim().is_empty() {
-            return Err(VeyraError::Usage(
-                "the prompt is empty; type a prompt or pipe one on stdin".into(),
-            ));
+impl CoreInner {
+    fn current_backend(&self) -> Arc<dyn ModelBackend> {
+        match self.backend.read() {
+            Ok(b) => Arc::clone(&b),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
-        let model_cfg = &self.inner.config.model;
-        let backend = match &request.backend {
-            Some(name) if *name != self.backend_name() => {
-                self.inner.registry.get_backend(name, model_cfg)?
-            }
-            _ => self.current_backend(),
-        };
-        let model_request = ModelRequest {
-            prompt: request.prompt,
-            system: request.system,
-            model: request.model.unwrap_or_else(|| model_cfg.model.clone()),
-            temperature: model_cfg.temperature,
-            max_tokens: model_cfg.max_tokens,
-        };
-        Ok(Prepared {
-            id: ExecutionId::new(),
-            priority: request.priority,
-            actor: request.actor,
-            backend,
-            request: model_request,
-        })
     }
 
-    async fn run(
-        &self,
-        prepared: Prepared,
-        observer: Option<mpsc::UnboundedSender<Event>>,
-    ) -> Result<ExecutionResult, VeyraError> {
-        let span = tracing::info_span!("execution", execution_id = %prepared.id);
-        self.run_in_span(prepared, observer).instrument(span).await
+    fn resolve_backend(&self, name: Option<&str>) -> Result<Arc<dyn ModelBackend>, ModelError> {
+        let current = self.current_backend();
+        match name {
+            Some(name) if name != current.name() => {
+                self.registry.get_backend(name, &self.config.model)
+            }
+            _ => Ok(current),
+        }
     }
 
-    async fn run_in_span(
-        &self,
-        prepared: Prepared,
-        observer: Option<mpsc::UnboundedSender<Event>>,
-    ) -> Result<ExecutionResult, VeyraError> {
-        let emit = |event: Event| {
-            if let Some(tx) = &observer {
-                // A dropped receiver only means the caller stopped listening.
-                let _ = tx.send(event.clone());
-            }
-            self.inner.bus.publish(event);
-        };
-        let Prepared {
-            id,
-            priority,
-            actor,
-            backend,
-            request,
-        } = prepared;
-        let backend_name = backend.name().to_string();
-        emit(Event::ExecutionSubmitted {
-            id,
-            title: title_of(&request.prompt, 80),
-            priority,
-            backend: backend_name.clone(),
-            model: request.model.clone(),
-            at: Utc::now(),
+    fn emit_audit(&self, entry: &crate::governance::AuditEntry, execution: Option<ExecutionId>) {
+        self.emitter.emit(Event::AuditRecorded {
+            seq: entry.seq,
+            event_type: entry.event_type.name().into(),
+            actor: entry.actor.clone(),
+            action: entry.action.clone(),
+            outcome: entry.outcome.clone(),
+            hash: entry.hash.clone(),
+            execution,
         });
-        tracing::info!(backend = %backend_name, model = %request.model, %priority, "execution started");
-        emit(Event::ExecutionStarted { id, at: Utc::now() });
-        let started = tokio::time::Instant::now();
-
-        let outcome = stream_answer(backend.as_ref(), &request, |text| {
-            emit(Event::OutputDelta { id, text })
-        })
-        .await;
-        let latency = started.elapsed();
-        let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
-
-        let (audit_outcome, mut metadata) = match &outcome {
-            Ok((_, finish_reason, usage)) => (
-                "success",
-                serde_json::json!({
-                    "finish_reason": finish_reason,
-                    "tokens_in": usage.input,
-                    "tokens_out": usage.output,
-                }),
-            ),
-            Err(e) => (
-                "failure",
-                serde_json::json!({ "error_kind": e.kind.name() }),
-            ),
-        };
-        if let serde_json::Value::Object(map) = &mut metadata {
-            map.insert("execution_id".into(), id.to_string().into());
-            map.insert("backend".into(), backend_name.clone().into());
-            map.insert("model".into(), request.model.clone().into());
-            map.insert("priority".into(), priority.name().into());
-            map.insert("latency_ms".into(), latency_ms.into());
-        }
-        let audit_seq = match &self.inner.audit {
-            Some(trail) => {
-                let entry = trail.record(AuditRecord {
-                    event_type: AuditEventType::Execution,
-                    actor: actor.clone(),
-                    action: "execute".into(),
-                    resource: format!("backend:{backend_name}"),
-                    outcome: audit_outcome.into(),
-                    input_summary: summarize_input(&request.prompt),
-                    metadata,
-                });
-                match entry {
-                    Ok(entry) => {
-                        emit(Event::AuditRecorded {
-                            seq: entry.seq,
-                            event_type: entry.event_type.name().into(),
-                            actor: entry.actor.clone(),
-                            action: entry.action.clone(),
-                            outcome: entry.outcome.clone(),
-                            hash: entry.hash.clone(),
-                            execution: Some(id),
-                        });
-                        Some(entry.seq)
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "audit record failed");
-                        emit(Event::ExecutionFailed {
-                            id,
-                            error: format!("the audit trail could not record this execution: {e}"),
-                            kind: "audit".into(),
-                            at: Utc::now(),
-                        });
-                        return Err(e.into());
-                    }
-                }
-            }
-            None => None,
-        };
-
-        match outcome {
-            Ok((text, finish_reason, usage)) => {
-                tracing::info!(
-                    tokens_in = usage.input,
-                    tokens_out = usage.output,
-                    latency_ms,
-                    "execution finished"
-                );
-                emit(Event::ExecutionFinished {
-                    id,
-                    usage,
-                    finish_reason: finish_reason.clone(),
-                    latency_ms,
-                    at: Utc::now(),
-                });
-                Ok(ExecutionResult {
-                    id,
-                    text,
-                    backend: backend_name,
-                    model: request.model,
-                    finish_reason,
-                    usage,
-                    latency,
-                    audit_seq,
-                })
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "execution failed");
-                emit(Event::ExecutionFailed {
-                    id,
-                    error: e.to_string(),
-                    kind: e.kind.name().into(),
-                    at: Utc::now(),
-                });
-                Err(e.into())
-            }
-        }
     }
 }
 
-/// Streams an answer, handing each text piece to `on_text`; returns text, finish reason, usage.
-async fn stream_answer(
-    backend: &dyn ModelBackend,
-    request: &ModelRequest,
-    mut on_text: impl FnMut(String),
-) -> Result<(String, FinishReason, TokenUsage), ModelError> {
-    let mut stream = backend.stream(request).await?;
-    let mut text = String::new();
-    while let Some(chunk) = stream.next().await {
-        match chunk? {
-            StreamChunk::Text(t) => {
-                text.push_str(&t);
-                on_text(t);
+/// Runs `execute` tasks: one attempt of a prompt through the backend.
+struct ExecuteHandler {
+    core: Weak<CoreInner>,
+}
+
+/// How the model part of an attempt ended.
+enum Answer {
+    Done(FinishReason, TokenUsage),
+    Failed(ModelError),
+    Cancelled,
+}
+
+#[async_trait::async_trait]
+impl TaskHandler for ExecuteHandler {
+    async fn run(&self, task: TaskContext) -> Result<(), TaskError> {
+        let Some(core) = self.core.upgrade() else {
+            return Err(TaskError::permanent("shutdown", "the core has shut down"));
+        };
+        let request: ExecutionRequest =
+            serde_json::from_value((*task.payload).clone()).map_err(|e| {
+                TaskError::permanent("bad_request", format!("malformed execute payload: {e}"))
+            })?;
+        let span =
+            tracing::info_span!("execution", execution_id = %task.id, attempt = task.attempt);
+        run_execution(&core, task, request).instrument(span).await
+    }
+}
+
+async fn run_execution(
+    core: &CoreInner,
+    task: TaskContext,
+    request: ExecutionRequest,
+) -> Result<(), TaskError> {
+    let id = task.id;
+    let backend = core
+        .resolve_backend(request.backend.as_deref())
+        .map_err(|e| TaskError::permanent(e.kind.name(), e.to_string()))?;
+    let backend_name = backend.name().to_string();
+    let model_request = ModelRequest {
+        prompt: request.prompt,
+        system: request.system,
+        model: request
+            .model
+            .unwrap_or_else(|| core.config.model.model.clone()),
+        temperature: core.config.model.temperature,
+        max_tokens: core.config.model.max_tokens,
+    };
+    tracing::info!(backend = %backend_name, model = %model_request.model, priority = %task.priority, "execution started");
+    let started = tokio::time::Instant::now();
+    let mut streamed = false;
+    let answer = match backend.stream(&model_request).await {
+        Err(e) => Answer::Failed(e),
+        Ok(mut stream) => loop {
+            tokio::select! {
+                chunk = stream.next() => match chunk {
+                    Some(Ok(StreamChunk::Text(text))) => {
+                        streamed = true;
+                        core.emitter.emit(Event::OutputDelta { id, text });
+                    }
+                    Some(Ok(StreamChunk::Done { finish_reason, usage })) => {
+                        break Answer::Done(finish_reason, usage);
+                    }
+                    Some(Err(e)) => break Answer::Failed(e),
+                    None => break Answer::Failed(ModelError::new(
+                        &backend_name,
+                        ModelErrorKind::Protocol,
+                        "the answer stream ended before its final chunk",
+                    )),
+                },
+                () = task.cancel.cancelled() => break Answer::Cancelled,
             }
-            StreamChunk::Done {
-                finish_reason,
+        },
+    };
+    let latency = started.elapsed();
+    let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+
+    let (outcome, mut metadata) = match &answer {
+        Answer::Done(finish_reason, usage) => (
+            "success",
+            serde_json::json!({
+                "finish_reason": finish_reason,
+                "tokens_in": usage.input,
+                "tokens_out": usage.output,
+            }),
+        ),
+        Answer::Failed(e) => (
+            "failure",
+            serde_json::json!({ "error_kind": e.kind.name() }),
+        ),
+        Answer::Cancelled => ("cancelled", serde_json::json!({})),
+    };
+    if let serde_json::Value::Object(map) = &mut metadata {
+        map.insert("execution_id".into(), id.to_string().into());
+        map.insert("attempt".into(), task.attempt.into());
+        map.insert("backend".into(), backend_name.clone().into());
+        map.insert("model".into(), model_request.model.clone().into());
+        map.insert("priority".into(), task.priority.name().into());
+        map.insert("latency_ms".into(), latency_ms.into());
+    }
+    if let Some(trail) = &core.audit {
+        let entry = trail
+            .record(AuditRecord {
+                event_type: AuditEventType::Execution,
+                actor: request.actor.clone(),
+                action: "execute".into(),
+                resource: format!("backend:{backend_name}"),
+                outcome: outcome.into(),
+                input_summary: summarize_input(&model_request.prompt),
+                metadata,
+            })
+            .map_err(|e| {
+                tracing::error!(error = %e, "audit record failed");
+                TaskError::permanent(
+                    "audit",
+                    format!("the audit trail could not record this execution: {e}"),
+                )
+            })?;
+        core.emit_audit(&entry, Some(id));
+    }
+    match answer {
+        Answer::Done(finish_reason, usage) => {
+            tracing::info!(
+                tokens_in = usage.input,
+                tokens_out = usage.output,
+                latency_ms,
+                "execution finished"
+            );
+            core.emitter.emit(Event::ExecutionFinished {
+                id,
                 usage,
-            } => return Ok((text, finish_reason, usage)),
+                finish_reason,
+                latency_ms,
+                at: Utc::now(),
+            });
+            Ok(())
+        }
+        Answer::Failed(e) => {
+            tracing::warn!(error = %e, "execution failed");
+            // A generation that has started streaming is never replayed.
+            let retryable = e.kind.is_retryable() && !streamed;
+            Err(TaskError {
+                kind: e.kind.name().to_string(),
+                message: e.to_string(),
+                retryable,
+            })
+        }
+        Answer::Cancelled => {
+            tracing::info!("execution cancelled");
+            Err(TaskError::permanent(
+                "cancelled",
+                "cancelled by the operator",
+            ))
         }
     }
-    Err(ModelError::new(
-        backend.name(),
-        crate::models::ModelErrorKind::Protocol,
-        "the answer stream ended before its final chunk",
-    ))
-}
-
-struct Prepared {
-    id: ExecutionId,
-    priority: Priority,
-    actor: String,
-    backend: Arc<dyn ModelBackend>,
-    request: ModelRequest,
 }
 
 /// A running execution's events (see [`VeyraCore::execute_stream`]).
@@ -489,7 +613,6 @@ struct Prepared {
 pub struct ExecutionStream {
     id: ExecutionId,
     rx: mpsc::UnboundedReceiver<Event>,
-    handle: tokio::task::JoinHandle<Result<ExecutionResult, VeyraError>>,
 }
 
 impl ExecutionStream {
@@ -498,14 +621,91 @@ impl ExecutionStream {
         self.id
     }
 
-    /// Waits for the execution to end and returns its result. Events not yet read are dropped.
-    pub async fn finish(self) -> Result<ExecutionResult, VeyraError> {
-        match self.handle.await {
-            Ok(result) => result,
-            Err(e) => Err(VeyraError::Runtime(format!(
-                "the execution task ended abnormally: {e}"
-            ))),
+    /// Reads the remaining events and returns the execution's result: the answer of the last
+    /// attempt, or the error it ended with.
+    pub async fn finish(mut self) -> Result<ExecutionResult, VeyraError> {
+        let mut folder = ResultFolder::new(self.id);
+        while let Some(event) = self.rx.recv().await {
+            if let Some(result) = folder.apply(&event) {
+                return result;
+            }
         }
+        Err(VeyraError::Runtime(
+            "the execution ended without a final state".into(),
+        ))
+    }
+}
+
+/// Folds one execution's events into its [`ExecutionResult`].
+#[derive(Debug)]
+pub struct ResultFolder {
+    result: ExecutionResult,
+}
+
+impl ResultFolder {
+    /// A folder for execution `id`.
+    pub fn new(id: ExecutionId) -> Self {
+        ResultFolder {
+            result: ExecutionResult {
+                id,
+                text: String::new(),
+                backend: String::new(),
+                model: String::new(),
+                finish_reason: FinishReason::Stop,
+                usage: TokenUsage::default(),
+                latency: Duration::ZERO,
+                audit_seq: None,
+            },
+        }
+    }
+
+    /// Applies one event; returns the outcome once the final state arrives.
+    pub fn apply(&mut self, event: &Event) -> Option<Result<ExecutionResult, VeyraError>> {
+        let result = &mut self.result;
+        if event.execution() != Some(result.id) {
+            return None;
+        }
+        match event {
+            Event::TaskSubmitted { backend, model, .. } => {
+                result.backend = backend.clone().unwrap_or_default();
+                result.model = model.clone().unwrap_or_default();
+            }
+            Event::TaskState {
+                status, attempt, ..
+            } => match status {
+                TaskStatus::Running if *attempt > 1 => result.text.clear(),
+                TaskStatus::Succeeded => return Some(Ok(result.clone())),
+                TaskStatus::Failed { error, kind } => {
+                    return Some(Err(VeyraError::Task {
+                        kind: kind.clone(),
+                        message: error.clone(),
+                    }));
+                }
+                TaskStatus::Cancelled { reason } => {
+                    return Some(Err(VeyraError::Cancelled(reason.clone())));
+                }
+                TaskStatus::Queued
+                | TaskStatus::Uplink { .. }
+                | TaskStatus::Running
+                | TaskStatus::Downlink { .. }
+                | TaskStatus::Retrying { .. }
+                | TaskStatus::Blackout { .. } => {}
+            },
+            Event::OutputDelta { text, .. } => result.text.push_str(text),
+            Event::ExecutionFinished {
+                usage,
+                finish_reason,
+                latency_ms,
+                ..
+            } => {
+                result.usage = *usage;
+                result.finish_reason = finish_reason.clone();
+                result.latency = Duration::from_millis(*latency_ms);
+            }
+            Event::AuditRecorded { seq, .. } => result.audit_seq = Some(*seq),
+            Event::AuditVerified { .. } | Event::LinkChanged { .. } => {}
+        }
+        None
     }
 }
 

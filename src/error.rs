@@ -57,9 +57,17 @@ pub enum VeyraError {
     /// An operation was refused by the governance layer.
     #[error("refused: {0}")]
     Refused(String),
-    /// The execution was cancelled before it finished.
-    #[error("execution cancelled")]
-    Cancelled,
+    /// The task was cancelled before it finished.
+    #[error("cancelled ({0})")]
+    Cancelled(String),
+    /// A task ended in failure (after any retries).
+    #[error("{message}")]
+    Task {
+        /// Machine-readable kind (`rate_limit`, `timeout`, …).
+        kind: String,
+        /// What went wrong.
+        message: String,
+    },
     /// Anything else that went wrong at run time (terminal, runtime start-up, ...).
     #[error("{0}")]
     Runtime(String),
@@ -89,7 +97,7 @@ impl VeyraError {
             VeyraError::Model(_) | VeyraError::Io { .. } | VeyraError::Runtime(_) => {
                 ExitCode::Runtime
             }
-            VeyraError::Cancelled => ExitCode::Runtime,
+            VeyraError::Cancelled(_) | VeyraError::Task { .. } => ExitCode::Runtime,
             VeyraError::Audit(e) => {
                 if e.is_integrity_failure() {
                     ExitCode::Integrity

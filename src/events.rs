@@ -137,29 +137,139 @@ pub enum FinishReason {
     Other(String),
 }
 
+/// Where a task is in its life. One [`Event::TaskState`] is published per transition:
+/// `Queued → Uplink → Running → Downlink → Succeeded | Failed | Cancelled`, with `Retrying`
+/// (waiting out a backoff) and `Blackout` (waiting for the link to clear) on the way. Transit
+/// states appear only when the link is simulated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum TaskStatus {
+    /// Waiting for a free slot.
+    Queued,
+    /// Travelling to the remote side.
+    Uplink {
+        /// One-way delay in simulated time, ms.
+        sim_ms: u64,
+        /// The same wait in real time, ms (`sim_ms / time_scale`).
+        real_ms: u64,
+    },
+    /// Being worked on.
+    Running,
+    /// The answer is travelling back.
+    Downlink {
+        /// One-way delay in simulated time, ms.
+        sim_ms: u64,
+        /// The same wait in real time, ms.
+        real_ms: u64,
+    },
+    /// Waiting before the next attempt.
+    Retrying {
+        /// Real time until the next attempt, ms.
+        delay_ms: u64,
+        /// Why the last attempt failed.
+        error: String,
+    },
+    /// The link is in solar conjunction; waiting for it to clear.
+    Blackout {
+        /// Simulated time until the link clears, ms.
+        sim_ms: u64,
+        /// The same wait in real time, ms.
+        real_ms: u64,
+    },
+    /// Finished successfully.
+    Succeeded,
+    /// Finished with an error (after any retries).
+    Failed {
+        /// The error, as a sentence for the operator.
+        error: String,
+        /// Machine-readable kind (`rate_limit`, `timeout`, …).
+        kind: String,
+    },
+    /// Cancelled by the operator or at shutdown.
+    Cancelled {
+        /// Who or what cancelled it.
+        reason: String,
+    },
+}
+
+impl TaskStatus {
+    /// True for `Succeeded`, `Failed` and `Cancelled`.
+    pub fn is_final(&self) -> bool {
+        match self {
+            TaskStatus::Succeeded | TaskStatus::Failed { .. } | TaskStatus::Cancelled { .. } => {
+                true
+            }
+            TaskStatus::Queued
+            | TaskStatus::Uplink { .. }
+            | TaskStatus::Running
+            | TaskStatus::Downlink { .. }
+            | TaskStatus::Retrying { .. }
+            | TaskStatus::Blackout { .. } => false,
+        }
+    }
+
+    /// The state's name (`queued`, `uplink`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            TaskStatus::Queued => "queued",
+            TaskStatus::Uplink { .. } => "uplink",
+            TaskStatus::Running => "running",
+            TaskStatus::Downlink { .. } => "downlink",
+            TaskStatus::Retrying { .. } => "retrying",
+            TaskStatus::Blackout { .. } => "blackout",
+            TaskStatus::Succeeded => "succeeded",
+            TaskStatus::Failed { .. } => "failed",
+            TaskStatus::Cancelled { .. } => "cancelled",
+        }
+    }
+}
+
+/// The simulated link as the status bar shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkStatus {
+    /// Whether the link is simulated at all.
+    pub simulated: bool,
+    /// Preset name.
+    pub preset: String,
+    /// Mode name.
+    pub mode: String,
+    /// Current one-way delay in simulated time, ms (the middle of the range for `uniform`).
+    pub one_way_ms: u64,
+    /// `clear`, `reduced` or `blackout`.
+    pub conjunction: String,
+    /// Simulated seconds per real second.
+    pub time_scale: f64,
+}
+
 /// One state change of the core. Every variant is published exactly once per change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    /// An execution was accepted.
-    ExecutionSubmitted {
-        /// The execution.
+    /// A task was accepted by the scheduler (it is `Queued`).
+    TaskSubmitted {
+        /// The task.
         id: ExecutionId,
+        /// Handler kind (`execute` for prompts).
+        kind: String,
         /// A one-line preview of the prompt (at most 80 characters) for task lists.
         title: String,
         /// Its priority.
         priority: Priority,
-        /// Backend that will answer.
-        backend: String,
-        /// Model that will answer.
-        model: String,
+        /// Backend that will answer, for prompts.
+        backend: Option<String>,
+        /// Model that will answer, for prompts.
+        model: Option<String>,
         /// When it was accepted.
         at: DateTime<Utc>,
     },
-    /// The backend started working on the execution.
-    ExecutionStarted {
-        /// The execution.
+    /// A task changed state.
+    TaskState {
+        /// The task.
         id: ExecutionId,
+        /// The new state.
+        status: TaskStatus,
+        /// Attempt number, from 1 (0 while it has not started).
+        attempt: u32,
         /// When.
         at: DateTime<Utc>,
     },
@@ -170,7 +280,7 @@ pub enum Event {
         /// The new text, to be appended.
         text: String,
     },
-    /// The execution finished successfully.
+    /// The model finished an answer (the task may still have its downlink ahead).
     ExecutionFinished {
         /// The execution.
         id: ExecutionId,
@@ -180,17 +290,6 @@ pub enum Event {
         finish_reason: FinishReason,
         /// Time from start to last token, ms.
         latency_ms: u64,
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// The execution failed.
-    ExecutionFailed {
-        /// The execution.
-        id: ExecutionId,
-        /// The error, as a sentence for the operator.
-        error: String,
-        /// Machine-readable kind (`rate_limit`, `timeout`, `cancelled`, …).
-        kind: String,
         /// When.
         at: DateTime<Utc>,
     },
@@ -220,32 +319,51 @@ pub enum Event {
         /// When.
         at: DateTime<Utc>,
     },
+    /// The simulated link changed (preset switched, conjunction state changed).
+    LinkChanged {
+        /// The link now.
+        link: LinkStatus,
+        /// When.
+        at: DateTime<Utc>,
+    },
 }
 
 impl Event {
-    /// The execution this event belongs to, if any.
+    /// The task this event belongs to, if any.
     pub fn execution(&self) -> Option<ExecutionId> {
         match self {
-            Event::ExecutionSubmitted { id, .. }
-            | Event::ExecutionStarted { id, .. }
+            Event::TaskSubmitted { id, .. }
+            | Event::TaskState { id, .. }
             | Event::OutputDelta { id, .. }
-            | Event::ExecutionFinished { id, .. }
-            | Event::ExecutionFailed { id, .. } => Some(*id),
+            | Event::ExecutionFinished { id, .. } => Some(*id),
             Event::AuditRecorded { execution, .. } => *execution,
-            Event::AuditVerified { .. } => None,
+            Event::AuditVerified { .. } | Event::LinkChanged { .. } => None,
         }
     }
 
-    /// True for the last event an execution publishes.
+    /// True for the last event a task publishes (its final state).
     pub fn is_terminal(&self) -> bool {
         match self {
-            Event::ExecutionFinished { .. } | Event::ExecutionFailed { .. } => true,
-            Event::ExecutionSubmitted { .. }
-            | Event::ExecutionStarted { .. }
+            Event::TaskState { status, .. } => status.is_final(),
+            Event::TaskSubmitted { .. }
             | Event::OutputDelta { .. }
+            | Event::ExecutionFinished { .. }
             | Event::AuditRecorded { .. }
-            | Event::AuditVerified { .. } => false,
+            | Event::AuditVerified { .. }
+            | Event::LinkChanged { .. } => false,
         }
+    }
+}
+
+/// Where events go: the bus, and anything else that must see them in order.
+pub trait EventSink: Send + Sync {
+    /// Publishes one event.
+    fn emit(&self, event: Event);
+}
+
+impl EventSink for EventBus {
+    fn emit(&self, event: Event) {
+        self.publish(event);
     }
 }
 

@@ -249,8 +249,9 @@ fn run_json_prints_one_event_per_line() {
                 .unwrap_or_else(|| panic!("event without a string \"type\": {e}"))
         })
         .collect();
-    assert_eq!(types.first(), Some(&"execution_submitted"), "{types:?}");
-    assert_eq!(types.last(), Some(&"execution_finished"), "{types:?}");
+    assert_eq!(types.first(), Some(&"task_submitted"), "{types:?}");
+    assert!(types.contains(&"execution_finished"), "{types:?}");
+    assert_eq!(types.last(), Some(&"task_state"), "{types:?}");
     assert!(types.contains(&"audit_recorded"), "{types:?}");
     assert!(types.contains(&"output_delta"), "{types:?}");
     // The streamed deltas add up to the answer.
@@ -630,7 +631,7 @@ fn injected_failure_before_the_first_token_exits_1_with_the_message() {
 }
 
 #[test]
-fn injected_failure_in_json_mode_ends_with_execution_failed() {
+fn injected_failure_in_json_mode_ends_with_a_failed_task_state() {
     let sb = Sandbox::new();
     sb.write(
         "fail.yaml",
@@ -642,7 +643,8 @@ fn injected_failure_in_json_mode_ends_with_execution_failed() {
     assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
     let last = r.stdout.lines().last().expect("some events");
     let last: serde_json::Value = serde_json::from_str(last).expect("JSON line");
-    assert_eq!(last["type"], "execution_failed", "{last}");
+    assert_eq!(last["type"], "task_state", "{last}");
+    assert_eq!(last["status"]["state"], "failed", "{last}");
 }
 
 #[test]

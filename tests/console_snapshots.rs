@@ -7,7 +7,9 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use uuid::Uuid;
 use veyra::config::theme::default_theme;
-use veyra::events::{Event, ExecutionId, FinishReason, Priority, TokenUsage};
+use veyra::events::{
+    Event, ExecutionId, FinishReason, LinkStatus, Priority, TaskStatus, TokenUsage,
+};
 use veyra::tui::app::{App, LinkView, Overlay};
 use veyra::tui::keymap::KeyMap;
 use veyra::tui::layout;
@@ -25,8 +27,14 @@ fn app() -> App {
     let link = LinkView {
         backend: "mock".into(),
         model: "veyra-mock-1".into(),
-        preset: "earth".into(),
-        simulated: false,
+        link: LinkStatus {
+            simulated: false,
+            preset: "earth".into(),
+            mode: "uniform".into(),
+            one_way_ms: 150,
+            conjunction: "clear".into(),
+            time_scale: 1.0,
+        },
     };
     App::new(
         link,
@@ -38,17 +46,27 @@ fn app() -> App {
 }
 
 fn submit(app: &mut App, n: u128, title: &str, priority: Priority, secs: i64) {
-    app.apply(Event::ExecutionSubmitted {
+    app.apply(Event::TaskSubmitted {
         id: id(n),
+        kind: "execute".into(),
         title: title.into(),
         priority,
-        backend: "mock".into(),
-        model: "veyra-mock-1".into(),
+        backend: Some("mock".into()),
+        model: Some("veyra-mock-1".into()),
         at: t0() + chrono::Duration::seconds(secs),
     });
 }
 
-/// Four tasks: done, failed, running (selected, streaming), queued.
+fn state(app: &mut App, n: u128, status: TaskStatus, attempt: u32, secs: i64) {
+    app.apply(Event::TaskState {
+        id: id(n),
+        status,
+        attempt,
+        at: t0() + chrono::Duration::seconds(secs),
+    });
+}
+
+/// Four tasks: done, failed, queued, running (selected, streaming).
 fn busy_app() -> App {
     let mut app = app();
     submit(
@@ -58,10 +76,7 @@ fn busy_app() -> App {
         Priority::High,
         0,
     );
-    app.apply(Event::ExecutionStarted {
-        id: id(1),
-        at: t0(),
-    });
+    state(&mut app, 1, TaskStatus::Running, 1, 0);
     app.apply(Event::OutputDelta {
         id: id(1),
         text: "Power reserves are sufficient.".into(),
@@ -85,17 +100,24 @@ fn busy_app() -> App {
         latency_ms: 1200,
         at: t0() + chrono::Duration::milliseconds(1200),
     });
+    app.apply(Event::TaskState {
+        id: id(1),
+        status: TaskStatus::Succeeded,
+        attempt: 1,
+        at: t0() + chrono::Duration::milliseconds(1200),
+    });
     submit(&mut app, 2, "Rotate the antenna", Priority::Critical, 3);
-    app.apply(Event::ExecutionStarted {
-        id: id(2),
-        at: t0(),
-    });
-    app.apply(Event::ExecutionFailed {
-        id: id(2),
-        error: "backend 'mock' (rate_limit): injected rate_limit failure (model.mock)".into(),
-        kind: "rate_limit".into(),
-        at: t0() + chrono::Duration::seconds(4),
-    });
+    state(&mut app, 2, TaskStatus::Running, 1, 3);
+    state(
+        &mut app,
+        2,
+        TaskStatus::Failed {
+            error: "backend 'mock' (bad_request): injected bad_request failure (model.mock)".into(),
+            kind: "bad_request".into(),
+        },
+        1,
+        4,
+    );
     submit(
         &mut app,
         4,
@@ -110,16 +132,108 @@ fn busy_app() -> App {
         Priority::Normal,
         5,
     );
-    app.apply(Event::ExecutionStarted {
-        id: id(3),
-        at: t0(),
-    });
+    state(&mut app, 3, TaskStatus::Running, 1, 5);
     app.apply(Event::OutputDelta {
         id: id(3),
         text: "Acknowledged: \"Summarise the habitat telemetry\". Telemetry from the habitat shows all subsystems within limits.\nThermal margins are healthy across the monitored zones. Dust lev".into(),
     });
     app.flash = None;
     app.tick(t0() + chrono::Duration::seconds(12));
+    app
+}
+
+/// Every state the scheduler has, on the Mars link at 60×.
+fn link_app() -> App {
+    let mut app = app();
+    app.link.link = LinkStatus {
+        simulated: true,
+        preset: "mars".into(),
+        mode: "ephemeris".into(),
+        one_way_ms: 1_140_000,
+        conjunction: "clear".into(),
+        time_scale: 60.0,
+    };
+    let rows: [(u128, &str, Priority, TaskStatus, u32); 8] = [
+        (
+            1,
+            "Plan the traverse to the ridge",
+            Priority::High,
+            TaskStatus::Uplink {
+                sim_ms: 1_140_000,
+                real_ms: 19_000,
+            },
+            1,
+        ),
+        (
+            2,
+            "Summarise the habitat telemetry",
+            Priority::Normal,
+            TaskStatus::Running,
+            1,
+        ),
+        (
+            3,
+            "Relay the dust forecast",
+            Priority::Low,
+            TaskStatus::Downlink {
+                sim_ms: 1_140_000,
+                real_ms: 19_000,
+            },
+            1,
+        ),
+        (
+            4,
+            "Check the power budget",
+            Priority::Critical,
+            TaskStatus::Retrying {
+                delay_ms: 4_000,
+                error: "backend 'mock' (overloaded): relay orbiter overloaded".into(),
+            },
+            2,
+        ),
+        (
+            5,
+            "Queued background sweep",
+            Priority::Background,
+            TaskStatus::Queued,
+            0,
+        ),
+        (
+            6,
+            "Ping the far-side relay",
+            Priority::Normal,
+            TaskStatus::Blackout {
+                sim_ms: 1_036_800_000,
+                real_ms: 17_280_000,
+            },
+            1,
+        ),
+        (
+            7,
+            "Cancelled status request",
+            Priority::Normal,
+            TaskStatus::Cancelled {
+                reason: "operator".into(),
+            },
+            1,
+        ),
+        (
+            8,
+            "Finished status request",
+            Priority::Normal,
+            TaskStatus::Succeeded,
+            1,
+        ),
+    ];
+    for (n, title, priority, status, attempt) in rows {
+        submit(&mut app, n, title, priority, 0);
+        state(&mut app, n, status, attempt, 2);
+    }
+    app.selected = Some(3);
+    app.follow = false;
+    app.flash = None;
+    // Three real seconds into each wait: three simulated minutes gone at 60×.
+    app.tick(t0() + chrono::Duration::seconds(5));
     app
 }
 
@@ -203,4 +317,14 @@ fn error_message_is_readable_at_80x24() {
         veyra::tui::app::FlashLevel::Error,
     );
     insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
+}
+
+#[test]
+fn every_task_state_on_the_mars_link_80x24() {
+    insta::assert_snapshot!(draw(&mut link_app(), 80, 24).backend());
+}
+
+#[test]
+fn every_task_state_on_the_mars_link_160x48() {
+    insta::assert_snapshot!(draw(&mut link_app(), 160, 48).backend());
 }

@@ -211,7 +211,7 @@ impl Default for CustomRange {
 }
 
 /// Link presets (DESIGN §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum LatencyPreset {
     /// Terrestrial network.
@@ -277,6 +277,17 @@ pub struct RuntimeConfig {
     pub retries: u32,
     /// First retry delay in milliseconds; doubles on each retry.
     pub backoff_ms: u64,
+    /// Longest retry delay in milliseconds.
+    pub backoff_max_ms: u64,
+    /// Randomise each retry delay between half and all of it ("equal jitter").
+    pub jitter: bool,
+    /// Seed for jitter and simulated link delays; unset draws a fresh seed at start.
+    pub seed: Option<u64>,
+    /// Seconds a task may run before it is stopped as timed out; 0 means no limit.
+    pub task_timeout: u64,
+    /// A queued task gains one priority level per this many milliseconds of waiting, so
+    /// background work is not starved; 0 turns aging off.
+    pub aging_ms: u64,
     /// Tasks that may wait in the queue, at least 1.
     pub queue_capacity: usize,
 }
@@ -287,6 +298,11 @@ impl Default for RuntimeConfig {
             max_concurrent: 4,
             retries: 2,
             backoff_ms: 500,
+            backoff_max_ms: 30_000,
+            jitter: true,
+            seed: None,
+            task_timeout: 600,
+            aging_ms: 30_000,
             queue_capacity: 1024,
         }
     }
@@ -734,6 +750,15 @@ impl VeyraConfig {
             return Err(invalid(
                 "runtime.max_concurrent",
                 "must be at least 1".into(),
+            ));
+        }
+        if r.backoff_max_ms < r.backoff_ms {
+            return Err(invalid(
+                "runtime.backoff_max_ms",
+                format!(
+                    "{} is below runtime.backoff_ms ({}); raise it or lower backoff_ms",
+                    r.backoff_max_ms, r.backoff_ms
+                ),
             ));
         }
         if r.queue_capacity == 0 {

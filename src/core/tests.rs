@@ -22,13 +22,13 @@ fn drain(rx: &mut tokio::sync::broadcast::Receiver<Event>) -> Vec<Event> {
 
 fn kind(e: &Event) -> &'static str {
     match e {
-        Event::ExecutionSubmitted { .. } => "submitted",
-        Event::ExecutionStarted { .. } => "started",
+        Event::TaskSubmitted { .. } => "submitted",
+        Event::TaskState { status, .. } => status.name(),
         Event::OutputDelta { .. } => "delta",
         Event::ExecutionFinished { .. } => "finished",
-        Event::ExecutionFailed { .. } => "failed",
         Event::AuditRecorded { .. } => "audit",
         Event::AuditVerified { .. } => "verified",
+        Event::LinkChanged { .. } => "link",
     }
 }
 
@@ -43,10 +43,10 @@ async fn an_execution_streams_records_and_publishes_each_change_once() {
     let events = drain(&mut rx);
     let kinds: Vec<&str> = events.iter().map(kind).collect();
     let deltas = kinds.iter().filter(|k| **k == "delta").count();
-    assert_eq!(kinds[..2], ["submitted", "started"]);
-    assert_eq!(kinds[kinds.len() - 2..], ["audit", "finished"]);
+    assert_eq!(kinds[..3], ["submitted", "queued", "running"]);
+    assert_eq!(kinds[kinds.len() - 3..], ["audit", "finished", "succeeded"]);
     assert_eq!(deltas as u64, result.usage.output);
-    assert_eq!(kinds.len(), deltas + 4);
+    assert_eq!(kinds.len(), deltas + 6);
     assert!(events.iter().all(|e| e.execution() == Some(result.id)));
     let streamed: String = events
         .iter()
@@ -119,19 +119,25 @@ async fn failures_are_published_audited_and_returned() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, VeyraError::Model(m) if m.kind == crate::models::ModelErrorKind::Server)
+        matches!(&err, VeyraError::Task { kind, .. } if kind == "server"),
+        "{err:?}"
     );
     assert_eq!(err.exit_code(), crate::error::ExitCode::Runtime);
     let events = drain(&mut rx);
     let kinds: Vec<&str> = events.iter().map(kind).collect();
+    // Output had started streaming, so the server error is not retried.
     assert_eq!(
         kinds,
-        ["submitted", "started", "delta", "delta", "audit", "failed"]
+        [
+            "submitted",
+            "queued",
+            "running",
+            "delta",
+            "delta",
+            "audit",
+            "failed"
+        ]
     );
-    let Event::ExecutionFailed { kind, .. } = events.last().unwrap() else {
-        unreachable!()
-    };
-    assert_eq!(kind, "server");
     let entry = &core.audit().unwrap().query(&Default::default()).unwrap()[0];
     assert_eq!(entry.outcome, "failure");
     assert_eq!(entry.metadata["error_kind"], "server");
@@ -153,6 +159,103 @@ async fn bad_requests_are_refused_before_anything_is_published() {
     assert!(err.to_string().contains("did you mean 'mock'?"), "{err}");
     assert!(drain(&mut rx).is_empty());
     assert!(core.audit().unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn failures_before_the_first_token_are_retried_and_each_attempt_is_audited() {
+    let core = core_with(|c| {
+        c.runtime.jitter = false;
+        c.model.mock.fail = Some(MockFailure {
+            kind: MockFailureKind::RateLimit,
+            after_tokens: 0,
+            message: None,
+        })
+    });
+    let mut rx = core.subscribe();
+    let err = core
+        .execute_async(ExecutionRequest::new("hello"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, VeyraError::Task { kind, .. } if kind == "rate_limit"),
+        "{err:?}"
+    );
+    let kinds: Vec<&str> = drain(&mut rx).iter().map(kind).collect();
+    let retries = kinds.iter().filter(|k| **k == "retrying").count();
+    assert_eq!(retries, 2, "runtime.retries = 2: {kinds:?}");
+    let entries = core.audit().unwrap().query(&Default::default()).unwrap();
+    assert_eq!(entries.len(), 3);
+    assert!(entries.iter().all(|e| e.outcome == "failure"));
+    assert_eq!(entries[2].metadata["attempt"], 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_prompt_crosses_the_simulated_link_and_can_be_cancelled_mid_flight() {
+    let core = core_with(|c| {
+        c.latency.simulate = true;
+        c.latency.preset = crate::config::LatencyPreset::Mars;
+        c.latency.mode = crate::config::LatencyMode::Fixed;
+        c.latency.time_scale = 60.0;
+    });
+    let mut rx = core.subscribe();
+    let start = tokio::time::Instant::now();
+    let result = core
+        .execute_async(ExecutionRequest::new("hello"))
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = drain(&mut rx)
+        .iter()
+        .map(kind)
+        .filter(|k| *k != "delta")
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "submitted",
+            "queued",
+            "uplink",
+            "running",
+            "audit",
+            "finished",
+            "downlink",
+            "succeeded"
+        ]
+    );
+    // Mars `fixed`: the middle of 3.1–22.3 min each way, at 60× — about 25 s round trip.
+    let elapsed = start.elapsed().as_secs_f64();
+    assert!((24.4..26.4).contains(&elapsed), "{elapsed}");
+    assert!(!result.text.is_empty());
+
+    let id = core.submit(ExecutionRequest::new("second")).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    core.cancel(id).unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let kinds: Vec<&str> = drain(&mut rx).iter().map(kind).collect();
+    assert_eq!(kinds, ["submitted", "queued", "uplink", "cancelled"]);
+    assert!(core.cancel(id).is_ok(), "cancelling again is a no-op");
+    assert_eq!(
+        core.cancel(ExecutionId::new()).unwrap_err().exit_code(),
+        crate::error::ExitCode::Usage
+    );
+}
+
+#[tokio::test]
+async fn switching_preset_is_audited_and_published() {
+    let core = VeyraCore::new(VeyraConfig::default()).unwrap();
+    let mut rx = core.subscribe();
+    let status = core.set_preset(crate::config::LatencyPreset::Mars).unwrap();
+    assert_eq!(status.preset, "mars");
+    let kinds: Vec<&str> = drain(&mut rx).iter().map(kind).collect();
+    assert_eq!(kinds, ["audit", "link"]);
+    let entry = &core.audit().unwrap().query(&Default::default()).unwrap()[0];
+    assert_eq!(entry.event_type, AuditEventType::LatencyChange);
+    assert_eq!(
+        (
+            entry.metadata["from"].as_str(),
+            entry.metadata["to"].as_str()
+        ),
+        (Some("earth"), Some("mars"))
+    );
 }
 
 #[tokio::test(start_paused = true)]

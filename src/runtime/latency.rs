@@ -10,13 +10,17 @@
 //! | `custom` | `latency.custom.min_ms`–`max_ms` |
 
 use std::fmt;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
 use super::ephemeris::{self, AU_KM, Body, C_KM_S, OutOfRange};
-use crate::config::{LatencyConfig, LatencyPreset};
+use crate::config::{LatencyConfig, LatencyMode, LatencyPreset};
+use crate::events::LinkStatus;
 
 /// Sun–Earth–Mars angle under which the link is in blackout, degrees.
 pub const BLACKOUT_DEG: f64 = 2.0;
@@ -160,6 +164,167 @@ pub fn link_report(
             )
         }
     })
+}
+
+/// Step used to search for the end of a blackout, simulated time.
+const BLACKOUT_STEP: chrono::TimeDelta = chrono::TimeDelta::hours(6);
+/// A blackout longer than this is reported as an error rather than waited out.
+const BLACKOUT_LIMIT: chrono::TimeDelta = chrono::TimeDelta::days(120);
+
+/// The live simulated link: a simulated clock running `time_scale` times faster than tokio's
+/// clock from a start date, the current preset and mode, and a seeded generator for `uniform`
+/// draws. Switching preset affects only draws made afterwards, i.e. tasks not yet sent.
+#[derive(Debug)]
+pub struct LinkSim {
+    config: LatencyConfig,
+    time_scale: f64,
+    sim_start: DateTime<Utc>,
+    real_start: tokio::time::Instant,
+    state: Mutex<LinkState>,
+}
+
+#[derive(Debug)]
+struct LinkState {
+    preset: LatencyPreset,
+    mode: LatencyMode,
+    rng: ChaCha8Rng,
+}
+
+impl LinkSim {
+    /// A link per `config`, its simulated clock starting at `sim_start`, draws seeded by `seed`.
+    pub fn new(config: &LatencyConfig, seed: u64, sim_start: DateTime<Utc>) -> Self {
+        LinkSim {
+            config: config.clone(),
+            time_scale: config.time_scale,
+            sim_start,
+            real_start: tokio::time::Instant::now(),
+            state: Mutex::new(LinkState {
+                preset: config.preset,
+                mode: config.mode,
+                rng: ChaCha8Rng::seed_from_u64(seed),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LinkState> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Simulated now.
+    pub fn sim_now(&self) -> DateTime<Utc> {
+        let real = self.real_start.elapsed().as_secs_f64() * self.time_scale;
+        let delta = chrono::TimeDelta::milliseconds((real * 1000.0).min(1e15) as i64);
+        self.sim_start + delta
+    }
+
+    /// Real time for a simulated duration.
+    pub fn to_real(&self, sim: Duration) -> Duration {
+        Duration::from_secs_f64(sim.as_secs_f64() / self.time_scale)
+    }
+
+    /// The preset in force.
+    pub fn preset(&self) -> LatencyPreset {
+        self.lock().preset
+    }
+
+    /// Switches preset; returns the previous one.
+    pub fn set_preset(&self, preset: LatencyPreset) -> LatencyPreset {
+        std::mem::replace(&mut self.lock().preset, preset)
+    }
+
+    /// The report for the current preset at simulated now.
+    pub fn report(&self) -> Result<LinkReport, OutOfRange> {
+        link_report(self.preset(), self.sim_now(), &self.config)
+    }
+
+    /// One one-way delay (simulated time) for a task being sent now.
+    pub fn draw_one_way(&self) -> Result<Duration, OutOfRange> {
+        let (preset, mode) = {
+            let st = self.lock();
+            (st.preset, st.mode)
+        };
+        let report = link_report(preset, self.sim_now(), &self.config)?;
+        let (lo, hi) = (report.one_way_min, report.one_way_max);
+        Ok(match mode {
+            LatencyMode::Fixed => lo + (hi - lo) / 2,
+            LatencyMode::Ephemeris => report.one_way,
+            LatencyMode::Uniform => {
+                let span = u64::try_from((hi - lo).as_millis()).unwrap_or(u64::MAX);
+                let extra = self.lock().rng.random_range(0..=span);
+                lo + Duration::from_millis(extra)
+            }
+        })
+    }
+
+    /// Simulated time until a solar-conjunction blackout ends; `None` when the link is not in
+    /// blackout. Only Mars in `ephemeris` mode has conjunctions.
+    pub fn blackout_remaining(&self) -> Result<Option<Duration>, OutOfRange> {
+        let (preset, mode) = {
+            let st = self.lock();
+            (st.preset, st.mode)
+        };
+        if preset != LatencyPreset::Mars || mode != LatencyMode::Ephemeris {
+            return Ok(None);
+        }
+        let now = self.sim_now();
+        let in_blackout = |at| {
+            ephemeris::planet_link(Body::Mars, at)
+                .map(|g| Conjunction::from_elongation(g.elongation_deg) == Conjunction::Blackout)
+        };
+        if !in_blackout(now)? {
+            return Ok(None);
+        }
+        let mut at = now;
+        while in_blackout(at)? {
+            at += BLACKOUT_STEP;
+            if at - now > BLACKOUT_LIMIT {
+                break;
+            }
+        }
+        Ok(Some((at - now).to_std().unwrap_or_default()))
+    }
+
+    /// The link as the status bar shows it.
+    pub fn status(&self) -> LinkStatus {
+        let (preset, mode) = {
+            let st = self.lock();
+            (st.preset, st.mode)
+        };
+        let report = link_report(preset, self.sim_now(), &self.config);
+        let (one_way, conjunction) = match &report {
+            Ok(r) => {
+                let one_way = match mode {
+                    LatencyMode::Ephemeris => r.one_way,
+                    LatencyMode::Fixed | LatencyMode::Uniform => {
+                        r.one_way_min + (r.one_way_max - r.one_way_min) / 2
+                    }
+                };
+                let conjunction = if mode == LatencyMode::Ephemeris {
+                    r.conjunction
+                } else {
+                    Conjunction::Clear
+                };
+                (one_way, conjunction)
+            }
+            Err(_) => (Duration::ZERO, Conjunction::Clear),
+        };
+        LinkStatus {
+            simulated: true,
+            preset: preset.name().to_string(),
+            mode: mode.to_string(),
+            one_way_ms: u64::try_from(one_way.as_millis()).unwrap_or(u64::MAX),
+            conjunction: match conjunction {
+                Conjunction::Clear => "clear",
+                Conjunction::Reduced => "reduced",
+                Conjunction::Blackout => "blackout",
+            }
+            .to_string(),
+            time_scale: self.time_scale,
+        }
+    }
 }
 
 /// `3.1 min`, `1.28 s`, `24.0 h`, `150 ms` — a delay in the unit an operator reads it in.

@@ -3,3 +3,4 @@
 
 pub mod ephemeris;
 pub mod latency;
+pub mod scheduler;

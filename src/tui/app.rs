@@ -9,8 +9,10 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::keymap::{Action, KeyMap, Mode};
 use super::output::{self, Anchor, OutputBuffer};
-use crate::config::ResolvedTheme;
-use crate::events::{Event, ExecutionId, FinishReason, Priority, TokenUsage};
+use crate::config::{LatencyPreset, ResolvedTheme};
+use crate::events::{
+    Event, ExecutionId, FinishReason, LinkStatus, Priority, TaskStatus, TokenUsage,
+};
 
 /// Panes that take focus, in `Tab` order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,31 +41,6 @@ impl Pane {
     }
 }
 
-/// Where a task is in its life, as the console shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TaskState {
-    /// Accepted, not started.
-    Queued,
-    /// The backend is answering.
-    Running,
-    /// Finished with an answer.
-    Succeeded,
-    /// Ended with an error.
-    Failed {
-        /// Error kind.
-        kind: String,
-        /// The error sentence.
-        error: String,
-    },
-}
-
-impl TaskState {
-    /// True until the task ends.
-    pub fn is_active(&self) -> bool {
-        matches!(self, TaskState::Queued | TaskState::Running)
-    }
-}
-
 /// One row of the Tasks pane and the text of the Output pane.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskView {
@@ -77,8 +54,14 @@ pub struct TaskView {
     pub backend: String,
     /// Model.
     pub model: String,
+    /// Handler kind.
+    pub kind: String,
     /// State.
-    pub state: TaskState,
+    pub status: TaskStatus,
+    /// When the state was entered.
+    pub status_at: DateTime<Utc>,
+    /// Attempt number (0 before the first).
+    pub attempt: u32,
     /// Accepted at.
     pub submitted_at: DateTime<Utc>,
     /// Ended at.
@@ -95,6 +78,39 @@ impl TaskView {
     /// Time from submission to the end, or to `now` while active.
     pub fn elapsed(&self, now: DateTime<Utc>) -> chrono::Duration {
         self.finished_at.unwrap_or(now) - self.submitted_at
+    }
+
+    /// True until the task reaches a final state.
+    pub fn is_active(&self) -> bool {
+        !self.status.is_final()
+    }
+
+    /// What is left of a timed wait (transit and blackout in simulated time, a retry backoff in
+    /// real time), counted down from when the state was entered.
+    pub fn countdown(&self, now: DateTime<Utc>) -> Option<std::time::Duration> {
+        let waited = (now - self.status_at).num_milliseconds().max(0) as u64;
+        match &self.status {
+            TaskStatus::Uplink { sim_ms, real_ms }
+            | TaskStatus::Downlink { sim_ms, real_ms }
+            | TaskStatus::Blackout { sim_ms, real_ms } => {
+                let done = if *real_ms == 0 {
+                    *sim_ms
+                } else {
+                    (u128::from(waited) * u128::from(*sim_ms) / u128::from(*real_ms)) as u64
+                };
+                Some(std::time::Duration::from_millis(
+                    sim_ms.saturating_sub(done),
+                ))
+            }
+            TaskStatus::Retrying { delay_ms, .. } => Some(std::time::Duration::from_millis(
+                delay_ms.saturating_sub(waited),
+            )),
+            TaskStatus::Queued
+            | TaskStatus::Running
+            | TaskStatus::Succeeded
+            | TaskStatus::Failed { .. }
+            | TaskStatus::Cancelled { .. } => None,
+        }
     }
 }
 
@@ -134,17 +150,15 @@ pub struct AuditView {
     pub verification: Verification,
 }
 
-/// What the status bar says about the link and backend.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the status bar says about the backend and the link.
+#[derive(Debug, Clone, PartialEq)]
 pub struct LinkView {
     /// Backend name.
     pub backend: String,
     /// Model name.
     pub model: String,
-    /// Link preset.
-    pub preset: String,
-    /// Whether the link is simulated.
-    pub simulated: bool,
+    /// The simulated link.
+    pub link: LinkStatus,
 }
 
 /// Severity of a flash message.
@@ -291,6 +305,10 @@ pub enum Command {
     VerifyAudit,
     /// Switch to the theme at this index of the theme list.
     SetTheme(usize),
+    /// Cancel a task.
+    Cancel(ExecutionId),
+    /// Switch the link preset.
+    SetPreset(LatencyPreset),
     /// Leave the console.
     Quit,
 }
@@ -398,7 +416,16 @@ impl App {
 
     /// Tasks not yet ended.
     pub fn active_tasks(&self) -> usize {
-        self.tasks.iter().filter(|t| t.state.is_active()).count()
+        self.tasks.iter().filter(|t| t.is_active()).count()
+    }
+
+    /// True when some task shows a live countdown (the clock should tick faster).
+    pub fn has_countdowns(&self) -> bool {
+        self.tasks
+            .iter()
+            .rev()
+            .take(256)
+            .any(|t| t.countdown(self.now).is_some())
     }
 
     /// The selected task.
@@ -565,6 +592,15 @@ impl App {
                 }
             }
             Action::Help => self.overlay = Some(Overlay::Help),
+            Action::CancelTask => match self.selected_task() {
+                Some(task) if task.is_active() => return vec![Command::Cancel(task.id)],
+                Some(task) => {
+                    let text = format!("task {} already ended; nothing to cancel", task.id.short());
+                    self.flash(text, FlashLevel::Error);
+                }
+                None => self.flash("no task selected", FlashLevel::Error),
+            },
+            Action::Preset(preset) => return vec![Command::SetPreset(preset)],
         }
         Vec::new()
     }
@@ -615,8 +651,9 @@ impl App {
     /// Folds one core event into the view.
     pub fn apply(&mut self, event: Event) {
         match event {
-            Event::ExecutionSubmitted {
+            Event::TaskSubmitted {
                 id,
+                kind,
                 title,
                 priority,
                 backend,
@@ -628,9 +665,12 @@ impl App {
                     id,
                     title,
                     priority,
-                    backend,
-                    model,
-                    state: TaskState::Queued,
+                    backend: backend.unwrap_or_default(),
+                    model: model.unwrap_or_default(),
+                    kind,
+                    status: TaskStatus::Queued,
+                    status_at: at,
+                    attempt: 0,
                     submitted_at: at,
                     finished_at: None,
                     output: OutputBuffer::default(),
@@ -642,9 +682,34 @@ impl App {
                     self.output_anchor = None;
                 }
             }
-            Event::ExecutionStarted { id, .. } => {
-                if let Some(t) = self.task_mut(id) {
-                    t.state = TaskState::Running;
+            Event::TaskState {
+                id,
+                status,
+                attempt,
+                at,
+            } => {
+                let short = id.short();
+                let Some(t) = self.task_mut(id) else { return };
+                if matches!(status, TaskStatus::Running) && attempt > 1 {
+                    if !t.output.is_empty() {
+                        t.output.push("\n");
+                    }
+                    t.output.push(&format!("── attempt {attempt} ──\n"));
+                }
+                if status.is_final() {
+                    t.finished_at = Some(at);
+                }
+                let failure = match &status {
+                    TaskStatus::Failed { error, .. } => {
+                        Some(format!("task {short} failed: {error}"))
+                    }
+                    _ => None,
+                };
+                t.status = status;
+                t.status_at = at;
+                t.attempt = attempt;
+                if let Some(text) = failure {
+                    self.flash(text, FlashLevel::Error);
                 }
             }
             Event::OutputDelta { id, text } => {
@@ -656,31 +721,26 @@ impl App {
                 id,
                 usage,
                 finish_reason,
-                at,
                 ..
             } => {
                 if let Some(t) = self.task_mut(id) {
-                    t.state = TaskState::Succeeded;
                     t.usage = Some(usage);
                     t.finish_reason = Some(finish_reason);
-                    t.finished_at = Some(at);
                 }
             }
-            Event::ExecutionFailed {
-                id,
-                error,
-                kind,
-                at,
-            } => {
-                let short = id.short();
-                if let Some(t) = self.task_mut(id) {
-                    t.state = TaskState::Failed {
-                        kind,
-                        error: error.clone(),
-                    };
-                    t.finished_at = Some(at);
-                }
-                self.flash(format!("task {short} failed: {error}"), FlashLevel::Error);
+            Event::LinkChanged { link, .. } => {
+                let text = format!(
+                    "link: {} ({}){}",
+                    link.preset,
+                    link.mode,
+                    if link.simulated {
+                        ""
+                    } else {
+                        " — simulation is off (latency.simulate)"
+                    }
+                );
+                self.link.link = link;
+                self.flash(text, FlashLevel::Info);
             }
             Event::AuditRecorded { seq, hash, .. } => {
                 if seq >= self.audit.entries {

@@ -8,10 +8,10 @@ use std::fmt;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::config::suggest;
+use crate::config::{LatencyPreset, suggest};
 
 /// What a key asks the console to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     /// Quit (asks first while tasks run).
     Quit,
@@ -51,6 +51,10 @@ pub enum Action {
     Yes,
     /// Answer no to a question.
     No,
+    /// Cancel the selected task.
+    CancelTask,
+    /// Switch the link preset.
+    Preset(LatencyPreset),
 }
 
 /// Where a binding applies.
@@ -318,6 +322,41 @@ fn defaults() -> Vec<Binding> {
             Mode::Normal,
             vec![K::plain('f')],
             "follow newest on/off",
+        ),
+        b(
+            CancelTask,
+            "cancel_task",
+            Mode::Normal,
+            vec![K::plain('c')],
+            "cancel selected task",
+        ),
+        b(
+            Preset(LatencyPreset::Earth),
+            "preset_earth",
+            Mode::Normal,
+            vec![K::plain('1')],
+            "link: earth",
+        ),
+        b(
+            Preset(LatencyPreset::Lunar),
+            "preset_lunar",
+            Mode::Normal,
+            vec![K::plain('2')],
+            "link: lunar",
+        ),
+        b(
+            Preset(LatencyPreset::Mars),
+            "preset_mars",
+            Mode::Normal,
+            vec![K::plain('3')],
+            "link: mars",
+        ),
+        b(
+            Preset(LatencyPreset::DeepSpace),
+            "preset_deep_space",
+            Mode::Normal,
+            vec![K::plain('4')],
+            "link: deep space",
         ),
         b(
             VerifyAudit,

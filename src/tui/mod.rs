@@ -41,6 +41,18 @@ pub fn theme_list(configured: &str) -> Result<Vec<ResolvedTheme>, VeyraError> {
     Ok(themes)
 }
 
+/// `--demo`: the Mars link for today's date, 120× faster than real time, with answers that
+/// stream visibly — a prompt's whole journey takes well under a minute.
+pub fn apply_demo(config: &mut crate::config::VeyraConfig) {
+    config.latency.simulate = true;
+    config.latency.preset = crate::config::LatencyPreset::Mars;
+    config.latency.mode = crate::config::LatencyMode::Ephemeris;
+    config.latency.time_scale = 120.0;
+    if config.model.mock.token_delay_ms == 0 {
+        config.model.mock.token_delay_ms = 40;
+    }
+}
+
 /// Builds the console's initial state from the configuration.
 pub fn initial_app(core: &VeyraCore, themes: Vec<ResolvedTheme>) -> Result<App, VeyraError> {
     let config = core.config();
@@ -48,8 +60,7 @@ pub fn initial_app(core: &VeyraCore, themes: Vec<ResolvedTheme>) -> Result<App, 
     let link = LinkView {
         backend: core.backend_name(),
         model: config.model.model.clone(),
-        preset: config.latency.preset.name().to_string(),
-        simulated: config.latency.simulate,
+        link: core.link_status(),
     };
     Ok(App::new(
         link,
@@ -69,6 +80,9 @@ pub async fn run(loaded: LoadedConfig, args: TuiArgs) -> Result<ExitCode, VeyraE
     }
     if let Some(preset) = args.preset {
         config.latency.preset = preset;
+    }
+    if args.demo {
+        apply_demo(&mut config);
     }
     if !std::io::stdout().is_terminal() {
         return Err(VeyraError::Usage(
@@ -96,6 +110,16 @@ pub async fn run(loaded: LoadedConfig, args: TuiArgs) -> Result<ExitCode, VeyraE
     let mut terminal = ratatui::init();
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
     let result = event_loop(&mut terminal, &core, &mut app, frame_period).await;
+    // Running tasks get a moment to finish and record their audit entries; the rest are
+    // cancelled (and audited as such).
+    let report = core.shutdown(Duration::from_secs(1)).await;
+    if !report.left_queued.is_empty() || report.cancelled_running > 0 {
+        tracing::info!(
+            left_queued = report.left_queued.len(),
+            cancelled_running = report.cancelled_running,
+            "tasks cancelled at exit"
+        );
+    }
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
     ratatui::restore();
     tracing::info!("console closed");
@@ -114,7 +138,7 @@ async fn event_loop(
     let mut sighup = signal(SignalKind::hangup()).map_err(signal_err)?;
     let mut events = core.subscribe();
     let mut keys = EventStream::new();
-    let mut clock = tokio::time::interval(Duration::from_secs(1));
+    let mut clock = tokio::time::interval(Duration::from_millis(250));
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut theme = Theme::from(
         app.current_theme()
@@ -184,8 +208,11 @@ async fn event_loop(
                 dirty = true;
             }
             _ = clock.tick() => {
-                app.tick(Utc::now());
-                dirty = true;
+                let now = Utc::now();
+                let new_second = now.timestamp() != app.now.timestamp();
+                app.tick(now);
+                // Redraw for the clock once a second, for countdowns four times a second.
+                dirty |= new_second || app.has_countdowns();
             }
             _ = tokio::time::sleep(frame_wait), if dirty => {}
             _ = sigterm.recv() => {
@@ -211,6 +238,17 @@ async fn event_loop(
                 Command::SetTheme(i) => {
                     if let Some(t) = app.themes.get(i) {
                         theme = Theme::from(t);
+                    }
+                }
+                Command::Cancel(id) => match core.cancel(id) {
+                    Ok(()) => {
+                        app.flash(format!("cancelling task {}", id.short()), FlashLevel::Info)
+                    }
+                    Err(e) => app.flash(e.to_string(), FlashLevel::Error),
+                },
+                Command::SetPreset(preset) => {
+                    if let Err(e) = core.set_preset(preset) {
+                        app.flash(e.to_string(), FlashLevel::Error);
                     }
                 }
                 Command::Quit => return Ok(()),

@@ -12,8 +12,14 @@ fn app() -> App {
     let link = LinkView {
         backend: "mock".into(),
         model: "veyra-mock-1".into(),
-        preset: "earth".into(),
-        simulated: false,
+        link: crate::events::LinkStatus {
+            simulated: false,
+            preset: "earth".into(),
+            mode: "uniform".into(),
+            one_way_ms: 150,
+            conjunction: "clear".into(),
+            time_scale: 1.0,
+        },
     };
     App::new(link, true, KeyMap::default(), Vec::new(), now())
 }
@@ -27,13 +33,23 @@ fn named(code: KeyCode) -> KeyEvent {
 }
 
 fn submitted(n: u128) -> Event {
-    Event::ExecutionSubmitted {
+    Event::TaskSubmitted {
         id: ExecutionId(Uuid::from_u128(n)),
+        kind: "execute".into(),
         title: format!("task {n}"),
         priority: Priority::Normal,
-        backend: "mock".into(),
-        model: "m".into(),
+        backend: Some("mock".into()),
+        model: Some("m".into()),
         at: now(),
+    }
+}
+
+fn state(n: u128, status: TaskStatus, attempt: u32, at: DateTime<Utc>) -> Event {
+    Event::TaskState {
+        id: ExecutionId(Uuid::from_u128(n)),
+        status,
+        attempt,
+        at,
     }
 }
 
@@ -121,7 +137,7 @@ fn events_fold_into_tasks() {
     let mut app = app();
     let id = ExecutionId(Uuid::from_u128(7));
     app.apply(submitted(7));
-    app.apply(Event::ExecutionStarted { id, at: now() });
+    app.apply(state(7, TaskStatus::Running, 1, now()));
     app.apply(Event::OutputDelta {
         id,
         text: "one\ntw".into(),
@@ -149,8 +165,14 @@ fn events_fold_into_tasks() {
         latency_ms: 5,
         at: now() + chrono::Duration::seconds(2),
     });
+    app.apply(state(
+        7,
+        TaskStatus::Succeeded,
+        1,
+        now() + chrono::Duration::seconds(2),
+    ));
     let t = &app.tasks[0];
-    assert_eq!(t.state, TaskState::Succeeded);
+    assert_eq!(t.status, TaskStatus::Succeeded);
     assert_eq!(t.output.line(1), Some("two"));
     assert_eq!(
         t.elapsed(now() + chrono::Duration::hours(1)),
@@ -237,4 +259,86 @@ fn help_opens_and_any_key_closes_it() {
     assert_eq!(app.overlay, Some(Overlay::Help));
     app.handle_key(&key('x'));
     assert_eq!(app.overlay, None);
+}
+
+#[test]
+fn countdowns_run_in_simulated_time() {
+    let mut app = app();
+    app.apply(submitted(1));
+    app.apply(state(
+        1,
+        TaskStatus::Uplink {
+            sim_ms: 600_000,
+            real_ms: 10_000,
+        },
+        1,
+        now(),
+    ));
+    let t = &app.tasks[0];
+    assert_eq!(
+        t.countdown(now()),
+        Some(std::time::Duration::from_secs(600))
+    );
+    // 5 real seconds at 60×: five simulated minutes gone.
+    assert_eq!(
+        t.countdown(now() + chrono::Duration::seconds(5)),
+        Some(std::time::Duration::from_secs(300))
+    );
+    assert_eq!(
+        t.countdown(now() + chrono::Duration::seconds(50)),
+        Some(std::time::Duration::ZERO)
+    );
+}
+
+#[test]
+fn c_cancels_the_selected_task_and_digits_switch_the_link() {
+    let mut app = app();
+    app.apply(submitted(1));
+    assert_eq!(
+        app.handle_key(&key('c')),
+        vec![Command::Cancel(ExecutionId(Uuid::from_u128(1)))]
+    );
+    app.apply(state(
+        1,
+        TaskStatus::Cancelled {
+            reason: "operator".into(),
+        },
+        0,
+        now(),
+    ));
+    assert!(app.handle_key(&key('c')).is_empty());
+    assert!(app.flash.as_ref().unwrap().text.contains("already ended"));
+    assert_eq!(
+        app.handle_key(&key('3')),
+        vec![Command::SetPreset(LatencyPreset::Mars)]
+    );
+    assert_eq!(
+        app.handle_key(&key('4')),
+        vec![Command::SetPreset(LatencyPreset::DeepSpace)]
+    );
+}
+
+#[test]
+fn a_retry_marks_the_output_with_the_new_attempt() {
+    let mut app = app();
+    let id = ExecutionId(Uuid::from_u128(1));
+    app.apply(submitted(1));
+    app.apply(state(1, TaskStatus::Running, 1, now()));
+    app.apply(Event::OutputDelta {
+        id,
+        text: "partial".into(),
+    });
+    app.apply(state(
+        1,
+        TaskStatus::Retrying {
+            delay_ms: 500,
+            error: "overloaded".into(),
+        },
+        1,
+        now(),
+    ));
+    app.apply(state(1, TaskStatus::Running, 2, now()));
+    let t = &app.tasks[0];
+    assert_eq!(t.output.line(1), Some("── attempt 2 ──"));
+    assert_eq!(t.attempt, 2);
 }

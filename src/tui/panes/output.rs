@@ -7,8 +7,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::block;
-use crate::tui::app::{App, Pane, TaskState};
+use crate::events::TaskStatus;
+use crate::tui::app::{App, Pane};
 use crate::tui::output::visible_rows;
+use crate::tui::panes::tasks::countdown_text;
 use crate::tui::theme::Theme;
 
 /// Draws the pane.
@@ -46,13 +48,28 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Span::styled("Output", theme.title),
         Span::styled(format!(" · {}", task.id.short()), theme.muted),
     ];
-    let (state, style) = match &task.state {
-        TaskState::Queued => ("queued".to_string(), theme.queued),
-        TaskState::Running => ("running".to_string(), theme.running),
-        TaskState::Succeeded => ("done".to_string(), theme.ok),
-        TaskState::Failed { kind, .. } => (format!("failed: {kind}"), theme.error),
+    let countdown = task
+        .countdown(app.now)
+        .map(countdown_text)
+        .unwrap_or_default();
+    let (state, style) = match &task.status {
+        TaskStatus::Queued => ("queued".to_string(), theme.queued),
+        TaskStatus::Uplink { .. } => (format!("uplink {countdown}"), theme.running),
+        TaskStatus::Running => ("running".to_string(), theme.running),
+        TaskStatus::Downlink { .. } => (format!("downlink {countdown}"), theme.running),
+        TaskStatus::Retrying { .. } => (format!("retry in {countdown}"), theme.warn),
+        TaskStatus::Blackout { .. } => (format!("BLACKOUT {countdown}"), theme.warn),
+        TaskStatus::Succeeded => ("done".to_string(), theme.ok),
+        TaskStatus::Failed { kind, .. } => (format!("failed: {kind}"), theme.error),
+        TaskStatus::Cancelled { .. } => ("cancelled".to_string(), theme.muted),
     };
     title.push(Span::styled(format!(" · {state}"), style));
+    if task.attempt > 1 {
+        title.push(Span::styled(
+            format!(" · attempt {}", task.attempt),
+            theme.warn,
+        ));
+    }
     if let Some(u) = task.usage {
         title.push(Span::styled(
             format!(" · in {} / out {} tok", u.input, u.output),
@@ -68,8 +85,12 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
 
-    let error = match &task.state {
-        TaskState::Failed { error, .. } => Some(error.as_str()),
+    let error = match &task.status {
+        TaskStatus::Failed { error, .. } => Some(error.clone()),
+        TaskStatus::Retrying { error, .. } => {
+            Some(format!("attempt {} failed: {error}", task.attempt))
+        }
+        TaskStatus::Cancelled { reason } => Some(format!("cancelled ({reason})")),
         _ => None,
     };
     let text_rows = inner.height.saturating_sub(u16::from(error.is_some())) as usize;

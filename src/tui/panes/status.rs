@@ -25,18 +25,29 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         };
         left.push(Span::styled(flash.text.clone(), style));
     } else {
-        left.push(Span::styled(
-            format!(
-                "{} {}",
-                app.link.preset,
-                if app.link.simulated {
-                    "link"
-                } else {
-                    "sim off"
-                }
-            ),
-            theme.status,
-        ));
+        let link = &app.link.link;
+        if link.simulated {
+            let one_way = crate::tui::panes::tasks::countdown_text(
+                std::time::Duration::from_millis(link.one_way_ms),
+            );
+            left.push(Span::styled(
+                format!(
+                    "{} {} {one_way} ×{}",
+                    link.preset, link.mode, link.time_scale
+                ),
+                theme.status,
+            ));
+            match link.conjunction.as_str() {
+                "blackout" => left.push(Span::styled(" BLACKOUT", theme.status.patch(theme.error))),
+                "reduced" => left.push(Span::styled(" reduced", theme.status.patch(theme.warn))),
+                _ => {}
+            }
+        } else {
+            left.push(Span::styled(
+                format!("{} sim off", link.preset),
+                theme.status,
+            ));
+        }
         left.push(sep);
         if app.audit.enabled {
             let short = app.audit.head.get(..8).unwrap_or(&app.audit.head);

@@ -1,5 +1,7 @@
-//! The `Tasks` pane: one row per submitted prompt with state, priority, title and elapsed time.
-//! Only the visible rows are built, so ten thousand tasks cost what a screenful does.
+//! The `Tasks` pane: one row per task with state, priority, title and a live countdown while it
+//! crosses the link, waits out a blackout or a retry (elapsed time otherwise). Wide panes add
+//! the state's name, the task kind and the attempt. Only the visible rows are built, so ten
+//! thousand tasks cost what a screenful does.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -9,7 +11,8 @@ use unicode_width::UnicodeWidthStr;
 
 use super::{block, short_duration};
 use crate::events::Priority;
-use crate::tui::app::{App, Pane, TaskState};
+use crate::events::TaskStatus;
+use crate::tui::app::{App, Pane, TaskView};
 use crate::tui::theme::Theme;
 
 /// Four-letter priority tag.
@@ -24,12 +27,44 @@ pub fn priority_tag(p: Priority) -> &'static str {
 }
 
 /// Symbol of a state; readable without colour.
-pub fn state_symbol(s: &TaskState) -> &'static str {
+pub fn state_symbol(s: &TaskStatus) -> &'static str {
     match s {
-        TaskState::Queued => "·",
-        TaskState::Running => "▶",
-        TaskState::Succeeded => "✓",
-        TaskState::Failed { .. } => "✗",
+        TaskStatus::Queued => "·",
+        TaskStatus::Uplink { .. } => "↑",
+        TaskStatus::Running => "▶",
+        TaskStatus::Downlink { .. } => "↓",
+        TaskStatus::Retrying { .. } => "↻",
+        TaskStatus::Blackout { .. } => "⊘",
+        TaskStatus::Succeeded => "✓",
+        TaskStatus::Failed { .. } => "✗",
+        TaskStatus::Cancelled { .. } => "⊗",
+    }
+}
+
+/// `42s`, `4m12s`, `5h12m`, `12d3h` — a simulated wait, to the second while it is short.
+pub fn countdown_text(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    if s < 60 {
+        format!("{}.{}s", s, d.subsec_millis() / 100)
+    } else if s < 3600 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else if s < 86_400 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else {
+        format!("{}d{}h", s / 86_400, (s % 86_400) / 3600)
+    }
+}
+
+fn status_style(task: &TaskView, theme: &Theme) -> ratatui::style::Style {
+    match &task.status {
+        TaskStatus::Queued => theme.queued,
+        TaskStatus::Uplink { .. } | TaskStatus::Running | TaskStatus::Downlink { .. } => {
+            theme.running
+        }
+        TaskStatus::Retrying { .. } | TaskStatus::Blackout { .. } => theme.warn,
+        TaskStatus::Succeeded => theme.ok,
+        TaskStatus::Failed { .. } => theme.error,
+        TaskStatus::Cancelled { .. } => theme.muted,
     }
 }
 
@@ -81,25 +116,49 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let offset = (selected + 1).saturating_sub(rows);
     let width = inner.width as usize;
     let mut lines = Vec::with_capacity(rows);
+    let wide = width >= 56;
     for (i, task) in app.tasks.iter().enumerate().skip(offset).take(rows) {
-        let elapsed = short_duration(task.elapsed(app.now));
-        let state_style = match &task.state {
-            TaskState::Queued => theme.queued,
-            TaskState::Running => theme.running,
-            TaskState::Succeeded => theme.ok,
-            TaskState::Failed { .. } => theme.error,
+        let right = match task.countdown(app.now) {
+            Some(left) => countdown_text(left),
+            None => short_duration(task.elapsed(app.now)),
         };
-        let fixed = 2 + 5 + 1 + elapsed.len();
-        let title_width = width.saturating_sub(fixed);
-        let mut line = Line::from(vec![
-            Span::styled(format!("{} ", state_symbol(&task.state)), state_style),
+        let style = status_style(task, theme);
+        let mut spans = vec![
+            Span::styled(format!("{} ", state_symbol(&task.status)), style),
             Span::styled(
                 format!("{} ", priority_tag(task.priority)),
                 theme.priority(task.priority),
             ),
-            Span::styled(truncate(&task.title, title_width), theme.text),
-            Span::styled(format!(" {elapsed}"), theme.muted),
-        ]);
+        ];
+        let mut fixed = 2 + 5 + 1 + right.len();
+        if wide {
+            spans.push(Span::styled(format!("{:<9} ", task.status.name()), style));
+            spans.push(Span::styled(
+                format!("{:<8} ", truncate(&task.kind, 8)),
+                theme.muted,
+            ));
+            fixed += 10 + 9;
+        }
+        let attempt = if task.attempt > 1 {
+            format!(" ×{}", task.attempt)
+        } else {
+            String::new()
+        };
+        fixed += attempt.chars().count();
+        let title_width = width.saturating_sub(fixed);
+        spans.push(Span::styled(truncate(&task.title, title_width), theme.text));
+        spans.push(Span::styled(attempt, theme.warn));
+        spans.push(Span::styled(
+            format!(" {right}"),
+            style
+                .patch(theme.muted)
+                .patch(if task.countdown(app.now).is_some() {
+                    style
+                } else {
+                    theme.muted
+                }),
+        ));
+        let mut line = Line::from(spans);
         if i == selected {
             line = line.style(theme.selection);
             for span in &mut line.spans {

@@ -1,0 +1,896 @@
+//! The priority task scheduler: every prompt, from the console, `veyra run` or a benchmark, is
+//! a task here.
+//!
+//! - **Order.** Five FIFO queues, `CRITICAL > HIGH > NORMAL > LOW > BACKGROUND`. With aging on
+//!   (`runtime.aging_ms`), a waiting task gains one level per `aging_ms` of waiting; among equal
+//!   effective levels the longest-waiting task goes first. So a BACKGROUND task under a steady
+//!   stream of CRITICAL work runs after at most `4 × aging_ms` of waiting plus one slot's time.
+//! - **Limits.** At most `max_concurrent` tasks hold a slot (from dispatch until their final
+//!   state or a retry wait); at most `queue_capacity` wait in the queues, beyond which
+//!   [`Scheduler::submit`] returns [`SubmitError::QueueFull`]: nothing is dropped silently.
+//! - **Life of a task.** `Queued → Uplink → Running → Downlink → Succeeded | Failed | Cancelled`,
+//!   with `Blackout` while the simulated link is in solar conjunction and `Retrying` while a
+//!   retryable failure waits out its backoff (no slot held). Transit states appear only when the
+//!   link is simulated. Every transition is one [`Event::TaskState`].
+//! - **Retries.** Only for errors the handler marks retryable, up to `max_retries`; the delay
+//!   doubles from `backoff_ms` up to `backoff_max_ms`, and with jitter is drawn from
+//!   `[d/2, d]` by a seeded ChaCha8 generator, so a seed gives the same schedule every run.
+//! - **Cancellation.** [`Scheduler::cancel`] works on queued, waiting (retry, transit,
+//!   blackout) and running tasks; a running handler is told through its
+//!   [`CancellationToken`] and given [`CANCEL_GRACE`] to wind down (to record its audit entry)
+//!   before it is dropped. Cancelling a cancelled task again is a no-op.
+//! - **Shutdown.** [`Scheduler::shutdown`] stops accepting, cancels what is queued or waiting
+//!   (and reports it), lets running tasks finish within a grace period, then cancels the rest.
+//!
+//! All waiting is on tokio's clock, so tests run it paused.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use chrono::Utc;
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::latency::LinkSim;
+use crate::config::RuntimeConfig;
+use crate::events::{Event, EventSink, ExecutionId, Priority, TaskStatus};
+
+/// Task ids are execution ids: one id follows a prompt through every layer.
+pub type TaskId = ExecutionId;
+
+/// How long a cancelled or timed-out handler may take to wind down before it is dropped.
+pub const CANCEL_GRACE: Duration = Duration::from_secs(2);
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSpec {
+    /// Handler kind (`execute`, …); must be registered.
+    pub kind: String,
+    /// One-line description for task lists.
+    pub title: String,
+    /// Priority.
+    pub priority: Priority,
+    /// The handler's input.
+    pub payload: serde_json::Value,
+    /// Backend, for display (prompts only).
+    pub backend: Option<String>,
+    /// Model, for display (prompts only).
+    pub model: Option<String>,
+}
+
+/// Why a handler failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TaskError {
+    /// Machine-readable kind (`rate_limit`, `timeout`, `bad_request`, …).
+    pub kind: String,
+    /// A sentence for the operator.
+    pub message: String,
+    /// Whether trying again may succeed.
+    pub retryable: bool,
+}
+
+impl TaskError {
+    /// A failure that a retry may fix.
+    pub fn retryable(kind: &str, message: impl Into<String>) -> Self {
+        TaskError {
+            kind: kind.to_string(),
+            message: message.into(),
+            retryable: true,
+        }
+    }
+
+    /// A failure that a retry will not fix.
+    pub fn permanent(kind: &str, message: impl Into<String>) -> Self {
+        TaskError {
+            kind: kind.to_string(),
+            message: message.into(),
+            retryable: false,
+        }
+    }
+}
+
+/// What a handler gets for one attempt.
+#[derive(Debug, Clone)]
+pub struct TaskContext {
+    /// The task.
+    pub id: TaskId,
+    /// Its priority.
+    pub priority: Priority,
+    /// Attempt number, from 1.
+    pub attempt: u32,
+    /// The payload given at submit.
+    pub payload: Arc<serde_json::Value>,
+    /// Cancelled when the task is cancelled or times out: stop promptly when it fires.
+    pub cancel: CancellationToken,
+}
+
+/// Runs tasks of one kind.
+#[async_trait::async_trait]
+pub trait TaskHandler: Send + Sync + 'static {
+    /// One attempt.
+    async fn run(&self, task: TaskContext) -> Result<(), TaskError>;
+}
+
+/// Scheduler limits, from `runtime:`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchedulerConfig {
+    /// Slots.
+    pub max_concurrent: usize,
+    /// Waiting tasks allowed.
+    pub queue_capacity: usize,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// First retry delay.
+    pub backoff: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+    /// Draw each delay from `[d/2, d]`.
+    pub jitter: bool,
+    /// Seed of the jitter generator.
+    pub seed: u64,
+    /// Time limit of one attempt.
+    pub task_timeout: Option<Duration>,
+    /// One priority level gained per this much waiting.
+    pub aging: Option<Duration>,
+}
+
+impl SchedulerConfig {
+    /// From `runtime:`; `seed` is used when the config has none.
+    pub fn from_runtime(r: &RuntimeConfig, seed: u64) -> Self {
+        let nonzero = |ms: u64| (ms > 0).then(|| Duration::from_millis(ms));
+        SchedulerConfig {
+            max_concurrent: r.max_concurrent.max(1),
+            queue_capacity: r.queue_capacity.max(1),
+            max_retries: r.retries,
+            backoff: Duration::from_millis(r.backoff_ms),
+            backoff_max: Duration::from_millis(r.backoff_max_ms.max(r.backoff_ms)),
+            jitter: r.jitter,
+            seed: r.seed.unwrap_or(seed),
+            task_timeout: (r.task_timeout > 0).then(|| Duration::from_secs(r.task_timeout)),
+            aging: nonzero(r.aging_ms),
+        }
+    }
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self::from_runtime(&RuntimeConfig::default(), 0)
+    }
+}
+
+/// Why a task was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// The queue is at capacity.
+    #[error(
+        "the task queue is full ({capacity} tasks waiting); wait for some to finish or raise runtime.queue_capacity"
+    )]
+    QueueFull {
+        /// `queue_capacity`.
+        capacity: usize,
+    },
+    /// No handler for the kind.
+    #[error("no handler for task kind '{kind}'; registered kinds: {known}")]
+    UnknownKind {
+        /// The kind asked for.
+        kind: String,
+        /// Registered kinds, comma-separated.
+        known: String,
+    },
+    /// The scheduler is shutting down.
+    #[error("the scheduler is shutting down and accepts no new tasks")]
+    ShuttingDown,
+}
+
+/// Why a cancel did nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CancelError {
+    /// No task has this id.
+    #[error("no task {0}; pick one from the task list")]
+    Unknown(TaskId),
+    /// The task already ended.
+    #[error("task {id} already {state}; nothing to cancel")]
+    Finished {
+        /// The task.
+        id: TaskId,
+        /// `succeeded` or `failed`.
+        state: &'static str,
+    },
+}
+
+/// What shutdown left behind.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ShutdownReport {
+    /// Tasks that never started (or were waiting to retry), cancelled.
+    pub left_queued: Vec<TaskId>,
+    /// Tasks that finished within the grace period.
+    pub finished_in_grace: usize,
+    /// Tasks still running after the grace period, cancelled.
+    pub cancelled_running: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Queued,
+    /// Holding a slot: transit, blackout or running.
+    Active,
+    /// Waiting out a retry backoff; no slot held.
+    Delayed,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+#[derive(Debug)]
+struct Entry {
+    kind: Arc<str>,
+    priority: Priority,
+    payload: serde_json::Value,
+    attempts: u32,
+    phase: Phase,
+    cancel: Option<CancellationToken>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Waiting {
+    id: TaskId,
+    since: Instant,
+}
+
+#[derive(Debug)]
+struct State {
+    queues: [VecDeque<Waiting>; 5],
+    tasks: HashMap<TaskId, Entry>,
+    queued: usize,
+    running: usize,
+    accepting: bool,
+    rng: ChaCha8Rng,
+}
+
+impl State {
+    /// The next task to dispatch, honouring priority, FIFO and aging. Skips entries cancelled
+    /// while queued (they are removed lazily).
+    fn pop_next(&mut self, now: Instant, aging: Option<Duration>) -> Option<Waiting> {
+        loop {
+            let mut best: Option<(i64, Instant, usize)> = None;
+            for (level, queue) in self.queues.iter().enumerate() {
+                let Some(head) = queue.front() else { continue };
+                let boost = aging.map_or(0, |a| {
+                    let waited = now.saturating_duration_since(head.since).as_nanos();
+                    i64::try_from(waited / a.as_nanos().max(1)).unwrap_or(i64::MAX)
+                });
+                let effective = (level as i64).saturating_sub(boost);
+                let candidate = (effective, head.since, level);
+                if best.is_none_or(|b| (candidate.0, candidate.1) < (b.0, b.1)) {
+                    best = Some(candidate);
+                }
+            }
+            let (_, _, level) = best?;
+            let waiting = self.queues[level].pop_front()?;
+            if self
+                .tasks
+                .get(&waiting.id)
+                .is_some_and(|e| e.phase == Phase::Queued)
+            {
+                self.queued -= 1;
+                return Some(waiting);
+            }
+        }
+    }
+}
+
+fn level(p: Priority) -> usize {
+    match p {
+        Priority::Critical => 0,
+        Priority::High => 1,
+        Priority::Normal => 2,
+        Priority::Low => 3,
+        Priority::Background => 4,
+    }
+}
+
+struct Inner {
+    config: SchedulerConfig,
+    sink: Arc<dyn EventSink>,
+    link: Option<Arc<LinkSim>>,
+    handlers: RwLock<HashMap<String, Arc<dyn TaskHandler>>>,
+    state: Mutex<State>,
+    /// Signalled whenever a task reaches a final state.
+    settled: Notify,
+}
+
+/// The scheduler. Cloning shares it. Submitting needs a tokio runtime (tasks are spawned).
+#[derive(Clone)]
+pub struct Scheduler {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One dispatched attempt.
+struct Job {
+    id: TaskId,
+    kind: Arc<str>,
+    priority: Priority,
+    attempt: u32,
+    payload: Arc<serde_json::Value>,
+    cancel: CancellationToken,
+}
+
+/// How an attempt ended.
+enum Outcome {
+    Done,
+    Cancelled,
+    Error(TaskError),
+}
+
+impl Scheduler {
+    /// A scheduler publishing to `sink`, with the simulated `link` if any.
+    pub fn new(
+        config: SchedulerConfig,
+        sink: Arc<dyn EventSink>,
+        link: Option<Arc<LinkSim>>,
+    ) -> Self {
+        let rng = ChaCha8Rng::seed_from_u64(config.seed);
+        Scheduler {
+            inner: Arc::new(Inner {
+                config,
+                sink,
+                link,
+                handlers: RwLock::new(HashMap::new()),
+                state: Mutex::new(State {
+                    queues: Default::default(),
+                    tasks: HashMap::new(),
+                    queued: 0,
+                    running: 0,
+                    accepting: true,
+                    rng,
+                }),
+                settled: Notify::new(),
+            }),
+        }
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> &SchedulerConfig {
+        &self.inner.config
+    }
+
+    /// Registers (or replaces) the handler of a kind.
+    pub fn register_handler(&self, kind: &str, handler: Arc<dyn TaskHandler>) {
+        let mut handlers = match self.inner.handlers.write() {
+            Ok(h) => h,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        handlers.insert(kind.to_string(), handler);
+    }
+
+    /// Accepts a task under a fresh id.
+    pub fn submit(&self, spec: TaskSpec) -> Result<TaskId, SubmitError> {
+        self.submit_with_id(TaskId::new(), spec)
+    }
+
+    /// Accepts a task under a caller-chosen id (the execution id of a prompt).
+    pub fn submit_with_id(&self, id: TaskId, spec: TaskSpec) -> Result<TaskId, SubmitError> {
+        {
+            let handlers = match self.inner.handlers.read() {
+                Ok(h) => h,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if !handlers.contains_key(&spec.kind) {
+                let mut known: Vec<&str> = handlers.keys().map(String::as_str).collect();
+                known.sort_unstable();
+                return Err(SubmitError::UnknownKind {
+                    kind: spec.kind,
+                    known: if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    },
+                });
+            }
+        }
+        {
+            let mut st = self.inner.lock();
+            if !st.accepting {
+                return Err(SubmitError::ShuttingDown);
+            }
+            if st.queued >= self.inner.config.queue_capacity {
+                return Err(SubmitError::QueueFull {
+                    capacity: self.inner.config.queue_capacity,
+                });
+            }
+            let kind: Arc<str> = Arc::from(spec.kind.as_str());
+            st.tasks.insert(
+                id,
+                Entry {
+                    kind,
+                    priority: spec.priority,
+                    payload: spec.payload,
+                    attempts: 0,
+                    phase: Phase::Queued,
+                    cancel: None,
+                },
+            );
+            st.queues[level(spec.priority)].push_back(Waiting {
+                id,
+                since: Instant::now(),
+            });
+            st.queued += 1;
+            let at = Utc::now();
+            self.inner.sink.emit(Event::TaskSubmitted {
+                id,
+                kind: spec.kind,
+                title: spec.title,
+                priority: spec.priority,
+                backend: spec.backend,
+                model: spec.model,
+                at,
+            });
+            self.inner.sink.emit(Event::TaskState {
+                id,
+                status: TaskStatus::Queued,
+                attempt: 0,
+                at,
+            });
+        }
+        Inner::pump(&self.inner);
+        Ok(id)
+    }
+
+    /// Cancels a task in any non-final state. Cancelling a cancelled task is a no-op.
+    pub fn cancel(&self, id: TaskId) -> Result<(), CancelError> {
+        let mut st = self.inner.lock();
+        let Some(entry) = st.tasks.get_mut(&id) else {
+            return Err(CancelError::Unknown(id));
+        };
+        match entry.phase {
+            Phase::Succeeded => Err(CancelError::Finished {
+                id,
+                state: "succeeded",
+            }),
+            Phase::Failed => Err(CancelError::Finished {
+                id,
+                state: "failed",
+            }),
+            Phase::Cancelled => Ok(()),
+            Phase::Queued => {
+                entry.phase = Phase::Cancelled;
+                entry.payload = serde_json::Value::Null;
+                let attempt = entry.attempts;
+                st.queued -= 1;
+                self.inner.emit_state(
+                    id,
+                    TaskStatus::Cancelled {
+                        reason: "operator".into(),
+                    },
+                    attempt,
+                );
+                drop(st);
+                self.inner.settled.notify_waiters();
+                Ok(())
+            }
+            Phase::Active | Phase::Delayed => {
+                if let Some(token) = &entry.cancel {
+                    token.cancel();
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Tasks waiting in the queues.
+    pub fn queued(&self) -> usize {
+        self.inner.lock().queued
+    }
+
+    /// Tasks holding a slot.
+    pub fn running(&self) -> usize {
+        self.inner.lock().running
+    }
+
+    /// Tasks not yet in a final state.
+    pub fn active(&self) -> usize {
+        let st = self.inner.lock();
+        st.tasks
+            .values()
+            .filter(|e| matches!(e.phase, Phase::Queued | Phase::Active | Phase::Delayed))
+            .count()
+    }
+
+    /// Waits until no task is queued, waiting or running.
+    pub async fn wait_idle(&self) {
+        loop {
+            let settled = self.inner.settled.notified();
+            if self.active() == 0 {
+                return;
+            }
+            settled.await;
+        }
+    }
+
+    /// Stops accepting tasks, cancels queued and waiting ones, lets running ones finish within
+    /// `grace`, then cancels the rest (each gets [`CANCEL_GRACE`] to wind down).
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        let mut report = ShutdownReport::default();
+        let running_at_start;
+        {
+            let mut st = self.inner.lock();
+            st.accepting = false;
+            let mut left = Vec::new();
+            for queue in st.queues.iter_mut() {
+                left.extend(queue.drain(..).map(|w| w.id));
+            }
+            st.queued = 0;
+            for id in left {
+                if let Some(entry) = st.tasks.get_mut(&id)
+                    && entry.phase == Phase::Queued
+                {
+                    entry.phase = Phase::Cancelled;
+                    let attempt = entry.attempts;
+                    self.inner.emit_state(
+                        id,
+                        TaskStatus::Cancelled {
+                            reason: "shutdown".into(),
+                        },
+                        attempt,
+                    );
+                    report.left_queued.push(id);
+                }
+            }
+            for (id, entry) in st.tasks.iter() {
+                if entry.phase == Phase::Delayed {
+                    if let Some(token) = &entry.cancel {
+                        token.cancel();
+                    }
+                    report.left_queued.push(*id);
+                }
+            }
+            running_at_start = st.running;
+        }
+        self.inner.settled.notify_waiters();
+        let _ = tokio::time::timeout(grace, self.wait_running_zero()).await;
+        let still = {
+            let st = self.inner.lock();
+            for entry in st.tasks.values() {
+                if entry.phase == Phase::Active
+                    && let Some(token) = &entry.cancel
+                {
+                    token.cancel();
+                }
+            }
+            st.running
+        };
+        report.cancelled_running = still;
+        report.finished_in_grace = running_at_start.saturating_sub(still);
+        let _ = tokio::time::timeout(CANCEL_GRACE * 2, self.wait_running_zero()).await;
+        report
+    }
+
+    async fn wait_running_zero(&self) {
+        loop {
+            let settled = self.inner.settled.notified();
+            if self.running() == 0 {
+                return;
+            }
+            settled.await;
+        }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves consistent data (every update is a few plain
+        // assignments), so keep going with it rather than poisoning the whole console.
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn emit_state(&self, id: TaskId, status: TaskStatus, attempt: u32) {
+        self.sink.emit(Event::TaskState {
+            id,
+            status,
+            attempt,
+            at: Utc::now(),
+        });
+    }
+
+    /// Starts queued tasks while slots are free.
+    fn pump(self: &Arc<Self>) {
+        let mut jobs = Vec::new();
+        {
+            let mut st = self.lock();
+            let now = Instant::now();
+            while st.running < self.config.max_concurrent {
+                let Some(waiting) = st.pop_next(now, self.config.aging) else {
+                    break;
+                };
+                let Some(entry) = st.tasks.get_mut(&waiting.id) else {
+                    continue;
+                };
+                entry.phase = Phase::Active;
+                entry.attempts += 1;
+                let token = CancellationToken::new();
+                entry.cancel = Some(token.clone());
+                let job = Job {
+                    id: waiting.id,
+                    kind: Arc::clone(&entry.kind),
+                    priority: entry.priority,
+                    attempt: entry.attempts,
+                    payload: Arc::new(entry.payload.clone()),
+                    cancel: token,
+                };
+                st.running += 1;
+                jobs.push(job);
+            }
+        }
+        for job in jobs {
+            let inner = Arc::clone(self);
+            tokio::spawn(async move { inner.attempt(job).await });
+        }
+    }
+
+    /// One attempt from dispatch to its outcome, then the bookkeeping.
+    async fn attempt(self: Arc<Self>, job: Job) {
+        let outcome = self.lifecycle(&job).await;
+        match outcome {
+            Outcome::Done => self.settle(&job, Phase::Succeeded, TaskStatus::Succeeded),
+            Outcome::Cancelled => {
+                let reason = if self.lock().accepting {
+                    "operator"
+                } else {
+                    "shutdown"
+                };
+                self.settle(
+                    &job,
+                    Phase::Cancelled,
+                    TaskStatus::Cancelled {
+                        reason: reason.into(),
+                    },
+                );
+            }
+            Outcome::Error(e) if e.retryable && job.attempt <= self.config.max_retries => {
+                self.retry_later(job, e).await;
+            }
+            Outcome::Error(e) => self.settle(
+                &job,
+                Phase::Failed,
+                TaskStatus::Failed {
+                    error: e.message,
+                    kind: e.kind,
+                },
+            ),
+        }
+    }
+
+    async fn lifecycle(&self, job: &Job) -> Outcome {
+        if let Some(link) = &self.link
+            && let Err(outcome) = self.transit(job, link, Leg::Up).await
+        {
+            return outcome;
+        }
+        self.emit_state(job.id, TaskStatus::Running, job.attempt);
+        let handler = {
+            let handlers = match self.handlers.read() {
+                Ok(h) => h,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            handlers.get(&*job.kind).cloned()
+        };
+        let Some(handler) = handler else {
+            return Outcome::Error(TaskError::permanent(
+                "config",
+                format!("the handler for '{}' was removed", job.kind),
+            ));
+        };
+        let run_token = job.cancel.child_token();
+        let ctx = TaskContext {
+            id: job.id,
+            priority: job.priority,
+            attempt: job.attempt,
+            payload: Arc::clone(&job.payload),
+            cancel: run_token.clone(),
+        };
+        let mut run = handler.run(ctx);
+        let deadline = self.config.task_timeout.map(|t| Instant::now() + t);
+        let timed_out = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            result = &mut run => {
+                if job.cancel.is_cancelled() {
+                    return Outcome::Cancelled;
+                }
+                if let Err(e) = result {
+                    return Outcome::Error(e);
+                }
+            }
+            () = job.cancel.cancelled() => {
+                let _ = tokio::time::timeout(CANCEL_GRACE, &mut run).await;
+                return Outcome::Cancelled;
+            }
+            () = timed_out => {
+                run_token.cancel();
+                let _ = tokio::time::timeout(CANCEL_GRACE, &mut run).await;
+                let limit = self.config.task_timeout.unwrap_or_default();
+                return Outcome::Error(TaskError::retryable(
+                    "timeout",
+                    format!("the task ran longer than {}s (runtime.task_timeout)", limit.as_secs()),
+                ));
+            }
+        }
+        if let Some(link) = &self.link
+            && let Err(outcome) = self.transit(job, link, Leg::Down).await
+        {
+            return outcome;
+        }
+        Outcome::Done
+    }
+
+    /// Waits out a blackout, then one leg of light time; `Err` when cancelled or the link
+    /// cannot be computed.
+    async fn transit(&self, job: &Job, link: &LinkSim, leg: Leg) -> Result<(), Outcome> {
+        loop {
+            match link.blackout_remaining() {
+                Ok(Some(sim)) => {
+                    let real = link.to_real(sim);
+                    self.emit_state(
+                        job.id,
+                        TaskStatus::Blackout {
+                            sim_ms: millis(sim),
+                            real_ms: millis(real),
+                        },
+                        job.attempt,
+                    );
+                    self.wait(job, real).await?;
+                }
+                Ok(None) => break,
+                Err(e) => return Err(Outcome::Error(TaskError::permanent("link", e.to_string()))),
+            }
+        }
+        let sim = link
+            .draw_one_way()
+            .map_err(|e| Outcome::Error(TaskError::permanent("link", e.to_string())))?;
+        let real = link.to_real(sim);
+        let (sim_ms, real_ms) = (millis(sim), millis(real));
+        let status = match leg {
+            Leg::Up => TaskStatus::Uplink { sim_ms, real_ms },
+            Leg::Down => TaskStatus::Downlink { sim_ms, real_ms },
+        };
+        self.emit_state(job.id, status, job.attempt);
+        self.wait(job, real).await
+    }
+
+    async fn wait(&self, job: &Job, real: Duration) -> Result<(), Outcome> {
+        tokio::select! {
+            () = tokio::time::sleep(real) => Ok(()),
+            () = job.cancel.cancelled() => Err(Outcome::Cancelled),
+        }
+    }
+
+    /// Final state: record it, free the slot, start the next task.
+    fn settle(self: &Arc<Self>, job: &Job, phase: Phase, status: TaskStatus) {
+        {
+            let mut st = self.lock();
+            if let Some(entry) = st.tasks.get_mut(&job.id) {
+                entry.phase = phase;
+                entry.cancel = None;
+                entry.payload = serde_json::Value::Null;
+            }
+            st.running -= 1;
+            self.emit_state(job.id, status, job.attempt);
+        }
+        self.settled.notify_waiters();
+        self.pump();
+    }
+
+    /// The backoff before attempt `failed + 1`.
+    fn backoff(&self, failed_attempt: u32, rng: &mut ChaCha8Rng) -> Duration {
+        let exp = failed_attempt.saturating_sub(1).min(31);
+        let full = self
+            .config
+            .backoff
+            .saturating_mul(1u32 << exp)
+            .min(self.config.backoff_max);
+        if !self.config.jitter || full.is_zero() {
+            return full;
+        }
+        let half = full / 2;
+        let extra = rng.random_range(0..=millis(full - half));
+        half + Duration::from_millis(extra)
+    }
+
+    /// Frees the slot, waits the backoff (cancellable), then queues the task again.
+    async fn retry_later(self: Arc<Self>, job: Job, error: TaskError) {
+        let delay = {
+            let mut st = self.lock();
+            let delay = {
+                let State { rng, .. } = &mut *st;
+                self.backoff(job.attempt, rng)
+            };
+            if let Some(entry) = st.tasks.get_mut(&job.id) {
+                entry.phase = Phase::Delayed;
+            }
+            st.running -= 1;
+            self.emit_state(
+                job.id,
+                TaskStatus::Retrying {
+                    delay_ms: millis(delay),
+                    error: error.message,
+                },
+                job.attempt,
+            );
+            delay
+        };
+        self.pump();
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = job.cancel.cancelled() => {}
+        }
+        {
+            let mut st = self.lock();
+            // Checked under the lock that `cancel` takes, so a cancel is never lost.
+            let cancelled = job.cancel.is_cancelled();
+            if cancelled || !st.accepting {
+                if let Some(entry) = st.tasks.get_mut(&job.id) {
+                    entry.phase = Phase::Cancelled;
+                    entry.cancel = None;
+                    entry.payload = serde_json::Value::Null;
+                }
+                let reason = if st.accepting { "operator" } else { "shutdown" };
+                self.emit_state(
+                    job.id,
+                    TaskStatus::Cancelled {
+                        reason: reason.into(),
+                    },
+                    job.attempt,
+                );
+                drop(st);
+                self.settled.notify_waiters();
+                return;
+            }
+            let Some(entry) = st.tasks.get_mut(&job.id) else {
+                return;
+            };
+            entry.phase = Phase::Queued;
+            entry.cancel = None;
+            let priority = entry.priority;
+            st.queues[level(priority)].push_back(Waiting {
+                id: job.id,
+                since: Instant::now(),
+            });
+            st.queued += 1;
+            self.emit_state(job.id, TaskStatus::Queued, job.attempt);
+        }
+        self.pump();
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Leg {
+    Up,
+    Down,
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests;
