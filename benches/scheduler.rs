@@ -8,7 +8,7 @@ use std::time::Duration;
 use divan::Bencher;
 use veyra::events::{Event, EventSink, Priority};
 use veyra::runtime::scheduler::{
-    Scheduler, SchedulerConfig, TaskContext, TaskError, TaskHandler, TaskSpec,
+    Scheduler, SchedulerConfig, TaskContext, TaskError, TaskHandler, TaskSpec, no_payload,
 };
 
 fn main() {
@@ -66,7 +66,7 @@ fn scheduler_100k_noop_tasks(bencher: Bencher) {
                         kind: "noop".into(),
                         title: String::new(),
                         priority: Priority::Normal,
-                        payload: serde_json::Value::Null,
+                        payload: no_payload(),
                         backend: None,
                         model: None,
                     })

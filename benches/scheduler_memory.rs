@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use veyra::events::{Event, EventSink, Priority};
 use veyra::runtime::scheduler::{
-    Scheduler, SchedulerConfig, TaskContext, TaskError, TaskHandler, TaskSpec,
+    Scheduler, SchedulerConfig, TaskContext, TaskError, TaskHandler, TaskSpec, no_payload,
 };
 
 const TASKS: usize = 1_000_000;
@@ -63,7 +63,7 @@ fn main() {
             kind: "block".into(),
             title: String::new(),
             priority: Priority::Normal,
-            payload: serde_json::Value::Null,
+            payload: no_payload(),
             backend: None,
             model: None,
         };

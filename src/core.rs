@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -17,7 +18,7 @@ use std::time::Duration;
 use chrono::Utc;
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::config::{LatencyPreset, VeyraConfig};
@@ -129,35 +130,90 @@ impl HealthReport {
     }
 }
 
-/// Publishes events on the bus and to the per-execution observers that asked for them.
+/// Publishes events on the bus, to the per-execution observers that asked for every event
+/// ([`VeyraCore::execute_stream`]), and the final state to callers that wait only for the end
+/// ([`VeyraCore::execute_async`]). With nobody watching, the only cost is one atomic load.
 #[derive(Debug)]
 struct Emitter {
     bus: EventBus,
-    observers: Mutex<HashMap<ExecutionId, mpsc::UnboundedSender<Event>>>,
+    watchers: Mutex<Watchers>,
+    watched: AtomicUsize,
+}
+
+#[derive(Debug, Default)]
+struct Watchers {
+    streams: HashMap<ExecutionId, mpsc::UnboundedSender<Event>>,
+    finals: HashMap<ExecutionId, oneshot::Sender<TaskStatus>>,
+    /// Answers of successful attempts, kept only for executions someone waits on.
+    answers: HashMap<ExecutionId, ExecutionResult>,
 }
 
 impl Emitter {
-    fn observers(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<ExecutionId, mpsc::UnboundedSender<Event>>> {
-        match self.observers.lock() {
+    fn watchers(&self) -> std::sync::MutexGuard<'_, Watchers> {
+        match self.watchers.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         }
+    }
+
+    fn watch_stream(&self, id: ExecutionId, tx: mpsc::UnboundedSender<Event>) {
+        self.watchers().streams.insert(id, tx);
+        self.watched.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn watch_final(&self, id: ExecutionId, tx: oneshot::Sender<TaskStatus>) {
+        self.watchers().finals.insert(id, tx);
+        self.watched.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn unwatch(&self, id: ExecutionId) {
+        let mut w = self.watchers();
+        let removed = usize::from(w.streams.remove(&id).is_some())
+            + usize::from(w.finals.remove(&id).is_some());
+        w.answers.remove(&id);
+        self.watched.fetch_sub(removed, Ordering::SeqCst);
+    }
+
+    /// Keeps the answer of a successful attempt if someone waits for this execution.
+    fn keep_answer(&self, result: ExecutionResult) {
+        if self.watched.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let mut w = self.watchers();
+        if w.finals.contains_key(&result.id) {
+            w.answers.insert(result.id, result);
+        }
+    }
+
+    fn take_answer(&self, id: ExecutionId) -> Option<ExecutionResult> {
+        self.watchers().answers.remove(&id)
     }
 }
 
 impl EventSink for Emitter {
     fn emit(&self, event: Event) {
-        if let Some(id) = event.execution() {
-            let mut observers = self.observers();
-            if let Some(tx) = observers.get(&id) {
+        if self.watched.load(Ordering::SeqCst) > 0
+            && let Some(id) = event.execution()
+        {
+            let mut w = self.watchers();
+            let terminal = event.is_terminal();
+            let mut removed = 0;
+            if let Some(tx) = w.streams.get(&id) {
                 // A dropped receiver only means the caller stopped listening.
                 let _ = tx.send(event.clone());
-                if event.is_terminal() {
-                    observers.remove(&id);
+                if terminal {
+                    w.streams.remove(&id);
+                    removed += 1;
                 }
             }
+            if terminal
+                && let Event::TaskState { status, .. } = &event
+                && let Some(tx) = w.finals.remove(&id)
+            {
+                let _ = tx.send(status.clone());
+                removed += 1;
+            }
+            self.watched.fetch_sub(removed, Ordering::SeqCst);
         }
         self.bus.publish(event);
     }
@@ -206,7 +262,8 @@ impl VeyraCore {
             .unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0);
         let emitter = Arc::new(Emitter {
             bus: EventBus::default(),
-            observers: Mutex::new(HashMap::new()),
+            watchers: Mutex::new(Watchers::default()),
+            watched: AtomicUsize::new(0),
         });
         let link = Arc::new(LinkSim::new(&config.latency, seed, Utc::now()));
         let scheduler = Scheduler::new(
@@ -332,7 +389,31 @@ impl VeyraCore {
         &self,
         request: ExecutionRequest,
     ) -> Result<ExecutionResult, VeyraError> {
-        self.execute_stream(request)?.finish().await
+        let id = ExecutionId::new();
+        let (tx, rx) = oneshot::channel();
+        self.inner.emitter.watch_final(id, tx);
+        if let Err(e) = self.submit_with_id(id, request) {
+            self.inner.emitter.unwatch(id);
+            return Err(e);
+        }
+        let status = rx
+            .await
+            .map_err(|_| VeyraError::Runtime("the execution ended without a final state".into()));
+        let answer = self.inner.emitter.take_answer(id);
+        match status? {
+            TaskStatus::Succeeded => answer.ok_or_else(|| {
+                VeyraError::Runtime("the execution succeeded but left no answer".into())
+            }),
+            TaskStatus::Failed { error, kind } => Err(VeyraError::Task {
+                kind,
+                message: error,
+            }),
+            TaskStatus::Cancelled { reason } => Err(VeyraError::Cancelled(reason)),
+            other => Err(VeyraError::Runtime(format!(
+                "the execution ended in a non-final state ({})",
+                other.name()
+            ))),
+        }
     }
 
     /// Submits one request and returns its events as a lossless, ordered stream that ends with
@@ -340,9 +421,9 @@ impl VeyraCore {
     pub fn execute_stream(&self, request: ExecutionRequest) -> Result<ExecutionStream, VeyraError> {
         let id = ExecutionId::new();
         let (tx, rx) = mpsc::unbounded_channel();
-        self.inner.emitter.observers().insert(id, tx);
+        self.inner.emitter.watch_stream(id, tx);
         if let Err(e) = self.submit_with_id(id, request) {
-            self.inner.emitter.observers().remove(&id);
+            self.inner.emitter.unwatch(id);
             return Err(e);
         }
         Ok(ExecutionStream { id, rx })
@@ -369,12 +450,13 @@ impl VeyraCore {
             .model
             .clone()
             .unwrap_or_else(|| self.inner.config.model.model.clone());
+        let title = title_of(&request.prompt, 80);
+        let priority = request.priority;
         let spec = TaskSpec {
             kind: EXECUTE.to_string(),
-            title: title_of(&request.prompt, 80),
-            priority: request.priority,
-            payload: serde_json::to_value(&request)
-                .map_err(|e| VeyraError::Runtime(format!("encoding the request: {e}")))?,
+            title,
+            priority,
+            payload: Arc::new(request),
             backend: Some(backend.name().to_string()),
             model: Some(model),
         };
@@ -470,10 +552,12 @@ impl TaskHandler for ExecuteHandler {
         let Some(core) = self.core.upgrade() else {
             return Err(TaskError::permanent("shutdown", "the core has shut down"));
         };
-        let request: ExecutionRequest =
-            serde_json::from_value((*task.payload).clone()).map_err(|e| {
-                TaskError::permanent("bad_request", format!("malformed execute payload: {e}"))
-            })?;
+        let Some(request) = task.payload.downcast_ref::<ExecutionRequest>().cloned() else {
+            return Err(TaskError::permanent(
+                "bad_request",
+                "an execute task was submitted without an ExecutionRequest payload",
+            ));
+        };
         let span =
             tracing::info_span!("execution", execution_id = %task.id, attempt = task.attempt);
         run_execution(&core, task, request).instrument(span).await
@@ -502,14 +586,16 @@ async fn run_execution(
     tracing::info!(backend = %backend_name, model = %model_request.model, priority = %task.priority, "execution started");
     let started = tokio::time::Instant::now();
     let mut streamed = false;
+    let mut text = String::new();
     let answer = match backend.stream(&model_request).await {
         Err(e) => Answer::Failed(e),
         Ok(mut stream) => loop {
             tokio::select! {
                 chunk = stream.next() => match chunk {
-                    Some(Ok(StreamChunk::Text(text))) => {
+                    Some(Ok(StreamChunk::Text(piece))) => {
                         streamed = true;
-                        core.emitter.emit(Event::OutputDelta { id, text });
+                        text.push_str(&piece);
+                        core.emitter.emit(Event::OutputDelta { id, text: piece });
                     }
                     Some(Ok(StreamChunk::Done { finish_reason, usage })) => {
                         break Answer::Done(finish_reason, usage);
@@ -551,6 +637,7 @@ async fn run_execution(
         map.insert("priority".into(), task.priority.name().into());
         map.insert("latency_ms".into(), latency_ms.into());
     }
+    let mut audit_seq = None;
     if let Some(trail) = &core.audit {
         let entry = trail
             .record(AuditRecord {
@@ -570,9 +657,20 @@ async fn run_execution(
                 )
             })?;
         core.emit_audit(&entry, Some(id));
+        audit_seq = Some(entry.seq);
     }
     match answer {
         Answer::Done(finish_reason, usage) => {
+            core.emitter.keep_answer(ExecutionResult {
+                id,
+                text,
+                backend: backend_name.clone(),
+                model: model_request.model.clone(),
+                finish_reason: finish_reason.clone(),
+                usage,
+                latency,
+                audit_seq,
+            });
             tracing::info!(
                 tokens_in = usage.input,
                 tokens_out = usage.output,

@@ -172,7 +172,11 @@ impl AuditEntry {
     /// The RFC 8785 canonical bytes of every field but `prev_hash` and `hash`.
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, AuditError> {
         let encode = |e: serde_json::Error| AuditError::Encode(e.to_string());
-        let metadata = serde_json_canonicalizer::to_string(&self.metadata).map_err(encode)?;
+        let metadata = if is_plainly_canonical(&self.metadata) {
+            serde_json::to_string(&self.metadata).map_err(encode)?
+        } else {
+            serde_json_canonicalizer::to_string(&self.metadata).map_err(encode)?
+        };
         let metadata = serde_json::value::RawValue::from_string(metadata).map_err(encode)?;
         let body = CanonicalBody {
             action: &self.action,
@@ -203,6 +207,28 @@ impl AuditEntry {
     /// The first 12 hex digits of the hash, for narrow displays.
     pub fn short_hash(&self) -> &str {
         self.hash.get(..12).unwrap_or(&self.hash)
+    }
+}
+
+/// True when `serde_json` already writes `value` in RFC 8785 form: every object key is ASCII
+/// (so `serde_json::Map`'s byte order is RFC 8785's UTF-16 order) and every number is an
+/// integer of at most 2^53 in magnitude (RFC 8785 writes numbers as IEEE doubles, so floats and
+/// larger integers are where the two differ). Audit metadata is almost always such a
+/// value; anything else goes through `serde_json_canonicalizer`. A property test checks the
+/// two encoders agree on every value this accepts.
+pub(crate) fn is_plainly_canonical(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Null | Value::Bool(_) | Value::String(_) => true,
+        Value::Number(n) => {
+            const EXACT: u64 = 1 << 53;
+            n.as_i64().is_some_and(|i| i.unsigned_abs() <= EXACT)
+                || n.as_u64().is_some_and(|u| u <= EXACT)
+        }
+        Value::Array(items) => items.iter().all(is_plainly_canonical),
+        Value::Object(map) => map
+            .iter()
+            .all(|(k, v)| k.is_ascii() && is_plainly_canonical(v)),
     }
 }
 

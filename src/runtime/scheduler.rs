@@ -42,11 +42,20 @@ use crate::events::{Event, EventSink, ExecutionId, Priority, TaskStatus};
 /// Task ids are execution ids: one id follows a prompt through every layer.
 pub type TaskId = ExecutionId;
 
+/// A task's input: any value its handler knows how to read (`downcast_ref`). Shared, so a retry
+/// reuses it without copying.
+pub type Payload = Arc<dyn std::any::Any + Send + Sync>;
+
+/// The payload of a task that needs no input.
+pub fn no_payload() -> Payload {
+    Arc::new(())
+}
+
 /// How long a cancelled or timed-out handler may take to wind down before it is dropped.
 pub const CANCEL_GRACE: Duration = Duration::from_secs(2);
 
 /// What to run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct TaskSpec {
     /// Handler kind (`execute`, …); must be registered.
     pub kind: String,
@@ -55,7 +64,7 @@ pub struct TaskSpec {
     /// Priority.
     pub priority: Priority,
     /// The handler's input.
-    pub payload: serde_json::Value,
+    pub payload: Payload,
     /// Backend, for display (prompts only).
     pub backend: Option<String>,
     /// Model, for display (prompts only).
@@ -104,7 +113,7 @@ pub struct TaskContext {
     /// Attempt number, from 1.
     pub attempt: u32,
     /// The payload given at submit.
-    pub payload: Arc<serde_json::Value>,
+    pub payload: Payload,
     /// Cancelled when the task is cancelled or times out: stop promptly when it fires.
     pub cancel: CancellationToken,
 }
@@ -230,7 +239,8 @@ enum Phase {
 struct Entry {
     kind: Arc<str>,
     priority: Priority,
-    payload: serde_json::Value,
+    /// Dropped (`None`) once the task has ended.
+    payload: Option<Payload>,
     attempts: u32,
     phase: Phase,
     cancel: Option<CancellationToken>,
@@ -324,7 +334,7 @@ struct Job {
     kind: Arc<str>,
     priority: Priority,
     attempt: u32,
-    payload: Arc<serde_json::Value>,
+    payload: Payload,
     cancel: CancellationToken,
 }
 
@@ -417,7 +427,7 @@ impl Scheduler {
                 Entry {
                     kind,
                     priority: spec.priority,
-                    payload: spec.payload,
+                    payload: Some(spec.payload),
                     attempts: 0,
                     phase: Phase::Queued,
                     cancel: None,
@@ -467,7 +477,7 @@ impl Scheduler {
             Phase::Cancelled => Ok(()),
             Phase::Queued => {
                 entry.phase = Phase::Cancelled;
-                entry.payload = serde_json::Value::Null;
+                entry.payload = None;
                 let attempt = entry.attempts;
                 st.queued -= 1;
                 self.inner.emit_state(
@@ -630,7 +640,7 @@ impl Inner {
                     kind: Arc::clone(&entry.kind),
                     priority: entry.priority,
                     attempt: entry.attempts,
-                    payload: Arc::new(entry.payload.clone()),
+                    payload: entry.payload.clone().unwrap_or_else(no_payload),
                     cancel: token,
                 };
                 st.running += 1;
@@ -791,7 +801,7 @@ impl Inner {
             if let Some(entry) = st.tasks.get_mut(&job.id) {
                 entry.phase = phase;
                 entry.cancel = None;
-                entry.payload = serde_json::Value::Null;
+                entry.payload = None;
             }
             st.running -= 1;
             self.emit_state(job.id, status, job.attempt);
@@ -851,7 +861,7 @@ impl Inner {
                 if let Some(entry) = st.tasks.get_mut(&job.id) {
                     entry.phase = Phase::Cancelled;
                     entry.cancel = None;
-                    entry.payload = serde_json::Value::Null;
+                    entry.payload = None;
                 }
                 let reason = if st.accepting { "operator" } else { "shutdown" };
                 self.emit_state(

@@ -292,3 +292,44 @@ fn canonical_bytes_match_a_general_rfc8785_encoder() {
         );
     }
 }
+
+mod plain_canonical {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::super::is_plainly_canonical;
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::String),
+            "[\u{0}-\u{1f}\"\\\\/a]{0,6}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z_é😀]{0,5}", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Where the fast path is taken, it writes exactly what the RFC 8785 encoder writes.
+        #[test]
+        fn fast_path_agrees_with_rfc8785(value in json()) {
+            if is_plainly_canonical(&value) {
+                prop_assert_eq!(
+                    serde_json::to_string(&value).unwrap(),
+                    serde_json_canonicalizer::to_string(&value).unwrap()
+                );
+            }
+        }
+    }
+}

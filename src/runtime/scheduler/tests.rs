@@ -66,7 +66,11 @@ impl TaskHandler for Sleepy {
     async fn run(&self, task: TaskContext) -> Result<(), TaskError> {
         let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
         self.max.fetch_max(n, Ordering::SeqCst);
-        let ms = task.payload.as_u64().unwrap_or(10);
+        let ms = task
+            .payload
+            .downcast_ref::<serde_json::Value>()
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(10);
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(ms)) => {}
             () = task.cancel.cancelled() => {}
@@ -146,7 +150,7 @@ fn spec(kind: &str, priority: Priority, payload: serde_json::Value) -> TaskSpec 
         kind: kind.into(),
         title: "t".into(),
         priority,
-        payload,
+        payload: Arc::new(payload),
         backend: None,
         model: None,
     }
