@@ -22,6 +22,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
+    /// Console options, for `veyra` without a subcommand.
+    #[command(flatten)]
+    pub console: TuiArgs,
+
     /// What to do; the console when omitted.
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -37,6 +37,11 @@ struct Console {
 impl Console {
     /// Starts `veyra` (no subcommand: the console) in a `cols`×`rows` pty.
     fn start(cols: u16, rows: u16) -> Console {
+        Self::start_with(cols, rows, &[])
+    }
+
+    /// As [`Console::start`], with extra environment variables (config overrides).
+    fn start_with(cols: u16, rows: u16, env: &[(&str, &str)]) -> Console {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         for sub in ["home", "config", "data", "work"] {
             std::fs::create_dir_all(dir.path().join(sub)).expect("create sandbox directory");
@@ -63,6 +68,9 @@ impl Console {
         cmd.env("XDG_DATA_HOME", dir.path().join("data"));
         cmd.env("TERM", "xterm-256color");
         cmd.env("RUST_BACKTRACE", "1");
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
         cmd.cwd(dir.path().join("work"));
 
         let child = pty
@@ -311,4 +319,52 @@ fn sigterm_closes_the_console_and_restores_the_terminal() {
         !console.alternate_screen(),
         "the terminal is still on the alternate screen after SIGTERM; screen:\n{screen}"
     );
+}
+
+/// The Runtime issue's acceptance check: on a simulated Mars link (`fixed`: 12.7 light-minutes
+/// each way, compressed 600× to about 1.3 s) a prompt visibly goes up, runs and comes down, and
+/// `c` cancels a second one mid-flight.
+#[test]
+fn a_prompt_travels_the_mars_link_and_c_cancels_one_mid_flight() {
+    let mut console = Console::start_with(
+        100,
+        30,
+        &[
+            ("VEYRA_LATENCY__SIMULATE", "true"),
+            ("VEYRA_LATENCY__PRESET", "mars"),
+            ("VEYRA_LATENCY__MODE", "fixed"),
+            ("VEYRA_LATENCY__TIME_SCALE", "600"),
+            ("VEYRA_MODEL__MOCK__TOKEN_DELAY_MS", "60"),
+        ],
+    );
+    console.wait_for("the status bar on the mars link", |s| {
+        s.contains("mars fixed")
+    });
+    console.send(b"i");
+    console.wait_for("the Prompt in editing mode", |s| s.contains("send ·"));
+    console.send(b"Plan the traverse\r");
+    console.wait_for("the task on its uplink", |s| {
+        s.contains("· uplink ") && s.contains("↑")
+    });
+    console.wait_for("the task running", |s| s.contains("· running"));
+    console.wait_for("the answer on its downlink", |s| {
+        s.contains("· downlink ") && s.contains("Acknowledged")
+    });
+    console.wait_for("the task marked ✓", |s| task_done(s, "Plan the"));
+
+    console.send(b"Cancel me\r");
+    console.wait_for("the second task on its uplink", |s| {
+        s.contains("· uplink ") && s.contains("Cancel me")
+    });
+    console.send(b"\x1b");
+    console.wait_for("the Prompt out of editing mode", |s| {
+        s.contains("to type a prompt")
+    });
+    console.send(b"c");
+    console.wait_for("the second task cancelled", |s| {
+        s.contains("· cancelled") && s.contains("⊗")
+    });
+    console.send(b"q");
+    let status = console.wait_exit();
+    assert!(status.success(), "veyra exited with {status:?}");
 }
