@@ -35,6 +35,8 @@ fn loaded_app() -> App {
             one_way_ms: 1_140_000,
             conjunction: "clear".into(),
             time_scale: 60.0,
+            sim_time: t0,
+            taken_at: t0,
         },
     };
     let theme = default_theme().expect("built-in theme parses");

@@ -239,6 +239,19 @@ pub struct LinkStatus {
     pub conjunction: String,
     /// Simulated seconds per real second.
     pub time_scale: f64,
+    /// The simulated clock when this status was taken.
+    pub sim_time: DateTime<Utc>,
+    /// The real clock when this status was taken; with `time_scale` it gives simulated now.
+    pub taken_at: DateTime<Utc>,
+}
+
+impl LinkStatus {
+    /// Simulated time at real time `now`, extrapolated from this status.
+    pub fn sim_time_at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let real_ms = (now - self.taken_at).num_milliseconds() as f64;
+        let sim_ms = (real_ms * self.time_scale).clamp(-1e15, 1e15) as i64;
+        self.sim_time + chrono::TimeDelta::milliseconds(sim_ms)
+    }
 }
 
 /// One state change of the core. Every variant is published exactly once per change.

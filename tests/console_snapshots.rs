@@ -34,6 +34,8 @@ fn app() -> App {
             one_way_ms: 150,
             conjunction: "clear".into(),
             time_scale: 1.0,
+            sim_time: t0(),
+            taken_at: t0(),
         },
     };
     App::new(
@@ -152,6 +154,8 @@ fn link_app() -> App {
         one_way_ms: 1_140_000,
         conjunction: "clear".into(),
         time_scale: 60.0,
+        sim_time: t0(),
+        taken_at: t0(),
     };
     let rows: [(u128, &str, Priority, TaskStatus, u32); 8] = [
         (

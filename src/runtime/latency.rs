@@ -323,6 +323,8 @@ impl LinkSim {
             }
             .to_string(),
             time_scale: self.time_scale,
+            sim_time: self.sim_now(),
+            taken_at: Utc::now(),
         }
     }
 }

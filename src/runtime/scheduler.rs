@@ -244,6 +244,57 @@ struct Entry {
     attempts: u32,
     phase: Phase,
     cancel: Option<CancellationToken>,
+    /// Times as [`Stamp`]s: 8 bytes each, so a million queued tasks stay small.
+    created: Stamp,
+    started: Option<Stamp>,
+    finished: Option<Stamp>,
+}
+
+/// Milliseconds since the scheduler's epoch, plus one (so it is never zero).
+type Stamp = std::num::NonZeroU64;
+
+impl Entry {
+    fn finish(&mut self, phase: Phase, at: Stamp) {
+        self.phase = phase;
+        self.cancel = None;
+        self.payload = None;
+        self.finished = Some(at);
+    }
+}
+
+/// A snapshot of one task, for callers that want its whole record rather than its events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// The task; also the correlation id of its log lines and audit entries.
+    pub id: TaskId,
+    /// Handler kind.
+    pub kind: String,
+    /// Priority.
+    pub priority: Priority,
+    /// `queued`, `active` (in transit, blackout or running), `waiting` (retry backoff),
+    /// `succeeded`, `failed` or `cancelled`.
+    pub state: &'static str,
+    /// Attempts started.
+    pub attempts: u32,
+    /// Accepted at.
+    pub created_at: chrono::DateTime<Utc>,
+    /// First dispatched at.
+    pub started_at: Option<chrono::DateTime<Utc>>,
+    /// Ended at.
+    pub finished_at: Option<chrono::DateTime<Utc>>,
+}
+
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Queued => "queued",
+            Phase::Active => "active",
+            Phase::Delayed => "waiting",
+            Phase::Succeeded => "succeeded",
+            Phase::Failed => "failed",
+            Phase::Cancelled => "cancelled",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -312,6 +363,8 @@ struct Inner {
     state: Mutex<State>,
     /// Signalled whenever a task reaches a final state.
     settled: Notify,
+    /// When the scheduler started, on tokio's clock and on the wall clock.
+    epoch: (Instant, chrono::DateTime<Utc>),
 }
 
 /// The scheduler. Cloning shares it. Submitting needs a tokio runtime (tasks are spawned).
@@ -368,6 +421,7 @@ impl Scheduler {
                     rng,
                 }),
                 settled: Notify::new(),
+                epoch: (Instant::now(), Utc::now()),
             }),
         }
     }
@@ -431,6 +485,9 @@ impl Scheduler {
                     attempts: 0,
                     phase: Phase::Queued,
                     cancel: None,
+                    created: self.inner.stamp(),
+                    started: None,
+                    finished: None,
                 },
             );
             st.queues[level(spec.priority)].push_back(Waiting {
@@ -476,8 +533,7 @@ impl Scheduler {
             }),
             Phase::Cancelled => Ok(()),
             Phase::Queued => {
-                entry.phase = Phase::Cancelled;
-                entry.payload = None;
+                entry.finish(Phase::Cancelled, self.inner.stamp());
                 let attempt = entry.attempts;
                 st.queued -= 1;
                 self.inner.emit_state(
@@ -498,6 +554,22 @@ impl Scheduler {
                 Ok(())
             }
         }
+    }
+
+    /// The record of one task.
+    pub fn task(&self, id: TaskId) -> Option<TaskInfo> {
+        let st = self.inner.lock();
+        let e = st.tasks.get(&id)?;
+        Some(TaskInfo {
+            id,
+            kind: e.kind.to_string(),
+            priority: e.priority,
+            state: e.phase.name(),
+            attempts: e.attempts,
+            created_at: self.inner.wall(e.created),
+            started_at: e.started.map(|s| self.inner.wall(s)),
+            finished_at: e.finished.map(|s| self.inner.wall(s)),
+        })
     }
 
     /// Tasks waiting in the queues.
@@ -547,7 +619,7 @@ impl Scheduler {
                 if let Some(entry) = st.tasks.get_mut(&id)
                     && entry.phase == Phase::Queued
                 {
-                    entry.phase = Phase::Cancelled;
+                    entry.finish(Phase::Cancelled, self.inner.stamp());
                     let attempt = entry.attempts;
                     self.inner.emit_state(
                         id,
@@ -600,6 +672,16 @@ impl Scheduler {
 }
 
 impl Inner {
+    fn stamp(&self) -> Stamp {
+        let ms = u64::try_from(self.epoch.0.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        Stamp::MIN.saturating_add(ms)
+    }
+
+    fn wall(&self, stamp: Stamp) -> chrono::DateTime<Utc> {
+        let ms = i64::try_from(stamp.get() - 1).unwrap_or(i64::MAX);
+        self.epoch.1 + chrono::TimeDelta::milliseconds(ms)
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves consistent data (every update is a few plain
         // assignments), so keep going with it rather than poisoning the whole console.
@@ -633,6 +715,7 @@ impl Inner {
                 };
                 entry.phase = Phase::Active;
                 entry.attempts += 1;
+                entry.started.get_or_insert(self.stamp());
                 let token = CancellationToken::new();
                 entry.cancel = Some(token.clone());
                 let job = Job {
@@ -798,10 +881,9 @@ impl Inner {
     fn settle(self: &Arc<Self>, job: &Job, phase: Phase, status: TaskStatus) {
         {
             let mut st = self.lock();
+            let at = self.stamp();
             if let Some(entry) = st.tasks.get_mut(&job.id) {
-                entry.phase = phase;
-                entry.cancel = None;
-                entry.payload = None;
+                entry.finish(phase, at);
             }
             st.running -= 1;
             self.emit_state(job.id, status, job.attempt);
@@ -858,10 +940,9 @@ impl Inner {
             // Checked under the lock that `cancel` takes, so a cancel is never lost.
             let cancelled = job.cancel.is_cancelled();
             if cancelled || !st.accepting {
+                let at = self.stamp();
                 if let Some(entry) = st.tasks.get_mut(&job.id) {
-                    entry.phase = Phase::Cancelled;
-                    entry.cancel = None;
-                    entry.payload = None;
+                    entry.finish(Phase::Cancelled, at);
                 }
                 let reason = if st.accepting { "operator" } else { "shutdown" };
                 self.emit_state(

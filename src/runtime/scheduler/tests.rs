@@ -232,6 +232,15 @@ async fn retries_follow_the_exact_backoff_schedule() {
         .collect();
     assert_eq!(delays, [100, 200, 400]);
     assert_eq!(events.names(id).last(), Some(&"succeeded"));
+    let info = s.task(id).unwrap();
+    assert_eq!(
+        (info.kind.as_str(), info.state, info.attempts),
+        ("flaky", "succeeded", 4)
+    );
+    let (started, finished) = (info.started_at.unwrap(), info.finished_at.unwrap());
+    assert!(info.created_at <= started && started <= finished);
+    assert_eq!((finished - info.created_at).num_milliseconds(), 700);
+    assert!(s.task(TaskId::new()).is_none());
 }
 
 #[tokio::test(start_paused = true)]

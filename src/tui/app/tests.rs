@@ -19,6 +19,8 @@ fn app() -> App {
             one_way_ms: 150,
             conjunction: "clear".into(),
             time_scale: 1.0,
+            sim_time: now(),
+            taken_at: now(),
         },
     };
     App::new(link, true, KeyMap::default(), Vec::new(), now())

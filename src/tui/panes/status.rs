@@ -37,6 +37,14 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 ),
                 theme.status,
             ));
+            // The simulated date only where it fits beside the audit summary.
+            if link.time_scale != 1.0 && area.width >= 110 {
+                let sim = link.sim_time_at(app.now);
+                left.push(Span::styled(
+                    sim.format(" sim %m-%d %H:%M").to_string(),
+                    theme.status,
+                ));
+            }
             match link.conjunction.as_str() {
                 "blackout" => left.push(Span::styled(" BLACKOUT", theme.status.patch(theme.error))),
                 "reduced" => left.push(Span::styled(" reduced", theme.status.patch(theme.warn))),
