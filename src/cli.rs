@@ -175,13 +175,35 @@ pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraE
     request.system = args.system;
     request.backend = args.backend;
     request.model = args.model;
+    // Listen for Ctrl-C before anything is submitted, so no signal can slip past.
+    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| VeyraError::io("installing the Ctrl-C handler", e))?;
     let mut stream = core.execute_stream(request)?;
     let mut folder = ResultFolder::new(stream.id());
     let stdout = std::io::stdout();
     let write_err = |e| VeyraError::io("writing to stdout", e);
     let mut ends_with_newline = true;
     let mut outcome = None;
-    while let Some(event) = stream.next().await {
+    let id = stream.id();
+    let mut interrupted = false;
+    loop {
+        // Ctrl-C cancels the task (it is audited as cancelled) and waits for it to wind down;
+        // a second Ctrl-C stops waiting.
+        let event = tokio::select! {
+            event = stream.next() => event,
+            _ = interrupts.recv() => {
+                if interrupted {
+                    return Err(VeyraError::Cancelled("interrupted twice; not waiting".into()));
+                }
+                interrupted = true;
+                eprintln!("veyra: cancelling task {id} (Ctrl-C again to abort at once)");
+                if let Err(e) = core.cancel(id) {
+                    eprintln!("veyra: {e}");
+                }
+                continue;
+            }
+        };
+        let Some(event) = event else { break };
         let mut out = stdout.lock();
         if args.json {
             let line = serde_json::to_string(&event)

@@ -827,3 +827,47 @@ fn latency_outside_the_ephemeris_range_is_a_usage_error() {
     cmd.args(["latency", "--preset", "venus"]);
     assert_error(&run(cmd), 2, &["earth", "mars"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Ctrl-C during veyra run
+
+#[test]
+fn ctrl_c_cancels_the_running_task_and_exits_1() {
+    use std::io::{BufRead, BufReader};
+    let sandbox = Sandbox::new();
+    // A lunar link slowed 100×: the uplink takes about two minutes, so the task is surely in
+    // flight when the signal arrives; the test waits for the event, not for a time.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_veyra"))
+        .args(["run", "--json", "hello"])
+        .env_remove("VEYRA_CONFIG")
+        .env("HOME", sandbox.dir.path().join("home"))
+        .env("XDG_CONFIG_HOME", sandbox.dir.path().join("config"))
+        .env("XDG_DATA_HOME", sandbox.dir.path().join("data"))
+        .env("VEYRA_LATENCY__SIMULATE", "true")
+        .env("VEYRA_LATENCY__PRESET", "lunar")
+        .env("VEYRA_LATENCY__TIME_SCALE", "0.01")
+        .current_dir(sandbox.work())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start veyra");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        if line.expect("a line").contains(r#""state":"uplink""#) {
+            break;
+        }
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let rest: Vec<String> = lines.map(|l| l.expect("a line")).collect();
+    let out = child.wait_with_output().expect("veyra exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.contains("cancelling task"), "{stderr}");
+    let last = rest.last().expect("events after the signal");
+    assert!(last.contains(r#""state":"cancelled""#), "{last}");
+}
