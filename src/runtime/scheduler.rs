@@ -237,7 +237,8 @@ enum Phase {
 
 #[derive(Debug)]
 struct Entry {
-    kind: Arc<str>,
+    /// Index into [`State::kinds`].
+    kind: u16,
     priority: Priority,
     /// Dropped (`None`) once the task has ended.
     payload: Option<Payload>,
@@ -300,12 +301,14 @@ impl Phase {
 #[derive(Debug, Clone, Copy)]
 struct Waiting {
     id: TaskId,
-    since: Instant,
+    since: Stamp,
 }
 
 #[derive(Debug)]
 struct State {
     queues: [VecDeque<Waiting>; 5],
+    /// Task kinds, interned: entries keep a 2-byte index instead of a string each.
+    kinds: Vec<Arc<str>>,
     tasks: HashMap<TaskId, Entry>,
     queued: usize,
     running: usize,
@@ -316,14 +319,15 @@ struct State {
 impl State {
     /// The next task to dispatch, honouring priority, FIFO and aging. Skips entries cancelled
     /// while queued (they are removed lazily).
-    fn pop_next(&mut self, now: Instant, aging: Option<Duration>) -> Option<Waiting> {
+    fn pop_next(&mut self, now: Stamp, aging: Option<Duration>) -> Option<Waiting> {
+        let aging_ms = aging.map(|a| u64::try_from(a.as_millis()).unwrap_or(u64::MAX).max(1));
         loop {
-            let mut best: Option<(i64, Instant, usize)> = None;
+            let mut best: Option<(i64, Stamp, usize)> = None;
             for (level, queue) in self.queues.iter().enumerate() {
                 let Some(head) = queue.front() else { continue };
-                let boost = aging.map_or(0, |a| {
-                    let waited = now.saturating_duration_since(head.since).as_nanos();
-                    i64::try_from(waited / a.as_nanos().max(1)).unwrap_or(i64::MAX)
+                let boost = aging_ms.map_or(0, |a| {
+                    let waited = now.get().saturating_sub(head.since.get());
+                    i64::try_from(waited / a).unwrap_or(i64::MAX)
                 });
                 let effective = (level as i64).saturating_sub(boost);
                 let candidate = (effective, head.since, level);
@@ -342,6 +346,22 @@ impl State {
                 return Some(waiting);
             }
         }
+    }
+
+    /// The index of `kind` in the interned table, adding it if new.
+    fn intern(&mut self, kind: &str) -> u16 {
+        if let Some(i) = self.kinds.iter().position(|k| &**k == kind) {
+            return i as u16;
+        }
+        self.kinds.push(Arc::from(kind));
+        u16::try_from(self.kinds.len() - 1).unwrap_or(u16::MAX)
+    }
+
+    fn kind(&self, index: u16) -> Arc<str> {
+        self.kinds
+            .get(usize::from(index))
+            .cloned()
+            .unwrap_or_else(|| Arc::from("?"))
     }
 }
 
@@ -415,6 +435,7 @@ impl Scheduler {
                 state: Mutex::new(State {
                     queues: Default::default(),
                     tasks: HashMap::new(),
+                    kinds: Vec::new(),
                     queued: 0,
                     running: 0,
                     accepting: true,
@@ -475,7 +496,7 @@ impl Scheduler {
                     capacity: self.inner.config.queue_capacity,
                 });
             }
-            let kind: Arc<str> = Arc::from(spec.kind.as_str());
+            let kind = st.intern(&spec.kind);
             st.tasks.insert(
                 id,
                 Entry {
@@ -490,10 +511,8 @@ impl Scheduler {
                     finished: None,
                 },
             );
-            st.queues[level(spec.priority)].push_back(Waiting {
-                id,
-                since: Instant::now(),
-            });
+            let since = self.inner.stamp();
+            st.queues[level(spec.priority)].push_back(Waiting { id, since });
             st.queued += 1;
             let at = Utc::now();
             self.inner.sink.emit(Event::TaskSubmitted {
@@ -562,7 +581,7 @@ impl Scheduler {
         let e = st.tasks.get(&id)?;
         Some(TaskInfo {
             id,
-            kind: e.kind.to_string(),
+            kind: st.kind(e.kind).to_string(),
             priority: e.priority,
             state: e.phase.name(),
             attempts: e.attempts,
@@ -705,11 +724,15 @@ impl Inner {
         let mut jobs = Vec::new();
         {
             let mut st = self.lock();
-            let now = Instant::now();
+            let now = self.stamp();
             while st.running < self.config.max_concurrent {
                 let Some(waiting) = st.pop_next(now, self.config.aging) else {
                     break;
                 };
+                let Some(kind_index) = st.tasks.get(&waiting.id).map(|e| e.kind) else {
+                    continue;
+                };
+                let kind = st.kind(kind_index);
                 let Some(entry) = st.tasks.get_mut(&waiting.id) else {
                     continue;
                 };
@@ -720,7 +743,7 @@ impl Inner {
                 entry.cancel = Some(token.clone());
                 let job = Job {
                     id: waiting.id,
-                    kind: Arc::clone(&entry.kind),
+                    kind: Arc::clone(&kind),
                     priority: entry.priority,
                     attempt: entry.attempts,
                     payload: entry.payload.clone().unwrap_or_else(no_payload),
@@ -964,7 +987,7 @@ impl Inner {
             let priority = entry.priority;
             st.queues[level(priority)].push_back(Waiting {
                 id: job.id,
-                since: Instant::now(),
+                since: self.stamp(),
             });
             st.queued += 1;
             self.emit_state(job.id, TaskStatus::Queued, job.attempt);
