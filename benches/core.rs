@@ -33,7 +33,9 @@ fn mock_request() -> ModelRequest {
 #[divan::bench]
 fn execute_async_mock_audit_on(bencher: Bencher) {
     let rt = runtime();
-    let core = VeyraCore::new(VeyraConfig::default()).expect("default config is valid");
+    let mut config = VeyraConfig::default();
+    config.governance.store = veyra::config::AuditStoreKind::Memory;
+    let core = VeyraCore::new(config).expect("default config is valid");
     // A subscriber, as in the console, so every event is really delivered.
     let mut rx = core.subscribe();
     bencher.bench_local(|| {

@@ -73,12 +73,83 @@ fn parse_rfc3339(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
 /// `veyra audit …`.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Verify an exported audit chain offline; exit 3 naming the first bad entry.
+    /// Verify the audit chain (the store, or an export offline); exit 3 naming the first bad
+    /// entry.
     Verify {
-        /// An export document (JSON) written by `AuditTrail::export`.
+        /// The store to verify (default: governance.store_path).
+        #[arg(long, value_name = "PATH", conflicts_with = "file")]
+        db: Option<PathBuf>,
+        /// An export document written by `veyra audit export`.
         #[arg(long, value_name = "EXPORT")]
-        file: PathBuf,
+        file: Option<PathBuf>,
     },
+    /// List entries, oldest first.
+    List {
+        /// The store to read (default: governance.store_path).
+        #[arg(long, value_name = "PATH")]
+        db: Option<PathBuf>,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export entries as a JSON document that `veyra audit verify --file` checks offline.
+    Export {
+        /// The store to read (default: governance.store_path).
+        #[arg(long, value_name = "PATH")]
+        db: Option<PathBuf>,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Write here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Entry filters of `veyra audit list` and `export`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FilterArgs {
+    /// Only this event type (EXECUTION, TOOL_INVOCATION, POLICY_CHECK, SAFETY_CHECK,
+    /// SAFETY_VIOLATION, CONFIG_CHANGE, LATENCY_CHANGE, BENCHMARK, SYSTEM).
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_event_type)]
+    pub event_type: Option<crate::governance::AuditEventType>,
+    /// Only this actor.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Not before this time (RFC 3339).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Not after this time (RFC 3339).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl FilterArgs {
+    fn to_filter(&self) -> crate::governance::AuditFilter {
+        crate::governance::AuditFilter {
+            event_type: self.event_type,
+            actor: self.actor.clone(),
+            since: self.since,
+            until: self.until,
+        }
+    }
+}
+
+fn parse_event_type(text: &str) -> Result<crate::governance::AuditEventType, String> {
+    use crate::governance::AuditEventType;
+    let upper = text.to_ascii_uppercase().replace('-', "_");
+    AuditEventType::ALL
+        .into_iter()
+        .find(|t| t.name() == upper)
+        .ok_or_else(|| {
+            let names: Vec<&str> = AuditEventType::ALL.iter().map(|t| t.name()).collect();
+            format!(
+                "unknown event type{}; valid: {}",
+                config::suggest::did_you_mean(&upper, names.iter().copied()),
+                names.join(", ")
+            )
+        })
 }
 
 /// `veyra tui`.
@@ -283,26 +354,150 @@ pub fn config_check(file: &std::path::Path) -> Result<ExitCode, VeyraError> {
     Ok(ExitCode::Success)
 }
 
-/// `veyra health`.
+/// `veyra health`: the backend's own check and the audit store, read-only (so it works while
+/// a console holds the store).
 pub async fn health(loaded: LoadedConfig) -> Result<ExitCode, VeyraError> {
-    let core = VeyraCore::new(loaded.config)?;
-    let report = core.health_check().await;
-    match &report.backend_error {
-        None => println!("backend {}: ok", report.backend),
-        Some(e) => println!("backend {}: FAILED: {e}", report.backend),
-    }
-    match &report.audit {
-        None => println!("audit: off (governance.audit = false)"),
-        Some(a) => match &a.failure {
-            None => println!("audit: ok ({} entries, chain verified)", a.entries),
-            Some(f) => println!("audit: FAILED: {f}"),
+    let config = &loaded.config;
+    let registry = crate::models::BackendRegistry::with_builtins();
+    let mut healthy = true;
+    match registry.get_backend(&config.model.backend, &config.model) {
+        Ok(backend) => match backend.health_check().await {
+            Ok(()) => println!("backend {}: ok", backend.name()),
+            Err(e) => {
+                healthy = false;
+                println!("backend {}: FAILED: {e}", backend.name());
+            }
         },
+        // A backend that does not exist is a configuration error, not an unhealthy backend.
+        Err(e) => return Err(e.into()),
     }
-    Ok(if report.is_healthy() {
+    if !config.governance.audit {
+        println!("audit: off (governance.audit = false)");
+    } else if config.governance.store == config::AuditStoreKind::Memory {
+        println!("audit: in memory (governance.store = memory); nothing persisted to check");
+    } else {
+        let path = config.audit_store_path();
+        if !path.exists() {
+            println!(
+                "audit: ok (no store yet at {}; created on first record)",
+                path.display()
+            );
+        } else {
+            match open_trail(&path).and_then(|t| t.verify_integrity().map_err(VeyraError::from)) {
+                Ok(report) => println!(
+                    "audit: ok ({} entries, chain verified, {})",
+                    report.entries,
+                    path.display()
+                ),
+                Err(e) => {
+                    healthy = false;
+                    println!("audit: FAILED: {e}");
+                }
+            }
+        }
+    }
+    Ok(if healthy {
         ExitCode::Success
     } else {
         ExitCode::Runtime
     })
+}
+
+fn open_trail(path: &std::path::Path) -> Result<crate::governance::AuditTrail, VeyraError> {
+    let store = crate::governance::SqliteStore::open_read_only(path)?;
+    Ok(crate::governance::AuditTrail::new(std::sync::Arc::new(
+        store,
+    ))?)
+}
+
+fn store_path(db: Option<&std::path::Path>, loaded: &LoadedConfig) -> PathBuf {
+    db.map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| loaded.config.audit_store_path())
+}
+
+/// `veyra audit verify [--db PATH]`.
+pub fn audit_verify_db(
+    db: Option<&std::path::Path>,
+    loaded: &LoadedConfig,
+) -> Result<ExitCode, VeyraError> {
+    let path = store_path(db, loaded);
+    let trail = open_trail(&path)?;
+    let started = std::time::Instant::now();
+    let report = trail.verify_integrity()?;
+    print_all(&format!(
+        "{}: ok — {} entries verified in {:.1?}, chain head {}\n",
+        path.display(),
+        report.entries,
+        started.elapsed(),
+        report.head
+    ))
+}
+
+/// `veyra audit list`.
+pub fn audit_list(
+    db: Option<&std::path::Path>,
+    filter: &FilterArgs,
+    json: bool,
+    loaded: &LoadedConfig,
+) -> Result<ExitCode, VeyraError> {
+    let trail = open_trail(&store_path(db, loaded))?;
+    let entries = trail.query(&filter.to_filter())?;
+    let mut out = String::new();
+    if json {
+        for e in &entries {
+            let line = serde_json::to_string(e)
+                .map_err(|e| VeyraError::Runtime(format!("encoding an entry: {e}")))?;
+            out.push_str(&line);
+            out.push('\n');
+        }
+    } else {
+        out.push_str(&format!(
+            "{:>6}  {:<27}  {:<16}  {:<10}  {:<14}  {:<9}  {}\n",
+            "SEQ", "TIME (UTC)", "TYPE", "ACTOR", "ACTION", "OUTCOME", "HASH"
+        ));
+        for e in &entries {
+            out.push_str(&format!(
+                "{:>6}  {:<27}  {:<16}  {:<10}  {:<14}  {:<9}  {}\n",
+                e.seq,
+                e.timestamp
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                e.event_type.name(),
+                e.actor,
+                e.action,
+                e.outcome,
+                e.short_hash()
+            ));
+        }
+        out.push_str(&format!("{} entries\n", entries.len()));
+    }
+    print_all(&out)
+}
+
+/// `veyra audit export`.
+pub fn audit_export(
+    db: Option<&std::path::Path>,
+    filter: &FilterArgs,
+    out: Option<&std::path::Path>,
+    loaded: &LoadedConfig,
+) -> Result<ExitCode, VeyraError> {
+    let trail = open_trail(&store_path(db, loaded))?;
+    let export = trail.export(&filter.to_filter())?;
+    let mut text = serde_json::to_string_pretty(&export)
+        .map_err(|e| VeyraError::Runtime(format!("encoding the export: {e}")))?;
+    text.push('\n');
+    match out {
+        None => print_all(&text),
+        Some(path) => {
+            std::fs::write(path, text)
+                .map_err(|e| VeyraError::io(format!("writing {}", path.display()), e))?;
+            eprintln!(
+                "{} entries written to {}",
+                export.entries.len(),
+                path.display()
+            );
+            Ok(ExitCode::Success)
+        }
+    }
 }
 
 /// `veyra audit verify --file EXPORT`.

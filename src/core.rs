@@ -255,7 +255,17 @@ impl VeyraCore {
         registry: BackendRegistry,
     ) -> Result<Self, VeyraError> {
         let backend = registry.get_backend(&config.model.backend, &config.model)?;
-        let audit = config.governance.audit.then(AuditTrail::in_memory);
+        let audit = if config.governance.audit {
+            Some(match config.governance.store {
+                crate::config::AuditStoreKind::Memory => AuditTrail::in_memory(),
+                crate::config::AuditStoreKind::Sqlite => {
+                    let store = crate::governance::SqliteStore::open(&config.audit_store_path())?;
+                    AuditTrail::new(Arc::new(store))?
+                }
+            })
+        } else {
+            None
+        };
         let seed = config
             .runtime
             .seed

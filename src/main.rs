@@ -38,7 +38,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
     if let Some(Command::Config(ConfigCommand::Check { file })) = &cli.command {
         return cli::config_check(file);
     }
-    if let Some(Command::Audit(AuditCommand::Verify { file })) = &cli.command {
+    if let Some(Command::Audit(AuditCommand::Verify {
+        file: Some(file), ..
+    })) = &cli.command
+    {
         return cli::audit_verify_file(file);
     }
     let loaded = cli::load(cli.config.as_deref())?;
@@ -60,7 +63,15 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
         }
         Some(Command::Config(ConfigCommand::Show)) => cli::config_show(&loaded),
         Some(Command::Latency(args)) => cli::latency(args, &loaded),
-        Some(Command::Config(ConfigCommand::Check { .. }))
-        | Some(Command::Audit(AuditCommand::Verify { .. })) => Ok(ExitCode::Success),
+        Some(Command::Audit(AuditCommand::Verify { db, .. })) => {
+            cli::audit_verify_db(db.as_deref(), &loaded)
+        }
+        Some(Command::Audit(AuditCommand::List { db, filter, json })) => {
+            cli::audit_list(db.as_deref(), &filter, json, &loaded)
+        }
+        Some(Command::Audit(AuditCommand::Export { db, filter, out })) => {
+            cli::audit_export(db.as_deref(), &filter, out.as_deref(), &loaded)
+        }
+        Some(Command::Config(ConfigCommand::Check { .. })) => Ok(ExitCode::Success),
     }
 }

@@ -871,3 +871,85 @@ fn ctrl_c_cancels_the_running_task_and_exits_1() {
     let last = rest.last().expect("events after the signal");
     assert!(last.contains(r#""state":"cancelled""#), "{last}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The durable audit store
+
+#[test]
+fn runs_are_recorded_durably_listed_exported_and_verified() {
+    let sb = Sandbox::new();
+    for prompt in ["one", "two", "three"] {
+        let mut c = sb.cmd();
+        c.args(["run", prompt]);
+        assert_eq!(run(c).code, Some(0));
+    }
+    let mut c = sb.cmd();
+    c.args(["audit", "verify"]);
+    let r = run(c);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stdout.contains("3 entries verified"), "{}", r.stdout);
+
+    let mut c = sb.cmd();
+    c.args([
+        "audit",
+        "list",
+        "--type",
+        "execution",
+        "--actor",
+        "operator",
+    ]);
+    let r = run(c);
+    assert!(r.stdout.contains("3 entries"), "{}", r.stdout);
+    assert!(
+        !r.stdout.contains("one") && !r.stdout.contains("three"),
+        "prompts never appear: {}",
+        r.stdout
+    );
+
+    let mut c = sb.cmd();
+    c.args(["audit", "export", "--out", "export.json"]);
+    assert_eq!(run(c).code, Some(0));
+    let mut c = sb.cmd();
+    c.args(["audit", "verify", "--file", "export.json"]);
+    assert_eq!(run(c).code, Some(0));
+}
+
+#[test]
+fn tampering_with_the_store_exits_3_naming_the_entry() {
+    let sb = Sandbox::new();
+    for prompt in ["one", "two", "three"] {
+        let mut c = sb.cmd();
+        c.args(["run", prompt]);
+        assert_eq!(run(c).code, Some(0));
+    }
+    let db = sb.dir.path().join("data/veyra/audit.db");
+    let conn = rusqlite::Connection::open(&db).expect("open the store");
+    conn.execute_batch(
+        "DROP TRIGGER audit_entries_no_update; UPDATE audit_entries SET actor = 'mallory' WHERE seq = 2;",
+    )
+    .expect("tamper");
+    drop(conn);
+    let mut c = sb.cmd();
+    c.args(["audit", "verify", "--db"]).arg(&db);
+    assert_error(&run(c), 3, &["seq 2", "content changed"]);
+    let mut c = sb.cmd();
+    c.arg("health");
+    let r = run(c);
+    assert_eq!(r.code, Some(1));
+    assert!(r.stdout.contains("audit: FAILED"), "{}", r.stdout);
+}
+
+#[test]
+fn a_damaged_or_missing_store_is_a_clear_error() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.args(["audit", "verify"]);
+    assert_error(&run(c), 1, &["no audit store here"]);
+    let junk = sb.write("junk.db", &"x".repeat(5000));
+    let mut c = sb.cmd();
+    c.args(["audit", "list", "--db"]).arg(&junk);
+    assert_error(&run(c), 1, &["not a Veyra audit store"]);
+    let mut c = sb.cmd();
+    c.args(["audit", "list", "--type", "EXECUTON"]);
+    assert_error(&run(c), 2, &["did you mean 'EXECUTION'?"]);
+}

@@ -349,6 +349,8 @@ pub const LOG_LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
 pub struct GovernanceConfig {
     /// Record every execution in the hash-chained audit trail.
     pub audit: bool,
+    /// Where the trail is kept: `sqlite` (durable, the default) or `memory` (lost at exit).
+    pub store: AuditStoreKind,
     /// Audit store path; defaults to `<data dir>/audit.db`.
     pub store_path: Option<PathBuf>,
     /// Enforce the safety boundary.
@@ -367,6 +369,7 @@ impl Default for GovernanceConfig {
     fn default() -> Self {
         GovernanceConfig {
             audit: true,
+            store: AuditStoreKind::Sqlite,
             store_path: None,
             safety: true,
             reversible_only: false,
@@ -375,6 +378,16 @@ impl Default for GovernanceConfig {
             policy_file: None,
         }
     }
+}
+
+/// Where the audit trail is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditStoreKind {
+    /// SQLite file at `governance.store_path`: durable, one writing process at a time.
+    Sqlite,
+    /// Process memory: lost at exit (tests, throwaway sessions).
+    Memory,
 }
 
 /// `tui:` — the console.

@@ -8,6 +8,8 @@ use crate::models::MockBackend;
 
 fn core_with(f: impl FnOnce(&mut VeyraConfig)) -> VeyraCore {
     let mut config = VeyraConfig::default();
+    // Tests run in parallel; each keeps its own trail in memory.
+    config.governance.store = crate::config::AuditStoreKind::Memory;
     f(&mut config);
     VeyraCore::new(config).unwrap()
 }
@@ -34,7 +36,7 @@ fn kind(e: &Event) -> &'static str {
 
 #[tokio::test]
 async fn an_execution_streams_records_and_publishes_each_change_once() {
-    let core = VeyraCore::new(VeyraConfig::default()).unwrap();
+    let core = core_with(|_| {});
     let mut rx = core.subscribe();
     let result = core
         .execute_async(ExecutionRequest::new("Summarise the habitat telemetry"))
@@ -80,7 +82,7 @@ async fn an_execution_streams_records_and_publishes_each_change_once() {
 
 #[tokio::test]
 async fn the_same_prompt_gives_the_same_bytes() {
-    let core = VeyraCore::new(VeyraConfig::default()).unwrap();
+    let core = core_with(|_| {});
     let a = core
         .execute_async(ExecutionRequest::new("hello"))
         .await
@@ -95,7 +97,7 @@ async fn the_same_prompt_gives_the_same_bytes() {
 
 #[tokio::test]
 async fn execute_stream_is_lossless_and_ends_with_the_terminal_event() {
-    let core = VeyraCore::new(VeyraConfig::default()).unwrap();
+    let core = core_with(|_| {});
     let stream = core.execute_stream(ExecutionRequest::new("hello")).unwrap();
     let id = stream.id();
     let events: Vec<Event> = stream.collect().await;
@@ -145,7 +147,7 @@ async fn failures_are_published_audited_and_returned() {
 
 #[tokio::test]
 async fn bad_requests_are_refused_before_anything_is_published() {
-    let core = VeyraCore::new(VeyraConfig::default()).unwrap();
+    let core = core_with(|_| {});
     let mut rx = core.subscribe();
     let err = core
         .execute_async(ExecutionRequest::new("  \n"))
@@ -241,7 +243,7 @@ async fn a_prompt_crosses_the_simulated_link_and_can_be_cancelled_mid_flight() {
 
 #[tokio::test]
 async fn switching_preset_is_audited_and_published() {
-    let core = VeyraCore::new(VeyraConfig::default()).unwrap();
+    let core = core_with(|_| {});
     let mut rx = core.subscribe();
     let status = core.set_preset(crate::config::LatencyPreset::Mars).unwrap();
     assert_eq!(status.preset, "mars");
@@ -286,7 +288,7 @@ async fn audit_off_records_nothing() {
 
 #[tokio::test]
 async fn verify_and_health_report_the_chain() {
-    let core = VeyraCore::new(VeyraConfig::default()).unwrap();
+    let core = core_with(|_| {});
     core.execute_async(ExecutionRequest::new("a"))
         .await
         .unwrap();
@@ -310,7 +312,7 @@ async fn verify_and_health_report_the_chain() {
 
 #[test]
 fn blocking_execute_works_outside_a_runtime_only() {
-    let core = VeyraCore::new(VeyraConfig::default()).unwrap();
+    let core = core_with(|_| {});
     let r = core.execute("hello").unwrap();
     assert_eq!(
         r.text,
@@ -327,4 +329,34 @@ fn blocking_execute_works_outside_a_runtime_only() {
         .unwrap();
     let inside = rt.block_on(async { core.execute("hello") });
     assert!(matches!(inside, Err(VeyraError::Usage(_))));
+}
+
+#[tokio::test]
+async fn a_durable_trail_resumes_across_cores_and_refuses_a_second_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let config = |path: &std::path::Path| {
+        let mut c = VeyraConfig::default();
+        c.governance.store_path = Some(path.to_path_buf());
+        c
+    };
+    let first = VeyraCore::new(config(&path)).unwrap();
+    first
+        .execute_async(ExecutionRequest::new("one"))
+        .await
+        .unwrap();
+    let err = VeyraCore::new(config(&path)).unwrap_err().to_string();
+    assert!(err.contains("in use by another Veyra process"), "{err}");
+    drop(first);
+    let second = VeyraCore::new(config(&path)).unwrap();
+    let r = second
+        .execute_async(ExecutionRequest::new("two"))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.audit_seq,
+        Some(2),
+        "the chain resumes after the first core's entry"
+    );
+    assert_eq!(second.verify_audit().unwrap().unwrap().entries, 2);
 }

@@ -276,6 +276,10 @@ pub enum IntegrityReason {
     MalformedHash,
     /// The entry could not be encoded.
     Unencodable(String),
+    /// The stored row could not be read back as an entry (a field edited into nonsense).
+    Unreadable(String),
+    /// The stored canonical bytes are not the entry's canonical bytes.
+    CanonicalMismatch,
 }
 
 impl fmt::Display for IntegrityReason {
@@ -295,6 +299,10 @@ impl fmt::Display for IntegrityReason {
                 f.write_str("malformed hash: not 64 lowercase hex digits")
             }
             IntegrityReason::Unencodable(e) => write!(f, "cannot be encoded: {e}"),
+            IntegrityReason::Unreadable(e) => write!(f, "unreadable: {e}"),
+            IntegrityReason::CanonicalMismatch => f.write_str(
+                "content changed: the stored canonical bytes differ from the entry's fields",
+            ),
         }
     }
 }
@@ -447,6 +455,8 @@ struct Head {
 pub struct AuditTrail {
     store: Arc<dyn AuditStore>,
     head: Arc<Mutex<Head>>,
+    /// Set when the store failed to make an entry durable; recording stops.
+    failed: Arc<Mutex<Option<String>>>,
 }
 
 impl fmt::Debug for AuditTrail {
@@ -479,6 +489,7 @@ impl AuditTrail {
         Ok(AuditTrail {
             store,
             head: Arc::new(Mutex::new(head)),
+            failed: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -492,6 +503,7 @@ impl AuditTrail {
                 hash: [0; 32],
                 hash_hex: GENESIS_PREV_HASH.to_string(),
             })),
+            failed: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -502,29 +514,46 @@ impl AuditTrail {
                 "metadata must be a JSON object".to_string(),
             ));
         }
-        let mut head = self
-            .head
-            .lock()
-            .map_err(|_| AuditError::Store("the chain head was poisoned by a panic".into()))?;
-        let mut entry = AuditEntry {
-            seq: head.seq + 1,
-            id: Uuid::new_v4(),
-            timestamp: Utc::now().trunc_subsecs(6),
-            event_type: record.event_type,
-            actor: record.actor,
-            action: record.action,
-            resource: record.resource,
-            outcome: record.outcome,
-            input_summary: record.input_summary,
-            metadata: record.metadata,
-            prev_hash: head.hash_hex.clone(),
-            hash: String::new(),
+        if let Some(reason) = self.failed.lock().ok().and_then(|f| f.clone()) {
+            return Err(AuditError::Store(format!(
+                "the audit store failed earlier ({reason}); nothing more is recorded until Veyra restarts"
+            )));
+        }
+        let (entry, ticket) = {
+            let mut head = self
+                .head
+                .lock()
+                .map_err(|_| AuditError::Store("the chain head was poisoned by a panic".into()))?;
+            let mut entry = AuditEntry {
+                seq: head.seq + 1,
+                id: Uuid::new_v4(),
+                timestamp: Utc::now().trunc_subsecs(6),
+                event_type: record.event_type,
+                actor: record.actor,
+                action: record.action,
+                resource: record.resource,
+                outcome: record.outcome,
+                input_summary: record.input_summary,
+                metadata: record.metadata,
+                prev_hash: head.hash_hex.clone(),
+                hash: String::new(),
+            };
+            entry.hash = chain_hash(&head.hash, &entry.canonical_bytes()?);
+            let ticket = self.store.append(&entry)?;
+            head.seq = entry.seq;
+            head.hash = decode_hash(&entry.hash).unwrap_or([0; 32]);
+            head.hash_hex.clone_from(&entry.hash);
+            (entry, ticket)
         };
-        entry.hash = chain_hash(&head.hash, &entry.canonical_bytes()?);
-        self.store.append(&entry)?;
-        head.seq = entry.seq;
-        head.hash = decode_hash(&entry.hash).unwrap_or([0; 32]);
-        head.hash_hex.clone_from(&entry.hash);
+        // Wait for durability outside the head lock, so concurrent records share a commit.
+        if let Err(e) = ticket.wait() {
+            // Later entries may already link to this one: stop recording rather than fork or
+            // corrupt the chain. The durable prefix stays valid and resumes on restart.
+            if let Ok(mut failed) = self.failed.lock() {
+                failed.get_or_insert_with(|| e.to_string());
+            }
+            return Err(e);
+        }
         Ok(entry)
     }
 

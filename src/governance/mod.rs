@@ -3,6 +3,7 @@
 //! Governance knows nothing of models or screens: callers hand it records, it chains them.
 
 pub mod audit;
+pub mod sqlite;
 pub mod store;
 
 pub use audit::{
@@ -10,7 +11,8 @@ pub use audit::{
     GENESIS_PREV_HASH, IntegrityFailure, IntegrityReason, VerifyReport, summarize_input,
     verify_chain,
 };
-pub use store::{AuditStore, MemoryStore};
+pub use sqlite::SqliteStore;
+pub use store::{AppendTicket, AuditStore, MemoryStore};
 
 /// Errors of the audit trail.
 #[derive(Debug, thiserror::Error)]

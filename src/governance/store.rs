@@ -1,16 +1,56 @@
 //! Where audit entries live. [`AuditStore`] is the seam between the chain logic in
-//! [`super::audit`] and storage; [`MemoryStore`] keeps entries in process memory.
+//! [`super::audit`] and storage; [`MemoryStore`] keeps entries in process memory and
+//! [`super::sqlite::SqliteStore`] on disk.
 
 use std::sync::RwLock;
+use std::sync::mpsc;
 
 use super::AuditError;
 use super::audit::AuditEntry;
 
+/// Resolves when an appended entry is durable.
+#[derive(Debug)]
+pub struct AppendTicket(Ticket);
+
+#[derive(Debug)]
+enum Ticket {
+    Ready(Result<(), AuditError>),
+    Pending(mpsc::Receiver<Result<(), String>>),
+}
+
+impl AppendTicket {
+    /// A ticket that is already resolved.
+    pub fn ready(result: Result<(), AuditError>) -> Self {
+        AppendTicket(Ticket::Ready(result))
+    }
+
+    /// A ticket resolved by whoever holds the sender (a store's writer).
+    pub fn pending(rx: mpsc::Receiver<Result<(), String>>) -> Self {
+        AppendTicket(Ticket::Pending(rx))
+    }
+
+    /// Blocks until the entry is durable, or the store says why it is not.
+    pub fn wait(self) -> Result<(), AuditError> {
+        match self.0 {
+            Ticket::Ready(r) => r,
+            Ticket::Pending(rx) => match rx.recv() {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(AuditError::Store(e)),
+                Err(_) => Err(AuditError::Store(
+                    "the audit writer stopped before confirming the entry".into(),
+                )),
+            },
+        }
+    }
+}
+
 /// Storage for a chain of audit entries. The trail assigns sequence numbers and hashes; a store
 /// only keeps entries in order and hands them back unchanged.
 pub trait AuditStore: Send + Sync {
-    /// Appends one entry. Returns only once the entry is as durable as the store can make it.
-    fn append(&self, entry: &AuditEntry) -> Result<(), AuditError>;
+    /// Queues one entry, in chain order. The entry is durable once the ticket resolves; the
+    /// trail calls this with its chain head locked and waits on the ticket after unlocking, so
+    /// concurrent records share one commit (group commit).
+    fn append(&self, entry: &AuditEntry) -> Result<AppendTicket, AuditError>;
     /// Number of entries.
     fn len(&self) -> Result<u64, AuditError>;
     /// True when the store holds no entries.
@@ -51,12 +91,12 @@ fn poisoned() -> AuditError {
 }
 
 impl AuditStore for MemoryStore {
-    fn append(&self, entry: &AuditEntry) -> Result<(), AuditError> {
+    fn append(&self, entry: &AuditEntry) -> Result<AppendTicket, AuditError> {
         self.entries
             .write()
             .map_err(|_| poisoned())?
             .push(entry.clone());
-        Ok(())
+        Ok(AppendTicket::ready(Ok(())))
     }
 
     fn len(&self) -> Result<u64, AuditError> {

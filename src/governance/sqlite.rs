@@ -1,0 +1,448 @@
+//! The persistent audit store: SQLite (bundled), WAL mode, `synchronous=FULL`.
+//!
+//! # Layout
+//! Table `audit_entries`, one row per entry, `seq` as primary key, every field of the entry as
+//! a column (`metadata` as JSON text), plus `canonical`: the entry's RFC 8785 canonical bytes
+//! exactly as they were hashed. Indexes on `(event_type, timestamp)` and `(actor, timestamp)`
+//! serve `veyra audit list` filters. `BEFORE UPDATE` and `BEFORE DELETE` triggers refuse edits
+//! through SQL; edits that get past them (dropping the triggers, editing the file) are caught by
+//! verification. Table `audit_meta` records the format version.
+//!
+//! # Writing
+//! One writer thread owns the write connection. Appends arrive in chain order over a channel;
+//! the writer takes everything waiting (up to [`MAX_BATCH`]) into one transaction, commits it
+//! (one fsync for the batch — group commit), then confirms each entry. A trail waits for that
+//! confirmation, so `record` returns only once its entry is durable.
+//!
+//! # One writer per store
+//! Opening a store for writing takes an exclusive lock on `<store>.lock` (which holds the
+//! writer's pid) for the life of the store. A second process gets a clear error instead of a
+//! forked chain. Readers (`veyra audit verify/list/export`) open the database read-only and
+//! need no lock.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, mpsc};
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, OpenFlags, params};
+
+use super::AuditError;
+use super::audit::{AuditEntry, AuditEventType, IntegrityFailure, IntegrityReason};
+use super::store::{AppendTicket, AuditStore};
+
+/// Entries committed together at most.
+pub const MAX_BATCH: usize = 1024;
+
+/// Version of the table layout written in `audit_meta`.
+pub const FORMAT_VERSION: &str = "1";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_entries (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    input_summary TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    canonical BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_type_time ON audit_entries (event_type, timestamp);
+CREATE INDEX IF NOT EXISTS audit_actor_time ON audit_entries (actor, timestamp);
+CREATE TRIGGER IF NOT EXISTS audit_entries_no_update BEFORE UPDATE ON audit_entries
+BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_entries_no_delete BEFORE DELETE ON audit_entries
+BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+";
+
+const COLUMNS: &str = "seq, id, timestamp, event_type, actor, action, resource, outcome, \
+                       input_summary, metadata, prev_hash, hash, canonical";
+
+/// One queued append.
+struct Job {
+    entry: AuditEntry,
+    canonical: Vec<u8>,
+    done: mpsc::Sender<Result<(), String>>,
+}
+
+/// See the module docs.
+pub struct SqliteStore {
+    path: PathBuf,
+    reader: Mutex<Connection>,
+    writer: Option<Mutex<mpsc::Sender<Job>>>,
+    thread: Option<JoinHandle<()>>,
+    _lock: Option<File>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("writable", &self.writer.is_some())
+            .finish()
+    }
+}
+
+fn store_error(path: &Path, what: &str, e: impl std::fmt::Display) -> AuditError {
+    AuditError::Store(format!("{}: {what}: {e}", path.display()))
+}
+
+/// Turns SQLite's "not a database" and similar into a sentence about the file.
+fn open_error(path: &Path, e: rusqlite::Error) -> AuditError {
+    let text = e.to_string();
+    if text.contains("not a database") || text.contains("malformed") {
+        AuditError::Store(format!(
+            "{}: not a Veyra audit store (the file is not an SQLite database or is damaged: {text}); move it aside or set governance.store_path",
+            path.display()
+        ))
+    } else {
+        store_error(path, "cannot open the audit store", text)
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path` for writing, taking the one-writer lock.
+    pub fn open(path: &Path) -> Result<Self, AuditError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                store_error(
+                    path,
+                    "cannot create the audit store's directory (set governance.store_path to a writable place)",
+                    e,
+                )
+            })?;
+        }
+        let lock = take_lock(path)?;
+        let writer = Connection::open(path).map_err(|e| open_error(path, e))?;
+        configure(&writer, path)?;
+        writer
+            .execute_batch(SCHEMA)
+            .map_err(|e| open_error(path, e))?;
+        check_format(&writer, path, true)?;
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| open_error(path, e))?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let thread_path = path.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("veyra-audit-writer".into())
+            .spawn(move || writer_loop(writer, rx, &thread_path))
+            .map_err(|e| store_error(path, "cannot start the audit writer", e))?;
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            reader: Mutex::new(reader),
+            writer: Some(Mutex::new(tx)),
+            thread: Some(thread),
+            _lock: Some(lock),
+        })
+    }
+
+    /// Opens an existing store read-only (no lock; a writer may be running).
+    pub fn open_read_only(path: &Path) -> Result<Self, AuditError> {
+        if !path.exists() {
+            return Err(AuditError::Store(format!(
+                "{}: no audit store here; it is created when Veyra first records (see governance.store_path)",
+                path.display()
+            )));
+        }
+        let reader = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| open_error(path, e))?;
+        configure_reader(&reader, path)?;
+        check_format(&reader, path, false)?;
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            reader: Mutex::new(reader),
+            writer: None,
+            thread: None,
+            _lock: None,
+        })
+    }
+
+    /// Where the store lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn reader(&self) -> Result<std::sync::MutexGuard<'_, Connection>, AuditError> {
+        self.reader
+            .lock()
+            .map_err(|_| AuditError::Store("the audit reader was poisoned by a panic".into()))
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer after it has committed what it holds.
+        self.writer = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn take_lock(path: &Path) -> Result<File, AuditError> {
+    let lock_path = path.with_extension("db.lock");
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| {
+            store_error(
+                &lock_path,
+                "cannot create the audit store's lock file (is the directory writable?)",
+                e,
+            )
+        })?;
+    if file.try_lock().is_err() {
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        let holder = holder.trim();
+        return Err(AuditError::Store(format!(
+            "{}: the audit store is in use by another Veyra process{}; only one process may write to a chain (close it, or give this one its own governance.store_path)",
+            path.display(),
+            if holder.is_empty() {
+                String::new()
+            } else {
+                format!(" (pid {holder})")
+            }
+        )));
+    }
+    let _ = file.set_len(0);
+    let _ = write!(file, "{}", std::process::id());
+    let _ = file.flush();
+    Ok(file)
+}
+
+fn configure(conn: &Connection, path: &Path) -> Result<(), AuditError> {
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(|e| open_error(path, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(store_error(
+            path,
+            "cannot switch the audit store to WAL mode",
+            format!("journal_mode is {mode}"),
+        ));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(|e| open_error(path, e))?;
+    configure_reader(conn, path)
+}
+
+fn configure_reader(conn: &Connection, path: &Path) -> Result<(), AuditError> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| open_error(path, e))
+}
+
+fn check_format(conn: &Connection, path: &Path, writable: bool) -> Result<(), AuditError> {
+    let version: Option<String> = conn
+        .query_row(
+            "SELECT value FROM audit_meta WHERE key = 'format'",
+            [],
+            |row| row.get(0),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            other => Err(open_error(path, other)),
+        })?;
+    match version.as_deref() {
+        Some(FORMAT_VERSION) => Ok(()),
+        None if writable => conn
+            .execute(
+                "INSERT INTO audit_meta (key, value) VALUES ('format', ?1)",
+                params![FORMAT_VERSION],
+            )
+            .map(|_| ())
+            .map_err(|e| open_error(path, e)),
+        None => Err(AuditError::Store(format!(
+            "{}: not a Veyra audit store (no format record)",
+            path.display()
+        ))),
+        Some(other) => Err(AuditError::Store(format!(
+            "{}: audit store format {other} is not supported by this Veyra (it reads {FORMAT_VERSION}); use the Veyra that wrote it",
+            path.display()
+        ))),
+    }
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, path: &Path) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let result = commit(&mut conn, &batch).map_err(|e| {
+            let message = format!("{}: could not commit audit entries: {e}", path.display());
+            tracing::error!("{message}");
+            message
+        });
+        for job in batch {
+            let _ = job.done.send(result.clone());
+        }
+    }
+}
+
+fn commit(conn: &mut Connection, batch: &[Job]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut insert = tx.prepare_cached(&format!(
+            "INSERT INTO audit_entries ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        ))?;
+        for job in batch {
+            let e = &job.entry;
+            insert.execute(params![
+                e.seq as i64,
+                e.id.to_string(),
+                e.timestamp
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                e.event_type.name(),
+                e.actor,
+                e.action,
+                e.resource,
+                e.outcome,
+                e.input_summary,
+                e.metadata.to_string(),
+                e.prev_hash,
+                e.hash,
+                job.canonical,
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+/// Reads one row back into an entry, checking its stored canonical bytes.
+fn entry_from_row(row: &rusqlite::Row<'_>, index: u64) -> Result<AuditEntry, IntegrityFailure> {
+    let seq: i64 = row.get(0).unwrap_or(-1);
+    let unreadable = |what: String| IntegrityFailure {
+        index,
+        seq: u64::try_from(seq).unwrap_or(0),
+        reason: IntegrityReason::Unreadable(what),
+    };
+    let text = |i: usize| -> Result<String, IntegrityFailure> {
+        row.get::<_, String>(i)
+            .map_err(|e| unreadable(format!("column {i}: {e}")))
+    };
+    let event_name = text(3)?;
+    let event_type = AuditEventType::ALL
+        .into_iter()
+        .find(|t| t.name() == event_name)
+        .ok_or_else(|| unreadable(format!("unknown event type '{event_name}'")))?;
+    let id = text(1)?
+        .parse()
+        .map_err(|e| unreadable(format!("id: {e}")))?;
+    let timestamp = chrono::DateTime::parse_from_rfc3339(&text(2)?)
+        .map_err(|e| unreadable(format!("timestamp: {e}")))?
+        .with_timezone(&chrono::Utc);
+    let metadata =
+        serde_json::from_str(&text(9)?).map_err(|e| unreadable(format!("metadata: {e}")))?;
+    let canonical: Vec<u8> = row
+        .get(12)
+        .map_err(|e| unreadable(format!("canonical: {e}")))?;
+    let entry = AuditEntry {
+        seq: u64::try_from(seq).map_err(|_| unreadable(format!("seq {seq}")))?,
+        id,
+        timestamp,
+        event_type,
+        actor: text(4)?,
+        action: text(5)?,
+        resource: text(6)?,
+        outcome: text(7)?,
+        input_summary: text(8)?,
+        metadata,
+        prev_hash: text(10)?,
+        hash: text(11)?,
+    };
+    match entry.canonical_bytes() {
+        Ok(bytes) if bytes == canonical => Ok(entry),
+        Ok(_) => Err(IntegrityFailure {
+            index,
+            seq: entry.seq,
+            reason: IntegrityReason::CanonicalMismatch,
+        }),
+        Err(e) => Err(unreadable(e.to_string())),
+    }
+}
+
+impl AuditStore for SqliteStore {
+    fn append(&self, entry: &AuditEntry) -> Result<AppendTicket, AuditError> {
+        let Some(writer) = &self.writer else {
+            return Err(AuditError::Store(format!(
+                "{}: opened read-only",
+                self.path.display()
+            )));
+        };
+        let canonical = entry.canonical_bytes()?;
+        let (done, rx) = mpsc::channel();
+        writer
+            .lock()
+            .map_err(|_| AuditError::Store("the audit writer was poisoned by a panic".into()))?
+            .send(Job {
+                entry: entry.clone(),
+                canonical,
+                done,
+            })
+            .map_err(|_| AuditError::Store("the audit writer has stopped".into()))?;
+        Ok(AppendTicket::pending(rx))
+    }
+
+    fn len(&self) -> Result<u64, AuditError> {
+        let conn = self.reader()?;
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM audit_entries", [], |r| r.get(0))
+            .map_err(|e| open_error(&self.path, e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn last(&self) -> Result<Option<AuditEntry>, AuditError> {
+        let conn = self.reader()?;
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM audit_entries ORDER BY seq DESC LIMIT 1"
+            ))
+            .map_err(|e| open_error(&self.path, e))?;
+        let mut rows = stmt.query([]).map_err(|e| open_error(&self.path, e))?;
+        match rows.next().map_err(|e| open_error(&self.path, e))? {
+            None => Ok(None),
+            Some(row) => entry_from_row(row, 0)
+                .map(Some)
+                .map_err(AuditError::Integrity),
+        }
+    }
+
+    fn scan(&self, visit: &mut dyn FnMut(&AuditEntry) -> bool) -> Result<(), AuditError> {
+        let conn = self.reader()?;
+        let mut stmt = conn
+            .prepare(&format!("SELECT {COLUMNS} FROM audit_entries ORDER BY seq"))
+            .map_err(|e| open_error(&self.path, e))?;
+        let mut rows = stmt.query([]).map_err(|e| open_error(&self.path, e))?;
+        let mut index = 0;
+        while let Some(row) = rows.next().map_err(|e| open_error(&self.path, e))? {
+            let entry = entry_from_row(row, index).map_err(AuditError::Integrity)?;
+            if !visit(&entry) {
+                break;
+            }
+            index += 1;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
