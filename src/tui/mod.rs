@@ -62,13 +62,7 @@ pub fn initial_app(core: &VeyraCore, themes: Vec<ResolvedTheme>) -> Result<App, 
         model: config.model.model.clone(),
         link: core.link_status(),
     };
-    let mut app = App::new(
-        link,
-        config.governance.audit,
-        keymap,
-        themes,
-        Utc::now(),
-    );
+    let mut app = App::new(link, config.governance.audit, keymap, themes, Utc::now());
     // A durable trail already has entries from earlier sessions.
     if let Some(trail) = core.audit() {
         app.audit.entries = trail.len();
