@@ -186,6 +186,10 @@ pub struct RunArgs {
     /// Print every event as one JSON line instead of the answer text.
     #[arg(long)]
     pub json: bool,
+    /// Answer yes to every confirmation the safety boundary asks for (without it, you are
+    /// asked on the terminal, or the operation is denied when there is no terminal).
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// `veyra config …`.
@@ -242,6 +246,14 @@ fn read_prompt(arg: Option<String>) -> Result<String, VeyraError> {
 pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraError> {
     let prompt = read_prompt(args.prompt)?;
     let core = VeyraCore::new(loaded.config)?;
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    core.set_confirmation_policy(if args.yes {
+        crate::core::ConfirmationPolicy::AllowAll
+    } else if interactive {
+        crate::core::ConfirmationPolicy::Ask
+    } else {
+        crate::core::ConfirmationPolicy::DenyAll
+    });
     let mut request = ExecutionRequest::new(prompt).priority(args.priority);
     request.system = args.system;
     request.backend = args.backend;
@@ -275,6 +287,25 @@ pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraE
             }
         };
         let Some(event) = event else { break };
+        if let Event::ConfirmationRequested {
+            request,
+            operation,
+            reason,
+            ..
+        } = &event
+        {
+            let question = format!("veyra: {reason}. Allow {operation}? [y/N] ");
+            let answer = tokio::task::spawn_blocking(move || {
+                eprint!("{question}");
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).map(|_| line)
+            })
+            .await
+            .map_err(|e| VeyraError::Runtime(format!("asking for confirmation: {e}")))?
+            .map_err(|e| VeyraError::io("reading the answer from the terminal", e))?;
+            let allowed = matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes");
+            core.answer_confirmation(*request, allowed, "operator (terminal)")?;
+        }
         let mut out = stdout.lock();
         if args.json {
             let line = serde_json::to_string(&event)

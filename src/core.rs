@@ -35,6 +35,7 @@ use crate::runtime::latency::LinkSim;
 use crate::runtime::scheduler::{
     Scheduler, SchedulerConfig, ShutdownReport, TaskContext, TaskError, TaskHandler, TaskSpec,
 };
+use crate::tools::safety::{SafetyBoundary, SafetyLevel, Violation};
 
 /// Task kind of prompt executions.
 pub const EXECUTE: &str = "execute";
@@ -220,6 +221,8 @@ impl EventSink for Emitter {
 }
 
 struct CoreInner {
+    safety: SafetyBoundary,
+    confirmations: Mutex<Confirmations>,
     config: VeyraConfig,
     registry: BackendRegistry,
     backend: RwLock<Arc<dyn ModelBackend>>,
@@ -227,6 +230,13 @@ struct CoreInner {
     emitter: Arc<Emitter>,
     scheduler: Scheduler,
     link: Arc<LinkSim>,
+}
+
+/// Pending confirmations and how to answer them.
+struct Confirmations {
+    policy: ConfirmationPolicy,
+    next: u64,
+    waiting: HashMap<u64, (ExecutionId, oneshot::Sender<(bool, String)>)>,
 }
 
 /// The embedded runtime core. Cloning is cheap and shares the core.
@@ -282,6 +292,12 @@ impl VeyraCore {
             config.latency.simulate.then(|| Arc::clone(&link)),
         );
         let inner = Arc::new(CoreInner {
+            safety: SafetyBoundary::from_config(&config.governance),
+            confirmations: Mutex::new(Confirmations {
+                policy: ConfirmationPolicy::Ask,
+                next: 1,
+                waiting: HashMap::new(),
+            }),
             config,
             registry,
             backend: RwLock::new(backend),
@@ -365,6 +381,31 @@ impl VeyraCore {
         Ok(status)
     }
 
+    /// How the boundary's confirmation requests are answered from now on.
+    pub fn set_confirmation_policy(&self, policy: ConfirmationPolicy) {
+        self.inner.confirmations().policy = policy;
+    }
+
+    /// Answers a pending confirmation; `by` names who answered (for the audit trail).
+    pub fn answer_confirmation(
+        &self,
+        request: u64,
+        allowed: bool,
+        by: &str,
+    ) -> Result<(), VeyraError> {
+        let waiting = self.inner.confirmations().waiting.remove(&request);
+        match waiting {
+            Some((_, tx)) => {
+                // The task may have been cancelled meanwhile; then nobody waits for the answer.
+                let _ = tx.send((allowed, by.to_string()));
+                Ok(())
+            }
+            None => Err(VeyraError::Usage(format!(
+                "no pending confirmation #{request}; it was answered or its task ended"
+            ))),
+        }
+    }
+
     /// Cancels a task (queued, in transit, waiting or running).
     pub fn cancel(&self, id: ExecutionId) -> Result<(), VeyraError> {
         self.inner
@@ -414,10 +455,7 @@ impl VeyraCore {
             TaskStatus::Succeeded => answer.ok_or_else(|| {
                 VeyraError::Runtime("the execution succeeded but left no answer".into())
             }),
-            TaskStatus::Failed { error, kind } => Err(VeyraError::Task {
-                kind,
-                message: error,
-            }),
+            TaskStatus::Failed { error, kind } => Err(task_error(&kind, &error)),
             TaskStatus::Cancelled { reason } => Err(VeyraError::Cancelled(reason)),
             other => Err(VeyraError::Runtime(format!(
                 "the execution ended in a non-final state ({})",
@@ -500,6 +538,7 @@ impl VeyraCore {
     /// `None` when audit is off.
     pub fn verify_audit(&self) -> Option<Result<VerifyReport, VeyraError>> {
         let trail = self.inner.audit.as_ref()?;
+        let started = std::time::Instant::now();
         let result = trail.verify_integrity();
         self.inner.emitter.emit(Event::AuditVerified {
             entries: match &result {
@@ -507,6 +546,7 @@ impl VeyraCore {
                 Err(_) => trail.len(),
             },
             failure: result.as_ref().err().map(|e| e.to_string()),
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             at: Utc::now(),
         });
         Some(result.map_err(VeyraError::from))
@@ -514,6 +554,105 @@ impl VeyraCore {
 }
 
 impl CoreInner {
+    fn confirmations(&self) -> std::sync::MutexGuard<'_, Confirmations> {
+        match self.confirmations.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Records a violation (`SAFETY_VIOLATION`) and publishes it.
+    fn record_violation(&self, v: &Violation, id: Option<ExecutionId>) -> Result<(), TaskError> {
+        self.emitter.emit(Event::SafetyViolation {
+            id,
+            operation: v.operation.clone(),
+            level: v.level.name().into(),
+            rule: v.rule.clone(),
+            reason: v.reason.clone(),
+            actor: v.actor.clone(),
+            at: v.at,
+        });
+        self.audit_safety(AuditEventType::SafetyViolation, v, "refused", id)
+    }
+
+    fn audit_safety(
+        &self,
+        event_type: AuditEventType,
+        v: &Violation,
+        outcome: &str,
+        id: Option<ExecutionId>,
+    ) -> Result<(), TaskError> {
+        let Some(trail) = &self.audit else {
+            return Ok(());
+        };
+        let entry = trail
+            .record(AuditRecord {
+                event_type,
+                actor: v.actor.clone(),
+                action: v.operation.clone(),
+                resource: "safety_boundary".into(),
+                outcome: outcome.into(),
+                input_summary: summarize_input(&v.operation),
+                metadata: serde_json::json!({
+                    "rule": v.rule,
+                    "level": v.level.name(),
+                    "reason": v.reason,
+                    "execution_id": id.map(|i| i.to_string()),
+                }),
+            })
+            .map_err(|e| {
+                TaskError::permanent(
+                    "audit",
+                    format!("the audit trail could not record a safety decision: {e}"),
+                )
+            })?;
+        self.emit_audit(&entry, id);
+        Ok(())
+    }
+
+    /// Asks for a confirmation per the policy; `None` when the task was cancelled meanwhile.
+    async fn confirm(
+        &self,
+        id: ExecutionId,
+        operation: &str,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Option<(bool, String)> {
+        let (request, rx) = {
+            let mut c = self.confirmations();
+            match c.policy {
+                ConfirmationPolicy::AllowAll => return Some((true, "--yes".into())),
+                ConfirmationPolicy::DenyAll => {
+                    return Some((false, "no terminal to ask on".into()));
+                }
+                ConfirmationPolicy::Ask => {}
+            }
+            let request = c.next;
+            c.next += 1;
+            let (tx, rx) = oneshot::channel();
+            c.waiting.insert(request, (id, tx));
+            (request, rx)
+        };
+        self.emitter.emit(Event::ConfirmationRequested {
+            request,
+            id,
+            operation: operation.to_string(),
+            reason: format!("'{operation}' is in governance.require_confirmation"),
+        });
+        let answer = tokio::select! {
+            answer = rx => answer.ok(),
+            () = cancel.cancelled() => None,
+        };
+        self.confirmations().waiting.remove(&request);
+        let (allowed, by) = answer?;
+        self.emitter.emit(Event::ConfirmationAnswered {
+            request,
+            id,
+            allowed,
+            by: by.clone(),
+        });
+        Some((allowed, by))
+    }
+
     fn current_backend(&self) -> Arc<dyn ModelBackend> {
         match self.backend.read() {
             Ok(b) => Arc::clone(&b),
@@ -542,6 +681,33 @@ impl CoreInner {
             execution,
         });
     }
+}
+
+/// The error a failed task ends the caller's wait with; refusals keep their own exit code.
+fn task_error(kind: &str, message: &str) -> VeyraError {
+    if kind == REFUSED {
+        VeyraError::Refused(message.to_string())
+    } else {
+        VeyraError::Task {
+            kind: kind.to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Task error kind of an operation refused by the safety boundary or the operator.
+pub const REFUSED: &str = "refused";
+
+/// How confirmations are answered when the boundary asks for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmationPolicy {
+    /// Publish [`Event::ConfirmationRequested`] and wait for
+    /// [`VeyraCore::answer_confirmation`] (the console, an interactive `veyra run`).
+    Ask,
+    /// Allow without asking (`veyra run --yes`).
+    AllowAll,
+    /// Deny without asking (no terminal to ask on).
+    DenyAll,
 }
 
 /// Runs `execute` tasks: one attempt of a prompt through the backend.
@@ -593,6 +759,51 @@ async fn run_execution(
         temperature: core.config.model.temperature,
         max_tokens: core.config.model.max_tokens,
     };
+    let operation = format!("execute:{backend_name}");
+    match core
+        .safety
+        .check_any(&["execute", &operation], true, &request.actor)
+    {
+        (SafetyLevel::Blocked, violation) => {
+            if let Some(v) = violation {
+                tracing::warn!(rule = %v.rule, "execution refused by the safety boundary");
+                core.record_violation(&v, Some(id))?;
+                return Err(TaskError::permanent(REFUSED, v.reason));
+            }
+        }
+        // Asked once per task: a retry was already confirmed.
+        (SafetyLevel::NeedsConfirmation, _) if task.attempt == 1 => {
+            let Some((allowed, by)) = core.confirm(id, &operation, &task.cancel).await else {
+                return Err(TaskError::permanent(
+                    "cancelled",
+                    "cancelled while waiting for confirmation",
+                ));
+            };
+            let decision = Violation {
+                operation: operation.clone(),
+                level: SafetyLevel::NeedsConfirmation,
+                rule: "require_confirmation".into(),
+                reason: format!(
+                    "confirmation {} ({by})",
+                    if allowed { "given" } else { "denied" }
+                ),
+                actor: request.actor.clone(),
+                at: Utc::now(),
+            };
+            core.audit_safety(
+                AuditEventType::SafetyCheck,
+                &decision,
+                if allowed { "allowed" } else { "denied" },
+                Some(id),
+            )?;
+            if !allowed {
+                let v = SafetyBoundary::denied(&operation, &request.actor, &by);
+                core.record_violation(&v, Some(id))?;
+                return Err(TaskError::permanent(REFUSED, v.reason));
+            }
+        }
+        (SafetyLevel::NeedsConfirmation | SafetyLevel::Allowed, _) => {}
+    }
     tracing::info!(backend = %backend_name, model = %model_request.model, priority = %task.priority, "execution started");
     let started = tokio::time::Instant::now();
     let mut streamed = false;
@@ -784,10 +995,7 @@ impl ResultFolder {
                 TaskStatus::Running if *attempt > 1 => result.text.clear(),
                 TaskStatus::Succeeded => return Some(Ok(result.clone())),
                 TaskStatus::Failed { error, kind } => {
-                    return Some(Err(VeyraError::Task {
-                        kind: kind.clone(),
-                        message: error.clone(),
-                    }));
+                    return Some(Err(task_error(kind, error)));
                 }
                 TaskStatus::Cancelled { reason } => {
                     return Some(Err(VeyraError::Cancelled(reason.clone())));
@@ -811,7 +1019,11 @@ impl ResultFolder {
                 result.latency = Duration::from_millis(*latency_ms);
             }
             Event::AuditRecorded { seq, .. } => result.audit_seq = Some(*seq),
-            Event::AuditVerified { .. } | Event::LinkChanged { .. } => {}
+            Event::AuditVerified { .. }
+            | Event::LinkChanged { .. }
+            | Event::SafetyViolation { .. }
+            | Event::ConfirmationRequested { .. }
+            | Event::ConfirmationAnswered { .. } => {}
         }
         None
     }

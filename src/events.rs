@@ -329,8 +329,49 @@ pub enum Event {
         entries: u64,
         /// `None` when the chain is intact; else the first bad entry and why.
         failure: Option<String>,
+        /// How long verification took, ms.
+        duration_ms: u64,
         /// When.
         at: DateTime<Utc>,
+    },
+    /// The safety boundary refused an operation (or the operator denied a confirmation).
+    SafetyViolation {
+        /// The task it belongs to, if any.
+        id: Option<ExecutionId>,
+        /// The operation.
+        operation: String,
+        /// `blocked` or `needs_confirmation`.
+        level: String,
+        /// The rule that refused it.
+        rule: String,
+        /// Why, for the operator.
+        reason: String,
+        /// Who asked for the operation.
+        actor: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// An operation waits for the operator's yes or no.
+    ConfirmationRequested {
+        /// Number of this request, to answer it by.
+        request: u64,
+        /// The task waiting.
+        id: ExecutionId,
+        /// The operation.
+        operation: String,
+        /// Why confirmation is needed.
+        reason: String,
+    },
+    /// A confirmation was answered.
+    ConfirmationAnswered {
+        /// The request.
+        request: u64,
+        /// The task.
+        id: ExecutionId,
+        /// Yes or no.
+        allowed: bool,
+        /// Who answered (`operator`, `--yes`, `no terminal`, …).
+        by: String,
     },
     /// The simulated link changed (preset switched, conjunction state changed).
     LinkChanged {
@@ -348,8 +389,11 @@ impl Event {
             Event::TaskSubmitted { id, .. }
             | Event::TaskState { id, .. }
             | Event::OutputDelta { id, .. }
-            | Event::ExecutionFinished { id, .. } => Some(*id),
+            | Event::ExecutionFinished { id, .. }
+            | Event::ConfirmationRequested { id, .. }
+            | Event::ConfirmationAnswered { id, .. } => Some(*id),
             Event::AuditRecorded { execution, .. } => *execution,
+            Event::SafetyViolation { id, .. } => *id,
             Event::AuditVerified { .. } | Event::LinkChanged { .. } => None,
         }
     }
@@ -363,7 +407,10 @@ impl Event {
             | Event::ExecutionFinished { .. }
             | Event::AuditRecorded { .. }
             | Event::AuditVerified { .. }
-            | Event::LinkChanged { .. } => false,
+            | Event::LinkChanged { .. }
+            | Event::SafetyViolation { .. }
+            | Event::ConfirmationRequested { .. }
+            | Event::ConfirmationAnswered { .. } => false,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod governance;
 pub mod logging;
 pub mod models;
 pub mod runtime;
+pub mod tools;
 pub mod tui;
 
 pub use crate::config::{VeyraConfig, load_config};

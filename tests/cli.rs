@@ -953,3 +953,34 @@ fn a_damaged_or_missing_store_is_a_clear_error() {
     c.args(["audit", "list", "--type", "EXECUTON"]);
     assert_error(&run(c), 2, &["did you mean 'EXECUTION'?"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The safety boundary (exit code 4)
+
+#[test]
+fn a_prohibited_execution_exits_4_and_is_recorded() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.env("VEYRA_GOVERNANCE__PROHIBITED_OPERATIONS", "execute:mock")
+        .args(["run", "hello"]);
+    assert_error(&run(c), 4, &["refused", "prohibited_operations"]);
+    let mut c = sb.cmd();
+    c.args(["audit", "list", "--type", "SAFETY_VIOLATION"]);
+    let r = run(c);
+    assert!(r.stdout.contains("1 entries"), "{}", r.stdout);
+}
+
+#[test]
+fn a_confirmation_without_a_terminal_is_denied_unless_yes() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.env("VEYRA_GOVERNANCE__REQUIRE_CONFIRMATION", "execute")
+        .args(["run", "hello"]);
+    assert_error(&run(c), 4, &["pass --yes"]);
+    let mut c = sb.cmd();
+    c.env("VEYRA_GOVERNANCE__REQUIRE_CONFIRMATION", "execute")
+        .args(["run", "--yes", "hello"]);
+    let r = run(c);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stdout.contains("Acknowledged"));
+}

@@ -332,3 +332,75 @@ fn every_task_state_on_the_mars_link_80x24() {
 fn every_task_state_on_the_mars_link_160x48() {
     insta::assert_snapshot!(draw(&mut link_app(), 160, 48).backend());
 }
+
+/// Audit entries, a verification, violations and a confirmation waiting.
+fn governed_app() -> App {
+    let mut app = busy_app();
+    for (seq, event_type, action, outcome) in [
+        (2, "SAFETY_CHECK", "execute:mock", "allowed"),
+        (3, "EXECUTION", "execute", "success"),
+        (4, "SAFETY_VIOLATION", "execute:openai", "refused"),
+    ] {
+        app.apply(Event::AuditRecorded {
+            seq,
+            event_type: event_type.into(),
+            actor: "operator".into(),
+            action: action.into(),
+            outcome: outcome.into(),
+            hash: format!("{seq:x}").repeat(64),
+            execution: None,
+        });
+    }
+    app.apply(Event::AuditVerified {
+        entries: 4,
+        failure: None,
+        duration_ms: 1,
+        at: t0() + chrono::Duration::seconds(11),
+    });
+    app.apply(Event::SafetyViolation {
+        id: Some(id(2)),
+        operation: "execute:openai".into(),
+        level: "blocked".into(),
+        rule: "prohibited_operations".into(),
+        reason: "'execute:openai' is in governance.prohibited_operations".into(),
+        actor: "operator".into(),
+        at: t0() + chrono::Duration::seconds(10),
+    });
+    app.flash = None;
+    app
+}
+
+#[test]
+fn audit_and_safety_panes_160x48() {
+    insta::assert_snapshot!(draw(&mut governed_app(), 160, 48).backend());
+}
+
+#[test]
+fn a_broken_chain_turns_the_audit_pane_red_80x24() {
+    let mut app = governed_app();
+    app.apply(Event::AuditVerified {
+        entries: 4,
+        failure: Some(
+            "entry #1 (seq 2): content changed: its fields no longer hash to its recorded hash"
+                .into(),
+        ),
+        duration_ms: 1,
+        at: t0() + chrono::Duration::seconds(12),
+    });
+    app.flash = None;
+    insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
+}
+
+#[test]
+fn confirmation_modal_80x24() {
+    let mut app = governed_app();
+    for request in [1, 2] {
+        app.apply(Event::ConfirmationRequested {
+            request,
+            id: id(3),
+            operation: "execute:mock".into(),
+            reason: "'execute:mock' is in governance.require_confirmation".into(),
+        });
+    }
+    insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
+}

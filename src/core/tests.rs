@@ -31,6 +31,9 @@ fn kind(e: &Event) -> &'static str {
         Event::AuditRecorded { .. } => "audit",
         Event::AuditVerified { .. } => "verified",
         Event::LinkChanged { .. } => "link",
+        Event::SafetyViolation { .. } => "violation",
+        Event::ConfirmationRequested { .. } => "confirm?",
+        Event::ConfirmationAnswered { .. } => "confirmed",
     }
 }
 
@@ -359,4 +362,89 @@ async fn a_durable_trail_resumes_across_cores_and_refuses_a_second_writer() {
         "the chain resumes after the first core's entry"
     );
     assert_eq!(second.verify_audit().unwrap().unwrap().entries, 2);
+}
+
+#[tokio::test]
+async fn a_prohibited_execution_is_refused_recorded_and_published() {
+    let core = core_with(|c| c.governance.prohibited_operations = vec!["execute:mock".into()]);
+    let mut rx = core.subscribe();
+    let err = core
+        .execute_async(ExecutionRequest::new("hello"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), crate::error::ExitCode::Refused, "{err}");
+    let events = drain(&mut rx);
+    assert!(events.iter().any(
+        |e| matches!(e, Event::SafetyViolation { rule, .. } if rule == "prohibited_operations")
+    ));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::OutputDelta { .. })),
+        "the model was never called"
+    );
+    let entries = core.audit().unwrap().query(&Default::default()).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].event_type, AuditEventType::SafetyViolation);
+}
+
+#[tokio::test]
+async fn confirmations_are_asked_answered_and_audited() {
+    let core = core_with(|c| c.governance.require_confirmation = vec!["execute".into()]);
+    let mut rx = core.subscribe();
+    let answering = {
+        let core = core.clone();
+        tokio::spawn(async move {
+            let mut answers = [true, false].into_iter();
+            while let Ok(event) = rx.recv().await {
+                if let Event::ConfirmationRequested { request, .. } = event {
+                    let Some(allowed) = answers.next() else { break };
+                    core.answer_confirmation(request, allowed, "operator")
+                        .unwrap();
+                }
+            }
+        })
+    };
+    core.execute_async(ExecutionRequest::new("allowed"))
+        .await
+        .unwrap();
+    let err = core
+        .execute_async(ExecutionRequest::new("denied"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), crate::error::ExitCode::Refused);
+    answering.abort();
+    let outcomes: Vec<(AuditEventType, String)> = core
+        .audit()
+        .unwrap()
+        .query(&Default::default())
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.event_type, e.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (AuditEventType::SafetyCheck, "allowed".to_string()),
+            (AuditEventType::Execution, "success".to_string()),
+            (AuditEventType::SafetyCheck, "denied".to_string()),
+            (AuditEventType::SafetyViolation, "refused".to_string()),
+        ]
+    );
+    assert!(core.answer_confirmation(999, true, "operator").is_err());
+}
+
+#[tokio::test]
+async fn headless_policies_answer_without_asking() {
+    let core = core_with(|c| c.governance.require_confirmation = vec!["execute".into()]);
+    core.set_confirmation_policy(ConfirmationPolicy::AllowAll);
+    core.execute_async(ExecutionRequest::new("yes"))
+        .await
+        .unwrap();
+    core.set_confirmation_policy(ConfirmationPolicy::DenyAll);
+    let err = core
+        .execute_async(ExecutionRequest::new("no"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("pass --yes"), "{err}");
 }

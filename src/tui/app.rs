@@ -23,12 +23,23 @@ pub enum Pane {
     Output,
     /// Log lines.
     Log,
+    /// The audit trail.
+    Audit,
+    /// Safety violations.
+    Safety,
     /// The prompt input line.
     Prompt,
 }
 
 impl Pane {
-    const ORDER: [Pane; 4] = [Pane::Tasks, Pane::Output, Pane::Log, Pane::Prompt];
+    const ORDER: [Pane; 6] = [
+        Pane::Tasks,
+        Pane::Output,
+        Pane::Log,
+        Pane::Audit,
+        Pane::Safety,
+        Pane::Prompt,
+    ];
 
     fn step(self, forward: bool) -> Pane {
         let i = Self::ORDER.iter().position(|p| *p == self).unwrap_or(0);
@@ -125,6 +136,8 @@ pub enum Verification {
     Verified {
         /// Entries checked.
         entries: u64,
+        /// How long it took, ms.
+        duration_ms: u64,
         /// When.
         at: DateTime<Utc>,
     },
@@ -132,10 +145,62 @@ pub enum Verification {
     Failed {
         /// First bad entry and why.
         failure: String,
+        /// How long it took, ms.
+        duration_ms: u64,
         /// When.
         at: DateTime<Utc>,
     },
 }
+
+/// One line of the Audit pane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditLine {
+    /// Sequence number.
+    pub seq: u64,
+    /// Event type.
+    pub event_type: String,
+    /// Actor.
+    pub actor: String,
+    /// Action.
+    pub action: String,
+    /// Outcome.
+    pub outcome: String,
+    /// Entry hash (hex).
+    pub hash: String,
+}
+
+/// One line of the Safety pane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViolationLine {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The operation.
+    pub operation: String,
+    /// `blocked` or `needs_confirmation`.
+    pub level: String,
+    /// The rule.
+    pub rule: String,
+    /// Why.
+    pub reason: String,
+    /// Who asked.
+    pub actor: String,
+}
+
+/// A confirmation waiting for the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingConfirmation {
+    /// Request number (to answer by).
+    pub request: u64,
+    /// The task waiting.
+    pub id: ExecutionId,
+    /// The operation.
+    pub operation: String,
+    /// Why it needs confirmation.
+    pub reason: String,
+}
+
+/// Entries kept for the Audit and Safety panes.
+pub const PANE_HISTORY: usize = 200;
 
 /// The audit summary in the status bar.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +213,8 @@ pub struct AuditView {
     pub head: String,
     /// Last verification.
     pub verification: Verification,
+    /// Newest entries last.
+    pub recent: std::collections::VecDeque<AuditLine>,
 }
 
 /// What the status bar says about the backend and the link.
@@ -309,6 +376,13 @@ pub enum Command {
     Cancel(ExecutionId),
     /// Switch the link preset.
     SetPreset(LatencyPreset),
+    /// Answer a confirmation.
+    Answer {
+        /// The request.
+        request: u64,
+        /// Yes or no.
+        allowed: bool,
+    },
     /// Leave the console.
     Quit,
 }
@@ -355,6 +429,12 @@ pub struct App {
     pub theme: usize,
     /// Events missed because the console fell behind.
     pub missed_events: u64,
+    /// Safety violations, newest last.
+    pub violations: std::collections::VecDeque<ViolationLine>,
+    /// Total violations seen.
+    pub violation_count: u64,
+    /// Confirmations waiting, oldest first.
+    pub confirmations: std::collections::VecDeque<PendingConfirmation>,
     /// Set when the console should exit.
     pub quit: bool,
 }
@@ -387,6 +467,7 @@ impl App {
                 entries: 0,
                 head: crate::governance::GENESIS_PREV_HASH.to_string(),
                 verification: Verification::Never,
+                recent: std::collections::VecDeque::new(),
             },
             flash: None,
             now,
@@ -394,13 +475,18 @@ impl App {
             themes,
             theme: 0,
             missed_events: 0,
+            violations: std::collections::VecDeque::new(),
+            violation_count: 0,
+            confirmations: std::collections::VecDeque::new(),
             quit: false,
         }
     }
 
     /// The mode keys are routed in.
     pub fn mode(&self) -> Mode {
-        if matches!(self.overlay, Some(Overlay::ConfirmQuit { .. })) {
+        if !self.confirmations.is_empty()
+            || matches!(self.overlay, Some(Overlay::ConfirmQuit { .. }))
+        {
             Mode::Question
         } else if self.editing {
             Mode::Editing
@@ -517,6 +603,15 @@ impl App {
                     return vec![Command::Quit];
                 }
             }
+            // A pending confirmation takes the answer before anything else.
+            Action::Yes | Action::No if !self.confirmations.is_empty() => {
+                if let Some(c) = self.confirmations.pop_front() {
+                    return vec![Command::Answer {
+                        request: c.request,
+                        allowed: action == Action::Yes,
+                    }];
+                }
+            }
             Action::Yes => {
                 if matches!(self.overlay, Some(Overlay::ConfirmQuit { .. })) {
                     self.overlay = None;
@@ -615,7 +710,7 @@ impl App {
     fn move_by(&mut self, delta: isize) {
         match self.focus {
             Pane::Output => self.scroll_output(delta),
-            Pane::Tasks | Pane::Log | Pane::Prompt => {
+            Pane::Tasks | Pane::Log | Pane::Audit | Pane::Safety | Pane::Prompt => {
                 if self.tasks.is_empty() {
                     return;
                 }
@@ -742,24 +837,93 @@ impl App {
                 self.link.link = link;
                 self.flash(text, FlashLevel::Info);
             }
-            Event::AuditRecorded { seq, hash, .. } => {
+            Event::AuditRecorded {
+                seq,
+                event_type,
+                actor,
+                action,
+                outcome,
+                hash,
+                ..
+            } => {
                 if seq >= self.audit.entries {
                     self.audit.entries = seq;
-                    self.audit.head = hash;
+                    self.audit.head.clone_from(&hash);
+                }
+                self.audit.recent.push_back(AuditLine {
+                    seq,
+                    event_type,
+                    actor,
+                    action,
+                    outcome,
+                    hash,
+                });
+                if self.audit.recent.len() > PANE_HISTORY {
+                    self.audit.recent.pop_front();
                 }
             }
             Event::AuditVerified {
                 entries,
                 failure,
+                duration_ms,
                 at,
             } => {
                 self.audit.verification = match failure {
-                    None => Verification::Verified { entries, at },
+                    None => Verification::Verified {
+                        entries,
+                        duration_ms,
+                        at,
+                    },
                     Some(failure) => {
                         self.flash(format!("audit chain FAILED: {failure}"), FlashLevel::Error);
-                        Verification::Failed { failure, at }
+                        Verification::Failed {
+                            failure,
+                            duration_ms,
+                            at,
+                        }
                     }
                 };
+            }
+            Event::SafetyViolation {
+                operation,
+                level,
+                rule,
+                reason,
+                actor,
+                at,
+                ..
+            } => {
+                self.flash(
+                    format!("blocked: {operation} — {reason}"),
+                    FlashLevel::Error,
+                );
+                self.violation_count += 1;
+                self.violations.push_back(ViolationLine {
+                    at,
+                    operation,
+                    level,
+                    rule,
+                    reason,
+                    actor,
+                });
+                if self.violations.len() > PANE_HISTORY {
+                    self.violations.pop_front();
+                }
+            }
+            Event::ConfirmationRequested {
+                request,
+                id,
+                operation,
+                reason,
+            } => self.confirmations.push_back(PendingConfirmation {
+                request,
+                id,
+                operation,
+                reason,
+            }),
+            Event::ConfirmationAnswered { request, .. } => {
+                // Answered elsewhere (or here): it no longer waits.
+                self.confirmations.retain(|c| c.request != request);
             }
         }
     }

@@ -6,9 +6,10 @@
 //! │✓ HIGH Check the pow…1s ││budget is nominal and the uplink window is…   │
 //! │                        ││                                              │
 //! └────────────────────────┘└──────────────────────────────────────────────┘
-//! ┌ Log ───────────────────────────────────────────────────────────────────┐
-//! │12:00:01 INFO  execution started backend=mock                           │
-//! └────────────────────────────────────────────────────────────────────────┘
+//! ┌ Log ─────────────────────┐┌ Audit (2) ─────────────┐┌ Safety (1) ───────────┐
+//! │12:00:01 I execution star…││head 9c40dec8e461       ││12:00:02 ⊘ execute:ope…│
+//! │                          ││   2 EXECUTION execute …││                       │
+//! └──────────────────────────┘└────────────────────────┘└───────────────────────┘
 //! ┌ Prompt · priority normal ──────────────────────────────────────────────┐
 //! │> █                                                                      │
 //! └────────────────────────────────────────────────────────────────────────┘
@@ -36,6 +37,10 @@ pub struct Areas {
     pub output: Rect,
     /// Log pane.
     pub log: Rect,
+    /// Audit pane.
+    pub audit: Rect,
+    /// Safety pane.
+    pub safety: Rect,
     /// Prompt line.
     pub prompt: Rect,
     /// Status bar.
@@ -45,13 +50,19 @@ pub struct Areas {
 impl Areas {
     /// Splits the screen.
     pub fn of(area: Rect) -> Areas {
-        let [main, log, prompt, status] = Layout::vertical([
+        let [main, bottom, prompt, status] = Layout::vertical([
             Constraint::Min(6),
-            Constraint::Percentage(22),
+            Constraint::Percentage(28),
             Constraint::Length(3),
             Constraint::Length(1),
         ])
         .areas(area);
+        let [log, audit, safety] = Layout::horizontal([
+            Constraint::Percentage(36),
+            Constraint::Percentage(30),
+            Constraint::Percentage(34),
+        ])
+        .areas(bottom);
         let tasks_width = (area.width * 2 / 5).clamp(28, 64);
         let [tasks, output] =
             Layout::horizontal([Constraint::Length(tasks_width), Constraint::Min(20)]).areas(main);
@@ -59,6 +70,8 @@ impl Areas {
             tasks,
             output,
             log,
+            audit,
+            safety,
             prompt,
             status,
         }
@@ -102,6 +115,8 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
     panes::tasks::render(app, theme, frame, areas.tasks);
     panes::output::render(app, theme, frame, areas.output);
     panes::log::render(app, theme, frame, areas.log);
+    panes::audit::render(app, theme, frame, areas.audit);
+    panes::safety::render(app, theme, frame, areas.safety);
     panes::prompt::render(app, theme, frame, areas.prompt);
     panes::status::render(app, theme, frame, areas.status);
     panes::overlay::render(app, theme, frame, area);

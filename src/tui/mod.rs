@@ -251,6 +251,11 @@ async fn event_loop(
                         app.flash(e.to_string(), FlashLevel::Error);
                     }
                 }
+                Command::Answer { request, allowed } => {
+                    if let Err(e) = core.answer_confirmation(request, allowed, "operator") {
+                        app.flash(e.to_string(), FlashLevel::Error);
+                    }
+                }
                 Command::Quit => return Ok(()),
             }
         }

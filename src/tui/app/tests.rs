@@ -246,6 +246,7 @@ fn verify_key_asks_the_core_and_shows_progress() {
     app.apply(Event::AuditVerified {
         entries: 3,
         failure: Some("entry #1 (seq 2): content changed".into()),
+        duration_ms: 1,
         at: now(),
     });
     assert!(matches!(
@@ -343,4 +344,81 @@ fn a_retry_marks_the_output_with_the_new_attempt() {
     let t = &app.tasks[0];
     assert_eq!(t.output.line(1), Some("── attempt 2 ──"));
     assert_eq!(t.attempt, 2);
+}
+
+#[test]
+fn a_confirmation_takes_the_next_yes_or_no_even_while_typing() {
+    let mut app = app();
+    app.handle_key(&key('i'));
+    let id = ExecutionId(Uuid::from_u128(1));
+    for request in [7, 8] {
+        app.apply(Event::ConfirmationRequested {
+            request,
+            id,
+            operation: "execute:mock".into(),
+            reason: "needs confirmation".into(),
+        });
+    }
+    assert_eq!(app.mode(), Mode::Question);
+    assert_eq!(
+        app.handle_key(&key('y')),
+        vec![Command::Answer {
+            request: 7,
+            allowed: true
+        }]
+    );
+    assert_eq!(
+        app.handle_key(&KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        vec![Command::Answer {
+            request: 8,
+            allowed: false
+        }],
+        "Ctrl-C denies"
+    );
+    assert_eq!(app.mode(), Mode::Editing, "back to typing");
+    app.apply(Event::ConfirmationRequested {
+        request: 9,
+        id,
+        operation: "execute:mock".into(),
+        reason: "r".into(),
+    });
+    app.apply(Event::ConfirmationAnswered {
+        request: 9,
+        id,
+        allowed: true,
+        by: "--yes".into(),
+    });
+    assert!(app.confirmations.is_empty());
+}
+
+#[test]
+fn violations_and_audit_entries_are_kept_for_their_panes() {
+    let mut app = app();
+    app.apply(Event::SafetyViolation {
+        id: None,
+        operation: "delete_all".into(),
+        level: "blocked".into(),
+        rule: "prohibited_operations".into(),
+        reason: "'delete_all' is in governance.prohibited_operations".into(),
+        actor: "agent".into(),
+        at: now(),
+    });
+    assert_eq!((app.violation_count, app.violations.len()), (1, 1));
+    assert!(
+        app.flash
+            .as_ref()
+            .unwrap()
+            .text
+            .starts_with("blocked: delete_all")
+    );
+    app.apply(Event::AuditVerified {
+        entries: 3,
+        failure: None,
+        duration_ms: 2,
+        at: now(),
+    });
+    assert!(matches!(
+        app.audit.verification,
+        Verification::Verified { entries: 3, .. }
+    ));
 }

@@ -1,9 +1,11 @@
 //! One pure render function per pane: `render(&App, &Theme, &mut Frame, Rect)`.
 
+pub mod audit;
 pub mod log;
 pub mod output;
 pub mod overlay;
 pub mod prompt;
+pub mod safety;
 pub mod status;
 pub mod tasks;
 

@@ -22,6 +22,40 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 
 /// Draws the open overlay, if any.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    if let Some(c) = app.confirmations.front() {
+        let rect = centered(area, 64, 7);
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_type(BorderType::Double)
+            .border_style(theme.warn)
+            .title(Span::styled(" Confirm operation ", theme.title))
+            .style(theme.overlay);
+        let waiting = app.confirmations.len();
+        let text = vec![
+            Line::from(vec![
+                Span::styled(c.operation.clone(), theme.accent),
+                Span::raw(format!(" for task {}", c.id.short())),
+            ]),
+            Line::styled(c.reason.clone(), theme.muted),
+            Line::from(vec![
+                Span::styled("y", theme.accent),
+                Span::raw(" allow · "),
+                Span::styled("n", theme.accent),
+                Span::raw("/Esc/Ctrl-C deny · the answer is audited"),
+            ]),
+            Line::styled(
+                if waiting > 1 {
+                    format!("{} more waiting", waiting - 1)
+                } else {
+                    String::new()
+                },
+                theme.muted,
+            ),
+        ];
+        frame.render_widget(Clear, rect);
+        frame.render_widget(Paragraph::new(text).block(block), rect);
+        return;
+    }
     match &app.overlay {
         None => {}
         Some(Overlay::Help) => help(app, theme, frame, area),

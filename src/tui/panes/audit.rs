@@ -1,0 +1,82 @@
+//! The `Audit` pane: entries in the chain, its head, the last verification (when, result, how
+//! long) and the newest entries. A failed verification turns the pane red and names the first
+//! bad entry.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::block;
+use crate::tui::app::{App, Pane, Verification};
+use crate::tui::theme::Theme;
+
+/// Draws the pane.
+pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let audit = &app.audit;
+    let failed = matches!(audit.verification, Verification::Failed { .. });
+    let mut title = vec![Span::styled("Audit", theme.title)];
+    if audit.enabled {
+        title.push(Span::styled(format!(" ({})", audit.entries), theme.muted));
+    }
+    let mut block = block(title, Pane::Audit, app, theme);
+    if failed {
+        block = block.border_style(theme.error);
+    }
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if !audit.enabled {
+        frame.render_widget(
+            Paragraph::new(Line::styled("audit off (governance.audit)", theme.muted)),
+            inner,
+        );
+        return;
+    }
+    let head = audit.head.get(..12).unwrap_or(&audit.head);
+    let mut lines = vec![Line::from(vec![
+        Span::styled("head ", theme.muted),
+        Span::styled(head.to_string(), theme.accent),
+    ])];
+    match &audit.verification {
+        Verification::Never => lines.push(Line::styled("not verified yet (v)", theme.muted)),
+        Verification::Running => lines.push(Line::styled("verifying…", theme.running)),
+        Verification::Verified {
+            entries,
+            duration_ms,
+            at,
+        } => lines.push(Line::styled(
+            format!(
+                "✓ {entries} verified {} ({duration_ms} ms)",
+                at.format("%H:%M:%S")
+            ),
+            theme.ok,
+        )),
+        Verification::Failed {
+            failure,
+            duration_ms,
+            at,
+        } => {
+            lines.push(Line::styled(
+                format!("✗ BROKEN {} ({duration_ms} ms)", at.format("%H:%M:%S")),
+                theme.error,
+            ));
+            lines.push(Line::styled(failure.clone(), theme.error));
+            frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+            return;
+        }
+    }
+    let room = (inner.height as usize).saturating_sub(lines.len());
+    for e in audit.recent.iter().rev().take(room) {
+        let style = if e.outcome == "success" || e.outcome == "allowed" {
+            theme.text
+        } else {
+            theme.warn
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:>4} ", e.seq), theme.muted),
+            Span::styled(format!("{} ", e.event_type), style),
+            Span::styled(format!("{} {}", e.action, e.outcome), theme.muted),
+        ]));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,53 @@
+//! The `Safety` pane: operations the safety boundary refused (and confirmations the operator
+//! denied), newest first, with time, operation, rule or reason, and actor; the count is in the
+//! title.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::block;
+use crate::tui::app::{App, Pane};
+use crate::tui::theme::Theme;
+
+/// Draws the pane.
+pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let mut title = vec![Span::styled("Safety", theme.title)];
+    if app.violation_count > 0 {
+        title.push(Span::styled(
+            format!(" ({})", app.violation_count),
+            theme.error,
+        ));
+    }
+    let block = block(title, Pane::Safety, app, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if app.violations.is_empty() {
+        frame.render_widget(
+            Paragraph::new(Line::styled("no violations", theme.muted)),
+            inner,
+        );
+        return;
+    }
+    let lines: Vec<Line> = app
+        .violations
+        .iter()
+        .rev()
+        .take(inner.height as usize)
+        .map(|v| {
+            Line::from(vec![
+                Span::styled(v.at.format("%H:%M:%S ").to_string(), theme.muted),
+                Span::styled(
+                    format!("{} ", if v.level == "blocked" { "⊘" } else { "✗" }),
+                    theme.error,
+                ),
+                Span::styled(format!("{} ", v.operation), theme.text),
+                Span::styled(format!("{} ", v.rule), theme.warn),
+                Span::styled(format!("{} ", v.actor), theme.muted),
+                Span::styled(v.reason.clone(), theme.muted),
+            ])
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}
