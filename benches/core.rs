@@ -48,6 +48,18 @@ fn execute_async_mock_audit_on(bencher: Bencher) {
 }
 
 #[divan::bench]
+fn execute_async_mock_audit_on_no_subscriber(bencher: Bencher) {
+    let rt = runtime();
+    let mut config = VeyraConfig::default();
+    config.governance.store = veyra::config::AuditStoreKind::Memory;
+    let core = VeyraCore::new(config).expect("default config is valid");
+    bencher.bench_local(|| {
+        rt.block_on(core.execute_async(ExecutionRequest::new(PROMPT)))
+            .expect("mock execution succeeds")
+    });
+}
+
+#[divan::bench]
 fn bare_mock_generate(bencher: Bencher) {
     let rt = runtime();
     let backend = MockBackend::new();

@@ -138,7 +138,10 @@ impl HealthReport {
 struct Emitter {
     bus: EventBus,
     watchers: Mutex<Watchers>,
+    /// Stream and final watchers together.
     watched: AtomicUsize,
+    /// Stream watchers alone: with none, only final states need the lock.
+    streaming: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -160,6 +163,7 @@ impl Emitter {
     fn watch_stream(&self, id: ExecutionId, tx: mpsc::UnboundedSender<Event>) {
         self.watchers().streams.insert(id, tx);
         self.watched.fetch_add(1, Ordering::SeqCst);
+        self.streaming.fetch_add(1, Ordering::SeqCst);
     }
 
     fn watch_final(&self, id: ExecutionId, tx: oneshot::Sender<TaskStatus>) {
@@ -169,10 +173,11 @@ impl Emitter {
 
     fn unwatch(&self, id: ExecutionId) {
         let mut w = self.watchers();
-        let removed = usize::from(w.streams.remove(&id).is_some())
-            + usize::from(w.finals.remove(&id).is_some());
+        let streams = usize::from(w.streams.remove(&id).is_some());
+        let removed = streams + usize::from(w.finals.remove(&id).is_some());
         w.answers.remove(&id);
         self.watched.fetch_sub(removed, Ordering::SeqCst);
+        self.streaming.fetch_sub(streams, Ordering::SeqCst);
     }
 
     /// Keeps the answer of a successful attempt if someone waits for this execution.
@@ -193,11 +198,14 @@ impl Emitter {
 
 impl EventSink for Emitter {
     fn emit(&self, event: Event) {
-        if self.watched.load(Ordering::SeqCst) > 0
-            && let Some(id) = event.execution()
-        {
+        let terminal = event.is_terminal();
+        let interested = if terminal {
+            self.watched.load(Ordering::SeqCst) > 0
+        } else {
+            self.streaming.load(Ordering::SeqCst) > 0
+        };
+        if interested && let Some(id) = event.execution() {
             let mut w = self.watchers();
-            let terminal = event.is_terminal();
             let mut removed = 0;
             if let Some(tx) = w.streams.get(&id) {
                 // A dropped receiver only means the caller stopped listening.
@@ -205,6 +213,7 @@ impl EventSink for Emitter {
                 if terminal {
                     w.streams.remove(&id);
                     removed += 1;
+                    self.streaming.fetch_sub(1, Ordering::SeqCst);
                 }
             }
             if terminal
@@ -284,6 +293,7 @@ impl VeyraCore {
             bus: EventBus::default(),
             watchers: Mutex::new(Watchers::default()),
             watched: AtomicUsize::new(0),
+            streaming: AtomicUsize::new(0),
         });
         let link = Arc::new(LinkSim::new(&config.latency, seed, Utc::now()));
         let scheduler = Scheduler::new(

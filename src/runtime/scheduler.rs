@@ -51,6 +51,10 @@ pub fn no_payload() -> Payload {
     Arc::new(())
 }
 
+/// Records of ended tasks kept for `task()` and for a clear "already finished" on cancel; older
+/// ones are forgotten so a long session does not grow without bound.
+pub const FINISHED_KEPT: usize = 10_000;
+
 /// How long a cancelled or timed-out handler may take to wind down before it is dropped.
 pub const CANCEL_GRACE: Duration = Duration::from_secs(2);
 
@@ -309,6 +313,8 @@ struct State {
     queues: [VecDeque<Waiting>; 5],
     /// Task kinds, interned: entries keep a 2-byte index instead of a string each.
     kinds: Vec<Arc<str>>,
+    /// Ended tasks, oldest first; records beyond [`FINISHED_KEPT`] are dropped.
+    finished: VecDeque<TaskId>,
     tasks: HashMap<TaskId, Entry>,
     queued: usize,
     running: usize,
@@ -344,6 +350,16 @@ impl State {
             {
                 self.queued -= 1;
                 return Some(waiting);
+            }
+        }
+    }
+
+    /// Remembers that `id` ended, forgetting the oldest ended task beyond [`FINISHED_KEPT`].
+    fn retire(&mut self, id: TaskId) {
+        self.finished.push_back(id);
+        while self.finished.len() > FINISHED_KEPT {
+            if let Some(old) = self.finished.pop_front() {
+                self.tasks.remove(&old);
             }
         }
     }
@@ -436,6 +452,7 @@ impl Scheduler {
                     queues: Default::default(),
                     tasks: HashMap::new(),
                     kinds: Vec::new(),
+                    finished: VecDeque::new(),
                     queued: 0,
                     running: 0,
                     accepting: true,
@@ -555,6 +572,7 @@ impl Scheduler {
                 entry.finish(Phase::Cancelled, self.inner.stamp());
                 let attempt = entry.attempts;
                 st.queued -= 1;
+                st.retire(id);
                 self.inner.emit_state(
                     id,
                     TaskStatus::Cancelled {
@@ -648,6 +666,7 @@ impl Scheduler {
                         attempt,
                     );
                     report.left_queued.push(id);
+                    st.retire(id);
                 }
             }
             for (id, entry) in st.tasks.iter() {
@@ -908,6 +927,7 @@ impl Inner {
             if let Some(entry) = st.tasks.get_mut(&job.id) {
                 entry.finish(phase, at);
             }
+            st.retire(job.id);
             st.running -= 1;
             self.emit_state(job.id, status, job.attempt);
         }
@@ -967,6 +987,7 @@ impl Inner {
                 if let Some(entry) = st.tasks.get_mut(&job.id) {
                     entry.finish(Phase::Cancelled, at);
                 }
+                st.retire(job.id);
                 let reason = if st.accepting { "operator" } else { "shutdown" };
                 self.emit_state(
                     job.id,

@@ -118,19 +118,20 @@ impl SafetyBoundary {
         if !self.enabled {
             return (SafetyLevel::Allowed, None);
         }
-        let display = names.last().copied().unwrap_or_default().to_string();
+        // Built only when there is something to report.
+        let display = || names.last().copied().unwrap_or_default().to_string();
         let violation = |rule: &str, reason: String| Violation {
-            operation: display.clone(),
+            operation: display(),
             level: SafetyLevel::Blocked,
             rule: rule.to_string(),
             reason,
             actor: actor.to_string(),
             at: Utc::now(),
         };
-        if let Some(hit) = names
-            .iter()
-            .find(|n| self.prohibited.contains(&n.to_ascii_lowercase()))
-        {
+        let listed = |set: &BTreeSet<String>, name: &str| {
+            set.iter().any(|entry| entry.eq_ignore_ascii_case(name))
+        };
+        if let Some(hit) = names.iter().find(|n| listed(&self.prohibited, n)) {
             let v = violation(
                 "prohibited_operations",
                 format!("'{hit}' is in governance.prohibited_operations"),
@@ -140,14 +141,14 @@ impl SafetyBoundary {
         if self.reversible_only && !is_reversible {
             let v = violation(
                 "reversible_only",
-                format!("'{display}' cannot be undone and governance.reversible_only is on"),
+                format!(
+                    "'{}' cannot be undone and governance.reversible_only is on",
+                    display()
+                ),
             );
             return (SafetyLevel::Blocked, Some(v));
         }
-        if names
-            .iter()
-            .any(|n| self.require_confirmation.contains(&n.to_ascii_lowercase()))
-        {
+        if names.iter().any(|n| listed(&self.require_confirmation, n)) {
             return (SafetyLevel::NeedsConfirmation, None);
         }
         (SafetyLevel::Allowed, None)

@@ -657,3 +657,18 @@ proptest! {
         })?;
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn records_of_ended_tasks_are_bounded() {
+    let mut cfg = config(64);
+    cfg.queue_capacity = FINISHED_KEPT + 10;
+    let (s, _) = scheduler(cfg, None);
+    s.register_handler("sleep", Arc::new(Sleepy::default()));
+    let ids: Vec<TaskId> = (0..FINISHED_KEPT + 5)
+        .map(|_| s.submit(spec("sleep", Priority::Normal, 0.into())).unwrap())
+        .collect();
+    s.wait_idle().await;
+    assert!(s.task(ids[0]).is_none(), "the oldest record was forgotten");
+    assert_eq!(s.cancel(ids[0]).unwrap_err(), CancelError::Unknown(ids[0]));
+    assert_eq!(s.task(*ids.last().unwrap()).unwrap().state, "succeeded");
+}
