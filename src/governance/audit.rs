@@ -146,52 +146,46 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
-/// The fields that the canonical bytes cover, borrowed from an entry, **declared in RFC 8785
-/// key order** (ASCII, so UTF-16 order is byte order). `serde_json` writes struct fields in
-/// declaration order, escapes strings exactly as RFC 8785 does (`\"`, `\\`, `\b\f\n\r\t`,
-/// other controls as lowercase `\u00xx`, nothing else) and writes integers plainly, so this
-/// struct serializes to its own canonical form; the free-form `metadata` object is canonicalized
-/// by `serde_json_canonicalizer` and embedded verbatim. A test checks the result byte for byte
-/// against `serde_json_canonicalizer` over the whole body.
-#[derive(Serialize)]
-struct CanonicalBody<'a> {
-    action: &'a str,
-    actor: &'a str,
-    event_type: AuditEventType,
-    id: &'a Uuid,
-    input_summary: &'a str,
-    metadata: &'a serde_json::value::RawValue,
-    outcome: &'a str,
-    resource: &'a str,
-    seq: u64,
-    #[serde(with = "rfc3339_micros")]
-    timestamp: DateTime<Utc>,
-}
-
 impl AuditEntry {
     /// The RFC 8785 canonical bytes of every field but `prev_hash` and `hash`.
+    ///
+    /// Written field by field in RFC 8785 key order (the keys are ASCII, so UTF-16 order is
+    /// byte order): `action, actor, event_type, id, input_summary, metadata, outcome, resource,
+    /// seq, timestamp`. Strings go through `serde_json`, which escapes exactly as RFC 8785 does
+    /// (`\"`, `\\`, `\b\f\n\r\t`, other controls as lowercase `\u00xx`, nothing else); `seq` is a
+    /// plain integer; `metadata` is canonicalized by `serde_json_canonicalizer` unless it is
+    /// plainly canonical already (see [`is_plainly_canonical`]). Tests check the result byte for
+    /// byte against `serde_json_canonicalizer` over the whole body.
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, AuditError> {
         let encode = |e: serde_json::Error| AuditError::Encode(e.to_string());
-        let metadata = if is_plainly_canonical(&self.metadata) {
-            serde_json::to_string(&self.metadata).map_err(encode)?
-        } else {
-            serde_json_canonicalizer::to_string(&self.metadata).map_err(encode)?
-        };
-        let metadata = serde_json::value::RawValue::from_string(metadata).map_err(encode)?;
-        let body = CanonicalBody {
-            action: &self.action,
-            actor: &self.actor,
-            event_type: self.event_type,
-            id: &self.id,
-            input_summary: &self.input_summary,
-            metadata: &metadata,
-            outcome: &self.outcome,
-            resource: &self.resource,
-            seq: self.seq,
-            timestamp: self.timestamp,
-        };
         let mut out = Vec::with_capacity(384);
-        serde_json::to_writer(&mut out, &body).map_err(encode)?;
+        let field = |out: &mut Vec<u8>, key: &str, value: &str| -> Result<(), AuditError> {
+            out.extend_from_slice(key.as_bytes());
+            serde_json::to_writer(&mut *out, value).map_err(encode)
+        };
+        field(&mut out, "{\"action\":", &self.action)?;
+        field(&mut out, ",\"actor\":", &self.actor)?;
+        field(&mut out, ",\"event_type\":", self.event_type.name())?;
+        let mut id = uuid::Uuid::encode_buffer();
+        field(
+            &mut out,
+            ",\"id\":",
+            self.id.hyphenated().encode_lower(&mut id),
+        )?;
+        field(&mut out, ",\"input_summary\":", &self.input_summary)?;
+        out.extend_from_slice(b",\"metadata\":");
+        if is_plainly_canonical(&self.metadata) {
+            serde_json::to_writer(&mut out, &self.metadata).map_err(encode)?;
+        } else {
+            serde_json_canonicalizer::to_writer(&self.metadata, &mut out).map_err(encode)?;
+        }
+        field(&mut out, ",\"outcome\":", &self.outcome)?;
+        field(&mut out, ",\"resource\":", &self.resource)?;
+        out.extend_from_slice(b",\"seq\":");
+        push_digits(&mut out, self.seq, 1);
+        out.extend_from_slice(b",\"timestamp\":\"");
+        push_timestamp(&mut out, &self.timestamp);
+        out.extend_from_slice(b"\"}");
         Ok(out)
     }
 
@@ -208,6 +202,54 @@ impl AuditEntry {
     pub fn short_hash(&self) -> &str {
         self.hash.get(..12).unwrap_or(&self.hash)
     }
+}
+
+/// Appends `n` in decimal, zero-padded to at least `width` digits.
+fn push_digits(out: &mut Vec<u8>, n: u64, width: usize) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut v = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for _ in (buf.len() - i)..width {
+        out.push(b'0');
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends `t` as `YYYY-MM-DDTHH:MM:SS.ffffffZ` — the same text as
+/// `to_rfc3339_opts(SecondsFormat::Micros, true)` (a test checks), without the formatter.
+fn push_timestamp(out: &mut Vec<u8>, t: &DateTime<Utc>) {
+    use chrono::{Datelike, Timelike};
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        out.extend_from_slice(
+            t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                .as_bytes(),
+        );
+        return;
+    }
+    push_digits(out, year as u64, 4);
+    out.push(b'-');
+    push_digits(out, u64::from(t.month()), 2);
+    out.push(b'-');
+    push_digits(out, u64::from(t.day()), 2);
+    out.push(b'T');
+    push_digits(out, u64::from(t.hour()), 2);
+    out.push(b':');
+    push_digits(out, u64::from(t.minute()), 2);
+    out.push(b':');
+    push_digits(out, u64::from(t.second()), 2);
+    out.push(b'.');
+    // Leap seconds show as 60 in chrono's nanosecond field overflow; micros stay 6 digits.
+    push_digits(out, u64::from(t.nanosecond() % 1_000_000_000 / 1000), 6);
+    out.push(b'Z');
 }
 
 /// True when `serde_json` already writes `value` in RFC 8785 form: every object key is ASCII
@@ -241,12 +283,40 @@ fn chain_hash(prev: &[u8; 32], canonical: &[u8]) -> String {
 }
 
 /// Decodes 64 lowercase hex digits.
+/// Value of each lowercase hex digit; 0xff for every other byte (uppercase included: hashes
+/// are written in lowercase, and a changed case is a changed entry).
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Decodes 64 lowercase hex digits (verification decodes two per entry, so this is hot).
 fn decode_hash(hex_text: &str) -> Option<[u8; 32]> {
-    if hex_text.len() != 64 || hex_text.bytes().any(|b| b.is_ascii_uppercase()) {
+    let bytes = hex_text.as_bytes();
+    if bytes.len() != 64 {
         return None;
     }
     let mut out = [0u8; 32];
-    hex::decode_to_slice(hex_text, &mut out).ok()?;
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        let (hi, lo) = (
+            HEX_VALUE[usize::from(pair[0])],
+            HEX_VALUE[usize::from(pair[1])],
+        );
+        if (hi | lo) & 0xf0 != 0 {
+            return None;
+        }
+        out[i] = (hi << 4) | lo;
+    }
     Some(out)
 }
 
@@ -344,14 +414,14 @@ pub fn verify_chain<'a>(
 #[derive(Debug)]
 struct ChainVerifier {
     index: u64,
-    prev: String,
+    prev: [u8; 32],
 }
 
 impl Default for ChainVerifier {
     fn default() -> Self {
         ChainVerifier {
             index: 0,
-            prev: GENESIS_PREV_HASH.to_string(),
+            prev: [0; 32],
         }
     }
 }
@@ -367,22 +437,22 @@ impl ChainVerifier {
         if entry.seq != expected {
             return Err(fail(IntegrityReason::SequenceGap { expected }));
         }
-        if entry.prev_hash != self.prev {
+        if decode_hash(&entry.prev_hash) != Some(self.prev) {
             return Err(fail(IntegrityReason::LinkBroken));
         }
-        match entry.compute_hash() {
-            Ok(Some(h)) if h == entry.hash => {}
-            Ok(Some(_)) => {
-                return Err(fail(if decode_hash(&entry.hash).is_none() {
-                    IntegrityReason::MalformedHash
-                } else {
-                    IntegrityReason::ContentChanged
-                }));
-            }
-            Ok(None) => return Err(fail(IntegrityReason::MalformedHash)),
-            Err(e) => return Err(fail(IntegrityReason::Unencodable(e.to_string()))),
+        let Some(recorded) = decode_hash(&entry.hash) else {
+            return Err(fail(IntegrityReason::MalformedHash));
+        };
+        let canonical = entry
+            .canonical_bytes()
+            .map_err(|e| fail(IntegrityReason::Unencodable(e.to_string())))?;
+        let mut h = Sha256::new();
+        h.update(self.prev);
+        h.update(&canonical);
+        if <[u8; 32]>::from(h.finalize()) != recorded {
+            return Err(fail(IntegrityReason::ContentChanged));
         }
-        self.prev.clone_from(&entry.hash);
+        self.prev = recorded;
         self.index += 1;
         Ok(())
     }
@@ -390,7 +460,7 @@ impl ChainVerifier {
     fn report(self) -> VerifyReport {
         VerifyReport {
             entries: self.index,
-            head: self.prev,
+            head: hex::encode(self.prev),
         }
     }
 }

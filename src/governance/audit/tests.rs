@@ -333,3 +333,25 @@ mod plain_canonical {
         }
     }
 }
+
+#[test]
+fn timestamps_are_written_as_rfc3339_with_micros() {
+    use chrono::TimeZone;
+    for t in [
+        Utc.with_ymd_and_hms(2026, 1, 9, 0, 0, 0).unwrap(),
+        Utc.with_ymd_and_hms(1999, 12, 31, 23, 59, 59).unwrap()
+            + chrono::Duration::microseconds(999_999),
+        Utc.with_ymd_and_hms(2000, 2, 29, 7, 5, 3).unwrap() + chrono::Duration::microseconds(42),
+    ] {
+        let mut out = Vec::new();
+        super::push_timestamp(&mut out, &t);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        );
+    }
+    let mut out = Vec::new();
+    super::push_digits(&mut out, 0, 1);
+    super::push_digits(&mut out, 18_446_744_073_709_551_615, 1);
+    assert_eq!(out, b"018446744073709551615");
+}
