@@ -411,19 +411,10 @@ pub fn verify_chain<'a>(
 }
 
 /// Incremental form of [`verify_chain`], for stores that stream entries.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct ChainVerifier {
     index: u64,
     prev: [u8; 32],
-}
-
-impl Default for ChainVerifier {
-    fn default() -> Self {
-        ChainVerifier {
-            index: 0,
-            prev: [0; 32],
-        }
-    }
 }
 
 impl ChainVerifier {
