@@ -404,3 +404,15 @@ fn confirmation_modal_80x24() {
     }
     insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
 }
+
+#[test]
+fn command_line_80x24() {
+    let mut app = busy_app();
+    app.command = Some(Default::default());
+    for c in "preset mars".chars() {
+        app.handle_key(&crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Char(c),
+        ));
+    }
+    insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
+}

@@ -435,6 +435,8 @@ pub struct App {
     pub violation_count: u64,
     /// Confirmations waiting, oldest first.
     pub confirmations: std::collections::VecDeque<PendingConfirmation>,
+    /// The `:` command being typed, when the command line is open.
+    pub command: Option<InputLine>,
     /// Set when the console should exit.
     pub quit: bool,
 }
@@ -478,6 +480,7 @@ impl App {
             violations: std::collections::VecDeque::new(),
             violation_count: 0,
             confirmations: std::collections::VecDeque::new(),
+            command: None,
             quit: false,
         }
     }
@@ -488,6 +491,8 @@ impl App {
             || matches!(self.overlay, Some(Overlay::ConfirmQuit { .. }))
         {
             Mode::Question
+        } else if self.command.is_some() {
+            Mode::Command
         } else if self.editing {
             Mode::Editing
         } else {
@@ -548,6 +553,13 @@ impl App {
             self.edit(edit);
             return Vec::new();
         }
+        if mode == Mode::Command
+            && let Some(edit) = Edit::from_key(key)
+            && let Some(line) = self.command.as_mut()
+        {
+            apply_edit(line, edit);
+            return Vec::new();
+        }
         if self.overlay == Some(Overlay::Help) {
             // Any unbound key closes the help.
             self.overlay = None;
@@ -570,18 +582,7 @@ impl App {
 
     /// Applies a typing action.
     pub fn edit(&mut self, edit: Edit) {
-        let input = &mut self.input;
-        match edit {
-            Edit::Insert(c) => input.insert(c),
-            Edit::Backspace => input.backspace(),
-            Edit::Delete => input.delete(),
-            Edit::Left => input.cursor = input.cursor.saturating_sub(1),
-            Edit::Right => input.cursor = (input.cursor + 1).min(input.len()),
-            Edit::Home => input.cursor = 0,
-            Edit::End => input.cursor = input.len(),
-            Edit::DeleteWord => input.delete_word(),
-            Edit::Clear => *input = InputLine::default(),
-        }
+        apply_edit(&mut self.input, edit);
     }
 
     /// Applies an action; returns what the loop must do.
@@ -627,8 +628,15 @@ impl App {
                 self.editing = true;
             }
             Action::Cancel => {
-                self.editing = false;
+                if self.command.take().is_none() {
+                    self.editing = false;
+                }
                 self.overlay = None;
+            }
+            Action::CommandLine => self.command = Some(InputLine::default()),
+            Action::RunCommand => {
+                let text = self.command.take().map(|c| c.text).unwrap_or_default();
+                return self.run_command(&text);
             }
             Action::Submit => {
                 let prompt = self.input.text.trim().to_string();
@@ -696,6 +704,69 @@ impl App {
                 None => self.flash("no task selected", FlashLevel::Error),
             },
             Action::Preset(preset) => return vec![Command::SetPreset(preset)],
+        }
+        Vec::new()
+    }
+
+    /// Runs a `:` command (`preset mars`, `theme mono`, `priority high`, `verify`, `cancel`,
+    /// `help`, `quit`).
+    pub fn run_command(&mut self, text: &str) -> Vec<Command> {
+        const COMMANDS: [&str; 7] = [
+            "preset", "theme", "priority", "verify", "cancel", "help", "quit",
+        ];
+        let mut words = text.split_whitespace();
+        let Some(name) = words.next() else {
+            return Vec::new();
+        };
+        let arg = words.next();
+        let name = name.to_ascii_lowercase();
+        match (name.as_str(), arg) {
+            ("preset", Some(p)) => match <LatencyPreset as clap::ValueEnum>::from_str(p, true) {
+                Ok(preset) => return vec![Command::SetPreset(preset)],
+                Err(_) => self.flash(
+                    format!("unknown preset '{p}'; presets: earth, lunar, mars, deep-space, custom"),
+                    FlashLevel::Error,
+                ),
+            },
+            ("theme", Some(t)) => match self.themes.iter().position(|th| th.name == t) {
+                Some(i) => {
+                    self.theme = i;
+                    return vec![Command::SetTheme(i)];
+                }
+                None => {
+                    let names: Vec<&str> = self.themes.iter().map(|th| th.name.as_str()).collect();
+                    self.flash(format!("unknown theme '{t}'; themes: {}", names.join(", ")), FlashLevel::Error);
+                }
+            },
+            ("priority", Some(p)) => match <Priority as clap::ValueEnum>::from_str(p, true) {
+                Ok(priority) => self.priority = priority,
+                Err(_) => self.flash(
+                    format!("unknown priority '{p}'; priorities: critical, high, normal, low, background"),
+                    FlashLevel::Error,
+                ),
+            },
+            ("verify", None) => return self.update(Action::VerifyAudit),
+            ("cancel", None) => return self.update(Action::CancelTask),
+            ("help", None) => self.overlay = Some(Overlay::Help),
+            ("quit" | "q", None) => return self.update(Action::Quit),
+            ("preset" | "theme" | "priority", None) => {
+                self.flash(format!(":{name} needs a value, e.g. :{name} {}", match name.as_str() {
+                    "preset" => "mars",
+                    "theme" => "mono",
+                    _ => "high",
+                }), FlashLevel::Error);
+            }
+            (known, Some(_)) if COMMANDS.contains(&known) => {
+                self.flash(format!(":{known} takes no value"), FlashLevel::Error);
+            }
+            (unknown, _) => self.flash(
+                format!(
+                    "unknown command ':{unknown}'{}; commands: {}",
+                    crate::config::suggest::did_you_mean(unknown, COMMANDS),
+                    COMMANDS.join(", ")
+                ),
+                FlashLevel::Error,
+            ),
         }
         Vec::new()
     }
@@ -931,6 +1002,21 @@ impl App {
     fn task_mut(&mut self, id: ExecutionId) -> Option<&mut TaskView> {
         let i = *self.index.get(&id)?;
         self.tasks.get_mut(i)
+    }
+}
+
+/// Applies a typing action to a line.
+fn apply_edit(input: &mut InputLine, edit: Edit) {
+    match edit {
+        Edit::Insert(c) => input.insert(c),
+        Edit::Backspace => input.backspace(),
+        Edit::Delete => input.delete(),
+        Edit::Left => input.cursor = input.cursor.saturating_sub(1),
+        Edit::Right => input.cursor = (input.cursor + 1).min(input.len()),
+        Edit::Home => input.cursor = 0,
+        Edit::End => input.cursor = input.len(),
+        Edit::DeleteWord => input.delete_word(),
+        Edit::Clear => *input = InputLine::default(),
     }
 }
 

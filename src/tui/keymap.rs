@@ -55,6 +55,10 @@ pub enum Action {
     CancelTask,
     /// Switch the link preset.
     Preset(LatencyPreset),
+    /// Open the `:` command line.
+    CommandLine,
+    /// Run the typed command.
+    RunCommand,
 }
 
 /// Where a binding applies.
@@ -66,6 +70,8 @@ pub enum Mode {
     Editing,
     /// A yes/no question is open.
     Question,
+    /// Typing a `:` command.
+    Command,
 }
 
 /// One row of the binding table.
@@ -373,6 +379,27 @@ fn defaults() -> Vec<Binding> {
             "next theme",
         ),
         b(Help, "help", Mode::Normal, vec![K::plain('?')], "this help"),
+        b(
+            CommandLine,
+            "command_line",
+            Mode::Normal,
+            vec![K::plain(':')],
+            "command line (:help)",
+        ),
+        b(
+            RunCommand,
+            "run_command",
+            Mode::Command,
+            vec![K::named(KeyCode::Enter)],
+            "run the command",
+        ),
+        b(
+            Cancel,
+            "close_command",
+            Mode::Command,
+            vec![K::named(KeyCode::Esc)],
+            "close the command line",
+        ),
         b(
             Cancel,
             "close",

@@ -422,3 +422,34 @@ fn violations_and_audit_entries_are_kept_for_their_panes() {
         Verification::Verified { entries: 3, .. }
     ));
 }
+
+#[test]
+fn the_command_line_runs_commands_and_explains_mistakes() {
+    let mut app = app();
+    app.handle_key(&key(':'));
+    assert_eq!(app.mode(), Mode::Command);
+    for c in "preset mars".chars() {
+        app.handle_key(&key(c));
+    }
+    assert_eq!(
+        app.handle_key(&named(KeyCode::Enter)),
+        vec![Command::SetPreset(LatencyPreset::Mars)]
+    );
+    assert_eq!(app.mode(), Mode::Normal);
+    assert!(app.run_command("priority high").is_empty());
+    assert_eq!(app.priority, Priority::High);
+    assert_eq!(app.run_command("verify"), vec![Command::VerifyAudit]);
+    assert!(app.run_command("prest mars").is_empty());
+    assert!(
+        app.flash
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("did you mean 'preset'?")
+    );
+    assert!(app.run_command("preset venus").is_empty());
+    assert!(app.flash.as_ref().unwrap().text.contains("presets: earth"));
+    app.handle_key(&key(':'));
+    app.handle_key(&named(KeyCode::Esc));
+    assert_eq!(app.mode(), Mode::Normal);
+}

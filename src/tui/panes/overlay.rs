@@ -86,9 +86,10 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 }
 
 fn help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    const SECTIONS: [(Mode, &str); 3] = [
+    const SECTIONS: [(Mode, &str); 4] = [
         (Mode::Normal, "Browsing"),
         (Mode::Editing, "Editing the prompt"),
+        (Mode::Command, "Command line"),
         (Mode::Question, "Questions"),
     ];
     let bindings = app.keymap.bindings();

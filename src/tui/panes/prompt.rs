@@ -13,6 +13,30 @@ use crate::tui::theme::Theme;
 
 /// Draws the pane and, while editing, places the terminal cursor.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    if let Some(command) = &app.command {
+        let title = vec![
+            Span::styled("Command", theme.title),
+            Span::styled(
+                " · preset NAME · theme NAME · priority P · verify · cancel · help · quit · Esc closes",
+                theme.muted,
+            ),
+        ];
+        let block = block(title, Pane::Prompt, app, theme);
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        let line = Line::from(vec![
+            Span::styled(":", theme.accent),
+            Span::styled(command.text.clone(), theme.input),
+        ]);
+        frame.render_widget(Paragraph::new(line), inner);
+        let before: String = command.text.chars().take(command.cursor).collect();
+        let x = inner.x + 1 + before.width() as u16;
+        frame.set_cursor_position(Position::new(
+            x.min(inner.right().saturating_sub(1)),
+            inner.y,
+        ));
+        return;
+    }
     let title = vec![
         Span::styled("Prompt", theme.title),
         Span::styled(" · priority ", theme.muted),
