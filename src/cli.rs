@@ -94,6 +94,14 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Prove that entry SEQ is in the log (RFC 6962 inclusion proof against the current tree head).
+    Prove {
+        /// Sequence number of the entry.
+        seq: u64,
+        /// The store to read (default: governance.store_path).
+        #[arg(long, value_name = "PATH")]
+        db: Option<PathBuf>,
+    },
     /// Export entries as a JSON document that `veyra audit verify --file` checks offline.
     Export {
         /// The store to read (default: governance.store_path).
@@ -455,12 +463,14 @@ pub fn audit_verify_db(
     let trail = open_trail(&path)?;
     let started = std::time::Instant::now();
     let report = trail.verify_integrity()?;
+    let root = trail.merkle_root()?;
     print_all(&format!(
-        "{}: ok — {} entries verified in {:.1?}, chain head {}\n",
+        "{}: ok — {} entries verified in {:.1?}\nchain head {}\ntree head  {}\n",
         path.display(),
         report.entries,
         started.elapsed(),
-        report.head
+        report.head,
+        hex::encode(root)
     ))
 }
 
@@ -613,4 +623,40 @@ pub fn latency(args: LatencyArgs, loaded: &LoadedConfig) -> Result<ExitCode, Vey
         }
     }
     print_all(&out)
+}
+
+/// `veyra audit prove SEQ`: the inclusion proof as JSON, checked before it is printed.
+pub fn audit_prove(
+    seq: u64,
+    db: Option<&std::path::Path>,
+    loaded: &LoadedConfig,
+) -> Result<ExitCode, VeyraError> {
+    use crate::governance::merkle;
+    let path = store_path(db, loaded);
+    let trail = open_trail(&path)?;
+    trail.verify_integrity()?;
+    let entries = trail.query(&crate::governance::AuditFilter::default())?;
+    let leaves = entries
+        .iter()
+        .map(|e| e.canonical_bytes())
+        .collect::<Result<Vec<_>, _>>()?;
+    let index = usize::try_from(seq.saturating_sub(1)).unwrap_or(usize::MAX);
+    let Some(leaf) = (seq >= 1).then(|| leaves.get(index).cloned()).flatten() else {
+        return Err(VeyraError::Usage(format!(
+            "no entry {seq} in {}; it holds entries 1 to {}",
+            path.display(),
+            entries.len()
+        )));
+    };
+    let proof = merkle::prove(leaves, index)
+        .ok_or_else(|| VeyraError::Runtime(format!("could not build a proof for entry {seq}")))?;
+    if !merkle::verify(&leaf, &proof) {
+        return Err(VeyraError::Runtime(format!(
+            "the proof for entry {seq} does not verify; report this as a bug"
+        )));
+    }
+    let mut text = serde_json::to_string_pretty(&proof)
+        .map_err(|e| VeyraError::Runtime(format!("encoding the proof: {e}")))?;
+    text.push('\n');
+    print_all(&text)
 }

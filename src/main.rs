@@ -69,6 +69,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
         Some(Command::Audit(AuditCommand::List { db, filter, json })) => {
             cli::audit_list(db.as_deref(), &filter, json, &loaded)
         }
+        Some(Command::Audit(AuditCommand::Prove { seq, db })) => {
+            cli::audit_prove(seq, db.as_deref(), &loaded)
+        }
         Some(Command::Audit(AuditCommand::Export { db, filter, out })) => {
             cli::audit_export(db.as_deref(), &filter, out.as_deref(), &loaded)
         }

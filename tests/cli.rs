@@ -984,3 +984,23 @@ fn a_confirmation_without_a_terminal_is_denied_unless_yes() {
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert!(r.stdout.contains("Acknowledged"));
 }
+
+#[test]
+fn audit_prove_prints_a_verifiable_inclusion_proof() {
+    let sb = Sandbox::new();
+    for prompt in ["one", "two", "three"] {
+        let mut c = sb.cmd();
+        c.args(["run", prompt]);
+        assert_eq!(run(c).code, Some(0));
+    }
+    let mut c = sb.cmd();
+    c.args(["audit", "prove", "2"]);
+    let r = run(c);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let proof: veyra::governance::merkle::Inclusion =
+        serde_json::from_str(&r.stdout).expect("a proof");
+    assert_eq!((proof.seq, proof.tree_size, proof.path.len()), (2, 3, 2));
+    let mut c = sb.cmd();
+    c.args(["audit", "prove", "7"]);
+    assert_error(&run(c), 2, &["holds entries 1 to 3"]);
+}

@@ -653,6 +653,27 @@ impl AuditTrail {
         }
     }
 
+    /// The RFC 6962 tree head over every entry's canonical bytes.
+    pub fn merkle_root(&self) -> Result<[u8; 32], AuditError> {
+        let mut frontier = super::merkle::Frontier::new();
+        let mut failure = None;
+        self.store
+            .scan(&mut |entry| match entry.canonical_bytes() {
+                Ok(bytes) => {
+                    frontier.push(&bytes);
+                    true
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
+            })?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(frontier.root()),
+        }
+    }
+
     /// Entries that pass `filter`, in chain order.
     pub fn query(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, AuditError> {
         let mut out = Vec::new();
