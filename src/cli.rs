@@ -464,8 +464,19 @@ pub fn audit_verify_db(
     let started = std::time::Instant::now();
     let report = trail.verify_integrity()?;
     let root = trail.merkle_root()?;
+    let store = crate::governance::SqliteStore::open_read_only(&path)?;
+    let checkpoint = match crate::governance::AuditStore::latest_checkpoint(&store)? {
+        Some(cp) => format!(
+            "checkpoint {} entries, signed {} by {}",
+            cp.tree_size,
+            cp.timestamp
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            cp.public_key
+        ),
+        None => "checkpoint none yet".to_string(),
+    };
     print_all(&format!(
-        "{}: ok — {} entries verified in {:.1?}\nchain head {}\ntree head  {}\n",
+        "{}: ok — {} entries verified in {:.1?}\nchain head {}\ntree head  {}\n{checkpoint}\n",
         path.display(),
         report.entries,
         started.elapsed(),
@@ -577,6 +588,17 @@ pub fn audit_verify_file(file: &std::path::Path) -> Result<ExitCode, VeyraError>
         report.entries,
         report.head
     );
+    match &export.checkpoint {
+        Some(cp) => println!(
+            "checkpoint: {} entries, tree head {}, signed {} by key {} (compare with the key the log's owner publishes)",
+            cp.tree_size,
+            cp.root,
+            cp.timestamp
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            cp.public_key
+        ),
+        None => println!("checkpoint: none in this export (a truncated tail would not show)"),
+    }
     Ok(ExitCode::Success)
 }
 

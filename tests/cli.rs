@@ -1004,3 +1004,29 @@ fn audit_prove_prints_a_verifiable_inclusion_proof() {
     c.args(["audit", "prove", "7"]);
     assert_error(&run(c), 2, &["holds entries 1 to 3"]);
 }
+
+#[test]
+fn an_export_with_its_tail_cut_off_fails_against_its_checkpoint() {
+    let sb = Sandbox::new();
+    for prompt in ["one", "two", "three"] {
+        let mut c = sb.cmd();
+        c.args(["run", prompt]);
+        assert_eq!(run(c).code, Some(0));
+    }
+    let mut c = sb.cmd();
+    c.args(["audit", "export", "--out", "export.json"]);
+    assert_eq!(run(c).code, Some(0));
+    let path = sb.work().join("export.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("the export")).expect("JSON");
+    assert_eq!(doc["checkpoint"]["tree_size"], 3, "{doc}");
+    doc["entries"].as_array_mut().expect("entries").pop();
+    std::fs::write(&path, doc.to_string()).expect("write the cut export");
+    let mut c = sb.cmd();
+    c.args(["audit", "verify", "--file", "export.json"]);
+    assert_error(
+        &run(c),
+        3,
+        &["tail truncated", "covers 3 entries but only 2 remain"],
+    );
+}

@@ -350,6 +350,15 @@ pub enum IntegrityReason {
     Unreadable(String),
     /// The stored canonical bytes are not the entry's canonical bytes.
     CanonicalMismatch,
+    /// Entries the latest signed checkpoint covers are gone.
+    TailTruncated {
+        /// Entries the checkpoint covers.
+        checkpoint: u64,
+        /// Entries present.
+        present: u64,
+    },
+    /// The latest checkpoint does not hold: bad signature, unknown signer, or heads that differ.
+    CheckpointInvalid(String),
 }
 
 impl fmt::Display for IntegrityReason {
@@ -370,6 +379,14 @@ impl fmt::Display for IntegrityReason {
             }
             IntegrityReason::Unencodable(e) => write!(f, "cannot be encoded: {e}"),
             IntegrityReason::Unreadable(e) => write!(f, "unreadable: {e}"),
+            IntegrityReason::TailTruncated {
+                checkpoint,
+                present,
+            } => write!(
+                f,
+                "tail truncated: the signed checkpoint covers {checkpoint} entries but only {present} remain"
+            ),
+            IntegrityReason::CheckpointInvalid(why) => write!(f, "checkpoint invalid: {why}"),
             IntegrityReason::CanonicalMismatch => f.write_str(
                 "content changed: the stored canonical bytes differ from the entry's fields",
             ),
@@ -493,12 +510,63 @@ pub struct AuditExport {
     pub filtered: bool,
     /// The entries, in chain order.
     pub entries: Vec<AuditEntry>,
+    /// The store's newest signed checkpoint (unfiltered exports of durable stores); it carries
+    /// the signer's public key, to compare with the one the store's owner publishes.
+    #[serde(default)]
+    pub checkpoint: Option<super::checkpoint::Checkpoint>,
 }
 
 impl AuditExport {
-    /// Verifies the exported chain.
+    /// Verifies the exported chain and, when present, holds it against the checkpoint.
     pub fn verify(&self) -> Result<VerifyReport, IntegrityFailure> {
-        verify_chain(&self.entries)
+        let report = verify_chain(&self.entries)?;
+        let Some(cp) = &self.checkpoint else {
+            return Ok(report);
+        };
+        let fail = |index: u64, reason| IntegrityFailure {
+            index,
+            seq: index + 1,
+            reason,
+        };
+        let last = cp.tree_size.saturating_sub(1);
+        cp.verify_signature()
+            .map_err(|e| fail(last, IntegrityReason::CheckpointInvalid(e)))?;
+        if report.entries < cp.tree_size {
+            return Err(fail(
+                report.entries,
+                IntegrityReason::TailTruncated {
+                    checkpoint: cp.tree_size,
+                    present: report.entries,
+                },
+            ));
+        }
+        let mut frontier = super::merkle::Frontier::new();
+        for entry in self
+            .entries
+            .iter()
+            .take(usize::try_from(cp.tree_size).unwrap_or(usize::MAX))
+        {
+            let bytes = entry.canonical_bytes().map_err(|e| {
+                fail(
+                    entry.seq.saturating_sub(1),
+                    IntegrityReason::Unencodable(e.to_string()),
+                )
+            })?;
+            frontier.push(&bytes);
+        }
+        let head_matches = self
+            .entries
+            .get(usize::try_from(last).unwrap_or(usize::MAX))
+            .is_some_and(|e| e.hash == cp.chain_head);
+        if hex::encode(frontier.root()) != cp.root || !head_matches {
+            return Err(fail(
+                last,
+                IntegrityReason::CheckpointInvalid(
+                    "the entries do not match the signed tree head".into(),
+                ),
+            ));
+        }
+        Ok(report)
     }
 }
 
@@ -638,18 +706,90 @@ impl AuditTrail {
 
     /// Verifies every stored entry; names the first bad one.
     pub fn verify_integrity(&self) -> Result<VerifyReport, AuditError> {
+        let checkpoint = self.store.latest_checkpoint()?;
+        let covered = checkpoint.as_ref().map_or(0, |c| c.tree_size);
         let mut verifier = ChainVerifier::default();
+        let mut frontier = super::merkle::Frontier::new();
+        let mut at_checkpoint = None;
         let mut failure = None;
-        self.store.scan(&mut |entry| match verifier.check(entry) {
-            Ok(()) => true,
-            Err(f) => {
+        self.store.scan(&mut |entry| {
+            if let Err(f) = verifier.check(entry) {
                 failure = Some(f);
-                false
+                return false;
             }
+            if frontier.size() < covered {
+                // `check` has just re-encoded this entry successfully.
+                if let Ok(bytes) = entry.canonical_bytes() {
+                    frontier.push(&bytes);
+                }
+                if frontier.size() == covered {
+                    at_checkpoint = Some((frontier.root(), entry.hash.clone()));
+                }
+            }
+            true
         })?;
-        match failure {
-            Some(f) => Err(AuditError::Integrity(f)),
-            None => Ok(verifier.report()),
+        if let Some(f) = failure {
+            return Err(AuditError::Integrity(f));
+        }
+        let report = verifier.report();
+        if let Some(cp) = checkpoint {
+            self.check_checkpoint(&cp, report.entries, at_checkpoint)?;
+        }
+        Ok(report)
+    }
+
+    /// Holds the verified chain against the newest signed checkpoint: it must be signed by the
+    /// pinned key, cover no more entries than exist, and match their tree and chain heads.
+    fn check_checkpoint(
+        &self,
+        cp: &super::checkpoint::Checkpoint,
+        entries: u64,
+        at_checkpoint: Option<([u8; 32], String)>,
+    ) -> Result<(), AuditError> {
+        let fail = |index: u64, reason| {
+            Err(AuditError::Integrity(IntegrityFailure {
+                index,
+                seq: index + 1,
+                reason,
+            }))
+        };
+        let signer = match cp.verify_signature() {
+            Ok(key) => key,
+            Err(e) => {
+                return fail(
+                    cp.tree_size.saturating_sub(1),
+                    IntegrityReason::CheckpointInvalid(e),
+                );
+            }
+        };
+        if let Some(pinned) = self.store.pinned_key()
+            && pinned != signer
+        {
+            return fail(
+                cp.tree_size.saturating_sub(1),
+                IntegrityReason::CheckpointInvalid(
+                    "signed by a key other than this store's: the log was rewritten".into(),
+                ),
+            );
+        }
+        if entries < cp.tree_size {
+            return fail(
+                entries,
+                IntegrityReason::TailTruncated {
+                    checkpoint: cp.tree_size,
+                    present: entries,
+                },
+            );
+        }
+        match at_checkpoint {
+            Some((root, head)) if hex::encode(root) == cp.root && head == cp.chain_head => Ok(()),
+            _ => fail(
+                cp.tree_size.saturating_sub(1),
+                IntegrityReason::CheckpointInvalid(
+                    "the entries no longer match the signed tree head: the log was rewritten"
+                        .into(),
+                ),
+            ),
         }
     }
 
@@ -688,11 +828,17 @@ impl AuditTrail {
 
     /// A JSON export of the entries that pass `filter`.
     pub fn export(&self, filter: &AuditFilter) -> Result<AuditExport, AuditError> {
+        let filtered = *filter != AuditFilter::default();
         Ok(AuditExport {
             format: EXPORT_FORMAT.to_string(),
             exported_at: Utc::now(),
-            filtered: *filter != AuditFilter::default(),
+            filtered,
             entries: self.query(filter)?,
+            checkpoint: if filtered {
+                None
+            } else {
+                self.store.latest_checkpoint()?
+            },
         })
     }
 }

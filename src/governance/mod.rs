@@ -3,6 +3,7 @@
 //! Governance knows nothing of models or screens: callers hand it records, it chains them.
 
 pub mod audit;
+pub mod checkpoint;
 pub mod merkle;
 pub mod sqlite;
 pub mod store;

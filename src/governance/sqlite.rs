@@ -30,6 +30,8 @@ use rusqlite::{Connection, OpenFlags, params};
 
 use super::AuditError;
 use super::audit::{AuditEntry, AuditEventType, IntegrityFailure, IntegrityReason};
+use super::checkpoint::{self, Checkpoint};
+use super::merkle::Frontier;
 use super::store::{AppendTicket, AuditStore};
 
 /// Entries committed together at most.
@@ -61,7 +63,24 @@ CREATE TRIGGER IF NOT EXISTS audit_entries_no_update BEFORE UPDATE ON audit_entr
 BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_entries_no_delete BEFORE DELETE ON audit_entries
 BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    tree_size INTEGER PRIMARY KEY,
+    root TEXT NOT NULL,
+    chain_head TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
 ";
+
+/// A checkpoint is signed after this many new entries…
+pub const CHECKPOINT_EVERY: u64 = 64;
+/// …or after this long with new entries, and always when the store closes.
+pub const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
 const COLUMNS: &str = "seq, id, timestamp, event_type, actor, action, resource, outcome, \
                        input_summary, metadata, prev_hash, hash, canonical";
@@ -132,11 +151,13 @@ impl SqliteStore {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| open_error(path, e))?;
+        let key = checkpoint::load_or_create_key(path)?;
+        let state = WriterState::load(&writer, path, key)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let thread_path = path.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("veyra-audit-writer".into())
-            .spawn(move || writer_loop(writer, rx, &thread_path))
+            .spawn(move || writer_loop(writer, rx, &thread_path, state))
             .map_err(|e| store_error(path, "cannot start the audit writer", e))?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
@@ -278,8 +299,81 @@ fn check_format(conn: &Connection, path: &Path, writable: bool) -> Result<(), Au
     }
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, path: &Path) {
-    while let Ok(first) = rx.recv() {
+/// What the writer knows of the chain, to sign checkpoints.
+struct WriterState {
+    key: ed25519_dalek::SigningKey,
+    frontier: Frontier,
+    head: String,
+    checkpointed: u64,
+}
+
+impl WriterState {
+    /// Rebuilds the tree head from the stored canonical bytes.
+    fn load(
+        conn: &Connection,
+        path: &Path,
+        key: ed25519_dalek::SigningKey,
+    ) -> Result<Self, AuditError> {
+        let mut frontier = Frontier::new();
+        let mut head = super::audit::GENESIS_PREV_HASH.to_string();
+        let mut stmt = conn
+            .prepare("SELECT canonical, hash FROM audit_entries ORDER BY seq")
+            .map_err(|e| open_error(path, e))?;
+        let mut rows = stmt.query([]).map_err(|e| open_error(path, e))?;
+        while let Some(row) = rows.next().map_err(|e| open_error(path, e))? {
+            let canonical: Vec<u8> = row.get(0).map_err(|e| open_error(path, e))?;
+            frontier.push(&canonical);
+            head = row.get(1).map_err(|e| open_error(path, e))?;
+        }
+        let checkpointed: i64 = conn
+            .query_row(
+                "SELECT COALESCE(MAX(tree_size), 0) FROM audit_checkpoints",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| open_error(path, e))?;
+        Ok(WriterState {
+            key,
+            frontier,
+            head,
+            checkpointed: u64::try_from(checkpointed).unwrap_or(0),
+        })
+    }
+
+    fn checkpoint(&mut self, conn: &Connection, path: &Path) {
+        let size = self.frontier.size();
+        if size == self.checkpointed {
+            return;
+        }
+        let cp = Checkpoint::sign(&self.key, size, self.frontier.root(), &self.head);
+        let result = conn.execute(
+            "INSERT INTO audit_checkpoints (tree_size, root, chain_head, timestamp, public_key, signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                size as i64,
+                cp.root,
+                cp.chain_head,
+                cp.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                cp.public_key,
+                cp.signature
+            ],
+        );
+        match result {
+            Ok(_) => self.checkpointed = size,
+            Err(e) => tracing::error!("{}: could not write a checkpoint: {e}", path.display()),
+        }
+    }
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, path: &Path, mut state: WriterState) {
+    loop {
+        let first = match rx.recv_timeout(CHECKPOINT_INTERVAL) {
+            Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                state.checkpoint(&conn, path);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -292,10 +386,23 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, path: &Path) {
             tracing::error!("{message}");
             message
         });
+        if result.is_ok() {
+            for job in &batch {
+                state.frontier.push(&job.canonical);
+            }
+            if let Some(last) = batch.last() {
+                state.head.clone_from(&last.entry.hash);
+            }
+        }
         for job in batch {
             let _ = job.done.send(result.clone());
         }
+        if result.is_ok() && state.frontier.size() - state.checkpointed >= CHECKPOINT_EVERY {
+            state.checkpoint(&conn, path);
+        }
     }
+    // The store is closing: cover everything with a final checkpoint.
+    state.checkpoint(&conn, path);
 }
 
 fn commit(conn: &mut Connection, batch: &[Job]) -> rusqlite::Result<()> {
@@ -424,6 +531,51 @@ impl AuditStore for SqliteStore {
                 .map(Some)
                 .map_err(AuditError::Integrity),
         }
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, AuditError> {
+        let conn = self.reader()?;
+        let row = conn.query_row(
+            "SELECT tree_size, root, chain_head, timestamp, public_key, signature FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            },
+        );
+        let (size, root, chain_head, timestamp, public_key, signature) = match row {
+            Ok(row) => row,
+            Err(rusqlite::Error::QueryReturnedNoRows) => return Ok(None),
+            // A store written before checkpoints existed has no such table.
+            Err(e) if e.to_string().contains("no such table") => return Ok(None),
+            Err(e) => return Err(open_error(&self.path, e)),
+        };
+        let timestamp = chrono::DateTime::parse_from_rfc3339(&timestamp)
+            .map_err(|e| {
+                AuditError::Store(format!(
+                    "{}: unreadable checkpoint time: {e}",
+                    self.path.display()
+                ))
+            })?
+            .with_timezone(&chrono::Utc);
+        Ok(Some(Checkpoint {
+            tree_size: u64::try_from(size).unwrap_or(0),
+            root,
+            chain_head,
+            timestamp,
+            public_key,
+            signature,
+        }))
+    }
+
+    fn pinned_key(&self) -> Option<[u8; 32]> {
+        checkpoint::pinned_public_key(&self.path)
     }
 
     fn scan(&self, visit: &mut dyn FnMut(&AuditEntry) -> bool) -> Result<(), AuditError> {

@@ -61,6 +61,14 @@ pub trait AuditStore: Send + Sync {
     fn last(&self) -> Result<Option<AuditEntry>, AuditError>;
     /// Calls `visit` on every entry in order until it returns `false`.
     fn scan(&self, visit: &mut dyn FnMut(&AuditEntry) -> bool) -> Result<(), AuditError>;
+    /// The newest signed checkpoint, for stores that keep them.
+    fn latest_checkpoint(&self) -> Result<Option<super::checkpoint::Checkpoint>, AuditError> {
+        Ok(None)
+    }
+    /// The public key checkpoints must be signed with, when the store knows it.
+    fn pinned_key(&self) -> Option<[u8; 32]> {
+        None
+    }
 }
 
 /// Entries in memory, lost when the process ends.

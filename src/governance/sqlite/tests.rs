@@ -285,3 +285,130 @@ fn entries_acknowledged_before_a_sigkill_survive_it() {
         report.entries
     );
 }
+
+fn integrity(path: &Path) -> Result<crate::governance::VerifyReport, AuditError> {
+    AuditTrail::new(Arc::new(SqliteStore::open_read_only(path).unwrap()))
+        .unwrap()
+        .verify_integrity()
+}
+
+#[test]
+fn checkpoints_are_signed_as_the_log_grows_and_when_it_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let trail = trail_at(&path);
+    for i in 0..70 {
+        trail.record(record(i)).unwrap();
+    }
+    let store = SqliteStore::open_read_only(&path).unwrap();
+    let cp = store.latest_checkpoint().unwrap().unwrap();
+    assert_eq!(cp.tree_size, CHECKPOINT_EVERY);
+    drop(trail);
+    let cp = store.latest_checkpoint().unwrap().unwrap();
+    assert_eq!(cp.tree_size, 70, "closing the store covers every entry");
+    assert!(cp.verify_signature().is_ok());
+    assert_eq!(
+        store.pinned_key().map(hex::encode),
+        Some(cp.public_key.clone())
+    );
+    integrity(&path).unwrap();
+    let mode = std::fs::metadata(checkpoint::key_path(&path))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+}
+
+#[test]
+fn a_truncated_tail_is_caught_by_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let trail = trail_at(&path);
+    for i in 0..5 {
+        trail.record(record(i)).unwrap();
+    }
+    drop(trail);
+    let conn = raw(&path);
+    drop_triggers(&conn);
+    conn.execute("DELETE FROM audit_entries WHERE seq > 3", [])
+        .unwrap();
+    drop(conn);
+    match integrity(&path) {
+        Err(AuditError::Integrity(f)) => {
+            assert_eq!(
+                f.reason,
+                IntegrityReason::TailTruncated {
+                    checkpoint: 5,
+                    present: 3
+                }
+            );
+            assert_eq!(f.seq, 4);
+        }
+        other => panic!("truncation not detected: {other:?}"),
+    }
+}
+
+#[test]
+fn a_log_rewritten_with_another_key_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("audit.db");
+    let forged = dir.path().join("forged").join("audit.db");
+    for (path, n) in [(&original, 5), (&forged, 5)] {
+        let trail = trail_at(path);
+        for i in 0..n {
+            let mut r = record(i);
+            if path == &forged {
+                r.outcome = "failure".into();
+            }
+            trail.record(r).unwrap();
+        }
+    }
+    // The forger replaces the database (a consistent chain with its own checkpoints) but
+    // cannot sign with the original key.
+    raw(&forged)
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    for suffix in ["db-wal", "db-shm"] {
+        let _ = std::fs::remove_file(original.with_extension(suffix));
+    }
+    std::fs::copy(&forged, &original).unwrap();
+    match integrity(&original) {
+        Err(AuditError::Integrity(f)) => {
+            assert!(
+                matches!(&f.reason, IntegrityReason::CheckpointInvalid(why) if why.contains("other than this store's")),
+                "{f}"
+            );
+        }
+        other => panic!("rewrite not detected: {other:?}"),
+    }
+}
+
+#[test]
+fn a_tampered_checkpoint_or_an_exposed_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let trail = trail_at(&path);
+    trail.record(record(0)).unwrap();
+    drop(trail);
+    let conn = raw(&path);
+    conn.execute_batch("DROP TRIGGER audit_checkpoints_no_update;")
+        .unwrap();
+    conn.execute("UPDATE audit_checkpoints SET tree_size = 2", [])
+        .unwrap();
+    drop(conn);
+    match integrity(&path) {
+        Err(AuditError::Integrity(f)) => {
+            assert!(
+                matches!(f.reason, IntegrityReason::CheckpointInvalid(_)),
+                "{f}"
+            );
+        }
+        other => panic!("tampered checkpoint not detected: {other:?}"),
+    }
+    let key = checkpoint::key_path(&path);
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let err = SqliteStore::open(&path).unwrap_err().to_string();
+    assert!(err.contains("chmod 600"), "{err}");
+}
