@@ -50,7 +50,12 @@ impl Frontier {
 
     /// Appends one leaf (its canonical bytes).
     pub fn push(&mut self, leaf: &[u8]) {
-        let mut node = (0u32, leaf_hash(leaf));
+        self.push_leaf_hash(leaf_hash(leaf));
+    }
+
+    /// Appends one leaf by its [`leaf_hash`] (computed elsewhere, e.g. on the caller's thread).
+    pub fn push_leaf_hash(&mut self, leaf: [u8; 32]) {
+        let mut node = (0u32, leaf);
         while let Some(&(height, left)) = self.peaks.last() {
             if height != node.0 {
                 break;

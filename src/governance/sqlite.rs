@@ -78,7 +78,7 @@ BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
 ";
 
 /// A checkpoint is signed after this many new entries…
-pub const CHECKPOINT_EVERY: u64 = 64;
+pub const CHECKPOINT_EVERY: u64 = 256;
 /// …or after this long with new entries, and always when the store closes.
 pub const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -89,6 +89,8 @@ const COLUMNS: &str = "seq, id, timestamp, event_type, actor, action, resource, 
 struct Job {
     entry: AuditEntry,
     canonical: Vec<u8>,
+    /// Its Merkle leaf hash, computed by the caller so the single writer stays fast.
+    leaf: [u8; 32],
     done: mpsc::Sender<Result<(), String>>,
 }
 
@@ -346,18 +348,7 @@ impl WriterState {
             return;
         }
         let cp = Checkpoint::sign(&self.key, size, self.frontier.root(), &self.head);
-        let result = conn.execute(
-            "INSERT INTO audit_checkpoints (tree_size, root, chain_head, timestamp, public_key, signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                size as i64,
-                cp.root,
-                cp.chain_head,
-                cp.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                cp.public_key,
-                cp.signature
-            ],
-        );
-        match result {
+        match insert_checkpoint(conn, &cp) {
             Ok(_) => self.checkpointed = size,
             Err(e) => tracing::error!("{}: could not write a checkpoint: {e}", path.display()),
         }
@@ -381,32 +372,48 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, path: &Path, mut s
                 Err(_) => break,
             }
         }
-        let result = commit(&mut conn, &batch).map_err(|e| {
+        // The tree after this batch, and a checkpoint in the same transaction when one is due
+        // (so a checkpoint costs no extra fsync).
+        let mut frontier = state.frontier.clone();
+        for job in &batch {
+            frontier.push_leaf_hash(job.leaf);
+        }
+        let head = batch
+            .last()
+            .map(|j| j.entry.hash.clone())
+            .unwrap_or_else(|| state.head.clone());
+        let due = frontier.size() - state.checkpointed >= CHECKPOINT_EVERY;
+        let checkpoint =
+            due.then(|| Checkpoint::sign(&state.key, frontier.size(), frontier.root(), &head));
+        let result = commit(&mut conn, &batch, checkpoint.as_ref()).map_err(|e| {
             let message = format!("{}: could not commit audit entries: {e}", path.display());
             tracing::error!("{message}");
             message
         });
         if result.is_ok() {
-            for job in &batch {
-                state.frontier.push(&job.canonical);
-            }
-            if let Some(last) = batch.last() {
-                state.head.clone_from(&last.entry.hash);
+            state.frontier = frontier;
+            state.head = head;
+            if let Some(cp) = &checkpoint {
+                state.checkpointed = cp.tree_size;
             }
         }
         for job in batch {
             let _ = job.done.send(result.clone());
-        }
-        if result.is_ok() && state.frontier.size() - state.checkpointed >= CHECKPOINT_EVERY {
-            state.checkpoint(&conn, path);
         }
     }
     // The store is closing: cover everything with a final checkpoint.
     state.checkpoint(&conn, path);
 }
 
-fn commit(conn: &mut Connection, batch: &[Job]) -> rusqlite::Result<()> {
+fn commit(
+    conn: &mut Connection,
+    batch: &[Job],
+    checkpoint: Option<&Checkpoint>,
+) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
+    if let Some(cp) = checkpoint {
+        insert_checkpoint(&tx, cp)?;
+    }
     {
         let mut insert = tx.prepare_cached(&format!(
             "INSERT INTO audit_entries ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
@@ -432,6 +439,21 @@ fn commit(conn: &mut Connection, batch: &[Job]) -> rusqlite::Result<()> {
         }
     }
     tx.commit()
+}
+
+fn insert_checkpoint(conn: &Connection, cp: &Checkpoint) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO audit_checkpoints (tree_size, root, chain_head, timestamp, public_key, signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            cp.tree_size as i64,
+            cp.root,
+            cp.chain_head,
+            cp.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            cp.public_key,
+            cp.signature
+        ],
+    )
+    .map(|_| ())
 }
 
 /// Reads one row back into an entry, checking its stored canonical bytes.
@@ -502,6 +524,7 @@ impl AuditStore for SqliteStore {
             .map_err(|_| AuditError::Store("the audit writer was poisoned by a panic".into()))?
             .send(Job {
                 entry: entry.clone(),
+                leaf: super::merkle::leaf_hash(&canonical),
                 canonical,
                 done,
             })

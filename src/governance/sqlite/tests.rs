@@ -297,15 +297,19 @@ fn checkpoints_are_signed_as_the_log_grows_and_when_it_closes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.db");
     let trail = trail_at(&path);
-    for i in 0..70 {
-        trail.record(record(i)).unwrap();
+    for i in 0..CHECKPOINT_EVERY + 6 {
+        trail.record(record(i as usize)).unwrap();
     }
     let store = SqliteStore::open_read_only(&path).unwrap();
     let cp = store.latest_checkpoint().unwrap().unwrap();
     assert_eq!(cp.tree_size, CHECKPOINT_EVERY);
     drop(trail);
     let cp = store.latest_checkpoint().unwrap().unwrap();
-    assert_eq!(cp.tree_size, 70, "closing the store covers every entry");
+    assert_eq!(
+        cp.tree_size,
+        CHECKPOINT_EVERY + 6,
+        "closing the store covers every entry"
+    );
     assert!(cp.verify_signature().is_ok());
     assert_eq!(
         store.pinned_key().map(hex::encode),
