@@ -473,14 +473,33 @@ fn entry_from_row(row: &rusqlite::Row<'_>, index: u64) -> Result<AuditEntry, Int
         .into_iter()
         .find(|t| t.name() == event_name)
         .ok_or_else(|| unreadable(format!("unknown event type '{event_name}'")))?;
-    let id = text(1)?
+    // Columns that are parsed must also read back exactly as written, so that a byte changed
+    // to an equivalent spelling ('z' for 'Z', an uppercase UUID, JSON white space) still shows.
+    let id_text = text(1)?;
+    let id: uuid::Uuid = id_text
         .parse()
         .map_err(|e| unreadable(format!("id: {e}")))?;
-    let timestamp = chrono::DateTime::parse_from_rfc3339(&text(2)?)
+    if id.hyphenated().to_string() != id_text {
+        return Err(unreadable(format!(
+            "id '{id_text}' is not in its written form"
+        )));
+    }
+    let timestamp_text = text(2)?;
+    let timestamp = chrono::DateTime::parse_from_rfc3339(&timestamp_text)
         .map_err(|e| unreadable(format!("timestamp: {e}")))?
         .with_timezone(&chrono::Utc);
-    let metadata =
-        serde_json::from_str(&text(9)?).map_err(|e| unreadable(format!("metadata: {e}")))?;
+    if timestamp.to_rfc3339_opts(chrono::SecondsFormat::Micros, true) != timestamp_text {
+        return Err(unreadable(format!(
+            "timestamp '{timestamp_text}' is not in its written form"
+        )));
+    }
+    let metadata_text = text(9)?;
+    let metadata: serde_json::Value =
+        serde_json::from_str(&metadata_text).map_err(|e| unreadable(format!("metadata: {e}")))?;
+    // (Compared as text on purpose: `Value == str` would compare a JSON string value.)
+    if serde_json::to_string(&metadata).ok().as_deref() != Some(metadata_text.as_str()) {
+        return Err(unreadable("metadata is not in its written form".into()));
+    }
     let canonical: Vec<u8> = row
         .get(12)
         .map_err(|e| unreadable(format!("canonical: {e}")))?;

@@ -416,3 +416,71 @@ fn a_tampered_checkpoint_or_an_exposed_key_is_refused() {
     let err = SqliteStore::open(&path).unwrap_err().to_string();
     assert!(err.contains("chmod 600"), "{err}");
 }
+
+mod byte_tampering {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const COLUMNS: [&str; 13] = [
+        "id",
+        "timestamp",
+        "event_type",
+        "actor",
+        "action",
+        "resource",
+        "outcome",
+        "input_summary",
+        "metadata",
+        "prev_hash",
+        "hash",
+        "canonical",
+        "seq",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+        /// Changing any one byte of any column of a stored entry is reported at that entry.
+        #[test]
+        fn any_changed_byte_is_named(column in 0usize..COLUMNS.len(), at in any::<usize>(), flip in 1u8..=255) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("audit.db");
+            let trail = trail_at(&path);
+            for i in 0..3 {
+                trail.record(record(i)).unwrap();
+            }
+            drop(trail);
+            let conn = raw(&path);
+            drop_triggers(&conn);
+            let name = COLUMNS[column];
+            if name == "seq" {
+                // Renumbered past the end (a number in use is refused by the primary key).
+                conn.execute("UPDATE audit_entries SET seq = 100 + ?1 WHERE seq = 2", params![i64::from(flip)]).unwrap();
+            } else {
+                let mut bytes: Vec<u8> = conn
+                    .query_row(&format!("SELECT CAST({name} AS BLOB) FROM audit_entries WHERE seq = 2"), [], |r| r.get(0))
+                    .unwrap();
+                let i = at % bytes.len();
+                bytes[i] ^= flip;
+                // Text stays text where it is still UTF-8; otherwise the column holds a blob.
+                match String::from_utf8(bytes.clone()) {
+                    Ok(text) if name != "canonical" => conn.execute(&format!("UPDATE audit_entries SET {name} = ?1 WHERE seq = 2"), params![text]),
+                    _ => conn.execute(&format!("UPDATE audit_entries SET {name} = ?1 WHERE seq = 2"), params![bytes]),
+                }
+                .unwrap();
+            }
+            drop(conn);
+            // A row moved to the tail (its seq raised) is caught already when the trail resumes.
+            let result = AuditTrail::new(Arc::new(SqliteStore::open_read_only(&path).unwrap()))
+                .and_then(|trail| trail.verify_integrity());
+            match result {
+                Err(AuditError::Integrity(f)) => prop_assert!(
+                    f.seq == 2 || f.index == 1 || (name == "seq" && f.seq == 100 + u64::from(flip)),
+                    "{}: {}", name, f
+                ),
+                other => prop_assert!(false, "{}: change not detected: {:?}", name, other),
+            }
+        }
+    }
+}
