@@ -464,8 +464,7 @@ pub fn audit_verify_db(
     let started = std::time::Instant::now();
     let report = trail.verify_integrity()?;
     let root = trail.merkle_root()?;
-    let store = crate::governance::SqliteStore::open_read_only(&path)?;
-    let checkpoint = match crate::governance::AuditStore::latest_checkpoint(&store)? {
+    let checkpoint = match trail.latest_checkpoint()? {
         Some(cp) => format!(
             "checkpoint {} entries, signed {} by {}",
             cp.tree_size,

@@ -793,6 +793,11 @@ impl AuditTrail {
         }
     }
 
+    /// The store's newest signed checkpoint, if it keeps them.
+    pub fn latest_checkpoint(&self) -> Result<Option<super::checkpoint::Checkpoint>, AuditError> {
+        self.store.latest_checkpoint()
+    }
+
     /// The RFC 6962 tree head over every entry's canonical bytes.
     pub fn merkle_root(&self) -> Result<[u8; 32], AuditError> {
         let mut frontier = super::merkle::Frontier::new();
