@@ -48,6 +48,43 @@ pub enum Command {
     /// Inspect audit trails.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Ask the policy engine, or list its policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+/// `veyra policy …`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Decide one request as the core would; exit 0 when allowed, 4 when denied.
+    ///
+    /// The context starts from what the core sends: `preset` (latency.preset) and its
+    /// `destination` jurisdiction, and for `execute` also `priority` normal, `model`
+    /// (model.model) and `prompt_chars` 0. --context JSON overrides any of them; a `preset`
+    /// given there moves `destination` with it.
+    Check {
+        /// Who asks: operator, agent, benchmark, or any actor in the entities file.
+        #[arg(long, value_name = "ACTOR")]
+        principal: String,
+        /// The action: execute, switch_backend, switch_preset, invoke_tool, read_file, write_file.
+        #[arg(long, value_name = "ACTION")]
+        action: String,
+        /// What it acts on: backend:NAME, tool:NAME, file:PATH or link:PRESET.
+        #[arg(long, value_name = "KIND:NAME")]
+        resource: String,
+        /// Context attributes as a JSON object, e.g. '{"priority":"background"}'.
+        #[arg(long, value_name = "JSON")]
+        context: Option<String>,
+        /// Print the decision as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the loaded policies with their effect, jurisdiction and reason.
+    List {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `veyra latency`.
@@ -410,6 +447,16 @@ pub async fn health(loaded: LoadedConfig) -> Result<ExitCode, VeyraError> {
         // A backend that does not exist is a configuration error, not an unhealthy backend.
         Err(e) => return Err(e.into()),
     }
+    // So are policies that do not load: nothing would start with them.
+    {
+        use crate::governance::PolicyEngine;
+        let engine = crate::governance::CedarEngine::from_config(&config.governance)?;
+        println!(
+            "policy: ok ({} policies from {})",
+            engine.policies().len(),
+            engine.sources().join(", ")
+        );
+    }
     if !config.governance.audit {
         println!("audit: off (governance.audit = false)");
     } else if config.governance.store == config::AuditStoreKind::Memory {
@@ -641,6 +688,187 @@ pub fn latency(args: LatencyArgs, loaded: &LoadedConfig) -> Result<ExitCode, Vey
         match report.elongation_deg {
             Some(deg) => out.push_str(&format!("sun angle   {deg:.1}° — {}\n", report.conjunction)),
             None => out.push_str(&format!("conjunction {}\n", report.conjunction)),
+        }
+    }
+    print_all(&out)
+}
+
+/// The request `veyra policy check` decides: the core's default context for the action,
+/// overridden by `--context`.
+pub fn policy_request(
+    principal: &str,
+    action: &str,
+    resource: &str,
+    context: Option<&str>,
+    config: &config::VeyraConfig,
+) -> Result<crate::governance::PolicyRequest, VeyraError> {
+    use crate::governance::policy::{ContextValue, PolicyRequest, Resource, destination_of};
+    if principal.trim().is_empty() {
+        return Err(VeyraError::Usage(
+            "--principal is empty; name an actor such as operator".into(),
+        ));
+    }
+    let resource: Resource = resource.parse()?;
+    let mut request = PolicyRequest::new(principal, action, resource, config.latency.preset);
+    if action == crate::core::EXECUTE {
+        request = request
+            .with(
+                "priority",
+                ContextValue::Str(Priority::Normal.name().into()),
+            )
+            .with("model", ContextValue::Str(config.model.model.clone()))
+            .with("prompt_chars", ContextValue::Long(0));
+    }
+    let Some(text) = context else {
+        return Ok(request);
+    };
+    let bad = |m: String| VeyraError::Usage(format!("--context: {m}"));
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        bad(format!(
+            "not JSON ({e}); write an object, e.g. '{{\"priority\":\"background\"}}'"
+        ))
+    })?;
+    let serde_json::Value::Object(map) = value else {
+        return Err(bad(
+            "write a JSON object, e.g. '{\"priority\":\"background\"}'".into(),
+        ));
+    };
+    let destination_given = map.contains_key("destination");
+    for (key, v) in map {
+        let value = match (key.as_str(), v) {
+            ("destination", serde_json::Value::String(j)) => ContextValue::Jurisdiction(j),
+            ("preset", serde_json::Value::String(p)) => {
+                let preset =
+                    <LatencyPreset as clap::ValueEnum>::from_str(&p, true).map_err(|_| {
+                        bad(format!(
+                            "preset '{p}' is not one of earth, lunar, mars, deep-space, custom"
+                        ))
+                    })?;
+                if !destination_given {
+                    request = request.with(
+                        "destination",
+                        ContextValue::Jurisdiction(destination_of(preset).into()),
+                    );
+                }
+                ContextValue::Str(preset.name().into())
+            }
+            (_, serde_json::Value::String(text)) => ContextValue::Str(text),
+            (_, serde_json::Value::Bool(b)) => ContextValue::Bool(b),
+            (_, serde_json::Value::Number(n)) => match n.as_i64() {
+                Some(n) => ContextValue::Long(n),
+                None => return Err(bad(format!("{key}: {n} is not a whole number"))),
+            },
+            (_, other) => {
+                return Err(bad(format!(
+                    "{key}: {other} is not a string, whole number or boolean"
+                )));
+            }
+        };
+        request = request.with(&key, value);
+    }
+    Ok(request)
+}
+
+/// `veyra policy check`.
+pub fn policy_check(
+    request: &crate::governance::PolicyRequest,
+    json: bool,
+    loaded: &LoadedConfig,
+) -> Result<ExitCode, VeyraError> {
+    use crate::governance::PolicyEngine;
+    let engine = crate::governance::CedarEngine::from_config(&loaded.config.governance)?;
+    let decision = engine.decide(request)?;
+    let mut out = String::new();
+    if json {
+        let doc = serde_json::json!({
+            "decision": decision.name(),
+            "request": request,
+            "policies": decision.policies,
+            "reason": decision.reason(request),
+            "errors": decision.errors,
+        });
+        out = serde_json::to_string_pretty(&doc)
+            .map_err(|e| VeyraError::Runtime(format!("encoding the decision: {e}")))?;
+        out.push('\n');
+    } else {
+        out.push_str(&format!("{:<5}  {}\n", decision.name(), request.describe()));
+        if decision.policies.is_empty() {
+            out.push_str("       no policy matched: denied by default\n");
+        }
+        for p in &decision.policies {
+            let jurisdiction = p
+                .annotations
+                .get("jurisdiction")
+                .map(|j| format!(" [{j}]"))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "       {} {}{jurisdiction}",
+                p.effect.name(),
+                p.id
+            ));
+            if let Some(reason) = p.annotations.get("reason") {
+                out.push_str(&format!(": {reason}"));
+            }
+            out.push('\n');
+        }
+        for e in &decision.errors {
+            out.push_str(&format!("       skipped (evaluation error): {e}\n"));
+        }
+        let context: Vec<String> = request
+            .context
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    serde_json::to_string(v).unwrap_or_else(|_| "?".into())
+                )
+            })
+            .collect();
+        out.push_str(&format!("context  {}\n", context.join(" ")));
+    }
+    print_all(&out)?;
+    Ok(if decision.allowed {
+        ExitCode::Success
+    } else {
+        ExitCode::Refused
+    })
+}
+
+/// `veyra policy list`.
+pub fn policy_list(json: bool, loaded: &LoadedConfig) -> Result<ExitCode, VeyraError> {
+    use crate::governance::PolicyEngine;
+    let engine = crate::governance::CedarEngine::from_config(&loaded.config.governance)?;
+    let policies = engine.policies();
+    let mut out = String::new();
+    if json {
+        for p in &policies {
+            out.push_str(
+                &serde_json::to_string(p)
+                    .map_err(|e| VeyraError::Runtime(format!("encoding a policy: {e}")))?,
+            );
+            out.push('\n');
+        }
+    } else {
+        out.push_str(&format!(
+            "{} policies from {}\n",
+            policies.len(),
+            engine.sources().join(", ")
+        ));
+        let width = policies
+            .iter()
+            .map(|p| p.id.len())
+            .max()
+            .unwrap_or(2)
+            .max(2);
+        for p in &policies {
+            let get = |k: &str| p.annotations.get(k).map_or("-", String::as_str);
+            out.push_str(&format!(
+                "{:<6} {:<width$}  {:<14} {}\n",
+                p.effect.name(),
+                p.id,
+                get("jurisdiction"),
+                get("reason"),
+            ));
         }
     }
     print_all(&out)

@@ -27,7 +27,11 @@ use crate::events::{
     Event, EventBus, EventSink, ExecutionId, FinishReason, LinkStatus, Priority, TaskStatus,
     TokenUsage, title_of,
 };
-use crate::governance::{AuditEventType, AuditRecord, AuditTrail, VerifyReport, summarize_input};
+use crate::governance::policy::{ContextValue, PolicyRequest, Resource};
+use crate::governance::{
+    AuditEventType, AuditRecord, AuditTrail, CedarEngine, PolicyDecision, PolicyEngine,
+    PolicyError, VerifyReport, summarize_input,
+};
 use crate::models::{
     BackendRegistry, ModelBackend, ModelError, ModelErrorKind, ModelRequest, StreamChunk,
 };
@@ -230,6 +234,7 @@ impl EventSink for Emitter {
 }
 
 struct CoreInner {
+    policy: Arc<dyn PolicyEngine>,
     safety: SafetyBoundary,
     confirmations: Mutex<Confirmations>,
     config: VeyraConfig,
@@ -268,11 +273,23 @@ impl VeyraCore {
         Self::with_registry(config, BackendRegistry::with_builtins())
     }
 
-    /// A core with a caller-supplied backend registry.
+    /// A core with a caller-supplied backend registry; policies as `governance:` names them.
     pub fn with_registry(
         config: VeyraConfig,
         registry: BackendRegistry,
     ) -> Result<Self, VeyraError> {
+        let policy = Arc::new(CedarEngine::from_config(&config.governance)?);
+        Self::with_parts(config, registry, policy)
+    }
+
+    /// A core with a caller-supplied backend registry and policy engine. Fails when the engine
+    /// cannot answer the requests Veyra makes (a schema without Veyra's actions or context).
+    pub fn with_parts(
+        config: VeyraConfig,
+        registry: BackendRegistry,
+        policy: Arc<dyn PolicyEngine>,
+    ) -> Result<Self, VeyraError> {
+        probe_policy(policy.as_ref(), &config)?;
         let backend = registry.get_backend(&config.model.backend, &config.model)?;
         let audit = if config.governance.audit {
             Some(match config.governance.store {
@@ -295,6 +312,16 @@ impl VeyraCore {
             watched: AtomicUsize::new(0),
             streaming: AtomicUsize::new(0),
         });
+        if let Some(trail) = &audit {
+            let emitter = Arc::clone(&emitter);
+            trail.on_checkpoint(Arc::new(move |cp| {
+                emitter.emit(Event::AuditCheckpoint {
+                    tree_size: cp.tree_size,
+                    root: cp.root.clone(),
+                    at: cp.timestamp,
+                });
+            }));
+        }
         let link = Arc::new(LinkSim::new(&config.latency, seed, Utc::now()));
         let scheduler = Scheduler::new(
             SchedulerConfig::from_runtime(&config.runtime, seed),
@@ -302,6 +329,7 @@ impl VeyraCore {
             config.latency.simulate.then(|| Arc::clone(&link)),
         );
         let inner = Arc::new(CoreInner {
+            policy,
             safety: SafetyBoundary::from_config(&config.governance),
             confirmations: Mutex::new(Confirmations {
                 policy: ConfirmationPolicy::Ask,
@@ -345,6 +373,11 @@ impl VeyraCore {
         &self.inner.scheduler
     }
 
+    /// The policy engine every action is checked against.
+    pub fn policy(&self) -> &dyn PolicyEngine {
+        self.inner.policy.as_ref()
+    }
+
     /// The audit trail, when audit is on.
     pub fn audit(&self) -> Option<&AuditTrail> {
         self.inner.audit.as_ref()
@@ -364,7 +397,17 @@ impl VeyraCore {
 
     /// Switches the link preset. Tasks already in transit keep their delay; tasks not yet sent
     /// use the new preset. Records a `LATENCY_CHANGE` audit entry and publishes the new link.
+    /// Refused (exit 4) when policy denies the operator `switch_preset` on `link:<preset>`.
     pub fn set_preset(&self, preset: LatencyPreset) -> Result<LinkStatus, VeyraError> {
+        let request = PolicyRequest::new(
+            "operator",
+            "switch_preset",
+            Resource::link(preset),
+            self.inner.link.preset(),
+        );
+        self.inner
+            .enforce_policy(&request, None)
+            .map_err(|e| task_error(&e.kind, &e.message))?;
         let previous = self.inner.link.set_preset(preset);
         let status = self.link_status();
         if let Some(trail) = &self.inner.audit {
@@ -571,6 +614,88 @@ impl CoreInner {
         }
     }
 
+    /// Asks the policy engine, records the decision (`POLICY_CHECK`) and, on a deny, publishes
+    /// it as a violation. A request the engine cannot decide is denied (fail closed).
+    fn enforce_policy(
+        &self,
+        request: &PolicyRequest,
+        id: Option<ExecutionId>,
+    ) -> Result<PolicyDecision, TaskError> {
+        let (decision, error) = match self.policy.decide(request) {
+            Ok(d) => (d, None),
+            Err(e) => (
+                PolicyDecision {
+                    allowed: false,
+                    policies: Vec::new(),
+                    errors: vec![e.to_string()],
+                },
+                Some(e),
+            ),
+        };
+        // The sentence for the operator, needed only when the answer is no.
+        let reason = match &error {
+            Some(e) => format!("the policy engine could not decide: {e}"),
+            None if decision.allowed => String::new(),
+            None => decision.reason(request),
+        };
+        if let Some(trail) = &self.audit {
+            let context: serde_json::Map<String, serde_json::Value> = request
+                .context
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
+                .collect();
+            let entry = trail
+                .record(AuditRecord {
+                    event_type: AuditEventType::PolicyCheck,
+                    actor: request.principal.clone(),
+                    action: request.action.clone(),
+                    resource: request.resource.to_string(),
+                    outcome: decision.name().into(),
+                    input_summary: summarize_input(&request.describe()),
+                    metadata: {
+                        let mut m = serde_json::json!({
+                            "policies": decision.policies.iter().map(|p| &p.id).collect::<Vec<_>>(),
+                            "jurisdictions": decision.jurisdictions(),
+                            "context": context,
+                            "execution_id": id.map(|i| i.to_string()),
+                        });
+                        // An allow's policies say why; a deny also keeps the sentence shown.
+                        if !decision.allowed {
+                            m["reason"] = reason.as_str().into();
+                        }
+                        if !decision.errors.is_empty() {
+                            m["errors"] = decision.errors.clone().into();
+                        }
+                        m
+                    },
+                })
+                .map_err(|e| {
+                    TaskError::permanent(
+                        "audit",
+                        format!("the audit trail could not record a policy decision: {e}"),
+                    )
+                })?;
+            self.emit_audit(&entry, id);
+        }
+        if decision.allowed {
+            return Ok(decision);
+        }
+        tracing::warn!(rule = %decision.rule(), request = %request.describe(), "refused by policy");
+        self.emitter.emit(Event::SafetyViolation {
+            id,
+            operation: format!("{} {}", request.action, request.resource),
+            level: SafetyLevel::Blocked.name().into(),
+            rule: format!("policy:{}", decision.rule()),
+            reason: reason.clone(),
+            actor: request.principal.clone(),
+            at: Utc::now(),
+        });
+        Err(match error {
+            Some(_) => TaskError::permanent("policy", reason),
+            None => TaskError::permanent(REFUSED, reason),
+        })
+    }
+
     /// Records a violation (`SAFETY_VIOLATION`) and publishes it.
     fn record_violation(&self, v: &Violation, id: Option<ExecutionId>) -> Result<(), TaskError> {
         self.emitter.emit(Event::SafetyViolation {
@@ -693,6 +818,29 @@ impl CoreInner {
     }
 }
 
+/// Asks `policy` one request of each kind Veyra makes, so a schema that does not declare
+/// Veyra's actions or their context stops start-up instead of failing every execution.
+fn probe_policy(policy: &dyn PolicyEngine, config: &VeyraConfig) -> Result<(), VeyraError> {
+    let preset = config.latency.preset;
+    let probes = [
+        PolicyRequest::new("operator", EXECUTE, Resource::backend("mock"), preset)
+            .with("priority", ContextValue::Str("normal".into()))
+            .with("model", ContextValue::Str(config.model.model.clone()))
+            .with("prompt_chars", ContextValue::Long(1)),
+        PolicyRequest::new("operator", "switch_preset", Resource::link(preset), preset),
+    ];
+    for probe in &probes {
+        if let Err(e) = policy.decide(probe) {
+            return Err(VeyraError::Policy(PolicyError::Request(format!(
+                "the policy schema cannot answer Veyra's '{}' requests ({e}); declare the action \
+                 and its context as configs/policies/veyra.cedarschema does",
+                probe.action
+            ))));
+        }
+    }
+    Ok(())
+}
+
 /// The error a failed task ends the caller's wait with; refusals keep their own exit code.
 fn task_error(kind: &str, message: &str) -> VeyraError {
     if kind == REFUSED {
@@ -769,6 +917,19 @@ async fn run_execution(
         temperature: core.config.model.temperature,
         max_tokens: core.config.model.max_tokens,
     };
+    let policy_request = PolicyRequest::new(
+        request.actor.as_str(),
+        EXECUTE,
+        Resource::backend(backend_name.as_str()),
+        core.link.preset(),
+    )
+    .with("priority", ContextValue::Str(task.priority.name().into()))
+    .with("model", ContextValue::Str(model_request.model.clone()))
+    .with(
+        "prompt_chars",
+        ContextValue::Long(i64::try_from(model_request.prompt.chars().count()).unwrap_or(i64::MAX)),
+    );
+    core.enforce_policy(&policy_request, Some(id))?;
     let operation = format!("execute:{backend_name}");
     match core
         .safety
@@ -1030,6 +1191,7 @@ impl ResultFolder {
             }
             Event::AuditRecorded { seq, .. } => result.audit_seq = Some(*seq),
             Event::AuditVerified { .. }
+            | Event::AuditCheckpoint { .. }
             | Event::LinkChanged { .. }
             | Event::SafetyViolation { .. }
             | Event::ConfirmationRequested { .. }

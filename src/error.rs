@@ -54,6 +54,9 @@ pub enum VeyraError {
     /// The audit trail could not record or does not verify.
     #[error(transparent)]
     Audit(#[from] crate::governance::AuditError),
+    /// The policies could not be loaded, or a policy question was malformed.
+    #[error(transparent)]
+    Policy(#[from] crate::governance::PolicyError),
     /// An operation was refused by the governance layer.
     #[error("refused: {0}")]
     Refused(String),
@@ -90,7 +93,7 @@ impl VeyraError {
     /// The exit code this error maps to (DESIGN §3).
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            VeyraError::Config(_) | VeyraError::Usage(_) => ExitCode::Usage,
+            VeyraError::Config(_) | VeyraError::Usage(_) | VeyraError::Policy(_) => ExitCode::Usage,
             VeyraError::Model(e) if e.kind == crate::models::ModelErrorKind::Config => {
                 ExitCode::Usage
             }

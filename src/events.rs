@@ -334,7 +334,17 @@ pub enum Event {
         /// When.
         at: DateTime<Utc>,
     },
-    /// The safety boundary refused an operation (or the operator denied a confirmation).
+    /// The durable audit store signed a checkpoint.
+    AuditCheckpoint {
+        /// Entries it covers.
+        tree_size: u64,
+        /// Their RFC 6962 tree head (hex).
+        root: String,
+        /// When it was signed.
+        at: DateTime<Utc>,
+    },
+    /// The safety boundary or the policy refused an operation (or the operator denied a
+    /// confirmation).
     SafetyViolation {
         /// The task it belongs to, if any.
         id: Option<ExecutionId>,
@@ -342,7 +352,7 @@ pub enum Event {
         operation: String,
         /// `blocked` or `needs_confirmation`.
         level: String,
-        /// The rule that refused it.
+        /// The rule that refused it (`prohibited_operations`, …, or `policy:<ids>`).
         rule: String,
         /// Why, for the operator.
         reason: String,
@@ -394,7 +404,9 @@ impl Event {
             | Event::ConfirmationAnswered { id, .. } => Some(*id),
             Event::AuditRecorded { execution, .. } => *execution,
             Event::SafetyViolation { id, .. } => *id,
-            Event::AuditVerified { .. } | Event::LinkChanged { .. } => None,
+            Event::AuditVerified { .. }
+            | Event::AuditCheckpoint { .. }
+            | Event::LinkChanged { .. } => None,
         }
     }
 
@@ -407,6 +419,7 @@ impl Event {
             | Event::ExecutionFinished { .. }
             | Event::AuditRecorded { .. }
             | Event::AuditVerified { .. }
+            | Event::AuditCheckpoint { .. }
             | Event::LinkChanged { .. }
             | Event::SafetyViolation { .. }
             | Event::ConfirmationRequested { .. }

@@ -1,7 +1,7 @@
 //! The `veyra` binary: parse arguments, dispatch, map errors to exit codes. Nothing else.
 
 use clap::Parser;
-use veyra::cli::{self, AuditCommand, Cli, Command, ConfigCommand};
+use veyra::cli::{self, AuditCommand, Cli, Command, ConfigCommand, PolicyCommand};
 use veyra::{ExitCode, VeyraError};
 
 fn main() -> std::process::ExitCode {
@@ -75,6 +75,23 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
         Some(Command::Audit(AuditCommand::Export { db, filter, out })) => {
             cli::audit_export(db.as_deref(), &filter, out.as_deref(), &loaded)
         }
+        Some(Command::Policy(PolicyCommand::Check {
+            principal,
+            action,
+            resource,
+            context,
+            json,
+        })) => {
+            let request = cli::policy_request(
+                &principal,
+                &action,
+                &resource,
+                context.as_deref(),
+                &loaded.config,
+            )?;
+            cli::policy_check(&request, json, &loaded)
+        }
+        Some(Command::Policy(PolicyCommand::List { json })) => cli::policy_list(json, &loaded),
         Some(Command::Config(ConfigCommand::Check { .. })) => Ok(ExitCode::Success),
     }
 }

@@ -887,7 +887,14 @@ fn runs_are_recorded_durably_listed_exported_and_verified() {
     c.args(["audit", "verify"]);
     let r = run(c);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
-    assert!(r.stdout.contains("3 entries verified"), "{}", r.stdout);
+    // Each run is a policy decision and an execution.
+    assert!(r.stdout.contains("6 entries verified"), "{}", r.stdout);
+
+    let mut c = sb.cmd();
+    c.args(["audit", "list", "--type", "policy_check"]);
+    let r = run(c);
+    assert!(r.stdout.contains("3 entries"), "{}", r.stdout);
+    assert!(r.stdout.contains("allow"), "{}", r.stdout);
 
     let mut c = sb.cmd();
     c.args([
@@ -999,10 +1006,10 @@ fn audit_prove_prints_a_verifiable_inclusion_proof() {
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     let proof: veyra::governance::merkle::Inclusion =
         serde_json::from_str(&r.stdout).expect("a proof");
-    assert_eq!((proof.seq, proof.tree_size, proof.path.len()), (2, 3, 2));
+    assert_eq!((proof.seq, proof.tree_size, proof.path.len()), (2, 6, 3));
     let mut c = sb.cmd();
     c.args(["audit", "prove", "7"]);
-    assert_error(&run(c), 2, &["holds entries 1 to 3"]);
+    assert_error(&run(c), 2, &["holds entries 1 to 6"]);
 }
 
 #[test]
@@ -1019,7 +1026,7 @@ fn an_export_with_its_tail_cut_off_fails_against_its_checkpoint() {
     let path = sb.work().join("export.json");
     let mut doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect("the export")).expect("JSON");
-    assert_eq!(doc["checkpoint"]["tree_size"], 3, "{doc}");
+    assert_eq!(doc["checkpoint"]["tree_size"], 6, "{doc}");
     doc["entries"].as_array_mut().expect("entries").pop();
     std::fs::write(&path, doc.to_string()).expect("write the cut export");
     let mut c = sb.cmd();
@@ -1027,6 +1034,220 @@ fn an_export_with_its_tail_cut_off_fails_against_its_checkpoint() {
     assert_error(
         &run(c),
         3,
-        &["tail truncated", "covers 3 entries but only 2 remain"],
+        &["tail truncated", "covers 6 entries but only 5 remain"],
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The policy engine
+
+fn multi_jurisdiction(c: &mut Command) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("configs/policies/multi-jurisdiction");
+    c.env("VEYRA_GOVERNANCE__POLICY_FILE", &dir).env(
+        "VEYRA_GOVERNANCE__POLICY_ENTITIES",
+        dir.join("entities.json"),
+    );
+}
+
+#[test]
+fn policy_check_answers_from_the_shell_with_exit_0_or_4() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.args([
+        "policy",
+        "check",
+        "--principal",
+        "operator",
+        "--action",
+        "execute",
+        "--resource",
+        "backend:mock",
+    ]);
+    let r = run(c);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stdout.starts_with("allow"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("permit operator-operates [Sol]"),
+        "{}",
+        r.stdout
+    );
+
+    let mut c = sb.cmd();
+    multi_jurisdiction(&mut c);
+    c.args([
+        "policy",
+        "check",
+        "--principal",
+        "operator",
+        "--action",
+        "execute",
+        "--resource",
+        "backend:mock",
+        "--context",
+        r#"{"priority":"background","preset":"deep-space"}"#,
+        "--json",
+    ]);
+    let r = run(c);
+    assert_eq!(r.code, Some(4), "{}", r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
+    assert_eq!(doc["decision"], "deny");
+    assert_eq!(doc["request"]["resource"], "backend:mock");
+    assert_eq!(doc["request"]["context"]["destination"], "Deep-Space");
+    let ids: Vec<&str> = doc["policies"]
+        .as_array()
+        .expect("policies")
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "earth-no-offworld-background",
+            "habitat-no-deep-space-relay"
+        ]
+    );
+
+    let mut c = sb.cmd();
+    c.args(["policy", "list"]);
+    let r = run(c);
+    assert_eq!(r.code, Some(0));
+    assert!(r.stdout.starts_with("4 policies from"), "{}", r.stdout);
+}
+
+#[test]
+fn policy_check_refuses_malformed_questions() {
+    let sb = Sandbox::new();
+    for (args, needle) in [
+        (
+            vec![
+                "--principal",
+                "operator",
+                "--action",
+                "exectue",
+                "--resource",
+                "backend:mock",
+            ],
+            "did you mean 'execute'",
+        ),
+        (
+            vec![
+                "--principal",
+                "operator",
+                "--action",
+                "execute",
+                "--resource",
+                "bakend:mock",
+            ],
+            "did you mean 'backend'",
+        ),
+        (
+            vec![
+                "--principal",
+                "operator",
+                "--action",
+                "execute",
+                "--resource",
+                "backend:mock",
+                "--context",
+                "{priority",
+            ],
+            "--context: not JSON",
+        ),
+        (
+            vec![
+                "--principal",
+                "operator",
+                "--action",
+                "execute",
+                "--resource",
+                "backend:mock",
+                "--context",
+                r#"{"prompt_chars":"many"}"#,
+            ],
+            "prompt_chars",
+        ),
+        (
+            vec![
+                "--principal",
+                " ",
+                "--action",
+                "execute",
+                "--resource",
+                "backend:mock",
+            ],
+            "--principal is empty",
+        ),
+    ] {
+        let mut c = sb.cmd();
+        c.args(["policy", "check"]).args(&args);
+        assert_error(&run(c), 2, &[needle]);
+    }
+}
+
+#[test]
+fn a_policy_denial_exits_4_and_is_recorded_as_policy_check() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    multi_jurisdiction(&mut c);
+    c.args(["run", "--priority", "background", "reindex the archive"]);
+    assert_error(
+        &run(c),
+        4,
+        &[
+            "refused",
+            "Earth compute is reserved",
+            "earth-no-offworld-background",
+        ],
+    );
+    let mut c = sb.cmd();
+    c.args(["audit", "list", "--type", "POLICY_CHECK", "--json"]);
+    let r = run(c);
+    let entry: serde_json::Value =
+        serde_json::from_str(r.stdout.lines().next().expect("one entry")).expect("JSON");
+    assert_eq!(entry["outcome"], "deny");
+    assert_eq!(
+        entry["metadata"]["policies"][0],
+        "earth-no-offworld-background"
+    );
+    assert!(
+        !r.stdout.contains("reindex"),
+        "the prompt never reaches the audit trail"
+    );
+    let mut c = sb.cmd();
+    c.args(["audit", "list", "--type", "EXECUTION"]);
+    assert!(
+        run(c).stdout.contains("0 entries"),
+        "the model was never called"
+    );
+}
+
+#[test]
+fn a_policy_file_that_does_not_validate_stops_start_up_with_file_and_line() {
+    let sb = Sandbox::new();
+    let bad = sb.write(
+        "rules.cedar",
+        "@id(\"typo\")\npermit (\n  principal == Veyra::Actr::\"operator\",\n  action,\n  resource\n);\n",
+    );
+    for args in [vec!["run", "hello"], vec!["health"], vec!["policy", "list"]] {
+        let mut c = sb.cmd();
+        c.env("VEYRA_GOVERNANCE__POLICY_FILE", &bad).args(&args);
+        assert_error(
+            &run(c),
+            2,
+            &[
+                &format!("{}:3:", bad.display()),
+                "unrecognized entity type `Veyra::Actr`",
+                "did you mean `Veyra::Actor`?",
+            ],
+        );
+    }
+    let unparsable = sb.write(
+        "broken.cedar",
+        "permit (principal, action, resource) when {",
+    );
+    let mut c = sb.cmd();
+    c.env("VEYRA_GOVERNANCE__POLICY_FILE", &unparsable)
+        .args(["run", "hello"]);
+    assert_error(&run(c), 2, &[&format!("{}:1:", unparsable.display())]);
 }

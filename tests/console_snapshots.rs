@@ -337,9 +337,10 @@ fn every_task_state_on_the_mars_link_160x48() {
 fn governed_app() -> App {
     let mut app = busy_app();
     for (seq, event_type, action, outcome) in [
-        (2, "SAFETY_CHECK", "execute:mock", "allowed"),
+        (2, "POLICY_CHECK", "execute", "allow"),
         (3, "EXECUTION", "execute", "success"),
-        (4, "SAFETY_VIOLATION", "execute:openai", "refused"),
+        (4, "POLICY_CHECK", "execute", "deny"),
+        (5, "SAFETY_VIOLATION", "execute:openai", "refused"),
     ] {
         app.apply(Event::AuditRecorded {
             seq,
@@ -352,10 +353,26 @@ fn governed_app() -> App {
         });
     }
     app.apply(Event::AuditVerified {
-        entries: 4,
+        entries: 5,
         failure: None,
         duration_ms: 1,
         at: t0() + chrono::Duration::seconds(11),
+    });
+    app.apply(Event::AuditCheckpoint {
+        tree_size: 5,
+        root: "ab".repeat(32),
+        at: t0() + chrono::Duration::seconds(11),
+    });
+    app.apply(Event::SafetyViolation {
+        id: Some(id(1)),
+        operation: "execute backend:mock".into(),
+        level: "blocked".into(),
+        rule: "policy:earth-no-offworld-background".into(),
+        reason: "Earth compute is reserved for critical, high and normal work from off-world \
+                 (Earth, policy earth-no-offworld-background)"
+            .into(),
+        actor: "operator".into(),
+        at: t0() + chrono::Duration::seconds(9),
     });
     app.apply(Event::SafetyViolation {
         id: Some(id(2)),
@@ -379,7 +396,7 @@ fn audit_and_safety_panes_160x48() {
 fn a_broken_chain_turns_the_audit_pane_red_80x24() {
     let mut app = governed_app();
     app.apply(Event::AuditVerified {
-        entries: 4,
+        entries: 5,
         failure: Some(
             "entry #1 (seq 2): content changed: its fields no longer hash to its recorded hash"
                 .into(),

@@ -361,8 +361,15 @@ pub struct GovernanceConfig {
     pub prohibited_operations: Vec<String>,
     /// Operations that need an operator's confirmation.
     pub require_confirmation: Vec<String>,
-    /// Cedar policy file.
+    /// Cedar policies: a `.cedar` file or a directory of them; default: the built-in
+    /// `configs/policies/default.cedar`.
     pub policy_file: Option<PathBuf>,
+    /// Cedar schema the policies are validated against; default: the built-in
+    /// `configs/policies/veyra.cedarschema`.
+    pub policy_schema: Option<PathBuf>,
+    /// Cedar entities (jurisdictions, and who and what sits where); default: the built-in
+    /// `configs/policies/entities.json`.
+    pub policy_entities: Option<PathBuf>,
 }
 
 impl Default for GovernanceConfig {
@@ -376,6 +383,8 @@ impl Default for GovernanceConfig {
             prohibited_operations: vec!["delete_all".into(), "format_disk".into()],
             require_confirmation: Vec::new(),
             policy_file: None,
+            policy_schema: None,
+            policy_entities: None,
         }
     }
 }

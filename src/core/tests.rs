@@ -14,6 +14,22 @@ fn core_with(f: impl FnOnce(&mut VeyraConfig)) -> VeyraCore {
     VeyraCore::new(config).unwrap()
 }
 
+fn of_type(core: &VeyraCore, t: AuditEventType) -> Vec<crate::governance::AuditEntry> {
+    let filter = crate::governance::AuditFilter {
+        event_type: Some(t),
+        ..Default::default()
+    };
+    core.audit().unwrap().query(&filter).unwrap()
+}
+
+fn executions(core: &VeyraCore) -> Vec<crate::governance::AuditEntry> {
+    of_type(core, AuditEventType::Execution)
+}
+
+fn policy_checks(core: &VeyraCore) -> Vec<crate::governance::AuditEntry> {
+    of_type(core, AuditEventType::PolicyCheck)
+}
+
 fn drain(rx: &mut tokio::sync::broadcast::Receiver<Event>) -> Vec<Event> {
     let mut out = Vec::new();
     while let Ok(e) = rx.try_recv() {
@@ -30,6 +46,7 @@ fn kind(e: &Event) -> &'static str {
         Event::ExecutionFinished { .. } => "finished",
         Event::AuditRecorded { .. } => "audit",
         Event::AuditVerified { .. } => "verified",
+        Event::AuditCheckpoint { .. } => "checkpoint",
         Event::LinkChanged { .. } => "link",
         Event::SafetyViolation { .. } => "violation",
         Event::ConfirmationRequested { .. } => "confirm?",
@@ -48,10 +65,11 @@ async fn an_execution_streams_records_and_publishes_each_change_once() {
     let events = drain(&mut rx);
     let kinds: Vec<&str> = events.iter().map(kind).collect();
     let deltas = kinds.iter().filter(|k| **k == "delta").count();
-    assert_eq!(kinds[..3], ["submitted", "queued", "running"]);
+    // The policy decision is recorded (and published) before the model is called.
+    assert_eq!(kinds[..4], ["submitted", "queued", "running", "audit"]);
     assert_eq!(kinds[kinds.len() - 3..], ["audit", "finished", "succeeded"]);
     assert_eq!(deltas as u64, result.usage.output);
-    assert_eq!(kinds.len(), deltas + 6);
+    assert_eq!(kinds.len(), deltas + 7);
     assert!(events.iter().all(|e| e.execution() == Some(result.id)));
     let streamed: String = events
         .iter()
@@ -64,8 +82,22 @@ async fn an_execution_streams_records_and_publishes_each_change_once() {
 
     let trail = core.audit().unwrap();
     let entries = trail.query(&Default::default()).unwrap();
-    assert_eq!(entries.len(), 1);
-    let e = &entries[0];
+    assert_eq!(entries.len(), 2);
+    let p = &entries[0];
+    assert_eq!(
+        (p.event_type, p.outcome.as_str(), p.action.as_str()),
+        (AuditEventType::PolicyCheck, "allow", "execute")
+    );
+    assert_eq!(
+        (p.actor.as_str(), p.resource.as_str()),
+        ("operator", "backend:mock")
+    );
+    assert_eq!(p.metadata["policies"][0], "operator-operates");
+    assert_eq!(p.metadata["jurisdictions"][0], "Sol");
+    assert_eq!(p.metadata["context"]["priority"], "normal");
+    assert_eq!(p.metadata["context"]["destination"], "Earth");
+    assert_eq!(p.metadata["execution_id"], result.id.to_string());
+    let e = &entries[1];
     assert_eq!(result.audit_seq, Some(e.seq));
     assert_eq!(
         (e.event_type, e.outcome.as_str(), e.action.as_str()),
@@ -137,13 +169,14 @@ async fn failures_are_published_audited_and_returned() {
             "submitted",
             "queued",
             "running",
+            "audit",
             "delta",
             "delta",
             "audit",
             "failed"
         ]
     );
-    let entry = &core.audit().unwrap().query(&Default::default()).unwrap()[0];
+    let entry = &executions(&core)[0];
     assert_eq!(entry.outcome, "failure");
     assert_eq!(entry.metadata["error_kind"], "server");
 }
@@ -188,9 +221,11 @@ async fn failures_before_the_first_token_are_retried_and_each_attempt_is_audited
     let kinds: Vec<&str> = drain(&mut rx).iter().map(kind).collect();
     let retries = kinds.iter().filter(|k| **k == "retrying").count();
     assert_eq!(retries, 2, "runtime.retries = 2: {kinds:?}");
-    let entries = core.audit().unwrap().query(&Default::default()).unwrap();
+    let entries = executions(&core);
     assert_eq!(entries.len(), 3);
     assert!(entries.iter().all(|e| e.outcome == "failure"));
+    // Each attempt is decided by policy afresh (the link preset may have changed meanwhile).
+    assert_eq!(policy_checks(&core).len(), 3);
     assert_eq!(entries[2].metadata["attempt"], 3);
 }
 
@@ -220,6 +255,7 @@ async fn a_prompt_crosses_the_simulated_link_and_can_be_cancelled_mid_flight() {
             "queued",
             "uplink",
             "running",
+            "audit",
             "audit",
             "finished",
             "downlink",
@@ -251,8 +287,13 @@ async fn switching_preset_is_audited_and_published() {
     let status = core.set_preset(crate::config::LatencyPreset::Mars).unwrap();
     assert_eq!(status.preset, "mars");
     let kinds: Vec<&str> = drain(&mut rx).iter().map(kind).collect();
-    assert_eq!(kinds, ["audit", "link"]);
-    let entry = &core.audit().unwrap().query(&Default::default()).unwrap()[0];
+    assert_eq!(kinds, ["audit", "audit", "link"]);
+    let entries = core.audit().unwrap().query(&Default::default()).unwrap();
+    assert_eq!(
+        (entries[0].event_type, entries[0].resource.as_str()),
+        (AuditEventType::PolicyCheck, "link:mars")
+    );
+    let entry = &entries[1];
     assert_eq!(entry.event_type, AuditEventType::LatencyChange);
     assert_eq!(
         (
@@ -299,18 +340,19 @@ async fn verify_and_health_report_the_chain() {
         .await
         .unwrap();
     let mut rx = core.subscribe();
-    assert_eq!(core.verify_audit().unwrap().unwrap().entries, 2);
+    // A policy check and an execution each.
+    assert_eq!(core.verify_audit().unwrap().unwrap().entries, 4);
     assert!(matches!(
         drain(&mut rx)[..],
         [Event::AuditVerified {
-            entries: 2,
+            entries: 4,
             failure: None,
             ..
         }]
     ));
     let health = core.health_check().await;
     assert!(health.is_healthy());
-    assert_eq!(health.audit.unwrap().entries, 2);
+    assert_eq!(health.audit.unwrap().entries, 4);
 }
 
 #[test]
@@ -358,10 +400,10 @@ async fn a_durable_trail_resumes_across_cores_and_refuses_a_second_writer() {
         .unwrap();
     assert_eq!(
         r.audit_seq,
-        Some(2),
-        "the chain resumes after the first core's entry"
+        Some(4),
+        "the chain resumes after the first core's entries"
     );
-    assert_eq!(second.verify_audit().unwrap().unwrap().entries, 2);
+    assert_eq!(second.verify_audit().unwrap().unwrap().entries, 4);
 }
 
 #[tokio::test]
@@ -384,8 +426,13 @@ async fn a_prohibited_execution_is_refused_recorded_and_published() {
         "the model was never called"
     );
     let entries = core.audit().unwrap().query(&Default::default()).unwrap();
-    assert_eq!(entries.len(), 1);
-    assert_eq!(entries[0].event_type, AuditEventType::SafetyViolation);
+    assert_eq!(entries.len(), 2);
+    assert_eq!(
+        (entries[0].event_type, entries[0].outcome.as_str()),
+        (AuditEventType::PolicyCheck, "allow"),
+        "policy allowed it; the boundary still refused"
+    );
+    assert_eq!(entries[1].event_type, AuditEventType::SafetyViolation);
 }
 
 #[tokio::test]
@@ -425,8 +472,10 @@ async fn confirmations_are_asked_answered_and_audited() {
     assert_eq!(
         outcomes,
         [
+            (AuditEventType::PolicyCheck, "allow".to_string()),
             (AuditEventType::SafetyCheck, "allowed".to_string()),
             (AuditEventType::Execution, "success".to_string()),
+            (AuditEventType::PolicyCheck, "allow".to_string()),
             (AuditEventType::SafetyCheck, "denied".to_string()),
             (AuditEventType::SafetyViolation, "refused".to_string()),
         ]
@@ -447,4 +496,174 @@ async fn headless_policies_answer_without_asking() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("pass --yes"), "{err}");
+}
+
+fn multi_jurisdiction(c: &mut VeyraConfig) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("configs/policies/multi-jurisdiction");
+    c.governance.policy_entities = Some(dir.join("entities.json"));
+    c.governance.policy_file = Some(dir);
+}
+
+#[tokio::test]
+async fn a_policy_denial_is_refused_recorded_and_published_before_the_model_runs() {
+    let core = core_with(multi_jurisdiction);
+    let mut rx = core.subscribe();
+    let err = core
+        .execute_async(ExecutionRequest::new("index the archive").priority(Priority::Background))
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), crate::error::ExitCode::Refused, "{err}");
+    assert!(
+        err.to_string()
+            .contains("Earth compute is reserved for critical, high and normal work"),
+        "{err}"
+    );
+    let events = drain(&mut rx);
+    assert!(
+        events.iter().any(|e| matches!(e,
+            Event::SafetyViolation { rule, operation, actor, .. }
+                if rule == "policy:earth-no-offworld-background"
+                    && operation == "execute backend:mock"
+                    && actor == "operator")),
+        "{events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::OutputDelta { .. }))
+    );
+    assert!(executions(&core).is_empty(), "the model was never called");
+    let checks = policy_checks(&core);
+    assert_eq!(checks.len(), 1);
+    assert_eq!(checks[0].outcome, "deny");
+    assert_eq!(checks[0].metadata["jurisdictions"][0], "Earth");
+    assert_eq!(checks[0].metadata["context"]["priority"], "background");
+
+    // The same request at normal priority passes every jurisdiction.
+    core.execute_async(ExecutionRequest::new("index the archive"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn actors_without_a_permit_are_denied_by_default() {
+    let core = core_with(|_| {});
+    let mut request = ExecutionRequest::new("hello");
+    request.actor = "agent".into();
+    let err = core.execute_async(request).await.unwrap_err();
+    assert_eq!(err.exit_code(), crate::error::ExitCode::Refused);
+    assert!(err.to_string().contains("deny by default"), "{err}");
+    assert_eq!(
+        policy_checks(&core)[0].metadata["policies"],
+        serde_json::json!([])
+    );
+}
+
+#[tokio::test]
+async fn switching_preset_is_refused_when_policy_forbids_it() {
+    use crate::governance::policy::{PolicySources, SourceText};
+    let mut sources = PolicySources::builtin();
+    sources.policies.push(SourceText {
+        name: "no-deep-space.cedar".into(),
+        text: r#"@id("no-deep-space") @reason("the deep-space relay is down for maintenance")
+                 forbid (principal, action == Veyra::Action::"switch_preset",
+                         resource == Veyra::Link::"deep-space");"#
+            .into(),
+    });
+    let mut config = VeyraConfig::default();
+    config.governance.store = crate::config::AuditStoreKind::Memory;
+    let core = VeyraCore::with_parts(
+        config,
+        BackendRegistry::with_builtins(),
+        Arc::new(CedarEngine::load(&sources).unwrap()),
+    )
+    .unwrap();
+    let mut rx = core.subscribe();
+    let err = core
+        .set_preset(crate::config::LatencyPreset::DeepSpace)
+        .unwrap_err();
+    assert_eq!(err.exit_code(), crate::error::ExitCode::Refused);
+    assert!(err.to_string().contains("relay is down"), "{err}");
+    assert_eq!(core.link_status().preset, "earth", "the link did not move");
+    let kinds: Vec<&str> = drain(&mut rx).iter().map(kind).collect();
+    assert_eq!(kinds, ["audit", "violation"]);
+    assert!(core.set_preset(crate::config::LatencyPreset::Mars).is_ok());
+}
+
+#[test]
+fn a_bad_policy_file_stops_start_up_with_its_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rules.cedar");
+    std::fs::write(
+        &file,
+        "@id(\"x\")\npermit (principal, action, resource)\nwhen { context.nope };\n",
+    )
+    .unwrap();
+    let mut config = VeyraConfig::default();
+    config.governance.store = crate::config::AuditStoreKind::Memory;
+    config.governance.policy_file = Some(file.clone());
+    let err = VeyraCore::new(config).unwrap_err();
+    assert_eq!(err.exit_code(), crate::error::ExitCode::Usage);
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("{}:3:", file.display())),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_schema_that_cannot_answer_veyras_requests_stops_start_up() {
+    use crate::governance::policy::{PolicySources, SourceText};
+    let mut sources = PolicySources::builtin();
+    sources.schema = SourceText {
+        name: "tiny.cedarschema".into(),
+        text: "namespace Veyra { entity Jurisdiction; entity Actor; entity Backend; entity Link; \
+               entity Tool; entity File; action execute appliesTo { principal: [Actor], \
+               resource: [Backend] }; }"
+            .into(),
+    };
+    sources.policies = vec![SourceText {
+        name: "p.cedar".into(),
+        text: "permit (principal, action, resource);".into(),
+    }];
+    sources.entities = SourceText {
+        name: "e.json".into(),
+        text: "[]".into(),
+    };
+    let engine = CedarEngine::load(&sources).unwrap();
+    let err = VeyraCore::with_parts(
+        VeyraConfig::default(),
+        BackendRegistry::with_builtins(),
+        Arc::new(engine),
+    )
+    .unwrap_err();
+    assert_eq!(err.exit_code(), crate::error::ExitCode::Usage);
+    assert!(
+        err.to_string()
+            .contains("cannot answer Veyra's 'execute' requests"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn signed_checkpoints_are_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = VeyraConfig::default();
+    config.governance.store_path = Some(dir.path().join("audit.db"));
+    let core = VeyraCore::new(config).unwrap();
+    let mut rx = core.subscribe();
+    core.execute_async(ExecutionRequest::new("one"))
+        .await
+        .unwrap();
+    // Closing the store covers everything with a final checkpoint.
+    drop(core);
+    let checkpoints: Vec<u64> = drain(&mut rx)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::AuditCheckpoint { tree_size, .. } => Some(tree_size),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(checkpoints, [2], "a policy check and an execution");
 }

@@ -174,11 +174,7 @@ impl AuditEntry {
         )?;
         field(&mut out, ",\"input_summary\":", &self.input_summary)?;
         out.extend_from_slice(b",\"metadata\":");
-        if is_plainly_canonical(&self.metadata) {
-            serde_json::to_writer(&mut out, &self.metadata).map_err(encode)?;
-        } else {
-            serde_json_canonicalizer::to_writer(&self.metadata, &mut out).map_err(encode)?;
-        }
+        write_canonical(&mut out, &self.metadata)?;
         field(&mut out, ",\"outcome\":", &self.outcome)?;
         field(&mut out, ",\"resource\":", &self.resource)?;
         out.extend_from_slice(b",\"seq\":");
@@ -252,12 +248,12 @@ fn push_timestamp(out: &mut Vec<u8>, t: &DateTime<Utc>) {
     out.push(b'Z');
 }
 
-/// True when `serde_json` already writes `value` in RFC 8785 form: every object key is ASCII
-/// (so `serde_json::Map`'s byte order is RFC 8785's UTF-16 order) and every number is an
-/// integer of at most 2^53 in magnitude (RFC 8785 writes numbers as IEEE doubles, so floats and
-/// larger integers are where the two differ). Audit metadata is almost always such a
-/// value; anything else goes through `serde_json_canonicalizer`. A property test checks the
-/// two encoders agree on every value this accepts.
+/// True when [`write_plain`] writes `value` in RFC 8785 form: every object key is ASCII (so
+/// byte order is RFC 8785's UTF-16 order) and every number is an integer of at most 2^53 in
+/// magnitude (RFC 8785 writes numbers as IEEE doubles, so floats and larger integers are where
+/// the two differ). Audit metadata is almost always such a value; anything else goes through
+/// `serde_json_canonicalizer`. A property test checks the two encoders agree on every value
+/// this accepts.
 pub(crate) fn is_plainly_canonical(value: &serde_json::Value) -> bool {
     use serde_json::Value;
     match value {
@@ -272,6 +268,62 @@ pub(crate) fn is_plainly_canonical(value: &serde_json::Value) -> bool {
             .iter()
             .all(|(k, v)| k.is_ascii() && is_plainly_canonical(v)),
     }
+}
+
+/// Appends the RFC 8785 form of `value`.
+fn write_canonical(out: &mut Vec<u8>, value: &serde_json::Value) -> Result<(), AuditError> {
+    let encode = |e: serde_json::Error| AuditError::Encode(e.to_string());
+    if is_plainly_canonical(value) {
+        write_plain(out, value).map_err(encode)
+    } else {
+        serde_json_canonicalizer::to_writer(value, out).map_err(encode)
+    }
+}
+
+/// The RFC 8785 text of `value`: the one spelling the store keeps metadata in, so any other
+/// spelling of the same value read back from a store is a changed entry.
+pub(crate) fn canonical_json(value: &serde_json::Value) -> Result<String, AuditError> {
+    let mut out = Vec::with_capacity(128);
+    write_canonical(&mut out, value)?;
+    String::from_utf8(out).map_err(|e| AuditError::Encode(e.to_string()))
+}
+
+/// Writes a value [`is_plainly_canonical`] accepts in RFC 8785 form: objects with their keys
+/// sorted, no white space; strings and integers as `serde_json` writes them (the same escapes
+/// as RFC 8785). Keys are sorted here rather than trusted to `serde_json::Map`, whose order is
+/// insertion order when any crate in the build enables serde_json's `preserve_order`.
+fn write_plain(out: &mut Vec<u8>, value: &serde_json::Value) -> Result<(), serde_json::Error> {
+    use serde_json::Value;
+    match value {
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_plain(out, item)?;
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push(b'{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, k)?;
+                out.push(b':');
+                write_plain(out, v)?;
+            }
+            out.push(b'}');
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {
+            serde_json::to_writer(&mut *out, value)?;
+        }
+    }
+    Ok(())
 }
 
 /// `SHA-256(prev ‖ canonical)` as lowercase hex.
@@ -636,8 +688,9 @@ impl AuditTrail {
         }
     }
 
-    /// Appends a record to the chain and returns the entry as stored.
-    pub fn record(&self, record: AuditRecord) -> Result<AuditEntry, AuditError> {
+    /// Appends a record to the chain and returns the entry as stored (shared with the store,
+    /// not copied).
+    pub fn record(&self, record: AuditRecord) -> Result<Arc<AuditEntry>, AuditError> {
         if !record.metadata.is_object() {
             return Err(AuditError::Encode(
                 "metadata must be a JSON object".to_string(),
@@ -667,8 +720,10 @@ impl AuditTrail {
                 prev_hash: head.hash_hex.clone(),
                 hash: String::new(),
             };
-            entry.hash = chain_hash(&head.hash, &entry.canonical_bytes()?);
-            let ticket = self.store.append(&entry)?;
+            let canonical = entry.canonical_bytes()?;
+            entry.hash = chain_hash(&head.hash, &canonical);
+            let entry = Arc::new(entry);
+            let ticket = self.store.append(Arc::clone(&entry), canonical)?;
             head.seq = entry.seq;
             head.hash = decode_hash(&entry.hash).unwrap_or([0; 32]);
             head.hash_hex.clone_from(&entry.hash);
@@ -791,6 +846,12 @@ impl AuditTrail {
                 ),
             ),
         }
+    }
+
+    /// Calls `listener` with each checkpoint the store writes from now on (stores that sign
+    /// checkpoints only); it runs on the store's writer and must not block.
+    pub fn on_checkpoint(&self, listener: super::store::CheckpointListener) {
+        self.store.on_checkpoint(listener);
     }
 
     /// The store's newest signed checkpoint, if it keeps them.

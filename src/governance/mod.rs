@@ -1,10 +1,12 @@
-//! Governance: the tamper-evident audit trail (and, in later layers, policy).
+//! Governance: the tamper-evident audit trail and the policy engine.
 //!
-//! Governance knows nothing of models or screens: callers hand it records, it chains them.
+//! Governance knows nothing of models or screens: callers hand it records, it chains them;
+//! callers ask it questions, it answers from the policies.
 
 pub mod audit;
 pub mod checkpoint;
 pub mod merkle;
+pub mod policy;
 pub mod sqlite;
 pub mod store;
 
@@ -13,6 +15,7 @@ pub use audit::{
     GENESIS_PREV_HASH, IntegrityFailure, IntegrityReason, VerifyReport, summarize_input,
     verify_chain,
 };
+pub use policy::{CedarEngine, PolicyDecision, PolicyEngine, PolicyError, PolicyRequest};
 pub use sqlite::SqliteStore;
 pub use store::{AppendTicket, AuditStore, MemoryStore};
 

@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! Table `audit_entries`, one row per entry, `seq` as primary key, every field of the entry as
-//! a column (`metadata` as JSON text), plus `canonical`: the entry's RFC 8785 canonical bytes
+//! a column (`metadata` as its RFC 8785 JSON text), plus `canonical`: the entry's RFC 8785 canonical bytes
 //! exactly as they were hashed. Indexes on `(event_type, timestamp)` and `(actor, timestamp)`
 //! serve `veyra audit list` filters. `BEFORE UPDATE` and `BEFORE DELETE` triggers refuse edits
 //! through SQL; edits that get past them (dropping the triggers, editing the file) are caught by
@@ -23,7 +23,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OpenFlags, params};
@@ -32,6 +32,7 @@ use super::AuditError;
 use super::audit::{AuditEntry, AuditEventType, IntegrityFailure, IntegrityReason};
 use super::checkpoint::{self, Checkpoint};
 use super::merkle::Frontier;
+use super::store::CheckpointListener;
 use super::store::{AppendTicket, AuditStore};
 
 /// Entries committed together at most.
@@ -87,8 +88,10 @@ const COLUMNS: &str = "seq, id, timestamp, event_type, actor, action, resource, 
 
 /// One queued append.
 struct Job {
-    entry: AuditEntry,
+    entry: Arc<AuditEntry>,
     canonical: Vec<u8>,
+    /// The metadata column: the metadata's RFC 8785 text.
+    metadata: String,
     /// Its Merkle leaf hash, computed by the caller so the single writer stays fast.
     leaf: [u8; 32],
     done: mpsc::Sender<Result<(), String>>,
@@ -100,6 +103,7 @@ pub struct SqliteStore {
     reader: Mutex<Connection>,
     writer: Option<Mutex<mpsc::Sender<Job>>>,
     thread: Option<JoinHandle<()>>,
+    listener: Listener,
     _lock: Option<File>,
 }
 
@@ -157,15 +161,18 @@ impl SqliteStore {
         let state = WriterState::load(&writer, path, key)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let thread_path = path.to_path_buf();
+        let listener: Listener = Arc::new(Mutex::new(None));
+        let thread_listener = Arc::clone(&listener);
         let thread = std::thread::Builder::new()
             .name("veyra-audit-writer".into())
-            .spawn(move || writer_loop(writer, rx, &thread_path, state))
+            .spawn(move || writer_loop(writer, rx, &thread_path, state, &thread_listener))
             .map_err(|e| store_error(path, "cannot start the audit writer", e))?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
             reader: Mutex::new(reader),
             writer: Some(Mutex::new(tx)),
             thread: Some(thread),
+            listener,
             _lock: Some(lock),
         })
     }
@@ -187,6 +194,7 @@ impl SqliteStore {
             reader: Mutex::new(reader),
             writer: None,
             thread: None,
+            listener: Arc::new(Mutex::new(None)),
             _lock: None,
         })
     }
@@ -342,25 +350,47 @@ impl WriterState {
         })
     }
 
-    fn checkpoint(&mut self, conn: &Connection, path: &Path) {
+    fn checkpoint(&mut self, conn: &Connection, path: &Path, listener: &Listener) {
         let size = self.frontier.size();
         if size == self.checkpointed {
             return;
         }
         let cp = Checkpoint::sign(&self.key, size, self.frontier.root(), &self.head);
         match insert_checkpoint(conn, &cp) {
-            Ok(_) => self.checkpointed = size,
+            Ok(_) => {
+                self.checkpointed = size;
+                notify(listener, &cp);
+            }
             Err(e) => tracing::error!("{}: could not write a checkpoint: {e}", path.display()),
         }
     }
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, path: &Path, mut state: WriterState) {
+/// Who hears of each checkpoint once it is durable.
+type Listener = Arc<Mutex<Option<CheckpointListener>>>;
+
+fn notify(listener: &Listener, cp: &Checkpoint) {
+    let listener = listener
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    if let Some(f) = listener {
+        f(cp);
+    }
+}
+
+fn writer_loop(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Job>,
+    path: &Path,
+    mut state: WriterState,
+    listener: &Listener,
+) {
     loop {
         let first = match rx.recv_timeout(CHECKPOINT_INTERVAL) {
             Ok(job) => job,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                state.checkpoint(&conn, path);
+                state.checkpoint(&conn, path, listener);
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -400,9 +430,14 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, path: &Path, mut s
         for job in batch {
             let _ = job.done.send(result.clone());
         }
+        if result.is_ok()
+            && let Some(cp) = &checkpoint
+        {
+            notify(listener, cp);
+        }
     }
     // The store is closing: cover everything with a final checkpoint.
-    state.checkpoint(&conn, path);
+    state.checkpoint(&conn, path, listener);
 }
 
 fn commit(
@@ -431,7 +466,7 @@ fn commit(
                 e.resource,
                 e.outcome,
                 e.input_summary,
-                e.metadata.to_string(),
+                job.metadata,
                 e.prev_hash,
                 e.hash,
                 job.canonical,
@@ -496,8 +531,13 @@ fn entry_from_row(row: &rusqlite::Row<'_>, index: u64) -> Result<AuditEntry, Int
     let metadata_text = text(9)?;
     let metadata: serde_json::Value =
         serde_json::from_str(&metadata_text).map_err(|e| unreadable(format!("metadata: {e}")))?;
-    // (Compared as text on purpose: `Value == str` would compare a JSON string value.)
-    if serde_json::to_string(&metadata).ok().as_deref() != Some(metadata_text.as_str()) {
+    // Metadata is stored in its RFC 8785 form; any other spelling of the same value (keys
+    // reordered, a number respelt) was not written by Veyra.
+    if crate::governance::audit::canonical_json(&metadata)
+        .ok()
+        .as_deref()
+        != Some(metadata_text.as_str())
+    {
         return Err(unreadable("metadata is not in its written form".into()));
     }
     let canonical: Vec<u8> = row
@@ -529,22 +569,27 @@ fn entry_from_row(row: &rusqlite::Row<'_>, index: u64) -> Result<AuditEntry, Int
 }
 
 impl AuditStore for SqliteStore {
-    fn append(&self, entry: &AuditEntry) -> Result<AppendTicket, AuditError> {
+    fn append(
+        &self,
+        entry: Arc<AuditEntry>,
+        canonical: Vec<u8>,
+    ) -> Result<AppendTicket, AuditError> {
         let Some(writer) = &self.writer else {
             return Err(AuditError::Store(format!(
                 "{}: opened read-only",
                 self.path.display()
             )));
         };
-        let canonical = entry.canonical_bytes()?;
+        let metadata = super::audit::canonical_json(&entry.metadata)?;
         let (done, rx) = mpsc::channel();
         writer
             .lock()
             .map_err(|_| AuditError::Store("the audit writer was poisoned by a panic".into()))?
             .send(Job {
-                entry: entry.clone(),
+                entry,
                 leaf: super::merkle::leaf_hash(&canonical),
                 canonical,
+                metadata,
                 done,
             })
             .map_err(|_| AuditError::Store("the audit writer has stopped".into()))?;
@@ -573,6 +618,13 @@ impl AuditStore for SqliteStore {
                 .map(Some)
                 .map_err(AuditError::Integrity),
         }
+    }
+
+    fn on_checkpoint(&self, listener: CheckpointListener) {
+        *self
+            .listener
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(listener);
     }
 
     fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, AuditError> {

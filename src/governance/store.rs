@@ -2,8 +2,8 @@
 //! [`super::audit`] and storage; [`MemoryStore`] keeps entries in process memory and
 //! [`super::sqlite::SqliteStore`] on disk.
 
-use std::sync::RwLock;
 use std::sync::mpsc;
+use std::sync::{Arc, RwLock};
 
 use super::AuditError;
 use super::audit::AuditEntry;
@@ -44,13 +44,21 @@ impl AppendTicket {
     }
 }
 
+/// Called from the store's writer with each checkpoint it has written; must not block.
+pub type CheckpointListener = Arc<dyn Fn(&super::checkpoint::Checkpoint) + Send + Sync>;
+
 /// Storage for a chain of audit entries. The trail assigns sequence numbers and hashes; a store
 /// only keeps entries in order and hands them back unchanged.
 pub trait AuditStore: Send + Sync {
     /// Queues one entry, in chain order. The entry is durable once the ticket resolves; the
     /// trail calls this with its chain head locked and waits on the ticket after unlocking, so
-    /// concurrent records share one commit (group commit).
-    fn append(&self, entry: &AuditEntry) -> Result<AppendTicket, AuditError>;
+    /// concurrent records share one commit (group commit). `canonical` is
+    /// `entry.canonical_bytes()`, which the trail has already computed to hash the entry.
+    fn append(
+        &self,
+        entry: Arc<AuditEntry>,
+        canonical: Vec<u8>,
+    ) -> Result<AppendTicket, AuditError>;
     /// Number of entries.
     fn len(&self) -> Result<u64, AuditError>;
     /// True when the store holds no entries.
@@ -61,6 +69,10 @@ pub trait AuditStore: Send + Sync {
     fn last(&self) -> Result<Option<AuditEntry>, AuditError>;
     /// Calls `visit` on every entry in order until it returns `false`.
     fn scan(&self, visit: &mut dyn FnMut(&AuditEntry) -> bool) -> Result<(), AuditError>;
+    /// Calls `listener` with each checkpoint once it is durable, for stores that sign them.
+    fn on_checkpoint(&self, listener: CheckpointListener) {
+        let _ = listener;
+    }
     /// The newest signed checkpoint, for stores that keep them.
     fn latest_checkpoint(&self) -> Result<Option<super::checkpoint::Checkpoint>, AuditError> {
         Ok(None)
@@ -74,7 +86,7 @@ pub trait AuditStore: Send + Sync {
 /// Entries in memory, lost when the process ends.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    entries: RwLock<Vec<AuditEntry>>,
+    entries: RwLock<Vec<Arc<AuditEntry>>>,
 }
 
 impl MemoryStore {
@@ -89,7 +101,7 @@ impl MemoryStore {
         if let Ok(mut entries) = self.entries.write()
             && let Some(slot) = entries.get_mut(index)
         {
-            *slot = entry;
+            *slot = Arc::new(entry);
         }
     }
 }
@@ -99,11 +111,12 @@ fn poisoned() -> AuditError {
 }
 
 impl AuditStore for MemoryStore {
-    fn append(&self, entry: &AuditEntry) -> Result<AppendTicket, AuditError> {
-        self.entries
-            .write()
-            .map_err(|_| poisoned())?
-            .push(entry.clone());
+    fn append(
+        &self,
+        entry: Arc<AuditEntry>,
+        _canonical: Vec<u8>,
+    ) -> Result<AppendTicket, AuditError> {
+        self.entries.write().map_err(|_| poisoned())?.push(entry);
         Ok(AppendTicket::ready(Ok(())))
     }
 
@@ -112,7 +125,12 @@ impl AuditStore for MemoryStore {
     }
 
     fn last(&self) -> Result<Option<AuditEntry>, AuditError> {
-        Ok(self.entries.read().map_err(|_| poisoned())?.last().cloned())
+        Ok(self
+            .entries
+            .read()
+            .map_err(|_| poisoned())?
+            .last()
+            .map(|e| AuditEntry::clone(e)))
     }
 
     fn scan(&self, visit: &mut dyn FnMut(&AuditEntry) -> bool) -> Result<(), AuditError> {

@@ -215,6 +215,10 @@ pub struct AuditView {
     pub verification: Verification,
     /// Newest entries last.
     pub recent: std::collections::VecDeque<AuditLine>,
+    /// The store signs checkpoints (the durable store does; the in-memory one does not).
+    pub signs_checkpoints: bool,
+    /// Newest signed checkpoint: entries covered and when.
+    pub checkpoint: Option<(u64, DateTime<Utc>)>,
 }
 
 /// What the status bar says about the backend and the link.
@@ -470,6 +474,8 @@ impl App {
                 head: crate::governance::GENESIS_PREV_HASH.to_string(),
                 verification: Verification::Never,
                 recent: std::collections::VecDeque::new(),
+                signs_checkpoints: false,
+                checkpoint: None,
             },
             flash: None,
             now,
@@ -931,6 +937,16 @@ impl App {
                 });
                 if self.audit.recent.len() > PANE_HISTORY {
                     self.audit.recent.pop_front();
+                }
+            }
+            Event::AuditCheckpoint { tree_size, at, .. } => {
+                self.audit.signs_checkpoints = true;
+                if self
+                    .audit
+                    .checkpoint
+                    .is_none_or(|(size, _)| tree_size >= size)
+                {
+                    self.audit.checkpoint = Some((tree_size, at));
                 }
             }
             Event::AuditVerified {

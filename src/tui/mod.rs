@@ -67,6 +67,14 @@ pub fn initial_app(core: &VeyraCore, themes: Vec<ResolvedTheme>) -> Result<App, 
     if let Some(trail) = core.audit() {
         app.audit.entries = trail.len();
         app.audit.head = trail.head_hash();
+        app.audit.signs_checkpoints =
+            config.governance.store == crate::config::AuditStoreKind::Sqlite;
+        // A store that cannot read its checkpoint now says so on `v`.
+        app.audit.checkpoint = trail
+            .latest_checkpoint()
+            .ok()
+            .flatten()
+            .map(|cp| (cp.tree_size, cp.timestamp));
     }
     Ok(app)
 }

@@ -1,5 +1,5 @@
-//! The `Audit` pane: entries in the chain, its head, the last verification (when, result, how
-//! long) and the newest entries. A failed verification turns the pane red and names the first
+//! The `Audit` pane: entries in the chain, its head, the newest signed checkpoint, the last
+//! verification (when, result, how long) and the newest entries. A failed verification turns the pane red and names the first
 //! bad entry.
 
 use ratatui::Frame;
@@ -37,6 +37,15 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Span::styled("head ", theme.muted),
         Span::styled(head.to_string(), theme.accent),
     ])];
+    if audit.signs_checkpoints {
+        lines.push(match audit.checkpoint {
+            Some((size, at)) => Line::from(vec![
+                Span::styled("checkpoint ", theme.muted),
+                Span::styled(format!("{size} {}", at.format("%H:%M:%S")), theme.text),
+            ]),
+            None => Line::styled("no signed checkpoint yet", theme.muted),
+        });
+    }
     match &audit.verification {
         Verification::Never => lines.push(Line::styled("not verified yet (v)", theme.muted)),
         Verification::Running => lines.push(Line::styled("verifying…", theme.running)),
@@ -56,18 +65,23 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             duration_ms,
             at,
         } => {
-            lines.push(Line::styled(
-                format!("✗ BROKEN {} ({duration_ms} ms)", at.format("%H:%M:%S")),
-                theme.error,
-            ));
-            lines.push(Line::styled(failure.clone(), theme.error));
+            // The failure first: on a small screen it is what must stay visible.
+            let mut first = vec![
+                Line::styled(
+                    format!("✗ BROKEN {} ({duration_ms} ms)", at.format("%H:%M:%S")),
+                    theme.error,
+                ),
+                Line::styled(failure.clone(), theme.error),
+            ];
+            first.append(&mut lines);
+            let lines = first;
             frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
             return;
         }
     }
     let room = (inner.height as usize).saturating_sub(lines.len());
     for e in audit.recent.iter().rev().take(room) {
-        let style = if e.outcome == "success" || e.outcome == "allowed" {
+        let style = if matches!(e.outcome.as_str(), "success" | "allowed" | "allow") {
             theme.text
         } else {
             theme.warn
