@@ -1251,3 +1251,37 @@ fn a_policy_file_that_does_not_validate_stops_start_up_with_file_and_line() {
         .args(["run", "hello"]);
     assert_error(&run(c), 2, &[&format!("{}:1:", unparsable.display())]);
 }
+
+#[test]
+fn a_store_locked_by_another_program_is_a_clear_error_and_stays_readable() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.args(["run", "one"]);
+    assert_eq!(run(c).code, Some(0));
+    let db = sb.dir.path().join("data/veyra/audit.db");
+    let conn = rusqlite::Connection::open(&db).expect("open the store");
+    conn.execute_batch("BEGIN EXCLUSIVE")
+        .expect("take the write lock");
+    // The writer waits out SQLite's busy timeout, then gives up without writing anything.
+    let mut c = sb.cmd();
+    c.args(["run", "two"]);
+    assert_error(&run(c), 1, &["database is locked", "another program"]);
+    // Readers are not blocked by a writer in WAL mode.
+    let mut c = sb.cmd();
+    c.args(["audit", "verify"]);
+    let r = run(c);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    conn.execute_batch("ROLLBACK").expect("release the lock");
+    drop(conn);
+    let mut c = sb.cmd();
+    c.args(["run", "three"]);
+    assert_eq!(
+        run(c).code,
+        Some(0),
+        "the store works again once the lock is gone"
+    );
+    let mut c = sb.cmd();
+    c.args(["audit", "verify"]);
+    let r = run(c);
+    assert!(r.stdout.contains("4 entries verified"), "{}", r.stdout);
+}

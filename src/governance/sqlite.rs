@@ -121,6 +121,18 @@ fn store_error(path: &Path, what: &str, e: impl std::fmt::Display) -> AuditError
 }
 
 /// Turns SQLite's "not a database" and similar into a sentence about the file.
+/// What to do when another program holds SQLite's lock on the store past the busy timeout.
+fn lock_hint(e: &rusqlite::Error) -> &'static str {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            " (another program has held a write transaction on the store for over 5 s, an \
+             sqlite3 shell or a backup tool perhaps; close it, then restart Veyra: recording \
+             stops rather than risk the chain)"
+        }
+        _ => "",
+    }
+}
+
 fn open_error(path: &Path, e: rusqlite::Error) -> AuditError {
     let text = e.to_string();
     if text.contains("not a database") || text.contains("malformed") {
@@ -129,7 +141,11 @@ fn open_error(path: &Path, e: rusqlite::Error) -> AuditError {
             path.display()
         ))
     } else {
-        store_error(path, "cannot open the audit store", text)
+        store_error(
+            path,
+            "cannot open the audit store",
+            format!("{text}{}", lock_hint(&e)),
+        )
     }
 }
 
@@ -416,7 +432,11 @@ fn writer_loop(
         let checkpoint =
             due.then(|| Checkpoint::sign(&state.key, frontier.size(), frontier.root(), &head));
         let result = commit(&mut conn, &batch, checkpoint.as_ref()).map_err(|e| {
-            let message = format!("{}: could not commit audit entries: {e}", path.display());
+            let message = format!(
+                "{}: could not commit audit entries: {e}{}",
+                path.display(),
+                lock_hint(&e)
+            );
             tracing::error!("{message}");
             message
         });

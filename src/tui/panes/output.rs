@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 
 use super::block;
 use crate::events::TaskStatus;
@@ -93,19 +93,40 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         TaskStatus::Cancelled { reason } => Some(format!("cancelled ({reason})")),
         _ => None,
     };
-    let text_rows = inner.height.saturating_sub(u16::from(error.is_some())) as usize;
+    // The error under the text, wrapped, on up to three rows (a refusal's reason is a sentence).
+    let error = error.map(|e| format!("✗ {e}"));
+    let error_rows = error.as_deref().map_or(0, |e| {
+        let width = usize::from(inner.width.max(1));
+        u16::try_from(unicode_width::UnicodeWidthStr::width(e).div_ceil(width))
+            .unwrap_or(u16::MAX)
+            .clamp(1, 3)
+            .min(inner.height)
+    });
+    let text_rows = inner.height.saturating_sub(error_rows);
     let rows = visible_rows(
         &task.output,
         app.output_anchor,
         inner.width as usize,
-        text_rows,
+        text_rows as usize,
     );
-    let mut lines: Vec<Line> = rows
+    let lines: Vec<Line> = rows
         .into_iter()
         .map(|r| Line::styled(r.to_string(), theme.text))
         .collect();
+    let text_area = Rect {
+        height: text_rows.min(u16::try_from(lines.len()).unwrap_or(u16::MAX)),
+        ..inner
+    };
+    frame.render_widget(Paragraph::new(lines), text_area);
     if let Some(e) = error {
-        lines.push(Line::styled(format!("✗ {e}"), theme.error));
+        let error_area = Rect {
+            y: text_area.y + text_area.height,
+            height: error_rows,
+            ..inner
+        };
+        frame.render_widget(
+            Paragraph::new(Line::styled(e, theme.error)).wrap(Wrap { trim: true }),
+            error_area,
+        );
     }
-    frame.render_widget(Paragraph::new(lines), inner);
 }
