@@ -755,6 +755,22 @@ impl CedarEngine {
         })
     }
 
+    /// The request's context as Cedar values.
+    fn context(&self, request: &PolicyRequest) -> Result<Context, PolicyError> {
+        let pairs = request.context.iter().map(|(k, v)| {
+            let value = match v {
+                ContextValue::Str(s) => RestrictedExpression::new_string(s.clone()),
+                ContextValue::Long(n) => RestrictedExpression::new_long(*n),
+                ContextValue::Bool(b) => RestrictedExpression::new_bool(*b),
+                ContextValue::Jurisdiction(j) => RestrictedExpression::new_entity_uid(
+                    EntityUid::from_type_name_and_id(self.jurisdiction.clone(), EntityId::new(j)),
+                ),
+            };
+            (k.clone(), value)
+        });
+        Context::from_pairs(pairs).map_err(|e| PolicyError::Request(format!("context: {e}")))
+    }
+
     /// `x in e`, as Cedar means it: equal, or `e` is an ancestor of `x`.
     fn is_in(&self, x: &EntityUid, e: &EntityUid) -> bool {
         x == e || self.entities.is_ancestor_of(e, x)
@@ -967,19 +983,7 @@ impl PolicyEngine for CedarEngine {
             self.resource_type(request.resource.kind).clone(),
             EntityId::new(&request.resource.id),
         );
-        let pairs = request.context.iter().map(|(k, v)| {
-            let value = match v {
-                ContextValue::Str(s) => RestrictedExpression::new_string(s.clone()),
-                ContextValue::Long(n) => RestrictedExpression::new_long(*n),
-                ContextValue::Bool(b) => RestrictedExpression::new_bool(*b),
-                ContextValue::Jurisdiction(j) => RestrictedExpression::new_entity_uid(
-                    EntityUid::from_type_name_and_id(self.jurisdiction.clone(), EntityId::new(j)),
-                ),
-            };
-            (k.clone(), value)
-        });
-        let context = Context::from_pairs(pairs)
-            .map_err(|e| PolicyError::Request(format!("context: {e}")))?;
+        let context = self.context(request)?;
         let policies = self.scoped_policies(request, &principal, &action, &resource)?;
         let shape = shape(request);
         let known = read(&self.validated).contains(&shape);

@@ -491,17 +491,6 @@ fn reference(engine: &CedarEngine, request: &PolicyRequest) -> Option<(bool, Vec
     let uid = |t: &EntityTypeName, id: &str| {
         EntityUid::from_type_name_and_id(t.clone(), EntityId::new(id))
     };
-    let pairs = request.context.iter().map(|(k, v)| {
-        let value = match v {
-            ContextValue::Str(s) => RestrictedExpression::new_string(s.clone()),
-            ContextValue::Long(n) => RestrictedExpression::new_long(*n),
-            ContextValue::Bool(b) => RestrictedExpression::new_bool(*b),
-            ContextValue::Jurisdiction(j) => {
-                RestrictedExpression::new_entity_uid(uid(&engine.jurisdiction, j))
-            }
-        };
-        (k.clone(), value)
-    });
     let cedar = Request::new(
         uid(&engine.actor, &request.principal),
         uid(&engine.action, &request.action),
@@ -509,7 +498,7 @@ fn reference(engine: &CedarEngine, request: &PolicyRequest) -> Option<(bool, Vec
             engine.resource_type(request.resource.kind),
             &request.resource.id,
         ),
-        Context::from_pairs(pairs).ok()?,
+        engine.context(request).ok()?,
         Some(&engine.schema),
     )
     .ok()?;
