@@ -979,6 +979,8 @@ async fn run_execution(
     let started = tokio::time::Instant::now();
     let mut streamed = false;
     let mut text = String::new();
+    // Tool calls are recorded; running them is the tool layer's job.
+    let mut tool_calls: Vec<String> = Vec::new();
     let answer = match backend.stream(&model_request).await {
         Err(e) => Answer::Failed(e),
         Ok(mut stream) => loop {
@@ -988,6 +990,11 @@ async fn run_execution(
                         streamed = true;
                         text.push_str(&piece);
                         core.emitter.emit(Event::OutputDelta { id, text: piece });
+                    }
+                    Some(Ok(StreamChunk::ToolCall(call))) => {
+                        streamed = true;
+                        tracing::info!(tool = %call.name, call_id = %call.id, "the model asked for a tool");
+                        tool_calls.push(call.name);
                     }
                     Some(Ok(StreamChunk::Done { finish_reason, usage })) => {
                         break Answer::Done(finish_reason, usage);
@@ -1028,6 +1035,9 @@ async fn run_execution(
         map.insert("model".into(), model_request.model.clone().into());
         map.insert("priority".into(), task.priority.name().into());
         map.insert("latency_ms".into(), latency_ms.into());
+        if !tool_calls.is_empty() {
+            map.insert("tool_calls".into(), tool_calls.into());
+        }
     }
     let mut audit_seq = None;
     if let Some(trail) = &core.audit {

@@ -734,6 +734,30 @@ impl VeyraConfig {
         if m.timeout == 0 {
             return Err(invalid("model.timeout", "must be at least 1 second".into()));
         }
+        if let Some(base) = &m.base_url {
+            match url::Url::parse(base) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                Ok(_) | Err(_) => {
+                    return Err(invalid(
+                        "model.base_url",
+                        format!(
+                            "'{base}' is not an http(s) URL; write e.g. \
+                             http://localhost:11434/v1 or https://api.openai.com/v1"
+                        ),
+                    ));
+                }
+            }
+        }
+        if m.api_key_env
+            .as_deref()
+            .is_some_and(|v| v.trim().is_empty() || v.contains('='))
+        {
+            return Err(invalid(
+                "model.api_key_env",
+                "must be the name of an environment variable (e.g. OPENAI_API_KEY), not the key"
+                    .into(),
+            ));
+        }
         for (i, rule) in m.mock.script.iter().enumerate() {
             if let Err(e) = regex::Regex::new(&rule.pattern) {
                 return Err(invalid(

@@ -45,6 +45,8 @@ pub struct ModelResponse {
 pub enum StreamChunk {
     /// Text to append.
     Text(String),
+    /// The model asks for a tool (assembled from the provider's pieces).
+    ToolCall(ToolCall),
     /// The stream's last chunk: why it stopped and what it cost.
     Done {
         /// Why generation stopped.
@@ -52,6 +54,18 @@ pub enum StreamChunk {
         /// Token counts.
         usage: TokenUsage,
     },
+}
+
+/// A tool call the model asked for, as the provider sent it. Running it is the tool layer's
+/// business; the model layer only assembles it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolCall {
+    /// The provider's id for the call (answers refer to it).
+    pub id: String,
+    /// The tool's name.
+    pub name: String,
+    /// Its arguments, parsed from the JSON the model wrote.
+    pub arguments: serde_json::Value,
 }
 
 /// A stream of chunks; an `Err` item ends the stream.
@@ -72,6 +86,7 @@ pub trait ModelBackend: Send + Sync {
         while let Some(chunk) = stream.next().await {
             match chunk? {
                 StreamChunk::Text(t) => text.push_str(&t),
+                StreamChunk::ToolCall(_) => {}
                 StreamChunk::Done {
                     finish_reason,
                     usage,

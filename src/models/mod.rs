@@ -1,11 +1,15 @@
 //! The model layer: the backend trait, the registry and the backends Veyra ships.
 
+pub mod anthropic;
 pub mod base;
+pub mod http;
 pub mod mock;
+pub mod openai;
 pub mod registry;
 
 pub use base::{
-    ChunkStream, ModelBackend, ModelError, ModelErrorKind, ModelRequest, ModelResponse, StreamChunk,
+    ChunkStream, ModelBackend, ModelError, ModelErrorKind, ModelRequest, ModelResponse,
+    StreamChunk, ToolCall,
 };
 pub use mock::MockBackend;
 pub use registry::{BackendFactory, BackendRegistry};

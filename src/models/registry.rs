@@ -4,8 +4,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use super::anthropic::AnthropicBackend;
 use super::base::{ModelBackend, ModelError, ModelErrorKind};
 use super::mock::MockBackend;
+use super::openai::OpenAiBackend;
 use crate::config::{ModelConfig, suggest};
 
 /// Builds a backend from the `model:` section.
@@ -45,6 +47,22 @@ impl BackendRegistry {
             "mock",
             Arc::new(|cfg: &ModelConfig| {
                 MockBackend::from_config(cfg).map(|b| Arc::new(b) as Arc<dyn ModelBackend>)
+            }),
+        );
+        // OpenAI, and every server that speaks Chat Completions (Ollama, vLLM, llama.cpp):
+        // `model.base_url` says which.
+        r.register_backend(
+            "openai",
+            Arc::new(|cfg: &ModelConfig| {
+                OpenAiBackend::from_config("openai", cfg)
+                    .map(|b| Arc::new(b) as Arc<dyn ModelBackend>)
+            }),
+        );
+        r.register_backend(
+            "anthropic",
+            Arc::new(|cfg: &ModelConfig| {
+                AnthropicBackend::from_config("anthropic", cfg)
+                    .map(|b| Arc::new(b) as Arc<dyn ModelBackend>)
             }),
         );
         r

@@ -35,6 +35,7 @@ async fn collect(
         match item {
             Ok(StreamChunk::Text(t)) => texts.push(t),
             Ok(d @ StreamChunk::Done { .. }) => done = Some(d),
+            Ok(StreamChunk::ToolCall(c)) => panic!("the mock never calls tools: {c:?}"),
             Err(e) => return (texts, Some(e), done),
         }
     }

@@ -1,0 +1,480 @@
+//! OpenAI Chat Completions, and every server that speaks it: OpenAI itself, Ollama
+//! (`http://localhost:11434/v1`), vLLM (`:8000/v1`), llama.cpp's `llama-server` (`:8080/v1`).
+//!
+//! `POST {base_url}/chat/completions` with `Authorization: Bearer <key>` when
+//! `model.api_key_env` names a key (local servers need none). Streaming asks for
+//! `stream_options.include_usage`, reads `data:` chunks up to `[DONE]`, and assembles
+//! `delta.tool_calls` per index *and* id: some compatible servers send every call at index 0,
+//! so a new id at a known index starts a new call. A stream that ends after a `finish_reason`
+//! but without `[DONE]` (some servers omit it) is complete; one that ends before is an error.
+//! Unknown fields are ignored everywhere. `health_check` lists models (`GET /models`), which
+//! costs no tokens.
+
+use std::collections::VecDeque;
+
+use futures_util::StreamExt;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use serde::Deserialize;
+
+use super::base::{
+    ChunkStream, ModelBackend, ModelError, ModelErrorKind, ModelRequest, ModelResponse,
+    StreamChunk, ToolCall,
+};
+use super::http::{HttpClient, SseEvent, join, kind_of_provider_error};
+use crate::config::ModelConfig;
+use crate::events::{FinishReason, TokenUsage};
+
+/// Where OpenAI is when `model.base_url` is not set.
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// See the module docs.
+#[derive(Debug, Clone)]
+pub struct OpenAiBackend {
+    name: String,
+    http: HttpClient,
+    base_url: String,
+    headers: HeaderMap,
+}
+
+impl OpenAiBackend {
+    /// A backend registered as `name`, configured by `model:`.
+    pub fn from_config(name: &str, config: &ModelConfig) -> Result<Self, ModelError> {
+        let mut headers = HeaderMap::new();
+        let key = config
+            .api_key()
+            .map_err(|e| ModelError::new(name, ModelErrorKind::Config, e.to_string()))?;
+        if let Some(key) = key {
+            let mut value =
+                HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
+                    ModelError::new(
+                        name,
+                        ModelErrorKind::Config,
+                        "the API key holds characters an HTTP header cannot carry; check the \
+                         variable model.api_key_env names",
+                    )
+                })?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        Ok(OpenAiBackend {
+            name: name.to_string(),
+            http: HttpClient::new(name, config)?,
+            base_url: config
+                .base_url
+                .clone()
+                .unwrap_or_else(|| DEFAULT_BASE_URL.to_string()),
+            headers,
+        })
+    }
+
+    fn body(request: &ModelRequest, stream: bool) -> serde_json::Value {
+        let mut messages = Vec::new();
+        if let Some(system) = &request.system {
+            messages.push(serde_json::json!({ "role": "system", "content": system }));
+        }
+        messages.push(serde_json::json!({ "role": "user", "content": request.prompt }));
+        let mut body = serde_json::json!({
+            "model": request.model,
+            "messages": messages,
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+            "stream": stream,
+        });
+        if stream {
+            body["stream_options"] = serde_json::json!({ "include_usage": true });
+        }
+        body
+    }
+}
+
+#[async_trait::async_trait]
+impl ModelBackend for OpenAiBackend {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn generate(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
+        let started = tokio::time::Instant::now();
+        let url = join(&self.base_url, "chat/completions");
+        let response = self
+            .http
+            .post(&url, &self.headers, &Self::body(request, false))
+            .await?;
+        let value = self.http.json_body(response).await?;
+        let completion: Completion = serde_json::from_value(value).map_err(|e| {
+            ModelError::new(
+                &self.name,
+                ModelErrorKind::Protocol,
+                format!("unexpected completion shape: {e}"),
+            )
+        })?;
+        let choice = completion.choices.into_iter().next().ok_or_else(|| {
+            ModelError::new(
+                &self.name,
+                ModelErrorKind::Protocol,
+                "the completion has no choices",
+            )
+        })?;
+        Ok(ModelResponse {
+            text: choice.message.content.unwrap_or_default(),
+            model: completion.model.unwrap_or_else(|| request.model.clone()),
+            finish_reason: finish_reason(choice.finish_reason.as_deref()),
+            usage: completion.usage.map(Usage::tokens).unwrap_or_default(),
+            latency: started.elapsed(),
+        })
+    }
+
+    async fn stream(&self, request: &ModelRequest) -> Result<ChunkStream, ModelError> {
+        let url = join(&self.base_url, "chat/completions");
+        let response = self
+            .http
+            .post(&url, &self.headers, &Self::body(request, true))
+            .await?;
+        let request_id = super::http::request_id(response.headers());
+        let events = self.http.events(response);
+        let parser = ChatStream::new(&self.name, request_id);
+        Ok(chunks(events, parser))
+    }
+
+    async fn health_check(&self) -> Result<(), ModelError> {
+        let url = join(&self.base_url, "models");
+        let response = self.http.get(&url, &self.headers).await?;
+        self.http.json_body(response).await.map(|_| ())
+    }
+}
+
+/// Turns a parser's output into a chunk stream: events in, chunks out, then the parser's
+/// verdict on how the stream ended.
+pub(crate) fn chunks<P: StreamParser + Send + 'static>(
+    events: super::http::SseStream,
+    parser: P,
+) -> ChunkStream {
+    let state = (events, parser, VecDeque::<StreamChunk>::new(), false);
+    Box::pin(futures_util::stream::unfold(
+        state,
+        |(mut events, mut parser, mut pending, mut ended)| async move {
+            loop {
+                if let Some(chunk) = pending.pop_front() {
+                    return Some((Ok(chunk), (events, parser, pending, ended)));
+                }
+                if ended {
+                    return None;
+                }
+                match events.next().await {
+                    Some(Ok(event)) => match parser.feed(&event) {
+                        Ok(Step::More(out)) => pending.extend(out),
+                        Ok(Step::Done(out)) => {
+                            pending.extend(out);
+                            ended = true;
+                        }
+                        Err(e) => return Some((Err(e), (events, parser, pending, true))),
+                    },
+                    Some(Err(e)) => return Some((Err(e), (events, parser, pending, true))),
+                    None => {
+                        ended = true;
+                        match parser.end() {
+                            Ok(out) => pending.extend(out),
+                            Err(e) => return Some((Err(e), (events, parser, pending, true))),
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+/// What one event did to the answer.
+#[derive(Debug, PartialEq)]
+pub enum Step {
+    /// These chunks, and more to come.
+    More(Vec<StreamChunk>),
+    /// These chunks, and the answer is complete.
+    Done(Vec<StreamChunk>),
+}
+
+/// A provider's stream format: events in, chunks out.
+pub trait StreamParser {
+    /// One event.
+    fn feed(&mut self, event: &SseEvent) -> Result<Step, ModelError>;
+    /// The events ran out before [`Step::Done`]: the final chunks, or why the answer is
+    /// incomplete.
+    fn end(&mut self) -> Result<Vec<StreamChunk>, ModelError>;
+}
+
+/// Chat Completions stream state.
+#[derive(Debug)]
+pub struct ChatStream {
+    backend: String,
+    request_id: Option<String>,
+    finish: Option<FinishReason>,
+    usage: TokenUsage,
+    /// Calls being assembled, in the order they started.
+    calls: Vec<PartialCall>,
+    finished: bool,
+}
+
+#[derive(Debug)]
+struct PartialCall {
+    index: u64,
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+impl ChatStream {
+    /// A parser for one response.
+    pub fn new(backend: &str, request_id: Option<String>) -> Self {
+        ChatStream {
+            backend: backend.to_string(),
+            request_id,
+            finish: None,
+            usage: TokenUsage::default(),
+            calls: Vec::new(),
+            finished: false,
+        }
+    }
+
+    fn error(&self, kind: ModelErrorKind, message: String) -> ModelError {
+        let mut e = ModelError::new(&self.backend, kind, message);
+        e.request_id.clone_from(&self.request_id);
+        e
+    }
+
+    /// The assembled tool calls and the final chunk.
+    fn complete(&mut self) -> Result<Vec<StreamChunk>, ModelError> {
+        self.finished = true;
+        let mut out = Vec::new();
+        for call in std::mem::take(&mut self.calls) {
+            let arguments = if call.arguments.trim().is_empty() {
+                serde_json::Value::Object(serde_json::Map::new())
+            } else {
+                serde_json::from_str(&call.arguments).map_err(|e| {
+                    self.error(
+                        ModelErrorKind::Protocol,
+                        format!(
+                            "tool call '{}' ({}) has arguments that are not JSON: {e}",
+                            call.name, call.id
+                        ),
+                    )
+                })?
+            };
+            out.push(StreamChunk::ToolCall(ToolCall {
+                id: call.id,
+                name: call.name,
+                arguments,
+            }));
+        }
+        out.push(StreamChunk::Done {
+            finish_reason: self.finish.clone().unwrap_or(FinishReason::Stop),
+            usage: self.usage,
+        });
+        Ok(out)
+    }
+}
+
+impl StreamParser for ChatStream {
+    fn feed(&mut self, event: &SseEvent) -> Result<Step, ModelError> {
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            return self.complete().map(Step::Done);
+        }
+        if data.is_empty() {
+            return Ok(Step::More(Vec::new()));
+        }
+        let chunk: Chunk = serde_json::from_str(data).map_err(|e| {
+            self.error(
+                ModelErrorKind::Protocol,
+                format!("a stream chunk is not valid JSON ({e}): {}", cut(data)),
+            )
+        })?;
+        if let Some(err) = chunk.error {
+            let kind = err
+                .kind
+                .as_deref()
+                .or(err.code.as_deref())
+                .map_or(ModelErrorKind::Server, kind_of_provider_error);
+            return Err(self.error(
+                kind,
+                format!(
+                    "the server reported an error mid-stream: {}",
+                    err.message.unwrap_or_default()
+                ),
+            ));
+        }
+        if let Some(usage) = chunk.usage {
+            self.usage = usage.tokens();
+        }
+        let mut out = Vec::new();
+        for choice in chunk.choices {
+            if choice.index != 0 {
+                continue;
+            }
+            if let Some(delta) = choice.delta {
+                if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
+                    out.push(StreamChunk::Text(text));
+                }
+                for d in delta.tool_calls {
+                    let index = d.index.unwrap_or(0);
+                    let continues = self
+                        .calls
+                        .iter()
+                        .rposition(|c| c.index == index)
+                        .filter(|&i| d.id.as_ref().is_none_or(|id| *id == self.calls[i].id));
+                    let call = match continues {
+                        Some(i) => &mut self.calls[i],
+                        None => {
+                            self.calls.push(PartialCall {
+                                index,
+                                id: d.id.clone().unwrap_or_else(|| format!("call_{index}")),
+                                name: String::new(),
+                                arguments: String::new(),
+                            });
+                            let last = self.calls.len() - 1;
+                            &mut self.calls[last]
+                        }
+                    };
+                    if let Some(f) = d.function {
+                        if let Some(name) = f.name {
+                            call.name.push_str(&name);
+                        }
+                        if let Some(args) = f.arguments {
+                            call.arguments.push_str(&args);
+                        }
+                    }
+                }
+            }
+            if let Some(reason) = choice.finish_reason {
+                self.finish = Some(finish_reason(Some(&reason)));
+            }
+        }
+        Ok(Step::More(out))
+    }
+
+    fn end(&mut self) -> Result<Vec<StreamChunk>, ModelError> {
+        if self.finished {
+            return Ok(Vec::new());
+        }
+        if self.finish.is_some() {
+            // Complete but for `[DONE]`, which some compatible servers never send.
+            return self.complete();
+        }
+        Err(self.error(
+            ModelErrorKind::Protocol,
+            "the stream ended before the answer finished (no finish_reason, no [DONE])".into(),
+        ))
+    }
+}
+
+/// At most 120 characters of a chunk, for messages.
+fn cut(text: &str) -> String {
+    match text.char_indices().nth(120) {
+        Some((i, _)) => format!("{}…", text.get(..i).unwrap_or_default()),
+        None => text.to_string(),
+    }
+}
+
+pub(crate) fn finish_reason(reason: Option<&str>) -> FinishReason {
+    match reason {
+        None | Some("stop") => FinishReason::Stop,
+        Some("length") => FinishReason::Length,
+        Some("tool_calls" | "function_call") => FinishReason::ToolCalls,
+        Some("content_filter") => FinishReason::ContentFilter,
+        Some(other) => FinishReason::Other(other.to_string()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    choices: Vec<ChunkChoice>,
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default)]
+    error: Option<StreamError>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChunkChoice {
+    #[serde(default)]
+    index: u64,
+    #[serde(default)]
+    delta: Option<Delta>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Delta {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<ToolCallDelta>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ToolCallDelta {
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<FunctionDelta>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FunctionDelta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamError {
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+struct Usage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+}
+
+impl Usage {
+    fn tokens(self) -> TokenUsage {
+        TokenUsage {
+            input: self.prompt_tokens,
+            output: self.completion_tokens,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Completion {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    choices: Vec<CompletionChoice>,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CompletionChoice {
+    message: CompletionMessage,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CompletionMessage {
+    #[serde(default)]
+    content: Option<String>,
+}

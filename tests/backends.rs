@@ -1,0 +1,785 @@
+//! The HTTP backends against a local server (wiremock on 127.0.0.1) replaying real-format
+//! transcripts: text and tool-call streams of both providers, usage, a missing `[DONE]`, a
+//! truncated stream, a malformed chunk, mid-stream errors, 429 with `retry-after` then success,
+//! 500 until the retries run out, 401, a spend limit, and a server too slow to answer.
+//!
+//! Retry delays here are the few milliseconds the server asks for (`retry-after-ms`), so the
+//! tests run on the real clock: tokio's paused clock would fire the idle timeout while the
+//! client waits on a real socket. The backoff arithmetic itself is unit-tested in
+//! `src/models/http.rs`.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use veyra::config::ModelConfig;
+use veyra::events::{FinishReason, TokenUsage};
+use veyra::models::anthropic::AnthropicBackend;
+use veyra::models::openai::OpenAiBackend;
+use veyra::models::{
+    ModelBackend, ModelError, ModelErrorKind, ModelRequest, StreamChunk, ToolCall,
+};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// A key no output may ever contain.
+const SENTINEL: &str = "sk-veyra-SENTINEL-7f3a9c";
+const KEY_VAR: &str = "VEYRA_TEST_BACKENDS_KEY";
+
+fn set_key() {
+    // Every test sets the same value, so parallel tests cannot disagree.
+    // SAFETY: set once per test before any backend reads it; all writers write the same value.
+    unsafe { std::env::set_var(KEY_VAR, SENTINEL) };
+}
+
+fn config(server: &MockServer, retries: u32, timeout: u64) -> ModelConfig {
+    set_key();
+    ModelConfig {
+        base_url: Some(format!("{}/v1", server.uri())),
+        api_key_env: Some(KEY_VAR.into()),
+        retries,
+        timeout,
+        ..ModelConfig::default()
+    }
+}
+
+fn request() -> ModelRequest {
+    ModelRequest {
+        prompt: "Status of the habitat?".into(),
+        system: Some("Be brief.".into()),
+        model: "test-model".into(),
+        temperature: 0.2,
+        max_tokens: 64,
+    }
+}
+
+fn sse(body: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_raw(body.as_bytes().to_vec(), "text/event-stream")
+}
+
+/// `data:` lines from JSON chunks, then `[DONE]` when asked.
+fn openai_stream(chunks: &[&str], done: bool) -> String {
+    let mut out = String::new();
+    for c in chunks {
+        out.push_str(&format!("data: {c}\n\n"));
+    }
+    if done {
+        out.push_str("data: [DONE]\n\n");
+    }
+    out
+}
+
+/// Collects a stream: every chunk until the end, or the error that ended it.
+async fn collect(
+    backend: &dyn ModelBackend,
+) -> (
+    String,
+    Vec<ToolCall>,
+    Option<(FinishReason, TokenUsage)>,
+    Option<ModelError>,
+) {
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    let mut done = None;
+    let mut stream = match backend.stream(&request()).await {
+        Ok(s) => s,
+        Err(e) => return (text, calls, done, Some(e)),
+    };
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(StreamChunk::Text(t)) => text.push_str(&t),
+            Ok(StreamChunk::ToolCall(c)) => calls.push(c),
+            Ok(StreamChunk::Done {
+                finish_reason,
+                usage,
+            }) => done = Some((finish_reason, usage)),
+            Err(e) => return (text, calls, done, Some(e)),
+        }
+    }
+    (text, calls, done, None)
+}
+
+fn assert_no_key(e: &ModelError) {
+    let shown = format!("{e} {e:?}");
+    assert!(
+        !shown.contains(SENTINEL),
+        "the key leaked into an error: {shown}"
+    );
+}
+
+const TEXT_CHUNKS: [&str; 4] = [
+    r#"{"id":"c1","object":"chat.completion.chunk","model":"test-model","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}"#,
+    r#"{"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"All systems"},"finish_reason":null}],"usage":null,"system_fingerprint":"fp_x"}"#,
+    r#"{"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" nominal."},"finish_reason":"stop"}],"usage":null}"#,
+    r#"{"id":"c1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":4,"total_tokens":16}}"#,
+];
+
+#[tokio::test]
+async fn openai_text_stream_with_usage() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(header(
+            "authorization",
+            format!("Bearer {SENTINEL}").as_str(),
+        ))
+        .respond_with(sse(&openai_stream(&TEXT_CHUNKS, true)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let backend = OpenAiBackend::from_config("openai", &config(&server, 2, 10)).unwrap();
+    let (text, calls, done, error) = collect(&backend).await;
+    assert_eq!(error, None);
+    assert_eq!(text, "All systems nominal.");
+    assert!(calls.is_empty());
+    assert_eq!(
+        done,
+        Some((
+            FinishReason::Stop,
+            TokenUsage {
+                input: 12,
+                output: 4
+            }
+        ))
+    );
+    let sent: serde_json::Value =
+        serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(sent["stream"], true);
+    assert_eq!(sent["stream_options"]["include_usage"], true);
+    assert_eq!(sent["messages"][0]["role"], "system");
+    assert_eq!(sent["messages"][1]["content"], "Status of the habitat?");
+}
+
+#[tokio::test]
+async fn openai_tool_calls_are_assembled_per_index_and_id() {
+    let chunks = [
+        r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"get_power","arguments":""}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"zone\":"}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"hab-1\"}"}}]}}]}"#,
+        // A compatible server that numbers every call 0: a new id is a new call.
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_b","type":"function","function":{"name":"get_thermal","arguments":"{}"}}]}}]}"#,
+        // A parallel call at its own index.
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_c","function":{"name":"ping","arguments":""}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+        r#"{"choices":[],"usage":{"prompt_tokens":30,"completion_tokens":22}}"#,
+    ];
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(sse(&openai_stream(&chunks, true)))
+        .mount(&server)
+        .await;
+    let backend = OpenAiBackend::from_config("openai", &config(&server, 0, 10)).unwrap();
+    let (text, calls, done, error) = collect(&backend).await;
+    assert_eq!(error, None);
+    assert_eq!(text, "");
+    let got: Vec<(&str, &str, serde_json::Value)> = calls
+        .iter()
+        .map(|c| (c.id.as_str(), c.name.as_str(), c.arguments.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("call_a", "get_power", serde_json::json!({"zone": "hab-1"})),
+            ("call_b", "get_thermal", serde_json::json!({})),
+            ("call_c", "ping", serde_json::json!({})),
+        ]
+    );
+    assert_eq!(done.unwrap().0, FinishReason::ToolCalls);
+}
+
+#[tokio::test]
+async fn a_missing_done_after_finish_is_complete_but_a_truncated_stream_is_an_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(sse(&openai_stream(&TEXT_CHUNKS, false)))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(sse(&openai_stream(&TEXT_CHUNKS[..2], false)))
+        .mount(&server)
+        .await;
+    let backend = OpenAiBackend::from_config("openai", &config(&server, 0, 10)).unwrap();
+    let (text, _, done, error) = collect(&backend).await;
+    assert_eq!(error, None);
+    assert_eq!(text, "All systems nominal.");
+    assert_eq!(done.unwrap().1.output, 4);
+
+    let (text, _, done, error) = collect(&backend).await;
+    assert_eq!(text, "All systems", "what came before the cut is kept");
+    assert_eq!(done, None);
+    let e = error.expect("truncated");
+    assert_eq!(e.kind, ModelErrorKind::Protocol);
+    assert!(
+        e.message.contains("ended before the answer finished"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_chunk_and_a_mid_stream_error_end_the_stream_clearly() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(sse(&openai_stream(
+            &[
+                TEXT_CHUNKS[1],
+                r#"{"choices":[{"index":0,"delta":{"content":"x"#,
+            ],
+            true,
+        )))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(sse(&openai_stream(
+            &[
+                TEXT_CHUNKS[1],
+                r#"{"error":{"message":"The server had an error","type":"server_error"}}"#,
+            ],
+            false,
+        )))
+        .mount(&server)
+        .await;
+    let backend = OpenAiBackend::from_config("openai", &config(&server, 0, 10)).unwrap();
+    let (_, _, _, error) = collect(&backend).await;
+    let e = error.expect("malformed");
+    assert_eq!(e.kind, ModelErrorKind::Protocol);
+    assert!(e.message.contains("not valid JSON"), "{e}");
+    let (text, _, _, error) = collect(&backend).await;
+    assert_eq!(text, "All systems");
+    let e = error.expect("mid-stream error");
+    assert_eq!(e.kind, ModelErrorKind::Server);
+    assert!(e.message.contains("The server had an error"), "{e}");
+}
+
+#[tokio::test]
+async fn a_429_with_retry_after_is_retried_then_succeeds() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after-ms", "20")
+                .insert_header("x-request-id", "req_429")
+                .set_body_json(serde_json::json!({"error": {"message": "Rate limit reached", "type": "requests"}})),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(sse(&openai_stream(&TEXT_CHUNKS, true)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let backend = OpenAiBackend::from_config("openai", &config(&server, 2, 10)).unwrap();
+    let (text, _, _, error) = collect(&backend).await;
+    assert_eq!(error, None);
+    assert_eq!(text, "All systems nominal.");
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_until_the_limit_then_reported() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(500)
+                .insert_header("retry-after-ms", "5")
+                .insert_header("x-request-id", "req_500")
+                .set_body_json(serde_json::json!({"error": {"message": "Internal error", "type": "server_error"}})),
+        )
+        .expect(3)
+        .mount(&server)
+        .await;
+    let backend = OpenAiBackend::from_config("openai", &config(&server, 2, 10)).unwrap();
+    let (_, _, _, error) = collect(&backend).await;
+    let e = error.expect("gave up");
+    assert_eq!(e.kind, ModelErrorKind::Server);
+    assert_eq!(e.request_id.as_deref(), Some("req_500"));
+    assert!(e.to_string().contains("HTTP 500: Internal error"), "{e}");
+    assert_no_key(&e);
+}
+
+#[tokio::test]
+async fn auth_failures_and_spend_limits_are_not_retried() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(
+            serde_json::json!({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let backend = OpenAiBackend::from_config("openai", &config(&server, 3, 10)).unwrap();
+    let (_, _, _, error) = collect(&backend).await;
+    let e = error.expect("401");
+    assert_eq!(e.kind, ModelErrorKind::Auth);
+    assert!(e.message.contains("model.api_key_env"), "{e}");
+    assert_no_key(&e);
+    server.verify().await;
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).set_body_json(
+            serde_json::json!({"error": {"message": "You exceeded your current quota", "type": "insufficient_quota"}}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let backend = OpenAiBackend::from_config("openai", &config(&server, 3, 10)).unwrap();
+    let (_, _, _, error) = collect(&backend).await;
+    let e = error.expect("quota");
+    assert_eq!(e.kind, ModelErrorKind::RateLimit);
+    assert!(e.message.contains("not retried"), "{e}");
+}
+
+#[tokio::test]
+async fn a_server_too_slow_to_answer_times_out() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(sse(&openai_stream(&TEXT_CHUNKS, true)).set_delay(Duration::from_secs(5)))
+        .mount(&server)
+        .await;
+    let backend = OpenAiBackend::from_config("openai", &config(&server, 0, 1)).unwrap();
+    let (_, _, _, error) = collect(&backend).await;
+    let e = error.expect("timeout");
+    assert_eq!(e.kind, ModelErrorKind::Timeout);
+    assert!(e.message.contains("within 1 s"), "{e}");
+}
+
+#[tokio::test]
+async fn nothing_listening_is_a_connection_error_naming_the_server() {
+    // A port that was just free: bind, read it, drop.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    set_key();
+    let config = ModelConfig {
+        base_url: Some(format!("http://127.0.0.1:{port}/v1")),
+        retries: 0,
+        ..ModelConfig::default()
+    };
+    let backend = OpenAiBackend::from_config("openai", &config).unwrap();
+    let (_, _, _, error) = collect(&backend).await;
+    let e = error.expect("refused");
+    assert_eq!(e.kind, ModelErrorKind::Connection);
+    assert!(e.message.contains(&format!("127.0.0.1:{port}")), "{e}");
+}
+
+#[tokio::test]
+async fn openai_generate_and_health_check() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "id": "c2", "object": "chat.completion", "model": "test-model-0613",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Nominal."}, "finish_reason": "length"}],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                serde_json::json!({"object": "list", "data": [{"id": "test-model"}]}),
+            ),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let backend = OpenAiBackend::from_config("openai", &config(&server, 0, 10)).unwrap();
+    let r = backend.generate(&request()).await.unwrap();
+    assert_eq!(
+        (r.text.as_str(), r.model.as_str(), r.finish_reason, r.usage),
+        (
+            "Nominal.",
+            "test-model-0613",
+            FinishReason::Length,
+            TokenUsage {
+                input: 9,
+                output: 2
+            }
+        )
+    );
+    backend.health_check().await.unwrap();
+}
+
+fn anthropic_stream(events: &[(&str, &str)]) -> String {
+    events
+        .iter()
+        .map(|(e, d)| format!("event: {e}\ndata: {d}\n\n"))
+        .collect()
+}
+
+const ANTHROPIC_TEXT: [(&str, &str); 9] = [
+    (
+        "message_start",
+        r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude-test","stop_reason":null,"usage":{"input_tokens":25,"output_tokens":1}}}"#,
+    ),
+    (
+        "content_block_start",
+        r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+    ),
+    ("ping", r#"{"type":"ping"}"#),
+    (
+        "content_block_delta",
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}"#,
+    ),
+    (
+        "content_block_delta",
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" from Earth."}}"#,
+    ),
+    (
+        "content_block_stop",
+        r#"{"type":"content_block_stop","index":0}"#,
+    ),
+    (
+        "some_future_event",
+        r#"{"type":"some_future_event","whatever":true}"#,
+    ),
+    (
+        "message_delta",
+        r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":15}}"#,
+    ),
+    ("message_stop", r#"{"type":"message_stop"}"#),
+];
+
+#[tokio::test]
+async fn anthropic_text_stream() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .and(header("x-api-key", SENTINEL))
+        .and(header("anthropic-version", "2023-06-01"))
+        .respond_with(sse(&anthropic_stream(&ANTHROPIC_TEXT)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let backend = AnthropicBackend::from_config("anthropic", &config(&server, 0, 10)).unwrap();
+    let (text, calls, done, error) = collect(&backend).await;
+    assert_eq!(error, None);
+    assert_eq!(text, "Hello from Earth.");
+    assert!(calls.is_empty());
+    assert_eq!(
+        done,
+        Some((
+            FinishReason::Stop,
+            TokenUsage {
+                input: 25,
+                output: 15
+            }
+        ))
+    );
+    let sent: serde_json::Value =
+        serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(sent["system"], "Be brief.");
+    assert_eq!(sent["max_tokens"], 64);
+}
+
+#[tokio::test]
+async fn anthropic_tool_use_input_is_assembled_at_block_stop() {
+    let events = [
+        ANTHROPIC_TEXT[0],
+        (
+            "content_block_start",
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+        ),
+        (
+            "content_block_delta",
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Checking."}}"#,
+        ),
+        (
+            "content_block_stop",
+            r#"{"type":"content_block_stop","index":0}"#,
+        ),
+        (
+            "content_block_start",
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_01","name":"get_power","input":{}}}"#,
+        ),
+        (
+            "content_block_delta",
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":""}}"#,
+        ),
+        (
+            "content_block_delta",
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"zone\": \"ha"}}"#,
+        ),
+        (
+            "content_block_delta",
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"b-1\"}"}}"#,
+        ),
+        (
+            "content_block_stop",
+            r#"{"type":"content_block_stop","index":1}"#,
+        ),
+        (
+            "message_delta",
+            r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":40}}"#,
+        ),
+        ("message_stop", r#"{"type":"message_stop"}"#),
+    ];
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(sse(&anthropic_stream(&events)))
+        .mount(&server)
+        .await;
+    let backend = AnthropicBackend::from_config("anthropic", &config(&server, 0, 10)).unwrap();
+    let (text, calls, done, error) = collect(&backend).await;
+    assert_eq!(error, None);
+    assert_eq!(text, "Checking.");
+    assert_eq!(
+        calls,
+        [ToolCall {
+            id: "toolu_01".into(),
+            name: "get_power".into(),
+            arguments: serde_json::json!({"zone": "hab-1"}),
+        }]
+    );
+    assert_eq!(
+        done.unwrap(),
+        (
+            FinishReason::ToolCalls,
+            TokenUsage {
+                input: 25,
+                output: 40
+            }
+        )
+    );
+}
+
+#[tokio::test]
+async fn anthropic_mid_stream_overload_and_529_are_overloaded() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(sse(&anthropic_stream(&[
+            ANTHROPIC_TEXT[0],
+            ANTHROPIC_TEXT[1],
+            ANTHROPIC_TEXT[3],
+            (
+                "error",
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            ),
+        ])))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(529)
+                .insert_header("request-id", "req_529")
+                .set_body_json(serde_json::json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})),
+        )
+        .mount(&server)
+        .await;
+    let backend = AnthropicBackend::from_config("anthropic", &config(&server, 0, 10)).unwrap();
+    let (text, _, _, error) = collect(&backend).await;
+    assert_eq!(text, "Hello");
+    let e = error.expect("overloaded mid-stream");
+    assert_eq!(e.kind, ModelErrorKind::Overloaded);
+    let (_, _, _, error) = collect(&backend).await;
+    let e = error.expect("529");
+    assert_eq!(e.kind, ModelErrorKind::Overloaded);
+    assert_eq!(e.request_id.as_deref(), Some("req_529"));
+    assert_no_key(&e);
+}
+
+#[tokio::test]
+async fn anthropic_without_a_key_is_a_configuration_error() {
+    let config = ModelConfig {
+        api_key_env: None,
+        ..ModelConfig::default()
+    };
+    let e = AnthropicBackend::from_config("anthropic", &config).unwrap_err();
+    assert_eq!(e.kind, ModelErrorKind::Config);
+    assert!(e.message.contains("model.api_key_env"), "{e}");
+    let config = ModelConfig {
+        api_key_env: Some("VEYRA_TEST_SURELY_UNSET_KEY".into()),
+        ..ModelConfig::default()
+    };
+    let e = AnthropicBackend::from_config("anthropic", &config).unwrap_err();
+    assert!(e.message.contains("VEYRA_TEST_SURELY_UNSET_KEY"), "{e}");
+}
+
+/// Runs only when `LIVE_OPENAI_API_KEY` holds a real key (and says so otherwise): one short
+/// streamed answer from the real API.
+#[tokio::test]
+async fn live_openai_opt_in() {
+    if std::env::var("LIVE_OPENAI_API_KEY").is_err() {
+        eprintln!("skipped: set LIVE_OPENAI_API_KEY to run the live OpenAI test");
+        return;
+    }
+    let config = ModelConfig {
+        api_key_env: Some("LIVE_OPENAI_API_KEY".into()),
+        model: std::env::var("LIVE_OPENAI_MODEL").unwrap_or_else(|_| "gpt-4o-mini".into()),
+        ..ModelConfig::default()
+    };
+    let backend = OpenAiBackend::from_config("openai", &config).unwrap();
+    let mut req = request();
+    req.model = config.model.clone();
+    let r = backend.generate(&req).await.unwrap();
+    assert!(!r.text.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through the binary: configuration alone points Veyra at a server.
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn veyra(data: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_veyra"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("VEYRA_") {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env("HOME", data.join("home"))
+        .env("XDG_CONFIG_HOME", data.join("config"))
+        .env("XDG_DATA_HOME", data.join("data"))
+        .env("RUST_BACKTRACE", "1")
+        .envs(env.iter().copied())
+        .args(args)
+        .timeout(Duration::from_secs(60));
+    let out = cmd.output().expect("veyra runs");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Every file under `dir`, as text where it is text.
+fn all_files(dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.push_str(&all_files(&p));
+        } else if let Ok(bytes) = std::fs::read(&p) {
+            out.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    out
+}
+
+#[test]
+fn veyra_run_streams_from_an_openai_compatible_server_and_never_shows_the_key() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(MockServer::start());
+    rt.block_on(async {
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .and(header(
+                "authorization",
+                format!("Bearer {SENTINEL}").as_str(),
+            ))
+            .respond_with(sse(&openai_stream(&TEXT_CHUNKS, true)))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/models"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"data": []})))
+            .mount(&server)
+            .await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("{}/v1", server.uri());
+    let env = [
+        ("VEYRA_MODEL__BACKEND", "openai"),
+        ("VEYRA_MODEL__BASE_URL", base.as_str()),
+        ("VEYRA_MODEL__API_KEY_ENV", "TEST_VEYRA_CLI_KEY"),
+        ("TEST_VEYRA_CLI_KEY", SENTINEL),
+        ("VEYRA_LOGGING__LEVEL", "trace"),
+    ];
+    let r = veyra(dir.path(), &env, &["run", "Status of the habitat?"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout.trim_end(), "All systems nominal.");
+    let mut seen = r.stdout + &r.stderr;
+    for args in [
+        vec!["run", "--json", "again"],
+        vec!["health"],
+        vec!["config", "show"],
+        vec!["audit", "list", "--json"],
+        vec!["audit", "export"],
+    ] {
+        let r = veyra(dir.path(), &env, &args);
+        assert_eq!(r.code, Some(0), "{args:?}: {}", r.stderr);
+        seen.push_str(&r.stdout);
+        seen.push_str(&r.stderr);
+    }
+    assert!(seen.contains("backend openai: ok"), "{seen}");
+    assert!(
+        seen.contains(r#""tokens_out":4"#),
+        "usage is recorded: {seen}"
+    );
+    seen.push_str(&all_files(dir.path()));
+    assert!(
+        seen.contains("All systems"),
+        "the log and outputs were read"
+    );
+    assert!(!seen.contains(SENTINEL), "the API key leaked");
+
+    // The same server refusing the key: a clear error, exit 1, still no key.
+    let r = veyra(
+        dir.path(),
+        &[
+            ("VEYRA_MODEL__BACKEND", "openai"),
+            ("VEYRA_MODEL__BASE_URL", "http://127.0.0.1:9/v1"),
+            ("VEYRA_MODEL__RETRIES", "0"),
+            ("VEYRA_RUNTIME__RETRIES", "0"),
+            ("VEYRA_MODEL__API_KEY_ENV", "TEST_VEYRA_CLI_KEY"),
+            ("TEST_VEYRA_CLI_KEY", SENTINEL),
+        ],
+        &["run", "hello"],
+    );
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.stderr.contains("127.0.0.1:9"), "{}", r.stderr);
+    assert!(!r.stderr.contains(SENTINEL) && !r.stderr.contains("panicked"));
+}
+
+#[test]
+fn veyra_run_streams_from_anthropic() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(MockServer::start());
+    rt.block_on(
+        Mock::given(method("POST"))
+            .and(path("/v1/messages"))
+            .respond_with(sse(&anthropic_stream(&ANTHROPIC_TEXT)))
+            .mount(&server),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("{}/v1", server.uri());
+    let r = veyra(
+        dir.path(),
+        &[
+            ("VEYRA_MODEL__BACKEND", "anthropic"),
+            ("VEYRA_MODEL__BASE_URL", base.as_str()),
+            ("VEYRA_MODEL__API_KEY_ENV", "TEST_VEYRA_CLI_KEY"),
+            ("TEST_VEYRA_CLI_KEY", SENTINEL),
+        ],
+        &["run", "hello"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout.trim_end(), "Hello from Earth.");
+}
+
+#[test]
+fn a_bad_base_url_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = veyra(
+        dir.path(),
+        &[
+            ("VEYRA_MODEL__BACKEND", "openai"),
+            ("VEYRA_MODEL__BASE_URL", "localhost:11434/v1"),
+        ],
+        &["run", "hello"],
+    );
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("model.base_url"), "{}", r.stderr);
+    assert!(r.stderr.contains("not an http(s) URL"), "{}", r.stderr);
+}
