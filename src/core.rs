@@ -240,6 +240,8 @@ struct CoreInner {
     config: VeyraConfig,
     registry: BackendRegistry,
     backend: RwLock<Arc<dyn ModelBackend>>,
+    /// Model for prompts that name none (`model.model`, or what `set_backend` chose).
+    model: RwLock<String>,
     audit: Option<AuditTrail>,
     emitter: Arc<Emitter>,
     scheduler: Scheduler,
@@ -336,6 +338,7 @@ impl VeyraCore {
                 next: 1,
                 waiting: HashMap::new(),
             }),
+            model: RwLock::new(config.model.model.clone()),
             config,
             registry,
             backend: RwLock::new(backend),
@@ -432,6 +435,68 @@ impl VeyraCore {
             at: Utc::now(),
         });
         Ok(status)
+    }
+
+    /// Model for prompts that name none.
+    pub fn model_name(&self) -> String {
+        self.inner.current_model()
+    }
+
+    /// Makes `backend` (and `model`, else the configured one) current for prompts sent from
+    /// now on; tasks already sent keep theirs. Refused (exit 4) when policy denies the operator
+    /// `switch_backend` on `backend:<name>`; an unknown backend is a usage error. Records a
+    /// `CONFIG_CHANGE` audit entry and publishes [`Event::BackendChanged`].
+    pub fn set_backend(&self, backend: &str, model: Option<&str>) -> Result<(), VeyraError> {
+        let request = PolicyRequest::new(
+            "operator",
+            "switch_backend",
+            Resource::backend(backend),
+            self.inner.link.preset(),
+        );
+        self.inner
+            .enforce_policy(&request, None)
+            .map_err(|e| task_error(&e.kind, &e.message))?;
+        let new = self
+            .inner
+            .registry
+            .get_backend(backend, &self.inner.config.model)?;
+        let model = model.map_or_else(|| self.inner.config.model.model.clone(), str::to_string);
+        let previous = {
+            let mut b = match self.inner.backend.write() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            std::mem::replace(&mut *b, new)
+        };
+        let previous_model = {
+            let mut m = match self.inner.model.write() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            std::mem::replace(&mut *m, model.clone())
+        };
+        if let Some(trail) = &self.inner.audit {
+            let entry = trail.record(AuditRecord {
+                event_type: AuditEventType::ConfigChange,
+                actor: "operator".into(),
+                action: "switch_backend".into(),
+                resource: format!("backend:{backend}"),
+                outcome: "success".into(),
+                input_summary: summarize_input(&format!("{backend}/{model}")),
+                metadata: serde_json::json!({
+                    "from": { "backend": previous.name(), "model": previous_model },
+                    "to": { "backend": backend, "model": model },
+                }),
+            })?;
+            self.inner.emit_audit(&entry, None);
+        }
+        tracing::info!(from = %previous.name(), to = %backend, %model, "backend switched");
+        self.inner.emitter.emit(Event::BackendChanged {
+            backend: backend.to_string(),
+            model,
+            at: Utc::now(),
+        });
+        Ok(())
     }
 
     /// How the boundary's confirmation requests are answered from now on.
@@ -547,10 +612,15 @@ impl VeyraCore {
             ));
         }
         let backend = self.inner.resolve_backend(request.backend.as_deref())?;
+        // The task runs on what was current when it was sent, whatever is switched meanwhile.
+        let mut request = request;
         let model = request
             .model
-            .clone()
-            .unwrap_or_else(|| self.inner.config.model.model.clone());
+            .get_or_insert_with(|| self.inner.current_model())
+            .clone();
+        request
+            .backend
+            .get_or_insert_with(|| backend.name().to_string());
         let title = title_of(&request.prompt, 80);
         let priority = request.priority;
         let spec = TaskSpec {
@@ -788,6 +858,13 @@ impl CoreInner {
         Some((allowed, by))
     }
 
+    fn current_model(&self) -> String {
+        match self.model.read() {
+            Ok(m) => m.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     fn current_backend(&self) -> Arc<dyn ModelBackend> {
         match self.backend.read() {
             Ok(b) => Arc::clone(&b),
@@ -828,6 +905,12 @@ fn probe_policy(policy: &dyn PolicyEngine, config: &VeyraConfig) -> Result<(), V
             .with("model", ContextValue::Str(config.model.model.clone()))
             .with("prompt_chars", ContextValue::Long(1)),
         PolicyRequest::new("operator", "switch_preset", Resource::link(preset), preset),
+        PolicyRequest::new(
+            "operator",
+            "switch_backend",
+            Resource::backend("mock"),
+            preset,
+        ),
     ];
     for probe in &probes {
         if let Err(e) = policy.decide(probe) {
@@ -911,9 +994,7 @@ async fn run_execution(
     let model_request = ModelRequest {
         prompt: request.prompt,
         system: request.system,
-        model: request
-            .model
-            .unwrap_or_else(|| core.config.model.model.clone()),
+        model: request.model.unwrap_or_else(|| core.current_model()),
         temperature: core.config.model.temperature,
         max_tokens: core.config.model.max_tokens,
     };
@@ -1202,6 +1283,7 @@ impl ResultFolder {
             Event::AuditRecorded { seq, .. } => result.audit_seq = Some(*seq),
             Event::AuditVerified { .. }
             | Event::AuditCheckpoint { .. }
+            | Event::BackendChanged { .. }
             | Event::LinkChanged { .. }
             | Event::SafetyViolation { .. }
             | Event::ConfirmationRequested { .. }

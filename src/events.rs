@@ -383,6 +383,15 @@ pub enum Event {
         /// Who answered (`operator`, `--yes`, `no terminal`, …).
         by: String,
     },
+    /// The operator switched the backend (and model) for prompts sent from now on.
+    BackendChanged {
+        /// The backend now.
+        backend: String,
+        /// The model now.
+        model: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// The simulated link changed (preset switched, conjunction state changed).
     LinkChanged {
         /// The link now.
@@ -406,6 +415,7 @@ impl Event {
             Event::SafetyViolation { id, .. } => *id,
             Event::AuditVerified { .. }
             | Event::AuditCheckpoint { .. }
+            | Event::BackendChanged { .. }
             | Event::LinkChanged { .. } => None,
         }
     }
@@ -420,6 +430,7 @@ impl Event {
             | Event::AuditRecorded { .. }
             | Event::AuditVerified { .. }
             | Event::AuditCheckpoint { .. }
+            | Event::BackendChanged { .. }
             | Event::LinkChanged { .. }
             | Event::SafetyViolation { .. }
             | Event::ConfirmationRequested { .. }

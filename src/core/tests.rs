@@ -47,6 +47,7 @@ fn kind(e: &Event) -> &'static str {
         Event::AuditRecorded { .. } => "audit",
         Event::AuditVerified { .. } => "verified",
         Event::AuditCheckpoint { .. } => "checkpoint",
+        Event::BackendChanged { .. } => "backend",
         Event::LinkChanged { .. } => "link",
         Event::SafetyViolation { .. } => "violation",
         Event::ConfirmationRequested { .. } => "confirm?",
@@ -666,4 +667,39 @@ async fn signed_checkpoints_are_published() {
         })
         .collect();
     assert_eq!(checkpoints, [2], "a policy check and an execution");
+}
+
+#[tokio::test]
+async fn switching_backend_is_decided_audited_and_applies_to_new_prompts() {
+    let mut registry = BackendRegistry::with_builtins();
+    registry.register_backend(
+        "second",
+        Arc::new(|cfg: &crate::config::ModelConfig| {
+            MockBackend::from_config(cfg).map(|b| Arc::new(b) as Arc<dyn ModelBackend>)
+        }),
+    );
+    let mut config = VeyraConfig::default();
+    config.governance.store = crate::config::AuditStoreKind::Memory;
+    let core = VeyraCore::with_registry(config, registry).unwrap();
+    let mut rx = core.subscribe();
+    core.set_backend("mock", Some("veyra-mock-2")).unwrap();
+    let kinds: Vec<&str> = drain(&mut rx).iter().map(kind).collect();
+    assert_eq!(kinds, ["audit", "audit", "backend"]);
+    let change = of_type(&core, AuditEventType::ConfigChange);
+    assert_eq!(change[0].action, "switch_backend");
+    assert_eq!(change[0].metadata["from"]["model"], "veyra-mock-1");
+    assert_eq!(change[0].metadata["to"]["model"], "veyra-mock-2");
+    let r = core
+        .execute_async(ExecutionRequest::new("hello"))
+        .await
+        .unwrap();
+    assert_eq!(r.model, "veyra-mock-2");
+
+    let err = core.set_backend("mokc", None).unwrap_err();
+    assert!(err.to_string().contains("did you mean 'mock'"), "{err}");
+    assert_eq!(
+        core.model_name(),
+        "veyra-mock-2",
+        "a failed switch changes nothing"
+    );
 }

@@ -28,6 +28,8 @@ use crate::config::ModelConfig;
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 /// First backoff delay; doubles per retry.
 const BASE_RETRY_DELAY: Duration = Duration::from_millis(500);
+/// Largest piece of a response handed to the SSE parser at once (see [`HttpClient::events`]).
+const SSE_PIECE: usize = 2048;
 /// Time allowed to establish a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -184,7 +186,20 @@ impl HttpClient {
     pub(crate) fn events(&self, response: reqwest::Response) -> SseStream {
         let backend = self.backend.clone();
         let idle = self.idle;
-        let inner = response.bytes_stream().eventsource();
+        // eventsource-stream copies its unparsed remainder after every line, so a large read
+        // would cost time quadratic in its size; pieces of at most SSE_PIECE bytes keep it
+        // linear (slicing `Bytes` copies nothing).
+        let pieces = response.bytes_stream().flat_map(|read| {
+            let pieces: Vec<_> = match read {
+                Ok(bytes) => (0..bytes.len())
+                    .step_by(SSE_PIECE)
+                    .map(|start| Ok(bytes.slice(start..bytes.len().min(start + SSE_PIECE))))
+                    .collect(),
+                Err(e) => vec![Err(e)],
+            };
+            futures_util::stream::iter(pieces)
+        });
+        let inner = pieces.eventsource();
         let stream = futures_util::stream::unfold(
             (Box::pin(inner), backend, false),
             move |(mut inner, backend, ended)| async move {

@@ -83,6 +83,25 @@ pub struct TaskView {
     pub usage: Option<TokenUsage>,
     /// Why it stopped, when finished.
     pub finish_reason: Option<FinishReason>,
+    /// Pieces of output received (a backend sends about one token per piece).
+    pub deltas: u64,
+    /// Time from the start of the answer to its last token, when finished.
+    pub latency_ms: Option<u64>,
+}
+
+impl TaskView {
+    /// Tokens per second: exact once finished (output tokens over the answer's time), else
+    /// estimated from the pieces received since the attempt started.
+    pub fn tokens_per_second(&self, now: DateTime<Utc>) -> Option<f64> {
+        if let (Some(usage), Some(ms)) = (self.usage, self.latency_ms) {
+            return (ms > 0 && usage.output > 0).then(|| usage.output as f64 * 1000.0 / ms as f64);
+        }
+        if !matches!(self.status, TaskStatus::Running) || self.deltas == 0 {
+            return None;
+        }
+        let elapsed = (now - self.status_at).num_milliseconds();
+        (elapsed >= 200).then(|| self.deltas as f64 * 1000.0 / elapsed as f64)
+    }
 }
 
 impl TaskView {
@@ -380,6 +399,13 @@ pub enum Command {
     Cancel(ExecutionId),
     /// Switch the link preset.
     SetPreset(LatencyPreset),
+    /// Switch the backend (and model) for prompts sent from now on.
+    SetBackend {
+        /// Registered backend name.
+        backend: String,
+        /// Model; the configured one when `None`.
+        model: Option<String>,
+    },
     /// Answer a confirmation.
     Answer {
         /// The request.
@@ -717,8 +743,8 @@ impl App {
     /// Runs a `:` command (`preset mars`, `theme mono`, `priority high`, `verify`, `cancel`,
     /// `help`, `quit`).
     pub fn run_command(&mut self, text: &str) -> Vec<Command> {
-        const COMMANDS: [&str; 7] = [
-            "preset", "theme", "priority", "verify", "cancel", "help", "quit",
+        const COMMANDS: [&str; 8] = [
+            "backend", "preset", "theme", "priority", "verify", "cancel", "help", "quit",
         ];
         let mut words = text.split_whitespace();
         let Some(name) = words.next() else {
@@ -726,6 +752,21 @@ impl App {
         };
         let arg = words.next();
         let name = name.to_ascii_lowercase();
+        if name == "backend" {
+            return match (arg, words.next()) {
+                (Some(backend), model) => vec![Command::SetBackend {
+                    backend: backend.to_string(),
+                    model: model.map(str::to_string),
+                }],
+                (None, _) => {
+                    self.flash(
+                        ":backend needs a name, e.g. :backend openai gpt-4o-mini",
+                        FlashLevel::Error,
+                    );
+                    Vec::new()
+                }
+            };
+        }
         match (name.as_str(), arg) {
             ("preset", Some(p)) => match <LatencyPreset as clap::ValueEnum>::from_str(p, true) {
                 Ok(preset) => return vec![Command::SetPreset(preset)],
@@ -848,6 +889,8 @@ impl App {
                     output: OutputBuffer::default(),
                     usage: None,
                     finish_reason: None,
+                    deltas: 0,
+                    latency_ms: None,
                 });
                 if self.follow || self.selected.is_none() {
                     self.selected = Some(self.tasks.len() - 1);
@@ -887,18 +930,26 @@ impl App {
             Event::OutputDelta { id, text } => {
                 if let Some(t) = self.task_mut(id) {
                     t.output.push(&text);
+                    t.deltas += 1;
                 }
             }
             Event::ExecutionFinished {
                 id,
                 usage,
                 finish_reason,
+                latency_ms,
                 ..
             } => {
                 if let Some(t) = self.task_mut(id) {
                     t.usage = Some(usage);
                     t.finish_reason = Some(finish_reason);
+                    t.latency_ms = Some(latency_ms);
                 }
+            }
+            Event::BackendChanged { backend, model, .. } => {
+                self.flash(format!("backend: {backend}/{model}"), FlashLevel::Info);
+                self.link.backend = backend;
+                self.link.model = model;
             }
             Event::LinkChanged { link, .. } => {
                 let text = format!(

@@ -259,6 +259,11 @@ async fn event_loop(
                         app.flash(e.to_string(), FlashLevel::Error);
                     }
                 }
+                Command::SetBackend { backend, model } => {
+                    if let Err(e) = core.set_backend(&backend, model.as_deref()) {
+                        app.flash(e.to_string(), FlashLevel::Error);
+                    }
+                }
                 Command::Answer { request, allowed } => {
                     if let Err(e) = core.answer_confirmation(request, allowed, "operator") {
                         app.flash(e.to_string(), FlashLevel::Error);

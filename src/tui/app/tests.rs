@@ -453,3 +453,32 @@ fn the_command_line_runs_commands_and_explains_mistakes() {
     app.handle_key(&named(KeyCode::Esc));
     assert_eq!(app.mode(), Mode::Normal);
 }
+
+#[test]
+fn the_backend_command_switches_backend_and_model() {
+    let mut app = app();
+    assert_eq!(
+        app.run_command("backend openai gpt-4o-mini"),
+        vec![Command::SetBackend {
+            backend: "openai".into(),
+            model: Some("gpt-4o-mini".into()),
+        }]
+    );
+    assert!(app.run_command("backend").is_empty());
+    assert!(
+        app.flash
+            .as_ref()
+            .unwrap()
+            .text
+            .contains(":backend needs a name")
+    );
+    app.apply(Event::BackendChanged {
+        backend: "openai".into(),
+        model: "gpt-4o-mini".into(),
+        at: Utc::now(),
+    });
+    assert_eq!(
+        (app.link.backend.as_str(), app.link.model.as_str()),
+        ("openai", "gpt-4o-mini")
+    );
+}

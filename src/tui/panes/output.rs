@@ -70,6 +70,12 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.warn,
         ));
     }
+    if let Some(rate) = task.tokens_per_second(app.now) {
+        title.push(Span::styled(
+            format!(" · {}", crate::tui::panes::status::rate_text(rate)),
+            theme.muted,
+        ));
+    }
     if let Some(u) = task.usage {
         title.push(Span::styled(
             format!(" · in {} / out {} tok", u.input, u.output),

@@ -1,5 +1,5 @@
-//! The status bar: backend/model, link preset, audit head and verification, flash messages,
-//! and the UTC clock.
+//! The status bar: backend/model and live tokens/s, link preset, audit head and verification,
+//! flash messages, and the UTC clock.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -9,6 +9,15 @@ use ratatui::widgets::Paragraph;
 use crate::tui::app::{App, FlashLevel, Verification};
 use crate::tui::theme::Theme;
 
+/// `42 tok/s`, or `0.8 tok/s` below ten.
+pub fn rate_text(rate: f64) -> String {
+    if rate < 10.0 {
+        format!("{rate:.1} tok/s")
+    } else {
+        format!("{rate:.0} tok/s")
+    }
+}
+
 /// Draws the bar.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let sep = Span::styled(" │ ", theme.status);
@@ -16,6 +25,16 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         format!(" {}/{}", app.link.backend, app.link.model),
         theme.status,
     )];
+    // Tokens/s of the task in view (the selected one, else the newest), where the bar has
+    // room beside the audit state; the Output pane's title shows it at any width.
+    if area.width >= 100
+        && let Some(rate) = app
+            .selected_task()
+            .or_else(|| app.tasks.last())
+            .and_then(|t| t.tokens_per_second(app.now))
+    {
+        left.push(Span::styled(format!(" {}", rate_text(rate)), theme.status));
+    }
     left.push(sep.clone());
     // A message takes the place of the link and audit summary, so it is readable at 80 columns.
     if let Some(flash) = &app.flash {
