@@ -509,3 +509,75 @@ mod tests {
         assert!(backoff(40) <= MAX_RETRY_DELAY);
     }
 }
+
+#[cfg(test)]
+mod stream_tests {
+    use std::convert::Infallible;
+
+    use futures_util::StreamExt;
+
+    use super::*;
+
+    /// A response whose body sends `pieces`, then goes silent for ever.
+    fn stalling(pieces: &[&'static str]) -> reqwest::Response {
+        let head = futures_util::stream::iter(
+            pieces
+                .iter()
+                .map(|p| Ok::<_, Infallible>(p.as_bytes().to_vec()))
+                .collect::<Vec<_>>(),
+        );
+        let body = reqwest::Body::wrap_stream(head.chain(futures_util::stream::pending()));
+        reqwest::Response::from(http::Response::new(body))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_that_goes_silent_times_out_on_the_paused_clock() {
+        let config = ModelConfig {
+            timeout: 30,
+            ..ModelConfig::default()
+        };
+        let client = HttpClient::new("test", &config).expect("a client");
+        let started = tokio::time::Instant::now();
+        // The first event arrives split across reads; the second never ends.
+        let mut events = client.events(stalling(&["data: {\"a\"", ":1}\n\n", "data: {\"b\""]));
+        let first = events.next().await.expect("an event").expect("parsed");
+        assert_eq!(
+            (first.event.as_str(), first.data.as_str()),
+            ("message", "{\"a\":1}")
+        );
+        let err = events
+            .next()
+            .await
+            .expect("the timeout")
+            .expect_err("silence");
+        assert_eq!(err.kind, ModelErrorKind::Timeout);
+        assert!(err.message.contains("silent for 30 s"), "{err}");
+        assert!(
+            events.next().await.is_none(),
+            "the stream ends after the timeout"
+        );
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
+    }
+
+    #[tokio::test]
+    async fn events_split_across_pieces_and_reads_parse_whole() {
+        let config = ModelConfig::default();
+        let client = HttpClient::new("test", &config).expect("a client");
+        // One read far larger than a parser piece, holding many events.
+        let mut body = String::new();
+        for i in 0..500 {
+            body.push_str(&format!(
+                "event: e{i}\ndata: {{\"n\":{i},\"pad\":\"{}\"}}\n\n",
+                "x".repeat(i % 40)
+            ));
+        }
+        let leaked: &'static str = Box::leak(body.into_boxed_str());
+        let mut events = client.events(stalling(&[leaked, ""]));
+        for i in 0..500 {
+            let e = events.next().await.expect("an event").expect("parsed");
+            assert_eq!(e.event, format!("e{i}"));
+            let v: serde_json::Value = serde_json::from_str(&e.data).expect("whole JSON");
+            assert_eq!(v["n"], i);
+        }
+    }
+}
