@@ -1103,10 +1103,13 @@ async fn run_execution(
                 "tokens_out": usage.output,
             }),
         ),
-        Answer::Failed(e) => (
-            "failure",
-            serde_json::json!({ "error_kind": e.kind.name() }),
-        ),
+        Answer::Failed(e) => {
+            let mut m = serde_json::json!({ "error_kind": e.kind.name() });
+            if let Some(id) = &e.request_id {
+                m["request_id"] = id.as_str().into();
+            }
+            ("failure", m)
+        }
         Answer::Cancelled => ("cancelled", serde_json::json!({})),
     };
     if let serde_json::Value::Object(map) = &mut metadata {
@@ -1172,7 +1175,7 @@ async fn run_execution(
         Answer::Failed(e) => {
             tracing::warn!(error = %e, "execution failed");
             // A generation that has started streaming is never replayed.
-            let retryable = e.kind.is_retryable() && !streamed;
+            let retryable = e.kind.is_retryable() && !streamed && !e.mid_stream;
             Err(TaskError {
                 kind: e.kind.name().to_string(),
                 message: e.to_string(),

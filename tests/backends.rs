@@ -578,9 +578,11 @@ async fn anthropic_mid_stream_overload_and_529_are_overloaded() {
     assert_eq!(text, "Hello");
     let e = error.expect("overloaded mid-stream");
     assert_eq!(e.kind, ModelErrorKind::Overloaded);
+    assert!(e.mid_stream, "the answer had begun: not to be replayed");
     let (_, _, _, error) = collect(&backend).await;
     let e = error.expect("529");
     assert_eq!(e.kind, ModelErrorKind::Overloaded);
+    assert!(!e.mid_stream);
     assert_eq!(e.request_id.as_deref(), Some("req_529"));
     assert_no_key(&e);
 }
@@ -782,4 +784,36 @@ fn a_bad_base_url_is_a_configuration_error() {
     assert_eq!(r.code, Some(2), "{}", r.stderr);
     assert!(r.stderr.contains("model.base_url"), "{}", r.stderr);
     assert!(r.stderr.contains("not an http(s) URL"), "{}", r.stderr);
+}
+
+#[tokio::test]
+async fn the_core_never_replays_a_generation_that_has_begun() {
+    let server = MockServer::start().await;
+    // The response starts (message_start), then the server is overloaded before any text.
+    Mock::given(method("POST"))
+        .respond_with(sse(&anthropic_stream(&[
+            ANTHROPIC_TEXT[0],
+            (
+                "error",
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            ),
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut config = veyra::config::VeyraConfig::default();
+    config.governance.store = veyra::config::AuditStoreKind::Memory;
+    config.model = ModelConfig {
+        backend: "anthropic".into(),
+        ..self::config(&server, 2, 10)
+    };
+    config.runtime.retries = 2;
+    config.runtime.backoff_ms = 1;
+    let core = veyra::core::VeyraCore::new(config).unwrap();
+    let err = core
+        .execute_async(veyra::core::ExecutionRequest::new("hello"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Overloaded"), "{err}");
+    // `expect(1)` is checked when the server drops: one request, no task-level retry.
 }

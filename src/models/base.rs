@@ -190,6 +190,9 @@ pub struct ModelError {
     pub message: String,
     /// The provider's request id, for support tickets.
     pub request_id: Option<String>,
+    /// The answer had started arriving when this happened: the generation is not replayed,
+    /// whatever the kind.
+    pub mid_stream: bool,
 }
 
 impl ModelError {
@@ -200,6 +203,7 @@ impl ModelError {
             kind,
             message: message.into(),
             request_id: None,
+            mid_stream: false,
         }
     }
 }

@@ -144,8 +144,22 @@ impl ModelBackend for OpenAiBackend {
 }
 
 /// Turns a parser's output into a chunk stream: events in, chunks out, then the parser's
-/// verdict on how the stream ended.
+/// verdict on how the stream ended. Every error from here on is `mid_stream`: the response
+/// has begun, so the generation must not be replayed.
 pub(crate) fn chunks<P: StreamParser + Send + 'static>(
+    events: super::http::SseStream,
+    parser: P,
+) -> ChunkStream {
+    let stream = raw_chunks(events, parser).map(|item| {
+        item.map_err(|mut e| {
+            e.mid_stream = true;
+            e
+        })
+    });
+    Box::pin(stream)
+}
+
+fn raw_chunks<P: StreamParser + Send + 'static>(
     events: super::http::SseStream,
     parser: P,
 ) -> ChunkStream {
