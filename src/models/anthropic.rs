@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::base::{
     ChunkStream, ModelBackend, ModelError, ModelErrorKind, ModelRequest, StreamChunk, ToolCall,
 };
-use super::http::{HttpClient, SseEvent, join, kind_of_provider_error};
+use super::http::{HttpClient, SseEvent, base_url, join, kind_of_provider_error, secret_header};
 use super::openai::{Step, StreamParser, chunks};
 use crate::config::ModelConfig;
 use crate::events::{FinishReason, TokenUsage};
@@ -51,23 +51,13 @@ impl AnthropicBackend {
                 )
             })?;
         let mut headers = HeaderMap::new();
-        let mut value = HeaderValue::from_str(key.expose()).map_err(|_| {
-            config_error(
-                "the API key holds characters an HTTP header cannot carry; check the variable \
-                 model.api_key_env names"
-                    .into(),
-            )
-        })?;
-        value.set_sensitive(true);
+        let value = secret_header(name, key.expose())?;
         headers.insert("x-api-key", value);
         headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
         Ok(AnthropicBackend {
             name: name.to_string(),
             http: HttpClient::new(name, config)?,
-            base_url: config
-                .base_url
-                .clone()
-                .unwrap_or_else(|| DEFAULT_BASE_URL.to_string()),
+            base_url: base_url(config, DEFAULT_BASE_URL),
             headers,
         })
     }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use eventsource_stream::Eventsource;
 use futures_util::{Stream, StreamExt};
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderValue};
 
 use super::base::{ModelError, ModelErrorKind};
 use crate::config::ModelConfig;
@@ -435,6 +435,29 @@ fn host(url: &str) -> String {
         ),
         Err(_) => url.to_string(),
     }
+}
+
+/// A header carrying a secret: marked sensitive, so reqwest never prints it. The value is never
+/// part of the error.
+pub(crate) fn secret_header(backend: &str, value: &str) -> Result<HeaderValue, ModelError> {
+    let mut header = HeaderValue::from_str(value).map_err(|_| {
+        ModelError::new(
+            backend,
+            ModelErrorKind::Config,
+            "the API key holds characters an HTTP header cannot carry; check the variable \
+             model.api_key_env names",
+        )
+    })?;
+    header.set_sensitive(true);
+    Ok(header)
+}
+
+/// `model.base_url`, or the provider's own.
+pub(crate) fn base_url(config: &ModelConfig, default: &str) -> String {
+    config
+        .base_url
+        .clone()
+        .unwrap_or_else(|| default.to_string())
 }
 
 /// `base` and `path` joined with one slash.

@@ -13,14 +13,14 @@
 use std::collections::VecDeque;
 
 use futures_util::StreamExt;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::Deserialize;
 
 use super::base::{
     ChunkStream, ModelBackend, ModelError, ModelErrorKind, ModelRequest, ModelResponse,
     StreamChunk, ToolCall,
 };
-use super::http::{HttpClient, SseEvent, join, kind_of_provider_error};
+use super::http::{HttpClient, SseEvent, base_url, join, kind_of_provider_error, secret_header};
 use crate::config::ModelConfig;
 use crate::events::{FinishReason, TokenUsage};
 
@@ -44,25 +44,13 @@ impl OpenAiBackend {
             .api_key()
             .map_err(|e| ModelError::new(name, ModelErrorKind::Config, e.to_string()))?;
         if let Some(key) = key {
-            let mut value =
-                HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
-                    ModelError::new(
-                        name,
-                        ModelErrorKind::Config,
-                        "the API key holds characters an HTTP header cannot carry; check the \
-                         variable model.api_key_env names",
-                    )
-                })?;
-            value.set_sensitive(true);
+            let value = secret_header(name, &format!("Bearer {}", key.expose()))?;
             headers.insert(AUTHORIZATION, value);
         }
         Ok(OpenAiBackend {
             name: name.to_string(),
             http: HttpClient::new(name, config)?,
-            base_url: config
-                .base_url
-                .clone()
-                .unwrap_or_else(|| DEFAULT_BASE_URL.to_string()),
+            base_url: base_url(config, DEFAULT_BASE_URL),
             headers,
         })
     }
