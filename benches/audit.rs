@@ -1,12 +1,15 @@
-//! Audit trail figures: in-memory append, chain verification, and durable (SQLite, WAL,
-//! `synchronous=FULL`) append from 8 concurrent writers sharing group commits.
-//! Run: `cargo bench --bench audit`.
+//! Audit trail figures: in-memory append; verification of 100,000 entries, in memory and from
+//! the SQLite store (what `veyra audit verify` does: chain, tree, checkpoints, signer, witness);
+//! durable (SQLite, WAL, `synchronous=FULL`) append from 8 concurrent writers sharing group
+//! commits, each commit signed and witnessed; opening a 1,000,000-entry store for append, its
+//! checks included. Run: `cargo bench --bench audit`.
 
 use std::sync::Arc;
 
 use divan::Bencher;
 use veyra::governance::{
-    AuditEventType, AuditRecord, AuditTrail, MemoryStore, SqliteStore, summarize_input,
+    AuditEventType, AuditRecord, AuditTrail, MemoryStore, SqliteStore, StoreOptions,
+    summarize_input,
 };
 
 fn main() {
@@ -48,6 +51,47 @@ fn verify_100k_entries(bencher: Bencher) {
         .bench_local(|| trail.verify_integrity().expect("intact chain"));
 }
 
+/// A store of `n` entries in a fresh directory, written by many threads so commits are large.
+fn durable_store(n: u64) -> (tempfile::TempDir, std::path::PathBuf, StoreOptions) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("data").join("audit.db");
+    let options = StoreOptions::witness_in(dir.path().join("state"));
+    let store = SqliteStore::open(&path, &options).expect("a new store");
+    let trail = AuditTrail::new(Arc::new(store)).expect("an empty chain");
+    const THREADS: u64 = 64;
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let trail = trail.clone();
+            scope.spawn(move || {
+                for i in (t..n).step_by(THREADS as usize) {
+                    trail.record(record(i)).expect("durable record");
+                }
+            });
+        }
+    });
+    (dir, path, options)
+}
+
+#[divan::bench(sample_count = 10)]
+fn verify_100k_entries_from_the_store(bencher: Bencher) {
+    let (_dir, path, options) = durable_store(CHAIN);
+    let trail = AuditTrail::new(Arc::new(
+        SqliteStore::open_read_only(&path, &options).expect("the store"),
+    ))
+    .expect("a trail");
+    bencher
+        .counter(divan::counter::ItemsCount::new(CHAIN))
+        .bench_local(|| trail.verify_integrity().expect("intact store"));
+}
+
+const MILLION: u64 = 1_000_000;
+
+#[divan::bench(sample_count = 5, sample_size = 1)]
+fn open_1m_entry_store_for_append(bencher: Bencher) {
+    let (_dir, path, options) = durable_store(MILLION);
+    bencher.bench_local(|| SqliteStore::open(&path, &options).expect("a sound store"));
+}
+
 const WRITERS: u64 = 8;
 const PER_WRITER: u64 = 500;
 
@@ -57,7 +101,11 @@ fn durable_append_8_writers(bencher: Bencher) {
         .counter(divan::counter::ItemsCount::new(WRITERS * PER_WRITER))
         .with_inputs(|| {
             let dir = tempfile::tempdir().expect("a temporary directory");
-            let store = SqliteStore::open(&dir.path().join("audit.db")).expect("a new store");
+            let store = SqliteStore::open(
+                &dir.path().join("data").join("audit.db"),
+                &StoreOptions::witness_in(dir.path().join("state")),
+            )
+            .expect("a new store");
             let trail = AuditTrail::new(Arc::new(store)).expect("an empty chain");
             (dir, trail)
         })

@@ -14,6 +14,12 @@ use crate::core::{ExecutionRequest, ResultFolder, VeyraCore};
 use crate::error::{ExitCode, VeyraError};
 use crate::events::{Event, Priority, TaskStatus};
 
+mod audit;
+pub use audit::{
+    AuditCommand, FilterArgs, VerifyArgs, audit_adopt, audit_export, audit_list, audit_prove,
+    audit_rotate_key, audit_verify_db, audit_verify_file,
+};
+
 /// Veyra — a terminal mission console for governable LLM work over slow links.
 #[derive(Debug, Parser)]
 #[command(name = "veyra", version, about, long_about = None)]
@@ -101,100 +107,10 @@ pub struct LatencyArgs {
     pub json: bool,
 }
 
-fn parse_rfc3339(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+pub(crate) fn parse_rfc3339(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|e| format!("{e}; use RFC 3339, e.g. 2003-08-27T00:00:00Z"))
-}
-
-/// `veyra audit …`.
-#[derive(Debug, Subcommand)]
-pub enum AuditCommand {
-    /// Verify the audit chain (the store, or an export offline); exit 3 naming the first bad
-    /// entry.
-    Verify {
-        /// The store to verify (default: governance.store_path).
-        #[arg(long, value_name = "PATH", conflicts_with = "file")]
-        db: Option<PathBuf>,
-        /// An export document written by `veyra audit export`.
-        #[arg(long, value_name = "EXPORT")]
-        file: Option<PathBuf>,
-    },
-    /// List entries, oldest first.
-    List {
-        /// The store to read (default: governance.store_path).
-        #[arg(long, value_name = "PATH")]
-        db: Option<PathBuf>,
-        #[command(flatten)]
-        filter: FilterArgs,
-        /// One JSON object per line instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Prove that entry SEQ is in the log (RFC 6962 inclusion proof against the current tree head).
-    Prove {
-        /// Sequence number of the entry.
-        seq: u64,
-        /// The store to read (default: governance.store_path).
-        #[arg(long, value_name = "PATH")]
-        db: Option<PathBuf>,
-    },
-    /// Export entries as a JSON document that `veyra audit verify --file` checks offline.
-    Export {
-        /// The store to read (default: governance.store_path).
-        #[arg(long, value_name = "PATH")]
-        db: Option<PathBuf>,
-        #[command(flatten)]
-        filter: FilterArgs,
-        /// Write here instead of stdout.
-        #[arg(long, value_name = "FILE")]
-        out: Option<PathBuf>,
-    },
-}
-
-/// Entry filters of `veyra audit list` and `export`.
-#[derive(Debug, Args, Clone, Default)]
-pub struct FilterArgs {
-    /// Only this event type (EXECUTION, TOOL_INVOCATION, POLICY_CHECK, SAFETY_CHECK,
-    /// SAFETY_VIOLATION, CONFIG_CHANGE, LATENCY_CHANGE, BENCHMARK, SYSTEM).
-    #[arg(long = "type", value_name = "TYPE", value_parser = parse_event_type)]
-    pub event_type: Option<crate::governance::AuditEventType>,
-    /// Only this actor.
-    #[arg(long)]
-    pub actor: Option<String>,
-    /// Not before this time (RFC 3339).
-    #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339)]
-    pub since: Option<chrono::DateTime<chrono::Utc>>,
-    /// Not after this time (RFC 3339).
-    #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339)]
-    pub until: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-impl FilterArgs {
-    fn to_filter(&self) -> crate::governance::AuditFilter {
-        crate::governance::AuditFilter {
-            event_type: self.event_type,
-            actor: self.actor.clone(),
-            since: self.since,
-            until: self.until,
-        }
-    }
-}
-
-fn parse_event_type(text: &str) -> Result<crate::governance::AuditEventType, String> {
-    use crate::governance::AuditEventType;
-    let upper = text.to_ascii_uppercase().replace('-', "_");
-    AuditEventType::ALL
-        .into_iter()
-        .find(|t| t.name() == upper)
-        .ok_or_else(|| {
-            let names: Vec<&str> = AuditEventType::ALL.iter().map(|t| t.name()).collect();
-            format!(
-                "unknown event type{}; valid: {}",
-                config::suggest::did_you_mean(&upper, names.iter().copied()),
-                names.join(", ")
-            )
-        })
 }
 
 /// `veyra tui`.
@@ -414,7 +330,7 @@ pub fn config_show(loaded: &LoadedConfig) -> Result<ExitCode, VeyraError> {
 }
 
 /// Writes `text` to stdout and flushes, turning failures (a closed pipe) into errors.
-fn print_all(text: &str) -> Result<ExitCode, VeyraError> {
+pub(crate) fn print_all(text: &str) -> Result<ExitCode, VeyraError> {
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())
@@ -469,7 +385,9 @@ pub async fn health(loaded: LoadedConfig) -> Result<ExitCode, VeyraError> {
                 path.display()
             );
         } else {
-            match open_trail(&path).and_then(|t| t.verify_integrity().map_err(VeyraError::from)) {
+            match audit::open_trail(&path, &config.audit_store_options())
+                .and_then(|t| t.verify_integrity().map_err(VeyraError::from))
+            {
                 Ok(report) => println!(
                     "audit: ok ({} entries, chain verified, {})",
                     report.entries,
@@ -487,165 +405,6 @@ pub async fn health(loaded: LoadedConfig) -> Result<ExitCode, VeyraError> {
     } else {
         ExitCode::Runtime
     })
-}
-
-fn open_trail(path: &std::path::Path) -> Result<crate::governance::AuditTrail, VeyraError> {
-    let store = crate::governance::SqliteStore::open_read_only(path)?;
-    Ok(crate::governance::AuditTrail::new(std::sync::Arc::new(
-        store,
-    ))?)
-}
-
-fn store_path(db: Option<&std::path::Path>, loaded: &LoadedConfig) -> PathBuf {
-    db.map(std::path::Path::to_path_buf)
-        .unwrap_or_else(|| loaded.config.audit_store_path())
-}
-
-/// `veyra audit verify [--db PATH]`.
-pub fn audit_verify_db(
-    db: Option<&std::path::Path>,
-    loaded: &LoadedConfig,
-) -> Result<ExitCode, VeyraError> {
-    let path = store_path(db, loaded);
-    let trail = open_trail(&path)?;
-    let started = std::time::Instant::now();
-    let report = trail.verify_integrity()?;
-    let root = trail.merkle_root()?;
-    let checkpoint = match trail.latest_checkpoint()? {
-        Some(cp) => format!(
-            "checkpoint {} entries, signed {} by {}",
-            cp.tree_size,
-            cp.timestamp
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            cp.public_key
-        ),
-        None => "checkpoint none yet".to_string(),
-    };
-    print_all(&format!(
-        "{}: ok — {} entries verified in {:.1?}\nchain head {}\ntree head  {}\n{checkpoint}\n",
-        path.display(),
-        report.entries,
-        started.elapsed(),
-        report.head,
-        hex::encode(root)
-    ))
-}
-
-/// `veyra audit list`.
-pub fn audit_list(
-    db: Option<&std::path::Path>,
-    filter: &FilterArgs,
-    json: bool,
-    loaded: &LoadedConfig,
-) -> Result<ExitCode, VeyraError> {
-    let trail = open_trail(&store_path(db, loaded))?;
-    let entries = trail.query(&filter.to_filter())?;
-    let mut out = String::new();
-    if json {
-        for e in &entries {
-            let line = serde_json::to_string(e)
-                .map_err(|e| VeyraError::Runtime(format!("encoding an entry: {e}")))?;
-            out.push_str(&line);
-            out.push('\n');
-        }
-    } else {
-        out.push_str(&format!(
-            "{:>6}  {:<27}  {:<16}  {:<10}  {:<14}  {:<9}  {}\n",
-            "SEQ", "TIME (UTC)", "TYPE", "ACTOR", "ACTION", "OUTCOME", "HASH"
-        ));
-        for e in &entries {
-            out.push_str(&format!(
-                "{:>6}  {:<27}  {:<16}  {:<10}  {:<14}  {:<9}  {}\n",
-                e.seq,
-                e.timestamp
-                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                e.event_type.name(),
-                e.actor,
-                e.action,
-                e.outcome,
-                e.short_hash()
-            ));
-        }
-        out.push_str(&format!("{} entries\n", entries.len()));
-    }
-    print_all(&out)
-}
-
-/// `veyra audit export`.
-pub fn audit_export(
-    db: Option<&std::path::Path>,
-    filter: &FilterArgs,
-    out: Option<&std::path::Path>,
-    loaded: &LoadedConfig,
-) -> Result<ExitCode, VeyraError> {
-    let trail = open_trail(&store_path(db, loaded))?;
-    let export = trail.export(&filter.to_filter())?;
-    let mut text = serde_json::to_string_pretty(&export)
-        .map_err(|e| VeyraError::Runtime(format!("encoding the export: {e}")))?;
-    text.push('\n');
-    match out {
-        None => print_all(&text),
-        Some(path) => {
-            std::fs::write(path, text)
-                .map_err(|e| VeyraError::io(format!("writing {}", path.display()), e))?;
-            eprintln!(
-                "{} entries written to {}",
-                export.entries.len(),
-                path.display()
-            );
-            Ok(ExitCode::Success)
-        }
-    }
-}
-
-/// `veyra audit verify --file EXPORT`.
-pub fn audit_verify_file(file: &std::path::Path) -> Result<ExitCode, VeyraError> {
-    use crate::governance::{AuditError, AuditExport};
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| VeyraError::io(format!("reading audit export {}", file.display()), e))?;
-    let export: AuditExport = serde_json::from_str(&text).map_err(|e| {
-        VeyraError::Usage(format!(
-            "{}:{}:{}: not a Veyra audit export: {e}",
-            file.display(),
-            e.line(),
-            e.column()
-        ))
-    })?;
-    if export.format != crate::governance::audit::EXPORT_FORMAT {
-        return Err(VeyraError::Usage(format!(
-            "{}: unsupported export format '{}'; this Veyra reads '{}'",
-            file.display(),
-            export.format,
-            crate::governance::audit::EXPORT_FORMAT
-        )));
-    }
-    if export.filtered {
-        return Err(VeyraError::Usage(format!(
-            "{}: this export was filtered, so it is not a whole chain and cannot be verified; export without filters",
-            file.display()
-        )));
-    }
-    let report = export
-        .verify()
-        .map_err(|f| VeyraError::Audit(AuditError::Integrity(f)))?;
-    println!(
-        "{}: ok — {} entries, chain head {}",
-        file.display(),
-        report.entries,
-        report.head
-    );
-    match &export.checkpoint {
-        Some(cp) => println!(
-            "checkpoint: {} entries, tree head {}, signed {} by key {} (compare with the key the log's owner publishes)",
-            cp.tree_size,
-            cp.root,
-            cp.timestamp
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            cp.public_key
-        ),
-        None => println!("checkpoint: none in this export (a truncated tail would not show)"),
-    }
-    Ok(ExitCode::Success)
 }
 
 /// `veyra latency`.
@@ -872,40 +631,4 @@ pub fn policy_list(json: bool, loaded: &LoadedConfig) -> Result<ExitCode, VeyraE
         }
     }
     print_all(&out)
-}
-
-/// `veyra audit prove SEQ`: the inclusion proof as JSON, checked before it is printed.
-pub fn audit_prove(
-    seq: u64,
-    db: Option<&std::path::Path>,
-    loaded: &LoadedConfig,
-) -> Result<ExitCode, VeyraError> {
-    use crate::governance::merkle;
-    let path = store_path(db, loaded);
-    let trail = open_trail(&path)?;
-    trail.verify_integrity()?;
-    let entries = trail.query(&crate::governance::AuditFilter::default())?;
-    let leaves = entries
-        .iter()
-        .map(|e| e.canonical_bytes())
-        .collect::<Result<Vec<_>, _>>()?;
-    let index = usize::try_from(seq.saturating_sub(1)).unwrap_or(usize::MAX);
-    let Some(leaf) = (seq >= 1).then(|| leaves.get(index).cloned()).flatten() else {
-        return Err(VeyraError::Usage(format!(
-            "no entry {seq} in {}; it holds entries 1 to {}",
-            path.display(),
-            entries.len()
-        )));
-    };
-    let proof = merkle::prove(leaves, index)
-        .ok_or_else(|| VeyraError::Runtime(format!("could not build a proof for entry {seq}")))?;
-    if !merkle::verify(&leaf, &proof) {
-        return Err(VeyraError::Runtime(format!(
-            "the proof for entry {seq} does not verify; report this as a bug"
-        )));
-    }
-    let mut text = serde_json::to_string_pretty(&proof)
-        .map_err(|e| VeyraError::Runtime(format!("encoding the proof: {e}")))?;
-    text.push('\n');
-    print_all(&text)
 }

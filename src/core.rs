@@ -297,7 +297,15 @@ impl VeyraCore {
             Some(match config.governance.store {
                 crate::config::AuditStoreKind::Memory => AuditTrail::in_memory(),
                 crate::config::AuditStoreKind::Sqlite => {
-                    let store = crate::governance::SqliteStore::open(&config.audit_store_path())?;
+                    let path = config.audit_store_path();
+                    if config.governance.store_path.is_none() {
+                        // The default data directory is Veyra's own: keep it private.
+                        let _ = crate::governance::witness::private_dir(
+                            path.parent().unwrap_or(std::path::Path::new(".")),
+                        );
+                    }
+                    let store =
+                        crate::governance::SqliteStore::open(&path, &config.audit_store_options())?;
                     AuditTrail::new(Arc::new(store))?
                 }
             })

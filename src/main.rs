@@ -38,11 +38,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
     if let Some(Command::Config(ConfigCommand::Check { file })) = &cli.command {
         return cli::config_check(file);
     }
-    if let Some(Command::Audit(AuditCommand::Verify {
-        file: Some(file), ..
-    })) = &cli.command
+    // `audit verify --file` checks an export offline; it must work without a configuration
+    // (the local store's key pins the signer too when one loads).
+    if let Some(Command::Audit(AuditCommand::Verify(args))) = &cli.command
+        && args.file.is_some()
     {
-        return cli::audit_verify_file(file);
+        let loaded = cli::load(cli.config.as_deref()).ok();
+        return cli::audit_verify_file(args, loaded.as_ref());
     }
     let loaded = cli::load(cli.config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -63,8 +65,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
         }
         Some(Command::Config(ConfigCommand::Show)) => cli::config_show(&loaded),
         Some(Command::Latency(args)) => cli::latency(args, &loaded),
-        Some(Command::Audit(AuditCommand::Verify { db, .. })) => {
-            cli::audit_verify_db(db.as_deref(), &loaded)
+        Some(Command::Audit(AuditCommand::Verify(args))) => cli::audit_verify_db(&args, &loaded),
+        Some(Command::Audit(AuditCommand::RotateKey { db })) => {
+            cli::audit_rotate_key(db.as_deref(), &loaded)
+        }
+        Some(Command::Audit(AuditCommand::Adopt { db })) => {
+            cli::audit_adopt(db.as_deref(), &loaded)
         }
         Some(Command::Audit(AuditCommand::List { db, filter, json })) => {
             cli::audit_list(db.as_deref(), &filter, json, &loaded)

@@ -643,6 +643,7 @@ fn veyra(data: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Run {
     cmd.env("HOME", data.join("home"))
         .env("XDG_CONFIG_HOME", data.join("config"))
         .env("XDG_DATA_HOME", data.join("data"))
+        .env("XDG_STATE_HOME", data.join("state"))
         .env("RUST_BACKTRACE", "1")
         .envs(env.iter().copied())
         .args(args)

@@ -22,6 +22,9 @@ use predicates::prelude::*;
 use tempfile::TempDir;
 use veyra::governance::{AuditEventType, AuditFilter, AuditRecord, AuditTrail};
 
+#[path = "cli/audit_attacks.rs"]
+mod audit_attacks;
+
 /// A clean environment for one or more runs of the binary.
 struct Sandbox {
     dir: TempDir,
@@ -61,6 +64,7 @@ impl Sandbox {
             .env("HOME", self.dir.path().join("home"))
             .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
             .env("XDG_DATA_HOME", self.dir.path().join("data"))
+            .env("XDG_STATE_HOME", self.dir.path().join("state"))
             // A panic would print its backtrace; the error tests check that none appears.
             .env("RUST_BACKTRACE", "1")
             .current_dir(self.work())
@@ -660,9 +664,15 @@ fn health_reports_the_mock_backend_ok() {
 // ---------------------------------------------------------------------------------------------
 // veyra audit verify
 
-/// Writes an export of a fresh three-entry chain and returns its path.
+/// Records a three-entry chain in the sandbox's own store (signed, witnessed) and writes its
+/// export; the sandbox's store key then pins the export's signer.
 fn write_export(sb: &Sandbox, name: &str) -> PathBuf {
-    let trail = AuditTrail::in_memory();
+    let store = veyra::governance::SqliteStore::open(
+        &sb.dir.path().join("data/veyra/audit.db"),
+        &veyra::governance::StoreOptions::witness_in(sb.dir.path().join("state/veyra/witness")),
+    )
+    .expect("open the sandbox store");
+    let trail = AuditTrail::new(std::sync::Arc::new(store)).expect("a trail");
     for (i, outcome) in ["success", "success", "denied"].into_iter().enumerate() {
         trail
             .record(AuditRecord {
@@ -745,13 +755,13 @@ fn audit_verify_rejects_a_file_that_is_not_an_export() {
 }
 
 #[test]
-fn audit_verify_refuses_a_filtered_export() {
+fn audit_verify_refuses_a_filtered_export_without_proofs() {
     let sb = Sandbox::new();
     let path = write_export(&sb, "export.json");
     edit_export(&path, |doc| doc["filtered"] = serde_json::json!(true));
     let mut c = sb.cmd();
     c.args(["audit", "verify", "--file"]).arg(&path);
-    assert_error(&run(c), 2, &["filtered"]);
+    assert_error(&run(c), 3, &["inclusion proof"]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -843,6 +853,7 @@ fn ctrl_c_cancels_the_running_task_and_exits_1() {
         .env("HOME", sandbox.dir.path().join("home"))
         .env("XDG_CONFIG_HOME", sandbox.dir.path().join("config"))
         .env("XDG_DATA_HOME", sandbox.dir.path().join("data"))
+        .env("XDG_STATE_HOME", sandbox.dir.path().join("state"))
         .env("VEYRA_LATENCY__SIMULATE", "true")
         .env("VEYRA_LATENCY__PRESET", "lunar")
         .env("VEYRA_LATENCY__TIME_SCALE", "0.01")
@@ -1034,7 +1045,10 @@ fn an_export_with_its_tail_cut_off_fails_against_its_checkpoint() {
     assert_error(
         &run(c),
         3,
-        &["tail truncated", "covers 6 entries but only 5 remain"],
+        &[
+            "1 acknowledged entry is missing",
+            "covers 6 entries but the log holds 5",
+        ],
     );
 }
 

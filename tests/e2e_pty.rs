@@ -66,6 +66,7 @@ impl Console {
         cmd.env("HOME", dir.path().join("home"));
         cmd.env("XDG_CONFIG_HOME", dir.path().join("config"));
         cmd.env("XDG_DATA_HOME", dir.path().join("data"));
+        cmd.env("XDG_STATE_HOME", dir.path().join("state"));
         cmd.env("TERM", "xterm-256color");
         cmd.env("RUST_BACKTRACE", "1");
         for (key, value) in env {

@@ -370,6 +370,12 @@ pub struct GovernanceConfig {
     /// Cedar entities (jurisdictions, and who and what sits where); default: the built-in
     /// `configs/policies/entities.json`.
     pub policy_entities: Option<PathBuf>,
+    /// Where the audit store's witness is kept; default `$XDG_STATE_HOME/veyra/witness`
+    /// (`~/.local/state/veyra/witness`). Must not be inside the store's directory.
+    pub witness_dir: Option<PathBuf>,
+    /// More directories to keep a copy of the witness in (a mounted volume, another user's
+    /// directory); none may be inside the store's directory.
+    pub witnesses: Vec<PathBuf>,
 }
 
 impl Default for GovernanceConfig {
@@ -385,6 +391,8 @@ impl Default for GovernanceConfig {
             policy_file: None,
             policy_schema: None,
             policy_entities: None,
+            witness_dir: None,
+            witnesses: Vec::new(),
         }
     }
 }
@@ -501,6 +509,18 @@ pub fn data_dir() -> PathBuf {
         return PathBuf::from(h).join(".local/share/veyra");
     }
     PathBuf::from(".veyra")
+}
+
+/// Veyra's state directory: `$XDG_STATE_HOME/veyra`, else `~/.local/state/veyra`; it holds
+/// the audit witnesses, apart from the data directory.
+pub fn state_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("veyra");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(h).join(".local/state/veyra");
+    }
+    PathBuf::from(".veyra-state")
 }
 
 /// The config file that [`load_config`] would read without `--config`, if any exists:
@@ -843,6 +863,22 @@ impl VeyraConfig {
             .store_path
             .clone()
             .unwrap_or_else(|| data_dir().join("audit.db"))
+    }
+
+    /// Where the audit store keeps its witnesses: `$XDG_STATE_HOME/veyra/witness` (or
+    /// `~/.local/state/veyra/witness`), then `governance.witnesses`.
+    pub fn audit_store_options(&self) -> crate::governance::StoreOptions {
+        let mut witness_dirs = vec![
+            self.governance
+                .witness_dir
+                .clone()
+                .unwrap_or_else(|| state_dir().join("witness")),
+        ];
+        witness_dirs.extend(self.governance.witnesses.iter().cloned());
+        crate::governance::StoreOptions {
+            witness_dirs,
+            adopt: false,
+        }
     }
 
     /// The log file path, resolved against the data directory.

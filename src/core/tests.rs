@@ -380,10 +380,12 @@ fn blocking_execute_works_outside_a_runtime_only() {
 #[tokio::test]
 async fn a_durable_trail_resumes_across_cores_and_refuses_a_second_writer() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("audit.db");
+    let path = dir.path().join("data").join("audit.db");
+    let state = dir.path().join("state");
     let config = |path: &std::path::Path| {
         let mut c = VeyraConfig::default();
         c.governance.store_path = Some(path.to_path_buf());
+        c.governance.witness_dir = Some(state.clone());
         c
     };
     let first = VeyraCore::new(config(&path)).unwrap();
@@ -651,13 +653,14 @@ fn a_schema_that_cannot_answer_veyras_requests_stops_start_up() {
 async fn signed_checkpoints_are_published() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = VeyraConfig::default();
-    config.governance.store_path = Some(dir.path().join("audit.db"));
+    config.governance.store_path = Some(dir.path().join("data").join("audit.db"));
+    config.governance.witness_dir = Some(dir.path().join("state"));
     let core = VeyraCore::new(config).unwrap();
     let mut rx = core.subscribe();
     core.execute_async(ExecutionRequest::new("one"))
         .await
         .unwrap();
-    // Closing the store covers everything with a final checkpoint.
+    // Every commit is signed: one for the policy check, one for the execution.
     drop(core);
     let checkpoints: Vec<u64> = drain(&mut rx)
         .into_iter()
@@ -666,7 +669,7 @@ async fn signed_checkpoints_are_published() {
             _ => None,
         })
         .collect();
-    assert_eq!(checkpoints, [2], "a policy check and an execution");
+    assert_eq!(checkpoints, [1, 2], "a policy check and an execution");
 }
 
 #[tokio::test]

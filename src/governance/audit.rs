@@ -27,14 +27,12 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::AuditError;
+pub use super::export::{AuditExport, EXPORT_FORMAT, ProvedEntry};
 use super::store::AuditStore;
 
 /// `prev_hash` of the first entry.
 pub const GENESIS_PREV_HASH: &str =
     "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// Export document format tag.
-pub const EXPORT_FORMAT: &str = "veyra.audit.export/1";
 
 /// What kind of thing an entry records (DESIGN §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -353,7 +351,7 @@ const HEX_VALUE: [u8; 256] = {
 };
 
 /// Decodes 64 lowercase hex digits (verification decodes two per entry, so this is hot).
-fn decode_hash(hex_text: &str) -> Option<[u8; 32]> {
+pub(crate) fn decode_hash(hex_text: &str) -> Option<[u8; 32]> {
     let bytes = hex_text.as_bytes();
     if bytes.len() != 64 {
         return None;
@@ -409,8 +407,53 @@ pub enum IntegrityReason {
         /// Entries present.
         present: u64,
     },
-    /// The latest checkpoint does not hold: bad signature, unknown signer, or heads that differ.
+    /// A checkpoint does not hold: bad signature, unknown signer, or heads that differ.
     CheckpointInvalid(String),
+    /// Entries no signed checkpoint covers: appended outside Veyra, or a checkpoint was deleted.
+    Unsigned {
+        /// First entry not covered.
+        first: u64,
+        /// Last entry not covered.
+        last: u64,
+    },
+    /// The store holds fewer entries than a witness of it recorded.
+    BehindWitness {
+        /// The witness file.
+        witness: String,
+        /// Entries the witness recorded.
+        recorded: u64,
+        /// Entries present.
+        present: u64,
+    },
+    /// The log differs from a witness or a published checkpoint at the size it recorded.
+    WitnessMismatch(String),
+    /// Nothing outside the store pins the signer, or the signer is not the pinned one.
+    SignerNotPinned(String),
+    /// A key rotation entry does not hold.
+    RotationInvalid(String),
+}
+
+impl IntegrityReason {
+    /// True when the reason is about one entry (named by its sequence number), false when it is
+    /// about the log as a whole.
+    pub fn names_entry(&self) -> bool {
+        match self {
+            IntegrityReason::ContentChanged
+            | IntegrityReason::LinkBroken
+            | IntegrityReason::SequenceGap { .. }
+            | IntegrityReason::MalformedHash
+            | IntegrityReason::Unencodable(_)
+            | IntegrityReason::Unreadable(_)
+            | IntegrityReason::CanonicalMismatch
+            | IntegrityReason::CheckpointInvalid(_)
+            | IntegrityReason::RotationInvalid(_) => true,
+            IntegrityReason::TailTruncated { .. }
+            | IntegrityReason::Unsigned { .. }
+            | IntegrityReason::BehindWitness { .. }
+            | IntegrityReason::WitnessMismatch(_)
+            | IntegrityReason::SignerNotPinned(_) => false,
+        }
+    }
 }
 
 impl fmt::Display for IntegrityReason {
@@ -436,8 +479,34 @@ impl fmt::Display for IntegrityReason {
                 present,
             } => write!(
                 f,
-                "tail truncated: the signed checkpoint covers {checkpoint} entries but only {present} remain"
+                "{}: a signed checkpoint covers {checkpoint} entries but the log holds {present} (rolled back or cut)",
+                missing(checkpoint.saturating_sub(*present))
             ),
+            IntegrityReason::Unsigned { first, last } => {
+                if first == last {
+                    write!(
+                        f,
+                        "entry seq {first} is not covered by any signed checkpoint: it was added outside Veyra, or the checkpoint covering it was deleted"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "entries seq {first} to {last} are not covered by any signed checkpoint: they were added outside Veyra, or the checkpoint covering them was deleted"
+                    )
+                }
+            }
+            IntegrityReason::BehindWitness {
+                witness,
+                recorded,
+                present,
+            } => write!(
+                f,
+                "{}: the witness {witness} recorded {recorded} entries but the log holds {present} (rolled back: deleted rows or checkpoints, a cut tail, lost WAL frames, or a missing file)",
+                missing(recorded.saturating_sub(*present))
+            ),
+            IntegrityReason::WitnessMismatch(why) => write!(f, "history rewritten: {why}"),
+            IntegrityReason::SignerNotPinned(why) => write!(f, "cannot pin the signer: {why}"),
+            IntegrityReason::RotationInvalid(why) => write!(f, "key rotation invalid: {why}"),
             IntegrityReason::CheckpointInvalid(why) => write!(f, "checkpoint invalid: {why}"),
             IntegrityReason::CanonicalMismatch => f.write_str(
                 "content changed: the stored canonical bytes differ from the entry's fields",
@@ -446,9 +515,17 @@ impl fmt::Display for IntegrityReason {
     }
 }
 
-/// The first bad entry of a chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("entry #{index} (seq {seq}): {reason}")]
+/// "1 acknowledged entry is missing", "3 acknowledged entries are missing".
+pub(crate) fn missing(n: u64) -> String {
+    if n == 1 {
+        "1 acknowledged entry is missing".to_string()
+    } else {
+        format!("{n} acknowledged entries are missing")
+    }
+}
+
+/// The first bad entry of a chain, or what is wrong with the log as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IntegrityFailure {
     /// 0-based position of the entry in the chain as stored.
     pub index: u64,
@@ -458,6 +535,29 @@ pub struct IntegrityFailure {
     pub reason: IntegrityReason,
 }
 
+impl std::error::Error for IntegrityFailure {}
+
+impl fmt::Display for IntegrityFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.reason.names_entry() {
+            write!(f, "entry seq {}: {}", self.seq, self.reason)
+        } else {
+            write!(f, "{}", self.reason)
+        }
+    }
+}
+
+impl IntegrityFailure {
+    /// A failure of the log as a whole (`seq` is the first entry concerned, or 0).
+    pub fn log(seq: u64, reason: IntegrityReason) -> Self {
+        IntegrityFailure {
+            index: seq.saturating_sub(1),
+            seq,
+            reason,
+        }
+    }
+}
+
 /// The result of a successful verification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyReport {
@@ -465,6 +565,21 @@ pub struct VerifyReport {
     pub entries: u64,
     /// Hash of the last entry (the head), or the genesis value for an empty chain.
     pub head: String,
+    /// RFC 6962 tree head over the entries.
+    #[serde(default)]
+    pub tree_head: String,
+    /// The checkpoint covering every entry, for signed logs.
+    #[serde(default)]
+    pub checkpoint: Option<super::checkpoint::Checkpoint>,
+    /// The signer of the newest checkpoint (hex).
+    #[serde(default)]
+    pub signer: Option<String>,
+    /// What outside the log confirmed it (witnesses, published heads, a given key).
+    #[serde(default)]
+    pub pinned_by: Vec<String>,
+    /// Remarks for the operator.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// Verifies a chain: sequence numbers from 1 without gaps, every `prev_hash` linking to the hash
@@ -481,13 +596,22 @@ pub fn verify_chain<'a>(
 
 /// Incremental form of [`verify_chain`], for stores that stream entries.
 #[derive(Debug, Default)]
-struct ChainVerifier {
+pub(crate) struct ChainVerifier {
     index: u64,
     prev: [u8; 32],
 }
 
 impl ChainVerifier {
-    fn check(&mut self, entry: &AuditEntry) -> Result<(), IntegrityFailure> {
+    /// A verifier that continues after `entries` entries whose last hash is `prev`.
+    pub(crate) fn resume(entries: u64, prev: [u8; 32]) -> Self {
+        ChainVerifier {
+            index: entries,
+            prev,
+        }
+    }
+
+    /// Checks the next entry; returns its canonical bytes.
+    pub(crate) fn check(&mut self, entry: &AuditEntry) -> Result<Vec<u8>, IntegrityFailure> {
         let fail = |reason| IntegrityFailure {
             index: self.index,
             seq: entry.seq,
@@ -514,13 +638,18 @@ impl ChainVerifier {
         }
         self.prev = recorded;
         self.index += 1;
-        Ok(())
+        Ok(canonical)
     }
 
-    fn report(self) -> VerifyReport {
+    pub(crate) fn report(self) -> VerifyReport {
         VerifyReport {
             entries: self.index,
             head: hex::encode(self.prev),
+            tree_head: String::new(),
+            checkpoint: None,
+            signer: None,
+            pinned_by: Vec::new(),
+            notes: Vec::new(),
         }
     }
 }
@@ -546,79 +675,6 @@ impl AuditFilter {
             && self.actor.as_deref().is_none_or(|a| a == entry.actor)
             && self.since.is_none_or(|s| entry.timestamp >= s)
             && self.until.is_none_or(|u| entry.timestamp <= u)
-    }
-}
-
-/// A JSON export of the trail, verifiable offline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditExport {
-    /// [`EXPORT_FORMAT`].
-    pub format: String,
-    /// When the export was made.
-    pub exported_at: DateTime<Utc>,
-    /// True when a filter was applied (a filtered export is not a whole chain and does not
-    /// verify as one).
-    pub filtered: bool,
-    /// The entries, in chain order.
-    pub entries: Vec<AuditEntry>,
-    /// The store's newest signed checkpoint (unfiltered exports of durable stores); it carries
-    /// the signer's public key, to compare with the one the store's owner publishes.
-    #[serde(default)]
-    pub checkpoint: Option<super::checkpoint::Checkpoint>,
-}
-
-impl AuditExport {
-    /// Verifies the exported chain and, when present, holds it against the checkpoint.
-    pub fn verify(&self) -> Result<VerifyReport, IntegrityFailure> {
-        let report = verify_chain(&self.entries)?;
-        let Some(cp) = &self.checkpoint else {
-            return Ok(report);
-        };
-        let fail = |index: u64, reason| IntegrityFailure {
-            index,
-            seq: index + 1,
-            reason,
-        };
-        let last = cp.tree_size.saturating_sub(1);
-        cp.verify_signature()
-            .map_err(|e| fail(last, IntegrityReason::CheckpointInvalid(e)))?;
-        if report.entries < cp.tree_size {
-            return Err(fail(
-                report.entries,
-                IntegrityReason::TailTruncated {
-                    checkpoint: cp.tree_size,
-                    present: report.entries,
-                },
-            ));
-        }
-        let mut frontier = super::merkle::Frontier::new();
-        for entry in self
-            .entries
-            .iter()
-            .take(usize::try_from(cp.tree_size).unwrap_or(usize::MAX))
-        {
-            let bytes = entry.canonical_bytes().map_err(|e| {
-                fail(
-                    entry.seq.saturating_sub(1),
-                    IntegrityReason::Unencodable(e.to_string()),
-                )
-            })?;
-            frontier.push(&bytes);
-        }
-        let head_matches = self
-            .entries
-            .get(usize::try_from(last).unwrap_or(usize::MAX))
-            .is_some_and(|e| e.hash == cp.chain_head);
-        if hex::encode(frontier.root()) != cp.root || !head_matches {
-            return Err(fail(
-                last,
-                IntegrityReason::CheckpointInvalid(
-                    "the entries do not match the signed tree head".into(),
-                ),
-            ));
-        }
-        Ok(report)
     }
 }
 
@@ -691,6 +747,37 @@ impl AuditTrail {
     /// Appends a record to the chain and returns the entry as stored (shared with the store,
     /// not copied).
     pub fn record(&self, record: AuditRecord) -> Result<Arc<AuditEntry>, AuditError> {
+        self.record_inner(record, false)
+    }
+
+    /// Hands the log to a new signing key: records a `CONFIG_CHANGE` entry
+    /// ([`super::verify::ROTATION_ACTION`]) holding the old key, the new key and the old key's
+    /// endorsement; the commit holding it is signed by the new key. `actor` names who asked.
+    pub fn rotate_signing_key(&self, actor: &str) -> Result<Arc<AuditEntry>, AuditError> {
+        let plan = self.store.prepare_rotation()?;
+        self.record_inner(
+            AuditRecord {
+                event_type: AuditEventType::ConfigChange,
+                actor: actor.to_string(),
+                action: super::verify::ROTATION_ACTION.to_string(),
+                resource: "audit:signing_key".to_string(),
+                outcome: "success".to_string(),
+                input_summary: String::new(),
+                metadata: serde_json::json!({
+                    "from": plan.from,
+                    "to": plan.to,
+                    "endorsement": plan.endorsement,
+                }),
+            },
+            true,
+        )
+    }
+
+    fn record_inner(
+        &self,
+        record: AuditRecord,
+        rotation: bool,
+    ) -> Result<Arc<AuditEntry>, AuditError> {
         if !record.metadata.is_object() {
             return Err(AuditError::Encode(
                 "metadata must be a JSON object".to_string(),
@@ -723,7 +810,11 @@ impl AuditTrail {
             let canonical = entry.canonical_bytes()?;
             entry.hash = chain_hash(&head.hash, &canonical);
             let entry = Arc::new(entry);
-            let ticket = self.store.append(Arc::clone(&entry), canonical)?;
+            let ticket = if rotation {
+                self.store.append_rotation(Arc::clone(&entry), canonical)?
+            } else {
+                self.store.append(Arc::clone(&entry), canonical)?
+            };
             head.seq = entry.seq;
             head.hash = decode_hash(&entry.hash).unwrap_or([0; 32]);
             head.hash_hex.clone_from(&entry.hash);
@@ -759,93 +850,35 @@ impl AuditTrail {
             .unwrap_or_else(|_| GENESIS_PREV_HASH.to_string())
     }
 
-    /// Verifies every stored entry; names the first bad one.
+    /// Verifies every stored entry, every checkpoint the store keeps and the store's own
+    /// anchors (key file, witnesses); names the first bad entry.
     pub fn verify_integrity(&self) -> Result<VerifyReport, AuditError> {
-        let checkpoint = self.store.latest_checkpoint()?;
-        let covered = checkpoint.as_ref().map_or(0, |c| c.tree_size);
-        let mut verifier = ChainVerifier::default();
-        let mut frontier = super::merkle::Frontier::new();
-        let mut at_checkpoint = None;
+        self.verify_with(&super::verify::TrustAnchors::default())
+    }
+
+    /// [`AuditTrail::verify_integrity`], also holding the log against `extra` anchors (a
+    /// published key, witness files, a published tree head).
+    pub fn verify_with(
+        &self,
+        extra: &super::verify::TrustAnchors,
+    ) -> Result<VerifyReport, AuditError> {
+        let mut anchors = self.store.local_anchors()?;
+        anchors.merge(extra);
+        let checkpoints = self.store.checkpoints()?;
+        let head = self.store.latest_checkpoint()?;
+        let mut verifier = super::verify::LogVerifier::new(&checkpoints, &anchors);
         let mut failure = None;
-        self.store.scan(&mut |entry| {
-            if let Err(f) = verifier.check(entry) {
+        self.store.scan(&mut |entry| match verifier.push(entry) {
+            Ok(()) => true,
+            Err(f) => {
                 failure = Some(f);
-                return false;
+                false
             }
-            if frontier.size() < covered {
-                // `check` has just re-encoded this entry successfully.
-                if let Ok(bytes) = entry.canonical_bytes() {
-                    frontier.push(&bytes);
-                }
-                if frontier.size() == covered {
-                    at_checkpoint = Some((frontier.root(), entry.hash.clone()));
-                }
-            }
-            true
         })?;
         if let Some(f) = failure {
             return Err(AuditError::Integrity(f));
         }
-        let report = verifier.report();
-        if let Some(cp) = checkpoint {
-            self.check_checkpoint(&cp, report.entries, at_checkpoint)?;
-        }
-        Ok(report)
-    }
-
-    /// Holds the verified chain against the newest signed checkpoint: it must be signed by the
-    /// pinned key, cover no more entries than exist, and match their tree and chain heads.
-    fn check_checkpoint(
-        &self,
-        cp: &super::checkpoint::Checkpoint,
-        entries: u64,
-        at_checkpoint: Option<([u8; 32], String)>,
-    ) -> Result<(), AuditError> {
-        let fail = |index: u64, reason| {
-            Err(AuditError::Integrity(IntegrityFailure {
-                index,
-                seq: index + 1,
-                reason,
-            }))
-        };
-        let signer = match cp.verify_signature() {
-            Ok(key) => key,
-            Err(e) => {
-                return fail(
-                    cp.tree_size.saturating_sub(1),
-                    IntegrityReason::CheckpointInvalid(e),
-                );
-            }
-        };
-        if let Some(pinned) = self.store.pinned_key()
-            && pinned != signer
-        {
-            return fail(
-                cp.tree_size.saturating_sub(1),
-                IntegrityReason::CheckpointInvalid(
-                    "signed by a key other than this store's: the log was rewritten".into(),
-                ),
-            );
-        }
-        if entries < cp.tree_size {
-            return fail(
-                entries,
-                IntegrityReason::TailTruncated {
-                    checkpoint: cp.tree_size,
-                    present: entries,
-                },
-            );
-        }
-        match at_checkpoint {
-            Some((root, head)) if hex::encode(root) == cp.root && head == cp.chain_head => Ok(()),
-            _ => fail(
-                cp.tree_size.saturating_sub(1),
-                IntegrityReason::CheckpointInvalid(
-                    "the entries no longer match the signed tree head: the log was rewritten"
-                        .into(),
-                ),
-            ),
-        }
+        Ok(verifier.finish(head.as_ref(), self.store.signs())?)
     }
 
     /// Calls `listener` with each checkpoint the store writes from now on (stores that sign
@@ -892,20 +925,61 @@ impl AuditTrail {
         Ok(out)
     }
 
-    /// A JSON export of the entries that pass `filter`.
+    /// A JSON export of the entries that pass `filter`, after verifying the store: with the
+    /// checkpoint that covers every entry and, when filtered, an inclusion proof per entry (and
+    /// the key rotations, proved likewise), so it verifies offline.
     pub fn export(&self, filter: &AuditFilter) -> Result<AuditExport, AuditError> {
+        let report = self.verify_integrity()?;
         let filtered = *filter != AuditFilter::default();
-        Ok(AuditExport {
-            format: EXPORT_FORMAT.to_string(),
-            exported_at: Utc::now(),
-            filtered,
-            entries: self.query(filter)?,
-            checkpoint: if filtered {
-                None
-            } else {
-                self.store.latest_checkpoint()?
-            },
-        })
+        let all = self.query(&AuditFilter::default())?;
+        let checkpoint = if self.store.signs() {
+            report.checkpoint.clone()
+        } else {
+            None
+        };
+        if !filtered {
+            return Ok(AuditExport::whole(all, checkpoint));
+        }
+        let leaves = all
+            .iter()
+            .map(AuditEntry::canonical_bytes)
+            .collect::<Result<Vec<_>, _>>()?;
+        let proofs = super::merkle::prove_many(leaves);
+        let mut entries = Vec::new();
+        let mut key_rotations = Vec::new();
+        for (entry, proof) in all.into_iter().zip(proofs) {
+            if entry.event_type == AuditEventType::ConfigChange
+                && entry.action == super::verify::ROTATION_ACTION
+            {
+                key_rotations.push(ProvedEntry {
+                    entry: entry.clone(),
+                    proof: proof.clone(),
+                });
+            }
+            if filter.matches(&entry) {
+                entries.push(ProvedEntry { entry, proof });
+            }
+        }
+        Ok(AuditExport::filtered(entries, key_rotations, checkpoint))
+    }
+
+    /// An RFC 6962 inclusion proof of entry `seq` against the current tree head, after
+    /// verifying the store; `None` when there is no such entry.
+    pub fn prove(&self, seq: u64) -> Result<Option<super::merkle::Inclusion>, AuditError> {
+        self.verify_integrity()?;
+        let leaves = self
+            .query(&AuditFilter::default())?
+            .iter()
+            .map(AuditEntry::canonical_bytes)
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(index) = seq.checked_sub(1).and_then(|i| usize::try_from(i).ok()) else {
+            return Ok(None);
+        };
+        let Some(leaf) = leaves.get(index).cloned() else {
+            return Ok(None);
+        };
+        let proof = super::merkle::prove(leaves, index);
+        Ok(proof.filter(|p| super::merkle::verify(&leaf, p)))
     }
 }
 

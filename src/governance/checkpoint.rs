@@ -102,12 +102,53 @@ pub fn key_path(store: &Path) -> PathBuf {
     store.with_extension("key")
 }
 
-/// Loads the store's signing key, creating it (mode 0600) if there is none.
-pub fn load_or_create_key(store: &Path) -> Result<SigningKey, AuditError> {
-    let path = key_path(store);
-    if path.exists() {
-        return load_key(&path);
+/// Where a key being rotated in waits until the checkpoint it signs is durable.
+pub fn next_key_path(store: &Path) -> PathBuf {
+    store.with_extension("key.next")
+}
+
+/// A short, stable name for a public key: the first 16 hex digits of its SHA-256.
+pub fn fingerprint(public_key: &[u8; 32]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(public_key)[..8])
+}
+
+/// Why a key file cannot pin the signer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyProblem {
+    /// There is no key file.
+    Missing(PathBuf),
+    /// Others may read it.
+    TooOpen(PathBuf, u32),
+    /// It cannot be read.
+    Unreadable(PathBuf, String),
+    /// It is not 64 hex digits.
+    Malformed(PathBuf),
+}
+
+impl std::fmt::Display for KeyProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyProblem::Missing(p) => write!(f, "the key file {} is missing", p.display()),
+            KeyProblem::TooOpen(p, mode) => write!(
+                f,
+                "the key file {} is readable by others (mode {mode:o}), so it may have been replaced or copied; check it, then chmod 600",
+                p.display()
+            ),
+            KeyProblem::Unreadable(p, e) => {
+                write!(f, "the key file {} cannot be read: {e}", p.display())
+            }
+            KeyProblem::Malformed(p) => write!(
+                f,
+                "the key file {} is not a checkpoint key (expected 64 hex digits)",
+                p.display()
+            ),
+        }
     }
+}
+
+/// Writes a fresh random key to `path` (mode 0600, synced); fails if the file exists.
+pub fn create_key(path: &Path) -> Result<SigningKey, AuditError> {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed)
         .map_err(|e| AuditError::Store(format!("no randomness for a new checkpoint key: {e}")))?;
@@ -115,7 +156,7 @@ pub fn load_or_create_key(store: &Path) -> Result<SigningKey, AuditError> {
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&path)
+        .open(path)
         .map_err(|e| {
             AuditError::Store(format!(
                 "{}: cannot create the checkpoint key: {e}",
@@ -133,37 +174,55 @@ pub fn load_or_create_key(store: &Path) -> Result<SigningKey, AuditError> {
     Ok(SigningKey::from_bytes(&seed))
 }
 
-fn load_key(path: &Path) -> Result<SigningKey, AuditError> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| AuditError::Store(format!("{}: {e}", path.display())))?;
+/// Loads a signing key, refusing a missing, unreadable, malformed or too-open file.
+pub fn load_key(path: &Path) -> Result<SigningKey, KeyProblem> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(KeyProblem::Missing(path.to_path_buf()));
+        }
+        Err(e) => return Err(KeyProblem::Unreadable(path.to_path_buf(), e.to_string())),
+    };
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(AuditError::Store(format!(
-            "{}: the checkpoint key is readable by others (mode {mode:o}); run chmod 600 on it",
-            path.display()
-        )));
+        return Err(KeyProblem::TooOpen(path.to_path_buf(), mode));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        AuditError::Store(format!(
-            "{}: cannot read the checkpoint key: {e}",
-            path.display()
-        ))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| KeyProblem::Unreadable(path.to_path_buf(), e.to_string()))?;
     let seed: [u8; 32] = hex::decode(text.trim())
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| {
-            AuditError::Store(format!(
-                "{}: not a checkpoint key (expected 64 hex digits)",
-                path.display()
-            ))
-        })?;
+        .ok_or_else(|| KeyProblem::Malformed(path.to_path_buf()))?;
     Ok(SigningKey::from_bytes(&seed))
 }
 
-/// The public key pinned for the store at `store`, if its key file can be read.
-pub fn pinned_public_key(store: &Path) -> Option<[u8; 32]> {
-    load_key(&key_path(store))
+/// The public key of the store's key file, or why it cannot pin the signer.
+pub fn key_file_public_key(store: &Path) -> Result<[u8; 32], KeyProblem> {
+    load_key(&key_path(store)).map(|k| k.verifying_key().to_bytes())
+}
+
+/// Decodes a 32-byte public key from hex.
+pub fn parse_public_key(text: &str) -> Option<[u8; 32]> {
+    let bytes: [u8; 32] = hex::decode(text.trim()).ok()?.try_into().ok()?;
+    VerifyingKey::from_bytes(&bytes).ok()?;
+    Some(bytes)
+}
+
+/// The message an old key signs to hand the log over to a new key.
+pub fn rotation_message(from: &str, to: &str) -> Vec<u8> {
+    format!("veyra-key-rotation/1\n{from}\n{to}\n").into_bytes()
+}
+
+/// Checks that `from` endorsed `to` with `endorsement` (all hex).
+pub fn verify_rotation(from: &str, to: &str, endorsement: &str) -> Result<(), String> {
+    let key = parse_public_key(from).ok_or("the old key is not 32 bytes of hex")?;
+    parse_public_key(to).ok_or("the new key is not 32 bytes of hex")?;
+    let sig: [u8; 64] = hex::decode(endorsement)
         .ok()
-        .map(|k| k.verifying_key().to_bytes())
+        .and_then(|b| b.try_into().ok())
+        .ok_or("the endorsement is not 64 bytes of hex")?;
+    VerifyingKey::from_bytes(&key)
+        .map_err(|e| format!("bad old key: {e}"))?
+        .verify_strict(&rotation_message(from, to), &Signature::from_bytes(&sig))
+        .map_err(|_| "the old key's endorsement of the new key does not verify".to_string())
 }

@@ -67,6 +67,31 @@ impl Frontier {
         self.size += 1;
     }
 
+    /// The roots of the perfect subtrees, largest first (hex), from which [`Frontier::from_peaks`]
+    /// rebuilds the frontier; their heights follow from the size's set bits.
+    pub fn peaks(&self) -> Vec<String> {
+        self.peaks.iter().map(|(_, h)| hex::encode(h)).collect()
+    }
+
+    /// Rebuilds a frontier of `size` leaves from [`Frontier::peaks`]. `None` when the number of
+    /// peaks does not match the size or a peak is not 32 bytes of hex. The caller authenticates
+    /// the result by comparing [`Frontier::root`] with a signed tree head.
+    pub fn from_peaks(size: u64, peaks: &[String]) -> Option<Self> {
+        let heights: Vec<u32> = (0..64u32)
+            .rev()
+            .filter(|bit| size & (1u64 << bit) != 0)
+            .collect();
+        if heights.len() != peaks.len() {
+            return None;
+        }
+        let mut out = Vec::with_capacity(peaks.len());
+        for (height, peak) in heights.into_iter().zip(peaks) {
+            let bytes: [u8; 32] = hex::decode(peak).ok()?.try_into().ok()?;
+            out.push((height, bytes));
+        }
+        Some(Frontier { peaks: out, size })
+    }
+
     /// The RFC 6962 tree head: `SHA-256("")` for an empty log.
     pub fn root(&self) -> [u8; 32] {
         let mut peaks = self.peaks.iter().rev();
@@ -115,6 +140,33 @@ pub fn prove(leaves: Vec<Vec<u8>>, index: usize) -> Option<Inclusion> {
         leaf_hash: hex::encode(leaf),
         path: proof.as_bytes().chunks(32).map(hex::encode).collect(),
     })
+}
+
+/// Builds the tree over `leaves` once and proves every leaf, in order.
+pub fn prove_many(leaves: Vec<Vec<u8>>) -> Vec<Inclusion> {
+    let hashes: Vec<String> = leaves.iter().map(|l| hex::encode(leaf_hash(l))).collect();
+    let mut tree = MemoryBackedTree::<Sha256, Vec<u8>>::new();
+    for l in leaves {
+        tree.push(l);
+    }
+    let root = tree.root();
+    let root_hex = hex::encode(root.as_bytes());
+    hashes
+        .into_iter()
+        .enumerate()
+        .map(|(index, leaf_hash)| Inclusion {
+            seq: index as u64 + 1,
+            tree_size: root.num_leaves(),
+            root: root_hex.clone(),
+            leaf_hash,
+            path: tree
+                .prove_inclusion(index)
+                .as_bytes()
+                .chunks(32)
+                .map(hex::encode)
+                .collect(),
+        })
+        .collect()
 }
 
 /// Checks that `canonical` is entry `seq` of the tree with head `root` (hex) and size

@@ -5,19 +5,24 @@
 
 pub mod audit;
 pub mod checkpoint;
+pub mod export;
 pub mod merkle;
 pub mod policy;
 pub mod sqlite;
 pub mod store;
+pub mod verify;
+pub mod witness;
 
 pub use audit::{
     AuditEntry, AuditEventType, AuditExport, AuditFilter, AuditRecord, AuditTrail,
     GENESIS_PREV_HASH, IntegrityFailure, IntegrityReason, VerifyReport, summarize_input,
     verify_chain,
 };
+pub use export::EXPORT_FORMAT as EXPORT_FORMAT_TAG;
 pub use policy::{CedarEngine, PolicyDecision, PolicyEngine, PolicyError, PolicyRequest};
-pub use sqlite::SqliteStore;
-pub use store::{AppendTicket, AuditStore, MemoryStore};
+pub use sqlite::{SqliteStore, StoreOptions};
+pub use store::{AppendTicket, AuditStore, MemoryStore, RotationPlan};
+pub use verify::{Expectation, TrustAnchors};
 
 /// Errors of the audit trail.
 #[derive(Debug, thiserror::Error)]

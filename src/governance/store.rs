@@ -59,6 +59,37 @@ pub trait AuditStore: Send + Sync {
         entry: Arc<AuditEntry>,
         canonical: Vec<u8>,
     ) -> Result<AppendTicket, AuditError>;
+    /// Appends a key rotation entry made from [`AuditStore::prepare_rotation`]'s plan: the
+    /// commit that holds it is signed by the new key, which replaces the old one once durable.
+    fn append_rotation(
+        &self,
+        entry: Arc<AuditEntry>,
+        canonical: Vec<u8>,
+    ) -> Result<AppendTicket, AuditError> {
+        let _ = (entry, canonical);
+        Err(AuditError::Store(
+            "this audit store does not sign checkpoints, so it has no key to rotate".into(),
+        ))
+    }
+    /// Makes a new signing key and the old key's endorsement of it (see
+    /// [`super::verify::ROTATION_ACTION`]); stores that sign checkpoints only.
+    fn prepare_rotation(&self) -> Result<RotationPlan, AuditError> {
+        Err(AuditError::Store(
+            "this audit store does not sign checkpoints, so it has no key to rotate".into(),
+        ))
+    }
+    /// True when the store signs checkpoints, so that verification requires them.
+    fn signs(&self) -> bool {
+        false
+    }
+    /// Every checkpoint the store keeps (the newest included), sorted by size.
+    fn checkpoints(&self) -> Result<Vec<super::checkpoint::Checkpoint>, AuditError> {
+        Ok(Vec::new())
+    }
+    /// What pins this store from outside: its key file and the witnesses found for it.
+    fn local_anchors(&self) -> Result<super::verify::TrustAnchors, AuditError> {
+        Ok(super::verify::TrustAnchors::default())
+    }
     /// Number of entries.
     fn len(&self) -> Result<u64, AuditError>;
     /// True when the store holds no entries.
@@ -77,10 +108,18 @@ pub trait AuditStore: Send + Sync {
     fn latest_checkpoint(&self) -> Result<Option<super::checkpoint::Checkpoint>, AuditError> {
         Ok(None)
     }
-    /// The public key checkpoints must be signed with, when the store knows it.
-    fn pinned_key(&self) -> Option<[u8; 32]> {
-        None
-    }
+}
+
+/// A key rotation ready to be recorded: the old and new public keys (hex) and the old key's
+/// signature over both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationPlan {
+    /// The key that signs now.
+    pub from: String,
+    /// The key that signs from the rotation entry on.
+    pub to: String,
+    /// The old key's signature of [`super::checkpoint::rotation_message`].
+    pub endorsement: String,
 }
 
 /// Entries in memory, lost when the process ends.

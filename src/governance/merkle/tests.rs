@@ -132,3 +132,15 @@ fn the_frontier_agrees_with_ct_merkle_at_every_size() {
         assert_eq!(hex::encode(f.root()), proof.root, "size {}", i + 1);
     }
 }
+
+#[test]
+fn a_frontier_survives_its_peaks() {
+    let mut f = Frontier::new();
+    for n in 0..300u32 {
+        let rebuilt = Frontier::from_peaks(f.size(), &f.peaks()).expect("peaks of a real frontier");
+        assert_eq!(rebuilt, f, "size {n}");
+        f.push(&n.to_be_bytes());
+    }
+    assert!(Frontier::from_peaks(5, &f.peaks()[..1]).is_none());
+    assert!(Frontier::from_peaks(1, &["zz".to_string()]).is_none());
+}
