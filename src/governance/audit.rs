@@ -198,6 +198,85 @@ impl AuditEntry {
     }
 }
 
+/// An entry's fields as a store keeps them (metadata as its RFC 8785 text), for checking them
+/// against the entry's stored canonical bytes without parsing them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StoredFields<'a> {
+    pub seq: u64,
+    pub id: &'a str,
+    pub timestamp: &'a str,
+    pub event_type: &'a str,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub resource: &'a str,
+    pub outcome: &'a str,
+    pub input_summary: &'a str,
+    pub metadata: &'a str,
+}
+
+impl StoredFields<'_> {
+    /// Writes the canonical bytes these fields stand for into `out` (cleared first), or says
+    /// why they cannot stand for any. Equal to [`AuditEntry::canonical_bytes`] of the entry
+    /// the fields were written from (a test checks). The encoding is injective: strings are
+    /// escaped; the id and timestamp must have their written shapes (no quote can hide in
+    /// them); the metadata must be exactly one JSON object, so where it ends is fixed by the
+    /// JSON grammar. So fields that compose an entry's canonical bytes are that entry's fields.
+    pub(crate) fn compose(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        let id = self.id.as_bytes();
+        let id_ok = id.len() == 36
+            && id.iter().enumerate().all(|(i, &b)| match i {
+                8 | 13 | 18 | 23 => b == b'-',
+                _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+            });
+        if !id_ok {
+            return Err(format!("id '{}' is not in its written form", self.id));
+        }
+        let ts = self.timestamp.as_bytes();
+        let ts_ok = ts.len() == 27
+            && ts.iter().enumerate().all(|(i, &b)| match i {
+                4 | 7 => b == b'-',
+                10 => b == b'T',
+                13 | 16 => b == b':',
+                19 => b == b'.',
+                26 => b == b'Z',
+                _ => b.is_ascii_digit(),
+            });
+        if !ts_ok {
+            return Err(format!(
+                "timestamp '{}' is not in its written form",
+                self.timestamp
+            ));
+        }
+        if !self.metadata.starts_with('{')
+            || serde_json::from_str::<serde::de::IgnoredAny>(self.metadata).is_err()
+        {
+            return Err("metadata is not one JSON object".into());
+        }
+        out.clear();
+        let field = |out: &mut Vec<u8>, key: &str, value: &str| -> Result<(), String> {
+            out.extend_from_slice(key.as_bytes());
+            serde_json::to_writer(&mut *out, value).map_err(|e| e.to_string())
+        };
+        field(out, "{\"action\":", self.action)?;
+        field(out, ",\"actor\":", self.actor)?;
+        field(out, ",\"event_type\":", self.event_type)?;
+        out.extend_from_slice(b",\"id\":\"");
+        out.extend_from_slice(id);
+        out.push(b'"');
+        field(out, ",\"input_summary\":", self.input_summary)?;
+        out.extend_from_slice(b",\"metadata\":");
+        out.extend_from_slice(self.metadata.as_bytes());
+        field(out, ",\"outcome\":", self.outcome)?;
+        field(out, ",\"resource\":", self.resource)?;
+        out.extend_from_slice(b",\"seq\":");
+        push_digits(out, self.seq, 1);
+        out.extend_from_slice(b",\"timestamp\":\"");
+        out.extend_from_slice(ts);
+        out.extend_from_slice(b"\"}");
+        Ok(())
+    }
+}
+
 /// Appends `n` in decimal, zero-padded to at least `width` digits.
 fn push_digits(out: &mut Vec<u8>, n: u64, width: usize) {
     let mut buf = [0u8; 20];
@@ -322,6 +401,14 @@ fn write_plain(out: &mut Vec<u8>, value: &serde_json::Value) -> Result<(), serde
         }
     }
     Ok(())
+}
+
+/// `SHA-256(prev ‖ canonical)`.
+pub(crate) fn chain_digest(prev: &[u8; 32], canonical: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(canonical);
+    h.finalize().into()
 }
 
 /// `SHA-256(prev ‖ canonical)` as lowercase hex.
@@ -612,33 +699,83 @@ impl ChainVerifier {
 
     /// Checks the next entry; returns its canonical bytes.
     pub(crate) fn check(&mut self, entry: &AuditEntry) -> Result<Vec<u8>, IntegrityFailure> {
-        let fail = |reason| IntegrityFailure {
+        let canonical = entry.canonical_bytes().map_err(|e| IntegrityFailure {
             index: self.index,
             seq: entry.seq,
+            reason: IntegrityReason::Unencodable(e.to_string()),
+        })?;
+        self.check_bytes(entry.seq, &entry.prev_hash, &entry.hash, &canonical)?;
+        Ok(canonical)
+    }
+
+    /// Checks the next entry given as its sequence number, links and canonical bytes (which the
+    /// caller has tied to the entry's fields).
+    pub(crate) fn check_bytes(
+        &mut self,
+        seq: u64,
+        prev_hash: &str,
+        hash: &str,
+        canonical: &[u8],
+    ) -> Result<(), IntegrityFailure> {
+        let fail = |reason| IntegrityFailure {
+            index: self.index,
+            seq,
             reason,
         };
         let expected = self.index + 1;
-        if entry.seq != expected {
+        if seq != expected {
             return Err(fail(IntegrityReason::SequenceGap { expected }));
         }
-        if decode_hash(&entry.prev_hash) != Some(self.prev) {
+        if decode_hash(prev_hash) != Some(self.prev) {
             return Err(fail(IntegrityReason::LinkBroken));
         }
-        let Some(recorded) = decode_hash(&entry.hash) else {
+        let Some(recorded) = decode_hash(hash) else {
             return Err(fail(IntegrityReason::MalformedHash));
         };
-        let canonical = entry
-            .canonical_bytes()
-            .map_err(|e| fail(IntegrityReason::Unencodable(e.to_string())))?;
         let mut h = Sha256::new();
         h.update(self.prev);
-        h.update(&canonical);
+        h.update(canonical);
         if <[u8; 32]>::from(h.finalize()) != recorded {
             return Err(fail(IntegrityReason::ContentChanged));
         }
         self.prev = recorded;
         self.index += 1;
-        Ok(canonical)
+        Ok(())
+    }
+
+    /// [`ChainVerifier::check_bytes`] with the links decoded (`None` where not 64 lowercase
+    /// hex digits) and the chain hash computed elsewhere (on another thread) as
+    /// `SHA-256(prev_hash ‖ canonical)` from the entry's own `prev_hash`. Once the link holds,
+    /// that `prev_hash` is this verifier's previous hash, so the result is the same. Returns the
+    /// entry's hash.
+    pub(crate) fn check_decoded(
+        &mut self,
+        seq: u64,
+        prev_hash: Option<[u8; 32]>,
+        hash: Option<[u8; 32]>,
+        computed: Option<[u8; 32]>,
+    ) -> Result<[u8; 32], IntegrityFailure> {
+        let fail = |reason| IntegrityFailure {
+            index: self.index,
+            seq,
+            reason,
+        };
+        let expected = self.index + 1;
+        if seq != expected {
+            return Err(fail(IntegrityReason::SequenceGap { expected }));
+        }
+        if prev_hash != Some(self.prev) {
+            return Err(fail(IntegrityReason::LinkBroken));
+        }
+        let Some(recorded) = hash else {
+            return Err(fail(IntegrityReason::MalformedHash));
+        };
+        if computed != Some(recorded) {
+            return Err(fail(IntegrityReason::ContentChanged));
+        }
+        self.prev = recorded;
+        self.index += 1;
+        Ok(recorded)
     }
 
     pub(crate) fn report(self) -> VerifyReport {
@@ -867,15 +1004,7 @@ impl AuditTrail {
         let checkpoints = self.store.checkpoints()?;
         let head = self.store.latest_checkpoint()?;
         let mut verifier = super::verify::LogVerifier::new(&checkpoints, &anchors);
-        let mut failure = None;
-        self.store.scan(&mut |entry| match verifier.push(entry) {
-            Ok(()) => true,
-            Err(f) => {
-                failure = Some(f);
-                false
-            }
-        })?;
-        if let Some(f) = failure {
+        if let Some(f) = self.store.verify_entries(&mut verifier)? {
             return Err(AuditError::Integrity(f));
         }
         Ok(verifier.finish(head.as_ref(), self.store.signs())?)

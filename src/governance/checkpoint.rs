@@ -74,6 +74,14 @@ impl Checkpoint {
 
     /// Checks the signature against the embedded public key; returns that key.
     pub fn verify_signature(&self) -> Result<[u8; 32], String> {
+        // Written in lowercase; another spelling of the same bytes was not written by Veyra.
+        let lowercase = |t: &str| {
+            t.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        if !lowercase(&self.public_key) || !lowercase(&self.signature) {
+            return Err("the key or signature is not in its written form (lowercase hex)".into());
+        }
         let key: [u8; 32] = hex::decode(&self.public_key)
             .ok()
             .and_then(|b| b.try_into().ok())

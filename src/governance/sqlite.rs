@@ -49,7 +49,7 @@ use super::checkpoint::{self, Checkpoint, KeyProblem};
 use super::merkle::Frontier;
 use super::store::{AppendTicket, AuditStore, CheckpointListener, RotationPlan};
 use super::verify::{LogVerifier, TrustAnchors};
-use super::witness::{self, FoundWitness, Witness, WitnessWriter};
+use super::witness::{self, FoundWitness, Witness, WitnessFile};
 
 /// Entries committed together at most.
 pub const MAX_BATCH: usize = 1024;
@@ -247,9 +247,14 @@ impl SqliteStore {
         .map_err(|e| open_error(path, e))?;
         let witness_paths = options.witness_paths(path);
         let (state, publish_now) = WriterState::open(&writer, path, &witness_paths, options)?;
-        let witness_writer = WitnessWriter::start(witness_paths)?;
+        let mut witnesses = witness_paths
+            .iter()
+            .map(|p| WitnessFile::open(p))
+            .collect::<Result<Vec<_>, _>>()?;
         if let Some(w) = publish_now {
-            witness_writer.publish(w);
+            for file in &mut witnesses {
+                file.write(&w).map_err(AuditError::Store)?;
+            }
         }
         let (tx, rx) = mpsc::channel::<Job>();
         let thread_path = path.to_path_buf();
@@ -265,7 +270,7 @@ impl SqliteStore {
                     path: thread_path,
                     state,
                     listener: thread_listener,
-                    witness: witness_writer,
+                    witnesses,
                     next_key: thread_next_key,
                 };
                 writer.run(&rx);
@@ -309,8 +314,12 @@ impl SqliteStore {
                 path.display()
             )));
         }
-        let reader = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|e| open_error(path, e))?;
+        // The connection sits behind this store's own mutex: SQLite's per-call mutex is waste.
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| open_error(path, e))?;
         configure_reader(&reader, path)?;
         let tables: i64 = reader
             .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
@@ -706,9 +715,8 @@ impl WriterState {
         let mut rows = stmt
             .query(params![i64::try_from(start).unwrap_or(i64::MAX)])
             .map_err(|e| open_error(path, e))?;
-        while let Some(row) = rows.next().map_err(|e| open_error(path, e))? {
-            let entry = entry_from_row(row, verifier.entries())?;
-            verifier.push(&entry)?;
+        if let Some(f) = verify_rows(&mut rows, path, &mut verifier)? {
+            return Err(AuditError::Integrity(f));
         }
         let frontier = verifier.frontier().clone();
         if start == n && !options.adopt {
@@ -870,7 +878,7 @@ struct Writer {
     path: PathBuf,
     state: WriterState,
     listener: Listener,
-    witness: WitnessWriter,
+    witnesses: Vec<WitnessFile>,
     next_key: Arc<Mutex<Option<ed25519_dalek::SigningKey>>>,
 }
 
@@ -886,7 +894,9 @@ impl Writer {
             }
             self.commit_batch(batch);
         }
-        self.witness.close();
+        for file in &self.witnesses {
+            file.sync();
+        }
     }
 
     fn commit_batch(&mut self, batch: Vec<Job>) {
@@ -941,8 +951,14 @@ impl Writer {
                 }
                 self.state.key = key;
             }
-            self.witness
-                .publish(Witness::new(&self.path, cp.clone(), &frontier));
+            // Witnessed before acknowledged: an acknowledged entry is never beyond the witness.
+            let witness = Witness::new(&self.path, cp.clone(), &frontier);
+            for file in &mut self.witnesses {
+                if let Err(e) = file.write(&witness) {
+                    // The store is then ahead of this witness, which the next open accepts.
+                    tracing::error!("could not update the audit witness: {e}");
+                }
+            }
             self.state.frontier = frontier;
             self.state.head = head;
         }
@@ -1012,6 +1028,176 @@ fn commit(
         .execute(values)?;
     }
     tx.commit()
+}
+
+/// Feeds stored rows (selected with [`COLUMNS`]) to `verifier` without parsing them: each
+/// row's columns must compose its stored canonical bytes exactly
+/// ([`super::audit::StoredFields::compose`]), and those bytes are what the chain and the tree
+/// are checked over. Only key rotation entries are parsed (their metadata is needed).
+///
+/// Two threads share the work: this one steps SQLite and checks the columns; a scoped worker
+/// computes each row's chain and leaf hashes (independent of other rows, since a row carries
+/// its own `prev_hash`) and feeds the verifier in order. Chunks of [`VERIFY_CHUNK`] rows pass
+/// between them over a bounded channel.
+fn verify_rows(
+    rows: &mut rusqlite::Rows<'_>,
+    path: &Path,
+    verifier: &mut LogVerifier<'_>,
+) -> Result<Option<IntegrityFailure>, AuditError> {
+    let (tx, rx) = mpsc::sync_channel::<Chunk>(4);
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(move || -> Option<IntegrityFailure> {
+            for chunk in rx {
+                for row in &chunk.rows {
+                    let canonical = &chunk.bytes[row.canonical.clone()];
+                    let computed = row
+                        .prev_hash
+                        .map(|prev| super::audit::chain_digest(&prev, canonical));
+                    let leaf = super::merkle::leaf_hash(canonical);
+                    if let Err(f) = verifier.push_hashed(
+                        row.seq,
+                        row.prev_hash,
+                        row.hash,
+                        computed,
+                        leaf,
+                        row.rotation.as_deref(),
+                    ) {
+                        return Some(f);
+                    }
+                }
+                if let Some(f) = chunk.bad {
+                    return Some(f);
+                }
+            }
+            None
+        });
+        let mut chunk = Chunk::default();
+        let mut composed = Vec::with_capacity(512);
+        let mut index = 0u64;
+        let read = loop {
+            match rows.next() {
+                Err(e) => break Err(open_error(path, e)),
+                Ok(None) => break Ok(()),
+                Ok(Some(row)) => {
+                    if let Err(f) = chunk.push(row, index, &mut composed) {
+                        chunk.bad = Some(f);
+                        break Ok(());
+                    }
+                    index += 1;
+                    if chunk.rows.len() == VERIFY_CHUNK
+                        && tx.send(std::mem::take(&mut chunk)).is_err()
+                    {
+                        // The worker stopped at a failure; it is the answer.
+                        break Ok(());
+                    }
+                }
+            }
+        };
+        if !chunk.rows.is_empty() || chunk.bad.is_some() {
+            let _ = tx.send(chunk);
+        }
+        drop(tx);
+        let failure = worker.join().map_err(|_| {
+            AuditError::Store(format!(
+                "{}: the verification worker stopped unexpectedly",
+                path.display()
+            ))
+        })?;
+        match (failure, read) {
+            (Some(f), _) => Ok(Some(f)),
+            (None, Err(e)) => Err(e),
+            (None, Ok(())) => Ok(None),
+        }
+    })
+}
+
+/// Rows handed from the reader to the hashing worker at a time.
+const VERIFY_CHUNK: usize = 1024;
+
+/// Rows checked against their canonical bytes, which sit end to end in `bytes`; `bad` is the
+/// failure that ended reading, after these rows.
+#[derive(Default)]
+struct Chunk {
+    bytes: Vec<u8>,
+    rows: Vec<ChunkRow>,
+    bad: Option<IntegrityFailure>,
+}
+
+struct ChunkRow {
+    seq: u64,
+    prev_hash: Option<[u8; 32]>,
+    hash: Option<[u8; 32]>,
+    canonical: std::ops::Range<usize>,
+    rotation: Option<Box<AuditEntry>>,
+}
+
+impl Chunk {
+    /// Checks that the row's columns compose its canonical bytes and takes it in.
+    fn push(
+        &mut self,
+        row: &rusqlite::Row<'_>,
+        index: u64,
+        composed: &mut Vec<u8>,
+    ) -> Result<(), IntegrityFailure> {
+        use rusqlite::types::ValueRef;
+        let seq = match row.get_ref(0) {
+            Ok(ValueRef::Integer(n)) => u64::try_from(n).ok(),
+            _ => None,
+        };
+        let fail = |reason| IntegrityFailure {
+            index,
+            seq: seq.unwrap_or(index + 1),
+            reason,
+        };
+        let unreadable = |why: String| fail(IntegrityReason::Unreadable(why));
+        let Some(seq) = seq else {
+            return Err(unreadable("seq is not a positive integer".into()));
+        };
+        let text = |i: usize| -> Result<&str, IntegrityFailure> {
+            match row.get_ref(i) {
+                Ok(ValueRef::Text(bytes)) => std::str::from_utf8(bytes)
+                    .map_err(|_| unreadable(format!("column {i} is not UTF-8"))),
+                _ => Err(unreadable(format!("column {i} is not text"))),
+            }
+        };
+        let canonical = match row.get_ref(12) {
+            Ok(ValueRef::Blob(bytes)) => bytes,
+            _ => return Err(unreadable("canonical is not a blob".into())),
+        };
+        let fields = super::audit::StoredFields {
+            seq,
+            id: text(1)?,
+            timestamp: text(2)?,
+            event_type: text(3)?,
+            actor: text(4)?,
+            action: text(5)?,
+            resource: text(6)?,
+            outcome: text(7)?,
+            input_summary: text(8)?,
+            metadata: text(9)?,
+        };
+        fields.compose(composed).map_err(unreadable)?;
+        if composed.as_slice() != canonical {
+            return Err(fail(IntegrityReason::CanonicalMismatch));
+        }
+        let rotation = if fields.event_type == AuditEventType::ConfigChange.name()
+            && fields.action == super::verify::ROTATION_ACTION
+        {
+            Some(Box::new(entry_from_row(row, index)?))
+        } else {
+            None
+        };
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(canonical);
+        self.rows.push(ChunkRow {
+            seq,
+            prev_hash: super::audit::decode_hash(text(10)?),
+            hash: super::audit::decode_hash(text(11)?),
+            canonical: start..self.bytes.len(),
+            rotation,
+        });
+        Ok(())
+    }
 }
 
 /// Reads one row back into an entry, checking its stored canonical bytes.
@@ -1246,6 +1432,20 @@ impl AuditStore for SqliteStore {
             return Ok(None);
         };
         read_head(&conn, &self.path)
+    }
+
+    fn verify_entries(
+        &self,
+        verifier: &mut LogVerifier<'_>,
+    ) -> Result<Option<IntegrityFailure>, AuditError> {
+        let Some(conn) = self.reader()? else {
+            return Ok(None);
+        };
+        let mut stmt = conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM audit_entries ORDER BY seq"))
+            .map_err(|e| open_error(&self.path, e))?;
+        let mut rows = stmt.query([]).map_err(|e| open_error(&self.path, e))?;
+        verify_rows(&mut rows, &self.path, verifier)
     }
 
     fn scan(&self, visit: &mut dyn FnMut(&AuditEntry) -> bool) -> Result<(), AuditError> {

@@ -78,6 +78,23 @@ pub trait AuditStore: Send + Sync {
             "this audit store does not sign checkpoints, so it has no key to rotate".into(),
         ))
     }
+    /// Feeds every entry to `verifier` in order; the first failure, if any. Stores that keep
+    /// canonical bytes check rows against them without parsing (see
+    /// [`super::sqlite::SqliteStore`]).
+    fn verify_entries(
+        &self,
+        verifier: &mut super::verify::LogVerifier<'_>,
+    ) -> Result<Option<super::audit::IntegrityFailure>, AuditError> {
+        let mut failure = None;
+        self.scan(&mut |entry| match verifier.push(entry) {
+            Ok(()) => true,
+            Err(f) => {
+                failure = Some(f);
+                false
+            }
+        })?;
+        Ok(failure)
+    }
     /// True when the store signs checkpoints, so that verification requires them.
     fn signs(&self) -> bool {
         false

@@ -95,8 +95,11 @@ pub struct LogVerifier<'a> {
     anchors: &'a TrustAnchors,
     /// Signers in the order the log handed over to them.
     signers: Vec<[u8; 32]>,
-    chain_head: String,
+    /// Hash of the newest entry checked.
+    chain_head: [u8; 32],
     witnessed: Vec<String>,
+    /// A failure found before any entry (reported by [`LogVerifier::finish`]).
+    invalid: Option<IntegrityFailure>,
 }
 
 fn short(key: &[u8; 32]) -> String {
@@ -106,13 +109,21 @@ fn short(key: &[u8; 32]) -> String {
 impl<'a> LogVerifier<'a> {
     /// A verifier of a whole log that keeps `checkpoints`.
     pub fn new(checkpoints: &'a [Checkpoint], anchors: &'a TrustAnchors) -> Self {
-        Self::resume(
+        let mut verifier = Self::resume(
             checkpoints,
             anchors,
             super::audit::GENESIS_PREV_HASH,
             Frontier::new(),
             None,
-        )
+        );
+        // Veyra signs no checkpoint of an empty log: one is a forgery or damage.
+        if checkpoints.iter().any(|c| c.tree_size == 0) {
+            verifier.invalid = Some(IntegrityFailure::log(
+                0,
+                IntegrityReason::CheckpointInvalid("a checkpoint claims to cover 0 entries".into()),
+            ));
+        }
+        verifier
     }
 
     /// A verifier that continues a log already verified up to `frontier.size()` entries whose
@@ -154,17 +165,47 @@ impl<'a> LogVerifier<'a> {
             checkpoints,
             anchors,
             signers: signer.into_iter().collect(),
-            chain_head: chain_head.to_string(),
+            chain_head: decode_hash(chain_head).unwrap_or([0; 32]),
             witnessed: Vec::new(),
+            invalid: None,
         }
     }
 
     /// Checks the next entry.
     pub fn push(&mut self, entry: &AuditEntry) -> Result<(), IntegrityFailure> {
         let canonical = self.chain.check(entry)?;
-        self.frontier.push(&canonical);
-        self.chain_head.clone_from(&entry.hash);
-        if entry.event_type == AuditEventType::ConfigChange && entry.action == ROTATION_ACTION {
+        // `check` has decoded the hash.
+        let hash = decode_hash(&entry.hash).unwrap_or([0; 32]);
+        let leaf = super::merkle::leaf_hash(&canonical);
+        self.after_leaf(hash, leaf, is_rotation(entry).then_some(entry))
+    }
+
+    /// Checks the next entry given decoded: its links (`None` where not 64 lowercase hex
+    /// digits), its chain hash `SHA-256(prev_hash ‖ canonical)` computed from its own
+    /// `prev_hash` and its Merkle leaf hash, both computed elsewhere (on another thread); the
+    /// caller has tied its canonical bytes to its fields.
+    pub(crate) fn push_hashed(
+        &mut self,
+        seq: u64,
+        prev_hash: Option<[u8; 32]>,
+        hash: Option<[u8; 32]>,
+        computed: Option<[u8; 32]>,
+        leaf: [u8; 32],
+        rotation: Option<&AuditEntry>,
+    ) -> Result<(), IntegrityFailure> {
+        let hash = self.chain.check_decoded(seq, prev_hash, hash, computed)?;
+        self.after_leaf(hash, leaf, rotation)
+    }
+
+    fn after_leaf(
+        &mut self,
+        hash: [u8; 32],
+        leaf: [u8; 32],
+        rotation: Option<&AuditEntry>,
+    ) -> Result<(), IntegrityFailure> {
+        self.frontier.push_leaf_hash(leaf);
+        self.chain_head = hash;
+        if let Some(entry) = rotation {
             self.rotate(entry)?;
         }
         let size = self.frontier.size();
@@ -248,7 +289,7 @@ impl<'a> LogVerifier<'a> {
                     reason: IntegrityReason::CheckpointInvalid(e),
                 })?;
                 self.check_signer(key, size, "the checkpoint")?;
-                if cp.root != root_hex || cp.chain_head != self.chain_head {
+                if cp.root != root_hex || cp.chain_head != hex::encode(self.chain_head) {
                     return Err(IntegrityFailure {
                         index: size.saturating_sub(1),
                         seq: size,
@@ -270,7 +311,7 @@ impl<'a> LogVerifier<'a> {
                     )
                 })?;
                 let cp = &found.witness.checkpoint;
-                if cp.root != root_hex || cp.chain_head != self.chain_head {
+                if cp.root != root_hex || cp.chain_head != hex::encode(self.chain_head) {
                     return Err(IntegrityFailure::log(
                         size,
                         IntegrityReason::WitnessMismatch(format!(
@@ -328,6 +369,9 @@ impl<'a> LogVerifier<'a> {
         head: Option<&Checkpoint>,
         signed: bool,
     ) -> Result<VerifyReport, IntegrityFailure> {
+        if let Some(f) = self.invalid {
+            return Err(f);
+        }
         let n = self.frontier.size();
         // What the log should have reached but did not: it was rolled back or cut.
         for probes in self.probes.values() {
@@ -369,7 +413,7 @@ impl<'a> LogVerifier<'a> {
         }
         let mut report = VerifyReport {
             entries: n,
-            head: self.chain_head.clone(),
+            head: hex::encode(self.chain_head),
             tree_head: hex::encode(self.frontier.root()),
             checkpoint: head.cloned(),
             signer: self.signers.last().map(hex::encode),
@@ -452,6 +496,11 @@ impl<'a> LogVerifier<'a> {
         }
         Ok(report)
     }
+}
+
+/// True for the entry that hands the log to a new key.
+pub fn is_rotation(entry: &AuditEntry) -> bool {
+    entry.event_type == AuditEventType::ConfigChange && entry.action == ROTATION_ACTION
 }
 
 /// The checkpoints a store keeps, sorted by size, without exact duplicates.

@@ -11,16 +11,19 @@
 //! tree head.
 //!
 //! # Writing
-//! The store's writer hands every committed checkpoint to [`WitnessWriter`], whose thread
-//! writes the newest one it has (older ones are skipped) with write-to-temporary and rename,
-//! mode 0600, in a 0700 directory, without an fsync: a witness that lags behind after a crash is
-//! legitimate (the store is *ahead*); a store *behind* its witness has lost acknowledged entries.
+//! The file has two slots of [`SLOT`] bytes, each a whole witness padded with spaces. The
+//! store's writer overwrites the older slot in place after every commit, before it
+//! acknowledges the commit's entries, so an acknowledged entry is always witnessed (in the page
+//! cache). There is no fsync (one at close): a witness that lags behind after a power loss is
+//! legitimate (the store is *ahead*), and a write torn by one leaves the other slot whole. A
+//! store *behind* its witness has lost acknowledged entries. Writing in place costs no new
+//! inode or directory entry, which would weigh on the store's own fsync.
+//!
+//! A witness copied elsewhere (to publish it) may be either that file or one witness as plain
+//! JSON; [`read_witness`] reads both.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -28,6 +31,10 @@ use sha2::{Digest, Sha256};
 use super::AuditError;
 use super::checkpoint::{Checkpoint, fingerprint};
 use super::merkle::Frontier;
+
+/// Bytes of one slot of a witness file (a witness is at most a few KiB: the frontier holds at
+/// most 64 peaks).
+pub const SLOT: usize = 16 * 1024;
 
 /// Format tag of a witness file.
 pub const WITNESS_FORMAT: &str = "veyra.witness/1";
@@ -117,10 +124,11 @@ pub fn canonical_store_path(store: &Path) -> PathBuf {
         .unwrap_or_else(|_| store.to_path_buf())
 }
 
-/// Reads one witness file: `Ok(None)` when there is none.
+/// Reads one witness file (two slots, or plain JSON): the newest valid witness in it,
+/// `Ok(None)` when there is no file or its slots are blank.
 pub fn read_witness(path: &Path) -> Result<Option<Witness>, AuditError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
             return Err(AuditError::Store(format!(
@@ -129,14 +137,49 @@ pub fn read_witness(path: &Path) -> Result<Option<Witness>, AuditError> {
             )));
         }
     };
-    serde_json::from_str(&text).map(Some).map_err(|e| {
-        AuditError::Store(format!(
-            "{}:{}:{}: not a Veyra audit witness: {e}",
-            path.display(),
-            e.line(),
-            e.column()
+    let damaged = |why: String| {
+        AuditError::Integrity(super::audit::IntegrityFailure::log(
+            0,
+            super::audit::IntegrityReason::WitnessMismatch(format!(
+                "the witness {} is damaged: {why}; if the store is sound, check it with `veyra audit verify --key HEX` and run `veyra audit adopt`",
+                path.display()
+            )),
         ))
-    })
+    };
+    if bytes.len() == 2 * SLOT {
+        let mut best: Option<Witness> = None;
+        let mut problems = Vec::new();
+        for slot in bytes.chunks(SLOT) {
+            let text = String::from_utf8_lossy(slot);
+            let text = text.trim();
+            if text.is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Witness>(text) {
+                Ok(w) => match w.validate() {
+                    Ok(_) => {
+                        if best
+                            .as_ref()
+                            .is_none_or(|b| b.checkpoint.tree_size < w.checkpoint.tree_size)
+                        {
+                            best = Some(w);
+                        }
+                    }
+                    Err(e) => problems.push(e),
+                },
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        return match (best, problems.is_empty()) {
+            (Some(w), _) => Ok(Some(w)),
+            (None, true) => Ok(None),
+            (None, false) => Err(damaged(problems.join("; "))),
+        };
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| damaged(format!("line {} column {}: {e}", e.line(), e.column())))
 }
 
 /// Every witness of `store` found in `dirs`.
@@ -160,136 +203,87 @@ pub fn private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
-/// Writes `witness` to `path` atomically (temporary file, then rename), mode 0600, no fsync.
-pub fn write_witness(path: &Path, witness: &Witness) -> Result<(), String> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| format!("{}: no directory", path.display()))?;
-    private_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let text = serde_json::to_vec_pretty(witness).map_err(|e| e.to_string())?;
-    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    file.write_all(&text)
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+/// A witness file open for writing (see the module docs).
+#[derive(Debug)]
+pub struct WitnessFile {
+    path: PathBuf,
+    file: std::fs::File,
+    /// The slot the next write goes to.
+    next: u64,
 }
 
-/// Fsyncs a witness file (when the store closes).
-fn sync_witness(path: &Path) {
-    if let Ok(file) = std::fs::File::open(path) {
-        let _ = file.sync_all();
-    }
-}
-
-#[derive(Default)]
-struct Slot {
-    newest: Option<Witness>,
-    closing: bool,
-}
-
-/// Writes witnesses off the store's writer thread, newest first, skipping superseded ones.
-pub struct WitnessWriter {
-    shared: Arc<(Mutex<Slot>, Condvar)>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl std::fmt::Debug for WitnessWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WitnessWriter").finish_non_exhaustive()
-    }
-}
-
-impl WitnessWriter {
-    /// Starts the thread that writes to every file in `paths`.
-    pub fn start(paths: Vec<PathBuf>) -> Result<Self, AuditError> {
-        let shared: Arc<(Mutex<Slot>, Condvar)> = Arc::default();
-        let thread_shared = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("veyra-audit-witness".into())
-            .spawn(move || witness_loop(&thread_shared, &paths))
-            .map_err(|e| AuditError::Store(format!("cannot start the witness writer: {e}")))?;
-        Ok(WitnessWriter {
-            shared,
-            thread: Some(thread),
+impl WitnessFile {
+    /// Opens (creating, mode 0600, in a 0700 directory) the witness file at `path`. A file
+    /// that is not two slots (plain JSON, a new file) is rewritten as two at the first write.
+    pub fn open(path: &Path) -> Result<Self, AuditError> {
+        let fail = |e: std::io::Error| {
+            AuditError::Store(format!(
+                "{}: cannot open the audit witness: {e} (set governance.witness_dir to a writable place outside the store's directory)",
+                path.display()
+            ))
+        };
+        if let Some(dir) = path.parent() {
+            private_dir(dir).map_err(fail)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(fail)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(fail)?;
+        let len = file.metadata().map_err(fail)?.len();
+        if len != 2 * SLOT as u64 {
+            // A witness kept as plain JSON moves into the first slot.
+            let old = std::fs::read(path).map_err(fail)?;
+            let mut slots = vec![b' '; 2 * SLOT];
+            if serde_json::from_slice::<Witness>(&old).is_ok() && old.len() < SLOT {
+                slots[..old.len()].copy_from_slice(&old);
+            }
+            file.set_len(0).map_err(fail)?;
+            file.write_all_at(&slots, 0).map_err(fail)?;
+        }
+        // Write over the older slot first.
+        let size = |slot: u64| -> u64 {
+            let mut buf = vec![0u8; SLOT];
+            if file.read_exact_at(&mut buf, slot * SLOT as u64).is_err() {
+                return 0;
+            }
+            serde_json::from_str::<Witness>(String::from_utf8_lossy(&buf).trim())
+                .map_or(0, |w| w.checkpoint.tree_size)
+        };
+        let next = if size(0) <= size(1) { 0 } else { 1 };
+        Ok(WitnessFile {
+            path: path.to_path_buf(),
+            file,
+            next,
         })
     }
 
-    /// Queues `witness`, replacing any not yet written.
-    pub fn publish(&self, witness: Witness) {
-        let (lock, wake) = &*self.shared;
-        let mut slot = lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        slot.newest = Some(witness);
-        wake.notify_one();
+    /// Writes `witness` over the older slot, in place, without an fsync.
+    pub fn write(&mut self, witness: &Witness) -> Result<(), String> {
+        let mut text = serde_json::to_vec_pretty(witness).map_err(|e| e.to_string())?;
+        if text.len() >= SLOT {
+            return Err(format!(
+                "{}: the witness is {} bytes, more than a slot holds ({SLOT})",
+                self.path.display(),
+                text.len()
+            ));
+        }
+        text.resize(SLOT - 1, b' ');
+        text.push(b'\n');
+        self.file
+            .write_all_at(&text, self.next * SLOT as u64)
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        self.next ^= 1;
+        Ok(())
     }
 
-    /// Writes everything queued, fsyncs, and stops the thread.
-    pub fn close(&mut self) {
-        {
-            let (lock, wake) = &*self.shared;
-            let mut slot = lock
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            slot.closing = true;
-            wake.notify_one();
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for WitnessWriter {
-    fn drop(&mut self) {
-        self.close();
-    }
-}
-
-fn witness_loop(shared: &(Mutex<Slot>, Condvar), paths: &[PathBuf]) {
-    let (lock, wake) = shared;
-    loop {
-        let (next, closing) = {
-            let mut slot = lock
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            while slot.newest.is_none() && !slot.closing {
-                slot = wake
-                    .wait(slot)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-            }
-            (slot.newest.take(), slot.closing)
-        };
-        if let Some(witness) = next {
-            for path in paths {
-                if let Err(e) = write_witness(path, &witness) {
-                    tracing::error!("could not update the audit witness: {e}");
-                }
-            }
-        }
-        if closing {
-            let (lock, _) = shared;
-            let rest = lock
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .newest
-                .take();
-            for path in paths {
-                if let Some(w) = &rest
-                    && let Err(e) = write_witness(path, w)
-                {
-                    tracing::error!("could not update the audit witness: {e}");
-                }
-                sync_witness(path);
-            }
-            return;
-        }
+    /// Makes the file durable (when the store closes).
+    pub fn sync(&self) {
+        let _ = self.file.sync_all();
     }
 }

@@ -363,3 +363,44 @@ fn timestamps_are_written_as_rfc3339_with_micros() {
     super::push_digits(&mut out, 18_446_744_073_709_551_615, 1);
     assert_eq!(out, b"018446744073709551615");
 }
+
+#[test]
+fn stored_fields_compose_the_canonical_bytes() {
+    let (trail, _) = trail_with(3);
+    let mut all = entries(&trail);
+    all[1].actor = "quote \" backslash \\ control \u{1} emoji 🛰 \u{2028}".into();
+    all[2].metadata =
+        serde_json::json!({ "z": [1.5, "é", null], "a": { "b": 9007199254740993u64 } });
+    for e in &all {
+        let metadata = canonical_json(&e.metadata).unwrap();
+        let id = e.id.hyphenated().to_string();
+        let timestamp = e
+            .timestamp
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let fields = StoredFields {
+            seq: e.seq,
+            id: &id,
+            timestamp: &timestamp,
+            event_type: e.event_type.name(),
+            actor: &e.actor,
+            action: &e.action,
+            resource: &e.resource,
+            outcome: &e.outcome,
+            input_summary: &e.input_summary,
+            metadata: &metadata,
+        };
+        let mut out = Vec::new();
+        fields.compose(&mut out).unwrap();
+        assert_eq!(out, e.canonical_bytes().unwrap());
+        // Shapes that could hide a field boundary are refused.
+        let mut bad = fields;
+        bad.metadata = "{} ,\"outcome\":\"x\"";
+        assert!(bad.compose(&mut out).is_err());
+        let mut bad = fields;
+        bad.id = "00000000-0000-0000-0000-00000000000\"";
+        assert!(bad.compose(&mut out).is_err());
+        let mut bad = fields;
+        bad.timestamp = "2020-01-01T00:00:00.00000\"Z";
+        assert!(bad.compose(&mut out).is_err());
+    }
+}
