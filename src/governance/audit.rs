@@ -28,7 +28,10 @@ use uuid::Uuid;
 
 use super::AuditError;
 pub use super::export::{AuditExport, EXPORT_FORMAT, ProvedEntry};
+pub(crate) use super::integrity::missing;
+pub use super::integrity::{IntegrityFailure, IntegrityReason, VerifyReport};
 use super::store::AuditStore;
+pub(crate) use super::verify::StoredFields;
 
 /// `prev_hash` of the first entry.
 pub const GENESIS_PREV_HASH: &str =
@@ -198,87 +201,8 @@ impl AuditEntry {
     }
 }
 
-/// An entry's fields as a store keeps them (metadata as its RFC 8785 text), for checking them
-/// against the entry's stored canonical bytes without parsing them.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct StoredFields<'a> {
-    pub seq: u64,
-    pub id: &'a str,
-    pub timestamp: &'a str,
-    pub event_type: &'a str,
-    pub actor: &'a str,
-    pub action: &'a str,
-    pub resource: &'a str,
-    pub outcome: &'a str,
-    pub input_summary: &'a str,
-    pub metadata: &'a str,
-}
-
-impl StoredFields<'_> {
-    /// Writes the canonical bytes these fields stand for into `out` (cleared first), or says
-    /// why they cannot stand for any. Equal to [`AuditEntry::canonical_bytes`] of the entry
-    /// the fields were written from (a test checks). The encoding is injective: strings are
-    /// escaped; the id and timestamp must have their written shapes (no quote can hide in
-    /// them); the metadata must be exactly one JSON object, so where it ends is fixed by the
-    /// JSON grammar. So fields that compose an entry's canonical bytes are that entry's fields.
-    pub(crate) fn compose(&self, out: &mut Vec<u8>) -> Result<(), String> {
-        let id = self.id.as_bytes();
-        let id_ok = id.len() == 36
-            && id.iter().enumerate().all(|(i, &b)| match i {
-                8 | 13 | 18 | 23 => b == b'-',
-                _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
-            });
-        if !id_ok {
-            return Err(format!("id '{}' is not in its written form", self.id));
-        }
-        let ts = self.timestamp.as_bytes();
-        let ts_ok = ts.len() == 27
-            && ts.iter().enumerate().all(|(i, &b)| match i {
-                4 | 7 => b == b'-',
-                10 => b == b'T',
-                13 | 16 => b == b':',
-                19 => b == b'.',
-                26 => b == b'Z',
-                _ => b.is_ascii_digit(),
-            });
-        if !ts_ok {
-            return Err(format!(
-                "timestamp '{}' is not in its written form",
-                self.timestamp
-            ));
-        }
-        if !self.metadata.starts_with('{')
-            || serde_json::from_str::<serde::de::IgnoredAny>(self.metadata).is_err()
-        {
-            return Err("metadata is not one JSON object".into());
-        }
-        out.clear();
-        let field = |out: &mut Vec<u8>, key: &str, value: &str| -> Result<(), String> {
-            out.extend_from_slice(key.as_bytes());
-            serde_json::to_writer(&mut *out, value).map_err(|e| e.to_string())
-        };
-        field(out, "{\"action\":", self.action)?;
-        field(out, ",\"actor\":", self.actor)?;
-        field(out, ",\"event_type\":", self.event_type)?;
-        out.extend_from_slice(b",\"id\":\"");
-        out.extend_from_slice(id);
-        out.push(b'"');
-        field(out, ",\"input_summary\":", self.input_summary)?;
-        out.extend_from_slice(b",\"metadata\":");
-        out.extend_from_slice(self.metadata.as_bytes());
-        field(out, ",\"outcome\":", self.outcome)?;
-        field(out, ",\"resource\":", self.resource)?;
-        out.extend_from_slice(b",\"seq\":");
-        push_digits(out, self.seq, 1);
-        out.extend_from_slice(b",\"timestamp\":\"");
-        out.extend_from_slice(ts);
-        out.extend_from_slice(b"\"}");
-        Ok(())
-    }
-}
-
 /// Appends `n` in decimal, zero-padded to at least `width` digits.
-fn push_digits(out: &mut Vec<u8>, n: u64, width: usize) {
+pub(crate) fn push_digits(out: &mut Vec<u8>, n: u64, width: usize) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     let mut v = n;
@@ -464,209 +388,6 @@ pub fn summarize_input(input: &str) -> String {
     let mut prefix = hex::encode(&digest[..8]);
     prefix.truncate(16);
     format!("hash:{prefix}:len:{}", input.len())
-}
-
-/// Why an entry fails verification.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IntegrityReason {
-    /// The entry's fields do not hash to its `hash`: its content was changed.
-    ContentChanged,
-    /// `prev_hash` is not the hash of the entry before it (or not 64 zeros for the first).
-    LinkBroken,
-    /// The sequence number is not the one expected: an entry is missing or out of order.
-    SequenceGap {
-        /// The sequence number that should be here.
-        expected: u64,
-    },
-    /// A hash field is not 64 lowercase hex digits.
-    MalformedHash,
-    /// The entry could not be encoded.
-    Unencodable(String),
-    /// The stored row could not be read back as an entry (a field edited into nonsense).
-    Unreadable(String),
-    /// The stored canonical bytes are not the entry's canonical bytes.
-    CanonicalMismatch,
-    /// Entries the latest signed checkpoint covers are gone.
-    TailTruncated {
-        /// Entries the checkpoint covers.
-        checkpoint: u64,
-        /// Entries present.
-        present: u64,
-    },
-    /// A checkpoint does not hold: bad signature, unknown signer, or heads that differ.
-    CheckpointInvalid(String),
-    /// Entries no signed checkpoint covers: appended outside Veyra, or a checkpoint was deleted.
-    Unsigned {
-        /// First entry not covered.
-        first: u64,
-        /// Last entry not covered.
-        last: u64,
-    },
-    /// The store holds fewer entries than a witness of it recorded.
-    BehindWitness {
-        /// The witness file.
-        witness: String,
-        /// Entries the witness recorded.
-        recorded: u64,
-        /// Entries present.
-        present: u64,
-    },
-    /// The log differs from a witness or a published checkpoint at the size it recorded.
-    WitnessMismatch(String),
-    /// Nothing outside the store pins the signer, or the signer is not the pinned one.
-    SignerNotPinned(String),
-    /// A key rotation entry does not hold.
-    RotationInvalid(String),
-}
-
-impl IntegrityReason {
-    /// True when the reason is about one entry (named by its sequence number), false when it is
-    /// about the log as a whole.
-    pub fn names_entry(&self) -> bool {
-        match self {
-            IntegrityReason::ContentChanged
-            | IntegrityReason::LinkBroken
-            | IntegrityReason::SequenceGap { .. }
-            | IntegrityReason::MalformedHash
-            | IntegrityReason::Unencodable(_)
-            | IntegrityReason::Unreadable(_)
-            | IntegrityReason::CanonicalMismatch
-            | IntegrityReason::CheckpointInvalid(_)
-            | IntegrityReason::RotationInvalid(_) => true,
-            IntegrityReason::TailTruncated { .. }
-            | IntegrityReason::Unsigned { .. }
-            | IntegrityReason::BehindWitness { .. }
-            | IntegrityReason::WitnessMismatch(_)
-            | IntegrityReason::SignerNotPinned(_) => false,
-        }
-    }
-}
-
-impl fmt::Display for IntegrityReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            IntegrityReason::ContentChanged => {
-                f.write_str("content changed: its fields no longer hash to its recorded hash")
-            }
-            IntegrityReason::LinkBroken => {
-                f.write_str("link broken: prev_hash does not match the hash of the entry before it")
-            }
-            IntegrityReason::SequenceGap { expected } => write!(
-                f,
-                "sequence gap: expected seq {expected}; an entry was removed or reordered"
-            ),
-            IntegrityReason::MalformedHash => {
-                f.write_str("malformed hash: not 64 lowercase hex digits")
-            }
-            IntegrityReason::Unencodable(e) => write!(f, "cannot be encoded: {e}"),
-            IntegrityReason::Unreadable(e) => write!(f, "unreadable: {e}"),
-            IntegrityReason::TailTruncated {
-                checkpoint,
-                present,
-            } => write!(
-                f,
-                "{}: a signed checkpoint covers {checkpoint} entries but the log holds {present} (rolled back or cut)",
-                missing(checkpoint.saturating_sub(*present))
-            ),
-            IntegrityReason::Unsigned { first, last } => {
-                if first == last {
-                    write!(
-                        f,
-                        "entry seq {first} is not covered by any signed checkpoint: it was added outside Veyra, or the checkpoint covering it was deleted"
-                    )
-                } else {
-                    write!(
-                        f,
-                        "entries seq {first} to {last} are not covered by any signed checkpoint: they were added outside Veyra, or the checkpoint covering them was deleted"
-                    )
-                }
-            }
-            IntegrityReason::BehindWitness {
-                witness,
-                recorded,
-                present,
-            } => write!(
-                f,
-                "{}: the witness {witness} recorded {recorded} entries but the log holds {present} (rolled back: deleted rows or checkpoints, a cut tail, lost WAL frames, or a missing file)",
-                missing(recorded.saturating_sub(*present))
-            ),
-            IntegrityReason::WitnessMismatch(why) => write!(f, "history rewritten: {why}"),
-            IntegrityReason::SignerNotPinned(why) => write!(f, "cannot pin the signer: {why}"),
-            IntegrityReason::RotationInvalid(why) => write!(f, "key rotation invalid: {why}"),
-            IntegrityReason::CheckpointInvalid(why) => write!(f, "checkpoint invalid: {why}"),
-            IntegrityReason::CanonicalMismatch => f.write_str(
-                "content changed: the stored canonical bytes differ from the entry's fields",
-            ),
-        }
-    }
-}
-
-/// "1 acknowledged entry is missing", "3 acknowledged entries are missing".
-pub(crate) fn missing(n: u64) -> String {
-    if n == 1 {
-        "1 acknowledged entry is missing".to_string()
-    } else {
-        format!("{n} acknowledged entries are missing")
-    }
-}
-
-/// The first bad entry of a chain, or what is wrong with the log as a whole.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IntegrityFailure {
-    /// 0-based position of the entry in the chain as stored.
-    pub index: u64,
-    /// Its sequence number as stored.
-    pub seq: u64,
-    /// What is wrong with it.
-    pub reason: IntegrityReason,
-}
-
-impl std::error::Error for IntegrityFailure {}
-
-impl fmt::Display for IntegrityFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.reason.names_entry() {
-            write!(f, "entry seq {}: {}", self.seq, self.reason)
-        } else {
-            write!(f, "{}", self.reason)
-        }
-    }
-}
-
-impl IntegrityFailure {
-    /// A failure of the log as a whole (`seq` is the first entry concerned, or 0).
-    pub fn log(seq: u64, reason: IntegrityReason) -> Self {
-        IntegrityFailure {
-            index: seq.saturating_sub(1),
-            seq,
-            reason,
-        }
-    }
-}
-
-/// The result of a successful verification.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VerifyReport {
-    /// Entries checked.
-    pub entries: u64,
-    /// Hash of the last entry (the head), or the genesis value for an empty chain.
-    pub head: String,
-    /// RFC 6962 tree head over the entries.
-    #[serde(default)]
-    pub tree_head: String,
-    /// The checkpoint covering every entry, for signed logs.
-    #[serde(default)]
-    pub checkpoint: Option<super::checkpoint::Checkpoint>,
-    /// The signer of the newest checkpoint (hex).
-    #[serde(default)]
-    pub signer: Option<String>,
-    /// What outside the log confirmed it (witnesses, published heads, a given key).
-    #[serde(default)]
-    pub pinned_by: Vec<String>,
-    /// Remarks for the operator.
-    #[serde(default)]
-    pub notes: Vec<String>,
 }
 
 /// Verifies a chain: sequence numbers from 1 without gaps, every `prev_hash` linking to the hash
@@ -999,15 +720,10 @@ impl AuditTrail {
         &self,
         extra: &super::verify::TrustAnchors,
     ) -> Result<VerifyReport, AuditError> {
+        // Witnesses are read before the log: a witness never runs ahead of what is durable.
         let mut anchors = self.store.local_anchors()?;
         anchors.merge(extra);
-        let checkpoints = self.store.checkpoints()?;
-        let head = self.store.latest_checkpoint()?;
-        let mut verifier = super::verify::LogVerifier::new(&checkpoints, &anchors);
-        if let Some(f) = self.store.verify_entries(&mut verifier)? {
-            return Err(AuditError::Integrity(f));
-        }
-        Ok(verifier.finish(head.as_ref(), self.store.signs())?)
+        self.store.verify_log(&anchors)
     }
 
     /// Calls `listener` with each checkpoint the store writes from now on (stores that sign

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod checkpoint;
 pub mod export;
+pub mod integrity;
 pub mod merkle;
 pub mod policy;
 pub mod sqlite;

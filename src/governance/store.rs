@@ -78,13 +78,16 @@ pub trait AuditStore: Send + Sync {
             "this audit store does not sign checkpoints, so it has no key to rotate".into(),
         ))
     }
-    /// Feeds every entry to `verifier` in order; the first failure, if any. Stores that keep
-    /// canonical bytes check rows against them without parsing (see
-    /// [`super::sqlite::SqliteStore`]).
-    fn verify_entries(
+    /// Verifies the whole log against `anchors` (see [`super::verify`]): entries, the
+    /// checkpoints kept, the newest one. Stores that change underneath (a writer running)
+    /// read everything from one snapshot.
+    fn verify_log(
         &self,
-        verifier: &mut super::verify::LogVerifier<'_>,
-    ) -> Result<Option<super::audit::IntegrityFailure>, AuditError> {
+        anchors: &super::verify::TrustAnchors,
+    ) -> Result<super::audit::VerifyReport, AuditError> {
+        let checkpoints = self.checkpoints()?;
+        let head = self.latest_checkpoint()?;
+        let mut verifier = super::verify::LogVerifier::new(&checkpoints, anchors);
         let mut failure = None;
         self.scan(&mut |entry| match verifier.push(entry) {
             Ok(()) => true,
@@ -93,7 +96,10 @@ pub trait AuditStore: Send + Sync {
                 false
             }
         })?;
-        Ok(failure)
+        if let Some(f) = failure {
+            return Err(AuditError::Integrity(f));
+        }
+        Ok(verifier.finish(head.as_ref(), self.signs())?)
     }
     /// True when the store signs checkpoints, so that verification requires them.
     fn signs(&self) -> bool {

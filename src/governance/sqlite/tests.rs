@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::governance::merkle::Frontier;
 use crate::governance::{AuditFilter, AuditRecord, AuditTrail, summarize_input};
+use rows::read_checkpoints;
 
 fn record(n: usize) -> AuditRecord {
     AuditRecord {
@@ -849,6 +851,45 @@ fn filtered_exports_carry_proofs_and_verify_offline() {
         edited.verify(&pinned_by(old_key)).is_err(),
         "the old key no longer reaches the signer"
     );
+}
+
+#[test]
+fn verification_while_the_writer_commits_sees_one_snapshot() {
+    let f = Fixture::with(3);
+    let trail = f.trail();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for w in 0..4 {
+            let trail = trail.clone();
+            let done = &done;
+            scope.spawn(move || {
+                for i in 0..150 {
+                    trail.record(record(w * 1000 + i)).unwrap();
+                }
+                done.store(true, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+        let mut checks = 0;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) || checks < 3 {
+            trail.verify_integrity().unwrap();
+            f.verify().unwrap();
+            checks += 1;
+        }
+    });
+}
+
+#[test]
+fn a_dropped_entries_table_counts_the_missing_entries() {
+    let f = Fixture::with(4);
+    f.raw().execute_batch("DROP TABLE audit_entries;").unwrap();
+    assert!(matches!(
+        f.failure().reason,
+        IntegrityReason::BehindWitness {
+            recorded: 4,
+            present: 0,
+            ..
+        }
+    ));
 }
 
 /// Name of the variable that turns [`crash_child`] into an appending child process.
