@@ -1,6 +1,11 @@
 //! The console's view state and the only two ways it changes: [`App::update`] with an
 //! [`Action`] from the keyboard, and [`App::apply`] with an [`Event`] from the core. Neither
 //! touches the core: `update` returns [`Command`]s that the loop in `mod.rs` sends.
+//!
+//! Untrusted text enters the view here and only here, and passes the sanitizer on the way in
+//! (DESIGN §7): every string of an event, every flash message and every typed or pasted
+//! character. What the panes draw from this state therefore never holds a byte a terminal acts
+//! on; the console's own styling is added by the panes, after.
 
 use std::collections::HashMap;
 
@@ -305,7 +310,20 @@ impl InputLine {
         self.text.chars().count()
     }
 
+    /// Inserts `c` at the cursor; a control character goes in as its visible placeholder, so
+    /// what the operator sees is what is sent.
     fn insert(&mut self, c: char) {
+        if crate::sanitize::needs_placeholder(c) {
+            let mut buf = [0u8; 4];
+            for p in crate::sanitize::sanitize(c.encode_utf8(&mut buf)).chars() {
+                self.insert_plain(p);
+            }
+        } else {
+            self.insert_plain(c);
+        }
+    }
+
+    fn insert_plain(&mut self, c: char) {
         let at = self.byte_at(self.cursor);
         self.text.insert(at, c);
         self.cursor += 1;
@@ -556,10 +574,11 @@ impl App {
         self.selected.and_then(|i| self.tasks.get(i))
     }
 
-    /// Shows a message in the status bar for a few seconds.
+    /// Shows a message in the status bar for a few seconds (sanitized: messages quote errors,
+    /// which quote servers and arguments).
     pub fn flash(&mut self, text: impl Into<String>, level: FlashLevel) {
         self.flash = Some(Flash {
-            text: text.into(),
+            text: one_line(text.into()),
             level,
             until: self.now + chrono::Duration::seconds(5),
         });
@@ -607,8 +626,10 @@ impl App {
         self.editing = true;
         self.focus = Pane::Prompt;
         for c in text.chars() {
-            self.input
-                .insert(if c == '\n' || c == '\r' { ' ' } else { c });
+            self.input.insert(match c {
+                '\n' | '\r' | '\t' => ' ',
+                c => c,
+            });
         }
     }
 
@@ -876,11 +897,11 @@ impl App {
                 self.index.insert(id, self.tasks.len());
                 self.tasks.push(TaskView {
                     id,
-                    title,
+                    title: one_line(title),
                     priority,
-                    backend: backend.unwrap_or_default(),
-                    model: model.unwrap_or_default(),
-                    kind,
+                    backend: one_line(backend.unwrap_or_default()),
+                    model: one_line(model.unwrap_or_default()),
+                    kind: one_line(kind),
                     status: TaskStatus::Queued,
                     status_at: at,
                     attempt: 0,
@@ -904,6 +925,7 @@ impl App {
                 at,
             } => {
                 let short = id.short();
+                let status = clean_status(status);
                 let Some(t) = self.task_mut(id) else { return };
                 if matches!(status, TaskStatus::Running) && attempt > 1 {
                     if !t.output.is_empty() {
@@ -929,7 +951,7 @@ impl App {
             }
             Event::OutputDelta { id, text } => {
                 if let Some(t) = self.task_mut(id) {
-                    t.output.push(&text);
+                    t.output.push(&crate::sanitize::sanitize(&text));
                     t.deltas += 1;
                 }
             }
@@ -942,11 +964,15 @@ impl App {
             } => {
                 if let Some(t) = self.task_mut(id) {
                     t.usage = Some(usage);
-                    t.finish_reason = Some(finish_reason);
+                    t.finish_reason = Some(match finish_reason {
+                        FinishReason::Other(other) => FinishReason::Other(one_line(other)),
+                        known => known,
+                    });
                     t.latency_ms = Some(latency_ms);
                 }
             }
             Event::BackendChanged { backend, model, .. } => {
+                let (backend, model) = (one_line(backend), one_line(model));
                 self.flash(format!("backend: {backend}/{model}"), FlashLevel::Info);
                 self.link.backend = backend;
                 self.link.model = model;
@@ -980,11 +1006,11 @@ impl App {
                 }
                 self.audit.recent.push_back(AuditLine {
                     seq,
-                    event_type,
-                    actor,
-                    action,
-                    outcome,
-                    hash,
+                    event_type: one_line(event_type),
+                    actor: one_line(actor),
+                    action: one_line(action),
+                    outcome: one_line(outcome),
+                    hash: one_line(hash),
                 });
                 if self.audit.recent.len() > PANE_HISTORY {
                     self.audit.recent.pop_front();
@@ -1006,7 +1032,7 @@ impl App {
                 duration_ms,
                 at,
             } => {
-                self.audit.verification = match failure {
+                self.audit.verification = match failure.map(one_line) {
                     None => Verification::Verified {
                         entries,
                         duration_ms,
@@ -1031,6 +1057,13 @@ impl App {
                 at,
                 ..
             } => {
+                let (operation, level, rule, reason, actor) = (
+                    one_line(operation),
+                    one_line(level),
+                    one_line(rule),
+                    one_line(reason),
+                    one_line(actor),
+                );
                 self.flash(
                     format!("blocked: {operation} — {reason}"),
                     FlashLevel::Error,
@@ -1056,8 +1089,8 @@ impl App {
             } => self.confirmations.push_back(PendingConfirmation {
                 request,
                 id,
-                operation,
-                reason,
+                operation: one_line(operation),
+                reason: one_line(reason),
             }),
             Event::ConfirmationAnswered { request, .. } => {
                 // Answered elsewhere (or here): it no longer waits.
@@ -1069,6 +1102,37 @@ impl App {
     fn task_mut(&mut self, id: ExecutionId) -> Option<&mut TaskView> {
         let i = *self.index.get(&id)?;
         self.tasks.get_mut(i)
+    }
+}
+
+/// `text` sanitized to one line, reusing its allocation when it is clean.
+fn one_line(text: String) -> String {
+    match crate::sanitize::sanitize_line(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(clean) => clean,
+    }
+}
+
+/// A task state with its texts (an error, a cancel reason) sanitized.
+fn clean_status(status: TaskStatus) -> TaskStatus {
+    match status {
+        TaskStatus::Failed { error, kind } => TaskStatus::Failed {
+            error: one_line(error),
+            kind: one_line(kind),
+        },
+        TaskStatus::Cancelled { reason } => TaskStatus::Cancelled {
+            reason: one_line(reason),
+        },
+        TaskStatus::Retrying { delay_ms, error } => TaskStatus::Retrying {
+            delay_ms,
+            error: one_line(error),
+        },
+        other @ (TaskStatus::Queued
+        | TaskStatus::Uplink { .. }
+        | TaskStatus::Running
+        | TaskStatus::Downlink { .. }
+        | TaskStatus::Blackout { .. }
+        | TaskStatus::Succeeded) => other,
     }
 }
 

@@ -116,6 +116,8 @@ pub async fn run(loaded: LoadedConfig, args: TuiArgs) -> Result<ExitCode, VeyraE
     }
 
     let mut terminal = ratatui::init();
+    // ratatui's hook restores the terminal on a panic; a panic contained in one task must not.
+    crate::runtime::contain::install_hook();
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
     let result = event_loop(&mut terminal, &core, &mut app, frame_period).await;
     // Running tasks get a moment to finish and record their audit entries; the rest are
