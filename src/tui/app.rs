@@ -226,6 +226,19 @@ pub struct PendingConfirmation {
 /// Entries kept for the Audit and Safety panes.
 pub const PANE_HISTORY: usize = 200;
 
+/// How long the confirmation modal ignores keys after it appears, so that a key meant for
+/// something else (the next letter of a word) cannot answer it.
+pub const CONFIRM_GUARD: std::time::Duration = std::time::Duration::from_millis(400);
+
+/// The confirmation the modal shows: it has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfirmModal {
+    /// The request it asks about.
+    pub request: u64,
+    /// When it appeared; keys before `opened_at + guard` are ignored.
+    pub opened_at: tokio::time::Instant,
+}
+
 /// The audit summary in the status bar.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditView {
@@ -483,6 +496,14 @@ pub struct App {
     pub violation_count: u64,
     /// Confirmations waiting, oldest first.
     pub confirmations: std::collections::VecDeque<PendingConfirmation>,
+    /// The confirmation modal, when it is open. Requests wait unanswered without it: a request
+    /// arriving while the operator types only announces itself (status bar, Safety badge,
+    /// bell), and the modal opens once the operator leaves the prompt.
+    pub confirm: Option<ConfirmModal>,
+    /// Keys arriving this soon after the modal opens are ignored ([`CONFIRM_GUARD`]).
+    pub confirm_guard: std::time::Duration,
+    /// Ring the terminal bell after the next frame (a confirmation wants attention).
+    pub bell: bool,
     /// The `:` command being typed, when the command line is open.
     pub command: Option<InputLine>,
     /// Set when the console should exit.
@@ -530,16 +551,18 @@ impl App {
             violations: std::collections::VecDeque::new(),
             violation_count: 0,
             confirmations: std::collections::VecDeque::new(),
+            confirm: None,
+            confirm_guard: CONFIRM_GUARD,
+            bell: false,
             command: None,
             quit: false,
         }
     }
 
-    /// The mode keys are routed in.
+    /// The mode keys are routed in. Only an open modal asks questions: a confirmation that
+    /// waits while the operator types leaves the keys to the prompt.
     pub fn mode(&self) -> Mode {
-        if !self.confirmations.is_empty()
-            || matches!(self.overlay, Some(Overlay::ConfirmQuit { .. }))
-        {
+        if self.confirm.is_some() || matches!(self.overlay, Some(Overlay::ConfirmQuit { .. })) {
             Mode::Question
         } else if self.command.is_some() {
             Mode::Command
@@ -592,8 +615,59 @@ impl App {
         }
     }
 
-    /// Turns a key into an action (or an edit) for the current mode and applies it.
+    /// Opens the confirmation modal when a request waits and the operator is not typing (in
+    /// the prompt or the command line); closes it when its request was answered elsewhere.
+    /// `now` starts the modal's guard interval. The loop calls this after every batch of
+    /// events and keys.
+    pub fn settle_confirmation(&mut self, now: tokio::time::Instant) {
+        if let Some(m) = self.confirm
+            && !self.confirmations.iter().any(|c| c.request == m.request)
+        {
+            self.confirm = None;
+        }
+        if self.confirm.is_none()
+            && !self.editing
+            && self.command.is_none()
+            && let Some(front) = self.confirmations.front()
+        {
+            if self.overlay == Some(Overlay::Help) {
+                self.overlay = None;
+            }
+            self.confirm = Some(ConfirmModal {
+                request: front.request,
+                opened_at: now,
+            });
+        }
+    }
+
+    /// The waiting confirmation the modal shows, if it is open.
+    pub fn open_confirmation(&self) -> Option<&PendingConfirmation> {
+        let m = self.confirm?;
+        self.confirmations.iter().find(|c| c.request == m.request)
+    }
+
+    /// [`App::handle_key_at`] now.
     pub fn handle_key(&mut self, key: &KeyEvent) -> Vec<Command> {
+        self.handle_key_at(key, tokio::time::Instant::now())
+    }
+
+    /// Turns a key that arrived at `now` into an action (or an edit) for the current mode and
+    /// applies it. While the confirmation modal is within its guard interval every key is
+    /// ignored.
+    pub fn handle_key_at(&mut self, key: &KeyEvent, now: tokio::time::Instant) -> Vec<Command> {
+        self.settle_confirmation(now);
+        if let Some(m) = self.confirm
+            && now < m.opened_at + self.confirm_guard
+        {
+            return Vec::new();
+        }
+        let commands = self.route_key(key);
+        // Leaving the prompt, or an answer with more waiting, opens the (next) modal now.
+        self.settle_confirmation(now);
+        commands
+    }
+
+    fn route_key(&mut self, key: &KeyEvent) -> Vec<Command> {
         let mode = self.mode();
         if let Some(action) = self.keymap.action(mode, key) {
             return self.update(action);
@@ -620,7 +694,7 @@ impl App {
 
     /// Pasted text goes into the prompt, newlines as spaces.
     pub fn paste(&mut self, text: &str) {
-        if self.overlay.is_some() {
+        if self.overlay.is_some() || self.confirm.is_some() {
             return;
         }
         self.editing = true;
@@ -648,6 +722,11 @@ impl App {
             }
         }
         match action {
+            // Ctrl-C on a draft clears it, as shells do; on an empty prompt it quits.
+            Action::Quit if self.editing && !self.input.text.is_empty() => {
+                self.input = InputLine::default();
+                self.flash("draft cleared · Ctrl-C again quits", FlashLevel::Info);
+            }
             Action::Quit => {
                 let active = self.active_tasks();
                 if active > 0 {
@@ -658,10 +737,11 @@ impl App {
                 }
             }
             // A pending confirmation takes the answer before anything else.
-            Action::Yes | Action::No if !self.confirmations.is_empty() => {
-                if let Some(c) = self.confirmations.pop_front() {
+            Action::Yes | Action::No if self.confirm.is_some() => {
+                if let Some(m) = self.confirm.take() {
+                    self.confirmations.retain(|c| c.request != m.request);
                     return vec![Command::Answer {
-                        request: c.request,
+                        request: m.request,
                         allowed: action == Action::Yes,
                     }];
                 }
@@ -1086,12 +1166,24 @@ impl App {
                 id,
                 operation,
                 reason,
-            } => self.confirmations.push_back(PendingConfirmation {
-                request,
-                id,
-                operation: one_line(operation),
-                reason: one_line(reason),
-            }),
+            } => {
+                let operation = one_line(operation);
+                // Never under the operator's fingers: while they type, the request only
+                // announces itself; the modal waits until they leave the prompt.
+                if self.editing || self.command.is_some() {
+                    self.flash(
+                        format!("confirmation waiting: {operation} · Esc to answer"),
+                        FlashLevel::Error,
+                    );
+                }
+                self.bell = true;
+                self.confirmations.push_back(PendingConfirmation {
+                    request,
+                    id,
+                    operation,
+                    reason: one_line(reason),
+                });
+            }
             Event::ConfirmationAnswered { request, .. } => {
                 // Answered elsewhere (or here): it no longer waits.
                 self.confirmations.retain(|c| c.request != request);
