@@ -707,4 +707,86 @@ mod stream_tests {
             assert_eq!(v["n"], i);
         }
     }
+
+    /// A response whose body is `reads`, then ends.
+    fn ending(reads: Vec<Vec<u8>>) -> reqwest::Response {
+        let body = futures_util::stream::iter(reads.into_iter().map(Ok::<_, Infallible>));
+        reqwest::Response::from(http::Response::new(reqwest::Body::wrap_stream(body)))
+    }
+
+    /// Runs arbitrary bytes through the SSE reader and both providers' parsers to the end.
+    fn parse_all(reads: Vec<Vec<u8>>) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let config = ModelConfig::default();
+            let client = HttpClient::new("test", &config).expect("a client");
+            let openai = crate::models::openai::chunks(
+                client.events(ending(reads.clone())),
+                crate::models::openai::ChatStream::new("test", None),
+                client.redactor().clone(),
+            );
+            let anthropic = crate::models::openai::chunks(
+                client.events(ending(reads)),
+                crate::models::anthropic::MessageStream::new("test", None),
+                client.redactor().clone(),
+            );
+            for mut stream in [openai, anthropic] {
+                // Each item is a chunk or an error; an error ends the stream.
+                while let Some(item) = stream.next().await {
+                    if item.is_err() {
+                        assert!(stream.next().await.is_none(), "nothing after an error");
+                        break;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Bytes that look like an event stream: field names, JSON fragments, separators and
+    /// anything else.
+    fn sse_like() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            Just(b"data: ".to_vec()),
+            Just(b"event: ".to_vec()),
+            Just(b"\n".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just(b"\n\n".to_vec()),
+            Just(b"[DONE]".to_vec()),
+            Just(br#"{"choices":[{"index":0,"delta":{"content":"x","tool_calls":[{"index":0,"id":"a","function":{"name":"f","arguments":"{"}}]},"finish_reason":null}]}"#.to_vec()),
+            Just(br#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}}"#.to_vec()),
+            Just(br#"{"error":{"message":"Bearer abcdefghij","type":"server_error"}}"#.to_vec()),
+            Just(b"message_start".to_vec()),
+            Just(b"content_block_start".to_vec()),
+            Just(b"message_delta".to_vec()),
+            Just(b"message_stop".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..24),
+        ];
+        proptest::collection::vec(piece, 0..24).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_sse_parsers(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..1024),
+            cut in 0usize..1024,
+        ) {
+            let cut = cut.min(bytes.len());
+            parse_all(vec![bytes[..cut].to_vec(), bytes[cut..].to_vec()]);
+        }
+
+        #[test]
+        fn sse_shaped_bytes_never_panic_the_sse_parsers(
+            bytes in sse_like(),
+            cut in 0usize..2048,
+        ) {
+            let cut = cut.min(bytes.len());
+            parse_all(vec![bytes[..cut].to_vec(), bytes[cut..].to_vec()]);
+        }
+    }
 }
