@@ -1,6 +1,8 @@
 //! Stream parsing overhead (#5): a 10,000-chunk recorded Chat Completions stream served by a
 //! local server (wiremock on 127.0.0.1), consumed through `OpenAiBackend::stream`, against
-//! reading the same response's raw bytes alone.
+//! reading the same response's raw bytes alone; and the same parse with every text chunk passed
+//! through the terminal sanitizer (#10), as `veyra run` does on a terminal: its cost must stay
+//! within 5% of the parse's throughput.
 //! Run: `cargo bench --bench backends`.
 
 use divan::Bencher;
@@ -55,6 +57,15 @@ fn setup() -> (tokio::runtime::Runtime, MockServer) {
 
 #[divan::bench(sample_count = 20)]
 fn parse_10k_chunk_stream(bencher: Bencher) {
+    parse(bencher, false);
+}
+
+#[divan::bench(sample_count = 20)]
+fn parse_10k_chunk_stream_sanitized(bencher: Bencher) {
+    parse(bencher, true);
+}
+
+fn parse(bencher: Bencher, sanitized: bool) {
     let (rt, server) = setup();
     let config = ModelConfig {
         backend: "openai".into(),
@@ -74,7 +85,10 @@ fn parse_10k_chunk_stream(bencher: Bencher) {
             let mut stream = backend.stream(&request).await.expect("a stream");
             let mut texts = 0usize;
             while let Some(chunk) = stream.next().await {
-                if let StreamChunk::Text(_) = chunk.expect("a chunk") {
+                if let StreamChunk::Text(text) = chunk.expect("a chunk") {
+                    if sanitized {
+                        divan::black_box(veyra::sanitize::sanitize(&text));
+                    }
                     texts += 1;
                 }
             }

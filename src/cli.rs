@@ -13,6 +13,7 @@ use crate::config::{self, LatencyPreset, LoadedConfig, REDACTED};
 use crate::core::{ExecutionRequest, ResultFolder, VeyraCore};
 use crate::error::{ExitCode, VeyraError};
 use crate::events::{Event, Priority, TaskStatus};
+use crate::sanitize::sanitize;
 
 mod audit;
 pub use audit::{
@@ -147,6 +148,10 @@ pub struct RunArgs {
     /// Print every event as one JSON line instead of the answer text.
     #[arg(long)]
     pub json: bool,
+    /// Write the model's text byte for byte even to a terminal (by default, control and escape
+    /// characters are shown as visible placeholders there; piped output is always byte-exact).
+    #[arg(long, conflicts_with = "json")]
+    pub raw: bool,
     /// Answer yes to every confirmation the safety boundary asks for (without it, you are
     /// asked on the terminal, or the operation is denied when there is no terminal).
     #[arg(long)]
@@ -225,6 +230,9 @@ pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraE
     let mut stream = core.execute_stream(request)?;
     let mut folder = ResultFolder::new(stream.id());
     let stdout = std::io::stdout();
+    // Answer text reaches a terminal only through the sanitizer, unless asked for raw; piped,
+    // it stays byte-exact for the next program.
+    let sanitize_answer = !args.raw && stdout.is_terminal();
     let write_err = |e| VeyraError::io("writing to stdout", e);
     let mut ends_with_newline = true;
     let mut outcome = None;
@@ -242,7 +250,7 @@ pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraE
                 interrupted = true;
                 eprintln!("veyra: cancelling task {id} (Ctrl-C again to abort at once)");
                 if let Err(e) = core.cancel(id) {
-                    eprintln!("veyra: {e}");
+                    eprintln!("veyra: {}", sanitize(&e.to_string()));
                 }
                 continue;
             }
@@ -255,7 +263,8 @@ pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraE
             ..
         } = &event
         {
-            let question = format!("veyra: {reason}. Allow {operation}? [y/N] ");
+            let question =
+                sanitize(&format!("veyra: {reason}. Allow {operation}? [y/N] ")).into_owned();
             let answer = tokio::task::spawn_blocking(move || {
                 eprint!("{question}");
                 let mut line = String::new();
@@ -269,11 +278,16 @@ pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraE
         }
         let mut out = stdout.lock();
         if args.json {
-            let line = serde_json::to_string(&event)
+            let line = crate::sanitize::to_json_line(&event)
                 .map_err(|e| VeyraError::Runtime(format!("encoding an event: {e}")))?;
             writeln!(out, "{line}").map_err(write_err)?;
         } else if let Event::OutputDelta { text, .. } = &event {
-            out.write_all(text.as_bytes()).map_err(write_err)?;
+            let shown = if sanitize_answer {
+                sanitize(text)
+            } else {
+                std::borrow::Cow::Borrowed(text.as_str())
+            };
+            out.write_all(shown.as_bytes()).map_err(write_err)?;
             ends_with_newline = text.ends_with('\n');
         } else if let Event::TaskState {
             status: TaskStatus::Running,
@@ -329,11 +343,18 @@ pub fn config_show(loaded: &LoadedConfig) -> Result<ExitCode, VeyraError> {
     print_all(&out)
 }
 
-/// Writes `text` to stdout and flushes, turning failures (a closed pipe) into errors.
+/// Writes `text` to stdout and flushes, turning failures (a closed pipe) into errors. On a
+/// terminal the text goes through the sanitizer: it may quote entries, config values or
+/// policies, none of which may drive the terminal.
 pub(crate) fn print_all(text: &str) -> Result<ExitCode, VeyraError> {
     let mut stdout = std::io::stdout().lock();
+    let shown = if stdout.is_terminal() {
+        sanitize(text)
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    };
     stdout
-        .write_all(text.as_bytes())
+        .write_all(shown.as_bytes())
         .and_then(|_| stdout.flush())
         .map_err(|e| VeyraError::io("writing to stdout", e))?;
     Ok(ExitCode::Success)
@@ -342,8 +363,7 @@ pub(crate) fn print_all(text: &str) -> Result<ExitCode, VeyraError> {
 /// `veyra config check FILE`.
 pub fn config_check(file: &std::path::Path) -> Result<ExitCode, VeyraError> {
     config::check_file(file)?;
-    println!("{}: ok", file.display());
-    Ok(ExitCode::Success)
+    print_all(&format!("{}: ok\n", file.display()))
 }
 
 /// `veyra health`: the backend's own check and the audit store, read-only (so it works while
@@ -357,7 +377,11 @@ pub async fn health(loaded: LoadedConfig) -> Result<ExitCode, VeyraError> {
             Ok(()) => println!("backend {}: ok", backend.name()),
             Err(e) => {
                 healthy = false;
-                println!("backend {}: FAILED: {e}", backend.name());
+                println!(
+                    "backend {}: FAILED: {}",
+                    backend.name(),
+                    sanitize(&e.to_string())
+                );
             }
         },
         // A backend that does not exist is a configuration error, not an unhealthy backend.
@@ -395,7 +419,7 @@ pub async fn health(loaded: LoadedConfig) -> Result<ExitCode, VeyraError> {
                 ),
                 Err(e) => {
                     healthy = false;
-                    println!("audit: FAILED: {e}");
+                    println!("audit: FAILED: {}", sanitize(&e.to_string()));
                 }
             }
         }
@@ -416,7 +440,7 @@ pub fn latency(args: LatencyArgs, loaded: &LoadedConfig) -> Result<ExitCode, Vey
         .map_err(|e| VeyraError::Usage(format!("--at: {e}")))?;
     let mut out = String::new();
     if args.json {
-        out = serde_json::to_string_pretty(&report)
+        out = crate::sanitize::to_json_pretty(&report)
             .map_err(|e| VeyraError::Runtime(format!("encoding the report: {e}")))?;
         out.push('\n');
     } else {
@@ -546,7 +570,7 @@ pub fn policy_check(
             "reason": decision.reason(request),
             "errors": decision.errors,
         });
-        out = serde_json::to_string_pretty(&doc)
+        out = crate::sanitize::to_json_pretty(&doc)
             .map_err(|e| VeyraError::Runtime(format!("encoding the decision: {e}")))?;
         out.push('\n');
     } else {
@@ -602,7 +626,7 @@ pub fn policy_list(json: bool, loaded: &LoadedConfig) -> Result<ExitCode, VeyraE
     if json {
         for p in &policies {
             out.push_str(
-                &serde_json::to_string(p)
+                &crate::sanitize::to_json_line(p)
                     .map_err(|e| VeyraError::Runtime(format!("encoding a policy: {e}")))?,
             );
             out.push('\n');

@@ -3,7 +3,13 @@
 //! The library is the embedded runtime core; the `veyra` binary puts the console ([`tui`]) and a
 //! headless CLI ([`cli`]) on top of it. Layers, lowest first: [`config`], [`logging`],
 //! [`events`] → [`governance`] → [`models`] → [`core`] → [`cli`], [`tui`]. A module imports only
-//! from layers below it, and the core publishes every state change as an [`Event`].
+//! from layers below it, and the core publishes every state change as an [`Event`]. Beside the
+//! layers, [`sanitize`] is the one sanitizer for untrusted text on its way to a terminal and
+//! [`limits`] keeps numbers from outside from overflowing a clock.
+
+// Nothing a user, a file, the network or a model can influence may panic: no unwrap or expect
+// outside tests (an `allow` must carry the proof that it cannot fail).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cli;
 pub mod config;
@@ -11,9 +17,11 @@ pub mod core;
 pub mod error;
 pub mod events;
 pub mod governance;
+pub mod limits;
 pub mod logging;
 pub mod models;
 pub mod runtime;
+pub mod sanitize;
 pub mod tools;
 pub mod tui;
 

@@ -38,11 +38,50 @@ pub fn level_filter(level: &str) -> LevelFilter {
     }
 }
 
+/// Opens the log for appending. It is created readable by its owner only (mode 0600), and an
+/// older file that others could read is narrowed to that: a log quotes prompts and servers.
 fn open_log(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    OpenOptions::new().create(true).append(true).open(path)
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    let permissions = file.metadata()?.permissions();
+    if permissions.mode() & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(permissions.mode() & 0o700))?;
+    }
+    Ok(file)
+}
+
+/// The log file behind a filter: someone will `tail -f` it on a terminal, and its lines quote
+/// prompts, answers and servers. JSON lines get `\uXXXX` escapes for what the encoder leaves
+/// raw (DEL, C1, bidi overrides); text lines get the sanitizer's visible placeholders.
+struct Scrubbed {
+    file: File,
+    json: bool,
+}
+
+impl std::io::Write for Scrubbed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // The formatter writes each record whole, so a record is never split mid-character.
+        let text = String::from_utf8_lossy(buf);
+        if self.json {
+            let line = crate::sanitize::escape_json(text.into_owned());
+            self.file.write_all(line.as_bytes())?;
+        } else {
+            self.file
+                .write_all(crate::sanitize::sanitize(&text).as_bytes())?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
 }
 
 /// Installs the global subscriber. An explicitly configured log file that cannot be opened is an
@@ -91,7 +130,10 @@ pub fn init(
         },
     };
     let file_layer: Option<ExtraLayer> = file.map(|f| {
-        let writer = Mutex::new(f);
+        let writer = Mutex::new(Scrubbed {
+            file: f,
+            json: config.format == LogFormat::Json,
+        });
         match config.format {
             LogFormat::Json => tracing_subscriber::fmt::layer()
                 .json()
@@ -113,4 +155,32 @@ pub fn init(
     layers.extend(extra.map(|l| l.with_filter(level).boxed()));
     let _ = tracing_subscriber::registry().with(layers).try_init();
     Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn the_log_is_private_to_its_owner() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let fresh = dir.path().join("sub/veyra.log");
+        drop(open_log(&fresh).expect("created"));
+        let mode = std::fs::metadata(&fresh)
+            .expect("exists")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let old = dir.path().join("old.log");
+        std::fs::write(&old, "x").expect("written");
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        drop(open_log(&old).expect("opened"));
+        let mode = std::fs::metadata(&old)
+            .expect("exists")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
 }

@@ -1,20 +1,25 @@
 //! The `veyra` binary: parse arguments, dispatch, map errors to exit codes. Nothing else.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use clap::Parser;
 use veyra::cli::{self, AuditCommand, Cli, Command, ConfigCommand, PolicyCommand};
 use veyra::{ExitCode, VeyraError};
 
 fn main() -> std::process::ExitCode {
+    // A panicking task fails alone, quietly; the scheduler logs it.
+    veyra::runtime::contain::install_hook();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            // Help and version go to stdout with 0; usage errors to stderr with 2.
-            let _ = e.print();
-            return exit(if e.use_stderr() {
-                ExitCode::Usage
-            } else {
-                ExitCode::Success
-            });
+            // Help and version go to stdout with 0; usage errors to stderr with 2, sanitized
+            // (they quote the argument, which may hold escape sequences).
+            if !e.use_stderr() {
+                let _ = e.print();
+                return exit(ExitCode::Success);
+            }
+            eprint!("{}", veyra::sanitize::sanitize(&e.render().to_string()));
+            return exit(ExitCode::Usage);
         }
     };
     match dispatch(cli) {
@@ -22,7 +27,11 @@ fn main() -> std::process::ExitCode {
         // A reader that stopped reading (`veyra run | head`) is not an error to report.
         Err(e) if e.is_broken_pipe() => exit(ExitCode::Success),
         Err(e) => {
-            eprintln!("veyra: error: {e}");
+            // Errors quote config values, arguments and servers' replies: never raw.
+            eprintln!(
+                "veyra: error: {}",
+                veyra::sanitize::sanitize(&e.to_string())
+            );
             exit(e.exit_code())
         }
     }

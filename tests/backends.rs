@@ -640,6 +640,9 @@ fn veyra(data: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Run {
             cmd.env_remove(&key);
         }
     }
+    // Other tests of this process set KEY_VAR (a `VEYRA_*` name) at any moment, possibly after
+    // the loop above looked: remove it by name, or the child reads it as an unknown override.
+    cmd.env_remove(KEY_VAR);
     cmd.env("HOME", data.join("home"))
         .env("XDG_CONFIG_HOME", data.join("config"))
         .env("XDG_DATA_HOME", data.join("data"))

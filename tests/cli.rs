@@ -24,6 +24,8 @@ use veyra::governance::{AuditEventType, AuditFilter, AuditRecord, AuditTrail};
 
 #[path = "cli/audit_attacks.rs"]
 mod audit_attacks;
+#[path = "cli/hostile.rs"]
+mod hostile;
 
 /// A clean environment for one or more runs of the binary.
 struct Sandbox {

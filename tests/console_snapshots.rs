@@ -419,6 +419,31 @@ fn confirmation_modal_80x24() {
             reason: "'execute:mock' is in governance.require_confirmation".into(),
         });
     }
+    app.settle_confirmation(tokio::time::Instant::now());
+    insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
+}
+
+/// A confirmation arriving while the operator types: announced in the status bar and on the
+/// Safety title, no modal, the draft untouched.
+#[test]
+fn confirmation_waiting_while_typing_80x24() {
+    let mut app = governed_app();
+    app.handle_key(&crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Char('i'),
+    ));
+    for c in "why not".chars() {
+        app.handle_key(&crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Char(c),
+        ));
+    }
+    app.apply(Event::ConfirmationRequested {
+        request: 1,
+        id: id(3),
+        operation: "execute:mock".into(),
+        reason: "'execute:mock' is in governance.require_confirmation".into(),
+    });
+    app.settle_confirmation(tokio::time::Instant::now());
+    app.flash = None;
     insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
 }
 

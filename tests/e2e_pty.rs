@@ -6,8 +6,14 @@
 //! Enter submits it; the mock backend's answer (`Acknowledged …`) appears in the `Output` pane
 //! and the task is marked `✓`; `q` quits with exit status 0 and the terminal has left the
 //! alternate screen. At 50×12 the console says `Terminal too small` and `q` still quits.
-//! `Ctrl-C` quits even while editing the prompt, and SIGTERM closes the console; both restore
-//! the terminal.
+//! `Ctrl-C` while editing clears the draft and a second `Ctrl-C` quits; SIGTERM and SIGINT
+//! close the console; all restore the terminal.
+//!
+//! Hostile input (issue #10): a hostile OpenAI-compatible server streams escape sequences and
+//! C1 controls into the Output pane and echoes the key: neither the emulated screen nor the raw
+//! bytes written to the terminal carry them, and the other panes survive a `\e[2J`. `veyra run`
+//! on a terminal shows escapes as placeholders (`--raw` passes them). Typing through the moment
+//! a confirmation arrives answers nothing: the request still waits afterwards.
 //!
 //! The child gets the same clean environment as `tests/cli.rs` (HOME and XDG directories in a
 //! temporary directory, no `VEYRA_*` variables, an empty working directory) plus
@@ -26,6 +32,8 @@ const DEADLINE: Duration = Duration::from_secs(20);
 /// A running `veyra` console in a pseudo-terminal.
 struct Console {
     parser: Arc<Mutex<vt100::Parser>>,
+    /// Every byte the child wrote to the terminal.
+    raw: Arc<Mutex<Vec<u8>>>,
     reader: Option<JoinHandle<()>>,
     writer: Box<dyn Write + Send>,
     child: Box<dyn Child + Send + Sync>,
@@ -42,6 +50,11 @@ impl Console {
 
     /// As [`Console::start`], with extra environment variables (config overrides).
     fn start_with(cols: u16, rows: u16, env: &[(&str, &str)]) -> Console {
+        Self::start_args(cols, rows, env, &[])
+    }
+
+    /// `veyra ARGS` in a `cols`×`rows` pty, with extra environment variables.
+    fn start_args(cols: u16, rows: u16, env: &[(&str, &str)], args: &[&str]) -> Console {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         for sub in ["home", "config", "data", "work"] {
             std::fs::create_dir_all(dir.path().join(sub)).expect("create sandbox directory");
@@ -56,6 +69,7 @@ impl Console {
             .expect("open a pty");
 
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_veyra"));
+        cmd.args(args);
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("VEYRA_") {
                 cmd.env_remove(&key);
@@ -82,24 +96,32 @@ impl Console {
         drop(pty.slave);
 
         let parser = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
+        let raw = Arc::new(Mutex::new(Vec::new()));
         let mut source = pty.master.try_clone_reader().expect("pty reader");
         let sink = Arc::clone(&parser);
+        let raw_sink = Arc::clone(&raw);
         let reader = std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             loop {
                 match source.read(&mut buf) {
                     // EOF, or EIO once the child has closed the slave side.
                     Ok(0) | Err(_) => break,
-                    Ok(n) => match sink.lock() {
-                        Ok(mut p) => p.process(&buf[..n]),
-                        Err(_) => break,
-                    },
+                    Ok(n) => {
+                        if let Ok(mut r) = raw_sink.lock() {
+                            r.extend_from_slice(&buf[..n]);
+                        }
+                        match sink.lock() {
+                            Ok(mut p) => p.process(&buf[..n]),
+                            Err(_) => break,
+                        }
+                    }
                 }
             }
         });
         let writer = pty.master.take_writer().expect("pty writer");
         Console {
             parser,
+            raw,
             reader: Some(reader),
             writer,
             child,
@@ -178,6 +200,14 @@ impl Console {
             reader.join().expect("the pty reader panicked");
         }
         status
+    }
+
+    /// The bytes written to the terminal so far.
+    fn raw_bytes(&self) -> Vec<u8> {
+        match self.raw.lock() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     fn alternate_screen(&self) -> bool {
@@ -274,7 +304,7 @@ fn too_small_terminal_says_so_and_q_still_quits() {
 }
 
 #[test]
-fn ctrl_c_while_editing_quits_and_restores_the_terminal() {
+fn ctrl_c_clears_a_draft_then_quits_and_restores_the_terminal() {
     let mut console = Console::start(100, 30);
     console.wait_for("the Tasks and Prompt panes", |s| {
         s.contains("Tasks") && s.contains("Prompt")
@@ -283,6 +313,10 @@ fn ctrl_c_while_editing_quits_and_restores_the_terminal() {
     console.wait_for("the Prompt in editing mode", |s| s.contains("send ·"));
     console.send(b"half a thought");
     console.wait_for("the typed text", |s| s.contains("half a thought"));
+    console.send(b"\x03");
+    console.wait_for("the draft cleared", |s| {
+        !s.contains("half a thought") && s.contains("draft cleared")
+    });
     console.send(b"\x03");
     let status = console.wait_exit();
     let screen = console.screen_text();
@@ -293,6 +327,39 @@ fn ctrl_c_while_editing_quits_and_restores_the_terminal() {
     assert!(
         !console.alternate_screen(),
         "the terminal is still on the alternate screen after exit; screen:\n{screen}"
+    );
+}
+
+#[test]
+fn sigint_closes_the_console_and_restores_the_terminal() {
+    let mut console = Console::start(100, 30);
+    console.wait_for("the Tasks and Prompt panes", |s| {
+        s.contains("Tasks") && s.contains("Prompt")
+    });
+    let pid = console.child.process_id().expect("the child's pid");
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success(), "kill -INT {pid} failed");
+    let status = console.wait_exit();
+    let screen = console.screen_text();
+    assert!(
+        status.signal().is_none(),
+        "veyra died of {status:?} instead of closing; screen:\n{screen}"
+    );
+    assert!(
+        !console.alternate_screen(),
+        "the terminal is still on the alternate screen after SIGINT; screen:\n{screen}"
+    );
+    let raw = console.raw_bytes();
+    assert!(
+        raw.windows(8).any(|w| w == b"\x1b[?1049l"),
+        "the alternate screen was never left"
+    );
+    assert!(
+        raw.windows(6).any(|w| w == b"\x1b[?25h"),
+        "the cursor was never shown again"
     );
 }
 
@@ -368,4 +435,205 @@ fn a_prompt_travels_the_mars_link_and_c_cancels_one_mid_flight() {
     console.send(b"q");
     let status = console.wait_exit();
     assert!(status.success(), "veyra exited with {status:?}");
+}
+
+/// True when `bytes` hold `needle`.
+fn has(bytes: &[u8], needle: &[u8]) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle)
+}
+
+/// True when `bytes` hold a C1 control as UTF-8 (`C2 80`–`C2 9F`).
+fn has_c1(bytes: &[u8]) -> bool {
+    bytes
+        .windows(2)
+        .any(|w| w[0] == 0xC2 && (0x80..=0x9F).contains(&w[1]))
+}
+
+/// The key the hostile server echoes.
+const HOSTILE_KEY: &str = "sk-hostile-PTY-SENTINEL-5eed";
+
+fn hostile_chunk(content: &str) -> String {
+    let chunk = serde_json::json!({
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}],
+    });
+    format!("data: {chunk}\n\n")
+}
+
+#[test]
+fn a_hostile_server_cannot_drive_the_console_or_show_the_key() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let server = rt.block_on(async {
+        let server = MockServer::start().await;
+        let mut body = String::new();
+        for piece in [
+            "Hello \u{1b}]0;PWNED\u{7}",
+            "\u{1b}[2J\u{1b}[H",
+            "\u{1b}]52;c;cHduZWQ=\u{7}",
+            "\u{9b}31mred",
+            &format!(" key {HOSTILE_KEY}"),
+            " \u{202e}gnp.exe done.",
+        ] {
+            body.push_str(&hostile_chunk(piece));
+        }
+        body.push_str(
+            "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
+        );
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_raw(body.into_bytes(), "text/event-stream"),
+            )
+            .mount(&server)
+            .await;
+        server
+    });
+    let base = format!("{}/v1", server.uri());
+    let mut console = Console::start_with(
+        120,
+        40,
+        &[
+            ("VEYRA_MODEL__BACKEND", "openai"),
+            ("VEYRA_MODEL__BASE_URL", &base),
+            ("VEYRA_MODEL__API_KEY_ENV", "HOSTILE_PTY_KEY"),
+            ("HOSTILE_PTY_KEY", HOSTILE_KEY),
+        ],
+    );
+    console.wait_for("the console", |s| {
+        s.contains("Tasks") && s.contains("Prompt") && s.contains("Output")
+    });
+    let before = console.raw_bytes().len();
+    console.send(b"i");
+    console.wait_for("the Prompt in editing mode", |s| s.contains("send ·"));
+    console.send(b"Tell me a story\r");
+    console.wait_for("the task marked ✓", |s| task_done(s, "Tell me"));
+    console.wait_for("the hostile answer shown as placeholders", |s| {
+        s.contains("PWNED␇") && s.contains("done.") && s.contains("[redacted]")
+    });
+    let screen = console.screen_text();
+    for pane in ["Tasks", "Output", "Log", "Audit", "Safety", "Prompt"] {
+        assert!(
+            screen.contains(pane),
+            "the {pane} pane is gone after \\e[2J; screen:\n{screen}"
+        );
+    }
+    assert!(screen.contains("␛[2J"), "{screen}");
+    assert!(
+        !screen.contains(HOSTILE_KEY),
+        "the key is on screen:\n{screen}"
+    );
+    let raw = console.raw_bytes();
+    let after = raw.get(before..).unwrap_or_default();
+    for (what, needle) in [
+        ("an OSC sequence", &b"\x1b]"[..]),
+        ("a screen clear", b"\x1b[2J"),
+        ("a bidi override", "\u{202e}".as_bytes()),
+        ("the key", HOSTILE_KEY.as_bytes()),
+    ] {
+        assert!(!has(after, needle), "{what} reached the terminal");
+    }
+    assert!(!has_c1(after), "a C1 control reached the terminal");
+    console.send(b"\x1b");
+    console.wait_for("the Prompt out of editing mode", |s| {
+        s.contains("to type a prompt")
+    });
+    console.send(b"q");
+    assert!(console.wait_exit().success());
+}
+
+#[test]
+fn typing_through_a_confirmation_answers_nothing() {
+    let mut console = Console::start_with(
+        100,
+        30,
+        &[("VEYRA_GOVERNANCE__REQUIRE_CONFIRMATION", "execute:mock")],
+    );
+    console.wait_for("the console", |s| {
+        s.contains("Tasks") && s.contains("Prompt")
+    });
+    console.send(b"i");
+    console.wait_for("the Prompt in editing mode", |s| s.contains("send ·"));
+    console.send(b"Check the seals\r");
+    // Keep typing, y and n included, through the moment the request arrives and after it.
+    let text = "why yes and no nnnn yyyy ";
+    for c in text.bytes().cycle().take(60) {
+        console.send(&[c]);
+        std::thread::sleep(Duration::from_millis(15));
+    }
+    console.wait_for("the request announced, still waiting", |s| {
+        s.contains("1 confirmation waiting") && s.contains("1 waiting")
+    });
+    let screen = console.screen_text();
+    assert!(
+        !screen.contains("Acknowledged") && !task_done(&screen, "Check the"),
+        "typed text approved the operation; screen:\n{screen}"
+    );
+    assert!(
+        !screen.contains("Confirm operation"),
+        "the modal opened under the operator's fingers; screen:\n{screen}"
+    );
+    assert!(screen.contains("why yes and no"), "{screen}");
+
+    // Leaving the prompt opens the modal; after its guard interval, y allows.
+    console.send(b"\x1b");
+    console.wait_for("the modal", |s| {
+        s.contains("Confirm operation") && s.contains("rule:")
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    console.send(b"y");
+    console.wait_for("the answer once allowed", |s| s.contains("Acknowledged"));
+    console.wait_for("the task marked ✓", |s| task_done(s, "Check the"));
+    console.send(b"q");
+    assert!(console.wait_exit().success());
+}
+
+#[test]
+fn veyra_run_on_a_terminal_shows_escapes_as_placeholders() {
+    let prompt = "hi \u{1b}]0;PWNED\u{7}\u{1b}[2J \u{9b}6n \u{202e}abc";
+    let mut run = Console::start_args(100, 30, &[], &["run", prompt]);
+    let status = run.wait_exit();
+    let raw = run.raw_bytes();
+    let shown = String::from_utf8_lossy(&raw).into_owned();
+    assert!(status.success(), "{status:?}: {shown}");
+    assert!(
+        !raw.contains(&0x1b),
+        "an escape reached the terminal: {shown:?}"
+    );
+    assert!(
+        !has_c1(&raw),
+        "a C1 control reached the terminal: {shown:?}"
+    );
+    assert!(
+        shown.contains("␛]0;PWNED␇␛[2J <U+009B>6n <U+202E>abc"),
+        "{shown}"
+    );
+
+    // `--raw` is the operator's explicit choice to pass the bytes through.
+    let mut run = Console::start_args(100, 30, &[], &["run", "--raw", prompt]);
+    assert!(run.wait_exit().success());
+    assert!(has(&run.raw_bytes(), b"\x1b]0;PWNED\x07"));
+
+    // An argument quoted back by another command is shown, not obeyed.
+    let mut run = Console::start_args(
+        100,
+        30,
+        &[],
+        &[
+            "policy",
+            "check",
+            "--principal",
+            "\u{1b}[31mx\u{9b}",
+            "--action",
+            "execute",
+            "--resource",
+            "backend:mock",
+        ],
+    );
+    run.wait_exit();
+    let raw = run.raw_bytes();
+    let shown = String::from_utf8_lossy(&raw).into_owned();
+    assert!(shown.contains("␛[31mx"), "{shown}");
+    assert!(!raw.contains(&0x1b) && !has_c1(&raw), "{shown:?}");
 }

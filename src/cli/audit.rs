@@ -293,7 +293,7 @@ pub fn audit_list(
     let mut out = String::new();
     if json {
         for e in &entries {
-            let line = serde_json::to_string(e)
+            let line = crate::sanitize::to_json_line(e)
                 .map_err(|e| VeyraError::Runtime(format!("encoding an entry: {e}")))?;
             out.push_str(&line);
             out.push('\n');
@@ -333,7 +333,7 @@ pub fn audit_export(
         &loaded.config.audit_store_options(),
     )?;
     let export = trail.export(&filter.to_filter())?;
-    let mut text = serde_json::to_string_pretty(&export)
+    let mut text = crate::sanitize::to_json_pretty(&export)
         .map_err(|e| VeyraError::Runtime(format!("encoding the export: {e}")))?;
     text.push('\n');
     match out {
@@ -344,7 +344,7 @@ pub fn audit_export(
             eprintln!(
                 "{} entries written to {}",
                 export.entries.len(),
-                path.display()
+                crate::sanitize::sanitize(&path.display().to_string())
             );
             Ok(ExitCode::Success)
         }
@@ -366,7 +366,7 @@ pub fn audit_prove(
             trail.len()
         )));
     };
-    let mut text = serde_json::to_string_pretty(&proof)
+    let mut text = crate::sanitize::to_json_pretty(&proof)
         .map_err(|e| VeyraError::Runtime(format!("encoding the proof: {e}")))?;
     text.push('\n');
     print_all(&text)

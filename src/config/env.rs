@@ -18,6 +18,34 @@ const NOT_OVERRIDES: [&str; 1] = ["VEYRA_CONFIG"];
 /// The prefix every override starts with.
 pub const PREFIX: &str = "VEYRA_";
 
+/// The process environment as text, read without assuming UTF-8: a `VEYRA_*` variable whose
+/// name or value is not valid UTF-8 is an error naming it; any other such variable is not
+/// Veyra's business and is left out.
+pub fn process_vars() -> Result<Vec<(String, String)>, ConfigError> {
+    let mut vars = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        let ours = name.as_encoded_bytes().starts_with(PREFIX.as_bytes());
+        match (name.into_string(), value.into_string()) {
+            (Ok(name), Ok(value)) => vars.push((name, value)),
+            (Ok(name), Err(_)) if ours => {
+                return Err(ConfigError::Env {
+                    message: "the value is not valid UTF-8 text; set it to plain text or unset it"
+                        .into(),
+                    var: name,
+                });
+            }
+            (Err(name), _) if ours => {
+                return Err(ConfigError::Env {
+                    var: crate::sanitize::quote(&name.to_string_lossy()),
+                    message: "the variable's name is not valid UTF-8 text; unset it".into(),
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(vars)
+}
+
 /// Applies every override in `vars` to `config`. Returns the new config and, for each dotted key
 /// that was overridden, the variable that did it.
 pub fn apply_overrides(
@@ -62,7 +90,12 @@ pub fn apply_overrides(
             let detail = first_error.map(|e| e.to_string()).unwrap_or_default();
             return Err(ConfigError::Env {
                 var: var.clone(),
-                message: format!("value '{raw}' does not fit {}: {detail}", path.join(".")),
+                message: format!(
+                    "value '{}' does not fit {}: {}",
+                    crate::sanitize::quote(raw),
+                    path.join("."),
+                    crate::sanitize::quote(&detail)
+                ),
             });
         }
         sources.insert(path.join("."), var.clone());

@@ -16,8 +16,31 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use secret::{REDACTED, Secret};
+pub use secret::{REDACTED, REDACTED_IN_TEXT, Secret, redact, redact_key};
 pub use theme::{ResolvedTheme, ThemeColour};
+
+/// Range of `model.max_tokens`.
+pub const RANGE_MAX_TOKENS: std::ops::RangeInclusive<u64> = 1..=10_000_000;
+/// Range of `model.timeout`, seconds (a day at most).
+pub const RANGE_MODEL_TIMEOUT_S: std::ops::RangeInclusive<u64> = 1..=86_400;
+/// Range of `model.retries` and `runtime.retries`.
+pub const RANGE_RETRIES: std::ops::RangeInclusive<u64> = 0..=100;
+/// Range of `model.mock.token_delay_ms` and `latency.custom.{min,max}_ms` (a week at most).
+pub const RANGE_DELAY_MS: std::ops::RangeInclusive<u64> = 0..=604_800_000;
+/// Range of `latency.time_scale`: a thousand times slower to a million times faster.
+pub const RANGE_TIME_SCALE: std::ops::RangeInclusive<f64> = 0.001..=1_000_000.0;
+/// Range of `latency.deep_space_au`: a thousandth of an au to about 1.6 light-years.
+pub const RANGE_DEEP_SPACE_AU: std::ops::RangeInclusive<f64> = 0.001..=100_000.0;
+/// Range of `runtime.max_concurrent`.
+pub const RANGE_MAX_CONCURRENT: std::ops::RangeInclusive<u64> = 1..=4096;
+/// Range of `runtime.backoff_ms` and `runtime.backoff_max_ms` (a day at most).
+pub const RANGE_BACKOFF_MS: std::ops::RangeInclusive<u64> = 0..=86_400_000;
+/// Range of `runtime.task_timeout`, seconds (a week at most; 0 = no limit).
+pub const RANGE_TASK_TIMEOUT_S: std::ops::RangeInclusive<u64> = 0..=604_800;
+/// Range of `runtime.aging_ms` (a day at most; 0 = off).
+pub const RANGE_AGING_MS: std::ops::RangeInclusive<u64> = 0..=86_400_000;
+/// Range of `runtime.queue_capacity`.
+pub const RANGE_QUEUE_CAPACITY: std::ops::RangeInclusive<u64> = 1..=10_000_000;
 
 /// The whole configuration. Every field has a default, so an empty file is a valid file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -52,11 +75,11 @@ pub struct ModelConfig {
     pub api_key_env: Option<String>,
     /// Sampling temperature, 0 to 2.
     pub temperature: f64,
-    /// Upper bound on generated tokens, at least 1.
+    /// Upper bound on generated tokens, 1 to 10,000,000.
     pub max_tokens: u32,
-    /// Request timeout in seconds, at least 1.
+    /// Request timeout in seconds, 1 to 86,400.
     pub timeout: u64,
-    /// How often a failed request is retried before the first streamed byte.
+    /// How often a failed request is retried before the first streamed byte, 0 to 100.
     pub retries: u32,
     /// The deterministic mock backend.
     pub mock: MockConfig,
@@ -87,6 +110,14 @@ impl ModelConfig {
         };
         match std::env::var(var) {
             Ok(v) if !v.trim().is_empty() => Ok(Some(Secret::new(v.trim()))),
+            Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::Invalid {
+                key: "model.api_key_env".into(),
+                origin: Origin::Default,
+                message: format!(
+                    "the environment variable '{var}' does not hold valid UTF-8 text; export the \
+                     API key as plain text"
+                ),
+            }),
             _ => Err(ConfigError::Invalid {
                 key: "model.api_key_env".into(),
                 origin: Origin::Default,
@@ -102,7 +133,7 @@ impl ModelConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct MockConfig {
-    /// Delay between streamed tokens, in milliseconds (0 streams as fast as possible).
+    /// Delay between streamed tokens, in milliseconds, 0 (as fast as possible) to 604,800,000.
     pub token_delay_ms: u64,
     /// Scripted answers: the first rule whose pattern matches the prompt decides.
     pub script: Vec<MockRule>,
@@ -172,9 +203,10 @@ pub struct LatencyConfig {
     pub mode: LatencyMode,
     /// Range for the `custom` preset.
     pub custom: CustomRange,
-    /// Simulated seconds per real second (60 = a Mars minute per second). Greater than 0.
+    /// Simulated seconds per real second (60 = a Mars minute per second), 0.001 to 1,000,000.
     pub time_scale: f64,
-    /// Distance of the `deep-space` preset, au (173 au is one light-day: Voyager 1 in 2026).
+    /// Distance of the `deep-space` preset, au (173 au is one light-day: Voyager 1 in 2026),
+    /// 0.001 to 100,000.
     pub deep_space_au: f64,
 }
 
@@ -195,9 +227,9 @@ impl Default for LatencyConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CustomRange {
-    /// Shortest one-way delay, ms.
+    /// Shortest one-way delay, ms, 0 to 604,800,000 (a week).
     pub min_ms: u64,
-    /// Longest one-way delay, ms; not below `min_ms`.
+    /// Longest one-way delay, ms; not below `min_ms`, at most 604,800,000 (a week).
     pub max_ms: u64,
 }
 
@@ -271,24 +303,25 @@ impl fmt::Display for LatencyMode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
-    /// Executions running at once, at least 1.
+    /// Executions running at once, 1 to 4096.
     pub max_concurrent: usize,
-    /// Retries of a failed task, for retryable errors only.
+    /// Retries of a failed task, for retryable errors only, 0 to 100.
     pub retries: u32,
-    /// First retry delay in milliseconds; doubles on each retry.
+    /// First retry delay in milliseconds, 0 to 86,400,000; doubles on each retry.
     pub backoff_ms: u64,
-    /// Longest retry delay in milliseconds.
+    /// Longest retry delay in milliseconds, `backoff_ms` to 86,400,000.
     pub backoff_max_ms: u64,
     /// Randomise each retry delay between half and all of it ("equal jitter").
     pub jitter: bool,
     /// Seed for jitter and simulated link delays; unset draws a fresh seed at start.
     pub seed: Option<u64>,
-    /// Seconds a task may run before it is stopped as timed out; 0 means no limit.
+    /// Seconds a task may run before it is stopped as timed out, 1 to 604,800 (a week);
+    /// 0 means no limit.
     pub task_timeout: u64,
     /// A queued task gains one priority level per this many milliseconds of waiting, so
-    /// background work is not starved; 0 turns aging off.
+    /// background work is not starved; 0 turns aging off, at most 86,400,000.
     pub aging_ms: u64,
-    /// Tasks that may wait in the queue, at least 1.
+    /// Tasks that may wait in the queue, 1 to 10,000,000.
     pub queue_capacity: usize,
 }
 
@@ -562,7 +595,7 @@ pub fn load_config(path: Option<&Path>) -> Result<VeyraConfig, ConfigError> {
 
 /// [`load_config`], also telling where the values came from.
 pub fn load_config_with_sources(path: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
-    let vars: Vec<(String, String)> = std::env::vars().collect();
+    let vars = env::process_vars()?;
     load_from(path, &vars)
 }
 
@@ -633,14 +666,28 @@ pub fn parse_str(text: &str, path: &Path) -> Result<VeyraConfig, ConfigError> {
             .location()
             .map(|l| (l.line(), l.column()))
             .unwrap_or((0, 0));
-        let mut message = explain_serde_message(&yaml_error_message(&e));
+        // The message and the line may quote the file: both are capped and sanitized, so a
+        // megabyte-long line is not echoed whole.
+        let explained = explain_serde_message(&yaml_error_message(&e));
+        let mut message = crate::sanitize::sanitize_line(&crate::sanitize::excerpt(
+            &explained,
+            3 * crate::sanitize::EXCERPT_CHARS,
+        ))
+        .into_owned();
         if !message.starts_with("unknown key")
             && let Some(source) = text
                 .lines()
-                .nth((line as usize).saturating_sub(1))
+                .nth(
+                    usize::try_from(line)
+                        .unwrap_or(usize::MAX)
+                        .saturating_sub(1),
+                )
                 .filter(|_| line > 0)
         {
-            message.push_str(&format!(" (in `{}`)", source.trim()));
+            message.push_str(&format!(
+                " (in `{}`)",
+                crate::sanitize::quote(source.trim())
+            ));
         }
         ConfigError::File {
             path: path.to_path_buf(),
@@ -727,6 +774,29 @@ fn section_with_fields(fields: &[&str]) -> Option<String> {
     walk(&defaults, "", fields)
 }
 
+/// True when `api_key_env` is not a plausible environment variable name, or looks like a
+/// key: something other than letters, digits and `_`, a known key prefix, or a long run of
+/// mixed-case letters and digits without the underscores a variable name has.
+fn looks_like_a_key(value: &str) -> bool {
+    let name_like = !value.is_empty()
+        && value.len() <= 128
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !value.starts_with(|c: char| c.is_ascii_digit());
+    if !name_like {
+        return true;
+    }
+    let lower = value.to_ascii_lowercase();
+    let has_lowercase = value.chars().any(|c| c.is_ascii_lowercase());
+    let prefixed = ["sk_", "pk_", "rk_", "gsk_", "ghp_", "hf_"]
+        .iter()
+        .any(|p| lower.starts_with(p) && value.len() >= 20 && has_lowercase);
+    let random_looking = value.len() >= 24
+        && !value.contains('_')
+        && value.chars().any(|c| c.is_ascii_digit())
+        && has_lowercase;
+    prefixed || random_looking
+}
+
 impl VeyraConfig {
     /// Checks ranges and consistency. `origin` says where a dotted key's value came from.
     pub fn validate(&self, origin: &dyn Fn(&str) -> Origin) -> Result<(), ConfigError> {
@@ -748,12 +818,41 @@ impl VeyraConfig {
                 format!("{} is out of range; use a value from 0 to 2", m.temperature),
             ));
         }
-        if m.max_tokens == 0 {
-            return Err(invalid("model.max_tokens", "must be at least 1".into()));
-        }
-        if m.timeout == 0 {
-            return Err(invalid("model.timeout", "must be at least 1 second".into()));
-        }
+        // Every number has a range (documented on its field); outside it is an error, not a
+        // panic or an overflow later.
+        let within = |key: &str, value: u64, range: std::ops::RangeInclusive<u64>, unit: &str| {
+            if range.contains(&value) {
+                Ok(())
+            } else {
+                Err(invalid(
+                    key,
+                    format!(
+                        "{value} is out of range; use {} to {}{unit}",
+                        range.start(),
+                        range.end()
+                    ),
+                ))
+            }
+        };
+        within(
+            "model.max_tokens",
+            m.max_tokens.into(),
+            RANGE_MAX_TOKENS,
+            " tokens",
+        )?;
+        within(
+            "model.timeout",
+            m.timeout,
+            RANGE_MODEL_TIMEOUT_S,
+            " seconds",
+        )?;
+        within("model.retries", m.retries.into(), RANGE_RETRIES, " retries")?;
+        within(
+            "model.mock.token_delay_ms",
+            m.mock.token_delay_ms,
+            RANGE_DELAY_MS,
+            " ms",
+        )?;
         if let Some(base) = &m.base_url {
             match url::Url::parse(base) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
@@ -761,20 +860,21 @@ impl VeyraConfig {
                     return Err(invalid(
                         "model.base_url",
                         format!(
-                            "'{base}' is not an http(s) URL; write e.g. \
-                             http://localhost:11434/v1 or https://api.openai.com/v1"
+                            "'{}' is not an http(s) URL; write e.g. \
+                             http://localhost:11434/v1 or https://api.openai.com/v1",
+                            crate::sanitize::quote(base)
                         ),
                     ));
                 }
             }
         }
-        if m.api_key_env
-            .as_deref()
-            .is_some_and(|v| v.trim().is_empty() || v.contains('='))
-        {
+        if m.api_key_env.as_deref().is_some_and(looks_like_a_key) {
+            // The value is never repeated: it may be the key itself.
             return Err(invalid(
                 "model.api_key_env",
-                "must be the name of an environment variable (e.g. OPENAI_API_KEY), not the key"
+                "does not look like the name of an environment variable (letters, digits and _, \
+                 e.g. OPENAI_API_KEY); it must name the variable that holds the key, never hold \
+                 the key itself (the value is not shown here; if it was a key, revoke it)"
                     .into(),
             ));
         }
@@ -782,26 +882,51 @@ impl VeyraConfig {
             if let Err(e) = regex::Regex::new(&rule.pattern) {
                 return Err(invalid(
                     &format!("model.mock.script[{i}].pattern"),
-                    format!("is not a valid regular expression: {e}"),
+                    format!(
+                        "is not a valid regular expression: {}",
+                        crate::sanitize::excerpt(
+                            &e.to_string(),
+                            3 * crate::sanitize::EXCERPT_CHARS
+                        )
+                    ),
                 ));
             }
         }
         let l = &self.latency;
-        if !(l.time_scale > 0.0 && l.time_scale.is_finite()) {
+        if !RANGE_TIME_SCALE.contains(&l.time_scale) {
             return Err(invalid(
                 "latency.time_scale",
                 format!(
-                    "{} must be greater than 0 (1 = real time, 60 = a minute per second)",
-                    l.time_scale
+                    "{} is out of range; use {} to {} (1 = real time, 60 = a minute per second)",
+                    l.time_scale,
+                    RANGE_TIME_SCALE.start(),
+                    RANGE_TIME_SCALE.end()
                 ),
             ));
         }
-        if !(l.deep_space_au > 0.0 && l.deep_space_au.is_finite()) {
+        if !RANGE_DEEP_SPACE_AU.contains(&l.deep_space_au) {
             return Err(invalid(
                 "latency.deep_space_au",
-                format!("{} must be a distance greater than 0 au", l.deep_space_au),
+                format!(
+                    "{} is out of range; use a distance from {} to {} au (173 au is one light-day)",
+                    l.deep_space_au,
+                    RANGE_DEEP_SPACE_AU.start(),
+                    RANGE_DEEP_SPACE_AU.end()
+                ),
             ));
         }
+        within(
+            "latency.custom.min_ms",
+            l.custom.min_ms,
+            RANGE_DELAY_MS,
+            " ms",
+        )?;
+        within(
+            "latency.custom.max_ms",
+            l.custom.max_ms,
+            RANGE_DELAY_MS,
+            " ms",
+        )?;
         if l.custom.min_ms > l.custom.max_ms {
             return Err(invalid(
                 "latency.custom",
@@ -812,12 +937,43 @@ impl VeyraConfig {
             ));
         }
         let r = &self.runtime;
-        if r.max_concurrent == 0 {
-            return Err(invalid(
-                "runtime.max_concurrent",
-                "must be at least 1".into(),
-            ));
-        }
+        within(
+            "runtime.max_concurrent",
+            r.max_concurrent as u64,
+            RANGE_MAX_CONCURRENT,
+            " tasks",
+        )?;
+        within(
+            "runtime.retries",
+            r.retries.into(),
+            RANGE_RETRIES,
+            " retries",
+        )?;
+        within("runtime.backoff_ms", r.backoff_ms, RANGE_BACKOFF_MS, " ms")?;
+        within(
+            "runtime.backoff_max_ms",
+            r.backoff_max_ms,
+            RANGE_BACKOFF_MS,
+            " ms",
+        )?;
+        within(
+            "runtime.task_timeout",
+            r.task_timeout,
+            RANGE_TASK_TIMEOUT_S,
+            " seconds (0 = no limit)",
+        )?;
+        within(
+            "runtime.aging_ms",
+            r.aging_ms,
+            RANGE_AGING_MS,
+            " ms (0 = off)",
+        )?;
+        within(
+            "runtime.queue_capacity",
+            r.queue_capacity as u64,
+            RANGE_QUEUE_CAPACITY,
+            " tasks",
+        )?;
         if r.backoff_max_ms < r.backoff_ms {
             return Err(invalid(
                 "runtime.backoff_max_ms",
@@ -827,19 +983,13 @@ impl VeyraConfig {
                 ),
             ));
         }
-        if r.queue_capacity == 0 {
-            return Err(invalid(
-                "runtime.queue_capacity",
-                "must be at least 1".into(),
-            ));
-        }
         let level = self.logging.level.to_ascii_lowercase();
         if !LOG_LEVELS.contains(&level.as_str()) {
             return Err(invalid(
                 "logging.level",
                 format!(
                     "unknown level '{}'{}; valid levels: {}",
-                    self.logging.level,
+                    crate::sanitize::quote(&self.logging.level),
                     suggest::did_you_mean(&level, LOG_LEVELS),
                     LOG_LEVELS.join(", ")
                 ),

@@ -92,6 +92,141 @@ fn out_of_range_values_are_rejected_with_their_origin() {
 }
 
 #[test]
+fn every_number_has_a_range_and_hostile_ones_are_refused() {
+    for (yaml, key) in [
+        (
+            "runtime:\n  task_timeout: 9223372036854775807\n",
+            "runtime.task_timeout",
+        ),
+        ("latency:\n  time_scale: 1.0e-300\n", "latency.time_scale"),
+        ("latency:\n  time_scale: .inf\n", "latency.time_scale"),
+        ("latency:\n  time_scale: .nan\n", "latency.time_scale"),
+        (
+            "latency:\n  deep_space_au: 1.0e17\n",
+            "latency.deep_space_au",
+        ),
+        ("latency:\n  deep_space_au: 0\n", "latency.deep_space_au"),
+        (
+            "latency:\n  custom: {min_ms: 0, max_ms: 18446744073709551615}\n",
+            "latency.custom.max_ms",
+        ),
+        ("model:\n  timeout: 18446744073709551615\n", "model.timeout"),
+        ("model:\n  timeout: 0\n", "model.timeout"),
+        ("model:\n  retries: 4000000000\n", "model.retries"),
+        (
+            "model:\n  mock: {token_delay_ms: 18446744073709551615}\n",
+            "model.mock.token_delay_ms",
+        ),
+        ("runtime:\n  retries: 4000000000\n", "runtime.retries"),
+        (
+            "runtime:\n  backoff_ms: 18446744073709551615\n  backoff_max_ms: 18446744073709551615\n",
+            "runtime.backoff_ms",
+        ),
+        (
+            "runtime:\n  aging_ms: 18446744073709551615\n",
+            "runtime.aging_ms",
+        ),
+        (
+            "runtime:\n  max_concurrent: 18446744073709551615\n",
+            "runtime.max_concurrent",
+        ),
+        ("runtime:\n  queue_capacity: 0\n", "runtime.queue_capacity"),
+    ] {
+        let config = parse(yaml).unwrap();
+        let err = config.validate(&|_| Origin::Default).unwrap_err();
+        match &err {
+            ConfigError::Invalid {
+                key: k, message, ..
+            } => {
+                assert_eq!(k, key, "{yaml}");
+                assert!(message.contains("out of range"), "{yaml}: {message}");
+            }
+            other => panic!("{yaml}: expected Invalid, got {other:?}"),
+        }
+    }
+    // The edges themselves are valid.
+    let edges = "latency:\n  time_scale: 0.001\n  deep_space_au: 100000\nruntime:\n  task_timeout: 604800\n";
+    parse(edges)
+        .unwrap()
+        .validate(&|_| Origin::Default)
+        .unwrap();
+}
+
+#[test]
+fn an_api_key_in_api_key_env_is_refused_without_repeating_it() {
+    for key in [
+        "sk-proj-AbCdEf0123456789xyz",
+        "sk-ant-api03-secretsecret",
+        "0123456789abcdefABCDEF0123456789",
+        "OPENAI_API_KEY=sk-x",
+        "Bearer abc",
+        "",
+    ] {
+        let mut config = VeyraConfig::default();
+        config.model.api_key_env = Some(key.into());
+        let err = config
+            .validate(&|_| Origin::Default)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("model.api_key_env"), "{err}");
+        assert!(key.is_empty() || !err.contains(key), "{err} repeats {key}");
+    }
+    for name in [
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "my_key",
+        "SK_LIVE_TOKEN_FOR_VEYRA_TESTS",
+    ] {
+        let mut config = VeyraConfig::default();
+        config.model.api_key_env = Some(name.into());
+        config.validate(&|_| Origin::Default).unwrap();
+    }
+}
+
+#[test]
+fn a_megabyte_line_is_not_echoed_whole() {
+    let line = format!(
+        "model:\n  temperature: \"{}\u{1b}[2J\"\n",
+        "x".repeat(1 << 20)
+    );
+    let err = parse(&line).unwrap_err().to_string();
+    assert!(err.len() < 2000, "{} bytes", err.len());
+    assert!(err.contains('…'), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err}");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+    #[test]
+    fn arbitrary_bytes_never_panic_the_loader(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+        let text = String::from_utf8_lossy(&bytes);
+        if let Ok(config) = parse(&text) {
+            let _ = config.validate(&|_| Origin::Default);
+        }
+    }
+
+    #[test]
+    fn yaml_shaped_input_never_panics_the_loader(
+        section in "model|latency|runtime|logging|governance|tui",
+        key in "[a-z_]{1,14}",
+        value in "-?[0-9]{1,25}(\\.[0-9]{0,5})?(e-?[0-9]{1,3})?|\\.inf|\\.nan|\\PC{0,20}",
+    ) {
+        let text = format!("{section}:\n  {key}: {value}\n");
+        if let Ok(config) = parse(&text) {
+            let _ = config.validate(&|_| Origin::Default);
+        }
+        let (config, _) = match env::apply_overrides(
+            VeyraConfig::default(),
+            &vars(&[(&format!("VEYRA_{}__{}", section.to_uppercase(), key.to_uppercase()), &value)]),
+        ) {
+            Ok(applied) => applied,
+            Err(_) => return Ok(()),
+        };
+        let _ = config.validate(&|_| Origin::Default);
+    }
+}
+
+#[test]
 fn env_overrides_are_typed_and_win_over_the_file() {
     let base = parse("model:\n  backend: mock\n").unwrap();
     let (c, sources) = env::apply_overrides(

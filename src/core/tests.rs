@@ -182,6 +182,64 @@ async fn failures_are_published_audited_and_returned() {
     assert_eq!(entry.metadata["error_kind"], "server");
 }
 
+/// A backend with a bug: it panics mid-stream.
+struct PanickingBackend;
+
+#[async_trait::async_trait]
+impl crate::models::ModelBackend for PanickingBackend {
+    fn name(&self) -> &str {
+        "panicky"
+    }
+
+    async fn stream(
+        &self,
+        _request: &crate::models::ModelRequest,
+    ) -> Result<crate::models::ChunkStream, crate::models::ModelError> {
+        let chunks =
+            futures_util::stream::iter([Ok(crate::models::StreamChunk::Text("half".into()))])
+                .chain(futures_util::stream::once(async {
+                    panic!("injected backend bug")
+                }));
+        Ok(Box::pin(chunks))
+    }
+
+    async fn health_check(&self) -> Result<(), crate::models::ModelError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_backend_fails_the_execution_with_kind_internal_and_never_hangs() {
+    crate::runtime::contain::install_hook();
+    let mut config = VeyraConfig::default();
+    config.governance.store = crate::config::AuditStoreKind::Memory;
+    config.model.backend = "panicky".into();
+    let mut registry = crate::models::BackendRegistry::with_builtins();
+    registry.register_backend(
+        "panicky",
+        Arc::new(|_: &crate::config::ModelConfig| {
+            Ok(Arc::new(PanickingBackend) as Arc<dyn crate::models::ModelBackend>)
+        }),
+    );
+    let core = VeyraCore::with_registry(config, registry).unwrap();
+    let err = tokio::time::timeout(
+        Duration::from_secs(30),
+        core.execute_async(ExecutionRequest::new("hello")),
+    )
+    .await
+    .expect("the execution ends")
+    .unwrap_err();
+    assert!(
+        matches!(&err, VeyraError::Task { kind, message } if kind == "internal" && message.contains("injected backend bug")),
+        "{err:?}"
+    );
+    assert_eq!(err.exit_code(), crate::error::ExitCode::Runtime);
+    assert_eq!(core.scheduler().running(), 0, "the slot is released");
+    // The next prompt runs.
+    let second = core.execute_async(ExecutionRequest::new("again")).await;
+    assert!(matches!(second, Err(VeyraError::Task { .. })), "{second:?}");
+}
+
 #[tokio::test]
 async fn bad_requests_are_refused_before_anything_is_published() {
     let core = core_with(|_| {});

@@ -84,7 +84,11 @@ impl ModelBackend for AnthropicBackend {
         let response = self.http.post(&url, &self.headers, &body).await?;
         let request_id = super::http::request_id(response.headers());
         let events = self.http.events(response);
-        Ok(chunks(events, MessageStream::new(&self.name, request_id)))
+        Ok(chunks(
+            events,
+            MessageStream::new(&self.name, request_id),
+            self.http.redactor().clone(),
+        ))
     }
 
     async fn health_check(&self) -> Result<(), ModelError> {

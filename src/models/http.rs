@@ -11,8 +11,15 @@
 //!
 //! # Secrets
 //! API keys travel only in request headers. Errors are built from the status, the provider's
-//! error message and request id, never from headers or the request, so a key cannot reach a
-//! log, event, audit entry or error message.
+//! error message and request id, never from headers or the request. A hostile or careless
+//! server may still echo the key back, so everything a server sends that is not the answer
+//! (error bodies, headers, stream error events) passes the [`Redactor`] before it becomes an
+//! error: the configured key and anything shaped like a bearer token or API key become
+//! `[redacted]`. Answer text loses the configured key only (a model may write "Bearer").
+//!
+//! # Clamps
+//! Every duration a server names (`retry-after`, `retry-after-ms`) is clamped to
+//! [`MAX_RETRY_DELAY`] before it is used; nothing a server sends can overflow a clock.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -22,7 +29,7 @@ use futures_util::{Stream, StreamExt};
 use reqwest::header::{HeaderMap, HeaderValue};
 
 use super::base::{ModelError, ModelErrorKind};
-use crate::config::ModelConfig;
+use crate::config::{ModelConfig, Secret};
 
 /// Longest wait between retries, whatever the server asks for.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
@@ -41,6 +48,46 @@ pub(crate) struct HttpClient {
     retries: u32,
     /// Longest silence allowed: before the response starts, and between streamed bytes.
     idle: Duration,
+    redactor: Redactor,
+}
+
+/// Scrubs secrets from what a server sends back (see the module docs).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Redactor {
+    key: Option<std::sync::Arc<Secret>>,
+}
+
+impl Redactor {
+    /// A redactor for `key`, the configured API key if any.
+    pub(crate) fn new(key: Option<Secret>) -> Self {
+        Redactor {
+            key: key.map(std::sync::Arc::new),
+        }
+    }
+
+    /// `text` without the key or anything shaped like a credential.
+    pub(crate) fn text<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        crate::config::redact(text, self.key.as_deref())
+    }
+
+    /// Answer text without the configured key (only that: see the module docs).
+    pub(crate) fn answer(&self, text: String) -> String {
+        match crate::config::redact_key(&text, self.key.as_deref()) {
+            std::borrow::Cow::Borrowed(_) => text,
+            std::borrow::Cow::Owned(clean) => clean,
+        }
+    }
+
+    /// `error` with its message and request id scrubbed.
+    pub(crate) fn error(&self, mut error: ModelError) -> ModelError {
+        if let std::borrow::Cow::Owned(clean) = self.text(&error.message) {
+            error.message = clean;
+        }
+        error.request_id = error
+            .request_id
+            .map(|id| crate::sanitize::excerpt(&self.text(&id), 120).into_owned());
+        error
+    }
 }
 
 /// One server-sent event.
@@ -73,8 +120,16 @@ impl HttpClient {
             backend: backend.to_string(),
             client,
             retries: config.retries,
-            idle: Duration::from_secs(config.timeout.max(1)),
+            idle: Duration::from_secs(config.timeout.clamp(1, 86_400)),
+            // A missing key is the backend's error to report; here it only means nothing to
+            // scrub but credential shapes.
+            redactor: Redactor::new(config.api_key().ok().flatten()),
         })
+    }
+
+    /// The scrubber for this backend's server texts.
+    pub(crate) fn redactor(&self) -> &Redactor {
+        &self.redactor
     }
 
     /// POSTs `body` as JSON; returns the response once its status is 2xx, retrying as the
@@ -110,6 +165,10 @@ impl HttpClient {
                 Ok(Err(e)) => self.transport(&e, url),
                 Ok(Ok(response)) if response.status().is_success() => return Ok(response),
                 Ok(Ok(response)) => self.status_failure(response).await,
+            };
+            let failure = Failure {
+                error: self.redactor.error(failure.error),
+                ..failure
             };
             if !failure.retry || attempt >= self.retries {
                 return Err(failure.error);
@@ -147,9 +206,11 @@ impl HttpClient {
                     self.idle.as_secs()
                 ),
             )),
-            Ok(Err(e)) => Err(self.transport(&e, url).error),
+            Ok(Err(e)) => Err(self.redactor.error(self.transport(&e, url).error)),
             Ok(Ok(response)) if response.status().is_success() => Ok(response),
-            Ok(Ok(response)) => Err(self.status_failure(response).await.error),
+            Ok(Ok(response)) => Err(self
+                .redactor
+                .error(self.status_failure(response).await.error)),
         }
     }
 
@@ -167,7 +228,7 @@ impl HttpClient {
                     format!("the response body stalled for {} s", self.idle.as_secs()),
                 ));
             }
-            Ok(Err(e)) => return Err(self.transport(&e, "").error),
+            Ok(Err(e)) => return Err(self.redactor.error(self.transport(&e, "").error)),
             Ok(Ok(b)) => b,
         };
         serde_json::from_slice(&bytes).map_err(|e| {
@@ -177,7 +238,7 @@ impl HttpClient {
                 format!("the response is not JSON ({e}): {}", snippet(&bytes)),
             );
             err.request_id = request_id;
-            err
+            self.redactor.error(err)
         })
     }
 
@@ -186,6 +247,7 @@ impl HttpClient {
     pub(crate) fn events(&self, response: reqwest::Response) -> SseStream {
         let backend = self.backend.clone();
         let idle = self.idle;
+        let redactor = self.redactor.clone();
         // eventsource-stream copies its unparsed remainder after every line, so a large read
         // would cost time quadratic in its size; pieces of at most SSE_PIECE bytes keep it
         // linear (slicing `Bytes` copies nothing).
@@ -202,37 +264,40 @@ impl HttpClient {
         let inner = pieces.eventsource();
         let stream = futures_util::stream::unfold(
             (Box::pin(inner), backend, false),
-            move |(mut inner, backend, ended)| async move {
-                if ended {
-                    return None;
-                }
-                match tokio::time::timeout(idle, inner.next()).await {
-                    Err(_) => Some((
-                        Err(ModelError::new(
-                            &backend,
-                            ModelErrorKind::Timeout,
-                            format!(
-                                "the stream went silent for {} s (model.timeout)",
-                                idle.as_secs()
-                            ),
+            move |(mut inner, backend, ended)| {
+                let redactor = redactor.clone();
+                async move {
+                    if ended {
+                        return None;
+                    }
+                    match tokio::time::timeout(idle, inner.next()).await {
+                        Err(_) => Some((
+                            Err(ModelError::new(
+                                &backend,
+                                ModelErrorKind::Timeout,
+                                format!(
+                                    "the stream went silent for {} s (model.timeout)",
+                                    idle.as_secs()
+                                ),
+                            )),
+                            (inner, backend, true),
                         )),
-                        (inner, backend, true),
-                    )),
-                    Ok(None) => None,
-                    Ok(Some(Ok(event))) => Some((
-                        Ok(SseEvent {
-                            event: event.event,
-                            data: event.data,
-                        }),
-                        (inner, backend, false),
-                    )),
-                    Ok(Some(Err(e))) => {
-                        let error = ModelError::new(
-                            &backend,
-                            ModelErrorKind::Connection,
-                            format!("the stream broke off: {e}"),
-                        );
-                        Some((Err(error), (inner, backend, true)))
+                        Ok(None) => None,
+                        Ok(Some(Ok(event))) => Some((
+                            Ok(SseEvent {
+                                event: event.event,
+                                data: event.data,
+                            }),
+                            (inner, backend, false),
+                        )),
+                        Ok(Some(Err(e))) => {
+                            let error = redactor.error(ModelError::new(
+                                &backend,
+                                ModelErrorKind::Connection,
+                                format!("the stream broke off: {e}"),
+                            ));
+                            Some((Err(error), (inner, backend, true)))
+                        }
                     }
                 }
             },
@@ -386,19 +451,21 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
+    // Whatever the server says, the wait is clamped: `1e20` seconds must not overflow a clock.
+    let clamp = |d: Duration| d.min(MAX_RETRY_DELAY);
     if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok())
-        && ms.is_finite()
+        && !ms.is_nan()
         && ms >= 0.0
     {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
+        return Some(clamp(crate::limits::secs_f64(ms / 1000.0)));
     }
     let value = text("retry-after")?;
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return (!secs.is_nan() && secs >= 0.0).then(|| clamp(crate::limits::secs_f64(secs)));
     }
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     let wait = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(wait.to_std().unwrap_or(Duration::ZERO))
+    Some(clamp(wait.to_std().unwrap_or(Duration::ZERO)))
 }
 
 /// The provider's request id (`x-request-id` for OpenAI, `request-id` for Anthropic).
@@ -523,6 +590,43 @@ mod tests {
     }
 
     #[test]
+    fn hostile_retry_after_values_are_clamped() {
+        for value in ["1e20", "inf", "18446744073709551616", "1e308"] {
+            let mut h = HeaderMap::new();
+            h.insert("retry-after", value.parse().expect("header"));
+            assert_eq!(retry_after(&h), Some(MAX_RETRY_DELAY), "{value}");
+            let mut h = HeaderMap::new();
+            h.insert("retry-after-ms", value.parse().expect("header"));
+            assert_eq!(retry_after(&h), Some(MAX_RETRY_DELAY), "ms {value}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", "-5".parse().expect("header"));
+        assert_eq!(retry_after(&h), None);
+        h.insert(
+            "retry-after",
+            "Fri, 31 Dec 9999 23:59:59 GMT".parse().expect("header"),
+        );
+        assert_eq!(retry_after(&h), Some(MAX_RETRY_DELAY));
+    }
+
+    #[test]
+    fn errors_lose_the_key_and_token_shapes() {
+        let redactor = Redactor::new(Some(Secret::new("the-configured-key-42")));
+        let mut e = ModelError::new(
+            "openai",
+            ModelErrorKind::Auth,
+            "HTTP 401: bad key the-configured-key-42 (header Authorization: Bearer abcdefgh)",
+        );
+        e.request_id = Some("req-the-configured-key-42".into());
+        let e = redactor.error(e);
+        assert_eq!(
+            e.message,
+            "HTTP 401: bad key [redacted] (header Authorization: Bearer [redacted])"
+        );
+        assert_eq!(e.request_id.as_deref(), Some("req-[redacted]"));
+    }
+
+    #[test]
     fn backoff_doubles_within_its_jitter() {
         for attempt in 0..5 {
             let full = BASE_RETRY_DELAY * 2u32.pow(attempt);
@@ -601,6 +705,88 @@ mod stream_tests {
             assert_eq!(e.event, format!("e{i}"));
             let v: serde_json::Value = serde_json::from_str(&e.data).expect("whole JSON");
             assert_eq!(v["n"], i);
+        }
+    }
+
+    /// A response whose body is `reads`, then ends.
+    fn ending(reads: Vec<Vec<u8>>) -> reqwest::Response {
+        let body = futures_util::stream::iter(reads.into_iter().map(Ok::<_, Infallible>));
+        reqwest::Response::from(http::Response::new(reqwest::Body::wrap_stream(body)))
+    }
+
+    /// Runs arbitrary bytes through the SSE reader and both providers' parsers to the end.
+    fn parse_all(reads: Vec<Vec<u8>>) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let config = ModelConfig::default();
+            let client = HttpClient::new("test", &config).expect("a client");
+            let openai = crate::models::openai::chunks(
+                client.events(ending(reads.clone())),
+                crate::models::openai::ChatStream::new("test", None),
+                client.redactor().clone(),
+            );
+            let anthropic = crate::models::openai::chunks(
+                client.events(ending(reads)),
+                crate::models::anthropic::MessageStream::new("test", None),
+                client.redactor().clone(),
+            );
+            for mut stream in [openai, anthropic] {
+                // Each item is a chunk or an error; an error ends the stream.
+                while let Some(item) = stream.next().await {
+                    if item.is_err() {
+                        assert!(stream.next().await.is_none(), "nothing after an error");
+                        break;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Bytes that look like an event stream: field names, JSON fragments, separators and
+    /// anything else.
+    fn sse_like() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            Just(b"data: ".to_vec()),
+            Just(b"event: ".to_vec()),
+            Just(b"\n".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just(b"\n\n".to_vec()),
+            Just(b"[DONE]".to_vec()),
+            Just(br#"{"choices":[{"index":0,"delta":{"content":"x","tool_calls":[{"index":0,"id":"a","function":{"name":"f","arguments":"{"}}]},"finish_reason":null}]}"#.to_vec()),
+            Just(br#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}}"#.to_vec()),
+            Just(br#"{"error":{"message":"Bearer abcdefghij","type":"server_error"}}"#.to_vec()),
+            Just(b"message_start".to_vec()),
+            Just(b"content_block_start".to_vec()),
+            Just(b"message_delta".to_vec()),
+            Just(b"message_stop".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..24),
+        ];
+        proptest::collection::vec(piece, 0..24).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_sse_parsers(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..1024),
+            cut in 0usize..1024,
+        ) {
+            let cut = cut.min(bytes.len());
+            parse_all(vec![bytes[..cut].to_vec(), bytes[cut..].to_vec()]);
+        }
+
+        #[test]
+        fn sse_shaped_bytes_never_panic_the_sse_parsers(
+            bytes in sse_like(),
+            cut in 0usize..2048,
+        ) {
+            let cut = cut.min(bytes.len());
+            parse_all(vec![bytes[..cut].to_vec(), bytes[cut..].to_vec()]);
         }
     }
 }

@@ -20,7 +20,9 @@ use super::base::{
     ChunkStream, ModelBackend, ModelError, ModelErrorKind, ModelRequest, ModelResponse,
     StreamChunk, ToolCall,
 };
-use super::http::{HttpClient, SseEvent, base_url, join, kind_of_provider_error, secret_header};
+use super::http::{
+    HttpClient, Redactor, SseEvent, base_url, join, kind_of_provider_error, secret_header,
+};
 use crate::config::ModelConfig;
 use crate::events::{FinishReason, TokenUsage};
 
@@ -89,12 +91,13 @@ impl ModelBackend for OpenAiBackend {
             .post(&url, &self.headers, &Self::body(request, false))
             .await?;
         let value = self.http.json_body(response).await?;
+        let redactor = self.http.redactor();
         let completion: Completion = serde_json::from_value(value).map_err(|e| {
-            ModelError::new(
+            redactor.error(ModelError::new(
                 &self.name,
                 ModelErrorKind::Protocol,
                 format!("unexpected completion shape: {e}"),
-            )
+            ))
         })?;
         let choice = completion.choices.into_iter().next().ok_or_else(|| {
             ModelError::new(
@@ -104,7 +107,7 @@ impl ModelBackend for OpenAiBackend {
             )
         })?;
         Ok(ModelResponse {
-            text: choice.message.content.unwrap_or_default(),
+            text: redactor.answer(choice.message.content.unwrap_or_default()),
             model: completion.model.unwrap_or_else(|| request.model.clone()),
             finish_reason: finish_reason(choice.finish_reason.as_deref()),
             usage: completion.usage.map(Usage::tokens).unwrap_or_default(),
@@ -121,7 +124,7 @@ impl ModelBackend for OpenAiBackend {
         let request_id = super::http::request_id(response.headers());
         let events = self.http.events(response);
         let parser = ChatStream::new(&self.name, request_id);
-        Ok(chunks(events, parser))
+        Ok(chunks(events, parser, self.http.redactor().clone()))
     }
 
     async fn health_check(&self) -> Result<(), ModelError> {
@@ -133,16 +136,21 @@ impl ModelBackend for OpenAiBackend {
 
 /// Turns a parser's output into a chunk stream: events in, chunks out, then the parser's
 /// verdict on how the stream ended. Every error from here on is `mid_stream`: the response
-/// has begun, so the generation must not be replayed.
+/// has begun, so the generation must not be replayed. Errors (which quote the server) pass the
+/// redactor whole; answer text loses the configured key.
 pub(crate) fn chunks<P: StreamParser + Send + 'static>(
     events: super::http::SseStream,
     parser: P,
+    redactor: Redactor,
 ) -> ChunkStream {
-    let stream = raw_chunks(events, parser).map(|item| {
-        item.map_err(|mut e| {
+    let stream = raw_chunks(events, parser).map(move |item| match item {
+        Ok(StreamChunk::Text(text)) => Ok(StreamChunk::Text(redactor.answer(text))),
+        Ok(other) => Ok(other),
+        Err(e) => {
+            let mut e = redactor.error(e);
             e.mid_stream = true;
-            e
-        })
+            Err(e)
+        }
     });
     Box::pin(stream)
 }

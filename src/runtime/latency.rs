@@ -98,7 +98,7 @@ impl LinkReport {
 }
 
 fn light(km: f64) -> Duration {
-    Duration::from_secs_f64(km / C_KM_S)
+    crate::limits::secs_f64(km / C_KM_S)
 }
 
 /// The link of `preset` at `at`, using `config` for the deep-space distance and custom range.
@@ -142,9 +142,9 @@ pub fn link_report(
         LatencyPreset::Mars => {
             let g = ephemeris::planet_link(Body::Mars, at)?;
             report(
-                Duration::from_secs_f64(3.1 * 60.0),
-                Duration::from_secs_f64(22.3 * 60.0),
-                Duration::from_secs_f64(g.light_seconds()),
+                Duration::from_millis(186_000),
+                Duration::from_millis(1_338_000),
+                crate::limits::secs_f64(g.light_seconds()),
                 Some(g.distance_km()),
                 Some(g.elongation_deg),
             )
@@ -220,9 +220,9 @@ impl LinkSim {
         self.sim_start + delta
     }
 
-    /// Real time for a simulated duration.
+    /// Real time for a simulated duration (at most [`crate::limits::LONGEST_WAIT`]).
     pub fn to_real(&self, sim: Duration) -> Duration {
-        Duration::from_secs_f64(sim.as_secs_f64() / self.time_scale)
+        crate::limits::secs_f64(sim.as_secs_f64() / self.time_scale)
     }
 
     /// The preset in force.

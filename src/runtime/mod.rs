@@ -1,6 +1,8 @@
 //! The runtime layer: where and when work happens — the simulated interplanetary link
-//! ([`latency`], from the planetary positions in [`ephemeris`]).
+//! ([`latency`], from the planetary positions in [`ephemeris`]), the [`scheduler`], and
+//! [`contain`], which keeps a panicking task from taking the process down with it.
 
+pub mod contain;
 pub mod ephemeris;
 pub mod latency;
 pub mod scheduler;

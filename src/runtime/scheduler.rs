@@ -35,6 +35,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::contain::Contained;
 use super::latency::LinkSim;
 use crate::config::RuntimeConfig;
 use crate::events::{Event, EventSink, ExecutionId, Priority, TaskStatus};
@@ -778,9 +779,30 @@ impl Inner {
         }
     }
 
-    /// One attempt from dispatch to its outcome, then the bookkeeping.
+    /// One attempt from dispatch to its outcome, then the bookkeeping. A panic anywhere in
+    /// the attempt (a handler's bug) is contained: the task fails with kind `internal` and its
+    /// slot is released like any other failure's.
     async fn attempt(self: Arc<Self>, job: Job) {
-        let outcome = self.lifecycle(&job).await;
+        let outcome = match Contained::new(self.lifecycle(&job)).await {
+            Ok(outcome) => outcome,
+            Err(panicked) => {
+                tracing::error!(
+                    task = %job.id,
+                    kind = %job.kind,
+                    attempt = job.attempt,
+                    panic = %panicked,
+                    "a task handler panicked; the task fails and Veyra carries on"
+                );
+                Outcome::Error(TaskError::permanent(
+                    "internal",
+                    format!(
+                        "internal error: the '{}' handler panicked ({panicked}); \
+                         this is a bug in Veyra, please report it with the log",
+                        job.kind
+                    ),
+                ))
+            }
+        };
         match outcome {
             Outcome::Done => self.settle(&job, Phase::Succeeded, TaskStatus::Succeeded),
             Outcome::Cancelled => {
@@ -840,7 +862,10 @@ impl Inner {
             cancel: run_token.clone(),
         };
         let mut run = handler.run(ctx);
-        let deadline = self.config.task_timeout.map(|t| Instant::now() + t);
+        let deadline = self
+            .config
+            .task_timeout
+            .map(|t| crate::limits::deadline(Instant::now(), t));
         let timed_out = async {
             match deadline {
                 Some(d) => tokio::time::sleep_until(d).await,

@@ -1,6 +1,11 @@
 //! The console's view state and the only two ways it changes: [`App::update`] with an
 //! [`Action`] from the keyboard, and [`App::apply`] with an [`Event`] from the core. Neither
 //! touches the core: `update` returns [`Command`]s that the loop in `mod.rs` sends.
+//!
+//! Untrusted text enters the view here and only here, and passes the sanitizer on the way in
+//! (DESIGN §7): every string of an event, every flash message and every typed or pasted
+//! character. What the panes draw from this state therefore never holds a byte a terminal acts
+//! on; the console's own styling is added by the panes, after.
 
 use std::collections::HashMap;
 
@@ -221,6 +226,19 @@ pub struct PendingConfirmation {
 /// Entries kept for the Audit and Safety panes.
 pub const PANE_HISTORY: usize = 200;
 
+/// How long the confirmation modal ignores keys after it appears, so that a key meant for
+/// something else (the next letter of a word) cannot answer it.
+pub const CONFIRM_GUARD: std::time::Duration = std::time::Duration::from_millis(400);
+
+/// The confirmation the modal shows: it has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfirmModal {
+    /// The request it asks about.
+    pub request: u64,
+    /// When it appeared; keys before `opened_at + guard` are ignored.
+    pub opened_at: tokio::time::Instant,
+}
+
 /// The audit summary in the status bar.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditView {
@@ -305,7 +323,20 @@ impl InputLine {
         self.text.chars().count()
     }
 
+    /// Inserts `c` at the cursor; a control character goes in as its visible placeholder, so
+    /// what the operator sees is what is sent.
     fn insert(&mut self, c: char) {
+        if crate::sanitize::needs_placeholder(c) {
+            let mut buf = [0u8; 4];
+            for p in crate::sanitize::sanitize(c.encode_utf8(&mut buf)).chars() {
+                self.insert_plain(p);
+            }
+        } else {
+            self.insert_plain(c);
+        }
+    }
+
+    fn insert_plain(&mut self, c: char) {
         let at = self.byte_at(self.cursor);
         self.text.insert(at, c);
         self.cursor += 1;
@@ -465,6 +496,14 @@ pub struct App {
     pub violation_count: u64,
     /// Confirmations waiting, oldest first.
     pub confirmations: std::collections::VecDeque<PendingConfirmation>,
+    /// The confirmation modal, when it is open. Requests wait unanswered without it: a request
+    /// arriving while the operator types only announces itself (status bar, Safety badge,
+    /// bell), and the modal opens once the operator leaves the prompt.
+    pub confirm: Option<ConfirmModal>,
+    /// Keys arriving this soon after the modal opens are ignored ([`CONFIRM_GUARD`]).
+    pub confirm_guard: std::time::Duration,
+    /// Ring the terminal bell after the next frame (a confirmation wants attention).
+    pub bell: bool,
     /// The `:` command being typed, when the command line is open.
     pub command: Option<InputLine>,
     /// Set when the console should exit.
@@ -512,16 +551,18 @@ impl App {
             violations: std::collections::VecDeque::new(),
             violation_count: 0,
             confirmations: std::collections::VecDeque::new(),
+            confirm: None,
+            confirm_guard: CONFIRM_GUARD,
+            bell: false,
             command: None,
             quit: false,
         }
     }
 
-    /// The mode keys are routed in.
+    /// The mode keys are routed in. Only an open modal asks questions: a confirmation that
+    /// waits while the operator types leaves the keys to the prompt.
     pub fn mode(&self) -> Mode {
-        if !self.confirmations.is_empty()
-            || matches!(self.overlay, Some(Overlay::ConfirmQuit { .. }))
-        {
+        if self.confirm.is_some() || matches!(self.overlay, Some(Overlay::ConfirmQuit { .. })) {
             Mode::Question
         } else if self.command.is_some() {
             Mode::Command
@@ -556,10 +597,11 @@ impl App {
         self.selected.and_then(|i| self.tasks.get(i))
     }
 
-    /// Shows a message in the status bar for a few seconds.
+    /// Shows a message in the status bar for a few seconds (sanitized: messages quote errors,
+    /// which quote servers and arguments).
     pub fn flash(&mut self, text: impl Into<String>, level: FlashLevel) {
         self.flash = Some(Flash {
-            text: text.into(),
+            text: one_line(text.into()),
             level,
             until: self.now + chrono::Duration::seconds(5),
         });
@@ -573,8 +615,59 @@ impl App {
         }
     }
 
-    /// Turns a key into an action (or an edit) for the current mode and applies it.
+    /// Opens the confirmation modal when a request waits and the operator is not typing (in
+    /// the prompt or the command line); closes it when its request was answered elsewhere.
+    /// `now` starts the modal's guard interval. The loop calls this after every batch of
+    /// events and keys.
+    pub fn settle_confirmation(&mut self, now: tokio::time::Instant) {
+        if let Some(m) = self.confirm
+            && !self.confirmations.iter().any(|c| c.request == m.request)
+        {
+            self.confirm = None;
+        }
+        if self.confirm.is_none()
+            && !self.editing
+            && self.command.is_none()
+            && let Some(front) = self.confirmations.front()
+        {
+            if self.overlay == Some(Overlay::Help) {
+                self.overlay = None;
+            }
+            self.confirm = Some(ConfirmModal {
+                request: front.request,
+                opened_at: now,
+            });
+        }
+    }
+
+    /// The waiting confirmation the modal shows, if it is open.
+    pub fn open_confirmation(&self) -> Option<&PendingConfirmation> {
+        let m = self.confirm?;
+        self.confirmations.iter().find(|c| c.request == m.request)
+    }
+
+    /// [`App::handle_key_at`] now.
     pub fn handle_key(&mut self, key: &KeyEvent) -> Vec<Command> {
+        self.handle_key_at(key, tokio::time::Instant::now())
+    }
+
+    /// Turns a key that arrived at `now` into an action (or an edit) for the current mode and
+    /// applies it. While the confirmation modal is within its guard interval every key is
+    /// ignored.
+    pub fn handle_key_at(&mut self, key: &KeyEvent, now: tokio::time::Instant) -> Vec<Command> {
+        self.settle_confirmation(now);
+        if let Some(m) = self.confirm
+            && now < m.opened_at + self.confirm_guard
+        {
+            return Vec::new();
+        }
+        let commands = self.route_key(key);
+        // Leaving the prompt, or an answer with more waiting, opens the (next) modal now.
+        self.settle_confirmation(now);
+        commands
+    }
+
+    fn route_key(&mut self, key: &KeyEvent) -> Vec<Command> {
         let mode = self.mode();
         if let Some(action) = self.keymap.action(mode, key) {
             return self.update(action);
@@ -601,14 +694,16 @@ impl App {
 
     /// Pasted text goes into the prompt, newlines as spaces.
     pub fn paste(&mut self, text: &str) {
-        if self.overlay.is_some() {
+        if self.overlay.is_some() || self.confirm.is_some() {
             return;
         }
         self.editing = true;
         self.focus = Pane::Prompt;
         for c in text.chars() {
-            self.input
-                .insert(if c == '\n' || c == '\r' { ' ' } else { c });
+            self.input.insert(match c {
+                '\n' | '\r' | '\t' => ' ',
+                c => c,
+            });
         }
     }
 
@@ -627,6 +722,11 @@ impl App {
             }
         }
         match action {
+            // Ctrl-C on a draft clears it, as shells do; on an empty prompt it quits.
+            Action::Quit if self.editing && !self.input.text.is_empty() => {
+                self.input = InputLine::default();
+                self.flash("draft cleared · Ctrl-C again quits", FlashLevel::Info);
+            }
             Action::Quit => {
                 let active = self.active_tasks();
                 if active > 0 {
@@ -637,10 +737,11 @@ impl App {
                 }
             }
             // A pending confirmation takes the answer before anything else.
-            Action::Yes | Action::No if !self.confirmations.is_empty() => {
-                if let Some(c) = self.confirmations.pop_front() {
+            Action::Yes | Action::No if self.confirm.is_some() => {
+                if let Some(m) = self.confirm.take() {
+                    self.confirmations.retain(|c| c.request != m.request);
                     return vec![Command::Answer {
-                        request: c.request,
+                        request: m.request,
                         allowed: action == Action::Yes,
                     }];
                 }
@@ -876,11 +977,11 @@ impl App {
                 self.index.insert(id, self.tasks.len());
                 self.tasks.push(TaskView {
                     id,
-                    title,
+                    title: one_line(title),
                     priority,
-                    backend: backend.unwrap_or_default(),
-                    model: model.unwrap_or_default(),
-                    kind,
+                    backend: one_line(backend.unwrap_or_default()),
+                    model: one_line(model.unwrap_or_default()),
+                    kind: one_line(kind),
                     status: TaskStatus::Queued,
                     status_at: at,
                     attempt: 0,
@@ -904,6 +1005,7 @@ impl App {
                 at,
             } => {
                 let short = id.short();
+                let status = clean_status(status);
                 let Some(t) = self.task_mut(id) else { return };
                 if matches!(status, TaskStatus::Running) && attempt > 1 {
                     if !t.output.is_empty() {
@@ -929,7 +1031,7 @@ impl App {
             }
             Event::OutputDelta { id, text } => {
                 if let Some(t) = self.task_mut(id) {
-                    t.output.push(&text);
+                    t.output.push(&crate::sanitize::sanitize(&text));
                     t.deltas += 1;
                 }
             }
@@ -942,11 +1044,15 @@ impl App {
             } => {
                 if let Some(t) = self.task_mut(id) {
                     t.usage = Some(usage);
-                    t.finish_reason = Some(finish_reason);
+                    t.finish_reason = Some(match finish_reason {
+                        FinishReason::Other(other) => FinishReason::Other(one_line(other)),
+                        known => known,
+                    });
                     t.latency_ms = Some(latency_ms);
                 }
             }
             Event::BackendChanged { backend, model, .. } => {
+                let (backend, model) = (one_line(backend), one_line(model));
                 self.flash(format!("backend: {backend}/{model}"), FlashLevel::Info);
                 self.link.backend = backend;
                 self.link.model = model;
@@ -980,11 +1086,11 @@ impl App {
                 }
                 self.audit.recent.push_back(AuditLine {
                     seq,
-                    event_type,
-                    actor,
-                    action,
-                    outcome,
-                    hash,
+                    event_type: one_line(event_type),
+                    actor: one_line(actor),
+                    action: one_line(action),
+                    outcome: one_line(outcome),
+                    hash: one_line(hash),
                 });
                 if self.audit.recent.len() > PANE_HISTORY {
                     self.audit.recent.pop_front();
@@ -1006,7 +1112,7 @@ impl App {
                 duration_ms,
                 at,
             } => {
-                self.audit.verification = match failure {
+                self.audit.verification = match failure.map(one_line) {
                     None => Verification::Verified {
                         entries,
                         duration_ms,
@@ -1031,6 +1137,13 @@ impl App {
                 at,
                 ..
             } => {
+                let (operation, level, rule, reason, actor) = (
+                    one_line(operation),
+                    one_line(level),
+                    one_line(rule),
+                    one_line(reason),
+                    one_line(actor),
+                );
                 self.flash(
                     format!("blocked: {operation} — {reason}"),
                     FlashLevel::Error,
@@ -1053,12 +1166,24 @@ impl App {
                 id,
                 operation,
                 reason,
-            } => self.confirmations.push_back(PendingConfirmation {
-                request,
-                id,
-                operation,
-                reason,
-            }),
+            } => {
+                let operation = one_line(operation);
+                // Never under the operator's fingers: while they type, the request only
+                // announces itself; the modal waits until they leave the prompt.
+                if self.editing || self.command.is_some() {
+                    self.flash(
+                        format!("confirmation waiting: {operation} · Esc to answer"),
+                        FlashLevel::Error,
+                    );
+                }
+                self.bell = true;
+                self.confirmations.push_back(PendingConfirmation {
+                    request,
+                    id,
+                    operation,
+                    reason: one_line(reason),
+                });
+            }
             Event::ConfirmationAnswered { request, .. } => {
                 // Answered elsewhere (or here): it no longer waits.
                 self.confirmations.retain(|c| c.request != request);
@@ -1069,6 +1194,37 @@ impl App {
     fn task_mut(&mut self, id: ExecutionId) -> Option<&mut TaskView> {
         let i = *self.index.get(&id)?;
         self.tasks.get_mut(i)
+    }
+}
+
+/// `text` sanitized to one line, reusing its allocation when it is clean.
+fn one_line(text: String) -> String {
+    match crate::sanitize::sanitize_line(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(clean) => clean,
+    }
+}
+
+/// A task state with its texts (an error, a cancel reason) sanitized.
+fn clean_status(status: TaskStatus) -> TaskStatus {
+    match status {
+        TaskStatus::Failed { error, kind } => TaskStatus::Failed {
+            error: one_line(error),
+            kind: one_line(kind),
+        },
+        TaskStatus::Cancelled { reason } => TaskStatus::Cancelled {
+            reason: one_line(reason),
+        },
+        TaskStatus::Retrying { delay_ms, error } => TaskStatus::Retrying {
+            delay_ms,
+            error: one_line(error),
+        },
+        other @ (TaskStatus::Queued
+        | TaskStatus::Uplink { .. }
+        | TaskStatus::Running
+        | TaskStatus::Downlink { .. }
+        | TaskStatus::Blackout { .. }
+        | TaskStatus::Succeeded) => other,
     }
 }
 

@@ -1,5 +1,5 @@
 //! The full-screen console. This module owns the terminal: it sets it up, restores it on quit,
-//! panic, SIGTERM and SIGHUP, and runs the loop that turns keys into [`app::Command`]s for the
+//! panic, SIGINT, SIGTERM and SIGHUP, and runs the loop that turns keys into [`app::Command`]s for the
 //! core and folds the core's [`Event`]s into [`app::App`]. Frames are drawn only when something
 //! changed, at most `tui.frame_rate` times a second.
 //!
@@ -116,6 +116,8 @@ pub async fn run(loaded: LoadedConfig, args: TuiArgs) -> Result<ExitCode, VeyraE
     }
 
     let mut terminal = ratatui::init();
+    // ratatui's hook restores the terminal on a panic; a panic contained in one task must not.
+    crate::runtime::contain::install_hook();
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
     let result = event_loop(&mut terminal, &core, &mut app, frame_period).await;
     // Running tasks get a moment to finish and record their audit entries; the rest are
@@ -144,6 +146,8 @@ async fn event_loop(
     let signal_err = |e| VeyraError::io("installing signal handlers", e);
     let mut sigterm = signal(SignalKind::terminate()).map_err(signal_err)?;
     let mut sighup = signal(SignalKind::hangup()).map_err(signal_err)?;
+    // In raw mode Ctrl-C is a key; SIGINT comes only from `kill -INT` and is a way out too.
+    let mut sigint = signal(SignalKind::interrupt()).map_err(signal_err)?;
     let mut events = core.subscribe();
     let mut keys = EventStream::new();
     let mut clock = tokio::time::interval(Duration::from_millis(250));
@@ -171,6 +175,11 @@ async fn event_loop(
                 terminal
                     .draw(|frame| layout::render(app, &theme, frame))
                     .map_err(|e| VeyraError::io("drawing the console", e))?;
+                if std::mem::take(&mut app.bell) {
+                    use std::io::Write;
+                    let mut out = std::io::stdout();
+                    let _ = out.write_all(b"\x07").and_then(|()| out.flush());
+                }
                 last_draw = tokio::time::Instant::now();
                 dirty = false;
             }
@@ -231,7 +240,16 @@ async fn event_loop(
                 tracing::warn!("SIGHUP received; closing the console");
                 return Ok(());
             }
+            _ = sigint.recv() => {
+                tracing::warn!("SIGINT received; closing the console");
+                return Ok(());
+            }
         }
+        // A waiting confirmation opens its modal once the operator is not typing; its guard
+        // interval starts now.
+        let modal = app.confirm;
+        app.settle_confirmation(tokio::time::Instant::now());
+        dirty |= app.confirm != modal;
         for command in commands {
             match command {
                 Command::Submit { prompt, priority } => {

@@ -162,6 +162,58 @@ fn scheduler(cfg: SchedulerConfig, link: Option<Arc<LinkSim>>) -> (Scheduler, Ar
     (s, events)
 }
 
+/// Panics on the first attempt of a task whose payload is `"panic"`.
+struct Panicky;
+
+#[async_trait::async_trait]
+impl TaskHandler for Panicky {
+    async fn run(&self, task: TaskContext) -> Result<(), TaskError> {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        if task.payload.downcast_ref::<serde_json::Value>() == Some(&"panic".into()) {
+            panic!("injected handler bug");
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_handler_fails_its_task_and_frees_its_slot() {
+    crate::runtime::contain::install_hook();
+    let (s, events) = scheduler(config(1), None);
+    s.register_handler("panicky", Arc::new(Panicky));
+    let bad = s
+        .submit(spec("panicky", Priority::Normal, "panic".into()))
+        .unwrap();
+    let good = s
+        .submit(spec("panicky", Priority::Normal, "fine".into()))
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(60), s.wait_idle())
+        .await
+        .expect("nothing waits for ever");
+    let last = events.states(bad).pop().unwrap();
+    match last {
+        TaskStatus::Failed { kind, error } => {
+            assert_eq!(kind, "internal");
+            assert!(error.contains("injected handler bug"), "{error}");
+        }
+        other => panic!("expected failed, got {other:?}"),
+    }
+    assert_eq!(events.names(good), ["queued", "running", "succeeded"]);
+    assert_eq!(s.running(), 0, "the slot is released");
+    assert_eq!(s.task(bad).unwrap().attempts, 1, "a panic is not retried");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_longest_task_timeout_does_not_overflow_the_clock() {
+    let mut cfg = config(1);
+    cfg.task_timeout = Some(Duration::from_secs(u64::MAX));
+    let (s, events) = scheduler(cfg, None);
+    s.register_handler("sleep", Arc::new(Sleepy::default()));
+    let id = s.submit(spec("sleep", Priority::Normal, 5.into())).unwrap();
+    s.wait_idle().await;
+    assert_eq!(events.names(id), ["queued", "running", "succeeded"]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn priority_order_under_contention_and_fifo_within_a_level() {
     let (s, events) = scheduler(config(1), None);

@@ -346,49 +346,181 @@ fn a_retry_marks_the_output_with_the_new_attempt() {
     assert_eq!(t.attempt, 2);
 }
 
-#[test]
-fn a_confirmation_takes_the_next_yes_or_no_even_while_typing() {
-    let mut app = app();
-    app.handle_key(&key('i'));
-    let id = ExecutionId(Uuid::from_u128(1));
-    for request in [7, 8] {
-        app.apply(Event::ConfirmationRequested {
-            request,
-            id,
-            operation: "execute:mock".into(),
-            reason: "needs confirmation".into(),
-        });
+fn ctrl(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+
+fn confirmation(request: u64) -> Event {
+    Event::ConfirmationRequested {
+        request,
+        id: ExecutionId(Uuid::from_u128(1)),
+        operation: "execute:mock".into(),
+        reason: "'execute:mock' is in governance.require_confirmation".into(),
     }
+}
+
+#[test]
+fn keys_typed_as_prompt_text_never_answer_a_confirmation() {
+    let t0 = tokio::time::Instant::now();
+    let at = |ms: u64| t0 + std::time::Duration::from_millis(ms);
+    let mut app = app();
+    app.handle_key_at(&key('i'), at(0));
+    for c in "wh".chars() {
+        app.handle_key_at(&key(c), at(10));
+    }
+    app.apply(confirmation(7));
+    app.settle_confirmation(at(20));
+    assert!(app.bell, "the request rings the bell");
+    assert!(
+        app.confirm.is_none(),
+        "no modal under the operator's fingers"
+    );
+    assert_eq!(app.mode(), Mode::Editing);
+    let flash = app
+        .flash
+        .as_ref()
+        .map(|f| f.text.clone())
+        .unwrap_or_default();
+    assert!(flash.contains("confirmation waiting"), "{flash}");
+    // The operator keeps typing: "why yes no" goes into the prompt, nothing is answered.
+    for (i, c) in "y yes no nnn yyy".chars().enumerate() {
+        let commands = app.handle_key_at(&key(c), at(30 + i as u64));
+        assert!(
+            commands.is_empty(),
+            "{c:?} answered something: {commands:?}"
+        );
+    }
+    assert_eq!(app.input.text, "why yes no nnn yyy");
+    assert_eq!(app.confirmations.len(), 1, "still waiting");
+
+    // Esc leaves the prompt: the modal opens, and keys within the guard are ignored.
+    assert!(app.handle_key_at(&named(KeyCode::Esc), at(1000)).is_empty());
     assert_eq!(app.mode(), Mode::Question);
+    assert_eq!(app.open_confirmation().map(|c| c.request), Some(7));
+    for ms in [1000, 1100, 1399] {
+        assert!(app.handle_key_at(&key('y'), at(ms)).is_empty(), "{ms} ms");
+    }
     assert_eq!(
-        app.handle_key(&key('y')),
+        app.confirmations.len(),
+        1,
+        "still waiting after the guard keys"
+    );
+    assert_eq!(
+        app.handle_key_at(&key('y'), at(1400)),
         vec![Command::Answer {
             request: 7,
             allowed: true
         }]
     );
+    assert!(app.confirm.is_none() && app.confirmations.is_empty());
+    assert_eq!(app.input.text, "why yes no nnn yyy", "the draft is kept");
+}
+
+#[test]
+fn each_waiting_confirmation_gets_its_own_guard_and_ctrl_c_denies() {
+    let t0 = tokio::time::Instant::now();
+    let at = |ms: u64| t0 + std::time::Duration::from_millis(ms);
+    let mut app = app();
+    app.apply(confirmation(7));
+    app.apply(confirmation(8));
+    app.settle_confirmation(at(0));
     assert_eq!(
-        app.handle_key(&KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        app.mode(),
+        Mode::Question,
+        "not typing: the modal opens at once"
+    );
+    assert!(
+        app.handle_key_at(&key('n'), at(100)).is_empty(),
+        "within the guard"
+    );
+    assert_eq!(
+        app.handle_key_at(&key('n'), at(500)),
+        vec![Command::Answer {
+            request: 7,
+            allowed: false
+        }]
+    );
+    // A double tap cannot answer the next one.
+    assert!(app.handle_key_at(&key('n'), at(520)).is_empty());
+    assert_eq!(
+        app.handle_key_at(&ctrl('c'), at(1000)),
         vec![Command::Answer {
             request: 8,
             allowed: false
         }],
         "Ctrl-C denies"
     );
-    assert_eq!(app.mode(), Mode::Editing, "back to typing");
-    app.apply(Event::ConfirmationRequested {
-        request: 9,
-        id,
-        operation: "execute:mock".into(),
-        reason: "r".into(),
-    });
+    assert_eq!(app.mode(), Mode::Normal);
+
+    // Answered elsewhere: the modal closes by itself.
+    app.apply(confirmation(9));
+    app.settle_confirmation(at(2000));
+    assert!(app.confirm.is_some());
     app.apply(Event::ConfirmationAnswered {
         request: 9,
-        id,
+        id: ExecutionId(Uuid::from_u128(1)),
         allowed: true,
         by: "--yes".into(),
     });
-    assert!(app.confirmations.is_empty());
+    app.settle_confirmation(at(2001));
+    assert!(app.confirm.is_none() && app.confirmations.is_empty());
+}
+
+#[test]
+fn ctrl_c_clears_a_draft_and_quits_on_an_empty_prompt() {
+    let mut app = app();
+    app.handle_key(&key('i'));
+    for c in "half a thought".chars() {
+        app.handle_key(&key(c));
+    }
+    assert!(app.handle_key(&ctrl('c')).is_empty());
+    assert_eq!(app.input.text, "");
+    assert!(!app.quit, "the draft went, the console stays");
+    assert_eq!(app.handle_key(&ctrl('c')), vec![Command::Quit]);
+    assert!(app.quit);
+}
+
+#[test]
+fn untrusted_text_enters_the_view_sanitized() {
+    let mut app = app();
+    app.apply(Event::TaskSubmitted {
+        id: ExecutionId(Uuid::from_u128(1)),
+        kind: "execute".into(),
+        title: "hi \u{1b}]0;PWNED\u{7}\u{202e}".into(),
+        priority: Priority::Normal,
+        backend: Some("mock\u{9b}".into()),
+        model: None,
+        at: now(),
+    });
+    app.apply(Event::OutputDelta {
+        id: ExecutionId(Uuid::from_u128(1)),
+        text: "a\u{1b}[2Jb\nline two".into(),
+    });
+    app.apply(state(
+        1,
+        TaskStatus::Failed {
+            error: "HTTP 400: \u{1b}[31mred".into(),
+            kind: "bad_request".into(),
+        },
+        1,
+        now(),
+    ));
+    let t = &app.tasks[0];
+    assert_eq!(t.title, "hi ␛]0;PWNED␇<U+202E>");
+    assert_eq!(t.backend, "mock<U+009B>");
+    assert_eq!(t.output.line(0), Some("a␛[2Jb"));
+    let flash = app
+        .flash
+        .as_ref()
+        .map(|f| f.text.clone())
+        .unwrap_or_default();
+    assert!(
+        flash.contains("␛[31mred") && !flash.contains('\u{1b}'),
+        "{flash}"
+    );
+    app.handle_key(&key('i'));
+    app.paste("x\u{1b}[2J\u{9b}\ny");
+    assert_eq!(app.input.text, "x␛[2J<U+009B> y");
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! Modals drawn over the panes: the help overlay (generated from the key map) and the quit
-//! confirmation.
+//! Modals drawn over the panes: an operation waiting for the operator's confirmation (what is
+//! asked, by which rule, and the answers), the help overlay (generated from the key map) and
+//! the quit confirmation.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
@@ -22,8 +23,8 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 
 /// Draws the open overlay, if any.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    if let Some(c) = app.confirmations.front() {
-        let rect = centered(area, 64, 7);
+    if let Some(c) = app.open_confirmation() {
+        let rect = centered(area, 64, 8);
         let block = Block::default()
             .borders(Borders::ALL)
             .border_type(BorderType::Double)
@@ -33,16 +34,27 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         let waiting = app.confirmations.len();
         let text = vec![
             Line::from(vec![
+                Span::raw("Allow "),
                 Span::styled(c.operation.clone(), theme.accent),
-                Span::raw(format!(" for task {}", c.id.short())),
+                Span::raw(format!(" for task {}?", c.id.short())),
             ]),
-            Line::styled(c.reason.clone(), theme.muted),
+            Line::from(vec![
+                Span::styled("rule: ", theme.muted),
+                Span::styled(c.reason.clone(), theme.text),
+            ]),
             Line::from(vec![
                 Span::styled("y", theme.accent),
-                Span::raw(" allow · "),
+                Span::raw(" allow once · "),
                 Span::styled("n", theme.accent),
-                Span::raw("/Esc/Ctrl-C deny · the answer is audited"),
+                Span::raw("/Esc/Ctrl-C deny"),
             ]),
+            Line::styled(
+                format!(
+                    "every answer is audited · keys are ignored for {:.1} s at first",
+                    app.confirm_guard.as_secs_f64()
+                ),
+                theme.muted,
+            ),
             Line::styled(
                 if waiting > 1 {
                     format!("{} more waiting", waiting - 1)

@@ -30,7 +30,11 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ]);
         frame.render_widget(Paragraph::new(line), inner);
         let before: String = command.text.chars().take(command.cursor).collect();
-        let x = inner.x + 1 + before.width() as u16;
+        // Saturating: a command line longer than the screen (or than u16) must not overflow.
+        let x = inner
+            .x
+            .saturating_add(1)
+            .saturating_add(u16::try_from(before.width()).unwrap_or(u16::MAX));
         frame.set_cursor_position(Position::new(
             x.min(inner.right().saturating_sub(1)),
             inner.y,
@@ -94,7 +98,8 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     ]);
     frame.render_widget(Paragraph::new(line), inner);
     if app.editing && app.overlay.is_none() {
-        let x = inner.x + 2 + before_width.saturating_sub(skipped) as u16;
+        let shown = u16::try_from(before_width.saturating_sub(skipped)).unwrap_or(u16::MAX);
+        let x = inner.x.saturating_add(2).saturating_add(shown);
         frame.set_cursor_position(Position::new(
             x.min(inner.right().saturating_sub(1)),
             inner.y,

@@ -20,6 +20,13 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.error,
         ));
     }
+    // A confirmation waiting while the operator types is announced here too.
+    if !app.confirmations.is_empty() {
+        title.push(Span::styled(
+            format!(" ⚠ {} waiting", app.confirmations.len()),
+            theme.warn,
+        ));
+    }
     let block = block(title, Pane::Safety, app, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);

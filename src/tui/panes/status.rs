@@ -1,5 +1,5 @@
 //! The status bar: backend/model and live tokens/s, link preset, audit head and verification,
-//! flash messages, and the UTC clock.
+//! confirmations waiting, flash messages, and the UTC clock.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -36,8 +36,17 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         left.push(Span::styled(format!(" {}", rate_text(rate)), theme.status));
     }
     left.push(sep.clone());
-    // A message takes the place of the link and audit summary, so it is readable at 80 columns.
-    if let Some(flash) = &app.flash {
+    // A waiting confirmation the modal does not show (the operator is typing) comes first;
+    // then a message; either takes the place of the link and audit summary, so it is readable
+    // at 80 columns.
+    let waiting = app.confirmations.len();
+    if waiting > 0 && app.confirm.is_none() {
+        let plural = if waiting == 1 { "" } else { "s" };
+        left.push(Span::styled(
+            format!("⚠ {waiting} confirmation{plural} waiting · Esc to answer"),
+            theme.status.patch(theme.warn),
+        ));
+    } else if let Some(flash) = &app.flash {
         let style = match flash.level {
             FlashLevel::Info => theme.status,
             FlashLevel::Error => theme.status.patch(theme.error),

@@ -68,12 +68,15 @@ fn status_style(task: &TaskView, theme: &Theme) -> ratatui::style::Style {
     }
 }
 
+/// `text` cut or padded to exactly `width` columns. Widths are display columns, not chars: a
+/// zero-width or wide character counts for what it shows, and nothing here can underflow.
 fn truncate(text: &str, width: usize) -> String {
-    if text.width() <= width {
-        return format!(
-            "{text:<width$}",
-            width = width.saturating_sub(text.width() - text.chars().count())
-        );
+    let shown = text.width();
+    if shown <= width {
+        let mut out = String::with_capacity(text.len() + width - shown);
+        out.push_str(text);
+        out.extend(std::iter::repeat_n(' ', width - shown));
+        return out;
     }
     let mut out = String::new();
     let mut used = 0;
@@ -168,4 +171,23 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         lines.push(line);
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_width_and_wide_characters_pad_to_the_column() {
+        for title in ["a\u{200B}b", "\u{200B}", "日本", "e\u{301}", "", "plain"] {
+            for width in 0..8 {
+                let cell = truncate(title, width);
+                if title.width() <= width {
+                    assert_eq!(cell.width(), width, "{title:?} in {width}");
+                } else {
+                    assert!(cell.width() <= width.max(1), "{title:?} in {width}");
+                }
+            }
+        }
+    }
 }
