@@ -586,6 +586,21 @@ fn a_store_without_a_witness_needs_adopting() {
 }
 
 #[test]
+fn a_damaged_witness_is_reported_and_adopting_replaces_it() {
+    let f = Fixture::with(3);
+    std::fs::write(f.witness_path(), "{ not a witness").unwrap();
+    let failure = f.failure();
+    assert!(failure.to_string().contains("is damaged"), "{failure}");
+    assert!(f.refusal().to_string().contains("veyra audit adopt"));
+    let adopt = StoreOptions {
+        adopt: true,
+        ..f.options.clone()
+    };
+    drop(SqliteStore::open(&f.path, &adopt).unwrap());
+    f.verify().unwrap();
+}
+
+#[test]
 fn the_key_rotates_with_the_old_key_endorsing_the_new() {
     let f = Fixture::with(3);
     let old = checkpoint::key_file_public_key(&f.path).unwrap();

@@ -40,7 +40,15 @@ impl WriterState {
         let head = read_head(conn, path)?;
         let mut witnesses = Vec::new();
         for wp in witness_paths {
-            if let Some(w) = witness::read_witness(wp)? {
+            let read = match witness::read_witness(wp) {
+                // Adopting replaces a damaged witness; otherwise damage is reported.
+                Err(e) if options.adopt => {
+                    tracing::warn!("replacing a damaged audit witness: {e}");
+                    None
+                }
+                other => other?,
+            };
+            if let Some(w) = read {
                 witnesses.push(FoundWitness {
                     path: wp.clone(),
                     witness: w,
