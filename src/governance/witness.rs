@@ -210,6 +210,8 @@ pub struct WitnessFile {
     file: std::fs::File,
     /// The slot the next write goes to.
     next: u64,
+    /// How many bytes of each slot may hold text (the rest is spaces already).
+    used: [usize; 2],
 }
 
 impl WitnessFile {
@@ -260,6 +262,7 @@ impl WitnessFile {
             path: path.to_path_buf(),
             file,
             next,
+            used: [SLOT; 2],
         })
     }
 
@@ -273,11 +276,14 @@ impl WitnessFile {
                 text.len()
             ));
         }
-        text.resize(SLOT - 1, b' ');
-        text.push(b'\n');
+        // Blank only what the slot's previous text may have used: the rest is spaces already.
+        let slot = usize::from(self.next == 1);
+        let len = text.len();
+        text.resize(self.used[slot].max(len + 1).min(SLOT), b' ');
         self.file
             .write_all_at(&text, self.next * SLOT as u64)
             .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        self.used[slot] = len + 1;
         self.next ^= 1;
         Ok(())
     }
