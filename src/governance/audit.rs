@@ -438,30 +438,10 @@ impl ChainVerifier {
         hash: &str,
         canonical: &[u8],
     ) -> Result<(), IntegrityFailure> {
-        let fail = |reason| IntegrityFailure {
-            index: self.index,
-            seq,
-            reason,
-        };
-        let expected = self.index + 1;
-        if seq != expected {
-            return Err(fail(IntegrityReason::SequenceGap { expected }));
-        }
-        if decode_hash(prev_hash) != Some(self.prev) {
-            return Err(fail(IntegrityReason::LinkBroken));
-        }
-        let Some(recorded) = decode_hash(hash) else {
-            return Err(fail(IntegrityReason::MalformedHash));
-        };
-        let mut h = Sha256::new();
-        h.update(self.prev);
-        h.update(canonical);
-        if <[u8; 32]>::from(h.finalize()) != recorded {
-            return Err(fail(IntegrityReason::ContentChanged));
-        }
-        self.prev = recorded;
-        self.index += 1;
-        Ok(())
+        let prev = decode_hash(prev_hash);
+        let computed = prev.map(|p| chain_digest(&p, canonical));
+        self.check_decoded(seq, prev, decode_hash(hash), computed)
+            .map(|_| ())
     }
 
     /// [`ChainVerifier::check_bytes`] with the links decoded (`None` where not 64 lowercase

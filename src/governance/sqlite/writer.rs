@@ -155,17 +155,8 @@ impl WriterState {
                 crate::governance::audit::GENESIS_PREV_HASH.to_string(),
                 None,
             ),
+            // (No witness is ahead of the store: that was checked first.)
             (Some(w), false) => {
-                if w.witness.checkpoint.tree_size > n {
-                    return Err(integrity(
-                        R::BehindWitness {
-                            witness: w.path.display().to_string(),
-                            recorded: w.witness.checkpoint.tree_size,
-                            present: n,
-                        },
-                        n + 1,
-                    ));
-                }
                 let (wkey, frontier) = w.witness.validate().map_err(|e| {
                     integrity(
                         R::WitnessMismatch(format!(
