@@ -2,6 +2,10 @@
 //! audit of POLICY_CHECK and TOOL_INVOCATION, events) against the evaluator alone, and the
 //! schema validation step. Target (issue #11): ≤ 50 µs median through the gate.
 //! Run: `cargo bench --bench tools`.
+//!
+//! Measured 2026-12-01 on 2 shared cores (divan, 100 samples): through the gate median
+//! 12.45 µs (policy decision + POLICY_CHECK and TOOL_INVOCATION entries in memory + events),
+//! evaluator alone 2.40 µs, schema validation 50 ns.
 
 use divan::Bencher;
 use veyra::VeyraCore;

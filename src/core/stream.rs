@@ -110,7 +110,8 @@ impl ResultFolder {
             | Event::LinkChanged { .. }
             | Event::SafetyViolation { .. }
             | Event::ConfirmationRequested { .. }
-            | Event::ConfirmationAnswered { .. } => {}
+            | Event::ConfirmationAnswered { .. }
+            | Event::ToolInvoked { .. } => {}
         }
         None
     }

@@ -7,7 +7,8 @@
 //! `tool:<name>` (also checked as `tool`, so `prohibited_operations: [tool]` stops them all),
 //! and a confirmation when the boundary or the tool itself asks. Then the tool runs and one
 //! `TOOL_INVOCATION` entry records it: arguments as a hash and length only, the outcome, and
-//! metadata (tool, category, reversible, duration, error kind, the output's one-line summary).
+//! metadata (tool, category, reversible, duration, error kind, the output's one-line summary),
+//! and [`Event::ToolInvoked`] is published.
 
 use std::time::Instant;
 
@@ -17,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::gate::Passage;
 use super::{VeyraCore, task_error};
 use crate::error::VeyraError;
-use crate::events::ExecutionId;
+use crate::events::{Event, EventSink, ExecutionId};
 use crate::governance::policy::{ContextValue, PolicyRequest, Resource, ResourceKind};
 use crate::governance::{AuditEventType, AuditRecord, summarize_input};
 use crate::tools::{ToolError, ToolOutput, ToolRegistry, Violation};
@@ -127,6 +128,14 @@ impl VeyraCore {
                 "this tool call",
             )
             .map_err(|e| task_error(&e.kind, &e.message))?;
+        core.emitter.emit(Event::ToolInvoked {
+            id,
+            tool: name.to_string(),
+            outcome: outcome.to_string(),
+            summary: crate::sanitize::excerpt(&summary, crate::sanitize::EXCERPT_CHARS)
+                .into_owned(),
+            at: chrono::Utc::now(),
+        });
         match result {
             Ok(output) => Ok(ToolInvocation {
                 id,
@@ -155,5 +164,114 @@ impl VeyraCore {
                 message: format!("tool '{name}' failed: {message}"),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::VeyraConfig;
+    use crate::core::ConfirmationPolicy;
+    use crate::governance::AuditFilter;
+
+    fn core_with(f: impl FnOnce(&mut VeyraConfig)) -> (VeyraCore, tempfile::TempDir) {
+        let ws = tempfile::tempdir().unwrap();
+        let mut config = VeyraConfig::default();
+        config.governance.store = crate::config::AuditStoreKind::Memory;
+        config.tools.workspace = Some(ws.path().to_path_buf());
+        f(&mut config);
+        (VeyraCore::new(config).unwrap(), ws)
+    }
+
+    fn types(core: &VeyraCore) -> Vec<&'static str> {
+        let entries = core
+            .audit()
+            .unwrap()
+            .query(&AuditFilter::default())
+            .unwrap();
+        entries.iter().map(|e| e.event_type.name()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_tool_call_is_decided_run_audited_and_published() {
+        let (core, _ws) = core_with(|_| {});
+        let mut rx = core.subscribe();
+        let done = core
+            .invoke_tool(
+                "calculator",
+                serde_json::json!({ "expression": "6*7" }),
+                "operator",
+            )
+            .await
+            .unwrap();
+        assert_eq!(done.output.value["value"], 42.0);
+        assert_eq!(types(&core), ["POLICY_CHECK", "TOOL_INVOCATION"]);
+        let mut tool_events = 0;
+        while let Ok(e) = rx.try_recv() {
+            if let Event::ToolInvoked { tool, outcome, .. } = e {
+                assert_eq!((tool.as_str(), outcome.as_str()), ("calculator", "success"));
+                tool_events += 1;
+            }
+        }
+        assert_eq!(tool_events, 1);
+        assert!(core.verify_audit().unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_tool_that_asks_waits_for_the_operator_and_a_no_refuses_it() {
+        let (core, ws) = core_with(|_| {});
+        std::fs::write(ws.path().join("f.txt"), "x").unwrap();
+        core.set_confirmation_policy(ConfirmationPolicy::Ask);
+        let mut rx = core.subscribe();
+        let answerer = core.clone();
+        let answering = tokio::spawn(async move {
+            while let Ok(e) = rx.recv().await {
+                if let Event::ConfirmationRequested {
+                    request, reason, ..
+                } = e
+                {
+                    assert!(reason.contains("always asks"), "{reason}");
+                    answerer
+                        .answer_confirmation(request, false, "operator")
+                        .unwrap();
+                    return;
+                }
+            }
+        });
+        let err = core
+            .invoke_tool(
+                "file_delete",
+                serde_json::json!({ "path": "f.txt" }),
+                "operator",
+            )
+            .await
+            .unwrap_err();
+        answering.await.unwrap();
+        assert!(matches!(err, VeyraError::Refused(_)), "{err:?}");
+        assert!(ws.path().join("f.txt").exists());
+        assert_eq!(
+            types(&core),
+            [
+                "POLICY_CHECK",
+                "POLICY_CHECK",
+                "SAFETY_CHECK",
+                "SAFETY_VIOLATION"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_agent_may_not_write_files_under_the_default_policy() {
+        let (core, ws) = core_with(|_| {});
+        let err = core
+            .invoke_tool(
+                "file_write",
+                serde_json::json!({ "path": "a.txt", "content": "x" }),
+                "agent",
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, VeyraError::Refused(_)), "{err:?}");
+        assert!(!ws.path().join("a.txt").exists());
     }
 }
