@@ -16,10 +16,12 @@ use crate::events::{Event, Priority, TaskStatus};
 use crate::sanitize::sanitize;
 
 mod audit;
+mod tools;
 pub use audit::{
     AuditCommand, FilterArgs, VerifyArgs, audit_adopt, audit_export, audit_list, audit_prove,
     audit_rotate_key, audit_verify_db, audit_verify_file,
 };
+pub use tools::{ToolsCommand, parse_args, tools_describe, tools_invoke, tools_list};
 
 /// Veyra — a terminal mission console for governable LLM work over slow links.
 #[derive(Debug, Parser)]
@@ -58,6 +60,9 @@ pub enum Command {
     /// Ask the policy engine, or list its policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// List, describe and invoke tools, through the gate.
+    #[command(subcommand)]
+    Tools(ToolsCommand),
 }
 
 /// `veyra policy …`.

@@ -9,14 +9,12 @@
 //! follows it through the layers.
 
 use std::collections::HashMap;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use chrono::Utc;
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
@@ -29,8 +27,8 @@ use crate::events::{
 };
 use crate::governance::policy::{ContextValue, PolicyRequest, Resource};
 use crate::governance::{
-    AuditEventType, AuditRecord, AuditTrail, CedarEngine, PolicyDecision, PolicyEngine,
-    PolicyError, VerifyReport, summarize_input,
+    AuditEventType, AuditRecord, AuditTrail, CedarEngine, PolicyEngine, PolicyError, VerifyReport,
+    summarize_input,
 };
 use crate::models::{
     BackendRegistry, ModelBackend, ModelError, ModelErrorKind, ModelRequest, StreamChunk,
@@ -39,7 +37,18 @@ use crate::runtime::latency::LinkSim;
 use crate::runtime::scheduler::{
     Scheduler, SchedulerConfig, ShutdownReport, TaskContext, TaskError, TaskHandler, TaskSpec,
 };
-use crate::tools::safety::{SafetyBoundary, SafetyLevel, Violation};
+use crate::tools::safety::SafetyBoundary;
+
+mod emitter;
+mod gate;
+mod stream;
+mod tools;
+
+use emitter::{Emitter, Watchers};
+pub use stream::{ExecutionStream, ResultFolder};
+pub use tools::ToolInvocation;
+
+use gate::Passage;
 
 /// Task kind of prompt executions.
 pub const EXECUTE: &str = "execute";
@@ -135,104 +144,6 @@ impl HealthReport {
     }
 }
 
-/// Publishes events on the bus, to the per-execution observers that asked for every event
-/// ([`VeyraCore::execute_stream`]), and the final state to callers that wait only for the end
-/// ([`VeyraCore::execute_async`]). With nobody watching, the only cost is one atomic load.
-#[derive(Debug)]
-struct Emitter {
-    bus: EventBus,
-    watchers: Mutex<Watchers>,
-    /// Stream and final watchers together.
-    watched: AtomicUsize,
-    /// Stream watchers alone: with none, only final states need the lock.
-    streaming: AtomicUsize,
-}
-
-#[derive(Debug, Default)]
-struct Watchers {
-    streams: HashMap<ExecutionId, mpsc::UnboundedSender<Event>>,
-    finals: HashMap<ExecutionId, oneshot::Sender<TaskStatus>>,
-    /// Answers of successful attempts, kept only for executions someone waits on.
-    answers: HashMap<ExecutionId, ExecutionResult>,
-}
-
-impl Emitter {
-    fn watchers(&self) -> std::sync::MutexGuard<'_, Watchers> {
-        match self.watchers.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-
-    fn watch_stream(&self, id: ExecutionId, tx: mpsc::UnboundedSender<Event>) {
-        self.watchers().streams.insert(id, tx);
-        self.watched.fetch_add(1, Ordering::SeqCst);
-        self.streaming.fetch_add(1, Ordering::SeqCst);
-    }
-
-    fn watch_final(&self, id: ExecutionId, tx: oneshot::Sender<TaskStatus>) {
-        self.watchers().finals.insert(id, tx);
-        self.watched.fetch_add(1, Ordering::SeqCst);
-    }
-
-    fn unwatch(&self, id: ExecutionId) {
-        let mut w = self.watchers();
-        let streams = usize::from(w.streams.remove(&id).is_some());
-        let removed = streams + usize::from(w.finals.remove(&id).is_some());
-        w.answers.remove(&id);
-        self.watched.fetch_sub(removed, Ordering::SeqCst);
-        self.streaming.fetch_sub(streams, Ordering::SeqCst);
-    }
-
-    /// Keeps the answer of a successful attempt if someone waits for this execution.
-    fn keep_answer(&self, result: ExecutionResult) {
-        if self.watched.load(Ordering::SeqCst) == 0 {
-            return;
-        }
-        let mut w = self.watchers();
-        if w.finals.contains_key(&result.id) {
-            w.answers.insert(result.id, result);
-        }
-    }
-
-    fn take_answer(&self, id: ExecutionId) -> Option<ExecutionResult> {
-        self.watchers().answers.remove(&id)
-    }
-}
-
-impl EventSink for Emitter {
-    fn emit(&self, event: Event) {
-        let terminal = event.is_terminal();
-        let interested = if terminal {
-            self.watched.load(Ordering::SeqCst) > 0
-        } else {
-            self.streaming.load(Ordering::SeqCst) > 0
-        };
-        if interested && let Some(id) = event.execution() {
-            let mut w = self.watchers();
-            let mut removed = 0;
-            if let Some(tx) = w.streams.get(&id) {
-                // A dropped receiver only means the caller stopped listening.
-                let _ = tx.send(event.clone());
-                if terminal {
-                    w.streams.remove(&id);
-                    removed += 1;
-                    self.streaming.fetch_sub(1, Ordering::SeqCst);
-                }
-            }
-            if terminal
-                && let Event::TaskState { status, .. } = &event
-                && let Some(tx) = w.finals.remove(&id)
-            {
-                let _ = tx.send(status.clone());
-                removed += 1;
-            }
-            self.watched.fetch_sub(removed, Ordering::SeqCst);
-        }
-        self.bus.publish(event);
-    }
-}
-
 struct CoreInner {
     policy: Arc<dyn PolicyEngine>,
     safety: SafetyBoundary,
@@ -246,6 +157,7 @@ struct CoreInner {
     emitter: Arc<Emitter>,
     scheduler: Scheduler,
     link: Arc<LinkSim>,
+    tools: crate::tools::ToolRegistry,
 }
 
 /// Pending confirmations and how to answer them.
@@ -338,7 +250,10 @@ impl VeyraCore {
             emitter.clone(),
             config.latency.simulate.then(|| Arc::clone(&link)),
         );
+        let tools = crate::tools::builtin::with_builtins(&config)
+            .map_err(|e| VeyraError::Runtime(format!("registering the built-in tools: {e}")))?;
         let inner = Arc::new(CoreInner {
+            tools,
             policy,
             safety: SafetyBoundary::from_config(&config.governance),
             confirmations: Mutex::new(Confirmations {
@@ -421,8 +336,8 @@ impl VeyraCore {
             .map_err(|e| task_error(&e.kind, &e.message))?;
         let previous = self.inner.link.set_preset(preset);
         let status = self.link_status();
-        if let Some(trail) = &self.inner.audit {
-            let entry = trail.record(AuditRecord {
+        self.inner.record(
+            AuditRecord {
                 event_type: AuditEventType::LatencyChange,
                 actor: "operator".into(),
                 action: "switch_preset".into(),
@@ -435,9 +350,9 @@ impl VeyraCore {
                     "one_way_ms": status.one_way_ms,
                     "simulated": status.simulated,
                 }),
-            })?;
-            self.inner.emit_audit(&entry, None);
-        }
+            },
+            None,
+        )?;
         self.inner.emitter.emit(Event::LinkChanged {
             link: status.clone(),
             at: Utc::now(),
@@ -483,8 +398,8 @@ impl VeyraCore {
             };
             std::mem::replace(&mut *m, model.clone())
         };
-        if let Some(trail) = &self.inner.audit {
-            let entry = trail.record(AuditRecord {
+        self.inner.record(
+            AuditRecord {
                 event_type: AuditEventType::ConfigChange,
                 actor: "operator".into(),
                 action: "switch_backend".into(),
@@ -495,9 +410,9 @@ impl VeyraCore {
                     "from": { "backend": previous.name(), "model": previous_model },
                     "to": { "backend": backend, "model": model },
                 }),
-            })?;
-            self.inner.emit_audit(&entry, None);
-        }
+            },
+            None,
+        )?;
         tracing::info!(from = %previous.name(), to = %backend, %model, "backend switched");
         self.inner.emitter.emit(Event::BackendChanged {
             backend: backend.to_string(),
@@ -685,187 +600,6 @@ impl VeyraCore {
 }
 
 impl CoreInner {
-    fn confirmations(&self) -> std::sync::MutexGuard<'_, Confirmations> {
-        match self.confirmations.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-
-    /// Asks the policy engine, records the decision (`POLICY_CHECK`) and, on a deny, publishes
-    /// it as a violation. A request the engine cannot decide is denied (fail closed).
-    fn enforce_policy(
-        &self,
-        request: &PolicyRequest,
-        id: Option<ExecutionId>,
-    ) -> Result<PolicyDecision, TaskError> {
-        let (decision, error) = match self.policy.decide(request) {
-            Ok(d) => (d, None),
-            Err(e) => (
-                PolicyDecision {
-                    allowed: false,
-                    policies: Vec::new(),
-                    errors: vec![e.to_string()],
-                },
-                Some(e),
-            ),
-        };
-        // The sentence for the operator, needed only when the answer is no.
-        let reason = match &error {
-            Some(e) => format!("the policy engine could not decide: {e}"),
-            None if decision.allowed => String::new(),
-            None => decision.reason(request),
-        };
-        if let Some(trail) = &self.audit {
-            let context: serde_json::Map<String, serde_json::Value> = request
-                .context
-                .iter()
-                .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
-                .collect();
-            let entry = trail
-                .record(AuditRecord {
-                    event_type: AuditEventType::PolicyCheck,
-                    actor: request.principal.clone(),
-                    action: request.action.clone(),
-                    resource: request.resource.to_string(),
-                    outcome: decision.name().into(),
-                    input_summary: summarize_input(&request.describe()),
-                    metadata: {
-                        let mut m = serde_json::json!({
-                            "policies": decision.policies.iter().map(|p| &p.id).collect::<Vec<_>>(),
-                            "jurisdictions": decision.jurisdictions(),
-                            "context": context,
-                            "execution_id": id.map(|i| i.to_string()),
-                        });
-                        // An allow's policies say why; a deny also keeps the sentence shown.
-                        if !decision.allowed {
-                            m["reason"] = reason.as_str().into();
-                        }
-                        if !decision.errors.is_empty() {
-                            m["errors"] = decision.errors.clone().into();
-                        }
-                        m
-                    },
-                })
-                .map_err(|e| {
-                    TaskError::permanent(
-                        "audit",
-                        format!("the audit trail could not record a policy decision: {e}"),
-                    )
-                })?;
-            self.emit_audit(&entry, id);
-        }
-        if decision.allowed {
-            return Ok(decision);
-        }
-        tracing::warn!(rule = %decision.rule(), request = %request.describe(), "refused by policy");
-        self.emitter.emit(Event::SafetyViolation {
-            id,
-            operation: format!("{} {}", request.action, request.resource),
-            level: SafetyLevel::Blocked.name().into(),
-            rule: format!("policy:{}", decision.rule()),
-            reason: reason.clone(),
-            actor: request.principal.clone(),
-            at: Utc::now(),
-        });
-        Err(match error {
-            Some(_) => TaskError::permanent("policy", reason),
-            None => TaskError::permanent(REFUSED, reason),
-        })
-    }
-
-    /// Records a violation (`SAFETY_VIOLATION`) and publishes it.
-    fn record_violation(&self, v: &Violation, id: Option<ExecutionId>) -> Result<(), TaskError> {
-        self.emitter.emit(Event::SafetyViolation {
-            id,
-            operation: v.operation.clone(),
-            level: v.level.name().into(),
-            rule: v.rule.clone(),
-            reason: v.reason.clone(),
-            actor: v.actor.clone(),
-            at: v.at,
-        });
-        self.audit_safety(AuditEventType::SafetyViolation, v, "refused", id)
-    }
-
-    fn audit_safety(
-        &self,
-        event_type: AuditEventType,
-        v: &Violation,
-        outcome: &str,
-        id: Option<ExecutionId>,
-    ) -> Result<(), TaskError> {
-        let Some(trail) = &self.audit else {
-            return Ok(());
-        };
-        let entry = trail
-            .record(AuditRecord {
-                event_type,
-                actor: v.actor.clone(),
-                action: v.operation.clone(),
-                resource: "safety_boundary".into(),
-                outcome: outcome.into(),
-                input_summary: summarize_input(&v.operation),
-                metadata: serde_json::json!({
-                    "rule": v.rule,
-                    "level": v.level.name(),
-                    "reason": v.reason,
-                    "execution_id": id.map(|i| i.to_string()),
-                }),
-            })
-            .map_err(|e| {
-                TaskError::permanent(
-                    "audit",
-                    format!("the audit trail could not record a safety decision: {e}"),
-                )
-            })?;
-        self.emit_audit(&entry, id);
-        Ok(())
-    }
-
-    /// Asks for a confirmation per the policy; `None` when the task was cancelled meanwhile.
-    async fn confirm(
-        &self,
-        id: ExecutionId,
-        operation: &str,
-        cancel: &tokio_util::sync::CancellationToken,
-    ) -> Option<(bool, String)> {
-        let (request, rx) = {
-            let mut c = self.confirmations();
-            match c.policy {
-                ConfirmationPolicy::AllowAll => return Some((true, "--yes".into())),
-                ConfirmationPolicy::DenyAll => {
-                    return Some((false, "no terminal to ask on".into()));
-                }
-                ConfirmationPolicy::Ask => {}
-            }
-            let request = c.next;
-            c.next += 1;
-            let (tx, rx) = oneshot::channel();
-            c.waiting.insert(request, (id, tx));
-            (request, rx)
-        };
-        self.emitter.emit(Event::ConfirmationRequested {
-            request,
-            id,
-            operation: operation.to_string(),
-            reason: format!("'{operation}' is in governance.require_confirmation"),
-        });
-        let answer = tokio::select! {
-            answer = rx => answer.ok(),
-            () = cancel.cancelled() => None,
-        };
-        self.confirmations().waiting.remove(&request);
-        let (allowed, by) = answer?;
-        self.emitter.emit(Event::ConfirmationAnswered {
-            request,
-            id,
-            allowed,
-            by: by.clone(),
-        });
-        Some((allowed, by))
-    }
-
     fn current_model(&self) -> String {
         match self.model.read() {
             Ok(m) => m.clone(),
@@ -888,18 +622,6 @@ impl CoreInner {
             }
             _ => Ok(current),
         }
-    }
-
-    fn emit_audit(&self, entry: &crate::governance::AuditEntry, execution: Option<ExecutionId>) {
-        self.emitter.emit(Event::AuditRecorded {
-            seq: entry.seq,
-            event_type: entry.event_type.name().into(),
-            actor: entry.actor.clone(),
-            action: entry.action.clone(),
-            outcome: entry.outcome.clone(),
-            hash: entry.hash.clone(),
-            execution,
-        });
     }
 }
 
@@ -1018,52 +740,20 @@ async fn run_execution(
         "prompt_chars",
         ContextValue::Long(i64::try_from(model_request.prompt.chars().count()).unwrap_or(i64::MAX)),
     );
-    core.enforce_policy(&policy_request, Some(id))?;
     let operation = format!("execute:{backend_name}");
-    match core
-        .safety
-        .check_any(&["execute", &operation], true, &request.actor)
-    {
-        (SafetyLevel::Blocked, violation) => {
-            if let Some(v) = violation {
-                tracing::warn!(rule = %v.rule, "execution refused by the safety boundary");
-                core.record_violation(&v, Some(id))?;
-                return Err(TaskError::permanent(REFUSED, v.reason));
-            }
-        }
-        // Asked once per task: a retry was already confirmed.
-        (SafetyLevel::NeedsConfirmation, _) if task.attempt == 1 => {
-            let Some((allowed, by)) = core.confirm(id, &operation, &task.cancel).await else {
-                return Err(TaskError::permanent(
-                    "cancelled",
-                    "cancelled while waiting for confirmation",
-                ));
-            };
-            let decision = Violation {
-                operation: operation.clone(),
-                level: SafetyLevel::NeedsConfirmation,
-                rule: "require_confirmation".into(),
-                reason: format!(
-                    "confirmation {} ({by})",
-                    if allowed { "given" } else { "denied" }
-                ),
-                actor: request.actor.clone(),
-                at: Utc::now(),
-            };
-            core.audit_safety(
-                AuditEventType::SafetyCheck,
-                &decision,
-                if allowed { "allowed" } else { "denied" },
-                Some(id),
-            )?;
-            if !allowed {
-                let v = SafetyBoundary::denied(&operation, &request.actor, &by);
-                core.record_violation(&v, Some(id))?;
-                return Err(TaskError::permanent(REFUSED, v.reason));
-            }
-        }
-        (SafetyLevel::NeedsConfirmation | SafetyLevel::Allowed, _) => {}
-    }
+    core.admit(
+        &Passage {
+            policy: vec![policy_request],
+            operations: &[EXECUTE, &operation],
+            reversible: true,
+            confirm: false,
+            actor: &request.actor,
+            id,
+            ask: task.attempt == 1,
+        },
+        &task.cancel,
+    )
+    .await?;
     tracing::info!(backend = %backend_name, model = %model_request.model, priority = %task.priority, "execution started");
     let started = tokio::time::Instant::now();
     let mut streamed = false;
@@ -1131,10 +821,9 @@ async fn run_execution(
             map.insert("tool_calls".into(), tool_calls.into());
         }
     }
-    let mut audit_seq = None;
-    if let Some(trail) = &core.audit {
-        let entry = trail
-            .record(AuditRecord {
+    let audit_seq = core
+        .record_for_task(
+            AuditRecord {
                 event_type: AuditEventType::Execution,
                 actor: request.actor.clone(),
                 action: "execute".into(),
@@ -1142,17 +831,11 @@ async fn run_execution(
                 outcome: outcome.into(),
                 input_summary: summarize_input(&model_request.prompt),
                 metadata,
-            })
-            .map_err(|e| {
-                tracing::error!(error = %e, "audit record failed");
-                TaskError::permanent(
-                    "audit",
-                    format!("the audit trail could not record this execution: {e}"),
-                )
-            })?;
-        core.emit_audit(&entry, Some(id));
-        audit_seq = Some(entry.seq);
-    }
+            },
+            Some(id),
+            "this execution",
+        )?
+        .map(|entry| entry.seq);
     match answer {
         Answer::Done(finish_reason, usage) => {
             core.emitter.keep_answer(ExecutionResult {
@@ -1197,118 +880,6 @@ async fn run_execution(
                 "cancelled by the operator",
             ))
         }
-    }
-}
-
-/// A running execution's events (see [`VeyraCore::execute_stream`]).
-#[derive(Debug)]
-pub struct ExecutionStream {
-    id: ExecutionId,
-    rx: mpsc::UnboundedReceiver<Event>,
-}
-
-impl ExecutionStream {
-    /// The execution's id.
-    pub fn id(&self) -> ExecutionId {
-        self.id
-    }
-
-    /// Reads the remaining events and returns the execution's result: the answer of the last
-    /// attempt, or the error it ended with.
-    pub async fn finish(mut self) -> Result<ExecutionResult, VeyraError> {
-        let mut folder = ResultFolder::new(self.id);
-        while let Some(event) = self.rx.recv().await {
-            if let Some(result) = folder.apply(&event) {
-                return result;
-            }
-        }
-        Err(VeyraError::Runtime(
-            "the execution ended without a final state".into(),
-        ))
-    }
-}
-
-/// Folds one execution's events into its [`ExecutionResult`].
-#[derive(Debug)]
-pub struct ResultFolder {
-    result: ExecutionResult,
-}
-
-impl ResultFolder {
-    /// A folder for execution `id`.
-    pub fn new(id: ExecutionId) -> Self {
-        ResultFolder {
-            result: ExecutionResult {
-                id,
-                text: String::new(),
-                backend: String::new(),
-                model: String::new(),
-                finish_reason: FinishReason::Stop,
-                usage: TokenUsage::default(),
-                latency: Duration::ZERO,
-                audit_seq: None,
-            },
-        }
-    }
-
-    /// Applies one event; returns the outcome once the final state arrives.
-    pub fn apply(&mut self, event: &Event) -> Option<Result<ExecutionResult, VeyraError>> {
-        let result = &mut self.result;
-        if event.execution() != Some(result.id) {
-            return None;
-        }
-        match event {
-            Event::TaskSubmitted { backend, model, .. } => {
-                result.backend = backend.clone().unwrap_or_default();
-                result.model = model.clone().unwrap_or_default();
-            }
-            Event::TaskState {
-                status, attempt, ..
-            } => match status {
-                TaskStatus::Running if *attempt > 1 => result.text.clear(),
-                TaskStatus::Succeeded => return Some(Ok(result.clone())),
-                TaskStatus::Failed { error, kind } => {
-                    return Some(Err(task_error(kind, error)));
-                }
-                TaskStatus::Cancelled { reason } => {
-                    return Some(Err(VeyraError::Cancelled(reason.clone())));
-                }
-                TaskStatus::Queued
-                | TaskStatus::Uplink { .. }
-                | TaskStatus::Running
-                | TaskStatus::Downlink { .. }
-                | TaskStatus::Retrying { .. }
-                | TaskStatus::Blackout { .. } => {}
-            },
-            Event::OutputDelta { text, .. } => result.text.push_str(text),
-            Event::ExecutionFinished {
-                usage,
-                finish_reason,
-                latency_ms,
-                ..
-            } => {
-                result.usage = *usage;
-                result.finish_reason = finish_reason.clone();
-                result.latency = Duration::from_millis(*latency_ms);
-            }
-            Event::AuditRecorded { seq, .. } => result.audit_seq = Some(*seq),
-            Event::AuditVerified { .. }
-            | Event::AuditCheckpoint { .. }
-            | Event::BackendChanged { .. }
-            | Event::LinkChanged { .. }
-            | Event::SafetyViolation { .. }
-            | Event::ConfirmationRequested { .. }
-            | Event::ConfirmationAnswered { .. } => {}
-        }
-        None
-    }
-}
-
-impl Stream for ExecutionStream {
-    type Item = Event;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.rx.poll_recv(cx)
     }
 }
 

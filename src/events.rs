@@ -383,6 +383,19 @@ pub enum Event {
         /// Who answered (`operator`, `--yes`, `no terminal`, …).
         by: String,
     },
+    /// A tool call passed the gate and ran; its `TOOL_INVOCATION` entry is already recorded.
+    ToolInvoked {
+        /// The call.
+        id: ExecutionId,
+        /// The tool.
+        tool: String,
+        /// `success`, `refused` (by the tool's own rule) or `failure`.
+        outcome: String,
+        /// One line: the result's summary or the error (untrusted; sanitize before showing).
+        summary: String,
+        /// When it finished.
+        at: DateTime<Utc>,
+    },
     /// The operator switched the backend (and model) for prompts sent from now on.
     BackendChanged {
         /// The backend now.
@@ -410,7 +423,8 @@ impl Event {
             | Event::OutputDelta { id, .. }
             | Event::ExecutionFinished { id, .. }
             | Event::ConfirmationRequested { id, .. }
-            | Event::ConfirmationAnswered { id, .. } => Some(*id),
+            | Event::ConfirmationAnswered { id, .. }
+            | Event::ToolInvoked { id, .. } => Some(*id),
             Event::AuditRecorded { execution, .. } => *execution,
             Event::SafetyViolation { id, .. } => *id,
             Event::AuditVerified { .. }
@@ -434,7 +448,8 @@ impl Event {
             | Event::LinkChanged { .. }
             | Event::SafetyViolation { .. }
             | Event::ConfirmationRequested { .. }
-            | Event::ConfirmationAnswered { .. } => false,
+            | Event::ConfirmationAnswered { .. }
+            | Event::ToolInvoked { .. } => false,
         }
     }
 }

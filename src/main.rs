@@ -3,7 +3,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use clap::Parser;
-use veyra::cli::{self, AuditCommand, Cli, Command, ConfigCommand, PolicyCommand};
+use veyra::cli::{self, AuditCommand, Cli, Command, ConfigCommand, PolicyCommand, ToolsCommand};
 use veyra::{ExitCode, VeyraError};
 
 fn main() -> std::process::ExitCode {
@@ -107,6 +107,19 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
             cli::policy_check(&request, json, &loaded)
         }
         Some(Command::Policy(PolicyCommand::List { json })) => cli::policy_list(json, &loaded),
+        Some(Command::Tools(ToolsCommand::List { json })) => cli::tools_list(json, &loaded),
+        Some(Command::Tools(ToolsCommand::Describe { name })) => {
+            cli::tools_describe(&name, &loaded)
+        }
+        Some(Command::Tools(ToolsCommand::Invoke {
+            name,
+            args,
+            yes,
+            json,
+        })) => {
+            cli::init_headless_logging(&loaded.config)?;
+            runtime.block_on(cli::tools_invoke(&name, &args, yes, json, loaded))
+        }
         Some(Command::Config(ConfigCommand::Check { .. })) => Ok(ExitCode::Success),
     }
 }

@@ -26,6 +26,8 @@ use veyra::governance::{AuditEventType, AuditFilter, AuditRecord, AuditTrail};
 mod audit_attacks;
 #[path = "cli/hostile.rs"]
 mod hostile;
+#[path = "cli/tools.rs"]
+mod tools;
 
 /// A clean environment for one or more runs of the binary.
 struct Sandbox {

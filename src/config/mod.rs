@@ -9,6 +9,7 @@ pub mod env;
 mod secret;
 pub mod suggest;
 pub mod theme;
+mod tools;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use secret::{REDACTED, REDACTED_IN_TEXT, Secret, redact, redact_key};
 pub use theme::{ResolvedTheme, ThemeColour};
+pub use tools::{RANGE_TOOL_BYTES, RANGE_TOOL_STEPS, ToolsConfig};
 
 /// Range of `model.max_tokens`.
 pub const RANGE_MAX_TOKENS: std::ops::RangeInclusive<u64> = 1..=10_000_000;
@@ -58,6 +60,8 @@ pub struct VeyraConfig {
     pub governance: GovernanceConfig,
     /// The console.
     pub tui: TuiConfig,
+    /// Limits of the built-in tools.
+    pub tools: ToolsConfig,
 }
 
 /// `model:` — the backend and its generation parameters.
@@ -891,6 +895,9 @@ impl VeyraConfig {
                     ),
                 ));
             }
+        }
+        if let Err((key, message)) = self.tools.check() {
+            return Err(invalid(key, message));
         }
         let l = &self.latency;
         if !RANGE_TIME_SCALE.contains(&l.time_scale) {

@@ -52,6 +52,7 @@ fn kind(e: &Event) -> &'static str {
         Event::SafetyViolation { .. } => "violation",
         Event::ConfirmationRequested { .. } => "confirm?",
         Event::ConfirmationAnswered { .. } => "confirmed",
+        Event::ToolInvoked { .. } => "tool",
     }
 }
 

@@ -1,6 +1,167 @@
-//! Tools a model can call, and the safety boundary every operation passes. So far the boundary
-//! (`safety`), which the core already applies to every execution.
+//! Tools a model (or the operator, through `veyra tools invoke`) can call, and the safety
+//! boundary every operation passes.
+//!
+//! A [`Tool`] declares its capability — name, description, [`ToolCategory`], whether its effect
+//! can be undone, whether it always asks for confirmation, and the JSON Schema of its
+//! arguments — and acts in [`Tool::invoke`]. The [`ToolRegistry`] holds the tools, validates
+//! arguments against each schema (compiled once) before a tool runs, and names the bad field
+//! when they do not fit. The registry acts on nothing by itself: the core passes every call
+//! through its gate (policy → safety → confirmation) first and audits it after.
 
+pub mod builtin;
+pub mod calculator;
+pub mod files;
+pub mod registry;
 pub mod safety;
 
-pub use safety::{SafetyBoundary, SafetyLevel, Violation};
+use serde::Serialize;
+
+pub use registry::{ToolInfo, ToolRegistry};
+pub use safety::{SafetyBoundary, SafetyLevel, SafetyVerdict, Violation};
+
+/// What a tool is for; `veyra tools list` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolCategory {
+    /// Reads and reports without changing anything.
+    Analysis,
+    /// Computes an answer from its arguments alone.
+    Computation,
+    /// Reads or changes files in the workspace.
+    Filesystem,
+    /// Reaches another host.
+    Network,
+    /// Reports on Veyra itself.
+    System,
+    /// Explains the safety boundary.
+    Safety,
+}
+
+impl ToolCategory {
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ToolCategory::Analysis => "analysis",
+            ToolCategory::Computation => "computation",
+            ToolCategory::Filesystem => "filesystem",
+            ToolCategory::Network => "network",
+            ToolCategory::System => "system",
+            ToolCategory::Safety => "safety",
+        }
+    }
+}
+
+/// How a tool touches a file, for the policy request the gate makes before it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileAccess {
+    /// Policy action `read_file`.
+    Read,
+    /// Policy action `write_file` (writing and deleting).
+    Write,
+}
+
+impl FileAccess {
+    /// The Cedar action.
+    pub fn action(self) -> &'static str {
+        match self {
+            FileAccess::Read => "read_file",
+            FileAccess::Write => "write_file",
+        }
+    }
+}
+
+/// What a tool answers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolOutput {
+    /// The result as JSON (untrusted: sanitize before showing it).
+    pub value: serde_json::Value,
+    /// A one-line summary for the audit trail; never raw file contents.
+    pub summary: String,
+}
+
+impl ToolOutput {
+    /// An output whose summary is given.
+    pub fn new(value: serde_json::Value, summary: impl Into<String>) -> Self {
+        ToolOutput {
+            value,
+            summary: summary.into(),
+        }
+    }
+}
+
+/// Why a tool call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ToolError {
+    /// No tool has this name.
+    #[error("{0}")]
+    Unknown(String),
+    /// The arguments do not fit the tool's schema, or make no sense.
+    #[error("{0}")]
+    BadArguments(String),
+    /// The tool refused by one of its own rules (a path out of the workspace, a size limit);
+    /// `rule` names the rule.
+    #[error("{message}")]
+    Refused {
+        /// The rule, e.g. `tools.workspace`, `tools.max_read_bytes`.
+        rule: String,
+        /// A sentence for the operator.
+        message: String,
+    },
+    /// The tool ran and failed (a missing file, an I/O error, a computation with no answer).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl ToolError {
+    /// Short name for audit metadata.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ToolError::Unknown(_) => "unknown_tool",
+            ToolError::BadArguments(_) => "bad_arguments",
+            ToolError::Refused { .. } => "refused",
+            ToolError::Failed(_) => "failed",
+        }
+    }
+}
+
+/// A tool's capability: everything the registry, the gate and `veyra tools list` need.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Capability {
+    /// Unique name, `[a-z_]+`.
+    pub name: &'static str,
+    /// One sentence: what it does.
+    pub description: &'static str,
+    /// What it is for.
+    pub category: ToolCategory,
+    /// False when its effect cannot be undone (blocked while `reversible_only` is on).
+    pub reversible: bool,
+    /// True when every call asks the operator first, whatever `require_confirmation` says.
+    pub confirmation: bool,
+    /// JSON Schema of its arguments (an object).
+    pub schema: serde_json::Value,
+}
+
+/// A tool. Implementations must not panic on any argument the schema admits.
+#[async_trait::async_trait]
+pub trait Tool: Send + Sync {
+    /// What the tool is and what it takes.
+    fn capability(&self) -> Capability;
+
+    /// The files a call with `args` touches, for the gate's `read_file`/`write_file` policy
+    /// requests (paths as given, relative to the workspace).
+    fn files(&self, args: &serde_json::Value) -> Vec<(FileAccess, String)> {
+        let _ = args;
+        Vec::new()
+    }
+
+    /// Acts. `args` already fit the schema.
+    async fn invoke(&self, args: &serde_json::Value) -> Result<ToolOutput, ToolError>;
+}
+
+/// A string argument the schema declared required (empty when absent, which validation
+/// has already ruled out).
+pub(crate) fn str_arg<'a>(args: &'a serde_json::Value, key: &str) -> &'a str {
+    args.get(key)
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+}

@@ -1,8 +1,9 @@
 //! The safety boundary: hard limits that no policy can lift.
 //!
-//! [`SafetyBoundary::check_operation`] classifies an operation as
+//! [`SafetyBoundary::check_operation`] returns a [`SafetyVerdict`]:
 //! - `Blocked` when it is in `prohibited_operations`, or irreversible while `reversible_only`
-//!   is on — with the [`Violation`] to record and show;
+//!   is on — always carrying the [`Violation`] to record and show, so a refusal without a
+//!   reason cannot be written and the gate cannot fail open;
 //! - `NeedsConfirmation` when it is in `require_confirmation` (the operator answers yes/no;
 //!   a "no" becomes a violation too);
 //! - `Allowed` otherwise.
@@ -59,6 +60,31 @@ pub struct Violation {
     pub at: DateTime<Utc>,
 }
 
+/// What the boundary says about one operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SafetyVerdict {
+    /// Go ahead.
+    Allowed,
+    /// Ask the operator first; `rule` names the rule that asks.
+    NeedsConfirmation {
+        /// Always `require_confirmation` today; kept so the modal can name it.
+        rule: String,
+    },
+    /// Never; the violation says which rule and why.
+    Blocked(Violation),
+}
+
+impl SafetyVerdict {
+    /// The verdict's level.
+    pub fn level(&self) -> SafetyLevel {
+        match self {
+            SafetyVerdict::Allowed => SafetyLevel::Allowed,
+            SafetyVerdict::NeedsConfirmation { .. } => SafetyLevel::NeedsConfirmation,
+            SafetyVerdict::Blocked(_) => SafetyLevel::Blocked,
+        }
+    }
+}
+
 /// See the module docs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SafetyBoundary {
@@ -103,20 +129,15 @@ impl SafetyBoundary {
         operation: &str,
         is_reversible: bool,
         actor: &str,
-    ) -> (SafetyLevel, Option<Violation>) {
+    ) -> SafetyVerdict {
         self.check_any(&[operation], is_reversible, actor)
     }
 
     /// Classifies an operation known by several names (the most specific last); the strictest
     /// rule that matches any name wins.
-    pub fn check_any(
-        &self,
-        names: &[&str],
-        is_reversible: bool,
-        actor: &str,
-    ) -> (SafetyLevel, Option<Violation>) {
+    pub fn check_any(&self, names: &[&str], is_reversible: bool, actor: &str) -> SafetyVerdict {
         if !self.enabled {
-            return (SafetyLevel::Allowed, None);
+            return SafetyVerdict::Allowed;
         }
         // Built only when there is something to report.
         let display = || names.last().copied().unwrap_or_default().to_string();
@@ -136,7 +157,7 @@ impl SafetyBoundary {
                 "prohibited_operations",
                 format!("'{hit}' is in governance.prohibited_operations"),
             );
-            return (SafetyLevel::Blocked, Some(v));
+            return SafetyVerdict::Blocked(v);
         }
         if self.reversible_only && !is_reversible {
             let v = violation(
@@ -146,12 +167,14 @@ impl SafetyBoundary {
                     display()
                 ),
             );
-            return (SafetyLevel::Blocked, Some(v));
+            return SafetyVerdict::Blocked(v);
         }
         if names.iter().any(|n| listed(&self.require_confirmation, n)) {
-            return (SafetyLevel::NeedsConfirmation, None);
+            return SafetyVerdict::NeedsConfirmation {
+                rule: "require_confirmation".into(),
+            };
         }
-        (SafetyLevel::Allowed, None)
+        SafetyVerdict::Allowed
     }
 
     /// The violation to record when the operator says no to a confirmation.
@@ -180,21 +203,21 @@ mod tests {
     #[test]
     fn prohibited_operations_are_blocked_case_insensitively() {
         let b = SafetyBoundary::new(false, &["delete_all", "execute:openai"], &[]);
-        let (level, v) = b.check_operation("DELETE_ALL", true, "agent");
-        assert_eq!(level, SafetyLevel::Blocked);
-        let v = v.unwrap();
+        let SafetyVerdict::Blocked(v) = b.check_operation("DELETE_ALL", true, "agent") else {
+            panic!("a prohibited operation must be blocked");
+        };
         assert_eq!(
             (v.rule.as_str(), v.actor.as_str()),
             ("prohibited_operations", "agent")
         );
         assert_eq!(
             b.check_any(&["execute", "execute:openai"], true, "operator")
-                .0,
+                .level(),
             SafetyLevel::Blocked
         );
         assert_eq!(
             b.check_any(&["execute", "execute:mock"], true, "operator")
-                .0,
+                .level(),
             SafetyLevel::Allowed
         );
     }
@@ -202,17 +225,16 @@ mod tests {
     #[test]
     fn reversible_only_blocks_what_cannot_be_undone() {
         let b = SafetyBoundary::new(true, &[], &["save_file"]);
-        let (level, v) = b.check_operation("format_disk", false, "agent");
+        let SafetyVerdict::Blocked(v) = b.check_operation("format_disk", false, "agent") else {
+            panic!("an irreversible operation must be blocked in reversible_only mode");
+        };
+        assert_eq!(v.rule, "reversible_only");
         assert_eq!(
-            (level, v.unwrap().rule.as_str()),
-            (SafetyLevel::Blocked, "reversible_only")
-        );
-        assert_eq!(
-            b.check_operation("save_file", true, "agent").0,
+            b.check_operation("save_file", true, "agent").level(),
             SafetyLevel::NeedsConfirmation
         );
         assert_eq!(
-            b.check_operation("read_file", true, "agent").0,
+            b.check_operation("read_file", true, "agent").level(),
             SafetyLevel::Allowed
         );
     }
@@ -225,12 +247,12 @@ mod tests {
         };
         let b = SafetyBoundary::from_config(&g);
         assert_eq!(
-            b.check_operation("delete_all", false, "agent").0,
+            b.check_operation("delete_all", false, "agent").level(),
             SafetyLevel::Allowed
         );
         let on = SafetyBoundary::from_config(&GovernanceConfig::default());
         assert_eq!(
-            on.check_operation("delete_all", true, "agent").0,
+            on.check_operation("delete_all", true, "agent").level(),
             SafetyLevel::Blocked
         );
     }

@@ -1184,6 +1184,27 @@ impl App {
                     reason: one_line(reason),
                 });
             }
+            Event::ToolInvoked {
+                tool,
+                outcome,
+                summary,
+                ..
+            } => {
+                let level = if outcome == "success" {
+                    FlashLevel::Info
+                } else {
+                    FlashLevel::Error
+                };
+                self.flash(
+                    format!(
+                        "tool {}: {} — {}",
+                        one_line(tool),
+                        one_line(outcome.clone()),
+                        one_line(summary)
+                    ),
+                    level,
+                );
+            }
             Event::ConfirmationAnswered { request, .. } => {
                 // Answered elsewhere (or here): it no longer waits.
                 self.confirmations.retain(|c| c.request != request);

@@ -1,0 +1,332 @@
+//! The gate every act passes: Cedar policy → safety boundary → operator confirmation → (the act,
+//! done by the caller) → audit entry + event.
+//!
+//! [`CoreInner::admit`] runs the first three steps for one [`Passage`]: each policy request is
+//! decided and recorded (`POLICY_CHECK`), the operation's names go to the safety boundary
+//! (a block is recorded as `SAFETY_VIOLATION`), and a rule that asks for confirmation asks the
+//! operator through the one confirmation path (the answer is recorded as `SAFETY_CHECK`, a "no"
+//! as a violation). Executions and tool calls both pass it; link and backend switches pass its
+//! policy step. [`CoreInner::record`] is the one place that appends an audit entry and publishes
+//! its [`Event::AuditRecorded`].
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use super::{ConfirmationPolicy, Confirmations, CoreInner, REFUSED};
+use crate::events::{Event, EventSink, ExecutionId};
+use crate::governance::policy::PolicyRequest;
+use crate::governance::{
+    AuditEntry, AuditError, AuditEventType, AuditRecord, PolicyDecision, summarize_input,
+};
+use crate::runtime::scheduler::TaskError;
+use crate::tools::safety::{SafetyBoundary, SafetyLevel, SafetyVerdict, Violation};
+
+/// The rule named when a tool asks for confirmation by itself.
+pub(crate) const TOOL_CONFIRMATION: &str = "tool_confirmation";
+
+/// One act at the gate: what policy decides, what the safety boundary checks, who asks.
+#[derive(Debug)]
+pub(crate) struct Passage<'a> {
+    /// Policy requests, all of which must be allowed (a tool call: `invoke_tool`, and
+    /// `read_file`/`write_file` for the files it touches).
+    pub policy: Vec<PolicyRequest>,
+    /// The operation's names for the safety boundary, the most specific last.
+    pub operations: &'a [&'a str],
+    /// False when the act cannot be undone (blocked while `reversible_only` is on).
+    pub reversible: bool,
+    /// True when the act itself asks for confirmation (a tool that always asks), whatever
+    /// `require_confirmation` says.
+    pub confirm: bool,
+    /// Who asks.
+    pub actor: &'a str,
+    /// The execution or tool call the audit entries and events belong to.
+    pub id: ExecutionId,
+    /// False on a retry whose first attempt was already confirmed.
+    pub ask: bool,
+}
+
+impl CoreInner {
+    pub(super) fn confirmations(&self) -> std::sync::MutexGuard<'_, Confirmations> {
+        match self.confirmations.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Policy, safety and confirmation for one act; `Ok` means the caller may act.
+    /// Refusals end with a [`REFUSED`] task error whose message is the operator's sentence.
+    pub(crate) async fn admit(
+        &self,
+        passage: &Passage<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<(), TaskError> {
+        for request in &passage.policy {
+            self.enforce_policy(request, Some(passage.id))?;
+        }
+        let operation = passage.operations.last().copied().unwrap_or_default();
+        let verdict =
+            match self
+                .safety
+                .check_any(passage.operations, passage.reversible, passage.actor)
+            {
+                SafetyVerdict::Allowed if passage.confirm => SafetyVerdict::NeedsConfirmation {
+                    rule: TOOL_CONFIRMATION.into(),
+                },
+                other => other,
+            };
+        match verdict {
+            SafetyVerdict::Allowed => Ok(()),
+            SafetyVerdict::Blocked(v) => {
+                tracing::warn!(rule = %v.rule, operation, "refused by the safety boundary");
+                self.record_violation(&v, Some(passage.id))?;
+                Err(TaskError::permanent(REFUSED, v.reason))
+            }
+            // Asked once per task: a retry was already confirmed.
+            SafetyVerdict::NeedsConfirmation { .. } if !passage.ask => Ok(()),
+            SafetyVerdict::NeedsConfirmation { rule } => {
+                let Some((allowed, by)) = self.confirm(passage.id, operation, &rule, cancel).await
+                else {
+                    return Err(TaskError::permanent(
+                        "cancelled",
+                        "cancelled while waiting for confirmation",
+                    ));
+                };
+                let decision = Violation {
+                    operation: operation.to_string(),
+                    level: SafetyLevel::NeedsConfirmation,
+                    rule: rule.clone(),
+                    reason: format!(
+                        "confirmation {} ({by})",
+                        if allowed { "given" } else { "denied" }
+                    ),
+                    actor: passage.actor.to_string(),
+                    at: Utc::now(),
+                };
+                self.audit_safety(
+                    AuditEventType::SafetyCheck,
+                    &decision,
+                    if allowed { "allowed" } else { "denied" },
+                    Some(passage.id),
+                )?;
+                if allowed {
+                    return Ok(());
+                }
+                let mut v = SafetyBoundary::denied(operation, passage.actor, &by);
+                v.rule = rule;
+                self.record_violation(&v, Some(passage.id))?;
+                Err(TaskError::permanent(REFUSED, v.reason))
+            }
+        }
+    }
+
+    /// Appends one audit entry and publishes it; `Ok(None)` when audit is off.
+    pub(crate) fn record(
+        &self,
+        record: AuditRecord,
+        execution: Option<ExecutionId>,
+    ) -> Result<Option<Arc<AuditEntry>>, AuditError> {
+        let Some(trail) = &self.audit else {
+            return Ok(None);
+        };
+        let entry = trail.record(record)?;
+        self.emitter.emit(Event::AuditRecorded {
+            seq: entry.seq,
+            event_type: entry.event_type.name().into(),
+            actor: entry.actor.clone(),
+            action: entry.action.clone(),
+            outcome: entry.outcome.clone(),
+            hash: entry.hash.clone(),
+            execution,
+        });
+        Ok(Some(entry))
+    }
+
+    /// [`CoreInner::record`] for a task: a failure ends the task, naming `what` was lost.
+    pub(crate) fn record_for_task(
+        &self,
+        record: AuditRecord,
+        execution: Option<ExecutionId>,
+        what: &str,
+    ) -> Result<Option<Arc<AuditEntry>>, TaskError> {
+        self.record(record, execution).map_err(|e| {
+            tracing::error!(error = %e, "audit record failed");
+            TaskError::permanent(
+                "audit",
+                format!("the audit trail could not record {what}: {e}"),
+            )
+        })
+    }
+
+    /// Asks the policy engine, records the decision (`POLICY_CHECK`) and, on a deny, publishes
+    /// it as a violation. A request the engine cannot decide is denied (fail closed).
+    pub(crate) fn enforce_policy(
+        &self,
+        request: &PolicyRequest,
+        id: Option<ExecutionId>,
+    ) -> Result<PolicyDecision, TaskError> {
+        let (decision, error) = match self.policy.decide(request) {
+            Ok(d) => (d, None),
+            Err(e) => (
+                PolicyDecision {
+                    allowed: false,
+                    policies: Vec::new(),
+                    errors: vec![e.to_string()],
+                },
+                Some(e),
+            ),
+        };
+        // The sentence for the operator, needed only when the answer is no.
+        let reason = match &error {
+            Some(e) => format!("the policy engine could not decide: {e}"),
+            None if decision.allowed => String::new(),
+            None => decision.reason(request),
+        };
+        if self.audit.is_some() {
+            let context: serde_json::Map<String, serde_json::Value> = request
+                .context
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
+                .collect();
+            let mut metadata = serde_json::json!({
+                "policies": decision.policies.iter().map(|p| &p.id).collect::<Vec<_>>(),
+                "jurisdictions": decision.jurisdictions(),
+                "context": context,
+                "execution_id": id.map(|i| i.to_string()),
+            });
+            // An allow's policies say why; a deny also keeps the sentence shown.
+            if !decision.allowed {
+                metadata["reason"] = reason.as_str().into();
+            }
+            if !decision.errors.is_empty() {
+                metadata["errors"] = decision.errors.clone().into();
+            }
+            self.record_for_task(
+                AuditRecord {
+                    event_type: AuditEventType::PolicyCheck,
+                    actor: request.principal.clone(),
+                    action: request.action.clone(),
+                    resource: request.resource.to_string(),
+                    outcome: decision.name().into(),
+                    input_summary: summarize_input(&request.describe()),
+                    metadata,
+                },
+                id,
+                "a policy decision",
+            )?;
+        }
+        if decision.allowed {
+            return Ok(decision);
+        }
+        tracing::warn!(rule = %decision.rule(), request = %request.describe(), "refused by policy");
+        self.emitter.emit(Event::SafetyViolation {
+            id,
+            operation: format!("{} {}", request.action, request.resource),
+            level: SafetyLevel::Blocked.name().into(),
+            rule: format!("policy:{}", decision.rule()),
+            reason: reason.clone(),
+            actor: request.principal.clone(),
+            at: Utc::now(),
+        });
+        Err(match error {
+            Some(_) => TaskError::permanent("policy", reason),
+            None => TaskError::permanent(REFUSED, reason),
+        })
+    }
+
+    /// Records a violation (`SAFETY_VIOLATION`) and publishes it.
+    pub(crate) fn record_violation(
+        &self,
+        v: &Violation,
+        id: Option<ExecutionId>,
+    ) -> Result<(), TaskError> {
+        self.emitter.emit(Event::SafetyViolation {
+            id,
+            operation: v.operation.clone(),
+            level: v.level.name().into(),
+            rule: v.rule.clone(),
+            reason: v.reason.clone(),
+            actor: v.actor.clone(),
+            at: v.at,
+        });
+        self.audit_safety(AuditEventType::SafetyViolation, v, "refused", id)
+    }
+
+    fn audit_safety(
+        &self,
+        event_type: AuditEventType,
+        v: &Violation,
+        outcome: &str,
+        id: Option<ExecutionId>,
+    ) -> Result<(), TaskError> {
+        self.record_for_task(
+            AuditRecord {
+                event_type,
+                actor: v.actor.clone(),
+                action: v.operation.clone(),
+                resource: "safety_boundary".into(),
+                outcome: outcome.into(),
+                input_summary: summarize_input(&v.operation),
+                metadata: serde_json::json!({
+                    "rule": v.rule,
+                    "level": v.level.name(),
+                    "reason": v.reason,
+                    "execution_id": id.map(|i| i.to_string()),
+                }),
+            },
+            id,
+            "a safety decision",
+        )
+        .map(|_| ())
+    }
+
+    /// Asks for a confirmation per the policy; `None` when the task was cancelled meanwhile.
+    async fn confirm(
+        &self,
+        id: ExecutionId,
+        operation: &str,
+        rule: &str,
+        cancel: &CancellationToken,
+    ) -> Option<(bool, String)> {
+        let (request, rx) = {
+            let mut c = self.confirmations();
+            match c.policy {
+                ConfirmationPolicy::AllowAll => return Some((true, "--yes".into())),
+                ConfirmationPolicy::DenyAll => {
+                    return Some((false, "no terminal to ask on".into()));
+                }
+                ConfirmationPolicy::Ask => {}
+            }
+            let request = c.next;
+            c.next += 1;
+            let (tx, rx) = oneshot::channel();
+            c.waiting.insert(request, (id, tx));
+            (request, rx)
+        };
+        self.emitter.emit(Event::ConfirmationRequested {
+            request,
+            id,
+            operation: operation.to_string(),
+            reason: if rule == TOOL_CONFIRMATION {
+                format!("'{operation}' always asks for confirmation")
+            } else {
+                format!("'{operation}' is in governance.require_confirmation")
+            },
+        });
+        let answer = tokio::select! {
+            answer = rx => answer.ok(),
+            () = cancel.cancelled() => None,
+        };
+        self.confirmations().waiting.remove(&request);
+        let (allowed, by) = answer?;
+        self.emitter.emit(Event::ConfirmationAnswered {
+            request,
+            id,
+            allowed,
+            by: by.clone(),
+        });
+        Some((allowed, by))
+    }
+}

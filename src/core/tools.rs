@@ -1,0 +1,277 @@
+//! Tool calls through the gate: [`VeyraCore::invoke_tool`].
+//!
+//! A call names a registered tool and gives JSON arguments. The arguments are checked against
+//! the tool's schema (a misfit is a usage error naming the field, before anything is decided),
+//! then the call passes the gate: policy `invoke_tool` on `tool:<name>` (and `read_file` or
+//! `write_file` on `file:<path>` for each file it touches), the safety boundary as operation
+//! `tool:<name>` (also checked as `tool`, so `prohibited_operations: [tool]` stops them all),
+//! and a confirmation when the boundary or the tool itself asks. Then the tool runs and one
+//! `TOOL_INVOCATION` entry records it: arguments as a hash and length only, the outcome, and
+//! metadata (tool, category, reversible, duration, error kind, the output's one-line summary),
+//! and [`Event::ToolInvoked`] is published.
+
+use std::time::Instant;
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::gate::Passage;
+use super::{VeyraCore, task_error};
+use crate::error::VeyraError;
+use crate::events::{Event, EventSink, ExecutionId};
+use crate::governance::policy::{ContextValue, PolicyRequest, Resource, ResourceKind};
+use crate::governance::{AuditEventType, AuditRecord, summarize_input};
+use crate::tools::{ToolError, ToolOutput, ToolRegistry, Violation};
+
+/// A finished tool call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolInvocation {
+    /// The call's id (events and audit entries carry it as `execution_id`).
+    pub id: ExecutionId,
+    /// The tool.
+    pub tool: String,
+    /// What it answered.
+    pub output: ToolOutput,
+    /// Sequence number of the `TOOL_INVOCATION` entry, when audit is on.
+    pub audit_seq: Option<u64>,
+}
+
+impl VeyraCore {
+    /// The tools this core can run.
+    pub fn tools(&self) -> &ToolRegistry {
+        &self.inner.tools
+    }
+
+    /// Runs one tool call on behalf of `actor` through the gate (see the module docs).
+    /// Unknown tools and misfit arguments are usage errors (exit 2); a call refused by policy,
+    /// the safety boundary, the operator or the tool's own rules is [`VeyraError::Refused`]
+    /// (exit 4); a tool that fails is a task error (exit 1).
+    pub async fn invoke_tool(
+        &self,
+        name: &str,
+        args: serde_json::Value,
+        actor: &str,
+    ) -> Result<ToolInvocation, VeyraError> {
+        let core = &self.inner;
+        let usage = |e: ToolError| VeyraError::Usage(e.to_string());
+        let tool = core.tools.get(name).map_err(usage)?;
+        core.tools.validate(name, &args).map_err(usage)?;
+        let capability = tool.capability();
+        let id = ExecutionId::new();
+        let preset = core.link.preset();
+        let mut policy = vec![
+            PolicyRequest::new(
+                actor,
+                "invoke_tool",
+                Resource {
+                    kind: ResourceKind::Tool,
+                    id: name.to_string(),
+                },
+                preset,
+            )
+            .with("reversible", ContextValue::Bool(capability.reversible)),
+        ];
+        for (access, path) in tool.files(&args) {
+            policy.push(PolicyRequest::new(
+                actor,
+                access.action(),
+                Resource {
+                    kind: ResourceKind::File,
+                    id: path,
+                },
+                preset,
+            ));
+        }
+        let operation = format!("tool:{name}");
+        core.admit(
+            &Passage {
+                policy,
+                operations: &["tool", &operation],
+                reversible: capability.reversible,
+                confirm: capability.confirmation,
+                actor,
+                id,
+                ask: true,
+            },
+            &CancellationToken::new(),
+        )
+        .await
+        .map_err(|e| task_error(&e.kind, &e.message))?;
+        let started = Instant::now();
+        let result = tool.invoke(&args).await;
+        let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let (outcome, error_kind, summary) = match &result {
+            Ok(out) => ("success", None, out.summary.clone()),
+            Err(e @ ToolError::Refused { .. }) => ("refused", Some(e.kind()), e.to_string()),
+            Err(e) => ("failure", Some(e.kind()), e.to_string()),
+        };
+        let entry = core
+            .record_for_task(
+                AuditRecord {
+                    event_type: AuditEventType::ToolInvocation,
+                    actor: actor.to_string(),
+                    action: "invoke_tool".into(),
+                    resource: format!("tool:{name}"),
+                    outcome: outcome.into(),
+                    input_summary: summarize_input(&args.to_string()),
+                    metadata: serde_json::json!({
+                        "tool": name,
+                        "category": capability.category.name(),
+                        "reversible": capability.reversible,
+                        "duration_us": duration_us,
+                        "error_kind": error_kind,
+                        "summary": crate::sanitize::excerpt(&summary, crate::sanitize::EXCERPT_CHARS),
+                        "execution_id": id.to_string(),
+                    }),
+                },
+                Some(id),
+                "this tool call",
+            )
+            .map_err(|e| task_error(&e.kind, &e.message))?;
+        core.emitter.emit(Event::ToolInvoked {
+            id,
+            tool: name.to_string(),
+            outcome: outcome.to_string(),
+            summary: crate::sanitize::excerpt(&summary, crate::sanitize::EXCERPT_CHARS)
+                .into_owned(),
+            at: chrono::Utc::now(),
+        });
+        match result {
+            Ok(output) => Ok(ToolInvocation {
+                id,
+                tool: name.to_string(),
+                output,
+                audit_seq: entry.map(|e| e.seq),
+            }),
+            Err(ToolError::Refused { rule, message }) => {
+                let v = Violation {
+                    operation,
+                    level: crate::tools::SafetyLevel::Blocked,
+                    rule,
+                    reason: message.clone(),
+                    actor: actor.to_string(),
+                    at: chrono::Utc::now(),
+                };
+                core.record_violation(&v, Some(id))
+                    .map_err(|e| task_error(&e.kind, &e.message))?;
+                Err(VeyraError::Refused(message))
+            }
+            Err(e @ (ToolError::Unknown(_) | ToolError::BadArguments(_))) => {
+                Err(VeyraError::Usage(e.to_string()))
+            }
+            Err(ToolError::Failed(message)) => Err(VeyraError::Task {
+                kind: "tool".into(),
+                message: format!("tool '{name}' failed: {message}"),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::VeyraConfig;
+    use crate::core::ConfirmationPolicy;
+    use crate::governance::AuditFilter;
+
+    fn core_with(f: impl FnOnce(&mut VeyraConfig)) -> (VeyraCore, tempfile::TempDir) {
+        let ws = tempfile::tempdir().unwrap();
+        let mut config = VeyraConfig::default();
+        config.governance.store = crate::config::AuditStoreKind::Memory;
+        config.tools.workspace = Some(ws.path().to_path_buf());
+        f(&mut config);
+        (VeyraCore::new(config).unwrap(), ws)
+    }
+
+    fn types(core: &VeyraCore) -> Vec<&'static str> {
+        let entries = core
+            .audit()
+            .unwrap()
+            .query(&AuditFilter::default())
+            .unwrap();
+        entries.iter().map(|e| e.event_type.name()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_tool_call_is_decided_run_audited_and_published() {
+        let (core, _ws) = core_with(|_| {});
+        let mut rx = core.subscribe();
+        let done = core
+            .invoke_tool(
+                "calculator",
+                serde_json::json!({ "expression": "6*7" }),
+                "operator",
+            )
+            .await
+            .unwrap();
+        assert_eq!(done.output.value["value"], 42.0);
+        assert_eq!(types(&core), ["POLICY_CHECK", "TOOL_INVOCATION"]);
+        let mut tool_events = 0;
+        while let Ok(e) = rx.try_recv() {
+            if let Event::ToolInvoked { tool, outcome, .. } = e {
+                assert_eq!((tool.as_str(), outcome.as_str()), ("calculator", "success"));
+                tool_events += 1;
+            }
+        }
+        assert_eq!(tool_events, 1);
+        assert!(core.verify_audit().unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_tool_that_asks_waits_for_the_operator_and_a_no_refuses_it() {
+        let (core, ws) = core_with(|_| {});
+        std::fs::write(ws.path().join("f.txt"), "x").unwrap();
+        core.set_confirmation_policy(ConfirmationPolicy::Ask);
+        let mut rx = core.subscribe();
+        let answerer = core.clone();
+        let answering = tokio::spawn(async move {
+            while let Ok(e) = rx.recv().await {
+                if let Event::ConfirmationRequested {
+                    request, reason, ..
+                } = e
+                {
+                    assert!(reason.contains("always asks"), "{reason}");
+                    answerer
+                        .answer_confirmation(request, false, "operator")
+                        .unwrap();
+                    return;
+                }
+            }
+        });
+        let err = core
+            .invoke_tool(
+                "file_delete",
+                serde_json::json!({ "path": "f.txt" }),
+                "operator",
+            )
+            .await
+            .unwrap_err();
+        answering.await.unwrap();
+        assert!(matches!(err, VeyraError::Refused(_)), "{err:?}");
+        assert!(ws.path().join("f.txt").exists());
+        assert_eq!(
+            types(&core),
+            [
+                "POLICY_CHECK",
+                "POLICY_CHECK",
+                "SAFETY_CHECK",
+                "SAFETY_VIOLATION"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_agent_may_not_write_files_under_the_default_policy() {
+        let (core, ws) = core_with(|_| {});
+        let err = core
+            .invoke_tool(
+                "file_write",
+                serde_json::json!({ "path": "a.txt", "content": "x" }),
+                "agent",
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, VeyraError::Refused(_)), "{err:?}");
+        assert!(!ws.path().join("a.txt").exists());
+    }
+}

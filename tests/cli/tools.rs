@@ -1,0 +1,322 @@
+//! `veyra tools …` through the real binary (issue #11): listing and describing tools, and
+//! invoking them through the gate — unknown tools and misfit arguments (exit 2, naming the
+//! field), path traversal in every form and oversized files (exit 4, naming the rule), policy
+//! denial and safety refusal (exit 4, with POLICY_CHECK / SAFETY_VIOLATION entries), a tool
+//! that needs confirmation refused without a terminal and allowed with `--yes`, and the
+//! TOOL_INVOCATION entries verifying afterwards.
+
+use std::path::PathBuf;
+
+use super::{Run, Sandbox, assert_error, run};
+
+impl Sandbox {
+    /// The default workspace of file tools (`$XDG_DATA_HOME/veyra/workspace`).
+    fn workspace(&self) -> PathBuf {
+        let ws = self.dir.path().join("data/veyra/workspace");
+        std::fs::create_dir_all(&ws).expect("create the workspace");
+        ws
+    }
+
+    fn tools(&self, args: &[&str]) -> Run {
+        let mut cmd = self.cmd();
+        cmd.arg("tools").args(args);
+        run(cmd)
+    }
+
+    fn tools_with(&self, config: &std::path::Path, args: &[&str]) -> Run {
+        let mut cmd = self.cmd();
+        cmd.arg("--config").arg(config).arg("tools").args(args);
+        run(cmd)
+    }
+
+    /// `veyra audit list --json` of the default store.
+    fn audit_json(&self) -> String {
+        let mut cmd = self.cmd();
+        cmd.args(["audit", "list", "--json"]);
+        let r = run(cmd);
+        assert_eq!(r.code, Some(0), "{}", r.stderr);
+        r.stdout
+    }
+
+    fn assert_audit_verifies(&self) {
+        let mut cmd = self.cmd();
+        cmd.args(["audit", "verify"]);
+        let r = run(cmd);
+        assert_eq!(r.code, Some(0), "audit verify: {}\n{}", r.stdout, r.stderr);
+    }
+}
+
+fn assert_ok(r: &Run) {
+    assert_eq!(
+        r.code,
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        r.stdout,
+        r.stderr
+    );
+}
+
+#[test]
+fn tools_list_shows_every_builtin_with_category_reversibility_and_confirmation() {
+    let sb = Sandbox::new();
+    let r = sb.tools(&["list"]);
+    assert_ok(&r);
+    for name in [
+        "calculator",
+        "light_time",
+        "file_read",
+        "file_list",
+        "file_write",
+        "file_delete",
+        "check_operation",
+        "list_prohibited",
+    ] {
+        assert!(r.stdout.contains(name), "{name} missing:\n{}", r.stdout);
+    }
+    assert!(r.stdout.contains("CATEGORY") && r.stdout.contains("REVERSIBLE"));
+    let r = sb.tools(&["list", "--json"]);
+    assert_ok(&r);
+    let delete = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["name"] == "file_delete")
+        .unwrap();
+    assert_eq!(delete["category"], "filesystem");
+    assert_eq!(delete["reversible"], false);
+    assert_eq!(delete["confirmation"], true);
+}
+
+#[test]
+fn tools_describe_prints_the_schema_and_unknown_names_get_a_suggestion() {
+    let sb = Sandbox::new();
+    let r = sb.tools(&["describe", "calculator"]);
+    assert_ok(&r);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["schema"]["required"][0], "expression");
+    let r = sb.tools(&["describe", "calculater"]);
+    assert_error(
+        &r,
+        2,
+        &["no tool named 'calculater'", "did you mean 'calculator'"],
+    );
+}
+
+#[test]
+fn invoking_an_unknown_tool_is_a_usage_error_with_a_suggestion() {
+    let sb = Sandbox::new();
+    let r = sb.tools(&["invoke", "file_raed", "--arg", "path=a"]);
+    assert_error(
+        &r,
+        2,
+        &["no tool named 'file_raed'", "did you mean 'file_read'"],
+    );
+}
+
+#[test]
+fn missing_extra_and_wrongly_typed_arguments_name_the_field() {
+    let sb = Sandbox::new();
+    let r = sb.tools(&["invoke", "calculator"]);
+    assert_error(&r, 2, &["expression"]);
+    let r = sb.tools(&[
+        "invoke",
+        "calculator",
+        "--arg",
+        "expression=1+1",
+        "--arg",
+        "colour=red",
+    ]);
+    assert_error(&r, 2, &["colour"]);
+    let r = sb.tools(&[
+        "invoke",
+        "check_operation",
+        "--arg",
+        "operation=x",
+        "--arg",
+        "reversible=maybe",
+    ]);
+    assert_error(&r, 2, &["argument 'reversible'"]);
+    let r = sb.tools(&["invoke", "calculator", "--arg", "expression"]);
+    assert_error(&r, 2, &["KEY=VALUE"]);
+}
+
+#[test]
+fn calculator_answers_and_its_call_is_audited_and_verifies() {
+    let sb = Sandbox::new();
+    let r = sb.tools(&["invoke", "calculator", "--arg", "expression=2*(3+4)"]);
+    assert_ok(&r);
+    assert!(r.stdout.contains("14"), "{}", r.stdout);
+    let r = sb.tools(&["invoke", "calculator", "--arg", "expression=1+1", "--json"]);
+    assert_ok(&r);
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["output"]["value"]["value"], 2.0);
+    let audit = sb.audit_json();
+    let invocation = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event_type"] == "TOOL_INVOCATION")
+        .expect("a TOOL_INVOCATION entry");
+    assert_eq!(invocation["resource"], "tool:calculator");
+    assert_eq!(invocation["outcome"], "success");
+    assert_eq!(invocation["metadata"]["category"], "computation");
+    assert!(
+        invocation["input_summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("hash:")
+    );
+    sb.assert_audit_verifies();
+}
+
+#[test]
+fn calculator_refuses_huge_deep_and_overflowing_expressions() {
+    let sb = Sandbox::new();
+    let deep = format!("expression={}1{}", "(".repeat(40), ")".repeat(40));
+    let r = sb.tools(&["invoke", "calculator", "--arg", &deep]);
+    assert_error(&r, 2, &["nests"]);
+    let huge = format!("expression={}1", "1+".repeat(600));
+    let r = sb.tools(&["invoke", "calculator", "--arg", &huge]);
+    assert_error(&r, 2, &["expression"]);
+    let r = sb.tools(&["invoke", "calculator", "--arg", "expression=10^400"]);
+    assert_error(&r, 1, &["finite"]);
+}
+
+#[test]
+fn file_tools_write_read_list_and_delete_inside_the_workspace() {
+    let sb = Sandbox::new();
+    let ws = sb.workspace();
+    let r = sb.tools(&[
+        "invoke",
+        "file_write",
+        "--arg",
+        "path=notes.txt",
+        "--arg",
+        "content=secret plans",
+    ]);
+    assert_ok(&r);
+    assert_eq!(
+        std::fs::read_to_string(ws.join("notes.txt")).unwrap(),
+        "secret plans"
+    );
+    let r = sb.tools(&["invoke", "file_read", "--arg", "path=notes.txt"]);
+    assert_ok(&r);
+    assert_eq!(r.stdout.trim(), "secret plans");
+    let r = sb.tools(&["invoke", "file_list"]);
+    assert_ok(&r);
+    assert!(r.stdout.contains("notes.txt"), "{}", r.stdout);
+    let r = sb.tools(&["invoke", "file_delete", "--arg", "path=notes.txt", "--yes"]);
+    assert_ok(&r);
+    assert!(!ws.join("notes.txt").exists());
+    // File contents never reach the audit trail.
+    assert!(!sb.audit_json().contains("secret plans"));
+    sb.assert_audit_verifies();
+}
+
+#[test]
+fn path_traversal_in_every_form_is_refused_with_exit_4() {
+    let sb = Sandbox::new();
+    let ws = sb.workspace();
+    std::os::unix::fs::symlink("/", ws.join("root")).unwrap();
+    std::fs::create_dir_all(ws.join("a")).unwrap();
+    for path in [
+        "../../etc/passwd",
+        "/etc/passwd",
+        "a/../../b",
+        "root/etc/passwd",
+    ] {
+        let arg = format!("path={path}");
+        let r = sb.tools(&["invoke", "file_read", "--arg", &arg]);
+        assert_error(&r, 4, &["outside the workspace", "tools.workspace"]);
+        assert!(!r.stdout.contains("root:"), "{path} leaked:\n{}", r.stdout);
+    }
+    let r = sb.tools(&[
+        "invoke",
+        "file_write",
+        "--arg",
+        "path=root/tmp/veyra-escape",
+        "--arg",
+        "content=x",
+    ]);
+    assert_error(&r, 4, &["outside the workspace"]);
+    assert!(!std::path::Path::new("/tmp/veyra-escape").exists());
+    let audit = sb.audit_json();
+    assert!(audit.contains("SAFETY_VIOLATION"), "{audit}");
+    assert!(audit.contains("\"refused\""), "{audit}");
+    sb.assert_audit_verifies();
+}
+
+#[test]
+fn a_file_over_the_read_limit_is_refused_before_reading() {
+    let sb = Sandbox::new();
+    let ws = sb.workspace();
+    // Sparse: 2 GB of size, no blocks.
+    let f = std::fs::File::create(ws.join("huge.bin")).unwrap();
+    f.set_len(2 * 1024 * 1024 * 1024).unwrap();
+    let r = sb.tools(&["invoke", "file_read", "--arg", "path=huge.bin"]);
+    assert_error(&r, 4, &["max_read_bytes", "was not read"]);
+    // A device is not a regular file, even through a symlink inside the workspace that
+    // cap-std refuses to follow out.
+    std::os::unix::fs::symlink("/dev/zero", ws.join("zero")).unwrap();
+    let r = sb.tools(&["invoke", "file_read", "--arg", "path=zero"]);
+    assert_error(&r, 4, &[]);
+}
+
+#[test]
+fn policy_denial_of_a_tool_exits_4_and_is_recorded() {
+    let sb = Sandbox::new();
+    let policy = sb.write(
+        "only-prompts.cedar",
+        "permit (principal == Veyra::Actor::\"operator\", action == Veyra::Action::\"execute\", resource);\n",
+    );
+    let config = sb.write(
+        "veyra.yaml",
+        &format!("governance:\n  policy_file: {}\n", policy.display()),
+    );
+    let r = sb.tools_with(&config, &["invoke", "calculator", "--arg", "expression=1"]);
+    assert_error(&r, 4, &["invoke_tool"]);
+    let audit = sb.audit_json();
+    let check = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event_type"] == "POLICY_CHECK" && e["resource"] == "tool:calculator")
+        .expect("a POLICY_CHECK entry");
+    assert_eq!(check["outcome"], "deny");
+    assert!(!audit.contains("TOOL_INVOCATION"));
+}
+
+#[test]
+fn safety_refuses_prohibited_tools_and_irreversible_ones_in_reversible_only_mode() {
+    let sb = Sandbox::new();
+    let config = sb.write(
+        "prohibit.yaml",
+        "governance:\n  prohibited_operations: [tool:calculator]\n",
+    );
+    let r = sb.tools_with(&config, &["invoke", "calculator", "--arg", "expression=1"]);
+    assert_error(&r, 4, &["prohibited_operations"]);
+    let config = sb.write("reversible.yaml", "governance:\n  reversible_only: true\n");
+    std::fs::write(sb.workspace().join("keep.txt"), "keep").unwrap();
+    let r = sb.tools_with(
+        &config,
+        &["invoke", "file_delete", "--arg", "path=keep.txt", "--yes"],
+    );
+    assert_error(&r, 4, &["reversible_only"]);
+    assert!(sb.workspace().join("keep.txt").exists());
+    assert!(sb.audit_json().contains("SAFETY_VIOLATION"));
+    sb.assert_audit_verifies();
+}
+
+#[test]
+fn a_tool_that_needs_confirmation_is_refused_without_a_terminal_and_allowed_with_yes() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.workspace().join("old.txt"), "old").unwrap();
+    let r = sb.tools(&["invoke", "file_delete", "--arg", "path=old.txt"]);
+    assert_error(&r, 4, &["--yes"]);
+    assert!(sb.workspace().join("old.txt").exists());
+    let r = sb.tools(&["invoke", "file_delete", "--arg", "path=old.txt", "--yes"]);
+    assert_ok(&r);
+    assert!(!sb.workspace().join("old.txt").exists());
+    let audit = sb.audit_json();
+    assert!(audit.contains("SAFETY_CHECK"), "{audit}");
+    assert!(audit.contains("tool_confirmation"), "{audit}");
+    sb.assert_audit_verifies();
+}
