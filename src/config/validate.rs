@@ -1,0 +1,252 @@
+//! Validation of a loaded configuration (every number in its documented range, names that
+//! exist, paths of the right shape) and the paths derived from it.
+
+use std::path::PathBuf;
+
+use super::*;
+
+impl VeyraConfig {
+    /// Checks ranges and consistency. `origin` says where a dotted key's value came from.
+    pub fn validate(&self, origin: &dyn Fn(&str) -> Origin) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            key: key.to_string(),
+            origin: origin(key),
+            message,
+        };
+        let m = &self.model;
+        if m.backend.trim().is_empty() {
+            return Err(invalid(
+                "model.backend",
+                "must name a backend, e.g. 'mock'".into(),
+            ));
+        }
+        if !(0.0..=2.0).contains(&m.temperature) || m.temperature.is_nan() {
+            return Err(invalid(
+                "model.temperature",
+                format!("{} is out of range; use a value from 0 to 2", m.temperature),
+            ));
+        }
+        // Every number has a range (documented on its field); outside it is an error, not a
+        // panic or an overflow later.
+        let within = |key: &str, value: u64, range: std::ops::RangeInclusive<u64>, unit: &str| {
+            if range.contains(&value) {
+                Ok(())
+            } else {
+                Err(invalid(
+                    key,
+                    format!(
+                        "{value} is out of range; use {} to {}{unit}",
+                        range.start(),
+                        range.end()
+                    ),
+                ))
+            }
+        };
+        within(
+            "model.max_tokens",
+            m.max_tokens.into(),
+            RANGE_MAX_TOKENS,
+            " tokens",
+        )?;
+        within(
+            "model.timeout",
+            m.timeout,
+            RANGE_MODEL_TIMEOUT_S,
+            " seconds",
+        )?;
+        within("model.retries", m.retries.into(), RANGE_RETRIES, " retries")?;
+        within(
+            "model.mock.token_delay_ms",
+            m.mock.token_delay_ms,
+            RANGE_DELAY_MS,
+            " ms",
+        )?;
+        if let Some(base) = &m.base_url {
+            match url::Url::parse(base) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                Ok(_) | Err(_) => {
+                    return Err(invalid(
+                        "model.base_url",
+                        format!(
+                            "'{}' is not an http(s) URL; write e.g. \
+                             http://localhost:11434/v1 or https://api.openai.com/v1",
+                            crate::sanitize::quote(base)
+                        ),
+                    ));
+                }
+            }
+        }
+        if m.api_key_env.as_deref().is_some_and(looks_like_a_key) {
+            // The value is never repeated: it may be the key itself.
+            return Err(invalid(
+                "model.api_key_env",
+                "does not look like the name of an environment variable (letters, digits and _, \
+                 e.g. OPENAI_API_KEY); it must name the variable that holds the key, never hold \
+                 the key itself (the value is not shown here; if it was a key, revoke it)"
+                    .into(),
+            ));
+        }
+        for (i, rule) in m.mock.script.iter().enumerate() {
+            if let Err(e) = regex::Regex::new(&rule.pattern) {
+                return Err(invalid(
+                    &format!("model.mock.script[{i}].pattern"),
+                    format!(
+                        "is not a valid regular expression: {}",
+                        crate::sanitize::excerpt(
+                            &e.to_string(),
+                            3 * crate::sanitize::EXCERPT_CHARS
+                        )
+                    ),
+                ));
+            }
+        }
+        if let Err((key, message)) = self.tools.check() {
+            return Err(invalid(key, message));
+        }
+        let l = &self.latency;
+        if !RANGE_TIME_SCALE.contains(&l.time_scale) {
+            return Err(invalid(
+                "latency.time_scale",
+                format!(
+                    "{} is out of range; use {} to {} (1 = real time, 60 = a minute per second)",
+                    l.time_scale,
+                    RANGE_TIME_SCALE.start(),
+                    RANGE_TIME_SCALE.end()
+                ),
+            ));
+        }
+        if !RANGE_DEEP_SPACE_AU.contains(&l.deep_space_au) {
+            return Err(invalid(
+                "latency.deep_space_au",
+                format!(
+                    "{} is out of range; use a distance from {} to {} au (173 au is one light-day)",
+                    l.deep_space_au,
+                    RANGE_DEEP_SPACE_AU.start(),
+                    RANGE_DEEP_SPACE_AU.end()
+                ),
+            ));
+        }
+        within(
+            "latency.custom.min_ms",
+            l.custom.min_ms,
+            RANGE_DELAY_MS,
+            " ms",
+        )?;
+        within(
+            "latency.custom.max_ms",
+            l.custom.max_ms,
+            RANGE_DELAY_MS,
+            " ms",
+        )?;
+        if l.custom.min_ms > l.custom.max_ms {
+            return Err(invalid(
+                "latency.custom",
+                format!(
+                    "min_ms ({}) is greater than max_ms ({}); swap them",
+                    l.custom.min_ms, l.custom.max_ms
+                ),
+            ));
+        }
+        let r = &self.runtime;
+        within(
+            "runtime.max_concurrent",
+            r.max_concurrent as u64,
+            RANGE_MAX_CONCURRENT,
+            " tasks",
+        )?;
+        within(
+            "runtime.retries",
+            r.retries.into(),
+            RANGE_RETRIES,
+            " retries",
+        )?;
+        within("runtime.backoff_ms", r.backoff_ms, RANGE_BACKOFF_MS, " ms")?;
+        within(
+            "runtime.backoff_max_ms",
+            r.backoff_max_ms,
+            RANGE_BACKOFF_MS,
+            " ms",
+        )?;
+        within(
+            "runtime.task_timeout",
+            r.task_timeout,
+            RANGE_TASK_TIMEOUT_S,
+            " seconds (0 = no limit)",
+        )?;
+        within(
+            "runtime.aging_ms",
+            r.aging_ms,
+            RANGE_AGING_MS,
+            " ms (0 = off)",
+        )?;
+        within(
+            "runtime.queue_capacity",
+            r.queue_capacity as u64,
+            RANGE_QUEUE_CAPACITY,
+            " tasks",
+        )?;
+        if r.backoff_max_ms < r.backoff_ms {
+            return Err(invalid(
+                "runtime.backoff_max_ms",
+                format!(
+                    "{} is below runtime.backoff_ms ({}); raise it or lower backoff_ms",
+                    r.backoff_max_ms, r.backoff_ms
+                ),
+            ));
+        }
+        let level = self.logging.level.to_ascii_lowercase();
+        if !LOG_LEVELS.contains(&level.as_str()) {
+            return Err(invalid(
+                "logging.level",
+                format!(
+                    "unknown level '{}'{}; valid levels: {}",
+                    crate::sanitize::quote(&self.logging.level),
+                    suggest::did_you_mean(&level, LOG_LEVELS),
+                    LOG_LEVELS.join(", ")
+                ),
+            ));
+        }
+        if !(1..=120).contains(&self.tui.frame_rate) {
+            return Err(invalid(
+                "tui.frame_rate",
+                format!(
+                    "{} is out of range; use 1 to 120 frames per second",
+                    self.tui.frame_rate
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The audit store path, resolved against the data directory.
+    pub fn audit_store_path(&self) -> PathBuf {
+        self.governance
+            .store_path
+            .clone()
+            .unwrap_or_else(|| data_dir().join("audit.db"))
+    }
+
+    /// Where the audit store keeps its witnesses: `$XDG_STATE_HOME/veyra/witness` (or
+    /// `~/.local/state/veyra/witness`), then `governance.witnesses`.
+    pub fn audit_store_options(&self) -> crate::governance::StoreOptions {
+        let mut witness_dirs = vec![
+            self.governance
+                .witness_dir
+                .clone()
+                .unwrap_or_else(|| state_dir().join("witness")),
+        ];
+        witness_dirs.extend(self.governance.witnesses.iter().cloned());
+        crate::governance::StoreOptions {
+            witness_dirs,
+            adopt: false,
+        }
+    }
+
+    /// The log file path, resolved against the data directory.
+    pub fn log_file_path(&self) -> PathBuf {
+        self.logging
+            .file
+            .clone()
+            .unwrap_or_else(|| data_dir().join("veyra.log"))
+    }
+}
