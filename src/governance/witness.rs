@@ -266,9 +266,9 @@ impl WitnessFile {
         })
     }
 
-    /// Writes `witness` over the older slot, in place, without an fsync.
+    /// Writes `witness` (compact JSON) over the older slot, in place, without an fsync.
     pub fn write(&mut self, witness: &Witness) -> Result<(), String> {
-        let mut text = serde_json::to_vec_pretty(witness).map_err(|e| e.to_string())?;
+        let mut text = serde_json::to_vec(witness).map_err(|e| e.to_string())?;
         if text.len() >= SLOT {
             return Err(format!(
                 "{}: the witness is {} bytes, more than a slot holds ({SLOT})",
