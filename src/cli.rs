@@ -348,6 +348,23 @@ pub fn config_show(loaded: &LoadedConfig) -> Result<ExitCode, VeyraError> {
     print_all(&out)
 }
 
+/// One JSON line per item (C1 and bidi characters escaped), for `--json` listings; `what`
+/// names an item in the error.
+pub(crate) fn json_lines<T: serde::Serialize>(
+    items: &[T],
+    what: &str,
+) -> Result<String, VeyraError> {
+    let mut out = String::new();
+    for item in items {
+        out.push_str(
+            &crate::sanitize::to_json_line(item)
+                .map_err(|e| VeyraError::Runtime(format!("encoding {what}: {e}")))?,
+        );
+        out.push('\n');
+    }
+    Ok(out)
+}
+
 /// Writes `text` to stdout and flushes, turning failures (a closed pipe) into errors. On a
 /// terminal the text goes through the sanitizer: it may quote entries, config values or
 /// policies, none of which may drive the terminal.
@@ -629,13 +646,7 @@ pub fn policy_list(json: bool, loaded: &LoadedConfig) -> Result<ExitCode, VeyraE
     let policies = engine.policies();
     let mut out = String::new();
     if json {
-        for p in &policies {
-            out.push_str(
-                &crate::sanitize::to_json_line(p)
-                    .map_err(|e| VeyraError::Runtime(format!("encoding a policy: {e}")))?,
-            );
-            out.push('\n');
-        }
+        out = json_lines(&policies, "a policy")?;
     } else {
         out.push_str(&format!(
             "{} policies from {}\n",

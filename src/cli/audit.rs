@@ -178,6 +178,14 @@ pub(crate) fn open_trail(path: &Path, options: &StoreOptions) -> Result<AuditTra
     Ok(AuditTrail::new(std::sync::Arc::new(store))?)
 }
 
+/// The trail of `--db` or the configured store, read-only, with the configured witnesses.
+fn open_configured(db: Option<&Path>, loaded: &LoadedConfig) -> Result<AuditTrail, VeyraError> {
+    open_trail(
+        &store_path(db, loaded),
+        &loaded.config.audit_store_options(),
+    )
+}
+
 fn store_path(db: Option<&Path>, loaded: &LoadedConfig) -> PathBuf {
     db.map(Path::to_path_buf)
         .unwrap_or_else(|| loaded.config.audit_store_path())
@@ -285,19 +293,11 @@ pub fn audit_list(
     json: bool,
     loaded: &LoadedConfig,
 ) -> Result<ExitCode, VeyraError> {
-    let trail = open_trail(
-        &store_path(db, loaded),
-        &loaded.config.audit_store_options(),
-    )?;
+    let trail = open_configured(db, loaded)?;
     let entries = trail.query(&filter.to_filter())?;
     let mut out = String::new();
     if json {
-        for e in &entries {
-            let line = crate::sanitize::to_json_line(e)
-                .map_err(|e| VeyraError::Runtime(format!("encoding an entry: {e}")))?;
-            out.push_str(&line);
-            out.push('\n');
-        }
+        out = super::json_lines(&entries, "an entry")?;
     } else {
         out.push_str(&format!(
             "{:>6}  {:<27}  {:<16}  {:<10}  {:<14}  {:<9}  {}\n",
@@ -328,10 +328,7 @@ pub fn audit_export(
     out: Option<&Path>,
     loaded: &LoadedConfig,
 ) -> Result<ExitCode, VeyraError> {
-    let trail = open_trail(
-        &store_path(db, loaded),
-        &loaded.config.audit_store_options(),
-    )?;
+    let trail = open_configured(db, loaded)?;
     let export = trail.export(&filter.to_filter())?;
     let mut text = crate::sanitize::to_json_pretty(&export)
         .map_err(|e| VeyraError::Runtime(format!("encoding the export: {e}")))?;

@@ -52,13 +52,7 @@ pub fn tools_list(json: bool, loaded: &LoadedConfig) -> Result<ExitCode, VeyraEr
     let tools = registry.list();
     let mut out = String::new();
     if json {
-        for t in &tools {
-            out.push_str(
-                &crate::sanitize::to_json_line(t)
-                    .map_err(|e| VeyraError::Runtime(format!("encoding a tool: {e}")))?,
-            );
-            out.push('\n');
-        }
+        out = super::json_lines(&tools, "a tool")?;
     } else {
         let yes_no = |b: bool| if b { "yes" } else { "no" };
         out.push_str(&format!(
