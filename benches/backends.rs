@@ -73,13 +73,7 @@ fn parse(bencher: Bencher, sanitized: bool) {
         ..ModelConfig::default()
     };
     let backend = OpenAiBackend::from_config("openai", &config).expect("a backend");
-    let request = ModelRequest {
-        prompt: "go".into(),
-        system: None,
-        model: "test-model".into(),
-        temperature: 0.0,
-        max_tokens: 16_000,
-    };
+    let request = ModelRequest::new("test-model", None, "go", 0.0, 16_000);
     bencher.counter(ItemsCount::new(CHUNKS)).bench_local(|| {
         rt.block_on(async {
             let mut stream = backend.stream(&request).await.expect("a stream");

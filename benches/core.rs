@@ -21,13 +21,7 @@ const PROMPT: &str = "Summarise the habitat telemetry for the last sol";
 
 /// The request the core builds for `PROMPT` under the default configuration.
 fn mock_request() -> ModelRequest {
-    ModelRequest {
-        prompt: PROMPT.into(),
-        system: None,
-        model: "veyra-mock-1".into(),
-        temperature: 0.7,
-        max_tokens: 1024,
-    }
+    ModelRequest::new("veyra-mock-1", None, PROMPT, 0.7, 1024)
 }
 
 #[divan::bench]

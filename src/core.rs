@@ -721,13 +721,13 @@ async fn run_execution(
         .resolve_backend(request.backend.as_deref())
         .map_err(|e| TaskError::permanent(e.kind.name(), e.to_string()))?;
     let backend_name = backend.name().to_string();
-    let model_request = ModelRequest {
-        prompt: request.prompt,
-        system: request.system,
-        model: request.model.unwrap_or_else(|| core.current_model()),
-        temperature: core.config.model.temperature,
-        max_tokens: core.config.model.max_tokens,
-    };
+    let model_request = ModelRequest::new(
+        request.model.unwrap_or_else(|| core.current_model()),
+        request.system,
+        request.prompt,
+        core.config.model.temperature,
+        core.config.model.max_tokens,
+    );
     let policy_request = PolicyRequest::new(
         request.actor.as_str(),
         EXECUTE,
@@ -738,7 +738,9 @@ async fn run_execution(
     .with("model", ContextValue::Str(model_request.model.clone()))
     .with(
         "prompt_chars",
-        ContextValue::Long(i64::try_from(model_request.prompt.chars().count()).unwrap_or(i64::MAX)),
+        ContextValue::Long(
+            i64::try_from(model_request.prompt().chars().count()).unwrap_or(i64::MAX),
+        ),
     );
     let operation = format!("execute:{backend_name}");
     core.admit(
@@ -829,7 +831,7 @@ async fn run_execution(
                 action: "execute".into(),
                 resource: format!("backend:{backend_name}"),
                 outcome: outcome.into(),
-                input_summary: summarize_input(&model_request.prompt),
+                input_summary: summarize_input(model_request.prompt()),
                 metadata,
             },
             Some(id),

@@ -43,13 +43,13 @@ fn config(server: &MockServer, retries: u32, timeout: u64) -> ModelConfig {
 }
 
 fn request() -> ModelRequest {
-    ModelRequest {
-        prompt: "Status of the habitat?".into(),
-        system: Some("Be brief.".into()),
-        model: "test-model".into(),
-        temperature: 0.2,
-        max_tokens: 64,
-    }
+    ModelRequest::new(
+        "test-model",
+        Some("Be brief.".into()),
+        "Status of the habitat?",
+        0.2,
+        64,
+    )
 }
 
 fn sse(body: &str) -> ResponseTemplate {
@@ -173,7 +173,7 @@ async fn openai_tool_calls_are_assembled_per_index_and_id() {
     assert_eq!(text, "");
     let got: Vec<(&str, &str, serde_json::Value)> = calls
         .iter()
-        .map(|c| (c.id.as_str(), c.name.as_str(), c.arguments.clone()))
+        .map(|c| (c.id.as_str(), c.name.as_str(), c.arguments.clone().unwrap()))
         .collect();
     assert_eq!(
         got,
@@ -534,7 +534,7 @@ async fn anthropic_tool_use_input_is_assembled_at_block_stop() {
         [ToolCall {
             id: "toolu_01".into(),
             name: "get_power".into(),
-            arguments: serde_json::json!({"zone": "hab-1"}),
+            arguments: Ok(serde_json::json!({"zone": "hab-1"})),
         }]
     );
     assert_eq!(

@@ -157,6 +157,54 @@ pub struct MockRule {
     /// Make this rule fail instead of (or part-way through) answering.
     #[serde(default)]
     pub fail: Option<MockFailure>,
+    /// Tool calls to make before answering, one model turn each (a turn may hold several
+    /// calls). The turn is picked by how many assistant turns the conversation already has;
+    /// once they are spent the rule answers `response`, with `{result}` replaced by the last
+    /// tool result the conversation holds. A request that declares none of the tools a turn
+    /// names is answered with `response` at once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<MockTurn>,
+    /// Repeat the last turn of `tool_calls` forever (a model that never stops calling tools).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repeat: bool,
+}
+
+/// One turn of scripted tool calls: a single call, or several made together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MockTurn {
+    /// One call.
+    One(MockToolCall),
+    /// Several calls in one turn, run in order.
+    Many(Vec<MockToolCall>),
+}
+
+impl MockTurn {
+    /// The calls of this turn, in order.
+    pub fn calls(&self) -> &[MockToolCall] {
+        match self {
+            MockTurn::One(call) => std::slice::from_ref(call),
+            MockTurn::Many(calls) => calls,
+        }
+    }
+}
+
+/// A tool call the mock makes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MockToolCall {
+    /// The tool's name (need not be a declared tool: that is how tests name unknown ones).
+    pub name: String,
+    /// Its arguments (default: an empty object).
+    #[serde(default = "empty_object")]
+    pub arguments: serde_json::Value,
+    /// Send this text as the arguments instead, exactly (to test malformed JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_arguments: Option<String>,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
 }
 
 /// A failure the mock backend injects.

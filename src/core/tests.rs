@@ -421,13 +421,7 @@ fn blocking_execute_works_outside_a_runtime_only() {
     let r = core.execute("hello").unwrap();
     assert_eq!(
         r.text,
-        MockBackend::generated_text(&ModelRequest {
-            prompt: "hello".into(),
-            system: None,
-            model: "veyra-mock-1".into(),
-            temperature: 0.7,
-            max_tokens: 1024,
-        })
+        MockBackend::generated_text(&ModelRequest::new("veyra-mock-1", None, "hello", 0.7, 1024))
     );
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

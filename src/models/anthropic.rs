@@ -15,7 +15,8 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 
 use super::base::{
-    ChunkStream, ModelBackend, ModelError, ModelErrorKind, ModelRequest, StreamChunk, ToolCall,
+    ChunkStream, MalformedArguments, ModelBackend, ModelError, ModelErrorKind, ModelRequest,
+    StreamChunk, ToolCall,
 };
 use super::http::{HttpClient, SseEvent, base_url, join, kind_of_provider_error, secret_header};
 use super::openai::{Step, StreamParser, chunks};
@@ -74,7 +75,7 @@ impl ModelBackend for AnthropicBackend {
             "model": request.model,
             "max_tokens": request.max_tokens,
             "temperature": request.temperature.min(1.0),
-            "messages": [{ "role": "user", "content": request.prompt }],
+            "messages": [{ "role": "user", "content": request.prompt() }],
             "stream": true,
         });
         if let Some(system) = &request.system {
@@ -186,16 +187,7 @@ impl StreamParser for MessageStream {
             "content_block_stop" => {
                 let stop: BlockStop = self.parse(event)?;
                 if let Some((id, name, json)) = self.tools.remove(&stop.index) {
-                    let arguments = if json.trim().is_empty() {
-                        serde_json::Value::Object(serde_json::Map::new())
-                    } else {
-                        serde_json::from_str(&json).map_err(|e| {
-                            self.error(
-                                ModelErrorKind::Protocol,
-                                format!("tool_use '{name}' ({id}) input is not JSON: {e}"),
-                            )
-                        })?
-                    };
+                    let arguments = MalformedArguments::parse(json);
                     out.push(StreamChunk::ToolCall(ToolCall {
                         id,
                         name,

@@ -10,19 +10,94 @@ use serde::{Deserialize, Serialize};
 
 use crate::events::{FinishReason, TokenUsage};
 
-/// One generation request.
+/// One generation request: a conversation, the tools the model may call, and sampling settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelRequest {
-    /// The user's prompt.
-    pub prompt: String,
-    /// Optional system prompt.
+    /// Optional system prompt (sent as the provider's system field or first message).
     pub system: Option<String>,
+    /// The conversation so far, oldest first. It starts with the operator's prompt as a
+    /// [`Message::User`]; an agent loop appends the model's turns and the tool results.
+    pub messages: Vec<Message>,
+    /// The tools the model may call in this request (empty: none).
+    pub tools: Vec<ToolSpec>,
     /// Model name.
     pub model: String,
     /// Sampling temperature, 0 to 2.
     pub temperature: f64,
     /// Upper bound on generated tokens.
     pub max_tokens: u32,
+}
+
+impl ModelRequest {
+    /// A one-prompt request with no tools.
+    pub fn new(
+        model: impl Into<String>,
+        system: Option<String>,
+        prompt: impl Into<String>,
+        temperature: f64,
+        max_tokens: u32,
+    ) -> Self {
+        ModelRequest {
+            system,
+            messages: vec![Message::User(prompt.into())],
+            tools: Vec::new(),
+            model: model.into(),
+            temperature,
+            max_tokens,
+        }
+    }
+
+    /// The operator's prompt: the first user message (empty when there is none).
+    pub fn prompt(&self) -> &str {
+        self.messages
+            .iter()
+            .find_map(|m| match m {
+                Message::User(text) => Some(text.as_str()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// One turn of a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Message {
+    /// What the operator (or a benchmark) asked.
+    User(String),
+    /// What the model answered: text, tool calls, or both.
+    Assistant {
+        /// The text part (may be empty).
+        text: String,
+        /// The calls it asked for, in order.
+        tool_calls: Vec<ToolCall>,
+    },
+    /// The answer to one tool call.
+    Tool(ToolResult),
+}
+
+/// The result of one tool call, sent back to the model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolResult {
+    /// The id of the call this answers ([`ToolCall::id`]).
+    pub call_id: String,
+    /// The tool's name.
+    pub name: String,
+    /// The result (JSON text) or, when `is_error`, why the call was refused or failed.
+    pub content: String,
+    /// True when the call did not run or failed; the model may recover.
+    pub is_error: bool,
+}
+
+/// A tool the model may call: the declaration sent to the provider.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolSpec {
+    /// Tool name, `[a-z_]+`.
+    pub name: String,
+    /// What it does, for the model.
+    pub description: String,
+    /// JSON Schema of its arguments (an object schema).
+    pub parameters: serde_json::Value,
 }
 
 /// A complete answer.
@@ -62,10 +137,33 @@ pub enum StreamChunk {
 pub struct ToolCall {
     /// The provider's id for the call (answers refer to it).
     pub id: String,
-    /// The tool's name.
+    /// The tool's name (untrusted: it may name a tool the model was not given).
     pub name: String,
-    /// Its arguments, parsed from the JSON the model wrote.
-    pub arguments: serde_json::Value,
+    /// Its arguments, parsed from the JSON the model wrote, or what was wrong with that JSON.
+    /// A malformed call is not a protocol error: the agent loop tells the model and goes on.
+    pub arguments: Result<serde_json::Value, MalformedArguments>,
+}
+
+/// Tool-call arguments that are not a JSON value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MalformedArguments {
+    /// What the model wrote (sent back to the provider as its own history, never shown raw).
+    pub raw: String,
+    /// The parser's complaint.
+    pub error: String,
+}
+
+impl MalformedArguments {
+    /// Parses the arguments text a provider streamed: empty text is an empty object.
+    pub fn parse(raw: String) -> Result<serde_json::Value, MalformedArguments> {
+        if raw.trim().is_empty() {
+            return Ok(serde_json::Value::Object(serde_json::Map::new()));
+        }
+        serde_json::from_str(&raw).map_err(|e| MalformedArguments {
+            error: e.to_string(),
+            raw,
+        })
+    }
 }
 
 /// A stream of chunks; an `Err` item ends the stream.

@@ -107,9 +107,9 @@ impl MockBackend {
         h.update(request.temperature.to_bits().to_le_bytes());
         h.update(request.system.as_deref().unwrap_or("").as_bytes());
         h.update([0]);
-        h.update(request.prompt.as_bytes());
+        h.update(request.prompt().as_bytes());
         let seed = h.finalize();
-        let subject = crate::events::title_of(&request.prompt, 60);
+        let subject = crate::events::title_of(request.prompt(), 60);
         let mut text = format!("Acknowledged: \"{subject}\".");
         let sentences = 2 + usize::from(seed[0] % 3);
         for i in 0..sentences {
@@ -125,7 +125,7 @@ impl MockBackend {
             .rules
             .iter()
             .zip(&self.config.script)
-            .find(|(re, _)| re.is_match(&request.prompt))
+            .find(|(re, _)| re.is_match(request.prompt()))
             .map(|(_, rule)| rule);
         let (text, failure) = match rule {
             Some(rule) => (rule.response.clone(), rule.fail.as_ref()),
@@ -140,7 +140,7 @@ impl MockBackend {
             FinishReason::Stop
         };
         let input =
-            word_count(request.system.as_deref().unwrap_or("")) + word_count(&request.prompt);
+            word_count(request.system.as_deref().unwrap_or("")) + word_count(request.prompt());
         Plan {
             usage: TokenUsage {
                 input,

@@ -8,8 +8,8 @@ pub mod openai;
 pub mod registry;
 
 pub use base::{
-    ChunkStream, ModelBackend, ModelError, ModelErrorKind, ModelRequest, ModelResponse,
-    StreamChunk, ToolCall,
+    ChunkStream, MalformedArguments, Message, ModelBackend, ModelError, ModelErrorKind,
+    ModelRequest, ModelResponse, StreamChunk, ToolCall, ToolResult, ToolSpec,
 };
 pub use mock::MockBackend;
 pub use registry::{BackendFactory, BackendRegistry};

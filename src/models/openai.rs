@@ -17,8 +17,8 @@ use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::Deserialize;
 
 use super::base::{
-    ChunkStream, ModelBackend, ModelError, ModelErrorKind, ModelRequest, ModelResponse,
-    StreamChunk, ToolCall,
+    ChunkStream, MalformedArguments, ModelBackend, ModelError, ModelErrorKind, ModelRequest,
+    ModelResponse, StreamChunk, ToolCall,
 };
 use super::http::{
     HttpClient, Redactor, SseEvent, base_url, join, kind_of_provider_error, secret_header,
@@ -62,7 +62,7 @@ impl OpenAiBackend {
         if let Some(system) = &request.system {
             messages.push(serde_json::json!({ "role": "system", "content": system }));
         }
-        messages.push(serde_json::json!({ "role": "user", "content": request.prompt }));
+        messages.push(serde_json::json!({ "role": "user", "content": request.prompt() }));
         let mut body = serde_json::json!({
             "model": request.model,
             "messages": messages,
@@ -255,19 +255,7 @@ impl ChatStream {
         self.finished = true;
         let mut out = Vec::new();
         for call in std::mem::take(&mut self.calls) {
-            let arguments = if call.arguments.trim().is_empty() {
-                serde_json::Value::Object(serde_json::Map::new())
-            } else {
-                serde_json::from_str(&call.arguments).map_err(|e| {
-                    self.error(
-                        ModelErrorKind::Protocol,
-                        format!(
-                            "tool call '{}' ({}) has arguments that are not JSON: {e}",
-                            call.name, call.id
-                        ),
-                    )
-                })?
-            };
+            let arguments = MalformedArguments::parse(call.arguments);
             out.push(StreamChunk::ToolCall(ToolCall {
                 id: call.id,
                 name: call.name,

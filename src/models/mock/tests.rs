@@ -6,13 +6,7 @@ use super::*;
 use crate::config::{MockRule, ModelConfig};
 
 fn request(prompt: &str) -> ModelRequest {
-    ModelRequest {
-        prompt: prompt.into(),
-        system: None,
-        model: "veyra-mock-1".into(),
-        temperature: 0.7,
-        max_tokens: 1024,
-    }
+    ModelRequest::new("veyra-mock-1", None, prompt, 0.7, 1024)
 }
 
 fn mock_with(f: impl FnOnce(&mut MockConfig)) -> MockBackend {
@@ -111,6 +105,8 @@ async fn scripts_answer_matching_prompts() {
             pattern: "(?i)status".into(),
             response: "All systems nominal.".into(),
             fail: None,
+            tool_calls: Vec::new(),
+            repeat: false,
         }];
     });
     assert_eq!(
@@ -161,6 +157,8 @@ async fn injected_failures_happen_before_or_during_the_stream() {
                 after_tokens: 2,
                 message: Some("injected outage".into()),
             }),
+            tool_calls: Vec::new(),
+            repeat: false,
         }];
     });
     let (texts, err, done) = collect(&during, &request("flaky")).await;
@@ -178,6 +176,8 @@ async fn injected_failures_happen_before_or_during_the_stream() {
                 after_tokens: 50,
                 message: None,
             }),
+            tool_calls: Vec::new(),
+            repeat: false,
         }];
     });
     let (texts, err, _) = collect(&late, &request("x")).await;
@@ -192,6 +192,8 @@ fn bad_script_patterns_are_config_errors() {
         pattern: "(".into(),
         response: String::new(),
         fail: None,
+        tool_calls: Vec::new(),
+        repeat: false,
     }];
     let err = MockBackend::from_config(&cfg).unwrap_err();
     assert_eq!(err.kind, ModelErrorKind::Config);
