@@ -10,36 +10,31 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::Utc;
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
-use tracing::Instrument;
 
-use crate::config::{LatencyPreset, VeyraConfig};
+use crate::config::{LatencyPreset, ToolSelection, VeyraConfig};
 use crate::error::VeyraError;
 use crate::events::{
-    Event, EventBus, EventSink, ExecutionId, FinishReason, LinkStatus, Priority, TaskStatus,
-    TokenUsage, title_of,
+    ConfirmScope, Event, EventBus, EventSink, ExecutionId, FinishReason, LinkStatus, Priority,
+    TaskStatus, TokenUsage, title_of,
 };
 use crate::governance::policy::{ContextValue, PolicyRequest, Resource};
 use crate::governance::{
     AuditEventType, AuditRecord, AuditTrail, CedarEngine, PolicyEngine, PolicyError, VerifyReport,
     summarize_input,
 };
-use crate::models::{
-    BackendRegistry, ModelBackend, ModelError, ModelErrorKind, ModelRequest, StreamChunk,
-};
+use crate::models::{BackendRegistry, ModelBackend, ModelError};
 use crate::runtime::latency::LinkSim;
-use crate::runtime::scheduler::{
-    Scheduler, SchedulerConfig, ShutdownReport, TaskContext, TaskError, TaskHandler, TaskSpec,
-};
+use crate::runtime::scheduler::{Scheduler, SchedulerConfig, ShutdownReport, TaskSpec};
 use crate::tools::safety::SafetyBoundary;
 
 mod emitter;
+mod execute;
 mod gate;
 mod stream;
 mod tools;
@@ -48,6 +43,7 @@ use emitter::{Emitter, Watchers};
 pub use stream::{ExecutionStream, ResultFolder};
 pub use tools::ToolInvocation;
 
+use execute::ExecuteHandler;
 use gate::Passage;
 
 /// Task kind of prompt executions.
@@ -68,6 +64,9 @@ pub struct ExecutionRequest {
     pub model: Option<String>,
     /// Who asks (`operator`, `benchmark`, …), as recorded in the audit trail.
     pub actor: String,
+    /// The tools the model is offered (default: `tools.offer`). Its calls run as actor
+    /// `agent` through the gate.
+    pub tools: Option<ToolSelection>,
 }
 
 impl ExecutionRequest {
@@ -80,6 +79,7 @@ impl ExecutionRequest {
             backend: None,
             model: None,
             actor: "operator".to_string(),
+            tools: None,
         }
     }
 
@@ -92,6 +92,12 @@ impl ExecutionRequest {
     /// Sets the system prompt.
     pub fn system(mut self, system: impl Into<String>) -> Self {
         self.system = Some(system.into());
+        self
+    }
+
+    /// Sets the tools the model is offered.
+    pub fn tools(mut self, tools: ToolSelection) -> Self {
+        self.tools = Some(tools);
         self
     }
 }
@@ -109,12 +115,14 @@ pub struct ExecutionResult {
     pub model: String,
     /// Why generation stopped.
     pub finish_reason: FinishReason,
-    /// Token counts.
+    /// Token counts, summed over every model call of the agent loop.
     pub usage: TokenUsage,
     /// Time from start to last token.
     pub latency: Duration,
     /// Sequence number of the `EXECUTION` audit entry, when audit is on.
     pub audit_seq: Option<u64>,
+    /// Tool calls the model made (each one an [`Event::AgentStep`]).
+    pub tool_steps: u32,
 }
 
 /// Health of the core's parts.
@@ -164,7 +172,10 @@ struct CoreInner {
 struct Confirmations {
     policy: ConfirmationPolicy,
     next: u64,
-    waiting: HashMap<u64, (ExecutionId, oneshot::Sender<(bool, String)>)>,
+    waiting: HashMap<u64, (ExecutionId, oneshot::Sender<(bool, String, ConfirmScope)>)>,
+    /// Operations (`tool:<name>`) the operator allowed for the session, with the request
+    /// that granted it.
+    session: HashMap<String, u64>,
 }
 
 /// The embedded runtime core. Cloning is cheap and shares the core.
@@ -260,6 +271,7 @@ impl VeyraCore {
                 policy: ConfirmationPolicy::Ask,
                 next: 1,
                 waiting: HashMap::new(),
+                session: HashMap::new(),
             }),
             model: RwLock::new(config.model.model.clone()),
             config,
@@ -434,11 +446,24 @@ impl VeyraCore {
         allowed: bool,
         by: &str,
     ) -> Result<(), VeyraError> {
+        self.answer_confirmation_scoped(request, allowed, ConfirmScope::Once, by)
+    }
+
+    /// Answers a pending confirmation; a yes with [`ConfirmScope::Session`] to a tool call
+    /// also allows later calls of the same tool until the core shuts down (the scope is
+    /// ignored for anything else, and recorded in the audit trail either way).
+    pub fn answer_confirmation_scoped(
+        &self,
+        request: u64,
+        allowed: bool,
+        scope: ConfirmScope,
+        by: &str,
+    ) -> Result<(), VeyraError> {
         let waiting = self.inner.confirmations().waiting.remove(&request);
         match waiting {
             Some((_, tx)) => {
                 // The task may have been cancelled meanwhile; then nobody waits for the answer.
-                let _ = tx.send((allowed, by.to_string()));
+                let _ = tx.send((allowed, by.to_string(), scope));
                 Ok(())
             }
             None => Err(VeyraError::Usage(format!(
@@ -679,210 +704,6 @@ pub enum ConfirmationPolicy {
     AllowAll,
     /// Deny without asking (no terminal to ask on).
     DenyAll,
-}
-
-/// Runs `execute` tasks: one attempt of a prompt through the backend.
-struct ExecuteHandler {
-    core: Weak<CoreInner>,
-}
-
-/// How the model part of an attempt ended.
-enum Answer {
-    Done(FinishReason, TokenUsage),
-    Failed(ModelError),
-    Cancelled,
-}
-
-#[async_trait::async_trait]
-impl TaskHandler for ExecuteHandler {
-    async fn run(&self, task: TaskContext) -> Result<(), TaskError> {
-        let Some(core) = self.core.upgrade() else {
-            return Err(TaskError::permanent("shutdown", "the core has shut down"));
-        };
-        let Some(request) = task.payload.downcast_ref::<ExecutionRequest>().cloned() else {
-            return Err(TaskError::permanent(
-                "bad_request",
-                "an execute task was submitted without an ExecutionRequest payload",
-            ));
-        };
-        let span =
-            tracing::info_span!("execution", execution_id = %task.id, attempt = task.attempt);
-        run_execution(&core, task, request).instrument(span).await
-    }
-}
-
-async fn run_execution(
-    core: &CoreInner,
-    task: TaskContext,
-    request: ExecutionRequest,
-) -> Result<(), TaskError> {
-    let id = task.id;
-    let backend = core
-        .resolve_backend(request.backend.as_deref())
-        .map_err(|e| TaskError::permanent(e.kind.name(), e.to_string()))?;
-    let backend_name = backend.name().to_string();
-    let model_request = ModelRequest::new(
-        request.model.unwrap_or_else(|| core.current_model()),
-        request.system,
-        request.prompt,
-        core.config.model.temperature,
-        core.config.model.max_tokens,
-    );
-    let policy_request = PolicyRequest::new(
-        request.actor.as_str(),
-        EXECUTE,
-        Resource::backend(backend_name.as_str()),
-        core.link.preset(),
-    )
-    .with("priority", ContextValue::Str(task.priority.name().into()))
-    .with("model", ContextValue::Str(model_request.model.clone()))
-    .with(
-        "prompt_chars",
-        ContextValue::Long(
-            i64::try_from(model_request.prompt().chars().count()).unwrap_or(i64::MAX),
-        ),
-    );
-    let operation = format!("execute:{backend_name}");
-    core.admit(
-        &Passage {
-            policy: vec![policy_request],
-            operations: &[EXECUTE, &operation],
-            reversible: true,
-            confirm: false,
-            actor: &request.actor,
-            id,
-            ask: task.attempt == 1,
-        },
-        &task.cancel,
-    )
-    .await?;
-    tracing::info!(backend = %backend_name, model = %model_request.model, priority = %task.priority, "execution started");
-    let started = tokio::time::Instant::now();
-    let mut streamed = false;
-    let mut text = String::new();
-    // Tool calls are recorded; running them is the tool layer's job.
-    let mut tool_calls: Vec<String> = Vec::new();
-    let answer = match backend.stream(&model_request).await {
-        Err(e) => Answer::Failed(e),
-        Ok(mut stream) => loop {
-            tokio::select! {
-                chunk = stream.next() => match chunk {
-                    Some(Ok(StreamChunk::Text(piece))) => {
-                        streamed = true;
-                        text.push_str(&piece);
-                        core.emitter.emit(Event::OutputDelta { id, text: piece });
-                    }
-                    Some(Ok(StreamChunk::ToolCall(call))) => {
-                        streamed = true;
-                        tracing::info!(tool = %call.name, call_id = %call.id, "the model asked for a tool");
-                        tool_calls.push(call.name);
-                    }
-                    Some(Ok(StreamChunk::Done { finish_reason, usage })) => {
-                        break Answer::Done(finish_reason, usage);
-                    }
-                    Some(Err(e)) => break Answer::Failed(e),
-                    None => break Answer::Failed(ModelError::new(
-                        &backend_name,
-                        ModelErrorKind::Protocol,
-                        "the answer stream ended before its final chunk",
-                    )),
-                },
-                () = task.cancel.cancelled() => break Answer::Cancelled,
-            }
-        },
-    };
-    let latency = started.elapsed();
-    let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
-
-    let (outcome, mut metadata) = match &answer {
-        Answer::Done(finish_reason, usage) => (
-            "success",
-            serde_json::json!({
-                "finish_reason": finish_reason,
-                "tokens_in": usage.input,
-                "tokens_out": usage.output,
-            }),
-        ),
-        Answer::Failed(e) => {
-            let mut m = serde_json::json!({ "error_kind": e.kind.name() });
-            if let Some(id) = &e.request_id {
-                m["request_id"] = id.as_str().into();
-            }
-            ("failure", m)
-        }
-        Answer::Cancelled => ("cancelled", serde_json::json!({})),
-    };
-    if let serde_json::Value::Object(map) = &mut metadata {
-        map.insert("execution_id".into(), id.to_string().into());
-        map.insert("attempt".into(), task.attempt.into());
-        map.insert("backend".into(), backend_name.clone().into());
-        map.insert("model".into(), model_request.model.clone().into());
-        map.insert("priority".into(), task.priority.name().into());
-        map.insert("latency_ms".into(), latency_ms.into());
-        if !tool_calls.is_empty() {
-            map.insert("tool_calls".into(), tool_calls.into());
-        }
-    }
-    let audit_seq = core
-        .record_for_task(
-            AuditRecord {
-                event_type: AuditEventType::Execution,
-                actor: request.actor.clone(),
-                action: "execute".into(),
-                resource: format!("backend:{backend_name}"),
-                outcome: outcome.into(),
-                input_summary: summarize_input(model_request.prompt()),
-                metadata,
-            },
-            Some(id),
-            "this execution",
-        )?
-        .map(|entry| entry.seq);
-    match answer {
-        Answer::Done(finish_reason, usage) => {
-            core.emitter.keep_answer(ExecutionResult {
-                id,
-                text,
-                backend: backend_name.clone(),
-                model: model_request.model.clone(),
-                finish_reason: finish_reason.clone(),
-                usage,
-                latency,
-                audit_seq,
-            });
-            tracing::info!(
-                tokens_in = usage.input,
-                tokens_out = usage.output,
-                latency_ms,
-                "execution finished"
-            );
-            core.emitter.emit(Event::ExecutionFinished {
-                id,
-                usage,
-                finish_reason,
-                latency_ms,
-                at: Utc::now(),
-            });
-            Ok(())
-        }
-        Answer::Failed(e) => {
-            tracing::warn!(error = %e, "execution failed");
-            // A generation that has started streaming is never replayed.
-            let retryable = e.kind.is_retryable() && !streamed && !e.mid_stream;
-            Err(TaskError {
-                kind: e.kind.name().to_string(),
-                message: e.to_string(),
-                retryable,
-            })
-        }
-        Answer::Cancelled => {
-            tracing::info!("execution cancelled");
-            Err(TaskError::permanent(
-                "cancelled",
-                "cancelled by the operator",
-            ))
-        }
-    }
 }
 
 #[cfg(test)]

@@ -131,6 +131,11 @@ pub enum FinishReason {
     Length,
     /// The model asked for tools.
     ToolCalls,
+    /// The agent loop stopped the model after `tools.max_steps` tool calls.
+    MaxSteps,
+    /// The agent loop stopped the model when the task's tokens (input and output over all
+    /// steps) reached `runtime.max_tokens_per_task`.
+    TokenBudget,
     /// The provider filtered the content.
     ContentFilter,
     /// Any other reason the provider gave.
@@ -369,8 +374,15 @@ pub enum Event {
         id: ExecutionId,
         /// The operation.
         operation: String,
-        /// Why confirmation is needed.
+        /// Why confirmation is needed (names the rule that asks).
         reason: String,
+        /// What exactly would happen, e.g. a tool's arguments (sanitized and shortened).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+        /// True when the answer may cover the rest of the session
+        /// ([`ConfirmScope::Session`]): tool calls only.
+        #[serde(default)]
+        scopable: bool,
     },
     /// A confirmation was answered.
     ConfirmationAnswered {
@@ -382,6 +394,30 @@ pub enum Event {
         allowed: bool,
         /// Who answered (`operator`, `--yes`, `no terminal`, …).
         by: String,
+        /// How far a yes reaches.
+        #[serde(default)]
+        scope: ConfirmScope,
+    },
+    /// One step of an agent loop: a tool call the model asked for, and what became of it.
+    /// Published for every call, including those that never reached a tool (malformed
+    /// arguments, a tool not offered, a refusal at the gate).
+    AgentStep {
+        /// The execution whose model asked.
+        id: ExecutionId,
+        /// 1 for the first tool call of the execution, counting on over all turns.
+        step: u32,
+        /// The tool the model named (sanitized).
+        tool: String,
+        /// Its arguments as JSON text (sanitized and shortened).
+        arguments: String,
+        /// `success`, `refused`, `failure` or `rejected` (never reached a tool).
+        outcome: String,
+        /// The result's summary, or why it was refused or failed (untrusted; sanitize).
+        summary: String,
+        /// The `TOOL_INVOCATION` entry that records it, when audit is on.
+        audit_seq: Option<u64>,
+        /// When it finished.
+        at: DateTime<Utc>,
     },
     /// A tool call passed the gate and ran; its `TOOL_INVOCATION` entry is already recorded.
     ToolInvoked {
@@ -424,6 +460,7 @@ impl Event {
             | Event::ExecutionFinished { id, .. }
             | Event::ConfirmationRequested { id, .. }
             | Event::ConfirmationAnswered { id, .. }
+            | Event::AgentStep { id, .. }
             | Event::ToolInvoked { id, .. } => Some(*id),
             Event::AuditRecorded { execution, .. } => *execution,
             Event::SafetyViolation { id, .. } => *id,
@@ -449,7 +486,30 @@ impl Event {
             | Event::SafetyViolation { .. }
             | Event::ConfirmationRequested { .. }
             | Event::ConfirmationAnswered { .. }
+            | Event::AgentStep { .. }
             | Event::ToolInvoked { .. } => false,
+        }
+    }
+}
+
+/// How far an operator's answer to a confirmation reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfirmScope {
+    /// This one request.
+    #[default]
+    Once,
+    /// Every later call of the same tool until the core shuts down (the console closes).
+    /// Only a yes to a tool call may have it.
+    Session,
+}
+
+impl ConfirmScope {
+    /// Snake-case name, as in audit metadata.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConfirmScope::Once => "once",
+            ConfirmScope::Session => "session",
         }
     }
 }

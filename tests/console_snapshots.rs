@@ -417,6 +417,8 @@ fn confirmation_modal_80x24() {
             id: id(3),
             operation: "execute:mock".into(),
             reason: "'execute:mock' is in governance.require_confirmation".into(),
+            detail: None,
+            scopable: false,
         });
     }
     app.settle_confirmation(tokio::time::Instant::now());
@@ -441,6 +443,8 @@ fn confirmation_waiting_while_typing_80x24() {
         id: id(3),
         operation: "execute:mock".into(),
         reason: "'execute:mock' is in governance.require_confirmation".into(),
+        detail: None,
+        scopable: false,
     });
     app.settle_confirmation(tokio::time::Instant::now());
     app.flash = None;

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use secret::{REDACTED, REDACTED_IN_TEXT, Secret, redact, redact_key};
 pub use theme::{ResolvedTheme, ThemeColour};
-pub use tools::{RANGE_TOOL_BYTES, RANGE_TOOL_STEPS, ToolsConfig};
+pub use tools::{RANGE_TOOL_BYTES, RANGE_TOOL_STEPS, ToolSelection, ToolsConfig};
 
 /// Range of `model.max_tokens`.
 pub const RANGE_MAX_TOKENS: std::ops::RangeInclusive<u64> = 1..=10_000_000;
@@ -41,6 +41,8 @@ pub const RANGE_BACKOFF_MS: std::ops::RangeInclusive<u64> = 0..=86_400_000;
 pub const RANGE_TASK_TIMEOUT_S: std::ops::RangeInclusive<u64> = 0..=604_800;
 /// Range of `runtime.aging_ms` (a day at most; 0 = off).
 pub const RANGE_AGING_MS: std::ops::RangeInclusive<u64> = 0..=86_400_000;
+/// Range of `runtime.max_tokens_per_task` (0 = no limit).
+pub const RANGE_TASK_TOKENS: std::ops::RangeInclusive<u64> = 0..=100_000_000;
 /// Range of `runtime.queue_capacity`.
 pub const RANGE_QUEUE_CAPACITY: std::ops::RangeInclusive<u64> = 1..=10_000_000;
 
@@ -375,6 +377,10 @@ pub struct RuntimeConfig {
     pub aging_ms: u64,
     /// Tasks that may wait in the queue, 1 to 10,000,000.
     pub queue_capacity: usize,
+    /// Tokens (input and output, summed over every model call of an agent loop) one task may
+    /// spend before it is stopped with finish reason `token_budget`, 0 to 100,000,000;
+    /// 0 means no limit.
+    pub max_tokens_per_task: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -389,6 +395,7 @@ impl Default for RuntimeConfig {
             task_timeout: 600,
             aging_ms: 30_000,
             queue_capacity: 1024,
+            max_tokens_per_task: 200_000,
         }
     }
 }

@@ -23,6 +23,99 @@ pub struct ToolsConfig {
     pub max_write_bytes: u64,
     /// Tool calls one task may make before it is stopped, 1 to 100.
     pub max_steps: u32,
+    /// The tools a model is offered in `veyra run` and the console: `all`, `none`, or a list
+    /// of names (`veyra run --tools` overrides it per run). Every call still passes the gate.
+    pub offer: ToolSelection,
+}
+
+/// Which tools a model is offered.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ToolSelection {
+    /// Every registered tool.
+    #[default]
+    All,
+    /// None: the model only answers.
+    None,
+    /// These tools, by name.
+    Only(Vec<String>),
+}
+
+impl ToolSelection {
+    /// Whether the tool `name` is offered.
+    pub fn offers(&self, name: &str) -> bool {
+        match self {
+            ToolSelection::All => true,
+            ToolSelection::None => false,
+            ToolSelection::Only(names) => names.iter().any(|n| n == name),
+        }
+    }
+
+    /// The names listed, for checking them against the registry (empty for `all`/`none`).
+    pub fn names(&self) -> &[String] {
+        match self {
+            ToolSelection::Only(names) => names,
+            ToolSelection::All | ToolSelection::None => &[],
+        }
+    }
+}
+
+impl std::str::FromStr for ToolSelection {
+    type Err = String;
+
+    /// `all`, `none`, or names separated by commas (`calculator,light_time`).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim() {
+            "all" => Ok(ToolSelection::All),
+            "none" => Ok(ToolSelection::None),
+            "" => Err("is empty; use all, none, or tool names separated by commas".into()),
+            list => {
+                let names: Vec<String> = list.split(',').map(|n| n.trim().to_string()).collect();
+                if let Some(bad) = names.iter().find(|n| {
+                    n.is_empty() || !n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                }) {
+                    return Err(format!(
+                        "'{}' is not a tool name; use all, none, or names like calculator,light_time",
+                        crate::sanitize::quote(bad)
+                    ));
+                }
+                Ok(ToolSelection::Only(names))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ToolSelection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ToolSelection::All => f.write_str("all"),
+            ToolSelection::None => f.write_str("none"),
+            ToolSelection::Only(names) => f.write_str(&names.join(",")),
+        }
+    }
+}
+
+impl Serialize for ToolSelection {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ToolSelection::Only(names) => names.serialize(s),
+            other => s.serialize_str(&other.to_string()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ToolSelection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Word(String),
+            List(Vec<String>),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Word(text) => text.parse().map_err(serde::de::Error::custom),
+            Raw::List(names) => names.join(",").parse().map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 impl Default for ToolsConfig {
@@ -32,6 +125,7 @@ impl Default for ToolsConfig {
             max_read_bytes: 1024 * 1024,
             max_write_bytes: 1024 * 1024,
             max_steps: 8,
+            offer: ToolSelection::All,
         }
     }
 }

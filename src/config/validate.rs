@@ -185,6 +185,12 @@ impl VeyraConfig {
             RANGE_QUEUE_CAPACITY,
             " tasks",
         )?;
+        within(
+            "runtime.max_tokens_per_task",
+            r.max_tokens_per_task,
+            RANGE_TASK_TOKENS,
+            " tokens (0 = no limit)",
+        )?;
         if r.backoff_max_ms < r.backoff_ms {
             return Err(invalid(
                 "runtime.backoff_max_ms",

@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::{ConfirmationPolicy, Confirmations, CoreInner, REFUSED};
-use crate::events::{Event, EventSink, ExecutionId};
+use crate::events::{ConfirmScope, Event, EventSink, ExecutionId};
 use crate::governance::policy::PolicyRequest;
 use crate::governance::{
     AuditEntry, AuditError, AuditEventType, AuditRecord, PolicyDecision, summarize_input,
@@ -46,6 +46,11 @@ pub(crate) struct Passage<'a> {
     pub id: ExecutionId,
     /// False on a retry whose first attempt was already confirmed.
     pub ask: bool,
+    /// What exactly would happen, shown with a confirmation (a tool call's arguments,
+    /// sanitized and shortened).
+    pub detail: Option<String>,
+    /// True for tool calls: a yes may cover the same tool for the rest of the session.
+    pub scopable: bool,
 }
 
 impl CoreInner {
@@ -87,12 +92,27 @@ impl CoreInner {
             // Asked once per task: a retry was already confirmed.
             SafetyVerdict::NeedsConfirmation { .. } if !passage.ask => Ok(()),
             SafetyVerdict::NeedsConfirmation { rule } => {
-                let Some((allowed, by)) = self.confirm(passage.id, operation, &rule, cancel).await
-                else {
-                    return Err(TaskError::permanent(
-                        "cancelled",
-                        "cancelled while waiting for confirmation",
-                    ));
+                let granted = if passage.scopable {
+                    self.confirmations().session.get(operation).copied()
+                } else {
+                    None
+                };
+                let (allowed, by, scope) = match granted {
+                    Some(request) => (
+                        true,
+                        format!("allowed for the session at confirmation #{request}"),
+                        ConfirmScope::Session,
+                    ),
+                    None => {
+                        let Some(answer) = self.confirm(passage, operation, &rule, cancel).await
+                        else {
+                            return Err(TaskError::permanent(
+                                "cancelled",
+                                "cancelled while waiting for confirmation",
+                            ));
+                        };
+                        answer
+                    }
                 };
                 let decision = Violation {
                     operation: operation.to_string(),
@@ -110,6 +130,7 @@ impl CoreInner {
                     &decision,
                     if allowed { "allowed" } else { "denied" },
                     Some(passage.id),
+                    Some(scope),
                 )?;
                 if allowed {
                     return Ok(());
@@ -251,7 +272,7 @@ impl CoreInner {
             actor: v.actor.clone(),
             at: v.at,
         });
-        self.audit_safety(AuditEventType::SafetyViolation, v, "refused", id)
+        self.audit_safety(AuditEventType::SafetyViolation, v, "refused", id, None)
     }
 
     fn audit_safety(
@@ -260,7 +281,17 @@ impl CoreInner {
         v: &Violation,
         outcome: &str,
         id: Option<ExecutionId>,
+        scope: Option<ConfirmScope>,
     ) -> Result<(), TaskError> {
+        let mut metadata = serde_json::json!({
+            "rule": v.rule,
+            "level": v.level.name(),
+            "reason": v.reason,
+            "execution_id": id.map(|i| i.to_string()),
+        });
+        if let Some(scope) = scope {
+            metadata["scope"] = scope.name().into();
+        }
         self.record_for_task(
             AuditRecord {
                 event_type,
@@ -269,12 +300,7 @@ impl CoreInner {
                 resource: "safety_boundary".into(),
                 outcome: outcome.into(),
                 input_summary: summarize_input(&v.operation),
-                metadata: serde_json::json!({
-                    "rule": v.rule,
-                    "level": v.level.name(),
-                    "reason": v.reason,
-                    "execution_id": id.map(|i| i.to_string()),
-                }),
+                metadata,
             },
             id,
             "a safety decision",
@@ -283,19 +309,24 @@ impl CoreInner {
     }
 
     /// Asks for a confirmation per the policy; `None` when the task was cancelled meanwhile.
+    /// A session-wide yes to a scopable passage is remembered for its operation (the
+    /// registered tool's exact name, never text the model wrote).
     async fn confirm(
         &self,
-        id: ExecutionId,
+        passage: &Passage<'_>,
         operation: &str,
         rule: &str,
         cancel: &CancellationToken,
-    ) -> Option<(bool, String)> {
+    ) -> Option<(bool, String, ConfirmScope)> {
+        let id = passage.id;
         let (request, rx) = {
             let mut c = self.confirmations();
             match c.policy {
-                ConfirmationPolicy::AllowAll => return Some((true, "--yes".into())),
+                ConfirmationPolicy::AllowAll => {
+                    return Some((true, "--yes".into(), ConfirmScope::Once));
+                }
                 ConfirmationPolicy::DenyAll => {
-                    return Some((false, "no terminal to ask on".into()));
+                    return Some((false, "no terminal to ask on".into(), ConfirmScope::Once));
                 }
                 ConfirmationPolicy::Ask => {}
             }
@@ -314,19 +345,35 @@ impl CoreInner {
             } else {
                 format!("'{operation}' is in governance.require_confirmation")
             },
+            detail: passage.detail.clone(),
+            scopable: passage.scopable,
         });
         let answer = tokio::select! {
             answer = rx => answer.ok(),
             () = cancel.cancelled() => None,
         };
-        self.confirmations().waiting.remove(&request);
-        let (allowed, by) = answer?;
+        let (allowed, by, scope) = {
+            let mut c = self.confirmations();
+            c.waiting.remove(&request);
+            let (allowed, by, asked) = answer?;
+            // Only a yes to a tool call may reach beyond this request.
+            let scope = if allowed && passage.scopable {
+                asked
+            } else {
+                ConfirmScope::Once
+            };
+            if scope == ConfirmScope::Session {
+                c.session.insert(operation.to_string(), request);
+            }
+            (allowed, by, scope)
+        };
         self.emitter.emit(Event::ConfirmationAnswered {
             request,
             id,
             allowed,
             by: by.clone(),
+            scope,
         });
-        Some((allowed, by))
+        Some((allowed, by, scope))
     }
 }

@@ -59,6 +59,7 @@ impl ResultFolder {
                 usage: TokenUsage::default(),
                 latency: Duration::ZERO,
                 audit_seq: None,
+                tool_steps: 0,
             },
         }
     }
@@ -104,6 +105,7 @@ impl ResultFolder {
                 result.latency = Duration::from_millis(*latency_ms);
             }
             Event::AuditRecorded { seq, .. } => result.audit_seq = Some(*seq),
+            Event::AgentStep { step, .. } => result.tool_steps = *step,
             Event::AuditVerified { .. }
             | Event::AuditCheckpoint { .. }
             | Event::BackendChanged { .. }

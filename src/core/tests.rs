@@ -4,7 +4,7 @@ use futures_util::StreamExt;
 
 use super::*;
 use crate::config::{MockFailure, MockFailureKind};
-use crate::models::MockBackend;
+use crate::models::{MockBackend, ModelRequest};
 
 fn core_with(f: impl FnOnce(&mut VeyraConfig)) -> VeyraCore {
     let mut config = VeyraConfig::default();
@@ -53,6 +53,7 @@ fn kind(e: &Event) -> &'static str {
         Event::ConfirmationRequested { .. } => "confirm?",
         Event::ConfirmationAnswered { .. } => "confirmed",
         Event::ToolInvoked { .. } => "tool",
+        Event::AgentStep { .. } => "step",
     }
 }
 

@@ -16,12 +16,20 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::gate::Passage;
-use super::{VeyraCore, task_error};
+use super::{CoreInner, VeyraCore, task_error};
 use crate::error::VeyraError;
 use crate::events::{Event, EventSink, ExecutionId};
 use crate::governance::policy::{ContextValue, PolicyRequest, Resource, ResourceKind};
 use crate::governance::{AuditEventType, AuditRecord, summarize_input};
-use crate::tools::{ToolError, ToolOutput, ToolRegistry, Violation};
+use crate::tools::{FileAccess, ToolError, ToolOutput, ToolRegistry, Violation};
+
+/// Characters of a tool call's arguments shown with a confirmation or an agent step.
+const ARGUMENT_CHARS: usize = 160;
+
+/// A tool call's arguments as one sanitized, shortened line of JSON.
+pub(crate) fn describe_arguments(args: &serde_json::Value) -> String {
+    crate::sanitize::excerpt(&args.to_string(), ARGUMENT_CHARS).into_owned()
+}
 
 /// A finished tool call.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -52,7 +60,31 @@ impl VeyraCore {
         args: serde_json::Value,
         actor: &str,
     ) -> Result<ToolInvocation, VeyraError> {
-        let core = &self.inner;
+        self.inner.invoke_tool(name, args, actor, None).await
+    }
+}
+
+/// The agent step a tool call belongs to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Within<'a> {
+    /// The execution whose model asked.
+    pub execution: ExecutionId,
+    /// Its step number (1-based over the execution).
+    pub step: u32,
+    /// The execution's cancellation: cancelling it ends a wait for confirmation.
+    pub cancel: &'a CancellationToken,
+}
+
+impl CoreInner {
+    /// [`VeyraCore::invoke_tool`], also for the agent loop (`within` a step of an execution).
+    pub(crate) async fn invoke_tool(
+        &self,
+        name: &str,
+        args: serde_json::Value,
+        actor: &str,
+        within: Option<Within<'_>>,
+    ) -> Result<ToolInvocation, VeyraError> {
+        let core = self;
         let usage = |e: ToolError| VeyraError::Usage(e.to_string());
         let tool = core.tools.get(name).map_err(usage)?;
         core.tools.validate(name, &args).map_err(usage)?;
@@ -72,7 +104,7 @@ impl VeyraCore {
             .with("reversible", ContextValue::Bool(capability.reversible)),
         ];
         for (access, path) in tool.files(&args) {
-            policy.push(PolicyRequest::new(
+            let request = PolicyRequest::new(
                 actor,
                 access.action(),
                 Resource {
@@ -80,7 +112,13 @@ impl VeyraCore {
                     id: path,
                 },
                 preset,
-            ));
+            );
+            policy.push(match access {
+                FileAccess::Read => request,
+                FileAccess::Write => {
+                    request.with("reversible", ContextValue::Bool(capability.reversible))
+                }
+            });
         }
         let operation = format!("tool:{name}");
         core.admit(
@@ -92,8 +130,10 @@ impl VeyraCore {
                 actor,
                 id,
                 ask: true,
+                detail: Some(describe_arguments(&args)),
+                scopable: true,
             },
-            &CancellationToken::new(),
+            within.map_or(&CancellationToken::new(), |w| w.cancel),
         )
         .await
         .map_err(|e| task_error(&e.kind, &e.message))?;
@@ -122,6 +162,8 @@ impl VeyraCore {
                         "error_kind": error_kind,
                         "summary": crate::sanitize::excerpt(&summary, crate::sanitize::EXCERPT_CHARS),
                         "execution_id": id.to_string(),
+                        "parent_execution": within.map(|w| w.execution.to_string()),
+                        "step": within.map(|w| w.step),
                     }),
                 },
                 Some(id),

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::keymap::{Action, KeyMap, Mode};
-use super::output::{self, Anchor, OutputBuffer};
+use super::output::{self, Anchor, LineKind, OutputBuffer};
 use crate::config::{LatencyPreset, ResolvedTheme};
 use crate::events::{
     Event, ExecutionId, FinishReason, LinkStatus, Priority, TaskStatus, TokenUsage,
@@ -1029,6 +1029,28 @@ impl App {
                     self.flash(text, FlashLevel::Error);
                 }
             }
+            Event::AgentStep {
+                id,
+                tool,
+                arguments,
+                outcome,
+                summary,
+                ..
+            } => {
+                if let Some(t) = self.task_mut(id) {
+                    let (kind, result) = match outcome.as_str() {
+                        "success" => (LineKind::ToolOk, format!("→ {}", one_line(summary))),
+                        other => (
+                            LineKind::ToolError,
+                            format!("{}: {}", one_line(other.to_string()), one_line(summary)),
+                        ),
+                    };
+                    t.output.push_line(
+                        kind,
+                        &format!("⚙ {} {} {result}", one_line(tool), one_line(arguments)),
+                    );
+                }
+            }
             Event::OutputDelta { id, text } => {
                 if let Some(t) = self.task_mut(id) {
                     t.output.push(&crate::sanitize::sanitize(&text));
@@ -1166,6 +1188,7 @@ impl App {
                 id,
                 operation,
                 reason,
+                ..
             } => {
                 let operation = one_line(operation);
                 // Never under the operator's fingers: while they type, the request only

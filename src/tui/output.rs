@@ -4,15 +4,46 @@
 
 use unicode_width::UnicodeWidthChar;
 
-/// A task's streamed text.
+/// A task's streamed text, with the agent's tool calls as lines of their own.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutputBuffer {
     lines: Vec<String>,
+    /// The kind of each committed line (the tail is always text).
+    kinds: Vec<LineKind>,
     tail: String,
     bytes: usize,
 }
 
+/// What a line of output is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LineKind {
+    /// The model's answer.
+    #[default]
+    Text,
+    /// A tool call that ran and succeeded.
+    ToolOk,
+    /// A tool call refused, rejected or failed.
+    ToolError,
+}
+
 impl OutputBuffer {
+    /// Adds a line of `kind` of its own, after the text so far (an unfinished line of text
+    /// is committed first).
+    pub fn push_line(&mut self, kind: LineKind, text: &str) {
+        if !self.tail.is_empty() {
+            self.lines.push(std::mem::take(&mut self.tail));
+            self.kinds.push(LineKind::Text);
+        }
+        self.bytes += text.len();
+        self.lines.push(text.replace(['\n', '\r'], " "));
+        self.kinds.push(kind);
+    }
+
+    /// The kind of logical line `i`.
+    pub fn kind(&self, i: usize) -> LineKind {
+        self.kinds.get(i).copied().unwrap_or_default()
+    }
+
     /// Appends streamed text; every `\n` commits a line.
     pub fn push(&mut self, text: &str) {
         self.bytes += text.len();
@@ -20,6 +51,7 @@ impl OutputBuffer {
         while let Some(i) = rest.find('\n') {
             self.tail.push_str(rest[..i].trim_end_matches('\r'));
             self.lines.push(std::mem::take(&mut self.tail));
+            self.kinds.push(LineKind::Text);
             rest = &rest[i + 1..];
         }
         self.tail.push_str(rest);
@@ -100,7 +132,7 @@ pub fn visible_rows(
     anchor: Option<Anchor>,
     width: usize,
     height: usize,
-) -> Vec<&str> {
+) -> Vec<(&str, LineKind)> {
     let mut out = Vec::with_capacity(height);
     match anchor {
         None => {
@@ -112,7 +144,7 @@ pub fn visible_rows(
                     if out.len() == height {
                         break;
                     }
-                    out.push(r);
+                    out.push((r, buffer.kind(i)));
                 }
             }
             out.reverse();
@@ -126,7 +158,7 @@ pub fn visible_rows(
                     if out.len() == height {
                         break;
                     }
-                    out.push(r);
+                    out.push((r, buffer.kind(i)));
                 }
                 skip = 0;
                 i += 1;
@@ -209,19 +241,50 @@ mod tests {
     }
 
     #[test]
+    fn tool_lines_stand_apart_from_the_text_around_them() {
+        let mut b = OutputBuffer::default();
+        b.push("Let me check");
+        b.push_line(
+            LineKind::ToolOk,
+            "⚙ calculator {\"expression\":\"6*7\"} → 42",
+        );
+        b.push("The answer is 42.");
+        b.push_line(LineKind::ToolError, "⚙ file_delete refused:\nno");
+        let rows = visible_rows(&b, None, 80, 10);
+        assert_eq!(
+            rows,
+            vec![
+                ("Let me check", LineKind::Text),
+                (
+                    "⚙ calculator {\"expression\":\"6*7\"} → 42",
+                    LineKind::ToolOk
+                ),
+                ("The answer is 42.", LineKind::Text),
+                ("⚙ file_delete refused: no", LineKind::ToolError),
+            ]
+        );
+    }
+
+    #[test]
     fn follows_the_bottom_and_scrolls_from_an_anchor() {
         let mut b = OutputBuffer::default();
         for i in 0..10 {
             b.push(&format!("line {i}\n"));
         }
+        fn text(rows: Vec<(&str, LineKind)>) -> Vec<&str> {
+            rows.into_iter().map(|r| r.0).collect()
+        }
         assert_eq!(
-            visible_rows(&b, None, 20, 3),
+            text(visible_rows(&b, None, 20, 3)),
             vec!["line 7", "line 8", "line 9"]
         );
         let a = bottom_anchor(&b, 20, 3);
         assert_eq!(a, Anchor { line: 7, row: 0 });
         let up = scroll(&b, a, -2, 20);
-        assert_eq!(visible_rows(&b, Some(up), 20, 2), vec!["line 5", "line 6"]);
+        assert_eq!(
+            text(visible_rows(&b, Some(up), 20, 2)),
+            vec!["line 5", "line 6"]
+        );
         let clamped = scroll(&b, up, 100, 20);
         assert_eq!(clamped.line, 9);
     }

@@ -106,17 +106,20 @@ fn anything_not_permitted_is_denied_by_default() {
         &execute("stranger", "mock", LatencyPreset::Earth, "normal"),
     );
     assert!(!d.allowed);
-    // A model may not write files; the operator may.
-    let write = |who: &str| {
+    // A model may write files only where the undo journal can put them back; the operator
+    // may write any.
+    let write = |who: &str, reversible: bool| {
         PolicyRequest::new(
             who,
             "write_file",
             Resource::from_str("file:/tmp/notes.txt").expect("valid resource"),
             LatencyPreset::Earth,
         )
+        .with("reversible", ContextValue::Bool(reversible))
     };
-    assert!(!decide(&engine, &write("agent")).allowed);
-    assert!(decide(&engine, &write("operator")).allowed);
+    assert!(!decide(&engine, &write("agent", false)).allowed);
+    assert!(decide(&engine, &write("agent", true)).allowed);
+    assert!(decide(&engine, &write("operator", false)).allowed);
 }
 
 #[test]
@@ -587,7 +590,7 @@ mod memo_equivalence {
                             .with("model", ContextValue::Str("m".into()))
                             .with("prompt_chars", ContextValue::Long(chars));
                     }
-                    "invoke_tool" => {
+                    "invoke_tool" | "write_file" => {
                         request = request.with("reversible", ContextValue::Bool(reversible));
                     }
                     _ => {}

@@ -356,6 +356,8 @@ fn confirmation(request: u64) -> Event {
         id: ExecutionId(Uuid::from_u128(1)),
         operation: "execute:mock".into(),
         reason: "'execute:mock' is in governance.require_confirmation".into(),
+        detail: None,
+        scopable: false,
     }
 }
 
@@ -461,6 +463,7 @@ fn each_waiting_confirmation_gets_its_own_guard_and_ctrl_c_denies() {
         id: ExecutionId(Uuid::from_u128(1)),
         allowed: true,
         by: "--yes".into(),
+        scope: crate::events::ConfirmScope::Once,
     });
     app.settle_confirmation(at(2001));
     assert!(app.confirm.is_none() && app.confirmations.is_empty());

@@ -9,7 +9,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use super::block;
 use crate::events::TaskStatus;
 use crate::tui::app::{App, Pane};
-use crate::tui::output::visible_rows;
+use crate::tui::output::{LineKind, visible_rows};
 use crate::tui::panes::tasks::countdown_text;
 use crate::tui::theme::Theme;
 
@@ -117,7 +117,14 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     );
     let lines: Vec<Line> = rows
         .into_iter()
-        .map(|r| Line::styled(r.to_string(), theme.text))
+        .map(|(row, kind)| {
+            let style = match kind {
+                LineKind::Text => theme.text,
+                LineKind::ToolOk => theme.accent,
+                LineKind::ToolError => theme.error,
+            };
+            Line::styled(row.to_string(), style)
+        })
         .collect();
     let text_area = Rect {
         height: text_rows.min(u16::try_from(lines.len()).unwrap_or(u16::MAX)),

@@ -1,0 +1,505 @@
+//! One attempt of an execution: the `execute` task handler and its agent loop.
+//!
+//! The prompt passes the gate once (policy `execute`, the safety boundary, a confirmation if
+//! asked for). Then the model is called with the conversation and the tools it is offered;
+//! while it answers with tool calls, each call is taken in order as one *step*: a call with
+//! malformed arguments or naming a tool it was not offered is answered with an error without
+//! running anything; any other goes through [`CoreInner::invoke_tool`] as actor `agent` (the
+//! whole gate again, per call). Every step is a `TOOL_INVOCATION` audit entry and an
+//! [`Event::AgentStep`]; its result, or its refusal or failure as a tool error, goes back to
+//! the model, which may recover. The loop ends with a final answer, after `tools.max_steps`
+//! tool calls (finish reason `max_steps`), or when the task's tokens over all model calls
+//! reach `runtime.max_tokens_per_task` (finish reason `token_budget`; each call's
+//! `max_tokens` is also cut to what is left). One `EXECUTION` entry closes the attempt.
+
+use std::sync::Weak;
+
+use chrono::Utc;
+use futures_util::StreamExt;
+use tracing::Instrument;
+
+use super::tools::{Within, describe_arguments};
+use super::{CoreInner, EXECUTE, ExecutionRequest, ExecutionResult, Passage};
+use crate::error::VeyraError;
+use crate::events::{Event, EventSink, FinishReason, TokenUsage};
+use crate::governance::policy::{ContextValue, PolicyRequest, Resource};
+use crate::governance::{AuditEventType, AuditRecord, summarize_input};
+use crate::models::{
+    Message, ModelBackend, ModelError, ModelErrorKind, ModelRequest, StreamChunk, ToolCall,
+    ToolResult, ToolSpec,
+};
+use crate::runtime::scheduler::{TaskContext, TaskError, TaskHandler};
+
+/// Characters of a tool result sent back to the model; longer results are cut, saying so.
+const RESULT_CHARS: usize = 64 * 1024;
+
+/// Runs `execute` tasks: one attempt of a prompt through the backend.
+pub(super) struct ExecuteHandler {
+    pub(super) core: Weak<CoreInner>,
+}
+
+/// How the model part of an attempt ended.
+enum Answer {
+    Done(FinishReason, TokenUsage),
+    Failed(ModelError),
+    Cancelled,
+}
+
+#[async_trait::async_trait]
+impl TaskHandler for ExecuteHandler {
+    async fn run(&self, task: TaskContext) -> Result<(), TaskError> {
+        let Some(core) = self.core.upgrade() else {
+            return Err(TaskError::permanent("shutdown", "the core has shut down"));
+        };
+        let Some(request) = task.payload.downcast_ref::<ExecutionRequest>().cloned() else {
+            return Err(TaskError::permanent(
+                "bad_request",
+                "an execute task was submitted without an ExecutionRequest payload",
+            ));
+        };
+        let span =
+            tracing::info_span!("execution", execution_id = %task.id, attempt = task.attempt);
+        run_execution(&core, task, request).instrument(span).await
+    }
+}
+
+async fn run_execution(
+    core: &CoreInner,
+    task: TaskContext,
+    request: ExecutionRequest,
+) -> Result<(), TaskError> {
+    let id = task.id;
+    let backend = core
+        .resolve_backend(request.backend.as_deref())
+        .map_err(|e| TaskError::permanent(e.kind.name(), e.to_string()))?;
+    let backend_name = backend.name().to_string();
+    let offer = request
+        .tools
+        .clone()
+        .unwrap_or_else(|| core.config.tools.offer.clone());
+    let mut model_request = ModelRequest::new(
+        request.model.unwrap_or_else(|| core.current_model()),
+        request.system,
+        request.prompt,
+        core.config.model.temperature,
+        core.config.model.max_tokens,
+    );
+    model_request.tools = core
+        .tools
+        .list()
+        .into_iter()
+        .filter(|info| offer.offers(info.capability.name))
+        .map(|info| ToolSpec {
+            name: info.capability.name.to_string(),
+            description: info.capability.description.to_string(),
+            parameters: info.capability.schema,
+        })
+        .collect();
+    let policy_request = PolicyRequest::new(
+        request.actor.as_str(),
+        EXECUTE,
+        Resource::backend(backend_name.as_str()),
+        core.link.preset(),
+    )
+    .with("priority", ContextValue::Str(task.priority.name().into()))
+    .with("model", ContextValue::Str(model_request.model.clone()))
+    .with(
+        "prompt_chars",
+        ContextValue::Long(
+            i64::try_from(model_request.prompt().chars().count()).unwrap_or(i64::MAX),
+        ),
+    );
+    let operation = format!("execute:{backend_name}");
+    core.admit(
+        &Passage {
+            policy: vec![policy_request],
+            operations: &[EXECUTE, &operation],
+            reversible: true,
+            confirm: false,
+            actor: &request.actor,
+            id,
+            ask: task.attempt == 1,
+            detail: None,
+            scopable: false,
+        },
+        &task.cancel,
+    )
+    .await?;
+    tracing::info!(backend = %backend_name, model = %model_request.model, priority = %task.priority, tools = model_request.tools.len(), "execution started");
+    let prompt_summary = summarize_input(model_request.prompt());
+    let model = model_request.model.clone();
+    let started = tokio::time::Instant::now();
+    let mut agent = Agent {
+        core,
+        task: &task,
+        backend: backend.as_ref(),
+        request: model_request,
+        text: String::new(),
+        streamed: false,
+        steps: 0,
+        called: Vec::new(),
+        usage: TokenUsage::default(),
+    };
+    let answer = agent.run().await?;
+    let Agent {
+        text,
+        streamed,
+        steps,
+        called,
+        ..
+    } = agent;
+    let latency = started.elapsed();
+    let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+
+    let (outcome, mut metadata) = match &answer {
+        Answer::Done(finish_reason, usage) => (
+            "success",
+            serde_json::json!({
+                "finish_reason": finish_reason,
+                "tokens_in": usage.input,
+                "tokens_out": usage.output,
+            }),
+        ),
+        Answer::Failed(e) => {
+            let mut m = serde_json::json!({ "error_kind": e.kind.name() });
+            if let Some(id) = &e.request_id {
+                m["request_id"] = id.as_str().into();
+            }
+            ("failure", m)
+        }
+        Answer::Cancelled => ("cancelled", serde_json::json!({})),
+    };
+    if let serde_json::Value::Object(map) = &mut metadata {
+        map.insert("execution_id".into(), id.to_string().into());
+        map.insert("attempt".into(), task.attempt.into());
+        map.insert("backend".into(), backend_name.clone().into());
+        map.insert("model".into(), model.clone().into());
+        map.insert("priority".into(), task.priority.name().into());
+        map.insert("latency_ms".into(), latency_ms.into());
+        if steps > 0 {
+            map.insert("tool_steps".into(), steps.into());
+            map.insert("tool_calls".into(), called.into());
+        }
+    }
+    let audit_seq = core
+        .record_for_task(
+            AuditRecord {
+                event_type: AuditEventType::Execution,
+                actor: request.actor.clone(),
+                action: "execute".into(),
+                resource: format!("backend:{backend_name}"),
+                outcome: outcome.into(),
+                input_summary: prompt_summary,
+                metadata,
+            },
+            Some(id),
+            "this execution",
+        )?
+        .map(|entry| entry.seq);
+    match answer {
+        Answer::Done(finish_reason, usage) => {
+            core.emitter.keep_answer(ExecutionResult {
+                id,
+                text,
+                backend: backend_name.clone(),
+                model,
+                finish_reason: finish_reason.clone(),
+                usage,
+                latency,
+                audit_seq,
+                tool_steps: steps,
+            });
+            tracing::info!(
+                tokens_in = usage.input,
+                tokens_out = usage.output,
+                latency_ms,
+                steps,
+                "execution finished"
+            );
+            core.emitter.emit(Event::ExecutionFinished {
+                id,
+                usage,
+                finish_reason,
+                latency_ms,
+                at: Utc::now(),
+            });
+            Ok(())
+        }
+        Answer::Failed(e) => {
+            tracing::warn!(error = %e, "execution failed");
+            // A generation that has started streaming, or whose tools have acted, is never
+            // replayed.
+            let retryable = e.kind.is_retryable() && !streamed && !e.mid_stream;
+            Err(TaskError {
+                kind: e.kind.name().to_string(),
+                message: e.to_string(),
+                retryable,
+            })
+        }
+        Answer::Cancelled => {
+            tracing::info!("execution cancelled");
+            Err(TaskError::permanent(
+                "cancelled",
+                "cancelled by the operator",
+            ))
+        }
+    }
+}
+
+/// One model turn: what it said and asked for.
+struct Turn {
+    calls: Vec<ToolCall>,
+    text: String,
+    finish: FinishReason,
+    usage: TokenUsage,
+}
+
+/// The agent loop of one attempt (see the module docs).
+struct Agent<'a> {
+    core: &'a CoreInner,
+    task: &'a TaskContext,
+    backend: &'a dyn ModelBackend,
+    /// The conversation so far, with the tools offered.
+    request: ModelRequest,
+    /// All text the model streamed, over every turn.
+    text: String,
+    /// Something reached the operator or acted: the attempt must not be replayed.
+    streamed: bool,
+    /// Tool calls taken so far.
+    steps: u32,
+    /// Names of the tools called, in order (sanitized).
+    called: Vec<String>,
+    /// Tokens over every model call.
+    usage: TokenUsage,
+}
+
+impl Agent<'_> {
+    /// Runs turns until a final answer, a limit, a failure or cancellation. `Err` only when
+    /// the audit trail could not record a step (the task ends: nothing acts unrecorded).
+    async fn run(&mut self) -> Result<Answer, TaskError> {
+        let budget = self.core.config.runtime.max_tokens_per_task;
+        let max_steps = self.core.config.tools.max_steps;
+        let max_tokens = self.core.config.model.max_tokens;
+        loop {
+            if budget > 0 {
+                let spent = self.usage.input.saturating_add(self.usage.output);
+                let left = budget.saturating_sub(spent);
+                if left == 0 {
+                    tracing::warn!(spent, budget, "token budget spent");
+                    return Ok(Answer::Done(FinishReason::TokenBudget, self.usage));
+                }
+                self.request.max_tokens = max_tokens.min(u32::try_from(left).unwrap_or(u32::MAX));
+            }
+            let turn = match self.turn().await {
+                Ok(turn) => turn,
+                Err(answer) => return Ok(answer),
+            };
+            self.usage.input = self.usage.input.saturating_add(turn.usage.input);
+            self.usage.output = self.usage.output.saturating_add(turn.usage.output);
+            if turn.calls.is_empty() {
+                return Ok(Answer::Done(turn.finish, self.usage));
+            }
+            if budget > 0 && self.usage.input.saturating_add(self.usage.output) >= budget {
+                tracing::warn!(
+                    budget,
+                    "token budget spent; the tool calls asked for are not run"
+                );
+                return Ok(Answer::Done(FinishReason::TokenBudget, self.usage));
+            }
+            self.request.messages.push(Message::Assistant {
+                text: turn.text,
+                tool_calls: turn.calls.clone(),
+            });
+            for call in turn.calls {
+                if self.steps >= max_steps {
+                    tracing::warn!(max_steps, "tools.max_steps reached");
+                    return Ok(Answer::Done(FinishReason::MaxSteps, self.usage));
+                }
+                self.steps += 1;
+                self.streamed = true;
+                let result = self.step(call).await?;
+                if self.task.cancel.is_cancelled() {
+                    return Ok(Answer::Cancelled);
+                }
+                self.request.messages.push(Message::Tool(result));
+            }
+        }
+    }
+
+    /// One model call, streamed to the operator. `Err` carries how the attempt ends.
+    async fn turn(&mut self) -> Result<Turn, Answer> {
+        let core = self.core;
+        let id = self.task.id;
+        let backend_name = self.backend.name();
+        let mut turn = Turn {
+            calls: Vec::new(),
+            text: String::new(),
+            finish: FinishReason::Stop,
+            usage: TokenUsage::default(),
+        };
+        let mut stream = self
+            .backend
+            .stream(&self.request)
+            .await
+            .map_err(Answer::Failed)?;
+        loop {
+            tokio::select! {
+                chunk = stream.next() => match chunk {
+                    Some(Ok(StreamChunk::Text(piece))) => {
+                        // Text after an earlier turn's starts on a line of its own.
+                        if turn.text.is_empty() && !self.text.is_empty() && !self.text.ends_with('\n') {
+                            self.text.push('\n');
+                            core.emitter.emit(Event::OutputDelta { id, text: "\n".into() });
+                        }
+                        self.streamed = true;
+                        turn.text.push_str(&piece);
+                        self.text.push_str(&piece);
+                        core.emitter.emit(Event::OutputDelta { id, text: piece });
+                    }
+                    Some(Ok(StreamChunk::ToolCall(call))) => {
+                        tracing::info!(tool = %crate::sanitize::quote(&call.name), call_id = %crate::sanitize::quote(&call.id), "the model asked for a tool");
+                        turn.calls.push(call);
+                    }
+                    Some(Ok(StreamChunk::Done { finish_reason, usage })) => {
+                        turn.finish = finish_reason;
+                        turn.usage = usage;
+                        return Ok(turn);
+                    }
+                    Some(Err(e)) => return Err(Answer::Failed(e)),
+                    None => return Err(Answer::Failed(ModelError::new(
+                        backend_name,
+                        ModelErrorKind::Protocol,
+                        "the answer stream ended before its final chunk",
+                    ))),
+                },
+                () = self.task.cancel.cancelled() => return Err(Answer::Cancelled),
+            }
+        }
+    }
+
+    /// Takes one tool call: refuses what cannot run, passes the rest through the gate, and
+    /// publishes the step. The result goes back to the model either way.
+    async fn step(&mut self, call: ToolCall) -> Result<ToolResult, TaskError> {
+        let core = self.core;
+        let step = self.steps;
+        let shown_name = crate::sanitize::excerpt(&call.name, 64).into_owned();
+        self.called.push(shown_name.clone());
+        let offered = self.request.tools.iter().any(|t| t.name == call.name);
+        let (outcome, content, arguments, audit_seq) = match &call.arguments {
+            Err(malformed) => {
+                let reason = format!(
+                    "the arguments are not valid JSON ({}); call the tool again with a JSON \
+                     object that fits its schema",
+                    malformed.error
+                );
+                let seq = self.reject(&shown_name, &malformed.raw, &reason)?;
+                (
+                    "rejected",
+                    reason,
+                    crate::sanitize::excerpt(&malformed.raw, 160).into_owned(),
+                    seq,
+                )
+            }
+            Ok(args) if !offered => {
+                let names: Vec<&str> = self.request.tools.iter().map(|t| t.name.as_str()).collect();
+                let reason = if names.is_empty() {
+                    format!(
+                        "tool '{shown_name}' is not available: no tools are offered in this task"
+                    )
+                } else {
+                    format!(
+                        "tool '{shown_name}' is not available; the tools offered are: {}",
+                        names.join(", ")
+                    )
+                };
+                let seq = self.reject(&shown_name, &args.to_string(), &reason)?;
+                ("rejected", reason, describe_arguments(args), seq)
+            }
+            Ok(args) => {
+                let within = Within {
+                    execution: self.task.id,
+                    step,
+                    cancel: &self.task.cancel,
+                };
+                let arguments = describe_arguments(args);
+                match core
+                    .invoke_tool(&call.name, args.clone(), "agent", Some(within))
+                    .await
+                {
+                    Ok(done) => {
+                        let mut content = done.output.value.to_string();
+                        if content.len() > RESULT_CHARS {
+                            let cut = content.floor_char_boundary(RESULT_CHARS);
+                            content.truncate(cut);
+                            content.push_str(" … [result cut at 64 KiB]");
+                        }
+                        ("success", content, arguments, done.audit_seq)
+                    }
+                    Err(VeyraError::Refused(message)) => {
+                        ("refused", format!("refused: {message}"), arguments, None)
+                    }
+                    Err(VeyraError::Usage(message)) => {
+                        // Misfit arguments: nothing was decided or run yet, so record it here.
+                        let seq = self.reject(&shown_name, &args.to_string(), &message)?;
+                        (
+                            "rejected",
+                            format!("bad arguments: {message}"),
+                            arguments,
+                            seq,
+                        )
+                    }
+                    Err(VeyraError::Task { kind, message }) if kind == "audit" => {
+                        return Err(TaskError::permanent(&kind, message));
+                    }
+                    Err(e) => ("failure", format!("failed: {e}"), arguments, None),
+                }
+            }
+        };
+        let is_error = outcome != "success";
+        core.emitter.emit(Event::AgentStep {
+            id: self.task.id,
+            step,
+            tool: shown_name.clone(),
+            arguments,
+            outcome: outcome.to_string(),
+            summary: crate::sanitize::excerpt(&content, crate::sanitize::EXCERPT_CHARS)
+                .into_owned(),
+            audit_seq,
+            at: Utc::now(),
+        });
+        Ok(ToolResult {
+            call_id: call.id,
+            name: call.name,
+            content,
+            is_error,
+        })
+    }
+
+    /// Records a call that never reached a tool (`TOOL_INVOCATION`, outcome `rejected`).
+    fn reject(
+        &self,
+        tool: &str,
+        raw_arguments: &str,
+        reason: &str,
+    ) -> Result<Option<u64>, TaskError> {
+        let entry = self.core.record_for_task(
+            AuditRecord {
+                event_type: AuditEventType::ToolInvocation,
+                actor: "agent".into(),
+                action: "invoke_tool".into(),
+                resource: format!("tool:{tool}"),
+                outcome: "rejected".into(),
+                input_summary: summarize_input(raw_arguments),
+                metadata: serde_json::json!({
+                    "tool": tool,
+                    "reason": reason,
+                    "parent_execution": self.task.id.to_string(),
+                    "step": self.steps,
+                }),
+            },
+            Some(self.task.id),
+            "a rejected tool call",
+        )?;
+        Ok(entry.map(|e| e.seq))
+    }
+}
