@@ -18,8 +18,10 @@ use super::base::{
     ChunkStream, MalformedArguments, ModelBackend, ModelError, ModelErrorKind, ModelRequest,
     StreamChunk, ToolCall,
 };
-use super::http::{HttpClient, SseEvent, base_url, join, kind_of_provider_error, secret_header};
-use super::openai::{Step, StreamParser, chunks};
+use super::http::{
+    HttpClient, SseEvent, Step, StreamParser, base_url, chunks, join, kind_of_provider_error,
+    secret_header,
+};
 use crate::config::ModelConfig;
 use crate::events::{FinishReason, TokenUsage};
 

@@ -10,9 +10,6 @@
 //! Unknown fields are ignored everywhere. `health_check` lists models (`GET /models`), which
 //! costs no tokens.
 
-use std::collections::VecDeque;
-
-use futures_util::StreamExt;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::Deserialize;
 
@@ -21,7 +18,8 @@ use super::base::{
     ModelResponse, StreamChunk, ToolCall,
 };
 use super::http::{
-    HttpClient, Redactor, SseEvent, base_url, join, kind_of_provider_error, secret_header,
+    HttpClient, SseEvent, Step, StreamParser, base_url, chunks, join, kind_of_provider_error,
+    secret_header,
 };
 use crate::config::ModelConfig;
 use crate::events::{FinishReason, TokenUsage};
@@ -132,83 +130,6 @@ impl ModelBackend for OpenAiBackend {
         let response = self.http.get(&url, &self.headers).await?;
         self.http.json_body(response).await.map(|_| ())
     }
-}
-
-/// Turns a parser's output into a chunk stream: events in, chunks out, then the parser's
-/// verdict on how the stream ended. Every error from here on is `mid_stream`: the response
-/// has begun, so the generation must not be replayed. Errors (which quote the server) pass the
-/// redactor whole; answer text loses the configured key.
-pub(crate) fn chunks<P: StreamParser + Send + 'static>(
-    events: super::http::SseStream,
-    parser: P,
-    redactor: Redactor,
-) -> ChunkStream {
-    let stream = raw_chunks(events, parser).map(move |item| match item {
-        Ok(StreamChunk::Text(text)) => Ok(StreamChunk::Text(redactor.answer(text))),
-        Ok(other) => Ok(other),
-        Err(e) => {
-            let mut e = redactor.error(e);
-            e.mid_stream = true;
-            Err(e)
-        }
-    });
-    Box::pin(stream)
-}
-
-fn raw_chunks<P: StreamParser + Send + 'static>(
-    events: super::http::SseStream,
-    parser: P,
-) -> ChunkStream {
-    let state = (events, parser, VecDeque::<StreamChunk>::new(), false);
-    Box::pin(futures_util::stream::unfold(
-        state,
-        |(mut events, mut parser, mut pending, mut ended)| async move {
-            loop {
-                if let Some(chunk) = pending.pop_front() {
-                    return Some((Ok(chunk), (events, parser, pending, ended)));
-                }
-                if ended {
-                    return None;
-                }
-                match events.next().await {
-                    Some(Ok(event)) => match parser.feed(&event) {
-                        Ok(Step::More(out)) => pending.extend(out),
-                        Ok(Step::Done(out)) => {
-                            pending.extend(out);
-                            ended = true;
-                        }
-                        Err(e) => return Some((Err(e), (events, parser, pending, true))),
-                    },
-                    Some(Err(e)) => return Some((Err(e), (events, parser, pending, true))),
-                    None => {
-                        ended = true;
-                        match parser.end() {
-                            Ok(out) => pending.extend(out),
-                            Err(e) => return Some((Err(e), (events, parser, pending, true))),
-                        }
-                    }
-                }
-            }
-        },
-    ))
-}
-
-/// What one event did to the answer.
-#[derive(Debug, PartialEq)]
-pub enum Step {
-    /// These chunks, and more to come.
-    More(Vec<StreamChunk>),
-    /// These chunks, and the answer is complete.
-    Done(Vec<StreamChunk>),
-}
-
-/// A provider's stream format: events in, chunks out.
-pub trait StreamParser {
-    /// One event.
-    fn feed(&mut self, event: &SseEvent) -> Result<Step, ModelError>;
-    /// The events ran out before [`Step::Done`]: the final chunks, or why the answer is
-    /// incomplete.
-    fn end(&mut self) -> Result<Vec<StreamChunk>, ModelError>;
 }
 
 /// Chat Completions stream state.
