@@ -1,7 +1,9 @@
 //! The HTTP backends against a local server (wiremock on 127.0.0.1) replaying real-format
-//! transcripts: text and tool-call streams of both providers, usage, a missing `[DONE]`, a
-//! truncated stream, a malformed chunk, mid-stream errors, 429 with `retry-after` then success,
-//! 500 until the retries run out, 401, a spend limit, and a server too slow to answer.
+//! transcripts: text and tool-call streams of both providers, tool round trips (the call and
+//! its result sent back in the next request), malformed tool-call arguments, usage, a missing
+//! `[DONE]`, a truncated stream, a malformed chunk, mid-stream errors, 429 with `retry-after`
+//! then success, 500 until the retries run out, 401, a spend limit, and a server too slow to
+//! answer.
 //!
 //! Retry delays here are the few milliseconds the server asks for (`retry-after-ms`), so the
 //! tests run on the real clock: tokio's paused clock would fire the idle timeout while the
@@ -16,7 +18,8 @@ use veyra::events::{FinishReason, TokenUsage};
 use veyra::models::anthropic::AnthropicBackend;
 use veyra::models::openai::OpenAiBackend;
 use veyra::models::{
-    ModelBackend, ModelError, ModelErrorKind, ModelRequest, StreamChunk, ToolCall,
+    Message, ModelBackend, ModelError, ModelErrorKind, ModelRequest, StreamChunk, ToolCall,
+    ToolResult, ToolSpec,
 };
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -68,19 +71,25 @@ fn openai_stream(chunks: &[&str], done: bool) -> String {
     out
 }
 
-/// Collects a stream: every chunk until the end, or the error that ended it.
-async fn collect(
-    backend: &dyn ModelBackend,
-) -> (
+/// What a stream delivered: its text, its tool calls, its final chunk, the error that ended it.
+type Collected = (
     String,
     Vec<ToolCall>,
     Option<(FinishReason, TokenUsage)>,
     Option<ModelError>,
-) {
+);
+
+/// Collects the stream of the standard [`request`].
+async fn collect(backend: &dyn ModelBackend) -> Collected {
+    collect_for(backend, &request()).await
+}
+
+/// Collects a stream: every chunk until the end, or the error that ended it.
+async fn collect_for(backend: &dyn ModelBackend, request: &ModelRequest) -> Collected {
     let mut text = String::new();
     let mut calls = Vec::new();
     let mut done = None;
-    let mut stream = match backend.stream(&request()).await {
+    let mut stream = match backend.stream(request).await {
         Ok(s) => s,
         Err(e) => return (text, calls, done, Some(e)),
     };
@@ -602,6 +611,273 @@ async fn anthropic_without_a_key_is_a_configuration_error() {
     };
     let e = AnthropicBackend::from_config("anthropic", &config).unwrap_err();
     assert!(e.message.contains("VEYRA_TEST_SURELY_UNSET_KEY"), "{e}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tool round trips: the model calls a tool, the caller sends the result back in the next request.
+
+/// The standard request with one tool declared.
+fn tool_request() -> ModelRequest {
+    let mut req = request();
+    req.tools = vec![ToolSpec {
+        name: "get_power".into(),
+        description: "Reads a zone's power draw.".into(),
+        parameters: serde_json::json!({
+            "type": "object",
+            "properties": {"zone": {"type": "string"}},
+            "required": ["zone"],
+        }),
+    }];
+    req
+}
+
+/// `req` followed by the model's turn of `calls` and one result per call (`"4.2 kW"`).
+fn follow_up(mut req: ModelRequest, text: &str, calls: Vec<ToolCall>) -> ModelRequest {
+    let results: Vec<Message> = calls
+        .iter()
+        .map(|c| {
+            Message::Tool(ToolResult {
+                call_id: c.id.clone(),
+                name: c.name.clone(),
+                content: "4.2 kW".into(),
+                is_error: false,
+            })
+        })
+        .collect();
+    req.messages.push(Message::Assistant {
+        text: text.into(),
+        tool_calls: calls,
+    });
+    req.messages.extend(results);
+    req
+}
+
+/// The JSON bodies the server received, in order.
+async fn bodies(server: &MockServer) -> Vec<serde_json::Value> {
+    server
+        .received_requests()
+        .await
+        .expect("recording is on")
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).expect("a JSON body"))
+        .collect()
+}
+
+#[tokio::test]
+async fn openai_tool_call_round_trip_sends_the_call_and_its_result_back() {
+    let call_chunks = [
+        r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_pw","type":"function","function":{"name":"get_power","arguments":""}}]},"finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"zo"}}]},"finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"ne\":\"hab-1\"}"}}]},"finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+    ];
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(sse(&openai_stream(&call_chunks, true)))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(sse(&openai_stream(&TEXT_CHUNKS, true)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let backend = OpenAiBackend::from_config("openai", &config(&server, 0, 10)).unwrap();
+
+    let first = tool_request();
+    let (text, calls, done, error) = collect_for(&backend, &first).await;
+    assert_eq!(error, None);
+    assert_eq!(text, "");
+    assert_eq!(
+        calls,
+        [ToolCall {
+            id: "call_pw".into(),
+            name: "get_power".into(),
+            arguments: Ok(serde_json::json!({"zone": "hab-1"})),
+        }]
+    );
+    assert_eq!(done.unwrap().0, FinishReason::ToolCalls);
+
+    let second = follow_up(first, "", calls);
+    let (text, calls, done, error) = collect_for(&backend, &second).await;
+    assert_eq!(error, None);
+    assert_eq!(text, "All systems nominal.");
+    assert!(calls.is_empty());
+    assert_eq!(done.unwrap().0, FinishReason::Stop);
+
+    let sent = bodies(&server).await;
+    assert_eq!(sent.len(), 2);
+    for body in &sent {
+        assert_eq!(body["tools"][0]["type"], "function");
+        assert_eq!(body["tools"][0]["function"]["name"], "get_power");
+        assert_eq!(
+            body["tools"][0]["function"]["parameters"]["required"],
+            serde_json::json!(["zone"])
+        );
+    }
+    assert_eq!(
+        sent[1]["messages"],
+        serde_json::json!([
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Status of the habitat?"},
+            {"role": "assistant", "content": null, "tool_calls": [{
+                "id": "call_pw",
+                "type": "function",
+                "function": {"name": "get_power", "arguments": "{\"zone\":\"hab-1\"}"},
+            }]},
+            {"role": "tool", "tool_call_id": "call_pw", "content": "4.2 kW"},
+        ])
+    );
+}
+
+/// An Anthropic answer that calls `get_power` with input streamed as `pieces`.
+fn anthropic_tool_use(pieces: &[&str]) -> String {
+    let mut events = vec![
+        ANTHROPIC_TEXT[0].0.to_string(),
+        ANTHROPIC_TEXT[0].1.to_string(),
+        "content_block_start".into(),
+        r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_pw","name":"get_power","input":{}}}"#.into(),
+    ];
+    for piece in pieces {
+        events.push("content_block_delta".into());
+        events.push(
+            serde_json::json!({
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "input_json_delta", "partial_json": piece},
+            })
+            .to_string(),
+        );
+    }
+    events.extend([
+        "content_block_stop".into(),
+        r#"{"type":"content_block_stop","index":0}"#.into(),
+        "message_delta".into(),
+        r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":20}}"#.into(),
+        "message_stop".into(),
+        r#"{"type":"message_stop"}"#.into(),
+    ]);
+    let pairs: Vec<(&str, &str)> = events
+        .chunks(2)
+        .map(|p| (p[0].as_str(), p[1].as_str()))
+        .collect();
+    anthropic_stream(&pairs)
+}
+
+#[tokio::test]
+async fn anthropic_tool_use_round_trip_sends_a_tool_result_back() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(sse(&anthropic_tool_use(&["{\"zone\":", " \"hab-1\"}"])))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(sse(&anthropic_stream(&ANTHROPIC_TEXT)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let backend = AnthropicBackend::from_config("anthropic", &config(&server, 0, 10)).unwrap();
+
+    let first = tool_request();
+    let (_, calls, done, error) = collect_for(&backend, &first).await;
+    assert_eq!(error, None);
+    assert_eq!(
+        calls,
+        [ToolCall {
+            id: "toolu_pw".into(),
+            name: "get_power".into(),
+            arguments: Ok(serde_json::json!({"zone": "hab-1"})),
+        }]
+    );
+    assert_eq!(done.unwrap().0, FinishReason::ToolCalls);
+
+    let second = follow_up(first, "Reading the meter.", calls);
+    let (text, _, done, error) = collect_for(&backend, &second).await;
+    assert_eq!(error, None);
+    assert_eq!(text, "Hello from Earth.");
+    assert_eq!(done.unwrap().0, FinishReason::Stop);
+
+    let sent = bodies(&server).await;
+    assert_eq!(sent.len(), 2);
+    for body in &sent {
+        assert_eq!(body["tools"][0]["name"], "get_power");
+        assert_eq!(
+            body["tools"][0]["input_schema"]["required"],
+            serde_json::json!(["zone"])
+        );
+    }
+    assert_eq!(sent[1]["system"], "Be brief.");
+    assert_eq!(
+        sent[1]["messages"],
+        serde_json::json!([
+            {"role": "user", "content": "Status of the habitat?"},
+            {"role": "assistant", "content": [
+                {"type": "text", "text": "Reading the meter."},
+                {"type": "tool_use", "id": "toolu_pw", "name": "get_power",
+                 "input": {"zone": "hab-1"}},
+            ]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_pw", "content": "4.2 kW",
+                 "is_error": false},
+            ]},
+        ])
+    );
+}
+
+#[tokio::test]
+async fn malformed_tool_call_arguments_from_either_provider_reach_the_caller() {
+    let server = MockServer::start().await;
+    let openai_chunks = [
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_bad","function":{"name":"get_power","arguments":"{\"zone\": "}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"hab-1}"}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+    ];
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(sse(&openai_stream(&openai_chunks, true)))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(sse(&anthropic_tool_use(&["{\"zone\": ", "hab-1"])))
+        .mount(&server)
+        .await;
+    let openai = OpenAiBackend::from_config("openai", &config(&server, 0, 10)).unwrap();
+    let anthropic = AnthropicBackend::from_config("anthropic", &config(&server, 0, 10)).unwrap();
+    let cases: [(&dyn ModelBackend, &str, &str); 2] = [
+        (&openai, "call_bad", "{\"zone\": hab-1}"),
+        (&anthropic, "toolu_pw", "{\"zone\": hab-1"),
+    ];
+    for (backend, id, raw) in cases {
+        let (_, calls, done, error) = collect_for(backend, &tool_request()).await;
+        assert_eq!(
+            error,
+            None,
+            "{}: a malformed call is not an error",
+            backend.name()
+        );
+        assert_eq!(calls.len(), 1, "{}", backend.name());
+        assert_eq!(
+            (calls[0].id.as_str(), calls[0].name.as_str()),
+            (id, "get_power")
+        );
+        let malformed = calls[0].arguments.clone().expect_err("malformed arguments");
+        assert_eq!(malformed.raw, raw, "{}", backend.name());
+        assert!(!malformed.error.is_empty());
+        assert_eq!(
+            done.expect("the stream still ends with Done").0,
+            FinishReason::ToolCalls,
+            "{}",
+            backend.name()
+        );
+    }
 }
 
 /// Runs only when `LIVE_OPENAI_API_KEY` holds a real key (and says so otherwise): one short

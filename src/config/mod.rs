@@ -162,8 +162,9 @@ pub struct MockRule {
     /// Tool calls to make before answering, one model turn each (a turn may hold several
     /// calls). The turn is picked by how many assistant turns the conversation already has;
     /// once they are spent the rule answers `response`, with `{result}` replaced by the last
-    /// tool result the conversation holds. A request that declares none of the tools a turn
-    /// names is answered with `response` at once.
+    /// tool result the conversation holds. A request that declares no tools at all is answered
+    /// with `response` at once (a request that declares any tool gets the turn's calls, even
+    /// to tools it does not declare). The precise rule is in `src/models/mock.rs`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<MockTurn>,
     /// Repeat the last turn of `tool_calls` forever (a model that never stops calling tools).

@@ -1,6 +1,13 @@
 //! Anthropic Messages: `POST {base_url}/messages` with `x-api-key` and
 //! `anthropic-version: 2023-06-01`.
 //!
+//! The body carries the system prompt in `system`, the conversation as alternating `user` /
+//! `assistant` messages — an assistant turn is a `text` block (when it has text) and one
+//! `tool_use` block per call (a malformed call's `input` is `{}`); tool results are
+//! `tool_result` blocks (`is_error` set for a failed or refused call), consecutive ones merged
+//! into one `user` message — and `tools` (`name`, `description`, `input_schema`) when any are
+//! declared.
+//!
 //! The stream is `message_start` (input tokens), `content_block_start` / `content_block_delta`
 //! / `content_block_stop` per block (`text_delta` text is streamed as it comes;
 //! `input_json_delta` pieces of a `tool_use` block are concatenated and parsed at the block's
@@ -13,13 +20,16 @@ use std::collections::BTreeMap;
 
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
+use serde_json::json;
 
 use super::base::{
-    ChunkStream, MalformedArguments, ModelBackend, ModelError, ModelErrorKind, ModelRequest,
-    StreamChunk, ToolCall,
+    ChunkStream, MalformedArguments, Message, ModelBackend, ModelError, ModelErrorKind,
+    ModelRequest, StreamChunk, ToolCall,
 };
-use super::http::{HttpClient, SseEvent, base_url, join, kind_of_provider_error, secret_header};
-use super::openai::{Step, StreamParser, chunks};
+use super::http::{
+    HttpClient, SseEvent, Step, StreamParser, base_url, chunks, join, kind_of_provider_error,
+    secret_header,
+};
 use crate::config::ModelConfig;
 use crate::events::{FinishReason, TokenUsage};
 
@@ -71,16 +81,7 @@ impl ModelBackend for AnthropicBackend {
     }
 
     async fn stream(&self, request: &ModelRequest) -> Result<ChunkStream, ModelError> {
-        let mut body = serde_json::json!({
-            "model": request.model,
-            "max_tokens": request.max_tokens,
-            "temperature": request.temperature.min(1.0),
-            "messages": [{ "role": "user", "content": request.prompt() }],
-            "stream": true,
-        });
-        if let Some(system) = &request.system {
-            body["system"] = system.clone().into();
-        }
+        let body = body(request);
         let url = join(&self.base_url, "messages");
         let response = self.http.post(&url, &self.headers, &body).await?;
         let request_id = super::http::request_id(response.headers());
@@ -97,6 +98,96 @@ impl ModelBackend for AnthropicBackend {
         let response = self.http.get(&url, &self.headers).await?;
         self.http.json_body(response).await.map(|_| ())
     }
+}
+
+/// The Messages body for `request` (always streamed): the system prompt in its own field, the
+/// conversation as alternating `user` / `assistant` messages, and the tools when any are
+/// declared.
+fn body(request: &ModelRequest) -> serde_json::Value {
+    let mut body = json!({
+        "model": request.model,
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature.min(1.0),
+        "messages": messages(&request.messages),
+        "stream": true,
+    });
+    if let Some(system) = &request.system {
+        body["system"] = system.clone().into();
+    }
+    if !request.tools.is_empty() {
+        body["tools"] = request
+            .tools
+            .iter()
+            .map(|spec| {
+                json!({
+                    "name": spec.name,
+                    "description": spec.description,
+                    "input_schema": spec.parameters,
+                })
+            })
+            .collect();
+    }
+    body
+}
+
+/// The conversation as Messages: tool results travel as `tool_result` blocks of a `user`
+/// message, and consecutive turns of one role merge into one message (the API requires the
+/// roles to alternate). A message of one text block is sent as a plain string.
+fn messages(conversation: &[Message]) -> Vec<serde_json::Value> {
+    let mut merged: Vec<(&str, Vec<serde_json::Value>)> = Vec::new();
+    for message in conversation {
+        let (role, blocks) = match message {
+            Message::User(text) => ("user", vec![json!({ "type": "text", "text": text })]),
+            Message::Assistant { text, tool_calls } => {
+                let mut blocks = Vec::with_capacity(tool_calls.len() + 1);
+                if !text.is_empty() {
+                    blocks.push(json!({ "type": "text", "text": text }));
+                }
+                blocks.extend(tool_calls.iter().map(tool_use));
+                ("assistant", blocks)
+            }
+            Message::Tool(result) => (
+                "user",
+                vec![json!({
+                    "type": "tool_result",
+                    "tool_use_id": result.call_id,
+                    "content": result.content,
+                    "is_error": result.is_error,
+                })],
+            ),
+        };
+        // An empty turn is left out (the API rejects empty content); its neighbours merge.
+        if blocks.is_empty() {
+            continue;
+        }
+        match merged.last_mut() {
+            Some((last, existing)) if *last == role => existing.extend(blocks),
+            _ => merged.push((role, blocks)),
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(role, blocks)| {
+            let text = match blocks.as_slice() {
+                [only] if only.get("type").and_then(serde_json::Value::as_str) == Some("text") => {
+                    only.get("text").cloned()
+                }
+                _ => None,
+            };
+            let content = text.unwrap_or_else(|| serde_json::Value::Array(blocks));
+            json!({ "role": role, "content": content })
+        })
+        .collect()
+}
+
+/// A call the model made, as a `tool_use` block. `input` must be an object: a malformed call's
+/// arguments (or any non-object) become `{}`, and the tool result says what was wrong.
+fn tool_use(call: &ToolCall) -> serde_json::Value {
+    let input = match &call.arguments {
+        Ok(value @ serde_json::Value::Object(_)) => value.clone(),
+        Ok(_) | Err(_) => json!({}),
+    };
+    json!({ "type": "tool_use", "id": call.id, "name": call.name, "input": input })
 }
 
 /// Messages stream state.
@@ -337,4 +428,110 @@ struct ErrorBody {
     kind: String,
     #[serde(default)]
     message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::models::base::tool_conversation;
+
+    #[test]
+    fn the_body_alternates_roles_and_merges_tool_results() {
+        let body = body(&tool_conversation());
+        assert_eq!(body["system"], "Be brief.");
+        assert_eq!(
+            body["messages"],
+            json!([
+                {"role": "user", "content": "Check power and thermal."},
+                {"role": "assistant", "content": [
+                    {"type": "text", "text": "Checking."},
+                    {"type": "tool_use", "id": "call_a", "name": "get_power",
+                     "input": {"zone": "hab-1"}},
+                    {"type": "tool_use", "id": "call_b", "name": "get_thermal", "input": {}},
+                ]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "call_a", "content": "{\"kw\":4.2}",
+                     "is_error": false},
+                    {"type": "tool_result", "tool_use_id": "call_b",
+                     "content": "the arguments are not JSON", "is_error": true},
+                ]},
+                {"role": "assistant", "content": [
+                    {"type": "tool_use", "id": "call_c", "name": "ping", "input": {}},
+                ]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "call_c", "content": "pong",
+                     "is_error": false},
+                ]},
+            ])
+        );
+        assert_eq!(
+            body["tools"][0],
+            json!({
+                "name": "get_power",
+                "description": "Reads get_power.",
+                "input_schema": {"type": "object", "properties": {}},
+            })
+        );
+        assert_eq!(body["tools"].as_array().map(Vec::len), Some(3));
+    }
+
+    #[test]
+    fn without_tools_the_key_is_left_out() {
+        let request = ModelRequest::new("m", None, "hello", 1.5, 8);
+        assert_eq!(
+            body(&request),
+            json!({
+                "model": "m",
+                "max_tokens": 8,
+                "temperature": 1.0,
+                "messages": [{"role": "user", "content": "hello"}],
+                "stream": true,
+            })
+        );
+    }
+
+    #[test]
+    fn an_operator_message_after_tool_results_joins_their_user_message() {
+        let mut request = ModelRequest::new("m", None, "first", 0.0, 8);
+        request.messages.extend([
+            Message::Assistant {
+                text: String::new(),
+                tool_calls: vec![ToolCall {
+                    id: "t1".into(),
+                    name: "ping".into(),
+                    arguments: Ok(json!([1])),
+                }],
+            },
+            Message::Tool(crate::models::ToolResult {
+                call_id: "t1".into(),
+                name: "ping".into(),
+                content: "pong".into(),
+                is_error: false,
+            }),
+            Message::User("and now?".into()),
+            // An empty turn is left out; the user turns around it merge.
+            Message::Assistant {
+                text: String::new(),
+                tool_calls: Vec::new(),
+            },
+            Message::User("hello?".into()),
+        ]);
+        assert_eq!(
+            body(&request)["messages"],
+            json!([
+                {"role": "user", "content": "first"},
+                {"role": "assistant", "content": [
+                    {"type": "tool_use", "id": "t1", "name": "ping", "input": {}},
+                ]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "t1", "content": "pong",
+                     "is_error": false},
+                    {"type": "text", "text": "and now?"},
+                    {"type": "text", "text": "hello?"},
+                ]},
+            ])
+        );
+    }
 }

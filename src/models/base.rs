@@ -319,3 +319,69 @@ impl fmt::Display for ModelError {
         Ok(())
     }
 }
+
+/// A conversation that exercises every part of a request body, for the backends' tests.
+#[cfg(test)]
+pub(crate) fn tool_conversation() -> ModelRequest {
+    let mut request = ModelRequest::new(
+        "test-model",
+        Some("Be brief.".into()),
+        "Check power and thermal.",
+        0.2,
+        64,
+    );
+    let malformed = MalformedArguments::parse("{\"zone\": hab".into());
+    assert!(malformed.is_err(), "the fixture's second call is malformed");
+    request.messages.extend([
+        Message::Assistant {
+            text: "Checking.".into(),
+            tool_calls: vec![
+                ToolCall {
+                    id: "call_a".into(),
+                    name: "get_power".into(),
+                    arguments: Ok(serde_json::json!({"zone": "hab-1"})),
+                },
+                ToolCall {
+                    id: "call_b".into(),
+                    name: "get_thermal".into(),
+                    arguments: malformed,
+                },
+            ],
+        },
+        Message::Tool(ToolResult {
+            call_id: "call_a".into(),
+            name: "get_power".into(),
+            content: "{\"kw\":4.2}".into(),
+            is_error: false,
+        }),
+        Message::Tool(ToolResult {
+            call_id: "call_b".into(),
+            name: "get_thermal".into(),
+            content: "the arguments are not JSON".into(),
+            is_error: true,
+        }),
+        Message::Assistant {
+            text: String::new(),
+            tool_calls: vec![ToolCall {
+                id: "call_c".into(),
+                name: "ping".into(),
+                arguments: Ok(serde_json::json!({})),
+            }],
+        },
+        Message::Tool(ToolResult {
+            call_id: "call_c".into(),
+            name: "ping".into(),
+            content: "pong".into(),
+            is_error: false,
+        }),
+    ]);
+    request.tools = ["get_power", "get_thermal", "ping"]
+        .into_iter()
+        .map(|name| ToolSpec {
+            name: name.into(),
+            description: format!("Reads {name}."),
+            parameters: serde_json::json!({"type": "object", "properties": {}}),
+        })
+        .collect();
+    request
+}

@@ -1,6 +1,8 @@
 //! HTTP plumbing shared by the OpenAI-compatible and Anthropic clients: one `reqwest` client
 //! (rustls), the mapping of provider failures onto [`ModelErrorKind`], retries before the first
-//! byte, and server-sent events with an idle timeout.
+//! byte, server-sent events with an idle timeout, and the driver that turns those events into
+//! a [`ChunkStream`] through a provider's [`StreamParser`] (each provider's module holds only
+//! its parser).
 //!
 //! # Retries
 //! A request is retried — up to `model.retries` times, with exponential backoff and jitter, or
@@ -21,6 +23,7 @@
 //! Every duration a server names (`retry-after`, `retry-after-ms`) is clamped to
 //! [`MAX_RETRY_DELAY`] before it is used; nothing a server sends can overflow a clock.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -28,7 +31,7 @@ use eventsource_stream::Eventsource;
 use futures_util::{Stream, StreamExt};
 use reqwest::header::{HeaderMap, HeaderValue};
 
-use super::base::{ModelError, ModelErrorKind};
+use super::base::{ChunkStream, ModelError, ModelErrorKind, StreamChunk};
 use crate::config::{ModelConfig, Secret};
 
 /// Longest wait between retries, whatever the server asks for.
@@ -101,6 +104,80 @@ pub struct SseEvent {
 
 /// Server-sent events of one response.
 pub(crate) type SseStream = Pin<Box<dyn Stream<Item = Result<SseEvent, ModelError>> + Send>>;
+
+/// Turns a parser's output into a chunk stream: events in, chunks out, then the parser's
+/// verdict on how the stream ended. Every error from here on is `mid_stream`: the response
+/// has begun, so the generation must not be replayed. Errors (which quote the server) pass the
+/// redactor whole; answer text loses the configured key.
+pub(crate) fn chunks<P: StreamParser + Send + 'static>(
+    events: SseStream,
+    parser: P,
+    redactor: Redactor,
+) -> ChunkStream {
+    let stream = raw_chunks(events, parser).map(move |item| match item {
+        Ok(StreamChunk::Text(text)) => Ok(StreamChunk::Text(redactor.answer(text))),
+        Ok(other) => Ok(other),
+        Err(e) => {
+            let mut e = redactor.error(e);
+            e.mid_stream = true;
+            Err(e)
+        }
+    });
+    Box::pin(stream)
+}
+
+fn raw_chunks<P: StreamParser + Send + 'static>(events: SseStream, parser: P) -> ChunkStream {
+    let state = (events, parser, VecDeque::<StreamChunk>::new(), false);
+    Box::pin(futures_util::stream::unfold(
+        state,
+        |(mut events, mut parser, mut pending, mut ended)| async move {
+            loop {
+                if let Some(chunk) = pending.pop_front() {
+                    return Some((Ok(chunk), (events, parser, pending, ended)));
+                }
+                if ended {
+                    return None;
+                }
+                match events.next().await {
+                    Some(Ok(event)) => match parser.feed(&event) {
+                        Ok(Step::More(out)) => pending.extend(out),
+                        Ok(Step::Done(out)) => {
+                            pending.extend(out);
+                            ended = true;
+                        }
+                        Err(e) => return Some((Err(e), (events, parser, pending, true))),
+                    },
+                    Some(Err(e)) => return Some((Err(e), (events, parser, pending, true))),
+                    None => {
+                        ended = true;
+                        match parser.end() {
+                            Ok(out) => pending.extend(out),
+                            Err(e) => return Some((Err(e), (events, parser, pending, true))),
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+/// What one event did to the answer.
+#[derive(Debug, PartialEq)]
+pub enum Step {
+    /// These chunks, and more to come.
+    More(Vec<StreamChunk>),
+    /// These chunks, and the answer is complete.
+    Done(Vec<StreamChunk>),
+}
+
+/// A provider's stream format: events in, chunks out.
+pub trait StreamParser {
+    /// One event.
+    fn feed(&mut self, event: &SseEvent) -> Result<Step, ModelError>;
+    /// The events ran out before [`Step::Done`]: the final chunks, or why the answer is
+    /// incomplete.
+    fn end(&mut self) -> Result<Vec<StreamChunk>, ModelError>;
+}
 
 impl HttpClient {
     /// A client for `backend` with `model.timeout` and `model.retries`.
@@ -723,12 +800,12 @@ mod stream_tests {
         runtime.block_on(async {
             let config = ModelConfig::default();
             let client = HttpClient::new("test", &config).expect("a client");
-            let openai = crate::models::openai::chunks(
+            let openai = super::chunks(
                 client.events(ending(reads.clone())),
                 crate::models::openai::ChatStream::new("test", None),
                 client.redactor().clone(),
             );
-            let anthropic = crate::models::openai::chunks(
+            let anthropic = super::chunks(
                 client.events(ending(reads)),
                 crate::models::anthropic::MessageStream::new("test", None),
                 client.redactor().clone(),

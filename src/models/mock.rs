@@ -4,13 +4,32 @@
 //! - **Deterministic.** The answer is a pure function of (prompt, system prompt, model,
 //!   temperature): the same inputs give byte-identical text on every run and machine. The seed is
 //!   `SHA-256("veyra-mock/1" ‖ model ‖ 0x00 ‖ temperature as IEEE-754 bits, little endian ‖
-//!   system ‖ 0x00 ‖ prompt)`; its bytes pick sentences from a fixed bank.
+//!   system ‖ 0x00 ‖ prompt)`; its bytes pick sentences from a fixed bank. The prompt is the
+//!   conversation's first user message.
 //! - **Streams token by token.** A token is a word with the white space that follows it; chunks
 //!   arrive `model.mock.token_delay_ms` apart (on tokio's clock, so tests can pause time).
-//! - **Scriptable.** `model.mock.script` rules (regex → response) answer matching prompts.
+//! - **Scriptable.** `model.mock.script` rules (regex → response) answer matching prompts; the
+//!   first rule whose pattern is found in the prompt answers.
+//! - **Calls tools when scripted.** A matching rule with `tool_calls` answers turn by turn. Turn
+//!   `k` is the number of assistant messages the request's conversation already holds.
+//!   - If the request declares at least one tool (any tool: a scripted call may name one that
+//!     is not declared) and the rule has a turn `k` — or `repeat` is set and the rule has at
+//!     least one turn, in which case turn `k` past the last is the last — the answer is that
+//!     turn's calls, in order, as [`StreamChunk::ToolCall`]s, then `Done` with finish reason
+//!     `tool_calls`. No text is sent on a tool turn and `max_tokens` does not cut it. Call `i`
+//!     of turn `k` (both counted from 0) has id `call_{k+1}_{i+1}`; its arguments are
+//!     `arguments`, or, when `raw_arguments` is set, that text parsed as a provider's would be
+//!     ([`MalformedArguments::parse`]: malformed JSON gives `Err`, with the text as `raw`).
+//!   - Otherwise the rule answers `response`, streamed as any answer, with every `{result}`
+//!     replaced by the content of the conversation's last tool result (empty when it has
+//!     none). Rules without `tool_calls` answer `response` as written.
 //! - **Can fail on purpose.** A rule or `model.mock.fail` injects an error of a given kind, before
 //!   the first token (`after_tokens: 0`, a retry-safe failure) or in the middle of the stream.
-//! - **Usage** counts white-space separated words: input = system + prompt, output = tokens sent.
+//!   A rule's failure applies to each of its turns; on a tool turn a call counts as a token.
+//! - **Usage** counts white-space separated words. Input: the system prompt and every message
+//!   of the conversation — user text, assistant text and the JSON text of each of its calls'
+//!   arguments (a malformed call's raw text), tool result content. Output: the tokens sent; a
+//!   tool call counts as the words of its arguments' JSON text, at least 1.
 //! - `max_tokens` truncates the answer with finish reason `length`.
 
 use std::time::Duration;
@@ -19,9 +38,10 @@ use regex::Regex;
 use sha2::{Digest, Sha256};
 
 use super::base::{
-    ChunkStream, ModelBackend, ModelError, ModelErrorKind, ModelRequest, ModelResponse, StreamChunk,
+    ChunkStream, MalformedArguments, Message, ModelBackend, ModelError, ModelErrorKind,
+    ModelRequest, ModelResponse, StreamChunk, ToolCall,
 };
-use crate::config::{MockConfig, MockFailure, MockFailureKind, ModelConfig};
+use crate::config::{MockConfig, MockFailure, MockFailureKind, MockRule, MockTurn, ModelConfig};
 use crate::events::{FinishReason, TokenUsage};
 
 /// Name the mock registers under.
@@ -50,7 +70,8 @@ const BANK: [&str; 16] = [
 /// What a request resolves to under the mock's configuration.
 #[derive(Debug, Clone, PartialEq)]
 struct Plan {
-    tokens: Vec<String>,
+    /// What to send before `Done`: text tokens, or a tool turn's calls.
+    chunks: Vec<StreamChunk>,
     finish_reason: FinishReason,
     usage: TokenUsage,
     /// Fail after this many tokens with this error.
@@ -127,9 +148,31 @@ impl MockBackend {
             .zip(&self.config.script)
             .find(|(re, _)| re.is_match(request.prompt()))
             .map(|(_, rule)| rule);
-        let (text, failure) = match rule {
-            Some(rule) => (rule.response.clone(), rule.fail.as_ref()),
-            None => (Self::generated_text(request), self.config.fail.as_ref()),
+        let input = input_words(request);
+        let failure = rule
+            .map_or(self.config.fail.as_ref(), |rule| rule.fail.as_ref())
+            .map(|f| (f.after_tokens as usize, injected_error(f)));
+        if let Some(rule) = rule
+            && let Some((k, turn)) = tool_turn(rule, request)
+        {
+            let calls = scripted_calls(k, turn);
+            let output = calls
+                .iter()
+                .map(|c| word_count(&arguments_text(c)).max(1))
+                .sum();
+            return Plan {
+                chunks: calls.into_iter().map(StreamChunk::ToolCall).collect(),
+                finish_reason: FinishReason::ToolCalls,
+                usage: TokenUsage { input, output },
+                failure,
+            };
+        }
+        let text = match rule {
+            Some(rule) if !rule.tool_calls.is_empty() => {
+                rule.response.replace("{result}", last_tool_result(request))
+            }
+            Some(rule) => rule.response.clone(),
+            None => Self::generated_text(request),
         };
         let mut tokens = tokenize(&text);
         let max = request.max_tokens as usize;
@@ -139,18 +182,93 @@ impl MockBackend {
         } else {
             FinishReason::Stop
         };
-        let input =
-            word_count(request.system.as_deref().unwrap_or("")) + word_count(request.prompt());
         Plan {
             usage: TokenUsage {
                 input,
                 output: tokens.len() as u64,
             },
-            tokens,
+            chunks: tokens.into_iter().map(StreamChunk::Text).collect(),
             finish_reason,
-            failure: failure.map(|f| (f.after_tokens as usize, injected_error(f))),
+            failure,
         }
     }
+}
+
+/// The turn of `rule` that answers `request`, with its number `k` (see the module docs), or
+/// `None` when the rule answers with text.
+fn tool_turn<'a>(rule: &'a MockRule, request: &ModelRequest) -> Option<(usize, &'a MockTurn)> {
+    if request.tools.is_empty() {
+        return None;
+    }
+    let k = request
+        .messages
+        .iter()
+        .filter(|m| matches!(m, Message::Assistant { .. }))
+        .count();
+    let turn = match rule.tool_calls.get(k) {
+        Some(turn) => turn,
+        None if rule.repeat => rule.tool_calls.last()?,
+        None => return None,
+    };
+    Some((k, turn))
+}
+
+/// Turn `k`'s calls with their deterministic ids.
+fn scripted_calls(k: usize, turn: &MockTurn) -> Vec<ToolCall> {
+    turn.calls()
+        .iter()
+        .enumerate()
+        .map(|(i, call)| ToolCall {
+            id: format!("call_{}_{}", k + 1, i + 1),
+            name: call.name.clone(),
+            arguments: match &call.raw_arguments {
+                Some(raw) => MalformedArguments::parse(raw.clone()),
+                None => Ok(call.arguments.clone()),
+            },
+        })
+        .collect()
+}
+
+/// The JSON text of a call's arguments, or a malformed call's raw text.
+fn arguments_text(call: &ToolCall) -> String {
+    match &call.arguments {
+        Ok(value) => value.to_string(),
+        Err(malformed) => malformed.raw.clone(),
+    }
+}
+
+/// The content of the conversation's last tool result (empty when it has none).
+fn last_tool_result(request: &ModelRequest) -> &str {
+    request
+        .messages
+        .iter()
+        .rev()
+        .find_map(|m| match m {
+            Message::Tool(result) => Some(result.content.as_str()),
+            Message::User(_) | Message::Assistant { .. } => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Input usage: the words of the system prompt and of every message (see the module docs).
+fn input_words(request: &ModelRequest) -> u64 {
+    let system = word_count(request.system.as_deref().unwrap_or(""));
+    let conversation: u64 = request
+        .messages
+        .iter()
+        .map(|m| match m {
+            Message::User(text) => word_count(text),
+            Message::Assistant { text, tool_calls } => {
+                word_count(text)
+                    + tool_calls
+                        .iter()
+                        .map(|c| word_count(&arguments_text(c)))
+                        .sum::<u64>()
+            }
+            Message::Tool(result) => word_count(&result.content),
+        })
+        .sum();
+    system + conversation
 }
 
 impl Default for MockBackend {
@@ -214,15 +332,23 @@ impl ModelBackend for MockBackend {
         let delay = Duration::from_millis(self.config.token_delay_ms);
         if let Some((after, error)) = plan.failure {
             if !delay.is_zero() {
-                tokio::time::sleep(delay * after.min(plan.tokens.len()) as u32).await;
+                tokio::time::sleep(delay * after.min(plan.chunks.len()) as u32).await;
             }
             return Err(error);
         }
         if !delay.is_zero() {
-            tokio::time::sleep(delay * plan.tokens.len() as u32).await;
+            tokio::time::sleep(delay * plan.chunks.len() as u32).await;
         }
+        let text = plan
+            .chunks
+            .iter()
+            .map(|chunk| match chunk {
+                StreamChunk::Text(token) => token.as_str(),
+                StreamChunk::ToolCall(_) | StreamChunk::Done { .. } => "",
+            })
+            .collect();
         Ok(ModelResponse {
-            text: plan.tokens.concat(),
+            text,
             model: request.model.clone(),
             finish_reason: plan.finish_reason,
             usage: plan.usage,
@@ -244,18 +370,19 @@ impl ModelBackend for MockBackend {
                 }
                 // A failure asked for after more tokens than the answer has fires after the last.
                 if let Some((after, error)) = &plan.failure
-                    && sent >= (*after).min(plan.tokens.len())
+                    && sent >= (*after).min(plan.chunks.len())
                 {
                     let error = error.clone();
                     return Some((Err(error), (plan, sent, true)));
                 }
-                if sent < plan.tokens.len() {
+                if sent < plan.chunks.len() {
                     if !delay.is_zero() {
                         tokio::time::sleep(delay).await;
                     }
-                    // Each token is sent once, so it can be moved out rather than copied.
-                    let token = std::mem::take(&mut plan.tokens[sent]);
-                    return Some((Ok(StreamChunk::Text(token)), (plan, sent + 1, false)));
+                    // Each chunk is sent once, so it can be moved out rather than copied.
+                    let chunk =
+                        std::mem::replace(&mut plan.chunks[sent], StreamChunk::Text(String::new()));
+                    return Some((Ok(chunk), (plan, sent + 1, false)));
                 }
                 let done = StreamChunk::Done {
                     finish_reason: plan.finish_reason.clone(),

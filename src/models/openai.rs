@@ -2,7 +2,10 @@
 //! (`http://localhost:11434/v1`), vLLM (`:8000/v1`), llama.cpp's `llama-server` (`:8080/v1`).
 //!
 //! `POST {base_url}/chat/completions` with `Authorization: Bearer <key>` when
-//! `model.api_key_env` names a key (local servers need none). Streaming asks for
+//! `model.api_key_env` names a key (local servers need none). The body carries the whole
+//! conversation — system, user, assistant turns with their `tool_calls` (a malformed call's
+//! arguments go back exactly as the model wrote them), and `tool` messages, an error result's
+//! content prefixed `error: ` — and `tools` when any are declared. Streaming asks for
 //! `stream_options.include_usage`, reads `data:` chunks up to `[DONE]`, and assembles
 //! `delta.tool_calls` per index *and* id: some compatible servers send every call at index 0,
 //! so a new id at a known index starts a new call. A stream that ends after a `finish_reason`
@@ -10,18 +13,17 @@
 //! Unknown fields are ignored everywhere. `health_check` lists models (`GET /models`), which
 //! costs no tokens.
 
-use std::collections::VecDeque;
-
-use futures_util::StreamExt;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::Deserialize;
+use serde_json::json;
 
 use super::base::{
-    ChunkStream, MalformedArguments, ModelBackend, ModelError, ModelErrorKind, ModelRequest,
-    ModelResponse, StreamChunk, ToolCall,
+    ChunkStream, MalformedArguments, Message, ModelBackend, ModelError, ModelErrorKind,
+    ModelRequest, ModelResponse, StreamChunk, ToolCall, ToolSpec,
 };
 use super::http::{
-    HttpClient, Redactor, SseEvent, base_url, join, kind_of_provider_error, secret_header,
+    HttpClient, SseEvent, Step, StreamParser, base_url, chunks, join, kind_of_provider_error,
+    secret_header,
 };
 use crate::config::ModelConfig;
 use crate::events::{FinishReason, TokenUsage};
@@ -57,24 +59,86 @@ impl OpenAiBackend {
         })
     }
 
+    /// The Chat Completions body for `request`: the whole conversation, and the tools when
+    /// any are declared (the key is left out otherwise: some compatible servers reject an empty
+    /// list).
     fn body(request: &ModelRequest, stream: bool) -> serde_json::Value {
-        let mut messages = Vec::new();
+        let mut messages = Vec::with_capacity(request.messages.len() + 1);
         if let Some(system) = &request.system {
-            messages.push(serde_json::json!({ "role": "system", "content": system }));
+            messages.push(json!({ "role": "system", "content": system }));
         }
-        messages.push(serde_json::json!({ "role": "user", "content": request.prompt() }));
-        let mut body = serde_json::json!({
+        messages.extend(request.messages.iter().map(message));
+        let mut body = json!({
             "model": request.model,
             "messages": messages,
             "temperature": request.temperature,
             "max_tokens": request.max_tokens,
             "stream": stream,
         });
+        if !request.tools.is_empty() {
+            body["tools"] = request.tools.iter().map(tool).collect();
+        }
         if stream {
-            body["stream_options"] = serde_json::json!({ "include_usage": true });
+            body["stream_options"] = json!({ "include_usage": true });
         }
         body
     }
+}
+
+/// One turn of the conversation as a Chat Completions message.
+fn message(message: &Message) -> serde_json::Value {
+    match message {
+        Message::User(text) => json!({ "role": "user", "content": text }),
+        Message::Assistant { text, tool_calls } => {
+            // A turn of calls only has `null` content; a turn of nothing at all still needs
+            // a content string.
+            let content = if text.is_empty() && !tool_calls.is_empty() {
+                serde_json::Value::Null
+            } else {
+                text.as_str().into()
+            };
+            let mut turn = json!({ "role": "assistant", "content": content });
+            if !tool_calls.is_empty() {
+                turn["tool_calls"] = tool_calls.iter().map(call).collect();
+            }
+            turn
+        }
+        Message::Tool(result) => {
+            // The message has no error flag: the prefix is how the model can tell.
+            let content = if result.is_error {
+                format!("error: {}", result.content)
+            } else {
+                result.content.clone()
+            };
+            json!({ "role": "tool", "tool_call_id": result.call_id, "content": content })
+        }
+    }
+}
+
+/// A call the model made, as it goes back in the history: its arguments as JSON text, or a
+/// malformed call's text exactly as the model wrote it.
+fn call(call: &ToolCall) -> serde_json::Value {
+    let arguments = match &call.arguments {
+        Ok(value) => value.to_string(),
+        Err(malformed) => malformed.raw.clone(),
+    };
+    json!({
+        "id": call.id,
+        "type": "function",
+        "function": { "name": call.name, "arguments": arguments },
+    })
+}
+
+/// A tool declaration.
+fn tool(spec: &ToolSpec) -> serde_json::Value {
+    json!({
+        "type": "function",
+        "function": {
+            "name": spec.name,
+            "description": spec.description,
+            "parameters": spec.parameters,
+        },
+    })
 }
 
 #[async_trait::async_trait]
@@ -132,83 +196,6 @@ impl ModelBackend for OpenAiBackend {
         let response = self.http.get(&url, &self.headers).await?;
         self.http.json_body(response).await.map(|_| ())
     }
-}
-
-/// Turns a parser's output into a chunk stream: events in, chunks out, then the parser's
-/// verdict on how the stream ended. Every error from here on is `mid_stream`: the response
-/// has begun, so the generation must not be replayed. Errors (which quote the server) pass the
-/// redactor whole; answer text loses the configured key.
-pub(crate) fn chunks<P: StreamParser + Send + 'static>(
-    events: super::http::SseStream,
-    parser: P,
-    redactor: Redactor,
-) -> ChunkStream {
-    let stream = raw_chunks(events, parser).map(move |item| match item {
-        Ok(StreamChunk::Text(text)) => Ok(StreamChunk::Text(redactor.answer(text))),
-        Ok(other) => Ok(other),
-        Err(e) => {
-            let mut e = redactor.error(e);
-            e.mid_stream = true;
-            Err(e)
-        }
-    });
-    Box::pin(stream)
-}
-
-fn raw_chunks<P: StreamParser + Send + 'static>(
-    events: super::http::SseStream,
-    parser: P,
-) -> ChunkStream {
-    let state = (events, parser, VecDeque::<StreamChunk>::new(), false);
-    Box::pin(futures_util::stream::unfold(
-        state,
-        |(mut events, mut parser, mut pending, mut ended)| async move {
-            loop {
-                if let Some(chunk) = pending.pop_front() {
-                    return Some((Ok(chunk), (events, parser, pending, ended)));
-                }
-                if ended {
-                    return None;
-                }
-                match events.next().await {
-                    Some(Ok(event)) => match parser.feed(&event) {
-                        Ok(Step::More(out)) => pending.extend(out),
-                        Ok(Step::Done(out)) => {
-                            pending.extend(out);
-                            ended = true;
-                        }
-                        Err(e) => return Some((Err(e), (events, parser, pending, true))),
-                    },
-                    Some(Err(e)) => return Some((Err(e), (events, parser, pending, true))),
-                    None => {
-                        ended = true;
-                        match parser.end() {
-                            Ok(out) => pending.extend(out),
-                            Err(e) => return Some((Err(e), (events, parser, pending, true))),
-                        }
-                    }
-                }
-            }
-        },
-    ))
-}
-
-/// What one event did to the answer.
-#[derive(Debug, PartialEq)]
-pub enum Step {
-    /// These chunks, and more to come.
-    More(Vec<StreamChunk>),
-    /// These chunks, and the answer is complete.
-    Done(Vec<StreamChunk>),
-}
-
-/// A provider's stream format: events in, chunks out.
-pub trait StreamParser {
-    /// One event.
-    fn feed(&mut self, event: &SseEvent) -> Result<Step, ModelError>;
-    /// The events ran out before [`Step::Done`]: the final chunks, or why the answer is
-    /// incomplete.
-    fn end(&mut self) -> Result<Vec<StreamChunk>, ModelError>;
 }
 
 /// Chat Completions stream state.
@@ -475,4 +462,64 @@ struct CompletionChoice {
 struct CompletionMessage {
     #[serde(default)]
     content: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::models::base::tool_conversation;
+
+    #[test]
+    fn the_body_carries_the_whole_conversation_and_the_tools() {
+        let body = OpenAiBackend::body(&tool_conversation(), true);
+        assert_eq!(
+            body["messages"],
+            json!([
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Check power and thermal."},
+                {"role": "assistant", "content": "Checking.", "tool_calls": [
+                    {"id": "call_a", "type": "function",
+                     "function": {"name": "get_power", "arguments": "{\"zone\":\"hab-1\"}"}},
+                    {"id": "call_b", "type": "function",
+                     "function": {"name": "get_thermal", "arguments": "{\"zone\": hab"}},
+                ]},
+                {"role": "tool", "tool_call_id": "call_a", "content": "{\"kw\":4.2}"},
+                {"role": "tool", "tool_call_id": "call_b",
+                 "content": "error: the arguments are not JSON"},
+                {"role": "assistant", "content": null, "tool_calls": [
+                    {"id": "call_c", "type": "function",
+                     "function": {"name": "ping", "arguments": "{}"}},
+                ]},
+                {"role": "tool", "tool_call_id": "call_c", "content": "pong"},
+            ])
+        );
+        assert_eq!(
+            body["tools"][0],
+            json!({"type": "function", "function": {
+                "name": "get_power",
+                "description": "Reads get_power.",
+                "parameters": {"type": "object", "properties": {}},
+            }})
+        );
+        assert_eq!(body["tools"].as_array().map(Vec::len), Some(3));
+        assert_eq!(body["stream_options"], json!({"include_usage": true}));
+    }
+
+    #[test]
+    fn without_tools_the_key_is_left_out() {
+        let request = ModelRequest::new("m", None, "hello", 0.0, 8);
+        let body = OpenAiBackend::body(&request, false);
+        assert_eq!(
+            body,
+            json!({
+                "model": "m",
+                "messages": [{"role": "user", "content": "hello"}],
+                "temperature": 0.0,
+                "max_tokens": 8,
+                "stream": false,
+            })
+        );
+    }
 }

@@ -3,7 +3,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 
 use super::*;
-use crate::config::{MockRule, ModelConfig};
+use crate::config::{MockRule, MockToolCall, MockTurn, ModelConfig};
+use crate::models::{ToolResult, ToolSpec};
 
 fn request(prompt: &str) -> ModelRequest {
     ModelRequest::new("veyra-mock-1", None, prompt, 0.7, 1024)
@@ -15,25 +16,42 @@ fn mock_with(f: impl FnOnce(&mut MockConfig)) -> MockBackend {
     MockBackend::from_config(&cfg).unwrap()
 }
 
+/// Text tokens, the error that ended the stream, the final chunk — of an answer with no calls.
 async fn collect(
     backend: &MockBackend,
     req: &ModelRequest,
 ) -> (Vec<String>, Option<ModelError>, Option<StreamChunk>) {
+    let (texts, calls, err, done) = collect_all(backend, req).await;
+    assert!(calls.is_empty(), "no tool calls expected: {calls:?}");
+    (texts, err, done)
+}
+
+/// Everything a stream sends: text tokens, tool calls, the error that ended it, the final chunk.
+async fn collect_all(
+    backend: &MockBackend,
+    req: &ModelRequest,
+) -> (
+    Vec<String>,
+    Vec<ToolCall>,
+    Option<ModelError>,
+    Option<StreamChunk>,
+) {
     let mut texts = Vec::new();
+    let mut calls = Vec::new();
     let mut done = None;
     let mut stream = match backend.stream(req).await {
         Ok(s) => s,
-        Err(e) => return (texts, Some(e), None),
+        Err(e) => return (texts, calls, Some(e), None),
     };
     while let Some(item) = stream.next().await {
         match item {
             Ok(StreamChunk::Text(t)) => texts.push(t),
             Ok(d @ StreamChunk::Done { .. }) => done = Some(d),
-            Ok(StreamChunk::ToolCall(c)) => panic!("the mock never calls tools: {c:?}"),
-            Err(e) => return (texts, Some(e), done),
+            Ok(StreamChunk::ToolCall(c)) => calls.push(c),
+            Err(e) => return (texts, calls, Some(e), done),
         }
     }
-    (texts, None, done)
+    (texts, calls, None, done)
 }
 
 #[test]
@@ -198,4 +216,269 @@ fn bad_script_patterns_are_config_errors() {
     let err = MockBackend::from_config(&cfg).unwrap_err();
     assert_eq!(err.kind, ModelErrorKind::Config);
     assert!(err.message.contains("script[0]"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tool scripts.
+
+fn call(name: &str, arguments: serde_json::Value) -> MockToolCall {
+    MockToolCall {
+        name: name.into(),
+        arguments,
+        raw_arguments: None,
+    }
+}
+
+fn tool_rule(tool_calls: Vec<MockTurn>, repeat: bool) -> MockBackend {
+    mock_with(|m| {
+        m.script = vec![MockRule {
+            pattern: "(?i)power".into(),
+            response: "Power is {result}.".into(),
+            fail: None,
+            tool_calls,
+            repeat,
+        }];
+    })
+}
+
+/// A request for `prompt` that declares the tool `get_power`.
+fn tool_request(prompt: &str) -> ModelRequest {
+    let mut req = request(prompt);
+    req.tools = vec![ToolSpec {
+        name: "get_power".into(),
+        description: "Reads a zone's power draw.".into(),
+        parameters: serde_json::json!({"type": "object"}),
+    }];
+    req
+}
+
+/// Appends the model's turn of `calls` and one result per call, `results[i]` for call `i`.
+fn answer(req: &mut ModelRequest, calls: Vec<ToolCall>, results: &[&str]) {
+    let tool_results: Vec<Message> = calls
+        .iter()
+        .zip(results)
+        .map(|(c, content)| {
+            Message::Tool(ToolResult {
+                call_id: c.id.clone(),
+                name: c.name.clone(),
+                content: (*content).into(),
+                is_error: false,
+            })
+        })
+        .collect();
+    req.messages.push(Message::Assistant {
+        text: String::new(),
+        tool_calls: calls,
+    });
+    req.messages.extend(tool_results);
+}
+
+fn done_of(done: Option<StreamChunk>) -> (FinishReason, TokenUsage) {
+    match done {
+        Some(StreamChunk::Done {
+            finish_reason,
+            usage,
+        }) => (finish_reason, usage),
+        other => panic!("no final chunk: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_tool_script_calls_turn_by_turn_then_answers_with_the_last_result() {
+    let backend = tool_rule(
+        vec![
+            MockTurn::One(call("get_power", serde_json::json!({"zone": "hab-1"}))),
+            MockTurn::Many(vec![
+                call(
+                    "get_thermal",
+                    serde_json::json!({"zone": "hab 1", "unit": "C"}),
+                ),
+                call("undeclared_tool", serde_json::json!({})),
+            ]),
+        ],
+        false,
+    );
+    let mut req = tool_request("Power report");
+
+    let (texts, calls, err, done) = collect_all(&backend, &req).await;
+    assert!(err.is_none() && texts.is_empty(), "{texts:?} {err:?}");
+    assert_eq!(
+        calls,
+        [ToolCall {
+            id: "call_1_1".into(),
+            name: "get_power".into(),
+            arguments: Ok(serde_json::json!({"zone": "hab-1"})),
+        }]
+    );
+    assert_eq!(
+        done_of(done),
+        (
+            FinishReason::ToolCalls,
+            TokenUsage {
+                input: 2,
+                output: 1
+            }
+        )
+    );
+    let response = backend.generate(&req).await.unwrap();
+    assert_eq!(
+        (response.text.as_str(), response.finish_reason),
+        ("", FinishReason::ToolCalls)
+    );
+    answer(&mut req, calls, &["3.9 kW"]);
+
+    let (texts, calls, err, done) = collect_all(&backend, &req).await;
+    assert!(err.is_none() && texts.is_empty());
+    let got: Vec<(&str, &str)> = calls
+        .iter()
+        .map(|c| (c.id.as_str(), c.name.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [("call_2_1", "get_thermal"), ("call_2_2", "undeclared_tool")]
+    );
+    assert_eq!(
+        calls[0].arguments,
+        Ok(serde_json::json!({"zone": "hab 1", "unit": "C"}))
+    );
+    // Input: "Power report" (2), the first call's arguments (1), its result (2).
+    // Output: `{"unit":"C","zone":"hab 1"}` is two words, `{}` one.
+    assert_eq!(
+        done_of(done),
+        (
+            FinishReason::ToolCalls,
+            TokenUsage {
+                input: 5,
+                output: 3
+            }
+        )
+    );
+    answer(&mut req, calls, &["21 C", "4.2 kW"]);
+
+    let (texts, err, done) = collect(&backend, &req).await;
+    assert!(err.is_none());
+    assert_eq!(texts.concat(), "Power is 4.2 kW.");
+    // Input: 5 as before, then 2 + 1 for the calls' arguments and 2 + 2 for the results.
+    assert_eq!(
+        done_of(done),
+        (
+            FinishReason::Stop,
+            TokenUsage {
+                input: 12,
+                output: 4
+            }
+        )
+    );
+    assert_eq!(
+        backend.generate(&req).await.unwrap().text,
+        "Power is 4.2 kW."
+    );
+}
+
+#[tokio::test]
+async fn repeat_keeps_calling_the_last_turn() {
+    let turns = vec![
+        MockTurn::One(call("get_power", serde_json::json!({"zone": "a"}))),
+        MockTurn::One(call("get_power", serde_json::json!({"zone": "b"}))),
+    ];
+    let repeating = tool_rule(turns.clone(), true);
+    let mut req = tool_request("power");
+    for k in 1..=6 {
+        let (_, calls, err, done) = collect_all(&repeating, &req).await;
+        assert!(err.is_none());
+        assert_eq!(done_of(done).0, FinishReason::ToolCalls, "turn {k}");
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].id, format!("call_{k}_1"));
+        let zone = if k == 1 { "a" } else { "b" };
+        assert_eq!(calls[0].arguments, Ok(serde_json::json!({ "zone": zone })));
+        answer(&mut req, calls, &["ok"]);
+    }
+
+    // Without `repeat` the same script answers once its turns are spent.
+    let once = tool_rule(turns, false);
+    let (texts, err, _) = collect(&once, &req).await;
+    assert!(err.is_none());
+    assert_eq!(texts.concat(), "Power is ok.");
+}
+
+#[tokio::test]
+async fn without_declared_tools_a_tool_script_answers_at_once() {
+    let backend = tool_rule(
+        vec![MockTurn::One(call("get_power", serde_json::json!({})))],
+        true,
+    );
+    let (texts, err, done) = collect(&backend, &request("power")).await;
+    assert!(err.is_none());
+    assert_eq!(
+        texts.concat(),
+        "Power is .",
+        "no tool result: {{result}} is empty"
+    );
+    assert_eq!(done_of(done).0, FinishReason::Stop);
+
+    // A rule without tool calls answers its response as written, `{result}` included.
+    let plain = mock_with(|m| {
+        m.script = vec![MockRule {
+            pattern: ".".into(),
+            response: "Literal {result}.".into(),
+            fail: None,
+            tool_calls: Vec::new(),
+            repeat: true,
+        }];
+    });
+    let (texts, _, _) = collect(&plain, &tool_request("power")).await;
+    assert_eq!(texts.concat(), "Literal {result}.");
+}
+
+#[tokio::test]
+async fn raw_arguments_are_sent_as_written_and_malformed_ones_are_errors() {
+    let raw = |text: &str| MockToolCall {
+        name: "get_power".into(),
+        arguments: serde_json::json!({"ignored": true}),
+        raw_arguments: Some(text.into()),
+    };
+    let backend = tool_rule(
+        vec![MockTurn::Many(vec![
+            raw("{\"zone\": hab"),
+            raw("{\"zone\":\"b\"}"),
+            raw(""),
+        ])],
+        false,
+    );
+    let (_, calls, err, done) = collect_all(&backend, &tool_request("power")).await;
+    assert!(err.is_none());
+    let malformed = calls[0].arguments.clone().expect_err("malformed JSON");
+    assert_eq!(malformed.raw, "{\"zone\": hab");
+    assert!(!malformed.error.is_empty());
+    assert_eq!(calls[1].arguments, Ok(serde_json::json!({"zone": "b"})));
+    assert_eq!(calls[2].arguments, Ok(serde_json::json!({})));
+    // Output: two words of raw text, one word, and at least one for the empty arguments.
+    assert_eq!(done_of(done).1.output, 4);
+}
+
+#[tokio::test]
+async fn a_failing_tool_rule_fails_after_its_calls_count() {
+    let backend = mock_with(|m| {
+        m.script = vec![MockRule {
+            pattern: "power".into(),
+            response: String::new(),
+            fail: Some(MockFailure {
+                kind: MockFailureKind::Server,
+                after_tokens: 1,
+                message: None,
+            }),
+            tool_calls: vec![MockTurn::Many(vec![
+                call("get_power", serde_json::json!({})),
+                call("get_power", serde_json::json!({})),
+            ])],
+            repeat: false,
+        }];
+    });
+    let (_, calls, err, done) = collect_all(&backend, &tool_request("power")).await;
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        err.expect("the injected failure").kind,
+        ModelErrorKind::Server
+    );
+    assert!(done.is_none());
 }
