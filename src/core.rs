@@ -43,10 +43,12 @@ mod emitter;
 mod gate;
 mod stream;
 mod tools;
+mod undo;
 
 use emitter::{Emitter, Watchers};
 pub use stream::{ExecutionStream, ResultFolder};
 pub use tools::ToolInvocation;
+pub use undo::{Restored, UNDO_ACTION, UndoOutcome};
 
 use gate::Passage;
 

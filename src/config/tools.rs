@@ -19,7 +19,9 @@ pub struct ToolsConfig {
     pub workspace: Option<PathBuf>,
     /// Largest file `file_read` reads, in bytes, 1 to 67,108,864.
     pub max_read_bytes: u64,
-    /// Largest content `file_write` writes, in bytes, 1 to 67,108,864.
+    /// Largest content `file_write` writes, in bytes, 1 to 67,108,864; with the undo journal on,
+    /// also the largest file `file_write` may replace and `file_delete` may delete (the most
+    /// the journal keeps of one file).
     pub max_write_bytes: u64,
     /// Tool calls one task may make before it is stopped, 1 to 100.
     pub max_steps: u32,

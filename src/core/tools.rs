@@ -7,8 +7,9 @@
 //! `tool:<name>` (also checked as `tool`, so `prohibited_operations: [tool]` stops them all),
 //! and a confirmation when the boundary or the tool itself asks. Then the tool runs and one
 //! `TOOL_INVOCATION` entry records it: arguments as a hash and length only, the outcome, and
-//! metadata (tool, category, reversible, duration, error kind, the output's one-line summary),
-//! and [`Event::ToolInvoked`] is published.
+//! metadata (tool, category, reversible, duration, error kind, the output's one-line summary,
+//! and for a journaled file tool the `undo` hashes: see [`super::undo`]), and
+//! [`Event::ToolInvoked`] is published.
 
 use std::time::Instant;
 
@@ -98,7 +99,9 @@ impl VeyraCore {
         .await
         .map_err(|e| task_error(&e.kind, &e.message))?;
         let started = Instant::now();
-        let result = tool.invoke(&args).await;
+        let mut result = tool.invoke(&args).await;
+        // What a file tool replaced goes to the undo journal, never into the output.
+        let undo = result.as_mut().ok().and_then(|out| out.undo.take());
         let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let (outcome, error_kind, summary) = match &result {
             Ok(out) => ("success", None, out.summary.clone()),
@@ -106,7 +109,7 @@ impl VeyraCore {
             Err(e) => ("failure", Some(e.kind()), e.to_string()),
         };
         let entry = core
-            .record_for_task(
+            .record_tool_call(
                 AuditRecord {
                     event_type: AuditEventType::ToolInvocation,
                     actor: actor.to_string(),
@@ -124,8 +127,8 @@ impl VeyraCore {
                         "execution_id": id.to_string(),
                     }),
                 },
-                Some(id),
-                "this tool call",
+                undo,
+                id,
             )
             .map_err(|e| task_error(&e.kind, &e.message))?;
         core.emitter.emit(Event::ToolInvoked {
