@@ -2,7 +2,8 @@
 //!
 //! Every path is opened through a `cap-std` [`Dir`] handle on `tools.workspace`, so `..` that
 //! climbs out, absolute paths and symlinks that lead out are refused by the operating system's
-//! beneath-this-directory resolution, not by string checks. Only regular files
+//! beneath-this-directory resolution, not by string checks — at the moment of each open, so a
+//! path swapped for a symlink after it was checked still cannot lead out. Only regular files
 //! are read, written or deleted (a device, FIFO or socket is refused before it is opened;
 //! `file_write` and `file_delete` also refuse a symlink, so that an undo restores exactly the
 //! file they changed), and sizes are checked before any byte is read (`tools.max_read_bytes`)
@@ -54,6 +55,25 @@ pub struct FileTool {
     max_write: u64,
     /// True when the undo journal is on: writes and deletes keep what they replace.
     journal: bool,
+    /// Called after a call's checks, just before the file is opened (tests swap files here).
+    #[cfg(test)]
+    before_open: Option<OpenHook>,
+}
+
+/// What a test runs between a file tool's checks and its open: `(workspace, path)`.
+#[cfg(test)]
+type HookFn = dyn Fn(&Path, &str) + Send + Sync;
+
+/// A test's hook between a file tool's checks and its open.
+#[cfg(test)]
+#[derive(Clone)]
+struct OpenHook(std::sync::Arc<HookFn>);
+
+#[cfg(test)]
+impl std::fmt::Debug for OpenHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OpenHook")
+    }
 }
 
 impl FileTool {
@@ -65,6 +85,8 @@ impl FileTool {
             max_read: config.max_read_bytes,
             max_write: config.max_write_bytes,
             journal: false,
+            #[cfg(test)]
+            before_open: None,
         }
     }
 
@@ -107,6 +129,16 @@ impl FileTool {
         workspace_io_error(&self.workspace, path, e)
     }
 
+    #[cfg(test)]
+    fn checked(&self, path: &str) {
+        if let Some(hook) = &self.before_open {
+            (hook.0)(&self.workspace, path);
+        }
+    }
+
+    #[cfg(not(test))]
+    fn checked(&self, _path: &str) {}
+
     fn regular_file(&self, dir: &Dir, path: &str) -> Result<u64, ToolError> {
         let meta = dir.metadata(path).map_err(|e| self.io_error(path, &e))?;
         if !meta.is_file() {
@@ -134,6 +166,7 @@ impl FileTool {
         if len > self.max_read {
             return Err(too_big(len));
         }
+        self.checked(path);
         let file = dir.open(path).map_err(|e| self.io_error(path, &e))?;
         let mut bytes = Vec::new();
         file.take(self.max_read.saturating_add(1))
@@ -199,6 +232,7 @@ impl FileTool {
             });
         }
         let prior = self.replaced(dir, path, false)?;
+        self.checked(path);
         replace_atomically(dir, path, content.as_bytes()).map_err(|e| self.io_error(path, &e))?;
         let digest = hex::encode(Sha256::digest(content.as_bytes()));
         let output = ToolOutput::new(
@@ -220,6 +254,7 @@ impl FileTool {
     fn delete(&self, dir: &Dir, path: &str) -> Result<ToolOutput, ToolError> {
         let prior = self.replaced(dir, path, true)?;
         let len = self.regular_file(dir, path)?;
+        self.checked(path);
         dir.remove_file(path).map_err(|e| self.io_error(path, &e))?;
         let output = ToolOutput::new(
             json!({ "path": path, "deleted": true, "bytes": len }),
@@ -294,6 +329,7 @@ impl FileTool {
         if meta.len() > self.max_write {
             return Err(too_big(meta.len()));
         }
+        self.checked(path);
         let file = dir.open(path).map_err(|e| self.io_error(path, &e))?;
         let mut bytes = Vec::new();
         file.take(self.max_write.saturating_add(1))
@@ -545,6 +581,121 @@ mod tests {
             "{err:?}"
         );
         assert!(!dir.path().join("w").exists());
+    }
+
+    /// `tool` with a hook called between its checks and each open.
+    fn hooked(t: FileTool, hook: impl Fn(&Path, &str) + Send + Sync + 'static) -> FileTool {
+        FileTool {
+            before_open: Some(OpenHook(std::sync::Arc::new(hook))),
+            ..t
+        }
+    }
+
+    fn refused_by(err: &ToolError, rule: &str) -> bool {
+        matches!(err, ToolError::Refused { rule: r, .. } if r == rule)
+    }
+
+    #[test]
+    fn a_2_gb_file_is_refused_by_the_size_limits_before_it_is_opened() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let f = std::fs::File::create(dir.path().join("big")).unwrap();
+        // Sparse: 2 GB of size, no blocks.
+        f.set_len(2 * 1024 * 1024 * 1024).unwrap();
+        static OPENS: AtomicUsize = AtomicUsize::new(0);
+        let count = |_: &Path, _: &str| {
+            OPENS.fetch_add(1, Ordering::SeqCst);
+        };
+        let read = hooked(tool(FileOp::Read, dir.path()), count);
+        let err = run(&read, json!({ "path": "big" })).unwrap_err();
+        assert!(refused_by(&err, "tools.max_read_bytes"), "{err:?}");
+        assert!(err.to_string().contains("was not read"), "{err}");
+        // With the journal on, replacing or deleting it would need more than the journal keeps.
+        let write = hooked(tool(FileOp::Write, dir.path()).journaled(true), count);
+        let err = run(&write, json!({ "path": "big", "content": "small" })).unwrap_err();
+        assert!(refused_by(&err, "tools.max_write_bytes"), "{err:?}");
+        assert!(err.to_string().contains("nothing was changed"), "{err}");
+        let delete = hooked(tool(FileOp::Delete, dir.path()).journaled(true), count);
+        let err = run(&delete, json!({ "path": "big" })).unwrap_err();
+        assert!(refused_by(&err, "tools.max_write_bytes"), "{err:?}");
+        assert_eq!(OPENS.load(Ordering::SeqCst), 0, "a refused file was opened");
+        let len = std::fs::metadata(dir.path().join("big")).unwrap().len();
+        assert_eq!(len, 2 * 1024 * 1024 * 1024);
+    }
+
+    #[test]
+    fn a_symlink_to_the_root_inside_the_workspace_is_refused_by_every_file_tool() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        std::fs::create_dir_all(&ws).unwrap();
+        std::os::unix::fs::symlink("/", ws.join("root")).unwrap();
+        let cases = [
+            (FileOp::Read, json!({ "path": "root/etc/passwd" })),
+            (FileOp::List, json!({ "path": "root" })),
+            (FileOp::List, json!({ "path": "root/etc" })),
+            (
+                FileOp::Write,
+                json!({ "path": "root/tmp/veyra-escape", "content": "x" }),
+            ),
+            (FileOp::Write, json!({ "path": "root", "content": "x" })),
+            (FileOp::Delete, json!({ "path": "root/etc/hostname" })),
+            (FileOp::Delete, json!({ "path": "root" })),
+        ];
+        for (op, args) in cases {
+            for journal in [false, true] {
+                let t = tool(op, &ws).journaled(journal);
+                let err = run(&t, args.clone()).unwrap_err();
+                assert!(
+                    refused_by(&err, "tools.workspace"),
+                    "{op:?} {args}: {err:?}"
+                );
+            }
+        }
+        assert!(!Path::new("/tmp/veyra-escape").exists());
+        assert!(
+            ws.join("root").is_symlink(),
+            "the link itself was not deleted"
+        );
+    }
+
+    #[test]
+    fn a_file_swapped_for_a_symlink_after_its_check_cannot_lead_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        std::fs::create_dir_all(&ws).unwrap();
+        let secret = dir.path().join("secret.txt");
+        std::fs::write(&secret, "TOP SECRET").unwrap();
+        std::fs::write(ws.join("notes.txt"), "notes").unwrap();
+        // Between the checks (a small regular file) and the open, the file becomes a symlink
+        // to a file outside the workspace.
+        let outside = secret.clone();
+        let swap = move |ws: &Path, path: &str| {
+            let at = ws.join(path);
+            if !at.is_symlink() {
+                std::fs::remove_file(&at).unwrap();
+                std::os::unix::fs::symlink(&outside, &at).unwrap();
+            }
+        };
+        let read = hooked(tool(FileOp::Read, &ws), swap.clone());
+        let err = run(&read, json!({ "path": "notes.txt" })).unwrap_err();
+        assert!(refused_by(&err, "tools.workspace"), "{err:?}");
+        // A path-based open (std::fs) would have followed the swapped link out.
+        assert_eq!(
+            std::fs::read_to_string(ws.join("notes.txt")).unwrap(),
+            "TOP SECRET"
+        );
+        // A write after the same swap replaces the link in the workspace; the file outside
+        // keeps its content (std::fs::write would have written through the link).
+        std::fs::remove_file(ws.join("notes.txt")).unwrap();
+        std::fs::write(ws.join("notes.txt"), "notes").unwrap();
+        let write = hooked(tool(FileOp::Write, &ws), swap);
+        run(&write, json!({ "path": "notes.txt", "content": "new" })).unwrap();
+        assert_eq!(std::fs::read_to_string(&secret).unwrap(), "TOP SECRET");
+        assert!(!ws.join("notes.txt").is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(ws.join("notes.txt")).unwrap(),
+            "new"
+        );
     }
 
     #[test]
