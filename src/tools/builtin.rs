@@ -1,6 +1,6 @@
 //! The small built-in tools — `light_time`, `check_operation`, `list_prohibited` — and
-//! [`with_builtins`], the registry every core starts with (these, `calculator` and the file
-//! tools).
+//! [`with_builtins`], the registry every core starts with (these, `calculator`, the file tools
+//! and, when `tools.http_allow` lists a host, `http_get`).
 //!
 //! `light_time` reads `runtime::ephemeris`, pure astronomy with no runtime state; it is the one
 //! import from the layer above, kept because the ephemeris is a leaf module.
@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::calculator::Calculator;
 use super::files::FileTool;
+use super::http::HttpGet;
 use super::{
     Capability, SafetyBoundary, SafetyVerdict, Tool, ToolCategory, ToolError, ToolOutput,
     ToolRegistry, str_arg,
@@ -39,6 +40,14 @@ pub fn with_builtins(config: &VeyraConfig) -> Result<ToolRegistry, ToolError> {
     ];
     for tool in FileTool::all(&config.tools, config.governance.audit) {
         tools.push(Arc::new(tool));
+    }
+    match HttpGet::from_config(&config.tools)? {
+        Some(http) => tools.push(Arc::new(http)),
+        None => registry.set_off(
+            "http_get",
+            "tools.http_allow is empty; list the hosts it may reach there (e.g. \
+             http_allow: [api.example.com]) to turn it on",
+        ),
     }
     for tool in tools {
         registry.register(tool)?;

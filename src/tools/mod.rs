@@ -11,6 +11,7 @@
 pub mod builtin;
 pub mod calculator;
 pub mod files;
+pub mod http;
 pub mod registry;
 pub mod safety;
 

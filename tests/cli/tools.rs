@@ -5,7 +5,8 @@
 //! that needs confirmation refused without a terminal and allowed with `--yes`, and the
 //! TOOL_INVOCATION entries verifying afterwards. Undo (`veyra tools undo`): a write, a delete
 //! and a created file undone; a file changed since, a second undo and a tampered journal
-//! refused (exit 4) with the file untouched; undos audited and the log verifying.
+//! refused (exit 4) with the file untouched; undos audited and the log verifying. `http_get`
+//! off by default.
 
 use std::path::PathBuf;
 
@@ -88,6 +89,7 @@ fn tools_list_shows_every_builtin_with_category_reversibility_and_confirmation()
     // Reversible through the undo journal, which lives in the audit store.
     assert_eq!(delete["reversible"], true);
     assert_eq!(delete["confirmation"], true);
+    assert!(!r.stdout.contains("http_get"), "http_get is off by default");
     let config = sb.write("no-audit.yaml", "governance:\n  audit: false\n");
     let r = sb.tools_with(&config, &["list", "--json"]);
     assert_ok(&r);
@@ -524,4 +526,30 @@ fn a_tampered_journal_is_refused_and_the_file_left_alone() {
     let r = sb.tools(&["undo", &arg]);
     assert_error(&r, 4, &["holds no content for entry"]);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "replaced");
+}
+
+#[test]
+fn http_get_is_off_until_hosts_are_allowed() {
+    let sb = Sandbox::new();
+    let r = sb.tools(&["invoke", "http_get", "--arg", "url=https://example.com/"]);
+    assert_error(&r, 2, &["http_get", "is off", "tools.http_allow"]);
+    let config = sb.write(
+        "http.yaml",
+        "tools:\n  http_allow: [api.example.com, 'localhost:8080']\n",
+    );
+    let r = sb.tools_with(&config, &["describe", "http_get"]);
+    assert_ok(&r);
+    assert!(r.stdout.contains("network"), "{}", r.stdout);
+    // Refused before any connection: the host is not on the list.
+    let r = sb.tools_with(
+        &config,
+        &["invoke", "http_get", "--arg", "url=http://127.0.0.1:9/"],
+    );
+    assert_error(&r, 4, &["not on tools.http_allow"]);
+    let bad = sb.write(
+        "bad-http.yaml",
+        "tools:\n  http_allow: ['https://x.org/']\n",
+    );
+    let r = sb.tools_with(&bad, &["list"]);
+    assert_error(&r, 2, &["tools.http_allow", "not a bare host"]);
 }
