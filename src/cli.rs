@@ -21,7 +21,7 @@ pub use audit::{
     AuditCommand, FilterArgs, VerifyArgs, audit_adopt, audit_export, audit_list, audit_prove,
     audit_rotate_key, audit_verify_db, audit_verify_file,
 };
-pub use tools::{ToolsCommand, parse_args, tools_describe, tools_invoke, tools_list};
+pub use tools::{ToolsCommand, parse_args, tools_describe, tools_invoke, tools_list, tools_undo};
 
 /// Veyra — a terminal mission console for governable LLM work over slow links.
 #[derive(Debug, Parser)]
@@ -60,7 +60,7 @@ pub enum Command {
     /// Ask the policy engine, or list its policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// List, describe and invoke tools, through the gate.
+    /// List, describe and invoke tools, and undo file tool calls, through the gate.
     #[command(subcommand)]
     Tools(ToolsCommand),
 }

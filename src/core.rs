@@ -38,10 +38,12 @@ mod execute;
 mod gate;
 mod stream;
 mod tools;
+mod undo;
 
 use emitter::{Emitter, Watchers};
 pub use stream::{ExecutionStream, ResultFolder};
 pub use tools::ToolInvocation;
+pub use undo::{Restored, UNDO_ACTION, UndoOutcome};
 
 use execute::ExecuteHandler;
 use gate::Passage;

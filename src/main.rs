@@ -120,6 +120,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
             cli::init_headless_logging(&loaded.config)?;
             runtime.block_on(cli::tools_invoke(&name, &args, yes, json, loaded))
         }
+        Some(Command::Tools(ToolsCommand::Undo { seq, yes, json })) => {
+            cli::init_headless_logging(&loaded.config)?;
+            runtime.block_on(cli::tools_undo(seq, yes, json, loaded))
+        }
         Some(Command::Config(ConfigCommand::Check { .. })) => Ok(ExitCode::Success),
     }
 }

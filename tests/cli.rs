@@ -1130,7 +1130,7 @@ fn policy_check_answers_from_the_shell_with_exit_0_or_4() {
     c.args(["policy", "list"]);
     let r = run(c);
     assert_eq!(r.code, Some(0));
-    assert!(r.stdout.starts_with("4 policies from"), "{}", r.stdout);
+    assert!(r.stdout.starts_with("5 policies from"), "{}", r.stdout);
 }
 
 #[test]

@@ -1,6 +1,6 @@
-//! `veyra tools …`: list, describe and invoke tools from the shell. Invocations pass the same
-//! gate as a model's calls (policy, safety, confirmation, audit); this file only parses and
-//! prints.
+//! `veyra tools …`: list, describe and invoke tools, and undo file tool calls, from the shell.
+//! Invocations and undos pass the same gate as a model's calls (policy, safety, confirmation,
+//! audit); this file only parses and prints.
 
 use std::io::IsTerminal;
 
@@ -8,7 +8,7 @@ use clap::Subcommand;
 
 use super::print_all;
 use crate::config::LoadedConfig;
-use crate::core::{ConfirmationPolicy, VeyraCore};
+use crate::core::{ConfirmationPolicy, Restored, VeyraCore};
 use crate::error::{ExitCode, VeyraError};
 use crate::events::Event;
 use crate::sanitize::sanitize;
@@ -37,6 +37,20 @@ pub enum ToolsCommand {
         #[arg(long = "arg", value_name = "KEY=VALUE")]
         args: Vec<String>,
         /// Allow a call that needs confirmation without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Print the result as one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Undo a file_write or file_delete: put back what it replaced, from the undo journal.
+    /// Refused (exit 4), changing nothing, when the file changed since, the entry was already
+    /// undone, or the journal does not match its audit entry.
+    Undo {
+        /// Sequence number of the call's TOOL_INVOCATION entry (`veyra audit list --type
+        /// TOOL_INVOCATION`); default: the newest call not yet undone.
+        seq: Option<u64>,
+        /// Allow the undo without asking when governance.require_confirmation names it.
         #[arg(long)]
         yes: bool,
         /// Print the result as one JSON line.
@@ -118,20 +132,9 @@ pub fn parse_args(
     Ok(serde_json::Value::Object(object))
 }
 
-/// `veyra tools invoke NAME --arg k=v … [--yes] [--json]`.
-pub async fn tools_invoke(
-    name: &str,
-    pairs: &[String],
-    yes: bool,
-    json: bool,
-    loaded: LoadedConfig,
-) -> Result<ExitCode, VeyraError> {
-    let core = VeyraCore::new(loaded.config)?;
-    let info = core
-        .tools()
-        .describe(name)
-        .map_err(|e| VeyraError::Usage(e.to_string()))?;
-    let args = parse_args(pairs, &info.capability.schema)?;
+/// Sets how `core` answers confirmations — `--yes`: allow; a terminal: ask on it; else deny —
+/// and, for a terminal, starts the task that asks. Abort the task when the act is done.
+fn answer_on_terminal(core: &VeyraCore, yes: bool) -> tokio::task::JoinHandle<()> {
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     core.set_confirmation_policy(if yes {
         ConfirmationPolicy::AllowAll
@@ -140,10 +143,10 @@ pub async fn tools_invoke(
     } else {
         ConfirmationPolicy::DenyAll
     });
-    // Answers confirmation requests on the terminal while the call waits at the gate.
+    // Answers confirmation requests on the terminal while the act waits at the gate.
     let mut events = core.subscribe();
     let asker = core.clone();
-    let answering = tokio::spawn(async move {
+    tokio::spawn(async move {
         while let Ok(event) = events.recv().await {
             if let Event::ConfirmationRequested {
                 request,
@@ -167,7 +170,24 @@ pub async fn tools_invoke(
                 let _ = asker.answer_confirmation(request, allowed, "operator (terminal)");
             }
         }
-    });
+    })
+}
+
+/// `veyra tools invoke NAME --arg k=v … [--yes] [--json]`.
+pub async fn tools_invoke(
+    name: &str,
+    pairs: &[String],
+    yes: bool,
+    json: bool,
+    loaded: LoadedConfig,
+) -> Result<ExitCode, VeyraError> {
+    let core = VeyraCore::new(loaded.config)?;
+    let info = core
+        .tools()
+        .describe(name)
+        .map_err(|e| VeyraError::Usage(e.to_string()))?;
+    let args = parse_args(pairs, &info.capability.schema)?;
+    let answering = answer_on_terminal(&core, yes);
     let result = core.invoke_tool(name, args, "operator").await;
     answering.abort();
     let invocation = result?;
@@ -184,6 +204,44 @@ pub async fn tools_invoke(
     } else {
         crate::sanitize::to_json_pretty(&invocation.output.value)
             .map_err(|e| VeyraError::Runtime(format!("encoding the result: {e}")))?
+    };
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    print_all(&out)
+}
+
+/// `veyra tools undo [SEQ] [--yes] [--json]`.
+pub async fn tools_undo(
+    seq: Option<u64>,
+    yes: bool,
+    json: bool,
+    loaded: LoadedConfig,
+) -> Result<ExitCode, VeyraError> {
+    let core = VeyraCore::new(loaded.config)?;
+    let answering = answer_on_terminal(&core, yes);
+    let result = core.undo_tool(seq, "operator").await;
+    answering.abort();
+    let outcome = result?;
+    let mut out = if json {
+        crate::sanitize::to_json_line(&outcome)
+            .map_err(|e| VeyraError::Runtime(format!("encoding the result: {e}")))?
+    } else {
+        let what = match &outcome.restored {
+            Restored::Content { bytes, sha256 } => {
+                format!("restored its previous content, {bytes} bytes, sha256 {sha256}")
+            }
+            Restored::Removed => "removed the file it created".to_string(),
+        };
+        let recorded = outcome
+            .audit_seq
+            .map(|s| format!("; recorded as audit entry {s}"))
+            .unwrap_or_default();
+        sanitize(&format!(
+            "undid entry {} ({} '{}'): {what}{recorded}",
+            outcome.undone, outcome.tool, outcome.path
+        ))
+        .into_owned()
     };
     if !out.ends_with('\n') {
         out.push('\n');

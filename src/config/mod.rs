@@ -19,7 +19,10 @@ use serde::{Deserialize, Serialize};
 
 pub use secret::{REDACTED, REDACTED_IN_TEXT, Secret, redact, redact_key};
 pub use theme::{ResolvedTheme, ThemeColour};
-pub use tools::{RANGE_TOOL_BYTES, RANGE_TOOL_STEPS, ToolSelection, ToolsConfig};
+pub use tools::{
+    AllowedHost, RANGE_HTTP_TIMEOUT_MS, RANGE_TOOL_BYTES, RANGE_TOOL_STEPS, ToolSelection,
+    ToolsConfig,
+};
 
 /// Range of `model.max_tokens`.
 pub const RANGE_MAX_TOKENS: std::ops::RangeInclusive<u64> = 1..=10_000_000;

@@ -19,7 +19,8 @@ use super::{ConfirmationPolicy, Confirmations, CoreInner, REFUSED};
 use crate::events::{ConfirmScope, Event, EventSink, ExecutionId};
 use crate::governance::policy::PolicyRequest;
 use crate::governance::{
-    AuditEntry, AuditError, AuditEventType, AuditRecord, PolicyDecision, summarize_input,
+    AuditEntry, AuditError, AuditEventType, AuditRecord, JournalBlob, PolicyDecision,
+    summarize_input,
 };
 use crate::runtime::scheduler::TaskError;
 use crate::tools::safety::{SafetyBoundary, SafetyLevel, SafetyVerdict, Violation};
@@ -149,10 +150,21 @@ impl CoreInner {
         record: AuditRecord,
         execution: Option<ExecutionId>,
     ) -> Result<Option<Arc<AuditEntry>>, AuditError> {
+        self.record_journaled(record, None, execution)
+    }
+
+    /// [`CoreInner::record`] keeping `journal` (what a tool call replaced) with the entry, in
+    /// the same commit (see `governance::journal`).
+    pub(crate) fn record_journaled(
+        &self,
+        record: AuditRecord,
+        journal: Option<JournalBlob>,
+        execution: Option<ExecutionId>,
+    ) -> Result<Option<Arc<AuditEntry>>, AuditError> {
         let Some(trail) = &self.audit else {
             return Ok(None);
         };
-        let entry = trail.record(record)?;
+        let entry = trail.record_journaled(record, journal)?;
         self.emitter.emit(Event::AuditRecorded {
             seq: entry.seq,
             event_type: entry.event_type.name().into(),

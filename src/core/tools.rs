@@ -7,8 +7,9 @@
 //! `tool:<name>` (also checked as `tool`, so `prohibited_operations: [tool]` stops them all),
 //! and a confirmation when the boundary or the tool itself asks. Then the tool runs and one
 //! `TOOL_INVOCATION` entry records it: arguments as a hash and length only, the outcome, and
-//! metadata (tool, category, reversible, duration, error kind, the output's one-line summary),
-//! and [`Event::ToolInvoked`] is published.
+//! metadata (tool, category, reversible, duration, error kind, the output's one-line summary,
+//! and for a journaled file tool the `undo` hashes: see [`super::undo`]), and
+//! [`Event::ToolInvoked`] is published.
 
 use std::time::Instant;
 
@@ -138,7 +139,9 @@ impl CoreInner {
         .await
         .map_err(|e| task_error(&e.kind, &e.message))?;
         let started = Instant::now();
-        let result = tool.invoke(&args).await;
+        let mut result = tool.invoke(&args).await;
+        // What a file tool replaced goes to the undo journal, never into the output.
+        let undo = result.as_mut().ok().and_then(|out| out.undo.take());
         let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let (outcome, error_kind, summary) = match &result {
             Ok(out) => ("success", None, out.summary.clone()),
@@ -146,7 +149,7 @@ impl CoreInner {
             Err(e) => ("failure", Some(e.kind()), e.to_string()),
         };
         let entry = core
-            .record_for_task(
+            .record_tool_call(
                 AuditRecord {
                     event_type: AuditEventType::ToolInvocation,
                     actor: actor.to_string(),
@@ -166,8 +169,8 @@ impl CoreInner {
                         "step": within.map(|w| w.step),
                     }),
                 },
-                Some(id),
-                "this tool call",
+                undo,
+                id,
             )
             .map_err(|e| task_error(&e.kind, &e.message))?;
         core.emitter.emit(Event::ToolInvoked {
@@ -303,8 +306,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_agent_may_not_write_files_under_the_default_policy() {
-        let (core, ws) = core_with(|_| {});
+    async fn the_agent_may_write_files_only_where_the_journal_can_undo_it() {
+        let (core, ws) = core_with(|c| c.governance.audit = false);
         let err = core
             .invoke_tool(
                 "file_write",
@@ -313,7 +316,19 @@ mod tests {
             )
             .await
             .unwrap_err();
-        assert!(matches!(err, VeyraError::Refused(_)), "{err:?}");
+        assert!(
+            matches!(&err, VeyraError::Refused(m) if m.contains("no policy permits agent")),
+            "{err:?}"
+        );
         assert!(!ws.path().join("a.txt").exists());
+        let (core, ws) = core_with(|_| {});
+        core.invoke_tool(
+            "file_write",
+            serde_json::json!({ "path": "a.txt", "content": "x" }),
+            "agent",
+        )
+        .await
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(ws.path().join("a.txt")).unwrap(), "x");
     }
 }

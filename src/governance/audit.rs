@@ -585,7 +585,24 @@ impl AuditTrail {
     /// Appends a record to the chain and returns the entry as stored (shared with the store,
     /// not copied).
     pub fn record(&self, record: AuditRecord) -> Result<Arc<AuditEntry>, AuditError> {
-        self.record_inner(record, false)
+        self.record_inner(record, false, None)
+    }
+
+    /// [`AuditTrail::record`] with what the recorded tool call replaced: the store keeps
+    /// `journal` under the entry's sequence number, durable together with the entry
+    /// (see [`super::journal`]). `None` records plainly.
+    pub fn record_journaled(
+        &self,
+        record: AuditRecord,
+        journal: Option<super::journal::JournalBlob>,
+    ) -> Result<Arc<AuditEntry>, AuditError> {
+        self.record_inner(record, false, journal)
+    }
+
+    /// The journal blob kept with entry `seq`, if any; untrusted until
+    /// [`super::journal::JournalBlob::matches`] holds it against the entry's hash.
+    pub fn journal(&self, seq: u64) -> Result<Option<super::journal::JournalBlob>, AuditError> {
+        self.store.journal(seq)
     }
 
     /// Hands the log to a new signing key: records a `CONFIG_CHANGE` entry
@@ -608,6 +625,7 @@ impl AuditTrail {
                 }),
             },
             true,
+            None,
         )
     }
 
@@ -615,6 +633,7 @@ impl AuditTrail {
         &self,
         record: AuditRecord,
         rotation: bool,
+        journal: Option<super::journal::JournalBlob>,
     ) -> Result<Arc<AuditEntry>, AuditError> {
         if !record.metadata.is_object() {
             return Err(AuditError::Encode(
@@ -648,10 +667,13 @@ impl AuditTrail {
             let canonical = entry.canonical_bytes()?;
             entry.hash = chain_hash(&head.hash, &canonical);
             let entry = Arc::new(entry);
-            let ticket = if rotation {
-                self.store.append_rotation(Arc::clone(&entry), canonical)?
-            } else {
-                self.store.append(Arc::clone(&entry), canonical)?
+            let ticket = match (rotation, journal) {
+                (true, _) => self.store.append_rotation(Arc::clone(&entry), canonical)?,
+                (false, Some(blob)) => {
+                    self.store
+                        .append_journaled(Arc::clone(&entry), canonical, blob)?
+                }
+                (false, None) => self.store.append(Arc::clone(&entry), canonical)?,
             };
             head.seq = entry.seq;
             head.hash = decode_hash(&entry.hash).unwrap_or([0; 32]);

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod checkpoint;
 pub mod export;
 pub mod integrity;
+pub mod journal;
 pub mod merkle;
 pub mod policy;
 pub mod sqlite;
@@ -20,6 +21,7 @@ pub use audit::{
     verify_chain,
 };
 pub use export::EXPORT_FORMAT as EXPORT_FORMAT_TAG;
+pub use journal::JournalBlob;
 pub use policy::{CedarEngine, PolicyDecision, PolicyEngine, PolicyError, PolicyRequest};
 pub use sqlite::{SqliteStore, StoreOptions};
 pub use store::{AppendTicket, AuditStore, MemoryStore, RotationPlan};

@@ -10,6 +10,12 @@
 //! against. Triggers refuse edits through SQL; edits that get past them (dropping the triggers,
 //! editing the file) are caught by verification. `audit_meta` records the format version.
 //!
+//! `tool_journal` keeps the undo journal ([`super::journal`]): one row per journaled tool call,
+//! `seq` (the `TOOL_INVOCATION` entry's), `content`, `sha256`, written in the same transaction as
+//! its entry. It is outside the chain, so verification ignores it; an undo holds a blob against
+//! the hash in its (verified) entry instead. The table was added within format 2: a writer
+//! creates it on open, and a store without it simply has no journal.
+//!
 //! # Writing
 //! One writer thread owns the write connection. Appends arrive in chain order over a channel;
 //! the writer takes everything waiting (up to [`MAX_BATCH`]) into one transaction with the
@@ -46,6 +52,7 @@ use rusqlite::{Connection, OpenFlags, params};
 use super::AuditError;
 use super::audit::{AuditEntry, AuditEventType, IntegrityFailure, IntegrityReason, VerifyReport};
 use super::checkpoint::{self, Checkpoint, KeyProblem};
+use super::journal::JournalBlob;
 use super::store::{AppendTicket, AuditStore, CheckpointListener, RotationPlan};
 use super::verify::{LogVerifier, TrustAnchors};
 use super::witness::{self, FoundWitness, Witness, WitnessFile};
@@ -105,6 +112,15 @@ WHEN NEW.tree_size < OLD.tree_size
 BEGIN SELECT RAISE(ABORT, 'the signed head only moves forward'); END;
 CREATE TRIGGER IF NOT EXISTS audit_head_no_delete BEFORE DELETE ON audit_head
 BEGIN SELECT RAISE(ABORT, 'the signed head cannot be deleted'); END;
+CREATE TABLE IF NOT EXISTS tool_journal (
+    seq INTEGER PRIMARY KEY,
+    content BLOB NOT NULL,
+    sha256 TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS tool_journal_no_update BEFORE UPDATE ON tool_journal
+BEGIN SELECT RAISE(ABORT, 'the undo journal is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS tool_journal_no_delete BEFORE DELETE ON tool_journal
+BEGIN SELECT RAISE(ABORT, 'the undo journal is append-only'); END;
 ";
 
 /// A checkpoint is kept for verification every this many entries (every commit is signed; the
@@ -126,6 +142,8 @@ struct Job {
     leaf: [u8; 32],
     /// A key rotation entry: the checkpoint of its commit is signed by the prepared key.
     rotation: bool,
+    /// What the recorded tool call replaced, kept in `tool_journal` in the same transaction.
+    journal: Option<JournalBlob>,
     done: mpsc::Sender<Result<(), String>>,
 }
 
@@ -510,6 +528,7 @@ impl SqliteStore {
         entry: Arc<AuditEntry>,
         canonical: Vec<u8>,
         rotation: bool,
+        journal: Option<JournalBlob>,
     ) -> Result<AppendTicket, AuditError> {
         let Some(writer) = &self.writer else {
             return Err(AuditError::Store(format!(
@@ -528,6 +547,7 @@ impl SqliteStore {
                 canonical,
                 metadata,
                 rotation,
+                journal,
                 done,
             })
             .map_err(|_| AuditError::Store("the audit writer has stopped".into()))?;
@@ -541,7 +561,42 @@ impl AuditStore for SqliteStore {
         entry: Arc<AuditEntry>,
         canonical: Vec<u8>,
     ) -> Result<AppendTicket, AuditError> {
-        self.send(entry, canonical, false)
+        self.send(entry, canonical, false, None)
+    }
+
+    fn append_journaled(
+        &self,
+        entry: Arc<AuditEntry>,
+        canonical: Vec<u8>,
+        journal: JournalBlob,
+    ) -> Result<AppendTicket, AuditError> {
+        self.send(entry, canonical, false, Some(journal))
+    }
+
+    fn journal(&self, seq: u64) -> Result<Option<JournalBlob>, AuditError> {
+        let Some(conn) = self.reader()? else {
+            return Ok(None);
+        };
+        let found = conn.query_row(
+            "SELECT content, sha256 FROM tool_journal WHERE seq = ?1",
+            params![i64::try_from(seq).unwrap_or(i64::MAX)],
+            |row| {
+                // Read as bytes whatever the column's type: a blob edited into text is judged
+                // by its hash like any other tampering, not reported as an I/O error.
+                let content = row.get_ref(0)?.as_bytes().map(<[u8]>::to_vec);
+                let sha256 = row.get_ref(1)?.as_bytes().map(<[u8]>::to_vec);
+                Ok((content, sha256))
+            },
+        );
+        match found {
+            Ok((content, sha256)) => Ok(Some(JournalBlob {
+                content: content.unwrap_or_default(),
+                sha256: String::from_utf8_lossy(&sha256.unwrap_or_default()).into_owned(),
+            })),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(e) if missing_table(&e) => Ok(None),
+            Err(e) => Err(open_error(&self.path, e)),
+        }
     }
 
     fn append_rotation(
@@ -549,7 +604,7 @@ impl AuditStore for SqliteStore {
         entry: Arc<AuditEntry>,
         canonical: Vec<u8>,
     ) -> Result<AppendTicket, AuditError> {
-        self.send(entry, canonical, true)
+        self.send(entry, canonical, true, None)
     }
 
     fn prepare_rotation(&self) -> Result<RotationPlan, AuditError> {

@@ -2,11 +2,13 @@
 //! [`super::audit`] and storage; [`MemoryStore`] keeps entries in process memory and
 //! [`super::sqlite::SqliteStore`] on disk.
 
+use std::collections::HashMap;
 use std::sync::mpsc;
 use std::sync::{Arc, RwLock};
 
 use super::AuditError;
 use super::audit::AuditEntry;
+use super::journal::JournalBlob;
 
 /// Resolves when an appended entry is durable.
 #[derive(Debug)]
@@ -59,6 +61,26 @@ pub trait AuditStore: Send + Sync {
         entry: Arc<AuditEntry>,
         canonical: Vec<u8>,
     ) -> Result<AppendTicket, AuditError>;
+    /// [`AuditStore::append`], keeping `journal` (what the recorded tool call replaced) under
+    /// the entry's sequence number: durable together with the entry, or not at all (see
+    /// [`super::journal`]).
+    fn append_journaled(
+        &self,
+        entry: Arc<AuditEntry>,
+        canonical: Vec<u8>,
+        journal: JournalBlob,
+    ) -> Result<AppendTicket, AuditError> {
+        let _ = (entry, canonical, journal);
+        Err(AuditError::Store(
+            "this audit store keeps no undo journal; file tools are irreversible with it".into(),
+        ))
+    }
+    /// The journal blob kept with entry `seq`, if any. Untrusted until its hash is checked
+    /// against the entry ([`JournalBlob::matches`]).
+    fn journal(&self, seq: u64) -> Result<Option<JournalBlob>, AuditError> {
+        let _ = seq;
+        Ok(None)
+    }
     /// Appends a key rotation entry made from [`AuditStore::prepare_rotation`]'s plan: the
     /// commit that holds it is signed by the new key, which replaces the old one once durable.
     fn append_rotation(
@@ -145,10 +167,11 @@ pub struct RotationPlan {
     pub endorsement: String,
 }
 
-/// Entries in memory, lost when the process ends.
+/// Entries (and their undo journal) in memory, lost when the process ends.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     entries: RwLock<Vec<Arc<AuditEntry>>>,
+    journal: RwLock<HashMap<u64, JournalBlob>>,
 }
 
 impl MemoryStore {
@@ -180,6 +203,29 @@ impl AuditStore for MemoryStore {
     ) -> Result<AppendTicket, AuditError> {
         self.entries.write().map_err(|_| poisoned())?.push(entry);
         Ok(AppendTicket::ready(Ok(())))
+    }
+
+    fn append_journaled(
+        &self,
+        entry: Arc<AuditEntry>,
+        _canonical: Vec<u8>,
+        journal: JournalBlob,
+    ) -> Result<AppendTicket, AuditError> {
+        // Both locks are held together, so a reader never sees the entry without its blob.
+        let mut entries = self.entries.write().map_err(|_| poisoned())?;
+        let mut kept = self.journal.write().map_err(|_| poisoned())?;
+        kept.insert(entry.seq, journal);
+        entries.push(entry);
+        Ok(AppendTicket::ready(Ok(())))
+    }
+
+    fn journal(&self, seq: u64) -> Result<Option<JournalBlob>, AuditError> {
+        Ok(self
+            .journal
+            .read()
+            .map_err(|_| poisoned())?
+            .get(&seq)
+            .cloned())
     }
 
     fn len(&self) -> Result<u64, AuditError> {

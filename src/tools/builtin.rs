@@ -1,5 +1,6 @@
 //! The small built-in tools — `light_time`, `check_operation`, `list_prohibited` — and
-//! [`with_builtins`], the registry every core starts with.
+//! [`with_builtins`], the registry every core starts with (these, `calculator`, the file tools
+//! and, when `tools.http_allow` lists a host, `http_get`).
 //!
 //! `light_time` reads `runtime::ephemeris`, pure astronomy with no runtime state; it is the one
 //! import from the layer above, kept because the ephemeris is a leaf module.
@@ -11,6 +12,7 @@ use serde_json::json;
 
 use super::calculator::Calculator;
 use super::files::FileTool;
+use super::http::HttpGet;
 use super::{
     Capability, SafetyBoundary, SafetyVerdict, Tool, ToolCategory, ToolError, ToolOutput,
     ToolRegistry, str_arg,
@@ -18,7 +20,9 @@ use super::{
 use crate::config::VeyraConfig;
 use crate::runtime::ephemeris::{self, Body, C_KM_S};
 
-/// A registry holding every built-in tool, configured from `config`.
+/// A registry holding every built-in tool, configured from `config`. The file tools keep an
+/// undo journal (and so are reversible) exactly when audit is on: the journal lives in the
+/// audit store.
 pub fn with_builtins(config: &VeyraConfig) -> Result<ToolRegistry, ToolError> {
     let mut registry = ToolRegistry::new();
     let boundary = SafetyBoundary::from_config(&config.governance);
@@ -34,8 +38,16 @@ pub fn with_builtins(config: &VeyraConfig) -> Result<ToolRegistry, ToolError> {
             reversible_only: config.governance.reversible_only,
         }),
     ];
-    for tool in FileTool::all(&config.tools) {
+    for tool in FileTool::all(&config.tools, config.governance.audit) {
         tools.push(Arc::new(tool));
+    }
+    match HttpGet::from_config(&config.tools)? {
+        Some(http) => tools.push(Arc::new(http)),
+        None => registry.set_off(
+            "http_get",
+            "tools.http_allow is empty; list the hosts it may reach there (e.g. \
+             http_allow: [api.example.com]) to turn it on",
+        ),
     }
     for tool in tools {
         registry.register(tool)?;

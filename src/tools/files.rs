@@ -2,18 +2,31 @@
 //!
 //! Every path is opened through a `cap-std` [`Dir`] handle on `tools.workspace`, so `..` that
 //! climbs out, absolute paths and symlinks that lead out are refused by the operating system's
-//! beneath-this-directory resolution, not by string checks. Only regular files are read,
-//! written or deleted (a device, FIFO or socket is refused before it is opened), and sizes are
-//! checked before any byte is read (`tools.max_read_bytes`) or written (`tools.max_write_bytes`).
+//! beneath-this-directory resolution, not by string checks — at the moment of each open, so a
+//! path swapped for a symlink after it was checked still cannot lead out. Only regular files
+//! are read, written or deleted (a device, FIFO or socket is refused before it is opened;
+//! `file_write` and `file_delete` also refuse a symlink, so that an undo restores exactly the
+//! file they changed), and sizes are checked before any byte is read (`tools.max_read_bytes`)
+//! or written (`tools.max_write_bytes`).
+//!
+//! # Undo
+//! With the undo journal on (audit on: see [`FileTool::journaled`]) `file_write` and
+//! `file_delete` read what they are about to replace — at most `tools.max_write_bytes`, the
+//! most the journal keeps per call; a bigger file is refused, not silently made irreversible —
+//! and hand it to the core in [`ToolOutput::undo`]. `file_write` replaces a file atomically
+//! ([`replace_atomically`]: a temporary file in the same directory, renamed over it), so a
+//! failed write leaves the old content in place.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use cap_std::fs::Dir;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{Capability, FileAccess, Tool, ToolCategory, ToolError, ToolOutput, str_arg};
+use super::{
+    Capability, FileAccess, Tool, ToolCategory, ToolError, ToolOutput, UndoRecord, str_arg,
+};
 use crate::config::ToolsConfig;
 use crate::sanitize;
 
@@ -40,57 +53,91 @@ pub struct FileTool {
     workspace: PathBuf,
     max_read: u64,
     max_write: u64,
+    /// True when the undo journal is on: writes and deletes keep what they replace.
+    journal: bool,
+    /// Called after a call's checks, just before the file is opened (tests swap files here).
+    #[cfg(test)]
+    before_open: Option<OpenHook>,
+}
+
+/// What a test runs between a file tool's checks and its open: `(workspace, path)`.
+#[cfg(test)]
+type HookFn = dyn Fn(&Path, &str) + Send + Sync;
+
+/// A test's hook between a file tool's checks and its open.
+#[cfg(test)]
+#[derive(Clone)]
+struct OpenHook(std::sync::Arc<HookFn>);
+
+#[cfg(test)]
+impl std::fmt::Debug for OpenHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OpenHook")
+    }
 }
 
 impl FileTool {
-    /// The tool `op` with the workspace and limits of `tools:`.
+    /// The tool `op` with the workspace and limits of `tools:`, without the undo journal.
     pub fn new(op: FileOp, config: &ToolsConfig) -> Self {
         FileTool {
             op,
             workspace: config.workspace_dir(),
             max_read: config.max_read_bytes,
             max_write: config.max_write_bytes,
+            journal: false,
+            #[cfg(test)]
+            before_open: None,
         }
     }
 
-    /// The four file tools.
-    pub fn all(config: &ToolsConfig) -> [FileTool; 4] {
-        [FileOp::Read, FileOp::List, FileOp::Write, FileOp::Delete].map(|op| Self::new(op, config))
+    /// The tool with the undo journal on or off. On, `file_write` and `file_delete` keep what
+    /// they replace and declare themselves reversible; off, they are irreversible (blocked
+    /// while `governance.reversible_only` is on).
+    pub fn journaled(mut self, journal: bool) -> Self {
+        self.journal = journal;
+        self
     }
 
-    fn open_workspace(&self) -> Result<Dir, ToolError> {
-        std::fs::create_dir_all(&self.workspace).map_err(|e| {
+    /// The four file tools; `journal` as [`FileTool::journaled`].
+    pub fn all(config: &ToolsConfig, journal: bool) -> [FileTool; 4] {
+        [FileOp::Read, FileOp::List, FileOp::Write, FileOp::Delete]
+            .map(|op| Self::new(op, config).journaled(journal))
+    }
+
+    /// Opens `tools.workspace` (creating it if needed) as the directory every path is
+    /// resolved beneath.
+    pub fn open_workspace_dir(workspace: &Path) -> Result<Dir, ToolError> {
+        std::fs::create_dir_all(workspace).map_err(|e| {
             ToolError::Failed(format!(
                 "the workspace {} could not be created: {e}; set tools.workspace to a writable directory",
-                sanitize::quote(&self.workspace.display().to_string())
+                sanitize::quote(&workspace.display().to_string())
             ))
         })?;
-        Dir::open_ambient_dir(&self.workspace, cap_std::ambient_authority()).map_err(|e| {
+        Dir::open_ambient_dir(workspace, cap_std::ambient_authority()).map_err(|e| {
             ToolError::Failed(format!(
                 "the workspace {} could not be opened: {e}",
-                sanitize::quote(&self.workspace.display().to_string())
+                sanitize::quote(&workspace.display().to_string())
             ))
         })
     }
 
+    fn open_workspace(&self) -> Result<Dir, ToolError> {
+        Self::open_workspace_dir(&self.workspace)
+    }
+
     fn io_error(&self, path: &str, e: &std::io::Error) -> ToolError {
-        let shown = sanitize::quote(path);
-        match e.kind() {
-            std::io::ErrorKind::PermissionDenied => ToolError::Refused {
-                rule: "tools.workspace".into(),
-                message: format!(
-                    "'{shown}' is outside the workspace {} or not permitted: paths are relative \
-                     to tools.workspace and may not leave it through '..', an absolute path or \
-                     a symlink",
-                    sanitize::quote(&self.workspace.display().to_string())
-                ),
-            },
-            std::io::ErrorKind::NotFound => {
-                ToolError::Failed(format!("'{shown}' does not exist in the workspace"))
-            }
-            _ => ToolError::Failed(format!("'{shown}': {e}")),
+        workspace_io_error(&self.workspace, path, e)
+    }
+
+    #[cfg(test)]
+    fn checked(&self, path: &str) {
+        if let Some(hook) = &self.before_open {
+            (hook.0)(&self.workspace, path);
         }
     }
+
+    #[cfg(not(test))]
+    fn checked(&self, _path: &str) {}
 
     fn regular_file(&self, dir: &Dir, path: &str) -> Result<u64, ToolError> {
         let meta = dir.metadata(path).map_err(|e| self.io_error(path, &e))?;
@@ -119,6 +166,7 @@ impl FileTool {
         if len > self.max_read {
             return Err(too_big(len));
         }
+        self.checked(path);
         let file = dir.open(path).map_err(|e| self.io_error(path, &e))?;
         let mut bytes = Vec::new();
         file.take(self.max_read.saturating_add(1))
@@ -183,30 +231,182 @@ impl FileTool {
                 ),
             });
         }
-        match dir.metadata(path) {
-            Ok(_) => {
-                self.regular_file(dir, path)?;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(self.io_error(path, &e)),
-        }
-        dir.write(path, content.as_bytes())
-            .map_err(|e| self.io_error(path, &e))?;
+        let prior = self.replaced(dir, path, false)?;
+        self.checked(path);
+        replace_atomically(dir, path, content.as_bytes()).map_err(|e| self.io_error(path, &e))?;
         let digest = hex::encode(Sha256::digest(content.as_bytes()));
-        Ok(ToolOutput::new(
+        let output = ToolOutput::new(
             json!({ "path": path, "bytes": len, "sha256": digest }),
             format!("wrote {len} bytes, sha256:{}", &digest[..16]),
-        ))
+        );
+        Ok(match prior {
+            Some(prior) => output.with_undo(UndoRecord {
+                path: path.to_string(),
+                workspace: self.workspace.clone(),
+                prior,
+                after_sha256: Some(digest),
+                after_bytes: len,
+            }),
+            None => output,
+        })
     }
 
     fn delete(&self, dir: &Dir, path: &str) -> Result<ToolOutput, ToolError> {
+        let prior = self.replaced(dir, path, true)?;
         let len = self.regular_file(dir, path)?;
+        self.checked(path);
         dir.remove_file(path).map_err(|e| self.io_error(path, &e))?;
-        Ok(ToolOutput::new(
+        let output = ToolOutput::new(
             json!({ "path": path, "deleted": true, "bytes": len }),
             format!("deleted {len} bytes"),
-        ))
+        );
+        Ok(match prior {
+            Some(prior) => output.with_undo(UndoRecord {
+                path: path.to_string(),
+                workspace: self.workspace.clone(),
+                prior,
+                after_sha256: None,
+                after_bytes: 0,
+            }),
+            None => output,
+        })
     }
+
+    /// Checks the file a write or delete is about to replace and, with the journal on, reads
+    /// it: `Some(None)` when it does not exist, `Some(Some(bytes))` when it does, `None` with
+    /// the journal off. Refuses a symlink, anything but a regular file, and (journal on) a file
+    /// bigger than the journal keeps. `must_exist` makes a missing file an error.
+    fn replaced(
+        &self,
+        dir: &Dir,
+        path: &str,
+        must_exist: bool,
+    ) -> Result<Option<Option<Vec<u8>>>, ToolError> {
+        let tool = match self.op {
+            FileOp::Delete => "file_delete",
+            FileOp::Read | FileOp::List | FileOp::Write => "file_write",
+        };
+        let meta = match dir.symlink_metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
+                return Ok(self.journal.then_some(None));
+            }
+            Err(e) => return Err(self.io_error(path, &e)),
+        };
+        if meta.file_type().is_symlink() {
+            return Err(ToolError::Refused {
+                rule: "tools.workspace".into(),
+                message: format!(
+                    "'{}' is a symbolic link; {tool} changes regular files only (name the file \
+                     it points to), so that an undo restores exactly what was changed",
+                    sanitize::quote(path)
+                ),
+            });
+        }
+        if !meta.is_file() {
+            return Err(ToolError::Refused {
+                rule: "tools.workspace".into(),
+                message: format!(
+                    "'{}' is not a regular file; file tools read, write and delete regular files only",
+                    sanitize::quote(path)
+                ),
+            });
+        }
+        if !self.journal {
+            return Ok(None);
+        }
+        let too_big = |len: u64| ToolError::Refused {
+            rule: "tools.max_write_bytes".into(),
+            message: format!(
+                "'{}' is {len} bytes, over tools.max_write_bytes ({}), the most the undo journal \
+                 keeps of a file; {tool} would not be reversible, so nothing was changed. Raise \
+                 tools.max_write_bytes, or turn the journal off with governance.audit: false \
+                 (file tools are then irreversible)",
+                sanitize::quote(path),
+                self.max_write
+            ),
+        };
+        if meta.len() > self.max_write {
+            return Err(too_big(meta.len()));
+        }
+        self.checked(path);
+        let file = dir.open(path).map_err(|e| self.io_error(path, &e))?;
+        let mut bytes = Vec::new();
+        file.take(self.max_write.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| self.io_error(path, &e))?;
+        let read = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if read > self.max_write {
+            return Err(too_big(read));
+        }
+        Ok(Some(Some(bytes)))
+    }
+}
+
+/// The error for an I/O failure on `path` in `workspace`: leaving the workspace (or a
+/// permission the operating system denies) is a refusal by `tools.workspace`.
+pub(crate) fn workspace_io_error(workspace: &Path, path: &str, e: &std::io::Error) -> ToolError {
+    let shown = sanitize::quote(path);
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => ToolError::Refused {
+            rule: "tools.workspace".into(),
+            message: format!(
+                "'{shown}' is outside the workspace {} or not permitted: paths are relative \
+                 to tools.workspace and may not leave it through '..', an absolute path or \
+                 a symlink",
+                sanitize::quote(&workspace.display().to_string())
+            ),
+        },
+        std::io::ErrorKind::NotFound => {
+            ToolError::Failed(format!("'{shown}' does not exist in the workspace"))
+        }
+        _ => ToolError::Failed(format!("'{shown}': {e}")),
+    }
+}
+
+/// Replaces (or creates) the regular file `path` beneath `dir` with `content` atomically: the
+/// bytes go to a new temporary file in the same directory, which is synced and renamed over
+/// `path`. A reader sees the old content or the new, never a mix, and a failure leaves the old
+/// content in place. An existing file's permissions carry over to the new one.
+pub fn replace_atomically(dir: &Dir, path: &str, content: &[u8]) -> std::io::Result<()> {
+    let target = Path::new(path);
+    let name = target.file_name().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the path names no file (it ends in '..' or '/')",
+        )
+    })?;
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => dir.open_dir(p)?,
+        Some(_) | None => dir.try_clone()?,
+    };
+    let permissions = match parent.symlink_metadata(name) {
+        Ok(meta) if meta.is_file() => Some(meta.permissions()),
+        Ok(_) | Err(_) => None,
+    };
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".veyra-{}.tmp", uuid::Uuid::new_v4().simple()));
+    let mut options = cap_std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    let mut file = parent.open_with(&temp_name, &options)?;
+    let written = (|| {
+        if let Some(p) = permissions {
+            file.set_permissions(p)?;
+        }
+        file.write_all(content)?;
+        file.sync_all()?;
+        parent.rename(&temp_name, &parent, name)
+    })();
+    if let Err(e) = written {
+        let _ = parent.remove_file(&temp_name);
+        return Err(e);
+    }
+    // Make the rename itself durable (best effort: not every file system syncs directories).
+    if let Ok(d) = parent.open(".") {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 fn path_schema(extra: serde_json::Value, required: &[&str]) -> serde_json::Value {
@@ -247,11 +447,11 @@ impl Tool for FileTool {
                 false,
                 path_schema(json!({}), &[]),
             ),
-            // Irreversible until the undo journal keeps the previous content.
+            // Reversible only while the undo journal keeps what they replace.
             FileOp::Write => (
                 "file_write",
                 "Writes text to a file in the workspace, replacing what it held.",
-                false,
+                self.journal,
                 false,
                 path_schema(
                     json!({ "content": { "type": "string", "description": "the new content" } }),
@@ -261,7 +461,7 @@ impl Tool for FileTool {
             FileOp::Delete => (
                 "file_delete",
                 "Deletes a file in the workspace.",
-                false,
+                self.journal,
                 true,
                 path_schema(json!({}), &["path"]),
             ),
@@ -316,6 +516,7 @@ impl Tool for FileTool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn tool(op: FileOp, ws: &Path) -> FileTool {
         let config = ToolsConfig {
@@ -380,5 +581,178 @@ mod tests {
             "{err:?}"
         );
         assert!(!dir.path().join("w").exists());
+    }
+
+    /// `tool` with a hook called between its checks and each open.
+    fn hooked(t: FileTool, hook: impl Fn(&Path, &str) + Send + Sync + 'static) -> FileTool {
+        FileTool {
+            before_open: Some(OpenHook(std::sync::Arc::new(hook))),
+            ..t
+        }
+    }
+
+    fn refused_by(err: &ToolError, rule: &str) -> bool {
+        matches!(err, ToolError::Refused { rule: r, .. } if r == rule)
+    }
+
+    #[test]
+    fn a_2_gb_file_is_refused_by_the_size_limits_before_it_is_opened() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let f = std::fs::File::create(dir.path().join("big")).unwrap();
+        // Sparse: 2 GB of size, no blocks.
+        f.set_len(2 * 1024 * 1024 * 1024).unwrap();
+        static OPENS: AtomicUsize = AtomicUsize::new(0);
+        let count = |_: &Path, _: &str| {
+            OPENS.fetch_add(1, Ordering::SeqCst);
+        };
+        let read = hooked(tool(FileOp::Read, dir.path()), count);
+        let err = run(&read, json!({ "path": "big" })).unwrap_err();
+        assert!(refused_by(&err, "tools.max_read_bytes"), "{err:?}");
+        assert!(err.to_string().contains("was not read"), "{err}");
+        // With the journal on, replacing or deleting it would need more than the journal keeps.
+        let write = hooked(tool(FileOp::Write, dir.path()).journaled(true), count);
+        let err = run(&write, json!({ "path": "big", "content": "small" })).unwrap_err();
+        assert!(refused_by(&err, "tools.max_write_bytes"), "{err:?}");
+        assert!(err.to_string().contains("nothing was changed"), "{err}");
+        let delete = hooked(tool(FileOp::Delete, dir.path()).journaled(true), count);
+        let err = run(&delete, json!({ "path": "big" })).unwrap_err();
+        assert!(refused_by(&err, "tools.max_write_bytes"), "{err:?}");
+        assert_eq!(OPENS.load(Ordering::SeqCst), 0, "a refused file was opened");
+        let len = std::fs::metadata(dir.path().join("big")).unwrap().len();
+        assert_eq!(len, 2 * 1024 * 1024 * 1024);
+    }
+
+    #[test]
+    fn a_symlink_to_the_root_inside_the_workspace_is_refused_by_every_file_tool() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        std::fs::create_dir_all(&ws).unwrap();
+        std::os::unix::fs::symlink("/", ws.join("root")).unwrap();
+        let cases = [
+            (FileOp::Read, json!({ "path": "root/etc/passwd" })),
+            (FileOp::List, json!({ "path": "root" })),
+            (FileOp::List, json!({ "path": "root/etc" })),
+            (
+                FileOp::Write,
+                json!({ "path": "root/tmp/veyra-escape", "content": "x" }),
+            ),
+            (FileOp::Write, json!({ "path": "root", "content": "x" })),
+            (FileOp::Delete, json!({ "path": "root/etc/hostname" })),
+            (FileOp::Delete, json!({ "path": "root" })),
+        ];
+        for (op, args) in cases {
+            for journal in [false, true] {
+                let t = tool(op, &ws).journaled(journal);
+                let err = run(&t, args.clone()).unwrap_err();
+                assert!(
+                    refused_by(&err, "tools.workspace"),
+                    "{op:?} {args}: {err:?}"
+                );
+            }
+        }
+        assert!(!Path::new("/tmp/veyra-escape").exists());
+        assert!(
+            ws.join("root").is_symlink(),
+            "the link itself was not deleted"
+        );
+    }
+
+    #[test]
+    fn a_file_swapped_for_a_symlink_after_its_check_cannot_lead_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        std::fs::create_dir_all(&ws).unwrap();
+        let secret = dir.path().join("secret.txt");
+        std::fs::write(&secret, "TOP SECRET").unwrap();
+        std::fs::write(ws.join("notes.txt"), "notes").unwrap();
+        // Between the checks (a small regular file) and the open, the file becomes a symlink
+        // to a file outside the workspace.
+        let outside = secret.clone();
+        let swap = move |ws: &Path, path: &str| {
+            let at = ws.join(path);
+            if !at.is_symlink() {
+                std::fs::remove_file(&at).unwrap();
+                std::os::unix::fs::symlink(&outside, &at).unwrap();
+            }
+        };
+        let read = hooked(tool(FileOp::Read, &ws), swap.clone());
+        let err = run(&read, json!({ "path": "notes.txt" })).unwrap_err();
+        assert!(refused_by(&err, "tools.workspace"), "{err:?}");
+        // A path-based open (std::fs) would have followed the swapped link out.
+        assert_eq!(
+            std::fs::read_to_string(ws.join("notes.txt")).unwrap(),
+            "TOP SECRET"
+        );
+        // A write after the same swap replaces the link in the workspace; the file outside
+        // keeps its content (std::fs::write would have written through the link).
+        std::fs::remove_file(ws.join("notes.txt")).unwrap();
+        std::fs::write(ws.join("notes.txt"), "notes").unwrap();
+        let write = hooked(tool(FileOp::Write, &ws), swap);
+        run(&write, json!({ "path": "notes.txt", "content": "new" })).unwrap();
+        assert_eq!(std::fs::read_to_string(&secret).unwrap(), "TOP SECRET");
+        assert!(!ws.join("notes.txt").is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(ws.join("notes.txt")).unwrap(),
+            "new"
+        );
+    }
+
+    #[test]
+    fn with_the_journal_on_writes_and_deletes_keep_what_they_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path();
+        std::fs::write(ws.join("a.txt"), "old").unwrap();
+        let write = tool(FileOp::Write, ws).journaled(true);
+        assert!(write.capability().reversible);
+        assert!(!tool(FileOp::Write, ws).capability().reversible);
+        let out = run(&write, json!({ "path": "a.txt", "content": "newer" })).unwrap();
+        let undo = out.undo.clone().unwrap();
+        assert_eq!(undo.prior.as_deref(), Some(&b"old"[..]));
+        assert_eq!(undo.after_bytes, 5);
+        assert_eq!(
+            undo.after_sha256.as_deref(),
+            Some(hex::encode(Sha256::digest(b"newer")).as_str())
+        );
+        // The content never shows: not in the output's JSON, not in its Debug form.
+        assert!(!serde_json::to_string(&out).unwrap().contains("old"));
+        assert!(!format!("{undo:?}").contains("old"));
+        let fresh = run(&write, json!({ "path": "b.txt", "content": "b" })).unwrap();
+        assert_eq!(fresh.undo.unwrap().prior, None);
+        let delete = tool(FileOp::Delete, ws).journaled(true);
+        let gone = run(&delete, json!({ "path": "a.txt" }))
+            .unwrap()
+            .undo
+            .unwrap();
+        assert_eq!(gone.prior.as_deref(), Some(&b"newer"[..]));
+        assert_eq!(gone.after_sha256, None);
+        // Off, nothing is kept.
+        let plain = run(
+            &tool(FileOp::Write, ws),
+            json!({ "path": "b.txt", "content": "c" }),
+        );
+        assert!(plain.unwrap().undo.is_none());
+    }
+
+    #[test]
+    fn an_atomic_replace_keeps_permissions_and_leaves_no_temporary_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let file = dir.path().join("sub/f");
+        std::fs::write(&file, "one").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let ws = Dir::open_ambient_dir(dir.path(), cap_std::ambient_authority()).unwrap();
+        replace_atomically(&ws, "sub/f", b"two").unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "two");
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("sub"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["f"]);
+        assert!(replace_atomically(&ws, "missing/f", b"x").is_err());
+        assert!(replace_atomically(&ws, "sub/..", b"x").is_err());
     }
 }

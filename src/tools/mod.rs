@@ -11,6 +11,7 @@
 pub mod builtin;
 pub mod calculator;
 pub mod files;
+pub mod http;
 pub mod registry;
 pub mod safety;
 
@@ -77,6 +78,10 @@ pub struct ToolOutput {
     pub value: serde_json::Value,
     /// A one-line summary for the audit trail; never raw file contents.
     pub summary: String,
+    /// What the call replaced, for the undo journal (file tools with the journal on). The core
+    /// takes it out and journals it; it is never serialized, shown or published.
+    #[serde(skip)]
+    pub undo: Option<UndoRecord>,
 }
 
 impl ToolOutput {
@@ -85,7 +90,53 @@ impl ToolOutput {
         ToolOutput {
             value,
             summary: summary.into(),
+            undo: None,
         }
+    }
+
+    /// The output with what the call replaced, for the undo journal.
+    pub fn with_undo(mut self, undo: UndoRecord) -> Self {
+        self.undo = Some(undo);
+        self
+    }
+}
+
+/// What a file tool replaced and what it left, so that its call can be undone: the core keeps
+/// `prior` in the audit store's undo journal and the hashes in the call's `TOOL_INVOCATION`
+/// entry (see `core::undo`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct UndoRecord {
+    /// The file, relative to the workspace, as the call named it.
+    pub path: String,
+    /// The workspace the path is relative to.
+    pub workspace: std::path::PathBuf,
+    /// The content before the call; `None` when the file did not exist.
+    pub prior: Option<Vec<u8>>,
+    /// SHA-256 (hex) of what the call left; `None` when it left no file (a delete).
+    pub after_sha256: Option<String>,
+    /// Size in bytes of what the call left (0 when it left no file).
+    pub after_bytes: u64,
+}
+
+impl UndoRecord {
+    /// SHA-256 (hex) of the prior content; `None` when the file did not exist.
+    pub fn prior_sha256(&self) -> Option<String> {
+        self.prior
+            .as_deref()
+            .map(crate::governance::journal::sha256_hex)
+    }
+}
+
+/// Never prints file contents: sizes and hashes only.
+impl std::fmt::Debug for UndoRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UndoRecord")
+            .field("path", &self.path)
+            .field("workspace", &self.workspace)
+            .field("prior_bytes", &self.prior.as_ref().map(Vec::len))
+            .field("after_sha256", &self.after_sha256)
+            .field("after_bytes", &self.after_bytes)
+            .finish()
     }
 }
 

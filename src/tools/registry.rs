@@ -32,6 +32,8 @@ pub struct ToolInfo {
 #[derive(Default)]
 pub struct ToolRegistry {
     tools: BTreeMap<&'static str, Entry>,
+    /// Tools left out by configuration, with what turns them on (for the unknown-tool error).
+    off: BTreeMap<&'static str, String>,
 }
 
 impl std::fmt::Debug for ToolRegistry {
@@ -72,6 +74,12 @@ impl ToolRegistry {
             },
         );
         Ok(())
+    }
+
+    /// Notes that `name` is off and `how` turns it on, so that naming it says so instead of
+    /// "no tool named".
+    pub fn set_off(&mut self, name: &'static str, how: impl Into<String>) {
+        self.off.insert(name, how.into());
     }
 
     /// Every tool, by name.
@@ -128,6 +136,9 @@ impl ToolRegistry {
     }
 
     fn entry(&self, name: &str) -> Result<&Entry, ToolError> {
+        if let Some(how) = self.off.get(name) {
+            return Err(ToolError::Unknown(format!("tool '{name}' is off: {how}")));
+        }
         self.tools.get(name).ok_or_else(|| {
             ToolError::Unknown(format!(
                 "no tool named '{}'{}; `veyra tools list` shows them",

@@ -444,6 +444,8 @@ pub enum Command {
         /// Yes or no.
         allowed: bool,
     },
+    /// Undo a file tool call: the one in this audit entry, or the newest not yet undone.
+    Undo(Option<u64>),
     /// Leave the console.
     Quit,
 }
@@ -842,10 +844,10 @@ impl App {
     }
 
     /// Runs a `:` command (`preset mars`, `theme mono`, `priority high`, `verify`, `cancel`,
-    /// `help`, `quit`).
+    /// `undo [N]`, `help`, `quit`).
     pub fn run_command(&mut self, text: &str) -> Vec<Command> {
-        const COMMANDS: [&str; 8] = [
-            "backend", "preset", "theme", "priority", "verify", "cancel", "help", "quit",
+        const COMMANDS: [&str; 9] = [
+            "backend", "preset", "theme", "priority", "verify", "cancel", "undo", "help", "quit",
         ];
         let mut words = text.split_whitespace();
         let Some(name) = words.next() else {
@@ -890,6 +892,16 @@ impl App {
                 Ok(priority) => self.priority = priority,
                 Err(_) => self.flash(
                     format!("unknown priority '{p}'; priorities: critical, high, normal, low, background"),
+                    FlashLevel::Error,
+                ),
+            },
+            ("undo", None) => return vec![Command::Undo(None)],
+            ("undo", Some(n)) => match n.parse::<u64>() {
+                Ok(seq) => return vec![Command::Undo(Some(seq))],
+                Err(_) => self.flash(
+                    format!(
+                        ":undo takes the number of a TOOL_INVOCATION audit entry, e.g. :undo 42, not '{n}'"
+                    ),
                     FlashLevel::Error,
                 ),
             },

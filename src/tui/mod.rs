@@ -158,6 +158,8 @@ async fn event_loop(
     );
     let mut dirty = true;
     let mut last_draw = tokio::time::Instant::now() - frame_period;
+    // What acts started in the background (an undo) report back, when no event says it.
+    let (notices, mut notes) = tokio::sync::mpsc::unbounded_channel::<(String, FlashLevel)>();
 
     loop {
         if dirty {
@@ -224,6 +226,10 @@ async fn event_loop(
                 }
                 dirty = true;
             }
+            Some((text, level)) = notes.recv() => {
+                app.flash(text, level);
+                dirty = true;
+            }
             _ = clock.tick() => {
                 let now = Utc::now();
                 let new_second = now.timestamp() != app.now.timestamp();
@@ -286,6 +292,24 @@ async fn event_loop(
                     if let Err(e) = core.answer_confirmation(request, allowed, "operator") {
                         app.flash(e.to_string(), FlashLevel::Error);
                     }
+                }
+                Command::Undo(seq) => {
+                    // In the background: the gate may ask the operator, through this loop.
+                    let core = core.clone();
+                    let notices = notices.clone();
+                    tokio::spawn(async move {
+                        let note = match core.undo_tool(seq, "operator").await {
+                            Ok(done) => (
+                                format!(
+                                    "undid entry {}: {} is as it was before",
+                                    done.undone, done.path
+                                ),
+                                FlashLevel::Info,
+                            ),
+                            Err(e) => (format!("undo: {e}"), FlashLevel::Error),
+                        };
+                        let _ = notices.send(note);
+                    });
                 }
                 Command::Quit => return Ok(()),
             }

@@ -3,7 +3,10 @@
 //! field), path traversal in every form and oversized files (exit 4, naming the rule), policy
 //! denial and safety refusal (exit 4, with POLICY_CHECK / SAFETY_VIOLATION entries), a tool
 //! that needs confirmation refused without a terminal and allowed with `--yes`, and the
-//! TOOL_INVOCATION entries verifying afterwards.
+//! TOOL_INVOCATION entries verifying afterwards. Undo (`veyra tools undo`): a write, a delete
+//! and a created file undone; a file changed since, a second undo and a tampered journal
+//! refused (exit 4) with the file untouched; undos audited and the log verifying. `http_get`
+//! off by default.
 
 use std::path::PathBuf;
 
@@ -83,8 +86,20 @@ fn tools_list_shows_every_builtin_with_category_reversibility_and_confirmation()
         .find(|v| v["name"] == "file_delete")
         .unwrap();
     assert_eq!(delete["category"], "filesystem");
-    assert_eq!(delete["reversible"], false);
+    // Reversible through the undo journal, which lives in the audit store.
+    assert_eq!(delete["reversible"], true);
     assert_eq!(delete["confirmation"], true);
+    assert!(!r.stdout.contains("http_get"), "http_get is off by default");
+    let config = sb.write("no-audit.yaml", "governance:\n  audit: false\n");
+    let r = sb.tools_with(&config, &["list", "--json"]);
+    assert_ok(&r);
+    let write = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["name"] == "file_write")
+        .unwrap();
+    assert_eq!(write["reversible"], false);
 }
 
 #[test]
@@ -293,7 +308,11 @@ fn safety_refuses_prohibited_tools_and_irreversible_ones_in_reversible_only_mode
     );
     let r = sb.tools_with(&config, &["invoke", "calculator", "--arg", "expression=1"]);
     assert_error(&r, 4, &["prohibited_operations"]);
-    let config = sb.write("reversible.yaml", "governance:\n  reversible_only: true\n");
+    // Without audit there is no undo journal, so deleting cannot be undone.
+    let config = sb.write(
+        "reversible.yaml",
+        "governance:\n  reversible_only: true\n  audit: false\n",
+    );
     std::fs::write(sb.workspace().join("keep.txt"), "keep").unwrap();
     let r = sb.tools_with(
         &config,
@@ -319,4 +338,218 @@ fn a_tool_that_needs_confirmation_is_refused_without_a_terminal_and_allowed_with
     assert!(audit.contains("SAFETY_CHECK"), "{audit}");
     assert!(audit.contains("tool_confirmation"), "{audit}");
     sb.assert_audit_verifies();
+}
+
+impl Sandbox {
+    /// `veyra tools invoke … --yes --json`, succeeding; returns its audit sequence number.
+    fn invoke_seq(&self, args: &[&str]) -> u64 {
+        let mut all = vec!["invoke"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--yes", "--json"]);
+        let r = self.tools(&all);
+        assert_ok(&r);
+        let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        v["audit_seq"].as_u64().expect("an audit_seq")
+    }
+
+    fn write_seq(&self, path: &str, content: &str) -> u64 {
+        let path = format!("path={path}");
+        let content = format!("content={content}");
+        self.invoke_seq(&["file_write", "--arg", &path, "--arg", &content])
+    }
+
+    /// The audit entries as JSON values.
+    fn audit_entries(&self) -> Vec<serde_json::Value> {
+        self.audit_json()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn audit_db(&self) -> PathBuf {
+        self.dir.path().join("data/veyra/audit.db")
+    }
+}
+
+#[test]
+fn undo_puts_back_what_writes_replaced_newest_first_and_is_audited() {
+    let sb = Sandbox::new();
+    let file = sb.workspace().join("orbit.txt");
+    let created = sb.write_seq("orbit.txt", "periapsis 410 km");
+    let rewritten = sb.write_seq("orbit.txt", "periapsis 395 km");
+    let r = sb.tools(&["undo"]);
+    assert_ok(&r);
+    let said = format!("undid entry {rewritten} (file_write 'orbit.txt'): restored");
+    assert!(r.stdout.contains(&said), "{}", r.stdout);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "periapsis 410 km");
+    // The next undo reaches the write that created the file: it goes again.
+    let r = sb.tools(&["undo", "--json"]);
+    assert_ok(&r);
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["undone"], created);
+    assert_eq!(v["restored"]["kind"], "removed");
+    assert!(!file.exists());
+    let r = sb.tools(&["undo"]);
+    assert_error(&r, 2, &["nothing to undo"]);
+    let entries = sb.audit_entries();
+    let undos: Vec<_> = entries
+        .iter()
+        .filter(|e| e["action"] == "undo_tool")
+        .collect();
+    assert_eq!(undos.len(), 2);
+    assert_eq!(undos[0]["event_type"], "TOOL_INVOCATION");
+    assert_eq!(undos[0]["metadata"]["undoes"], rewritten);
+    assert_eq!(undos[1]["metadata"]["undoes"], created);
+    let journaled = entries
+        .iter()
+        .find(|e| e["seq"] == rewritten)
+        .expect("the write's entry");
+    let undo = &journaled["metadata"]["undo"];
+    assert_eq!(undo["existed"], true);
+    assert_eq!(undo["bytes"], 16);
+    assert!(undo["prior_sha256"].as_str().unwrap().len() == 64);
+    // Hashes and sizes only: no content in the trail.
+    let audit = sb.audit_json();
+    assert!(!audit.contains("periapsis"), "{audit}");
+    sb.assert_audit_verifies();
+}
+
+#[test]
+fn undo_of_a_delete_restores_the_file() {
+    let sb = Sandbox::new();
+    let file = sb.workspace().join("manifest.txt");
+    std::fs::write(&file, "3 crew, 2 rovers").unwrap();
+    let deleted = sb.invoke_seq(&["file_delete", "--arg", "path=manifest.txt"]);
+    assert!(!file.exists());
+    let arg = deleted.to_string();
+    let r = sb.tools(&["undo", &arg]);
+    assert_ok(&r);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "3 crew, 2 rovers");
+    sb.assert_audit_verifies();
+}
+
+#[test]
+fn undo_refuses_a_file_changed_since_and_leaves_it_alone() {
+    let sb = Sandbox::new();
+    let file = sb.workspace().join("burn.txt");
+    std::fs::write(&file, "before").unwrap();
+    let seq = sb.write_seq("burn.txt", "aaaa");
+    std::fs::write(&file, "bbbb").unwrap();
+    let arg = seq.to_string();
+    let r = sb.tools(&["undo", &arg]);
+    assert_error(
+        &r,
+        4,
+        &[
+            &format!("changed since entry {seq} (sha256 now"),
+            "expected",
+            "undo refused, nothing was changed",
+        ],
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "bbbb");
+    std::fs::write(&file, "grown longer").unwrap();
+    let r = sb.tools(&["undo", &arg]);
+    assert_error(&r, 4, &["changed since entry", "size now 12 bytes"]);
+    std::fs::remove_file(&file).unwrap();
+    let r = sb.tools(&["undo", &arg]);
+    assert_error(&r, 4, &["it was deleted"]);
+    assert!(!file.exists());
+    // Each refusal is on the record.
+    let refused = sb
+        .audit_entries()
+        .into_iter()
+        .filter(|e| e["action"] == "undo_tool" && e["outcome"] == "refused")
+        .count();
+    assert_eq!(refused, 3);
+    sb.assert_audit_verifies();
+}
+
+#[test]
+fn a_second_undo_of_the_same_call_is_refused() {
+    let sb = Sandbox::new();
+    let seq = sb.write_seq("once.txt", "x");
+    let arg = seq.to_string();
+    assert_ok(&sb.tools(&["undo", &arg]));
+    let r = sb.tools(&["undo", &arg]);
+    assert_error(
+        &r,
+        4,
+        &[&format!("entry {seq} was already undone by entry")],
+    );
+}
+
+#[test]
+fn undo_of_what_kept_nothing_is_a_usage_error() {
+    let sb = Sandbox::new();
+    let seq = sb.invoke_seq(&["calculator", "--arg", "expression=1+1"]);
+    let arg = seq.to_string();
+    let r = sb.tools(&["undo", &arg]);
+    assert_error(&r, 2, &["kept nothing to restore"]);
+    let r = sb.tools(&["undo", "9999"]);
+    assert_error(&r, 2, &["no audit entry 9999"]);
+}
+
+#[test]
+fn a_tampered_journal_is_refused_and_the_file_left_alone() {
+    let sb = Sandbox::new();
+    let file = sb.workspace().join("keys.txt");
+    std::fs::write(&file, "genuine").unwrap();
+    let seq = sb.write_seq("keys.txt", "replaced");
+    // Someone with write access to the data directory swaps the kept content.
+    let db = rusqlite::Connection::open(sb.audit_db()).unwrap();
+    db.execute_batch("DROP TRIGGER tool_journal_no_update")
+        .unwrap();
+    db.execute(
+        "UPDATE tool_journal SET content = ?1 WHERE seq = ?2",
+        rusqlite::params![b"planted".to_vec(), seq as i64],
+    )
+    .unwrap();
+    drop(db);
+    let arg = seq.to_string();
+    let r = sb.tools(&["undo", &arg]);
+    assert_error(
+        &r,
+        4,
+        &[
+            "does not match the hash its audit entry holds",
+            "the journal was altered",
+        ],
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "replaced");
+    // The journal is outside the chain: the log itself still verifies.
+    sb.assert_audit_verifies();
+    // A blob removed altogether is refused too.
+    let db = rusqlite::Connection::open(sb.audit_db()).unwrap();
+    db.execute_batch("DROP TRIGGER tool_journal_no_delete; DELETE FROM tool_journal;")
+        .unwrap();
+    drop(db);
+    let r = sb.tools(&["undo", &arg]);
+    assert_error(&r, 4, &["holds no content for entry"]);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "replaced");
+}
+
+#[test]
+fn http_get_is_off_until_hosts_are_allowed() {
+    let sb = Sandbox::new();
+    let r = sb.tools(&["invoke", "http_get", "--arg", "url=https://example.com/"]);
+    assert_error(&r, 2, &["http_get", "is off", "tools.http_allow"]);
+    let config = sb.write(
+        "http.yaml",
+        "tools:\n  http_allow: [api.example.com, 'localhost:8080']\n",
+    );
+    let r = sb.tools_with(&config, &["describe", "http_get"]);
+    assert_ok(&r);
+    assert!(r.stdout.contains("network"), "{}", r.stdout);
+    // Refused before any connection: the host is not on the list.
+    let r = sb.tools_with(
+        &config,
+        &["invoke", "http_get", "--arg", "url=http://127.0.0.1:9/"],
+    );
+    assert_error(&r, 4, &["not on tools.http_allow"]);
+    let bad = sb.write(
+        "bad-http.yaml",
+        "tools:\n  http_allow: ['https://x.org/']\n",
+    );
+    let r = sb.tools_with(&bad, &["list"]);
+    assert_error(&r, 2, &["tools.http_allow", "not a bare host"]);
 }

@@ -397,6 +397,16 @@ pub(super) fn commit(
             ])?;
         }
     }
+    if batch.iter().any(|job| job.journal.is_some()) {
+        let mut keep = tx.prepare_cached(
+            "INSERT INTO tool_journal (seq, content, sha256) VALUES (?1, ?2, ?3)",
+        )?;
+        for job in batch {
+            if let Some(blob) = &job.journal {
+                keep.execute(params![job.entry.seq as i64, blob.content, blob.sha256])?;
+            }
+        }
+    }
     let timestamp = checkpoint
         .timestamp
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);

@@ -617,3 +617,26 @@ fn the_backend_command_switches_backend_and_model() {
         ("openai", "gpt-4o-mini")
     );
 }
+
+#[test]
+fn the_undo_command_names_an_entry_or_takes_the_newest() {
+    let mut app = app();
+    assert_eq!(app.run_command("undo"), vec![Command::Undo(None)]);
+    assert_eq!(app.run_command("undo 42"), vec![Command::Undo(Some(42))]);
+    assert!(app.run_command("undo last").is_empty());
+    assert!(
+        app.flash
+            .as_ref()
+            .unwrap()
+            .text
+            .contains(":undo takes the number of a TOOL_INVOCATION audit entry")
+    );
+    assert!(app.run_command("undoo").is_empty());
+    assert!(
+        app.flash
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("did you mean 'undo'?")
+    );
+}

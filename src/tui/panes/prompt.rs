@@ -17,7 +17,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         let title = vec![
             Span::styled("Command", theme.title),
             Span::styled(
-                " · preset NAME · theme NAME · priority P · verify · cancel · help · quit · Esc closes",
+                " · preset NAME · theme NAME · priority P · verify · cancel · help · quit · undo [N] · Esc closes",
                 theme.muted,
             ),
         ];
