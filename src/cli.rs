@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use crate::config::{self, LatencyPreset, LoadedConfig, REDACTED};
 use crate::core::{ExecutionRequest, ResultFolder, VeyraCore};
 use crate::error::{ExitCode, VeyraError};
-use crate::events::{Event, Priority, TaskStatus};
+use crate::events::{ConfirmScope, Event, FinishReason, Priority, TaskStatus};
 use crate::sanitize::sanitize;
 
 mod audit;
@@ -161,6 +161,10 @@ pub struct RunArgs {
     /// asked on the terminal, or the operation is denied when there is no terminal).
     #[arg(long)]
     pub yes: bool,
+    /// Tools the model may call: `all`, `none`, or names separated by commas
+    /// (default: `tools.offer`). Every call passes policy, the safety boundary and audit.
+    #[arg(long, value_name = "all|none|NAME,…")]
+    pub tools: Option<crate::config::ToolSelection>,
 }
 
 /// `veyra config …`.
@@ -229,6 +233,7 @@ pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraE
     request.system = args.system;
     request.backend = args.backend;
     request.model = args.model;
+    request.tools = args.tools;
     // Listen for Ctrl-C before anything is submitted, so no signal can slip past.
     let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(|e| VeyraError::io("installing the Ctrl-C handler", e))?;
@@ -265,11 +270,24 @@ pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraE
             request,
             operation,
             reason,
+            detail,
+            scopable,
             ..
         } = &event
         {
-            let question =
-                sanitize(&format!("veyra: {reason}. Allow {operation}? [y/N] ")).into_owned();
+            let detail = detail
+                .as_deref()
+                .map(|d| format!(" with {d}"))
+                .unwrap_or_default();
+            let choices = if *scopable {
+                "[y]es once / [a]lways this run / [N]o"
+            } else {
+                "[y/N]"
+            };
+            let question = sanitize(&format!(
+                "veyra: {reason}. Allow {operation}{detail}? {choices} "
+            ))
+            .into_owned();
             let answer = tokio::task::spawn_blocking(move || {
                 eprint!("{question}");
                 let mut line = String::new();
@@ -278,8 +296,35 @@ pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraE
             .await
             .map_err(|e| VeyraError::Runtime(format!("asking for confirmation: {e}")))?
             .map_err(|e| VeyraError::io("reading the answer from the terminal", e))?;
-            let allowed = matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes");
-            core.answer_confirmation(*request, allowed, "operator (terminal)")?;
+            let (allowed, scope) = match answer.trim().to_ascii_lowercase().as_str() {
+                "y" | "yes" => (true, ConfirmScope::Once),
+                "a" | "always" if *scopable => (true, ConfirmScope::Session),
+                _ => (false, ConfirmScope::Once),
+            };
+            core.answer_confirmation_scoped(*request, allowed, scope, "operator (terminal)")?;
+        }
+        if !args.json
+            && let Event::AgentStep {
+                step,
+                tool,
+                arguments,
+                outcome,
+                summary,
+                ..
+            } = &event
+        {
+            // Tool calls go to stderr, so stdout stays the answer alone.
+            let result = if outcome == "success" {
+                format!("→ {summary}")
+            } else {
+                format!("{outcome}: {summary}")
+            };
+            eprintln!(
+                "{}",
+                sanitize(&format!(
+                    "veyra: ⚙ step {step}: {tool} {arguments} {result}"
+                ))
+            );
         }
         let mut out = stdout.lock();
         if args.json {
@@ -318,7 +363,28 @@ pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraE
         writeln!(out).map_err(write_err)?;
     }
     match outcome {
-        Some(result) => result.map(|_| ExitCode::Success),
+        Some(Ok(result)) => match result.finish_reason {
+            // A hard stop: the model did not finish its answer.
+            FinishReason::MaxSteps => Err(VeyraError::Task {
+                kind: "max_steps".into(),
+                message: format!(
+                    "stopped after {} tool calls (tools.max_steps); the answer is incomplete — \
+                     raise tools.max_steps or narrow the task",
+                    result.tool_steps
+                ),
+            }),
+            FinishReason::TokenBudget => Err(VeyraError::Task {
+                kind: "token_budget".into(),
+                message: format!(
+                    "stopped at {} tokens (runtime.max_tokens_per_task) after {} tool calls; the \
+                     answer is incomplete — raise the budget or narrow the task",
+                    result.usage.input + result.usage.output,
+                    result.tool_steps
+                ),
+            }),
+            _ => Ok(ExitCode::Success),
+        },
+        Some(Err(e)) => Err(e),
         None => Err(VeyraError::Runtime(
             "the execution ended without a final state".into(),
         )),

@@ -263,8 +263,14 @@ impl VeyraCore {
             emitter.clone(),
             config.latency.simulate.then(|| Arc::clone(&link)),
         );
-        let tools = crate::tools::builtin::with_builtins(&config)
+        let probe = crate::tools::system::ProbeSlot::default();
+        let tools = crate::tools::builtin::with_builtins(&config, Arc::clone(&probe))
             .map_err(|e| VeyraError::Runtime(format!("registering the built-in tools: {e}")))?;
+        for name in config.tools.offer.names() {
+            tools
+                .get(name)
+                .map_err(|e| VeyraError::Usage(format!("tools.offer: {e}")))?;
+        }
         let inner = Arc::new(CoreInner {
             tools,
             policy,
@@ -290,6 +296,10 @@ impl VeyraCore {
                 core: Arc::downgrade(&inner),
             }),
         );
+        let weak: std::sync::Weak<dyn crate::tools::system::SystemProbe> =
+            Arc::downgrade(&inner) as std::sync::Weak<CoreInner>;
+        // The slot was made empty just above and nothing else can fill it.
+        let _ = probe.set(weak);
         Ok(VeyraCore { inner })
     }
 
@@ -561,6 +571,14 @@ impl VeyraCore {
                 "the prompt is empty; type a prompt or pipe one on stdin".into(),
             ));
         }
+        if let Some(offer) = &request.tools {
+            for name in offer.names() {
+                self.inner
+                    .tools
+                    .get(name)
+                    .map_err(|e| VeyraError::Usage(format!("--tools: {e}")))?;
+            }
+        }
         let backend = self.inner.resolve_backend(request.backend.as_deref())?;
         // The task runs on what was current when it was sent, whatever is switched meanwhile.
         let mut request = request;
@@ -649,6 +667,37 @@ impl CoreInner {
             }
             _ => Ok(current),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::tools::system::SystemProbe for CoreInner {
+    async fn system_status(&self) -> serde_json::Value {
+        let backend = self.current_backend();
+        let health = backend.health_check().await;
+        let audit = match &self.audit {
+            Some(trail) => serde_json::json!({
+                "enabled": true,
+                "entries": trail.len(),
+                "head": trail.head_hash(),
+            }),
+            None => serde_json::json!({ "enabled": false }),
+        };
+        serde_json::json!({
+            "queue": {
+                "queued": self.scheduler.queued(),
+                "running": self.scheduler.running(),
+                "max_concurrent": self.config.runtime.max_concurrent,
+            },
+            "backend": {
+                "name": backend.name(),
+                "model": self.current_model(),
+                "healthy": health.is_ok(),
+                "error": health.err().map(|e| crate::sanitize::excerpt(&e.to_string(), 200).into_owned()),
+            },
+            "link": self.link.status(),
+            "audit": audit,
+        })
     }
 }
 

@@ -61,7 +61,7 @@ pub enum ToolsCommand {
 
 /// `veyra tools list`.
 pub fn tools_list(json: bool, loaded: &LoadedConfig) -> Result<ExitCode, VeyraError> {
-    let registry = crate::tools::builtin::with_builtins(&loaded.config)
+    let registry = crate::tools::builtin::with_builtins(&loaded.config, Default::default())
         .map_err(|e| VeyraError::Runtime(format!("registering the built-in tools: {e}")))?;
     let tools = registry.list();
     let mut out = String::new();
@@ -90,7 +90,7 @@ pub fn tools_list(json: bool, loaded: &LoadedConfig) -> Result<ExitCode, VeyraEr
 
 /// `veyra tools describe NAME`.
 pub fn tools_describe(name: &str, loaded: &LoadedConfig) -> Result<ExitCode, VeyraError> {
-    let registry = crate::tools::builtin::with_builtins(&loaded.config)
+    let registry = crate::tools::builtin::with_builtins(&loaded.config, Default::default())
         .map_err(|e| VeyraError::Runtime(format!("registering the built-in tools: {e}")))?;
     let info = registry
         .describe(name)

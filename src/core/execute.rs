@@ -503,3 +503,6 @@ impl Agent<'_> {
         Ok(entry.map(|e| e.seq))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -329,6 +329,9 @@ mod tests {
         )
         .await
         .unwrap();
-        assert_eq!(std::fs::read_to_string(ws.path().join("a.txt")).unwrap(), "x");
+        assert_eq!(
+            std::fs::read_to_string(ws.path().join("a.txt")).unwrap(),
+            "x"
+        );
     }
 }

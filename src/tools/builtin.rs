@@ -13,6 +13,7 @@ use serde_json::json;
 use super::calculator::Calculator;
 use super::files::FileTool;
 use super::http::HttpGet;
+use super::system::{ProbeSlot, SystemStatus};
 use super::{
     Capability, SafetyBoundary, SafetyVerdict, Tool, ToolCategory, ToolError, ToolOutput,
     ToolRegistry, str_arg,
@@ -23,12 +24,16 @@ use crate::runtime::ephemeris::{self, Body, C_KM_S};
 /// A registry holding every built-in tool, configured from `config`. The file tools keep an
 /// undo journal (and so are reversible) exactly when audit is on: the journal lives in the
 /// audit store.
-pub fn with_builtins(config: &VeyraConfig) -> Result<ToolRegistry, ToolError> {
+///
+/// `system_status` reports through `probe`, which the core fills once it exists (an empty
+/// slot, as `veyra tools list` passes, only lists the tool).
+pub fn with_builtins(config: &VeyraConfig, probe: ProbeSlot) -> Result<ToolRegistry, ToolError> {
     let mut registry = ToolRegistry::new();
     let boundary = SafetyBoundary::from_config(&config.governance);
     let mut tools: Vec<Arc<dyn Tool>> = vec![
         Arc::new(Calculator),
         Arc::new(LightTime),
+        Arc::new(SystemStatus::new(probe)),
         Arc::new(CheckOperation {
             boundary: boundary.clone(),
         }),

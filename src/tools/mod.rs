@@ -14,6 +14,7 @@ pub mod files;
 pub mod http;
 pub mod registry;
 pub mod safety;
+pub mod system;
 
 use serde::Serialize;
 

@@ -1,0 +1,388 @@
+//! The agent loop, driven offline by the mock's tool scripts.
+
+use serde_json::json;
+
+use crate::config::{MockRule, MockToolCall, MockTurn, ToolSelection, VeyraConfig};
+use crate::core::{ConfirmationPolicy, ExecutionRequest, ExecutionResult, VeyraCore};
+use crate::error::VeyraError;
+use crate::events::{ConfirmScope, Event, FinishReason};
+use crate::governance::{AuditEntry, AuditEventType, AuditFilter};
+
+fn call(name: &str, arguments: serde_json::Value) -> MockToolCall {
+    MockToolCall {
+        name: name.into(),
+        arguments,
+        raw_arguments: None,
+    }
+}
+
+fn rule(pattern: &str, turns: Vec<MockTurn>, response: &str) -> MockRule {
+    MockRule {
+        pattern: pattern.into(),
+        response: response.into(),
+        fail: None,
+        tool_calls: turns,
+        repeat: false,
+    }
+}
+
+/// A core with an in-memory trail, a fresh workspace and the given script.
+fn core_with(
+    script: Vec<MockRule>,
+    f: impl FnOnce(&mut VeyraConfig),
+) -> (VeyraCore, tempfile::TempDir) {
+    let ws = tempfile::tempdir().unwrap();
+    let mut config = VeyraConfig::default();
+    config.governance.store = crate::config::AuditStoreKind::Memory;
+    config.tools.workspace = Some(ws.path().to_path_buf());
+    config.model.mock.script = script;
+    f(&mut config);
+    (VeyraCore::new(config).unwrap(), ws)
+}
+
+fn entries(core: &VeyraCore, t: AuditEventType) -> Vec<AuditEntry> {
+    core.audit()
+        .unwrap()
+        .query(&AuditFilter {
+            event_type: Some(t),
+            ..AuditFilter::default()
+        })
+        .unwrap()
+}
+
+fn steps(events: &[Event]) -> Vec<(u32, String, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::AgentStep {
+                step,
+                tool,
+                outcome,
+                ..
+            } => Some((*step, tool.clone(), outcome.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn run(core: &VeyraCore, prompt: &str) -> (Result<ExecutionResult, VeyraError>, Vec<Event>) {
+    let mut rx = core.subscribe();
+    let result = core.execute_async(ExecutionRequest::new(prompt)).await;
+    let mut events = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    (result, events)
+}
+
+#[tokio::test]
+async fn a_scripted_write_runs_through_the_gate_is_audited_and_undone() {
+    let (core, ws) = core_with(
+        vec![rule(
+            "write the report",
+            vec![MockTurn::One(call(
+                "file_write",
+                json!({ "path": "report.txt", "content": "all nominal" }),
+            ))],
+            "Done: {result}",
+        )],
+        |c| c.governance.reversible_only = true,
+    );
+    let (result, events) = run(&core, "please write the report").await;
+    let result = result.unwrap();
+    assert_eq!(result.finish_reason, FinishReason::Stop);
+    assert_eq!(result.tool_steps, 1);
+    assert!(result.text.starts_with("Done: {"), "{}", result.text);
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("report.txt")).unwrap(),
+        "all nominal"
+    );
+    assert_eq!(steps(&events), [(1, "file_write".into(), "success".into())]);
+    let calls = entries(&core, AuditEventType::ToolInvocation);
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].actor, "agent");
+    assert_eq!(
+        calls[0].metadata["parent_execution"],
+        json!(result.id.to_string())
+    );
+    assert_eq!(calls[0].metadata["step"], 1);
+    let execution = entries(&core, AuditEventType::Execution);
+    assert_eq!(execution[0].metadata["tool_steps"], 1);
+    assert_eq!(execution[0].metadata["tool_calls"], json!(["file_write"]));
+    // The write went to policy as reversible (the journal keeps what it replaced).
+    let writes: Vec<_> = entries(&core, AuditEventType::PolicyCheck)
+        .into_iter()
+        .filter(|e| e.action == "write_file")
+        .collect();
+    assert_eq!(writes[0].metadata["context"]["reversible"], true);
+    assert_eq!(writes[0].outcome, "allow");
+
+    core.undo_tool(None, "operator").await.unwrap();
+    assert!(!ws.path().join("report.txt").exists());
+    assert!(core.verify_audit().unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn a_refused_call_goes_back_to_the_model_which_answers_anyway() {
+    let (core, ws) = core_with(
+        vec![rule(
+            "clean up",
+            vec![MockTurn::One(call("file_delete", json!({ "path": "keep.txt" })))],
+            "Could not: {result}",
+        )],
+        |_| {},
+    );
+    std::fs::write(ws.path().join("keep.txt"), "x").unwrap();
+    core.set_confirmation_policy(ConfirmationPolicy::DenyAll);
+    let (result, events) = run(&core, "clean up the workspace").await;
+    let result = result.unwrap();
+    assert!(ws.path().join("keep.txt").exists());
+    assert!(
+        result.text.starts_with("Could not: refused: "),
+        "{}",
+        result.text
+    );
+    assert_eq!(steps(&events), [(1, "file_delete".into(), "refused".into())]);
+    let violations = entries(&core, AuditEventType::SafetyViolation);
+    assert_eq!(violations.len(), 1);
+    assert_eq!(violations[0].action, "tool:file_delete");
+    assert!(events.iter().any(|e| matches!(e, Event::SafetyViolation { .. })));
+}
+
+#[tokio::test]
+async fn a_model_that_calls_tools_forever_is_stopped_at_max_steps() {
+    let mut forever = rule(
+        "loop",
+        vec![MockTurn::One(call("calculator", json!({ "expression": "1+1" })))],
+        "never",
+    );
+    forever.repeat = true;
+    let (core, _ws) = core_with(vec![forever], |c| c.tools.max_steps = 3);
+    let (result, events) = run(&core, "loop please").await;
+    let result = result.unwrap();
+    assert_eq!(result.finish_reason, FinishReason::MaxSteps);
+    assert_eq!(result.tool_steps, 3);
+    assert_eq!(steps(&events).len(), 3);
+    assert_eq!(entries(&core, AuditEventType::ToolInvocation).len(), 3);
+    assert_eq!(
+        entries(&core, AuditEventType::Execution)[0].metadata["finish_reason"],
+        "max_steps"
+    );
+}
+
+#[tokio::test]
+async fn the_token_budget_is_a_hard_stop_over_all_steps() {
+    let mut forever = rule(
+        "spend",
+        vec![MockTurn::One(call(
+            "calculator",
+            json!({ "expression": "2*(3+4)" }),
+        ))],
+        "never",
+    );
+    forever.repeat = true;
+    let (core, _ws) = core_with(vec![forever], |c| {
+        c.tools.max_steps = 100;
+        c.runtime.max_tokens_per_task = 40;
+    });
+    let (result, _) = run(&core, "spend tokens").await;
+    let result = result.unwrap();
+    assert_eq!(result.finish_reason, FinishReason::TokenBudget);
+    assert!(result.tool_steps < 100);
+    let spent = result.usage.input + result.usage.output;
+    assert!(spent >= 40, "stopped before the budget: {spent}");
+    // The conversation grows each turn: the last turn may overshoot, never by a whole turn more.
+    assert!(spent < 80, "{spent}");
+}
+
+#[tokio::test]
+async fn malformed_arguments_and_tools_not_offered_are_answered_not_crashed() {
+    let (core, _ws) = core_with(
+        vec![rule(
+            "misbehave",
+            vec![
+                MockTurn::One(MockToolCall {
+                    name: "calculator".into(),
+                    arguments: json!({}),
+                    raw_arguments: Some("{\"expression\": \"1+".into()),
+                }),
+                MockTurn::One(call("light_time", json!({ "body": "mars" }))),
+                MockTurn::One(call("rm_rf", json!({}))),
+                MockTurn::One(call("calculator", json!({ "expression": 7 }))),
+            ],
+            "Last: {result}",
+        )],
+        |c| c.tools.offer = ToolSelection::Only(vec!["calculator".into()]),
+    );
+    let (result, events) = run(&core, "misbehave").await;
+    let result = result.unwrap();
+    assert_eq!(result.finish_reason, FinishReason::Stop);
+    assert_eq!(
+        steps(&events),
+        [
+            (1, "calculator".into(), "rejected".into()),
+            (2, "light_time".into(), "rejected".into()),
+            (3, "rm_rf".into(), "rejected".into()),
+            (4, "calculator".into(), "rejected".into()),
+        ]
+    );
+    assert!(result.text.contains("bad arguments"), "{}", result.text);
+    let summaries: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::AgentStep { summary, .. } => Some(summary.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(summaries[0].contains("not valid JSON"), "{}", summaries[0]);
+    assert!(
+        summaries[1].contains("not available; the tools offered are: calculator"),
+        "{}",
+        summaries[1]
+    );
+    let rejected = entries(&core, AuditEventType::ToolInvocation);
+    assert_eq!(rejected.len(), 4);
+    assert!(rejected.iter().all(|e| e.outcome == "rejected"));
+    assert!(core.verify_audit().unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn parallel_calls_in_one_turn_run_in_order() {
+    let (core, _ws) = core_with(
+        vec![rule(
+            "both",
+            vec![MockTurn::Many(vec![
+                call("calculator", json!({ "expression": "1+1" })),
+                call("calculator", json!({ "expression": "2+2" })),
+            ])],
+            "{result}",
+        )],
+        |_| {},
+    );
+    let (result, events) = run(&core, "both sums").await;
+    let result = result.unwrap();
+    let summaries: Vec<(u32, String)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::AgentStep { step, summary, .. } => Some((*step, summary.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(summaries.len(), 2);
+    assert_eq!(summaries[0].0, 1);
+    assert!(summaries[0].1.contains("2"), "{:?}", summaries);
+    assert!(summaries[1].1.contains("4"), "{:?}", summaries);
+    // `{result}` is the last result: the second call's.
+    assert!(result.text.contains('4'), "{}", result.text);
+}
+
+#[tokio::test]
+async fn with_no_tools_offered_the_model_answers_at_once() {
+    let (core, ws) = core_with(
+        vec![rule(
+            "write",
+            vec![MockTurn::One(call(
+                "file_write",
+                json!({ "path": "x.txt", "content": "x" }),
+            ))],
+            "plain answer",
+        )],
+        |c| c.tools.offer = ToolSelection::None,
+    );
+    let (result, events) = run(&core, "write it").await;
+    assert_eq!(result.unwrap().text, "plain answer");
+    assert!(steps(&events).is_empty());
+    assert!(!ws.path().join("x.txt").exists());
+}
+
+#[tokio::test]
+async fn a_session_yes_covers_the_same_tool_only_and_is_audited_with_its_scope() {
+    let (core, ws) = core_with(
+        vec![rule(
+            "tidy",
+            vec![
+                MockTurn::One(call("file_delete", json!({ "path": "a.txt" }))),
+                MockTurn::One(call("file_delete", json!({ "path": "b.txt" }))),
+                MockTurn::One(call(
+                    "file_write",
+                    json!({ "path": "c.txt", "content": "c" }),
+                )),
+            ],
+            "tidied",
+        )],
+        |c| c.governance.require_confirmation = vec!["tool:file_write".into()],
+    );
+    for f in ["a.txt", "b.txt"] {
+        std::fs::write(ws.path().join(f), f).unwrap();
+    }
+    core.set_confirmation_policy(ConfirmationPolicy::Ask);
+    let mut rx = core.subscribe();
+    let answerer = core.clone();
+    let asked = tokio::spawn(async move {
+        let mut asked = Vec::new();
+        while let Ok(e) = rx.recv().await {
+            match e {
+                Event::ConfirmationRequested {
+                    request,
+                    operation,
+                    detail,
+                    scopable,
+                    ..
+                } => {
+                    assert!(scopable);
+                    let detail = detail.unwrap_or_default();
+                    // A session yes to the first delete; a plain yes to the write.
+                    let scope = if operation == "tool:file_delete" {
+                        ConfirmScope::Session
+                    } else {
+                        ConfirmScope::Once
+                    };
+                    answerer
+                        .answer_confirmation_scoped(request, true, scope, "operator")
+                        .unwrap();
+                    asked.push((operation, detail));
+                }
+                Event::TaskState { status, .. } if status.is_final() => return asked,
+                _ => {}
+            }
+        }
+        asked
+    });
+    let result = core
+        .execute_async(ExecutionRequest::new("tidy up"))
+        .await
+        .unwrap();
+    let asked = asked.await.unwrap();
+    assert_eq!(result.text, "tidied");
+    assert!(!ws.path().join("a.txt").exists() && !ws.path().join("b.txt").exists());
+    assert_eq!(ws.path().join("c.txt").exists(), true);
+    // Asked for the first delete (with its arguments) and the write, not the second delete.
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert_eq!(asked[0].0, "tool:file_delete");
+    assert!(asked[0].1.contains("a.txt"), "{}", asked[0].1);
+    assert_eq!(asked[1].0, "tool:file_write");
+    let scopes: Vec<String> = entries(&core, AuditEventType::SafetyCheck)
+        .iter()
+        .map(|e| format!("{} {}", e.action, e.metadata["scope"].as_str().unwrap_or("-")))
+        .collect();
+    assert_eq!(
+        scopes,
+        [
+            "tool:file_delete session",
+            "tool:file_delete session",
+            "tool:file_write once"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_tool_in_the_offer_is_a_usage_error() {
+    let (core, _ws) = core_with(Vec::new(), |_| {});
+    let err = core
+        .execute_async(
+            ExecutionRequest::new("hi").tools(ToolSelection::Only(vec!["shell".into()])),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, VeyraError::Usage(m) if m.contains("shell")), "{err:?}");
+}
