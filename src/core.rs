@@ -170,11 +170,14 @@ struct CoreInner {
     tools: crate::tools::ToolRegistry,
 }
 
+/// An operator's answer: yes or no, who gave it, and how far a yes reaches.
+type ConfirmAnswer = (bool, String, ConfirmScope);
+
 /// Pending confirmations and how to answer them.
 struct Confirmations {
     policy: ConfirmationPolicy,
     next: u64,
-    waiting: HashMap<u64, (ExecutionId, oneshot::Sender<(bool, String, ConfirmScope)>)>,
+    waiting: HashMap<u64, (ExecutionId, oneshot::Sender<ConfirmAnswer>)>,
     /// Operations (`tool:<name>`) the operator allowed for the session, with the request
     /// that granted it.
     session: HashMap<String, u64>,

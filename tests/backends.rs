@@ -1097,3 +1097,109 @@ async fn the_core_never_replays_a_generation_that_has_begun() {
     assert!(err.to_string().contains("Overloaded"), "{err}");
     // `expect(1)` is checked when the server drops: one request, no task-level retry.
 }
+
+/// The agent loop against an OpenAI-compatible server, end to end through `veyra run`: the
+/// server asks for the calculator, Veyra runs it through the gate, sends the result back as a
+/// `tool` message, and prints the final answer; the call is in the audit trail.
+#[test]
+fn veyra_run_with_tools_completes_an_openai_tool_call_round_trip() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(MockServer::start());
+    let asks = openai_stream(
+        &[
+            r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_7","type":"function","function":{"name":"calculator","arguments":""}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"expression\":"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"6*7\"}"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":20,"completion_tokens":9}}"#,
+        ],
+        true,
+    );
+    let answers = openai_stream(
+        &[
+            r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":"The answer is 42."}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":40,"completion_tokens":5}}"#,
+        ],
+        true,
+    );
+    rt.block_on(async {
+        // The first mock mounted that matches answers: a request carrying a tool result gets
+        // the final answer, any other the tool call.
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .and(wiremock::matchers::body_string_contains("\"tool_call_id\""))
+            .respond_with(sse(&answers))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(sse(&asks))
+            .mount(&server)
+            .await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("{}/v1", server.uri());
+    let env = [
+        ("VEYRA_MODEL__BACKEND", "openai"),
+        ("VEYRA_MODEL__BASE_URL", base.as_str()),
+        ("VEYRA_MODEL__API_KEY_ENV", "TEST_VEYRA_CLI_KEY"),
+        ("TEST_VEYRA_CLI_KEY", SENTINEL),
+    ];
+    let r = veyra(
+        dir.path(),
+        &env,
+        &["run", "--tools", "calculator", "What is six times seven?"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout.trim_end(), "The answer is 42.");
+    assert!(
+        r.stderr
+            .contains("step 1: calculator {\"expression\":\"6*7\"} → 6*7 = 42"),
+        "{}",
+        r.stderr
+    );
+    let requests = rt.block_on(server.received_requests()).unwrap();
+    let bodies: Vec<serde_json::Value> = requests
+        .iter()
+        .filter(|r| r.url.path() == "/v1/chat/completions")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 2);
+    for body in &bodies {
+        let tools: Vec<&str> = body["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["function"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            tools,
+            ["calculator"],
+            "only the tools asked for are offered"
+        );
+    }
+    let messages = bodies[1]["messages"].as_array().unwrap();
+    let assistant = &messages[messages.len() - 2];
+    assert_eq!(assistant["role"], "assistant");
+    assert_eq!(assistant["tool_calls"][0]["id"], "call_7");
+    assert_eq!(
+        assistant["tool_calls"][0]["function"]["arguments"],
+        r#"{"expression":"6*7"}"#
+    );
+    let tool = &messages[messages.len() - 1];
+    assert_eq!(tool["role"], "tool");
+    assert_eq!(tool["tool_call_id"], "call_7");
+    assert!(tool["content"].as_str().unwrap().contains("42"), "{tool}");
+    let r = veyra(dir.path(), &env, &["audit", "list", "--json"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let entries: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect::<Vec<_>>();
+    let flat = serde_json::to_string(&entries).unwrap();
+    assert!(flat.contains("TOOL_INVOCATION"), "{flat}");
+    assert!(!flat.contains(SENTINEL) && !r.stderr.contains(SENTINEL));
+}

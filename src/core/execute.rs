@@ -385,6 +385,8 @@ impl Agent<'_> {
         let shown_name = crate::sanitize::excerpt(&call.name, 64).into_owned();
         self.called.push(shown_name.clone());
         let offered = self.request.tools.iter().any(|t| t.name == call.name);
+        // The tool's own one-line summary, shown to the operator; errors show as sent.
+        let mut shown_summary = None;
         let (outcome, content, arguments, audit_seq) = match &call.arguments {
             Err(malformed) => {
                 let reason = format!(
@@ -429,18 +431,25 @@ impl Agent<'_> {
                     Ok(done) => {
                         let mut content = done.output.value.to_string();
                         if content.len() > RESULT_CHARS {
-                            let cut = content.floor_char_boundary(RESULT_CHARS);
+                            let cut = (0..=RESULT_CHARS)
+                                .rev()
+                                .find(|&i| content.is_char_boundary(i))
+                                .unwrap_or(0);
                             content.truncate(cut);
                             content.push_str(" … [result cut at 64 KiB]");
                         }
+                        shown_summary = Some(done.output.summary);
                         ("success", content, arguments, done.audit_seq)
                     }
                     Err(VeyraError::Refused(message)) => {
-                        ("refused", format!("refused: {message}"), arguments, None)
+                        let content = format!("refused: {message}");
+                        shown_summary = Some(message);
+                        ("refused", content, arguments, None)
                     }
                     Err(VeyraError::Usage(message)) => {
                         // Misfit arguments: nothing was decided or run yet, so record it here.
                         let seq = self.reject(&shown_name, &args.to_string(), &message)?;
+                        shown_summary = Some(message.clone());
                         (
                             "rejected",
                             format!("bad arguments: {message}"),
@@ -451,7 +460,10 @@ impl Agent<'_> {
                     Err(VeyraError::Task { kind, message }) if kind == "audit" => {
                         return Err(TaskError::permanent(&kind, message));
                     }
-                    Err(e) => ("failure", format!("failed: {e}"), arguments, None),
+                    Err(e) => {
+                        shown_summary = Some(e.to_string());
+                        ("failure", format!("failed: {e}"), arguments, None)
+                    }
                 }
             }
         };
@@ -462,8 +474,11 @@ impl Agent<'_> {
             tool: shown_name.clone(),
             arguments,
             outcome: outcome.to_string(),
-            summary: crate::sanitize::excerpt(&content, crate::sanitize::EXCERPT_CHARS)
-                .into_owned(),
+            summary: crate::sanitize::excerpt(
+                shown_summary.as_deref().unwrap_or(&content),
+                crate::sanitize::EXCERPT_CHARS,
+            )
+            .into_owned(),
             audit_seq,
             at: Utc::now(),
         });

@@ -122,6 +122,8 @@ impl CoreInner {
             });
         }
         let operation = format!("tool:{name}");
+        // An agent's call is decided, asked and recorded as part of its execution.
+        let gate_id = within.map_or(id, |w| w.execution);
         core.admit(
             &Passage {
                 policy,
@@ -129,7 +131,7 @@ impl CoreInner {
                 reversible: capability.reversible,
                 confirm: capability.confirmation,
                 actor,
-                id,
+                id: gate_id,
                 ask: true,
                 detail: Some(describe_arguments(&args)),
                 scopable: true,
@@ -197,7 +199,7 @@ impl CoreInner {
                     actor: actor.to_string(),
                     at: chrono::Utc::now(),
                 };
-                core.record_violation(&v, Some(id))
+                core.record_violation(&v, Some(gate_id))
                     .map_err(|e| task_error(&e.kind, &e.message))?;
                 Err(VeyraError::Refused(message))
             }

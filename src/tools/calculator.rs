@@ -88,10 +88,11 @@ impl Tool for Calculator {
     }
 
     async fn invoke(&self, args: &serde_json::Value) -> Result<ToolOutput, ToolError> {
-        let value = evaluate(str_arg(args, "expression"))?;
+        let expression = str_arg(args, "expression");
+        let value = evaluate(expression)?;
         Ok(ToolOutput::new(
             json!({ "value": value }),
-            format!("= {value}"),
+            format!("{} = {value}", crate::sanitize::excerpt(expression, 60)),
         ))
     }
 }

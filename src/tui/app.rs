@@ -16,7 +16,7 @@ use super::keymap::{Action, KeyMap, Mode};
 use super::output::{self, Anchor, LineKind, OutputBuffer};
 use crate::config::{LatencyPreset, ResolvedTheme};
 use crate::events::{
-    Event, ExecutionId, FinishReason, LinkStatus, Priority, TaskStatus, TokenUsage,
+    ConfirmScope, Event, ExecutionId, FinishReason, LinkStatus, Priority, TaskStatus, TokenUsage,
 };
 
 /// Panes that take focus, in `Tab` order.
@@ -221,6 +221,10 @@ pub struct PendingConfirmation {
     pub operation: String,
     /// Why it needs confirmation.
     pub reason: String,
+    /// What exactly would happen (a tool call's arguments), sanitized.
+    pub detail: Option<String>,
+    /// Whether `a` (allow this tool until the console closes) may answer it.
+    pub scopable: bool,
 }
 
 /// Entries kept for the Audit and Safety panes.
@@ -443,6 +447,8 @@ pub enum Command {
         request: u64,
         /// Yes or no.
         allowed: bool,
+        /// How far a yes reaches.
+        scope: ConfirmScope,
     },
     /// Undo a file tool call: the one in this audit entry, or the newest not yet undone.
     Undo(Option<u64>),
@@ -739,15 +745,24 @@ impl App {
                 }
             }
             // A pending confirmation takes the answer before anything else.
-            Action::Yes | Action::No if self.confirm.is_some() => {
+            // `a` answers only what may be allowed for the session (a tool call); otherwise
+            // it does nothing, rather than pass for a plain yes.
+            Action::Always if !self.open_confirmation().is_some_and(|c| c.scopable) => {}
+            Action::Yes | Action::No | Action::Always if self.confirm.is_some() => {
                 if let Some(m) = self.confirm.take() {
                     self.confirmations.retain(|c| c.request != m.request);
                     return vec![Command::Answer {
                         request: m.request,
-                        allowed: action == Action::Yes,
+                        allowed: action != Action::No,
+                        scope: if action == Action::Always {
+                            ConfirmScope::Session
+                        } else {
+                            ConfirmScope::Once
+                        },
                     }];
                 }
             }
+            Action::Always => {}
             Action::Yes => {
                 if matches!(self.overlay, Some(Overlay::ConfirmQuit { .. })) {
                     self.overlay = None;
@@ -1200,7 +1215,8 @@ impl App {
                 id,
                 operation,
                 reason,
-                ..
+                detail,
+                scopable,
             } => {
                 let operation = one_line(operation);
                 // Never under the operator's fingers: while they type, the request only
@@ -1217,6 +1233,8 @@ impl App {
                     id,
                     operation,
                     reason: one_line(reason),
+                    detail: detail.map(one_line),
+                    scopable,
                 });
             }
             Event::ToolInvoked {

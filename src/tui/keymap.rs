@@ -49,6 +49,8 @@ pub enum Action {
     CyclePriority,
     /// Answer yes to a question.
     Yes,
+    /// Answer yes to a tool's confirmation for the rest of the session.
+    Always,
     /// Answer no to a question.
     No,
     /// Cancel the selected task.
@@ -441,6 +443,13 @@ fn defaults() -> Vec<Binding> {
             Mode::Question,
             vec![K::plain('y')],
             "answer yes",
+        ),
+        b(
+            Always,
+            "always",
+            Mode::Question,
+            vec![K::plain('a')],
+            "allow this tool until the console closes",
         ),
         b(
             No,

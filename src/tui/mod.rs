@@ -288,8 +288,14 @@ async fn event_loop(
                         app.flash(e.to_string(), FlashLevel::Error);
                     }
                 }
-                Command::Answer { request, allowed } => {
-                    if let Err(e) = core.answer_confirmation(request, allowed, "operator") {
+                Command::Answer {
+                    request,
+                    allowed,
+                    scope,
+                } => {
+                    if let Err(e) =
+                        core.answer_confirmation_scoped(request, allowed, scope, "operator")
+                    {
                         app.flash(e.to_string(), FlashLevel::Error);
                     }
                 }

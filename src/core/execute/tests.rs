@@ -127,7 +127,10 @@ async fn a_refused_call_goes_back_to_the_model_which_answers_anyway() {
     let (core, ws) = core_with(
         vec![rule(
             "clean up",
-            vec![MockTurn::One(call("file_delete", json!({ "path": "keep.txt" })))],
+            vec![MockTurn::One(call(
+                "file_delete",
+                json!({ "path": "keep.txt" }),
+            ))],
             "Could not: {result}",
         )],
         |_| {},
@@ -142,18 +145,28 @@ async fn a_refused_call_goes_back_to_the_model_which_answers_anyway() {
         "{}",
         result.text
     );
-    assert_eq!(steps(&events), [(1, "file_delete".into(), "refused".into())]);
+    assert_eq!(
+        steps(&events),
+        [(1, "file_delete".into(), "refused".into())]
+    );
     let violations = entries(&core, AuditEventType::SafetyViolation);
     assert_eq!(violations.len(), 1);
     assert_eq!(violations[0].action, "tool:file_delete");
-    assert!(events.iter().any(|e| matches!(e, Event::SafetyViolation { .. })));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::SafetyViolation { .. }))
+    );
 }
 
 #[tokio::test]
 async fn a_model_that_calls_tools_forever_is_stopped_at_max_steps() {
     let mut forever = rule(
         "loop",
-        vec![MockTurn::One(call("calculator", json!({ "expression": "1+1" })))],
+        vec![MockTurn::One(call(
+            "calculator",
+            json!({ "expression": "1+1" }),
+        ))],
         "never",
     );
     forever.repeat = true;
@@ -355,7 +368,7 @@ async fn a_session_yes_covers_the_same_tool_only_and_is_audited_with_its_scope()
     let asked = asked.await.unwrap();
     assert_eq!(result.text, "tidied");
     assert!(!ws.path().join("a.txt").exists() && !ws.path().join("b.txt").exists());
-    assert_eq!(ws.path().join("c.txt").exists(), true);
+    assert!(ws.path().join("c.txt").exists());
     // Asked for the first delete (with its arguments) and the write, not the second delete.
     assert_eq!(asked.len(), 2, "{asked:?}");
     assert_eq!(asked[0].0, "tool:file_delete");
@@ -363,7 +376,13 @@ async fn a_session_yes_covers_the_same_tool_only_and_is_audited_with_its_scope()
     assert_eq!(asked[1].0, "tool:file_write");
     let scopes: Vec<String> = entries(&core, AuditEventType::SafetyCheck)
         .iter()
-        .map(|e| format!("{} {}", e.action, e.metadata["scope"].as_str().unwrap_or("-")))
+        .map(|e| {
+            format!(
+                "{} {}",
+                e.action,
+                e.metadata["scope"].as_str().unwrap_or("-")
+            )
+        })
         .collect();
     assert_eq!(
         scopes,
@@ -379,10 +398,11 @@ async fn a_session_yes_covers_the_same_tool_only_and_is_audited_with_its_scope()
 async fn an_unknown_tool_in_the_offer_is_a_usage_error() {
     let (core, _ws) = core_with(Vec::new(), |_| {});
     let err = core
-        .execute_async(
-            ExecutionRequest::new("hi").tools(ToolSelection::Only(vec!["shell".into()])),
-        )
+        .execute_async(ExecutionRequest::new("hi").tools(ToolSelection::Only(vec!["shell".into()])))
         .await
         .unwrap_err();
-    assert!(matches!(&err, VeyraError::Usage(m) if m.contains("shell")), "{err:?}");
+    assert!(
+        matches!(&err, VeyraError::Usage(m) if m.contains("shell")),
+        "{err:?}"
+    );
 }

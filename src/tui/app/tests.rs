@@ -1,3 +1,4 @@
+use crate::events::ConfirmScope;
 use chrono::TimeZone;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use uuid::Uuid;
@@ -411,7 +412,8 @@ fn keys_typed_as_prompt_text_never_answer_a_confirmation() {
         app.handle_key_at(&key('y'), at(1400)),
         vec![Command::Answer {
             request: 7,
-            allowed: true
+            allowed: true,
+            scope: ConfirmScope::Once,
         }]
     );
     assert!(app.confirm.is_none() && app.confirmations.is_empty());
@@ -439,7 +441,8 @@ fn each_waiting_confirmation_gets_its_own_guard_and_ctrl_c_denies() {
         app.handle_key_at(&key('n'), at(500)),
         vec![Command::Answer {
             request: 7,
-            allowed: false
+            allowed: false,
+            scope: ConfirmScope::Once,
         }]
     );
     // A double tap cannot answer the next one.
@@ -448,7 +451,8 @@ fn each_waiting_confirmation_gets_its_own_guard_and_ctrl_c_denies() {
         app.handle_key_at(&ctrl('c'), at(1000)),
         vec![Command::Answer {
             request: 8,
-            allowed: false
+            allowed: false,
+            scope: ConfirmScope::Once,
         }],
         "Ctrl-C denies"
     );
@@ -638,5 +642,48 @@ fn the_undo_command_names_an_entry_or_takes_the_newest() {
             .unwrap()
             .text
             .contains("did you mean 'undo'?")
+    );
+}
+
+#[test]
+fn a_allows_a_tool_for_the_session_and_nothing_else() {
+    let t0 = tokio::time::Instant::now();
+    let at = |ms: u64| t0 + std::time::Duration::from_millis(ms);
+    let mut app = app();
+    // An execution's confirmation cannot be allowed for the session: `a` does nothing.
+    app.apply(confirmation(7));
+    app.apply(Event::ConfirmationRequested {
+        request: 8,
+        id: ExecutionId(Uuid::from_u128(1)),
+        operation: "tool:file_delete".into(),
+        reason: "'tool:file_delete' always asks for confirmation".into(),
+        detail: Some("{\"path\":\"notes\u{1b}[2J.txt\"}".into()),
+        scopable: true,
+    });
+    app.settle_confirmation(at(0));
+    assert!(app.handle_key_at(&key('a'), at(1000)).is_empty());
+    assert_eq!(app.open_confirmation().map(|c| c.request), Some(7));
+    assert_eq!(
+        app.handle_key_at(&key('y'), at(1000)),
+        vec![Command::Answer {
+            request: 7,
+            allowed: true,
+            scope: ConfirmScope::Once,
+        }]
+    );
+    app.settle_confirmation(at(1000));
+    let open = app.open_confirmation().expect("the tool's confirmation");
+    assert!(open.scopable);
+    assert!(
+        !open.detail.as_deref().unwrap_or_default().contains('\u{1b}'),
+        "the arguments are shown sanitized"
+    );
+    assert_eq!(
+        app.handle_key_at(&key('a'), at(2000)),
+        vec![Command::Answer {
+            request: 8,
+            allowed: true,
+            scope: ConfirmScope::Session,
+        }]
     );
 }

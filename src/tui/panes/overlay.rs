@@ -8,8 +8,28 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
 
 use crate::tui::app::{App, Overlay};
-use crate::tui::keymap::Mode;
+use crate::tui::keymap::{Action, Mode};
 use crate::tui::theme::Theme;
+
+/// `text` cut to `width` columns, ending with `…` when cut.
+fn ellipsize(text: &str, width: usize) -> String {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    if text.width() <= width {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > width.saturating_sub(1) {
+            out.push('…');
+            return out;
+        }
+        used += w;
+        out.push(c);
+    }
+    out
+}
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let [v] = Layout::vertical([Constraint::Length(height.min(area.height))])
@@ -24,46 +44,62 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 /// Draws the open overlay, if any.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if let Some(c) = app.open_confirmation() {
-        let rect = centered(area, 64, 8);
+        let key = |action| app.keymap.key_hint(Mode::Question, action);
+        let mut text = vec![Line::from(vec![
+            Span::raw("Allow "),
+            Span::styled(c.operation.clone(), theme.accent),
+            Span::raw(format!(" for task {}?", c.id.short())),
+        ])];
+        if let Some(detail) = &c.detail {
+            text.push(Line::from(vec![
+                Span::styled("with: ", theme.muted),
+                Span::styled(ellipsize(detail, 62), theme.text),
+            ]));
+        }
+        text.push(Line::from(vec![
+            Span::styled("rule: ", theme.muted),
+            Span::styled(c.reason.clone(), theme.text),
+        ]));
+        text.push(Line::from(vec![
+            Span::styled(key(Action::Yes), theme.accent),
+            Span::raw(" allow once · "),
+            Span::styled(key(Action::No), theme.accent),
+            Span::raw(" deny"),
+        ]));
+        if c.scopable {
+            text.push(Line::from(vec![
+                Span::styled(key(Action::Always), theme.accent),
+                Span::raw(" allow this tool until the console closes"),
+            ]));
+        }
+        text.push(Line::styled(
+            format!(
+                "every answer is audited · keys are ignored for {:.1} s at first",
+                app.confirm_guard.as_secs_f64()
+            ),
+            theme.muted,
+        ));
+        let waiting = app.confirmations.len();
+        if waiting > 1 {
+            text.push(Line::styled(
+                format!("{} more waiting", waiting - 1),
+                theme.muted,
+            ));
+        }
+        let rect = centered(
+            area,
+            72,
+            u16::try_from(text.len())
+                .unwrap_or(u16::MAX)
+                .saturating_add(2),
+        );
         let block = Block::default()
             .borders(Borders::ALL)
             .border_type(BorderType::Double)
             .border_style(theme.warn)
             .title(Span::styled(" Confirm operation ", theme.title))
             .style(theme.overlay);
-        let waiting = app.confirmations.len();
-        let text = vec![
-            Line::from(vec![
-                Span::raw("Allow "),
-                Span::styled(c.operation.clone(), theme.accent),
-                Span::raw(format!(" for task {}?", c.id.short())),
-            ]),
-            Line::from(vec![
-                Span::styled("rule: ", theme.muted),
-                Span::styled(c.reason.clone(), theme.text),
-            ]),
-            Line::from(vec![
-                Span::styled("y", theme.accent),
-                Span::raw(" allow once · "),
-                Span::styled("n", theme.accent),
-                Span::raw("/Esc/Ctrl-C deny"),
-            ]),
-            Line::styled(
-                format!(
-                    "every answer is audited · keys are ignored for {:.1} s at first",
-                    app.confirm_guard.as_secs_f64()
-                ),
-                theme.muted,
-            ),
-            Line::styled(
-                if waiting > 1 {
-                    format!("{} more waiting", waiting - 1)
-                } else {
-                    String::new()
-                },
-                theme.muted,
-            ),
-        ];
+        let text: Vec<Line> = text;
         frame.render_widget(Clear, rect);
         frame.render_widget(Paragraph::new(text).block(block), rect);
         return;
