@@ -675,7 +675,11 @@ fn a_allows_a_tool_for_the_session_and_nothing_else() {
     let open = app.open_confirmation().expect("the tool's confirmation");
     assert!(open.scopable);
     assert!(
-        !open.detail.as_deref().unwrap_or_default().contains('\u{1b}'),
+        !open
+            .detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains('\u{1b}'),
         "the arguments are shown sanitized"
     );
     assert_eq!(
