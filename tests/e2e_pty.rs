@@ -637,3 +637,81 @@ fn veyra_run_on_a_terminal_shows_escapes_as_placeholders() {
     assert!(shown.contains("␛[31mx"), "{shown}");
     assert!(!raw.contains(&0x1b) && !has_c1(&raw), "{shown:?}");
 }
+
+/// Issue #11's console checks: in `reversible_only` mode a model's `file_write` succeeds and
+/// `:undo` restores the file; a `file_delete` asks, `n` refuses it, the model is told, and the
+/// refusal is in the Safety pane.
+#[test]
+fn a_model_writes_a_file_undo_restores_it_and_a_refused_delete_is_told() {
+    let scratch = tempfile::tempdir().expect("a temporary directory");
+    let workspace = scratch.path().join("workspace");
+    std::fs::create_dir_all(&workspace).expect("the workspace");
+    let config = scratch.path().join("veyra.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"model:
+  mock:
+    script:
+      - pattern: "write the report"
+        tool_calls:
+          - name: file_write
+            arguments: {{ path: report.md, content: "power nominal" }}
+        response: "written: {{result}}"
+      - pattern: "clean up"
+        tool_calls:
+          - name: file_delete
+            arguments: {{ path: keep.md }}
+        response: "model was told: {{result}}"
+governance:
+  reversible_only: true
+tools:
+  workspace: {}
+"#,
+            workspace.display()
+        ),
+    )
+    .expect("write the config");
+    let config = config.to_string_lossy().into_owned();
+    let mut console = Console::start_args(120, 36, &[], &["--config", &config]);
+    console.wait_for("the console", |s| s.contains("Tasks") && s.contains("Prompt"));
+    console.send(b"i");
+    console.wait_for("the Prompt in editing mode", |s| s.contains("send ·"));
+    console.send(b"write the report\r");
+    console.wait_for("the tool step inline and the answer", |s| {
+        s.contains("⚙ file_write") && s.contains("written:")
+    });
+    assert_eq!(
+        std::fs::read_to_string(workspace.join("report.md")).expect("the model wrote it"),
+        "power nominal"
+    );
+    console.send(b"\x1b");
+    console.wait_for("the prompt left", |s| s.contains("press i to type"));
+    console.send(b":undo\r");
+    console.wait_for("the undo reported", |s| s.contains("undid entry"));
+    assert!(!workspace.join("report.md").exists(), "undo removed the new file");
+
+    std::fs::write(workspace.join("keep.md"), "keep me").expect("a file to keep");
+    console.send(b"i");
+    console.wait_for("the Prompt in editing mode", |s| s.contains("send ·"));
+    console.send(b"clean up\r");
+    std::thread::sleep(Duration::from_millis(100));
+    console.send(b"\x1b");
+    console.wait_for("the modal with the tool and its arguments", |s| {
+        s.contains("Confirm operation")
+            && s.contains("tool:file_delete")
+            && s.contains("keep.md")
+            && s.contains("until the console closes")
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    console.send(b"n");
+    console.wait_for("the refusal in Output and Safety", |s| {
+        s.contains("model was told: refused:") && s.contains("Safety (1)")
+    });
+    assert_eq!(
+        std::fs::read_to_string(workspace.join("keep.md")).expect("still there"),
+        "keep me"
+    );
+    console.send(b"q");
+    assert!(console.wait_exit().success());
+}
