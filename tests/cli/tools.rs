@@ -553,3 +553,64 @@ fn http_get_is_off_until_hosts_are_allowed() {
     let r = sb.tools_with(&bad, &["list"]);
     assert_error(&r, 2, &["tools.http_allow", "not a bare host"]);
 }
+
+/// `veyra run` lets the mock call tools by its script: steps on stderr, the answer on stdout;
+/// `--tools none` offers nothing; an unknown name is exit 2; a model that never stops is cut
+/// at `tools.max_steps` (exit 1, naming the limit), every step audited.
+#[test]
+fn veyra_run_lets_the_model_use_tools_within_its_limits() {
+    let sb = Sandbox::new();
+    let config = sb.write(
+        "agent.yaml",
+        r#"model:
+  mock:
+    script:
+      - pattern: "^compute"
+        tool_calls:
+          - { name: calculator, arguments: { expression: "6*7" } }
+        response: "The result is {result}."
+      - pattern: "^forever"
+        tool_calls:
+          - { name: light_time, arguments: { body: moon, at: "2026-12-01T00:00:00Z" } }
+        repeat: true
+        response: "never"
+tools:
+  max_steps: 3
+"#,
+    );
+    let veyra = |args: &[&str]| {
+        let mut cmd = sb.cmd();
+        cmd.arg("--config").arg(&config).args(args);
+        run(cmd)
+    };
+    let r = veyra(&["run", "compute six times seven"]);
+    assert_ok(&r);
+    assert_eq!(r.stdout.trim_end(), "The result is {\"value\":42.0}.");
+    assert!(
+        r.stderr.contains("step 1: calculator {\"expression\":\"6*7\"} → 6*7 = 42"),
+        "{}",
+        r.stderr
+    );
+
+    let r = veyra(&["run", "--tools", "none", "compute six times seven"]);
+    assert_ok(&r);
+    assert_eq!(r.stdout.trim_end(), "The result is .");
+    assert!(!r.stderr.contains("step 1"), "{}", r.stderr);
+
+    let r = veyra(&["run", "--tools", "calculator,shell", "compute"]);
+    assert_error(&r, 2, &["shell"]);
+    let r = veyra(&["run", "--tools", "Calc ulator", "compute"]);
+    assert_error(&r, 2, &["not a tool name"]);
+
+    let r = veyra(&["run", "forever and ever"]);
+    assert_error(&r, 1, &["stopped after 3 tool calls", "tools.max_steps"]);
+    assert_eq!(r.stderr.matches("light_time").count(), 3, "{}", r.stderr);
+    let audit = sb.audit_json();
+    assert_eq!(
+        audit.matches("\"TOOL_INVOCATION\"").count(),
+        4,
+        "one calculator call and three light_time calls"
+    );
+    assert!(audit.contains("max_steps"), "{audit}");
+    sb.assert_audit_verifies();
+}
