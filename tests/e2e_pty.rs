@@ -674,7 +674,9 @@ tools:
     .expect("write the config");
     let config = config.to_string_lossy().into_owned();
     let mut console = Console::start_args(120, 36, &[], &["--config", &config]);
-    console.wait_for("the console", |s| s.contains("Tasks") && s.contains("Prompt"));
+    console.wait_for("the console", |s| {
+        s.contains("Tasks") && s.contains("Prompt")
+    });
     console.send(b"i");
     console.wait_for("the Prompt in editing mode", |s| s.contains("send ·"));
     console.send(b"write the report\r");
@@ -689,7 +691,10 @@ tools:
     console.wait_for("the prompt left", |s| s.contains("press i to type"));
     console.send(b":undo\r");
     console.wait_for("the undo reported", |s| s.contains("undid entry"));
-    assert!(!workspace.join("report.md").exists(), "undo removed the new file");
+    assert!(
+        !workspace.join("report.md").exists(),
+        "undo removed the new file"
+    );
 
     std::fs::write(workspace.join("keep.md"), "keep me").expect("a file to keep");
     console.send(b"i");

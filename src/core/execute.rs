@@ -382,7 +382,8 @@ impl Agent<'_> {
     async fn step(&mut self, call: ToolCall) -> Result<ToolResult, TaskError> {
         let core = self.core;
         let step = self.steps;
-        let shown_name = crate::sanitize::excerpt(&call.name, 64).into_owned();
+        let shown_name =
+            crate::sanitize::sanitize_line(&crate::sanitize::excerpt(&call.name, 64)).into_owned();
         self.called.push(shown_name.clone());
         let offered = self.request.tools.iter().any(|t| t.name == call.name);
         // The tool's own one-line summary, shown to the operator; errors show as sent.
@@ -398,7 +399,8 @@ impl Agent<'_> {
                 (
                     "rejected",
                     reason,
-                    crate::sanitize::excerpt(&malformed.raw, 160).into_owned(),
+                    crate::sanitize::sanitize_line(&crate::sanitize::excerpt(&malformed.raw, 160))
+                        .into_owned(),
                     seq,
                 )
             }

@@ -29,7 +29,8 @@ const ARGUMENT_CHARS: usize = 160;
 
 /// A tool call's arguments as one sanitized, shortened line of JSON.
 pub(crate) fn describe_arguments(args: &serde_json::Value) -> String {
-    crate::sanitize::excerpt(&args.to_string(), ARGUMENT_CHARS).into_owned()
+    crate::sanitize::sanitize_line(&crate::sanitize::excerpt(&args.to_string(), ARGUMENT_CHARS))
+        .into_owned()
 }
 
 /// A finished tool call.

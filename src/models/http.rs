@@ -31,7 +31,7 @@ use eventsource_stream::Eventsource;
 use futures_util::{Stream, StreamExt};
 use reqwest::header::{HeaderMap, HeaderValue};
 
-use super::base::{ChunkStream, ModelError, ModelErrorKind, StreamChunk};
+use super::base::{ChunkStream, ModelError, ModelErrorKind, StreamChunk, ToolCall};
 use crate::config::{ModelConfig, Secret};
 
 /// Longest wait between retries, whatever the server asks for.
@@ -81,6 +81,40 @@ impl Redactor {
         }
     }
 
+    /// A tool call without the configured key in its id, name or arguments (a server may
+    /// echo the key into any of them; the call's arguments are shown to the operator).
+    pub(crate) fn tool_call(&self, mut call: ToolCall) -> ToolCall {
+        if self.key.is_none() {
+            return call;
+        }
+        call.id = self.answer(call.id);
+        call.name = self.answer(call.name);
+        call.arguments = match call.arguments {
+            Ok(value) => Ok(self.json(value)),
+            Err(mut malformed) => {
+                malformed.raw = self.answer(malformed.raw);
+                malformed.error = self.answer(malformed.error);
+                Err(malformed)
+            }
+        };
+        call
+    }
+
+    /// `value` with the configured key taken out of every string and object key in it.
+    fn json(&self, value: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::String(text) => Value::String(self.answer(text)),
+            Value::Array(items) => Value::Array(items.into_iter().map(|v| self.json(v)).collect()),
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| (self.answer(k), self.json(v)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
     /// `error` with its message and request id scrubbed.
     pub(crate) fn error(&self, mut error: ModelError) -> ModelError {
         if let std::borrow::Cow::Owned(clean) = self.text(&error.message) {
@@ -116,6 +150,7 @@ pub(crate) fn chunks<P: StreamParser + Send + 'static>(
 ) -> ChunkStream {
     let stream = raw_chunks(events, parser).map(move |item| match item {
         Ok(StreamChunk::Text(text)) => Ok(StreamChunk::Text(redactor.answer(text))),
+        Ok(StreamChunk::ToolCall(call)) => Ok(StreamChunk::ToolCall(redactor.tool_call(call))),
         Ok(other) => Ok(other),
         Err(e) => {
             let mut e = redactor.error(e);
@@ -684,6 +719,32 @@ mod tests {
             "Fri, 31 Dec 9999 23:59:59 GMT".parse().expect("header"),
         );
         assert_eq!(retry_after(&h), Some(MAX_RETRY_DELAY));
+    }
+
+    #[test]
+    fn tool_calls_lose_the_key_wherever_a_server_echoes_it() {
+        let redactor = Redactor::new(Some(Secret::new("the-configured-key-42")));
+        let call = redactor.tool_call(ToolCall {
+            id: "id-the-configured-key-42".into(),
+            name: "calc-the-configured-key-42".into(),
+            arguments: Ok(serde_json::json!({
+                "expression": "the-configured-key-42",
+                "nested": [{ "the-configured-key-42": "x the-configured-key-42 y" }],
+                "n": 1,
+            })),
+        });
+        let shown = format!("{call:?}");
+        assert!(!shown.contains("the-configured-key-42"), "{shown}");
+        assert_eq!(call.arguments.unwrap()["n"], 1);
+        let call = redactor.tool_call(ToolCall {
+            id: "c".into(),
+            name: "calculator".into(),
+            arguments: Err(crate::models::MalformedArguments {
+                raw: "{\"k\": \"the-configured-key-42".into(),
+                error: "EOF while parsing".into(),
+            }),
+        });
+        assert!(!format!("{call:?}").contains("the-configured-key-42"));
     }
 
     #[test]

@@ -587,7 +587,8 @@ tools:
     assert_ok(&r);
     assert_eq!(r.stdout.trim_end(), "The result is {\"value\":42.0}.");
     assert!(
-        r.stderr.contains("step 1: calculator {\"expression\":\"6*7\"} → 6*7 = 42"),
+        r.stderr
+            .contains("step 1: calculator {\"expression\":\"6*7\"} → 6*7 = 42"),
         "{}",
         r.stderr
     );
