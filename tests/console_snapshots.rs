@@ -462,3 +462,80 @@ fn command_line_80x24() {
     }
     insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
 }
+
+/// An agent at work: its tool steps inline in `Output` between the answer's text — a success
+/// in the accent colour, a refusal in the error colour — and a tool's confirmation modal with
+/// its arguments and the session answer.
+#[test]
+fn agent_steps_inline_and_a_tool_confirmation_80x24() {
+    let mut app = app();
+    submit(&mut app, 1, "Tidy the workspace", Priority::Normal, 0);
+    state(&mut app, 1, TaskStatus::Running, 1, 0);
+    app.apply(Event::OutputDelta {
+        id: id(1),
+        text: "Checking first.".into(),
+    });
+    for (step, tool, arguments, outcome, summary) in [
+        (
+            1,
+            "calculator",
+            r#"{"expression":"6*7"}"#,
+            "success",
+            "6*7 = 42",
+        ),
+        (
+            2,
+            "file_delete",
+            r#"{"path":"notes.md"}"#,
+            "refused",
+            "'tool:file_delete' needs confirmation and was denied (operator)",
+        ),
+    ] {
+        app.apply(Event::AgentStep {
+            id: id(1),
+            step,
+            tool: tool.into(),
+            arguments: arguments.into(),
+            outcome: outcome.into(),
+            summary: summary.into(),
+            audit_seq: Some(u64::from(step) + 3),
+            at: t0(),
+        });
+    }
+    app.apply(Event::OutputDelta {
+        id: id(1),
+        text: "I could not delete notes.md.".into(),
+    });
+    let theme = Theme::from(app.current_theme().unwrap());
+    let terminal = draw(&mut app, 80, 24);
+    let buffer = terminal.backend().buffer();
+    let style_of = |needle: &str| {
+        (0..buffer.area.height)
+            .find_map(|y| {
+                let row: String = (0..buffer.area.width)
+                    .map(|x| buffer[(x, y)].symbol().to_string())
+                    .collect();
+                row.find(needle).map(|byte| {
+                    let x = row[..byte].chars().count() as u16;
+                    buffer[(x, y)].style()
+                })
+            })
+            .unwrap_or_else(|| panic!("'{needle}' is not on the screen"))
+    };
+    assert_eq!(style_of("⚙ calculator").fg, theme.accent.fg);
+    assert_eq!(style_of("⚙ file_delete").fg, theme.error.fg);
+    assert_eq!(style_of("Checking first.").fg, theme.text.fg);
+    assert_ne!(theme.accent.fg, theme.error.fg);
+    insta::assert_snapshot!("agent_steps_inline_80x24", terminal.backend());
+
+    app.apply(Event::ConfirmationRequested {
+        request: 1,
+        id: id(1),
+        operation: "tool:file_delete".into(),
+        reason: "'tool:file_delete' always asks for confirmation".into(),
+        detail: Some(format!(r#"{{"path":"{}"}}"#, "very/long/".repeat(10))),
+        scopable: true,
+    });
+    app.settle_confirmation(tokio::time::Instant::now());
+    insta::assert_snapshot!("tool_confirmation_80x24", draw(&mut app, 80, 24).backend());
+}

@@ -449,7 +449,7 @@ fn defaults() -> Vec<Binding> {
             "always",
             Mode::Question,
             vec![K::plain('a')],
-            "allow this tool until the console closes",
+            "yes for this session",
         ),
         b(
             No,
