@@ -539,3 +539,47 @@ fn agent_steps_inline_and_a_tool_confirmation_80x24() {
     app.settle_confirmation(tokio::time::Instant::now());
     insta::assert_snapshot!("tool_confirmation_80x24", draw(&mut app, 80, 24).backend());
 }
+
+/// An answer cut at `max_tokens` is not "done": the title and a line under the text say so,
+/// in the warning colour, and no live rate stays in the status bar once nothing streams.
+#[test]
+fn a_truncated_answer_says_so_160x48() {
+    let mut app = app();
+    submit(&mut app, 1, "Write the long report", Priority::Normal, 0);
+    state(&mut app, 1, TaskStatus::Running, 1, 0);
+    app.apply(Event::OutputDelta {
+        id: id(1),
+        text: "The report begins with power, then thermal, then".into(),
+    });
+    app.apply(Event::ExecutionFinished {
+        id: id(1),
+        usage: TokenUsage {
+            input: 4,
+            output: 8,
+        },
+        finish_reason: FinishReason::Length,
+        latency_ms: 800,
+        at: t0() + chrono::Duration::seconds(1),
+    });
+    state(&mut app, 1, TaskStatus::Succeeded, 1, 1);
+    let theme = Theme::from(app.current_theme().unwrap());
+    let terminal = draw(&mut app, 160, 48);
+    let screen: String = terminal
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .map(|c| c.symbol())
+        .collect();
+    assert!(screen.contains("truncated at max_tokens"), "{screen}");
+    assert!(screen.contains("⚠ the answer was cut at model.max_tokens"));
+    let buffer = terminal.backend().buffer();
+    let warn_cells = buffer
+        .content()
+        .iter()
+        .filter(|c| c.symbol() == "⚠")
+        .map(|c| c.style().fg)
+        .collect::<Vec<_>>();
+    assert_eq!(warn_cells, vec![theme.warn.fg]);
+    insta::assert_snapshot!(terminal.backend());
+}

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::block;
-use crate::events::TaskStatus;
+use crate::events::{FinishReason, TaskStatus};
 use crate::tui::app::{App, Pane};
 use crate::tui::output::{LineKind, visible_rows};
 use crate::tui::panes::tasks::countdown_text;
@@ -59,7 +59,17 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         TaskStatus::Downlink { .. } => (format!("downlink {countdown}"), theme.running),
         TaskStatus::Retrying { .. } => (format!("retry in {countdown}"), theme.warn),
         TaskStatus::Blackout { .. } => (format!("BLACKOUT {countdown}"), theme.warn),
-        TaskStatus::Succeeded => ("done".to_string(), theme.ok),
+        TaskStatus::Succeeded => match &task.finish_reason {
+            Some(FinishReason::Length) => ("truncated at max_tokens".to_string(), theme.warn),
+            Some(FinishReason::MaxSteps) => ("stopped at tools.max_steps".to_string(), theme.warn),
+            Some(FinishReason::TokenBudget) => {
+                ("stopped at the token budget".to_string(), theme.warn)
+            }
+            Some(FinishReason::ContentFilter) => {
+                ("filtered by the provider".to_string(), theme.warn)
+            }
+            _ => ("done".to_string(), theme.ok),
+        },
         TaskStatus::Failed { kind, .. } => (format!("failed: {kind}"), theme.error),
         TaskStatus::Cancelled { .. } => ("cancelled".to_string(), theme.muted),
     };
@@ -100,7 +110,28 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         _ => None,
     };
     // The error under the text, wrapped, on up to three rows (a refusal's reason is a sentence).
-    let error = error.map(|e| format!("✗ {e}"));
+    // An answer that did not end on its own says so there too, in the warning colour.
+    let notice = match (&task.status, &task.finish_reason) {
+        (TaskStatus::Succeeded, Some(FinishReason::Length)) => {
+            Some("⚠ the answer was cut at model.max_tokens")
+        }
+        (TaskStatus::Succeeded, Some(FinishReason::MaxSteps)) => {
+            Some("⚠ stopped after tools.max_steps tool calls; the answer is incomplete")
+        }
+        (TaskStatus::Succeeded, Some(FinishReason::TokenBudget)) => {
+            Some("⚠ stopped at runtime.max_tokens_per_task; the answer is incomplete")
+        }
+        (TaskStatus::Succeeded, Some(FinishReason::ContentFilter)) => {
+            Some("⚠ the provider filtered the answer")
+        }
+        _ => None,
+    };
+    let error_style = if notice.is_some() {
+        theme.warn
+    } else {
+        theme.error
+    };
+    let error = error.map(|e| format!("✗ {e}")).or(notice.map(String::from));
     let error_rows = error.as_deref().map_or(0, |e| {
         let width = usize::from(inner.width.max(1));
         u16::try_from(unicode_width::UnicodeWidthStr::width(e).div_ceil(width))
@@ -138,7 +169,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             ..inner
         };
         frame.render_widget(
-            Paragraph::new(Line::styled(e, theme.error)).wrap(Wrap { trim: true }),
+            Paragraph::new(Line::styled(e, error_style)).wrap(Wrap { trim: true }),
             error_area,
         );
     }

@@ -25,12 +25,14 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         format!(" {}/{}", app.link.backend, app.link.model),
         theme.status,
     )];
-    // Tokens/s of the task in view (the selected one, else the newest), where the bar has
-    // room beside the audit state; the Output pane's title shows it at any width.
+    // Tokens/s of the task in view (the selected one, else the newest) while it streams, where
+    // the bar has room beside the audit state; the Output pane's title shows it at any width.
+    // Nothing streaming, no rate: a finished task's average is not a live figure.
     if area.width >= 100
         && let Some(rate) = app
             .selected_task()
             .or_else(|| app.tasks.last())
+            .filter(|t| t.is_active())
             .and_then(|t| t.tokens_per_second(app.now))
     {
         left.push(Span::styled(format!(" {}", rate_text(rate)), theme.status));
