@@ -1,0 +1,93 @@
+//! The `:` command line: parsing a typed command into view changes and [`Command`]s.
+
+use super::*;
+
+impl App {
+    /// Runs a `:` command (`preset mars`, `theme mono`, `priority high`, `verify`, `cancel`,
+    /// `undo [N]`, `help`, `quit`).
+    pub fn run_command(&mut self, text: &str) -> Vec<Command> {
+        const COMMANDS: [&str; 9] = [
+            "backend", "preset", "theme", "priority", "verify", "cancel", "undo", "help", "quit",
+        ];
+        let mut words = text.split_whitespace();
+        let Some(name) = words.next() else {
+            return Vec::new();
+        };
+        let arg = words.next();
+        let name = name.to_ascii_lowercase();
+        if name == "backend" {
+            return match (arg, words.next()) {
+                (Some(backend), model) => vec![Command::SetBackend {
+                    backend: backend.to_string(),
+                    model: model.map(str::to_string),
+                }],
+                (None, _) => {
+                    self.flash(
+                        ":backend needs a name, e.g. :backend openai gpt-4o-mini",
+                        FlashLevel::Error,
+                    );
+                    Vec::new()
+                }
+            };
+        }
+        match (name.as_str(), arg) {
+            ("preset", Some(p)) => match <LatencyPreset as clap::ValueEnum>::from_str(p, true) {
+                Ok(preset) => return vec![Command::SetPreset(preset)],
+                Err(_) => self.flash(
+                    format!("unknown preset '{p}'; presets: earth, lunar, mars, deep-space, custom"),
+                    FlashLevel::Error,
+                ),
+            },
+            ("theme", Some(t)) => match self.themes.iter().position(|th| th.name == t) {
+                Some(i) => {
+                    self.theme = i;
+                    return vec![Command::SetTheme(i)];
+                }
+                None => {
+                    let names: Vec<&str> = self.themes.iter().map(|th| th.name.as_str()).collect();
+                    self.flash(format!("unknown theme '{t}'; themes: {}", names.join(", ")), FlashLevel::Error);
+                }
+            },
+            ("priority", Some(p)) => match <Priority as clap::ValueEnum>::from_str(p, true) {
+                Ok(priority) => self.priority = priority,
+                Err(_) => self.flash(
+                    format!("unknown priority '{p}'; priorities: critical, high, normal, low, background"),
+                    FlashLevel::Error,
+                ),
+            },
+            ("undo", None) => return vec![Command::Undo(None)],
+            ("undo", Some(n)) => match n.parse::<u64>() {
+                Ok(seq) => return vec![Command::Undo(Some(seq))],
+                Err(_) => self.flash(
+                    format!(
+                        ":undo takes the number of a TOOL_INVOCATION audit entry, e.g. :undo 42, not '{n}'"
+                    ),
+                    FlashLevel::Error,
+                ),
+            },
+            ("verify", None) => return self.update(Action::VerifyAudit),
+            ("cancel", None) => return self.update(Action::CancelTask),
+            ("help", None) => self.overlay = Some(Overlay::Help),
+            ("quit" | "q", None) => return self.update(Action::Quit),
+            ("preset" | "theme" | "priority", None) => {
+                self.flash(format!(":{name} needs a value, e.g. :{name} {}", match name.as_str() {
+                    "preset" => "mars",
+                    "theme" => "mono",
+                    _ => "high",
+                }), FlashLevel::Error);
+            }
+            (known, Some(_)) if COMMANDS.contains(&known) => {
+                self.flash(format!(":{known} takes no value"), FlashLevel::Error);
+            }
+            (unknown, _) => self.flash(
+                format!(
+                    "unknown command ':{unknown}'{}; commands: {}",
+                    crate::config::suggest::did_you_mean(unknown, COMMANDS),
+                    COMMANDS.join(", ")
+                ),
+                FlashLevel::Error,
+            ),
+        }
+        Vec::new()
+    }
+}
