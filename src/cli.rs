@@ -122,7 +122,7 @@ pub(crate) fn parse_rfc3339(text: &str) -> Result<chrono::DateTime<chrono::Utc>,
 /// `veyra tui`.
 #[derive(Debug, Args, Default, Clone)]
 pub struct TuiArgs {
-    /// Theme name (default, high-contrast, mono) or path to a theme file.
+    /// Theme name (default, daylight, high-contrast, deep-space, mono) or path to a theme file.
     #[arg(long, value_name = "NAME|PATH")]
     pub theme: Option<String>,
     /// Link preset to start with.

@@ -507,7 +507,8 @@ pub enum AuditStoreKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TuiConfig {
-    /// Theme name (`default`, `high-contrast`, `mono`) or path to a theme file.
+    /// Theme name (`default`, `daylight`, `high-contrast`, `deep-space`, `mono`) or path to a
+    /// theme file.
     pub theme: String,
     /// Upper bound on redraws per second, 1 to 120.
     pub frame_rate: u32,

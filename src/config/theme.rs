@@ -60,12 +60,14 @@ pub const ANSI_COLOURS: [&str; 17] = [
 ];
 
 /// Built-in themes: name and YAML text (the files in `themes/`).
-pub const BUILTIN_THEMES: [(&str, &str); 3] = [
+pub const BUILTIN_THEMES: [(&str, &str); 5] = [
     ("default", include_str!("../../themes/default.yaml")),
+    ("daylight", include_str!("../../themes/daylight.yaml")),
     (
         "high-contrast",
         include_str!("../../themes/high-contrast.yaml"),
     ),
+    ("deep-space", include_str!("../../themes/deep-space.yaml")),
     ("mono", include_str!("../../themes/mono.yaml")),
 ];
 

@@ -152,9 +152,11 @@ async fn event_loop(
     let mut keys = EventStream::new();
     let mut clock = tokio::time::interval(Duration::from_millis(250));
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut theme = Theme::from(
+    let depth = theme::ColourDepth::detect();
+    let mut theme = Theme::for_depth(
         app.current_theme()
             .ok_or_else(|| VeyraError::Runtime("no theme loaded".into()))?,
+        depth,
     );
     let mut dirty = true;
     let mut last_draw = tokio::time::Instant::now() - frame_period;
@@ -269,7 +271,7 @@ async fn event_loop(
                 }
                 Command::SetTheme(i) => {
                     if let Some(t) = app.themes.get(i) {
-                        theme = Theme::from(t);
+                        theme = Theme::for_depth(t, depth);
                     }
                 }
                 Command::Cancel(id) => match core.cancel(id) {

@@ -44,10 +44,80 @@ pub struct Theme {
     pub overlay: Style,
 }
 
-fn colour(c: ThemeColour) -> Color {
+/// How many colours the terminal shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColourDepth {
+    /// 24-bit colour: `#rrggbb` is drawn as written.
+    TrueColor,
+    /// The 16 ANSI colours: `#rrggbb` maps to the nearest of them.
+    Ansi16,
+}
+
+impl ColourDepth {
+    /// What `COLORTERM` announces: `truecolor` or `24bit` is [`ColourDepth::TrueColor`];
+    /// anything else, or nothing (`TERM=xterm` over SSH), the 16 colours every terminal has.
+    pub fn from_colorterm(colorterm: Option<&str>) -> Self {
+        match colorterm.map(str::trim) {
+            Some(v) if v.eq_ignore_ascii_case("truecolor") || v.eq_ignore_ascii_case("24bit") => {
+                ColourDepth::TrueColor
+            }
+            _ => ColourDepth::Ansi16,
+        }
+    }
+
+    /// From the process environment.
+    pub fn detect() -> Self {
+        Self::from_colorterm(std::env::var("COLORTERM").ok().as_deref())
+    }
+}
+
+/// The 16 ANSI colours as xterm draws them, by index.
+const ANSI_RGB: [(u8, u8, u8); 16] = [
+    (0, 0, 0),
+    (205, 0, 0),
+    (0, 205, 0),
+    (205, 205, 0),
+    (0, 0, 238),
+    (205, 0, 205),
+    (0, 205, 205),
+    (229, 229, 229),
+    (127, 127, 127),
+    (255, 0, 0),
+    (0, 255, 0),
+    (255, 255, 0),
+    (92, 92, 255),
+    (255, 0, 255),
+    (0, 255, 255),
+    (255, 255, 255),
+];
+
+/// The index of the ANSI colour nearest to `(r, g, b)` (squared distance, weighted for the
+/// eye: green counts most, blue least). A clearly coloured input (saturation 0.3 or more) maps
+/// to a colour, never to black, grey or white: by distance alone a light red is nearer to grey
+/// than to red, and would lose its meaning.
+pub fn nearest_ansi(r: u8, g: u8, b: u8) -> u8 {
+    const GREYS: [usize; 4] = [0, 7, 8, 15];
+    let (max, min) = (r.max(g).max(b), r.min(g).min(b));
+    let saturated = max > 0 && f32::from(max - min) / f32::from(max) >= 0.3;
+    let distance = |&(ar, ag, ab): &(u8, u8, u8)| {
+        let d = |x: u8, y: u8| (i32::from(x) - i32::from(y)).pow(2);
+        3 * d(r, ar) + 4 * d(g, ag) + 2 * d(b, ab)
+    };
+    let best = ANSI_RGB
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !(saturated && GREYS.contains(i)))
+        .min_by_key(|(_, c)| distance(c))
+        .map_or(15, |(i, _)| i);
+    // 16 entries: the index always fits.
+    u8::try_from(best).unwrap_or(15)
+}
+
+fn colour(c: ThemeColour, depth: ColourDepth) -> Color {
     match c {
         ThemeColour::Reset => Color::Reset,
-        ThemeColour::Rgb(r, g, b) => Color::Rgb(r, g, b),
+        ThemeColour::Rgb(r, g, b) if depth == ColourDepth::TrueColor => Color::Rgb(r, g, b),
+        ThemeColour::Rgb(r, g, b) => colour(ThemeColour::Ansi(nearest_ansi(r, g, b)), depth),
         ThemeColour::Ansi(i) => match i {
             0 => Color::Black,
             1 => Color::Red,
@@ -70,10 +140,19 @@ fn colour(c: ThemeColour) -> Color {
 }
 
 impl From<&ResolvedTheme> for Theme {
+    /// The theme in true colour (see [`Theme::for_depth`]).
     fn from(t: &ResolvedTheme) -> Self {
+        Theme::for_depth(t, ColourDepth::TrueColor)
+    }
+}
+
+impl Theme {
+    /// Styles for a terminal of `depth` colours.
+    pub fn for_depth(t: &ResolvedTheme, depth: ColourDepth) -> Self {
         if t.monochrome {
             return Theme::monochrome(&t.name);
         }
+        let colour = |c| colour(c, depth);
         let fg = |role: &str| Style::default().fg(colour(t.colour(role)));
         Theme {
             name: t.name.clone(),
@@ -101,9 +180,7 @@ impl From<&ResolvedTheme> for Theme {
             overlay: Style::default().bg(colour(t.colour("overlay_bg"))),
         }
     }
-}
 
-impl Theme {
     /// No colour at all: bold, dim and reverse video carry the meaning (`NO_COLOR`).
     pub fn monochrome(name: &str) -> Self {
         let plain = Style::default();
@@ -133,5 +210,68 @@ impl Theme {
     pub fn priority(&self, p: Priority) -> Style {
         let i = Priority::ALL.iter().position(|x| *x == p).unwrap_or(2);
         self.priorities[i]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::theme::{builtin_names, load_theme};
+
+    #[test]
+    fn colorterm_decides_the_depth() {
+        assert_eq!(
+            ColourDepth::from_colorterm(Some("truecolor")),
+            ColourDepth::TrueColor
+        );
+        assert_eq!(
+            ColourDepth::from_colorterm(Some("24bit")),
+            ColourDepth::TrueColor
+        );
+        for other in [None, Some(""), Some("yes"), Some("256")] {
+            assert_eq!(ColourDepth::from_colorterm(other), ColourDepth::Ansi16);
+        }
+    }
+
+    #[test]
+    fn rgb_maps_to_the_nearest_ansi_colour() {
+        assert_eq!(nearest_ansi(0, 0, 0), 0);
+        assert_eq!(nearest_ansi(255, 255, 255), 15);
+        assert_eq!(nearest_ansi(0xff, 0x6b, 0x6b), 9, "a light red");
+        assert_eq!(nearest_ansi(0x05, 0x50, 0xae), 4, "a deep blue");
+        assert_eq!(nearest_ansi(0x1f, 0x23, 0x28), 0, "near black");
+        let t = load_theme("deep-space").unwrap();
+        let ansi = Theme::for_depth(&t, ColourDepth::Ansi16);
+        assert_eq!(ansi.error.fg, Some(Color::LightRed));
+        let rgb = Theme::for_depth(&t, ColourDepth::TrueColor);
+        assert_eq!(rgb.error.fg, Some(Color::Rgb(0xff, 0x6b, 0x6b)));
+    }
+
+    /// Every built-in theme keeps its meanings apart in both depths: success, warning and
+    /// failure never share a colour, and none of them looks like plain text.
+    #[test]
+    fn every_builtin_theme_keeps_meanings_apart_at_both_depths() {
+        let names = builtin_names();
+        assert!(names.len() >= 5, "{names:?}");
+        for name in names {
+            let t = load_theme(name).unwrap();
+            if t.monochrome {
+                continue;
+            }
+            for depth in [ColourDepth::TrueColor, ColourDepth::Ansi16] {
+                let th = Theme::for_depth(&t, depth);
+                let fgs = [th.ok.fg, th.warn.fg, th.error.fg];
+                for (i, a) in fgs.iter().enumerate() {
+                    assert_ne!(*a, th.text.fg, "{name} {depth:?}: role {i} looks like text");
+                    for b in &fgs[i + 1..] {
+                        assert_ne!(a, b, "{name} {depth:?}: two meanings share a colour");
+                    }
+                }
+                assert_ne!(
+                    th.selection.fg, th.selection.bg,
+                    "{name} {depth:?}: the selection is unreadable"
+                );
+            }
+        }
     }
 }
