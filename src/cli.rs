@@ -102,8 +102,8 @@ pub enum PolicyCommand {
 /// `veyra latency`.
 #[derive(Debug, Args)]
 pub struct LatencyArgs {
-    /// Link preset (default: `latency.preset` from the configuration).
-    #[arg(long, value_enum)]
+    /// Link preset: earth, lunar, mars, deep-space, custom (default: `latency.preset`).
+    #[arg(long, value_name = "PRESET")]
     pub preset: Option<LatencyPreset>,
     /// Moment to compute for, RFC 3339 (default: now), e.g. 2003-08-27T00:00:00Z.
     #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339)]
@@ -119,14 +119,24 @@ pub(crate) fn parse_rfc3339(text: &str) -> Result<chrono::DateTime<chrono::Utc>,
         .map_err(|e| format!("{e}; use RFC 3339, e.g. 2003-08-27T00:00:00Z"))
 }
 
+impl From<TuiArgs> for crate::tui::ConsoleOptions {
+    fn from(args: TuiArgs) -> Self {
+        crate::tui::ConsoleOptions {
+            theme: args.theme,
+            preset: args.preset,
+            demo: args.demo,
+        }
+    }
+}
+
 /// `veyra tui`.
 #[derive(Debug, Args, Default, Clone)]
 pub struct TuiArgs {
     /// Theme name (default, daylight, high-contrast, deep-space, mono) or path to a theme file.
     #[arg(long, value_name = "NAME|PATH")]
     pub theme: Option<String>,
-    /// Link preset to start with.
-    #[arg(long, value_enum)]
+    /// Link preset to start with: earth, lunar, mars, deep-space, custom.
+    #[arg(long, value_name = "PRESET")]
     pub preset: Option<LatencyPreset>,
     /// Demo mode: simulated Mars link for today, 120× time compression, visible streaming.
     #[arg(long)]
@@ -138,8 +148,8 @@ pub struct TuiArgs {
 pub struct RunArgs {
     /// The prompt; `-` or omitted reads it from stdin.
     pub prompt: Option<String>,
-    /// Scheduling priority.
-    #[arg(long, value_enum, default_value_t = Priority::Normal)]
+    /// Scheduling priority: critical, high, normal, low, background.
+    #[arg(long, value_name = "PRIORITY", default_value = "normal")]
     pub priority: Priority,
     /// Backend for this run (see `veyra health`).
     #[arg(long)]
@@ -609,12 +619,7 @@ pub fn policy_request(
         let value = match (key.as_str(), v) {
             ("destination", serde_json::Value::String(j)) => ContextValue::Jurisdiction(j),
             ("preset", serde_json::Value::String(p)) => {
-                let preset =
-                    <LatencyPreset as clap::ValueEnum>::from_str(&p, true).map_err(|_| {
-                        bad(format!(
-                            "preset '{p}' is not one of earth, lunar, mars, deep-space, custom"
-                        ))
-                    })?;
+                let preset = p.parse::<LatencyPreset>().map_err(bad)?;
                 if !destination_given {
                     request = request.with(
                         "destination",

@@ -45,18 +45,7 @@ impl fmt::Display for ExecutionId {
 
 /// Task priority, highest first (DESIGN §3).
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    Default,
-    clap::ValueEnum,
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
@@ -71,6 +60,24 @@ pub enum Priority {
     Low,
     /// Only when nothing else waits.
     Background,
+}
+
+impl std::str::FromStr for Priority {
+    type Err = String;
+
+    /// A priority by name, case-insensitive; the error lists the valid names.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Priority::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(text.trim()))
+            .ok_or_else(|| {
+                format!(
+                    "'{}' is not a priority; use one of {}",
+                    crate::sanitize::quote(text),
+                    Priority::ALL.map(Priority::name).join(", ")
+                )
+            })
+    }
 }
 
 impl Priority {

@@ -62,8 +62,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
         .build()
         .map_err(|e| VeyraError::io("starting the async runtime", e))?;
     match cli.command {
-        None => runtime.block_on(veyra::tui::run(loaded, cli.console)),
-        Some(Command::Tui(args)) => runtime.block_on(veyra::tui::run(loaded, args)),
+        None => runtime.block_on(veyra::tui::run(loaded, cli.console.into())),
+        Some(Command::Tui(args)) => runtime.block_on(veyra::tui::run(loaded, args.into())),
         Some(Command::Run(args)) => {
             cli::init_headless_logging(&loaded.config)?;
             runtime.block_on(cli::run(args, loaded))

@@ -301,7 +301,7 @@ impl Default for CustomRange {
 }
 
 /// Link presets (DESIGN §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LatencyPreset {
     /// Terrestrial network.
@@ -316,7 +316,34 @@ pub enum LatencyPreset {
     Custom,
 }
 
+impl std::str::FromStr for LatencyPreset {
+    type Err = String;
+
+    /// A preset by name, case-insensitive; the error lists the valid names.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        LatencyPreset::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(text.trim()))
+            .ok_or_else(|| {
+                format!(
+                    "'{}' is not a link preset; use one of {}",
+                    crate::sanitize::quote(text),
+                    LatencyPreset::ALL.map(LatencyPreset::name).join(", ")
+                )
+            })
+    }
+}
+
 impl LatencyPreset {
+    /// Every preset, in the console's order.
+    pub const ALL: [LatencyPreset; 5] = [
+        LatencyPreset::Earth,
+        LatencyPreset::Lunar,
+        LatencyPreset::Mars,
+        LatencyPreset::DeepSpace,
+        LatencyPreset::Custom,
+    ];
+
     /// The name used in config, CLI and console.
     pub fn name(self) -> &'static str {
         match self {

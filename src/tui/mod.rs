@@ -19,7 +19,6 @@ use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
 use futures_util::StreamExt;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::cli::TuiArgs;
 use crate::config::{LoadedConfig, ResolvedTheme, theme as theme_cfg};
 use crate::core::{ExecutionRequest, VeyraCore};
 use crate::error::{ExitCode, VeyraError};
@@ -79,8 +78,19 @@ pub fn initial_app(core: &VeyraCore, themes: Vec<ResolvedTheme>) -> Result<App, 
     Ok(app)
 }
 
+/// How the console starts: what the command line may override in the configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsoleOptions {
+    /// Theme name or path, instead of `tui.theme`.
+    pub theme: Option<String>,
+    /// Link preset, instead of `latency.preset`.
+    pub preset: Option<crate::config::LatencyPreset>,
+    /// Demo mode ([`apply_demo`]).
+    pub demo: bool,
+}
+
 /// Runs the console until the operator quits or a signal arrives.
-pub async fn run(loaded: LoadedConfig, args: TuiArgs) -> Result<ExitCode, VeyraError> {
+pub async fn run(loaded: LoadedConfig, args: ConsoleOptions) -> Result<ExitCode, VeyraError> {
     use std::io::IsTerminal;
     let mut config = loaded.config;
     if let Some(theme) = args.theme {

@@ -31,16 +31,15 @@ impl App {
             };
         }
         match (name.as_str(), arg) {
-            ("preset", Some(p)) => match <LatencyPreset as clap::ValueEnum>::from_str(p, true) {
+            ("preset", Some(p)) => match p.parse::<LatencyPreset>() {
                 Ok(preset) => return vec![Command::SetPreset(preset)],
-                Err(_) => self.flash(
-                    format!("unknown preset '{p}'; presets: earth, lunar, mars, deep-space, custom"),
-                    FlashLevel::Error,
-                ),
+                Err(e) => self.flash(e, FlashLevel::Error),
             },
             ("theme", Some(t)) => match self.themes.iter().position(|th| th.name == t) {
                 Some(i) => {
                     self.theme = i;
+                    // Success says so, and replaces any stale error.
+                    self.flash(format!("theme {t}"), FlashLevel::Info);
                     return vec![Command::SetTheme(i)];
                 }
                 None => {
@@ -48,12 +47,15 @@ impl App {
                     self.flash(format!("unknown theme '{t}'; themes: {}", names.join(", ")), FlashLevel::Error);
                 }
             },
-            ("priority", Some(p)) => match <Priority as clap::ValueEnum>::from_str(p, true) {
-                Ok(priority) => self.priority = priority,
-                Err(_) => self.flash(
-                    format!("unknown priority '{p}'; priorities: critical, high, normal, low, background"),
-                    FlashLevel::Error,
-                ),
+            ("priority", Some(p)) => match p.parse::<Priority>() {
+                Ok(priority) => {
+                    self.priority = priority;
+                    self.flash(
+                        format!("prompts go out at priority {}", priority.name()),
+                        FlashLevel::Info,
+                    );
+                }
+                Err(e) => self.flash(e, FlashLevel::Error),
             },
             ("undo", None) => return vec![Command::Undo(None)],
             ("undo", Some(n)) => match n.parse::<u64>() {

@@ -577,6 +577,11 @@ fn the_command_line_runs_commands_and_explains_mistakes() {
     assert_eq!(app.mode(), Mode::Normal);
     assert!(app.run_command("priority high").is_empty());
     assert_eq!(app.priority, Priority::High);
+    assert_eq!(
+        app.flash.as_ref().map(|f| (f.text.as_str(), f.level)),
+        Some(("prompts go out at priority high", FlashLevel::Info)),
+        "success says so"
+    );
     assert_eq!(app.run_command("verify"), vec![Command::VerifyAudit]);
     assert!(app.run_command("prest mars").is_empty());
     assert!(
@@ -587,7 +592,13 @@ fn the_command_line_runs_commands_and_explains_mistakes() {
             .contains("did you mean 'preset'?")
     );
     assert!(app.run_command("preset venus").is_empty());
-    assert!(app.flash.as_ref().unwrap().text.contains("presets: earth"));
+    assert!(
+        app.flash
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("use one of earth, lunar, mars")
+    );
     app.handle_key(&key(':'));
     app.handle_key(&named(KeyCode::Esc));
     assert_eq!(app.mode(), Mode::Normal);
