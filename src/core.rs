@@ -158,6 +158,8 @@ struct CoreInner {
     policy: Arc<dyn PolicyEngine>,
     safety: SafetyBoundary,
     confirmations: Mutex<Confirmations>,
+    /// The link state last published, to tell when it has moved.
+    last_link: Mutex<Option<LinkStatus>>,
     config: VeyraConfig,
     registry: BackendRegistry,
     backend: RwLock<Arc<dyn ModelBackend>>,
@@ -278,6 +280,7 @@ impl VeyraCore {
             tools,
             policy,
             safety: SafetyBoundary::from_config(&config.governance),
+            last_link: Mutex::new(None),
             confirmations: Mutex::new(Confirmations {
                 policy: ConfirmationPolicy::Ask,
                 next: 1,
@@ -380,11 +383,26 @@ impl VeyraCore {
             },
             None,
         )?;
-        self.inner.emitter.emit(Event::LinkChanged {
-            link: status.clone(),
-            at: Utc::now(),
-        });
+        self.inner.publish_link(true);
         Ok(status)
+    }
+
+    /// Keeps the link's state current for watchers: every `period` (on tokio's clock) it
+    /// publishes [`Event::LinkChanged`] if the one-way delay moved by a whole second or more
+    /// since the last one published, or the conjunction state changed (a blackout began or
+    /// ended). The console runs it so its status bar never goes stale. Watching stops when the
+    /// handle is dropped, or with the core.
+    pub fn watch_link(&self, period: Duration) -> tokio_util::task::AbortOnDropHandle<()> {
+        let core = Arc::downgrade(&self.inner);
+        tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tick.tick().await;
+                let Some(core) = core.upgrade() else { return };
+                core.publish_link(false);
+            }
+        }))
     }
 
     /// Model for prompts that name none.
@@ -648,6 +666,35 @@ impl VeyraCore {
 }
 
 impl CoreInner {
+    /// Publishes the link's state when `switched`, or when it moved enough to show (see
+    /// [`VeyraCore::watch_link`]).
+    fn publish_link(&self, switched: bool) {
+        let mut status = self.link.status();
+        status.simulated = self.config.latency.simulate;
+        let mut last = match self.last_link.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let moved = match last.as_ref() {
+            None => true,
+            Some(prev) => {
+                prev.preset != status.preset
+                    || prev.conjunction != status.conjunction
+                    || prev.one_way_ms.abs_diff(status.one_way_ms) >= 1000
+            }
+        };
+        if !(switched || moved) {
+            return;
+        }
+        *last = Some(status.clone());
+        drop(last);
+        self.emitter.emit(Event::LinkChanged {
+            link: status,
+            switched,
+            at: Utc::now(),
+        });
+    }
+
     fn current_model(&self) -> String {
         match self.model.read() {
             Ok(m) => m.clone(),

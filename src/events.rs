@@ -448,10 +448,14 @@ pub enum Event {
         /// When.
         at: DateTime<Utc>,
     },
-    /// The simulated link changed (preset switched, conjunction state changed).
+    /// The simulated link changed (preset switched, delay or conjunction state moved).
     LinkChanged {
         /// The link now.
         link: LinkStatus,
+        /// True when the operator switched the preset; false when the link itself moved (its
+        /// one-way delay by a whole second or more, or its conjunction state).
+        #[serde(default)]
+        switched: bool,
         /// When.
         at: DateTime<Utc>,
     },

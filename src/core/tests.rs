@@ -760,3 +760,56 @@ async fn switching_backend_is_decided_audited_and_applies_to_new_prompts() {
         "a failed switch changes nothing"
     );
 }
+
+/// The link is republished when it moves (a whole second of delay, or the conjunction state),
+/// not only on a preset switch; a link that does not move is published once.
+#[tokio::test(start_paused = true)]
+async fn the_link_watch_publishes_when_the_delay_moves_and_only_then() {
+    let links = |rx: &mut tokio::sync::broadcast::Receiver<Event>| {
+        drain(rx)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::LinkChanged { link, switched, .. } => Some((link.one_way_ms, switched)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let moving = core_with(|c| {
+        c.latency.simulate = true;
+        c.latency.preset = LatencyPreset::Mars;
+        c.latency.mode = crate::config::LatencyMode::Ephemeris;
+        c.latency.time_scale = 1_000_000.0;
+    });
+    let mut rx = moving.subscribe();
+    let watch = moving.watch_link(Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_millis(10_500)).await;
+    let seen = links(&mut rx);
+    // A million simulated seconds per real second: Mars's delay moves by far more than a
+    // second between ticks, so every tick publishes.
+    assert!(seen.len() >= 10, "{seen:?}");
+    assert!(seen.iter().all(|(_, switched)| !switched));
+    assert!(
+        seen.windows(2).all(|w| w[0].0.abs_diff(w[1].0) >= 1000),
+        "{seen:?}"
+    );
+    drop(watch);
+
+    let still = core_with(|c| {
+        c.latency.simulate = true;
+        c.latency.preset = LatencyPreset::Lunar;
+        c.latency.mode = crate::config::LatencyMode::Fixed;
+    });
+    let mut rx = still.subscribe();
+    let watch = still.watch_link(Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(
+        links(&mut rx).len(),
+        1,
+        "published once, then nothing moved"
+    );
+    still.set_preset(LatencyPreset::Earth).unwrap();
+    let after = links(&mut rx);
+    assert_eq!(after.len(), 1);
+    assert!(after[0].1, "a switch says so");
+    drop(watch);
+}

@@ -159,6 +159,8 @@ async fn event_loop(
     // In raw mode Ctrl-C is a key; SIGINT comes only from `kill -INT` and is a way out too.
     let mut sigint = signal(SignalKind::interrupt()).map_err(signal_err)?;
     let mut events = core.subscribe();
+    // The status bar follows the link as it moves, not only when the operator switches it.
+    let _link_watch = core.watch_link(Duration::from_secs(1));
     let mut keys = EventStream::new();
     let mut clock = tokio::time::interval(Duration::from_millis(250));
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

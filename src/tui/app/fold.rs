@@ -121,11 +121,19 @@ impl App {
                 self.link.backend = backend;
                 self.link.model = model;
             }
-            Event::LinkChanged { link, .. } => {
+            Event::LinkChanged { link, switched, .. } => {
+                // A switch, or a blackout beginning or ending, is news; a delay drifting by a
+                // second only updates the status bar.
+                let news = switched || link.conjunction != self.link.link.conjunction;
                 let text = format!(
-                    "link: {} ({}){}",
+                    "link: {} ({}){}{}",
                     link.preset,
                     link.mode,
+                    if link.conjunction == "clear" {
+                        String::new()
+                    } else {
+                        format!(" — conjunction: {}", link.conjunction)
+                    },
                     if link.simulated {
                         ""
                     } else {
@@ -133,7 +141,9 @@ impl App {
                     }
                 );
                 self.link.link = link;
-                self.flash(text, FlashLevel::Info);
+                if news {
+                    self.flash(text, FlashLevel::Info);
+                }
             }
             Event::AuditRecorded {
                 seq,
