@@ -585,6 +585,16 @@ impl App {
         if self.overlay == Some(Overlay::Help) {
             // Any unbound key closes the help.
             self.overlay = None;
+        } else if mode == Mode::Normal && is_meaningful(key) {
+            // A key that does nothing says where to look, rather than nothing at all.
+            self.flash(
+                format!(
+                    "{} does nothing here · {} for help",
+                    super::keymap::describe_key(key),
+                    self.keymap.key_hint(Mode::Normal, Action::Help)
+                ),
+                FlashLevel::Info,
+            );
         }
         Vec::new()
     }
@@ -789,6 +799,30 @@ impl App {
             self.follow = false;
         }
     }
+}
+
+/// True for a key an operator presses on purpose: not a bare modifier or a media key.
+fn is_meaningful(key: &KeyEvent) -> bool {
+    use crossterm::event::KeyCode;
+    matches!(
+        key.code,
+        KeyCode::Char(_)
+            | KeyCode::F(_)
+            | KeyCode::Enter
+            | KeyCode::Backspace
+            | KeyCode::Delete
+            | KeyCode::Insert
+            | KeyCode::Left
+            | KeyCode::Right
+            | KeyCode::Up
+            | KeyCode::Down
+            | KeyCode::Home
+            | KeyCode::End
+            | KeyCode::PageUp
+            | KeyCode::PageDown
+            | KeyCode::Tab
+            | KeyCode::BackTab
+    )
 }
 
 mod commands;

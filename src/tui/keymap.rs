@@ -207,6 +207,19 @@ impl KeySpec {
     }
 }
 
+/// A pressed key as the help writes keys (`x`, `Ctrl-X`, `F5`, `PgUp`).
+pub fn describe_key(key: &KeyEvent) -> String {
+    let mut modifiers = key.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT);
+    if !matches!(key.code, KeyCode::Char(_)) {
+        modifiers |= key.modifiers & KeyModifiers::SHIFT;
+    }
+    KeySpec {
+        code: key.code,
+        modifiers,
+    }
+    .to_string()
+}
+
 impl fmt::Display for KeySpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.modifiers.contains(KeyModifiers::CONTROL) {

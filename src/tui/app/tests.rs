@@ -702,3 +702,25 @@ fn a_allows_a_tool_for_the_session_and_nothing_else() {
         }]
     );
 }
+
+#[test]
+fn a_key_that_does_nothing_points_to_help() {
+    let mut app = app();
+    assert!(app.handle_key(&key('x')).is_empty());
+    assert_eq!(
+        app.flash.as_ref().map(|f| f.text.as_str()),
+        Some("x does nothing here · ? for help")
+    );
+    app.flash = None;
+    assert!(app.handle_key(&ctrl('x')).is_empty());
+    assert_eq!(
+        app.flash.as_ref().map(|f| f.text.as_str()),
+        Some("Ctrl-X does nothing here · ? for help")
+    );
+    // While typing, keys are text, not hints.
+    app.flash = None;
+    app.handle_key(&key('i'));
+    app.handle_key(&key('x'));
+    assert!(app.flash.is_none());
+    assert_eq!(app.input.text, "x");
+}
