@@ -244,7 +244,10 @@ fn link_app() -> App {
 fn draw(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
     let theme = Theme::from(app.current_theme().unwrap());
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    let areas = layout::Areas::of(ratatui::layout::Rect::new(0, 0, width, height));
+    let areas = layout::Areas::of(
+        ratatui::layout::Rect::new(0, 0, width, height),
+        app.zoomed(),
+    );
     app.output_size = (areas.output_text().width, areas.output_text().height);
     app.tasks_rows = areas.task_rows();
     terminal.draw(|f| layout::render(app, &theme, f)).unwrap();
@@ -582,4 +585,20 @@ fn a_truncated_answer_says_so_160x48() {
         .collect::<Vec<_>>();
     assert_eq!(warn_cells, vec![theme.warn.fg]);
     insta::assert_snapshot!(terminal.backend());
+}
+
+/// `z` zooms the focused pane to the whole body; the title says so; `z` again restores.
+#[test]
+fn zoomed_output_80x24() {
+    let mut app = busy_app();
+    app.focus = veyra::tui::app::Pane::Output;
+    app.handle_key(&crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Char('z'),
+    ));
+    assert_eq!(app.zoomed(), Some(veyra::tui::app::Pane::Output));
+    insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
+    app.handle_key(&crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Char('z'),
+    ));
+    assert_eq!(app.zoomed(), None);
 }

@@ -46,6 +46,18 @@ impl Pane {
         Pane::Prompt,
     ];
 
+    /// The pane's title.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pane::Tasks => "Tasks",
+            Pane::Output => "Output",
+            Pane::Log => "Log",
+            Pane::Audit => "Audit",
+            Pane::Safety => "Safety",
+            Pane::Prompt => "Prompt",
+        }
+    }
+
     fn step(self, forward: bool) -> Pane {
         let i = Self::ORDER.iter().position(|p| *p == self).unwrap_or(0);
         let n = Self::ORDER.len();
@@ -363,6 +375,8 @@ pub struct App {
     pub priority: Priority,
     /// Follow the newest task and the bottom of its output.
     pub follow: bool,
+    /// The focused pane fills the body ([`App::zoomed`]).
+    pub zoom: bool,
     /// Output view anchor; `None` shows the bottom.
     pub output_anchor: Option<Anchor>,
     /// Size of the Output pane's text area (set by the loop after layout).
@@ -421,6 +435,7 @@ impl App {
             index: HashMap::new(),
             selected: None,
             focus: Pane::Prompt,
+            zoom: false,
             editing: false,
             input: InputLine::default(),
             priority: Priority::Normal,
@@ -454,6 +469,15 @@ impl App {
             command: None,
             quit: false,
         }
+    }
+
+    /// The pane that fills the body while zoomed: the focused one (the Output for the
+    /// Prompt, whose answer is what the operator wants to see larger).
+    pub fn zoomed(&self) -> Option<Pane> {
+        self.zoom.then_some(match self.focus {
+            Pane::Prompt => Pane::Output,
+            other => other,
+        })
     }
 
     /// The mode keys are routed in. Only an open modal asks questions: a confirmation that
@@ -670,6 +694,19 @@ impl App {
                 }
             }
             Action::No => self.overlay = None,
+            Action::Zoom => {
+                self.zoom = !self.zoom;
+                if let Some(pane) = self.zoomed() {
+                    self.flash(
+                        format!(
+                            "{} zoomed · {} back",
+                            pane.name(),
+                            self.keymap.key_hint(Mode::Normal, Action::Zoom)
+                        ),
+                        FlashLevel::Info,
+                    );
+                }
+            }
             Action::FocusNext => self.focus = self.focus.step(true),
             Action::FocusPrev => self.focus = self.focus.step(false),
             Action::EditPrompt => {

@@ -41,6 +41,8 @@ pub enum Action {
     NextTheme,
     /// Show or hide the help overlay.
     Help,
+    /// Zoom the focused pane to the whole body, or back.
+    Zoom,
     /// Submit the prompt (editing).
     Submit,
     /// Leave editing or close an overlay.
@@ -287,6 +289,13 @@ fn defaults() -> Vec<Binding> {
             Mode::Normal,
             vec![K::named(KeyCode::BackTab)],
             "focus previous pane",
+        ),
+        b(
+            Zoom,
+            "zoom",
+            Mode::Normal,
+            vec![K::plain('z')],
+            "zoom the pane / back",
         ),
         b(
             EditPrompt,

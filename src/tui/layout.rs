@@ -21,7 +21,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::app::App;
+use super::app::{App, Pane};
 use super::panes;
 use super::theme::Theme;
 
@@ -48,8 +48,27 @@ pub struct Areas {
 }
 
 impl Areas {
-    /// Splits the screen.
-    pub fn of(area: Rect) -> Areas {
+    /// Splits the screen; while `zoom` names a pane, it takes the whole body (everything
+    /// above the Prompt) and the other panes are not drawn.
+    pub fn of(area: Rect, zoom: Option<Pane>) -> Areas {
+        let mut areas = Areas::split(area);
+        if let Some(pane) = zoom {
+            let body = areas
+                .tasks
+                .union(areas.output)
+                .union(areas.log)
+                .union(areas.safety);
+            let keep = |p: Pane| if p == pane { body } else { Rect::ZERO };
+            areas.tasks = keep(Pane::Tasks);
+            areas.output = keep(Pane::Output);
+            areas.log = keep(Pane::Log);
+            areas.audit = keep(Pane::Audit);
+            areas.safety = keep(Pane::Safety);
+        }
+        areas
+    }
+
+    fn split(area: Rect) -> Areas {
         let [main, bottom, prompt, status] = Layout::vertical([
             Constraint::Min(6),
             Constraint::Percentage(28),
@@ -111,12 +130,24 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
         frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
         return;
     }
-    let areas = Areas::of(area);
-    panes::tasks::render(app, theme, frame, areas.tasks);
-    panes::output::render(app, theme, frame, areas.output);
-    panes::log::render(app, theme, frame, areas.log);
-    panes::audit::render(app, theme, frame, areas.audit);
-    panes::safety::render(app, theme, frame, areas.safety);
+    let areas = Areas::of(area, app.zoomed());
+    // A zoomed-away pane has no area and is not drawn.
+    let drawn = |rect: Rect| !rect.is_empty();
+    if drawn(areas.tasks) {
+        panes::tasks::render(app, theme, frame, areas.tasks);
+    }
+    if drawn(areas.output) {
+        panes::output::render(app, theme, frame, areas.output);
+    }
+    if drawn(areas.log) {
+        panes::log::render(app, theme, frame, areas.log);
+    }
+    if drawn(areas.audit) {
+        panes::audit::render(app, theme, frame, areas.audit);
+    }
+    if drawn(areas.safety) {
+        panes::safety::render(app, theme, frame, areas.safety);
+    }
     panes::prompt::render(app, theme, frame, areas.prompt);
     panes::status::render(app, theme, frame, areas.status);
     panes::overlay::render(app, theme, frame, area);

@@ -183,8 +183,10 @@ async fn event_loop(
                 let size = terminal
                     .size()
                     .map_err(|e| VeyraError::io("reading the terminal size", e))?;
-                let areas =
-                    layout::Areas::of(ratatui::layout::Rect::new(0, 0, size.width, size.height));
+                let areas = layout::Areas::of(
+                    ratatui::layout::Rect::new(0, 0, size.width, size.height),
+                    app.zoomed(),
+                );
                 let text = areas.output_text();
                 app.output_size = (text.width, text.height);
                 app.tasks_rows = areas.task_rows();

@@ -26,6 +26,9 @@ pub fn block<'a>(title: Vec<Span<'a>>, pane: Pane, app: &App, theme: &Theme) -> 
     };
     let mut spans = vec![Span::raw(" ")];
     spans.extend(title);
+    if app.zoomed() == Some(pane) {
+        spans.push(Span::styled(" · zoomed", theme.accent));
+    }
     spans.push(Span::raw(" "));
     Block::default()
         .borders(Borders::ALL)
