@@ -408,7 +408,26 @@ fn a_broken_chain_turns_the_audit_pane_red_80x24() {
         at: t0() + chrono::Duration::seconds(12),
     });
     app.flash = None;
-    insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
+    let theme = Theme::from(app.current_theme().unwrap());
+    let terminal = draw(&mut app, 80, 24);
+    // Really red: the failure line and the pane's border take the error colour.
+    let buffer = terminal.backend().buffer();
+    let cells: Vec<_> = buffer.content().iter().collect();
+    let broken = cells
+        .windows(2)
+        .position(|w| w[0].symbol() == "✗" && w[1].symbol() == " ")
+        .expect("the ✗ BROKEN line");
+    assert_eq!(cells[broken].style().fg, theme.error.fg);
+    let audit_title = cells
+        .windows(5)
+        .position(|w| w.iter().map(|c| c.symbol()).collect::<String>() == "Audit")
+        .expect("the Audit title");
+    assert_eq!(
+        cells[audit_title - 2].style().fg,
+        theme.error.fg,
+        "the border"
+    );
+    insta::assert_snapshot!(terminal.backend());
 }
 
 #[test]

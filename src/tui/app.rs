@@ -377,6 +377,12 @@ pub struct App {
     pub follow: bool,
     /// The focused pane fills the body ([`App::zoomed`]).
     pub zoom: bool,
+    /// How far the Audit pane is scrolled back from the newest entry (0: the newest first).
+    pub audit_scroll: usize,
+    /// How far the Safety pane is scrolled back from the newest violation.
+    pub safety_scroll: usize,
+    /// The Log pane's scrollback (tui-logger's page mode).
+    pub log_view: LogView,
     /// Output view anchor; `None` shows the bottom.
     pub output_anchor: Option<Anchor>,
     /// Size of the Output pane's text area (set by the loop after layout).
@@ -436,6 +442,9 @@ impl App {
             selected: None,
             focus: Pane::Prompt,
             zoom: false,
+            audit_scroll: 0,
+            safety_scroll: 0,
+            log_view: LogView::default(),
             editing: false,
             input: InputLine::default(),
             priority: Priority::Normal,
@@ -797,14 +806,38 @@ impl App {
     fn page(&self) -> usize {
         match self.focus {
             Pane::Output => self.output_size.1.max(1) as usize,
-            _ => self.tasks_rows.max(1) as usize,
+            // About a pane's height: the bottom panes are a quarter of the screen.
+            Pane::Audit | Pane::Safety | Pane::Log => (self.output_size.1 / 3).max(1) as usize,
+            Pane::Tasks | Pane::Prompt => self.tasks_rows.max(1) as usize,
         }
     }
 
     fn move_by(&mut self, delta: isize) {
+        // Keys move what the focused pane shows, never a pane out of sight.
+        let scroll = |offset: usize, len: usize| {
+            offset
+                .saturating_add_signed(delta)
+                .min(len.saturating_sub(1))
+        };
         match self.focus {
             Pane::Output => self.scroll_output(delta),
-            Pane::Tasks | Pane::Log | Pane::Audit | Pane::Safety | Pane::Prompt => {
+            Pane::Audit => self.audit_scroll = scroll(self.audit_scroll, self.audit.recent.len()),
+            Pane::Safety => {
+                self.safety_scroll = scroll(self.safety_scroll, self.violations.len());
+            }
+            Pane::Log => {
+                use tui_logger::TuiWidgetEvent;
+                // Page mode pages back and forth; past the newest page it follows the tail.
+                let (event, scrolled) = match delta {
+                    d if d <= isize::MIN / 4 => (TuiWidgetEvent::PrevPageKey, true),
+                    d if d >= isize::MAX / 4 => (TuiWidgetEvent::EscapeKey, false),
+                    d if d < 0 => (TuiWidgetEvent::PrevPageKey, true),
+                    _ => (TuiWidgetEvent::NextPageKey, self.log_view.scrolled),
+                };
+                self.log_view.state.transition(event);
+                self.log_view.scrolled = scrolled;
+            }
+            Pane::Tasks | Pane::Prompt => {
                 if self.tasks.is_empty() {
                     return;
                 }
@@ -835,6 +868,23 @@ impl App {
         if !at_bottom {
             self.follow = false;
         }
+    }
+}
+
+/// The Log pane's scrollback: tui-logger's widget state, and whether it is paged back.
+#[derive(Default)]
+pub struct LogView {
+    /// The widget's state (page mode when scrolled).
+    pub state: tui_logger::TuiWidgetState,
+    /// True while paged back from the live tail (`G` returns).
+    pub scrolled: bool,
+}
+
+impl std::fmt::Debug for LogView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogView")
+            .field("scrolled", &self.scrolled)
+            .finish_non_exhaustive()
     }
 }
 

@@ -724,3 +724,50 @@ fn a_key_that_does_nothing_points_to_help() {
     assert!(app.flash.is_none());
     assert_eq!(app.input.text, "x");
 }
+
+#[test]
+fn keys_move_the_focused_pane_only() {
+    let mut app = app();
+    for n in 1..=3u128 {
+        app.apply(submitted(n));
+    }
+    for seq in 1..=5 {
+        app.apply(Event::AuditRecorded {
+            seq,
+            event_type: "EXECUTION".into(),
+            actor: "operator".into(),
+            action: "execute".into(),
+            outcome: "success".into(),
+            hash: "ab".repeat(32),
+            execution: None,
+        });
+    }
+    app.focus = Pane::Tasks;
+    app.handle_key(&key('g'));
+    let selected = app.selected;
+    for pane in [Pane::Audit, Pane::Safety, Pane::Log] {
+        app.focus = pane;
+        app.handle_key(&key('j'));
+        app.handle_key(&key('G'));
+        assert_eq!(
+            app.selected, selected,
+            "{pane:?} moved the hidden Tasks selection"
+        );
+    }
+    app.focus = Pane::Audit;
+    app.handle_key(&key('g'));
+    app.handle_key(&key('j'));
+    app.handle_key(&key('j'));
+    assert_eq!(app.audit_scroll, 2);
+    for _ in 0..10 {
+        app.handle_key(&key('j'));
+    }
+    assert_eq!(app.audit_scroll, 4, "stops at the oldest entry");
+    app.handle_key(&key('g'));
+    assert_eq!(app.audit_scroll, 0, "g returns to the newest");
+    app.focus = Pane::Log;
+    app.handle_key(&key('k'));
+    assert!(app.log_view.scrolled);
+    app.handle_key(&key('G'));
+    assert!(!app.log_view.scrolled, "G returns to the live tail");
+}

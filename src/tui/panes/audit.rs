@@ -80,14 +80,25 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         }
     }
     let room = (inner.height as usize).saturating_sub(lines.len());
-    for e in audit.recent.iter().rev().take(room) {
-        let style = if matches!(e.outcome.as_str(), "success" | "allowed" | "allow") {
-            theme.text
-        } else {
-            theme.warn
+    // Scrolled back (j/k while focused): the rows start further from the newest.
+    let skip = app.audit_scroll.min(audit.recent.len().saturating_sub(1));
+    if skip > 0 {
+        lines.push(Line::styled(
+            format!("↑ {skip} newer (k / g to return)"),
+            theme.accent,
+        ));
+    }
+    let room = room.saturating_sub(usize::from(skip > 0));
+    for e in audit.recent.iter().rev().skip(skip).take(room) {
+        // The outcome leads as a glyph, so it survives the narrowest pane; the word follows.
+        let (glyph, glyph_style, style) = match e.outcome.as_str() {
+            "success" | "allowed" | "allow" => ("✓", theme.ok, theme.text),
+            "cancelled" => ("⊗", theme.muted, theme.warn),
+            _ => ("✗", theme.error, theme.warn),
         };
         lines.push(Line::from(vec![
             Span::styled(format!("{:>4} ", e.seq), theme.muted),
+            Span::styled(format!("{glyph} "), glyph_style),
             Span::styled(format!("{} ", e.event_type), style),
             Span::styled(format!("{} {}", e.action, e.outcome), theme.muted),
         ]));

@@ -81,13 +81,13 @@ impl LogFormatter for SanitizingFormatter {
 
 /// Draws the pane.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let block = block(
-        vec![Span::styled("Log", theme.title)],
-        Pane::Log,
-        app,
-        theme,
-    );
+    let mut title = vec![Span::styled("Log", theme.title)];
+    if app.log_view.scrolled {
+        title.push(Span::styled(" · paged back (G: live)", theme.warn));
+    }
+    let block = block(title, Pane::Log, app, theme);
     let widget = TuiLoggerWidget::default()
+        .state(&app.log_view.state)
         .block(block)
         .style(theme.text)
         .formatter(Box::new(SanitizingFormatter {

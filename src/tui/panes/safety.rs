@@ -5,7 +5,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 
 use super::block;
 use crate::tui::app::{App, Pane};
@@ -37,24 +37,30 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         );
         return;
     }
-    let lines: Vec<Line> = app
-        .violations
-        .iter()
-        .rev()
-        .take(inner.height as usize)
-        .map(|v| {
-            Line::from(vec![
-                Span::styled(v.at.format("%H:%M:%S ").to_string(), theme.muted),
-                Span::styled(
-                    format!("{} ", if v.level == "blocked" { "⊘" } else { "✗" }),
-                    theme.error,
-                ),
-                Span::styled(format!("{} ", v.operation), theme.text),
-                Span::styled(format!("{} ", v.rule), theme.warn),
-                Span::styled(format!("{} ", v.actor), theme.muted),
-                Span::styled(v.reason.clone(), theme.muted),
-            ])
-        })
-        .collect();
-    frame.render_widget(Paragraph::new(lines), inner);
+    // Each violation whole: wrapped over as many rows as it needs, never cut mid-word;
+    // newest first, from where the operator scrolled (j/k while focused).
+    let skip = app
+        .safety_scroll
+        .min(app.violations.len().saturating_sub(1));
+    let mut lines: Vec<Line> = Vec::new();
+    if skip > 0 {
+        lines.push(Line::styled(
+            format!("↑ {skip} newer (k / g to return)"),
+            theme.accent,
+        ));
+    }
+    lines.extend(app.violations.iter().rev().skip(skip).map(|v| {
+        Line::from(vec![
+            Span::styled(v.at.format("%H:%M:%S ").to_string(), theme.muted),
+            Span::styled(
+                format!("{} ", if v.level == "blocked" { "⊘" } else { "✗" }),
+                theme.error,
+            ),
+            Span::styled(format!("{} ", v.operation), theme.text),
+            Span::styled(format!("{} ", v.rule), theme.warn),
+            Span::styled(format!("{} ", v.actor), theme.muted),
+            Span::styled(v.reason.clone(), theme.muted),
+        ])
+    }));
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
 }
