@@ -316,6 +316,26 @@ fn too_small_terminal_says_so() {
     insta::assert_snapshot!(draw(&mut busy_app(), 40, 10).backend());
 }
 
+/// `q` in the too-small view asks a question the operator must be able to see.
+#[test]
+fn too_small_terminal_shows_the_question_it_waits_on() {
+    let mut app = busy_app();
+    app.handle_key(&crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Char('q'),
+    ));
+    assert!(matches!(app.overlay, Some(Overlay::ConfirmQuit { .. })));
+    let terminal = draw(&mut app, 40, 10);
+    let screen: String = terminal
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .map(|c| c.symbol())
+        .collect();
+    assert!(screen.contains("Quit?"), "{screen}");
+    insta::assert_snapshot!(terminal.backend());
+}
+
 #[test]
 fn error_message_is_readable_at_80x24() {
     let mut app = busy_app();

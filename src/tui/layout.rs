@@ -116,7 +116,7 @@ pub fn too_small(area: Rect) -> bool {
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
     let area = frame.area();
     if too_small(area) {
-        let text = vec![
+        let mut text = vec![
             Line::styled("Terminal too small", theme.error),
             Line::from(format!(
                 "{}×{} — Veyra needs at least {}×{}.",
@@ -127,6 +127,22 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
                 theme.muted,
             ),
         ];
+        // A question waiting for an answer is shown even here, so no key answers it unseen.
+        if let Some(c) = app.open_confirmation() {
+            text.push(Line::styled(
+                format!(
+                    "Waiting: allow {}? y once{} · n deny",
+                    c.operation,
+                    if c.scopable { " · a session" } else { "" }
+                ),
+                theme.warn,
+            ));
+        } else if let Some(super::app::Overlay::ConfirmQuit { active }) = &app.overlay {
+            text.push(Line::styled(
+                format!("Quit? {active} in flight: y quits and cancels them · n keeps working"),
+                theme.warn,
+            ));
+        }
         frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
         return;
     }

@@ -31,6 +31,34 @@ fn ellipsize(text: &str, width: usize) -> String {
     out
 }
 
+/// Tasks not yet ended, counted by where they are: `1 on the uplink, 2 running`.
+fn in_flight(app: &App) -> String {
+    use crate::events::TaskStatus;
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for t in app.tasks.iter().filter(|t| t.is_active()) {
+        let place = match t.status {
+            TaskStatus::Queued => "queued",
+            TaskStatus::Uplink { .. } => "on the uplink",
+            TaskStatus::Running => "running",
+            TaskStatus::Downlink { .. } => "on the downlink",
+            TaskStatus::Retrying { .. } => "waiting to retry",
+            TaskStatus::Blackout { .. } => "held by a blackout",
+            TaskStatus::Succeeded | TaskStatus::Failed { .. } | TaskStatus::Cancelled { .. } => {
+                continue;
+            }
+        };
+        match counts.iter_mut().find(|(p, _)| *p == place) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((place, 1)),
+        }
+    }
+    counts
+        .iter()
+        .map(|(place, n)| format!("{n} {place}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let [v] = Layout::vertical([Constraint::Length(height.min(area.height))])
         .flex(Flex::Center)
@@ -108,23 +136,25 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         None => {}
         Some(Overlay::Help) => help(app, theme, frame, area),
         Some(Overlay::ConfirmQuit { active }) => {
-            let rect = centered(area, 50, 5);
+            let rect = centered(area, 60, 5);
             let block = Block::default()
                 .borders(Borders::ALL)
                 .border_type(BorderType::Double)
                 .border_style(theme.warn)
                 .title(Span::styled(" Quit? ", theme.title))
                 .style(theme.overlay);
+            let key = |action| app.keymap.key_hint(Mode::Question, action);
             let text = vec![
                 Line::from(format!(
-                    "{active} task{} still running.",
+                    "{active} task{} in flight:",
                     if *active == 1 { " is" } else { "s are" }
                 )),
+                Line::styled(in_flight(app), theme.muted),
                 Line::from(vec![
-                    Span::styled("y", theme.accent),
+                    Span::styled(key(Action::Yes), theme.accent),
                     Span::raw(" quit and cancel them · "),
-                    Span::styled("n", theme.accent),
-                    Span::raw("/Esc keep working"),
+                    Span::styled(key(Action::No), theme.accent),
+                    Span::raw(" keep working"),
                 ]),
             ];
             frame.render_widget(Clear, rect);
