@@ -641,3 +641,18 @@ fn zoomed_output_80x24() {
     ));
     assert_eq!(app.zoomed(), None);
 }
+
+/// The help's second page: what each pane is for, the glyphs, the `:` commands — at 80×24.
+#[test]
+fn help_panes_glyphs_and_commands_80x24() {
+    let mut app = busy_app();
+    app.handle_key(&crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Char('?'),
+    ));
+    app.handle_key(&crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Tab,
+    ));
+    assert_eq!(app.help_page, 1);
+    assert_eq!(app.overlay, Some(Overlay::Help));
+    insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
+}

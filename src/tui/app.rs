@@ -377,6 +377,8 @@ pub struct App {
     pub follow: bool,
     /// The focused pane fills the body ([`App::zoomed`]).
     pub zoom: bool,
+    /// The help overlay's page: 0 keys, 1 panes, glyphs and commands.
+    pub help_page: usize,
     /// How far the Audit pane is scrolled back from the newest entry (0: the newest first).
     pub audit_scroll: usize,
     /// How far the Safety pane is scrolled back from the newest violation.
@@ -442,6 +444,7 @@ impl App {
             selected: None,
             focus: Pane::Prompt,
             zoom: false,
+            help_page: 0,
             audit_scroll: 0,
             safety_scroll: 0,
             log_view: LogView::default(),
@@ -655,7 +658,11 @@ impl App {
     /// Applies an action; returns what the loop must do.
     pub fn update(&mut self, action: Action) -> Vec<Command> {
         if self.overlay == Some(Overlay::Help) {
-            // The help overlay closes on its own key, Esc, or anything else.
+            // Tab turns the help's page; its own key, Esc, or anything else closes it.
+            if matches!(action, Action::FocusNext | Action::FocusPrev) {
+                self.help_page = (self.help_page + 1) % HELP_PAGES;
+                return Vec::new();
+            }
             self.overlay = None;
             if matches!(action, Action::Help | Action::Cancel) {
                 return Vec::new();
@@ -789,7 +796,10 @@ impl App {
                     return vec![Command::SetTheme(self.theme)];
                 }
             }
-            Action::Help => self.overlay = Some(Overlay::Help),
+            Action::Help => {
+                self.help_page = 0;
+                self.overlay = Some(Overlay::Help);
+            }
             Action::CancelTask => match self.selected_task() {
                 Some(task) if task.is_active() => return vec![Command::Cancel(task.id)],
                 Some(task) => {
@@ -871,6 +881,9 @@ impl App {
     }
 }
 
+/// Pages of the help overlay.
+pub const HELP_PAGES: usize = 2;
+
 /// The Log pane's scrollback: tui-logger's widget state, and whether it is paged back.
 #[derive(Default)]
 pub struct LogView {
@@ -914,6 +927,7 @@ fn is_meaningful(key: &KeyEvent) -> bool {
 
 mod commands;
 mod fold;
+pub use commands::COMMAND_TABLE;
 mod input;
 
 use fold::one_line;

@@ -2,13 +2,32 @@
 
 use super::*;
 
+/// The `:` commands: name, arguments, what it does. The help overlay and the error for an
+/// unknown command are generated from this table.
+pub const COMMAND_TABLE: [(&str, &str, &str); 9] = [
+    ("backend", "NAME [MODEL]", "switch backend"),
+    ("preset", "PRESET", "switch the link"),
+    ("theme", "NAME", "colour theme"),
+    ("priority", "PRIORITY", "for new prompts"),
+    ("verify", "", "verify the audit chain"),
+    ("cancel", "", "cancel the selected task"),
+    ("undo", "[SEQ]", "undo a file tool call"),
+    ("help", "", "this help"),
+    ("quit", "", "quit"),
+];
+
 impl App {
-    /// Runs a `:` command (`preset mars`, `theme mono`, `priority high`, `verify`, `cancel`,
-    /// `undo [N]`, `help`, `quit`).
+    /// Runs a `:` command (see [`COMMAND_TABLE`]).
     pub fn run_command(&mut self, text: &str) -> Vec<Command> {
-        const COMMANDS: [&str; 9] = [
-            "backend", "preset", "theme", "priority", "verify", "cancel", "undo", "help", "quit",
-        ];
+        const COMMANDS: [&str; 9] = {
+            let mut names = [""; 9];
+            let mut i = 0;
+            while i < COMMAND_TABLE.len() {
+                names[i] = COMMAND_TABLE[i].0;
+                i += 1;
+            }
+            names
+        };
         let mut words = text.split_whitespace();
         let Some(name) = words.next() else {
             return Vec::new();
@@ -69,7 +88,10 @@ impl App {
             },
             ("verify", None) => return self.update(Action::VerifyAudit),
             ("cancel", None) => return self.update(Action::CancelTask),
-            ("help", None) => self.overlay = Some(Overlay::Help),
+            ("help", None) => {
+                self.help_page = 0;
+                self.overlay = Some(Overlay::Help);
+            }
             ("quit" | "q", None) => return self.update(Action::Quit),
             ("preset" | "theme" | "priority", None) => {
                 self.flash(format!(":{name} needs a value, e.g. :{name} {}", match name.as_str() {

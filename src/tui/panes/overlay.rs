@@ -7,7 +7,7 @@ use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
 
-use crate::tui::app::{App, Overlay};
+use crate::tui::app::{App, COMMAND_TABLE, Overlay};
 use crate::tui::keymap::{Action, Mode};
 use crate::tui::theme::Theme;
 
@@ -164,6 +164,9 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 }
 
 fn help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    if app.help_page == 1 {
+        return help_story(app, theme, frame, area);
+    }
     const SECTIONS: [(Mode, &str); 4] = [
         (Mode::Normal, "Browsing"),
         (Mode::Editing, "Editing the prompt"),
@@ -199,12 +202,18 @@ fn help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             ]));
         }
     }
-    lines.push(Line::styled("Any key closes this help.", theme.muted));
+    lines.push(Line::styled(
+        format!(
+            "{}: page 2 · other keys close",
+            app.keymap.key_hint(Mode::Normal, Action::FocusNext)
+        ),
+        theme.muted,
+    ));
     let block = Block::default()
         .borders(Borders::ALL)
         .border_type(BorderType::Rounded)
         .border_style(theme.border_focused)
-        .title(Span::styled(" Help — keys ", theme.title))
+        .title(Span::styled(" Help 1/2 — keys ", theme.title))
         .style(theme.overlay);
     if fits {
         let rect = centered(area, 64, lines.len() as u16 + 2);
@@ -221,5 +230,71 @@ fn help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let [l, r] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(inner);
     frame.render_widget(Paragraph::new(lines), l);
+    frame.render_widget(Paragraph::new(right), r);
+}
+
+/// The help's second page: what each pane is for, what the glyphs mean, and the `:` commands
+/// (from the command table). Two columns; fits 80×24.
+fn help_story(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let row = |key: &str, width: usize, text: &str| {
+        Line::from(vec![
+            Span::styled(format!(" {key:<width$}"), theme.accent),
+            Span::styled(text.to_string(), theme.text),
+        ])
+    };
+    let mut left = vec![Line::styled("Panes", theme.title)];
+    for (pane, what) in [
+        ("Tasks", "prompts, state, time"),
+        ("Output", "the answer; ⚙ tool calls"),
+        ("Log", "log; k pages back, G live"),
+        ("Audit", "hash chain and its checks"),
+        ("Safety", "refusals, newest first"),
+        ("Prompt", "type here (i), Enter sends"),
+        ("status", "backend, link, audit, news"),
+    ] {
+        left.push(row(pane, 8, what));
+    }
+    left.push(Line::styled("Task states", theme.title));
+    for (glyph, what) in [
+        ("· ↑ ▶ ↓", "queued/up/running/down"),
+        ("↻ ⊘", "retry wait, blackout"),
+        ("✓ ✗ ⊗", "done, failed, cancelled"),
+    ] {
+        left.push(row(glyph, 8, what));
+    }
+    let mut right = vec![Line::styled("Commands (:)", theme.title)];
+    for (name, args, what) in COMMAND_TABLE {
+        let text = if args.is_empty() {
+            what.to_string()
+        } else {
+            format!("{args}: {what}")
+        };
+        right.push(row(name, 9, &text));
+    }
+    right.push(Line::styled("Audit rows", theme.title));
+    right.push(row("✓ ✗ ⊗", 9, "ok, refused/failed, cancelled"));
+    right.push(Line::styled(
+        format!(
+            "{}: keys · other keys close",
+            app.keymap.key_hint(Mode::Normal, Action::FocusNext)
+        ),
+        theme.muted,
+    ));
+    let height = left.len().max(right.len()) as u16 + 2;
+    let rect = centered(area, area.width.min(110), height);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(theme.border_focused)
+        .title(Span::styled(
+            " Help 2/2 — panes, glyphs, commands ",
+            theme.title,
+        ))
+        .style(theme.overlay);
+    frame.render_widget(Clear, rect);
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let [l, r] = Layout::horizontal([Constraint::Length(37), Constraint::Min(20)]).areas(inner);
+    frame.render_widget(Paragraph::new(left), l);
     frame.render_widget(Paragraph::new(right), r);
 }
