@@ -656,3 +656,22 @@ fn help_panes_glyphs_and_commands_80x24() {
     assert_eq!(app.overlay, Some(Overlay::Help));
     insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
 }
+
+/// A filtered Safety pane says so in its title and shows only what matches.
+#[test]
+fn a_filtered_safety_pane_160x48() {
+    let mut app = governed_app();
+    app.set_filter(veyra::tui::app::Pane::Safety, "openai");
+    app.flash = None;
+    let terminal = draw(&mut app, 160, 48);
+    let screen: String = terminal
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .map(|c| c.symbol())
+        .collect();
+    assert!(screen.contains("Safety (2) /openai"), "{screen}");
+    assert!(!screen.contains("earth-no-offworld"), "{screen}");
+    insta::assert_snapshot!(terminal.backend());
+}

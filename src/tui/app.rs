@@ -20,7 +20,7 @@ use crate::events::{
 };
 
 /// Panes that take focus, in `Tab` order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Pane {
     /// Task list.
     Tasks,
@@ -122,6 +122,20 @@ impl TaskView {
 }
 
 impl TaskView {
+    /// What the `/` filter searches: title, priority, state, kind, backend, model, id.
+    pub fn filter_text(&self) -> String {
+        format!(
+            "{} {} {} {} {} {} {}",
+            self.title,
+            self.priority.name(),
+            self.status.name(),
+            self.kind,
+            self.backend,
+            self.model,
+            self.id
+        )
+    }
+
     /// Time from submission to the end, or to `now` while active.
     pub fn elapsed(&self, now: DateTime<Utc>) -> chrono::Duration {
         self.finished_at.unwrap_or(now) - self.submitted_at
@@ -205,6 +219,16 @@ pub struct AuditLine {
     pub hash: String,
 }
 
+impl AuditLine {
+    /// What the `/` filter searches.
+    pub fn filter_text(&self) -> String {
+        format!(
+            "{} {} {} {} {}",
+            self.seq, self.event_type, self.actor, self.action, self.outcome
+        )
+    }
+}
+
 /// One line of the Safety pane.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViolationLine {
@@ -220,6 +244,16 @@ pub struct ViolationLine {
     pub reason: String,
     /// Who asked.
     pub actor: String,
+}
+
+impl ViolationLine {
+    /// What the `/` filter searches.
+    pub fn filter_text(&self) -> String {
+        format!(
+            "{} {} {} {} {}",
+            self.operation, self.level, self.rule, self.actor, self.reason
+        )
+    }
 }
 
 /// A confirmation waiting for the operator.
@@ -377,6 +411,11 @@ pub struct App {
     pub follow: bool,
     /// The focused pane fills the body ([`App::zoomed`]).
     pub zoom: bool,
+    /// While the command line is open as a `/` filter: the list it filters.
+    pub filtering: Option<Pane>,
+    /// Each list's filter (Tasks, Audit, Safety): a substring, case-insensitive; `!x` keeps
+    /// the rows without `x`.
+    pub filters: HashMap<Pane, String>,
     /// The help overlay's page: 0 keys, 1 panes, glyphs and commands.
     pub help_page: usize,
     /// How far the Audit pane is scrolled back from the newest entry (0: the newest first).
@@ -444,6 +483,8 @@ impl App {
             selected: None,
             focus: Pane::Prompt,
             zoom: false,
+            filtering: None,
+            filters: HashMap::new(),
             help_page: 0,
             audit_scroll: 0,
             safety_scroll: 0,
@@ -730,14 +771,42 @@ impl App {
                 self.editing = true;
             }
             Action::Cancel => {
+                self.filtering = None;
                 if self.command.take().is_none() {
                     self.editing = false;
                 }
                 self.overlay = None;
             }
-            Action::CommandLine => self.command = Some(InputLine::default()),
+            Action::CommandLine => {
+                self.filtering = None;
+                self.command = Some(InputLine::default());
+            }
+            Action::Filter => {
+                let pane = match self.focus {
+                    Pane::Audit => Pane::Audit,
+                    Pane::Safety => Pane::Safety,
+                    Pane::Log => {
+                        self.flash(
+                            "the Log pane cannot be filtered; filter the log file (logging.file)",
+                            FlashLevel::Info,
+                        );
+                        return Vec::new();
+                    }
+                    Pane::Tasks | Pane::Output | Pane::Prompt => Pane::Tasks,
+                };
+                let text = self.filters.get(&pane).cloned().unwrap_or_default();
+                self.filtering = Some(pane);
+                self.command = Some(InputLine {
+                    cursor: text.chars().count(),
+                    text,
+                });
+            }
             Action::RunCommand => {
                 let text = self.command.take().map(|c| c.text).unwrap_or_default();
+                if let Some(pane) = self.filtering.take() {
+                    self.set_filter(pane, text.trim());
+                    return Vec::new();
+                }
                 return self.run_command(&text);
             }
             Action::Submit => {
@@ -822,6 +891,62 @@ impl App {
         }
     }
 
+    /// Sets (or, empty, clears) a list's filter and says what it shows.
+    pub fn set_filter(&mut self, pane: Pane, filter: &str) {
+        if filter.is_empty() || filter == "!" {
+            self.filters.remove(&pane);
+            self.flash(format!("{}: filter cleared", pane.name()), FlashLevel::Info);
+            return;
+        }
+        self.filters.insert(pane, filter.to_string());
+        let shown = match pane {
+            Pane::Tasks => self.tasks.iter().filter(|t| self.shows_task(t)).count(),
+            Pane::Audit => self
+                .audit
+                .recent
+                .iter()
+                .filter(|e| matches_filter(Some(filter), &e.filter_text()))
+                .count(),
+            Pane::Safety => self
+                .violations
+                .iter()
+                .filter(|v| matches_filter(Some(filter), &v.filter_text()))
+                .count(),
+            Pane::Output | Pane::Log | Pane::Prompt => 0,
+        };
+        if pane == Pane::Tasks {
+            // Keep the selection on a row that is shown.
+            let visible = self.visible_tasks();
+            if !self.selected.is_some_and(|s| visible.contains(&s)) {
+                self.selected = visible.last().copied();
+                self.output_anchor = None;
+            }
+        }
+        self.audit_scroll = 0;
+        self.safety_scroll = 0;
+        self.flash(
+            format!("{}: {shown} shown · /{filter}", pane.name()),
+            FlashLevel::Info,
+        );
+    }
+
+    /// The filter of `pane`, if any.
+    pub fn filter(&self, pane: Pane) -> Option<&str> {
+        self.filters.get(&pane).map(String::as_str)
+    }
+
+    /// Whether the Tasks filter lets `task` through.
+    pub fn shows_task(&self, task: &TaskView) -> bool {
+        matches_filter(self.filter(Pane::Tasks), &task.filter_text())
+    }
+
+    /// Indices of the tasks the Tasks filter lets through, in order.
+    pub fn visible_tasks(&self) -> Vec<usize> {
+        (0..self.tasks.len())
+            .filter(|&i| self.shows_task(&self.tasks[i]))
+            .collect()
+    }
+
     fn move_by(&mut self, delta: isize) {
         // Keys move what the focused pane shows, never a pane out of sight.
         let scroll = |offset: usize, len: usize| {
@@ -848,12 +973,17 @@ impl App {
                 self.log_view.scrolled = scrolled;
             }
             Pane::Tasks | Pane::Prompt => {
-                if self.tasks.is_empty() {
+                // Within the rows the filter shows.
+                let visible = self.visible_tasks();
+                let Some(&last) = visible.last() else {
                     return;
-                }
-                let last = self.tasks.len() - 1;
-                let current = self.selected.unwrap_or(last) as isize;
-                let next = current.saturating_add(delta).clamp(0, last as isize) as usize;
+                };
+                let current = self
+                    .selected
+                    .and_then(|s| visible.iter().position(|&i| i == s))
+                    .unwrap_or(visible.len() - 1);
+                let at = current.saturating_add_signed(delta).min(visible.len() - 1);
+                let next = visible[at];
                 if Some(next) != self.selected {
                     self.output_anchor = None;
                 }
@@ -879,6 +1009,17 @@ impl App {
             self.follow = false;
         }
     }
+}
+
+/// Whether `text` passes `filter`: a case-insensitive substring; `!x` passes what lacks `x`.
+pub fn matches_filter(filter: Option<&str>, text: &str) -> bool {
+    let Some(filter) = filter else { return true };
+    let (invert, needle) = match filter.strip_prefix('!') {
+        Some(rest) => (true, rest),
+        None => (false, filter),
+    };
+    let found = text.to_lowercase().contains(&needle.to_lowercase());
+    found != invert
 }
 
 /// Pages of the help overlay.

@@ -61,6 +61,8 @@ pub enum Action {
     Preset(LatencyPreset),
     /// Open the `:` command line.
     CommandLine,
+    /// Filter the focused list (`/`).
+    Filter,
     /// Run the typed command.
     RunCommand,
 }
@@ -409,6 +411,13 @@ fn defaults() -> Vec<Binding> {
             Mode::Normal,
             vec![K::plain(':')],
             "command line (:help)",
+        ),
+        b(
+            Filter,
+            "filter",
+            Mode::Normal,
+            vec![K::plain('/')],
+            "filter the list",
         ),
         b(
             RunCommand,

@@ -771,3 +771,69 @@ fn keys_move_the_focused_pane_only() {
     app.handle_key(&key('G'));
     assert!(!app.log_view.scrolled, "G returns to the live tail");
 }
+
+#[test]
+fn slash_filters_the_focused_list_and_bang_inverts() {
+    let mut app = app();
+    for (n, title) in [
+        (1u128, "Check the seals"),
+        (2, "Rotate the antenna"),
+        (3, "Check power"),
+    ] {
+        let mut e = submitted(n);
+        if let Event::TaskSubmitted { title: t, .. } = &mut e {
+            *t = title.into();
+        }
+        app.apply(e);
+    }
+    app.focus = Pane::Tasks;
+    let type_text = |app: &mut App, text: &str| {
+        for c in text.chars() {
+            app.handle_key(&key(c));
+        }
+        app.handle_key(&named(KeyCode::Enter));
+    };
+    app.handle_key(&key('/'));
+    assert_eq!(app.mode(), Mode::Command);
+    assert_eq!(app.filtering, Some(Pane::Tasks));
+    type_text(&mut app, "CHECK");
+    assert_eq!(app.filter(Pane::Tasks), Some("CHECK"));
+    assert_eq!(
+        app.visible_tasks(),
+        vec![0, 2],
+        "case-insensitive substring"
+    );
+    assert_eq!(
+        app.flash.as_ref().map(|f| f.text.as_str()),
+        Some("Tasks: 2 shown · /CHECK")
+    );
+    // The selection moves within what is shown.
+    app.handle_key(&key('g'));
+    assert_eq!(app.selected, Some(0));
+    app.handle_key(&key('j'));
+    assert_eq!(app.selected, Some(2));
+    // `!` hides the matches; the text comes back for editing.
+    app.handle_key(&key('/'));
+    assert_eq!(app.command.as_ref().map(|c| c.text.as_str()), Some("CHECK"));
+    for _ in 0..5 {
+        app.handle_key(&named(KeyCode::Backspace));
+    }
+    type_text(&mut app, "!check");
+    assert_eq!(app.visible_tasks(), vec![1]);
+    assert_eq!(
+        app.selected,
+        Some(1),
+        "the selection moved onto a shown row"
+    );
+    // Esc leaves the filter as it was; an empty one clears it.
+    app.handle_key(&key('/'));
+    app.handle_key(&named(KeyCode::Esc));
+    assert_eq!(app.filter(Pane::Tasks), Some("!check"));
+    assert_eq!(app.filtering, None);
+    app.set_filter(Pane::Tasks, "");
+    assert_eq!(app.visible_tasks(), vec![0, 1, 2]);
+    // The Log pane says it cannot be filtered rather than filter something else.
+    app.focus = Pane::Log;
+    app.handle_key(&key('/'));
+    assert!(app.command.is_none());
+}

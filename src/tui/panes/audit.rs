@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::block;
-use crate::tui::app::{App, Pane, Verification};
+use crate::tui::app::{App, Pane, Verification, matches_filter};
 use crate::tui::theme::Theme;
 
 /// Draws the pane.
@@ -18,6 +18,10 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let mut title = vec![Span::styled("Audit", theme.title)];
     if audit.enabled {
         title.push(Span::styled(format!(" ({})", audit.entries), theme.muted));
+    }
+    let filter = app.filter(Pane::Audit);
+    if let Some(f) = filter {
+        title.push(Span::styled(format!(" /{f}"), theme.accent));
     }
     let mut block = block(title, Pane::Audit, app, theme);
     if failed {
@@ -81,7 +85,13 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
     let room = (inner.height as usize).saturating_sub(lines.len());
     // Scrolled back (j/k while focused): the rows start further from the newest.
-    let skip = app.audit_scroll.min(audit.recent.len().saturating_sub(1));
+    let rows: Vec<_> = audit
+        .recent
+        .iter()
+        .rev()
+        .filter(|e| matches_filter(filter, &e.filter_text()))
+        .collect();
+    let skip = app.audit_scroll.min(rows.len().saturating_sub(1));
     if skip > 0 {
         lines.push(Line::styled(
             format!("↑ {skip} newer (k / g to return)"),
@@ -89,7 +99,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ));
     }
     let room = room.saturating_sub(usize::from(skip > 0));
-    for e in audit.recent.iter().rev().skip(skip).take(room) {
+    for e in rows.into_iter().skip(skip).take(room) {
         // The outcome leads as a glyph, so it survives the narrowest pane; the word follows.
         let (glyph, glyph_style, style) = match e.outcome.as_str() {
             "success" | "allowed" | "allow" => ("✓", theme.ok, theme.text),

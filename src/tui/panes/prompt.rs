@@ -14,18 +14,33 @@ use crate::tui::theme::Theme;
 /// Draws the pane and, while editing, places the terminal cursor.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if let Some(command) = &app.command {
-        let title = vec![
-            Span::styled("Command", theme.title),
-            Span::styled(
-                " · preset NAME · theme NAME · priority P · verify · cancel · help · quit · undo [N] · Esc closes",
-                theme.muted,
+        let (title, prefix) = match app.filtering {
+            Some(pane) => (
+                vec![
+                    Span::styled(format!("Filter {}", pane.name()), theme.title),
+                    Span::styled(
+                        " · text to keep · !text to hide · empty clears · Esc closes",
+                        theme.muted,
+                    ),
+                ],
+                "/",
             ),
-        ];
+            None => (
+                vec![
+                    Span::styled("Command", theme.title),
+                    Span::styled(
+                        " · preset NAME · theme NAME · priority P · verify · cancel · help · quit · undo [N] · Esc closes",
+                        theme.muted,
+                    ),
+                ],
+                ":",
+            ),
+        };
         let block = block(title, Pane::Prompt, app, theme);
         let inner = block.inner(area);
         frame.render_widget(block, area);
         let line = Line::from(vec![
-            Span::styled(":", theme.accent),
+            Span::styled(prefix, theme.accent),
             Span::styled(command.text.clone(), theme.input),
         ]);
         frame.render_widget(Paragraph::new(line), inner);

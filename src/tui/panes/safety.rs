@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::block;
-use crate::tui::app::{App, Pane};
+use crate::tui::app::{App, Pane, matches_filter};
 use crate::tui::theme::Theme;
 
 /// Draws the pane.
@@ -26,6 +26,10 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             format!(" ⚠ {} waiting", app.confirmations.len()),
             theme.warn,
         ));
+    }
+    let filter = app.filter(Pane::Safety);
+    if let Some(f) = filter {
+        title.push(Span::styled(format!(" /{f}"), theme.accent));
     }
     let block = block(title, Pane::Safety, app, theme);
     let inner = block.inner(area);
@@ -49,18 +53,25 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.accent,
         ));
     }
-    lines.extend(app.violations.iter().rev().skip(skip).map(|v| {
-        Line::from(vec![
-            Span::styled(v.at.format("%H:%M:%S ").to_string(), theme.muted),
-            Span::styled(
-                format!("{} ", if v.level == "blocked" { "⊘" } else { "✗" }),
-                theme.error,
-            ),
-            Span::styled(format!("{} ", v.operation), theme.text),
-            Span::styled(format!("{} ", v.rule), theme.warn),
-            Span::styled(format!("{} ", v.actor), theme.muted),
-            Span::styled(v.reason.clone(), theme.muted),
-        ])
-    }));
+    lines.extend(
+        app.violations
+            .iter()
+            .rev()
+            .filter(|v| matches_filter(filter, &v.filter_text()))
+            .skip(skip)
+            .map(|v| {
+                Line::from(vec![
+                    Span::styled(v.at.format("%H:%M:%S ").to_string(), theme.muted),
+                    Span::styled(
+                        format!("{} ", if v.level == "blocked" { "⊘" } else { "✗" }),
+                        theme.error,
+                    ),
+                    Span::styled(format!("{} ", v.operation), theme.text),
+                    Span::styled(format!("{} ", v.rule), theme.warn),
+                    Span::styled(format!("{} ", v.actor), theme.muted),
+                    Span::styled(v.reason.clone(), theme.muted),
+                ])
+            }),
+    );
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
 }

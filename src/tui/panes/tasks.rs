@@ -104,23 +104,41 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.muted,
         ));
     }
+    let visible = app.visible_tasks();
+    if let Some(filter) = app.filter(Pane::Tasks) {
+        title.push(Span::styled(
+            format!(" /{filter} ({})", visible.len()),
+            theme.accent,
+        ));
+    }
     let block = block(title, Pane::Tasks, app, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let rows = inner.height as usize;
-    if app.tasks.is_empty() {
-        frame.render_widget(
-            Paragraph::new(Line::styled("No tasks yet.", theme.muted)),
-            inner,
-        );
+    if visible.is_empty() {
+        let text = if app.tasks.is_empty() {
+            "No tasks yet."
+        } else {
+            "No task matches the filter (/ to change it)."
+        };
+        frame.render_widget(Paragraph::new(Line::styled(text, theme.muted)), inner);
         return;
     }
-    let selected = app.selected.unwrap_or(app.tasks.len() - 1);
-    let offset = (selected + 1).saturating_sub(rows);
+    let selected = app
+        .selected
+        .filter(|s| visible.contains(s))
+        .unwrap_or(visible[visible.len() - 1]);
+    let selected_row = visible.iter().position(|&i| i == selected).unwrap_or(0);
+    let offset = (selected_row + 1).saturating_sub(rows);
     let width = inner.width as usize;
     let mut lines = Vec::with_capacity(rows);
     let wide = width >= 56;
-    for (i, task) in app.tasks.iter().enumerate().skip(offset).take(rows) {
+    for (i, task) in visible
+        .iter()
+        .skip(offset)
+        .take(rows)
+        .map(|&i| (i, &app.tasks[i]))
+    {
         let right = match task.countdown(app.now) {
             Some(left) => countdown_text(left),
             None => short_duration(task.elapsed(app.now)),
