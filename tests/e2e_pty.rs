@@ -4,7 +4,7 @@
 //!
 //! Covered: at 100×30 the console draws the `Tasks` and `Prompt` panes; typing `i`, a prompt and
 //! Enter submits it; the mock backend's answer (`Acknowledged …`) appears in the `Output` pane
-//! and the task is marked `✓`; `q` quits with exit status 0 and the terminal has left the
+//! and the task is marked `✓`; `y` copies it with an OSC 52 sequence; `q` quits with exit status 0 and the terminal has left the
 //! alternate screen. At 50×12 the console says `Terminal too small` and `q` still quits.
 //! `Ctrl-C` while editing clears the draft and a second `Ctrl-C` quits; SIGTERM and SIGINT
 //! close the console; all restore the terminal.
@@ -269,6 +269,13 @@ fn submit_a_prompt_see_the_answer_and_quit() {
     console.wait_for("the Prompt out of editing mode", |s| {
         s.contains("to type a prompt")
     });
+    // `y` copies the answer through the terminal: an OSC 52 sequence is written.
+    console.send(b"y");
+    console.wait_for("the copy reported", |s| s.contains("copied "));
+    assert!(
+        has(&console.raw_bytes(), b"\x1b]52;c;"),
+        "no OSC 52 sequence was written"
+    );
     console.send(b"q");
     let status = console.wait_exit();
     let screen = console.screen_text();

@@ -385,6 +385,8 @@ pub enum Command {
         /// How far a yes reaches.
         scope: ConfirmScope,
     },
+    /// Put this text on the terminal's clipboard (OSC 52, so it works over SSH).
+    Copy(String),
     /// Undo a file tool call: the one in this audit entry, or the newest not yet undone.
     Undo(Option<u64>),
     /// Leave the console.
@@ -780,6 +782,75 @@ impl App {
             Action::CommandLine => {
                 self.filtering = None;
                 self.command = Some(InputLine::default());
+            }
+            Action::Copy => {
+                let copied = match self.focus {
+                    Pane::Audit => self
+                        .audit
+                        .recent
+                        .iter()
+                        .rev()
+                        .filter(|e| matches_filter(self.filter(Pane::Audit), &e.filter_text()))
+                        .nth(self.audit_scroll)
+                        .map(|e| {
+                            format!(
+                                "audit entry {}: {} {} {} {} hash {}",
+                                e.seq, e.event_type, e.actor, e.action, e.outcome, e.hash
+                            )
+                        }),
+                    Pane::Safety => self
+                        .violations
+                        .iter()
+                        .rev()
+                        .filter(|v| matches_filter(self.filter(Pane::Safety), &v.filter_text()))
+                        .nth(self.safety_scroll)
+                        .map(|v| {
+                            format!(
+                                "{} {} {} rule {} by {}: {}",
+                                v.at.to_rfc3339(),
+                                v.level,
+                                v.operation,
+                                v.rule,
+                                v.actor,
+                                v.reason
+                            )
+                        }),
+                    Pane::Log => {
+                        self.flash(
+                            "the Log pane is not copied; the log file holds it (logging.file)",
+                            FlashLevel::Info,
+                        );
+                        return Vec::new();
+                    }
+                    Pane::Tasks | Pane::Output | Pane::Prompt => {
+                        self.selected_task().map(|t| t.output.text())
+                    }
+                };
+                match copied {
+                    Some(mut text) if !text.is_empty() => {
+                        // Terminals cap OSC 52 payloads; past this the copy is cut, and says so.
+                        const MAX: usize = 64 * 1024;
+                        let cut = text.len() > MAX;
+                        if cut {
+                            let end = (0..=MAX)
+                                .rev()
+                                .find(|&i| text.is_char_boundary(i))
+                                .unwrap_or(0);
+                            text.truncate(end);
+                        }
+                        self.flash(
+                            format!(
+                                "copied {} characters{} (OSC 52: the terminal must allow \
+                                 clipboard writes)",
+                                text.chars().count(),
+                                if cut { ", cut at 64 KiB" } else { "" }
+                            ),
+                            FlashLevel::Info,
+                        );
+                        return vec![Command::Copy(text)];
+                    }
+                    _ => self.flash("nothing to copy here", FlashLevel::Info),
+                }
             }
             Action::Filter => {
                 let pane = match self.focus {

@@ -63,6 +63,8 @@ pub enum Action {
     CommandLine,
     /// Filter the focused list (`/`).
     Filter,
+    /// Copy what the focused pane shows to the clipboard (OSC 52).
+    Copy,
     /// Run the typed command.
     RunCommand,
 }
@@ -411,6 +413,13 @@ fn defaults() -> Vec<Binding> {
             Mode::Normal,
             vec![K::plain(':')],
             "command line (:help)",
+        ),
+        b(
+            Copy,
+            "copy",
+            Mode::Normal,
+            vec![K::plain('y')],
+            "copy (OSC 52)",
         ),
         b(
             Filter,

@@ -315,6 +315,15 @@ async fn event_loop(
                         app.flash(e.to_string(), FlashLevel::Error);
                     }
                 }
+                Command::Copy(text) => {
+                    // The text already passed the sanitizer on its way into the view.
+                    if let Err(e) = crossterm::execute!(
+                        terminal.backend_mut(),
+                        crossterm::clipboard::CopyToClipboard::to_clipboard_from(text)
+                    ) {
+                        app.flash(format!("copying failed: {e}"), FlashLevel::Error);
+                    }
+                }
                 Command::Undo(seq) => {
                     // In the background: the gate may ask the operator, through this loop.
                     let core = core.clone();

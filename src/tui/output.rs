@@ -78,6 +78,18 @@ impl OutputBuffer {
         }
     }
 
+    /// The whole text, lines joined with `\n` (tool lines included).
+    pub fn text(&self) -> String {
+        let mut out = self.lines.join("\n");
+        if !self.tail.is_empty() {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&self.tail);
+        }
+        out
+    }
+
     /// True when nothing was received.
     pub fn is_empty(&self) -> bool {
         self.bytes == 0

@@ -837,3 +837,46 @@ fn slash_filters_the_focused_list_and_bang_inverts() {
     app.handle_key(&key('/'));
     assert!(app.command.is_none());
 }
+
+#[test]
+fn y_copies_what_the_focused_pane_shows() {
+    let mut app = app();
+    app.apply(submitted(1));
+    app.apply(Event::OutputDelta {
+        id: ExecutionId(Uuid::from_u128(1)),
+        text: "line one\nline two".into(),
+    });
+    app.focus = Pane::Output;
+    assert_eq!(
+        app.handle_key(&key('y')),
+        vec![Command::Copy("line one\nline two".into())]
+    );
+    assert!(
+        app.flash
+            .as_ref()
+            .unwrap()
+            .text
+            .starts_with("copied 17 characters")
+    );
+    app.apply(Event::AuditRecorded {
+        seq: 7,
+        event_type: "EXECUTION".into(),
+        actor: "operator".into(),
+        action: "execute".into(),
+        outcome: "success".into(),
+        hash: "ab".repeat(32),
+        execution: None,
+    });
+    app.focus = Pane::Audit;
+    match app.handle_key(&key('y')).as_slice() {
+        [Command::Copy(text)] => {
+            assert!(
+                text.starts_with("audit entry 7: EXECUTION operator execute success hash abab")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    app.focus = Pane::Safety;
+    assert!(app.handle_key(&key('y')).is_empty());
+    assert_eq!(app.flash.as_ref().unwrap().text, "nothing to copy here");
+}
