@@ -413,6 +413,10 @@ pub struct App {
     pub follow: bool,
     /// The focused pane fills the body ([`App::zoomed`]).
     pub zoom: bool,
+    /// `:` commands run, oldest first (kept across runs in the state directory).
+    pub history: Vec<String>,
+    /// Where ↑/↓ is in `history` while the command line is open.
+    pub history_pos: Option<usize>,
     /// While the command line is open as a `/` filter: the list it filters.
     pub filtering: Option<Pane>,
     /// Each list's filter (Tasks, Audit, Safety): a substring, case-insensitive; `!x` keeps
@@ -485,6 +489,8 @@ impl App {
             selected: None,
             focus: Pane::Prompt,
             zoom: false,
+            history: Vec::new(),
+            history_pos: None,
             filtering: None,
             filters: HashMap::new(),
             help_page: 0,
@@ -654,6 +660,20 @@ impl App {
             self.edit(edit);
             return Vec::new();
         }
+        if mode == Mode::Command && self.filtering.is_none() {
+            use crossterm::event::KeyCode;
+            match key.code {
+                KeyCode::Up | KeyCode::Down => {
+                    self.recall(key.code == KeyCode::Up);
+                    return Vec::new();
+                }
+                KeyCode::Tab => {
+                    self.complete();
+                    return Vec::new();
+                }
+                _ => {}
+            }
+        }
         if mode == Mode::Command
             && let Some(edit) = Edit::from_key(key)
             && let Some(line) = self.command.as_mut()
@@ -781,6 +801,7 @@ impl App {
             }
             Action::CommandLine => {
                 self.filtering = None;
+                self.history_pos = None;
                 self.command = Some(InputLine::default());
             }
             Action::Copy => {
@@ -878,6 +899,13 @@ impl App {
                     self.set_filter(pane, text.trim());
                     return Vec::new();
                 }
+                let text = text.trim().to_string();
+                if !text.is_empty() && self.history.last() != Some(&text) {
+                    self.history.push(text.clone());
+                    let excess = self.history.len().saturating_sub(HISTORY_LEN);
+                    self.history.drain(..excess);
+                }
+                self.history_pos = None;
                 return self.run_command(&text);
             }
             Action::Submit => {
@@ -1092,6 +1120,9 @@ pub fn matches_filter(filter: Option<&str>, text: &str) -> bool {
     let found = text.to_lowercase().contains(&needle.to_lowercase());
     found != invert
 }
+
+/// Commands kept in the history.
+pub const HISTORY_LEN: usize = 200;
 
 /// Pages of the help overlay.
 pub const HELP_PAGES: usize = 2;

@@ -89,6 +89,46 @@ pub struct ConsoleOptions {
     pub demo: bool,
 }
 
+/// The `:` history kept by an earlier run: one command a line, the newest last. A missing or
+/// unreadable file is an empty history; lines are sanitized, as everything shown is.
+pub fn load_history(path: &std::path::Path) -> Vec<String> {
+    let Ok(text) = std::fs::read(path) else {
+        return Vec::new();
+    };
+    let text = String::from_utf8_lossy(&text);
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(|l| crate::sanitize::sanitize_line(l.trim()).into_owned())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let excess = lines.len().saturating_sub(app::HISTORY_LEN);
+    lines.drain(..excess);
+    lines
+}
+
+/// Writes the `:` history (0600: it is the operator's own) through a temporary file renamed
+/// into place, so a crash leaves the old history or the new, never half of one.
+pub fn save_history(path: &std::path::Path, history: &[String]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let Some(dir) = path.parent() else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    for line in history {
+        writeln!(file, "{line}")?;
+    }
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
 /// Runs the console until the operator quits or a signal arrives.
 pub async fn run(loaded: LoadedConfig, args: ConsoleOptions) -> Result<ExitCode, VeyraError> {
     use std::io::IsTerminal;
@@ -112,6 +152,8 @@ pub async fn run(loaded: LoadedConfig, args: ConsoleOptions) -> Result<ExitCode,
     let frame_period = Duration::from_secs(1) / config.tui.frame_rate.max(1);
     let core = VeyraCore::new(config.clone())?;
     let mut app = initial_app(&core, themes)?;
+    let history_file = crate::config::state_dir().join("command_history");
+    app.history = load_history(&history_file);
 
     let _ = tui_logger::init_logger(tui_logger::LevelFilter::Trace);
     tui_logger::set_default_level(tui_logger::LevelFilter::Trace);
@@ -130,6 +172,9 @@ pub async fn run(loaded: LoadedConfig, args: ConsoleOptions) -> Result<ExitCode,
     crate::runtime::contain::install_hook();
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
     let result = event_loop(&mut terminal, &core, &mut app, frame_period).await;
+    if let Err(e) = save_history(&history_file, &app.history) {
+        tracing::warn!(error = %e, file = %history_file.display(), "could not keep the command history");
+    }
     // Running tasks get a moment to finish and record their audit entries; the rest are
     // cancelled (and audited as such).
     let report = core.shutdown(Duration::from_secs(1)).await;

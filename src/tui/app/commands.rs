@@ -114,4 +114,88 @@ impl App {
         }
         Vec::new()
     }
+
+    /// ↑ (`back`) or ↓ through the command history, into the open command line.
+    pub(super) fn recall(&mut self, back: bool) {
+        if self.history.is_empty() {
+            return;
+        }
+        let last = self.history.len() - 1;
+        let pos = match (self.history_pos, back) {
+            (None, true) => Some(last),
+            (None, false) => None,
+            (Some(0), true) => Some(0),
+            (Some(p), true) => Some(p - 1),
+            (Some(p), false) if p >= last => None,
+            (Some(p), false) => Some(p + 1),
+        };
+        self.history_pos = pos;
+        let text = pos
+            .and_then(|p| self.history.get(p))
+            .cloned()
+            .unwrap_or_default();
+        self.command = Some(InputLine {
+            cursor: text.chars().count(),
+            text,
+        });
+    }
+
+    /// Tab: completes the command name, or its argument where the values are known (presets,
+    /// themes, priorities); with several candidates, completes what they share and lists them.
+    pub(super) fn complete(&mut self) {
+        let Some(line) = self.command.as_ref() else {
+            return;
+        };
+        let text = line.text.clone();
+        let (done, word, candidates): (String, &str, Vec<String>) = match text.split_once(' ') {
+            None => (
+                String::new(),
+                text.as_str(),
+                COMMAND_TABLE.iter().map(|c| c.0.to_string()).collect(),
+            ),
+            Some((name, arg)) if !arg.contains(' ') => {
+                let values: Vec<String> = match name {
+                    "preset" => LatencyPreset::ALL
+                        .iter()
+                        .map(|p| p.name().to_string())
+                        .collect(),
+                    "priority" => Priority::ALL.iter().map(|p| p.name().to_string()).collect(),
+                    "theme" => self.themes.iter().map(|t| t.name.clone()).collect(),
+                    _ => Vec::new(),
+                };
+                (format!("{name} "), arg, values)
+            }
+            Some(_) => return,
+        };
+        let matching: Vec<&String> = candidates.iter().filter(|c| c.starts_with(word)).collect();
+        let completed = match matching.as_slice() {
+            [] => {
+                self.flash(format!("nothing completes '{word}'"), FlashLevel::Info);
+                return;
+            }
+            [one] => format!("{done}{one} "),
+            several => {
+                let shared = several.iter().skip(1).fold(several[0].clone(), |acc, c| {
+                    acc.chars()
+                        .zip(c.chars())
+                        .take_while(|(a, b)| a == b)
+                        .map(|(a, _)| a)
+                        .collect()
+                });
+                self.flash(
+                    several
+                        .iter()
+                        .map(|c| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    FlashLevel::Info,
+                );
+                format!("{done}{shared}")
+            }
+        };
+        self.command = Some(InputLine {
+            cursor: completed.chars().count(),
+            text: completed,
+        });
+    }
 }

@@ -880,3 +880,77 @@ fn y_copies_what_the_focused_pane_shows() {
     assert!(app.handle_key(&key('y')).is_empty());
     assert_eq!(app.flash.as_ref().unwrap().text, "nothing to copy here");
 }
+
+#[test]
+fn the_command_line_recalls_history_and_completes() {
+    let mut app = app();
+    let run = |app: &mut App, text: &str| {
+        app.handle_key(&key(':'));
+        for c in text.chars() {
+            app.handle_key(&key(c));
+        }
+        app.handle_key(&named(KeyCode::Enter))
+    };
+    run(&mut app, "priority low");
+    run(&mut app, "preset mars");
+    run(&mut app, "preset mars");
+    assert_eq!(app.history, ["priority low", "preset mars"], "no repeats");
+    app.handle_key(&key(':'));
+    app.handle_key(&named(KeyCode::Up));
+    assert_eq!(app.command.as_ref().unwrap().text, "preset mars");
+    app.handle_key(&named(KeyCode::Up));
+    app.handle_key(&named(KeyCode::Up));
+    assert_eq!(
+        app.command.as_ref().unwrap().text,
+        "priority low",
+        "stops at the oldest"
+    );
+    app.handle_key(&named(KeyCode::Down));
+    app.handle_key(&named(KeyCode::Down));
+    assert_eq!(
+        app.command.as_ref().unwrap().text,
+        "",
+        "past the newest: a fresh line"
+    );
+    // Tab completes a command, then its argument.
+    for c in "pre".chars() {
+        app.handle_key(&key(c));
+    }
+    app.handle_key(&named(KeyCode::Tab));
+    assert_eq!(app.command.as_ref().unwrap().text, "preset ");
+    app.handle_key(&key('d'));
+    app.handle_key(&named(KeyCode::Tab));
+    assert_eq!(app.command.as_ref().unwrap().text, "preset deep-space ");
+    // Several candidates: what they share, and the list in the status bar.
+    app.handle_key(&named(KeyCode::Esc));
+    app.handle_key(&key(':'));
+    app.handle_key(&key('p'));
+    app.handle_key(&named(KeyCode::Tab));
+    assert_eq!(app.command.as_ref().unwrap().text, "pr");
+    assert_eq!(app.flash.as_ref().unwrap().text, "preset priority");
+}
+
+#[test]
+fn the_history_file_round_trips_and_survives_garbage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state/command_history");
+    assert!(
+        crate::tui::load_history(&path).is_empty(),
+        "missing is empty"
+    );
+    crate::tui::save_history(&path, &["preset mars".into(), "theme mono".into()]).unwrap();
+    assert_eq!(
+        crate::tui::load_history(&path),
+        ["preset mars", "theme mono"]
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    std::fs::write(&path, b"\xff\xfe bad\n\x1b[2J clear\n\nok\n").unwrap();
+    let loaded = crate::tui::load_history(&path);
+    assert_eq!(loaded.len(), 3);
+    assert!(loaded.iter().all(|l| !l.contains('\u{1b}')));
+    assert_eq!(loaded[2], "ok");
+}
