@@ -353,6 +353,8 @@ pub struct PolicyInfo {
     pub annotations: BTreeMap<String, String>,
     /// The file it came from.
     pub source: String,
+    /// The policy as Cedar text.
+    pub text: String,
 }
 
 /// A problem in a policy, schema or entities file, located where Cedar says.
@@ -1031,6 +1033,11 @@ impl PolicyEngine for CedarEngine {
                     effect: d.effect,
                     annotations: d.annotations,
                     source: source.clone(),
+                    text: self
+                        .policies
+                        .policy(&PolicyId::new(id))
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
                 }
             })
             .collect()

@@ -102,6 +102,8 @@ pub struct TaskView {
     pub finish_reason: Option<FinishReason>,
     /// Pieces of output received (a backend sends about one token per piece).
     pub deltas: u64,
+    /// Every state the task went through: when, which, on which attempt (newest last).
+    pub timeline: Vec<(DateTime<Utc>, TaskStatus, u32)>,
     /// Time from the start of the answer to its last token, when finished.
     pub latency_ms: Option<u64>,
 }
@@ -344,6 +346,13 @@ pub struct Flash {
 pub enum Overlay {
     /// Key bindings.
     Help,
+    /// One item in full (a task's timeline, a violation and the rule that decided it).
+    Detail {
+        /// What it is.
+        title: String,
+        /// Its lines (sanitized).
+        lines: Vec<String>,
+    },
     /// "Tasks are running — quit anyway?"
     ConfirmQuit {
         /// Tasks still active.
@@ -384,6 +393,12 @@ pub enum Command {
         allowed: bool,
         /// How far a yes reaches.
         scope: ConfirmScope,
+    },
+    /// Explain the rule that decided a violation: its policy's text, or the boundary rule.
+    ExplainRule {
+        /// The violation, as the Safety pane shows it (the rule is `policy:ID` or a
+        /// boundary rule's name).
+        violation: ViolationLine,
     },
     /// Put this text on the terminal's clipboard (OSC 52, so it works over SSH).
     Copy(String),
@@ -681,8 +696,8 @@ impl App {
             apply_edit(line, edit);
             return Vec::new();
         }
-        if self.overlay == Some(Overlay::Help) {
-            // Any unbound key closes the help.
+        if matches!(self.overlay, Some(Overlay::Help | Overlay::Detail { .. })) {
+            // Any unbound key closes the help or a detail view.
             self.overlay = None;
         } else if mode == Mode::Normal && is_meaningful(key) {
             // A key that does nothing says where to look, rather than nothing at all.
@@ -720,6 +735,11 @@ impl App {
 
     /// Applies an action; returns what the loop must do.
     pub fn update(&mut self, action: Action) -> Vec<Command> {
+        if matches!(self.overlay, Some(Overlay::Detail { .. })) {
+            // A detail view closes on any key, which does nothing else.
+            self.overlay = None;
+            return Vec::new();
+        }
         if self.overlay == Some(Overlay::Help) {
             // Tab turns the help's page; its own key, Esc, or anything else closes it.
             if matches!(action, Action::FocusNext | Action::FocusPrev) {
@@ -788,6 +808,34 @@ impl App {
             }
             Action::FocusNext => self.focus = self.focus.step(true),
             Action::FocusPrev => self.focus = self.focus.step(false),
+            Action::Open => match self.focus {
+                Pane::Tasks => match self.selected_task() {
+                    Some(task) => {
+                        self.overlay = Some(Overlay::Detail {
+                            title: format!("Task {}", task.id.short()),
+                            lines: task_detail(task),
+                        });
+                    }
+                    None => self.flash("no task to open", FlashLevel::Info),
+                },
+                Pane::Safety => {
+                    let shown = self
+                        .violations
+                        .iter()
+                        .rev()
+                        .filter(|v| matches_filter(self.filter(Pane::Safety), &v.filter_text()))
+                        .nth(self.safety_scroll)
+                        .cloned();
+                    match shown {
+                        Some(violation) => return vec![Command::ExplainRule { violation }],
+                        None => self.flash("no violation to open", FlashLevel::Info),
+                    }
+                }
+                Pane::Output | Pane::Log | Pane::Audit | Pane::Prompt => {
+                    self.focus = Pane::Prompt;
+                    self.editing = true;
+                }
+            },
             Action::EditPrompt => {
                 self.focus = Pane::Prompt;
                 self.editing = true;
@@ -1107,6 +1155,72 @@ impl App {
         if !at_bottom {
             self.follow = false;
         }
+    }
+}
+
+/// A task in full: what was asked, where it ran, what it cost, and every state it went
+/// through with its time (wall clock; transit waits also in simulated time).
+pub fn task_detail(task: &TaskView) -> Vec<String> {
+    let mut lines = vec![
+        format!("prompt     {}", task.title),
+        format!("id         {}", task.id),
+        format!(
+            "ran        {} · {}/{} · priority {}",
+            task.kind,
+            task.backend,
+            task.model,
+            task.priority.name()
+        ),
+        format!(
+            "attempts   {}{}",
+            task.attempt,
+            match &task.finish_reason {
+                Some(r) => format!(" · finish reason {}", finish_name(r)),
+                None => String::new(),
+            }
+        ),
+    ];
+    if let Some(u) = task.usage {
+        lines.push(format!("tokens     in {} / out {}", u.input, u.output));
+    }
+    lines.push("states (wall clock)".into());
+    for (at, status, attempt) in &task.timeline {
+        let extra = match status {
+            TaskStatus::Uplink { sim_ms, real_ms }
+            | TaskStatus::Downlink { sim_ms, real_ms }
+            | TaskStatus::Blackout { sim_ms, real_ms } => {
+                format!(" — {sim_ms} ms simulated link time, {real_ms} ms wall")
+            }
+            TaskStatus::Retrying { delay_ms, error } => {
+                format!(" — in {delay_ms} ms after: {error}")
+            }
+            TaskStatus::Failed { kind, error } => format!(" — {kind}: {error}"),
+            TaskStatus::Cancelled { reason } => format!(" — {reason}"),
+            _ => String::new(),
+        };
+        let attempt = if *attempt > 1 {
+            format!(" (attempt {attempt})")
+        } else {
+            String::new()
+        };
+        lines.push(format!(
+            "  {} {}{attempt}{extra}",
+            at.format("%H:%M:%S%.3f"),
+            status.name()
+        ));
+    }
+    lines
+}
+
+fn finish_name(r: &FinishReason) -> String {
+    match r {
+        FinishReason::Stop => "stop".into(),
+        FinishReason::Length => "length (cut at max_tokens)".into(),
+        FinishReason::ToolCalls => "tool_calls".into(),
+        FinishReason::MaxSteps => "max_steps".into(),
+        FinishReason::TokenBudget => "token_budget".into(),
+        FinishReason::ContentFilter => "content_filter".into(),
+        FinishReason::Other(o) => o.clone(),
     }
 }
 

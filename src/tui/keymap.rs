@@ -21,6 +21,8 @@ pub enum Action {
     FocusPrev,
     /// Start editing the prompt.
     EditPrompt,
+    /// Open the focused item in full (a task, a violation), or edit the prompt elsewhere.
+    Open,
     /// Move the selection or scroll up.
     Up,
     /// Move the selection or scroll down.
@@ -305,8 +307,15 @@ fn defaults() -> Vec<Binding> {
             EditPrompt,
             "edit_prompt",
             Mode::Normal,
-            vec![K::plain('i'), K::named(KeyCode::Enter)],
+            vec![K::plain('i')],
             "edit the prompt",
+        ),
+        b(
+            Open,
+            "open",
+            Mode::Normal,
+            vec![K::named(KeyCode::Enter)],
+            "open task / violation",
         ),
         b(
             Up,

@@ -129,6 +129,66 @@ pub fn save_history(path: &std::path::Path, history: &[String]) -> std::io::Resu
     std::fs::rename(&tmp, path)
 }
 
+/// A violation in full with the rule that decided it: for a policy, its Cedar text, `@reason`
+/// and jurisdiction, and the file it came from; for a boundary rule, the configuration that
+/// makes it. Every line is sanitized (policy files are operator input, not trusted text).
+pub fn explain_rule(core: &VeyraCore, v: &app::ViolationLine) -> Vec<String> {
+    let mut lines = vec![
+        format!("when       {}", v.at.to_rfc3339()),
+        format!("operation  {}", v.operation),
+        format!("actor      {}", v.actor),
+        format!("level      {}", v.level),
+        format!("rule       {}", v.rule),
+        format!("reason     {}", v.reason),
+        String::new(),
+    ];
+    let governance = &core.config().governance;
+    match v.rule.strip_prefix("policy:") {
+        Some("default-deny") => lines.push(
+            "No policy permits this request, and Cedar denies what no policy permits. Add a \
+             permit to the policy files to allow it."
+                .into(),
+        ),
+        Some(id) => match core.policy().policies().into_iter().find(|p| p.id == id) {
+            Some(p) => {
+                lines.push(format!(
+                    "policy {} ({:?}) from {}",
+                    p.id, p.effect, p.source
+                ));
+                for (k, val) in &p.annotations {
+                    lines.push(format!("  @{k}: {val}"));
+                }
+                lines.push(String::new());
+                lines.extend(p.text.lines().map(str::to_string));
+            }
+            None => lines.push(format!(
+                "policy '{id}' is not among the loaded policies (they changed since?)"
+            )),
+        },
+        None => lines.push(match v.rule.as_str() {
+            "prohibited_operations" => format!(
+                "governance.prohibited_operations: [{}] — blocked whatever policy says",
+                governance.prohibited_operations.join(", ")
+            ),
+            "reversible_only" => "governance.reversible_only: true — nothing that cannot be \
+                                  undone may run"
+                .into(),
+            "require_confirmation" => format!(
+                "governance.require_confirmation: [{}] — the operator answers each one",
+                governance.require_confirmation.join(", ")
+            ),
+            "tool_confirmation" => {
+                "the tool always asks for confirmation (veyra tools list)".into()
+            }
+            other => format!("rule '{other}' (see veyra tools describe, or the README)"),
+        }),
+    }
+    lines
+        .into_iter()
+        .map(|l| crate::sanitize::sanitize_line(&l).into_owned())
+        .collect()
+}
+
 /// Runs the console until the operator quits or a signal arrives.
 pub async fn run(loaded: LoadedConfig, args: ConsoleOptions) -> Result<ExitCode, VeyraError> {
     use std::io::IsTerminal;
@@ -359,6 +419,13 @@ async fn event_loop(
                     {
                         app.flash(e.to_string(), FlashLevel::Error);
                     }
+                }
+                Command::ExplainRule { violation } => {
+                    let lines = explain_rule(core, &violation);
+                    app.overlay = Some(app::Overlay::Detail {
+                        title: format!("Violation: {}", violation.operation),
+                        lines,
+                    });
                 }
                 Command::Copy(text) => {
                     // The text already passed the sanitizer on its way into the view.

@@ -34,6 +34,7 @@ impl App {
                     finish_reason: None,
                     deltas: 0,
                     latency_ms: None,
+                    timeline: vec![(at, TaskStatus::Queued, 0)],
                 });
                 if self.follow || self.selected.is_none() {
                     self.selected = Some(self.tasks.len() - 1);
@@ -64,6 +65,8 @@ impl App {
                     }
                     _ => None,
                 };
+                // Kept whole (states are few: at most a handful per attempt).
+                t.timeline.push((at, status.clone(), attempt));
                 t.status = status;
                 t.status_at = at;
                 t.attempt = attempt;

@@ -954,3 +954,81 @@ fn the_history_file_round_trips_and_survives_garbage() {
     assert!(loaded.iter().all(|l| !l.contains('\u{1b}')));
     assert_eq!(loaded[2], "ok");
 }
+
+#[test]
+fn enter_opens_a_task_with_its_timeline_and_any_key_closes_it() {
+    let mut app = app();
+    app.apply(submitted(1));
+    for (ms, status) in [
+        (
+            10,
+            TaskStatus::Uplink {
+                sim_ms: 180_000,
+                real_ms: 1_500,
+            },
+        ),
+        (1_510, TaskStatus::Running),
+        (1_900, TaskStatus::Succeeded),
+    ] {
+        app.apply(Event::TaskState {
+            id: ExecutionId(Uuid::from_u128(1)),
+            status,
+            attempt: 1,
+            at: now() + chrono::Duration::milliseconds(ms),
+        });
+    }
+    app.focus = Pane::Tasks;
+    assert!(app.handle_key(&named(KeyCode::Enter)).is_empty());
+    let Some(Overlay::Detail { title, lines }) = &app.overlay else {
+        panic!("{:?}", app.overlay);
+    };
+    assert!(title.starts_with("Task "), "{title}");
+    let text = lines.join("\n");
+    for needle in [
+        "queued",
+        "uplink — 180000 ms simulated link time, 1500 ms wall",
+        "running",
+        "succeeded",
+    ] {
+        assert!(text.contains(needle), "{needle} in\n{text}");
+    }
+    app.handle_key(&key('x'));
+    assert_eq!(app.overlay, None);
+    // Elsewhere Enter still edits the prompt.
+    app.focus = Pane::Output;
+    app.handle_key(&named(KeyCode::Enter));
+    assert!(app.editing);
+}
+
+#[test]
+fn a_violation_opens_with_the_text_of_the_rule_that_decided_it() {
+    let mut config = crate::config::VeyraConfig::default();
+    config.governance.store = crate::config::AuditStoreKind::Memory;
+    config.governance.prohibited_operations = vec!["delete_all".into()];
+    let core = crate::core::VeyraCore::new(config).unwrap();
+    let violation = |rule: &str| ViolationLine {
+        at: now(),
+        operation: "write_file file:a.txt".into(),
+        level: "blocked".into(),
+        rule: rule.into(),
+        reason: "no".into(),
+        actor: "agent".into(),
+    };
+    let text =
+        crate::tui::explain_rule(&core, &violation("policy:agent-writes-reversibly")).join("\n");
+    assert!(
+        text.contains("context.reversible"),
+        "the policy text: {text}"
+    );
+    assert!(
+        text.contains("@reason: models may change files only when the change can be undone"),
+        "{text}"
+    );
+    let text = crate::tui::explain_rule(&core, &violation("prohibited_operations")).join("\n");
+    assert!(
+        text.contains("governance.prohibited_operations: [delete_all]"),
+        "{text}"
+    );
+    let text = crate::tui::explain_rule(&core, &violation("policy:default-deny")).join("\n");
+    assert!(text.contains("No policy permits"), "{text}");
+}

@@ -135,6 +135,34 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     match &app.overlay {
         None => {}
         Some(Overlay::Help) => help(app, theme, frame, area),
+        Some(Overlay::Detail { title, lines }) => {
+            let width = area.width.min(110);
+            let text: Vec<Line> = lines
+                .iter()
+                .map(|l| Line::styled(l.clone(), theme.text))
+                .chain(std::iter::once(Line::styled("any key closes", theme.muted)))
+                .collect();
+            // Rows the wrapped text takes, so the box fits it (up to the screen).
+            let inner_width = usize::from(width.saturating_sub(2)).max(1);
+            let rows: usize = text
+                .iter()
+                .map(|l| l.width().div_ceil(inner_width).max(1))
+                .sum();
+            let rect = centered(area, width, u16::try_from(rows + 2).unwrap_or(u16::MAX));
+            let block = Block::default()
+                .borders(Borders::ALL)
+                .border_type(BorderType::Rounded)
+                .border_style(theme.border_focused)
+                .title(Span::styled(format!(" {title} "), theme.title))
+                .style(theme.overlay);
+            frame.render_widget(Clear, rect);
+            frame.render_widget(
+                Paragraph::new(text)
+                    .block(block)
+                    .wrap(ratatui::widgets::Wrap { trim: false }),
+                rect,
+            );
+        }
         Some(Overlay::ConfirmQuit { active }) => {
             let rect = centered(area, 60, 5);
             let block = Block::default()
