@@ -287,6 +287,8 @@ fn help_story(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ("· ↑ ▶ ↓", "queued/up/running/down"),
         ("↻ ⊘", "retry wait, blackout"),
         ("✓ ✗ ⊗", "done, failed, cancelled"),
+        ("T-3m05s", "time left (link: sim time)"),
+        ("1.2s", "wall time since sent"),
     ] {
         left.push(row(glyph, 8, what));
     }

@@ -140,7 +140,8 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .map(|&i| (i, &app.tasks[i]))
     {
         let right = match task.countdown(app.now) {
-            Some(left) => countdown_text(left),
+            // A countdown says so (T-): it is time left, not time spent.
+            Some(left) => format!("T-{}", countdown_text(left)),
             None => short_duration(task.elapsed(app.now)),
         };
         let style = status_style(task, theme);
