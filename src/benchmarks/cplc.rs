@@ -376,10 +376,11 @@ fn ack_task(draw: &mut Draw, difficulty: Difficulty) -> Result<Made, String> {
         lines.push(note);
     }
     if level >= 2 {
-        lines.push(format!(
+        lines.push(
             "The light time changes by under a second over the hours involved; use the value \
              above for the reply as well (the answer tolerance covers the difference)."
-        ));
+                .to_string(),
+        );
         lines.extend(distractors(draw, send, level)?);
     } else {
         lines.push("Use the same light time for the reply.".to_string());

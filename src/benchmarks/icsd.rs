@@ -566,7 +566,7 @@ fn make_prompt(draw: &mut Draw, fault: &Fault, difficulty: Difficulty) -> String
     if level >= 2 {
         let minute = draw.int(0, 40);
         let gap = draw.int(3, 12);
-        let mut events = vec![
+        let mut events = [
             format!("  +{minute:02} min  {}: {}", fault.subsystem, fault.log),
             format!("  +{:02} min  {}", minute + gap, fault.knock_log),
             format!(

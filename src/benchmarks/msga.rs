@@ -387,7 +387,7 @@ fn policy_text(draw: &mut Draw, place: &str, action: &str, s: &Shape) -> String 
     let scope = if draw.chance(0.6) {
         format!("principal in Jurisdiction::\"{place}\",\n  action")
     } else {
-        format!("principal,\n  action")
+        "principal,\n  action".to_string()
     };
     // Most rules concern the proposed action; the others are distractors.
     let first = if draw.chance(0.65) {
