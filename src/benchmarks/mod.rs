@@ -37,3 +37,6 @@ pub use framework::{
 pub use runner::{Progress, RunPlan, RunReport, Runner};
 pub use stats::{Comparison, FamilySummary, RunSummary, VScore};
 pub use store::{BenchStore, RunInfo, RunStatus};
+
+#[cfg(test)]
+mod tests;

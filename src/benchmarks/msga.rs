@@ -66,8 +66,11 @@ const ASSETS: [&str; 6] = [
     "rover-bay",
 ];
 
-/// Candidates tried per task before settling for any well-defined one.
-const TRIES: usize = 200;
+/// Worlds (jurisdictions, entities, policies) drawn per task, and requests tried in each,
+/// before settling for any well-defined case. Parsing a world is the expensive part; trying
+/// another request against it is cheap.
+const WORLDS: usize = 20;
+const REQUESTS: usize = 10;
 
 impl Family for Msga {
     fn id(&self) -> FamilyId {
@@ -176,6 +179,7 @@ struct Made {
 }
 
 /// A jurisdiction and its parent.
+#[derive(Clone)]
 struct Place {
     name: String,
     parent: Option<String>,
@@ -232,32 +236,40 @@ fn make_task(draw: &mut Draw, difficulty: Difficulty) -> Result<Made, String> {
     // The outcome this task aims for: 0 allowed, 1 forbidden, 2 no rule applies.
     let target = draw.below(3);
     let mut fallback = None;
-    for _ in 0..TRIES {
-        let case = candidate(draw, difficulty)?;
-        let Some(evaluated) = evaluate(&case)? else {
-            continue;
-        };
-        let class = match (evaluated.0, evaluated.1.as_str()) {
-            ("ALLOW", _) => 0,
-            ("DENY", "NONE") => 2,
-            _ => 1,
-        };
-        if class == target {
-            return Ok(finish(case, evaluated));
-        }
-        if fallback.is_none() {
-            fallback = Some((case, evaluated));
+    for _ in 0..WORLDS {
+        let mut case = candidate(draw, difficulty)?;
+        let parsed = Parsed::new(&case)?;
+        for attempt in 0..REQUESTS {
+            if attempt > 0 {
+                redraw_request(draw, &mut case);
+            }
+            let Some(evaluated) = evaluate(&parsed, &case)? else {
+                continue;
+            };
+            let class = match (evaluated.0, evaluated.1.as_str()) {
+                ("ALLOW", _) => 0,
+                ("DENY", "NONE") => 2,
+                _ => 1,
+            };
+            if class == target {
+                return Ok(finish(case, evaluated));
+            }
+            if fallback.is_none() {
+                fallback = Some((case.clone(), evaluated));
+            }
         }
     }
     match fallback {
         Some((case, evaluated)) => Ok(finish(case, evaluated)),
         None => Err(format!(
-            "no case with a single deciding jurisdiction in {TRIES} tries"
+            "no case with a single deciding jurisdiction in {} tries",
+            WORLDS * REQUESTS
         )),
     }
 }
 
 /// A case before evaluation.
+#[derive(Clone)]
 struct Case {
     places: Vec<Place>,
     policies: Vec<(String, String)>,
@@ -327,12 +339,7 @@ fn candidate(draw: &mut Draw, difficulty: Difficulty) -> Result<Case, String> {
         pick(draw, &leaf_refs).to_string(),
     );
     let action = pick(draw, &ACTIONS).to_string();
-    let mut context = serde_json::Map::new();
-    context.insert("reversible".into(), json!(draw.chance(0.5)));
-    context.insert("crew_present".into(), json!(draw.chance(0.5)));
-    context.insert("emergency".into(), json!(draw.chance(0.3)));
-    context.insert("energy_kwh".into(), json!(draw.int(5, 500)));
-    context.insert("hour".into(), json!(draw.int(0, 23)));
+    let context = draw_context(draw);
     // Policies: each jurisdiction's rules, scoped to its own members or assets.
     let mut policies = Vec::new();
     for place in &places {
@@ -357,6 +364,25 @@ fn candidate(draw: &mut Draw, difficulty: Difficulty) -> Result<Case, String> {
         action,
         context,
     })
+}
+
+/// The request's context: every attribute the conditions may read.
+fn draw_context(draw: &mut Draw) -> serde_json::Map<String, serde_json::Value> {
+    let mut context = serde_json::Map::new();
+    context.insert("reversible".into(), json!(draw.chance(0.5)));
+    context.insert("crew_present".into(), json!(draw.chance(0.5)));
+    context.insert("emergency".into(), json!(draw.chance(0.3)));
+    context.insert("energy_kwh".into(), json!(draw.int(5, 500)));
+    context.insert("hour".into(), json!(draw.int(0, 23)));
+    context
+}
+
+/// Another request against the same world: another actor asks, in another context.
+fn redraw_request(draw: &mut Draw, case: &mut Case) {
+    if let Some(actor) = draw.pick(&case.actors) {
+        case.principal = actor.0.clone();
+    }
+    case.context = draw_context(draw);
 }
 
 /// One condition over the context or the principal, as Cedar text.
@@ -458,13 +484,26 @@ fn policy_source(case: &Case) -> String {
         .join("\n\n")
 }
 
+/// A world's policies and entities, parsed once.
+struct Parsed {
+    set: PolicySet,
+    entities: Entities,
+}
+
+impl Parsed {
+    fn new(case: &Case) -> Result<Self, String> {
+        let source = policy_source(case);
+        Ok(Parsed {
+            set: PolicySet::from_str(&source).map_err(|e| format!("generated policies: {e}"))?,
+            entities: Entities::from_json_value(entities_json(case), None)
+                .map_err(|e| format!("generated entities: {e}"))?,
+        })
+    }
+}
+
 /// Cedar's decision and the deciding jurisdiction; `None` when the deciding policies belong
 /// to several jurisdictions or evaluation reported errors (the candidate is dropped).
-fn evaluate(case: &Case) -> Result<Option<(&'static str, String)>, String> {
-    let source = policy_source(case);
-    let set = PolicySet::from_str(&source).map_err(|e| format!("generated policies: {e}"))?;
-    let entities = Entities::from_json_value(entities_json(case), None)
-        .map_err(|e| format!("generated entities: {e}"))?;
+fn evaluate(parsed: &Parsed, case: &Case) -> Result<Option<(&'static str, String)>, String> {
     let euid = |kind: &str, id: &str| {
         EntityUid::from_json(uid(kind, id)).map_err(|e| format!("entity {kind}::{id}: {e}"))
     };
@@ -478,14 +517,19 @@ fn evaluate(case: &Case) -> Result<Option<(&'static str, String)>, String> {
         None,
     )
     .map_err(|e| format!("generated request: {e}"))?;
-    let response = Authorizer::new().is_authorized(&request, &set, &entities);
+    let response = Authorizer::new().is_authorized(&request, &parsed.set, &parsed.entities);
     let diagnostics = response.diagnostics();
     if diagnostics.errors().next().is_some() {
         return Ok(None);
     }
     let mut places: Vec<String> = diagnostics
         .reason()
-        .filter_map(|id| set.annotation(id, "jurisdiction").map(str::to_string))
+        .filter_map(|id| {
+            parsed
+                .set
+                .annotation(id, "jurisdiction")
+                .map(str::to_string)
+        })
         .collect();
     places.sort();
     places.dedup();

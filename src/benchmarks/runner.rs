@@ -190,6 +190,18 @@ impl Runner {
         progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<RunReport, VeyraError> {
         let tasks = plan.generate()?;
+        self.start_with_tasks(plan, tasks, cancel, progress).await
+    }
+
+    /// Records and runs `tasks` (what `plan.generate()` gave, or stored tasks of the same
+    /// plan) as a new run.
+    pub async fn start_with_tasks(
+        &self,
+        plan: &RunPlan,
+        tasks: Vec<BenchTask>,
+        cancel: &CancellationToken,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<RunReport, VeyraError> {
         let info = RunInfo {
             id: new_run_id(),
             created_at: Utc::now(),
