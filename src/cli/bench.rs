@@ -208,14 +208,12 @@ async fn bench_run(
     core.set_confirmation_policy(ConfirmationPolicy::DenyAll);
     let runner = Runner::new(core, store.clone());
     let cancel = CancellationToken::new();
+    // Listen for Ctrl-C before anything runs, so no signal can slip past.
+    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| VeyraError::io("installing the Ctrl-C handler", e))?;
     let watcher = {
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            let Ok(mut interrupts) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-            else {
-                return;
-            };
             if interrupts.recv().await.is_some() {
                 eprintln!("veyra: cancelling the benchmark run (Ctrl-C again to abort at once)");
                 cancel.cancel();

@@ -100,6 +100,12 @@ fn bench_json_is_reproducible_for_a_seed_and_differs_for_another() {
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert_eq!(r.stdout.lines().count(), 3, "one BENCHMARK entry per run");
     assert!(r.stdout.contains(first["run"]["id"].as_str().expect("id")));
+    let verify = {
+        let mut c = sb.cmd();
+        c.args(["audit", "verify"]);
+        run(c)
+    };
+    assert_eq!(verify.code, Some(0), "{}{}", verify.stdout, verify.stderr);
 }
 
 #[test]
