@@ -348,8 +348,9 @@ pub fn v_score_line(summary: &RunSummary) -> String {
 fn header(run: &RunInfo) -> String {
     let families: Vec<&str> = run.families.iter().map(|f| f.name()).collect();
     format!(
-        "run {} · {} · {} × {} {} · seed {} · {} epoch{} · {}/{} · {}\n",
+        "run {} · {} · {}\n{} × {} {} · seed {} · {} epoch{} · {}/{}\n",
         run.id,
+        run.status.name(),
         run.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
         families.join(","),
         run.count,
@@ -359,7 +360,6 @@ fn header(run: &RunInfo) -> String {
         if run.epochs == 1 { "" } else { "s" },
         run.backend,
         run.model,
-        run.status.name()
     )
 }
 
