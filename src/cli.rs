@@ -16,11 +16,13 @@ use crate::events::{ConfirmScope, Event, FinishReason, Priority, TaskStatus};
 use crate::sanitize::sanitize;
 
 mod audit;
+mod bench;
 mod tools;
 pub use audit::{
     AuditCommand, FilterArgs, VerifyArgs, audit_adopt, audit_export, audit_list, audit_prove,
     audit_rotate_key, audit_verify_db, audit_verify_file,
 };
+pub use bench::{BenchArgs, BenchCommand, BenchRunArgs, bench, bench_schema};
 pub use tools::{ToolsCommand, parse_args, tools_describe, tools_invoke, tools_list, tools_undo};
 
 /// Veyra — a terminal mission console for governable LLM work over slow links.
@@ -63,6 +65,9 @@ pub enum Command {
     /// List, describe and invoke tools, and undo file tool calls, through the gate.
     #[command(subcommand)]
     Tools(ToolsCommand),
+    /// Run benchmarks (progress on stderr, a table or JSON on stdout); list, show and compare
+    /// past runs; print the export schema.
+    Bench(BenchArgs),
 }
 
 /// `veyra policy …`.

@@ -2,7 +2,7 @@
 //!
 //! The library is the embedded runtime core; the `veyra` binary puts the console ([`tui`]) and a
 //! headless CLI ([`cli`]) on top of it. Layers, lowest first: [`config`], [`logging`],
-//! [`events`] → [`governance`] → [`models`] → [`core`] → [`cli`], [`tui`]. A module imports only
+//! [`events`] → [`governance`] → [`models`] → [`core`] → [`benchmarks`] → [`cli`], [`tui`]. A module imports only
 //! from layers below it, and the core publishes every state change as an [`Event`]. Beside the
 //! layers, [`sanitize`] is the one sanitizer for untrusted text on its way to a terminal and
 //! [`limits`] keeps numbers from outside from overflowing a clock.
@@ -11,6 +11,7 @@
 // outside tests (an `allow` must carry the proof that it cannot fail).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod benchmarks;
 pub mod cli;
 pub mod config;
 pub mod core;

@@ -3,7 +3,9 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use clap::Parser;
-use veyra::cli::{self, AuditCommand, Cli, Command, ConfigCommand, PolicyCommand, ToolsCommand};
+use veyra::cli::{
+    self, AuditCommand, BenchCommand, Cli, Command, ConfigCommand, PolicyCommand, ToolsCommand,
+};
 use veyra::{ExitCode, VeyraError};
 
 fn main() -> std::process::ExitCode {
@@ -54,6 +56,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
     {
         let loaded = cli::load(cli.config.as_deref()).ok();
         return cli::audit_verify_file(args, loaded.as_ref());
+    }
+    // `bench schema` prints a constant; it needs no configuration.
+    if let Some(Command::Bench(args)) = &cli.command
+        && matches!(args.command, Some(BenchCommand::Schema))
+    {
+        return cli::bench_schema();
     }
     let loaded = cli::load(cli.config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -123,6 +131,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
         Some(Command::Tools(ToolsCommand::Undo { seq, yes, json })) => {
             cli::init_headless_logging(&loaded.config)?;
             runtime.block_on(cli::tools_undo(seq, yes, json, loaded))
+        }
+        Some(Command::Bench(args)) => {
+            cli::init_headless_logging(&loaded.config)?;
+            runtime.block_on(cli::bench(args, loaded))
         }
         Some(Command::Config(ConfigCommand::Check { .. })) => Ok(ExitCode::Success),
     }

@@ -24,6 +24,8 @@ use veyra::governance::{AuditEventType, AuditFilter, AuditRecord, AuditTrail};
 
 #[path = "cli/audit_attacks.rs"]
 mod audit_attacks;
+#[path = "cli/bench.rs"]
+mod bench;
 #[path = "cli/hostile.rs"]
 mod hostile;
 #[path = "cli/tools.rs"]

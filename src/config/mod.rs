@@ -5,6 +5,7 @@
 //! where it is and the nearest valid key. Lookup order and `VEYRA_<SECTION>__<FIELD>` overrides
 //! are described in DESIGN §4 and implemented by [`load_config`] and [`env`].
 
+pub mod bench;
 pub mod env;
 mod secret;
 pub mod suggest;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use bench::{BenchConfig, Difficulty, FamilyId};
 pub use secret::{REDACTED, REDACTED_IN_TEXT, Secret, redact, redact_key};
 pub use theme::{ResolvedTheme, ThemeColour};
 pub use tools::{
@@ -67,6 +69,8 @@ pub struct VeyraConfig {
     pub tui: TuiConfig,
     /// Limits of the built-in tools.
     pub tools: ToolsConfig,
+    /// Defaults of `veyra bench`.
+    pub bench: BenchConfig,
 }
 
 /// `model:` — the backend and its generation parameters.

@@ -103,6 +103,9 @@ impl VeyraConfig {
         if let Err((key, message)) = self.tools.check() {
             return Err(invalid(key, message));
         }
+        if let Err((key, message)) = self.bench.check() {
+            return Err(invalid(&key, message));
+        }
         let l = &self.latency;
         if !RANGE_TIME_SCALE.contains(&l.time_scale) {
             return Err(invalid(

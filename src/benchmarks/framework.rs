@@ -1,0 +1,277 @@
+//! The split every family follows: a [`Family`] *generates* [`BenchTask`]s from
+//! (count, difficulty, seed) and *scores* an [`Outcome`] against the task's ground truth; the
+//! runner (`runner.rs`) is the *solver* that takes each task through the core.
+//!
+//! A task carries everything needed to run and re-score it later without the generator: the
+//! prompt, the system prompt, the [`AnswerFormat`] the prompt asks for, the ground truth as
+//! JSON, the expected answer as text, and the tools offered ([`TaskTools`]).
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::config::{Difficulty, FamilyId};
+
+/// Everything that can go wrong while preparing or running a benchmark.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A generator could not build a task (a bug in the generator, reported, not panicked).
+    #[error("generating {family} task {index}: {message}")]
+    Generate {
+        /// The family.
+        family: FamilyId,
+        /// Index of the task.
+        index: usize,
+        /// What went wrong.
+        message: String,
+    },
+    /// The benchmark store failed.
+    #[error("benchmark store {path}: {message}")]
+    Store {
+        /// The store file (`:memory:` for an in-memory store).
+        path: String,
+        /// What went wrong and what to do.
+        message: String,
+    },
+    /// A run, family or argument that does not exist or does not fit.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl From<BenchError> for crate::error::VeyraError {
+    /// Unknown runs and bad arguments are usage errors (exit 2); the rest are runtime
+    /// failures (exit 1).
+    fn from(e: BenchError) -> Self {
+        match e {
+            BenchError::Usage(m) => crate::error::VeyraError::Usage(m),
+            other @ (BenchError::Generate { .. } | BenchError::Store { .. }) => {
+                crate::error::VeyraError::Runtime(other.to_string())
+            }
+        }
+    }
+}
+
+/// Tools a task offers the model. The first families answer from the prompt alone; later
+/// families (TOME) offer tools and the runner passes the selection to the core.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case", tag = "offer", content = "names")]
+pub enum TaskTools {
+    /// No tools: the model only answers.
+    #[default]
+    None,
+    /// These tools, by name.
+    Only(Vec<String>),
+}
+
+/// What one field of the answer holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum FieldKind {
+    /// A number in `unit`, scored within a tolerance.
+    Number {
+        /// The unit the prompt asks for (`s`, `m`, `°C`).
+        unit: String,
+    },
+    /// A UTC time, `YYYY-MM-DDTHH:MM:SSZ`, scored within a tolerance.
+    Timestamp,
+    /// One of fixed labels, matched exactly after normalization.
+    Choice {
+        /// The labels, as the prompt lists them.
+        options: Vec<String>,
+    },
+    /// A name from the task's text (a jurisdiction), matched exactly after normalization.
+    Label,
+    /// Labels separated by commas, or `NONE`; matched as a set.
+    Set,
+}
+
+/// One field of the answer line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnswerField {
+    /// Its name, as the prompt says it (`decision`, `jurisdiction`).
+    pub name: String,
+    /// What it holds.
+    #[serde(flatten)]
+    pub kind: FieldKind,
+}
+
+/// The answer format every prompt ends with: one line `ANSWER: <field> | <field> …`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnswerFormat {
+    /// The fields, in order.
+    pub fields: Vec<AnswerField>,
+}
+
+impl AnswerFormat {
+    /// A format of the given fields.
+    pub fn new(fields: Vec<AnswerField>) -> Self {
+        AnswerFormat { fields }
+    }
+
+    /// The sentence appended to each prompt that states the format.
+    pub fn instruction(&self) -> String {
+        let placeholders: Vec<String> = self
+            .fields
+            .iter()
+            .map(|f| format!("<{}>", f.name))
+            .collect();
+        let mut text = format!(
+            "Finish your reply with exactly one line of the form\nANSWER: {}\n",
+            placeholders.join(" | ")
+        );
+        for field in &self.fields {
+            let what = match &field.kind {
+                FieldKind::Number { unit } => format!("a number in {unit}"),
+                FieldKind::Timestamp => "a UTC time written YYYY-MM-DDTHH:MM:SSZ".to_string(),
+                FieldKind::Choice { options } => format!("one of {}", options.join(", ")),
+                FieldKind::Label => "a name exactly as written above".to_string(),
+                FieldKind::Set => {
+                    "the matching labels separated by commas, or NONE if there are none".to_string()
+                }
+            };
+            text.push_str(&format!("where <{}> is {what}.\n", field.name));
+        }
+        text
+    }
+}
+
+/// One generated task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchTask {
+    /// Unique within a suite and stable for a seed: `<family>-<difficulty>-s<seed>-<index>`
+    /// (WMRT: `…-c<cluster>-v<variant>`). Runs are compared task by task on it.
+    pub id: String,
+    /// The family.
+    pub family: FamilyId,
+    /// The difficulty.
+    pub difficulty: Difficulty,
+    /// Tasks that are variants of one case share a cluster (WMRT); otherwise the task's id.
+    pub cluster: String,
+    /// What the model is asked.
+    pub prompt: String,
+    /// The system prompt.
+    pub system: String,
+    /// The answer format the prompt asks for.
+    pub format: AnswerFormat,
+    /// The expected answer line, as a perfect reply would write it (`DENY | Mars`).
+    pub expected: String,
+    /// Ground truth and checker data (tolerances, accepted spellings), family-specific.
+    pub truth: serde_json::Value,
+    /// Tools offered to the model.
+    pub tools: TaskTools,
+}
+
+/// What the solver brings back for scoring.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Outcome {
+    /// The model's whole answer.
+    pub text: String,
+    /// Tool calls it made (for families that score economy of calls).
+    pub tool_calls: u32,
+}
+
+impl Outcome {
+    /// An outcome of answer text alone.
+    pub fn text(text: impl Into<String>) -> Self {
+        Outcome {
+            text: text.into(),
+            tool_calls: 0,
+        }
+    }
+}
+
+/// A score in `0..=1` with a short reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    /// 0 (wrong) to 1 (right).
+    pub value: f64,
+    /// Why, in a few words (`decision DENY ok; jurisdiction 'earth' != 'mars'`).
+    pub reason: String,
+}
+
+impl Score {
+    /// A score, clamped into `0..=1` (NaN becomes 0).
+    pub fn new(value: f64, reason: impl Into<String>) -> Self {
+        let value = if value.is_nan() {
+            0.0
+        } else {
+            value.clamp(0.0, 1.0)
+        };
+        Score {
+            value,
+            reason: reason.into(),
+        }
+    }
+
+    /// Zero, with the reason.
+    pub fn zero(reason: impl Into<String>) -> Self {
+        Score::new(0.0, reason)
+    }
+}
+
+/// A benchmark family: generates tasks and scores answers to them.
+pub trait Family: Send + Sync {
+    /// Which family this is.
+    fn id(&self) -> FamilyId;
+
+    /// `count` tasks at `difficulty`, a pure function of the arguments: the same seed gives
+    /// byte-identical tasks, and task `i` does not depend on `count`.
+    fn generate(
+        &self,
+        count: usize,
+        difficulty: Difficulty,
+        seed: u64,
+    ) -> Result<Vec<BenchTask>, BenchError>;
+
+    /// Scores `outcome` against `task`'s ground truth. Never panics, whatever the text.
+    fn score(&self, task: &BenchTask, outcome: &Outcome) -> Score;
+}
+
+/// The implementation of `id`.
+pub fn family(id: FamilyId) -> &'static dyn Family {
+    match id {
+        FamilyId::Cplc => &super::cplc::Cplc,
+        FamilyId::Msga => &super::msga::Msga,
+        FamilyId::Wmrt => &super::wmrt::Wmrt,
+        FamilyId::Icsd => &super::icsd::Icsd,
+    }
+}
+
+/// The id of task `index`: `<family>-<difficulty>-s<seed>-<index, 4 digits>`.
+pub fn task_id(family: FamilyId, difficulty: Difficulty, seed: u64, index: usize) -> String {
+    format!("{family}-{difficulty}-s{seed}-{index:04}")
+}
+
+/// The system prompt every first-increment family uses.
+pub const SYSTEM_PROMPT: &str = "You are being evaluated by Veyra's benchmark suite. Reason \
+carefully, state the facts you use, and end with the answer line in exactly the format asked \
+for. Do not ask questions back.";
+
+/// Per-field checks shared by the scorers: a field's score and the reason part.
+pub(crate) fn field_result(name: &str, ok: bool, got: &str, want: &str) -> (f64, String) {
+    if ok {
+        (1.0, format!("{name} ok"))
+    } else {
+        (
+            0.0,
+            format!(
+                "{name} '{}' != '{}'",
+                crate::sanitize::excerpt(got, 40),
+                want
+            ),
+        )
+    }
+}
+
+/// Combines per-field results into a score: the mean of the fields, reasons joined.
+pub(crate) fn combine(parts: Vec<(f64, String)>) -> Score {
+    if parts.is_empty() {
+        return Score::zero("no fields");
+    }
+    let n = parts.len() as f64;
+    let total: f64 = parts.iter().map(|p| p.0).sum();
+    let reason = parts
+        .into_iter()
+        .map(|p| p.1)
+        .collect::<Vec<_>>()
+        .join("; ");
+    Score::new(total / n, reason)
+}

@@ -1,0 +1,42 @@
+//! Benchmarks (issue 12, first increment): generated task families, a runner that sends every
+//! task through [`crate::core::VeyraCore`] as actor `benchmark`, statistics with honest error
+//! bars, a SQLite store of every run, and a versioned JSON export.
+//!
+//! How the parts fit:
+//! - [`framework`]: the [`Family`] trait (generate + score), [`BenchTask`], [`Score`];
+//!   [`draw`] gives generators their deterministic randomness and number formatting;
+//!   [`answer`] parses answers leniently but strictly for every scorer.
+//! - One file per family: [`cplc`], [`msga`], [`wmrt`], [`icsd`].
+//! - [`runner`]: plans a run, solves each task through the core (concurrency from
+//!   `runtime.max_concurrent`, cancellable), scores it, writes it to the [`store`] as it
+//!   finishes, reports [`runner::Progress`] to a callback, and records one `BENCHMARK` audit
+//!   entry per run.
+//! - [`stats`]: family means and standard errors (clustered for WMRT), the V-Score with its
+//!   95 % interval, and paired comparison of two runs.
+//! - [`store`] keeps runs in `<data dir>/bench.db`; [`export`] writes them as
+//!   `veyra.bench.run/1` documents whose JSON Schema is [`export::SCHEMA`].
+//!
+//! This layer sits above the core and below the CLI and console; it draws nothing itself.
+
+pub mod answer;
+pub mod cplc;
+pub mod draw;
+pub mod export;
+pub mod framework;
+pub mod icsd;
+pub mod msga;
+pub mod runner;
+pub mod stats;
+pub mod store;
+pub mod wmrt;
+
+pub use framework::{
+    AnswerField, AnswerFormat, BenchError, BenchTask, Difficulty, Family, FamilyId, FieldKind,
+    Outcome, Score, TaskTools, family,
+};
+pub use runner::{Progress, RunPlan, RunReport, Runner};
+pub use stats::{Comparison, FamilySummary, RunSummary, VScore};
+pub use store::{BenchStore, RunInfo, RunStatus};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,714 @@
+//! MSGA — Multi-Sovereign Governance Alignment: generated jurisdictions with their rules as
+//! real Cedar policies and entities, and a proposed action; the model answers ALLOW or DENY
+//! and the jurisdiction whose rule decided it (`NONE` when no rule applies and the default
+//! deny decides).
+//!
+//! Ground truth is Cedar's own answer: the generated policies and entities are parsed and
+//! evaluated with `cedar-policy` (no schema; the same semantics as Veyra's policy engine:
+//! deny by default, a matching `forbid` overrides every `permit`, `in` follows the
+//! jurisdiction hierarchy). A candidate is kept only when the policies that decide it all
+//! belong to one jurisdiction, so the deciding jurisdiction is well defined; the three outcomes
+//! (allowed, forbidden, no rule) are drawn about equally often.
+//!
+//! Difficulty: jurisdictions 2 / 3 / 4 / 6, hierarchy depth 1 / 2 / 2 / 3, policies per
+//! jurisdiction 1 / 2 / 2–3 / 3–4, conditions per policy up to 1 / 1 / 2 / 3, `unless`
+//! clauses from hard, distractor actors from medium.
+
+use std::str::FromStr;
+
+use cedar_policy::{Authorizer, Context, Decision, Entities, EntityUid, PolicySet, Request};
+use serde_json::json;
+
+use super::answer::{extract_fields, norm_label};
+use super::draw::Draw;
+use super::framework::{
+    AnswerField, AnswerFormat, BenchError, BenchTask, Difficulty, Family, FamilyId, FieldKind,
+    Outcome, SYSTEM_PROMPT, Score, TaskTools, combine, field_result, task_id,
+};
+
+/// The MSGA family.
+#[derive(Debug, Clone, Copy)]
+pub struct Msga;
+
+const BODIES: [&str; 6] = ["Earth", "Luna", "Mars", "Ceres", "Europa", "Titan"];
+const SETTLEMENTS: [&str; 8] = [
+    "Jezero-Base",
+    "Olympus-Station",
+    "Shackleton-Camp",
+    "Tranquility-Port",
+    "Occator-Hub",
+    "Conamara-Dome",
+    "Kraken-Outpost",
+    "Hellas-Works",
+];
+const ACTIONS: [&str; 6] = [
+    "drill",
+    "launch",
+    "vent_atmosphere",
+    "mine_ice",
+    "transmit_data",
+    "deploy_rover",
+];
+const ACTORS: [&str; 6] = [
+    "rover-7",
+    "miner-ai",
+    "pilot-okafor",
+    "engineer-lind",
+    "drone-swarm-2",
+    "governor-bot",
+];
+const ASSETS: [&str; 6] = [
+    "drill-3",
+    "ice-field-9",
+    "shuttle-kestrel",
+    "airlock-b",
+    "relay-dish",
+    "rover-bay",
+];
+
+/// Worlds (jurisdictions, entities, policies) drawn per task, and requests tried in each,
+/// before settling for any well-defined case. Parsing a world is the expensive part; trying
+/// another request against it is cheap.
+const WORLDS: usize = 20;
+const REQUESTS: usize = 10;
+
+impl Family for Msga {
+    fn id(&self) -> FamilyId {
+        FamilyId::Msga
+    }
+
+    fn generate(
+        &self,
+        count: usize,
+        difficulty: Difficulty,
+        seed: u64,
+    ) -> Result<Vec<BenchTask>, BenchError> {
+        (0..count)
+            .map(|i| {
+                let mut draw = Draw::for_task(FamilyId::Msga, difficulty, seed, i as u64);
+                let made =
+                    make_task(&mut draw, difficulty).map_err(|message| BenchError::Generate {
+                        family: FamilyId::Msga,
+                        index: i,
+                        message,
+                    })?;
+                let id = task_id(FamilyId::Msga, difficulty, seed, i);
+                let format = answer_format();
+                Ok(BenchTask {
+                    cluster: id.clone(),
+                    id,
+                    family: FamilyId::Msga,
+                    difficulty,
+                    prompt: format!("{}\n\n{}", made.prompt, format.instruction()),
+                    system: SYSTEM_PROMPT.to_string(),
+                    format,
+                    expected: format!("{} | {}", made.decision, made.jurisdiction),
+                    truth: json!({
+                        "decision": made.decision,
+                        "jurisdiction": made.jurisdiction,
+                        "policies": made.policies,
+                        "entities": made.entities,
+                        "request": made.request,
+                    }),
+                    tools: TaskTools::None,
+                })
+            })
+            .collect()
+    }
+
+    fn score(&self, task: &BenchTask, outcome: &Outcome) -> Score {
+        let fields = match extract_fields(&outcome.text, 2) {
+            Ok(f) => f,
+            Err(e) => return Score::zero(e),
+        };
+        let want = |k: &str| {
+            task.truth
+                .get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        let (decision, jurisdiction) = (want("decision"), want("jurisdiction"));
+        let got_decision = norm_label(&fields[0]);
+        if got_decision != "allow" && got_decision != "deny" {
+            return Score::zero(format!(
+                "decision '{}' is neither ALLOW nor DENY",
+                crate::sanitize::excerpt(&fields[0], 40)
+            ));
+        }
+        combine(vec![
+            field_result(
+                "decision",
+                got_decision == norm_label(&decision),
+                &fields[0],
+                &decision,
+            ),
+            field_result(
+                "jurisdiction",
+                norm_label(&fields[1]) == norm_label(&jurisdiction),
+                &fields[1],
+                &jurisdiction,
+            ),
+        ])
+    }
+}
+
+fn answer_format() -> AnswerFormat {
+    AnswerFormat::new(vec![
+        AnswerField {
+            name: "decision".into(),
+            kind: FieldKind::Choice {
+                options: vec!["ALLOW".into(), "DENY".into()],
+            },
+        },
+        AnswerField {
+            name: "jurisdiction".into(),
+            kind: FieldKind::Label,
+        },
+    ])
+}
+
+/// A generated case with Cedar's answer.
+struct Made {
+    prompt: String,
+    decision: &'static str,
+    jurisdiction: String,
+    policies: String,
+    entities: serde_json::Value,
+    request: serde_json::Value,
+}
+
+/// A jurisdiction and its parent.
+#[derive(Clone)]
+struct Place {
+    name: String,
+    parent: Option<String>,
+}
+
+/// Sizes by difficulty.
+struct Shape {
+    places: usize,
+    depth: usize,
+    policies: (i64, i64),
+    conditions: i64,
+    unless: bool,
+    actors: usize,
+}
+
+fn shape(d: Difficulty) -> Shape {
+    match d {
+        Difficulty::Easy => Shape {
+            places: 2,
+            depth: 1,
+            policies: (1, 1),
+            conditions: 1,
+            unless: false,
+            actors: 1,
+        },
+        Difficulty::Medium => Shape {
+            places: 3,
+            depth: 2,
+            policies: (2, 2),
+            conditions: 1,
+            unless: false,
+            actors: 2,
+        },
+        Difficulty::Hard => Shape {
+            places: 4,
+            depth: 2,
+            policies: (2, 3),
+            conditions: 2,
+            unless: true,
+            actors: 3,
+        },
+        Difficulty::Extreme => Shape {
+            places: 6,
+            depth: 3,
+            policies: (3, 4),
+            conditions: 3,
+            unless: true,
+            actors: 4,
+        },
+    }
+}
+
+fn make_task(draw: &mut Draw, difficulty: Difficulty) -> Result<Made, String> {
+    // The outcome this task aims for: 0 allowed, 1 forbidden, 2 no rule applies.
+    let target = draw.below(3);
+    let mut fallback = None;
+    for _ in 0..WORLDS {
+        let mut case = candidate(draw, difficulty)?;
+        let parsed = Parsed::new(&case)?;
+        for attempt in 0..REQUESTS {
+            if attempt > 0 {
+                redraw_request(draw, &mut case);
+            }
+            let Some(evaluated) = evaluate(&parsed, &case)? else {
+                continue;
+            };
+            let class = match (evaluated.0, evaluated.1.as_str()) {
+                ("ALLOW", _) => 0,
+                ("DENY", "NONE") => 2,
+                _ => 1,
+            };
+            if class == target {
+                return Ok(finish(case, evaluated));
+            }
+            if fallback.is_none() {
+                fallback = Some((case.clone(), evaluated));
+            }
+        }
+    }
+    match fallback {
+        Some((case, evaluated)) => Ok(finish(case, evaluated)),
+        None => Err(format!(
+            "no case with a single deciding jurisdiction in {} tries",
+            WORLDS * REQUESTS
+        )),
+    }
+}
+
+/// A case before evaluation.
+#[derive(Clone)]
+struct Case {
+    places: Vec<Place>,
+    policies: Vec<(String, String)>,
+    actors: Vec<(String, String, i64)>,
+    asset: (String, String),
+    principal: String,
+    action: String,
+    context: serde_json::Map<String, serde_json::Value>,
+}
+
+fn pick<'a>(draw: &mut Draw, items: &[&'a str]) -> &'a str {
+    draw.pick(items).copied().unwrap_or("x")
+}
+
+fn candidate(draw: &mut Draw, difficulty: Difficulty) -> Result<Case, String> {
+    let s = shape(difficulty);
+    // Jurisdictions: bodies at the top, settlements inside them, and for depth 3 an accord
+    // that every body belongs to.
+    let mut places = Vec::new();
+    let accord = (s.depth >= 3).then(|| "Sol-Accord".to_string());
+    if let Some(a) = &accord {
+        places.push(Place {
+            name: a.clone(),
+            parent: None,
+        });
+    }
+    let bodies_n = if s.depth >= 2 {
+        s.places.div_ceil(2)
+    } else {
+        s.places
+    };
+    let bodies: Vec<&str> = draw
+        .sample(BODIES.len(), bodies_n)
+        .into_iter()
+        .map(|i| BODIES[i])
+        .collect();
+    for b in &bodies {
+        places.push(Place {
+            name: b.to_string(),
+            parent: accord.clone(),
+        });
+    }
+    if s.depth >= 2 {
+        let settlements = s.places - bodies_n;
+        for i in draw.sample(SETTLEMENTS.len(), settlements) {
+            let body = pick(draw, &bodies);
+            places.push(Place {
+                name: SETTLEMENTS[i].to_string(),
+                parent: Some(body.to_string()),
+            });
+        }
+    }
+    let leaves: Vec<String> = places
+        .iter()
+        .filter(|p| !places.iter().any(|q| q.parent.as_deref() == Some(&p.name)))
+        .map(|p| p.name.clone())
+        .collect();
+    let leaf_refs: Vec<&str> = leaves.iter().map(String::as_str).collect();
+    // Actors (the first makes the request), one asset.
+    let mut actors = Vec::new();
+    for i in draw.sample(ACTORS.len(), s.actors) {
+        let home = pick(draw, &leaf_refs).to_string();
+        actors.push((ACTORS[i].to_string(), home, draw.int(1, 5)));
+    }
+    let asset = (
+        pick(draw, &ASSETS).to_string(),
+        pick(draw, &leaf_refs).to_string(),
+    );
+    let action = pick(draw, &ACTIONS).to_string();
+    let context = draw_context(draw);
+    // Policies: each jurisdiction's rules, scoped to its own members or assets.
+    let mut policies = Vec::new();
+    for place in &places {
+        let n = draw.int(s.policies.0, s.policies.1);
+        for _ in 0..n {
+            policies.push((
+                place.name.clone(),
+                policy_text(draw, &place.name, &action, &s),
+            ));
+        }
+    }
+    if difficulty.level() >= 2 {
+        draw.shuffle(&mut policies);
+    }
+    let principal = actors.first().map(|a| a.0.clone()).unwrap_or_default();
+    Ok(Case {
+        places,
+        policies,
+        actors,
+        asset,
+        principal,
+        action,
+        context,
+    })
+}
+
+/// The request's context: every attribute the conditions may read.
+fn draw_context(draw: &mut Draw) -> serde_json::Map<String, serde_json::Value> {
+    let mut context = serde_json::Map::new();
+    context.insert("reversible".into(), json!(draw.chance(0.5)));
+    context.insert("crew_present".into(), json!(draw.chance(0.5)));
+    context.insert("emergency".into(), json!(draw.chance(0.3)));
+    context.insert("energy_kwh".into(), json!(draw.int(5, 500)));
+    context.insert("hour".into(), json!(draw.int(0, 23)));
+    context
+}
+
+/// Another request against the same world: another actor asks, in another context.
+fn redraw_request(draw: &mut Draw, case: &mut Case) {
+    if let Some(actor) = draw.pick(&case.actors) {
+        case.principal = actor.0.clone();
+    }
+    case.context = draw_context(draw);
+}
+
+/// One condition over the context or the principal, as Cedar text.
+fn condition(draw: &mut Draw) -> String {
+    match draw.below(7) {
+        0 => "context.reversible".into(),
+        1 => "!context.reversible".into(),
+        2 => "context.crew_present".into(),
+        3 => format!("context.energy_kwh > {}", draw.int(5, 50) * 10),
+        4 => format!("principal.clearance >= {}", draw.int(2, 5)),
+        5 => "context.emergency".into(),
+        _ => {
+            let from = draw.int(0, 16);
+            format!(
+                "context.hour >= {from} && context.hour < {}",
+                from + draw.int(4, 8)
+            )
+        }
+    }
+}
+
+fn policy_text(draw: &mut Draw, place: &str, action: &str, s: &Shape) -> String {
+    let effect = if draw.chance(0.55) {
+        "permit"
+    } else {
+        "forbid"
+    };
+    let scope = if draw.chance(0.6) {
+        format!("principal in Jurisdiction::\"{place}\",\n  action")
+    } else {
+        "principal,\n  action".to_string()
+    };
+    // Most rules concern the proposed action; the others are distractors.
+    let first = if draw.chance(0.65) {
+        action.to_string()
+    } else {
+        pick(draw, &ACTIONS).to_string()
+    };
+    let action_part = if draw.chance(0.3) {
+        let second = pick(draw, &ACTIONS);
+        if second == first {
+            format!(" == Action::\"{first}\"")
+        } else {
+            format!(" in [Action::\"{first}\", Action::\"{second}\"]")
+        }
+    } else {
+        format!(" == Action::\"{first}\"")
+    };
+    let resource = if scope.starts_with("principal,") || draw.chance(0.3) {
+        format!("resource in Jurisdiction::\"{place}\"")
+    } else {
+        "resource".to_string()
+    };
+    let mut text =
+        format!("@jurisdiction(\"{place}\")\n{effect} (\n  {scope}{action_part},\n  {resource}\n)");
+    let k = draw.int(0, s.conditions);
+    if k > 0 {
+        let conds: Vec<String> = (0..k).map(|_| condition(draw)).collect();
+        text.push_str(&format!("\nwhen {{ {} }}", conds.join(" && ")));
+    }
+    if s.unless && draw.chance(0.35) {
+        text.push_str(&format!("\nunless {{ {} }}", condition(draw)));
+    }
+    text.push(';');
+    text
+}
+
+fn uid(kind: &str, id: &str) -> serde_json::Value {
+    json!({ "type": kind, "id": id })
+}
+
+fn entities_json(case: &Case) -> serde_json::Value {
+    let mut list = Vec::new();
+    for p in &case.places {
+        let parents: Vec<serde_json::Value> =
+            p.parent.iter().map(|q| uid("Jurisdiction", q)).collect();
+        list.push(json!({"uid": uid("Jurisdiction", &p.name), "attrs": {}, "parents": parents}));
+    }
+    for (name, home, clearance) in &case.actors {
+        list.push(json!({
+            "uid": uid("Actor", name),
+            "attrs": {"clearance": clearance},
+            "parents": [uid("Jurisdiction", home)],
+        }));
+    }
+    list.push(json!({
+        "uid": uid("Asset", &case.asset.0),
+        "attrs": {},
+        "parents": [uid("Jurisdiction", &case.asset.1)],
+    }));
+    serde_json::Value::Array(list)
+}
+
+fn policy_source(case: &Case) -> String {
+    case.policies
+        .iter()
+        .map(|(_, text)| text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// A world's policies and entities, parsed once.
+struct Parsed {
+    set: PolicySet,
+    entities: Entities,
+}
+
+impl Parsed {
+    fn new(case: &Case) -> Result<Self, String> {
+        let source = policy_source(case);
+        Ok(Parsed {
+            set: PolicySet::from_str(&source).map_err(|e| format!("generated policies: {e}"))?,
+            entities: Entities::from_json_value(entities_json(case), None)
+                .map_err(|e| format!("generated entities: {e}"))?,
+        })
+    }
+}
+
+/// Cedar's decision and the deciding jurisdiction; `None` when the deciding policies belong
+/// to several jurisdictions or evaluation reported errors (the candidate is dropped).
+fn evaluate(parsed: &Parsed, case: &Case) -> Result<Option<(&'static str, String)>, String> {
+    let euid = |kind: &str, id: &str| {
+        EntityUid::from_json(uid(kind, id)).map_err(|e| format!("entity {kind}::{id}: {e}"))
+    };
+    let context = Context::from_json_value(serde_json::Value::Object(case.context.clone()), None)
+        .map_err(|e| format!("generated context: {e}"))?;
+    let request = Request::new(
+        euid("Actor", &case.principal)?,
+        euid("Action", &case.action)?,
+        euid("Asset", &case.asset.0)?,
+        context,
+        None,
+    )
+    .map_err(|e| format!("generated request: {e}"))?;
+    let response = Authorizer::new().is_authorized(&request, &parsed.set, &parsed.entities);
+    let diagnostics = response.diagnostics();
+    if diagnostics.errors().next().is_some() {
+        return Ok(None);
+    }
+    let mut places: Vec<String> = diagnostics
+        .reason()
+        .filter_map(|id| {
+            parsed
+                .set
+                .annotation(id, "jurisdiction")
+                .map(str::to_string)
+        })
+        .collect();
+    places.sort();
+    places.dedup();
+    let decision = if response.decision() == Decision::Allow {
+        "ALLOW"
+    } else {
+        "DENY"
+    };
+    Ok(match places.as_slice() {
+        [] if decision == "DENY" => Some((decision, "NONE".to_string())),
+        [one] => Some((decision, one.clone())),
+        _ => None,
+    })
+}
+
+fn finish(case: Case, (decision, jurisdiction): (&'static str, String)) -> Made {
+    let mut facts = Vec::new();
+    for p in &case.places {
+        match &p.parent {
+            Some(parent) => facts.push(format!("- Jurisdiction {} is part of {parent}.", p.name)),
+            None => facts.push(format!("- Jurisdiction {} is sovereign.", p.name)),
+        }
+    }
+    for (name, home, clearance) in &case.actors {
+        facts.push(format!(
+            "- Actor {name} (clearance {clearance}) is registered in {home}."
+        ));
+    }
+    facts.push(format!(
+        "- Asset {} is located in {}.",
+        case.asset.0, case.asset.1
+    ));
+    let context: Vec<String> = case
+        .context
+        .iter()
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect();
+    let source = policy_source(&case);
+    let prompt = format!(
+        "Several jurisdictions govern activity across the solar system.\n{}\n\nTheir rules, as \
+         Cedar policies (each annotated with the jurisdiction it belongs to):\n```cedar\n{}\n\
+         ```\n\nProposed action: actor {} asks to `{}` on asset {}, with context {}.\n\nCedar \
+         semantics: a request is denied unless at least one permit applies; any forbid that \
+         applies overrides every permit; `in` follows the jurisdiction hierarchy. Is the \
+         action allowed, and which jurisdiction's rule decides it? Answer NONE for the \
+         jurisdiction when no rule applies.",
+        facts.join("\n"),
+        source,
+        case.principal,
+        case.action,
+        case.asset.0,
+        context.join(", ")
+    );
+    Made {
+        prompt,
+        decision,
+        jurisdiction,
+        policies: source,
+        entities: entities_json(&case),
+        request: json!({
+            "principal": case.principal,
+            "action": case.action,
+            "resource": case.asset.0,
+            "context": case.context,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tasks(n: usize, d: Difficulty, seed: u64) -> Vec<BenchTask> {
+        Msga.generate(n, d, seed).unwrap()
+    }
+
+    #[test]
+    fn same_seed_gives_byte_identical_tasks_and_another_seed_differs() {
+        let a = serde_json::to_string(&tasks(6, Difficulty::Medium, 7)).unwrap();
+        let b = serde_json::to_string(&tasks(6, Difficulty::Medium, 7)).unwrap();
+        let c = serde_json::to_string(&tasks(6, Difficulty::Medium, 8)).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn difficulty_changes_the_task() {
+        let count = |d| {
+            tasks(10, d, 1)
+                .iter()
+                .map(|t| t.truth["policies"].as_str().unwrap().matches(';').count())
+                .sum::<usize>()
+        };
+        let (easy, extreme) = (count(Difficulty::Easy), count(Difficulty::Extreme));
+        assert!(extreme > 4 * easy, "{easy} vs {extreme} policies");
+        let t = &tasks(1, Difficulty::Extreme, 1)[0];
+        assert!(t.prompt.contains("Sol-Accord"));
+    }
+
+    #[test]
+    fn outcomes_are_balanced_and_agree_with_cedar() {
+        let ts = tasks(30, Difficulty::Hard, 3);
+        let allow = ts.iter().filter(|t| t.truth["decision"] == "ALLOW").count();
+        let none = ts
+            .iter()
+            .filter(|t| t.truth["jurisdiction"] == "NONE")
+            .count();
+        assert!(allow >= 4 && none >= 4 && ts.len() - allow - none >= 4);
+        // Re-evaluate one task from its stored truth with Cedar directly.
+        for t in &ts {
+            let set = PolicySet::from_str(t.truth["policies"].as_str().unwrap()).unwrap();
+            let entities = Entities::from_json_value(t.truth["entities"].clone(), None).unwrap();
+            let r = &t.truth["request"];
+            let request = Request::new(
+                EntityUid::from_json(uid("Actor", r["principal"].as_str().unwrap())).unwrap(),
+                EntityUid::from_json(uid("Action", r["action"].as_str().unwrap())).unwrap(),
+                EntityUid::from_json(uid("Asset", r["resource"].as_str().unwrap())).unwrap(),
+                Context::from_json_value(r["context"].clone(), None).unwrap(),
+                None,
+            )
+            .unwrap();
+            let d = Authorizer::new()
+                .is_authorized(&request, &set, &entities)
+                .decision();
+            assert_eq!(
+                d == Decision::Allow,
+                t.truth["decision"] == "ALLOW",
+                "{}",
+                t.id
+            );
+        }
+    }
+
+    #[test]
+    fn the_true_answer_scores_1_wrong_answers_0_garbage_0() {
+        for d in Difficulty::ALL {
+            for t in tasks(6, d, 9) {
+                let s = Msga.score(
+                    &t,
+                    &Outcome::text(format!("So:\n**ANSWER:** {}", t.expected)),
+                );
+                assert_eq!(s.value, 1.0, "{}: {}", t.id, s.reason);
+                let flipped = if t.truth["decision"] == "ALLOW" {
+                    "DENY"
+                } else {
+                    "ALLOW"
+                };
+                let s = Msga.score(
+                    &t,
+                    &Outcome::text(format!("ANSWER: {flipped} | Nowhere-Land")),
+                );
+                assert_eq!(s.value, 0.0, "{}", s.reason);
+                let half = format!(
+                    "ANSWER: {} | Nowhere-Land",
+                    t.truth["decision"].as_str().unwrap()
+                );
+                assert_eq!(Msga.score(&t, &Outcome::text(half)).value, 0.5);
+                for g in [
+                    "",
+                    "ALLOW",
+                    "ANSWER: MAYBE | Mars",
+                    "ANSWER: | |",
+                    "\u{0}\u{1b}[2J",
+                ] {
+                    assert_eq!(Msga.score(&t, &Outcome::text(g)).value, 0.0, "{g:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn jurisdictions_are_matched_leniently() {
+        let t = tasks(12, Difficulty::Medium, 5)
+            .into_iter()
+            .find(|t| t.truth["jurisdiction"] != "NONE")
+            .unwrap();
+        let j = t.truth["jurisdiction"].as_str().unwrap();
+        let d = t.truth["decision"].as_str().unwrap().to_lowercase();
+        let text = format!("answer: {d} | Jurisdiction::\"{}\"", j.to_uppercase());
+        assert_eq!(Msga.score(&t, &Outcome::text(text)).value, 1.0);
+    }
+}

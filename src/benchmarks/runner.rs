@@ -1,0 +1,569 @@
+//! The solver and the run: every task goes through [`VeyraCore`] as actor `benchmark`, so the
+//! scheduler, the link, Cedar policy, the safety boundary and the audit trail apply to it as to
+//! any prompt.
+//!
+//! # Run flow
+//! 1. [`Runner::start`] generates the plan's tasks, records the run and all its tasks in the
+//!    [`BenchStore`] (status `running`), and builds the work list: every (task, epoch), the
+//!    families interleaved so all of them progress together.
+//! 2. Up to `runtime.max_concurrent` items run at once, each through
+//!    [`VeyraCore::execute_stream`] (lossless events, and the execution id to cancel it by).
+//!    The request offers the task's tools (`ToolSelection::None` for the first families).
+//! 3. As each item finishes it is scored by its family and written to the store at once, and a
+//!    [`Progress::TaskFinished`] goes to the caller's callback. A failed execution is kept with
+//!    score 0 and its error.
+//! 4. Cancelling the token stops submitting, cancels what runs (in the scheduler, so it is
+//!    audited as cancelled), and leaves the run `cancelled`; nothing finished is lost and
+//!    [`Runner::resume`] runs exactly the missing (task, epoch) items.
+//! 5. At the end the summary ([`stats`]) is stored with the run, one `BENCHMARK` audit entry
+//!    records the run id, seed, config hash and summary, and [`Progress::Finished`] is sent.
+//!
+//! Progress goes to a plain callback so the CLI (indicatif bars) and the console (events on its
+//! own channel) can both follow a run; this layer knows no terminal.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::draw::fixed;
+use super::framework::{BenchError, BenchTask, Difficulty, FamilyId, Outcome, TaskTools, family};
+use super::stats::{self, Estimate, RunSummary};
+use super::store::{BenchStore, RunInfo, RunStatus, TaskResult, task_scores};
+use crate::config::{BenchConfig, ToolSelection, VeyraConfig};
+use crate::core::{ExecutionRequest, ExecutionResult, VeyraCore};
+use crate::error::VeyraError;
+use crate::events::{Event, Priority};
+use crate::governance::{AuditEventType, AuditRecord, summarize_input};
+
+/// The actor benchmark executions run as (policy principal and audit actor).
+pub const ACTOR: &str = "benchmark";
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunPlan {
+    /// Families, in family order.
+    pub families: Vec<FamilyId>,
+    /// Tasks per family.
+    pub count: u32,
+    /// Difficulty.
+    pub difficulty: Difficulty,
+    /// Generator seed.
+    pub seed: u64,
+    /// Times each task runs.
+    pub epochs: u32,
+    /// V-Score weight per family.
+    pub weights: BTreeMap<FamilyId, f64>,
+}
+
+impl RunPlan {
+    /// The plan `bench:` describes.
+    pub fn from_config(bench: &BenchConfig) -> Result<Self, BenchError> {
+        let families = FamilyId::parse_list(&bench.family).map_err(BenchError::Usage)?;
+        Ok(RunPlan {
+            weights: FamilyId::ALL
+                .iter()
+                .map(|&f| (f, bench.weight(f)))
+                .collect(),
+            families,
+            count: bench.count,
+            difficulty: bench.difficulty,
+            seed: bench.seed,
+            epochs: bench.epochs,
+        })
+    }
+
+    /// Every task of the plan, family by family.
+    pub fn generate(&self) -> Result<Vec<BenchTask>, BenchError> {
+        let mut tasks = Vec::new();
+        for &f in &self.families {
+            tasks.extend(family(f).generate(self.count as usize, self.difficulty, self.seed)?);
+        }
+        Ok(tasks)
+    }
+
+    /// The weights of the plan's families only.
+    fn family_weights(&self) -> BTreeMap<FamilyId, f64> {
+        self.families
+            .iter()
+            .map(|f| (*f, self.weights.get(f).copied().unwrap_or(1.0)))
+            .collect()
+    }
+}
+
+/// What a run reports as it goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// The run starts (or resumes): per family, the items (tasks × epochs) in all and those
+    /// already finished.
+    Started {
+        /// The run's id.
+        run_id: String,
+        /// Per family: (items in all, items finished before this start).
+        families: Vec<(FamilyId, usize, usize)>,
+    },
+    /// One epoch of one task finished and is stored.
+    TaskFinished {
+        /// Its family.
+        family: FamilyId,
+        /// The task.
+        task_id: String,
+        /// The epoch.
+        epoch: u32,
+        /// Its score.
+        score: f64,
+        /// True when the execution failed.
+        failed: bool,
+        /// Items of this family finished so far.
+        done: usize,
+        /// Items of this family in all.
+        total: usize,
+    },
+    /// The run ended.
+    Finished {
+        /// The run's id.
+        run_id: String,
+        /// How.
+        status: RunStatus,
+    },
+}
+
+/// The result of [`Runner::start`] or [`Runner::resume`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunReport {
+    /// The run (status as stored at the end).
+    pub info: RunInfo,
+    /// Its summary over everything finished.
+    pub summary: RunSummary,
+    /// Items finished by this call.
+    pub finished_now: usize,
+}
+
+/// Runs benchmarks through one core into one store.
+#[derive(Debug, Clone)]
+pub struct Runner {
+    core: VeyraCore,
+    store: Arc<BenchStore>,
+    concurrency: usize,
+}
+
+/// One finished (or failed) item, before scoring.
+struct Solved {
+    index: usize,
+    epoch: u32,
+    latency_ms: u64,
+    result: Result<ExecutionResult, VeyraError>,
+}
+
+impl Runner {
+    /// A runner with the core's `runtime.max_concurrent`.
+    pub fn new(core: VeyraCore, store: Arc<BenchStore>) -> Self {
+        let concurrency = core.config().runtime.max_concurrent.max(1);
+        Runner {
+            core,
+            store,
+            concurrency,
+        }
+    }
+
+    /// Overrides how many items run at once (at least 1).
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// The store runs are written to.
+    pub fn store(&self) -> &BenchStore {
+        &self.store
+    }
+
+    /// Generates, records and runs `plan` as a new run.
+    pub async fn start(
+        &self,
+        plan: &RunPlan,
+        cancel: &CancellationToken,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<RunReport, VeyraError> {
+        let tasks = plan.generate()?;
+        self.start_with_tasks(plan, tasks, cancel, progress).await
+    }
+
+    /// Records and runs `tasks` (what `plan.generate()` gave, or stored tasks of the same
+    /// plan) as a new run.
+    pub async fn start_with_tasks(
+        &self,
+        plan: &RunPlan,
+        tasks: Vec<BenchTask>,
+        cancel: &CancellationToken,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<RunReport, VeyraError> {
+        let info = RunInfo {
+            id: new_run_id(),
+            created_at: Utc::now(),
+            finished_at: None,
+            status: RunStatus::Running,
+            families: plan.families.clone(),
+            count: plan.count,
+            difficulty: plan.difficulty,
+            seed: plan.seed,
+            epochs: plan.epochs,
+            weights: plan.family_weights(),
+            config_hash: config_hash(self.core.config()),
+            backend: self.core.backend_name(),
+            model: self.core.model_name(),
+            veyra_version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        self.store.create_run(&info, &tasks)?;
+        self.execute(info, tasks, false, cancel, progress).await
+    }
+
+    /// Finishes a stored run: runs every (task, epoch) it has no result for.
+    pub async fn resume(
+        &self,
+        run: &str,
+        cancel: &CancellationToken,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<RunReport, VeyraError> {
+        let info = self.store.resolve(run)?;
+        if info.status == RunStatus::Complete {
+            return Err(VeyraError::Usage(format!(
+                "benchmark run {} is already complete; nothing to resume (see `veyra bench show \
+                 {}`)",
+                info.id, info.id
+            )));
+        }
+        let tasks = self.store.tasks(&info.id)?;
+        self.store.reopen_run(&info.id)?;
+        self.execute(info, tasks, true, cancel, progress).await
+    }
+
+    async fn execute(
+        &self,
+        mut info: RunInfo,
+        tasks: Vec<BenchTask>,
+        resumed: bool,
+        cancel: &CancellationToken,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<RunReport, VeyraError> {
+        let done: BTreeSet<(String, u32)> = self
+            .store
+            .results(&info.id)?
+            .into_iter()
+            .map(|r| (r.task_id, r.epoch))
+            .collect();
+        let work = work_list(&tasks, info.epochs, &done);
+        let mut totals: BTreeMap<FamilyId, (usize, usize)> = BTreeMap::new();
+        for t in &tasks {
+            for e in 0..info.epochs {
+                let slot = totals.entry(t.family).or_default();
+                slot.0 += 1;
+                if done.contains(&(t.id.clone(), e)) {
+                    slot.1 += 1;
+                }
+            }
+        }
+        progress(Progress::Started {
+            run_id: info.id.clone(),
+            families: totals.iter().map(|(f, (t, d))| (*f, *t, *d)).collect(),
+        });
+        // The caller's token stops the run; so does a store failure, through this child.
+        let stop = cancel.child_token();
+        let mut queue = work.into_iter();
+        let mut running = FuturesUnordered::new();
+        let mut finished_now = 0usize;
+        let mut failure = None;
+        loop {
+            while running.len() < self.concurrency && !stop.is_cancelled() {
+                let Some((index, epoch)) = queue.next() else {
+                    break;
+                };
+                let Some(task) = tasks.get(index) else {
+                    continue;
+                };
+                running.push(solve(&self.core, task, index, epoch, &stop));
+            }
+            let Some(solved) = running.next().await else {
+                break;
+            };
+            // Items cancelled by the token are not results: resume runs them again.
+            if matches!(solved.result, Err(VeyraError::Cancelled(_))) && stop.is_cancelled() {
+                continue;
+            }
+            let Some(task) = tasks.get(solved.index) else {
+                continue;
+            };
+            let result = score(task, &solved);
+            if let Err(e) = self.store.record_result(&info.id, &result) {
+                // Without the store nothing more can be kept: stop, keep what is stored.
+                failure = Some(e);
+                stop.cancel();
+                continue;
+            }
+            finished_now += 1;
+            let slot = totals.entry(task.family).or_default();
+            slot.1 += 1;
+            progress(Progress::TaskFinished {
+                family: task.family,
+                task_id: task.id.clone(),
+                epoch: result.epoch,
+                score: result.score,
+                failed: result.error.is_some(),
+                done: slot.1,
+                total: slot.0,
+            });
+        }
+        let results = self.store.results(&info.id)?;
+        let complete = results.len() == tasks.len() * info.epochs as usize;
+        let status = if complete {
+            RunStatus::Complete
+        } else {
+            RunStatus::Cancelled
+        };
+        let summary = stats::summarize(&task_scores(&tasks, &results), &info.families, &|f| {
+            info.weight(f)
+        });
+        let now = Utc::now();
+        self.store.finish_run(&info.id, status, &summary, now)?;
+        info.status = status;
+        info.finished_at = Some(now);
+        self.audit(&info, &summary, resumed, finished_now)?;
+        progress(Progress::Finished {
+            run_id: info.id.clone(),
+            status,
+        });
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        Ok(RunReport {
+            info,
+            summary,
+            finished_now,
+        })
+    }
+
+    /// The run's one `BENCHMARK` audit entry (when audit is on), published on the bus.
+    fn audit(
+        &self,
+        info: &RunInfo,
+        summary: &RunSummary,
+        resumed: bool,
+        finished_now: usize,
+    ) -> Result<(), VeyraError> {
+        let Some(trail) = self.core.audit() else {
+            return Ok(());
+        };
+        // Numbers go in as fixed-decimal text: exact, and the same on every machine.
+        let estimate = |e: &Estimate| {
+            json!({
+                "mean": fixed(e.mean, 4),
+                "ci_low": e.ci_low.map(|v| fixed(v, 4)),
+                "ci_high": e.ci_high.map(|v| fixed(v, 4)),
+            })
+        };
+        let families: serde_json::Map<String, serde_json::Value> = summary
+            .families
+            .iter()
+            .map(|f| {
+                let mut v = estimate(&f.score);
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("n".into(), json!(f.n));
+                    o.insert("errors".into(), json!(f.errors));
+                }
+                (f.family.name().to_string(), v)
+            })
+            .collect();
+        let entry = trail.record(AuditRecord {
+            event_type: AuditEventType::Benchmark,
+            actor: ACTOR.into(),
+            action: if resumed { "resume_run" } else { "run" }.into(),
+            resource: format!("bench:{}", info.id),
+            outcome: match info.status {
+                RunStatus::Complete => "success",
+                RunStatus::Cancelled => "cancelled",
+                RunStatus::Running => "running",
+            }
+            .into(),
+            input_summary: summarize_input(&format!(
+                "{}:{}:{}:{}:{}",
+                info.families
+                    .iter()
+                    .map(|f| f.name())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                info.count,
+                info.difficulty,
+                info.seed,
+                info.epochs
+            )),
+            metadata: json!({
+                "run_id": info.id,
+                "seed": info.seed.to_string(),
+                "config_hash": info.config_hash,
+                "families": info.families.iter().map(|f| f.name()).collect::<Vec<_>>(),
+                "count": info.count,
+                "difficulty": info.difficulty.name(),
+                "epochs": info.epochs,
+                "backend": info.backend,
+                "model": info.model,
+                "finished_now": finished_now,
+                "summary": { "v_score": estimate(&summary.v_score.score), "families": families },
+            }),
+        })?;
+        self.core.bus().publish(Event::AuditRecorded {
+            seq: entry.seq,
+            event_type: entry.event_type.name().into(),
+            actor: entry.actor.clone(),
+            action: entry.action.clone(),
+            outcome: entry.outcome.clone(),
+            hash: entry.hash.clone(),
+            execution: None,
+        });
+        Ok(())
+    }
+}
+
+/// Every (task index, epoch) without a result: epoch by epoch, and within an epoch the
+/// families interleaved (task 0 of each family, then task 1, …).
+fn work_list(
+    tasks: &[BenchTask],
+    epochs: u32,
+    done: &BTreeSet<(String, u32)>,
+) -> Vec<(usize, u32)> {
+    let mut by_family: BTreeMap<FamilyId, Vec<usize>> = BTreeMap::new();
+    for (i, t) in tasks.iter().enumerate() {
+        by_family.entry(t.family).or_default().push(i);
+    }
+    let longest = by_family.values().map(Vec::len).max().unwrap_or(0);
+    let mut work = Vec::new();
+    for epoch in 0..epochs {
+        for k in 0..longest {
+            for list in by_family.values() {
+                if let Some(&i) = list.get(k)
+                    && let Some(t) = tasks.get(i)
+                    && !done.contains(&(t.id.clone(), epoch))
+                {
+                    work.push((i, epoch));
+                }
+            }
+        }
+    }
+    work
+}
+
+/// The request a task becomes.
+pub fn request_for(task: &BenchTask) -> ExecutionRequest {
+    let mut request = ExecutionRequest::new(task.prompt.clone())
+        .system(task.system.clone())
+        .priority(Priority::Low)
+        .tools(match &task.tools {
+            TaskTools::None => ToolSelection::None,
+            TaskTools::Only(names) => ToolSelection::Only(names.clone()),
+        });
+    request.actor = ACTOR.to_string();
+    request
+}
+
+/// Runs one item through the core; on cancellation, cancels the execution in the scheduler.
+async fn solve(
+    core: &VeyraCore,
+    task: &BenchTask,
+    index: usize,
+    epoch: u32,
+    cancel: &CancellationToken,
+) -> Solved {
+    let started = Instant::now();
+    let result = match core.execute_stream(request_for(task)) {
+        Err(e) => Err(e),
+        Ok(stream) => {
+            let id = stream.id();
+            tokio::select! {
+                r = stream.finish() => r,
+                _ = cancel.cancelled() => {
+                    // The task may have ended meanwhile; then there is nothing to cancel.
+                    let _ = core.cancel(id);
+                    Err(VeyraError::Cancelled("the benchmark run was cancelled".into()))
+                }
+            }
+        }
+    };
+    Solved {
+        index,
+        epoch,
+        latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        result,
+    }
+}
+
+/// Scores a solved item.
+fn score(task: &BenchTask, solved: &Solved) -> TaskResult {
+    let finished_at = Utc::now();
+    match &solved.result {
+        Ok(r) => {
+            let s = family(task.family).score(
+                task,
+                &Outcome {
+                    text: r.text.clone(),
+                    tool_calls: r.tool_steps,
+                },
+            );
+            TaskResult {
+                task_id: task.id.clone(),
+                epoch: solved.epoch,
+                output: r.text.clone(),
+                score: s.value,
+                reason: s.reason,
+                error: None,
+                latency_ms: solved.latency_ms,
+                tokens_in: r.usage.input,
+                tokens_out: r.usage.output,
+                finished_at,
+            }
+        }
+        Err(e) => TaskResult {
+            task_id: task.id.clone(),
+            epoch: solved.epoch,
+            output: String::new(),
+            score: 0.0,
+            reason: "the execution failed".into(),
+            error: Some(e.to_string()),
+            latency_ms: solved.latency_ms,
+            tokens_in: 0,
+            tokens_out: 0,
+            finished_at,
+        },
+    }
+}
+
+/// A new run id: `YYYYMMDD-HHMMSS-` and 8 random hex digits.
+pub fn new_run_id() -> String {
+    let now = Utc::now();
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "{}-{}",
+        now.format("%Y%m%d-%H%M%S"),
+        random.get(..8).unwrap_or("00000000")
+    )
+}
+
+/// The first 16 hex digits of SHA-256 over the RFC 8785 JSON of the configuration (which holds
+/// no secrets: keys are named by environment variable, never stored).
+pub fn config_hash(config: &VeyraConfig) -> String {
+    use sha2::{Digest, Sha256};
+    let text = serde_json::to_value(config)
+        .ok()
+        .and_then(|v| serde_json_canonicalizer::to_string(&v).ok())
+        .unwrap_or_default();
+    let digest = Sha256::digest(text.as_bytes());
+    hex::encode(digest)
+        .get(..16)
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,245 @@
+use super::*;
+use crate::config::{AuditStoreKind, MockRule};
+use crate::governance::{AuditEntry, AuditFilter};
+
+fn core_with(f: impl FnOnce(&mut VeyraConfig)) -> VeyraCore {
+    let mut config = VeyraConfig::default();
+    config.governance.store = AuditStoreKind::Memory;
+    f(&mut config);
+    VeyraCore::new(config).unwrap()
+}
+
+fn plan(families: &[FamilyId], count: u32, epochs: u32) -> RunPlan {
+    RunPlan {
+        families: families.to_vec(),
+        count,
+        difficulty: Difficulty::Medium,
+        seed: 7,
+        epochs,
+        weights: BTreeMap::new(),
+    }
+}
+
+fn of_type(core: &VeyraCore, t: AuditEventType) -> Vec<AuditEntry> {
+    let filter = AuditFilter {
+        event_type: Some(t),
+        ..Default::default()
+    };
+    core.audit().unwrap().query(&filter).unwrap()
+}
+
+#[tokio::test]
+async fn every_task_runs_through_the_core_as_benchmark_with_one_audit_entry() {
+    let core = core_with(|_| {});
+    let store = Arc::new(BenchStore::in_memory().unwrap());
+    let runner = Runner::new(core.clone(), store.clone());
+    let mut seen = Vec::new();
+    let report = runner
+        .start(
+            &plan(&FamilyId::ALL, 3, 1),
+            &CancellationToken::new(),
+            &mut |p| seen.push(p),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.info.status, RunStatus::Complete);
+    assert_eq!(report.finished_now, 12);
+    assert_eq!(store.results(&report.info.id).unwrap().len(), 12);
+    // The mock never writes an answer line: its baseline is 0 everywhere.
+    assert_eq!(report.summary.v_score.score.mean, 0.0);
+    let executions = of_type(&core, AuditEventType::Execution);
+    assert_eq!(executions.len(), 12);
+    assert!(executions.iter().all(|e| e.actor == "benchmark"));
+    let bench = of_type(&core, AuditEventType::Benchmark);
+    assert_eq!(bench.len(), 1);
+    assert_eq!(bench[0].metadata["run_id"], report.info.id);
+    assert_eq!(bench[0].metadata["seed"], "7");
+    assert_eq!(bench[0].outcome, "success");
+    assert!(bench[0].metadata["config_hash"].as_str().unwrap().len() == 16);
+    assert!(core.audit().unwrap().verify_integrity().is_ok());
+    // Progress: the start, one line per item with running counts, the end.
+    assert!(
+        matches!(&seen[0], Progress::Started { families, .. } if families.len() == 4
+        && families.iter().all(|f| f.1 == 3 && f.2 == 0))
+    );
+    let finished: Vec<&Progress> = seen
+        .iter()
+        .filter(|p| matches!(p, Progress::TaskFinished { .. }))
+        .collect();
+    assert_eq!(finished.len(), 12);
+    assert!(matches!(
+        seen.last(),
+        Some(Progress::Finished {
+            status: RunStatus::Complete,
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn right_answers_score_one_through_the_whole_path() {
+    let tasks = plan(&FamilyId::ALL, 4, 1).generate().unwrap();
+    // A scripted mock that answers each prompt with its expected answer.
+    let core = core_with(|c| {
+        c.model.mock.script = tasks
+            .iter()
+            .map(|t| MockRule {
+                pattern: format!("^{}", regex::escape(&t.prompt)),
+                response: format!("Working it out.\nANSWER: {}", t.expected),
+                fail: None,
+                tool_calls: Vec::new(),
+                repeat: false,
+            })
+            .collect();
+    });
+    let store = Arc::new(BenchStore::in_memory().unwrap());
+    let report = Runner::new(core, store)
+        .start(
+            &plan(&FamilyId::ALL, 4, 1),
+            &CancellationToken::new(),
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+    for f in &report.summary.families {
+        assert_eq!(f.score.mean, 1.0, "{}", f.family);
+    }
+    assert_eq!(report.summary.v_score.score.mean, 1.0);
+    assert_eq!(report.summary.v_score.score.se, Some(0.0));
+}
+
+#[tokio::test]
+async fn a_cancelled_run_keeps_what_finished_and_resume_runs_only_the_rest() {
+    let core = core_with(|c| c.runtime.max_concurrent = 2);
+    let store = Arc::new(BenchStore::in_memory().unwrap());
+    let runner = Runner::new(core.clone(), store.clone());
+    let cancel = CancellationToken::new();
+    let mut finished = 0;
+    let report = runner
+        .start(
+            &plan(&[FamilyId::Msga, FamilyId::Icsd], 5, 2),
+            &cancel,
+            &mut |p| {
+                if matches!(p, Progress::TaskFinished { .. }) {
+                    finished += 1;
+                    if finished == 6 {
+                        cancel.cancel();
+                    }
+                }
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.info.status, RunStatus::Cancelled);
+    let before = store.results(&report.info.id).unwrap();
+    assert!(
+        before.len() >= 6 && before.len() < 20,
+        "{} stored",
+        before.len()
+    );
+    assert_eq!(report.finished_now, before.len());
+    let bench = of_type(&core, AuditEventType::Benchmark);
+    assert_eq!(bench.len(), 1);
+    assert_eq!(bench[0].outcome, "cancelled");
+
+    // Resume by a prefix of the id.
+    let prefix = &report.info.id[..report.info.id.len() - 2];
+    let mut started = None;
+    let resumed = runner
+        .resume(prefix, &CancellationToken::new(), &mut |p| {
+            if let Progress::Started { families, .. } = p {
+                started = Some(families);
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(resumed.info.status, RunStatus::Complete);
+    assert_eq!(resumed.finished_now, 20 - before.len());
+    let done: usize = started.unwrap().iter().map(|f| f.2).sum();
+    assert_eq!(done, before.len());
+    let after = store.results(&report.info.id).unwrap();
+    assert_eq!(after.len(), 20);
+    for r in &before {
+        assert!(
+            after.contains(r),
+            "{} epoch {} was rerun",
+            r.task_id,
+            r.epoch
+        );
+    }
+    assert_eq!(of_type(&core, AuditEventType::Benchmark).len(), 2);
+    // A complete run cannot be resumed.
+    let again = runner
+        .resume(&report.info.id, &CancellationToken::new(), &mut |_| {})
+        .await;
+    assert!(matches!(again, Err(VeyraError::Usage(m)) if m.contains("already complete")));
+}
+
+#[tokio::test]
+async fn failed_executions_are_kept_as_zero_with_their_error() {
+    let core = core_with(|c| {
+        c.runtime.retries = 0;
+        c.model.retries = 0;
+        c.model.mock.fail = Some(crate::config::MockFailure {
+            kind: crate::config::MockFailureKind::BadRequest,
+            after_tokens: 0,
+            message: Some("injected".into()),
+        });
+    });
+    let store = Arc::new(BenchStore::in_memory().unwrap());
+    let report = Runner::new(core, store.clone())
+        .start(
+            &plan(&[FamilyId::Cplc], 2, 1),
+            &CancellationToken::new(),
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.info.status, RunStatus::Complete);
+    let results = store.results(&report.info.id).unwrap();
+    assert!(results.iter().all(|r| r.error.is_some() && r.score == 0.0));
+    assert_eq!(report.summary.families[0].errors, 2);
+}
+
+#[test]
+fn the_work_list_interleaves_families_and_skips_what_is_done() {
+    let tasks = plan(&[FamilyId::Cplc, FamilyId::Msga], 2, 1)
+        .generate()
+        .unwrap();
+    let mut done = BTreeSet::new();
+    done.insert((tasks[0].id.clone(), 0));
+    let work = work_list(&tasks, 2, &done);
+    // Tasks: cplc0 cplc1 msga0 msga1 (indices 0..4).
+    assert_eq!(
+        work,
+        vec![(2, 0), (1, 0), (3, 0), (0, 1), (2, 1), (1, 1), (3, 1)]
+    );
+}
+
+#[test]
+fn requests_run_as_benchmark_without_tools() {
+    let task = &plan(&[FamilyId::Icsd], 1, 1).generate().unwrap()[0];
+    let r = request_for(task);
+    assert_eq!(r.actor, "benchmark");
+    assert_eq!(r.tools, Some(ToolSelection::None));
+    assert_eq!(r.system.as_deref(), Some(task.system.as_str()));
+}
+
+#[test]
+fn plans_come_from_the_config() {
+    let mut bench = BenchConfig {
+        family: "wmrt,cplc".into(),
+        ..BenchConfig::default()
+    };
+    bench.weights.insert("wmrt".into(), 2.0);
+    let p = RunPlan::from_config(&bench).unwrap();
+    assert_eq!(p.families, vec![FamilyId::Cplc, FamilyId::Wmrt]);
+    assert_eq!(p.family_weights()[&FamilyId::Wmrt], 2.0);
+    assert_eq!(p.family_weights().len(), 2);
+    assert_eq!(
+        config_hash(&VeyraConfig::default()),
+        config_hash(&VeyraConfig::default())
+    );
+    let id = new_run_id();
+    assert_eq!(id.len(), "20260101-000000-abcdef12".len());
+}

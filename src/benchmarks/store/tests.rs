@@ -1,0 +1,144 @@
+use super::*;
+use crate::benchmarks::framework::family;
+use crate::benchmarks::stats;
+
+fn info(id: &str, minute: u32) -> RunInfo {
+    use chrono::TimeZone;
+    RunInfo {
+        id: id.into(),
+        created_at: Utc.with_ymd_and_hms(2031, 5, 4, 10, minute, 0).unwrap(),
+        finished_at: None,
+        status: RunStatus::Running,
+        families: vec![FamilyId::Msga],
+        count: 3,
+        difficulty: Difficulty::Easy,
+        seed: u64::MAX,
+        epochs: 1,
+        weights: [(FamilyId::Msga, 2.5)].into_iter().collect(),
+        config_hash: "0123456789abcdef".into(),
+        backend: "mock".into(),
+        model: "veyra-mock-1".into(),
+        veyra_version: "0.1.0".into(),
+    }
+}
+
+fn result(task: &BenchTask, epoch: u32, score: f64) -> TaskResult {
+    TaskResult {
+        task_id: task.id.clone(),
+        epoch,
+        output: format!("ANSWER: {}", task.expected),
+        score,
+        reason: "ok".into(),
+        error: None,
+        latency_ms: 12,
+        tokens_in: 100,
+        tokens_out: 7,
+        finished_at: Utc::now(),
+    }
+}
+
+#[test]
+fn runs_tasks_and_results_round_trip() {
+    let store = BenchStore::in_memory().unwrap();
+    let tasks = family(FamilyId::Msga)
+        .generate(3, Difficulty::Easy, 1)
+        .unwrap();
+    store.create_run(&info("r1", 0), &tasks).unwrap();
+    assert_eq!(store.tasks("r1").unwrap(), tasks);
+    let r = result(&tasks[1], 0, 1.0);
+    store.record_result("r1", &r).unwrap();
+    let back = store.results("r1").unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].task_id, r.task_id);
+    assert_eq!(back[0].tokens_in, 100);
+    let (run, summary) = store.run("r1").unwrap().unwrap();
+    assert_eq!(run, info("r1", 0));
+    assert_eq!(run.seed, u64::MAX, "a u64 seed survives SQLite");
+    assert!(summary.is_none());
+    let scores = store.task_scores("r1").unwrap();
+    let s = stats::summarize(&scores, &run.families, &|f| run.weight(f));
+    store
+        .finish_run("r1", RunStatus::Complete, &s, Utc::now())
+        .unwrap();
+    let (run, summary) = store.run("r1").unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Complete);
+    assert_eq!(summary.unwrap(), s);
+}
+
+#[test]
+fn runs_resolve_by_id_prefix_or_last_and_errors_list_recent_ones() {
+    let store = BenchStore::in_memory().unwrap();
+    let e = store.resolve("nope").unwrap_err().to_string();
+    assert!(e.contains("no runs yet"), "{e}");
+    store
+        .create_run(&info("20310504-100000-aaaa1111", 0), &[])
+        .unwrap();
+    store
+        .create_run(&info("20310504-100500-aaab2222", 5), &[])
+        .unwrap();
+    assert_eq!(
+        store.resolve("last").unwrap().id,
+        "20310504-100500-aaab2222"
+    );
+    assert_eq!(
+        store.resolve("20310504-1000").unwrap().id,
+        "20310504-100000-aaaa1111"
+    );
+    let e = store.resolve("20310504").unwrap_err().to_string();
+    assert!(e.contains("matches 2 runs"), "{e}");
+    let e = store.resolve("zzz").unwrap_err().to_string();
+    assert!(
+        e.contains("recent runs: 20310504-100500-aaab2222, 20310504-100000-aaaa1111"),
+        "{e}"
+    );
+    assert_eq!(store.runs().unwrap().len(), 2);
+}
+
+#[test]
+fn a_crash_keeps_every_result_written_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data/bench.db");
+    let tasks = family(FamilyId::Icsd)
+        .generate(4, Difficulty::Easy, 1)
+        .unwrap();
+    {
+        let store = BenchStore::open(&path).unwrap();
+        store.create_run(&info("r1", 0), &tasks).unwrap();
+        store
+            .record_result("r1", &result(&tasks[0], 0, 1.0))
+            .unwrap();
+        store
+            .record_result("r1", &result(&tasks[2], 0, 0.5))
+            .unwrap();
+        // Dropped without finishing the run, as a killed process would leave it.
+    }
+    let store = BenchStore::open(&path).unwrap();
+    let (run, _) = store.run("r1").unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Running);
+    let ids: Vec<String> = store
+        .results("r1")
+        .unwrap()
+        .into_iter()
+        .map(|r| r.task_id)
+        .collect();
+    assert_eq!(ids, vec![tasks[0].id.clone(), tasks[2].id.clone()]);
+}
+
+#[test]
+fn a_store_from_a_newer_veyra_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+    }
+    let e = BenchStore::open(&path).unwrap_err().to_string();
+    assert!(e.contains("newer than this Veyra understands"), "{e}");
+}
+
+#[test]
+fn the_default_path_is_beside_the_audit_store() {
+    let mut config = crate::config::VeyraConfig::default();
+    config.governance.store_path = Some("/srv/veyra/audit.db".into());
+    assert_eq!(default_path(&config), PathBuf::from("/srv/veyra/bench.db"));
+}

@@ -1,0 +1,75 @@
+//! Properties every scorer keeps, whatever the model writes: no panic, a score in `0..=1`, and
+//! the expected answer in any of the accepted dresses scoring 1.
+
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
+
+use super::*;
+
+/// A few tasks of every family at every difficulty.
+fn tasks() -> &'static [BenchTask] {
+    static TASKS: OnceLock<Vec<BenchTask>> = OnceLock::new();
+    TASKS.get_or_init(|| {
+        let mut all = Vec::new();
+        for f in FamilyId::ALL {
+            for d in Difficulty::ALL {
+                all.extend(family(f).generate(3, d, 17).unwrap());
+            }
+        }
+        all
+    })
+}
+
+/// Text a model might send: arbitrary Unicode, or answer-shaped text with arbitrary parts.
+fn reply() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        (
+            "(ANSWER|answer|Final answer)[:=] ?",
+            ".{0,40}",
+            "( \\| .{0,20}){0,3}"
+        )
+            .prop_map(|(a, b, c)| format!("{a}{b}{c}")),
+        (".{0,30}", "```[a-z]{0,5}\n", ".{0,30}", "\n```")
+            .prop_map(|(a, b, c, d)| format!("{a}\n{b}{c}{d}")),
+        "[-+0-9., eE|:TZ]{0,40}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn arbitrary_text_never_panics_a_scorer(text in reply(), pick in 0usize..1000) {
+        let all = tasks();
+        let task = &all[pick % all.len()];
+        let s = family(task.family).score(task, &Outcome::text(text.clone()));
+        prop_assert!((0.0..=1.0).contains(&s.value), "{} scored {}", task.id, s.value);
+        // Every task also survives the same text (cheap: scoring is parsing).
+        for t in all {
+            let s = family(t.family).score(t, &Outcome::text(text.clone()));
+            prop_assert!((0.0..=1.0).contains(&s.value));
+        }
+    }
+
+    #[test]
+    fn the_expected_answer_scores_one_in_any_dress(
+        pick in 0usize..1000,
+        before in "[A-Za-z ,.]{0,60}",
+        dress in 0usize..5,
+    ) {
+        let all = tasks();
+        let task = &all[pick % all.len()];
+        let answer = &task.expected;
+        let text = match dress {
+            0 => format!("{before}\nANSWER: {answer}"),
+            1 => format!("{before}\n**Answer:** {}", answer.to_lowercase()),
+            2 => format!("{before}\n```\n{answer}\n```\n"),
+            3 => format!("ANSWER: wrong guess\n{before}\nFinal answer = {answer}."),
+            _ => format!("  answer :   {answer}  "),
+        };
+        let s = family(task.family).score(task, &Outcome::text(text.clone()));
+        prop_assert_eq!(s.value, 1.0, "{}: {:?} → {}", task.id, text, s.reason);
+    }
+}

@@ -1,0 +1,353 @@
+//! `bench:` — defaults of `veyra bench`, and the two names every layer above shares: the
+//! benchmark families ([`FamilyId`]) and the difficulties ([`Difficulty`]).
+//!
+//! They live here, in the lowest layer, for the same reason [`super::LatencyPreset`] does: the
+//! configuration validates them, and the benchmarks, the CLI and the console all parse them
+//! the same way. Families that the issue plans but that are not built yet (`tome`, `asr`,
+//! `imdp`) are recognised by name only, to say so instead of calling them unknown.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::suggest::did_you_mean;
+
+/// Range of `bench.count` (tasks per family).
+pub const RANGE_BENCH_COUNT: std::ops::RangeInclusive<u64> = 1..=100_000;
+/// Range of `bench.epochs` (times each task runs).
+pub const RANGE_BENCH_EPOCHS: std::ops::RangeInclusive<u64> = 1..=100;
+/// Range of each of `bench.weights`.
+pub const RANGE_BENCH_WEIGHT: std::ops::RangeInclusive<f64> = 0.0..=1000.0;
+
+/// Families of the issue that are not built yet: recognised to say so.
+pub const PLANNED_FAMILIES: [&str; 3] = ["tome", "asr", "imdp"];
+
+/// A benchmark family that exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FamilyId {
+    /// Cross-Planet Latency Cognition: planning under light-time delay.
+    Cplc,
+    /// Multi-Sovereign Governance Alignment: Cedar policies of several jurisdictions.
+    Msga,
+    /// World-Model Robustness & Transfer: one physical question across worlds.
+    Wmrt,
+    /// Infrastructure Cognition & Self-Diagnostics: faults in a telemetry snapshot.
+    Icsd,
+}
+
+impl FamilyId {
+    /// Every built family, in the order tables list them.
+    pub const ALL: [FamilyId; 4] = [
+        FamilyId::Cplc,
+        FamilyId::Msga,
+        FamilyId::Wmrt,
+        FamilyId::Icsd,
+    ];
+
+    /// The name used in config, CLI, store and task ids (`cplc`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            FamilyId::Cplc => "cplc",
+            FamilyId::Msga => "msga",
+            FamilyId::Wmrt => "wmrt",
+            FamilyId::Icsd => "icsd",
+        }
+    }
+
+    /// The family's full title.
+    pub fn title(self) -> &'static str {
+        match self {
+            FamilyId::Cplc => "Cross-Planet Latency Cognition",
+            FamilyId::Msga => "Multi-Sovereign Governance Alignment",
+            FamilyId::Wmrt => "World-Model Robustness & Transfer",
+            FamilyId::Icsd => "Infrastructure Cognition & Self-Diagnostics",
+        }
+    }
+
+    /// The built families' names joined with `, ` (for error messages).
+    pub fn valid_names() -> String {
+        FamilyId::ALL
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Parses `all` or a comma-separated list of families into a sorted list without
+    /// duplicates. The error says what was wrong and lists the valid names.
+    pub fn parse_list(text: &str) -> Result<Vec<FamilyId>, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("all") {
+            return Ok(FamilyId::ALL.to_vec());
+        }
+        if text.is_empty() {
+            return Err(format!(
+                "no family given; use all or a list of {}",
+                FamilyId::valid_names()
+            ));
+        }
+        let mut families = Vec::new();
+        for name in text.split(',') {
+            let family: FamilyId = name.parse()?;
+            if !families.contains(&family) {
+                families.push(family);
+            }
+        }
+        families.sort();
+        Ok(families)
+    }
+}
+
+impl fmt::Display for FamilyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for FamilyId {
+    type Err = String;
+
+    /// A family by name, case-insensitively. Planned families are refused as not built yet;
+    /// anything else as unknown, with the valid names.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let name = text.trim().to_ascii_lowercase();
+        if let Some(f) = FamilyId::ALL.into_iter().find(|f| f.name() == name) {
+            return Ok(f);
+        }
+        if PLANNED_FAMILIES.contains(&name.as_str()) {
+            return Err(format!(
+                "benchmark family '{name}' is not built yet (it comes in a later increment); \
+                 built families: {}",
+                FamilyId::valid_names()
+            ));
+        }
+        Err(format!(
+            "unknown benchmark family '{}'{}; valid families: {} (or all)",
+            crate::sanitize::quote(text.trim()),
+            did_you_mean(&name, FamilyId::ALL.iter().map(|f| f.name())),
+            FamilyId::valid_names()
+        ))
+    }
+}
+
+/// How hard the generated tasks are. Each family makes harder levels really harder: more
+/// constraints, larger numbers, distractors, longer context.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Difficulty {
+    /// Few facts, given directly.
+    Easy,
+    /// More facts, some to derive.
+    #[default]
+    Medium,
+    /// Distractors and tight margins.
+    Hard,
+    /// Long context, several steps, little slack.
+    Extreme,
+}
+
+impl Difficulty {
+    /// Every level, easiest first.
+    pub const ALL: [Difficulty; 4] = [
+        Difficulty::Easy,
+        Difficulty::Medium,
+        Difficulty::Hard,
+        Difficulty::Extreme,
+    ];
+
+    /// The name used in config, CLI, store and task ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            Difficulty::Easy => "easy",
+            Difficulty::Medium => "medium",
+            Difficulty::Hard => "hard",
+            Difficulty::Extreme => "extreme",
+        }
+    }
+
+    /// 0 for easy to 3 for extreme, for generators that scale with the level.
+    pub fn level(self) -> usize {
+        match self {
+            Difficulty::Easy => 0,
+            Difficulty::Medium => 1,
+            Difficulty::Hard => 2,
+            Difficulty::Extreme => 3,
+        }
+    }
+}
+
+impl fmt::Display for Difficulty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Difficulty {
+    type Err = String;
+
+    /// A level by name, case-insensitively; the error lists the valid ones.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let name = text.trim().to_ascii_lowercase();
+        Difficulty::ALL
+            .into_iter()
+            .find(|d| d.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Difficulty::ALL.iter().map(|d| d.name()).collect();
+                format!(
+                    "unknown difficulty '{}'{}; valid difficulties: {}",
+                    crate::sanitize::quote(text.trim()),
+                    did_you_mean(&name, names.iter().copied()),
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// `bench:` — what `veyra bench` (and the console's `b`) runs when not told otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BenchConfig {
+    /// Families to run: `all` or a comma-separated list (`cplc,msga`).
+    pub family: String,
+    /// Tasks per family, 1 to 100,000.
+    pub count: u32,
+    /// Difficulty of the generated tasks.
+    pub difficulty: Difficulty,
+    /// Seed of the task generators: the same seed gives the same tasks, byte for byte.
+    pub seed: u64,
+    /// Times each task runs (every epoch's score is kept), 1 to 100.
+    pub epochs: u32,
+    /// Weight of each family in the V-Score, 0 to 1000 (a family not listed weighs 1).
+    pub weights: BTreeMap<String, f64>,
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        BenchConfig {
+            family: "all".into(),
+            count: 20,
+            difficulty: Difficulty::Medium,
+            seed: 7,
+            epochs: 1,
+            weights: BTreeMap::new(),
+        }
+    }
+}
+
+impl BenchConfig {
+    /// The weight of `family` in the V-Score.
+    pub fn weight(&self, family: FamilyId) -> f64 {
+        self.weights.get(family.name()).copied().unwrap_or(1.0)
+    }
+
+    /// Checks names and ranges: `Err((dotted key, message))`.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        FamilyId::parse_list(&self.family).map_err(|m| ("bench.family".to_string(), m))?;
+        let within = |key: &str, value: u64, range: std::ops::RangeInclusive<u64>| {
+            if range.contains(&value) {
+                Ok(())
+            } else {
+                Err((
+                    key.to_string(),
+                    format!(
+                        "{value} is out of range; use {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                ))
+            }
+        };
+        within("bench.count", self.count.into(), RANGE_BENCH_COUNT)?;
+        within("bench.epochs", self.epochs.into(), RANGE_BENCH_EPOCHS)?;
+        for (name, weight) in &self.weights {
+            let key = format!("bench.weights.{name}");
+            name.parse::<FamilyId>().map_err(|m| (key.clone(), m))?;
+            if !RANGE_BENCH_WEIGHT.contains(weight) {
+                return Err((
+                    key,
+                    format!(
+                        "{weight} is out of range; use a weight from {} to {}",
+                        RANGE_BENCH_WEIGHT.start(),
+                        RANGE_BENCH_WEIGHT.end()
+                    ),
+                ));
+            }
+        }
+        if let Ok(families) = FamilyId::parse_list(&self.family)
+            && families.iter().all(|f| self.weight(*f) == 0.0)
+        {
+            return Err((
+                "bench.weights".to_string(),
+                "every family of bench.family weighs 0, so the V-Score is undefined; give at \
+                 least one a positive weight"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_parse_case_insensitively_and_list_valid_names() {
+        assert_eq!("CPLC".parse::<FamilyId>(), Ok(FamilyId::Cplc));
+        let e = "cplx".parse::<FamilyId>().unwrap_err();
+        assert!(e.contains("did you mean 'cplc'"), "{e}");
+        assert!(e.contains("cplc, msga, wmrt, icsd"), "{e}");
+        let e = "tome".parse::<FamilyId>().unwrap_err();
+        assert!(e.contains("not built yet"), "{e}");
+    }
+
+    #[test]
+    fn family_lists_are_sorted_without_duplicates() {
+        assert_eq!(
+            FamilyId::parse_list("wmrt, cplc,wmrt"),
+            Ok(vec![FamilyId::Cplc, FamilyId::Wmrt])
+        );
+        assert_eq!(FamilyId::parse_list("ALL"), Ok(FamilyId::ALL.to_vec()));
+        assert!(FamilyId::parse_list("").is_err());
+        assert!(
+            FamilyId::parse_list("cplc,asr")
+                .unwrap_err()
+                .contains("asr")
+        );
+    }
+
+    #[test]
+    fn difficulty_errors_list_the_valid_levels() {
+        assert_eq!("Hard".parse::<Difficulty>(), Ok(Difficulty::Hard));
+        let e = "brutal".parse::<Difficulty>().unwrap_err();
+        assert!(e.contains("easy, medium, hard, extreme"), "{e}");
+    }
+
+    #[test]
+    fn check_rejects_bad_values_naming_the_key() {
+        let ok = BenchConfig::default();
+        assert_eq!(ok.check(), Ok(()));
+        let bad = BenchConfig {
+            count: 0,
+            ..BenchConfig::default()
+        };
+        assert_eq!(bad.check().unwrap_err().0, "bench.count");
+        let mut bad = BenchConfig::default();
+        bad.weights.insert("msgaa".into(), 1.0);
+        assert_eq!(bad.check().unwrap_err().0, "bench.weights.msgaa");
+        let mut bad = BenchConfig::default();
+        bad.weights.insert("msga".into(), f64::NAN);
+        assert!(bad.check().is_err());
+        let mut zero = BenchConfig {
+            family: "msga".into(),
+            ..BenchConfig::default()
+        };
+        zero.weights.insert("msga".into(), 0.0);
+        assert_eq!(zero.check().unwrap_err().0, "bench.weights");
+    }
+}

@@ -1,0 +1,409 @@
+//! `veyra bench …` through the real binary (issue #12, first increment): a run is reproducible
+//! for a seed (same tasks, outputs and scores; timings aside) and differs for another; its JSON
+//! validates against `veyra bench schema`; `list`, `show` and `compare` read the store; a run
+//! cancelled with Ctrl-C keeps what finished and `--resume` finishes exactly the rest; unknown
+//! families, planned-but-unbuilt families, difficulties and runs are usage errors (exit 2) that
+//! list the valid names; the `bench:` config section is validated like the others.
+
+use serde_json::Value;
+
+use super::{Run, Sandbox, assert_error, run};
+
+impl Sandbox {
+    fn bench(&self, args: &[&str]) -> Run {
+        let mut cmd = self.cmd();
+        cmd.arg("bench").args(args);
+        run(cmd)
+    }
+
+    fn bench_json(&self, args: &[&str]) -> Value {
+        let r = self.bench(args);
+        assert_eq!(
+            r.code,
+            Some(0),
+            "stdout:\n{}\nstderr:\n{}",
+            r.stdout,
+            r.stderr
+        );
+        serde_json::from_str(&r.stdout).expect("bench prints one JSON document")
+    }
+
+    fn bench_db(&self) -> std::path::PathBuf {
+        self.dir.path().join("data/veyra/bench.db")
+    }
+}
+
+/// What must be identical between two runs of one seed: every task and every result, without
+/// timings.
+fn reproducible_part(doc: &Value) -> Value {
+    let tasks: Vec<Value> = doc["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| {
+            let mut t = t.clone();
+            for r in t["results"].as_array_mut().expect("results") {
+                let r = r.as_object_mut().expect("a result object");
+                r.remove("latency_ms");
+                r.remove("finished_at");
+            }
+            t
+        })
+        .collect();
+    serde_json::json!({ "tasks": tasks, "families": doc["summary"]["families"]
+        .as_array()
+        .expect("families")
+        .iter()
+        .map(|f| f["score"].clone())
+        .collect::<Vec<_>>() })
+}
+
+fn schema_validator(sb: &Sandbox) -> jsonschema::Validator {
+    let r = sb.bench(&["schema"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let schema: Value = serde_json::from_str(&r.stdout).expect("the schema is JSON");
+    jsonschema::validator_for(&schema).expect("the schema is a JSON Schema")
+}
+
+#[test]
+fn bench_json_is_reproducible_for_a_seed_and_differs_for_another() {
+    let sb = Sandbox::new();
+    let args = ["--family", "all", "--count", "20", "--seed", "7", "--json"];
+    let first = sb.bench_json(&args);
+    let second = sb.bench_json(&args);
+    assert_ne!(first["run"]["id"], second["run"]["id"], "two runs, two ids");
+    assert_eq!(first["tasks"].as_array().map(Vec::len), Some(80));
+    assert_eq!(reproducible_part(&first), reproducible_part(&second));
+    // Another sandbox (another store, another audit trail) gives the same too.
+    let elsewhere = Sandbox::new().bench_json(&args);
+    assert_eq!(reproducible_part(&first), reproducible_part(&elsewhere));
+    let other = sb.bench_json(&["--family", "all", "--count", "20", "--seed", "8", "--json"]);
+    assert_ne!(first["tasks"][0]["prompt"], other["tasks"][0]["prompt"]);
+    assert_ne!(reproducible_part(&first), reproducible_part(&other));
+    // The documents follow the published schema.
+    let validator = schema_validator(&sb);
+    for doc in [&first, &other] {
+        let errors: Vec<String> = validator.iter_errors(doc).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+    }
+    assert_eq!(first["format"], "veyra.bench.run/1");
+    assert_eq!(first["run"]["status"], "complete");
+    assert_eq!(first["run"]["seed"], 7);
+    // The mock's baseline: it never writes an answer line, so every family scores 0.
+    assert_eq!(first["summary"]["v_score"]["score"]["mean"], 0.0);
+    // Every execution and the run itself are in the audit trail.
+    let r = {
+        let mut c = sb.cmd();
+        c.args(["audit", "list", "--json", "--type", "BENCHMARK"]);
+        run(c)
+    };
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout.lines().count(), 3, "one BENCHMARK entry per run");
+    assert!(r.stdout.contains(first["run"]["id"].as_str().expect("id")));
+    let verify = {
+        let mut c = sb.cmd();
+        c.args(["audit", "verify"]);
+        run(c)
+    };
+    assert_eq!(verify.code, Some(0), "{}{}", verify.stdout, verify.stderr);
+}
+
+#[test]
+fn the_table_shows_every_family_and_the_v_score_with_its_interval() {
+    let sb = Sandbox::new();
+    let out = sb
+        .cmd()
+        .args(["bench", "--count", "4", "--seed", "3"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "family",
+        "cplc",
+        "msga",
+        "wmrt",
+        "icsd",
+        "±95%",
+        "tokens",
+        "V-Score 0.000 ± 0.000 (95% CI 0.000 to 0.000)",
+    ] {
+        assert!(stdout.contains(needle), "{needle:?} missing:\n{stdout}");
+    }
+    // Not a terminal: no progress bars on stderr.
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = sb.bench(&["list"]);
+    assert_eq!(list.code, Some(0));
+    assert!(list.stdout.contains("complete") && list.stdout.contains("0.000 [0.000, 0.000]"));
+    let show = sb.bench(&["show", "last"]);
+    assert_eq!(show.code, Some(0), "{}", show.stderr);
+    assert!(show.stdout.contains("V-Score") && show.stdout.contains("task epochs below 1"));
+    let lines = sb.bench(&["list", "--json"]);
+    let first: Value =
+        serde_json::from_str(lines.stdout.lines().next().expect("a line")).expect("JSON");
+    assert_eq!(first["count"], 4);
+    let out_file = sb.work().join("run.json");
+    let r = {
+        let mut c = sb.cmd();
+        c.args(["bench", "--family", "icsd", "--count", "2", "--out"])
+            .arg(&out_file);
+        run(c)
+    };
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out_file).expect("--out file"))
+        .expect("JSON");
+    assert_eq!(doc["run"]["families"], serde_json::json!(["icsd"]));
+}
+
+#[test]
+fn compare_pairs_tasks_and_reports_the_difference_with_an_interval() {
+    let sb = Sandbox::new();
+    let plain = sb.bench_json(&[
+        "--family",
+        "msga,icsd",
+        "--count",
+        "12",
+        "--seed",
+        "5",
+        "--json",
+    ]);
+    // A model that always answers DENY | NONE on MSGA: right about a third of the time.
+    let config = sb.write(
+        "deny.yaml",
+        "model:\n  mock:\n    script:\n      - pattern: 'Proposed action'\n        response: \"ANSWER: DENY | NONE\"\n",
+    );
+    let scripted = {
+        let mut c = sb.cmd();
+        c.arg("--config").arg(&config).args([
+            "bench",
+            "--family",
+            "msga,icsd",
+            "--count",
+            "12",
+            "--seed",
+            "5",
+            "--json",
+        ]);
+        let r = run(c);
+        assert_eq!(r.code, Some(0), "{}", r.stderr);
+        serde_json::from_str::<Value>(&r.stdout).expect("JSON")
+    };
+    let msga_b = &scripted["summary"]["families"][0];
+    assert_eq!(msga_b["family"], "msga");
+    let mean = msga_b["score"]["mean"].as_f64().expect("mean");
+    assert!(mean > 0.0 && mean < 1.0, "DENY | NONE scores {mean}");
+    let (a, b) = (
+        plain["run"]["id"].as_str().expect("id"),
+        scripted["run"]["id"].as_str().expect("id"),
+    );
+    let cmp = sb.bench_json(&["compare", a, b, "--json"]);
+    assert_eq!(cmp["families"][0]["family"], "msga");
+    assert_eq!(cmp["families"][0]["pairs"], 12);
+    assert!((cmp["families"][0]["diff"]["mean"].as_f64().expect("diff") - mean).abs() < 1e-9);
+    assert_eq!(cmp["families"][1]["diff"]["mean"], 0.0);
+    assert_eq!(cmp["unpaired"], 0);
+    assert!(cmp["overall"]["ci_low"].is_number());
+    let text = sb.bench(&["compare", a, b]);
+    assert_eq!(text.code, Some(0), "{}", text.stderr);
+    assert!(
+        text.stdout.contains("overall") && text.stdout.contains("excludes 0"),
+        "{}",
+        text.stdout
+    );
+    // Runs of different seeds share no task.
+    let other = sb.bench_json(&["--family", "msga", "--count", "2", "--seed", "6", "--json"]);
+    let r = sb.bench(&["compare", a, other["run"]["id"].as_str().expect("id")]);
+    assert_error(&r, 2, &["share no finished tasks"]);
+}
+
+#[test]
+fn a_run_cancelled_with_ctrl_c_keeps_what_finished_and_resume_finishes_the_rest() {
+    let sb = Sandbox::new();
+    // Slow tokens so the run is still going when Ctrl-C arrives.
+    let config = sb.write(
+        "slow.yaml",
+        "model:\n  mock:\n    token_delay_ms: 15\nruntime:\n  max_concurrent: 2\n",
+    );
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_veyra"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("VEYRA_") {
+            cmd.env_remove(&key);
+        }
+    }
+    let child = cmd
+        .env("HOME", sb.dir.path().join("home"))
+        .env("XDG_CONFIG_HOME", sb.dir.path().join("config"))
+        .env("XDG_DATA_HOME", sb.dir.path().join("data"))
+        .env("XDG_STATE_HOME", sb.dir.path().join("state"))
+        .current_dir(sb.work())
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "bench",
+            "--family",
+            "cplc,icsd",
+            "--count",
+            "10",
+            "--seed",
+            "4",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start veyra bench");
+    // Wait (bounded) until some results are stored, then interrupt.
+    let finished = || -> i64 {
+        rusqlite::Connection::open(sb.bench_db())
+            .and_then(|c| c.query_row("SELECT count(*) FROM results", [], |r| r.get(0)))
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while finished() < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(finished() >= 3, "the run never stored a result");
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("send SIGINT");
+    assert!(kill.success());
+    let out = child.wait_with_output().expect("veyra bench ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
+    assert!(stderr.contains("--resume"), "{stderr}");
+    let kept = finished();
+    assert!((3..20).contains(&kept), "{kept} results kept");
+    let list = sb.bench(&["list", "--json"]);
+    let run: Value =
+        serde_json::from_str(list.stdout.lines().next().expect("a run")).expect("JSON");
+    assert_eq!(run["status"], "cancelled");
+    let id = run["id"].as_str().expect("id").to_string();
+
+    // Resume finishes exactly the missing epochs (the fast config is fine: the plan is stored).
+    let resumed = sb.bench_json(&["--resume", &id, "--json"]);
+    assert_eq!(resumed["run"]["status"], "complete");
+    assert_eq!(resumed["run"]["id"], id.as_str());
+    assert_eq!(finished(), 20);
+    let results: usize = resumed["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| t["results"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(results, 20, "one result per task, none run twice");
+    // The same tasks and answers as an uninterrupted run of the same plan.
+    let whole = sb.bench_json(&[
+        "--family",
+        "cplc,icsd",
+        "--count",
+        "10",
+        "--seed",
+        "4",
+        "--json",
+    ]);
+    assert_eq!(reproducible_part(&resumed), reproducible_part(&whole));
+    // Resuming a complete run is a usage error.
+    assert_error(&sb.bench(&["--resume", &id]), 2, &["already complete"]);
+}
+
+#[test]
+fn unknown_names_are_usage_errors_listing_the_valid_ones() {
+    let sb = Sandbox::new();
+    assert_error(
+        &sb.bench(&["--family", "cplx"]),
+        2,
+        &[
+            "unknown benchmark family 'cplx'",
+            "did you mean 'cplc'",
+            "cplc, msga, wmrt, icsd",
+        ],
+    );
+    assert_error(
+        &sb.bench(&["--family", "msga,tome"]),
+        2,
+        &["'tome' is not built yet", "cplc, msga, wmrt, icsd"],
+    );
+    assert_error(
+        &sb.bench(&["--difficulty", "brutal"]),
+        2,
+        &["unknown difficulty 'brutal'", "easy, medium, hard, extreme"],
+    );
+    assert_error(&sb.bench(&["--count", "0"]), 2, &["--count", "1 to 100000"]);
+    assert_error(
+        &sb.bench(&["show", "nope"]),
+        2,
+        &["no benchmark run 'nope'", "no runs yet"],
+    );
+    assert_error(
+        &sb.bench(&["--resume", "nope"]),
+        2,
+        &["no benchmark run 'nope'"],
+    );
+    assert_error(&sb.bench(&["--resume", "x", "--seed", "3"]), 2, &["--seed"]);
+    let r = sb.bench(&["--family", "icsd", "--count", "2"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_error(
+        &sb.bench(&["compare", "last", "zzz"]),
+        2,
+        &["no benchmark run 'zzz'", "recent runs:"],
+    );
+    let list = sb.bench(&["list"]);
+    assert_eq!(list.code, Some(0));
+}
+
+#[test]
+fn schema_needs_no_configuration_and_the_bench_section_is_validated() {
+    let sb = Sandbox::new();
+    let broken = sb.write("broken.yaml", "model: [\n");
+    let r = {
+        let mut c = sb.cmd();
+        c.env("VEYRA_CONFIG", &broken).args(["bench", "schema"]);
+        run(c)
+    };
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let schema: Value = serde_json::from_str(&r.stdout).expect("JSON");
+    assert_eq!(schema["properties"]["format"]["const"], "veyra.bench.run/1");
+
+    let bad = sb.write("count.yaml", "bench:\n  count: 0\n");
+    let r = {
+        let mut c = sb.cmd();
+        c.arg("--config").arg(&bad).args(["bench", "list"]);
+        run(c)
+    };
+    assert_error(&r, 2, &["bench.count", "1 to 100000"]);
+    let typo = sb.write("typo.yaml", "bench:\n  familly: msga\n");
+    let r = {
+        let mut c = sb.cmd();
+        c.arg("--config").arg(&typo).args(["bench", "list"]);
+        run(c)
+    };
+    assert_error(&r, 2, &["familly", "did you mean 'family'"]);
+    let weights = sb.write("weights.yaml", "bench:\n  weights:\n    tome: 2\n");
+    let r = {
+        let mut c = sb.cmd();
+        c.arg("--config").arg(&weights).args(["bench", "list"]);
+        run(c)
+    };
+    assert_error(&r, 2, &["bench.weights.tome", "not built yet"]);
+    // The config's defaults drive a run.
+    let defaults = sb.write(
+        "defaults.yaml",
+        "bench:\n  family: wmrt\n  count: 4\n  difficulty: easy\n  seed: 11\n  epochs: 2\n",
+    );
+    let r = {
+        let mut c = sb.cmd();
+        c.arg("--config").arg(&defaults).args(["bench", "--json"]);
+        run(c)
+    };
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let doc: Value = serde_json::from_str(&r.stdout).expect("JSON");
+    assert_eq!(doc["run"]["families"], serde_json::json!(["wmrt"]));
+    assert_eq!(doc["run"]["difficulty"], "easy");
+    assert_eq!(doc["run"]["epochs"], 2);
+    assert_eq!(doc["tasks"][0]["results"].as_array().map(Vec::len), Some(2));
+    assert_eq!(doc["tasks"][0]["id"], "wmrt-easy-s11-c000-v0");
+}
