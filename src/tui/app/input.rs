@@ -128,3 +128,26 @@ pub(super) fn apply_edit(input: &mut InputLine, edit: Edit) {
         Edit::Clear => *input = InputLine::default(),
     }
 }
+
+/// True for a key an operator presses on purpose: not a bare modifier or a media key.
+pub(super) fn is_meaningful(key: &KeyEvent) -> bool {
+    matches!(
+        key.code,
+        KeyCode::Char(_)
+            | KeyCode::F(_)
+            | KeyCode::Enter
+            | KeyCode::Backspace
+            | KeyCode::Delete
+            | KeyCode::Insert
+            | KeyCode::Left
+            | KeyCode::Right
+            | KeyCode::Up
+            | KeyCode::Down
+            | KeyCode::Home
+            | KeyCode::End
+            | KeyCode::PageUp
+            | KeyCode::PageDown
+            | KeyCode::Tab
+            | KeyCode::BackTab
+    )
+}

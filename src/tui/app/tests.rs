@@ -1,4 +1,5 @@
 use crate::events::ConfirmScope;
+use crate::events::TokenUsage;
 use chrono::TimeZone;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use uuid::Uuid;

@@ -1,0 +1,398 @@
+//! The console's view types: what each pane shows (tasks, audit and safety lines, the link,
+//! messages, overlays), and the pure helpers that read them (filters, a task in full).
+
+use chrono::{DateTime, Utc};
+
+use crate::events::{ExecutionId, FinishReason, LinkStatus, Priority, TaskStatus, TokenUsage};
+use crate::tui::output::OutputBuffer;
+
+/// One row of the Tasks pane and the text of the Output pane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskView {
+    /// Execution id.
+    pub id: ExecutionId,
+    /// One-line prompt preview.
+    pub title: String,
+    /// Priority.
+    pub priority: Priority,
+    /// Backend.
+    pub backend: String,
+    /// Model.
+    pub model: String,
+    /// Handler kind.
+    pub kind: String,
+    /// State.
+    pub status: TaskStatus,
+    /// When the state was entered.
+    pub status_at: DateTime<Utc>,
+    /// Attempt number (0 before the first).
+    pub attempt: u32,
+    /// Accepted at.
+    pub submitted_at: DateTime<Utc>,
+    /// Ended at.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Streamed answer.
+    pub output: OutputBuffer,
+    /// Token usage when finished.
+    pub usage: Option<TokenUsage>,
+    /// Why it stopped, when finished.
+    pub finish_reason: Option<FinishReason>,
+    /// Pieces of output received (a backend sends about one token per piece).
+    pub deltas: u64,
+    /// Every state the task went through: when, which, on which attempt (newest last).
+    pub timeline: Vec<(DateTime<Utc>, TaskStatus, u32)>,
+    /// Time from the start of the answer to its last token, when finished.
+    pub latency_ms: Option<u64>,
+}
+
+impl TaskView {
+    /// Tokens per second: exact once finished (output tokens over the answer's time), else
+    /// estimated from the pieces received since the attempt started.
+    pub fn tokens_per_second(&self, now: DateTime<Utc>) -> Option<f64> {
+        if let (Some(usage), Some(ms)) = (self.usage, self.latency_ms) {
+            return (ms > 0 && usage.output > 0).then(|| usage.output as f64 * 1000.0 / ms as f64);
+        }
+        if !matches!(self.status, TaskStatus::Running) || self.deltas == 0 {
+            return None;
+        }
+        let elapsed = (now - self.status_at).num_milliseconds();
+        (elapsed >= 200).then(|| self.deltas as f64 * 1000.0 / elapsed as f64)
+    }
+}
+
+impl TaskView {
+    /// What the `/` filter searches: title, priority, state, kind, backend, model, id.
+    pub fn filter_text(&self) -> String {
+        format!(
+            "{} {} {} {} {} {} {}",
+            self.title,
+            self.priority.name(),
+            self.status.name(),
+            self.kind,
+            self.backend,
+            self.model,
+            self.id
+        )
+    }
+
+    /// Time from submission to the end, or to `now` while active.
+    pub fn elapsed(&self, now: DateTime<Utc>) -> chrono::Duration {
+        self.finished_at.unwrap_or(now) - self.submitted_at
+    }
+
+    /// True until the task reaches a final state.
+    pub fn is_active(&self) -> bool {
+        !self.status.is_final()
+    }
+
+    /// What is left of a timed wait (transit and blackout in simulated time, a retry backoff in
+    /// real time), counted down from when the state was entered.
+    pub fn countdown(&self, now: DateTime<Utc>) -> Option<std::time::Duration> {
+        let waited = (now - self.status_at).num_milliseconds().max(0) as u64;
+        match &self.status {
+            TaskStatus::Uplink { sim_ms, real_ms }
+            | TaskStatus::Downlink { sim_ms, real_ms }
+            | TaskStatus::Blackout { sim_ms, real_ms } => {
+                let done = if *real_ms == 0 {
+                    *sim_ms
+                } else {
+                    (u128::from(waited) * u128::from(*sim_ms) / u128::from(*real_ms)) as u64
+                };
+                Some(std::time::Duration::from_millis(
+                    sim_ms.saturating_sub(done),
+                ))
+            }
+            TaskStatus::Retrying { delay_ms, .. } => Some(std::time::Duration::from_millis(
+                delay_ms.saturating_sub(waited),
+            )),
+            TaskStatus::Queued
+            | TaskStatus::Running
+            | TaskStatus::Succeeded
+            | TaskStatus::Failed { .. }
+            | TaskStatus::Cancelled { .. } => None,
+        }
+    }
+}
+
+/// State of the last audit verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// Not verified since start.
+    Never,
+    /// A verification is running.
+    Running,
+    /// The chain verified.
+    Verified {
+        /// Entries checked.
+        entries: u64,
+        /// How long it took, ms.
+        duration_ms: u64,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The chain is broken.
+    Failed {
+        /// First bad entry and why.
+        failure: String,
+        /// How long it took, ms.
+        duration_ms: u64,
+        /// When.
+        at: DateTime<Utc>,
+    },
+}
+
+/// One line of the Audit pane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditLine {
+    /// Sequence number.
+    pub seq: u64,
+    /// Event type.
+    pub event_type: String,
+    /// Actor.
+    pub actor: String,
+    /// Action.
+    pub action: String,
+    /// Outcome.
+    pub outcome: String,
+    /// Entry hash (hex).
+    pub hash: String,
+}
+
+impl AuditLine {
+    /// What the `/` filter searches.
+    pub fn filter_text(&self) -> String {
+        format!(
+            "{} {} {} {} {}",
+            self.seq, self.event_type, self.actor, self.action, self.outcome
+        )
+    }
+}
+
+/// One line of the Safety pane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViolationLine {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The operation.
+    pub operation: String,
+    /// `blocked` or `needs_confirmation`.
+    pub level: String,
+    /// The rule.
+    pub rule: String,
+    /// Why.
+    pub reason: String,
+    /// Who asked.
+    pub actor: String,
+}
+
+impl ViolationLine {
+    /// What the `/` filter searches.
+    pub fn filter_text(&self) -> String {
+        format!(
+            "{} {} {} {} {}",
+            self.operation, self.level, self.rule, self.actor, self.reason
+        )
+    }
+}
+
+/// A confirmation waiting for the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingConfirmation {
+    /// Request number (to answer by).
+    pub request: u64,
+    /// The task waiting.
+    pub id: ExecutionId,
+    /// The operation.
+    pub operation: String,
+    /// Why it needs confirmation.
+    pub reason: String,
+    /// What exactly would happen (a tool call's arguments), sanitized.
+    pub detail: Option<String>,
+    /// Whether `a` (allow this tool until the console closes) may answer it.
+    pub scopable: bool,
+}
+
+/// Entries kept for the Audit and Safety panes.
+pub const PANE_HISTORY: usize = 200;
+
+/// How long the confirmation modal ignores keys after it appears, so that a key meant for
+/// something else (the next letter of a word) cannot answer it.
+pub const CONFIRM_GUARD: std::time::Duration = std::time::Duration::from_millis(400);
+
+/// The confirmation the modal shows: it has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfirmModal {
+    /// The request it asks about.
+    pub request: u64,
+    /// When it appeared; keys before `opened_at + guard` are ignored.
+    pub opened_at: tokio::time::Instant,
+}
+
+/// The audit summary in the status bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditView {
+    /// Audit on at all.
+    pub enabled: bool,
+    /// Entries recorded.
+    pub entries: u64,
+    /// Chain head (hex).
+    pub head: String,
+    /// Last verification.
+    pub verification: Verification,
+    /// Newest entries last.
+    pub recent: std::collections::VecDeque<AuditLine>,
+    /// The store signs checkpoints (the durable store does; the in-memory one does not).
+    pub signs_checkpoints: bool,
+    /// Newest signed checkpoint: entries covered and when.
+    pub checkpoint: Option<(u64, DateTime<Utc>)>,
+}
+
+/// What the status bar says about the backend and the link.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkView {
+    /// Backend name.
+    pub backend: String,
+    /// Model name.
+    pub model: String,
+    /// The simulated link.
+    pub link: LinkStatus,
+}
+
+/// Severity of a flash message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlashLevel {
+    /// Information.
+    Info,
+    /// Something failed.
+    Error,
+}
+
+/// A short message in the status bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flash {
+    /// The text.
+    pub text: String,
+    /// Severity.
+    pub level: FlashLevel,
+    /// Hidden after this time.
+    pub until: DateTime<Utc>,
+}
+
+/// A modal on top of the panes; it takes every key while open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    /// Key bindings.
+    Help,
+    /// One item in full (a task's timeline, a violation and the rule that decided it).
+    Detail {
+        /// What it is.
+        title: String,
+        /// Its lines (sanitized).
+        lines: Vec<String>,
+    },
+    /// "Tasks are running — quit anyway?"
+    ConfirmQuit {
+        /// Tasks still active.
+        active: usize,
+    },
+}
+
+/// A task in full: what was asked, where it ran, what it cost, and every state it went
+/// through with its time (wall clock; transit waits also in simulated time).
+pub fn task_detail(task: &TaskView) -> Vec<String> {
+    let mut lines = vec![
+        format!("prompt     {}", task.title),
+        format!("id         {}", task.id),
+        format!(
+            "ran        {} · {}/{} · priority {}",
+            task.kind,
+            task.backend,
+            task.model,
+            task.priority.name()
+        ),
+        format!(
+            "attempts   {}{}",
+            task.attempt,
+            match &task.finish_reason {
+                Some(r) => format!(" · finish reason {}", finish_name(r)),
+                None => String::new(),
+            }
+        ),
+    ];
+    if let Some(u) = task.usage {
+        lines.push(format!("tokens     in {} / out {}", u.input, u.output));
+    }
+    lines.push("states (wall clock)".into());
+    for (at, status, attempt) in &task.timeline {
+        let extra = match status {
+            TaskStatus::Uplink { sim_ms, real_ms }
+            | TaskStatus::Downlink { sim_ms, real_ms }
+            | TaskStatus::Blackout { sim_ms, real_ms } => {
+                format!(" — {sim_ms} ms simulated link time, {real_ms} ms wall")
+            }
+            TaskStatus::Retrying { delay_ms, error } => {
+                format!(" — in {delay_ms} ms after: {error}")
+            }
+            TaskStatus::Failed { kind, error } => format!(" — {kind}: {error}"),
+            TaskStatus::Cancelled { reason } => format!(" — {reason}"),
+            _ => String::new(),
+        };
+        let attempt = if *attempt > 1 {
+            format!(" (attempt {attempt})")
+        } else {
+            String::new()
+        };
+        lines.push(format!(
+            "  {} {}{attempt}{extra}",
+            at.format("%H:%M:%S%.3f"),
+            status.name()
+        ));
+    }
+    lines
+}
+
+fn finish_name(r: &FinishReason) -> String {
+    match r {
+        FinishReason::Stop => "stop".into(),
+        FinishReason::Length => "length (cut at max_tokens)".into(),
+        FinishReason::ToolCalls => "tool_calls".into(),
+        FinishReason::MaxSteps => "max_steps".into(),
+        FinishReason::TokenBudget => "token_budget".into(),
+        FinishReason::ContentFilter => "content_filter".into(),
+        FinishReason::Other(o) => o.clone(),
+    }
+}
+
+/// Whether `text` passes `filter`: a case-insensitive substring; `!x` passes what lacks `x`.
+pub fn matches_filter(filter: Option<&str>, text: &str) -> bool {
+    let Some(filter) = filter else { return true };
+    let (invert, needle) = match filter.strip_prefix('!') {
+        Some(rest) => (true, rest),
+        None => (false, filter),
+    };
+    let found = text.to_lowercase().contains(&needle.to_lowercase());
+    found != invert
+}
+
+/// Commands kept in the history.
+pub const HISTORY_LEN: usize = 200;
+
+/// Pages of the help overlay.
+pub const HELP_PAGES: usize = 2;
+
+/// The Log pane's scrollback: tui-logger's widget state, and whether it is paged back.
+#[derive(Default)]
+pub struct LogView {
+    /// The widget's state (page mode when scrolled).
+    pub state: tui_logger::TuiWidgetState,
+    /// True while paged back from the live tail (`G` returns).
+    pub scrolled: bool,
+}
+
+impl std::fmt::Debug for LogView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogView")
+            .field("scrolled", &self.scrolled)
+            .finish_non_exhaustive()
+    }
+}
