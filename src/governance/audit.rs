@@ -810,6 +810,18 @@ impl AuditTrail {
         Ok(AuditExport::filtered(entries, key_rotations, checkpoint))
     }
 
+    /// Entry `seq`, read from the store (stops reading there); `None` when there is none.
+    pub fn entry(&self, seq: u64) -> Result<Option<AuditEntry>, AuditError> {
+        let mut found = None;
+        self.store.scan(&mut |e| {
+            if e.seq == seq {
+                found = Some(e.clone());
+            }
+            e.seq < seq
+        })?;
+        Ok(found)
+    }
+
     /// An RFC 6962 inclusion proof of entry `seq` against the current tree head, after
     /// verifying the store; `None` when there is no such entry.
     pub fn prove(&self, seq: u64) -> Result<Option<super::merkle::Inclusion>, AuditError> {

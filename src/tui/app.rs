@@ -107,6 +107,8 @@ pub enum Command {
         /// boundary rule's name).
         violation: ViolationLine,
     },
+    /// Read audit entry `seq` in full (with its inclusion proof) and show it.
+    OpenAuditEntry(u64),
     /// Put this text on the terminal's clipboard (OSC 52, so it works over SSH).
     Copy(String),
     /// Undo a file tool call: the one in this audit entry, or the newest not yet undone.
@@ -538,7 +540,21 @@ impl App {
                         None => self.flash("no violation to open", FlashLevel::Info),
                     }
                 }
-                Pane::Output | Pane::Log | Pane::Audit | Pane::Prompt => {
+                Pane::Audit => {
+                    let shown = self
+                        .audit
+                        .recent
+                        .iter()
+                        .rev()
+                        .filter(|e| matches_filter(self.filter(Pane::Audit), &e.filter_text()))
+                        .nth(self.audit_scroll)
+                        .map(|e| e.seq);
+                    match shown {
+                        Some(seq) => return vec![Command::OpenAuditEntry(seq)],
+                        None => self.flash("no audit entry to open", FlashLevel::Info),
+                    }
+                }
+                Pane::Output | Pane::Log | Pane::Prompt => {
                     self.focus = Pane::Prompt;
                     self.editing = true;
                 }

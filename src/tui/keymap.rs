@@ -315,7 +315,7 @@ fn defaults() -> Vec<Binding> {
             "open",
             Mode::Normal,
             vec![K::named(KeyCode::Enter)],
-            "open task / violation",
+            "open the item in full",
         ),
         b(
             Up,

@@ -129,6 +129,68 @@ pub fn save_history(path: &std::path::Path, history: &[String]) -> std::io::Resu
     std::fs::rename(&tmp, path)
 }
 
+/// What background work reports back to the loop.
+pub(crate) enum Notice {
+    /// A message for the status bar.
+    Flash(String, FlashLevel),
+    /// Something to show in full.
+    Detail {
+        /// What it is.
+        title: String,
+        /// Its lines.
+        lines: Vec<String>,
+    },
+}
+
+/// Audit entry `seq` in full: every field, its hashes, and an RFC 6962 inclusion proof against
+/// the current tree head (after the store verifies). Lines are sanitized: entries quote input.
+pub(crate) fn audit_detail(core: &VeyraCore, seq: u64) -> Notice {
+    let Some(trail) = core.audit() else {
+        return Notice::Flash("audit is off".into(), FlashLevel::Error);
+    };
+    let entry = match trail.entry(seq) {
+        Ok(Some(e)) => e,
+        Ok(None) => {
+            return Notice::Flash(format!("no audit entry {seq}"), FlashLevel::Error);
+        }
+        Err(e) => return Notice::Flash(format!("reading entry {seq}: {e}"), FlashLevel::Error),
+    };
+    let metadata = serde_json::to_string_pretty(&entry.metadata).unwrap_or_default();
+    let mut lines = vec![
+        format!("seq        {}", entry.seq),
+        format!("time       {}", entry.timestamp.to_rfc3339()),
+        format!("type       {}", entry.event_type.name()),
+        format!("actor      {}", entry.actor),
+        format!("action     {}", entry.action),
+        format!("resource   {}", entry.resource),
+        format!("outcome    {}", entry.outcome),
+        format!("input      {}", entry.input_summary),
+        format!("prev hash  {}", entry.prev_hash),
+        format!("hash       {}", entry.hash),
+        "metadata".into(),
+    ];
+    lines.extend(metadata.lines().map(|l| format!("  {l}")));
+    match trail.prove(seq) {
+        Ok(Some(p)) => {
+            lines.push(format!(
+                "inclusion  proved in a tree of {} entries, head {}",
+                p.tree_size, p.root
+            ));
+            lines.push(format!("  leaf {}", p.leaf_hash));
+            lines.extend(p.path.iter().map(|h| format!("  path {h}")));
+        }
+        Ok(None) => lines.push("inclusion  no proof: the entry is not in the tree".into()),
+        Err(e) => lines.push(format!("inclusion  the store does not verify: {e}")),
+    }
+    Notice::Detail {
+        title: format!("Audit entry {seq}"),
+        lines: lines
+            .into_iter()
+            .map(|l| crate::sanitize::sanitize_line(&l).into_owned())
+            .collect(),
+    }
+}
+
 /// A violation in full with the rule that decided it: for a policy, its Cedar text, `@reason`
 /// and jurisdiction, and the file it came from; for a boundary rule, the configuration that
 /// makes it. Every line is sanitized (policy files are operator input, not trusted text).
@@ -278,7 +340,7 @@ async fn event_loop(
     let mut dirty = true;
     let mut last_draw = tokio::time::Instant::now() - frame_period;
     // What acts started in the background (an undo) report back, when no event says it.
-    let (notices, mut notes) = tokio::sync::mpsc::unbounded_channel::<(String, FlashLevel)>();
+    let (notices, mut notes) = tokio::sync::mpsc::unbounded_channel::<Notice>();
 
     loop {
         if dirty {
@@ -347,8 +409,13 @@ async fn event_loop(
                 }
                 dirty = true;
             }
-            Some((text, level)) = notes.recv() => {
-                app.flash(text, level);
+            Some(notice) = notes.recv() => {
+                match notice {
+                    Notice::Flash(text, level) => app.flash(text, level),
+                    Notice::Detail { title, lines } => {
+                        app.overlay = Some(app::Overlay::Detail { title, lines });
+                    }
+                }
                 dirty = true;
             }
             _ = clock.tick() => {
@@ -451,7 +518,15 @@ async fn event_loop(
                             ),
                             Err(e) => (format!("undo: {e}"), FlashLevel::Error),
                         };
-                        let _ = notices.send(note);
+                        let _ = notices.send(Notice::Flash(note.0, note.1));
+                    });
+                }
+                Command::OpenAuditEntry(seq) => {
+                    // Reading (and proving) an entry reads the store: off the loop.
+                    let core = core.clone();
+                    let notices = notices.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let _ = notices.send(audit_detail(&core, seq));
                     });
                 }
                 Command::Quit => return Ok(()),

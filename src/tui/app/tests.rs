@@ -1033,3 +1033,41 @@ fn a_violation_opens_with_the_text_of_the_rule_that_decided_it() {
     let text = crate::tui::explain_rule(&core, &violation("policy:default-deny")).join("\n");
     assert!(text.contains("No policy permits"), "{text}");
 }
+
+#[test]
+fn enter_on_audit_opens_the_entry_with_its_inclusion_proof() {
+    let mut config = crate::config::VeyraConfig::default();
+    config.governance.store = crate::config::AuditStoreKind::Memory;
+    let core = crate::core::VeyraCore::new(config).unwrap();
+    core.execute("hello").unwrap();
+    let crate::tui::Notice::Detail { title, lines } = crate::tui::audit_detail(&core, 2) else {
+        panic!("no detail");
+    };
+    assert_eq!(title, "Audit entry 2");
+    let text = lines.join("\n");
+    assert!(text.contains("type       EXECUTION"), "{text}");
+    assert!(
+        text.contains("inclusion  proved in a tree of 2 entries"),
+        "{text}"
+    );
+    assert!(matches!(
+        crate::tui::audit_detail(&core, 99),
+        crate::tui::Notice::Flash(..)
+    ));
+    // The pane asks for the entry at the top of what it shows.
+    let mut app = app();
+    app.apply(Event::AuditRecorded {
+        seq: 2,
+        event_type: "EXECUTION".into(),
+        actor: "operator".into(),
+        action: "execute".into(),
+        outcome: "success".into(),
+        hash: "ab".repeat(32),
+        execution: None,
+    });
+    app.focus = Pane::Audit;
+    assert_eq!(
+        app.handle_key(&named(KeyCode::Enter)),
+        vec![Command::OpenAuditEntry(2)]
+    );
+}
