@@ -1,7 +1,7 @@
 //! Tests of the HTTP client: status and error mapping, retry timing, redaction, and the SSE
 //! stream parsers against split, stalled and arbitrary input.
 
-mod tests {
+mod client {
     use super::super::*;
 
     #[test]
