@@ -675,3 +675,39 @@ fn a_filtered_safety_pane_160x48() {
     assert!(!screen.contains("earth-no-offworld"), "{screen}");
     insta::assert_snapshot!(terminal.backend());
 }
+
+/// At 60×16 the keys do not fit even in two columns: the help scrolls (j/k) and says so, so
+/// no section is lost.
+#[test]
+fn help_scrolls_at_60x16() {
+    let mut app = busy_app();
+    let key = |c| crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c));
+    app.handle_key(&key('?'));
+    let top = draw(&mut app, 60, 16);
+    insta::assert_snapshot!("help_60x16_top", top.backend());
+    for _ in 0..40 {
+        app.handle_key(&key('j'));
+    }
+    assert_eq!(
+        app.overlay,
+        Some(Overlay::Help),
+        "j scrolls, it does not close"
+    );
+    let bottom = draw(&mut app, 60, 16);
+    let screen: String = bottom
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .map(|c| c.symbol())
+        .collect();
+    assert!(
+        screen.contains("page 2"),
+        "the last line is reachable: {screen}"
+    );
+    insta::assert_snapshot!("help_60x16_bottom", bottom.backend());
+    app.handle_key(&crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Tab,
+    ));
+    insta::assert_snapshot!("help_page_2_60x16", draw(&mut app, 60, 16).backend());
+}

@@ -148,6 +148,8 @@ pub struct App {
     pub filters: HashMap<Pane, String>,
     /// The help overlay's page: 0 keys, 1 panes, glyphs and commands.
     pub help_page: usize,
+    /// Rows the help is scrolled by, where the screen is too short for it.
+    pub help_scroll: usize,
     /// How far the Audit pane is scrolled back from the newest entry (0: the newest first).
     pub audit_scroll: usize,
     /// How far the Safety pane is scrolled back from the newest violation.
@@ -218,6 +220,7 @@ impl App {
             filtering: None,
             filters: HashMap::new(),
             help_page: 0,
+            help_scroll: 0,
             audit_scroll: 0,
             safety_scroll: 0,
             log_view: LogView::default(),
@@ -453,6 +456,19 @@ impl App {
             // Tab turns the help's page; its own key, Esc, or anything else closes it.
             if matches!(action, Action::FocusNext | Action::FocusPrev) {
                 self.help_page = (self.help_page + 1) % HELP_PAGES;
+                self.help_scroll = 0;
+                return Vec::new();
+            }
+            // On a screen too short for the help, j/k scroll it.
+            let step: Option<isize> = match action {
+                Action::Up => Some(-1),
+                Action::Down => Some(1),
+                Action::PageUp => Some(-5),
+                Action::PageDown => Some(5),
+                _ => None,
+            };
+            if let Some(step) = step {
+                self.help_scroll = self.help_scroll.saturating_add_signed(step).min(64);
                 return Vec::new();
             }
             self.overlay = None;
@@ -737,6 +753,7 @@ impl App {
             }
             Action::Help => {
                 self.help_page = 0;
+                self.help_scroll = 0;
                 self.overlay = Some(Overlay::Help);
             }
             Action::CancelTask => match self.selected_task() {

@@ -220,7 +220,7 @@ fn help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .max()
         .unwrap_or(10)
         + 2;
-    let mut lines = Vec::new();
+    let mut lines: Vec<Line> = Vec::new();
     for (mode, heading) in SECTIONS {
         lines.push(Line::styled(heading, theme.title));
         for b in bindings.iter().filter(|b| b.mode == mode) {
@@ -249,16 +249,45 @@ fn help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         frame.render_widget(Paragraph::new(lines).block(block), rect);
         return;
     }
+    let room = usize::from(area.height.saturating_sub(2)).max(1);
     let half = lines.len().div_ceil(2);
-    let right = lines.split_off(half);
-    let rect = centered(area, area.width, half as u16 + 2);
+    // Two columns where they fit whole; otherwise one column that scrolls (j/k), so no key's
+    // description is cut and no section lost.
+    if area.width >= 80 && half <= room {
+        let right = lines.split_off(half);
+        let rect = centered(
+            area,
+            area.width,
+            u16::try_from(half + 2).unwrap_or(u16::MAX),
+        );
+        frame.render_widget(Clear, rect);
+        let inner = block.inner(rect);
+        frame.render_widget(block, rect);
+        let [l, r] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+            .areas(inner);
+        frame.render_widget(Paragraph::new(lines), l);
+        frame.render_widget(Paragraph::new(right), r);
+        return;
+    }
+    let max = lines.len().saturating_sub(room);
+    let offset = app.help_scroll.min(max);
+    lines.drain(..offset);
+    let block = block.title(Span::styled(
+        format!(
+            " {} {}/{} — j/k scroll ",
+            if offset < max { "↓" } else { "↑" },
+            offset + room.min(lines.len()),
+            offset + lines.len()
+        ),
+        theme.accent,
+    ));
+    let rect = centered(
+        area,
+        area.width.min(64),
+        u16::try_from(room.min(lines.len()) + 2).unwrap_or(u16::MAX),
+    );
     frame.render_widget(Clear, rect);
-    let inner = block.inner(rect);
-    frame.render_widget(block, rect);
-    let [l, r] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(inner);
-    frame.render_widget(Paragraph::new(lines), l);
-    frame.render_widget(Paragraph::new(right), r);
+    frame.render_widget(Paragraph::new(lines).block(block), rect);
 }
 
 /// The help's second page: what each pane is for, what the glyphs mean, and the `:` commands
@@ -310,7 +339,40 @@ fn help_story(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ),
         theme.muted,
     ));
-    let height = left.len().max(right.len()) as u16 + 2;
+    let rows = left.len().max(right.len());
+    let room = usize::from(area.height.saturating_sub(2)).max(1);
+    if area.width < 80 || rows > room {
+        // Narrow or short: one column, scrolled with j/k, nothing cut.
+        let mut lines = left;
+        lines.append(&mut right);
+        let max = lines.len().saturating_sub(room);
+        let offset = app.help_scroll.min(max);
+        lines.drain(..offset);
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_type(BorderType::Rounded)
+            .border_style(theme.border_focused)
+            .title(Span::styled(" Help 2/2 ", theme.title))
+            .title(Span::styled(
+                format!(
+                    " {} {}/{} — j/k scroll ",
+                    if offset < max { "↓" } else { "↑" },
+                    offset + room.min(lines.len()),
+                    offset + lines.len()
+                ),
+                theme.accent,
+            ))
+            .style(theme.overlay);
+        let rect = centered(
+            area,
+            area.width.min(64),
+            u16::try_from(room.min(lines.len()) + 2).unwrap_or(u16::MAX),
+        );
+        frame.render_widget(Clear, rect);
+        frame.render_widget(Paragraph::new(lines).block(block), rect);
+        return;
+    }
+    let height = u16::try_from(rows + 2).unwrap_or(u16::MAX);
     let rect = centered(area, area.width.min(110), height);
     let block = Block::default()
         .borders(Borders::ALL)
