@@ -159,6 +159,17 @@ pub struct BenchTask {
     pub tools: TaskTools,
 }
 
+impl BenchTask {
+    /// The text field `key` of the ground truth; empty when absent (a generator bug, which
+    /// the family's own tests would show as a true answer scoring 0).
+    pub fn truth_str(&self, key: &str) -> &str {
+        self.truth
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+    }
+}
+
 /// What the solver brings back for scoring.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Outcome {

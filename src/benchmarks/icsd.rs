@@ -393,26 +393,19 @@ impl Family for Icsd {
             Ok(f) => f,
             Err(e) => return Score::zero(e),
         };
-        let want = |k: &str| {
-            task.truth
-                .get(k)
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .to_string()
-        };
-        let (subsystem, action) = (want("subsystem"), want("action"));
+        let (subsystem, action) = (task.truth_str("subsystem"), task.truth_str("action"));
         combine(vec![
             field_result(
                 "subsystem",
-                norm_label(&fields[0]) == norm_label(&subsystem),
+                norm_label(&fields[0]) == norm_label(subsystem),
                 &fields[0],
-                &subsystem,
+                subsystem,
             ),
             field_result(
                 "action",
-                norm_label(&fields[1]) == norm_label(&action),
+                norm_label(&fields[1]) == norm_label(action),
                 &fields[1],
-                &action,
+                action,
             ),
         ])
     }

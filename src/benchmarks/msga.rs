@@ -121,14 +121,7 @@ impl Family for Msga {
             Ok(f) => f,
             Err(e) => return Score::zero(e),
         };
-        let want = |k: &str| {
-            task.truth
-                .get(k)
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .to_string()
-        };
-        let (decision, jurisdiction) = (want("decision"), want("jurisdiction"));
+        let (decision, jurisdiction) = (task.truth_str("decision"), task.truth_str("jurisdiction"));
         let got_decision = norm_label(&fields[0]);
         if got_decision != "allow" && got_decision != "deny" {
             return Score::zero(format!(
@@ -139,15 +132,15 @@ impl Family for Msga {
         combine(vec![
             field_result(
                 "decision",
-                got_decision == norm_label(&decision),
+                got_decision == norm_label(decision),
                 &fields[0],
-                &decision,
+                decision,
             ),
             field_result(
                 "jurisdiction",
-                norm_label(&fields[1]) == norm_label(&jurisdiction),
+                norm_label(&fields[1]) == norm_label(jurisdiction),
                 &fields[1],
-                &jurisdiction,
+                jurisdiction,
             ),
         ])
     }

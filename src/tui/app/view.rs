@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::Pane;
 use crate::events::{ExecutionId, FinishReason, LinkStatus, Priority, TaskStatus, TokenUsage};
 use crate::tui::output::OutputBuffer;
 
@@ -394,5 +395,64 @@ impl std::fmt::Debug for LogView {
         f.debug_struct("LogView")
             .field("scrolled", &self.scrolled)
             .finish_non_exhaustive()
+    }
+}
+
+/// The `/` filters of the lists.
+impl super::App {
+    /// Sets (or, empty, clears) a list's filter and says what it shows.
+    pub fn set_filter(&mut self, pane: Pane, filter: &str) {
+        if filter.is_empty() || filter == "!" {
+            self.filters.remove(&pane);
+            self.flash(format!("{}: filter cleared", pane.name()), FlashLevel::Info);
+            return;
+        }
+        self.filters.insert(pane, filter.to_string());
+        let shown = match pane {
+            Pane::Tasks => self.tasks.iter().filter(|t| self.shows_task(t)).count(),
+            Pane::Audit => self
+                .audit
+                .recent
+                .iter()
+                .filter(|e| matches_filter(Some(filter), &e.filter_text()))
+                .count(),
+            Pane::Safety => self
+                .violations
+                .iter()
+                .filter(|v| matches_filter(Some(filter), &v.filter_text()))
+                .count(),
+            Pane::Output | Pane::Log | Pane::Prompt => 0,
+        };
+        if pane == Pane::Tasks {
+            // Keep the selection on a row that is shown.
+            let visible = self.visible_tasks();
+            if !self.selected.is_some_and(|s| visible.contains(&s)) {
+                self.selected = visible.last().copied();
+                self.output_anchor = None;
+            }
+        }
+        self.audit_scroll = 0;
+        self.safety_scroll = 0;
+        self.flash(
+            format!("{}: {shown} shown · /{filter}", pane.name()),
+            FlashLevel::Info,
+        );
+    }
+
+    /// The filter of `pane`, if any.
+    pub fn filter(&self, pane: Pane) -> Option<&str> {
+        self.filters.get(&pane).map(String::as_str)
+    }
+
+    /// Whether the Tasks filter lets `task` through.
+    pub fn shows_task(&self, task: &TaskView) -> bool {
+        matches_filter(self.filter(Pane::Tasks), &task.filter_text())
+    }
+
+    /// Indices of the tasks the Tasks filter lets through, in order.
+    pub fn visible_tasks(&self) -> Vec<usize> {
+        (0..self.tasks.len())
+            .filter(|&i| self.shows_task(&self.tasks[i]))
+            .collect()
     }
 }
