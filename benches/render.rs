@@ -88,9 +88,7 @@ fn full_frame_160x48_10k_tasks_5mb(bencher: Bencher) {
     let mut app = loaded_app();
     let theme = Theme::from(app.current_theme().expect("one theme loaded"));
     let mut terminal = Terminal::new(TestBackend::new(160, 48)).expect("test backend");
-    let areas = layout::Areas::of(ratatui::layout::Rect::new(0, 0, 160, 48), None);
-    app.output_size = (areas.output_text().width, areas.output_text().height);
-    app.tasks_rows = areas.task_rows();
+    layout::fit(&mut app, ratatui::layout::Rect::new(0, 0, 160, 48));
     bencher.bench_local(|| {
         terminal
             .draw(|f| layout::render(&app, &theme, f))

@@ -130,6 +130,7 @@ impl From<TuiArgs> for crate::tui::ConsoleOptions {
             theme: args.theme,
             preset: args.preset,
             demo: args.demo,
+            bench: None,
         }
     }
 }

@@ -244,12 +244,7 @@ fn link_app() -> App {
 fn draw(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
     let theme = Theme::from(app.current_theme().unwrap());
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    let areas = layout::Areas::of(
-        ratatui::layout::Rect::new(0, 0, width, height),
-        app.zoomed(),
-    );
-    app.output_size = (areas.output_text().width, areas.output_text().height);
-    app.tasks_rows = areas.task_rows();
+    layout::fit(app, ratatui::layout::Rect::new(0, 0, width, height));
     terminal.draw(|f| layout::render(app, &theme, f)).unwrap();
     terminal
 }
@@ -710,4 +705,129 @@ fn help_scrolls_at_60x16() {
         crossterm::event::KeyCode::Tab,
     ));
     insta::assert_snapshot!("help_page_2_60x16", draw(&mut app, 60, 16).backend());
+}
+
+/// A console whose benchmark run is half done: every family started, some scores in, two
+/// misses (one a failed execution), five past runs in the store.
+fn bench_app(done_per_family: usize) -> App {
+    use veyra::benchmarks::{FamilyId, Progress};
+    use veyra::tui::app::{BenchRequest, BenchUpdate, HistoryPoint};
+    let mut app = app();
+    let _ = app.start_bench(BenchRequest::default());
+    app.bench_planned(
+        "all · 8 × medium · seed 7".into(),
+        FamilyId::ALL.iter().map(|f| (*f, 1.0)).collect(),
+    );
+    app.apply_bench(BenchUpdate::History(Ok([0.31, 0.35, 0.42, 0.38, 0.47]
+        .iter()
+        .enumerate()
+        .map(|(i, v)| HistoryPoint {
+            run_id: format!("2026113{i}-120000-0000000{i}"),
+            v_score: *v,
+        })
+        .collect())));
+    app.apply_bench(BenchUpdate::Progress(Progress::Started {
+        run_id: "20261126-120000-5eed0007".into(),
+        families: FamilyId::ALL.iter().map(|f| (*f, 8, 0)).collect(),
+    }));
+    for (k, family) in FamilyId::ALL.iter().enumerate() {
+        for i in 0..done_per_family {
+            // Scores that differ by family and task, so each bar has its own figures.
+            let score = if (i + k) % 3 == 0 { 0.0 } else { 1.0 };
+            app.apply_bench(BenchUpdate::Progress(Progress::TaskFinished {
+                family: *family,
+                task_id: format!("{family}-medium-s7-{i:04}"),
+                cluster: format!("{family}-medium-s7-{i:04}"),
+                epoch: 0,
+                score,
+                reason: if score < 1.0 {
+                    "decision 'ALLOW' != 'DENY'".into()
+                } else {
+                    "ok".into()
+                },
+                failed: k == 1 && i == 0,
+                done: i + 1,
+                total: 8,
+            }));
+        }
+    }
+    app.tick(t0() + chrono::Duration::seconds(21));
+    app
+}
+
+/// The cell styles of the first occurrence of `text` on the screen.
+fn style_of(terminal: &Terminal<TestBackend>, text: &str) -> ratatui::style::Style {
+    let buffer = terminal.backend().buffer();
+    let width = buffer.area.width as usize;
+    let cells: Vec<_> = buffer.content().iter().collect();
+    let n = text.chars().count();
+    let at = cells
+        .windows(n)
+        .enumerate()
+        .position(|(i, w)| {
+            // Within one row.
+            i % width + n <= width && w.iter().map(|c| c.symbol()).collect::<String>() == text
+        })
+        .unwrap_or_else(|| panic!("'{text}' is not on the screen:\n{}", terminal.backend()));
+    cells[at].style()
+}
+
+#[test]
+fn benchmarks_running_shares_the_output_place_80x24() {
+    let mut app = bench_app(4);
+    let theme = Theme::from(app.current_theme().unwrap());
+    let terminal = draw(&mut app, 80, 24);
+    let screen = format!("{}", terminal.backend());
+    assert!(
+        screen.contains("Benchmarks · running · ⇄ Output"),
+        "{screen}"
+    );
+    assert!(screen.contains("V-Score"), "{screen}");
+    assert!(
+        screen.contains("±"),
+        "never a V-Score without its interval: {screen}"
+    );
+    assert!(screen.contains("ETA"), "{screen}");
+    // Meaning does not hang on colour alone, but colour agrees with it.
+    assert_eq!(style_of(&terminal, "running").fg, theme.running.fg);
+    assert_eq!(style_of(&terminal, "1✗").fg, theme.error.fg, "{screen}");
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn benchmarks_dashboard_zoomed_80x24() {
+    use veyra::benchmarks::{Progress, RunStatus};
+    use veyra::tui::app::BenchUpdate;
+    let mut app = bench_app(8);
+    app.apply_bench(BenchUpdate::Progress(Progress::Finished {
+        run_id: "20261126-120000-5eed0007".into(),
+        status: RunStatus::Complete,
+    }));
+    app.zoom = true;
+    app.tick(t0() + chrono::Duration::seconds(30));
+    let theme = Theme::from(app.current_theme().unwrap());
+    let terminal = draw(&mut app, 80, 24);
+    assert_eq!(style_of(&terminal, "complete").fg, theme.ok.fg);
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn benchmarks_have_their_own_column_160x48() {
+    let mut app = bench_app(3);
+    app.show_pane(veyra::tui::app::Pane::Tasks);
+    insta::assert_snapshot!(draw(&mut app, 160, 48).backend());
+}
+
+#[test]
+fn a_failed_benchmark_run_says_why_80x24() {
+    use veyra::tui::app::BenchUpdate;
+    let mut app = bench_app(2);
+    app.apply_bench(BenchUpdate::Ended(Err(
+        "benchmark store /data/bench.db: disk I/O error; free some space and run `veyra bench --resume last`".into(),
+    )));
+    app.flash = None;
+    let theme = Theme::from(app.current_theme().unwrap());
+    let terminal = draw(&mut app, 80, 24);
+    assert_eq!(style_of(&terminal, "failed").fg, theme.error.fg);
+    insta::assert_snapshot!(terminal.backend());
 }

@@ -727,3 +727,59 @@ tools:
     console.send(b"q");
     assert!(console.wait_exit().success());
 }
+
+/// `veyra bench --tui`: the Benchmarks pane opens zoomed with the run going, its bars fill as
+/// tasks finish, the V-Score comes with its interval, Enter lists the misses, the stored run
+/// joins the history; `b` starts another run and `c` cancels it.
+#[test]
+fn bench_tui_watches_a_run_fill_then_b_and_c_start_and_cancel_one() {
+    let mut console = Console::start_args(
+        100,
+        30,
+        &[
+            // One task at a time, each answer streamed slowly enough to watch.
+            ("VEYRA_RUNTIME__MAX_CONCURRENT", "1"),
+            ("VEYRA_MODEL__MOCK__TOKEN_DELAY_MS", "15"),
+        ],
+        &[
+            "bench",
+            "--tui",
+            "--family",
+            "cplc,msga",
+            "--count",
+            "4",
+            "--seed",
+            "7",
+        ],
+    );
+    console.wait_for("the zoomed Benchmarks pane running", |s| {
+        s.contains("Benchmarks · running · zoomed")
+    });
+    // Live: a bar part-filled, before the run ends.
+    console.wait_for("a bar part-filled", |s| {
+        s.lines()
+            .any(|l| l.contains("CPLC") && ["1/4", "2/4", "3/4"].iter().any(|n| l.contains(n)))
+    });
+    console.wait_for("the run complete with its interval", |s| {
+        s.contains("Benchmarks · complete") && s.contains("V-Score 0.000 ± ")
+    });
+    console.wait_for("the run in the history", |s| {
+        s.contains("history ▁ last 0.000 · 1 run")
+    });
+    console.send(b"\r");
+    console.wait_for("the misses", |s| {
+        s.contains("Benchmark misses") && s.contains("cplc-medium-s7-0000")
+    });
+    console.send(b"\x1b");
+    // Esc then a key at once reads as Alt-key: let the overlay close first.
+    console.wait_for("the misses closed", |s| !s.contains("Benchmark misses"));
+    console.send(b"b");
+    console.wait_for("a second run going", |s| s.contains("Benchmarks · running"));
+    console.send(b"c");
+    console.wait_for("the second run cancelled", |s| {
+        s.contains("Benchmarks · cancelled")
+    });
+    console.send(b"q");
+    let status = console.wait_exit();
+    assert!(status.success(), "veyra exited with {status:?}");
+}

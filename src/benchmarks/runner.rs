@@ -113,10 +113,14 @@ pub enum Progress {
         family: FamilyId,
         /// The task.
         task_id: String,
+        /// The task's cluster (its id, unless it is a variant of a shared case).
+        cluster: String,
         /// The epoch.
         epoch: u32,
         /// Its score.
         score: f64,
+        /// The scorer's reason, or the execution's error.
+        reason: String,
         /// True when the execution failed.
         failed: bool,
         /// Items of this family finished so far.
@@ -310,8 +314,13 @@ impl Runner {
             progress(Progress::TaskFinished {
                 family: task.family,
                 task_id: task.id.clone(),
+                cluster: task.cluster.clone(),
                 epoch: result.epoch,
                 score: result.score,
+                reason: result
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| result.reason.clone()),
                 failed: result.error.is_some(),
                 done: slot.1,
                 total: slot.0,

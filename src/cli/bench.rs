@@ -96,6 +96,10 @@ pub struct BenchRunArgs {
     /// Also write the run's JSON document to FILE.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Open the console with the Benchmarks pane zoomed and this run going (a dashboard for
+    /// a shared screen).
+    #[arg(long, conflicts_with_all = ["json", "out", "resume"])]
+    pub tui: bool,
     /// Finish a cancelled or interrupted run (its id, a unique prefix, or `last`).
     #[arg(long, value_name = "RUN", conflicts_with_all = ["family", "count", "difficulty", "seed", "epochs"])]
     pub resume: Option<String>,
@@ -178,6 +182,20 @@ async fn bench_run(
     loaded: LoadedConfig,
     path: &Path,
 ) -> Result<ExitCode, VeyraError> {
+    if args.tui {
+        let request = crate::tui::app::BenchRequest {
+            families: args.family.map(|FamilyList(f)| f),
+            count: args.count,
+            difficulty: args.difficulty,
+            seed: args.seed,
+            epochs: args.epochs,
+        };
+        let options = crate::tui::ConsoleOptions {
+            bench: Some(request),
+            ..crate::tui::ConsoleOptions::default()
+        };
+        return crate::tui::run(loaded, options).await;
+    }
     let mut plan = RunPlan::from_config(&loaded.config.bench)?;
     if let Some(FamilyList(f)) = args.family {
         plan.families = f;

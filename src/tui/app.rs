@@ -30,14 +30,17 @@ pub enum Pane {
     Audit,
     /// Safety violations.
     Safety,
+    /// The benchmark run and past V-Scores.
+    Benchmarks,
     /// The prompt input line.
     Prompt,
 }
 
 impl Pane {
-    const ORDER: [Pane; 6] = [
+    const ORDER: [Pane; 7] = [
         Pane::Tasks,
         Pane::Output,
+        Pane::Benchmarks,
         Pane::Log,
         Pane::Audit,
         Pane::Safety,
@@ -52,6 +55,7 @@ impl Pane {
             Pane::Log => "Log",
             Pane::Audit => "Audit",
             Pane::Safety => "Safety",
+            Pane::Benchmarks => "Benchmarks",
             Pane::Prompt => "Prompt",
         }
     }
@@ -113,6 +117,10 @@ pub enum Command {
     Copy(String),
     /// Undo a file tool call: the one in this audit entry, or the newest not yet undone.
     Undo(Option<u64>),
+    /// Start a benchmark run.
+    StartBench(BenchRequest),
+    /// Cancel the console's benchmark run.
+    CancelBench,
     /// Leave the console.
     Quit,
 }
@@ -196,6 +204,10 @@ pub struct App {
     pub bell: bool,
     /// The `:` command being typed, when the command line is open.
     pub command: Option<InputLine>,
+    /// The Benchmarks pane's run and history.
+    pub bench: BenchView,
+    /// Where Output and Benchmarks share a place (narrow screens): true shows Benchmarks.
+    pub bench_tab: bool,
     /// Set when the console should exit.
     pub quit: bool,
 }
@@ -255,6 +267,8 @@ impl App {
             confirm_guard: CONFIRM_GUARD,
             bell: false,
             command: None,
+            bench: BenchView::default(),
+            bench_tab: false,
             quit: false,
         }
     }
@@ -266,6 +280,16 @@ impl App {
             Pane::Prompt => Pane::Output,
             other => other,
         })
+    }
+
+    /// Focuses `pane`; where Output and Benchmarks share a place, shows the one focused.
+    pub fn show_pane(&mut self, pane: Pane) {
+        self.focus = pane;
+        match pane {
+            Pane::Benchmarks => self.bench_tab = true,
+            Pane::Output => self.bench_tab = false,
+            Pane::Tasks | Pane::Log | Pane::Audit | Pane::Safety | Pane::Prompt => {}
+        }
     }
 
     /// The mode keys are routed in. Only an open modal asks questions: a confirmation that
@@ -319,6 +343,10 @@ impl App {
     /// Advances the clock; drops an expired flash.
     pub fn tick(&mut self, now: DateTime<Utc>) {
         self.now = now;
+        // Live estimates are recomputed at the clock's pace, not once per finished task.
+        if let Some(run) = self.bench.run.as_mut() {
+            run.refresh();
+        }
         if self.flash.as_ref().is_some_and(|f| f.until <= now) {
             self.flash = None;
         }
@@ -531,9 +559,17 @@ impl App {
                     );
                 }
             }
-            Action::FocusNext => self.focus = self.focus.step(true),
-            Action::FocusPrev => self.focus = self.focus.step(false),
+            Action::FocusNext => {
+                let pane = self.focus.step(true);
+                self.show_pane(pane);
+            }
+            Action::FocusPrev => {
+                let pane = self.focus.step(false);
+                self.show_pane(pane);
+            }
+            Action::StartBench => return self.start_bench(BenchRequest::default()),
             Action::Open => match self.focus {
+                Pane::Benchmarks => self.bench_detail(),
                 Pane::Tasks => match self.selected_task() {
                     Some(task) => {
                         self.overlay = Some(Overlay::Detail {
@@ -630,6 +666,7 @@ impl App {
                         );
                         return Vec::new();
                     }
+                    Pane::Benchmarks => self.bench_copy_text(),
                     Pane::Tasks | Pane::Output | Pane::Prompt => {
                         self.selected_task().map(|t| t.output.text())
                     }
@@ -667,6 +704,13 @@ impl App {
                     Pane::Log => {
                         self.flash(
                             "the Log pane cannot be filtered; filter the log file (logging.file)",
+                            FlashLevel::Info,
+                        );
+                        return Vec::new();
+                    }
+                    Pane::Benchmarks => {
+                        self.flash(
+                            "the Benchmarks pane has no list to filter; Enter lists the misses",
                             FlashLevel::Info,
                         );
                         return Vec::new();
@@ -756,6 +800,7 @@ impl App {
                 self.help_scroll = 0;
                 self.overlay = Some(Overlay::Help);
             }
+            Action::CancelTask if self.focus == Pane::Benchmarks => return self.cancel_bench(),
             Action::CancelTask => match self.selected_task() {
                 Some(task) if task.is_active() => return vec![Command::Cancel(task.id)],
                 Some(task) => {
@@ -775,6 +820,8 @@ impl App {
             // About a pane's height: the bottom panes are a quarter of the screen.
             Pane::Audit | Pane::Safety | Pane::Log => (self.output_size.1 / 3).max(1) as usize,
             Pane::Tasks | Pane::Prompt => self.tasks_rows.max(1) as usize,
+            // Every family fits on the pane (zoom when it does not): nothing to page.
+            Pane::Benchmarks => 1,
         }
     }
 
@@ -803,6 +850,8 @@ impl App {
                 self.log_view.state.transition(event);
                 self.log_view.scrolled = scrolled;
             }
+            // Nothing on the Benchmarks pane scrolls; Enter opens the misses, which do.
+            Pane::Benchmarks => {}
             Pane::Tasks | Pane::Prompt => {
                 // Within the rows the filter shows.
                 let visible = self.visible_tasks();
@@ -842,7 +891,9 @@ impl App {
     }
 }
 
+mod bench;
 mod commands;
+pub use bench::*;
 mod fold;
 mod view;
 pub use commands::COMMAND_TABLE;

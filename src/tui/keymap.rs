@@ -57,8 +57,10 @@ pub enum Action {
     Always,
     /// Answer no to a question.
     No,
-    /// Cancel the selected task.
+    /// Cancel the selected task (on the Benchmarks pane: the benchmark run).
     CancelTask,
+    /// Start a benchmark run with the configuration's `bench:` defaults.
+    StartBench,
     /// Switch the link preset.
     Preset(LatencyPreset),
     /// Open the `:` command line.
@@ -371,7 +373,14 @@ fn defaults() -> Vec<Binding> {
             "cancel_task",
             Mode::Normal,
             vec![K::plain('c')],
-            "cancel selected task",
+            "cancel task / bench run",
+        ),
+        b(
+            StartBench,
+            "start_bench",
+            Mode::Normal,
+            vec![K::plain('b')],
+            "start a benchmark run",
         ),
         b(
             Preset(LatencyPreset::Earth),

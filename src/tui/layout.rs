@@ -25,6 +25,9 @@ use super::app::{App, Pane};
 use super::panes;
 use super::theme::Theme;
 
+/// Screens at least this wide give Benchmarks its own column beside Output.
+pub const WIDE: u16 = 140;
+
 /// Smallest usable terminal.
 pub const MIN_SIZE: (u16, u16) = (60, 16);
 
@@ -41,6 +44,10 @@ pub struct Areas {
     pub audit: Rect,
     /// Safety pane.
     pub safety: Rect,
+    /// Benchmarks pane (on narrow screens it takes the Output's place while shown).
+    pub benchmarks: Rect,
+    /// True when Output and Benchmarks share one place (narrower than [`WIDE`]).
+    pub shared: bool,
     /// Prompt line.
     pub prompt: Rect,
     /// Status bar.
@@ -49,13 +56,20 @@ pub struct Areas {
 
 impl Areas {
     /// Splits the screen; while `zoom` names a pane, it takes the whole body (everything
-    /// above the Prompt) and the other panes are not drawn.
-    pub fn of(area: Rect, zoom: Option<Pane>) -> Areas {
+    /// above the Prompt) and the other panes are not drawn. Screens narrower than
+    /// [`WIDE`] have no column for Benchmarks: it shares the Output's place, and `bench_tab`
+    /// says which of the two is shown (the other's area is empty).
+    pub fn of(area: Rect, zoom: Option<Pane>, bench_tab: bool) -> Areas {
         let mut areas = Areas::split(area);
+        if areas.benchmarks.is_empty() && bench_tab {
+            areas.benchmarks = areas.output;
+            areas.output = Rect::ZERO;
+        }
         if let Some(pane) = zoom {
             let body = areas
                 .tasks
                 .union(areas.output)
+                .union(areas.benchmarks)
                 .union(areas.log)
                 .union(areas.safety);
             let keep = |p: Pane| if p == pane { body } else { Rect::ZERO };
@@ -64,8 +78,23 @@ impl Areas {
             areas.log = keep(Pane::Log);
             areas.audit = keep(Pane::Audit);
             areas.safety = keep(Pane::Safety);
+            areas.benchmarks = keep(Pane::Benchmarks);
         }
         areas
+    }
+
+    /// The pane that shares `pane`'s place and is not shown now (narrow screens).
+    pub fn tab_of(&self, pane: Pane) -> Option<Pane> {
+        let (shown, other) = match pane {
+            Pane::Output => (self.output, Pane::Benchmarks),
+            Pane::Benchmarks => (self.benchmarks, Pane::Output),
+            _ => return None,
+        };
+        let other_area = match other {
+            Pane::Output => self.output,
+            _ => self.benchmarks,
+        };
+        (self.shared && !shown.is_empty() && other_area.is_empty()).then_some(other)
     }
 
     fn split(area: Rect) -> Areas {
@@ -82,15 +111,30 @@ impl Areas {
             Constraint::Percentage(34),
         ])
         .areas(bottom);
-        let tasks_width = (area.width * 2 / 5).clamp(28, 64);
-        let [tasks, output] =
-            Layout::horizontal([Constraint::Length(tasks_width), Constraint::Min(20)]).areas(main);
+        let (tasks, output, benchmarks) = if area.width >= WIDE {
+            // The Benchmarks column is as wide as its V-Score line with the interval.
+            let [tasks, output, benchmarks] = Layout::horizontal([
+                Constraint::Percentage(28),
+                Constraint::Min(40),
+                Constraint::Length(48),
+            ])
+            .areas(main);
+            (tasks, output, benchmarks)
+        } else {
+            let tasks_width = (area.width * 2 / 5).clamp(28, 64);
+            let [tasks, output] =
+                Layout::horizontal([Constraint::Length(tasks_width), Constraint::Min(20)])
+                    .areas(main);
+            (tasks, output, Rect::ZERO)
+        };
         Areas {
             tasks,
             output,
             log,
             audit,
             safety,
+            benchmarks,
+            shared: area.width < WIDE,
             prompt,
             status,
         }
@@ -105,6 +149,15 @@ impl Areas {
     pub fn task_rows(&self) -> u16 {
         panes::inner(self.tasks).height
     }
+}
+
+/// Tells `app` the sizes its keys depend on (a page of Output, rows of Tasks) for a screen of
+/// `area`: the loop calls it before every frame, tests and benchmarks before drawing.
+pub fn fit(app: &mut App, area: Rect) {
+    let areas = Areas::of(area, app.zoomed(), app.bench_tab);
+    let text = areas.output_text();
+    app.output_size = (text.width, text.height);
+    app.tasks_rows = areas.task_rows();
 }
 
 /// True when the terminal is too small to lay out the panes.
@@ -146,14 +199,25 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
         frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
         return;
     }
-    let areas = Areas::of(area, app.zoomed());
+    let areas = Areas::of(area, app.zoomed(), app.bench_tab);
     // A zoomed-away pane has no area and is not drawn.
     let drawn = |rect: Rect| !rect.is_empty();
     if drawn(areas.tasks) {
         panes::tasks::render(app, theme, frame, areas.tasks);
     }
+    // A zoomed pane shares its place with nothing.
+    let tab = |pane| {
+        if app.zoomed().is_some() {
+            None
+        } else {
+            areas.tab_of(pane)
+        }
+    };
     if drawn(areas.output) {
-        panes::output::render(app, theme, frame, areas.output);
+        panes::output::render(app, theme, frame, areas.output, tab(Pane::Output));
+    }
+    if drawn(areas.benchmarks) {
+        panes::benchmarks::render(app, theme, frame, areas.benchmarks, tab(Pane::Benchmarks));
     }
     if drawn(areas.log) {
         panes::log::render(app, theme, frame, areas.log);

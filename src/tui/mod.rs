@@ -6,6 +6,7 @@
 //! `ratatui` and `crossterm` are used only below this module (DESIGN §2).
 
 pub mod app;
+mod bench;
 pub mod keymap;
 pub mod layout;
 pub mod output;
@@ -22,7 +23,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::config::{LoadedConfig, ResolvedTheme, theme as theme_cfg};
 use crate::core::{ExecutionRequest, VeyraCore};
 use crate::error::{ExitCode, VeyraError};
-use app::{App, Command, FlashLevel, LinkView};
+use app::{App, BenchUpdate, Command, FlashLevel, LinkView};
 use keymap::KeyMap;
 use theme::Theme;
 
@@ -87,6 +88,8 @@ pub struct ConsoleOptions {
     pub preset: Option<crate::config::LatencyPreset>,
     /// Demo mode ([`apply_demo`]).
     pub demo: bool,
+    /// Start this benchmark run at once, with the Benchmarks pane zoomed (`veyra bench --tui`).
+    pub bench: Option<app::BenchRequest>,
 }
 
 /// The `:` history kept by an earlier run: one command a line, the newest last. A missing or
@@ -276,6 +279,12 @@ pub async fn run(loaded: LoadedConfig, args: ConsoleOptions) -> Result<ExitCode,
     let mut app = initial_app(&core, themes)?;
     let history_file = crate::config::state_dir().join("command_history");
     app.history = load_history(&history_file);
+    let mut first = Vec::new();
+    if let Some(request) = args.bench {
+        // The dashboard a team leaves on a shared screen: the pane zoomed, the run going.
+        app.zoom = true;
+        first = app.start_bench(request);
+    }
 
     let _ = tui_logger::init_logger(tui_logger::LevelFilter::Trace);
     tui_logger::set_default_level(tui_logger::LevelFilter::Trace);
@@ -293,7 +302,18 @@ pub async fn run(loaded: LoadedConfig, args: ConsoleOptions) -> Result<ExitCode,
     // ratatui's hook restores the terminal on a panic; a panic contained in one task must not.
     crate::runtime::contain::install_hook();
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
-    let result = event_loop(&mut terminal, &core, &mut app, frame_period).await;
+    let mut bench = bench::BenchSlot::new(&core);
+    let result = event_loop(
+        &mut terminal,
+        &core,
+        &mut app,
+        frame_period,
+        &mut bench,
+        first,
+    )
+    .await;
+    // A run still going is cancelled and marked so in the store (`--resume` finishes it).
+    bench.close().await;
     if let Err(e) = save_history(&history_file, &app.history) {
         tracing::warn!(error = %e, file = %history_file.display(), "could not keep the command history");
     }
@@ -318,6 +338,8 @@ async fn event_loop(
     core: &VeyraCore,
     app: &mut App,
     frame_period: Duration,
+    bench: &mut bench::BenchSlot,
+    first: Vec<Command>,
 ) -> Result<(), VeyraError> {
     use tokio::signal::unix::{SignalKind, signal};
     let signal_err = |e| VeyraError::io("installing signal handlers", e);
@@ -341,6 +363,9 @@ async fn event_loop(
     let mut last_draw = tokio::time::Instant::now() - frame_period;
     // What acts started in the background (an undo) report back, when no event says it.
     let (notices, mut notes) = tokio::sync::mpsc::unbounded_channel::<Notice>();
+    // The store's history is read at start, off the loop.
+    bench.load_history();
+    let mut pending = first;
 
     loop {
         if dirty {
@@ -350,13 +375,10 @@ async fn event_loop(
                 let size = terminal
                     .size()
                     .map_err(|e| VeyraError::io("reading the terminal size", e))?;
-                let areas = layout::Areas::of(
+                layout::fit(
+                    app,
                     ratatui::layout::Rect::new(0, 0, size.width, size.height),
-                    app.zoomed(),
                 );
-                let text = areas.output_text();
-                app.output_size = (text.width, text.height);
-                app.tasks_rows = areas.task_rows();
                 terminal
                     .draw(|frame| layout::render(app, &theme, frame))
                     .map_err(|e| VeyraError::io("drawing the console", e))?;
@@ -374,7 +396,7 @@ async fn event_loop(
         } else {
             Duration::from_secs(3600)
         };
-        let mut commands = Vec::new();
+        let mut commands = std::mem::take(&mut pending);
         tokio::select! {
             maybe = keys.next() => match maybe {
                 Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => {
@@ -406,6 +428,14 @@ async fn event_loop(
                         Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => app.missed_events += n,
                         Err(_) => break,
                     }
+                }
+                dirty = true;
+            }
+            Some(update) = bench.updates.recv() => {
+                app.apply_bench(update);
+                // A burst of finished tasks is folded before the next frame.
+                while let Ok(update) = bench.updates.try_recv() {
+                    app.apply_bench(update);
                 }
                 dirty = true;
             }
@@ -528,6 +558,17 @@ async fn event_loop(
                     tokio::task::spawn_blocking(move || {
                         let _ = notices.send(audit_detail(&core, seq));
                     });
+                }
+                Command::StartBench(request) => match bench.start(&request) {
+                    Ok((label, weights)) => app.bench_planned(label, weights),
+                    Err(e) => app.apply_bench(BenchUpdate::Ended(Err(e))),
+                },
+                Command::CancelBench => {
+                    bench.cancel();
+                    app.flash(
+                        "cancelling the benchmark run; what finished is kept",
+                        FlashLevel::Info,
+                    );
                 }
                 Command::Quit => return Ok(()),
             }

@@ -4,7 +4,7 @@ use super::*;
 
 /// The `:` commands: name, arguments, what it does. The help overlay and the error for an
 /// unknown command are generated from this table.
-pub const COMMAND_TABLE: [(&str, &str, &str); 9] = [
+pub const COMMAND_TABLE: [(&str, &str, &str); 10] = [
     ("backend", "NAME [MODEL]", "switch backend"),
     ("preset", "PRESET", "switch the link"),
     ("theme", "NAME", "colour theme"),
@@ -12,6 +12,7 @@ pub const COMMAND_TABLE: [(&str, &str, &str); 9] = [
     ("verify", "", "verify the audit chain"),
     ("cancel", "", "cancel the selected task"),
     ("undo", "[SEQ]", "undo a file tool call"),
+    ("bench", "[F] [N] [LVL]", "run benchmarks"),
     ("help", "", "this help"),
     ("quit", "", "quit"),
 ];
@@ -19,8 +20,8 @@ pub const COMMAND_TABLE: [(&str, &str, &str); 9] = [
 impl App {
     /// Runs a `:` command (see [`COMMAND_TABLE`]).
     pub fn run_command(&mut self, text: &str) -> Vec<Command> {
-        const COMMANDS: [&str; 9] = {
-            let mut names = [""; 9];
+        const COMMANDS: [&str; 10] = {
+            let mut names = [""; 10];
             let mut i = 0;
             while i < COMMAND_TABLE.len() {
                 names[i] = COMMAND_TABLE[i].0;
@@ -34,6 +35,16 @@ impl App {
         };
         let arg = words.next();
         let name = name.to_ascii_lowercase();
+        if name == "bench" {
+            let words: Vec<&str> = arg.into_iter().chain(words).collect();
+            return match BenchRequest::parse(&words) {
+                Ok(request) => self.start_bench(request),
+                Err(e) => {
+                    self.flash(e, FlashLevel::Error);
+                    Vec::new()
+                }
+            };
+        }
         if name == "backend" {
             return match (arg, words.next()) {
                 (Some(backend), model) => vec![Command::SetBackend {
@@ -161,6 +172,13 @@ impl App {
                         .collect(),
                     "priority" => Priority::ALL.iter().map(|p| p.name().to_string()).collect(),
                     "theme" => self.themes.iter().map(|t| t.name.clone()).collect(),
+                    "bench" => std::iter::once("all".to_string())
+                        .chain(
+                            crate::benchmarks::FamilyId::ALL
+                                .iter()
+                                .map(|f| f.name().to_string()),
+                        )
+                        .collect(),
                     _ => Vec::new(),
                 };
                 (format!("{name} "), arg, values)

@@ -421,7 +421,7 @@ impl super::App {
                 .iter()
                 .filter(|v| matches_filter(Some(filter), &v.filter_text()))
                 .count(),
-            Pane::Output | Pane::Log | Pane::Prompt => 0,
+            Pane::Output | Pane::Log | Pane::Benchmarks | Pane::Prompt => 0,
         };
         if pane == Pane::Tasks {
             // Keep the selection on a row that is shown.

@@ -1,6 +1,7 @@
 //! One pure render function per pane: `render(&App, &Theme, &mut Frame, Rect)`.
 
 pub mod audit;
+pub mod benchmarks;
 pub mod log;
 pub mod output;
 pub mod overlay;
@@ -35,6 +36,31 @@ pub fn block<'a>(title: Vec<Span<'a>>, pane: Pane, app: &App, theme: &Theme) -> 
         .border_type(border_type)
         .border_style(border)
         .title(Line::from(spans))
+}
+
+/// The spans that fit in `width` columns, in order: the first that does not fit whole is
+/// left out with everything after it, so a title or a row never shows a figure cut in half.
+/// Put what matters most first.
+pub fn fit_spans(spans: Vec<Span<'_>>, width: usize) -> Vec<Span<'_>> {
+    use unicode_width::UnicodeWidthStr;
+    let mut used = 0;
+    let mut kept = Vec::new();
+    for span in spans {
+        let w = span.content.width();
+        if used + w > width {
+            break;
+        }
+        used += w;
+        kept.push(span);
+    }
+    kept
+}
+
+/// Columns a pane's title may take inside `area`: the corners, the spaces around the title,
+/// and the ` · zoomed` mark when it is there.
+pub fn title_room(area: Rect, pane: Pane, app: &App) -> usize {
+    let zoomed = if app.zoomed() == Some(pane) { 9 } else { 0 };
+    usize::from(area.width).saturating_sub(4 + zoomed)
 }
 
 /// The area inside a pane's border.

@@ -14,10 +14,19 @@ use crate::tui::panes::tasks::countdown_text;
 use crate::tui::theme::Theme;
 
 /// Draws the pane.
-pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+/// `tab` names the pane that shares this one's place on a narrow screen (shown in the title so
+/// the operator knows Tab reaches it).
+pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, tab: Option<Pane>) {
+    let tab_span = tab.map(|p| Span::styled(format!(" · ⇄ {}", p.name()), theme.muted));
+    let room = super::title_room(area, Pane::Output, app);
     let Some(task) = app.selected_task() else {
         let block = block(
-            vec![Span::styled("Output", theme.title)],
+            super::fit_spans(
+                std::iter::once(Span::styled("Output", theme.title))
+                    .chain(tab_span)
+                    .collect(),
+                room,
+            ),
             Pane::Output,
             app,
             theme,
@@ -44,10 +53,8 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         frame.render_widget(Paragraph::new(hint), inner);
         return;
     };
-    let mut title = vec![
-        Span::styled("Output", theme.title),
-        Span::styled(format!(" · {}", task.id.short()), theme.muted),
-    ];
+    let mut title = vec![Span::styled("Output", theme.title)];
+    title.push(Span::styled(format!(" · {}", task.id.short()), theme.muted));
     let countdown = task
         .countdown(app.now)
         .map(countdown_text)
@@ -97,7 +104,8 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     } else if app.output_anchor.is_some() {
         title.push(Span::styled(" · scrolled", theme.warn));
     }
-    let block = block(title, Pane::Output, app, theme);
+    title.extend(tab_span);
+    let block = block(super::fit_spans(title, room), Pane::Output, app, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
 

@@ -303,13 +303,14 @@ fn help_story(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     for (pane, what) in [
         ("Tasks", "prompts, state, time"),
         ("Output", "the answer; ⚙ tool calls"),
-        ("Log", "log; k pages back, G live"),
-        ("Audit", "hash chain and its checks"),
+        ("Log", "log; k back, G live"),
+        ("Audit", "hash chain, its checks"),
         ("Safety", "refusals, newest first"),
-        ("Prompt", "type here (i), Enter sends"),
-        ("status", "backend, link, audit, news"),
+        ("Benchmarks", "V-Score, bars; b runs"),
+        ("Prompt", "i types, Enter sends"),
+        ("status", "backend, link, audit"),
     ] {
-        left.push(row(pane, 8, what));
+        left.push(row(pane, 11, what));
     }
     left.push(Line::styled("Task states", theme.title));
     for (glyph, what) in [
@@ -318,6 +319,7 @@ fn help_story(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ("✓ ✗ ⊗", "done, failed, cancelled"),
         ("T-3m05s", "time left (link: sim time)"),
         ("1.2s", "wall time since sent"),
+        ("⇄", "shares the place (Tab)"),
     ] {
         left.push(row(glyph, 8, what));
     }

@@ -1,0 +1,528 @@
+//! The Benchmarks pane's state: the run the console started, folded from the runner's
+//! [`Progress`], and the V-Scores of past runs read from the benchmark store.
+//!
+//! The runner reports each finished item with its family, cluster and score; the view keeps
+//! every task's scores and recomputes the family estimates and the V-Score interval with the
+//! same [`stats::summarize`] the CLI uses — at most once per clock tick while a run goes, and
+//! from the runner's own summary when it ends — so the pane never shows a figure the stored run
+//! would not.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::benchmarks::stats::{self, RunSummary, TaskScores};
+use crate::benchmarks::{Difficulty, FamilyId, Progress, RunStatus};
+
+/// Misses kept for the failures view (the newest; the count covers all of them).
+pub const FAILURES_KEPT: usize = 500;
+/// Past runs kept for the sparkline.
+pub const HISTORY_KEPT: usize = 60;
+
+/// What `b` or `:bench` asks for; `None` fields take `bench:` from the configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BenchRequest {
+    /// Families, sorted.
+    pub families: Option<Vec<FamilyId>>,
+    /// Tasks per family.
+    pub count: Option<u32>,
+    /// Difficulty.
+    pub difficulty: Option<Difficulty>,
+    /// Generator seed (`veyra bench --tui --seed S`).
+    pub seed: Option<u64>,
+    /// Times each task runs (`veyra bench --tui --epochs K`).
+    pub epochs: Option<u32>,
+}
+
+impl BenchRequest {
+    /// Parses `:bench [FAMILY[,FAMILY…]|all] [N] [DIFFICULTY]`; words may come in any order
+    /// (a number is the count, a level the difficulty, anything else the families).
+    pub fn parse(words: &[&str]) -> Result<BenchRequest, String> {
+        let mut request = BenchRequest::default();
+        for word in words {
+            if let Ok(n) = word.parse::<u64>() {
+                let range = crate::config::bench::RANGE_BENCH_COUNT;
+                if request.count.is_some() || !range.contains(&n) {
+                    return Err(format!(
+                        ":bench takes one count from {} to {}, not '{word}'",
+                        range.start(),
+                        range.end()
+                    ));
+                }
+                request.count = u32::try_from(n).ok();
+            } else if let Ok(d) = word.parse::<Difficulty>() {
+                request.difficulty = Some(d);
+            } else if request.families.is_none() {
+                request.families = Some(FamilyId::parse_list(word)?);
+            } else {
+                return Err(format!(
+                    "':bench {}' has one word too many; use :bench FAMILY N DIFFICULTY, e.g. \
+                     :bench msga 20 hard",
+                    words.join(" ")
+                ));
+            }
+        }
+        Ok(request)
+    }
+}
+
+/// How the console's run stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BenchState {
+    /// Asked for; the runner is generating and recording the tasks.
+    Starting,
+    /// Tasks are running.
+    Running,
+    /// Cancel was asked; running tasks are being stopped.
+    Cancelling,
+    /// Every task finished.
+    Complete,
+    /// Stopped before the end (what finished is stored; `veyra bench --resume RUN`).
+    Cancelled,
+    /// The run could not start or stopped on an error (the message says which).
+    Failed(String),
+}
+
+impl BenchState {
+    /// True while the run has not ended.
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self,
+            BenchState::Starting | BenchState::Running | BenchState::Cancelling
+        )
+    }
+
+    /// The word the pane shows.
+    pub fn name(&self) -> &'static str {
+        match self {
+            BenchState::Starting => "starting",
+            BenchState::Running => "running",
+            BenchState::Cancelling => "cancelling",
+            BenchState::Complete => "complete",
+            BenchState::Cancelled => "cancelled",
+            BenchState::Failed(_) => "failed",
+        }
+    }
+}
+
+/// One family's bar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FamilyBar {
+    /// The family.
+    pub family: FamilyId,
+    /// Items (tasks × epochs) in all.
+    pub total: usize,
+    /// Items finished.
+    pub done: usize,
+    /// Items whose execution failed.
+    pub errors: usize,
+}
+
+/// An item that scored below 1, for the failures view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchMiss {
+    /// The task.
+    pub task_id: String,
+    /// The epoch.
+    pub epoch: u32,
+    /// Its score.
+    pub score: f64,
+    /// The scorer's reason, or the execution's error (sanitized).
+    pub reason: String,
+    /// True when the execution failed (rather than answered wrong).
+    pub failed: bool,
+}
+
+/// The run the console started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchRun {
+    /// Its id, once the runner recorded it.
+    pub id: Option<String>,
+    /// What was asked, as the pane's header says it (`all · 20 × medium`).
+    pub label: String,
+    /// Where it stands.
+    pub state: BenchState,
+    /// When it was asked for.
+    pub started: DateTime<Utc>,
+    /// When it ended.
+    pub ended: Option<DateTime<Utc>>,
+    /// One bar per family, in family order.
+    pub families: Vec<FamilyBar>,
+    /// Every task's finished scores (for the live estimates).
+    pub tasks: Vec<TaskScores>,
+    index: HashMap<String, usize>,
+    /// Family estimates and the V-Score over what finished so far.
+    pub summary: Option<RunSummary>,
+    /// Scores arrived since `summary` was computed.
+    pub stale: bool,
+    /// Items that scored below 1, newest last (at most [`FAILURES_KEPT`]).
+    pub misses: std::collections::VecDeque<BenchMiss>,
+    /// Items that scored below 1, all of them.
+    pub miss_count: usize,
+    /// Items finished before this session (a resumed run).
+    pub resumed_done: usize,
+    /// V-Score weight of each family.
+    pub weights: BTreeMap<FamilyId, f64>,
+}
+
+impl BenchRun {
+    /// A run just asked for.
+    pub fn new(label: String, now: DateTime<Utc>) -> Self {
+        BenchRun {
+            id: None,
+            label,
+            state: BenchState::Starting,
+            started: now,
+            ended: None,
+            families: Vec::new(),
+            tasks: Vec::new(),
+            index: HashMap::new(),
+            summary: None,
+            stale: false,
+            misses: std::collections::VecDeque::new(),
+            miss_count: 0,
+            resumed_done: 0,
+            weights: BTreeMap::new(),
+        }
+    }
+
+    /// Items finished and in all, over every family.
+    pub fn progress(&self) -> (usize, usize) {
+        self.families
+            .iter()
+            .fold((0, 0), |(d, t), f| (d + f.done, t + f.total))
+    }
+
+    /// Time left at the pace so far, once something finished in this session.
+    pub fn eta(&self, now: DateTime<Utc>) -> Option<chrono::Duration> {
+        if self.state != BenchState::Running {
+            return None;
+        }
+        let (done, total) = self.progress();
+        let done_now = done.saturating_sub(self.resumed_done);
+        if done_now == 0 || done >= total {
+            return None;
+        }
+        let elapsed = (now - self.started).num_milliseconds().max(0);
+        let left = elapsed.saturating_mul((total - done) as i64) / done_now as i64;
+        Some(chrono::Duration::milliseconds(left))
+    }
+
+    /// Recomputes the estimates when scores arrived since the last time.
+    pub fn refresh(&mut self) {
+        if !self.stale {
+            return;
+        }
+        self.stale = false;
+        let families: Vec<FamilyId> = self.families.iter().map(|f| f.family).collect();
+        let weights = self.weights.clone();
+        self.summary = Some(stats::summarize(&self.tasks, &families, &|f| {
+            weights.get(&f).copied().unwrap_or(1.0)
+        }));
+    }
+
+    fn record(&mut self, family: FamilyId, task_id: &str, cluster: &str, score: f64, failed: bool) {
+        let i = match self.index.get(task_id) {
+            Some(&i) => i,
+            None => {
+                self.tasks.push(TaskScores {
+                    family,
+                    task_id: task_id.to_string(),
+                    cluster: cluster.to_string(),
+                    scores: Vec::new(),
+                    errors: 0,
+                    latency_ms: 0,
+                    tokens_in: 0,
+                    tokens_out: 0,
+                });
+                self.index.insert(task_id.to_string(), self.tasks.len() - 1);
+                self.tasks.len() - 1
+            }
+        };
+        if let Some(t) = self.tasks.get_mut(i) {
+            t.scores.push(score);
+            t.errors += u32::from(failed);
+        }
+        self.stale = true;
+    }
+}
+
+/// One past run in the sparkline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryPoint {
+    /// The run.
+    pub run_id: String,
+    /// Its V-Score.
+    pub v_score: f64,
+}
+
+/// Everything the Benchmarks pane shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BenchView {
+    /// The run started in this console (the latest one).
+    pub run: Option<BenchRun>,
+    /// V-Scores of the store's complete runs, oldest first (at most [`HISTORY_KEPT`]).
+    pub history: Vec<HistoryPoint>,
+    /// Why the history could not be read, when it could not.
+    pub history_error: Option<String>,
+}
+
+/// What the loop reports about benchmark runs, for [`App::apply_bench`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum BenchUpdate {
+    /// The runner's progress.
+    Progress(Progress),
+    /// The run ended: its summary over everything finished, or why it failed.
+    Ended(Result<RunSummary, String>),
+    /// The store's past runs (oldest first), or why they could not be read.
+    History(Result<Vec<HistoryPoint>, String>),
+}
+
+impl App {
+    /// True while a benchmark run started here has not ended.
+    pub fn bench_running(&self) -> bool {
+        self.bench.run.as_ref().is_some_and(|r| r.state.is_active())
+    }
+
+    /// `b` / `:bench`: starts a run unless one is going; shows the pane.
+    pub fn start_bench(&mut self, request: BenchRequest) -> Vec<Command> {
+        if self.bench_running() {
+            let hint = self.keymap.key_hint(Mode::Normal, Action::CancelTask);
+            self.flash(
+                format!("a benchmark run is going; {hint} on the Benchmarks pane cancels it"),
+                FlashLevel::Error,
+            );
+            return Vec::new();
+        }
+        let families = request.families.as_ref().map_or_else(
+            || "configured families".to_string(),
+            |f| f.iter().map(|f| f.name()).collect::<Vec<_>>().join(","),
+        );
+        let label = format!(
+            "{families} · {} × {}",
+            request
+                .count
+                .map_or_else(|| "bench.count".to_string(), |n| n.to_string()),
+            request
+                .difficulty
+                .map_or("bench.difficulty", Difficulty::name)
+        );
+        self.bench.run = Some(BenchRun::new(label, self.now));
+        self.show_pane(Pane::Benchmarks);
+        vec![Command::StartBench(request)]
+    }
+
+    /// `c` on the Benchmarks pane.
+    pub(super) fn cancel_bench(&mut self) -> Vec<Command> {
+        match self.bench.run.as_mut() {
+            Some(run) if matches!(run.state, BenchState::Starting | BenchState::Running) => {
+                run.state = BenchState::Cancelling;
+                vec![Command::CancelBench]
+            }
+            Some(run) if run.state == BenchState::Cancelling => Vec::new(),
+            _ => {
+                let hint = self.keymap.key_hint(Mode::Normal, Action::StartBench);
+                self.flash(
+                    format!("no benchmark run to cancel; {hint} starts one"),
+                    FlashLevel::Info,
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// The plan the loop settled on (with the configuration's defaults filled in).
+    pub fn bench_planned(&mut self, label: String, weights: BTreeMap<FamilyId, f64>) {
+        if let Some(run) = self.bench.run.as_mut() {
+            run.label = label;
+            run.weights = weights;
+        }
+    }
+
+    /// Folds what the loop reports about a run.
+    pub fn apply_bench(&mut self, update: BenchUpdate) {
+        match update {
+            BenchUpdate::History(Ok(points)) => {
+                let skip = points.len().saturating_sub(HISTORY_KEPT);
+                self.bench.history = points.into_iter().skip(skip).collect();
+                self.bench.history_error = None;
+            }
+            BenchUpdate::History(Err(e)) => self.bench.history_error = Some(e),
+            BenchUpdate::Ended(result) => {
+                let Some(run) = self.bench.run.as_mut() else {
+                    return;
+                };
+                run.ended = Some(self.now);
+                match result {
+                    Ok(summary) => {
+                        run.summary = Some(summary);
+                        run.stale = false;
+                        if run.state.is_active() {
+                            // `Finished` said how; a run that never sent it was cut short.
+                            run.state = BenchState::Cancelled;
+                        }
+                    }
+                    Err(e) => {
+                        run.refresh();
+                        run.state = BenchState::Failed(crate::sanitize::sanitize_line(&e).into());
+                        let text = format!("benchmark run failed: {e}");
+                        self.flash(text, FlashLevel::Error);
+                    }
+                }
+            }
+            BenchUpdate::Progress(p) => self.apply_progress(p),
+        }
+    }
+
+    fn apply_progress(&mut self, p: Progress) {
+        let Some(run) = self.bench.run.as_mut() else {
+            return;
+        };
+        match p {
+            Progress::Started { run_id, families } => {
+                run.id = Some(run_id);
+                run.state = BenchState::Running;
+                run.families = families
+                    .iter()
+                    .map(|&(family, total, done)| FamilyBar {
+                        family,
+                        total,
+                        done,
+                        errors: 0,
+                    })
+                    .collect();
+                run.resumed_done = families.iter().map(|f| f.2).sum();
+                run.stale = true;
+            }
+            Progress::TaskFinished {
+                family,
+                task_id,
+                cluster,
+                epoch,
+                score,
+                reason,
+                failed,
+                done,
+                total,
+            } => {
+                if let Some(bar) = run.families.iter_mut().find(|b| b.family == family) {
+                    bar.done = done;
+                    bar.total = total;
+                    bar.errors += usize::from(failed);
+                }
+                run.record(family, &task_id, &cluster, score, failed);
+                if score < 1.0 {
+                    run.miss_count += 1;
+                    if run.misses.len() == FAILURES_KEPT {
+                        run.misses.pop_front();
+                    }
+                    run.misses.push_back(BenchMiss {
+                        task_id: crate::sanitize::sanitize_line(&task_id).into(),
+                        epoch,
+                        score,
+                        reason: crate::sanitize::sanitize_line(&reason).into(),
+                        failed,
+                    });
+                }
+            }
+            Progress::Finished { status, .. } => {
+                run.ended = Some(self.now);
+                run.state = match status {
+                    RunStatus::Complete => BenchState::Complete,
+                    RunStatus::Cancelled | RunStatus::Running => BenchState::Cancelled,
+                };
+            }
+        }
+    }
+
+    /// `y` on the Benchmarks pane: the run's figures as one paragraph of text.
+    pub(super) fn bench_copy_text(&self) -> Option<String> {
+        use crate::benchmarks::draw::fixed;
+        let run = self.bench.run.as_ref()?;
+        let summary = run.summary.as_ref()?;
+        let v = summary.v_score.score;
+        let interval = match (v.ci_low, v.ci_high) {
+            (Some(lo), Some(hi)) => format!("95% CI {}–{}", fixed(lo, 3), fixed(hi, 3)),
+            _ => "no interval (fewer than 2 tasks a family)".to_string(),
+        };
+        let mut text = format!(
+            "benchmark run {} ({}, {}): V-Score {} {interval}",
+            run.id.as_deref().unwrap_or("not recorded"),
+            run.label,
+            run.state.name(),
+            fixed(v.mean, 3)
+        );
+        for f in &summary.families {
+            text.push_str(&format!(
+                "\n{} n={} mean {}{}",
+                f.family,
+                f.n,
+                fixed(f.score.mean, 3),
+                match (f.score.ci_low, f.score.ci_high) {
+                    (Some(lo), Some(hi)) => format!(" 95% CI {}–{}", fixed(lo, 3), fixed(hi, 3)),
+                    _ => String::new(),
+                }
+            ));
+        }
+        Some(text)
+    }
+
+    /// Enter on the Benchmarks pane: the run's misses in full, newest first.
+    pub(super) fn bench_detail(&mut self) {
+        let Some(run) = self.bench.run.as_ref() else {
+            let hint = self.keymap.key_hint(Mode::Normal, Action::StartBench);
+            self.flash(
+                format!("no benchmark run in this session; {hint} starts one"),
+                FlashLevel::Info,
+            );
+            return;
+        };
+        let mut lines = vec![
+            format!(
+                "run      {}",
+                run.id.as_deref().unwrap_or("(not recorded yet)")
+            ),
+            format!("asked    {}", run.label),
+            format!("state    {}", run.state.name()),
+        ];
+        if let BenchState::Failed(e) = &run.state {
+            lines.push(format!("error    {e}"));
+        }
+        let (done, total) = run.progress();
+        lines.push(format!(
+            "items    {done}/{total} finished, {} below 1",
+            run.miss_count
+        ));
+        if run.miss_count > run.misses.len() {
+            lines.push(format!("(the newest {} are listed)", run.misses.len()));
+        }
+        lines.push(String::new());
+        if run.misses.is_empty() {
+            lines.push("nothing scored below 1".into());
+        }
+        for m in run.misses.iter().rev() {
+            lines.push(format!(
+                "{} {} e{} {}  {}",
+                if m.failed { "✗" } else { "·" },
+                m.task_id,
+                m.epoch,
+                crate::benchmarks::draw::fixed(m.score, 2),
+                m.reason
+            ));
+        }
+        if let Some(id) = &run.id {
+            lines.push(String::new());
+            lines.push(format!(
+                "every task, output and reason: veyra bench show {id}"
+            ));
+        }
+        self.overlay = Some(Overlay::Detail {
+            title: "Benchmark misses".into(),
+            lines,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;
