@@ -359,13 +359,12 @@ fn check_call(call: &RecordedCall, seq: u64, key: &str) -> Result<(), String> {
     if finals > 1 || (finals == 1 && !last_final) {
         return Err("an event follows the stream's final one".into());
     }
-    if !call.opened
-        && !(call.events.len() == 1
-            && matches!(
-                call.events.first().map(|e| &e.event),
-                Some(StreamEvent::Error { .. })
-            ))
-    {
+    let only_an_error = call.events.len() == 1
+        && matches!(
+            call.events.first().map(|e| &e.event),
+            Some(StreamEvent::Error { .. })
+        );
+    if !call.opened && !only_an_error {
         return Err("a call that failed before streaming must hold exactly its error".into());
     }
     Ok(())
