@@ -65,8 +65,9 @@ pub enum Command {
     /// List, describe and invoke tools, and undo file tool calls, through the gate.
     #[command(subcommand)]
     Tools(ToolsCommand),
-    /// Run benchmarks (progress on stderr, a table or JSON on stdout); list, show and compare
-    /// past runs; print the export schema.
+    /// Run benchmarks (progress on stderr, a table or JSON on stdout), record a run's model
+    /// calls (--record DIR) or replay them offline (--replay DIR); list, show and compare past
+    /// runs; print the export schema.
     Bench(BenchArgs),
 }
 

@@ -13,12 +13,15 @@
 //!   entry per run.
 //! - [`stats`]: family means and standard errors (clustered for WMRT), the V-Score with its
 //!   95 % interval, and paired comparison of two runs.
+//! - [`cassette`]: `--record DIR` keeps every model call of a run with its timing, and the
+//!   `replay` backend answers a `--replay DIR` run from them, offline.
 //! - [`store`] keeps runs in `<data dir>/bench.db`; [`export`] writes them as
 //!   `veyra.bench.run/1` documents whose JSON Schema is [`export::SCHEMA`].
 //!
 //! This layer sits above the core and below the CLI and console; it draws nothing itself.
 
 pub mod answer;
+pub mod cassette;
 pub mod cplc;
 pub mod draw;
 pub mod export;

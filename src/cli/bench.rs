@@ -5,7 +5,9 @@
 //! (family, n, score, ± of the 95 % interval, time, tokens) and the V-Score with its interval
 //! go to stdout. `--json` prints the run's `veyra.bench.run/1` document instead; `--out FILE`
 //! writes it to a file as well. Ctrl-C cancels the run (what finished is kept; `--resume RUN`
-//! finishes it) and exits 1.
+//! finishes it) and exits 1. `--record DIR` keeps the run's model calls in a cassette and
+//! `--replay DIR [--paced]` runs it again from one (see [`crate::benchmarks::cassette`]); a
+//! cassette that does not fit the run stops it with exit 2.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -16,6 +18,7 @@ use clap::{Args, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use super::print_all;
+use crate::benchmarks::cassette::Tripwire;
 use crate::benchmarks::export::{self, RunExport};
 use crate::benchmarks::stats::{self, Comparison, Estimate, RunSummary};
 use crate::benchmarks::store::{self as bench_store, BenchStore, RunInfo, RunStatus};
@@ -24,6 +27,8 @@ use crate::config::LoadedConfig;
 use crate::config::bench::{RANGE_BENCH_COUNT, RANGE_BENCH_EPOCHS};
 use crate::core::{ConfirmationPolicy, VeyraCore};
 use crate::error::{ExitCode, VeyraError};
+
+mod cassette;
 
 /// `veyra bench`: run a benchmark, or one of its subcommands.
 #[derive(Debug, Args)]
@@ -98,11 +103,20 @@ pub struct BenchRunArgs {
     pub out: Option<PathBuf>,
     /// Open the console with the Benchmarks pane zoomed and this run going (a dashboard for
     /// a shared screen).
-    #[arg(long, conflicts_with_all = ["json", "out", "resume"])]
+    #[arg(long, conflicts_with_all = ["json", "out", "resume", "record"])]
     pub tui: bool,
     /// Finish a cancelled or interrupted run (its id, a unique prefix, or `last`).
-    #[arg(long, value_name = "RUN", conflicts_with_all = ["family", "count", "difficulty", "seed", "epochs"])]
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["family", "count", "difficulty", "seed", "epochs", "record", "replay"])]
     pub resume: Option<String>,
+    /// Keep every model call of the run (request, stream, timing) in a new cassette directory.
+    #[arg(long, value_name = "DIR", conflicts_with = "replay")]
+    pub record: Option<PathBuf>,
+    /// Run again from a cassette, offline: its plan unless flags override, backend `replay`.
+    #[arg(long, value_name = "DIR")]
+    pub replay: Option<PathBuf>,
+    /// With --replay: send chunks at their recorded pace (÷ latency.time_scale), not at once.
+    #[arg(long, requires = "replay")]
+    pub paced: bool,
 }
 
 /// `veyra bench …` subcommands.
@@ -177,26 +191,55 @@ fn json_pretty<T: serde::Serialize>(value: &T, what: &str) -> Result<String, Vey
     Ok(text)
 }
 
+/// `veyra bench --tui [--replay DIR [--paced]]`: the console with the run going on the
+/// Benchmarks pane (zoomed). With `--replay` the console's backend is the cassette's, so a
+/// recorded run is shown again offline, at its recorded pace with `--paced`.
+async fn bench_tui(args: BenchRunArgs, mut loaded: LoadedConfig) -> Result<ExitCode, VeyraError> {
+    let mut plan = RunPlan::from_config(&loaded.config.bench)?;
+    let replay = match &args.replay {
+        Some(dir) => Some(cassette::open_replay(dir, &mut loaded.config, &mut plan)?),
+        None => None,
+    };
+    let request = crate::tui::app::BenchRequest {
+        families: Some(args.family.map_or(plan.families.clone(), |FamilyList(f)| f)),
+        count: Some(args.count.unwrap_or(plan.count)),
+        difficulty: Some(args.difficulty.unwrap_or(plan.difficulty)),
+        seed: Some(args.seed.unwrap_or(plan.seed)),
+        epochs: Some(args.epochs.unwrap_or(plan.epochs)),
+    };
+    let options = crate::tui::ConsoleOptions {
+        bench: Some(request),
+        ..crate::tui::ConsoleOptions::default()
+    };
+    let Some(cassette) = replay else {
+        return crate::tui::run(loaded, options).await;
+    };
+    // A request the cassette lacks fails its task with the reason (shown as a miss); the
+    // console's own cancel key stops the run.
+    let tripwire = Tripwire::new(CancellationToken::new());
+    let registry = cassette::registry(
+        &loaded.config,
+        &plan,
+        None,
+        Some((cassette, args.paced)),
+        &tripwire,
+    )?;
+    crate::tui::run_with_registry(loaded, options, registry).await
+}
+
 async fn bench_run(
     args: BenchRunArgs,
-    loaded: LoadedConfig,
+    mut loaded: LoadedConfig,
     path: &Path,
 ) -> Result<ExitCode, VeyraError> {
     if args.tui {
-        let request = crate::tui::app::BenchRequest {
-            families: args.family.map(|FamilyList(f)| f),
-            count: args.count,
-            difficulty: args.difficulty,
-            seed: args.seed,
-            epochs: args.epochs,
-        };
-        let options = crate::tui::ConsoleOptions {
-            bench: Some(request),
-            ..crate::tui::ConsoleOptions::default()
-        };
-        return crate::tui::run(loaded, options).await;
+        return bench_tui(args, loaded).await;
     }
     let mut plan = RunPlan::from_config(&loaded.config.bench)?;
+    let replay = match &args.replay {
+        Some(dir) => Some(cassette::open_replay(dir, &mut loaded.config, &mut plan)?),
+        None => None,
+    };
     if let Some(FamilyList(f)) = args.family {
         plan.families = f;
     }
@@ -221,11 +264,20 @@ async fn bench_run(
         None => BenchStore::open(path)?,
     };
     let store = Arc::new(store);
-    let core = VeyraCore::new(loaded.config)?;
+    let cancel = CancellationToken::new();
+    // A cassette failure (a request not recorded, a write that failed) stops the run.
+    let tripwire = Tripwire::new(cancel.clone());
+    let registry = cassette::registry(
+        &loaded.config,
+        &plan,
+        args.record.as_deref(),
+        replay.map(|c| (c, args.paced)),
+        &tripwire,
+    )?;
+    let core = VeyraCore::with_registry(loaded.config, registry)?;
     // Nobody answers questions during a benchmark: anything that asks is denied.
     core.set_confirmation_policy(ConfirmationPolicy::DenyAll);
     let runner = Runner::new(core, store.clone());
-    let cancel = CancellationToken::new();
     // Listen for Ctrl-C before anything runs, so no signal can slip past.
     let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(|e| VeyraError::io("installing the Ctrl-C handler", e))?;
@@ -250,6 +302,15 @@ async fn bench_run(
     };
     watcher.abort();
     bars.clear();
+    if let Some(e) = tripwire.error() {
+        if let Ok(report) = &report {
+            eprintln!(
+                "veyra: run {} stopped; it is kept as cancelled",
+                report.info.id
+            );
+        }
+        return Err(e);
+    }
     let report = report?;
     let doc = export::from_store(&store, &report.info)?;
     if let Some(out) = &args.out {

@@ -256,6 +256,21 @@ pub fn explain_rule(core: &VeyraCore, v: &app::ViolationLine) -> Vec<String> {
 
 /// Runs the console until the operator quits or a signal arrives.
 pub async fn run(loaded: LoadedConfig, args: ConsoleOptions) -> Result<ExitCode, VeyraError> {
+    run_with_registry(
+        loaded,
+        args,
+        crate::models::BackendRegistry::with_builtins(),
+    )
+    .await
+}
+
+/// [`run`] with the backends of `registry` (`veyra bench --tui --replay DIR` adds the
+/// cassette's `replay` backend).
+pub async fn run_with_registry(
+    loaded: LoadedConfig,
+    args: ConsoleOptions,
+    registry: crate::models::BackendRegistry,
+) -> Result<ExitCode, VeyraError> {
     use std::io::IsTerminal;
     let mut config = loaded.config;
     if let Some(theme) = args.theme {
@@ -275,7 +290,7 @@ pub async fn run(loaded: LoadedConfig, args: ConsoleOptions) -> Result<ExitCode,
     // Everything that can fail on bad input fails before the screen is taken over.
     let themes = theme_list(&config.tui.theme)?;
     let frame_period = Duration::from_secs(1) / config.tui.frame_rate.max(1);
-    let core = VeyraCore::new(config.clone())?;
+    let core = VeyraCore::with_registry(config.clone(), registry)?;
     let mut app = initial_app(&core, themes)?;
     let history_file = crate::config::state_dir().join("command_history");
     app.history = load_history(&history_file);

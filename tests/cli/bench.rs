@@ -407,3 +407,224 @@ fn schema_needs_no_configuration_and_the_bench_section_is_validated() {
     assert_eq!(doc["tasks"][0]["results"].as_array().map(Vec::len), Some(2));
     assert_eq!(doc["tasks"][0]["id"], "wmrt-easy-s11-c000-v0");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Cassettes: --record DIR, --replay DIR
+
+/// Every file under `dir`, as text.
+fn files_text(dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.push_str(&files_text(&p));
+        } else if let Ok(bytes) = std::fs::read(&p) {
+            out.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_recorded_run_replays_offline_with_the_same_outputs_and_scores() {
+    let sb = Sandbox::new();
+    // The recorded model answers DENY | NONE on MSGA (right about a third of the time); the
+    // replay runs with the default mock, which never answers: equal scores can only come from
+    // the cassette.
+    let config = sb.write(
+        "deny.yaml",
+        "model:\n  model: scripted-1\n  temperature: 0.3\n  mock:\n    token_delay_ms: 5\n    script:\n      - pattern: 'Proposed action'\n        response: \"ANSWER: DENY | NONE\"\n",
+    );
+    let recorded = {
+        let mut c = sb.cmd();
+        c.arg("--config").arg(&config).args([
+            "bench",
+            "--family",
+            "cplc,msga",
+            "--count",
+            "3",
+            "--seed",
+            "7",
+            "--record",
+            "tape",
+            "--json",
+        ]);
+        let r = run(c);
+        assert_eq!(r.code, Some(0), "{}", r.stderr);
+        serde_json::from_str::<Value>(&r.stdout).expect("JSON")
+    };
+    let tape = sb.work().join("tape");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(tape.join("manifest.json")).expect("manifest"))
+            .expect("manifest JSON");
+    assert_eq!(manifest["format"], "veyra.cassette/1");
+    assert_eq!(manifest["backend"], "mock");
+    assert_eq!(manifest["model"], "scripted-1");
+    assert_eq!(manifest["plan"]["seed"], 7);
+    assert_eq!(manifest["plan"]["count"], 3);
+    assert_eq!(
+        std::fs::read_dir(tape.join("calls"))
+            .expect("calls")
+            .count(),
+        6,
+        "one call per task"
+    );
+    assert_eq!(recorded["run"]["backend"], "mock");
+    let msga = recorded["summary"]["families"][1]["score"]["mean"]
+        .as_f64()
+        .expect("mean");
+    assert!(msga > 0.0, "the scripted answer scores on MSGA: {msga}");
+
+    // The replay takes the cassette's plan (no flags) and answers from it.
+    let replayed = sb.bench_json(&["--replay", "tape", "--json"]);
+    assert_eq!(replayed["run"]["backend"], "replay");
+    assert_eq!(replayed["run"]["model"], "scripted-1");
+    for field in ["families", "count", "difficulty", "seed", "epochs"] {
+        assert_eq!(replayed["run"][field], recorded["run"][field], "{field}");
+    }
+    assert_eq!(reproducible_part(&replayed), reproducible_part(&recorded));
+    let id = replayed["run"]["id"].as_str().expect("id");
+    let shown = sb.bench_json(&["show", id, "--json"]);
+    assert_eq!(reproducible_part(&shown), reproducible_part(&recorded));
+    let cmp = sb.bench_json(&[
+        "compare",
+        recorded["run"]["id"].as_str().expect("id"),
+        id,
+        "--json",
+    ]);
+    assert_eq!(cmp["overall"]["mean"], 0.0, "{cmp}");
+
+    // At the recorded pace (5 ms a token) it is the same run again.
+    let paced = sb.bench_json(&["--replay", "tape", "--paced", "--family", "msga", "--json"]);
+    let mut msga_only = reproducible_part(&recorded)["tasks"].clone();
+    msga_only
+        .as_array_mut()
+        .expect("tasks")
+        .retain(|t| t["family"] == "msga");
+    assert_eq!(reproducible_part(&paced)["tasks"], msga_only);
+    assert_eq!(
+        paced["summary"]["families"][0]["score"],
+        recorded["summary"]["families"][1]["score"]
+    );
+}
+
+#[test]
+fn a_replay_that_does_not_fit_its_cassette_or_bad_flags_fail_clearly() {
+    let sb = Sandbox::new();
+    let r = sb.bench(&[
+        "--family", "cplc", "--count", "2", "--seed", "7", "--record", "tape",
+    ]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    // Other prompts (another seed): exit 2, what differs and what to do, at the first miss.
+    let r = sb.bench(&["--replay", "tape", "--seed", "8"]);
+    assert_error(
+        &r,
+        2,
+        &["not in the cassette", "seed 7", "--record", "stopped"],
+    );
+    // More epochs than recorded.
+    let r = sb.bench(&["--replay", "tape", "--epochs", "2"]);
+    assert_error(&r, 2, &["asked for it once more", "--epochs 1"]);
+    // Another temperature: other requests.
+    let warm = sb.write("warm.yaml", "model:\n  temperature: 1.5\n");
+    let r = {
+        let mut c = sb.cmd();
+        c.arg("--config")
+            .arg(&warm)
+            .args(["bench", "--replay", "tape"]);
+        run(c)
+    };
+    assert_eq!(
+        r.code,
+        Some(0),
+        "the recorded temperature is replayed: {}",
+        r.stderr
+    );
+    // A manifest naming another plan: its own plan is replayed, or refused when invalid.
+    let manifest = sb.work().join("tape/manifest.json");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(&manifest, text.replace("\"cplc\"", "\"nope\"")).expect("write");
+    let r = sb.bench(&["--replay", "tape"]);
+    assert_error(&r, 2, &["manifest.json", "unknown benchmark family"]);
+    std::fs::write(&manifest, text.replace("\"seed\": 7", "\"seed\": 9")).expect("write");
+    let r = sb.bench(&["--replay", "tape"]);
+    assert_error(&r, 2, &["not in the cassette", "seed 9"]);
+    std::fs::write(&manifest, "not json").expect("write");
+    assert_error(&sb.bench(&["--replay", "tape"]), 2, &["not JSON"]);
+    // Usage errors.
+    assert_error(
+        &sb.bench(&["--replay", "nowhere"]),
+        2,
+        &["no such directory"],
+    );
+    assert_error(
+        &sb.bench(&["--record", "a", "--replay", "b"]),
+        2,
+        &["--replay"],
+    );
+    assert_error(&sb.bench(&["--paced"]), 2, &["--replay"]);
+    assert_error(
+        &sb.bench(&["--resume", "last", "--record", "c"]),
+        2,
+        &["--record"],
+    );
+    let r = sb.bench(&["--family", "cplc", "--count", "1", "--record", "tape"]);
+    assert_error(&r, 2, &["not empty"]);
+}
+
+#[test]
+fn recording_an_http_backend_that_echoes_the_key_never_writes_it() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    const SENTINEL: &str = "sk-veyra-CASSETTE-SENTINEL-93e1";
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let server = rt.block_on(MockServer::start());
+    let chunk = |content: &str| {
+        serde_json::json!({"id": "c1", "object": "chat.completion.chunk", "choices": [
+            {"index": 0, "delta": {"content": content}, "finish_reason": null}]})
+        .to_string()
+    };
+    let body = format!(
+        "data: {}\n\ndata: {}\n\ndata: {}\n\ndata: [DONE]\n\n",
+        chunk("Your key is "),
+        chunk(&format!("{SENTINEL}. ANSWER: LOCAL")),
+        serde_json::json!({"id": "c1", "object": "chat.completion.chunk", "choices": [
+            {"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 6}})
+    );
+    rt.block_on(
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_raw(body.into_bytes(), "text/event-stream"),
+            )
+            .mount(&server),
+    );
+    let sb = Sandbox::new();
+    let mut c = sb.cmd();
+    c.env("VEYRA_MODEL__BACKEND", "openai")
+        .env("VEYRA_MODEL__BASE_URL", format!("{}/v1", server.uri()))
+        .env("VEYRA_MODEL__API_KEY_ENV", "TEST_VEYRA_CASSETTE_KEY")
+        .env("TEST_VEYRA_CASSETTE_KEY", SENTINEL)
+        .args([
+            "bench", "--family", "cplc", "--count", "2", "--seed", "7", "--record", "tape",
+            "--json",
+        ]);
+    let recorded = run(c);
+    assert_eq!(recorded.code, Some(0), "{}", recorded.stderr);
+    let written = files_text(&sb.work().join("tape"));
+    assert!(
+        written.contains("[redacted]"),
+        "the echo was recorded: {written}"
+    );
+    assert!(
+        !written.contains(SENTINEL),
+        "the key was written: {written}"
+    );
+    drop(server);
+    // Offline, without the key: the same outputs.
+    let replayed = sb.bench_json(&["--replay", "tape", "--json"]);
+    let recorded: Value = serde_json::from_str(&recorded.stdout).expect("JSON");
+    assert_eq!(replayed["run"]["backend"], "replay");
+    assert_eq!(reproducible_part(&replayed), reproducible_part(&recorded));
+}

@@ -1,0 +1,84 @@
+//! `veyra bench --record DIR` and `--replay DIR [--paced]`: the backend registry a run uses.
+//!
+//! `--record` wraps the configured backend in a [`RecordingBackend`] writing into a new
+//! cassette whose manifest holds the run's plan. `--replay` opens the cassette first, so its
+//! plan becomes the run's defaults (flags still override), and registers the `replay` backend
+//! with the recorded model, temperature and max_tokens, which every recorded request carries.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::benchmarks::RunPlan;
+use crate::benchmarks::cassette::{
+    Cassette, CassetteWriter, Manifest, Pacing, REPLAY_BACKEND, RecordingBackend, ReplayBackend,
+    Tripwire,
+};
+use crate::config::VeyraConfig;
+use crate::error::VeyraError;
+use crate::models::{BackendRegistry, ModelBackend};
+
+/// Opens the cassette in `dir`, makes its plan `plan` and its model the configuration's.
+pub(super) fn open_replay(
+    dir: &Path,
+    config: &mut VeyraConfig,
+    plan: &mut RunPlan,
+) -> Result<Arc<Cassette>, VeyraError> {
+    let cassette = Cassette::open(dir)?;
+    let manifest = cassette.manifest();
+    manifest.plan.apply(plan).map_err(|m| {
+        VeyraError::Usage(format!(
+            "{}: {m}; the manifest is damaged, record the cassette again",
+            dir.join(crate::benchmarks::cassette::MANIFEST).display()
+        ))
+    })?;
+    config.model.backend = REPLAY_BACKEND.to_string();
+    config.model.model = manifest.model.clone();
+    config.model.temperature = manifest.temperature;
+    config.model.max_tokens = manifest.max_tokens;
+    Ok(Arc::new(cassette))
+}
+
+/// The registry a run uses: the built-in backends, with the configured one recorded into a
+/// new cassette in `record`, or with `replay` answering from `replay`.
+pub(super) fn registry(
+    config: &VeyraConfig,
+    plan: &RunPlan,
+    record: Option<&Path>,
+    replay: Option<(Arc<Cassette>, bool)>,
+    tripwire: &Tripwire,
+) -> Result<BackendRegistry, VeyraError> {
+    let builtins = BackendRegistry::with_builtins();
+    let mut registry = builtins.clone();
+    if let Some(dir) = record {
+        // Fail on the backend before a cassette directory is made for it.
+        builtins.get_backend(&config.model.backend, &config.model)?;
+        let writer = Arc::new(CassetteWriter::create(
+            dir,
+            &Manifest::new(plan, &config.model),
+            config.model.api_key().ok().flatten(),
+            Some(tripwire.clone()),
+        )?);
+        let name = config.model.backend.clone();
+        registry.register_backend(
+            &config.model.backend,
+            Arc::new(move |cfg| {
+                let inner = builtins.get_backend(&name, cfg)?;
+                Ok(Arc::new(RecordingBackend::new(inner, Arc::clone(&writer)))
+                    as Arc<dyn ModelBackend>)
+            }),
+        );
+    }
+    if let Some((cassette, paced)) = replay {
+        let pacing = if paced {
+            Pacing::Recorded {
+                time_scale: config.latency.time_scale,
+            }
+        } else {
+            Pacing::Instant
+        };
+        let backend: Arc<dyn ModelBackend> =
+            Arc::new(ReplayBackend::new(cassette, pacing, Some(tripwire.clone())));
+        registry.register_backend(REPLAY_BACKEND, Arc::new(move |_| Ok(Arc::clone(&backend))));
+    }
+    Ok(registry)
+}
