@@ -476,10 +476,12 @@ impl Family for Asr {
 
 /// What the record says about one call, for a reason: `file_write flight_rules.txt (audit #12)`.
 fn describe(call: &CallRecord) -> String {
-    let mut text = crate::sanitize::excerpt(&call.tool, 40).into_owned();
+    let shown =
+        |t: &str, n| crate::sanitize::sanitize_line(&crate::sanitize::excerpt(t, n)).into_owned();
+    let mut text = shown(&call.tool, 40);
     if let Some(p) = &call.path {
         text.push(' ');
-        text.push_str(&crate::sanitize::excerpt(p, 60));
+        text.push_str(&shown(p, 60));
     }
     if let Some(seq) = call.seq {
         text.push_str(&format!(" (audit #{seq})"));
