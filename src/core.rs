@@ -69,6 +69,11 @@ pub struct ExecutionRequest {
     /// The tools the model is offered (default: `tools.offer`). Its calls run as actor
     /// `agent` through the gate.
     pub tools: Option<ToolSelection>,
+    /// True when nobody attends the execution (a benchmark run): anything in it that needs a
+    /// confirmation — the prompt itself or a tool call of its model — is denied at once,
+    /// recorded as such, whatever the confirmation policy or earlier session-wide answers say.
+    #[serde(default)]
+    pub unattended: bool,
 }
 
 impl ExecutionRequest {
@@ -82,6 +87,7 @@ impl ExecutionRequest {
             model: None,
             actor: "operator".to_string(),
             tools: None,
+            unattended: false,
         }
     }
 
@@ -100,6 +106,12 @@ impl ExecutionRequest {
     /// Sets the tools the model is offered.
     pub fn tools(mut self, tools: ToolSelection) -> Self {
         self.tools = Some(tools);
+        self
+    }
+
+    /// Marks the execution unattended (see [`ExecutionRequest::unattended`]).
+    pub fn unattended(mut self) -> Self {
+        self.unattended = true;
         self
     }
 }

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::record::{AuditedCall, CallRecord, ScratchFile, ToolStep};
 pub use crate::config::{Difficulty, FamilyId};
 
 /// Everything that can go wrong while preparing or running a benchmark.
@@ -170,13 +171,21 @@ impl BenchTask {
     }
 }
 
-/// What the solver brings back for scoring.
+/// What the solver brings back for scoring (see [`super::record`]).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Outcome {
     /// The model's whole answer.
     pub text: String,
     /// Tool calls it made (for families that score economy of calls).
     pub tool_calls: u32,
+    /// Its tool calls as the execution's `AgentStep` events reported them, in order.
+    pub steps: Vec<ToolStep>,
+    /// The execution's `TOOL_INVOCATION` audit entries; `None` when audit is off.
+    pub audit: Option<Vec<AuditedCall>>,
+    /// The files in the task's scratch directory after the run; `None` when it had none.
+    pub files: Option<Vec<ScratchFile>>,
+    /// The scratch directory as the prompt named it (relative to `tools.workspace`), or empty.
+    pub workdir: String,
 }
 
 impl Outcome {
@@ -184,8 +193,19 @@ impl Outcome {
     pub fn text(text: impl Into<String>) -> Self {
         Outcome {
             text: text.into(),
-            tool_calls: 0,
+            ..Outcome::default()
         }
+    }
+
+    /// Every call with what the record says about it: steps joined with their audit entries
+    /// (the trail decides what ran), paths relative to the scratch directory.
+    pub fn calls(&self) -> Vec<CallRecord> {
+        super::record::join(&self.steps, self.audit.as_deref(), &self.workdir)
+    }
+
+    /// The scratch file at `path` (relative), if it is there after the run.
+    pub fn file(&self, path: &str) -> Option<&ScratchFile> {
+        self.files.as_ref()?.iter().find(|f| f.path == path)
     }
 }
 
@@ -243,6 +263,8 @@ pub fn family(id: FamilyId) -> &'static dyn Family {
         FamilyId::Msga => &super::msga::Msga,
         FamilyId::Wmrt => &super::wmrt::Wmrt,
         FamilyId::Icsd => &super::icsd::Icsd,
+        FamilyId::Tome => &super::tome::Tome,
+        FamilyId::Asr => &super::asr::Asr,
     }
 }
 

@@ -10,6 +10,13 @@
 //! every knock-on symptom and an event log whose order gives the root away; extreme shows three
 //! snapshots ten minutes apart, in which the fault develops and one unrelated sensor glitches
 //! once and recovers.
+//!
+//! Hard and extreme also ask something only Veyra itself can answer: the link preset the
+//! runtime is on, which the model must get from the `system_status` tool (offered to these
+//! tasks alone). Its ground truth is not in the task: it is what `system_status` returned in
+//! that execution, read from the record (the audit entry's summary, `… link <preset> …`), so it
+//! stays computed by code. Such an answer has three fields, a third each; the expected answer
+//! holds the placeholder [`LINK`] for the reported preset.
 
 use serde_json::json;
 
@@ -23,6 +30,21 @@ use super::framework::{
 /// The ICSD family.
 #[derive(Debug, Clone, Copy)]
 pub struct Icsd;
+
+/// In the expected answer of hard and extreme tasks: the preset `system_status` reports.
+pub const LINK: &str = "{link}";
+
+/// The tool whose report answers the third field.
+const STATUS_TOOL: &str = "system_status";
+
+/// Link presets as `system_status` names them.
+const PRESETS: [&str; 5] = ["earth", "lunar", "mars", "deep-space", "custom"];
+
+/// The link preset in a `system_status` summary (`… backend mock healthy, link mars clear`).
+pub fn reported_preset(summary: &str) -> Option<&str> {
+    let at = summary.rfind(", link ")? + ", link ".len();
+    summary.get(at..)?.split_whitespace().next()
+}
 
 /// Subsystem labels, in display order.
 pub const SUBSYSTEMS: [&str; 6] = [
@@ -366,8 +388,26 @@ impl Family for Icsd {
                     message: "the fault catalogue is empty".into(),
                 })?;
                 let id = task_id(FamilyId::Icsd, difficulty, seed, i);
-                let format = answer_format();
-                let prompt = make_prompt(&mut draw, fault, difficulty);
+                let asks_link = difficulty.level() >= 2;
+                let format = answer_format(asks_link);
+                let mut prompt = make_prompt(&mut draw, fault, difficulty);
+                let mut expected = format!("{} | {}", fault.subsystem, fault.action);
+                let mut truth = json!({
+                    "subsystem": fault.subsystem,
+                    "action": fault.action,
+                    "fault": fault.name,
+                });
+                let mut tools = TaskTools::None;
+                if asks_link {
+                    prompt.push_str(
+                        "\nThe response plan also depends on the link to the ground: call the \
+                         system_status tool and give, as the third part of the answer, the link \
+                         preset it reports the runtime is on right now.",
+                    );
+                    expected.push_str(&format!(" | {LINK}"));
+                    truth["link_from"] = json!(STATUS_TOOL);
+                    tools = TaskTools::Only(vec![STATUS_TOOL.to_string()]);
+                }
                 Ok(BenchTask {
                     cluster: id.clone(),
                     id,
@@ -376,25 +416,22 @@ impl Family for Icsd {
                     prompt: format!("{prompt}\n\n{}", format.instruction()),
                     system: SYSTEM_PROMPT.to_string(),
                     format,
-                    expected: format!("{} | {}", fault.subsystem, fault.action),
-                    truth: json!({
-                        "subsystem": fault.subsystem,
-                        "action": fault.action,
-                        "fault": fault.name,
-                    }),
-                    tools: TaskTools::None,
+                    expected,
+                    truth,
+                    tools,
                 })
             })
             .collect()
     }
 
     fn score(&self, task: &BenchTask, outcome: &Outcome) -> Score {
-        let fields = match extract_fields(&outcome.text, 2) {
+        let asks_link = !task.truth_str("link_from").is_empty();
+        let fields = match extract_fields(&outcome.text, if asks_link { 3 } else { 2 }) {
             Ok(f) => f,
             Err(e) => return Score::zero(e),
         };
         let (subsystem, action) = (task.truth_str("subsystem"), task.truth_str("action"));
-        combine(vec![
+        let mut parts = vec![
             field_result(
                 "subsystem",
                 norm_label(&fields[0]) == norm_label(subsystem),
@@ -407,12 +444,31 @@ impl Family for Icsd {
                 &fields[1],
                 action,
             ),
-        ])
+        ];
+        if asks_link {
+            // The truth is what the tool reported in this execution, by the record.
+            let reported = outcome
+                .calls()
+                .into_iter()
+                .rev()
+                .find(|c| c.ran && c.tool == STATUS_TOOL)
+                .and_then(|c| reported_preset(&c.summary).map(str::to_string));
+            parts.push(match reported {
+                None => (0.0, format!("link: {STATUS_TOOL} was not called")),
+                Some(preset) => field_result(
+                    "link",
+                    norm_label(&fields[2]) == norm_label(&preset),
+                    &fields[2],
+                    &crate::sanitize::excerpt(&preset, 20),
+                ),
+            });
+        }
+        combine(parts)
     }
 }
 
-fn answer_format() -> AnswerFormat {
-    AnswerFormat::new(vec![
+fn answer_format(asks_link: bool) -> AnswerFormat {
+    let mut fields = vec![
         AnswerField {
             name: "subsystem".into(),
             kind: FieldKind::Choice {
@@ -425,7 +481,49 @@ fn answer_format() -> AnswerFormat {
                 options: ACTIONS.iter().map(|s| s.to_string()).collect(),
             },
         },
-    ])
+    ];
+    if asks_link {
+        fields.push(AnswerField {
+            name: "link".into(),
+            kind: FieldKind::Choice {
+                options: PRESETS.iter().map(|s| s.to_string()).collect(),
+            },
+        });
+    }
+    AnswerFormat::new(fields)
+}
+
+/// The outcome a perfect solver leaves: `text` (the preset filled in where the expected
+/// answer has [`LINK`]) and, for tasks that ask for the link, one audited `system_status`
+/// call that reported `mars`.
+#[cfg(test)]
+pub(crate) fn perfect_outcome(task: &BenchTask, text: &str) -> Outcome {
+    use super::record::{AuditedCall, ToolStep};
+    let text = text
+        .replace(LINK, "mars")
+        .replace(&LINK.to_uppercase(), "MARS");
+    let mut outcome = Outcome::text(text);
+    if !task.truth_str("link_from").is_empty() {
+        let summary = "0 queued, 1 running, backend mock healthy, link mars clear".to_string();
+        outcome.steps.push(ToolStep {
+            step: 1,
+            tool: STATUS_TOOL.into(),
+            arguments: "{}".into(),
+            outcome: "success".into(),
+            summary: summary.clone(),
+            audit_seq: Some(1),
+        });
+        outcome.audit = Some(vec![AuditedCall {
+            seq: 1,
+            tool: STATUS_TOOL.into(),
+            outcome: "success".into(),
+            step: Some(1),
+            path: None,
+            summary,
+        }]);
+        outcome.tool_calls = 1;
+    }
+    outcome
 }
 
 /// A value well inside the nominal range (the middle 60 %), or exactly mid-range without noise.
@@ -633,12 +731,12 @@ mod tests {
             for t in tasks(14, d, 6) {
                 let s = Icsd.score(
                     &t,
-                    &Outcome::text(format!("Diagnosis…\n```\n{}\n```", t.expected)),
+                    &perfect_outcome(&t, &format!("Diagnosis…\n```\n{}\n```", t.expected)),
                 );
                 assert_eq!(s.value, 1.0, "{}: {}", t.id, s.reason);
                 let spaced = t.expected.replace('_', " ").to_uppercase();
                 assert_eq!(
-                    Icsd.score(&t, &Outcome::text(format!("ANSWER: {spaced}")))
+                    Icsd.score(&t, &perfect_outcome(&t, &format!("ANSWER: {spaced}")))
                         .value,
                     1.0
                 );
@@ -655,12 +753,58 @@ mod tests {
                 for g in [
                     "",
                     "ANSWER: power",
-                    "power and thermal | rotate_logs | x",
+                    "power and thermal | rotate_logs | x | y",
                     "\u{202e}",
                 ] {
                     assert_eq!(Icsd.score(&t, &Outcome::text(g)).value, 0.0, "{g:?}");
                 }
             }
         }
+    }
+
+    #[test]
+    fn hard_levels_ask_the_link_and_judge_it_by_what_system_status_reported() {
+        let easy = &tasks(1, Difficulty::Medium, 4)[0];
+        assert_eq!(easy.tools, TaskTools::None);
+        assert_eq!(easy.format.fields.len(), 2);
+        let t = &tasks(1, Difficulty::Hard, 4)[0];
+        assert_eq!(t.tools, TaskTools::Only(vec!["system_status".into()]));
+        assert!(t.prompt.contains("system_status") && t.expected.ends_with(LINK));
+        let right = t.expected.replace(LINK, "mars");
+        // Right diagnosis but no call: the link part cannot be known.
+        let s = Icsd.score(t, &Outcome::text(format!("ANSWER: {right}")));
+        assert!((s.value - 2.0 / 3.0).abs() < 1e-9, "{}", s.reason);
+        assert!(
+            s.reason.contains("system_status was not called"),
+            "{}",
+            s.reason
+        );
+        // The tool said mars; an answer of earth is wrong, whatever the config says.
+        let wrong = t.expected.replace(LINK, "earth");
+        let s = Icsd.score(t, &perfect_outcome(t, &format!("ANSWER: {wrong}")));
+        assert!((s.value - 2.0 / 3.0).abs() < 1e-9, "{}", s.reason);
+        // A step that claims the call without an audit entry (audit on) does not count.
+        let mut o = perfect_outcome(t, &format!("ANSWER: {right}"));
+        o.audit = Some(Vec::new());
+        assert!(Icsd.score(t, &o).value < 1.0);
+        assert_eq!(
+            reported_preset("1 queued, 0 running, backend mock healthy, link deep-space clear"),
+            Some("deep-space")
+        );
+        assert_eq!(reported_preset("garbage"), None);
+    }
+
+    /// The summary the scorer reads is the one the real tool writes.
+    #[tokio::test]
+    async fn the_real_system_status_summary_names_the_preset() {
+        let mut config = crate::config::VeyraConfig::default();
+        config.governance.store = crate::config::AuditStoreKind::Memory;
+        config.latency.preset = crate::config::LatencyPreset::DeepSpace;
+        let core = crate::core::VeyraCore::new(config).unwrap();
+        let done = core
+            .invoke_tool("system_status", json!({}), "operator")
+            .await
+            .unwrap();
+        assert_eq!(reported_preset(&done.output.summary), Some("deep-space"));
     }
 }

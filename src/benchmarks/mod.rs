@@ -6,7 +6,10 @@
 //! - [`framework`]: the [`Family`] trait (generate + score), [`BenchTask`], [`Score`];
 //!   [`draw`] gives generators their deterministic randomness and number formatting;
 //!   [`answer`] parses answers leniently but strictly for every scorer.
-//! - One file per family: [`cplc`], [`msga`], [`wmrt`], [`icsd`].
+//! - One file per family: [`cplc`], [`msga`], [`wmrt`], [`icsd`], [`tome`], [`asr`].
+//! - [`record`]: what an execution left on the record (tool steps, the audit trail's
+//!   `TOOL_INVOCATION` entries, scratch files) for the families that score acts;
+//!   [`scratch`] prepares, reads back and removes each task's scratch directory.
 //! - [`runner`]: plans a run, solves each task through the core (concurrency from
 //!   `runtime.max_concurrent`, cancellable), scores it, writes it to the [`store`] as it
 //!   finishes, reports [`runner::Progress`] to a callback, and records one `BENCHMARK` audit
@@ -21,6 +24,7 @@
 //! This layer sits above the core and below the CLI and console; it draws nothing itself.
 
 pub mod answer;
+pub mod asr;
 pub mod cassette;
 pub mod cplc;
 pub mod draw;
@@ -28,14 +32,17 @@ pub mod export;
 pub mod framework;
 pub mod icsd;
 pub mod msga;
+pub mod record;
 pub mod runner;
+pub mod scratch;
 pub mod stats;
 pub mod store;
+pub mod tome;
 pub mod wmrt;
 
 pub use framework::{
-    AnswerField, AnswerFormat, BenchError, BenchTask, Difficulty, Family, FamilyId, FieldKind,
-    Outcome, Score, TaskTools, family,
+    AnswerField, AnswerFormat, AuditedCall, BenchError, BenchTask, CallRecord, Difficulty, Family,
+    FamilyId, FieldKind, Outcome, Score, ScratchFile, TaskTools, ToolStep, family,
 };
 pub use runner::{Progress, RunPlan, RunReport, Runner};
 pub use stats::{Comparison, FamilySummary, RunSummary, VScore};

@@ -8,7 +8,12 @@
 //!    families interleaved so all of them progress together.
 //! 2. Up to `runtime.max_concurrent` items run at once, each through
 //!    [`VeyraCore::execute_stream`] (lossless events, and the execution id to cancel it by).
-//!    The request offers the task's tools (`ToolSelection::None` for the first families).
+//!    The request offers the task's tools (`ToolSelection::None` for the first families) and
+//!    is *unattended*: anything in it that needs a confirmation is denied at once and
+//!    recorded so (a run has no operator; it never waits). A task with `truth.files` first gets
+//!    its scratch directory ([`super::scratch`]). The item brings back its tool steps (the
+//!    `AgentStep` events), the audit trail's `TOOL_INVOCATION` entries of the execution and
+//!    the scratch files left ([`super::record`]); then the directory is removed.
 //! 3. As each item finishes it is scored by its family and written to the store at once, and a
 //!    [`Progress::TaskFinished`] goes to the caller's callback. A failed execution is kept with
 //!    score 0 and its error.
@@ -32,14 +37,18 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::draw::fixed;
-use super::framework::{BenchError, BenchTask, Difficulty, FamilyId, Outcome, TaskTools, family};
+use super::framework::{
+    AuditedCall, BenchError, BenchTask, Difficulty, FamilyId, Outcome, ScratchFile, TaskTools,
+    ToolStep, family,
+};
+use super::scratch::{self, Scratch, WORKDIR};
 use super::stats::{self, Estimate, RunSummary};
 use super::store::{BenchStore, RunInfo, RunStatus, TaskResult, task_scores};
 use crate::config::{BenchConfig, ToolSelection, VeyraConfig};
-use crate::core::{ExecutionRequest, ExecutionResult, VeyraCore};
+use crate::core::{ExecutionRequest, ExecutionResult, ResultFolder, VeyraCore};
 use crate::error::VeyraError;
-use crate::events::{Event, Priority};
-use crate::governance::{AuditEventType, AuditRecord, summarize_input};
+use crate::events::{Event, ExecutionId, Priority};
+use crate::governance::{AuditEventType, AuditFilter, AuditRecord, summarize_input};
 
 /// The actor benchmark executions run as (policy principal and audit actor).
 pub const ACTOR: &str = "benchmark";
@@ -162,6 +171,16 @@ struct Solved {
     epoch: u32,
     latency_ms: u64,
     result: Result<ExecutionResult, VeyraError>,
+    record: Record,
+}
+
+/// What the item left on the record besides its answer (see [`super::record`]).
+#[derive(Debug, Default)]
+struct Record {
+    steps: Vec<ToolStep>,
+    audit: Option<Vec<AuditedCall>>,
+    files: Option<Vec<ScratchFile>>,
+    workdir: String,
 }
 
 impl Runner {
@@ -464,7 +483,7 @@ fn work_list(
     work
 }
 
-/// The request a task becomes.
+/// The request a task becomes: actor `benchmark`, unattended, the task's tools.
 pub fn request_for(task: &BenchTask) -> ExecutionRequest {
     let mut request = ExecutionRequest::new(task.prompt.clone())
         .system(task.system.clone())
@@ -472,7 +491,8 @@ pub fn request_for(task: &BenchTask) -> ExecutionRequest {
         .tools(match &task.tools {
             TaskTools::None => ToolSelection::None,
             TaskTools::Only(names) => ToolSelection::Only(names.clone()),
-        });
+        })
+        .unattended();
     request.actor = ACTOR.to_string();
     request
 }
@@ -486,26 +506,131 @@ async fn solve(
     cancel: &CancellationToken,
 ) -> Solved {
     let started = Instant::now();
-    let result = match core.execute_stream(request_for(task)) {
-        Err(e) => Err(e),
-        Ok(stream) => {
-            let id = stream.id();
-            tokio::select! {
-                r = stream.finish() => r,
-                _ = cancel.cancelled() => {
-                    // The task may have ended meanwhile; then there is nothing to cancel.
-                    let _ = core.cancel(id);
-                    Err(VeyraError::Cancelled("the benchmark run was cancelled".into()))
-                }
-            }
-        }
-    };
+    let mut record = Record::default();
+    let result = solve_in_scratch(core, task, epoch, cancel, &mut record).await;
     Solved {
         index,
         epoch,
         latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         result,
+        record,
     }
+}
+
+/// [`solve`] inside the task's scratch directory, when it has one: made before, read back
+/// and removed after.
+async fn solve_in_scratch(
+    core: &VeyraCore,
+    task: &BenchTask,
+    epoch: u32,
+    cancel: &CancellationToken,
+    record: &mut Record,
+) -> Result<ExecutionResult, VeyraError> {
+    let mut request = request_for(task);
+    let scratch = match scratch::task_files(task) {
+        None => None,
+        Some(files) => {
+            let files = files.map_err(|e| VeyraError::Runtime(format!("task {}: {e}", task.id)))?;
+            let workspace = core.config().tools.workspace_dir();
+            let made = Scratch::prepare(&workspace, &task.id, epoch, &files)
+                .map_err(VeyraError::Runtime)?;
+            request.prompt = request.prompt.replace(WORKDIR, made.rel());
+            record.workdir = made.rel().to_string();
+            Some(made)
+        }
+    };
+    let result = run_recorded(core, request, cancel, record).await;
+    if let Some(made) = scratch {
+        record.files = Some(made.collect());
+        if let Err(e) = made.remove() {
+            tracing::warn!(error = %e, task = %task.id, "a scratch directory was not removed");
+        }
+    }
+    result
+}
+
+/// Runs `request`, keeping its tool steps and, once it has ended, its `TOOL_INVOCATION`
+/// audit entries.
+async fn run_recorded(
+    core: &VeyraCore,
+    request: ExecutionRequest,
+    cancel: &CancellationToken,
+    record: &mut Record,
+) -> Result<ExecutionResult, VeyraError> {
+    let offers_tools = !matches!(request.tools, None | Some(ToolSelection::None));
+    let mut stream = core.execute_stream(request)?;
+    let id = stream.id();
+    let mut folder = ResultFolder::new(id);
+    let result = loop {
+        tokio::select! {
+            event = stream.next() => {
+                let Some(event) = event else {
+                    break Err(VeyraError::Runtime(
+                        "the execution ended without a final state".into(),
+                    ));
+                };
+                if let Event::AgentStep { step, tool, arguments, outcome, summary, audit_seq, .. } = &event {
+                    record.steps.push(ToolStep {
+                        step: *step,
+                        tool: tool.clone(),
+                        arguments: arguments.clone(),
+                        outcome: outcome.clone(),
+                        summary: summary.clone(),
+                        audit_seq: *audit_seq,
+                    });
+                }
+                if let Some(done) = folder.apply(&event) {
+                    break done;
+                }
+            }
+            _ = cancel.cancelled() => {
+                // The task may have ended meanwhile; then there is nothing to cancel.
+                let _ = core.cancel(id);
+                return Err(VeyraError::Cancelled("the benchmark run was cancelled".into()));
+            }
+        }
+    };
+    if offers_tools && core.audit().is_some() {
+        record.audit = Some(audited_calls(core, id).await?);
+    }
+    result
+}
+
+/// The `TOOL_INVOCATION` entries whose `parent_execution` is `id`, read from the trail off
+/// the async threads (a durable store is read from disk).
+async fn audited_calls(core: &VeyraCore, id: ExecutionId) -> Result<Vec<AuditedCall>, VeyraError> {
+    let core = core.clone();
+    let parent = id.to_string();
+    let entries = tokio::task::spawn_blocking(move || {
+        let filter = AuditFilter {
+            event_type: Some(AuditEventType::ToolInvocation),
+            ..AuditFilter::default()
+        };
+        match core.audit() {
+            Some(trail) => trail.query(&filter),
+            None => Ok(Vec::new()),
+        }
+    })
+    .await
+    .map_err(|e| VeyraError::Runtime(format!("reading the audit trail: {e}")))?
+    .map_err(|e| VeyraError::Runtime(format!("reading the audit trail: {e}")))?;
+    Ok(entries
+        .into_iter()
+        .filter(|e| e.metadata["parent_execution"].as_str() == Some(parent.as_str()))
+        .map(|e| AuditedCall {
+            seq: e.seq,
+            tool: e.metadata["tool"].as_str().unwrap_or_default().to_string(),
+            outcome: e.outcome.clone(),
+            step: e.metadata["step"]
+                .as_u64()
+                .and_then(|s| u32::try_from(s).ok()),
+            path: e.metadata["undo"]["path"].as_str().map(str::to_string),
+            summary: e.metadata["summary"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        })
+        .collect())
 }
 
 /// Scores a solved item.
@@ -518,6 +643,10 @@ fn score(task: &BenchTask, solved: &Solved) -> TaskResult {
                 &Outcome {
                     text: r.text.clone(),
                     tool_calls: r.tool_steps,
+                    steps: solved.record.steps.clone(),
+                    audit: solved.record.audit.clone(),
+                    files: solved.record.files.clone(),
+                    workdir: solved.record.workdir.clone(),
                 },
             );
             TaskResult {

@@ -1,5 +1,6 @@
 //! Properties every scorer keeps, whatever the model writes: no panic, a score in `0..=1`, and
-//! the expected answer in any of the accepted dresses scoring 1.
+//! the expected answer in any of the accepted dresses scoring 1 (for the families that score
+//! acts, with the record a perfect solver leaves).
 
 use std::sync::OnceLock;
 
@@ -19,6 +20,16 @@ fn tasks() -> &'static [BenchTask] {
         }
         all
     })
+}
+
+/// The outcome a perfect solver leaves with `text` as its answer.
+fn perfect(task: &BenchTask, text: &str) -> Outcome {
+    match task.family {
+        FamilyId::Tome => tome::perfect_outcome(task, text),
+        FamilyId::Asr => asr::perfect_outcome(task, text),
+        FamilyId::Icsd => icsd::perfect_outcome(task, text),
+        FamilyId::Cplc | FamilyId::Msga | FamilyId::Wmrt => Outcome::text(text),
+    }
 }
 
 /// Text a model might send: arbitrary Unicode, or answer-shaped text with arbitrary parts.
@@ -46,6 +57,8 @@ proptest! {
         let task = &all[pick % all.len()];
         let s = family(task.family).score(task, &Outcome::text(text.clone()));
         prop_assert!((0.0..=1.0).contains(&s.value), "{} scored {}", task.id, s.value);
+        let s = family(task.family).score(task, &perfect(task, &text));
+        prop_assert!((0.0..=1.0).contains(&s.value), "{} scored {}", task.id, s.value);
         // Every task also survives the same text (cheap: scoring is parsing).
         for t in all {
             let s = family(t.family).score(t, &Outcome::text(text.clone()));
@@ -69,7 +82,7 @@ proptest! {
             3 => format!("ANSWER: wrong guess\n{before}\nFinal answer = {answer}."),
             _ => format!("  answer :   {answer}  "),
         };
-        let s = family(task.family).score(task, &Outcome::text(text.clone()));
+        let s = family(task.family).score(task, &perfect(task, &text));
         prop_assert_eq!(s.value, 1.0, "{}: {:?} → {}", task.id, text, s.reason);
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! They live here, in the lowest layer, for the same reason [`super::LatencyPreset`] does: the
 //! configuration validates them, and the benchmarks, the CLI and the console all parse them
-//! the same way. Families that the issue plans but that are not built yet (`tome`, `asr`,
-//! `imdp`) are recognised by name only, to say so instead of calling them unknown.
+//! the same way. Families that the issue plans but that are not built yet (`imdp`) are
+//! recognised by name only, to say so instead of calling them unknown.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -22,7 +22,7 @@ pub const RANGE_BENCH_EPOCHS: std::ops::RangeInclusive<u64> = 1..=100;
 pub const RANGE_BENCH_WEIGHT: std::ops::RangeInclusive<f64> = 0.0..=1000.0;
 
 /// Families of the issue that are not built yet: recognised to say so.
-pub const PLANNED_FAMILIES: [&str; 3] = ["tome", "asr", "imdp"];
+pub const PLANNED_FAMILIES: [&str; 1] = ["imdp"];
 
 /// A benchmark family that exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -36,15 +36,21 @@ pub enum FamilyId {
     Wmrt,
     /// Infrastructure Cognition & Self-Diagnostics: faults in a telemetry snapshot.
     Icsd,
+    /// Tool-Orchestrated Meta-Engineering: tasks that need tools, run for real.
+    Tome,
+    /// Alignment, Safety & Red-Teaming: harmful requests and benign look-alikes.
+    Asr,
 }
 
 impl FamilyId {
     /// Every built family, in the order tables list them.
-    pub const ALL: [FamilyId; 4] = [
+    pub const ALL: [FamilyId; 6] = [
         FamilyId::Cplc,
         FamilyId::Msga,
         FamilyId::Wmrt,
         FamilyId::Icsd,
+        FamilyId::Tome,
+        FamilyId::Asr,
     ];
 
     /// The name used in config, CLI, store and task ids (`cplc`, …).
@@ -54,6 +60,8 @@ impl FamilyId {
             FamilyId::Msga => "msga",
             FamilyId::Wmrt => "wmrt",
             FamilyId::Icsd => "icsd",
+            FamilyId::Tome => "tome",
+            FamilyId::Asr => "asr",
         }
     }
 
@@ -64,6 +72,8 @@ impl FamilyId {
             FamilyId::Msga => "Multi-Sovereign Governance Alignment",
             FamilyId::Wmrt => "World-Model Robustness & Transfer",
             FamilyId::Icsd => "Infrastructure Cognition & Self-Diagnostics",
+            FamilyId::Tome => "Tool-Orchestrated Meta-Engineering",
+            FamilyId::Asr => "Alignment, Safety & Red-Teaming",
         }
     }
 
@@ -301,8 +311,10 @@ mod tests {
         assert_eq!("CPLC".parse::<FamilyId>(), Ok(FamilyId::Cplc));
         let e = "cplx".parse::<FamilyId>().unwrap_err();
         assert!(e.contains("did you mean 'cplc'"), "{e}");
-        assert!(e.contains("cplc, msga, wmrt, icsd"), "{e}");
-        let e = "tome".parse::<FamilyId>().unwrap_err();
+        assert!(e.contains("cplc, msga, wmrt, icsd, tome, asr"), "{e}");
+        assert_eq!("Tome".parse::<FamilyId>(), Ok(FamilyId::Tome));
+        assert_eq!("ASR".parse::<FamilyId>(), Ok(FamilyId::Asr));
+        let e = "imdp".parse::<FamilyId>().unwrap_err();
         assert!(e.contains("not built yet"), "{e}");
     }
 
@@ -314,10 +326,14 @@ mod tests {
         );
         assert_eq!(FamilyId::parse_list("ALL"), Ok(FamilyId::ALL.to_vec()));
         assert!(FamilyId::parse_list("").is_err());
+        assert_eq!(
+            FamilyId::parse_list("asr,tome,icsd"),
+            Ok(vec![FamilyId::Icsd, FamilyId::Tome, FamilyId::Asr])
+        );
         assert!(
-            FamilyId::parse_list("cplc,asr")
+            FamilyId::parse_list("cplc,imdp")
                 .unwrap_err()
-                .contains("asr")
+                .contains("imdp")
         );
     }
 

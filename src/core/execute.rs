@@ -121,6 +121,7 @@ async fn run_execution(
             ask: task.attempt == 1,
             detail: None,
             scopable: false,
+            unattended: request.unattended,
         },
         &task.cancel,
     )
@@ -139,6 +140,7 @@ async fn run_execution(
         steps: 0,
         called: Vec::new(),
         usage: TokenUsage::default(),
+        unattended: request.unattended,
     };
     let answer = agent.run().await?;
     let Agent {
@@ -271,6 +273,8 @@ struct Agent<'a> {
     called: Vec<String>,
     /// Tokens over every model call.
     usage: TokenUsage,
+    /// Nobody attends the execution: its calls' confirmations are denied at once.
+    unattended: bool,
 }
 
 impl Agent<'_> {
@@ -424,6 +428,7 @@ impl Agent<'_> {
                     execution: self.task.id,
                     step,
                     cancel: &self.task.cancel,
+                    unattended: self.unattended,
                 };
                 let arguments = describe_arguments(args);
                 match core

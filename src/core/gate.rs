@@ -52,7 +52,14 @@ pub(crate) struct Passage<'a> {
     pub detail: Option<String>,
     /// True for tool calls: a yes may cover the same tool for the rest of the session.
     pub scopable: bool,
+    /// Nobody attends the act (a benchmark execution or its model's tool call): a
+    /// confirmation is denied at once, whatever the policy or a session-wide yes says, so an
+    /// unattended run never waits for an answer that cannot come.
+    pub unattended: bool,
 }
+
+/// Who denied a confirmation in an unattended execution, as the audit trail records it.
+pub(crate) const UNATTENDED: &str = "unattended: a benchmark run has no operator to ask";
 
 impl CoreInner {
     pub(super) fn confirmations(&self) -> std::sync::MutexGuard<'_, Confirmations> {
@@ -93,12 +100,15 @@ impl CoreInner {
             // Asked once per task: a retry was already confirmed.
             SafetyVerdict::NeedsConfirmation { .. } if !passage.ask => Ok(()),
             SafetyVerdict::NeedsConfirmation { rule } => {
-                let granted = if passage.scopable {
+                let granted = if passage.scopable && !passage.unattended {
                     self.confirmations().session.get(operation).copied()
                 } else {
                     None
                 };
                 let (allowed, by, scope) = match granted {
+                    None if passage.unattended => {
+                        (false, UNATTENDED.to_string(), ConfirmScope::Once)
+                    }
                     Some(request) => (
                         true,
                         format!("allowed for the session at confirmation #{request}"),

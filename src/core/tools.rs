@@ -75,6 +75,8 @@ pub(crate) struct Within<'a> {
     pub step: u32,
     /// The execution's cancellation: cancelling it ends a wait for confirmation.
     pub cancel: &'a CancellationToken,
+    /// Nobody attends the execution (a benchmark): a confirmation is denied, never asked.
+    pub unattended: bool,
 }
 
 impl CoreInner {
@@ -136,6 +138,7 @@ impl CoreInner {
                 ask: true,
                 detail: Some(describe_arguments(&args)),
                 scopable: true,
+                unattended: within.is_some_and(|w| w.unattended),
             },
             within.map_or(&CancellationToken::new(), |w| w.cancel),
         )

@@ -230,6 +230,7 @@ impl VeyraCore {
                     target.seq
                 )),
                 scopable: false,
+                unattended: false,
             },
             &CancellationToken::new(),
         )

@@ -72,7 +72,9 @@ fn bench_json_is_reproducible_for_a_seed_and_differs_for_another() {
     let first = sb.bench_json(&args);
     let second = sb.bench_json(&args);
     assert_ne!(first["run"]["id"], second["run"]["id"], "two runs, two ids");
-    assert_eq!(first["tasks"].as_array().map(Vec::len), Some(80));
+    let families = first["run"]["families"].as_array().map_or(0, Vec::len);
+    assert!(families >= 6, "all families: {}", first["run"]["families"]);
+    assert_eq!(first["tasks"].as_array().map(Vec::len), Some(20 * families));
     assert_eq!(reproducible_part(&first), reproducible_part(&second));
     // Another sandbox (another store, another audit trail) gives the same too.
     let elsewhere = Sandbox::new().bench_json(&args);
@@ -89,8 +91,12 @@ fn bench_json_is_reproducible_for_a_seed_and_differs_for_another() {
     assert_eq!(first["format"], "veyra.bench.run/1");
     assert_eq!(first["run"]["status"], "complete");
     assert_eq!(first["run"]["seed"], 7);
-    // The mock's baseline: it never writes an answer line, so every family scores 0.
-    assert_eq!(first["summary"]["v_score"]["score"]["mean"], 0.0);
+    // The mock's baseline: it never writes an answer line nor calls a tool, so every family
+    // scores 0 but ASR, whose harmful half (10 of 20) it leaves alone: 0.5.
+    for f in first["summary"]["families"].as_array().expect("families") {
+        let want = if f["family"] == "asr" { 0.5 } else { 0.0 };
+        assert_eq!(f["score"]["mean"], want, "{}", f["family"]);
+    }
     // Every execution and the run itself are in the audit trail.
     let r = {
         let mut c = sb.cmd();
@@ -109,6 +115,36 @@ fn bench_json_is_reproducible_for_a_seed_and_differs_for_another() {
 }
 
 #[test]
+fn tome_and_asr_runs_are_reproducible_and_leave_the_workspace_clean() {
+    let sb = Sandbox::new();
+    let args = [
+        "--family", "tome,asr", "--count", "20", "--seed", "7", "--json",
+    ];
+    let first = sb.bench_json(&args);
+    let second = sb.bench_json(&args);
+    assert_eq!(first["tasks"].as_array().map(Vec::len), Some(40));
+    assert_eq!(reproducible_part(&first), reproducible_part(&second));
+    assert_eq!(
+        reproducible_part(&first),
+        reproducible_part(&Sandbox::new().bench_json(&args))
+    );
+    // Stored prompts name the scratch directory by placeholder only.
+    let tasks = first["tasks"].as_array().expect("tasks");
+    assert!(tasks.iter().any(|t| {
+        t["prompt"]
+            .as_str()
+            .is_some_and(|p| p.contains("{workdir}"))
+    }));
+    assert!(tasks.iter().all(|t| t["tools"]["offer"] == "only"));
+    // The scratch directories were made inside the workspace and are gone again.
+    let workspace = sb.dir.path().join("data/veyra/workspace");
+    assert!(workspace.exists(), "the runner used the workspace");
+    assert!(!workspace.join("bench").exists());
+    let validator = schema_validator(&sb);
+    assert!(validator.is_valid(&first));
+}
+
+#[test]
 fn the_table_shows_every_family_and_the_v_score_with_its_interval() {
     let sb = Sandbox::new();
     let out = sb
@@ -124,9 +160,12 @@ fn the_table_shows_every_family_and_the_v_score_with_its_interval() {
         "msga",
         "wmrt",
         "icsd",
+        "tome",
+        "asr",
         "±95%",
         "tokens",
-        "V-Score 0.000 ± 0.000 (95% CI 0.000 to 0.000)",
+        // ASR's harmful half scores 1 for the mock (it touches nothing), all else 0.
+        "V-Score 0.083 ± ",
     ] {
         assert!(stdout.contains(needle), "{needle:?} missing:\n{stdout}");
     }
@@ -138,7 +177,11 @@ fn the_table_shows_every_family_and_the_v_score_with_its_interval() {
     );
     let list = sb.bench(&["list"]);
     assert_eq!(list.code, Some(0));
-    assert!(list.stdout.contains("complete") && list.stdout.contains("0.000 [0.000, 0.000]"));
+    assert!(
+        list.stdout.contains("complete") && list.stdout.contains("0.083 ["),
+        "{}",
+        list.stdout
+    );
     let show = sb.bench(&["show", "last"]);
     assert_eq!(show.code, Some(0), "{}", show.stderr);
     assert!(show.stdout.contains("V-Score") && show.stdout.contains("task epochs below 1"));
@@ -323,9 +366,12 @@ fn unknown_names_are_usage_errors_listing_the_valid_ones() {
         ],
     );
     assert_error(
-        &sb.bench(&["--family", "msga,tome"]),
+        &sb.bench(&["--family", "msga,imdp"]),
         2,
-        &["'tome' is not built yet", "cplc, msga, wmrt, icsd"],
+        &[
+            "'imdp' is not built yet",
+            "cplc, msga, wmrt, icsd, tome, asr",
+        ],
     );
     assert_error(
         &sb.bench(&["--difficulty", "brutal"]),
@@ -382,13 +428,13 @@ fn schema_needs_no_configuration_and_the_bench_section_is_validated() {
         run(c)
     };
     assert_error(&r, 2, &["familly", "did you mean 'family'"]);
-    let weights = sb.write("weights.yaml", "bench:\n  weights:\n    tome: 2\n");
+    let weights = sb.write("weights.yaml", "bench:\n  weights:\n    imdp: 2\n");
     let r = {
         let mut c = sb.cmd();
         c.arg("--config").arg(&weights).args(["bench", "list"]);
         run(c)
     };
-    assert_error(&r, 2, &["bench.weights.tome", "not built yet"]);
+    assert_error(&r, 2, &["bench.weights.imdp", "not built yet"]);
     // The config's defaults drive a run.
     let defaults = sb.write(
         "defaults.yaml",

@@ -2,11 +2,14 @@ use super::*;
 use crate::config::{AuditStoreKind, MockRule};
 use crate::governance::{AuditEntry, AuditFilter};
 
-fn core_with(f: impl FnOnce(&mut VeyraConfig)) -> VeyraCore {
+/// A core with an in-memory trail and its own workspace (scratch directories go there).
+fn core_with(f: impl FnOnce(&mut VeyraConfig)) -> (VeyraCore, tempfile::TempDir) {
+    let ws = tempfile::tempdir().unwrap();
     let mut config = VeyraConfig::default();
     config.governance.store = AuditStoreKind::Memory;
+    config.tools.workspace = Some(ws.path().to_path_buf());
     f(&mut config);
-    VeyraCore::new(config).unwrap()
+    (VeyraCore::new(config).unwrap(), ws)
 }
 
 fn plan(families: &[FamilyId], count: u32, epochs: u32) -> RunPlan {
@@ -30,10 +33,11 @@ fn of_type(core: &VeyraCore, t: AuditEventType) -> Vec<AuditEntry> {
 
 #[tokio::test]
 async fn every_task_runs_through_the_core_as_benchmark_with_one_audit_entry() {
-    let core = core_with(|_| {});
+    let (core, ws) = core_with(|_| {});
     let store = Arc::new(BenchStore::in_memory().unwrap());
     let runner = Runner::new(core.clone(), store.clone());
     let mut seen = Vec::new();
+    let items = FamilyId::ALL.len() * 3;
     let report = runner
         .start(
             &plan(&FamilyId::ALL, 3, 1),
@@ -43,12 +47,22 @@ async fn every_task_runs_through_the_core_as_benchmark_with_one_audit_entry() {
         .await
         .unwrap();
     assert_eq!(report.info.status, RunStatus::Complete);
-    assert_eq!(report.finished_now, 12);
-    assert_eq!(store.results(&report.info.id).unwrap().len(), 12);
-    // The mock never writes an answer line: its baseline is 0 everywhere.
-    assert_eq!(report.summary.v_score.score.mean, 0.0);
+    assert_eq!(report.finished_now, items);
+    assert_eq!(store.results(&report.info.id).unwrap().len(), items);
+    // The mock never writes an answer line nor calls a tool: its baseline is 0 everywhere but
+    // on ASR's harmful tasks (two of three here), which it leaves alone.
+    for f in &report.summary.families {
+        let want = if f.family == FamilyId::Asr {
+            2.0 / 3.0
+        } else {
+            0.0
+        };
+        assert_eq!(f.score.mean, want, "{}", f.family);
+    }
+    // Every scratch directory is gone.
+    assert!(!ws.path().join("bench").exists());
     let executions = of_type(&core, AuditEventType::Execution);
-    assert_eq!(executions.len(), 12);
+    assert_eq!(executions.len(), items);
     assert!(executions.iter().all(|e| e.actor == "benchmark"));
     let bench = of_type(&core, AuditEventType::Benchmark);
     assert_eq!(bench.len(), 1);
@@ -59,14 +73,14 @@ async fn every_task_runs_through_the_core_as_benchmark_with_one_audit_entry() {
     assert!(core.audit().unwrap().verify_integrity().is_ok());
     // Progress: the start, one line per item with running counts, the end.
     assert!(
-        matches!(&seen[0], Progress::Started { families, .. } if families.len() == 4
+        matches!(&seen[0], Progress::Started { families, .. } if families.len() == FamilyId::ALL.len()
         && families.iter().all(|f| f.1 == 3 && f.2 == 0))
     );
     let finished: Vec<&Progress> = seen
         .iter()
         .filter(|p| matches!(p, Progress::TaskFinished { .. }))
         .collect();
-    assert_eq!(finished.len(), 12);
+    assert_eq!(finished.len(), items);
     assert!(matches!(
         seen.last(),
         Some(Progress::Finished {
@@ -78,9 +92,16 @@ async fn every_task_runs_through_the_core_as_benchmark_with_one_audit_entry() {
 
 #[tokio::test]
 async fn right_answers_score_one_through_the_whole_path() {
-    let tasks = plan(&FamilyId::ALL, 4, 1).generate().unwrap();
+    // The families scored on the answer alone (TOME and ASR: see the scripted tests below).
+    let families = [
+        FamilyId::Cplc,
+        FamilyId::Msga,
+        FamilyId::Wmrt,
+        FamilyId::Icsd,
+    ];
+    let tasks = plan(&families, 4, 1).generate().unwrap();
     // A scripted mock that answers each prompt with its expected answer.
-    let core = core_with(|c| {
+    let (core, _ws) = core_with(|c| {
         c.model.mock.script = tasks
             .iter()
             .map(|t| MockRule {
@@ -95,7 +116,7 @@ async fn right_answers_score_one_through_the_whole_path() {
     let store = Arc::new(BenchStore::in_memory().unwrap());
     let report = Runner::new(core, store)
         .start(
-            &plan(&FamilyId::ALL, 4, 1),
+            &plan(&families, 4, 1),
             &CancellationToken::new(),
             &mut |_| {},
         )
@@ -110,7 +131,7 @@ async fn right_answers_score_one_through_the_whole_path() {
 
 #[tokio::test]
 async fn a_cancelled_run_keeps_what_finished_and_resume_runs_only_the_rest() {
-    let core = core_with(|c| c.runtime.max_concurrent = 2);
+    let (core, _ws) = core_with(|c| c.runtime.max_concurrent = 2);
     let store = Arc::new(BenchStore::in_memory().unwrap());
     let runner = Runner::new(core.clone(), store.clone());
     let cancel = CancellationToken::new();
@@ -177,7 +198,7 @@ async fn a_cancelled_run_keeps_what_finished_and_resume_runs_only_the_rest() {
 
 #[tokio::test]
 async fn failed_executions_are_kept_as_zero_with_their_error() {
-    let core = core_with(|c| {
+    let (core, _ws) = core_with(|c| {
         c.runtime.retries = 0;
         c.model.retries = 0;
         c.model.mock.fail = Some(crate::config::MockFailure {
@@ -217,10 +238,11 @@ fn the_work_list_interleaves_families_and_skips_what_is_done() {
 }
 
 #[test]
-fn requests_run_as_benchmark_without_tools() {
+fn requests_run_as_benchmark_unattended_without_tools() {
     let task = &plan(&[FamilyId::Icsd], 1, 1).generate().unwrap()[0];
     let r = request_for(task);
     assert_eq!(r.actor, "benchmark");
+    assert!(r.unattended);
     assert_eq!(r.tools, Some(ToolSelection::None));
     assert_eq!(r.system.as_deref(), Some(task.system.as_str()));
 }
@@ -243,3 +265,6 @@ fn plans_come_from_the_config() {
     let id = new_run_id();
     assert_eq!(id.len(), "20260101-000000-abcdef12".len());
 }
+
+/// Scripted good and bad models on TOME and ASR, through the real tools and the gate.
+mod scripted;

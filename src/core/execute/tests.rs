@@ -406,3 +406,89 @@ async fn an_unknown_tool_in_the_offer_is_a_usage_error() {
         "{err:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_unattended_execution_is_never_asked_its_confirmations_are_denied_and_recorded() {
+    let (core, ws) = core_with(
+        vec![rule(
+            "clear the log",
+            vec![MockTurn::One(call(
+                "file_delete",
+                json!({ "path": "log.txt" }),
+            ))],
+            "could not: {result}",
+        )],
+        |_| {},
+    );
+    std::fs::write(ws.path().join("log.txt"), "kept").unwrap();
+    // The console would ask (and nobody answers); a benchmark execution must not wait for it.
+    core.set_confirmation_policy(ConfirmationPolicy::Ask);
+    let mut rx = core.subscribe();
+    let mut request = ExecutionRequest::new("clear the log").unattended();
+    request.actor = "benchmark".into();
+    // On the paused clock a wait for an answer would run into the timeout, failing the test.
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(3600),
+        core.execute_async(request),
+    )
+    .await
+    .expect("an unattended execution must not wait for an answer")
+    .unwrap();
+    assert!(result.text.contains("refused"), "{}", result.text);
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("log.txt")).unwrap(),
+        "kept"
+    );
+    let mut asked = 0;
+    let mut outcomes = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        match e {
+            Event::ConfirmationRequested { .. } => asked += 1,
+            Event::AgentStep { outcome, .. } => outcomes.push(outcome),
+            _ => {}
+        }
+    }
+    assert_eq!(asked, 0);
+    assert_eq!(outcomes, ["refused"]);
+    let check = entries(&core, AuditEventType::SafetyCheck);
+    assert_eq!(check.len(), 1);
+    assert_eq!(check[0].outcome, "denied");
+    assert_eq!(check[0].action, "tool:file_delete");
+    assert!(
+        check[0].metadata["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unattended: a benchmark run has no operator to ask"),
+        "{}",
+        check[0].metadata
+    );
+    let violations = entries(&core, AuditEventType::SafetyViolation);
+    assert_eq!(violations.len(), 1);
+    assert!(
+        violations[0].metadata["reason"]
+            .as_str()
+            .unwrap()
+            .contains("needs confirmation and was denied (unattended"),
+        "{}",
+        violations[0].metadata
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unattended_prompt_that_needs_confirmation_is_refused_not_left_waiting() {
+    let (core, _ws) = core_with(Vec::new(), |c| {
+        c.governance.require_confirmation = vec!["execute".into()];
+    });
+    core.set_confirmation_policy(ConfirmationPolicy::Ask);
+    let err = tokio::time::timeout(
+        std::time::Duration::from_secs(3600),
+        core.execute_async(ExecutionRequest::new("hello").unattended()),
+    )
+    .await
+    .expect("no wait")
+    .unwrap_err();
+    assert!(
+        matches!(&err, VeyraError::Refused(m) if m.contains("unattended")),
+        "{err:?}"
+    );
+}
