@@ -181,7 +181,15 @@ mod tests {
         let mut broken = value;
         broken["tasks"][0]["family"] = serde_json::json!("tome");
         assert!(!validator.is_valid(&broken));
-        assert_eq!(export.summary.families.len(), 4);
+        assert_eq!(
+            export.summary.families.len(),
+            crate::benchmarks::FamilyId::ALL.len()
+        );
+        // Only multi-agent tasks carry a dialogue; the others export as before.
+        for t in back.tasks.iter().map(|t| serde_json::to_value(t).unwrap()) {
+            let imdp = t["family"] == "imdp";
+            assert_eq!(t.get("dialogue").is_some(), imdp, "{}", t["id"]);
+        }
         assert_eq!(
             export.tasks.iter().filter(|t| t.results.is_empty()).count(),
             3

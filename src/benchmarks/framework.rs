@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::dialogue::{Dialogue, DialogueAgent};
 pub use crate::config::{Difficulty, FamilyId};
 
 /// Everything that can go wrong while preparing or running a benchmark.
@@ -81,6 +82,9 @@ pub enum FieldKind {
     Label,
     /// Labels separated by commas, or `NONE`; matched as a set.
     Set,
+    /// One JSON document valid against the JSON Schema the task carries (IMDP's protocol
+    /// message, in its [`Dialogue`]).
+    Json,
 }
 
 /// One field of the answer line.
@@ -126,6 +130,7 @@ impl AnswerFormat {
                 FieldKind::Set => {
                     "the matching labels separated by commas, or NONE if there are none".to_string()
                 }
+                FieldKind::Json => "one JSON object valid against the schema above".to_string(),
             };
             text.push_str(&format!("where <{}> is {what}.\n", field.name));
         }
@@ -157,6 +162,10 @@ pub struct BenchTask {
     pub truth: serde_json::Value,
     /// Tools offered to the model.
     pub tools: TaskTools,
+    /// For multi-agent families (IMDP): the agents and rounds the runner plays out, one
+    /// execution per turn, instead of sending `prompt` once. `None` for single-shot tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialogue: Option<Dialogue>,
 }
 
 impl BenchTask {
@@ -243,6 +252,7 @@ pub fn family(id: FamilyId) -> &'static dyn Family {
         FamilyId::Msga => &super::msga::Msga,
         FamilyId::Wmrt => &super::wmrt::Wmrt,
         FamilyId::Icsd => &super::icsd::Icsd,
+        FamilyId::Imdp => &super::imdp::Imdp,
     }
 }
 

@@ -383,6 +383,7 @@ impl Family for Icsd {
                         "fault": fault.name,
                     }),
                     tools: TaskTools::None,
+                    dialogue: None,
                 })
             })
             .collect()

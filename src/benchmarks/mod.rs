@@ -6,7 +6,8 @@
 //! - [`framework`]: the [`Family`] trait (generate + score), [`BenchTask`], [`Score`];
 //!   [`draw`] gives generators their deterministic randomness and number formatting;
 //!   [`answer`] parses answers leniently but strictly for every scorer.
-//! - One file per family: [`cplc`], [`msga`], [`wmrt`], [`icsd`].
+//! - One file per family: [`cplc`], [`msga`], [`wmrt`], [`icsd`], [`imdp`]; IMDP's tasks
+//!   carry a [`Dialogue`] that [`dialogue`] plays out, one execution per agent turn.
 //! - [`runner`]: plans a run, solves each task through the core (concurrency from
 //!   `runtime.max_concurrent`, cancellable), scores it, writes it to the [`store`] as it
 //!   finishes, reports [`runner::Progress`] to a callback, and records one `BENCHMARK` audit
@@ -20,10 +21,12 @@
 
 pub mod answer;
 pub mod cplc;
+pub mod dialogue;
 pub mod draw;
 pub mod export;
 pub mod framework;
 pub mod icsd;
+pub mod imdp;
 pub mod msga;
 pub mod runner;
 pub mod stats;
@@ -31,8 +34,8 @@ pub mod store;
 pub mod wmrt;
 
 pub use framework::{
-    AnswerField, AnswerFormat, BenchError, BenchTask, Difficulty, Family, FamilyId, FieldKind,
-    Outcome, Score, TaskTools, family,
+    AnswerField, AnswerFormat, BenchError, BenchTask, Dialogue, DialogueAgent, Difficulty, Family,
+    FamilyId, FieldKind, Outcome, Score, TaskTools, family,
 };
 pub use runner::{Progress, RunPlan, RunReport, Runner};
 pub use stats::{Comparison, FamilySummary, RunSummary, VScore};

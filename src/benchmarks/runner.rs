@@ -9,6 +9,8 @@
 //! 2. Up to `runtime.max_concurrent` items run at once, each through
 //!    [`VeyraCore::execute_stream`] (lossless events, and the execution id to cancel it by).
 //!    The request offers the task's tools (`ToolSelection::None` for the first families).
+//!    A task with a [`super::Dialogue`] (IMDP) is played out by [`super::dialogue::converse`]
+//!    instead: one execution per agent turn, one after the other, cancelled the same way.
 //! 3. As each item finishes it is scored by its family and written to the store at once, and a
 //!    [`Progress::TaskFinished`] goes to the caller's callback. A failed execution is kept with
 //!    score 0 and its error.
@@ -468,7 +470,8 @@ pub fn request_for(task: &BenchTask) -> ExecutionRequest {
     request
 }
 
-/// Runs one item through the core; on cancellation, cancels the execution in the scheduler.
+/// Runs one item through the core (a dialogue turn by turn); on cancellation, cancels the
+/// running execution in the scheduler.
 async fn solve(
     core: &VeyraCore,
     task: &BenchTask,
@@ -477,25 +480,33 @@ async fn solve(
     cancel: &CancellationToken,
 ) -> Solved {
     let started = Instant::now();
-    let result = match core.execute_stream(request_for(task)) {
-        Err(e) => Err(e),
-        Ok(stream) => {
-            let id = stream.id();
-            tokio::select! {
-                r = stream.finish() => r,
-                _ = cancel.cancelled() => {
-                    // The task may have ended meanwhile; then there is nothing to cancel.
-                    let _ = core.cancel(id);
-                    Err(VeyraError::Cancelled("the benchmark run was cancelled".into()))
-                }
-            }
-        }
+    let result = match &task.dialogue {
+        Some(dialogue) => super::dialogue::converse(core, task, dialogue, cancel).await,
+        None => single_shot(core, task, cancel).await,
     };
     Solved {
         index,
         epoch,
         latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         result,
+    }
+}
+
+/// One execution of the task's prompt.
+async fn single_shot(
+    core: &VeyraCore,
+    task: &BenchTask,
+    cancel: &CancellationToken,
+) -> Result<ExecutionResult, VeyraError> {
+    let stream = core.execute_stream(request_for(task))?;
+    let id = stream.id();
+    tokio::select! {
+        r = stream.finish() => r,
+        _ = cancel.cancelled() => {
+            // The task may have ended meanwhile; then there is nothing to cancel.
+            let _ = core.cancel(id);
+            Err(VeyraError::Cancelled("the benchmark run was cancelled".into()))
+        }
     }
 }
 

@@ -133,7 +133,7 @@ pub struct RunSummary {
 pub fn is_clustered(family: FamilyId) -> bool {
     match family {
         FamilyId::Wmrt => true,
-        FamilyId::Cplc | FamilyId::Msga | FamilyId::Icsd => false,
+        FamilyId::Cplc | FamilyId::Msga | FamilyId::Icsd | FamilyId::Imdp => false,
     }
 }
 

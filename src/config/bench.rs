@@ -3,8 +3,8 @@
 //!
 //! They live here, in the lowest layer, for the same reason [`super::LatencyPreset`] does: the
 //! configuration validates them, and the benchmarks, the CLI and the console all parse them
-//! the same way. Families that the issue plans but that are not built yet (`tome`, `asr`,
-//! `imdp`) are recognised by name only, to say so instead of calling them unknown.
+//! the same way. Families that the issue plans but that are not built yet (`tome`, `asr`) are
+//! recognised by name only, to say so instead of calling them unknown.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -22,7 +22,7 @@ pub const RANGE_BENCH_EPOCHS: std::ops::RangeInclusive<u64> = 1..=100;
 pub const RANGE_BENCH_WEIGHT: std::ops::RangeInclusive<f64> = 0.0..=1000.0;
 
 /// Families of the issue that are not built yet: recognised to say so.
-pub const PLANNED_FAMILIES: [&str; 3] = ["tome", "asr", "imdp"];
+pub const PLANNED_FAMILIES: [&str; 2] = ["tome", "asr"];
 
 /// A benchmark family that exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -36,15 +36,19 @@ pub enum FamilyId {
     Wmrt,
     /// Infrastructure Cognition & Self-Diagnostics: faults in a telemetry snapshot.
     Icsd,
+    /// Inter-Model Diplomacy & Protocol Design: agents negotiate, then one writes a protocol
+    /// message in a JSON Schema.
+    Imdp,
 }
 
 impl FamilyId {
     /// Every built family, in the order tables list them.
-    pub const ALL: [FamilyId; 4] = [
+    pub const ALL: [FamilyId; 5] = [
         FamilyId::Cplc,
         FamilyId::Msga,
         FamilyId::Wmrt,
         FamilyId::Icsd,
+        FamilyId::Imdp,
     ];
 
     /// The name used in config, CLI, store and task ids (`cplc`, …).
@@ -54,6 +58,7 @@ impl FamilyId {
             FamilyId::Msga => "msga",
             FamilyId::Wmrt => "wmrt",
             FamilyId::Icsd => "icsd",
+            FamilyId::Imdp => "imdp",
         }
     }
 
@@ -64,6 +69,7 @@ impl FamilyId {
             FamilyId::Msga => "Multi-Sovereign Governance Alignment",
             FamilyId::Wmrt => "World-Model Robustness & Transfer",
             FamilyId::Icsd => "Infrastructure Cognition & Self-Diagnostics",
+            FamilyId::Imdp => "Inter-Model Diplomacy & Protocol Design",
         }
     }
 
@@ -302,6 +308,12 @@ mod tests {
         let e = "cplx".parse::<FamilyId>().unwrap_err();
         assert!(e.contains("did you mean 'cplc'"), "{e}");
         assert!(e.contains("cplc, msga, wmrt, icsd"), "{e}");
+        assert_eq!("IMDP".parse::<FamilyId>(), Ok(FamilyId::Imdp));
+        assert_eq!(
+            FamilyId::Imdp.title(),
+            "Inter-Model Diplomacy & Protocol Design"
+        );
+        assert_eq!(FamilyId::ALL.last(), Some(&FamilyId::Imdp));
         let e = "tome".parse::<FamilyId>().unwrap_err();
         assert!(e.contains("not built yet"), "{e}");
     }

@@ -72,7 +72,10 @@ fn bench_json_is_reproducible_for_a_seed_and_differs_for_another() {
     let first = sb.bench_json(&args);
     let second = sb.bench_json(&args);
     assert_ne!(first["run"]["id"], second["run"]["id"], "two runs, two ids");
-    assert_eq!(first["tasks"].as_array().map(Vec::len), Some(80));
+    assert_eq!(
+        first["tasks"].as_array().map(Vec::len),
+        Some(20 * veyra::benchmarks::FamilyId::ALL.len())
+    );
     assert_eq!(reproducible_part(&first), reproducible_part(&second));
     // Another sandbox (another store, another audit trail) gives the same too.
     let elsewhere = Sandbox::new().bench_json(&args);
@@ -109,6 +112,45 @@ fn bench_json_is_reproducible_for_a_seed_and_differs_for_another() {
 }
 
 #[test]
+fn imdp_dialogues_are_reproducible_validate_and_run_every_turn_through_the_audit_trail() {
+    let sb = Sandbox::new();
+    let args = ["--family", "imdp", "--count", "20", "--seed", "7", "--json"];
+    let first = sb.bench_json(&args);
+    let second = sb.bench_json(&args);
+    assert_eq!(reproducible_part(&first), reproducible_part(&second));
+    let validator = schema_validator(&sb);
+    let errors: Vec<String> = validator
+        .iter_errors(&first)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let tasks = first["tasks"].as_array().expect("tasks");
+    assert_eq!(tasks.len(), 20);
+    // Medium: 3 agents × 2 rounds + the coordinator's final message = 7 executions a task.
+    let mut turns = 0;
+    for t in tasks {
+        let d = &t["dialogue"];
+        let agents = d["agents"].as_array().expect("agents").len();
+        assert_eq!((agents, d["rounds"].as_u64()), (3, Some(2)));
+        turns += agents * 2 + 1;
+        let output = t["results"][0]["output"].as_str().expect("output");
+        assert!(output.contains("=== round 2 of 2 · "), "{output}");
+        assert!(output.contains("=== final message · "), "{output}");
+    }
+    // The mock writes no protocol message: IMDP's baseline is 0.
+    assert_eq!(first["summary"]["families"][0]["score"]["mean"], 0.0);
+    let r = {
+        let mut c = sb.cmd();
+        c.args(["audit", "list", "--json", "--type", "EXECUTION"]);
+        run(c)
+    };
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 2 * turns, "every turn of both runs");
+    assert!(lines.iter().all(|l| l.contains("\"actor\":\"benchmark\"")));
+}
+
+#[test]
 fn the_table_shows_every_family_and_the_v_score_with_its_interval() {
     let sb = Sandbox::new();
     let out = sb
@@ -124,6 +166,7 @@ fn the_table_shows_every_family_and_the_v_score_with_its_interval() {
         "msga",
         "wmrt",
         "icsd",
+        "imdp",
         "±95%",
         "tokens",
         "V-Score 0.000 ± 0.000 (95% CI 0.000 to 0.000)",

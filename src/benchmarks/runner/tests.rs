@@ -34,6 +34,13 @@ async fn every_task_runs_through_the_core_as_benchmark_with_one_audit_entry() {
     let store = Arc::new(BenchStore::in_memory().unwrap());
     let runner = Runner::new(core.clone(), store.clone());
     let mut seen = Vec::new();
+    let tasks = plan(&FamilyId::ALL, 3, 1).generate().unwrap();
+    let n = tasks.len();
+    // A dialogue (IMDP) is one execution per turn.
+    let turns: usize = tasks
+        .iter()
+        .map(|t| t.dialogue.as_ref().map_or(1, |d| d.executions()))
+        .sum();
     let report = runner
         .start(
             &plan(&FamilyId::ALL, 3, 1),
@@ -43,12 +50,12 @@ async fn every_task_runs_through_the_core_as_benchmark_with_one_audit_entry() {
         .await
         .unwrap();
     assert_eq!(report.info.status, RunStatus::Complete);
-    assert_eq!(report.finished_now, 12);
-    assert_eq!(store.results(&report.info.id).unwrap().len(), 12);
+    assert_eq!(report.finished_now, n);
+    assert_eq!(store.results(&report.info.id).unwrap().len(), n);
     // The mock never writes an answer line: its baseline is 0 everywhere.
     assert_eq!(report.summary.v_score.score.mean, 0.0);
     let executions = of_type(&core, AuditEventType::Execution);
-    assert_eq!(executions.len(), 12);
+    assert_eq!(executions.len(), turns);
     assert!(executions.iter().all(|e| e.actor == "benchmark"));
     let bench = of_type(&core, AuditEventType::Benchmark);
     assert_eq!(bench.len(), 1);
@@ -59,14 +66,14 @@ async fn every_task_runs_through_the_core_as_benchmark_with_one_audit_entry() {
     assert!(core.audit().unwrap().verify_integrity().is_ok());
     // Progress: the start, one line per item with running counts, the end.
     assert!(
-        matches!(&seen[0], Progress::Started { families, .. } if families.len() == 4
+        matches!(&seen[0], Progress::Started { families, .. } if families.len() == FamilyId::ALL.len()
         && families.iter().all(|f| f.1 == 3 && f.2 == 0))
     );
     let finished: Vec<&Progress> = seen
         .iter()
         .filter(|p| matches!(p, Progress::TaskFinished { .. }))
         .collect();
-    assert_eq!(finished.len(), 12);
+    assert_eq!(finished.len(), n);
     assert!(matches!(
         seen.last(),
         Some(Progress::Finished {
