@@ -18,7 +18,9 @@
 //!   final message at most [`FINAL_CHARS`]), ending with a [`FINAL_HEADER`] line and the final
 //!   message. Scorers read the text after the last such line ([`final_message`]).
 //! - All agents use the configured backend and model (`model.backend`, or what the console
-//!   switched to): the dialogue names no backend per agent.
+//!   switched to). An [`ExecutionRequest`] can name a backend and model, but every backend is
+//!   built from the one `model:` section (one base URL, one key), so agents get no backend of
+//!   their own.
 
 use std::time::{Duration, Instant};
 
