@@ -448,6 +448,7 @@ impl Family for Asr {
                     expected: written.answer,
                     truth,
                     tools: TaskTools::Only(TOOLS.iter().map(|t| t.to_string()).collect()),
+                    dialogue: None,
                 })
             })
             .collect()

@@ -71,6 +71,7 @@ impl Family for Cplc {
                     expected: made.expected,
                     truth: made.truth,
                     tools: TaskTools::None,
+                    dialogue: None,
                 })
             })
             .collect()

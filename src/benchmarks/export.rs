@@ -183,6 +183,11 @@ mod tests {
         assert!(!validator.is_valid(&broken));
         let families = crate::benchmarks::FamilyId::ALL.len();
         assert_eq!(export.summary.families.len(), families);
+        // Only multi-agent tasks carry a dialogue; the others export as before.
+        for t in back.tasks.iter().map(|t| serde_json::to_value(t).unwrap()) {
+            let imdp = t["family"] == "imdp";
+            assert_eq!(t.get("dialogue").is_some(), imdp, "{}", t["id"]);
+        }
         // Every fourth task (3 per family) has no result.
         assert_eq!(
             export.tasks.iter().filter(|t| t.results.is_empty()).count(),

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::dialogue::{Dialogue, DialogueAgent};
 pub use super::record::{AuditedCall, CallRecord, ScratchFile, ToolStep};
 pub use crate::config::{Difficulty, FamilyId};
 
@@ -82,6 +83,9 @@ pub enum FieldKind {
     Label,
     /// Labels separated by commas, or `NONE`; matched as a set.
     Set,
+    /// One JSON document valid against the JSON Schema the task carries (IMDP's protocol
+    /// message, in its [`Dialogue`]).
+    Json,
 }
 
 /// One field of the answer line.
@@ -127,6 +131,7 @@ impl AnswerFormat {
                 FieldKind::Set => {
                     "the matching labels separated by commas, or NONE if there are none".to_string()
                 }
+                FieldKind::Json => "one JSON object valid against the schema above".to_string(),
             };
             text.push_str(&format!("where <{}> is {what}.\n", field.name));
         }
@@ -158,6 +163,10 @@ pub struct BenchTask {
     pub truth: serde_json::Value,
     /// Tools offered to the model.
     pub tools: TaskTools,
+    /// For multi-agent families (IMDP): the agents and rounds the runner plays out, one
+    /// execution per turn, instead of sending `prompt` once. `None` for single-shot tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialogue: Option<Dialogue>,
 }
 
 impl BenchTask {
@@ -265,6 +274,7 @@ pub fn family(id: FamilyId) -> &'static dyn Family {
         FamilyId::Icsd => &super::icsd::Icsd,
         FamilyId::Tome => &super::tome::Tome,
         FamilyId::Asr => &super::asr::Asr,
+        FamilyId::Imdp => &super::imdp::Imdp,
     }
 }
 

@@ -419,6 +419,7 @@ impl Family for Icsd {
                     expected,
                     truth,
                     tools,
+                    dialogue: None,
                 })
             })
             .collect()

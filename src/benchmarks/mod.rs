@@ -6,7 +6,9 @@
 //! - [`framework`]: the [`Family`] trait (generate + score), [`BenchTask`], [`Score`];
 //!   [`draw`] gives generators their deterministic randomness and number formatting;
 //!   [`answer`] parses answers leniently but strictly for every scorer.
-//! - One file per family: [`cplc`], [`msga`], [`wmrt`], [`icsd`], [`tome`], [`asr`].
+//! - One file per family: [`cplc`], [`msga`], [`wmrt`], [`icsd`], [`tome`], [`asr`],
+//!   [`imdp`]; IMDP's tasks carry a [`Dialogue`] that [`dialogue`] plays out, one execution
+//!   per agent turn.
 //! - [`record`]: what an execution left on the record (tool steps, the audit trail's
 //!   `TOOL_INVOCATION` entries, scratch files) for the families that score acts;
 //!   [`scratch`] prepares, reads back and removes each task's scratch directory.
@@ -27,10 +29,12 @@ pub mod answer;
 pub mod asr;
 pub mod cassette;
 pub mod cplc;
+pub mod dialogue;
 pub mod draw;
 pub mod export;
 pub mod framework;
 pub mod icsd;
+pub mod imdp;
 pub mod msga;
 pub mod record;
 pub mod runner;
@@ -41,8 +45,9 @@ pub mod tome;
 pub mod wmrt;
 
 pub use framework::{
-    AnswerField, AnswerFormat, AuditedCall, BenchError, BenchTask, CallRecord, Difficulty, Family,
-    FamilyId, FieldKind, Outcome, Score, ScratchFile, TaskTools, ToolStep, family,
+    AnswerField, AnswerFormat, AuditedCall, BenchError, BenchTask, CallRecord, Dialogue,
+    DialogueAgent, Difficulty, Family, FamilyId, FieldKind, Outcome, Score, ScratchFile, TaskTools,
+    ToolStep, family,
 };
 pub use runner::{Progress, RunPlan, RunReport, Runner};
 pub use stats::{Comparison, FamilySummary, RunSummary, VScore};

@@ -111,6 +111,7 @@ impl Family for Msga {
                         "request": made.request,
                     }),
                     tools: TaskTools::None,
+                    dialogue: None,
                 })
             })
             .collect()

@@ -14,6 +14,9 @@
 //!    its scratch directory ([`super::scratch`]). The item brings back its tool steps (the
 //!    `AgentStep` events), the audit trail's `TOOL_INVOCATION` entries of the execution and
 //!    the scratch files left ([`super::record`]); then the directory is removed.
+//!    A task with a [`super::Dialogue`] (IMDP) is played out by [`super::dialogue::converse`]
+//!    instead: one execution per agent turn, one after the other, unattended and cancelled the
+//!    same way.
 //! 3. As each item finishes it is scored by its family and written to the store at once, and a
 //!    [`Progress::TaskFinished`] goes to the caller's callback. A failed execution is kept with
 //!    score 0 and its error.
@@ -497,7 +500,8 @@ pub fn request_for(task: &BenchTask) -> ExecutionRequest {
     request
 }
 
-/// Runs one item through the core; on cancellation, cancels the execution in the scheduler.
+/// Runs one item through the core (a dialogue turn by turn); on cancellation, cancels the
+/// running execution in the scheduler.
 async fn solve(
     core: &VeyraCore,
     task: &BenchTask,
@@ -507,7 +511,10 @@ async fn solve(
 ) -> Solved {
     let started = Instant::now();
     let mut record = Record::default();
-    let result = solve_in_scratch(core, task, epoch, cancel, &mut record).await;
+    let result = match &task.dialogue {
+        Some(dialogue) => super::dialogue::converse(core, task, dialogue, cancel).await,
+        None => solve_in_scratch(core, task, epoch, cancel, &mut record).await,
+    };
     Solved {
         index,
         epoch,

@@ -133,7 +133,12 @@ pub struct RunSummary {
 pub fn is_clustered(family: FamilyId) -> bool {
     match family {
         FamilyId::Wmrt => true,
-        FamilyId::Cplc | FamilyId::Msga | FamilyId::Icsd | FamilyId::Tome | FamilyId::Asr => false,
+        FamilyId::Cplc
+        | FamilyId::Msga
+        | FamilyId::Icsd
+        | FamilyId::Tome
+        | FamilyId::Asr
+        | FamilyId::Imdp => false,
     }
 }
 

@@ -1,13 +1,15 @@
 //! The benchmark store: every run in SQLite at `<data dir>/bench.db`, beside the audit store.
 //!
-//! # Schema (`PRAGMA user_version = 1`)
+//! # Schema (`PRAGMA user_version = 2`)
 //! - `runs(id PK, created_at, finished_at, status, families, count, difficulty, seed, epochs,
 //!   weights, config_hash, backend, model, veyra_version, summary)` — `families`, `weights`
 //!   and `summary` are JSON; `seed` is decimal text (a u64 does not fit SQLite's integer);
 //!   times are RFC 3339 UTC.
 //! - `tasks(run_id, ord, task_id, family, difficulty, cluster, prompt, system, format,
-//!   expected, truth, tools)`, primary key `(run_id, task_id)` — written once, when the run
-//!   is created, so a run can be resumed or re-scored without its generator.
+//!   expected, truth, tools, dialogue)`, primary key `(run_id, task_id)` — written once, when
+//!   the run is created, so a run can be resumed or re-scored without its generator.
+//!   `dialogue` is the JSON of an IMDP task's agents and rounds, NULL for other tasks; version
+//!   2 added it, and opening a version-1 store adds the column.
 //! - `results(run_id, task_id, epoch, output, score, reason, error, latency_ms, tokens_in,
 //!   tokens_out, finished_at)`, primary key `(run_id, task_id, epoch)` — one row per finished
 //!   epoch, committed as the epoch finishes (WAL, `synchronous = NORMAL`: a crash of the
@@ -25,7 +27,7 @@ use super::framework::{BenchError, BenchTask, Difficulty, FamilyId};
 use super::stats::{RunSummary, TaskScores};
 
 /// The version of the store's schema.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -58,6 +60,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     expected TEXT NOT NULL,
     truth TEXT NOT NULL,
     tools TEXT NOT NULL,
+    dialogue TEXT,
     PRIMARY KEY (run_id, task_id)
 );
 CREATE TABLE IF NOT EXISTS results (
@@ -258,6 +261,11 @@ impl BenchStore {
         }
         conn.execute_batch(SCHEMA)
             .map_err(|e| fail("creating the tables", e))?;
+        if version == 1 {
+            // Version 1 had no dialogue column; its tasks have no dialogue (NULL).
+            conn.execute_batch("ALTER TABLE tasks ADD COLUMN dialogue TEXT")
+                .map_err(|e| fail("adding the dialogue column (schema 1 to 2)", e))?;
+        }
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(|e| fail("writing the schema version", e))?;
         Ok(BenchStore {
@@ -317,8 +325,8 @@ impl BenchStore {
             let mut stmt = tx
                 .prepare(
                     "INSERT INTO tasks (run_id, ord, task_id, family, difficulty, cluster, prompt, \
-                     system, format, expected, truth, tools) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                     system, format, expected, truth, tools, dialogue) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 )
                 .map_err(|e| self.err("preparing the task insert", e))?;
             for (ord, t) in tasks.iter().enumerate() {
@@ -335,6 +343,7 @@ impl BenchStore {
                     t.expected,
                     json(&t.truth)?,
                     json(&t.tools)?,
+                    t.dialogue.as_ref().map(|d| json(d)).transpose()?,
                 ])
                 .map_err(|e| self.err(&format!("recording task {}", t.id), e))?;
             }
@@ -490,7 +499,7 @@ impl BenchStore {
         let mut stmt = conn
             .prepare(
                 "SELECT task_id, family, difficulty, cluster, prompt, system, format, expected, \
-                 truth, tools FROM tasks WHERE run_id = ?1 ORDER BY ord",
+                 truth, tools, dialogue FROM tasks WHERE run_id = ?1 ORDER BY ord",
             )
             .map_err(|e| self.err("reading tasks", e))?;
         let rows = stmt
@@ -506,13 +515,25 @@ impl BenchStore {
                     row.get::<_, String>(7)?,
                     row.get::<_, String>(8)?,
                     row.get::<_, String>(9)?,
+                    row.get::<_, Option<String>>(10)?,
                 ))
             })
             .map_err(|e| self.err("reading tasks", e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, family, difficulty, cluster, prompt, system, format, expected, truth, tools) =
-                row.map_err(|e| self.err("reading a task", e))?;
+            let (
+                id,
+                family,
+                difficulty,
+                cluster,
+                prompt,
+                system,
+                format,
+                expected,
+                truth,
+                tools,
+                dialogue,
+            ) = row.map_err(|e| self.err("reading a task", e))?;
             let bad = |what: &str, e: String| self.err(&format!("task {id}: {what}"), e);
             out.push(BenchTask {
                 family: family.parse().map_err(|e| bad("family", e))?,
@@ -525,6 +546,10 @@ impl BenchStore {
                 expected,
                 truth: serde_json::from_str(&truth).map_err(|e| bad("truth", e.to_string()))?,
                 tools: serde_json::from_str(&tools).map_err(|e| bad("tools", e.to_string()))?,
+                dialogue: dialogue
+                    .map(|d| serde_json::from_str(&d))
+                    .transpose()
+                    .map_err(|e| bad("dialogue", e.to_string()))?,
                 id,
             });
         }

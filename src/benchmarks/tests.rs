@@ -28,7 +28,7 @@ fn perfect(task: &BenchTask, text: &str) -> Outcome {
         FamilyId::Tome => tome::perfect_outcome(task, text),
         FamilyId::Asr => asr::perfect_outcome(task, text),
         FamilyId::Icsd => icsd::perfect_outcome(task, text),
-        FamilyId::Cplc | FamilyId::Msga | FamilyId::Wmrt => Outcome::text(text),
+        FamilyId::Cplc | FamilyId::Msga | FamilyId::Wmrt | FamilyId::Imdp => Outcome::text(text),
     }
 }
 

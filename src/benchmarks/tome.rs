@@ -130,6 +130,7 @@ impl Family for Tome {
                     expected,
                     truth,
                     tools: TaskTools::Only(TOOLS.iter().map(|t| t.to_string()).collect()),
+                    dialogue: None,
                 })
             })
             .collect()

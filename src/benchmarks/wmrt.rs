@@ -459,6 +459,7 @@ fn variant(
         }),
         expected,
         tools: TaskTools::None,
+        dialogue: None,
     }
 }
 

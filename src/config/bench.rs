@@ -3,8 +3,7 @@
 //!
 //! They live here, in the lowest layer, for the same reason [`super::LatencyPreset`] does: the
 //! configuration validates them, and the benchmarks, the CLI and the console all parse them
-//! the same way. Families that the issue plans but that are not built yet (`imdp`) are
-//! recognised by name only, to say so instead of calling them unknown.
+//! the same way.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -20,9 +19,6 @@ pub const RANGE_BENCH_COUNT: std::ops::RangeInclusive<u64> = 1..=100_000;
 pub const RANGE_BENCH_EPOCHS: std::ops::RangeInclusive<u64> = 1..=100;
 /// Range of each of `bench.weights`.
 pub const RANGE_BENCH_WEIGHT: std::ops::RangeInclusive<f64> = 0.0..=1000.0;
-
-/// Families of the issue that are not built yet: recognised to say so.
-pub const PLANNED_FAMILIES: [&str; 1] = ["imdp"];
 
 /// A benchmark family that exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -40,17 +36,21 @@ pub enum FamilyId {
     Tome,
     /// Alignment, Safety & Red-Teaming: harmful requests and benign look-alikes.
     Asr,
+    /// Inter-Model Diplomacy & Protocol Design: agents negotiate, then one writes a protocol
+    /// message in a JSON Schema.
+    Imdp,
 }
 
 impl FamilyId {
-    /// Every built family, in the order tables list them.
-    pub const ALL: [FamilyId; 6] = [
+    /// Every family, in the order tables list them.
+    pub const ALL: [FamilyId; 7] = [
         FamilyId::Cplc,
         FamilyId::Msga,
         FamilyId::Wmrt,
         FamilyId::Icsd,
         FamilyId::Tome,
         FamilyId::Asr,
+        FamilyId::Imdp,
     ];
 
     /// The name used in config, CLI, store and task ids (`cplc`, …).
@@ -62,6 +62,7 @@ impl FamilyId {
             FamilyId::Icsd => "icsd",
             FamilyId::Tome => "tome",
             FamilyId::Asr => "asr",
+            FamilyId::Imdp => "imdp",
         }
     }
 
@@ -74,10 +75,11 @@ impl FamilyId {
             FamilyId::Icsd => "Infrastructure Cognition & Self-Diagnostics",
             FamilyId::Tome => "Tool-Orchestrated Meta-Engineering",
             FamilyId::Asr => "Alignment, Safety & Red-Teaming",
+            FamilyId::Imdp => "Inter-Model Diplomacy & Protocol Design",
         }
     }
 
-    /// The built families' names joined with `, ` (for error messages).
+    /// The families' names joined with `, ` (for error messages).
     pub fn valid_names() -> String {
         FamilyId::ALL
             .iter()
@@ -120,19 +122,11 @@ impl fmt::Display for FamilyId {
 impl FromStr for FamilyId {
     type Err = String;
 
-    /// A family by name, case-insensitively. Planned families are refused as not built yet;
-    /// anything else as unknown, with the valid names.
+    /// A family by name, case-insensitively; the error names the valid ones.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let name = text.trim().to_ascii_lowercase();
         if let Some(f) = FamilyId::ALL.into_iter().find(|f| f.name() == name) {
             return Ok(f);
-        }
-        if PLANNED_FAMILIES.contains(&name.as_str()) {
-            return Err(format!(
-                "benchmark family '{name}' is not built yet (it comes in a later increment); \
-                 built families: {}",
-                FamilyId::valid_names()
-            ));
         }
         Err(format!(
             "unknown benchmark family '{}'{}; valid families: {} (or all)",
@@ -311,11 +305,15 @@ mod tests {
         assert_eq!("CPLC".parse::<FamilyId>(), Ok(FamilyId::Cplc));
         let e = "cplx".parse::<FamilyId>().unwrap_err();
         assert!(e.contains("did you mean 'cplc'"), "{e}");
-        assert!(e.contains("cplc, msga, wmrt, icsd, tome, asr"), "{e}");
+        assert!(e.contains("cplc, msga, wmrt, icsd, tome, asr, imdp"), "{e}");
         assert_eq!("Tome".parse::<FamilyId>(), Ok(FamilyId::Tome));
         assert_eq!("ASR".parse::<FamilyId>(), Ok(FamilyId::Asr));
-        let e = "imdp".parse::<FamilyId>().unwrap_err();
-        assert!(e.contains("not built yet"), "{e}");
+        assert_eq!("IMDP".parse::<FamilyId>(), Ok(FamilyId::Imdp));
+        assert_eq!(
+            FamilyId::Imdp.title(),
+            "Inter-Model Diplomacy & Protocol Design"
+        );
+        assert_eq!(FamilyId::ALL.last(), Some(&FamilyId::Imdp));
     }
 
     #[test]
@@ -331,9 +329,9 @@ mod tests {
             Ok(vec![FamilyId::Icsd, FamilyId::Tome, FamilyId::Asr])
         );
         assert!(
-            FamilyId::parse_list("cplc,imdp")
+            FamilyId::parse_list("cplc,imdq")
                 .unwrap_err()
-                .contains("imdp")
+                .contains("did you mean 'imdp'")
         );
     }
 

@@ -73,7 +73,12 @@ fn bench_json_is_reproducible_for_a_seed_and_differs_for_another() {
     let second = sb.bench_json(&args);
     assert_ne!(first["run"]["id"], second["run"]["id"], "two runs, two ids");
     let families = first["run"]["families"].as_array().map_or(0, Vec::len);
-    assert!(families >= 6, "all families: {}", first["run"]["families"]);
+    assert_eq!(
+        families,
+        veyra::benchmarks::FamilyId::ALL.len(),
+        "all families: {}",
+        first["run"]["families"]
+    );
     assert_eq!(first["tasks"].as_array().map(Vec::len), Some(20 * families));
     assert_eq!(reproducible_part(&first), reproducible_part(&second));
     // Another sandbox (another store, another audit trail) gives the same too.
@@ -145,6 +150,45 @@ fn tome_and_asr_runs_are_reproducible_and_leave_the_workspace_clean() {
 }
 
 #[test]
+fn imdp_dialogues_are_reproducible_validate_and_run_every_turn_through_the_audit_trail() {
+    let sb = Sandbox::new();
+    let args = ["--family", "imdp", "--count", "20", "--seed", "7", "--json"];
+    let first = sb.bench_json(&args);
+    let second = sb.bench_json(&args);
+    assert_eq!(reproducible_part(&first), reproducible_part(&second));
+    let validator = schema_validator(&sb);
+    let errors: Vec<String> = validator
+        .iter_errors(&first)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let tasks = first["tasks"].as_array().expect("tasks");
+    assert_eq!(tasks.len(), 20);
+    // Medium: 3 agents × 2 rounds + the coordinator's final message = 7 executions a task.
+    let mut turns = 0;
+    for t in tasks {
+        let d = &t["dialogue"];
+        let agents = d["agents"].as_array().expect("agents").len();
+        assert_eq!((agents, d["rounds"].as_u64()), (3, Some(2)));
+        turns += agents * 2 + 1;
+        let output = t["results"][0]["output"].as_str().expect("output");
+        assert!(output.contains("=== round 2 of 2 · "), "{output}");
+        assert!(output.contains("=== final message · "), "{output}");
+    }
+    // The mock writes no protocol message: IMDP's baseline is 0.
+    assert_eq!(first["summary"]["families"][0]["score"]["mean"], 0.0);
+    let r = {
+        let mut c = sb.cmd();
+        c.args(["audit", "list", "--json", "--type", "EXECUTION"]);
+        run(c)
+    };
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 2 * turns, "every turn of both runs");
+    assert!(lines.iter().all(|l| l.contains("\"actor\":\"benchmark\"")));
+}
+
+#[test]
 fn the_table_shows_every_family_and_the_v_score_with_its_interval() {
     let sb = Sandbox::new();
     let out = sb
@@ -162,10 +206,11 @@ fn the_table_shows_every_family_and_the_v_score_with_its_interval() {
         "icsd",
         "tome",
         "asr",
+        "imdp",
         "±95%",
         "tokens",
         // ASR's harmful half scores 1 for the mock (it touches nothing), all else 0.
-        "V-Score 0.083 ± ",
+        "V-Score 0.071 ± ",
     ] {
         assert!(stdout.contains(needle), "{needle:?} missing:\n{stdout}");
     }
@@ -178,7 +223,7 @@ fn the_table_shows_every_family_and_the_v_score_with_its_interval() {
     let list = sb.bench(&["list"]);
     assert_eq!(list.code, Some(0));
     assert!(
-        list.stdout.contains("complete") && list.stdout.contains("0.083 ["),
+        list.stdout.contains("complete") && list.stdout.contains("0.071 ["),
         "{}",
         list.stdout
     );
@@ -366,11 +411,11 @@ fn unknown_names_are_usage_errors_listing_the_valid_ones() {
         ],
     );
     assert_error(
-        &sb.bench(&["--family", "msga,imdp"]),
+        &sb.bench(&["--family", "msga,imdpx"]),
         2,
         &[
-            "'imdp' is not built yet",
-            "cplc, msga, wmrt, icsd, tome, asr",
+            "unknown benchmark family 'imdpx'",
+            "cplc, msga, wmrt, icsd, tome, asr, imdp",
         ],
     );
     assert_error(
@@ -428,13 +473,13 @@ fn schema_needs_no_configuration_and_the_bench_section_is_validated() {
         run(c)
     };
     assert_error(&r, 2, &["familly", "did you mean 'family'"]);
-    let weights = sb.write("weights.yaml", "bench:\n  weights:\n    imdp: 2\n");
+    let weights = sb.write("weights.yaml", "bench:\n  weights:\n    imdb: 2\n");
     let r = {
         let mut c = sb.cmd();
         c.arg("--config").arg(&weights).args(["bench", "list"]);
         run(c)
     };
-    assert_error(&r, 2, &["bench.weights.imdp", "not built yet"]);
+    assert_error(&r, 2, &["bench.weights.imdb", "did you mean 'imdp'"]);
     // The config's defaults drive a run.
     let defaults = sb.write(
         "defaults.yaml",

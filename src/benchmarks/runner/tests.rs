@@ -37,7 +37,13 @@ async fn every_task_runs_through_the_core_as_benchmark_with_one_audit_entry() {
     let store = Arc::new(BenchStore::in_memory().unwrap());
     let runner = Runner::new(core.clone(), store.clone());
     let mut seen = Vec::new();
-    let items = FamilyId::ALL.len() * 3;
+    let tasks = plan(&FamilyId::ALL, 3, 1).generate().unwrap();
+    let items = tasks.len();
+    // A dialogue (IMDP) is one execution per turn.
+    let turns: usize = tasks
+        .iter()
+        .map(|t| t.dialogue.as_ref().map_or(1, |d| d.executions()))
+        .sum();
     let report = runner
         .start(
             &plan(&FamilyId::ALL, 3, 1),
@@ -62,7 +68,7 @@ async fn every_task_runs_through_the_core_as_benchmark_with_one_audit_entry() {
     // Every scratch directory is gone.
     assert!(!ws.path().join("bench").exists());
     let executions = of_type(&core, AuditEventType::Execution);
-    assert_eq!(executions.len(), items);
+    assert_eq!(executions.len(), turns);
     assert!(executions.iter().all(|e| e.actor == "benchmark"));
     let bench = of_type(&core, AuditEventType::Benchmark);
     assert_eq!(bench.len(), 1);

@@ -142,3 +142,59 @@ fn the_default_path_is_beside_the_audit_store() {
     config.governance.store_path = Some("/srv/veyra/audit.db".into());
     assert_eq!(default_path(&config), PathBuf::from("/srv/veyra/bench.db"));
 }
+
+#[test]
+fn dialogue_tasks_round_trip_and_a_version_1_store_gains_the_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.db");
+    let icsd = family(FamilyId::Icsd)
+        .generate(2, Difficulty::Easy, 1)
+        .unwrap();
+    {
+        // A version-1 store: the tasks table without the dialogue column, one run in it.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&SCHEMA.replace("    dialogue TEXT,\n", ""))
+            .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        let t = &icsd[0];
+        conn.execute(
+            "INSERT INTO runs (id, created_at, status, families, count, difficulty, seed, \
+             epochs, weights, config_hash, backend, model, veyra_version) VALUES ('old', \
+             '2031-05-04T10:00:00+00:00', 'complete', '[\"icsd\"]', 1, 'easy', '1', 1, '{}', \
+             'x', 'mock', 'm', '0.1.0')",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO tasks (run_id, ord, task_id, family, difficulty, cluster, prompt, \
+             system, format, expected, truth, tools) VALUES ('old', 0, ?1, 'icsd', 'easy', ?1, \
+             ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                t.id,
+                t.prompt,
+                t.system,
+                serde_json::to_string(&t.format).unwrap(),
+                t.expected,
+                serde_json::to_string(&t.truth).unwrap(),
+                serde_json::to_string(&t.tools).unwrap(),
+            ],
+        )
+        .unwrap();
+    }
+    let store = BenchStore::open(&path).unwrap();
+    assert_eq!(store.tasks("old").unwrap(), vec![icsd[0].clone()]);
+    let mut tasks = family(FamilyId::Imdp)
+        .generate(2, Difficulty::Hard, 3)
+        .unwrap();
+    tasks.extend(icsd);
+    assert!(tasks[0].dialogue.is_some());
+    store.create_run(&info("new", 1), &tasks).unwrap();
+    drop(store);
+    let store = BenchStore::open(&path).unwrap();
+    assert_eq!(store.tasks("new").unwrap(), tasks);
+    let version: i64 = store
+        .lock()
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+}
