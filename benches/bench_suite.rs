@@ -40,6 +40,12 @@ fn core() -> VeyraCore {
     let mut config = VeyraConfig::default();
     config.governance.store = veyra::config::AuditStoreKind::Memory;
     config.latency.simulate = false;
+    // TOME's scratch directories go to a directory of this process, not the user's data dir
+    // (kept for the process's life: the benchmark functions share it).
+    let workspace = Box::leak(Box::new(
+        tempfile::tempdir().expect("a temporary directory for the workspace"),
+    ));
+    config.tools.workspace = Some(workspace.path().to_path_buf());
     VeyraCore::new(config).expect("default config is valid")
 }
 
