@@ -503,32 +503,87 @@ fn bench_list(path: &Path, json: bool) -> Result<ExitCode, VeyraError> {
             path.display()
         ));
     }
-    let mut out = format!(
-        "{:<24} {:<20} {:<9} {:<19} {:>6} {:<8} {:>6}  {}\n",
-        "run", "created (UTC)", "status", "families", "n", "level", "seed", "V-Score (95% CI)"
-    );
-    for (run, summary) in &runs {
-        let families: Vec<&str> = run.families.iter().map(|f| f.name()).collect();
-        let v = match summary {
-            Some(s) => {
-                let e = &s.v_score.score;
-                match (e.ci_low, e.ci_high) {
-                    (Some(l), Some(h)) => format!("{:.3} [{l:.3}, {h:.3}]", e.mean),
-                    _ => format!("{:.3} [no interval]", e.mean),
+    // The run id starts with its UTC date and time; every family is `all`. Columns are as wide
+    // as their widest value, so a list of ordinary runs fits 80 columns.
+    let rows: Vec<[String; 7]> = runs
+        .iter()
+        .map(|(run, summary)| {
+            let families = if run.families == FamilyId::ALL {
+                "all".to_string()
+            } else {
+                run.families
+                    .iter()
+                    .map(|f| f.name())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            let v = match summary {
+                Some(s) => {
+                    let e = &s.v_score.score;
+                    match (e.ci_low, e.ci_high) {
+                        (Some(l), Some(h)) => format!("{:.3} [{l:.3}, {h:.3}]", e.mean),
+                        _ => format!("{:.3} [no interval]", e.mean),
+                    }
                 }
-            }
-            None => "-".to_string(),
-        };
-        out.push_str(&format!(
-            "{:<24} {:<20} {:<9} {:<19} {:>6} {:<8} {:>6}  {v}\n",
-            run.id,
-            run.created_at.format("%Y-%m-%d %H:%M:%S"),
-            run.status.name(),
-            families.join(","),
-            run.count,
-            run.difficulty.name(),
-            run.seed
-        ));
+                None => "-".to_string(),
+            };
+            [
+                run.id.clone(),
+                run.status.name().to_string(),
+                families,
+                run.count.to_string(),
+                run.difficulty.name().to_string(),
+                run.seed.to_string(),
+                v,
+            ]
+        })
+        .collect();
+    let head = [
+        "run",
+        "status",
+        "families",
+        "n",
+        "level",
+        "seed",
+        "V-Score (95% CI)",
+    ];
+    let width = |i: usize| {
+        rows.iter()
+            .map(|r| r[i].chars().count())
+            .chain(std::iter::once(head[i].len()))
+            .max()
+            .unwrap_or(0)
+    };
+    let w: Vec<usize> = (0..7).map(width).collect();
+    let line = |r: [&str; 7]| {
+        format!(
+            "{:<w0$} {:<w1$} {:<w2$} {:>w3$} {:<w4$} {:>w5$}  {}\n",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2],
+            w3 = w[3],
+            w4 = w[4],
+            w5 = w[5],
+        )
+    };
+    let mut out = line(head);
+    for r in &rows {
+        out.push_str(&line([
+            r[0].as_str(),
+            r[1].as_str(),
+            r[2].as_str(),
+            r[3].as_str(),
+            r[4].as_str(),
+            r[5].as_str(),
+            r[6].as_str(),
+        ]));
     }
     print_all(&out)
 }

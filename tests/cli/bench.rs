@@ -227,6 +227,13 @@ fn the_table_shows_every_family_and_the_v_score_with_its_interval() {
         "{}",
         list.stdout
     );
+    // Every family reads `all`, and an ordinary list fits an 80-column terminal.
+    assert!(list.stdout.contains(" all "), "{}", list.stdout);
+    assert!(
+        list.stdout.lines().all(|l| l.chars().count() <= 80),
+        "{}",
+        list.stdout
+    );
     let show = sb.bench(&["show", "last"]);
     assert_eq!(show.code, Some(0), "{}", show.stderr);
     assert!(show.stdout.contains("V-Score") && show.stdout.contains("task epochs below 1"));
