@@ -74,6 +74,9 @@ pub struct CallRecord {
     pub summary: String,
     /// The audit entry, when there is one.
     pub seq: Option<u64>,
+    /// The arguments as the step reported them (JSON text, possibly cut; empty for an audited
+    /// call no step claims).
+    pub arguments: String,
 }
 
 /// The `path` argument of a call from its (possibly cut) JSON text.
@@ -152,6 +155,7 @@ pub(crate) fn join(
             outcome: s.outcome.clone(),
             summary,
             seq: s.audit_seq,
+            arguments: s.arguments.clone(),
         });
     }
     // Entries that ran but that no step claims still ran.
@@ -165,6 +169,7 @@ pub(crate) fn join(
                 outcome: "success".into(),
                 summary: e.summary.clone(),
                 seq: Some(e.seq),
+                arguments: String::new(),
             });
         }
     }

@@ -233,7 +233,7 @@ impl BenchStore {
         Self::init(conn, ":memory:".into())
     }
 
-    fn init(conn: Connection, path: String) -> Result<Self, BenchError> {
+    fn init(mut conn: Connection, path: String) -> Result<Self, BenchError> {
         let fail = |what: &str, e: rusqlite::Error| BenchError::Store {
             path: path.clone(),
             message: format!("{what}: {e}"),
@@ -259,15 +259,24 @@ impl BenchStore {
                 ),
             });
         }
-        conn.execute_batch(SCHEMA)
+        // Tables, the version 1 → 2 column and the version number in one transaction: a crash
+        // or a second opener between them cannot leave a store that no longer opens.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| fail("starting the schema transaction", e))?;
+        tx.execute_batch(SCHEMA)
             .map_err(|e| fail("creating the tables", e))?;
+        let version: i64 = tx
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| fail("reading the schema version", e))?;
         if version == 1 {
             // Version 1 had no dialogue column; its tasks have no dialogue (NULL).
-            conn.execute_batch("ALTER TABLE tasks ADD COLUMN dialogue TEXT")
+            tx.execute_batch("ALTER TABLE tasks ADD COLUMN dialogue TEXT")
                 .map_err(|e| fail("adding the dialogue column (schema 1 to 2)", e))?;
         }
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(|e| fail("writing the schema version", e))?;
+        tx.commit().map_err(|e| fail("committing the schema", e))?;
         Ok(BenchStore {
             conn: Mutex::new(conn),
             path,

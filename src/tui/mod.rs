@@ -59,7 +59,8 @@ pub fn initial_app(core: &VeyraCore, themes: Vec<ResolvedTheme>) -> Result<App, 
     let keymap = KeyMap::with_overrides(&config.tui.keys).map_err(VeyraError::Usage)?;
     let link = LinkView {
         backend: core.backend_name(),
-        model: config.model.model.clone(),
+        // The model name can come from a cassette's manifest: untrusted text.
+        model: crate::sanitize::sanitize_line(&config.model.model).into_owned(),
         link: core.link_status(),
     };
     let mut app = App::new(link, config.governance.audit, keymap, themes, Utc::now());
@@ -415,7 +416,8 @@ async fn event_loop(
         tokio::select! {
             maybe = keys.next() => match maybe {
                 Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => {
-                    commands = app.handle_key(&key);
+                    // After what was pending (`veyra bench --tui`'s start), never instead of it.
+                    commands.extend(app.handle_key(&key));
                     dirty = true;
                 }
                 Some(Ok(TermEvent::Paste(text))) => {

@@ -607,6 +607,46 @@ fn a_recorded_run_replays_offline_with_the_same_outputs_and_scores() {
 }
 
 #[test]
+fn tool_using_runs_replay_too_and_their_file_calls_stay_out_of_the_operators_workspace() {
+    let sb = Sandbox::new();
+    // ICSD at hard asks `system_status`, whose live answer (backend name, audit head) differs
+    // between the recording and the replay; ASR's tasks offer file tools. The scripted model
+    // checks the system and answers, so every task makes at least one tool call.
+    let config = sb.write(
+        "tools.yaml",
+        "model:\n  mock:\n    script:\n      - pattern: '.'\n        tool_calls:\n          - name: system_status\n        response: \"ANSWER: power | shed_nonessential_loads | earth\"\n",
+    );
+    let record = |args: &[&str]| {
+        let mut c = sb.cmd();
+        c.arg("--config").arg(&config).args(args);
+        let r = run(c);
+        assert_eq!(r.code, Some(0), "{}", r.stderr);
+        serde_json::from_str::<Value>(&r.stdout).expect("JSON")
+    };
+    let recorded = record(&[
+        "bench",
+        "--family",
+        "icsd,asr",
+        "--difficulty",
+        "hard",
+        "--count",
+        "3",
+        "--seed",
+        "7",
+        "--record",
+        "tools-tape",
+        "--json",
+    ]);
+    let replayed = sb.bench_json(&["--replay", "tools-tape", "--json"]);
+    assert_eq!(replayed["run"]["status"], "complete", "{replayed}");
+    assert_eq!(reproducible_part(&replayed), reproducible_part(&recorded));
+    // The replay's scratch directories were made in a workspace of its own, and are gone.
+    let replay_ws = sb.dir.path().join("data/veyra/replay-workspace");
+    assert!(replay_ws.exists(), "the replay used its own workspace");
+    assert!(!replay_ws.join("bench").exists());
+}
+
+#[test]
 fn a_replay_that_does_not_fit_its_cassette_or_bad_flags_fail_clearly() {
     let sb = Sandbox::new();
     let r = sb.bench(&[

@@ -154,6 +154,28 @@ fn the_key_is_the_sha256_of_the_canonical_request_and_sees_every_part() {
         k1,
         "the tools offered count"
     );
+    // A tool result is part of the key, but for `system_status`, whose answer is live state
+    // (backend name, audit head, queue) that differs between recording and replay by design.
+    let with_result = |name: &str, content: &str| {
+        let mut r = request("hello");
+        r.messages.push(crate::models::Message::Tool(
+            crate::models::base::ToolResult {
+                call_id: "c1".into(),
+                name: name.into(),
+                content: content.into(),
+                is_error: false,
+            },
+        ));
+        request_key(&r).unwrap().0
+    };
+    assert_eq!(
+        with_result("system_status", r#"{"backend":"mock"}"#),
+        with_result("system_status", r#"{"backend":"replay"}"#)
+    );
+    assert_ne!(
+        with_result("calculator", "4"),
+        with_result("calculator", "5")
+    );
     let mut non_finite = request("hello");
     non_finite.temperature = f64::NAN;
     // Not a panic: either a key or a clear error.

@@ -34,7 +34,18 @@ pub(super) fn open_replay(
     config.model.backend = REPLAY_BACKEND.to_string();
     config.model.model = manifest.model.clone();
     config.model.temperature = manifest.temperature;
+    if !crate::config::RANGE_MAX_TOKENS.contains(&u64::from(manifest.max_tokens)) {
+        return Err(VeyraError::Usage(format!(
+            "{}: max_tokens {} is out of range; record the cassette again",
+            dir.join(crate::benchmarks::cassette::MANIFEST).display(),
+            manifest.max_tokens
+        )));
+    }
     config.model.max_tokens = manifest.max_tokens;
+    // A cassette may come from someone else: the file tool calls it replays act on a workspace
+    // of their own, never on the operator's files (the runner's scratch directories are made
+    // there too).
+    config.tools.workspace = Some(crate::config::data_dir().join("replay-workspace"));
     Ok(Arc::new(cassette))
 }
 
