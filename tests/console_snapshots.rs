@@ -831,3 +831,30 @@ fn a_failed_benchmark_run_says_why_80x24() {
     assert_eq!(style_of(&terminal, "failed").fg, theme.error.fg);
     insta::assert_snapshot!(terminal.backend());
 }
+
+#[test]
+fn every_hint_names_the_keys_the_operator_configured() {
+    let overrides: std::collections::BTreeMap<String, Vec<String>> = [
+        ("verify_audit", "V"),
+        ("start_bench", "B"),
+        ("zoom", "Z"),
+        ("up", "K"),
+        ("top", "home"),
+        ("submit", "ctrl-s"),
+    ]
+    .into_iter()
+    .map(|(a, k)| (a.to_string(), vec![k.to_string()]))
+    .collect();
+    let mut app = app();
+    app.keymap = KeyMap::with_overrides(&overrides).unwrap();
+    let screen = format!("{}", draw(&mut app, 160, 48).backend());
+    assert!(screen.contains("not verified yet (V)"), "{screen}");
+    assert!(screen.contains("B runs the configured suite"), "{screen}");
+    assert!(screen.contains("Ctrl-S to send it"), "{screen}");
+    // The help's second page too.
+    app.overlay = Some(Overlay::Help);
+    app.help_page = 1;
+    let screen = format!("{}", draw(&mut app, 160, 48).backend());
+    assert!(screen.contains("V-Score, bars; B runs"), "{screen}");
+    assert!(screen.contains("log; K back"), "{screen}");
+}

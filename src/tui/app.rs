@@ -282,6 +282,17 @@ impl App {
         })
     }
 
+    /// The first key of `action` while browsing, as the help writes it (`v`, `Ctrl-C`): every
+    /// hint the console shows comes from the key map, so overrides show too.
+    pub fn key(&self, action: Action) -> String {
+        self.keymap.key_hint(Mode::Normal, action)
+    }
+
+    /// The key that leaves the prompt (and opens a waiting confirmation).
+    pub fn leave_key(&self) -> String {
+        self.keymap.key_hint(Mode::Editing, Action::Cancel)
+    }
+
     /// Focuses `pane`; where Output and Benchmarks share a place, shows the one focused.
     pub fn show_pane(&mut self, pane: Pane) {
         self.focus = pane;

@@ -251,7 +251,10 @@ impl App {
                 // announces itself; the modal waits until they leave the prompt.
                 if self.editing || self.command.is_some() {
                     self.flash(
-                        format!("confirmation waiting: {operation} · Esc to answer"),
+                        format!(
+                            "confirmation waiting: {operation} · {} to answer",
+                            self.leave_key()
+                        ),
                         FlashLevel::Error,
                     );
                 }

@@ -9,6 +9,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::block;
 use crate::tui::app::{App, Pane, Verification, matches_filter};
+use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
 
 /// Draws the pane.
@@ -51,7 +52,10 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         });
     }
     match &audit.verification {
-        Verification::Never => lines.push(Line::styled("not verified yet (v)", theme.muted)),
+        Verification::Never => lines.push(Line::styled(
+            format!("not verified yet ({})", app.key(Action::VerifyAudit)),
+            theme.muted,
+        )),
         Verification::Running => lines.push(Line::styled("verifying…", theme.running)),
         Verification::Verified {
             entries,
@@ -94,7 +98,11 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let skip = app.audit_scroll.min(rows.len().saturating_sub(1));
     if skip > 0 {
         lines.push(Line::styled(
-            format!("↑ {skip} newer (k / g to return)"),
+            format!(
+                "↑ {skip} newer ({} / {} to return)",
+                app.key(Action::Up),
+                app.key(Action::Top)
+            ),
             theme.accent,
         ));
     }

@@ -121,7 +121,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, tab: Opti
         lines.truncate(room.saturating_sub(1));
         if room > 0 {
             lines.push(Line::styled(
-                format!("… {} more rows (z zooms)", cut + 1),
+                format!("… {} more rows ({} zooms)", cut + 1, app.key(Action::Zoom)),
                 theme.muted,
             ));
         }

@@ -37,10 +37,14 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, tab: Opti
             Line::styled("Nothing to show yet.", theme.muted),
             Line::styled(
                 format!(
-                    "Press {} to type a prompt, Enter to send it, {} for help.",
+                    "Press {} to type a prompt, {} to send it, {} for help.",
                     app.keymap.key_hint(
                         crate::tui::keymap::Mode::Normal,
                         crate::tui::keymap::Action::EditPrompt
+                    ),
+                    app.keymap.key_hint(
+                        crate::tui::keymap::Mode::Editing,
+                        crate::tui::keymap::Action::Submit
                     ),
                     app.keymap.key_hint(
                         crate::tui::keymap::Mode::Normal,

@@ -274,10 +274,12 @@ fn help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     lines.drain(..offset);
     let block = block.title(Span::styled(
         format!(
-            " {} {}/{} — j/k scroll ",
+            " {} {}/{} — {}/{} scroll ",
             if offset < max { "↓" } else { "↑" },
             offset + room.min(lines.len()),
-            offset + lines.len()
+            offset + lines.len(),
+            app.key(Action::Down),
+            app.key(Action::Up)
         ),
         theme.accent,
     ));
@@ -300,17 +302,35 @@ fn help_story(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ])
     };
     let mut left = vec![Line::styled("Panes", theme.title)];
+    let key = |a| app.key(a);
     for (pane, what) in [
-        ("Tasks", "prompts, state, time"),
-        ("Output", "the answer; ⚙ tool calls"),
-        ("Log", "log; k back, G live"),
-        ("Audit", "hash chain, its checks"),
-        ("Safety", "refusals, newest first"),
-        ("Benchmarks", "V-Score, bars; b runs"),
-        ("Prompt", "i types, Enter sends"),
-        ("status", "backend, link, audit"),
+        ("Tasks", "prompts, state, time".to_string()),
+        ("Output", "the answer; ⚙ tool calls".to_string()),
+        (
+            "Log",
+            format!(
+                "log; {} back, {} live",
+                key(Action::Up),
+                key(Action::Bottom)
+            ),
+        ),
+        ("Audit", "hash chain, its checks".to_string()),
+        ("Safety", "refusals, newest first".to_string()),
+        (
+            "Benchmarks",
+            format!("V-Score, bars; {} runs", key(Action::StartBench)),
+        ),
+        (
+            "Prompt",
+            format!(
+                "{} types, {} sends",
+                key(Action::EditPrompt),
+                app.keymap.key_hint(Mode::Editing, Action::Submit)
+            ),
+        ),
+        ("status", "backend, link, audit".to_string()),
     ] {
-        left.push(row(pane, 11, what));
+        left.push(row(pane, 11, &what));
     }
     left.push(Line::styled("Task states", theme.title));
     for (glyph, what) in [
@@ -357,10 +377,12 @@ fn help_story(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             .title(Span::styled(" Help 2/2 ", theme.title))
             .title(Span::styled(
                 format!(
-                    " {} {}/{} — j/k scroll ",
+                    " {} {}/{} — {}/{} scroll ",
                     if offset < max { "↓" } else { "↑" },
                     offset + room.min(lines.len()),
-                    offset + lines.len()
+                    offset + lines.len(),
+                    app.key(Action::Down),
+                    app.key(Action::Up)
                 ),
                 theme.accent,
             ))

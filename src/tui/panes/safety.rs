@@ -9,6 +9,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::block;
 use crate::tui::app::{App, Pane, matches_filter};
+use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
 
 /// Draws the pane.
@@ -49,7 +50,11 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let mut lines: Vec<Line> = Vec::new();
     if skip > 0 {
         lines.push(Line::styled(
-            format!("↑ {skip} newer (k / g to return)"),
+            format!(
+                "↑ {skip} newer ({} / {} to return)",
+                app.key(Action::Up),
+                app.key(Action::Top)
+            ),
             theme.accent,
         ));
     }

@@ -45,7 +45,10 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if waiting > 0 && app.confirm.is_none() {
         let plural = if waiting == 1 { "" } else { "s" };
         left.push(Span::styled(
-            format!("⚠ {waiting} confirmation{plural} waiting · Esc to answer"),
+            format!(
+                "⚠ {waiting} confirmation{plural} waiting · {} to answer",
+                app.leave_key()
+            ),
             theme.status.patch(theme.warn),
         ));
     } else if let Some(flash) = &app.flash {
