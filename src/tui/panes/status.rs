@@ -18,12 +18,62 @@ pub fn rate_text(rate: f64) -> String {
     }
 }
 
+/// How long a segment stays when the bar is short of room: the lowest goes first.
+const DROP_FIRST: u8 = 0;
+const DROP_LATER: u8 = 1;
+const KEEP: u8 = 2;
+/// What must be seen whatever else goes: a broken chain, a blackout.
+const ALARM: u8 = 3;
+/// A message: cut to the room left (with `…`) rather than dropped.
+const SHRINK: u8 = 4;
+
+/// The spans that fit in `width` columns: while they do not, the segment of lowest priority
+/// (the last of equals) goes; a message (`SHRINK`) is cut to what is left with `…`. A segment
+/// is never cut otherwise, so a hash or a count is shown whole or not at all.
+pub fn fit_segments(mut segs: Vec<(u8, Span<'_>)>, width: usize) -> Vec<Span<'_>> {
+    use unicode_width::UnicodeWidthStr;
+    let total = |segs: &[(u8, Span<'_>)]| segs.iter().map(|s| s.1.content.width()).sum::<usize>();
+    while total(&segs) > width {
+        let Some(i) = segs
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.0 < SHRINK)
+            .min_by_key(|(i, s)| (s.0, std::cmp::Reverse(*i)))
+            .map(|(i, _)| i)
+        else {
+            break;
+        };
+        // Keep what must stay while a message can still give way.
+        let message = segs.iter().position(|s| s.0 == SHRINK);
+        if let (Some(m), true) = (message, segs[i].0 >= KEEP) {
+            let over = total(&segs) - width;
+            let text = segs[m].1.content.to_string();
+            let room = text.width().saturating_sub(over + 1);
+            let cut: String = text
+                .chars()
+                .scan(0, |w, c| {
+                    *w += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+                    (*w <= room).then_some(c)
+                })
+                .collect();
+            segs[m].1.content = format!("{cut}…").into();
+            segs[m].0 = KEEP;
+            continue;
+        }
+        segs.remove(i);
+    }
+    segs.into_iter().map(|s| s.1).collect()
+}
+
 /// Draws the bar.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let sep = Span::styled(" │ ", theme.status);
-    let mut left = vec![Span::styled(
-        format!(" {}/{}", app.link.backend, app.link.model),
-        theme.status,
+    let mut left = vec![(
+        KEEP,
+        Span::styled(
+            format!(" {}/{}", app.link.backend, app.link.model),
+            theme.status,
+        ),
     )];
     // Tokens/s of the task in view (the selected one, else the newest) while it streams, where
     // the bar has room beside the audit state; the Output pane's title shows it at any width.
@@ -35,66 +85,84 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             .filter(|t| t.is_active())
             .and_then(|t| t.tokens_per_second(app.now))
     {
-        left.push(Span::styled(format!(" {}", rate_text(rate)), theme.status));
+        left.push((
+            DROP_FIRST,
+            Span::styled(format!(" {}", rate_text(rate)), theme.status),
+        ));
     }
-    left.push(sep.clone());
+    left.push((KEEP, sep.clone()));
     // A waiting confirmation the modal does not show (the operator is typing) comes first;
     // then a message; either takes the place of the link and audit summary, so it is readable
     // at 80 columns.
     let waiting = app.confirmations.len();
     if waiting > 0 && app.confirm.is_none() {
         let plural = if waiting == 1 { "" } else { "s" };
-        left.push(Span::styled(
-            format!(
-                "⚠ {waiting} confirmation{plural} waiting · {} to answer",
-                app.leave_key()
+        left.push((
+            SHRINK,
+            Span::styled(
+                format!(
+                    "⚠ {waiting} confirmation{plural} waiting · {} to answer",
+                    app.leave_key()
+                ),
+                theme.status.patch(theme.warn),
             ),
-            theme.status.patch(theme.warn),
         ));
     } else if let Some(flash) = &app.flash {
         let style = match flash.level {
             FlashLevel::Info => theme.status,
             FlashLevel::Error => theme.status.patch(theme.error),
         };
-        left.push(Span::styled(flash.text.clone(), style));
+        left.push((SHRINK, Span::styled(flash.text.clone(), style)));
     } else {
         let link = &app.link.link;
         if link.simulated {
             let one_way = crate::tui::panes::tasks::countdown_text(
                 std::time::Duration::from_millis(link.one_way_ms),
             );
-            left.push(Span::styled(
-                format!(
-                    "{} {} {one_way} ×{}",
-                    link.preset, link.mode, link.time_scale
+            left.push((
+                DROP_LATER,
+                Span::styled(
+                    format!(
+                        "{} {} {one_way} ×{}",
+                        link.preset, link.mode, link.time_scale
+                    ),
+                    theme.status,
                 ),
-                theme.status,
             ));
             // The simulated date only where it fits beside the audit summary.
             if link.time_scale != 1.0 && area.width >= 110 {
                 let sim = link.sim_time_at(app.now);
-                left.push(Span::styled(
-                    sim.format(" sim %m-%d %H:%M").to_string(),
-                    theme.status,
+                left.push((
+                    DROP_FIRST,
+                    Span::styled(sim.format(" sim %m-%d %H:%M").to_string(), theme.status),
                 ));
             }
             match link.conjunction.as_str() {
-                "blackout" => left.push(Span::styled(" BLACKOUT", theme.status.patch(theme.error))),
-                "reduced" => left.push(Span::styled(" reduced", theme.status.patch(theme.warn))),
+                "blackout" => left.push((
+                    ALARM,
+                    Span::styled(" BLACKOUT", theme.status.patch(theme.error)),
+                )),
+                "reduced" => left.push((
+                    KEEP,
+                    Span::styled(" reduced", theme.status.patch(theme.warn)),
+                )),
                 _ => {}
             }
         } else {
-            left.push(Span::styled(
-                format!("{} sim off", link.preset),
-                theme.status,
+            left.push((
+                DROP_LATER,
+                Span::styled(format!("{} sim off", link.preset), theme.status),
             ));
         }
-        left.push(sep);
+        left.push((DROP_LATER, sep));
         if app.audit.enabled {
             let short = app.audit.head.get(..8).unwrap_or(&app.audit.head);
-            left.push(Span::styled(
-                format!("audit {} {short} ", app.audit.entries),
-                theme.status,
+            left.push((
+                DROP_LATER,
+                Span::styled(
+                    format!("audit {} {short} ", app.audit.entries),
+                    theme.status,
+                ),
             ));
             let (mark, style) = match &app.audit.verification {
                 Verification::Never => ("unverified".to_string(), theme.status),
@@ -107,17 +175,89 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                     theme.status.patch(theme.error),
                 ),
             };
-            left.push(Span::styled(mark, style));
+            // A broken chain is never dropped; the rest of the audit state may be.
+            let keep = if matches!(app.audit.verification, Verification::Failed { .. }) {
+                ALARM
+            } else {
+                DROP_LATER
+            };
+            left.push((keep, Span::styled(mark, style)));
         } else {
-            left.push(Span::styled("audit off", theme.status));
+            left.push((DROP_LATER, Span::styled("audit off", theme.status)));
         }
     }
     let clock = app.now.format(" %H:%M:%S UTC ").to_string();
     let [l, r] = Layout::horizontal([Constraint::Min(10), Constraint::Length(clock.len() as u16)])
         .areas(area);
+    let left = fit_segments(left, usize::from(l.width));
     frame.render_widget(Paragraph::new(Line::from(left)).style(theme.status), l);
     frame.render_widget(
         Paragraph::new(Line::styled(clock, theme.status)).style(theme.status),
         r,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(spans: &[Span<'_>]) -> String {
+        spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn segments_give_way_by_priority_and_are_never_cut() {
+        let segs = || {
+            vec![
+                (KEEP, Span::raw(" mock/m")),
+                (DROP_FIRST, Span::raw(" 42 tok/s")),
+                (KEEP, Span::raw(" │ ")),
+                (DROP_LATER, Span::raw("mars fixed 12m ×60")),
+                (DROP_FIRST, Span::raw(" sim 12-01 10:00")),
+                (DROP_LATER, Span::raw(" │ ")),
+                (DROP_LATER, Span::raw("audit 81 d953e114 ")),
+                (ALARM, Span::raw("✗ CHAIN BROKEN")),
+            ]
+        };
+        let all = text(&fit_segments(segs(), 200));
+        assert_eq!(
+            all,
+            " mock/m 42 tok/s │ mars fixed 12m ×60 sim 12-01 10:00 │ audit 81 d953e114 ✗ CHAIN BROKEN"
+        );
+        // Narrower: the sim date and the rate go first, later segments of a level before
+        // earlier ones; the hash is whole or absent, the broken chain always there.
+        for width in 20..all.chars().count() {
+            let got = text(&fit_segments(segs(), width));
+            assert!(got.chars().count() <= width, "{width}: {got}");
+            assert!(got.contains("✗ CHAIN BROKEN"), "{width}: {got}");
+            assert!(
+                got.contains("d953e114") || !got.contains("d953"),
+                "{width}: the hash cut: {got}"
+            );
+        }
+        assert_eq!(
+            text(&fit_segments(segs(), 63)),
+            " mock/m │ mars fixed 12m ×60 │ audit 81 d953e114 ✗ CHAIN BROKEN"
+        );
+        assert_eq!(
+            text(&fit_segments(segs(), 62)),
+            " mock/m │ mars fixed 12m ×60 │ ✗ CHAIN BROKEN"
+        );
+    }
+
+    #[test]
+    fn a_message_is_cut_with_an_ellipsis_before_what_must_stay_goes() {
+        let segs = vec![
+            (KEEP, Span::raw(" mock/m")),
+            (KEEP, Span::raw(" │ ")),
+            (
+                SHRINK,
+                Span::raw("benchmark run failed: the store is on a full disk; free space"),
+            ),
+        ];
+        let got = text(&fit_segments(segs, 40));
+        assert_eq!(got.chars().count(), 40, "{got}");
+        assert!(got.starts_with(" mock/m │ benchmark run failed"), "{got}");
+        assert!(got.ends_with('…'), "{got}");
+    }
 }
