@@ -565,6 +565,9 @@ async fn run_recorded(
     record: &mut Record,
 ) -> Result<ExecutionResult, VeyraError> {
     let offers_tools = !matches!(request.tools, None | Some(ToolSelection::None));
+    // Where the trail stood when the execution started: its entries are read from there on,
+    // not from the start of the log (which grows with every task of a run).
+    let from = core.audit().map_or(0, |t| t.len());
     let mut stream = core.execute_stream(request)?;
     let id = stream.id();
     let mut folder = ResultFolder::new(id);
@@ -598,14 +601,19 @@ async fn run_recorded(
         }
     };
     if offers_tools && core.audit().is_some() {
-        record.audit = Some(audited_calls(core, id).await?);
+        record.audit = Some(audited_calls(core, id, from).await?);
     }
     result
 }
 
-/// The `TOOL_INVOCATION` entries whose `parent_execution` is `id`, read from the trail off
-/// the async threads (a durable store is read from disk).
-async fn audited_calls(core: &VeyraCore, id: ExecutionId) -> Result<Vec<AuditedCall>, VeyraError> {
+/// The `TOOL_INVOCATION` entries whose `parent_execution` is `id`, read from the trail from
+/// entry `from` on (the execution's entries all come after it started), off the async threads
+/// (a durable store is read from disk).
+async fn audited_calls(
+    core: &VeyraCore,
+    id: ExecutionId,
+    from: u64,
+) -> Result<Vec<AuditedCall>, VeyraError> {
     let core = core.clone();
     let parent = id.to_string();
     let entries = tokio::task::spawn_blocking(move || {
@@ -614,7 +622,7 @@ async fn audited_calls(core: &VeyraCore, id: ExecutionId) -> Result<Vec<AuditedC
             ..AuditFilter::default()
         };
         match core.audit() {
-            Some(trail) => trail.query(&filter),
+            Some(trail) => trail.query_from(from, &filter),
             None => Ok(Vec::new()),
         }
     })

@@ -772,6 +772,23 @@ impl AuditTrail {
         Ok(out)
     }
 
+    /// Entries from `seq` on that pass `filter`, in chain order, read from there (what an
+    /// execution recorded since it started, without reading the whole log).
+    pub fn query_from(
+        &self,
+        seq: u64,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditEntry>, AuditError> {
+        let mut out = Vec::new();
+        self.store.scan_from(seq, &mut |entry| {
+            if filter.matches(entry) {
+                out.push(entry.clone());
+            }
+            true
+        })?;
+        Ok(out)
+    }
+
     /// A JSON export of the entries that pass `filter`, after verifying the store: with the
     /// checkpoint that covers every entry and, when filtered, an inclusion proof per entry (and
     /// the key rotations, proved likewise), so it verifies offline.

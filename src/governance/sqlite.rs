@@ -776,6 +776,35 @@ impl AuditStore for SqliteStore {
         }
         Ok(())
     }
+
+    fn scan_from(
+        &self,
+        seq: u64,
+        visit: &mut dyn FnMut(&AuditEntry) -> bool,
+    ) -> Result<(), AuditError> {
+        let Some(conn) = self.reader()? else {
+            return Ok(());
+        };
+        let from = i64::try_from(seq).unwrap_or(i64::MAX);
+        let mut stmt = match conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM audit_entries WHERE seq >= ?1 ORDER BY seq"
+        )) {
+            Ok(stmt) => stmt,
+            Err(e) if missing_table(&e) => return Ok(()),
+            Err(e) => return Err(open_error(&self.path, e)),
+        };
+        let mut rows = stmt.query([from]).map_err(|e| open_error(&self.path, e))?;
+        // Entry numbers in messages count from the first entry (sequence number 1).
+        let mut index = seq.saturating_sub(1);
+        while let Some(row) = rows.next().map_err(|e| open_error(&self.path, e))? {
+            let entry = entry_from_row(row, index).map_err(AuditError::Integrity)?;
+            if !visit(&entry) {
+                break;
+            }
+            index += 1;
+        }
+        Ok(())
+    }
 }
 
 mod rows;

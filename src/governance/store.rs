@@ -145,6 +145,15 @@ pub trait AuditStore: Send + Sync {
     fn last(&self) -> Result<Option<AuditEntry>, AuditError>;
     /// Calls `visit` on every entry in order until it returns `false`.
     fn scan(&self, visit: &mut dyn FnMut(&AuditEntry) -> bool) -> Result<(), AuditError>;
+    /// [`AuditStore::scan`] from entry `seq` on: stores that can seek do, so reading what an
+    /// execution just recorded does not cost the whole log.
+    fn scan_from(
+        &self,
+        seq: u64,
+        visit: &mut dyn FnMut(&AuditEntry) -> bool,
+    ) -> Result<(), AuditError> {
+        self.scan(&mut |e| e.seq < seq || visit(e))
+    }
     /// Calls `listener` with each checkpoint once it is durable, for stores that sign them.
     fn on_checkpoint(&self, listener: CheckpointListener) {
         let _ = listener;
@@ -243,6 +252,22 @@ impl AuditStore for MemoryStore {
 
     fn scan(&self, visit: &mut dyn FnMut(&AuditEntry) -> bool) -> Result<(), AuditError> {
         for entry in self.entries.read().map_err(|_| poisoned())?.iter() {
+            if !visit(entry) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_from(
+        &self,
+        seq: u64,
+        visit: &mut dyn FnMut(&AuditEntry) -> bool,
+    ) -> Result<(), AuditError> {
+        let entries = self.entries.read().map_err(|_| poisoned())?;
+        // Entries are in chain order, so sequence numbers ascend: seek by binary search.
+        let start = entries.partition_point(|e| e.seq < seq);
+        for entry in entries.iter().skip(start) {
             if !visit(entry) {
                 break;
             }

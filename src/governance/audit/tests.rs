@@ -186,6 +186,24 @@ fn export_round_trips_through_json_and_verifies() {
 fn query_filters_by_type_actor_and_time() {
     let (trail, _) = trail_with(6);
     let all = entries(&trail);
+    // From an entry on: the rest of the chain, filtered the same way.
+    let from = |seq| {
+        trail
+            .query_from(
+                seq,
+                &AuditFilter {
+                    event_type: Some(AuditEventType::System),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(from(0), vec![2, 4, 6]);
+    assert_eq!(from(3), vec![4, 6]);
+    assert_eq!(from(7), Vec::<u64>::new());
     let by_type = trail
         .query(&AuditFilter {
             event_type: Some(AuditEventType::System),
