@@ -129,7 +129,12 @@ fn entries_round_trip_and_the_chain_resumes_after_reopening() {
     // Reading from an entry on seeks there: the same entries as a whole query, from seq 4.
     let tail = trail.query_from(4, &AuditFilter::default()).unwrap();
     assert_eq!(tail, found[3..].to_vec());
-    assert!(trail.query_from(99, &AuditFilter::default()).unwrap().is_empty());
+    assert!(
+        trail
+            .query_from(99, &AuditFilter::default())
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
