@@ -1,0 +1,84 @@
+//! How keys move what the focused pane shows: the selection in Tasks, the Output's anchor,
+//! the Audit and Safety scroll-back, the Log's pages. Never a pane out of sight.
+
+use super::*;
+
+impl App {
+    /// Rows a page moves in the focused pane.
+    pub(super) fn page(&self) -> usize {
+        match self.focus {
+            Pane::Output => self.output_size.1.max(1) as usize,
+            // About a pane's height: the bottom panes are a quarter of the screen.
+            Pane::Audit | Pane::Safety | Pane::Log => (self.output_size.1 / 3).max(1) as usize,
+            Pane::Tasks | Pane::Prompt => self.tasks_rows.max(1) as usize,
+            // Every family fits on the pane (zoom when it does not): nothing to page.
+            Pane::Benchmarks => 1,
+        }
+    }
+
+    /// Moves what the focused pane shows by `delta` rows (a large delta: to an end).
+    pub(super) fn move_by(&mut self, delta: isize) {
+        // Keys move what the focused pane shows, never a pane out of sight.
+        let scroll = |offset: usize, len: usize| {
+            offset
+                .saturating_add_signed(delta)
+                .min(len.saturating_sub(1))
+        };
+        match self.focus {
+            Pane::Output => self.scroll_output(delta),
+            Pane::Audit => self.audit_scroll = scroll(self.audit_scroll, self.audit.recent.len()),
+            Pane::Safety => {
+                self.safety_scroll = scroll(self.safety_scroll, self.violations.len());
+            }
+            Pane::Log => {
+                use tui_logger::TuiWidgetEvent;
+                // Page mode pages back and forth; past the newest page it follows the tail.
+                let (event, scrolled) = match delta {
+                    d if d <= isize::MIN / 4 => (TuiWidgetEvent::PrevPageKey, true),
+                    d if d >= isize::MAX / 4 => (TuiWidgetEvent::EscapeKey, false),
+                    d if d < 0 => (TuiWidgetEvent::PrevPageKey, true),
+                    _ => (TuiWidgetEvent::NextPageKey, self.log_view.scrolled),
+                };
+                self.log_view.state.transition(event);
+                self.log_view.scrolled = scrolled;
+            }
+            // Nothing on the Benchmarks pane scrolls; Enter opens the misses, which do.
+            Pane::Benchmarks => {}
+            Pane::Tasks | Pane::Prompt => {
+                // Within the rows the filter shows.
+                let visible = self.visible_tasks();
+                let Some(&last) = visible.last() else {
+                    return;
+                };
+                let current = self
+                    .selected
+                    .and_then(|s| visible.iter().position(|&i| i == s))
+                    .unwrap_or(visible.len() - 1);
+                let at = current.saturating_add_signed(delta).min(visible.len() - 1);
+                let next = visible[at];
+                if Some(next) != self.selected {
+                    self.output_anchor = None;
+                }
+                self.selected = Some(next);
+                self.follow = next == last && self.follow;
+            }
+        }
+    }
+
+    fn scroll_output(&mut self, delta: isize) {
+        let (width, height) = (self.output_size.0 as usize, self.output_size.1 as usize);
+        let Some(task) = self.selected_task() else {
+            return;
+        };
+        let buffer = &task.output;
+        let bottom = output::bottom_anchor(buffer, width, height);
+        let from = self.output_anchor.unwrap_or(bottom);
+        let next = output::scroll(buffer, from, delta, width);
+        // Reaching the bottom again returns to the live tail.
+        let at_bottom = (next.line, next.row) >= (bottom.line, bottom.row);
+        self.output_anchor = if at_bottom { None } else { Some(next) };
+        if !at_bottom {
+            self.follow = false;
+        }
+    }
+}
