@@ -779,7 +779,20 @@ fn bench_tui_watches_a_run_fill_then_b_and_c_start_and_cancel_one() {
     console.wait_for("the second run cancelled", |s| {
         s.contains("Benchmarks · cancelled")
     });
+    // q asks first while a task is still in flight (the cancelled run's last task may not have
+    // ended yet): then y quits.
     console.send(b"q");
+    let start = Instant::now();
+    while console.child.try_wait().ok().flatten().is_none() && start.elapsed() < DEADLINE {
+        if console.screen_text().contains("Quit?") {
+            // The console may have exited meanwhile; a failed write then changes nothing.
+            let _ = console
+                .writer
+                .write_all(b"y")
+                .and_then(|()| console.writer.flush());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let status = console.wait_exit();
     assert!(status.success(), "veyra exited with {status:?}");
 }
