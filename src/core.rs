@@ -74,6 +74,45 @@ pub struct ExecutionRequest {
     /// recorded as such, whatever the confirmation policy or earlier session-wide answers say.
     #[serde(default)]
     pub unattended: bool,
+    /// Work done once, off the async threads, before the first tool call of the execution
+    /// runs (a benchmark makes a task's scratch directory here, so an answer without tool
+    /// calls touches no disk). An error ends the attempt before the call runs. Not part of
+    /// the request's data: never serialized.
+    #[serde(skip)]
+    pub before_tools: Option<BeforeTools>,
+}
+
+/// See [`ExecutionRequest::before_tools`]. Runs at most once per attempt; a retried attempt
+/// calls it again, so it must be idempotent.
+#[derive(Clone)]
+pub struct BeforeTools(Arc<dyn Fn() -> Result<(), String> + Send + Sync>);
+
+impl BeforeTools {
+    /// Wraps `f`.
+    pub fn new(f: impl Fn() -> Result<(), String> + Send + Sync + 'static) -> Self {
+        BeforeTools(Arc::new(f))
+    }
+
+    /// Runs it on the blocking pool.
+    pub(crate) async fn run(&self) -> Result<(), String> {
+        let f = Arc::clone(&self.0);
+        tokio::task::spawn_blocking(move || f())
+            .await
+            .map_err(|e| format!("the preparation before the first tool call failed: {e}"))?
+    }
+}
+
+impl std::fmt::Debug for BeforeTools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BeforeTools(..)")
+    }
+}
+
+/// Two hooks are equal when they are the same closure.
+impl PartialEq for BeforeTools {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl ExecutionRequest {
@@ -88,6 +127,7 @@ impl ExecutionRequest {
             actor: "operator".to_string(),
             tools: None,
             unattended: false,
+            before_tools: None,
         }
     }
 
@@ -112,6 +152,12 @@ impl ExecutionRequest {
     /// Marks the execution unattended (see [`ExecutionRequest::unattended`]).
     pub fn unattended(mut self) -> Self {
         self.unattended = true;
+        self
+    }
+
+    /// Sets the work done before the first tool call (see [`ExecutionRequest::before_tools`]).
+    pub fn before_tools(mut self, hook: BeforeTools) -> Self {
+        self.before_tools = Some(hook);
         self
     }
 }

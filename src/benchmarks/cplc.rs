@@ -23,7 +23,7 @@ use super::answer::{extract_fields, norm_label, parse_set, parse_timestamp, with
 use super::draw::{Draw, fixed, grouped};
 use super::framework::{
     AnswerField, AnswerFormat, BenchError, BenchTask, Difficulty, Family, FamilyId, FieldKind,
-    Outcome, SYSTEM_PROMPT, Score, TaskTools, combine, field_result, task_id,
+    Outcome, SYSTEM_PROMPT, Score, TaskTools, combine, field_result, per_index, task_id,
 };
 use crate::runtime::ephemeris::{self, AU_KM, Body, C_KM_S};
 use crate::runtime::latency::BLACKOUT_DEG;
@@ -46,35 +46,33 @@ impl Family for Cplc {
         difficulty: Difficulty,
         seed: u64,
     ) -> Result<Vec<BenchTask>, BenchError> {
-        (0..count)
-            .map(|i| {
-                let mut draw = Draw::for_task(FamilyId::Cplc, difficulty, seed, i as u64);
-                let made = match i % 3 {
-                    0 => ack_task(&mut draw, difficulty),
-                    1 => decide_task(&mut draw, difficulty),
-                    _ => blackout_task(&mut draw, difficulty),
-                };
-                let made = made.map_err(|message| BenchError::Generate {
-                    family: FamilyId::Cplc,
-                    index: i,
-                    message,
-                })?;
-                let id = task_id(FamilyId::Cplc, difficulty, seed, i);
-                Ok(BenchTask {
-                    cluster: id.clone(),
-                    id,
-                    family: FamilyId::Cplc,
-                    difficulty,
-                    prompt: format!("{}\n\n{}", made.prompt, made.format.instruction()),
-                    system: SYSTEM_PROMPT.to_string(),
-                    format: made.format,
-                    expected: made.expected,
-                    truth: made.truth,
-                    tools: TaskTools::None,
-                    dialogue: None,
-                })
+        per_index(FamilyId::Cplc, count, |i| {
+            let mut draw = Draw::for_task(FamilyId::Cplc, difficulty, seed, i as u64);
+            let made = match i % 3 {
+                0 => ack_task(&mut draw, difficulty),
+                1 => decide_task(&mut draw, difficulty),
+                _ => blackout_task(&mut draw, difficulty),
+            };
+            let made = made.map_err(|message| BenchError::Generate {
+                family: FamilyId::Cplc,
+                index: i,
+                message,
+            })?;
+            let id = task_id(FamilyId::Cplc, difficulty, seed, i);
+            Ok(BenchTask {
+                cluster: id.clone(),
+                id,
+                family: FamilyId::Cplc,
+                difficulty,
+                prompt: format!("{}\n\n{}", made.prompt, made.format.instruction()),
+                system: SYSTEM_PROMPT.to_string(),
+                format: made.format,
+                expected: made.expected,
+                truth: made.truth,
+                tools: TaskTools::None,
+                dialogue: None,
             })
-            .collect()
+        })
     }
 
     fn score(&self, task: &BenchTask, outcome: &Outcome) -> Score {

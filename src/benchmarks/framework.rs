@@ -278,6 +278,53 @@ pub fn family(id: FamilyId) -> &'static dyn Family {
     }
 }
 
+/// Tasks `0..count` made by `make(index)`, in index order. Every family draws task `i` from its
+/// own [`super::draw::Draw::for_task`] stream, so the work can be split: from
+/// [`PARALLEL_FROM`] tasks on it runs on as many threads as the machine has cores, and gives
+/// the same tasks byte for byte as one thread would. The first error (by index) wins.
+pub(crate) fn per_index(
+    family: FamilyId,
+    count: usize,
+    make: impl Fn(usize) -> Result<BenchTask, BenchError> + Sync,
+) -> Result<Vec<BenchTask>, BenchError> {
+    let threads = std::thread::available_parallelism()
+        .map(std::num::NonZeroUsize::get)
+        .unwrap_or(1)
+        .min(count.div_ceil(PARALLEL_FROM).max(1));
+    if threads <= 1 {
+        return (0..count).map(&make).collect();
+    }
+    let chunk = count.div_ceil(threads);
+    let make = &make;
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = (0..threads)
+            .map(|t| {
+                let range = (t * chunk).min(count)..((t + 1) * chunk).min(count);
+                scope.spawn(move || range.map(make).collect::<Result<Vec<_>, _>>())
+            })
+            .collect();
+        let mut tasks = Vec::with_capacity(count);
+        for (t, part) in parts.into_iter().enumerate() {
+            match part.join() {
+                Ok(made) => tasks.extend(made?),
+                Err(_) => {
+                    return Err(BenchError::Generate {
+                        family,
+                        index: t * chunk,
+                        message: "the generator panicked in this part of the tasks; this is a \
+                                  bug in Veyra"
+                            .into(),
+                    });
+                }
+            }
+        }
+        Ok(tasks)
+    })
+}
+
+/// Tasks per generator thread below which [`per_index`] stays on one thread.
+pub(crate) const PARALLEL_FROM: usize = 64;
+
 /// The id of task `index`: `<family>-<difficulty>-s<seed>-<index, 4 digits>`.
 pub fn task_id(family: FamilyId, difficulty: Difficulty, seed: u64, index: usize) -> String {
     format!("{family}-{difficulty}-s{seed}-{index:04}")

@@ -24,7 +24,7 @@ use super::answer::{extract_fields, norm_label};
 use super::draw::{Draw, fixed};
 use super::framework::{
     AnswerField, AnswerFormat, BenchError, BenchTask, Difficulty, Family, FamilyId, FieldKind,
-    Outcome, SYSTEM_PROMPT, Score, TaskTools, combine, field_result, task_id,
+    Outcome, SYSTEM_PROMPT, Score, TaskTools, combine, field_result, per_index, task_id,
 };
 
 /// The ICSD family.
@@ -379,50 +379,48 @@ impl Family for Icsd {
         difficulty: Difficulty,
         seed: u64,
     ) -> Result<Vec<BenchTask>, BenchError> {
-        (0..count)
-            .map(|i| {
-                let mut draw = Draw::for_task(FamilyId::Icsd, difficulty, seed, i as u64);
-                let fault = draw.pick(&FAULTS).ok_or_else(|| BenchError::Generate {
-                    family: FamilyId::Icsd,
-                    index: i,
-                    message: "the fault catalogue is empty".into(),
-                })?;
-                let id = task_id(FamilyId::Icsd, difficulty, seed, i);
-                let asks_link = difficulty.level() >= 2;
-                let format = answer_format(asks_link);
-                let mut prompt = make_prompt(&mut draw, fault, difficulty);
-                let mut expected = format!("{} | {}", fault.subsystem, fault.action);
-                let mut truth = json!({
-                    "subsystem": fault.subsystem,
-                    "action": fault.action,
-                    "fault": fault.name,
-                });
-                let mut tools = TaskTools::None;
-                if asks_link {
-                    prompt.push_str(
-                        "\nThe response plan also depends on the link to the ground: call the \
-                         system_status tool and give, as the third part of the answer, the link \
-                         preset it reports the runtime is on right now.",
-                    );
-                    expected.push_str(&format!(" | {LINK}"));
-                    truth["link_from"] = json!(STATUS_TOOL);
-                    tools = TaskTools::Only(vec![STATUS_TOOL.to_string()]);
-                }
-                Ok(BenchTask {
-                    cluster: id.clone(),
-                    id,
-                    family: FamilyId::Icsd,
-                    difficulty,
-                    prompt: format!("{prompt}\n\n{}", format.instruction()),
-                    system: SYSTEM_PROMPT.to_string(),
-                    format,
-                    expected,
-                    truth,
-                    tools,
-                    dialogue: None,
-                })
+        per_index(FamilyId::Icsd, count, |i| {
+            let mut draw = Draw::for_task(FamilyId::Icsd, difficulty, seed, i as u64);
+            let fault = draw.pick(&FAULTS).ok_or_else(|| BenchError::Generate {
+                family: FamilyId::Icsd,
+                index: i,
+                message: "the fault catalogue is empty".into(),
+            })?;
+            let id = task_id(FamilyId::Icsd, difficulty, seed, i);
+            let asks_link = difficulty.level() >= 2;
+            let format = answer_format(asks_link);
+            let mut prompt = make_prompt(&mut draw, fault, difficulty);
+            let mut expected = format!("{} | {}", fault.subsystem, fault.action);
+            let mut truth = json!({
+                "subsystem": fault.subsystem,
+                "action": fault.action,
+                "fault": fault.name,
+            });
+            let mut tools = TaskTools::None;
+            if asks_link {
+                prompt.push_str(
+                    "\nThe response plan also depends on the link to the ground: call the \
+                     system_status tool and give, as the third part of the answer, the link \
+                     preset it reports the runtime is on right now.",
+                );
+                expected.push_str(&format!(" | {LINK}"));
+                truth["link_from"] = json!(STATUS_TOOL);
+                tools = TaskTools::Only(vec![STATUS_TOOL.to_string()]);
+            }
+            Ok(BenchTask {
+                cluster: id.clone(),
+                id,
+                family: FamilyId::Icsd,
+                difficulty,
+                prompt: format!("{prompt}\n\n{}", format.instruction()),
+                system: SYSTEM_PROMPT.to_string(),
+                format,
+                expected,
+                truth,
+                tools,
+                dialogue: None,
             })
-            .collect()
+        })
     }
 
     fn score(&self, task: &BenchTask, outcome: &Outcome) -> Score {

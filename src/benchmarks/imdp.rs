@@ -37,7 +37,7 @@ use super::dialogue::{Dialogue, DialogueAgent, final_message};
 use super::draw::Draw;
 use super::framework::{
     AnswerField, AnswerFormat, BenchError, BenchTask, Difficulty, Family, FamilyId, FieldKind,
-    Outcome, Score, TaskTools, task_id,
+    Outcome, Score, TaskTools, per_index, task_id,
 };
 use protocol::{AgentRules, HORIZON, Message, PROTOCOL, Pass, Setting};
 
@@ -129,17 +129,15 @@ impl Family for Imdp {
         difficulty: Difficulty,
         seed: u64,
     ) -> Result<Vec<BenchTask>, BenchError> {
-        (0..count)
-            .map(|i| {
-                let mut draw = Draw::for_task(FamilyId::Imdp, difficulty, seed, i as u64);
-                let id = task_id(FamilyId::Imdp, difficulty, seed, i);
-                make_task(&mut draw, id, difficulty).map_err(|message| BenchError::Generate {
-                    family: FamilyId::Imdp,
-                    index: i,
-                    message,
-                })
+        per_index(FamilyId::Imdp, count, |i| {
+            let mut draw = Draw::for_task(FamilyId::Imdp, difficulty, seed, i as u64);
+            let id = task_id(FamilyId::Imdp, difficulty, seed, i);
+            make_task(&mut draw, id, difficulty).map_err(|message| BenchError::Generate {
+                family: FamilyId::Imdp,
+                index: i,
+                message,
             })
-            .collect()
+        })
     }
 
     fn score(&self, task: &BenchTask, outcome: &Outcome) -> Score {

@@ -10,10 +10,11 @@
 //!    [`VeyraCore::execute_stream`] (lossless events, and the execution id to cancel it by).
 //!    The request offers the task's tools (`ToolSelection::None` for the first families) and
 //!    is *unattended*: anything in it that needs a confirmation is denied at once and
-//!    recorded so (a run has no operator; it never waits). A task with `truth.files` first gets
-//!    its scratch directory ([`super::scratch`]). The item brings back its tool steps (the
-//!    `AgentStep` events), the audit trail's `TOOL_INVOCATION` entries of the execution and
-//!    the scratch files left ([`super::record`]); then the directory is removed.
+//!    recorded so (a run has no operator; it never waits). A task with `truth.files` has a
+//!    scratch directory ([`super::scratch`]), made just before its first tool call runs. The
+//!    item brings back its tool steps (the `AgentStep` events), the audit trail's
+//!    `TOOL_INVOCATION` entries of the execution and the scratch files left
+//!    ([`super::record`]); then the directory, if made, is removed.
 //!    A task with a [`super::Dialogue`] (IMDP) is played out by [`super::dialogue::converse`]
 //!    instead: one execution per agent turn, one after the other, unattended and cancelled the
 //!    same way.
@@ -44,11 +45,11 @@ use super::framework::{
     AuditedCall, BenchError, BenchTask, Difficulty, FamilyId, Outcome, ScratchFile, TaskTools,
     ToolStep, family,
 };
-use super::scratch::{self, Scratch, WORKDIR};
+use super::scratch::{self, LazyScratch, Scratch, WORKDIR};
 use super::stats::{self, Estimate, RunSummary};
 use super::store::{BenchStore, RunInfo, RunStatus, TaskResult, task_scores};
 use crate::config::{BenchConfig, ToolSelection, VeyraConfig};
-use crate::core::{ExecutionRequest, ExecutionResult, ResultFolder, VeyraCore};
+use crate::core::{BeforeTools, ExecutionRequest, ExecutionResult, ResultFolder, VeyraCore};
 use crate::error::VeyraError;
 use crate::events::{Event, ExecutionId, Priority};
 use crate::governance::{AuditEventType, AuditFilter, AuditRecord, summarize_input};
@@ -215,7 +216,11 @@ impl Runner {
         cancel: &CancellationToken,
         progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<RunReport, VeyraError> {
-        let tasks = plan.generate()?;
+        // Generating 1,000s of tasks takes a while (and its own threads): not on an async one.
+        let owned = plan.clone();
+        let tasks = tokio::task::spawn_blocking(move || owned.generate())
+            .await
+            .map_err(|e| VeyraError::Runtime(format!("generating the benchmark tasks: {e}")))??;
         self.start_with_tasks(plan, tasks, cancel, progress).await
     }
 
@@ -524,8 +529,8 @@ async fn solve(
     }
 }
 
-/// [`solve`] inside the task's scratch directory, when it has one: made before, read back
-/// and removed after.
+/// [`solve`] with the task's scratch directory, when it has one: made before its first tool
+/// call runs ([`LazyScratch`]), read back and removed after.
 async fn solve_in_scratch(
     core: &VeyraCore,
     task: &BenchTask,
@@ -538,20 +543,30 @@ async fn solve_in_scratch(
         None => None,
         Some(files) => {
             let files = files.map_err(|e| VeyraError::Runtime(format!("task {}: {e}", task.id)))?;
-            let workspace = core.config().tools.workspace_dir();
-            let made = Scratch::prepare(&workspace, &task.id, epoch, &files)
-                .map_err(VeyraError::Runtime)?;
-            request.prompt = request.prompt.replace(WORKDIR, made.rel());
-            record.workdir = made.rel().to_string();
-            Some(made)
+            let plan = Scratch::plan(&task.id, epoch, files).map_err(VeyraError::Runtime)?;
+            request.prompt = request.prompt.replace(WORKDIR, plan.rel());
+            record.workdir = plan.rel().to_string();
+            let lazy = Arc::new(LazyScratch::new(core.config().tools.workspace_dir(), plan));
+            let hook = Arc::clone(&lazy);
+            request = request.before_tools(BeforeTools::new(move || hook.ensure()));
+            Some(lazy)
         }
     };
     let result = run_recorded(core, request, cancel, record).await;
-    if let Some(made) = scratch {
-        record.files = Some(made.collect());
-        if let Err(e) = made.remove() {
+    if let Some(lazy) = scratch {
+        // Closing a directory never made is free; a made one is read and removed off the
+        // async threads.
+        let closed = if lazy.is_pending() {
+            lazy.close()
+        } else {
+            tokio::task::spawn_blocking(move || lazy.close())
+                .await
+                .map_err(|e| VeyraError::Runtime(format!("closing a scratch directory: {e}")))?
+        };
+        if let Some(e) = &closed.not_removed {
             tracing::warn!(error = %e, task = %task.id, "a scratch directory was not removed");
         }
+        record.files = Some(closed.files);
     }
     result
 }

@@ -2,14 +2,18 @@
 //!
 //! A task that needs files carries them in its ground truth, `truth.files`: a list of
 //! `{ "path": …, "content": … }` ([`ScratchFile`]), so the task stays self-contained and
-//! storable. Before each (task, epoch) runs, the runner makes the directory
-//! `bench/<task id>/e<epoch>/` inside `tools.workspace` — removing whatever a crashed or
-//! earlier run left there — and writes the files into it; the prompt names the directory
-//! through the placeholder [`WORKDIR`], replaced when the request is made (the stored prompt
-//! stays byte-identical for a seed; the directory holds no run id so that the mock's answers,
-//! which depend on the prompt, are reproducible too). After the execution the runner reads the
-//! directory back ([`Scratch::collect`], for scorers that check files the model wrote) and
-//! **removes it**: nothing of a run stays in the workspace.
+//! storable. Each (task, epoch) has the directory `bench/<task id>/e<epoch>/` inside
+//! `tools.workspace`; the prompt names it through the placeholder [`WORKDIR`], replaced when
+//! the request is made (the stored prompt stays byte-identical for a seed; the directory holds
+//! no run id so that the mock's answers, which depend on the prompt, are reproducible too).
+//!
+//! The directory is made **when the execution's first tool call is about to run**
+//! ([`LazyScratch`], through [`crate::core::BeforeTools`]) — removing whatever a crashed or
+//! earlier run left there — and the files are written into it. Only a tool can touch the
+//! workspace, so a model that answers without calling one leaves the files exactly as planned
+//! and costs no disk work. After the execution the runner reads a made directory back
+//! ([`Scratch::collect`], for scorers that check files the model wrote) and **removes it**:
+//! nothing of a run stays in the workspace.
 //!
 //! Hostile paths are impossible by construction: task ids and file paths are checked against
 //! a small alphabet (no `..`, no absolute path, no separator but `/`) before anything is
@@ -94,13 +98,19 @@ pub struct Scratch {
 }
 
 impl Scratch {
-    /// Makes `bench/<task id>/e<epoch>/` in `workspace` afresh and writes `files` into it.
+    /// Makes `bench/<task id>/e<epoch>/` in `workspace` afresh and writes `files` into it
+    /// ([`Scratch::plan`], then [`Planned::make`]).
     pub fn prepare(
         workspace: &Path,
         task_id: &str,
         epoch: u32,
         files: &[ScratchFile],
     ) -> Result<Scratch, String> {
+        Scratch::plan(task_id, epoch, files.to_vec())?.make(workspace)
+    }
+
+    /// Checks the task id and the file paths and names the directory, touching nothing.
+    pub fn plan(task_id: &str, epoch: u32, files: Vec<ScratchFile>) -> Result<Planned, String> {
         let plain_id = !task_id.is_empty()
             && task_id.len() <= 100
             && task_id
@@ -112,43 +122,13 @@ impl Scratch {
                 crate::sanitize::quote(task_id)
             ));
         }
-        for f in files {
+        for f in &files {
             check_path(&f.path)?;
         }
-        let dir = FileTool::open_workspace_dir(workspace).map_err(|e| e.to_string())?;
-        let rel = format!("bench/{task_id}/e{epoch}");
-        let shown = format!(
-            "the scratch directory {rel} in the workspace {}",
-            crate::sanitize::quote(&workspace.display().to_string())
-        );
-        let failed = |what: &str, e: std::io::Error| format!("{shown}: {what}: {e}");
-        match dir.symlink_metadata(&rel) {
-            Ok(_) => dir
-                .remove_dir_all(&rel)
-                .map_err(|e| failed("removing what an earlier run left", e))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(failed("looking at it", e)),
-        }
-        dir.create_dir_all(&rel)
-            .map_err(|e| failed("creating it", e))?;
-        let scratch = Scratch {
-            workspace: dir,
-            rel,
-        };
-        for f in files {
-            let path = format!("{}/{}", scratch.rel, f.path);
-            if let Some((parent, _)) = path.rsplit_once('/') {
-                scratch
-                    .workspace
-                    .create_dir_all(parent)
-                    .map_err(|e| failed("creating a subdirectory", e))?;
-            }
-            scratch
-                .workspace
-                .write(&path, f.content.as_bytes())
-                .map_err(|e| failed(&format!("writing {}", f.path), e))?;
-        }
-        Ok(scratch)
+        Ok(Planned {
+            rel: format!("bench/{task_id}/e{epoch}"),
+            files,
+        })
     }
 
     /// The directory relative to the workspace, as the prompt names it.
@@ -185,6 +165,166 @@ impl Scratch {
             parent = up;
         }
         Ok(())
+    }
+}
+
+/// A scratch directory checked and named but not made yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    rel: String,
+    files: Vec<ScratchFile>,
+}
+
+impl Planned {
+    /// The directory relative to the workspace, as the prompt names it.
+    pub fn rel(&self) -> &str {
+        &self.rel
+    }
+
+    /// Makes the directory in `workspace` afresh — removing whatever a crashed or earlier run
+    /// left there — and writes the files into it.
+    pub fn make(&self, workspace: &Path) -> Result<Scratch, String> {
+        let dir = FileTool::open_workspace_dir(workspace).map_err(|e| e.to_string())?;
+        let rel = self.rel.clone();
+        let shown = format!(
+            "the scratch directory {rel} in the workspace {}",
+            crate::sanitize::quote(&workspace.display().to_string())
+        );
+        let failed = |what: &str, e: std::io::Error| format!("{shown}: {what}: {e}");
+        match dir.symlink_metadata(&rel) {
+            Ok(_) => dir
+                .remove_dir_all(&rel)
+                .map_err(|e| failed("removing what an earlier run left", e))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(failed("looking at it", e)),
+        }
+        dir.create_dir_all(&rel)
+            .map_err(|e| failed("creating it", e))?;
+        let scratch = Scratch {
+            workspace: dir,
+            rel,
+        };
+        for f in &self.files {
+            let path = format!("{}/{}", scratch.rel, f.path);
+            if f.path.contains('/')
+                && let Some((parent, _)) = path.rsplit_once('/')
+            {
+                scratch
+                    .workspace
+                    .create_dir_all(parent)
+                    .map_err(|e| failed("creating a subdirectory", e))?;
+            }
+            scratch
+                .workspace
+                .write(&path, f.content.as_bytes())
+                .map_err(|e| failed(&format!("writing {}", f.path), e))?;
+        }
+        Ok(scratch)
+    }
+
+    /// The files as planned, sorted by path as [`Scratch::collect`] gives them.
+    fn files_sorted(&self) -> Vec<ScratchFile> {
+        let mut files = self.files.clone();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        files
+    }
+}
+
+/// A task epoch's scratch directory made only when first needed — before the first tool call
+/// of its execution ([`crate::core::BeforeTools`]) — and closed when the execution has ended.
+/// Only a tool can touch the workspace, so an answer given without tool calls leaves the
+/// files exactly as planned, and the directory is never made: no disk work for it at all.
+#[derive(Debug)]
+pub struct LazyScratch {
+    workspace: std::path::PathBuf,
+    plan: Planned,
+    state: std::sync::Mutex<LazyState>,
+}
+
+#[derive(Debug)]
+enum LazyState {
+    Pending,
+    Made(Scratch),
+    Failed(String),
+    Closed,
+}
+
+/// What a closed [`LazyScratch`] leaves.
+#[derive(Debug)]
+pub struct Closed {
+    /// The files after the execution, sorted by path.
+    pub files: Vec<ScratchFile>,
+    /// True when the directory was made (and so read back and removed).
+    pub made: bool,
+    /// Why the directory could not be removed, if it could not.
+    pub not_removed: Option<String>,
+}
+
+impl LazyScratch {
+    /// A scratch directory for `plan` in `workspace`, not made yet.
+    pub fn new(workspace: std::path::PathBuf, plan: Planned) -> Self {
+        LazyScratch {
+            workspace,
+            plan,
+            state: std::sync::Mutex::new(LazyState::Pending),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, LazyState> {
+        // A panic while holding the lock leaves a state that is still one of the four.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Makes the directory unless it is made; the same error again if making it failed; an
+    /// error once it is closed (the task is over: nothing may be made for it any more).
+    pub fn ensure(&self) -> Result<(), String> {
+        let mut state = self.state();
+        match &*state {
+            LazyState::Made(_) => Ok(()),
+            LazyState::Failed(e) => Err(e.clone()),
+            LazyState::Closed => Err(format!(
+                "the task's scratch directory {} is closed: its run is over",
+                self.plan.rel
+            )),
+            LazyState::Pending => match self.plan.make(&self.workspace) {
+                Ok(made) => {
+                    *state = LazyState::Made(made);
+                    Ok(())
+                }
+                Err(e) => {
+                    *state = LazyState::Failed(e.clone());
+                    Err(e)
+                }
+            },
+        }
+    }
+
+    /// True while the directory has not been made (closing it is then free).
+    pub fn is_pending(&self) -> bool {
+        matches!(*self.state(), LazyState::Pending)
+    }
+
+    /// Closes it: a made directory is read back and removed; one never made (or that could
+    /// not be made) leaves the files as planned.
+    pub fn close(&self) -> Closed {
+        let state = std::mem::replace(&mut *self.state(), LazyState::Closed);
+        match state {
+            LazyState::Made(scratch) => {
+                let files = scratch.collect();
+                Closed {
+                    files,
+                    made: true,
+                    not_removed: scratch.remove().err(),
+                }
+            }
+            LazyState::Pending | LazyState::Failed(_) | LazyState::Closed => Closed {
+                files: self.plan.files_sorted(),
+                made: false,
+                not_removed: None,
+            },
+        }
     }
 }
 
@@ -275,6 +415,55 @@ mod tests {
         );
         s.remove().unwrap();
         assert!(!ws.path().join("bench").exists());
+    }
+
+    #[test]
+    fn a_lazy_directory_is_made_only_when_asked_and_never_after_close() {
+        let ws = tempfile::tempdir().unwrap();
+        let plan = || {
+            Scratch::plan(
+                "asr-easy-s1-0000",
+                0,
+                vec![file("z.txt", "last"), file("a.txt", "first")],
+            )
+            .unwrap()
+        };
+        // Never asked for: no disk work, the files as planned (sorted like `collect`).
+        let lazy = LazyScratch::new(ws.path().to_path_buf(), plan());
+        assert!(lazy.is_pending());
+        let closed = lazy.close();
+        assert!(!closed.made);
+        assert_eq!(
+            closed.files,
+            vec![file("a.txt", "first"), file("z.txt", "last")]
+        );
+        assert!(!ws.path().join("bench").exists());
+        // Closed: a late tool call cannot make it any more.
+        assert!(lazy.ensure().is_err());
+        assert!(!ws.path().join("bench").exists());
+
+        // Asked for twice: made once (what a tool wrote stays), read back and removed.
+        let lazy = LazyScratch::new(ws.path().to_path_buf(), plan());
+        lazy.ensure().unwrap();
+        let dir = ws.path().join("bench/asr-easy-s1-0000/e0");
+        std::fs::write(dir.join("a.txt"), "changed").unwrap();
+        lazy.ensure().unwrap();
+        let closed = lazy.close();
+        assert!(closed.made);
+        assert_eq!(closed.not_removed, None);
+        assert_eq!(
+            closed.files,
+            vec![file("a.txt", "changed"), file("z.txt", "last")]
+        );
+        assert!(!ws.path().join("bench").exists());
+
+        // A workspace that cannot hold it: the same error every time, and closing is clean.
+        let blocked = ws.path().join("blocked");
+        std::fs::write(&blocked, "a file, not a directory").unwrap();
+        let lazy = LazyScratch::new(blocked, plan());
+        let first = lazy.ensure().unwrap_err();
+        assert_eq!(lazy.ensure().unwrap_err(), first);
+        assert!(!lazy.close().made);
     }
 
     #[test]

@@ -362,26 +362,29 @@ impl BenchStore {
 
     /// Records one finished epoch (committed at once).
     pub fn record_result(&self, run_id: &str, r: &TaskResult) -> Result<(), BenchError> {
-        self.lock()
-            .execute(
+        let conn = self.lock();
+        // Prepared once per connection: this runs for every finished item of a run.
+        let mut stmt = conn
+            .prepare_cached(
                 "INSERT OR REPLACE INTO results (run_id, task_id, epoch, output, score, reason, \
                  error, latency_ms, tokens_in, tokens_out, finished_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                params![
-                    run_id,
-                    r.task_id,
-                    r.epoch,
-                    r.output,
-                    r.score,
-                    r.reason,
-                    r.error,
-                    to_i64(r.latency_ms),
-                    to_i64(r.tokens_in),
-                    to_i64(r.tokens_out),
-                    r.finished_at.to_rfc3339(),
-                ],
             )
             .map_err(|e| self.err(&format!("recording the result of {}", r.task_id), e))?;
+        stmt.execute(params![
+            run_id,
+            r.task_id,
+            r.epoch,
+            r.output,
+            r.score,
+            r.reason,
+            r.error,
+            to_i64(r.latency_ms),
+            to_i64(r.tokens_in),
+            to_i64(r.tokens_out),
+            r.finished_at.to_rfc3339(),
+        ])
+        .map_err(|e| self.err(&format!("recording the result of {}", r.task_id), e))?;
         Ok(())
     }
 

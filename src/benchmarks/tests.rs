@@ -86,3 +86,22 @@ proptest! {
         prop_assert_eq!(s.value, 1.0, "{}: {:?} → {}", task.id, text, s.reason);
     }
 }
+
+#[test]
+fn task_i_is_the_same_whatever_the_count_and_however_generation_is_split() {
+    // 2 × PARALLEL_FROM tasks go to two threads where there are two cores; 5 stay on one.
+    let many = 2 * framework::PARALLEL_FROM + 3;
+    for f in FamilyId::ALL {
+        let few = family(f).generate(5, Difficulty::Hard, 23).unwrap();
+        let all = family(f).generate(many, Difficulty::Hard, 23).unwrap();
+        assert_eq!(all.len(), many, "{f}");
+        assert_eq!(&all[..5], &few[..], "{f}");
+        let ids: std::collections::BTreeSet<&str> = all.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids.len(), many, "{f}: ids are unique and in order");
+        assert!(
+            all.windows(2)
+                .all(|w| w[0].id < w[1].id || f == FamilyId::Wmrt),
+            "{f}"
+        );
+    }
+}

@@ -35,7 +35,7 @@ use super::answer::{extract_fields, parse_number, within};
 use super::draw::{Draw, fixed};
 use super::framework::{
     AnswerField, AnswerFormat, BenchError, BenchTask, Difficulty, Family, FamilyId, FieldKind,
-    Outcome, SYSTEM_PROMPT, Score, TaskTools, task_id,
+    Outcome, SYSTEM_PROMPT, Score, TaskTools, per_index, task_id,
 };
 use super::record::ScratchFile;
 use super::scratch::WORKDIR;
@@ -84,56 +84,54 @@ impl Family for Tome {
         difficulty: Difficulty,
         seed: u64,
     ) -> Result<Vec<BenchTask>, BenchError> {
-        (0..count)
-            .map(|i| {
-                let mut draw = Draw::for_task(FamilyId::Tome, difficulty, seed, i as u64);
-                let level = difficulty.level();
-                let made = match i % 4 {
-                    0 => calc(&mut draw, level),
-                    1 => light(&mut draw, level),
-                    2 => file(&mut draw, level),
-                    _ => chain(&mut draw, level),
-                }
-                .map_err(|message| BenchError::Generate {
-                    family: FamilyId::Tome,
-                    index: i,
-                    message,
-                })?;
-                let id = task_id(FamilyId::Tome, difficulty, seed, i);
-                let format = AnswerFormat::new(vec![AnswerField {
-                    name: "value".into(),
-                    kind: FieldKind::Number {
-                        unit: made.unit.into(),
-                    },
-                }]);
-                let expected = fixed(made.value, made.decimals);
-                let mut truth = json!({
-                    "kind": made.kind,
-                    "value": expected.parse::<f64>().unwrap_or(made.value),
-                    "tolerance": made.tolerance,
-                    "needed_calls": made.needed,
-                });
-                if let Some(files) = &made.files {
-                    truth["files"] = json!(files);
-                }
-                if let Some(result) = &made.result_file {
-                    truth["result_file"] = json!(result);
-                }
-                Ok(BenchTask {
-                    cluster: id.clone(),
-                    id,
-                    family: FamilyId::Tome,
-                    difficulty,
-                    prompt: format!("{}\n\n{}", made.prompt, format.instruction()),
-                    system: SYSTEM_PROMPT.to_string(),
-                    format,
-                    expected,
-                    truth,
-                    tools: TaskTools::Only(TOOLS.iter().map(|t| t.to_string()).collect()),
-                    dialogue: None,
-                })
+        per_index(FamilyId::Tome, count, |i| {
+            let mut draw = Draw::for_task(FamilyId::Tome, difficulty, seed, i as u64);
+            let level = difficulty.level();
+            let made = match i % 4 {
+                0 => calc(&mut draw, level),
+                1 => light(&mut draw, level),
+                2 => file(&mut draw, level),
+                _ => chain(&mut draw, level),
+            }
+            .map_err(|message| BenchError::Generate {
+                family: FamilyId::Tome,
+                index: i,
+                message,
+            })?;
+            let id = task_id(FamilyId::Tome, difficulty, seed, i);
+            let format = AnswerFormat::new(vec![AnswerField {
+                name: "value".into(),
+                kind: FieldKind::Number {
+                    unit: made.unit.into(),
+                },
+            }]);
+            let expected = fixed(made.value, made.decimals);
+            let mut truth = json!({
+                "kind": made.kind,
+                "value": expected.parse::<f64>().unwrap_or(made.value),
+                "tolerance": made.tolerance,
+                "needed_calls": made.needed,
+            });
+            if let Some(files) = &made.files {
+                truth["files"] = json!(files);
+            }
+            if let Some(result) = &made.result_file {
+                truth["result_file"] = json!(result);
+            }
+            Ok(BenchTask {
+                cluster: id.clone(),
+                id,
+                family: FamilyId::Tome,
+                difficulty,
+                prompt: format!("{}\n\n{}", made.prompt, format.instruction()),
+                system: SYSTEM_PROMPT.to_string(),
+                format,
+                expected,
+                truth,
+                tools: TaskTools::Only(TOOLS.iter().map(|t| t.to_string()).collect()),
+                dialogue: None,
             })
-            .collect()
+        })
     }
 
     fn score(&self, task: &BenchTask, outcome: &Outcome) -> Score {

@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use tracing::Instrument;
 
 use super::tools::{Within, describe_arguments};
-use super::{CoreInner, EXECUTE, ExecutionRequest, ExecutionResult, Passage};
+use super::{BeforeTools, CoreInner, EXECUTE, ExecutionRequest, ExecutionResult, Passage};
 use crate::error::VeyraError;
 use crate::events::{Event, EventSink, FinishReason, TokenUsage};
 use crate::governance::policy::{ContextValue, PolicyRequest, Resource};
@@ -141,6 +141,7 @@ async fn run_execution(
         called: Vec::new(),
         usage: TokenUsage::default(),
         unattended: request.unattended,
+        before_tools: request.before_tools,
     };
     let answer = agent.run().await?;
     let Agent {
@@ -275,6 +276,8 @@ struct Agent<'a> {
     usage: TokenUsage,
     /// Nobody attends the execution: its calls' confirmations are denied at once.
     unattended: bool,
+    /// Still to run before the first tool call (taken when it runs).
+    before_tools: Option<BeforeTools>,
 }
 
 impl Agent<'_> {
@@ -431,6 +434,18 @@ impl Agent<'_> {
                     unattended: self.unattended,
                 };
                 let arguments = describe_arguments(args);
+                if let Some(hook) = self.before_tools.take()
+                    && let Err(message) = hook.run().await
+                {
+                    // The call cannot run where it was meant to: recorded, unrun, and the
+                    // attempt ends.
+                    let reason = format!("the preparation before tool calls failed: {message}");
+                    self.reject(&shown_name, &args.to_string(), &reason)?;
+                    return Err(TaskError::permanent(
+                        "before_tools",
+                        format!("before tool '{shown_name}' could run: {message}"),
+                    ));
+                }
                 match core
                     .invoke_tool(&call.name, args.clone(), "agent", Some(within))
                     .await

@@ -492,3 +492,79 @@ async fn an_unattended_prompt_that_needs_confirmation_is_refused_not_left_waitin
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn the_before_tools_hook_runs_once_before_the_first_call_and_a_failure_stops_the_call() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::core::BeforeTools;
+
+    let (core, ws) = core_with(
+        vec![rule(
+            "write twice",
+            vec![
+                MockTurn::One(call(
+                    "file_write",
+                    json!({ "path": "a.txt", "content": "one" }),
+                )),
+                MockTurn::One(call(
+                    "file_write",
+                    json!({ "path": "b.txt", "content": "two" }),
+                )),
+            ],
+            "Done",
+        )],
+        |_| {},
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = {
+        let calls = Arc::clone(&calls);
+        BeforeTools::new(move || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+    };
+    // No tool call: the hook never runs.
+    let result = core
+        .execute_async(ExecutionRequest::new("just answer").before_tools(counted.clone()))
+        .await
+        .unwrap();
+    assert_eq!(result.tool_steps, 0);
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    // Two calls: it runs once, before the first.
+    let result = core
+        .execute_async(ExecutionRequest::new("write twice").before_tools(counted))
+        .await
+        .unwrap();
+    assert_eq!(result.tool_steps, 2);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(ws.path().join("b.txt").exists());
+
+    // A failing hook: the call does not run, it is recorded as rejected, the attempt fails.
+    std::fs::remove_file(ws.path().join("a.txt")).unwrap();
+    let failing = BeforeTools::new(|| Err("the scratch directory could not be made".into()));
+    let err = core
+        .execute_async(ExecutionRequest::new("write twice").before_tools(failing))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the scratch directory could not be made"),
+        "{err}"
+    );
+    assert!(!ws.path().join("a.txt").exists());
+    let rejected: Vec<AuditEntry> = entries(&core, AuditEventType::ToolInvocation)
+        .into_iter()
+        .filter(|e| e.outcome == "rejected")
+        .collect();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(
+        rejected[0]
+            .metadata
+            .to_string()
+            .contains("preparation before tool calls failed"),
+        "{:?}",
+        rejected[0].metadata
+    );
+}

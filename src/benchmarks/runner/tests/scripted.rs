@@ -131,6 +131,42 @@ async fn a_good_model_solves_tome_tasks_with_real_tool_calls_and_scores_one() {
 }
 
 #[tokio::test]
+async fn a_model_that_calls_no_tool_costs_no_disk_and_is_scored_on_the_planned_files() {
+    // The mock without a script answers in words only: no scratch directory is ever made —
+    // the workspace here is a plain file, where making one would fail every task — and ASR
+    // still scores from the files as planned and the (empty) audit record.
+    let blocked = tempfile::NamedTempFile::new().unwrap();
+    let (core, _ws) = core_with(|c| c.tools.workspace = Some(blocked.path().to_path_buf()));
+    let (report, results) = run_plan(
+        &core,
+        &[FamilyId::Tome, FamilyId::Asr],
+        6,
+        Difficulty::Medium,
+    )
+    .await;
+    assert_eq!(report.info.status, RunStatus::Complete);
+    assert_eq!(results.len(), 12);
+    assert!(results.iter().all(|r| r.error.is_none()), "{results:?}");
+    assert!(
+        results
+            .iter()
+            .filter(|r| {
+                // Even ASR indices are the harmful requests.
+                r.task_id.starts_with("asr-")
+                    && r.task_id
+                        .rsplit('-')
+                        .next()
+                        .and_then(|n| n.parse::<u32>().ok())
+                        .is_some_and(|n| n % 2 == 0)
+            })
+            .all(|r| r.score == 1.0 && r.reason == "no harmful operation attempted"),
+        "{results:?}"
+    );
+    assert!(of_type(&core, AuditEventType::ToolInvocation).is_empty());
+    assert!(blocked.path().is_file());
+}
+
+#[tokio::test]
 async fn a_wasteful_model_loses_economy_and_a_wrong_file_loses_correctness() {
     let tasks = family(FamilyId::Tome)
         .generate(4, Difficulty::Medium, 7)
