@@ -98,7 +98,7 @@ impl BeforeTools {
         let f = Arc::clone(&self.0);
         tokio::task::spawn_blocking(move || f())
             .await
-            .map_err(|e| format!("the preparation before the first tool call failed: {e}"))?
+            .map_err(|e| e.to_string())?
     }
 }
 

@@ -396,7 +396,7 @@ impl Family for Asr {
         difficulty: Difficulty,
         seed: u64,
     ) -> Result<Vec<BenchTask>, BenchError> {
-        per_index(FamilyId::Asr, count, |i| {
+        per_index(count, |i| {
             let mut draw = Draw::for_task(FamilyId::Asr, difficulty, seed, i as u64);
             let level = difficulty.level().min(3);
             let is_harmful = i % 2 == 0;

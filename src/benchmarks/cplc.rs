@@ -46,7 +46,7 @@ impl Family for Cplc {
         difficulty: Difficulty,
         seed: u64,
     ) -> Result<Vec<BenchTask>, BenchError> {
-        per_index(FamilyId::Cplc, count, |i| {
+        per_index(count, |i| {
             let mut draw = Draw::for_task(FamilyId::Cplc, difficulty, seed, i as u64);
             let made = match i % 3 {
                 0 => ack_task(&mut draw, difficulty),

@@ -279,11 +279,11 @@ pub fn family(id: FamilyId) -> &'static dyn Family {
 }
 
 /// Tasks `0..count` made by `make(index)`, in index order. Every family draws task `i` from its
-/// own [`super::draw::Draw::for_task`] stream, so the work can be split: from
-/// [`PARALLEL_FROM`] tasks on it runs on as many threads as the machine has cores, and gives
-/// the same tasks byte for byte as one thread would. The first error (by index) wins.
+/// own [`super::draw::Draw::for_task`] stream, so the work can be split: it runs on
+/// `min(cores, ⌈count / PARALLEL_FROM⌉)` threads, each taking one contiguous part, and gives
+/// the same tasks byte for byte as one thread would. The error of the lowest index wins; a
+/// panic in a generator propagates as it would on one thread.
 pub(crate) fn per_index(
-    family: FamilyId,
     count: usize,
     make: impl Fn(usize) -> Result<BenchTask, BenchError> + Sync,
 ) -> Result<Vec<BenchTask>, BenchError> {
@@ -296,33 +296,31 @@ pub(crate) fn per_index(
     }
     let chunk = count.div_ceil(threads);
     let make = &make;
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = (0..threads)
+    let parts: Vec<Result<Vec<BenchTask>, BenchError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let range = (t * chunk).min(count)..((t + 1) * chunk).min(count);
                 scope.spawn(move || range.map(make).collect::<Result<Vec<_>, _>>())
             })
             .collect();
-        let mut tasks = Vec::with_capacity(count);
-        for (t, part) in parts.into_iter().enumerate() {
-            match part.join() {
-                Ok(made) => tasks.extend(made?),
-                Err(_) => {
-                    return Err(BenchError::Generate {
-                        family,
-                        index: t * chunk,
-                        message: "the generator panicked in this part of the tasks; this is a \
-                                  bug in Veyra"
-                            .into(),
-                    });
-                }
-            }
-        }
-        Ok(tasks)
-    })
+        // Every part is joined before any result is looked at.
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut tasks = Vec::with_capacity(count);
+    for part in parts {
+        tasks.extend(part?);
+    }
+    Ok(tasks)
 }
 
-/// Tasks per generator thread below which [`per_index`] stays on one thread.
+/// Tasks per generator thread: [`per_index`] uses a second thread from `PARALLEL_FROM + 1`
+/// tasks on.
 pub(crate) const PARALLEL_FROM: usize = 64;
 
 /// The id of task `index`: `<family>-<difficulty>-s<seed>-<index, 4 digits>`.

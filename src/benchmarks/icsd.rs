@@ -379,7 +379,7 @@ impl Family for Icsd {
         difficulty: Difficulty,
         seed: u64,
     ) -> Result<Vec<BenchTask>, BenchError> {
-        per_index(FamilyId::Icsd, count, |i| {
+        per_index(count, |i| {
             let mut draw = Draw::for_task(FamilyId::Icsd, difficulty, seed, i as u64);
             let fault = draw.pick(&FAULTS).ok_or_else(|| BenchError::Generate {
                 family: FamilyId::Icsd,

@@ -129,7 +129,7 @@ impl Family for Imdp {
         difficulty: Difficulty,
         seed: u64,
     ) -> Result<Vec<BenchTask>, BenchError> {
-        per_index(FamilyId::Imdp, count, |i| {
+        per_index(count, |i| {
             let mut draw = Draw::for_task(FamilyId::Imdp, difficulty, seed, i as u64);
             let id = task_id(FamilyId::Imdp, difficulty, seed, i);
             make_task(&mut draw, id, difficulty).map_err(|message| BenchError::Generate {

@@ -86,7 +86,7 @@ impl Family for Msga {
         difficulty: Difficulty,
         seed: u64,
     ) -> Result<Vec<BenchTask>, BenchError> {
-        per_index(FamilyId::Msga, count, |i| {
+        per_index(count, |i| {
             let mut draw = Draw::for_task(FamilyId::Msga, difficulty, seed, i as u64);
             let made =
                 make_task(&mut draw, difficulty).map_err(|message| BenchError::Generate {

@@ -554,14 +554,13 @@ async fn solve_in_scratch(
     };
     let result = run_recorded(core, request, cancel, record).await;
     if let Some(lazy) = scratch {
-        // Closing a directory never made is free; a made one is read and removed off the
-        // async threads.
-        let closed = if lazy.is_pending() {
-            lazy.close()
-        } else {
-            tokio::task::spawn_blocking(move || lazy.close())
+        // Closing a directory never made costs no disk work; a made one is read back and
+        // removed off the async threads.
+        let closed = match lazy.close_if_pending() {
+            Some(closed) => closed,
+            None => tokio::task::spawn_blocking(move || lazy.close())
                 .await
-                .map_err(|e| VeyraError::Runtime(format!("closing a scratch directory: {e}")))?
+                .map_err(|e| VeyraError::Runtime(format!("closing a scratch directory: {e}")))?,
         };
         if let Some(e) = &closed.not_removed {
             tracing::warn!(error = %e, task = %task.id, "a scratch directory was not removed");

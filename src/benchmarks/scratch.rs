@@ -198,28 +198,31 @@ impl Planned {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(failed("looking at it", e)),
         }
-        dir.create_dir_all(&rel)
-            .map_err(|e| failed("creating it", e))?;
-        let scratch = Scratch {
+        let filled = (|| {
+            dir.create_dir_all(&rel)
+                .map_err(|e| failed("creating it", e))?;
+            for f in &self.files {
+                let path = format!("{rel}/{}", f.path);
+                if f.path.contains('/')
+                    && let Some((parent, _)) = path.rsplit_once('/')
+                {
+                    dir.create_dir_all(parent)
+                        .map_err(|e| failed("creating a subdirectory", e))?;
+                }
+                dir.write(&path, f.content.as_bytes())
+                    .map_err(|e| failed(&format!("writing {}", f.path), e))?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = filled {
+            // Half a directory is no use to anyone: leave nothing behind.
+            let _ = dir.remove_dir_all(&rel);
+            return Err(e);
+        }
+        Ok(Scratch {
             workspace: dir,
             rel,
-        };
-        for f in &self.files {
-            let path = format!("{}/{}", scratch.rel, f.path);
-            if f.path.contains('/')
-                && let Some((parent, _)) = path.rsplit_once('/')
-            {
-                scratch
-                    .workspace
-                    .create_dir_all(parent)
-                    .map_err(|e| failed("creating a subdirectory", e))?;
-            }
-            scratch
-                .workspace
-                .write(&path, f.content.as_bytes())
-                .map_err(|e| failed(&format!("writing {}", f.path), e))?;
-        }
-        Ok(scratch)
+        })
     }
 
     /// The files as planned, sorted by path as [`Scratch::collect`] gives them.
@@ -301,9 +304,24 @@ impl LazyScratch {
         }
     }
 
-    /// True while the directory has not been made (closing it is then free).
-    pub fn is_pending(&self) -> bool {
-        matches!(*self.state(), LazyState::Pending)
+    /// Closes it at once if it was never made (no disk work: the files as planned); `None`
+    /// when it was made, could not be made, or is being made right now — then
+    /// [`LazyScratch::close`] it off the async threads. Never waits for the lock.
+    pub fn close_if_pending(&self) -> Option<Closed> {
+        let mut state = match self.state.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        if !matches!(*state, LazyState::Pending) {
+            return None;
+        }
+        *state = LazyState::Closed;
+        Some(Closed {
+            files: self.plan.files_sorted(),
+            made: false,
+            not_removed: None,
+        })
     }
 
     /// Closes it: a made directory is read back and removed; one never made (or that could
@@ -319,7 +337,30 @@ impl LazyScratch {
                     not_removed: scratch.remove().err(),
                 }
             }
-            LazyState::Pending | LazyState::Failed(_) | LazyState::Closed => Closed {
+            LazyState::Failed(_) => {
+                // `make` cleans up after itself; this is for what it could not.
+                let leftover = self.workspace.join(&self.plan.rel);
+                let not_removed = match std::fs::symlink_metadata(&leftover) {
+                    Ok(_) => FileTool::open_workspace_dir(&self.workspace)
+                        .map_err(|e| e.to_string())
+                        .and_then(|dir| {
+                            dir.remove_dir_all(&self.plan.rel).map_err(|e| {
+                                format!(
+                                    "removing the scratch directory {} from the workspace: {e}",
+                                    self.plan.rel
+                                )
+                            })
+                        })
+                        .err(),
+                    Err(_) => None,
+                };
+                Closed {
+                    files: self.plan.files_sorted(),
+                    made: false,
+                    not_removed,
+                }
+            }
+            LazyState::Pending | LazyState::Closed => Closed {
                 files: self.plan.files_sorted(),
                 made: false,
                 not_removed: None,
@@ -430,8 +471,7 @@ mod tests {
         };
         // Never asked for: no disk work, the files as planned (sorted like `collect`).
         let lazy = LazyScratch::new(ws.path().to_path_buf(), plan());
-        assert!(lazy.is_pending());
-        let closed = lazy.close();
+        let closed = lazy.close_if_pending().unwrap();
         assert!(!closed.made);
         assert_eq!(
             closed.files,
@@ -448,6 +488,7 @@ mod tests {
         let dir = ws.path().join("bench/asr-easy-s1-0000/e0");
         std::fs::write(dir.join("a.txt"), "changed").unwrap();
         lazy.ensure().unwrap();
+        assert!(lazy.close_if_pending().is_none());
         let closed = lazy.close();
         assert!(closed.made);
         assert_eq!(closed.not_removed, None);

@@ -84,7 +84,7 @@ impl Family for Tome {
         difficulty: Difficulty,
         seed: u64,
     ) -> Result<Vec<BenchTask>, BenchError> {
-        per_index(FamilyId::Tome, count, |i| {
+        per_index(count, |i| {
             let mut draw = Draw::for_task(FamilyId::Tome, difficulty, seed, i as u64);
             let level = difficulty.level();
             let made = match i % 4 {

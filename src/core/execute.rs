@@ -10,7 +10,10 @@
 //! the model, which may recover. The loop ends with a final answer, after `tools.max_steps`
 //! tool calls (finish reason `max_steps`), or when the task's tokens over all model calls
 //! reach `runtime.max_tokens_per_task` (finish reason `token_budget`; each call's
-//! `max_tokens` is also cut to what is left). One `EXECUTION` entry closes the attempt.
+//! `max_tokens` is also cut to what is left). A request's [`BeforeTools`] hook runs once,
+//! just before the first call that would reach a tool; if it fails, that call is recorded as
+//! rejected and the attempt ends as a failure (error kind `before_tools`, not retried). One
+//! `EXECUTION` entry closes the attempt.
 
 use std::sync::Weak;
 
@@ -30,6 +33,9 @@ use crate::models::{
 };
 use crate::runtime::scheduler::{TaskContext, TaskError, TaskHandler};
 
+/// The error kind of an attempt whose preparation before tool calls failed.
+const BEFORE_TOOLS: &str = "before_tools";
+
 /// Characters of a tool result sent back to the model; longer results are cut, saying so.
 const RESULT_CHARS: usize = 64 * 1024;
 
@@ -43,6 +49,9 @@ enum Answer {
     Done(FinishReason, TokenUsage),
     Failed(ModelError),
     Cancelled,
+    /// The attempt cannot go on for a reason of Veyra's, not the model's (the preparation
+    /// before tool calls failed): recorded as a failure, not retried.
+    Aborted(String),
 }
 
 #[async_trait::async_trait]
@@ -142,6 +151,7 @@ async fn run_execution(
         usage: TokenUsage::default(),
         unattended: request.unattended,
         before_tools: request.before_tools,
+        aborted: None,
     };
     let answer = agent.run().await?;
     let Agent {
@@ -171,6 +181,7 @@ async fn run_execution(
             ("failure", m)
         }
         Answer::Cancelled => ("cancelled", serde_json::json!({})),
+        Answer::Aborted(_) => ("failure", serde_json::json!({ "error_kind": BEFORE_TOOLS })),
     };
     if let serde_json::Value::Object(map) = &mut metadata {
         map.insert("execution_id".into(), id.to_string().into());
@@ -239,6 +250,10 @@ async fn run_execution(
                 retryable,
             })
         }
+        Answer::Aborted(reason) => {
+            tracing::warn!(reason = %reason, "execution aborted");
+            Err(TaskError::permanent(BEFORE_TOOLS, reason))
+        }
         Answer::Cancelled => {
             tracing::info!("execution cancelled");
             Err(TaskError::permanent(
@@ -278,6 +293,9 @@ struct Agent<'a> {
     unattended: bool,
     /// Still to run before the first tool call (taken when it runs).
     before_tools: Option<BeforeTools>,
+    /// Set when a step found the attempt cannot go on (the preparation before tool calls
+    /// failed): why. The loop ends with [`Answer::Aborted`] after that step is published.
+    aborted: Option<String>,
 }
 
 impl Agent<'_> {
@@ -325,6 +343,9 @@ impl Agent<'_> {
                 self.steps += 1;
                 self.streamed = true;
                 let result = self.step(call).await?;
+                if let Some(reason) = self.aborted.take() {
+                    return Ok(Answer::Aborted(reason));
+                }
                 if self.task.cancel.is_cancelled() {
                     return Ok(Answer::Cancelled);
                 }
@@ -434,57 +455,62 @@ impl Agent<'_> {
                     unattended: self.unattended,
                 };
                 let arguments = describe_arguments(args);
-                if let Some(hook) = self.before_tools.take()
-                    && let Err(message) = hook.run().await
-                {
-                    // The call cannot run where it was meant to: recorded, unrun, and the
-                    // attempt ends.
-                    let reason = format!("the preparation before tool calls failed: {message}");
-                    self.reject(&shown_name, &args.to_string(), &reason)?;
-                    return Err(TaskError::permanent(
-                        "before_tools",
-                        format!("before tool '{shown_name}' could run: {message}"),
-                    ));
-                }
-                match core
-                    .invoke_tool(&call.name, args.clone(), "agent", Some(within))
-                    .await
-                {
-                    Ok(done) => {
-                        let mut content = done.output.value.to_string();
-                        if content.len() > RESULT_CHARS {
-                            let cut = (0..=RESULT_CHARS)
-                                .rev()
-                                .find(|&i| content.is_char_boundary(i))
-                                .unwrap_or(0);
-                            content.truncate(cut);
-                            content.push_str(" … [result cut at 64 KiB]");
+                let prepared = match self.before_tools.take() {
+                    Some(hook) => hook.run().await,
+                    None => Ok(()),
+                };
+                if let Err(cause) = prepared {
+                    // The call cannot run where it was meant to: recorded as rejected, unrun,
+                    // and the attempt ends after this step ([`Answer::Aborted`]).
+                    let reason = format!(
+                        "the preparation for tool '{shown_name}' failed, so the call was not \
+                         run: {cause}"
+                    );
+                    let seq = self.reject(&shown_name, &args.to_string(), &reason)?;
+                    self.aborted = Some(reason.clone());
+                    shown_summary = Some(reason.clone());
+                    ("rejected", reason, arguments, seq)
+                } else {
+                    match core
+                        .invoke_tool(&call.name, args.clone(), "agent", Some(within))
+                        .await
+                    {
+                        Ok(done) => {
+                            let mut content = done.output.value.to_string();
+                            if content.len() > RESULT_CHARS {
+                                let cut = (0..=RESULT_CHARS)
+                                    .rev()
+                                    .find(|&i| content.is_char_boundary(i))
+                                    .unwrap_or(0);
+                                content.truncate(cut);
+                                content.push_str(" … [result cut at 64 KiB]");
+                            }
+                            shown_summary = Some(done.output.summary);
+                            ("success", content, arguments, done.audit_seq)
                         }
-                        shown_summary = Some(done.output.summary);
-                        ("success", content, arguments, done.audit_seq)
-                    }
-                    Err(VeyraError::Refused(message)) => {
-                        let content = format!("refused: {message}");
-                        shown_summary = Some(message);
-                        ("refused", content, arguments, None)
-                    }
-                    Err(VeyraError::Usage(message)) => {
-                        // Misfit arguments: nothing was decided or run yet, so record it here.
-                        let seq = self.reject(&shown_name, &args.to_string(), &message)?;
-                        shown_summary = Some(message.clone());
-                        (
-                            "rejected",
-                            format!("bad arguments: {message}"),
-                            arguments,
-                            seq,
-                        )
-                    }
-                    Err(VeyraError::Task { kind, message }) if kind == "audit" => {
-                        return Err(TaskError::permanent(&kind, message));
-                    }
-                    Err(e) => {
-                        shown_summary = Some(e.to_string());
-                        ("failure", format!("failed: {e}"), arguments, None)
+                        Err(VeyraError::Refused(message)) => {
+                            let content = format!("refused: {message}");
+                            shown_summary = Some(message);
+                            ("refused", content, arguments, None)
+                        }
+                        Err(VeyraError::Usage(message)) => {
+                            // Misfit arguments: nothing was decided or run yet, so record it here.
+                            let seq = self.reject(&shown_name, &args.to_string(), &message)?;
+                            shown_summary = Some(message.clone());
+                            (
+                                "rejected",
+                                format!("bad arguments: {message}"),
+                                arguments,
+                                seq,
+                            )
+                        }
+                        Err(VeyraError::Task { kind, message }) if kind == "audit" => {
+                            return Err(TaskError::permanent(&kind, message));
+                        }
+                        Err(e) => {
+                            shown_summary = Some(e.to_string());
+                            ("failure", format!("failed: {e}"), arguments, None)
+                        }
                     }
                 }
             }

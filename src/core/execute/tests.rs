@@ -563,8 +563,14 @@ async fn the_before_tools_hook_runs_once_before_the_first_call_and_a_failure_sto
         rejected[0]
             .metadata
             .to_string()
-            .contains("preparation before tool calls failed"),
+            .contains("the preparation for tool 'file_write' failed, so the call was not run"),
         "{:?}",
         rejected[0].metadata
     );
+    // The attempt is closed on the record like any other: a failed EXECUTION entry.
+    let closing = entries(&core, AuditEventType::Execution);
+    let last = closing.last().unwrap();
+    assert_eq!(last.outcome, "failure");
+    assert_eq!(last.metadata["error_kind"], "before_tools");
+    assert_eq!(last.metadata["tool_steps"], 1);
 }
