@@ -7,11 +7,10 @@
 //! Run: `cargo bench --bench bench_suite`.
 //!
 //! Measured 2026-12-01 (afternoon) on 2 shared cores, two-thread runtime (divan, medians): all
-//! seven families × 1,000 generated, run and scored in 2.29 s (fastest 2.01 s), over the 2 s
-//! budget; generation 0.65 s of it, nearly all MSGA (parsing Cedar worlds, on both cores). The
-//! runner on the six single-shot families: 43.6 ms for 300 tasks against 22.7 ms of bare
-//! `execute_async` (1.92×; fastest samples 1.56×), within the 2× budget. See the README's
-//! Performance table.
+//! seven families × 1,000 generated, run and scored in 2.12 s (2.04–2.43 s), over the 2 s
+//! budget by 6 %; generation 0.69 s of it, nearly all MSGA (parsing Cedar worlds, on both
+//! cores). The runner on the six single-shot families: 37.6 ms for 300 tasks against 22.9 ms
+//! of bare `execute_async` (1.64×), within the 2× budget. See the README's Performance table.
 
 use std::sync::Arc;
 

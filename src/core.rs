@@ -597,7 +597,18 @@ impl VeyraCore {
         &self,
         request: ExecutionRequest,
     ) -> Result<ExecutionResult, VeyraError> {
-        let id = ExecutionId::new();
+        self.execute_as(ExecutionId::new(), request).await
+    }
+
+    /// [`VeyraCore::execute_async`] under an id the caller chose, so that it can
+    /// [`VeyraCore::cancel`] the execution while waiting. Only the final state is kept for the
+    /// caller, not every event ([`VeyraCore::execute_stream`] for those): the cheapest way to
+    /// run a request to its end. The id must be new.
+    pub async fn execute_as(
+        &self,
+        id: ExecutionId,
+        request: ExecutionRequest,
+    ) -> Result<ExecutionResult, VeyraError> {
         let (tx, rx) = oneshot::channel();
         self.inner.emitter.watch_final(id, tx);
         if let Err(e) = self.submit_with_id(id, request) {

@@ -31,7 +31,7 @@ use super::framework::BenchTask;
 use crate::config::ToolSelection;
 use crate::core::{ExecutionRequest, ExecutionResult, VeyraCore};
 use crate::error::VeyraError;
-use crate::events::{Priority, TokenUsage};
+use crate::events::{ExecutionId, Priority, TokenUsage};
 
 /// Most characters of one negotiation turn kept in the transcript (and shown to the others).
 pub const TURN_CHARS: usize = 2_000;
@@ -268,10 +268,10 @@ async fn turn(
         ));
     }
     let started = Instant::now();
-    let stream = core.execute_stream(request)?;
-    let id = stream.id();
+    // Only the final state is needed (a turn offers no tools): no per-token events.
+    let id = ExecutionId::new();
     let result = tokio::select! {
-        r = stream.finish() => r?,
+        r = core.execute_as(id, request) => r?,
         _ = cancel.cancelled() => {
             // The turn may have ended meanwhile; then there is nothing to cancel.
             let _ = core.cancel(id);

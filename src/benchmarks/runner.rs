@@ -578,10 +578,25 @@ async fn run_recorded(
     cancel: &CancellationToken,
     record: &mut Record,
 ) -> Result<ExecutionResult, VeyraError> {
-    let offers_tools = !matches!(request.tools, None | Some(ToolSelection::None));
+    // Without a selection the request gets the configured offer.
+    let offers_tools = !matches!(
+        request.tools.as_ref().unwrap_or(&core.config().tools.offer),
+        ToolSelection::None
+    );
     // Where the trail stood when the execution started: its entries are read from there on,
     // not from the start of the log (which grows with every task of a run).
     let from = core.audit().map_or(0, |t| t.len());
+    if !offers_tools {
+        // No tool, no step to keep: only the final state is needed, not every token's event.
+        let id = ExecutionId::new();
+        return tokio::select! {
+            r = core.execute_as(id, request) => r,
+            _ = cancel.cancelled() => {
+                let _ = core.cancel(id);
+                Err(VeyraError::Cancelled("the benchmark run was cancelled".into()))
+            }
+        };
+    }
     let mut stream = core.execute_stream(request)?;
     let id = stream.id();
     let mut folder = ResultFolder::new(id);

@@ -141,9 +141,9 @@ fn tome_and_asr_runs_are_reproducible_and_leave_the_workspace_clean() {
             .is_some_and(|p| p.contains("{workdir}"))
     }));
     assert!(tasks.iter().all(|t| t["tools"]["offer"] == "only"));
-    // The scratch directories were made inside the workspace and are gone again.
+    // The mock answers in words: a task's scratch directory is made only before a tool call,
+    // so none was made, and nothing is left (the scripted run below makes and removes them).
     let workspace = sb.dir.path().join("data/veyra/workspace");
-    assert!(workspace.exists(), "the runner used the workspace");
     assert!(!workspace.join("bench").exists());
     let validator = schema_validator(&sb);
     assert!(validator.is_valid(&first));
@@ -611,10 +611,12 @@ fn tool_using_runs_replay_too_and_their_file_calls_stay_out_of_the_operators_wor
     let sb = Sandbox::new();
     // ICSD at hard asks `system_status`, whose live answer (backend name, audit head) differs
     // between the recording and the replay; ASR's tasks offer file tools. The scripted model
-    // checks the system and answers, so every task makes at least one tool call.
+    // checks the system, lists `bench/` (where an ASR task's scratch directory is made just
+    // before that call; one task at a time, so the listing is the same on replay) and answers:
+    // every task makes tool calls, and every ASR task's file call runs.
     let config = sb.write(
         "tools.yaml",
-        "model:\n  mock:\n    script:\n      - pattern: '.'\n        tool_calls:\n          - name: system_status\n        response: \"ANSWER: power | shed_nonessential_loads | earth\"\n",
+        "runtime:\n  max_concurrent: 1\nmodel:\n  mock:\n    script:\n      - pattern: '.'\n        tool_calls:\n          - name: system_status\n          - name: file_list\n            arguments: {path: bench}\n        response: \"ANSWER: power | shed_nonessential_loads | earth\"\n",
     );
     let record = |args: &[&str]| {
         let mut c = sb.cmd();
@@ -637,13 +639,15 @@ fn tool_using_runs_replay_too_and_their_file_calls_stay_out_of_the_operators_wor
         "tools-tape",
         "--json",
     ]);
-    let replayed = sb.bench_json(&["--replay", "tools-tape", "--json"]);
+    let replayed = record(&["bench", "--replay", "tools-tape", "--json"]);
     assert_eq!(replayed["run"]["status"], "complete", "{replayed}");
     assert_eq!(reproducible_part(&replayed), reproducible_part(&recorded));
-    // The replay's scratch directories were made in a workspace of its own, and are gone.
+    // The replay's scratch directories were made (only a file call makes one) in a workspace
+    // of its own, and are gone; the operator's workspace holds none either.
     let replay_ws = sb.dir.path().join("data/veyra/replay-workspace");
     assert!(replay_ws.exists(), "the replay used its own workspace");
     assert!(!replay_ws.join("bench").exists());
+    assert!(!sb.dir.path().join("data/veyra/workspace/bench").exists());
 }
 
 #[test]
