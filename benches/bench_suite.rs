@@ -6,11 +6,16 @@
 //! `execute_async`.
 //! Run: `cargo bench --bench bench_suite`.
 //!
-//! Measured 2026-12-01 (afternoon) on 2 shared cores, two-thread runtime (divan, medians): all
-//! seven families × 1,000 generated, run and scored in 2.12 s (2.04–2.43 s), over the 2 s
-//! budget by 6 %; generation 0.69 s of it, nearly all MSGA (parsing Cedar worlds, on both
-//! cores). The runner on the six single-shot families: 37.6 ms for 300 tasks against 22.9 ms
-//! of bare `execute_async` (1.64×), within the 2× budget. See the README's Performance table.
+//! Measured 2026-12-01 (evening) on 2 shared cores, two-thread runtime (divan, medians), with
+//! the previous build (glibc malloc, MSGA entities from JSON; 2.12 s that afternoon) run
+//! alternately on the same machine, which was slower that evening: all seven families × 1,000
+//! generated, run and scored in 2.07–2.14 s against 2.37–2.57 s for the previous build (13 %
+//! less), still about the 2 s budget rather than clearly under it. Generation is ~0.5 s of it,
+//! nearly all MSGA (one Cedar text parse per world it draws). The runner on the six
+//! single-shot families: 31.6–37.3 ms for 300 tasks against 17.2–18.4 ms of bare
+//! `execute_async` (1.84–2.03×): the allocator made the bare path a quarter faster than it
+//! was (22.9 ms), the runner's own work (store, scoring, progress) less so. See the README's
+//! Performance table.
 
 use std::sync::Arc;
 
@@ -85,17 +90,23 @@ fn generate_1000(family: FamilyId) -> Vec<BenchTask> {
 }
 
 /// Generate, run and score 1,000 tasks of every family through the core into an in-memory
-/// store.
-#[divan::bench(sample_count = 5, sample_size = 1)]
+/// store. Each sample gets a fresh core, as each `veyra bench` gets a fresh process (one core
+/// for all samples would carry every earlier sample's audit entries into the next), and the
+/// core and store are dropped after the clock stops.
+#[divan::bench(sample_count = 8, sample_size = 1)]
 fn generate_run_score_all_x1000(bencher: Bencher) {
     let rt = runtime();
-    let core = core();
-    bencher.bench_local(|| {
-        let store = Arc::new(BenchStore::in_memory().expect("an in-memory store"));
-        let runner = Runner::new(core.clone(), store);
-        rt.block_on(runner.start(&plan(1000), &CancellationToken::new(), &mut |_| {}))
-            .expect("the run completes")
-    });
+    bencher
+        .with_inputs(|| {
+            let store = Arc::new(BenchStore::in_memory().expect("an in-memory store"));
+            Runner::new(core(), store)
+        })
+        .bench_local_values(|runner| {
+            let report = rt
+                .block_on(runner.start(&plan(1000), &CancellationToken::new(), &mut |_| {}))
+                .expect("the run completes");
+            (report, runner)
+        });
 }
 
 /// 50 pre-generated tasks per single-shot family through the runner: store, scoring,

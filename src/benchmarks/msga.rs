@@ -14,11 +14,12 @@
 //! jurisdiction 1 / 2 / 2–3 / 3–4, conditions per policy up to 1 / 1 / 2 / 3, `unless`
 //! clauses from hard, distractor actors from medium.
 
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 use cedar_policy::{
-    Authorizer, Context, Decision, Entities, EntityId, EntityTypeName, EntityUid, PolicySet,
-    Request, RestrictedExpression,
+    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
+    PolicySet, Request, RestrictedExpression,
 };
 use serde_json::json;
 
@@ -490,26 +491,61 @@ impl Parsed {
         let source = policy_source(case);
         Ok(Parsed {
             set: PolicySet::from_str(&source).map_err(|e| format!("generated policies: {e}"))?,
-            entities: Entities::from_json_value(entities_json(case), None)
-                .map_err(|e| format!("generated entities: {e}"))?,
+            entities: entities(case)?,
         })
     }
 }
 
-/// The entity types of a request — `Actor`, `Action`, `Asset` — parsed once.
-static KINDS: std::sync::LazyLock<Result<[EntityTypeName; 3], String>> =
+/// The world's entities built from typed values: the same entities as [`entities_json`] (the
+/// text the task shows), without parsing a type name for every one of them (Cedar's parser
+/// warms a fresh regex cache for each name: it was a tenth of MSGA's generation).
+fn entities(case: &Case) -> Result<Entities, String> {
+    let [actor, _, asset, place] = kinds()?;
+    let uid = |kind: &EntityTypeName, id: &str| {
+        EntityUid::from_type_name_and_id(kind.clone(), EntityId::new(id))
+    };
+    let mut list = Vec::with_capacity(case.places.len() + case.actors.len() + 1);
+    for p in &case.places {
+        let parents = p.parent.iter().map(|q| uid(place, q)).collect();
+        list.push(Entity::new_no_attrs(uid(place, &p.name), parents));
+    }
+    for (name, home, clearance) in &case.actors {
+        let attrs = HashMap::from([(
+            "clearance".to_string(),
+            RestrictedExpression::new_long(*clearance),
+        )]);
+        let entity = Entity::new(uid(actor, name), attrs, HashSet::from([uid(place, home)]))
+            .map_err(|e| format!("generated entity {name}: {e}"))?;
+        list.push(entity);
+    }
+    list.push(Entity::new_no_attrs(
+        uid(asset, &case.asset.0),
+        HashSet::from([uid(place, &case.asset.1)]),
+    ));
+    Entities::from_entities(list, None).map_err(|e| format!("generated entities: {e}"))
+}
+
+/// The entity types of a world — `Actor`, `Action`, `Asset`, `Jurisdiction` — parsed once.
+static KINDS: std::sync::LazyLock<Result<[EntityTypeName; 4], String>> =
     std::sync::LazyLock::new(|| {
         let parse = |name: &str| EntityTypeName::from_str(name).map_err(|e| format!("{name}: {e}"));
-        Ok([parse("Actor")?, parse("Action")?, parse("Asset")?])
+        Ok([
+            parse("Actor")?,
+            parse("Action")?,
+            parse("Asset")?,
+            parse("Jurisdiction")?,
+        ])
     });
+
+fn kinds() -> Result<&'static [EntityTypeName; 4], String> {
+    KINDS.as_ref().map_err(|e| format!("the entity types: {e}"))
+}
 
 /// Cedar's decision and the deciding jurisdiction; `None` when the deciding policies belong
 /// to several jurisdictions or evaluation reported errors (the candidate is dropped).
 fn evaluate(parsed: &Parsed, case: &Case) -> Result<Option<(&'static str, String)>, String> {
     // Built from typed values, not JSON: this runs ~14 times per task.
-    let kinds = KINDS
-        .as_ref()
-        .map_err(|e| format!("the entity types: {e}"))?;
+    let kinds = kinds()?;
     let euid = |kind: &EntityTypeName, id: &str| {
         EntityUid::from_type_name_and_id(kind.clone(), EntityId::new(id))
     };

@@ -328,7 +328,7 @@ impl Runner {
             let Some(task) = tasks.get(solved.index) else {
                 continue;
             };
-            let result = score(task, &solved);
+            let result = score(task, solved);
             if let Err(e) = self.store.record_result(&info.id, &result) {
                 // Without the store nothing more can be kept: stop, keep what is stored.
                 failure = Some(e);
@@ -629,8 +629,16 @@ async fn run_recorded(
             }
         }
     };
-    if offers_tools && core.audit().is_some() {
-        record.audit = Some(audited_calls(core, id, from).await?);
+    if core.audit().is_some() {
+        // Every call the model makes, run or refused, is one agent step: published to this
+        // stream (unbounded, so none is dropped) and counted in the result. With none, the
+        // trail holds no call of this execution, and reading it would only cost a thread hop.
+        let called = !record.steps.is_empty() || result.as_ref().is_ok_and(|r| r.tool_steps > 0);
+        record.audit = Some(if called {
+            audited_calls(core, id, from).await?
+        } else {
+            Vec::new()
+        });
     }
     result
 }
@@ -678,25 +686,25 @@ async fn audited_calls(
 }
 
 /// Scores a solved item.
-fn score(task: &BenchTask, solved: &Solved) -> TaskResult {
+/// Scores a finished item; it is consumed, so what the model left (files above all) moves
+/// into the scorer's [`Outcome`] rather than being copied.
+fn score(task: &BenchTask, solved: Solved) -> TaskResult {
     let finished_at = Utc::now();
-    match &solved.result {
+    match solved.result {
         Ok(r) => {
-            let s = family(task.family).score(
-                task,
-                &Outcome {
-                    text: r.text.clone(),
-                    tool_calls: r.tool_steps,
-                    steps: solved.record.steps.clone(),
-                    audit: solved.record.audit.clone(),
-                    files: solved.record.files.clone(),
-                    workdir: solved.record.workdir.clone(),
-                },
-            );
+            let outcome = Outcome {
+                text: r.text,
+                tool_calls: r.tool_steps,
+                steps: solved.record.steps,
+                audit: solved.record.audit,
+                files: solved.record.files,
+                workdir: solved.record.workdir,
+            };
+            let s = family(task.family).score(task, &outcome);
             TaskResult {
                 task_id: task.id.clone(),
                 epoch: solved.epoch,
-                output: r.text.clone(),
+                output: outcome.text,
                 score: s.value,
                 reason: s.reason,
                 error: None,

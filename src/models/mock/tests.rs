@@ -482,3 +482,12 @@ async fn a_failing_tool_rule_fails_after_its_calls_count() {
     );
     assert!(done.is_none());
 }
+
+proptest::proptest! {
+    /// The byte-wise count agrees with `split_whitespace` on every text, ASCII (every control
+    /// character included) or not.
+    #[test]
+    fn word_count_is_split_whitespace(text in "[\\x00-\\x7f]{0,40}|[ a\\t\\u{b}\\u{85}\\u{a0}é\\u{3000}]{0,20}") {
+        proptest::prop_assert_eq!(word_count(&text), text.split_whitespace().count() as u64);
+    }
+}
