@@ -131,6 +131,7 @@ impl From<TuiArgs> for crate::tui::ConsoleOptions {
             theme: args.theme,
             preset: args.preset,
             demo: args.demo,
+            scenario: args.scenario,
             bench: None,
         }
     }
@@ -145,9 +146,14 @@ pub struct TuiArgs {
     /// Link preset to start with: earth, lunar, mars, deep-space, custom.
     #[arg(long, value_name = "PRESET")]
     pub preset: Option<LatencyPreset>,
-    /// Demo mode: simulated Mars link for today, 120× time compression, visible streaming.
+    /// Demo mode: simulated Mars link for today, 120× time compression, visible streaming,
+    /// and a scripted tour (any key takes over).
     #[arg(long)]
     pub demo: bool,
+    /// Play this scenario file in demo mode instead of the built-in tour (implies --demo;
+    /// see configs/demo-scenario.yaml).
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<std::path::PathBuf>,
 }
 
 /// `veyra run`.

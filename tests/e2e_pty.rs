@@ -796,3 +796,69 @@ fn bench_tui_watches_a_run_fill_then_b_and_c_start_and_cancel_one() {
     let status = console.wait_exit();
     assert!(status.success(), "veyra exited with {status:?}");
 }
+
+#[test]
+fn the_demo_tour_lights_every_pane_and_a_key_takes_over() {
+    let mut console = Console::start_args(160, 48, &[], &["--demo"]);
+    console.wait_for("the tour's first line", |s| {
+        s.contains("demo: a scripted tour · any key takes over")
+    });
+    // Prompts at several priorities, counting down on the Mars link.
+    console.wait_for("prompts at four priorities with link countdowns", |s| {
+        [
+            "NORM Give me",
+            "BKGD Is a dust",
+            "CRIT system check",
+            "HIGH clean up",
+        ]
+        .iter()
+        .all(|t| s.contains(t))
+            && s.lines()
+                .any(|l| (l.contains("↑ ") || l.contains("↓ ")) && l.contains(" T-"))
+    });
+    console.wait_for("the prohibited delete in Safety", |s| {
+        s.contains("⊘ tool:file_delete prohibited_operations")
+    });
+    console.wait_for("the benchmark run filling its pane", |s| {
+        s.contains("Benchmarks · running")
+            && s.lines()
+                .any(|l| l.contains("CPLC ▕█") && l.contains("/12"))
+    });
+    console.wait_for("the audit chain verified", |s| {
+        s.lines().any(|l| l.contains("✓") && l.contains("verified"))
+    });
+    console.wait_for("Output focused on the first answer", |s| {
+        s.contains("┏ Output") && s.contains("Habitat status at the last contact")
+    });
+    console.wait_for("a tool call asking for confirmation", |s| {
+        s.contains("Confirm operation") && s.contains("Allow tool:file_write")
+    });
+    console.wait_for("the tour's last line", |s| {
+        s.contains("writing waits for your y or n")
+    });
+    let screen = console.screen_text();
+    assert!(
+        screen.contains("┌ Log ") && screen.contains("execution_id"),
+        "the Log has lines: {screen}"
+    );
+    assert!(
+        screen.contains("POLICY_CHECK write_file allow"),
+        "the Audit pane has the write's policy decision: {screen}"
+    );
+    // The operator takes over: y answers the confirmation, the write runs.
+    console.send(b"y");
+    console.wait_for("the write done", |s| s.contains("tool file_write: success"));
+    console.send(b"q");
+    let start = Instant::now();
+    while console.child.try_wait().ok().flatten().is_none() && start.elapsed() < DEADLINE {
+        if console.screen_text().contains("Quit?") {
+            let _ = console
+                .writer
+                .write_all(b"y")
+                .and_then(|()| console.writer.flush());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = console.wait_exit();
+    assert!(status.success(), "veyra exited with {status:?}");
+}

@@ -841,4 +841,4 @@ pub use input::{Edit, InputLine};
 use input::{apply_edit, is_meaningful};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -7,6 +7,7 @@
 
 pub mod app;
 mod bench;
+pub mod demo;
 pub mod keymap;
 pub mod layout;
 pub mod output;
@@ -41,16 +42,49 @@ pub fn theme_list(configured: &str) -> Result<Vec<ResolvedTheme>, VeyraError> {
     Ok(themes)
 }
 
+/// The demo's configuration (`configs/demo.yaml`): the mock's scripted answers and the
+/// governance lists its story needs.
+const DEMO_CONFIG: &str = include_str!("../../configs/demo.yaml");
+
 /// `--demo`: the Mars link for today's date, 120× faster than real time, with answers that
-/// stream visibly — a prompt's whole journey takes well under a minute.
-pub fn apply_demo(config: &mut crate::config::VeyraConfig) {
+/// stream visibly — a prompt's whole journey takes well under a minute. A mock with no script
+/// of its own gets the demo's (`configs/demo.yaml`), which the scenario's prompts rely on,
+/// and the demo's prohibited and confirmed operations are added to the configured ones: the
+/// demo only ever adds refusals, never lifts one.
+pub fn apply_demo(config: &mut crate::config::VeyraConfig) -> Result<(), VeyraError> {
+    let demo = crate::config::parse_str(
+        DEMO_CONFIG,
+        std::path::Path::new("<built-in configs/demo.yaml>"),
+    )
+    .map_err(|e| VeyraError::Runtime(format!("the built-in demo configuration: {e}")))?;
     config.latency.simulate = true;
     config.latency.preset = crate::config::LatencyPreset::Mars;
     config.latency.mode = crate::config::LatencyMode::Ephemeris;
     config.latency.time_scale = 120.0;
     if config.model.mock.token_delay_ms == 0 {
-        config.model.mock.token_delay_ms = 40;
+        config.model.mock.token_delay_ms = demo.model.mock.token_delay_ms;
     }
+    if config.model.mock.script.is_empty() {
+        config.model.mock.script = demo.model.mock.script;
+    }
+    let g = &mut config.governance;
+    for (list, add) in [
+        (
+            &mut g.prohibited_operations,
+            demo.governance.prohibited_operations,
+        ),
+        (
+            &mut g.require_confirmation,
+            demo.governance.require_confirmation,
+        ),
+    ] {
+        for op in add {
+            if !list.iter().any(|o| o.eq_ignore_ascii_case(&op)) {
+                list.push(op);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Builds the console's initial state from the configuration.
@@ -87,8 +121,10 @@ pub struct ConsoleOptions {
     pub theme: Option<String>,
     /// Link preset, instead of `latency.preset`.
     pub preset: Option<crate::config::LatencyPreset>,
-    /// Demo mode ([`apply_demo`]).
+    /// Demo mode ([`apply_demo`]), playing a scenario ([`demo::Scenario`]).
     pub demo: bool,
+    /// The scenario `--demo` plays instead of the built-in one (`--scenario`).
+    pub scenario: Option<std::path::PathBuf>,
     /// Start this benchmark run at once, with the Benchmarks pane zoomed (`veyra bench --tui`).
     pub bench: Option<app::BenchRequest>,
 }
@@ -280,8 +316,14 @@ pub async fn run_with_registry(
     if let Some(preset) = args.preset {
         config.latency.preset = preset;
     }
-    if args.demo {
-        apply_demo(&mut config);
+    // A scenario is read, and refused if wrong, before anything else starts.
+    let scenario = match (&args.scenario, args.demo) {
+        (Some(path), _) => Some(demo::Scenario::load(path)?),
+        (None, true) => Some(demo::Scenario::builtin()?),
+        (None, false) => None,
+    };
+    if scenario.is_some() {
+        apply_demo(&mut config)?;
     }
     if !std::io::stdout().is_terminal() {
         return Err(VeyraError::Usage(
@@ -319,6 +361,7 @@ pub async fn run_with_registry(
     crate::runtime::contain::install_hook();
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
     let mut bench = bench::BenchSlot::new(&core);
+    let player = scenario.map(|s| demo::Player::new(s, tokio::time::Instant::now()));
     let result = event_loop(
         &mut terminal,
         &core,
@@ -326,6 +369,7 @@ pub async fn run_with_registry(
         frame_period,
         &mut bench,
         first,
+        player,
     )
     .await;
     // A run still going is cancelled and marked so in the store (`--resume` finishes it).
@@ -356,6 +400,7 @@ async fn event_loop(
     frame_period: Duration,
     bench: &mut bench::BenchSlot,
     first: Vec<Command>,
+    mut player: Option<demo::Player>,
 ) -> Result<(), VeyraError> {
     use tokio::signal::unix::{SignalKind, signal};
     let signal_err = |e| VeyraError::io("installing signal handlers", e);
@@ -413,14 +458,22 @@ async fn event_loop(
             Duration::from_secs(3600)
         };
         let mut commands = std::mem::take(&mut pending);
+        let scripted = player.as_ref().and_then(demo::Player::due);
         tokio::select! {
             maybe = keys.next() => match maybe {
                 Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => {
+                    // The operator takes over: the demo script stops, and the key acts.
+                    if let Some(p) = player.as_mut() {
+                        p.stop(app);
+                    }
                     // After what was pending (`veyra bench --tui`'s start), never instead of it.
                     commands.extend(app.handle_key(&key));
                     dirty = true;
                 }
                 Some(Ok(TermEvent::Paste(text))) => {
+                    if let Some(p) = player.as_mut() {
+                        p.stop(app);
+                    }
                     app.paste(&text);
                     dirty = true;
                 }
@@ -471,6 +524,12 @@ async fn event_loop(
                 app.tick(now);
                 // Redraw for the clock once a second, for countdowns four times a second.
                 dirty |= new_second || app.has_countdowns();
+            }
+            _ = tokio::time::sleep_until(scripted.unwrap_or_else(tokio::time::Instant::now)), if scripted.is_some() => {
+                if let Some(p) = player.as_mut() {
+                    commands.extend(p.play(app, tokio::time::Instant::now()));
+                }
+                dirty = true;
             }
             _ = tokio::time::sleep(frame_wait), if dirty => {}
             _ = sigterm.recv() => {

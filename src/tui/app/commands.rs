@@ -4,11 +4,12 @@ use super::*;
 
 /// The `:` commands: name, arguments, what it does. The help overlay and the error for an
 /// unknown command are generated from this table.
-pub const COMMAND_TABLE: [(&str, &str, &str); 10] = [
+pub const COMMAND_TABLE: [(&str, &str, &str); 11] = [
     ("backend", "NAME [MODEL]", "switch backend"),
     ("preset", "PRESET", "switch the link"),
     ("theme", "NAME", "colour theme"),
     ("priority", "PRIORITY", "for new prompts"),
+    ("focus", "PANE", "focus a pane"),
     ("verify", "", "verify the audit chain"),
     ("cancel", "", "cancel the selected task"),
     ("undo", "[SEQ]", "undo a file tool call"),
@@ -20,8 +21,8 @@ pub const COMMAND_TABLE: [(&str, &str, &str); 10] = [
 impl App {
     /// Runs a `:` command (see [`COMMAND_TABLE`]).
     pub fn run_command(&mut self, text: &str) -> Vec<Command> {
-        const COMMANDS: [&str; 10] = {
-            let mut names = [""; 10];
+        const COMMANDS: [&str; COMMAND_TABLE.len()] = {
+            let mut names = [""; COMMAND_TABLE.len()];
             let mut i = 0;
             while i < COMMAND_TABLE.len() {
                 names[i] = COMMAND_TABLE[i].0;
@@ -87,6 +88,22 @@ impl App {
                 }
                 Err(e) => self.flash(e, FlashLevel::Error),
             },
+            ("focus", Some(p)) => {
+                match Pane::ORDER.iter().find(|pane| pane.name().eq_ignore_ascii_case(p)) {
+                    Some(&pane) => {
+                        self.show_pane(pane);
+                        self.flash(format!("{} focused", pane.name()), FlashLevel::Info);
+                    }
+                    None => {
+                        let names: Vec<String> =
+                            Pane::ORDER.iter().map(|p| p.name().to_ascii_lowercase()).collect();
+                        self.flash(
+                            format!("unknown pane '{p}'; panes: {}", names.join(", ")),
+                            FlashLevel::Error,
+                        );
+                    }
+                }
+            }
             ("undo", None) => return vec![Command::Undo(None)],
             ("undo", Some(n)) => match n.parse::<u64>() {
                 Ok(seq) => return vec![Command::Undo(Some(seq))],
@@ -104,10 +121,11 @@ impl App {
                 self.overlay = Some(Overlay::Help);
             }
             ("quit" | "q", None) => return self.update(Action::Quit),
-            ("preset" | "theme" | "priority", None) => {
+            ("preset" | "theme" | "priority" | "focus", None) => {
                 self.flash(format!(":{name} needs a value, e.g. :{name} {}", match name.as_str() {
                     "preset" => "mars",
                     "theme" => "mono",
+                    "focus" => "tasks",
                     _ => "high",
                 }), FlashLevel::Error);
             }
@@ -171,6 +189,10 @@ impl App {
                         .map(|p| p.name().to_string())
                         .collect(),
                     "priority" => Priority::ALL.iter().map(|p| p.name().to_string()).collect(),
+                    "focus" => Pane::ORDER
+                        .iter()
+                        .map(|p| p.name().to_ascii_lowercase())
+                        .collect(),
                     "theme" => self.themes.iter().map(|t| t.name.clone()).collect(),
                     "bench" => std::iter::once("all".to_string())
                         .chain(

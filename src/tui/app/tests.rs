@@ -10,7 +10,8 @@ fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
 }
 
-fn app() -> App {
+/// A console on the mock, no themes, at [`now`]; other modules' tests use it too.
+pub(crate) fn app() -> App {
     let link = LinkView {
         backend: "mock".into(),
         model: "veyra-mock-1".into(),
@@ -929,6 +930,44 @@ fn the_command_line_recalls_history_and_completes() {
     app.handle_key(&named(KeyCode::Tab));
     assert_eq!(app.command.as_ref().unwrap().text, "pr");
     assert_eq!(app.flash.as_ref().unwrap().text, "preset priority");
+}
+
+#[test]
+fn focus_names_a_pane_completes_and_says_what_it_did() {
+    let mut app = app();
+    app.run_command("focus AUDIT");
+    assert_eq!(app.focus, Pane::Audit);
+    assert_eq!(app.flash.as_ref().unwrap().text, "Audit focused");
+    app.run_command("focus benchmarks");
+    assert_eq!(app.focus, Pane::Benchmarks);
+    assert!(
+        app.bench_tab,
+        "on a narrow screen the Benchmarks tab is shown"
+    );
+    app.run_command("focus nowhere");
+    assert_eq!(
+        app.focus,
+        Pane::Benchmarks,
+        "an unknown pane changes nothing"
+    );
+    let flash = app.flash.as_ref().unwrap();
+    assert_eq!(flash.level, FlashLevel::Error);
+    assert!(
+        flash
+            .text
+            .contains("unknown pane 'nowhere'; panes: tasks, output"),
+        "{}",
+        flash.text
+    );
+    app.run_command("focus");
+    assert!(app.flash.as_ref().unwrap().text.contains(":focus tasks"));
+    // Tab completes the pane.
+    app.handle_key(&key(':'));
+    for c in "focus sa".chars() {
+        app.handle_key(&key(c));
+    }
+    app.handle_key(&named(KeyCode::Tab));
+    assert_eq!(app.command.as_ref().unwrap().text, "focus safety ");
 }
 
 #[test]

@@ -92,8 +92,10 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, tab: Opti
         ));
     }
     if let Some(rate) = task.tokens_per_second(app.now) {
+        // Live while it streams; once it ended, the task's average, and labelled so.
+        let avg = if task.is_active() { "" } else { "avg " };
         title.push(Span::styled(
-            format!(" · {}", crate::tui::panes::status::rate_text(rate)),
+            format!(" · {avg}{}", crate::tui::panes::status::rate_text(rate)),
             theme.muted,
         ));
     }

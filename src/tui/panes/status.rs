@@ -34,42 +34,56 @@ pub fn fit_segments(mut segs: Vec<(u8, Span<'_>)>, width: usize) -> Vec<Span<'_>
     use unicode_width::UnicodeWidthStr;
     let total = |segs: &[(u8, Span<'_>)]| segs.iter().map(|s| s.1.content.width()).sum::<usize>();
     while total(&segs) > width {
-        let Some(i) = segs
+        let lowest = segs
             .iter()
             .enumerate()
             .filter(|(_, s)| s.0 < SHRINK)
             .min_by_key(|(i, s)| (s.0, std::cmp::Reverse(*i)))
-            .map(|(i, _)| i)
-        else {
-            break;
-        };
-        // Keep what must stay while a message can still give way.
+            .map(|(i, _)| i);
         let message = segs.iter().position(|s| s.0 == SHRINK);
-        if let (Some(m), true) = (message, segs[i].0 >= KEEP) {
-            let over = total(&segs) - width;
-            let text = segs[m].1.content.to_string();
-            let room = text.width().saturating_sub(over + 1);
-            let cut: String = text
-                .chars()
-                .scan(0, |w, c| {
-                    *w += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
-                    (*w <= room).then_some(c)
-                })
-                .collect();
-            segs[m].1.content = format!("{cut}…").into();
-            segs[m].0 = KEEP;
-            continue;
+        match (lowest, message) {
+            // Keep what must stay while a message can still give way; a message alone in
+            // the bar is cut too.
+            (Some(i), Some(m)) if segs[i].0 >= KEEP => cut_to_fit(&mut segs, m, width),
+            (None, Some(m)) => cut_to_fit(&mut segs, m, width),
+            (Some(i), _) => {
+                segs.remove(i);
+            }
+            (None, None) => break,
         }
-        segs.remove(i);
     }
     segs.into_iter().map(|s| s.1).collect()
+}
+
+/// Cuts the message at `m` so the bar fits `width`, ending it with `…`; it then counts as a
+/// segment to keep.
+fn cut_to_fit(segs: &mut [(u8, Span<'_>)], m: usize, width: usize) {
+    use unicode_width::UnicodeWidthStr;
+    let total: usize = segs.iter().map(|s| s.1.content.width()).sum();
+    let over = total.saturating_sub(width);
+    let text = segs[m].1.content.to_string();
+    let room = text.width().saturating_sub(over + 1);
+    let cut: String = text
+        .chars()
+        .scan(0, |w, c| {
+            *w += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+            (*w <= room).then_some(c)
+        })
+        .collect();
+    segs[m].1.content = format!("{cut}…").into();
+    segs[m].0 = KEEP;
 }
 
 /// Draws the bar.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let sep = Span::styled(" │ ", theme.status);
+    let waiting = app.confirmations.len();
+    // While a message is up it matters more than the backend's name, which can give way to
+    // keep it whole at 80 columns.
+    let message = (waiting > 0 && app.confirm.is_none()) || app.flash.is_some();
+    let keep_backend = if message { DROP_LATER } else { KEEP };
     let mut left = vec![(
-        KEEP,
+        keep_backend,
         Span::styled(
             format!(" {}/{}", app.link.backend, app.link.model),
             theme.status,
@@ -90,18 +104,23 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             Span::styled(format!(" {}", rate_text(rate)), theme.status),
         ));
     }
-    left.push((KEEP, sep.clone()));
+    // The separator goes with the backend (it goes first, being later), and the message
+    // then starts one space in.
+    if message {
+        left.push((keep_backend, Span::styled(" │", theme.status)));
+    } else {
+        left.push((KEEP, sep.clone()));
+    }
     // A waiting confirmation the modal does not show (the operator is typing) comes first;
     // then a message; either takes the place of the link and audit summary, so it is readable
     // at 80 columns.
-    let waiting = app.confirmations.len();
     if waiting > 0 && app.confirm.is_none() {
         let plural = if waiting == 1 { "" } else { "s" };
         left.push((
             SHRINK,
             Span::styled(
                 format!(
-                    "⚠ {waiting} confirmation{plural} waiting · {} to answer",
+                    " ⚠ {waiting} confirmation{plural} waiting · {} to answer",
                     app.leave_key()
                 ),
                 theme.status.patch(theme.warn),
@@ -112,7 +131,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             FlashLevel::Info => theme.status,
             FlashLevel::Error => theme.status.patch(theme.error),
         };
-        left.push((SHRINK, Span::styled(flash.text.clone(), style)));
+        left.push((SHRINK, Span::styled(format!(" {}", flash.text), style)));
     } else {
         let link = &app.link.link;
         if link.simulated {
