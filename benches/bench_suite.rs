@@ -28,6 +28,10 @@ use veyra::benchmarks::runner::request_for;
 use veyra::benchmarks::{BenchStore, BenchTask, Difficulty, FamilyId, RunPlan, Runner};
 use veyra::config::VeyraConfig;
 
+/// The allocator the `veyra` binary runs on (`src/main.rs`), so these figures are its own.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }
@@ -41,17 +45,17 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a two-thread runtime builds")
 }
 
-fn core() -> VeyraCore {
+/// A core on the mock with the link off and audit in memory; TOME's and ASR's scratch
+/// directories go to a temporary workspace (removed when the returned directory is dropped),
+/// not the user's data dir.
+fn core() -> (VeyraCore, tempfile::TempDir) {
     let mut config = VeyraConfig::default();
     config.governance.store = veyra::config::AuditStoreKind::Memory;
     config.latency.simulate = false;
-    // TOME's scratch directories go to a directory of this process, not the user's data dir
-    // (kept for the process's life: the benchmark functions share it).
-    let workspace = Box::leak(Box::new(
-        tempfile::tempdir().expect("a temporary directory for the workspace"),
-    ));
+    let workspace = tempfile::tempdir().expect("a temporary directory for the workspace");
     config.tools.workspace = Some(workspace.path().to_path_buf());
-    VeyraCore::new(config).expect("default config is valid")
+    let core = VeyraCore::new(config).expect("default config is valid");
+    (core, workspace)
 }
 
 fn plan(count: u32) -> RunPlan {
@@ -99,13 +103,14 @@ fn generate_run_score_all_x1000(bencher: Bencher) {
     bencher
         .with_inputs(|| {
             let store = Arc::new(BenchStore::in_memory().expect("an in-memory store"));
-            Runner::new(core(), store)
+            let (core, workspace) = core();
+            (Runner::new(core, store), workspace)
         })
-        .bench_local_values(|runner| {
+        .bench_local_values(|(runner, workspace)| {
             let report = rt
                 .block_on(runner.start(&plan(1000), &CancellationToken::new(), &mut |_| {}))
                 .expect("the run completes");
-            (report, runner)
+            (report, runner, workspace)
         });
 }
 
@@ -114,7 +119,7 @@ fn generate_run_score_all_x1000(bencher: Bencher) {
 #[divan::bench(sample_count = 30, sample_size = 1)]
 fn runner_50_tasks_per_family(bencher: Bencher) {
     let rt = runtime();
-    let core = core();
+    let (core, _workspace) = core();
     let plan = single_shot_plan(50);
     let tasks = plan.generate().expect("the generators work");
     bencher
@@ -136,7 +141,7 @@ fn runner_50_tasks_per_family(bencher: Bencher) {
 #[divan::bench(sample_count = 30, sample_size = 1)]
 fn bare_execute_async_50_tasks_per_family(bencher: Bencher) {
     let rt = runtime();
-    let core = core();
+    let (core, _workspace) = core();
     let concurrency = core.config().runtime.max_concurrent;
     let requests: Vec<_> = single_shot_plan(50)
         .generate()
@@ -169,7 +174,7 @@ fn bare_execute_async_50_tasks_per_family(bencher: Bencher) {
 #[divan::bench(args = SINGLE_SHOT, sample_count = 10, sample_size = 1)]
 fn runner_50_of(bencher: Bencher, family: FamilyId) {
     let rt = runtime();
-    let core = core();
+    let (core, _workspace) = core();
     let mut plan = single_shot_plan(50);
     plan.families = vec![family];
     let tasks = plan.generate().expect("the generators work");
@@ -201,7 +206,7 @@ const SINGLE_SHOT: [FamilyId; 6] = [
 #[divan::bench(args = SINGLE_SHOT, sample_count = 10, sample_size = 1)]
 fn bare_50_of(bencher: Bencher, family: FamilyId) {
     let rt = runtime();
-    let core = core();
+    let (core, _workspace) = core();
     let concurrency = core.config().runtime.max_concurrent;
     let mut plan = single_shot_plan(50);
     plan.families = vec![family];

@@ -11,14 +11,6 @@
 // outside tests (an `allow` must carry the proof that it cannot fail).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-/// The process's allocator. Veyra allocates small and often from both runtime threads (events,
-/// audit entries, JSON); mimalloc's per-thread heaps spend under half the time there that
-/// glibc's malloc does in the benchmark suite's own benchmark (`benches/bench_suite.rs`). Declared here, in
-/// the library, so that everything built on it — the `veyra` binary, its tests and its
-/// benchmarks — runs on the same allocator and the figures measured are the binary's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 pub mod benchmarks;
 pub mod cli;
 pub mod config;

@@ -793,8 +793,11 @@ fn a_wrong_demo_scenario_is_refused_before_the_screen_is_taken() {
     assert_error(&run(c), 2, &["demo scenario nowhere.yaml"]);
     // A step that does two things: its number and what to write.
     let file = sb.work().join("tour.yaml");
-    std::fs::write(&file, "steps:\n  - say: hi\n  - prompt: a\n    command: verify\n")
-        .expect("write the scenario");
+    std::fs::write(
+        &file,
+        "steps:\n  - say: hi\n  - prompt: a\n    command: verify\n",
+    )
+    .expect("write the scenario");
     let mut c = sb.cmd();
     c.args(["tui", "--scenario"]).arg(&file).write_stdin("");
     assert_error(&run(c), 2, &["tour.yaml, step 2", "a step does one thing"]);

@@ -858,3 +858,243 @@ fn every_hint_names_the_keys_the_operator_configured() {
     assert!(screen.contains("V-Score, bars; B runs"), "{screen}");
     assert!(screen.contains("log; K back"), "{screen}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Screenshots (`screenshots/`, shown in the README): the real render of one scripted state —
+// tasks, a tool call's steps, audit, refusals and a benchmark run — at fixed sizes and themes,
+// as SVG and as text. The test fails when a file differs from the render; to write them:
+//
+//     VEYRA_WRITE_SCREENSHOTS=1 cargo test --test console_snapshots screenshots
+
+/// The state the screenshots show: the governed console (four tasks, audit entries, two
+/// refusals), a tool call in the selected task's output, and a benchmark run half done.
+fn showcase(theme: &str) -> App {
+    use veyra::benchmarks::{FamilyId, Progress};
+    use veyra::tui::app::{BenchRequest, BenchUpdate, HistoryPoint};
+    let mut app = governed_app();
+    app.themes = vec![veyra::config::theme::load_theme(theme).unwrap()];
+    app.theme = 0;
+    app.apply(Event::AgentStep {
+        id: id(3),
+        step: 1,
+        tool: "light_time".into(),
+        arguments: r#"{"body":"mars"}"#.into(),
+        outcome: "success".into(),
+        summary: "Mars: 12m31s one way, 25m02s round trip (Sun–Earth–Mars 38°)".into(),
+        audit_seq: Some(6),
+        at: t0() + chrono::Duration::seconds(12),
+    });
+    let _ = app.start_bench(BenchRequest::default());
+    app.bench_planned(
+        "all · 8 × medium · seed 7".into(),
+        FamilyId::ALL.iter().map(|f| (*f, 1.0)).collect(),
+    );
+    app.apply_bench(BenchUpdate::History(Ok([0.31, 0.35, 0.42, 0.38, 0.47]
+        .iter()
+        .enumerate()
+        .map(|(i, v)| HistoryPoint {
+            run_id: format!("2026113{i}-120000-0000000{i}"),
+            v_score: *v,
+        })
+        .collect())));
+    app.apply_bench(BenchUpdate::Progress(Progress::Started {
+        run_id: "20261126-120000-5eed0007".into(),
+        families: FamilyId::ALL.iter().map(|f| (*f, 8, 0)).collect(),
+    }));
+    for (k, family) in FamilyId::ALL.iter().enumerate() {
+        for i in 0..(3 + k % 4) {
+            let score = if (i + k) % 3 == 0 { 0.0 } else { 1.0 };
+            app.apply_bench(BenchUpdate::Progress(Progress::TaskFinished {
+                family: *family,
+                task_id: format!("{family}-medium-s7-{i:04}"),
+                cluster: format!("{family}-medium-s7-{i:04}"),
+                epoch: 0,
+                score,
+                reason: if score < 1.0 {
+                    "decision 'ALLOW' != 'DENY'".into()
+                } else {
+                    "ok".into()
+                },
+                failed: false,
+                done: i + 1,
+                total: 8,
+            }));
+        }
+    }
+    app.focus = veyra::tui::app::Pane::Tasks;
+    app.flash = None;
+    app.tick(t0() + chrono::Duration::seconds(21));
+    app
+}
+
+/// An SVG of the buffer: one `<rect>` per run of background, one `<text>` per run of style,
+/// each run stretched to its cells so columns line up in any monospace font.
+fn svg(buffer: &ratatui::buffer::Buffer, light: bool) -> String {
+    use ratatui::style::{Color, Modifier};
+    use std::fmt::Write;
+    const CW: f64 = 8.4;
+    const CH: f64 = 17.0;
+    let (page_fg, page_bg) = if light {
+        ("#24292f", "#ffffff")
+    } else {
+        ("#c9d1d9", "#0d1117")
+    };
+    // The 16 ANSI colours as xterm-like terminals show them.
+    let ansi = |c: Color| -> Option<String> {
+        let hex = match c {
+            Color::Reset => return None,
+            Color::Black => "#000000",
+            Color::Red => "#cd3131",
+            Color::Green => "#0dbc79",
+            Color::Yellow => "#e5e510",
+            Color::Blue => "#2472c8",
+            Color::Magenta => "#bc3fbc",
+            Color::Cyan => "#11a8cd",
+            Color::Gray => "#e5e5e5",
+            Color::DarkGray => "#666666",
+            Color::LightRed => "#f14c4c",
+            Color::LightGreen => "#23d18b",
+            Color::LightYellow => "#f5f543",
+            Color::LightBlue => "#3b8eea",
+            Color::LightMagenta => "#d670d6",
+            Color::LightCyan => "#29b8db",
+            Color::White => "#ffffff",
+            Color::Rgb(r, g, b) => return Some(format!("#{r:02x}{g:02x}{b:02x}")),
+            // xterm's 256: the 16 above, a 6×6×6 cube, then a grey ramp.
+            Color::Indexed(i) if i < 16 => return None,
+            Color::Indexed(i) if i < 232 => {
+                let level = |v: u8| if v == 0 { 0 } else { 55 + 40 * v };
+                let i = i - 16;
+                let (r, g, b) = (level(i / 36), level(i / 6 % 6), level(i % 6));
+                return Some(format!("#{r:02x}{g:02x}{b:02x}"));
+            }
+            Color::Indexed(i) => {
+                let v = 8 + 10 * (i - 232);
+                return Some(format!("#{v:02x}{v:02x}{v:02x}"));
+            }
+        };
+        Some(hex.to_string())
+    };
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let area = buffer.area;
+    let (w, h) = (f64::from(area.width) * CW, f64::from(area.height) * CH);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0}" height="{h:.0}" viewBox="0 0 {w:.1} {h:.1}" font-family="ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu Sans Mono', monospace" font-size="14px">"#
+    );
+    let _ = writeln!(
+        out,
+        r#"<rect width="100%" height="100%" fill="{page_bg}"/>"#
+    );
+    for y in 0..area.height {
+        // Cells of the row with their resolved colours.
+        let cells: Vec<(String, String, Option<String>, Modifier)> = (0..area.width)
+            .map(|x| {
+                let cell = &buffer[(x, y)];
+                let mut fg = ansi(cell.fg).unwrap_or_else(|| page_fg.to_string());
+                let mut bg = ansi(cell.bg);
+                if cell.modifier.contains(Modifier::REVERSED) {
+                    let old_fg = fg.clone();
+                    fg = bg.unwrap_or_else(|| page_bg.to_string());
+                    bg = Some(old_fg);
+                }
+                (cell.symbol().to_string(), fg, bg, cell.modifier)
+            })
+            .collect();
+        let top = f64::from(y) * CH;
+        let mut x = 0;
+        while x < cells.len() {
+            let bg = &cells[x].2;
+            let run = cells[x..].iter().take_while(|c| &c.2 == bg).count();
+            if let Some(bg) = bg {
+                let _ = writeln!(
+                    out,
+                    r#"<rect x="{:.1}" y="{top:.1}" width="{:.1}" height="{CH:.1}" fill="{bg}"/>"#,
+                    x as f64 * CW,
+                    run as f64 * CW
+                );
+            }
+            x += run;
+        }
+        let mut x = 0;
+        while x < cells.len() {
+            let (fg, modifier) = (&cells[x].1, cells[x].3);
+            let run = cells[x..]
+                .iter()
+                .take_while(|c| &c.1 == fg && c.3 == modifier)
+                .count();
+            let text: String = cells[x..x + run].iter().map(|c| c.0.as_str()).collect();
+            if !text.trim().is_empty() {
+                let mut attrs = String::new();
+                if modifier.contains(Modifier::BOLD) {
+                    attrs.push_str(r#" font-weight="bold""#);
+                }
+                if modifier.contains(Modifier::ITALIC) {
+                    attrs.push_str(r#" font-style="italic""#);
+                }
+                if modifier.contains(Modifier::DIM) {
+                    attrs.push_str(r#" opacity="0.6""#);
+                }
+                if modifier.contains(Modifier::UNDERLINED) {
+                    attrs.push_str(r#" text-decoration="underline""#);
+                }
+                let _ = writeln!(
+                    out,
+                    r#"<text x="{:.1}" y="{:.1}" fill="{fg}" textLength="{:.1}" lengthAdjust="spacingAndGlyphs" xml:space="preserve"{attrs}>{}</text>"#,
+                    x as f64 * CW,
+                    top + CH * 0.78,
+                    run as f64 * CW,
+                    escape(&text)
+                );
+            }
+            x += run;
+        }
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+#[test]
+fn screenshots_are_the_current_render() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+    let write = std::env::var_os("VEYRA_WRITE_SCREENSHOTS").is_some();
+    let mut stale = Vec::new();
+    for (name, theme, width, height) in [
+        ("console-160x48", "default", 160, 48),
+        ("console-daylight-160x48", "daylight", 160, 48),
+        ("console-80x24", "default", 80, 24),
+    ] {
+        let mut app = showcase(theme);
+        let terminal = draw(&mut app, width, height);
+        let buffer = terminal.backend().buffer();
+        let text: String = (0..height)
+            .map(|y| {
+                let row: String = (0..width).map(|x| buffer[(x, y)].symbol()).collect();
+                format!("{}\n", row.trim_end())
+            })
+            .collect();
+        let image = svg(buffer, theme == "daylight");
+        for (file, content) in [
+            (dir.join(format!("{name}.txt")), text),
+            (dir.join(format!("{name}.svg")), image),
+        ] {
+            if write {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&file, &content).unwrap();
+            } else if std::fs::read_to_string(&file).ok().as_deref() != Some(content.as_str()) {
+                stale.push(file.display().to_string());
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "stale screenshots (the console's render changed): {stale:?}; write them with \
+         VEYRA_WRITE_SCREENSHOTS=1 cargo test --test console_snapshots screenshots, look at \
+         them, and commit them"
+    );
+}

@@ -798,7 +798,7 @@ fn bench_tui_watches_a_run_fill_then_b_and_c_start_and_cancel_one() {
 }
 
 #[test]
-fn the_demo_tour_lights_every_pane_and_a_key_takes_over() {
+fn the_demo_tour_lights_every_pane_then_the_operator_answers_its_confirmation() {
     let mut console = Console::start_args(160, 48, &[], &["--demo"]);
     console.wait_for("the tour's first line", |s| {
         s.contains("demo: a scripted tour · any key takes over")
@@ -859,6 +859,28 @@ fn the_demo_tour_lights_every_pane_and_a_key_takes_over() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    let status = console.wait_exit();
+    assert!(status.success(), "veyra exited with {status:?}");
+}
+
+#[test]
+fn any_key_stops_a_scenario_and_acts() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("tour.yaml");
+    std::fs::write(
+        &file,
+        "steps:\n  - say: \"step one of a long tour\"\n  - after: 600\n    say: \"never\"\n",
+    )
+    .expect("write the scenario");
+    let path = file.to_string_lossy().into_owned();
+    let mut console = Console::start_args(100, 30, &[], &["--scenario", &path]);
+    console.wait_for("the first step", |s| s.contains("step one of a long tour"));
+    // The operator presses z: the script stops, saying so, and z zooms as it would.
+    console.send(b"z");
+    console.wait_for("the script stopped and the pane zoomed", |s| {
+        s.contains("demo script stopped: the console is yours") && s.contains("· zoomed")
+    });
+    console.send(b"q");
     let status = console.wait_exit();
     assert!(status.success(), "veyra exited with {status:?}");
 }

@@ -685,7 +685,6 @@ async fn audited_calls(
         .collect())
 }
 
-/// Scores a solved item.
 /// Scores a finished item; it is consumed, so what the model left (files above all) moves
 /// into the scorer's [`Outcome`] rather than being copied.
 fn score(task: &BenchTask, solved: Solved) -> TaskResult {

@@ -176,6 +176,19 @@ fn step(s: StepSpec) -> Result<Step, String> {
         if line.is_empty() {
             return Err("the `command` is empty; write it as typed after `:`, e.g. verify".into());
         }
+        // A tour shows; it does not act for the operator where it would matter.
+        let name = line
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if let Some(why) = match name.as_str() {
+            "backend" => Some("it would send the tour's prompts to another backend"),
+            "undo" => Some("it would change files for the operator"),
+            _ => None,
+        } {
+            return Err(format!("a scenario may not run `:{name}`: {why}"));
+        }
         acts.push(Act::Command(line));
     }
     if let Some(key) = s.key {
@@ -234,6 +247,15 @@ impl Player {
                     priority: priority.unwrap_or(app.priority),
                 }),
                 Some(Act::Command(line)) => commands.extend(app.run_command(&line)),
+                // Confirmations are the operator's alone: with one waiting, a scripted key
+                // could answer it, so the script presses nothing until it is answered.
+                Some(Act::Key(_)) if app.confirm.is_some() || !app.confirmations.is_empty() => {
+                    app.flash(
+                        "demo: a confirmation is waiting for you; the script never answers one",
+                        FlashLevel::Info,
+                    );
+                    continue;
+                }
                 Some(Act::Key(key)) => {
                     commands.extend(app.handle_key_at(&KeyEvent::new(key.code, key.modifiers), now))
                 }
@@ -378,6 +400,51 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_scripted_key_never_answers_a_confirmation() {
+        // `y` then `a` a little later: both would answer the modal if pressed.
+        let scenario = Scenario::parse(
+            "steps:\n  - after: 1\n    key: y\n  - after: 1\n    key: a\n",
+            "t.yaml",
+        )
+        .expect("parses");
+        let mut app = crate::tui::app::tests::app();
+        let start = Instant::now();
+        app.apply(crate::events::Event::ConfirmationRequested {
+            request: 7,
+            id: crate::events::ExecutionId::new(),
+            operation: "tool:file_write".into(),
+            reason: "'tool:file_write' is in governance.require_confirmation".into(),
+            detail: None,
+            scopable: true,
+        });
+        // Open, and past its guard interval: a real key now would answer it.
+        app.settle_confirmation(start);
+        assert!(app.confirm.is_some());
+        let mut player = Player::new(scenario, start);
+        let commands = player.play(&mut app, start + Duration::from_secs(5));
+        assert!(
+            !commands.iter().any(|c| matches!(c, Command::Answer { .. })),
+            "{commands:?}"
+        );
+        assert!(app.confirm.is_some(), "the modal is still open");
+        assert!(flash(&app).contains("never answers"), "{}", flash(&app));
+    }
+
+    #[test]
+    fn a_scenario_may_not_switch_the_backend_or_undo() {
+        for (line, why) in [
+            ("backend openai gpt-4o", "another backend"),
+            (":undo 3", "change files"),
+        ] {
+            let text = format!("steps:\n  - command: '{line}'\n");
+            let e = Scenario::parse(&text, "t.yaml")
+                .expect_err(line)
+                .to_string();
+            assert!(e.contains("may not run") && e.contains(why), "{e}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_key_step_acts_as_the_key_would() {
         let scenario = Scenario::parse("steps:\n  - key: z\n", "t.yaml").expect("parses");
         let mut app = crate::tui::app::tests::app();
@@ -416,6 +483,15 @@ mod tests {
             .count();
         assert_eq!(confirmed, 1, "{:?}", g.require_confirmation);
         assert!(config.latency.simulate);
+        assert_eq!(
+            config.model.backend, "mock",
+            "a tour never calls a paid API"
+        );
+        assert_eq!(
+            config.governance.store,
+            crate::config::AuditStoreKind::Memory,
+            "the tour stays out of the durable trail"
+        );
         // Every prompt of the tour has a scripted answer.
         let rules: Vec<regex::Regex> = config
             .model

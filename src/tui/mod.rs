@@ -47,16 +47,21 @@ pub fn theme_list(configured: &str) -> Result<Vec<ResolvedTheme>, VeyraError> {
 const DEMO_CONFIG: &str = include_str!("../../configs/demo.yaml");
 
 /// `--demo`: the Mars link for today's date, 120× faster than real time, with answers that
-/// stream visibly — a prompt's whole journey takes well under a minute. A mock with no script
-/// of its own gets the demo's (`configs/demo.yaml`), which the scenario's prompts rely on,
-/// and the demo's prohibited and confirmed operations are added to the configured ones: the
-/// demo only ever adds refusals, never lifts one.
+/// stream visibly — a prompt's whole journey takes well under a minute. It always runs on the
+/// mock (a tour must never send prompts to a paid API on its own) with the audit trail in
+/// memory (the tour's entries stay out of the operator's durable trail). A mock with no
+/// script of its own gets the demo's (`configs/demo.yaml`), which the scenario's prompts rely
+/// on, and the demo's prohibited and confirmed operations are added to the configured ones:
+/// the demo only ever adds refusals, never lifts one.
 pub fn apply_demo(config: &mut crate::config::VeyraConfig) -> Result<(), VeyraError> {
     let demo = crate::config::parse_str(
         DEMO_CONFIG,
         std::path::Path::new("<built-in configs/demo.yaml>"),
     )
     .map_err(|e| VeyraError::Runtime(format!("the built-in demo configuration: {e}")))?;
+    config.model.backend = "mock".into();
+    config.model.model = demo.model.model;
+    config.governance.store = crate::config::AuditStoreKind::Memory;
     config.latency.simulate = true;
     config.latency.preset = crate::config::LatencyPreset::Mars;
     config.latency.mode = crate::config::LatencyMode::Ephemeris;
@@ -462,12 +467,13 @@ async fn event_loop(
         tokio::select! {
             maybe = keys.next() => match maybe {
                 Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => {
-                    // The operator takes over: the demo script stops, and the key acts.
+                    // After what was pending (`veyra bench --tui`'s start), never instead of it.
+                    commands.extend(app.handle_key(&key));
+                    // The operator takes over: the key acts, and the demo script stops (saying
+                    // so after the key, which may clear the status bar's message).
                     if let Some(p) = player.as_mut() {
                         p.stop(app);
                     }
-                    // After what was pending (`veyra bench --tui`'s start), never instead of it.
-                    commands.extend(app.handle_key(&key));
                     dirty = true;
                 }
                 Some(Ok(TermEvent::Paste(text))) => {

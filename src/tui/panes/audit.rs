@@ -114,12 +114,15 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             "cancelled" => ("⊗", theme.muted, theme.warn),
             _ => ("✗", theme.error, theme.warn),
         };
-        lines.push(Line::from(vec![
-            Span::styled(format!("{:>4} ", e.seq), theme.muted),
-            Span::styled(format!("{glyph} "), glyph_style),
-            Span::styled(format!("{} ", e.event_type), style),
-            Span::styled(format!("{} {}", e.action, e.outcome), theme.muted),
-        ]));
+        lines.push(super::fit_row(
+            vec![
+                Span::styled(format!("{:>4} ", e.seq), theme.muted),
+                Span::styled(format!("{glyph} "), glyph_style),
+                Span::styled(format!("{} ", e.event_type), style),
+                Span::styled(format!("{} {}", e.action, e.outcome), theme.muted),
+            ],
+            usize::from(inner.width),
+        ));
     }
     frame.render_widget(Paragraph::new(lines), inner);
 }

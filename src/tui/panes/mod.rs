@@ -17,6 +17,61 @@ use ratatui::widgets::{Block, BorderType, Borders};
 use super::app::{App, Pane};
 use super::theme::Theme;
 
+/// `text` cut to `width` columns, ending with `…` when cut.
+pub fn ellipsize(text: &str, width: usize) -> String {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    if text.width() <= width {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > width.saturating_sub(1) {
+            out.push('…');
+            return out;
+        }
+        used += w;
+        out.push(c);
+    }
+    out
+}
+
+/// One row of spans cut to `width` columns: the span that crosses the edge ends with `…`
+/// and those after it go, so a cut row says it was cut rather than stopping mid-word.
+pub fn fit_row(spans: Vec<Span<'_>>, width: usize) -> Line<'_> {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    let total: usize = spans.iter().map(|s| s.content.width()).sum();
+    if total <= width {
+        return Line::from(spans);
+    }
+    // Columns before the `…`.
+    let room = width.saturating_sub(1);
+    let mut used = 0;
+    let mut out = Vec::with_capacity(spans.len());
+    for span in spans {
+        let w = span.content.width();
+        if used + w <= room {
+            used += w;
+            out.push(span);
+            continue;
+        }
+        let mut keep = String::new();
+        for c in span.content.chars() {
+            let cw = c.width().unwrap_or(0);
+            if used + cw > room {
+                break;
+            }
+            used += cw;
+            keep.push(c);
+        }
+        keep.push('…');
+        out.push(Span::styled(keep, span.style));
+        break;
+    }
+    Line::from(out)
+}
+
 /// The bordered block of a pane, highlighted when focused.
 pub fn block<'a>(title: Vec<Span<'a>>, pane: Pane, app: &App, theme: &Theme) -> Block<'a> {
     let focused = app.focus == pane;
@@ -84,5 +139,38 @@ pub fn short_duration(d: chrono::Duration) -> String {
         format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
     } else {
         format!("{}h{:02}m", ms / 3_600_000, (ms % 3_600_000) / 60_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::style::{Color, Style};
+    use ratatui::text::Span;
+
+    #[test]
+    fn a_row_too_wide_ends_with_an_ellipsis_in_the_style_of_what_was_cut() {
+        let red = Style::default().fg(Color::Red);
+        let row = || {
+            vec![
+                Span::raw("  5 "),
+                Span::styled("✗ SAFETY_VIOLATION ", red),
+                Span::raw("x y"),
+            ]
+        };
+        let text = |w| super::fit_row(row(), w).to_string();
+        assert_eq!(text(40), "  5 ✗ SAFETY_VIOLATION x y", "it fits: unchanged");
+        assert_eq!(text(26), "  5 ✗ SAFETY_VIOLATION x y");
+        assert_eq!(text(25), "  5 ✗ SAFETY_VIOLATION x…");
+        assert_eq!(text(15), "  5 ✗ SAFETY_V…");
+        let cut = super::fit_row(row(), 15);
+        assert_eq!(cut.spans.last().map(|s| s.style), Some(red));
+        // Right at a span's end, the next one is the ellipsis alone.
+        assert_eq!(text(24), "  5 ✗ SAFETY_VIOLATION …");
+        // Wide characters are never split.
+        assert_eq!(
+            super::fit_row(vec![Span::raw("火星火星")], 4).to_string(),
+            "火…"
+        );
+        assert_eq!(super::fit_row(vec![Span::raw("abc")], 0).to_string(), "…");
     }
 }

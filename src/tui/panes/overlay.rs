@@ -11,25 +11,7 @@ use crate::tui::app::{App, COMMAND_TABLE, Overlay};
 use crate::tui::keymap::{Action, Mode};
 use crate::tui::theme::Theme;
 
-/// `text` cut to `width` columns, ending with `…` when cut.
-fn ellipsize(text: &str, width: usize) -> String {
-    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
-    if text.width() <= width {
-        return text.to_string();
-    }
-    let mut out = String::new();
-    let mut used = 0;
-    for c in text.chars() {
-        let w = c.width().unwrap_or(0);
-        if used + w > width.saturating_sub(1) {
-            out.push('…');
-            return out;
-        }
-        used += w;
-        out.push(c);
-    }
-    out
-}
+use super::ellipsize;
 
 /// Tasks not yet ended, counted by where they are: `1 on the uplink, 2 running`.
 fn in_flight(app: &App) -> String {

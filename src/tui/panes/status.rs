@@ -63,14 +63,16 @@ fn cut_to_fit(segs: &mut [(u8, Span<'_>)], m: usize, width: usize) {
     let over = total.saturating_sub(width);
     let text = segs[m].1.content.to_string();
     let room = text.width().saturating_sub(over + 1);
-    let cut: String = text
-        .chars()
-        .scan(0, |w, c| {
-            *w += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
-            (*w <= room).then_some(c)
-        })
-        .collect();
-    segs[m].1.content = format!("{cut}…").into();
+    // The longest prefix that fits, measured as a string (as the total was): a sequence such
+    // as an emoji with its variation selector is as wide together as the total counted it.
+    let end = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain(std::iter::once(text.len()))
+        .take_while(|&i| text[..i].width() <= room)
+        .last()
+        .unwrap_or(0);
+    segs[m].1.content = format!("{}…", &text[..end]).into();
     segs[m].0 = KEEP;
 }
 
@@ -81,18 +83,29 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     // While a message is up it matters more than the backend's name, which can give way to
     // keep it whole at 80 columns.
     let message = (waiting > 0 && app.confirm.is_none()) || app.flash.is_some();
-    let keep_backend = if message { DROP_LATER } else { KEEP };
-    let mut left = vec![(
-        keep_backend,
-        Span::styled(
-            format!(" {}/{}", app.link.backend, app.link.model),
-            theme.status,
-        ),
-    )];
+    // With a message the backend and its separator are one segment, so they go together.
+    let mut left = vec![if message {
+        (
+            DROP_LATER,
+            Span::styled(
+                format!(" {}/{} │", app.link.backend, app.link.model),
+                theme.status,
+            ),
+        )
+    } else {
+        (
+            KEEP,
+            Span::styled(
+                format!(" {}/{}", app.link.backend, app.link.model),
+                theme.status,
+            ),
+        )
+    }];
     // Tokens/s of the task in view (the selected one, else the newest) while it streams, where
     // the bar has room beside the audit state; the Output pane's title shows it at any width.
     // Nothing streaming, no rate: a finished task's average is not a live figure.
     if area.width >= 100
+        && !message
         && let Some(rate) = app
             .selected_task()
             .or_else(|| app.tasks.last())
@@ -104,11 +117,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             Span::styled(format!(" {}", rate_text(rate)), theme.status),
         ));
     }
-    // The separator goes with the backend (it goes first, being later), and the message
-    // then starts one space in.
-    if message {
-        left.push((keep_backend, Span::styled(" │", theme.status)));
-    } else {
+    if !message {
         left.push((KEEP, sep.clone()));
     }
     // A waiting confirmation the modal does not show (the operator is typing) comes first;
@@ -278,5 +287,31 @@ mod tests {
         assert_eq!(got.chars().count(), 40, "{got}");
         assert!(got.starts_with(" mock/m │ benchmark run failed"), "{got}");
         assert!(got.ends_with('…'), "{got}");
+    }
+
+    #[test]
+    fn a_message_alone_is_cut_to_fit_whatever_its_characters() {
+        use unicode_width::UnicodeWidthStr;
+        for message in [
+            " the store is on a full disk; free space and resume",
+            " ⚠️ relay ⚠️ overloaded ⚠️ again ⚠️ and again ⚠️",
+            " 火星への中継が過負荷です。後で再試行してください",
+        ] {
+            for width in 1..message.width() {
+                let got = text(&fit_segments(
+                    vec![
+                        (DROP_LATER, Span::raw(" mock/m │")),
+                        (SHRINK, Span::raw(message)),
+                    ],
+                    width,
+                ));
+                assert!(got.width() <= width, "{width}: {got:?} is {}", got.width());
+                assert!(got.ends_with('…'), "{width}: {got:?}");
+                assert!(
+                    !got.contains("mock/m"),
+                    "the backend gives way first: {got:?}"
+                );
+            }
+        }
     }
 }
