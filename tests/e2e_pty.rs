@@ -884,3 +884,51 @@ fn any_key_stops_a_scenario_and_acts() {
     let status = console.wait_exit();
     assert!(status.success(), "veyra exited with {status:?}");
 }
+
+/// Bytes the console writes per character of a streamed answer, in steady state while Output
+/// scrolls (issue #13 asks for ≤ 2×; the figure is printed for the record). A 1,000-token
+/// answer streams at 160×48; the bytes counted are those written from when the answer's first
+/// words are on screen to when its last are.
+#[test]
+fn bytes_written_per_streamed_character_are_measured() {
+    let scratch = tempfile::tempdir().expect("a temporary directory");
+    let config = scratch.path().join("veyra.yaml");
+    let words: Vec<String> = (0..1000)
+        .map(|i| {
+            if i % 12 == 11 {
+                format!("w{i}\n")
+            } else {
+                format!("w{i}")
+            }
+        })
+        .collect();
+    let answer = words.join(" ");
+    std::fs::write(
+        &config,
+        format!(
+            "model:\n  mock:\n    token_delay_ms: 3\n    script:\n      - pattern: \"stream\"\n        response: {}\n",
+            serde_json::to_string(&answer).expect("a JSON string is YAML")
+        ),
+    )
+    .expect("write the config");
+    let config = config.to_string_lossy().into_owned();
+    let mut console = Console::start_args(160, 48, &[], &["--config", &config]);
+    console.wait_for("the console", |s| s.contains("Prompt"));
+    console.send(b"i");
+    console.wait_for("the Prompt in editing mode", |s| s.contains("send ·"));
+    console.send(b"stream\r");
+    console.wait_for("the first words", |s| s.contains("w0 w1"));
+    let start = console.raw_bytes().len();
+    console.wait_for("the last words", |s| s.contains("w999"));
+    let written = console.raw_bytes().len() - start;
+    let chars = answer.chars().count();
+    let per_char = written as f64 / chars as f64;
+    eprintln!("bytes written per streamed character: {written} / {chars} = {per_char:.2}");
+    // A regression bound, not the issue's budget (see the README's Performance table).
+    assert!(per_char < 100.0, "{per_char:.2} bytes per character");
+    console.send(b"\x1b");
+    console.wait_for("the prompt left", |s| s.contains("press i to type"));
+    console.send(b"q");
+    let status = console.wait_exit();
+    assert!(status.success(), "veyra exited with {status:?}");
+}
