@@ -8,6 +8,7 @@
 pub mod app;
 mod bench;
 pub mod demo;
+pub mod frame;
 pub mod keymap;
 pub mod layout;
 pub mod output;
@@ -425,8 +426,7 @@ async fn event_loop(
             .ok_or_else(|| VeyraError::Runtime("no theme loaded".into()))?,
         depth,
     );
-    let mut dirty = true;
-    let mut last_draw = tokio::time::Instant::now() - frame_period;
+    let mut frames = frame::FrameScheduler::new(frame_period);
     // What acts started in the background (an undo) report back, when no event says it.
     let (notices, mut notes) = tokio::sync::mpsc::unbounded_channel::<Notice>();
     // The store's history is read at start, off the loop.
@@ -434,34 +434,25 @@ async fn event_loop(
     let mut pending = first;
 
     loop {
-        if dirty {
-            let due = last_draw + frame_period;
-            let now = tokio::time::Instant::now();
-            if now >= due {
-                let size = terminal
-                    .size()
-                    .map_err(|e| VeyraError::io("reading the terminal size", e))?;
-                layout::fit(
-                    app,
-                    ratatui::layout::Rect::new(0, 0, size.width, size.height),
-                );
-                terminal
-                    .draw(|frame| layout::render(app, &theme, frame))
-                    .map_err(|e| VeyraError::io("drawing the console", e))?;
-                if std::mem::take(&mut app.bell) {
-                    use std::io::Write;
-                    let mut out = std::io::stdout();
-                    let _ = out.write_all(b"\x07").and_then(|()| out.flush());
-                }
-                last_draw = tokio::time::Instant::now();
-                dirty = false;
+        if frames.due(tokio::time::Instant::now()) {
+            let size = terminal
+                .size()
+                .map_err(|e| VeyraError::io("reading the terminal size", e))?;
+            layout::fit(
+                app,
+                ratatui::layout::Rect::new(0, 0, size.width, size.height),
+            );
+            terminal
+                .draw(|frame| layout::render(app, &theme, frame))
+                .map_err(|e| VeyraError::io("drawing the console", e))?;
+            if std::mem::take(&mut app.bell) {
+                use std::io::Write;
+                let mut out = std::io::stdout();
+                let _ = out.write_all(b"\x07").and_then(|()| out.flush());
             }
+            frames.drawn(tokio::time::Instant::now());
         }
-        let frame_wait = if dirty {
-            (last_draw + frame_period).saturating_duration_since(tokio::time::Instant::now())
-        } else {
-            Duration::from_secs(3600)
-        };
+        let next_frame = frames.next();
         let mut commands = std::mem::take(&mut pending);
         let scripted = player.as_ref().and_then(demo::Player::due);
         tokio::select! {
@@ -474,16 +465,16 @@ async fn event_loop(
                     if let Some(p) = player.as_mut() {
                         p.stop(app);
                     }
-                    dirty = true;
+                    frames.request();
                 }
                 Some(Ok(TermEvent::Paste(text))) => {
                     if let Some(p) = player.as_mut() {
                         p.stop(app);
                     }
                     app.paste(&text);
-                    dirty = true;
+                    frames.request();
                 }
-                Some(Ok(TermEvent::Resize(..))) => dirty = true,
+                Some(Ok(TermEvent::Resize(..))) => frames.request(),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(VeyraError::io("reading the keyboard", e)),
                 None => return Ok(()),
@@ -505,7 +496,7 @@ async fn event_loop(
                         Err(_) => break,
                     }
                 }
-                dirty = true;
+                frames.request();
             }
             Some(update) = bench.updates.recv() => {
                 app.apply_bench(update);
@@ -513,7 +504,7 @@ async fn event_loop(
                 while let Ok(update) = bench.updates.try_recv() {
                     app.apply_bench(update);
                 }
-                dirty = true;
+                frames.request();
             }
             Some(notice) = notes.recv() => {
                 match notice {
@@ -522,22 +513,22 @@ async fn event_loop(
                         app.overlay = Some(app::Overlay::Detail { title, lines });
                     }
                 }
-                dirty = true;
+                frames.request();
             }
             _ = clock.tick() => {
                 let now = Utc::now();
                 let new_second = now.timestamp() != app.now.timestamp();
                 app.tick(now);
                 // Redraw for the clock once a second, for countdowns four times a second.
-                dirty |= new_second || app.has_countdowns();
+                frames.request_if(new_second || app.has_countdowns());
             }
             _ = tokio::time::sleep_until(scripted.unwrap_or_else(tokio::time::Instant::now)), if scripted.is_some() => {
                 if let Some(p) = player.as_mut() {
                     commands.extend(p.play(app, tokio::time::Instant::now()));
                 }
-                dirty = true;
+                frames.request();
             }
-            _ = tokio::time::sleep(frame_wait), if dirty => {}
+            _ = tokio::time::sleep_until(next_frame.unwrap_or_else(tokio::time::Instant::now)), if next_frame.is_some() => {}
             _ = sigterm.recv() => {
                 tracing::warn!("SIGTERM received; closing the console");
                 return Ok(());
@@ -555,7 +546,7 @@ async fn event_loop(
         // interval starts now.
         let modal = app.confirm;
         app.settle_confirmation(tokio::time::Instant::now());
-        dirty |= app.confirm != modal;
+        frames.request_if(app.confirm != modal);
         for command in commands {
             match command {
                 Command::Submit { prompt, priority } => {

@@ -1,0 +1,128 @@
+//! When the console draws: only after something changed, and never more often than the frame
+//! period (`tui.frame_rate`), so a burst of events — a fast stream, a benchmark run's results
+//! — is folded into one frame rather than drawn event by event.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Decides when the next frame is drawn. The loop calls [`FrameScheduler::request`] when its
+/// view changed, asks [`FrameScheduler::next`] how long it may sleep, and calls
+/// [`FrameScheduler::drawn`] after drawing.
+#[derive(Debug, Clone)]
+pub struct FrameScheduler {
+    period: Duration,
+    last: Option<Instant>,
+    dirty: bool,
+}
+
+impl FrameScheduler {
+    /// A scheduler drawing at most once per `period` (at least 1 ms); the first frame is due at
+    /// once.
+    pub fn new(period: Duration) -> Self {
+        FrameScheduler {
+            period: period.max(Duration::from_millis(1)),
+            last: None,
+            dirty: true,
+        }
+    }
+
+    /// Something on screen changed: a frame is wanted.
+    pub fn request(&mut self) {
+        self.dirty = true;
+    }
+
+    /// As [`FrameScheduler::request`], when `changed`.
+    pub fn request_if(&mut self, changed: bool) {
+        self.dirty |= changed;
+    }
+
+    /// When the next frame is due: `None` while nothing changed; at or before `now` when it
+    /// should be drawn now.
+    pub fn next(&self) -> Option<Instant> {
+        if !self.dirty {
+            return None;
+        }
+        Some(match self.last {
+            Some(last) => last + self.period,
+            // Never drawn: at once (any instant in the past will do; the loop compares).
+            None => Instant::now(),
+        })
+    }
+
+    /// True when a frame should be drawn at `now`.
+    pub fn due(&self, now: Instant) -> bool {
+        self.dirty && self.last.is_none_or(|last| now >= last + self.period)
+    }
+
+    /// A frame was drawn at `now`: nothing more is wanted until the next request.
+    pub fn drawn(&mut self, now: Instant) {
+        self.last = Some(now);
+        self.dirty = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PERIOD: Duration = Duration::from_millis(33);
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_frame_is_due_at_once_then_only_after_a_change() {
+        let mut frames = FrameScheduler::new(PERIOD);
+        let t0 = Instant::now();
+        assert!(frames.due(t0));
+        frames.drawn(t0);
+        assert!(!frames.due(t0 + Duration::from_secs(10)), "nothing changed");
+        assert_eq!(frames.next(), None, "the loop may sleep until an event");
+        frames.request_if(false);
+        assert_eq!(frames.next(), None);
+        frames.request_if(true);
+        assert_eq!(frames.next(), Some(t0 + PERIOD));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_changes_is_one_frame_per_period() {
+        let mut frames = FrameScheduler::new(PERIOD);
+        let t0 = Instant::now();
+        frames.drawn(t0);
+        let mut drawn = 0;
+        // 1,000 changes, one a millisecond, for a second: at most one frame per period.
+        for ms in 1..=1000u64 {
+            tokio::time::advance(Duration::from_millis(1)).await;
+            frames.request();
+            let now = Instant::now();
+            assert_eq!(now, t0 + Duration::from_millis(ms));
+            if frames.due(now) {
+                frames.drawn(now);
+                drawn += 1;
+            }
+        }
+        assert_eq!(
+            drawn,
+            1000 / 33,
+            "{drawn} frames in a second at 30 a second"
+        );
+        // The last change is not lost: a frame is still due within a period.
+        let next = frames.next().expect("a frame is wanted");
+        assert!(next <= Instant::now() + PERIOD);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sleeping_until_next_then_drawing_keeps_the_period() {
+        let mut frames = FrameScheduler::new(PERIOD);
+        frames.drawn(Instant::now());
+        frames.request();
+        let next = frames.next().expect("wanted");
+        assert!(!frames.due(next - Duration::from_millis(1)));
+        tokio::time::sleep_until(next).await;
+        assert!(frames.due(Instant::now()));
+        // A zero period still spaces frames by a millisecond.
+        let mut fast = FrameScheduler::new(Duration::ZERO);
+        let t = Instant::now();
+        fast.drawn(t);
+        fast.request();
+        assert_eq!(fast.next(), Some(t + Duration::from_millis(1)));
+    }
+}
