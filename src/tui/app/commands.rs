@@ -4,12 +4,13 @@ use super::*;
 
 /// The `:` commands: name, arguments, what it does. The help overlay and the error for an
 /// unknown command are generated from this table.
-pub const COMMAND_TABLE: [(&str, &str, &str); 11] = [
+pub const COMMAND_TABLE: [(&str, &str, &str); 12] = [
     ("backend", "NAME [MODEL]", "switch backend"),
     ("preset", "PRESET", "switch the link"),
     ("theme", "NAME", "colour theme"),
     ("priority", "PRIORITY", "for new prompts"),
     ("focus", "PANE", "focus a pane"),
+    ("log", "LEVEL", "least severe in Log"),
     ("verify", "", "verify the audit chain"),
     ("cancel", "", "cancel the selected task"),
     ("undo", "[SEQ]", "undo a file tool call"),
@@ -17,6 +18,9 @@ pub const COMMAND_TABLE: [(&str, &str, &str); 11] = [
     ("help", "", "this help"),
     ("quit", "", "quit"),
 ];
+
+/// What `:log` takes, most severe first.
+const LOG_LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "all"];
 
 impl App {
     /// Runs a `:` command (see [`COMMAND_TABLE`]).
@@ -104,6 +108,30 @@ impl App {
                     }
                 }
             }
+            ("log", Some(level)) => {
+                let parsed = match level.to_ascii_lowercase().as_str() {
+                    "all" => Ok(tui_logger::LevelFilter::Trace),
+                    other => other.parse::<tui_logger::LevelFilter>(),
+                };
+                match parsed {
+                    Ok(level) if level != tui_logger::LevelFilter::Off => {
+                        self.log_view = LogView::at(level);
+                        let shown = level.as_str().to_ascii_lowercase();
+                        self.flash(
+                            if level == tui_logger::LevelFilter::Trace {
+                                "Log shows every level".to_string()
+                            } else {
+                                format!("Log shows {shown} and above")
+                            },
+                            FlashLevel::Info,
+                        );
+                    }
+                    _ => self.flash(
+                        format!("unknown level '{level}'; levels: {}", LOG_LEVELS.join(", ")),
+                        FlashLevel::Error,
+                    ),
+                }
+            }
             ("undo", None) => return vec![Command::Undo(None)],
             ("undo", Some(n)) => match n.parse::<u64>() {
                 Ok(seq) => return vec![Command::Undo(Some(seq))],
@@ -121,11 +149,12 @@ impl App {
                 self.overlay = Some(Overlay::Help);
             }
             ("quit" | "q", None) => return self.update(Action::Quit),
-            ("preset" | "theme" | "priority" | "focus", None) => {
+            ("preset" | "theme" | "priority" | "focus" | "log", None) => {
                 self.flash(format!(":{name} needs a value, e.g. :{name} {}", match name.as_str() {
                     "preset" => "mars",
                     "theme" => "mono",
                     "focus" => "tasks",
+                    "log" => "warn",
                     _ => "high",
                 }), FlashLevel::Error);
             }
@@ -189,6 +218,7 @@ impl App {
                         .map(|p| p.name().to_string())
                         .collect(),
                     "priority" => Priority::ALL.iter().map(|p| p.name().to_string()).collect(),
+                    "log" => LOG_LEVELS.iter().map(|l| l.to_string()).collect(),
                     "focus" => Pane::ORDER
                         .iter()
                         .map(|p| p.name().to_ascii_lowercase())

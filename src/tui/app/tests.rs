@@ -971,6 +971,53 @@ fn focus_names_a_pane_completes_and_says_what_it_did() {
 }
 
 #[test]
+fn log_sets_the_least_severe_level_shown_and_says_so() {
+    let mut app = app();
+    assert_eq!(app.log_view.level, tui_logger::LevelFilter::Trace);
+    app.log_view.scrolled = true;
+    app.run_command("log WARN");
+    assert_eq!(app.log_view.level, tui_logger::LevelFilter::Warn);
+    assert!(
+        !app.log_view.scrolled,
+        "a new level starts at the live tail"
+    );
+    assert_eq!(app.flash.as_ref().unwrap().text, "Log shows warn and above");
+    app.run_command("log loud");
+    assert_eq!(
+        app.log_view.level,
+        tui_logger::LevelFilter::Warn,
+        "unchanged"
+    );
+    let flash = app.flash.as_ref().unwrap();
+    assert_eq!(flash.level, FlashLevel::Error);
+    assert!(
+        flash
+            .text
+            .contains("levels: error, warn, info, debug, trace, all"),
+        "{}",
+        flash.text
+    );
+    app.run_command("log off");
+    assert_eq!(
+        app.log_view.level,
+        tui_logger::LevelFilter::Warn,
+        "the pane never goes blank"
+    );
+    app.run_command("log all");
+    assert_eq!(app.log_view.level, tui_logger::LevelFilter::Trace);
+    assert_eq!(app.flash.as_ref().unwrap().text, "Log shows every level");
+    // The title says what is hidden.
+    app.run_command("log error");
+    let theme = crate::tui::theme::Theme::from(&crate::config::theme::default_theme().unwrap());
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(40, 5)).unwrap();
+    terminal
+        .draw(|f| crate::tui::panes::log::render(&app, &theme, f, f.area()))
+        .unwrap();
+    let screen = format!("{}", terminal.backend());
+    assert!(screen.contains("Log · error+"), "{screen}");
+}
+
+#[test]
 fn the_history_file_round_trips_and_survives_garbage() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state/command_history");

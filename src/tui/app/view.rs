@@ -381,19 +381,39 @@ pub const HISTORY_LEN: usize = 200;
 /// Pages of the help overlay.
 pub const HELP_PAGES: usize = 2;
 
-/// The Log pane's scrollback: tui-logger's widget state, and whether it is paged back.
-#[derive(Default)]
+/// The Log pane's scrollback: tui-logger's widget state, whether it is paged back, and the
+/// least severe level it shows (`:log LEVEL`).
 pub struct LogView {
     /// The widget's state (page mode when scrolled).
     pub state: tui_logger::TuiWidgetState,
     /// True while paged back from the live tail (`G` returns).
     pub scrolled: bool,
+    /// Lines below this level are hidden (`Trace`: everything).
+    pub level: tui_logger::LevelFilter,
+}
+
+impl Default for LogView {
+    fn default() -> Self {
+        LogView::at(tui_logger::LevelFilter::Trace)
+    }
+}
+
+impl LogView {
+    /// The live tail, showing `level` and above.
+    pub fn at(level: tui_logger::LevelFilter) -> Self {
+        LogView {
+            state: tui_logger::TuiWidgetState::new().set_default_display_level(level),
+            scrolled: false,
+            level,
+        }
+    }
 }
 
 impl std::fmt::Debug for LogView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LogView")
             .field("scrolled", &self.scrolled)
+            .field("level", &self.level)
             .finish_non_exhaustive()
     }
 }

@@ -82,6 +82,10 @@ impl LogFormatter for SanitizingFormatter {
 /// Draws the pane.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let mut title = vec![Span::styled("Log", theme.title)];
+    if app.log_view.level != tui_logger::LevelFilter::Trace {
+        let level = app.log_view.level.as_str().to_ascii_lowercase();
+        title.push(Span::styled(format!(" · {level}+"), theme.accent));
+    }
     if app.log_view.scrolled {
         title.push(Span::styled(" · paged back (G: live)", theme.warn));
     }
