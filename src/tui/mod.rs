@@ -11,6 +11,7 @@ pub mod demo;
 pub mod frame;
 pub mod keymap;
 pub mod layout;
+pub mod log_layer;
 pub mod output;
 pub mod panes;
 pub mod theme;
@@ -355,7 +356,7 @@ pub async fn run_with_registry(
     let status = crate::logging::init(
         &config.logging,
         &config.log_file_path(),
-        Some(Box::new(tui_logger::TuiTracingSubscriberLayer)),
+        Some(Box::new(log_layer::ConsoleLogLayer)),
     )?;
     tracing::info!(backend = %core.backend_name(), "console started");
     if let Some(w) = status.warning {

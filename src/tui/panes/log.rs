@@ -34,7 +34,14 @@ impl SanitizingFormatter {
         let mut first = lines.is_empty();
         loop {
             let room = if first { width } else { width - INDENT };
-            let end = (start + room).min(chars.len());
+            let mut end = (start + room).min(chars.len());
+            // Break after the last space of the line when there is one past its middle, so
+            // a field is not cut in two (a long one still is, at the edge).
+            if end < chars.len()
+                && let Some(space) = (start + room / 2..end).rev().find(|&i| chars[i] == ' ')
+            {
+                end = space + 1;
+            }
             let piece: String = chars.get(start..end).unwrap_or_default().iter().collect();
             let mut spans = Vec::with_capacity(2);
             if !first {
@@ -117,5 +124,27 @@ mod tests {
         expected.extend(std::iter::repeat_n(format!("{}xxx", " ".repeat(INDENT)), 4));
         expected.push(format!("{}x", " ".repeat(INDENT)));
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn wrapping_breaks_between_fields_where_it_can() {
+        let mut lines = Vec::new();
+        let line = "18:03:16 I d8a31df7 execution finished attempt=1 tokens_in=1 latency_ms=0";
+        SanitizingFormatter::push_wrapped(&mut lines, Style::default(), line, 40);
+        let text: Vec<String> = lines.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "18:03:16 I d8a31df7 execution finished ",
+                "         attempt=1 tokens_in=1 ",
+                "         latency_ms=0",
+            ]
+        );
+        let kept: String = text
+            .iter()
+            .map(|l| l.trim_start())
+            .collect::<Vec<_>>()
+            .join("");
+        assert_eq!(kept.replace("  ", " "), line.replace("  ", " "));
     }
 }
