@@ -59,8 +59,9 @@ impl Areas {
     /// above the Prompt) and the other panes are not drawn. Screens narrower than
     /// [`WIDE`] have no column for Benchmarks: it shares the Output's place, and `bench_tab`
     /// says which of the two is shown (the other's area is empty).
-    pub fn of(area: Rect, zoom: Option<Pane>, bench_tab: bool) -> Areas {
-        let mut areas = Areas::split(area);
+    /// `status_rows` is the status bar's height (more than one while a long message shows).
+    pub fn of(area: Rect, zoom: Option<Pane>, bench_tab: bool, status_rows: u16) -> Areas {
+        let mut areas = Areas::split(area, status_rows);
         if areas.benchmarks.is_empty() && bench_tab {
             areas.benchmarks = areas.output;
             areas.output = Rect::ZERO;
@@ -97,12 +98,12 @@ impl Areas {
         (self.shared && !shown.is_empty() && other_area.is_empty()).then_some(other)
     }
 
-    fn split(area: Rect) -> Areas {
+    fn split(area: Rect, status_rows: u16) -> Areas {
         let [main, bottom, prompt, status] = Layout::vertical([
             Constraint::Min(6),
             Constraint::Percentage(28),
             Constraint::Length(3),
-            Constraint::Length(1),
+            Constraint::Length(status_rows.max(1)),
         ])
         .areas(area);
         let [log, audit, safety] = Layout::horizontal([
@@ -154,7 +155,12 @@ impl Areas {
 /// Tells `app` the sizes its keys depend on (a page of Output, rows of Tasks) for a screen of
 /// `area`: the loop calls it before every frame, tests and benchmarks before drawing.
 pub fn fit(app: &mut App, area: Rect) {
-    let areas = Areas::of(area, app.zoomed(), app.bench_tab);
+    let areas = Areas::of(
+        area,
+        app.zoomed(),
+        app.bench_tab,
+        panes::status::rows(app, area.width),
+    );
     let text = areas.output_text();
     app.output_size = (text.width, text.height);
     app.tasks_rows = areas.task_rows();
@@ -199,7 +205,12 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
         frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
         return;
     }
-    let areas = Areas::of(area, app.zoomed(), app.bench_tab);
+    let areas = Areas::of(
+        area,
+        app.zoomed(),
+        app.bench_tab,
+        panes::status::rows(app, area.width),
+    );
     // A zoomed-away pane has no area and is not drawn.
     let drawn = |rect: Rect| !rect.is_empty();
     if drawn(areas.tasks) {

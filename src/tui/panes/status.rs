@@ -3,6 +3,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
@@ -76,13 +77,114 @@ fn cut_to_fit(segs: &mut [(u8, Span<'_>)], m: usize, width: usize) {
     segs[m].0 = KEEP;
 }
 
+/// The most rows a long message may take.
+const MAX_ROWS: usize = 3;
+
+/// How a message reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tone {
+    Info,
+    Warn,
+    Error,
+}
+
+impl Tone {
+    fn style(self, theme: &Theme) -> Style {
+        match self {
+            Tone::Info => theme.status,
+            Tone::Warn => theme.status.patch(theme.warn),
+            Tone::Error => theme.status.patch(theme.error),
+        }
+    }
+}
+
+/// The message the bar shows instead of the link and audit summary: a waiting confirmation
+/// the modal does not show (the operator is typing), else a flash.
+fn message(app: &App) -> Option<(String, Tone)> {
+    let waiting = app.confirmations.len();
+    if waiting > 0 && app.confirm.is_none() {
+        let plural = if waiting == 1 { "" } else { "s" };
+        return Some((
+            format!(
+                "⚠ {waiting} confirmation{plural} waiting · {} to answer",
+                app.leave_key()
+            ),
+            Tone::Warn,
+        ));
+    }
+    app.flash.as_ref().map(|flash| {
+        let tone = match flash.level {
+            FlashLevel::Info => Tone::Info,
+            FlashLevel::Error => Tone::Error,
+        };
+        (flash.text.clone(), tone)
+    })
+}
+
+/// The clock's text (fixed width).
+fn clock_text(app: &App) -> String {
+    app.now.format(" %H:%M:%S UTC ").to_string()
+}
+
+/// `text` wrapped at spaces into lines of at most `width` columns (a word longer than a line
+/// is split); every character is kept.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    use unicode_width::UnicodeWidthChar;
+    let width = width.max(1);
+    let mut lines = vec![String::new()];
+    let mut used = 0;
+    for word in text.split(' ') {
+        let w: usize = word.chars().map(|c| c.width().unwrap_or(0)).sum();
+        if used > 0 && used + 1 + w > width {
+            lines.push(String::new());
+            used = 0;
+        } else if used > 0 {
+            if let Some(l) = lines.last_mut() {
+                l.push(' ');
+            }
+            used += 1;
+        }
+        for c in word.chars() {
+            let cw = c.width().unwrap_or(0);
+            if used + cw > width && used > 0 {
+                lines.push(String::new());
+                used = 0;
+            }
+            if let Some(l) = lines.last_mut() {
+                l.push(c);
+            }
+            used += cw;
+        }
+    }
+    lines
+}
+
+/// How many rows the bar needs at `width` columns: one, or up to three while a message too
+/// long for one line shows (it wraps rather than losing its end, where a suggestion is).
+pub fn rows(app: &App, width: u16) -> u16 {
+    use unicode_width::UnicodeWidthStr;
+    let Some((text, _)) = message(app) else {
+        return 1;
+    };
+    let avail = usize::from(width).saturating_sub(clock_text(app).width() + 1);
+    if text.width() <= avail {
+        return 1;
+    }
+    wrap(&text, avail).len().clamp(1, MAX_ROWS) as u16
+}
+
 /// Draws the bar.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    if area.height > 1
+        && let Some((text, tone)) = message(app)
+    {
+        return render_wrapped(app, theme, frame, area, &text, tone.style(theme));
+    }
     let sep = Span::styled(" │ ", theme.status);
-    let waiting = app.confirmations.len();
-    // While a message is up it matters more than the backend's name, which can give way to
-    // keep it whole at 80 columns.
-    let message = (waiting > 0 && app.confirm.is_none()) || app.flash.is_some();
+    // A message takes the place of the link and audit summary, and matters more than the
+    // backend's name, which can give way to keep it whole at 80 columns.
+    let shown = message(app);
+    let message = shown.is_some();
     // With a message the backend and its separator are one segment, so they go together.
     let mut left = vec![if message {
         (
@@ -120,27 +222,8 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if !message {
         left.push((KEEP, sep.clone()));
     }
-    // A waiting confirmation the modal does not show (the operator is typing) comes first;
-    // then a message; either takes the place of the link and audit summary, so it is readable
-    // at 80 columns.
-    if waiting > 0 && app.confirm.is_none() {
-        let plural = if waiting == 1 { "" } else { "s" };
-        left.push((
-            SHRINK,
-            Span::styled(
-                format!(
-                    " ⚠ {waiting} confirmation{plural} waiting · {} to answer",
-                    app.leave_key()
-                ),
-                theme.status.patch(theme.warn),
-            ),
-        ));
-    } else if let Some(flash) = &app.flash {
-        let style = match flash.level {
-            FlashLevel::Info => theme.status,
-            FlashLevel::Error => theme.status.patch(theme.error),
-        };
-        left.push((SHRINK, Span::styled(format!(" {}", flash.text), style)));
+    if let Some((text, tone)) = shown {
+        left.push((SHRINK, Span::styled(format!(" {text}"), tone.style(theme))));
     } else {
         let link = &app.link.link;
         if link.simulated {
@@ -214,11 +297,48 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             left.push((DROP_LATER, Span::styled("audit off", theme.status)));
         }
     }
-    let clock = app.now.format(" %H:%M:%S UTC ").to_string();
+    let clock = clock_text(app);
     let [l, r] = Layout::horizontal([Constraint::Min(10), Constraint::Length(clock.len() as u16)])
         .areas(area);
     let left = fit_segments(left, usize::from(l.width));
     frame.render_widget(Paragraph::new(Line::from(left)).style(theme.status), l);
+    frame.render_widget(
+        Paragraph::new(Line::styled(clock, theme.status)).style(theme.status),
+        r,
+    );
+}
+
+/// A message too long for one line, wrapped over the bar's rows (the last ends with `…` if
+/// even they are too few), the clock beside the first.
+fn render_wrapped(
+    app: &App,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    text: &str,
+    style: Style,
+) {
+    use unicode_width::UnicodeWidthStr;
+    let clock = clock_text(app);
+    let [l, r] = Layout::horizontal([
+        Constraint::Min(10),
+        Constraint::Length(clock.width() as u16),
+    ])
+    .areas(area);
+    let avail = usize::from(l.width).saturating_sub(1);
+    let mut lines = wrap(text, avail);
+    let rows = usize::from(area.height);
+    if lines.len() > rows {
+        lines.truncate(rows);
+        if let Some(last) = lines.last_mut() {
+            *last = super::ellipsize(&format!("{last} …"), avail);
+        }
+    }
+    let lines: Vec<Line<'_>> = lines
+        .into_iter()
+        .map(|line| Line::styled(format!(" {line}"), style))
+        .collect();
+    frame.render_widget(Paragraph::new(lines).style(theme.status), l);
     frame.render_widget(
         Paragraph::new(Line::styled(clock, theme.status)).style(theme.status),
         r,
@@ -287,6 +407,57 @@ mod tests {
         assert_eq!(got.chars().count(), 40, "{got}");
         assert!(got.starts_with(" mock/m │ benchmark run failed"), "{got}");
         assert!(got.ends_with('…'), "{got}");
+    }
+
+    #[test]
+    fn a_long_message_wraps_at_spaces_and_keeps_every_character() {
+        use unicode_width::UnicodeWidthStr;
+        let text =
+            "unknown command ':prset'; did you mean 'preset'? commands: backend, preset, theme";
+        for width in [1, 7, 20, 33, 80] {
+            let lines = wrap(text, width);
+            for l in &lines {
+                assert!(l.width() <= width, "{width}: {l:?}");
+            }
+            let joined: String = lines.concat();
+            assert_eq!(joined.replace(' ', ""), text.replace(' ', ""), "{width}");
+        }
+        assert_eq!(
+            wrap(text, 33),
+            [
+                "unknown command ':prset'; did you",
+                "mean 'preset'? commands: backend,",
+                "preset, theme"
+            ]
+        );
+        assert_eq!(wrap("火星火星", 3), ["火", "星", "火", "星"]);
+    }
+
+    #[test]
+    fn the_bar_grows_for_a_long_message_and_no_more_than_three_rows() {
+        let mut app = crate::tui::app::tests::app();
+        assert_eq!(rows(&app, 80), 1);
+        app.flash("short", FlashLevel::Info);
+        assert_eq!(rows(&app, 80), 1);
+        app.flash("word ".repeat(20), FlashLevel::Error);
+        assert_eq!(rows(&app, 80), 2, "100 columns of words at 80");
+        app.flash("word ".repeat(200), FlashLevel::Error);
+        assert_eq!(rows(&app, 80), 3);
+        // Drawn: the whole message over two rows, the clock beside the first.
+        app.flash(
+            "unknown command ':prset'; did you mean 'preset'? commands: backend, preset, theme, priority, focus, log",
+            FlashLevel::Error,
+        );
+        let theme = Theme::from(&crate::config::theme::default_theme().unwrap());
+        let mut terminal =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 2)).unwrap();
+        terminal
+            .draw(|f| render(&app, &theme, f, f.area()))
+            .unwrap();
+        let screen = format!("{}", terminal.backend());
+        assert!(screen.contains("did you mean 'preset'?"), "{screen}");
+        assert!(screen.contains("focus, log"), "the end is kept: {screen}");
+        assert!(screen.contains("UTC"), "{screen}");
     }
 
     #[test]
