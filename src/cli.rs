@@ -151,7 +151,7 @@ pub struct TuiArgs {
     #[arg(long)]
     pub demo: bool,
     /// Play this scenario file in demo mode instead of the built-in tour (implies --demo;
-    /// see configs/demo-scenario.yaml).
+    /// see configs/scenarios/demo.yaml).
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<std::path::PathBuf>,
 }

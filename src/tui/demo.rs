@@ -1,4 +1,4 @@
-//! `--demo`: the scripted tour. A [`Scenario`] (`configs/demo-scenario.yaml`, built in, or the
+//! `--demo`: the scripted tour. A [`Scenario`] (`configs/scenarios/demo.yaml`, built in, or the
 //! operator's own file with `--scenario`) is a list of steps, each acting as an operator
 //! would — a prompt, a `:` command line, a key — through the same [`App`] paths the keyboard
 //! takes, so the tour runs on the real runtime. The [`Player`] plays them on tokio's clock;
@@ -18,9 +18,9 @@ use crate::error::VeyraError;
 use crate::events::Priority;
 
 /// The built-in scenario's text.
-pub const BUILTIN: &str = include_str!("../../configs/demo-scenario.yaml");
+pub const BUILTIN: &str = include_str!("../../configs/scenarios/demo.yaml");
 /// What errors call the built-in scenario.
-const BUILTIN_NAME: &str = "<built-in configs/demo-scenario.yaml>";
+const BUILTIN_NAME: &str = "<built-in configs/scenarios/demo.yaml>";
 /// The longest wait one step may ask for.
 const MAX_AFTER_SECS: f64 = 600.0;
 /// The most steps a scenario may hold.
@@ -86,7 +86,7 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// The scenario built into the binary (`configs/demo-scenario.yaml`).
+    /// The scenario built into the binary (`configs/scenarios/demo.yaml`).
     pub fn builtin() -> Result<Self, VeyraError> {
         Self::parse(BUILTIN, BUILTIN_NAME)
     }
