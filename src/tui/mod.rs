@@ -483,17 +483,14 @@ async fn event_loop(
             received = events.recv() => {
                 match received {
                     Ok(event) => app.apply(event),
-                    Err(RecvError::Lagged(n)) => {
-                        app.missed_events += n;
-                        app.flash(format!("console fell behind and skipped {n} events"), FlashLevel::Error);
-                    }
+                    Err(RecvError::Lagged(n)) => app.missed(n),
                     Err(RecvError::Closed) => return Ok(()),
                 }
                 // Fold everything else already waiting before the next frame.
                 loop {
                     match events.try_recv() {
                         Ok(event) => app.apply(event),
-                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => app.missed_events += n,
+                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => app.missed(n),
                         Err(_) => break,
                     }
                 }

@@ -4,6 +4,19 @@
 use super::*;
 
 impl App {
+    /// The bus dropped `n` events the console had not read (it fell behind): counted, and
+    /// said, since what the panes show may now be incomplete.
+    pub fn missed(&mut self, n: u64) {
+        self.missed_events = self.missed_events.saturating_add(n);
+        self.flash(
+            format!(
+                "console fell behind and skipped {n} events ({} in all); panes may be incomplete",
+                self.missed_events
+            ),
+            FlashLevel::Error,
+        );
+    }
+
     /// Folds one core event into the view.
     pub fn apply(&mut self, event: Event) {
         match event {

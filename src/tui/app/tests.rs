@@ -1018,6 +1018,26 @@ fn log_sets_the_least_severe_level_shown_and_says_so() {
 }
 
 #[test]
+fn missed_events_are_counted_and_said_each_time() {
+    let mut app = app();
+    app.missed(3);
+    app.missed(u64::MAX);
+    assert_eq!(app.missed_events, u64::MAX, "saturates");
+    let flash = app.flash.as_ref().unwrap();
+    assert_eq!(flash.level, FlashLevel::Error);
+    assert!(
+        flash.text.contains("skipped 18446744073709551615 events"),
+        "{}",
+        flash.text
+    );
+    assert!(
+        flash.text.contains("panes may be incomplete"),
+        "{}",
+        flash.text
+    );
+}
+
+#[test]
 fn the_history_file_round_trips_and_survives_garbage() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state/command_history");
