@@ -309,6 +309,7 @@ impl VeyraCore {
             watchers: Mutex::new(Watchers::default()),
             watched: AtomicUsize::new(0),
             streaming: AtomicUsize::new(0),
+            stepping: AtomicUsize::new(0),
         });
         if let Some(trail) = &audit {
             let emitter = Arc::clone(&emitter);
@@ -609,16 +610,55 @@ impl VeyraCore {
         id: ExecutionId,
         request: ExecutionRequest,
     ) -> Result<ExecutionResult, VeyraError> {
+        self.execute_watched(id, request, false).await.0
+    }
+
+    /// [`VeyraCore::execute_as`] that also keeps the execution's [`Event::AgentStep`]s, in
+    /// order: every tool call the model made, run or refused. Cheaper than
+    /// [`VeyraCore::execute_stream`] when those are all a caller needs, since no token is
+    /// forwarded.
+    pub async fn execute_with_steps(
+        &self,
+        id: ExecutionId,
+        request: ExecutionRequest,
+    ) -> (Result<ExecutionResult, VeyraError>, Vec<Event>) {
+        self.execute_watched(id, request, true).await
+    }
+
+    async fn execute_watched(
+        &self,
+        id: ExecutionId,
+        request: ExecutionRequest,
+        keep_steps: bool,
+    ) -> (Result<ExecutionResult, VeyraError>, Vec<Event>) {
+        /// Forgets the watch if the caller stops waiting (its future dropped), so that
+        /// nothing is kept for a caller that is gone.
+        struct Watch<'a>(&'a Emitter, ExecutionId);
+        impl Drop for Watch<'_> {
+            fn drop(&mut self) {
+                self.0.unwatch(self.1);
+            }
+        }
         let (tx, rx) = oneshot::channel();
-        self.inner.emitter.watch_final(id, tx);
+        self.inner.emitter.watch_final(id, tx, keep_steps);
+        let watch = Watch(&self.inner.emitter, id);
         if let Err(e) = self.submit_with_id(id, request) {
-            self.inner.emitter.unwatch(id);
-            return Err(e);
+            return (Err(e), Vec::new());
         }
         let status = rx
             .await
             .map_err(|_| VeyraError::Runtime("the execution ended without a final state".into()));
-        let answer = self.inner.emitter.take_answer(id);
+        // The final state came (its watch went with it) or its sender was dropped with the
+        // watch: what is left is the answer and steps, which `take` removes.
+        let (answer, steps) = self.inner.emitter.take(id);
+        std::mem::forget(watch);
+        (Self::final_result(status, answer), steps)
+    }
+
+    fn final_result(
+        status: Result<TaskStatus, VeyraError>,
+        answer: Option<ExecutionResult>,
+    ) -> Result<ExecutionResult, VeyraError> {
         match status? {
             TaskStatus::Succeeded => answer.ok_or_else(|| {
                 VeyraError::Runtime("the execution succeeded but left no answer".into())

@@ -3,7 +3,7 @@
 //!
 //! # How a dialogue runs ([`converse`])
 //! - Round by round, every agent speaks once, in the order the dialogue lists them. Each turn
-//!   is its **own execution** through [`VeyraCore::execute_stream`] as actor `benchmark`, with
+//!   is its **own execution** through [`VeyraCore::execute_as`] as actor `benchmark`, with
 //!   the agent's own system prompt (its private constraints) and a prompt made of the task's
 //!   shared briefing, the transcript so far and the turn's instruction ([`turn_prompt`]).
 //! - After the last round the **closer** (one designated agent, the coordinator) writes the

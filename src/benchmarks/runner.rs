@@ -6,8 +6,9 @@
 //! 1. [`Runner::start`] generates the plan's tasks, records the run and all its tasks in the
 //!    [`BenchStore`] (status `running`), and builds the work list: every (task, epoch), the
 //!    families interleaved so all of them progress together.
-//! 2. Up to `runtime.max_concurrent` items run at once, each through
-//!    [`VeyraCore::execute_stream`] (lossless events, and the execution id to cancel it by).
+//! 2. Up to `runtime.max_concurrent` items run at once, each under an id the runner chose
+//!    (to cancel it by): through [`VeyraCore::execute_with_steps`] when it offers tools (the
+//!    final state and every `AgentStep`, but no token), else [`VeyraCore::execute_as`].
 //!    The request offers the task's tools (`ToolSelection::None` for the first families) and
 //!    is *unattended*: anything in it that needs a confirmation is denied at once and
 //!    recorded so (a run has no operator; it never waits). A task with `truth.files` has a
@@ -18,9 +19,10 @@
 //!    A task with a [`super::Dialogue`] (IMDP) is played out by [`super::dialogue::converse`]
 //!    instead: one execution per agent turn, one after the other, unattended and cancelled the
 //!    same way.
-//! 3. As each item finishes it is scored by its family and written to the store at once, and a
-//!    [`Progress::TaskFinished`] goes to the caller's callback. A failed execution is kept with
-//!    score 0 and its error.
+//! 3. As items finish, the freed slots get their next items first; then the finished ones
+//!    are scored by their family and written to the store at once (those finished by the same
+//!    wake-up in one transaction), and a [`Progress::TaskFinished`] goes to the caller's
+//!    callback for each. A failed execution is kept with score 0 and its error.
 //! 4. Cancelling the token stops submitting, cancels what runs (in the scheduler, so it is
 //!    audited as cancelled), and leaves the run `cancelled`; nothing finished is lost and
 //!    [`Runner::resume`] runs exactly the missing (task, epoch) items.
@@ -35,8 +37,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -49,7 +51,7 @@ use super::scratch::{self, LazyScratch, Scratch, WORKDIR};
 use super::stats::{self, Estimate, RunSummary};
 use super::store::{BenchStore, RunInfo, RunStatus, TaskResult, task_scores};
 use crate::config::{BenchConfig, ToolSelection, VeyraConfig};
-use crate::core::{BeforeTools, ExecutionRequest, ExecutionResult, ResultFolder, VeyraCore};
+use crate::core::{BeforeTools, ExecutionRequest, ExecutionResult, VeyraCore};
 use crate::error::VeyraError;
 use crate::events::{Event, ExecutionId, Priority};
 use crate::governance::{AuditEventType, AuditFilter, AuditRecord, summarize_input};
@@ -281,11 +283,16 @@ impl Runner {
         cancel: &CancellationToken,
         progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<RunReport, VeyraError> {
-        let done: BTreeSet<(String, u32)> = self
-            .store
-            .results(&info.id)?
-            .into_iter()
-            .map(|r| (r.task_id, r.epoch))
+        // What earlier calls finished (a resumed run); the statistics at the end take these
+        // and what this call records, kept here rather than read back from the store.
+        let mut results = if resumed {
+            self.store.results(&info.id)?
+        } else {
+            Vec::new()
+        };
+        let done: BTreeSet<(&str, u32)> = results
+            .iter()
+            .map(|r| (r.task_id.as_str(), r.epoch))
             .collect();
         let work = work_list(&tasks, info.epochs, &done);
         let mut totals: BTreeMap<FamilyId, (usize, usize)> = BTreeMap::new();
@@ -293,11 +300,12 @@ impl Runner {
             for e in 0..info.epochs {
                 let slot = totals.entry(t.family).or_default();
                 slot.0 += 1;
-                if done.contains(&(t.id.clone(), e)) {
+                if done.contains(&(t.id.as_str(), e)) {
                     slot.1 += 1;
                 }
             }
         }
+        drop(done);
         progress(Progress::Started {
             run_id: info.id.clone(),
             families: totals.iter().map(|(f, (t, d))| (*f, *t, *d)).collect(),
@@ -308,7 +316,10 @@ impl Runner {
         let mut running = FuturesUnordered::new();
         let mut finished_now = 0usize;
         let mut failure = None;
-        loop {
+        let mut batch: Vec<(&BenchTask, TaskResult)> = Vec::new();
+        let mut finished: Vec<Solved> = Vec::new();
+        // Fills the free slots with the next items; each starts when first polled.
+        let mut refill = |running: &mut FuturesUnordered<_>| {
             while running.len() < self.concurrency && !stop.is_cancelled() {
                 let Some((index, epoch)) = queue.next() else {
                     break;
@@ -318,42 +329,67 @@ impl Runner {
                 };
                 running.push(solve(&self.core, task, index, epoch, &stop));
             }
-            let Some(solved) = running.next().await else {
+        };
+        loop {
+            refill(&mut running);
+            let Some(first) = running.next().await else {
                 break;
             };
-            // Items cancelled by the token are not results: resume runs them again.
-            if matches!(solved.result, Err(VeyraError::Cancelled(_))) && stop.is_cancelled() {
+            // The freed slots get their next items (started by the poll that looks for more
+            // finished ones) before this thread scores and stores: the executions go on
+            // while it does. Everything finished by now is committed in one transaction:
+            // still as it finishes, at one commit per wake-up rather than one per item.
+            finished.push(first);
+            loop {
+                refill(&mut running);
+                match running.next().now_or_never() {
+                    Some(Some(solved)) => finished.push(solved),
+                    _ => break,
+                }
+            }
+            for solved in finished.drain(..) {
+                // Items cancelled by the token are not results: resume runs them again.
+                let cancelled =
+                    matches!(solved.result, Err(VeyraError::Cancelled(_))) && stop.is_cancelled();
+                if let (false, Some(task)) = (cancelled, tasks.get(solved.index)) {
+                    let result = score(task, solved);
+                    batch.push((task, result));
+                }
+            }
+            if batch.is_empty() {
                 continue;
             }
-            let Some(task) = tasks.get(solved.index) else {
-                continue;
-            };
-            let result = score(task, solved);
-            if let Err(e) = self.store.record_result(&info.id, &result) {
+            if let Err(e) = self
+                .store
+                .record_results(&info.id, batch.iter().map(|(_, r)| r))
+            {
                 // Without the store nothing more can be kept: stop, keep what is stored.
                 failure = Some(e);
                 stop.cancel();
+                batch.clear();
                 continue;
             }
-            finished_now += 1;
-            let slot = totals.entry(task.family).or_default();
-            slot.1 += 1;
-            progress(Progress::TaskFinished {
-                family: task.family,
-                task_id: task.id.clone(),
-                cluster: task.cluster.clone(),
-                epoch: result.epoch,
-                score: result.score,
-                reason: result
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| result.reason.clone()),
-                failed: result.error.is_some(),
-                done: slot.1,
-                total: slot.0,
-            });
+            for (task, result) in batch.drain(..) {
+                finished_now += 1;
+                let slot = totals.entry(task.family).or_default();
+                slot.1 += 1;
+                progress(Progress::TaskFinished {
+                    family: task.family,
+                    task_id: task.id.clone(),
+                    cluster: task.cluster.clone(),
+                    epoch: result.epoch,
+                    score: result.score,
+                    reason: result
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| result.reason.clone()),
+                    failed: result.error.is_some(),
+                    done: slot.1,
+                    total: slot.0,
+                });
+                results.push(result);
+            }
         }
-        let results = self.store.results(&info.id)?;
         let complete = results.len() == tasks.len() * info.epochs as usize;
         let status = if complete {
             RunStatus::Complete
@@ -465,11 +501,7 @@ impl Runner {
 
 /// Every (task index, epoch) without a result: epoch by epoch, and within an epoch the
 /// families interleaved (task 0 of each family, then task 1, …).
-fn work_list(
-    tasks: &[BenchTask],
-    epochs: u32,
-    done: &BTreeSet<(String, u32)>,
-) -> Vec<(usize, u32)> {
+fn work_list(tasks: &[BenchTask], epochs: u32, done: &BTreeSet<(&str, u32)>) -> Vec<(usize, u32)> {
     let mut by_family: BTreeMap<FamilyId, Vec<usize>> = BTreeMap::new();
     for (i, t) in tasks.iter().enumerate() {
         by_family.entry(t.family).or_default().push(i);
@@ -481,7 +513,7 @@ fn work_list(
             for list in by_family.values() {
                 if let Some(&i) = list.get(k)
                     && let Some(t) = tasks.get(i)
-                    && !done.contains(&(t.id.clone(), epoch))
+                    && !done.contains(&(t.id.as_str(), epoch))
                 {
                     work.push((i, epoch));
                 }
@@ -597,41 +629,30 @@ async fn run_recorded(
             }
         };
     }
-    let mut stream = core.execute_stream(request)?;
-    let id = stream.id();
-    let mut folder = ResultFolder::new(id);
-    let result = loop {
-        tokio::select! {
-            event = stream.next() => {
-                let Some(event) = event else {
-                    break Err(VeyraError::Runtime(
-                        "the execution ended without a final state".into(),
-                    ));
-                };
-                if let Event::AgentStep { step, tool, arguments, outcome, summary, audit_seq, .. } = &event {
-                    record.steps.push(ToolStep {
-                        step: *step,
-                        tool: tool.clone(),
-                        arguments: arguments.clone(),
-                        outcome: outcome.clone(),
-                        summary: summary.clone(),
-                        audit_seq: *audit_seq,
-                    });
-                }
-                if let Some(done) = folder.apply(&event) {
-                    break done;
-                }
-            }
-            _ = cancel.cancelled() => {
-                // The task may have ended meanwhile; then there is nothing to cancel.
-                let _ = core.cancel(id);
-                return Err(VeyraError::Cancelled("the benchmark run was cancelled".into()));
-            }
+    // Only the agent steps are kept besides the final state: no token is forwarded.
+    let id = ExecutionId::new();
+    let result = tokio::select! {
+        (result, steps) = core.execute_with_steps(id, request) => {
+            record.steps = steps
+                .into_iter()
+                .filter_map(|event| match event {
+                    Event::AgentStep { step, tool, arguments, outcome, summary, audit_seq, .. } => {
+                        Some(ToolStep { step, tool, arguments, outcome, summary, audit_seq })
+                    }
+                    _ => None,
+                })
+                .collect();
+            result
+        }
+        _ = cancel.cancelled() => {
+            // The task may have ended meanwhile; then there is nothing to cancel.
+            let _ = core.cancel(id);
+            return Err(VeyraError::Cancelled("the benchmark run was cancelled".into()));
         }
     };
     if core.audit().is_some() {
-        // Every call the model makes, run or refused, is one agent step: published to this
-        // stream (unbounded, so none is dropped) and counted in the result. With none, the
+        // Every call the model makes, run or refused, is one agent step: all of them kept by
+        // the core for this execution, and counted in the result. With none, the
         // trail holds no call of this execution, and reading it would only cost a thread hop.
         let called = !record.steps.is_empty() || result.as_ref().is_ok_and(|r| r.tool_steps > 0);
         record.audit = Some(if called {

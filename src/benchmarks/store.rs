@@ -362,15 +362,34 @@ impl BenchStore {
 
     /// Records one finished epoch (committed at once).
     pub fn record_result(&self, run_id: &str, r: &TaskResult) -> Result<(), BenchError> {
-        let conn = self.lock();
+        self.record_results(run_id, std::iter::once(r))
+    }
+
+    /// Records finished epochs in one transaction (all or none), committed at once.
+    pub fn record_results<'a>(
+        &self,
+        run_id: &str,
+        results: impl IntoIterator<Item = &'a TaskResult>,
+    ) -> Result<(), BenchError> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction()
+            .map_err(|e| self.err("starting a transaction", e))?;
+        for r in results {
+            Self::insert_result(&tx, run_id, r)
+                .map_err(|e| self.err(&format!("recording the result of {}", r.task_id), e))?;
+        }
+        tx.commit()
+            .map_err(|e| self.err("committing finished results", e))
+    }
+
+    fn insert_result(conn: &Connection, run_id: &str, r: &TaskResult) -> rusqlite::Result<()> {
         // Prepared once per connection: this runs for every finished item of a run.
-        let mut stmt = conn
-            .prepare_cached(
-                "INSERT OR REPLACE INTO results (run_id, task_id, epoch, output, score, reason, \
+        let mut stmt = conn.prepare_cached(
+            "INSERT OR REPLACE INTO results (run_id, task_id, epoch, output, score, reason, \
                  error, latency_ms, tokens_in, tokens_out, finished_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )
-            .map_err(|e| self.err(&format!("recording the result of {}", r.task_id), e))?;
+        )?;
         stmt.execute(params![
             run_id,
             r.task_id,
@@ -383,8 +402,7 @@ impl BenchStore {
             to_i64(r.tokens_in),
             to_i64(r.tokens_out),
             r.finished_at.to_rfc3339(),
-        ])
-        .map_err(|e| self.err(&format!("recording the result of {}", r.task_id), e))?;
+        ])?;
         Ok(())
     }
 
@@ -670,7 +688,9 @@ pub fn task_scores(tasks: &[BenchTask], results: &[TaskResult]) -> Vec<TaskScore
     tasks
         .iter()
         .map(|t| {
-            let mine = by.get(t.id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+            let mut mine = by.remove(t.id.as_str()).unwrap_or_default();
+            // Epoch order, whatever order the results come in (as they finished, in a run).
+            mine.sort_by_key(|r| r.epoch);
             TaskScores {
                 family: t.family,
                 task_id: t.id.clone(),

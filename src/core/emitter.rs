@@ -21,6 +21,9 @@ pub(crate) struct Emitter {
     pub(crate) watched: AtomicUsize,
     /// Stream watchers alone: with none, only final states need the lock.
     pub(crate) streaming: AtomicUsize,
+    /// Final watchers that also keep their execution's agent steps: with none (and no stream
+    /// watcher), a token never takes the lock.
+    pub(crate) stepping: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -29,6 +32,8 @@ pub(crate) struct Watchers {
     finals: HashMap<ExecutionId, oneshot::Sender<TaskStatus>>,
     /// Answers of successful attempts, kept only for executions someone waits on.
     answers: HashMap<ExecutionId, ExecutionResult>,
+    /// The `AgentStep` events of executions whose final watcher asked for them, in order.
+    steps: HashMap<ExecutionId, Vec<Event>>,
 }
 
 impl Emitter {
@@ -45,16 +50,32 @@ impl Emitter {
         self.streaming.fetch_add(1, Ordering::SeqCst);
     }
 
-    pub(crate) fn watch_final(&self, id: ExecutionId, tx: oneshot::Sender<TaskStatus>) {
-        self.watchers().finals.insert(id, tx);
+    /// Sends `id`'s final state to `tx`; with `keep_steps`, its `AgentStep` events are kept
+    /// for [`Emitter::take_steps`] too.
+    pub(crate) fn watch_final(
+        &self,
+        id: ExecutionId,
+        tx: oneshot::Sender<TaskStatus>,
+        keep_steps: bool,
+    ) {
+        let mut w = self.watchers();
+        w.finals.insert(id, tx);
         self.watched.fetch_add(1, Ordering::SeqCst);
+        if keep_steps {
+            w.steps.insert(id, Vec::new());
+            self.stepping.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
+    /// Forgets every watch on `id` and what was kept for it.
     pub(crate) fn unwatch(&self, id: ExecutionId) {
         let mut w = self.watchers();
         let streams = usize::from(w.streams.remove(&id).is_some());
         let removed = streams + usize::from(w.finals.remove(&id).is_some());
         w.answers.remove(&id);
+        if w.steps.remove(&id).is_some() {
+            self.stepping.fetch_sub(1, Ordering::SeqCst);
+        }
         self.watched.fetch_sub(removed, Ordering::SeqCst);
         self.streaming.fetch_sub(streams, Ordering::SeqCst);
     }
@@ -70,22 +91,47 @@ impl Emitter {
         }
     }
 
-    pub(crate) fn take_answer(&self, id: ExecutionId) -> Option<ExecutionResult> {
-        self.watchers().answers.remove(&id)
+    /// Whether no execution is watched and nothing is kept for any.
+    #[cfg(test)]
+    pub(crate) fn is_idle(&self) -> bool {
+        let w = self.watchers();
+        w.streams.is_empty()
+            && w.finals.is_empty()
+            && w.answers.is_empty()
+            && w.steps.is_empty()
+            && self.watched.load(Ordering::SeqCst) == 0
+            && self.streaming.load(Ordering::SeqCst) == 0
+            && self.stepping.load(Ordering::SeqCst) == 0
+    }
+
+    /// The kept answer and agent steps of `id`, which is then forgotten.
+    pub(crate) fn take(&self, id: ExecutionId) -> (Option<ExecutionResult>, Vec<Event>) {
+        let mut w = self.watchers();
+        let answer = w.answers.remove(&id);
+        let steps = w.steps.remove(&id);
+        if steps.is_some() {
+            self.stepping.fetch_sub(1, Ordering::SeqCst);
+        }
+        (answer, steps.unwrap_or_default())
     }
 }
 
 impl EventSink for Emitter {
     fn emit(&self, event: Event) {
         let terminal = event.is_terminal();
+        let step = matches!(event, Event::AgentStep { .. });
         let interested = if terminal {
             self.watched.load(Ordering::SeqCst) > 0
         } else {
             self.streaming.load(Ordering::SeqCst) > 0
+                || (step && self.stepping.load(Ordering::SeqCst) > 0)
         };
         if interested && let Some(id) = event.execution() {
             let mut w = self.watchers();
             let mut removed = 0;
+            if step && let Some(steps) = w.steps.get_mut(&id) {
+                steps.push(event.clone());
+            }
             if let Some(tx) = w.streams.get(&id) {
                 // A dropped receiver only means the caller stopped listening.
                 let _ = tx.send(event.clone());

@@ -234,7 +234,7 @@ fn the_work_list_interleaves_families_and_skips_what_is_done() {
         .generate()
         .unwrap();
     let mut done = BTreeSet::new();
-    done.insert((tasks[0].id.clone(), 0));
+    done.insert((tasks[0].id.as_str(), 0));
     let work = work_list(&tasks, 2, &done);
     // Tasks: cplc0 cplc1 msga0 msga1 (indices 0..4).
     assert_eq!(

@@ -198,3 +198,25 @@ fn dialogue_tasks_round_trip_and_a_version_1_store_gains_the_column() {
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
 }
+
+#[test]
+fn a_batch_of_results_is_committed_whole_or_not_at_all() {
+    let store = BenchStore::in_memory().unwrap();
+    let tasks = family(FamilyId::Msga)
+        .generate(3, Difficulty::Easy, 1)
+        .unwrap();
+    store.create_run(&info("r1", 0), &tasks).unwrap();
+    // A NaN score is NULL to SQLite, which `score REAL NOT NULL` refuses: the second row of
+    // the batch fails, and the first, already inserted, is rolled back with it.
+    let bad = [result(&tasks[0], 0, 1.0), result(&tasks[1], 0, f64::NAN)];
+    let err = store.record_results("r1", &bad).unwrap_err();
+    assert!(err.to_string().contains(&tasks[1].id), "{err}");
+    assert!(store.results("r1").unwrap().is_empty());
+    let good = [result(&tasks[0], 0, 1.0), result(&tasks[2], 0, 0.5)];
+    store.record_results("r1", &good).unwrap();
+    let back = store.results("r1").unwrap();
+    assert_eq!(back.len(), 2);
+    // Read back in task order whatever order they were written in.
+    assert_eq!(back[0].task_id, tasks[0].id);
+    assert_eq!(back[1].task_id, tasks[2].id);
+}

@@ -574,3 +574,53 @@ async fn the_before_tools_hook_runs_once_before_the_first_call_and_a_failure_sto
     assert_eq!(last.metadata["error_kind"], "before_tools");
     assert_eq!(last.metadata["tool_steps"], 1);
 }
+
+#[tokio::test]
+async fn execute_with_steps_keeps_every_step_in_order_and_leaves_nothing_behind() {
+    let (core, _ws) = core_with(
+        vec![rule(
+            "two calls",
+            vec![
+                MockTurn::One(call("calculator", json!({ "expression": "2 + 2" }))),
+                MockTurn::One(call("file_delete", json!({ "path": "nothing.txt" }))),
+            ],
+            "Done: {result}",
+        )],
+        |c| c.governance.prohibited_operations = vec!["tool:file_delete".into()],
+    );
+    let mut rx = core.subscribe();
+    let id = crate::events::ExecutionId::new();
+    let (result, kept) = core
+        .execute_with_steps(id, ExecutionRequest::new("make two calls"))
+        .await;
+    assert_eq!(result.unwrap().tool_steps, 2);
+    let mut published = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        published.push(e);
+    }
+    // Exactly the bus's steps of this execution, in order, and nothing but steps.
+    assert_eq!(steps(&kept), steps(&published));
+    assert_eq!(
+        steps(&kept),
+        [
+            (1, "calculator".into(), "success".into()),
+            (2, "file_delete".into(), "refused".into())
+        ]
+    );
+    assert_eq!(kept.len(), 2);
+    assert!(core.inner.emitter.is_idle(), "nothing kept after the call");
+
+    // A caller that stops waiting (its future dropped mid-run) leaves nothing behind either.
+    let id = crate::events::ExecutionId::new();
+    let waiting = core.execute_with_steps(id, ExecutionRequest::new("make two calls"));
+    tokio::select! {
+        biased;
+        _ = waiting => panic!("the first poll only submits"),
+        _ = std::future::ready(()) => {}
+    }
+    assert!(
+        core.inner.emitter.is_idle(),
+        "the dropped caller's watch is gone"
+    );
+    let _ = core.cancel(id);
+}
