@@ -111,7 +111,8 @@ pub struct LatencyArgs {
     /// Link preset: earth, lunar, mars, deep-space, custom (default: `latency.preset`).
     #[arg(long, value_name = "PRESET")]
     pub preset: Option<LatencyPreset>,
-    /// Moment to compute for, RFC 3339 (default: now), e.g. 2003-08-27T00:00:00Z.
+    /// Moment to compute for, RFC 3339 (default: `latency.start`, else now), e.g.
+    /// 2003-08-27T00:00:00Z.
     #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339)]
     pub at: Option<chrono::DateTime<chrono::Utc>>,
     /// Print the report as JSON.
@@ -546,7 +547,11 @@ pub async fn health(loaded: LoadedConfig) -> Result<ExitCode, VeyraError> {
 pub fn latency(args: LatencyArgs, loaded: &LoadedConfig) -> Result<ExitCode, VeyraError> {
     use crate::runtime::latency::{human, link_report};
     let preset = args.preset.unwrap_or(loaded.config.latency.preset);
-    let at = args.at.unwrap_or_else(chrono::Utc::now);
+    // The link's simulated clock starts at `latency.start` when the configuration names one.
+    let at = args
+        .at
+        .or(loaded.config.latency.start)
+        .unwrap_or_else(chrono::Utc::now);
     let report = link_report(preset, at, &loaded.config.latency)
         .map_err(|e| VeyraError::Usage(format!("--at: {e}")))?;
     let mut out = String::new();

@@ -321,7 +321,8 @@ impl VeyraCore {
                 });
             }));
         }
-        let link = Arc::new(LinkSim::new(&config.latency, seed, Utc::now()));
+        let start = config.latency.start.unwrap_or_else(Utc::now);
+        let link = Arc::new(LinkSim::new(&config.latency, seed, start));
         let scheduler = Scheduler::new(
             SchedulerConfig::from_runtime(&config.runtime, seed),
             emitter.clone(),

@@ -849,6 +849,40 @@ fn latency_reports_the_2026_solar_conjunction() {
 }
 
 #[test]
+fn latency_computes_for_the_configured_start_date_unless_told_another() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "conjunction.yaml",
+        "latency:\n  preset: mars\n  start: 2026-01-09T00:00:00Z\n",
+    );
+    let mut cmd = sandbox.cmd();
+    cmd.args(["latency", "--config", "conjunction.yaml", "--json"]);
+    let run1 = run(cmd);
+    assert_eq!(run1.code, Some(0), "{}", run1.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run1.stdout).expect("JSON report");
+    assert_eq!(report["conjunction"], "blackout");
+    let mut cmd = sandbox.cmd();
+    cmd.args([
+        "latency",
+        "--config",
+        "conjunction.yaml",
+        "--at",
+        "2003-08-27T00:00:00Z",
+    ]);
+    let run2 = run(cmd);
+    assert!(
+        run2.stdout.contains("one-way     3.1 min"),
+        "{}",
+        run2.stdout
+    );
+    // A date the ephemeris does not cover is refused when the configuration is loaded.
+    sandbox.write("far.yaml", "latency:\n  start: 2051-01-01T00:00:00Z\n");
+    let mut cmd = sandbox.cmd();
+    cmd.args(["latency", "--config", "far.yaml"]);
+    assert_error(&run(cmd), 2, &["latency.start", "1800–2050"]);
+}
+
+#[test]
 fn latency_outside_the_ephemeris_range_is_a_usage_error() {
     let sandbox = Sandbox::new();
     let mut cmd = sandbox.cmd();

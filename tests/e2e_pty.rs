@@ -927,6 +927,9 @@ fn bytes_written_per_streamed_character_are_measured() {
     eprintln!("bytes written per streamed character: {written} / {chars} = {per_char:.2}");
     // A regression bound, not the budget (see the README's Performance table).
     assert!(per_char < 100.0, "{per_char:.2} bytes per character");
+    // The last word can show before the task's final state; `q` with a task in flight asks
+    // first, so wait for the ✓.
+    console.wait_for("the task marked ✓", |s| task_done(s, "stream"));
     console.send(b"\x1b");
     console.wait_for("the prompt left", |s| s.contains("press i to type"));
     console.send(b"q");

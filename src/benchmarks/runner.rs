@@ -152,6 +152,10 @@ pub enum Progress {
     },
 }
 
+/// Most finished items committed in one transaction: a bound on what a crash can lose when
+/// items keep finishing as fast as they are looked for.
+const MAX_BATCH: usize = 64;
+
 /// The result of [`Runner::start`] or [`Runner::resume`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunReport {
@@ -340,7 +344,7 @@ impl Runner {
             // while it does. Everything finished by now is committed in one transaction:
             // still as it finishes, at one commit per wake-up rather than one per item.
             finished.push(first);
-            loop {
+            while finished.len() < MAX_BATCH {
                 refill(&mut running);
                 match running.next().now_or_never() {
                     Some(Some(solved)) => finished.push(solved),

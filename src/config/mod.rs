@@ -270,6 +270,9 @@ pub struct LatencyConfig {
     /// Distance of the `deep-space` preset, au (173 au is one light-day: Voyager 1 in 2026),
     /// 0.001 to 100,000.
     pub deep_space_au: f64,
+    /// The simulated date the link's clock starts at (RFC 3339, within the ephemeris's years
+    /// 1800–2050); unset: now. Replays a past or future geometry, e.g. a conjunction.
+    pub start: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Default for LatencyConfig {
@@ -281,6 +284,7 @@ impl Default for LatencyConfig {
             custom: CustomRange::default(),
             time_scale: 1.0,
             deep_space_au: 173.0,
+            start: None,
         }
     }
 }

@@ -101,6 +101,8 @@ fn every_number_has_a_range_and_hostile_ones_are_refused() {
         ("latency:\n  time_scale: 1.0e-300\n", "latency.time_scale"),
         ("latency:\n  time_scale: .inf\n", "latency.time_scale"),
         ("latency:\n  time_scale: .nan\n", "latency.time_scale"),
+        ("latency:\n  start: 2051-01-01T00:00:00Z\n", "latency.start"),
+        ("latency:\n  start: 1799-12-31T23:59:59Z\n", "latency.start"),
         (
             "latency:\n  deep_space_au: 1.0e17\n",
             "latency.deep_space_au",

@@ -118,6 +118,20 @@ impl VeyraConfig {
                 ),
             ));
         }
+        if let Some(start) = l.start {
+            use chrono::Datelike;
+            let (first, last) = crate::runtime::ephemeris::VALID_YEARS;
+            if !(first..=last).contains(&start.year()) {
+                return Err(invalid(
+                    "latency.start",
+                    format!(
+                        "{} is out of range: the ephemeris covers {first}–{last}; pick a date \
+                         in those years, or remove the key to start at now",
+                        start.to_rfc3339()
+                    ),
+                ));
+            }
+        }
         if !RANGE_DEEP_SPACE_AU.contains(&l.deep_space_au) {
             return Err(invalid(
                 "latency.deep_space_au",

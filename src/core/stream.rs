@@ -12,7 +12,7 @@ use super::{ExecutionResult, task_error};
 use crate::error::VeyraError;
 use crate::events::{Event, ExecutionId, FinishReason, TaskStatus, TokenUsage};
 
-/// A running execution's events (see [`VeyraCore::execute_stream`]).
+/// A running execution's events (see [`VeyraCore::execute_stream`](crate::VeyraCore::execute_stream)).
 #[derive(Debug)]
 pub struct ExecutionStream {
     pub(super) id: ExecutionId,

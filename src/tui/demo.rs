@@ -516,6 +516,33 @@ mod tests {
     }
 
     #[test]
+    fn the_demo_plays_on_its_own_date_unless_the_configuration_names_one() {
+        let mut config = crate::config::VeyraConfig::default();
+        crate::tui::apply_demo(&mut config).expect("parses");
+        let start = config.latency.start.expect("the demo pins the link's date");
+        assert_eq!(start.to_rfc3339(), "2026-12-01T00:00:00+00:00");
+        // On that date the tour's link is clear and its delay the one it was written for.
+        let report = crate::runtime::latency::link_report(
+            crate::config::LatencyPreset::Mars,
+            start,
+            &config.latency,
+        )
+        .expect("in the ephemeris's years");
+        assert_eq!(
+            report.conjunction,
+            crate::runtime::latency::Conjunction::Clear
+        );
+        let minutes = report.one_way.as_secs_f64() / 60.0;
+        assert!((9.7..9.9).contains(&minutes), "{minutes}");
+        // A date of the operator's own is kept.
+        let mut own = crate::config::VeyraConfig::default();
+        let date = "2026-01-09T00:00:00Z".parse().expect("RFC 3339");
+        own.latency.start = Some(date);
+        crate::tui::apply_demo(&mut own).expect("parses");
+        assert_eq!(own.latency.start, Some(date));
+    }
+
+    #[test]
     fn bad_steps_are_refused_with_the_step_and_what_to_write() {
         let cases = [
             ("steps:\n  - after: -1\n    say: x\n", "step 1: `after: -1`"),

@@ -1,6 +1,6 @@
 //! The full-screen console. This module owns the terminal: it sets it up, restores it on quit,
 //! panic, SIGINT, SIGTERM and SIGHUP, and runs the loop that turns keys into [`app::Command`]s for the
-//! core and folds the core's [`Event`]s into [`app::App`]. Frames are drawn only when something
+//! core and folds the core's [`Event`](crate::events::Event)s into [`app::App`]. Frames are drawn only when something
 //! changed, at most `tui.frame_rate` times a second.
 //!
 //! `ratatui` and `crossterm` are used only below this module (DESIGN §2).
@@ -48,7 +48,16 @@ pub fn theme_list(configured: &str) -> Result<Vec<ResolvedTheme>, VeyraError> {
 /// governance lists its story needs.
 const DEMO_CONFIG: &str = include_str!("../../configs/demo.yaml");
 
-/// `--demo`: the Mars link for today's date, 120× faster than real time, with answers that
+/// The simulated date `--demo` plays on, unless the configuration names one: Mars 9.8
+/// light-minutes away, far from a conjunction.
+// 2026-12-01T00:00:00Z, a valid timestamp: the fallback is never taken (a test checks it).
+const DEMO_DATE: chrono::DateTime<chrono::Utc> =
+    match chrono::DateTime::from_timestamp(1_796_083_200, 0) {
+        Some(t) => t,
+        None => chrono::DateTime::UNIX_EPOCH,
+    };
+
+/// `--demo`: the Mars link on [`DEMO_DATE`], 120× faster than real time, with answers that
 /// stream visibly — a prompt's whole journey takes well under a minute. It always runs on the
 /// mock (a tour must never send prompts to a paid API on its own) with the audit trail in
 /// memory (the tour's entries stay out of the operator's durable trail). A mock with no
@@ -68,6 +77,10 @@ pub fn apply_demo(config: &mut crate::config::VeyraConfig) -> Result<(), VeyraEr
     config.latency.preset = crate::config::LatencyPreset::Mars;
     config.latency.mode = crate::config::LatencyMode::Ephemeris;
     config.latency.time_scale = 120.0;
+    // The tour was written for Mars at 9.8 light-minutes: played on that date it looks the same
+    // any day, and never waits out a solar conjunction (weeks of blackout). A date the user's
+    // configuration names is kept.
+    config.latency.start.get_or_insert(DEMO_DATE);
     if config.model.mock.token_delay_ms == 0 {
         config.model.mock.token_delay_ms = demo.model.mock.token_delay_ms;
     }
