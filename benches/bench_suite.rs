@@ -6,13 +6,13 @@
 //! `execute_async`.
 //! Run: `cargo bench --bench bench_suite`.
 //!
-//! Measured 2026-12-01 (evening) on 2 shared cores, two-thread runtime (divan, medians of
-//! six invocations; this machine's speed moved by a fifth between them): all seven families
-//! × 1,000 generated, run and scored in 1.78–2.01 s, median 1.87 s (the previous build:
-//! 2.07–2.14 s). Generation is ~0.45 s of it, nearly all MSGA (one Cedar text parse per
-//! world it draws). The runner against bare `execute_async` in the same invocation: 1.31–1.56×
-//! at 1,000 tasks per family, 1.17–1.44× at 50 (the previous build: 1.84–2.03×). See the
-//! README's Performance table.
+//! Measured 2026-12-01 (evening) on 2 shared cores, two-thread runtime (divan medians; this
+//! machine's speed moved by a fifth between invocations): all seven families × 1,000
+//! generated, run and scored in 1.78–2.01 s over six invocations, median 1.87 s (the previous
+//! build: 2.07–2.14 s). Generation is ~0.45 s of it, nearly all MSGA (one Cedar text parse
+//! per world it draws). The runner against bare `execute_async` in the same invocation, over
+//! three: 1.31–1.56× at 1,000 tasks per family, 1.17–1.44× at 50 (the previous build:
+//! 1.84–2.03×). See the README's Performance table.
 
 use std::sync::Arc;
 

@@ -936,3 +936,49 @@ fn bytes_written_per_streamed_character_are_measured() {
     let status = console.wait_exit();
     assert!(status.success(), "veyra exited with {status:?}");
 }
+
+/// Processor time (user + system) the process `pid` has used, in clock ticks, from
+/// `/proc/PID/stat` (fields 14 and 15; the command name before them may hold spaces, so the
+/// fields are counted from its closing parenthesis).
+#[cfg(target_os = "linux")]
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+    let after = stat
+        .rsplit_once(')')
+        .expect("a stat line has the command in parentheses")
+        .1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| -> u64 { fields[i].parse().expect("a tick count") };
+    // `after` starts at field 3 (the state): utime is field 14, stime field 15.
+    field(11) + field(12)
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn the_idle_console_uses_almost_no_processor_time() {
+    let mut console = Console::start(160, 48);
+    console.wait_for("the console", |s| s.contains("Prompt"));
+    let pid = console.child.process_id().expect("the child has a pid");
+    let hz: f64 = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0);
+    // Nothing runs; the console redraws once a second for its clock and waits on input.
+    let (start, before) = (Instant::now(), cpu_ticks(pid));
+    std::thread::sleep(Duration::from_secs(10));
+    let (used, wall) = (cpu_ticks(pid) - before, start.elapsed());
+    let share = used as f64 / hz / wall.as_secs_f64();
+    eprintln!(
+        "idle processor time: {used} ticks of 1/{hz} s over {:.1} s = {:.2} % of a core",
+        wall.as_secs_f64(),
+        share * 100.0
+    );
+    // A regression bound for a debug build on a shared machine; the 1 % is for the
+    // release build (see the README's Performance table).
+    assert!(share < 0.05, "{:.2} % of a core while idle", share * 100.0);
+    console.send(b"q");
+    assert!(console.wait_exit().success());
+}

@@ -25,7 +25,8 @@
 //!    callback for each. A failed execution is kept with score 0 and its error.
 //! 4. Cancelling the token stops submitting, cancels what runs (in the scheduler, so it is
 //!    audited as cancelled), and leaves the run `cancelled`; nothing finished is lost and
-//!    [`Runner::resume`] runs exactly the missing (task, epoch) items.
+//!    [`Runner::resume`] runs exactly the missing (task, epoch) items. A store failure stops
+//!    the run the same way; the batch it failed on is not kept (resume runs it again).
 //! 5. At the end the summary ([`stats`]) is stored with the run, one `BENCHMARK` audit entry
 //!    records the run id, seed, config hash and summary, and [`Progress::Finished`] is sent.
 //!
@@ -349,6 +350,14 @@ impl Runner {
                 match running.next().now_or_never() {
                     Some(Some(solved)) => finished.push(solved),
                     _ => break,
+                }
+            }
+            // At the cap, the last item's slot is still free, and what the last refill pushed
+            // has not been polled: fill and start them too.
+            if finished.len() >= MAX_BATCH {
+                refill(&mut running);
+                if let Some(Some(solved)) = running.next().now_or_never() {
+                    finished.push(solved);
                 }
             }
             for solved in finished.drain(..) {

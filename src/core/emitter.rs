@@ -19,10 +19,10 @@ pub(crate) struct Emitter {
     pub(crate) watchers: Mutex<Watchers>,
     /// Stream and final watchers together.
     pub(crate) watched: AtomicUsize,
-    /// Stream watchers alone: with none, only final states need the lock.
+    /// Stream watchers alone: with none, a token never takes the lock.
     pub(crate) streaming: AtomicUsize,
     /// Final watchers that also keep their execution's agent steps: with none (and no stream
-    /// watcher), a token never takes the lock.
+    /// watcher), only final states take the lock.
     pub(crate) stepping: AtomicUsize,
 }
 
@@ -45,24 +45,27 @@ impl Emitter {
     }
 
     pub(crate) fn watch_stream(&self, id: ExecutionId, tx: mpsc::UnboundedSender<Event>) {
-        self.watchers().streams.insert(id, tx);
-        self.watched.fetch_add(1, Ordering::SeqCst);
-        self.streaming.fetch_add(1, Ordering::SeqCst);
+        // Counted once per id: a second watch on an id replaces the first.
+        if self.watchers().streams.insert(id, tx).is_none() {
+            self.watched.fetch_add(1, Ordering::SeqCst);
+            self.streaming.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     /// Sends `id`'s final state to `tx`; with `keep_steps`, its `AgentStep` events are kept
-    /// for [`Emitter::take_steps`] too.
+    /// for [`Emitter::take`] too.
     pub(crate) fn watch_final(
         &self,
         id: ExecutionId,
         tx: oneshot::Sender<TaskStatus>,
         keep_steps: bool,
     ) {
+        // Counted once per id: a second watch on an id replaces the first.
         let mut w = self.watchers();
-        w.finals.insert(id, tx);
-        self.watched.fetch_add(1, Ordering::SeqCst);
-        if keep_steps {
-            w.steps.insert(id, Vec::new());
+        if w.finals.insert(id, tx).is_none() {
+            self.watched.fetch_add(1, Ordering::SeqCst);
+        }
+        if keep_steps && w.steps.insert(id, Vec::new()).is_none() {
             self.stepping.fetch_add(1, Ordering::SeqCst);
         }
     }
@@ -151,5 +154,45 @@ impl EventSink for Emitter {
             self.watched.fetch_sub(removed, Ordering::SeqCst);
         }
         self.bus.publish(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn emitter() -> Emitter {
+        Emitter {
+            bus: EventBus::default(),
+            watchers: Mutex::new(Watchers::default()),
+            watched: AtomicUsize::new(0),
+            streaming: AtomicUsize::new(0),
+            stepping: AtomicUsize::new(0),
+        }
+    }
+
+    #[test]
+    fn a_second_watch_on_one_id_is_counted_once_and_the_end_clears_everything() {
+        let e = emitter();
+        let id = ExecutionId::new();
+        let (first, _) = oneshot::channel();
+        let (second, done) = oneshot::channel();
+        e.watch_final(id, first, true);
+        e.watch_final(id, second, true);
+        let (tx, _rx) = mpsc::unbounded_channel();
+        e.watch_stream(id, tx.clone());
+        e.watch_stream(id, tx);
+        assert_eq!(e.watched.load(Ordering::SeqCst), 2);
+        assert_eq!(e.streaming.load(Ordering::SeqCst), 1);
+        assert_eq!(e.stepping.load(Ordering::SeqCst), 1);
+        e.emit(Event::TaskState {
+            id,
+            status: TaskStatus::Succeeded,
+            attempt: 1,
+            at: chrono::Utc::now(),
+        });
+        assert!(matches!(done.blocking_recv(), Ok(TaskStatus::Succeeded)));
+        let _ = e.take(id);
+        assert!(e.is_idle(), "a counter or an entry outlived the execution");
     }
 }

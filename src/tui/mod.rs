@@ -57,7 +57,7 @@ const DEMO_DATE: chrono::DateTime<chrono::Utc> =
         None => chrono::DateTime::UNIX_EPOCH,
     };
 
-/// `--demo`: the Mars link on [`DEMO_DATE`], 120× faster than real time, with answers that
+/// `--demo`: the Mars link as on 2026-12-01 (unless `latency.start` names a date), 120× faster than real time, with answers that
 /// stream visibly — a prompt's whole journey takes well under a minute. It always runs on the
 /// mock (a tour must never send prompts to a paid API on its own) with the audit trail in
 /// memory (the tour's entries stay out of the operator's durable trail). A mock with no
