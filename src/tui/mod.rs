@@ -48,6 +48,10 @@ pub fn theme_list(configured: &str) -> Result<Vec<ResolvedTheme>, VeyraError> {
 /// governance lists its story needs.
 const DEMO_CONFIG: &str = include_str!("../../configs/demo.yaml");
 
+/// Log lines kept between two frames for the `Log` pane (more are dropped, oldest first): a
+/// second's worth at the idle console's one frame a second, even while a benchmark run logs.
+const LOG_HOT_DEPTH: usize = 10_000;
+
 /// The simulated date `--demo` plays on, unless the configuration names one: Mars 9.8
 /// light-minutes away, far from a conjunction.
 // 2026-12-01T00:00:00Z, a valid timestamp: the fallback is never taken (a test checks it).
@@ -364,7 +368,11 @@ pub async fn run_with_registry(
         first = app.start_bench(request);
     }
 
-    let _ = tui_logger::init_logger(tui_logger::LevelFilter::Trace);
+    // Not `tui_logger::init_logger`: its thread wakes a hundred times a second to move new
+    // lines into the widget's buffer, two thirds of an idle console's processor time. The
+    // loop moves them before each frame instead (the only time they are looked at); the hot
+    // buffer holds what arrives between two frames.
+    tui_logger::set_hot_buffer_depth(LOG_HOT_DEPTH);
     tui_logger::set_default_level(tui_logger::LevelFilter::Trace);
     let status = crate::logging::init(
         &config.logging,
@@ -456,6 +464,7 @@ async fn event_loop(
                 app,
                 ratatui::layout::Rect::new(0, 0, size.width, size.height),
             );
+            tui_logger::move_events();
             terminal
                 .draw(|frame| layout::render(app, &theme, frame))
                 .map_err(|e| VeyraError::io("drawing the console", e))?;
