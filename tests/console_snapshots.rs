@@ -10,7 +10,7 @@ use veyra::config::theme::default_theme;
 use veyra::events::{
     Event, ExecutionId, FinishReason, LinkStatus, Priority, TaskStatus, TokenUsage,
 };
-use veyra::tui::app::{App, LinkView, Overlay};
+use veyra::tui::app::{App, LinkView, Overlay, Pane};
 use veyra::tui::keymap::KeyMap;
 use veyra::tui::layout;
 use veyra::tui::theme::Theme;
@@ -424,6 +424,10 @@ fn a_broken_chain_turns_the_audit_pane_red_80x24() {
     });
     app.flash = None;
     let theme = Theme::from(app.current_theme().unwrap());
+    // At 80×24 the panes are tabs: the Audit tab says so in red from wherever one is.
+    let terminal = draw(&mut app, 80, 24);
+    assert_eq!(style_of(&terminal, " Audit ✗ ").fg, theme.error.fg);
+    app.show_pane(Pane::Audit);
     let terminal = draw(&mut app, 80, 24);
     // Really red: the failure line and the pane's border take the error colour.
     let buffer = terminal.backend().buffer();
@@ -433,10 +437,13 @@ fn a_broken_chain_turns_the_audit_pane_red_80x24() {
         .position(|w| w[0].symbol() == "✗" && w[1].symbol() == " ")
         .expect("the ✗ BROKEN line");
     assert_eq!(cells[broken].style().fg, theme.error.fg);
-    let audit_title = cells
-        .windows(5)
-        .position(|w| w.iter().map(|c| c.symbol()).collect::<String>() == "Audit")
-        .expect("the Audit title");
+    // The pane's title, below the tab strip's row.
+    let width = usize::from(buffer.area.width);
+    let audit_title = width
+        + cells[width..]
+            .windows(5)
+            .position(|w| w.iter().map(|c| c.symbol()).collect::<String>() == "Audit")
+            .expect("the Audit title");
     assert_eq!(
         cells[audit_title - 2].style().fg,
         theme.error.fg,
@@ -773,15 +780,14 @@ fn style_of(terminal: &Terminal<TestBackend>, text: &str) -> ratatui::style::Sty
 }
 
 #[test]
-fn benchmarks_running_shares_the_output_place_80x24() {
+fn benchmarks_running_as_a_tab_80x24() {
     let mut app = bench_app(4);
     let theme = Theme::from(app.current_theme().unwrap());
     let terminal = draw(&mut app, 80, 24);
     let screen = format!("{}", terminal.backend());
-    assert!(
-        screen.contains("Benchmarks · running · ⇄ Output"),
-        "{screen}"
-    );
+    // At 80×24 the panes are tabs; the strip says a run goes on.
+    assert!(screen.contains("[Benchmarks ▶]"), "{screen}");
+    assert!(screen.contains("Benchmarks · running"), "{screen}");
     assert!(screen.contains("V-Score"), "{screen}");
     assert!(
         screen.contains("±"),

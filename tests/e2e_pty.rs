@@ -806,13 +806,13 @@ fn the_demo_tour_lights_every_pane_then_the_operator_answers_its_confirmation() 
     // Prompts at several priorities, counting down on the Mars link.
     console.wait_for("prompts at four priorities with link countdowns", |s| {
         [
-            "NORM Give me",
-            "BKGD Is a dust",
-            "CRIT system check",
-            "HIGH clean up",
+            ("NORM", "Give me"),
+            ("BKGD", "Is a dust"),
+            ("CRIT", "system check"),
+            ("HIGH", "clean up"),
         ]
         .iter()
-        .all(|t| s.contains(t))
+        .all(|(p, t)| s.lines().any(|l| l.contains(p) && l.contains(t)))
             && s.lines()
                 .any(|l| (l.contains("↑ ") || l.contains("↓ ")) && l.contains(" T-"))
     });
@@ -828,7 +828,7 @@ fn the_demo_tour_lights_every_pane_then_the_operator_answers_its_confirmation() 
         s.lines().any(|l| l.contains("✓") && l.contains("verified"))
     });
     console.wait_for("Output focused on the first answer", |s| {
-        s.contains("┏ Output") && s.contains("Habitat status at the last contact")
+        s.contains("━ Output") && s.contains("Habitat status at the last contact")
     });
     console.wait_for("a tool call asking for confirmation", |s| {
         s.contains("Confirm operation") && s.contains("Allow tool:file_write")
@@ -925,8 +925,10 @@ fn bytes_written_per_streamed_character_are_measured() {
     let chars = answer.chars().count();
     let per_char = written as f64 / chars as f64;
     eprintln!("bytes written per streamed character: {written} / {chars} = {per_char:.2}");
-    // A regression bound, not the budget (see the README's Performance table).
-    assert!(per_char < 100.0, "{per_char:.2} bytes per character");
+    // The figure depends on how many characters a frame carries, so on the machine's speed:
+    // this is a regression bound, not the budget (2; the README's Performance table has the
+    // measured figure). Without the terminal scrolling the pane's rows it is about 40.
+    assert!(per_char < 4.0, "{per_char:.2} bytes per character");
     // The last word can show before the task's final state; `q` with a task in flight asks
     // first, so wait for the ✓.
     console.wait_for("the task marked ✓", |s| task_done(s, "stream"));

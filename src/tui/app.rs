@@ -37,7 +37,8 @@ pub enum Pane {
 }
 
 impl Pane {
-    const ORDER: [Pane; 7] = [
+    /// Every pane, in focus order (Tab).
+    pub const ORDER: [Pane; 7] = [
         Pane::Tasks,
         Pane::Output,
         Pane::Benchmarks,
@@ -208,6 +209,9 @@ pub struct App {
     pub bench: BenchView,
     /// Where Output and Benchmarks share a place (narrow screens): true shows Benchmarks.
     pub bench_tab: bool,
+    /// The pane shown while the Prompt has focus on a small screen, where the panes are
+    /// tabs: the last one focused.
+    pub tab: Pane,
     /// Set when the console should exit.
     pub quit: bool,
 }
@@ -269,6 +273,7 @@ impl App {
             command: None,
             bench: BenchView::default(),
             bench_tab: false,
+            tab: Pane::Output,
             quit: false,
         }
     }
@@ -280,6 +285,15 @@ impl App {
             Pane::Prompt => Pane::Output,
             other => other,
         })
+    }
+
+    /// The pane shown on a small screen, where the panes are tabs: the focused one, or the
+    /// last one focused while the Prompt has focus.
+    pub fn shown_tab(&self) -> Pane {
+        match self.focus {
+            Pane::Prompt => self.tab,
+            other => other,
+        }
     }
 
     /// The first key of `action` while browsing, as the help writes it (`v`, `Ctrl-C`): every
@@ -296,6 +310,9 @@ impl App {
     /// Focuses `pane`; where Output and Benchmarks share a place, shows the one focused.
     pub fn show_pane(&mut self, pane: Pane) {
         self.focus = pane;
+        if pane != Pane::Prompt {
+            self.tab = pane;
+        }
         match pane {
             Pane::Benchmarks => self.bench_tab = true,
             Pane::Output => self.bench_tab = false,
@@ -354,6 +371,9 @@ impl App {
     /// Advances the clock; drops an expired flash.
     pub fn tick(&mut self, now: DateTime<Utc>) {
         self.now = now;
+        for t in &mut self.tasks {
+            t.deltas_ticked = t.deltas;
+        }
         // Live estimates are recomputed at the clock's pace, not once per finished task.
         if let Some(run) = self.bench.run.as_mut() {
             run.refresh();

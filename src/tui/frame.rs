@@ -1,6 +1,11 @@
 //! When the console draws: only after something changed, and never more often than the frame
 //! period (`tui.frame_rate`), so a burst of events — a fast stream, a benchmark run's results
 //! — is folded into one frame rather than drawn event by event.
+//!
+//! Streamed text alone is drawn at most every [`STREAM_PERIOD`]: each frame costs a fixed
+//! number of bytes besides its text (cursor moves, colours, the scroll), and over SSH fewer,
+//! fuller frames keep the bytes written close to the characters streamed. Anything else (a
+//! key, a state change) still gets the next frame at the frame rate.
 
 use std::time::Duration;
 
@@ -12,19 +17,32 @@ use tokio::time::Instant;
 #[derive(Debug, Clone)]
 pub struct FrameScheduler {
     period: Duration,
+    stream_period: Duration,
     last: Option<Instant>,
     dirty: bool,
+    streamed: bool,
 }
+
+/// The longest a streamed piece of text waits to be drawn.
+pub const STREAM_PERIOD: Duration = Duration::from_millis(100);
 
 impl FrameScheduler {
     /// A scheduler drawing at most once per `period` (at least 1 ms); the first frame is due at
     /// once.
     pub fn new(period: Duration) -> Self {
+        let period = period.max(Duration::from_millis(1));
         FrameScheduler {
-            period: period.max(Duration::from_millis(1)),
+            period,
+            stream_period: period.max(STREAM_PERIOD),
             last: None,
             dirty: true,
+            streamed: false,
         }
+    }
+
+    /// Only streamed text changed: a frame is wanted within the stream period.
+    pub fn request_streamed(&mut self) {
+        self.streamed = true;
     }
 
     /// Something on screen changed: a frame is wanted.
@@ -40,11 +58,15 @@ impl FrameScheduler {
     /// When the next frame is due: `None` while nothing changed; at or before `now` when it
     /// should be drawn now.
     pub fn next(&self) -> Option<Instant> {
-        if !self.dirty {
+        let wait = if self.dirty {
+            self.period
+        } else if self.streamed {
+            self.stream_period
+        } else {
             return None;
-        }
+        };
         Some(match self.last {
-            Some(last) => last + self.period,
+            Some(last) => last + wait,
             // Never drawn: at once (any instant in the past will do; the loop compares).
             None => Instant::now(),
         })
@@ -52,13 +74,18 @@ impl FrameScheduler {
 
     /// True when a frame should be drawn at `now`.
     pub fn due(&self, now: Instant) -> bool {
-        self.dirty && self.last.is_none_or(|last| now >= last + self.period)
+        match (self.next(), self.last) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(at), Some(_)) => now >= at,
+        }
     }
 
     /// A frame was drawn at `now`: nothing more is wanted until the next request.
     pub fn drawn(&mut self, now: Instant) {
         self.last = Some(now);
         self.dirty = false;
+        self.streamed = false;
     }
 }
 
@@ -107,6 +134,34 @@ mod tests {
         // The last change is not lost: a frame is still due within a period.
         let next = frames.next().expect("a frame is wanted");
         assert!(next <= Instant::now() + PERIOD);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn streamed_text_alone_waits_for_the_stream_period_and_a_key_does_not() {
+        let mut frames = FrameScheduler::new(PERIOD);
+        let t0 = Instant::now();
+        frames.drawn(t0);
+        let mut drawn = 0;
+        // A piece of text every millisecond for a second: ten frames, not thirty.
+        for _ in 0..1000 {
+            tokio::time::advance(Duration::from_millis(1)).await;
+            frames.request_streamed();
+            let now = Instant::now();
+            if frames.due(now) {
+                frames.drawn(now);
+                drawn += 1;
+            }
+        }
+        assert_eq!(drawn, 10, "{drawn} frames in a second of streaming");
+        // The tenth was drawn just now; the next piece waits a stream period.
+        frames.request_streamed();
+        assert_eq!(
+            frames.next(),
+            Some(t0 + Duration::from_secs(1) + STREAM_PERIOD)
+        );
+        // A key in the middle of it is drawn at the frame rate.
+        frames.request();
+        assert_eq!(frames.next(), Some(t0 + Duration::from_secs(1) + PERIOD));
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,11 +1,14 @@
 //! The screen, top to bottom. Every pane has a pure render function in `panes/`.
 //!
 //! ```text
-//! ┌ Tasks (3 · 1 running) ─┐┌ Output · 1a2b3c4d · running · follow ───────┐
-//! │▶ NORM Summarise the…2s ││Acknowledged: "Summarise the telemetry". Link │
-//! │✓ HIGH Check the pow…1s ││budget is nominal and the uplink window is…   │
-//! │                        ││                                              │
-//! └────────────────────────┘└──────────────────────────────────────────────┘
+//! ┌ Tasks (3 · 1 running) ─────────────────────────┐┌ Benchmarks (wide screens) ┐
+//! │▶ NORM Summarise the telemetry               2s ││No benchmark run in this…  │
+//! │✓ HIGH Check the power budget                1s ││                           │
+//! └────────────────────────────────────────────────┘└───────────────────────────┘
+//! ┌ Output · 1a2b3c4d · running · follow ──────────────────────────────────────┐
+//! │Acknowledged: "Summarise the telemetry". Link budget is nominal and the     │
+//! │uplink window is open.                                                      │
+//! └────────────────────────────────────────────────────────────────────────────┘
 //! ┌ Log ─────────────────────┐┌ Audit (2) ─────────────┐┌ Safety (1) ───────────┐
 //! │12:00:01 I execution star…││head 9c40dec8e461       ││12:00:02 ⊘ execute:ope…│
 //! │                          ││   2 EXECUTION execute …││                       │
@@ -25,11 +28,19 @@ use super::app::{App, Pane};
 use super::panes;
 use super::theme::Theme;
 
-/// Screens at least this wide give Benchmarks its own column beside Output.
+/// Screens at least this wide give Benchmarks its own place beside Tasks.
 pub const WIDE: u16 = 140;
 
 /// Smallest usable terminal.
 pub const MIN_SIZE: (u16, u16) = (60, 16);
+
+/// Screens narrower or lower than this show one pane at a time, as tabs (80×24 does).
+pub const ROOMY: (u16, u16) = (100, 30);
+
+/// True when the panes are tabs on a screen of `area`, one shown at a time.
+pub fn compact(area: Rect) -> bool {
+    area.width < ROOMY.0 || area.height < ROOMY.1
+}
 
 /// Where each pane goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +59,8 @@ pub struct Areas {
     pub benchmarks: Rect,
     /// True when Output and Benchmarks share one place (narrower than [`WIDE`]).
     pub shared: bool,
+    /// The tab strip naming every pane, on small screens ([`compact`]); empty otherwise.
+    pub tabs: Rect,
     /// Prompt line.
     pub prompt: Rect,
     /// Status bar.
@@ -84,6 +97,41 @@ impl Areas {
         areas
     }
 
+    /// Where the panes go for `app` on a screen of `area`: tabs on a small screen (the shown
+    /// one and the Prompt), else every pane at once.
+    pub fn for_app(app: &App, area: Rect) -> Areas {
+        let status_rows = panes::status::rows(app, area.width);
+        if compact(area) {
+            Areas::tabbed(area, app.shown_tab(), status_rows)
+        } else {
+            Areas::of(area, app.zoomed(), app.bench_tab, status_rows)
+        }
+    }
+
+    /// One pane, `shown`, under a strip naming them all; the Prompt and status bar below.
+    pub fn tabbed(area: Rect, shown: Pane, status_rows: u16) -> Areas {
+        let [tabs, body, prompt, status] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Min(3),
+            Constraint::Length(3),
+            Constraint::Length(status_rows.max(1)),
+        ])
+        .areas(area);
+        let place = |p: Pane| if p == shown { body } else { Rect::ZERO };
+        Areas {
+            tasks: place(Pane::Tasks),
+            output: place(Pane::Output),
+            log: place(Pane::Log),
+            audit: place(Pane::Audit),
+            safety: place(Pane::Safety),
+            benchmarks: place(Pane::Benchmarks),
+            shared: false,
+            tabs,
+            prompt,
+            status,
+        }
+    }
+
     /// The pane that shares `pane`'s place and is not shown now (narrow screens).
     pub fn tab_of(&self, pane: Pane) -> Option<Pane> {
         let (shown, other) = match pane {
@@ -112,21 +160,19 @@ impl Areas {
             Constraint::Percentage(34),
         ])
         .areas(bottom);
-        let (tasks, output, benchmarks) = if area.width >= WIDE {
+        // Output spans the whole width: streamed text scrolls it, and a terminal scrolls
+        // whole rows, so with nothing beside it the terminal moves its lines instead of the
+        // console rewriting them (see `scrolling`). Tasks (and Benchmarks) sit above it.
+        let top_rows = (main.height * 42 / 100).clamp(5, 13);
+        let [top, output] =
+            Layout::vertical([Constraint::Length(top_rows), Constraint::Min(4)]).areas(main);
+        let (tasks, benchmarks) = if area.width >= WIDE {
             // The Benchmarks column is as wide as its V-Score line with the interval.
-            let [tasks, output, benchmarks] = Layout::horizontal([
-                Constraint::Percentage(28),
-                Constraint::Min(40),
-                Constraint::Length(48),
-            ])
-            .areas(main);
-            (tasks, output, benchmarks)
+            let [tasks, benchmarks] =
+                Layout::horizontal([Constraint::Min(40), Constraint::Length(48)]).areas(top);
+            (tasks, benchmarks)
         } else {
-            let tasks_width = (area.width * 2 / 5).clamp(28, 64);
-            let [tasks, output] =
-                Layout::horizontal([Constraint::Length(tasks_width), Constraint::Min(20)])
-                    .areas(main);
-            (tasks, output, Rect::ZERO)
+            (top, Rect::ZERO)
         };
         Areas {
             tasks,
@@ -136,6 +182,7 @@ impl Areas {
             safety,
             benchmarks,
             shared: area.width < WIDE,
+            tabs: Rect::ZERO,
             prompt,
             status,
         }
@@ -143,7 +190,7 @@ impl Areas {
 
     /// The Output pane's text area (inside its border).
     pub fn output_text(&self) -> Rect {
-        panes::inner(self.output)
+        panes::output::text_area(self.output)
     }
 
     /// Rows of the Tasks list.
@@ -153,17 +200,14 @@ impl Areas {
 }
 
 /// Tells `app` the sizes its keys depend on (a page of Output, rows of Tasks) for a screen of
-/// `area`: the loop calls it before every frame, tests and benchmarks before drawing.
-pub fn fit(app: &mut App, area: Rect) {
-    let areas = Areas::of(
-        area,
-        app.zoomed(),
-        app.bench_tab,
-        panes::status::rows(app, area.width),
-    );
+/// `area`: the loop calls it before every frame, tests and benchmarks before drawing. Returns
+/// where the panes go.
+pub fn fit(app: &mut App, area: Rect) -> Areas {
+    let areas = Areas::for_app(app, area);
     let text = areas.output_text();
     app.output_size = (text.width, text.height);
     app.tasks_rows = areas.task_rows();
+    areas
 }
 
 /// True when the terminal is too small to lay out the panes.
@@ -205,13 +249,11 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
         frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
         return;
     }
-    let areas = Areas::of(
-        area,
-        app.zoomed(),
-        app.bench_tab,
-        panes::status::rows(app, area.width),
-    );
-    // A zoomed-away pane has no area and is not drawn.
+    let areas = Areas::for_app(app, area);
+    if !areas.tabs.is_empty() {
+        render_tabs(app, theme, frame, areas.tabs);
+    }
+    // A zoomed-away pane (or a tab not shown) has no area and is not drawn.
     let drawn = |rect: Rect| !rect.is_empty();
     if drawn(areas.tasks) {
         panes::tasks::render(app, theme, frame, areas.tasks);
@@ -242,4 +284,41 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
     panes::prompt::render(app, theme, frame, areas.prompt);
     panes::status::render(app, theme, frame, areas.status);
     panes::overlay::render(app, theme, frame, area);
+}
+
+/// The strip of tabs on a small screen: every pane by name, the shown one marked (in the
+/// selection style, and between `[ ]` so it reads without colour), and the key that moves on.
+fn render_tabs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    use ratatui::text::Span;
+    let shown = app.shown_tab();
+    let broken = matches!(
+        app.audit.verification,
+        super::app::Verification::Failed { .. }
+    );
+    let mut spans = Vec::new();
+    for pane in Pane::ORDER.into_iter().filter(|p| *p != Pane::Prompt) {
+        let name = match pane {
+            Pane::Tasks if app.active_tasks() > 0 => format!("Tasks {}", app.active_tasks()),
+            Pane::Safety if !app.violations.is_empty() => {
+                format!("Safety {}", app.violations.len())
+            }
+            Pane::Benchmarks if app.bench_running() => "Benchmarks ▶".to_string(),
+            Pane::Audit if broken => "Audit ✗".to_string(),
+            other => other.name().to_string(),
+        };
+        if pane == shown {
+            spans.push(Span::styled(format!("[{name}]"), theme.selection));
+        } else if pane == Pane::Audit && broken {
+            // A broken chain is seen from any tab.
+            spans.push(Span::styled(format!(" {name} "), theme.error));
+        } else {
+            spans.push(Span::styled(format!(" {name} "), theme.muted));
+        }
+    }
+    let next = app.key(super::keymap::Action::FocusNext);
+    spans.push(Span::styled(format!(" · {next} next"), theme.muted));
+    frame.render_widget(
+        Paragraph::new(Line::from(panes::fit_spans(spans, usize::from(area.width)))),
+        area,
+    );
 }

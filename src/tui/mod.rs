@@ -14,6 +14,7 @@ pub mod layout;
 pub mod log_layer;
 pub mod output;
 pub mod panes;
+pub mod scrolling;
 pub mod theme;
 
 use std::time::Duration;
@@ -384,7 +385,7 @@ pub async fn run_with_registry(
         tracing::warn!("{w}");
     }
 
-    let mut terminal = ratatui::init();
+    let mut terminal = take_screen().map_err(|e| VeyraError::io("taking over the terminal", e))?;
     // ratatui's hook restores the terminal on a panic; a panic contained in one task must not.
     crate::runtime::contain::install_hook();
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
@@ -421,8 +422,24 @@ pub async fn run_with_registry(
     result.map(|_| ExitCode::Success)
 }
 
+/// The console's terminal: crossterm underneath, rows moved by the terminal where that is
+/// cheaper ([`scrolling::ScrollingBackend`]).
+type Screen = ratatui::Terminal<
+    scrolling::ScrollingBackend<ratatui::backend::CrosstermBackend<std::io::Stdout>>,
+>;
+
+/// Raw mode, the alternate screen and ratatui's panic hook (which restores the terminal),
+/// with the console's own backend.
+fn take_screen() -> std::io::Result<Screen> {
+    // `try_init` does all three; its plain crossterm terminal is dropped unused (dropping
+    // it writes nothing: it never hid the cursor).
+    drop(ratatui::try_init()?);
+    let backend = ratatui::backend::CrosstermBackend::new(std::io::stdout());
+    ratatui::Terminal::new(scrolling::ScrollingBackend::new(backend)?)
+}
+
 async fn event_loop(
-    terminal: &mut ratatui::DefaultTerminal,
+    terminal: &mut Screen,
     core: &VeyraCore,
     app: &mut App,
     frame_period: Duration,
@@ -460,10 +477,12 @@ async fn event_loop(
             let size = terminal
                 .size()
                 .map_err(|e| VeyraError::io("reading the terminal size", e))?;
-            layout::fit(
-                app,
-                ratatui::layout::Rect::new(0, 0, size.width, size.height),
-            );
+            let area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+            let areas = layout::fit(app, area);
+            // Streamed text scrolls the Output pane: the terminal may move its rows.
+            terminal
+                .backend_mut()
+                .hint((!layout::too_small(area)).then(|| areas.output_text()));
             tui_logger::move_events();
             terminal
                 .draw(|frame| layout::render(app, &theme, frame))
@@ -503,20 +522,41 @@ async fn event_loop(
                 None => return Ok(()),
             },
             received = events.recv() => {
+                // Streamed text alone waits for a fuller frame; anything else is drawn next.
+                let mut only_text = true;
+                let is_text = |e: &crate::events::Event| {
+                    matches!(e, crate::events::Event::OutputDelta { .. })
+                };
                 match received {
-                    Ok(event) => app.apply(event),
-                    Err(RecvError::Lagged(n)) => app.missed(n),
+                    Ok(event) => {
+                        only_text &= is_text(&event);
+                        app.apply(event);
+                    }
+                    Err(RecvError::Lagged(n)) => {
+                        only_text = false;
+                        app.missed(n);
+                    }
                     Err(RecvError::Closed) => return Ok(()),
                 }
                 // Fold everything else already waiting before the next frame.
                 loop {
                     match events.try_recv() {
-                        Ok(event) => app.apply(event),
-                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => app.missed(n),
+                        Ok(event) => {
+                            only_text &= is_text(&event);
+                            app.apply(event);
+                        }
+                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
+                            only_text = false;
+                            app.missed(n);
+                        }
                         Err(_) => break,
                     }
                 }
-                frames.request();
+                if only_text {
+                    frames.request_streamed();
+                } else {
+                    frames.request();
+                }
             }
             Some(update) = bench.updates.recv() => {
                 app.apply_bench(update);
@@ -620,7 +660,7 @@ async fn event_loop(
                 Command::Copy(text) => {
                     // The text already passed the sanitizer on its way into the view.
                     if let Err(e) = crossterm::execute!(
-                        terminal.backend_mut(),
+                        terminal.backend_mut().inner_mut(),
                         crossterm::clipboard::CopyToClipboard::to_clipboard_from(text)
                     ) {
                         app.flash(format!("copying failed: {e}"), FlashLevel::Error);

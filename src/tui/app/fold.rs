@@ -46,6 +46,7 @@ impl App {
                     usage: None,
                     finish_reason: None,
                     deltas: 0,
+                    deltas_ticked: 0,
                     latency_ms: None,
                     timeline: vec![(at, TaskStatus::Queued, 0)],
                 });

@@ -40,6 +40,9 @@ pub struct TaskView {
     pub finish_reason: Option<FinishReason>,
     /// Pieces of output received (a backend sends about one token per piece).
     pub deltas: u64,
+    /// `deltas` as of the last clock tick: the live rate moves at the clock's pace, not with
+    /// every piece (each change is bytes on the wire while text streams).
+    pub deltas_ticked: u64,
     /// Every state the task went through: when, which, on which attempt (newest last).
     pub timeline: Vec<(DateTime<Utc>, TaskStatus, u32)>,
     /// Time from the start of the answer to its last token, when finished.
@@ -53,11 +56,11 @@ impl TaskView {
         if let (Some(usage), Some(ms)) = (self.usage, self.latency_ms) {
             return (ms > 0 && usage.output > 0).then(|| usage.output as f64 * 1000.0 / ms as f64);
         }
-        if !matches!(self.status, TaskStatus::Running) || self.deltas == 0 {
+        if !matches!(self.status, TaskStatus::Running) || self.deltas_ticked == 0 {
             return None;
         }
         let elapsed = (now - self.status_at).num_milliseconds();
-        (elapsed >= 200).then(|| self.deltas as f64 * 1000.0 / elapsed as f64)
+        (elapsed >= 200).then(|| self.deltas_ticked as f64 * 1000.0 / elapsed as f64)
     }
 }
 

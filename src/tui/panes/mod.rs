@@ -74,20 +74,41 @@ pub fn fit_row(spans: Vec<Span<'_>>, width: usize) -> Line<'_> {
 
 /// The bordered block of a pane, highlighted when focused.
 pub fn block<'a>(title: Vec<Span<'a>>, pane: Pane, app: &App, theme: &Theme) -> Block<'a> {
+    framed(title, pane, app, theme, Borders::ALL)
+}
+
+/// A pane framed only by a titled rule on top (`─ Output ───`), thick while focused.
+pub fn rule_block<'a>(title: Vec<Span<'a>>, pane: Pane, app: &App, theme: &Theme) -> Block<'a> {
+    framed(title, pane, app, theme, Borders::TOP)
+}
+
+fn framed<'a>(
+    title: Vec<Span<'a>>,
+    pane: Pane,
+    app: &App,
+    theme: &Theme,
+    borders: Borders,
+) -> Block<'a> {
     let focused = app.focus == pane;
     let (border, border_type) = if focused {
         (theme.border_focused, BorderType::Thick)
     } else {
         (theme.border, BorderType::Plain)
     };
-    let mut spans = vec![Span::raw(" ")];
+    let mut spans = Vec::new();
+    if !borders.contains(Borders::LEFT) {
+        // No corner to start the rule: it starts with a piece of the line.
+        let piece = if focused { "━" } else { "─" };
+        spans.push(Span::styled(piece, border));
+    }
+    spans.push(Span::raw(" "));
     spans.extend(title);
     if app.zoomed() == Some(pane) {
         spans.push(Span::styled(" · zoomed", theme.accent));
     }
     spans.push(Span::raw(" "));
     Block::default()
-        .borders(Borders::ALL)
+        .borders(borders)
         .border_type(border_type)
         .border_style(border)
         .title(Line::from(spans))

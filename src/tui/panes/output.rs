@@ -4,14 +4,32 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::{Block, Padding, Paragraph, Wrap};
 
-use super::block;
+use super::rule_block;
 use crate::events::{FinishReason, TaskStatus};
 use crate::tui::app::{App, Pane};
 use crate::tui::output::{LineKind, visible_rows};
 use crate::tui::panes::tasks::countdown_text;
 use crate::tui::theme::Theme;
+
+/// The pane's frame: a titled rule on top, and no side borders. Output spans the screen's
+/// width and its text scrolls; rows a terminal scrolls in come blank, and side borders would
+/// have to be written again on each (about sixty bytes a row over SSH). Its bottom edge is the
+/// top border of the panes below.
+fn frame_block<'a>(title: Vec<Span<'a>>, app: &App, theme: &Theme) -> Block<'a> {
+    rule_block(title, Pane::Output, app, theme).padding(Padding::horizontal(1))
+}
+
+/// Where the text goes in a pane drawn in `area` (as [`frame_block`]'s inner area).
+pub fn text_area(area: Rect) -> Rect {
+    Rect {
+        x: area.x.saturating_add(1),
+        y: area.y.saturating_add(1),
+        width: area.width.saturating_sub(2),
+        height: area.height.saturating_sub(1),
+    }
+}
 
 /// Draws the pane.
 /// `tab` names the pane that shares this one's place on a narrow screen (shown in the title so
@@ -20,14 +38,13 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, tab: Opti
     let tab_span = tab.map(|p| Span::styled(format!(" · ⇄ {}", p.name()), theme.muted));
     let room = super::title_room(area, Pane::Output, app);
     let Some(task) = app.selected_task() else {
-        let block = block(
+        let block = frame_block(
             super::fit_spans(
                 std::iter::once(Span::styled("Output", theme.title))
                     .chain(tab_span)
                     .collect(),
                 room,
             ),
-            Pane::Output,
             app,
             theme,
         );
@@ -111,7 +128,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, tab: Opti
         title.push(Span::styled(" · scrolled", theme.warn));
     }
     title.extend(tab_span);
-    let block = block(super::fit_spans(title, room), Pane::Output, app, theme);
+    let block = frame_block(super::fit_spans(title, room), app, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
 

@@ -321,7 +321,7 @@ fn help_story(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ("✓ ✗ ⊗", "done, failed, cancelled"),
         ("T-3m05s", "time left (link: sim time)"),
         ("1.2s", "wall time since sent"),
-        ("⇄", "shares the place (Tab)"),
+        ("⇄ [ ]", "shares the place; tab shown"),
     ] {
         left.push(row(glyph, 8, what));
     }

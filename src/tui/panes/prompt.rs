@@ -26,17 +26,32 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 "/",
             ),
             None => (
-                vec![
-                    Span::styled("Command", theme.title),
-                    Span::styled(
-                        " · preset NAME · theme NAME · priority P · verify · cancel · help · quit · undo [N] · Esc closes",
-                        theme.muted,
-                    ),
-                ],
+                // Whole hints only, the ways out first: at 80 columns the list is cut
+                // between hints, never inside one (`:help` lists every command).
+                std::iter::once(Span::styled("Command", theme.title))
+                    .chain(
+                        [
+                            "Esc closes",
+                            "Tab completes",
+                            "↑ history",
+                            "help",
+                            "preset NAME",
+                            "theme NAME",
+                            "priority P",
+                            "verify",
+                            "cancel",
+                            "undo [N]",
+                            "quit",
+                        ]
+                        .into_iter()
+                        .map(|hint| Span::styled(format!(" · {hint}"), theme.muted)),
+                    )
+                    .collect::<Vec<_>>(),
                 ":",
             ),
         };
-        let block = block(title, Pane::Prompt, app, theme);
+        let room = super::title_room(area, Pane::Prompt, app);
+        let block = block(super::fit_spans(title, room), Pane::Prompt, app, theme);
         let inner = block.inner(area);
         frame.render_widget(block, area);
         let line = Line::from(vec![
