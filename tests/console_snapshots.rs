@@ -1104,3 +1104,114 @@ fn screenshots_are_the_current_render() {
          them, and commit them"
     );
 }
+
+/// Every theme, at 80×24 (tabs) and 160×48, with each pane focused in turn and with each
+/// overlay open: the focused frame really differs (thick line, and the focus colour), the
+/// others keep the plain border colour, a failed task's `✗` is the error colour and a done
+/// one's `✓` the ok colour, and a question's frame is the warning colour. The text of these
+/// screens is in the snapshots above; this checks what colour says.
+#[test]
+fn every_theme_keeps_focus_and_meaning_in_its_styles_at_both_sizes() {
+    use ratatui::layout::Rect;
+    let panes = [
+        Pane::Tasks,
+        Pane::Output,
+        Pane::Benchmarks,
+        Pane::Log,
+        Pane::Audit,
+        Pane::Safety,
+        Pane::Prompt,
+    ];
+    for name in veyra::config::theme::builtin_names() {
+        for (width, height) in [(80u16, 24u16), (160, 48)] {
+            let at = format!("theme {name} at {width}×{height}");
+            for focus in panes {
+                let mut app = showcase(name);
+                let theme = Theme::from(app.current_theme().unwrap());
+                app.show_pane(focus);
+                let terminal = draw(&mut app, width, height);
+                let buffer = terminal.backend().buffer();
+                let areas = layout::Areas::for_app(&app, Rect::new(0, 0, width, height));
+                let places = [
+                    (areas.tasks, Pane::Tasks),
+                    (areas.output, Pane::Output),
+                    (areas.benchmarks, Pane::Benchmarks),
+                    (areas.log, Pane::Log),
+                    (areas.audit, Pane::Audit),
+                    (areas.safety, Pane::Safety),
+                    (areas.prompt, Pane::Prompt),
+                ];
+                let mut seen_focus = false;
+                for (area, pane) in places.into_iter().filter(|(a, _)| !a.is_empty()) {
+                    let corner = &buffer[(area.x, area.y)];
+                    if pane == focus {
+                        seen_focus = true;
+                        assert!(
+                            ["┏", "━"].contains(&corner.symbol()),
+                            "{at}: focused {pane:?} starts {:?}",
+                            corner.symbol()
+                        );
+                        assert_eq!(
+                            corner.fg,
+                            fg(theme.border_focused),
+                            "{at}: focused {pane:?}"
+                        );
+                    } else {
+                        assert!(
+                            ["┌", "─"].contains(&corner.symbol()),
+                            "{at}: {pane:?} (focus on {focus:?}) starts {:?}",
+                            corner.symbol()
+                        );
+                        assert_eq!(corner.fg, fg(theme.border), "{at}: {pane:?}");
+                    }
+                }
+                assert!(seen_focus, "{at}: the focused {focus:?} is on the screen");
+                if !areas.tasks.is_empty() {
+                    // The showcase has a failed task and a done one.
+                    assert_eq!(fg(style_of(&terminal, "✗ CRIT")), fg(theme.error), "{at}");
+                    assert_eq!(fg(style_of(&terminal, "✓ HIGH")), fg(theme.ok), "{at}");
+                }
+            }
+            // The overlays: help in the focus colour, the questions in the warning colour.
+            let mut app = showcase(name);
+            let theme = Theme::from(app.current_theme().unwrap());
+            app.overlay = Some(Overlay::Help);
+            let terminal = draw(&mut app, width, height);
+            let corner = style_of(&terminal, "╭ Help");
+            assert_eq!(
+                fg(corner),
+                fg(theme.overlay.patch(theme.border_focused)),
+                "{at}: help"
+            );
+            let mut app = showcase(name);
+            app.overlay = Some(Overlay::ConfirmQuit { active: 2 });
+            let terminal = draw(&mut app, width, height);
+            assert_eq!(
+                fg(style_of(&terminal, "╔ Quit?")),
+                fg(theme.overlay.patch(theme.warn)),
+                "{at}: quit"
+            );
+            let mut app = showcase(name);
+            app.apply(Event::ConfirmationRequested {
+                request: 9,
+                id: id(3),
+                operation: "execute:mock".into(),
+                reason: "'execute:mock' is in governance.require_confirmation".into(),
+                detail: None,
+                scopable: false,
+            });
+            app.settle_confirmation(tokio::time::Instant::now());
+            let terminal = draw(&mut app, width, height);
+            assert_eq!(
+                fg(style_of(&terminal, "╔ Confirm")),
+                fg(theme.overlay.patch(theme.warn)),
+                "{at}: confirmation"
+            );
+        }
+    }
+}
+
+/// A style's foreground as drawn (no colour set is the terminal's own).
+fn fg(style: ratatui::style::Style) -> ratatui::style::Color {
+    style.fg.unwrap_or(ratatui::style::Color::Reset)
+}

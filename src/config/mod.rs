@@ -549,6 +549,10 @@ pub struct TuiConfig {
     pub frame_rate: u32,
     /// Key overrides: action name → list of keys (e.g. `quit: ["q", "ctrl-q"]`).
     pub keys: BTreeMap<String, Vec<String>>,
+    /// Mouse: a click focuses a pane (or a tab), the wheel scrolls it. Off by default: while
+    /// the console holds the mouse the terminal's own text selection needs Shift. `:mouse`
+    /// switches it while the console runs.
+    pub mouse: bool,
 }
 
 impl Default for TuiConfig {
@@ -557,6 +561,7 @@ impl Default for TuiConfig {
             theme: "default".into(),
             frame_rate: 30,
             keys: BTreeMap::new(),
+            mouse: false,
         }
     }
 }

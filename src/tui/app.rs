@@ -86,6 +86,8 @@ pub enum Command {
     VerifyAudit,
     /// Switch to the theme at this index of the theme list.
     SetTheme(usize),
+    /// Take the mouse (clicks and wheel) or give it back to the terminal.
+    SetMouse(bool),
     /// Cancel a task.
     Cancel(ExecutionId),
     /// Switch the link preset.
@@ -171,6 +173,8 @@ pub struct App {
     pub output_size: (u16, u16),
     /// Rows of the Tasks pane's list (set by the loop after layout).
     pub tasks_rows: u16,
+    /// Rows inside the focused pane (set with `tasks_rows`): a page of Log, Audit or Safety.
+    pub pane_rows: u16,
     /// Open modal.
     pub overlay: Option<Overlay>,
     /// Backend and link.
@@ -212,6 +216,8 @@ pub struct App {
     /// The pane shown while the Prompt has focus on a small screen, where the panes are
     /// tabs: the last one focused.
     pub tab: Pane,
+    /// The console takes mouse events (`tui.mouse`, `:mouse`).
+    pub mouse: bool,
     /// Set when the console should exit.
     pub quit: bool,
 }
@@ -247,6 +253,7 @@ impl App {
             output_anchor: None,
             output_size: (0, 0),
             tasks_rows: 0,
+            pane_rows: 0,
             overlay: None,
             link,
             audit: AuditView {
@@ -274,6 +281,7 @@ impl App {
             bench: BenchView::default(),
             bench_tab: false,
             tab: Pane::Output,
+            mouse: false,
             quit: false,
         }
     }
@@ -848,6 +856,7 @@ impl App {
 
 mod bench;
 mod commands;
+mod mouse;
 mod scroll;
 pub use bench::*;
 mod fold;

@@ -207,6 +207,15 @@ pub fn fit(app: &mut App, area: Rect) -> Areas {
     let text = areas.output_text();
     app.output_size = (text.width, text.height);
     app.tasks_rows = areas.task_rows();
+    let focused = match app.focus {
+        Pane::Tasks | Pane::Prompt => areas.tasks,
+        Pane::Output => areas.output,
+        Pane::Log => areas.log,
+        Pane::Audit => areas.audit,
+        Pane::Safety => areas.safety,
+        Pane::Benchmarks => areas.benchmarks,
+    };
+    app.pane_rows = panes::inner(focused).height;
     areas
 }
 
@@ -286,35 +295,75 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
     panes::overlay::render(app, theme, frame, area);
 }
 
-/// The strip of tabs on a small screen: every pane by name, the shown one marked (in the
-/// selection style, and between `[ ]` so it reads without colour), and the key that moves on.
+/// The strip's labels, in order: every pane but the Prompt, with what needs attention (active
+/// tasks, refusals, a run going, a broken chain), the shown one between `[ ]` so it reads
+/// without colour.
+pub fn tab_labels(app: &App) -> Vec<(Pane, String)> {
+    let shown = app.shown_tab();
+    Pane::ORDER
+        .into_iter()
+        .filter(|p| *p != Pane::Prompt)
+        .map(|pane| {
+            let name = match pane {
+                Pane::Tasks if app.active_tasks() > 0 => {
+                    format!("Tasks {}", app.active_tasks())
+                }
+                Pane::Safety if !app.violations.is_empty() => {
+                    format!("Safety {}", app.violations.len())
+                }
+                Pane::Benchmarks if app.bench_running() => "Benchmarks ▶".to_string(),
+                Pane::Audit if chain_broken(app) => "Audit ✗".to_string(),
+                other => other.name().to_string(),
+            };
+            let label = if pane == shown {
+                format!("[{name}]")
+            } else {
+                format!(" {name} ")
+            };
+            (pane, label)
+        })
+        .collect()
+}
+
+/// The tab whose label is at `column` of the strip drawn in `strip`.
+pub fn tab_at(app: &App, strip: Rect, column: u16) -> Option<Pane> {
+    use unicode_width::UnicodeWidthStr;
+    let mut x = strip.x;
+    for (pane, label) in tab_labels(app) {
+        let width = u16::try_from(label.width()).unwrap_or(u16::MAX);
+        if (x..x.saturating_add(width)).contains(&column) {
+            return Some(pane);
+        }
+        x = x.saturating_add(width);
+    }
+    None
+}
+
+fn chain_broken(app: &App) -> bool {
+    matches!(
+        app.audit.verification,
+        super::app::Verification::Failed { .. }
+    )
+}
+
+/// The strip of tabs on a small screen ([`tab_labels`]) and the key that moves on. A broken
+/// chain's tab is red from any tab.
 fn render_tabs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     use ratatui::text::Span;
     let shown = app.shown_tab();
-    let broken = matches!(
-        app.audit.verification,
-        super::app::Verification::Failed { .. }
-    );
-    let mut spans = Vec::new();
-    for pane in Pane::ORDER.into_iter().filter(|p| *p != Pane::Prompt) {
-        let name = match pane {
-            Pane::Tasks if app.active_tasks() > 0 => format!("Tasks {}", app.active_tasks()),
-            Pane::Safety if !app.violations.is_empty() => {
-                format!("Safety {}", app.violations.len())
-            }
-            Pane::Benchmarks if app.bench_running() => "Benchmarks ▶".to_string(),
-            Pane::Audit if broken => "Audit ✗".to_string(),
-            other => other.name().to_string(),
-        };
-        if pane == shown {
-            spans.push(Span::styled(format!("[{name}]"), theme.selection));
-        } else if pane == Pane::Audit && broken {
-            // A broken chain is seen from any tab.
-            spans.push(Span::styled(format!(" {name} "), theme.error));
-        } else {
-            spans.push(Span::styled(format!(" {name} "), theme.muted));
-        }
-    }
+    let mut spans: Vec<Span> = tab_labels(app)
+        .into_iter()
+        .map(|(pane, label)| {
+            let style = if pane == shown {
+                theme.selection
+            } else if pane == Pane::Audit && chain_broken(app) {
+                theme.error
+            } else {
+                theme.muted
+            };
+            Span::styled(label, style)
+        })
+        .collect();
     let next = app.key(super::keymap::Action::FocusNext);
     spans.push(Span::styled(format!(" · {next} next"), theme.muted));
     frame.render_widget(

@@ -389,6 +389,10 @@ pub async fn run_with_registry(
     // ratatui's hook restores the terminal on a panic; a panic contained in one task must not.
     crate::runtime::contain::install_hook();
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
+    app.mouse = config.tui.mouse;
+    if app.mouse {
+        set_mouse(true);
+    }
     let mut bench = bench::BenchSlot::new(&core);
     let player = scenario.map(|s| demo::Player::new(s, tokio::time::Instant::now()));
     let result = event_loop(
@@ -417,6 +421,9 @@ pub async fn run_with_registry(
         );
     }
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
+    if app.mouse {
+        set_mouse(false);
+    }
     ratatui::restore();
     tracing::info!("console closed");
     result.map(|_| ExitCode::Success)
@@ -428,12 +435,33 @@ type Screen = ratatui::Terminal<
     scrolling::ScrollingBackend<ratatui::backend::CrosstermBackend<std::io::Stdout>>,
 >;
 
+/// Takes the mouse (clicks, wheel) from the terminal, or gives it back.
+fn set_mouse(on: bool) {
+    use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+    let _ = if on {
+        crossterm::execute!(std::io::stdout(), EnableMouseCapture)
+    } else {
+        crossterm::execute!(std::io::stdout(), DisableMouseCapture)
+    };
+}
+
 /// Raw mode, the alternate screen and ratatui's panic hook (which restores the terminal),
 /// with the console's own backend.
 fn take_screen() -> std::io::Result<Screen> {
     // `try_init` does all three; its plain crossterm terminal is dropped unused (dropping
     // it writes nothing: it never hid the cursor).
     drop(ratatui::try_init()?);
+    // A panic also gives back the mouse and ends bracketed paste (harmless when neither was
+    // on), before ratatui's hook leaves the alternate screen.
+    let restore = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::execute!(
+            std::io::stdout(),
+            crossterm::event::DisableMouseCapture,
+            crossterm::event::DisableBracketedPaste
+        );
+        restore(info);
+    }));
     let backend = ratatui::backend::CrosstermBackend::new(std::io::stdout());
     ratatui::Terminal::new(scrolling::ScrollingBackend::new(backend)?)
 }
@@ -508,6 +536,24 @@ async fn event_loop(
                         p.stop(app);
                     }
                     frames.request();
+                }
+                Some(Ok(TermEvent::Mouse(mouse))) if app.mouse => {
+                    let size = terminal
+                        .size()
+                        .map_err(|e| VeyraError::io("reading the terminal size", e))?;
+                    let area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+                    if !layout::too_small(area) {
+                        let before = (app.focus, app.shown_tab(), app.overlay.is_some());
+                        commands.extend(app.handle_mouse(&mouse, &layout::Areas::for_app(app, area)));
+                        // A click that did something is the operator taking over.
+                        if ((app.focus, app.shown_tab(), app.overlay.is_some()) != before
+                            || !commands.is_empty())
+                            && let Some(p) = player.as_mut()
+                        {
+                            p.stop(app);
+                        }
+                        frames.request();
+                    }
                 }
                 Some(Ok(TermEvent::Paste(text))) => {
                     if let Some(p) = player.as_mut() {
@@ -618,6 +664,7 @@ async fn event_loop(
                     let core = core.clone();
                     tokio::task::spawn_blocking(move || core.verify_audit());
                 }
+                Command::SetMouse(on) => set_mouse(on),
                 Command::SetTheme(i) => {
                     if let Some(t) = app.themes.get(i) {
                         theme = Theme::for_depth(t, depth);

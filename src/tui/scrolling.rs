@@ -17,9 +17,8 @@
 use std::ops::Range;
 
 use ratatui::backend::{Backend, ClearType, WindowSize};
-use ratatui::buffer::{Buffer, Cell, CellDiffOption};
+use ratatui::buffer::{Buffer, Cell, CellDiffOption, CellWidth};
 use ratatui::layout::{Position, Rect, Size};
-use unicode_width::UnicodeWidthStr;
 
 /// Bytes a scroll costs on the wire: set the region, scroll, reset the region
 /// (`ESC[12;40r ESC[1S ESC[r`).
@@ -50,6 +49,10 @@ pub struct ScrollingBackend<B> {
     cursor_shown: Option<bool>,
     /// Where the cursor is, when known (anything written moves it).
     cursor_at: Option<Position>,
+    /// False once something reached the terminal that the copy cannot follow (a frame larger
+    /// than the copy, lines appended, a partial clear): from then on every frame's changes go
+    /// as they are, as a plain backend sends them, until a full clear starts a new copy.
+    trusted: bool,
 }
 
 impl<B: Backend> ScrollingBackend<B> {
@@ -64,6 +67,7 @@ impl<B: Backend> ScrollingBackend<B> {
             scrolls: 0,
             cursor_shown: None,
             cursor_at: None,
+            trusted: true,
         })
     }
 
@@ -96,21 +100,23 @@ impl<B: Backend> ScrollingBackend<B> {
         if cells.is_empty() {
             return Ok(());
         }
+        if !self.trusted {
+            return self.send(cells);
+        }
         let mut out: Vec<(u16, u16, Cell)> = Vec::with_capacity(cells.len());
         for (x, y, cell) in cells {
             if let Some((px, py, prev)) = out.last()
                 && *py == y
                 && x > px + 1
                 && x - px - 1 <= GAP
-                && prev.symbol().width() == 1
+                && plain(prev)
             {
                 let (px, style) = (*px, prev.style());
                 let gap = px + 1..x;
                 let plain = gap.clone().all(|gx| {
-                    let c = &self.screen[(gx, y)];
-                    c.diff_option == CellDiffOption::None
-                        && c.symbol().width() == 1
-                        && c.style() == style
+                    self.screen
+                        .cell((gx, y))
+                        .is_some_and(|c| plain(c) && c.style() == style)
                 });
                 if plain {
                     out.extend(gap.map(|gx| (gx, y, self.screen[(gx, y)].clone())));
@@ -118,10 +124,35 @@ impl<B: Backend> ScrollingBackend<B> {
             }
             out.push((x, y, cell));
         }
-        self.cells_written += out.len() as u64;
+        self.send(out)
+    }
+
+    fn send(&mut self, cells: Vec<(u16, u16, Cell)>) -> Result<(), B::Error> {
+        self.cells_written += cells.len() as u64;
         self.cursor_at = None;
         self.inner
-            .draw(out.iter().map(|(x, y, cell)| (*x, *y, cell)))
+            .draw(cells.iter().map(|(x, y, cell)| (*x, *y, cell)))
+    }
+}
+
+/// A cell that takes one column and is compared like any other: one that may be written
+/// again in a gap, or be the cell a gap follows.
+fn plain(cell: &Cell) -> bool {
+    cell.diff_option == CellDiffOption::None && cell.cell_width() == 1
+}
+
+/// Puts `cell` at (`x`, `y`) of `buffer` as the terminal shows it: a wide character covers the
+/// columns after it, which ratatui blanks in its buffer but never sends, so the copy blanks
+/// them too (else an old character there could be written again later).
+fn put(buffer: &mut Buffer, x: u16, y: u16, cell: &Cell) {
+    let width = cell.cell_width();
+    if let Some(c) = buffer.cell_mut((x, y)) {
+        *c = cell.clone();
+    }
+    for dx in 1..width {
+        if let Some(c) = buffer.cell_mut((x.saturating_add(dx), y)) {
+            *c = Cell::EMPTY;
+        }
     }
 }
 
@@ -138,6 +169,14 @@ impl<B: Backend> Backend for ScrollingBackend<B> {
         let inside = |x: u16, y: u16| area.contains(Position::new(x, y));
         // Only a frame that changes the hinted rows, and is the size the copy is, is looked
         // at; the others' changes go as they are, and the copy follows them.
+        if !updates.iter().all(|&(x, y, _)| inside(x, y)) {
+            // ratatui's frame is larger than the copy (the terminal grew between the two
+            // size reads): the copy can no longer be followed.
+            self.trusted = false;
+        }
+        if !self.trusted {
+            return self.send(updates);
+        }
         let hinted = self
             .hint
             .map(|h| h.intersection(area))
@@ -146,19 +185,16 @@ impl<B: Backend> Backend for ScrollingBackend<B> {
                 updates
                     .iter()
                     .any(|&(_, y, _)| (h.top()..h.bottom()).contains(&y))
-            })
-            .filter(|_| updates.iter().all(|&(x, y, _)| inside(x, y)));
+            });
         let Some(hinted) = hinted else {
             for (x, y, cell) in &updates {
-                if inside(*x, *y) {
-                    self.screen[(*x, *y)] = cell.clone();
-                }
+                put(&mut self.screen, *x, *y, cell);
             }
             return self.write(updates);
         };
         let mut target = self.screen.clone();
         for (x, y, cell) in &updates {
-            target[(*x, *y)] = cell.clone();
+            put(&mut target, *x, *y, cell);
         }
         match best_shift(&self.screen, &target, hinted) {
             Some(shift) => {
@@ -188,6 +224,9 @@ impl<B: Backend> Backend for ScrollingBackend<B> {
     }
 
     fn append_lines(&mut self, n: u16) -> Result<(), Self::Error> {
+        // Only inline viewports append lines; the copy cannot follow them.
+        self.trusted = false;
+        self.cursor_at = None;
         self.inner.append_lines(n)
     }
 
@@ -233,6 +272,10 @@ impl<B: Backend> Backend for ScrollingBackend<B> {
             // ratatui clears on a resize: the copy takes the new size, blank.
             let size = self.inner.size()?;
             self.screen = Buffer::empty(Rect::new(0, 0, size.width, size.height));
+            self.trusted = true;
+        } else {
+            // Part of the screen went blank, from a cursor position the copy does not know.
+            self.trusted = false;
         }
         Ok(())
     }
@@ -427,6 +470,103 @@ mod tests {
         }
     }
 
+    /// A terminal as far as these tests need one: cells land as on a real terminal, where a
+    /// wide character covers the next column (blanking what was there) and writing into
+    /// either half of a wide character erases all of it. ratatui's `TestBackend` just stores
+    /// each cell it is sent, so a hidden old cell would show again later.
+    #[derive(Debug)]
+    struct Term(TestBackend);
+
+    impl Term {
+        fn new(width: u16, height: u16) -> Self {
+            Term(TestBackend::new(width, height))
+        }
+
+        fn land(&mut self, x: u16, y: u16, cell: &Cell) {
+            let mut buffer = self.0.buffer().clone();
+            // Writing over the right half of a wide character erases its left half.
+            if x > 0 && buffer[(x - 1, y)].cell_width() > 1 {
+                buffer[(x - 1, y)] = Cell::EMPTY;
+            }
+            // Writing over the left half of one erases its right half.
+            if buffer[(x, y)].cell_width() > 1 && x + 1 < buffer.area.width {
+                buffer[(x + 1, y)] = Cell::EMPTY;
+            }
+            put(&mut buffer, x, y, cell);
+            let width = cell.cell_width().max(1);
+            let cells: Vec<(u16, u16, Cell)> = (x.saturating_sub(1)..x + width + 1)
+                .filter_map(|cx| buffer.cell((cx, y)).map(|c| (cx, y, c.clone())))
+                .collect();
+            self.0
+                .draw(cells.iter().map(|(x, y, c)| (*x, *y, c)))
+                .unwrap();
+        }
+    }
+
+    impl Backend for Term {
+        type Error = <TestBackend as Backend>::Error;
+        fn draw<'a, I: Iterator<Item = (u16, u16, &'a Cell)>>(
+            &mut self,
+            content: I,
+        ) -> Result<(), Self::Error> {
+            for (x, y, cell) in content {
+                self.land(x, y, cell);
+            }
+            Ok(())
+        }
+        fn hide_cursor(&mut self) -> Result<(), Self::Error> {
+            self.0.hide_cursor()
+        }
+        fn show_cursor(&mut self) -> Result<(), Self::Error> {
+            self.0.show_cursor()
+        }
+        fn get_cursor_position(&mut self) -> Result<Position, Self::Error> {
+            self.0.get_cursor_position()
+        }
+        fn set_cursor_position<P: Into<Position>>(&mut self, p: P) -> Result<(), Self::Error> {
+            self.0.set_cursor_position(p)
+        }
+        fn clear(&mut self) -> Result<(), Self::Error> {
+            self.0.clear()
+        }
+        fn clear_region(&mut self, t: ClearType) -> Result<(), Self::Error> {
+            self.0.clear_region(t)
+        }
+        fn size(&self) -> Result<Size, Self::Error> {
+            self.0.size()
+        }
+        fn window_size(&mut self) -> Result<WindowSize, Self::Error> {
+            self.0.window_size()
+        }
+        fn flush(&mut self) -> Result<(), Self::Error> {
+            self.0.flush()
+        }
+        fn scroll_region_up(&mut self, r: Range<u16>, n: u16) -> Result<(), Self::Error> {
+            self.0.scroll_region_up(r, n)
+        }
+        fn scroll_region_down(&mut self, r: Range<u16>, n: u16) -> Result<(), Self::Error> {
+            self.0.scroll_region_down(r, n)
+        }
+    }
+
+    /// What a terminal shows of `buffer`, row by row: each character with its colours; the
+    /// columns a wide character covers are not cells of their own.
+    fn visible(buffer: &Buffer) -> Vec<String> {
+        let area = buffer.area;
+        (area.top()..area.bottom())
+            .map(|y| {
+                let mut row = String::new();
+                let mut x = area.left();
+                while x < area.right() {
+                    let cell = &buffer[(x, y)];
+                    row.push_str(&format!("{}{:?}{:?}|", cell.symbol(), cell.fg, cell.bg));
+                    x += cell.cell_width().max(1);
+                }
+                row
+            })
+            .collect()
+    }
+
     #[derive(Debug, Clone)]
     enum Step {
         Append(u8),
@@ -449,21 +589,27 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
-        /// Whatever scrolls, the terminal shows what a plain backend would: ratatui's buffer.
+        /// Whatever scrolls, the terminal (a test backend) shows what ratatui drew.
         #[test]
         fn the_screen_always_shows_what_ratatui_drew(steps in proptest::collection::vec(step(), 1..40)) {
             let (width, height) = (40, 12);
             let text = Rect::new(15, 1, 24, 10);
-            let mut plain = Terminal::new(TestBackend::new(width, height)).unwrap();
             let mut scrolling =
-                Terminal::new(ScrollingBackend::new(TestBackend::new(width, height)).unwrap()).unwrap();
+                Terminal::new(ScrollingBackend::new(Term::new(width, height)).unwrap()).unwrap();
             let mut scene = Scene { lines: Vec::new(), back: 0, tick: 0, popup: false };
             for (i, step) in steps.into_iter().enumerate() {
                 match step {
                     Step::Append(n) => {
                         for _ in 0..n {
                             let k = scene.lines.len();
-                            scene.lines.push(format!("line {k} {}", "x".repeat(k % 7)));
+                            // Wide characters now and then: the cells they cover must
+                            // never come back.
+                            let wide = match k % 4 {
+                                0 => "コン",
+                                1 => "✅",
+                                _ => "",
+                            };
+                            scene.lines.push(format!("line {k} {wide}{}", "x".repeat(k % 7)));
                         }
                     }
                     Step::Back(n) => {
@@ -474,11 +620,10 @@ mod tests {
                     Step::Tick => scene.tick += 1,
                 }
                 scrolling.backend_mut().hint(Some(text));
-                plain.draw(|f| draw(f, &scene, text)).unwrap();
-                scrolling.draw(|f| draw(f, &scene, text)).unwrap();
+                let drawn = visible(scrolling.draw(|f| draw(f, &scene, text)).unwrap().buffer);
                 prop_assert_eq!(
-                    plain.backend().buffer(),
-                    scrolling.backend().inner().buffer(),
+                    drawn,
+                    visible(scrolling.backend().inner().0.buffer()),
                     "after step {}", i
                 );
             }

@@ -4,7 +4,7 @@ use super::*;
 
 /// The `:` commands: name, arguments, what it does. The help overlay and the error for an
 /// unknown command are generated from this table.
-pub const COMMAND_TABLE: [(&str, &str, &str); 12] = [
+pub const COMMAND_TABLE: [(&str, &str, &str); 13] = [
     ("backend", "NAME [MODEL]", "switch backend"),
     ("preset", "PRESET", "switch the link"),
     ("theme", "NAME", "colour theme"),
@@ -15,6 +15,7 @@ pub const COMMAND_TABLE: [(&str, &str, &str); 12] = [
     ("cancel", "", "cancel the selected task"),
     ("undo", "[SEQ]", "undo a file tool call"),
     ("bench", "[F] [N] [LVL]", "run benchmarks"),
+    ("mouse", "[on|off]", "clicks and wheel"),
     ("help", "", "this help"),
     ("quit", "", "quit"),
 ];
@@ -142,6 +143,32 @@ impl App {
                     FlashLevel::Error,
                 ),
             },
+            ("mouse", value) => {
+                let on = match value.map(str::to_ascii_lowercase).as_deref() {
+                    None => Some(!self.mouse),
+                    Some("on") => Some(true),
+                    Some("off") => Some(false),
+                    Some(_) => None,
+                };
+                match on {
+                    Some(on) => {
+                        self.mouse = on;
+                        self.flash(
+                            if on {
+                                "mouse on: a click focuses, the wheel scrolls; Shift-drag selects text (:mouse off gives it back)"
+                            } else {
+                                "mouse off: the terminal selects text again"
+                            },
+                            FlashLevel::Info,
+                        );
+                        return vec![Command::SetMouse(on)];
+                    }
+                    None => self.flash(
+                        format!(":mouse takes on or off, not '{}'", value.unwrap_or_default()),
+                        FlashLevel::Error,
+                    ),
+                }
+            }
             ("verify", None) => return self.update(Action::VerifyAudit),
             ("cancel", None) => return self.update(Action::CancelTask),
             ("help", None) => {
@@ -224,6 +251,7 @@ impl App {
                         .map(|p| p.name().to_ascii_lowercase())
                         .collect(),
                     "theme" => self.themes.iter().map(|t| t.name.clone()).collect(),
+                    "mouse" => vec!["on".to_string(), "off".to_string()],
                     "bench" => std::iter::once("all".to_string())
                         .chain(
                             crate::benchmarks::FamilyId::ALL

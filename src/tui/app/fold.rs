@@ -69,6 +69,9 @@ impl App {
                         t.output.push("\n");
                     }
                     t.output.push(&format!("── attempt {attempt} ──\n"));
+                    // The live rate counts this attempt's pieces over this attempt's time.
+                    t.deltas = 0;
+                    t.deltas_ticked = 0;
                 }
                 if status.is_final() {
                     t.finished_at = Some(at);

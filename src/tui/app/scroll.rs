@@ -8,8 +8,8 @@ impl App {
     pub(super) fn page(&self) -> usize {
         match self.focus {
             Pane::Output => self.output_size.1.max(1) as usize,
-            // About a pane's height: the bottom panes are a quarter of the screen.
-            Pane::Audit | Pane::Safety | Pane::Log => (self.output_size.1 / 3).max(1) as usize,
+            // The pane's height as drawn (a whole tab on a small screen).
+            Pane::Audit | Pane::Safety | Pane::Log => self.pane_rows.max(1) as usize,
             Pane::Tasks | Pane::Prompt => self.tasks_rows.max(1) as usize,
             // Every family fits on the pane (zoom when it does not): nothing to page.
             Pane::Benchmarks => 1,

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::*;
 
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
 }
 
@@ -37,7 +37,7 @@ fn named(code: KeyCode) -> KeyEvent {
     KeyEvent::new(code, KeyModifiers::NONE)
 }
 
-fn submitted(n: u128) -> Event {
+pub(crate) fn submitted(n: u128) -> Event {
     Event::TaskSubmitted {
         id: ExecutionId(Uuid::from_u128(n)),
         kind: "execute".into(),
@@ -49,7 +49,7 @@ fn submitted(n: u128) -> Event {
     }
 }
 
-fn state(n: u128, status: TaskStatus, attempt: u32, at: DateTime<Utc>) -> Event {
+pub(crate) fn state(n: u128, status: TaskStatus, attempt: u32, at: DateTime<Utc>) -> Event {
     Event::TaskState {
         id: ExecutionId(Uuid::from_u128(n)),
         status,

@@ -1,0 +1,164 @@
+//! The mouse, when the operator turned it on (`tui.mouse`, `:mouse`): a click focuses the pane
+//! (or the tab) under it, the wheel scrolls the pane under it. It never answers a question and
+//! never types: while a modal, an overlay, the prompt or the command line has the keys, the
+//! mouse does nothing but close an overlay that any key would close.
+
+use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::{Position, Rect};
+
+use super::*;
+use crate::tui::layout::Areas;
+
+/// Lines one notch of the wheel moves.
+const WHEEL_LINES: usize = 3;
+
+impl App {
+    /// Applies a mouse event at a screen whose panes are at `areas`.
+    pub fn handle_mouse(&mut self, event: &MouseEvent, areas: &Areas) -> Vec<Command> {
+        let at = Position::new(event.column, event.row);
+        let click = matches!(event.kind, MouseEventKind::Down(MouseButton::Left));
+        let wheel = match event.kind {
+            MouseEventKind::ScrollUp => Some(Action::Up),
+            MouseEventKind::ScrollDown => Some(Action::Down),
+            _ => None,
+        };
+        if !click && wheel.is_none() {
+            return Vec::new();
+        }
+        if self.mode() != Mode::Normal {
+            // A question is answered with keys only; typing is not interrupted.
+            return Vec::new();
+        }
+        if self.overlay.is_some() {
+            if click && !matches!(self.overlay, Some(Overlay::ConfirmQuit { .. })) {
+                self.overlay = None;
+            }
+            return Vec::new();
+        }
+        if click && areas.tabs.contains(at) {
+            if let Some(pane) = crate::tui::layout::tab_at(self, areas.tabs, event.column) {
+                self.show_pane(pane);
+            }
+            return Vec::new();
+        }
+        let Some(pane) = pane_at(areas, at) else {
+            return Vec::new();
+        };
+        if self.focus != pane {
+            self.show_pane(pane);
+        }
+        match wheel {
+            Some(action) => (0..WHEEL_LINES).flat_map(|_| self.update(action)).collect(),
+            None => Vec::new(),
+        }
+    }
+}
+
+/// The pane drawn at `at`, if any.
+fn pane_at(areas: &Areas, at: Position) -> Option<Pane> {
+    let places: [(Rect, Pane); 7] = [
+        (areas.tasks, Pane::Tasks),
+        (areas.output, Pane::Output),
+        (areas.benchmarks, Pane::Benchmarks),
+        (areas.log, Pane::Log),
+        (areas.audit, Pane::Audit),
+        (areas.safety, Pane::Safety),
+        (areas.prompt, Pane::Prompt),
+    ];
+    places
+        .into_iter()
+        .find(|(rect, _)| rect.contains(at))
+        .map(|(_, pane)| pane)
+}
+
+#[cfg(test)]
+mod tests {
+    use crossterm::event::KeyModifiers;
+
+    use super::super::tests::*;
+    use super::*;
+
+    fn mouse(kind: MouseEventKind, column: u16, row: u16) -> MouseEvent {
+        MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        }
+    }
+
+    fn click(column: u16, row: u16) -> MouseEvent {
+        mouse(MouseEventKind::Down(MouseButton::Left), column, row)
+    }
+
+    #[test]
+    fn a_click_focuses_the_pane_under_it_and_the_wheel_scrolls_it() {
+        let mut app = app();
+        let screen = Rect::new(0, 0, 160, 48);
+        let areas = Areas::for_app(&app, screen);
+        let inside = |r: Rect| (r.x + 2, r.y + 1);
+        let (x, y) = inside(areas.audit);
+        app.handle_mouse(&click(x, y), &areas);
+        assert_eq!(app.focus, Pane::Audit);
+        let (x, y) = inside(areas.safety);
+        app.handle_mouse(&click(x, y), &areas);
+        assert_eq!(app.focus, Pane::Safety);
+        // The wheel over Output focuses it and scrolls back: following stops.
+        app.apply(submitted(7));
+        app.apply(state(7, TaskStatus::Running, 1, now()));
+        let text: String = (0..40).map(|i| format!("line {i}\n")).collect();
+        app.apply(Event::OutputDelta {
+            id: ExecutionId(uuid::Uuid::from_u128(7)),
+            text,
+        });
+        crate::tui::layout::fit(&mut app, screen);
+        assert!(app.follow);
+        let (x, y) = inside(areas.output);
+        app.handle_mouse(&mouse(MouseEventKind::ScrollUp, x, y), &areas);
+        assert_eq!(app.focus, Pane::Output);
+        assert!(!app.follow, "scrolled back from the live end");
+        // Where nothing is drawn, nothing happens.
+        app.handle_mouse(&click(0, 47), &areas);
+        assert_eq!(app.focus, Pane::Output);
+    }
+
+    #[test]
+    fn on_a_small_screen_a_click_on_the_strip_shows_that_tab() {
+        let mut app = app();
+        let screen = Rect::new(0, 0, 80, 24);
+        let areas = Areas::for_app(&app, screen);
+        assert!(!areas.tabs.is_empty());
+        let strip = crate::tui::layout::tab_labels(&app);
+        let mut x = 0;
+        for (pane, label) in &strip {
+            let areas = Areas::for_app(&app, screen);
+            app.handle_mouse(&click(x + 1, areas.tabs.y), &areas);
+            assert_eq!(
+                app.shown_tab(),
+                *pane,
+                "clicked {label:?} at column {}",
+                x + 1
+            );
+            x += u16::try_from(unicode_width::UnicodeWidthStr::width(label.as_str())).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_mouse_never_answers_a_question_nor_interrupts_typing() {
+        let mut app = app();
+        let areas = Areas::for_app(&app, Rect::new(0, 0, 160, 48));
+        let (x, y) = (areas.audit.x + 2, areas.audit.y + 1);
+        app.editing = true;
+        app.focus = Pane::Prompt;
+        app.handle_mouse(&click(x, y), &areas);
+        assert_eq!(app.focus, Pane::Prompt, "typing keeps the focus");
+        app.editing = false;
+        app.overlay = Some(Overlay::ConfirmQuit { active: 1 });
+        app.handle_mouse(&click(x, y), &areas);
+        assert!(
+            matches!(app.overlay, Some(Overlay::ConfirmQuit { .. })),
+            "the quit question stays until a key answers it"
+        );
+        assert_eq!(app.focus, Pane::Prompt);
+    }
+}
