@@ -847,6 +847,7 @@ fn every_hint_names_the_keys_the_operator_configured() {
         ("up", "K"),
         ("top", "home"),
         ("submit", "ctrl-s"),
+        ("open", "o"),
     ]
     .into_iter()
     .map(|(a, k)| (a.to_string(), vec![k.to_string()]))
@@ -862,7 +863,7 @@ fn every_hint_names_the_keys_the_operator_configured() {
     app.help_page = 1;
     let screen = format!("{}", draw(&mut app, 160, 48).backend());
     assert!(screen.contains("V-Score, bars; B runs"), "{screen}");
-    assert!(screen.contains("log; K back"), "{screen}");
+    assert!(screen.contains("log; o shows fields"), "{screen}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -927,6 +928,47 @@ fn showcase(theme: &str) -> App {
             }));
         }
     }
+    // The process's own log, as the console's tracing layer records it.
+    let record = |secs: i64, level, message: &str, fields: Vec<(&'static str, &str)>| {
+        veyra::tui::log_layer::LogRecord {
+            at: t0() + chrono::Duration::seconds(secs),
+            level,
+            execution_id: Some(id(3).0.to_string()),
+            message: message.to_string(),
+            fields: fields
+                .into_iter()
+                .map(|(k, v)| (k, v.to_string()))
+                .collect(),
+            target: "veyra::core".into(),
+        }
+    };
+    app.take_log(vec![
+        record(
+            7,
+            tracing::Level::INFO,
+            "execution started",
+            vec![
+                ("attempt", "1"),
+                ("backend", "mock"),
+                ("priority", "normal"),
+            ],
+        ),
+        record(
+            9,
+            tracing::Level::WARN,
+            "refused by the safety boundary",
+            vec![
+                ("operation", "execute:openai"),
+                ("rule", "prohibited_operations"),
+            ],
+        ),
+        record(
+            12,
+            tracing::Level::INFO,
+            "the model asked for a tool",
+            vec![("tool", "light_time"), ("call_id", "call_1_1")],
+        ),
+    ]);
     app.focus = veyra::tui::app::Pane::Tasks;
     app.flash = None;
     app.tick(t0() + chrono::Duration::seconds(21));

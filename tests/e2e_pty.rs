@@ -984,3 +984,67 @@ fn the_idle_console_uses_almost_no_processor_time() {
     console.send(b"q");
     assert!(console.wait_exit().success());
 }
+
+/// The issue's operator over SSH: 80×24, `TERM=xterm`, `NO_COLOR=1`. The panes are tabs; a
+/// command completes with Tab and comes back with ↑; `/` filters Tasks; `z` zooms; `t`
+/// switches the theme and `3` the link, each saying so; no colour is ever written.
+#[test]
+fn an_operator_at_80x24_without_colour_filters_zooms_recalls_and_switches() {
+    let mut console = Console::start_with(80, 24, &[("TERM", "xterm"), ("NO_COLOR", "1")]);
+    console.wait_for("the tab strip", |s| s.contains("[Output]"));
+    for prompt in ["alpha one", "beta two"] {
+        console.send(b"i");
+        console.wait_for("the Prompt in editing mode", |s| s.contains("send ·"));
+        console.send(prompt.as_bytes());
+        console.send(b"\r");
+        console.wait_for("the answer", |s| s.contains("Acknowledged"));
+        console.send(b"\x1b");
+        console.wait_for("the prompt left", |s| s.contains("press i to type"));
+    }
+    // `:focus ta` + Tab completes to `focus tasks`; Enter shows the Tasks tab.
+    console.send(b":");
+    console.send(b"focus ta\t");
+    console.wait_for("the completed command", |s| s.contains(":focus tasks"));
+    console.send(b"\r");
+    console.wait_for("the Tasks tab", |s| s.contains("[Tasks"));
+    console.wait_for("both tasks done", |s| {
+        task_done(s, "alpha one") && task_done(s, "beta two")
+    });
+    // `/beta`: only the matching row, and the title says so.
+    console.send(b"/");
+    console.send(b"beta\r");
+    console.wait_for("the filtered list", |s| {
+        s.contains("/beta") && s.contains("beta two") && !s.contains("alpha one")
+    });
+    // `z` zooms: the strip gives way, the title says so; `z` again restores it.
+    console.send(b"z");
+    console.wait_for("the zoomed Tasks", |s| {
+        s.contains("zoomed") && !s.contains("[Tasks")
+    });
+    console.send(b"z");
+    console.wait_for("the strip back", |s| s.contains("[Tasks"));
+    // ↑ in the command line brings back the last command.
+    console.send(b":");
+    console.send(b"\x1b[A");
+    console.wait_for("the recalled command", |s| s.contains(":focus tasks"));
+    console.send(b"\x1b");
+    console.wait_for("the command line closed", |s| !s.contains(":focus tasks"));
+    // Nothing so far wrote a colour.
+    let raw = console.raw_bytes();
+    for colour in [&b"\x1b[38;"[..], b"\x1b[48;", b";38;5;", b";48;5;"] {
+        assert!(
+            !has(&raw, colour),
+            "NO_COLOR, yet a colour sequence {:?} was written",
+            String::from_utf8_lossy(colour)
+        );
+    }
+    // The theme and the link switch from the keyboard, and say so (the operator asked for
+    // the next theme: its colours are theirs).
+    console.send(b"t");
+    console.wait_for("the theme switched", |s| s.contains("theme: "));
+    console.send(b"3");
+    console.wait_for("the Mars link", |s| s.contains("mars"));
+    console.send(b"q");
+    let status = console.wait_exit();
+    assert!(status.success(), "veyra exited with {status:?}");
+}

@@ -165,7 +165,7 @@ pub struct App {
     pub audit_scroll: usize,
     /// How far the Safety pane is scrolled back from the newest violation.
     pub safety_scroll: usize,
-    /// The Log pane's scrollback (tui-logger's page mode).
+    /// The Log pane: its records, selection and level.
     pub log_view: LogView,
     /// Output view anchor; `None` shows the bottom.
     pub output_anchor: Option<Anchor>,
@@ -645,7 +645,20 @@ impl App {
                         None => self.flash("no audit entry to open", FlashLevel::Info),
                     }
                 }
-                Pane::Output | Pane::Log | Pane::Prompt => {
+                Pane::Log => match self.log_selected() {
+                    Some(record) => {
+                        self.overlay = Some(Overlay::Detail {
+                            title: format!(
+                                "Log · {} {}",
+                                record.at.format("%H:%M:%S"),
+                                record.level
+                            ),
+                            lines: record.detail(),
+                        });
+                    }
+                    None => self.flash("no log line to open", FlashLevel::Info),
+                },
+                Pane::Output | Pane::Prompt => {
                     self.focus = Pane::Prompt;
                     self.editing = true;
                 }
@@ -698,13 +711,7 @@ impl App {
                                 v.reason
                             )
                         }),
-                    Pane::Log => {
-                        self.flash(
-                            "the Log pane is not copied; the log file holds it (logging.file)",
-                            FlashLevel::Info,
-                        );
-                        return Vec::new();
-                    }
+                    Pane::Log => self.log_selected().map(|r| r.full_text()),
                     Pane::Benchmarks => self.bench_copy_text(),
                     Pane::Tasks | Pane::Output | Pane::Prompt => {
                         self.selected_task().map(|t| t.output.text())
@@ -740,13 +747,7 @@ impl App {
                 let pane = match self.focus {
                     Pane::Audit => Pane::Audit,
                     Pane::Safety => Pane::Safety,
-                    Pane::Log => {
-                        self.flash(
-                            "the Log pane cannot be filtered; filter the log file (logging.file)",
-                            FlashLevel::Info,
-                        );
-                        return Vec::new();
-                    }
+                    Pane::Log => Pane::Log,
                     Pane::Benchmarks => {
                         self.flash(
                             "the Benchmarks pane has no list to filter; Enter lists the misses",

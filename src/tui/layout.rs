@@ -102,16 +102,19 @@ impl Areas {
     pub fn for_app(app: &App, area: Rect) -> Areas {
         let status_rows = panes::status::rows(app, area.width);
         if compact(area) {
-            Areas::tabbed(area, app.shown_tab(), status_rows)
+            // Zoomed, the shown pane takes the strip's row too.
+            let shown = app.zoomed().unwrap_or(app.shown_tab());
+            Areas::tabbed(area, shown, app.zoom, status_rows)
         } else {
             Areas::of(area, app.zoomed(), app.bench_tab, status_rows)
         }
     }
 
-    /// One pane, `shown`, under a strip naming them all; the Prompt and status bar below.
-    pub fn tabbed(area: Rect, shown: Pane, status_rows: u16) -> Areas {
+    /// One pane, `shown`, under a strip naming them all (none while `zoom`); the Prompt and
+    /// status bar below.
+    pub fn tabbed(area: Rect, shown: Pane, zoom: bool, status_rows: u16) -> Areas {
         let [tabs, body, prompt, status] = Layout::vertical([
-            Constraint::Length(1),
+            Constraint::Length(u16::from(!zoom)),
             Constraint::Min(3),
             Constraint::Length(3),
             Constraint::Length(status_rows.max(1)),

@@ -369,16 +369,13 @@ pub async fn run_with_registry(
         first = app.start_bench(request);
     }
 
-    // Not `tui_logger::init_logger`: its thread wakes a hundred times a second to move new
-    // lines into the widget's buffer, two thirds of an idle console's processor time. The
-    // loop moves them before each frame instead (the only time they are looked at); the hot
-    // buffer holds what arrives between two frames.
-    tui_logger::set_hot_buffer_depth(LOG_HOT_DEPTH);
-    tui_logger::set_default_level(tui_logger::LevelFilter::Trace);
+    // The Log pane's records wait in the sink until the loop takes them before a frame (the
+    // only time they are looked at): no thread or timer runs for them.
+    let log_sink = log_layer::LogSink::new(LOG_HOT_DEPTH);
     let status = crate::logging::init(
         &config.logging,
         &config.log_file_path(),
-        Some(Box::new(log_layer::ConsoleLogLayer)),
+        Some(Box::new(log_layer::ConsoleLogLayer::new(log_sink.clone()))),
     )?;
     tracing::info!(backend = %core.backend_name(), "console started");
     if let Some(w) = status.warning {
@@ -401,8 +398,11 @@ pub async fn run_with_registry(
         &mut app,
         frame_period,
         &mut bench,
-        first,
-        player,
+        Feeds {
+            first,
+            player,
+            log_sink,
+        },
     )
     .await;
     // A run still going is cancelled and marked so in the store (`--resume` finishes it).
@@ -466,15 +466,27 @@ fn take_screen() -> std::io::Result<Screen> {
     ratatui::Terminal::new(scrolling::ScrollingBackend::new(backend)?)
 }
 
+/// What the loop takes besides the terminal, the core and the view: commands to run first
+/// (`veyra bench --tui`'s start), the demo's script, and the Log pane's records.
+struct Feeds {
+    first: Vec<Command>,
+    player: Option<demo::Player>,
+    log_sink: log_layer::LogSink,
+}
+
 async fn event_loop(
     terminal: &mut Screen,
     core: &VeyraCore,
     app: &mut App,
     frame_period: Duration,
     bench: &mut bench::BenchSlot,
-    first: Vec<Command>,
-    mut player: Option<demo::Player>,
+    feeds: Feeds,
 ) -> Result<(), VeyraError> {
+    let Feeds {
+        first,
+        mut player,
+        log_sink,
+    } = feeds;
     use tokio::signal::unix::{SignalKind, signal};
     let signal_err = |e| VeyraError::io("installing signal handlers", e);
     let mut sigterm = signal(SignalKind::terminate()).map_err(signal_err)?;
@@ -511,7 +523,7 @@ async fn event_loop(
             terminal
                 .backend_mut()
                 .hint((!layout::too_small(area)).then(|| areas.output_text()));
-            tui_logger::move_events();
+            app.take_log(log_sink.take());
             terminal
                 .draw(|frame| layout::render(app, &theme, frame))
                 .map_err(|e| VeyraError::io("drawing the console", e))?;

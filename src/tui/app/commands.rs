@@ -110,16 +110,18 @@ impl App {
                 }
             }
             ("log", Some(level)) => {
+                use tracing::level_filters::LevelFilter;
                 let parsed = match level.to_ascii_lowercase().as_str() {
-                    "all" => Ok(tui_logger::LevelFilter::Trace),
-                    other => other.parse::<tui_logger::LevelFilter>(),
+                    "all" => Ok(LevelFilter::TRACE),
+                    other => other.parse::<LevelFilter>(),
                 };
                 match parsed {
-                    Ok(level) if level != tui_logger::LevelFilter::Off => {
-                        self.log_view = LogView::at(level);
-                        let shown = level.as_str().to_ascii_lowercase();
+                    Ok(level) if level != LevelFilter::OFF => {
+                        self.log_view.level = level;
+                        self.log_view.back = 0;
+                        let shown = level.to_string().to_ascii_lowercase();
                         self.flash(
-                            if level == tui_logger::LevelFilter::Trace {
+                            if level == LevelFilter::TRACE {
                                 "Log shows every level".to_string()
                             } else {
                                 format!("Log shows {shown} and above")

@@ -31,16 +31,13 @@ impl App {
                 self.safety_scroll = scroll(self.safety_scroll, self.violations.len());
             }
             Pane::Log => {
-                use tui_logger::TuiWidgetEvent;
-                // Page mode pages back and forth; past the newest page it follows the tail.
-                let (event, scrolled) = match delta {
-                    d if d <= isize::MIN / 4 => (TuiWidgetEvent::PrevPageKey, true),
-                    d if d >= isize::MAX / 4 => (TuiWidgetEvent::EscapeKey, false),
-                    d if d < 0 => (TuiWidgetEvent::PrevPageKey, true),
-                    _ => (TuiWidgetEvent::NextPageKey, self.log_view.scrolled),
-                };
-                self.log_view.state.transition(event);
-                self.log_view.scrolled = scrolled;
+                // Oldest at the top: up goes back in time, down towards the live tail.
+                let shown = self.log_shown().len();
+                self.log_view.back = self
+                    .log_view
+                    .back
+                    .saturating_add_signed(delta.saturating_neg())
+                    .min(shown.saturating_sub(1));
             }
             // Nothing on the Benchmarks pane scrolls; Enter opens the misses, which do.
             Pane::Benchmarks => {}

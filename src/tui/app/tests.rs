@@ -768,10 +768,12 @@ fn keys_move_the_focused_pane_only() {
     app.handle_key(&key('g'));
     assert_eq!(app.audit_scroll, 0, "g returns to the newest");
     app.focus = Pane::Log;
+    app.take_log(log_records(&["one", "two", "three"]));
     app.handle_key(&key('k'));
-    assert!(app.log_view.scrolled);
+    assert!(app.log_view.scrolled());
+    assert_eq!(app.log_selected().unwrap().message, "two");
     app.handle_key(&key('G'));
-    assert!(!app.log_view.scrolled, "G returns to the live tail");
+    assert!(!app.log_view.scrolled(), "G returns to the live tail");
 }
 
 #[test]
@@ -834,10 +836,10 @@ fn slash_filters_the_focused_list_and_bang_inverts() {
     assert_eq!(app.filtering, None);
     app.set_filter(Pane::Tasks, "");
     assert_eq!(app.visible_tasks(), vec![0, 1, 2]);
-    // The Log pane says it cannot be filtered rather than filter something else.
+    // The Log pane filters its own lines, not the Tasks.
     app.focus = Pane::Log;
     app.handle_key(&key('/'));
-    assert!(app.command.is_none());
+    assert_eq!(app.filtering, Some(Pane::Log));
 }
 
 #[test]
@@ -973,19 +975,26 @@ fn focus_names_a_pane_completes_and_says_what_it_did() {
 #[test]
 fn log_sets_the_least_severe_level_shown_and_says_so() {
     let mut app = app();
-    assert_eq!(app.log_view.level, tui_logger::LevelFilter::Trace);
-    app.log_view.scrolled = true;
+    assert_eq!(
+        app.log_view.level,
+        tracing::level_filters::LevelFilter::TRACE
+    );
+    app.take_log(log_records(&["one", "two"]));
+    app.log_view.back = 1;
     app.run_command("log WARN");
-    assert_eq!(app.log_view.level, tui_logger::LevelFilter::Warn);
+    assert_eq!(
+        app.log_view.level,
+        tracing::level_filters::LevelFilter::WARN
+    );
     assert!(
-        !app.log_view.scrolled,
+        !app.log_view.scrolled(),
         "a new level starts at the live tail"
     );
     assert_eq!(app.flash.as_ref().unwrap().text, "Log shows warn and above");
     app.run_command("log loud");
     assert_eq!(
         app.log_view.level,
-        tui_logger::LevelFilter::Warn,
+        tracing::level_filters::LevelFilter::WARN,
         "unchanged"
     );
     let flash = app.flash.as_ref().unwrap();
@@ -1000,11 +1009,14 @@ fn log_sets_the_least_severe_level_shown_and_says_so() {
     app.run_command("log off");
     assert_eq!(
         app.log_view.level,
-        tui_logger::LevelFilter::Warn,
+        tracing::level_filters::LevelFilter::WARN,
         "the pane never goes blank"
     );
     app.run_command("log all");
-    assert_eq!(app.log_view.level, tui_logger::LevelFilter::Trace);
+    assert_eq!(
+        app.log_view.level,
+        tracing::level_filters::LevelFilter::TRACE
+    );
     assert_eq!(app.flash.as_ref().unwrap().text, "Log shows every level");
     // The title says what is hidden.
     app.run_command("log error");
@@ -1176,4 +1188,69 @@ fn enter_on_audit_opens_the_entry_with_its_inclusion_proof() {
         app.handle_key(&named(KeyCode::Enter)),
         vec![Command::OpenAuditEntry(2)]
     );
+}
+
+/// Info records with these messages, a second apart, each with one field.
+pub(crate) fn log_records(messages: &[&str]) -> Vec<crate::tui::log_layer::LogRecord> {
+    messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| crate::tui::log_layer::LogRecord {
+            at: now() + chrono::Duration::seconds(i as i64),
+            level: tracing::Level::INFO,
+            execution_id: Some("75289885-828e-420e-a615-a5c4fa1e4d79".into()),
+            message: (*m).to_string(),
+            fields: vec![("attempt", "1".to_string())],
+            target: "veyra::core".into(),
+        })
+        .collect()
+}
+
+#[test]
+fn the_log_keeps_its_selection_as_lines_arrive_and_opens_copies_and_filters_it() {
+    let mut app = app();
+    app.show_pane(Pane::Log);
+    app.take_log(log_records(&["started", "asked for a tool", "finished"]));
+    assert_eq!(
+        app.log_selected().unwrap().message,
+        "finished",
+        "the live tail"
+    );
+    app.handle_key(&key('k'));
+    assert_eq!(app.log_selected().unwrap().message, "asked for a tool");
+    // New lines while paged back: the selection stays on its line.
+    app.take_log(log_records(&["later", "later still"]));
+    assert_eq!(app.log_selected().unwrap().message, "asked for a tool");
+    // Enter opens its fields.
+    app.handle_key(&named(KeyCode::Enter));
+    match &app.overlay {
+        Some(Overlay::Detail { title, lines }) => {
+            assert!(title.starts_with("Log · "), "{title}");
+            assert_eq!(lines[0], "asked for a tool");
+            assert!(lines.contains(&"attempt       1".to_string()), "{lines:?}");
+            assert!(
+                lines.contains(&"execution_id  75289885-828e-420e-a615-a5c4fa1e4d79".to_string()),
+                "{lines:?}"
+            );
+        }
+        other => panic!("no detail view: {other:?}"),
+    }
+    app.handle_key(&key('x'));
+    assert!(app.overlay.is_none());
+    // y copies the selected line whole.
+    let commands = app.handle_key(&key('y'));
+    match commands.as_slice() {
+        [Command::Copy(text)] => {
+            assert!(text.contains("asked for a tool attempt=1"), "{text}");
+        }
+        other => panic!("no copy: {other:?}"),
+    }
+    // / filters, ! inverts; the title says so.
+    app.handle_key(&key('/'));
+    for c in "!later".chars() {
+        app.handle_key(&key(c));
+    }
+    app.handle_key(&named(KeyCode::Enter));
+    assert_eq!(app.log_shown().len(), 3);
+    assert_eq!(app.log_selected().unwrap().message, "finished");
 }

@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 
 use super::Pane;
 use crate::events::{ExecutionId, FinishReason, LinkStatus, Priority, TaskStatus, TokenUsage};
+use crate::tui::log_layer::LogRecord;
 use crate::tui::output::OutputBuffer;
+use tracing::level_filters::LevelFilter;
 
 /// One row of the Tasks pane and the text of the Output pane.
 #[derive(Debug, Clone, PartialEq)]
@@ -384,40 +386,40 @@ pub const HISTORY_LEN: usize = 200;
 /// Pages of the help overlay.
 pub const HELP_PAGES: usize = 2;
 
-/// The Log pane's scrollback: tui-logger's widget state, whether it is paged back, and the
-/// least severe level it shows (`:log LEVEL`).
+/// Log records the Log pane keeps (the oldest go first).
+pub const LOG_KEEP: usize = 5_000;
+
+/// The Log pane: the records kept, which one is selected, and the least severe level shown
+/// (`:log LEVEL`).
+#[derive(Debug, Clone)]
 pub struct LogView {
-    /// The widget's state (page mode when scrolled).
-    pub state: tui_logger::TuiWidgetState,
-    /// True while paged back from the live tail (`G` returns).
-    pub scrolled: bool,
-    /// Lines below this level are hidden (`Trace`: everything).
-    pub level: tui_logger::LevelFilter,
+    /// Records, oldest first (at most [`LOG_KEEP`]).
+    pub records: std::collections::VecDeque<LogRecord>,
+    /// The selected record, counted back from the newest shown: 0 is the live tail.
+    pub back: usize,
+    /// Records less severe than this are hidden (`TRACE`: everything).
+    pub level: LevelFilter,
 }
 
 impl Default for LogView {
     fn default() -> Self {
-        LogView::at(tui_logger::LevelFilter::Trace)
+        LogView::at(LevelFilter::TRACE)
     }
 }
 
 impl LogView {
     /// The live tail, showing `level` and above.
-    pub fn at(level: tui_logger::LevelFilter) -> Self {
+    pub fn at(level: LevelFilter) -> Self {
         LogView {
-            state: tui_logger::TuiWidgetState::new().set_default_display_level(level),
-            scrolled: false,
+            records: std::collections::VecDeque::new(),
+            back: 0,
             level,
         }
     }
-}
 
-impl std::fmt::Debug for LogView {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogView")
-            .field("scrolled", &self.scrolled)
-            .field("level", &self.level)
-            .finish_non_exhaustive()
+    /// True while paged back from the live tail (`G` returns).
+    pub fn scrolled(&self) -> bool {
+        self.back > 0
     }
 }
 
@@ -444,7 +446,8 @@ impl super::App {
                 .iter()
                 .filter(|v| matches_filter(Some(filter), &v.filter_text()))
                 .count(),
-            Pane::Output | Pane::Log | Pane::Benchmarks | Pane::Prompt => 0,
+            Pane::Log => self.log_shown().len(),
+            Pane::Output | Pane::Benchmarks | Pane::Prompt => 0,
         };
         if pane == Pane::Tasks {
             // Keep the selection on a row that is shown.
@@ -456,10 +459,54 @@ impl super::App {
         }
         self.audit_scroll = 0;
         self.safety_scroll = 0;
+        self.log_view.back = 0;
         self.flash(
             format!("{}: {shown} shown · /{filter}", pane.name()),
             FlashLevel::Info,
         );
+    }
+
+    /// The Log records shown, oldest first: at the chosen level or more severe, through the
+    /// Log's filter.
+    pub fn log_shown(&self) -> Vec<&LogRecord> {
+        self.log_view
+            .records
+            .iter()
+            .filter(|r| self.log_passes(r))
+            .collect()
+    }
+
+    /// Whether the Log's level and filter let `record` through (its text is made only when
+    /// a filter needs it).
+    fn log_passes(&self, record: &LogRecord) -> bool {
+        self.log_view.level >= record.level
+            && self
+                .filter(Pane::Log)
+                .is_none_or(|f| matches_filter(Some(f), &record.full_text()))
+    }
+
+    /// The selected Log record, if any is shown.
+    pub fn log_selected(&self) -> Option<&LogRecord> {
+        self.log_shown().into_iter().rev().nth(self.log_view.back)
+    }
+
+    /// Takes new log records (the loop, before each frame). Paged back, the selection stays
+    /// on its record as new ones arrive.
+    pub fn take_log(&mut self, records: Vec<LogRecord>) {
+        if records.is_empty() {
+            return;
+        }
+        for record in records {
+            if self.log_view.back > 0 && self.log_passes(&record) {
+                self.log_view.back += 1;
+            }
+            self.log_view.records.push_back(record);
+            if self.log_view.records.len() > LOG_KEEP {
+                self.log_view.records.pop_front();
+            }
+        }
+        let shown = self.log_shown().len();
+        self.log_view.back = self.log_view.back.min(shown.saturating_sub(1));
     }
 
     /// The filter of `pane`, if any.

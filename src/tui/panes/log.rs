@@ -1,150 +1,99 @@
-//! The `Log` pane: the newest tracing events of this process, from the tui-logger layer.
+//! The `Log` pane: this process's log, one compact line per event — time (UTC), level, the
+//! short execution id, the message — oldest at the top. `k`/`j` select a line (the pane
+//! pages back with the selection), `Enter` opens its fields, `G` returns to the live tail.
 //!
-//! Log messages quote errors, which quote servers and arguments, so the pane draws them with
-//! its own [`LogFormatter`] that passes every message through the sanitizer (tui-logger's
-//! standard formatter would hand them to the screen as they are).
+//! ```text
+//! ┌ Log · warn+ · /mock ──────────────────────────┐
+//! │12:03:14 I 75289885 execution started +4      │
+//! │12:03:16 I 75289885 execution finished +5     │
+//! └───────────────────────────────────────────────┘
+//! ```
+//!
+//! Every text was sanitized when it was logged (`log_layer`).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use tui_logger::{ExtLogRecord, LogFormatter, TuiLoggerWidget};
+use ratatui::widgets::Paragraph;
 
-use super::block;
+use super::{block, fit_row};
 use crate::tui::app::{App, Pane};
+use crate::tui::log_layer::LogRecord;
 use crate::tui::theme::Theme;
-
-/// Columns continuation lines are indented by (under the time stamp).
-const INDENT: usize = 9;
-
-/// `HH:MM:SS L message`, wrapped to the pane, every message sanitized.
-struct SanitizingFormatter {
-    error: Style,
-    warn: Style,
-    info: Style,
-    debug: Style,
-    trace: Style,
-}
-
-impl SanitizingFormatter {
-    fn push_wrapped(lines: &mut Vec<Line<'static>>, style: Style, text: &str, width: usize) {
-        let width = width.max(INDENT + 1);
-        let chars: Vec<char> = text.chars().collect();
-        let mut start = 0;
-        let mut first = lines.is_empty();
-        loop {
-            let room = if first { width } else { width - INDENT };
-            let mut end = (start + room).min(chars.len());
-            // Break after the last space of the line when there is one past its middle, so
-            // a field is not cut in two (a long one still is, at the edge).
-            if end < chars.len()
-                && let Some(space) = (start + room / 2..end).rev().find(|&i| chars[i] == ' ')
-            {
-                end = space + 1;
-            }
-            let piece: String = chars.get(start..end).unwrap_or_default().iter().collect();
-            let mut spans = Vec::with_capacity(2);
-            if !first {
-                spans.push(Span::styled(" ".repeat(INDENT), style));
-            }
-            spans.push(Span::styled(piece, style));
-            lines.push(Line::from(spans));
-            first = false;
-            start = end;
-            if start >= chars.len() {
-                break;
-            }
-        }
-    }
-}
-
-impl LogFormatter for SanitizingFormatter {
-    fn min_width(&self) -> u16 {
-        INDENT as u16 + 4
-    }
-
-    fn format(&self, width: usize, evt: &ExtLogRecord) -> Vec<Line<'_>> {
-        let (style, level) = match evt.level.as_str() {
-            "ERROR" => (self.error, 'E'),
-            "WARN" => (self.warn, 'W'),
-            "DEBUG" => (self.debug, 'D'),
-            "TRACE" => (self.trace, 'T'),
-            _ => (self.info, 'I'),
-        };
-        let message = crate::sanitize::sanitize(evt.msg());
-        let mut lines = Vec::new();
-        for (i, part) in message.split('\n').enumerate() {
-            let part = part.replace('\t', " ");
-            let text = if i == 0 {
-                format!("{} {level} {part}", evt.timestamp.strftime("%H:%M:%S"))
-            } else {
-                part
-            };
-            Self::push_wrapped(&mut lines, style, &text, width);
-        }
-        lines
-    }
-}
+use tracing::Level;
+use tracing::level_filters::LevelFilter;
 
 /// Draws the pane.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let mut title = vec![Span::styled("Log", theme.title)];
-    if app.log_view.level != tui_logger::LevelFilter::Trace {
-        let level = app.log_view.level.as_str().to_ascii_lowercase();
+    if app.log_view.level != LevelFilter::TRACE {
+        let level = app.log_view.level.to_string().to_ascii_lowercase();
         title.push(Span::styled(format!(" · {level}+"), theme.accent));
     }
-    if app.log_view.scrolled {
-        title.push(Span::styled(" · paged back (G: live)", theme.warn));
+    if let Some(filter) = app.filter(Pane::Log) {
+        title.push(Span::styled(format!(" /{filter}"), theme.accent));
     }
-    let block = block(title, Pane::Log, app, theme);
-    let widget = TuiLoggerWidget::default()
-        .state(&app.log_view.state)
-        .block(block)
-        .style(theme.text)
-        .formatter(Box::new(SanitizingFormatter {
-            error: theme.error,
-            warn: theme.warn,
-            info: theme.text,
-            debug: theme.muted,
-            trace: theme.muted,
-        }));
-    frame.render_widget(widget, area);
+    if app.log_view.scrolled() {
+        let live = app.key(crate::tui::keymap::Action::Bottom);
+        title.push(Span::styled(
+            format!(" · paged back ({live}: live)"),
+            theme.warn,
+        ));
+    }
+    let room = super::title_room(area, Pane::Log, app);
+    let block = block(super::fit_spans(title, room), Pane::Log, app, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let shown = app.log_shown();
+    if shown.is_empty() {
+        let empty = if app.log_view.records.is_empty() {
+            "no log lines yet"
+        } else {
+            "no log line matches the level or the filter"
+        };
+        frame.render_widget(Paragraph::new(Line::styled(empty, theme.muted)), inner);
+        return;
+    }
+    // The newest lines while the selection is among them; paged back further, the selected
+    // line is the bottom row and the rows above it the ones before it.
+    let rows = usize::from(inner.height);
+    let selected = shown.len().saturating_sub(app.log_view.back + 1);
+    let live = shown.len().saturating_sub(rows);
+    let (start, end) = if selected >= live {
+        (live, shown.len())
+    } else {
+        ((selected + 1).saturating_sub(rows), selected + 1)
+    };
+    let focused = app.focus == Pane::Log;
+    let width = usize::from(inner.width);
+    let lines: Vec<Line> = shown[start..end]
+        .iter()
+        .enumerate()
+        .map(|(i, record)| row(record, theme, focused && start + i == selected, width))
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wrapping_indents_continuations_and_keeps_every_character() {
-        let mut lines = Vec::new();
-        SanitizingFormatter::push_wrapped(&mut lines, Style::default(), &"x".repeat(25), 12);
-        let text: Vec<String> = lines.iter().map(ToString::to_string).collect();
-        let mut expected = vec!["x".repeat(12)];
-        expected.extend(std::iter::repeat_n(format!("{}xxx", " ".repeat(INDENT)), 4));
-        expected.push(format!("{}x", " ".repeat(INDENT)));
-        assert_eq!(text, expected);
+/// One record's row: the compact line in its level's colour, then `+N` (its fields, on
+/// `Enter`) in the muted colour; cut with `…` when too wide.
+fn row<'a>(record: &LogRecord, theme: &Theme, selected: bool, width: usize) -> Line<'a> {
+    let style = match record.level {
+        Level::ERROR => theme.error,
+        Level::WARN => theme.warn,
+        Level::INFO => theme.text,
+        _ => theme.muted,
+    };
+    let mut spans = vec![Span::styled(record.compact(), style)];
+    if !record.fields.is_empty() {
+        spans.push(Span::styled(
+            format!(" +{}", record.fields.len()),
+            theme.muted,
+        ));
     }
-
-    #[test]
-    fn wrapping_breaks_between_fields_where_it_can() {
-        let mut lines = Vec::new();
-        let line = "18:03:16 I d8a31df7 execution finished attempt=1 tokens_in=1 latency_ms=0";
-        SanitizingFormatter::push_wrapped(&mut lines, Style::default(), line, 40);
-        let text: Vec<String> = lines.iter().map(ToString::to_string).collect();
-        assert_eq!(
-            text,
-            [
-                "18:03:16 I d8a31df7 execution finished ",
-                "         attempt=1 tokens_in=1 ",
-                "         latency_ms=0",
-            ]
-        );
-        let kept: String = text
-            .iter()
-            .map(|l| l.trim_start())
-            .collect::<Vec<_>>()
-            .join("");
-        assert_eq!(kept.replace("  ", " "), line.replace("  ", " "));
+    let line = fit_row(spans, width);
+    if selected {
+        line.patch_style(theme.selection)
+    } else {
+        line
     }
 }

@@ -288,14 +288,7 @@ fn help_story(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     for (pane, what) in [
         ("Tasks", "prompts, state, time".to_string()),
         ("Output", "the answer; ⚙ tool calls".to_string()),
-        (
-            "Log",
-            format!(
-                "log; {} back, {} live",
-                key(Action::Up),
-                key(Action::Bottom)
-            ),
-        ),
+        ("Log", format!("log; {} shows fields", key(Action::Open))),
         ("Audit", "hash chain, its checks".to_string()),
         ("Safety", "refusals, newest first".to_string()),
         (
