@@ -931,6 +931,7 @@ fn showcase(theme: &str) -> App {
     // The process's own log, as the console's tracing layer records it.
     let record = |secs: i64, level, message: &str, fields: Vec<(&'static str, &str)>| {
         veyra::tui::log_layer::LogRecord {
+            seq: 0,
             at: t0() + chrono::Duration::seconds(secs),
             level,
             execution_id: Some(id(3).0.to_string()),

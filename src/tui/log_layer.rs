@@ -21,6 +21,8 @@ use tracing_subscriber::registry::LookupSpan;
 /// One log event, as the Log pane shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogRecord {
+    /// Its number in the console's log, from 1 (given when the console takes it; 0 before).
+    pub seq: u64,
     /// When it was logged.
     pub at: DateTime<Utc>,
     /// Its level.
@@ -196,6 +198,7 @@ fn record(
         }
     }
     LogRecord {
+        seq: 0,
         at,
         level,
         execution_id,

@@ -421,9 +421,8 @@ pub async fn run_with_registry(
         );
     }
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
-    if app.mouse {
-        set_mouse(false);
-    }
+    // Given back whatever the view thinks: it costs nothing.
+    set_mouse(false);
     ratatui::restore();
     tracing::info!("console closed");
     result.map(|_| ExitCode::Success)

@@ -118,7 +118,7 @@ impl App {
                 match parsed {
                     Ok(level) if level != LevelFilter::OFF => {
                         self.log_view.level = level;
-                        self.log_view.back = 0;
+                        self.log_view.selected = None;
                         let shown = level.to_string().to_ascii_lowercase();
                         self.flash(
                             if level == LevelFilter::TRACE {

@@ -30,15 +30,8 @@ impl App {
             Pane::Safety => {
                 self.safety_scroll = scroll(self.safety_scroll, self.violations.len());
             }
-            Pane::Log => {
-                // Oldest at the top: up goes back in time, down towards the live tail.
-                let shown = self.log_shown().len();
-                self.log_view.back = self
-                    .log_view
-                    .back
-                    .saturating_add_signed(delta.saturating_neg())
-                    .min(shown.saturating_sub(1));
-            }
+            // Oldest at the top: up goes back in time, down towards the live tail.
+            Pane::Log => self.move_log(delta, usize::from(self.pane_rows)),
             // Nothing on the Benchmarks pane scrolls; Enter opens the misses, which do.
             Pane::Benchmarks => {}
             Pane::Tasks | Pane::Prompt => {

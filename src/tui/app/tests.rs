@@ -980,7 +980,7 @@ fn log_sets_the_least_severe_level_shown_and_says_so() {
         tracing::level_filters::LevelFilter::TRACE
     );
     app.take_log(log_records(&["one", "two"]));
-    app.log_view.back = 1;
+    app.log_view.selected = Some(1);
     app.run_command("log WARN");
     assert_eq!(
         app.log_view.level,
@@ -1196,6 +1196,7 @@ pub(crate) fn log_records(messages: &[&str]) -> Vec<crate::tui::log_layer::LogRe
         .iter()
         .enumerate()
         .map(|(i, m)| crate::tui::log_layer::LogRecord {
+            seq: 0,
             at: now() + chrono::Duration::seconds(i as i64),
             level: tracing::Level::INFO,
             execution_id: Some("75289885-828e-420e-a615-a5c4fa1e4d79".into()),
@@ -1245,12 +1246,75 @@ fn the_log_keeps_its_selection_as_lines_arrive_and_opens_copies_and_filters_it()
         }
         other => panic!("no copy: {other:?}"),
     }
-    // / filters, ! inverts; the title says so.
+    // / filters, ! inverts: the selected line is still shown, and stays selected.
     app.handle_key(&key('/'));
     for c in "!later".chars() {
         app.handle_key(&key(c));
     }
     app.handle_key(&named(KeyCode::Enter));
     assert_eq!(app.log_shown().len(), 3);
-    assert_eq!(app.log_selected().unwrap().message, "finished");
+    assert_eq!(app.log_selected().unwrap().message, "asked for a tool");
+    // Clearing the filter keeps the same line, not the one at the same distance.
+    app.set_filter(Pane::Log, "");
+    assert_eq!(app.log_selected().unwrap().message, "asked for a tool");
+    // A filter on another pane leaves the Log alone.
+    app.set_filter(Pane::Audit, "x");
+    assert_eq!(app.log_selected().unwrap().message, "asked for a tool");
+    // Down to the newest returns to the live tail.
+    for _ in 0..4 {
+        app.handle_key(&key('j'));
+    }
+    assert!(!app.log_view.scrolled());
+    assert_eq!(app.log_selected().unwrap().message, "later still");
+}
+
+/// Paged back, the window stays where it is as lines arrive and moves only as far as the
+/// selection needs; the oldest lines going past the limit take nothing else with them.
+#[test]
+fn the_log_window_holds_still_while_lines_arrive() {
+    use crate::tui::app::{LOG_KEEP, log_window};
+    let mut app = app();
+    app.show_pane(Pane::Log);
+    app.pane_rows = 3;
+    let names: Vec<String> = (0..10).map(|i| format!("line {i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    app.take_log(log_records(&names));
+    let window = |app: &App| {
+        let shown = app.log_shown();
+        let (top, selected) = log_window(&app.log_view, &shown, 3);
+        (shown[top].message.clone(), shown[selected].message.clone())
+    };
+    assert_eq!(
+        window(&app),
+        ("line 7".into(), "line 9".into()),
+        "the live tail"
+    );
+    app.handle_key(&key('k'));
+    assert_eq!(
+        window(&app),
+        ("line 7".into(), "line 8".into()),
+        "the window holds"
+    );
+    app.handle_key(&key('k'));
+    app.handle_key(&key('k'));
+    assert_eq!(
+        window(&app),
+        ("line 6".into(), "line 6".into()),
+        "moved by one row"
+    );
+    app.take_log(log_records(&["new 1", "new 2"]));
+    assert_eq!(
+        window(&app),
+        ("line 6".into(), "line 6".into()),
+        "new lines move nothing"
+    );
+    // g goes to the oldest; a full page is drawn from there.
+    app.handle_key(&key('g'));
+    assert_eq!(window(&app), ("line 0".into(), "line 0".into()));
+    // Past the limit the oldest go; the selection falls to the oldest kept.
+    let many: Vec<String> = (0..LOG_KEEP).map(|i| format!("more {i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    app.take_log(log_records(&many));
+    assert_eq!(app.log_view.records.len(), LOG_KEEP);
+    assert_eq!(app.log_selected().unwrap().message, "more 0");
 }

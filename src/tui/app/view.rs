@@ -389,16 +389,24 @@ pub const HELP_PAGES: usize = 2;
 /// Log records the Log pane keeps (the oldest go first).
 pub const LOG_KEEP: usize = 5_000;
 
-/// The Log pane: the records kept, which one is selected, and the least severe level shown
-/// (`:log LEVEL`).
+/// The Log pane: the records kept, which one is selected, where its window starts, and the
+/// least severe level shown (`:log LEVEL`). The selection and the window hold records by
+/// number, so lines arriving, old ones dropped, or a filter changing never move them onto
+/// another record.
 #[derive(Debug, Clone)]
 pub struct LogView {
-    /// Records, oldest first (at most [`LOG_KEEP`]).
+    /// Records, oldest first (at most [`LOG_KEEP`]), numbered from 1.
     pub records: std::collections::VecDeque<LogRecord>,
-    /// The selected record, counted back from the newest shown: 0 is the live tail.
-    pub back: usize,
+    /// The selected record's number while paged back; `None` follows the live tail.
+    pub selected: Option<u64>,
+    /// The number of the record on the window's first row while paged back.
+    pub top: u64,
     /// Records less severe than this are hidden (`TRACE`: everything).
     pub level: LevelFilter,
+    /// The number the next record gets.
+    next_seq: u64,
+    /// Each record's text for the `/` filter, lowercased once (same order as `records`).
+    search: std::collections::VecDeque<String>,
 }
 
 impl Default for LogView {
@@ -412,14 +420,44 @@ impl LogView {
     pub fn at(level: LevelFilter) -> Self {
         LogView {
             records: std::collections::VecDeque::new(),
-            back: 0,
+            selected: None,
+            top: 0,
             level,
+            next_seq: 1,
+            search: std::collections::VecDeque::new(),
         }
     }
 
     /// True while paged back from the live tail (`G` returns).
     pub fn scrolled(&self) -> bool {
-        self.back > 0
+        self.selected.is_some()
+    }
+}
+
+/// The position in `shown` (numbered, in order) of record `seq`, or of the nearest shown
+/// before it (the first when none is).
+pub fn log_index(shown: &[&LogRecord], seq: u64) -> usize {
+    shown.partition_point(|r| r.seq <= seq).saturating_sub(1)
+}
+
+/// The Log's window: the first row's position in `shown` for a pane of `rows`, and the
+/// selected position. At the live tail the window ends with the newest; paged back it starts
+/// at `top`, moved only as far as needed to keep the selection in it.
+pub fn log_window(view: &LogView, shown: &[&LogRecord], rows: usize) -> (usize, usize) {
+    let len = shown.len();
+    let rows = rows.max(1);
+    match view.selected {
+        None => (len.saturating_sub(rows), len.saturating_sub(1)),
+        Some(seq) => {
+            let selected = log_index(shown, seq);
+            let mut top = log_index(shown, view.top).min(len.saturating_sub(rows));
+            if selected < top {
+                top = selected;
+            } else if selected >= top + rows {
+                top = selected + 1 - rows;
+            }
+            (top, selected)
+        }
     }
 }
 
@@ -459,7 +497,6 @@ impl super::App {
         }
         self.audit_scroll = 0;
         self.safety_scroll = 0;
-        self.log_view.back = 0;
         self.flash(
             format!("{}: {shown} shown · /{filter}", pane.name()),
             FlashLevel::Info,
@@ -469,44 +506,78 @@ impl super::App {
     /// The Log records shown, oldest first: at the chosen level or more severe, through the
     /// Log's filter.
     pub fn log_shown(&self) -> Vec<&LogRecord> {
-        self.log_view
-            .records
+        let view = &self.log_view;
+        let filter = self.filter(Pane::Log).map(|f| {
+            let (invert, needle) = match f.strip_prefix('!') {
+                Some(rest) => (true, rest),
+                None => (false, f),
+            };
+            (invert, needle.to_lowercase())
+        });
+        view.records
             .iter()
-            .filter(|r| self.log_passes(r))
+            .zip(&view.search)
+            .filter(|(r, text)| {
+                view.level >= r.level
+                    && filter
+                        .as_ref()
+                        .is_none_or(|(invert, needle)| text.contains(needle.as_str()) != *invert)
+            })
+            .map(|(r, _)| r)
             .collect()
     }
 
-    /// Whether the Log's level and filter let `record` through (its text is made only when
-    /// a filter needs it).
-    fn log_passes(&self, record: &LogRecord) -> bool {
-        self.log_view.level >= record.level
-            && self
-                .filter(Pane::Log)
-                .is_none_or(|f| matches_filter(Some(f), &record.full_text()))
-    }
-
-    /// The selected Log record, if any is shown.
+    /// The selected Log record: the newest shown at the live tail.
     pub fn log_selected(&self) -> Option<&LogRecord> {
-        self.log_shown().into_iter().rev().nth(self.log_view.back)
+        let shown = self.log_shown();
+        let (_, selected) = log_window(&self.log_view, &shown, 1);
+        shown.get(selected).copied()
     }
 
-    /// Takes new log records (the loop, before each frame). Paged back, the selection stays
-    /// on its record as new ones arrive.
-    pub fn take_log(&mut self, records: Vec<LogRecord>) {
-        if records.is_empty() {
+    /// Moves the Log's selection by `delta` records (up is back in time); reaching the
+    /// newest returns to the live tail. The window follows it over `rows` rows.
+    pub(super) fn move_log(&mut self, delta: isize, rows: usize) {
+        let shown = self.log_shown();
+        let Some(last) = shown.len().checked_sub(1) else {
             return;
-        }
-        for record in records {
-            if self.log_view.back > 0 && self.log_passes(&record) {
-                self.log_view.back += 1;
+        };
+        let (top, current) = log_window(&self.log_view, &shown, rows);
+        let next = current.saturating_add_signed(delta).min(last);
+        let (selected, top) = if next == last && delta > 0 {
+            (None, 0)
+        } else {
+            // Paging back from the tail starts from the window the operator was looking at.
+            (
+                shown.get(next).map(|r| r.seq),
+                shown.get(top).map_or(0, |r| r.seq),
+            )
+        };
+        self.log_view.selected = selected;
+        self.log_view.top = top;
+        if selected.is_some() {
+            // Keep the selection inside the window.
+            let shown = self.log_shown();
+            let (top, _) = log_window(&self.log_view, &shown, rows);
+            if let Some(first) = shown.get(top) {
+                self.log_view.top = first.seq;
             }
-            self.log_view.records.push_back(record);
-            if self.log_view.records.len() > LOG_KEEP {
-                self.log_view.records.pop_front();
+        }
+    }
+
+    /// Takes new log records (the loop, before each frame), numbering them; the oldest go
+    /// past [`LOG_KEEP`].
+    pub fn take_log(&mut self, records: Vec<LogRecord>) {
+        let view = &mut self.log_view;
+        for mut record in records {
+            record.seq = view.next_seq;
+            view.next_seq += 1;
+            view.search.push_back(record.full_text().to_lowercase());
+            view.records.push_back(record);
+            if view.records.len() > LOG_KEEP {
+                view.records.pop_front();
+                view.search.pop_front();
             }
         }
-        let shown = self.log_shown().len();
-        self.log_view.back = self.log_view.back.min(shown.saturating_sub(1));
     }
 
     /// The filter of `pane`, if any.

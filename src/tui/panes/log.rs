@@ -17,7 +17,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{block, fit_row};
-use crate::tui::app::{App, Pane};
+use crate::tui::app::{App, Pane, log_window};
 use crate::tui::log_layer::LogRecord;
 use crate::tui::theme::Theme;
 use tracing::Level;
@@ -54,16 +54,11 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         frame.render_widget(Paragraph::new(Line::styled(empty, theme.muted)), inner);
         return;
     }
-    // The newest lines while the selection is among them; paged back further, the selected
-    // line is the bottom row and the rows above it the ones before it.
+    // At the live tail the newest lines; paged back, a window that moves only as far as it
+    // must to keep the selection in it.
     let rows = usize::from(inner.height);
-    let selected = shown.len().saturating_sub(app.log_view.back + 1);
-    let live = shown.len().saturating_sub(rows);
-    let (start, end) = if selected >= live {
-        (live, shown.len())
-    } else {
-        ((selected + 1).saturating_sub(rows), selected + 1)
-    };
+    let (start, selected) = log_window(&app.log_view, &shown, rows);
+    let end = (start + rows).min(shown.len());
     let focused = app.focus == Pane::Log;
     let width = usize::from(inner.width);
     let lines: Vec<Line> = shown[start..end]
