@@ -1156,36 +1156,18 @@ fn screenshots_are_the_current_render() {
 #[test]
 fn every_theme_keeps_focus_and_meaning_in_its_styles_at_both_sizes() {
     use ratatui::layout::Rect;
-    let panes = [
-        Pane::Tasks,
-        Pane::Output,
-        Pane::Benchmarks,
-        Pane::Log,
-        Pane::Audit,
-        Pane::Safety,
-        Pane::Prompt,
-    ];
     for name in veyra::config::theme::builtin_names() {
         for (width, height) in [(80u16, 24u16), (160, 48)] {
             let at = format!("theme {name} at {width}×{height}");
-            for focus in panes {
+            for focus in Pane::ORDER {
                 let mut app = showcase(name);
                 let theme = Theme::from(app.current_theme().unwrap());
                 app.show_pane(focus);
                 let terminal = draw(&mut app, width, height);
                 let buffer = terminal.backend().buffer();
                 let areas = layout::Areas::for_app(&app, Rect::new(0, 0, width, height));
-                let places = [
-                    (areas.tasks, Pane::Tasks),
-                    (areas.output, Pane::Output),
-                    (areas.benchmarks, Pane::Benchmarks),
-                    (areas.log, Pane::Log),
-                    (areas.audit, Pane::Audit),
-                    (areas.safety, Pane::Safety),
-                    (areas.prompt, Pane::Prompt),
-                ];
                 let mut seen_focus = false;
-                for (area, pane) in places.into_iter().filter(|(a, _)| !a.is_empty()) {
+                for (area, pane) in areas.places().into_iter().filter(|(a, _)| !a.is_empty()) {
                     let corner = &buffer[(area.x, area.y)];
                     if pane == focus {
                         seen_focus = true;

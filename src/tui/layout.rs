@@ -135,6 +135,30 @@ impl Areas {
         }
     }
 
+    /// Every pane's place, in focus order (empty where a pane is not drawn).
+    pub fn places(&self) -> [(Rect, Pane); 7] {
+        Pane::ORDER.map(|pane| {
+            let rect = match pane {
+                Pane::Tasks => self.tasks,
+                Pane::Output => self.output,
+                Pane::Benchmarks => self.benchmarks,
+                Pane::Log => self.log,
+                Pane::Audit => self.audit,
+                Pane::Safety => self.safety,
+                Pane::Prompt => self.prompt,
+            };
+            (rect, pane)
+        })
+    }
+
+    /// The pane drawn at `at`, if any.
+    pub fn pane_at(&self, at: ratatui::layout::Position) -> Option<Pane> {
+        self.places()
+            .into_iter()
+            .find(|(rect, _)| rect.contains(at))
+            .map(|(_, pane)| pane)
+    }
+
     /// The pane that shares `pane`'s place and is not shown now (narrow screens).
     pub fn tab_of(&self, pane: Pane) -> Option<Pane> {
         let (shown, other) = match pane {

@@ -4,7 +4,7 @@
 //! mouse does nothing but close an overlay that any key would close.
 
 use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
-use ratatui::layout::{Position, Rect};
+use ratatui::layout::Position;
 
 use super::*;
 use crate::tui::layout::Areas;
@@ -41,7 +41,7 @@ impl App {
             }
             return Vec::new();
         }
-        let Some(pane) = pane_at(areas, at) else {
+        let Some(pane) = areas.pane_at(at) else {
             return Vec::new();
         };
         if self.focus != pane {
@@ -54,26 +54,10 @@ impl App {
     }
 }
 
-/// The pane drawn at `at`, if any.
-fn pane_at(areas: &Areas, at: Position) -> Option<Pane> {
-    let places: [(Rect, Pane); 7] = [
-        (areas.tasks, Pane::Tasks),
-        (areas.output, Pane::Output),
-        (areas.benchmarks, Pane::Benchmarks),
-        (areas.log, Pane::Log),
-        (areas.audit, Pane::Audit),
-        (areas.safety, Pane::Safety),
-        (areas.prompt, Pane::Prompt),
-    ];
-    places
-        .into_iter()
-        .find(|(rect, _)| rect.contains(at))
-        .map(|(_, pane)| pane)
-}
-
 #[cfg(test)]
 mod tests {
     use crossterm::event::KeyModifiers;
+    use ratatui::layout::Rect;
 
     use super::super::tests::*;
     use super::*;
