@@ -382,7 +382,11 @@ pub async fn run_with_registry(
         tracing::warn!("{w}");
     }
 
-    let mut terminal = take_screen().map_err(|e| VeyraError::io("taking over the terminal", e))?;
+    let mut terminal = take_screen().map_err(|e| {
+        // Whatever was taken (raw mode, the alternate screen) is given back.
+        ratatui::restore();
+        VeyraError::io("taking over the terminal", e)
+    })?;
     // ratatui's hook restores the terminal on a panic; a panic contained in one task must not.
     crate::runtime::contain::install_hook();
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
