@@ -452,18 +452,24 @@ fn a_broken_chain_turns_the_audit_pane_red_80x24() {
     insta::assert_snapshot!(terminal.backend());
 }
 
+/// Confirmation `request`: may task 3 run on the mock (a `governance.require_confirmation`
+/// operation)?
+fn ask_to_run_on_mock(app: &mut App, request: u64) {
+    app.apply(Event::ConfirmationRequested {
+        request,
+        id: id(3),
+        operation: "execute:mock".into(),
+        reason: "'execute:mock' is in governance.require_confirmation".into(),
+        detail: None,
+        scopable: false,
+    });
+}
+
 #[test]
 fn confirmation_modal_80x24() {
     let mut app = governed_app();
     for request in [1, 2] {
-        app.apply(Event::ConfirmationRequested {
-            request,
-            id: id(3),
-            operation: "execute:mock".into(),
-            reason: "'execute:mock' is in governance.require_confirmation".into(),
-            detail: None,
-            scopable: false,
-        });
+        ask_to_run_on_mock(&mut app, request);
     }
     app.settle_confirmation(tokio::time::Instant::now());
     insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
@@ -482,14 +488,7 @@ fn confirmation_waiting_while_typing_80x24() {
             crossterm::event::KeyCode::Char(c),
         ));
     }
-    app.apply(Event::ConfirmationRequested {
-        request: 1,
-        id: id(3),
-        operation: "execute:mock".into(),
-        reason: "'execute:mock' is in governance.require_confirmation".into(),
-        detail: None,
-        scopable: false,
-    });
+    ask_to_run_on_mock(&mut app, 1);
     app.settle_confirmation(tokio::time::Instant::now());
     app.flash = None;
     insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
@@ -1217,14 +1216,7 @@ fn every_theme_keeps_focus_and_meaning_in_its_styles_at_both_sizes() {
                 "{at}: quit"
             );
             let mut app = showcase(name);
-            app.apply(Event::ConfirmationRequested {
-                request: 9,
-                id: id(3),
-                operation: "execute:mock".into(),
-                reason: "'execute:mock' is in governance.require_confirmation".into(),
-                detail: None,
-                scopable: false,
-            });
+            ask_to_run_on_mock(&mut app, 9);
             app.settle_confirmation(tokio::time::Instant::now());
             let terminal = draw(&mut app, width, height);
             assert_eq!(

@@ -11,6 +11,7 @@ mod secret;
 pub mod suggest;
 pub mod theme;
 mod tools;
+mod tui;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,6 +26,7 @@ pub use tools::{
     AllowedHost, RANGE_HTTP_TIMEOUT_MS, RANGE_TOOL_BYTES, RANGE_TOOL_STEPS, ToolSelection,
     ToolsConfig,
 };
+pub use tui::TuiConfig;
 
 /// Range of `model.max_tokens`.
 pub const RANGE_MAX_TOKENS: std::ops::RangeInclusive<u64> = 1..=10_000_000;
@@ -536,34 +538,6 @@ pub enum AuditStoreKind {
     Sqlite,
     /// Process memory: lost at exit (tests, throwaway sessions).
     Memory,
-}
-
-/// `tui:` — the console.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TuiConfig {
-    /// Theme name (`default`, `daylight`, `high-contrast`, `deep-space`, `mono`) or path to a
-    /// theme file.
-    pub theme: String,
-    /// Upper bound on redraws per second, 1 to 120.
-    pub frame_rate: u32,
-    /// Key overrides: action name → list of keys (e.g. `quit: ["q", "ctrl-q"]`).
-    pub keys: BTreeMap<String, Vec<String>>,
-    /// Mouse: a click focuses a pane (or a tab), the wheel scrolls it. Off by default: while
-    /// the console holds the mouse the terminal's own text selection needs Shift. `:mouse`
-    /// switches it while the console runs.
-    pub mouse: bool,
-}
-
-impl Default for TuiConfig {
-    fn default() -> Self {
-        TuiConfig {
-            theme: "default".into(),
-            frame_rate: 30,
-            keys: BTreeMap::new(),
-            mouse: false,
-        }
-    }
 }
 
 /// Where a configuration value came from, for error messages.

@@ -558,16 +558,16 @@ async fn event_loop(
                         .map_err(|e| VeyraError::io("reading the terminal size", e))?;
                     let area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
                     if !layout::too_small(area) {
-                        let before = (app.focus, app.shown_tab(), app.overlay.is_some());
-                        commands.extend(app.handle_mouse(&mouse, &layout::Areas::for_app(app, area)));
-                        // A click that did something is the operator taking over.
-                        if ((app.focus, app.shown_tab(), app.overlay.is_some()) != before
-                            || !commands.is_empty())
-                            && let Some(p) = player.as_mut()
-                        {
-                            p.stop(app);
+                        // A movement (the terminal reports every one) does nothing and
+                        // draws nothing; a click or a notch that acted is the operator
+                        // taking over.
+                        if let Some(acted) = app.handle_mouse(&mouse, &layout::Areas::for_app(app, area)) {
+                            commands.extend(acted);
+                            if let Some(p) = player.as_mut() {
+                                p.stop(app);
+                            }
+                            frames.request();
                         }
-                        frames.request();
                     }
                 }
                 Some(Ok(TermEvent::Paste(text))) => {

@@ -13,8 +13,9 @@ use crate::tui::layout::Areas;
 const WHEEL_LINES: usize = 3;
 
 impl App {
-    /// Applies a mouse event at a screen whose panes are at `areas`.
-    pub fn handle_mouse(&mut self, event: &MouseEvent, areas: &Areas) -> Vec<Command> {
+    /// Applies a mouse event at a screen whose panes are at `areas`: `None` when it did
+    /// nothing (a movement, a click on nothing, any event while the keys are taken).
+    pub fn handle_mouse(&mut self, event: &MouseEvent, areas: &Areas) -> Option<Vec<Command>> {
         let at = Position::new(event.column, event.row);
         let click = matches!(event.kind, MouseEventKind::Down(MouseButton::Left));
         let wheel = match event.kind {
@@ -23,34 +24,32 @@ impl App {
             _ => None,
         };
         if !click && wheel.is_none() {
-            return Vec::new();
+            return None;
         }
         if self.mode() != Mode::Normal {
             // A question is answered with keys only; typing is not interrupted.
-            return Vec::new();
+            return None;
         }
         if self.overlay.is_some() {
             if click && !matches!(self.overlay, Some(Overlay::ConfirmQuit { .. })) {
                 self.overlay = None;
+                return Some(Vec::new());
             }
-            return Vec::new();
+            return None;
         }
         if click && areas.tabs.contains(at) {
-            if let Some(pane) = crate::tui::layout::tab_at(self, areas.tabs, event.column) {
-                self.show_pane(pane);
-            }
-            return Vec::new();
+            let pane = crate::tui::layout::tab_at(self, areas.tabs, event.column)?;
+            self.show_pane(pane);
+            return Some(Vec::new());
         }
-        let Some(pane) = areas.pane_at(at) else {
-            return Vec::new();
-        };
+        let pane = areas.pane_at(at)?;
         if self.focus != pane {
             self.show_pane(pane);
         }
-        match wheel {
+        Some(match wheel {
             Some(action) => (0..WHEEL_LINES).flat_map(|_| self.update(action)).collect(),
             None => Vec::new(),
-        }
+        })
     }
 }
 
@@ -101,9 +100,11 @@ mod tests {
         app.handle_mouse(&mouse(MouseEventKind::ScrollUp, x, y), &areas);
         assert_eq!(app.focus, Pane::Output);
         assert!(!app.follow, "scrolled back from the live end");
-        // Where nothing is drawn, nothing happens.
-        app.handle_mouse(&click(0, 47), &areas);
+        // Where nothing is drawn, nothing happens, and no frame is wanted; nor for a movement.
+        assert_eq!(app.handle_mouse(&click(0, 47), &areas), None);
         assert_eq!(app.focus, Pane::Output);
+        let moved = mouse(MouseEventKind::Moved, x, y);
+        assert_eq!(app.handle_mouse(&moved, &areas), None);
     }
 
     #[test]
