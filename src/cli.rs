@@ -3,7 +3,7 @@
 //! Headless commands drive the same [`VeyraCore`] as the console and read the same events:
 //! `veyra run` prints `OutputDelta` text as it streams, or every event as a JSON line.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -214,6 +214,9 @@ pub fn init_headless_logging(config: &config::VeyraConfig) -> Result<(), VeyraEr
     Ok(())
 }
 
+/// Most bytes of a prompt read from stdin: far past any model's context window.
+pub const MAX_PROMPT_BYTES: u64 = 16 << 20;
+
 /// Reads the prompt from the argument or stdin.
 fn read_prompt(arg: Option<String>) -> Result<String, VeyraError> {
     let from_stdin = matches!(arg.as_deref(), None | Some("-"));
@@ -227,11 +230,23 @@ fn read_prompt(arg: Option<String>) -> Result<String, VeyraError> {
                 .into(),
         ));
     }
-    let mut text = String::new();
-    stdin
-        .lock()
-        .read_to_string(&mut text)
-        .map_err(|e| VeyraError::io("reading the prompt from stdin", e))?;
+    // Stdin may be a pipe that never ends (`veyra run - < /dev/zero`): read no further than
+    // the largest prompt.
+    let shown = std::path::Path::new("stdin");
+    let text = crate::fsread::read_capped(stdin.lock(), shown, MAX_PROMPT_BYTES, "prompt")
+        .and_then(|bytes| crate::fsread::utf8(bytes, shown, "prompt"))
+        .map_err(|e| match e {
+            crate::fsread::BoundedReadError::Io { source, .. } => {
+                VeyraError::io("reading the prompt from stdin", source)
+            }
+            crate::fsread::BoundedReadError::TooLarge { cap, .. } => VeyraError::Usage(format!(
+                "the prompt on stdin is larger than {}, the most `veyra run -` reads; none of it \
+                 was used (pipe a shorter prompt)",
+                crate::fsread::human_bytes(cap)
+            )),
+            e @ (crate::fsread::BoundedReadError::NotRegular { .. }
+            | crate::fsread::BoundedReadError::NotUtf8 { .. }) => VeyraError::Usage(e.to_string()),
+        })?;
     if text.trim().is_empty() {
         return Err(VeyraError::Usage(
             "stdin closed without a prompt; pipe some text, e.g. `echo PROMPT | veyra run -`"
@@ -417,7 +432,7 @@ pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraE
 
 /// `veyra config show`.
 pub fn config_show(loaded: &LoadedConfig) -> Result<ExitCode, VeyraError> {
-    let yaml = serde_saphyr::to_string(&loaded.config)
+    let yaml = serde_saphyr::to_string(&loaded.config.for_display())
         .map_err(|e| VeyraError::Runtime(format!("rendering the configuration: {e}")))?;
     let mut out = String::new();
     match &loaded.file {

@@ -664,7 +664,7 @@ impl VeyraCore {
             TaskStatus::Succeeded => answer.ok_or_else(|| {
                 VeyraError::Runtime("the execution succeeded but left no answer".into())
             }),
-            TaskStatus::Failed { error, kind } => Err(task_error(&kind, &error)),
+            TaskStatus::Failed { error, kind, .. } => Err(task_error(&kind, &error)),
             TaskStatus::Cancelled { reason } => Err(VeyraError::Cancelled(reason)),
             other => Err(VeyraError::Runtime(format!(
                 "the execution ended in a non-final state ({})",

@@ -196,6 +196,10 @@ pub enum TaskStatus {
         error: String,
         /// Machine-readable kind (`rate_limit`, `timeout`, …).
         kind: String,
+        /// Set when the error alone would have been retried but the attempt was final: why
+        /// (`tools_acted`, `streamed`; the rule is in `error` too).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        not_retried: Option<String>,
     },
     /// Cancelled by the operator or at shutdown.
     Cancelled {

@@ -4,8 +4,9 @@
 //! headless CLI ([`cli`]) on top of it. Layers, lowest first: [`config`], [`logging`],
 //! [`events`] → [`governance`] → [`models`] → [`core`] → [`benchmarks`] → [`cli`], [`tui`]. A module imports only
 //! from layers below it, and the core publishes every state change as an [`Event`]. Beside the
-//! layers, [`sanitize`] is the one sanitizer for untrusted text on its way to a terminal and
-//! [`limits`] keeps numbers from outside from overflowing a clock.
+//! layers, [`sanitize`] is the one sanitizer for untrusted text on its way to a terminal,
+//! [`limits`] keeps numbers from outside from overflowing a clock, and [`fsread`] reads every file
+//! Veyra is handed as a bounded, regular file.
 
 // Nothing a user, a file, the network or a model can influence may panic: no unwrap or expect
 // outside tests (an `allow` must carry the proof that it cannot fail).
@@ -17,6 +18,7 @@ pub mod config;
 pub mod core;
 pub mod error;
 pub mod events;
+pub mod fsread;
 pub mod governance;
 pub mod limits;
 pub mod logging;

@@ -2,6 +2,10 @@
 //! layer supplied by the front end (the console adds its log pane's layer). Nothing is written to
 //! the terminal: under the console the screen belongs to the console, and headless commands keep
 //! stdout for answers and stderr for errors.
+//!
+//! The file is capped: past `logging.max_bytes` it is rotated (`veyra.log` → `veyra.log.1` →
+//! … → `veyra.log.<keep>`, the oldest dropped), so a long benchmark or a chatty server never
+//! fills the disk. Every file is its owner's alone (0600, in a 0700 directory).
 
 use std::fs::{File, OpenOptions};
 use std::path::Path;
@@ -41,9 +45,12 @@ pub fn level_filter(level: &str) -> LevelFilter {
 /// Opens the log for appending. It is created readable by its owner only (mode 0600), and an
 /// older file that others could read is narrowed to that: a log quotes prompts and servers.
 fn open_log(path: &Path) -> std::io::Result<File> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
     }
     let file = OpenOptions::new()
         .create(true)
@@ -57,30 +64,102 @@ fn open_log(path: &Path) -> std::io::Result<File> {
     Ok(file)
 }
 
+/// The log file, rotated by size: a record that would take it past `max_bytes` first moves
+/// it to `<path>.1` (shifting older ones up to `<path>.<keep>`, dropping the oldest) and starts
+/// a new file. Records are never split across two files.
+struct RotatingLog {
+    path: std::path::PathBuf,
+    file: File,
+    /// Bytes in `file`, as far as this process knows.
+    size: u64,
+    /// 0: never rotate.
+    max_bytes: u64,
+    keep: u32,
+}
+
+impl RotatingLog {
+    fn open(path: &Path, max_bytes: u64, keep: u32) -> std::io::Result<Self> {
+        let file = open_log(path)?;
+        let size = file.metadata()?.len();
+        Ok(RotatingLog {
+            path: path.to_path_buf(),
+            file,
+            size,
+            max_bytes,
+            keep,
+        })
+    }
+
+    /// `<path>.<n>`.
+    fn numbered(&self, n: u32) -> std::path::PathBuf {
+        let mut name = self.path.clone().into_os_string();
+        name.push(format!(".{n}"));
+        name.into()
+    }
+
+    fn write_record(&mut self, record: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        let len = record.len() as u64;
+        if self.max_bytes > 0 && self.size > 0 && self.size.saturating_add(len) > self.max_bytes {
+            self.rotate()?;
+        }
+        self.file.write_all(record)?;
+        self.size = self.size.saturating_add(len);
+        Ok(())
+    }
+
+    /// Moves the full file aside and opens a fresh one. Another Veyra process writing the same
+    /// log may have rotated it already: then the path is no longer this file, and it is only
+    /// reopened (what that process started is not rotated again).
+    fn rotate(&mut self) -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let mine = self.file.metadata()?;
+        let still_ours = std::fs::symlink_metadata(&self.path)
+            .is_ok_and(|m| m.dev() == mine.dev() && m.ino() == mine.ino());
+        if still_ours {
+            if self.keep == 0 {
+                std::fs::remove_file(&self.path)?;
+            } else {
+                for n in (1..self.keep).rev() {
+                    let from = self.numbered(n);
+                    if from.exists() {
+                        std::fs::rename(&from, self.numbered(n + 1))?;
+                    }
+                }
+                std::fs::rename(&self.path, self.numbered(1))?;
+            }
+        }
+        self.file = open_log(&self.path)?;
+        self.size = self.file.metadata()?.len();
+        Ok(())
+    }
+}
+
 /// The log file behind a filter: someone will `tail -f` it on a terminal, and its lines quote
 /// prompts, answers and servers. JSON lines get `\uXXXX` escapes for what the encoder leaves
 /// raw (DEL, C1, bidi overrides); text lines get the sanitizer's visible placeholders.
 struct Scrubbed {
-    file: File,
+    log: RotatingLog,
     json: bool,
 }
 
 impl std::io::Write for Scrubbed {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        // The formatter writes each record whole, so a record is never split mid-character.
+        // The formatter writes each record whole, so a record is never split mid-character
+        // (nor across two files when the log rotates).
         let text = String::from_utf8_lossy(buf);
         if self.json {
             let line = crate::sanitize::escape_json(text.into_owned());
-            self.file.write_all(line.as_bytes())?;
+            self.log.write_record(line.as_bytes())?;
         } else {
-            self.file
-                .write_all(crate::sanitize::sanitize(&text).as_bytes())?;
+            self.log
+                .write_record(crate::sanitize::sanitize(&text).as_bytes())?;
         }
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
+        self.log.file.flush()
     }
 }
 
@@ -95,7 +174,7 @@ pub fn init(
     let level = level_filter(&config.level);
     let (file, status) = match &config.file {
         Some(path) => {
-            let f = open_log(path).map_err(|e| {
+            let f = RotatingLog::open(path, config.max_bytes, config.keep).map_err(|e| {
                 VeyraError::io(
                     format!("opening log file {} (logging.file)", path.display()),
                     e,
@@ -109,7 +188,7 @@ pub fn init(
                 },
             )
         }
-        None => match open_log(default_file) {
+        None => match RotatingLog::open(default_file, config.max_bytes, config.keep) {
             Ok(f) => (
                 Some(f),
                 LoggingStatus {
@@ -131,7 +210,7 @@ pub fn init(
     };
     let file_layer: Option<ExtraLayer> = file.map(|f| {
         let writer = Mutex::new(Scrubbed {
-            file: f,
+            log: f,
             json: config.format == LogFormat::Json,
         });
         match config.format {
@@ -182,5 +261,58 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn the_log_rotates_by_size_keeping_the_newest_files_whole() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().expect("a directory");
+        let path = dir.path().join("veyra.log");
+        let mut log = Scrubbed {
+            log: RotatingLog::open(&path, 100, 2).expect("opened"),
+            json: false,
+        };
+        // Ten records of 40 bytes: two fit in 100 bytes, the third starts a new file.
+        for i in 0..10 {
+            let record = format!("{i:0>39}\n");
+            log.write_all(record.as_bytes()).expect("written");
+        }
+        let read = |p: &std::path::Path| std::fs::read_to_string(p).expect("a log file");
+        assert_eq!(read(&path), format!("{:0>39}\n{:0>39}\n", 8, 9));
+        assert_eq!(
+            read(&dir.path().join("veyra.log.1")),
+            format!("{:0>39}\n{:0>39}\n", 6, 7)
+        );
+        assert_eq!(
+            read(&dir.path().join("veyra.log.2")),
+            format!("{:0>39}\n{:0>39}\n", 4, 5)
+        );
+        assert!(!dir.path().join("veyra.log.3").exists(), "keep: 2");
+        for name in ["veyra.log", "veyra.log.1", "veyra.log.2"] {
+            let mode = std::fs::metadata(dir.path().join(name))
+                .expect("exists")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
+        // A record larger than the cap still goes in whole, on a file of its own.
+        let big = "x".repeat(300);
+        log.write_all(big.as_bytes()).expect("written");
+        assert_eq!(read(&path), big);
+
+        // keep: 0 drops the full file; max_bytes: 0 never rotates.
+        let lone = dir.path().join("lone.log");
+        let mut log = RotatingLog::open(&lone, 100, 0).expect("opened");
+        for _ in 0..5 {
+            log.write_record(&[b'y'; 40]).expect("written");
+        }
+        assert_eq!(read(&lone).len(), 40);
+        assert!(!dir.path().join("lone.log.1").exists());
+        let endless = dir.path().join("endless.log");
+        let mut log = RotatingLog::open(&endless, 0, 3).expect("opened");
+        for _ in 0..50 {
+            log.write_record(&[b'z'; 40]).expect("written");
+        }
+        assert_eq!(read(&endless).len(), 2000);
     }
 }

@@ -1203,3 +1203,234 @@ fn veyra_run_with_tools_completes_an_openai_tool_call_round_trip() {
     assert!(flat.contains("TOOL_INVOCATION"), "{flat}");
     assert!(!flat.contains(SENTINEL) && !r.stderr.contains(SENTINEL));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Secrets that arrive in pieces, and URLs that carry one.
+
+/// The key's two pieces as a server splits it over two deltas.
+fn split_key() -> (&'static str, &'static str) {
+    SENTINEL.split_at(13)
+}
+
+/// A Chat Completions stream that echoes the key split over two deltas.
+fn split_key_stream() -> String {
+    let (head, tail) = split_key();
+    let delta = |text: &str| {
+        serde_json::json!({"id": "c1", "object": "chat.completion.chunk", "choices": [
+            {"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+        .to_string()
+    };
+    let chunks = [
+        delta(&format!("Your key is {head}")),
+        delta(&format!("{tail}. ANSWER: LOCAL")),
+        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#.to_string(),
+        r#"{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":6}}"#.to_string(),
+    ];
+    let refs: Vec<&str> = chunks.iter().map(String::as_str).collect();
+    openai_stream(&refs, true)
+}
+
+/// Neither the key nor either of its pieces is in `text`.
+fn assert_no_key_piece(text: &str, what: &str) {
+    let (head, tail) = split_key();
+    assert!(
+        !text.contains(head) && !text.contains(tail),
+        "{what}: the key or a piece of it leaked: {text}"
+    );
+}
+
+#[tokio::test]
+async fn a_key_split_over_two_deltas_is_redacted_in_the_stream_of_both_providers() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(sse(&split_key_stream()))
+        .mount(&server)
+        .await;
+    let (head, tail) = split_key();
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(sse(&anthropic_stream(&[
+            ("message_start", r#"{"type":"message_start","message":{"usage":{"input_tokens":3}}}"#),
+            ("content_block_start", r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#),
+            ("content_block_delta", &format!(r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"Your key is {head}"}}}}"#)),
+            ("content_block_delta", &format!(r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{tail}. ANSWER: LOCAL"}}}}"#)),
+            ("content_block_stop", r#"{"type":"content_block_stop","index":0}"#),
+            ("message_delta", r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":6}}"#),
+            ("message_stop", r#"{"type":"message_stop"}"#),
+        ])))
+        .mount(&server)
+        .await;
+    let config = config(&server, 0, 10);
+    let openai = OpenAiBackend::from_config("openai", &config).unwrap();
+    let anthropic = AnthropicBackend::from_config("anthropic", &config).unwrap();
+    for backend in [&openai as &dyn ModelBackend, &anthropic] {
+        let mut stream = backend.stream(&request()).await.unwrap();
+        let mut deltas = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            if let StreamChunk::Text(t) = chunk.unwrap() {
+                deltas.push(t);
+            }
+        }
+        assert_eq!(
+            deltas,
+            ["Your key is ", "[redacted]. ANSWER: LOCAL"],
+            "{}",
+            backend.name()
+        );
+    }
+}
+
+#[test]
+fn a_key_split_over_two_deltas_reaches_no_output_no_store_and_no_cassette() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(MockServer::start());
+    rt.block_on(
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(sse(&split_key_stream()))
+            .mount(&server),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("{}/v1", server.uri());
+    let env = [
+        ("VEYRA_MODEL__BACKEND", "openai"),
+        ("VEYRA_MODEL__BASE_URL", base.as_str()),
+        ("VEYRA_MODEL__API_KEY_ENV", "TEST_VEYRA_CLI_KEY"),
+        ("TEST_VEYRA_CLI_KEY", SENTINEL),
+        ("VEYRA_LOGGING__LEVEL", "trace"),
+    ];
+    // The console's stream.
+    let r = veyra(dir.path(), &env, &["run", "What is my key?"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout.trim_end(), "Your key is [redacted]. ANSWER: LOCAL");
+    assert_no_key_piece(&(r.stdout + &r.stderr), "veyra run");
+    // `--json`: the deltas as events.
+    let r = veyra(dir.path(), &env, &["run", "--json", "What is my key?"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stdout.contains("[redacted]. ANSWER: LOCAL"),
+        "{}",
+        r.stdout
+    );
+    assert_no_key_piece(&(r.stdout + &r.stderr), "veyra run --json");
+    // A benchmark run recorded into a cassette and stored in bench.db, then shown and replayed.
+    let tape = dir.path().join("tape");
+    let tape_arg = tape.to_string_lossy().into_owned();
+    let r = veyra(
+        dir.path(),
+        &env,
+        &[
+            "bench", "--family", "cplc", "--count", "1", "--seed", "7", "--record", &tape_arg,
+            "--json",
+        ],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_no_key_piece(&(r.stdout + &r.stderr), "veyra bench --json");
+    let shown = veyra(dir.path(), &env, &["bench", "show", "last", "--json"]);
+    assert_eq!(shown.code, Some(0), "{}", shown.stderr);
+    assert!(
+        shown
+            .stdout
+            .contains("Your key is [redacted]. ANSWER: LOCAL"),
+        "the stored output is the redacted answer: {}",
+        shown.stdout
+    );
+    assert_no_key_piece(&shown.stdout, "veyra bench show");
+    let cassette = all_files(&tape);
+    assert!(cassette.contains("[redacted]"), "{cassette}");
+    drop(server);
+    let replayed = veyra(dir.path(), &[], &["bench", "--replay", &tape_arg, "--json"]);
+    assert_eq!(replayed.code, Some(0), "{}", replayed.stderr);
+    assert!(
+        replayed
+            .stdout
+            .contains("Your key is [redacted]. ANSWER: LOCAL"),
+        "{}",
+        replayed.stdout
+    );
+    assert_no_key_piece(&replayed.stdout, "the replay");
+    // Every file written: bench.db (and its journal), the cassette, the log.
+    assert_no_key_piece(&all_files(dir.path()), "the files written");
+}
+
+#[test]
+fn a_key_in_the_base_urls_user_info_is_never_shown_or_logged() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(MockServer::start());
+    rt.block_on(async {
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(sse(&openai_stream(&TEXT_CHUNKS, true)))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/models"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"data": []})))
+            .mount(&server)
+            .await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let port = server.address().port();
+    let base = format!("http://u:{SENTINEL}@127.0.0.1:{port}/v1");
+    let env = [
+        ("VEYRA_MODEL__BACKEND", "openai"),
+        ("VEYRA_MODEL__BASE_URL", base.as_str()),
+        ("VEYRA_LOGGING__LEVEL", "trace"),
+    ];
+    let r = veyra(dir.path(), &env, &["config", "show"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains(&format!("http://***@127.0.0.1:{port}/v1")),
+        "{}",
+        r.stdout
+    );
+    let mut seen = r.stdout + &r.stderr;
+    for args in [
+        vec!["run", "Status?"],
+        vec!["run", "--json", "Status?"],
+        vec!["health"],
+    ] {
+        let r = veyra(dir.path(), &env, &args);
+        assert_eq!(r.code, Some(0), "{args:?}: {}", r.stderr);
+        seen.push_str(&r.stdout);
+        seen.push_str(&r.stderr);
+    }
+    // Nothing listening: the connection error names the server, not the user-info.
+    let dead = format!("http://u:{SENTINEL}@127.0.0.1:9/v1");
+    let r = veyra(
+        dir.path(),
+        &[
+            ("VEYRA_MODEL__BACKEND", "openai"),
+            ("VEYRA_MODEL__BASE_URL", dead.as_str()),
+            ("VEYRA_MODEL__RETRIES", "0"),
+            ("VEYRA_RUNTIME__RETRIES", "0"),
+        ],
+        &["run", "hello"],
+    );
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.stderr.contains("127.0.0.1:9"), "{}", r.stderr);
+    seen.push_str(&r.stderr);
+    // A URL that is not http(s) is refused without repeating the user-info.
+    let r = veyra(
+        dir.path(),
+        &[
+            ("VEYRA_MODEL__BACKEND", "openai"),
+            (
+                "VEYRA_MODEL__BASE_URL",
+                &format!("ftp://u:{SENTINEL}@host/v1"),
+            ),
+        ],
+        &["run", "hello"],
+    );
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("ftp://***@host/v1"), "{}", r.stderr);
+    seen.push_str(&r.stderr);
+    seen.push_str(&all_files(dir.path()));
+    assert!(
+        seen.contains("All systems"),
+        "the outputs and the log were read"
+    );
+    assert!(!seen.contains(SENTINEL), "the user-info leaked: {seen}");
+}

@@ -28,6 +28,8 @@ mod audit_attacks;
 mod bench;
 #[path = "cli/hostile.rs"]
 mod hostile;
+#[path = "cli/side_effects.rs"]
+mod side_effects;
 #[path = "cli/tools.rs"]
 mod tools;
 
@@ -801,6 +803,21 @@ fn a_wrong_demo_scenario_is_refused_before_the_screen_is_taken() {
     let mut c = sb.cmd();
     c.args(["tui", "--scenario"]).arg(&file).write_stdin("");
     assert_error(&run(c), 2, &["tour.yaml, step 2", "a step does one thing"]);
+    // What only the operator may do, by either route: the keys of `:backend openai x`, or
+    // the command itself.
+    std::fs::write(&file, "steps:\n  - key: ':'\n  - key: b\n  - key: enter\n")
+        .expect("write the scenario");
+    let mut c = sb.cmd();
+    c.args(["--scenario"]).arg(&file).write_stdin("");
+    assert_error(
+        &run(c),
+        2,
+        &["tour.yaml, step 1", "may not press", "`command:`"],
+    );
+    std::fs::write(&file, "steps:\n  - command: ' Backend openai x'\n").expect("write");
+    let mut c = sb.cmd();
+    c.args(["--scenario"]).arg(&file).write_stdin("");
+    assert_error(&run(c), 2, &["tour.yaml, step 1", "may not run `:backend`"]);
     // A good one gets as far as asking for a terminal.
     std::fs::write(&file, "steps:\n  - say: hi\n").expect("write the scenario");
     let mut c = sb.cmd();

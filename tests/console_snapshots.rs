@@ -116,6 +116,7 @@ fn busy_app() -> App {
         TaskStatus::Failed {
             error: "backend 'mock' (bad_request): injected bad_request failure (model.mock)".into(),
             kind: "bad_request".into(),
+            not_retried: None,
         },
         1,
         4,

@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
 
-use super::answer::{extract_fields, norm_label, parse_set, parse_timestamp, within};
+use super::answer::{extract_fields, norm_label, parse_set, parse_timestamp, timestamp, within};
 use super::draw::{Draw, fixed, grouped};
 use super::framework::{
     AnswerField, AnswerFormat, BenchError, BenchTask, Difficulty, Family, FamilyId, FieldKind,
@@ -100,11 +100,12 @@ impl Family for Cplc {
                     .get("tolerance_s")
                     .and_then(|v| v.as_f64())
                     .unwrap_or(5.0);
-                let (Some(want), Some(got)) = (want, parse_timestamp(field)) else {
-                    return Score::zero(format!(
-                        "'{}' is not a UTC time",
-                        crate::sanitize::excerpt(field, 40)
-                    ));
+                let Some(want) = want else {
+                    return Score::zero("the task has no ground truth time");
+                };
+                let got = match timestamp(field) {
+                    Ok(got) => got,
+                    Err(e) => return Score::zero(e),
                 };
                 let off = (got - want).num_milliseconds() as f64 / 1000.0;
                 if within(off, 0.0, tolerance) {
@@ -808,6 +809,33 @@ mod tests {
                 .value,
             1.0
         );
+    }
+
+    #[test]
+    fn time_fields_reject_the_words_number_fields_reject() {
+        let t = &tasks(1, Difficulty::Easy, 5)[0];
+        let e = &t.expected;
+        for ok in [e.clone(), format!("≈ {e}"), format!("about {e}")] {
+            let s = Cplc.score(t, &Outcome::text(format!("ANSWER: {ok}")));
+            assert_eq!(s.value, 1.0, "{ok}: {}", s.reason);
+        }
+        for hedged in [
+            "not {}",
+            "no earlier than {}",
+            "at least {}",
+            "at most {}",
+            "more than {}",
+            "less than {}",
+            "< {}",
+            "≥ {}",
+            "between {} and {}",
+            "{} or later",
+            "REFUSED / {}",
+        ] {
+            let text = format!("ANSWER: {}", hedged.replace("{}", e));
+            let s = Cplc.score(t, &Outcome::text(&text));
+            assert_eq!(s.value, 0.0, "{text}: {}", s.reason);
+        }
     }
 
     #[test]

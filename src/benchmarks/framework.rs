@@ -69,7 +69,8 @@ pub enum TaskTools {
 pub enum FieldKind {
     /// A number in `unit`, scored within a tolerance.
     Number {
-        /// The unit the prompt asks for (`s`, `m`, `°C`).
+        /// The unit the prompt asks for (`s`, `m`, `°C`); empty for a plain number (a count, an
+        /// exact integer), which the prompt then asks for as "a number".
         unit: String,
     },
     /// A UTC time, `YYYY-MM-DDTHH:MM:SSZ`, scored within a tolerance.
@@ -124,6 +125,7 @@ impl AnswerFormat {
         );
         for field in &self.fields {
             let what = match &field.kind {
+                FieldKind::Number { unit } if unit.is_empty() => "a number".to_string(),
                 FieldKind::Number { unit } => format!("a number in {unit}"),
                 FieldKind::Timestamp => "a UTC time written YYYY-MM-DDTHH:MM:SSZ".to_string(),
                 FieldKind::Choice { options } => format!("one of {}", options.join(", ")),

@@ -730,7 +730,7 @@ mod tests {
             for t in tasks(14, d, 6) {
                 let s = Icsd.score(
                     &t,
-                    &perfect_outcome(&t, &format!("Diagnosis…\n```\n{}\n```", t.expected)),
+                    &perfect_outcome(&t, &format!("Diagnosis…\n```\nANSWER: {}\n```", t.expected)),
                 );
                 assert_eq!(s.value, 1.0, "{}: {}", t.id, s.reason);
                 let spaced = t.expected.replace('_', " ").to_uppercase();

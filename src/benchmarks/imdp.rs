@@ -26,10 +26,13 @@
 //!
 //! # Score
 //! 0 when the reply holds no JSON object, the last object does not parse, or it is not valid
-//! against the task's schema (checked with `jsonschema`). Otherwise the fraction of
-//! constraints met ([`protocol::check`]): per agent listed exactly once, pass inside its
-//! window, long enough, enough bandwidth, by its deadline; per conflict no overlap; the shared
-//! capacity at every hour. A message that breaks the capacity scores at most ½.
+//! against the task's schema (checked with `jsonschema`). Otherwise every constraint is checked
+//! ([`protocol::check`]): per agent listed exactly once, pass inside its window, long enough,
+//! enough bandwidth, by its deadline; per conflict no overlap; the shared capacity at every
+//! hour. All of them are hard: a plan that meets them all scores 1, and one that breaks any
+//! scores 0 for the plan — only [`protocol::SCHEMA_CREDIT`] (0.1) × the share met is left for
+//! the valid message. So a content-free plan (the whole day at full capacity for everyone, an
+//! equal share for all, an hour at 1 Mbit/s each) scores at most 0.1, not half a plan.
 
 pub mod protocol;
 
@@ -407,6 +410,45 @@ fn private_prompt(
     }
     text.push_str("Answer in plain text; the coordinator writes the final JSON message.");
     text
+}
+
+/// The content-free plans of the issue, for a task: everyone the whole day at the dish's full
+/// capacity, an equal share of it for all the whole day, one hour at 1 Mbit/s each. None of
+/// them may score more than [`protocol::SCHEMA_CREDIT`].
+#[cfg(test)]
+pub(crate) fn content_free_plans(task: &BenchTask) -> Vec<(&'static str, String)> {
+    let Ok(s) = serde_json::from_value::<Setting>(task.truth.clone()) else {
+        return Vec::new();
+    };
+    let n = s.agents.len().max(1) as i64;
+    let plan = |start: i64, end: i64, bandwidth_mbps: i64| {
+        let agreement = s
+            .agents
+            .iter()
+            .map(|a| Pass {
+                agent: a.name.clone(),
+                start,
+                end,
+                bandwidth_mbps,
+            })
+            .collect();
+        serde_json::to_string(&Message {
+            protocol: PROTOCOL.into(),
+            agreement,
+        })
+        .unwrap_or_default()
+    };
+    vec![
+        (
+            "the whole day at full capacity",
+            plan(0, HORIZON, s.capacity),
+        ),
+        (
+            "an equal share for all",
+            plan(0, HORIZON, (s.capacity / n).max(1)),
+        ),
+        ("one hour at 1 Mbit/s each", plan(0, 1, 1)),
+    ]
 }
 
 #[cfg(test)]

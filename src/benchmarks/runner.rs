@@ -288,6 +288,8 @@ impl Runner {
         cancel: &CancellationToken,
         progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<RunReport, VeyraError> {
+        // The configured key (when one is set), kept out of every stored output.
+        let key = self.core.config().model.api_key().ok().flatten();
         // What earlier calls finished (a resumed run); the statistics at the end take these
         // and what this call records, kept here rather than read back from the store.
         let mut results = if resumed {
@@ -365,7 +367,15 @@ impl Runner {
                 let cancelled =
                     matches!(solved.result, Err(VeyraError::Cancelled(_))) && stop.is_cancelled();
                 if let (false, Some(task)) = (cancelled, tasks.get(solved.index)) {
-                    let result = score(task, solved);
+                    let mut result = score(task, solved);
+                    // What is stored (and shown by `bench show`) never holds the key, whatever
+                    // the backend let through: the whole output is scrubbed, so a key split
+                    // between streamed pieces is caught too.
+                    if let std::borrow::Cow::Owned(clean) =
+                        crate::config::redact_key(&result.output, key.as_ref())
+                    {
+                        result.output = clean;
+                    }
                     batch.push((task, result));
                 }
             }

@@ -9,6 +9,11 @@
 //!   evidence. Consistency = share of clusters whose every task scored 1.
 //! - 95 % interval: `m ± 1.96 · SE`, clipped to `[0, 1]`. With fewer than two tasks (clusters)
 //!   there is no spread estimate: SE and interval are absent, and said to be.
+//! - When every task score (cluster mean, for WMRT) is 0 or 1 — a pass/fail family, and any
+//!   family whose mean is 0 or 1 — or all scores are equal, the interval is Wilson's score
+//!   interval for `m · n` of `n` instead ([`wilson`]), which stays honest at the bounds: ten
+//!   tasks all right give `[0.722, 1.000]`, not `[1.000, 1.000]`. Its SE is the interval's
+//!   half-width / 1.96, so the `±` shown and the V-Score's SE agree with it.
 //! - V-Score `V = Σ w_f m_f / Σ w_f` (weights `bench.weights`, default 1);
 //!   `SE_V = √(Σ w_f² SE_f²) / Σ w_f`; interval `V ± 1.96 · SE_V`.
 //! - Paired comparison of runs A and B: tasks paired by id, `d_t = x_t(B) − x_t(A)`; per family
@@ -162,9 +167,41 @@ pub fn standard_error(values: &[f64]) -> Option<f64> {
     Some((var / n as f64).sqrt())
 }
 
+/// Wilson's 95 % score interval for `k` successes in `n` trials (`None` for `n` = 0):
+/// `(p̂ + z²/2n ± z √(p̂(1 − p̂)/n + z²/4n²)) / (1 + z²/n)`, `p̂ = k/n`, `z` = [`Z95`].
+pub fn wilson(k: f64, n: f64) -> Option<(f64, f64)> {
+    if n <= 0.0 {
+        return None;
+    }
+    let p = (k / n).clamp(0.0, 1.0);
+    let z2 = Z95 * Z95;
+    let denominator = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denominator;
+    let half = Z95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denominator;
+    Some(((centre - half).max(0.0), (centre + half).min(1.0)))
+}
+
+/// What a set of units measures: task scores in `[0, 1]`, or paired differences in `[-1, 1]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scale {
+    Scores,
+    Differences,
+}
+
+impl Scale {
+    fn bounds(self) -> (f64, f64) {
+        match self {
+            Scale::Scores => (0.0, 1.0),
+            Scale::Differences => (-1.0, 1.0),
+        }
+    }
+}
+
 /// Mean and SE of `(cluster, value)` pairs: over cluster means when `clustered`, else over the
-/// values. Returns the estimate and the number of units.
-fn estimate(units: &[(String, f64)], clustered: bool, lo: f64, hi: f64) -> (Estimate, usize) {
+/// values; scores that are all 0 or 1 get Wilson's interval (see the module docs). Returns
+/// the estimate and the number of units.
+fn estimate(units: &[(String, f64)], clustered: bool, scale: Scale) -> (Estimate, usize) {
+    let (lo, hi) = scale.bounds();
     let values: Vec<f64> = if clustered {
         let mut by: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
         for (c, v) in units {
@@ -175,10 +212,26 @@ fn estimate(units: &[(String, f64)], clustered: bool, lo: f64, hi: f64) -> (Esti
         units.iter().map(|u| u.1).collect()
     };
     let m = mean(&values).unwrap_or(0.0);
-    (
-        Estimate::new(m, standard_error(&values), lo, hi),
-        values.len(),
-    )
+    // Pass/fail scores, or scores without spread (all equal): `m ± 1.96 · SE` would claim a
+    // certainty no sample gives. Wilson's interval, whose variance p̂(1 − p̂) is the largest any
+    // score in [0, 1] with that mean can have, is honest for both.
+    let pass_fail = values.iter().all(|v| *v == 0.0 || *v == 1.0);
+    let no_spread = values.iter().all(|v| *v == m);
+    let n = values.len();
+    if scale == Scale::Scores
+        && (pass_fail || no_spread)
+        && n >= 2
+        && let Some((low, high)) = wilson(values.iter().sum(), n as f64)
+    {
+        let estimate = Estimate {
+            mean: m,
+            se: Some((high - low) / (2.0 * Z95)),
+            ci_low: Some(low),
+            ci_high: Some(high),
+        };
+        return (estimate, n);
+    }
+    (Estimate::new(m, standard_error(&values), lo, hi), n)
 }
 
 /// Combines family estimates with weights: `Σ w m / Σ w`, `√(Σ w² SE²) / Σ w` (no SE when any
@@ -218,7 +271,7 @@ pub fn summarize(
             .filter_map(|t| t.mean().map(|m| (t.cluster.clone(), m)))
             .collect();
         let clustered = is_clustered(family);
-        let (score, unit_count) = estimate(&units, clustered, 0.0, 1.0);
+        let (score, unit_count) = estimate(&units, clustered, Scale::Scores);
         let consistency = clustered.then(|| {
             let mut by: BTreeMap<&str, bool> = BTreeMap::new();
             for (c, v) in &units {
@@ -315,7 +368,7 @@ pub fn compare(
     let unpaired = finished(a) + finished(b) - 2 * paired;
     let mut families = Vec::new();
     for (family, units) in pairs {
-        let (diff, _) = estimate(&units, is_clustered(family), -1.0, 1.0);
+        let (diff, _) = estimate(&units, is_clustered(family), Scale::Differences);
         families.push(FamilyDiff {
             family,
             pairs: units.len(),
@@ -410,23 +463,63 @@ mod tests {
 
     #[test]
     fn v_score_weights_means_and_combines_standard_errors() {
-        // Family A: scores 1, 0 → mean 0.5, SE 0.5; family B: 1, 1 → mean 1, SE 0.
+        // Family A: scores 0.75, 0.25 → mean 0.5, SE √(0.125/2) = 0.25; family B: 0.8, 1 →
+        // mean 0.9, SE √(0.02/2) = 0.1.
         let ts = vec![
-            task(FamilyId::Cplc, "a1", "a1", &[1.0]),
-            task(FamilyId::Cplc, "a2", "a2", &[0.0]),
-            task(FamilyId::Icsd, "b1", "b1", &[1.0]),
+            task(FamilyId::Cplc, "a1", "a1", &[0.75]),
+            task(FamilyId::Cplc, "a2", "a2", &[0.25]),
+            task(FamilyId::Icsd, "b1", "b1", &[0.8]),
             task(FamilyId::Icsd, "b2", "b2", &[1.0]),
         ];
         let w = |f: FamilyId| if f == FamilyId::Cplc { 3.0 } else { 1.0 };
         let s = summarize(&ts, &[FamilyId::Cplc, FamilyId::Icsd], &w);
-        // V = (3·0.5 + 1·1)/4 = 0.625; SE = √(9·0.25 + 0)/4 = 0.375.
-        assert!(close(s.v_score.score.mean, 0.625));
-        assert!(close(s.v_score.score.se.unwrap(), 0.375));
-        assert!(
-            close(s.v_score.score.ci_low.unwrap(), 0.0),
-            "0.625 − 0.735 clipped"
-        );
+        // V = (3·0.5 + 1·0.9)/4 = 0.6; SE = √(9·0.0625 + 0.01)/4.
+        assert!(close(s.v_score.score.mean, 0.6));
+        let se = (9.0 * 0.0625f64 + 0.01).sqrt() / 4.0;
+        assert!(close(s.v_score.score.se.unwrap(), se));
+        assert!(close(s.v_score.score.ci_low.unwrap(), 0.6 - Z95 * se));
+        // Family B's interval 0.9 ± 0.196 is clipped to 1.
+        assert_eq!(s.families[1].score.ci_high, Some(1.0));
         assert_eq!(s.v_score.weights[&FamilyId::Cplc], 3.0);
+    }
+
+    #[test]
+    fn pass_fail_and_spreadless_families_get_an_interval_honest_at_the_bounds() {
+        let family = |scores: &[f64]| {
+            let ts: Vec<TaskScores> = scores
+                .iter()
+                .enumerate()
+                .map(|(i, s)| task(FamilyId::Asr, &format!("t{i}"), &format!("t{i}"), &[*s]))
+                .collect();
+            summarize(&ts, &[FamilyId::Asr], &|_| 1.0).families[0].score
+        };
+        let near = |a: f64, b: f64| (a - b).abs() < 1e-6;
+        // Ten of ten right: Wilson [0.722, 1], not [1, 1].
+        let all = family(&[1.0; 10]);
+        assert_eq!(all.mean, 1.0);
+        assert!(near(all.ci_low.unwrap(), 0.722_460), "{all:?}");
+        assert_eq!(all.ci_high, Some(1.0));
+        assert!(all.se.unwrap() > 0.0);
+        // None right: [0, 0.278].
+        let none = family(&[0.0; 10]);
+        assert_eq!(none.ci_low, Some(0.0));
+        assert!(near(none.ci_high.unwrap(), 1.0 - 0.722_460), "{none:?}");
+        // Ten of twenty: [0.299, 0.701], and the SE is its half-width / 1.96.
+        let half: Vec<f64> = (0..20).map(|i| f64::from(i % 2)).collect();
+        let h = family(&half);
+        assert!(near(h.ci_low.unwrap(), 0.299_295), "{h:?}");
+        assert!(near(h.ci_high.unwrap(), 0.700_705), "{h:?}");
+        assert!(near(h.se.unwrap(), 0.200_705 / Z95), "{h:?}");
+        // All equal but fractional: no spread in the sample is not certainty either.
+        let flat = family(&[0.5; 6]);
+        assert!(
+            flat.ci_low.unwrap() < 0.5 && flat.ci_high.unwrap() > 0.5,
+            "{flat:?}"
+        );
+        // Wilson by hand: 3 of 10.
+        let (lo, hi) = wilson(3.0, 10.0).unwrap();
+        assert!(near(lo, 0.107_789) && near(hi, 0.603_227));
+        assert_eq!(wilson(0.0, 0.0), None);
     }
 
     #[test]

@@ -193,6 +193,40 @@ pub fn default_path(config: &crate::config::VeyraConfig) -> PathBuf {
         .map_or_else(|| PathBuf::from("bench.db"), |p| p.join("bench.db"))
 }
 
+/// Creates the store file `path` with mode 0600 if it is missing (SQLite then gives its WAL and
+/// shared-memory files the same mode), and narrows it and its `-wal` and `-shm` files to 0600
+/// if they are looser. Existing files are changed by path, never opened: closing a descriptor
+/// of a database file would drop the locks SQLite holds on it in this process.
+fn private_files(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(crate::fsread::OPEN_FLAGS)
+        .open(path)
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = PathBuf::from(name);
+        let meta = match std::fs::symlink_metadata(&file) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let mode = meta.permissions().mode();
+        if meta.is_file() && mode & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+    }
+    Ok(())
+}
+
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -202,21 +236,32 @@ fn to_u64(v: i64) -> u64 {
 }
 
 impl BenchStore {
-    /// Opens (creating it and its directory when missing) the store at `path`.
+    /// Opens (creating it and its directory when missing) the store at `path`. It holds
+    /// prompts and answers, so it is private whatever the configuration: a directory Veyra
+    /// creates is 0700, and so is Veyra's own data directory ([`crate::config::data_dir`]) if
+    /// it was looser; a directory the operator chose keeps its mode. The store and its WAL and
+    /// shared-memory files are 0600 (created so, and narrowed if they were looser).
     pub fn open(path: &Path) -> Result<Self, BenchError> {
         let shown = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-            && !dir.exists()
+            && (!dir.exists() || dir == crate::config::data_dir())
         {
             crate::governance::witness::private_dir(dir).map_err(|e| BenchError::Store {
                 path: shown.clone(),
                 message: format!(
-                    "cannot create the directory {}: {e}; create it or point \
+                    "cannot create the directory {} (mode 0700): {e}; create it or point \
                      governance.store_path elsewhere",
                     dir.display()
                 ),
             })?;
         }
+        private_files(path).map_err(|e| BenchError::Store {
+            path: shown.clone(),
+            message: format!(
+                "cannot make the store private (mode 0600): {e}; check the path and its \
+                 permissions"
+            ),
+        })?;
         let conn = Connection::open(path).map_err(|e| BenchError::Store {
             path: shown.clone(),
             message: format!("cannot open: {e}; check the path and its permissions"),

@@ -8,6 +8,8 @@ use proptest::prelude::*;
 
 use super::*;
 
+mod floors;
+
 /// A few tasks of every family at every difficulty.
 fn tasks() -> &'static [BenchTask] {
     static TASKS: OnceLock<Vec<BenchTask>> = OnceLock::new();
@@ -78,7 +80,7 @@ proptest! {
         let text = match dress {
             0 => format!("{before}\nANSWER: {answer}"),
             1 => format!("{before}\n**Answer:** {}", answer.to_lowercase()),
-            2 => format!("{before}\n```\n{answer}\n```\n"),
+            2 => format!("{before}\n```\nANSWER: {answer}\n```\n"),
             3 => format!("ANSWER: wrong guess\n{before}\nFinal answer = {answer}."),
             _ => format!("  answer :   {answer}  "),
         };

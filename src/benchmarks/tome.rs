@@ -20,6 +20,12 @@
 //! sums over two bodies or dates (light), more rows, decimals, distractor sensors and a second
 //! file (file), a result file to write (chain).
 //!
+//! Tolerances sit well below the spread of the true answers, so that no constant passes a
+//! computed task: 0.5 for exact integers, [`LIGHT_TOLERANCE_S`] (5 ms) per one-way light time
+//! the answer is made of (a round trip 10 ms, a chain of `n` exchanges `n` × 10 ms), 0.005 for
+//! totals and 0.002 for means. The test `best_constant_answers_stay_at_the_floor`
+//! (`src/benchmarks/tests/floors.rs`) checks it over 200 tasks of every difficulty.
+//!
 //! **Score** = correctness × (½ + ½ × economy). Correctness is the mean of the parts: the
 //! answer line (a number within the task's tolerance) and, when the task asks for a result
 //! file, that file's content (one number within the same tolerance). Economy is
@@ -31,7 +37,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
 
-use super::answer::{extract_fields, parse_number, within};
+use super::answer::{extract_fields, number, parse_number, within};
 use super::draw::{Draw, fixed};
 use super::framework::{
     AnswerField, AnswerFormat, BenchError, BenchTask, Difficulty, Family, FamilyId, FieldKind,
@@ -56,6 +62,12 @@ pub const TOOLS: [&str; 5] = [
 
 /// First and last second of the dates tasks are set on (2026-01-01 to 2045-12-31).
 const DATE_RANGE: (i64, i64) = (1_767_225_600, 2_398_377_599);
+
+/// Tolerance per one-way light time an answer is made of, seconds. The truth rounds each
+/// one-way time to the millisecond and the `light_time` tool gives it to full precision, so
+/// 5 ms is room for rounding, not for guessing: the one-way time to the Moon alone spreads
+/// over 0.17 s (1.19–1.36 s), and a tolerance as wide as that let a constant pass.
+pub const LIGHT_TOLERANCE_S: f64 = 0.005;
 
 /// Sensor names of the readings files.
 const SENSORS: [&str; 6] = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"];
@@ -109,7 +121,7 @@ impl Family for Tome {
             let mut truth = json!({
                 "kind": made.kind,
                 "value": expected.parse::<f64>().unwrap_or(made.value),
-                "tolerance": made.tolerance,
+                "tolerance": fixed(made.tolerance, 4).parse::<f64>().unwrap_or(made.tolerance),
                 "needed_calls": made.needed,
             });
             if let Some(files) = &made.files {
@@ -152,16 +164,17 @@ impl Family for Tome {
         let mut parts: Vec<(f64, String)> = Vec::new();
         match extract_fields(&outcome.text, 1) {
             Err(e) => parts.push((0.0, format!("answer: {e}"))),
-            Ok(fields) => match parse_number(&fields[0]) {
-                Some(got) if within(got, want, tolerance) => parts.push((1.0, "answer ok".into())),
-                Some(got) => parts.push((0.0, format!("answer {} != {shown}", fixed(got, 3)))),
-                None => parts.push((
+            Ok(fields) => match number(&fields[0]) {
+                Ok(got) if within(got, want, tolerance) => parts.push((1.0, "answer ok".into())),
+                Ok(got) => parts.push((
                     0.0,
                     format!(
-                        "answer '{}' is not one number",
-                        crate::sanitize::excerpt(&fields[0], 40)
+                        "answer {} != {shown} (tolerance {})",
+                        fixed(got, 3),
+                        fixed(tolerance, 3)
                     ),
                 )),
+                Err(e) => parts.push((0.0, format!("answer: {e}"))),
             },
         }
         let result_file = task.truth_str("result_file");
@@ -312,7 +325,8 @@ fn light(draw: &mut Draw, level: usize) -> Result<Made, String> {
     let (body, name) = pick(draw);
     let at = date(draw)?;
     let one = round3(one_way_s(body, at)?);
-    let (prompt, value, needed) = match level {
+    // (prompt, value, calls needed, one-way times the value is made of)
+    let (prompt, value, needed, terms) = match level {
         0 => (
             format!(
                 "What is the one-way light time from Earth to {name} at {}, in seconds?",
@@ -320,6 +334,7 @@ fn light(draw: &mut Draw, level: usize) -> Result<Made, String> {
             ),
             one,
             1,
+            1.0,
         ),
         1 => (
             format!(
@@ -329,6 +344,7 @@ fn light(draw: &mut Draw, level: usize) -> Result<Made, String> {
             ),
             2.0 * one,
             1,
+            2.0,
         ),
         2 => {
             let later = date(draw)?;
@@ -342,6 +358,7 @@ fn light(draw: &mut Draw, level: usize) -> Result<Made, String> {
                 ),
                 two - one,
                 2,
+                2.0,
             )
         }
         _ => {
@@ -366,17 +383,20 @@ fn light(draw: &mut Draw, level: usize) -> Result<Made, String> {
                 ),
                 2.0 * one + pause as f64 + 2.0 * two,
                 2,
+                4.0,
             )
         }
     };
+    let tolerance = terms * LIGHT_TOLERANCE_S;
     Ok(Made {
         prompt: format!(
             "Use the light_time tool (it takes the body and an RFC 3339 date) for the \
-             ephemeris.\n{prompt}"
+             ephemeris.\n{prompt} Give the seconds to 3 decimals (within {} s).",
+            fixed(tolerance, 3)
         ),
         value,
         decimals: 3,
-        tolerance: 0.5,
+        tolerance,
         unit: "s",
         needed,
         kind: "light",
@@ -514,17 +534,20 @@ fn chain(draw: &mut Draw, level: usize) -> Result<Made, String> {
         Some(f) => format!(" Write the total, as one number, to {WORKDIR}/{f}."),
         None => String::new(),
     };
+    // Two one-way times per exchange.
+    let tolerance = 2.0 * exchanges as f64 * LIGHT_TOLERANCE_S;
     Ok(Made {
         prompt: format!(
             "The file {WORKDIR}/mission.txt in your workspace describes a survey of {name}: the \
              body, the start time and the number of command exchanges. Each exchange is one \
              round trip at the light time of the start time. Read it, get the light time with \
              the light_time tool, and compute the total link time in seconds over all \
-             exchanges.{write}"
+             exchanges, to 3 decimals (within {} s).{write}",
+            fixed(tolerance, 3)
         ),
         value: 2.0 * one * exchanges as f64,
         decimals: 3,
-        tolerance: 0.5 * exchanges as f64,
+        tolerance,
         unit: "s",
         needed: if result_file.is_some() { 3 } else { 2 },
         kind: "chain",

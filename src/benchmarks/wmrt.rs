@@ -8,7 +8,9 @@
 //! world's surface gravity) and the boiling point of water in a pressurized habitat (which
 //! does not depend on the world at all — the world is the distractor). Ground truth is computed
 //! from the formulas; numbers are scored within 2 % (3 % where the model must recall gravity;
-//! 1.5 °C for boiling points).
+//! boiling points within 0.5 °C where the prompt gives the relation, 1 °C where it must be
+//! recalled). Tolerances sit well below the spread of the true answers: the test
+//! `best_constant_answers_stay_at_the_floor` shows no constant scores over 0.1.
 //!
 //! Difficulty: easy states g and uses 2 worlds per cluster; medium states g among distractors,
 //! 3 worlds; hard leaves g to the model's knowledge, 4 worlds, more distractors; extreme gives
@@ -16,7 +18,7 @@
 
 use serde_json::json;
 
-use super::answer::{extract_fields, parse_number, within};
+use super::answer::{extract_fields, number, within};
 use super::draw::{Draw, fixed};
 use super::framework::{
     AnswerField, AnswerFormat, BenchError, BenchTask, Difficulty, Family, FamilyId, FieldKind,
@@ -190,11 +192,12 @@ impl Family for Wmrt {
             .get("unit")
             .and_then(|v| v.as_str())
             .unwrap_or("");
-        let (Some(want), Some(got)) = (want, parse_number(&fields[0])) else {
-            return Score::zero(format!(
-                "'{}' is not one number",
-                crate::sanitize::excerpt(&fields[0], 40)
-            ));
+        let Some(want) = want else {
+            return Score::zero("the task has no ground truth value");
+        };
+        let got = match number(&fields[0]) {
+            Ok(got) => got,
+            Err(e) => return Score::zero(e),
         };
         if within(got, want, tolerance) {
             Score::new(1.0, format!("within ±{} {unit}", fixed(tolerance, 3)))
@@ -433,8 +436,13 @@ fn variant(
         name: question.name().into(),
         kind: FieldKind::Number { unit: unit.into() },
     }]);
+    // The boiling point does not depend on the world, so every variant of a cluster has the
+    // same answer: its tolerance must be narrow, or a constant near the common boiling points
+    // passes whole clusters. 0.5 °C where the prompt gives the relation to use; 1 °C where
+    // the model must recall it (Clausius–Clapeyron with a constant heat of vaporization and
+    // the steam tables differ by up to 0.8 °C down to 30 kPa).
     let tolerance = if question == Question::Boiling {
-        1.5
+        if level < 2 { 0.5 } else { 1.0 }
     } else if level == 2 {
         value.abs() * 0.03
     } else {
@@ -526,6 +534,78 @@ mod tests {
         assert!(hard.iter().all(|t| !t.prompt.contains("surface gravity")));
         let words = |ts: &[BenchTask]| ts.iter().map(|t| t.prompt.len()).sum::<usize>();
         assert!(words(&extreme) > words(&easy));
+    }
+
+    #[test]
+    fn an_echo_of_the_question_is_not_an_answer() {
+        // The default mock answers `Acknowledged: "<first 60 characters of the prompt>".` and
+        // a few stock sentences. Taken as a bare one-line answer, the echo of
+        // wmrt-medium-s1-c141-v2 held one number, within tolerance of the truth: the mock
+        // scored 0.0023 on WMRT at --count 430 --seed 1.
+        let ts = tasks(430, Difficulty::Medium, 1);
+        let t = ts
+            .iter()
+            .find(|t| t.id == "wmrt-medium-s1-c141-v2")
+            .unwrap();
+        let echo = format!(
+            "Acknowledged: \"{}\". Link budget is nominal and the uplink window is open.",
+            crate::events::title_of(&t.prompt, 60)
+        );
+        let echoed = crate::benchmarks::answer::parse_number(&echo).unwrap();
+        let tolerance = t.truth["tolerance"].as_f64().unwrap();
+        assert!(within(
+            echoed,
+            t.truth["value"].as_f64().unwrap(),
+            tolerance
+        ));
+        let s = Wmrt.score(t, &Outcome::text(echo.clone()));
+        assert_eq!(s.value, 0.0, "{echo}: {}", s.reason);
+        assert_eq!(s.reason, "no ANSWER line");
+        // Nor is the bare number, or any echo.
+        assert_eq!(Wmrt.score(t, &Outcome::text(&t.expected)).value, 0.0);
+        for t in &ts {
+            let echo = format!(
+                "Acknowledged: \"{}\".",
+                crate::events::title_of(&t.prompt, 60)
+            );
+            assert_eq!(Wmrt.score(t, &Outcome::text(echo)).value, 0.0, "{}", t.id);
+        }
+    }
+
+    #[test]
+    fn a_hedged_or_negated_number_is_not_that_number() {
+        for d in Difficulty::ALL {
+            for t in tasks(20, d, 5) {
+                let e = &t.expected;
+                assert_eq!(
+                    Wmrt.score(&t, &Outcome::text(format!("ANSWER: {e}"))).value,
+                    1.0
+                );
+                assert_eq!(
+                    Wmrt.score(&t, &Outcome::text(format!("ANSWER: ≈ {e}")))
+                        .value,
+                    1.0
+                );
+                for hedged in [
+                    format!("not {e}"),
+                    format!("at least {e}"),
+                    format!("at most {e}"),
+                    format!("more than {e}"),
+                    format!("less than {e}"),
+                    format!("no {e}"),
+                    format!("< {e}"),
+                    format!("> {e}"),
+                    format!("≤ {e}"),
+                    format!("≥ {e}"),
+                    format!("between 0 and {e}"),
+                    format!("{e} to {e}"),
+                    format!("up to {e}"),
+                ] {
+                    let s = Wmrt.score(&t, &Outcome::text(format!("ANSWER: {hedged}")));
+                    assert_eq!(s.value, 0.0, "{}: {hedged} → {}", t.id, s.reason);
+                }
+            }
+        }
     }
 
     #[test]

@@ -14,6 +14,9 @@ use crate::governance::{
     TrustAnchors, VerifyReport, checkpoint,
 };
 
+/// Most bytes of an audit export `veyra audit verify --file` reads: about a million entries.
+pub const MAX_EXPORT_BYTES: u64 = 1 << 30;
+
 /// `veyra audit …`.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -245,8 +248,15 @@ pub fn audit_verify_file(
     let Some(file) = args.file.as_deref() else {
         return Err(VeyraError::Usage("audit verify --file needs a file".into()));
     };
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| VeyraError::io(format!("reading audit export {}", file.display()), e))?;
+    let text = crate::fsread::read_regular_to_string(file, MAX_EXPORT_BYTES, "audit export")
+        .map_err(|e| match e {
+            crate::fsread::BoundedReadError::Io { source, .. } => {
+                VeyraError::io(format!("reading audit export {}", file.display()), source)
+            }
+            e @ (crate::fsread::BoundedReadError::NotRegular { .. }
+            | crate::fsread::BoundedReadError::TooLarge { .. }
+            | crate::fsread::BoundedReadError::NotUtf8 { .. }) => VeyraError::Usage(e.to_string()),
+        })?;
     let export: AuditExport = serde_json::from_str(&text).map_err(|e| {
         VeyraError::Usage(format!(
             "{}:{}:{}: not a Veyra audit export: {e}",

@@ -80,8 +80,8 @@ fn parse_in(text: &str, range: std::ops::RangeInclusive<u64>) -> Result<u32, Str
 /// `veyra bench [flags]`.
 #[derive(Debug, Args, Default)]
 pub struct BenchRunArgs {
-    /// Families: all, or a comma-separated list of cplc, msga, wmrt, icsd, tome, asr (default:
-    /// bench.family).
+    /// Families: all, or a comma-separated list of cplc, msga, wmrt, icsd, tome, asr, imdp
+    /// (default: bench.family).
     #[arg(long, value_name = "F[,F…]|all", value_parser = parse_families)]
     pub family: Option<FamilyList>,
     /// Tasks per family, 1 to 100,000 (default: bench.count).

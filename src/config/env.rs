@@ -92,9 +92,9 @@ pub fn apply_overrides(
                 var: var.clone(),
                 message: format!(
                     "value '{}' does not fit {}: {}",
-                    crate::sanitize::quote(raw),
+                    crate::sanitize::quote(&super::mask_userinfo(raw)),
                     path.join("."),
-                    crate::sanitize::quote(&detail)
+                    crate::sanitize::quote(&super::mask_userinfo(&detail))
                 ),
             });
         }

@@ -20,7 +20,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use bench::{BenchConfig, Difficulty, FamilyId};
-pub use secret::{REDACTED, REDACTED_IN_TEXT, Secret, redact, redact_key};
+pub use secret::{
+    MASKED_USERINFO, MIN_KEY_LEN, REDACTED, REDACTED_IN_TEXT, Secret, StreamRedactor, display_url,
+    mask_userinfo, redact, redact_key,
+};
 pub use theme::{ResolvedTheme, ThemeColour};
 pub use tools::{
     AllowedHost, RANGE_HTTP_TIMEOUT_MS, RANGE_TOOL_BYTES, RANGE_TOOL_STEPS, ToolSelection,
@@ -52,6 +55,10 @@ pub const RANGE_AGING_MS: std::ops::RangeInclusive<u64> = 0..=86_400_000;
 pub const RANGE_TASK_TOKENS: std::ops::RangeInclusive<u64> = 0..=100_000_000;
 /// Range of `runtime.queue_capacity`.
 pub const RANGE_QUEUE_CAPACITY: std::ops::RangeInclusive<u64> = 1..=10_000_000;
+/// Range of `logging.max_bytes` when not 0 (0 = never rotate).
+pub const RANGE_LOG_BYTES: std::ops::RangeInclusive<u64> = 65_536..=1 << 30;
+/// Range of `logging.keep`.
+pub const RANGE_LOG_KEEP: std::ops::RangeInclusive<u64> = 0..=100;
 
 /// The whole configuration. Every field has a default, so an empty file is a valid file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -141,6 +148,21 @@ impl ModelConfig {
                 ),
             }),
         }
+    }
+}
+
+impl VeyraConfig {
+    /// The configuration as `veyra config show` prints it: `model.base_url` with its
+    /// user-info masked ([`display_url`]). Never for use: the masked URL no longer reaches the
+    /// server.
+    pub fn for_display(&self) -> VeyraConfig {
+        let mut shown = self.clone();
+        if let Some(url) = &mut shown.model.base_url
+            && let std::borrow::Cow::Owned(masked) = display_url(url)
+        {
+            *url = masked;
+        }
+        shown
     }
 }
 
@@ -451,6 +473,12 @@ pub struct LoggingConfig {
     pub format: LogFormat,
     /// Log file; defaults to `<data dir>/veyra.log`.
     pub file: Option<PathBuf>,
+    /// Size at which the log file is rotated, bytes (64 KiB to 1 GiB; 0 = never, for an
+    /// outside `logrotate`). Default 10 MiB.
+    pub max_bytes: u64,
+    /// Rotated files kept beside it (`veyra.log.1` newest … `veyra.log.N`), 0 to 100.
+    /// Default 3.
+    pub keep: u32,
 }
 
 impl Default for LoggingConfig {
@@ -459,6 +487,8 @@ impl Default for LoggingConfig {
             level: "info".into(),
             format: LogFormat::Json,
             file: None,
+            max_bytes: 10 << 20,
+            keep: 3,
         }
     }
 }
@@ -713,21 +743,31 @@ pub fn check_file(path: &Path) -> Result<VeyraConfig, ConfigError> {
     Ok(config)
 }
 
-/// Parses a YAML file into a config, with located, actionable errors.
+/// Most bytes of a config or theme file: a config is a page of YAML, never a megabyte.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Parses a YAML file into a config, with located, actionable errors. The file must be a
+/// regular file of at most [`MAX_FILE_BYTES`] ([`crate::fsread`]).
 pub fn parse_file(path: &Path) -> Result<VeyraConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            ConfigError::NotFound {
-                path: path.to_path_buf(),
-            }
-        } else {
-            ConfigError::Unreadable {
-                path: path.to_path_buf(),
-                source,
-            }
+    let text = read_file(path, "config file").map_err(|e| match e {
+        ConfigError::Unreadable { path, source }
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            ConfigError::NotFound { path }
         }
+        other => other,
     })?;
     parse_str(&text, path)
+}
+
+/// Reads a config or theme file (`what`) as [`crate::fsread`] reads every file it is handed.
+pub(crate) fn read_file(path: &Path, what: &str) -> Result<String, ConfigError> {
+    crate::fsread::read_regular_to_string(path, MAX_FILE_BYTES, what).map_err(|e| {
+        ConfigError::Unreadable {
+            path: path.to_path_buf(),
+            source: e.into_io(),
+        }
+    })
 }
 
 /// Parses YAML text; `path` is used for error messages only.

@@ -4,6 +4,16 @@
 //! `Display` and `Serialize` print a fixed placeholder, so a key cannot reach a log line, an
 //! event, the audit trail, an error message or `veyra config show` by accident. The only way to
 //! the bytes is [`Secret::expose`], which a backend calls when it builds a request header.
+//!
+//! Text from a server loses secrets here too: [`redact`] and [`redact_key`] for whole texts,
+//! [`StreamRedactor`] for text that arrives in pieces (a key may be split between two), and
+//! [`display_url`] / [`mask_userinfo`] for URLs that carry a credential in their user-info.
+
+mod stream;
+mod userinfo;
+
+pub use stream::StreamRedactor;
+pub use userinfo::{MASKED_USERINFO, display_url, mask_userinfo};
 
 use std::borrow::Cow;
 use std::fmt;
@@ -17,6 +27,9 @@ pub const REDACTED: &str = "***redacted***";
 /// What a secret found inside text from a server is replaced by ([`redact`]).
 pub const REDACTED_IN_TEXT: &str = "[redacted]";
 
+/// Keys shorter than this are not searched for in text: they would blank ordinary words.
+pub const MIN_KEY_LEN: usize = 8;
+
 /// Shapes of credentials, whoever they belong to: `Bearer <token>`, `sk-…`-style keys, and
 /// `api_key: <value>` / `x-api-key=<value>` pairs. Compiled once; the patterns are constants
 /// (a unit test compiles them), so `None` is unreachable and would only mean "no pattern".
@@ -28,11 +41,16 @@ static TOKEN_SHAPES: LazyLock<Option<Regex>> = LazyLock::new(|| {
 });
 
 /// `text` with the configured `key` and anything shaped like a bearer token or API key
-/// replaced by [`REDACTED_IN_TEXT`]. Used on every text a server sends back that is not the
-/// answer itself (error bodies, headers, stream error events) before it reaches an error, an
-/// event, the log or the audit trail. Borrowed when there is nothing to hide.
+/// replaced by [`REDACTED_IN_TEXT`], and the user-info of any URL in it masked
+/// ([`mask_userinfo`]). Used on every text a server sends back that is not the answer itself
+/// (error bodies, headers, stream error events) and on transport errors (which quote the URL)
+/// before it reaches an error, an event, the log or the audit trail. Borrowed when there is
+/// nothing to hide.
 pub fn redact<'a>(text: &'a str, key: Option<&Secret>) -> Cow<'a, str> {
     let mut out = redact_key(text, key);
+    if let Cow::Owned(masked) = mask_userinfo(&out) {
+        out = Cow::Owned(masked);
+    }
     if let Some(shapes) = TOKEN_SHAPES.as_ref()
         && shapes.is_match(&out)
     {
@@ -52,10 +70,10 @@ pub fn redact<'a>(text: &'a str, key: Option<&Secret>) -> Cow<'a, str> {
 
 /// `text` with every occurrence of the configured `key` replaced by [`REDACTED_IN_TEXT`];
 /// nothing else is touched (answer text: a model may well write "Bearer" or "sk-"). Keys
-/// shorter than 8 characters are not searched for: they would blank ordinary words.
+/// shorter than [`MIN_KEY_LEN`] bytes are not searched for: they would blank ordinary words.
 pub fn redact_key<'a>(text: &'a str, key: Option<&Secret>) -> Cow<'a, str> {
     match key.map(Secret::expose) {
-        Some(k) if k.len() >= 8 && text.contains(k) => {
+        Some(k) if k.len() >= MIN_KEY_LEN && text.contains(k) => {
             Cow::Owned(text.replace(k, REDACTED_IN_TEXT))
         }
         _ => Cow::Borrowed(text),
@@ -131,6 +149,10 @@ mod tests {
                 r#"{"api_key": "[redacted]"}"#,
             ),
             ("x-api-key=abcdefgh12345678", "x-api-key=[redacted]"),
+            (
+                "error sending request for url (http://u:hunter2@host/v1/models)",
+                "error sending request for url (http://***@host/v1/models)",
+            ),
         ] {
             assert_eq!(redact(text, Some(&key)), want, "{text}");
         }

@@ -388,3 +388,41 @@ fn a_user_theme_overrides_only_what_it_sets() {
     assert_eq!(mine.colour("ok"), base.colour("ok"));
     assert_eq!(mine.name, "mine");
 }
+
+#[test]
+fn the_shown_configuration_masks_the_base_urls_user_info_and_overrides_still_apply() {
+    let config =
+        parse("model:\n  backend: openai\n  base_url: http://u:hunter2-key@host:8080/v1\n")
+            .unwrap();
+    let shown = config.for_display();
+    assert_eq!(
+        shown.model.base_url.as_deref(),
+        Some("http://***@host:8080/v1")
+    );
+    assert_eq!(
+        VeyraConfig {
+            model: ModelConfig {
+                base_url: config.model.base_url.clone(),
+                ..shown.model.clone()
+            },
+            ..shown
+        },
+        config,
+        "nothing else changes"
+    );
+    // The configuration used keeps its URL, through an override of another key too.
+    let (overridden, _) =
+        env::apply_overrides(config, &vars(&[("VEYRA_MODEL__MODEL", "m2")])).unwrap();
+    assert_eq!(
+        overridden.model.base_url.as_deref(),
+        Some("http://u:hunter2-key@host:8080/v1")
+    );
+    // An error about the URL does not repeat its user-info.
+    let err = parse("model:\n  base_url: ftp://u:hunter2-key@host/v1\n")
+        .unwrap()
+        .validate(&|_| Origin::Default)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ftp://***@host/v1"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}

@@ -247,10 +247,7 @@ pub fn load_theme(name_or_path: &str) -> Result<ResolvedTheme, ConfigError> {
             ),
         });
     }
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = super::read_file(path, "theme file")?;
     ThemeSpec::parse(&text, path)?.resolve(Some(&base), path)
 }
 

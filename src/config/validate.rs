@@ -70,7 +70,7 @@ impl VeyraConfig {
                         format!(
                             "'{}' is not an http(s) URL; write e.g. \
                              http://localhost:11434/v1 or https://api.openai.com/v1",
-                            crate::sanitize::quote(base)
+                            crate::sanitize::quote(&super::display_url(base))
                         ),
                     ));
                 }
@@ -217,6 +217,20 @@ impl VeyraConfig {
                 ),
             ));
         }
+        if self.logging.max_bytes != 0 {
+            within(
+                "logging.max_bytes",
+                self.logging.max_bytes,
+                RANGE_LOG_BYTES,
+                " bytes (0 = never rotate)",
+            )?;
+        }
+        within(
+            "logging.keep",
+            u64::from(self.logging.keep),
+            RANGE_LOG_KEEP,
+            " rotated files",
+        )?;
         let level = self.logging.level.to_ascii_lowercase();
         if !LOG_LEVELS.contains(&level.as_str()) {
             return Err(invalid(

@@ -33,6 +33,18 @@ use crate::models::{
 };
 use crate::runtime::scheduler::{TaskContext, TaskError, TaskHandler};
 
+/// An info line for an attended execution, a debug line for an unattended one (a benchmark's
+/// thousands of tasks would bury the operator's own lines and fill the log).
+macro_rules! progress {
+    ($unattended:expr, $($arg:tt)+) => {
+        if $unattended {
+            tracing::debug!($($arg)+)
+        } else {
+            tracing::info!($($arg)+)
+        }
+    };
+}
+
 /// The error kind of an attempt whose preparation before tool calls failed.
 const BEFORE_TOOLS: &str = "before_tools";
 
@@ -135,7 +147,7 @@ async fn run_execution(
         &task.cancel,
     )
     .await?;
-    tracing::info!(backend = %backend_name, model = %model_request.model, priority = %task.priority, tools = model_request.tools.len(), "execution started");
+    progress!(request.unattended, backend = %backend_name, model = %model_request.model, priority = %task.priority, tools = model_request.tools.len(), "execution started");
     let prompt_summary = summarize_input(model_request.prompt());
     let model = model_request.model.clone();
     let started = tokio::time::Instant::now();
@@ -145,7 +157,6 @@ async fn run_execution(
         backend: backend.as_ref(),
         request: model_request,
         text: String::new(),
-        streamed: false,
         steps: 0,
         called: Vec::new(),
         usage: TokenUsage::default(),
@@ -156,7 +167,6 @@ async fn run_execution(
     let answer = agent.run().await?;
     let Agent {
         text,
-        streamed,
         steps,
         called,
         ..
@@ -223,7 +233,8 @@ async fn run_execution(
                 audit_seq,
                 tool_steps: steps,
             });
-            tracing::info!(
+            progress!(
+                request.unattended,
                 tokens_in = usage.input,
                 tokens_out = usage.output,
                 latency_ms,
@@ -241,9 +252,10 @@ async fn run_execution(
         }
         Answer::Failed(e) => {
             tracing::warn!(error = %e, "execution failed");
-            // A generation that has started streaming, or whose tools have acted, is never
-            // replayed.
-            let retryable = e.kind.is_retryable() && !streamed && !e.mid_stream;
+            // Retryable in kind only: whether this attempt may run again, after what it
+            // streamed or did, is the scheduler's one rule (`runtime::attempt`), fed by the
+            // effects marked on `task.effects`. A stream cut midway is not retried at all.
+            let retryable = e.kind.is_retryable() && !e.mid_stream;
             Err(TaskError {
                 kind: e.kind.name().to_string(),
                 message: e.to_string(),
@@ -281,8 +293,6 @@ struct Agent<'a> {
     request: ModelRequest,
     /// All text the model streamed, over every turn.
     text: String,
-    /// Something reached the operator or acted: the attempt must not be replayed.
-    streamed: bool,
     /// Tool calls taken so far.
     steps: u32,
     /// Names of the tools called, in order (sanitized).
@@ -341,7 +351,8 @@ impl Agent<'_> {
                     return Ok(Answer::Done(FinishReason::MaxSteps, self.usage));
                 }
                 self.steps += 1;
-                self.streamed = true;
+                // The step is published to the caller whatever becomes of it.
+                self.task.effects.mark_streamed();
                 let result = self.step(call).await?;
                 if let Some(reason) = self.aborted.take() {
                     return Ok(Answer::Aborted(reason));
@@ -379,13 +390,13 @@ impl Agent<'_> {
                             self.text.push('\n');
                             core.emitter.emit(Event::OutputDelta { id, text: "\n".into() });
                         }
-                        self.streamed = true;
+                        self.task.effects.mark_streamed();
                         turn.text.push_str(&piece);
                         self.text.push_str(&piece);
                         core.emitter.emit(Event::OutputDelta { id, text: piece });
                     }
                     Some(Ok(StreamChunk::ToolCall(call))) => {
-                        tracing::info!(tool = %crate::sanitize::quote(&call.name), call_id = %crate::sanitize::quote(&call.id), "the model asked for a tool");
+                        progress!(self.unattended, tool = %crate::sanitize::quote(&call.name), call_id = %crate::sanitize::quote(&call.id), "the model asked for a tool");
                         turn.calls.push(call);
                     }
                     Some(Ok(StreamChunk::Done { finish_reason, usage })) => {
@@ -471,6 +482,8 @@ impl Agent<'_> {
                     shown_summary = Some(reason.clone());
                     ("rejected", reason, arguments, seq)
                 } else {
+                    // From here the call may act: the attempt is never run again.
+                    self.task.effects.mark_acted();
                     match core
                         .invoke_tool(&call.name, args.clone(), "agent", Some(within))
                         .await

@@ -80,7 +80,7 @@ impl ResultFolder {
             } => match status {
                 TaskStatus::Running if *attempt > 1 => result.text.clear(),
                 TaskStatus::Succeeded => return Some(Ok(result.clone())),
-                TaskStatus::Failed { error, kind } => {
+                TaskStatus::Failed { error, kind, .. } => {
                     return Some(Err(task_error(kind, error)));
                 }
                 TaskStatus::Cancelled { reason } => {

@@ -182,21 +182,28 @@ pub fn create_key(path: &Path) -> Result<SigningKey, AuditError> {
     Ok(SigningKey::from_bytes(&seed))
 }
 
-/// Loads a signing key, refusing a missing, unreadable, malformed or too-open file.
+/// Most bytes of a key file: 64 hex digits and perhaps a newline.
+pub const MAX_KEY_BYTES: u64 = 4 * 1024;
+
+/// Loads a signing key, refusing a missing, unreadable, malformed or too-open file, and anything
+/// but a regular file of at most [`MAX_KEY_BYTES`] ([`crate::fsread`]: the mode is checked on
+/// the opened file, which is the one read).
 pub fn load_key(path: &Path) -> Result<SigningKey, KeyProblem> {
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(KeyProblem::Missing(path.to_path_buf()));
+    let unreadable = |e: crate::fsread::BoundedReadError| {
+        if e.is_not_found() {
+            KeyProblem::Missing(path.to_path_buf())
+        } else {
+            KeyProblem::Unreadable(path.to_path_buf(), e.reason())
         }
-        Err(e) => return Err(KeyProblem::Unreadable(path.to_path_buf(), e.to_string())),
     };
+    let (file, meta) = crate::fsread::open_regular(path, "key file").map_err(unreadable)?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(KeyProblem::TooOpen(path.to_path_buf(), mode));
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| KeyProblem::Unreadable(path.to_path_buf(), e.to_string()))?;
+    let bytes =
+        crate::fsread::read_capped(file, path, MAX_KEY_BYTES, "key file").map_err(unreadable)?;
+    let text = crate::fsread::utf8(bytes, path, "key file").map_err(unreadable)?;
     let seed: [u8; 32] = hex::decode(text.trim())
         .ok()
         .and_then(|b| b.try_into().ok())
@@ -233,4 +240,51 @@ pub fn verify_rotation(from: &str, to: &str, endorsement: &str) -> Result<(), St
         .map_err(|e| format!("bad old key: {e}"))?
         .verify_strict(&rotation_message(from, to), &Signature::from_bytes(&sig))
         .map_err(|_| "the old key's endorsement of the new key does not verify".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_file_that_is_no_regular_file_or_too_big_is_unreadable_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.key");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let zero = dir.path().join("zero.key");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let huge = dir.path().join("huge.key");
+        let f = std::fs::File::create(&huge).unwrap();
+        f.set_len(MAX_KEY_BYTES + 1).unwrap();
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .unwrap();
+        for (path, needle) in [(fifo, "FIFO"), (zero, "character device"), (huge, "4 KiB")] {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let shown = path.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(load_key(&shown).map(|_| ()));
+            });
+            let problem = rx
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .expect("loading the key hung")
+                .unwrap_err();
+            assert!(
+                matches!(&problem, KeyProblem::Unreadable(p, _) if *p == path),
+                "{problem:?}"
+            );
+            assert!(problem.to_string().contains(needle), "{problem}");
+        }
+        let good = dir.path().join("good.key");
+        create_key(&good).unwrap();
+        assert!(load_key(&good).is_ok());
+        assert!(matches!(
+            load_key(&dir.path().join("none.key")),
+            Err(KeyProblem::Missing(_))
+        ));
+    }
 }

@@ -443,19 +443,25 @@ impl SourceText {
         }
     }
 
+    /// Reads a policy file, schema or entities file: a regular file of at most
+    /// [`MAX_SOURCE_BYTES`] ([`crate::fsread`]).
     fn read(path: &Path, what: &'static str) -> Result<Self, PolicyError> {
-        std::fs::read_to_string(path)
+        crate::fsread::read_regular_to_string(path, MAX_SOURCE_BYTES, what)
             .map(|text| SourceText {
                 name: path.display().to_string(),
                 text,
             })
-            .map_err(|source| PolicyError::Unreadable {
+            .map_err(|e| PolicyError::Unreadable {
                 path: path.to_path_buf(),
                 what,
-                source,
+                source: e.into_io(),
             })
     }
 }
+
+/// Most bytes of one policy file, schema or entities file: hand-written policies are
+/// kilobytes, and an entities file listing every principal stays within a few MiB.
+pub const MAX_SOURCE_BYTES: u64 = 8 << 20;
 
 /// The texts a [`CedarEngine`] is built from.
 #[derive(Debug, Clone, PartialEq, Eq)]

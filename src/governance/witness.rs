@@ -22,6 +22,7 @@
 //! A witness copied elsewhere (to publish it) may be either that file or one witness as plain
 //! JSON; [`read_witness`] reads both.
 
+use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -35,6 +36,9 @@ use super::merkle::Frontier;
 /// Bytes of one slot of a witness file (a witness is at most a few KiB: the frontier holds at
 /// most 64 peaks).
 pub const SLOT: usize = 16 * 1024;
+
+/// Most bytes of a witness file: its two slots (a witness kept as plain JSON is smaller).
+pub const MAX_WITNESS_BYTES: u64 = 2 * SLOT as u64;
 
 /// Format tag of a witness file.
 pub const WITNESS_FORMAT: &str = "veyra.witness/1";
@@ -126,17 +130,10 @@ pub fn canonical_store_path(store: &Path) -> PathBuf {
 
 /// Reads one witness file (two slots, or plain JSON): the newest valid witness in it,
 /// `Ok(None)` when there is no file or its slots are blank.
+///
+/// A witness that is not a regular file of at most [`MAX_WITNESS_BYTES`] is damaged (a FIFO,
+/// `/dev/zero` or a huge file in its place is refused at once, never waited on or loaded).
 pub fn read_witness(path: &Path) -> Result<Option<Witness>, AuditError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(AuditError::Store(format!(
-                "{}: cannot read the audit witness: {e}",
-                path.display()
-            )));
-        }
-    };
     let damaged = |why: String| {
         AuditError::Integrity(super::audit::IntegrityFailure::log(
             0,
@@ -145,6 +142,18 @@ pub fn read_witness(path: &Path) -> Result<Option<Witness>, AuditError> {
                 path.display()
             )),
         ))
+    };
+    let bytes = match crate::fsread::read_regular(path, MAX_WITNESS_BYTES, "audit witness") {
+        Ok(b) => b,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e @ crate::fsread::BoundedReadError::Io { .. }) => {
+            return Err(AuditError::Store(e.to_string()));
+        }
+        Err(
+            e @ (crate::fsread::BoundedReadError::NotRegular { .. }
+            | crate::fsread::BoundedReadError::TooLarge { .. }
+            | crate::fsread::BoundedReadError::NotUtf8 { .. }),
+        ) => return Err(damaged(e.reason())),
     };
     if bytes.len() == 2 * SLOT {
         let mut best: Option<Witness> = None;
@@ -227,20 +236,38 @@ impl WitnessFile {
         if let Some(dir) = path.parent() {
             private_dir(dir).map_err(fail)?;
         }
+        // Without waiting (a FIFO opens at once), and only a regular file: the handle is
+        // checked, and the old content read through it, never through the path again.
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .mode(0o600)
+            .custom_flags(crate::fsread::OPEN_FLAGS)
             .open(path)
             .map_err(fail)?;
+        let not_regular = |e: crate::fsread::BoundedReadError| {
+            AuditError::Store(format!(
+                "{}: cannot open the audit witness: {}; remove it (the store's writer makes a \
+                 new one) or set governance.witness_dir to another place",
+                path.display(),
+                e.reason()
+            ))
+        };
+        let len = crate::fsread::check_regular(&file, path, "audit witness")
+            .map_err(not_regular)?
+            .len();
         file.set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(fail)?;
-        let len = file.metadata().map_err(fail)?.len();
         if len != 2 * SLOT as u64 {
-            // A witness kept as plain JSON moves into the first slot.
-            let old = std::fs::read(path).map_err(fail)?;
+            // A witness kept as plain JSON moves into the first slot; anything else (read no
+            // further than a witness can be) is not one.
+            let mut old = Vec::new();
+            (&file)
+                .take(MAX_WITNESS_BYTES)
+                .read_to_end(&mut old)
+                .map_err(fail)?;
             let mut slots = vec![b' '; 2 * SLOT];
             if serde_json::from_slice::<Witness>(&old).is_ok() && old.len() < SLOT {
                 slots[..old.len()].copy_from_slice(&old);
@@ -291,5 +318,70 @@ impl WitnessFile {
     /// Makes the file durable (when the store closes).
     pub fn sync(&self) {
         let _ = self.file.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `f` off the test's thread, failing if it hangs (a guard, not a measure of speed).
+    fn within_a_minute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the witness read hung")
+    }
+
+    fn mkfifo(path: &Path) {
+        let made = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+    }
+
+    #[test]
+    fn a_witness_that_is_a_fifo_dev_zero_or_huge_is_damaged_not_waited_on_or_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.json");
+        mkfifo(&fifo);
+        let zero = dir.path().join("zero.json");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let huge = dir.path().join("huge.json");
+        std::fs::File::create(&huge)
+            .unwrap()
+            .set_len(8 << 30)
+            .unwrap();
+        for (path, needle) in [(fifo, "FIFO"), (zero, "character device"), (huge, "32 KiB")] {
+            let shown = path.clone();
+            let err = within_a_minute(move || read_witness(&shown).unwrap_err());
+            assert!(err.is_integrity_failure(), "{err:?}");
+            let text = err.to_string();
+            assert!(text.contains(&path.display().to_string()), "{text}");
+            assert!(text.contains(needle), "{text}");
+        }
+        assert!(
+            read_witness(&dir.path().join("none.json"))
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_writer_refuses_a_fifo_in_the_witness_place_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("w.json");
+        mkfifo(&fifo);
+        let shown = fifo.clone();
+        let err = within_a_minute(move || WitnessFile::open(&shown).unwrap_err());
+        let text = err.to_string();
+        assert!(text.contains("FIFO") && text.contains("w.json"), "{text}");
+        let zero = dir.path().join("z.json");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let err = within_a_minute(move || WitnessFile::open(&zero).unwrap_err());
+        assert!(err.to_string().contains("character device"), "{err}");
     }
 }

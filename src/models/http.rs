@@ -1,8 +1,9 @@
 //! HTTP plumbing shared by the OpenAI-compatible and Anthropic clients: one `reqwest` client
 //! (rustls), the mapping of provider failures onto [`ModelErrorKind`], retries before the first
-//! byte, server-sent events with an idle timeout, and the driver that turns those events into
+//! byte, server-sent events with an idle timeout (decoded by [`sse::SseDecoder`] in linear time,
+//! one event capped at [`sse::MAX_EVENT_BYTES`]), and the driver that turns those events into
 //! a [`ChunkStream`] through a provider's [`StreamParser`] (each provider's module holds only
-//! its parser).
+//! its parser) and the [`Redactor`] (in `redact.rs`).
 //!
 //! # Retries
 //! A request is retried — up to `model.retries` times, with exponential backoff and jitter, or
@@ -17,7 +18,10 @@
 //! server may still echo the key back, so everything a server sends that is not the answer
 //! (error bodies, headers, stream error events) passes the [`Redactor`] before it becomes an
 //! error: the configured key and anything shaped like a bearer token or API key become
-//! `[redacted]`. Answer text loses the configured key only (a model may write "Bearer").
+//! `[redacted]`, a URL's user-info `***`. Answer text loses the configured key only (a model
+//! may write "Bearer"), even when the key arrives split over two streamed pieces: the driver
+//! holds back a piece's tail while it could begin the key, and every consumer of the stream
+//! (the console, `--json`, stored outputs, cassettes) reads the redacted text.
 //!
 //! # Clamps
 //! Every duration a server names (`retry-after`, `retry-after-ms`) is clamped to
@@ -27,19 +31,21 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::time::Duration;
 
-use eventsource_stream::Eventsource;
 use futures_util::{Stream, StreamExt};
 use reqwest::header::{HeaderMap, HeaderValue};
 
-use super::base::{ChunkStream, ModelError, ModelErrorKind, StreamChunk, ToolCall};
-use crate::config::{ModelConfig, Secret};
+use super::base::{ChunkStream, ModelError, ModelErrorKind, StreamChunk};
+use crate::config::{ModelConfig, StreamRedactor};
+
+mod redact;
+pub mod sse;
+
+pub(crate) use redact::Redactor;
 
 /// Longest wait between retries, whatever the server asks for.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 /// First backoff delay; doubles per retry.
 const BASE_RETRY_DELAY: Duration = Duration::from_millis(500);
-/// Largest piece of a response handed to the SSE parser at once (see [`HttpClient::events`]).
-const SSE_PIECE: usize = 2048;
 /// Time allowed to establish a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -54,79 +60,6 @@ pub(crate) struct HttpClient {
     redactor: Redactor,
 }
 
-/// Scrubs secrets from what a server sends back (see the module docs).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Redactor {
-    key: Option<std::sync::Arc<Secret>>,
-}
-
-impl Redactor {
-    /// A redactor for `key`, the configured API key if any.
-    pub(crate) fn new(key: Option<Secret>) -> Self {
-        Redactor {
-            key: key.map(std::sync::Arc::new),
-        }
-    }
-
-    /// `text` without the key or anything shaped like a credential.
-    pub(crate) fn text<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
-        crate::config::redact(text, self.key.as_deref())
-    }
-
-    /// Answer text without the configured key (only that: see the module docs).
-    pub(crate) fn answer(&self, text: String) -> String {
-        match crate::config::redact_key(&text, self.key.as_deref()) {
-            std::borrow::Cow::Borrowed(_) => text,
-            std::borrow::Cow::Owned(clean) => clean,
-        }
-    }
-
-    /// A tool call without the configured key in its id, name or arguments (a server may
-    /// echo the key into any of them; the call's arguments are shown to the operator).
-    pub(crate) fn tool_call(&self, mut call: ToolCall) -> ToolCall {
-        if self.key.is_none() {
-            return call;
-        }
-        call.id = self.answer(call.id);
-        call.name = self.answer(call.name);
-        call.arguments = match call.arguments {
-            Ok(value) => Ok(self.json(value)),
-            Err(mut malformed) => {
-                malformed.raw = self.answer(malformed.raw);
-                malformed.error = self.answer(malformed.error);
-                Err(malformed)
-            }
-        };
-        call
-    }
-
-    /// `value` with the configured key taken out of every string and object key in it.
-    fn json(&self, value: serde_json::Value) -> serde_json::Value {
-        use serde_json::Value;
-        match value {
-            Value::String(text) => Value::String(self.answer(text)),
-            Value::Array(items) => Value::Array(items.into_iter().map(|v| self.json(v)).collect()),
-            Value::Object(map) => Value::Object(
-                map.into_iter()
-                    .map(|(k, v)| (self.answer(k), self.json(v)))
-                    .collect(),
-            ),
-            other => other,
-        }
-    }
-
-    /// `error` with its message and request id scrubbed.
-    pub(crate) fn error(&self, mut error: ModelError) -> ModelError {
-        if let std::borrow::Cow::Owned(clean) = self.text(&error.message) {
-            error.message = clean;
-        }
-        error.request_id = error
-            .request_id
-            .map(|id| crate::sanitize::excerpt(&self.text(&id), 120).into_owned());
-        error
-    }
-}
-
 /// One server-sent event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SseEvent {
@@ -139,61 +72,170 @@ pub struct SseEvent {
 /// Server-sent events of one response.
 pub(crate) type SseStream = Pin<Box<dyn Stream<Item = Result<SseEvent, ModelError>> + Send>>;
 
+/// A response body read as events (see [`HttpClient::events`]).
+struct SseReader<B> {
+    body: Pin<Box<B>>,
+    decoder: sse::SseDecoder,
+    backend: String,
+    idle: Duration,
+    redactor: Redactor,
+    /// The body ended: nothing more is read.
+    ended: bool,
+    /// The error that ends the stream, handed on after the events before it.
+    failure: Option<ModelError>,
+}
+
+impl<B, T> SseReader<B>
+where
+    B: Stream<Item = reqwest::Result<T>>,
+    T: AsRef<[u8]>,
+{
+    /// The next event, the error that ends the stream, or `None` at its end.
+    async fn next(&mut self) -> Option<Result<SseEvent, ModelError>> {
+        loop {
+            if let Some(event) = self.decoder.next_event() {
+                return Some(Ok(event));
+            }
+            if let Some(error) = self.failure.take() {
+                return Some(Err(error));
+            }
+            if self.ended {
+                return None;
+            }
+            match tokio::time::timeout(self.idle, self.body.next()).await {
+                Err(_) => {
+                    let message = format!(
+                        "the stream went silent for {} s (model.timeout)",
+                        self.idle.as_secs()
+                    );
+                    self.fail(ModelErrorKind::Timeout, message);
+                }
+                // An unfinished event at the end is dropped, as the standard says.
+                Ok(None) => self.ended = true,
+                Ok(Some(Err(e))) => {
+                    self.fail(
+                        ModelErrorKind::Connection,
+                        format!("the stream broke off: {e}"),
+                    );
+                }
+                Ok(Some(Ok(bytes))) => {
+                    if let Err(too_large) = self.decoder.push(bytes.as_ref()) {
+                        self.fail(ModelErrorKind::Protocol, too_large.to_string());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends the stream with an error (scrubbed: a transport error may quote the URL).
+    fn fail(&mut self, kind: ModelErrorKind, message: String) {
+        self.ended = true;
+        let error = ModelError::new(&self.backend, kind, message);
+        self.failure = Some(self.redactor.error(error));
+    }
+}
+
 /// Turns a parser's output into a chunk stream: events in, chunks out, then the parser's
 /// verdict on how the stream ended. Every error from here on is `mid_stream`: the response
 /// has begun, so the generation must not be replayed. Errors (which quote the server) pass the
-/// redactor whole; answer text loses the configured key.
+/// redactor whole; answer text loses the configured key, also when it is split between two
+/// pieces (the held-back tail is handed on before the next tool call, final chunk or error).
 pub(crate) fn chunks<P: StreamParser + Send + 'static>(
     events: SseStream,
     parser: P,
     redactor: Redactor,
 ) -> ChunkStream {
-    let stream = raw_chunks(events, parser).map(move |item| match item {
-        Ok(StreamChunk::Text(text)) => Ok(StreamChunk::Text(redactor.answer(text))),
-        Ok(StreamChunk::ToolCall(call)) => Ok(StreamChunk::ToolCall(redactor.tool_call(call))),
-        Ok(other) => Ok(other),
-        Err(e) => {
-            let mut e = redactor.error(e);
-            e.mid_stream = true;
-            Err(e)
+    let driver = Driver {
+        events,
+        parser,
+        text: redactor.stream(),
+        redactor,
+        pending: VecDeque::new(),
+        ended: false,
+    };
+    Box::pin(futures_util::stream::unfold(driver, |mut d| async move {
+        loop {
+            if let Some(item) = d.pending.pop_front() {
+                return Some((item, d));
+            }
+            if d.ended {
+                return None;
+            }
+            match d.events.next().await {
+                Some(Ok(event)) => match d.parser.feed(&event) {
+                    Ok(Step::More(out)) => d.accept(out),
+                    Ok(Step::Done(out)) => {
+                        d.accept(out);
+                        d.end(None);
+                    }
+                    Err(e) => d.end(Some(e)),
+                },
+                Some(Err(e)) => d.end(Some(e)),
+                None => match d.parser.end() {
+                    Ok(out) => {
+                        d.accept(out);
+                        d.end(None);
+                    }
+                    Err(e) => d.end(Some(e)),
+                },
+            }
         }
-    });
-    Box::pin(stream)
+    }))
 }
 
-fn raw_chunks<P: StreamParser + Send + 'static>(events: SseStream, parser: P) -> ChunkStream {
-    let state = (events, parser, VecDeque::<StreamChunk>::new(), false);
-    Box::pin(futures_util::stream::unfold(
-        state,
-        |(mut events, mut parser, mut pending, mut ended)| async move {
-            loop {
-                if let Some(chunk) = pending.pop_front() {
-                    return Some((Ok(chunk), (events, parser, pending, ended)));
-                }
-                if ended {
-                    return None;
-                }
-                match events.next().await {
-                    Some(Ok(event)) => match parser.feed(&event) {
-                        Ok(Step::More(out)) => pending.extend(out),
-                        Ok(Step::Done(out)) => {
-                            pending.extend(out);
-                            ended = true;
-                        }
-                        Err(e) => return Some((Err(e), (events, parser, pending, true))),
-                    },
-                    Some(Err(e)) => return Some((Err(e), (events, parser, pending, true))),
-                    None => {
-                        ended = true;
-                        match parser.end() {
-                            Ok(out) => pending.extend(out),
-                            Err(e) => return Some((Err(e), (events, parser, pending, true))),
-                        }
+/// The state of [`chunks`]: the events, the parser, and what is ready to hand on.
+struct Driver<P> {
+    events: SseStream,
+    parser: P,
+    redactor: Redactor,
+    /// The answer text's redactor, holding back a tail that could begin the key.
+    text: StreamRedactor,
+    pending: VecDeque<Result<StreamChunk, ModelError>>,
+    ended: bool,
+}
+
+impl<P> Driver<P> {
+    /// Queues the parser's chunks, redacted.
+    fn accept(&mut self, out: Vec<StreamChunk>) {
+        for chunk in out {
+            match chunk {
+                StreamChunk::Text(text) => {
+                    let clean = self.text.push(text);
+                    if !clean.is_empty() {
+                        self.pending.push_back(Ok(StreamChunk::Text(clean)));
                     }
                 }
+                StreamChunk::ToolCall(call) => {
+                    self.flush();
+                    let call = self.redactor.tool_call(call);
+                    self.pending.push_back(Ok(StreamChunk::ToolCall(call)));
+                }
+                done @ StreamChunk::Done { .. } => {
+                    self.flush();
+                    self.pending.push_back(Ok(done));
+                }
             }
-        },
-    ))
+        }
+    }
+
+    /// Hands on the text held back: what follows cannot complete the key.
+    fn flush(&mut self) {
+        if self.text.holds() {
+            let rest = self.text.finish();
+            self.pending.push_back(Ok(StreamChunk::Text(rest)));
+        }
+    }
+
+    /// Ends the stream, with `error` when it failed.
+    fn end(&mut self, error: Option<ModelError>) {
+        self.flush();
+        if let Some(e) = error {
+            let mut e = self.redactor.error(e);
+            e.mid_stream = true;
+            self.pending.push_back(Err(e));
+        }
+        self.ended = true;
+    }
 }
 
 /// What one event did to the answer.
@@ -354,67 +396,28 @@ impl HttpClient {
         })
     }
 
-    /// The response's server-sent events; a silence longer than the idle timeout ends the
-    /// stream with a timeout error.
+    /// The response's server-sent events; a silence longer than the idle timeout between two
+    /// reads ends the stream with a timeout error, an event larger than
+    /// [`sse::MAX_EVENT_BYTES`] with a protocol error naming the cap.
     pub(crate) fn events(&self, response: reqwest::Response) -> SseStream {
-        let backend = self.backend.clone();
-        let idle = self.idle;
-        let redactor = self.redactor.clone();
-        // eventsource-stream copies its unparsed remainder after every line, so a large read
-        // would cost time quadratic in its size; pieces of at most SSE_PIECE bytes keep it
-        // linear (slicing `Bytes` copies nothing).
-        let pieces = response.bytes_stream().flat_map(|read| {
-            let pieces: Vec<_> = match read {
-                Ok(bytes) => (0..bytes.len())
-                    .step_by(SSE_PIECE)
-                    .map(|start| Ok(bytes.slice(start..bytes.len().min(start + SSE_PIECE))))
-                    .collect(),
-                Err(e) => vec![Err(e)],
-            };
-            futures_util::stream::iter(pieces)
-        });
-        let inner = pieces.eventsource();
-        let stream = futures_util::stream::unfold(
-            (Box::pin(inner), backend, false),
-            move |(mut inner, backend, ended)| {
-                let redactor = redactor.clone();
-                async move {
-                    if ended {
-                        return None;
-                    }
-                    match tokio::time::timeout(idle, inner.next()).await {
-                        Err(_) => Some((
-                            Err(ModelError::new(
-                                &backend,
-                                ModelErrorKind::Timeout,
-                                format!(
-                                    "the stream went silent for {} s (model.timeout)",
-                                    idle.as_secs()
-                                ),
-                            )),
-                            (inner, backend, true),
-                        )),
-                        Ok(None) => None,
-                        Ok(Some(Ok(event))) => Some((
-                            Ok(SseEvent {
-                                event: event.event,
-                                data: event.data,
-                            }),
-                            (inner, backend, false),
-                        )),
-                        Ok(Some(Err(e))) => {
-                            let error = redactor.error(ModelError::new(
-                                &backend,
-                                ModelErrorKind::Connection,
-                                format!("the stream broke off: {e}"),
-                            ));
-                            Some((Err(error), (inner, backend, true)))
-                        }
-                    }
-                }
-            },
-        );
-        Box::pin(stream)
+        self.events_capped(response, sse::MAX_EVENT_BYTES)
+    }
+
+    /// [`HttpClient::events`] with another cap on one event (tests use a small one).
+    pub(crate) fn events_capped(&self, response: reqwest::Response, cap: usize) -> SseStream {
+        let reader = SseReader {
+            body: Box::pin(response.bytes_stream()),
+            decoder: sse::SseDecoder::with_cap(cap),
+            backend: self.backend.clone(),
+            idle: self.idle,
+            redactor: self.redactor.clone(),
+            ended: false,
+            failure: None,
+        };
+        Box::pin(futures_util::stream::unfold(reader, |mut r| async move {
+            let item = r.next().await?;
+            Some((item, r))
+        }))
     }
 
     fn transport(&self, e: &reqwest::Error, url: &str) -> Failure {

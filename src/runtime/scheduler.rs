@@ -12,7 +12,9 @@
 //!   with `Blackout` while the simulated link is in solar conjunction and `Retrying` while a
 //!   retryable failure waits out its backoff (no slot held). Transit states appear only when the
 //!   link is simulated. Every transition is one [`Event::TaskState`].
-//! - **Retries.** Only for errors the handler marks retryable, up to `max_retries`; the delay
+//! - **Retries.** Only for errors the handler marks retryable, up to `max_retries`, and never
+//!   for an attempt that streamed or whose tools acted ([`super::attempt`]: the one rule, for
+//!   a timeout as for any failure); the delay
 //!   doubles from `backoff_ms` up to `backoff_max_ms`, and with jitter is drawn from
 //!   `[d/2, d]` by a seeded ChaCha8 generator, so a seed gives the same schedule every run.
 //! - **Cancellation.** [`Scheduler::cancel`] works on queued, waiting (retry, transit,
@@ -35,6 +37,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::attempt::{Effects, Verdict, verdict};
 use super::contain::Contained;
 use super::latency::LinkSim;
 use crate::config::RuntimeConfig;
@@ -121,6 +124,9 @@ pub struct TaskContext {
     pub payload: Payload,
     /// Cancelled when the task is cancelled or times out: stop promptly when it fires.
     pub cancel: CancellationToken,
+    /// Mark here what the attempt did that cannot be taken back (streamed text, a tool that
+    /// may act): such an attempt is never run again, whatever its error.
+    pub effects: Effects,
 }
 
 /// Runs tasks of one kind.
@@ -426,6 +432,8 @@ struct Job {
     attempt: u32,
     payload: Payload,
     cancel: CancellationToken,
+    /// What this attempt did that cannot be taken back, as its handler marked it.
+    effects: Effects,
 }
 
 /// How an attempt ended.
@@ -768,6 +776,7 @@ impl Inner {
                     attempt: entry.attempts,
                     payload: entry.payload.clone().unwrap_or_else(no_payload),
                     cancel: token,
+                    effects: Effects::default(),
                 };
                 st.running += 1;
                 jobs.push(job);
@@ -819,17 +828,35 @@ impl Inner {
                     },
                 );
             }
-            Outcome::Error(e) if e.retryable && job.attempt <= self.config.max_retries => {
-                self.retry_later(job, e).await;
+            Outcome::Error(e) => {
+                // Read only now: the attempt has ended or been wound down, so every effect it
+                // had is marked.
+                match verdict(&e, job.attempt, self.config.max_retries, &job.effects) {
+                    Verdict::Retry => self.retry_later(job, e).await,
+                    Verdict::Final { because } => {
+                        let mut error = e.message;
+                        if let Some(because) = because {
+                            tracing::warn!(
+                                task = %job.id,
+                                attempt = job.attempt,
+                                kind = %e.kind,
+                                not_retried = because.name(),
+                                "a retryable failure is final: the attempt streamed or acted"
+                            );
+                            error = format!("{error}; {}", because.sentence());
+                        }
+                        self.settle(
+                            &job,
+                            Phase::Failed,
+                            TaskStatus::Failed {
+                                error,
+                                kind: e.kind,
+                                not_retried: because.map(|b| b.name().to_string()),
+                            },
+                        );
+                    }
+                }
             }
-            Outcome::Error(e) => self.settle(
-                &job,
-                Phase::Failed,
-                TaskStatus::Failed {
-                    error: e.message,
-                    kind: e.kind,
-                },
-            ),
         }
     }
 
@@ -860,6 +887,7 @@ impl Inner {
             attempt: job.attempt,
             payload: Arc::clone(&job.payload),
             cancel: run_token.clone(),
+            effects: job.effects.clone(),
         };
         let mut run = handler.run(ctx);
         let deadline = self
@@ -889,6 +917,8 @@ impl Inner {
                 run_token.cancel();
                 let _ = tokio::time::timeout(CANCEL_GRACE, &mut run).await;
                 let limit = self.config.task_timeout.unwrap_or_default();
+                // Retryable in kind; whether this attempt may run again is `verdict`'s call,
+                // from what it streamed or did before it was stopped.
                 return Outcome::Error(TaskError::retryable(
                     "timeout",
                     format!("the task ran longer than {}s (runtime.task_timeout)", limit.as_secs()),

@@ -1,13 +1,17 @@
 //! File tools confined to the workspace: `file_read`, `file_list`, `file_write`, `file_delete`.
 //!
-//! Every path is opened through a `cap-std` [`Dir`] handle on `tools.workspace`, so `..` that
-//! climbs out, absolute paths and symlinks that lead out are refused by the operating system's
-//! beneath-this-directory resolution, not by string checks — at the moment of each open, so a
-//! path swapped for a symlink after it was checked still cannot lead out. Only regular files
-//! are read, written or deleted (a device, FIFO or socket is refused before it is opened;
-//! `file_write` and `file_delete` also refuse a symlink, so that an undo restores exactly the
-//! file they changed), and sizes are checked before any byte is read (`tools.max_read_bytes`)
-//! or written (`tools.max_write_bytes`).
+//! A path that leaves the workspace by its letters alone — absolute, or a `..` that climbs above
+//! its top — is refused before anything is looked up. Every path is then opened through a
+//! `cap-std` [`Dir`] handle on `tools.workspace`, so symlinks that lead out are refused by the
+//! operating system's beneath-this-directory resolution, not by string checks — at the moment of
+//! each open, so a path swapped for a symlink after it was checked still cannot lead out. Only
+//! regular files with one hard link are read, written or deleted: the name is checked first, and
+//! a file that is read is opened without waiting ([`crate::fsread::OPEN_FLAGS`]) and its opened
+//! handle checked again, so a FIFO or device swapped in between is refused, never waited on. A
+//! second hard link may be a name of a file outside the workspace, so such a file is refused
+//! (`file_write` and `file_delete` also refuse a symlink, so that an undo restores exactly the
+//! file they changed). Sizes are checked before any byte is read (`tools.max_read_bytes`) or
+//! written (`tools.max_write_bytes`).
 //!
 //! # Undo
 //! With the undo journal on (audit on: see [`FileTool::journaled`]) `file_write` and
@@ -104,10 +108,16 @@ impl FileTool {
             .map(|op| Self::new(op, config).journaled(journal))
     }
 
-    /// Opens `tools.workspace` (creating it if needed) as the directory every path is
-    /// resolved beneath.
+    /// Opens `tools.workspace` (creating it if needed, and any missing parent, mode 0700: by
+    /// default it is in Veyra's private data directory) as the directory every path is
+    /// resolved beneath. An existing directory keeps its mode.
     pub fn open_workspace_dir(workspace: &Path) -> Result<Dir, ToolError> {
-        std::fs::create_dir_all(workspace).map_err(|e| {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(workspace)
+            .map_err(|e| {
             ToolError::Failed(format!(
                 "the workspace {} could not be created: {e}; set tools.workspace to a writable directory",
                 sanitize::quote(&workspace.display().to_string())
@@ -140,17 +150,37 @@ impl FileTool {
     fn checked(&self, _path: &str) {}
 
     fn regular_file(&self, dir: &Dir, path: &str) -> Result<u64, ToolError> {
+        use cap_std::fs::MetadataExt;
         let meta = dir.metadata(path).map_err(|e| self.io_error(path, &e))?;
         if !meta.is_file() {
-            return Err(ToolError::Refused {
-                rule: "tools.workspace".into(),
-                message: format!(
-                    "'{}' is not a regular file; file tools read, write and delete regular files only",
-                    sanitize::quote(path)
-                ),
-            });
+            return Err(not_regular(path));
+        }
+        if meta.nlink() > 1 {
+            return Err(hard_linked(path, meta.nlink()));
         }
         Ok(meta.len())
+    }
+
+    /// Opens `path` for reading without waiting (a FIFO swapped in after the checks opens at
+    /// once instead of blocking) and checks the opened handle — the file that will be read —
+    /// is a regular file with one link. Its length.
+    fn open_checked(&self, dir: &Dir, path: &str) -> Result<(std::fs::File, u64), ToolError> {
+        use cap_std::fs::OpenOptionsExt;
+        use std::os::unix::fs::MetadataExt;
+        let mut options = cap_std::fs::OpenOptions::new();
+        options.read(true).custom_flags(crate::fsread::OPEN_FLAGS);
+        let file = dir
+            .open_with(path, &options)
+            .map_err(|e| self.io_error(path, &e))?
+            .into_std();
+        let meta = file.metadata().map_err(|e| self.io_error(path, &e))?;
+        if !meta.is_file() {
+            return Err(not_regular(path));
+        }
+        if meta.nlink() > 1 {
+            return Err(hard_linked(path, meta.nlink()));
+        }
+        Ok((file, meta.len()))
     }
 
     fn read(&self, dir: &Dir, path: &str) -> Result<ToolOutput, ToolError> {
@@ -167,7 +197,10 @@ impl FileTool {
             return Err(too_big(len));
         }
         self.checked(path);
-        let file = dir.open(path).map_err(|e| self.io_error(path, &e))?;
+        let (file, len) = self.open_checked(dir, path)?;
+        if len > self.max_read {
+            return Err(too_big(len));
+        }
         let mut bytes = Vec::new();
         file.take(self.max_read.saturating_add(1))
             .read_to_end(&mut bytes)
@@ -304,13 +337,10 @@ impl FileTool {
             });
         }
         if !meta.is_file() {
-            return Err(ToolError::Refused {
-                rule: "tools.workspace".into(),
-                message: format!(
-                    "'{}' is not a regular file; file tools read, write and delete regular files only",
-                    sanitize::quote(path)
-                ),
-            });
+            return Err(not_regular(path));
+        }
+        if cap_std::fs::MetadataExt::nlink(&meta) > 1 {
+            return Err(hard_linked(path, cap_std::fs::MetadataExt::nlink(&meta)));
         }
         if !self.journal {
             return Ok(None);
@@ -330,7 +360,10 @@ impl FileTool {
             return Err(too_big(meta.len()));
         }
         self.checked(path);
-        let file = dir.open(path).map_err(|e| self.io_error(path, &e))?;
+        let (file, len) = self.open_checked(dir, path)?;
+        if len > self.max_write {
+            return Err(too_big(len));
+        }
         let mut bytes = Vec::new();
         file.take(self.max_write.saturating_add(1))
             .read_to_end(&mut bytes)
@@ -362,6 +395,70 @@ pub(crate) fn workspace_io_error(workspace: &Path, path: &str, e: &std::io::Erro
         }
         _ => ToolError::Failed(format!("'{shown}': {e}")),
     }
+}
+
+/// The refusal of anything but a regular file.
+fn not_regular(path: &str) -> ToolError {
+    ToolError::Refused {
+        rule: "tools.workspace".into(),
+        message: format!(
+            "'{}' is not a regular file; file tools read, write and delete regular files only",
+            sanitize::quote(path)
+        ),
+    }
+}
+
+/// The refusal of a regular file with more than one hard link: its other names may be outside
+/// the workspace, so reading it could show, and journaling it could copy, a file from outside.
+fn hard_linked(path: &str, links: u64) -> ToolError {
+    ToolError::Refused {
+        rule: "tools.workspace".into(),
+        message: format!(
+            "'{}' has {links} hard links, and a hard link may lead outside the workspace; file \
+             tools read, write and delete files with one link only (copy the file into the \
+             workspace instead of linking it)",
+            sanitize::quote(path)
+        ),
+    }
+}
+
+/// Refuses, before anything is looked up, a path that leaves the workspace by its letters
+/// alone: an absolute path, or a `..` that climbs above the workspace's top (`a/../../b`),
+/// whether or not the directories it names exist. The operating system's beneath-resolution
+/// still guards every open against symlinks; this makes the plain case a refusal, recorded as
+/// one, and never a "does not exist".
+fn lexically_inside(workspace: &Path, path: &str) -> Result<(), ToolError> {
+    use std::path::Component;
+    let mut depth: usize = 0;
+    for component in Path::new(path).components() {
+        let escapes = match component {
+            Component::Prefix(_) | Component::RootDir => true,
+            Component::CurDir => false,
+            Component::Normal(_) => {
+                depth += 1;
+                false
+            }
+            Component::ParentDir => match depth.checked_sub(1) {
+                Some(d) => {
+                    depth = d;
+                    false
+                }
+                None => true,
+            },
+        };
+        if escapes {
+            return Err(ToolError::Refused {
+                rule: "tools.workspace".into(),
+                message: format!(
+                    "'{}' is outside the workspace {}: paths are relative to tools.workspace and \
+                     may not leave it through '..', an absolute path or a symlink",
+                    sanitize::quote(path),
+                    sanitize::quote(&workspace.display().to_string())
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Replaces (or creates) the regular file `path` beneath `dir` with `content` atomically: the
@@ -503,6 +600,7 @@ impl Tool for FileTool {
         if Path::new(path).as_os_str().is_empty() {
             return Err(ToolError::BadArguments("argument 'path' is empty".into()));
         }
+        lexically_inside(&self.workspace, path)?;
         let dir = self.open_workspace()?;
         match self.op {
             FileOp::Read => self.read(&dir, path),
@@ -696,6 +794,132 @@ mod tests {
             std::fs::read_to_string(ws.join("notes.txt")).unwrap(),
             "new"
         );
+    }
+
+    /// Runs the tool off the test's thread and fails if it does not answer within a minute
+    /// (a guard against a hang, not a measure of speed).
+    fn run_guarded(t: FileTool, args: serde_json::Value) -> Result<ToolOutput, ToolError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(run(&t, args));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the file tool hung")
+    }
+
+    #[test]
+    fn a_file_swapped_for_a_fifo_after_its_check_is_refused_not_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().to_path_buf();
+        // Between the checks (a small regular file) and the open, the file becomes a FIFO.
+        let swap = |ws: &Path, path: &str| {
+            let at = ws.join(path);
+            std::fs::remove_file(&at).unwrap();
+            let made = std::process::Command::new("mkfifo")
+                .arg(&at)
+                .status()
+                .unwrap();
+            assert!(made.success());
+        };
+        std::fs::write(ws.join("notes.txt"), "notes").unwrap();
+        let read = hooked(tool(FileOp::Read, &ws), swap);
+        let err = run_guarded(read, json!({ "path": "notes.txt" })).unwrap_err();
+        assert!(refused_by(&err, "tools.workspace"), "{err:?}");
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        // With the journal on, a write and a delete read what they replace: the same swap.
+        for (op, args) in [
+            (
+                FileOp::Write,
+                json!({ "path": "notes.txt", "content": "new" }),
+            ),
+            (FileOp::Delete, json!({ "path": "notes.txt" })),
+        ] {
+            std::fs::remove_file(ws.join("notes.txt")).unwrap();
+            std::fs::write(ws.join("notes.txt"), "notes").unwrap();
+            let t = hooked(tool(op, &ws).journaled(true), swap);
+            let err = run_guarded(t, args).unwrap_err();
+            assert!(refused_by(&err, "tools.workspace"), "{op:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn a_hard_link_to_a_file_outside_is_neither_read_nor_written_nor_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        std::fs::create_dir_all(&ws).unwrap();
+        let secret = dir.path().join("secret.txt");
+        std::fs::write(&secret, "TOP SECRET").unwrap();
+        std::fs::hard_link(&secret, ws.join("notes.txt")).unwrap();
+        let cases = [
+            (FileOp::Read, json!({ "path": "notes.txt" })),
+            (
+                FileOp::Write,
+                json!({ "path": "notes.txt", "content": "x" }),
+            ),
+            (FileOp::Delete, json!({ "path": "notes.txt" })),
+        ];
+        for (op, args) in cases {
+            for journal in [false, true] {
+                let t = tool(op, &ws).journaled(journal);
+                let err = run(&t, args.clone()).unwrap_err();
+                assert!(refused_by(&err, "tools.workspace"), "{op:?}: {err:?}");
+                assert!(err.to_string().contains("hard link"), "{err}");
+                assert!(!err.to_string().contains("TOP SECRET"), "{err}");
+            }
+        }
+        assert_eq!(std::fs::read_to_string(&secret).unwrap(), "TOP SECRET");
+        assert!(ws.join("notes.txt").exists());
+        // Linked after the checks, the opened handle still tells.
+        std::fs::remove_file(ws.join("notes.txt")).unwrap();
+        std::fs::write(ws.join("plain.txt"), "plain").unwrap();
+        let outside = dir.path().join("another-name");
+        let link = move |ws: &Path, path: &str| {
+            let _ = std::fs::hard_link(ws.join(path), &outside);
+        };
+        let read = hooked(tool(FileOp::Read, &ws), link);
+        let err = run(&read, json!({ "path": "plain.txt" })).unwrap_err();
+        assert!(err.to_string().contains("hard link"), "{err}");
+    }
+
+    #[test]
+    fn a_path_that_leaves_by_its_letters_is_refused_before_any_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        // The workspace does not even exist: nothing is looked up, nothing created.
+        let ws = dir.path().join("ws");
+        for op in [FileOp::Read, FileOp::List, FileOp::Write, FileOp::Delete] {
+            for path in [
+                "a/../../../etc/passwd",
+                "../x",
+                "/etc/passwd",
+                "./a/b/../../..",
+            ] {
+                let t = tool(op, &ws);
+                let err = run(&t, json!({ "path": path, "content": "x" })).unwrap_err();
+                assert!(
+                    refused_by(&err, "tools.workspace"),
+                    "{op:?} {path}: {err:?}"
+                );
+                assert!(err.to_string().contains("outside the workspace"), "{err}");
+            }
+        }
+        assert!(!ws.exists(), "the workspace was created for a refused path");
+        // Climbing down and back up within it is no escape.
+        std::fs::create_dir_all(ws.join("a")).unwrap();
+        std::fs::write(ws.join("b.txt"), "b").unwrap();
+        let out = run(&tool(FileOp::Read, &ws), json!({ "path": "a/../b.txt" })).unwrap();
+        assert_eq!(out.value["content"], "b");
+        // `a` exists or not, the answer is the same refusal.
+        for present in [true, false] {
+            if !present {
+                std::fs::remove_dir(ws.join("a")).unwrap();
+            }
+            let err = run(
+                &tool(FileOp::Read, &ws),
+                json!({ "path": "a/../../../etc/passwd" }),
+            )
+            .unwrap_err();
+            assert!(refused_by(&err, "tools.workspace"), "{present}: {err:?}");
+        }
     }
 
     #[test]

@@ -12,8 +12,8 @@ use crossterm::event::KeyEvent;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::app::{App, Command, FlashLevel};
-use super::keymap::KeySpec;
+use super::app::{App, Command, FlashLevel, Pane};
+use super::keymap::{Action, KeySpec, Mode};
 use crate::error::VeyraError;
 use crate::events::Priority;
 
@@ -91,22 +91,25 @@ impl Scenario {
         Self::parse(BUILTIN, BUILTIN_NAME)
     }
 
-    /// Reads a scenario file (at most 1 MiB).
+    /// Reads a scenario file: a regular file of at most 1 MiB (a FIFO, a device or anything
+    /// larger is refused without blocking or reading it whole).
     pub fn load(path: &Path) -> Result<Self, VeyraError> {
-        use std::io::Read;
         let name = path.display().to_string();
-        let unreadable =
-            |e: std::io::Error| VeyraError::Usage(format!("demo scenario {name}: {e}"));
-        let file = std::fs::File::open(path).map_err(unreadable)?;
-        let mut text = String::new();
-        file.take(MAX_BYTES + 1)
-            .read_to_string(&mut text)
-            .map_err(unreadable)?;
-        if text.len() as u64 > MAX_BYTES {
-            return Err(VeyraError::Usage(format!(
-                "demo scenario {name} is larger than 1 MiB; a scenario is a short list of steps"
-            )));
-        }
+        let text = crate::fsread::read_regular_to_string(path, MAX_BYTES, "demo scenario")
+            .map_err(|e| {
+                VeyraError::Usage(
+                    crate::sanitize::sanitize_line(&format!(
+                        "demo scenario {name}: {}{}",
+                        e.reason(),
+                        if matches!(e, crate::fsread::BoundedReadError::TooLarge { .. }) {
+                            "; a scenario is a short list of steps"
+                        } else {
+                            ""
+                        }
+                    ))
+                    .into_owned(),
+                )
+            })?;
         Self::parse(&text, &name)
     }
 
@@ -176,23 +179,20 @@ fn step(s: StepSpec) -> Result<Step, String> {
         if line.is_empty() {
             return Err("the `command` is empty; write it as typed after `:`, e.g. verify".into());
         }
-        // A tour shows; it does not act for the operator where it would matter.
-        let name = line
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        if let Some(why) = match name.as_str() {
-            "backend" => Some("it would send the tour's prompts to another backend"),
-            "undo" => Some("it would change files for the operator"),
-            _ => None,
-        } {
-            return Err(format!("a scenario may not run `:{name}`: {why}"));
-        }
+        scripted_command_allowed(&line)?;
         acts.push(Act::Command(line));
     }
     if let Some(key) = s.key {
-        acts.push(Act::Key(KeySpec::parse(&key)?));
+        let spec = KeySpec::parse(&key)?;
+        // Told at load where the default bindings show it; the console's own bindings are
+        // checked again as the key plays ([`press_scripted_key`]).
+        let event = KeyEvent::new(spec.code, spec.modifiers);
+        if let Some(action) = super::keymap::KeyMap::default().action(Mode::Normal, &event)
+            && let Err(why) = scripted_action_allowed(action, Pane::Output)
+        {
+            return Err(format!("a scenario may not press `{key}`: {why}"));
+        }
+        acts.push(Act::Key(spec));
     }
     if acts.len() > 1 {
         return Err("a step does one thing: a `prompt`, a `command` or a `key`".into());
@@ -206,6 +206,103 @@ fn step(s: StepSpec) -> Result<Step, String> {
         say: s.say,
         act,
     })
+}
+
+/// The `:` commands a scenario may run. A tour shows; it does not act for the operator where it
+/// would matter: no `:backend` (it would send prompts to another server), no `:undo` (it would
+/// change files), no `:cancel` or `:quit` (the operator's tasks and console are theirs).
+const SCRIPTED_COMMANDS: [&str; 8] = [
+    "preset", "theme", "priority", "focus", "log", "verify", "bench", "help",
+];
+
+/// `Ok` when a scenario may run the `:` command `line` (without the colon).
+fn scripted_command_allowed(line: &str) -> Result<(), String> {
+    let name = line
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if SCRIPTED_COMMANDS.contains(&name.as_str()) {
+        return Ok(());
+    }
+    let why = match name.as_str() {
+        "backend" => "it would send the tour's prompts to another backend",
+        "undo" => "it would change files for the operator",
+        "cancel" | "quit" => "the operator's tasks and console are theirs to stop",
+        _ => "it is not one a tour may use",
+    };
+    Err(format!(
+        "a scenario may not run `:{name}`: {why} (a scenario may run :{})",
+        SCRIPTED_COMMANDS.join(", :")
+    ))
+}
+
+/// Whether a scenario's key may do `action` (in the browsing mode, the only one a scripted
+/// key is pressed in). Keys never open the prompt editor or the `:` command line — a script
+/// sends prompts with `prompt:` and runs only the allowed `command:`s — never answer a
+/// question, and never stop the operator's tasks or console.
+fn scripted_action_allowed(action: Action, focus: Pane) -> Result<(), &'static str> {
+    match action {
+        Action::FocusNext
+        | Action::FocusPrev
+        | Action::Up
+        | Action::Down
+        | Action::PageUp
+        | Action::PageDown
+        | Action::Top
+        | Action::Bottom
+        | Action::ToggleFollow
+        | Action::VerifyAudit
+        | Action::NextTheme
+        | Action::Help
+        | Action::Zoom
+        | Action::Cancel
+        | Action::StartBench
+        | Action::Preset(_)
+        | Action::Copy => Ok(()),
+        // On the Prompt, Open edits it.
+        Action::Open if focus == Pane::Prompt => {
+            Err("it would open the prompt editor; send prompts with `prompt:`")
+        }
+        Action::Open => Ok(()),
+        Action::EditPrompt | Action::Submit | Action::CyclePriority => {
+            Err("it would open the prompt editor; send prompts with `prompt:`")
+        }
+        Action::CommandLine | Action::RunCommand | Action::Filter => {
+            Err("it would open an input line; run commands with `command:`")
+        }
+        Action::Yes | Action::Always | Action::No => Err("questions are the operator's to answer"),
+        Action::Quit | Action::CancelTask => {
+            Err("the operator's tasks and console are theirs to stop")
+        }
+    }
+}
+
+/// Presses a scenario's key as the operator's keyboard would, but only where
+/// [`scripted_action_allowed`] says a script may act; the key must leave the console browsing
+/// panes (whatever route a key binding takes, a script never ends up typing).
+fn press_scripted_key(app: &mut App, key: KeySpec, now: Instant) -> Result<Vec<Command>, String> {
+    let shown = super::keymap::describe_key(&KeyEvent::new(key.code, key.modifiers));
+    let refused = |why: &str| format!("the scenario's key {shown} was not pressed: {why}");
+    if app.mode() != Mode::Normal {
+        return Err(refused("the console is not browsing panes"));
+    }
+    let event = KeyEvent::new(key.code, key.modifiers);
+    if let Some(action) = app.keymap.action(Mode::Normal, &event) {
+        scripted_action_allowed(action, app.focus).map_err(refused)?;
+    }
+    let commands = app.handle_key_at(&event, now);
+    if app.mode() != Mode::Normal {
+        // A binding this check did not foresee opened an input: close it, unused.
+        app.command = None;
+        app.filtering = None;
+        app.editing = false;
+        app.overlay = None;
+        return Err(refused(
+            "it opened an input line, which a script may not type into",
+        ));
+    }
+    Ok(commands)
 }
 
 /// Plays a [`Scenario`] into an [`App`] on tokio's clock.
@@ -246,7 +343,11 @@ impl Player {
                     prompt: text,
                     priority: priority.unwrap_or(app.priority),
                 }),
-                Some(Act::Command(line)) => commands.extend(app.run_command(&line)),
+                // Checked again as it plays: the allow-list holds however the step was made.
+                Some(Act::Command(line)) => match scripted_command_allowed(&line) {
+                    Ok(()) => commands.extend(app.run_command(&line)),
+                    Err(why) => app.flash(format!("demo: {why}"), FlashLevel::Error),
+                },
                 // Confirmations are the operator's alone: with one waiting, a scripted key
                 // could answer it, so the script presses nothing until it is answered.
                 Some(Act::Key(_)) if app.confirm.is_some() || !app.confirmations.is_empty() => {
@@ -256,9 +357,10 @@ impl Player {
                     );
                     continue;
                 }
-                Some(Act::Key(key)) => {
-                    commands.extend(app.handle_key_at(&KeyEvent::new(key.code, key.modifiers), now))
-                }
+                Some(Act::Key(key)) => match press_scripted_key(app, key, now) {
+                    Ok(given) => commands.extend(given),
+                    Err(why) => app.flash(format!("demo: {why}"), FlashLevel::Error),
+                },
             }
             // The story's line replaces what the act said of itself ("Output focused"), but
             // not an error the act just raised: a scenario's mistake must be seen.
@@ -444,6 +546,76 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_scenario_may_run_only_the_allowed_commands_however_they_are_written() {
+        for line in [
+            "backend openai x",
+            ":undo 3",
+            "  BACKEND mock",
+            "cancel",
+            "quit",
+        ] {
+            let text = format!("steps:\n  - command: '{line}'\n");
+            let e = Scenario::parse(&text, "t.yaml")
+                .expect_err(line)
+                .to_string();
+            assert!(e.contains("may not run"), "{line}: {e}");
+        }
+        for key in [":", "i", "/", "q", "ctrl-c", "c"] {
+            let text = format!("steps:\n  - key: '{key}'\n");
+            let e = Scenario::parse(&text, "t.yaml").expect_err(key).to_string();
+            assert!(e.contains("may not press"), "{key}: {e}");
+        }
+    }
+
+    /// The route the issue found: `:`, the letters of `backend openai x` and Enter as `key:`
+    /// steps. With the console's keys rebound so that the load-time check cannot see it (`x`
+    /// opens the command line), the keys still never open an input, so nothing is typed and
+    /// no backend switch is ever asked for.
+    #[tokio::test(start_paused = true)]
+    async fn scripted_keys_never_open_the_command_line_or_the_prompt_by_any_binding() {
+        let mut overrides = std::collections::BTreeMap::new();
+        overrides.insert("command_line".to_string(), vec!["x".to_string()]);
+        overrides.insert("edit_prompt".to_string(), vec!["e".to_string()]);
+        let keymap = super::super::keymap::KeyMap::with_overrides(&overrides).expect("valid keys");
+        for opener in ["x", "e", "enter"] {
+            // Built as steps, not parsed: the load-time check refuses `c` and `b` (in
+            // "backend") by the default bindings, and this is about what plays.
+            let mut keys = vec![opener.to_string()];
+            keys.extend("backend openai x".chars().map(|c| match c {
+                ' ' => "space".to_string(),
+                c => c.to_string(),
+            }));
+            keys.push("enter".into());
+            let mut steps = vec![Step {
+                after: Duration::ZERO,
+                say: None,
+                act: Some(Act::Command("focus prompt".into())),
+            }];
+            steps.extend(keys.iter().map(|k| Step {
+                after: Duration::ZERO,
+                say: None,
+                act: Some(Act::Key(KeySpec::parse(k).expect("a key name"))),
+            }));
+            let scenario = Scenario { steps };
+            let mut app = crate::tui::app::tests::app();
+            app.keymap = keymap.clone();
+            let now = Instant::now();
+            let mut player = Player::new(scenario, now);
+            let commands = player.play(&mut app, now);
+            assert!(
+                !commands
+                    .iter()
+                    .any(|c| matches!(c, Command::SetBackend { .. } | Command::Submit { .. })),
+                "{opener}: {commands:?}"
+            );
+            assert_eq!(app.mode(), Mode::Normal, "{opener}");
+            assert!(app.input.text.is_empty(), "{opener}: nothing was typed");
+            let said = flash(&app);
+            assert!(said.contains("was not pressed"), "{opener}: {said}");
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_key_step_acts_as_the_key_would() {
         let scenario = Scenario::parse("steps:\n  - key: z\n", "t.yaml").expect("parses");
@@ -594,5 +766,18 @@ mod tests {
             .expect_err("missing")
             .to_string();
         assert!(e.contains("missing.yaml"), "{e}");
+        // A FIFO nobody writes to, and an endless device behind a symlink: refused at once.
+        let fifo = dir.path().join("fifo.yaml");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+        let e = Scenario::load(&fifo).expect_err("a FIFO").to_string();
+        assert!(e.contains("FIFO") && e.contains("regular file"), "{e}");
+        let zero = dir.path().join("zero.yaml");
+        std::os::unix::fs::symlink("/dev/zero", &zero).expect("symlinked");
+        let e = Scenario::load(&zero).expect_err("a device").to_string();
+        assert!(e.contains("zero.yaml") && e.contains("regular file"), "{e}");
     }
 }

@@ -2,8 +2,10 @@
 //! for a seed (same tasks, outputs and scores; timings aside) and differs for another; its JSON
 //! validates against `veyra bench schema`; `list`, `show` and `compare` read the store; a run
 //! cancelled with Ctrl-C keeps what finished and `--resume` finishes exactly the rest; unknown
-//! families, planned-but-unbuilt families, difficulties and runs are usage errors (exit 2) that
-//! list the valid names; the `bench:` config section is validated like the others.
+//! families, difficulties and runs are usage errors (exit 2) that list the valid names; the
+//! `bench:` config section is validated like the others. What must not score does not: the
+//! mock's echo of a question, a constant light time, a content-free IMDP plan; a family at 0
+//! has an interval honest at the bound; `bench --help` lists every family.
 
 use serde_json::Value;
 
@@ -769,4 +771,173 @@ fn recording_an_http_backend_that_echoes_the_key_never_writes_it() {
     let recorded: Value = serde_json::from_str(&recorded.stdout).expect("JSON");
     assert_eq!(replayed["run"]["backend"], "replay");
     assert_eq!(reproducible_part(&replayed), reproducible_part(&recorded));
+}
+
+// ---------------------------------------------------------------------------------------------
+// What does not score: an echo, a constant, a content-free plan
+
+/// The result of task `id` in a run document.
+fn result_of<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .find(|t| t["id"] == id)
+        .map(|t| &t["results"][0])
+        .unwrap_or_else(|| panic!("no task {id}"))
+}
+
+#[test]
+fn the_default_mocks_echo_of_a_question_is_not_an_answer() {
+    // The mock replies `Acknowledged: "<the prompt's first 60 characters>".` and stock
+    // sentences. Read as a bare one-line answer, the echo of wmrt-medium-s1-c141-v2 repeated
+    // one number, within tolerance of the truth: the mock scored 0.0023 on WMRT here.
+    let sb = Sandbox::new();
+    let doc = sb.bench_json(&[
+        "--family",
+        "wmrt",
+        "--count",
+        "430",
+        "--seed",
+        "1",
+        "--difficulty",
+        "medium",
+        "--json",
+    ]);
+    assert_eq!(doc["summary"]["families"][0]["score"]["mean"], 0.0);
+    let r = result_of(&doc, "wmrt-medium-s1-c141-v2");
+    assert!(
+        r["output"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("Acknowledged: \"")),
+        "{r}"
+    );
+    assert_eq!(r["score"], 0.0, "{r}");
+    assert_eq!(r["reason"], "no ANSWER line", "{r}");
+}
+
+#[test]
+fn a_constant_answer_does_not_pass_a_light_time_task() {
+    // `ANSWER: 2.56` with no tool call scored 1 on the Moon round trip of
+    // tome-medium-s11-0001: its 0.5 s tolerance was wider than the spread of every Moon answer.
+    let sb = Sandbox::new();
+    let config = sb.write(
+        "constant.yaml",
+        "model:\n  mock:\n    script:\n      - pattern: 'light_time'\n        response: \"ANSWER: 2.56\"\n",
+    );
+    let r = {
+        let mut c = sb.cmd();
+        c.arg("--config").arg(&config).args([
+            "bench",
+            "--family",
+            "tome",
+            "--count",
+            "2",
+            "--seed",
+            "11",
+            "--difficulty",
+            "medium",
+            "--json",
+        ]);
+        run(c)
+    };
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let doc: Value = serde_json::from_str(&r.stdout).expect("JSON");
+    let t = result_of(&doc, "tome-medium-s11-0001");
+    assert_eq!(t["output"], "ANSWER: 2.56", "{t}");
+    assert_eq!(t["score"], 0.0, "{t}");
+    // Its prompt names its unit and the precision it wants; no prompt asks for "a number in ."
+    for task in doc["tasks"].as_array().expect("tasks") {
+        let prompt = task["prompt"].as_str().expect("prompt");
+        assert!(!prompt.contains("a number in ."), "{prompt}");
+    }
+}
+
+#[test]
+fn a_content_free_plan_scores_no_more_than_its_valid_form() {
+    // The coordinator hands every agent the whole day at the dish's full capacity: this
+    // scored 0.5 on every task. A plan that breaks the capacity or an agent's constraint is
+    // no plan; the valid message alone earns at most 0.1.
+    use veyra::benchmarks::imdp::protocol::Setting;
+    let tasks = veyra::benchmarks::family(veyra::benchmarks::FamilyId::Imdp)
+        .generate(4, veyra::benchmarks::Difficulty::Medium, 7)
+        .expect("tasks");
+    let mut yaml = String::from("model:\n  mock:\n    script:\n");
+    for t in &tasks {
+        let s: Setting = serde_json::from_value(t.truth.clone()).expect("setting");
+        let agreement: Vec<Value> = s
+            .agents
+            .iter()
+            .map(|a| {
+                serde_json::json!({"agent": a.name, "start": 0, "end": 24,
+                    "bandwidth_mbps": s.capacity})
+            })
+            .collect();
+        let message = serde_json::json!({"protocol": "veyra.imdp/1", "agreement": agreement});
+        let pattern = format!("(?s)^IMDP negotiation {}\\..*The negotiation is over", t.id);
+        yaml.push_str(&format!(
+            "      - pattern: {}\n        response: {}\n",
+            serde_json::to_string(&pattern).expect("pattern"),
+            serde_json::to_string(&format!("```json\n{message}\n```")).expect("response"),
+        ));
+    }
+    let sb = Sandbox::new();
+    let config = sb.write("greedy.yaml", &yaml);
+    let r = {
+        let mut c = sb.cmd();
+        c.arg("--config").arg(&config).args([
+            "bench",
+            "--family",
+            "imdp",
+            "--count",
+            "4",
+            "--seed",
+            "7",
+            "--difficulty",
+            "medium",
+            "--json",
+        ]);
+        run(c)
+    };
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let doc: Value = serde_json::from_str(&r.stdout).expect("JSON");
+    for t in doc["tasks"].as_array().expect("tasks") {
+        let result = &t["results"][0];
+        let score = result["score"].as_f64().expect("score");
+        assert!(score <= 0.1, "{}: {result}", t["id"]);
+        assert!(
+            result["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("capacity broken")),
+            "{result}"
+        );
+    }
+}
+
+#[test]
+fn a_family_at_zero_has_an_interval_honest_at_the_bound() {
+    // The mock scores 0 on CPLC: 0 of 4 right is not certainty, so the interval is Wilson's
+    // [0.000, 0.490], not [0.000, 0.000]; and its ± is the interval's half-width.
+    let sb = Sandbox::new();
+    let r = sb.bench(&["--family", "cplc", "--count", "4", "--seed", "3"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let row = r
+        .stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("cplc") && l.contains('['))
+        .unwrap_or_else(|| panic!("no cplc row:\n{}", r.stdout));
+    assert!(row.contains("[0.000, 0.490]"), "{row}");
+    assert!(!row.contains("[0.000, 0.000]"), "{row}");
+    assert!(row.contains(" 0.245 "), "{row}");
+}
+
+#[test]
+fn bench_help_lists_every_family() {
+    let sb = Sandbox::new();
+    let out = sb.cmd().args(["bench", "--help"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for f in veyra::benchmarks::FamilyId::ALL {
+        assert!(help.contains(f.name()), "{} missing:\n{help}", f.name());
+    }
 }

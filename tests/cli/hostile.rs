@@ -2,7 +2,10 @@
 //! 127.0.0.1 (wiremock) that streams escape sequences and C1 controls, answers with error
 //! bodies full of them, echoes the API key back and names absurd `retry-after` delays; config
 //! values that used to panic; environment variables that are not UTF-8; a key written where its
-//! variable's name belongs; and a megabyte-long line in a config file.
+//! variable's name belongs; and a megabyte-long line in a config file. Files in the wrong
+//! shape: a config, scenario or witness that is a FIFO, `/dev/zero` or huge, and a prompt piped
+//! from `/dev/zero`, each refused at once and by name; and, with audit off, a data directory
+//! and `bench.db` that others cannot read.
 //!
 //! Piped output keeps the answer byte-exact (that is what `veyra run | tool` needs); errors and
 //! JSON never carry a raw ESC or C1 character, and the key appears nowhere: not on stdout or
@@ -506,9 +509,10 @@ fn a_key_where_its_variable_name_belongs_is_refused_and_never_repeated() {
 #[test]
 fn a_megabyte_line_in_a_config_file_is_not_echoed_whole() {
     let sb = Sandbox::new();
+    // Just under the 1 MiB a config file may hold (past it, the file is not read at all).
     let line = format!(
         "model:\n  temperature: \"{}\u{1b}[2J\"\n",
-        "x".repeat(1 << 20)
+        "x".repeat((1 << 20) - 4096)
     );
     let file = sb.write("huge.yaml", &line);
     for args in [
@@ -530,5 +534,187 @@ fn a_megabyte_line_in_a_config_file_is_not_echoed_whole() {
         );
         assert!(r.stderr().contains('…'), "{}", r.stderr());
         assert!(!has_raw_control(&r.stderr), "{args:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every file Veyra reads is bounded and regular (a FIFO, /dev/zero or a huge file in its place
+// fails at once, naming it), and what Veyra writes is private with audit on or off
+
+/// Makes a FIFO at `path`.
+fn mkfifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
+#[test]
+fn a_config_that_is_dev_zero_a_fifo_or_huge_is_refused_at_once_naming_it() {
+    let sb = Sandbox::new();
+    let fifo = sb.dir.path().join("work/fifo.yaml");
+    mkfifo(&fifo);
+    let huge = sb.dir.path().join("work/huge.yaml");
+    std::fs::File::create(&huge)
+        .and_then(|f| f.set_len(4 << 30))
+        .expect("a sparse file");
+    let fifo = fifo.to_str().expect("a UTF-8 path");
+    let huge = huge.to_str().expect("a UTF-8 path");
+    for (args, needles) in [
+        (
+            vec!["config", "check", "/dev/zero"],
+            vec!["/dev/zero", "config file", "not a regular file"],
+        ),
+        (
+            vec!["config", "check", fifo],
+            vec!["fifo.yaml", "FIFO", "not a regular file"],
+        ),
+        (
+            vec!["--config", fifo, "run", "hi"],
+            vec!["fifo.yaml", "FIFO"],
+        ),
+        (
+            vec!["config", "check", huge],
+            vec!["huge.yaml", "larger than 1 MiB"],
+        ),
+    ] {
+        let r = sb.run(&[], &args);
+        no_panic(&r);
+        assert_eq!(r.code, Some(2), "{args:?}: {}", r.all());
+        for needle in needles {
+            assert!(r.stderr().contains(needle), "{args:?}: {}", r.stderr());
+        }
+        assert!(r.stderr.len() < 4096, "{args:?}: {}", r.stderr());
+    }
+}
+
+#[test]
+fn a_scenario_that_is_a_fifo_or_dev_zero_is_refused_before_the_screen_is_taken() {
+    let sb = Sandbox::new();
+    let fifo = sb.dir.path().join("work/scenario.yaml");
+    mkfifo(&fifo);
+    let fifo = fifo.to_str().expect("a UTF-8 path");
+    for (file, needle) in [(fifo, "FIFO"), ("/dev/zero", "character device")] {
+        // `output` fails the test if veyra waits a minute on the FIFO: a guard only.
+        let r = sb.run(&[], &["--scenario", file]);
+        no_panic(&r);
+        assert_eq!(r.code, Some(2), "{file}: {}", r.all());
+        assert!(r.stderr().contains("demo scenario"), "{}", r.stderr());
+        assert!(r.stderr().contains(needle), "{file}: {}", r.stderr());
+    }
+}
+
+/// The one witness file of the sandbox's default store, after a first run made it.
+fn the_witness(sb: &Sandbox, state: &Path) -> PathBuf {
+    let r = sb.run(
+        &[("XDG_STATE_HOME", state.to_str().expect("UTF-8"))],
+        &["run", "hi"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let dir = state.join("veyra/witness");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("the witness directory")
+        .map(|e| e.expect("an entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.remove(0)
+}
+
+#[test]
+fn a_witness_that_is_a_symlink_to_dev_zero_fails_verification_clearly() {
+    let sb = Sandbox::new();
+    let state = sb.dir.path().join("state");
+    let witness = the_witness(&sb, &state);
+    std::fs::remove_file(&witness).expect("the witness goes");
+    std::os::unix::fs::symlink("/dev/zero", &witness).expect("a symlink");
+    let env = [("XDG_STATE_HOME", state.to_str().expect("UTF-8"))];
+    let r = sb.run(&env, &["audit", "verify"]);
+    no_panic(&r);
+    assert_eq!(r.code, Some(3), "{}", r.all());
+    let name = witness
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a name");
+    for needle in [name, "character device", "not a regular file"] {
+        assert!(r.stderr().contains(needle), "{}", r.stderr());
+    }
+    // Writing to the store is refused the same way, never by reading the device.
+    let r = sb.run(&env, &["run", "hi"]);
+    no_panic(&r);
+    assert_ne!(r.code, Some(0), "{}", r.all());
+    assert!(r.stderr().contains("character device"), "{}", r.stderr());
+}
+
+#[test]
+fn a_fifo_in_the_witness_place_does_not_hang_a_run() {
+    let sb = Sandbox::new();
+    let state = sb.dir.path().join("state");
+    let witness = the_witness(&sb, &state);
+    std::fs::remove_file(&witness).expect("the witness goes");
+    mkfifo(&witness);
+    let env = [("XDG_STATE_HOME", state.to_str().expect("UTF-8"))];
+    // `output` fails the test if veyra runs for a minute: a guard, not a measure.
+    for args in [&["run", "hi"][..], &["audit", "verify"][..]] {
+        let r = sb.run(&env, args);
+        no_panic(&r);
+        assert_eq!(r.code, Some(3), "{args:?}: {}", r.all());
+        assert!(r.stderr().contains("FIFO"), "{args:?}: {}", r.stderr());
+    }
+}
+
+#[test]
+fn a_prompt_piped_without_end_is_refused_at_its_cap() {
+    let sb = Sandbox::new();
+    let mut cmd = sb.cmd(&[], &["run", "-"]);
+    cmd.stdin(std::fs::File::open("/dev/zero").expect("/dev/zero"));
+    let r = output(cmd);
+    no_panic(&r);
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert!(r.stderr().contains("16 MiB"), "{}", r.stderr());
+}
+
+#[test]
+fn with_audit_off_the_data_directory_is_0700_and_bench_db_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let sb = Sandbox::new();
+    let state = sb.dir.path().join("state");
+    let env = [
+        ("VEYRA_GOVERNANCE__AUDIT", "false"),
+        ("XDG_STATE_HOME", state.to_str().expect("UTF-8")),
+    ];
+    let r = sb.run(&env, &["bench", "--family", "cplc", "--count", "2"]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let data = sb.data().join("veyra");
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    assert_eq!(mode(&data.join("bench.db")), 0o600, "bench.db");
+    // A data directory and a store an older Veyra left open to others are narrowed.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(
+        data.join("bench.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
+    let r = sb.run(&env, &["bench", "--family", "cplc", "--count", "2"]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    for entry in std::fs::read_dir(&data).expect("the data directory") {
+        let path = entry.expect("an entry").path();
+        if path.is_file() {
+            assert_eq!(
+                mode(&path) & 0o077,
+                0,
+                "{} is open to others",
+                path.display()
+            );
+        }
     }
 }

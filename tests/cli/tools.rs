@@ -1,6 +1,7 @@
 //! `veyra tools …` through the real binary (issue #11): listing and describing tools, and
 //! invoking them through the gate — unknown tools and misfit arguments (exit 2, naming the
-//! field), path traversal in every form and oversized files (exit 4, naming the rule), policy
+//! field), path traversal in every form (a lexical escape refused and recorded as one whether
+//! or not its directories exist) and oversized or hard-linked files (exit 4), policy
 //! denial and safety refusal (exit 4, with POLICY_CHECK / SAFETY_VIOLATION entries), a tool
 //! that needs confirmation refused without a terminal and allowed with `--yes`, and the
 //! TOOL_INVOCATION entries verifying afterwards. Undo (`veyra tools undo`): a write, a delete
@@ -257,6 +258,53 @@ fn path_traversal_in_every_form_is_refused_with_exit_4() {
     let audit = sb.audit_json();
     assert!(audit.contains("SAFETY_VIOLATION"), "{audit}");
     assert!(audit.contains("\"refused\""), "{audit}");
+    sb.assert_audit_verifies();
+}
+
+#[test]
+fn a_path_that_leaves_by_its_letters_is_refused_whether_or_not_its_directories_exist() {
+    let sb = Sandbox::new();
+    let ws = sb.workspace();
+    for present in [false, true] {
+        if present {
+            std::fs::create_dir_all(ws.join("a")).unwrap();
+        }
+        let r = sb.tools(&["invoke", "file_read", "--arg", "path=a/../../../etc/passwd"]);
+        assert_error(&r, 4, &["outside the workspace", "tools.workspace"]);
+        assert!(!r.stderr.contains("does not exist"), "{}", r.stderr);
+        assert!(!r.stdout.contains("root:"), "{}", r.stdout);
+    }
+    // Recorded as the refusals they are.
+    let audit = sb.audit_json();
+    let refusals = audit
+        .lines()
+        .filter(|l| l.contains("SAFETY_VIOLATION") && l.contains("tools.workspace"))
+        .count();
+    assert_eq!(refusals, 2, "{audit}");
+    sb.assert_audit_verifies();
+}
+
+#[test]
+fn a_hard_link_to_a_file_outside_the_workspace_is_refused() {
+    let sb = Sandbox::new();
+    let ws = sb.workspace();
+    let secret = sb.dir.path().join("secret.txt");
+    std::fs::write(&secret, "TOP SECRET").unwrap();
+    std::fs::hard_link(&secret, ws.join("notes.txt")).unwrap();
+    let r = sb.tools(&["invoke", "file_read", "--arg", "path=notes.txt"]);
+    assert_error(&r, 4, &["hard link", "notes.txt"]);
+    assert!(!r.stdout.contains("TOP SECRET"), "{}", r.stdout);
+    let r = sb.tools(&[
+        "invoke",
+        "file_write",
+        "--arg",
+        "path=notes.txt",
+        "--arg",
+        "content=overwritten",
+    ]);
+    assert_error(&r, 4, &["hard link"]);
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "TOP SECRET");
+    assert!(!sb.audit_json().contains("TOP SECRET"));
     sb.assert_audit_verifies();
 }
 

@@ -32,8 +32,10 @@
 //! # Secrets
 //! A [`ModelRequest`] has no credential in it (keys travel only in the HTTP backends' headers),
 //! the HTTP backends already scrub the configured key from answer text, tool calls and errors,
-//! and the recorder scrubs it once more from every string it writes (request included), so no
-//! cassette file holds the key even when a server echoes it.
+//! and the recorder scrubs it once more from every string it writes (request included) and
+//! from the joined text of consecutive `text` events ([`scrub_text_events`]: a key split
+//! between two of them would otherwise be joined back on replay), so no cassette file holds
+//! the key even when a server echoes it, whole or in pieces, through any backend.
 //!
 //! # Hostile cassettes
 //! Reading is bounded: the manifest is at most [`MAX_MANIFEST_BYTES`], a call file at most
@@ -57,7 +59,7 @@ use tokio_util::sync::CancellationToken;
 use super::framework::{Difficulty, FamilyId};
 use super::runner::RunPlan;
 use crate::config::bench::{RANGE_BENCH_COUNT, RANGE_BENCH_EPOCHS};
-use crate::config::{ModelConfig, Secret};
+use crate::config::{ModelConfig, Secret, StreamRedactor};
 use crate::error::VeyraError;
 use crate::events::{FinishReason, TokenUsage};
 use crate::models::{Message, ModelErrorKind, ModelRequest, ToolSpec};
@@ -420,6 +422,67 @@ pub fn request_key(request: &ModelRequest) -> Result<(String, serde_json::Value)
     let canonical = serde_json_canonicalizer::to_string(&value)
         .map_err(|e| format!("encoding the request as canonical JSON: {e}"))?;
     Ok((hex::encode(Sha256::digest(canonical.as_bytes())), value))
+}
+
+/// `events` with the key taken out of the text that consecutive `text` events join to. A run
+/// of `text` events whose joined text holds no key is kept as it is (the replay is chunk for
+/// chunk); one that does is redacted as a stream is: each event keeps the text that could be
+/// handed on when it arrived (a tail that could begin the key moves to the next one), events
+/// left empty are dropped, and the tail held at the run's end is one more `text` event at the
+/// time of its last one.
+pub(crate) fn scrub_text_events(
+    events: &[RecordedEvent],
+    key: Option<&Secret>,
+) -> Vec<RecordedEvent> {
+    fn text_of(e: &RecordedEvent) -> Option<&str> {
+        match &e.event {
+            StreamEvent::Text { text } => Some(text),
+            StreamEvent::ToolCall { .. } | StreamEvent::Done { .. } | StreamEvent::Error { .. } => {
+                None
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(events.len());
+    let mut rest = events;
+    while let Some((first, after)) = rest.split_first() {
+        let run = rest.iter().take_while(|e| text_of(e).is_some()).count();
+        if run == 0 {
+            out.push(first.clone());
+            rest = after;
+            continue;
+        }
+        let (texts, after) = rest.split_at(run);
+        rest = after;
+        let joined: String = texts.iter().filter_map(text_of).collect();
+        if matches!(
+            crate::config::redact_key(&joined, key),
+            std::borrow::Cow::Borrowed(_)
+        ) {
+            out.extend_from_slice(texts);
+            continue;
+        }
+        let mut redactor = StreamRedactor::new(key.cloned().map(Arc::new));
+        let mut last_at = 0;
+        for e in texts {
+            last_at = e.at_ms;
+            let clean = redactor.push(text_of(e).unwrap_or_default().to_string());
+            if !clean.is_empty() {
+                out.push(RecordedEvent {
+                    at_ms: e.at_ms,
+                    event: StreamEvent::Text { text: clean },
+                });
+            }
+        }
+        if redactor.holds() {
+            out.push(RecordedEvent {
+                at_ms: last_at,
+                event: StreamEvent::Text {
+                    text: redactor.finish(),
+                },
+            });
+        }
+    }
+    out
 }
 
 /// `value` with the key scrubbed from every string and object key in it.

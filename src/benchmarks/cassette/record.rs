@@ -4,6 +4,7 @@
 //! format).
 
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +14,7 @@ use tokio::time::Instant;
 
 use super::{
     CALLS, CassetteError, MANIFEST, Manifest, RecordedArguments, RecordedCall, RecordedEvent,
-    StreamEvent, TripKind, Tripwire, request_key, scrub,
+    StreamEvent, TripKind, Tripwire, request_key, scrub, scrub_text_events,
 };
 use crate::config::Secret;
 use crate::models::{
@@ -51,7 +52,12 @@ impl CassetteWriter {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(dir)
+                // A cassette holds prompts and answers: its owner's alone (an empty directory
+                // the operator made keeps the mode they gave it).
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
                     .map_err(|e| CassetteError::io(format!("creating {shown}"), e))?;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
@@ -62,7 +68,9 @@ impl CassetteWriter {
             Err(e) => return Err(CassetteError::io(format!("reading {shown}"), e)),
         }
         let calls = dir.join(CALLS);
-        std::fs::create_dir(&calls)
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&calls)
             .map_err(|e| CassetteError::io(format!("creating {}", calls.display()), e))?;
         let text = serde_json::to_string_pretty(manifest)
             .map_err(|e| CassetteError::Invalid(format!("encoding the manifest: {e}")))?;
@@ -86,10 +94,20 @@ impl CassetteWriter {
         self.next_seq.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Writes `call` (the key scrubbed from every string) as `calls/<seq>-<key>.json`.
+    /// Writes `call` (the key scrubbed from every string, and from the text its `text` events
+    /// join to) as `calls/<seq>-<key>.json`.
     pub fn write_call(&self, call: &RecordedCall) -> Result<(), CassetteError> {
-        let value = serde_json::to_value(call)
-            .map_err(|e| CassetteError::Invalid(format!("encoding call {}: {e}", call.seq)))?;
+        let value = match &self.key {
+            Some(key) => serde_json::to_value(RecordedCall {
+                seq: call.seq,
+                key: call.key.clone(),
+                request: call.request.clone(),
+                opened: call.opened,
+                events: scrub_text_events(&call.events, Some(key)),
+            }),
+            None => serde_json::to_value(call),
+        }
+        .map_err(|e| CassetteError::Invalid(format!("encoding call {}: {e}", call.seq)))?;
         let text = serde_json::to_string(&scrub(value, self.key.as_ref()))
             .map_err(|e| CassetteError::Invalid(format!("encoding call {}: {e}", call.seq)))?;
         write_atomically(
@@ -133,6 +151,7 @@ fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Cassette
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
+        .mode(0o600)
         .open(&tmp)
         .map_err(|e| CassetteError::io(context(), e))?;
     file.write_all(bytes)

@@ -15,7 +15,6 @@
 //! what differs and what to do, and it trips the [`Tripwire`] so the run stops at once.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -75,8 +74,24 @@ pub struct Cassette {
     total: usize,
 }
 
-/// Reads `dir/name` whole when it is a plain file of at most `limit` bytes.
+/// A test's hook, called with the file's path between [`read_bounded`]'s checks of a name and
+/// its open (tests swap files there).
+#[cfg(test)]
+pub(super) type OpenHook = Box<dyn Fn(&Path)>;
+
+#[cfg(test)]
+thread_local! {
+    /// The hook of the current thread, if any.
+    pub(super) static BEFORE_OPEN: std::cell::RefCell<Option<OpenHook>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Reads `dir/name` whole when it is a plain file of at most `limit` bytes. The name is
+/// checked first (a missing file or a symlink says so), then opened without waiting
+/// ([`crate::fsread::OPEN_FLAGS`]) and the opened handle checked again: a FIFO or device swapped
+/// in between is refused, never waited on or read without end.
 fn read_bounded(dir: &Dir, name: &str, limit: u64, shown: &Path) -> Result<Vec<u8>, CassetteError> {
+    use cap_std::fs::OpenOptionsExt;
     let file_path = shown.join(name);
     let path = file_path.display();
     let meta = dir.symlink_metadata(name).map_err(|e| {
@@ -96,31 +111,49 @@ fn read_bounded(dir: &Dir, name: &str, limit: u64, shown: &Path) -> Result<Vec<u
              instead of linking it)"
         )));
     }
-    if !meta.is_file() {
-        return Err(CassetteError::Invalid(format!(
+    let not_plain = || {
+        CassetteError::Invalid(format!(
             "{path} is not a plain file; the cassette is damaged, record it again"
-        )));
+        ))
+    };
+    if !meta.is_file() {
+        return Err(not_plain());
     }
     let too_big = || {
         CassetteError::Invalid(format!(
-            "{path} is larger than the {limit} bytes a cassette file may have; it is not a \
-             cassette file, record the run again"
+            "{path} is larger than {} (the most a cassette file may have); it is not a \
+             cassette file, record the run again",
+            crate::fsread::human_bytes(limit)
         ))
     };
     if meta.len() > limit {
         return Err(too_big());
     }
+    #[cfg(test)]
+    BEFORE_OPEN.with(|hook| {
+        if let Some(hook) = hook.borrow().as_ref() {
+            hook(&file_path);
+        }
+    });
+    let mut options = cap_std::fs::OpenOptions::new();
+    options.read(true).custom_flags(crate::fsread::OPEN_FLAGS);
     let file = dir
-        .open(name)
-        .map_err(|e| CassetteError::io(format!("opening {path}"), e))?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| CassetteError::io(format!("reading {path}"), e))?;
-    if bytes.len() as u64 > limit {
+        .open_with(name, &options)
+        .map_err(|e| CassetteError::io(format!("opening {path}"), e))?
+        .into_std();
+    let checked = |e: crate::fsread::BoundedReadError| match e {
+        crate::fsread::BoundedReadError::Io { source, .. } => {
+            CassetteError::io(format!("reading {path}"), source)
+        }
+        crate::fsread::BoundedReadError::NotRegular { .. }
+        | crate::fsread::BoundedReadError::NotUtf8 { .. } => not_plain(),
+        crate::fsread::BoundedReadError::TooLarge { .. } => too_big(),
+    };
+    let meta = crate::fsread::check_regular(&file, &file_path, "cassette file").map_err(checked)?;
+    if meta.len() > limit {
         return Err(too_big());
     }
-    Ok(bytes)
+    crate::fsread::read_capped(file, &file_path, limit, "cassette file").map_err(checked)
 }
 
 /// `(seq, key)` of a call file name `<seq>-<64 hex>.json`.

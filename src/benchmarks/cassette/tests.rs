@@ -244,6 +244,32 @@ async fn a_recorded_mock_stream_replays_chunk_for_chunk_with_its_timing() {
     }
 }
 
+/// A cassette holds prompts and answers: the directories it makes are 0700, its files 0600.
+#[tokio::test(start_paused = true)]
+async fn a_cassette_is_its_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let top = tempfile::tempdir().unwrap();
+    let dir = top.path().join("tapes/run-1");
+    let mock: Arc<dyn ModelBackend> =
+        Arc::new(MockBackend::from_config(&ModelConfig::default()).unwrap());
+    let recorder = RecordingBackend::new(Arc::clone(&mock), writer(&dir, None, None));
+    collect(&recorder, &request("Status of the habitat?")).await;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&top.path().join("tapes")), 0o700);
+    assert_eq!(mode(&dir), 0o700);
+    let files = call_files(&dir);
+    assert_eq!(files.len(), 1);
+    let calls = files[0].parent().unwrap();
+    assert_eq!(mode(calls), 0o700);
+    assert_eq!(mode(&files[0]), 0o600);
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+        }
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn repeated_requests_replay_in_the_order_recorded_and_one_more_is_a_clear_miss() {
     let dir = tempfile::tempdir().unwrap();
@@ -468,6 +494,63 @@ async fn the_configured_key_is_never_written_even_when_a_backend_lets_it_through
     assert!(written.contains("[redacted]"));
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_key_split_between_two_text_events_is_not_written_nor_joined_back_on_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let (head, tail) = KEY.split_at(7);
+    // A backend that does not scrub hands the key on in two pieces, then more text, a tool
+    // call after a held-back tail, and a tail at the very end.
+    let scripted = Scripted {
+        answers: vec![Ok(vec![
+            text(&format!("your key is {head}")),
+            text(&format!("{tail}. Next: sk-")),
+            Ok(StreamChunk::ToolCall(ToolCall {
+                id: "c1".into(),
+                name: "echo".into(),
+                arguments: Ok(serde_json::json!({})),
+            })),
+            text(head),
+            done(4),
+        ])],
+        next: AtomicUsize::new(0),
+        delay: Duration::from_millis(3),
+    };
+    let recorder = RecordingBackend::new(Arc::new(scripted), writer(dir.path(), Some(KEY), None));
+    collect(&recorder, &request("split")).await;
+    let written: String = call_files(dir.path())
+        .into_iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    assert!(!written.contains(KEY), "the key was written: {written}");
+    assert!(
+        !written.contains(tail),
+        "its second piece was written: {written}"
+    );
+
+    let (replay, _) = replayer(dir.path(), Pacing::Instant);
+    let (chunks, error) = collect(&replay, &request("split")).await;
+    assert_eq!(error, None);
+    let shown: Vec<String> = chunks
+        .iter()
+        .map(|c| match c {
+            StreamChunk::Text(t) => t.clone(),
+            StreamChunk::ToolCall(call) => format!("<{}>", call.name),
+            StreamChunk::Done { .. } => "<done>".into(),
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "your key is ",
+            "[redacted]. Next: ",
+            "sk-",
+            "<echo>",
+            head,
+            "<done>"
+        ]
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Writing
 
@@ -554,6 +637,37 @@ async fn replay_err(dir: &Path) -> String {
     assert_eq!(e.kind, ModelErrorKind::Config);
     assert!(tripwire.tripped().is_some());
     e.message
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_manifest_swapped_for_a_fifo_after_its_check_is_refused_not_waited_on() {
+    let dir = tempfile::tempdir().unwrap();
+    one_call(dir.path()).await;
+    let path = dir.path().to_path_buf();
+    // Off the test's thread, with the hook on that thread: between the checks of the
+    // manifest's name and its open, the manifest becomes a FIFO.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        super::replay::BEFORE_OPEN.with(|hook| {
+            *hook.borrow_mut() = Some(Box::new(|at: &Path| {
+                if at.ends_with(MANIFEST) {
+                    std::fs::remove_file(at).unwrap();
+                    let made = std::process::Command::new("mkfifo")
+                        .arg(at)
+                        .status()
+                        .unwrap();
+                    assert!(made.success());
+                }
+            }));
+        });
+        let _ = tx.send(Cassette::open(&path).map(|_| ()));
+    });
+    let err = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("opening the cassette hung")
+        .unwrap_err();
+    assert!(matches!(err, CassetteError::Invalid(_)), "{err:?}");
+    assert!(err.to_string().contains("not a plain file"), "{err}");
 }
 
 #[tokio::test(start_paused = true)]

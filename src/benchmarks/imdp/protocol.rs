@@ -14,8 +14,12 @@ pub const PROTOCOL: &str = "veyra.imdp/1";
 pub const HORIZON: i64 = 24;
 /// Longest reply the scorer looks at; a longer one scores 0 unread.
 pub const MAX_REPLY_BYTES: usize = 64 * 1024;
-/// A score that breaks the shared capacity is capped here.
-pub const CAPACITY_CAP: f64 = 0.5;
+/// The most a schema-valid message earns when its plan breaks any constraint — the dish's
+/// capacity or an agent's hard constraint: the plan itself then scores 0, and this share
+/// of the fraction of constraints met is all that is left. A content-free plan (everyone the
+/// whole day at full capacity, an equal share for all, an hour at 1 Mbit/s each) is not part
+/// of a plan.
+pub const SCHEMA_CREDIT: f64 = 0.1;
 
 /// One agent's private constraints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -231,18 +235,23 @@ pub struct Checked {
 }
 
 impl Checked {
-    /// Constraints met / constraints, capped at [`CAPACITY_CAP`] when capacity is broken.
+    /// True when every constraint holds: the plan is a solution.
+    pub fn solved(&self) -> bool {
+        !self.verdicts.is_empty() && self.capacity_ok && self.verdicts.iter().all(|v| v.met)
+    }
+
+    /// 1 for a solution; otherwise [`SCHEMA_CREDIT`] × constraints met / constraints — every
+    /// constraint is hard, so a plan that breaks one is no plan and earns only a little for
+    /// its valid form.
     pub fn score(&self) -> f64 {
         if self.verdicts.is_empty() {
             return 0.0;
         }
-        let met = self.verdicts.iter().filter(|v| v.met).count();
-        let fraction = met as f64 / self.verdicts.len() as f64;
-        if self.capacity_ok {
-            fraction
-        } else {
-            fraction.min(CAPACITY_CAP)
+        if self.solved() {
+            return 1.0;
         }
+        let met = self.verdicts.iter().filter(|v| v.met).count();
+        SCHEMA_CREDIT * met as f64 / self.verdicts.len() as f64
     }
 
     /// `k of n constraints met` and the first failed ones.
@@ -269,8 +278,12 @@ impl Checked {
             }
         }
         if !self.capacity_ok {
+            text.push_str("; capacity broken");
+        }
+        if !self.solved() {
             text.push_str(&format!(
-                "; capacity broken, score capped at {CAPACITY_CAP}"
+                "; a plan that breaks a constraint scores 0, the valid message {SCHEMA_CREDIT} × \
+                 the share met"
             ));
         }
         text

@@ -220,3 +220,23 @@ fn a_batch_of_results_is_committed_whole_or_not_at_all() {
     assert_eq!(back[0].task_id, tasks[0].id);
     assert_eq!(back[1].task_id, tasks[2].id);
 }
+
+#[test]
+fn the_store_and_its_wal_are_0600_in_a_0700_directory_even_when_they_were_looser() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new/bench.db");
+    let store = BenchStore::open(&path).unwrap();
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        assert_eq!(mode(Path::new(&name)), 0o600, "bench.db{suffix}");
+    }
+    drop(store);
+    // A store left 0644 by an older Veyra is narrowed when it is opened.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _store = BenchStore::open(&path).unwrap();
+    assert_eq!(mode(&path), 0o600);
+}

@@ -163,3 +163,83 @@ fn economy_of_calls_and_the_result_file_are_scored() {
     }
     assert_eq!(Tome.score(t, &o).value, 0.5);
 }
+
+#[test]
+fn a_hedged_or_negated_number_is_not_that_number() {
+    for d in Difficulty::ALL {
+        for t in tasks(16, d, 5) {
+            let e = &t.expected;
+            let right = Tome.score(&t, &perfect_outcome(&t, &format!("ANSWER: ≈ {e}")));
+            assert_eq!(right.value, 1.0, "{}: {}", t.id, right.reason);
+            for hedged in [
+                "not {}",
+                "at least {}",
+                "at most {}",
+                "more than {}",
+                "less than {}",
+                "no {}",
+                "< {}",
+                "≥ {}",
+                "between 0 and {}",
+                "{} or more",
+                "REFUSED / {}",
+            ] {
+                let text = format!("ANSWER: {}", hedged.replace("{}", e));
+                let mut o = perfect_outcome(&t, &text);
+                o.files = None;
+                let s = Tome.score(&t, &o);
+                assert_eq!(s.value, 0.0, "{}: {text} → {}", t.id, s.reason);
+                assert_eq!(Tome.score(&t, &Outcome::text(&text)).value, 0.0);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_constant_does_not_pass_a_light_time_task() {
+    // The Moon's one-way light time spreads over 1.19–1.36 s; a tolerance of 0.5 s let
+    // `ANSWER: 2.56` with no tool call pass the round trip of tome-medium-s11-0001.
+    let ts = tasks(2, Difficulty::Medium, 11);
+    let t = &ts[1];
+    assert_eq!(t.id, "tome-medium-s11-0001");
+    assert_eq!(t.truth["kind"], "light");
+    assert!(t.prompt.contains("the Moon"), "{}", t.prompt);
+    let s = Tome.score(t, &Outcome::text("ANSWER: 2.56"));
+    assert_eq!(s.value, 0.0, "{}", s.reason);
+    // The truth itself, to the millisecond, still scores 1; 10 ms off does not.
+    let want = t.truth["value"].as_f64().unwrap();
+    let near = format!("ANSWER: {}", fixed(want + 0.009, 3));
+    assert_eq!(Tome.score(t, &Outcome::text(near)).value, 1.0);
+    let off = format!("ANSWER: {}", fixed(want + 0.011, 3));
+    assert_eq!(Tome.score(t, &Outcome::text(off)).value, 0.0);
+    // Tolerances per kind: 5 ms per one-way time in the answer.
+    for d in Difficulty::ALL {
+        for t in tasks(40, d, 3) {
+            let tol = t.truth["tolerance"].as_f64().unwrap();
+            match t.truth["kind"].as_str().unwrap() {
+                "light" => assert!(tol <= 4.0 * LIGHT_TOLERANCE_S + 1e-12, "{}", t.id),
+                "chain" => assert!(tol <= 240.0 * LIGHT_TOLERANCE_S + 1e-12, "{}", t.id),
+                _ => assert!(tol <= 0.5, "{}", t.id),
+            }
+        }
+    }
+}
+
+#[test]
+fn every_prompt_names_the_unit_it_asks_for_or_none() {
+    for d in Difficulty::ALL {
+        for t in tasks(8, d, 4) {
+            assert!(!t.prompt.contains("a number in ."), "{}", t.prompt);
+            let unit = match &t.format.fields[0].kind {
+                FieldKind::Number { unit } => unit.clone(),
+                other => panic!("{other:?}"),
+            };
+            let want = if unit.is_empty() {
+                "where <value> is a number.".to_string()
+            } else {
+                format!("where <value> is a number in {unit}.")
+            };
+            assert!(t.prompt.contains(&want), "{}: {}", t.id, t.prompt);
+        }
+    }
+}

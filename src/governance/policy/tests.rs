@@ -481,6 +481,59 @@ fn a_policy_directory_loads_every_cedar_file_in_order() {
 }
 
 #[test]
+fn policy_entities_and_schema_files_are_bounded_regular_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("entities.json");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let zero = dir.path().join("zero.cedar");
+    std::os::unix::fs::symlink("/dev/zero", &zero).expect("symlink");
+    let huge = dir.path().join("huge.cedarschema");
+    std::fs::File::create(&huge)
+        .and_then(|f| f.set_len(MAX_SOURCE_BYTES + 1))
+        .expect("a sparse file");
+    let cases = [
+        (
+            GovernanceConfig {
+                policy_entities: Some(fifo),
+                ..GovernanceConfig::default()
+            },
+            "FIFO",
+        ),
+        (
+            GovernanceConfig {
+                policy_file: Some(zero),
+                ..GovernanceConfig::default()
+            },
+            "character device",
+        ),
+        (
+            GovernanceConfig {
+                policy_schema: Some(huge),
+                ..GovernanceConfig::default()
+            },
+            "8 MiB",
+        ),
+    ];
+    for (g, needle) in cases {
+        // Off the test's thread: a FIFO that blocked the open would hang it for ever.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(CedarEngine::from_config(&g).map(|_| ()));
+        });
+        let err = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("loading the policies hung")
+            .expect_err("refused");
+        assert!(matches!(err, PolicyError::Unreadable { .. }), "{err:?}");
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+}
+
+#[test]
 fn line_col_counts_characters() {
     assert_eq!(line_col("ab\ncd", 0), (1, 1));
     assert_eq!(line_col("ab\ncd", 4), (2, 2));

@@ -3,6 +3,8 @@
 
 mod client {
     use super::super::*;
+    use crate::config::Secret;
+    use crate::models::ToolCall;
 
     #[test]
     fn statuses_map_to_kinds() {
@@ -277,5 +279,171 @@ mod stream_tests {
             let cut = cut.min(bytes.len());
             parse_all(vec![bytes[..cut].to_vec(), bytes[cut..].to_vec()]);
         }
+    }
+}
+
+mod split_keys_and_caps {
+    use std::convert::Infallible;
+
+    use futures_util::StreamExt;
+
+    use super::super::*;
+    use crate::config::Secret;
+
+    const KEY: &str = "sk-SENTINEL-0123456789";
+
+    fn ending(reads: Vec<Vec<u8>>) -> reqwest::Response {
+        let body = futures_util::stream::iter(reads.into_iter().map(Ok::<_, Infallible>));
+        reqwest::Response::from(http::Response::new(reqwest::Body::wrap_stream(body)))
+    }
+
+    fn openai_text(text: &str) -> String {
+        let chunk = serde_json::json!({"choices": [{"index": 0, "delta": {"content": text}}]});
+        format!("data: {chunk}\n\n")
+    }
+
+    /// Every chunk (text as is, a tool call as `<name:arguments>`, the end as `<done>`) and
+    /// the error that ended the stream.
+    async fn shown(stream: ChunkStream) -> (Vec<String>, Option<ModelError>) {
+        let items: Vec<_> = stream.collect().await;
+        let mut out = Vec::new();
+        for item in items {
+            match item {
+                Ok(StreamChunk::Text(t)) => out.push(t),
+                Ok(StreamChunk::ToolCall(c)) => out.push(format!(
+                    "<{}:{}>",
+                    c.name,
+                    c.arguments.map(|a| a.to_string()).unwrap_or_default()
+                )),
+                Ok(StreamChunk::Done { .. }) => out.push("<done>".into()),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+        (out, None)
+    }
+
+    #[tokio::test]
+    async fn a_key_split_over_two_deltas_never_leaves_the_driver_whole_or_in_pieces() {
+        let client = HttpClient::new("test", &ModelConfig::default()).expect("a client");
+        let redactor = Redactor::new(Some(Secret::new(KEY)));
+        let body = [
+            openai_text("Your key: sk-SENT"),
+            openai_text("INEL-0123456789, and sk-"),
+            // A tool call ends the text: the held tail goes first. Its arguments, split over
+            // two deltas too, are assembled before they are scrubbed.
+            r#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"echo","arguments":"{\"k\":\"sk-SEN"}}]}}]}"#.to_string() + "\n\n",
+            r#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"TINEL-0123456789\"}"}}]},"finish_reason":"tool_calls"}]}"#.to_string() + "\n\n",
+            "data: [DONE]\n\n".to_string(),
+        ]
+        .concat();
+        let stream = chunks(
+            client.events(ending(vec![body.into_bytes()])),
+            crate::models::openai::ChatStream::new("test", None),
+            redactor.clone(),
+        );
+        let (out, error) = shown(stream).await;
+        assert_eq!(error, None);
+        assert_eq!(
+            out,
+            [
+                "Your key: ",
+                "[redacted], and ",
+                "sk-",
+                r#"<echo:{"k":"[redacted]"}>"#,
+                "<done>"
+            ]
+        );
+
+        // Anthropic: the tail held at the end of the text is handed on before the final chunk.
+        let event =
+            |name: &str, data: serde_json::Value| format!("event: {name}\ndata: {data}\n\n");
+        let delta = |text: &str| {
+            event(
+                "content_block_delta",
+                serde_json::json!({"type": "content_block_delta", "index": 0,
+                    "delta": {"type": "text_delta", "text": text}}),
+            )
+        };
+        let body = [
+            event(
+                "message_start",
+                serde_json::json!({"type": "message_start", "message": {"usage": {}}}),
+            ),
+            delta("sk-SENTINEL"),
+            delta("-0123456789 ends with sk-S"),
+            event("message_stop", serde_json::json!({"type": "message_stop"})),
+        ]
+        .concat();
+        let stream = chunks(
+            client.events(ending(vec![body.into_bytes()])),
+            crate::models::anthropic::MessageStream::new("test", None),
+            redactor,
+        );
+        let (out, error) = shown(stream).await;
+        assert_eq!(error, None);
+        assert_eq!(out, ["[redacted] ends with ", "sk-S", "<done>"]);
+    }
+
+    #[tokio::test]
+    async fn a_held_tail_is_handed_on_before_the_error_that_ends_the_stream() {
+        let client = HttpClient::new("test", &ModelConfig::default()).expect("a client");
+        let body = openai_text("almost sk-SENTINEL") + "data: {not json\n\n";
+        let stream = chunks(
+            client.events(ending(vec![body.into_bytes()])),
+            crate::models::openai::ChatStream::new("test", None),
+            Redactor::new(Some(Secret::new(KEY))),
+        );
+        let (out, error) = shown(stream).await;
+        assert_eq!(out, ["almost ", "sk-SENTINEL"]);
+        let error = error.expect("the malformed chunk ends the stream");
+        assert_eq!(error.kind, ModelErrorKind::Protocol);
+        assert!(error.mid_stream);
+    }
+
+    #[tokio::test]
+    async fn an_event_beyond_the_cap_is_a_protocol_error_naming_it_after_the_events_before_it() {
+        let client = HttpClient::new("test", &ModelConfig::default()).expect("a client");
+        let mut big = openai_text("first");
+        big.push_str("data: ");
+        big.push_str(&"x".repeat(3 << 20));
+        let mut events = client.events_capped(ending(vec![big.into_bytes()]), 2 << 20);
+        let first = events
+            .next()
+            .await
+            .expect("an event")
+            .expect("the first fits");
+        assert!(first.data.contains("first"), "{first:?}");
+        let error = events
+            .next()
+            .await
+            .expect("an error")
+            .expect_err("too large");
+        assert_eq!(error.kind, ModelErrorKind::Protocol);
+        assert!(error.message.contains("2 MiB"), "{error}");
+        assert!(events.next().await.is_none(), "nothing after the error");
+
+        // The real cap is 16 MiB, and the error says so.
+        let huge = format!("data: {}", "y".repeat(sse::MAX_EVENT_BYTES + 1));
+        let mut events = client.events(ending(vec![huge.into_bytes()]));
+        let error = events
+            .next()
+            .await
+            .expect("an error")
+            .expect_err("too large");
+        assert!(error.message.contains("16 MiB"), "{error}");
+    }
+
+    #[test]
+    fn transport_errors_lose_a_urls_user_info() {
+        let redactor = Redactor::new(None);
+        let e = redactor.error(ModelError::new(
+            "openai",
+            ModelErrorKind::Connection,
+            "error sending request for url (http://u:hunter2-secret@127.0.0.1:9/v1/models)",
+        ));
+        assert_eq!(
+            e.message,
+            "error sending request for url (http://***@127.0.0.1:9/v1/models)"
+        );
     }
 }

@@ -192,7 +192,7 @@ async fn a_panicking_handler_fails_its_task_and_frees_its_slot() {
         .expect("nothing waits for ever");
     let last = events.states(bad).pop().unwrap();
     match last {
-        TaskStatus::Failed { kind, error } => {
+        TaskStatus::Failed { kind, error, .. } => {
             assert_eq!(kind, "internal");
             assert!(error.contains("injected handler bug"), "{error}");
         }
@@ -587,6 +587,82 @@ async fn a_task_over_its_time_limit_fails_as_timeout() {
         matches!(events.states(id).last(), Some(TaskStatus::Failed { kind, .. }) if kind == "timeout")
     );
     assert_eq!(until.saw_cancel.load(Ordering::SeqCst), 1);
+}
+
+/// Marks the effect its payload names (`"streamed"`, `"acted"`, or none), then fails as its
+/// payload's second word says: `hang` waits to be stopped (a timeout), `fail` returns a
+/// retryable error at once.
+#[derive(Default)]
+struct Effectful {
+    attempts: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl TaskHandler for Effectful {
+    async fn run(&self, task: TaskContext) -> Result<(), TaskError> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        let plan = task
+            .payload
+            .downcast_ref::<serde_json::Value>()
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string();
+        if plan.starts_with("streamed") {
+            task.effects.mark_streamed();
+        } else if plan.starts_with("acted") {
+            task.effects.mark_acted();
+        }
+        if plan.ends_with("hang") {
+            task.cancel.cancelled().await;
+            return Err(TaskError::permanent("cancelled", "stopped"));
+        }
+        Err(TaskError::retryable("server", "HTTP 500"))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_that_streamed_or_acted_is_never_run_again_by_any_retry_layer() {
+    // (payload, attempts expected, not_retried expected)
+    let cases = [
+        ("none hang", 4, None),
+        ("streamed hang", 1, Some("streamed")),
+        ("acted hang", 1, Some("tools_acted")),
+        ("none fail", 4, None),
+        ("streamed fail", 1, Some("streamed")),
+        ("acted fail", 1, Some("tools_acted")),
+    ];
+    for (plan, attempts, why) in cases {
+        let mut cfg = config(1);
+        cfg.task_timeout = Some(Duration::from_secs(1));
+        let (s, events) = scheduler(cfg, None);
+        let handler = Arc::new(Effectful::default());
+        s.register_handler("effectful", handler.clone());
+        let id = s
+            .submit(spec("effectful", Priority::Normal, plan.into()))
+            .unwrap();
+        s.wait_idle().await;
+        assert_eq!(handler.attempts.load(Ordering::SeqCst), attempts, "{plan}");
+        let Some(TaskStatus::Failed {
+            error, not_retried, ..
+        }) = events.states(id).last().cloned()
+        else {
+            panic!("{plan}: {:?}", events.states(id));
+        };
+        assert_eq!(not_retried.as_deref(), why, "{plan}");
+        if why.is_some() {
+            assert!(
+                error.contains("not retried") && error.contains("side effects happen once"),
+                "{plan}: {error}"
+            );
+            assert!(
+                !events
+                    .states(id)
+                    .iter()
+                    .any(|st| matches!(st, TaskStatus::Retrying { .. })),
+                "{plan}"
+            );
+        }
+    }
 }
 
 #[tokio::test(start_paused = true)]

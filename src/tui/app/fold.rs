@@ -330,9 +330,14 @@ pub(super) fn one_line(text: String) -> String {
 /// A task state with its texts (an error, a cancel reason) sanitized.
 fn clean_status(status: TaskStatus) -> TaskStatus {
     match status {
-        TaskStatus::Failed { error, kind } => TaskStatus::Failed {
+        TaskStatus::Failed {
+            error,
+            kind,
+            not_retried,
+        } => TaskStatus::Failed {
             error: one_line(error),
             kind: one_line(kind),
+            not_retried: not_retried.map(one_line),
         },
         TaskStatus::Cancelled { reason } => TaskStatus::Cancelled {
             reason: one_line(reason),

@@ -510,6 +510,7 @@ fn untrusted_text_enters_the_view_sanitized() {
         TaskStatus::Failed {
             error: "HTTP 400: \u{1b}[31mred".into(),
             kind: "bad_request".into(),
+            not_retried: None,
         },
         1,
         now(),

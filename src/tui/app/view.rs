@@ -339,7 +339,7 @@ pub fn task_detail(task: &TaskView) -> Vec<String> {
             TaskStatus::Retrying { delay_ms, error } => {
                 format!(" — in {delay_ms} ms after: {error}")
             }
-            TaskStatus::Failed { kind, error } => format!(" — {kind}: {error}"),
+            TaskStatus::Failed { kind, error, .. } => format!(" — {kind}: {error}"),
             TaskStatus::Cancelled { reason } => format!(" — {reason}"),
             _ => String::new(),
         };

@@ -97,9 +97,15 @@ fn bars_fill_and_the_v_score_follows_the_stats_module() {
     app.tick(now() + chrono::Duration::seconds(4));
     let run = app.bench.run.as_ref().unwrap();
     let summary = run.summary.as_ref().unwrap();
-    // CPLC mean 0.5 (SE 0.5), MSGA 1.0 (SE 0): V = 0.75, SE = √(0.25)/2 = 0.25.
+    // CPLC 1 of 2 right, MSGA 2 of 2: pass/fail families get Wilson's interval, whose
+    // half-width / 1.96 is their SE. V = 0.75, SE = √(SE_c² + SE_m²)/2.
+    let se = |k: f64, n: f64| {
+        let (lo, hi) = crate::benchmarks::stats::wilson(k, n).unwrap();
+        (hi - lo) / (2.0 * crate::benchmarks::stats::Z95)
+    };
+    let want = (se(1.0, 2.0).powi(2) + se(2.0, 2.0).powi(2)).sqrt() / 2.0;
     assert!((summary.v_score.score.mean - 0.75).abs() < 1e-12);
-    assert!((summary.v_score.score.se.unwrap() - 0.25).abs() < 1e-12);
+    assert!((summary.v_score.score.se.unwrap() - want).abs() < 1e-12);
     // Half done in 4 s: 4 s left.
     assert_eq!(run.eta(app.now), Some(chrono::Duration::seconds(4)));
     assert_eq!(run.miss_count, 1);
