@@ -88,13 +88,15 @@ impl BoundedReadError {
                 format!("cannot read the {what}: {source}")
             }
             BoundedReadError::NotRegular { what, kind, .. } => format!(
-                "the {what} is {kind}, not a regular file, and Veyra reads only regular files \
-                 (give the path of one)"
+                "it is {kind}, not a regular file, and Veyra reads {} only from a regular \
+                 file (give the path of one)",
+                with_article(what)
             ),
             BoundedReadError::TooLarge { what, cap, .. } => format!(
-                "the {what} is larger than {}, the most Veyra reads of one; none of it was used \
+                "it is larger than {}, the most Veyra reads of {}; none of it was used \
                  (check that this is the right file)",
-                human_bytes(*cap)
+                human_bytes(*cap),
+                with_article(what)
             ),
             BoundedReadError::NotUtf8 { what, offset, .. } => {
                 format!("the {what} is not UTF-8 text (byte {offset} is not); save it as UTF-8")
@@ -132,6 +134,15 @@ impl std::error::Error for BoundedReadError {
             | BoundedReadError::NotUtf8 { .. } => None,
         }
     }
+}
+
+/// `what` with `a` or `an` before it (`an audit export`, `a config file`).
+fn with_article(what: &str) -> String {
+    let vowel = what
+        .chars()
+        .next()
+        .is_some_and(|c| "aeiouAEIOU".contains(c));
+    format!("{} {what}", if vowel { "an" } else { "a" })
 }
 
 /// `bytes` in the largest binary unit that divides it (`1 MiB`, `32 KiB`), else in bytes.
