@@ -34,7 +34,7 @@ fn in_memory_append(bencher: Bencher) {
     let mut n = 0;
     bencher.bench_local(|| {
         n += 1;
-        trail.record(record(n)).expect("in-memory record")
+        trail.record_blocking(record(n)).expect("in-memory record")
     });
 }
 
@@ -44,7 +44,7 @@ const CHAIN: u64 = 100_000;
 fn verify_100k_entries(bencher: Bencher) {
     let trail = AuditTrail::new(Arc::new(MemoryStore::new())).expect("empty store");
     for n in 0..CHAIN {
-        trail.record(record(n)).expect("in-memory record");
+        trail.record_blocking(record(n)).expect("in-memory record");
     }
     bencher
         .counter(divan::counter::ItemsCount::new(CHAIN))
@@ -64,7 +64,7 @@ fn durable_store(n: u64) -> (tempfile::TempDir, std::path::PathBuf, StoreOptions
             let trail = trail.clone();
             scope.spawn(move || {
                 for i in (t..n).step_by(THREADS as usize) {
-                    trail.record(record(i)).expect("durable record");
+                    trail.record_blocking(record(i)).expect("durable record");
                 }
             });
         }
@@ -116,7 +116,7 @@ fn durable_append_8_writers(bencher: Bencher) {
                     scope.spawn(move || {
                         for i in 0..PER_WRITER {
                             trail
-                                .record(record(w * PER_WRITER + i))
+                                .record_blocking(record(w * PER_WRITER + i))
                                 .expect("durable record");
                         }
                     });

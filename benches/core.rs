@@ -70,7 +70,7 @@ fn audit_record_in_memory(bencher: Bencher) {
     let trail = AuditTrail::in_memory();
     bencher.bench_local(|| {
         trail
-            .record(AuditRecord {
+            .record_blocking(AuditRecord {
                 event_type: AuditEventType::Execution,
                 actor: "operator".into(),
                 action: "execute".into(),

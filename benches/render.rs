@@ -77,9 +77,8 @@ fn loaded_app() -> App {
         }
         app.apply(Event::OutputDelta { id, text });
     }
-    // Select a task in the middle, so the list is scrolled.
-    app.selected = Some(TASKS as usize / 2);
-    app.follow = false;
+    // Select a task in the middle (of those the console keeps), so the list is scrolled.
+    app.select_task(app.tasks().len() / 2);
     app
 }
 

@@ -2,7 +2,7 @@
 //! Run: `cargo bench --bench runtime`.
 
 use chrono::{TimeZone, Utc};
-use veyra::runtime::ephemeris::{Body, planet_link};
+use veyra::ephemeris::{Body, planet_link};
 
 fn main() {
     divan::main();

@@ -94,7 +94,7 @@ fn split_audit_record(bencher: Bencher) {
     let trail = core.audit().expect("audit is on");
     bencher.bench_local(|| {
         trail
-            .record(veyra::governance::AuditRecord {
+            .record_blocking(veyra::governance::AuditRecord {
                 event_type: veyra::governance::AuditEventType::ToolInvocation,
                 actor: "operator".into(),
                 action: "invoke_tool".into(),

@@ -22,7 +22,10 @@ pub use audit::{
     AuditCommand, FilterArgs, VerifyArgs, audit_adopt, audit_export, audit_list, audit_prove,
     audit_rotate_key, audit_verify_db, audit_verify_file,
 };
-pub use bench::{BenchArgs, BenchCommand, BenchRunArgs, bench, bench_schema};
+pub use bench::{
+    BenchArgs, BenchCommand, BenchConsole, BenchRunArgs, bench, bench_console, bench_schema,
+    wants_console,
+};
 pub use tools::{ToolsCommand, parse_args, tools_describe, tools_invoke, tools_list, tools_undo};
 
 /// Veyra — a terminal mission console for governable LLM work over slow links.
@@ -124,18 +127,6 @@ pub(crate) fn parse_rfc3339(text: &str) -> Result<chrono::DateTime<chrono::Utc>,
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|e| format!("{e}; use RFC 3339, e.g. 2003-08-27T00:00:00Z"))
-}
-
-impl From<TuiArgs> for crate::tui::ConsoleOptions {
-    fn from(args: TuiArgs) -> Self {
-        crate::tui::ConsoleOptions {
-            theme: args.theme,
-            preset: args.preset,
-            demo: args.demo,
-            scenario: args.scenario,
-            bench: None,
-        }
-    }
 }
 
 /// `veyra tui`.
@@ -536,7 +527,7 @@ pub async fn health(loaded: LoadedConfig) -> Result<ExitCode, VeyraError> {
                 path.display()
             );
         } else {
-            match audit::open_trail(&path, &config.audit_store_options())
+            match audit::open_trail(&path, &crate::governance::StoreOptions::from_config(config))
                 .and_then(|t| t.verify_integrity().map_err(VeyraError::from))
             {
                 Ok(report) => println!(

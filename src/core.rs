@@ -292,8 +292,10 @@ impl VeyraCore {
                             path.parent().unwrap_or(std::path::Path::new(".")),
                         );
                     }
-                    let store =
-                        crate::governance::SqliteStore::open(&path, &config.audit_store_options())?;
+                    let store = crate::governance::SqliteStore::open(
+                        &path,
+                        &crate::governance::StoreOptions::from_config(&config),
+                    )?;
                     AuditTrail::new(Arc::new(store))?
                 }
             })
@@ -414,7 +416,7 @@ impl VeyraCore {
     /// Switches the link preset. Tasks already in transit keep their delay; tasks not yet sent
     /// use the new preset. Records a `LATENCY_CHANGE` audit entry and publishes the new link.
     /// Refused (exit 4) when policy denies the operator `switch_preset` on `link:<preset>`.
-    pub fn set_preset(&self, preset: LatencyPreset) -> Result<LinkStatus, VeyraError> {
+    pub async fn set_preset(&self, preset: LatencyPreset) -> Result<LinkStatus, VeyraError> {
         let request = PolicyRequest::new(
             "operator",
             "switch_preset",
@@ -423,26 +425,29 @@ impl VeyraCore {
         );
         self.inner
             .enforce_policy(&request, None)
+            .await
             .map_err(|e| task_error(&e.kind, &e.message))?;
         let previous = self.inner.link.set_preset(preset);
         let status = self.link_status();
-        self.inner.record(
-            AuditRecord {
-                event_type: AuditEventType::LatencyChange,
-                actor: "operator".into(),
-                action: "switch_preset".into(),
-                resource: format!("link:{}", preset.name()),
-                outcome: "success".into(),
-                input_summary: summarize_input(preset.name()),
-                metadata: serde_json::json!({
-                    "from": previous.name(),
-                    "to": preset.name(),
-                    "one_way_ms": status.one_way_ms,
-                    "simulated": status.simulated,
-                }),
-            },
-            None,
-        )?;
+        self.inner
+            .record(
+                AuditRecord {
+                    event_type: AuditEventType::LatencyChange,
+                    actor: "operator".into(),
+                    action: "switch_preset".into(),
+                    resource: format!("link:{}", preset.name()),
+                    outcome: "success".into(),
+                    input_summary: summarize_input(preset.name()),
+                    metadata: serde_json::json!({
+                        "from": previous.name(),
+                        "to": preset.name(),
+                        "one_way_ms": status.one_way_ms,
+                        "simulated": status.simulated,
+                    }),
+                },
+                None,
+            )
+            .await?;
         self.inner.publish_link(true);
         Ok(status)
     }
@@ -474,7 +479,7 @@ impl VeyraCore {
     /// now on; tasks already sent keep theirs. Refused (exit 4) when policy denies the operator
     /// `switch_backend` on `backend:<name>`; an unknown backend is a usage error. Records a
     /// `CONFIG_CHANGE` audit entry and publishes [`Event::BackendChanged`].
-    pub fn set_backend(&self, backend: &str, model: Option<&str>) -> Result<(), VeyraError> {
+    pub async fn set_backend(&self, backend: &str, model: Option<&str>) -> Result<(), VeyraError> {
         let request = PolicyRequest::new(
             "operator",
             "switch_backend",
@@ -483,6 +488,7 @@ impl VeyraCore {
         );
         self.inner
             .enforce_policy(&request, None)
+            .await
             .map_err(|e| task_error(&e.kind, &e.message))?;
         let new = self
             .inner
@@ -503,21 +509,23 @@ impl VeyraCore {
             };
             std::mem::replace(&mut *m, model.clone())
         };
-        self.inner.record(
-            AuditRecord {
-                event_type: AuditEventType::ConfigChange,
-                actor: "operator".into(),
-                action: "switch_backend".into(),
-                resource: format!("backend:{backend}"),
-                outcome: "success".into(),
-                input_summary: summarize_input(&format!("{backend}/{model}")),
-                metadata: serde_json::json!({
-                    "from": { "backend": previous.name(), "model": previous_model },
-                    "to": { "backend": backend, "model": model },
-                }),
-            },
-            None,
-        )?;
+        self.inner
+            .record(
+                AuditRecord {
+                    event_type: AuditEventType::ConfigChange,
+                    actor: "operator".into(),
+                    action: "switch_backend".into(),
+                    resource: format!("backend:{backend}"),
+                    outcome: "success".into(),
+                    input_summary: summarize_input(&format!("{backend}/{model}")),
+                    metadata: serde_json::json!({
+                        "from": { "backend": previous.name(), "model": previous_model },
+                        "to": { "backend": backend, "model": model },
+                    }),
+                },
+                None,
+            )
+            .await?;
         tracing::info!(from = %previous.name(), to = %backend, %model, "backend switched");
         self.inner.emitter.emit(Event::BackendChanged {
             backend: backend.to_string(),
@@ -741,14 +749,23 @@ impl VeyraCore {
             })
     }
 
-    /// Checks the backend and the audit chain.
+    /// Checks the backend and the audit chain. The chain's full verification reads the whole
+    /// log, so it runs on the blocking pool, not on an async worker.
     pub async fn health_check(&self) -> HealthReport {
         let backend = self.inner.current_backend();
         let backend_error = backend.health_check().await.err().map(|e| e.to_string());
-        let audit = self.inner.audit.as_ref().map(|trail| AuditHealth {
-            entries: trail.len(),
-            failure: trail.verify_integrity().err().map(|e| e.to_string()),
-        });
+        let audit = match self.inner.audit.clone() {
+            None => None,
+            Some(trail) => {
+                let entries = trail.len();
+                let verified = tokio::task::spawn_blocking(move || trail.verify_integrity()).await;
+                let failure = match verified {
+                    Ok(result) => result.err().map(|e| e.to_string()),
+                    Err(e) => Some(format!("the audit verification stopped: {e}")),
+                };
+                Some(AuditHealth { entries, failure })
+            }
+        };
         HealthReport {
             backend: backend.name().to_string(),
             backend_error,

@@ -76,6 +76,15 @@ pub enum VeyraError {
     Runtime(String),
 }
 
+impl From<crate::logging::LoggingError> for VeyraError {
+    fn from(e: crate::logging::LoggingError) -> Self {
+        VeyraError::io(
+            format!("opening log file {} (logging.file)", e.path.display()),
+            e.source,
+        )
+    }
+}
+
 impl VeyraError {
     /// Wraps an I/O error with what Veyra was doing when it happened.
     pub fn io(context: impl fmt::Display, source: std::io::Error) -> Self {

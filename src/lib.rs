@@ -1,25 +1,51 @@
 //! Veyra: a terminal mission console for governable LLM work over slow links.
 //!
 //! The library is the embedded runtime core; the `veyra` binary puts the console ([`tui`]) and a
-//! headless CLI ([`cli`]) on top of it. Layers, lowest first: [`config`], [`logging`],
-//! [`events`] → [`governance`] → [`models`] → [`core`] → [`benchmarks`] → [`cli`], [`tui`]. A module imports only
-//! from layers below it, and the core publishes every state change as an [`Event`]. Beside the
-//! layers, [`sanitize`] is the one sanitizer for untrusted text on its way to a terminal,
-//! [`limits`] keeps numbers from outside from overflowing a clock, and [`fsread`] reads every file
-//! Veyra is handed as a bounded, regular file.
+//! headless CLI ([`cli`]) on top of it. The core publishes every state change as an [`Event`].
+//!
+//! Layers, lowest first (the [`LAYERS`] table; a test reads every `crate::…` path of the code
+//! and fails on one that points at its own layer or above):
+//! 1. leaves: [`sanitize`], the one sanitizer for untrusted text on its way to a terminal;
+//!    [`limits`], which keeps numbers from outside from overflowing a clock; [`fsread`], which
+//!    reads every file Veyra is handed as a bounded, regular file; [`ephemeris`], where the
+//!    planets are;
+//! 2. [`config`]; 3. [`logging`], [`events`]; 4. [`governance`]; 5. [`models`]; 6. [`tools`];
+//! 7. [`runtime`]; 8. [`error`] (the library's top-level error, converting each layer's own at
+//!    the edge); 9. [`core`]; 10. [`benchmarks`]; 11. [`cli`], [`tui`] (the binary wires the one
+//!    to the other: `veyra bench --tui`).
 
 // Nothing a user, a file, the network or a model can influence may panic: no unwrap or expect
 // outside tests (an `allow` must carry the proof that it cannot fail).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+/// The layers, lowest first: a module may import from the layers before its own only (not
+/// from its own layer's other modules, nor from above). `every_module_imports_only_from_the_
+/// layers_below_it` holds the code to it.
+pub const LAYERS: &[&[&str]] = &[
+    &["sanitize", "limits", "fsread", "ephemeris"],
+    &["config"],
+    &["logging", "events"],
+    &["governance"],
+    &["models"],
+    &["tools"],
+    &["runtime"],
+    &["error"],
+    &["core"],
+    &["benchmarks"],
+    &["cli", "tui"],
+];
+
 pub mod benchmarks;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod ephemeris;
 pub mod error;
 pub mod events;
 pub mod fsread;
 pub mod governance;
+#[cfg(test)]
+mod layering;
 pub mod limits;
 pub mod logging;
 pub mod models;

@@ -17,7 +17,18 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
 
 use crate::config::{LogFormat, LoggingConfig};
-use crate::error::VeyraError;
+
+/// The configured log file (`logging.file`) could not be opened: the logging layer's own
+/// error, turned into the caller's at the edge.
+#[derive(Debug, thiserror::Error)]
+#[error("opening log file {} (logging.file): {source}", path.display())]
+pub struct LoggingError {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// Why.
+    #[source]
+    pub source: std::io::Error,
+}
 
 /// A boxed layer a front end adds to the subscriber.
 pub type ExtraLayer = Box<dyn Layer<Registry> + Send + Sync>;
@@ -170,15 +181,15 @@ pub fn init(
     config: &LoggingConfig,
     default_file: &Path,
     extra: Option<ExtraLayer>,
-) -> Result<LoggingStatus, VeyraError> {
+) -> Result<LoggingStatus, LoggingError> {
     let level = level_filter(&config.level);
     let (file, status) = match &config.file {
         Some(path) => {
-            let f = RotatingLog::open(path, config.max_bytes, config.keep).map_err(|e| {
-                VeyraError::io(
-                    format!("opening log file {} (logging.file)", path.display()),
-                    e,
-                )
+            let f = RotatingLog::open(path, config.max_bytes, config.keep).map_err(|source| {
+                LoggingError {
+                    path: path.clone(),
+                    source,
+                }
             })?;
             (
                 Some(f),

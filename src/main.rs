@@ -5,7 +5,9 @@
 use clap::Parser;
 use veyra::cli::{
     self, AuditCommand, BenchCommand, Cli, Command, ConfigCommand, PolicyCommand, ToolsCommand,
+    TuiArgs,
 };
+use veyra::tui::ConsoleOptions;
 use veyra::{ExitCode, VeyraError};
 
 /// The process's allocator. Veyra allocates small and often from both runtime threads (events,
@@ -46,6 +48,17 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// The console's options from `veyra [tui]`'s arguments.
+fn console_options(args: TuiArgs) -> ConsoleOptions {
+    ConsoleOptions {
+        theme: args.theme,
+        preset: args.preset,
+        demo: args.demo,
+        scenario: args.scenario,
+        bench: None,
+    }
+}
+
 fn exit(code: ExitCode) -> std::process::ExitCode {
     std::process::ExitCode::from(code.code() as u8)
 }
@@ -77,8 +90,25 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
         .build()
         .map_err(|e| VeyraError::io("starting the async runtime", e))?;
     match cli.command {
-        None => runtime.block_on(veyra::tui::run(loaded, cli.console.into())),
-        Some(Command::Tui(args)) => runtime.block_on(veyra::tui::run(loaded, args.into())),
+        None => runtime.block_on(veyra::tui::run(loaded, console_options(cli.console))),
+        Some(Command::Tui(args)) => {
+            runtime.block_on(veyra::tui::run(loaded, console_options(args)))
+        }
+        Some(Command::Bench(args)) if cli::wants_console(&args) => {
+            let console = cli::bench_console(args, loaded)?;
+            let options = ConsoleOptions {
+                bench: Some(console.request),
+                ..ConsoleOptions::default()
+            };
+            match console.registry {
+                Some(registry) => runtime.block_on(veyra::tui::run_with_registry(
+                    console.loaded,
+                    options,
+                    registry,
+                )),
+                None => runtime.block_on(veyra::tui::run(console.loaded, options)),
+            }
+        }
         Some(Command::Run(args)) => {
             cli::init_headless_logging(&loaded.config)?;
             runtime.block_on(cli::run(args, loaded))

@@ -683,7 +683,7 @@ fn write_export(sb: &Sandbox, name: &str) -> PathBuf {
     let trail = AuditTrail::new(std::sync::Arc::new(store)).expect("a trail");
     for (i, outcome) in ["success", "success", "denied"].into_iter().enumerate() {
         trail
-            .record(AuditRecord {
+            .record_blocking(AuditRecord {
                 event_type: AuditEventType::Execution,
                 actor: "operator".into(),
                 action: "execute".into(),

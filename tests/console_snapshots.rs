@@ -11,7 +11,7 @@ use veyra::events::{
     Event, ExecutionId, FinishReason, LinkStatus, Priority, TaskStatus, TokenUsage,
 };
 use veyra::tui::app::{App, LinkView, Overlay, Pane};
-use veyra::tui::keymap::KeyMap;
+use veyra::tui::keymap::{Action, KeyMap};
 use veyra::tui::layout;
 use veyra::tui::theme::Theme;
 
@@ -140,7 +140,7 @@ fn busy_app() -> App {
         id: id(3),
         text: "Acknowledged: \"Summarise the habitat telemetry\". Telemetry from the habitat shows all subsystems within limits.\nThermal margins are healthy across the monitored zones. Dust lev".into(),
     });
-    app.flash = None;
+    app.clear_flash();
     app.tick(t0() + chrono::Duration::seconds(12));
     app
 }
@@ -148,16 +148,21 @@ fn busy_app() -> App {
 /// Every state the scheduler has, on the Mars link at 60×.
 fn link_app() -> App {
     let mut app = app();
-    app.link.link = LinkStatus {
-        simulated: true,
-        preset: "mars".into(),
-        mode: "ephemeris".into(),
-        one_way_ms: 1_140_000,
-        conjunction: "clear".into(),
-        time_scale: 60.0,
-        sim_time: t0(),
-        taken_at: t0(),
-    };
+    // The same conjunction state as before: a delay moving says nothing in the status bar.
+    app.apply(Event::LinkChanged {
+        link: LinkStatus {
+            simulated: true,
+            preset: "mars".into(),
+            mode: "ephemeris".into(),
+            one_way_ms: 1_140_000,
+            conjunction: "clear".into(),
+            time_scale: 60.0,
+            sim_time: t0(),
+            taken_at: t0(),
+        },
+        switched: false,
+        at: t0(),
+    });
     let rows: [(u128, &str, Priority, TaskStatus, u32); 8] = [
         (
             1,
@@ -234,9 +239,8 @@ fn link_app() -> App {
         submit(&mut app, n, title, priority, 0);
         state(&mut app, n, status, attempt, 2);
     }
-    app.selected = Some(3);
-    app.follow = false;
-    app.flash = None;
+    app.select_task(3);
+    app.clear_flash();
     // Three real seconds into each wait: three simulated minutes gone at 60×.
     app.tick(t0() + chrono::Duration::seconds(5));
     app
@@ -268,16 +272,17 @@ fn busy_console_160x48() {
 #[test]
 fn failed_task_selected_160x48() {
     let mut app = busy_app();
-    app.selected = Some(1);
-    app.follow = false;
+    app.select_task(1);
     insta::assert_snapshot!(draw(&mut app, 160, 48).backend());
 }
 
 #[test]
 fn editing_a_prompt_80x24() {
     let mut app = busy_app();
-    app.editing = true;
-    app.priority = Priority::Critical;
+    app.update(Action::EditPrompt);
+    while app.priority() != Priority::Critical {
+        app.update(Action::CyclePriority);
+    }
     for c in "Plan the rover traverse to the ridge".chars() {
         app.handle_key(&crossterm::event::KeyEvent::from(
             crossterm::event::KeyCode::Char(c),
@@ -289,21 +294,22 @@ fn editing_a_prompt_80x24() {
 #[test]
 fn help_overlay_80x24() {
     let mut app = busy_app();
-    app.overlay = Some(Overlay::Help);
+    app.update(Action::Help);
     insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
 }
 
 #[test]
 fn help_overlay_160x48() {
     let mut app = busy_app();
-    app.overlay = Some(Overlay::Help);
+    app.update(Action::Help);
     insta::assert_snapshot!(draw(&mut app, 160, 48).backend());
 }
 
 #[test]
 fn quit_confirmation_80x24() {
     let mut app = busy_app();
-    app.overlay = Some(Overlay::ConfirmQuit { active: 2 });
+    app.update(Action::Quit);
+    assert_eq!(app.overlay(), Some(&Overlay::ConfirmQuit { active: 2 }));
     insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
 }
 
@@ -319,7 +325,7 @@ fn too_small_terminal_shows_the_question_it_waits_on() {
     app.handle_key(&crossterm::event::KeyEvent::from(
         crossterm::event::KeyCode::Char('q'),
     ));
-    assert!(matches!(app.overlay, Some(Overlay::ConfirmQuit { .. })));
+    assert!(matches!(app.overlay(), Some(Overlay::ConfirmQuit { .. })));
     let terminal = draw(&mut app, 40, 10);
     let screen: String = terminal
         .backend()
@@ -402,7 +408,7 @@ fn governed_app() -> App {
         actor: "operator".into(),
         at: t0() + chrono::Duration::seconds(10),
     });
-    app.flash = None;
+    app.clear_flash();
     app
 }
 
@@ -423,7 +429,7 @@ fn a_broken_chain_turns_the_audit_pane_red_80x24() {
         duration_ms: 1,
         at: t0() + chrono::Duration::seconds(12),
     });
-    app.flash = None;
+    app.clear_flash();
     let theme = Theme::from(app.current_theme().unwrap());
     // At 80×24 the panes are tabs: the Audit tab says so in red from wherever one is.
     let terminal = draw(&mut app, 80, 24);
@@ -491,14 +497,14 @@ fn confirmation_waiting_while_typing_80x24() {
     }
     ask_to_run_on_mock(&mut app, 1);
     app.settle_confirmation(tokio::time::Instant::now());
-    app.flash = None;
+    app.clear_flash();
     insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
 }
 
 #[test]
 fn command_line_80x24() {
     let mut app = busy_app();
-    app.command = Some(Default::default());
+    app.update(Action::CommandLine);
     for c in "preset mars".chars() {
         app.handle_key(&crossterm::event::KeyEvent::from(
             crossterm::event::KeyCode::Char(c),
@@ -632,7 +638,7 @@ fn a_truncated_answer_says_so_160x48() {
 #[test]
 fn zoomed_output_80x24() {
     let mut app = busy_app();
-    app.focus = veyra::tui::app::Pane::Output;
+    app.show_pane(veyra::tui::app::Pane::Output);
     app.handle_key(&crossterm::event::KeyEvent::from(
         crossterm::event::KeyCode::Char('z'),
     ));
@@ -654,8 +660,8 @@ fn help_panes_glyphs_and_commands_80x24() {
     app.handle_key(&crossterm::event::KeyEvent::from(
         crossterm::event::KeyCode::Tab,
     ));
-    assert_eq!(app.help_page, 1);
-    assert_eq!(app.overlay, Some(Overlay::Help));
+    assert_eq!(app.help_page(), 1);
+    assert_eq!(app.overlay(), Some(&Overlay::Help));
     insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
 }
 
@@ -664,7 +670,7 @@ fn help_panes_glyphs_and_commands_80x24() {
 fn a_filtered_safety_pane_160x48() {
     let mut app = governed_app();
     app.set_filter(veyra::tui::app::Pane::Safety, "openai");
-    app.flash = None;
+    app.clear_flash();
     let terminal = draw(&mut app, 160, 48);
     let screen: String = terminal
         .backend()
@@ -691,8 +697,8 @@ fn help_scrolls_at_60x16() {
         app.handle_key(&key('j'));
     }
     assert_eq!(
-        app.overlay,
-        Some(Overlay::Help),
+        app.overlay(),
+        Some(&Overlay::Help),
         "j scrolls, it does not close"
     );
     let bottom = draw(&mut app, 60, 16);
@@ -809,7 +815,7 @@ fn benchmarks_dashboard_zoomed_80x24() {
         run_id: "20261126-120000-5eed0007".into(),
         status: RunStatus::Complete,
     }));
-    app.zoom = true;
+    app.set_zoom(true);
     app.tick(t0() + chrono::Duration::seconds(30));
     let theme = Theme::from(app.current_theme().unwrap());
     let terminal = draw(&mut app, 80, 24);
@@ -831,7 +837,7 @@ fn a_failed_benchmark_run_says_why_80x24() {
     app.apply_bench(BenchUpdate::Ended(Err(
         "benchmark store /data/bench.db: disk I/O error; free some space and run `veyra bench --resume last`".into(),
     )));
-    app.flash = None;
+    app.clear_flash();
     let theme = Theme::from(app.current_theme().unwrap());
     let terminal = draw(&mut app, 80, 24);
     assert_eq!(style_of(&terminal, "failed").fg, theme.error.fg);
@@ -853,14 +859,15 @@ fn every_hint_names_the_keys_the_operator_configured() {
     .map(|(a, k)| (a.to_string(), vec![k.to_string()]))
     .collect();
     let mut app = app();
-    app.keymap = KeyMap::with_overrides(&overrides).unwrap();
+    app.set_keymap(KeyMap::with_overrides(&overrides).unwrap());
     let screen = format!("{}", draw(&mut app, 160, 48).backend());
     assert!(screen.contains("not verified yet (V)"), "{screen}");
     assert!(screen.contains("B runs the configured suite"), "{screen}");
     assert!(screen.contains("Ctrl-S to send it"), "{screen}");
     // The help's second page too.
-    app.overlay = Some(Overlay::Help);
-    app.help_page = 1;
+    app.update(Action::Help);
+    app.update(Action::FocusNext);
+    assert_eq!(app.help_page(), 1);
     let screen = format!("{}", draw(&mut app, 160, 48).backend());
     assert!(screen.contains("V-Score, bars; B runs"), "{screen}");
     assert!(screen.contains("log; o shows fields"), "{screen}");
@@ -879,8 +886,7 @@ fn showcase(theme: &str) -> App {
     use veyra::benchmarks::{FamilyId, Progress};
     use veyra::tui::app::{BenchRequest, BenchUpdate, HistoryPoint};
     let mut app = governed_app();
-    app.themes = vec![veyra::config::theme::load_theme(theme).unwrap()];
-    app.theme = 0;
+    app.set_themes(vec![veyra::config::theme::load_theme(theme).unwrap()]);
     app.apply(Event::AgentStep {
         id: id(3),
         step: 1,
@@ -970,8 +976,8 @@ fn showcase(theme: &str) -> App {
             vec![("tool", "light_time"), ("call_id", "call_1_1")],
         ),
     ]);
-    app.focus = veyra::tui::app::Pane::Tasks;
-    app.flash = None;
+    app.show_pane(veyra::tui::app::Pane::Tasks);
+    app.clear_flash();
     app.tick(t0() + chrono::Duration::seconds(21));
     app
 }
@@ -1200,7 +1206,7 @@ fn every_theme_keeps_focus_and_meaning_in_its_styles_at_both_sizes() {
             // The overlays: help in the focus colour, the questions in the warning colour.
             let mut app = showcase(name);
             let theme = Theme::from(app.current_theme().unwrap());
-            app.overlay = Some(Overlay::Help);
+            app.update(Action::Help);
             let terminal = draw(&mut app, width, height);
             let corner = style_of(&terminal, "╭ Help");
             assert_eq!(
@@ -1209,7 +1215,8 @@ fn every_theme_keeps_focus_and_meaning_in_its_styles_at_both_sizes() {
                 "{at}: help"
             );
             let mut app = showcase(name);
-            app.overlay = Some(Overlay::ConfirmQuit { active: 2 });
+            app.update(Action::Quit);
+            assert_eq!(app.overlay(), Some(&Overlay::ConfirmQuit { active: 2 }));
             let terminal = draw(&mut app, width, height);
             assert_eq!(
                 fg(style_of(&terminal, "╔ Quit?")),

@@ -1,7 +1,7 @@
 //! CPLC — Cross-Planet Latency Cognition: planning under light-time delay.
 //!
 //! Three kinds of task, in turn (task `i` is kind `i mod 3`), all with ground truth from
-//! [`crate::runtime::ephemeris`] and the link model of [`crate::runtime::latency`]:
+//! [`crate::ephemeris`] and the link model of [`crate::runtime::latency`]:
 //! - **ack**: a command is sent at a date; when does its acknowledgement reach Earth?
 //!   (a UTC time, scored within `max(5 s, 0.1 %)` of the elapsed time).
 //! - **decide**: a hazard with a deadline; can the ground decide in time (`REMOTE`) or must
@@ -25,7 +25,7 @@ use super::framework::{
     AnswerField, AnswerFormat, BenchError, BenchTask, Difficulty, Family, FamilyId, FieldKind,
     Outcome, SYSTEM_PROMPT, Score, TaskTools, combine, field_result, per_index, task_id,
 };
-use crate::runtime::ephemeris::{self, AU_KM, Body, C_KM_S};
+use crate::ephemeris::{self, AU_KM, Body, C_KM_S};
 use crate::runtime::latency::BLACKOUT_DEG;
 
 /// The CPLC family.

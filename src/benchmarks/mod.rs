@@ -16,6 +16,8 @@
 //!   `runtime.max_concurrent`, cancellable), scores it, writes it to the [`store`] as it
 //!   finishes, reports [`runner::Progress`] to a callback, and records one `BENCHMARK` audit
 //!   entry per run.
+//! - [`request`]: what a caller asks of a run (`:bench`, `veyra bench --tui`), the rest
+//!   coming from `bench:`.
 //! - [`stats`]: family means and standard errors (clustered for WMRT), the V-Score with its
 //!   95 % interval, and paired comparison of two runs.
 //! - [`cassette`]: `--record DIR` keeps every model call of a run with its timing, and the
@@ -37,6 +39,7 @@ pub mod icsd;
 pub mod imdp;
 pub mod msga;
 pub mod record;
+pub mod request;
 pub mod runner;
 pub mod scratch;
 pub mod stats;

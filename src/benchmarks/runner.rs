@@ -21,8 +21,9 @@
 //!    same way.
 //! 3. As items finish, the freed slots get their next items first; then the finished ones
 //!    are scored by their family and written to the store at once (those finished by the same
-//!    wake-up in one transaction), and a [`Progress::TaskFinished`] goes to the caller's
-//!    callback for each. A failed execution is kept with score 0 and its error.
+//!    wake-up in one transaction, run on the blocking pool like every store call: rusqlite
+//!    waits on the disk, which no async worker may), and a [`Progress::TaskFinished`] goes to
+//!    the caller's callback for each. A failed execution is kept with score 0 and its error.
 //! 4. Cancelling the token stops submitting, cancels what runs (in the scheduler, so it is
 //!    audited as cancelled), and leaves the run `cancelled`; nothing finished is lost and
 //!    [`Runner::resume`] runs exactly the missing (task, epoch) items. A store failure stops
@@ -256,7 +257,11 @@ impl Runner {
             model: self.core.model_name(),
             veyra_version: env!("CARGO_PKG_VERSION").to_string(),
         };
-        self.store.create_run(&info, &tasks)?;
+        let created = info.clone();
+        let (stored, tasks) = self
+            .with_store(move |store| (store.create_run(&created, &tasks), tasks))
+            .await?;
+        stored?;
         self.execute(info, tasks, false, cancel, progress).await
     }
 
@@ -267,7 +272,8 @@ impl Runner {
         cancel: &CancellationToken,
         progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<RunReport, VeyraError> {
-        let info = self.store.resolve(run)?;
+        let name = run.to_string();
+        let info = self.with_store(move |store| store.resolve(&name)).await??;
         if info.status == RunStatus::Complete {
             return Err(VeyraError::Usage(format!(
                 "benchmark run {} is already complete; nothing to resume (see `veyra bench show \
@@ -275,8 +281,14 @@ impl Runner {
                 info.id, info.id
             )));
         }
-        let tasks = self.store.tasks(&info.id)?;
-        self.store.reopen_run(&info.id)?;
+        let id = info.id.clone();
+        let tasks = self
+            .with_store(move |store| {
+                let tasks = store.tasks(&id)?;
+                store.reopen_run(&id)?;
+                Ok::<_, super::framework::BenchError>(tasks)
+            })
+            .await??;
         self.execute(info, tasks, true, cancel, progress).await
     }
 
@@ -293,7 +305,8 @@ impl Runner {
         // What earlier calls finished (a resumed run); the statistics at the end take these
         // and what this call records, kept here rather than read back from the store.
         let mut results = if resumed {
-            self.store.results(&info.id)?
+            let id = info.id.clone();
+            self.with_store(move |store| store.results(&id)).await??
         } else {
             Vec::new()
         };
@@ -382,17 +395,19 @@ impl Runner {
             if batch.is_empty() {
                 continue;
             }
-            if let Err(e) = self
-                .store
-                .record_results(&info.id, batch.iter().map(|(_, r)| r))
-            {
+            // The rows go to the blocking pool to be committed, and come back to be reported.
+            let (batch_tasks, rows): (Vec<&BenchTask>, Vec<TaskResult>) = batch.drain(..).unzip();
+            let id = info.id.clone();
+            let (stored, rows) = self
+                .with_store(move |store| (store.record_results(&id, &rows), rows))
+                .await?;
+            if let Err(e) = stored {
                 // Without the store nothing more can be kept: stop, keep what is stored.
                 failure = Some(e);
                 stop.cancel();
-                batch.clear();
                 continue;
             }
-            for (task, result) in batch.drain(..) {
+            for (task, result) in batch_tasks.into_iter().zip(rows) {
                 finished_now += 1;
                 let slot = totals.entry(task.family).or_default();
                 slot.1 += 1;
@@ -423,10 +438,12 @@ impl Runner {
             info.weight(f)
         });
         let now = Utc::now();
-        self.store.finish_run(&info.id, status, &summary, now)?;
+        let (id, kept) = (info.id.clone(), summary.clone());
+        self.with_store(move |store| store.finish_run(&id, status, &kept, now))
+            .await??;
         info.status = status;
         info.finished_at = Some(now);
-        self.audit(&info, &summary, resumed, finished_now)?;
+        self.audit(&info, &summary, resumed, finished_now).await?;
         progress(Progress::Finished {
             run_id: info.id.clone(),
             status,
@@ -441,8 +458,21 @@ impl Runner {
         })
     }
 
+    /// Runs `work` on the store on the blocking pool: rusqlite waits on the disk (a commit
+    /// syncs), which must not hold an async worker. What `work` needs it owns, and hands back
+    /// what the caller still needs.
+    async fn with_store<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&BenchStore) -> T + Send + 'static,
+    ) -> Result<T, VeyraError> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || work(&store))
+            .await
+            .map_err(|e| VeyraError::Runtime(format!("the benchmark store's thread failed: {e}")))
+    }
+
     /// The run's one `BENCHMARK` audit entry (when audit is on), published on the bus.
-    fn audit(
+    async fn audit(
         &self,
         info: &RunInfo,
         summary: &RunSummary,
@@ -508,7 +538,8 @@ impl Runner {
                 "finished_now": finished_now,
                 "summary": { "v_score": estimate(&summary.v_score.score), "families": families },
             }),
-        })?;
+        })
+        .await?;
         self.core.bus().publish(Event::AuditRecorded {
             seq: entry.seq,
             event_type: entry.event_type.name().into(),

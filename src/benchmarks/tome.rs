@@ -7,7 +7,7 @@
 //! - **calc**: arithmetic on numbers too large to do reliably by hand (an exact integer; every
 //!   intermediate below 2^53 so the calculator's `f64` is exact). One call.
 //! - **light**: light time between Earth and the Moon, Mars or Jupiter at a date, with ground
-//!   truth from [`crate::runtime::ephemeris`] exactly as the `light_time` tool computes it.
+//!   truth from [`crate::ephemeris`] exactly as the `light_time` tool computes it.
 //!   One call; two (two bodies or two dates) from hard on.
 //! - **file**: read sensor readings from a file in the task's scratch directory, compute a
 //!   total or mean, and (from medium on) write it to a result file the scorer reads back.
@@ -45,7 +45,7 @@ use super::framework::{
 };
 use super::record::ScratchFile;
 use super::scratch::WORKDIR;
-use crate::runtime::ephemeris::{self, Body, C_KM_S};
+use crate::ephemeris::{self, Body, C_KM_S};
 
 /// The TOME family.
 #[derive(Debug, Clone, Copy)]

@@ -185,7 +185,7 @@ pub(crate) fn open_trail(path: &Path, options: &StoreOptions) -> Result<AuditTra
 fn open_configured(db: Option<&Path>, loaded: &LoadedConfig) -> Result<AuditTrail, VeyraError> {
     open_trail(
         &store_path(db, loaded),
-        &loaded.config.audit_store_options(),
+        &crate::governance::StoreOptions::from_config(&loaded.config),
     )
 }
 
@@ -227,7 +227,10 @@ fn describe(report: &VerifyReport) -> String {
 pub fn audit_verify_db(args: &VerifyArgs, loaded: &LoadedConfig) -> Result<ExitCode, VeyraError> {
     let path = store_path(args.db.as_deref(), loaded);
     let anchors = args.anchors()?;
-    let trail = open_trail(&path, &loaded.config.audit_store_options())?;
+    let trail = open_trail(
+        &path,
+        &crate::governance::StoreOptions::from_config(&loaded.config),
+    )?;
     let started = std::time::Instant::now();
     let report = trail.verify_with(&anchors)?;
     print_all(&format!(
@@ -365,7 +368,10 @@ pub fn audit_prove(
     loaded: &LoadedConfig,
 ) -> Result<ExitCode, VeyraError> {
     let path = store_path(db, loaded);
-    let trail = open_trail(&path, &loaded.config.audit_store_options())?;
+    let trail = open_trail(
+        &path,
+        &crate::governance::StoreOptions::from_config(&loaded.config),
+    )?;
     let Some(proof) = trail.prove(seq)? else {
         return Err(VeyraError::Usage(format!(
             "no entry {seq} in {}; it holds entries 1 to {}",
@@ -387,7 +393,10 @@ fn open_writer(path: &Path, options: &StoreOptions) -> Result<AuditTrail, VeyraE
 /// `veyra audit rotate-key`.
 pub fn audit_rotate_key(db: Option<&Path>, loaded: &LoadedConfig) -> Result<ExitCode, VeyraError> {
     let path = store_path(db, loaded);
-    let trail = open_writer(&path, &loaded.config.audit_store_options())?;
+    let trail = open_writer(
+        &path,
+        &crate::governance::StoreOptions::from_config(&loaded.config),
+    )?;
     let entry = trail.rotate_signing_key("operator")?;
     let to = entry.metadata["to"]
         .as_str()
@@ -407,7 +416,7 @@ pub fn audit_rotate_key(db: Option<&Path>, loaded: &LoadedConfig) -> Result<Exit
 /// `veyra audit adopt`.
 pub fn audit_adopt(db: Option<&Path>, loaded: &LoadedConfig) -> Result<ExitCode, VeyraError> {
     let path = store_path(db, loaded);
-    let mut options = loaded.config.audit_store_options();
+    let mut options = crate::governance::StoreOptions::from_config(&loaded.config);
     options.adopt = true;
     let trail = open_writer(&path, &options)?;
     let report = trail.verify_integrity()?;

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::print_all;
 use crate::benchmarks::cassette::Tripwire;
 use crate::benchmarks::export::{self, RunExport};
+use crate::benchmarks::request::BenchRequest;
 use crate::benchmarks::stats::{self, Comparison, Estimate, RunSummary};
 use crate::benchmarks::store::{self as bench_store, BenchStore, RunInfo, RunStatus};
 use crate::benchmarks::{Difficulty, FamilyId, Progress, RunPlan, Runner};
@@ -192,40 +193,59 @@ fn json_pretty<T: serde::Serialize>(value: &T, what: &str) -> Result<String, Vey
     Ok(text)
 }
 
-/// `veyra bench --tui [--replay DIR [--paced]]`: the console with the run going on the
-/// Benchmarks pane (zoomed). With `--replay` the console's backend is the cassette's, so a
-/// recorded run is shown again offline, at its recorded pace with `--paced`.
-async fn bench_tui(args: BenchRunArgs, mut loaded: LoadedConfig) -> Result<ExitCode, VeyraError> {
+/// What `veyra bench --tui [--replay DIR [--paced]]` opens: the console with this run going
+/// on the Benchmarks pane (zoomed). With `--replay` the console's backends are `registry`'s,
+/// holding the cassette's, so a recorded run is shown again offline (at its recorded pace
+/// with `--paced`). The binary opens the console: this layer knows no screen.
+pub struct BenchConsole {
+    /// The configuration, with what `--replay` changed.
+    pub loaded: LoadedConfig,
+    /// The run to start at once.
+    pub request: BenchRequest,
+    /// The backends, when they are not the built-in ones (`--replay`).
+    pub registry: Option<crate::models::BackendRegistry>,
+}
+
+/// True when `veyra bench` asks for the console (`--tui`) rather than a headless run.
+pub fn wants_console(args: &BenchArgs) -> bool {
+    args.command.is_none() && args.run.tui
+}
+
+/// The console `veyra bench --tui` opens (see [`BenchConsole`]).
+pub fn bench_console(
+    args: BenchArgs,
+    mut loaded: LoadedConfig,
+) -> Result<BenchConsole, VeyraError> {
+    let args = args.run;
     let mut plan = RunPlan::from_config(&loaded.config.bench)?;
     let replay = match &args.replay {
         Some(dir) => Some(cassette::open_replay(dir, &mut loaded.config, &mut plan)?),
         None => None,
     };
-    let request = crate::tui::app::BenchRequest {
+    let request = BenchRequest {
         families: Some(args.family.map_or(plan.families.clone(), |FamilyList(f)| f)),
         count: Some(args.count.unwrap_or(plan.count)),
         difficulty: Some(args.difficulty.unwrap_or(plan.difficulty)),
         seed: Some(args.seed.unwrap_or(plan.seed)),
         epochs: Some(args.epochs.unwrap_or(plan.epochs)),
     };
-    let options = crate::tui::ConsoleOptions {
-        bench: Some(request),
-        ..crate::tui::ConsoleOptions::default()
+    let registry = match replay {
+        // A request the cassette lacks fails its task with the reason (shown as a miss); the
+        // console's own cancel key stops the run.
+        Some(cassette) => Some(cassette::registry(
+            &loaded.config,
+            &plan,
+            None,
+            Some((cassette, args.paced)),
+            &Tripwire::new(CancellationToken::new()),
+        )?),
+        None => None,
     };
-    let Some(cassette) = replay else {
-        return crate::tui::run(loaded, options).await;
-    };
-    // A request the cassette lacks fails its task with the reason (shown as a miss); the
-    // console's own cancel key stops the run.
-    let tripwire = Tripwire::new(CancellationToken::new());
-    let registry = cassette::registry(
-        &loaded.config,
-        &plan,
-        None,
-        Some((cassette, args.paced)),
-        &tripwire,
-    )?;
-    crate::tui::run_with_registry(loaded, options, registry).await
+    Ok(BenchConsole {
+        loaded,
+        request,
+        registry,
+    })
 }
 
 async fn bench_run(
@@ -234,7 +254,10 @@ async fn bench_run(
     path: &Path,
 ) -> Result<ExitCode, VeyraError> {
     if args.tui {
-        return bench_tui(args, loaded).await;
+        // The console is above this layer: `bench_console` says what to open, the binary opens it.
+        return Err(VeyraError::Usage(
+            "`--tui` opens the console: take `bench_console` and open it with `tui::run`".into(),
+        ));
     }
     let mut plan = RunPlan::from_config(&loaded.config.bench)?;
     let replay = match &args.replay {

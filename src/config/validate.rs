@@ -120,7 +120,7 @@ impl VeyraConfig {
         }
         if let Some(start) = l.start {
             use chrono::Datelike;
-            let (first, last) = crate::runtime::ephemeris::VALID_YEARS;
+            let (first, last) = crate::ephemeris::VALID_YEARS;
             if !(first..=last).contains(&start.year()) {
                 return Err(invalid(
                     "latency.start",
@@ -265,7 +265,7 @@ impl VeyraConfig {
 
     /// Where the audit store keeps its witnesses: `$XDG_STATE_HOME/veyra/witness` (or
     /// `~/.local/state/veyra/witness`), then `governance.witnesses`.
-    pub fn audit_store_options(&self) -> crate::governance::StoreOptions {
+    pub fn audit_witness_dirs(&self) -> Vec<PathBuf> {
         let mut witness_dirs = vec![
             self.governance
                 .witness_dir
@@ -273,10 +273,7 @@ impl VeyraConfig {
                 .unwrap_or_else(|| state_dir().join("witness")),
         ];
         witness_dirs.extend(self.governance.witnesses.iter().cloned());
-        crate::governance::StoreOptions {
-            witness_dirs,
-            adopt: false,
-        }
+        witness_dirs
     }
 
     /// The log file path, resolved against the data directory.

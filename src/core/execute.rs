@@ -218,7 +218,8 @@ async fn run_execution(
             },
             Some(id),
             "this execution",
-        )?
+        )
+        .await?
         .map(|entry| entry.seq);
     match answer {
         Answer::Done(finish_reason, usage) => {
@@ -434,7 +435,7 @@ impl Agent<'_> {
                      object that fits its schema",
                     malformed.error
                 );
-                let seq = self.reject(&shown_name, &malformed.raw, &reason)?;
+                let seq = self.reject(&shown_name, &malformed.raw, &reason).await?;
                 (
                     "rejected",
                     reason,
@@ -455,7 +456,7 @@ impl Agent<'_> {
                         names.join(", ")
                     )
                 };
-                let seq = self.reject(&shown_name, &args.to_string(), &reason)?;
+                let seq = self.reject(&shown_name, &args.to_string(), &reason).await?;
                 ("rejected", reason, describe_arguments(args), seq)
             }
             Ok(args) => {
@@ -477,7 +478,7 @@ impl Agent<'_> {
                         "the preparation for tool '{shown_name}' failed, so the call was not \
                          run: {cause}"
                     );
-                    let seq = self.reject(&shown_name, &args.to_string(), &reason)?;
+                    let seq = self.reject(&shown_name, &args.to_string(), &reason).await?;
                     self.aborted = Some(reason.clone());
                     shown_summary = Some(reason.clone());
                     ("rejected", reason, arguments, seq)
@@ -508,7 +509,9 @@ impl Agent<'_> {
                         }
                         Err(VeyraError::Usage(message)) => {
                             // Misfit arguments: nothing was decided or run yet, so record it here.
-                            let seq = self.reject(&shown_name, &args.to_string(), &message)?;
+                            let seq = self
+                                .reject(&shown_name, &args.to_string(), &message)
+                                .await?;
                             shown_summary = Some(message.clone());
                             (
                                 "rejected",
@@ -552,30 +555,33 @@ impl Agent<'_> {
     }
 
     /// Records a call that never reached a tool (`TOOL_INVOCATION`, outcome `rejected`).
-    fn reject(
+    async fn reject(
         &self,
         tool: &str,
         raw_arguments: &str,
         reason: &str,
     ) -> Result<Option<u64>, TaskError> {
-        let entry = self.core.record_for_task(
-            AuditRecord {
-                event_type: AuditEventType::ToolInvocation,
-                actor: "agent".into(),
-                action: "invoke_tool".into(),
-                resource: format!("tool:{tool}"),
-                outcome: "rejected".into(),
-                input_summary: summarize_input(raw_arguments),
-                metadata: serde_json::json!({
-                    "tool": tool,
-                    "reason": reason,
-                    "parent_execution": self.task.id.to_string(),
-                    "step": self.steps,
-                }),
-            },
-            Some(self.task.id),
-            "a rejected tool call",
-        )?;
+        let entry = self
+            .core
+            .record_for_task(
+                AuditRecord {
+                    event_type: AuditEventType::ToolInvocation,
+                    actor: "agent".into(),
+                    action: "invoke_tool".into(),
+                    resource: format!("tool:{tool}"),
+                    outcome: "rejected".into(),
+                    input_summary: summarize_input(raw_arguments),
+                    metadata: serde_json::json!({
+                        "tool": tool,
+                        "reason": reason,
+                        "parent_execution": self.task.id.to_string(),
+                        "step": self.steps,
+                    }),
+                },
+                Some(self.task.id),
+                "a rejected tool call",
+            )
+            .await?;
         Ok(entry.map(|e| e.seq))
     }
 }

@@ -7,7 +7,8 @@
 //! operator through the one confirmation path (the answer is recorded as `SAFETY_CHECK`, a "no"
 //! as a violation). Executions and tool calls both pass it; link and backend switches pass its
 //! policy step. [`CoreInner::record`] is the one place that appends an audit entry and publishes
-//! its [`Event::AuditRecorded`].
+//! its [`Event::AuditRecorded`]; it is async and awaits the store's acknowledgement that the
+//! entry is durable, so a task waiting for the disk holds no worker thread.
 
 use std::sync::Arc;
 
@@ -77,7 +78,7 @@ impl CoreInner {
         cancel: &CancellationToken,
     ) -> Result<(), TaskError> {
         for request in &passage.policy {
-            self.enforce_policy(request, Some(passage.id))?;
+            self.enforce_policy(request, Some(passage.id)).await?;
         }
         let operation = passage.operations.last().copied().unwrap_or_default();
         let verdict =
@@ -94,7 +95,7 @@ impl CoreInner {
             SafetyVerdict::Allowed => Ok(()),
             SafetyVerdict::Blocked(v) => {
                 tracing::warn!(rule = %v.rule, operation, "refused by the safety boundary");
-                self.record_violation(&v, Some(passage.id))?;
+                self.record_violation(&v, Some(passage.id)).await?;
                 Err(TaskError::permanent(REFUSED, v.reason))
             }
             // Asked once per task: a retry was already confirmed.
@@ -142,30 +143,31 @@ impl CoreInner {
                     if allowed { "allowed" } else { "denied" },
                     Some(passage.id),
                     Some(scope),
-                )?;
+                )
+                .await?;
                 if allowed {
                     return Ok(());
                 }
                 let mut v = SafetyBoundary::denied(operation, passage.actor, &by);
                 v.rule = rule;
-                self.record_violation(&v, Some(passage.id))?;
+                self.record_violation(&v, Some(passage.id)).await?;
                 Err(TaskError::permanent(REFUSED, v.reason))
             }
         }
     }
 
     /// Appends one audit entry and publishes it; `Ok(None)` when audit is off.
-    pub(crate) fn record(
+    pub(crate) async fn record(
         &self,
         record: AuditRecord,
         execution: Option<ExecutionId>,
     ) -> Result<Option<Arc<AuditEntry>>, AuditError> {
-        self.record_journaled(record, None, execution)
+        self.record_journaled(record, None, execution).await
     }
 
     /// [`CoreInner::record`] keeping `journal` (what a tool call replaced) with the entry, in
     /// the same commit (see `governance::journal`).
-    pub(crate) fn record_journaled(
+    pub(crate) async fn record_journaled(
         &self,
         record: AuditRecord,
         journal: Option<JournalBlob>,
@@ -174,7 +176,7 @@ impl CoreInner {
         let Some(trail) = &self.audit else {
             return Ok(None);
         };
-        let entry = trail.record_journaled(record, journal)?;
+        let entry = trail.record_journaled(record, journal).await?;
         self.emitter.emit(Event::AuditRecorded {
             seq: entry.seq,
             event_type: entry.event_type.name().into(),
@@ -188,13 +190,13 @@ impl CoreInner {
     }
 
     /// [`CoreInner::record`] for a task: a failure ends the task, naming `what` was lost.
-    pub(crate) fn record_for_task(
+    pub(crate) async fn record_for_task(
         &self,
         record: AuditRecord,
         execution: Option<ExecutionId>,
         what: &str,
     ) -> Result<Option<Arc<AuditEntry>>, TaskError> {
-        self.record(record, execution).map_err(|e| {
+        self.record(record, execution).await.map_err(|e| {
             tracing::error!(error = %e, "audit record failed");
             TaskError::permanent(
                 "audit",
@@ -205,7 +207,7 @@ impl CoreInner {
 
     /// Asks the policy engine, records the decision (`POLICY_CHECK`) and, on a deny, publishes
     /// it as a violation. A request the engine cannot decide is denied (fail closed).
-    pub(crate) fn enforce_policy(
+    pub(crate) async fn enforce_policy(
         &self,
         request: &PolicyRequest,
         id: Option<ExecutionId>,
@@ -258,7 +260,8 @@ impl CoreInner {
                 },
                 id,
                 "a policy decision",
-            )?;
+            )
+            .await?;
         }
         if decision.allowed {
             return Ok(decision);
@@ -280,7 +283,7 @@ impl CoreInner {
     }
 
     /// Records a violation (`SAFETY_VIOLATION`) and publishes it.
-    pub(crate) fn record_violation(
+    pub(crate) async fn record_violation(
         &self,
         v: &Violation,
         id: Option<ExecutionId>,
@@ -295,9 +298,10 @@ impl CoreInner {
             at: v.at,
         });
         self.audit_safety(AuditEventType::SafetyViolation, v, "refused", id, None)
+            .await
     }
 
-    fn audit_safety(
+    async fn audit_safety(
         &self,
         event_type: AuditEventType,
         v: &Violation,
@@ -327,6 +331,7 @@ impl CoreInner {
             id,
             "a safety decision",
         )
+        .await
         .map(|_| ())
     }
 

@@ -345,7 +345,10 @@ async fn a_prompt_crosses_the_simulated_link_and_can_be_cancelled_mid_flight() {
 async fn switching_preset_is_audited_and_published() {
     let core = core_with(|_| {});
     let mut rx = core.subscribe();
-    let status = core.set_preset(crate::config::LatencyPreset::Mars).unwrap();
+    let status = core
+        .set_preset(crate::config::LatencyPreset::Mars)
+        .await
+        .unwrap();
     assert_eq!(status.preset, "mars");
     let kinds: Vec<&str> = drain(&mut rx).iter().map(kind).collect();
     assert_eq!(kinds, ["audit", "audit", "link"]);
@@ -639,13 +642,18 @@ async fn switching_preset_is_refused_when_policy_forbids_it() {
     let mut rx = core.subscribe();
     let err = core
         .set_preset(crate::config::LatencyPreset::DeepSpace)
+        .await
         .unwrap_err();
     assert_eq!(err.exit_code(), crate::error::ExitCode::Refused);
     assert!(err.to_string().contains("relay is down"), "{err}");
     assert_eq!(core.link_status().preset, "earth", "the link did not move");
     let kinds: Vec<&str> = drain(&mut rx).iter().map(kind).collect();
     assert_eq!(kinds, ["audit", "violation"]);
-    assert!(core.set_preset(crate::config::LatencyPreset::Mars).is_ok());
+    assert!(
+        core.set_preset(crate::config::LatencyPreset::Mars)
+            .await
+            .is_ok()
+    );
 }
 
 #[test]
@@ -739,7 +747,9 @@ async fn switching_backend_is_decided_audited_and_applies_to_new_prompts() {
     config.governance.store = crate::config::AuditStoreKind::Memory;
     let core = VeyraCore::with_registry(config, registry).unwrap();
     let mut rx = core.subscribe();
-    core.set_backend("mock", Some("veyra-mock-2")).unwrap();
+    core.set_backend("mock", Some("veyra-mock-2"))
+        .await
+        .unwrap();
     let kinds: Vec<&str> = drain(&mut rx).iter().map(kind).collect();
     assert_eq!(kinds, ["audit", "audit", "backend"]);
     let change = of_type(&core, AuditEventType::ConfigChange);
@@ -752,7 +762,7 @@ async fn switching_backend_is_decided_audited_and_applies_to_new_prompts() {
         .unwrap();
     assert_eq!(r.model, "veyra-mock-2");
 
-    let err = core.set_backend("mokc", None).unwrap_err();
+    let err = core.set_backend("mokc", None).await.unwrap_err();
     assert!(err.to_string().contains("did you mean 'mock'"), "{err}");
     assert_eq!(
         core.model_name(),
@@ -807,7 +817,7 @@ async fn the_link_watch_publishes_when_the_delay_moves_and_only_then() {
         1,
         "published once, then nothing moved"
     );
-    still.set_preset(LatencyPreset::Earth).unwrap();
+    still.set_preset(LatencyPreset::Earth).await.unwrap();
     let after = links(&mut rx);
     assert_eq!(after.len(), 1);
     assert!(after[0].1, "a switch says so");

@@ -178,6 +178,7 @@ impl CoreInner {
                 undo,
                 id,
             )
+            .await
             .map_err(|e| task_error(&e.kind, &e.message))?;
         core.emitter.emit(Event::ToolInvoked {
             id,
@@ -204,6 +205,7 @@ impl CoreInner {
                     at: chrono::Utc::now(),
                 };
                 core.record_violation(&v, Some(gate_id))
+                    .await
                     .map_err(|e| task_error(&e.kind, &e.message))?;
                 Err(VeyraError::Refused(message))
             }

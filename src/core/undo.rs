@@ -35,6 +35,10 @@
 //! after the gate (a refusal also as a `SAFETY_VIOLATION`, rule `undo`), and
 //! [`Event::ToolInvoked`] (tool `undo`) is published. Undo entries are not journaled
 //! themselves: there is no redo.
+//!
+//! The verification, the reading of the log and the checks and restore of the file are
+//! blocking I/O and run on tokio's blocking pool; the audit entries are awaited like every
+//! record (see `governance::audit`), so an undo holds no async worker while it waits.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -125,7 +129,7 @@ impl CoreInner {
     /// Records a tool call's `TOOL_INVOCATION` entry ([`CoreInner::record_for_task`]); when the
     /// call returned an [`UndoRecord`], the entry's metadata gains `undo` and the prior content
     /// is journaled in the same commit.
-    pub(crate) fn record_tool_call(
+    pub(crate) async fn record_tool_call(
         &self,
         mut record: AuditRecord,
         undo: Option<UndoRecord>,
@@ -139,6 +143,7 @@ impl CoreInner {
             }
         };
         self.record_journaled(record, journal, Some(id))
+            .await
             .map_err(|e| {
                 tracing::error!(error = %e, "audit record failed");
                 TaskError::permanent(
@@ -177,15 +182,22 @@ impl VeyraCore {
             ));
         };
         let _one = ONE_AT_A_TIME.lock().await;
-        // The entry's hashes are trusted only in a log that verifies.
-        if let Some(verified) = self.verify_audit() {
-            verified?;
-        }
-        // Tool calls only: the rest of a long log is not held in memory.
-        let calls = trail.query(&AuditFilter {
-            event_type: Some(AuditEventType::ToolInvocation),
-            ..AuditFilter::default()
-        })?;
+        // The entry's hashes are trusted only in a log that verifies. Verifying and reading
+        // the log are blocking reads of the whole store: on the blocking pool.
+        let this = self.clone();
+        let reader = trail.clone();
+        let calls = tokio::task::spawn_blocking(move || {
+            if let Some(verified) = this.verify_audit() {
+                verified?;
+            }
+            // Tool calls only: the rest of a long log is not held in memory.
+            Ok::<_, VeyraError>(reader.query(&AuditFilter {
+                event_type: Some(AuditEventType::ToolInvocation),
+                ..AuditFilter::default()
+            })?)
+        })
+        .await
+        .map_err(|e| VeyraError::Runtime(format!("verifying the audit log for undo: {e}")))??;
         let target = find_target(&calls, trail.len(), seq)?;
         let j = &target.journaled;
         let id = ExecutionId::new();
@@ -237,7 +249,15 @@ impl VeyraCore {
         .await
         .map_err(|e| task_error(&e.kind, &e.message))?;
         let started = Instant::now();
-        let result = core.restore(trail, &target);
+        // The checks and the restore are file I/O: on the blocking pool.
+        let (inner, restorer) = (Arc::clone(core), trail.clone());
+        let (result, target) = tokio::task::spawn_blocking(move || {
+            let result = inner.restore(&restorer, &target);
+            (result, target)
+        })
+        .await
+        .map_err(|e| VeyraError::Runtime(format!("the undo's thread failed: {e}")))?;
+        let j = &target.journaled;
         let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let (outcome, error_kind, summary) = match &result {
             Ok(Restored::Content { bytes, sha256 }) => (
@@ -287,6 +307,7 @@ impl VeyraCore {
                 Some(id),
                 "this undo",
             )
+            .await
             .map_err(|e| task_error(&e.kind, &e.message))?;
         core.emitter.emit(Event::ToolInvoked {
             id,
@@ -314,6 +335,7 @@ impl VeyraCore {
                     at: chrono::Utc::now(),
                 };
                 core.record_violation(&v, Some(id))
+                    .await
                     .map_err(|e| task_error(&e.kind, &e.message))?;
                 Err(VeyraError::Refused(message))
             }

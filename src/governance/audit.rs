@@ -17,6 +17,14 @@
 //! link of the entry after it; [`verify_chain`] names the first entry where that shows.
 //!
 //! Input summaries never hold raw prompts: [`summarize_input`] gives `hash:<16 hex>:len:<bytes>`.
+//!
+//! # Recording
+//! [`AuditTrail::record`] is async: it links the entry to the chain head under a short lock,
+//! hands it to the store, and awaits the store's acknowledgement (an
+//! [`super::store::AppendTicket`]) after releasing the lock, so concurrent records share one
+//! commit and no async worker waits on the disk. It resolves only once the entry is durable;
+//! a store that fails to make an entry durable stops the trail (nothing more is recorded
+//! until restart). [`AuditTrail::record_blocking`] is the same for synchronous code.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -582,21 +590,31 @@ impl AuditTrail {
         }
     }
 
-    /// Appends a record to the chain and returns the entry as stored (shared with the store,
-    /// not copied).
-    pub fn record(&self, record: AuditRecord) -> Result<Arc<AuditEntry>, AuditError> {
-        self.record_inner(record, false, None)
+    /// Appends a record to the chain and resolves to the entry as stored (shared with the
+    /// store, not copied) once the store acknowledges it durable. The wait is an await: the
+    /// task is suspended while the store's writer commits, no async worker is held.
+    pub async fn record(&self, record: AuditRecord) -> Result<Arc<AuditEntry>, AuditError> {
+        self.record_inner(record, false, None).await
+    }
+
+    /// [`AuditTrail::record`] for synchronous callers (plain threads of tests and benchmarks,
+    /// a closure on tokio's blocking pool): blocks the calling thread until the entry is
+    /// durable. Async code awaits [`AuditTrail::record`] instead: called from async code this
+    /// panics (see [`super::store::AppendTicket::wait_blocking`]).
+    pub fn record_blocking(&self, record: AuditRecord) -> Result<Arc<AuditEntry>, AuditError> {
+        let (entry, ticket) = self.enqueue(record, false, None)?;
+        self.settle(entry, ticket.wait_blocking())
     }
 
     /// [`AuditTrail::record`] with what the recorded tool call replaced: the store keeps
     /// `journal` under the entry's sequence number, durable together with the entry
     /// (see [`super::journal`]). `None` records plainly.
-    pub fn record_journaled(
+    pub async fn record_journaled(
         &self,
         record: AuditRecord,
         journal: Option<super::journal::JournalBlob>,
     ) -> Result<Arc<AuditEntry>, AuditError> {
-        self.record_inner(record, false, journal)
+        self.record_inner(record, false, journal).await
     }
 
     /// The journal blob kept with entry `seq`, if any; untrusted until
@@ -608,9 +626,11 @@ impl AuditTrail {
     /// Hands the log to a new signing key: records a `CONFIG_CHANGE` entry
     /// ([`super::verify::ROTATION_ACTION`]) holding the old key, the new key and the old key's
     /// endorsement; the commit holding it is signed by the new key. `actor` names who asked.
+    /// Synchronous: `veyra audit rotate-key` runs it outside any async runtime, and it blocks
+    /// until the entry is durable (see [`AuditTrail::record_blocking`]).
     pub fn rotate_signing_key(&self, actor: &str) -> Result<Arc<AuditEntry>, AuditError> {
         let plan = self.store.prepare_rotation()?;
-        self.record_inner(
+        let (entry, ticket) = self.enqueue(
             AuditRecord {
                 event_type: AuditEventType::ConfigChange,
                 actor: actor.to_string(),
@@ -626,15 +646,32 @@ impl AuditTrail {
             },
             true,
             None,
-        )
+        )?;
+        self.settle(entry, ticket.wait_blocking())
     }
 
-    fn record_inner(
+    async fn record_inner(
         &self,
         record: AuditRecord,
         rotation: bool,
         journal: Option<super::journal::JournalBlob>,
     ) -> Result<Arc<AuditEntry>, AuditError> {
+        let (entry, ticket) = self.enqueue(record, rotation, journal)?;
+        // Awaited outside the head lock (`enqueue` has released it), so concurrent records
+        // share a commit.
+        let acknowledged = ticket.wait().await;
+        self.settle(entry, acknowledged)
+    }
+
+    /// Links `record` to the chain head and hands it to the store, with the head locked (a
+    /// std mutex, held across no await); returns the entry and the store's acknowledgement
+    /// ticket, to be waited for after the lock is released.
+    fn enqueue(
+        &self,
+        record: AuditRecord,
+        rotation: bool,
+        journal: Option<super::journal::JournalBlob>,
+    ) -> Result<(Arc<AuditEntry>, super::store::AppendTicket), AuditError> {
         if !record.metadata.is_object() {
             return Err(AuditError::Encode(
                 "metadata must be a JSON object".to_string(),
@@ -645,43 +682,48 @@ impl AuditTrail {
                 "the audit store failed earlier ({reason}); nothing more is recorded until Veyra restarts"
             )));
         }
-        let (entry, ticket) = {
-            let mut head = self
-                .head
-                .lock()
-                .map_err(|_| AuditError::Store("the chain head was poisoned by a panic".into()))?;
-            let mut entry = AuditEntry {
-                seq: head.seq + 1,
-                id: Uuid::new_v4(),
-                timestamp: Utc::now().trunc_subsecs(6),
-                event_type: record.event_type,
-                actor: record.actor,
-                action: record.action,
-                resource: record.resource,
-                outcome: record.outcome,
-                input_summary: record.input_summary,
-                metadata: record.metadata,
-                prev_hash: head.hash_hex.clone(),
-                hash: String::new(),
-            };
-            let canonical = entry.canonical_bytes()?;
-            entry.hash = chain_hash(&head.hash, &canonical);
-            let entry = Arc::new(entry);
-            let ticket = match (rotation, journal) {
-                (true, _) => self.store.append_rotation(Arc::clone(&entry), canonical)?,
-                (false, Some(blob)) => {
-                    self.store
-                        .append_journaled(Arc::clone(&entry), canonical, blob)?
-                }
-                (false, None) => self.store.append(Arc::clone(&entry), canonical)?,
-            };
-            head.seq = entry.seq;
-            head.hash = decode_hash(&entry.hash).unwrap_or([0; 32]);
-            head.hash_hex.clone_from(&entry.hash);
-            (entry, ticket)
+        let mut head = self
+            .head
+            .lock()
+            .map_err(|_| AuditError::Store("the chain head was poisoned by a panic".into()))?;
+        let mut entry = AuditEntry {
+            seq: head.seq + 1,
+            id: Uuid::new_v4(),
+            timestamp: Utc::now().trunc_subsecs(6),
+            event_type: record.event_type,
+            actor: record.actor,
+            action: record.action,
+            resource: record.resource,
+            outcome: record.outcome,
+            input_summary: record.input_summary,
+            metadata: record.metadata,
+            prev_hash: head.hash_hex.clone(),
+            hash: String::new(),
         };
-        // Wait for durability outside the head lock, so concurrent records share a commit.
-        if let Err(e) = ticket.wait() {
+        let canonical = entry.canonical_bytes()?;
+        entry.hash = chain_hash(&head.hash, &canonical);
+        let entry = Arc::new(entry);
+        let ticket = match (rotation, journal) {
+            (true, _) => self.store.append_rotation(Arc::clone(&entry), canonical)?,
+            (false, Some(blob)) => {
+                self.store
+                    .append_journaled(Arc::clone(&entry), canonical, blob)?
+            }
+            (false, None) => self.store.append(Arc::clone(&entry), canonical)?,
+        };
+        head.seq = entry.seq;
+        head.hash = decode_hash(&entry.hash).unwrap_or([0; 32]);
+        head.hash_hex.clone_from(&entry.hash);
+        Ok((entry, ticket))
+    }
+
+    /// The entry once its acknowledgement came: on a failure the trail stops recording.
+    fn settle(
+        &self,
+        entry: Arc<AuditEntry>,
+        acknowledged: Result<(), AuditError>,
+    ) -> Result<Arc<AuditEntry>, AuditError> {
+        if let Err(e) = acknowledged {
             // Later entries may already link to this one: stop recording rather than fork or
             // corrupt the chain. The durable prefix stays valid and resumes on restart.
             if let Ok(mut failed) = self.failed.lock() {

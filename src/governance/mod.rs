@@ -41,6 +41,18 @@ pub enum AuditError {
     Encode(String),
 }
 
+impl StoreOptions {
+    /// The options the configuration asks for: its witness directories
+    /// ([`VeyraConfig::audit_witness_dirs`](crate::config::VeyraConfig::audit_witness_dirs)),
+    /// no adoption.
+    pub fn from_config(config: &crate::config::VeyraConfig) -> Self {
+        StoreOptions {
+            witness_dirs: config.audit_witness_dirs(),
+            adopt: false,
+        }
+    }
+}
+
 impl AuditError {
     /// True when this error means the chain itself is broken (exit code 3).
     pub fn is_integrity_failure(&self) -> bool {

@@ -20,9 +20,11 @@
 //! One writer thread owns the write connection. Appends arrive in chain order over a channel;
 //! the writer takes everything waiting (up to [`MAX_BATCH`]) into one transaction with the
 //! signed checkpoint that covers it, commits (one fsync — group commit), hands the checkpoint
-//! to the witness writer ([`super::witness`]), then confirms each entry. A trail waits for that
-//! confirmation, so `record` returns only once its entry is durable and signed: a legitimate
-//! writer never leaves an unsigned tail, so entries beyond the newest checkpoint are forgery.
+//! to the witness writer ([`super::witness`]), then confirms each entry through its ticket's
+//! oneshot (sending never blocks the writer). A trail awaits that confirmation, so `record`
+//! resolves only once its entry is durable and signed — the waiting task is suspended, no
+//! async worker is held — and a legitimate writer never leaves an unsigned tail, so entries
+//! beyond the newest checkpoint are forgery.
 //!
 //! # Opening for append
 //! A writer checks the store before it signs anything (so a new checkpoint cannot launder
@@ -144,7 +146,8 @@ struct Job {
     rotation: bool,
     /// What the recorded tool call replaced, kept in `tool_journal` in the same transaction.
     journal: Option<JournalBlob>,
-    done: mpsc::Sender<Result<(), String>>,
+    /// The acknowledgement: sent once the entry is durable (or why it is not).
+    done: tokio::sync::oneshot::Sender<Result<(), String>>,
 }
 
 /// Where a store keeps its witnesses, and how it opens.
@@ -537,7 +540,7 @@ impl SqliteStore {
             )));
         };
         let metadata = super::audit::canonical_json(&entry.metadata)?;
-        let (done, rx) = mpsc::channel();
+        let (done, rx) = tokio::sync::oneshot::channel();
         writer
             .lock()
             .map_err(|_| AuditError::Store("the audit writer was poisoned by a panic".into()))?

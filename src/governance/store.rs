@@ -1,23 +1,35 @@
 //! Where audit entries live. [`AuditStore`] is the seam between the chain logic in
 //! [`super::audit`] and storage; [`MemoryStore`] keeps entries in process memory and
 //! [`super::sqlite::SqliteStore`] on disk.
+//!
+//! An append answers with an [`AppendTicket`]: the store's acknowledgement that the entry is
+//! durable. A store that writes on a thread of its own resolves it from there through a
+//! `tokio` oneshot, so async code awaits it ([`AppendTicket::wait`]) without holding a worker
+//! thread; [`AppendTicket::wait_blocking`] is for synchronous callers (outside any runtime,
+//! or on its blocking pool).
 
 use std::collections::HashMap;
-use std::sync::mpsc;
 use std::sync::{Arc, RwLock};
+
+use tokio::sync::oneshot;
 
 use super::AuditError;
 use super::audit::AuditEntry;
 use super::journal::JournalBlob;
 
-/// Resolves when an appended entry is durable.
+/// Resolves when an appended entry is durable: the store's acknowledgement.
 #[derive(Debug)]
 pub struct AppendTicket(Ticket);
 
 #[derive(Debug)]
 enum Ticket {
     Ready(Result<(), AuditError>),
-    Pending(mpsc::Receiver<Result<(), String>>),
+    Pending(oneshot::Receiver<Result<(), String>>),
+}
+
+/// What a ticket whose sender was dropped unanswered says.
+fn writer_gone() -> AuditError {
+    AuditError::Store("the audit writer stopped before confirming the entry".into())
 }
 
 impl AppendTicket {
@@ -26,21 +38,40 @@ impl AppendTicket {
         AppendTicket(Ticket::Ready(result))
     }
 
-    /// A ticket resolved by whoever holds the sender (a store's writer).
-    pub fn pending(rx: mpsc::Receiver<Result<(), String>>) -> Self {
+    /// A ticket resolved by whoever holds the sender (a store's writer thread, which sends
+    /// once the entry is durable, or why it is not; sending never blocks).
+    pub fn pending(rx: oneshot::Receiver<Result<(), String>>) -> Self {
         AppendTicket(Ticket::Pending(rx))
     }
 
-    /// Blocks until the entry is durable, or the store says why it is not.
-    pub fn wait(self) -> Result<(), AuditError> {
+    /// Resolves once the entry is durable, or the store says why it is not. Awaiting it
+    /// suspends the task only: the worker thread goes on with other tasks meanwhile.
+    pub async fn wait(self) -> Result<(), AuditError> {
         match self.0 {
             Ticket::Ready(r) => r,
-            Ticket::Pending(rx) => match rx.recv() {
+            Ticket::Pending(rx) => match rx.await {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => Err(AuditError::Store(e)),
-                Err(_) => Err(AuditError::Store(
-                    "the audit writer stopped before confirming the entry".into(),
-                )),
+                Err(_) => Err(writer_gone()),
+            },
+        }
+    }
+
+    /// [`AppendTicket::wait`] for synchronous code: the CLI's one-shot commands outside any
+    /// runtime, plain threads of tests and benchmarks, or a closure on tokio's blocking pool.
+    /// Blocks the calling thread until the entry is durable.
+    ///
+    /// # Panics
+    /// When called from async code (a runtime's worker or `block_on`), as tokio's own blocking
+    /// receives do: that would hold the worker for a disk sync. Async code awaits
+    /// [`AppendTicket::wait`].
+    pub fn wait_blocking(self) -> Result<(), AuditError> {
+        match self.0 {
+            Ticket::Ready(r) => r,
+            Ticket::Pending(rx) => match rx.blocking_recv() {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(AuditError::Store(e)),
+                Err(_) => Err(writer_gone()),
             },
         }
     }
@@ -52,9 +83,9 @@ pub type CheckpointListener = Arc<dyn Fn(&super::checkpoint::Checkpoint) + Send 
 /// Storage for a chain of audit entries. The trail assigns sequence numbers and hashes; a store
 /// only keeps entries in order and hands them back unchanged.
 pub trait AuditStore: Send + Sync {
-    /// Queues one entry, in chain order. The entry is durable once the ticket resolves; the
-    /// trail calls this with its chain head locked and waits on the ticket after unlocking, so
-    /// concurrent records share one commit (group commit). `canonical` is
+    /// Queues one entry, in chain order; must not block on the disk. The entry is durable once
+    /// the ticket resolves; the trail calls this with its chain head locked and awaits the
+    /// ticket after unlocking, so concurrent records share one commit (group commit). `canonical` is
     /// `entry.canonical_bytes()`, which the trail has already computed to hash the entry.
     fn append(
         &self,

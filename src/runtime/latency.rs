@@ -18,8 +18,8 @@ use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
-use super::ephemeris::{self, AU_KM, Body, C_KM_S, OutOfRange};
 use crate::config::{LatencyConfig, LatencyMode, LatencyPreset};
+use crate::ephemeris::{self, AU_KM, Body, C_KM_S, OutOfRange};
 use crate::events::LinkStatus;
 
 /// Sun–Earth–Mars angle under which the link is in blackout, degrees.

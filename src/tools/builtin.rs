@@ -2,8 +2,7 @@
 //! [`with_builtins`], the registry every core starts with (these, `calculator`, the file tools
 //! and, when `tools.http_allow` lists a host, `http_get`).
 //!
-//! `light_time` reads `runtime::ephemeris`, pure astronomy with no runtime state; it is the one
-//! import from the layer above, kept because the ephemeris is a leaf module.
+//! `light_time` reads [`crate::ephemeris`], a leaf module of pure astronomy.
 
 use std::sync::Arc;
 
@@ -19,7 +18,7 @@ use super::{
     ToolRegistry, str_arg,
 };
 use crate::config::VeyraConfig;
-use crate::runtime::ephemeris::{self, Body, C_KM_S};
+use crate::ephemeris::{self, Body, C_KM_S};
 
 /// A registry holding every built-in tool, configured from `config`. The file tools keep an
 /// undo journal (and so are reversible) exactly when audit is on: the journal lives in the

@@ -20,6 +20,9 @@
 //! and hand it to the core in [`ToolOutput::undo`]. `file_write` replaces a file atomically
 //! ([`replace_atomically`]: a temporary file in the same directory, renamed over it), so a
 //! failed write leaves the old content in place.
+//!
+//! Every call runs on tokio's blocking pool ([`Tool::invoke`] hands it there): file I/O never
+//! holds an async worker.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -589,7 +592,20 @@ impl Tool for FileTool {
         vec![(access, path)]
     }
 
+    /// Runs the call on the blocking pool: every step is a blocking system call (opens,
+    /// reads, writes, a sync), which must not hold an async worker.
     async fn invoke(&self, args: &serde_json::Value) -> Result<ToolOutput, ToolError> {
+        let tool = self.clone();
+        let args = args.clone();
+        tokio::task::spawn_blocking(move || tool.invoke_blocking(&args))
+            .await
+            .map_err(|e| ToolError::Failed(format!("the file tool's thread failed: {e}")))?
+    }
+}
+
+impl FileTool {
+    /// The call itself, blocking (see [`Tool::invoke`]).
+    fn invoke_blocking(&self, args: &serde_json::Value) -> Result<ToolOutput, ToolError> {
         let path = match args.get("path").and_then(serde_json::Value::as_str) {
             Some(p) => p,
             None if self.op == FileOp::List => ".",

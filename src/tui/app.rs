@@ -1,6 +1,9 @@
-//! The console's view state and the only two ways it changes: [`App::update`] with an
-//! [`Action`] from the keyboard, and [`App::apply`] with an [`Event`] from the core. Neither
-//! touches the core: `update` returns [`Command`]s that the loop in `mod.rs` sends.
+//! The console's view state and the only ways it changes: [`App::update`] with an [`Action`]
+//! from the keyboard (and [`App::handle_mouse`], [`App::paste`]), [`App::apply`] with an
+//! [`Event`] from the core, and the loop's few reports (the clock, the screen's size, a detail
+//! read in the background; `reports.rs`). Its fields are private: renderers read them
+//! through `read.rs`. None of this touches the core: `update` returns [`Command`]s that the
+//! loop in `mod.rs` sends.
 //!
 //! Untrusted text enters the view here and only here, and passes the sanitizer on the way in
 //! (DESIGN §7): every string of an event, every flash message and every typed or pasted
@@ -132,94 +135,96 @@ pub enum Command {
 #[derive(Debug)]
 pub struct App {
     /// Tasks in submission order.
-    pub tasks: Vec<TaskView>,
+    tasks: Vec<TaskView>,
     index: HashMap<ExecutionId, usize>,
+    /// Ended tasks dropped past [`TASKS_KEEP`], oldest first.
+    tasks_dropped: u64,
     /// Index of the selected task.
-    pub selected: Option<usize>,
+    selected: Option<usize>,
     /// Focused pane.
-    pub focus: Pane,
+    focus: Pane,
     /// Typing in the prompt.
-    pub editing: bool,
+    editing: bool,
     /// The prompt text.
-    pub input: InputLine,
+    input: InputLine,
     /// Priority the next prompt is submitted at.
-    pub priority: Priority,
+    priority: Priority,
     /// Follow the newest task and the bottom of its output.
-    pub follow: bool,
+    follow: bool,
     /// The focused pane fills the body ([`App::zoomed`]).
-    pub zoom: bool,
+    zoom: bool,
     /// `:` commands run, oldest first (kept across runs in the state directory).
-    pub history: Vec<String>,
+    history: Vec<String>,
     /// Where ↑/↓ is in `history` while the command line is open.
-    pub history_pos: Option<usize>,
+    history_pos: Option<usize>,
     /// While the command line is open as a `/` filter: the list it filters.
-    pub filtering: Option<Pane>,
+    filtering: Option<Pane>,
     /// Each list's filter (Tasks, Audit, Safety): a substring, case-insensitive; `!x` keeps
     /// the rows without `x`.
-    pub filters: HashMap<Pane, String>,
+    filters: HashMap<Pane, String>,
     /// The help overlay's page: 0 keys, 1 panes, glyphs and commands.
-    pub help_page: usize,
+    help_page: usize,
     /// Rows the help is scrolled by, where the screen is too short for it.
-    pub help_scroll: usize,
+    help_scroll: usize,
     /// How far the Audit pane is scrolled back from the newest entry (0: the newest first).
-    pub audit_scroll: usize,
+    audit_scroll: usize,
     /// How far the Safety pane is scrolled back from the newest violation.
-    pub safety_scroll: usize,
+    safety_scroll: usize,
     /// The Log pane: its records, selection and level.
-    pub log_view: LogView,
+    log_view: LogView,
     /// Output view anchor; `None` shows the bottom.
-    pub output_anchor: Option<Anchor>,
+    output_anchor: Option<Anchor>,
     /// Size of the Output pane's text area (set by the loop after layout).
-    pub output_size: (u16, u16),
+    output_size: (u16, u16),
     /// Rows of the Tasks pane's list (set by the loop after layout).
-    pub tasks_rows: u16,
+    tasks_rows: u16,
     /// Rows inside the focused pane (set with `tasks_rows`): a page of Log, Audit or Safety.
-    pub pane_rows: u16,
+    pane_rows: u16,
     /// Open modal.
-    pub overlay: Option<Overlay>,
+    overlay: Option<Overlay>,
     /// Backend and link.
-    pub link: LinkView,
+    link: LinkView,
     /// Audit summary.
-    pub audit: AuditView,
+    audit: AuditView,
     /// Status message.
-    pub flash: Option<Flash>,
+    flash: Option<Flash>,
     /// Current time, set on every tick.
-    pub now: DateTime<Utc>,
+    now: DateTime<Utc>,
     /// Key bindings.
-    pub keymap: KeyMap,
+    keymap: KeyMap,
     /// Themes to cycle through with their names.
-    pub themes: Vec<ResolvedTheme>,
+    themes: Vec<ResolvedTheme>,
     /// Index of the current theme.
-    pub theme: usize,
+    theme: usize,
     /// Events missed because the console fell behind.
-    pub missed_events: u64,
+    missed_events: u64,
     /// Safety violations, newest last.
-    pub violations: std::collections::VecDeque<ViolationLine>,
+    violations: std::collections::VecDeque<ViolationLine>,
     /// Total violations seen.
-    pub violation_count: u64,
+    violation_count: u64,
     /// Confirmations waiting, oldest first.
-    pub confirmations: std::collections::VecDeque<PendingConfirmation>,
+    confirmations: std::collections::VecDeque<PendingConfirmation>,
     /// The confirmation modal, when it is open. Requests wait unanswered without it: a request
     /// arriving while the operator types only announces itself (status bar, Safety badge,
     /// bell), and the modal opens once the operator leaves the prompt.
-    pub confirm: Option<ConfirmModal>,
+    confirm: Option<ConfirmModal>,
     /// Keys arriving this soon after the modal opens are ignored ([`CONFIRM_GUARD`]).
-    pub confirm_guard: std::time::Duration,
+    confirm_guard: std::time::Duration,
     /// Ring the terminal bell after the next frame (a confirmation wants attention).
-    pub bell: bool,
+    bell: bool,
     /// The `:` command being typed, when the command line is open.
-    pub command: Option<InputLine>,
+    command: Option<InputLine>,
     /// The Benchmarks pane's run and history.
-    pub bench: BenchView,
+    bench: BenchView,
     /// Where Output and Benchmarks share a place (narrow screens): true shows Benchmarks.
-    pub bench_tab: bool,
+    bench_tab: bool,
     /// The pane shown while the Prompt has focus on a small screen, where the panes are
     /// tabs: the last one focused.
-    pub tab: Pane,
+    tab: Pane,
     /// The console takes mouse events (`tui.mouse`, `:mouse`).
-    pub mouse: bool,
+    mouse: bool,
     /// Set when the console should exit.
-    pub quit: bool,
+    quit: bool,
 }
 
 impl App {
@@ -234,6 +239,7 @@ impl App {
         App {
             tasks: Vec::new(),
             index: HashMap::new(),
+            tasks_dropped: 0,
             selected: None,
             focus: Pane::Prompt,
             zoom: false,
@@ -359,11 +365,6 @@ impl App {
             .rev()
             .take(256)
             .any(|t| t.countdown(self.now).is_some())
-    }
-
-    /// The selected task.
-    pub fn selected_task(&self) -> Option<&TaskView> {
-        self.selected.and_then(|i| self.tasks.get(i))
     }
 
     /// Shows a message in the status bar for a few seconds (sanitized: messages quote errors,
@@ -609,7 +610,7 @@ impl App {
             Action::StartBench => return self.start_bench(BenchRequest::default()),
             Action::Open => match self.focus {
                 Pane::Benchmarks => self.bench_detail(),
-                Pane::Tasks => match self.selected_task() {
+                Pane::Tasks => match self.shown_task() {
                     Some(task) => {
                         self.overlay = Some(Overlay::Detail {
                             title: format!("Task {}", task.id.short()),
@@ -618,33 +619,14 @@ impl App {
                     }
                     None => self.flash("no task to open", FlashLevel::Info),
                 },
-                Pane::Safety => {
-                    let shown = self
-                        .violations
-                        .iter()
-                        .rev()
-                        .filter(|v| matches_filter(self.filter(Pane::Safety), &v.filter_text()))
-                        .nth(self.safety_scroll)
-                        .cloned();
-                    match shown {
-                        Some(violation) => return vec![Command::ExplainRule { violation }],
-                        None => self.flash("no violation to open", FlashLevel::Info),
-                    }
-                }
-                Pane::Audit => {
-                    let shown = self
-                        .audit
-                        .recent
-                        .iter()
-                        .rev()
-                        .filter(|e| matches_filter(self.filter(Pane::Audit), &e.filter_text()))
-                        .nth(self.audit_scroll)
-                        .map(|e| e.seq);
-                    match shown {
-                        Some(seq) => return vec![Command::OpenAuditEntry(seq)],
-                        None => self.flash("no audit entry to open", FlashLevel::Info),
-                    }
-                }
+                Pane::Safety => match self.shown_violations().selected().cloned() {
+                    Some(violation) => return vec![Command::ExplainRule { violation }],
+                    None => self.flash("no violation to open", FlashLevel::Info),
+                },
+                Pane::Audit => match self.shown_audit().selected().map(|e| e.seq) {
+                    Some(seq) => return vec![Command::OpenAuditEntry(seq)],
+                    None => self.flash("no audit entry to open", FlashLevel::Info),
+                },
                 Pane::Log => match self.log_selected() {
                     Some(record) => {
                         self.overlay = Some(Overlay::Detail {
@@ -681,40 +663,27 @@ impl App {
             }
             Action::Copy => {
                 let copied = match self.focus {
-                    Pane::Audit => self
-                        .audit
-                        .recent
-                        .iter()
-                        .rev()
-                        .filter(|e| matches_filter(self.filter(Pane::Audit), &e.filter_text()))
-                        .nth(self.audit_scroll)
-                        .map(|e| {
-                            format!(
-                                "audit entry {}: {} {} {} {} hash {}",
-                                e.seq, e.event_type, e.actor, e.action, e.outcome, e.hash
-                            )
-                        }),
-                    Pane::Safety => self
-                        .violations
-                        .iter()
-                        .rev()
-                        .filter(|v| matches_filter(self.filter(Pane::Safety), &v.filter_text()))
-                        .nth(self.safety_scroll)
-                        .map(|v| {
-                            format!(
-                                "{} {} {} rule {} by {}: {}",
-                                v.at.to_rfc3339(),
-                                v.level,
-                                v.operation,
-                                v.rule,
-                                v.actor,
-                                v.reason
-                            )
-                        }),
+                    Pane::Audit => self.shown_audit().selected().map(|e| {
+                        format!(
+                            "audit entry {}: {} {} {} {} hash {}",
+                            e.seq, e.event_type, e.actor, e.action, e.outcome, e.hash
+                        )
+                    }),
+                    Pane::Safety => self.shown_violations().selected().map(|v| {
+                        format!(
+                            "{} {} {} rule {} by {}: {}",
+                            v.at.to_rfc3339(),
+                            v.level,
+                            v.operation,
+                            v.rule,
+                            v.actor,
+                            v.reason
+                        )
+                    }),
                     Pane::Log => self.log_selected().map(|r| r.full_text()),
                     Pane::Benchmarks => self.bench_copy_text(),
                     Pane::Tasks | Pane::Output | Pane::Prompt => {
-                        self.selected_task().map(|t| t.output.text())
+                        self.shown_task().map(|t| t.output.text())
                     }
                 };
                 match copied {
@@ -841,7 +810,7 @@ impl App {
                 self.overlay = Some(Overlay::Help);
             }
             Action::CancelTask if self.focus == Pane::Benchmarks => return self.cancel_bench(),
-            Action::CancelTask => match self.selected_task() {
+            Action::CancelTask => match self.shown_task() {
                 Some(task) if task.is_active() => return vec![Command::Cancel(task.id)],
                 Some(task) => {
                     let text = format!("task {} already ended; nothing to cancel", task.id.short());
@@ -856,10 +825,16 @@ impl App {
 }
 
 mod bench;
+mod bounds;
 mod commands;
 mod mouse;
+mod read;
+mod reports;
 mod scroll;
+mod shown;
 pub use bench::*;
+pub use bounds::TASKS_KEEP;
+pub use shown::Shown;
 mod fold;
 mod view;
 pub use commands::COMMAND_TABLE;

@@ -288,16 +288,13 @@ fn press_scripted_key(app: &mut App, key: KeySpec, now: Instant) -> Result<Vec<C
         return Err(refused("the console is not browsing panes"));
     }
     let event = KeyEvent::new(key.code, key.modifiers);
-    if let Some(action) = app.keymap.action(Mode::Normal, &event) {
-        scripted_action_allowed(action, app.focus).map_err(refused)?;
+    if let Some(action) = app.keymap().action(Mode::Normal, &event) {
+        scripted_action_allowed(action, app.focus()).map_err(refused)?;
     }
     let commands = app.handle_key_at(&event, now);
     if app.mode() != Mode::Normal {
         // A binding this check did not foresee opened an input: close it, unused.
-        app.command = None;
-        app.filtering = None;
-        app.editing = false;
-        app.overlay = None;
+        app.close_inputs();
         return Err(refused(
             "it opened an input line, which a script may not type into",
         ));
@@ -336,12 +333,12 @@ impl Player {
             if let Some(next) = self.steps.front() {
                 self.due += next.after;
             }
-            let before = app.flash.as_ref().map(|f| f.text.clone());
+            let before = app.flash_message().as_ref().map(|f| f.text.clone());
             match step.act {
                 None => {}
                 Some(Act::Prompt { text, priority }) => commands.push(Command::Submit {
                     prompt: text,
-                    priority: priority.unwrap_or(app.priority),
+                    priority: priority.unwrap_or(app.priority()),
                 }),
                 // Checked again as it plays: the allow-list holds however the step was made.
                 Some(Act::Command(line)) => match scripted_command_allowed(&line) {
@@ -350,7 +347,7 @@ impl Player {
                 },
                 // Confirmations are the operator's alone: with one waiting, a scripted key
                 // could answer it, so the script presses nothing until it is answered.
-                Some(Act::Key(_)) if app.confirm.is_some() || !app.confirmations.is_empty() => {
+                Some(Act::Key(_)) if app.confirm().is_some() || !app.confirmations().is_empty() => {
                     app.flash(
                         "demo: a confirmation is waiting for you; the script never answers one",
                         FlashLevel::Info,
@@ -364,7 +361,7 @@ impl Player {
             }
             // The story's line replaces what the act said of itself ("Output focused"), but
             // not an error the act just raised: a scenario's mistake must be seen.
-            let failed = app.flash.as_ref().is_some_and(|f| {
+            let failed = app.flash_message().as_ref().is_some_and(|f| {
                 f.level == FlashLevel::Error && before.as_deref() != Some(f.text.as_str())
             });
             if let Some(say) = &step.say
@@ -418,7 +415,7 @@ mod tests {
     }
 
     fn flash(app: &App) -> String {
-        app.flash
+        app.flash_message()
             .as_ref()
             .map(|f| f.text.clone())
             .unwrap_or_default()
@@ -471,13 +468,13 @@ mod tests {
             flash(&app)
         );
         assert_eq!(player.due(), None);
-        assert!(!app.zoom);
+        assert!(!app.zoom());
         assert!(
             player
                 .play(&mut app, start + Duration::from_secs(60))
                 .is_empty()
         );
-        assert!(!app.zoom, "a stopped script pressed its key");
+        assert!(!app.zoom(), "a stopped script pressed its key");
     }
 
     #[tokio::test(start_paused = true)]
@@ -521,14 +518,14 @@ mod tests {
         });
         // Open, and past its guard interval: a real key now would answer it.
         app.settle_confirmation(start);
-        assert!(app.confirm.is_some());
+        assert!(app.confirm().is_some());
         let mut player = Player::new(scenario, start);
         let commands = player.play(&mut app, start + Duration::from_secs(5));
         assert!(
             !commands.iter().any(|c| matches!(c, Command::Answer { .. })),
             "{commands:?}"
         );
-        assert!(app.confirm.is_some(), "the modal is still open");
+        assert!(app.confirm().is_some(), "the modal is still open");
         assert!(flash(&app).contains("never answers"), "{}", flash(&app));
     }
 
@@ -599,7 +596,7 @@ mod tests {
             }));
             let scenario = Scenario { steps };
             let mut app = crate::tui::app::tests::app();
-            app.keymap = keymap.clone();
+            app.set_keymap(keymap.clone());
             let now = Instant::now();
             let mut player = Player::new(scenario, now);
             let commands = player.play(&mut app, now);
@@ -610,7 +607,7 @@ mod tests {
                 "{opener}: {commands:?}"
             );
             assert_eq!(app.mode(), Mode::Normal, "{opener}");
-            assert!(app.input.text.is_empty(), "{opener}: nothing was typed");
+            assert!(app.input().text.is_empty(), "{opener}: nothing was typed");
             let said = flash(&app);
             assert!(said.contains("was not pressed"), "{opener}: {said}");
         }
@@ -623,11 +620,11 @@ mod tests {
         let now = Instant::now();
         let mut player = Player::new(scenario, now);
         assert!(player.play(&mut app, now).is_empty());
-        assert!(app.zoom, "z zooms the focused pane");
+        assert!(app.zoom(), "z zooms the focused pane");
         // Stopping a finished script says nothing.
-        app.flash = None;
+        app.clear_flash();
         player.stop(&mut app);
-        assert!(app.flash.is_none());
+        assert!(app.flash_message().is_none());
     }
 
     #[test]

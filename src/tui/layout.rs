@@ -104,9 +104,9 @@ impl Areas {
         if compact(area) {
             // Zoomed, the shown pane takes the strip's row too.
             let shown = app.zoomed().unwrap_or(app.shown_tab());
-            Areas::tabbed(area, shown, app.zoom, status_rows)
+            Areas::tabbed(area, shown, app.zoom(), status_rows)
         } else {
-            Areas::of(area, app.zoomed(), app.bench_tab, status_rows)
+            Areas::of(area, app.zoomed(), app.bench_tab(), status_rows)
         }
     }
 
@@ -232,9 +232,7 @@ impl Areas {
 pub fn fit(app: &mut App, area: Rect) -> Areas {
     let areas = Areas::for_app(app, area);
     let text = areas.output_text();
-    app.output_size = (text.width, text.height);
-    app.tasks_rows = areas.task_rows();
-    let focused = match app.focus {
+    let focused = match app.focus() {
         Pane::Tasks | Pane::Prompt => areas.tasks,
         Pane::Output => areas.output,
         Pane::Log => areas.log,
@@ -242,7 +240,11 @@ pub fn fit(app: &mut App, area: Rect) -> Areas {
         Pane::Safety => areas.safety,
         Pane::Benchmarks => areas.benchmarks,
     };
-    app.pane_rows = panes::inner(focused).height;
+    app.set_pane_sizes(
+        (text.width, text.height),
+        areas.task_rows(),
+        panes::inner(focused).height,
+    );
     areas
 }
 
@@ -276,7 +278,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
                 ),
                 theme.warn,
             ));
-        } else if let Some(super::app::Overlay::ConfirmQuit { active }) = &app.overlay {
+        } else if let Some(super::app::Overlay::ConfirmQuit { active }) = &app.overlay() {
             text.push(Line::styled(
                 format!("Quit? {active} in flight: y quits and cancels them · n keeps working"),
                 theme.warn,
@@ -335,8 +337,8 @@ pub fn tab_labels(app: &App) -> Vec<(Pane, String)> {
                 Pane::Tasks if app.active_tasks() > 0 => {
                     format!("Tasks {}", app.active_tasks())
                 }
-                Pane::Safety if !app.violations.is_empty() => {
-                    format!("Safety {}", app.violations.len())
+                Pane::Safety if !app.violations().is_empty() => {
+                    format!("Safety {}", app.violations().len())
                 }
                 Pane::Benchmarks if app.bench_running() => "Benchmarks ▶".to_string(),
                 Pane::Audit if chain_broken(app) => "Audit ✗".to_string(),
@@ -368,7 +370,7 @@ pub fn tab_at(app: &App, strip: Rect, column: u16) -> Option<Pane> {
 
 fn chain_broken(app: &App) -> bool {
     matches!(
-        app.audit.verification,
+        app.audit().verification,
         super::app::Verification::Failed { .. }
     )
 }

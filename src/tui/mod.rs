@@ -1,13 +1,15 @@
 //! The full-screen console. This module owns the terminal: it sets it up, restores it on quit,
 //! panic, SIGINT, SIGTERM and SIGHUP, and runs the loop that turns keys into [`app::Command`]s for the
 //! core and folds the core's [`Event`](crate::events::Event)s into [`app::App`]. Frames are drawn only when something
-//! changed, at most `tui.frame_rate` times a second.
+//! changed, at most `tui.frame_rate` times a second. One function carries out each command
+//! (`Dispatch::dispatch`); the detail views it opens are built in `detail.rs`.
 //!
 //! `ratatui` and `crossterm` are used only below this module (DESIGN §2).
 
 pub mod app;
 mod bench;
 pub mod demo;
+mod detail;
 pub mod frame;
 pub mod keymap;
 pub mod layout;
@@ -30,6 +32,9 @@ use crate::error::{ExitCode, VeyraError};
 use app::{App, BenchUpdate, Command, FlashLevel, LinkView};
 use keymap::KeyMap;
 use theme::Theme;
+
+pub use detail::explain_rule;
+pub(crate) use detail::{Notice, audit_detail};
 
 /// The themes the console cycles through: the configured one first, then the built-ins.
 /// `NO_COLOR` starts on the monochrome theme.
@@ -125,16 +130,17 @@ pub fn initial_app(core: &VeyraCore, themes: Vec<ResolvedTheme>) -> Result<App, 
     let mut app = App::new(link, config.governance.audit, keymap, themes, Utc::now());
     // A durable trail already has entries from earlier sessions.
     if let Some(trail) = core.audit() {
-        app.audit.entries = trail.len();
-        app.audit.head = trail.head_hash();
-        app.audit.signs_checkpoints =
-            config.governance.store == crate::config::AuditStoreKind::Sqlite;
-        // A store that cannot read its checkpoint now says so on `v`.
-        app.audit.checkpoint = trail
-            .latest_checkpoint()
-            .ok()
-            .flatten()
-            .map(|cp| (cp.tree_size, cp.timestamp));
+        app.restore_audit(
+            trail.len(),
+            trail.head_hash(),
+            config.governance.store == crate::config::AuditStoreKind::Sqlite,
+            // A store that cannot read its checkpoint now says so on `v`.
+            trail
+                .latest_checkpoint()
+                .ok()
+                .flatten()
+                .map(|cp| (cp.tree_size, cp.timestamp)),
+        );
     }
     Ok(app)
 }
@@ -206,128 +212,6 @@ pub fn save_history(path: &std::path::Path, history: &[String]) -> std::io::Resu
     std::fs::rename(&tmp, path)
 }
 
-/// What background work reports back to the loop.
-pub(crate) enum Notice {
-    /// A message for the status bar.
-    Flash(String, FlashLevel),
-    /// Something to show in full.
-    Detail {
-        /// What it is.
-        title: String,
-        /// Its lines.
-        lines: Vec<String>,
-    },
-}
-
-/// Audit entry `seq` in full: every field, its hashes, and an RFC 6962 inclusion proof against
-/// the current tree head (after the store verifies). Lines are sanitized: entries quote input.
-pub(crate) fn audit_detail(core: &VeyraCore, seq: u64) -> Notice {
-    let Some(trail) = core.audit() else {
-        return Notice::Flash("audit is off".into(), FlashLevel::Error);
-    };
-    let entry = match trail.entry(seq) {
-        Ok(Some(e)) => e,
-        Ok(None) => {
-            return Notice::Flash(format!("no audit entry {seq}"), FlashLevel::Error);
-        }
-        Err(e) => return Notice::Flash(format!("reading entry {seq}: {e}"), FlashLevel::Error),
-    };
-    let metadata = serde_json::to_string_pretty(&entry.metadata).unwrap_or_default();
-    let mut lines = vec![
-        format!("seq        {}", entry.seq),
-        format!("time       {}", entry.timestamp.to_rfc3339()),
-        format!("type       {}", entry.event_type.name()),
-        format!("actor      {}", entry.actor),
-        format!("action     {}", entry.action),
-        format!("resource   {}", entry.resource),
-        format!("outcome    {}", entry.outcome),
-        format!("input      {}", entry.input_summary),
-        format!("prev hash  {}", entry.prev_hash),
-        format!("hash       {}", entry.hash),
-        "metadata".into(),
-    ];
-    lines.extend(metadata.lines().map(|l| format!("  {l}")));
-    match trail.prove(seq) {
-        Ok(Some(p)) => {
-            lines.push(format!(
-                "inclusion  proved in a tree of {} entries, head {}",
-                p.tree_size, p.root
-            ));
-            lines.push(format!("  leaf {}", p.leaf_hash));
-            lines.extend(p.path.iter().map(|h| format!("  path {h}")));
-        }
-        Ok(None) => lines.push("inclusion  no proof: the entry is not in the tree".into()),
-        Err(e) => lines.push(format!("inclusion  the store does not verify: {e}")),
-    }
-    Notice::Detail {
-        title: format!("Audit entry {seq}"),
-        lines: lines
-            .into_iter()
-            .map(|l| crate::sanitize::sanitize_line(&l).into_owned())
-            .collect(),
-    }
-}
-
-/// A violation in full with the rule that decided it: for a policy, its Cedar text, `@reason`
-/// and jurisdiction, and the file it came from; for a boundary rule, the configuration that
-/// makes it. Every line is sanitized (policy files are operator input, not trusted text).
-pub fn explain_rule(core: &VeyraCore, v: &app::ViolationLine) -> Vec<String> {
-    let mut lines = vec![
-        format!("when       {}", v.at.to_rfc3339()),
-        format!("operation  {}", v.operation),
-        format!("actor      {}", v.actor),
-        format!("level      {}", v.level),
-        format!("rule       {}", v.rule),
-        format!("reason     {}", v.reason),
-        String::new(),
-    ];
-    let governance = &core.config().governance;
-    match v.rule.strip_prefix("policy:") {
-        Some("default-deny") => lines.push(
-            "No policy permits this request, and Cedar denies what no policy permits. Add a \
-             permit to the policy files to allow it."
-                .into(),
-        ),
-        Some(id) => match core.policy().policies().into_iter().find(|p| p.id == id) {
-            Some(p) => {
-                lines.push(format!(
-                    "policy {} ({:?}) from {}",
-                    p.id, p.effect, p.source
-                ));
-                for (k, val) in &p.annotations {
-                    lines.push(format!("  @{k}: {val}"));
-                }
-                lines.push(String::new());
-                lines.extend(p.text.lines().map(str::to_string));
-            }
-            None => lines.push(format!(
-                "policy '{id}' is not among the loaded policies (they changed since?)"
-            )),
-        },
-        None => lines.push(match v.rule.as_str() {
-            "prohibited_operations" => format!(
-                "governance.prohibited_operations: [{}] — blocked whatever policy says",
-                governance.prohibited_operations.join(", ")
-            ),
-            "reversible_only" => "governance.reversible_only: true — nothing that cannot be \
-                                  undone may run"
-                .into(),
-            "require_confirmation" => format!(
-                "governance.require_confirmation: [{}] — the operator answers each one",
-                governance.require_confirmation.join(", ")
-            ),
-            "tool_confirmation" => {
-                "the tool always asks for confirmation (veyra tools list)".into()
-            }
-            other => format!("rule '{other}' (see veyra tools describe, or the README)"),
-        }),
-    }
-    lines
-        .into_iter()
-        .map(|l| crate::sanitize::sanitize_line(&l).into_owned())
-        .collect()
-}
-
 /// Runs the console until the operator quits or a signal arrives.
 pub async fn run(loaded: LoadedConfig, args: ConsoleOptions) -> Result<ExitCode, VeyraError> {
     run_with_registry(
@@ -373,11 +257,11 @@ pub async fn run_with_registry(
     let core = VeyraCore::with_registry(config.clone(), registry)?;
     let mut app = initial_app(&core, themes)?;
     let history_file = crate::config::state_dir().join("command_history");
-    app.history = load_history(&history_file);
+    app.restore_history(load_history(&history_file));
     let mut first = Vec::new();
     if let Some(request) = args.bench {
         // The dashboard a team leaves on a shared screen: the pane zoomed, the run going.
-        app.zoom = true;
+        app.set_zoom(true);
         first = app.start_bench(request);
     }
 
@@ -402,8 +286,8 @@ pub async fn run_with_registry(
     // ratatui's hook restores the terminal on a panic; a panic contained in one task must not.
     crate::runtime::contain::install_hook();
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
-    app.mouse = config.tui.mouse;
-    if app.mouse {
+    app.set_mouse(config.tui.mouse);
+    if config.tui.mouse {
         set_mouse(true);
     }
     let mut bench = bench::BenchSlot::new(&core);
@@ -423,7 +307,7 @@ pub async fn run_with_registry(
     .await;
     // A run still going is cancelled and marked so in the store (`--resume` finishes it).
     bench.close().await;
-    if let Err(e) = save_history(&history_file, &app.history) {
+    if let Err(e) = save_history(&history_file, app.history()) {
         tracing::warn!(error = %e, file = %history_file.display(), "could not keep the command history");
     }
     // Running tasks get a moment to finish and record their audit entries; the rest are
@@ -542,7 +426,7 @@ async fn event_loop(
             terminal
                 .draw(|frame| layout::render(app, &theme, frame))
                 .map_err(|e| VeyraError::io("drawing the console", e))?;
-            if std::mem::take(&mut app.bell) {
+            if app.take_bell() {
                 use std::io::Write;
                 let mut out = std::io::stdout();
                 let _ = out.write_all(b"\x07").and_then(|()| out.flush());
@@ -564,7 +448,7 @@ async fn event_loop(
                     }
                     frames.request();
                 }
-                Some(Ok(TermEvent::Mouse(mouse))) if app.mouse => {
+                Some(Ok(TermEvent::Mouse(mouse))) if app.mouse() => {
                     let size = terminal
                         .size()
                         .map_err(|e| VeyraError::io("reading the terminal size", e))?;
@@ -643,14 +527,14 @@ async fn event_loop(
                 match notice {
                     Notice::Flash(text, level) => app.flash(text, level),
                     Notice::Detail { title, lines } => {
-                        app.overlay = Some(app::Overlay::Detail { title, lines });
+                        app.show_detail(title, lines);
                     }
                 }
                 frames.request();
             }
             _ = clock.tick() => {
                 let now = Utc::now();
-                let new_second = now.timestamp() != app.now.timestamp();
+                let new_second = now.timestamp() != app.now().timestamp();
                 app.tick(now);
                 // Redraw for the clock once a second, for countdowns four times a second.
                 frames.request_if(new_second || app.has_countdowns());
@@ -677,112 +561,156 @@ async fn event_loop(
         }
         // A waiting confirmation opens its modal once the operator is not typing; its guard
         // interval starts now.
-        let modal = app.confirm;
+        let modal = app.confirm();
         app.settle_confirmation(tokio::time::Instant::now());
-        frames.request_if(app.confirm != modal);
+        frames.request_if(app.confirm() != modal);
         for command in commands {
-            match command {
-                Command::Submit { prompt, priority } => {
-                    if let Err(e) = core.submit(ExecutionRequest::new(prompt).priority(priority)) {
-                        app.flash(e.to_string(), FlashLevel::Error);
-                    }
-                }
-                Command::VerifyAudit => {
-                    let core = core.clone();
-                    tokio::task::spawn_blocking(move || core.verify_audit());
-                }
-                Command::SetMouse(on) => set_mouse(on),
-                Command::SetTheme(i) => {
-                    if let Some(t) = app.themes.get(i) {
-                        theme = Theme::for_depth(t, depth);
-                    }
-                }
-                Command::Cancel(id) => match core.cancel(id) {
-                    Ok(()) => {
-                        app.flash(format!("cancelling task {}", id.short()), FlashLevel::Info)
-                    }
-                    Err(e) => app.flash(e.to_string(), FlashLevel::Error),
-                },
-                Command::SetPreset(preset) => {
-                    if let Err(e) = core.set_preset(preset) {
-                        app.flash(e.to_string(), FlashLevel::Error);
-                    }
-                }
-                Command::SetBackend { backend, model } => {
-                    if let Err(e) = core.set_backend(&backend, model.as_deref()) {
-                        app.flash(e.to_string(), FlashLevel::Error);
-                    }
-                }
-                Command::Answer {
-                    request,
-                    allowed,
-                    scope,
-                } => {
-                    if let Err(e) =
-                        core.answer_confirmation_scoped(request, allowed, scope, "operator")
-                    {
-                        app.flash(e.to_string(), FlashLevel::Error);
-                    }
-                }
-                Command::ExplainRule { violation } => {
-                    let lines = explain_rule(core, &violation);
-                    app.overlay = Some(app::Overlay::Detail {
-                        title: format!("Violation: {}", violation.operation),
-                        lines,
-                    });
-                }
-                Command::Copy(text) => {
-                    // The text already passed the sanitizer on its way into the view.
-                    if let Err(e) = crossterm::execute!(
-                        terminal.backend_mut().inner_mut(),
-                        crossterm::clipboard::CopyToClipboard::to_clipboard_from(text)
-                    ) {
-                        app.flash(format!("copying failed: {e}"), FlashLevel::Error);
-                    }
-                }
-                Command::Undo(seq) => {
-                    // In the background: the gate may ask the operator, through this loop.
-                    let core = core.clone();
-                    let notices = notices.clone();
-                    tokio::spawn(async move {
-                        let note = match core.undo_tool(seq, "operator").await {
-                            Ok(done) => (
-                                format!(
-                                    "undid entry {}: {} is as it was before",
-                                    done.undone, done.path
-                                ),
-                                FlashLevel::Info,
-                            ),
-                            Err(e) => (format!("undo: {e}"), FlashLevel::Error),
-                        };
-                        let _ = notices.send(Notice::Flash(note.0, note.1));
-                    });
-                }
-                Command::OpenAuditEntry(seq) => {
-                    // Reading (and proving) an entry reads the store: off the loop.
-                    let core = core.clone();
-                    let notices = notices.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let _ = notices.send(audit_detail(&core, seq));
-                    });
-                }
-                Command::StartBench(request) => match bench.start(&request) {
-                    Ok((label, weights)) => app.bench_planned(label, weights),
-                    Err(e) => app.apply_bench(BenchUpdate::Ended(Err(e))),
-                },
-                Command::CancelBench => {
-                    bench.cancel();
-                    app.flash(
-                        "cancelling the benchmark run; what finished is kept",
-                        FlashLevel::Info,
-                    );
-                }
-                Command::Quit => return Ok(()),
+            let mut to = Dispatch {
+                terminal: &mut *terminal,
+                core,
+                app: &mut *app,
+                theme: &mut theme,
+                depth,
+                bench: &mut *bench,
+                notices: &notices,
+            };
+            if to.dispatch(command).await == Flow::Quit {
+                return Ok(());
             }
         }
-        if app.quit {
+        if app.quit() {
             return Ok(());
         }
+    }
+}
+
+/// Whether the loop goes on after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    /// Keep going.
+    Continue,
+    /// Leave the console.
+    Quit,
+}
+
+/// What a [`Command`] from the view may act on: the terminal (the clipboard), the core, the
+/// view (to say what happened), the theme being drawn, the benchmark slot, and the channel
+/// background work reports back on.
+struct Dispatch<'a> {
+    terminal: &'a mut Screen,
+    core: &'a VeyraCore,
+    app: &'a mut App,
+    theme: &'a mut Theme,
+    depth: theme::ColourDepth,
+    bench: &'a mut bench::BenchSlot,
+    notices: &'a tokio::sync::mpsc::UnboundedSender<Notice>,
+}
+
+impl Dispatch<'_> {
+    /// Carries out one command of the view's: the one place a [`Command`] meets the core.
+    async fn dispatch(&mut self, command: Command) -> Flow {
+        match command {
+            Command::Submit { prompt, priority } => {
+                if let Err(e) = self
+                    .core
+                    .submit(ExecutionRequest::new(prompt).priority(priority))
+                {
+                    self.app.flash(e.to_string(), FlashLevel::Error);
+                }
+            }
+            Command::VerifyAudit => {
+                let core = self.core.clone();
+                tokio::task::spawn_blocking(move || core.verify_audit());
+            }
+            Command::SetMouse(on) => set_mouse(on),
+            Command::SetTheme(i) => {
+                if let Some(t) = self.app.themes().get(i) {
+                    *self.theme = Theme::for_depth(t, self.depth);
+                }
+            }
+            Command::Cancel(id) => match self.core.cancel(id) {
+                Ok(()) => self
+                    .app
+                    .flash(format!("cancelling task {}", id.short()), FlashLevel::Info),
+                Err(e) => self.app.flash(e.to_string(), FlashLevel::Error),
+            },
+            Command::SetPreset(preset) => {
+                if let Err(e) = self.core.set_preset(preset).await {
+                    self.app.flash(e.to_string(), FlashLevel::Error);
+                }
+            }
+            Command::SetBackend { backend, model } => {
+                if let Err(e) = self.core.set_backend(&backend, model.as_deref()).await {
+                    self.app.flash(e.to_string(), FlashLevel::Error);
+                }
+            }
+            Command::Answer {
+                request,
+                allowed,
+                scope,
+            } => {
+                if let Err(e) = self
+                    .core
+                    .answer_confirmation_scoped(request, allowed, scope, "operator")
+                {
+                    self.app.flash(e.to_string(), FlashLevel::Error);
+                }
+            }
+            Command::ExplainRule { violation } => {
+                let lines = explain_rule(self.core, &violation);
+                self.app
+                    .show_detail(format!("Violation: {}", violation.operation), lines);
+            }
+            Command::Copy(text) => {
+                // The text already passed the sanitizer on its way into the view.
+                if let Err(e) = crossterm::execute!(
+                    self.terminal.backend_mut().inner_mut(),
+                    crossterm::clipboard::CopyToClipboard::to_clipboard_from(text)
+                ) {
+                    self.app
+                        .flash(format!("copying failed: {e}"), FlashLevel::Error);
+                }
+            }
+            Command::Undo(seq) => {
+                // In the background: the gate may ask the operator, through this loop.
+                let core = self.core.clone();
+                let notices = self.notices.clone();
+                tokio::spawn(async move {
+                    let note = match core.undo_tool(seq, "operator").await {
+                        Ok(done) => (
+                            format!(
+                                "undid entry {}: {} is as it was before",
+                                done.undone, done.path
+                            ),
+                            FlashLevel::Info,
+                        ),
+                        Err(e) => (format!("undo: {e}"), FlashLevel::Error),
+                    };
+                    let _ = notices.send(Notice::Flash(note.0, note.1));
+                });
+            }
+            Command::OpenAuditEntry(seq) => {
+                // Reading (and proving) an entry reads the store: off the loop.
+                let core = self.core.clone();
+                let notices = self.notices.clone();
+                tokio::task::spawn_blocking(move || {
+                    let _ = notices.send(audit_detail(&core, seq));
+                });
+            }
+            Command::StartBench(request) => match self.bench.start(&request) {
+                Ok((label, weights)) => self.app.bench_planned(label, weights),
+                Err(e) => self.app.apply_bench(BenchUpdate::Ended(Err(e))),
+            },
+            Command::CancelBench => {
+                self.bench.cancel();
+                self.app.flash(
+                    "cancelling the benchmark run; what finished is kept",
+                    FlashLevel::Info,
+                );
+            }
+            Command::Quit => return Flow::Quit,
+        }
+        Flow::Continue
     }
 }
 

@@ -1,17 +1,39 @@
 //! The text of one task's answer, stored as committed lines plus a live tail, and wrapped for
 //! display only where it is visible. Appending is O(new text); drawing a window is
-//! O(visible rows), whatever the total size.
+//! O(visible rows), whatever the total size. A buffer keeps the newest [`OUTPUT_KEEP`] bytes
+//! and counts the lines it dropped.
+
+use std::collections::VecDeque;
 
 use unicode_width::UnicodeWidthChar;
 
-/// A task's streamed text, with the agent's tool calls as lines of their own.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Bytes of a task's output kept by default (about sixteen thousand tokens): past this the
+/// oldest lines go, so a console left running keeps a bounded amount of text per task.
+pub const OUTPUT_KEEP: usize = 64 * 1024;
+
+/// A task's streamed text, with the agent's tool calls as lines of their own. It keeps the
+/// newest [`OUTPUT_KEEP`] bytes (or the cap it was made with): older lines are dropped, and
+/// counted, so the Output pane can say so.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputBuffer {
-    lines: Vec<String>,
+    lines: VecDeque<String>,
     /// The kind of each committed line (the tail is always text).
-    kinds: Vec<LineKind>,
+    kinds: VecDeque<LineKind>,
     tail: String,
+    /// Bytes received in all.
     bytes: usize,
+    /// Bytes kept: the committed lines' and the tail's.
+    kept: usize,
+    /// Most bytes kept.
+    cap: usize,
+    /// Lines dropped from the front (a cut tail counts as one).
+    dropped_lines: usize,
+}
+
+impl Default for OutputBuffer {
+    fn default() -> Self {
+        OutputBuffer::with_cap(OUTPUT_KEEP)
+    }
 }
 
 /// What a line of output is.
@@ -27,16 +49,33 @@ pub enum LineKind {
 }
 
 impl OutputBuffer {
+    /// An empty buffer that keeps the newest `cap` bytes (at least one line's worth is kept
+    /// whatever the cap: the newest line, cut to `cap` when longer).
+    pub fn with_cap(cap: usize) -> Self {
+        OutputBuffer {
+            lines: VecDeque::new(),
+            kinds: VecDeque::new(),
+            tail: String::new(),
+            bytes: 0,
+            kept: 0,
+            cap: cap.max(1),
+            dropped_lines: 0,
+        }
+    }
+
     /// Adds a line of `kind` of its own, after the text so far (an unfinished line of text
     /// is committed first).
     pub fn push_line(&mut self, kind: LineKind, text: &str) {
         if !self.tail.is_empty() {
-            self.lines.push(std::mem::take(&mut self.tail));
-            self.kinds.push(LineKind::Text);
+            self.lines.push_back(std::mem::take(&mut self.tail));
+            self.kinds.push_back(LineKind::Text);
         }
         self.bytes += text.len();
-        self.lines.push(text.replace(['\n', '\r'], " "));
-        self.kinds.push(kind);
+        let line = text.replace(['\n', '\r'], " ");
+        self.kept += line.len();
+        self.lines.push_back(line);
+        self.kinds.push_back(kind);
+        self.trim();
     }
 
     /// The kind of logical line `i`.
@@ -49,12 +88,39 @@ impl OutputBuffer {
         self.bytes += text.len();
         let mut rest = text;
         while let Some(i) = rest.find('\n') {
-            self.tail.push_str(rest[..i].trim_end_matches('\r'));
-            self.lines.push(std::mem::take(&mut self.tail));
-            self.kinds.push(LineKind::Text);
+            let piece = rest[..i].trim_end_matches('\r');
+            self.kept += piece.len();
+            self.tail.push_str(piece);
+            self.lines.push_back(std::mem::take(&mut self.tail));
+            self.kinds.push_back(LineKind::Text);
             rest = &rest[i + 1..];
         }
+        self.kept += rest.len();
         self.tail.push_str(rest);
+        self.trim();
+    }
+
+    /// Drops the oldest lines while more than the cap is kept; a tail longer than the cap
+    /// loses its front (at a character boundary).
+    fn trim(&mut self) {
+        while self.kept > self.cap
+            && let Some(line) = self.lines.pop_front()
+        {
+            self.kinds.pop_front();
+            self.kept -= line.len();
+            self.dropped_lines += 1;
+        }
+        if self.kept > self.cap {
+            let excess = self.kept - self.cap;
+            let cut = (excess..=self.tail.len())
+                .find(|&i| self.tail.is_char_boundary(i))
+                .unwrap_or(self.tail.len());
+            self.tail.drain(..cut);
+            self.kept -= cut;
+            if self.dropped_lines == 0 {
+                self.dropped_lines = 1;
+            }
+        }
     }
 
     /// Total bytes received.
@@ -62,7 +128,13 @@ impl OutputBuffer {
         self.bytes
     }
 
-    /// Number of logical lines (the tail counts when not empty).
+    /// Lines dropped to keep the buffer under its cap (0: the whole output is kept). Logical
+    /// line numbers count from the oldest line kept.
+    pub fn dropped_lines(&self) -> usize {
+        self.dropped_lines
+    }
+
+    /// Number of logical lines kept (the tail counts when not empty).
     pub fn line_count(&self) -> usize {
         self.lines.len() + usize::from(!self.tail.is_empty())
     }
@@ -78,9 +150,15 @@ impl OutputBuffer {
         }
     }
 
-    /// The whole text, lines joined with `\n` (tool lines included).
+    /// The whole text kept, lines joined with `\n` (tool lines included).
     pub fn text(&self) -> String {
-        let mut out = self.lines.join("\n");
+        let mut out = String::with_capacity(self.kept + self.lines.len());
+        for (i, line) in self.lines.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str(line);
+        }
         if !self.tail.is_empty() {
             if !out.is_empty() {
                 out.push('\n');
@@ -233,6 +311,36 @@ pub fn scroll(buffer: &OutputBuffer, anchor: Anchor, delta: isize, width: usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_newest_text_is_kept_and_the_buffer_says_what_went() {
+        let mut b = OutputBuffer::with_cap(11);
+        b.push("one\ntwo\n");
+        assert_eq!((b.dropped_lines(), b.text().as_str()), (0, "one\ntwo"));
+        b.push_line(LineKind::ToolOk, "⚙ ok");
+        b.push("three");
+        // 3 + 3 + 6 + 5 bytes kept in 11: "one" and "two" went; the tool line keeps its kind.
+        assert_eq!(b.dropped_lines(), 2);
+        assert_eq!(b.text(), "⚙ ok\nthree");
+        assert_eq!(b.kind(0), LineKind::ToolOk);
+        assert_eq!(b.bytes(), 19);
+        // A line longer than the cap keeps its newest characters, cut at a boundary.
+        let mut b = OutputBuffer::with_cap(5);
+        b.push("ééééé");
+        assert_eq!(b.text(), "éé");
+        assert_eq!(b.dropped_lines(), 1);
+        // A long stream stays within its cap.
+        let mut b = OutputBuffer::default();
+        for _ in 0..10_000 {
+            b.push("a line of streamed text\n");
+        }
+        let kept: usize = (0..b.line_count())
+            .filter_map(|i| b.line(i))
+            .map(str::len)
+            .sum();
+        assert!(kept <= OUTPUT_KEEP, "{kept}");
+        assert_eq!(b.line_count() + b.dropped_lines(), 10_000);
+    }
 
     #[test]
     fn push_commits_lines_and_keeps_a_tail() {

@@ -117,6 +117,16 @@ impl CassetteWriter {
         )
     }
 
+    /// [`CassetteWriter::keep`] on the blocking pool: the write syncs the file to disk, which
+    /// must not hold an async worker. Resolves once the call is written (or its failure
+    /// reported), so the stream's final chunk passes only after its call is on disk.
+    async fn keep_off_worker(writer: Arc<CassetteWriter>, call: RecordedCall) {
+        let seq = call.seq;
+        if let Err(e) = tokio::task::spawn_blocking(move || writer.keep(&call)).await {
+            tracing::error!(error = %e, seq, "the thread recording a model call failed");
+        }
+    }
+
     /// Writes `call`; a failure trips the tripwire (the run stops) and is logged.
     fn keep(&self, call: &RecordedCall) {
         if let Err(e) = self.write_call(call) {
@@ -233,10 +243,18 @@ impl Tape {
         });
     }
 
-    fn write_once(&mut self) {
+    /// Writes the call once (off the async workers); the tape keeps nothing after that.
+    async fn write_once(&mut self) {
         if !self.written {
             self.written = true;
-            self.writer.keep(&self.call);
+            let call = RecordedCall {
+                seq: self.call.seq,
+                key: std::mem::take(&mut self.call.key),
+                request: std::mem::take(&mut self.call.request),
+                opened: self.call.opened,
+                events: std::mem::take(&mut self.call.events),
+            };
+            CassetteWriter::keep_off_worker(Arc::clone(&self.writer), call).await;
         }
     }
 }
@@ -267,7 +285,7 @@ impl ModelBackend for RecordingBackend {
                     at_ms: offset_ms(started),
                     event: error_event(&e),
                 });
-                self.writer.keep(&call);
+                CassetteWriter::keep_off_worker(Arc::clone(&self.writer), call).await;
                 return Err(e);
             }
         };
@@ -288,15 +306,15 @@ impl ModelBackend for RecordingBackend {
                 Some(Ok(chunk)) => {
                     tape.push(event_of(chunk));
                     if matches!(chunk, StreamChunk::Done { .. }) {
-                        tape.write_once();
+                        tape.write_once().await;
                     }
                 }
                 Some(Err(e)) => {
                     tape.push(error_event(e));
-                    tape.write_once();
+                    tape.write_once().await;
                 }
                 // Ended without a final chunk: kept so, and replayed so.
-                None => tape.write_once(),
+                None => tape.write_once().await,
             }
             item.map(|i| (i, tape))
         });

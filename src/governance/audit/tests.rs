@@ -27,7 +27,7 @@ fn trail_with(n: usize) -> (AuditTrail, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::new());
     let trail = AuditTrail::new(store.clone()).unwrap();
     for i in 0..n {
-        trail.record(record(i)).unwrap();
+        trail.record_blocking(record(i)).unwrap();
     }
     (trail, store)
 }
@@ -254,7 +254,7 @@ fn a_trail_resumes_after_the_newest_stored_entry() {
     let head = trail.head_hash();
     let resumed = AuditTrail::new(store).unwrap();
     assert_eq!(resumed.len(), 3);
-    let next = resumed.record(record(9)).unwrap();
+    let next = resumed.record_blocking(record(9)).unwrap();
     assert_eq!(next.seq, 4);
     assert_eq!(next.prev_hash, head);
     resumed.verify_integrity().unwrap();
@@ -265,7 +265,10 @@ fn metadata_must_be_an_object() {
     let trail = AuditTrail::in_memory();
     let mut r = record(0);
     r.metadata = serde_json::json!([1]);
-    assert!(matches!(trail.record(r), Err(AuditError::Encode(_))));
+    assert!(matches!(
+        trail.record_blocking(r),
+        Err(AuditError::Encode(_))
+    ));
     assert!(trail.is_empty());
 }
 
@@ -281,7 +284,7 @@ fn canonical_bytes_match_a_general_rfc8785_encoder() {
     ];
     for (i, text) in awkward.iter().enumerate() {
         let entry = trail
-            .record(AuditRecord {
+            .record_blocking(AuditRecord {
                 event_type: AuditEventType::ALL[i % 9],
                 actor: text.to_string(),
                 action: text.to_string(),

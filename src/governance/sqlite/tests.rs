@@ -52,7 +52,7 @@ impl Fixture {
         let f = Fixture::new();
         let trail = f.trail();
         for i in 0..n {
-            trail.record(record(i)).unwrap();
+            trail.record_blocking(record(i)).unwrap();
         }
         f
     }
@@ -112,14 +112,14 @@ fn entries_round_trip_and_the_chain_resumes_after_reopening() {
     let f = Fixture::new();
     let trail = f.trail();
     for i in 0..5 {
-        trail.record(record(i)).unwrap();
+        trail.record_blocking(record(i)).unwrap();
     }
     let head = trail.head_hash();
     drop(trail);
     let trail = f.trail();
     assert_eq!(trail.len(), 5);
     assert_eq!(trail.head_hash(), head);
-    let next = trail.record(record(5)).unwrap();
+    let next = trail.record_blocking(record(5)).unwrap();
     assert_eq!((next.seq, next.prev_hash.as_str()), (6, head.as_str()));
     let report = trail.verify_integrity().unwrap();
     assert_eq!(report.entries, 6);
@@ -142,7 +142,7 @@ fn every_commit_is_signed_and_witnessed() {
     let f = Fixture::new();
     let trail = f.trail();
     for i in 0..3 {
-        trail.record(record(i)).unwrap();
+        trail.record_blocking(record(i)).unwrap();
         // Acknowledged means durable and signed: the newest checkpoint covers it already.
         let store = SqliteStore::open_read_only(&f.path, &f.options).unwrap();
         assert_eq!(
@@ -170,7 +170,7 @@ fn anchors_are_kept_every_anchor_every_entries() {
             let trail = trail.clone();
             scope.spawn(move || {
                 for i in 0..(ANCHOR_EVERY as usize / 2 + 10) {
-                    trail.record(record(t * 10_000 + i)).unwrap();
+                    trail.record_blocking(record(t * 10_000 + i)).unwrap();
                 }
             });
         }
@@ -559,14 +559,14 @@ fn a_store_ahead_of_its_witness_catches_the_witness_up() {
     {
         let trail = f.trail();
         for i in 3..6 {
-            trail.record(record(i)).unwrap();
+            trail.record_blocking(record(i)).unwrap();
         }
     }
     // As after a crash between a commit and the witness update.
     std::fs::write(f.witness_path(), old).unwrap();
     f.verify().unwrap();
     let trail = f.trail();
-    trail.record(record(9)).unwrap();
+    trail.record_blocking(record(9)).unwrap();
     drop(trail);
     let w = witness::read_witness(&f.witness_path()).unwrap().unwrap();
     assert_eq!(w.checkpoint.tree_size, 7);
@@ -591,7 +591,7 @@ fn a_store_without_a_witness_needs_adopting() {
     };
     drop(SqliteStore::open(&f.path, &adopt).unwrap());
     f.verify().unwrap();
-    f.trail().record(record(4)).unwrap();
+    f.trail().record_blocking(record(4)).unwrap();
 }
 
 #[test]
@@ -616,7 +616,7 @@ fn the_key_rotates_with_the_old_key_endorsing_the_new() {
     let trail = f.trail();
     let entry = trail.rotate_signing_key("operator").unwrap();
     assert_eq!(entry.seq, 4);
-    trail.record(record(9)).unwrap();
+    trail.record_blocking(record(9)).unwrap();
     drop(trail);
     let new = checkpoint::key_file_public_key(&f.path).unwrap();
     assert_ne!(old, new);
@@ -733,7 +733,7 @@ fn concurrent_records_share_commits_and_stay_one_chain() {
             let trail = trail.clone();
             scope.spawn(move || {
                 for i in 0..25 {
-                    trail.record(record(t * 100 + i)).unwrap();
+                    trail.record_blocking(record(t * 100 + i)).unwrap();
                 }
             });
         }
@@ -843,10 +843,10 @@ fn filtered_exports_carry_proofs_and_verify_offline() {
         if i % 3 == 0 {
             r.actor = "agent".into();
         }
-        trail.record(r).unwrap();
+        trail.record_blocking(r).unwrap();
     }
     trail.rotate_signing_key("operator").unwrap();
-    trail.record(record(8)).unwrap();
+    trail.record_blocking(record(8)).unwrap();
     drop(trail);
     let old_key = {
         let entries = f.reader().unwrap().query(&AuditFilter::default()).unwrap();
@@ -888,7 +888,7 @@ fn verification_while_the_writer_commits_sees_one_snapshot() {
             let done = &done;
             scope.spawn(move || {
                 for i in 0..150 {
-                    trail.record(record(w * 1000 + i)).unwrap();
+                    trail.record_blocking(record(w * 1000 + i)).unwrap();
                 }
                 done.store(true, std::sync::atomic::Ordering::SeqCst);
             });
@@ -934,7 +934,7 @@ fn crash_child() {
     let trail = AuditTrail::new(Arc::new(store)).unwrap();
     let mut out = std::io::stdout();
     for i in 0.. {
-        let entry = trail.record(record(i)).unwrap();
+        let entry = trail.record_blocking(record(i)).unwrap();
         writeln!(out, "acked {}", entry.seq).unwrap();
         out.flush().unwrap();
     }
@@ -979,7 +979,7 @@ fn entries_acknowledged_before_a_sigkill_survive_it() {
             "round {round}: {} entries on disk, {acked} acknowledged",
             report.entries
         );
-        f.trail().record(record(0)).unwrap();
+        f.trail().record_blocking(record(0)).unwrap();
         f.verify().unwrap();
     }
 }
@@ -1097,11 +1097,15 @@ fn the_undo_journal_commits_with_its_entry_and_stays_out_of_verification() {
     use crate::governance::JournalBlob;
     let f = Fixture::new();
     let trail = f.trail();
-    trail.record(record(0)).unwrap();
-    let kept = trail
-        .record_journaled(record(1), Some(JournalBlob::new(b"old content".to_vec())))
+    trail.record_blocking(record(0)).unwrap();
+    let kept = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(
+            trail.record_journaled(record(1), Some(JournalBlob::new(b"old content".to_vec()))),
+        )
         .unwrap();
-    trail.record(record(2)).unwrap();
+    trail.record_blocking(record(2)).unwrap();
     assert_eq!(
         trail.journal(kept.seq).unwrap().unwrap().content,
         b"old content"
@@ -1137,4 +1141,64 @@ fn the_undo_journal_commits_with_its_entry_and_stays_out_of_verification() {
     f.raw().execute_batch("DROP TABLE tool_journal").unwrap();
     assert_eq!(f.reader().unwrap().journal(kept.seq).unwrap(), None);
     assert_eq!(f.verify().unwrap().entries, 3);
+}
+
+/// The acknowledgement is awaited, not blocked on: on a single-threaded runtime a durable
+/// record that cannot commit yet (another connection holds SQLite's write lock) stays pending
+/// while another task on the same thread keeps running; once the lock goes, the record
+/// resolves, and only with its entry durable. A blocking wait would hold the one thread until
+/// the commit, so the ticker could not tick at all.
+#[tokio::test(flavor = "current_thread")]
+async fn a_pending_durable_record_leaves_the_worker_free() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const TICKS: u64 = 200;
+    let f = Fixture::new();
+    let trail = f.trail();
+    let blocker = f.raw();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let ticks = Arc::new(AtomicU64::new(0));
+    let mut ticker = tokio::spawn({
+        let ticks = Arc::clone(&ticks);
+        async move {
+            for _ in 0..TICKS {
+                ticks.fetch_add(1, Ordering::Relaxed);
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    let recording = trail.record(record(0));
+    tokio::pin!(recording);
+    tokio::select! {
+        biased;
+        done = &mut recording => panic!("acknowledged while the store could not commit: {done:?}"),
+        ticked = &mut ticker => ticked.unwrap(),
+    }
+    assert_eq!(
+        ticks.load(Ordering::Relaxed),
+        TICKS,
+        "the ticker ran while the record waited"
+    );
+    assert_eq!(f.reader().unwrap().len(), 0, "nothing is durable yet");
+    blocker.execute_batch("COMMIT").unwrap();
+    let entry = recording.await.unwrap();
+    assert_eq!(entry.seq, 1);
+    // Acknowledged means durable: a reader sees it, signed and witnessed.
+    assert_eq!(f.reader().unwrap().len(), 1);
+    assert_eq!(f.verify().unwrap().entries, 1);
+}
+
+/// Synchronous code on the blocking pool may record with a blocking wait; async code on the
+/// same runtime awaits its records meanwhile, and both land in one chain.
+#[tokio::test(flavor = "current_thread")]
+async fn a_blocking_record_may_run_on_the_blocking_pool() {
+    let f = Fixture::new();
+    let trail = f.trail();
+    let sync = trail.clone();
+    let entry = tokio::task::spawn_blocking(move || sync.record_blocking(record(0)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.seq, 1);
+    assert_eq!(trail.record(record(1)).await.unwrap().seq, 2);
+    assert_eq!(f.verify().unwrap().entries, 2);
 }

@@ -17,8 +17,16 @@ impl App {
         );
     }
 
-    /// Folds one core event into the view.
+    /// Folds one core event into the view, then keeps the view within its bounds
+    /// ([`App::keep_bounds`]).
     pub fn apply(&mut self, event: Event) {
+        let submitted = matches!(event, Event::TaskSubmitted { .. });
+        let shown = self.shown_task().map(|t| (t.id, t.output.dropped_lines()));
+        self.fold(event);
+        self.keep_bounds(shown, submitted);
+    }
+
+    fn fold(&mut self, event: Event) {
         match event {
             Event::TaskSubmitted {
                 id,
@@ -178,14 +186,25 @@ impl App {
                     self.audit.entries = seq;
                     self.audit.head.clone_from(&hash);
                 }
-                self.audit.recent.push_back(AuditLine {
-                    seq,
-                    event_type: one_line(event_type),
-                    actor: one_line(actor),
-                    action: one_line(action),
-                    outcome: one_line(outcome),
-                    hash: one_line(hash),
-                });
+                // Entries that share one commit are announced as their callers resume, in any
+                // order: the pane keeps them by number.
+                let at = self
+                    .audit
+                    .recent
+                    .iter()
+                    .rposition(|line| line.seq < seq)
+                    .map_or(0, |i| i + 1);
+                self.audit.recent.insert(
+                    at,
+                    AuditLine {
+                        seq,
+                        event_type: one_line(event_type),
+                        actor: one_line(actor),
+                        action: one_line(action),
+                        outcome: one_line(outcome),
+                        hash: one_line(hash),
+                    },
+                );
                 if self.audit.recent.len() > PANE_HISTORY {
                     self.audit.recent.pop_front();
                 }

@@ -26,9 +26,14 @@ impl App {
         };
         match self.focus {
             Pane::Output => self.scroll_output(delta),
-            Pane::Audit => self.audit_scroll = scroll(self.audit_scroll, self.audit.recent.len()),
+            // Within the rows the filter shows, from where the pane shows them.
+            Pane::Audit => {
+                let shown = self.shown_audit();
+                self.audit_scroll = scroll(shown.skip, shown.rows.len());
+            }
             Pane::Safety => {
-                self.safety_scroll = scroll(self.safety_scroll, self.violations.len());
+                let shown = self.shown_violations();
+                self.safety_scroll = scroll(shown.skip, shown.rows.len());
             }
             // Oldest at the top: up goes back in time, down towards the live tail.
             Pane::Log => self.move_log(delta, usize::from(self.pane_rows)),
@@ -41,7 +46,7 @@ impl App {
                     return;
                 };
                 let current = self
-                    .selected
+                    .shown_task_index()
                     .and_then(|s| visible.iter().position(|&i| i == s))
                     .unwrap_or(visible.len() - 1);
                 let at = current.saturating_add_signed(delta).min(visible.len() - 1);
@@ -57,7 +62,7 @@ impl App {
 
     fn scroll_output(&mut self, delta: isize) {
         let (width, height) = (self.output_size.0 as usize, self.output_size.1 as usize);
-        let Some(task) = self.selected_task() else {
+        let Some(task) = self.shown_task() else {
             return;
         };
         let buffer = &task.output;

@@ -1319,3 +1319,23 @@ fn the_log_window_holds_still_while_lines_arrive() {
     assert_eq!(app.log_view.records.len(), LOG_KEEP);
     assert_eq!(app.log_selected().unwrap().message, "more 0");
 }
+
+#[test]
+fn audit_lines_announced_out_of_order_are_kept_by_number() {
+    let mut app = app();
+    for seq in [1, 3, 2, 5, 4] {
+        app.apply(Event::AuditRecorded {
+            seq,
+            event_type: "EXECUTION".into(),
+            actor: "operator".into(),
+            action: "execute".into(),
+            outcome: "success".into(),
+            hash: format!("{seq:064}"),
+            execution: None,
+        });
+    }
+    let seqs: Vec<u64> = app.audit().recent.iter().map(|l| l.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    assert_eq!(app.audit().entries, 5);
+    assert_eq!(app.audit().head, format!("{:064}", 5));
+}

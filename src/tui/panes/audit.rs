@@ -8,13 +8,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::block;
-use crate::tui::app::{App, Pane, Verification, matches_filter};
+use crate::tui::app::{App, Pane, Verification};
 use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
 
 /// Draws the pane.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let audit = &app.audit;
+    let audit = &app.audit();
     let failed = matches!(audit.verification, Verification::Failed { .. });
     let mut title = vec![Span::styled("Audit", theme.title)];
     if audit.enabled {
@@ -89,13 +89,8 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
     let room = (inner.height as usize).saturating_sub(lines.len());
     // Scrolled back (j/k while focused): the rows start further from the newest.
-    let rows: Vec<_> = audit
-        .recent
-        .iter()
-        .rev()
-        .filter(|e| matches_filter(filter, &e.filter_text()))
-        .collect();
-    let skip = app.audit_scroll.min(rows.len().saturating_sub(1));
+    let shown = app.shown_audit();
+    let skip = shown.skip;
     if skip > 0 {
         lines.push(Line::styled(
             format!(
@@ -107,7 +102,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ));
     }
     let room = room.saturating_sub(usize::from(skip > 0));
-    for e in rows.into_iter().skip(skip).take(room) {
+    for e in shown.window().take(room) {
         // The outcome leads as a glyph, so it survives the narrowest pane; the word follows.
         let (glyph, glyph_style, style) = match e.outcome.as_str() {
             "success" | "allowed" | "allow" => ("✓", theme.ok, theme.text),

@@ -74,7 +74,7 @@ struct BarRow {
 
 /// Draws the pane.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, tab: Option<Pane>) {
-    let run = app.bench.run.as_ref();
+    let run = app.bench().run.as_ref();
     let mut title = vec![Span::styled("Benchmarks", theme.title)];
     if let Some(run) = run {
         title.push(Span::styled(
@@ -94,7 +94,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, tab: Opti
     let mut extra: Vec<Line> = Vec::new();
     match run {
         None => {
-            let hint = app.keymap.key_hint(Mode::Normal, Action::StartBench);
+            let hint = app.keymap().key_hint(Mode::Normal, Action::StartBench);
             lines.push(Line::styled(
                 "No benchmark run in this session.",
                 theme.muted,
@@ -195,12 +195,12 @@ fn run_lines<'a>(
         ),
         theme.text,
     )];
-    let end = run.ended.unwrap_or(app.now);
+    let end = run.ended.unwrap_or(app.now());
     status.push(Span::styled(
         format!(" · {}", short_duration(end - run.started)),
         theme.muted,
     ));
-    if let Some(eta) = run.eta(app.now) {
+    if let Some(eta) = run.eta(app.now()) {
         status.push(Span::styled(
             format!(" · ETA {}", short_duration(eta)),
             theme.accent,
@@ -308,8 +308,8 @@ fn run_lines<'a>(
 }
 
 fn history_line<'a>(app: &App, theme: &Theme) -> Line<'a> {
-    let h = &app.bench.history;
-    if let Some(e) = &app.bench.history_error {
+    let h = &app.bench().history;
+    if let Some(e) = &app.bench().history_error {
         return Line::styled(format!("history unavailable: {e}"), theme.error);
     }
     let Some(last) = h.last() else {
@@ -334,8 +334,8 @@ fn history_line<'a>(app: &App, theme: &Theme) -> Line<'a> {
 }
 
 fn hint_line<'a>(app: &App, theme: &Theme) -> Option<Line<'a>> {
-    let run = app.bench.run.as_ref()?;
-    let key = |a| app.keymap.key_hint(Mode::Normal, a);
+    let run = app.bench().run.as_ref()?;
+    let key = |a| app.keymap().key_hint(Mode::Normal, a);
     let mut spans = vec![
         Span::styled(key(Action::Open), theme.accent),
         Span::styled(

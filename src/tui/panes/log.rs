@@ -26,14 +26,14 @@ use tracing::level_filters::LevelFilter;
 /// Draws the pane.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let mut title = vec![Span::styled("Log", theme.title)];
-    if app.log_view.level != LevelFilter::TRACE {
-        let level = app.log_view.level.to_string().to_ascii_lowercase();
+    if app.log_view().level != LevelFilter::TRACE {
+        let level = app.log_view().level.to_string().to_ascii_lowercase();
         title.push(Span::styled(format!(" · {level}+"), theme.accent));
     }
     if let Some(filter) = app.filter(Pane::Log) {
         title.push(Span::styled(format!(" /{filter}"), theme.accent));
     }
-    if app.log_view.scrolled() {
+    if app.log_view().scrolled() {
         let live = app.key(crate::tui::keymap::Action::Bottom);
         title.push(Span::styled(
             format!(" · paged back ({live}: live)"),
@@ -46,7 +46,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(block, area);
     let shown = app.log_shown();
     if shown.is_empty() {
-        let empty = if app.log_view.records.is_empty() {
+        let empty = if app.log_view().records.is_empty() {
             "no log lines yet"
         } else {
             "no log line matches the level or the filter"
@@ -57,9 +57,9 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     // At the live tail the newest lines; paged back, a window that moves only as far as it
     // must to keep the selection in it.
     let rows = usize::from(inner.height);
-    let (start, selected) = log_window(&app.log_view, &shown, rows);
+    let (start, selected) = log_window(app.log_view(), &shown, rows);
     let end = (start + rows).min(shown.len());
-    let focused = app.focus == Pane::Log;
+    let focused = app.focus() == Pane::Log;
     let width = usize::from(inner.width);
     let lines: Vec<Line> = shown[start..end]
         .iter()

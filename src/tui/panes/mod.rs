@@ -89,7 +89,7 @@ fn framed<'a>(
     theme: &Theme,
     borders: Borders,
 ) -> Block<'a> {
-    let focused = app.focus == pane;
+    let focused = app.focus() == pane;
     let (border, border_type) = if focused {
         (theme.border_focused, BorderType::Thick)
     } else {

@@ -37,7 +37,7 @@ pub fn text_area(area: Rect) -> Rect {
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, tab: Option<Pane>) {
     let tab_span = tab.map(|p| Span::styled(format!(" · ⇄ {}", p.name()), theme.muted));
     let room = super::title_room(area, Pane::Output, app);
-    let Some(task) = app.selected_task() else {
+    let Some(task) = app.shown_task() else {
         let block = frame_block(
             super::fit_spans(
                 std::iter::once(Span::styled("Output", theme.title))
@@ -55,15 +55,15 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, tab: Opti
             Line::styled(
                 format!(
                     "Press {} to type a prompt, {} to send it, {} for help.",
-                    app.keymap.key_hint(
+                    app.keymap().key_hint(
                         crate::tui::keymap::Mode::Normal,
                         crate::tui::keymap::Action::EditPrompt
                     ),
-                    app.keymap.key_hint(
+                    app.keymap().key_hint(
                         crate::tui::keymap::Mode::Editing,
                         crate::tui::keymap::Action::Submit
                     ),
-                    app.keymap.key_hint(
+                    app.keymap().key_hint(
                         crate::tui::keymap::Mode::Normal,
                         crate::tui::keymap::Action::Help
                     ),
@@ -77,7 +77,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, tab: Opti
     let mut title = vec![Span::styled("Output", theme.title)];
     title.push(Span::styled(format!(" · {}", task.id.short()), theme.muted));
     let countdown = task
-        .countdown(app.now)
+        .countdown(app.now())
         .map(countdown_text)
         .unwrap_or_default();
     let (state, style) = match &task.status {
@@ -102,13 +102,17 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, tab: Opti
         TaskStatus::Cancelled { .. } => ("cancelled".to_string(), theme.muted),
     };
     title.push(Span::styled(format!(" · {state}"), style));
+    if task.output.dropped_lines() > 0 {
+        // The buffer keeps only the newest text (`tui::output::OUTPUT_KEEP`).
+        title.push(Span::styled(" · older output dropped", theme.warn));
+    }
     if task.attempt > 1 {
         title.push(Span::styled(
             format!(" · attempt {}", task.attempt),
             theme.warn,
         ));
     }
-    if let Some(rate) = task.tokens_per_second(app.now) {
+    if let Some(rate) = task.tokens_per_second(app.now()) {
         // Live while it streams; once it ended, the task's average, and labelled so.
         let avg = if task.is_active() { "" } else { "avg " };
         title.push(Span::styled(
@@ -122,9 +126,9 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, tab: Opti
             theme.muted,
         ));
     }
-    if app.follow {
+    if app.follow() {
         title.push(Span::styled(" · follow", theme.accent));
-    } else if app.output_anchor.is_some() {
+    } else if app.output_anchor().is_some() {
         title.push(Span::styled(" · scrolled", theme.warn));
     }
     title.extend(tab_span);
@@ -173,7 +177,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, tab: Opti
     let text_rows = inner.height.saturating_sub(error_rows);
     let rows = visible_rows(
         &task.output,
-        app.output_anchor,
+        app.output_anchor(),
         inner.width as usize,
         text_rows as usize,
     );

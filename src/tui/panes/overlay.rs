@@ -17,7 +17,7 @@ use super::ellipsize;
 fn in_flight(app: &App) -> String {
     use crate::events::TaskStatus;
     let mut counts: Vec<(&str, usize)> = Vec::new();
-    for t in app.tasks.iter().filter(|t| t.is_active()) {
+    for t in app.tasks().iter().filter(|t| t.is_active()) {
         let place = match t.status {
             TaskStatus::Queued => "queued",
             TaskStatus::Uplink { .. } => "on the uplink",
@@ -54,7 +54,7 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 /// Draws the open overlay, if any.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if let Some(c) = app.open_confirmation() {
-        let key = |action| app.keymap.key_hint(Mode::Question, action);
+        let key = |action| app.keymap().key_hint(Mode::Question, action);
         let mut text = vec![Line::from(vec![
             Span::raw("Allow "),
             Span::styled(c.operation.clone(), theme.accent),
@@ -85,11 +85,11 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         text.push(Line::styled(
             format!(
                 "every answer is audited · keys are ignored for {:.1} s at first",
-                app.confirm_guard.as_secs_f64()
+                app.confirm_guard().as_secs_f64()
             ),
             theme.muted,
         ));
-        let waiting = app.confirmations.len();
+        let waiting = app.confirmations().len();
         if waiting > 1 {
             text.push(Line::styled(
                 format!("{} more waiting", waiting - 1),
@@ -114,7 +114,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         frame.render_widget(Paragraph::new(text).block(block), rect);
         return;
     }
-    match &app.overlay {
+    match &app.overlay() {
         None => {}
         Some(Overlay::Help) => help(app, theme, frame, area),
         Some(Overlay::Detail { title, lines }) => {
@@ -153,7 +153,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 .border_style(theme.warn)
                 .title(Span::styled(" Quit? ", theme.title))
                 .style(theme.overlay);
-            let key = |action| app.keymap.key_hint(Mode::Question, action);
+            let key = |action| app.keymap().key_hint(Mode::Question, action);
             let text = vec![
                 Line::from(format!(
                     "{active} task{} in flight:",
@@ -174,7 +174,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 }
 
 fn help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    if app.help_page == 1 {
+    if app.help_page() == 1 {
         return help_story(app, theme, frame, area);
     }
     const SECTIONS: [(Mode, &str); 4] = [
@@ -183,7 +183,7 @@ fn help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         (Mode::Command, "Command line"),
         (Mode::Question, "Questions"),
     ];
-    let bindings = app.keymap.bindings();
+    let bindings = app.keymap().bindings();
     // Bindings, section headings, footer, borders.
     let fits = (bindings.len() + SECTIONS.len() + 1 + 2) as u16 <= area.height;
     // Two columns on short terminals: at most two keys per action to keep them narrow.
@@ -215,7 +215,7 @@ fn help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     lines.push(Line::styled(
         format!(
             "{}: page 2 · other keys close",
-            app.keymap.key_hint(Mode::Normal, Action::FocusNext)
+            app.keymap().key_hint(Mode::Normal, Action::FocusNext)
         ),
         theme.muted,
     ));
@@ -252,7 +252,7 @@ fn help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         return;
     }
     let max = lines.len().saturating_sub(room);
-    let offset = app.help_scroll.min(max);
+    let offset = app.help_scroll().min(max);
     lines.drain(..offset);
     let block = block.title(Span::styled(
         format!(
@@ -300,7 +300,7 @@ fn help_story(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             format!(
                 "{} types, {} sends",
                 key(Action::EditPrompt),
-                app.keymap.key_hint(Mode::Editing, Action::Submit)
+                app.keymap().key_hint(Mode::Editing, Action::Submit)
             ),
         ),
         ("status", "backend, link, audit".to_string()),
@@ -332,7 +332,7 @@ fn help_story(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     right.push(Line::styled(
         format!(
             "{}: keys · other keys close",
-            app.keymap.key_hint(Mode::Normal, Action::FocusNext)
+            app.keymap().key_hint(Mode::Normal, Action::FocusNext)
         ),
         theme.muted,
     ));
@@ -343,7 +343,7 @@ fn help_story(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         let mut lines = left;
         lines.append(&mut right);
         let max = lines.len().saturating_sub(room);
-        let offset = app.help_scroll.min(max);
+        let offset = app.help_scroll().min(max);
         lines.drain(..offset);
         let block = Block::default()
             .borders(Borders::ALL)

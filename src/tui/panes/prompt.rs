@@ -13,8 +13,8 @@ use crate::tui::theme::Theme;
 
 /// Draws the pane and, while editing, places the terminal cursor.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    if let Some(command) = &app.command {
-        let (title, prefix) = match app.filtering {
+    if let Some(command) = &app.command() {
+        let (title, prefix) = match app.filtering() {
             Some(pane) => (
                 vec![
                     Span::styled(format!("Filter {}", pane.name()), theme.title),
@@ -74,14 +74,14 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let title = vec![
         Span::styled("Prompt", theme.title),
         Span::styled(" · priority ", theme.muted),
-        Span::styled(app.priority.name(), theme.priority(app.priority)),
+        Span::styled(app.priority().name(), theme.priority(app.priority())),
         Span::styled(
-            if app.editing {
+            if app.editing() {
                 format!(
                     " · {} send · {} priority · {} stop",
-                    app.keymap.key_hint(Mode::Editing, Action::Submit),
-                    app.keymap.key_hint(Mode::Editing, Action::CyclePriority),
-                    app.keymap.key_hint(Mode::Editing, Action::Cancel)
+                    app.keymap().key_hint(Mode::Editing, Action::Submit),
+                    app.keymap().key_hint(Mode::Editing, Action::CyclePriority),
+                    app.keymap().key_hint(Mode::Editing, Action::Cancel)
                 )
             } else {
                 String::new()
@@ -92,24 +92,24 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let block = block(title, Pane::Prompt, app, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    if !app.editing && app.input.text.is_empty() {
+    if !app.editing() && app.input().text.is_empty() {
         let hint = format!(
             "press {} to type a prompt · {} help · {} quit",
-            app.keymap.key_hint(Mode::Normal, Action::EditPrompt),
-            app.keymap.key_hint(Mode::Normal, Action::Help),
-            app.keymap.key_hint(Mode::Normal, Action::Quit),
+            app.keymap().key_hint(Mode::Normal, Action::EditPrompt),
+            app.keymap().key_hint(Mode::Normal, Action::Help),
+            app.keymap().key_hint(Mode::Normal, Action::Quit),
         );
         frame.render_widget(Paragraph::new(Line::styled(hint, theme.muted)), inner);
         return;
     }
     // Scroll horizontally so the cursor stays visible.
     let available = (inner.width as usize).saturating_sub(2).max(1);
-    let before: String = app.input.text.chars().take(app.input.cursor).collect();
+    let before: String = app.input().text.chars().take(app.input().cursor).collect();
     let before_width = before.width();
     let skip_cols = before_width.saturating_sub(available - 1);
     let mut skipped = 0;
     let visible: String = app
-        .input
+        .input()
         .text
         .chars()
         .skip_while(|c| {
@@ -127,7 +127,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Span::styled(visible, theme.input),
     ]);
     frame.render_widget(Paragraph::new(line), inner);
-    if app.editing && app.overlay.is_none() {
+    if app.editing() && app.overlay().is_none() {
         let shown = u16::try_from(before_width.saturating_sub(skipped)).unwrap_or(u16::MAX);
         let x = inner.x.saturating_add(2).saturating_add(shown);
         frame.set_cursor_position(Position::new(

@@ -8,23 +8,23 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::block;
-use crate::tui::app::{App, Pane, matches_filter};
+use crate::tui::app::{App, Pane};
 use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
 
 /// Draws the pane.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let mut title = vec![Span::styled("Safety", theme.title)];
-    if app.violation_count > 0 {
+    if app.violation_count() > 0 {
         title.push(Span::styled(
-            format!(" ({})", app.violation_count),
+            format!(" ({})", app.violation_count()),
             theme.error,
         ));
     }
     // A confirmation waiting while the operator types is announced here too.
-    if !app.confirmations.is_empty() {
+    if !app.confirmations().is_empty() {
         title.push(Span::styled(
-            format!(" ⚠ {} waiting", app.confirmations.len()),
+            format!(" ⚠ {} waiting", app.confirmations().len()),
             theme.warn,
         ));
     }
@@ -35,7 +35,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let block = block(title, Pane::Safety, app, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    if app.violations.is_empty() {
+    if app.violations().is_empty() {
         frame.render_widget(
             Paragraph::new(Line::styled("no violations", theme.muted)),
             inner,
@@ -44,9 +44,8 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
     // Each violation whole: wrapped over as many rows as it needs, never cut mid-word;
     // newest first, from where the operator scrolled (j/k while focused).
-    let skip = app
-        .safety_scroll
-        .min(app.violations.len().saturating_sub(1));
+    let shown = app.shown_violations();
+    let skip = shown.skip;
     let mut lines: Vec<Line> = Vec::new();
     if skip > 0 {
         lines.push(Line::styled(
@@ -58,25 +57,18 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.accent,
         ));
     }
-    lines.extend(
-        app.violations
-            .iter()
-            .rev()
-            .filter(|v| matches_filter(filter, &v.filter_text()))
-            .skip(skip)
-            .map(|v| {
-                Line::from(vec![
-                    Span::styled(v.at.format("%H:%M:%S ").to_string(), theme.muted),
-                    Span::styled(
-                        format!("{} ", if v.level == "blocked" { "⊘" } else { "✗" }),
-                        theme.error,
-                    ),
-                    Span::styled(format!("{} ", v.operation), theme.text),
-                    Span::styled(format!("{} ", v.rule), theme.warn),
-                    Span::styled(format!("{} ", v.actor), theme.muted),
-                    Span::styled(v.reason.clone(), theme.muted),
-                ])
-            }),
-    );
+    lines.extend(shown.window().map(|v| {
+        Line::from(vec![
+            Span::styled(v.at.format("%H:%M:%S ").to_string(), theme.muted),
+            Span::styled(
+                format!("{} ", if v.level == "blocked" { "⊘" } else { "✗" }),
+                theme.error,
+            ),
+            Span::styled(format!("{} ", v.operation), theme.text),
+            Span::styled(format!("{} ", v.rule), theme.warn),
+            Span::styled(format!("{} ", v.actor), theme.muted),
+            Span::styled(v.reason.clone(), theme.muted),
+        ])
+    }));
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
 }

@@ -101,8 +101,8 @@ impl Tone {
 /// The message the bar shows instead of the link and audit summary: a waiting confirmation
 /// the modal does not show (the operator is typing), else a flash.
 fn message(app: &App) -> Option<(String, Tone)> {
-    let waiting = app.confirmations.len();
-    if waiting > 0 && app.confirm.is_none() {
+    let waiting = app.confirmations().len();
+    if waiting > 0 && app.confirm().is_none() {
         let plural = if waiting == 1 { "" } else { "s" };
         return Some((
             format!(
@@ -112,7 +112,7 @@ fn message(app: &App) -> Option<(String, Tone)> {
             Tone::Warn,
         ));
     }
-    app.flash.as_ref().map(|flash| {
+    app.flash_message().as_ref().map(|flash| {
         let tone = match flash.level {
             FlashLevel::Info => Tone::Info,
             FlashLevel::Error => Tone::Error,
@@ -123,7 +123,7 @@ fn message(app: &App) -> Option<(String, Tone)> {
 
 /// The clock's text (fixed width).
 fn clock_text(app: &App) -> String {
-    app.now.format(" %H:%M:%S UTC ").to_string()
+    app.now().format(" %H:%M:%S UTC ").to_string()
 }
 
 /// `text` wrapped at spaces into lines of at most `width` columns (a word longer than a line
@@ -190,7 +190,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         (
             DROP_LATER,
             Span::styled(
-                format!(" {}/{} │", app.link.backend, app.link.model),
+                format!(" {}/{} │", app.link().backend, app.link().model),
                 theme.status,
             ),
         )
@@ -198,7 +198,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         (
             KEEP,
             Span::styled(
-                format!(" {}/{}", app.link.backend, app.link.model),
+                format!(" {}/{}", app.link().backend, app.link().model),
                 theme.status,
             ),
         )
@@ -209,10 +209,10 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if area.width >= 100
         && !message
         && let Some(rate) = app
-            .selected_task()
-            .or_else(|| app.tasks.last())
+            .shown_task()
+            .or_else(|| app.tasks().last())
             .filter(|t| t.is_active())
-            .and_then(|t| t.tokens_per_second(app.now))
+            .and_then(|t| t.tokens_per_second(app.now()))
     {
         left.push((
             DROP_FIRST,
@@ -225,7 +225,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if let Some((text, tone)) = shown {
         left.push((SHRINK, Span::styled(format!(" {text}"), tone.style(theme))));
     } else {
-        let link = &app.link.link;
+        let link = &app.link().link;
         if link.simulated {
             let one_way = crate::tui::panes::tasks::countdown_text(
                 std::time::Duration::from_millis(link.one_way_ms),
@@ -242,7 +242,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             ));
             // The simulated date only where it fits beside the audit summary.
             if link.time_scale != 1.0 && area.width >= 110 {
-                let sim = link.sim_time_at(app.now);
+                let sim = link.sim_time_at(app.now());
                 left.push((
                     DROP_FIRST,
                     Span::styled(sim.format(" sim %m-%d %H:%M").to_string(), theme.status),
@@ -266,16 +266,16 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             ));
         }
         left.push((DROP_LATER, sep));
-        if app.audit.enabled {
-            let short = app.audit.head.get(..8).unwrap_or(&app.audit.head);
+        if app.audit().enabled {
+            let short = app.audit().head.get(..8).unwrap_or(&app.audit().head);
             left.push((
                 DROP_LATER,
                 Span::styled(
-                    format!("audit {} {short} ", app.audit.entries),
+                    format!("audit {} {short} ", app.audit().entries),
                     theme.status,
                 ),
             ));
-            let (mark, style) = match &app.audit.verification {
+            let (mark, style) = match &app.audit().verification {
                 Verification::Never => ("unverified".to_string(), theme.status),
                 Verification::Running => ("verifying…".to_string(), theme.status),
                 Verification::Verified { entries, .. } => {
@@ -287,7 +287,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 ),
             };
             // A broken chain is never dropped; the rest of the audit state may be.
-            let keep = if matches!(app.audit.verification, Verification::Failed { .. }) {
+            let keep = if matches!(app.audit().verification, Verification::Failed { .. }) {
                 ALARM
             } else {
                 DROP_LATER

@@ -98,9 +98,16 @@ fn truncate(text: &str, width: usize) -> String {
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let active = app.active_tasks();
     let mut title = vec![Span::styled("Tasks", theme.title)];
-    if !app.tasks.is_empty() {
+    if !app.tasks().is_empty() {
         title.push(Span::styled(
-            format!(" ({} · {active} active)", app.tasks.len()),
+            format!(" ({} · {active} active)", app.tasks().len()),
+            theme.muted,
+        ));
+    }
+    if app.tasks_dropped() > 0 {
+        // Only the newest ended tasks are kept (`tui::app::TASKS_KEEP`).
+        title.push(Span::styled(
+            format!(" · {} older dropped", app.tasks_dropped()),
             theme.muted,
         ));
     }
@@ -116,7 +123,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(block, area);
     let rows = inner.height as usize;
     if visible.is_empty() {
-        let text = if app.tasks.is_empty() {
+        let text = if app.tasks().is_empty() {
             "No tasks yet."
         } else {
             "No task matches the filter (/ to change it)."
@@ -124,10 +131,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         frame.render_widget(Paragraph::new(Line::styled(text, theme.muted)), inner);
         return;
     }
-    let selected = app
-        .selected
-        .filter(|s| visible.contains(s))
-        .unwrap_or(visible[visible.len() - 1]);
+    let selected = app.shown_task_index().unwrap_or(visible[visible.len() - 1]);
     let selected_row = visible.iter().position(|&i| i == selected).unwrap_or(0);
     let offset = (selected_row + 1).saturating_sub(rows);
     let width = inner.width as usize;
@@ -137,12 +141,12 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .iter()
         .skip(offset)
         .take(rows)
-        .map(|&i| (i, &app.tasks[i]))
+        .map(|&i| (i, &app.tasks()[i]))
     {
-        let right = match task.countdown(app.now) {
+        let right = match task.countdown(app.now()) {
             // A countdown says so (T-): it is time left, not time spent.
             Some(left) => format!("T-{}", countdown_text(left)),
-            None => short_duration(task.elapsed(app.now)),
+            None => short_duration(task.elapsed(app.now())),
         };
         let style = status_style(task, theme);
         let mut spans = vec![
@@ -174,7 +178,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             format!(" {right}"),
             style
                 .patch(theme.muted)
-                .patch(if task.countdown(app.now).is_some() {
+                .patch(if task.countdown(app.now()).is_some() {
                     style
                 } else {
                     theme.muted

@@ -1,0 +1,220 @@
+//! What renderers (and the loop) read of the view state: one read-only accessor per field of
+//! [`App`] they need. The fields stay private, so only `App`'s own update functions change
+//! them.
+
+use super::*;
+
+impl App {
+    /// Tasks in submission order.
+    pub fn tasks(&self) -> &[TaskView] {
+        &self.tasks
+    }
+
+    /// Ended tasks dropped past [`TASKS_KEEP`], oldest first.
+    pub fn tasks_dropped(&self) -> u64 {
+        self.tasks_dropped
+    }
+
+    /// Index of the selected task.
+    pub fn selected(&self) -> Option<usize> {
+        self.selected
+    }
+
+    /// Focused pane.
+    pub fn focus(&self) -> Pane {
+        self.focus
+    }
+
+    /// Typing in the prompt.
+    pub fn editing(&self) -> bool {
+        self.editing
+    }
+
+    /// The prompt text.
+    pub fn input(&self) -> &InputLine {
+        &self.input
+    }
+
+    /// Priority the next prompt is submitted at.
+    pub fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    /// Follow the newest task and the bottom of its output.
+    pub fn follow(&self) -> bool {
+        self.follow
+    }
+
+    /// The focused pane fills the body ([`App::zoomed`]).
+    pub fn zoom(&self) -> bool {
+        self.zoom
+    }
+
+    /// `:` commands run, oldest first (kept across runs in the state directory).
+    pub fn history(&self) -> &[String] {
+        &self.history
+    }
+
+    /// Where ↑/↓ is in `history` while the command line is open.
+    pub fn history_pos(&self) -> Option<usize> {
+        self.history_pos
+    }
+
+    /// While the command line is open as a `/` filter: the list it filters.
+    pub fn filtering(&self) -> Option<Pane> {
+        self.filtering
+    }
+
+    /// The help overlay's page: 0 keys, 1 panes, glyphs and commands.
+    pub fn help_page(&self) -> usize {
+        self.help_page
+    }
+
+    /// Rows the help is scrolled by, where the screen is too short for it.
+    pub fn help_scroll(&self) -> usize {
+        self.help_scroll
+    }
+
+    /// How far the Audit pane is scrolled back from the newest entry (0: the newest first).
+    pub fn audit_scroll(&self) -> usize {
+        self.audit_scroll
+    }
+
+    /// How far the Safety pane is scrolled back from the newest violation.
+    pub fn safety_scroll(&self) -> usize {
+        self.safety_scroll
+    }
+
+    /// The Log pane: its records, selection and level.
+    pub fn log_view(&self) -> &LogView {
+        &self.log_view
+    }
+
+    /// Output view anchor; `None` shows the bottom.
+    pub fn output_anchor(&self) -> Option<Anchor> {
+        self.output_anchor
+    }
+
+    /// Size of the Output pane's text area (set by the loop after layout).
+    pub fn output_size(&self) -> (u16, u16) {
+        self.output_size
+    }
+
+    /// Rows of the Tasks pane's list (set by the loop after layout).
+    pub fn tasks_rows(&self) -> u16 {
+        self.tasks_rows
+    }
+
+    /// Rows inside the focused pane (set with `tasks_rows`): a page of Log, Audit or Safety.
+    pub fn pane_rows(&self) -> u16 {
+        self.pane_rows
+    }
+
+    /// Open modal.
+    pub fn overlay(&self) -> Option<&Overlay> {
+        self.overlay.as_ref()
+    }
+
+    /// Backend and link.
+    pub fn link(&self) -> &LinkView {
+        &self.link
+    }
+
+    /// Audit summary.
+    pub fn audit(&self) -> &AuditView {
+        &self.audit
+    }
+
+    /// Status message.
+    pub fn flash_message(&self) -> Option<&Flash> {
+        self.flash.as_ref()
+    }
+
+    /// Current time, set on every tick.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// Key bindings.
+    pub fn keymap(&self) -> &KeyMap {
+        &self.keymap
+    }
+
+    /// Themes to cycle through with their names.
+    pub fn themes(&self) -> &[ResolvedTheme] {
+        &self.themes
+    }
+
+    /// Index of the current theme.
+    pub fn theme(&self) -> usize {
+        self.theme
+    }
+
+    /// Events missed because the console fell behind.
+    pub fn missed_events(&self) -> u64 {
+        self.missed_events
+    }
+
+    /// Safety violations, newest last.
+    pub fn violations(&self) -> &std::collections::VecDeque<ViolationLine> {
+        &self.violations
+    }
+
+    /// Total violations seen.
+    pub fn violation_count(&self) -> u64 {
+        self.violation_count
+    }
+
+    /// Confirmations waiting, oldest first.
+    pub fn confirmations(&self) -> &std::collections::VecDeque<PendingConfirmation> {
+        &self.confirmations
+    }
+
+    /// The confirmation modal, when it is open. Requests wait unanswered without it: a request
+    /// arriving while the operator types only announces itself (status bar, Safety badge,
+    /// bell), and the modal opens once the operator leaves the prompt.
+    pub fn confirm(&self) -> Option<ConfirmModal> {
+        self.confirm
+    }
+
+    /// Keys arriving this soon after the modal opens are ignored ([`CONFIRM_GUARD`]).
+    pub fn confirm_guard(&self) -> std::time::Duration {
+        self.confirm_guard
+    }
+
+    /// Ring the terminal bell after the next frame (a confirmation wants attention).
+    pub fn bell(&self) -> bool {
+        self.bell
+    }
+
+    /// The `:` command being typed, when the command line is open.
+    pub fn command(&self) -> Option<&InputLine> {
+        self.command.as_ref()
+    }
+
+    /// The Benchmarks pane's run and history.
+    pub fn bench(&self) -> &BenchView {
+        &self.bench
+    }
+
+    /// Where Output and Benchmarks share a place (narrow screens): true shows Benchmarks.
+    pub fn bench_tab(&self) -> bool {
+        self.bench_tab
+    }
+
+    /// The pane shown while the Prompt has focus on a small screen, where the panes are
+    /// tabs: the last one focused.
+    pub fn tab(&self) -> Pane {
+        self.tab
+    }
+
+    /// The console takes mouse events (`tui.mouse`, `:mouse`).
+    pub fn mouse(&self) -> bool {
+        self.mouse
+    }
+
+    /// Set when the console should exit.
+    pub fn quit(&self) -> bool {
+        self.quit
+    }
+}
