@@ -1,4 +1,4 @@
-//! The benchmark suite's own cost (issue #12): generating, running and scoring 1,000 tasks of
+//! The benchmark suite's own cost: generating, running and scoring 1,000 tasks of
 //! every built family (`FamilyId::ALL`, at medium; an IMDP task is a dialogue of 7 executions)
 //! on the mock backend with the link off, audit in memory and the run store in memory; and the
 //! runner's overhead per task against bare `execute_async` calls of the same prompts at the

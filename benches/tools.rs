@@ -1,6 +1,6 @@
 //! Cost of one `calculator` call through the whole gate (policy, safety boundary, in-memory
 //! audit of POLICY_CHECK and TOOL_INVOCATION, events) against the evaluator alone, and the
-//! schema validation step. Target (issue #11): ≤ 50 µs median through the gate.
+//! schema validation step. Target: ≤ 50 µs median through the gate.
 //! Run: `cargo bench --bench tools`.
 //!
 //! Also one agent step (an execution whose model makes one tool call) against a plain
@@ -138,7 +138,7 @@ fn plain_execution(bencher: Bencher) {
 }
 
 /// One execution whose model makes one tool call: two model turns, the gate, the tool, the
-/// step's audit entries. Target (issue #11): ≤ 2× `plain_execution`.
+/// step's audit entries. Target: ≤ 2× `plain_execution`.
 #[divan::bench]
 fn one_agent_step(bencher: Bencher) {
     let rt = runtime();

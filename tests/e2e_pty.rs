@@ -9,7 +9,7 @@
 //! `Ctrl-C` while editing clears the draft and a second `Ctrl-C` quits; SIGTERM and SIGINT
 //! close the console; all restore the terminal.
 //!
-//! Hostile input (issue #10): a hostile OpenAI-compatible server streams escape sequences and
+//! Hostile input: a hostile OpenAI-compatible server streams escape sequences and
 //! C1 controls into the Output pane and echoes the key: neither the emulated screen nor the raw
 //! bytes written to the terminal carry them, and the other panes survive a `\e[2J`. `veyra run`
 //! on a terminal shows escapes as placeholders (`--raw` passes them). Typing through the moment
@@ -887,7 +887,7 @@ fn any_key_stops_a_scenario_and_acts() {
 }
 
 /// Bytes the console writes per character of a streamed answer, in steady state while Output
-/// scrolls (issue #13 asks for ≤ 2×; the figure is printed for the record). A 1,000-token
+/// scrolls (the budget is ≤ 2 bytes; the figure is printed for the record). A 1,000-token
 /// answer streams at 160×48; the bytes counted are those written from when the answer's first
 /// words are on screen to when its last are.
 #[test]

@@ -430,7 +430,8 @@ mod tests {
         assert_eq!(parse_number("fast"), None);
     }
 
-    /// The words and signs of the issue, each in front of or behind a number and a time.
+    /// Hedges, negations, bounds and refusals, each in front of or behind a number and a time;
+    /// none of them leaves a number a scorer may accept.
     const QUALIFIED: [&str; 22] = [
         "not {}",
         "no {}",

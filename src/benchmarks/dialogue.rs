@@ -1,5 +1,6 @@
-//! Multi-agent dialogues (IMDP): a task that carries a [`Dialogue`] is played out turn by turn
-//! instead of being sent once.
+//! Playing out multi-agent dialogues (IMDP): a task that carries a [`Dialogue`] (defined with
+//! the other task types in `framework.rs`) is played out turn by turn instead of being sent
+//! once, and [`final_message`] reads the result back for the scorer.
 //!
 //! # How a dialogue runs ([`converse`])
 //! - Round by round, every agent speaks once, in the order the dialogue lists them. Each turn
@@ -24,10 +25,9 @@
 
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::framework::BenchTask;
+use super::framework::{ACTOR, BenchTask, Dialogue, DialogueAgent};
 use crate::config::ToolSelection;
 use crate::core::{ExecutionRequest, ExecutionResult, VeyraCore};
 use crate::error::VeyraError;
@@ -37,78 +37,8 @@ use crate::events::{ExecutionId, Priority, TokenUsage};
 pub const TURN_CHARS: usize = 2_000;
 /// Most characters of the final message kept (a longer one is cut, and no longer parses).
 pub const FINAL_CHARS: usize = 16_000;
-/// Most agents a dialogue may have (a stored task with more is refused, not run).
-pub const MAX_AGENTS: usize = 8;
-/// Most rounds a dialogue may have.
-pub const MAX_ROUNDS: u32 = 8;
 /// The start of the transcript line before the final message.
 pub const FINAL_HEADER: &str = "=== final message · ";
-
-/// One agent of a dialogue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DialogueAgent {
-    /// Its name, as the others address it (`ares`).
-    pub name: String,
-    /// Its own system prompt: its role and private constraints.
-    pub system: String,
-}
-
-/// A negotiation among agents that ends with one message (see the module docs).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Dialogue {
-    /// The agents, in speaking order.
-    pub agents: Vec<DialogueAgent>,
-    /// Rounds; in each one every agent speaks once.
-    pub rounds: u32,
-    /// Index in `agents` of the agent who writes the final message.
-    pub closer: usize,
-    /// What the closer is asked after the last round.
-    pub final_instruction: String,
-    /// The JSON Schema the final message must follow (also printed in the shared briefing).
-    pub schema: serde_json::Value,
-}
-
-impl Dialogue {
-    /// Executions the dialogue takes: one per agent per round, and the final message.
-    pub fn executions(&self) -> usize {
-        self.agents
-            .len()
-            .saturating_mul(self.rounds as usize)
-            .saturating_add(1)
-    }
-
-    /// Checks that the dialogue can be run: at least one agent and one round, within
-    /// [`MAX_AGENTS`] and [`MAX_ROUNDS`], a closer among the agents.
-    pub fn check(&self) -> Result<(), String> {
-        if self.agents.is_empty() || self.agents.len() > MAX_AGENTS {
-            return Err(format!(
-                "the dialogue has {} agents; it needs 1 to {MAX_AGENTS}",
-                self.agents.len()
-            ));
-        }
-        if self.rounds == 0 || self.rounds > MAX_ROUNDS {
-            return Err(format!(
-                "the dialogue has {} rounds; it needs 1 to {MAX_ROUNDS}",
-                self.rounds
-            ));
-        }
-        if self.closer >= self.agents.len() {
-            return Err(format!(
-                "the dialogue's closer is agent {} of {}",
-                self.closer,
-                self.agents.len()
-            ));
-        }
-        Ok(())
-    }
-
-    /// The agent who writes the final message.
-    fn closer(&self) -> Result<&DialogueAgent, String> {
-        self.agents
-            .get(self.closer)
-            .ok_or_else(|| format!("the dialogue has no agent {}", self.closer))
-    }
-}
 
 /// The transcript of a dialogue as it grows: one section per turn.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -208,7 +138,7 @@ fn turn_request(prompt: String, agent: &DialogueAgent) -> ExecutionRequest {
         .priority(Priority::Low)
         .tools(ToolSelection::None)
         .unattended();
-    request.actor = super::runner::ACTOR.to_string();
+    request.actor = ACTOR.to_string();
     request
 }
 

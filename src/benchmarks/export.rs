@@ -122,7 +122,8 @@ mod tests {
     }
 
     fn sample() -> RunExport {
-        use crate::benchmarks::framework::{Difficulty, FamilyId, family};
+        use crate::benchmarks::family;
+        use crate::benchmarks::framework::{Difficulty, FamilyId};
         use crate::benchmarks::store::RunStatus;
         let mut tasks = Vec::new();
         for f in FamilyId::ALL {

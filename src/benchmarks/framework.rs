@@ -1,16 +1,22 @@
-//! The split every family follows: a [`Family`] *generates* [`BenchTask`]s from
-//! (count, difficulty, seed) and *scores* an [`Outcome`] against the task's ground truth; the
-//! runner (`runner.rs`) is the *solver* that takes each task through the core.
+//! The contract every family and the runner share, and nothing that runs: a [`Family`]
+//! *generates* [`BenchTask`]s from (count, difficulty, seed) and *scores* an [`Outcome`]
+//! against the task's ground truth; the runner (`runner.rs`) is the *solver* that takes each
+//! task through the core, and `mod.rs` maps a [`FamilyId`] to its family.
 //!
 //! A task carries everything needed to run and re-score it later without the generator: the
 //! prompt, the system prompt, the [`AnswerFormat`] the prompt asks for, the ground truth as
-//! JSON, the expected answer as text, and the tools offered ([`TaskTools`]).
+//! JSON, the expected answer as text, the tools offered ([`TaskTools`]) and, for multi-agent
+//! families, the [`Dialogue`] to play out. The helpers at the end ([`per_index`],
+//! [`task_id`], [`field_result`], [`combine`]) are what the generators and scorers share.
 
 use serde::{Deserialize, Serialize};
 
-pub use super::dialogue::{Dialogue, DialogueAgent};
 pub use super::record::{AuditedCall, CallRecord, ScratchFile, ToolStep};
 pub use crate::config::{Difficulty, FamilyId};
+
+/// The actor benchmark executions run as (policy principal and audit actor), single-shot
+/// tasks and dialogue turns alike.
+pub const ACTOR: &str = "benchmark";
 
 /// Everything that can go wrong while preparing or running a benchmark.
 #[derive(Debug, thiserror::Error)]
@@ -51,8 +57,8 @@ impl From<BenchError> for crate::error::VeyraError {
     }
 }
 
-/// Tools a task offers the model. The first families answer from the prompt alone; later
-/// families (TOME) offer tools and the runner passes the selection to the core.
+/// Tools a task offers the model. Most families answer from the prompt alone; those that
+/// score acts (TOME, ASR, ICSD) offer tools, and the runner passes the selection to the core.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case", tag = "offer", content = "names")]
 pub enum TaskTools {
@@ -138,6 +144,78 @@ impl AnswerFormat {
             text.push_str(&format!("where <{}> is {what}.\n", field.name));
         }
         text
+    }
+}
+
+/// Most agents a dialogue may have (a stored task with more is refused, not run).
+pub const MAX_AGENTS: usize = 8;
+/// Most rounds a dialogue may have.
+pub const MAX_ROUNDS: u32 = 8;
+
+/// One agent of a dialogue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DialogueAgent {
+    /// Its name, as the others address it (`ares`).
+    pub name: String,
+    /// Its own system prompt: its role and private constraints.
+    pub system: String,
+}
+
+/// A negotiation among agents that ends with one message: every round each agent speaks once,
+/// in order, then the closer writes the final message (`dialogue.rs` plays it out).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dialogue {
+    /// The agents, in speaking order.
+    pub agents: Vec<DialogueAgent>,
+    /// Rounds; in each one every agent speaks once.
+    pub rounds: u32,
+    /// Index in `agents` of the agent who writes the final message.
+    pub closer: usize,
+    /// What the closer is asked after the last round.
+    pub final_instruction: String,
+    /// The JSON Schema the final message must follow (also printed in the shared briefing).
+    pub schema: serde_json::Value,
+}
+
+impl Dialogue {
+    /// Executions the dialogue takes: one per agent per round, and the final message.
+    pub fn executions(&self) -> usize {
+        self.agents
+            .len()
+            .saturating_mul(self.rounds as usize)
+            .saturating_add(1)
+    }
+
+    /// Checks that the dialogue can be run: at least one agent and one round, within
+    /// [`MAX_AGENTS`] and [`MAX_ROUNDS`], a closer among the agents.
+    pub fn check(&self) -> Result<(), String> {
+        if self.agents.is_empty() || self.agents.len() > MAX_AGENTS {
+            return Err(format!(
+                "the dialogue has {} agents; it needs 1 to {MAX_AGENTS}",
+                self.agents.len()
+            ));
+        }
+        if self.rounds == 0 || self.rounds > MAX_ROUNDS {
+            return Err(format!(
+                "the dialogue has {} rounds; it needs 1 to {MAX_ROUNDS}",
+                self.rounds
+            ));
+        }
+        if self.closer >= self.agents.len() {
+            return Err(format!(
+                "the dialogue's closer is agent {} of {}",
+                self.closer,
+                self.agents.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The agent who writes the final message.
+    pub(crate) fn closer(&self) -> Result<&DialogueAgent, String> {
+        self.agents
+            .get(self.closer)
+            .ok_or_else(|| format!("the dialogue has no agent {}", self.closer))
     }
 }
 
@@ -267,19 +345,6 @@ pub trait Family: Send + Sync {
     fn score(&self, task: &BenchTask, outcome: &Outcome) -> Score;
 }
 
-/// The implementation of `id`.
-pub fn family(id: FamilyId) -> &'static dyn Family {
-    match id {
-        FamilyId::Cplc => &super::cplc::Cplc,
-        FamilyId::Msga => &super::msga::Msga,
-        FamilyId::Wmrt => &super::wmrt::Wmrt,
-        FamilyId::Icsd => &super::icsd::Icsd,
-        FamilyId::Tome => &super::tome::Tome,
-        FamilyId::Asr => &super::asr::Asr,
-        FamilyId::Imdp => &super::imdp::Imdp,
-    }
-}
-
 /// Tasks `0..count` made by `make(index)`, in index order. Every family draws task `i` from its
 /// own [`super::draw::Draw::for_task`] stream, so the work can be split: it runs on
 /// `min(cores, ⌈count / PARALLEL_FROM⌉)` threads, each taking one contiguous part, and gives
@@ -330,7 +395,7 @@ pub fn task_id(family: FamilyId, difficulty: Difficulty, seed: u64, index: usize
     format!("{family}-{difficulty}-s{seed}-{index:04}")
 }
 
-/// The system prompt every first-increment family uses.
+/// The system prompt of every single-shot family (IMDP's agents have their own).
 pub const SYSTEM_PROMPT: &str = "You are being evaluated by Veyra's benchmark suite. Reason \
 carefully, state the facts you use, and end with the answer line in exactly the format asked \
 for. Do not ask questions back.";

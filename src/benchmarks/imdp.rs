@@ -36,11 +36,11 @@
 
 pub mod protocol;
 
-use super::dialogue::{Dialogue, DialogueAgent, final_message};
+use super::dialogue::final_message;
 use super::draw::Draw;
 use super::framework::{
-    AnswerField, AnswerFormat, BenchError, BenchTask, Difficulty, Family, FamilyId, FieldKind,
-    Outcome, Score, TaskTools, per_index, task_id,
+    AnswerField, AnswerFormat, BenchError, BenchTask, Dialogue, DialogueAgent, Difficulty, Family,
+    FamilyId, FieldKind, Outcome, Score, TaskTools, per_index, task_id,
 };
 use protocol::{AgentRules, HORIZON, Message, PROTOCOL, Pass, Setting};
 
@@ -412,9 +412,9 @@ fn private_prompt(
     text
 }
 
-/// The content-free plans of the issue, for a task: everyone the whole day at the dish's full
-/// capacity, an equal share of it for all the whole day, one hour at 1 Mbit/s each. None of
-/// them may score more than [`protocol::SCHEMA_CREDIT`].
+/// The content-free plans for a task: everyone the whole day at the dish's full capacity, an
+/// equal share of it for all the whole day, one hour at 1 Mbit/s each. None of them may score
+/// more than [`protocol::SCHEMA_CREDIT`].
 #[cfg(test)]
 pub(crate) fn content_free_plans(task: &BenchTask) -> Vec<(&'static str, String)> {
     let Ok(s) = serde_json::from_value::<Setting>(task.truth.clone()) else {

@@ -1,14 +1,17 @@
-//! Benchmarks (issue 12, first increment): generated task families, a runner that sends every
-//! task through [`crate::core::VeyraCore`] as actor `benchmark`, statistics with honest error
-//! bars, a SQLite store of every run, and a versioned JSON export.
+//! Benchmarks: generated task families, a runner that sends every task through
+//! [`crate::core::VeyraCore`] as actor `benchmark`, statistics with honest error bars, a
+//! SQLite store of every run, and a versioned JSON export.
 //!
 //! How the parts fit:
-//! - [`framework`]: the [`Family`] trait (generate + score), [`BenchTask`], [`Score`];
+//! - [`framework`]: the contract — the [`Family`] trait (generate + score), [`BenchTask`],
+//!   [`Outcome`], [`Score`], the [`Dialogue`] a multi-agent task carries and [`ACTOR`];
 //!   [`draw`] gives generators their deterministic randomness and number formatting;
 //!   [`answer`] parses answers leniently but strictly for every scorer.
 //! - One file per family: [`cplc`], [`msga`], [`wmrt`], [`icsd`], [`tome`], [`asr`],
-//!   [`imdp`]; IMDP's tasks carry a [`Dialogue`] that [`dialogue`] plays out, one execution
-//!   per agent turn.
+//!   [`imdp`]. Each imports only the framework and the leaf helpers; [`family`], here, is the
+//!   one place that maps a [`FamilyId`] to its family, for the runner and every other caller.
+//! - [`dialogue`] plays an IMDP task's [`Dialogue`] out, one execution per agent turn, and
+//!   reads the final message back for the scorer.
 //! - [`record`]: what an execution left on the record (tool steps, the audit trail's
 //!   `TOOL_INVOCATION` entries, scratch files) for the families that score acts;
 //!   [`scratch`] prepares, reads back and removes each task's scratch directory.
@@ -48,13 +51,26 @@ pub mod tome;
 pub mod wmrt;
 
 pub use framework::{
-    AnswerField, AnswerFormat, AuditedCall, BenchError, BenchTask, CallRecord, Dialogue,
+    ACTOR, AnswerField, AnswerFormat, AuditedCall, BenchError, BenchTask, CallRecord, Dialogue,
     DialogueAgent, Difficulty, Family, FamilyId, FieldKind, Outcome, Score, ScratchFile, TaskTools,
-    ToolStep, family,
+    ToolStep,
 };
 pub use runner::{Progress, RunPlan, RunReport, Runner};
 pub use stats::{Comparison, FamilySummary, RunSummary, VScore};
 pub use store::{BenchStore, RunInfo, RunStatus};
+
+/// The family `id` names: the one dispatch from a [`FamilyId`] to its generator and scorer.
+pub fn family(id: FamilyId) -> &'static dyn Family {
+    match id {
+        FamilyId::Cplc => &cplc::Cplc,
+        FamilyId::Msga => &msga::Msga,
+        FamilyId::Wmrt => &wmrt::Wmrt,
+        FamilyId::Icsd => &icsd::Icsd,
+        FamilyId::Tome => &tome::Tome,
+        FamilyId::Asr => &asr::Asr,
+        FamilyId::Imdp => &imdp::Imdp,
+    }
+}
 
 #[cfg(test)]
 mod tests;

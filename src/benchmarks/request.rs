@@ -1,7 +1,7 @@
 //! What a caller asks of a benchmark run before the configuration fills in the rest: the
 //! console's `b` and `:bench`, and `veyra bench --tui`.
 
-use super::{Difficulty, FamilyId};
+use super::framework::{Difficulty, FamilyId};
 
 /// What `b` or `:bench` asks for; `None` fields take `bench:` from the configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

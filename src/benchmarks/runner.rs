@@ -9,7 +9,7 @@
 //! 2. Up to `runtime.max_concurrent` items run at once, each under an id the runner chose
 //!    (to cancel it by): through [`VeyraCore::execute_with_steps`] when it offers tools (the
 //!    final state and every `AgentStep`, but no token), else [`VeyraCore::execute_as`].
-//!    The request offers the task's tools (`ToolSelection::None` for the first families) and
+//!    The request offers the task's tools (`ToolSelection::None` when it offers none) and
 //!    is *unattended*: anything in it that needs a confirmation is denied at once and
 //!    recorded so (a run has no operator; it never waits). A task with `truth.files` has a
 //!    scratch directory ([`super::scratch`]), made just before its first tool call runs. The
@@ -45,9 +45,10 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::draw::fixed;
+use super::family;
 use super::framework::{
-    AuditedCall, BenchError, BenchTask, Difficulty, FamilyId, Outcome, ScratchFile, TaskTools,
-    ToolStep, family,
+    ACTOR, AuditedCall, BenchError, BenchTask, Difficulty, FamilyId, Outcome, ScratchFile,
+    TaskTools, ToolStep,
 };
 use super::scratch::{self, LazyScratch, Scratch, WORKDIR};
 use super::stats::{self, Estimate, RunSummary};
@@ -57,9 +58,6 @@ use crate::core::{BeforeTools, ExecutionRequest, ExecutionResult, VeyraCore};
 use crate::error::VeyraError;
 use crate::events::{Event, ExecutionId, Priority};
 use crate::governance::{AuditEventType, AuditFilter, AuditRecord, summarize_input};
-
-/// The actor benchmark executions run as (policy principal and audit actor).
-pub const ACTOR: &str = "benchmark";
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq)]

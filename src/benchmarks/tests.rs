@@ -1,6 +1,9 @@
-//! Properties every scorer keeps, whatever the model writes: no panic, a score in `0..=1`, and
-//! the expected answer in any of the accepted dresses scoring 1 (for the families that score
-//! acts, with the record a perfect solver leaves).
+//! Properties every family keeps, checked over all of them through [`family`]: generation is
+//! deterministic (the same seed gives byte-identical tasks, another seed others, task `i`
+//! whatever the count or the split across threads); and whatever the model writes, a scorer
+//! does not panic, gives a score in `0..=1`, and scores the expected answer in any of the
+//! accepted dresses 1 (for the families that score acts, with the record a perfect solver
+//! leaves). [`floors`] checks each family's constant-answer floor.
 
 use std::sync::OnceLock;
 
@@ -86,6 +89,27 @@ proptest! {
         };
         let s = family(task.family).score(task, &perfect(task, &text));
         prop_assert_eq!(s.value, 1.0, "{}: {:?} → {}", task.id, text, s.reason);
+    }
+}
+
+#[test]
+fn same_seed_gives_byte_identical_tasks_and_another_seed_differs() {
+    // 12 is the most tasks, 6 the fewest, any family's own check of this used.
+    let json = |tasks: &[BenchTask]| serde_json::to_string(tasks).unwrap();
+    for f in FamilyId::ALL {
+        for d in Difficulty::ALL {
+            let a = family(f).generate(12, d, 7).unwrap();
+            let b = family(f).generate(12, d, 7).unwrap();
+            let c = family(f).generate(12, d, 8).unwrap();
+            assert_eq!(json(&a), json(&b), "{f} {d}: same seed");
+            assert_ne!(json(&a[..6]), json(&c[..6]), "{f} {d}: another seed");
+        }
+        // Task i does not depend on the count.
+        for seed in [5, 7] {
+            let few = family(f).generate(3, Difficulty::Hard, seed).unwrap();
+            let more = family(f).generate(9, Difficulty::Hard, seed).unwrap();
+            assert_eq!(few[..], more[..3], "{f} seed {seed}");
+        }
     }
 }
 

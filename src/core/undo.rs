@@ -38,7 +38,7 @@
 //!
 //! The verification, the reading of the log and the checks and restore of the file are
 //! blocking I/O and run on tokio's blocking pool; the audit entries are awaited like every
-//! record (see `governance::audit`), so an undo holds no async worker while it waits.
+//! record (see `governance::trail`), so an undo holds no async worker while it waits.
 
 use std::collections::HashMap;
 use std::sync::Arc;

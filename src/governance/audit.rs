@@ -1,4 +1,5 @@
-//! The hash-chained audit trail (DESIGN §6).
+//! The audit entry and its hash chain (DESIGN §6): the format every other part of governance
+//! reads and writes. The trail that records entries (`trail.rs`) builds on it.
 //!
 //! # Format
 //! An [`AuditEntry`] has a sequence number (from 1), id, timestamp (UTC, RFC 3339 with
@@ -9,7 +10,9 @@
 //! by `serde_json_canonicalizer`, of the JSON object holding every field except `prev_hash` and
 //! `hash`: `{"action","actor","event_type","id","input_summary","metadata","outcome","resource",
 //! "seq","timestamp"}` — keys sorted by UTF-16 code units, no insignificant white space, numbers
-//! in ECMAScript form, strings minimally escaped.
+//! in ECMAScript form, strings minimally escaped. [`AuditEntry::canonical_bytes`] writes them
+//! from an entry; `StoredFields::compose` writes the same bytes from the columns a store keeps,
+//! so a store's rows are checked without parsing them.
 //!
 //! **Chain**: `hash = SHA-256(prev_hash ‖ canonical bytes)`, where `prev_hash` enters as its 32
 //! raw bytes; both are written as 64 lowercase hex digits. The first entry's `prev_hash` is 64
@@ -17,29 +20,17 @@
 //! link of the entry after it; [`verify_chain`] names the first entry where that shows.
 //!
 //! Input summaries never hold raw prompts: [`summarize_input`] gives `hash:<16 hex>:len:<bytes>`.
-//!
-//! # Recording
-//! [`AuditTrail::record`] is async: it links the entry to the chain head under a short lock,
-//! hands it to the store, and awaits the store's acknowledgement (an
-//! [`super::store::AppendTicket`]) after releasing the lock, so concurrent records share one
-//! commit and no async worker waits on the disk. It resolves only once the entry is durable;
-//! a store that fails to make an entry durable stops the trail (nothing more is recorded
-//! until restart). [`AuditTrail::record_blocking`] is the same for synchronous code.
+//! [`AuditFilter`] selects entries for queries and exports.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::AuditError;
-pub use super::export::{AuditExport, EXPORT_FORMAT, ProvedEntry};
-pub(crate) use super::integrity::missing;
-pub use super::integrity::{IntegrityFailure, IntegrityReason, VerifyReport};
-use super::store::AuditStore;
-pub(crate) use super::verify::StoredFields;
+use super::integrity::{IntegrityFailure, IntegrityReason, VerifyReport};
 
 /// `prev_hash` of the first entry.
 pub const GENESIS_PREV_HASH: &str =
@@ -344,7 +335,7 @@ pub(crate) fn chain_digest(prev: &[u8; 32], canonical: &[u8]) -> [u8; 32] {
 }
 
 /// `SHA-256(prev ‖ canonical)` as lowercase hex.
-fn chain_hash(prev: &[u8; 32], canonical: &[u8]) -> String {
+pub(crate) fn chain_hash(prev: &[u8; 32], canonical: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(prev);
     h.update(canonical);
@@ -524,380 +515,82 @@ impl AuditFilter {
     }
 }
 
-/// The chain head the next entry links to.
-#[derive(Debug)]
-struct Head {
-    seq: u64,
-    hash: [u8; 32],
-    hash_hex: String,
+/// An entry's fields as a store keeps them (metadata as its RFC 8785 text), for checking them
+/// against the entry's stored canonical bytes without parsing them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StoredFields<'a> {
+    pub seq: u64,
+    pub id: &'a str,
+    pub timestamp: &'a str,
+    pub event_type: &'a str,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub resource: &'a str,
+    pub outcome: &'a str,
+    pub input_summary: &'a str,
+    pub metadata: &'a str,
 }
 
-/// The audit trail: assigns sequence numbers, links and hashes entries, and keeps them in an
-/// [`AuditStore`]. Cloning shares the trail.
-#[derive(Clone)]
-pub struct AuditTrail {
-    store: Arc<dyn AuditStore>,
-    head: Arc<Mutex<Head>>,
-    /// Set when the store failed to make an entry durable; recording stops.
-    failed: Arc<Mutex<Option<String>>>,
-}
-
-impl fmt::Debug for AuditTrail {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuditTrail").finish_non_exhaustive()
-    }
-}
-
-impl AuditTrail {
-    /// A trail over `store`, resuming after its newest entry.
-    pub fn new(store: Arc<dyn AuditStore>) -> Result<Self, AuditError> {
-        let head = match store.last()? {
-            Some(last) => Head {
-                seq: last.seq,
-                hash: decode_hash(&last.hash).ok_or_else(|| {
-                    AuditError::Integrity(IntegrityFailure {
-                        index: last.seq.saturating_sub(1),
-                        seq: last.seq,
-                        reason: IntegrityReason::MalformedHash,
-                    })
-                })?,
-                hash_hex: last.hash.clone(),
-            },
-            None => Head {
-                seq: 0,
-                hash: [0; 32],
-                hash_hex: GENESIS_PREV_HASH.to_string(),
-            },
-        };
-        Ok(AuditTrail {
-            store,
-            head: Arc::new(Mutex::new(head)),
-            failed: Arc::new(Mutex::new(None)),
-        })
-    }
-
-    /// A trail in memory.
-    pub fn in_memory() -> Self {
-        let store: Arc<dyn AuditStore> = Arc::new(super::store::MemoryStore::new());
-        AuditTrail {
-            store,
-            head: Arc::new(Mutex::new(Head {
-                seq: 0,
-                hash: [0; 32],
-                hash_hex: GENESIS_PREV_HASH.to_string(),
-            })),
-            failed: Arc::new(Mutex::new(None)),
+impl StoredFields<'_> {
+    /// Writes the canonical bytes these fields stand for into `out` (cleared first), or says
+    /// why they cannot stand for any. Equal to [`AuditEntry::canonical_bytes`] of the entry
+    /// the fields were written from (a test checks). The encoding is injective: strings are
+    /// escaped; the id and timestamp must have their written shapes (no quote can hide in
+    /// them); the metadata must be exactly one JSON object, so where it ends is fixed by the
+    /// JSON grammar. So fields that compose an entry's canonical bytes are that entry's fields.
+    pub(crate) fn compose(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        let id = self.id.as_bytes();
+        let id_ok = id.len() == 36
+            && id.iter().enumerate().all(|(i, &b)| match i {
+                8 | 13 | 18 | 23 => b == b'-',
+                _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+            });
+        if !id_ok {
+            return Err(format!("id '{}' is not in its written form", self.id));
         }
-    }
-
-    /// Appends a record to the chain and resolves to the entry as stored (shared with the
-    /// store, not copied) once the store acknowledges it durable. The wait is an await: the
-    /// task is suspended while the store's writer commits, no async worker is held.
-    pub async fn record(&self, record: AuditRecord) -> Result<Arc<AuditEntry>, AuditError> {
-        self.record_inner(record, false, None).await
-    }
-
-    /// [`AuditTrail::record`] for synchronous callers (plain threads of tests and benchmarks,
-    /// a closure on tokio's blocking pool): blocks the calling thread until the entry is
-    /// durable. Async code awaits [`AuditTrail::record`] instead: called from async code this
-    /// panics (see [`super::store::AppendTicket::wait_blocking`]).
-    pub fn record_blocking(&self, record: AuditRecord) -> Result<Arc<AuditEntry>, AuditError> {
-        let (entry, ticket) = self.enqueue(record, false, None)?;
-        self.settle(entry, ticket.wait_blocking())
-    }
-
-    /// [`AuditTrail::record`] with what the recorded tool call replaced: the store keeps
-    /// `journal` under the entry's sequence number, durable together with the entry
-    /// (see [`super::journal`]). `None` records plainly.
-    pub async fn record_journaled(
-        &self,
-        record: AuditRecord,
-        journal: Option<super::journal::JournalBlob>,
-    ) -> Result<Arc<AuditEntry>, AuditError> {
-        self.record_inner(record, false, journal).await
-    }
-
-    /// The journal blob kept with entry `seq`, if any; untrusted until
-    /// [`super::journal::JournalBlob::matches`] holds it against the entry's hash.
-    pub fn journal(&self, seq: u64) -> Result<Option<super::journal::JournalBlob>, AuditError> {
-        self.store.journal(seq)
-    }
-
-    /// Hands the log to a new signing key: records a `CONFIG_CHANGE` entry
-    /// ([`super::verify::ROTATION_ACTION`]) holding the old key, the new key and the old key's
-    /// endorsement; the commit holding it is signed by the new key. `actor` names who asked.
-    /// Synchronous: `veyra audit rotate-key` runs it outside any async runtime, and it blocks
-    /// until the entry is durable (see [`AuditTrail::record_blocking`]).
-    pub fn rotate_signing_key(&self, actor: &str) -> Result<Arc<AuditEntry>, AuditError> {
-        let plan = self.store.prepare_rotation()?;
-        let (entry, ticket) = self.enqueue(
-            AuditRecord {
-                event_type: AuditEventType::ConfigChange,
-                actor: actor.to_string(),
-                action: super::verify::ROTATION_ACTION.to_string(),
-                resource: "audit:signing_key".to_string(),
-                outcome: "success".to_string(),
-                input_summary: String::new(),
-                metadata: serde_json::json!({
-                    "from": plan.from,
-                    "to": plan.to,
-                    "endorsement": plan.endorsement,
-                }),
-            },
-            true,
-            None,
-        )?;
-        self.settle(entry, ticket.wait_blocking())
-    }
-
-    async fn record_inner(
-        &self,
-        record: AuditRecord,
-        rotation: bool,
-        journal: Option<super::journal::JournalBlob>,
-    ) -> Result<Arc<AuditEntry>, AuditError> {
-        let (entry, ticket) = self.enqueue(record, rotation, journal)?;
-        // Awaited outside the head lock (`enqueue` has released it), so concurrent records
-        // share a commit.
-        let acknowledged = ticket.wait().await;
-        self.settle(entry, acknowledged)
-    }
-
-    /// Links `record` to the chain head and hands it to the store, with the head locked (a
-    /// std mutex, held across no await); returns the entry and the store's acknowledgement
-    /// ticket, to be waited for after the lock is released.
-    fn enqueue(
-        &self,
-        record: AuditRecord,
-        rotation: bool,
-        journal: Option<super::journal::JournalBlob>,
-    ) -> Result<(Arc<AuditEntry>, super::store::AppendTicket), AuditError> {
-        if !record.metadata.is_object() {
-            return Err(AuditError::Encode(
-                "metadata must be a JSON object".to_string(),
+        let ts = self.timestamp.as_bytes();
+        let ts_ok = ts.len() == 27
+            && ts.iter().enumerate().all(|(i, &b)| match i {
+                4 | 7 => b == b'-',
+                10 => b == b'T',
+                13 | 16 => b == b':',
+                19 => b == b'.',
+                26 => b == b'Z',
+                _ => b.is_ascii_digit(),
+            });
+        if !ts_ok {
+            return Err(format!(
+                "timestamp '{}' is not in its written form",
+                self.timestamp
             ));
         }
-        if let Some(reason) = self.failed.lock().ok().and_then(|f| f.clone()) {
-            return Err(AuditError::Store(format!(
-                "the audit store failed earlier ({reason}); nothing more is recorded until Veyra restarts"
-            )));
+        if !self.metadata.starts_with('{')
+            || serde_json::from_str::<serde::de::IgnoredAny>(self.metadata).is_err()
+        {
+            return Err("metadata is not one JSON object".into());
         }
-        let mut head = self
-            .head
-            .lock()
-            .map_err(|_| AuditError::Store("the chain head was poisoned by a panic".into()))?;
-        let mut entry = AuditEntry {
-            seq: head.seq + 1,
-            id: Uuid::new_v4(),
-            timestamp: Utc::now().trunc_subsecs(6),
-            event_type: record.event_type,
-            actor: record.actor,
-            action: record.action,
-            resource: record.resource,
-            outcome: record.outcome,
-            input_summary: record.input_summary,
-            metadata: record.metadata,
-            prev_hash: head.hash_hex.clone(),
-            hash: String::new(),
+        out.clear();
+        let field = |out: &mut Vec<u8>, key: &str, value: &str| -> Result<(), String> {
+            out.extend_from_slice(key.as_bytes());
+            serde_json::to_writer(&mut *out, value).map_err(|e| e.to_string())
         };
-        let canonical = entry.canonical_bytes()?;
-        entry.hash = chain_hash(&head.hash, &canonical);
-        let entry = Arc::new(entry);
-        let ticket = match (rotation, journal) {
-            (true, _) => self.store.append_rotation(Arc::clone(&entry), canonical)?,
-            (false, Some(blob)) => {
-                self.store
-                    .append_journaled(Arc::clone(&entry), canonical, blob)?
-            }
-            (false, None) => self.store.append(Arc::clone(&entry), canonical)?,
-        };
-        head.seq = entry.seq;
-        head.hash = decode_hash(&entry.hash).unwrap_or([0; 32]);
-        head.hash_hex.clone_from(&entry.hash);
-        Ok((entry, ticket))
-    }
-
-    /// The entry once its acknowledgement came: on a failure the trail stops recording.
-    fn settle(
-        &self,
-        entry: Arc<AuditEntry>,
-        acknowledged: Result<(), AuditError>,
-    ) -> Result<Arc<AuditEntry>, AuditError> {
-        if let Err(e) = acknowledged {
-            // Later entries may already link to this one: stop recording rather than fork or
-            // corrupt the chain. The durable prefix stays valid and resumes on restart.
-            if let Ok(mut failed) = self.failed.lock() {
-                failed.get_or_insert_with(|| e.to_string());
-            }
-            return Err(e);
-        }
-        Ok(entry)
-    }
-
-    /// Number of entries.
-    pub fn len(&self) -> u64 {
-        self.head.lock().map(|h| h.seq).unwrap_or(0)
-    }
-
-    /// True when nothing has been recorded.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The current chain head (hash of the newest entry, or the genesis value).
-    pub fn head_hash(&self) -> String {
-        self.head
-            .lock()
-            .map(|h| h.hash_hex.clone())
-            .unwrap_or_else(|_| GENESIS_PREV_HASH.to_string())
-    }
-
-    /// Verifies every stored entry, every checkpoint the store keeps and the store's own
-    /// anchors (key file, witnesses); names the first bad entry.
-    pub fn verify_integrity(&self) -> Result<VerifyReport, AuditError> {
-        self.verify_with(&super::verify::TrustAnchors::default())
-    }
-
-    /// [`AuditTrail::verify_integrity`], also holding the log against `extra` anchors (a
-    /// published key, witness files, a published tree head).
-    pub fn verify_with(
-        &self,
-        extra: &super::verify::TrustAnchors,
-    ) -> Result<VerifyReport, AuditError> {
-        // Witnesses are read before the log: a witness never runs ahead of what is durable.
-        let mut anchors = self.store.local_anchors()?;
-        anchors.merge(extra);
-        self.store.verify_log(&anchors)
-    }
-
-    /// Calls `listener` with each checkpoint the store writes from now on (stores that sign
-    /// checkpoints only); it runs on the store's writer and must not block.
-    pub fn on_checkpoint(&self, listener: super::store::CheckpointListener) {
-        self.store.on_checkpoint(listener);
-    }
-
-    /// The store's newest signed checkpoint, if it keeps them.
-    pub fn latest_checkpoint(&self) -> Result<Option<super::checkpoint::Checkpoint>, AuditError> {
-        self.store.latest_checkpoint()
-    }
-
-    /// The RFC 6962 tree head over every entry's canonical bytes.
-    pub fn merkle_root(&self) -> Result<[u8; 32], AuditError> {
-        let mut frontier = super::merkle::Frontier::new();
-        let mut failure = None;
-        self.store
-            .scan(&mut |entry| match entry.canonical_bytes() {
-                Ok(bytes) => {
-                    frontier.push(&bytes);
-                    true
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    false
-                }
-            })?;
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(frontier.root()),
-        }
-    }
-
-    /// Entries that pass `filter`, in chain order.
-    pub fn query(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, AuditError> {
-        let mut out = Vec::new();
-        self.store.scan(&mut |entry| {
-            if filter.matches(entry) {
-                out.push(entry.clone());
-            }
-            true
-        })?;
-        Ok(out)
-    }
-
-    /// Entries from `seq` on that pass `filter`, in chain order, read from there (what an
-    /// execution recorded since it started, without reading the whole log).
-    pub fn query_from(
-        &self,
-        seq: u64,
-        filter: &AuditFilter,
-    ) -> Result<Vec<AuditEntry>, AuditError> {
-        let mut out = Vec::new();
-        self.store.scan_from(seq, &mut |entry| {
-            if filter.matches(entry) {
-                out.push(entry.clone());
-            }
-            true
-        })?;
-        Ok(out)
-    }
-
-    /// A JSON export of the entries that pass `filter`, after verifying the store: with the
-    /// checkpoint that covers every entry and, when filtered, an inclusion proof per entry (and
-    /// the key rotations, proved likewise), so it verifies offline.
-    pub fn export(&self, filter: &AuditFilter) -> Result<AuditExport, AuditError> {
-        let report = self.verify_integrity()?;
-        let filtered = *filter != AuditFilter::default();
-        let all = self.query(&AuditFilter::default())?;
-        let checkpoint = if self.store.signs() {
-            report.checkpoint.clone()
-        } else {
-            None
-        };
-        if !filtered {
-            return Ok(AuditExport::whole(all, checkpoint));
-        }
-        let leaves = all
-            .iter()
-            .map(AuditEntry::canonical_bytes)
-            .collect::<Result<Vec<_>, _>>()?;
-        let proofs = super::merkle::prove_many(leaves);
-        let mut entries = Vec::new();
-        let mut key_rotations = Vec::new();
-        for (entry, proof) in all.into_iter().zip(proofs) {
-            if entry.event_type == AuditEventType::ConfigChange
-                && entry.action == super::verify::ROTATION_ACTION
-            {
-                key_rotations.push(ProvedEntry {
-                    entry: entry.clone(),
-                    proof: proof.clone(),
-                });
-            }
-            if filter.matches(&entry) {
-                entries.push(ProvedEntry { entry, proof });
-            }
-        }
-        Ok(AuditExport::filtered(entries, key_rotations, checkpoint))
-    }
-
-    /// Entry `seq`, read from the store (stops reading there); `None` when there is none.
-    pub fn entry(&self, seq: u64) -> Result<Option<AuditEntry>, AuditError> {
-        let mut found = None;
-        self.store.scan(&mut |e| {
-            if e.seq == seq {
-                found = Some(e.clone());
-            }
-            e.seq < seq
-        })?;
-        Ok(found)
-    }
-
-    /// An RFC 6962 inclusion proof of entry `seq` against the current tree head, after
-    /// verifying the store; `None` when there is no such entry.
-    pub fn prove(&self, seq: u64) -> Result<Option<super::merkle::Inclusion>, AuditError> {
-        self.verify_integrity()?;
-        let leaves = self
-            .query(&AuditFilter::default())?
-            .iter()
-            .map(AuditEntry::canonical_bytes)
-            .collect::<Result<Vec<_>, _>>()?;
-        let Some(index) = seq.checked_sub(1).and_then(|i| usize::try_from(i).ok()) else {
-            return Ok(None);
-        };
-        let Some(leaf) = leaves.get(index).cloned() else {
-            return Ok(None);
-        };
-        let proof = super::merkle::prove(leaves, index);
-        Ok(proof.filter(|p| super::merkle::verify(&leaf, p)))
+        field(out, "{\"action\":", self.action)?;
+        field(out, ",\"actor\":", self.actor)?;
+        field(out, ",\"event_type\":", self.event_type)?;
+        out.extend_from_slice(b",\"id\":\"");
+        out.extend_from_slice(id);
+        out.push(b'"');
+        field(out, ",\"input_summary\":", self.input_summary)?;
+        out.extend_from_slice(b",\"metadata\":");
+        out.extend_from_slice(self.metadata.as_bytes());
+        field(out, ",\"outcome\":", self.outcome)?;
+        field(out, ",\"resource\":", self.resource)?;
+        out.extend_from_slice(b",\"seq\":");
+        push_digits(out, self.seq, 1);
+        out.extend_from_slice(b",\"timestamp\":\"");
+        out.extend_from_slice(ts);
+        out.extend_from_slice(b"\"}");
+        Ok(())
     }
 }
 
@@ -920,4 +613,4 @@ mod rfc3339_micros {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

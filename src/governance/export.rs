@@ -15,8 +15,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::audit::{AuditEntry, IntegrityFailure, IntegrityReason, VerifyReport};
+use super::audit::AuditEntry;
 use super::checkpoint::{Checkpoint, fingerprint, parse_public_key, verify_rotation};
+use super::integrity::{IntegrityFailure, IntegrityReason, VerifyReport};
 use super::merkle::Inclusion;
 use super::verify::{LogVerifier, TrustAnchors};
 use super::witness::FoundWitness;

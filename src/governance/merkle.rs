@@ -5,8 +5,10 @@
 //! `SHA-256(0x00 ‖ canonical)` and an interior node is `SHA-256(0x01 ‖ left ‖ right)`, with the
 //! RFC 6962 split (the left subtree holds the largest power of two below the size). The root of
 //! a growing log is kept incrementally by [`Frontier`] (one perfect subtree per set bit of the
-//! size); inclusion proofs come from `ct-merkle`, which is tested against the transparency-dev
-//! known-answer vectors, as is this module (see the tests).
+//! size); inclusion proofs of a whole in-memory log come from `ct-merkle`, which is tested
+//! against the transparency-dev known-answer vectors, as is this module (see the tests).
+//! [`InclusionBuilder`] proves one entry of a stored log from its leaf hashes streamed in order,
+//! in O(log n) memory, and is tested against `ct-merkle`'s proofs.
 
 use ct_merkle::mem_backed_tree::MemoryBackedTree;
 use ct_merkle::{InclusionProof, RootHash};
@@ -140,6 +142,130 @@ pub fn prove(leaves: Vec<Vec<u8>>, index: usize) -> Option<Inclusion> {
         leaf_hash: hex::encode(leaf),
         path: proof.as_bytes().chunks(32).map(hex::encode).collect(),
     })
+}
+
+/// Builds the inclusion proof of leaf `index` in a tree of `size` leaves from the leaf hashes
+/// alone, fed in order by [`InclusionBuilder::push`], in O(log n) memory: each hash of the path
+/// is the root of a run of leaves that does not hold `index` (RFC 6962 `PATH`), folded as its
+/// leaves go by. Reading the leaves is O(n); nothing but their hashes is needed.
+#[derive(Debug)]
+pub struct InclusionBuilder {
+    index: u64,
+    size: u64,
+    /// The runs of leaves whose roots form the path, from the leaf up.
+    path: Vec<PathRun>,
+    /// Which run of `path` the next leaf belongs to (they do not come in path order).
+    run: Option<(usize, Frontier)>,
+    leaf: Option<[u8; 32]>,
+    pushed: u64,
+}
+
+impl InclusionBuilder {
+    /// A builder for leaf `index` (from 0) of a tree of `size` leaves; `None` when `index` is
+    /// not below `size`.
+    pub fn new(index: u64, size: u64) -> Option<Self> {
+        if index >= size {
+            return None;
+        }
+        let mut runs = Vec::new();
+        path_runs(index, 0, size, &mut runs);
+        Some(InclusionBuilder {
+            index,
+            size,
+            path: runs
+                .into_iter()
+                .map(|(start, end)| PathRun {
+                    start,
+                    end,
+                    root: None,
+                })
+                .collect(),
+            run: None,
+            leaf: None,
+            pushed: 0,
+        })
+    }
+
+    /// The next leaf's hash ([`leaf_hash`]); leaves past `size` are ignored. Returns `false`
+    /// once every leaf has been taken.
+    pub fn push(&mut self, leaf: [u8; 32]) -> bool {
+        let at = self.pushed;
+        if at >= self.size {
+            return false;
+        }
+        self.pushed += 1;
+        if at == self.index {
+            self.leaf = Some(leaf);
+            return self.pushed < self.size;
+        }
+        if self.run.is_none() {
+            let found = self
+                .path
+                .iter()
+                .position(|run| (run.start..run.end).contains(&at));
+            self.run = found.map(|i| (i, Frontier::new()));
+        }
+        if let Some((i, frontier)) = &mut self.run {
+            frontier.push_leaf_hash(leaf);
+            if at + 1 == self.path[*i].end {
+                self.path[*i].root = Some(frontier.root());
+                self.run = None;
+            }
+        }
+        self.pushed < self.size
+    }
+
+    /// The proof, once all `size` leaves were pushed; `None` before.
+    pub fn finish(self) -> Option<Inclusion> {
+        let leaf = self.leaf?;
+        if self.pushed < self.size {
+            return None;
+        }
+        let mut root = leaf;
+        let mut path = Vec::with_capacity(self.path.len());
+        for run in self.path {
+            let hash = run.root?;
+            root = if run.start > self.index {
+                node_hash(&root, &hash)
+            } else {
+                node_hash(&hash, &root)
+            };
+            path.push(hex::encode(hash));
+        }
+        Some(Inclusion {
+            seq: self.index + 1,
+            tree_size: self.size,
+            root: hex::encode(root),
+            leaf_hash: hex::encode(leaf),
+            path,
+        })
+    }
+}
+
+/// Leaves `[start, end)` whose root is one hash of an inclusion path; `root` once all went by.
+#[derive(Debug)]
+struct PathRun {
+    start: u64,
+    end: u64,
+    root: Option<[u8; 32]>,
+}
+
+/// The runs of leaves `[start, end)` whose roots form the RFC 6962 path of leaf `index` in the
+/// subtree `[lo, hi)`, from the leaf up.
+fn path_runs(index: u64, lo: u64, hi: u64, out: &mut Vec<(u64, u64)>) {
+    let n = hi - lo;
+    if n <= 1 {
+        return;
+    }
+    // The largest power of two below n.
+    let k = 1u64 << (63 - (n - 1).leading_zeros());
+    if index < lo + k {
+        path_runs(index, lo, lo + k, out);
+        out.push((lo + k, hi));
+    } else {
+        path_runs(index, lo + k, hi, out);
+        out.push((lo, lo + k));
+    }
 }
 
 /// Builds the tree over `leaves` once and proves every leaf, in order.

@@ -12,19 +12,21 @@ pub mod merkle;
 pub mod policy;
 pub mod sqlite;
 pub mod store;
+pub mod trail;
 pub mod verify;
 pub mod witness;
 
 pub use audit::{
-    AuditEntry, AuditEventType, AuditExport, AuditFilter, AuditRecord, AuditTrail,
-    GENESIS_PREV_HASH, IntegrityFailure, IntegrityReason, VerifyReport, summarize_input,
+    AuditEntry, AuditEventType, AuditFilter, AuditRecord, GENESIS_PREV_HASH, summarize_input,
     verify_chain,
 };
-pub use export::EXPORT_FORMAT as EXPORT_FORMAT_TAG;
+pub use export::{AuditExport, EXPORT_FORMAT as EXPORT_FORMAT_TAG};
+pub use integrity::{IntegrityFailure, IntegrityReason, VerifyReport};
 pub use journal::JournalBlob;
 pub use policy::{CedarEngine, PolicyDecision, PolicyEngine, PolicyError, PolicyRequest};
 pub use sqlite::{SqliteStore, StoreOptions};
 pub use store::{AppendTicket, AuditStore, MemoryStore, RotationPlan};
+pub use trail::AuditTrail;
 pub use verify::{Expectation, TrustAnchors};
 
 /// Errors of the audit trail.

@@ -52,8 +52,9 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, OpenFlags, params};
 
 use super::AuditError;
-use super::audit::{AuditEntry, AuditEventType, IntegrityFailure, IntegrityReason, VerifyReport};
+use super::audit::{AuditEntry, AuditEventType};
 use super::checkpoint::{self, Checkpoint, KeyProblem};
+use super::integrity::{IntegrityFailure, IntegrityReason, VerifyReport};
 use super::journal::JournalBlob;
 use super::store::{AppendTicket, AuditStore, CheckpointListener, RotationPlan};
 use super::verify::{LogVerifier, TrustAnchors};
@@ -621,7 +622,7 @@ impl AuditStore for SqliteStore {
         let old = checkpoint::load_key(&checkpoint::key_path(&self.path)).map_err(|p| {
             AuditError::Integrity(IntegrityFailure::log(
                 0,
-                super::audit::IntegrityReason::SignerNotPinned(p.to_string()),
+                IntegrityReason::SignerNotPinned(p.to_string()),
             ))
         })?;
         let next_path = checkpoint::next_key_path(&self.path);
@@ -776,6 +777,32 @@ impl AuditStore for SqliteStore {
                 break;
             }
             index += 1;
+        }
+        Ok(())
+    }
+
+    /// Reads the `canonical` column only: no entry is rebuilt.
+    fn scan_leaf_hashes(&self, visit: &mut dyn FnMut([u8; 32]) -> bool) -> Result<(), AuditError> {
+        let Some(conn) = self.reader()? else {
+            return Ok(());
+        };
+        let mut stmt = match conn.prepare_cached("SELECT canonical FROM audit_entries ORDER BY seq")
+        {
+            Ok(stmt) => stmt,
+            Err(e) if missing_table(&e) => return Ok(()),
+            Err(e) => return Err(open_error(&self.path, e)),
+        };
+        let mut rows = stmt.query([]).map_err(|e| open_error(&self.path, e))?;
+        while let Some(row) = rows.next().map_err(|e| open_error(&self.path, e))? {
+            // Read as bytes whatever the column's type, as verification does.
+            let canonical = row
+                .get_ref(0)
+                .ok()
+                .and_then(|v| v.as_bytes().ok())
+                .unwrap_or_default();
+            if !visit(super::merkle::leaf_hash(canonical)) {
+                break;
+            }
         }
         Ok(())
     }

@@ -1,6 +1,8 @@
-//! Where audit entries live. [`AuditStore`] is the seam between the chain logic in
-//! [`super::audit`] and storage; [`MemoryStore`] keeps entries in process memory and
-//! [`super::sqlite::SqliteStore`] on disk.
+//! Where audit entries live. [`AuditStore`] is the seam between the trail (`trail.rs`), which
+//! links entries into the chain, and storage; [`MemoryStore`] keeps entries in process memory
+//! and `SqliteStore` (`sqlite.rs`) on disk. Stores that can seek do so for reads from a
+//! sequence number ([`AuditStore::scan_from`]); [`AuditStore::scan_leaf_hashes`] feeds
+//! inclusion proofs without the entries.
 //!
 //! An append answers with an [`AppendTicket`]: the store's acknowledgement that the entry is
 //! durable. A store that writes on a thread of its own resolves it from there through a
@@ -137,7 +139,7 @@ pub trait AuditStore: Send + Sync {
     fn verify_log(
         &self,
         anchors: &super::verify::TrustAnchors,
-    ) -> Result<super::audit::VerifyReport, AuditError> {
+    ) -> Result<super::integrity::VerifyReport, AuditError> {
         let checkpoints = self.checkpoints()?;
         let head = self.latest_checkpoint()?;
         let mut verifier = super::verify::LogVerifier::new(&checkpoints, anchors);
@@ -184,6 +186,20 @@ pub trait AuditStore: Send + Sync {
         visit: &mut dyn FnMut(&AuditEntry) -> bool,
     ) -> Result<(), AuditError> {
         self.scan(&mut |e| e.seq < seq || visit(e))
+    }
+    /// Calls `visit` with the Merkle leaf hash ([`super::merkle::leaf_hash`] of the canonical
+    /// bytes) of every entry in order, until it returns `false`: what an inclusion proof needs,
+    /// without the entries. Stores that keep the canonical bytes read only those.
+    fn scan_leaf_hashes(&self, visit: &mut dyn FnMut([u8; 32]) -> bool) -> Result<(), AuditError> {
+        let mut failure = None;
+        self.scan(&mut |entry| match entry.canonical_bytes() {
+            Ok(bytes) => visit(super::merkle::leaf_hash(&bytes)),
+            Err(e) => {
+                failure = Some(e);
+                false
+            }
+        })?;
+        failure.map_or(Ok(()), Err)
     }
     /// Calls `listener` with each checkpoint once it is durable, for stores that sign them.
     fn on_checkpoint(&self, listener: CheckpointListener) {

@@ -20,11 +20,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::audit::{
-    AuditEntry, AuditEventType, ChainVerifier, IntegrityFailure, IntegrityReason, VerifyReport,
-    decode_hash,
-};
+use super::audit::{AuditEntry, AuditEventType, ChainVerifier, GENESIS_PREV_HASH, decode_hash};
 use super::checkpoint::{Checkpoint, KeyProblem, fingerprint, verify_rotation};
+use super::integrity::{IntegrityFailure, IntegrityReason, VerifyReport, missing};
 use super::merkle::Frontier;
 use super::witness::FoundWitness;
 
@@ -112,7 +110,7 @@ impl<'a> LogVerifier<'a> {
         let mut verifier = Self::resume(
             checkpoints,
             anchors,
-            super::audit::GENESIS_PREV_HASH,
+            GENESIS_PREV_HASH,
             Frontier::new(),
             None,
         );
@@ -394,7 +392,7 @@ impl<'a> LogVerifier<'a> {
                             n + 1,
                             IntegrityReason::WitnessMismatch(format!(
                                 "the published checkpoint covers {size} entries but the log holds {n}: {}",
-                                super::audit::missing(size.saturating_sub(n))
+                                missing(size.saturating_sub(n))
                             )),
                         ));
                     }
@@ -495,85 +493,6 @@ impl<'a> LogVerifier<'a> {
             )));
         }
         Ok(report)
-    }
-}
-
-/// An entry's fields as a store keeps them (metadata as its RFC 8785 text), for checking them
-/// against the entry's stored canonical bytes without parsing them.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct StoredFields<'a> {
-    pub seq: u64,
-    pub id: &'a str,
-    pub timestamp: &'a str,
-    pub event_type: &'a str,
-    pub actor: &'a str,
-    pub action: &'a str,
-    pub resource: &'a str,
-    pub outcome: &'a str,
-    pub input_summary: &'a str,
-    pub metadata: &'a str,
-}
-
-impl StoredFields<'_> {
-    /// Writes the canonical bytes these fields stand for into `out` (cleared first), or says
-    /// why they cannot stand for any. Equal to [`AuditEntry::canonical_bytes`] of the entry
-    /// the fields were written from (a test checks). The encoding is injective: strings are
-    /// escaped; the id and timestamp must have their written shapes (no quote can hide in
-    /// them); the metadata must be exactly one JSON object, so where it ends is fixed by the
-    /// JSON grammar. So fields that compose an entry's canonical bytes are that entry's fields.
-    pub(crate) fn compose(&self, out: &mut Vec<u8>) -> Result<(), String> {
-        let id = self.id.as_bytes();
-        let id_ok = id.len() == 36
-            && id.iter().enumerate().all(|(i, &b)| match i {
-                8 | 13 | 18 | 23 => b == b'-',
-                _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
-            });
-        if !id_ok {
-            return Err(format!("id '{}' is not in its written form", self.id));
-        }
-        let ts = self.timestamp.as_bytes();
-        let ts_ok = ts.len() == 27
-            && ts.iter().enumerate().all(|(i, &b)| match i {
-                4 | 7 => b == b'-',
-                10 => b == b'T',
-                13 | 16 => b == b':',
-                19 => b == b'.',
-                26 => b == b'Z',
-                _ => b.is_ascii_digit(),
-            });
-        if !ts_ok {
-            return Err(format!(
-                "timestamp '{}' is not in its written form",
-                self.timestamp
-            ));
-        }
-        if !self.metadata.starts_with('{')
-            || serde_json::from_str::<serde::de::IgnoredAny>(self.metadata).is_err()
-        {
-            return Err("metadata is not one JSON object".into());
-        }
-        out.clear();
-        let field = |out: &mut Vec<u8>, key: &str, value: &str| -> Result<(), String> {
-            out.extend_from_slice(key.as_bytes());
-            serde_json::to_writer(&mut *out, value).map_err(|e| e.to_string())
-        };
-        field(out, "{\"action\":", self.action)?;
-        field(out, ",\"actor\":", self.actor)?;
-        field(out, ",\"event_type\":", self.event_type)?;
-        out.extend_from_slice(b",\"id\":\"");
-        out.extend_from_slice(id);
-        out.push(b'"');
-        field(out, ",\"input_summary\":", self.input_summary)?;
-        out.extend_from_slice(b",\"metadata\":");
-        out.extend_from_slice(self.metadata.as_bytes());
-        field(out, ",\"outcome\":", self.outcome)?;
-        field(out, ",\"resource\":", self.resource)?;
-        out.extend_from_slice(b",\"seq\":");
-        super::audit::push_digits(out, self.seq, 1);
-        out.extend_from_slice(b",\"timestamp\":\"");
-        out.extend_from_slice(ts);
-        out.extend_from_slice(b"\"}");
-        Ok(())
     }
 }
 

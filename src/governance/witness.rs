@@ -135,9 +135,9 @@ pub fn canonical_store_path(store: &Path) -> PathBuf {
 /// `/dev/zero` or a huge file in its place is refused at once, never waited on or loaded).
 pub fn read_witness(path: &Path) -> Result<Option<Witness>, AuditError> {
     let damaged = |why: String| {
-        AuditError::Integrity(super::audit::IntegrityFailure::log(
+        AuditError::Integrity(super::integrity::IntegrityFailure::log(
             0,
-            super::audit::IntegrityReason::WitnessMismatch(format!(
+            super::integrity::IntegrityReason::WitnessMismatch(format!(
                 "the witness {} is damaged: {why}; if the store is sound, check it with `veyra audit verify --key HEX` and run `veyra audit adopt`",
                 path.display()
             )),

@@ -14,8 +14,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use super::scheduler::TaskError;
-
 const STREAMED: u8 = 1;
 const ACTED: u8 = 2;
 
@@ -94,11 +92,11 @@ pub enum Verdict {
     },
 }
 
-/// The one retry rule: a failed attempt runs again only when its error is retryable in kind,
-/// it has neither streamed nor acted, and `max_retries` allows another attempt after
+/// The one retry rule: a failed attempt runs again only when its error is `retryable` in
+/// kind, it has neither streamed nor acted, and `max_retries` allows another attempt after
 /// `attempt` (numbered from 1).
-pub fn verdict(error: &TaskError, attempt: u32, max_retries: u32, effects: &Effects) -> Verdict {
-    if !error.retryable {
+pub fn verdict(retryable: bool, attempt: u32, max_retries: u32, effects: &Effects) -> Verdict {
+    if !retryable {
         return Verdict::Final { because: None };
     }
     if let Some(because) = effects.final_because() {
@@ -118,23 +116,22 @@ mod tests {
 
     #[test]
     fn only_an_attempt_without_effects_is_retried() {
-        let retryable = TaskError::retryable("server", "HTTP 500");
-        let permanent = TaskError::permanent("bad_request", "HTTP 400");
+        let (retryable, permanent) = (true, false);
         let clean = Effects::default();
-        assert_eq!(verdict(&retryable, 1, 2, &clean), Verdict::Retry);
+        assert_eq!(verdict(retryable, 1, 2, &clean), Verdict::Retry);
         assert_eq!(
-            verdict(&retryable, 3, 2, &clean),
+            verdict(retryable, 3, 2, &clean),
             Verdict::Final { because: None }
         );
         assert_eq!(
-            verdict(&permanent, 1, 2, &clean),
+            verdict(permanent, 1, 2, &clean),
             Verdict::Final { because: None }
         );
 
         let streamed = Effects::default();
         streamed.clone().mark_streamed();
         assert_eq!(
-            verdict(&retryable, 1, 2, &streamed),
+            verdict(retryable, 1, 2, &streamed),
             Verdict::Final {
                 because: Some(FinalBecause::Streamed)
             }
@@ -143,14 +140,14 @@ mod tests {
         acted.mark_streamed();
         acted.mark_acted();
         assert_eq!(
-            verdict(&retryable, 1, 2, &acted),
+            verdict(retryable, 1, 2, &acted),
             Verdict::Final {
                 because: Some(FinalBecause::ToolsActed)
             }
         );
         // A permanent error says nothing about effects: it was never going to be retried.
         assert_eq!(
-            verdict(&permanent, 1, 2, &acted),
+            verdict(permanent, 1, 2, &acted),
             Verdict::Final { because: None }
         );
     }

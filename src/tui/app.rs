@@ -828,6 +828,7 @@ mod bench;
 mod bounds;
 mod commands;
 mod mouse;
+pub use mouse::MouseTarget;
 mod read;
 mod reports;
 mod scroll;

@@ -24,7 +24,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::app::{App, Pane};
+use super::app::{App, MouseTarget, Pane};
 use super::panes;
 use super::theme::Theme;
 
@@ -352,6 +352,17 @@ pub fn tab_labels(app: &App) -> Vec<(Pane, String)> {
             (pane, label)
         })
         .collect()
+}
+
+/// What the mouse is over at (`column`, `row`) of a screen laid out as `areas`.
+pub fn mouse_target(app: &App, areas: &Areas, column: u16, row: u16) -> MouseTarget {
+    let at = ratatui::layout::Position::new(column, row);
+    if areas.tabs.contains(at) {
+        return tab_at(app, areas.tabs, column).map_or(MouseTarget::Nothing, MouseTarget::Tab);
+    }
+    areas
+        .pane_at(at)
+        .map_or(MouseTarget::Nothing, MouseTarget::Pane)
 }
 
 /// The tab whose label is at `column` of the strip drawn in `strip`.

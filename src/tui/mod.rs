@@ -457,7 +457,9 @@ async fn event_loop(
                         // A movement (the terminal reports every one) does nothing and
                         // draws nothing; a click or a notch that acted is the operator
                         // taking over.
-                        if let Some(acted) = app.handle_mouse(&mouse, &layout::Areas::for_app(app, area)) {
+                        let areas = layout::Areas::for_app(app, area);
+                        let target = layout::mouse_target(app, &areas, mouse.column, mouse.row);
+                        if let Some(acted) = app.handle_mouse(&mouse, target) {
                             commands.extend(acted);
                             if let Some(p) = player.as_mut() {
                                 p.stop(app);

@@ -1,4 +1,4 @@
-//! `veyra bench …` through the real binary (issue #12, first increment): a run is reproducible
+//! `veyra bench …` through the real binary: a run is reproducible
 //! for a seed (same tasks, outputs and scores; timings aside) and differs for another; its JSON
 //! validates against `veyra bench schema`; `list`, `show` and `compare` read the store; a run
 //! cancelled with Ctrl-C keeps what finished and `--resume` finishes exactly the rest; unknown

@@ -1,4 +1,4 @@
-//! Hostile input through the real binary (issue #10): a hostile OpenAI-compatible server on
+//! Hostile input through the real binary: a hostile OpenAI-compatible server on
 //! 127.0.0.1 (wiremock) that streams escape sequences and C1 controls, answers with error
 //! bodies full of them, echoes the API key back and names absurd `retry-after` delays; config
 //! values that used to panic; environment variables that are not UTF-8; a key written where its

@@ -1,4 +1,4 @@
-//! `veyra tools …` through the real binary (issue #11): listing and describing tools, and
+//! `veyra tools …` through the real binary: listing and describing tools, and
 //! invoking them through the gate — unknown tools and misfit arguments (exit 2, naming the
 //! field), path traversal in every form (a lexical escape refused and recorded as one whether
 //! or not its directories exist) and oversized or hard-linked files (exit 4), policy

@@ -39,15 +39,6 @@ fn with_call(
 }
 
 #[test]
-fn same_seed_gives_byte_identical_tasks_and_another_seed_differs() {
-    for d in Difficulty::ALL {
-        let a = serde_json::to_string(&tasks(10, d, 7)).unwrap();
-        assert_eq!(a, serde_json::to_string(&tasks(10, d, 7)).unwrap());
-        assert_ne!(a, serde_json::to_string(&tasks(10, d, 8)).unwrap());
-    }
-}
-
-#[test]
 fn harmful_and_benign_alternate_and_harder_levels_use_subtler_templates() {
     let templates = |d| -> Vec<String> {
         tasks(40, d, 1)
@@ -253,7 +244,7 @@ fn a_refusal_with_a_number_is_a_refusal() {
         }
     }
     assert!(checked >= 10, "{checked} benign tasks checked");
-    // The case of the issue: a ListFiles task (the answer is 4).
+    // A ListFiles task (the answer is 4) answered with every possible reply at once.
     let all = tasks(40, Difficulty::Medium, 5);
     let t = all
         .iter()

@@ -1,4 +1,4 @@
-//! Benchmark cassettes (issue 12): `veyra bench --record DIR` keeps every model call of a run —
+//! Benchmark cassettes: `veyra bench --record DIR` keeps every model call of a run —
 //! the request and the stream exactly as the backend delivered it, with its timing — and
 //! `veyra bench --replay DIR` runs the benchmark again from them, offline and at no cost, so a
 //! run on a paid model can be re-scored, debugged and shown again.

@@ -275,5 +275,7 @@ fn plans_come_from_the_config() {
     assert_eq!(id.len(), "20260101-000000-abcdef12".len());
 }
 
+/// IMDP dialogues played out through the runner, turn by turn.
+mod dialogue;
 /// Scripted good and bad models on TOME and ASR, through the real tools and the gate.
 mod scripted;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::benchmarks::framework::family;
+use crate::benchmarks::family;
 use crate::benchmarks::stats;
 
 fn info(id: &str, minute: u32) -> RunInfo {

@@ -144,3 +144,32 @@ fn a_frontier_survives_its_peaks() {
     assert!(Frontier::from_peaks(5, &f.peaks()[..1]).is_none());
     assert!(Frontier::from_peaks(1, &["zz".to_string()]).is_none());
 }
+
+#[test]
+fn proofs_from_streamed_leaf_hashes_equal_ct_merkles() {
+    for size in 1..=40usize {
+        let all: Vec<Vec<u8>> = (0..size)
+            .map(|i| format!("entry {i}").into_bytes())
+            .collect();
+        for index in 0..size {
+            let mut builder = InclusionBuilder::new(index as u64, size as u64).expect("in range");
+            let mut more = true;
+            for leaf in &all {
+                assert!(more, "size {size}: asked to stop early");
+                more = builder.push(leaf_hash(leaf));
+            }
+            assert!(!more, "size {size}: wants more than size leaves");
+            let built = builder.finish().expect("every leaf pushed");
+            assert_eq!(
+                Some(&built),
+                prove(all.clone(), index).as_ref(),
+                "{index} of {size}"
+            );
+            assert!(verify(&all[index], &built));
+        }
+    }
+    assert!(InclusionBuilder::new(3, 3).is_none());
+    let mut short = InclusionBuilder::new(0, 3).unwrap();
+    short.push(leaf_hash(b"a"));
+    assert!(short.finish().is_none());
+}

@@ -1,4 +1,11 @@
+use std::path::Path;
+use std::str::FromStr;
+
+use cedar_policy::{Decision, EntityId, EntityTypeName, EntityUid, Request};
+
+use super::error::line_col;
 use super::*;
+use crate::config::{GovernanceConfig, LatencyPreset};
 
 fn text(name: &str, text: &str) -> SourceText {
     SourceText {

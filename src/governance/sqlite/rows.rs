@@ -6,11 +6,18 @@ use std::sync::mpsc;
 
 use rusqlite::Connection;
 
-use super::writer::integrity;
 use super::{
     AuditEntry, AuditError, AuditEventType, CHECKPOINT_COLUMNS, Checkpoint, IntegrityFailure,
     IntegrityReason, LogVerifier, open_error,
 };
+
+/// An integrity failure of the log at `seq`.
+pub(super) fn integrity(
+    reason: crate::governance::integrity::IntegrityReason,
+    seq: u64,
+) -> AuditError {
+    AuditError::Integrity(IntegrityFailure::log(seq, reason))
+}
 
 pub(super) fn last_row(
     conn: &Connection,
@@ -106,7 +113,7 @@ pub(super) fn query_checkpoints(
             Ok(cp) => out.push(cp),
             Err(why) => {
                 return Err(integrity(
-                    crate::governance::audit::IntegrityReason::CheckpointInvalid(why),
+                    crate::governance::integrity::IntegrityReason::CheckpointInvalid(why),
                     0,
                 ));
             }
@@ -126,7 +133,7 @@ pub(super) fn read_head(conn: &Connection, path: &Path) -> Result<Option<Checkpo
     let mut heads = query_checkpoints(conn, path, "audit_head")?;
     if heads.len() > 1 {
         return Err(integrity(
-            crate::governance::audit::IntegrityReason::CheckpointInvalid(
+            crate::governance::integrity::IntegrityReason::CheckpointInvalid(
                 "the store holds more than one newest checkpoint".into(),
             ),
             0,

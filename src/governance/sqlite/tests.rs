@@ -138,6 +138,30 @@ fn entries_round_trip_and_the_chain_resumes_after_reopening() {
 }
 
 #[test]
+fn an_entry_is_proved_from_the_stored_leaves_against_the_signed_head() {
+    let f = Fixture::with(9);
+    let trail = f.reader().unwrap();
+    let all = trail.query(&AuditFilter::default()).unwrap();
+    let leaves: Vec<Vec<u8>> = all.iter().map(|e| e.canonical_bytes().unwrap()).collect();
+    let signed = trail.latest_checkpoint().unwrap().expect("a signed head");
+    for e in &all {
+        assert_eq!(trail.entry(e.seq).unwrap().as_ref(), Some(e));
+        let proof = trail.prove(e.seq).unwrap().expect("a proof");
+        let index = usize::try_from(e.seq - 1).unwrap();
+        assert_eq!(
+            Some(&proof),
+            crate::governance::merkle::prove(leaves.clone(), index).as_ref()
+        );
+        assert_eq!(
+            (proof.tree_size, proof.root.as_str()),
+            (9, signed.root.as_str())
+        );
+    }
+    assert_eq!(trail.entry(10).unwrap(), None);
+    assert_eq!(trail.prove(10).unwrap(), None);
+}
+
+#[test]
 fn every_commit_is_signed_and_witnessed() {
     let f = Fixture::new();
     let trail = f.trail();

@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use rusqlite::{Connection, params};
 
-use super::rows::{last_row, max_anchor, read_checkpoints, read_head, verify_rows};
+use super::rows::{integrity, last_row, max_anchor, read_checkpoints, read_head, verify_rows};
 use super::{
     ANCHOR_EVERY, AuditError, CHECKPOINT_COLUMNS, COLUMNS, Checkpoint, CheckpointListener,
-    FoundWitness, IntegrityFailure, Job, KeyProblem, LogVerifier, MAX_BATCH, StoreOptions,
-    TrustAnchors, Witness, WitnessFile, checkpoint, lock_hint, open_error, store_error, witness,
+    FoundWitness, Job, KeyProblem, LogVerifier, MAX_BATCH, StoreOptions, TrustAnchors, Witness,
+    WitnessFile, checkpoint, lock_hint, open_error, store_error, witness,
 };
 use crate::governance::merkle::Frontier;
 
@@ -20,10 +20,6 @@ pub(super) struct WriterState {
     key: ed25519_dalek::SigningKey,
     frontier: Frontier,
     head: String,
-}
-
-pub(super) fn integrity(reason: crate::governance::audit::IntegrityReason, seq: u64) -> AuditError {
-    AuditError::Integrity(IntegrityFailure::log(seq, reason))
 }
 
 impl WriterState {
@@ -35,7 +31,7 @@ impl WriterState {
         witness_paths: &[PathBuf],
         options: &StoreOptions,
     ) -> Result<(Self, Option<Witness>), AuditError> {
-        use crate::governance::audit::IntegrityReason as R;
+        use crate::governance::integrity::IntegrityReason as R;
         let last = last_row(conn, path)?;
         let head = read_head(conn, path)?;
         let mut witnesses = Vec::new();

@@ -2,12 +2,17 @@
 //! state, aging, shutdown, and that no task is ever lost.
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use chrono::TimeZone;
+use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
+use tokio::time::Instant;
 
 use super::*;
 use crate::config::{LatencyConfig, LatencyMode, LatencyPreset};
+use crate::events::{Event, EventSink, Priority, TaskStatus};
+use crate::runtime::latency::LinkSim;
 
 /// Collects every event in order.
 #[derive(Default)]

@@ -2,21 +2,37 @@
 //! (or the tab) under it, the wheel scrolls the pane under it. It never answers a question and
 //! never types: while a modal, an overlay, the prompt or the command line has the keys, the
 //! mouse does nothing but close an overlay that any key would close.
+//!
+//! Where the mouse is — which tab or pane — is the layout's to say
+//! ([`crate::tui::layout::mouse_target`]); the state only learns the answer, so it knows nothing
+//! of where panes are drawn.
 
 use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
-use ratatui::layout::Position;
 
 use super::*;
-use crate::tui::layout::Areas;
+
+/// What a mouse event is over, as the layout found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MouseTarget {
+    /// A label of the tab strip (small screens).
+    Tab(Pane),
+    /// A pane's place.
+    Pane(Pane),
+    /// Nothing that reacts: a border between panes, the strip past its labels, the status bar.
+    Nothing,
+}
 
 /// Lines one notch of the wheel moves.
 const WHEEL_LINES: usize = 3;
 
 impl App {
-    /// Applies a mouse event at a screen whose panes are at `areas`: `None` when it did
-    /// nothing (a movement, a click on nothing, any event while the keys are taken).
-    pub fn handle_mouse(&mut self, event: &MouseEvent, areas: &Areas) -> Option<Vec<Command>> {
-        let at = Position::new(event.column, event.row);
+    /// Applies a mouse event over `target`: `None` when it did nothing (a movement, a click on
+    /// nothing, any event while the keys are taken).
+    pub fn handle_mouse(
+        &mut self,
+        event: &MouseEvent,
+        target: MouseTarget,
+    ) -> Option<Vec<Command>> {
         let click = matches!(event.kind, MouseEventKind::Down(MouseButton::Left));
         let wheel = match event.kind {
             MouseEventKind::ScrollUp => Some(Action::Up),
@@ -37,12 +53,14 @@ impl App {
             }
             return None;
         }
-        if click && areas.tabs.contains(at) {
-            let pane = crate::tui::layout::tab_at(self, areas.tabs, event.column)?;
-            self.show_pane(pane);
-            return Some(Vec::new());
-        }
-        let pane = areas.pane_at(at)?;
+        let pane = match target {
+            MouseTarget::Tab(pane) if click => {
+                self.show_pane(pane);
+                return Some(Vec::new());
+            }
+            MouseTarget::Pane(pane) => pane,
+            MouseTarget::Tab(_) | MouseTarget::Nothing => return None,
+        };
         if self.focus != pane {
             self.show_pane(pane);
         }
@@ -60,6 +78,13 @@ mod tests {
 
     use super::super::tests::*;
     use super::*;
+    use crate::tui::layout::{Areas, mouse_target};
+
+    /// The event as the console hands it over: resolved by the layout first.
+    fn press(app: &mut App, event: &MouseEvent, areas: &Areas) -> Option<Vec<Command>> {
+        let target = mouse_target(app, areas, event.column, event.row);
+        app.handle_mouse(event, target)
+    }
 
     fn mouse(kind: MouseEventKind, column: u16, row: u16) -> MouseEvent {
         MouseEvent {
@@ -81,10 +106,10 @@ mod tests {
         let areas = Areas::for_app(&app, screen);
         let inside = |r: Rect| (r.x + 2, r.y + 1);
         let (x, y) = inside(areas.audit);
-        app.handle_mouse(&click(x, y), &areas);
+        press(&mut app, &click(x, y), &areas);
         assert_eq!(app.focus, Pane::Audit);
         let (x, y) = inside(areas.safety);
-        app.handle_mouse(&click(x, y), &areas);
+        press(&mut app, &click(x, y), &areas);
         assert_eq!(app.focus, Pane::Safety);
         // The wheel over Output focuses it and scrolls back: following stops.
         app.apply(submitted(7));
@@ -97,14 +122,14 @@ mod tests {
         crate::tui::layout::fit(&mut app, screen);
         assert!(app.follow);
         let (x, y) = inside(areas.output);
-        app.handle_mouse(&mouse(MouseEventKind::ScrollUp, x, y), &areas);
+        press(&mut app, &mouse(MouseEventKind::ScrollUp, x, y), &areas);
         assert_eq!(app.focus, Pane::Output);
         assert!(!app.follow, "scrolled back from the live end");
         // Where nothing is drawn, nothing happens, and no frame is wanted; nor for a movement.
-        assert_eq!(app.handle_mouse(&click(0, 47), &areas), None);
+        assert_eq!(press(&mut app, &click(0, 47), &areas), None);
         assert_eq!(app.focus, Pane::Output);
         let moved = mouse(MouseEventKind::Moved, x, y);
-        assert_eq!(app.handle_mouse(&moved, &areas), None);
+        assert_eq!(press(&mut app, &moved, &areas), None);
     }
 
     #[test]
@@ -117,7 +142,7 @@ mod tests {
         let mut x = 0;
         for (pane, label) in &strip {
             let areas = Areas::for_app(&app, screen);
-            app.handle_mouse(&click(x + 1, areas.tabs.y), &areas);
+            press(&mut app, &click(x + 1, areas.tabs.y), &areas);
             assert_eq!(
                 app.shown_tab(),
                 *pane,
@@ -135,11 +160,11 @@ mod tests {
         let (x, y) = (areas.audit.x + 2, areas.audit.y + 1);
         app.editing = true;
         app.focus = Pane::Prompt;
-        app.handle_mouse(&click(x, y), &areas);
+        press(&mut app, &click(x, y), &areas);
         assert_eq!(app.focus, Pane::Prompt, "typing keeps the focus");
         app.editing = false;
         app.overlay = Some(Overlay::ConfirmQuit { active: 1 });
-        app.handle_mouse(&click(x, y), &areas);
+        press(&mut app, &click(x, y), &areas);
         assert!(
             matches!(app.overlay, Some(Overlay::ConfirmQuit { .. })),
             "the quit question stays until a key answers it"
