@@ -83,24 +83,7 @@ fn breaches(src: &Path) -> Vec<String> {
         let Ok(text) = std::fs::read_to_string(&file) else {
             continue;
         };
-        let mut test_only = false;
-        for (number, line) in text.lines().enumerate() {
-            let code = line.trim_start();
-            if code.starts_with("//") {
-                continue;
-            }
-            if code.starts_with("#[cfg(test)]") {
-                test_only = true;
-                continue;
-            }
-            if std::mem::take(&mut test_only) {
-                // An inline `mod tests { … }` closes a file: the rest is test code. Any other
-                // test-only item is one line (a `mod tests;` declaration, a `use`).
-                if code.starts_with("mod ") && code.trim_end().ends_with('{') {
-                    break;
-                }
-                continue;
-            }
+        for (number, code) in code_lines(&text) {
             for target in crate_paths(code) {
                 if target == top {
                     continue;
@@ -121,11 +104,13 @@ fn breaches(src: &Path) -> Vec<String> {
     found
 }
 
-/// The library's code of one file: comment lines and a closing inline test module left out.
-fn code_of(text: &str) -> String {
-    let mut out = String::new();
+/// The library's code lines of one file, numbered from 0 and trimmed at the start: comment
+/// lines and test-only items left out. An inline `mod tests { … }` closes a file, so the rest
+/// is test code; any other test-only item is one line (a `mod tests;` declaration, a `use`).
+fn code_lines(text: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
     let mut test_only = false;
-    for line in text.lines() {
+    for (number, line) in text.lines().enumerate() {
         let code = line.trim_start();
         if code.starts_with("//") {
             continue;
@@ -140,10 +125,17 @@ fn code_of(text: &str) -> String {
             }
             continue;
         }
-        out.push_str(code);
-        out.push('\n');
+        out.push((number, code));
     }
     out
+}
+
+/// [`code_lines`] joined, for searches that may span lines (`use a::{\n b,\n c}`).
+fn code_of(text: &str) -> String {
+    code_lines(text)
+        .into_iter()
+        .flat_map(|(_, code)| [code, "\n"])
+        .collect()
 }
 
 /// The paths a piece of code names through `crate::`, `super::` or `self::`, as segment lists,

@@ -5,6 +5,11 @@
 //! then success, 500 until the retries run out, 401, a spend limit, and a server too slow to
 //! answer.
 //!
+//! A scenario both providers share (text stream, tool round trip, mid-stream error, 401, a key
+//! split over two deltas, malformed tool arguments) is written once over a [`Provider`], the
+//! description of one wire format, and runs as `<scenario>::openai` and `<scenario>::anthropic`;
+//! what only one provider does keeps its own test.
+//!
 //! Retry delays here are the few milliseconds the server asks for (`retry-after-ms`), so the
 //! tests run on the real clock: tokio's paused clock would fire the idle timeout while the
 //! client waits on a real socket. The backoff arithmetic itself is unit-tested in
@@ -123,42 +128,6 @@ const TEXT_CHUNKS: [&str; 4] = [
 ];
 
 #[tokio::test]
-async fn openai_text_stream_with_usage() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .and(header(
-            "authorization",
-            format!("Bearer {SENTINEL}").as_str(),
-        ))
-        .respond_with(sse(&openai_stream(&TEXT_CHUNKS, true)))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let backend = OpenAiBackend::from_config("openai", &config(&server, 2, 10)).unwrap();
-    let (text, calls, done, error) = collect(&backend).await;
-    assert_eq!(error, None);
-    assert_eq!(text, "All systems nominal.");
-    assert!(calls.is_empty());
-    assert_eq!(
-        done,
-        Some((
-            FinishReason::Stop,
-            TokenUsage {
-                input: 12,
-                output: 4
-            }
-        ))
-    );
-    let sent: serde_json::Value =
-        serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
-    assert_eq!(sent["stream"], true);
-    assert_eq!(sent["stream_options"]["include_usage"], true);
-    assert_eq!(sent["messages"][0]["role"], "system");
-    assert_eq!(sent["messages"][1]["content"], "Status of the habitat?");
-}
-
-#[tokio::test]
 async fn openai_tool_calls_are_assembled_per_index_and_id() {
     let chunks = [
         r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"get_power","arguments":""}}]}}]}"#,
@@ -225,42 +194,6 @@ async fn a_missing_done_after_finish_is_complete_but_a_truncated_stream_is_an_er
 }
 
 #[tokio::test]
-async fn a_malformed_chunk_and_a_mid_stream_error_end_the_stream_clearly() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(sse(&openai_stream(
-            &[
-                TEXT_CHUNKS[1],
-                r#"{"choices":[{"index":0,"delta":{"content":"x"#,
-            ],
-            true,
-        )))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(sse(&openai_stream(
-            &[
-                TEXT_CHUNKS[1],
-                r#"{"error":{"message":"The server had an error","type":"server_error"}}"#,
-            ],
-            false,
-        )))
-        .mount(&server)
-        .await;
-    let backend = OpenAiBackend::from_config("openai", &config(&server, 0, 10)).unwrap();
-    let (_, _, _, error) = collect(&backend).await;
-    let e = error.expect("malformed");
-    assert_eq!(e.kind, ModelErrorKind::Protocol);
-    assert!(e.message.contains("not valid JSON"), "{e}");
-    let (text, _, _, error) = collect(&backend).await;
-    assert_eq!(text, "All systems");
-    let e = error.expect("mid-stream error");
-    assert_eq!(e.kind, ModelErrorKind::Server);
-    assert!(e.message.contains("The server had an error"), "{e}");
-}
-
-#[tokio::test]
 async fn a_429_with_retry_after_is_retried_then_succeeds() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
@@ -305,40 +238,6 @@ async fn server_errors_are_retried_until_the_limit_then_reported() {
     assert_eq!(e.request_id.as_deref(), Some("req_500"));
     assert!(e.to_string().contains("HTTP 500: Internal error"), "{e}");
     assert_no_key(&e);
-}
-
-#[tokio::test]
-async fn auth_failures_and_spend_limits_are_not_retried() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(
-            serde_json::json!({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}}),
-        ))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let backend = OpenAiBackend::from_config("openai", &config(&server, 3, 10)).unwrap();
-    let (_, _, _, error) = collect(&backend).await;
-    let e = error.expect("401");
-    assert_eq!(e.kind, ModelErrorKind::Auth);
-    assert!(e.message.contains("model.api_key_env"), "{e}");
-    assert_no_key(&e);
-    server.verify().await;
-
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(429).set_body_json(
-            serde_json::json!({"error": {"message": "You exceeded your current quota", "type": "insufficient_quota"}}),
-        ))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let backend = OpenAiBackend::from_config("openai", &config(&server, 3, 10)).unwrap();
-    let (_, _, _, error) = collect(&backend).await;
-    let e = error.expect("quota");
-    assert_eq!(e.kind, ModelErrorKind::RateLimit);
-    assert!(e.message.contains("not retried"), "{e}");
 }
 
 #[tokio::test]
@@ -456,38 +355,6 @@ const ANTHROPIC_TEXT: [(&str, &str); 9] = [
 ];
 
 #[tokio::test]
-async fn anthropic_text_stream() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .and(header("x-api-key", SENTINEL))
-        .and(header("anthropic-version", "2023-06-01"))
-        .respond_with(sse(&anthropic_stream(&ANTHROPIC_TEXT)))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let backend = AnthropicBackend::from_config("anthropic", &config(&server, 0, 10)).unwrap();
-    let (text, calls, done, error) = collect(&backend).await;
-    assert_eq!(error, None);
-    assert_eq!(text, "Hello from Earth.");
-    assert!(calls.is_empty());
-    assert_eq!(
-        done,
-        Some((
-            FinishReason::Stop,
-            TokenUsage {
-                input: 25,
-                output: 15
-            }
-        ))
-    );
-    let sent: serde_json::Value =
-        serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
-    assert_eq!(sent["system"], "Be brief.");
-    assert_eq!(sent["max_tokens"], 64);
-}
-
-#[tokio::test]
 async fn anthropic_tool_use_input_is_assembled_at_block_stop() {
     let events = [
         ANTHROPIC_TEXT[0],
@@ -559,44 +426,6 @@ async fn anthropic_tool_use_input_is_assembled_at_block_stop() {
 }
 
 #[tokio::test]
-async fn anthropic_mid_stream_overload_and_529_are_overloaded() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(sse(&anthropic_stream(&[
-            ANTHROPIC_TEXT[0],
-            ANTHROPIC_TEXT[1],
-            ANTHROPIC_TEXT[3],
-            (
-                "error",
-                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
-            ),
-        ])))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(529)
-                .insert_header("request-id", "req_529")
-                .set_body_json(serde_json::json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})),
-        )
-        .mount(&server)
-        .await;
-    let backend = AnthropicBackend::from_config("anthropic", &config(&server, 0, 10)).unwrap();
-    let (text, _, _, error) = collect(&backend).await;
-    assert_eq!(text, "Hello");
-    let e = error.expect("overloaded mid-stream");
-    assert_eq!(e.kind, ModelErrorKind::Overloaded);
-    assert!(e.mid_stream, "the answer had begun: not to be replayed");
-    let (_, _, _, error) = collect(&backend).await;
-    let e = error.expect("529");
-    assert_eq!(e.kind, ModelErrorKind::Overloaded);
-    assert!(!e.mid_stream);
-    assert_eq!(e.request_id.as_deref(), Some("req_529"));
-    assert_no_key(&e);
-}
-
-#[tokio::test]
 async fn anthropic_without_a_key_is_a_configuration_error() {
     let config = ModelConfig {
         api_key_env: None,
@@ -663,76 +492,6 @@ async fn bodies(server: &MockServer) -> Vec<serde_json::Value> {
         .collect()
 }
 
-#[tokio::test]
-async fn openai_tool_call_round_trip_sends_the_call_and_its_result_back() {
-    let call_chunks = [
-        r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_pw","type":"function","function":{"name":"get_power","arguments":""}}]},"finish_reason":null}]}"#,
-        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"zo"}}]},"finish_reason":null}]}"#,
-        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"ne\":\"hab-1\"}"}}]},"finish_reason":null}]}"#,
-        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
-    ];
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(sse(&openai_stream(&call_chunks, true)))
-        .up_to_n_times(1)
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(sse(&openai_stream(&TEXT_CHUNKS, true)))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let backend = OpenAiBackend::from_config("openai", &config(&server, 0, 10)).unwrap();
-
-    let first = tool_request();
-    let (text, calls, done, error) = collect_for(&backend, &first).await;
-    assert_eq!(error, None);
-    assert_eq!(text, "");
-    assert_eq!(
-        calls,
-        [ToolCall {
-            id: "call_pw".into(),
-            name: "get_power".into(),
-            arguments: Ok(serde_json::json!({"zone": "hab-1"})),
-        }]
-    );
-    assert_eq!(done.unwrap().0, FinishReason::ToolCalls);
-
-    let second = follow_up(first, "", calls);
-    let (text, calls, done, error) = collect_for(&backend, &second).await;
-    assert_eq!(error, None);
-    assert_eq!(text, "All systems nominal.");
-    assert!(calls.is_empty());
-    assert_eq!(done.unwrap().0, FinishReason::Stop);
-
-    let sent = bodies(&server).await;
-    assert_eq!(sent.len(), 2);
-    for body in &sent {
-        assert_eq!(body["tools"][0]["type"], "function");
-        assert_eq!(body["tools"][0]["function"]["name"], "get_power");
-        assert_eq!(
-            body["tools"][0]["function"]["parameters"]["required"],
-            serde_json::json!(["zone"])
-        );
-    }
-    assert_eq!(
-        sent[1]["messages"],
-        serde_json::json!([
-            {"role": "system", "content": "Be brief."},
-            {"role": "user", "content": "Status of the habitat?"},
-            {"role": "assistant", "content": null, "tool_calls": [{
-                "id": "call_pw",
-                "type": "function",
-                "function": {"name": "get_power", "arguments": "{\"zone\":\"hab-1\"}"},
-            }]},
-            {"role": "tool", "tool_call_id": "call_pw", "content": "4.2 kW"},
-        ])
-    );
-}
-
 /// An Anthropic answer that calls `get_power` with input streamed as `pieces`.
 fn anthropic_tool_use(pieces: &[&str]) -> String {
     let mut events = vec![
@@ -767,117 +526,478 @@ fn anthropic_tool_use(pieces: &[&str]) -> String {
     anthropic_stream(&pairs)
 }
 
-#[tokio::test]
-async fn anthropic_tool_use_round_trip_sends_a_tool_result_back() {
+// ---------------------------------------------------------------------------------------------
+// One scenario, both providers: each wire format is described once in a `Provider`, each
+// scenario is written once over it, and `for_each_provider!` runs it as `<scenario>::openai`
+// and `<scenario>::anthropic`, so a failure names the provider.
+
+/// What a scenario needs to know about one provider's wire format.
+struct Provider {
+    /// The backend's registered name.
+    name: &'static str,
+    /// The endpoint the backend posts to, under the mock server.
+    path: &'static str,
+    /// The backend, configured by `config`.
+    backend: fn(&ModelConfig) -> Box<dyn ModelBackend>,
+    /// Headers every request must carry: the key, and the API version where there is one.
+    headers: fn() -> Vec<(&'static str, String)>,
+    /// The canonical text answer as streamed, its text and its usage.
+    text_stream: fn() -> String,
+    text: &'static str,
+    usage: TokenUsage,
+    /// The provider's own checks of the body sent for the standard [`request`].
+    check_request_body: fn(&serde_json::Value),
+    /// A normal answer streamed as these text deltas.
+    deltas: fn(&[&str]) -> String,
+    /// An answer that calls `get_power` with its arguments streamed as these pieces; the id of
+    /// that call.
+    tool_call: fn(&[&str]) -> String,
+    call_id: &'static str,
+    /// The text the caller's assistant turn carries in the tool round trip.
+    follow_up_text: &'static str,
+    /// The provider's own checks of the two bodies of the tool round trip.
+    check_round_trip: fn(&[serde_json::Value]),
+    /// An answer that starts with `mid_stream_text`, then an error event: its kind, its words.
+    mid_stream_error: fn() -> String,
+    mid_stream_text: &'static str,
+    mid_stream_kind: ModelErrorKind,
+    mid_stream_message: &'static str,
+    /// The body of a 401 refusing the key.
+    auth_failure: fn() -> serde_json::Value,
+}
+
+static OPENAI: Provider = Provider {
+    name: "openai",
+    path: "/v1/chat/completions",
+    backend: |config| Box::new(OpenAiBackend::from_config("openai", config).unwrap()),
+    headers: || vec![("authorization", format!("Bearer {SENTINEL}"))],
+    text_stream: || openai_stream(&TEXT_CHUNKS, true),
+    text: "All systems nominal.",
+    usage: TokenUsage {
+        input: 12,
+        output: 4,
+    },
+    check_request_body: |sent| {
+        assert_eq!(sent["stream"], true);
+        assert_eq!(sent["stream_options"]["include_usage"], true);
+        assert_eq!(sent["messages"][0]["role"], "system");
+        assert_eq!(sent["messages"][1]["content"], "Status of the habitat?");
+    },
+    deltas: openai_deltas,
+    tool_call: openai_tool_call,
+    call_id: "call_pw",
+    follow_up_text: "",
+    check_round_trip: |sent| {
+        for body in sent {
+            assert_eq!(body["tools"][0]["type"], "function");
+            assert_eq!(body["tools"][0]["function"]["name"], "get_power");
+            assert_eq!(
+                body["tools"][0]["function"]["parameters"]["required"],
+                serde_json::json!(["zone"])
+            );
+        }
+        assert_eq!(
+            sent[1]["messages"],
+            serde_json::json!([
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Status of the habitat?"},
+                {"role": "assistant", "content": null, "tool_calls": [{
+                    "id": "call_pw",
+                    "type": "function",
+                    "function": {"name": "get_power", "arguments": "{\"zone\":\"hab-1\"}"},
+                }]},
+                {"role": "tool", "tool_call_id": "call_pw", "content": "4.2 kW"},
+            ])
+        );
+    },
+    mid_stream_error: || {
+        openai_stream(
+            &[
+                TEXT_CHUNKS[1],
+                r#"{"error":{"message":"The server had an error","type":"server_error"}}"#,
+            ],
+            false,
+        )
+    },
+    mid_stream_text: "All systems",
+    mid_stream_kind: ModelErrorKind::Server,
+    mid_stream_message: "The server had an error",
+    auth_failure: || serde_json::json!({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}}),
+};
+
+static ANTHROPIC: Provider = Provider {
+    name: "anthropic",
+    path: "/v1/messages",
+    backend: |config| Box::new(AnthropicBackend::from_config("anthropic", config).unwrap()),
+    headers: || {
+        vec![
+            ("x-api-key", SENTINEL.to_string()),
+            ("anthropic-version", "2023-06-01".to_string()),
+        ]
+    },
+    text_stream: || anthropic_stream(&ANTHROPIC_TEXT),
+    text: "Hello from Earth.",
+    usage: TokenUsage {
+        input: 25,
+        output: 15,
+    },
+    check_request_body: |sent| {
+        assert_eq!(sent["system"], "Be brief.");
+        assert_eq!(sent["max_tokens"], 64);
+    },
+    deltas: anthropic_deltas,
+    tool_call: anthropic_tool_use,
+    call_id: "toolu_pw",
+    follow_up_text: "Reading the meter.",
+    check_round_trip: |sent| {
+        for body in sent {
+            assert_eq!(body["tools"][0]["name"], "get_power");
+            assert_eq!(
+                body["tools"][0]["input_schema"]["required"],
+                serde_json::json!(["zone"])
+            );
+        }
+        assert_eq!(sent[1]["system"], "Be brief.");
+        assert_eq!(
+            sent[1]["messages"],
+            serde_json::json!([
+                {"role": "user", "content": "Status of the habitat?"},
+                {"role": "assistant", "content": [
+                    {"type": "text", "text": "Reading the meter."},
+                    {"type": "tool_use", "id": "toolu_pw", "name": "get_power",
+                     "input": {"zone": "hab-1"}},
+                ]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_pw", "content": "4.2 kW",
+                     "is_error": false},
+                ]},
+            ])
+        );
+    },
+    mid_stream_error: || {
+        anthropic_stream(&[
+            ANTHROPIC_TEXT[0],
+            ANTHROPIC_TEXT[1],
+            ANTHROPIC_TEXT[3],
+            (
+                "error",
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            ),
+        ])
+    },
+    mid_stream_text: "Hello",
+    mid_stream_kind: ModelErrorKind::Overloaded,
+    mid_stream_message: "Overloaded",
+    auth_failure: || serde_json::json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}),
+};
+
+/// A Chat Completions answer streamed as `deltas`, then `stop`, usage and `[DONE]`.
+fn openai_deltas(deltas: &[&str]) -> String {
+    let mut chunks: Vec<String> = deltas
+        .iter()
+        .map(|text| {
+            serde_json::json!({"id": "c1", "object": "chat.completion.chunk", "choices": [
+                {"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+            .to_string()
+        })
+        .collect();
+    chunks.push(r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#.into());
+    chunks.push(r#"{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":6}}"#.into());
+    let refs: Vec<&str> = chunks.iter().map(String::as_str).collect();
+    openai_stream(&refs, true)
+}
+
+/// A Chat Completions answer that calls `get_power` (`call_pw`) with `pieces` as arguments.
+fn openai_tool_call(pieces: &[&str]) -> String {
+    let mut chunks = vec![
+        r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_pw","type":"function","function":{"name":"get_power","arguments":""}}]},"finish_reason":null}]}"#.to_string(),
+    ];
+    for piece in pieces {
+        chunks.push(
+            serde_json::json!({"choices": [{"index": 0, "delta": {"tool_calls": [
+                {"index": 0, "function": {"arguments": piece}}]}, "finish_reason": null}]})
+            .to_string(),
+        );
+    }
+    chunks.push(r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#.into());
+    let refs: Vec<&str> = chunks.iter().map(String::as_str).collect();
+    openai_stream(&refs, true)
+}
+
+/// A Messages answer streamed as `deltas` in one text block, ending with `end_turn`.
+fn anthropic_deltas(deltas: &[&str]) -> String {
+    let mut events = vec![
+        (
+            "message_start",
+            r#"{"type":"message_start","message":{"usage":{"input_tokens":3}}}"#.to_string(),
+        ),
+        (
+            "content_block_start",
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#
+                .to_string(),
+        ),
+    ];
+    for text in deltas {
+        events.push((
+            "content_block_delta",
+            serde_json::json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "text_delta", "text": text}})
+            .to_string(),
+        ));
+    }
+    events.extend([
+        (
+            "content_block_stop",
+            r#"{"type":"content_block_stop","index":0}"#.to_string(),
+        ),
+        (
+            "message_delta",
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":6}}"#
+                .to_string(),
+        ),
+        ("message_stop", r#"{"type":"message_stop"}"#.to_string()),
+    ]);
+    let pairs: Vec<(&str, &str)> = events.iter().map(|(e, d)| (*e, d.as_str())).collect();
+    anthropic_stream(&pairs)
+}
+
+/// Runs each named scenario once per provider, as `<scenario>::openai` and
+/// `<scenario>::anthropic`.
+macro_rules! for_each_provider {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test]
+            async fn openai() {
+                super::$scenario(&super::OPENAI).await;
+            }
+            #[tokio::test]
+            async fn anthropic() {
+                super::$scenario(&super::ANTHROPIC).await;
+            }
+        }
+    )*};
+}
+
+for_each_provider!(
+    text_stream_with_usage,
+    tool_call_round_trip_sends_the_call_and_its_result_back,
+    a_mid_stream_error_ends_the_stream_clearly,
+    an_auth_failure_is_not_retried,
+    a_key_split_over_two_deltas_is_redacted_in_the_stream,
+    malformed_tool_call_arguments_reach_the_caller,
+);
+
+/// The canonical text answer, with the key and version headers required: text, no calls,
+/// `Stop` with the provider's usage, one request.
+async fn text_stream_with_usage(p: &Provider) {
+    let server = MockServer::start().await;
+    let mut mock = Mock::given(method("POST")).and(path(p.path));
+    for (name, value) in (p.headers)() {
+        mock = mock.and(header(name, value.as_str()));
+    }
+    mock.respond_with(sse(&(p.text_stream)()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let backend = (p.backend)(&config(&server, 2, 10));
+    let (text, calls, done, error) = collect(&*backend).await;
+    assert_eq!(error, None);
+    assert_eq!(text, p.text);
+    assert!(calls.is_empty());
+    assert_eq!(done, Some((FinishReason::Stop, p.usage)));
+    let sent: serde_json::Value =
+        serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
+    (p.check_request_body)(&sent);
+}
+
+/// The model calls `get_power`; the caller sends the call and its result back and gets the
+/// answer. Both requests offer the tool.
+async fn tool_call_round_trip_sends_the_call_and_its_result_back(p: &Provider) {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(sse(&anthropic_tool_use(&["{\"zone\":", " \"hab-1\"}"])))
+        .and(path(p.path))
+        .respond_with(sse(&(p.tool_call)(&["{\"zo", "ne\":\"hab-1\"}"])))
         .up_to_n_times(1)
         .expect(1)
         .mount(&server)
         .await;
     Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(sse(&anthropic_stream(&ANTHROPIC_TEXT)))
+        .and(path(p.path))
+        .respond_with(sse(&(p.text_stream)()))
         .expect(1)
         .mount(&server)
         .await;
-    let backend = AnthropicBackend::from_config("anthropic", &config(&server, 0, 10)).unwrap();
+    let backend = (p.backend)(&config(&server, 0, 10));
 
     let first = tool_request();
-    let (_, calls, done, error) = collect_for(&backend, &first).await;
+    let (text, calls, done, error) = collect_for(&*backend, &first).await;
     assert_eq!(error, None);
+    assert_eq!(text, "");
     assert_eq!(
         calls,
         [ToolCall {
-            id: "toolu_pw".into(),
+            id: p.call_id.into(),
             name: "get_power".into(),
             arguments: Ok(serde_json::json!({"zone": "hab-1"})),
         }]
     );
     assert_eq!(done.unwrap().0, FinishReason::ToolCalls);
 
-    let second = follow_up(first, "Reading the meter.", calls);
-    let (text, _, done, error) = collect_for(&backend, &second).await;
+    let second = follow_up(first, p.follow_up_text, calls);
+    let (text, calls, done, error) = collect_for(&*backend, &second).await;
     assert_eq!(error, None);
-    assert_eq!(text, "Hello from Earth.");
+    assert_eq!(text, p.text);
+    assert!(calls.is_empty());
     assert_eq!(done.unwrap().0, FinishReason::Stop);
 
     let sent = bodies(&server).await;
     assert_eq!(sent.len(), 2);
-    for body in &sent {
-        assert_eq!(body["tools"][0]["name"], "get_power");
-        assert_eq!(
-            body["tools"][0]["input_schema"]["required"],
-            serde_json::json!(["zone"])
-        );
+    (p.check_round_trip)(&sent);
+}
+
+/// An error event after the answer began: the text so far is kept, the error is the
+/// provider's, marked mid-stream (not to be replayed), and carries no key.
+async fn a_mid_stream_error_ends_the_stream_clearly(p: &Provider) {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(sse(&(p.mid_stream_error)()))
+        .mount(&server)
+        .await;
+    let backend = (p.backend)(&config(&server, 0, 10));
+    let (text, _, _, error) = collect(&*backend).await;
+    assert_eq!(text, p.mid_stream_text);
+    let e = error.expect("mid-stream error");
+    assert_eq!(e.kind, p.mid_stream_kind);
+    assert!(e.message.contains(p.mid_stream_message), "{e}");
+    assert!(e.mid_stream, "the answer had begun: not to be replayed");
+    assert_no_key(&e);
+}
+
+/// A 401 is asked once even with retries left, and says where the key comes from.
+async fn an_auth_failure_is_not_retried(p: &Provider) {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(p.path))
+        .respond_with(ResponseTemplate::new(401).set_body_json((p.auth_failure)()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let backend = (p.backend)(&config(&server, 3, 10));
+    let (_, _, _, error) = collect(&*backend).await;
+    let e = error.expect("401");
+    assert_eq!(e.kind, ModelErrorKind::Auth);
+    assert!(e.message.contains("model.api_key_env"), "{e}");
+    assert_no_key(&e);
+    server.verify().await;
+}
+
+/// The key echoed in two pieces over two deltas never reaches the caller.
+async fn a_key_split_over_two_deltas_is_redacted_in_the_stream(p: &Provider) {
+    let server = MockServer::start().await;
+    let (head, tail) = split_key();
+    Mock::given(method("POST"))
+        .and(path(p.path))
+        .respond_with(sse(&(p.deltas)(&[
+            &format!("Your key is {head}"),
+            &format!("{tail}. ANSWER: LOCAL"),
+        ])))
+        .mount(&server)
+        .await;
+    let backend = (p.backend)(&config(&server, 0, 10));
+    assert_eq!(backend.name(), p.name);
+    let mut stream = backend.stream(&request()).await.unwrap();
+    let mut deltas = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        if let StreamChunk::Text(t) = chunk.unwrap() {
+            deltas.push(t);
+        }
     }
-    assert_eq!(sent[1]["system"], "Be brief.");
+    assert_eq!(deltas, ["Your key is ", "[redacted]. ANSWER: LOCAL"]);
+}
+
+/// Arguments that are not JSON reach the caller as the raw text and the parse error; the
+/// stream still ends with `Done`.
+async fn malformed_tool_call_arguments_reach_the_caller(p: &Provider) {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(p.path))
+        .respond_with(sse(&(p.tool_call)(&["{\"zone\": ", "hab-1}"])))
+        .mount(&server)
+        .await;
+    let backend = (p.backend)(&config(&server, 0, 10));
+    let (_, calls, done, error) = collect_for(&*backend, &tool_request()).await;
+    assert_eq!(error, None, "a malformed call is not an error");
+    assert_eq!(calls.len(), 1);
     assert_eq!(
-        sent[1]["messages"],
-        serde_json::json!([
-            {"role": "user", "content": "Status of the habitat?"},
-            {"role": "assistant", "content": [
-                {"type": "text", "text": "Reading the meter."},
-                {"type": "tool_use", "id": "toolu_pw", "name": "get_power",
-                 "input": {"zone": "hab-1"}},
-            ]},
-            {"role": "user", "content": [
-                {"type": "tool_result", "tool_use_id": "toolu_pw", "content": "4.2 kW",
-                 "is_error": false},
-            ]},
-        ])
+        (calls[0].id.as_str(), calls[0].name.as_str()),
+        (p.call_id, "get_power")
+    );
+    let malformed = calls[0].arguments.clone().expect_err("malformed arguments");
+    assert_eq!(malformed.raw, "{\"zone\": hab-1}");
+    assert!(!malformed.error.is_empty());
+    assert_eq!(
+        done.expect("the stream still ends with Done").0,
+        FinishReason::ToolCalls
     );
 }
 
+// Provider-specific halves of scenarios above.
+
 #[tokio::test]
-async fn malformed_tool_call_arguments_from_either_provider_reach_the_caller() {
+async fn openai_a_malformed_chunk_ends_the_stream_clearly() {
     let server = MockServer::start().await;
-    let openai_chunks = [
-        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_bad","function":{"name":"get_power","arguments":"{\"zone\": "}}]}}]}"#,
-        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"hab-1}"}}]}}]}"#,
-        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
-    ];
     Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(sse(&openai_stream(&openai_chunks, true)))
+        .respond_with(sse(&openai_stream(
+            &[
+                TEXT_CHUNKS[1],
+                r#"{"choices":[{"index":0,"delta":{"content":"x"#,
+            ],
+            true,
+        )))
         .mount(&server)
         .await;
+    let backend = OpenAiBackend::from_config("openai", &config(&server, 0, 10)).unwrap();
+    let (_, _, _, error) = collect(&backend).await;
+    let e = error.expect("malformed");
+    assert_eq!(e.kind, ModelErrorKind::Protocol);
+    assert!(e.message.contains("not valid JSON"), "{e}");
+}
+
+#[tokio::test]
+async fn openai_spend_limits_are_not_retried() {
+    let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(sse(&anthropic_tool_use(&["{\"zone\": ", "hab-1"])))
+        .respond_with(ResponseTemplate::new(429).set_body_json(
+            serde_json::json!({"error": {"message": "You exceeded your current quota", "type": "insufficient_quota"}}),
+        ))
+        .expect(1)
         .mount(&server)
         .await;
-    let openai = OpenAiBackend::from_config("openai", &config(&server, 0, 10)).unwrap();
-    let anthropic = AnthropicBackend::from_config("anthropic", &config(&server, 0, 10)).unwrap();
-    let cases: [(&dyn ModelBackend, &str, &str); 2] = [
-        (&openai, "call_bad", "{\"zone\": hab-1}"),
-        (&anthropic, "toolu_pw", "{\"zone\": hab-1"),
-    ];
-    for (backend, id, raw) in cases {
-        let (_, calls, done, error) = collect_for(backend, &tool_request()).await;
-        assert_eq!(
-            error,
-            None,
-            "{}: a malformed call is not an error",
-            backend.name()
-        );
-        assert_eq!(calls.len(), 1, "{}", backend.name());
-        assert_eq!(
-            (calls[0].id.as_str(), calls[0].name.as_str()),
-            (id, "get_power")
-        );
-        let malformed = calls[0].arguments.clone().expect_err("malformed arguments");
-        assert_eq!(malformed.raw, raw, "{}", backend.name());
-        assert!(!malformed.error.is_empty());
-        assert_eq!(
-            done.expect("the stream still ends with Done").0,
-            FinishReason::ToolCalls,
-            "{}",
-            backend.name()
-        );
-    }
+    let backend = OpenAiBackend::from_config("openai", &config(&server, 3, 10)).unwrap();
+    let (_, _, _, error) = collect(&backend).await;
+    let e = error.expect("quota");
+    assert_eq!(e.kind, ModelErrorKind::RateLimit);
+    assert!(e.message.contains("not retried"), "{e}");
+}
+
+#[tokio::test]
+async fn anthropic_529_is_overloaded() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(529)
+                .insert_header("request-id", "req_529")
+                .set_body_json(serde_json::json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})),
+        )
+        .mount(&server)
+        .await;
+    let backend = AnthropicBackend::from_config("anthropic", &config(&server, 0, 10)).unwrap();
+    let (_, _, _, error) = collect(&backend).await;
+    let e = error.expect("529");
+    assert_eq!(e.kind, ModelErrorKind::Overloaded);
+    assert!(!e.mid_stream);
+    assert_eq!(e.request_id.as_deref(), Some("req_529"));
+    assert_no_key(&e);
 }
 
 /// Runs only when `LIVE_OPENAI_API_KEY` holds a real key (and says so otherwise): one short
@@ -1215,19 +1335,10 @@ fn split_key() -> (&'static str, &'static str) {
 /// A Chat Completions stream that echoes the key split over two deltas.
 fn split_key_stream() -> String {
     let (head, tail) = split_key();
-    let delta = |text: &str| {
-        serde_json::json!({"id": "c1", "object": "chat.completion.chunk", "choices": [
-            {"index": 0, "delta": {"content": text}, "finish_reason": null}]})
-        .to_string()
-    };
-    let chunks = [
-        delta(&format!("Your key is {head}")),
-        delta(&format!("{tail}. ANSWER: LOCAL")),
-        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#.to_string(),
-        r#"{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":6}}"#.to_string(),
-    ];
-    let refs: Vec<&str> = chunks.iter().map(String::as_str).collect();
-    openai_stream(&refs, true)
+    openai_deltas(&[
+        &format!("Your key is {head}"),
+        &format!("{tail}. ANSWER: LOCAL"),
+    ])
 }
 
 /// Neither the key nor either of its pieces is in `text`.
@@ -1237,48 +1348,6 @@ fn assert_no_key_piece(text: &str, what: &str) {
         !text.contains(head) && !text.contains(tail),
         "{what}: the key or a piece of it leaked: {text}"
     );
-}
-
-#[tokio::test]
-async fn a_key_split_over_two_deltas_is_redacted_in_the_stream_of_both_providers() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(sse(&split_key_stream()))
-        .mount(&server)
-        .await;
-    let (head, tail) = split_key();
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(sse(&anthropic_stream(&[
-            ("message_start", r#"{"type":"message_start","message":{"usage":{"input_tokens":3}}}"#),
-            ("content_block_start", r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#),
-            ("content_block_delta", &format!(r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"Your key is {head}"}}}}"#)),
-            ("content_block_delta", &format!(r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{tail}. ANSWER: LOCAL"}}}}"#)),
-            ("content_block_stop", r#"{"type":"content_block_stop","index":0}"#),
-            ("message_delta", r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":6}}"#),
-            ("message_stop", r#"{"type":"message_stop"}"#),
-        ])))
-        .mount(&server)
-        .await;
-    let config = config(&server, 0, 10);
-    let openai = OpenAiBackend::from_config("openai", &config).unwrap();
-    let anthropic = AnthropicBackend::from_config("anthropic", &config).unwrap();
-    for backend in [&openai as &dyn ModelBackend, &anthropic] {
-        let mut stream = backend.stream(&request()).await.unwrap();
-        let mut deltas = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            if let StreamChunk::Text(t) = chunk.unwrap() {
-                deltas.push(t);
-            }
-        }
-        assert_eq!(
-            deltas,
-            ["Your key is ", "[redacted]. ANSWER: LOCAL"],
-            "{}",
-            backend.name()
-        );
-    }
 }
 
 #[test]

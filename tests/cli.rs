@@ -100,33 +100,88 @@ fn run(mut cmd: Command) -> Run {
 /// Asserts a clean, user-facing error: the exit code, every needle on stderr, no panic and no
 /// backtrace.
 fn assert_error(run: &Run, code: i32, needles: &[&str]) {
+    assert_error_of("", run, code, needles);
+}
+
+/// [`assert_error`] for the run named `what`: every failure message starts with that name.
+fn assert_error_of(what: &str, run: &Run, code: i32, needles: &[&str]) {
+    let what = if what.is_empty() {
+        String::new()
+    } else {
+        format!("{what}: ")
+    };
     assert_eq!(
         run.code,
         Some(code),
-        "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+        "{what}expected exit {code}\nstdout:\n{}\nstderr:\n{}",
         run.stdout,
         run.stderr
     );
     assert!(
         !run.stderr.trim().is_empty(),
-        "expected a message on stderr, stderr is empty (stdout: {})",
+        "{what}expected a message on stderr, stderr is empty (stdout: {})",
         run.stdout
     );
     for needle in needles {
         assert!(
             run.stderr.contains(needle),
-            "stderr should contain {needle:?}:\n{}",
+            "{what}stderr should contain {needle:?}:\n{}",
             run.stderr
         );
     }
     for bad in ["panicked", "stack backtrace", "RUST_BACKTRACE"] {
         assert!(
             !run.stderr.contains(bad) && !run.stdout.contains(bad),
-            "output contains {bad:?}:\nstdout:\n{}\nstderr:\n{}",
+            "{what}output contains {bad:?}:\nstdout:\n{}\nstderr:\n{}",
             run.stdout,
             run.stderr
         );
     }
+}
+
+/// One row of an error table: a command in a fresh [`Sandbox`] that must fail cleanly.
+struct ErrorCase {
+    /// Names the row in every failure message.
+    name: &'static str,
+    /// Files to write first, by path under the sandbox root (`work/` is the working directory,
+    /// `config/` is `XDG_CONFIG_HOME`).
+    files: &'static [(&'static str, &'static str)],
+    /// Variables to set; `{work}` in a value stands for the working directory's absolute path.
+    env: &'static [(&'static str, &'static str)],
+    /// The arguments of `veyra`.
+    args: &'static [&'static str],
+    /// The exit code expected.
+    code: i32,
+    /// What stderr must contain.
+    needles: &'static [&'static str],
+}
+
+/// Runs every row in its own sandbox and checks it with [`assert_error_of`], naming the row;
+/// a failing row does not hide the rows after it, and the test fails listing every one.
+fn check_error_table(table: &[ErrorCase]) {
+    let failed: Vec<&str> = table
+        .iter()
+        .filter(|case| std::panic::catch_unwind(|| check_error_case(case)).is_err())
+        .map(|case| case.name)
+        .collect();
+    assert!(failed.is_empty(), "failing rows: {failed:?}");
+}
+
+fn check_error_case(case: &ErrorCase) {
+    let sb = Sandbox::new();
+    for (path, text) in case.files {
+        let path = sb.dir.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("a file path has a parent"))
+            .expect("create the file's directory");
+        std::fs::write(&path, text).expect("write a test file");
+    }
+    let mut c = sb.cmd();
+    let work = sb.work();
+    for (key, value) in case.env {
+        c.env(key, value.replace("{work}", &work.to_string_lossy()));
+    }
+    c.args(case.args);
+    assert_error_of(case.name, &run(c), case.code, case.needles);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -154,36 +209,33 @@ fn help_exits_0_and_lists_subcommands() {
 }
 
 #[test]
-fn unknown_subcommand_is_a_usage_error() {
-    let sb = Sandbox::new();
-    let r = run({
-        let mut c = sb.cmd();
-        c.arg("frobnicate");
-        c
-    });
-    assert_error(&r, 2, &["frobnicate"]);
-}
-
-#[test]
-fn unknown_flag_is_a_usage_error() {
-    let sb = Sandbox::new();
-    let r = run({
-        let mut c = sb.cmd();
-        c.args(["run", "--no-such-flag", "hello"]);
-        c
-    });
-    assert_error(&r, 2, &["--no-such-flag"]);
-}
-
-#[test]
-fn bad_priority_value_is_a_usage_error() {
-    let sb = Sandbox::new();
-    let r = run({
-        let mut c = sb.cmd();
-        c.args(["run", "--priority", "urgent", "hello"]);
-        c
-    });
-    assert_error(&r, 2, &["urgent"]);
+fn usage_errors_exit_2_naming_the_culprit() {
+    check_error_table(&[
+        ErrorCase {
+            name: "unknown subcommand",
+            files: &[],
+            env: &[],
+            args: &["frobnicate"],
+            code: 2,
+            needles: &["frobnicate"],
+        },
+        ErrorCase {
+            name: "unknown flag",
+            files: &[],
+            env: &[],
+            args: &["run", "--no-such-flag", "hello"],
+            code: 2,
+            needles: &["--no-such-flag"],
+        },
+        ErrorCase {
+            name: "bad priority value",
+            files: &[],
+            env: &[],
+            args: &["run", "--priority", "urgent", "hello"],
+            code: 2,
+            needles: &["urgent"],
+        },
+    ]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -330,136 +382,158 @@ fn run_with_empty_prompt_argument_is_a_usage_error() {
 // ---------------------------------------------------------------------------------------------
 // Configuration errors
 
-#[test]
-fn missing_config_file_is_a_config_error() {
-    let sb = Sandbox::new();
-    let mut c = sb.cmd();
-    c.args(["run", "--config", "does-not-exist.yaml", "hi"]);
-    assert_error(&run(c), 2, &["does-not-exist.yaml", "not found"]);
-}
+/// Every way a configuration can be wrong, from a file, `VEYRA_*` variables or arguments: exit
+/// 2 and a message naming the place (`file:line:col`, the variable, the key) and the fix.
+const CONFIG_ERRORS: &[ErrorCase] = &[
+    ErrorCase {
+        name: "missing config file",
+        files: &[],
+        env: &[],
+        args: &["run", "--config", "does-not-exist.yaml", "hi"],
+        code: 2,
+        needles: &["does-not-exist.yaml", "not found"],
+    },
+    ErrorCase {
+        name: "missing file named by VEYRA_CONFIG",
+        files: &[],
+        env: &[("VEYRA_CONFIG", "{work}/gone.yaml")],
+        args: &["run", "hi"],
+        code: 2,
+        needles: &["gone.yaml"],
+    },
+    ErrorCase {
+        name: "YAML syntax error: unterminated string",
+        files: &[("work/bad.yaml", "model:\n  backend: \"mock\n")],
+        env: &[],
+        args: &["run", "--config", "bad.yaml", "hi"],
+        code: 2,
+        needles: &["bad.yaml:2:"],
+    },
+    ErrorCase {
+        name: "YAML syntax error: bad indentation",
+        files: &[("work/indent.yaml", "model:\n  backend: mock\n   model: x\n")],
+        env: &[],
+        args: &["run", "--config", "indent.yaml", "hi"],
+        code: 2,
+        needles: &["indent.yaml:3:"],
+    },
+    ErrorCase {
+        name: "unknown key suggests the nearest",
+        files: &[("work/typo.yaml", "model:\n  backnd: mock\n")],
+        env: &[],
+        args: &["run", "--config", "typo.yaml", "hi"],
+        code: 2,
+        needles: &["typo.yaml:2:", "backnd", "backend"],
+    },
+    ErrorCase {
+        name: "unknown section",
+        files: &[("work/section.yaml", "modle:\n  backend: mock\n")],
+        env: &[],
+        args: &["run", "--config", "section.yaml", "hi"],
+        code: 2,
+        needles: &["section.yaml:1:", "modle", "model"],
+    },
+    ErrorCase {
+        name: "wrong type",
+        files: &[("work/type.yaml", "model:\n  max_tokens: lots\n")],
+        env: &[],
+        args: &["run", "--config", "type.yaml", "hi"],
+        code: 2,
+        needles: &["type.yaml:2:", "max_tokens"],
+    },
+    ErrorCase {
+        name: "out-of-range temperature",
+        files: &[("work/hot.yaml", "model:\n  temperature: 3.5\n")],
+        env: &[],
+        args: &["run", "--config", "hot.yaml", "hi"],
+        code: 2,
+        needles: &["model.temperature", "3.5", "hot.yaml"],
+    },
+    ErrorCase {
+        name: "the file in XDG_CONFIG_HOME is read",
+        files: &[("config/veyra/config.yaml", "model:\n  temperature: 9\n")],
+        env: &[],
+        args: &["run", "hi"],
+        code: 2,
+        needles: &["model.temperature", "config.yaml"],
+    },
+    ErrorCase {
+        name: "env override with the wrong type",
+        files: &[],
+        env: &[("VEYRA_RUNTIME__MAX_CONCURRENT", "abc")],
+        args: &["run", "hi"],
+        code: 2,
+        needles: &["VEYRA_RUNTIME__MAX_CONCURRENT", "abc"],
+    },
+    ErrorCase {
+        name: "unknown env override suggests the nearest",
+        files: &[],
+        env: &[("VEYRA_MODEL__BACKND", "x")],
+        args: &["run", "hi"],
+        code: 2,
+        needles: &["VEYRA_MODEL__BACKND", "VEYRA_MODEL__BACKEND"],
+    },
+    ErrorCase {
+        name: "env override out of range",
+        files: &[],
+        env: &[("VEYRA_MODEL__TEMPERATURE", "3.5")],
+        args: &["run", "hi"],
+        code: 2,
+        needles: &["model.temperature", "VEYRA_MODEL__TEMPERATURE"],
+    },
+    ErrorCase {
+        name: "unknown backend on the command line",
+        files: &[],
+        env: &[],
+        args: &["run", "--backend", "nope", "hi"],
+        code: 2,
+        needles: &["nope", "mock"],
+    },
+    ErrorCase {
+        name: "unknown backend from the environment",
+        files: &[],
+        env: &[("VEYRA_MODEL__BACKEND", "nope")],
+        args: &["run", "hi"],
+        code: 2,
+        needles: &["nope", "mock"],
+    },
+    ErrorCase {
+        name: "unknown backend in a config file",
+        files: &[("work/backend.yaml", "model:\n  backend: nope\n")],
+        env: &[],
+        args: &["health", "--config", "backend.yaml"],
+        code: 2,
+        needles: &["nope", "mock"],
+    },
+    ErrorCase {
+        name: "config check: unknown key",
+        files: &[("work/broken.yaml", "model:\n  backnd: mock\n")],
+        env: &[],
+        args: &["config", "check", "broken.yaml"],
+        code: 2,
+        needles: &["broken.yaml:2:", "backend"],
+    },
+    ErrorCase {
+        name: "config check: out of range",
+        files: &[("work/range.yaml", "tui:\n  frame_rate: 0\n")],
+        env: &[],
+        args: &["config", "check", "range.yaml"],
+        code: 2,
+        needles: &["tui.frame_rate"],
+    },
+    ErrorCase {
+        name: "config check: missing file",
+        files: &[],
+        env: &[],
+        args: &["config", "check", "absent.yaml"],
+        code: 2,
+        needles: &["absent.yaml"],
+    },
+];
 
 #[test]
-fn missing_file_named_by_veyra_config_is_a_config_error() {
-    let sb = Sandbox::new();
-    let mut c = sb.cmd();
-    c.env("VEYRA_CONFIG", sb.work().join("gone.yaml"))
-        .args(["run", "hi"]);
-    assert_error(&run(c), 2, &["gone.yaml"]);
-}
-
-#[test]
-fn yaml_syntax_error_names_file_line_and_column() {
-    let sb = Sandbox::new();
-    sb.write("bad.yaml", "model:\n  backend: \"mock\n");
-    let mut c = sb.cmd();
-    c.args(["run", "--config", "bad.yaml", "hi"]);
-    assert_error(&run(c), 2, &["bad.yaml:2:"]);
-
-    sb.write("indent.yaml", "model:\n  backend: mock\n   model: x\n");
-    let mut c = sb.cmd();
-    c.args(["run", "--config", "indent.yaml", "hi"]);
-    assert_error(&run(c), 2, &["indent.yaml:3:"]);
-}
-
-#[test]
-fn unknown_key_suggests_the_nearest_one() {
-    let sb = Sandbox::new();
-    sb.write("typo.yaml", "model:\n  backnd: mock\n");
-    let mut c = sb.cmd();
-    c.args(["run", "--config", "typo.yaml", "hi"]);
-    assert_error(&run(c), 2, &["typo.yaml:2:", "backnd", "backend"]);
-}
-
-#[test]
-fn unknown_section_is_an_error() {
-    let sb = Sandbox::new();
-    sb.write("section.yaml", "modle:\n  backend: mock\n");
-    let mut c = sb.cmd();
-    c.args(["run", "--config", "section.yaml", "hi"]);
-    assert_error(&run(c), 2, &["section.yaml:1:", "modle", "model"]);
-}
-
-#[test]
-fn wrong_type_is_a_config_error() {
-    let sb = Sandbox::new();
-    sb.write("type.yaml", "model:\n  max_tokens: lots\n");
-    let mut c = sb.cmd();
-    c.args(["run", "--config", "type.yaml", "hi"]);
-    assert_error(&run(c), 2, &["type.yaml:2:", "max_tokens"]);
-}
-
-#[test]
-fn out_of_range_temperature_is_a_config_error() {
-    let sb = Sandbox::new();
-    sb.write("hot.yaml", "model:\n  temperature: 3.5\n");
-    let mut c = sb.cmd();
-    c.args(["run", "--config", "hot.yaml", "hi"]);
-    assert_error(&run(c), 2, &["model.temperature", "3.5", "hot.yaml"]);
-}
-
-#[test]
-fn config_from_xdg_config_home_is_used() {
-    let sb = Sandbox::new();
-    let dir = sb.dir.path().join("config/veyra");
-    std::fs::create_dir_all(&dir).expect("create config dir");
-    std::fs::write(dir.join("config.yaml"), "model:\n  temperature: 9\n").expect("write config");
-    let mut c = sb.cmd();
-    c.args(["run", "hi"]);
-    assert_error(&run(c), 2, &["model.temperature", "config.yaml"]);
-}
-
-#[test]
-fn env_override_with_wrong_type_names_the_variable() {
-    let sb = Sandbox::new();
-    let mut c = sb.cmd();
-    c.env("VEYRA_RUNTIME__MAX_CONCURRENT", "abc")
-        .args(["run", "hi"]);
-    assert_error(&run(c), 2, &["VEYRA_RUNTIME__MAX_CONCURRENT", "abc"]);
-}
-
-#[test]
-fn unknown_env_override_suggests_the_nearest_variable() {
-    let sb = Sandbox::new();
-    let mut c = sb.cmd();
-    c.env("VEYRA_MODEL__BACKND", "x").args(["run", "hi"]);
-    assert_error(&run(c), 2, &["VEYRA_MODEL__BACKND", "VEYRA_MODEL__BACKEND"]);
-}
-
-#[test]
-fn env_override_out_of_range_names_the_variable() {
-    let sb = Sandbox::new();
-    let mut c = sb.cmd();
-    c.env("VEYRA_MODEL__TEMPERATURE", "3.5").args(["run", "hi"]);
-    assert_error(
-        &run(c),
-        2,
-        &["model.temperature", "VEYRA_MODEL__TEMPERATURE"],
-    );
-}
-
-#[test]
-fn unknown_backend_on_the_command_line_lists_registered_backends() {
-    let sb = Sandbox::new();
-    let mut c = sb.cmd();
-    c.args(["run", "--backend", "nope", "hi"]);
-    assert_error(&run(c), 2, &["nope", "mock"]);
-}
-
-#[test]
-fn unknown_backend_from_the_environment_lists_registered_backends() {
-    let sb = Sandbox::new();
-    let mut c = sb.cmd();
-    c.env("VEYRA_MODEL__BACKEND", "nope").args(["run", "hi"]);
-    assert_error(&run(c), 2, &["nope", "mock"]);
-}
-
-#[test]
-fn unknown_backend_in_a_config_file_lists_registered_backends() {
-    let sb = Sandbox::new();
-    sb.write("backend.yaml", "model:\n  backend: nope\n");
-    let mut c = sb.cmd();
-    c.args(["health", "--config", "backend.yaml"]);
-    assert_error(&run(c), 2, &["nope", "mock"]);
+fn config_errors_exit_2_naming_the_place_and_the_fix() {
+    check_error_table(CONFIG_ERRORS);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -521,24 +595,6 @@ fn config_check_accepts_a_valid_file() {
         .args(["config", "check", "empty.yaml"])
         .assert()
         .code(0);
-}
-
-#[test]
-fn config_check_rejects_a_broken_file() {
-    let sb = Sandbox::new();
-    sb.write("broken.yaml", "model:\n  backnd: mock\n");
-    let mut c = sb.cmd();
-    c.args(["config", "check", "broken.yaml"]);
-    assert_error(&run(c), 2, &["broken.yaml:2:", "backend"]);
-
-    sb.write("range.yaml", "tui:\n  frame_rate: 0\n");
-    let mut c = sb.cmd();
-    c.args(["config", "check", "range.yaml"]);
-    assert_error(&run(c), 2, &["tui.frame_rate"]);
-
-    let mut c = sb.cmd();
-    c.args(["config", "check", "absent.yaml"]);
-    assert_error(&run(c), 2, &["absent.yaml"]);
 }
 
 #[test]

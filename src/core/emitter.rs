@@ -11,8 +11,10 @@ use super::ExecutionResult;
 use crate::events::{Event, EventBus, EventSink, ExecutionId, TaskStatus};
 
 /// Publishes events on the bus, to the per-execution observers that asked for every event
-/// ([`VeyraCore::execute_stream`]), and the final state to callers that wait only for the end
-/// ([`VeyraCore::execute_async`]). With nobody watching, the only cost is one atomic load.
+/// ([`VeyraCore::execute_stream`](super::VeyraCore::execute_stream)), and the final state to
+/// callers that wait only for the end
+/// ([`VeyraCore::execute_async`](super::VeyraCore::execute_async)). With nobody watching, the
+/// only cost is one atomic load.
 #[derive(Debug)]
 pub(crate) struct Emitter {
     pub(crate) bus: EventBus,

@@ -23,6 +23,7 @@ use tracing::Instrument;
 
 use super::tools::{Within, describe_arguments};
 use super::{BeforeTools, CoreInner, EXECUTE, ExecutionRequest, ExecutionResult, Passage};
+use crate::config::ToolSelection;
 use crate::error::VeyraError;
 use crate::events::{Event, EventSink, FinishReason, TokenUsage};
 use crate::governance::policy::{ContextValue, PolicyRequest, Resource};
@@ -84,24 +85,99 @@ impl TaskHandler for ExecuteHandler {
     }
 }
 
+/// One attempt: the gate, the agent loop, the attempt's `EXECUTION` entry, then the answer.
 async fn run_execution(
     core: &CoreInner,
     task: TaskContext,
     request: ExecutionRequest,
 ) -> Result<(), TaskError> {
-    let id = task.id;
+    let ExecutionRequest {
+        prompt,
+        system,
+        priority: _,
+        backend,
+        model,
+        actor,
+        tools,
+        unattended,
+        before_tools,
+    } = request;
     let backend = core
-        .resolve_backend(request.backend.as_deref())
+        .resolve_backend(backend.as_deref())
         .map_err(|e| TaskError::permanent(e.kind.name(), e.to_string()))?;
     let backend_name = backend.name().to_string();
-    let offer = request
-        .tools
-        .clone()
-        .unwrap_or_else(|| core.config.tools.offer.clone());
+    let model_request = model_request(core, model, system, prompt, tools);
+    let policy_request = policy_request(core, &task, &actor, &backend_name, &model_request);
+    let operation = format!("execute:{backend_name}");
+    core.admit(
+        &Passage {
+            policy: vec![policy_request],
+            operations: &[EXECUTE, &operation],
+            reversible: true,
+            confirm: false,
+            actor: &actor,
+            id: task.id,
+            ask: task.attempt == 1,
+            detail: None,
+            scopable: false,
+            unattended,
+        },
+        &task.cancel,
+    )
+    .await?;
+    progress!(unattended, backend = %backend_name, model = %model_request.model, priority = %task.priority, tools = model_request.tools.len(), "execution started");
+    let prompt_summary = summarize_input(model_request.prompt());
+    let model = model_request.model.clone();
+    let started = tokio::time::Instant::now();
+    let mut agent = Agent {
+        core,
+        task: &task,
+        backend: backend.as_ref(),
+        request: model_request,
+        text: String::new(),
+        steps: 0,
+        called: Vec::new(),
+        usage: TokenUsage::default(),
+        unattended,
+        before_tools,
+        aborted: None,
+    };
+    let answer = agent.run().await?;
+    let Agent {
+        text,
+        steps,
+        called,
+        ..
+    } = agent;
+    let attempt = Attempt {
+        actor,
+        backend: backend_name,
+        model,
+        prompt_summary,
+        text,
+        steps,
+        called,
+        latency: started.elapsed(),
+        unattended,
+    };
+    let audit_seq = record_attempt(core, &task, &attempt, &answer).await?;
+    finish(core, &task, attempt, answer, audit_seq)
+}
+
+/// The model request of an attempt: the prompt with the tools it is offered (the request's
+/// own selection, else `tools.offer`), its model the request's or the current one.
+fn model_request(
+    core: &CoreInner,
+    model: Option<String>,
+    system: Option<String>,
+    prompt: String,
+    tools: Option<ToolSelection>,
+) -> ModelRequest {
+    let offer = tools.unwrap_or_else(|| core.config.tools.offer.clone());
     let mut model_request = ModelRequest::new(
-        request.model.unwrap_or_else(|| core.current_model()),
-        request.system,
-        request.prompt,
+        model.unwrap_or_else(|| core.current_model()),
+        system,
+        prompt,
         core.config.model.temperature,
         core.config.model.max_tokens,
     );
@@ -116,10 +192,22 @@ async fn run_execution(
             parameters: info.capability.schema,
         })
         .collect();
-    let policy_request = PolicyRequest::new(
-        request.actor.as_str(),
+    model_request
+}
+
+/// What policy is asked before the attempt: may `actor` run `execute` on this backend, with
+/// the task's priority, the model and the prompt's length as context.
+fn policy_request(
+    core: &CoreInner,
+    task: &TaskContext,
+    actor: &str,
+    backend_name: &str,
+    model_request: &ModelRequest,
+) -> PolicyRequest {
+    PolicyRequest::new(
+        actor,
         EXECUTE,
-        Resource::backend(backend_name.as_str()),
+        Resource::backend(backend_name),
         core.link.preset(),
     )
     .with("priority", ContextValue::Str(task.priority.name().into()))
@@ -129,52 +217,40 @@ async fn run_execution(
         ContextValue::Long(
             i64::try_from(model_request.prompt().chars().count()).unwrap_or(i64::MAX),
         ),
-    );
-    let operation = format!("execute:{backend_name}");
-    core.admit(
-        &Passage {
-            policy: vec![policy_request],
-            operations: &[EXECUTE, &operation],
-            reversible: true,
-            confirm: false,
-            actor: &request.actor,
-            id,
-            ask: task.attempt == 1,
-            detail: None,
-            scopable: false,
-            unattended: request.unattended,
-        },
-        &task.cancel,
     )
-    .await?;
-    progress!(request.unattended, backend = %backend_name, model = %model_request.model, priority = %task.priority, tools = model_request.tools.len(), "execution started");
-    let prompt_summary = summarize_input(model_request.prompt());
-    let model = model_request.model.clone();
-    let started = tokio::time::Instant::now();
-    let mut agent = Agent {
-        core,
-        task: &task,
-        backend: backend.as_ref(),
-        request: model_request,
-        text: String::new(),
-        steps: 0,
-        called: Vec::new(),
-        usage: TokenUsage::default(),
-        unattended: request.unattended,
-        before_tools: request.before_tools,
-        aborted: None,
-    };
-    let answer = agent.run().await?;
-    let Agent {
-        text,
-        steps,
-        called,
-        ..
-    } = agent;
-    let latency = started.elapsed();
-    let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+}
 
-    let (outcome, mut metadata) = match &answer {
+/// What one attempt did, once its agent loop has ended: for its `EXECUTION` entry and its
+/// result.
+struct Attempt {
+    actor: String,
+    backend: String,
+    model: String,
+    /// The prompt as the audit trail keeps it ([`summarize_input`]).
+    prompt_summary: String,
+    /// All text the model streamed.
+    text: String,
+    steps: u32,
+    /// Names of the tools called, in order (sanitized).
+    called: Vec<String>,
+    latency: std::time::Duration,
+    unattended: bool,
+}
+
+impl Attempt {
+    fn latency_ms(&self) -> u64 {
+        u64::try_from(self.latency.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Records the attempt's one `EXECUTION` audit entry; its sequence number, when audit is on.
+async fn record_attempt(
+    core: &CoreInner,
+    task: &TaskContext,
+    attempt: &Attempt,
+    answer: &Answer,
+) -> Result<Option<u64>, TaskError> {
+    let (outcome, mut metadata) = match answer {
         Answer::Done(finish_reason, usage) => (
             "success",
             serde_json::json!({
@@ -194,48 +270,61 @@ async fn run_execution(
         Answer::Aborted(_) => ("failure", serde_json::json!({ "error_kind": BEFORE_TOOLS })),
     };
     if let serde_json::Value::Object(map) = &mut metadata {
-        map.insert("execution_id".into(), id.to_string().into());
+        map.insert("execution_id".into(), task.id.to_string().into());
         map.insert("attempt".into(), task.attempt.into());
-        map.insert("backend".into(), backend_name.clone().into());
-        map.insert("model".into(), model.clone().into());
+        map.insert("backend".into(), attempt.backend.clone().into());
+        map.insert("model".into(), attempt.model.clone().into());
         map.insert("priority".into(), task.priority.name().into());
-        map.insert("latency_ms".into(), latency_ms.into());
-        if steps > 0 {
-            map.insert("tool_steps".into(), steps.into());
-            map.insert("tool_calls".into(), called.into());
+        map.insert("latency_ms".into(), attempt.latency_ms().into());
+        if attempt.steps > 0 {
+            map.insert("tool_steps".into(), attempt.steps.into());
+            map.insert("tool_calls".into(), attempt.called.clone().into());
         }
     }
-    let audit_seq = core
+    let entry = core
         .record_for_task(
             AuditRecord {
                 event_type: AuditEventType::Execution,
-                actor: request.actor.clone(),
+                actor: attempt.actor.clone(),
                 action: "execute".into(),
-                resource: format!("backend:{backend_name}"),
+                resource: format!("backend:{}", attempt.backend),
                 outcome: outcome.into(),
-                input_summary: prompt_summary,
+                input_summary: attempt.prompt_summary.clone(),
                 metadata,
             },
-            Some(id),
+            Some(task.id),
             "this execution",
         )
-        .await?
-        .map(|entry| entry.seq);
+        .await?;
+    Ok(entry.map(|entry| entry.seq))
+}
+
+/// Ends the attempt as its answer says: a done answer is kept for the caller and published
+/// as [`Event::ExecutionFinished`]; anything else is the task's error.
+fn finish(
+    core: &CoreInner,
+    task: &TaskContext,
+    attempt: Attempt,
+    answer: Answer,
+    audit_seq: Option<u64>,
+) -> Result<(), TaskError> {
+    let latency_ms = attempt.latency_ms();
     match answer {
         Answer::Done(finish_reason, usage) => {
+            let steps = attempt.steps;
             core.emitter.keep_answer(ExecutionResult {
-                id,
-                text,
-                backend: backend_name.clone(),
-                model,
+                id: task.id,
+                text: attempt.text,
+                backend: attempt.backend,
+                model: attempt.model,
                 finish_reason: finish_reason.clone(),
                 usage,
-                latency,
+                latency: attempt.latency,
                 audit_seq,
                 tool_steps: steps,
             });
             progress!(
-                request.unattended,
+                attempt.unattended,
                 tokens_in = usage.input,
                 tokens_out = usage.output,
                 latency_ms,
@@ -243,7 +332,7 @@ async fn run_execution(
                 "execution finished"
             );
             core.emitter.emit(Event::ExecutionFinished {
-                id,
+                id: task.id,
                 usage,
                 finish_reason,
                 latency_ms,

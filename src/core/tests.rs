@@ -3,7 +3,9 @@ use std::time::Duration;
 use futures_util::StreamExt;
 
 use super::*;
-use crate::config::{MockFailure, MockFailureKind};
+use crate::config::{LatencyPreset, MockFailure, MockFailureKind};
+use crate::events::Priority;
+use crate::governance::{AuditEventType, summarize_input};
 use crate::models::{MockBackend, ModelRequest};
 
 fn core_with(f: impl FnOnce(&mut VeyraConfig)) -> VeyraCore {

@@ -256,6 +256,33 @@ fn the_table_shows_every_family_and_the_v_score_with_its_interval() {
     assert_eq!(doc["run"]["families"], serde_json::json!(["icsd"]));
 }
 
+/// A run's per-task lines are at debug: at the default level the log holds none of them, so a
+/// long run never buries the operator's own lines nor fills the disk (the file also rotates:
+/// `logging.max_bytes`, unit-tested in `src/logging.rs`).
+#[test]
+fn a_runs_per_task_lines_stay_out_of_the_log_at_the_default_level() {
+    let sb = Sandbox::new();
+    let r = sb.bench(&["--family", "cplc,tome", "--count", "20"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let log = sb.dir.path().join("data/veyra/veyra.log");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    for per_task in [
+        "execution started",
+        "execution finished",
+        "the model asked for a tool",
+    ] {
+        assert!(!text.contains(per_task), "{per_task}: {text}");
+    }
+    // At debug they are there: the level, not the code path, keeps them out.
+    let mut cmd = sb.cmd();
+    cmd.env("VEYRA_LOGGING__LEVEL", "debug")
+        .args(["bench", "--family", "cplc", "--count", "2"]);
+    let r = run(cmd);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let text = std::fs::read_to_string(&log).expect("the log is written at debug");
+    assert!(text.contains("execution finished"), "{text}");
+}
+
 #[test]
 fn compare_pairs_tasks_and_reports_the_difference_with_an_interval() {
     let sb = Sandbox::new();

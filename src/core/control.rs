@@ -1,0 +1,244 @@
+//! The core's control plane: what the operator changes while the core runs, and what they ask
+//! of it. The link preset ([`VeyraCore::set_preset`], [`VeyraCore::watch_link`]), the backend
+//! and model ([`VeyraCore::set_backend`]), confirmations (their policy and the operator's
+//! answers), cancelling and shutting down, and the health of the backend and the audit chain
+//! ([`VeyraCore::health_check`], [`VeyraCore::verify_audit`]). Each change is checked against
+//! policy, audited, and published once as an [`Event`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::config::LatencyPreset;
+use crate::error::VeyraError;
+use crate::events::{ConfirmScope, Event, EventSink, ExecutionId, LinkStatus};
+use crate::governance::policy::{PolicyRequest, Resource};
+use crate::governance::{AuditEventType, AuditRecord, VerifyReport, summarize_input};
+use crate::runtime::scheduler::ShutdownReport;
+
+use super::{AuditHealth, ConfirmationPolicy, HealthReport, VeyraCore, task_error};
+
+impl VeyraCore {
+    /// The simulated link as the status bar shows it.
+    pub fn link_status(&self) -> LinkStatus {
+        let mut status = self.inner.link.status();
+        status.simulated = self.inner.config.latency.simulate;
+        status
+    }
+
+    /// Switches the link preset. Tasks already in transit keep their delay; tasks not yet sent
+    /// use the new preset. Records a `LATENCY_CHANGE` audit entry and publishes the new link.
+    /// Refused (exit 4) when policy denies the operator `switch_preset` on `link:<preset>`.
+    pub async fn set_preset(&self, preset: LatencyPreset) -> Result<LinkStatus, VeyraError> {
+        let request = PolicyRequest::new(
+            "operator",
+            "switch_preset",
+            Resource::link(preset),
+            self.inner.link.preset(),
+        );
+        self.inner
+            .enforce_policy(&request, None)
+            .await
+            .map_err(|e| task_error(&e.kind, &e.message))?;
+        let previous = self.inner.link.set_preset(preset);
+        let status = self.link_status();
+        self.inner
+            .record(
+                AuditRecord {
+                    event_type: AuditEventType::LatencyChange,
+                    actor: "operator".into(),
+                    action: "switch_preset".into(),
+                    resource: format!("link:{}", preset.name()),
+                    outcome: "success".into(),
+                    input_summary: summarize_input(preset.name()),
+                    metadata: serde_json::json!({
+                        "from": previous.name(),
+                        "to": preset.name(),
+                        "one_way_ms": status.one_way_ms,
+                        "simulated": status.simulated,
+                    }),
+                },
+                None,
+            )
+            .await?;
+        self.inner.publish_link(true);
+        Ok(status)
+    }
+
+    /// Keeps the link's state current for watchers: every `period` (on tokio's clock) it
+    /// publishes [`Event::LinkChanged`] if the one-way delay moved by a whole second or more
+    /// since the last one published, or the conjunction state changed (a blackout began or
+    /// ended). The console runs it so its status bar never goes stale. Watching stops when the
+    /// handle is dropped, or with the core.
+    pub fn watch_link(&self, period: Duration) -> tokio_util::task::AbortOnDropHandle<()> {
+        let core = Arc::downgrade(&self.inner);
+        tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tick.tick().await;
+                let Some(core) = core.upgrade() else { return };
+                core.publish_link(false);
+            }
+        }))
+    }
+
+    /// Model for prompts that name none.
+    pub fn model_name(&self) -> String {
+        self.inner.current_model()
+    }
+
+    /// Makes `backend` (and `model`, else the configured one) current for prompts sent from
+    /// now on; tasks already sent keep theirs. Refused (exit 4) when policy denies the operator
+    /// `switch_backend` on `backend:<name>`; an unknown backend is a usage error. Records a
+    /// `CONFIG_CHANGE` audit entry and publishes [`Event::BackendChanged`].
+    pub async fn set_backend(&self, backend: &str, model: Option<&str>) -> Result<(), VeyraError> {
+        let request = PolicyRequest::new(
+            "operator",
+            "switch_backend",
+            Resource::backend(backend),
+            self.inner.link.preset(),
+        );
+        self.inner
+            .enforce_policy(&request, None)
+            .await
+            .map_err(|e| task_error(&e.kind, &e.message))?;
+        let new = self
+            .inner
+            .registry
+            .get_backend(backend, &self.inner.config.model)?;
+        let model = model.map_or_else(|| self.inner.config.model.model.clone(), str::to_string);
+        let previous = {
+            let mut b = match self.inner.backend.write() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            std::mem::replace(&mut *b, new)
+        };
+        let previous_model = {
+            let mut m = match self.inner.model.write() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            std::mem::replace(&mut *m, model.clone())
+        };
+        self.inner
+            .record(
+                AuditRecord {
+                    event_type: AuditEventType::ConfigChange,
+                    actor: "operator".into(),
+                    action: "switch_backend".into(),
+                    resource: format!("backend:{backend}"),
+                    outcome: "success".into(),
+                    input_summary: summarize_input(&format!("{backend}/{model}")),
+                    metadata: serde_json::json!({
+                        "from": { "backend": previous.name(), "model": previous_model },
+                        "to": { "backend": backend, "model": model },
+                    }),
+                },
+                None,
+            )
+            .await?;
+        tracing::info!(from = %previous.name(), to = %backend, %model, "backend switched");
+        self.inner.emitter.emit(Event::BackendChanged {
+            backend: backend.to_string(),
+            model,
+            at: Utc::now(),
+        });
+        Ok(())
+    }
+
+    /// How the boundary's confirmation requests are answered from now on.
+    pub fn set_confirmation_policy(&self, policy: ConfirmationPolicy) {
+        self.inner.confirmations().policy = policy;
+    }
+
+    /// Answers a pending confirmation; `by` names who answered (for the audit trail).
+    pub fn answer_confirmation(
+        &self,
+        request: u64,
+        allowed: bool,
+        by: &str,
+    ) -> Result<(), VeyraError> {
+        self.answer_confirmation_scoped(request, allowed, ConfirmScope::Once, by)
+    }
+
+    /// Answers a pending confirmation; a yes with [`ConfirmScope::Session`] to a tool call
+    /// also allows later calls of the same tool until the core shuts down (the scope is
+    /// ignored for anything else, and recorded in the audit trail either way).
+    pub fn answer_confirmation_scoped(
+        &self,
+        request: u64,
+        allowed: bool,
+        scope: ConfirmScope,
+        by: &str,
+    ) -> Result<(), VeyraError> {
+        let waiting = self.inner.confirmations().waiting.remove(&request);
+        match waiting {
+            Some((_, tx)) => {
+                // The task may have been cancelled meanwhile; then nobody waits for the answer.
+                let _ = tx.send((allowed, by.to_string(), scope));
+                Ok(())
+            }
+            None => Err(VeyraError::Usage(format!(
+                "no pending confirmation #{request}; it was answered or its task ended"
+            ))),
+        }
+    }
+
+    /// Cancels a task (queued, in transit, waiting or running).
+    pub fn cancel(&self, id: ExecutionId) -> Result<(), VeyraError> {
+        self.inner
+            .scheduler
+            .cancel(id)
+            .map_err(|e| VeyraError::Usage(e.to_string()))
+    }
+
+    /// Stops accepting work, cancels what waits, and gives running tasks `grace` to finish.
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        self.inner.scheduler.shutdown(grace).await
+    }
+
+    /// Checks the backend and the audit chain. The chain's full verification reads the whole
+    /// log, so it runs on the blocking pool, not on an async worker.
+    pub async fn health_check(&self) -> HealthReport {
+        let backend = self.inner.current_backend();
+        let backend_error = backend.health_check().await.err().map(|e| e.to_string());
+        let audit = match self.inner.audit.clone() {
+            None => None,
+            Some(trail) => {
+                let entries = trail.len();
+                let verified = tokio::task::spawn_blocking(move || trail.verify_integrity()).await;
+                let failure = match verified {
+                    Ok(result) => result.err().map(|e| e.to_string()),
+                    Err(e) => Some(format!("the audit verification stopped: {e}")),
+                };
+                Some(AuditHealth { entries, failure })
+            }
+        };
+        HealthReport {
+            backend: backend.name().to_string(),
+            backend_error,
+            audit,
+        }
+    }
+
+    /// Verifies the audit chain now and publishes [`Event::AuditVerified`].
+    /// `None` when audit is off.
+    pub fn verify_audit(&self) -> Option<Result<VerifyReport, VeyraError>> {
+        let trail = self.inner.audit.as_ref()?;
+        let started = std::time::Instant::now();
+        let result = trail.verify_integrity();
+        self.inner.emitter.emit(Event::AuditVerified {
+            entries: match &result {
+                Ok(r) => r.entries,
+                Err(_) => trail.len(),
+            },
+            failure: result.as_ref().err().map(|e| e.to_string()),
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            at: Utc::now(),
+        });
+        Some(result.map_err(VeyraError::from))
+    }
+}
