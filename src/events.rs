@@ -44,10 +44,30 @@ impl fmt::Display for ExecutionId {
 }
 
 /// Task priority, highest first (DESIGN §3).
+///
+/// Parsing (`"high".parse()`) is case-insensitive; the error lists the valid names.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    Default,
+    strum::EnumString,
+    strum::IntoStaticStr,
 )]
 #[serde(rename_all = "lowercase")]
+#[strum(
+    serialize_all = "lowercase",
+    ascii_case_insensitive,
+    parse_err_ty = String,
+    parse_err_fn = not_a_priority
+)]
 pub enum Priority {
     /// Must run before anything else.
     Critical,
@@ -62,24 +82,6 @@ pub enum Priority {
     Background,
 }
 
-impl std::str::FromStr for Priority {
-    type Err = String;
-
-    /// A priority by name, case-insensitive; the error lists the valid names.
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Priority::ALL
-            .into_iter()
-            .find(|p| p.name().eq_ignore_ascii_case(text.trim()))
-            .ok_or_else(|| {
-                format!(
-                    "'{}' is not a priority; use one of {}",
-                    crate::sanitize::quote(text),
-                    Priority::ALL.map(Priority::name).join(", ")
-                )
-            })
-    }
-}
-
 impl Priority {
     /// All priorities, highest first.
     pub const ALL: [Priority; 5] = [
@@ -92,13 +94,7 @@ impl Priority {
 
     /// The lowercase name used on the command line and in the console.
     pub fn name(self) -> &'static str {
-        match self {
-            Priority::Critical => "critical",
-            Priority::High => "high",
-            Priority::Normal => "normal",
-            Priority::Low => "low",
-            Priority::Background => "background",
-        }
+        self.into()
     }
 
     /// The next priority in the console's `Ctrl-P` cycle (wraps around).
@@ -111,6 +107,15 @@ impl Priority {
             Priority::Background => Priority::Critical,
         }
     }
+}
+
+/// The error of parsing a [`Priority`]: what was given and the valid names.
+fn not_a_priority(text: &str) -> String {
+    format!(
+        "'{}' is not a priority; use one of {}",
+        crate::sanitize::quote(text),
+        Priority::ALL.map(Priority::name).join(", ")
+    )
 }
 
 impl fmt::Display for Priority {
@@ -508,8 +513,11 @@ impl Event {
 }
 
 /// How far an operator's answer to a confirmation reaches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ConfirmScope {
     /// This one request.
     #[default]
@@ -522,10 +530,7 @@ pub enum ConfirmScope {
 impl ConfirmScope {
     /// Snake-case name, as in audit metadata.
     pub fn name(self) -> &'static str {
-        match self {
-            ConfirmScope::Once => "once",
-            ConfirmScope::Session => "session",
-        }
+        self.into()
     }
 }
 
@@ -585,9 +590,7 @@ pub fn title_of(prompt: &str, max: usize) -> String {
     if line.chars().count() <= max {
         line.to_string()
     } else {
-        let mut s: String = line.chars().take(max.saturating_sub(1)).collect();
-        s.push('…');
-        s
+        crate::sanitize::excerpt(line, max.saturating_sub(1)).into_owned()
     }
 }
 
@@ -619,6 +622,34 @@ mod tests {
         }
         assert_eq!(seen, Priority::ALL);
         assert_eq!(p, Priority::Critical);
+    }
+
+    #[test]
+    fn priority_names_match_serde_and_parse_back_in_any_case() {
+        for p in Priority::ALL {
+            assert_eq!(
+                serde_json::to_string(&p).unwrap(),
+                format!("\"{}\"", p.name())
+            );
+            assert_eq!(p.name().to_ascii_uppercase().parse::<Priority>(), Ok(p));
+        }
+        for (scope, name) in [
+            (ConfirmScope::Once, "once"),
+            (ConfirmScope::Session, "session"),
+        ] {
+            assert_eq!(scope.name(), name);
+            assert_eq!(
+                serde_json::to_string(&scope).unwrap(),
+                format!("\"{name}\"")
+            );
+        }
+        assert_eq!(
+            "urgent".parse::<Priority>(),
+            Err(
+                "'urgent' is not a priority; use one of critical, high, normal, low, background"
+                    .to_string()
+            )
+        );
     }
 
     #[test]

@@ -6,9 +6,10 @@
 //! Layers, lowest first (the [`LAYERS`] table; a test reads every `crate::…` path of the code
 //! and fails on one that points at its own layer or above):
 //! 1. leaves: [`sanitize`], the one sanitizer for untrusted text on its way to a terminal;
-//!    [`limits`], which keeps numbers from outside from overflowing a clock; [`fsread`], which
-//!    reads every file Veyra is handed as a bounded, regular file; [`ephemeris`], where the
-//!    planets are;
+//!    [`limits`], which keeps numbers from outside from overflowing a clock and paces retries; [`fsread`], which
+//!    reads every file Veyra is handed as a bounded, regular file; [`fswrite`], which replaces
+//!    a host file whole; [`ephemeris`], where the planets are; [`duration`], the short form of
+//!    a duration;
 //! 2. [`config`]; 3. [`logging`], [`events`]; 4. [`governance`]; 5. [`models`]; 6. [`tools`];
 //! 7. [`runtime`]; 8. [`error`] (the library's top-level error, converting each layer's own at
 //!    the edge); 9. [`core`]; 10. [`benchmarks`]; 11. [`cli`], [`tui`] (the binary wires the one
@@ -22,7 +23,14 @@
 /// from its own layer's other modules, nor from above). `every_module_imports_only_from_the_
 /// layers_below_it` holds the code to it.
 pub const LAYERS: &[&[&str]] = &[
-    &["sanitize", "limits", "fsread", "ephemeris"],
+    &[
+        "sanitize",
+        "limits",
+        "fsread",
+        "fswrite",
+        "ephemeris",
+        "duration",
+    ],
     &["config"],
     &["logging", "events"],
     &["governance"],
@@ -39,10 +47,12 @@ pub mod benchmarks;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod duration;
 pub mod ephemeris;
 pub mod error;
 pub mod events;
 pub mod fsread;
+pub mod fswrite;
 pub mod governance;
 #[cfg(test)]
 mod layering;

@@ -6,6 +6,9 @@
 //! `Instant + Duration` panics past the end of the clock; every such conversion in Veyra goes
 //! through [`secs_f64`] or [`deadline`] instead. Ranges of the configuration's own numbers are
 //! documented and checked in `config::VeyraConfig::validate`.
+//!
+//! [`Backoff`] is the one retry schedule: the scheduler and the HTTP client both ask it, each
+//! with its own random source (the scheduler a seeded one, so its schedule replays).
 
 use std::time::Duration;
 
@@ -33,9 +36,70 @@ pub fn deadline(now: tokio::time::Instant, wait: Duration) -> tokio::time::Insta
         .unwrap_or(now)
 }
 
+/// Exponential backoff with jitter: the wait before a retry doubles from `first` up to `max`;
+/// with `jitter`, a wait is drawn uniformly between half of that and all of it (whole
+/// milliseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Wait before the first retry.
+    pub first: Duration,
+    /// Ceiling on any wait.
+    pub max: Duration,
+    /// Whether to spread waits over the upper half of their range.
+    pub jitter: bool,
+}
+
+impl Backoff {
+    /// The wait before retry number `retry` (0 for the first retry), drawing from `rng`.
+    pub fn delay<R: rand::Rng + ?Sized>(&self, retry: u32, rng: &mut R) -> Duration {
+        use rand::RngExt;
+        let full = self
+            .first
+            .saturating_mul(1u32 << retry.min(31))
+            .min(self.max);
+        if !self.jitter || full.is_zero() {
+            return full;
+        }
+        let half = full / 2;
+        let extra = rng.random_range(0..=millis(full - half));
+        half + Duration::from_millis(extra)
+    }
+}
+
+/// Whole milliseconds of `d`, saturating.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn backoff_doubles_to_its_ceiling_and_jitters_in_the_upper_half() {
+        let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(7);
+        let plain = Backoff {
+            first: Duration::from_millis(500),
+            max: Duration::from_secs(60),
+            jitter: false,
+        };
+        assert_eq!(plain.delay(0, &mut rng), Duration::from_millis(500));
+        assert_eq!(plain.delay(3, &mut rng), Duration::from_secs(4));
+        assert_eq!(plain.delay(40, &mut rng), Duration::from_secs(60));
+        let jittered = Backoff {
+            jitter: true,
+            ..plain
+        };
+        for retry in 0..20 {
+            let full = plain.delay(retry, &mut rng);
+            let wait = jittered.delay(retry, &mut rng);
+            assert!(
+                wait >= full / 2 && wait <= full,
+                "{retry}: {wait:?} of {full:?}"
+            );
+        }
+    }
 
     #[test]
     fn hostile_seconds_never_panic() {

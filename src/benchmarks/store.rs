@@ -80,8 +80,19 @@ CREATE TABLE IF NOT EXISTS results (
 ";
 
 /// Where a run stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum RunStatus {
     /// Started and not finished: running now, or the process stopped (resume it).
     Running,
@@ -94,21 +105,7 @@ pub enum RunStatus {
 impl RunStatus {
     /// The name stored and shown.
     pub fn name(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Complete => "complete",
-            RunStatus::Cancelled => "cancelled",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        [
-            RunStatus::Running,
-            RunStatus::Complete,
-            RunStatus::Cancelled,
-        ]
-        .into_iter()
-        .find(|s| s.name() == text)
+        self.into()
     }
 }
 
@@ -695,8 +692,10 @@ impl BenchStore {
                 .map(parse_time)
                 .transpose()
                 .map_err(|e| bad("finished_at", e))?,
-            status: RunStatus::parse(&raw.status)
-                .ok_or_else(|| bad("status", format!("unknown status '{}'", raw.status)))?,
+            status: raw
+                .status
+                .parse::<RunStatus>()
+                .map_err(|_| bad("status", format!("unknown status '{}'", raw.status)))?,
             families: serde_json::from_str(&raw.families)
                 .map_err(|e| bad("families", e.to_string()))?,
             count: u32::try_from(raw.count).unwrap_or(0),

@@ -162,17 +162,14 @@ impl FilterArgs {
 fn parse_event_type(text: &str) -> Result<crate::governance::AuditEventType, String> {
     use crate::governance::AuditEventType;
     let upper = text.to_ascii_uppercase().replace('-', "_");
-    AuditEventType::ALL
-        .into_iter()
-        .find(|t| t.name() == upper)
-        .ok_or_else(|| {
-            let names: Vec<&str> = AuditEventType::ALL.iter().map(|t| t.name()).collect();
-            format!(
-                "unknown event type{}; valid: {}",
-                config::suggest::did_you_mean(&upper, names.iter().copied()),
-                names.join(", ")
-            )
-        })
+    upper.parse::<AuditEventType>().map_err(|_| {
+        let names: Vec<&str> = AuditEventType::ALL.iter().map(|t| t.name()).collect();
+        format!(
+            "unknown event type{}; valid: {}",
+            config::suggest::did_you_mean(&upper, names.iter().copied()),
+            names.join(", ")
+        )
+    })
 }
 
 /// The trail of the store at `path`, opened read-only.

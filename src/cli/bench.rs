@@ -52,7 +52,7 @@ fn parse_families(text: &str) -> Result<FamilyList, String> {
 }
 
 fn parse_difficulty(text: &str) -> Result<Difficulty, String> {
-    text.parse()
+    text.trim().parse()
 }
 
 fn parse_count(text: &str) -> Result<u32, String> {

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,8 +20,29 @@ pub const RANGE_BENCH_EPOCHS: std::ops::RangeInclusive<u64> = 1..=100;
 pub const RANGE_BENCH_WEIGHT: std::ops::RangeInclusive<f64> = 0.0..=1000.0;
 
 /// A benchmark family that exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// Parsing (`"cplc".parse()`) is case-insensitive; the error names the valid families.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(
+    serialize_all = "lowercase",
+    ascii_case_insensitive,
+    parse_err_ty = String,
+    parse_err_fn = not_a_family
+)]
 pub enum FamilyId {
     /// Cross-Planet Latency Cognition: planning under light-time delay.
     Cplc,
@@ -55,15 +75,7 @@ impl FamilyId {
 
     /// The name used in config, CLI, store and task ids (`cplc`, …).
     pub fn name(self) -> &'static str {
-        match self {
-            FamilyId::Cplc => "cplc",
-            FamilyId::Msga => "msga",
-            FamilyId::Wmrt => "wmrt",
-            FamilyId::Icsd => "icsd",
-            FamilyId::Tome => "tome",
-            FamilyId::Asr => "asr",
-            FamilyId::Imdp => "imdp",
-        }
+        self.into()
     }
 
     /// The family's full title.
@@ -103,7 +115,7 @@ impl FamilyId {
         }
         let mut families = Vec::new();
         for name in text.split(',') {
-            let family: FamilyId = name.parse()?;
+            let family: FamilyId = name.trim().parse()?;
             if !families.contains(&family) {
                 families.push(family);
             }
@@ -119,30 +131,43 @@ impl fmt::Display for FamilyId {
     }
 }
 
-impl FromStr for FamilyId {
-    type Err = String;
-
-    /// A family by name, case-insensitively; the error names the valid ones.
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let name = text.trim().to_ascii_lowercase();
-        if let Some(f) = FamilyId::ALL.into_iter().find(|f| f.name() == name) {
-            return Ok(f);
-        }
-        Err(format!(
-            "unknown benchmark family '{}'{}; valid families: {} (or all)",
-            crate::sanitize::quote(text.trim()),
-            did_you_mean(&name, FamilyId::ALL.iter().map(|f| f.name())),
-            FamilyId::valid_names()
-        ))
-    }
+/// The error of parsing a [`FamilyId`]: what was given, a near name, the valid ones.
+fn not_a_family(text: &str) -> String {
+    let name = text.trim().to_ascii_lowercase();
+    format!(
+        "unknown benchmark family '{}'{}; valid families: {} (or all)",
+        crate::sanitize::quote(text.trim()),
+        did_you_mean(&name, FamilyId::ALL.iter().map(|f| f.name())),
+        FamilyId::valid_names()
+    )
 }
 
 /// How hard the generated tasks are. Each family makes harder levels really harder: more
 /// constraints, larger numbers, distractors, longer context.
+///
+/// Parsing (`"hard".parse()`) is case-insensitive; the error lists the valid levels.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    Default,
+    strum::EnumString,
+    strum::IntoStaticStr,
 )]
 #[serde(rename_all = "lowercase")]
+#[strum(
+    serialize_all = "lowercase",
+    ascii_case_insensitive,
+    parse_err_ty = String,
+    parse_err_fn = not_a_difficulty
+)]
 pub enum Difficulty {
     /// Few facts, given directly.
     Easy,
@@ -166,12 +191,7 @@ impl Difficulty {
 
     /// The name used in config, CLI, store and task ids.
     pub fn name(self) -> &'static str {
-        match self {
-            Difficulty::Easy => "easy",
-            Difficulty::Medium => "medium",
-            Difficulty::Hard => "hard",
-            Difficulty::Extreme => "extreme",
-        }
+        self.into()
     }
 
     /// 0 for easy to 3 for extreme, for generators that scale with the level.
@@ -191,25 +211,16 @@ impl fmt::Display for Difficulty {
     }
 }
 
-impl FromStr for Difficulty {
-    type Err = String;
-
-    /// A level by name, case-insensitively; the error lists the valid ones.
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let name = text.trim().to_ascii_lowercase();
-        Difficulty::ALL
-            .into_iter()
-            .find(|d| d.name() == name)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Difficulty::ALL.iter().map(|d| d.name()).collect();
-                format!(
-                    "unknown difficulty '{}'{}; valid difficulties: {}",
-                    crate::sanitize::quote(text.trim()),
-                    did_you_mean(&name, names.iter().copied()),
-                    names.join(", ")
-                )
-            })
-    }
+/// The error of parsing a [`Difficulty`]: what was given, a near name, the valid ones.
+fn not_a_difficulty(text: &str) -> String {
+    let name = text.trim().to_ascii_lowercase();
+    let names: Vec<&str> = Difficulty::ALL.iter().map(|d| d.name()).collect();
+    format!(
+        "unknown difficulty '{}'{}; valid difficulties: {}",
+        crate::sanitize::quote(text.trim()),
+        did_you_mean(&name, names.iter().copied()),
+        names.join(", ")
+    )
 }
 
 /// `bench:` — what `veyra bench` (and the console's `b`) runs when not told otherwise.

@@ -66,8 +66,27 @@ impl Default for CustomRange {
 }
 
 /// Link presets (DESIGN §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// Parsing (`"mars".parse()`) is case-insensitive; the error lists the valid names.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(
+    serialize_all = "kebab-case",
+    ascii_case_insensitive,
+    parse_err_ty = String,
+    parse_err_fn = not_a_preset
+)]
 pub enum LatencyPreset {
     /// Terrestrial network.
     Earth,
@@ -79,24 +98,6 @@ pub enum LatencyPreset {
     DeepSpace,
     /// `latency.custom` range.
     Custom,
-}
-
-impl std::str::FromStr for LatencyPreset {
-    type Err = String;
-
-    /// A preset by name, case-insensitive; the error lists the valid names.
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        LatencyPreset::ALL
-            .into_iter()
-            .find(|p| p.name().eq_ignore_ascii_case(text.trim()))
-            .ok_or_else(|| {
-                format!(
-                    "'{}' is not a link preset; use one of {}",
-                    crate::sanitize::quote(text),
-                    LatencyPreset::ALL.map(LatencyPreset::name).join(", ")
-                )
-            })
-    }
 }
 
 impl LatencyPreset {
@@ -111,14 +112,17 @@ impl LatencyPreset {
 
     /// The name used in config, CLI and console.
     pub fn name(self) -> &'static str {
-        match self {
-            LatencyPreset::Earth => "earth",
-            LatencyPreset::Lunar => "lunar",
-            LatencyPreset::Mars => "mars",
-            LatencyPreset::DeepSpace => "deep-space",
-            LatencyPreset::Custom => "custom",
-        }
+        self.into()
     }
+}
+
+/// The error of parsing a [`LatencyPreset`]: what was given and the valid names.
+fn not_a_preset(text: &str) -> String {
+    format!(
+        "'{}' is not a link preset; use one of {}",
+        crate::sanitize::quote(text),
+        LatencyPreset::ALL.map(LatencyPreset::name).join(", ")
+    )
 }
 
 impl fmt::Display for LatencyPreset {
@@ -128,8 +132,9 @@ impl fmt::Display for LatencyPreset {
 }
 
 /// How the one-way delay is drawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum LatencyMode {
     /// Seeded random within the preset's range.
     Uniform,
@@ -141,10 +146,37 @@ pub enum LatencyMode {
 
 impl fmt::Display for LatencyMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            LatencyMode::Uniform => "uniform",
-            LatencyMode::Fixed => "fixed",
-            LatencyMode::Ephemeris => "ephemeris",
-        })
+        f.write_str(self.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preset_and_mode_names_match_serde() {
+        for p in LatencyPreset::ALL {
+            assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{p}\""));
+            assert_eq!(
+                p.name().to_ascii_uppercase().parse::<LatencyPreset>(),
+                Ok(p)
+            );
+        }
+        assert_eq!(LatencyPreset::DeepSpace.name(), "deep-space");
+        for m in [
+            LatencyMode::Uniform,
+            LatencyMode::Fixed,
+            LatencyMode::Ephemeris,
+        ] {
+            assert_eq!(serde_json::to_string(&m).unwrap(), format!("\"{m}\""));
+        }
+        assert_eq!(
+            "venus".parse::<LatencyPreset>(),
+            Err(
+                "'venus' is not a link preset; use one of earth, lunar, mars, deep-space, custom"
+                    .to_string()
+            )
+        );
     }
 }

@@ -37,8 +37,23 @@ pub const GENESIS_PREV_HASH: &str =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// What kind of thing an entry records (DESIGN §6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// Its names are part of the hashed bytes: serde and strum spell them the same, and parsing
+/// (`"TOOL_INVOCATION".parse()`) takes only that exact spelling.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum AuditEventType {
     /// A prompt was executed.
     Execution,
@@ -76,17 +91,7 @@ impl AuditEventType {
 
     /// The name as written in entries (`EXECUTION`, …).
     pub fn name(self) -> &'static str {
-        match self {
-            AuditEventType::Execution => "EXECUTION",
-            AuditEventType::ToolInvocation => "TOOL_INVOCATION",
-            AuditEventType::PolicyCheck => "POLICY_CHECK",
-            AuditEventType::SafetyCheck => "SAFETY_CHECK",
-            AuditEventType::SafetyViolation => "SAFETY_VIOLATION",
-            AuditEventType::ConfigChange => "CONFIG_CHANGE",
-            AuditEventType::LatencyChange => "LATENCY_CHANGE",
-            AuditEventType::Benchmark => "BENCHMARK",
-            AuditEventType::System => "SYSTEM",
-        }
+        self.into()
     }
 }
 

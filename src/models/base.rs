@@ -216,8 +216,9 @@ pub trait ModelBackend: Send + Sync {
 }
 
 /// Kinds of backend failure, shared by every provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ModelErrorKind {
     /// The backend is unknown or misconfigured (a usage error, exit 2).
     Config,
@@ -242,17 +243,7 @@ pub enum ModelErrorKind {
 impl ModelErrorKind {
     /// Snake-case name, as in events and JSON.
     pub fn name(self) -> &'static str {
-        match self {
-            ModelErrorKind::Config => "config",
-            ModelErrorKind::Auth => "auth",
-            ModelErrorKind::RateLimit => "rate_limit",
-            ModelErrorKind::Overloaded => "overloaded",
-            ModelErrorKind::BadRequest => "bad_request",
-            ModelErrorKind::Server => "server",
-            ModelErrorKind::Timeout => "timeout",
-            ModelErrorKind::Connection => "connection",
-            ModelErrorKind::Protocol => "protocol",
-        }
+        self.into()
     }
 
     /// True for failures that may pass when tried again.
@@ -384,4 +375,28 @@ pub(crate) fn tool_conversation() -> ModelRequest {
         })
         .collect();
     request
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_kind_names_are_the_serde_names() {
+        let kinds = [
+            (ModelErrorKind::Config, "config"),
+            (ModelErrorKind::Auth, "auth"),
+            (ModelErrorKind::RateLimit, "rate_limit"),
+            (ModelErrorKind::Overloaded, "overloaded"),
+            (ModelErrorKind::BadRequest, "bad_request"),
+            (ModelErrorKind::Server, "server"),
+            (ModelErrorKind::Timeout, "timeout"),
+            (ModelErrorKind::Connection, "connection"),
+            (ModelErrorKind::Protocol, "protocol"),
+        ];
+        for (kind, name) in kinds {
+            assert_eq!(kind.name(), name);
+            assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{name}\""));
+        }
+    }
 }

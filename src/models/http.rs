@@ -592,18 +592,18 @@ pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Exponential backoff with jitter: between half and all of `BASE · 2^attempt`.
+/// Exponential backoff with jitter: between half and all of `BASE · 2^attempt`, capped at
+/// [`MAX_RETRY_DELAY`].
 fn backoff(attempt: u32) -> Duration {
-    let full = BASE_RETRY_DELAY
-        .saturating_mul(1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX))
-        .min(MAX_RETRY_DELAY);
-    let half = full / 2;
-    // Jitter only needs to differ between clients; uuid's v4 generator is a ready source.
-    let random = uuid::Uuid::new_v4().as_u64_pair().0;
-    let span = u64::try_from(half.as_millis())
-        .unwrap_or(u64::MAX)
-        .saturating_add(1);
-    half + Duration::from_millis(random % span)
+    use rand::SeedableRng;
+    // Jitter only needs to differ between clients: a generator seeded from a v4 UUID will do.
+    let seed = uuid::Uuid::new_v4().as_u64_pair().0;
+    crate::limits::Backoff {
+        first: BASE_RETRY_DELAY,
+        max: MAX_RETRY_DELAY,
+        jitter: true,
+    }
+    .delay(attempt, &mut rand::rngs::ChaCha8Rng::seed_from_u64(seed))
 }
 
 /// `scheme://host:port` of a URL, for messages.

@@ -269,7 +269,10 @@ impl StreamParser for ChatStream {
         let chunk: Chunk = serde_json::from_str(data).map_err(|e| {
             self.error(
                 ModelErrorKind::Protocol,
-                format!("a stream chunk is not valid JSON ({e}): {}", cut(data)),
+                format!(
+                    "a stream chunk is not valid JSON ({e}): {}",
+                    crate::sanitize::excerpt(data, 120)
+                ),
             )
         })?;
         if let Some(err) = chunk.error {
@@ -347,14 +350,6 @@ impl StreamParser for ChatStream {
             ModelErrorKind::Protocol,
             "the stream ended before the answer finished (no finish_reason, no [DONE])".into(),
         ))
-    }
-}
-
-/// At most 120 characters of a chunk, for messages.
-fn cut(text: &str) -> String {
-    match text.char_indices().nth(120) {
-        Some((i, _)) => format!("{}…", text.get(..i).unwrap_or_default()),
-        None => text.to_string(),
     }
 }
 

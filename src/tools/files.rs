@@ -468,6 +468,9 @@ fn lexically_inside(workspace: &Path, path: &str) -> Result<(), ToolError> {
 /// bytes go to a new temporary file in the same directory, which is synced and renamed over
 /// `path`. A reader sees the old content or the new, never a mix, and a failure leaves the old
 /// content in place. An existing file's permissions carry over to the new one.
+///
+/// Not [`crate::fswrite::replace`]: `tempfile` creates and renames by host path, outside the
+/// workspace's `Dir` handle, so a symlinked parent could take the write out of the workspace.
 pub fn replace_atomically(dir: &Dir, path: &str, content: &[u8]) -> std::io::Result<()> {
     let target = Path::new(path);
     let name = target.file_name().ok_or_else(|| {

@@ -22,8 +22,9 @@ pub use registry::{ToolInfo, ToolRegistry};
 pub use safety::{SafetyBoundary, SafetyLevel, SafetyVerdict, Violation};
 
 /// What a tool is for; `veyra tools list` shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ToolCategory {
     /// Reads and reports without changing anything.
     Analysis,
@@ -42,14 +43,7 @@ pub enum ToolCategory {
 impl ToolCategory {
     /// Lowercase name.
     pub fn name(self) -> &'static str {
-        match self {
-            ToolCategory::Analysis => "analysis",
-            ToolCategory::Computation => "computation",
-            ToolCategory::Filesystem => "filesystem",
-            ToolCategory::Network => "network",
-            ToolCategory::System => "system",
-            ToolCategory::Safety => "safety",
-        }
+        self.into()
     }
 }
 

@@ -20,8 +20,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::GovernanceConfig;
 
 /// How an operation fares at the boundary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum SafetyLevel {
     /// Go ahead.
     Allowed,
@@ -34,11 +35,7 @@ pub enum SafetyLevel {
 impl SafetyLevel {
     /// Lowercase name.
     pub fn name(self) -> &'static str {
-        match self {
-            SafetyLevel::Allowed => "allowed",
-            SafetyLevel::NeedsConfirmation => "needs_confirmation",
-            SafetyLevel::Blocked => "blocked",
-        }
+        self.into()
     }
 }
 
@@ -199,6 +196,21 @@ impl SafetyBoundary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn level_names_are_the_serde_names() {
+        for (level, name) in [
+            (SafetyLevel::Allowed, "allowed"),
+            (SafetyLevel::NeedsConfirmation, "needs_confirmation"),
+            (SafetyLevel::Blocked, "blocked"),
+        ] {
+            assert_eq!(level.name(), name);
+            assert_eq!(
+                serde_json::to_string(&level).unwrap(),
+                format!("\"{name}\"")
+            );
+        }
+    }
 
     #[test]
     fn prohibited_operations_are_blocked_case_insensitively() {

@@ -185,31 +185,20 @@ pub fn load_history(path: &std::path::Path) -> Vec<String> {
 /// a new temporary file renamed into place, so a crash leaves the old history or the new, never
 /// half of one.
 pub fn save_history(path: &std::path::Path, history: &[String]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let Some(dir) = path.parent() else {
+    use std::os::unix::fs::DirBuilderExt;
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return Ok(());
     };
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
-    let tmp = path.with_extension("tmp");
-    // A leftover (or planted) temporary file goes: the new one is created 0600, never reused.
-    match std::fs::remove_file(&tmp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        Ok(()) | Err(_) => {}
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
+    let mut text = String::new();
     for line in history {
-        writeln!(file, "{line}")?;
+        text.push_str(line);
+        text.push('\n');
     }
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
+    crate::fswrite::replace(dir, name, text.as_bytes())
 }
 
 /// Runs the console until the operator quits or a signal arrives.

@@ -184,6 +184,11 @@ pub struct Anchor {
 }
 
 /// Splits `line` into rows of at most `width` columns, breaking after spaces where it can.
+///
+/// Hand-written rather than [`crate::tui::panes::wrap`] (`textwrap`): the rows partition the
+/// model's text exactly, so indentation and runs of spaces survive a break (textwrap drops the
+/// spaces at a break and turns a line's leading indentation into an empty row), and they are
+/// borrowed slices, cheap to recompute for every visible line on every frame.
 pub fn wrap(line: &str, width: usize) -> Vec<&str> {
     let width = width.max(1);
     let mut rows = Vec::new();

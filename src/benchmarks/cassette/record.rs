@@ -3,8 +3,7 @@
 //! and hands the call to the writer when its stream ends (see the parent module for the
 //! format).
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -151,24 +150,11 @@ pub(super) fn call_file_name(seq: u64, key: &str) -> String {
     format!("{seq:08}-{key}.json")
 }
 
-/// Writes `bytes` to `dir/name` through a synced hidden temporary file (created new, so
-/// nothing planted there is followed) and a rename, so the name holds the whole content or
-/// nothing.
+/// Writes `bytes` to `dir/name` atomically ([`crate::fswrite::replace`]: a synced, 0600 hidden
+/// temporary file created new, then a rename), so the name holds the whole content or nothing.
 fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), CassetteError> {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let target = dir.join(name);
-    let context = || format!("writing {}", target.display());
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| CassetteError::io(context(), e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| CassetteError::io(context(), e))?;
-    drop(file);
-    std::fs::rename(&tmp, &target).map_err(|e| CassetteError::io(context(), e))
+    crate::fswrite::replace(dir, name, bytes)
+        .map_err(|e| CassetteError::io(format!("writing {}", dir.join(name).display()), e))
 }
 
 /// Any backend, recorded into a cassette. Its name is the wrapped backend's: a recorded run

@@ -273,3 +273,26 @@ fn stored_fields_compose_the_canonical_bytes() {
         assert!(bad.compose(&mut out).is_err());
     }
 }
+
+/// The event type names are inside every hash: strum's, serde's and the stored spelling must
+/// stay these bytes, and parse back only from them.
+#[test]
+fn event_type_names_are_the_hashed_spellings() {
+    let names = [
+        "EXECUTION",
+        "TOOL_INVOCATION",
+        "POLICY_CHECK",
+        "SAFETY_CHECK",
+        "SAFETY_VIOLATION",
+        "CONFIG_CHANGE",
+        "LATENCY_CHANGE",
+        "BENCHMARK",
+        "SYSTEM",
+    ];
+    for (t, name) in AuditEventType::ALL.into_iter().zip(names) {
+        assert_eq!(t.name(), name);
+        assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{name}\""));
+        assert_eq!(name.parse::<AuditEventType>(), Ok(t));
+        assert!(name.to_ascii_lowercase().parse::<AuditEventType>().is_err());
+    }
+}

@@ -15,8 +15,11 @@ use crate::config::LatencyPreset;
 use crate::config::suggest::did_you_mean;
 
 /// The kinds of resource a request can name, as `kind:id`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, strum::EnumString, strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ResourceKind {
     /// A model backend (`backend:openai`).
     Backend,
@@ -39,12 +42,7 @@ impl ResourceKind {
 
     /// The prefix used in `kind:id`.
     pub fn prefix(self) -> &'static str {
-        match self {
-            ResourceKind::Backend => "backend",
-            ResourceKind::Tool => "tool",
-            ResourceKind::File => "file",
-            ResourceKind::Link => "link",
-        }
+        self.into()
     }
 
     /// The Cedar entity type, without namespace.
@@ -114,7 +112,7 @@ impl FromStr for Resource {
                 kinds()
             )));
         };
-        let Some(kind) = ResourceKind::ALL.into_iter().find(|k| k.prefix() == prefix) else {
+        let Ok(kind) = prefix.parse::<ResourceKind>() else {
             return Err(PolicyError::Request(format!(
                 "unknown resource kind '{prefix}'{}; write one of {}",
                 did_you_mean(prefix, ResourceKind::ALL.iter().map(|k| k.prefix())),
@@ -206,8 +204,9 @@ impl PolicyRequest {
 }
 
 /// `permit` or `forbid`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum PolicyEffect {
     /// Allows when it matches (unless a forbid matches too).
     Permit,
@@ -218,10 +217,7 @@ pub enum PolicyEffect {
 impl PolicyEffect {
     /// `permit` or `forbid`.
     pub fn name(self) -> &'static str {
-        match self {
-            PolicyEffect::Permit => "permit",
-            PolicyEffect::Forbid => "forbid",
-        }
+        self.into()
     }
 }
 

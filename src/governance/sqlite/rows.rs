@@ -334,10 +334,9 @@ pub(super) fn entry_from_row(
             .map_err(|e| unreadable(format!("column {i}: {e}")))
     };
     let event_name = text(3)?;
-    let event_type = AuditEventType::ALL
-        .into_iter()
-        .find(|t| t.name() == event_name)
-        .ok_or_else(|| unreadable(format!("unknown event type '{event_name}'")))?;
+    let event_type: AuditEventType = event_name
+        .parse()
+        .map_err(|_| unreadable(format!("unknown event type '{event_name}'")))?;
     // Columns that are parsed must also read back exactly as written, so that a byte changed
     // to an equivalent spelling ('z' for 'Z', an uppercase UUID, JSON white space) still shows.
     let id_text = text(1)?;

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::RngExt;
 use rand::rngs::ChaCha8Rng;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -291,18 +290,12 @@ impl Inner {
 
     /// The backoff before attempt `failed + 1`.
     fn backoff(&self, failed_attempt: u32, rng: &mut ChaCha8Rng) -> Duration {
-        let exp = failed_attempt.saturating_sub(1).min(31);
-        let full = self
-            .config
-            .backoff
-            .saturating_mul(1u32 << exp)
-            .min(self.config.backoff_max);
-        if !self.config.jitter || full.is_zero() {
-            return full;
+        crate::limits::Backoff {
+            first: self.config.backoff,
+            max: self.config.backoff_max,
+            jitter: self.config.jitter,
         }
-        let half = full / 2;
-        let extra = rng.random_range(0..=millis(full - half));
-        half + Duration::from_millis(extra)
+        .delay(failed_attempt.saturating_sub(1), rng)
     }
 
     /// Frees the slot, waits the backoff (cancellable), then queues the task again.

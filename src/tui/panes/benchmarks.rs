@@ -21,9 +21,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use unicode_width::UnicodeWidthStr;
 
-use super::{block, fit_spans, short_duration, title_room};
+use super::{block, fit_spans, title_room};
 use crate::benchmarks::draw::fixed;
 use crate::benchmarks::stats::Estimate;
+use crate::duration;
 use crate::tui::app::{App, BenchRun, BenchState, Pane};
 use crate::tui::keymap::{Action, Mode};
 use crate::tui::theme::Theme;
@@ -197,12 +198,12 @@ fn run_lines<'a>(
     )];
     let end = run.ended.unwrap_or(app.now());
     status.push(Span::styled(
-        format!(" · {}", short_duration(end - run.started)),
+        format!(" · {}", duration::short_signed(end - run.started)),
         theme.muted,
     ));
     if let Some(eta) = run.eta(app.now()) {
         status.push(Span::styled(
-            format!(" · ETA {}", short_duration(eta)),
+            format!(" · ETA {}", duration::short_signed(eta)),
             theme.accent,
         ));
     }
@@ -214,8 +215,8 @@ fn run_lines<'a>(
     if let BenchState::Failed(e) = &run.state {
         // The whole error, wrapped: it says what to do.
         let text = format!("failed: {e}");
-        for piece in crate::tui::output::wrap(&text, width.max(1)) {
-            lines.push(Line::styled(piece.to_string(), theme.error));
+        for piece in super::wrap(&text, width) {
+            lines.push(Line::styled(piece, theme.error));
         }
     }
     // One row per family; the figures are columns aligned over all rows, and the bar takes

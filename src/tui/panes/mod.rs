@@ -19,28 +19,41 @@ use super::theme::Theme;
 
 /// `text` cut to `width` columns, ending with `…` when cut.
 pub fn ellipsize(text: &str, width: usize) -> String {
-    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    use unicode_width::UnicodeWidthStr;
     if text.width() <= width {
         return text.to_string();
     }
-    let mut out = String::new();
-    let mut used = 0;
-    for c in text.chars() {
-        let w = c.width().unwrap_or(0);
-        if used + w > width.saturating_sub(1) {
-            out.push('…');
-            return out;
-        }
-        used += w;
-        out.push(c);
-    }
-    out
+    clip(text, width.saturating_sub(1))
+}
+
+/// The one truncation of the console: the longest prefix of `text` that fits `room` columns,
+/// then `…` (so `room + 1` columns in all). It cuts between graphemes, measured by display
+/// width ([`unicode_truncate`]): an emoji with its variation selector, or a letter with its
+/// accents, stays whole or goes whole.
+pub fn clip(text: &str, room: usize) -> String {
+    use unicode_truncate::UnicodeTruncateStr;
+    let (kept, _) = text.unicode_truncate(room);
+    format!("{kept}…")
+}
+
+/// The one wrapper of the console's messages: `text` wrapped at spaces into lines of at most
+/// `width` columns by display width, first fit ([`textwrap`]); a word longer than a line is
+/// split, the spaces at a break go, and every other character is kept.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let options = textwrap::Options::new(width.max(1))
+        .break_words(true)
+        .word_separator(textwrap::WordSeparator::AsciiSpace)
+        .wrap_algorithm(textwrap::WrapAlgorithm::FirstFit);
+    textwrap::wrap(text, options)
+        .into_iter()
+        .map(std::borrow::Cow::into_owned)
+        .collect()
 }
 
 /// One row of spans cut to `width` columns: the span that crosses the edge ends with `…`
 /// and those after it go, so a cut row says it was cut rather than stopping mid-word.
 pub fn fit_row(spans: Vec<Span<'_>>, width: usize) -> Line<'_> {
-    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    use unicode_width::UnicodeWidthStr;
     let total: usize = spans.iter().map(|s| s.content.width()).sum();
     if total <= width {
         return Line::from(spans);
@@ -56,16 +69,7 @@ pub fn fit_row(spans: Vec<Span<'_>>, width: usize) -> Line<'_> {
             out.push(span);
             continue;
         }
-        let mut keep = String::new();
-        for c in span.content.chars() {
-            let cw = c.width().unwrap_or(0);
-            if used + cw > room {
-                break;
-            }
-            used += cw;
-            keep.push(c);
-        }
-        keep.push('…');
+        let keep = clip(&span.content, room - used);
         out.push(Span::styled(keep, span.style));
         break;
     }
@@ -149,24 +153,19 @@ pub fn inner(area: Rect) -> Rect {
     }
 }
 
-/// `1.2s`, `42s`, `3m05s`, `2h10m` — short elapsed times for narrow columns.
-pub fn short_duration(d: chrono::Duration) -> String {
-    let ms = d.num_milliseconds().max(0);
-    if ms < 10_000 {
-        format!("{}.{}s", ms / 1000, (ms % 1000) / 100)
-    } else if ms < 60_000 {
-        format!("{}s", ms / 1000)
-    } else if ms < 3_600_000 {
-        format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
-    } else {
-        format!("{}h{:02}m", ms / 3_600_000, (ms % 3_600_000) / 60_000)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use ratatui::style::{Color, Style};
     use ratatui::text::Span;
+
+    #[test]
+    fn clipping_keeps_whole_graphemes_by_display_width() {
+        assert_eq!(super::ellipsize("abcdef", 6), "abcdef");
+        assert_eq!(super::ellipsize("abcdef", 4), "abc…");
+        assert_eq!(super::ellipsize("火星火星", 4), "火…");
+        assert_eq!(super::ellipsize("⚠\u{fe0f}⚠\u{fe0f}x", 4), "⚠\u{fe0f}…");
+        assert_eq!(super::ellipsize("abc", 0), "…");
+    }
 
     #[test]
     fn a_row_too_wide_ends_with_an_ellipsis_in_the_style_of_what_was_cut() {

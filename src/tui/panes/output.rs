@@ -10,7 +10,6 @@ use super::rule_block;
 use crate::events::{FinishReason, TaskStatus};
 use crate::tui::app::{App, Pane};
 use crate::tui::output::{LineKind, visible_rows};
-use crate::tui::panes::tasks::countdown_text;
 use crate::tui::theme::Theme;
 
 /// The pane's frame: a titled rule on top, and no side borders. Output spans the screen's
@@ -78,7 +77,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, tab: Opti
     title.push(Span::styled(format!(" · {}", task.id.short()), theme.muted));
     let countdown = task
         .countdown(app.now())
-        .map(countdown_text)
+        .map(crate::duration::short)
         .unwrap_or_default();
     let (state, style) = match &task.status {
         TaskStatus::Queued => ("queued".to_string(), theme.queued),

@@ -7,6 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use super::wrap;
 use crate::tui::app::{App, FlashLevel, Verification};
 use crate::tui::theme::Theme;
 
@@ -64,16 +65,7 @@ fn cut_to_fit(segs: &mut [(u8, Span<'_>)], m: usize, width: usize) {
     let over = total.saturating_sub(width);
     let text = segs[m].1.content.to_string();
     let room = text.width().saturating_sub(over + 1);
-    // The longest prefix that fits, measured as a string (as the total was): a sequence such
-    // as an emoji with its variation selector is as wide together as the total counted it.
-    let end = text
-        .char_indices()
-        .map(|(i, _)| i)
-        .chain(std::iter::once(text.len()))
-        .take_while(|&i| text[..i].width() <= room)
-        .last()
-        .unwrap_or(0);
-    segs[m].1.content = format!("{}…", &text[..end]).into();
+    segs[m].1.content = super::clip(&text, room).into();
     segs[m].0 = KEEP;
 }
 
@@ -124,39 +116,6 @@ fn message(app: &App) -> Option<(String, Tone)> {
 /// The clock's text (fixed width).
 fn clock_text(app: &App) -> String {
     app.now().format(" %H:%M:%S UTC ").to_string()
-}
-
-/// `text` wrapped at spaces into lines of at most `width` columns (a word longer than a line
-/// is split); every character is kept.
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    use unicode_width::UnicodeWidthChar;
-    let width = width.max(1);
-    let mut lines = vec![String::new()];
-    let mut used = 0;
-    for word in text.split(' ') {
-        let w: usize = word.chars().map(|c| c.width().unwrap_or(0)).sum();
-        if used > 0 && used + 1 + w > width {
-            lines.push(String::new());
-            used = 0;
-        } else if used > 0 {
-            if let Some(l) = lines.last_mut() {
-                l.push(' ');
-            }
-            used += 1;
-        }
-        for c in word.chars() {
-            let cw = c.width().unwrap_or(0);
-            if used + cw > width && used > 0 {
-                lines.push(String::new());
-                used = 0;
-            }
-            if let Some(l) = lines.last_mut() {
-                l.push(c);
-            }
-            used += cw;
-        }
-    }
-    lines
 }
 
 /// How many rows the bar needs at `width` columns: one, or up to three while a message too
@@ -227,9 +186,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     } else {
         let link = &app.link().link;
         if link.simulated {
-            let one_way = crate::tui::panes::tasks::countdown_text(
-                std::time::Duration::from_millis(link.one_way_ms),
-            );
+            let one_way = crate::duration::short(std::time::Duration::from_millis(link.one_way_ms));
             left.push((
                 DROP_LATER,
                 Span::styled(

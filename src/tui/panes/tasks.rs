@@ -9,7 +9,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use unicode_width::UnicodeWidthStr;
 
-use super::{block, short_duration};
+use super::block;
+use crate::duration;
 use crate::events::Priority;
 use crate::events::TaskStatus;
 use crate::tui::app::{App, Pane, TaskView};
@@ -41,20 +42,6 @@ pub fn state_symbol(s: &TaskStatus) -> &'static str {
     }
 }
 
-/// `42s`, `4m12s`, `5h12m`, `12d3h` — a simulated wait, to the second while it is short.
-pub fn countdown_text(d: std::time::Duration) -> String {
-    let s = d.as_secs();
-    if s < 60 {
-        format!("{}.{}s", s, d.subsec_millis() / 100)
-    } else if s < 3600 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else if s < 86_400 {
-        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
-    } else {
-        format!("{}d{}h", s / 86_400, (s % 86_400) / 3600)
-    }
-}
-
 fn status_style(task: &TaskView, theme: &Theme) -> ratatui::style::Style {
     match &task.status {
         TaskStatus::Queued => theme.queued,
@@ -71,26 +58,9 @@ fn status_style(task: &TaskView, theme: &Theme) -> ratatui::style::Style {
 /// `text` cut or padded to exactly `width` columns. Widths are display columns, not chars: a
 /// zero-width or wide character counts for what it shows, and nothing here can underflow.
 fn truncate(text: &str, width: usize) -> String {
-    let shown = text.width();
-    if shown <= width {
-        let mut out = String::with_capacity(text.len() + width - shown);
-        out.push_str(text);
-        out.extend(std::iter::repeat_n(' ', width - shown));
-        return out;
-    }
-    let mut out = String::new();
-    let mut used = 0;
-    for c in text.chars() {
-        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
-        if used + w + 1 > width {
-            break;
-        }
-        out.push(c);
-        used += w;
-    }
-    out.push('…');
-    used += 1;
-    out.push_str(&" ".repeat(width.saturating_sub(used)));
+    let mut out = super::ellipsize(text, width);
+    let shown = out.width();
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(shown)));
     out
 }
 
@@ -145,8 +115,8 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     {
         let right = match task.countdown(app.now()) {
             // A countdown says so (T-): it is time left, not time spent.
-            Some(left) => format!("T-{}", countdown_text(left)),
-            None => short_duration(task.elapsed(app.now())),
+            Some(left) => format!("T-{}", duration::short(left)),
+            None => duration::short_signed(task.elapsed(app.now())),
         };
         let style = status_style(task, theme);
         let mut spans = vec![
