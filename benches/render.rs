@@ -33,10 +33,14 @@ fn loaded_app() -> App {
             preset: "mars".into(),
             mode: "ephemeris".into(),
             one_way_ms: 1_140_000,
+            one_way_min_ms: 186_000,
+            one_way_max_ms: 1_338_000,
+            sun_deg: Some(40.0),
             conjunction: "clear".into(),
             time_scale: 60.0,
             sim_time: t0,
             taken_at: t0,
+            blackout_ends: None,
         },
     };
     let theme = default_theme().expect("built-in theme parses");

@@ -38,6 +38,8 @@ mod gate;
 mod request;
 mod stream;
 mod submit;
+#[cfg(test)]
+pub(crate) mod testing;
 mod tools;
 mod undo;
 
@@ -273,6 +275,7 @@ impl CoreInner {
         if !(switched || moved) {
             return;
         }
+        control::log_blackout_change(last.as_ref(), &status);
         *last = Some(status.clone());
         drop(last);
         self.emitter.emit(Event::LinkChanged {

@@ -97,14 +97,15 @@ impl Priority {
         self.into()
     }
 
-    /// The next priority in the console's `Ctrl-P` cycle (wraps around).
+    /// The next priority in the console's `Ctrl-P` cycle: up first (from the default
+    /// `normal`, one press is `high`, two `critical`), then round from the bottom.
     pub fn cycle(self) -> Priority {
         match self {
-            Priority::Critical => Priority::High,
-            Priority::High => Priority::Normal,
-            Priority::Normal => Priority::Low,
-            Priority::Low => Priority::Background,
-            Priority::Background => Priority::Critical,
+            Priority::Normal => Priority::High,
+            Priority::High => Priority::Critical,
+            Priority::Critical => Priority::Background,
+            Priority::Background => Priority::Low,
+            Priority::Low => Priority::Normal,
         }
     }
 }
@@ -254,8 +255,18 @@ pub struct LinkStatus {
     pub preset: String,
     /// Mode name.
     pub mode: String,
-    /// Current one-way delay in simulated time, ms (the middle of the range for `uniform`).
+    /// Current one-way delay in simulated time, ms: the light time for the date in
+    /// `ephemeris`, the value used in `fixed`, the middle of the range in `uniform`.
     pub one_way_ms: u64,
+    /// Shortest one-way delay of the preset's range, simulated ms (what `uniform` draws from).
+    #[serde(default)]
+    pub one_way_min_ms: u64,
+    /// Longest one-way delay of the preset's range, simulated ms.
+    #[serde(default)]
+    pub one_way_max_ms: u64,
+    /// Sun–Earth–planet angle, degrees, where the preset has one (Mars only).
+    #[serde(default)]
+    pub sun_deg: Option<f64>,
     /// `clear`, `reduced` or `blackout`.
     pub conjunction: String,
     /// Simulated seconds per real second.
@@ -264,6 +275,9 @@ pub struct LinkStatus {
     pub sim_time: DateTime<Utc>,
     /// The real clock when this status was taken; with `time_scale` it gives simulated now.
     pub taken_at: DateTime<Utc>,
+    /// In a blackout, when the link reopens (simulated time).
+    #[serde(default)]
+    pub blackout_ends: Option<DateTime<Utc>>,
 }
 
 impl LinkStatus {
@@ -272,6 +286,23 @@ impl LinkStatus {
         let real_ms = (now - self.taken_at).num_milliseconds() as f64;
         let sim_ms = (real_ms * self.time_scale).clamp(-1e15, 1e15) as i64;
         self.sim_time + chrono::TimeDelta::milliseconds(sim_ms)
+    }
+
+    /// The far end of the link in words: `Mars`, `the Moon`, `deep space`, `the backend`.
+    pub fn far_end(&self) -> &'static str {
+        match self.preset.as_str() {
+            "mars" => "Mars",
+            "lunar" => "the Moon",
+            "deep-space" => "deep space",
+            _ => "the backend",
+        }
+    }
+
+    /// Real time from `now` until simulated time reaches `sim` (zero once it has): what the
+    /// operator waits for a simulated moment, such as the end of a blackout.
+    pub fn real_until(&self, sim: DateTime<Utc>, now: DateTime<Utc>) -> std::time::Duration {
+        let sim_left = (sim - self.sim_time_at(now)).num_milliseconds().max(0) as f64;
+        std::time::Duration::from_millis((sim_left / self.time_scale).min(1e15) as u64)
     }
 }
 
@@ -599,6 +630,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_link_status_from_before_the_range_and_the_blackout_end_still_reads() {
+        let old = r#"{"simulated":true,"preset":"mars","mode":"ephemeris","one_way_ms":1000,
+            "conjunction":"blackout","time_scale":60.0,"sim_time":"2021-10-08T00:00:00Z",
+            "taken_at":"2026-12-01T00:00:00Z"}"#;
+        let s: LinkStatus = serde_json::from_str(old).unwrap();
+        assert_eq!((s.one_way_min_ms, s.one_way_max_ms), (0, 0));
+        assert_eq!((s.sun_deg, s.blackout_ends), (None, None));
+        assert_eq!(s.far_end(), "Mars");
+        // Ten simulated minutes ahead at 60× is ten real seconds; a moment passed is zero.
+        let ahead = s.sim_time + chrono::TimeDelta::minutes(10);
+        assert_eq!(
+            s.real_until(ahead, s.taken_at),
+            std::time::Duration::from_secs(10)
+        );
+        assert_eq!(
+            s.real_until(ahead, s.taken_at + chrono::TimeDelta::minutes(1)),
+            std::time::Duration::ZERO
+        );
+    }
+
+    #[test]
     fn events_round_trip_as_tagged_json() {
         let e = Event::OutputDelta {
             id: ExecutionId(Uuid::nil()),
@@ -613,15 +665,16 @@ mod tests {
     }
 
     #[test]
-    fn priority_cycle_visits_all() {
-        let mut p = Priority::Critical;
+    fn priority_cycle_goes_up_first_and_visits_all() {
+        let mut p = Priority::Normal;
         let mut seen = vec![];
         for _ in 0..5 {
             seen.push(p);
             p = p.cycle();
         }
-        assert_eq!(seen, Priority::ALL);
-        assert_eq!(p, Priority::Critical);
+        use Priority::*;
+        assert_eq!(seen, [Normal, High, Critical, Background, Low]);
+        assert_eq!(p, Normal);
     }
 
     #[test]

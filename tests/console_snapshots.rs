@@ -32,10 +32,14 @@ fn app() -> App {
             preset: "earth".into(),
             mode: "uniform".into(),
             one_way_ms: 150,
+            one_way_min_ms: 50,
+            one_way_max_ms: 250,
+            sun_deg: None,
             conjunction: "clear".into(),
             time_scale: 1.0,
             sim_time: t0(),
             taken_at: t0(),
+            blackout_ends: None,
         },
     };
     App::new(
@@ -155,10 +159,14 @@ fn link_app() -> App {
             preset: "mars".into(),
             mode: "ephemeris".into(),
             one_way_ms: 1_140_000,
+            one_way_min_ms: 186_000,
+            one_way_max_ms: 1_338_000,
+            sun_deg: Some(40.0),
             conjunction: "clear".into(),
             time_scale: 60.0,
             sim_time: t0(),
             taken_at: t0(),
+            blackout_ends: None,
         },
         switched: false,
         at: t0(),
@@ -1239,4 +1247,124 @@ fn every_theme_keeps_focus_and_meaning_in_its_styles_at_both_sizes() {
 /// A style's foreground as drawn (no colour set is the terminal's own).
 fn fg(style: ratatui::style::Style) -> ratatui::style::Color {
     style.fg.unwrap_or(ratatui::style::Color::Reset)
+}
+
+/// The Mars link in the 2021 solar conjunction at 60×: one task waits it out (selected, no
+/// output yet), one runs, one is queued.
+fn blackout_app() -> App {
+    let mut app = app();
+    let sim = Utc.with_ymd_and_hms(2021, 10, 8, 0, 0, 0).unwrap();
+    app.apply(Event::LinkChanged {
+        link: LinkStatus {
+            simulated: true,
+            preset: "mars".into(),
+            mode: "ephemeris".into(),
+            one_way_ms: 1_336_000,
+            one_way_min_ms: 186_000,
+            one_way_max_ms: 1_338_000,
+            sun_deg: Some(1.23),
+            conjunction: "blackout".into(),
+            time_scale: 60.0,
+            sim_time: sim,
+            taken_at: t0(),
+            blackout_ends: Some(Utc.with_ymd_and_hms(2021, 10, 14, 0, 0, 0).unwrap()),
+        },
+        switched: false,
+        at: t0(),
+    });
+    submit(&mut app, 1, "Ping the far-side relay", Priority::Normal, 0);
+    state(
+        &mut app,
+        1,
+        TaskStatus::Blackout {
+            sim_ms: 518_400_000,
+            real_ms: 8_640_000,
+        },
+        1,
+        0,
+    );
+    submit(
+        &mut app,
+        2,
+        "Summarise the habitat telemetry",
+        Priority::High,
+        0,
+    );
+    state(&mut app, 2, TaskStatus::Running, 1, 0);
+    submit(
+        &mut app,
+        3,
+        "Queued background sweep",
+        Priority::Background,
+        0,
+    );
+    app.select_task(0);
+    app.clear_flash();
+    // Five real minutes in: five simulated hours gone at 60×.
+    app.tick(t0() + chrono::Duration::minutes(5));
+    app
+}
+
+/// The status bar's row of a drawn screen.
+fn status_row(terminal: &Terminal<TestBackend>) -> String {
+    let screen = format!("{}", terminal.backend());
+    screen
+        .lines()
+        .find(|l| l.contains("UTC"))
+        .expect("a status bar")
+        .to_string()
+}
+
+#[test]
+fn the_status_bar_says_why_in_a_blackout_80x24() {
+    let mut app = blackout_app();
+    let theme = Theme::from(app.current_theme().unwrap());
+    let terminal = draw(&mut app, 80, 24);
+    let bar = status_row(&terminal);
+    // Short of room, the delay gives way and the alarm shortens; it never goes, and it is
+    // in the error colour.
+    assert!(
+        bar.contains(" mock/veyra-mock-1 │ BLACKOUT · Sun 1.2° → 2021-10-14 (in 2h19m) "),
+        "{bar}"
+    );
+    assert_eq!(style_of(&terminal, "BLACKOUT · Sun").fg, theme.error.fg);
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn the_status_bar_says_why_in_a_blackout_160x48() {
+    let mut app = blackout_app();
+    let theme = Theme::from(app.current_theme().unwrap());
+    let terminal = draw(&mut app, 160, 48);
+    let bar = status_row(&terminal);
+    // The simulated date with its year, the Sun angle, the date the link reopens and the
+    // real time until then.
+    assert!(
+        bar.contains(
+            "mars ephemeris 22m16s ×60 sim 2021-10-08 05:00 BLACKOUT · Sun 1.2° → 2021-10-14 \
+             (in 2h19m) │ audit"
+        ),
+        "{bar}"
+    );
+    assert_eq!(style_of(&terminal, "BLACKOUT · Sun").fg, theme.error.fg);
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn the_output_of_a_task_in_blackout_says_what_it_waits_for_160x48() {
+    let mut app = blackout_app();
+    let theme = Theme::from(app.current_theme().unwrap());
+    let terminal = draw(&mut app, 160, 48);
+    let waiting = "waiting out a solar conjunction: the Mars link reopens 2021-10-14 (in 2h19m)";
+    assert!(
+        format!("{}", terminal.backend()).contains(waiting),
+        "{}",
+        terminal.backend()
+    );
+    assert_eq!(style_of(&terminal, "waiting out").fg, theme.warn.fg);
+    // The queued task says what it waits for too.
+    app.select_task(2);
+    let terminal = draw(&mut app, 160, 48);
+    let screen = format!("{}", terminal.backend());
+    assert!(screen.contains("queued for a slot (1 running)"), "{screen}");
 }

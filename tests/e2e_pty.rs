@@ -293,6 +293,37 @@ fn submit_a_prompt_see_the_answer_and_quit() {
     );
 }
 
+/// The rows that draw a focused pane's frame (thick rules), which say where focus is.
+fn focus_rows(screen: &str) -> Vec<String> {
+    screen
+        .lines()
+        .filter(|l| l.contains('━') || l.contains('┏'))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn shift_tab_as_terminals_send_it_moves_focus_back() {
+    let mut console = Console::start(100, 30);
+    console.wait_for("the console", |s| {
+        s.contains("Tasks") && s.contains("Prompt")
+    });
+    let start = focus_rows(&console.screen_text());
+    assert!(!start.is_empty(), "no focused pane drawn");
+    console.send(b"\t");
+    console.wait_for("focus on the next pane", |s| focus_rows(s) != start);
+    // What a terminal sends for Shift-Tab: `ESC [ Z`.
+    console.send(b"\x1b[Z");
+    console.wait_for("focus back where it started", |s| focus_rows(s) == start);
+    let screen = console.screen_text();
+    assert!(
+        !screen.contains("does nothing here"),
+        "Shift-Tab was not recognised:\n{screen}"
+    );
+    console.send(b"q");
+    assert!(console.wait_exit().success());
+}
+
 #[test]
 fn too_small_terminal_says_so_and_q_still_quits() {
     let mut console = Console::start(50, 12);

@@ -39,11 +39,21 @@ impl BenchRequest {
             } else if request.families.is_none() {
                 request.families = Some(FamilyId::parse_list(word)?);
             } else {
-                return Err(format!(
-                    "':bench {}' has one word too many; use :bench FAMILY N DIFFICULTY, e.g. \
-                     :bench msga 20 hard",
-                    words.join(" ")
-                ));
+                let range = crate::config::bench::RANGE_BENCH_COUNT;
+                return Err(match FamilyId::parse_list(word) {
+                    Ok(_) => format!(
+                        "':bench {}' names families twice; list them in one word with commas, \
+                         e.g. :bench msga,cplc 20 hard",
+                        words.join(" ")
+                    ),
+                    Err(_) => format!(
+                        "'{word}' is not a count ({} to {}), a difficulty ({}) or a family; \
+                         use :bench FAMILY N DIFFICULTY, e.g. :bench msga 20 hard",
+                        range.start(),
+                        range.end(),
+                        Difficulty::ALL.map(Difficulty::name).join(", ")
+                    ),
+                });
             }
         }
         Ok(request)

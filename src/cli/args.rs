@@ -119,8 +119,8 @@ pub struct TuiArgs {
     /// Link preset to start with: earth, lunar, mars, deep-space, custom.
     #[arg(long, value_name = "PRESET")]
     pub preset: Option<LatencyPreset>,
-    /// Demo mode: simulated Mars link for today, 120× time compression, visible streaming,
-    /// and a scripted tour (any key takes over).
+    /// Demo mode: the simulated Mars link as on 2026-12-01 (or `latency.start`), 120× time
+    /// compression, visible streaming, and a scripted tour (any key takes over).
     #[arg(long)]
     pub demo: bool,
     /// Play this scenario file in demo mode instead of the built-in tour (implies --demo;
@@ -173,4 +173,21 @@ pub enum ConfigCommand {
         /// The file to check.
         file: PathBuf,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_demo_help_says_the_date_it_plays() {
+        let mut cli = super::Cli::command();
+        let help = cli
+            .find_subcommand_mut("tui")
+            .expect("a tui command")
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("2026-12-01"), "{help}");
+        assert!(!help.contains("today"), "{help}");
+    }
 }

@@ -242,3 +242,119 @@ impl VeyraCore {
         Some(result.map_err(VeyraError::from))
     }
 }
+
+/// A blackout beginning or ending between two link states, as the line the log gets: a
+/// warning on entering (the Sun angle and when the link reopens, simulated time), information
+/// on leaving. `None` when neither happened (a delay moving, a first state that is clear).
+pub(super) fn blackout_news(
+    previous: Option<&LinkStatus>,
+    current: &LinkStatus,
+) -> Option<(tracing::Level, String)> {
+    let blackout = |s: &LinkStatus| s.simulated && s.conjunction == "blackout";
+    let sun = |s: &LinkStatus| {
+        s.sun_deg
+            .map(|deg| format!(": Sun {deg:.1}° from {}", s.far_end()))
+            .unwrap_or_default()
+    };
+    match (previous.is_some_and(blackout), blackout(current)) {
+        (false, true) => Some((
+            tracing::Level::WARN,
+            format!(
+                "{} link in blackout{}, {} (solar conjunction)",
+                current.preset,
+                sun(current),
+                match current.blackout_ends {
+                    Some(end) => format!("reopens {} simulated", end.format("%Y-%m-%d %H:%M UTC")),
+                    None => "reopening not known".into(),
+                }
+            ),
+        )),
+        (true, false) => {
+            let previous = previous?;
+            Some((
+                tracing::Level::INFO,
+                if previous.preset == current.preset {
+                    format!(
+                        "{} link out of blackout{}; tasks waiting on it go up",
+                        current.preset,
+                        sun(current)
+                    )
+                } else {
+                    format!(
+                        "{} blackout left: the link is now {}",
+                        previous.preset, current.preset
+                    )
+                },
+            ))
+        }
+        (false, false) | (true, true) => None,
+    }
+}
+
+/// Logs [`blackout_news`], if any.
+pub(super) fn log_blackout_change(previous: Option<&LinkStatus>, current: &LinkStatus) {
+    match blackout_news(previous, current) {
+        Some((tracing::Level::WARN, line)) => tracing::warn!(
+            preset = %current.preset,
+            sun_deg = current.sun_deg.map(|d| format!("{d:.2}")).unwrap_or_default(),
+            "{line}"
+        ),
+        Some((_, line)) => tracing::info!(preset = %current.preset, "{line}"),
+        None => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn status(preset: &str, conjunction: &str, sun: f64) -> LinkStatus {
+        let at = Utc.with_ymd_and_hms(2021, 10, 8, 0, 0, 0).unwrap();
+        LinkStatus {
+            simulated: true,
+            preset: preset.into(),
+            mode: "ephemeris".into(),
+            one_way_ms: 1_300_000,
+            one_way_min_ms: 186_000,
+            one_way_max_ms: 1_338_000,
+            sun_deg: (preset == "mars").then_some(sun),
+            conjunction: conjunction.into(),
+            time_scale: 60.0,
+            sim_time: at,
+            taken_at: at,
+            blackout_ends: (conjunction == "blackout")
+                .then(|| Utc.with_ymd_and_hms(2021, 10, 26, 6, 0, 0).unwrap()),
+        }
+    }
+
+    #[test]
+    fn entering_and_leaving_a_blackout_are_news_once() {
+        let dark = status("mars", "blackout", 1.23);
+        let (level, line) = blackout_news(None, &dark).unwrap();
+        assert_eq!(level, tracing::Level::WARN);
+        assert_eq!(
+            line,
+            "mars link in blackout: Sun 1.2° from Mars, reopens 2021-10-26 06:00 UTC simulated \
+             (solar conjunction)"
+        );
+        // Still dark, a delay moving: nothing more.
+        assert_eq!(blackout_news(Some(&dark), &dark), None);
+        let (level, line) = blackout_news(Some(&dark), &status("mars", "reduced", 2.01)).unwrap();
+        assert_eq!(level, tracing::Level::INFO);
+        assert_eq!(
+            line,
+            "mars link out of blackout: Sun 2.0° from Mars; tasks waiting on it go up"
+        );
+        let (_, line) = blackout_news(Some(&dark), &status("earth", "clear", 0.0)).unwrap();
+        assert_eq!(line, "mars blackout left: the link is now earth");
+        // Clear skies say nothing, and neither does a link that is not simulated.
+        assert_eq!(blackout_news(None, &status("mars", "clear", 40.0)), None);
+        let off = LinkStatus {
+            simulated: false,
+            ..dark.clone()
+        };
+        assert_eq!(blackout_news(None, &off), None);
+    }
+}

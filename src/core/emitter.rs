@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::ExecutionResult;
+use super::stream::StreamFeed;
 use crate::events::{Event, EventBus, EventSink, ExecutionId, TaskStatus};
 
 /// Publishes events on the bus, to the per-execution observers that asked for every event
@@ -30,7 +31,9 @@ pub(crate) struct Emitter {
 
 #[derive(Debug, Default)]
 pub(crate) struct Watchers {
-    streams: HashMap<ExecutionId, mpsc::UnboundedSender<Event>>,
+    /// Lossless streams' feeds, whose queues stay short however slow the reader
+    /// ([`StreamFeed`]).
+    streams: HashMap<ExecutionId, StreamFeed>,
     finals: HashMap<ExecutionId, oneshot::Sender<TaskStatus>>,
     /// Answers of successful attempts, kept only for executions someone waits on.
     answers: HashMap<ExecutionId, ExecutionResult>,
@@ -46,7 +49,7 @@ impl Emitter {
         }
     }
 
-    pub(crate) fn watch_stream(&self, id: ExecutionId, tx: mpsc::UnboundedSender<Event>) {
+    pub(crate) fn watch_stream(&self, id: ExecutionId, tx: StreamFeed) {
         // Counted once per id: a second watch on an id replaces the first.
         if self.watchers().streams.insert(id, tx).is_none() {
             self.watched.fetch_add(1, Ordering::SeqCst);
@@ -138,8 +141,8 @@ impl EventSink for Emitter {
                 steps.push(event.clone());
             }
             if let Some(tx) = w.streams.get(&id) {
-                // A dropped receiver only means the caller stopped listening.
-                let _ = tx.send(event.clone());
+                // A dropped stream only means the caller stopped listening.
+                tx.send(event.clone());
                 if terminal {
                     w.streams.remove(&id);
                     removed += 1;
@@ -181,8 +184,9 @@ mod tests {
         let (second, done) = oneshot::channel();
         e.watch_final(id, first, true);
         e.watch_final(id, second, true);
-        let (tx, _rx) = mpsc::unbounded_channel();
-        e.watch_stream(id, tx.clone());
+        let (tx, _rx) = StreamFeed::new(id);
+        e.watch_stream(id, tx);
+        let (tx, _rx2) = StreamFeed::new(id);
         e.watch_stream(id, tx);
         assert_eq!(e.watched.load(Ordering::SeqCst), 2);
         assert_eq!(e.streaming.load(Ordering::SeqCst), 1);

@@ -23,7 +23,7 @@ use crate::governance::{
     AuditEntry, AuditError, AuditEventType, AuditRecord, JournalBlob, PolicyDecision,
     summarize_input,
 };
-use crate::runtime::scheduler::TaskError;
+use crate::runtime::scheduler::{TaskError, off_slot};
 use crate::tools::safety::{SafetyBoundary, SafetyLevel, SafetyVerdict, Violation};
 
 /// The rule named when a tool asks for confirmation by itself.
@@ -176,7 +176,9 @@ impl CoreInner {
         let Some(trail) = &self.audit else {
             return Ok(None);
         };
-        let entry = trail.record_journaled(record, journal).await?;
+        // Waiting for the commit is not work at the backend: the task's slot goes to the next
+        // task meanwhile, so a run bound by commit latency keeps every slot busy.
+        let entry = off_slot(trail.record_journaled(record, journal)).await?;
         self.emitter.emit(Event::AuditRecorded {
             seq: entry.seq,
             event_type: entry.event_type.name().into(),

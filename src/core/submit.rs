@@ -6,12 +6,13 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::error::VeyraError;
 use crate::events::{Event, ExecutionId, TaskStatus, title_of};
 use crate::runtime::scheduler::TaskSpec;
 
+use super::stream::StreamFeed;
 use super::{
     EXECUTE, Emitter, ExecutionRequest, ExecutionResult, ExecutionStream, REFUSED, VeyraCore,
 };
@@ -113,16 +114,18 @@ impl VeyraCore {
     }
 
     /// Submits one request and returns its events as a lossless, ordered stream that ends with
-    /// its final `TaskState`. Needs a tokio runtime.
+    /// its final `TaskState`. A reader that falls behind finds the pieces of text it has not
+    /// read yet joined into one `OutputDelta`, so what waits for it stays short however long
+    /// the answer (see [`ExecutionStream`]). Needs a tokio runtime.
     pub fn execute_stream(&self, request: ExecutionRequest) -> Result<ExecutionStream, VeyraError> {
         let id = ExecutionId::new();
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.inner.emitter.watch_stream(id, tx);
+        let (feed, stream) = StreamFeed::new(id);
+        self.inner.emitter.watch_stream(id, feed);
         if let Err(e) = self.submit_with_id(id, request) {
             self.inner.emitter.unwatch(id);
             return Err(e);
         }
-        Ok(ExecutionStream { id, rx })
+        Ok(stream)
     }
 
     /// Submits one request and returns its id at once; follow it on the bus.

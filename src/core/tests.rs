@@ -4,17 +4,10 @@ use futures_util::StreamExt;
 
 use super::*;
 use crate::config::{LatencyPreset, MockFailure, MockFailureKind};
+use crate::core::testing::core_with;
 use crate::events::Priority;
 use crate::governance::{AuditEventType, summarize_input};
 use crate::models::{MockBackend, ModelRequest};
-
-fn core_with(f: impl FnOnce(&mut VeyraConfig)) -> VeyraCore {
-    let mut config = VeyraConfig::default();
-    // Tests run in parallel; each keeps its own trail in memory.
-    config.governance.store = crate::config::AuditStoreKind::Memory;
-    f(&mut config);
-    VeyraCore::new(config).unwrap()
-}
 
 fn of_type(core: &VeyraCore, t: AuditEventType) -> Vec<crate::governance::AuditEntry> {
     let filter = crate::governance::AuditFilter {
@@ -61,7 +54,7 @@ fn kind(e: &Event) -> &'static str {
 
 #[tokio::test]
 async fn an_execution_streams_records_and_publishes_each_change_once() {
-    let core = core_with(|_| {});
+    let (core, _ws) = core_with(|_| {});
     let mut rx = core.subscribe();
     let result = core
         .execute_async(ExecutionRequest::new("Summarise the habitat telemetry"))
@@ -122,7 +115,7 @@ async fn an_execution_streams_records_and_publishes_each_change_once() {
 
 #[tokio::test]
 async fn the_same_prompt_gives_the_same_bytes() {
-    let core = core_with(|_| {});
+    let (core, _ws) = core_with(|_| {});
     let a = core
         .execute_async(ExecutionRequest::new("hello"))
         .await
@@ -137,7 +130,7 @@ async fn the_same_prompt_gives_the_same_bytes() {
 
 #[tokio::test]
 async fn execute_stream_is_lossless_and_ends_with_the_terminal_event() {
-    let core = core_with(|_| {});
+    let (core, _ws) = core_with(|_| {});
     let stream = core.execute_stream(ExecutionRequest::new("hello")).unwrap();
     let id = stream.id();
     let events: Vec<Event> = stream.collect().await;
@@ -148,7 +141,7 @@ async fn execute_stream_is_lossless_and_ends_with_the_terminal_event() {
 
 #[tokio::test]
 async fn failures_are_published_audited_and_returned() {
-    let core = core_with(|c| {
+    let (core, _ws) = core_with(|c| {
         c.model.mock.fail = Some(MockFailure {
             kind: MockFailureKind::Server,
             after_tokens: 2,
@@ -246,7 +239,7 @@ async fn a_panicking_backend_fails_the_execution_with_kind_internal_and_never_ha
 
 #[tokio::test]
 async fn bad_requests_are_refused_before_anything_is_published() {
-    let core = core_with(|_| {});
+    let (core, _ws) = core_with(|_| {});
     let mut rx = core.subscribe();
     let err = core
         .execute_async(ExecutionRequest::new("  \n"))
@@ -264,7 +257,7 @@ async fn bad_requests_are_refused_before_anything_is_published() {
 
 #[tokio::test(start_paused = true)]
 async fn failures_before_the_first_token_are_retried_and_each_attempt_is_audited() {
-    let core = core_with(|c| {
+    let (core, _ws) = core_with(|c| {
         c.runtime.jitter = false;
         c.model.mock.fail = Some(MockFailure {
             kind: MockFailureKind::RateLimit,
@@ -294,7 +287,7 @@ async fn failures_before_the_first_token_are_retried_and_each_attempt_is_audited
 
 #[tokio::test(start_paused = true)]
 async fn a_prompt_crosses_the_simulated_link_and_can_be_cancelled_mid_flight() {
-    let core = core_with(|c| {
+    let (core, _ws) = core_with(|c| {
         c.latency.simulate = true;
         c.latency.preset = crate::config::LatencyPreset::Mars;
         c.latency.mode = crate::config::LatencyMode::Fixed;
@@ -345,7 +338,7 @@ async fn a_prompt_crosses_the_simulated_link_and_can_be_cancelled_mid_flight() {
 
 #[tokio::test]
 async fn switching_preset_is_audited_and_published() {
-    let core = core_with(|_| {});
+    let (core, _ws) = core_with(|_| {});
     let mut rx = core.subscribe();
     let status = core
         .set_preset(crate::config::LatencyPreset::Mars)
@@ -372,7 +365,7 @@ async fn switching_preset_is_audited_and_published() {
 
 #[tokio::test(start_paused = true)]
 async fn token_delay_runs_on_tokio_time() {
-    let core = core_with(|c| c.model.mock.token_delay_ms = 40);
+    let (core, _ws) = core_with(|c| c.model.mock.token_delay_ms = 40);
     let result = core
         .execute_async(ExecutionRequest::new("hello"))
         .await
@@ -385,7 +378,7 @@ async fn token_delay_runs_on_tokio_time() {
 
 #[tokio::test]
 async fn audit_off_records_nothing() {
-    let core = core_with(|c| c.governance.audit = false);
+    let (core, _ws) = core_with(|c| c.governance.audit = false);
     let mut rx = core.subscribe();
     let result = core
         .execute_async(ExecutionRequest::new("hello"))
@@ -398,7 +391,7 @@ async fn audit_off_records_nothing() {
 
 #[tokio::test]
 async fn verify_and_health_report_the_chain() {
-    let core = core_with(|_| {});
+    let (core, _ws) = core_with(|_| {});
     core.execute_async(ExecutionRequest::new("a"))
         .await
         .unwrap();
@@ -423,7 +416,7 @@ async fn verify_and_health_report_the_chain() {
 
 #[test]
 fn blocking_execute_works_outside_a_runtime_only() {
-    let core = core_with(|_| {});
+    let (core, _ws) = core_with(|_| {});
     let r = core.execute("hello").unwrap();
     assert_eq!(
         r.text,
@@ -470,7 +463,8 @@ async fn a_durable_trail_resumes_across_cores_and_refuses_a_second_writer() {
 
 #[tokio::test]
 async fn a_prohibited_execution_is_refused_recorded_and_published() {
-    let core = core_with(|c| c.governance.prohibited_operations = vec!["execute:mock".into()]);
+    let (core, _ws) =
+        core_with(|c| c.governance.prohibited_operations = vec!["execute:mock".into()]);
     let mut rx = core.subscribe();
     let err = core
         .execute_async(ExecutionRequest::new("hello"))
@@ -499,7 +493,7 @@ async fn a_prohibited_execution_is_refused_recorded_and_published() {
 
 #[tokio::test]
 async fn confirmations_are_asked_answered_and_audited() {
-    let core = core_with(|c| c.governance.require_confirmation = vec!["execute".into()]);
+    let (core, _ws) = core_with(|c| c.governance.require_confirmation = vec!["execute".into()]);
     let mut rx = core.subscribe();
     let answering = {
         let core = core.clone();
@@ -547,7 +541,7 @@ async fn confirmations_are_asked_answered_and_audited() {
 
 #[tokio::test]
 async fn headless_policies_answer_without_asking() {
-    let core = core_with(|c| c.governance.require_confirmation = vec!["execute".into()]);
+    let (core, _ws) = core_with(|c| c.governance.require_confirmation = vec!["execute".into()]);
     core.set_confirmation_policy(ConfirmationPolicy::AllowAll);
     core.execute_async(ExecutionRequest::new("yes"))
         .await
@@ -569,7 +563,7 @@ fn multi_jurisdiction(c: &mut VeyraConfig) {
 
 #[tokio::test]
 async fn a_policy_denial_is_refused_recorded_and_published_before_the_model_runs() {
-    let core = core_with(multi_jurisdiction);
+    let (core, _ws) = core_with(multi_jurisdiction);
     let mut rx = core.subscribe();
     let err = core
         .execute_async(ExecutionRequest::new("index the archive").priority(Priority::Background))
@@ -610,7 +604,7 @@ async fn a_policy_denial_is_refused_recorded_and_published_before_the_model_runs
 
 #[tokio::test]
 async fn actors_without_a_permit_are_denied_by_default() {
-    let core = core_with(|_| {});
+    let (core, _ws) = core_with(|_| {});
     let mut request = ExecutionRequest::new("hello");
     request.actor = "agent".into();
     let err = core.execute_async(request).await.unwrap_err();
@@ -786,7 +780,7 @@ async fn the_link_watch_publishes_when_the_delay_moves_and_only_then() {
             })
             .collect::<Vec<_>>()
     };
-    let moving = core_with(|c| {
+    let (moving, _moving_ws) = core_with(|c| {
         c.latency.simulate = true;
         c.latency.preset = LatencyPreset::Mars;
         c.latency.mode = crate::config::LatencyMode::Ephemeris;
@@ -806,7 +800,7 @@ async fn the_link_watch_publishes_when_the_delay_moves_and_only_then() {
     );
     drop(watch);
 
-    let still = core_with(|c| {
+    let (still, _still_ws) = core_with(|c| {
         c.latency.simulate = true;
         c.latency.preset = LatencyPreset::Lunar;
         c.latency.mode = crate::config::LatencyMode::Fixed;

@@ -223,18 +223,9 @@ impl CoreInner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::VeyraConfig;
     use crate::core::ConfirmationPolicy;
+    use crate::core::testing::core_with;
     use crate::governance::AuditFilter;
-
-    fn core_with(f: impl FnOnce(&mut VeyraConfig)) -> (VeyraCore, tempfile::TempDir) {
-        let ws = tempfile::tempdir().unwrap();
-        let mut config = VeyraConfig::default();
-        config.governance.store = crate::config::AuditStoreKind::Memory;
-        config.tools.workspace = Some(ws.path().to_path_buf());
-        f(&mut config);
-        (VeyraCore::new(config).unwrap(), ws)
-    }
 
     fn types(core: &VeyraCore) -> Vec<&'static str> {
         let entries = core

@@ -23,7 +23,7 @@ pub fn leaf_hash(leaf: &[u8]) -> [u8; 32] {
 }
 
 /// `SHA-256(0x01 ‖ left ‖ right)`.
-fn node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
+pub(crate) fn node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update([1u8]);
     h.update(left);
@@ -252,7 +252,7 @@ struct PathRun {
 
 /// The runs of leaves `[start, end)` whose roots form the RFC 6962 path of leaf `index` in the
 /// subtree `[lo, hi)`, from the leaf up.
-fn path_runs(index: u64, lo: u64, hi: u64, out: &mut Vec<(u64, u64)>) {
+pub(crate) fn path_runs(index: u64, lo: u64, hi: u64, out: &mut Vec<(u64, u64)>) {
     let n = hi - lo;
     if n <= 1 {
         return;

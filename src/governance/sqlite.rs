@@ -1,20 +1,6 @@
-//! The persistent audit store: SQLite (bundled), WAL mode, `synchronous=FULL`.
-//!
-//! # Layout (format 2)
-//! Table `audit_entries`, one row per entry, `seq` as primary key, every field of the entry as
-//! a column (`metadata` as its RFC 8785 JSON text), plus `canonical`: the entry's RFC 8785
-//! canonical bytes exactly as they were hashed. Indexes on `(event_type, timestamp)` and
-//! `(actor, timestamp)` serve `veyra audit list` filters. `audit_head` holds the newest signed
-//! checkpoint (one row, replaced by every commit); `audit_checkpoints` keeps one checkpoint
-//! every [`ANCHOR_EVERY`] entries and at each key rotation, for verification to hold history
-//! against. Triggers refuse edits through SQL; edits that get past them (dropping the triggers,
-//! editing the file) are caught by verification. `audit_meta` records the format version.
-//!
-//! `tool_journal` keeps the undo journal ([`super::journal`]): one row per journaled tool call,
-//! `seq` (the `TOOL_INVOCATION` entry's), `content`, `sha256`, written in the same transaction as
-//! its entry. It is outside the chain, so verification ignores it; an undo holds a blob against
-//! the hash in its (verified) entry instead. The table was added within format 2: a writer
-//! creates it on open, and a store without it simply has no journal.
+//! The persistent audit store: SQLite (bundled), WAL mode, `synchronous=FULL`. The tables
+//! are laid out in `schema.rs`; the one-writer lock and the files' modes are in `files.rs`;
+//! the writer thread and its checks on opening in `writer.rs`; reading rows back in `rows.rs`.
 //!
 //! # Writing
 //! One writer thread owns the write connection. Appends arrive in chain order over a channel;
@@ -32,19 +18,8 @@
 //! any witness; the entries since the newest witness are verified and must lead to the newest
 //! checkpoint, whose tree head the writer then continues from. A key is created only for an
 //! empty store. This costs O(entries since the witness), not O(log size).
-//!
-//! # One writer per store
-//! Opening a store for writing takes an exclusive lock on `<store>.db.lock` (which holds the
-//! writer's pid) for the life of the store. A second process gets a clear error instead of a
-//! forked chain. Readers (`veyra audit verify/list/export`) open the database read-only and
-//! need no lock.
-//!
-//! # Files
-//! The store, its WAL and shared-memory files, the lock, the key and the witnesses are created
-//! mode 0600 (SQLite gives the WAL the main file's mode), whatever the umask.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
@@ -62,78 +37,6 @@ use super::witness::{self, FoundWitness, Witness, WitnessFile};
 
 /// Entries committed together at most.
 pub const MAX_BATCH: usize = 1024;
-
-/// Version of the table layout written in `audit_meta`.
-pub const FORMAT_VERSION: &str = "2";
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS audit_entries (
-    seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL,
-    timestamp TEXT NOT NULL,
-    event_type TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    resource TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    input_summary TEXT NOT NULL,
-    metadata TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    canonical BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_type_time ON audit_entries (event_type, timestamp);
-CREATE INDEX IF NOT EXISTS audit_actor_time ON audit_entries (actor, timestamp);
-CREATE TRIGGER IF NOT EXISTS audit_entries_no_update BEFORE UPDATE ON audit_entries
-BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_entries_no_delete BEFORE DELETE ON audit_entries
-BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
-CREATE TABLE IF NOT EXISTS audit_checkpoints (
-    tree_size INTEGER PRIMARY KEY,
-    root TEXT NOT NULL,
-    chain_head TEXT NOT NULL,
-    timestamp TEXT NOT NULL,
-    public_key TEXT NOT NULL,
-    signature TEXT NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
-BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
-BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
-CREATE TABLE IF NOT EXISTS audit_head (
-    slot INTEGER PRIMARY KEY CHECK (slot = 1),
-    tree_size INTEGER NOT NULL,
-    root TEXT NOT NULL,
-    chain_head TEXT NOT NULL,
-    timestamp TEXT NOT NULL,
-    public_key TEXT NOT NULL,
-    signature TEXT NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS audit_head_no_rollback BEFORE UPDATE ON audit_head
-WHEN NEW.tree_size < OLD.tree_size
-BEGIN SELECT RAISE(ABORT, 'the signed head only moves forward'); END;
-CREATE TRIGGER IF NOT EXISTS audit_head_no_delete BEFORE DELETE ON audit_head
-BEGIN SELECT RAISE(ABORT, 'the signed head cannot be deleted'); END;
-CREATE TABLE IF NOT EXISTS tool_journal (
-    seq INTEGER PRIMARY KEY,
-    content BLOB NOT NULL,
-    sha256 TEXT NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS tool_journal_no_update BEFORE UPDATE ON tool_journal
-BEGIN SELECT RAISE(ABORT, 'the undo journal is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS tool_journal_no_delete BEFORE DELETE ON tool_journal
-BEGIN SELECT RAISE(ABORT, 'the undo journal is append-only'); END;
-";
-
-/// A checkpoint is kept for verification every this many entries (every commit is signed; the
-/// newest signature lives in `audit_head`).
-pub const ANCHOR_EVERY: u64 = 1024;
-
-const CHECKPOINT_COLUMNS: &str = "tree_size, root, chain_head, timestamp, public_key, signature";
-
-const COLUMNS: &str = "seq, id, timestamp, event_type, actor, action, resource, outcome, \
-                       input_summary, metadata, prev_hash, hash, canonical";
 
 /// One queued append.
 struct Job {
@@ -375,52 +278,6 @@ impl SqliteStore {
     }
 }
 
-/// Refuses witness directories that are the store's directory or inside it: whoever can
-/// rewrite the store could then rewrite its witness too.
-fn check_witness_dirs(path: &Path, options: &StoreOptions) -> Result<(), AuditError> {
-    let store_dir = witness::canonical_store_path(path)
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    for dir in &options.witness_dirs {
-        let resolved = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
-        if resolved.starts_with(&store_dir) {
-            return Err(AuditError::Store(format!(
-                "{}: the audit witness directory {} is inside the store's directory {}; whoever can change the store could change its witness too. Keep witnesses elsewhere (XDG_STATE_HOME, governance.witnesses) or move the store (governance.store_path)",
-                path.display(),
-                dir.display(),
-                store_dir.display()
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Creates the store file with mode 0600 if it is missing, and makes the store, WAL and
-/// shared-memory files 0600 if they exist (SQLite gives new WAL files the store's mode).
-fn private_files(path: &Path) -> Result<(), AuditError> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    if !path.exists() {
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| store_error(path, "cannot create the audit store", e))?;
-    }
-    for suffix in ["", "-wal", "-shm"] {
-        let mut file = path.as_os_str().to_owned();
-        file.push(suffix);
-        let file = PathBuf::from(file);
-        if file.exists() {
-            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| store_error(&file, "cannot make the audit file private", e))?;
-        }
-    }
-    Ok(())
-}
-
 impl Drop for SqliteStore {
     fn drop(&mut self) {
         // Closing the channel ends the writer after it has committed what it holds.
@@ -428,101 +285,6 @@ impl Drop for SqliteStore {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-    }
-}
-
-fn take_lock(path: &Path) -> Result<File, AuditError> {
-    let lock_path = path.with_extension("db.lock");
-    let mut file = std::os::unix::fs::OpenOptionsExt::mode(
-        OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true),
-        0o600,
-    )
-    .open(&lock_path)
-    .map_err(|e| {
-        store_error(
-            &lock_path,
-            "cannot create the audit store's lock file (is the directory writable?)",
-            e,
-        )
-    })?;
-    if file.try_lock().is_err() {
-        let mut holder = String::new();
-        let _ = file.read_to_string(&mut holder);
-        let holder = holder.trim();
-        return Err(AuditError::Store(format!(
-            "{}: the audit store is in use by another Veyra process{}; only one process may write to a chain (close it, or give this one its own governance.store_path)",
-            path.display(),
-            if holder.is_empty() {
-                String::new()
-            } else {
-                format!(" (pid {holder})")
-            }
-        )));
-    }
-    let _ = file.set_len(0);
-    let _ = write!(file, "{}", std::process::id());
-    let _ = file.flush();
-    Ok(file)
-}
-
-fn configure(conn: &Connection, path: &Path) -> Result<(), AuditError> {
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .map_err(|e| open_error(path, e))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(store_error(
-            path,
-            "cannot switch the audit store to WAL mode",
-            format!("journal_mode is {mode}"),
-        ));
-    }
-    conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(|e| open_error(path, e))?;
-    configure_reader(conn, path)
-}
-
-fn configure_reader(conn: &Connection, path: &Path) -> Result<(), AuditError> {
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(|e| open_error(path, e))
-}
-
-fn check_format(conn: &Connection, path: &Path, writable: bool) -> Result<(), AuditError> {
-    let version: Option<String> = conn
-        .query_row(
-            "SELECT value FROM audit_meta WHERE key = 'format'",
-            [],
-            |row| row.get(0),
-        )
-        .map(Some)
-        .or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            other => Err(open_error(path, other)),
-        })?;
-    match version.as_deref() {
-        Some(FORMAT_VERSION) => Ok(()),
-        None if writable => conn
-            .execute(
-                "INSERT INTO audit_meta (key, value) VALUES ('format', ?1)",
-                params![FORMAT_VERSION],
-            )
-            .map(|_| ())
-            .map_err(|e| open_error(path, e)),
-        None => Err(AuditError::Store(format!(
-            "{}: not a Veyra audit store (no format record)",
-            path.display()
-        ))),
-        Some("1") => Err(AuditError::Store(format!(
-            "{}: audit store format 1 was written by an older Veyra that left entries between checkpoints unsigned; this Veyra reads format {FORMAT_VERSION} only. Verify and export it with the Veyra that wrote it, then move it aside (a new store is started here)",
-            path.display()
-        ))),
-        Some(other) => Err(AuditError::Store(format!(
-            "{}: audit store format {other} is not supported by this Veyra (it reads {FORMAT_VERSION}); use the Veyra that wrote it",
-            path.display()
-        ))),
     }
 }
 
@@ -837,10 +599,15 @@ impl AuditStore for SqliteStore {
     }
 }
 
+mod files;
 mod rows;
+mod schema;
 mod writer;
 
+use files::{check_witness_dirs, private_files, take_lock};
 use rows::{entry_from_row, missing_table, read_checkpoints, read_head, verify_rows};
+pub use schema::{ANCHOR_EVERY, FORMAT_VERSION};
+use schema::{CHECKPOINT_COLUMNS, COLUMNS, SCHEMA, check_format, configure, configure_reader};
 use writer::{Listener, Writer, WriterState};
 
 #[cfg(test)]

@@ -11,8 +11,11 @@
 //! the same for synchronous code.
 //!
 //! # Reading one entry
-//! [`AuditTrail::entry`] seeks to its sequence number; [`AuditTrail::prove`] reads the entry
-//! and the leaf hashes of the log (never the other entries) to build its inclusion proof.
+//! [`AuditTrail::entry`] seeks to its sequence number. [`AuditTrail::prove_entry`] proves it
+//! against the log as last verified in full: the first proof verifies the log and keeps its
+//! Merkle tree coarsely; later ones read the entry's block and O(log n) kept hashes, and say
+//! when the verification behind them was made and what was appended since (see `proved.rs`).
+//! `veyra audit verify` ([`AuditTrail::verify_integrity`]) is the full check.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -29,9 +32,13 @@ use super::checkpoint::Checkpoint;
 use super::export::{AuditExport, ProvedEntry};
 use super::integrity::{IntegrityFailure, IntegrityReason, VerifyReport};
 use super::journal::JournalBlob;
-use super::merkle::{self, Frontier, Inclusion, InclusionBuilder};
+use super::merkle::{self, Frontier, Inclusion};
 use super::store::{AppendTicket, AuditStore, CheckpointListener, MemoryStore};
 use super::verify::{ROTATION_ACTION, TrustAnchors};
+
+mod proved;
+pub use proved::Proved;
+use proved::{TreeBuilder, VerifiedTree};
 
 /// The chain head the next entry links to.
 #[derive(Debug)]
@@ -49,6 +56,9 @@ pub struct AuditTrail {
     head: Arc<Mutex<Head>>,
     /// Set when the store failed to make an entry durable; recording stops.
     failed: Arc<Mutex<Option<String>>>,
+    /// The log's tree as last verified in full, for cheap proofs; dropped when a verification
+    /// fails.
+    verified: Arc<Mutex<Option<Arc<VerifiedTree>>>>,
 }
 
 impl fmt::Debug for AuditTrail {
@@ -82,6 +92,7 @@ impl AuditTrail {
             store,
             head: Arc::new(Mutex::new(head)),
             failed: Arc::new(Mutex::new(None)),
+            verified: Arc::default(),
         })
     }
 
@@ -96,6 +107,7 @@ impl AuditTrail {
                 hash_hex: GENESIS_PREV_HASH.to_string(),
             })),
             failed: Arc::new(Mutex::new(None)),
+            verified: Arc::default(),
         }
     }
 
@@ -273,7 +285,22 @@ impl AuditTrail {
         // Witnesses are read before the log: a witness never runs ahead of what is durable.
         let mut anchors = self.store.local_anchors()?;
         anchors.merge(extra);
-        self.store.verify_log(&anchors)
+        let report = self.store.verify_log(&anchors);
+        if report.is_err() {
+            // What was verified before is no ground for a proof any more.
+            self.keep_verified(None);
+        }
+        report
+    }
+
+    fn keep_verified(&self, tree: Option<Arc<VerifiedTree>>) {
+        if let Ok(mut kept) = self.verified.lock() {
+            *kept = tree;
+        }
+    }
+
+    fn last_verified(&self) -> Option<Arc<VerifiedTree>> {
+        self.verified.lock().ok().and_then(|kept| kept.clone())
     }
 
     /// Calls `listener` with each checkpoint the store writes from now on (stores that sign
@@ -386,26 +413,98 @@ impl AuditTrail {
         Ok(found)
     }
 
-    /// An RFC 6962 inclusion proof of entry `seq` against the tree head the store verified to
-    /// (every entry, checkpoint and anchor checked first, as [`AuditTrail::verify_integrity`]);
-    /// `None` when there is no such entry. The proof is built from the leaf hashes of the
-    /// verified entries in O(log n) memory (the store reads only the canonical bytes, see
-    /// [`AuditStore::scan_leaf_hashes`]) and must lead to the verified tree head.
+    /// An RFC 6962 inclusion proof of entry `seq` against the tree head of the log as verified
+    /// in full ([`AuditTrail::prove_entry`], without saying when); `None` when there is no such
+    /// entry.
     pub fn prove(&self, seq: u64) -> Result<Option<Inclusion>, AuditError> {
-        let report = self.verify_integrity()?;
+        Ok(self.prove_entry(seq)?.map(|p| p.inclusion))
+    }
+
+    /// An RFC 6962 inclusion proof of entry `seq`, and the full verification behind its tree
+    /// head; `None` when there is no such entry.
+    ///
+    /// When the trail verified the log before (a proof, an export) and `seq` was among the
+    /// entries verified, the proof is against that verification's tree head: it reads the
+    /// entry, the leaf hashes of its block and of the log's last block (at most 128 entries) and
+    /// O(log n) hashes kept from the verification, and says when that was and how many entries
+    /// came after it. A proof that does not lead to the verified head (the store changed since)
+    /// and an entry newer than the verification both verify the log in full first (every entry,
+    /// checkpoint and anchor, as [`AuditTrail::verify_integrity`]), which names a bad entry.
+    pub fn prove_entry(&self, seq: u64) -> Result<Option<Proved>, AuditError> {
         let Some(entry) = self.entry(seq)? else {
             return Ok(None);
         };
-        let Some(mut builder) = InclusionBuilder::new(seq.saturating_sub(1), report.entries) else {
-            // Appended after the verification: not under the verified head.
-            return Ok(None);
-        };
+        let canonical = entry.canonical_bytes()?;
+        // When the store no longer holds what was verified, the full check below says where.
+        if let Some(tree) = self.last_verified().filter(|t| seq <= t.size)
+            && let Some(proved) = self.prove_in(&tree, seq, &canonical, false)?
+        {
+            return Ok(Some(proved));
+        }
+        let at = Utc::now();
+        let report = self.verify_integrity()?;
+        let mut builder = TreeBuilder::new(report.entries);
         self.store
             .scan_leaf_hashes(&mut |leaf| builder.push(leaf))?;
-        let canonical = entry.canonical_bytes()?;
-        Ok(builder
-            .finish()
-            .filter(|p| p.root == report.tree_head && merkle::verify(&canonical, p)))
+        let Some(tree) = builder
+            .finish(at)
+            .filter(|t| hex::encode(t.root) == report.tree_head)
+        else {
+            // The store changed between the verification and the read: nothing to prove against.
+            return Ok(None);
+        };
+        let tree = Arc::new(tree);
+        self.keep_verified(Some(tree.clone()));
+        if seq > tree.size {
+            // Appended after the verification: not under the verified head.
+            return Ok(None);
+        }
+        self.prove_in(&tree, seq, &canonical, true)
+    }
+
+    /// The proof of entry `seq` (whose canonical bytes are `canonical`) in `tree`, when it
+    /// leads to the tree's verified head.
+    fn prove_in(
+        &self,
+        tree: &VerifiedTree,
+        seq: u64,
+        canonical: &[u8],
+        fresh: bool,
+    ) -> Result<Option<Proved>, AuditError> {
+        let proof = tree.prove(seq.saturating_sub(1), &mut |start, end| {
+            self.leaf_hashes(start, end)
+        })?;
+        let root = hex::encode(tree.root);
+        Ok(proof
+            .filter(|p| p.root == root && merkle::verify(canonical, p))
+            .map(|inclusion| Proved {
+                inclusion,
+                verified_at: tree.at,
+                verified_entries: tree.size,
+                appended_since: self.len().saturating_sub(tree.size),
+                fresh,
+            }))
+    }
+
+    /// The leaf hashes of leaves `[start, end)` (entries `start + 1` to `end`), read from
+    /// where they sit; fewer when the store holds fewer.
+    fn leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<[u8; 32]>, AuditError> {
+        let mut hashes = Vec::new();
+        let mut failure = None;
+        self.store.scan_from(start + 1, &mut |e| {
+            if e.seq != start + 1 + hashes.len() as u64 {
+                return false;
+            }
+            match e.canonical_bytes() {
+                Ok(bytes) => hashes.push(merkle::leaf_hash(&bytes)),
+                Err(err) => {
+                    failure = Some(err);
+                    return false;
+                }
+            }
+            e.seq < end
+        })?;
+        failure.map_or(Ok(hashes), Err)
     }
 }
 

@@ -181,6 +181,8 @@ pub struct LinkSim {
     sim_start: DateTime<Utc>,
     real_start: tokio::time::Instant,
     state: Mutex<LinkState>,
+    /// Signalled when the preset changes: a task waiting out a blackout looks again.
+    changed: tokio::sync::Notify,
 }
 
 #[derive(Debug)]
@@ -203,6 +205,7 @@ impl LinkSim {
                 mode: config.mode,
                 rng: ChaCha8Rng::seed_from_u64(seed),
             }),
+            changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -230,9 +233,18 @@ impl LinkSim {
         self.lock().preset
     }
 
-    /// Switches preset; returns the previous one.
+    /// Switches preset; returns the previous one. Tasks waiting out a blackout look again
+    /// ([`LinkSim::changed`]).
     pub fn set_preset(&self, preset: LatencyPreset) -> LatencyPreset {
-        std::mem::replace(&mut self.lock().preset, preset)
+        let previous = std::mem::replace(&mut self.lock().preset, preset);
+        self.changed.notify_waiters();
+        previous
+    }
+
+    /// Resolves at the next preset switch (created before the check it guards, like any
+    /// [`tokio::sync::Notify`] wait).
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
     }
 
     /// The report for the current preset at simulated now.
@@ -266,35 +278,20 @@ impl LinkSim {
             let st = self.lock();
             (st.preset, st.mode)
         };
-        if preset != LatencyPreset::Mars || mode != LatencyMode::Ephemeris {
-            return Ok(None);
-        }
-        let now = self.sim_now();
-        let in_blackout = |at| {
-            ephemeris::planet_link(Body::Mars, at)
-                .map(|g| Conjunction::from_elongation(g.elongation_deg) == Conjunction::Blackout)
-        };
-        if !in_blackout(now)? {
-            return Ok(None);
-        }
-        let mut at = now;
-        while in_blackout(at)? {
-            at += BLACKOUT_STEP;
-            if at - now > BLACKOUT_LIMIT {
-                break;
-            }
-        }
-        Ok(Some((at - now).to_std().unwrap_or_default()))
+        blackout_remaining_at(preset, mode, self.sim_now())
     }
 
-    /// The link as the status bar shows it.
+    /// The link as the status bar shows it: the delay in use and the preset's range, the Sun
+    /// angle, and in a blackout when the link reopens.
     pub fn status(&self) -> LinkStatus {
         let (preset, mode) = {
             let st = self.lock();
             (st.preset, st.mode)
         };
-        let report = link_report(preset, self.sim_now(), &self.config);
-        let (one_way, conjunction) = match &report {
+        let now = self.sim_now();
+        let report = link_report(preset, now, &self.config);
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let (one_way, range, sun_deg, conjunction) = match &report {
             Ok(r) => {
                 let one_way = match mode {
                     LatencyMode::Ephemeris => r.one_way,
@@ -307,15 +304,36 @@ impl LinkSim {
                 } else {
                     Conjunction::Clear
                 };
-                (one_way, conjunction)
+                (
+                    one_way,
+                    (r.one_way_min, r.one_way_max),
+                    r.elongation_deg,
+                    conjunction,
+                )
             }
-            Err(_) => (Duration::ZERO, Conjunction::Clear),
+            Err(_) => (
+                Duration::ZERO,
+                (Duration::ZERO, Duration::ZERO),
+                None,
+                Conjunction::Clear,
+            ),
+        };
+        let blackout_ends = match conjunction {
+            Conjunction::Blackout => blackout_remaining_at(preset, mode, now)
+                .ok()
+                .flatten()
+                .and_then(|left| chrono::TimeDelta::from_std(left).ok())
+                .map(|left| now + left),
+            Conjunction::Clear | Conjunction::Reduced => None,
         };
         LinkStatus {
             simulated: true,
             preset: preset.name().to_string(),
             mode: mode.to_string(),
-            one_way_ms: u64::try_from(one_way.as_millis()).unwrap_or(u64::MAX),
+            one_way_ms: ms(one_way),
+            one_way_min_ms: ms(range.0),
+            one_way_max_ms: ms(range.1),
+            sun_deg,
             conjunction: match conjunction {
                 Conjunction::Clear => "clear",
                 Conjunction::Reduced => "reduced",
@@ -323,10 +341,39 @@ impl LinkSim {
             }
             .to_string(),
             time_scale: self.time_scale,
-            sim_time: self.sim_now(),
+            sim_time: now,
             taken_at: Utc::now(),
+            blackout_ends,
         }
     }
+}
+
+/// Simulated time from `now` until the blackout of `preset` in `mode` ends; `None` when the
+/// link is not in blackout. Only Mars in `ephemeris` mode has conjunctions. The end is found
+/// in steps of [`BLACKOUT_STEP`], and a wait is at most [`BLACKOUT_LIMIT`].
+fn blackout_remaining_at(
+    preset: LatencyPreset,
+    mode: LatencyMode,
+    now: DateTime<Utc>,
+) -> Result<Option<Duration>, OutOfRange> {
+    if preset != LatencyPreset::Mars || mode != LatencyMode::Ephemeris {
+        return Ok(None);
+    }
+    let in_blackout = |at| {
+        ephemeris::planet_link(Body::Mars, at)
+            .map(|g| Conjunction::from_elongation(g.elongation_deg) == Conjunction::Blackout)
+    };
+    if !in_blackout(now)? {
+        return Ok(None);
+    }
+    let mut at = now;
+    while in_blackout(at)? {
+        at += BLACKOUT_STEP;
+        if at - now > BLACKOUT_LIMIT {
+            break;
+        }
+    }
+    Ok(Some((at - now).to_std().unwrap_or_default()))
 }
 
 /// `3.1 min`, `1.28 s`, `24.0 h`, `150 ms` — a delay in the unit an operator reads it in.
@@ -378,6 +425,70 @@ mod tests {
         assert_eq!(r.conjunction, Conjunction::Blackout);
         assert_eq!(Conjunction::from_elongation(3.0), Conjunction::Reduced);
         assert_eq!(Conjunction::from_elongation(45.0), Conjunction::Clear);
+    }
+
+    fn mars(mode: LatencyMode) -> LatencyConfig {
+        LatencyConfig {
+            preset: LatencyPreset::Mars,
+            mode,
+            ..LatencyConfig::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_status_in_a_blackout_says_the_sun_angle_and_when_it_reopens() {
+        let sim = LinkSim::new(&mars(LatencyMode::Ephemeris), 1, at(2021, 10, 8));
+        let s = sim.status();
+        assert_eq!(s.conjunction, "blackout");
+        let sun = s.sun_deg.unwrap();
+        assert!(sun < BLACKOUT_DEG, "{sun}");
+        let ends = s.blackout_ends.expect("a blackout has an end");
+        let left = sim.blackout_remaining().unwrap().unwrap();
+        assert_eq!(
+            ends,
+            s.sim_time + chrono::TimeDelta::from_std(left).unwrap()
+        );
+        // The 2021 conjunction: the link reopens on the 14th (found in six-hour steps).
+        assert_eq!(ends, at(2021, 10, 14));
+        assert!(!in_blackout_at(ends), "it is clear at {ends}");
+        assert!(
+            in_blackout_at(ends - BLACKOUT_STEP),
+            "still dark before {ends}"
+        );
+        assert_eq!((s.one_way_min_ms, s.one_way_max_ms), (186_000, 1_338_000));
+        assert!(
+            s.one_way_ms > 1_200_000,
+            "near the far side: {}",
+            s.one_way_ms
+        );
+        // Clear skies: no end, but the Sun angle all the same.
+        let clear = LinkSim::new(&mars(LatencyMode::Ephemeris), 1, at(2026, 12, 1)).status();
+        assert_eq!(
+            (clear.conjunction.as_str(), clear.blackout_ends),
+            ("clear", None)
+        );
+        assert!(clear.sun_deg.unwrap() > REDUCED_DEG);
+    }
+
+    fn in_blackout_at(t: DateTime<Utc>) -> bool {
+        link_report(LatencyPreset::Mars, t, &LatencyConfig::default())
+            .unwrap()
+            .conjunction
+            == Conjunction::Blackout
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn uniform_and_fixed_report_the_range_and_no_blackout() {
+        for mode in [LatencyMode::Uniform, LatencyMode::Fixed] {
+            let s = LinkSim::new(&mars(mode), 1, at(2021, 10, 8)).status();
+            assert_eq!(s.conjunction, "clear", "{mode}");
+            assert_eq!(s.blackout_ends, None, "{mode}");
+            assert_eq!((s.one_way_min_ms, s.one_way_max_ms), (186_000, 1_338_000));
+            assert_eq!(s.one_way_ms, 762_000, "{mode}: the middle");
+        }
+        let earth = LinkSim::new(&LatencyConfig::default(), 1, at(2021, 10, 8)).status();
+        assert_eq!((earth.one_way_min_ms, earth.one_way_max_ms), EARTH_RANGE_MS);
+        assert_eq!(earth.sun_deg, None);
     }
 
     #[test]

@@ -5,13 +5,18 @@
 //!   (`runtime.aging_ms`), a waiting task gains one level per `aging_ms` of waiting; among equal
 //!   effective levels the longest-waiting task goes first. So a BACKGROUND task under a steady
 //!   stream of CRITICAL work runs after at most `4 × aging_ms` of waiting plus one slot's time.
-//! - **Limits.** At most `max_concurrent` tasks hold a slot (from dispatch until their final
-//!   state or a retry wait); at most `queue_capacity` wait in the queues, beyond which
-//!   [`Scheduler::submit`] returns [`SubmitError::QueueFull`]: nothing is dropped silently.
+//! - **Limits.** At most `max_concurrent` tasks hold a slot: a slot is held only at the
+//!   backend, while a handler runs ([`slot`]). A task on the link — travelling, waiting out a
+//!   blackout, or its answer on the way back —, waiting out a retry backoff, or waiting for
+//!   the audit trail to make an entry durable ([`off_slot`]) holds none, so a Mars
+//!   conjunction never stalls Earth work. At most `queue_capacity` tasks wait — queued for a
+//!   slot or on the link —, beyond which [`Scheduler::submit`] returns
+//!   [`SubmitError::QueueFull`]: nothing is dropped silently.
 //! - **Life of a task.** `Queued → Uplink → Running → Downlink → Succeeded | Failed | Cancelled`,
-//!   with `Blackout` while the simulated link is in solar conjunction and `Retrying` while a
-//!   retryable failure waits out its backoff (no slot held). Transit states appear only when the
-//!   link is simulated. Every transition is one [`Event::TaskState`](crate::events::Event::TaskState).
+//!   with `Blackout` while the simulated link is in solar conjunction, `Queued` again when a
+//!   task arrives over the link to find every slot taken, and `Retrying` while a retryable
+//!   failure waits out its backoff. Transit states appear only when the link is simulated.
+//!   Every transition is one [`Event::TaskState`](crate::events::Event::TaskState).
 //! - **Retries.** Only for errors the handler marks retryable, up to `max_retries`, and never
 //!   for an attempt that streamed or whose tools acted ([`super::attempt`]: the one rule, for
 //!   a timeout as for any failure); the delay
@@ -28,13 +33,14 @@
 //! All waiting is on tokio's clock, so tests run it paused.
 //!
 //! The parts: `api` holds the types callers use, `queue` the waiting tasks and the choice
-//! of the next one, `handle` the [`Scheduler`] callers hold, and `life` what happens to an
-//! attempt from dispatch to its final state or its retry.
+//! of the next one, `handle` the [`Scheduler`] callers hold, `slot` the slots and who gets
+//! them, and `life` what happens to a task from acceptance to its final state.
 
 mod api;
 mod handle;
 mod life;
 mod queue;
+mod slot;
 
 pub use api::{
     CANCEL_GRACE, CancelError, Payload, SchedulerConfig, ShutdownReport, SubmitError, TaskContext,
@@ -42,6 +48,7 @@ pub use api::{
 };
 pub use handle::Scheduler;
 pub use queue::FINISHED_KEPT;
+pub use slot::off_slot;
 
 #[cfg(test)]
 mod tests;

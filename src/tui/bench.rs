@@ -118,7 +118,12 @@ impl BenchSlot {
             .map(|f| (*f, plan.weights.get(f).copied().unwrap_or(1.0)))
             .collect();
         let cancel = CancellationToken::new();
-        let runner = Runner::new(self.core.clone(), store.clone());
+        // Twice the slots in flight, not the headless run's hundreds: every submitted item is
+        // a row in Tasks beside the operator's own prompts, and twice the slots still keeps
+        // every slot busy while half the items wait on the audit log's commit.
+        let slots = self.core.config().runtime.max_concurrent;
+        let runner =
+            Runner::new(self.core.clone(), store.clone()).with_in_flight(slots.saturating_mul(2));
         let tx = self.tx.clone();
         let token = cancel.clone();
         self.task = Some(tokio::spawn(async move {

@@ -20,7 +20,9 @@ pub(crate) enum Notice {
 }
 
 /// Audit entry `seq` in full: every field, its hashes, and an RFC 6962 inclusion proof against
-/// the current tree head (after the store verifies). Lines are sanitized: entries quote input.
+/// the tree head of the log as last verified in full, saying when that was and how many entries
+/// came after ([`AuditTrail::prove_entry`](crate::governance::AuditTrail::prove_entry)). Lines
+/// are sanitized: entries quote input.
 pub(crate) fn audit_detail(core: &VeyraCore, seq: u64) -> Notice {
     let Some(trail) = core.audit() else {
         return Notice::Flash("audit is off".into(), FlashLevel::Error);
@@ -47,12 +49,22 @@ pub(crate) fn audit_detail(core: &VeyraCore, seq: u64) -> Notice {
         "metadata".into(),
     ];
     lines.extend(metadata.lines().map(|l| format!("  {l}")));
-    match trail.prove(seq) {
-        Ok(Some(p)) => {
+    match trail.prove_entry(seq) {
+        Ok(Some(proved)) => {
+            let p = &proved.inclusion;
             lines.push(format!(
                 "inclusion  proved in a tree of {} entries, head {}",
                 p.tree_size, p.root
             ));
+            // What the head rests on: a full verification, when, and what came after it.
+            let when = proved.verified_at.format("%Y-%m-%d %H:%M:%S UTC");
+            lines.push(match proved.appended_since {
+                0 => format!("  against the log as verified in full at {when}"),
+                n => format!(
+                    "  against the log as verified in full at {when}; {n} entries were \
+                     appended since"
+                ),
+            });
             lines.push(format!("  leaf {}", p.leaf_hash));
             lines.extend(p.path.iter().map(|h| format!("  path {h}")));
         }

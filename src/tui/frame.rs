@@ -26,6 +26,10 @@ pub struct FrameScheduler {
 /// The longest a streamed piece of text waits to be drawn.
 pub const STREAM_PERIOD: Duration = Duration::from_millis(100);
 
+/// The least time the loop folds waiting events for when a frame is already due: a backlog
+/// shrinks between two frames, however late the loop is.
+pub const MIN_FOLD: Duration = Duration::from_millis(1);
+
 impl FrameScheduler {
     /// A scheduler drawing at most once per `period` (at least 1 ms); the first frame is due at
     /// once.
@@ -79,6 +83,14 @@ impl FrameScheduler {
             (Some(_), None) => true,
             (Some(at), Some(_)) => now >= at,
         }
+    }
+
+    /// Until when the loop may fold what is waiting before it draws: when the next frame is
+    /// due if something changes now (the last frame plus the period), and at least
+    /// [`MIN_FOLD`] after `now`. A burst folded up to then is drawn on time.
+    pub fn fold_until(&self, now: Instant) -> Instant {
+        let due = self.last.map_or(now, |last| last + self.period);
+        due.max(now + MIN_FOLD)
     }
 
     /// A frame was drawn at `now`: nothing more is wanted until the next request.
@@ -162,6 +174,20 @@ mod tests {
         // A key in the middle of it is drawn at the frame rate.
         frames.request();
         assert_eq!(frames.next(), Some(t0 + Duration::from_secs(1) + PERIOD));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn folding_stops_when_the_next_frame_would_be_due() {
+        let mut frames = FrameScheduler::new(PERIOD);
+        let t0 = Instant::now();
+        // Never drawn: the first frame is due at once, so only the least slice is folded.
+        assert_eq!(frames.fold_until(t0), t0 + MIN_FOLD);
+        frames.drawn(t0);
+        let t = t0 + Duration::from_millis(10);
+        assert_eq!(frames.fold_until(t), t0 + PERIOD, "up to the next frame");
+        // Late (the loop was busy): a slice, then the frame.
+        let late = t0 + Duration::from_millis(50);
+        assert_eq!(frames.fold_until(late), late + MIN_FOLD);
     }
 
     #[tokio::test(start_paused = true)]

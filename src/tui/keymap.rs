@@ -205,8 +205,9 @@ impl KeySpec {
     /// True when the key event is this key.
     pub fn matches(&self, key: &KeyEvent) -> bool {
         let mut mods = key.modifiers;
-        // Shift is part of the character for printable keys ('G', '?', ':').
-        if matches!(key.code, KeyCode::Char(_)) {
+        // Shift is part of the character for printable keys ('G', '?', ':'), and of BackTab
+        // (terminals send `ESC [ Z`, which crossterm reads as BackTab with Shift held).
+        if matches!(key.code, KeyCode::Char(_) | KeyCode::BackTab) {
             mods.remove(KeyModifiers::SHIFT);
         }
         let code = match (key.code, self.modifiers.contains(KeyModifiers::CONTROL)) {
@@ -220,7 +221,7 @@ impl KeySpec {
 /// A pressed key as the help writes keys (`x`, `Ctrl-X`, `F5`, `PgUp`).
 pub fn describe_key(key: &KeyEvent) -> String {
     let mut modifiers = key.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT);
-    if !matches!(key.code, KeyCode::Char(_)) {
+    if !matches!(key.code, KeyCode::Char(_) | KeyCode::BackTab) {
         modifiers |= key.modifiers & KeyModifiers::SHIFT;
     }
     KeySpec {
@@ -493,7 +494,7 @@ fn defaults() -> Vec<Binding> {
             "quit_editing",
             Mode::Editing,
             vec![K::ctrl('c')],
-            "quit",
+            "clear draft or quit",
         ),
         b(
             Yes,
@@ -617,6 +618,13 @@ mod tests {
         assert_eq!(map.action(Mode::Editing, &enter), Some(Action::Submit));
         let shifted_g = key(KeyCode::Char('G'), KeyModifiers::SHIFT);
         assert_eq!(map.action(Mode::Normal, &shifted_g), Some(Action::Bottom));
+        // `ESC [ Z`, as crossterm reads it: BackTab with Shift held — and without, from
+        // terminals that report no modifier.
+        for mods in [KeyModifiers::SHIFT, KeyModifiers::NONE] {
+            let back = key(KeyCode::BackTab, mods);
+            assert_eq!(map.action(Mode::Normal, &back), Some(Action::FocusPrev));
+            assert_eq!(describe_key(&back), "Shift-Tab");
+        }
     }
 
     #[test]

@@ -2,39 +2,49 @@
 //! panic, SIGINT, SIGTERM and SIGHUP, and runs the loop that turns keys into [`app::Command`]s for the
 //! core and folds the core's [`Event`](crate::events::Event)s into [`app::App`]. Frames are drawn only when something
 //! changed, at most `tui.frame_rate` times a second. One function carries out each command
-//! (`Dispatch::dispatch`); the detail views it opens are built in `detail.rs`.
+//! (`Dispatch::dispatch`, in `dispatch.rs`); the detail views it opens are built in `detail.rs`,
+//! and the `:` history kept between runs is read and written in `history.rs`.
 //!
 //! `ratatui` and `crossterm` are used only below this module (DESIGN §2).
 
 pub mod app;
 mod bench;
+mod burst;
 pub mod demo;
 mod detail;
+mod dispatch;
+mod drive;
 pub mod frame;
+mod history;
 pub mod keymap;
 pub mod layout;
 pub mod log_layer;
+pub mod outlet;
 pub mod output;
 pub mod panes;
 pub mod scrolling;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod theme;
 
 use std::time::Duration;
 
 use chrono::Utc;
 use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
-use futures_util::StreamExt;
-use tokio::sync::broadcast::error::RecvError;
+use futures_util::{Stream, StreamExt};
 
 use crate::config::{LoadedConfig, ResolvedTheme, theme as theme_cfg};
-use crate::core::{ExecutionRequest, VeyraCore};
+use crate::core::VeyraCore;
 use crate::error::{ExitCode, VeyraError};
-use app::{App, BenchUpdate, Command, FlashLevel, LinkView};
+use app::{App, Command, LinkView};
 use keymap::KeyMap;
 use theme::Theme;
 
 pub use detail::explain_rule;
 pub(crate) use detail::{Notice, audit_detail};
+use dispatch::{Dispatch, Flow};
+pub use drive::{FrameDrawn, drive};
+pub use history::{MAX_HISTORY_BYTES, load_history, save_history};
 
 /// The themes the console cycles through: the configured one first, then the built-ins.
 /// `NO_COLOR` starts on the monochrome theme.
@@ -160,47 +170,6 @@ pub struct ConsoleOptions {
     pub bench: Option<app::BenchRequest>,
 }
 
-/// Most bytes of the `:` history file read back (far more than [`app::HISTORY_LEN`] commands).
-pub const MAX_HISTORY_BYTES: u64 = 1 << 20;
-
-/// The `:` history kept by an earlier run: one command a line, the newest last. A missing or
-/// unreadable file is an empty history, and so is one that is not a regular file of at most
-/// [`MAX_HISTORY_BYTES`] ([`crate::fsread`]); lines are sanitized, as everything shown is.
-pub fn load_history(path: &std::path::Path) -> Vec<String> {
-    let Ok(text) = crate::fsread::read_regular(path, MAX_HISTORY_BYTES, "command history") else {
-        return Vec::new();
-    };
-    let text = String::from_utf8_lossy(&text);
-    let mut lines: Vec<String> = text
-        .lines()
-        .map(|l| crate::sanitize::sanitize_line(l.trim()).into_owned())
-        .filter(|l| !l.is_empty())
-        .collect();
-    let excess = lines.len().saturating_sub(app::HISTORY_LEN);
-    lines.drain(..excess);
-    lines
-}
-
-/// Writes the `:` history (0600 in a directory created 0700: it is the operator's own) through
-/// a new temporary file renamed into place, so a crash leaves the old history or the new, never
-/// half of one.
-pub fn save_history(path: &std::path::Path, history: &[String]) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return Ok(());
-    };
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let mut text = String::new();
-    for line in history {
-        text.push_str(line);
-        text.push('\n');
-    }
-    crate::fswrite::replace(dir, name, text.as_bytes())
-}
-
 /// Runs the console until the operator quits or a signal arrives.
 pub async fn run(loaded: LoadedConfig, args: ConsoleOptions) -> Result<ExitCode, VeyraError> {
     run_with_registry(
@@ -283,6 +252,7 @@ pub async fn run_with_registry(
     let player = scenario.map(|s| demo::Player::new(s, tokio::time::Instant::now()));
     let result = event_loop(
         &mut terminal,
+        EventStream::new(),
         &core,
         &mut app,
         frame_period,
@@ -291,6 +261,7 @@ pub async fn run_with_registry(
             first,
             player,
             log_sink,
+            on_frame: None,
         },
     )
     .await;
@@ -355,26 +326,39 @@ fn take_screen() -> std::io::Result<Screen> {
 }
 
 /// What the loop takes besides the terminal, the core and the view: commands to run first
-/// (`veyra bench --tui`'s start), the demo's script, and the Log pane's records.
-struct Feeds {
+/// (`veyra bench --tui`'s start), the demo's script, the Log pane's records, and who is told
+/// of each frame drawn ([`drive`]).
+struct Feeds<'f> {
     first: Vec<Command>,
     player: Option<demo::Player>,
     log_sink: log_layer::LogSink,
+    on_frame: Option<&'f mut dyn FnMut(FrameDrawn<'_>)>,
 }
 
-async fn event_loop(
-    terminal: &mut Screen,
+/// The console: draws on `terminal` when something changed (at most once a frame period),
+/// turns `keys` into commands, and folds the core's events and the benchmark run's updates in
+/// batches that end when the next frame is due ([`burst`]), so a burst never holds a frame
+/// back. Ends when the operator quits, `keys` ends, the core's bus closes or a signal comes.
+async fn event_loop<B, K>(
+    terminal: &mut ratatui::Terminal<scrolling::ScrollingBackend<B>>,
+    mut keys: K,
     core: &VeyraCore,
     app: &mut App,
     frame_period: Duration,
     bench: &mut bench::BenchSlot,
-    feeds: Feeds,
-) -> Result<(), VeyraError> {
+    feeds: Feeds<'_>,
+) -> Result<(), VeyraError>
+where
+    B: ratatui::backend::Backend<Error: std::error::Error + Send + Sync + 'static> + outlet::Outlet,
+    K: Stream<Item = std::io::Result<TermEvent>> + Unpin,
+{
     let Feeds {
         first,
         mut player,
         log_sink,
+        mut on_frame,
     } = feeds;
+    let draw_err = outlet::failed::<B::Error>;
     use tokio::signal::unix::{SignalKind, signal};
     let signal_err = |e| VeyraError::io("installing signal handlers", e);
     let mut sigterm = signal(SignalKind::terminate()).map_err(signal_err)?;
@@ -384,7 +368,11 @@ async fn event_loop(
     let mut events = core.subscribe();
     // The status bar follows the link as it moves, not only when the operator switches it.
     let _link_watch = core.watch_link(Duration::from_secs(1));
-    let mut keys = EventStream::new();
+    // For `on_frame`: events taken off the bus so far (a lag's missed ones counted), and when
+    // the timed ones among them were sent (those shown already, those new since the last frame).
+    let mut bus_events = 0u64;
+    let mut sent_shown: Option<chrono::DateTime<Utc>> = None;
+    let mut sent_new = burst::Sent::default();
     let mut clock = tokio::time::interval(Duration::from_millis(250));
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let depth = theme::ColourDepth::detect();
@@ -402,9 +390,10 @@ async fn event_loop(
 
     loop {
         if frames.due(tokio::time::Instant::now()) {
+            let started = tokio::time::Instant::now();
             let size = terminal
                 .size()
-                .map_err(|e| VeyraError::io("reading the terminal size", e))?;
+                .map_err(draw_err("reading the terminal size"))?;
             let area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
             let areas = layout::fit(app, area);
             // Streamed text scrolls the Output pane: the terminal may move its rows.
@@ -414,13 +403,24 @@ async fn event_loop(
             app.take_log(log_sink.take());
             terminal
                 .draw(|frame| layout::render(app, &theme, frame))
-                .map_err(|e| VeyraError::io("drawing the console", e))?;
+                .map_err(draw_err("drawing the console"))?;
             if app.take_bell() {
-                use std::io::Write;
-                let mut out = std::io::stdout();
-                let _ = out.write_all(b"\x07").and_then(|()| out.flush());
+                terminal.backend_mut().inner_mut().bell();
             }
-            frames.drawn(tokio::time::Instant::now());
+            let drawn = tokio::time::Instant::now();
+            frames.drawn(drawn);
+            if let Some(tell) = on_frame.as_mut() {
+                tell(FrameDrawn {
+                    at: Utc::now(),
+                    drawing: drawn - started,
+                    bus_events,
+                    shown_sent: sent_shown,
+                    first_sent: sent_new.first,
+                    app: &*app,
+                });
+            }
+            sent_shown = sent_new.last.or(sent_shown);
+            sent_new = burst::Sent::default();
         }
         let next_frame = frames.next();
         let mut commands = std::mem::take(&mut pending);
@@ -440,7 +440,7 @@ async fn event_loop(
                 Some(Ok(TermEvent::Mouse(mouse))) if app.mouse() => {
                     let size = terminal
                         .size()
-                        .map_err(|e| VeyraError::io("reading the terminal size", e))?;
+                        .map_err(draw_err("reading the terminal size"))?;
                     let area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
                     if !layout::too_small(area) {
                         // A movement (the terminal reports every one) does nothing and
@@ -470,48 +470,25 @@ async fn event_loop(
                 None => return Ok(()),
             },
             received = events.recv() => {
+                // What is waiting is folded until the next frame is due; the rest after it.
+                let until = frames.fold_until(tokio::time::Instant::now());
+                let batch = burst::fold_events(app, &mut events, received, until, burst::MAX_BATCH);
+                if batch.closed {
+                    return Ok(());
+                }
+                bus_events += batch.taken;
+                sent_new = sent_new.then(batch.sent);
                 // Streamed text alone waits for a fuller frame; anything else is drawn next.
-                let mut only_text = true;
-                let is_text = |e: &crate::events::Event| {
-                    matches!(e, crate::events::Event::OutputDelta { .. })
-                };
-                match received {
-                    Ok(event) => {
-                        only_text &= is_text(&event);
-                        app.apply(event);
-                    }
-                    Err(RecvError::Lagged(n)) => {
-                        only_text = false;
-                        app.missed(n);
-                    }
-                    Err(RecvError::Closed) => return Ok(()),
-                }
-                // Fold everything else already waiting before the next frame.
-                loop {
-                    match events.try_recv() {
-                        Ok(event) => {
-                            only_text &= is_text(&event);
-                            app.apply(event);
-                        }
-                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
-                            only_text = false;
-                            app.missed(n);
-                        }
-                        Err(_) => break,
-                    }
-                }
-                if only_text {
+                if batch.only_text && !batch.cut {
                     frames.request_streamed();
                 } else {
                     frames.request();
                 }
             }
             Some(update) = bench.updates.recv() => {
-                app.apply_bench(update);
-                // A burst of finished tasks is folded before the next frame.
-                while let Ok(update) = bench.updates.try_recv() {
-                    app.apply_bench(update);
-                }
+                // A burst of finished tasks is folded until the next frame is due.
+                let until = frames.fold_until(tokio::time::Instant::now());
+                burst::fold_bench(app, &mut bench.updates, update, until, burst::MAX_BATCH);
                 frames.request();
             }
             Some(notice) = notes.recv() => {
@@ -557,7 +534,7 @@ async fn event_loop(
         frames.request_if(app.confirm() != modal);
         for command in commands {
             let mut to = Dispatch {
-                terminal: &mut *terminal,
+                terminal: terminal.backend_mut().inner_mut(),
                 core,
                 app: &mut *app,
                 theme: &mut theme,
@@ -572,176 +549,5 @@ async fn event_loop(
         if app.quit() {
             return Ok(());
         }
-    }
-}
-
-/// Whether the loop goes on after a command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flow {
-    /// Keep going.
-    Continue,
-    /// Leave the console.
-    Quit,
-}
-
-/// What a [`Command`] from the view may act on: the terminal (the clipboard), the core, the
-/// view (to say what happened), the theme being drawn, the benchmark slot, and the channel
-/// background work reports back on.
-struct Dispatch<'a> {
-    terminal: &'a mut Screen,
-    core: &'a VeyraCore,
-    app: &'a mut App,
-    theme: &'a mut Theme,
-    depth: theme::ColourDepth,
-    bench: &'a mut bench::BenchSlot,
-    notices: &'a tokio::sync::mpsc::UnboundedSender<Notice>,
-}
-
-impl Dispatch<'_> {
-    /// Carries out one command of the view's: the one place a [`Command`] meets the core.
-    async fn dispatch(&mut self, command: Command) -> Flow {
-        match command {
-            Command::Submit { prompt, priority } => {
-                if let Err(e) = self
-                    .core
-                    .submit(ExecutionRequest::new(prompt).priority(priority))
-                {
-                    self.app.flash(e.to_string(), FlashLevel::Error);
-                }
-            }
-            Command::VerifyAudit => {
-                let core = self.core.clone();
-                tokio::task::spawn_blocking(move || core.verify_audit());
-            }
-            Command::SetMouse(on) => set_mouse(on),
-            Command::SetTheme(i) => {
-                if let Some(t) = self.app.themes().get(i) {
-                    *self.theme = Theme::for_depth(t, self.depth);
-                }
-            }
-            Command::Cancel(id) => match self.core.cancel(id) {
-                Ok(()) => self
-                    .app
-                    .flash(format!("cancelling task {}", id.short()), FlashLevel::Info),
-                Err(e) => self.app.flash(e.to_string(), FlashLevel::Error),
-            },
-            Command::SetPreset(preset) => {
-                if let Err(e) = self.core.set_preset(preset).await {
-                    self.app.flash(e.to_string(), FlashLevel::Error);
-                }
-            }
-            Command::SetBackend { backend, model } => {
-                if let Err(e) = self.core.set_backend(&backend, model.as_deref()).await {
-                    self.app.flash(e.to_string(), FlashLevel::Error);
-                }
-            }
-            Command::Answer {
-                request,
-                allowed,
-                scope,
-            } => {
-                if let Err(e) = self
-                    .core
-                    .answer_confirmation_scoped(request, allowed, scope, "operator")
-                {
-                    self.app.flash(e.to_string(), FlashLevel::Error);
-                }
-            }
-            Command::ExplainRule { violation } => {
-                let lines = explain_rule(self.core, &violation);
-                self.app
-                    .show_detail(format!("Violation: {}", violation.operation), lines);
-            }
-            Command::Copy(text) => {
-                // The text already passed the sanitizer on its way into the view.
-                if let Err(e) = crossterm::execute!(
-                    self.terminal.backend_mut().inner_mut(),
-                    crossterm::clipboard::CopyToClipboard::to_clipboard_from(text)
-                ) {
-                    self.app
-                        .flash(format!("copying failed: {e}"), FlashLevel::Error);
-                }
-            }
-            Command::Undo(seq) => {
-                // In the background: the gate may ask the operator, through this loop.
-                let core = self.core.clone();
-                let notices = self.notices.clone();
-                tokio::spawn(async move {
-                    let note = match core.undo_tool(seq, "operator").await {
-                        Ok(done) => (
-                            format!(
-                                "undid entry {}: {} is as it was before",
-                                done.undone, done.path
-                            ),
-                            FlashLevel::Info,
-                        ),
-                        Err(e) => (format!("undo: {e}"), FlashLevel::Error),
-                    };
-                    let _ = notices.send(Notice::Flash(note.0, note.1));
-                });
-            }
-            Command::OpenAuditEntry(seq) => {
-                // Reading (and proving) an entry reads the store: off the loop.
-                let core = self.core.clone();
-                let notices = self.notices.clone();
-                tokio::task::spawn_blocking(move || {
-                    let _ = notices.send(audit_detail(&core, seq));
-                });
-            }
-            Command::StartBench(request) => match self.bench.start(&request) {
-                Ok((label, weights)) => self.app.bench_planned(label, weights),
-                Err(e) => self.app.apply_bench(BenchUpdate::Ended(Err(e))),
-            },
-            Command::CancelBench => {
-                self.bench.cancel();
-                self.app.flash(
-                    "cancelling the benchmark run; what finished is kept",
-                    FlashLevel::Info,
-                );
-            }
-            Command::Quit => return Flow::Quit,
-        }
-        Flow::Continue
-    }
-}
-
-#[cfg(test)]
-mod history_tests {
-    use std::os::unix::fs::PermissionsExt;
-
-    #[test]
-    fn a_history_that_is_a_fifo_dev_zero_or_huge_is_an_empty_history_at_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("fifo");
-        let made = std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap();
-        assert!(made.success());
-        let zero = dir.path().join("zero");
-        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
-        let huge = dir.path().join("huge");
-        std::fs::write(&huge, "preset mars\n".repeat(100_000)).unwrap();
-        for path in [fifo, zero, huge] {
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                let _ = tx.send(super::load_history(&path));
-            });
-            let loaded = rx
-                .recv_timeout(std::time::Duration::from_secs(60))
-                .expect("loading the history hung");
-            assert!(loaded.is_empty(), "{loaded:?}");
-        }
-        // Saved into a private directory, whatever a leftover temporary file was.
-        let path = dir.path().join("state/veyra/command_history");
-        super::save_history(&path, &["theme mono".into()]).unwrap();
-        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(path.parent().unwrap()), 0o700);
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, "planted").unwrap();
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).unwrap();
-        super::save_history(&path, &["theme mono".into()]).unwrap();
-        assert_eq!(mode(&path), 0o600);
-        assert_eq!(super::load_history(&path), ["theme mono"]);
     }
 }

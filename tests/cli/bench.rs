@@ -641,11 +641,12 @@ fn tool_using_runs_replay_too_and_their_file_calls_stay_out_of_the_operators_wor
     // ICSD at hard asks `system_status`, whose live answer (backend name, audit head) differs
     // between the recording and the replay; ASR's tasks offer file tools. The scripted model
     // checks the system, lists `bench/` (where an ASR task's scratch directory is made just
-    // before that call; one task at a time, so the listing is the same on replay) and answers:
+    // before that call; one task at a time — a run keeps at most half the queue in flight,
+    // so a queue of 2 makes it one —, so the listing is the same on replay) and answers:
     // every task makes tool calls, and every ASR task's file call runs.
     let config = sb.write(
         "tools.yaml",
-        "runtime:\n  max_concurrent: 1\nmodel:\n  mock:\n    script:\n      - pattern: '.'\n        tool_calls:\n          - name: system_status\n          - name: file_list\n            arguments: {path: bench}\n        response: \"ANSWER: power | shed_nonessential_loads | earth\"\n",
+        "runtime:\n  max_concurrent: 1\n  queue_capacity: 2\nmodel:\n  mock:\n    script:\n      - pattern: '.'\n        tool_calls:\n          - name: system_status\n          - name: file_list\n            arguments: {path: bench}\n        response: \"ANSWER: power | shed_nonessential_loads | earth\"\n",
     );
     let record = |args: &[&str]| {
         let mut c = sb.cmd();

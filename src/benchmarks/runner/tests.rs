@@ -1,16 +1,8 @@
 use super::*;
-use crate::config::{AuditStoreKind, MockRule};
+use crate::config::MockRule;
+// A core with an in-memory trail and its own workspace (scratch directories go there).
+use crate::core::testing::core_with;
 use crate::governance::{AuditEntry, AuditFilter};
-
-/// A core with an in-memory trail and its own workspace (scratch directories go there).
-fn core_with(f: impl FnOnce(&mut VeyraConfig)) -> (VeyraCore, tempfile::TempDir) {
-    let ws = tempfile::tempdir().unwrap();
-    let mut config = VeyraConfig::default();
-    config.governance.store = AuditStoreKind::Memory;
-    config.tools.workspace = Some(ws.path().to_path_buf());
-    f(&mut config);
-    (VeyraCore::new(config).unwrap(), ws)
-}
 
 fn plan(families: &[FamilyId], count: u32, epochs: u32) -> RunPlan {
     RunPlan {

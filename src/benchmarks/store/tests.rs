@@ -1,5 +1,6 @@
 use super::*;
 use crate::benchmarks::family;
+use crate::benchmarks::framework::{Difficulty, FamilyId};
 use crate::benchmarks::stats;
 
 fn info(id: &str, minute: u32) -> RunInfo {

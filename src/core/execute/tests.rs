@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use crate::config::{MockRule, MockToolCall, MockTurn, ToolSelection, VeyraConfig};
+use crate::core::testing::core_with;
 use crate::core::{ConfirmationPolicy, ExecutionRequest, ExecutionResult, VeyraCore};
 use crate::error::VeyraError;
 use crate::events::{ConfirmScope, Event, FinishReason};
@@ -26,18 +27,15 @@ fn rule(pattern: &str, turns: Vec<MockTurn>, response: &str) -> MockRule {
     }
 }
 
-/// A core with an in-memory trail, a fresh workspace and the given script.
-fn core_with(
+/// [`core_with`] (an in-memory trail, a fresh workspace) on the given script.
+fn scripted_core(
     script: Vec<MockRule>,
     f: impl FnOnce(&mut VeyraConfig),
 ) -> (VeyraCore, tempfile::TempDir) {
-    let ws = tempfile::tempdir().unwrap();
-    let mut config = VeyraConfig::default();
-    config.governance.store = crate::config::AuditStoreKind::Memory;
-    config.tools.workspace = Some(ws.path().to_path_buf());
-    config.model.mock.script = script;
-    f(&mut config);
-    (VeyraCore::new(config).unwrap(), ws)
+    core_with(|config| {
+        config.model.mock.script = script;
+        f(config);
+    })
 }
 
 fn entries(core: &VeyraCore, t: AuditEventType) -> Vec<AuditEntry> {
@@ -77,7 +75,7 @@ async fn run(core: &VeyraCore, prompt: &str) -> (Result<ExecutionResult, VeyraEr
 
 #[tokio::test]
 async fn a_scripted_write_runs_through_the_gate_is_audited_and_undone() {
-    let (core, ws) = core_with(
+    let (core, ws) = scripted_core(
         vec![rule(
             "write the report",
             vec![MockTurn::One(call(
@@ -124,7 +122,7 @@ async fn a_scripted_write_runs_through_the_gate_is_audited_and_undone() {
 
 #[tokio::test]
 async fn a_refused_call_goes_back_to_the_model_which_answers_anyway() {
-    let (core, ws) = core_with(
+    let (core, ws) = scripted_core(
         vec![rule(
             "clean up",
             vec![MockTurn::One(call(
@@ -170,7 +168,7 @@ async fn a_model_that_calls_tools_forever_is_stopped_at_max_steps() {
         "never",
     );
     forever.repeat = true;
-    let (core, _ws) = core_with(vec![forever], |c| c.tools.max_steps = 3);
+    let (core, _ws) = scripted_core(vec![forever], |c| c.tools.max_steps = 3);
     let (result, events) = run(&core, "loop please").await;
     let result = result.unwrap();
     assert_eq!(result.finish_reason, FinishReason::MaxSteps);
@@ -194,7 +192,7 @@ async fn the_token_budget_is_a_hard_stop_over_all_steps() {
         "never",
     );
     forever.repeat = true;
-    let (core, _ws) = core_with(vec![forever], |c| {
+    let (core, _ws) = scripted_core(vec![forever], |c| {
         c.tools.max_steps = 100;
         c.runtime.max_tokens_per_task = 40;
     });
@@ -210,7 +208,7 @@ async fn the_token_budget_is_a_hard_stop_over_all_steps() {
 
 #[tokio::test]
 async fn malformed_arguments_and_tools_not_offered_are_answered_not_crashed() {
-    let (core, _ws) = core_with(
+    let (core, _ws) = scripted_core(
         vec![rule(
             "misbehave",
             vec![
@@ -261,7 +259,7 @@ async fn malformed_arguments_and_tools_not_offered_are_answered_not_crashed() {
 
 #[tokio::test]
 async fn parallel_calls_in_one_turn_run_in_order() {
-    let (core, _ws) = core_with(
+    let (core, _ws) = scripted_core(
         vec![rule(
             "both",
             vec![MockTurn::Many(vec![
@@ -291,7 +289,7 @@ async fn parallel_calls_in_one_turn_run_in_order() {
 
 #[tokio::test]
 async fn with_no_tools_offered_the_model_answers_at_once() {
-    let (core, ws) = core_with(
+    let (core, ws) = scripted_core(
         vec![rule(
             "write",
             vec![MockTurn::One(call(
@@ -310,7 +308,7 @@ async fn with_no_tools_offered_the_model_answers_at_once() {
 
 #[tokio::test]
 async fn a_session_yes_covers_the_same_tool_only_and_is_audited_with_its_scope() {
-    let (core, ws) = core_with(
+    let (core, ws) = scripted_core(
         vec![rule(
             "tidy",
             vec![
@@ -396,7 +394,7 @@ async fn a_session_yes_covers_the_same_tool_only_and_is_audited_with_its_scope()
 
 #[tokio::test]
 async fn an_unknown_tool_in_the_offer_is_a_usage_error() {
-    let (core, _ws) = core_with(Vec::new(), |_| {});
+    let (core, _ws) = scripted_core(Vec::new(), |_| {});
     let err = core
         .execute_async(ExecutionRequest::new("hi").tools(ToolSelection::Only(vec!["shell".into()])))
         .await
@@ -409,7 +407,7 @@ async fn an_unknown_tool_in_the_offer_is_a_usage_error() {
 
 #[tokio::test(start_paused = true)]
 async fn an_unattended_execution_is_never_asked_its_confirmations_are_denied_and_recorded() {
-    let (core, ws) = core_with(
+    let (core, ws) = scripted_core(
         vec![rule(
             "clear the log",
             vec![MockTurn::One(call(
@@ -476,7 +474,7 @@ async fn an_unattended_execution_is_never_asked_its_confirmations_are_denied_and
 
 #[tokio::test(start_paused = true)]
 async fn an_unattended_prompt_that_needs_confirmation_is_refused_not_left_waiting() {
-    let (core, _ws) = core_with(Vec::new(), |c| {
+    let (core, _ws) = scripted_core(Vec::new(), |c| {
         c.governance.require_confirmation = vec!["execute".into()];
     });
     core.set_confirmation_policy(ConfirmationPolicy::Ask);
@@ -500,7 +498,7 @@ async fn the_before_tools_hook_runs_once_before_the_first_call_and_a_failure_sto
 
     use crate::core::BeforeTools;
 
-    let (core, ws) = core_with(
+    let (core, ws) = scripted_core(
         vec![rule(
             "write twice",
             vec![
@@ -577,7 +575,7 @@ async fn the_before_tools_hook_runs_once_before_the_first_call_and_a_failure_sto
 
 #[tokio::test]
 async fn execute_with_steps_keeps_every_step_in_order_and_leaves_nothing_behind() {
-    let (core, _ws) = core_with(
+    let (core, _ws) = scripted_core(
         vec![rule(
             "two calls",
             vec![

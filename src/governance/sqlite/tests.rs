@@ -2,6 +2,7 @@
 //! every field and checkpoint, rollbacks against the witness, a pinned signer, key rotation,
 //! damaged files, private file modes, and crash safety under SIGKILL.
 
+use std::io::Write;
 use std::sync::Arc;
 
 use super::*;

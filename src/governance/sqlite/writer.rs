@@ -13,6 +13,7 @@ use super::{
     FoundWitness, Job, KeyProblem, LogVerifier, MAX_BATCH, StoreOptions, TrustAnchors, Witness,
     WitnessFile, checkpoint, lock_hint, open_error, store_error, witness,
 };
+use crate::governance::integrity::IntegrityReason as R;
 use crate::governance::merkle::Frontier;
 
 /// What the writer knows of the chain, to sign checkpoints.
@@ -24,167 +25,41 @@ pub(super) struct WriterState {
 
 impl WriterState {
     /// Checks the store before appending (see the module docs) and returns where to continue,
-    /// with a witness to publish at once when one is missing or behind.
+    /// with a witness to publish at once when one is missing or behind. The steps: read the
+    /// witnesses; refuse a store behind any; start an empty store on a key of its own; else
+    /// pin the newest checkpoint's signer to the key file, check the log ends where that
+    /// checkpoint says, and verify the entries since the newest witness.
     pub(super) fn open(
         conn: &Connection,
         path: &Path,
         witness_paths: &[PathBuf],
         options: &StoreOptions,
     ) -> Result<(Self, Option<Witness>), AuditError> {
-        use crate::governance::integrity::IntegrityReason as R;
         let last = last_row(conn, path)?;
         let head = read_head(conn, path)?;
-        let mut witnesses = Vec::new();
-        for wp in witness_paths {
-            let read = match witness::read_witness(wp) {
-                // Adopting replaces a damaged witness; otherwise damage is reported.
-                Err(e) if options.adopt => {
-                    tracing::warn!("replacing a damaged audit witness: {e}");
-                    None
-                }
-                other => other?,
-            };
-            if let Some(w) = read {
-                witnesses.push(FoundWitness {
-                    path: wp.clone(),
-                    witness: w,
-                });
-            }
-        }
+        let witnesses = read_witnesses(witness_paths, options)?;
         let n = last.as_ref().map_or(0, |(seq, _)| *seq);
         let key_path = checkpoint::key_path(path);
         let next_path = checkpoint::next_key_path(path);
-        // A store behind any witness has lost acknowledged entries, whatever else is wrong.
-        if let Some(w) = witnesses
-            .iter()
-            .find(|w| w.witness.checkpoint.tree_size > n)
-        {
-            return Err(integrity(
-                R::BehindWitness {
-                    witness: w.path.display().to_string(),
-                    recorded: w.witness.checkpoint.tree_size,
-                    present: n,
-                },
-                n + 1,
-            ));
-        }
+        not_behind_a_witness(&witnesses, n)?;
         if n == 0 && head.is_none() {
-            let key = match checkpoint::load_key(&key_path) {
-                Ok(k) => k,
-                Err(KeyProblem::Missing(_)) => checkpoint::create_key(&key_path)?,
-                Err(p) => return Err(integrity(R::SignerNotPinned(p.to_string()), 0)),
-            };
-            let _ = std::fs::remove_file(&next_path);
-            let state = WriterState {
-                key,
-                frontier: Frontier::new(),
-                head: crate::governance::audit::GENESIS_PREV_HASH.to_string(),
-            };
-            return Ok((state, None));
+            return Ok((Self::fresh(&key_path, &next_path)?, None));
         }
         let Some(head) = head else {
             let first = max_anchor(conn, path)?.min(n) + 1;
             return Err(integrity(R::Unsigned { first, last: n }, first));
         };
-        let signer = head
-            .verify_signature()
-            .map_err(|e| integrity(R::CheckpointInvalid(e), head.tree_size))?;
-        // A rotation that committed but did not yet move its key into place finishes now.
-        if let Ok(next) = checkpoint::load_key(&next_path) {
-            if next.verifying_key().to_bytes() == signer {
-                std::fs::rename(&next_path, &key_path).map_err(|e| {
-                    store_error(&key_path, "cannot finish an interrupted key rotation", e)
-                })?;
-            } else {
-                let _ = std::fs::remove_file(&next_path);
-            }
-        }
-        let key = checkpoint::load_key(&key_path)
-            .map_err(|p| integrity(R::SignerNotPinned(p.to_string()), 0))?;
-        if key.verifying_key().to_bytes() != signer {
-            return Err(integrity(
-                R::SignerNotPinned(format!(
-                    "the newest checkpoint is signed by key {} but the key file {} holds key {}: the key was replaced, or the log was re-signed",
-                    checkpoint::fingerprint(&signer),
-                    key_path.display(),
-                    checkpoint::fingerprint(&key.verifying_key().to_bytes())
-                )),
-                0,
-            ));
-        }
-        if n > head.tree_size {
-            return Err(integrity(
-                R::Unsigned {
-                    first: head.tree_size + 1,
-                    last: n,
-                },
-                head.tree_size + 1,
-            ));
-        }
-        if n < head.tree_size {
-            return Err(integrity(
-                R::TailTruncated {
-                    checkpoint: head.tree_size,
-                    present: n,
-                },
-                n + 1,
-            ));
-        }
-        if last.as_ref().map(|(_, h)| h.as_str()) != Some(head.chain_head.as_str()) {
-            return Err(integrity(
-                R::CheckpointInvalid(
-                    "the newest entry is not the one the newest checkpoint signed: the log was rewritten".into(),
-                ),
-                n,
-            ));
-        }
-        let key_file = Some(Ok(signer));
+        let (key, signer) = pinned_key(&head, &key_path, &next_path)?;
+        ends_at_the_checkpoint(n, &head, last.as_ref())?;
         // Resume from the newest witness (or, adopting, from nothing: verify everything).
         let newest = witnesses
             .iter()
             .max_by_key(|w| w.witness.checkpoint.tree_size)
             .cloned();
-        let (start, resume_frontier, resume_head, resume_signer) = match (&newest, options.adopt) {
-            (_, true) => (
-                0,
-                Frontier::new(),
-                crate::governance::audit::GENESIS_PREV_HASH.to_string(),
-                None,
-            ),
-            // (No witness is ahead of the store: that was checked first.)
-            (Some(w), false) => {
-                let (wkey, frontier) = w.witness.validate().map_err(|e| {
-                    integrity(
-                        R::WitnessMismatch(format!(
-                            "the witness {} is damaged: {e}; if the store is sound, check it with `veyra audit verify --key HEX` and run `veyra audit adopt`",
-                            w.path.display()
-                        )),
-                        0,
-                    )
-                })?;
-                (
-                    w.witness.checkpoint.tree_size,
-                    frontier,
-                    w.witness.checkpoint.chain_head.clone(),
-                    Some(wkey),
-                )
-            }
-            (None, false) => {
-                return Err(integrity(
-                    R::SignerNotPinned(format!(
-                        "no witness of this store ({}) was found, so a rollback could not be told apart from the real log. If the store was moved here deliberately, check it with `veyra audit verify --key HEX` or `--expect-size N --expect-head HEX`, then run `veyra audit adopt`",
-                        witness_paths
-                            .iter()
-                            .map(|p| p.display().to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )),
-                    0,
-                ));
-            }
-        };
+        let resume = Resume::from(newest.as_ref(), options.adopt, witness_paths)?;
+        let start = resume.start;
         let anchors = TrustAnchors {
-            key_file,
+            key_file: Some(Ok(signer)),
             // The key file pins the signer here; the witness was checked above.
             key: Some(signer),
             explicit: true,
@@ -195,47 +70,27 @@ impl WriterState {
             },
             ..TrustAnchors::default()
         };
-        let checkpoints = if options.adopt {
-            crate::governance::verify::sorted_checkpoints(
-                read_checkpoints(conn, path)?
-                    .into_iter()
-                    .chain(std::iter::once(head.clone()))
-                    .collect(),
+        // Nothing after the witness: it must be the newest checkpoint itself.
+        let stale_witness = (start == n
+            && !options.adopt
+            && newest.as_ref().map(|w| &w.witness.checkpoint) != Some(&head))
+        .then(|| {
+            integrity(
+                R::WitnessMismatch(format!(
+                    "the store's newest checkpoint differs from its witness at {n} entries"
+                )),
+                0,
             )
-        } else {
-            vec![head.clone()]
-        };
-        let mut verifier = LogVerifier::resume(
-            &checkpoints,
+        });
+        let frontier = verify_since(
+            conn,
+            path,
+            &head,
             &anchors,
-            &resume_head,
-            resume_frontier,
-            resume_signer,
-        );
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT {COLUMNS} FROM audit_entries WHERE seq > ?1 ORDER BY seq"
-            ))
-            .map_err(|e| open_error(path, e))?;
-        let mut rows = stmt
-            .query(params![i64::try_from(start).unwrap_or(i64::MAX)])
-            .map_err(|e| open_error(path, e))?;
-        if let Some(f) = verify_rows(&mut rows, path, &mut verifier)? {
-            return Err(AuditError::Integrity(f));
-        }
-        let frontier = verifier.frontier().clone();
-        if start == n && !options.adopt {
-            // Nothing after the witness: it must be the newest checkpoint itself.
-            if newest.as_ref().map(|w| &w.witness.checkpoint) != Some(&head) {
-                return Err(integrity(
-                    R::WitnessMismatch(format!(
-                        "the store's newest checkpoint differs from its witness at {n} entries"
-                    )),
-                    0,
-                ));
-            }
-        }
-        verifier.finish(Some(&head), true)?;
+            options.adopt,
+            resume,
+            stale_witness,
+        )?;
         let publish = (witnesses.len() < witness_paths.len() || start < n || options.adopt)
             .then(|| Witness::new(path, head.clone(), &frontier));
         Ok((
@@ -247,6 +102,245 @@ impl WriterState {
             publish,
         ))
     }
+
+    /// An empty store: its key (created unless one is there) and the genesis head; a key left
+    /// over from an unfinished rotation is dropped.
+    fn fresh(key_path: &Path, next_path: &Path) -> Result<Self, AuditError> {
+        let key = match checkpoint::load_key(key_path) {
+            Ok(k) => k,
+            Err(KeyProblem::Missing(_)) => checkpoint::create_key(key_path)?,
+            Err(p) => return Err(integrity(R::SignerNotPinned(p.to_string()), 0)),
+        };
+        let _ = std::fs::remove_file(next_path);
+        Ok(WriterState {
+            key,
+            frontier: Frontier::new(),
+            head: crate::governance::audit::GENESIS_PREV_HASH.to_string(),
+        })
+    }
+}
+
+/// The witnesses found at `witness_paths`; a damaged one is an error unless adopting, which
+/// replaces it.
+fn read_witnesses(
+    witness_paths: &[PathBuf],
+    options: &StoreOptions,
+) -> Result<Vec<FoundWitness>, AuditError> {
+    let mut witnesses = Vec::new();
+    for wp in witness_paths {
+        let read = match witness::read_witness(wp) {
+            // Adopting replaces a damaged witness; otherwise damage is reported.
+            Err(e) if options.adopt => {
+                tracing::warn!("replacing a damaged audit witness: {e}");
+                None
+            }
+            other => other?,
+        };
+        if let Some(w) = read {
+            witnesses.push(FoundWitness {
+                path: wp.clone(),
+                witness: w,
+            });
+        }
+    }
+    Ok(witnesses)
+}
+
+/// A store behind any witness has lost acknowledged entries, whatever else is wrong.
+fn not_behind_a_witness(witnesses: &[FoundWitness], n: u64) -> Result<(), AuditError> {
+    if let Some(w) = witnesses
+        .iter()
+        .find(|w| w.witness.checkpoint.tree_size > n)
+    {
+        return Err(integrity(
+            R::BehindWitness {
+                witness: w.path.display().to_string(),
+                recorded: w.witness.checkpoint.tree_size,
+                present: n,
+            },
+            n + 1,
+        ));
+    }
+    Ok(())
+}
+
+/// The writer's key, which must be the one that signed the newest checkpoint (`head`), and
+/// that signer; a rotation that committed but did not yet move its key into place finishes
+/// first.
+fn pinned_key(
+    head: &Checkpoint,
+    key_path: &Path,
+    next_path: &Path,
+) -> Result<(ed25519_dalek::SigningKey, [u8; 32]), AuditError> {
+    let signer = head
+        .verify_signature()
+        .map_err(|e| integrity(R::CheckpointInvalid(e), head.tree_size))?;
+    // A rotation that committed but did not yet move its key into place finishes now.
+    if let Ok(next) = checkpoint::load_key(next_path) {
+        if next.verifying_key().to_bytes() == signer {
+            std::fs::rename(next_path, key_path).map_err(|e| {
+                store_error(key_path, "cannot finish an interrupted key rotation", e)
+            })?;
+        } else {
+            let _ = std::fs::remove_file(next_path);
+        }
+    }
+    let key = checkpoint::load_key(key_path)
+        .map_err(|p| integrity(R::SignerNotPinned(p.to_string()), 0))?;
+    if key.verifying_key().to_bytes() != signer {
+        return Err(integrity(
+            R::SignerNotPinned(format!(
+                "the newest checkpoint is signed by key {} but the key file {} holds key {}: the key was replaced, or the log was re-signed",
+                checkpoint::fingerprint(&signer),
+                key_path.display(),
+                checkpoint::fingerprint(&key.verifying_key().to_bytes())
+            )),
+            0,
+        ));
+    }
+    Ok((key, signer))
+}
+
+/// The log of `n` entries, the newest `last` (its seq and hash), ends exactly where the newest
+/// checkpoint says: no unsigned tail, nothing cut off, nothing rewritten.
+fn ends_at_the_checkpoint(
+    n: u64,
+    head: &Checkpoint,
+    last: Option<&(u64, String)>,
+) -> Result<(), AuditError> {
+    if n > head.tree_size {
+        return Err(integrity(
+            R::Unsigned {
+                first: head.tree_size + 1,
+                last: n,
+            },
+            head.tree_size + 1,
+        ));
+    }
+    if n < head.tree_size {
+        return Err(integrity(
+            R::TailTruncated {
+                checkpoint: head.tree_size,
+                present: n,
+            },
+            n + 1,
+        ));
+    }
+    if last.map(|(_, h)| h.as_str()) != Some(head.chain_head.as_str()) {
+        return Err(integrity(
+            R::CheckpointInvalid(
+                "the newest entry is not the one the newest checkpoint signed: the log was rewritten".into(),
+            ),
+            n,
+        ));
+    }
+    Ok(())
+}
+
+/// Where verification picks the log up: after the newest witness's entries, with its tree
+/// and chain head and the key that signed it; or, adopting, from the start.
+struct Resume {
+    start: u64,
+    frontier: Frontier,
+    head: String,
+    signer: Option<[u8; 32]>,
+}
+
+impl Resume {
+    /// From the newest witness, or from nothing when adopting; with neither, the store is
+    /// refused (a rollback could not be told apart from the real log).
+    fn from(
+        newest: Option<&FoundWitness>,
+        adopt: bool,
+        witness_paths: &[PathBuf],
+    ) -> Result<Self, AuditError> {
+        match (newest, adopt) {
+            (_, true) => Ok(Resume {
+                start: 0,
+                frontier: Frontier::new(),
+                head: crate::governance::audit::GENESIS_PREV_HASH.to_string(),
+                signer: None,
+            }),
+            // (No witness is ahead of the store: that was checked first.)
+            (Some(w), false) => {
+                let (wkey, frontier) = w.witness.validate().map_err(|e| {
+                    integrity(
+                        R::WitnessMismatch(format!(
+                            "the witness {} is damaged: {e}; if the store is sound, check it with `veyra audit verify --key HEX` and run `veyra audit adopt`",
+                            w.path.display()
+                        )),
+                        0,
+                    )
+                })?;
+                Ok(Resume {
+                    start: w.witness.checkpoint.tree_size,
+                    frontier,
+                    head: w.witness.checkpoint.chain_head.clone(),
+                    signer: Some(wkey),
+                })
+            }
+            (None, false) => Err(integrity(
+                R::SignerNotPinned(format!(
+                    "no witness of this store ({}) was found, so a rollback could not be told apart from the real log. If the store was moved here deliberately, check it with `veyra audit verify --key HEX` or `--expect-size N --expect-head HEX`, then run `veyra audit adopt`",
+                    witness_paths
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                0,
+            )),
+        }
+    }
+}
+
+/// Verifies the entries after `resume.start` against the newest checkpoint `head` (and,
+/// adopting, every checkpoint) under `anchors`, and returns the tree's frontier at the end of
+/// the log. A `stale_witness` is reported once the entries themselves check out, before the
+/// log is held to `head`.
+fn verify_since(
+    conn: &Connection,
+    path: &Path,
+    head: &Checkpoint,
+    anchors: &TrustAnchors,
+    adopt: bool,
+    resume: Resume,
+    stale_witness: Option<AuditError>,
+) -> Result<Frontier, AuditError> {
+    let checkpoints = if adopt {
+        crate::governance::verify::sorted_checkpoints(
+            read_checkpoints(conn, path)?
+                .into_iter()
+                .chain(std::iter::once(head.clone()))
+                .collect(),
+        )
+    } else {
+        vec![head.clone()]
+    };
+    let mut verifier = LogVerifier::resume(
+        &checkpoints,
+        anchors,
+        &resume.head,
+        resume.frontier,
+        resume.signer,
+    );
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT {COLUMNS} FROM audit_entries WHERE seq > ?1 ORDER BY seq"
+        ))
+        .map_err(|e| open_error(path, e))?;
+    let mut rows = stmt
+        .query(params![i64::try_from(resume.start).unwrap_or(i64::MAX)])
+        .map_err(|e| open_error(path, e))?;
+    if let Some(f) = verify_rows(&mut rows, path, &mut verifier)? {
+        return Err(AuditError::Integrity(f));
+    }
+    let frontier = verifier.frontier().clone();
+    if let Some(e) = stale_witness {
+        return Err(e);
+    }
+    verifier.finish(Some(head), true)?;
+    Ok(frontier)
 }
 
 /// Who hears of each checkpoint once it is durable.

@@ -214,3 +214,138 @@ fn rewriting_a_hash_breaks_the_next_link() {
     };
     assert_eq!((f.index, f.reason), (2, IntegrityReason::LinkBroken));
 }
+
+/// A store that counts what is read from it: full verifications and entries visited.
+struct Counting {
+    inner: MemoryStore,
+    verifications: std::sync::atomic::AtomicU64,
+    visited: std::sync::atomic::AtomicU64,
+}
+
+impl Counting {
+    fn take(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::SeqCst;
+        (
+            self.verifications.swap(0, SeqCst),
+            self.visited.swap(0, SeqCst),
+        )
+    }
+}
+
+impl AuditStore for Counting {
+    fn append(
+        &self,
+        entry: Arc<AuditEntry>,
+        canonical: Vec<u8>,
+    ) -> Result<AppendTicket, AuditError> {
+        self.inner.append(entry, canonical)
+    }
+    fn verify_log(&self, anchors: &TrustAnchors) -> Result<VerifyReport, AuditError> {
+        self.verifications
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.verify_log(anchors)
+    }
+    fn len(&self) -> Result<u64, AuditError> {
+        self.inner.len()
+    }
+    fn last(&self) -> Result<Option<AuditEntry>, AuditError> {
+        self.inner.last()
+    }
+    fn scan(&self, visit: &mut dyn FnMut(&AuditEntry) -> bool) -> Result<(), AuditError> {
+        self.inner.scan(&mut |e| {
+            self.visited
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            visit(e)
+        })
+    }
+    fn scan_from(
+        &self,
+        seq: u64,
+        visit: &mut dyn FnMut(&AuditEntry) -> bool,
+    ) -> Result<(), AuditError> {
+        self.inner.scan_from(seq, &mut |e| {
+            self.visited
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            visit(e)
+        })
+    }
+}
+
+#[test]
+fn a_proof_reuses_the_last_verification_and_reads_a_few_entries_saying_so() {
+    let store = Arc::new(Counting {
+        inner: MemoryStore::new(),
+        verifications: Default::default(),
+        visited: Default::default(),
+    });
+    let trail = AuditTrail::new(store.clone()).unwrap();
+    for i in 0..1000 {
+        trail.record_blocking(record(i)).unwrap();
+    }
+    let leaves: Vec<Vec<u8>> = entries(&trail)
+        .iter()
+        .map(|e| e.canonical_bytes().unwrap())
+        .collect();
+    store.take();
+    // The first proof verifies the log in full and keeps its tree.
+    let first = trail.prove_entry(500).unwrap().expect("a proof");
+    assert!(first.fresh);
+    assert_eq!((first.verified_entries, first.appended_since), (1000, 0));
+    assert_eq!(store.take().0, 1, "one full verification");
+    // The next ones verify nothing and read two blocks of entries at most, each the proof of
+    // the whole tree.
+    for seq in [1, 64, 65, 777, 999, 1000] {
+        let p = trail.prove_entry(seq).unwrap().expect("a proof");
+        assert!(!p.fresh);
+        assert_eq!(p.verified_at, first.verified_at);
+        let index = usize::try_from(seq - 1).unwrap();
+        assert_eq!(
+            Some(&p.inclusion),
+            merkle::prove(leaves.clone(), index).as_ref()
+        );
+        let (verifications, visited) = store.take();
+        assert_eq!(verifications, 0);
+        assert!(
+            visited <= 2 * 64 + 2,
+            "{visited} entries read to prove {seq}"
+        );
+    }
+    // Appended since: an old entry is still proved against the verified head, saying how many
+    // came after; a new one verifies again.
+    for i in 0..3 {
+        trail.record_blocking(record(i)).unwrap();
+    }
+    let old = trail.prove_entry(10).unwrap().expect("a proof");
+    assert_eq!(
+        (old.fresh, old.verified_entries, old.appended_since),
+        (false, 1000, 3)
+    );
+    assert_eq!(old.inclusion.tree_size, 1000);
+    store.take();
+    let new = trail.prove_entry(1003).unwrap().expect("a proof");
+    assert_eq!(
+        (new.fresh, new.verified_entries, new.appended_since),
+        (true, 1003, 0)
+    );
+    assert_eq!(store.take().0, 1);
+}
+
+#[test]
+fn an_entry_changed_after_the_verification_is_caught_when_proved() {
+    let (trail, store) = trail_with(200);
+    assert!(trail.prove_entry(150).unwrap().unwrap().fresh);
+    // Changed in the block of the entry proved: the cheap proof does not lead to the verified
+    // head, and the full check it falls back on names the entry.
+    let mut changed = entries(&trail)[129].clone();
+    changed.outcome = "failure".into();
+    store.overwrite_for_test(129, changed);
+    match trail.prove_entry(140) {
+        Err(AuditError::Integrity(f)) => assert_eq!(f.seq, 130),
+        other => panic!("{other:?}"),
+    }
+    // A failed verification is no ground for later proofs either.
+    assert!(matches!(
+        trail.prove_entry(10),
+        Err(AuditError::Integrity(_))
+    ));
+}

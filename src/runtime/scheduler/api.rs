@@ -108,7 +108,7 @@ pub trait TaskHandler: Send + Sync + 'static {
 pub struct SchedulerConfig {
     /// Slots.
     pub max_concurrent: usize,
-    /// Waiting tasks allowed.
+    /// Tasks allowed to wait: queued for a slot or on the link.
     pub queue_capacity: usize,
     /// Retries after the first attempt.
     pub max_retries: u32,
@@ -210,7 +210,8 @@ pub struct TaskInfo {
     pub kind: String,
     /// Priority.
     pub priority: Priority,
-    /// `queued`, `active` (in transit, blackout or running), `waiting` (retry backoff),
+    /// `queued` (for a slot), `travelling` (uplink or blackout), `active` (running),
+    /// `returning` (downlink), `waiting` (retry backoff),
     /// `succeeded`, `failed` or `cancelled`.
     pub state: &'static str,
     /// Attempts started.

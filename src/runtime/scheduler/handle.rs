@@ -1,7 +1,7 @@
 //! The handle: [`Scheduler`], cloned by every caller, and the shared [`Inner`] behind it. Its
 //! methods submit, cancel, report on and shut down tasks by changing the queue
-//! ([`super::queue`]) under the lock; [`Inner::pump`] (in [`super::life`]) then starts what may
-//! run.
+//! ([`super::queue`]) under the lock; each accepted task lives in its own tokio task
+//! ([`Inner::life`], in [`super::life`]) and gets its slots from [`super::slot`].
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -12,17 +12,21 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 use tokio::sync::Notify;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::api::{
     CANCEL_GRACE, CancelError, SchedulerConfig, ShutdownReport, SubmitError, TaskHandler, TaskId,
     TaskInfo, TaskSpec,
 };
 use super::queue::{Entry, Phase, Stamp, State, Waiting, level};
+use super::slot::{Grant, SlotGuard, Slots};
 use crate::events::{Event, EventSink, TaskStatus};
 use crate::runtime::latency::LinkSim;
 
 /// What every clone of a [`Scheduler`] shares.
 pub(super) struct Inner {
+    /// Itself, for the slots it hands out.
+    me: std::sync::Weak<Inner>,
     pub(super) config: SchedulerConfig,
     pub(super) sink: Arc<dyn EventSink>,
     pub(super) link: Option<Arc<LinkSim>>,
@@ -57,7 +61,8 @@ impl Scheduler {
     ) -> Self {
         let rng = ChaCha8Rng::seed_from_u64(config.seed);
         Scheduler {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|me| Inner {
+                me: me.clone(),
                 config,
                 sink,
                 link,
@@ -68,6 +73,7 @@ impl Scheduler {
                     kinds: Vec::new(),
                     finished: VecDeque::new(),
                     queued: 0,
+                    travelling: 0,
                     running: 0,
                     accepting: true,
                     rng,
@@ -122,7 +128,7 @@ impl Scheduler {
             if !st.accepting {
                 return Err(SubmitError::ShuttingDown);
             }
-            if st.queued >= self.inner.config.queue_capacity {
+            if st.queued + st.travelling >= self.inner.config.queue_capacity {
                 return Err(SubmitError::QueueFull {
                     capacity: self.inner.config.queue_capacity,
                 });
@@ -136,14 +142,13 @@ impl Scheduler {
                     payload: Some(spec.payload),
                     attempts: 0,
                     phase: Phase::Queued,
-                    cancel: None,
+                    cancel: Some(CancellationToken::new()),
+                    grant: None,
                     created: self.inner.stamp(),
                     started: None,
                     finished: None,
                 },
             );
-            let since = self.inner.stamp();
-            st.queues[level(spec.priority)].push_back(Waiting { id, since });
             st.queued += 1;
             let at = Utc::now();
             self.inner.sink.emit(Event::TaskSubmitted {
@@ -161,8 +166,14 @@ impl Scheduler {
                 attempt: 0,
                 at,
             });
+            // Without a link to cross, the task waits for a slot from now, in submit order;
+            // with one, it sets off at once and queues when it arrives.
+            let grant = match self.inner.link {
+                None => Some(self.inner.enqueue(&mut st, id, false)),
+                Some(_) => None,
+            };
+            tokio::spawn(Arc::clone(&self.inner).life(id, grant));
         }
-        Inner::pump(&self.inner);
         Ok(id)
     }
 
@@ -183,9 +194,13 @@ impl Scheduler {
             }),
             Phase::Cancelled => Ok(()),
             Phase::Queued => {
-                entry.finish(Phase::Cancelled, self.inner.stamp());
+                // Ended here and now; its waiting life hears it (the grant is dropped) and
+                // records nothing more.
                 let attempt = entry.attempts;
-                st.queued -= 1;
+                if let Some(token) = entry.cancel.take() {
+                    token.cancel();
+                }
+                st.set_phase(id, Phase::Cancelled, self.inner.stamp());
                 st.retire(id);
                 self.inner.emit_state(
                     id,
@@ -198,7 +213,7 @@ impl Scheduler {
                 self.inner.settled.notify_waiters();
                 Ok(())
             }
-            Phase::Active | Phase::Delayed => {
+            Phase::Travelling | Phase::Returning | Phase::Active | Phase::Delayed => {
                 if let Some(token) = &entry.cancel {
                     token.cancel();
                 }
@@ -228,17 +243,29 @@ impl Scheduler {
         self.inner.lock().queued
     }
 
-    /// Tasks holding a slot.
+    /// Tasks holding a slot (at the backend).
     pub fn running(&self) -> usize {
         self.inner.lock().running
+    }
+
+    /// Tasks on the simulated link, either way.
+    pub fn travelling(&self) -> usize {
+        self.inner.lock().travelling
     }
 
     /// Tasks not yet in a final state.
     pub fn active(&self) -> usize {
         let st = self.inner.lock();
+        st.tasks.values().filter(|e| !e.phase.is_final()).count()
+    }
+
+    /// Tasks whose handler has run or runs now in this attempt: running, or their answer
+    /// on the way back.
+    fn underway(&self) -> usize {
+        let st = self.inner.lock();
         st.tasks
             .values()
-            .filter(|e| matches!(e.phase, Phase::Queued | Phase::Active | Phase::Delayed))
+            .filter(|e| matches!(e.phase, Phase::Active | Phase::Returning))
             .count()
     }
 
@@ -253,69 +280,98 @@ impl Scheduler {
         }
     }
 
-    /// Stops accepting tasks, cancels queued and waiting ones, lets running ones finish within
-    /// `grace`, then cancels the rest (each gets [`CANCEL_GRACE`] to wind down).
+    /// Stops accepting tasks, cancels queued and waiting ones (retry backoff, on the way out
+    /// over the link), lets running ones (and answers on the way back) finish within `grace`,
+    /// then cancels the rest (each gets [`CANCEL_GRACE`] to wind down).
     pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
         let mut report = ShutdownReport::default();
-        let running_at_start;
+        let underway_at_start;
         {
             let mut st = self.inner.lock();
             st.accepting = false;
-            let mut left = Vec::new();
-            for queue in st.queues.iter_mut() {
-                left.extend(queue.drain(..).map(|w| w.id));
+            // Queued ones end now, in the order they would have run.
+            let mut left: Vec<TaskId> = Vec::new();
+            for queue in st.queues.iter() {
+                left.extend(queue.iter().map(|w| w.id));
             }
-            st.queued = 0;
+            left.retain(|id| {
+                st.tasks
+                    .get(id)
+                    .is_some_and(|e| e.phase == Phase::Queued && e.grant.is_some())
+            });
+            // Queued without a place in a queue: about to set off over the link.
+            let mut departing: Vec<TaskId> = st
+                .tasks
+                .iter()
+                .filter(|(id, e)| e.phase == Phase::Queued && !left.contains(id))
+                .map(|(id, _)| *id)
+                .collect();
+            departing.sort_by_key(|id| st.tasks.get(id).map(|e| e.created));
+            left.extend(departing);
             for id in left {
-                if let Some(entry) = st.tasks.get_mut(&id)
-                    && entry.phase == Phase::Queued
-                {
-                    entry.finish(Phase::Cancelled, self.inner.stamp());
-                    let attempt = entry.attempts;
-                    self.inner.emit_state(
-                        id,
-                        TaskStatus::Cancelled {
-                            reason: "shutdown".into(),
-                        },
-                        attempt,
-                    );
-                    report.left_queued.push(id);
-                    st.retire(id);
+                let Some(entry) = st.tasks.get_mut(&id) else {
+                    continue;
+                };
+                let attempt = entry.attempts;
+                if let Some(token) = entry.cancel.take() {
+                    token.cancel();
                 }
+                st.set_phase(id, Phase::Cancelled, self.inner.stamp());
+                self.inner.emit_state(
+                    id,
+                    TaskStatus::Cancelled {
+                        reason: "shutdown".into(),
+                    },
+                    attempt,
+                );
+                report.left_queued.push(id);
+                st.retire(id);
             }
-            for (id, entry) in st.tasks.iter() {
-                if entry.phase == Phase::Delayed {
+            // Waiting to retry or travelling out: their lives end them as cancelled.
+            let mut waiting: Vec<(Stamp, TaskId)> = st
+                .tasks
+                .iter()
+                .filter(|(_, e)| matches!(e.phase, Phase::Delayed | Phase::Travelling))
+                .map(|(id, e)| (e.created, *id))
+                .collect();
+            waiting.sort_unstable();
+            for (_, id) in waiting {
+                if let Some(token) = st.tasks.get(&id).and_then(|e| e.cancel.as_ref()) {
+                    token.cancel();
+                }
+                report.left_queued.push(id);
+            }
+            underway_at_start = st
+                .tasks
+                .values()
+                .filter(|e| matches!(e.phase, Phase::Active | Phase::Returning))
+                .count();
+        }
+        self.inner.settled.notify_waiters();
+        let _ = tokio::time::timeout(grace, self.wait_underway_zero()).await;
+        let still = {
+            let st = self.inner.lock();
+            let mut still = 0;
+            for entry in st.tasks.values() {
+                if matches!(entry.phase, Phase::Active | Phase::Returning) {
+                    still += 1;
                     if let Some(token) = &entry.cancel {
                         token.cancel();
                     }
-                    report.left_queued.push(*id);
                 }
             }
-            running_at_start = st.running;
-        }
-        self.inner.settled.notify_waiters();
-        let _ = tokio::time::timeout(grace, self.wait_running_zero()).await;
-        let still = {
-            let st = self.inner.lock();
-            for entry in st.tasks.values() {
-                if entry.phase == Phase::Active
-                    && let Some(token) = &entry.cancel
-                {
-                    token.cancel();
-                }
-            }
-            st.running
+            still
         };
         report.cancelled_running = still;
-        report.finished_in_grace = running_at_start.saturating_sub(still);
-        let _ = tokio::time::timeout(CANCEL_GRACE * 2, self.wait_running_zero()).await;
+        report.finished_in_grace = underway_at_start.saturating_sub(still);
+        let _ = tokio::time::timeout(CANCEL_GRACE * 2, self.wait_idle()).await;
         report
     }
 
-    async fn wait_running_zero(&self) {
+    async fn wait_underway_zero(&self) {
         loop {
             let settled = self.inner.settled.notified();
-            if self.running() == 0 {
+            if self.underway() == 0 {
                 return;
             }
             settled.await;
@@ -350,5 +406,88 @@ impl Inner {
             attempt,
             at: Utc::now(),
         });
+    }
+}
+
+impl Inner {
+    /// Puts `id` in its priority's queue to wait for a slot — at the back, or at the front
+    /// for a task that is mid-run and only gave its slot back for a while — and grants what
+    /// is free. The caller holds the lock.
+    pub(super) fn enqueue(&self, st: &mut State, id: TaskId, front: bool) -> Grant {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let Some(entry) = st.tasks.get_mut(&id) else {
+            // Forgotten: the sender is dropped, so the waiter hears at once.
+            return rx;
+        };
+        entry.grant = Some(tx);
+        let level = level(entry.priority);
+        let waiting = Waiting {
+            id,
+            since: self.stamp(),
+        };
+        if front {
+            st.queues[level].push_front(waiting);
+        } else {
+            st.queues[level].push_back(waiting);
+        }
+        self.grant(st);
+        rx
+    }
+
+    /// Hands free slots to waiting tasks in priority order (with aging). A task that waited
+    /// in `Queued` enters `Running` here, under the lock, so the order of the `Running` events
+    /// is the order of the grants.
+    pub(super) fn grant(&self, st: &mut State) {
+        let now = self.stamp();
+        while st.running < self.config.max_concurrent {
+            let Some(waiting) = st.pop_next(now, self.config.aging) else {
+                break;
+            };
+            let Some(entry) = st.tasks.get_mut(&waiting.id) else {
+                continue;
+            };
+            let Some(tx) = entry.grant.take() else {
+                continue;
+            };
+            let fresh = entry.phase == Phase::Queued;
+            st.running += 1;
+            // `self` is borrowed from a live `Arc`, so this upgrade succeeds; were the
+            // scheduler being dropped, nobody would be left to run.
+            let Some(me) = self.me.upgrade() else {
+                break;
+            };
+            let guard = SlotGuard::new(me as Arc<dyn Slots>);
+            match tx.send(guard) {
+                Ok(()) => {
+                    if fresh {
+                        st.set_phase(waiting.id, Phase::Active, now);
+                        if let Some(entry) = st.tasks.get_mut(&waiting.id) {
+                            entry.attempts += 1;
+                            entry.started.get_or_insert(now);
+                            self.emit_state(waiting.id, TaskStatus::Running, entry.attempts);
+                        }
+                    }
+                }
+                Err(unreceived) => {
+                    // The waiter is gone (its task was dropped): the slot goes to the next
+                    // one. Given back by hand, since dropping it would take the lock.
+                    unreceived.disarm();
+                    st.running -= 1;
+                }
+            }
+        }
+    }
+}
+
+impl Slots for Inner {
+    fn give_back(&self) {
+        let mut st = self.lock();
+        st.running -= 1;
+        self.grant(&mut st);
+    }
+
+    fn wait_again(&self, id: TaskId) -> Grant {
+        let mut st = self.lock();
+        self.enqueue(&mut st, id, true)
     }
 }

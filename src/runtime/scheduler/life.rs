@@ -1,9 +1,9 @@
-//! The life of one attempt: [`Inner::pump`] dispatches queued tasks into free slots, each
-//! attempt crosses the simulated link (blackout, uplink), runs its handler under the task
-//! timeout and its cancellation token, crosses back (downlink), and ends either settled in a
-//! final state (succeeded, failed, cancelled) or — when [`verdict`] allows a retry — freed to
-//! wait out its backoff and queued again. A panicking handler is contained ([`Contained`]) and
-//! fails its task only.
+//! The life of a task, one tokio task from acceptance to its final state ([`Inner::life`]).
+//! Each attempt crosses the simulated link (blackout, uplink) holding no slot, waits for a
+//! slot ([`super::slot`]), runs its handler under the task timeout and its cancellation token,
+//! gives the slot back, crosses back (downlink), and ends either settled in a final state
+//! (succeeded, failed, cancelled) or — when [`verdict`] allows a retry — waits out its backoff
+//! and goes again. A panicking handler is contained ([`Contained`]) and fails its task only.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,19 +14,22 @@ use tokio_util::sync::CancellationToken;
 
 use super::api::{CANCEL_GRACE, Payload, TaskContext, TaskError, TaskId, no_payload};
 use super::handle::Inner;
-use super::queue::{Phase, State, Waiting, level};
+use super::queue::{Phase, State};
+use super::slot::{Grant, Held, Slots};
 use crate::events::{Priority, TaskStatus};
 use crate::runtime::attempt::{Effects, Verdict, verdict};
 use crate::runtime::contain::Contained;
 use crate::runtime::latency::LinkSim;
 
-/// One dispatched attempt.
+/// One attempt of a task.
 struct Job {
     id: TaskId,
     kind: Arc<str>,
     priority: Priority,
+    /// The attempt's number, from 1; known once it departs or gets its slot.
     attempt: u32,
     payload: Payload,
+    /// The task's token: cancelling it ends the task in whatever it is doing.
     cancel: CancellationToken,
     /// What this attempt did that cannot be taken back, as its handler marked it.
     effects: Effects,
@@ -40,131 +43,142 @@ enum Outcome {
 }
 
 impl Inner {
-    /// Starts queued tasks while slots are free.
-    pub(super) fn pump(self: &Arc<Self>) {
-        let mut jobs = Vec::new();
-        {
-            let mut st = self.lock();
-            let now = self.stamp();
-            while st.running < self.config.max_concurrent {
-                let Some(waiting) = st.pop_next(now, self.config.aging) else {
-                    break;
-                };
-                let Some(kind_index) = st.tasks.get(&waiting.id).map(|e| e.kind) else {
-                    continue;
-                };
-                let kind = st.kind(kind_index);
-                let Some(entry) = st.tasks.get_mut(&waiting.id) else {
-                    continue;
-                };
-                entry.phase = Phase::Active;
-                entry.attempts += 1;
-                entry.started.get_or_insert(self.stamp());
-                let token = CancellationToken::new();
-                entry.cancel = Some(token.clone());
-                let job = Job {
-                    id: waiting.id,
-                    kind: Arc::clone(&kind),
-                    priority: entry.priority,
-                    attempt: entry.attempts,
-                    payload: entry.payload.clone().unwrap_or_else(no_payload),
-                    cancel: token,
-                    effects: Effects::default(),
-                };
-                st.running += 1;
-                jobs.push(job);
-            }
-        }
-        for job in jobs {
-            let inner = Arc::clone(self);
-            tokio::spawn(async move { inner.attempt(job).await });
-        }
-    }
-
-    /// One attempt from dispatch to its outcome, then the bookkeeping. A panic anywhere in
-    /// the attempt (a handler's bug) is contained: the task fails with kind `internal` and its
-    /// slot is released like any other failure's.
-    async fn attempt(self: Arc<Self>, job: Job) {
-        let outcome = match Contained::new(self.lifecycle(&job)).await {
-            Ok(outcome) => outcome,
-            Err(panicked) => {
-                tracing::error!(
-                    task = %job.id,
-                    kind = %job.kind,
-                    attempt = job.attempt,
-                    panic = %panicked,
-                    "a task handler panicked; the task fails and Veyra carries on"
-                );
-                Outcome::Error(TaskError::permanent(
-                    "internal",
-                    format!(
-                        "internal error: the '{}' handler panicked ({panicked}); \
-                         this is a bug in Veyra, please report it with the log",
-                        job.kind
-                    ),
-                ))
-            }
-        };
-        match outcome {
-            Outcome::Done => self.settle(&job, Phase::Succeeded, TaskStatus::Succeeded),
-            Outcome::Cancelled => {
-                let reason = if self.lock().accepting {
-                    "operator"
-                } else {
-                    "shutdown"
-                };
-                self.settle(
-                    &job,
-                    Phase::Cancelled,
-                    TaskStatus::Cancelled {
-                        reason: reason.into(),
-                    },
-                );
-            }
-            Outcome::Error(e) => {
-                // Read only now: the attempt has ended or been wound down, so every effect it
-                // had is marked.
-                match verdict(
-                    e.retryable,
-                    job.attempt,
-                    self.config.max_retries,
-                    &job.effects,
-                ) {
-                    Verdict::Retry => self.retry_later(job, e).await,
-                    Verdict::Final { because } => {
-                        let mut error = e.message;
-                        if let Some(because) = because {
-                            tracing::warn!(
-                                task = %job.id,
-                                attempt = job.attempt,
-                                kind = %e.kind,
-                                not_retried = because.name(),
-                                "a retryable failure is final: the attempt streamed or acted"
+    /// The whole life of a task, spawned when it is accepted: attempts until a final state.
+    /// `queued` is its grant when it was queued for a slot at once (no link to cross first).
+    pub(super) async fn life(self: Arc<Self>, id: TaskId, mut queued: Option<Grant>) {
+        loop {
+            let Some(mut job) = self.job(id) else {
+                return;
+            };
+            let outcome = match Contained::new(self.attempt(&mut job, queued.take())).await {
+                Ok(outcome) => outcome,
+                Err(panicked) => {
+                    tracing::error!(
+                        task = %job.id,
+                        kind = %job.kind,
+                        attempt = job.attempt,
+                        panic = %panicked,
+                        "a task handler panicked; the task fails and Veyra carries on"
+                    );
+                    Outcome::Error(TaskError::permanent(
+                        "internal",
+                        format!(
+                            "internal error: the '{}' handler panicked ({panicked}); \
+                             this is a bug in Veyra, please report it with the log",
+                            job.kind
+                        ),
+                    ))
+                }
+            };
+            match outcome {
+                Outcome::Done => {
+                    return self.settle(&job, Phase::Succeeded, TaskStatus::Succeeded);
+                }
+                Outcome::Cancelled => {
+                    let reason = if self.lock().accepting {
+                        "operator"
+                    } else {
+                        "shutdown"
+                    };
+                    return self.settle(
+                        &job,
+                        Phase::Cancelled,
+                        TaskStatus::Cancelled {
+                            reason: reason.into(),
+                        },
+                    );
+                }
+                Outcome::Error(e) => {
+                    // Read only now: the attempt has ended or been wound down, so every
+                    // effect it had is marked.
+                    match verdict(
+                        e.retryable,
+                        job.attempt,
+                        self.config.max_retries,
+                        &job.effects,
+                    ) {
+                        Verdict::Retry => match self.retry_later(&job, e).await {
+                            Some(next) => queued = next,
+                            None => return,
+                        },
+                        Verdict::Final { because } => {
+                            let mut error = e.message;
+                            if let Some(because) = because {
+                                tracing::warn!(
+                                    task = %job.id,
+                                    attempt = job.attempt,
+                                    kind = %e.kind,
+                                    not_retried = because.name(),
+                                    "a retryable failure is final: the attempt streamed or acted"
+                                );
+                                error = format!("{error}; {}", because.sentence());
+                            }
+                            return self.settle(
+                                &job,
+                                Phase::Failed,
+                                TaskStatus::Failed {
+                                    error,
+                                    kind: e.kind,
+                                    not_retried: because.map(|b| b.name().to_string()),
+                                },
                             );
-                            error = format!("{error}; {}", because.sentence());
                         }
-                        self.settle(
-                            &job,
-                            Phase::Failed,
-                            TaskStatus::Failed {
-                                error,
-                                kind: e.kind,
-                                not_retried: because.map(|b| b.name().to_string()),
-                            },
-                        );
                     }
                 }
             }
         }
     }
 
-    async fn lifecycle(&self, job: &Job) -> Outcome {
-        if let Some(link) = &self.link
-            && let Err(outcome) = self.transit(job, link, Leg::Up).await
-        {
-            return outcome;
+    /// The next attempt of `id`, or `None` when the task has ended (cancelled while queued).
+    fn job(&self, id: TaskId) -> Option<Job> {
+        let st = self.lock();
+        let entry = st.tasks.get(&id)?;
+        if entry.phase.is_final() {
+            return None;
         }
-        self.emit_state(job.id, TaskStatus::Running, job.attempt);
+        Some(Job {
+            id,
+            kind: st.kind(entry.kind),
+            priority: entry.priority,
+            attempt: entry.attempts + 1,
+            payload: entry.payload.clone().unwrap_or_else(no_payload),
+            cancel: entry.cancel.clone().unwrap_or_default(),
+            effects: Effects::default(),
+        })
+    }
+
+    /// One attempt: across the link (when simulated) to a slot, the handler under the task
+    /// timeout and the task's token, the slot given back, and back across the link.
+    async fn attempt(self: &Arc<Self>, job: &mut Job, queued: Option<Grant>) -> Outcome {
+        let grant = match (queued, &self.link) {
+            (Some(grant), _) => grant,
+            (None, Some(link)) => {
+                if !self.depart(job.id) {
+                    return Outcome::Cancelled;
+                }
+                if let Err(outcome) = self.transit(job, link, Leg::Up).await {
+                    return outcome;
+                }
+                self.arrive(job.id)
+            }
+            (None, None) => {
+                let mut st = self.lock();
+                self.enqueue(&mut st, job.id, false)
+            }
+        };
+        let slot = tokio::select! {
+            got = grant => match got {
+                Ok(slot) => slot,
+                // The grant was dropped: the task ended while it waited (cancelled).
+                Err(_) => return Outcome::Cancelled,
+            },
+            () = job.cancel.cancelled() => return Outcome::Cancelled,
+        };
+        job.attempt = self
+            .lock()
+            .tasks
+            .get(&job.id)
+            .map_or(job.attempt, |e| e.attempts);
         let handler = {
             let handlers = match self.handlers.read() {
                 Ok(h) => h,
@@ -187,7 +201,9 @@ impl Inner {
             cancel: run_token.clone(),
             effects: job.effects.clone(),
         };
-        let mut run = handler.run(ctx);
+        let slots: Arc<dyn Slots> = Arc::clone(self) as Arc<dyn Slots>;
+        let held = Held::new(slots, job.id, run_token.clone(), slot);
+        let mut run = std::pin::pin!(Arc::clone(&held).scope(handler.run(ctx)));
         let deadline = self
             .config
             .task_timeout
@@ -223,18 +239,58 @@ impl Inner {
                 ));
             }
         }
-        if let Some(link) = &self.link
-            && let Err(outcome) = self.transit(job, link, Leg::Down).await
-        {
-            return outcome;
+        // The answer is in hand: the slot goes to the next task before the way back.
+        held.release();
+        if let Some(link) = &self.link {
+            {
+                let mut st = self.lock();
+                if st.has_ended(job.id) {
+                    return Outcome::Cancelled;
+                }
+                st.set_phase(job.id, Phase::Returning, self.stamp());
+            }
+            if let Err(outcome) = self.transit(job, link, Leg::Down).await {
+                return outcome;
+            }
         }
         Outcome::Done
+    }
+
+    /// Puts `id` on the uplink; false when it has ended (cancelled while queued).
+    fn depart(&self, id: TaskId) -> bool {
+        let mut st = self.lock();
+        if st.has_ended(id) {
+            return false;
+        }
+        st.set_phase(id, Phase::Travelling, self.stamp());
+        true
+    }
+
+    /// `id` is across the link: it waits for a slot like any queued task, and says so when
+    /// none is free.
+    fn arrive(self: &Arc<Self>, id: TaskId) -> Grant {
+        let mut st = self.lock();
+        if st.has_ended(id) {
+            // The sender is dropped with the channel: the waiter hears at once.
+            return tokio::sync::oneshot::channel().1;
+        }
+        st.set_phase(id, Phase::Queued, self.stamp());
+        let grant = self.enqueue(&mut st, id, false);
+        if let Some(entry) = st.tasks.get(&id)
+            && entry.phase == Phase::Queued
+        {
+            let attempts = entry.attempts;
+            self.emit_state(id, TaskStatus::Queued, attempts);
+        }
+        grant
     }
 
     /// Waits out a blackout, then one leg of light time; `Err` when cancelled or the link
     /// cannot be computed.
     async fn transit(&self, job: &Job, link: &LinkSim, leg: Leg) -> Result<(), Outcome> {
         loop {
+            // Before the check: a switch made after it still wakes the wait.
+            let switched = link.changed();
             match link.blackout_remaining() {
                 Ok(Some(sim)) => {
                     let real = link.to_real(sim);
@@ -246,7 +302,11 @@ impl Inner {
                         },
                         job.attempt,
                     );
-                    self.wait(job, real).await?;
+                    // Until the conjunction ends, or the operator switches away from Mars.
+                    tokio::select! {
+                        result = self.wait(job, real) => result?,
+                        () = switched => {}
+                    }
                 }
                 Ok(None) => break,
                 Err(e) => return Err(Outcome::Error(TaskError::permanent("link", e.to_string()))),
@@ -272,20 +332,18 @@ impl Inner {
         }
     }
 
-    /// Final state: record it, free the slot, start the next task.
-    fn settle(self: &Arc<Self>, job: &Job, phase: Phase, status: TaskStatus) {
+    /// Final state: record it (once: a task cancelled while queued has already ended).
+    fn settle(&self, job: &Job, phase: Phase, status: TaskStatus) {
         {
             let mut st = self.lock();
-            let at = self.stamp();
-            if let Some(entry) = st.tasks.get_mut(&job.id) {
-                entry.finish(phase, at);
+            if st.has_ended(job.id) {
+                return;
             }
+            st.set_phase(job.id, phase, self.stamp());
             st.retire(job.id);
-            st.running -= 1;
             self.emit_state(job.id, status, job.attempt);
         }
         self.settled.notify_waiters();
-        self.pump();
     }
 
     /// The backoff before attempt `failed + 1`.
@@ -298,18 +356,20 @@ impl Inner {
         .delay(failed_attempt.saturating_sub(1), rng)
     }
 
-    /// Frees the slot, waits the backoff (cancellable), then queues the task again.
-    async fn retry_later(self: Arc<Self>, job: Job, error: TaskError) {
+    /// Waits the backoff (cancellable, no slot held), then queues the task again: `None`
+    /// when it ended instead, else the grant to wait on (`Some(None)` when the next attempt
+    /// crosses the link first).
+    async fn retry_later(self: &Arc<Self>, job: &Job, error: TaskError) -> Option<Option<Grant>> {
         let delay = {
             let mut st = self.lock();
+            if st.has_ended(job.id) {
+                return None;
+            }
             let delay = {
                 let State { rng, .. } = &mut *st;
                 self.backoff(job.attempt, rng)
             };
-            if let Some(entry) = st.tasks.get_mut(&job.id) {
-                entry.phase = Phase::Delayed;
-            }
-            st.running -= 1;
+            st.set_phase(job.id, Phase::Delayed, self.stamp());
             self.emit_state(
                 job.id,
                 TaskStatus::Retrying {
@@ -320,47 +380,36 @@ impl Inner {
             );
             delay
         };
-        self.pump();
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
             () = job.cancel.cancelled() => {}
         }
-        {
-            let mut st = self.lock();
-            // Checked under the lock that `cancel` takes, so a cancel is never lost.
-            let cancelled = job.cancel.is_cancelled();
-            if cancelled || !st.accepting {
-                let at = self.stamp();
-                if let Some(entry) = st.tasks.get_mut(&job.id) {
-                    entry.finish(Phase::Cancelled, at);
-                }
-                st.retire(job.id);
-                let reason = if st.accepting { "operator" } else { "shutdown" };
-                self.emit_state(
-                    job.id,
-                    TaskStatus::Cancelled {
-                        reason: reason.into(),
-                    },
-                    job.attempt,
-                );
-                drop(st);
-                self.settled.notify_waiters();
-                return;
-            }
-            let Some(entry) = st.tasks.get_mut(&job.id) else {
-                return;
-            };
-            entry.phase = Phase::Queued;
-            entry.cancel = None;
-            let priority = entry.priority;
-            st.queues[level(priority)].push_back(Waiting {
-                id: job.id,
-                since: self.stamp(),
-            });
-            st.queued += 1;
-            self.emit_state(job.id, TaskStatus::Queued, job.attempt);
+        let mut st = self.lock();
+        if st.has_ended(job.id) {
+            return None;
         }
-        self.pump();
+        // Checked under the lock that `cancel` takes, so a cancel is never lost.
+        if job.cancel.is_cancelled() || !st.accepting {
+            st.set_phase(job.id, Phase::Cancelled, self.stamp());
+            st.retire(job.id);
+            let reason = if st.accepting { "operator" } else { "shutdown" };
+            self.emit_state(
+                job.id,
+                TaskStatus::Cancelled {
+                    reason: reason.into(),
+                },
+                job.attempt,
+            );
+            drop(st);
+            self.settled.notify_waiters();
+            return None;
+        }
+        st.set_phase(job.id, Phase::Queued, self.stamp());
+        self.emit_state(job.id, TaskStatus::Queued, job.attempt);
+        Some(match self.link {
+            Some(_) => None,
+            None => Some(self.enqueue(&mut st, job.id, false)),
+        })
     }
 }
 

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::ChaCha8Rng;
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::api::{Payload, TaskId};
+use super::slot::SlotGuard;
 use crate::events::Priority;
 
 /// Records of ended tasks kept for `task()` and for a clear "already finished" on cancel; older
@@ -20,8 +22,14 @@ pub const FINISHED_KEPT: usize = 10_000;
 /// Where a task is in its life, as the queue records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Phase {
+    /// Waiting for a slot (new, arrived over the link, or queued again for a retry).
     Queued,
-    /// Holding a slot: transit, blackout or running.
+    /// On its way over the simulated link (blackout, uplink); no slot held.
+    Travelling,
+    /// Its answer is on the way back (downlink); no slot held.
+    Returning,
+    /// Its handler is running; it holds a slot except while it waits on the audit trail
+    /// ([`super::slot::off_slot`]).
     Active,
     /// Waiting out a retry backoff; no slot held.
     Delayed,
@@ -41,6 +49,9 @@ pub(super) struct Entry {
     pub(super) attempts: u32,
     pub(super) phase: Phase,
     pub(super) cancel: Option<CancellationToken>,
+    /// Set while the task waits in a queue for a slot: where [`State::pop_next`]'s choice is
+    /// sent. A queue entry whose task has none is stale and skipped.
+    pub(super) grant: Option<oneshot::Sender<SlotGuard>>,
     /// Times as [`Stamp`]s: 8 bytes each, so a million queued tasks stay small.
     pub(super) created: Stamp,
     pub(super) started: Option<Stamp>,
@@ -54,15 +65,22 @@ impl Entry {
     pub(super) fn finish(&mut self, phase: Phase, at: Stamp) {
         self.phase = phase;
         self.cancel = None;
+        self.grant = None;
         self.payload = None;
         self.finished = Some(at);
     }
 }
 
 impl Phase {
+    pub(super) fn is_final(self) -> bool {
+        matches!(self, Phase::Succeeded | Phase::Failed | Phase::Cancelled)
+    }
+
     pub(super) fn name(self) -> &'static str {
         match self {
             Phase::Queued => "queued",
+            Phase::Travelling => "travelling",
+            Phase::Returning => "returning",
             Phase::Active => "active",
             Phase::Delayed => "waiting",
             Phase::Succeeded => "succeeded",
@@ -88,15 +106,19 @@ pub(super) struct State {
     /// Ended tasks, oldest first; records beyond [`FINISHED_KEPT`] are dropped.
     pub(super) finished: VecDeque<TaskId>,
     pub(super) tasks: HashMap<TaskId, Entry>,
+    /// Tasks in [`Phase::Queued`].
     pub(super) queued: usize,
+    /// Tasks on the link: [`Phase::Travelling`] or [`Phase::Returning`].
+    pub(super) travelling: usize,
+    /// Slots held.
     pub(super) running: usize,
     pub(super) accepting: bool,
     pub(super) rng: ChaCha8Rng,
 }
 
 impl State {
-    /// The next task to dispatch, honouring priority, FIFO and aging. Skips entries cancelled
-    /// while queued (they are removed lazily).
+    /// The next task to get a slot, honouring priority, FIFO and aging. Skips stale entries
+    /// (of tasks cancelled while queued: they are removed lazily).
     pub(super) fn pop_next(&mut self, now: Stamp, aging: Option<Duration>) -> Option<Waiting> {
         let aging_ms = aging.map(|a| u64::try_from(a.as_millis()).unwrap_or(u64::MAX).max(1));
         loop {
@@ -118,12 +140,39 @@ impl State {
             if self
                 .tasks
                 .get(&waiting.id)
-                .is_some_and(|e| e.phase == Phase::Queued)
+                .is_some_and(|e| e.grant.is_some())
             {
-                self.queued -= 1;
                 return Some(waiting);
             }
         }
+    }
+
+    /// Moves `id` to `phase`, keeping the counts of queued and travelling tasks; `at` is
+    /// the time of a final phase.
+    pub(super) fn set_phase(&mut self, id: TaskId, phase: Phase, at: Stamp) {
+        let Some(entry) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        match entry.phase {
+            Phase::Queued => self.queued -= 1,
+            Phase::Travelling | Phase::Returning => self.travelling -= 1,
+            _ => {}
+        }
+        match phase {
+            Phase::Queued => self.queued += 1,
+            Phase::Travelling | Phase::Returning => self.travelling += 1,
+            _ => {}
+        }
+        if phase.is_final() {
+            entry.finish(phase, at);
+        } else {
+            entry.phase = phase;
+        }
+    }
+
+    /// Whether `id` is forgotten or has ended.
+    pub(super) fn has_ended(&self, id: TaskId) -> bool {
+        self.tasks.get(&id).is_none_or(|e| e.phase.is_final())
     }
 
     /// Remembers that `id` ended, forgetting the oldest ended task beyond [`FINISHED_KEPT`].

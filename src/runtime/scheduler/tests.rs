@@ -805,3 +805,184 @@ async fn records_of_ended_tasks_are_bounded() {
     assert_eq!(s.cancel(ids[0]).unwrap_err(), CancelError::Unknown(ids[0]));
     assert_eq!(s.task(*ids.last().unwrap()).unwrap().state, "succeeded");
 }
+
+#[tokio::test(start_paused = true)]
+async fn tasks_in_a_blackout_hold_no_slot_and_go_when_the_operator_switches_to_earth() {
+    // 2026-01-09: Mars in solar conjunction; an hour of simulated time per real second.
+    let conjunction = Utc.with_ymd_and_hms(2026, 1, 9, 0, 0, 0).unwrap();
+    let link = fixed_link(LatencyPreset::Mars, 3600.0, conjunction);
+    let (s, events) = scheduler(config(4), Some(Arc::clone(&link)));
+    s.register_handler("sleep", Arc::new(Sleepy::default()));
+    let mars: Vec<TaskId> = (0..4)
+        .map(|_| {
+            s.submit(spec("sleep", Priority::Normal, 10.into()))
+                .unwrap()
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    for id in &mars {
+        assert_eq!(events.names(*id), ["queued", "blackout"]);
+    }
+    assert_eq!(
+        (s.running(), s.travelling()),
+        (0, 4),
+        "waiting out a conjunction is not work at the backend"
+    );
+
+    link.set_preset(LatencyPreset::Earth);
+    let critical = s
+        .submit(spec("sleep", Priority::Critical, 10.into()))
+        .unwrap();
+    let start = Instant::now();
+    s.wait_idle().await;
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "Earth light time, not the rest of the conjunction: {:?}",
+        start.elapsed()
+    );
+    // Five tasks for four slots: it may find them taken when it arrives, for a few ms.
+    let critical = events.names(critical);
+    assert_eq!(critical[..2], ["queued", "uplink"]);
+    assert_eq!(
+        critical[critical.len() - 3..],
+        ["running", "downlink", "succeeded"]
+    );
+    for id in &mars {
+        assert_eq!(
+            events.names(*id),
+            [
+                "queued",
+                "blackout",
+                "uplink",
+                "running",
+                "downlink",
+                "succeeded"
+            ],
+            "not yet sent, so it goes over the link in force"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_on_the_link_leaves_its_slot_to_the_next_and_queues_when_it_arrives() {
+    let link = fixed_link(LatencyPreset::Lunar, 1.0, Utc::now());
+    let (s, events) = scheduler(config(1), Some(link));
+    let sleepy = Arc::new(Sleepy::default());
+    s.register_handler("sleep", sleepy.clone());
+    // The first holds the only slot for 5 s; the second arrives after ~1.3 s and waits.
+    let long = s
+        .submit(spec("sleep", Priority::Normal, 5000.into()))
+        .unwrap();
+    let second = s
+        .submit(spec("sleep", Priority::Normal, 10.into()))
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(events.names(long), ["queued", "uplink", "running"]);
+    assert_eq!(events.names(second), ["queued", "uplink", "queued"]);
+    assert_eq!((s.running(), s.queued()), (1, 1));
+    // The first gives its slot back before its answer travels down.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    assert_eq!(
+        events.names(long),
+        ["queued", "uplink", "running", "downlink"]
+    );
+    assert_eq!(events.names(second)[3], "running");
+    s.wait_idle().await;
+    assert_eq!(sleepy.max.load(Ordering::SeqCst), 1, "the limit held");
+    assert_eq!(events.names(second).last(), Some(&"succeeded"));
+}
+
+/// Waits on something that is not the backend (as the audit trail's commit is) through
+/// [`off_slot`], then sleeps holding the slot; tracks how many hold a slot at once.
+#[derive(Default)]
+struct WaitsOffSlot {
+    now: AtomicUsize,
+    max: AtomicUsize,
+    off: AtomicUsize,
+    max_off: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl TaskHandler for WaitsOffSlot {
+    async fn run(&self, _task: TaskContext) -> Result<(), TaskError> {
+        let enter = |now: &AtomicUsize, max: &AtomicUsize| {
+            let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+            max.fetch_max(n, Ordering::SeqCst);
+        };
+        enter(&self.now, &self.max);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        off_slot(async {
+            enter(&self.off, &self.max_off);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            self.off.fetch_sub(1, Ordering::SeqCst);
+        })
+        .await;
+        enter(&self.now, &self.max);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_waiting_off_its_slot_lets_others_run_and_takes_a_slot_back_to_go_on() {
+    let (s, events) = scheduler(config(2), None);
+    let handler = Arc::new(WaitsOffSlot::default());
+    s.register_handler("off", handler.clone());
+    let ids: Vec<TaskId> = (0..8)
+        .map(|_| {
+            s.submit(spec("off", Priority::Normal, serde_json::Value::Null))
+                .unwrap()
+        })
+        .collect();
+    let start = Instant::now();
+    s.wait_idle().await;
+    assert_eq!(
+        handler.max.load(Ordering::SeqCst),
+        2,
+        "never more than the slots"
+    );
+    assert!(
+        handler.max_off.load(Ordering::SeqCst) > 2,
+        "waits off the slot overlap beyond the slot count: {}",
+        handler.max_off.load(Ordering::SeqCst)
+    );
+    // Holding slots through the waits would take 8 × 120 ms / 2 = 480 ms.
+    assert!(
+        start.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        start.elapsed()
+    );
+    for id in ids {
+        assert_eq!(
+            events.names(id),
+            ["queued", "running", "succeeded"],
+            "no extra states"
+        );
+    }
+    assert_eq!(s.running(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_cancelled_while_off_its_slot_winds_down_without_waiting_for_one() {
+    let (s, events) = scheduler(config(1), None);
+    s.register_handler("off", Arc::new(WaitsOffSlot::default()));
+    s.register_handler("until", Arc::new(UntilCancelled::default()));
+    let off = s
+        .submit(spec("off", Priority::Normal, serde_json::Value::Null))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // `off` is waiting off its slot; this one takes the slot and keeps it.
+    let hog = s
+        .submit(spec("until", Priority::Normal, serde_json::Value::Null))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(events.names(hog), ["queued", "running"]);
+    s.cancel(off).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(events.names(off).last(), Some(&"cancelled"));
+    s.cancel(hog).unwrap();
+    s.wait_idle().await;
+    assert_eq!(s.running(), 0);
+}

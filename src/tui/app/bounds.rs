@@ -1,6 +1,7 @@
 //! How much the console keeps, so that one left running for days (or a `veyra bench --tui` of
 //! thousands of tasks) holds a bounded amount: at most [`TASKS_KEEP`] ended tasks, the oldest
-//! dropped first and never one still active, and each task's newest
+//! dropped first (a [`TASKS_SLACK`] of them at a time) and never one still active, and each
+//! task's newest
 //! [`OUTPUT_KEEP`](crate::tui::output::OUTPUT_KEEP) bytes of output (the buffer drops older
 //! lines itself; the Output pane's title says so).
 
@@ -11,13 +12,21 @@ use super::*;
 /// record).
 pub const TASKS_KEEP: usize = 1_000;
 
+/// Tasks dropped at once below [`TASKS_KEEP`] when it is passed. Dropping rebuilds the task
+/// list and its index, which a benchmark run submitting thousands of tasks a second would
+/// otherwise pay on every submission (it was the largest part of the console's processor time
+/// while folding such a run: `benches/console.rs`); now it is paid once every this many
+/// submissions, and the list stays between `TASKS_KEEP - TASKS_SLACK` and `TASKS_KEEP`.
+pub const TASKS_SLACK: usize = TASKS_KEEP / 16;
+
 impl App {
-    /// After an event: drops the oldest ended tasks past [`TASKS_KEEP`] when a task was
-    /// `submitted`, and keeps the Output pane's scroll position on the same text when the
-    /// task it showed (`shown`: its id and the lines its buffer had dropped) dropped more.
+    /// After an event: drops the oldest ended tasks down to `TASKS_KEEP - TASKS_SLACK` when a
+    /// task was `submitted` past [`TASKS_KEEP`], and keeps the Output pane's scroll position on
+    /// the same text when the task it showed (`shown`: its id and the lines its buffer had
+    /// dropped) dropped more.
     pub(super) fn keep_bounds(&mut self, shown: Option<(ExecutionId, usize)>, submitted: bool) {
-        if submitted {
-            self.drop_old_tasks(TASKS_KEEP);
+        if submitted && self.tasks.len() > TASKS_KEEP {
+            self.drop_old_tasks(TASKS_KEEP - TASKS_SLACK);
         }
         let gone = match (shown, self.shown_task()) {
             (Some((id, before)), Some(task)) if task.id == id => {

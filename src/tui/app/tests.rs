@@ -1,33 +1,12 @@
 use crate::events::ConfirmScope;
 use crate::events::TokenUsage;
-use chrono::TimeZone;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use uuid::Uuid;
 
 use super::*;
 
-pub(crate) fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
-}
-
-/// A console on the mock, no themes, at [`now`]; other modules' tests use it too.
-pub(crate) fn app() -> App {
-    let link = LinkView {
-        backend: "mock".into(),
-        model: "veyra-mock-1".into(),
-        link: crate::events::LinkStatus {
-            simulated: false,
-            preset: "earth".into(),
-            mode: "uniform".into(),
-            one_way_ms: 150,
-            conjunction: "clear".into(),
-            time_scale: 1.0,
-            sim_time: now(),
-            taken_at: now(),
-        },
-    };
-    App::new(link, true, KeyMap::default(), Vec::new(), now())
-}
+// Other modules' tests reach the console fixtures through here too.
+pub(crate) use crate::tui::testing::{app, now};
 
 fn key(c: char) -> KeyEvent {
     KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
@@ -66,8 +45,9 @@ fn typing_and_enter_submit_at_the_chosen_priority() {
     for c in "hi there".chars() {
         app.handle_key(&key(c));
     }
+    // Ctrl-P raises the priority first: one press from `normal` is `high`.
     app.handle_key(&KeyEvent::new(KeyCode::Char('p'), KeyModifiers::CONTROL));
-    assert_eq!(app.priority, Priority::Low);
+    assert_eq!(app.priority, Priority::High);
     // While typing, 'q' is text, not quit.
     app.handle_key(&key('q'));
     app.handle_key(&named(KeyCode::Backspace));
@@ -76,7 +56,7 @@ fn typing_and_enter_submit_at_the_chosen_priority() {
         commands,
         vec![Command::Submit {
             prompt: "hi there".into(),
-            priority: Priority::Low
+            priority: Priority::High
         }]
     );
     assert!(app.input.text.is_empty());
@@ -1106,7 +1086,7 @@ fn enter_opens_a_task_with_its_timeline_and_any_key_closes_it() {
     let text = lines.join("\n");
     for needle in [
         "queued",
-        "uplink — 180000 ms simulated link time, 1500 ms wall",
+        "uplink — 3m00s light time (simulated), 1.5s wall",
         "running",
         "succeeded",
     ] {

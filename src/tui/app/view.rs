@@ -120,6 +120,106 @@ impl TaskView {
     }
 }
 
+impl TaskView {
+    /// What is left of a timed wait in real time: what the operator waits.
+    pub fn real_countdown(&self, now: DateTime<Utc>) -> Option<std::time::Duration> {
+        let waited = (now - self.status_at).num_milliseconds().max(0) as u64;
+        let left = match &self.status {
+            TaskStatus::Uplink { real_ms, .. }
+            | TaskStatus::Downlink { real_ms, .. }
+            | TaskStatus::Blackout { real_ms, .. } => real_ms.saturating_sub(waited),
+            TaskStatus::Retrying { delay_ms, .. } => delay_ms.saturating_sub(waited),
+            TaskStatus::Queued
+            | TaskStatus::Running
+            | TaskStatus::Succeeded
+            | TaskStatus::Failed { .. }
+            | TaskStatus::Cancelled { .. } => return None,
+        };
+        Some(std::time::Duration::from_millis(left))
+    }
+
+    /// While it waits out a blackout: when the link reopens (simulated time, on `link`'s
+    /// clock) and the real time left until then.
+    pub fn reopens(
+        &self,
+        link: &LinkStatus,
+        now: DateTime<Utc>,
+    ) -> Option<(DateTime<Utc>, std::time::Duration)> {
+        let TaskStatus::Blackout { sim_ms, .. } = self.status else {
+            return None;
+        };
+        let end = link.sim_time_at(self.status_at)
+            + chrono::TimeDelta::milliseconds(i64::try_from(sim_ms).unwrap_or(i64::MAX / 2));
+        Some((end, self.real_countdown(now)?))
+    }
+
+    /// What the task waits for, in the operator's words, while it waits: `waiting out a solar
+    /// conjunction: the Mars link reopens 2021-10-26 (in 3m10s)`, `on the uplink to Mars,
+    /// arrives in 4m12s`, `queued for a slot (4 running)`, `attempt 2 failed, retrying in 2.0s: <error>`.
+    /// `running` is how many tasks hold a slot. `None` while it runs or once it ended.
+    pub fn waiting_for(
+        &self,
+        link: &LinkStatus,
+        running: usize,
+        now: DateTime<Utc>,
+    ) -> Option<String> {
+        let short = crate::duration::short;
+        // Light time is simulated; say what it is in real time where the clock runs faster.
+        let transit = |sim: std::time::Duration| {
+            let real = self.real_countdown(now).unwrap_or_default();
+            if link.time_scale == 1.0 {
+                short(sim)
+            } else {
+                format!("{} (simulated; {} real)", short(sim), short(real))
+            }
+        };
+        match &self.status {
+            TaskStatus::Queued => Some(format!("queued for a slot ({running} running)")),
+            TaskStatus::Uplink { .. } => Some(format!(
+                "on the uplink to {}, arrives in {}",
+                link.far_end(),
+                transit(self.countdown(now).unwrap_or_default())
+            )),
+            TaskStatus::Downlink { .. } => Some(format!(
+                "on the downlink from {}, arrives in {}",
+                link.far_end(),
+                transit(self.countdown(now).unwrap_or_default())
+            )),
+            TaskStatus::Blackout { .. } => {
+                let (end, left) = self.reopens(link, now)?;
+                Some(format!(
+                    "waiting out a solar conjunction: the {} link reopens {}",
+                    link.far_end(),
+                    reopens_text(end, left, false)
+                ))
+            }
+            TaskStatus::Retrying { error, .. } => Some(format!(
+                "attempt {} failed, retrying in {}: {error}",
+                self.attempt,
+                short(self.real_countdown(now).unwrap_or_default())
+            )),
+            TaskStatus::Running
+            | TaskStatus::Succeeded
+            | TaskStatus::Failed { .. }
+            | TaskStatus::Cancelled { .. } => None,
+        }
+    }
+}
+
+/// When a blackout ends: the simulated date, and the real time the operator waits for it
+/// (`2021-10-26 (in 3m10s)`), or the month and day alone when `short` (`10-26`).
+pub fn reopens_text(end: DateTime<Utc>, real_left: std::time::Duration, short: bool) -> String {
+    if short {
+        return end.format("%m-%d").to_string();
+    }
+    let date = end.format("%Y-%m-%d");
+    if real_left.is_zero() {
+        format!("{date} (reopening)")
+    } else {
+        format!("{date} (in {})", crate::duration::short(real_left))
+    }
+}
+
 /// State of the last audit verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verification {
@@ -303,9 +403,12 @@ pub enum Overlay {
     },
 }
 
-/// A task in full: what was asked, where it ran, what it cost, and every state it went
-/// through with its time (wall clock; transit waits also in simulated time).
-pub fn task_detail(task: &TaskView) -> Vec<String> {
+/// A task in full: what was asked, where it ran, what it cost, what it waits for now, and
+/// every state it went through with its time (wall clock; transit waits also in simulated
+/// time, blackouts with the date the link reopened). `link` and `now` date the waits.
+pub fn task_detail(task: &TaskView, link: &LinkStatus, now: DateTime<Utc>) -> Vec<String> {
+    let short = crate::duration::short;
+    let ms = |ms: u64| short(std::time::Duration::from_millis(ms));
     let mut lines = vec![
         format!("prompt     {}", task.title),
         format!("id         {}", task.id),
@@ -328,20 +431,48 @@ pub fn task_detail(task: &TaskView) -> Vec<String> {
     if let Some(u) = task.usage {
         lines.push(format!("tokens     in {} / out {}", u.input, u.output));
     }
+    if matches!(task.status, TaskStatus::Blackout { .. })
+        && let Some((end, left)) = task.reopens(link, now)
+    {
+        let sun = link
+            .sun_deg
+            .map(|deg| format!(", the Sun {deg:.1}° from {}", link.far_end()))
+            .unwrap_or_default();
+        lines.push(format!("waiting    solar conjunction{sun}"));
+        lines.push(format!(
+            "reopens    {} simulated (in {} real)",
+            end.format("%Y-%m-%d %H:%M UTC"),
+            short(left)
+        ));
+    }
     lines.push("states (wall clock)".into());
     for (at, status, attempt) in &task.timeline {
         let extra = match status {
-            TaskStatus::Uplink { sim_ms, real_ms }
-            | TaskStatus::Downlink { sim_ms, real_ms }
-            | TaskStatus::Blackout { sim_ms, real_ms } => {
-                format!(" — {sim_ms} ms simulated link time, {real_ms} ms wall")
+            TaskStatus::Uplink { sim_ms, real_ms } | TaskStatus::Downlink { sim_ms, real_ms } => {
+                format!(
+                    " — {} light time (simulated), {} wall",
+                    ms(*sim_ms),
+                    ms(*real_ms)
+                )
+            }
+            TaskStatus::Blackout { sim_ms, real_ms } => {
+                let end = link.sim_time_at(*at)
+                    + chrono::TimeDelta::milliseconds(
+                        i64::try_from(*sim_ms).unwrap_or(i64::MAX / 2),
+                    );
+                format!(
+                    " — solar conjunction until {} ({} simulated, {} wall)",
+                    end.format("%Y-%m-%d"),
+                    ms(*sim_ms),
+                    ms(*real_ms)
+                )
             }
             TaskStatus::Retrying { delay_ms, error } => {
-                format!(" — in {delay_ms} ms after: {error}")
+                format!(" — in {} after: {error}", ms(*delay_ms))
             }
             TaskStatus::Failed { kind, error, .. } => format!(" — {kind}: {error}"),
             TaskStatus::Cancelled { reason } => format!(" — {reason}"),
-            _ => String::new(),
+            TaskStatus::Queued | TaskStatus::Running | TaskStatus::Succeeded => String::new(),
         };
         let attempt = if *attempt > 1 {
             format!(" (attempt {attempt})")
@@ -585,9 +716,11 @@ impl super::App {
         self.filters.get(&pane).map(String::as_str)
     }
 
-    /// Whether the Tasks filter lets `task` through.
+    /// Whether the Tasks filter lets `task` through. Without a filter the task's text is not
+    /// even made: this runs twice for every event the console folds.
     pub fn shows_task(&self, task: &TaskView) -> bool {
-        matches_filter(self.filter(Pane::Tasks), &task.filter_text())
+        self.filter(Pane::Tasks)
+            .is_none_or(|f| matches_filter(Some(f), &task.filter_text()))
     }
 
     /// Indices of the tasks the Tasks filter lets through, in order.
@@ -597,3 +730,6 @@ impl super::App {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests;

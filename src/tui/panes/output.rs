@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Padding, Paragraph, Wrap};
 
 use super::rule_block;
 use crate::events::{FinishReason, TaskStatus};
-use crate::tui::app::{App, Pane};
+use crate::tui::app::{App, Pane, reopens_text};
 use crate::tui::output::{LineKind, visible_rows};
 use crate::tui::theme::Theme;
 
@@ -85,7 +85,14 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, tab: Opti
         TaskStatus::Running => ("running".to_string(), theme.running),
         TaskStatus::Downlink { .. } => (format!("downlink {countdown}"), theme.running),
         TaskStatus::Retrying { .. } => (format!("retry in {countdown}"), theme.warn),
-        TaskStatus::Blackout { .. } => (format!("BLACKOUT {countdown}"), theme.warn),
+        // The date the link reopens (simulated); the text below says the real wait.
+        TaskStatus::Blackout { .. } => match task.reopens(&app.link().link, app.now()) {
+            Some((end, left)) => (
+                format!("BLACKOUT until {}", reopens_text(end, left, true)),
+                theme.warn,
+            ),
+            None => (format!("BLACKOUT {countdown}"), theme.warn),
+        },
         TaskStatus::Succeeded => match &task.finish_reason {
             Some(FinishReason::Length) => ("truncated at max_tokens".to_string(), theme.warn),
             Some(FinishReason::MaxSteps) => ("stopped at tools.max_steps".to_string(), theme.warn),
@@ -135,6 +142,28 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, tab: Opti
     let inner = block.inner(area);
     frame.render_widget(block, area);
 
+    // A task with nothing to show yet says what it waits for, where the text will be.
+    let running = app
+        .tasks()
+        .iter()
+        .filter(|t| matches!(t.status, TaskStatus::Running))
+        .count();
+    let waiting = task
+        .output
+        .is_empty()
+        .then(|| task.waiting_for(&app.link().link, running, app.now()))
+        .flatten();
+    if let Some(waiting) = waiting {
+        let style = match task.status {
+            TaskStatus::Blackout { .. } | TaskStatus::Retrying { .. } => theme.warn,
+            _ => theme.muted,
+        };
+        frame.render_widget(
+            Paragraph::new(Line::styled(waiting, style)).wrap(Wrap { trim: true }),
+            inner,
+        );
+        return;
+    }
     let error = match &task.status {
         TaskStatus::Failed { error, .. } => Some(error.clone()),
         TaskStatus::Retrying { error, .. } => {

@@ -1,6 +1,7 @@
 //! The status bar: backend/model and live tokens/s, link preset, audit head and verification,
 //! confirmations waiting, flash messages, and the UTC clock.
 
+use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -8,7 +9,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::wrap;
-use crate::tui::app::{App, FlashLevel, Verification};
+use crate::events::LinkStatus;
+use crate::tui::app::{App, FlashLevel, Verification, reopens_text};
 use crate::tui::theme::Theme;
 
 /// `42 tok/s`, or `0.8 tok/s` below ten.
@@ -29,44 +31,88 @@ const ALARM: u8 = 3;
 /// A message: cut to the room left (with `…`) rather than dropped.
 const SHRINK: u8 = 4;
 
+/// A part of the bar: how long it stays (`DROP_FIRST` … `SHRINK`), its text, and the shorter
+/// forms it takes before going (longest first, each with how long it stays).
+#[derive(Debug, Clone)]
+pub struct Segment<'a> {
+    keep: u8,
+    span: Span<'a>,
+    shorter: Vec<(u8, Span<'a>)>,
+    /// The forms given up, the last the one shown before this.
+    longer: Vec<(u8, Span<'a>)>,
+}
+
+impl<'a> From<(u8, Span<'a>)> for Segment<'a> {
+    fn from((keep, span): (u8, Span<'a>)) -> Self {
+        Segment {
+            keep,
+            span,
+            shorter: Vec::new(),
+            longer: Vec::new(),
+        }
+    }
+}
+
 /// The spans that fit in `width` columns: while they do not, the segment of lowest priority
-/// (the last of equals) goes; a message (`SHRINK`) is cut to what is left with `…`. A segment
-/// is never cut otherwise, so a hash or a count is shown whole or not at all.
-pub fn fit_segments(mut segs: Vec<(u8, Span<'_>)>, width: usize) -> Vec<Span<'_>> {
+/// (the last of equals) takes its next shorter form, or goes when it has none; a message
+/// (`SHRINK`) is cut to what is left with `…`. A segment is never cut otherwise, so a hash or
+/// a count is shown whole or not at all.
+pub fn fit_segments<'a, S: Into<Segment<'a>>>(segs: Vec<S>, width: usize) -> Vec<Span<'a>> {
     use unicode_width::UnicodeWidthStr;
-    let total = |segs: &[(u8, Span<'_>)]| segs.iter().map(|s| s.1.content.width()).sum::<usize>();
+    let mut segs: Vec<Segment<'a>> = segs.into_iter().map(Into::into).collect();
+    let total = |segs: &[Segment<'_>]| segs.iter().map(|s| s.span.content.width()).sum::<usize>();
     while total(&segs) > width {
         let lowest = segs
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.0 < SHRINK)
-            .min_by_key(|(i, s)| (s.0, std::cmp::Reverse(*i)))
+            .filter(|(_, s)| s.keep < SHRINK)
+            .min_by_key(|(i, s)| (s.keep, std::cmp::Reverse(*i)))
             .map(|(i, _)| i);
-        let message = segs.iter().position(|s| s.0 == SHRINK);
+        let message = segs.iter().position(|s| s.keep == SHRINK);
         match (lowest, message) {
             // Keep what must stay while a message can still give way; a message alone in
             // the bar is cut too.
-            (Some(i), Some(m)) if segs[i].0 >= KEEP => cut_to_fit(&mut segs, m, width),
+            (Some(i), Some(m)) if segs[i].keep >= KEEP => cut_to_fit(&mut segs, m, width),
             (None, Some(m)) => cut_to_fit(&mut segs, m, width),
+            (Some(i), _) if !segs[i].shorter.is_empty() => {
+                let (keep, span) = segs[i].shorter.remove(0);
+                let seg = &mut segs[i];
+                let old_keep = std::mem::replace(&mut seg.keep, keep);
+                let old_span = std::mem::replace(&mut seg.span, span);
+                seg.longer.push((old_keep, old_span));
+            }
             (Some(i), _) => {
                 segs.remove(i);
             }
             (None, None) => break,
         }
     }
-    segs.into_iter().map(|s| s.1).collect()
+    // What went later may have left room for a longer form given up before it.
+    for i in 0..segs.len() {
+        while let Some((_, longer)) = segs[i].longer.last() {
+            let grown = total(&segs) - segs[i].span.content.width() + longer.content.width();
+            if grown > width {
+                break;
+            }
+            if let Some((keep, span)) = segs[i].longer.pop() {
+                segs[i].keep = keep;
+                segs[i].span = span;
+            }
+        }
+    }
+    segs.into_iter().map(|s| s.span).collect()
 }
 
 /// Cuts the message at `m` so the bar fits `width`, ending it with `…`; it then counts as a
 /// segment to keep.
-fn cut_to_fit(segs: &mut [(u8, Span<'_>)], m: usize, width: usize) {
+fn cut_to_fit(segs: &mut [Segment<'_>], m: usize, width: usize) {
     use unicode_width::UnicodeWidthStr;
-    let total: usize = segs.iter().map(|s| s.1.content.width()).sum();
+    let total: usize = segs.iter().map(|s| s.span.content.width()).sum();
     let over = total.saturating_sub(width);
-    let text = segs[m].1.content.to_string();
+    let text = segs[m].span.content.to_string();
     let room = text.width().saturating_sub(over + 1);
-    segs[m].1.content = super::clip(&text, room).into();
-    segs[m].0 = KEEP;
+    segs[m].span.content = super::clip(&text, room).into();
+    segs[m].keep = KEEP;
 }
 
 /// The most rows a long message may take.
@@ -132,6 +178,72 @@ pub fn rows(app: &App, width: u16) -> u16 {
     wrap(&text, avail).len().clamp(1, MAX_ROWS) as u16
 }
 
+/// The link's delay as the bar says it: `mars ephemeris 21m45s` (the light time now),
+/// `mars fixed 12m42s` (the value every task waits), `mars uniform 3m06s–22m18s` (the range
+/// each task draws from).
+pub fn delay_text(link: &LinkStatus) -> String {
+    let ms = |ms| crate::duration::short(std::time::Duration::from_millis(ms));
+    let delay = if link.mode == "uniform" && link.one_way_min_ms < link.one_way_max_ms {
+        format!("{}–{}", ms(link.one_way_min_ms), ms(link.one_way_max_ms))
+    } else {
+        ms(link.one_way_ms)
+    };
+    format!("{} {} {delay}", link.preset, link.mode)
+}
+
+/// The blackout alarm, never dropped: `BLACKOUT · Sun 1.2° · reopens 2021-10-26 (in 3m10s)`
+/// where it fits (the date simulated, the countdown real), then `… · Sun 1.2° → 2021-10-26
+/// (in 3m10s)`, then `BLACKOUT → 10-26 (in 3m10s)`, then `BLACKOUT → 10-26`.
+fn blackout_alarm<'a>(link: &LinkStatus, now: DateTime<Utc>, theme: &Theme) -> Segment<'a> {
+    let style = theme.status.patch(theme.error);
+    let sun = link
+        .sun_deg
+        .map(|deg| format!(" · Sun {deg:.1}°"))
+        .unwrap_or_default();
+    let Some(end) = link.blackout_ends else {
+        return Segment {
+            keep: DROP_LATER,
+            span: Span::styled(format!(" BLACKOUT{sun}"), style),
+            shorter: vec![(ALARM, Span::styled(" BLACKOUT", style))],
+            longer: Vec::new(),
+        };
+    };
+    let left = link.real_until(end, now);
+    let reopens = reopens_text(end, left, false);
+    let countdown = if left.is_zero() {
+        "reopening".to_string()
+    } else {
+        format!("in {}", crate::duration::short(left))
+    };
+    let date = reopens_text(end, left, true);
+    let form = |text: String| Span::styled(text, style);
+    Segment {
+        keep: DROP_FIRST,
+        span: form(format!(" BLACKOUT{sun} · reopens {reopens}")),
+        shorter: vec![
+            (DROP_LATER, form(format!(" BLACKOUT{sun} → {reopens}"))),
+            (KEEP, form(format!(" BLACKOUT → {date} ({countdown})"))),
+            (ALARM, form(format!(" BLACKOUT → {date}"))),
+        ],
+        longer: Vec::new(),
+    }
+}
+
+/// The fitted spans with no doubled space where a segment between two went, and no
+/// separator left at the end.
+fn close_gaps(mut spans: Vec<Span<'_>>) -> Vec<Span<'_>> {
+    if spans.last().is_some_and(|s| s.content == " │ ") {
+        spans.pop();
+    }
+    for i in 1..spans.len() {
+        if spans[i - 1].content.ends_with(' ') && spans[i].content.starts_with(' ') {
+            let trimmed = spans[i].content[1..].to_string();
+            spans[i].content = trimmed.into();
+        }
+    }
+    spans
+}
+
 /// Draws the bar.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if area.height > 1
@@ -145,7 +257,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let shown = message(app);
     let message = shown.is_some();
     // With a message the backend and its separator are one segment, so they go together.
-    let mut left = vec![if message {
+    let mut left: Vec<Segment<'_>> = vec![Segment::from(if message {
         (
             DROP_LATER,
             Span::styled(
@@ -161,7 +273,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 theme.status,
             ),
         )
-    }];
+    })];
     // Tokens/s of the task in view (the selected one, else the newest) while it streams, where
     // the bar has room beside the audit state; the Output pane's title shows it at any width.
     // Nothing streaming, no rate: a finished task's average is not a live figure.
@@ -173,65 +285,59 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             .filter(|t| t.is_active())
             .and_then(|t| t.tokens_per_second(app.now()))
     {
-        left.push((
+        left.push(Segment::from((
             DROP_FIRST,
             Span::styled(format!(" {}", rate_text(rate)), theme.status),
-        ));
+        )));
     }
     if !message {
-        left.push((KEEP, sep.clone()));
+        left.push((KEEP, sep.clone()).into());
     }
     if let Some((text, tone)) = shown {
-        left.push((SHRINK, Span::styled(format!(" {text}"), tone.style(theme))));
+        left.push((SHRINK, Span::styled(format!(" {text}"), tone.style(theme))).into());
     } else {
         let link = &app.link().link;
         if link.simulated {
-            let one_way = crate::duration::short(std::time::Duration::from_millis(link.one_way_ms));
-            left.push((
+            left.push(Segment::from((
                 DROP_LATER,
                 Span::styled(
-                    format!(
-                        "{} {} {one_way} ×{}",
-                        link.preset, link.mode, link.time_scale
-                    ),
+                    format!("{} ×{}", delay_text(link), link.time_scale),
                     theme.status,
                 ),
-            ));
-            // The simulated date only where it fits beside the audit summary.
-            if link.time_scale != 1.0 && area.width >= 110 {
-                let sim = link.sim_time_at(app.now());
-                left.push((
+            )));
+            // The simulated date, with its year, where it is not today's and fits beside the
+            // audit summary.
+            let sim = link.sim_time_at(app.now());
+            if (sim - app.now()).abs() >= chrono::TimeDelta::minutes(1) && area.width >= 110 {
+                left.push(Segment::from((
                     DROP_FIRST,
-                    Span::styled(sim.format(" sim %m-%d %H:%M").to_string(), theme.status),
-                ));
+                    Span::styled(sim.format(" sim %Y-%m-%d %H:%M").to_string(), theme.status),
+                )));
             }
             match link.conjunction.as_str() {
-                "blackout" => left.push((
-                    ALARM,
-                    Span::styled(" BLACKOUT", theme.status.patch(theme.error)),
-                )),
-                "reduced" => left.push((
+                "blackout" => left.push(blackout_alarm(link, app.now(), theme)),
+                "reduced" => left.push(Segment::from((
                     KEEP,
                     Span::styled(" reduced", theme.status.patch(theme.warn)),
-                )),
+                ))),
                 _ => {}
             }
         } else {
-            left.push((
+            left.push(Segment::from((
                 DROP_LATER,
                 Span::styled(format!("{} sim off", link.preset), theme.status),
-            ));
+            )));
         }
-        left.push((DROP_LATER, sep));
+        left.push((DROP_LATER, sep).into());
         if app.audit().enabled {
             let short = app.audit().head.get(..8).unwrap_or(&app.audit().head);
-            left.push((
+            left.push(Segment::from((
                 DROP_LATER,
                 Span::styled(
                     format!("audit {} {short} ", app.audit().entries),
                     theme.status,
                 ),
-            ));
+            )));
             let (mark, style) = match &app.audit().verification {
                 Verification::Never => ("unverified".to_string(), theme.status),
                 Verification::Running => ("verifying…".to_string(), theme.status),
@@ -249,15 +355,15 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             } else {
                 DROP_LATER
             };
-            left.push((keep, Span::styled(mark, style)));
+            left.push((keep, Span::styled(mark, style)).into());
         } else {
-            left.push((DROP_LATER, Span::styled("audit off", theme.status)));
+            left.push((DROP_LATER, Span::styled("audit off", theme.status)).into());
         }
     }
     let clock = clock_text(app);
     let [l, r] = Layout::horizontal([Constraint::Min(10), Constraint::Length(clock.len() as u16)])
         .areas(area);
-    let left = fit_segments(left, usize::from(l.width));
+    let left = close_gaps(fit_segments(left, usize::from(l.width)));
     frame.render_widget(Paragraph::new(Line::from(left)).style(theme.status), l);
     frame.render_widget(
         Paragraph::new(Line::styled(clock, theme.status)).style(theme.status),
@@ -348,6 +454,121 @@ mod tests {
             text(&fit_segments(segs(), 62)),
             " mock/m │ mars fixed 12m ×60 │ ✗ CHAIN BROKEN"
         );
+    }
+
+    /// The console's test fixture on `link`, its clock five real minutes after the status.
+    fn on_link(link: LinkStatus) -> App {
+        let mut app = crate::tui::testing::app();
+        let at = app.now();
+        app.apply(crate::events::Event::LinkChanged {
+            link,
+            switched: false,
+            at,
+        });
+        app.clear_flash();
+        app.tick(at + chrono::TimeDelta::minutes(5));
+        app
+    }
+
+    fn mars(mode: &str, conjunction: &str) -> LinkStatus {
+        use chrono::TimeZone;
+        let now = crate::tui::testing::now();
+        LinkStatus {
+            simulated: true,
+            preset: "mars".into(),
+            mode: mode.into(),
+            one_way_ms: 762_000,
+            one_way_min_ms: 186_000,
+            one_way_max_ms: 1_338_000,
+            sun_deg: Some(1.23),
+            conjunction: conjunction.into(),
+            time_scale: 60.0,
+            sim_time: Utc.with_ymd_and_hms(2021, 10, 8, 0, 0, 0).unwrap(),
+            taken_at: now,
+            blackout_ends: (conjunction == "blackout")
+                .then(|| Utc.with_ymd_and_hms(2021, 10, 14, 0, 0, 0).unwrap()),
+        }
+    }
+
+    /// The bar drawn `width` columns wide: its text, and the style of the cell at `needle`.
+    fn drawn(app: &App, width: u16, needle: &str) -> (String, Option<Style>) {
+        let theme = Theme::from(&crate::config::theme::default_theme().unwrap());
+        let mut terminal =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, 1)).unwrap();
+        terminal.draw(|f| render(app, &theme, f, f.area())).unwrap();
+        let buffer = terminal.backend().buffer();
+        let cells: Vec<_> = buffer.content().iter().collect();
+        let line: String = cells.iter().map(|c| c.symbol()).collect();
+        let style = line
+            .find(needle)
+            .map(|byte| cells[line[..byte].chars().count()].style());
+        (line, style)
+    }
+
+    #[test]
+    fn a_blackout_says_the_sun_angle_and_when_the_link_reopens_at_every_width() {
+        let app = on_link(mars("ephemeris", "blackout"));
+        let theme = Theme::from(&crate::config::theme::default_theme().unwrap());
+        // Five real minutes at 60× are five simulated hours: 5d19h simulated are left, which
+        // the operator waits 2h19m for.
+        let want = [
+            (
+                160,
+                "mars ephemeris 12m42s ×60 sim 2021-10-08 05:00 BLACKOUT · Sun 1.2° → \
+                 2021-10-14 (in 2h19m) │ audit 0 00000000 unverified",
+            ),
+            (
+                120,
+                "mars ephemeris 12m42s ×60 BLACKOUT · Sun 1.2° · reopens 2021-10-14 (in 2h19m)",
+            ),
+            (100, "mars ephemeris 12m42s ×60 BLACKOUT → 10-14 (in 2h19m)"),
+            (
+                80,
+                " mock/veyra-mock-1 │ BLACKOUT · Sun 1.2° → 2021-10-14 (in 2h19m) ",
+            ),
+            (70, " mock/veyra-mock-1 │ BLACKOUT → 10-14 (in 2h19m) "),
+            (60, " mock/veyra-mock-1 │ BLACKOUT → 10-14 "),
+            (40, "BLACKOUT → 10-14 "),
+        ];
+        for (width, text) in want {
+            let (line, style) = drawn(&app, width, "BLACKOUT");
+            assert!(line.contains(text), "{width}: {line}");
+            assert!(!line.contains("  BLACKOUT"), "{width}: {line}");
+            assert_eq!(
+                style.map(|s| s.fg),
+                Some(theme.status.patch(theme.error).fg),
+                "{width}: the alarm is in the error style"
+            );
+        }
+    }
+
+    #[test]
+    fn the_bar_says_a_uniform_delay_is_a_range_and_a_fixed_one_its_value() {
+        let (line, _) = drawn(&on_link(mars("uniform", "clear")), 120, "mars");
+        assert!(line.contains("mars uniform 3m06s–22m18s ×60"), "{line}");
+        let (line, _) = drawn(&on_link(mars("fixed", "clear")), 120, "mars");
+        assert!(line.contains("mars fixed 12m42s ×60"), "{line}");
+        assert!(!line.contains("BLACKOUT"), "{line}");
+    }
+
+    #[test]
+    fn a_segment_takes_its_shorter_forms_before_it_goes() {
+        let segs = || {
+            vec![
+                Segment::from((KEEP, Span::raw("mock"))),
+                Segment::from((DROP_LATER, Span::raw(" mars"))),
+                Segment {
+                    keep: DROP_FIRST,
+                    span: Span::raw(" ALARM long"),
+                    shorter: vec![(ALARM, Span::raw(" AL"))],
+                    longer: Vec::new(),
+                },
+            ]
+        };
+        assert_eq!(text(&fit_segments(segs(), 20)), "mock mars ALARM long");
+        assert_eq!(text(&fit_segments(segs(), 19)), "mock mars AL");
+        assert_eq!(text(&fit_segments(segs(), 8)), "mock AL");
+        assert_eq!(text(&fit_segments(segs(), 3)), " AL");
     }
 
     #[test]

@@ -10,17 +10,11 @@ use crate::benchmarks::dialogue::FINAL_HEADER;
 use crate::benchmarks::framework::{Difficulty, FamilyId};
 use crate::benchmarks::runner::{Progress, RunPlan, Runner};
 use crate::benchmarks::store::{BenchStore, RunStatus};
-use crate::config::{AuditStoreKind, MockRule, VeyraConfig};
+use crate::config::MockRule;
 use crate::core::VeyraCore;
+use crate::core::testing::core_with;
 use crate::events::{Event, TaskStatus};
 use crate::governance::{AuditEventType, AuditFilter};
-
-fn core_with(f: impl FnOnce(&mut VeyraConfig)) -> VeyraCore {
-    let mut config = VeyraConfig::default();
-    config.governance.store = AuditStoreKind::Memory;
-    f(&mut config);
-    VeyraCore::new(config).unwrap()
-}
 
 fn plan(difficulty: Difficulty, count: u32) -> RunPlan {
     RunPlan {
@@ -55,7 +49,7 @@ fn executions(core: &VeyraCore) -> Vec<crate::governance::AuditEntry> {
 async fn a_dialogue_runs_one_execution_per_turn_as_benchmark_and_scores_its_final_message() {
     let tasks = plan(Difficulty::Medium, 2).generate().unwrap();
     // Negotiation turns get the mock's own text; each final turn answers with its task's plan.
-    let core = core_with(|c| {
+    let (core, _ws) = core_with(|c| {
         c.model.mock.script = tasks
             .iter()
             .map(|t| {
@@ -122,7 +116,7 @@ async fn a_dialogue_runs_one_execution_per_turn_as_benchmark_and_scores_its_fina
 
 #[tokio::test]
 async fn the_mock_baseline_scores_0_and_a_failing_turn_fails_the_task() {
-    let core = core_with(|_| {});
+    let (core, _ws) = core_with(|_| {});
     let store = Arc::new(BenchStore::in_memory().unwrap());
     let report = Runner::new(core, store)
         .start(
@@ -138,7 +132,7 @@ async fn the_mock_baseline_scores_0_and_a_failing_turn_fails_the_task() {
     // The second agent's turn fails: the task is kept with score 0 and the error.
     let tasks = plan(Difficulty::Easy, 1).generate().unwrap();
     let second = tasks[0].dialogue.as_ref().unwrap().agents[1].name.clone();
-    let core = core_with(|c| {
+    let (core, _ws) = core_with(|c| {
         c.runtime.retries = 0;
         c.model.retries = 0;
         let mut r = rule(&format!("You are {second}\\."), "");
@@ -174,7 +168,7 @@ async fn the_mock_baseline_scores_0_and_a_failing_turn_fails_the_task() {
 
 #[tokio::test(start_paused = true)]
 async fn cancelling_mid_dialogue_cancels_the_running_turn_and_starts_no_other() {
-    let core = core_with(|c| c.model.mock.token_delay_ms = 20);
+    let (core, _ws) = core_with(|c| c.model.mock.token_delay_ms = 20);
     let store = Arc::new(BenchStore::in_memory().unwrap());
     let runner = Runner::new(core.clone(), store.clone());
     let cancel = CancellationToken::new();

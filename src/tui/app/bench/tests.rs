@@ -3,27 +3,10 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
 use crate::benchmarks::FamilyId::{Cplc, Msga, Wmrt};
+use crate::tui::testing::app_at;
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap()
-}
-
-fn app() -> App {
-    let link = LinkView {
-        backend: "mock".into(),
-        model: "veyra-mock-1".into(),
-        link: crate::events::LinkStatus {
-            simulated: false,
-            preset: "earth".into(),
-            mode: "uniform".into(),
-            one_way_ms: 150,
-            conjunction: "clear".into(),
-            time_scale: 1.0,
-            sim_time: now(),
-            taken_at: now(),
-        },
-    };
-    App::new(link, true, KeyMap::default(), Vec::new(), now())
 }
 
 fn key(c: char) -> KeyEvent {
@@ -63,7 +46,7 @@ fn started(app: &mut App) {
 
 #[test]
 fn b_starts_a_run_shows_the_pane_and_a_second_b_is_refused() {
-    let mut app = app();
+    let mut app = app_at(now());
     started(&mut app);
     assert_eq!(app.focus, Pane::Benchmarks);
     assert!(
@@ -85,7 +68,7 @@ fn b_starts_a_run_shows_the_pane_and_a_second_b_is_refused() {
 
 #[test]
 fn bars_fill_and_the_v_score_follows_the_stats_module() {
-    let mut app = app();
+    let mut app = app_at(now());
     started(&mut app);
     app.apply_bench(finished(Cplc, "c0", "c0", 1.0, 1));
     app.apply_bench(finished(Cplc, "c1", "c1", 0.0, 2));
@@ -114,7 +97,7 @@ fn bars_fill_and_the_v_score_follows_the_stats_module() {
 
 #[test]
 fn clustered_families_are_estimated_over_clusters() {
-    let mut app = app();
+    let mut app = app_at(now());
     let _ = app.start_bench(BenchRequest::default());
     app.bench_planned("wmrt".into(), [(Wmrt, 1.0)].into_iter().collect());
     app.apply_bench(BenchUpdate::Progress(Progress::Started {
@@ -144,7 +127,7 @@ fn clustered_families_are_estimated_over_clusters() {
 
 #[test]
 fn c_on_the_pane_cancels_the_run_once_and_elsewhere_cancels_tasks() {
-    let mut app = app();
+    let mut app = app_at(now());
     started(&mut app);
     assert_eq!(app.handle_key(&key('c')), vec![Command::CancelBench]);
     assert_eq!(
@@ -171,7 +154,7 @@ fn c_on_the_pane_cancels_the_run_once_and_elsewhere_cancels_tasks() {
 
 #[test]
 fn a_failed_run_says_why_and_a_new_one_may_start() {
-    let mut app = app();
+    let mut app = app_at(now());
     started(&mut app);
     app.apply_bench(BenchUpdate::Ended(Err(
         "benchmark store x: disk full\x1b[2J".into(),
@@ -189,7 +172,7 @@ fn a_failed_run_says_why_and_a_new_one_may_start() {
 
 #[test]
 fn enter_lists_the_misses_newest_first_and_sanitized() {
-    let mut app = app();
+    let mut app = app_at(now());
     started(&mut app);
     app.apply_bench(finished(Cplc, "c0", "c0", 0.0, 1));
     app.apply_bench(BenchUpdate::Progress(Progress::TaskFinished {
@@ -248,14 +231,21 @@ fn bench_command_parses_in_any_order_and_names_bad_words() {
     assert!(
         BenchRequest::parse(&["msga", "cplc"])
             .unwrap_err()
-            .contains("one word too many")
+            .contains("names families twice")
+    );
+    // A word that is nothing it could be is named as such, not as one word too many.
+    let err = BenchRequest::parse(&["msga", "abc"]).unwrap_err();
+    assert!(
+        err.starts_with("'abc' is not a count (1 to ")
+            && err.contains("easy, medium, hard, extreme"),
+        "{err}"
     );
     assert!(
         BenchRequest::parse(&["nope"])
             .unwrap_err()
             .contains("valid families")
     );
-    let mut app = app();
+    let mut app = app_at(now());
     assert_eq!(
         app.run_command("bench cplc 5 easy"),
         vec![Command::StartBench(BenchRequest {
@@ -269,7 +259,7 @@ fn bench_command_parses_in_any_order_and_names_bad_words() {
 
 #[test]
 fn history_keeps_the_newest_runs() {
-    let mut app = app();
+    let mut app = app_at(now());
     let points: Vec<HistoryPoint> = (0..HISTORY_KEPT + 5)
         .map(|i| HistoryPoint {
             run_id: format!("r{i}"),
