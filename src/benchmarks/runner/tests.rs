@@ -1,5 +1,5 @@
 use super::*;
-use crate::config::MockRule;
+use crate::config::{MockRule, ToolSelection};
 // A core with an in-memory trail and its own workspace (scratch directories go there).
 use crate::core::testing::core_with;
 use crate::governance::{AuditEntry, AuditFilter};
