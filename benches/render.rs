@@ -56,6 +56,7 @@ fn loaded_app() -> App {
             priority: Priority::ALL[(n % 5) as usize],
             backend: Some("mock".into()),
             model: Some("veyra-mock-1".into()),
+            actor: None,
             at: t0,
         });
         let status = match n % 3 {

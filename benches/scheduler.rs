@@ -69,6 +69,8 @@ fn scheduler_100k_noop_tasks(bencher: Bencher) {
                         payload: no_payload(),
                         backend: None,
                         model: None,
+                        actor: None,
+                        local: false,
                     })
                     .expect("the queue holds every task");
                 }

@@ -66,6 +66,8 @@ fn main() {
             payload: no_payload(),
             backend: None,
             model: None,
+            actor: None,
+            local: false,
         };
         s.submit(spec()).expect("first task");
         tokio::task::yield_now().await;

@@ -128,6 +128,7 @@ impl VeyraCore {
     ) -> Result<Self, VeyraError> {
         probe_policy(policy.as_ref(), &config)?;
         let backend = registry.get_backend(&config.model.backend, &config.model)?;
+        control::check_model(&config.model, &config.model.backend, &config.model.model)?;
         let audit = if config.governance.audit {
             Some(match config.governance.store {
                 crate::config::AuditStoreKind::Memory => AuditTrail::in_memory(),
@@ -175,7 +176,9 @@ impl VeyraCore {
         let scheduler = Scheduler::new(
             SchedulerConfig::from_runtime(&config.runtime, seed),
             emitter.clone(),
-            config.latency.simulate.then(|| Arc::clone(&link)),
+            // Always the link: whether a task crosses it is decided as it sets off
+            // (`latency.simulate`, switched with `VeyraCore::set_simulated`).
+            Some(Arc::clone(&link)),
         );
         let probe = crate::tools::system::ProbeSlot::default();
         let tools = crate::tools::builtin::with_builtins(&config, Arc::clone(&probe))
@@ -258,8 +261,7 @@ impl CoreInner {
     /// Publishes the link's state when `switched`, or when it moved enough to show (see
     /// [`VeyraCore::watch_link`]).
     fn publish_link(&self, switched: bool) {
-        let mut status = self.link.status();
-        status.simulated = self.config.latency.simulate;
+        let status = self.link.status();
         let mut last = match self.last_link.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),

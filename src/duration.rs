@@ -24,6 +24,22 @@ pub fn short(d: Duration) -> String {
     }
 }
 
+/// A delay that may be well under a second (Earth's link, 50–250 ms): milliseconds below a
+/// second (`50ms`), [`short`] from a second up.
+pub fn delay(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        short(d)
+    }
+}
+
+/// A [`chrono::Duration`] cut to whole seconds (a negative one is zero): what a clock that
+/// ticks once a second shows, `3.0s` rather than `3.4s`.
+pub fn whole_seconds(d: chrono::Duration) -> Duration {
+    Duration::from_secs(d.to_std().unwrap_or_default().as_secs())
+}
+
 /// A [`chrono::Duration`] (an elapsed time, an ETA) the same way; a negative one is `0.0s`.
 pub fn short_signed(d: chrono::Duration) -> String {
     short(d.to_std().unwrap_or_default())
@@ -48,5 +64,16 @@ mod tests {
         assert_eq!(short(ms(1_033_200_000)), "11d23h");
         assert_eq!(short_signed(chrono::Duration::milliseconds(-5)), "0.0s");
         assert_eq!(short_signed(chrono::Duration::seconds(21)), "21s");
+        assert_eq!(
+            short(whole_seconds(chrono::Duration::milliseconds(3_450))),
+            "3.0s"
+        );
+        assert_eq!(
+            whole_seconds(chrono::Duration::milliseconds(-5)),
+            Duration::ZERO
+        );
+        assert_eq!(delay(ms(50)), "50ms");
+        assert_eq!(delay(ms(999)), "999ms");
+        assert_eq!(delay(ms(1_250)), "1.2s");
     }
 }

@@ -21,12 +21,104 @@ pub enum ExitCode {
     Integrity = 3,
     /// Refused by policy or the safety boundary.
     Refused = 4,
+    /// Closed by SIGHUP (128 + 1, as shells report a process the signal ended).
+    HungUp = 129,
+    /// Closed by SIGINT (128 + 2).
+    Interrupted = 130,
+    /// Closed by SIGTERM (128 + 15).
+    Terminated = 143,
 }
 
 impl ExitCode {
     /// The numeric code handed to the operating system.
     pub fn code(self) -> i32 {
         self as i32
+    }
+}
+
+/// A signal that closes Veyra: what was in flight is cancelled through the core (and audited),
+/// the terminal is given back, one line on stderr says what was cancelled, and the process
+/// exits with 128 + the signal's number ([`StopSignal::exit_code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    /// SIGHUP: the terminal went away.
+    Hangup,
+    /// SIGINT: `kill -INT`, or Ctrl-C where the terminal is not in raw mode.
+    Interrupt,
+    /// SIGTERM: asked to stop.
+    Terminate,
+}
+
+impl StopSignal {
+    /// The signal's name, as `kill -l` spells it with the prefix.
+    pub fn name(self) -> &'static str {
+        match self {
+            StopSignal::Hangup => "SIGHUP",
+            StopSignal::Interrupt => "SIGINT",
+            StopSignal::Terminate => "SIGTERM",
+        }
+    }
+
+    /// The exit code a process closed by this signal reports (128 + its number).
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            StopSignal::Hangup => ExitCode::HungUp,
+            StopSignal::Interrupt => ExitCode::Interrupted,
+            StopSignal::Terminate => ExitCode::Terminated,
+        }
+    }
+
+    /// The line stderr gets once the terminal is back: the signal, how many tasks were
+    /// cancelled (and whether the audit trail recorded it), and that Veyra is exiting.
+    pub fn farewell(self, cancelled: usize, audited: bool) -> String {
+        let what = match cancelled {
+            0 => "nothing was in flight".to_string(),
+            1 => "cancelled 1 task in flight".to_string(),
+            n => format!("cancelled {n} tasks in flight"),
+        };
+        let audited = if audited && cancelled > 0 {
+            " (audited)"
+        } else {
+            ""
+        };
+        format!("veyra: {}: {what}{audited}; exiting", self.name())
+    }
+}
+
+/// SIGTERM, SIGINT and SIGHUP, listened for from creation on (so none slips past between
+/// start-up and the first wait).
+#[derive(Debug)]
+pub struct StopSignals {
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Installs the handlers (inside a tokio runtime).
+    pub fn install() -> Result<Self, VeyraError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen =
+            |kind| signal(kind).map_err(|e| VeyraError::io("installing signal handlers", e));
+        Ok(StopSignals {
+            terminate: listen(SignalKind::terminate())?,
+            hangup: listen(SignalKind::hangup())?,
+            interrupt: listen(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The next of the three signals to arrive.
+    pub async fn recv(&mut self) -> StopSignal {
+        let (got, signal) = tokio::select! {
+            got = self.terminate.recv() => (got, StopSignal::Terminate),
+            got = self.hangup.recv() => (got, StopSignal::Hangup),
+            got = self.interrupt.recv() => (got, StopSignal::Interrupt),
+        };
+        if got.is_none() {
+            // The runtime is shutting down: no signal comes any more.
+            std::future::pending::<()>().await;
+        }
+        signal
     }
 }
 

@@ -324,6 +324,10 @@ pub enum Event {
         backend: Option<String>,
         /// Model that will answer, for prompts.
         model: Option<String>,
+        /// Who asked (`operator`, `benchmark`, …), as the audit trail names them; absent in
+        /// events recorded before it was told.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<String>,
         /// When it was accepted.
         at: DateTime<Utc>,
     },

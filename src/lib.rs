@@ -15,6 +15,9 @@
 //!    the edge); 9. [`core`]; 10. [`benchmarks`]; 11. [`cli`], [`tui`] (the binary wires the one
 //!    to the other: `veyra bench --tui`).
 
+// No unsafe code: what Veyra needs of the OS goes through libraries made for it (rustix,
+// crossterm, rusqlite).
+#![forbid(unsafe_code)]
 // Nothing a user, a file, the network or a model can influence may panic: no unwrap or expect
 // outside tests (an `allow` must carry the proof that it cannot fail).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]

@@ -1,5 +1,6 @@
 //! The `veyra` binary: parse arguments, dispatch, map errors to exit codes. Nothing else.
 
+#![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use clap::Parser;

@@ -434,20 +434,56 @@ const CONFIG_ERRORS: &[ErrorCase] = &[
         needles: &["section.yaml:1:", "modle", "model"],
     },
     ErrorCase {
-        name: "wrong type",
+        name: "wrong type says what the key takes in words",
         files: &[("work/type.yaml", "model:\n  max_tokens: lots\n")],
         env: &[],
         args: &["run", "--config", "type.yaml", "hi"],
         code: 2,
-        needles: &["type.yaml:2:", "max_tokens"],
+        needles: &[
+            "type.yaml:2:",
+            "model.max_tokens takes a whole number from 1 to 10,000,000, got \"lots\"",
+        ],
     },
     ErrorCase {
-        name: "out-of-range temperature",
-        files: &[("work/hot.yaml", "model:\n  temperature: 3.5\n")],
+        name: "a word where a whole number goes",
+        files: &[("work/slots.yaml", "runtime:\n  max_concurrent: abc\n")],
+        env: &[],
+        args: &["run", "--config", "slots.yaml", "hi"],
+        code: 2,
+        needles: &[
+            "slots.yaml:2:",
+            "runtime.max_concurrent takes a whole number from 1 to 4096, got \"abc\"",
+        ],
+    },
+    ErrorCase {
+        name: "a list where text goes",
+        files: &[("work/list.yaml", "model:\n  model: [1]\n")],
+        env: &[],
+        args: &["run", "--config", "list.yaml", "hi"],
+        code: 2,
+        needles: &["list.yaml:2:", "model.model takes text, got \"[1]\""],
+    },
+    ErrorCase {
+        name: "a word where true or false goes",
+        files: &[("work/flag.yaml", "runtime:\n  jitter: sometimes\n")],
+        env: &[],
+        args: &["run", "--config", "flag.yaml", "hi"],
+        code: 2,
+        needles: &[
+            "flag.yaml:2:",
+            "runtime.jitter takes true or false, got \"sometimes\"",
+        ],
+    },
+    ErrorCase {
+        name: "out-of-range temperature names the file and line",
+        files: &[(
+            "work/hot.yaml",
+            "# too hot\nmodel:\n  backend: mock\n  temperature: 3.5\n",
+        )],
         env: &[],
         args: &["run", "--config", "hot.yaml", "hi"],
         code: 2,
-        needles: &["model.temperature", "3.5", "hot.yaml"],
+        needles: &["model.temperature (from hot.yaml:4)", "3.5"],
     },
     ErrorCase {
         name: "the file in XDG_CONFIG_HOME is read",
@@ -455,15 +491,99 @@ const CONFIG_ERRORS: &[ErrorCase] = &[
         env: &[],
         args: &["run", "hi"],
         code: 2,
-        needles: &["model.temperature", "config.yaml"],
+        needles: &["model.temperature (from ", "config.yaml:2)"],
     },
     ErrorCase {
-        name: "env override with the wrong type",
+        name: "env override with the wrong type says what the key takes",
         files: &[],
         env: &[("VEYRA_RUNTIME__MAX_CONCURRENT", "abc")],
         args: &["run", "hi"],
         code: 2,
-        needles: &["VEYRA_RUNTIME__MAX_CONCURRENT", "abc"],
+        needles: &[
+            "environment variable VEYRA_RUNTIME__MAX_CONCURRENT",
+            "runtime.max_concurrent takes a whole number from 1 to 4096, got \"abc\"",
+        ],
+    },
+    ErrorCase {
+        name: "env override beats the file and is named",
+        files: &[("work/warm.yaml", "model:\n  temperature: 0.5\n")],
+        env: &[("VEYRA_MODEL__TEMPERATURE", "9")],
+        args: &["run", "--config", "warm.yaml", "hi"],
+        code: 2,
+        needles: &["model.temperature (from environment variable VEYRA_MODEL__TEMPERATURE)"],
+    },
+    ErrorCase {
+        name: "an unknown theme from the flag names the flag",
+        files: &[("work/themed.yaml", "tui:\n  theme: dracula\n")],
+        env: &[],
+        args: &["--config", "themed.yaml", "--theme", "nosuch"],
+        code: 2,
+        needles: &["tui.theme (from command-line flag --theme)", "nosuch"],
+    },
+    ErrorCase {
+        name: "an unknown theme from a file names the file and line",
+        files: &[(
+            "work/theme.yaml",
+            "model:\n  backend: mock\ntui:\n  theme: nosuch\n",
+        )],
+        env: &[],
+        args: &["--config", "theme.yaml"],
+        code: 2,
+        needles: &["tui.theme (from theme.yaml:4)", "nosuch"],
+    },
+    ErrorCase {
+        name: "an unknown theme from the environment names the variable",
+        files: &[("work/other.yaml", "model:\n  backend: mock\n")],
+        env: &[("VEYRA_TUI__THEME", "nosuch")],
+        args: &["--config", "other.yaml"],
+        code: 2,
+        needles: &["tui.theme (from environment variable VEYRA_TUI__THEME)"],
+    },
+    ErrorCase {
+        name: "OpenAI without a key fails at start-up, before any prompt is sent",
+        files: &[],
+        env: &[("VEYRA_MODEL__BACKEND", "openai")],
+        args: &["run", "hi"],
+        code: 2,
+        needles: &[
+            "OpenAI needs an API key",
+            "model.api_key_env",
+            "OPENAI_API_KEY",
+        ],
+    },
+    ErrorCase {
+        name: "a prompt sent to OpenAI by --backend meets the start-up check",
+        files: &[],
+        env: &[],
+        args: &["run", "--backend", "openai", "hi"],
+        code: 2,
+        needles: &["OpenAI needs an API key", "model.api_key_env"],
+    },
+    ErrorCase {
+        name: "OpenAI with a key but only the mock's model is refused at start-up",
+        files: &[],
+        env: &[
+            ("VEYRA_MODEL__BACKEND", "openai"),
+            ("VEYRA_MODEL__API_KEY_ENV", "TEST_OPENAI_KEY"),
+            ("TEST_OPENAI_KEY", "sk-test-not-a-real-key-0000000000"),
+        ],
+        args: &["run", "hi"],
+        code: 2,
+        needles: &[
+            "'veyra-mock-1' is the mock backend's model",
+            "VEYRA_MODEL__MODEL",
+        ],
+    },
+    ErrorCase {
+        name: "a key variable that is not set is named",
+        files: &[(
+            "work/key.yaml",
+            "model:\n  backend: anthropic\n  api_key_env: TEST_UNSET_KEY\n",
+        )],
+        env: &[],
+        args: &["run", "--config", "key.yaml", "hi"],
+        code: 2,
+        needles: &["environment variable TEST_UNSET_KEY", "not set or empty"],
     },
     ErrorCase {
         name: "unknown env override suggests the nearest",
@@ -976,10 +1096,12 @@ fn latency_outside_the_ephemeris_range_is_a_usage_error() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Ctrl-C during veyra run
+// Signals during veyra run
 
-#[test]
-fn ctrl_c_cancels_the_running_task_and_exits_1() {
+/// `kill -SIGNAL` while `veyra run`'s task is on its uplink: the task is cancelled through the
+/// core, stderr says so once, the exit code is 128 + the signal's number, and the stop is in
+/// the audit trail with the task it cancelled.
+fn signal_cancels_the_task_in_flight(signal: &str, name: &str, code: i32) {
     use std::io::{BufRead, BufReader};
     let sandbox = Sandbox::new();
     // A lunar link slowed 100×: the uplink takes about two minutes, so the task is surely in
@@ -1001,23 +1123,61 @@ fn ctrl_c_cancels_the_running_task_and_exits_1() {
         .expect("start veyra");
     let stdout = child.stdout.take().expect("piped stdout");
     let mut lines = BufReader::new(stdout).lines();
+    let mut task = None;
     for line in lines.by_ref() {
-        if line.expect("a line").contains(r#""state":"uplink""#) {
+        let line = line.expect("a line");
+        if line.contains(r#""state":"uplink""#) {
+            let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON event");
+            task = event["id"].as_str().map(str::to_string);
             break;
         }
     }
+    let task = task.expect("the task went on its uplink");
     let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .expect("run kill");
     assert!(status.success());
     let rest: Vec<String> = lines.map(|l| l.expect("a line")).collect();
     let out = child.wait_with_output().expect("veyra exits");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
-    assert!(stderr.contains("cancelling task"), "{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "SIG{signal}; stderr: {stderr}"
+    );
+    let farewell = format!("veyra: {name}: cancelled 1 task in flight (audited); exiting");
+    assert_eq!(stderr.matches(&farewell).count(), 1, "{stderr}");
     let last = rest.last().expect("events after the signal");
     assert!(last.contains(r#""state":"cancelled""#), "{last}");
+    // The stop is on the record, naming the signal and the task it cancelled.
+    let mut c = sandbox.cmd();
+    c.args(["audit", "list", "--json"]);
+    let listed = run(c);
+    assert_eq!(listed.code, Some(0), "{}", listed.stderr);
+    assert!(
+        listed
+            .stdout
+            .lines()
+            .any(|l| l.contains(r#""shutdown""#) && l.contains(name) && l.contains(&task)),
+        "no shutdown entry naming {name} and {task}:\n{}",
+        listed.stdout
+    );
+}
+
+#[test]
+fn ctrl_c_cancels_the_task_in_flight_and_exits_130() {
+    signal_cancels_the_task_in_flight("INT", "SIGINT", 130);
+}
+
+#[test]
+fn sigterm_cancels_the_task_in_flight_and_exits_143() {
+    signal_cancels_the_task_in_flight("TERM", "SIGTERM", 143);
+}
+
+#[test]
+fn sighup_cancels_the_task_in_flight_and_exits_129() {
+    signal_cancels_the_task_in_flight("HUP", "SIGHUP", 129);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -15,6 +15,10 @@ use veyra::tui::keymap::{Action, KeyMap};
 use veyra::tui::layout;
 use veyra::tui::theme::Theme;
 
+/// The Benchmarks pane and the Tasks pane when a run is a decision (`console_snapshots/`).
+#[path = "console_snapshots/bench_decisions.rs"]
+mod bench_decisions;
+
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
 }
@@ -52,6 +56,11 @@ fn app() -> App {
 }
 
 fn submit(app: &mut App, n: u128, title: &str, priority: Priority, secs: i64) {
+    submit_by(app, n, title, priority, secs, "operator");
+}
+
+/// As [`submit`], asked for by `actor` (`benchmark` for a run's task).
+fn submit_by(app: &mut App, n: u128, title: &str, priority: Priority, secs: i64, actor: &str) {
     app.apply(Event::TaskSubmitted {
         id: id(n),
         kind: "execute".into(),
@@ -59,6 +68,7 @@ fn submit(app: &mut App, n: u128, title: &str, priority: Priority, secs: i64) {
         priority,
         backend: Some("mock".into()),
         model: Some("veyra-mock-1".into()),
+        actor: Some(actor.into()),
         at: t0() + chrono::Duration::seconds(secs),
     });
 }
@@ -728,6 +738,15 @@ fn help_scrolls_at_60x16() {
     insta::assert_snapshot!("help_page_2_60x16", draw(&mut app, 60, 16).backend());
 }
 
+/// The suite of the snapshots' benchmark runs: every family, 8 tasks each, medium.
+fn all_8_medium() -> veyra::tui::app::Suite {
+    veyra::tui::app::Suite {
+        families: veyra::benchmarks::FamilyId::ALL.to_vec(),
+        count: 8,
+        difficulty: veyra::benchmarks::Difficulty::Medium,
+    }
+}
+
 /// A console whose benchmark run is half done: every family started, some scores in, two
 /// misses (one a failed execution), five past runs in the store.
 fn bench_app(done_per_family: usize) -> App {
@@ -739,12 +758,14 @@ fn bench_app(done_per_family: usize) -> App {
         "all · 8 × medium · seed 7".into(),
         FamilyId::ALL.iter().map(|f| (*f, 1.0)).collect(),
     );
+    app.bench_suite(all_8_medium());
     app.apply_bench(BenchUpdate::History(Ok([0.31, 0.35, 0.42, 0.38, 0.47]
         .iter()
         .enumerate()
         .map(|(i, v)| HistoryPoint {
             run_id: format!("2026113{i}-120000-0000000{i}"),
             v_score: *v,
+            suite: all_8_medium(),
         })
         .collect())));
     app.apply_bench(BenchUpdate::Progress(Progress::Started {
@@ -910,12 +931,14 @@ fn showcase(theme: &str) -> App {
         "all · 8 × medium · seed 7".into(),
         FamilyId::ALL.iter().map(|f| (*f, 1.0)).collect(),
     );
+    app.bench_suite(all_8_medium());
     app.apply_bench(BenchUpdate::History(Ok([0.31, 0.35, 0.42, 0.38, 0.47]
         .iter()
         .enumerate()
         .map(|(i, v)| HistoryPoint {
             run_id: format!("2026113{i}-120000-0000000{i}"),
             v_score: *v,
+            suite: all_8_medium(),
         })
         .collect())));
     app.apply_bench(BenchUpdate::Progress(Progress::Started {
@@ -1341,8 +1364,8 @@ fn the_status_bar_says_why_in_a_blackout_160x48() {
     // real time until then.
     assert!(
         bar.contains(
-            "mars ephemeris 22m16s ×60 sim 2021-10-08 05:00 BLACKOUT · Sun 1.2° → 2021-10-14 \
-             (in 2h19m) │ audit"
+            "mars ephemeris 22m16s ×60 sim 2021-10-08 05:00 BLACKOUT · Sun 1.2° · reopens \
+             2021-10-14 (in 2h19m) │ audit"
         ),
         "{bar}"
     );
@@ -1367,4 +1390,352 @@ fn the_output_of_a_task_in_blackout_says_what_it_waits_for_160x48() {
     let terminal = draw(&mut app, 160, 48);
     let screen = format!("{}", terminal.backend());
     assert!(screen.contains("queued for a slot (1 running)"), "{screen}");
+}
+
+/// An audit entry as the core records it: seq `n` of the given type and outcome.
+fn audit_entry(app: &mut App, seq: u64, event_type: &str, outcome: &str) {
+    app.apply(Event::AuditRecorded {
+        seq,
+        event_type: event_type.into(),
+        actor: "operator".into(),
+        action: "execute".into(),
+        outcome: outcome.into(),
+        hash: format!("{seq:x}").repeat(64),
+        execution: None,
+    });
+}
+
+/// The Audit pane keeps its rows by number and its selection on the entry the operator chose:
+/// a burst arriving out of order (21, 23, 24, 22) lands above it in order, the window holds, the
+/// title counts what is newer, and the selected row is highlighted.
+#[test]
+fn the_audit_selection_holds_while_a_burst_arrives_80x24() {
+    let mut app = governed_app();
+    for seq in 6..=20 {
+        let outcome = if seq % 4 == 0 { "deny" } else { "success" };
+        audit_entry(&mut app, seq, "EXECUTION", outcome);
+    }
+    app.show_pane(Pane::Audit);
+    draw(&mut app, 80, 24);
+    let key = |c| crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c));
+    app.handle_key(&key('j'));
+    app.handle_key(&key('j'));
+    for seq in [21, 23, 24, 22] {
+        audit_entry(&mut app, seq, "EXECUTION", "success");
+    }
+    app.clear_flash();
+    let theme = Theme::from(app.current_theme().unwrap());
+    let terminal = draw(&mut app, 80, 24);
+    let screen = format!("{}", terminal.backend());
+    assert!(screen.contains("↑ 4 newer (g: newest)"), "{screen}");
+    assert!(
+        !screen.contains("  24 "),
+        "the burst is above the window: {screen}"
+    );
+    let selected = style_of(&terminal, "  18 ✓ EXECUTION");
+    assert_eq!(
+        (selected.fg, selected.bg),
+        (theme.selection.fg, theme.selection.bg)
+    );
+    let other = style_of(&terminal, "  19 ✓ EXECUTION");
+    assert_ne!(
+        other.bg, theme.selection.bg,
+        "only the selected row is highlighted"
+    );
+    insta::assert_snapshot!(terminal.backend());
+    assert_eq!(
+        app.update(Action::Open),
+        vec![veyra::tui::app::Command::OpenAuditEntry(18)]
+    );
+}
+
+/// The Safety pane highlights its selected violation (wrapped whole) and keeps it as new ones
+/// arrive above.
+#[test]
+fn the_safety_selection_is_highlighted_and_held_160x48() {
+    let mut app = governed_app();
+    app.show_pane(Pane::Safety);
+    draw(&mut app, 160, 48);
+    app.handle_key(&crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Char('j'),
+    ));
+    app.apply(Event::SafetyViolation {
+        id: Some(id(3)),
+        operation: "tool:file_delete".into(),
+        level: "blocked".into(),
+        rule: "tool_confirmation".into(),
+        reason: "'tool:file_delete' needs confirmation and was denied (operator)".into(),
+        actor: "agent".into(),
+        at: t0() + chrono::Duration::seconds(11),
+    });
+    app.clear_flash();
+    let theme = Theme::from(app.current_theme().unwrap());
+    let terminal = draw(&mut app, 160, 48);
+    let selected = style_of(&terminal, "12:00:09 ⊘ execute backend:mock");
+    assert_eq!(
+        (selected.fg, selected.bg),
+        (theme.selection.fg, theme.selection.bg)
+    );
+    // Its wrapped rows are highlighted too; the newer rows are not.
+    let wrapped = style_of(&terminal, "work from off-world");
+    assert_eq!(wrapped.bg, theme.selection.bg);
+    assert_ne!(
+        style_of(&terminal, "12:00:11 ⊘ tool:file_delete").bg,
+        theme.selection.bg
+    );
+    insta::assert_snapshot!(terminal.backend());
+}
+
+/// A task failed with an error too long for three rows: every row of it shows under the text,
+/// at 80×24 and at 120×40, ending with its last words.
+#[test]
+fn a_long_error_shows_whole_80x24_and_120x40() {
+    let mut app = app();
+    submit(
+        &mut app,
+        1,
+        "Summarise the habitat telemetry",
+        Priority::Normal,
+        0,
+    );
+    state(&mut app, 1, TaskStatus::Running, 1, 0);
+    app.apply(Event::OutputDelta {
+        id: id(1),
+        text: "Telemetry summary follows.\n".into(),
+    });
+    state(
+        &mut app,
+        1,
+        TaskStatus::Failed {
+            error: "backend 'openai' (unreachable): error sending request for url \
+                    (http://127.0.0.1:9/v1/chat/completions): client error (Connect): tcp \
+                    connect error: Connection refused (os error 111) (is the server at \
+                    http://127.0.0.1:9 running? Start it, or set model.base_url to where it \
+                    listens)"
+                .into(),
+            kind: "unreachable".into(),
+            not_retried: None,
+        },
+        1,
+        2,
+    );
+    app.clear_flash();
+    let theme = Theme::from(app.current_theme().unwrap());
+    for (width, height) in [(80, 24), (120, 40)] {
+        let terminal = draw(&mut app, width, height);
+        let screen = format!("{}", terminal.backend());
+        assert!(screen.contains("to where it"), "{screen}");
+        assert!(screen.contains("listens)"), "{screen}");
+        assert_eq!(style_of(&terminal, "listens)").fg, theme.error.fg);
+        insta::assert_snapshot!(
+            format!("a_long_error_shows_whole_{width}x{height}"),
+            terminal.backend()
+        );
+    }
+}
+
+/// An audit entry's detail at 80×24 is longer than the screen: it opens at its top with the
+/// footer on its last row, scrolls to the inclusion proof with the usual keys, and `j` does
+/// not close it.
+#[test]
+fn an_audit_entry_detail_scrolls_80x24() {
+    let mut app = governed_app();
+    let mut lines: Vec<String> = [
+        "seq        5",
+        "time       2026-11-26T12:00:10+00:00",
+        "type       SAFETY_VIOLATION",
+        "actor      operator",
+        "action     execute:openai",
+        "resource   backend:openai",
+        "outcome    refused",
+        "input      hash:3f2a9c01:len:24",
+        "prev hash  4444444444444444444444444444444444444444444444444444444444444444",
+        "hash       5555555555555555555555555555555555555555555555555555555555555555",
+        "metadata",
+        "  {",
+        "    \"rule\": \"prohibited_operations\",",
+        "    \"tool_calls\": [",
+        "      {",
+        "        \"name\": \"shell\",",
+        "        \"arguments\": \"{\\\"command\\\":\\\"rm -rf /data/archive\\\"}\"",
+        "      }",
+        "    ]",
+        "  }",
+        "inclusion  proved in a tree of 5 entries, head 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "  against the log as verified in full at 2026-11-26 12:00:11 UTC",
+        "  leaf 5555555555555555555555555555555555555555555555555555555555555555",
+        "  path 4444444444444444444444444444444444444444444444444444444444444444",
+        "  path 3333333333333333333333333333333333333333333333333333333333333333",
+    ]
+    .map(String::from)
+    .to_vec();
+    lines.push("  path 2222222222222222222222222222222222222222222222222222222222222222".into());
+    app.show_detail("Audit entry 5".into(), lines);
+    let terminal = draw(&mut app, 80, 24);
+    let screen = format!("{}", terminal.backend());
+    assert!(screen.contains("Esc closes"), "{screen}");
+    insta::assert_snapshot!("an_audit_entry_detail_80x24_top", terminal.backend());
+    let key = |c| crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c));
+    app.handle_key(&key('j'));
+    assert!(app.overlay().is_some(), "j scrolls, it does not close");
+    app.handle_key(&key('G'));
+    let terminal = draw(&mut app, 80, 24);
+    let screen = format!("{}", terminal.backend());
+    assert!(screen.contains("path 2222"), "{screen}");
+    assert!(screen.contains("Esc closes"), "{screen}");
+    insta::assert_snapshot!("an_audit_entry_detail_80x24_end", terminal.backend());
+}
+
+/// At the smallest screen the confirmation modal wraps its text within the screen rather than
+/// cutting it at the edge.
+#[test]
+fn confirmation_modal_wraps_at_60x16() {
+    let mut app = governed_app();
+    for request in [1, 2] {
+        ask_to_run_on_mock(&mut app, request);
+    }
+    app.settle_confirmation(tokio::time::Instant::now());
+    let terminal = draw(&mut app, 60, 16);
+    let screen = format!("{}", terminal.backend());
+    for needle in [
+        "governance.require_confirmation",
+        "ignored for 0.4 s at",
+        "1 more waiting",
+    ] {
+        assert!(screen.contains(needle), "{needle}:\n{screen}");
+    }
+    insta::assert_snapshot!(terminal.backend());
+}
+
+/// `/` filters as it is typed: the list shows what matches before Enter.
+#[test]
+fn a_filter_applies_as_it_is_typed_80x24() {
+    let mut app = governed_app();
+    app.show_pane(Pane::Tasks);
+    app.handle_key(&crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Char('/'),
+    ));
+    for c in "ante".chars() {
+        app.handle_key(&crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Char(c),
+        ));
+    }
+    app.clear_flash();
+    let terminal = draw(&mut app, 80, 24);
+    let screen = format!("{}", terminal.backend());
+    assert!(screen.contains("Rotate the antenna"), "{screen}");
+    assert!(!screen.contains("Queued background sweep"), "{screen}");
+    insta::assert_snapshot!(terminal.backend());
+}
+
+/// A vertical border glyph on the screen is part of a box (the cell above or below it carries
+/// the line on: a side or a corner) or a separator between two words of the status bar, and a
+/// corner has its side (a bottom corner the side above it, a top corner the side below): no
+/// other `│` may dangle, nor a frame's lone edge be left beside an overlay.
+fn dangling_borders(terminal: &Terminal<TestBackend>) -> Vec<(u16, u16)> {
+    let buffer = terminal.backend().buffer();
+    let area = buffer.area;
+    let at = |x: i32, y: i32| -> &str {
+        match (u16::try_from(x), u16::try_from(y)) {
+            (Ok(x), Ok(y)) if x < area.width && y < area.height => buffer[(x, y)].symbol(),
+            _ => " ",
+        }
+    };
+    let carries = |s: &str| "│┃║┌┐└┘┏┓┗┛╔╗╚╝╭╮╰╯├┤".contains(s) && s != " ";
+    let mut found = Vec::new();
+    for y in 0..i32::from(area.height) {
+        for x in 0..i32::from(area.width) {
+            let side = |s: &str| "│┃║".contains(s) && s != " ";
+            if "└┘┗┛╰╯╚╝".contains(at(x, y)) && at(x, y) != " " && !side(at(x, y - 1))
+                || "┌┐┏┓╭╮╔╗".contains(at(x, y)) && at(x, y) != " " && !side(at(x, y + 1))
+            {
+                found.extend(u16::try_from(x).ok().zip(u16::try_from(y).ok()));
+                continue;
+            }
+            if !["│", "┃", "║"].contains(&at(x, y)) {
+                continue;
+            }
+            let boxed = carries(at(x, y - 1)) || carries(at(x, y + 1));
+            let separator = at(x - 1, y) == " "
+                && at(x + 1, y) == " "
+                && at(x - 2, y) != " "
+                && at(x + 2, y) != " ";
+            if !boxed && !separator {
+                found.extend(u16::try_from(x).ok().zip(u16::try_from(y).ok()));
+            }
+        }
+    }
+    found
+}
+
+/// No border glyph dangles at 80 columns, whatever is on the screen: each tab, focused or
+/// under the Prompt, zoomed, with the help, a detail, a confirmation, a filter or the command
+/// line open, and with a message in the status bar.
+#[test]
+fn no_border_dangles_at_80_columns() {
+    use crossterm::event::{KeyCode, KeyEvent};
+    let press = |app: &mut App, code: KeyCode| {
+        app.handle_key(&KeyEvent::from(code));
+    };
+    let states: [fn(&mut App); 9] = [
+        |_| {},
+        |app| app.update(Action::Zoom).truncate(0),
+        |app| app.update(Action::Help).truncate(0),
+        |app| {
+            app.update(Action::Help);
+            app.update(Action::FocusNext);
+        },
+        |app| {
+            let lines = (0..40)
+                .map(|i| {
+                    format!("line {i} of a detail long enough to wrap at eighty columns, with more")
+                })
+                .collect();
+            app.show_detail("Audit entry 5".into(), lines);
+        },
+        |app| {
+            ask_to_run_on_mock(app, 1);
+            app.settle_confirmation(tokio::time::Instant::now());
+        },
+        |app| {
+            app.update(Action::Filter);
+            for c in "mock".chars() {
+                app.handle_key(&KeyEvent::from(KeyCode::Char(c)));
+            }
+        },
+        |app| app.update(Action::CommandLine).truncate(0),
+        |app| {
+            app.flash(
+                "task 1a2b3c4d failed: backend 'mock' (overloaded): relay orbiter overloaded",
+                veyra::tui::app::FlashLevel::Error,
+            )
+        },
+    ];
+    for height in [24, 40] {
+        for pane in Pane::ORDER {
+            for (i, state) in states.iter().enumerate() {
+                for (make, under_prompt) in [governed_app, link_app, blackout_app]
+                    .into_iter()
+                    .flat_map(|make| [(make, false), (make, true)])
+                {
+                    let mut app = make();
+                    app.show_pane(pane);
+                    if under_prompt {
+                        // The same tab shown while the Prompt has the focus.
+                        press(&mut app, KeyCode::Char('i'));
+                        press(&mut app, KeyCode::Esc);
+                    }
+                    state(&mut app);
+                    let terminal = draw(&mut app, 80, height);
+                    let found = dangling_borders(&terminal);
+                    assert!(
+                        found.is_empty(),
+                        "{pane:?} (under the Prompt: {under_prompt}), state {i}, 80×{height}: \
+                         a border dangles at {found:?}:\n{}",
+                        terminal.backend()
+                    );
+                }
+            }
+        }
+    }
 }

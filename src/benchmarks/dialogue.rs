@@ -131,7 +131,8 @@ pub fn final_prompt(task: &BenchTask, dialogue: &Dialogue, transcript: &Transcri
 }
 
 /// The request of one turn: actor `benchmark`, the agent's system prompt, no tools,
-/// unattended (a run has no operator: anything that asks is denied at once).
+/// unattended (a run has no operator: anything that asks is denied at once), local (on this
+/// side of the simulated link, as every benchmark item).
 fn turn_request(prompt: String, agent: &DialogueAgent) -> ExecutionRequest {
     let mut request = ExecutionRequest::new(prompt)
         .system(agent.system.clone())
@@ -139,6 +140,7 @@ fn turn_request(prompt: String, agent: &DialogueAgent) -> ExecutionRequest {
         .tools(ToolSelection::None)
         .unattended();
     request.actor = ACTOR.to_string();
+    request.local = true;
     request
 }
 

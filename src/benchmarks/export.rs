@@ -5,6 +5,8 @@
 //! every task with every finished epoch. A later format that changes the meaning of a field
 //! gets a new version; readers check `format` first.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::framework::{BenchError, BenchTask};
@@ -84,14 +86,19 @@ pub fn build(info: &RunInfo, tasks: Vec<BenchTask>, results: &[TaskResult]) -> R
     let summary = stats::summarize(&task_scores(&tasks, results), &info.families, &|f| {
         info.weight(f)
     });
+    // Each task's results in one pass (a run has thousands of tasks), in epoch order.
+    let mut by_task: HashMap<&str, Vec<ExportedResult>> = HashMap::new();
+    for r in results {
+        by_task
+            .entry(r.task_id.as_str())
+            .or_default()
+            .push(ExportedResult::from(r));
+    }
     let tasks = tasks
         .into_iter()
         .map(|task| {
-            let results = results
-                .iter()
-                .filter(|r| r.task_id == task.id)
-                .map(ExportedResult::from)
-                .collect();
+            let mut results = by_task.remove(task.id.as_str()).unwrap_or_default();
+            results.sort_by_key(|r| r.epoch);
             ExportedTask { task, results }
         })
         .collect();

@@ -18,8 +18,8 @@ use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 use cedar_policy::{
-    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
-    PolicySet, Request, RestrictedExpression,
+    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy,
+    PolicyId, PolicySet, Request, RestrictedExpression,
 };
 use serde_json::json;
 
@@ -268,7 +268,7 @@ fn make_task(draw: &mut Draw, difficulty: Difficulty) -> Result<Made, String> {
 #[derive(Clone)]
 struct Case {
     places: Vec<Place>,
-    policies: Vec<(String, String)>,
+    policies: Vec<(String, Rule)>,
     actors: Vec<(String, String, i64)>,
     asset: (String, String),
     principal: String,
@@ -343,7 +343,7 @@ fn candidate(draw: &mut Draw, difficulty: Difficulty) -> Result<Case, String> {
         for _ in 0..n {
             policies.push((
                 place.name.clone(),
-                policy_text(draw, &place.name, &action, &s),
+                policy_rule(draw, &place.name, &action, &s),
             ));
         }
     }
@@ -382,34 +382,88 @@ fn redraw_request(draw: &mut Draw, case: &mut Case) {
 }
 
 /// One condition over the context or the principal, as Cedar text.
-fn condition(draw: &mut Draw) -> String {
+/// A generated rule: its Cedar text (what the task shows) and the same policy in Cedar's JSON
+/// form (what the generator evaluates: building it skips Cedar's text parser, which was most
+/// of MSGA's generation time). `rules_are_their_text` checks the two are one policy.
+#[derive(Clone)]
+struct Rule {
+    text: String,
+    json: serde_json::Value,
+}
+
+/// A condition: its text and its conjuncts, as Cedar's JSON expressions.
+fn condition(draw: &mut Draw) -> (String, Vec<serde_json::Value>) {
+    let attr = |var: &str, name: &str| json!({".": {"left": {"Var": var}, "attr": name}});
+    let cmp = |op: &str, left: serde_json::Value, n: i64| json!({ op: {"left": left, "right": {"Value": n}} });
     match draw.below(7) {
-        0 => "context.reversible".into(),
-        1 => "!context.reversible".into(),
-        2 => "context.crew_present".into(),
-        3 => format!("context.energy_kwh > {}", draw.int(5, 50) * 10),
-        4 => format!("principal.clearance >= {}", draw.int(2, 5)),
-        5 => "context.emergency".into(),
+        0 => (
+            "context.reversible".into(),
+            vec![attr("context", "reversible")],
+        ),
+        1 => (
+            "!context.reversible".into(),
+            vec![json!({"!": {"arg": attr("context", "reversible")}})],
+        ),
+        2 => (
+            "context.crew_present".into(),
+            vec![attr("context", "crew_present")],
+        ),
+        3 => {
+            let n = draw.int(5, 50) * 10;
+            (
+                format!("context.energy_kwh > {n}"),
+                vec![cmp(">", attr("context", "energy_kwh"), n)],
+            )
+        }
+        4 => {
+            let n = draw.int(2, 5);
+            (
+                format!("principal.clearance >= {n}"),
+                vec![cmp(">=", attr("principal", "clearance"), n)],
+            )
+        }
+        5 => (
+            "context.emergency".into(),
+            vec![attr("context", "emergency")],
+        ),
         _ => {
             let from = draw.int(0, 16);
-            format!(
-                "context.hour >= {from} && context.hour < {}",
-                from + draw.int(4, 8)
+            let to = from + draw.int(4, 8);
+            (
+                format!("context.hour >= {from} && context.hour < {to}"),
+                vec![
+                    cmp(">=", attr("context", "hour"), from),
+                    cmp("<", attr("context", "hour"), to),
+                ],
             )
         }
     }
 }
 
-fn policy_text(draw: &mut Draw, place: &str, action: &str, s: &Shape) -> String {
+/// `a && b && c` as Cedar reads it: `(a && b) && c`.
+fn conjunction(terms: Vec<serde_json::Value>) -> serde_json::Value {
+    terms
+        .into_iter()
+        .reduce(|left, right| json!({"&&": {"left": left, "right": right}}))
+        .unwrap_or_else(|| json!({"Value": true}))
+}
+
+fn policy_rule(draw: &mut Draw, place: &str, action: &str, s: &Shape) -> Rule {
+    let jurisdiction = json!({"type": "Jurisdiction", "id": place});
+    let act = |id: &str| json!({"type": "Action", "id": id});
     let effect = if draw.chance(0.55) {
         "permit"
     } else {
         "forbid"
     };
-    let scope = if draw.chance(0.6) {
-        format!("principal in Jurisdiction::\"{place}\",\n  action")
+    let in_place = draw.chance(0.6);
+    let (scope, principal) = if in_place {
+        (
+            format!("principal in Jurisdiction::\"{place}\",\n  action"),
+            json!({"op": "in", "entity": jurisdiction}),
+        )
     } else {
-        "principal,\n  action".to_string()
+        ("principal,\n  action".to_string(), json!({"op": "All"}))
     };
     // Most rules concern the proposed action; the others are distractors.
     let first = if draw.chance(0.65) {
@@ -417,33 +471,60 @@ fn policy_text(draw: &mut Draw, place: &str, action: &str, s: &Shape) -> String 
     } else {
         pick(draw, &ACTIONS).to_string()
     };
-    let action_part = if draw.chance(0.3) {
+    let (action_part, action_json) = if draw.chance(0.3) {
         let second = pick(draw, &ACTIONS);
         if second == first {
-            format!(" == Action::\"{first}\"")
+            (
+                format!(" == Action::\"{first}\""),
+                json!({"op": "==", "entity": act(&first)}),
+            )
         } else {
-            format!(" in [Action::\"{first}\", Action::\"{second}\"]")
+            (
+                format!(" in [Action::\"{first}\", Action::\"{second}\"]"),
+                json!({"op": "in", "entities": [act(&first), act(second)]}),
+            )
         }
     } else {
-        format!(" == Action::\"{first}\"")
+        (
+            format!(" == Action::\"{first}\""),
+            json!({"op": "==", "entity": act(&first)}),
+        )
     };
-    let resource = if scope.starts_with("principal,") || draw.chance(0.3) {
-        format!("resource in Jurisdiction::\"{place}\"")
+    let (resource, resource_json) = if !in_place || draw.chance(0.3) {
+        (
+            format!("resource in Jurisdiction::\"{place}\""),
+            json!({"op": "in", "entity": jurisdiction}),
+        )
     } else {
-        "resource".to_string()
+        ("resource".to_string(), json!({"op": "All"}))
     };
     let mut text =
         format!("@jurisdiction(\"{place}\")\n{effect} (\n  {scope}{action_part},\n  {resource}\n)");
+    let mut conditions = Vec::new();
     let k = draw.int(0, s.conditions);
     if k > 0 {
-        let conds: Vec<String> = (0..k).map(|_| condition(draw)).collect();
-        text.push_str(&format!("\nwhen {{ {} }}", conds.join(" && ")));
+        let (texts, terms): (Vec<String>, Vec<Vec<serde_json::Value>>) =
+            (0..k).map(|_| condition(draw)).unzip();
+        text.push_str(&format!("\nwhen {{ {} }}", texts.join(" && ")));
+        conditions.push(json!({"kind": "when", "body": conjunction(terms.concat())}));
     }
     if s.unless && draw.chance(0.35) {
-        text.push_str(&format!("\nunless {{ {} }}", condition(draw)));
+        let (unless, terms) = condition(draw);
+        text.push_str(&format!("\nunless {{ {unless} }}"));
+        conditions.push(json!({"kind": "unless", "body": conjunction(terms)}));
     }
     text.push(';');
-    text
+    Rule {
+        text,
+        json: json!({
+            "effect": effect,
+            "principal": principal,
+            "action": action_json,
+            "resource": resource_json,
+            "conditions": conditions,
+            "annotations": {"jurisdiction": place},
+        }),
+    }
 }
 
 fn uid(kind: &str, id: &str) -> serde_json::Value {
@@ -475,7 +556,7 @@ fn entities_json(case: &Case) -> serde_json::Value {
 fn policy_source(case: &Case) -> String {
     case.policies
         .iter()
-        .map(|(_, text)| text.as_str())
+        .map(|(_, rule)| rule.text.as_str())
         .collect::<Vec<_>>()
         .join("\n\n")
 }
@@ -484,14 +565,31 @@ fn policy_source(case: &Case) -> String {
 struct Parsed {
     set: PolicySet,
     entities: Entities,
+    /// Each policy's jurisdiction (its `@jurisdiction` annotation), by id.
+    owners: HashMap<PolicyId, String>,
 }
 
 impl Parsed {
+    /// The world's rules from their JSON form, named `policy0`, `policy1`, … as Cedar names
+    /// the policies of a parsed text.
     fn new(case: &Case) -> Result<Self, String> {
-        let source = policy_source(case);
+        let mut owners = HashMap::with_capacity(case.policies.len());
+        let policies = case
+            .policies
+            .iter()
+            .enumerate()
+            .map(|(i, (place, rule))| {
+                let id = PolicyId::new(format!("policy{i}"));
+                owners.insert(id.clone(), place.clone());
+                Policy::from_json(Some(id), rule.json.clone())
+                    .map_err(|e| format!("generated policy {i}: {e}"))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
         Ok(Parsed {
-            set: PolicySet::from_str(&source).map_err(|e| format!("generated policies: {e}"))?,
+            set: PolicySet::from_policies(policies)
+                .map_err(|e| format!("generated policies: {e}"))?,
             entities: entities(case)?,
+            owners,
         })
     }
 }
@@ -582,14 +680,9 @@ fn evaluate(parsed: &Parsed, case: &Case) -> Result<Option<(&'static str, String
     if diagnostics.errors().next().is_some() {
         return Ok(None);
     }
-    let mut places: Vec<String> = diagnostics
+    let mut places: Vec<&String> = diagnostics
         .reason()
-        .filter_map(|id| {
-            parsed
-                .set
-                .annotation(id, "jurisdiction")
-                .map(str::to_string)
-        })
+        .filter_map(|id| parsed.owners.get(id))
         .collect();
     places.sort();
     places.dedup();
@@ -600,7 +693,7 @@ fn evaluate(parsed: &Parsed, case: &Case) -> Result<Option<(&'static str, String
     };
     Ok(match places.as_slice() {
         [] if decision == "DENY" => Some((decision, "NONE".to_string())),
-        [one] => Some((decision, one.clone())),
+        [one] => Some((decision, (*one).clone())),
         _ => None,
     })
 }

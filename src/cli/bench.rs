@@ -187,20 +187,24 @@ async fn bench_run(
     // Listen for Ctrl-C before anything runs, so no signal can slip past.
     let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(|e| VeyraError::io("installing the Ctrl-C handler", e))?;
+    let mut bars = Bars::new(std::io::stderr().is_terminal());
     let watcher = {
         let cancel = cancel.clone();
+        let say = bars.say();
         tokio::spawn(async move {
             if interrupts.recv().await.is_some() {
-                eprintln!("veyra: cancelling the benchmark run (Ctrl-C again to abort at once)");
+                say(
+                    "veyra: cancelling the benchmark run (Ctrl-C again to abort at once)",
+                    false,
+                );
                 cancel.cancel();
             }
             if interrupts.recv().await.is_some() {
-                eprintln!("veyra: interrupted twice; not waiting");
+                say("veyra: interrupted twice; not waiting", true);
                 std::process::exit(ExitCode::Runtime.code());
             }
         })
     };
-    let mut bars = Bars::new(std::io::stderr().is_terminal());
     let mut on_progress = |p: Progress| bars.update(&p);
     let report = match &args.resume {
         Some(run) => runner.resume(run, &cancel, &mut on_progress).await,
@@ -218,17 +222,23 @@ async fn bench_run(
         return Err(e);
     }
     let report = report?;
-    let doc = export::from_store(&store, &report.info)?;
-    if let Some(out) = &args.out {
-        std::fs::write(out, json_pretty(&doc, "the run")?)
+    let cancelled = report.info.status != RunStatus::Complete;
+    // The whole document (every task read back from the store) only when it is written out or
+    // counted: the table needs just the run and its summary, computed from the same results.
+    let doc = if args.out.is_some() || args.json || cancelled {
+        Some(export::from_store(&store, &report.info)?)
+    } else {
+        None
+    };
+    if let (Some(out), Some(doc)) = (&args.out, &doc) {
+        std::fs::write(out, json_pretty(doc, "the run")?)
             .map_err(|e| VeyraError::io(format!("writing {}", out.display()), e))?;
     }
-    if args.json {
-        print_all(&json_pretty(&doc, "the run")?)?;
-    } else {
-        print_all(&run_table(&doc))?;
-    }
-    if report.info.status != RunStatus::Complete {
+    match &doc {
+        Some(doc) if args.json => print_all(&json_pretty(doc, "the run")?)?,
+        _ => print_all(&run_table(&report.info, &report.summary))?,
+    };
+    if let (true, Some(doc)) = (cancelled, &doc) {
         let total = doc.tasks.len() * report.info.epochs as usize;
         let done: usize = doc.tasks.iter().map(|t| t.results.len()).sum();
         eprintln!(
@@ -242,9 +252,15 @@ async fn bench_run(
 }
 
 /// One progress bar per family on stderr, when it is a terminal.
+///
+/// The bars keep the cursor at the right edge of their last line, and the terminal echoes
+/// Ctrl-C as `^C` there, which moves it one line down behind indicatif's back: the bars would
+/// then be cleared one line too low, and the top one stay on the screen for good. While the
+/// bars are drawn the terminal does not echo control characters ([`QuietControls`]).
 struct Bars {
     multi: Option<indicatif::MultiProgress>,
     bars: BTreeMap<FamilyId, (indicatif::ProgressBar, f64)>,
+    quiet: QuietControls,
 }
 
 impl Bars {
@@ -252,6 +268,11 @@ impl Bars {
         Bars {
             multi: enabled.then(indicatif::MultiProgress::new),
             bars: BTreeMap::new(),
+            quiet: if enabled {
+                QuietControls::on_stderr()
+            } else {
+                QuietControls::default()
+            },
         }
     }
 
@@ -294,9 +315,75 @@ impl Bars {
         }
     }
 
+    /// Takes the bars off the screen, finished or not. A bar dropped unfinished (a run
+    /// cancelled mid-way) would draw itself once more as it goes, so each is finished and
+    /// cleared first: only what is printed after stays.
     fn clear(&self) {
+        for (bar, _) in self.bars.values() {
+            bar.finish_and_clear();
+        }
         if let Some(multi) = &self.multi {
             let _ = multi.clear();
+        }
+        self.quiet.restore();
+    }
+
+    /// Prints `line` on stderr above the bars, so they are drawn again below it rather than
+    /// over it (a line written past them would leave them on the screen for good). The
+    /// terminal's echo comes back before a line that ends the process.
+    fn say(&self) -> impl Fn(&str, bool) + Send + 'static {
+        let multi = self.multi.clone();
+        let quiet = self.quiet.clone();
+        move |line: &str, last: bool| {
+            match &multi {
+                Some(multi) => multi.suspend(|| eprintln!("{line}")),
+                None => eprintln!("{line}"),
+            }
+            if last {
+                quiet.restore();
+            }
+        }
+    }
+}
+
+impl Drop for Bars {
+    fn drop(&mut self) {
+        self.quiet.restore();
+    }
+}
+
+/// The terminal on stderr with its echo of control characters (`ECHOCTL`) turned off, and
+/// how it was before, to give back ([`QuietControls::restore`], any number of times).
+#[derive(Clone, Default)]
+struct QuietControls {
+    saved: Option<rustix::termios::Termios>,
+}
+
+impl QuietControls {
+    /// Turns the echo of control characters off on stderr's terminal; does nothing (and
+    /// restores nothing) where that fails (not a terminal).
+    fn on_stderr() -> Self {
+        use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+        let stderr = std::io::stderr();
+        let Ok(saved) = tcgetattr(&stderr) else {
+            return QuietControls::default();
+        };
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(LocalModes::ECHOCTL);
+        if tcsetattr(&stderr, OptionalActions::Now, &quiet).is_err() {
+            return QuietControls::default();
+        }
+        QuietControls { saved: Some(saved) }
+    }
+
+    /// Gives the terminal its echo back, as it was.
+    fn restore(&self) {
+        if let Some(saved) = &self.saved {
+            let _ = rustix::termios::tcsetattr(
+                std::io::stderr(),
+                rustix::termios::OptionalActions::Now,
+                saved,
+            );
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `veyra run`: one prompt, from the argument or stdin, through the full path; the answer
 //! streams to stdout (or every event as a JSON line), tool steps and confirmations go to
-//! stderr, and Ctrl-C cancels the task.
+//! stderr, and Ctrl-C (or SIGTERM, SIGHUP) cancels the task: the process then says so and exits
+//! 130 (143, 129).
 
 use std::io::{IsTerminal, Write};
 
@@ -9,7 +10,7 @@ use futures_util::StreamExt;
 use super::RunArgs;
 use crate::config::LoadedConfig;
 use crate::core::{ExecutionRequest, ResultFolder, VeyraCore};
-use crate::error::{ExitCode, VeyraError};
+use crate::error::{ExitCode, StopSignal, StopSignals, VeyraError};
 use crate::events::{ConfirmScope, Event, FinishReason, TaskStatus};
 use crate::sanitize::sanitize;
 
@@ -72,9 +73,9 @@ pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraE
     request.backend = args.backend;
     request.model = args.model;
     request.tools = args.tools;
-    // Listen for Ctrl-C before anything is submitted, so no signal can slip past.
-    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .map_err(|e| VeyraError::io("installing the Ctrl-C handler", e))?;
+    // Listen for Ctrl-C, SIGTERM and SIGHUP before anything is submitted, so no signal can
+    // slip past.
+    let mut signals = StopSignals::install()?;
     let mut stream = core.execute_stream(request)?;
     let mut folder = ResultFolder::new(stream.id());
     let stdout = std::io::stdout();
@@ -85,21 +86,24 @@ pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraE
     let mut ends_with_newline = true;
     let mut outcome = None;
     let id = stream.id();
-    let mut interrupted = false;
+    // The signal that stopped the run, how many tasks it cancelled, whether that is audited.
+    let mut interrupted: Option<(StopSignal, usize, bool)> = None;
     loop {
-        // Ctrl-C cancels the task (it is audited as cancelled) and waits for it to wind down;
-        // a second Ctrl-C stops waiting.
+        // A signal stops the core at once, cancelling the task the usual way (and recording
+        // the stop), then the task's last events are shown; a second one stops waiting.
         let event = tokio::select! {
             event = stream.next() => event,
-            _ = interrupts.recv() => {
-                if interrupted {
-                    return Err(VeyraError::Cancelled("interrupted twice; not waiting".into()));
+            signal = signals.recv() => {
+                if let Some((first, _, _)) = interrupted {
+                    eprintln!("veyra: {}: signalled twice; not waiting", signal.name());
+                    return Ok(first.exit_code());
                 }
-                interrupted = true;
-                eprintln!("veyra: cancelling task {id} (Ctrl-C again to abort at once)");
-                if let Err(e) = core.cancel(id) {
-                    eprintln!("veyra: {}", sanitize(&e.to_string()));
+                if signal == StopSignal::Interrupt {
+                    eprintln!("veyra: cancelling task {id} (Ctrl-C again to abort at once)");
                 }
+                let (report, audited) = core.stop_on_signal(signal.name()).await;
+                let cancelled = report.left_queued.len() + report.cancelled_running;
+                interrupted = Some((signal, cancelled, audited));
                 continue;
             }
         };
@@ -199,6 +203,11 @@ pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraE
     if !args.json && !ends_with_newline {
         let mut out = stdout.lock();
         writeln!(out).map_err(write_err)?;
+    }
+    if let Some((signal, cancelled, audited)) = interrupted {
+        // Closed by a signal: say what it cancelled, exit as the signal says (128 + number).
+        eprintln!("{}", signal.farewell(cancelled, audited));
+        return Ok(signal.exit_code());
     }
     match outcome {
         Some(Ok(result)) => match result.finish_reason {

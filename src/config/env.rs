@@ -88,6 +88,15 @@ pub fn apply_overrides(
         }
         if !accepted {
             let detail = first_error.map(|e| e.to_string()).unwrap_or_default();
+            let key = path.join(".");
+            if super::takes::is_type_error(&detail)
+                && let Some(takes) = super::takes::takes(&key)
+            {
+                return Err(ConfigError::Env {
+                    var: var.clone(),
+                    message: super::takes::wrong_kind(&key, &takes, &super::mask_userinfo(raw)),
+                });
+            }
             return Err(ConfigError::Env {
                 var: var.clone(),
                 message: format!(

@@ -4,23 +4,46 @@
 use std::fmt;
 use std::path::PathBuf;
 
-/// Where a configuration value came from, for error messages.
+/// Where a configuration value came from, for error messages: the same sources `veyra config
+/// show` lists (a flag, a file and its line, a `VEYRA_*` variable, the built-in defaults).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     /// Built-in default.
     Default,
-    /// A configuration file.
-    File(PathBuf),
+    /// A configuration file, and the line that set the value when it is known.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the value, when known.
+        line: Option<u64>,
+    },
     /// An environment variable.
     Env(String),
+    /// A command-line flag, as typed (`--theme`).
+    Flag(String),
+}
+
+impl Origin {
+    /// The file `path` as a whole (no line known).
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        Origin::File {
+            path: path.into(),
+            line: None,
+        }
+    }
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Origin::Default => f.write_str("built-in defaults"),
-            Origin::File(p) => write!(f, "{}", p.display()),
+            Origin::File { path, line: None } => write!(f, "{}", path.display()),
+            Origin::File {
+                path,
+                line: Some(line),
+            } => write!(f, "{}:{line}", path.display()),
             Origin::Env(v) => write!(f, "environment variable {v}"),
+            Origin::Flag(flag) => write!(f, "command-line flag {flag}"),
         }
     }
 }
@@ -72,4 +95,22 @@ pub enum ConfigError {
         /// What is wrong and what to do.
         message: String,
     },
+}
+
+impl ConfigError {
+    /// The same error with `origin` as where `key`'s value came from, when it is about `key`
+    /// (a caller that knows better than the code that found the fault: `--theme` over
+    /// `tui.theme`).
+    pub fn from_origin(self, key: &str, origin: Origin) -> Self {
+        match self {
+            ConfigError::Invalid {
+                key: k, message, ..
+            } if k == key => ConfigError::Invalid {
+                key: k,
+                origin,
+                message,
+            },
+            other => other,
+        }
+    }
 }

@@ -14,7 +14,8 @@ pub const RANGE_DEEP_SPACE_AU: std::ops::RangeInclusive<f64> = 0.001..=100_000.0
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LatencyConfig {
-    /// Simulate the link at all.
+    /// Whether tasks cross the simulated link (default on; `:sim on|off` in the console).
+    /// Benchmark items never do: they measure the model, not the link.
     pub simulate: bool,
     /// Which link.
     pub preset: LatencyPreset,
@@ -35,7 +36,9 @@ pub struct LatencyConfig {
 impl Default for LatencyConfig {
     fn default() -> Self {
         LatencyConfig {
-            simulate: false,
+            // On: tasks cross the link out of the box. Earth's is a terrestrial network
+            // (50–250 ms a leg); Lunar, Mars and deep space are one key away.
+            simulate: true,
             preset: LatencyPreset::Earth,
             mode: LatencyMode::Uniform,
             custom: CustomRange::default(),

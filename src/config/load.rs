@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::{ConfigError, Origin, VeyraConfig, env, suggest};
+use super::{ConfigError, Origin, VeyraConfig, env, lines, suggest, takes};
 
 /// The per-user data directory: `$XDG_DATA_HOME/veyra`, else `~/.local/share/veyra`,
 /// else `./.veyra` when no home is known.
@@ -59,6 +59,26 @@ pub struct LoadedConfig {
     pub file: Option<PathBuf>,
     /// Dotted key → the `VEYRA_*` variable that overrode it.
     pub overrides: BTreeMap<String, String>,
+    /// Dotted key → the line of [`LoadedConfig::file`] that set it (keys the file sets).
+    pub file_lines: BTreeMap<String, u64>,
+}
+
+impl LoadedConfig {
+    /// Where `key`'s value came from: the `VEYRA_*` variable that overrode it, else the file
+    /// and line that set it, else the built-in defaults. What `veyra config show` lists, per
+    /// key; validation errors name it.
+    pub fn origin(&self, key: &str) -> Origin {
+        if let Some(var) = self.overrides.get(key) {
+            return Origin::Env(var.clone());
+        }
+        match (&self.file, self.file_lines.get(key)) {
+            (Some(path), Some(line)) => Origin::File {
+                path: path.clone(),
+                line: Some(*line),
+            },
+            _ => Origin::Default,
+        }
+    }
 }
 
 /// Loads the effective configuration: the file (`path`, else the lookup order of DESIGN §4,
@@ -83,30 +103,38 @@ pub fn load_from(
         Some(p) => Some(p.to_path_buf()),
         None => find_config_file(),
     };
-    let (config, origin) = match &found {
-        Some(p) => (parse_file(p)?, Origin::File(p.clone())),
-        None => (VeyraConfig::default(), Origin::Default),
+    let (config, file_lines) = match &found {
+        Some(p) => {
+            let text = read_config_text(p)?;
+            let lines = lines::key_lines(&text)
+                .into_iter()
+                .map(|(key, at)| (key, at.line))
+                .collect();
+            (parse_str(&text, p)?, lines)
+        }
+        None => (VeyraConfig::default(), BTreeMap::new()),
     };
     let (config, overrides) = env::apply_overrides(config, vars)?;
-    config.validate(&|key: &str| {
-        overrides
-            .get(key)
-            .map(|v| Origin::Env(v.clone()))
-            .unwrap_or_else(|| origin.clone())
-    })?;
-    Ok(LoadedConfig {
+    let loaded = LoadedConfig {
         config,
         file: found,
         overrides,
-    })
+        file_lines,
+    };
+    loaded.config.validate(&|key: &str| loaded.origin(key))?;
+    Ok(loaded)
 }
 
 /// Reads and validates one file on its own, without environment overrides
 /// (`veyra config check`).
 pub fn check_file(path: &Path) -> Result<VeyraConfig, ConfigError> {
-    let config = parse_file(path)?;
-    let origin = Origin::File(path.to_path_buf());
-    config.validate(&|_| origin.clone())?;
+    let text = read_config_text(path)?;
+    let config = parse_str(&text, path)?;
+    let lines = lines::key_lines(&text);
+    config.validate(&|key: &str| Origin::File {
+        path: path.to_path_buf(),
+        line: lines.get(key).map(|at| at.line),
+    })?;
     Ok(config)
 }
 
@@ -116,15 +144,19 @@ pub const MAX_FILE_BYTES: u64 = 1 << 20;
 /// Parses a YAML file into a config, with located, actionable errors. The file must be a
 /// regular file of at most [`MAX_FILE_BYTES`] ([`crate::fsread`]).
 pub fn parse_file(path: &Path) -> Result<VeyraConfig, ConfigError> {
-    let text = read_file(path, "config file").map_err(|e| match e {
+    parse_str(&read_config_text(path)?, path)
+}
+
+/// The text of the config file at `path`; a missing file is [`ConfigError::NotFound`].
+fn read_config_text(path: &Path) -> Result<String, ConfigError> {
+    read_file(path, "config file").map_err(|e| match e {
         ConfigError::Unreadable { path, source }
             if source.kind() == std::io::ErrorKind::NotFound =>
         {
             ConfigError::NotFound { path }
         }
         other => other,
-    })?;
-    parse_str(&text, path)
+    })
 }
 
 /// Reads a config or theme file (`what`) as [`crate::fsread`] reads every file it is handed.
@@ -154,20 +186,38 @@ pub fn parse_str(text: &str, path: &Path) -> Result<VeyraConfig, ConfigError> {
         // The message and the line may quote the file: both are capped and sanitized, so a
         // megabyte-long line is not echoed whole.
         let explained = explain_serde_message(&yaml_error_message(&e));
+        let source = text
+            .lines()
+            .nth(
+                usize::try_from(line)
+                    .unwrap_or(usize::MAX)
+                    .saturating_sub(1),
+            )
+            .filter(|_| line > 0);
+        // A value of the wrong kind: say what the key takes, in words.
+        if takes::is_type_error(&explained)
+            && let Some(source) = source
+            && let Some(key) = lines::key_at(&lines::key_lines(text), line, column)
+            && let Some(takes) = takes::takes(key)
+        {
+            let got: String = source
+                .chars()
+                .skip(usize::try_from(column.saturating_sub(1)).unwrap_or(0))
+                .collect();
+            return ConfigError::File {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: takes::wrong_kind(key, &takes, &got),
+            };
+        }
         let mut message = crate::sanitize::sanitize_line(&crate::sanitize::excerpt(
             &explained,
             3 * crate::sanitize::EXCERPT_CHARS,
         ))
         .into_owned();
         if !message.starts_with("unknown key")
-            && let Some(source) = text
-                .lines()
-                .nth(
-                    usize::try_from(line)
-                        .unwrap_or(usize::MAX)
-                        .saturating_sub(1),
-                )
-                .filter(|_| line > 0)
+            && let Some(source) = source
         {
             message.push_str(&format!(
                 " (in `{}`)",

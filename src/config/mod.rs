@@ -7,7 +7,8 @@
 //!
 //! One file per concept: each section's types and ranges in its own file (`model`, `latency`,
 //! `runtime`, `logging`, `governance`, `tui`, `tools`, `bench`), loading in `load`, overrides in
-//! [`env`], checks in `validate`, errors and provenance in `error`, secrets in `secret`. This
+//! [`env`], checks in `validate`, errors and provenance in `error` (the line of a file each key
+//! comes from in `lines`, what a key takes in words in `takes`), secrets in `secret`. This
 //! file holds [`VeyraConfig`] and re-exports the public API, so `crate::config::X` names stay.
 
 pub mod bench;
@@ -15,12 +16,14 @@ pub mod env;
 mod error;
 mod governance;
 mod latency;
+mod lines;
 mod load;
 mod logging;
 mod model;
 mod runtime;
 mod secret;
 pub mod suggest;
+mod takes;
 pub mod theme;
 mod tools;
 mod tui;
@@ -41,8 +44,8 @@ pub use load::{
 pub(crate) use load::{explain_serde_message, read_file};
 pub use logging::{LOG_LEVELS, LogFormat, LoggingConfig, RANGE_LOG_BYTES, RANGE_LOG_KEEP};
 pub use model::{
-    MockConfig, MockFailure, MockFailureKind, MockRule, MockToolCall, MockTurn, ModelConfig,
-    RANGE_DELAY_MS, RANGE_MAX_TOKENS, RANGE_MODEL_TIMEOUT_S, RANGE_RETRIES,
+    MOCK_MODEL, MockConfig, MockFailure, MockFailureKind, MockRule, MockToolCall, MockTurn,
+    ModelConfig, RANGE_DELAY_MS, RANGE_MAX_TOKENS, RANGE_MODEL_TIMEOUT_S, RANGE_RETRIES,
 };
 pub use runtime::{
     RANGE_AGING_MS, RANGE_BACKOFF_MS, RANGE_MAX_CONCURRENT, RANGE_QUEUE_CAPACITY,

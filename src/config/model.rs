@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, Origin, Secret};
+use super::{ConfigError, Secret};
 
 /// Range of `model.max_tokens`.
 pub const RANGE_MAX_TOKENS: std::ops::RangeInclusive<u64> = 1..=10_000_000;
@@ -39,11 +39,14 @@ pub struct ModelConfig {
     pub mock: MockConfig,
 }
 
+/// The mock backend's model, `model.model`'s default: a name no provider's API knows.
+pub const MOCK_MODEL: &str = "veyra-mock-1";
+
 impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
             backend: "mock".into(),
-            model: "veyra-mock-1".into(),
+            model: MOCK_MODEL.into(),
             base_url: None,
             api_key_env: None,
             temperature: 0.7,
@@ -64,20 +67,18 @@ impl ModelConfig {
         };
         match std::env::var(var) {
             Ok(v) if !v.trim().is_empty() => Ok(Some(Secret::new(v.trim()))),
-            Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::Invalid {
-                key: "model.api_key_env".into(),
-                origin: Origin::Default,
-                message: format!(
-                    "the environment variable '{var}' does not hold valid UTF-8 text; export the \
-                     API key as plain text"
-                ),
+            // The variable is the source of the fault: name it, and the key that names it.
+            Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::Env {
+                var: var.clone(),
+                message: "does not hold valid UTF-8 text (model.api_key_env names it for the \
+                          API key); export the API key as plain text"
+                    .into(),
             }),
-            _ => Err(ConfigError::Invalid {
-                key: "model.api_key_env".into(),
-                origin: Origin::Default,
-                message: format!(
-                    "the environment variable '{var}' is not set or empty; export it with your API key"
-                ),
+            _ => Err(ConfigError::Env {
+                var: var.clone(),
+                message: "is not set or empty (model.api_key_env names it for the API key); \
+                          export it with your API key"
+                    .into(),
             }),
         }
     }

@@ -174,7 +174,7 @@ impl ThemeSpec {
         let mut roles = base.map(|b| b.roles.clone()).unwrap_or_default();
         let bad = |message: String| ConfigError::Invalid {
             key: "theme".into(),
-            origin: super::Origin::File(origin.to_path_buf()),
+            origin: super::Origin::file(origin),
             message,
         };
         for (role, value) in &self.roles {

@@ -22,9 +22,7 @@ use super::{AuditHealth, ConfirmationPolicy, HealthReport, VeyraCore, task_error
 impl VeyraCore {
     /// The simulated link as the status bar shows it.
     pub fn link_status(&self) -> LinkStatus {
-        let mut status = self.inner.link.status();
-        status.simulated = self.inner.config.latency.simulate;
-        status
+        self.inner.link.status()
     }
 
     /// Switches the link preset. Tasks already in transit keep their delay; tasks not yet sent
@@ -57,6 +55,41 @@ impl VeyraCore {
                         "to": preset.name(),
                         "one_way_ms": status.one_way_ms,
                         "simulated": status.simulated,
+                    }),
+                },
+                None,
+            )
+            .await?;
+        self.inner.publish_link(true);
+        Ok(status)
+    }
+
+    /// Switches the simulated link on or off (`:sim on|off`). Off, no task waits on light
+    /// time or a blackout — those on their way arrive at once — while the status bar still
+    /// tells the link's geometry; on, tasks sent from now on cross it. Benchmark items never
+    /// cross it either way. Records a `LATENCY_CHANGE` audit entry (action `switch_simulation`)
+    /// and publishes the link; switching to the state in force changes and records nothing.
+    pub async fn set_simulated(&self, on: bool) -> Result<LinkStatus, VeyraError> {
+        let word = |on: bool| if on { "on" } else { "off" };
+        if self.inner.link.is_on() == on {
+            return Ok(self.link_status());
+        }
+        let was = self.inner.link.set_on(on);
+        let status = self.link_status();
+        self.inner
+            .record(
+                AuditRecord {
+                    event_type: AuditEventType::LatencyChange,
+                    actor: "operator".into(),
+                    action: "switch_simulation".into(),
+                    resource: format!("link:{}", status.preset),
+                    outcome: "success".into(),
+                    input_summary: summarize_input(word(on)),
+                    metadata: serde_json::json!({
+                        "from": word(was),
+                        "to": word(on),
+                        "preset": status.preset,
+                        "one_way_ms": status.one_way_ms,
                     }),
                 },
                 None,
@@ -104,11 +137,14 @@ impl VeyraCore {
             .enforce_policy(&request, None)
             .await
             .map_err(|e| task_error(&e.kind, &e.message))?;
+        // The same checks start-up runs ([`VeyraCore::with_parts`]): the backend builds from
+        // the configuration (a provider's API key is there), and the model is one it knows.
         let new = self
             .inner
             .registry
             .get_backend(backend, &self.inner.config.model)?;
         let model = model.map_or_else(|| self.inner.config.model.model.clone(), str::to_string);
+        check_model(&self.inner.config.model, backend, &model)?;
         let previous = {
             let mut b = match self.inner.backend.write() {
                 Ok(g) => g,
@@ -200,6 +236,52 @@ impl VeyraCore {
         self.inner.scheduler.shutdown(grace).await
     }
 
+    /// Stops at once for `signal` (`SIGTERM`, `SIGHUP`, `SIGINT`): [`VeyraCore::shutdown`]
+    /// with no grace, so everything in flight is cancelled the usual way (a running
+    /// execution's `EXECUTION` entry says `cancelled`), then one `SYSTEM` entry records the
+    /// signal and every task it cancelled, those that never reached a backend included.
+    /// Returns what was cancelled and whether the audit trail recorded it.
+    pub async fn stop_on_signal(&self, signal: &str) -> (ShutdownReport, bool) {
+        let report = self.shutdown(Duration::ZERO).await;
+        let cancelled = report.left_queued.len() + report.cancelled_running;
+        let recorded = self
+            .inner
+            .record(
+                AuditRecord {
+                    event_type: AuditEventType::System,
+                    actor: "operator".into(),
+                    action: "shutdown".into(),
+                    resource: "process".into(),
+                    outcome: if cancelled > 0 {
+                        "cancelled"
+                    } else {
+                        "success"
+                    }
+                    .into(),
+                    input_summary: summarize_input(signal),
+                    metadata: serde_json::json!({
+                        "signal": signal,
+                        "cancelled_running": report.cancelled_running,
+                        "left_queued": report
+                            .left_queued
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>(),
+                    }),
+                },
+                None,
+            )
+            .await;
+        let audited = match recorded {
+            Ok(entry) => entry.is_some(),
+            Err(e) => {
+                tracing::warn!(error = %e, "the signal's shutdown could not be recorded");
+                false
+            }
+        };
+        (report, audited)
+    }
+
     /// Checks the backend and the audit chain. The chain's full verification reads the whole
     /// log, so it runs on the blocking pool, not on an async worker.
     pub async fn health_check(&self) -> HealthReport {
@@ -241,6 +323,44 @@ impl VeyraCore {
         });
         Some(result.map_err(VeyraError::from))
     }
+}
+
+/// Backends that talk to a provider's own API when `model.base_url` is not set, and the
+/// host of that API.
+const PROVIDER_APIS: [(&str, &str); 2] = [
+    ("openai", "://api.openai.com"),
+    ("anthropic", "://api.anthropic.com"),
+];
+
+/// The rule for the model a backend is sent, at start-up, at a switch and for a prompt that
+/// names its backend: a provider's own API is never sent the mock's model name (`model.model`
+/// left at its default while only `model.backend` was changed). There is no model to guess
+/// for the operator (each costs differently), so it is an error that says how to name one.
+pub(crate) fn check_model(
+    config: &crate::config::ModelConfig,
+    backend: &str,
+    model: &str,
+) -> Result<(), VeyraError> {
+    let providers_own = PROVIDER_APIS.iter().any(|(name, host)| {
+        *name == backend
+            && config
+                .base_url
+                .as_deref()
+                .is_none_or(|url| url.contains(host))
+    });
+    if model == crate::config::MOCK_MODEL && providers_own {
+        return Err(crate::models::ModelError::new(
+            backend,
+            crate::models::ModelErrorKind::Config,
+            format!(
+                "no model named for it: '{model}' is the mock backend's model; set model.model \
+                 (e.g. VEYRA_MODEL__MODEL) to one of {backend}'s models, or name one with \
+                 `--model MODEL` or `:backend {backend} MODEL`"
+            ),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// A blackout beginning or ending between two link states, as the line the log gets: a

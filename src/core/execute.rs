@@ -100,6 +100,7 @@ async fn run_execution(
         actor,
         tools,
         unattended,
+        local: _,
         before_tools,
     } = request;
     let backend = core
@@ -183,9 +184,8 @@ fn model_request(
     );
     model_request.tools = core
         .tools
-        .list()
+        .list_where(|name| offer.offers(name))
         .into_iter()
-        .filter(|info| offer.offers(info.capability.name))
         .map(|info| ToolSpec {
             name: info.capability.name.to_string(),
             description: info.capability.description.to_string(),

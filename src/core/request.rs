@@ -34,6 +34,10 @@ pub struct ExecutionRequest {
     /// recorded as such, whatever the confirmation policy or earlier session-wide answers say.
     #[serde(default)]
     pub unattended: bool,
+    /// Stays on this side of the simulated link (a benchmark item: it measures the model, not
+    /// the link). Everything else crosses it while `latency.simulate` is on.
+    #[serde(default)]
+    pub local: bool,
     /// Work done once, off the async threads, before the first tool call of the execution
     /// runs (a benchmark makes a task's scratch directory here, so an answer without tool
     /// calls touches no disk). An error ends the attempt before the call runs. Not part of
@@ -87,6 +91,7 @@ impl ExecutionRequest {
             actor: "operator".to_string(),
             tools: None,
             unattended: false,
+            local: false,
             before_tools: None,
         }
     }

@@ -159,11 +159,15 @@ impl VeyraCore {
             .model
             .get_or_insert_with(|| self.inner.current_model())
             .clone();
+        // A prompt that names its backend meets the same rule as a switch to it.
+        super::control::check_model(&self.inner.config.model, backend.name(), &model)?;
         request
             .backend
             .get_or_insert_with(|| backend.name().to_string());
         let title = title_of(&request.prompt, 80);
         let priority = request.priority;
+        let local = request.local;
+        let actor = Some(request.actor.clone());
         let spec = TaskSpec {
             kind: EXECUTE.to_string(),
             title,
@@ -171,6 +175,8 @@ impl VeyraCore {
             payload: Arc::new(request),
             backend: Some(backend.name().to_string()),
             model: Some(model),
+            actor,
+            local,
         };
         self.inner
             .scheduler

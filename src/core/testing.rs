@@ -14,6 +14,8 @@ pub(crate) fn core_with(f: impl FnOnce(&mut VeyraConfig)) -> (VeyraCore, TempDir
     let mut config = VeyraConfig::default();
     config.governance.store = AuditStoreKind::Memory;
     config.tools.workspace = Some(ws.path().to_path_buf());
+    // Tests of the link switch it on themselves; elsewhere a task's events are its own.
+    config.latency.simulate = false;
     f(&mut config);
     (VeyraCore::new(config).unwrap(), ws)
 }

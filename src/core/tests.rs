@@ -363,6 +363,53 @@ async fn switching_preset_is_audited_and_published() {
     );
 }
 
+#[tokio::test]
+async fn switching_the_simulation_is_audited_published_and_told_by_the_link() {
+    // On by default (the fixture turns it off for tests of other things).
+    assert!(crate::config::VeyraConfig::default().latency.simulate);
+    let (core, _ws) = core_with(|c| c.latency.simulate = true);
+    assert!(core.link_status().simulated);
+    let mut rx = core.subscribe();
+    let status = core.set_simulated(false).await.unwrap();
+    assert!(!status.simulated && !core.link_status().simulated);
+    let kinds: Vec<&str> = drain(&mut rx).iter().map(kind).collect();
+    assert_eq!(kinds, ["audit", "link"]);
+    // Switching to the state in force records nothing.
+    core.set_simulated(false).await.unwrap();
+    assert!(drain(&mut rx).is_empty());
+    core.set_simulated(true).await.unwrap();
+    let entries = core.audit().unwrap().query(&Default::default()).unwrap();
+    let switches: Vec<(&str, &str, &str)> = entries
+        .iter()
+        .filter(|e| e.event_type == AuditEventType::LatencyChange)
+        .map(|e| {
+            (
+                e.action.as_str(),
+                e.metadata["from"].as_str().unwrap_or_default(),
+                e.metadata["to"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        switches,
+        [
+            ("switch_simulation", "on", "off"),
+            ("switch_simulation", "off", "on")
+        ]
+    );
+    // Off, a prompt never touches the link; a benchmark item never does either way.
+    core.set_simulated(false).await.unwrap();
+    let mut rx = core.subscribe();
+    core.execute_async(ExecutionRequest::new("hello"))
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = drain(&mut rx).iter().map(kind).collect();
+    assert!(
+        !kinds.contains(&"uplink") && !kinds.contains(&"downlink"),
+        "{kinds:?}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn token_delay_runs_on_tokio_time() {
     let (core, _ws) = core_with(|c| c.model.mock.token_delay_ms = 40);
@@ -765,6 +812,69 @@ async fn switching_backend_is_decided_audited_and_applies_to_new_prompts() {
         "veyra-mock-2",
         "a failed switch changes nothing"
     );
+}
+
+/// `:backend` runs the checks start-up runs, with the same messages: OpenAI's own API needs a
+/// key, and is never sent the mock's model name; a refused switch changes nothing.
+#[tokio::test]
+async fn switching_backend_checks_what_start_up_checks() {
+    let mut config = VeyraConfig::default();
+    config.governance.store = crate::config::AuditStoreKind::Memory;
+    let core = VeyraCore::new(config.clone()).unwrap();
+
+    // No key: refused at the switch, as at start-up.
+    let switch = core
+        .set_backend("openai", Some("gpt-4o-mini"))
+        .await
+        .unwrap_err()
+        .to_string();
+    let mut openai = config.clone();
+    openai.model.backend = "openai".into();
+    openai.model.model = "gpt-4o-mini".into();
+    let start = VeyraCore::new(openai.clone()).unwrap_err().to_string();
+    assert!(switch.contains("OpenAI needs an API key"), "{switch}");
+    assert_eq!(switch, start, "the same message in both places");
+    assert_eq!(
+        core.backend_name(),
+        "mock",
+        "a refused switch changes nothing"
+    );
+    assert_eq!(core.model_name(), "veyra-mock-1");
+
+    // A key (PATH is set in every test environment; its value stands in for a key), but no
+    // model named: the mock's would be sent. Refused, with the same message both ways.
+    let mut keyed = config.clone();
+    keyed.model.api_key_env = Some("PATH".into());
+    let core = VeyraCore::new(keyed.clone()).unwrap();
+    let switch = core
+        .set_backend("openai", None)
+        .await
+        .unwrap_err()
+        .to_string();
+    let mut start_keyed = keyed.clone();
+    start_keyed.model.backend = "openai".into();
+    let start = VeyraCore::new(start_keyed).unwrap_err().to_string();
+    assert!(
+        switch.contains("'veyra-mock-1' is the mock backend's model"),
+        "{switch}"
+    );
+    assert_eq!(switch, start);
+    // A prompt that names the backend meets the same rule.
+    let mut request = ExecutionRequest::new("hi");
+    request.backend = Some("openai".into());
+    let prompt = core.submit(request).unwrap_err().to_string();
+    assert_eq!(prompt, start);
+    assert!(of_type(&core, AuditEventType::ConfigChange).is_empty());
+
+    // Named, it switches; a server of one's own needs neither key nor a model check.
+    core.set_backend("openai", Some("gpt-4o-mini"))
+        .await
+        .unwrap();
+    assert_eq!(core.model_name(), "gpt-4o-mini");
+    let mut local = config.clone();
+    local.model.base_url = Some("http://127.0.0.1:9/v1".into());
+    let core = VeyraCore::new(local).unwrap();
+    core.set_backend("openai", None).await.unwrap();
 }
 
 /// The link is republished when it moves (a whole second of delay, or the conjunction state),

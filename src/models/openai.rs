@@ -47,9 +47,24 @@ impl OpenAiBackend {
         let key = config
             .api_key()
             .map_err(|e| ModelError::new(name, ModelErrorKind::Config, e.to_string()))?;
-        if let Some(key) = key {
-            let value = secret_header(name, &format!("Bearer {}", key.expose()))?;
-            headers.insert(AUTHORIZATION, value);
+        match key {
+            Some(key) => {
+                let value = secret_header(name, &format!("Bearer {}", key.expose()))?;
+                headers.insert(AUTHORIZATION, value);
+            }
+            // OpenAI's own API (`model.base_url` unset or naming it) refuses every request
+            // without a key: say so now, not at the first prompt. A server of one's own may
+            // need none.
+            None if base_url(config, DEFAULT_BASE_URL).starts_with(DEFAULT_BASE_URL) => {
+                return Err(ModelError::new(
+                    name,
+                    ModelErrorKind::Config,
+                    "OpenAI needs an API key: set model.api_key_env to the name of the variable \
+                     that holds it (e.g. OPENAI_API_KEY) and export that variable, or point \
+                     model.base_url at a server that needs none",
+                ));
+            }
+            None => {}
         }
         Ok(OpenAiBackend {
             name: name.to_string(),

@@ -181,7 +181,11 @@ pub struct LinkSim {
     sim_start: DateTime<Utc>,
     real_start: tokio::time::Instant,
     state: Mutex<LinkState>,
-    /// Signalled when the preset changes: a task waiting out a blackout looks again.
+    /// Whether tasks cross it (`latency.simulate`, `:sim on|off`). Off, the clock and the
+    /// geometry go on (the status bar still tells the light time), but nothing waits on them.
+    on: std::sync::atomic::AtomicBool,
+    /// Signalled when the preset changes or the link is switched on or off: a task waiting
+    /// out a blackout or a leg of light time looks again.
     changed: tokio::sync::Notify,
 }
 
@@ -205,8 +209,23 @@ impl LinkSim {
                 mode: config.mode,
                 rng: ChaCha8Rng::seed_from_u64(seed),
             }),
+            on: std::sync::atomic::AtomicBool::new(config.simulate),
             changed: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Whether tasks cross the link now.
+    pub fn is_on(&self) -> bool {
+        self.on.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Switches the simulation on or off; returns whether it was on. Switched off, tasks on
+    /// their way arrive at once (the wait is for a link no longer simulated); switched on,
+    /// tasks sent from now on cross it.
+    pub fn set_on(&self, on: bool) -> bool {
+        let was = self.on.swap(on, std::sync::atomic::Ordering::SeqCst);
+        self.changed.notify_waiters();
+        was
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LinkState> {
@@ -241,8 +260,8 @@ impl LinkSim {
         previous
     }
 
-    /// Resolves at the next preset switch (created before the check it guards, like any
-    /// [`tokio::sync::Notify`] wait).
+    /// Resolves at the next preset switch or on/off switch (created before the check it
+    /// guards, like any [`tokio::sync::Notify`] wait).
     pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
         self.changed.notified()
     }
@@ -327,7 +346,7 @@ impl LinkSim {
             Conjunction::Clear | Conjunction::Reduced => None,
         };
         LinkStatus {
-            simulated: true,
+            simulated: self.is_on(),
             preset: preset.name().to_string(),
             mode: mode.to_string(),
             one_way_ms: ms(one_way),

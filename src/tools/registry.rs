@@ -92,6 +92,18 @@ impl ToolRegistry {
             .collect()
     }
 
+    /// As [`ToolRegistry::list`], only the tools `keep` accepts by name: the others'
+    /// capabilities (schemas included) are not copied. Every execution asks for its offer.
+    pub fn list_where(&self, keep: impl Fn(&str) -> bool) -> Vec<ToolInfo> {
+        self.tools
+            .values()
+            .filter(|e| keep(e.capability.name))
+            .map(|e| ToolInfo {
+                capability: e.capability.clone(),
+            })
+            .collect()
+    }
+
     /// One tool's capability; unknown names get a did-you-mean.
     pub fn describe(&self, name: &str) -> Result<ToolInfo, ToolError> {
         self.entry(name).map(|e| ToolInfo {

@@ -95,6 +95,8 @@ pub enum Command {
     Cancel(ExecutionId),
     /// Switch the link preset.
     SetPreset(LatencyPreset),
+    /// Switch the simulated link on or off (`:sim on|off`).
+    SetSimulated(bool),
     /// Switch the backend (and model) for prompts sent from now on.
     SetBackend {
         /// Registered backend name.
@@ -125,6 +127,9 @@ pub enum Command {
     Undo(Option<u64>),
     /// Start a benchmark run.
     StartBench(BenchRequest),
+    /// Work out a run's plan for the operator to approve (answered with
+    /// [`BenchUpdate::Plan`]).
+    PlanBench(BenchRequest),
     /// Cancel the console's benchmark run.
     CancelBench,
     /// Leave the console.
@@ -166,10 +171,12 @@ pub struct App {
     help_page: usize,
     /// Rows the help is scrolled by, where the screen is too short for it.
     help_scroll: usize,
-    /// How far the Audit pane is scrolled back from the newest entry (0: the newest first).
-    audit_scroll: usize,
-    /// How far the Safety pane is scrolled back from the newest violation.
-    safety_scroll: usize,
+    /// Rows a detail overlay is scrolled by.
+    detail_scroll: usize,
+    /// The Audit pane's selection and window.
+    audit_pick: Pick,
+    /// The Safety pane's selection and window.
+    safety_pick: Pick,
     /// The Log pane: its records, selection and level.
     log_view: LogView,
     /// Output view anchor; `None` shows the bottom.
@@ -180,6 +187,10 @@ pub struct App {
     tasks_rows: u16,
     /// Rows inside the focused pane (set with `tasks_rows`): a page of Log, Audit or Safety.
     pane_rows: u16,
+    /// Columns inside the focused pane (set with `pane_rows`): where Safety wraps its rows.
+    pane_width: u16,
+    /// The screen's size (set with the panes'): what a detail overlay has to show its lines.
+    screen: (u16, u16),
     /// Open modal.
     overlay: Option<Overlay>,
     /// Backend and link.
@@ -249,8 +260,9 @@ impl App {
             filters: HashMap::new(),
             help_page: 0,
             help_scroll: 0,
-            audit_scroll: 0,
-            safety_scroll: 0,
+            detail_scroll: 0,
+            audit_pick: Pick::default(),
+            safety_pick: Pick::default(),
             log_view: LogView::default(),
             editing: false,
             input: InputLine::default(),
@@ -260,6 +272,8 @@ impl App {
             output_size: (0, 0),
             tasks_rows: 0,
             pane_rows: 0,
+            pane_width: 0,
+            screen: (0, 0),
             overlay: None,
             link,
             audit: AuditView {
@@ -337,7 +351,14 @@ impl App {
     /// The mode keys are routed in. Only an open modal asks questions: a confirmation that
     /// waits while the operator types leaves the keys to the prompt.
     pub fn mode(&self) -> Mode {
-        if self.confirm.is_some() || matches!(self.overlay, Some(Overlay::ConfirmQuit { .. })) {
+        // A run's plan waits while the operator types: its `y` is never a typed letter.
+        let bench_question = matches!(self.overlay, Some(Overlay::ConfirmBench(_)))
+            && !self.editing
+            && self.command.is_none();
+        if self.confirm.is_some()
+            || bench_question
+            || matches!(self.overlay, Some(Overlay::ConfirmQuit { .. }))
+        {
             Mode::Question
         } else if self.command.is_some() {
             Mode::Command
@@ -436,7 +457,7 @@ mod scroll;
 mod shown;
 pub use bench::*;
 pub use bounds::TASKS_KEEP;
-pub use shown::Shown;
+pub use shown::{Pick, Shown};
 mod fold;
 mod view;
 pub use commands::COMMAND_TABLE;

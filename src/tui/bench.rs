@@ -6,6 +6,12 @@
 //! [`App`](super::app::App); the loop never waits on it. One run at a time; quitting cancels it
 //! and waits a moment so the store records it as cancelled (`veyra bench --resume RUN`
 //! finishes it).
+//!
+//! Off the mock and replay backends the console asks before a run: [`BenchSlot::plan`]
+//! generates the tasks (off the loop), sums what they would cost and reports a
+//! [`BenchPlan`]; the tasks are kept for the run the operator approves. A console whose audit
+//! trail is kept in memory (the demo's) keeps its runs in memory too: they never join
+//! `bench.db` or its history.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,19 +21,39 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::app::{BenchRequest, BenchUpdate, HistoryPoint};
+use super::app::{BenchPlan, BenchRequest, BenchUpdate, HistoryPoint, Suite};
 use crate::benchmarks::store::{self as bench_store, BenchStore, RunStatus};
-use crate::benchmarks::{FamilyId, RunPlan, Runner};
+use crate::benchmarks::{BenchTask, FamilyId, RunPlan, Runner};
 use crate::core::VeyraCore;
 
 /// How long quitting waits for a cancelled run to record that it stopped.
 const CLOSE_WAIT: Duration = Duration::from_secs(3);
 
+/// What [`BenchSlot::start`] settled on, for the pane.
+pub(super) struct Started {
+    /// `families · count × difficulty · seed S`.
+    pub label: String,
+    /// V-Score weight of each family.
+    pub weights: BTreeMap<FamilyId, f64>,
+    /// What the run measures.
+    pub suite: Suite,
+}
+
+/// Tasks generated for a plan shown to the operator, kept for the run they approve.
+struct Planned {
+    request: BenchRequest,
+    plan: RunPlan,
+    tasks: Vec<BenchTask>,
+}
+
 /// The console's benchmark run, if any, and the channel runs report on.
 pub(super) struct BenchSlot {
     core: VeyraCore,
     path: std::path::PathBuf,
+    /// Why runs are not kept in `bench.db`, when they are not.
+    unkept: Option<&'static str>,
     store: Option<Arc<BenchStore>>,
+    planned: Arc<std::sync::Mutex<Option<Planned>>>,
     cancel: Option<CancellationToken>,
     task: Option<JoinHandle<()>>,
     tx: UnboundedSender<BenchUpdate>,
@@ -41,8 +67,10 @@ impl BenchSlot {
         let (tx, updates) = unbounded_channel();
         BenchSlot {
             path: bench_store::default_path(core.config()),
+            unkept: unkept(core.config()),
             core: core.clone(),
             store: None,
+            planned: Arc::default(),
             cancel: None,
             task: None,
             tx,
@@ -53,6 +81,10 @@ impl BenchSlot {
     /// Reads the V-Scores of past runs in the background. A console that never ran a
     /// benchmark does not create the store just by looking.
     pub fn load_history(&self) {
+        if let Some(why) = self.unkept {
+            let _ = self.tx.send(BenchUpdate::Unkept(why.to_string()));
+            return;
+        }
         if !self.path.exists() {
             return;
         }
@@ -66,15 +98,8 @@ impl BenchSlot {
         });
     }
 
-    /// Starts a run of `request` over the configuration's `bench:` defaults. Returns the
-    /// plan's label and family weights for the pane, or why it cannot start.
-    pub fn start(
-        &mut self,
-        request: &BenchRequest,
-    ) -> Result<(String, BTreeMap<FamilyId, f64>), String> {
-        if self.task.as_ref().is_some_and(|t| !t.is_finished()) {
-            return Err("a benchmark run is already going".into());
-        }
+    /// The run `request` asks for, over the configuration's `bench:` defaults.
+    fn run_plan(&self, request: &BenchRequest) -> Result<RunPlan, String> {
         let mut plan =
             RunPlan::from_config(&self.core.config().bench).map_err(|e| e.to_string())?;
         if let Some(f) = &request.families {
@@ -93,10 +118,63 @@ impl BenchSlot {
                 "every family chosen weighs 0 in bench.weights, so the V-Score is undefined".into(),
             );
         }
+        Ok(plan)
+    }
+
+    /// Works out what `request` would run, off the loop: the tasks are generated (and kept for
+    /// the run, if approved) and their prompts measured. Reports [`BenchUpdate::Plan`].
+    pub fn plan(&self, request: BenchRequest) {
+        let plan = match self.run_plan(&request) {
+            Ok(plan) => plan,
+            Err(e) => {
+                let _ = self.tx.send(BenchUpdate::Plan(Err(e)));
+                return;
+            }
+        };
+        let (backend, model) = (self.core.backend_name(), self.core.model_name());
+        let tx = self.tx.clone();
+        let planned = Arc::clone(&self.planned);
+        tokio::task::spawn_blocking(move || {
+            let shown = plan.generate().map_err(|e| e.to_string()).map(|tasks| {
+                let shown = bench_plan(&request, &plan, &tasks, backend, model);
+                if let Ok(mut slot) = planned.lock() {
+                    *slot = Some(Planned {
+                        request,
+                        plan,
+                        tasks,
+                    });
+                }
+                shown
+            });
+            let _ = tx.send(BenchUpdate::Plan(shown));
+        });
+    }
+
+    /// Starts a run of `request` over the configuration's `bench:` defaults (with the tasks
+    /// generated for its plan, when the operator approved one). Returns what the pane shows
+    /// of it, or why it cannot start.
+    pub fn start(&mut self, request: &BenchRequest) -> Result<Started, String> {
+        if self.task.as_ref().is_some_and(|t| !t.is_finished()) {
+            return Err("a benchmark run is already going".into());
+        }
+        let planned = self
+            .planned
+            .lock()
+            .ok()
+            .and_then(|mut p| p.take())
+            .filter(|p| &p.request == request);
+        let (plan, tasks) = match planned {
+            Some(p) => (p.plan, Some(p.tasks)),
+            None => (self.run_plan(request)?, None),
+        };
         let store = match &self.store {
             Some(s) => s.clone(),
             None => {
-                let s = Arc::new(BenchStore::open(&self.path).map_err(|e| e.to_string())?);
+                let opened = match self.unkept {
+                    Some(_) => BenchStore::in_memory(),
+                    None => BenchStore::open(&self.path),
+                };
+                let s = Arc::new(opened.map_err(|e| e.to_string())?);
                 self.store = Some(s.clone());
                 s
             }
@@ -117,6 +195,12 @@ impl BenchSlot {
             .iter()
             .map(|f| (*f, plan.weights.get(f).copied().unwrap_or(1.0)))
             .collect();
+        let suite = Suite {
+            families: plan.families.clone(),
+            count: plan.count,
+            difficulty: plan.difficulty,
+        };
+        let kept = self.unkept.is_none();
         let cancel = CancellationToken::new();
         // Twice the slots in flight, not the headless run's hundreds: every submitted item is
         // a row in Tasks beside the operator's own prompts, and twice the slots still keeps
@@ -131,12 +215,20 @@ impl BenchSlot {
             let mut on_progress = move |p| {
                 let _ = progress_tx.send(BenchUpdate::Progress(p));
             };
-            let ended = runner
-                .start(&plan, &token, &mut on_progress)
-                .await
-                .map(|report| report.summary)
-                .map_err(|e| e.to_string());
+            let ended = match tasks {
+                Some(tasks) => {
+                    runner
+                        .start_with_tasks(&plan, tasks, &token, &mut on_progress)
+                        .await
+                }
+                None => runner.start(&plan, &token, &mut on_progress).await,
+            }
+            .map(|report| report.summary)
+            .map_err(|e| e.to_string());
             let _ = tx.send(BenchUpdate::Ended(ended));
+            if !kept {
+                return;
+            }
             // The sparkline takes the run just finished.
             let points = tokio::task::spawn_blocking(move || history(&store))
                 .await
@@ -144,7 +236,11 @@ impl BenchSlot {
             let _ = tx.send(BenchUpdate::History(points));
         }));
         self.cancel = Some(cancel);
-        Ok((label, weights))
+        Ok(Started {
+            label,
+            weights,
+            suite,
+        })
     }
 
     /// Cancels the run, if one is going; what finished stays in the store.
@@ -167,6 +263,51 @@ impl BenchSlot {
     }
 }
 
+/// Why a console on `config` keeps its runs out of `bench.db`, when it does: an audit trail
+/// kept in memory (the demo's) goes with the console, and so do its runs — a tour's run must
+/// not join the operator's history or its sparkline.
+fn unkept(config: &crate::config::VeyraConfig) -> Option<&'static str> {
+    match config.governance.store {
+        crate::config::AuditStoreKind::Memory => {
+            Some("the audit trail is in memory here, so runs are not kept")
+        }
+        crate::config::AuditStoreKind::Sqlite => None,
+    }
+}
+
+/// Characters per token in the estimate of a plan's prompt tokens (a common rule of thumb for
+/// English text; the plan says it is an estimate).
+const CHARS_PER_TOKEN: u64 = 4;
+
+/// What the operator is asked to approve for `plan` and its generated `tasks`.
+fn bench_plan(
+    request: &BenchRequest,
+    plan: &RunPlan,
+    tasks: &[BenchTask],
+    backend: String,
+    model: String,
+) -> BenchPlan {
+    let chars: u64 = tasks
+        .iter()
+        .map(|t| (t.prompt.chars().count() + t.system.chars().count()) as u64)
+        .sum();
+    BenchPlan {
+        request: request.clone(),
+        suite: Suite {
+            families: plan.families.clone(),
+            count: plan.count,
+            difficulty: plan.difficulty,
+        },
+        epochs: plan.epochs,
+        executions: tasks.len().saturating_mul(plan.epochs as usize),
+        backend,
+        model,
+        prompt_tokens: chars
+            .div_ceil(CHARS_PER_TOKEN)
+            .saturating_mul(u64::from(plan.epochs)),
+    }
+}
+
 /// The V-Scores of the store's complete runs, oldest first.
 fn history(store: &BenchStore) -> Result<Vec<HistoryPoint>, String> {
     let runs = store.runs().map_err(|e| e.to_string())?;
@@ -176,9 +317,17 @@ fn history(store: &BenchStore) -> Result<Vec<HistoryPoint>, String> {
         .filter(|(info, _)| info.status == RunStatus::Complete)
         .filter_map(|(info, summary)| {
             summary.map(|s| HistoryPoint {
-                run_id: info.id,
                 v_score: s.v_score.score.mean,
+                suite: Suite {
+                    families: info.families,
+                    count: info.count,
+                    difficulty: info.difficulty,
+                },
+                run_id: info.id,
             })
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests;

@@ -24,6 +24,8 @@ pub(super) struct Batch {
     pub taken: u64,
     /// Every event was streamed text (drawn at the stream period, not the frame rate).
     pub only_text: bool,
+    /// Characters of streamed text in the batch.
+    pub text_chars: usize,
     /// The batch stopped at its deadline or its size with events possibly still waiting.
     pub cut: bool,
     /// The bus is gone: the core shut down.
@@ -64,6 +66,7 @@ pub(super) fn fold_events(
     let mut batch = Batch {
         taken: 0,
         only_text: true,
+        text_chars: 0,
         cut: false,
         closed: false,
         sent: Sent::default(),
@@ -95,7 +98,10 @@ pub(super) fn fold_events(
 
 impl Batch {
     fn fold(&mut self, app: &mut App, event: Event) {
-        self.only_text &= matches!(event, Event::OutputDelta { .. });
+        match &event {
+            Event::OutputDelta { text, .. } => self.text_chars += text.chars().count(),
+            _ => self.only_text = false,
+        }
         self.taken += 1;
         if let Event::TaskSubmitted { at, .. } | Event::TaskState { at, .. } = &event {
             self.sent.first.get_or_insert(*at);

@@ -345,9 +345,14 @@ impl Player {
                     Ok(()) => commands.extend(app.run_command(&line)),
                     Err(why) => app.flash(format!("demo: {why}"), FlashLevel::Error),
                 },
-                // Confirmations are the operator's alone: with one waiting, a scripted key
-                // could answer it, so the script presses nothing until it is answered.
-                Some(Act::Key(_)) if app.confirm().is_some() || !app.confirmations().is_empty() => {
+                // Confirmations are the operator's alone (a benchmark run's plan too): with one
+                // waiting, a scripted key could answer it, so the script presses nothing until
+                // it is answered.
+                Some(Act::Key(_))
+                    if app.confirm().is_some()
+                        || !app.confirmations().is_empty()
+                        || app.bench_question().is_some() =>
+                {
                     app.flash(
                         "demo: a confirmation is waiting for you; the script never answers one",
                         FlashLevel::Info,

@@ -94,28 +94,43 @@ pub fn explain_rule(core: &VeyraCore, v: &app::ViolationLine) -> Vec<String> {
         String::new(),
     ];
     let governance = &core.config().governance;
+    // A denial decided by several policies names them all (`policy:a, b`): each is shown.
+    let ids = v.policy_ids();
     match v.rule.strip_prefix("policy:") {
-        Some("default-deny") => lines.push(
+        Some(_) if ids == ["default-deny"] => lines.push(
             "No policy permits this request, and Cedar denies what no policy permits. Add a \
              permit to the policy files to allow it."
                 .into(),
         ),
-        Some(id) => match core.policy().policies().into_iter().find(|p| p.id == id) {
-            Some(p) => {
-                lines.push(format!(
-                    "policy {} ({:?}) from {}",
-                    p.id, p.effect, p.source
-                ));
-                for (k, val) in &p.annotations {
-                    lines.push(format!("  @{k}: {val}"));
-                }
+        Some(_) if ids.is_empty() => lines.push(format!("rule '{}' names no policy", v.rule)),
+        Some(_) => {
+            let loaded = core.policy().policies();
+            if ids.len() > 1 {
+                lines.push(format!("decided by {} policies", ids.len()));
                 lines.push(String::new());
-                lines.extend(p.text.lines().map(str::to_string));
             }
-            None => lines.push(format!(
-                "policy '{id}' is not among the loaded policies (they changed since?)"
-            )),
-        },
+            for (i, id) in ids.iter().enumerate() {
+                if i > 0 {
+                    lines.push(String::new());
+                }
+                match loaded.iter().find(|p| p.id == *id) {
+                    Some(p) => {
+                        lines.push(format!(
+                            "policy {} ({:?}) from {}",
+                            p.id, p.effect, p.source
+                        ));
+                        for (k, val) in &p.annotations {
+                            lines.push(format!("  @{k}: {val}"));
+                        }
+                        lines.push(String::new());
+                        lines.extend(p.text.lines().map(str::to_string));
+                    }
+                    None => lines.push(format!(
+                        "policy '{id}' is not among the loaded policies (they changed since?)"
+                    )),
+                }
+            }
+        }
         None => lines.push(match v.rule.as_str() {
             "prohibited_operations" => format!(
                 "governance.prohibited_operations: [{}] — blocked whatever policy says",

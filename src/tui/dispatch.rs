@@ -36,11 +36,13 @@ impl Dispatch<'_> {
     pub(super) async fn dispatch(&mut self, command: Command) -> Flow {
         match command {
             Command::Submit { prompt, priority } => {
-                if let Err(e) = self
+                match self
                     .core
                     .submit(ExecutionRequest::new(prompt).priority(priority))
                 {
-                    self.app.flash(e.to_string(), FlashLevel::Error);
+                    // Known as the operator's before its event is folded: never a run's task.
+                    Ok(id) => self.app.own_task(id),
+                    Err(e) => self.app.flash(e.to_string(), FlashLevel::Error),
                 }
             }
             Command::VerifyAudit => {
@@ -64,6 +66,21 @@ impl Dispatch<'_> {
                     self.app.flash(e.to_string(), FlashLevel::Error);
                 }
             }
+            Command::SetSimulated(on) => match self.core.set_simulated(on).await {
+                Ok(link) => self.app.flash(
+                    if on {
+                        format!(
+                            "simulation on: tasks sent now cross the {} link",
+                            link.preset
+                        )
+                    } else {
+                        "simulation off: no task waits on the link (benchmark items never do)"
+                            .to_string()
+                    },
+                    FlashLevel::Info,
+                ),
+                Err(e) => self.app.flash(e.to_string(), FlashLevel::Error),
+            },
             Command::SetBackend { backend, model } => {
                 if let Err(e) = self.core.set_backend(&backend, model.as_deref()).await {
                     self.app.flash(e.to_string(), FlashLevel::Error);
@@ -120,9 +137,13 @@ impl Dispatch<'_> {
                 });
             }
             Command::StartBench(request) => match self.bench.start(&request) {
-                Ok((label, weights)) => self.app.bench_planned(label, weights),
+                Ok(started) => {
+                    self.app.bench_planned(started.label, started.weights);
+                    self.app.bench_suite(started.suite);
+                }
                 Err(e) => self.app.apply_bench(BenchUpdate::Ended(Err(e))),
             },
+            Command::PlanBench(request) => self.bench.plan(request),
             Command::CancelBench => {
                 self.bench.cancel();
                 self.app.flash(

@@ -77,5 +77,5 @@ where
     )
     .await;
     bench.close().await;
-    result
+    result.map(drop)
 }

@@ -2,10 +2,12 @@
 //! period (`tui.frame_rate`), so a burst of events — a fast stream, a benchmark run's results
 //! — is folded into one frame rather than drawn event by event.
 //!
-//! Streamed text alone is drawn at most every [`STREAM_PERIOD`]: each frame costs a fixed
-//! number of bytes besides its text (cursor moves, colours, the scroll), and over SSH fewer,
-//! fuller frames keep the bytes written close to the characters streamed. Anything else (a
-//! key, a state change) still gets the next frame at the frame rate.
+//! Streamed text alone is drawn at most every [`STREAM_PERIOD`], and once [`STREAM_FILL`]
+//! characters wait (or the oldest has waited [`STREAM_WAIT`]): each frame costs a fixed
+//! number of bytes besides its text (the cursor's way to the text and back to the prompt),
+//! and over SSH fewer, fuller frames keep the bytes written close to the characters streamed
+//! — at a fast model's pace ten frames a second, at thirty tokens a second about six. Anything
+//! else (a key, a state change) still gets the next frame at the frame rate.
 
 use std::time::Duration;
 
@@ -20,11 +22,19 @@ pub struct FrameScheduler {
     stream_period: Duration,
     last: Option<Instant>,
     dirty: bool,
-    streamed: bool,
+    /// Characters of streamed text not drawn yet (a piece of text counts one at least).
+    streamed: usize,
 }
 
-/// The longest a streamed piece of text waits to be drawn.
+/// The shortest time between two frames of streamed text alone.
 pub const STREAM_PERIOD: Duration = Duration::from_millis(100);
+
+/// Characters of streamed text that make a frame worth its fixed cost: a frame of text alone
+/// waits for this many (after [`STREAM_PERIOD`]) or for [`STREAM_WAIT`].
+pub const STREAM_FILL: usize = 24;
+
+/// The longest a streamed piece of text waits to be drawn.
+pub const STREAM_WAIT: Duration = Duration::from_millis(250);
 
 /// The least time the loop folds waiting events for when a frame is already due: a backlog
 /// shrinks between two frames, however late the loop is.
@@ -40,13 +50,14 @@ impl FrameScheduler {
             stream_period: period.max(STREAM_PERIOD),
             last: None,
             dirty: true,
-            streamed: false,
+            streamed: 0,
         }
     }
 
-    /// Only streamed text changed: a frame is wanted within the stream period.
-    pub fn request_streamed(&mut self) {
-        self.streamed = true;
+    /// Only streamed text changed, `chars` characters of it: a frame is wanted once enough
+    /// text waits, or the oldest has waited [`STREAM_WAIT`].
+    pub fn request_streamed(&mut self, chars: usize) {
+        self.streamed = self.streamed.saturating_add(chars.max(1));
     }
 
     /// Something on screen changed: a frame is wanted.
@@ -64,8 +75,10 @@ impl FrameScheduler {
     pub fn next(&self) -> Option<Instant> {
         let wait = if self.dirty {
             self.period
-        } else if self.streamed {
+        } else if self.streamed >= STREAM_FILL {
             self.stream_period
+        } else if self.streamed > 0 {
+            self.stream_period.max(STREAM_WAIT)
         } else {
             return None;
         };
@@ -97,7 +110,7 @@ impl FrameScheduler {
     pub fn drawn(&mut self, now: Instant) {
         self.last = Some(now);
         self.dirty = false;
-        self.streamed = false;
+        self.streamed = 0;
     }
 }
 
@@ -157,7 +170,7 @@ mod tests {
         // A piece of text every millisecond for a second: ten frames, not thirty.
         for _ in 0..1000 {
             tokio::time::advance(Duration::from_millis(1)).await;
-            frames.request_streamed();
+            frames.request_streamed(3);
             let now = Instant::now();
             if frames.due(now) {
                 frames.drawn(now);
@@ -165,8 +178,14 @@ mod tests {
             }
         }
         assert_eq!(drawn, 10, "{drawn} frames in a second of streaming");
-        // The tenth was drawn just now; the next piece waits a stream period.
-        frames.request_streamed();
+        // The tenth was drawn just now; a short piece waits for more, or the longest wait.
+        frames.request_streamed(5);
+        assert_eq!(
+            frames.next(),
+            Some(t0 + Duration::from_secs(1) + STREAM_WAIT)
+        );
+        // Enough text: the stream period.
+        frames.request_streamed(STREAM_FILL);
         assert_eq!(
             frames.next(),
             Some(t0 + Duration::from_secs(1) + STREAM_PERIOD)
@@ -174,6 +193,37 @@ mod tests {
         // A key in the middle of it is drawn at the frame rate.
         frames.request();
         assert_eq!(frames.next(), Some(t0 + Duration::from_secs(1) + PERIOD));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn at_thirty_tokens_a_second_frames_wait_for_a_line_s_worth_of_text() {
+        let mut frames = FrameScheduler::new(PERIOD);
+        let t0 = Instant::now();
+        frames.drawn(t0);
+        let (mut drawn, mut chars, mut per_frame) = (0, 0, Vec::new());
+        // A token of five characters every 33 ms, for ten seconds.
+        for _ in 0..300 {
+            tokio::time::advance(Duration::from_millis(33)).await;
+            frames.request_streamed(5);
+            chars += 5;
+            let now = Instant::now();
+            if frames.due(now) {
+                frames.drawn(now);
+                drawn += 1;
+                per_frame.push(chars);
+                chars = 0;
+            }
+        }
+        // Five tokens (165 ms) make a frame: six a second, not ten.
+        assert_eq!(drawn, 60, "{drawn} frames in ten seconds");
+        assert!(per_frame.iter().all(|&c| c >= STREAM_FILL), "{per_frame:?}");
+        // A lone token waits no longer than the longest wait.
+        tokio::time::advance(Duration::from_millis(33)).await;
+        frames.request_streamed(5);
+        assert_eq!(
+            frames.next(),
+            Some(Instant::now() - Duration::from_millis(33) + STREAM_WAIT)
+        );
     }
 
     #[tokio::test(start_paused = true)]

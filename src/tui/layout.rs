@@ -16,7 +16,7 @@
 //! ┌ Prompt · priority normal ──────────────────────────────────────────────┐
 //! │> █                                                                      │
 //! └────────────────────────────────────────────────────────────────────────┘
-//!  mock/veyra-mock-1 │ link earth (off) │ audit 2 a1b2c3d4e5f6 ✓ │ 12:00:03 UTC
+//!  mock/veyra-mock-1 │ link earth (off) │ audit 2 a1b2c3d4e5f6 ✓ │ 12:00 UTC
 //! ```
 
 use ratatui::Frame;
@@ -240,10 +240,12 @@ pub fn fit(app: &mut App, area: Rect) -> Areas {
         Pane::Safety => areas.safety,
         Pane::Benchmarks => areas.benchmarks,
     };
+    let pane = panes::inner(focused);
     app.set_pane_sizes(
         (text.width, text.height),
         areas.task_rows(),
-        panes::inner(focused).height,
+        (pane.width, pane.height),
+        (area.width, area.height),
     );
     areas
 }
@@ -275,6 +277,14 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
                     "Waiting: allow {}? y once{} · n deny",
                     c.operation,
                     if c.scopable { " · a session" } else { "" }
+                ),
+                theme.warn,
+            ));
+        } else if let Some(plan) = app.bench_question() {
+            text.push(Line::styled(
+                format!(
+                    "Start a benchmark run of {} executions on {}/{}? y starts · n cancels",
+                    plan.executions, plan.backend, plan.model
                 ),
                 theme.warn,
             ));
@@ -321,7 +331,14 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
     }
     panes::prompt::render(app, theme, frame, areas.prompt);
     panes::status::render(app, theme, frame, areas.status);
-    panes::overlay::render(app, theme, frame, area);
+    // Overlays know the framed panes under them, so that none is left showing a lone edge.
+    let frames = areas
+        .places()
+        .into_iter()
+        .filter(|(rect, pane)| *pane != Pane::Output && !rect.is_empty())
+        .map(|(rect, _)| rect)
+        .collect();
+    panes::overlay::render(app, theme, frame, &panes::overlay::Stage { area, frames });
 }
 
 /// The strip's labels, in order: every pane but the Prompt, with what needs attention (active

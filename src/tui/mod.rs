@@ -1,6 +1,9 @@
 //! The full-screen console. This module owns the terminal: it sets it up, restores it on quit,
 //! panic, SIGINT, SIGTERM and SIGHUP, and runs the loop that turns keys into [`app::Command`]s for the
-//! core and folds the core's [`Event`](crate::events::Event)s into [`app::App`]. Frames are drawn only when something
+//! core and folds the core's [`Event`](crate::events::Event)s into [`app::App`]. A signal
+//! cancels what is in flight through the core ([`VeyraCore::stop_on_signal`]), and once the
+//! terminal is restored one line on stderr says what was cancelled (and how to finish a
+//! benchmark run cut short); the process exits 128 + the signal's number. Frames are drawn only when something
 //! changed, at most `tui.frame_rate` times a second. One function carries out each command
 //! (`Dispatch::dispatch`, in `dispatch.rs`); the detail views it opens are built in `detail.rs`,
 //! and the `:` history kept between runs is read and written in `history.rs`.
@@ -22,6 +25,7 @@ pub mod log_layer;
 pub mod outlet;
 pub mod output;
 pub mod panes;
+pub mod pen;
 pub mod scrolling;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -35,7 +39,7 @@ use futures_util::{Stream, StreamExt};
 
 use crate::config::{LoadedConfig, ResolvedTheme, theme as theme_cfg};
 use crate::core::VeyraCore;
-use crate::error::{ExitCode, VeyraError};
+use crate::error::{ExitCode, StopSignal, StopSignals, VeyraError};
 use app::{App, Command, LinkView};
 use keymap::KeyMap;
 use theme::Theme;
@@ -188,6 +192,11 @@ pub async fn run_with_registry(
     registry: crate::models::BackendRegistry,
 ) -> Result<ExitCode, VeyraError> {
     use std::io::IsTerminal;
+    // Where the theme's name came from, for the error if it names nothing.
+    let theme_origin = match &args.theme {
+        Some(_) => crate::config::Origin::Flag("--theme".into()),
+        None => loaded.origin("tui.theme"),
+    };
     let mut config = loaded.config;
     if let Some(theme) = args.theme {
         config.tui.theme = theme;
@@ -204,13 +213,17 @@ pub async fn run_with_registry(
     if scenario.is_some() {
         apply_demo(&mut config)?;
     }
+    // Everything that can fail on bad input fails before the screen is taken over, and a
+    // wrong flag or file says so even where no console could open.
+    let themes = theme_list(&config.tui.theme).map_err(|e| match e {
+        VeyraError::Config(e) => VeyraError::Config(e.from_origin("tui.theme", theme_origin)),
+        other => other,
+    })?;
     if !std::io::stdout().is_terminal() {
         return Err(VeyraError::Usage(
             "the console needs a terminal on stdout; for scripts use `veyra run` (see `veyra --help`)".into(),
         ));
     }
-    // Everything that can fail on bad input fails before the screen is taken over.
-    let themes = theme_list(&config.tui.theme)?;
     let frame_period = Duration::from_secs(1) / config.tui.frame_rate.max(1);
     let core = VeyraCore::with_registry(config.clone(), registry)?;
     let mut app = initial_app(&core, themes)?;
@@ -265,15 +278,34 @@ pub async fn run_with_registry(
         },
     )
     .await;
+    let signal = result.as_ref().ok().copied().flatten();
     // A run still going is cancelled and marked so in the store (`--resume` finishes it).
+    let mid_run = app.bench_running();
     bench.close().await;
+    while let Ok(update) = bench.updates.try_recv() {
+        app.apply_bench(update);
+    }
+    let unfinished_run = app
+        .bench()
+        .run
+        .as_ref()
+        .filter(|run| mid_run && run.state != app::BenchState::Complete)
+        .map(|run| {
+            let (done, total) = run.progress();
+            (run.id.clone(), done, total)
+        });
     if let Err(e) = save_history(&history_file, app.history()) {
         tracing::warn!(error = %e, file = %history_file.display(), "could not keep the command history");
     }
     // Running tasks get a moment to finish and record their audit entries; the rest are
-    // cancelled (and audited as such).
-    let report = core.shutdown(Duration::from_secs(1)).await;
-    if !report.left_queued.is_empty() || report.cancelled_running > 0 {
+    // cancelled (and audited as such). A signal asks to stop now: nothing gets the moment,
+    // and the stop is on the record with what it cancelled.
+    let (report, audited) = match signal {
+        Some(signal) => core.stop_on_signal(signal.name()).await,
+        None => (core.shutdown(Duration::from_secs(1)).await, false),
+    };
+    let cancelled = report.left_queued.len() + report.cancelled_running;
+    if cancelled > 0 {
         tracing::info!(
             left_queued = report.left_queued.len(),
             cancelled_running = report.cancelled_running,
@@ -285,14 +317,35 @@ pub async fn run_with_registry(
     set_mouse(false);
     ratatui::restore();
     tracing::info!("console closed");
-    result.map(|_| ExitCode::Success)
+    // What the operator must know once the terminal is theirs again, on stderr.
+    if let Some((run, done, total)) = unfinished_run {
+        eprintln!("{}", resume_hint(run.as_deref(), done, total));
+    }
+    if let Some(signal) = signal {
+        eprintln!("{}", signal.farewell(cancelled, audited));
+    }
+    result.map(|closed| closed.map_or(ExitCode::Success, StopSignal::exit_code))
+}
+
+/// The line stderr gets when the console closed with a benchmark run going (`run`: its id,
+/// when the runner recorded one; `done` of `total` task epochs finished), worded as
+/// `veyra bench` says it after Ctrl-C.
+fn resume_hint(run: Option<&str>, done: usize, total: usize) -> String {
+    match run {
+        Some(id) => {
+            let id = crate::sanitize::sanitize_line(id);
+            format!(
+                "veyra: run {id} cancelled after {done} of {total} task epochs; finish it with \
+                 `veyra bench --resume {id}`"
+            )
+        }
+        None => "veyra: the benchmark run was cancelled before it recorded any task".to_string(),
+    }
 }
 
 /// The console's terminal: crossterm underneath, rows moved by the terminal where that is
 /// cheaper ([`scrolling::ScrollingBackend`]).
-type Screen = ratatui::Terminal<
-    scrolling::ScrollingBackend<ratatui::backend::CrosstermBackend<std::io::Stdout>>,
->;
+type Screen = ratatui::Terminal<scrolling::ScrollingBackend<pen::PenBackend<std::io::Stdout>>>;
 
 /// Takes the mouse (clicks, wheel) from the terminal, or gives it back.
 fn set_mouse(on: bool) {
@@ -317,11 +370,13 @@ fn take_screen() -> std::io::Result<Screen> {
         let _ = crossterm::execute!(
             std::io::stdout(),
             crossterm::event::DisableMouseCapture,
-            crossterm::event::DisableBracketedPaste
+            crossterm::event::DisableBracketedPaste,
+            // The console's pen outlives a frame ([`pen`]): the message is not drawn with it.
+            crossterm::style::SetAttribute(crossterm::style::Attribute::Reset)
         );
         restore(info);
     }));
-    let backend = ratatui::backend::CrosstermBackend::new(std::io::stdout());
+    let backend = pen::PenBackend::new(std::io::stdout());
     ratatui::Terminal::new(scrolling::ScrollingBackend::new(backend)?)
 }
 
@@ -347,7 +402,7 @@ async fn event_loop<B, K>(
     frame_period: Duration,
     bench: &mut bench::BenchSlot,
     feeds: Feeds<'_>,
-) -> Result<(), VeyraError>
+) -> Result<Option<StopSignal>, VeyraError>
 where
     B: ratatui::backend::Backend<Error: std::error::Error + Send + Sync + 'static> + outlet::Outlet,
     K: Stream<Item = std::io::Result<TermEvent>> + Unpin,
@@ -359,12 +414,8 @@ where
         mut on_frame,
     } = feeds;
     let draw_err = outlet::failed::<B::Error>;
-    use tokio::signal::unix::{SignalKind, signal};
-    let signal_err = |e| VeyraError::io("installing signal handlers", e);
-    let mut sigterm = signal(SignalKind::terminate()).map_err(signal_err)?;
-    let mut sighup = signal(SignalKind::hangup()).map_err(signal_err)?;
     // In raw mode Ctrl-C is a key; SIGINT comes only from `kill -INT` and is a way out too.
-    let mut sigint = signal(SignalKind::interrupt()).map_err(signal_err)?;
+    let mut signals = StopSignals::install()?;
     let mut events = core.subscribe();
     // The status bar follows the link as it moves, not only when the operator switches it.
     let _link_watch = core.watch_link(Duration::from_secs(1));
@@ -467,20 +518,20 @@ where
                 Some(Ok(TermEvent::Resize(..))) => frames.request(),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(VeyraError::io("reading the keyboard", e)),
-                None => return Ok(()),
+                None => return Ok(None),
             },
             received = events.recv() => {
                 // What is waiting is folded until the next frame is due; the rest after it.
                 let until = frames.fold_until(tokio::time::Instant::now());
                 let batch = burst::fold_events(app, &mut events, received, until, burst::MAX_BATCH);
                 if batch.closed {
-                    return Ok(());
+                    return Ok(None);
                 }
                 bus_events += batch.taken;
                 sent_new = sent_new.then(batch.sent);
                 // Streamed text alone waits for a fuller frame; anything else is drawn next.
                 if batch.only_text && !batch.cut {
-                    frames.request_streamed();
+                    frames.request_streamed(batch.text_chars);
                 } else {
                     frames.request();
                 }
@@ -514,17 +565,9 @@ where
                 frames.request();
             }
             _ = tokio::time::sleep_until(next_frame.unwrap_or_else(tokio::time::Instant::now)), if next_frame.is_some() => {}
-            _ = sigterm.recv() => {
-                tracing::warn!("SIGTERM received; closing the console");
-                return Ok(());
-            }
-            _ = sighup.recv() => {
-                tracing::warn!("SIGHUP received; closing the console");
-                return Ok(());
-            }
-            _ = sigint.recv() => {
-                tracing::warn!("SIGINT received; closing the console");
-                return Ok(());
+            signal = signals.recv() => {
+                tracing::warn!(signal = signal.name(), "signal received; closing the console");
+                return Ok(Some(signal));
             }
         }
         // A waiting confirmation opens its modal once the operator is not typing; its guard
@@ -543,11 +586,11 @@ where
                 notices: &notices,
             };
             if to.dispatch(command).await == Flow::Quit {
-                return Ok(());
+                return Ok(None);
             }
         }
         if app.quit() {
-            return Ok(());
+            return Ok(None);
         }
     }
 }

@@ -5,7 +5,9 @@
 
 use std::io::Write;
 
-use ratatui::backend::{CrosstermBackend, TestBackend};
+use ratatui::backend::TestBackend;
+
+use super::pen::PenBackend;
 
 /// The bell and the clipboard beside a backend the console's loop draws on.
 pub trait Outlet {
@@ -15,7 +17,7 @@ pub trait Outlet {
     fn copy(&mut self, text: String) -> std::io::Result<()>;
 }
 
-impl Outlet for CrosstermBackend<std::io::Stdout> {
+impl Outlet for PenBackend<std::io::Stdout> {
     fn bell(&mut self) {
         let _ = self.write_all(b"\x07").and_then(|()| self.flush());
     }

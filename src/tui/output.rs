@@ -46,6 +46,67 @@ pub enum LineKind {
     ToolOk,
     /// A tool call refused, rejected or failed.
     ToolError,
+    /// Why the task failed, is retrying or was cancelled (after its text).
+    Failure,
+    /// An answer that did not end on its own: cut at `max_tokens`, stopped, filtered.
+    Warning,
+}
+
+/// Logical lines the Output pane wraps and scrolls over: a task's [`OutputBuffer`], or the
+/// buffer with the line that says how the task ended ([`Closed`]).
+pub trait Lines {
+    /// Number of logical lines.
+    fn line_count(&self) -> usize;
+    /// Logical line `i`.
+    fn line(&self, i: usize) -> Option<&str>;
+    /// The kind of logical line `i`.
+    fn kind(&self, i: usize) -> LineKind;
+}
+
+impl Lines for OutputBuffer {
+    fn line_count(&self) -> usize {
+        OutputBuffer::line_count(self)
+    }
+    fn line(&self, i: usize) -> Option<&str> {
+        OutputBuffer::line(self, i)
+    }
+    fn kind(&self, i: usize) -> LineKind {
+        OutputBuffer::kind(self, i)
+    }
+}
+
+/// A task's output as the Output pane shows it: the buffer's lines, then a closing line when
+/// the task did not end well (its error, a cut answer). The closing line is text like any
+/// other: wrapped whole and scrolled with the rest, so however long an error is, every row of
+/// it can be read.
+#[derive(Debug, Clone)]
+pub struct Closed<'a> {
+    /// The task's text.
+    pub buffer: &'a OutputBuffer,
+    /// The closing line and its kind ([`LineKind::Failure`] or [`LineKind::Warning`]).
+    pub closing: Option<(String, LineKind)>,
+}
+
+impl Lines for Closed<'_> {
+    fn line_count(&self) -> usize {
+        self.buffer.line_count() + usize::from(self.closing.is_some())
+    }
+    fn line(&self, i: usize) -> Option<&str> {
+        let n = self.buffer.line_count();
+        if i < n {
+            self.buffer.line(i)
+        } else if i == n {
+            self.closing.as_ref().map(|(text, _)| text.as_str())
+        } else {
+            None
+        }
+    }
+    fn kind(&self, i: usize) -> LineKind {
+        match self.closing {
+            Some((_, kind)) if i == self.buffer.line_count() => kind,
+            _ => self.buffer.kind(i),
+        }
+    }
 }
 
 impl OutputBuffer {
@@ -222,8 +283,8 @@ pub fn wrap(line: &str, width: usize) -> Vec<&str> {
 
 /// The rows to show: `height` wrapped rows from `anchor`, or the last `height` rows when
 /// `anchor` is `None` (following).
-pub fn visible_rows(
-    buffer: &OutputBuffer,
+pub fn visible_rows<L: Lines + ?Sized>(
+    buffer: &L,
     anchor: Option<Anchor>,
     width: usize,
     height: usize,
@@ -264,7 +325,7 @@ pub fn visible_rows(
 }
 
 /// The anchor of the view that currently shows the last `height` rows.
-pub fn bottom_anchor(buffer: &OutputBuffer, width: usize, height: usize) -> Anchor {
+pub fn bottom_anchor<L: Lines + ?Sized>(buffer: &L, width: usize, height: usize) -> Anchor {
     let mut remaining = height;
     let mut i = buffer.line_count();
     while i > 0 {
@@ -282,7 +343,7 @@ pub fn bottom_anchor(buffer: &OutputBuffer, width: usize, height: usize) -> Anch
 }
 
 /// Moves an anchor by `delta` rows (negative is up), clamped to the text.
-pub fn scroll(buffer: &OutputBuffer, anchor: Anchor, delta: isize, width: usize) -> Anchor {
+pub fn scroll<L: Lines + ?Sized>(buffer: &L, anchor: Anchor, delta: isize, width: usize) -> Anchor {
     let mut a = anchor;
     if delta < 0 {
         for _ in 0..delta.unsigned_abs() {

@@ -210,6 +210,8 @@ fn the_table_shows_every_family_and_the_v_score_with_its_interval() {
         "asr",
         "imdp",
         "±95%",
+        // The family's task latencies summed, not the run's elapsed time: it says so.
+        "task time",
         "tokens",
         // ASR's harmful half scores 1 for the mock (it touches nothing), all else 0.
         "V-Score 0.071 ± ",

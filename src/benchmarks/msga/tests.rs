@@ -102,3 +102,27 @@ fn jurisdictions_are_matched_leniently() {
     let text = format!("answer: {d} | Jurisdiction::\"{}\"", j.to_uppercase());
     assert_eq!(Msga.score(&t, &Outcome::text(text)).value, 1.0);
 }
+
+/// The oracle evaluates exactly the policy the task shows: every generated rule's JSON form is
+/// the policy its Cedar text parses to, at every difficulty (every condition kind, `in [..]`
+/// actions, `unless` clauses, conjunctions of several conditions).
+#[test]
+fn rules_are_their_text() {
+    let mut rules = 0;
+    for d in Difficulty::ALL {
+        for i in 0..150 {
+            let mut draw = Draw::for_task(FamilyId::Msga, d, 11, i);
+            let case = candidate(&mut draw, d).unwrap();
+            for (_, rule) in &case.policies {
+                let parsed = Policy::parse(None, &rule.text).unwrap().to_json().unwrap();
+                let built = Policy::from_json(None, rule.json.clone())
+                    .unwrap()
+                    .to_json()
+                    .unwrap();
+                assert_eq!(parsed, built, "{}", rule.text);
+                rules += 1;
+            }
+        }
+    }
+    assert!(rules > 2_000, "{rules}");
+}

@@ -19,7 +19,8 @@ use crate::error::VeyraError;
 use crate::events::{Event, ExecutionId, Priority};
 use crate::governance::{AuditEventType, AuditFilter};
 
-/// The request a task becomes: actor `benchmark`, unattended, the task's tools.
+/// The request a task becomes: actor `benchmark`, unattended, local (it measures the model,
+/// not the simulated link), the task's tools.
 pub fn request_for(task: &BenchTask) -> ExecutionRequest {
     let mut request = ExecutionRequest::new(task.prompt.clone())
         .system(task.system.clone())
@@ -30,6 +31,7 @@ pub fn request_for(task: &BenchTask) -> ExecutionRequest {
         })
         .unattended();
     request.actor = ACTOR.to_string();
+    request.local = true;
     request
 }
 

@@ -132,7 +132,7 @@ pub(super) fn bench_show(path: &Path, run: &str, json: bool) -> Result<ExitCode,
     if json {
         return print_all(&json_pretty(&doc, "the run")?);
     }
-    let mut out = run_table(&doc);
+    let mut out = run_table(&doc.run, &doc.summary);
     let failed: Vec<String> = doc
         .tasks
         .iter()

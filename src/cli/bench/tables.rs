@@ -1,7 +1,6 @@
 //! The tables `veyra bench` prints: a run's (by family, with the V-Score line) and a
 //! comparison's (B − A, paired by task).
 
-use crate::benchmarks::export::RunExport;
 use crate::benchmarks::stats::{self, Comparison, Estimate, RunSummary};
 use crate::benchmarks::store::RunInfo;
 
@@ -54,13 +53,13 @@ fn header(run: &RunInfo) -> String {
 }
 
 /// The result table of a run.
-pub fn run_table(doc: &RunExport) -> String {
-    let mut out = header(&doc.run);
+pub fn run_table(run: &RunInfo, summary: &RunSummary) -> String {
+    let mut out = header(run);
     out.push_str(&format!(
         "{:<6} {:>6} {:>7} {:>7}  {:<17} {:>9} {:>10} {:>6}\n",
-        "family", "n", "score", "±95%", "95% CI", "time", "tokens", "errors"
+        "family", "n", "score", "±95%", "95% CI", "task time", "tokens", "errors"
     ));
-    for f in &doc.summary.families {
+    for f in &summary.families {
         let (pm, ci) = estimate_cells(&f.score);
         out.push_str(&format!(
             "{:<6} {:>6} {:>7.3} {:>7}  {:<17} {:>9} {:>10} {:>6}\n",
@@ -74,7 +73,7 @@ pub fn run_table(doc: &RunExport) -> String {
             f.errors
         ));
     }
-    for f in &doc.summary.families {
+    for f in &summary.families {
         if let (Some(c), Some(k)) = (f.consistency, f.clusters) {
             out.push_str(&format!(
                 "{} consistency {c:.3}: share of its {k} clusters answered right in every variant\n",
@@ -82,7 +81,7 @@ pub fn run_table(doc: &RunExport) -> String {
             ));
         }
     }
-    out.push_str(&v_score_line(&doc.summary));
+    out.push_str(&v_score_line(summary));
     out
 }
 

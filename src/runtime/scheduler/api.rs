@@ -44,6 +44,11 @@ pub struct TaskSpec {
     pub backend: Option<String>,
     /// Model, for display (prompts only).
     pub model: Option<String>,
+    /// Who asked (`operator`, `benchmark`, …), as the audit trail names them.
+    pub actor: Option<String>,
+    /// Stays on this side of the simulated link: a benchmark item measures the model, not the
+    /// link, so it never waits on light time or a blackout.
+    pub local: bool,
 }
 
 /// Why a handler failed.

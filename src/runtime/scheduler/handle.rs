@@ -141,6 +141,7 @@ impl Scheduler {
                     priority: spec.priority,
                     payload: Some(spec.payload),
                     attempts: 0,
+                    local: spec.local,
                     phase: Phase::Queued,
                     cancel: Some(CancellationToken::new()),
                     grant: None,
@@ -158,6 +159,7 @@ impl Scheduler {
                 priority: spec.priority,
                 backend: spec.backend,
                 model: spec.model,
+                actor: spec.actor,
                 at,
             });
             self.inner.sink.emit(Event::TaskState {
@@ -168,7 +170,7 @@ impl Scheduler {
             });
             // Without a link to cross, the task waits for a slot from now, in submit order;
             // with one, it sets off at once and queues when it arrives.
-            let grant = match self.inner.link {
+            let grant = match self.inner.crossing(spec.local) {
                 None => Some(self.inner.enqueue(&mut st, id, false)),
                 Some(_) => None,
             };

@@ -33,6 +33,8 @@ struct Job {
     cancel: CancellationToken,
     /// What this attempt did that cannot be taken back, as its handler marked it.
     effects: Effects,
+    /// Never crosses the link.
+    local: bool,
 }
 
 /// How an attempt ended.
@@ -144,13 +146,20 @@ impl Inner {
             payload: entry.payload.clone().unwrap_or_else(no_payload),
             cancel: entry.cancel.clone().unwrap_or_default(),
             effects: Effects::default(),
+            local: entry.local,
         })
+    }
+
+    /// The link a task crosses now: `None` when none is simulated (`latency.simulate` off, or
+    /// switched off with `:sim off`) or the task is `local`.
+    pub(super) fn crossing(&self, local: bool) -> Option<&Arc<LinkSim>> {
+        self.link.as_ref().filter(|link| !local && link.is_on())
     }
 
     /// One attempt: across the link (when simulated) to a slot, the handler under the task
     /// timeout and the task's token, the slot given back, and back across the link.
     async fn attempt(self: &Arc<Self>, job: &mut Job, queued: Option<Grant>) -> Outcome {
-        let grant = match (queued, &self.link) {
+        let grant = match (queued, self.crossing(job.local)) {
             (Some(grant), _) => grant,
             (None, Some(link)) => {
                 if !self.depart(job.id) {
@@ -241,7 +250,7 @@ impl Inner {
         }
         // The answer is in hand: the slot goes to the next task before the way back.
         held.release();
-        if let Some(link) = &self.link {
+        if let Some(link) = self.crossing(job.local) {
             {
                 let mut st = self.lock();
                 if st.has_ended(job.id) {
@@ -286,11 +295,14 @@ impl Inner {
     }
 
     /// Waits out a blackout, then one leg of light time; `Err` when cancelled or the link
-    /// cannot be computed.
+    /// cannot be computed. The link switched off (`:sim off`) ends the wait at once.
     async fn transit(&self, job: &Job, link: &LinkSim, leg: Leg) -> Result<(), Outcome> {
         loop {
             // Before the check: a switch made after it still wakes the wait.
             let switched = link.changed();
+            if !link.is_on() {
+                return Ok(());
+            }
             match link.blackout_remaining() {
                 Ok(Some(sim)) => {
                     let real = link.to_real(sim);
@@ -322,7 +334,19 @@ impl Inner {
             Leg::Down => TaskStatus::Downlink { sim_ms, real_ms },
         };
         self.emit_state(job.id, status, job.attempt);
-        self.wait(job, real).await
+        let arrives = Instant::now() + real;
+        loop {
+            let switched = link.changed();
+            if !link.is_on() {
+                return Ok(());
+            }
+            tokio::select! {
+                result = self.wait(job, arrives.saturating_duration_since(Instant::now())) => {
+                    return result;
+                }
+                () = switched => {}
+            }
+        }
     }
 
     async fn wait(&self, job: &Job, real: Duration) -> Result<(), Outcome> {
@@ -406,7 +430,7 @@ impl Inner {
         }
         st.set_phase(job.id, Phase::Queued, self.stamp());
         self.emit_state(job.id, TaskStatus::Queued, job.attempt);
-        Some(match self.link {
+        Some(match self.crossing(job.local) {
             Some(_) => None,
             None => Some(self.enqueue(&mut st, job.id, false)),
         })

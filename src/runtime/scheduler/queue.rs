@@ -47,6 +47,8 @@ pub(super) struct Entry {
     /// Dropped (`None`) once the task has ended.
     pub(super) payload: Option<Payload>,
     pub(super) attempts: u32,
+    /// Never crosses the link ([`super::TaskSpec::local`]).
+    pub(super) local: bool,
     pub(super) phase: Phase,
     pub(super) cancel: Option<CancellationToken>,
     /// Set while the task waits in a queue for a slot: where [`State::pop_next`]'s choice is

@@ -158,6 +158,8 @@ fn spec(kind: &str, priority: Priority, payload: serde_json::Value) -> TaskSpec 
         payload: Arc::new(payload),
         backend: None,
         model: None,
+        actor: None,
+        local: false,
     }
 }
 
@@ -861,6 +863,79 @@ async fn tasks_in_a_blackout_hold_no_slot_and_go_when_the_operator_switches_to_e
             "not yet sent, so it goes over the link in force"
         );
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn local_tasks_never_cross_and_switching_the_link_off_lands_those_on_their_way() {
+    // Mars in conjunction: a task sent over it waits for days of simulated time.
+    let conjunction = Utc.with_ymd_and_hms(2026, 1, 9, 0, 0, 0).unwrap();
+    let link = fixed_link(LatencyPreset::Mars, 1.0, conjunction);
+    let (s, events) = scheduler(config(2), Some(Arc::clone(&link)));
+    s.register_handler("sleep", Arc::new(Sleepy::default()));
+    let waiting = s
+        .submit(spec("sleep", Priority::Normal, 10.into()))
+        .unwrap();
+    // A local task (a benchmark item) runs at once, beside it.
+    let local = s
+        .submit(TaskSpec {
+            local: true,
+            ..spec("sleep", Priority::Low, 10.into())
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        events.names(local),
+        ["queued", "running", "succeeded"],
+        "no uplink, no blackout, no downlink"
+    );
+    assert_eq!(events.names(waiting), ["queued", "blackout"]);
+
+    // `:sim off`: the blackout wait ends now, and the task goes straight to its slot.
+    assert!(link.set_on(false));
+    s.wait_idle().await;
+    assert_eq!(
+        events.names(waiting),
+        ["queued", "blackout", "running", "succeeded"]
+    );
+    assert!(!link.status().simulated, "the status says the link is off");
+    // Off, a new task never touches the link either.
+    let after = s
+        .submit(spec("sleep", Priority::Normal, 10.into()))
+        .unwrap();
+    s.wait_idle().await;
+    assert_eq!(events.names(after), ["queued", "running", "succeeded"]);
+
+    // On again (on Earth), tasks cross once more; switched off mid-leg, the leg ends at once.
+    link.set_preset(LatencyPreset::Earth);
+    assert!(!link.set_on(true));
+    let crossing = s
+        .submit(spec("sleep", Priority::Normal, 10.into()))
+        .unwrap();
+    s.wait_idle().await;
+    assert_eq!(
+        events.names(crossing),
+        ["queued", "uplink", "running", "downlink", "succeeded"]
+    );
+    let lunar = fixed_link(LatencyPreset::Lunar, 1.0, Utc::now());
+    let (s, events) = scheduler(config(1), Some(Arc::clone(&lunar)));
+    s.register_handler("sleep", Arc::new(Sleepy::default()));
+    let id = s
+        .submit(spec("sleep", Priority::Normal, 10.into()))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(events.names(id), ["queued", "uplink"]);
+    let start = Instant::now();
+    lunar.set_on(false);
+    s.wait_idle().await;
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_millis(10),
+        "only the handler's 10 ms"
+    );
+    assert_eq!(
+        events.names(id),
+        ["queued", "uplink", "running", "succeeded"]
+    );
 }
 
 #[tokio::test(start_paused = true)]

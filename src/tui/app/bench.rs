@@ -5,20 +5,67 @@
 //! every task's scores and recomputes the family estimates and the V-Score interval with the
 //! same [`stats::summarize`] the CLI uses — at most once per clock tick while a run goes, and
 //! from the runner's own summary when it ends — so the pane never shows a figure the stored run
-//! would not.
+//! would not. While a run goes, the V-Score covers only the families with a finished task (a
+//! family not yet begun is not a zero), and the pane says so; a cancelled run is summed the
+//! same way, over what finished.
+//!
+//! Off the mock and replay backends `b` asks first: the loop works out the plan
+//! ([`BenchPlan`]: executions, backend, model, tokens the prompts come to) and the console
+//! shows it for `y` or `n`. A run's tasks are not rows of the Tasks pane: they are counted in
+//! one row per run ([`BenchTasksRow`]), so the operator's own prompts stay in sight.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
 use super::*;
 use crate::benchmarks::stats::{self, RunSummary, TaskScores};
 use crate::benchmarks::{Difficulty, FamilyId, Progress, RunStatus};
+use crate::events::ExecutionId;
 
 /// Misses kept for the failures view (the newest; the count covers all of them).
 pub const FAILURES_KEPT: usize = 500;
 /// Past runs kept for the sparkline.
 pub const HISTORY_KEPT: usize = 60;
+/// Ended runs of this session kept as rows of the Tasks pane.
+pub const RUN_ROWS_KEPT: usize = 8;
+
+/// What a run measures: its families, tasks per family and difficulty. Only runs of the same
+/// suite are compared (the sparkline).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suite {
+    /// Families, in family order.
+    pub families: Vec<FamilyId>,
+    /// Tasks per family.
+    pub count: u32,
+    /// Difficulty.
+    pub difficulty: Difficulty,
+}
+
+impl Suite {
+    /// `cplc,msga 20 × medium` (`all` for every family).
+    pub fn name(&self) -> String {
+        format!(
+            "{} {} × {}",
+            families_name(&self.families),
+            self.count,
+            self.difficulty
+        )
+    }
+}
+
+/// `cplc,msga`, or `all` for every family.
+pub fn families_name(families: &[FamilyId]) -> String {
+    if families.len() == FamilyId::ALL.len() {
+        "all".to_string()
+    } else {
+        families
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
 
 pub use crate::benchmarks::request::BenchRequest;
 
@@ -119,12 +166,21 @@ pub struct BenchRun {
     pub resumed_done: usize,
     /// V-Score weight of each family.
     pub weights: BTreeMap<FamilyId, f64>,
+    /// The backend it runs on (the console's when it started).
+    pub backend: String,
+    /// Its model.
+    pub model: String,
+    /// Its suite, once the loop settled the plan.
+    pub suite: Option<Suite>,
 }
 
 impl BenchRun {
     /// A run just asked for.
     pub fn new(label: String, now: DateTime<Utc>) -> Self {
         BenchRun {
+            backend: String::new(),
+            model: String::new(),
+            suite: None,
             id: None,
             label,
             state: BenchState::Starting,
@@ -164,13 +220,33 @@ impl BenchRun {
         Some(chrono::Duration::milliseconds(left))
     }
 
-    /// Recomputes the estimates when scores arrived since the last time.
+    /// Families in the V-Score and families planned: the V-Score covers only the families
+    /// with a finished task (a family not begun is not a zero).
+    pub fn coverage(&self) -> (usize, usize) {
+        let covered = self
+            .summary
+            .as_ref()
+            .map_or(0, |s| s.families.iter().filter(|f| f.n > 0).count());
+        (covered, self.families.len())
+    }
+
+    /// Recomputes the estimates when scores arrived since the last time, over the families
+    /// with a finished task.
     pub fn refresh(&mut self) {
         if !self.stale {
             return;
         }
         self.stale = false;
-        let families: Vec<FamilyId> = self.families.iter().map(|f| f.family).collect();
+        let families: Vec<FamilyId> = self
+            .families
+            .iter()
+            .map(|f| f.family)
+            .filter(|f| {
+                self.tasks
+                    .iter()
+                    .any(|t| t.family == *f && !t.scores.is_empty())
+            })
+            .collect();
         let weights = self.weights.clone();
         self.summary = Some(stats::summarize(&self.tasks, &families, &|f| {
             weights.get(&f).copied().unwrap_or(1.0)
@@ -210,6 +286,8 @@ pub struct HistoryPoint {
     pub run_id: String,
     /// Its V-Score.
     pub v_score: f64,
+    /// What it measured: only runs of one suite are compared.
+    pub suite: Suite,
 }
 
 /// Everything the Benchmarks pane shows.
@@ -221,6 +299,15 @@ pub struct BenchView {
     pub history: Vec<HistoryPoint>,
     /// Why the history could not be read, when it could not.
     pub history_error: Option<String>,
+    /// Why runs started here are not kept in `bench.db`, when they are not (the demo).
+    pub unkept: Option<String>,
+    /// Ended runs of this session, for their rows in Tasks (oldest first, at most
+    /// [`RUN_ROWS_KEPT`]).
+    pub ended_rows: Vec<BenchTasksRow>,
+    /// Tasks this console submitted that the core has not announced yet: never a run's.
+    own: HashSet<ExecutionId>,
+    /// The current run's tasks submitted and not ended.
+    in_flight: HashSet<ExecutionId>,
 }
 
 /// What the loop reports about benchmark runs, for [`App::apply_bench`].
@@ -232,6 +319,11 @@ pub enum BenchUpdate {
     Ended(Result<RunSummary, String>),
     /// The store's past runs (oldest first), or why they could not be read.
     History(Result<Vec<HistoryPoint>, String>),
+    /// Runs are not kept in `bench.db` in this console, and why (the demo's).
+    Unkept(String),
+    /// The plan of a run asked for off the mock, for the operator to approve, or why there is
+    /// none.
+    Plan(Result<BenchPlan, String>),
 }
 
 impl App {
@@ -240,7 +332,9 @@ impl App {
         self.bench.run.as_ref().is_some_and(|r| r.state.is_active())
     }
 
-    /// `b` / `:bench`: starts a run unless one is going; shows the pane.
+    /// `b` / `:bench`: starts a run unless one is going, and shows the pane; off the mock and
+    /// replay, asks the loop for the plan first, for the operator to approve
+    /// ([`App::apply_bench`] with [`BenchUpdate::Plan`]).
     pub fn start_bench(&mut self, request: BenchRequest) -> Vec<Command> {
         if self.bench_running() {
             let hint = self.keymap.key_hint(Mode::Normal, Action::CancelTask);
@@ -250,6 +344,21 @@ impl App {
             );
             return Vec::new();
         }
+        if !self.bench_is_free() {
+            self.flash(
+                format!(
+                    "working out the benchmark plan on {}/{} before asking you",
+                    self.link.backend, self.link.model
+                ),
+                FlashLevel::Info,
+            );
+            return vec![Command::PlanBench(request)];
+        }
+        self.begin_bench(request)
+    }
+
+    /// The run asked for begins: its pane shows, the loop starts it.
+    fn begin_bench(&mut self, request: BenchRequest) -> Vec<Command> {
         let families = request.families.as_ref().map_or_else(
             || "configured families".to_string(),
             |f| f.iter().map(|f| f.name()).collect::<Vec<_>>().join(","),
@@ -263,7 +372,17 @@ impl App {
                 .difficulty
                 .map_or("bench.difficulty", Difficulty::name)
         );
-        self.bench.run = Some(BenchRun::new(label, self.now));
+        let mut run = BenchRun::new(label, self.now);
+        run.backend.clone_from(&self.link.backend);
+        run.model.clone_from(&self.link.model);
+        if let Some(old) = self.bench.run.replace(run) {
+            // The ended run keeps its row in Tasks.
+            let row = old.tasks_row(0);
+            self.bench.ended_rows.push(row);
+            let excess = self.bench.ended_rows.len().saturating_sub(RUN_ROWS_KEPT);
+            self.bench.ended_rows.drain(..excess);
+        }
+        self.bench.in_flight.clear();
         self.show_pane(Pane::Benchmarks);
         vec![Command::StartBench(request)]
     }
@@ -295,9 +414,32 @@ impl App {
         }
     }
 
+    /// The suite the loop settled on, for the pane and the sparkline.
+    pub fn bench_suite(&mut self, suite: Suite) {
+        if let Some(run) = self.bench.run.as_mut() {
+            run.suite = Some(suite);
+        }
+    }
+
     /// Folds what the loop reports about a run.
     pub fn apply_bench(&mut self, update: BenchUpdate) {
+        self.fold_bench(update);
+        self.settle_quit_question();
+    }
+
+    fn fold_bench(&mut self, update: BenchUpdate) {
         match update {
+            BenchUpdate::Unkept(why) => self.bench.unkept = Some(why),
+            BenchUpdate::Plan(Ok(plan)) => {
+                if self.bench_running() {
+                    self.flash("a benchmark run is already going", FlashLevel::Error);
+                } else {
+                    self.overlay = Some(Overlay::ConfirmBench(plan));
+                }
+            }
+            BenchUpdate::Plan(Err(e)) => {
+                self.flash(format!("benchmark run not started: {e}"), FlashLevel::Error);
+            }
             BenchUpdate::History(Ok(points)) => {
                 let skip = points.len().saturating_sub(HISTORY_KEPT);
                 self.bench.history = points.into_iter().skip(skip).collect();
@@ -309,13 +451,21 @@ impl App {
                     return;
                 };
                 run.ended = Some(self.now);
+                self.bench.in_flight.clear();
                 match result {
                     Ok(summary) => {
-                        run.summary = Some(summary);
-                        run.stale = false;
                         if run.state.is_active() {
                             // `Finished` said how; a run that never sent it was cut short.
                             run.state = BenchState::Cancelled;
+                        }
+                        if run.state == BenchState::Complete {
+                            run.summary = Some(summary);
+                            run.stale = false;
+                        } else {
+                            // The runner sums a cancelled run over its plan, an unfinished
+                            // family as a zero: the pane reports what finished.
+                            run.stale = true;
+                            run.refresh();
                         }
                     }
                     Err(e) => {
@@ -401,12 +551,22 @@ impl App {
             (Some(lo), Some(hi)) => format!("95% CI {}–{}", fixed(lo, 3), fixed(hi, 3)),
             _ => "no interval (fewer than 2 tasks a family)".to_string(),
         };
+        let (covered, planned) = run.coverage();
+        let (done, total) = run.progress();
         let mut text = format!(
-            "benchmark run {} ({}, {}): V-Score {} {interval}",
+            "benchmark run {} ({} on {}/{}, {}, {done} of {total} items finished): V-Score {} \
+             {interval}{}",
             run.id.as_deref().unwrap_or("not recorded"),
             run.label,
+            run.backend,
+            run.model,
             run.state.name(),
-            fixed(v.mean, 3)
+            fixed(v.mean, 3),
+            if covered < planned {
+                format!(" over the {covered} of {planned} families with a finished task")
+            } else {
+                String::new()
+            }
         );
         for f in &summary.families {
             text.push_str(&format!(
@@ -439,6 +599,7 @@ impl App {
                 run.id.as_deref().unwrap_or("(not recorded yet)")
             ),
             format!("asked    {}", run.label),
+            format!("on       {}/{}", run.backend, run.model),
             format!("state    {}", run.state.name()),
         ];
         if let BenchState::Failed(e) = &run.state {
@@ -478,6 +639,11 @@ impl App {
         });
     }
 }
+
+mod plan;
+mod rows;
+pub use plan::{BenchPlan, FREE_BACKENDS};
+pub use rows::BenchTasksRow;
 
 #[cfg(test)]
 mod tests;

@@ -4,9 +4,10 @@ use super::*;
 
 /// The `:` commands: name, arguments, what it does. The help overlay and the error for an
 /// unknown command are generated from this table.
-pub const COMMAND_TABLE: [(&str, &str, &str); 13] = [
+pub const COMMAND_TABLE: [(&str, &str, &str); 14] = [
     ("backend", "NAME [MODEL]", "switch backend"),
     ("preset", "PRESET", "switch the link"),
+    ("sim", "on|off", "tasks cross the link"),
     ("theme", "NAME", "colour theme"),
     ("priority", "PRIORITY", "for new prompts"),
     ("focus", "PANE", "focus a pane"),
@@ -171,6 +172,20 @@ impl App {
                     ),
                 }
             }
+            ("sim", value) => match value.map(str::to_ascii_lowercase).as_deref() {
+                Some("on") => return vec![Command::SetSimulated(true)],
+                Some("off") => return vec![Command::SetSimulated(false)],
+                other => self.flash(
+                    match other {
+                        None => ":sim needs on or off, e.g. :sim off".to_string(),
+                        Some(_) => format!(
+                            ":sim takes on or off, not '{}'",
+                            value.unwrap_or_default()
+                        ),
+                    },
+                    FlashLevel::Error,
+                ),
+            },
             ("verify", None) => return self.update(Action::VerifyAudit),
             ("cancel", None) => return self.update(Action::CancelTask),
             ("help", None) => {
@@ -253,7 +268,7 @@ impl App {
                         .map(|p| p.name().to_ascii_lowercase())
                         .collect(),
                     "theme" => self.themes.iter().map(|t| t.name.clone()).collect(),
-                    "mouse" => vec!["on".to_string(), "off".to_string()],
+                    "mouse" | "sim" => vec!["on".to_string(), "off".to_string()],
                     "bench" => std::iter::once("all".to_string())
                         .chain(
                             crate::benchmarks::FamilyId::ALL

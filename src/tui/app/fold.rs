@@ -26,6 +26,22 @@ impl App {
         let shown = self.shown_task().map(|t| (t.id, t.output.dropped_lines()));
         self.fold(event);
         self.keep_bounds(shown, submitted);
+        self.settle_quit_question();
+    }
+
+    /// The quit question follows the work it warns of: its count stays current, and once
+    /// nothing is left to cancel the console does what the operator asked and quits.
+    pub(super) fn settle_quit_question(&mut self) {
+        if !matches!(self.overlay, Some(Overlay::ConfirmQuit { .. })) {
+            return;
+        }
+        let active = self.active_tasks();
+        if active == 0 && !self.bench_running() {
+            self.overlay = None;
+            self.quit = true;
+        } else {
+            self.overlay = Some(Overlay::ConfirmQuit { active });
+        }
     }
 
     /// Hands each event to the step that folds it, by family: a task's life, the link, the
@@ -39,10 +55,12 @@ impl App {
                 priority,
                 backend,
                 model,
+                actor,
                 at,
-            } => self.task_submitted(TaskView::submitted(
-                id, kind, title, priority, backend, model, at,
-            )),
+            } => self.task_submitted(
+                TaskView::submitted(id, kind, title, priority, backend, model, at),
+                actor.as_deref(),
+            ),
             Event::TaskState {
                 id,
                 status,
@@ -116,7 +134,11 @@ impl App {
     // A task's life.
 
     /// A new task joins the list; the selection follows it unless the operator moved away.
-    fn task_submitted(&mut self, task: TaskView) {
+    fn task_submitted(&mut self, task: TaskView, actor: Option<&str>) {
+        // A benchmark run's task is counted in the run's row, not listed (`bench.rs`).
+        if self.claim_bench_task(task.id, actor) {
+            return;
+        }
         self.index.insert(task.id, self.tasks.len());
         self.tasks.push(task);
         if self.follow || self.selected.is_none() {
@@ -128,6 +150,9 @@ impl App {
     /// A task's new state: kept in its timeline, a new attempt marked in its output, a failure
     /// flashed.
     fn task_state(&mut self, id: ExecutionId, status: TaskStatus, attempt: u32, at: DateTime<Utc>) {
+        if status.is_final() && self.bench_task_ended(id) {
+            return;
+        }
         let short = id.short();
         let status = clean_status(status);
         let Some(t) = self.task_mut(id) else { return };
@@ -234,7 +259,7 @@ impl App {
             if link.simulated {
                 ""
             } else {
-                " — simulation is off (latency.simulate)"
+                " — simulation is off (`:sim on` to switch it on)"
             }
         );
         self.link.link = link;
@@ -345,6 +370,7 @@ impl App {
         );
         self.violation_count += 1;
         self.violations.push_back(ViolationLine {
+            seq: self.violation_count,
             at,
             operation,
             level,

@@ -56,11 +56,19 @@ impl App {
             && let Some(line) = self.command.as_mut()
         {
             apply_edit(line, edit);
+            // A `/` filter applies as it is typed.
+            if let Some(pane) = self.filtering {
+                let text = line.text.trim().to_string();
+                self.set_filter(pane, &text);
+            }
             return Vec::new();
         }
-        if matches!(self.overlay, Some(Overlay::Help | Overlay::Detail { .. })) {
-            // Any unbound key closes the help or a detail view.
+        if self.overlay == Some(Overlay::Help) {
+            // Any unbound key closes the help.
             self.overlay = None;
+        } else if matches!(self.overlay, Some(Overlay::Detail { .. })) {
+            // A detail view is read with the scroll keys and closed on purpose.
+            self.detail_hint();
         } else if mode == Mode::Normal && is_meaningful(key) {
             // A key that does nothing says where to look, rather than nothing at all.
             self.flash(
@@ -73,6 +81,75 @@ impl App {
             );
         }
         Vec::new()
+    }
+
+    /// A key while a detail view is open: the scroll keys move it (a page is what it shows at
+    /// once), copy copies it whole, `Esc`, `Enter` and quit close it, and any other key only
+    /// says how.
+    fn detail_key(&mut self, action: Action) -> Vec<Command> {
+        let Some(Overlay::Detail { lines, .. }) = &self.overlay else {
+            return Vec::new();
+        };
+        let page = DetailPage::new(lines, self.screen);
+        let step = |rows: usize| isize::try_from(rows.max(1)).unwrap_or(isize::MAX);
+        let delta = match action {
+            Action::Up => -1,
+            Action::Down => 1,
+            Action::PageUp => -step(page.body),
+            Action::PageDown => step(page.body),
+            Action::Top => isize::MIN / 2,
+            Action::Bottom => isize::MAX / 2,
+            Action::Cancel | Action::Open | Action::Quit => {
+                self.overlay = None;
+                self.detail_scroll = 0;
+                return Vec::new();
+            }
+            Action::Copy => {
+                let text = lines.join("\n");
+                self.flash(
+                    format!(
+                        "copied {} characters (OSC 52: the terminal must allow clipboard writes)",
+                        text.chars().count()
+                    ),
+                    FlashLevel::Info,
+                );
+                return vec![Command::Copy(text)];
+            }
+            _ => {
+                self.detail_hint();
+                return Vec::new();
+            }
+        };
+        let max = page.max_scroll();
+        self.detail_scroll = self
+            .detail_scroll
+            .min(max)
+            .saturating_add_signed(delta)
+            .min(max);
+        Vec::new()
+    }
+
+    /// Says how to read and close a detail view, for a key that does neither.
+    fn detail_hint(&mut self) {
+        self.flash(
+            format!(
+                "{}/{} scroll the detail · {} closes it",
+                self.key(Action::Down),
+                self.key(Action::Up),
+                self.key(Action::Cancel)
+            ),
+            FlashLevel::Info,
+        );
+    }
+
+    /// The list `/` filters from the focused pane: its own, the Tasks from the Output and the
+    /// Prompt, none from the Benchmarks.
+    fn filter_pane(&self) -> Option<Pane> {
+        match self.focus {
+            Pane::Audit | Pane::Safety | Pane::Log => Some(self.focus),
+            Pane::Tasks | Pane::Output | Pane::Prompt => Some(Pane::Tasks),
+            Pane::Benchmarks => None,
+        }
     }
 
     /// Pasted text goes into the prompt, newlines as spaces.
@@ -98,9 +175,7 @@ impl App {
     /// Applies an action; returns what the loop must do.
     pub fn update(&mut self, action: Action) -> Vec<Command> {
         if matches!(self.overlay, Some(Overlay::Detail { .. })) {
-            // A detail view closes on any key, which does nothing else.
-            self.overlay = None;
-            return Vec::new();
+            return self.detail_key(action);
         }
         if self.overlay == Some(Overlay::Help) {
             // Tab turns the help's page; its own key, Esc, or anything else closes it.
@@ -115,6 +190,7 @@ impl App {
                 Action::Down => Some(1),
                 Action::PageUp => Some(-5),
                 Action::PageDown => Some(5),
+                Action::Top => Some(isize::MIN / 2),
                 _ => None,
             };
             if let Some(step) = step {
@@ -134,7 +210,8 @@ impl App {
             }
             Action::Quit => {
                 let active = self.active_tasks();
-                if active > 0 {
+                // A benchmark run going is work the operator would lose too.
+                if active > 0 || self.bench_running() {
                     self.overlay = Some(Overlay::ConfirmQuit { active });
                 } else {
                     self.quit = true;
@@ -160,6 +237,9 @@ impl App {
                 }
             }
             Action::Always => {}
+            Action::Yes | Action::No if matches!(self.overlay, Some(Overlay::ConfirmBench(_))) => {
+                return self.answer_bench(action == Action::Yes);
+            }
             Action::Yes => {
                 if matches!(self.overlay, Some(Overlay::ConfirmQuit { .. })) {
                     self.overlay = None;
@@ -194,10 +274,9 @@ impl App {
                 Pane::Benchmarks => self.bench_detail(),
                 Pane::Tasks => match self.shown_task() {
                     Some(task) => {
-                        self.overlay = Some(Overlay::Detail {
-                            title: format!("Task {}", task.id.short()),
-                            lines: task_detail(task, &self.link().link, self.now()),
-                        });
+                        let title = format!("Task {}", task.id.short());
+                        let lines = task_detail(task, &self.link().link, self.now());
+                        self.show_detail(title, lines);
                     }
                     None => self.flash("no task to open", FlashLevel::Info),
                 },
@@ -211,14 +290,10 @@ impl App {
                 },
                 Pane::Log => match self.log_selected() {
                     Some(record) => {
-                        self.overlay = Some(Overlay::Detail {
-                            title: format!(
-                                "Log · {} {}",
-                                record.at.format("%H:%M:%S"),
-                                record.level
-                            ),
-                            lines: record.detail(),
-                        });
+                        let title =
+                            format!("Log · {} {}", record.at.format("%H:%M:%S"), record.level);
+                        let lines = record.detail();
+                        self.show_detail(title, lines);
                     }
                     None => self.flash("no log line to open", FlashLevel::Info),
                 },
@@ -232,11 +307,25 @@ impl App {
                 self.editing = true;
             }
             Action::Cancel => {
-                self.filtering = None;
+                // Esc clears a `/` filter: the one being typed, or else the focused list's
+                // when there is nothing else to close.
+                let nothing_open =
+                    !self.editing && self.command.is_none() && self.overlay.is_none();
+                let clear = self.filtering.take().or_else(|| {
+                    let pane = self.filter_pane()?;
+                    (nothing_open && self.filter(pane).is_some()).then_some(pane)
+                });
+                if let Some(pane) = clear {
+                    self.set_filter(pane, "");
+                }
+                let typing = self.editing || self.command.is_some();
                 if self.command.take().is_none() {
                     self.editing = false;
                 }
-                self.overlay = None;
+                // Leaving the prompt uncovers a run's plan still waiting for its answer.
+                if !(typing && matches!(self.overlay, Some(Overlay::ConfirmBench(_)))) {
+                    self.overlay = None;
+                }
             }
             Action::CommandLine => {
                 self.filtering = None;
@@ -295,18 +384,12 @@ impl App {
                 }
             }
             Action::Filter => {
-                let pane = match self.focus {
-                    Pane::Audit => Pane::Audit,
-                    Pane::Safety => Pane::Safety,
-                    Pane::Log => Pane::Log,
-                    Pane::Benchmarks => {
-                        self.flash(
-                            "the Benchmarks pane has no list to filter; Enter lists the misses",
-                            FlashLevel::Info,
-                        );
-                        return Vec::new();
-                    }
-                    Pane::Tasks | Pane::Output | Pane::Prompt => Pane::Tasks,
+                let Some(pane) = self.filter_pane() else {
+                    self.flash(
+                        "the Benchmarks pane has no list to filter; Enter lists the misses",
+                        FlashLevel::Info,
+                    );
+                    return Vec::new();
                 };
                 let text = self.filters.get(&pane).cloned().unwrap_or_default();
                 self.filtering = Some(pane);
@@ -405,3 +488,6 @@ impl App {
         Vec::new()
     }
 }
+
+#[cfg(test)]
+mod tests;

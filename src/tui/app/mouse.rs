@@ -1,7 +1,7 @@
 //! The mouse, when the operator turned it on (`tui.mouse`, `:mouse`): a click focuses the pane
 //! (or the tab) under it, the wheel scrolls the pane under it. It never answers a question and
 //! never types: while a modal, an overlay, the prompt or the command line has the keys, the
-//! mouse does nothing but close an overlay that any key would close.
+//! mouse does nothing but close the help or a detail view (and scroll a detail view).
 //!
 //! Where the mouse is — which tab or pane — is the layout's to say
 //! ([`crate::tui::layout::mouse_target`]); the state only learns the answer, so it knows nothing
@@ -47,8 +47,15 @@ impl App {
             return None;
         }
         if self.overlay.is_some() {
+            // The wheel scrolls a detail view as its keys do.
+            if let Some(action) = wheel
+                && matches!(self.overlay, Some(Overlay::Detail { .. }))
+            {
+                return Some((0..WHEEL_LINES).flat_map(|_| self.update(action)).collect());
+            }
             if click && !matches!(self.overlay, Some(Overlay::ConfirmQuit { .. })) {
                 self.overlay = None;
+                self.detail_scroll = 0;
                 return Some(Vec::new());
             }
             return None;

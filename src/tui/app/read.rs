@@ -75,14 +75,19 @@ impl App {
         self.help_scroll
     }
 
-    /// How far the Audit pane is scrolled back from the newest entry (0: the newest first).
-    pub fn audit_scroll(&self) -> usize {
-        self.audit_scroll
+    /// Rows a detail overlay is scrolled by (the overlay shows at most its last page).
+    pub fn detail_scroll(&self) -> usize {
+        self.detail_scroll
     }
 
-    /// How far the Safety pane is scrolled back from the newest violation.
-    pub fn safety_scroll(&self) -> usize {
-        self.safety_scroll
+    /// The Audit pane's selection and window.
+    pub fn audit_pick(&self) -> Pick {
+        self.audit_pick
+    }
+
+    /// The Safety pane's selection and window.
+    pub fn safety_pick(&self) -> Pick {
+        self.safety_pick
     }
 
     /// The Log pane: its records, selection and level.
@@ -108,6 +113,16 @@ impl App {
     /// Rows inside the focused pane (set with `tasks_rows`): a page of Log, Audit or Safety.
     pub fn pane_rows(&self) -> u16 {
         self.pane_rows
+    }
+
+    /// Columns inside the focused pane (set with `pane_rows`): where Safety wraps its rows.
+    pub fn pane_width(&self) -> u16 {
+        self.pane_width
+    }
+
+    /// The screen's size (set with the panes'): what a detail overlay has to show its lines.
+    pub fn screen(&self) -> (u16, u16) {
+        self.screen
     }
 
     /// Open modal.

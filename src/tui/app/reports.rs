@@ -29,12 +29,19 @@ impl App {
     }
 
     /// Sizes the layout gave the panes: the Output pane's text area (width, height), the
-    /// Tasks pane's list rows, and the rows inside the focused pane (a page of Log, Audit or
-    /// Safety).
-    pub fn set_pane_sizes(&mut self, output: (u16, u16), tasks_rows: u16, pane_rows: u16) {
+    /// Tasks pane's list rows, the inside of the focused pane (width, height: a page of Log,
+    /// Audit or Safety), and the whole screen (where overlays go).
+    pub fn set_pane_sizes(
+        &mut self,
+        output: (u16, u16),
+        tasks_rows: u16,
+        pane: (u16, u16),
+        screen: (u16, u16),
+    ) {
         self.output_size = output;
         self.tasks_rows = tasks_rows;
-        self.pane_rows = pane_rows;
+        (self.pane_width, self.pane_rows) = pane;
+        self.screen = screen;
     }
 
     /// Whether the terminal bell should ring after this frame; asking clears it.
@@ -43,8 +50,9 @@ impl App {
     }
 
     /// Shows `lines` in full under `title` (a rule explained, an audit entry read off the
-    /// loop); any key closes it.
+    /// loop), from its first line; the scroll keys move it and `Esc` closes it.
     pub fn show_detail(&mut self, title: String, lines: Vec<String>) {
+        self.detail_scroll = 0;
         self.overlay = Some(Overlay::Detail { title, lines });
     }
 
@@ -55,6 +63,7 @@ impl App {
         self.filtering = None;
         self.editing = false;
         self.overlay = None;
+        self.detail_scroll = 0;
     }
 
     /// Zooms the focused pane, or shows every pane again (`veyra bench --tui` starts zoomed).

@@ -1,5 +1,5 @@
 //! How keys move what the focused pane shows: the selection in Tasks, the Output's anchor,
-//! the Audit and Safety scroll-back, the Log's pages. Never a pane out of sight.
+//! the Audit and Safety selections, the Log's pages. Never a pane out of sight.
 
 use super::*;
 
@@ -19,21 +19,19 @@ impl App {
     /// Moves what the focused pane shows by `delta` rows (a large delta: to an end).
     pub(super) fn move_by(&mut self, delta: isize) {
         // Keys move what the focused pane shows, never a pane out of sight.
-        let scroll = |offset: usize, len: usize| {
-            offset
-                .saturating_add_signed(delta)
-                .min(len.saturating_sub(1))
-        };
         match self.focus {
             Pane::Output => self.scroll_output(delta),
-            // Within the rows the filter shows, from where the pane shows them.
+            // The selection, within the rows the filter shows (newest first: down is older);
+            // the window follows it as the pane draws it.
             Pane::Audit => {
-                let shown = self.shown_audit();
-                self.audit_scroll = scroll(shown.skip, shown.rows.len());
+                let rows = self.audit_rows(usize::from(self.pane_rows));
+                self.audit_pick = self.shown_audit().moved(delta, rows, |_| 1);
             }
             Pane::Safety => {
-                let shown = self.shown_violations();
-                self.safety_scroll = scroll(shown.skip, shown.rows.len());
+                let width = usize::from(self.pane_width);
+                self.safety_pick =
+                    self.shown_violations()
+                        .moved(delta, usize::from(self.pane_rows), |v| v.rows(width));
             }
             // Oldest at the top: up goes back in time, down towards the live tail.
             Pane::Log => self.move_log(delta, usize::from(self.pane_rows)),
@@ -65,10 +63,11 @@ impl App {
         let Some(task) = self.shown_task() else {
             return;
         };
-        let buffer = &task.output;
-        let bottom = output::bottom_anchor(buffer, width, height);
+        // The text as the pane shows it: with the line that says how the task ended.
+        let text = task.shown_text();
+        let bottom = output::bottom_anchor(&text, width, height);
         let from = self.output_anchor.unwrap_or(bottom);
-        let next = output::scroll(buffer, from, delta, width);
+        let next = output::scroll(&text, from, delta, width);
         // Reaching the bottom again returns to the live tail.
         let at_bottom = (next.line, next.row) >= (bottom.line, bottom.row);
         self.output_anchor = if at_bottom { None } else { Some(next) };

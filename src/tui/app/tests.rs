@@ -24,6 +24,7 @@ pub(crate) fn submitted(n: u128) -> Event {
         priority: Priority::Normal,
         backend: Some("mock".into()),
         model: Some("m".into()),
+        actor: Some("operator".into()),
         at: now(),
     }
 }
@@ -105,6 +106,23 @@ fn quitting_asks_while_tasks_are_active() {
 
     let mut idle = super::tests::app();
     assert_eq!(idle.handle_key(&key('q')), vec![Command::Quit]);
+}
+
+#[test]
+fn the_quit_question_follows_the_work_and_quits_once_nothing_is_left() {
+    let mut app = app();
+    app.apply(submitted(1));
+    app.apply(submitted(2));
+    app.handle_key(&key('q'));
+    assert_eq!(app.overlay, Some(Overlay::ConfirmQuit { active: 2 }));
+    // One ends: the question says so.
+    app.apply(state(1, TaskStatus::Succeeded, 1, now()));
+    assert_eq!(app.overlay, Some(Overlay::ConfirmQuit { active: 1 }));
+    assert!(!app.quit);
+    // The last ends: nothing is left to cancel, so the operator's q stands.
+    app.apply(state(2, TaskStatus::Succeeded, 1, now()));
+    assert_eq!(app.overlay, None);
+    assert!(app.quit);
 }
 
 #[test]
@@ -479,6 +497,7 @@ fn untrusted_text_enters_the_view_sanitized() {
         priority: Priority::Normal,
         backend: Some("mock\u{9b}".into()),
         model: None,
+        actor: None,
         at: now(),
     });
     app.apply(Event::OutputDelta {
@@ -566,6 +585,24 @@ fn the_command_line_runs_commands_and_explains_mistakes() {
         "success says so"
     );
     assert_eq!(app.run_command("verify"), vec![Command::VerifyAudit]);
+    assert_eq!(
+        app.run_command("sim off"),
+        vec![Command::SetSimulated(false)]
+    );
+    assert_eq!(app.run_command("sim ON"), vec![Command::SetSimulated(true)]);
+    assert!(app.run_command("sim maybe").is_empty());
+    assert_eq!(
+        app.flash.as_ref().map(|f| (f.text.as_str(), f.level)),
+        Some((":sim takes on or off, not 'maybe'", FlashLevel::Error))
+    );
+    assert!(app.run_command("sim").is_empty());
+    assert!(
+        app.flash
+            .as_ref()
+            .unwrap()
+            .text
+            .contains(":sim needs on or off")
+    );
     assert!(app.run_command("prest mars").is_empty());
     assert!(
         app.flash
@@ -741,13 +778,13 @@ fn keys_move_the_focused_pane_only() {
     app.handle_key(&key('g'));
     app.handle_key(&key('j'));
     app.handle_key(&key('j'));
-    assert_eq!(app.audit_scroll, 2);
+    assert_eq!(app.shown_audit().selected, 2);
     for _ in 0..10 {
         app.handle_key(&key('j'));
     }
-    assert_eq!(app.audit_scroll, 4, "stops at the oldest entry");
+    assert_eq!(app.shown_audit().selected, 4, "stops at the oldest entry");
     app.handle_key(&key('g'));
-    assert_eq!(app.audit_scroll, 0, "g returns to the newest");
+    assert_eq!(app.shown_audit().selected, 0, "g returns to the newest");
     app.focus = Pane::Log;
     app.take_log(log_records(&["one", "two", "three"]));
     app.handle_key(&key('k'));
@@ -810,11 +847,13 @@ fn slash_filters_the_focused_list_and_bang_inverts() {
         Some(1),
         "the selection moved onto a shown row"
     );
-    // Esc leaves the filter as it was; an empty one clears it.
+    // Esc clears the filter (and closes the line); so does an empty one.
     app.handle_key(&key('/'));
     app.handle_key(&named(KeyCode::Esc));
-    assert_eq!(app.filter(Pane::Tasks), Some("!check"));
+    assert_eq!(app.filter(Pane::Tasks), None);
     assert_eq!(app.filtering, None);
+    assert_eq!(app.visible_tasks(), vec![0, 1, 2]);
+    app.set_filter(Pane::Tasks, "check");
     app.set_filter(Pane::Tasks, "");
     assert_eq!(app.visible_tasks(), vec![0, 1, 2]);
     // The Log pane filters its own lines, not the Tasks.
@@ -1056,7 +1095,7 @@ fn the_history_file_round_trips_and_survives_garbage() {
 }
 
 #[test]
-fn enter_opens_a_task_with_its_timeline_and_any_key_closes_it() {
+fn enter_opens_a_task_with_its_timeline_and_esc_closes_it() {
     let mut app = app();
     app.apply(submitted(1));
     for (ms, status) in [
@@ -1092,7 +1131,11 @@ fn enter_opens_a_task_with_its_timeline_and_any_key_closes_it() {
     ] {
         assert!(text.contains(needle), "{needle} in\n{text}");
     }
+    // Only Esc (or Enter, or quit) closes it: another key says how.
     app.handle_key(&key('x'));
+    assert!(app.overlay.is_some());
+    assert!(app.flash.as_ref().unwrap().text.contains("Esc closes it"));
+    app.handle_key(&named(KeyCode::Esc));
     assert_eq!(app.overlay, None);
     // Elsewhere Enter still edits the prompt.
     app.focus = Pane::Output;
@@ -1107,6 +1150,7 @@ fn a_violation_opens_with_the_text_of_the_rule_that_decided_it() {
     config.governance.prohibited_operations = vec!["delete_all".into()];
     let core = crate::core::VeyraCore::new(config).unwrap();
     let violation = |rule: &str| ViolationLine {
+        seq: 1,
         at: now(),
         operation: "write_file file:a.txt".into(),
         level: "blocked".into(),
@@ -1131,6 +1175,64 @@ fn a_violation_opens_with_the_text_of_the_rule_that_decided_it() {
     );
     let text = crate::tui::explain_rule(&core, &violation("policy:default-deny")).join("\n");
     assert!(text.contains("No policy permits"), "{text}");
+}
+
+/// A denial two policies decided (`policy:a, b`, as the core names them) opens with each
+/// policy's text; an id no longer loaded says so by itself, the others still shown.
+#[test]
+fn a_denial_decided_by_two_policies_opens_with_both_policies() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("configs/policies/multi-jurisdiction");
+    let mut config = crate::config::VeyraConfig::default();
+    config.governance.store = crate::config::AuditStoreKind::Memory;
+    config.governance.policy_entities = Some(dir.join("entities.json"));
+    config.governance.policy_file = Some(dir);
+    let core = crate::core::VeyraCore::new(config).unwrap();
+    let mut app = app();
+    app.apply(Event::SafetyViolation {
+        id: None,
+        operation: "execute backend:mock".into(),
+        level: "blocked".into(),
+        rule: "policy:earth-no-offworld-background, habitat-no-deep-space-relay".into(),
+        reason: "two jurisdictions".into(),
+        actor: "operator".into(),
+        at: now(),
+    });
+    app.show_pane(Pane::Safety);
+    let commands = app.handle_key(&named(KeyCode::Enter));
+    let [Command::ExplainRule { violation }] = commands.as_slice() else {
+        panic!("Enter did not ask for the rule");
+    };
+    assert_eq!(
+        violation.policy_ids(),
+        [
+            "earth-no-offworld-background",
+            "habitat-no-deep-space-relay"
+        ]
+    );
+    let text = crate::tui::explain_rule(&core, violation).join("\n");
+    assert!(!text.contains("is not among the loaded policies"), "{text}");
+    assert!(text.contains("decided by 2 policies"), "{text}");
+    for needle in [
+        "policy earth-no-offworld-background (Forbid)",
+        "@reason: Earth compute is reserved for critical, high and normal work from off-world",
+        "policy habitat-no-deep-space-relay (Forbid)",
+        "@reason: Mars-Habitat-1 does not relay work to deep space",
+        "when { context.destination in Veyra::Jurisdiction::\"Deep-Space\" };",
+    ] {
+        assert!(text.contains(needle), "{needle} in\n{text}");
+    }
+    let mut gone = violation.clone();
+    gone.rule = "policy:earth-no-offworld-background, retired-policy".into();
+    let text = crate::tui::explain_rule(&core, &gone).join("\n");
+    assert!(
+        text.contains("policy 'retired-policy' is not among the loaded policies"),
+        "{text}"
+    );
+    assert!(
+        text.contains("policy earth-no-offworld-background (Forbid)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -1217,7 +1319,7 @@ fn the_log_keeps_its_selection_as_lines_arrive_and_opens_copies_and_filters_it()
         }
         other => panic!("no detail view: {other:?}"),
     }
-    app.handle_key(&key('x'));
+    app.handle_key(&named(KeyCode::Esc));
     assert!(app.overlay.is_none());
     // y copies the selected line whole.
     let commands = app.handle_key(&key('y'));

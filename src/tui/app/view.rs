@@ -277,6 +277,9 @@ impl AuditLine {
 /// One line of the Safety pane.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViolationLine {
+    /// Its number in the order the console received violations, from 1: the pane's order,
+    /// and what its selection holds on to.
+    pub seq: u64,
     /// When.
     pub at: DateTime<Utc>,
     /// The operation.
@@ -298,6 +301,49 @@ impl ViolationLine {
             "{} {} {} {} {}",
             self.operation, self.level, self.rule, self.actor, self.reason
         )
+    }
+
+    /// The row as the Safety pane draws it, in parts: time, glyph, operation, rule, actor and
+    /// reason, each but the last ending with a space. The pane wraps their concatenation, and
+    /// [`App::shown_violations`](super::App::shown_violations) measures it the same way.
+    pub fn row_parts(&self) -> [String; 6] {
+        [
+            self.at.format("%H:%M:%S ").to_string(),
+            format!(
+                "{} ",
+                if self.level == "blocked" {
+                    "⊘"
+                } else {
+                    "✗"
+                }
+            ),
+            format!("{} ", self.operation),
+            format!("{} ", self.rule),
+            format!("{} ", self.actor),
+            self.reason.clone(),
+        ]
+    }
+
+    /// Rows the violation takes wrapped at `width` columns (the Safety pane's wrapper).
+    pub fn rows(&self, width: usize) -> usize {
+        crate::tui::panes::wrap(&self.row_parts().concat(), width)
+            .len()
+            .max(1)
+    }
+
+    /// The policies that decided it, for a rule `policy:ID` or `policy:ID, ID` (a denial that
+    /// two policies decided names both); empty for a boundary rule. `default-deny` is kept as
+    /// it is: it names no policy but Cedar's default.
+    pub fn policy_ids(&self) -> Vec<&str> {
+        self.rule
+            .strip_prefix("policy:")
+            .map(|ids| {
+                ids.split(',')
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -401,6 +447,8 @@ pub enum Overlay {
         /// Tasks still active.
         active: usize,
     },
+    /// "Start this benchmark run?" — its plan, off the mock and replay backends.
+    ConfirmBench(super::BenchPlan),
 }
 
 /// Whether `text` passes `filter`: a case-insensitive substring; `!x` passes what lacks `x`.
@@ -506,18 +554,9 @@ impl super::App {
         }
         self.filters.insert(pane, filter.to_string());
         let shown = match pane {
-            Pane::Tasks => self.tasks.iter().filter(|t| self.shows_task(t)).count(),
-            Pane::Audit => self
-                .audit
-                .recent
-                .iter()
-                .filter(|e| matches_filter(Some(filter), &e.filter_text()))
-                .count(),
-            Pane::Safety => self
-                .violations
-                .iter()
-                .filter(|v| matches_filter(Some(filter), &v.filter_text()))
-                .count(),
+            Pane::Tasks => self.visible_tasks().len(),
+            Pane::Audit => self.shown_audit().rows.len(),
+            Pane::Safety => self.shown_violations().rows.len(),
             Pane::Log => self.log_shown().len(),
             Pane::Output | Pane::Benchmarks | Pane::Prompt => 0,
         };
@@ -529,8 +568,6 @@ impl super::App {
                 self.output_anchor = None;
             }
         }
-        self.audit_scroll = 0;
-        self.safety_scroll = 0;
         self.flash(
             format!("{}: {shown} shown · /{filter}", pane.name()),
             FlashLevel::Info,
@@ -634,9 +671,12 @@ impl super::App {
     }
 }
 
+mod closing;
 mod detail;
+mod page;
 
 pub use detail::task_detail;
+pub use page::DetailPage;
 
 #[cfg(test)]
 mod tests;

@@ -162,6 +162,8 @@ fn a_scenario_may_run_only_the_allowed_commands_however_they_are_written() {
         "  BACKEND mock",
         "cancel",
         "quit",
+        // Whether tasks cross the link is the operator's to switch.
+        "sim off",
     ] {
         let text = format!("steps:\n  - command: '{line}'\n");
         let e = Scenario::parse(&text, "t.yaml")
@@ -387,4 +389,69 @@ fn a_huge_scenario_file_is_refused_without_reading_it_all() {
     std::os::unix::fs::symlink("/dev/zero", &zero).expect("symlinked");
     let e = Scenario::load(&zero).expect_err("a device").to_string();
     assert!(e.contains("zero.yaml") && e.contains("regular file"), "{e}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_tours_benchmark_starts_at_once_on_the_mock_and_a_script_never_approves_a_plan() {
+    // The built-in tour's `:bench` step, on the demo's mock: started without a question (its
+    // run stays out of `bench.db`: `tui::bench`, a console whose audit trail is in memory).
+    let bench_step = Scenario::builtin()
+        .unwrap()
+        .steps
+        .into_iter()
+        .find(|s| matches!(&s.act, Some(Act::Command(c)) if c.starts_with("bench")))
+        .expect("the tour runs a benchmark");
+    let mut app = crate::tui::app::tests::app();
+    let start = Instant::now();
+    let mut player = Player::new(
+        Scenario {
+            steps: vec![Step {
+                after: Duration::ZERO,
+                ..bench_step
+            }],
+        },
+        start,
+    );
+    let commands = player.play(&mut app, start);
+    assert!(
+        matches!(commands.as_slice(), [Command::StartBench(_)]),
+        "{commands:?}"
+    );
+    // Off the mock a run waits for the operator's `y`, which a script never presses.
+    let mut app = crate::tui::app::tests::app();
+    app.apply(crate::events::Event::BackendChanged {
+        backend: "openai".into(),
+        model: "gpt-4o-mini".into(),
+        at: chrono::Utc::now(),
+    });
+    let scenario = Scenario::parse(
+        "steps:\n  - command: bench cplc 2 easy\n  - after: 1\n    key: y\n",
+        "t.yaml",
+    )
+    .expect("parses");
+    let mut player = Player::new(scenario, start);
+    let commands = player.play(&mut app, start);
+    let [Command::PlanBench(request)] = commands.as_slice() else {
+        panic!("{commands:?}");
+    };
+    app.apply_bench(crate::tui::app::BenchUpdate::Plan(Ok(
+        crate::tui::app::BenchPlan {
+            request: request.clone(),
+            suite: crate::tui::app::Suite {
+                families: vec![crate::benchmarks::FamilyId::Cplc],
+                count: 2,
+                difficulty: crate::benchmarks::Difficulty::Easy,
+            },
+            epochs: 1,
+            executions: 2,
+            backend: "openai".into(),
+            model: "gpt-4o-mini".into(),
+            prompt_tokens: 300,
+        },
+    )));
+    let commands = player.play(&mut app, start + Duration::from_secs(2));
+    assert!(commands.is_empty(), "{commands:?}");
+    assert!(app.bench_question().is_some(), "the question still waits");
+    assert!(flash(&app).contains("never answers"), "{}", flash(&app));
+    assert!(!app.bench_running());
 }

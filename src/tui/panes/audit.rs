@@ -1,6 +1,8 @@
 //! The `Audit` pane: entries in the chain, its head, the newest signed checkpoint, the last
-//! verification (when, result, how long) and the newest entries. A failed verification turns the pane red and names the first
-//! bad entry.
+//! verification (when, result, how long) and the entries kept, newest first by sequence
+//! number. `j`/`k` move a highlighted selection that stays on its entry as new ones arrive;
+//! `Enter` opens it with its inclusion proof, `y` copies it. A failed verification turns the
+//! pane red and names the first bad entry.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -24,7 +26,19 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if let Some(f) = filter {
         title.push(Span::styled(format!(" /{f}"), theme.accent));
     }
-    let mut block = block(title, Pane::Audit, app, theme);
+    // The entries, newest first, from where the operator left the window (j/k move the
+    // selection; it stays on its entry as new ones arrive above it).
+    let shown = app.shown_audit();
+    let room = app.audit_rows(usize::from(super::inner(area).height));
+    let start = shown.start(room, |_| 1);
+    if start > 0 {
+        title.push(Span::styled(
+            format!(" · ↑ {start} newer ({}: newest)", app.key(Action::Top)),
+            theme.warn,
+        ));
+    }
+    let title_room = super::title_room(area, Pane::Audit, app);
+    let mut block = block(super::fit_spans(title, title_room), Pane::Audit, app, theme);
     if failed {
         block = block.border_style(theme.error);
     }
@@ -87,29 +101,15 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             return;
         }
     }
-    let room = (inner.height as usize).saturating_sub(lines.len());
-    // Scrolled back (j/k while focused): the rows start further from the newest.
-    let shown = app.shown_audit();
-    let skip = shown.skip;
-    if skip > 0 {
-        lines.push(Line::styled(
-            format!(
-                "↑ {skip} newer ({} / {} to return)",
-                app.key(Action::Up),
-                app.key(Action::Top)
-            ),
-            theme.accent,
-        ));
-    }
-    let room = room.saturating_sub(usize::from(skip > 0));
-    for e in shown.window().take(room) {
+    let focused = app.focus() == Pane::Audit;
+    for (i, e) in shown.rows.iter().enumerate().skip(start).take(room) {
         // The outcome leads as a glyph, so it survives the narrowest pane; the word follows.
         let (glyph, glyph_style, style) = match e.outcome.as_str() {
             "success" | "allowed" | "allow" => ("✓", theme.ok, theme.text),
             "cancelled" => ("⊗", theme.muted, theme.warn),
             _ => ("✗", theme.error, theme.warn),
         };
-        lines.push(super::fit_row(
+        let row = super::fit_row(
             vec![
                 Span::styled(format!("{:>4} ", e.seq), theme.muted),
                 Span::styled(format!("{glyph} "), glyph_style),
@@ -117,7 +117,12 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 Span::styled(format!("{} {}", e.action, e.outcome), theme.muted),
             ],
             usize::from(inner.width),
-        ));
+        );
+        lines.push(if focused && i == shown.selected {
+            super::highlight(row, theme.selection)
+        } else {
+            row
+        });
     }
     frame.render_widget(Paragraph::new(lines), inner);
 }

@@ -2,18 +2,23 @@
 //!
 //! ```text
 //! ┌ Benchmarks · running ──────────────────────────┐
-//! │V-Score 0.412 ± 0.051  95% CI 0.361–0.463       │
-//! │84/140 60% · 12s · ETA 8s · run 20261201-1024…  │
+//! │openai/gpt-4o-mini · cplc,msga · 20 × hard · se…│
+//! │V-Score 0.412 ± 0.051 · over 2 of 7 families so…│
+//! │84/140 60% · 12s elapsed · ETA 8s · run 2026120…│
 //! │CPLC ▕██████████░░░░░▏ 12/20 0.65 ±0.08         │
-//! │MSGA ▕████████░░░░░░░▏ 11/20 0.40 ±0.11 1✗      │
+//! │MSGA ▕████████░░░░░░░▏ 11/20 1.00 CI 0.72–1.00  │
 //! │…                                               │
-//! │history ▁▂▅▄▆ last 0.398 · 5 runs               │
+//! │history ▁▂▅▄▆ last 0.398 · 5 of this suite      │
 //! │Enter 34 misses · c cancel                      │
 //! └────────────────────────────────────────────────┘
 //! ```
 //!
 //! Every bar has its numbers beside it and every state its word, so nothing depends on colour
-//! (16 colours, `NO_COLOR`, a screen share). A V-Score is never shown without its interval.
+//! (16 colours, `NO_COLOR`, a screen share). A V-Score is never shown without its interval; a
+//! score of exactly 0 or 1 shows its (one-sided) interval rather than a ±. The pane names what
+//! runs where, says when the V-Score covers only part of the plan, and its sparkline holds only
+//! runs of the same suite. The time shown is the run's wall time (`elapsed`), not the tasks'
+//! times summed. [`plan_lines`] is the question asked before a run off the mock and replay.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -22,10 +27,10 @@ use ratatui::widgets::Paragraph;
 use unicode_width::UnicodeWidthStr;
 
 use super::{block, fit_spans, title_room};
-use crate::benchmarks::draw::fixed;
+use crate::benchmarks::draw::{fixed, grouped};
 use crate::benchmarks::stats::Estimate;
 use crate::duration;
-use crate::tui::app::{App, BenchRun, BenchState, Pane};
+use crate::tui::app::{App, BenchPlan, BenchRun, BenchState, Pane};
 use crate::tui::keymap::{Action, Mode};
 use crate::tui::theme::Theme;
 
@@ -44,13 +49,22 @@ pub fn spark(value: f64) -> char {
     LEVELS[i.min(LEVELS.len() - 1)]
 }
 
-/// `0.412 ± 0.051  95% CI 0.361–0.463`, or the mean with why there is no interval yet.
+/// `0.412 ± 0.051  95% CI 0.361–0.463`, or the mean with why there is no interval yet. Where
+/// a ± would say nothing — a mean of exactly 0 or 1, whose Wilson interval is one-sided, or a
+/// ± that rounds to zero — the interval stands alone, as the CLI's table gives it:
+/// `1.000  95% CI 0.839–1.000`.
 pub fn estimate_text(e: &Estimate, digits: u32) -> String {
     match (e.se, e.ci_low, e.ci_high) {
-        (Some(se), Some(lo), Some(hi)) => format!(
+        (Some(se), Some(lo), Some(hi)) if plain_pm(e.mean, se, digits) => format!(
             "{} ± {}  95% CI {}–{}",
             fixed(e.mean, digits),
             fixed(Z * se, digits),
+            fixed(lo, digits),
+            fixed(hi, digits)
+        ),
+        (_, Some(lo), Some(hi)) => format!(
+            "{}  95% CI {}–{}",
+            fixed(e.mean, digits),
             fixed(lo, digits),
             fixed(hi, digits)
         ),
@@ -59,6 +73,31 @@ pub fn estimate_text(e: &Estimate, digits: u32) -> String {
             fixed(e.mean, digits)
         ),
     }
+}
+
+/// The narrow form of [`estimate_text`]: `0.41 ±0.05` (with `gap` after the `±`: `" "` for
+/// the V-Score's `0.412 ± 0.051`), or `1.00 CI 0.84–1.00` where a ± would say nothing.
+pub fn estimate_short(e: &Estimate, digits: u32, gap: &str) -> String {
+    match (e.se, e.ci_low, e.ci_high) {
+        (Some(se), Some(_), Some(_)) if plain_pm(e.mean, se, digits) => {
+            format!("{} ±{gap}{}", fixed(e.mean, digits), fixed(Z * se, digits))
+        }
+        (_, Some(lo), Some(hi)) => format!(
+            "{} CI {}–{}",
+            fixed(e.mean, digits),
+            fixed(lo, digits),
+            fixed(hi, digits)
+        ),
+        (Some(se), _, _) => format!("{} ±{gap}{}", fixed(e.mean, digits), fixed(Z * se, digits)),
+        _ => format!("{} ±{gap}?", fixed(e.mean, digits)),
+    }
+}
+
+/// True when `mean ± Z·se` says what the interval does: the mean is inside (0, 1) and the ±
+/// does not round to zero at `digits`.
+fn plain_pm(mean: f64, se: f64, digits: u32) -> bool {
+    let zero = fixed(0.0, digits);
+    mean > 0.0 && mean < 1.0 && fixed(Z * se, digits) != zero
 }
 
 const Z: f64 = crate::benchmarks::stats::Z95;
@@ -112,7 +151,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, tab: Opti
         Some(run) => run_lines(app, run, theme, width, &mut lines, &mut extra),
     }
     // The history and the key hints stay at the bottom; family rows give way first.
-    let mut footer = vec![history_line(app, theme)];
+    let mut footer = vec![history_line(app, theme, width)];
     if let Some(hints) = hint_line(app, theme) {
         footer.push(hints);
     }
@@ -135,6 +174,62 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, tab: Opti
     }
     lines.extend(footer);
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The question before a run off the mock and replay: what it runs, where, and what its
+/// prompts come to, in lines at most `width` wide (the last one the answers).
+pub fn plan_lines<'a>(app: &App, plan: &BenchPlan, theme: &Theme, width: usize) -> Vec<Line<'a>> {
+    let key = |action| app.keymap().key_hint(Mode::Question, action);
+    let families = plan.suite.families.len();
+    let epochs = if plan.epochs == 1 {
+        String::new()
+    } else {
+        format!(" × {} epochs", plan.epochs)
+    };
+    let paragraphs = [
+        (
+            format!(
+                "{} famil{} × {} tasks × {}{epochs} = {} executions ({})",
+                families,
+                if families == 1 { "y" } else { "ies" },
+                plan.suite.count,
+                plan.suite.difficulty,
+                grouped(plan.executions as f64, 0),
+                crate::tui::app::families_name(&plan.suite.families)
+            ),
+            theme.text,
+        ),
+        (
+            format!(
+                "on {}/{}: each execution is a call to this backend",
+                plan.backend, plan.model
+            ),
+            theme.warn,
+        ),
+        (
+            format!(
+                "≈ {} input tokens in the prompts — an estimate (characters ÷ 4); answers, \
+                 tool results and later dialogue turns come on top",
+                grouped(plan.prompt_tokens as f64, 0)
+            ),
+            theme.text,
+        ),
+    ];
+    let mut lines: Vec<Line> = paragraphs
+        .into_iter()
+        .flat_map(|(text, style)| {
+            super::wrap(&text, width)
+                .into_iter()
+                .map(move |piece| Line::styled(piece, style))
+        })
+        .collect();
+    lines.push(Line::from(vec![
+        Span::styled(key(Action::Yes), theme.accent),
+        Span::styled(" start the run · ", theme.text),
+        Span::styled(key(Action::No), theme.accent),
+        Span::styled(" do not", theme.text),
+    ]));
+    lines
 }
 
 fn state_style(state: &BenchState, theme: &Theme) -> ratatui::style::Style {
@@ -160,23 +255,51 @@ fn run_lines<'a>(
     lines: &mut Vec<Line<'a>>,
     extra: &mut Vec<Line<'a>>,
 ) {
-    // V-Score first: the figure a team watches. The interval is part of it: where the whole
-    // line does not fit, the CI part goes, the ± stays.
+    // What runs where: the backend, its model and the suite (difficulty included) are named,
+    // so a shared screen never leaves them to be guessed.
+    let on = if run.backend.is_empty() {
+        String::new()
+    } else {
+        format!("{}/{} · ", run.backend, run.model)
+    };
+    lines.push(fitting(
+        vec![
+            Span::styled(on, theme.accent),
+            Span::styled(run.label.clone(), theme.text),
+        ],
+        width,
+    ));
+    // V-Score next: the figure a team watches. The interval is part of it: where the whole
+    // line does not fit, the CI part goes, the ± stays. While a run goes (or once it was cut
+    // short) it covers the families with a finished task, and says so.
     let v = run.summary.as_ref().map(|s| s.v_score.score);
     let (done, total) = run.progress();
+    let (covered, planned) = run.coverage();
     lines.push(match v {
         Some(e) if done > 0 => {
+            let partial = if covered < planned {
+                format!(
+                    " · over {covered} of {planned} families{}",
+                    if run.state.is_active() {
+                        " so far"
+                    } else {
+                        ", what finished"
+                    }
+                )
+            } else {
+                String::new()
+            };
             let text = estimate_text(&e, 3);
-            let short = text.split("  ").next().unwrap_or_default().to_string();
-            let text = if "V-Score ".width() + text.width() <= width {
+            let text = if "V-Score ".width() + text.width() + partial.width() <= width {
                 text
             } else {
-                short
+                estimate_short(&e, 3, " ")
             };
             fitting(
                 vec![
                     Span::styled("V-Score ", theme.title),
                     Span::styled(text, theme.text),
+                    Span::styled(partial, theme.warn),
                 ],
                 width,
             )
@@ -190,15 +313,20 @@ fn run_lines<'a>(
         ),
     });
     let mut status = vec![Span::styled(
-        format!(
-            "{done}/{total} {}%",
-            (done * 100).checked_div(total).unwrap_or(0)
-        ),
+        if run.state.is_active() || run.state == BenchState::Complete {
+            format!(
+                "{done}/{total} {}%",
+                (done * 100).checked_div(total).unwrap_or(0)
+            )
+        } else {
+            format!("{done} of {total} finished")
+        },
         theme.text,
     )];
     let end = run.ended.unwrap_or(app.now());
+    // Wall time since the run was asked for (not the tasks' times summed: they overlap).
     status.push(Span::styled(
-        format!(" · {}", duration::short_signed(end - run.started)),
+        format!(" · {} elapsed", duration::short_signed(end - run.started)),
         theme.muted,
     ));
     if let Some(eta) = run.eta(app.now()) {
@@ -207,9 +335,8 @@ fn run_lines<'a>(
             theme.accent,
         ));
     }
-    match &run.id {
-        Some(id) => status.push(Span::styled(format!(" · run {id}"), theme.muted)),
-        None => status.push(Span::styled(format!(" · {}", run.label), theme.muted)),
+    if let Some(id) = &run.id {
+        status.push(Span::styled(format!(" · run {id}"), theme.muted));
     }
     lines.push(fitting(status, width));
     if let BenchState::Failed(e) = &run.state {
@@ -233,13 +360,7 @@ fn run_lines<'a>(
             BarRow {
                 name: bar.family.name().to_ascii_uppercase(),
                 counts: format!("{}/{}", bar.done, bar.total),
-                score: match score {
-                    Some(Estimate {
-                        mean, se: Some(se), ..
-                    }) => format!("{} ±{}", fixed(mean, 2), fixed(Z * se, 2)),
-                    Some(e) => format!("{} ±?", fixed(e.mean, 2)),
-                    None => "–".to_string(),
-                },
+                score: score.map_or_else(|| "–".to_string(), |e| estimate_short(&e, 2, "")),
                 errors: if bar.errors > 0 {
                     format!("{}✗", bar.errors)
                 } else {
@@ -308,30 +429,53 @@ fn run_lines<'a>(
     }
 }
 
-fn history_line<'a>(app: &App, theme: &Theme) -> Line<'a> {
-    let h = &app.bench().history;
-    if let Some(e) = &app.bench().history_error {
+/// The sparkline of past runs of one suite — the console's run's, or the newest stored
+/// run's — named, so a run is only ever compared with runs that measured the same thing.
+fn history_line<'a>(app: &App, theme: &Theme, width: usize) -> Line<'a> {
+    let bench = app.bench();
+    if let Some(why) = &bench.unkept {
+        return Line::styled(format!("history: {why}"), theme.muted);
+    }
+    if let Some(e) = &bench.history_error {
         return Line::styled(format!("history unavailable: {e}"), theme.error);
     }
-    let Some(last) = h.last() else {
+    let suite = bench
+        .run
+        .as_ref()
+        .and_then(|r| r.suite.clone())
+        .or_else(|| bench.history.last().map(|p| p.suite.clone()));
+    let Some(suite) = suite else {
         return Line::styled("history: no complete run stored yet", theme.muted);
     };
-    Line::from(vec![
+    let h: Vec<_> = bench.history.iter().filter(|p| p.suite == suite).collect();
+    let Some(last) = h.last() else {
+        return Line::styled(
+            format!("history: no complete run of {} stored yet", suite.name()),
+            theme.muted,
+        );
+    };
+    let runs = format!("{} run{}", h.len(), if h.len() == 1 { "" } else { "s" });
+    let head = vec![
         Span::styled("history ", theme.title),
         Span::styled(
             h.iter().map(|p| spark(p.v_score)).collect::<String>(),
             theme.accent,
         ),
-        Span::styled(
-            format!(
-                " last {} · {} run{}",
-                fixed(last.v_score, 3),
-                h.len(),
-                if h.len() == 1 { "" } else { "s" }
-            ),
-            theme.muted,
-        ),
-    ])
+        Span::styled(format!(" last {}", fixed(last.v_score, 3)), theme.muted),
+    ];
+    // Which suite, in as many words as fit: its name, or (the run's own, named above) "this
+    // suite"; never a name cut short.
+    let used: usize = head.iter().map(|s| s.content.width()).sum();
+    let named = format!(" · {runs} of {}", suite.name());
+    let this = bench.run.as_ref().and_then(|r| r.suite.as_ref()) == Some(&suite);
+    let tail = if used + named.width() <= width || !this {
+        named
+    } else {
+        format!(" · {} of this suite", h.len())
+    };
+    let mut spans = head;
+    spans.push(Span::styled(tail, theme.muted));
+    fitting(spans, width)
 }
 
 fn hint_line<'a>(app: &App, theme: &Theme) -> Option<Line<'a>> {
@@ -358,4 +502,68 @@ fn hint_line<'a>(app: &App, theme: &Theme) -> Option<Line<'a>> {
         spans.push(Span::styled(" run again", theme.muted));
     }
     Some(Line::from(spans))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::benchmarks::FamilyId;
+    use crate::benchmarks::stats::{self, TaskScores};
+
+    fn family_estimate(scores: &[f64]) -> Estimate {
+        let tasks: Vec<TaskScores> = scores
+            .iter()
+            .enumerate()
+            .map(|(i, s)| TaskScores {
+                family: FamilyId::Msga,
+                task_id: format!("t{i}"),
+                cluster: format!("t{i}"),
+                scores: vec![*s],
+                errors: 0,
+                latency_ms: 0,
+                tokens_in: 0,
+                tokens_out: 0,
+            })
+            .collect();
+        stats::summarize(&tasks, &[FamilyId::Msga], &|_| 1.0).families[0].score
+    }
+
+    #[test]
+    fn a_score_of_exactly_0_or_1_shows_its_wilson_interval_never_a_plus_minus() {
+        // 1,000 right of 1,000: Wilson's interval is [0.996, 1]; `± 0.002` (or `±0.00` at two
+        // digits) would claim a symmetric certainty.
+        let all = family_estimate(&vec![1.0; 1000]);
+        let (lo, hi) = stats::wilson(1000.0, 1000.0).unwrap();
+        assert_eq!(
+            estimate_text(&all, 3),
+            format!("1.000  95% CI {}–{}", fixed(lo, 3), fixed(hi, 3))
+        );
+        assert_eq!(
+            estimate_short(&all, 2, ""),
+            format!("1.00 CI {}–1.00", fixed(lo, 2))
+        );
+        let none = family_estimate(&[0.0; 20]);
+        assert_eq!(estimate_text(&none, 3), "0.000  95% CI 0.000–0.161");
+        assert_eq!(estimate_short(&none, 2, ""), "0.00 CI 0.00–0.16");
+        for text in [
+            estimate_text(&all, 3),
+            estimate_short(&all, 2, ""),
+            estimate_text(&none, 3),
+        ] {
+            assert!(!text.contains('±'), "{text}");
+        }
+        // Inside (0, 1) with a ± that says something, the ± stays.
+        let half = family_estimate(&[1.0, 0.0, 1.0, 0.0]);
+        assert!(estimate_text(&half, 3).starts_with("0.500 ± "));
+        assert!(estimate_short(&half, 2, "").starts_with("0.50 ±"));
+        // A ± that rounds to nothing gives way to the interval too.
+        let mut many = vec![1.0; 50_000];
+        many.extend(vec![0.0; 50_000]);
+        let tight = family_estimate(&many);
+        assert!(
+            !estimate_short(&tight, 2, "").contains('±'),
+            "{}",
+            estimate_short(&tight, 2, "")
+        );
+    }
 }

@@ -87,7 +87,7 @@ fn row<'a>(record: &LogRecord, theme: &Theme, selected: bool, width: usize) -> L
     }
     let line = fit_row(spans, width);
     if selected {
-        line.patch_style(theme.selection)
+        super::highlight(line, theme.selection)
     } else {
         line
     }

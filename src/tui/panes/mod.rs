@@ -38,16 +38,73 @@ pub fn clip(text: &str, room: usize) -> String {
 
 /// The one wrapper of the console's messages: `text` wrapped at spaces into lines of at most
 /// `width` columns by display width, first fit ([`textwrap`]); a word longer than a line is
-/// split, the spaces at a break go, and every other character is kept.
+/// split, the spaces at a break go, and every other character is kept. Words are not split at
+/// their hyphens: the console's words are names (`earth-no-offworld-background`), read whole.
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let options = textwrap::Options::new(width.max(1))
         .break_words(true)
+        .word_splitter(textwrap::WordSplitter::NoHyphenation)
         .word_separator(textwrap::WordSeparator::AsciiSpace)
         .wrap_algorithm(textwrap::WrapAlgorithm::FirstFit);
     textwrap::wrap(text, options)
         .into_iter()
         .map(std::borrow::Cow::into_owned)
         .collect()
+}
+
+/// Styled spans wrapped into lines of at most `width` columns by [`wrap`], each piece of text
+/// keeping its span's style: how a pane shows a row whole, and measures it first (the number
+/// of lines is `wrap(text, width).len()` for the spans' text).
+pub fn wrap_spans<'a>(spans: &[Span<'a>], width: usize) -> Vec<Line<'a>> {
+    let text: String = spans.iter().map(|s| s.content.as_ref()).collect();
+    // Where each span starts in `text`, with its style.
+    let mut starts = Vec::with_capacity(spans.len());
+    let mut at = 0;
+    for span in spans {
+        starts.push((at, span.style));
+        at += span.content.len();
+    }
+    let mut lines = Vec::new();
+    let mut from = 0;
+    for row in wrap(&text, width) {
+        // The wrapper keeps every character but the spaces at a break, in order: the row is
+        // the next place the text reads it (were it not, the row goes unstyled, whole).
+        let Some(start) = text[from..].find(row.as_str()).map(|i| from + i) else {
+            lines.push(Line::from(row));
+            continue;
+        };
+        let end = start + row.len();
+        from = end;
+        let mut pieces = Vec::new();
+        for (i, &(span_start, style)) in starts.iter().enumerate() {
+            let span_end = starts.get(i + 1).map_or(text.len(), |s| s.0);
+            let (a, b) = (span_start.max(start), span_end.min(end));
+            if a < b {
+                pieces.push(Span::styled(text[a..b].to_string(), style));
+            }
+        }
+        lines.push(Line::from(pieces));
+    }
+    lines
+}
+
+/// [`wrap_spans`] for a whole line: the rows it wraps into keep its style (and each piece its
+/// span's).
+pub fn wrap_line<'a>(line: &Line<'a>, width: usize) -> Vec<Line<'a>> {
+    wrap_spans(&line.spans, width)
+        .into_iter()
+        .map(|row| row.style(line.style))
+        .collect()
+}
+
+/// `line` drawn as the selected row of a list: every span in the selection's colours (a
+/// span's own colour would otherwise win over the line's), the line too, so the row is one
+/// bar however much of it the text fills.
+pub fn highlight<'a>(mut line: Line<'a>, selection: ratatui::style::Style) -> Line<'a> {
+    for span in &mut line.spans {
+        span.style = selection;
+    }
+    line.style(selection)
 }
 
 /// One row of spans cut to `width` columns: the span that crosses the edge ends with `…`
@@ -165,6 +222,30 @@ mod tests {
         assert_eq!(super::ellipsize("火星火星", 4), "火…");
         assert_eq!(super::ellipsize("⚠\u{fe0f}⚠\u{fe0f}x", 4), "⚠\u{fe0f}…");
         assert_eq!(super::ellipsize("abc", 0), "…");
+    }
+
+    #[test]
+    fn wrapped_spans_keep_their_styles_and_the_line_its_own() {
+        let red = Style::default().fg(Color::Red);
+        let muted = Style::default().fg(Color::DarkGray);
+        let spans = vec![
+            Span::raw("rule: "),
+            Span::styled("earth-no-offworld-background decided", red),
+        ];
+        let rows = super::wrap_spans(&spans, 30);
+        let text: Vec<String> = rows.iter().map(ToString::to_string).collect();
+        // Names are not split at their hyphens; the measure is the wrapper's.
+        assert_eq!(text, ["rule:", "earth-no-offworld-background", "decided"]);
+        assert_eq!(
+            rows.len(),
+            super::wrap("rule: earth-no-offworld-background decided", 30).len()
+        );
+        assert_eq!(rows[1].spans[0].style, red);
+        assert_eq!(rows[0].spans[0].style, Style::default());
+        let line = ratatui::text::Line::styled("every answer is audited", muted);
+        let rows = super::wrap_line(&line, 12);
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|r| r.style == muted));
     }
 
     #[test]

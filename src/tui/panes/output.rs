@@ -164,50 +164,14 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, tab: Opti
         );
         return;
     }
-    let error = match &task.status {
-        TaskStatus::Failed { error, .. } => Some(error.clone()),
-        TaskStatus::Retrying { error, .. } => {
-            Some(format!("attempt {} failed: {error}", task.attempt))
-        }
-        TaskStatus::Cancelled { reason } => Some(format!("cancelled ({reason})")),
-        _ => None,
-    };
-    // The error under the text, wrapped, on up to three rows (a refusal's reason is a sentence).
-    // An answer that did not end on its own says so there too, in the warning colour.
-    let notice = match (&task.status, &task.finish_reason) {
-        (TaskStatus::Succeeded, Some(FinishReason::Length)) => {
-            Some("⚠ the answer was cut at model.max_tokens")
-        }
-        (TaskStatus::Succeeded, Some(FinishReason::MaxSteps)) => {
-            Some("⚠ stopped after tools.max_steps tool calls; the answer is incomplete")
-        }
-        (TaskStatus::Succeeded, Some(FinishReason::TokenBudget)) => {
-            Some("⚠ stopped at runtime.max_tokens_per_task; the answer is incomplete")
-        }
-        (TaskStatus::Succeeded, Some(FinishReason::ContentFilter)) => {
-            Some("⚠ the provider filtered the answer")
-        }
-        _ => None,
-    };
-    let error_style = if notice.is_some() {
-        theme.warn
-    } else {
-        theme.error
-    };
-    let error = error.map(|e| format!("✗ {e}")).or(notice.map(String::from));
-    let error_rows = error.as_deref().map_or(0, |e| {
-        let width = usize::from(inner.width.max(1));
-        u16::try_from(unicode_width::UnicodeWidthStr::width(e).div_ceil(width))
-            .unwrap_or(u16::MAX)
-            .clamp(1, 3)
-            .min(inner.height)
-    });
-    let text_rows = inner.height.saturating_sub(error_rows);
+    // The text, then how the task ended when it did not end well (an error, a cut answer):
+    // one text, wrapped and scrolled as a whole, so every row of a long error can be read.
+    let text = task.shown_text();
     let rows = visible_rows(
-        &task.output,
+        &text,
         app.output_anchor(),
-        inner.width as usize,
-        text_rows as usize,
+        usize::from(inner.width),
+        usize::from(inner.height),
     );
     let lines: Vec<Line> = rows
         .into_iter()
@@ -215,25 +179,11 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, tab: Opti
             let style = match kind {
                 LineKind::Text => theme.text,
                 LineKind::ToolOk => theme.accent,
-                LineKind::ToolError => theme.error,
+                LineKind::ToolError | LineKind::Failure => theme.error,
+                LineKind::Warning => theme.warn,
             };
             Line::styled(row.to_string(), style)
         })
         .collect();
-    let text_area = Rect {
-        height: text_rows.min(u16::try_from(lines.len()).unwrap_or(u16::MAX)),
-        ..inner
-    };
-    frame.render_widget(Paragraph::new(lines), text_area);
-    if let Some(e) = error {
-        let error_area = Rect {
-            y: text_area.y + text_area.height,
-            height: error_rows,
-            ..inner
-        };
-        frame.render_widget(
-            Paragraph::new(Line::styled(e, error_style)).wrap(Wrap { trim: true }),
-            error_area,
-        );
-    }
+    frame.render_widget(Paragraph::new(lines), inner);
 }

@@ -7,7 +7,7 @@ use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
 
-use crate::tui::app::{App, COMMAND_TABLE, Overlay};
+use crate::tui::app::{App, COMMAND_TABLE, DetailPage, Overlay};
 use crate::tui::keymap::{Action, Mode};
 use crate::tui::theme::Theme;
 
@@ -41,18 +41,70 @@ fn in_flight(app: &App) -> String {
         .join(", ")
 }
 
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
-    let [v] = Layout::vertical([Constraint::Length(height.min(area.height))])
-        .flex(Flex::Center)
-        .areas(area);
-    let [h] = Layout::horizontal([Constraint::Length(width.min(area.width))])
-        .flex(Flex::Center)
-        .areas(v);
-    h
+/// Where an overlay goes: the screen, and the framed panes drawn under it.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    /// The whole screen.
+    pub area: Rect,
+    /// The panes drawn with a frame (every side bordered) under the overlay.
+    pub frames: Vec<Rect>,
 }
 
-/// Draws the open overlay, if any.
-pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+impl Stage {
+    /// A box of `width` × `height` (at most the screen) in the middle of the screen, moved
+    /// (or grown) by a row where it would cover a framed pane whole but for its top or bottom
+    /// border: a frame's edge never dangles alone beside a box.
+    fn centered(&self, width: u16, height: u16) -> Rect {
+        let area = self.area;
+        let [v] = Layout::vertical([Constraint::Length(height.min(area.height))])
+            .flex(Flex::Center)
+            .areas(area);
+        let [rect] = Layout::horizontal([Constraint::Length(width.min(area.width))])
+            .flex(Flex::Center)
+            .areas(v);
+        let fits = |r: &Rect| area.contains(r.as_position()) && r.bottom() <= area.bottom();
+        for candidate in [
+            rect,
+            Rect {
+                y: rect.y + 1,
+                ..rect
+            },
+            Rect {
+                y: rect.y.saturating_sub(1),
+                ..rect
+            },
+            Rect {
+                height: rect.height + 1,
+                ..rect
+            },
+            Rect {
+                y: rect.y.saturating_sub(1),
+                height: rect.height + 1,
+                ..rect
+            },
+        ] {
+            if fits(&candidate) && !self.leaves_an_edge(candidate) {
+                return candidate;
+            }
+        }
+        rect
+    }
+
+    /// Whether `rect`, spanning a framed pane's width, covers all of it but its bottom or its
+    /// top border row.
+    fn leaves_an_edge(&self, rect: Rect) -> bool {
+        self.frames.iter().any(|p| {
+            let spans = rect.x <= p.x && rect.right() >= p.right() && !p.is_empty();
+            let bottom_left = p.y >= rect.y && p.bottom() == rect.bottom() + 1;
+            let top_left = p.bottom() <= rect.bottom() && p.y + 1 == rect.y;
+            spans && (bottom_left || top_left)
+        })
+    }
+}
+
+/// Draws the open overlay, if any, over the panes framed in `stage`.
+pub fn render(app: &App, theme: &Theme, frame: &mut Frame, stage: &Stage) {
+    let area = stage.area;
     if let Some(c) = app.open_confirmation() {
         let key = |action| app.keymap().key_hint(Mode::Question, action);
         let mut text = vec![Line::from(vec![
@@ -60,10 +112,14 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             Span::styled(c.operation.clone(), theme.accent),
             Span::raw(format!(" for task {}?", c.id.short())),
         ])];
+        // The modal is at most 72 columns wide, and narrower on a narrow screen: its lines
+        // wrap to it, the arguments (which can be a whole file) cut to one row.
+        let width = area.width.min(72);
+        let inner = usize::from(width.saturating_sub(2));
         if let Some(detail) = &c.detail {
             text.push(Line::from(vec![
                 Span::styled("with: ", theme.muted),
-                Span::styled(ellipsize(detail, 62), theme.text),
+                Span::styled(ellipsize(detail, inner.saturating_sub(8)), theme.text),
             ]));
         }
         text.push(Line::from(vec![
@@ -96,9 +152,12 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 theme.muted,
             ));
         }
-        let rect = centered(
-            area,
-            72,
+        let text: Vec<Line> = text
+            .into_iter()
+            .flat_map(|line| super::wrap_line(&line, inner))
+            .collect();
+        let rect = stage.centered(
+            width,
             u16::try_from(text.len())
                 .unwrap_or(u16::MAX)
                 .saturating_add(2),
@@ -109,73 +168,164 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             .border_style(theme.warn)
             .title(Span::styled(" Confirm operation ", theme.title))
             .style(theme.overlay);
-        let text: Vec<Line> = text;
         frame.render_widget(Clear, rect);
         frame.render_widget(Paragraph::new(text).block(block), rect);
         return;
     }
     match &app.overlay() {
         None => {}
-        Some(Overlay::Help) => help(app, theme, frame, area),
-        Some(Overlay::Detail { title, lines }) => {
-            let width = area.width.min(110);
-            let text: Vec<Line> = lines
-                .iter()
-                .map(|l| Line::styled(l.clone(), theme.text))
-                .chain(std::iter::once(Line::styled("any key closes", theme.muted)))
-                .collect();
-            // Rows the wrapped text takes, so the box fits it (up to the screen).
-            let inner_width = usize::from(width.saturating_sub(2)).max(1);
-            let rows: usize = text
-                .iter()
-                .map(|l| l.width().div_ceil(inner_width).max(1))
-                .sum();
-            let rect = centered(area, width, u16::try_from(rows + 2).unwrap_or(u16::MAX));
+        Some(Overlay::Help) => help(app, theme, frame, stage),
+        Some(Overlay::Detail { title, lines }) => detail(app, theme, frame, stage, title, lines),
+        Some(Overlay::ConfirmBench(plan)) => {
+            let text = super::benchmarks::plan_lines(app, plan, theme, 68);
+            let rect = stage.centered(72, u16::try_from(text.len() + 2).unwrap_or(u16::MAX));
             let block = Block::default()
                 .borders(Borders::ALL)
-                .border_type(BorderType::Rounded)
-                .border_style(theme.border_focused)
-                .title(Span::styled(format!(" {title} "), theme.title))
+                .border_type(BorderType::Double)
+                .border_style(theme.warn)
+                .title(Span::styled(" Start a benchmark run? ", theme.title))
                 .style(theme.overlay);
             frame.render_widget(Clear, rect);
-            frame.render_widget(
-                Paragraph::new(text)
-                    .block(block)
-                    .wrap(ratatui::widgets::Wrap { trim: false }),
-                rect,
-            );
+            frame.render_widget(Paragraph::new(text).block(block), rect);
         }
         Some(Overlay::ConfirmQuit { active }) => {
-            let rect = centered(area, 60, 5);
+            let key = |action| app.keymap().key_hint(Mode::Question, action);
+            let mut text = Vec::new();
+            let mut width = 60;
+            if *active > 0 {
+                text.push(Line::from(format!(
+                    "{active} task{} in flight:",
+                    if *active == 1 { " is" } else { "s are" }
+                )));
+                text.push(Line::styled(in_flight(app), theme.muted));
+            }
+            // Quitting cancels the console's benchmark run too: say which, and how to finish it.
+            if let Some(run) = app.bench().run.as_ref().filter(|r| r.state.is_active()) {
+                width = 76;
+                // A resumed run's id came from the command line: untrusted text.
+                let id = run
+                    .id
+                    .as_deref()
+                    .map(|id| crate::sanitize::sanitize_line(id).into_owned());
+                text.push(Line::from(match &id {
+                    Some(id) => format!("benchmark run {id} will be cancelled"),
+                    None => format!("benchmark run {} will be cancelled", run.label),
+                }));
+                if let Some(id) = &id {
+                    text.push(Line::styled(
+                        format!("(finish it later: veyra bench --resume {id})"),
+                        theme.muted,
+                    ));
+                }
+            }
+            text.push(Line::from(vec![
+                Span::styled(key(Action::Yes), theme.accent),
+                Span::raw(" quit and cancel them · "),
+                Span::styled(key(Action::No), theme.accent),
+                Span::raw(" keep working"),
+            ]));
+            let height = u16::try_from(text.len())
+                .unwrap_or(u16::MAX)
+                .saturating_add(2);
+            let rect = stage.centered(width, height);
             let block = Block::default()
                 .borders(Borders::ALL)
                 .border_type(BorderType::Double)
                 .border_style(theme.warn)
                 .title(Span::styled(" Quit? ", theme.title))
                 .style(theme.overlay);
-            let key = |action| app.keymap().key_hint(Mode::Question, action);
-            let text = vec![
-                Line::from(format!(
-                    "{active} task{} in flight:",
-                    if *active == 1 { " is" } else { "s are" }
-                )),
-                Line::styled(in_flight(app), theme.muted),
-                Line::from(vec![
-                    Span::styled(key(Action::Yes), theme.accent),
-                    Span::raw(" quit and cancel them · "),
-                    Span::styled(key(Action::No), theme.accent),
-                    Span::raw(" keep working"),
-                ]),
-            ];
             frame.render_widget(Clear, rect);
             frame.render_widget(Paragraph::new(text).block(block), rect);
         }
     }
 }
 
-fn help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+/// A detail view: its lines wrapped to the box ([`DetailPage`]), from where the operator
+/// scrolled, and a footer that stays on the box's last row saying where in the text it is and
+/// which keys scroll and close it.
+fn detail(
+    app: &App,
+    theme: &Theme,
+    frame: &mut Frame,
+    stage: &Stage,
+    title: &str,
+    lines: &[String],
+) {
+    let area = stage.area;
+    let page = DetailPage::new(lines, (area.width, area.height));
+    let offset = app.detail_scroll().min(page.max_scroll());
+    let height = u16::try_from(page.body + 3).unwrap_or(u16::MAX);
+    let rect = stage.centered(page.width, height);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(theme.border_focused)
+        .title(Span::styled(format!(" {title} "), theme.title))
+        .style(theme.overlay);
+    frame.render_widget(Clear, rect);
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let text: Vec<Line> = page
+        .rows
+        .iter()
+        .skip(offset)
+        .take(page.body)
+        .map(|row| Line::styled(row.to_string(), theme.text))
+        .collect();
+    let [body, footer] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(inner);
+    frame.render_widget(Paragraph::new(text), body);
+    // What matters most first: a narrow box drops hints from the end.
+    let key = |action| app.key(action);
+    let mut hints = Vec::new();
+    let scrolls = page.max_scroll() > 0;
+    if scrolls {
+        let last = offset + page.body;
+        hints.push(Span::styled(
+            format!(
+                "{} {}–{}/{} · ",
+                if last < page.rows.len() { "↓" } else { "↑" },
+                offset + 1,
+                last,
+                page.rows.len()
+            ),
+            theme.accent,
+        ));
+    }
+    hints.push(Span::styled(
+        format!("{} closes", key(Action::Cancel)),
+        theme.muted,
+    ));
+    if scrolls {
+        hints.push(Span::styled(
+            format!(
+                " · {}/{} {}/{} {}/{} scroll",
+                key(Action::Down),
+                key(Action::Up),
+                key(Action::PageDown),
+                key(Action::PageUp),
+                key(Action::Top),
+                key(Action::Bottom)
+            ),
+            theme.muted,
+        ));
+    }
+    hints.push(Span::styled(
+        format!(" · {} copies", key(Action::Copy)),
+        theme.muted,
+    ));
+    frame.render_widget(
+        Paragraph::new(Line::from(super::fit_spans(
+            hints,
+            usize::from(footer.width),
+        ))),
+        footer,
+    );
+}
+
+fn help(app: &App, theme: &Theme, frame: &mut Frame, stage: &Stage) {
+    let area = stage.area;
     if app.help_page() == 1 {
-        return help_story(app, theme, frame, area);
+        return help_story(app, theme, frame, stage);
     }
     const SECTIONS: [(Mode, &str); 4] = [
         (Mode::Normal, "Browsing"),
@@ -226,7 +376,7 @@ fn help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .title(Span::styled(" Help 1/2 — keys ", theme.title))
         .style(theme.overlay);
     if fits {
-        let rect = centered(area, 64, lines.len() as u16 + 2);
+        let rect = stage.centered(64, lines.len() as u16 + 2);
         frame.render_widget(Clear, rect);
         frame.render_widget(Paragraph::new(lines).block(block), rect);
         return;
@@ -237,11 +387,7 @@ fn help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     // description is cut and no section lost.
     if area.width >= 80 && half <= room {
         let right = lines.split_off(half);
-        let rect = centered(
-            area,
-            area.width,
-            u16::try_from(half + 2).unwrap_or(u16::MAX),
-        );
+        let rect = stage.centered(area.width, u16::try_from(half + 2).unwrap_or(u16::MAX));
         frame.render_widget(Clear, rect);
         let inner = block.inner(rect);
         frame.render_widget(block, rect);
@@ -265,8 +411,7 @@ fn help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ),
         theme.accent,
     ));
-    let rect = centered(
-        area,
+    let rect = stage.centered(
         area.width.min(64),
         u16::try_from(room.min(lines.len()) + 2).unwrap_or(u16::MAX),
     );
@@ -276,7 +421,8 @@ fn help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 
 /// The help's second page: what each pane is for, what the glyphs mean, and the `:` commands
 /// (from the command table). Two columns; fits 80×24.
-fn help_story(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+fn help_story(app: &App, theme: &Theme, frame: &mut Frame, stage: &Stage) {
+    let area = stage.area;
     let row = |key: &str, width: usize, text: &str| {
         Line::from(vec![
             Span::styled(format!(" {key:<width$}"), theme.accent),
@@ -362,8 +508,7 @@ fn help_story(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 theme.accent,
             ))
             .style(theme.overlay);
-        let rect = centered(
-            area,
+        let rect = stage.centered(
             area.width.min(64),
             u16::try_from(room.min(lines.len()) + 2).unwrap_or(u16::MAX),
         );
@@ -372,7 +517,7 @@ fn help_story(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         return;
     }
     let height = u16::try_from(rows + 2).unwrap_or(u16::MAX);
-    let rect = centered(area, area.width.min(110), height);
+    let rect = stage.centered(area.width.min(110), height);
     let block = Block::default()
         .borders(Borders::ALL)
         .border_type(BorderType::Rounded)

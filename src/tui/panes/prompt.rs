@@ -16,13 +16,14 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if let Some(command) = &app.command() {
         let (title, prefix) = match app.filtering() {
             Some(pane) => (
-                vec![
-                    Span::styled(format!("Filter {}", pane.name()), theme.title),
-                    Span::styled(
-                        " · text to keep · !text to hide · empty clears · Esc closes",
-                        theme.muted,
-                    ),
-                ],
+                // It applies as it is typed; whole hints only, the ways out first.
+                std::iter::once(Span::styled(format!("Filter {}", pane.name()), theme.title))
+                    .chain(
+                        ["Esc clears", "Enter keeps", "text to keep", "!text to hide"]
+                            .into_iter()
+                            .map(|hint| Span::styled(format!(" · {hint}"), theme.muted)),
+                    )
+                    .collect::<Vec<_>>(),
                 "/",
             ),
             None => (

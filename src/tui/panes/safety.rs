@@ -1,13 +1,14 @@
 //! The `Safety` pane: operations the safety boundary refused (and confirmations the operator
-//! denied), newest first, with time, operation, rule or reason, and actor; the count is in the
-//! title.
+//! denied), newest first in the order they arrived, each whole with time, operation, rule or
+//! reason, and actor; the count is in the title. `j`/`k` move a highlighted selection that
+//! stays on its violation as new ones arrive; `Enter` explains the rule, `y` copies it.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::Paragraph;
 
-use super::block;
+use super::{block, wrap_spans};
 use crate::tui::app::{App, Pane};
 use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
@@ -32,8 +33,26 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if let Some(f) = filter {
         title.push(Span::styled(format!(" /{f}"), theme.accent));
     }
-    let block = block(title, Pane::Safety, app, theme);
-    let inner = block.inner(area);
+    // Each violation whole: wrapped over as many rows as it needs, never cut mid-word;
+    // newest first, from where the operator left the window (j/k move the selection; it stays
+    // on its violation as new ones arrive above it).
+    let shown = app.shown_violations();
+    let inner = super::inner(area);
+    let width = usize::from(inner.width);
+    let start = shown.start(usize::from(inner.height), |v| v.rows(width));
+    if start > 0 {
+        title.push(Span::styled(
+            format!(" · ↑ {start} newer ({}: newest)", app.key(Action::Top)),
+            theme.warn,
+        ));
+    }
+    let title_room = super::title_room(area, Pane::Safety, app);
+    let block = block(
+        super::fit_spans(title, title_room),
+        Pane::Safety,
+        app,
+        theme,
+    );
     frame.render_widget(block, area);
     if app.violations().is_empty() {
         frame.render_widget(
@@ -42,33 +61,29 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         );
         return;
     }
-    // Each violation whole: wrapped over as many rows as it needs, never cut mid-word;
-    // newest first, from where the operator scrolled (j/k while focused).
-    let shown = app.shown_violations();
-    let skip = shown.skip;
+    let focused = app.focus() == Pane::Safety;
     let mut lines: Vec<Line> = Vec::new();
-    if skip > 0 {
-        lines.push(Line::styled(
-            format!(
-                "↑ {skip} newer ({} / {} to return)",
-                app.key(Action::Up),
-                app.key(Action::Top)
-            ),
-            theme.accent,
-        ));
+    for (i, v) in shown.rows.iter().enumerate().skip(start) {
+        if lines.len() >= usize::from(inner.height) {
+            break;
+        }
+        let [time, glyph, operation, rule, actor, reason] = v.row_parts();
+        let spans = [
+            Span::styled(time, theme.muted),
+            Span::styled(glyph, theme.error),
+            Span::styled(operation, theme.text),
+            Span::styled(rule, theme.warn),
+            Span::styled(actor, theme.muted),
+            Span::styled(reason, theme.muted),
+        ];
+        let selected = focused && i == shown.selected;
+        lines.extend(wrap_spans(&spans, width).into_iter().map(|line| {
+            if selected {
+                super::highlight(line, theme.selection)
+            } else {
+                line
+            }
+        }));
     }
-    lines.extend(shown.window().map(|v| {
-        Line::from(vec![
-            Span::styled(v.at.format("%H:%M:%S ").to_string(), theme.muted),
-            Span::styled(
-                format!("{} ", if v.level == "blocked" { "⊘" } else { "✗" }),
-                theme.error,
-            ),
-            Span::styled(format!("{} ", v.operation), theme.text),
-            Span::styled(format!("{} ", v.rule), theme.warn),
-            Span::styled(format!("{} ", v.actor), theme.muted),
-            Span::styled(v.reason.clone(), theme.muted),
-        ])
-    }));
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+    frame.render_widget(Paragraph::new(lines), inner);
 }

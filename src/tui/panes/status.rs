@@ -159,9 +159,10 @@ fn message(app: &App) -> Option<(String, Tone)> {
     })
 }
 
-/// The clock's text (fixed width).
+/// The clock's text (fixed width): hours and minutes. Seconds would rewrite the bar every
+/// second, bytes on every frame over SSH; the Log pane stamps each line to the second.
 fn clock_text(app: &App) -> String {
-    app.now().format(" %H:%M:%S UTC ").to_string()
+    app.now().format(" %H:%M UTC ").to_string()
 }
 
 /// How many rows the bar needs at `width` columns: one, or up to three while a message too
@@ -182,7 +183,7 @@ pub fn rows(app: &App, width: u16) -> u16 {
 /// `mars fixed 12m42s` (the value every task waits), `mars uniform 3m06s–22m18s` (the range
 /// each task draws from).
 pub fn delay_text(link: &LinkStatus) -> String {
-    let ms = |ms| crate::duration::short(std::time::Duration::from_millis(ms));
+    let ms = |ms| crate::duration::delay(std::time::Duration::from_millis(ms));
     let delay = if link.mode == "uniform" && link.one_way_min_ms < link.one_way_max_ms {
         format!("{}–{}", ms(link.one_way_min_ms), ms(link.one_way_max_ms))
     } else {
@@ -514,7 +515,7 @@ mod tests {
         let want = [
             (
                 160,
-                "mars ephemeris 12m42s ×60 sim 2021-10-08 05:00 BLACKOUT · Sun 1.2° → \
+                "mars ephemeris 12m42s ×60 sim 2021-10-08 05:00 BLACKOUT · Sun 1.2° · reopens \
                  2021-10-14 (in 2h19m) │ audit 0 00000000 unverified",
             ),
             (

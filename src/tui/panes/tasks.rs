@@ -2,6 +2,10 @@
 //! crosses the link, waits out a blackout or a retry (elapsed time otherwise). Wide panes add
 //! the state's name, the task kind and the attempt. Only the visible rows are built, so ten
 //! thousand tasks cost what a screenful does.
+//!
+//! A benchmark run's tasks are not listed: each run of the session is one row at the top
+//! (`▶ bench 20261206-… msga,wmrt 37/140 running · 8 in flight`), so the operator's own
+//! prompts are never buried under hundreds of them. The rows below are the operator's tasks.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -13,7 +17,7 @@ use super::block;
 use crate::duration;
 use crate::events::Priority;
 use crate::events::TaskStatus;
-use crate::tui::app::{App, Pane, TaskView};
+use crate::tui::app::{App, BenchState, BenchTasksRow, Pane, TaskView};
 use crate::tui::theme::Theme;
 
 /// Four-letter priority tag.
@@ -91,21 +95,31 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let block = block(title, Pane::Tasks, app, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let rows = inner.height as usize;
+    let width = inner.width as usize;
+    // The session's benchmark runs first, newest last, one row each: at most a third of the
+    // pane (one row at least), the newest kept.
+    let runs = app.bench_task_rows();
+    let run_rows = runs.len().min((inner.height as usize / 3).max(1));
+    let mut lines: Vec<Line> = runs[runs.len() - run_rows..]
+        .iter()
+        .map(|run| run_line(run, theme, width))
+        .collect();
+    let rows = (inner.height as usize).saturating_sub(run_rows);
     if visible.is_empty() {
-        let text = if app.tasks().is_empty() {
+        let text = if !app.tasks().is_empty() {
+            "No task matches the filter (/ to change it)."
+        } else if runs.is_empty() {
             "No tasks yet."
         } else {
-            "No task matches the filter (/ to change it)."
+            "No tasks of yours yet."
         };
-        frame.render_widget(Paragraph::new(Line::styled(text, theme.muted)), inner);
+        lines.push(Line::styled(text, theme.muted));
+        frame.render_widget(Paragraph::new(lines), inner);
         return;
     }
     let selected = app.shown_task_index().unwrap_or(visible[visible.len() - 1]);
     let selected_row = visible.iter().position(|&i| i == selected).unwrap_or(0);
     let offset = (selected_row + 1).saturating_sub(rows);
-    let width = inner.width as usize;
-    let mut lines = Vec::with_capacity(rows);
     let wide = width >= 56;
     for (i, task) in visible
         .iter()
@@ -116,6 +130,11 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         let right = match task.countdown(app.now()) {
             // A countdown says so (T-): it is time left, not time spent.
             Some(left) => format!("T-{}", duration::short(left)),
+            // Whole seconds while it runs: a clock ticking tenths redraws the row every
+            // frame (bytes on every frame over SSH); the final time keeps its tenths.
+            None if task.is_active() => {
+                duration::short(duration::whole_seconds(task.elapsed(app.now())))
+            }
             None => duration::short_signed(task.elapsed(app.now())),
         };
         let style = status_style(task, theme);
@@ -154,16 +173,48 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                     theme.muted
                 }),
         ));
-        let mut line = Line::from(spans);
-        if i == selected {
-            line = line.style(theme.selection);
-            for span in &mut line.spans {
-                span.style = theme.selection;
-            }
-        }
-        lines.push(line);
+        let line = Line::from(spans);
+        lines.push(if i == selected {
+            super::highlight(line, theme.selection)
+        } else {
+            line
+        });
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The row of one benchmark run: `▶ bench 20261206-… msga,wmrt 37/140 running · 8 in flight`.
+/// The id gives way first where the row does not fit.
+fn run_line<'a>(run: &BenchTasksRow, theme: &Theme, width: usize) -> Line<'a> {
+    let (symbol, style) = match run.state {
+        BenchState::Starting => ("·", theme.queued),
+        BenchState::Running => ("▶", theme.running),
+        BenchState::Cancelling => ("⊗", theme.warn),
+        BenchState::Complete => ("✓", theme.ok),
+        BenchState::Cancelled => ("⊗", theme.muted),
+        BenchState::Failed(_) => ("✗", theme.error),
+    };
+    let counts = format!(" {} {}/{} ", run.families, run.done, run.total);
+    let in_flight = if run.in_flight > 0 {
+        format!(" · {} in flight", run.in_flight)
+    } else {
+        String::new()
+    };
+    let head = format!("{symbol} ");
+    let fixed = head.width() + "bench ".width() + counts.width() + run.state.name().width();
+    let id = run.run_id.as_deref().unwrap_or("(not recorded yet)");
+    let id = super::ellipsize(id, width.saturating_sub(fixed + in_flight.width()).max(10));
+    Line::from(super::fit_spans(
+        vec![
+            Span::styled(head, style),
+            Span::styled("bench ", theme.title),
+            Span::styled(id, theme.muted),
+            Span::styled(counts, theme.text),
+            Span::styled(run.state.name(), style),
+            Span::styled(in_flight, theme.muted),
+        ],
+        width,
+    ))
 }
 
 #[cfg(test)]

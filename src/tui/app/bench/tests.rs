@@ -264,9 +264,287 @@ fn history_keeps_the_newest_runs() {
         .map(|i| HistoryPoint {
             run_id: format!("r{i}"),
             v_score: 0.5,
+            suite: Suite {
+                families: vec![Msga],
+                count: 20,
+                difficulty: Difficulty::Hard,
+            },
         })
         .collect();
     app.apply_bench(BenchUpdate::History(Ok(points)));
     assert_eq!(app.bench.history.len(), HISTORY_KEPT);
     assert_eq!(app.bench.history[0].run_id, "r5");
+}
+
+fn on_openai(app: &mut App) {
+    app.link.backend = "openai".into();
+    app.link.model = "gpt-4o-mini".into();
+}
+
+fn plan_of(request: BenchRequest) -> BenchPlan {
+    BenchPlan {
+        request,
+        suite: Suite {
+            families: vec![Msga, Wmrt],
+            count: 20,
+            difficulty: Difficulty::Hard,
+        },
+        epochs: 1,
+        executions: 40,
+        backend: "openai".into(),
+        model: "gpt-4o-mini".into(),
+        prompt_tokens: 12_345,
+    }
+}
+
+fn flash_text(app: &App) -> String {
+    app.flash
+        .as_ref()
+        .map(|f| f.text.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn b_on_a_paid_backend_shows_the_plan_and_starts_only_on_y() {
+    let mut app = app_at(now());
+    on_openai(&mut app);
+    // `b` asks the loop for the plan; nothing starts.
+    assert_eq!(
+        app.handle_key(&key('b')),
+        vec![Command::PlanBench(BenchRequest::default())]
+    );
+    assert!(app.bench.run.is_none() && !app.bench_running());
+    assert!(flash_text(&app).contains("openai/gpt-4o-mini"));
+    app.apply_bench(BenchUpdate::Plan(Ok(plan_of(BenchRequest::default()))));
+    assert_eq!(app.mode(), Mode::Question);
+    assert_eq!(app.bench_question().map(|p| p.executions), Some(40));
+    // `n` leaves it: no run, no command.
+    assert!(app.handle_key(&key('n')).is_empty());
+    assert!(app.overlay.is_none() && app.bench.run.is_none());
+    assert!(
+        flash_text(&app).contains("not started"),
+        "{}",
+        flash_text(&app)
+    );
+    // Esc too.
+    app.apply_bench(BenchUpdate::Plan(Ok(plan_of(BenchRequest::default()))));
+    assert!(
+        app.handle_key(&KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE))
+            .is_empty()
+    );
+    assert!(app.overlay.is_none() && app.bench.run.is_none());
+    // `y` starts the run asked for, on the backend named.
+    app.apply_bench(BenchUpdate::Plan(Ok(plan_of(BenchRequest::default()))));
+    assert_eq!(
+        app.handle_key(&key('y')),
+        vec![Command::StartBench(BenchRequest::default())]
+    );
+    assert!(app.overlay.is_none());
+    assert!(app.bench_running());
+    let run = app.bench.run.as_ref().unwrap();
+    assert_eq!(
+        (run.backend.as_str(), run.model.as_str()),
+        ("openai", "gpt-4o-mini")
+    );
+    assert_eq!(app.focus, Pane::Benchmarks);
+}
+
+#[test]
+fn bench_on_a_paid_backend_asks_too_and_a_y_typed_in_the_prompt_is_text() {
+    let mut app = app_at(now());
+    on_openai(&mut app);
+    let asked = BenchRequest {
+        families: Some(vec![Msga]),
+        count: Some(20),
+        difficulty: Some(Difficulty::Hard),
+        ..BenchRequest::default()
+    };
+    assert_eq!(
+        app.run_command("bench msga 20 hard"),
+        vec![Command::PlanBench(asked.clone())]
+    );
+    // The operator started typing before the plan arrived: their `y` is a letter.
+    app.handle_key(&key('i'));
+    assert!(app.editing);
+    app.apply_bench(BenchUpdate::Plan(Ok(plan_of(asked.clone()))));
+    assert_eq!(app.mode(), Mode::Editing);
+    assert!(app.handle_key(&key('y')).is_empty());
+    assert_eq!(app.input.text, "y");
+    assert!(app.bench.run.is_none());
+    // Leaving the prompt uncovers the question, still waiting.
+    app.handle_key(&KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    assert_eq!(app.mode(), Mode::Question);
+    assert_eq!(app.handle_key(&key('y')), vec![Command::StartBench(asked)]);
+}
+
+#[test]
+fn on_the_mock_and_replay_b_starts_at_once_and_a_plan_that_failed_says_why() {
+    for backend in ["mock", "replay"] {
+        let mut app = app_at(now());
+        app.link.backend = backend.into();
+        assert_eq!(
+            app.handle_key(&key('b')),
+            vec![Command::StartBench(BenchRequest::default())],
+            "{backend}"
+        );
+        assert!(app.overlay.is_none());
+    }
+    let mut app = app_at(now());
+    on_openai(&mut app);
+    app.handle_key(&key('b'));
+    app.apply_bench(BenchUpdate::Plan(
+        Err("every family chosen weighs 0".into()),
+    ));
+    assert!(app.overlay.is_none());
+    assert!(flash_text(&app).contains("weighs 0"));
+}
+
+/// Task `n` submitted by `actor` at `priority`.
+fn submitted_by(
+    app: &mut App,
+    n: u128,
+    priority: crate::events::Priority,
+    actor: &str,
+) -> ExecutionId {
+    let id = ExecutionId(uuid::Uuid::from_u128(n));
+    app.apply(crate::events::Event::TaskSubmitted {
+        id,
+        kind: "execute".into(),
+        title: format!("task {n}"),
+        priority,
+        backend: Some("mock".into()),
+        model: Some("veyra-mock-1".into()),
+        actor: Some(actor.into()),
+        at: now(),
+    });
+    id
+}
+
+#[test]
+fn a_runs_tasks_fold_into_one_row_and_the_operators_own_stay_listed() {
+    use crate::events::{Event, Priority, TaskStatus};
+    let mut app = app_at(now());
+    let before = submitted_by(&mut app, 1, Priority::Low, "benchmark");
+    started(&mut app);
+    let bench: Vec<ExecutionId> = (10..13)
+        .map(|n| submitted_by(&mut app, n, Priority::Low, "benchmark"))
+        .collect();
+    // The operator's own low-priority prompts, sent during the run, are theirs: the core says
+    // who asked, and the loop reports what it submitted too.
+    let mine = ExecutionId(uuid::Uuid::from_u128(20));
+    app.own_task(mine);
+    assert_eq!(submitted_by(&mut app, 20, Priority::Low, "operator"), mine);
+    let also_mine = submitted_by(&mut app, 22, Priority::Low, "operator");
+    let normal = submitted_by(&mut app, 21, Priority::Normal, "operator");
+    let listed: Vec<ExecutionId> = app.tasks().iter().map(|t| t.id).collect();
+    assert_eq!(listed, vec![before, mine, also_mine, normal]);
+    assert!(bench.iter().all(|id| app.is_bench_task(*id)));
+    app.apply_bench(finished(Cplc, "c0", "c0", 1.0, 1));
+    let rows = app.bench_task_rows();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].run_id.as_deref(), Some("20261201-120000-abcdef01"));
+    assert_eq!(rows[0].families, "cplc,msga");
+    assert_eq!((rows[0].done, rows[0].total, rows[0].in_flight), (1, 8, 3));
+    assert_eq!(rows[0].state, BenchState::Running);
+    // A run's task ending is counted, and raises no flash of its own.
+    app.clear_flash();
+    app.apply(Event::TaskState {
+        id: bench[0],
+        status: TaskStatus::Failed {
+            error: "backend down".into(),
+            kind: "server".into(),
+            not_retried: None,
+        },
+        attempt: 1,
+        at: now(),
+    });
+    assert_eq!(app.bench_task_rows()[0].in_flight, 2);
+    assert!(app.flash.is_none());
+    // The selection moves over the operator's tasks only.
+    app.show_pane(Pane::Tasks);
+    app.handle_key(&key('k'));
+    app.handle_key(&key('k'));
+    assert_eq!(app.shown_task().map(|t| t.id), Some(mine));
+    // Ended, the run keeps its row; the next run has its own.
+    app.apply_bench(BenchUpdate::Progress(Progress::Finished {
+        run_id: "20261201-120000-abcdef01".into(),
+        status: RunStatus::Cancelled,
+    }));
+    app.apply_bench(BenchUpdate::Ended(Ok(stats::summarize(&[], &[], &|_| 1.0))));
+    assert_eq!(app.bench_task_rows()[0].in_flight, 0);
+    assert_eq!(app.bench_task_rows()[0].state, BenchState::Cancelled);
+    let late = submitted_by(&mut app, 30, Priority::Low, "benchmark");
+    assert!(
+        app.tasks().iter().any(|t| t.id == late),
+        "no run goes: a low task is the operator's"
+    );
+    let _ = app.handle_key(&key('b'));
+    let rows = app.bench_task_rows();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].state, BenchState::Cancelled);
+    assert_eq!(rows[1].state, BenchState::Starting);
+}
+
+#[test]
+fn while_running_the_v_score_covers_only_the_families_with_a_finished_task() {
+    use crate::benchmarks::FamilyId::Asr;
+    let mut app = app_at(now());
+    let _ = app.start_bench(BenchRequest::default());
+    app.bench_planned(
+        "all · 20 × medium · seed 7".into(),
+        FamilyId::ALL.iter().map(|f| (*f, 1.0)).collect(),
+    );
+    app.apply_bench(BenchUpdate::Progress(Progress::Started {
+        run_id: "r".into(),
+        families: FamilyId::ALL.iter().map(|f| (*f, 20, 0)).collect(),
+    }));
+    for (task, score, done) in [("a0", 1.0, 1), ("a1", 0.0, 2)] {
+        app.apply_bench(BenchUpdate::Progress(Progress::TaskFinished {
+            family: Asr,
+            task_id: task.into(),
+            cluster: task.into(),
+            epoch: 0,
+            score,
+            reason: "r".into(),
+            failed: false,
+            done,
+            total: 20,
+        }));
+    }
+    app.tick(now());
+    let run = app.bench.run.as_ref().unwrap();
+    // ASR's 0.5 is not diluted to 0.071 by six families that have not begun.
+    let v = run.summary.as_ref().unwrap().v_score.score.mean;
+    assert!((v - 0.5).abs() < 1e-12, "{v}");
+    assert_eq!(run.coverage(), (1, 7));
+    // Cancelled: the runner sums the plan (unfinished families as zeros); the pane keeps
+    // what finished.
+    let mut planned = run.tasks.clone();
+    planned.push(TaskScores {
+        family: Cplc,
+        task_id: "never".into(),
+        cluster: "never".into(),
+        scores: vec![],
+        errors: 0,
+        latency_ms: 0,
+        tokens_in: 0,
+        tokens_out: 0,
+    });
+    let runner_summary = stats::summarize(&planned, &FamilyId::ALL, &|_| 1.0);
+    assert!(runner_summary.v_score.score.mean < 0.1);
+    app.apply_bench(BenchUpdate::Progress(Progress::Finished {
+        run_id: "r".into(),
+        status: RunStatus::Cancelled,
+    }));
+    app.apply_bench(BenchUpdate::Ended(Ok(runner_summary)));
+    let run = app.bench.run.as_ref().unwrap();
+    assert_eq!(run.state, BenchState::Cancelled);
+    let v = run.summary.as_ref().unwrap().v_score.score.mean;
+    assert!((v - 0.5).abs() < 1e-12, "{v}");
+    assert_eq!(run.coverage(), (1, 7));
+    let copied = app.bench_copy_text().unwrap();
+    assert!(
+        copied.contains("2 of 140 items finished") && copied.contains("over the 1 of 7 families"),
+        "{copied}"
+    );
 }

@@ -120,9 +120,12 @@ fn safety_open_and_copy_act_on_the_row_drawn_first_whatever_the_filter() {
     }
     app.set_filter(Pane::Safety, "rm_");
     app.show_pane(Pane::Safety);
-    // Scrolled far past the two rows the filter shows: the pane draws the oldest shown one
-    // first, and Enter and copy act on that one (before, they found nothing).
-    app.safety_scroll = 9;
+    // The selection held on a violation the filter hides: the pane selects the nearest older
+    // one it shows, and Enter and copy act on that one (before, they found nothing).
+    app.safety_pick = Pick {
+        selected: Some(2),
+        top: 4,
+    };
     let shown = app.shown_violations();
     assert_eq!(shown.rows.len(), 2);
     assert_eq!(

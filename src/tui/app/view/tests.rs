@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::events::Event;
+use crate::tui::output::LineKind;
 use crate::tui::testing::{app, now};
 
 /// The Mars link at 60× in the 2021 conjunction, as taken at the console's `now`.
@@ -36,6 +37,7 @@ fn task(states: &[(i64, TaskStatus)]) -> TaskView {
         priority: Priority::Normal,
         backend: Some("mock".into()),
         model: Some("veyra-mock-1".into()),
+        actor: None,
         at: now(),
     });
     for (secs, status) in states {
@@ -155,4 +157,66 @@ fn a_task_in_full_gives_human_durations_and_when_a_blackout_ends() {
         assert!(text.contains(needle), "{needle} in\n{text}");
     }
     assert!(!text.contains("waiting"), "{text}");
+}
+
+/// The error a task failed with, however long, is text like the rest: every wrapped row of it
+/// shows at the live end (it was cut at three rows, and a word-wrapped row more than its
+/// width alone counted for was lost), and scrolling back and down again returns to it.
+#[test]
+fn every_row_of_a_long_error_shows_at_the_end_of_the_output() {
+    let error = "backend 'openai' (unreachable): error sending request for url \
+                 (http://127.0.0.1:9/v1/chat/completions): client error (Connect): tcp connect \
+                 error: Connection refused (os error 111) (is the server at http://127.0.0.1:9 \
+                 running? check model.base_url, or start it)";
+    let mut app = app();
+    let id = ExecutionId(Uuid::from_u128(1));
+    app.apply(Event::TaskSubmitted {
+        id,
+        kind: "execute".into(),
+        title: "Summarise the telemetry".into(),
+        priority: Priority::Normal,
+        backend: Some("openai".into()),
+        model: Some("gpt".into()),
+        actor: None,
+        at: now(),
+    });
+    app.apply(Event::OutputDelta {
+        id,
+        text: (1..=30).map(|i| format!("line {i}\n")).collect(),
+    });
+    app.apply(Event::TaskState {
+        id,
+        status: TaskStatus::Failed {
+            error: error.into(),
+            kind: "unreachable".into(),
+            not_retried: None,
+        },
+        attempt: 1,
+        at: now(),
+    });
+    // The Output pane's text at 80×24 (78 columns) and at 120×40.
+    for (width, height) in [(78u16, 19u16), (118, 30)] {
+        app.set_pane_sizes((width, height), 5, (width, height), (width + 2, height + 5));
+        let task = &app.tasks()[0];
+        let text = task.shown_text();
+        let rows =
+            crate::tui::output::visible_rows(&text, None, usize::from(width), usize::from(height));
+        let shown: String = rows
+            .iter()
+            .filter(|(_, kind)| *kind == LineKind::Failure)
+            .map(|(row, _)| *row)
+            .collect();
+        assert_eq!(shown, format!("✗ {error}"), "at {width} columns");
+        assert_eq!(rows.last().map(|r| r.1), Some(LineKind::Failure));
+        assert!(
+            rows.iter().any(|(row, _)| *row == "line 30"),
+            "the text above it"
+        );
+    }
+    // Scrolled back to the top and down to the end again: back at the live end, error shown.
+    app.show_pane(Pane::Output);
+    app.update(crate::tui::keymap::Action::Top);
+    assert!(app.output_anchor().is_some());
+    app.update(crate::tui::keymap::Action::Bottom);
+    assert_eq!(app.output_anchor(), None, "the end is the error's last row");
 }

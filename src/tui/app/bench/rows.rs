@@ -1,0 +1,91 @@
+//! A benchmark run's tasks in the Tasks pane: counted in one row per run
+//! ([`BenchTasksRow`]), never listed, so the operator's own prompts stay in sight. The core's
+//! tasks come from the operator (whose submissions the loop reports) and from the run.
+
+use super::*;
+
+/// The Tasks pane's row of one benchmark run: its tasks counted, not listed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchTasksRow {
+    /// The run's id, once recorded.
+    pub run_id: Option<String>,
+    /// Its families (`cplc,msga`, `all`).
+    pub families: String,
+    /// Items finished.
+    pub done: usize,
+    /// Items in all.
+    pub total: usize,
+    /// Its tasks submitted and not ended.
+    pub in_flight: usize,
+    /// Where the run stands.
+    pub state: BenchState,
+}
+
+impl BenchRun {
+    /// Its row in the Tasks pane, with `in_flight` of its tasks not ended.
+    pub fn tasks_row(&self, in_flight: usize) -> BenchTasksRow {
+        let (done, total) = self.progress();
+        let families = match &self.suite {
+            Some(suite) => families_name(&suite.families),
+            None if self.families.is_empty() => self
+                .label
+                .split(" · ")
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            None => families_name(&self.families.iter().map(|f| f.family).collect::<Vec<_>>()),
+        };
+        BenchTasksRow {
+            run_id: self.id.clone(),
+            families,
+            done,
+            total,
+            in_flight: if self.state.is_active() { in_flight } else { 0 },
+            state: self.state.clone(),
+        }
+    }
+}
+
+impl App {
+    /// The loop submitted one of the operator's prompts as task `id`: it is never counted as
+    /// a benchmark task, whatever its priority.
+    pub fn own_task(&mut self, id: ExecutionId) {
+        self.bench.own.insert(id);
+    }
+
+    /// Whether the task just submitted belongs to the console's benchmark run (and is counted
+    /// in its row, not listed): the core says who asked for each task, and a run's tasks are
+    /// asked for by `benchmark` while the run goes. The operator's own submissions, which the
+    /// loop reports ([`App::own_task`]), are never claimed.
+    pub(in crate::tui::app) fn claim_bench_task(
+        &mut self,
+        id: ExecutionId,
+        actor: Option<&str>,
+    ) -> bool {
+        let own = self.bench.own.remove(&id);
+        if own || actor != Some(crate::benchmarks::ACTOR) || !self.bench_running() {
+            return false;
+        }
+        self.bench.in_flight.insert(id);
+        true
+    }
+
+    /// A task reached a final state: a run's is no longer in flight. True when it was one.
+    pub(in crate::tui::app) fn bench_task_ended(&mut self, id: ExecutionId) -> bool {
+        self.bench.in_flight.remove(&id)
+    }
+
+    /// True when `id` is one of the run's tasks in flight.
+    pub fn is_bench_task(&self, id: ExecutionId) -> bool {
+        self.bench.in_flight.contains(&id)
+    }
+
+    /// The Tasks pane's rows of this session's runs, oldest first.
+    pub fn bench_task_rows(&self) -> Vec<BenchTasksRow> {
+        let mut rows = self.bench.ended_rows.clone();
+        if let Some(run) = &self.bench.run {
+            rows.push(run.tasks_row(self.bench.in_flight.len()));
+        }
+        rows
+    }
+}
