@@ -1180,6 +1180,50 @@ fn sighup_cancels_the_task_in_flight_and_exits_129() {
     signal_cancels_the_task_in_flight("HUP", "SIGHUP", 129);
 }
 
+#[test]
+fn under_nohup_a_hangup_does_not_stop_the_work() {
+    use std::io::{BufRead, BufReader};
+    let sandbox = Sandbox::new();
+    // `nohup` starts veyra with SIGHUP ignored; a Lunar leg of about a second keeps the task in
+    // flight when the hangup comes.
+    let mut child = std::process::Command::new("nohup")
+        .arg(env!("CARGO_BIN_EXE_veyra"))
+        .args(["run", "--json", "hello"])
+        .env_remove("VEYRA_CONFIG")
+        .env("HOME", sandbox.dir.path().join("home"))
+        .env("XDG_CONFIG_HOME", sandbox.dir.path().join("config"))
+        .env("XDG_DATA_HOME", sandbox.dir.path().join("data"))
+        .env("XDG_STATE_HOME", sandbox.dir.path().join("state"))
+        .env("VEYRA_LATENCY__PRESET", "lunar")
+        .current_dir(sandbox.work())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start veyra under nohup");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        if line.expect("a line").contains(r#""state":"uplink""#) {
+            break;
+        }
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let rest: Vec<String> = lines.map(|l| l.expect("a line")).collect();
+    let out = child.wait_with_output().expect("veyra exits");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = rest.last().expect("events after the hangup");
+    assert!(last.contains(r#""state":"succeeded""#), "{last}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The durable audit store
 

@@ -150,6 +150,7 @@ pub async fn converse(
     core: &VeyraCore,
     task: &BenchTask,
     dialogue: &Dialogue,
+    target: &crate::benchmarks::runner::Target,
     cancel: &CancellationToken,
 ) -> Result<ExecutionResult, VeyraError> {
     dialogue
@@ -163,12 +164,16 @@ pub async fn converse(
     for round in 1..=dialogue.rounds {
         for agent in &dialogue.agents {
             let prompt = turn_prompt(task, dialogue, &transcript, round, agent);
-            let said = turn(core, turn_request(prompt, agent), cancel, &mut totals).await?;
+            let mut request = turn_request(prompt, agent);
+            target.aim(&mut request);
+            let said = turn(core, request, cancel, &mut totals).await?;
             transcript.push_turn(round, dialogue.rounds, &agent.name, &said.text);
         }
     }
     let prompt = final_prompt(task, dialogue, &transcript);
-    let last = turn(core, turn_request(prompt, closer), cancel, &mut totals).await?;
+    let mut request = turn_request(prompt, closer);
+    target.aim(&mut request);
+    let last = turn(core, request, cancel, &mut totals).await?;
     let text = transcript.finish(&closer.name, &last.text);
     Ok(ExecutionResult {
         text,

@@ -327,6 +327,13 @@ impl Runner {
             run_id: info.id.clone(),
             families: totals.iter().map(|(f, (t, d))| (*f, *t, *d)).collect(),
         });
+        // Every item goes to the backend and model current as the run starts, whatever the
+        // operator switches to while it goes (a run approved on one backend never spends on
+        // another).
+        let target = Target {
+            backend: self.core.backend_name(),
+            model: self.core.model_name(),
+        };
         // The caller's token stops the run; so does a store failure, through this child.
         let stop = cancel.child_token();
         let mut queue = work.into_iter();
@@ -344,7 +351,7 @@ impl Runner {
                 let Some(task) = tasks.get(index) else {
                     continue;
                 };
-                running.push(solve(&self.core, task, index, epoch, &stop));
+                running.push(solve(&self.core, task, index, epoch, &target, &stop));
             }
         };
         loop {
@@ -613,7 +620,7 @@ pub fn config_hash(config: &VeyraConfig) -> String {
 
 mod solve;
 
-pub use solve::request_for;
+pub use solve::{Target, request_for};
 use solve::{score, solve};
 
 #[cfg(test)]

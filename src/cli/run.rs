@@ -10,9 +10,10 @@ use futures_util::StreamExt;
 use super::RunArgs;
 use crate::config::LoadedConfig;
 use crate::core::{ExecutionRequest, ResultFolder, VeyraCore};
-use crate::error::{ExitCode, StopSignal, StopSignals, VeyraError};
+use crate::error::{ExitCode, VeyraError};
 use crate::events::{ConfirmScope, Event, FinishReason, TaskStatus};
 use crate::sanitize::sanitize;
+use crate::signals::{StopSignal, StopSignals};
 
 /// Most bytes of a prompt read from stdin: far past any model's context window.
 pub const MAX_PROMPT_BYTES: u64 = 16 << 20;
@@ -206,7 +207,8 @@ pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraE
     }
     if let Some((signal, cancelled, audited)) = interrupted {
         // Closed by a signal: say what it cancelled, exit as the signal says (128 + number).
-        eprintln!("{}", signal.farewell(cancelled, audited));
+        // After a hangup stderr may be gone: that is no error.
+        let _ = writeln!(std::io::stderr(), "{}", signal.farewell(cancelled, audited));
         return Ok(signal.exit_code());
     }
     match outcome {

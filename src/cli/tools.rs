@@ -173,6 +173,15 @@ fn answer_on_terminal(core: &VeyraCore, yes: bool) -> tokio::task::JoinHandle<()
     })
 }
 
+/// `config` for a core that calls tools and never a model: on the mock backend, so a model's
+/// missing key or unreachable server never stands between the operator and a tool call or an
+/// undo. Nothing a tool call is checked against (policy, safety, confirmation) names the
+/// backend.
+fn without_model(mut config: crate::config::VeyraConfig) -> crate::config::VeyraConfig {
+    config.model.backend = crate::models::mock::NAME.to_string();
+    config
+}
+
 /// `veyra tools invoke NAME --arg k=v … [--yes] [--json]`.
 pub async fn tools_invoke(
     name: &str,
@@ -181,7 +190,7 @@ pub async fn tools_invoke(
     json: bool,
     loaded: LoadedConfig,
 ) -> Result<ExitCode, VeyraError> {
-    let core = VeyraCore::new(loaded.config)?;
+    let core = VeyraCore::new(without_model(loaded.config))?;
     let info = core
         .tools()
         .describe(name)
@@ -218,7 +227,7 @@ pub async fn tools_undo(
     json: bool,
     loaded: LoadedConfig,
 ) -> Result<ExitCode, VeyraError> {
-    let core = VeyraCore::new(loaded.config)?;
+    let core = VeyraCore::new(without_model(loaded.config))?;
     let answering = answer_on_terminal(&core, yes);
     let result = core.undo_tool(seq, "operator").await;
     answering.abort();

@@ -71,10 +71,11 @@ impl VeyraCore {
     /// and publishes the link; switching to the state in force changes and records nothing.
     pub async fn set_simulated(&self, on: bool) -> Result<LinkStatus, VeyraError> {
         let word = |on: bool| if on { "on" } else { "off" };
-        if self.inner.link.is_on() == on {
+        // One switch, one record: the swap says whether this call changed anything.
+        let was = self.inner.link.set_on(on);
+        if was == on {
             return Ok(self.link_status());
         }
-        let was = self.inner.link.set_on(on);
         let status = self.link_status();
         self.inner
             .record(

@@ -39,7 +39,8 @@ use futures_util::{Stream, StreamExt};
 
 use crate::config::{LoadedConfig, ResolvedTheme, theme as theme_cfg};
 use crate::core::VeyraCore;
-use crate::error::{ExitCode, StopSignal, StopSignals, VeyraError};
+use crate::error::{ExitCode, VeyraError};
+use crate::signals::{StopSignal, StopSignals};
 use app::{App, Command, LinkView};
 use keymap::KeyMap;
 use theme::Theme;
@@ -315,14 +316,20 @@ pub async fn run_with_registry(
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
     // Given back whatever the view thinks: it costs nothing.
     set_mouse(false);
+    // The terminal's own pen back before the screen is (`pen`): the lines below are not
+    // drawn in the console's last colours.
+    drop(terminal);
     ratatui::restore();
     tracing::info!("console closed");
-    // What the operator must know once the terminal is theirs again, on stderr.
+    // What the operator must know once the terminal is theirs again, on stderr; after a
+    // hangup there may be no terminal to write to, and that is no error.
+    use std::io::Write as _;
+    let mut stderr = std::io::stderr();
     if let Some((run, done, total)) = unfinished_run {
-        eprintln!("{}", resume_hint(run.as_deref(), done, total));
+        let _ = writeln!(stderr, "{}", resume_hint(run.as_deref(), done, total));
     }
     if let Some(signal) = signal {
-        eprintln!("{}", signal.farewell(cancelled, audited));
+        let _ = writeln!(stderr, "{}", signal.farewell(cancelled, audited));
     }
     result.map(|closed| closed.map_or(ExitCode::Success, StopSignal::exit_code))
 }

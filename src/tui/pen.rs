@@ -107,7 +107,9 @@ impl<W: Write> Backend for PenBackend<W> {
     where
         I: Iterator<Item = (u16, u16, &'a Cell)>,
     {
-        let mut pen = match self.pen {
+        // Unknown until this frame is written whole: a write that fails part way leaves the
+        // terminal's pen unknown, and the next frame (or the drop) starts with a reset.
+        let mut pen = match self.pen.take() {
             Some(pen) => pen,
             None => {
                 queue!(self.inner, SetAttribute(Attribute::Reset))?;
@@ -208,8 +210,9 @@ impl<W: Write> Backend for PenBackend<W> {
 
 impl<W: Write> Drop for PenBackend<W> {
     fn drop(&mut self) {
-        // Whatever happens next on this terminal starts from its own pen.
-        if self.pen.is_some_and(|p| p != Pen::DEFAULT) {
+        // Whatever happens next on this terminal starts from its own pen (known to be it, or
+        // unknown).
+        if self.pen != Some(Pen::DEFAULT) {
             let _ = queue!(self.inner, SetAttribute(Attribute::Reset));
             let _ = Write::flush(&mut self.inner);
         }

@@ -463,6 +463,24 @@ fn undo_puts_back_what_writes_replaced_newest_first_and_is_audited() {
 }
 
 #[test]
+fn undo_needs_no_model_a_missing_key_never_stands_in_its_way() {
+    let sb = Sandbox::new();
+    let file = sb.workspace().join("orbit.txt");
+    sb.write_seq("orbit.txt", "periapsis 410 km");
+    // OpenAI configured, its key not exported in this shell: a prompt could not go out, but
+    // a tool call or an undo calls no model.
+    let mut cmd = sb.cmd();
+    cmd.env("VEYRA_MODEL__BACKEND", "openai")
+        .env("VEYRA_MODEL__MODEL", "gpt-4o-mini")
+        .env("VEYRA_MODEL__API_KEY_ENV", "ORBIT_TEST_UNSET_KEY")
+        .env_remove("ORBIT_TEST_UNSET_KEY")
+        .args(["tools", "undo"]);
+    let r = run(cmd);
+    assert_ok(&r);
+    assert!(!file.exists(), "the write that created it is undone");
+}
+
+#[test]
 fn undo_of_a_delete_restores_the_file() {
     let sb = Sandbox::new();
     let file = sb.workspace().join("manifest.txt");

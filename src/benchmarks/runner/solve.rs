@@ -35,20 +35,40 @@ pub fn request_for(task: &BenchTask) -> ExecutionRequest {
     request
 }
 
-/// Runs one item through the core (a dialogue turn by turn); on cancellation, cancels the
-/// running execution in the scheduler.
+/// The backend and model a run's every item goes to.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Registered backend name.
+    pub backend: String,
+    /// Model.
+    pub model: String,
+}
+
+impl Target {
+    /// Sends `request` to this backend and model.
+    pub fn aim(&self, request: &mut ExecutionRequest) {
+        request.backend = Some(self.backend.clone());
+        request.model = Some(self.model.clone());
+    }
+}
+
+/// Runs one item through the core (a dialogue turn by turn) on `target`; on cancellation,
+/// cancels the running execution in the scheduler.
 pub(super) async fn solve(
     core: &VeyraCore,
     task: &BenchTask,
     index: usize,
     epoch: u32,
+    target: &Target,
     cancel: &CancellationToken,
 ) -> Solved {
     let started = Instant::now();
     let mut record = Record::default();
     let result = match &task.dialogue {
-        Some(dialogue) => crate::benchmarks::dialogue::converse(core, task, dialogue, cancel).await,
-        None => solve_in_scratch(core, task, epoch, cancel, &mut record).await,
+        Some(dialogue) => {
+            crate::benchmarks::dialogue::converse(core, task, dialogue, target, cancel).await
+        }
+        None => solve_in_scratch(core, task, epoch, target, cancel, &mut record).await,
     };
     Solved {
         index,
@@ -65,10 +85,12 @@ async fn solve_in_scratch(
     core: &VeyraCore,
     task: &BenchTask,
     epoch: u32,
+    target: &Target,
     cancel: &CancellationToken,
     record: &mut Record,
 ) -> Result<ExecutionResult, VeyraError> {
     let mut request = request_for(task);
+    target.aim(&mut request);
     let scratch = match scratch::task_files(task) {
         None => None,
         Some(files) => {

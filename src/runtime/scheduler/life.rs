@@ -172,6 +172,11 @@ impl Inner {
             }
             (None, None) => {
                 let mut st = self.lock();
+                // Set off with the link on, arriving with it off (`:sim off`): the task may
+                // have ended meanwhile, and an ended task gets no slot.
+                if st.has_ended(job.id) {
+                    return Outcome::Cancelled;
+                }
                 self.enqueue(&mut st, job.id, false)
             }
         };

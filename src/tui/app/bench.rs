@@ -308,6 +308,9 @@ pub struct BenchView {
     own: HashSet<ExecutionId>,
     /// The current run's tasks submitted and not ended.
     in_flight: HashSet<ExecutionId>,
+    /// When the open run question appeared: keys within [`CONFIRM_GUARD`] of it are not its
+    /// answer (a `y` meant for something else as the plan lands).
+    pub(in crate::tui::app) asked_at: Option<tokio::time::Instant>,
 }
 
 /// What the loop reports about benchmark runs, for [`App::apply_bench`].
@@ -433,8 +436,18 @@ impl App {
             BenchUpdate::Plan(Ok(plan)) => {
                 if self.bench_running() {
                     self.flash("a benchmark run is already going", FlashLevel::Error);
+                } else if self.overlay.is_some() || self.confirm.is_some() {
+                    // Another question or view is open: never put this one in its place, where
+                    // a key meant for that one would answer it.
+                    self.flash(
+                        "the benchmark plan is ready but something else is open; press b again",
+                        FlashLevel::Error,
+                    );
                 } else {
                     self.overlay = Some(Overlay::ConfirmBench(plan));
+                    // Shown now, or once the operator leaves the prompt (`handle_key_at`).
+                    self.bench.asked_at =
+                        (self.mode() == Mode::Question).then(tokio::time::Instant::now);
                 }
             }
             BenchUpdate::Plan(Err(e)) => {

@@ -20,9 +20,26 @@ impl App {
         {
             return Vec::new();
         }
+        // A run's question takes no yes within its guard interval (a no is always safe).
+        if matches!(self.overlay, Some(Overlay::ConfirmBench(_)))
+            && self
+                .bench
+                .asked_at
+                .is_some_and(|at| now < at + self.confirm_guard)
+            && self.keymap.action(self.mode(), key) == Some(Action::Yes)
+        {
+            return Vec::new();
+        }
         let commands = self.route_key(key);
         // Leaving the prompt, or an answer with more waiting, opens the (next) modal now.
         self.settle_confirmation(now);
+        // A run's question that waited behind the prompt shows from now: its guard too.
+        if matches!(self.overlay, Some(Overlay::ConfirmBench(_)))
+            && self.bench.asked_at.is_none()
+            && self.mode() == Mode::Question
+        {
+            self.bench.asked_at = Some(now);
+        }
         commands
     }
 
@@ -174,7 +191,8 @@ impl App {
 
     /// Applies an action; returns what the loop must do.
     pub fn update(&mut self, action: Action) -> Vec<Command> {
-        if matches!(self.overlay, Some(Overlay::Detail { .. })) {
+        // A confirmation shown over a detail view takes its answer first; the view stays.
+        if self.confirm.is_none() && matches!(self.overlay, Some(Overlay::Detail { .. })) {
             return self.detail_key(action);
         }
         if self.overlay == Some(Overlay::Help) {

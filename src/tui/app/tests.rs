@@ -363,6 +363,32 @@ fn confirmation(request: u64) -> Event {
 }
 
 #[test]
+fn a_confirmation_over_a_detail_view_takes_its_answer_and_the_view_stays() {
+    let t0 = tokio::time::Instant::now();
+    let at = |ms: u64| t0 + std::time::Duration::from_millis(ms);
+    let mut app = app();
+    app.show_detail("Task 1".into(), vec!["line".into()]);
+    app.apply(confirmation(9));
+    app.settle_confirmation(at(0));
+    assert_eq!(app.mode(), Mode::Question);
+    assert_eq!(
+        app.handle_key_at(&key('n'), at(1000)),
+        vec![Command::Answer {
+            request: 9,
+            allowed: false,
+            scope: ConfirmScope::Once,
+        }]
+    );
+    assert!(
+        matches!(app.overlay, Some(Overlay::Detail { .. })),
+        "the view is still open under it"
+    );
+    // Then its own keys again: Esc closes it.
+    app.handle_key_at(&named(KeyCode::Esc), at(1100));
+    assert_eq!(app.overlay, None);
+}
+
+#[test]
 fn keys_typed_as_prompt_text_never_answer_a_confirmation() {
     let t0 = tokio::time::Instant::now();
     let at = |ms: u64| t0 + std::time::Duration::from_millis(ms);

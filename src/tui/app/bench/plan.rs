@@ -60,6 +60,24 @@ impl App {
             self.flash("a benchmark run is already going", FlashLevel::Error);
             return Vec::new();
         }
+        // Approved for one backend and model: switched since, the plan no longer says what
+        // would run (nor what it would cost).
+        if one_line(plan.backend.clone()) != self.link.backend
+            || one_line(plan.model.clone()) != self.link.model
+        {
+            self.flash(
+                format!(
+                    "benchmark run not started: the plan was for {}/{}, the backend is now {}/{}; \
+                     press b again",
+                    one_line(plan.backend),
+                    one_line(plan.model),
+                    self.link.backend,
+                    self.link.model
+                ),
+                FlashLevel::Error,
+            );
+            return Vec::new();
+        }
         self.begin_bench(plan.request)
     }
 }

@@ -333,10 +333,14 @@ fn b_on_a_paid_backend_shows_the_plan_and_starts_only_on_y() {
             .is_empty()
     );
     assert!(app.overlay.is_none() && app.bench.run.is_none());
-    // `y` starts the run asked for, on the backend named.
+    // `y` starts the run asked for, on the backend named — not a `y` pressed as the plan
+    // lands (meant for something else), only one after the guard interval.
     app.apply_bench(BenchUpdate::Plan(Ok(plan_of(BenchRequest::default()))));
+    let shown = tokio::time::Instant::now();
+    assert!(app.handle_key_at(&key('y'), shown).is_empty());
+    assert_eq!(app.mode(), Mode::Question, "still asking");
     assert_eq!(
-        app.handle_key(&key('y')),
+        app.handle_key_at(&key('y'), shown + std::time::Duration::from_millis(500)),
         vec![Command::StartBench(BenchRequest::default())]
     );
     assert!(app.overlay.is_none());
@@ -371,10 +375,44 @@ fn bench_on_a_paid_backend_asks_too_and_a_y_typed_in_the_prompt_is_text() {
     assert!(app.handle_key(&key('y')).is_empty());
     assert_eq!(app.input.text, "y");
     assert!(app.bench.run.is_none());
-    // Leaving the prompt uncovers the question, still waiting.
-    app.handle_key(&KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    // Leaving the prompt uncovers the question, still waiting; its guard starts then.
+    let left = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    app.handle_key_at(&KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE), left);
     assert_eq!(app.mode(), Mode::Question);
-    assert_eq!(app.handle_key(&key('y')), vec![Command::StartBench(asked)]);
+    assert!(app.handle_key_at(&key('y'), left).is_empty());
+    assert_eq!(
+        app.handle_key_at(&key('y'), left + std::time::Duration::from_millis(500)),
+        vec![Command::StartBench(asked)]
+    );
+}
+
+#[test]
+fn a_plan_for_another_backend_or_over_another_question_never_starts() {
+    let mut app = app_at(now());
+    on_openai(&mut app);
+    app.apply_bench(BenchUpdate::Plan(Ok(plan_of(BenchRequest::default()))));
+    // The backend changes while the question is open (from another client, a script).
+    app.apply(crate::events::Event::BackendChanged {
+        backend: "anthropic".into(),
+        model: "claude-x".into(),
+        at: now(),
+    });
+    let later = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+    assert!(app.handle_key_at(&key('y'), later).is_empty());
+    assert!(app.bench.run.is_none());
+    assert!(
+        flash_text(&app).contains("the plan was for openai/gpt-4o-mini"),
+        "{}",
+        flash_text(&app)
+    );
+    // A plan landing on an open quit question never takes its place.
+    on_openai(&mut app);
+    app.apply(crate::tui::app::tests::submitted(1));
+    app.handle_key(&key('q'));
+    assert!(matches!(app.overlay, Some(Overlay::ConfirmQuit { .. })));
+    app.apply_bench(BenchUpdate::Plan(Ok(plan_of(BenchRequest::default()))));
+    assert!(matches!(app.overlay, Some(Overlay::ConfirmQuit { .. })));
+    assert!(flash_text(&app).contains("press b again"));
 }
 
 #[test]
