@@ -524,8 +524,13 @@ where
                 }
                 Some(Ok(TermEvent::Resize(..))) => frames.request(),
                 Some(Ok(_)) => {}
+                // The terminal went away (its keyboard ended, or reads fail with EIO, as after
+                // a hangup): whichever of this and the SIGHUP comes first, it is a hangup.
+                Some(Err(e)) if e.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) => {
+                    return Ok(Some(StopSignal::Hangup));
+                }
                 Some(Err(e)) => return Err(VeyraError::io("reading the keyboard", e)),
-                None => return Ok(None),
+                None => return Ok(Some(StopSignal::Hangup)),
             },
             received = events.recv() => {
                 // What is waiting is folded until the next frame is due; the rest after it.
