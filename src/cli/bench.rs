@@ -25,6 +25,7 @@ use crate::benchmarks::{FamilyId, Progress, RunPlan, Runner};
 use crate::config::LoadedConfig;
 use crate::core::{ConfirmationPolicy, VeyraCore};
 use crate::error::{ExitCode, VeyraError};
+use crate::signals::StopSignal;
 
 mod args;
 mod cassette;
@@ -184,25 +185,39 @@ async fn bench_run(
     // Nobody answers questions during a benchmark: anything that asks is denied.
     core.set_confirmation_policy(ConfirmationPolicy::DenyAll);
     let runner = Runner::new(core, store.clone());
-    // Listen for Ctrl-C before anything runs, so no signal can slip past.
-    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .map_err(|e| VeyraError::io("installing the Ctrl-C handler", e))?;
+    // Listen for Ctrl-C (and SIGTERM, SIGHUP) before anything runs, so no signal can slip
+    // past. The first cancels the run, which is kept as cancelled (`--resume` finishes it);
+    // a second stops waiting.
+    let mut signals = crate::signals::StopSignals::install()?;
+    let stopped_by: Arc<std::sync::OnceLock<StopSignal>> = Arc::default();
     let mut bars = Bars::new(std::io::stderr().is_terminal());
     let watcher = {
         let cancel = cancel.clone();
         let say = bars.say();
+        let stopped_by = Arc::clone(&stopped_by);
         tokio::spawn(async move {
-            if interrupts.recv().await.is_some() {
-                say(
-                    "veyra: cancelling the benchmark run (Ctrl-C again to abort at once)",
-                    false,
-                );
-                cancel.cancel();
-            }
-            if interrupts.recv().await.is_some() {
-                say("veyra: interrupted twice; not waiting", true);
-                std::process::exit(ExitCode::Runtime.code());
-            }
+            let first = signals.recv().await;
+            let _ = stopped_by.set(first);
+            say(
+                &match first {
+                    StopSignal::Interrupt => {
+                        "veyra: cancelling the benchmark run (Ctrl-C again to abort at once)"
+                            .to_string()
+                    }
+                    other => format!(
+                        "veyra: {}: cancelling the benchmark run (again to abort at once)",
+                        other.name()
+                    ),
+                },
+                false,
+            );
+            cancel.cancel();
+            let second = signals.recv().await;
+            say("veyra: interrupted twice; not waiting", true);
+            std::process::exit(match second {
+                StopSignal::Interrupt => ExitCode::Runtime.code(),
+                other => other.exit_code().code(),
+            });
         })
     };
     let mut on_progress = |p: Progress| bars.update(&p);
@@ -246,7 +261,12 @@ async fn bench_run(
              bench --resume {}`",
             report.info.id, report.info.id
         );
-        return Ok(ExitCode::Runtime);
+        // Ctrl-C is the operator's own stop (exit 1, as a cancelled run); SIGTERM and SIGHUP
+        // say who stopped it (143, 129).
+        return Ok(match stopped_by.get() {
+            Some(signal) if *signal != StopSignal::Interrupt => signal.exit_code(),
+            _ => ExitCode::Runtime,
+        });
     }
     Ok(ExitCode::Success)
 }

@@ -437,6 +437,67 @@ fn a_run_cancelled_with_ctrl_c_keeps_what_finished_and_resume_finishes_the_rest(
 }
 
 #[test]
+fn sigterm_and_sighup_keep_the_run_cancelled_and_exit_with_the_signal() {
+    for (signal, code) in [("TERM", 143), ("HUP", 129)] {
+        let sb = Sandbox::new();
+        let config = sb.write(
+            "slow.yaml",
+            "model:\n  mock:\n    token_delay_ms: 15\nruntime:\n  max_concurrent: 2\n",
+        );
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_veyra"));
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("VEYRA_") {
+                cmd.env_remove(&key);
+            }
+        }
+        let child = cmd
+            .env("HOME", sb.dir.path().join("home"))
+            .env("XDG_CONFIG_HOME", sb.dir.path().join("config"))
+            .env("XDG_DATA_HOME", sb.dir.path().join("data"))
+            .env("XDG_STATE_HOME", sb.dir.path().join("state"))
+            .current_dir(sb.work())
+            .arg("--config")
+            .arg(&config)
+            .args(["bench", "--family", "cplc", "--count", "10"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start veyra bench");
+        let finished = || -> i64 {
+            rusqlite::Connection::open(sb.bench_db())
+                .and_then(|c| c.query_row("SELECT count(*) FROM results", [], |r| r.get(0)))
+                .unwrap_or(0)
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while finished() < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(finished() >= 2, "the run never stored a result");
+        let kill = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .expect("send the signal");
+        assert!(kill.success());
+        let out = child.wait_with_output().expect("veyra bench ends");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "SIG{signal}; stderr:\n{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("SIG{signal}: cancelling the benchmark run")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("--resume"), "{stderr}");
+        let list = sb.bench(&["list", "--json"]);
+        let run: Value =
+            serde_json::from_str(list.stdout.lines().next().expect("a run")).expect("JSON");
+        assert_eq!(run["status"], "cancelled", "SIG{signal}");
+    }
+}
+
+#[test]
 fn unknown_names_are_usage_errors_listing_the_valid_ones() {
     let sb = Sandbox::new();
     assert_error(
