@@ -1098,24 +1098,42 @@ fn latency_outside_the_ephemeris_range_is_a_usage_error() {
 // ---------------------------------------------------------------------------------------------
 // Signals during veyra run
 
-/// `kill -SIGNAL` while `veyra run`'s task is on its uplink: the task is cancelled through the
-/// core, stderr says so once, the exit code is 128 + the signal's number, and the stop is in
-/// the audit trail with the task it cancelled.
-fn signal_cancels_the_task_in_flight(signal: &str, name: &str, code: i32) {
+/// What `veyra run --json hello` did after `kill -SIGNAL` reached it on its uplink.
+struct Signalled {
+    /// The task's id.
+    task: String,
+    /// The event lines printed after the signal.
+    rest: Vec<String>,
+    out: std::process::Output,
+}
+
+/// Starts `veyra run --json hello` in `sandbox` (under `nohup` when `nohup`), waits for its
+/// task's uplink event (the test waits for the event, not for a time), sends `-SIGNAL`, and
+/// collects what follows. `time_scale` slows the Lunar link: at 0.01 a leg takes about two
+/// minutes, so the task is surely in flight.
+fn signal_on_the_uplink(
+    sandbox: &Sandbox,
+    nohup: bool,
+    time_scale: &str,
+    signal: &str,
+) -> Signalled {
     use std::io::{BufRead, BufReader};
-    let sandbox = Sandbox::new();
-    // A lunar link slowed 100×: the uplink takes about two minutes, so the task is surely in
-    // flight when the signal arrives; the test waits for the event, not for a time.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_veyra"))
+    let mut cmd = if nohup {
+        let mut c = std::process::Command::new("nohup");
+        c.arg(env!("CARGO_BIN_EXE_veyra"));
+        c
+    } else {
+        std::process::Command::new(env!("CARGO_BIN_EXE_veyra"))
+    };
+    let mut child = cmd
         .args(["run", "--json", "hello"])
         .env_remove("VEYRA_CONFIG")
         .env("HOME", sandbox.dir.path().join("home"))
         .env("XDG_CONFIG_HOME", sandbox.dir.path().join("config"))
         .env("XDG_DATA_HOME", sandbox.dir.path().join("data"))
         .env("XDG_STATE_HOME", sandbox.dir.path().join("state"))
-        .env("VEYRA_LATENCY__SIMULATE", "true")
         .env("VEYRA_LATENCY__PRESET", "lunar")
-        .env("VEYRA_LATENCY__TIME_SCALE", "0.01")
+        .env("VEYRA_LATENCY__TIME_SCALE", time_scale)
         .current_dir(sandbox.work())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -1138,8 +1156,17 @@ fn signal_cancels_the_task_in_flight(signal: &str, name: &str, code: i32) {
         .status()
         .expect("run kill");
     assert!(status.success());
-    let rest: Vec<String> = lines.map(|l| l.expect("a line")).collect();
+    let rest = lines.map(|l| l.expect("a line")).collect();
     let out = child.wait_with_output().expect("veyra exits");
+    Signalled { task, rest, out }
+}
+
+/// `kill -SIGNAL` while `veyra run`'s task is on its uplink: the task is cancelled through the
+/// core, stderr says so once, the exit code is 128 + the signal's number, and the stop is in
+/// the audit trail with the task it cancelled.
+fn signal_cancels_the_task_in_flight(signal: &str, name: &str, code: i32) {
+    let sandbox = Sandbox::new();
+    let Signalled { task, rest, out } = signal_on_the_uplink(&sandbox, false, "0.01", signal);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),
@@ -1182,38 +1209,10 @@ fn sighup_cancels_the_task_in_flight_and_exits_129() {
 
 #[test]
 fn under_nohup_a_hangup_does_not_stop_the_work() {
-    use std::io::{BufRead, BufReader};
+    // `nohup` starts veyra with SIGHUP ignored; a Lunar leg of about a second keeps the task
+    // in flight when the hangup comes, and the task then finishes.
     let sandbox = Sandbox::new();
-    // `nohup` starts veyra with SIGHUP ignored; a Lunar leg of about a second keeps the task in
-    // flight when the hangup comes.
-    let mut child = std::process::Command::new("nohup")
-        .arg(env!("CARGO_BIN_EXE_veyra"))
-        .args(["run", "--json", "hello"])
-        .env_remove("VEYRA_CONFIG")
-        .env("HOME", sandbox.dir.path().join("home"))
-        .env("XDG_CONFIG_HOME", sandbox.dir.path().join("config"))
-        .env("XDG_DATA_HOME", sandbox.dir.path().join("data"))
-        .env("XDG_STATE_HOME", sandbox.dir.path().join("state"))
-        .env("VEYRA_LATENCY__PRESET", "lunar")
-        .current_dir(sandbox.work())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start veyra under nohup");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        if line.expect("a line").contains(r#""state":"uplink""#) {
-            break;
-        }
-    }
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
-    let rest: Vec<String> = lines.map(|l| l.expect("a line")).collect();
-    let out = child.wait_with_output().expect("veyra exits");
+    let Signalled { rest, out, .. } = signal_on_the_uplink(&sandbox, true, "1", "HUP");
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -36,13 +36,11 @@ impl Dispatch<'_> {
     pub(super) async fn dispatch(&mut self, command: Command) -> Flow {
         match command {
             Command::Submit { prompt, priority } => {
-                match self
+                if let Err(e) = self
                     .core
                     .submit(ExecutionRequest::new(prompt).priority(priority))
                 {
-                    // Known as the operator's before its event is folded: never a run's task.
-                    Ok(id) => self.app.own_task(id),
-                    Err(e) => self.app.flash(e.to_string(), FlashLevel::Error),
+                    self.app.flash(e.to_string(), FlashLevel::Error);
                 }
             }
             Command::VerifyAudit => {

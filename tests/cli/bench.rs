@@ -346,10 +346,14 @@ fn compare_pairs_tasks_and_reports_the_difference_with_an_interval() {
     assert_error(&r, 2, &["share no finished tasks"]);
 }
 
-#[test]
-fn a_run_cancelled_with_ctrl_c_keeps_what_finished_and_resume_finishes_the_rest() {
-    let sb = Sandbox::new();
-    // Slow tokens so the run is still going when Ctrl-C arrives.
+/// Starts `veyra bench ARGS` on a slow mock (two slots, 15 ms a token) in `sb`, waits
+/// (bounded) until `results` results are stored, sends `-SIGNAL`, and returns its output.
+fn signal_a_running_bench(
+    sb: &Sandbox,
+    args: &[&str],
+    results: i64,
+    signal: &str,
+) -> std::process::Output {
     let config = sb.write(
         "slow.yaml",
         "model:\n  mock:\n    token_delay_ms: 15\nruntime:\n  max_concurrent: 2\n",
@@ -368,36 +372,46 @@ fn a_run_cancelled_with_ctrl_c_keeps_what_finished_and_resume_finishes_the_rest(
         .current_dir(sb.work())
         .arg("--config")
         .arg(&config)
-        .args([
-            "bench",
-            "--family",
-            "cplc,icsd",
-            "--count",
-            "10",
-            "--seed",
-            "4",
-        ])
+        .arg("bench")
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start veyra bench");
-    // Wait (bounded) until some results are stored, then interrupt.
-    let finished = || -> i64 {
-        rusqlite::Connection::open(sb.bench_db())
-            .and_then(|c| c.query_row("SELECT count(*) FROM results", [], |r| r.get(0)))
-            .unwrap_or(0)
-    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while finished() < 3 && std::time::Instant::now() < deadline {
+    while stored_results(sb) < results && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert!(finished() >= 3, "the run never stored a result");
+    assert!(
+        stored_results(sb) >= results,
+        "the run never stored {results} results"
+    );
     let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
-        .expect("send SIGINT");
+        .expect("send the signal");
     assert!(kill.success());
-    let out = child.wait_with_output().expect("veyra bench ends");
+    child.wait_with_output().expect("veyra bench ends")
+}
+
+/// Results stored in `sb`'s `bench.db` so far (0 before it exists).
+fn stored_results(sb: &Sandbox) -> i64 {
+    rusqlite::Connection::open(sb.bench_db())
+        .and_then(|c| c.query_row("SELECT count(*) FROM results", [], |r| r.get(0)))
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_run_cancelled_with_ctrl_c_keeps_what_finished_and_resume_finishes_the_rest() {
+    let sb = Sandbox::new();
+    // Slow tokens so the run is still going when Ctrl-C arrives.
+    let out = signal_a_running_bench(
+        &sb,
+        &["--family", "cplc,icsd", "--count", "10", "--seed", "4"],
+        3,
+        "INT",
+    );
+    let finished = || stored_results(&sb);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
     assert!(stderr.contains("--resume"), "{stderr}");
@@ -440,45 +454,7 @@ fn a_run_cancelled_with_ctrl_c_keeps_what_finished_and_resume_finishes_the_rest(
 fn sigterm_and_sighup_keep_the_run_cancelled_and_exit_with_the_signal() {
     for (signal, code) in [("TERM", 143), ("HUP", 129)] {
         let sb = Sandbox::new();
-        let config = sb.write(
-            "slow.yaml",
-            "model:\n  mock:\n    token_delay_ms: 15\nruntime:\n  max_concurrent: 2\n",
-        );
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_veyra"));
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("VEYRA_") {
-                cmd.env_remove(&key);
-            }
-        }
-        let child = cmd
-            .env("HOME", sb.dir.path().join("home"))
-            .env("XDG_CONFIG_HOME", sb.dir.path().join("config"))
-            .env("XDG_DATA_HOME", sb.dir.path().join("data"))
-            .env("XDG_STATE_HOME", sb.dir.path().join("state"))
-            .current_dir(sb.work())
-            .arg("--config")
-            .arg(&config)
-            .args(["bench", "--family", "cplc", "--count", "10"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start veyra bench");
-        let finished = || -> i64 {
-            rusqlite::Connection::open(sb.bench_db())
-                .and_then(|c| c.query_row("SELECT count(*) FROM results", [], |r| r.get(0)))
-                .unwrap_or(0)
-        };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while finished() < 2 && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        assert!(finished() >= 2, "the run never stored a result");
-        let kill = std::process::Command::new("kill")
-            .args([&format!("-{signal}"), &child.id().to_string()])
-            .status()
-            .expect("send the signal");
-        assert!(kill.success());
-        let out = child.wait_with_output().expect("veyra bench ends");
+        let out = signal_a_running_bench(&sb, &["--family", "cplc", "--count", "10"], 2, signal);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(
             out.status.code(),

@@ -304,8 +304,6 @@ pub struct BenchView {
     /// Ended runs of this session, for their rows in Tasks (oldest first, at most
     /// [`RUN_ROWS_KEPT`]).
     pub ended_rows: Vec<BenchTasksRow>,
-    /// Tasks this console submitted that the core has not announced yet: never a run's.
-    own: HashSet<ExecutionId>,
     /// The current run's tasks submitted and not ended.
     in_flight: HashSet<ExecutionId>,
     /// When the open run question appeared: keys within [`CONFIRM_GUARD`] of it are not its

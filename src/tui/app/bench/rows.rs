@@ -1,6 +1,6 @@
 //! A benchmark run's tasks in the Tasks pane: counted in one row per run
-//! ([`BenchTasksRow`]), never listed, so the operator's own prompts stay in sight. The core's
-//! tasks come from the operator (whose submissions the loop reports) and from the run.
+//! ([`BenchTasksRow`]), never listed, so the operator's own prompts stay in sight. Each
+//! task's submission says who asked for it: a run's are `benchmark`'s.
 
 use super::*;
 
@@ -47,23 +47,15 @@ impl BenchRun {
 }
 
 impl App {
-    /// The loop submitted one of the operator's prompts as task `id`: it is never counted as
-    /// a benchmark task, whatever its priority.
-    pub fn own_task(&mut self, id: ExecutionId) {
-        self.bench.own.insert(id);
-    }
-
     /// Whether the task just submitted belongs to the console's benchmark run (and is counted
     /// in its row, not listed): the core says who asked for each task, and a run's tasks are
-    /// asked for by `benchmark` while the run goes. The operator's own submissions, which the
-    /// loop reports ([`App::own_task`]), are never claimed.
+    /// asked for by `benchmark` while the run goes.
     pub(in crate::tui::app) fn claim_bench_task(
         &mut self,
         id: ExecutionId,
         actor: Option<&str>,
     ) -> bool {
-        let own = self.bench.own.remove(&id);
-        if own || actor != Some(crate::benchmarks::ACTOR) || !self.bench_running() {
+        if actor != Some(crate::benchmarks::ACTOR) || !self.bench_running() {
             return false;
         }
         self.bench.in_flight.insert(id);
