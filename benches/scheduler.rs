@@ -18,6 +18,7 @@ fn main() {
 const TASKS: usize = 100_000;
 
 /// Drops events, as a bus with no subscriber does.
+#[derive(Debug)]
 struct Discard;
 
 impl EventSink for Discard {

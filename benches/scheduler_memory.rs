@@ -11,6 +11,7 @@ use veyra::runtime::scheduler::{
 
 const TASKS: usize = 1_000_000;
 
+#[derive(Debug)]
 struct Discard;
 
 impl EventSink for Discard {

@@ -18,9 +18,13 @@ mod audit;
 mod bench;
 mod policy;
 mod run;
+mod serve;
 mod tools;
 pub(crate) use args::parse_rfc3339;
-pub use args::{Cli, Command, ConfigCommand, LatencyArgs, PolicyCommand, RunArgs, TuiArgs};
+pub use args::{
+    AttachArgs, Cli, Command, ConfigCommand, LatencyArgs, PolicyCommand, RpcCommand, RunArgs,
+    TuiArgs,
+};
 pub use audit::{
     AuditCommand, FilterArgs, VerifyArgs, audit_adopt, audit_export, audit_list, audit_prove,
     audit_rotate_key, audit_verify_db, audit_verify_file,
@@ -31,6 +35,7 @@ pub use bench::{
 };
 pub use policy::{policy_check, policy_list, policy_request};
 pub use run::{MAX_PROMPT_BYTES, run};
+pub use serve::{attach_stdio, rpc_schema, serve};
 pub use tools::{ToolsCommand, parse_args, tools_describe, tools_invoke, tools_list, tools_undo};
 
 /// Loads the configuration for a command, honouring `--config`.

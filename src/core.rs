@@ -31,6 +31,7 @@ use crate::runtime::latency::LinkSim;
 use crate::runtime::scheduler::{Scheduler, SchedulerConfig};
 use crate::tools::safety::SafetyBoundary;
 
+mod caller;
 mod control;
 mod emitter;
 mod execute;
@@ -43,6 +44,7 @@ pub(crate) mod testing;
 mod tools;
 mod undo;
 
+pub use caller::{Caller, as_caller};
 use emitter::{Emitter, Watchers};
 pub use request::{
     AuditHealth, BeforeTools, ConfirmationPolicy, ExecutionRequest, ExecutionResult, HealthReport,
@@ -160,6 +162,7 @@ impl VeyraCore {
             watched: AtomicUsize::new(0),
             streaming: AtomicUsize::new(0),
             stepping: AtomicUsize::new(0),
+            tap: std::sync::OnceLock::new(),
         });
         if let Some(trail) = &audit {
             let emitter = Arc::clone(&emitter);
@@ -234,6 +237,17 @@ impl VeyraCore {
     /// The bus itself, for layers above the core that publish their own events.
     pub fn bus(&self) -> &EventBus {
         &self.inner.emitter.bus
+    }
+
+    /// Gives `sink` every event the core publishes, in order, before the bus does: what a
+    /// serving runtime's journal needs (a bus subscriber can lag and miss events). Called from
+    /// the publishing thread, so `sink` must be quick. One tap per core: a second is refused.
+    pub fn tap(&self, sink: Arc<dyn EventSink>) -> Result<(), VeyraError> {
+        self.inner
+            .emitter
+            .tap
+            .set(sink)
+            .map_err(|_| VeyraError::Runtime("the core already has an event tap".into()))
     }
 
     /// The scheduler, to register handlers of other task kinds.

@@ -13,7 +13,19 @@ use uuid::Uuid;
 
 /// Identifies one execution from submission to its final event. Also the correlation id that
 /// every log line of the execution carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(transparent)]
 pub struct ExecutionId(pub Uuid);
 
@@ -60,6 +72,7 @@ impl fmt::Display for ExecutionId {
     Default,
     strum::EnumString,
     strum::IntoStaticStr,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 #[strum(
@@ -126,7 +139,9 @@ impl fmt::Display for Priority {
 }
 
 /// Token counts of one generation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct TokenUsage {
     /// Prompt tokens.
     pub input: u64,
@@ -135,7 +150,7 @@ pub struct TokenUsage {
 }
 
 /// Why a generation stopped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FinishReason {
     /// The model finished its answer.
@@ -159,7 +174,7 @@ pub enum FinishReason {
 /// `Queued → Uplink → Running → Downlink → Succeeded | Failed | Cancelled`, with `Retrying`
 /// (waiting out a backoff) and `Blackout` (waiting for the link to clear) on the way. Transit
 /// states appear only when the link is simulated.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum TaskStatus {
     /// Waiting for a free slot.
@@ -247,7 +262,7 @@ impl TaskStatus {
 }
 
 /// The simulated link as the status bar shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LinkStatus {
     /// Whether the link is simulated at all.
     pub simulated: bool,
@@ -307,7 +322,7 @@ impl LinkStatus {
 }
 
 /// One state change of the core. Every variant is published exactly once per change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A task was accepted by the scheduler (it is `Queued`).
@@ -549,7 +564,16 @@ impl Event {
 
 /// How far an operator's answer to a confirmation reaches.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, strum::IntoStaticStr,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -570,7 +594,7 @@ impl ConfirmScope {
 }
 
 /// Where events go: the bus, and anything else that must see them in order.
-pub trait EventSink: Send + Sync {
+pub trait EventSink: Send + Sync + std::fmt::Debug {
     /// Publishes one event.
     fn emit(&self, event: Event);
 }

@@ -12,7 +12,7 @@
 //!    a duration;
 //! 2. [`config`]; 3. [`logging`], [`events`]; 4. [`governance`]; 5. [`models`]; 6. [`tools`];
 //! 7. [`runtime`]; 8. [`error`] (the library's top-level error, converting each layer's own at
-//!    the edge); 9. [`core`], [`signals`] (the ones that close Veyra, for both front ends); 10. [`benchmarks`]; 11. [`cli`], [`tui`] (the binary wires the one
+//!    the edge); 9. [`core`], [`signals`] (the ones that close Veyra, for both front ends); 10. [`benchmarks`]; 11. [`service`] (one runtime serving many clients over a socket); 12. [`cli`], [`tui`] (the binary wires the one
 //!    to the other: `veyra bench --tui`).
 
 // No unsafe code: what Veyra needs of the OS goes through libraries made for it (rustix,
@@ -43,6 +43,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["error"],
     &["core", "signals"],
     &["benchmarks"],
+    &["service"],
     &["cli", "tui"],
 ];
 
@@ -64,6 +65,7 @@ pub mod logging;
 pub mod models;
 pub mod runtime;
 pub mod sanitize;
+pub mod service;
 pub mod signals;
 pub mod tools;
 pub mod tui;

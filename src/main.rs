@@ -5,8 +5,8 @@
 
 use clap::Parser;
 use veyra::cli::{
-    self, AuditCommand, BenchCommand, Cli, Command, ConfigCommand, PolicyCommand, ToolsCommand,
-    TuiArgs,
+    self, AuditCommand, BenchCommand, Cli, Command, ConfigCommand, PolicyCommand, RpcCommand,
+    ToolsCommand, TuiArgs,
 };
 use veyra::tui::ConsoleOptions;
 use veyra::{ExitCode, VeyraError};
@@ -50,13 +50,14 @@ fn main() -> std::process::ExitCode {
 }
 
 /// The console's options from `veyra [tui]`'s arguments.
-fn console_options(args: TuiArgs) -> ConsoleOptions {
+fn console_options(args: TuiArgs, standalone: bool) -> ConsoleOptions {
     ConsoleOptions {
         theme: args.theme,
         preset: args.preset,
         demo: args.demo,
         scenario: args.scenario,
         bench: None,
+        standalone,
     }
 }
 
@@ -78,6 +79,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
         let loaded = cli::load(cli.config.as_deref()).ok();
         return cli::audit_verify_file(args, loaded.as_ref());
     }
+    // `rpc schema` prints a constant; it needs no configuration.
+    if let Some(Command::Rpc(RpcCommand::Schema)) = &cli.command {
+        return cli::rpc_schema();
+    }
     // `bench schema` prints a constant; it needs no configuration.
     if let Some(Command::Bench(args)) = &cli.command
         && matches!(args.command, Some(BenchCommand::Schema))
@@ -90,15 +95,44 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
         .enable_all()
         .build()
         .map_err(|e| VeyraError::io("starting the async runtime", e))?;
+    let standalone = cli.standalone;
     match cli.command {
-        None => runtime.block_on(veyra::tui::run(loaded, console_options(cli.console))),
+        None => runtime.block_on(veyra::tui::run(
+            loaded,
+            console_options(cli.console, standalone),
+        )),
         Some(Command::Tui(args)) => {
-            runtime.block_on(veyra::tui::run(loaded, console_options(args)))
+            runtime.block_on(veyra::tui::run(loaded, console_options(args, standalone)))
         }
+        Some(Command::Serve) => {
+            cli::init_headless_logging(&loaded.config)?;
+            runtime.block_on(cli::serve(loaded))
+        }
+        Some(Command::Attach(args)) if args.stdio => {
+            cli::init_headless_logging(&loaded.config)?;
+            let code = runtime.block_on(cli::attach_stdio(loaded, args.socket));
+            // Standard input may still be read by a blocking thread: do not wait for it.
+            runtime.shutdown_background();
+            code
+        }
+        Some(Command::Attach(args)) => {
+            let options = veyra::tui::AttachOptions {
+                target: args.target,
+                socket: args.socket,
+                remote_command: args.remote_command,
+                theme: args.theme,
+            };
+            let code = runtime.block_on(veyra::tui::attach(loaded, options));
+            // An ssh carrier's standard streams may still be read by blocking threads.
+            runtime.shutdown_background();
+            code
+        }
+        Some(Command::Rpc(RpcCommand::Schema)) => cli::rpc_schema(),
         Some(Command::Bench(args)) if cli::wants_console(&args) => {
             let console = cli::bench_console(args, loaded)?;
             let options = ConsoleOptions {
                 bench: Some(console.request),
+                standalone,
                 ..ConsoleOptions::default()
             };
             match console.registry {
@@ -112,7 +146,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
         }
         Some(Command::Run(args)) => {
             cli::init_headless_logging(&loaded.config)?;
-            runtime.block_on(cli::run(args, loaded))
+            runtime.block_on(cli::run(args, loaded, standalone))
         }
         Some(Command::Health) => {
             cli::init_headless_logging(&loaded.config)?;

@@ -28,6 +28,8 @@ mod audit_attacks;
 mod bench;
 #[path = "cli/hostile.rs"]
 mod hostile;
+#[path = "cli/serve.rs"]
+mod serve;
 #[path = "cli/side_effects.rs"]
 mod side_effects;
 #[path = "cli/tools.rs"]
@@ -44,7 +46,31 @@ impl Sandbox {
         for sub in ["home", "config", "data", "work"] {
             std::fs::create_dir_all(dir.path().join(sub)).expect("create sandbox directory");
         }
+        // Runtimes' sockets: private, as a login's runtime directory is.
+        let run = dir.path().join("run");
+        std::fs::create_dir_all(&run).expect("create sandbox directory");
+        std::fs::set_permissions(&run, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .expect("make the runtime directory private");
         Sandbox { dir }
+    }
+
+    /// [`Sandbox::cmd`]'s environment on a plain `std::process::Command`, for a process the
+    /// test starts, signals or kills itself.
+    fn std_cmd(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_veyra"));
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("VEYRA_") {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.env_remove("NO_COLOR")
+            .env("HOME", self.dir.path().join("home"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("XDG_DATA_HOME", self.dir.path().join("data"))
+            .env("XDG_STATE_HOME", self.dir.path().join("state"))
+            .env("XDG_RUNTIME_DIR", self.dir.path().join("run"))
+            .current_dir(self.work());
+        cmd
     }
 
     /// The working directory of the commands; relative paths in tests resolve here.
@@ -73,6 +99,7 @@ impl Sandbox {
             .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
             .env("XDG_DATA_HOME", self.dir.path().join("data"))
             .env("XDG_STATE_HOME", self.dir.path().join("state"))
+            .env("XDG_RUNTIME_DIR", self.dir.path().join("run"))
             // A panic would print its backtrace; the error tests check that none appears.
             .env("RUST_BACKTRACE", "1")
             .current_dir(self.work())

@@ -17,6 +17,12 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
+    /// Host a runtime of this process's own even when one serves the configured store (which
+    /// then refuses this one: a store has one writer). Without it, `veyra`, `veyra run`
+    /// attach to a serving runtime when there is one.
+    #[arg(long, global = true)]
+    pub standalone: bool,
+
     /// Console options, for `veyra` without a subcommand.
     #[command(flatten)]
     pub console: TuiArgs,
@@ -53,6 +59,44 @@ pub enum Command {
     /// calls (--record DIR) or replay them offline (--replay DIR); list, show and compare past
     /// runs; print the export schema.
     Bench(BenchArgs),
+    /// Host the runtime headless and serve it on the control socket until stopped (Ctrl-C,
+    /// SIGTERM): consoles, `veyra run` and `veyra attach` on the same store attach to it.
+    Serve,
+    /// Open a console on a runtime that serves elsewhere: this store's (default), a socket, or
+    /// another host over SSH (`ssh://[user@]host[:port]`).
+    Attach(AttachArgs),
+    /// The control protocol (`veyra.rpc/1`).
+    #[command(subcommand)]
+    Rpc(RpcCommand),
+}
+
+/// `veyra rpc …`.
+#[derive(Debug, Subcommand)]
+pub enum RpcCommand {
+    /// Print the JSON Schema of every message in both directions.
+    Schema,
+}
+
+/// `veyra attach`.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// `ssh://[user@]host[:port]`: run `veyra attach --stdio` there through `ssh` and open the
+    /// console on it (SSH authenticates; nothing listens on a network port).
+    #[arg(value_name = "ssh://[user@]host[:port]")]
+    pub target: Option<String>,
+    /// The runtime's socket (default: the one serving the configured store).
+    #[arg(long, value_name = "PATH", conflicts_with = "target")]
+    pub socket: Option<PathBuf>,
+    /// Relay the protocol between standard input/output and the runtime's socket, for a
+    /// transport that gives a byte stream (`ssh host veyra attach --stdio`).
+    #[arg(long, conflicts_with = "target")]
+    pub stdio: bool,
+    /// The command that starts Veyra on the far host (with ssh://).
+    #[arg(long, value_name = "CMD", default_value = "veyra")]
+    pub remote_command: String,
+    /// Theme name or path, as for `veyra --theme`.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub theme: Option<String>,
 }
 
 /// `veyra policy …`.

@@ -57,9 +57,20 @@ fn read_prompt(arg: Option<String>) -> Result<String, VeyraError> {
     Ok(text)
 }
 
-/// `veyra run`.
-pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraError> {
-    let prompt = read_prompt(args.prompt)?;
+/// `veyra run`: through the runtime serving the configured store when one does (unless
+/// `standalone`), else on a runtime of its own.
+pub async fn run(
+    args: RunArgs,
+    loaded: LoadedConfig,
+    standalone: bool,
+) -> Result<ExitCode, VeyraError> {
+    let prompt = read_prompt(args.prompt.clone())?;
+    if !standalone
+        && let Some((client, inbound)) =
+            crate::service::attach_configured(&loaded.config, "veyra run", false).await?
+    {
+        return run_attached(args, prompt, client, inbound).await;
+    }
     let core = VeyraCore::new(loaded.config)?;
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     core.set_confirmation_policy(if args.yes {
@@ -70,21 +81,16 @@ pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraE
         crate::core::ConfirmationPolicy::DenyAll
     });
     let mut request = ExecutionRequest::new(prompt).priority(args.priority);
-    request.system = args.system;
-    request.backend = args.backend;
-    request.model = args.model;
-    request.tools = args.tools;
+    request.system = args.system.clone();
+    request.backend = args.backend.clone();
+    request.model = args.model.clone();
+    request.tools = args.tools.clone();
     // Listen for Ctrl-C, SIGTERM and SIGHUP before anything is submitted, so no signal can
     // slip past.
     let mut signals = StopSignals::install()?;
     let mut stream = core.execute_stream(request)?;
     let mut folder = ResultFolder::new(stream.id());
-    let stdout = std::io::stdout();
-    // Answer text reaches a terminal only through the sanitizer, unless asked for raw; piped,
-    // it stays byte-exact for the next program.
-    let sanitize_answer = !args.raw && stdout.is_terminal();
-    let write_err = |e| VeyraError::io("writing to stdout", e);
-    let mut ends_with_newline = true;
+    let mut printer = Printer::new(&args);
     let mut outcome = None;
     let id = stream.id();
     // The signal that stopped the run, how many tasks it cancelled, whether that is audited.
@@ -109,44 +115,223 @@ pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraE
             }
         };
         let Some(event) = event else { break };
-        if let Event::ConfirmationRequested {
+        if let Some(question) = Question::of(&event) {
+            let (allowed, scope) = question.ask().await?;
+            core.answer_confirmation_scoped(
+                question.request,
+                allowed,
+                scope,
+                "operator (terminal)",
+            )?;
+        }
+        printer.show(&event)?;
+        if let Some(result) = folder.apply(&event) {
+            outcome = Some(result);
+        }
+    }
+    printer.end()?;
+    finish(interrupted, outcome)
+}
+
+/// `veyra run` through a serving runtime: the prompt is submitted as this client's and
+/// followed (every event of it, in order); its questions are asked here (`--yes` answers yes,
+/// no terminal answers no); a signal cancels it through the runtime.
+async fn run_attached(
+    args: RunArgs,
+    prompt: String,
+    client: crate::service::Client,
+    mut inbound: tokio::sync::mpsc::Receiver<crate::service::Inbound>,
+) -> Result<ExitCode, VeyraError> {
+    use crate::service::Inbound;
+    use crate::service::protocol::{Reply, Request};
+    eprintln!(
+        "veyra: attached to pid {} ({}); --standalone runs without it",
+        client.runtime.pid, client.runtime.host
+    );
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let mut signals = StopSignals::install()?;
+    let submitted = client
+        .request(Request::Submit {
+            prompt,
+            priority: args.priority,
+            system: args.system.clone(),
+            backend: args.backend.clone(),
+            model: args.model.clone(),
+            tools: args.tools.as_ref().map(ToString::to_string),
+            follow: true,
+        })
+        .await;
+    let id = match submitted {
+        Ok(Reply::Submitted { id }) => id,
+        Ok(other) => {
+            return Err(VeyraError::Runtime(format!(
+                "the runtime answered the submission with {other:?}"
+            )));
+        }
+        Err(e) => return Err(remote_error(e)),
+    };
+    let mut folder = ResultFolder::new(id);
+    let mut printer = Printer::new(&args);
+    let mut outcome = None;
+    let mut interrupted: Option<(StopSignal, usize, bool)> = None;
+    loop {
+        let inbound = tokio::select! {
+            inbound = inbound.recv() => inbound,
+            signal = signals.recv() => {
+                if let Some((first, _, _)) = interrupted {
+                    eprintln!("veyra: {}: signalled twice; not waiting", signal.name());
+                    return Ok(first.exit_code());
+                }
+                if signal == StopSignal::Interrupt {
+                    eprintln!("veyra: cancelling task {id} (Ctrl-C again to abort at once)");
+                }
+                // The runtime cancels it and records that; its last events follow.
+                let cancelled = client.request(Request::Cancel { id }).await.is_ok();
+                interrupted = Some((signal, usize::from(cancelled), cancelled));
+                continue;
+            }
+        };
+        let event = match inbound {
+            Some(Inbound::Event(event)) => event,
+            Some(Inbound::Resync { .. } | Inbound::Live) => continue,
+            Some(Inbound::Closed(reason)) => {
+                printer.end()?;
+                return Err(VeyraError::Runtime(format!(
+                    "the runtime (pid {}) went away before task {id} ended: {}",
+                    client.runtime.pid,
+                    crate::sanitize::sanitize_line(&reason)
+                )));
+            }
+            None => break,
+        };
+        if event.execution() != Some(id) {
+            continue;
+        }
+        if let Some(question) = Question::of(&event) {
+            let (allowed, scope, by) = if args.yes {
+                (true, ConfirmScope::Once, "--yes")
+            } else if !interactive {
+                (false, ConfirmScope::Once, "no terminal")
+            } else {
+                let (allowed, scope) = question.ask().await?;
+                (allowed, scope, "terminal")
+            };
+            tracing::debug!(by, "answering a confirmation");
+            if let Err(e) = client
+                .request(Request::Answer {
+                    request: question.request,
+                    allowed,
+                    scope,
+                })
+                .await
+            {
+                // Answered elsewhere first (a console): that answer stands.
+                eprintln!("veyra: {}", crate::sanitize::sanitize_line(&e.message));
+            }
+        }
+        printer.show(&event)?;
+        if let Some(result) = folder.apply(&event) {
+            outcome = Some(result);
+            break;
+        }
+    }
+    printer.end()?;
+    finish(interrupted, outcome)
+}
+
+/// A runtime's refusal as this process's error (exit code kept: a refusal is 4, a usage
+/// error 2).
+fn remote_error(e: crate::service::protocol::RpcError) -> VeyraError {
+    let message = crate::sanitize::sanitize_line(&e.message).into_owned();
+    match e.kind.as_str() {
+        "usage" => VeyraError::Usage(message),
+        "refused" => VeyraError::Refused(message),
+        _ => VeyraError::Runtime(message),
+    }
+}
+
+/// A confirmation the run's own task asks for.
+struct Question {
+    request: u64,
+    text: String,
+    scopable: bool,
+}
+
+impl Question {
+    fn of(event: &Event) -> Option<Question> {
+        let Event::ConfirmationRequested {
             request,
             operation,
             reason,
             detail,
             scopable,
             ..
-        } = &event
-        {
-            let detail = detail
-                .as_deref()
-                .map(|d| format!(" with {d}"))
-                .unwrap_or_default();
-            let choices = if *scopable {
-                "[y]es once / [a]lways this run / [N]o"
-            } else {
-                "[y/N]"
-            };
-            let question = sanitize(&format!(
+        } = event
+        else {
+            return None;
+        };
+        let detail = detail
+            .as_deref()
+            .map(|d| format!(" with {d}"))
+            .unwrap_or_default();
+        let choices = if *scopable {
+            "[y]es once / [a]lways this run / [N]o"
+        } else {
+            "[y/N]"
+        };
+        Some(Question {
+            request: *request,
+            text: sanitize(&format!(
                 "veyra: {reason}. Allow {operation}{detail}? {choices} "
             ))
-            .into_owned();
-            let answer = tokio::task::spawn_blocking(move || {
-                eprint!("{question}");
-                let mut line = String::new();
-                std::io::stdin().read_line(&mut line).map(|_| line)
-            })
-            .await
-            .map_err(|e| VeyraError::Runtime(format!("asking for confirmation: {e}")))?
-            .map_err(|e| VeyraError::io("reading the answer from the terminal", e))?;
-            let (allowed, scope) = match answer.trim().to_ascii_lowercase().as_str() {
-                "y" | "yes" => (true, ConfirmScope::Once),
-                "a" | "always" if *scopable => (true, ConfirmScope::Session),
-                _ => (false, ConfirmScope::Once),
-            };
-            core.answer_confirmation_scoped(*request, allowed, scope, "operator (terminal)")?;
+            .into_owned(),
+            scopable: *scopable,
+        })
+    }
+
+    /// Asks on the terminal: yes, always (when the question allows it) or no.
+    async fn ask(&self) -> Result<(bool, ConfirmScope), VeyraError> {
+        let question = self.text.clone();
+        let answer = tokio::task::spawn_blocking(move || {
+            eprint!("{question}");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map(|_| line)
+        })
+        .await
+        .map_err(|e| VeyraError::Runtime(format!("asking for confirmation: {e}")))?
+        .map_err(|e| VeyraError::io("reading the answer from the terminal", e))?;
+        Ok(match answer.trim().to_ascii_lowercase().as_str() {
+            "y" | "yes" => (true, ConfirmScope::Once),
+            "a" | "always" if self.scopable => (true, ConfirmScope::Session),
+            _ => (false, ConfirmScope::Once),
+        })
+    }
+}
+
+/// What the run prints: the answer (or every event as JSON) on stdout, tool steps on stderr.
+struct Printer {
+    json: bool,
+    /// Answer text reaches a terminal only through the sanitizer, unless asked for raw;
+    /// piped, it stays byte-exact for the next program.
+    sanitize_answer: bool,
+    ends_with_newline: bool,
+}
+
+fn write_err(e: std::io::Error) -> VeyraError {
+    VeyraError::io("writing to stdout", e)
+}
+
+impl Printer {
+    fn new(args: &RunArgs) -> Self {
+        Printer {
+            json: args.json,
+            sanitize_answer: !args.raw && std::io::stdout().is_terminal(),
+            ends_with_newline: true,
         }
-        if !args.json
+    }
+
+    fn show(&mut self, event: &Event) -> Result<(), VeyraError> {
+        if !self.json
             && let Event::AgentStep {
                 step,
                 tool,
@@ -154,7 +339,7 @@ pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraE
                 outcome,
                 summary,
                 ..
-            } = &event
+            } = event
         {
             // Tool calls go to stderr, so stdout stays the answer alone.
             let result = if outcome == "success" {
@@ -169,42 +354,52 @@ pub async fn run(args: RunArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraE
                 ))
             );
         }
+        let stdout = std::io::stdout();
         let mut out = stdout.lock();
-        if args.json {
-            let line = crate::sanitize::to_json_line(&event)
+        if self.json {
+            let line = crate::sanitize::to_json_line(event)
                 .map_err(|e| VeyraError::Runtime(format!("encoding an event: {e}")))?;
             writeln!(out, "{line}").map_err(write_err)?;
-        } else if let Event::OutputDelta { text, .. } = &event {
-            let shown = if sanitize_answer {
+        } else if let Event::OutputDelta { text, .. } = event {
+            let shown = if self.sanitize_answer {
                 sanitize(text)
             } else {
                 std::borrow::Cow::Borrowed(text.as_str())
             };
             out.write_all(shown.as_bytes()).map_err(write_err)?;
-            ends_with_newline = text.ends_with('\n');
+            self.ends_with_newline = text.ends_with('\n');
         } else if let Event::TaskState {
             status: TaskStatus::Running,
             attempt,
             ..
-        } = &event
+        } = event
             && *attempt > 1
         {
             // A retry starts the answer over; say so rather than splice two answers.
-            if !ends_with_newline {
+            if !self.ends_with_newline {
                 writeln!(out).map_err(write_err)?;
             }
             writeln!(out, "--- attempt {attempt} ---").map_err(write_err)?;
-            ends_with_newline = true;
+            self.ends_with_newline = true;
         }
-        out.flush().map_err(write_err)?;
-        if let Some(result) = folder.apply(&event) {
-            outcome = Some(result);
+        out.flush().map_err(write_err)
+    }
+
+    /// Ends the answer's last line.
+    fn end(&mut self) -> Result<(), VeyraError> {
+        if !self.json && !self.ends_with_newline {
+            writeln!(std::io::stdout().lock()).map_err(write_err)?;
+            self.ends_with_newline = true;
         }
+        Ok(())
     }
-    if !args.json && !ends_with_newline {
-        let mut out = stdout.lock();
-        writeln!(out).map_err(write_err)?;
-    }
+}
+
+/// The exit: a signal's (with its farewell), or the task's outcome.
+fn finish(
+    interrupted: Option<(StopSignal, usize, bool)>,
+    outcome: Option<Result<crate::core::ExecutionResult, VeyraError>>,
+) -> Result<ExitCode, VeyraError> {
     if let Some((signal, cancelled, audited)) = interrupted {
         // Closed by a signal: say what it cancelled, exit as the signal says (128 + number).
         // After a hangup stderr may be gone: that is no error.

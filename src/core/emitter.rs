@@ -27,6 +27,10 @@ pub(crate) struct Emitter {
     /// Final watchers that also keep their execution's agent steps: with none (and no stream
     /// watcher), only final states take the lock.
     pub(crate) stepping: AtomicUsize,
+    /// One more sink that sees every event, in order, before the bus: a serving runtime's
+    /// journal ([`VeyraCore::tap`](super::VeyraCore::tap)), which cannot lag as a bus
+    /// subscriber can.
+    pub(crate) tap: std::sync::OnceLock<std::sync::Arc<dyn EventSink>>,
 }
 
 #[derive(Debug, Default)]
@@ -158,6 +162,9 @@ impl EventSink for Emitter {
             }
             self.watched.fetch_sub(removed, Ordering::SeqCst);
         }
+        if let Some(tap) = self.tap.get() {
+            tap.emit(event.clone());
+        }
         self.bus.publish(event);
     }
 }
@@ -173,6 +180,7 @@ mod tests {
             watched: AtomicUsize::new(0),
             streaming: AtomicUsize::new(0),
             stepping: AtomicUsize::new(0),
+            tap: std::sync::OnceLock::new(),
         }
     }
 

@@ -81,7 +81,8 @@ impl TaskHandler for ExecuteHandler {
         };
         let span =
             tracing::info_span!("execution", execution_id = %task.id, attempt = task.attempt);
-        run_execution(&core, task, request).instrument(span).await
+        let caller = request.caller.clone();
+        super::caller::as_caller(caller, run_execution(&core, task, request).instrument(span)).await
     }
 }
 
@@ -101,6 +102,7 @@ async fn run_execution(
         tools,
         unattended,
         local: _,
+        caller: _,
         before_tools,
     } = request;
     let backend = core

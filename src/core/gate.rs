@@ -176,6 +176,8 @@ impl CoreInner {
         let Some(trail) = &self.audit else {
             return Ok(None);
         };
+        // A client of a serving runtime asked: the entry names it.
+        let record = super::caller::stamp(record);
         // Waiting for the commit is not work at the backend: the task's slot goes to the next
         // task meanwhile, so a run bound by commit latency keeps every slot busy.
         let entry = off_slot(trail.record_journaled(record, journal)).await?;

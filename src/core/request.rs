@@ -38,6 +38,10 @@ pub struct ExecutionRequest {
     /// the link). Everything else crosses it while `latency.simulate` is on.
     #[serde(default)]
     pub local: bool,
+    /// The client of a serving runtime that sent it, named in every audit entry the
+    /// execution records (`metadata.client`); `None` for the process's own work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<super::Caller>,
     /// Work done once, off the async threads, before the first tool call of the execution
     /// runs (a benchmark makes a task's scratch directory here, so an answer without tool
     /// calls touches no disk). An error ends the attempt before the call runs. Not part of
@@ -92,6 +96,7 @@ impl ExecutionRequest {
             tools: None,
             unattended: false,
             local: false,
+            caller: None,
             before_tools: None,
         }
     }

@@ -236,6 +236,9 @@ pub struct App {
     mouse: bool,
     /// Set when the console should exit.
     quit: bool,
+    /// Where the runtime is, for the status bar: `attached pid N`, or `serving · N clients`
+    /// while this console hosts a runtime others attach to.
+    peer: Option<String>,
 }
 
 impl App {
@@ -303,6 +306,7 @@ impl App {
             tab: Pane::Output,
             mouse: false,
             quit: false,
+            peer: None,
         }
     }
 

@@ -48,7 +48,9 @@ struct Planned {
 
 /// The console's benchmark run, if any, and the channel runs report on.
 pub(super) struct BenchSlot {
-    core: VeyraCore,
+    /// The runtime's core; `None` in a console attached to another process's runtime, whose
+    /// runs are that process's.
+    core: Option<VeyraCore>,
     path: std::path::PathBuf,
     /// Why runs are not kept in `bench.db`, when they are not.
     unkept: Option<&'static str>,
@@ -68,7 +70,24 @@ impl BenchSlot {
         BenchSlot {
             path: bench_store::default_path(core.config()),
             unkept: unkept(core.config()),
-            core: core.clone(),
+            core: Some(core.clone()),
+            store: None,
+            planned: Arc::default(),
+            cancel: None,
+            task: None,
+            tx,
+            updates,
+        }
+    }
+
+    /// A slot for a console attached to another process's runtime: it shows the store's
+    /// history, and starts no run (the runtime's host does).
+    pub fn detached(config: &crate::config::VeyraConfig) -> Self {
+        let (tx, updates) = unbounded_channel();
+        BenchSlot {
+            path: bench_store::default_path(config),
+            unkept: unkept(config),
+            core: None,
             store: None,
             planned: Arc::default(),
             cancel: None,
@@ -98,10 +117,19 @@ impl BenchSlot {
         });
     }
 
+    /// The core runs start on, or why this console starts none.
+    fn core(&self) -> Result<&VeyraCore, String> {
+        self.core.as_ref().ok_or_else(|| {
+            "this console is attached to another process's runtime: start benchmark runs on the \
+             console that hosts it; their tasks show here"
+                .to_string()
+        })
+    }
+
     /// The run `request` asks for, over the configuration's `bench:` defaults.
     fn run_plan(&self, request: &BenchRequest) -> Result<RunPlan, String> {
-        let mut plan =
-            RunPlan::from_config(&self.core.config().bench).map_err(|e| e.to_string())?;
+        let core = self.core()?;
+        let mut plan = RunPlan::from_config(&core.config().bench).map_err(|e| e.to_string())?;
         if let Some(f) = &request.families {
             plan.families = f.clone();
         }
@@ -131,7 +159,13 @@ impl BenchSlot {
                 return;
             }
         };
-        let (backend, model) = (self.core.backend_name(), self.core.model_name());
+        let (backend, model) = match self.core() {
+            Ok(core) => (core.backend_name(), core.model_name()),
+            Err(e) => {
+                let _ = self.tx.send(BenchUpdate::Plan(Err(e)));
+                return;
+            }
+        };
         let tx = self.tx.clone();
         let planned = Arc::clone(&self.planned);
         tokio::task::spawn_blocking(move || {
@@ -205,9 +239,9 @@ impl BenchSlot {
         // Twice the slots in flight, not the headless run's hundreds: every submitted item is
         // a row in Tasks beside the operator's own prompts, and twice the slots still keeps
         // every slot busy while half the items wait on the audit log's commit.
-        let slots = self.core.config().runtime.max_concurrent;
-        let runner =
-            Runner::new(self.core.clone(), store.clone()).with_in_flight(slots.saturating_mul(2));
+        let core = self.core()?.clone();
+        let slots = core.config().runtime.max_concurrent;
+        let runner = Runner::new(core, store.clone()).with_in_flight(slots.saturating_mul(2));
         let tx = self.tx.clone();
         let token = cancel.clone();
         self.task = Some(tokio::spawn(async move {

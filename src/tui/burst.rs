@@ -12,13 +12,78 @@ use tokio::time::Instant;
 
 use super::app::{App, BenchUpdate};
 use crate::events::Event;
+use crate::service::Inbound;
+
+/// Where the loop's events come from: this process's own bus, or a runtime it attached to.
+pub(super) enum Feed {
+    /// The core's bus (this process hosts the runtime).
+    Bus(broadcast::Receiver<Event>),
+    /// A runtime's session: its snapshot, then live events.
+    Remote(mpsc::Receiver<Inbound>),
+}
+
+/// One thing a [`Feed`] gives.
+#[derive(Debug)]
+pub(super) enum Item {
+    /// An event.
+    Event(Event),
+    /// The bus dropped this many events for this console.
+    Missed(u64),
+    /// The runtime is sending a fresh snapshot; this many events were missed.
+    Resync(u64),
+    /// The snapshot is complete.
+    Live,
+    /// Nothing more will come; why, when a runtime said.
+    Closed(Option<String>),
+}
+
+impl Feed {
+    /// The next item, waiting for it.
+    pub(super) async fn recv(&mut self) -> Item {
+        match self {
+            Feed::Bus(rx) => match rx.recv().await {
+                Ok(event) => Item::Event(event),
+                Err(RecvError::Lagged(n)) => Item::Missed(n),
+                Err(RecvError::Closed) => Item::Closed(None),
+            },
+            Feed::Remote(rx) => match rx.recv().await {
+                Some(inbound) => Item::from(inbound),
+                None => Item::Closed(Some("the session ended".into())),
+            },
+        }
+    }
+
+    /// The next item if one is waiting.
+    fn try_recv(&mut self) -> Option<Item> {
+        match self {
+            Feed::Bus(rx) => match rx.try_recv() {
+                Ok(event) => Some(Item::Event(event)),
+                Err(TryRecvError::Lagged(n)) => Some(Item::Missed(n)),
+                // Empty, or closed: the next `recv` says so.
+                Err(TryRecvError::Empty | TryRecvError::Closed) => None,
+            },
+            Feed::Remote(rx) => rx.try_recv().ok().map(Item::from),
+        }
+    }
+}
+
+impl From<Inbound> for Item {
+    fn from(inbound: Inbound) -> Self {
+        match inbound {
+            Inbound::Event(event) => Item::Event(event),
+            Inbound::Resync { missed, .. } => Item::Resync(missed),
+            Inbound::Live => Item::Live,
+            Inbound::Closed(reason) => Item::Closed(Some(reason)),
+        }
+    }
+}
 
 /// Most items one batch folds, whatever the clock says (a paused clock in tests never reaches
 /// the deadline). A bus event is folded in about a microsecond, so a batch is ~1 ms of work.
 pub(super) const MAX_BATCH: usize = 1024;
 
 /// What one batch of bus events did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Batch {
     /// Events taken off the bus, the missed ones (a lag) counted.
     pub taken: u64,
@@ -30,6 +95,8 @@ pub(super) struct Batch {
     pub cut: bool,
     /// The bus is gone: the core shut down.
     pub closed: bool,
+    /// Why, when a runtime this console attached to said.
+    pub gone: Option<String>,
     /// When the batch's events that carry their time (a task's submission and state
     /// changes) were sent: what a frame's lag is measured from ([`super::FrameDrawn`]).
     pub sent: Sent,
@@ -55,11 +122,11 @@ impl Sent {
 }
 
 /// Folds `first` (what the loop's `recv` gave) and then what is already waiting on `events`,
-/// until the bus is empty, `until` passes or `max` events were folded.
+/// until the feed is empty, `until` passes or `max` items were folded.
 pub(super) fn fold_events(
     app: &mut App,
-    events: &mut broadcast::Receiver<Event>,
-    first: Result<Event, RecvError>,
+    events: &mut Feed,
+    first: Item,
     until: Instant,
     max: usize,
 ) -> Batch {
@@ -69,29 +136,32 @@ pub(super) fn fold_events(
         text_chars: 0,
         cut: false,
         closed: false,
+        gone: None,
         sent: Sent::default(),
     };
-    match first {
-        Ok(event) => batch.fold(app, event),
-        Err(RecvError::Lagged(n)) => batch.missed(app, n),
-        Err(RecvError::Closed) => {
-            batch.closed = true;
-            return batch;
+    let mut next = Some(first);
+    let mut folded = 0usize;
+    while let Some(item) = next {
+        match item {
+            Item::Event(event) => batch.fold(app, event),
+            Item::Missed(n) => batch.missed(app, n),
+            Item::Resync(missed) => {
+                batch.only_text = false;
+                app.resync(missed);
+            }
+            Item::Live => batch.only_text = false,
+            Item::Closed(reason) => {
+                batch.closed = true;
+                batch.gone = reason;
+                return batch;
+            }
         }
-    }
-    let mut folded = 1usize;
-    loop {
+        folded += 1;
         if folded >= max || Instant::now() >= until {
             batch.cut = true;
             break;
         }
-        match events.try_recv() {
-            Ok(event) => batch.fold(app, event),
-            Err(TryRecvError::Lagged(n)) => batch.missed(app, n),
-            // Empty, or closed: the next `recv` says so.
-            Err(TryRecvError::Empty | TryRecvError::Closed) => break,
-        }
-        folded += 1;
+        next = events.try_recv();
     }
     batch
 }
@@ -157,15 +227,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_burst_is_folded_in_bounded_batches_and_nothing_is_lost() {
         let bus = EventBus::new(100_000);
-        let mut events = bus.subscribe();
+        let mut events = Feed::Bus(bus.subscribe());
         for n in 0..10_000 {
             bus.publish(delta(n));
         }
         let mut app = crate::tui::testing::app();
         let until = Instant::now() + Duration::from_secs(3600);
         let mut batches = Vec::new();
-        while let Ok(first) = events.try_recv() {
-            let batch = fold_events(&mut app, &mut events, Ok(first), until, MAX_BATCH);
+        while let Some(first) = events.try_recv() {
+            let batch = fold_events(&mut app, &mut events, first, until, MAX_BATCH);
             assert!(batch.only_text && !batch.closed);
             batches.push(batch.taken);
         }
@@ -178,19 +248,21 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_batch_ends_when_the_next_frame_is_due() {
         let bus = EventBus::new(1000);
-        let mut events = bus.subscribe();
+        let mut events = Feed::Bus(bus.subscribe());
         for n in 0..100 {
             bus.publish(delta(n));
         }
         let mut app = crate::tui::testing::app();
-        let first = events.try_recv();
-        let first = first.map_err(|_| RecvError::Closed);
+        let first = events.recv().await;
         // The frame is due now: the event in hand is folded, the rest waits for after it.
         let batch = fold_events(&mut app, &mut events, first, Instant::now(), MAX_BATCH);
         assert_eq!((batch.taken, batch.cut), (1, true));
-        assert_eq!(events.len(), 99, "the rest stays on the bus");
+        let Feed::Bus(rx) = &events else {
+            unreachable!("a bus feed")
+        };
+        assert_eq!(rx.len(), 99, "the rest stays on the bus");
         // With time left, the rest is one batch that ends because the bus is empty.
-        let first = events.try_recv().map_err(|_| RecvError::Closed);
+        let first = events.recv().await;
         let until = Instant::now() + Duration::from_millis(33);
         let batch = fold_events(&mut app, &mut events, first, until, MAX_BATCH);
         assert_eq!((batch.taken, batch.cut), (99, false));
@@ -199,7 +271,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_batch_keeps_when_its_first_and_last_timed_events_were_sent() {
         let bus = EventBus::new(100);
-        let mut events = bus.subscribe();
+        let mut events = Feed::Bus(bus.subscribe());
         let mut app = crate::tui::testing::app();
         let id = ExecutionId::new();
         let t0 = crate::tui::testing::now();
@@ -237,7 +309,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_lag_is_counted_and_is_not_streamed_text() {
         let bus = EventBus::new(4);
-        let mut events = bus.subscribe();
+        let mut events = Feed::Bus(bus.subscribe());
         for n in 0..10 {
             bus.publish(delta(n));
         }

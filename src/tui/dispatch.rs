@@ -3,10 +3,11 @@
 //! what runs in the background reports back as a [`Notice`].
 
 use super::app::{App, BenchUpdate, Command, FlashLevel};
+use super::detail::{detail_notice, explain_header};
 use super::outlet::Outlet;
 use super::theme::{self, Theme};
-use super::{Notice, audit_detail, bench, explain_rule, set_mouse};
-use crate::core::{ExecutionRequest, VeyraCore};
+use super::{Notice, bench, set_mouse};
+use crate::service::Handle;
 
 /// Whether the loop goes on after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +24,8 @@ pub(super) enum Flow {
 pub(super) struct Dispatch<'a> {
     /// The terminal's clipboard (and bell).
     pub(super) terminal: &'a mut dyn Outlet,
-    pub(super) core: &'a VeyraCore,
+    /// The runtime: this process's core, or one attached to.
+    pub(super) runtime: &'a Handle,
     pub(super) app: &'a mut App,
     pub(super) theme: &'a mut Theme,
     pub(super) depth: theme::ColourDepth,
@@ -36,16 +38,19 @@ impl Dispatch<'_> {
     pub(super) async fn dispatch(&mut self, command: Command) -> Flow {
         match command {
             Command::Submit { prompt, priority } => {
-                if let Err(e) = self
-                    .core
-                    .submit(ExecutionRequest::new(prompt).priority(priority))
-                {
-                    self.app.flash(e.to_string(), FlashLevel::Error);
+                if let Err(e) = self.runtime.submit(prompt, priority).await {
+                    self.app.flash(e, FlashLevel::Error);
                 }
             }
             Command::VerifyAudit => {
-                let core = self.core.clone();
-                tokio::task::spawn_blocking(move || core.verify_audit());
+                // The result arrives as an event; only a failure to ask is said here.
+                let runtime = self.runtime.clone();
+                let notices = self.notices.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = runtime.verify_audit().await {
+                        let _ = notices.send(Notice::Flash(e, FlashLevel::Error));
+                    }
+                });
             }
             Command::SetMouse(on) => set_mouse(on),
             Command::SetTheme(i) => {
@@ -53,18 +58,18 @@ impl Dispatch<'_> {
                     *self.theme = Theme::for_depth(t, self.depth);
                 }
             }
-            Command::Cancel(id) => match self.core.cancel(id) {
+            Command::Cancel(id) => match self.runtime.cancel(id).await {
                 Ok(()) => self
                     .app
                     .flash(format!("cancelling task {}", id.short()), FlashLevel::Info),
-                Err(e) => self.app.flash(e.to_string(), FlashLevel::Error),
+                Err(e) => self.app.flash(e, FlashLevel::Error),
             },
             Command::SetPreset(preset) => {
-                if let Err(e) = self.core.set_preset(preset).await {
-                    self.app.flash(e.to_string(), FlashLevel::Error);
+                if let Err(e) = self.runtime.set_preset(preset).await {
+                    self.app.flash(e, FlashLevel::Error);
                 }
             }
-            Command::SetSimulated(on) => match self.core.set_simulated(on).await {
+            Command::SetSimulated(on) => match self.runtime.set_simulated(on).await {
                 Ok(link) => self.app.flash(
                     if on {
                         format!(
@@ -77,11 +82,11 @@ impl Dispatch<'_> {
                     },
                     FlashLevel::Info,
                 ),
-                Err(e) => self.app.flash(e.to_string(), FlashLevel::Error),
+                Err(e) => self.app.flash(e, FlashLevel::Error),
             },
             Command::SetBackend { backend, model } => {
-                if let Err(e) = self.core.set_backend(&backend, model.as_deref()).await {
-                    self.app.flash(e.to_string(), FlashLevel::Error);
+                if let Err(e) = self.runtime.set_backend(&backend, model.as_deref()).await {
+                    self.app.flash(e, FlashLevel::Error);
                 }
             }
             Command::Answer {
@@ -89,15 +94,16 @@ impl Dispatch<'_> {
                 allowed,
                 scope,
             } => {
-                if let Err(e) = self
-                    .core
-                    .answer_confirmation_scoped(request, allowed, scope, "operator")
-                {
-                    self.app.flash(e.to_string(), FlashLevel::Error);
+                if let Err(e) = self.runtime.answer(request, allowed, scope).await {
+                    self.app.flash(e, FlashLevel::Error);
                 }
             }
             Command::ExplainRule { violation } => {
-                let lines = explain_rule(self.core, &violation);
+                let mut lines = explain_header(&violation);
+                match self.runtime.rule_text(&violation.rule).await {
+                    Ok(text) => lines.extend(text),
+                    Err(e) => lines.push(crate::sanitize::sanitize_line(&e).into_owned()),
+                }
                 self.app
                     .show_detail(format!("Violation: {}", violation.operation), lines);
             }
@@ -110,15 +116,12 @@ impl Dispatch<'_> {
             }
             Command::Undo(seq) => {
                 // In the background: the gate may ask the operator, through this loop.
-                let core = self.core.clone();
+                let runtime = self.runtime.clone();
                 let notices = self.notices.clone();
                 tokio::spawn(async move {
-                    let note = match core.undo_tool(seq, "operator").await {
-                        Ok(done) => (
-                            format!(
-                                "undid entry {}: {} is as it was before",
-                                done.undone, done.path
-                            ),
+                    let note = match runtime.undo(seq).await {
+                        Ok((undone, path)) => (
+                            format!("undid entry {undone}: {path} is as it was before"),
                             FlashLevel::Info,
                         ),
                         Err(e) => (format!("undo: {e}"), FlashLevel::Error),
@@ -128,10 +131,10 @@ impl Dispatch<'_> {
             }
             Command::OpenAuditEntry(seq) => {
                 // Reading (and proving) an entry reads the store: off the loop.
-                let core = self.core.clone();
+                let runtime = self.runtime.clone();
                 let notices = self.notices.clone();
-                tokio::task::spawn_blocking(move || {
-                    let _ = notices.send(audit_detail(&core, seq));
+                tokio::spawn(async move {
+                    let _ = notices.send(detail_notice(runtime.audit_entry(seq).await));
                 });
             }
             Command::StartBench(request) => match self.bench.start(&request) {

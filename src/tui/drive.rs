@@ -61,18 +61,21 @@ where
     K: Stream<Item = std::io::Result<TermEvent>> + Unpin,
 {
     let mut bench = BenchSlot::new(core);
+    let runtime = crate::service::Handle::Local(core.clone());
     let result = event_loop(
         terminal,
         keys,
-        core,
+        &runtime,
         app,
         frame_period,
         &mut bench,
         Feeds {
+            events: super::burst::Feed::Bus(core.subscribe()),
             first,
             player: None,
             log_sink: log_layer::LogSink::new(LOG_HOT_DEPTH),
             on_frame: Some(on_frame),
+            serving: None,
         },
     )
     .await;

@@ -45,8 +45,10 @@ use app::{App, Command, LinkView};
 use keymap::KeyMap;
 use theme::Theme;
 
+pub(crate) use detail::Notice;
+#[cfg(test)]
+pub(crate) use detail::audit_detail;
 pub use detail::explain_rule;
-pub(crate) use detail::{Notice, audit_detail};
 use dispatch::{Dispatch, Flow};
 pub use drive::{FrameDrawn, drive};
 pub use history::{MAX_HISTORY_BYTES, load_history, save_history};
@@ -160,6 +162,92 @@ pub fn initial_app(core: &VeyraCore, themes: Vec<ResolvedTheme>) -> Result<App, 
     Ok(app)
 }
 
+/// The console's initial state for a runtime it attached to, from what the runtime said of
+/// itself (its backend, model, link and audit trail; untrusted text, sanitized).
+fn attached_app(
+    config: &crate::config::VeyraConfig,
+    runtime: &crate::service::protocol::RuntimeInfo,
+    themes: Vec<ResolvedTheme>,
+) -> Result<App, VeyraError> {
+    let keymap = KeyMap::with_overrides(&config.tui.keys).map_err(VeyraError::Usage)?;
+    let link = LinkView {
+        backend: crate::sanitize::sanitize_line(&runtime.backend).into_owned(),
+        model: crate::sanitize::sanitize_line(&runtime.model).into_owned(),
+        link: runtime.link.clone(),
+    };
+    let mut app = App::new(link, runtime.audit.is_some(), keymap, themes, Utc::now());
+    if let Some(audit) = &runtime.audit {
+        app.restore_audit(
+            audit.entries,
+            crate::sanitize::sanitize_line(&audit.head).into_owned(),
+            audit.durable,
+            audit.checkpoint,
+        );
+    }
+    app.set_peer(Some(format!("attached pid {}", runtime.pid)));
+    Ok(app)
+}
+
+/// Where `veyra attach` finds its runtime, and how it looks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttachOptions {
+    /// `ssh://[user@]host[:port]`.
+    pub target: Option<String>,
+    /// A runtime's socket.
+    pub socket: Option<std::path::PathBuf>,
+    /// The command that starts Veyra on the far host.
+    pub remote_command: String,
+    /// Theme name or path.
+    pub theme: Option<String>,
+}
+
+/// `veyra attach [ssh://…] [--socket PATH]`: the console on a runtime that serves elsewhere.
+pub async fn attach(loaded: LoadedConfig, args: AttachOptions) -> Result<ExitCode, VeyraError> {
+    let mut config = loaded.config;
+    if let Some(theme) = args.theme {
+        config.tui.theme = theme;
+    }
+    let themes = theme_list(&config.tui.theme)?;
+    {
+        use std::io::IsTerminal;
+        if !std::io::stdout().is_terminal() {
+            return Err(VeyraError::Usage(
+                "the console needs a terminal on stdout; `veyra attach --stdio` relays the \
+                 protocol for a program"
+                    .into(),
+            ));
+        }
+    }
+    let session = match (&args.target, &args.socket) {
+        (Some(target), _) => Some(crate::service::ssh::attach(target, &args.remote_command).await?),
+        (None, Some(socket)) => crate::service::Client::connect(socket, "console", true).await?,
+        (None, None) => crate::service::attach_configured(&config, "console", true).await?,
+    };
+    let Some((client, inbound)) = session else {
+        let socket = args
+            .socket
+            .or_else(|| crate::service::socket::socket_path(&config))
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "(none: the store is kept in memory)".into());
+        return Err(VeyraError::Usage(format!(
+            "no runtime serves {} (socket {socket}); start one with `veyra serve`, or run \
+             `veyra` to host one in a console",
+            config.audit_store_path().display()
+        )));
+    };
+    console(
+        config,
+        themes,
+        Hosting::Attached {
+            client: Box::new(client),
+            inbound,
+        },
+        None,
+        None,
+    )
+    .await
+}
+
 /// How the console starts: what the command line may override in the configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConsoleOptions {
@@ -173,6 +261,8 @@ pub struct ConsoleOptions {
     pub scenario: Option<std::path::PathBuf>,
     /// Start this benchmark run at once, with the Benchmarks pane zoomed (`veyra bench --tui`).
     pub bench: Option<app::BenchRequest>,
+    /// Host a runtime even when one serves the store (`--standalone`).
+    pub standalone: bool,
 }
 
 /// Runs the console until the operator quits or a signal arrives.
@@ -225,13 +315,76 @@ pub async fn run_with_registry(
             "the console needs a terminal on stdout; for scripts use `veyra run` (see `veyra --help`)".into(),
         ));
     }
+    // A runtime serving this store is attached to, unless told otherwise; the demo and a
+    // benchmark dashboard run on their own.
+    let hosting = if !args.standalone
+        && scenario.is_none()
+        && args.bench.is_none()
+        && let Some((client, inbound)) =
+            crate::service::attach_configured(&config, "console", true).await?
+    {
+        Hosting::Attached {
+            client: Box::new(client),
+            inbound,
+        }
+    } else {
+        Hosting::host(&config, registry, scenario.is_none())?
+    };
+    console(config, themes, hosting, scenario, args.bench).await
+}
+
+/// Where the console's runtime is.
+enum Hosting {
+    /// In this process: the core, and the server that lets other clients attach (or why it
+    /// does not serve).
+    Here {
+        core: VeyraCore,
+        serving: Option<Result<crate::service::Server, String>>,
+    },
+    /// In another process (or on another host), through this session.
+    Attached {
+        client: Box<crate::service::Client>,
+        inbound: tokio::sync::mpsc::Receiver<crate::service::Inbound>,
+    },
+}
+
+impl Hosting {
+    /// A runtime of this process's own on `config`, serving its store when `serve` and the
+    /// store is durable.
+    fn host(
+        config: &crate::config::VeyraConfig,
+        registry: crate::models::BackendRegistry,
+        serve: bool,
+    ) -> Result<Hosting, VeyraError> {
+        let core = VeyraCore::with_registry(config.clone(), registry)?;
+        let serving = serve
+            .then(|| crate::service::socket::socket_path(config))
+            .flatten()
+            .map(|path| {
+                crate::service::Server::start(&core, &path, "console").map_err(|e| e.to_string())
+            });
+        Ok(Hosting::Here { core, serving })
+    }
+}
+
+/// The console over `hosting`'s runtime: the screen taken, the loop run, the screen given back,
+/// and a runtime of its own stopped (one attached to goes on).
+async fn console(
+    config: crate::config::VeyraConfig,
+    themes: Vec<ResolvedTheme>,
+    hosting: Hosting,
+    scenario: Option<demo::Scenario>,
+    bench_request: Option<app::BenchRequest>,
+) -> Result<ExitCode, VeyraError> {
     let frame_period = Duration::from_secs(1) / config.tui.frame_rate.max(1);
-    let core = VeyraCore::with_registry(config.clone(), registry)?;
-    let mut app = initial_app(&core, themes)?;
+    let mut app = match &hosting {
+        Hosting::Here { core, .. } => initial_app(core, themes)?,
+        Hosting::Attached { client, .. } => attached_app(&config, &client.runtime, themes)?,
+    };
     let history_file = crate::config::state_dir().join("command_history");
     app.restore_history(load_history(&history_file));
     let mut first = Vec::new();
-    if let Some(request) = args.bench {
+    if let Some(request) = bench_request {
         // The dashboard a team leaves on a shared screen: the pane zoomed, the run going.
         app.set_zoom(true);
         first = app.start_bench(request);
@@ -245,10 +398,36 @@ pub async fn run_with_registry(
         &config.log_file_path(),
         Some(Box::new(log_layer::ConsoleLogLayer::new(log_sink.clone()))),
     )?;
-    tracing::info!(backend = %core.backend_name(), "console started");
+    tracing::info!(backend = %app.link().backend, "console started");
     if let Some(w) = status.warning {
         tracing::warn!("{w}");
     }
+    let (runtime, feed, serving) = match hosting {
+        Hosting::Here { core, serving } => {
+            let server = match serving {
+                Some(Ok(server)) => Some(server),
+                Some(Err(e)) => {
+                    tracing::warn!("this console serves no other client: {e}");
+                    None
+                }
+                None => None,
+            };
+            let feed = burst::Feed::Bus(core.subscribe());
+            (crate::service::Handle::Local(core), feed, server)
+        }
+        Hosting::Attached { client, inbound } => {
+            tracing::info!(
+                pid = client.runtime.pid,
+                host = %client.runtime.host,
+                "attached to a runtime"
+            );
+            (
+                crate::service::Handle::Attached(client),
+                burst::Feed::Remote(inbound),
+                None,
+            )
+        }
+    };
 
     let mut terminal = take_screen().map_err(|e| {
         // Whatever was taken (raw mode, the alternate screen) is given back.
@@ -262,20 +441,25 @@ pub async fn run_with_registry(
     if config.tui.mouse {
         set_mouse(true);
     }
-    let mut bench = bench::BenchSlot::new(&core);
+    let mut bench = match runtime.core() {
+        Some(core) => bench::BenchSlot::new(core),
+        None => bench::BenchSlot::detached(&config),
+    };
     let player = scenario.map(|s| demo::Player::new(s, tokio::time::Instant::now()));
     let result = event_loop(
         &mut terminal,
         EventStream::new(),
-        &core,
+        &runtime,
         &mut app,
         frame_period,
         &mut bench,
         Feeds {
+            events: feed,
             first,
             player,
             log_sink,
             on_frame: None,
+            serving: serving.as_ref(),
         },
     )
     .await;
@@ -300,11 +484,15 @@ pub async fn run_with_registry(
     }
     // Running tasks get a moment to finish and record their audit entries; the rest are
     // cancelled (and audited as such). A signal asks to stop now: nothing gets the moment,
-    // and the stop is on the record with what it cancelled.
-    let (report, audited) = match signal {
-        Some(signal) => core.stop_on_signal(signal.name()).await,
-        None => (core.shutdown(Duration::from_secs(1)).await, false),
+    // and the stop is on the record with what it cancelled. A runtime this console attached
+    // to goes on: only the session ends.
+    let (report, audited) = match (runtime.core(), signal) {
+        (Some(core), Some(signal)) => core.stop_on_signal(signal.name()).await,
+        (Some(core), None) => (core.shutdown(Duration::from_secs(1)).await, false),
+        (None, _) => (Default::default(), false),
     };
+    // The other clients hear the cancellations, then that the runtime is going.
+    drop(serving);
     let cancelled = report.left_queued.len() + report.cancelled_running;
     if cancelled > 0 {
         tracing::info!(
@@ -391,10 +579,15 @@ fn take_screen() -> std::io::Result<Screen> {
 /// (`veyra bench --tui`'s start), the demo's script, the Log pane's records, and who is told
 /// of each frame drawn ([`drive`]).
 struct Feeds<'f> {
+    /// The runtime's events.
+    events: burst::Feed,
     first: Vec<Command>,
     player: Option<demo::Player>,
     log_sink: log_layer::LogSink,
     on_frame: Option<&'f mut dyn FnMut(FrameDrawn<'_>)>,
+    /// The server this console's runtime serves other clients on, whose count the status bar
+    /// shows.
+    serving: Option<&'f crate::service::Server>,
 }
 
 /// The console: draws on `terminal` when something changed (at most once a frame period),
@@ -404,7 +597,7 @@ struct Feeds<'f> {
 async fn event_loop<B, K>(
     terminal: &mut ratatui::Terminal<scrolling::ScrollingBackend<B>>,
     mut keys: K,
-    core: &VeyraCore,
+    runtime: &crate::service::Handle,
     app: &mut App,
     frame_period: Duration,
     bench: &mut bench::BenchSlot,
@@ -415,17 +608,21 @@ where
     K: Stream<Item = std::io::Result<TermEvent>> + Unpin,
 {
     let Feeds {
+        mut events,
         first,
         mut player,
         log_sink,
         mut on_frame,
+        serving,
     } = feeds;
     let draw_err = outlet::failed::<B::Error>;
     // In raw mode Ctrl-C is a key; SIGINT comes only from `kill -INT` and is a way out too.
     let mut signals = StopSignals::install()?;
-    let mut events = core.subscribe();
-    // The status bar follows the link as it moves, not only when the operator switches it.
-    let _link_watch = core.watch_link(Duration::from_secs(1));
+    // The status bar follows the link as it moves, not only when the operator switches it (a
+    // runtime elsewhere watches its own link).
+    let _link_watch = runtime
+        .core()
+        .map(|core| core.watch_link(Duration::from_secs(1)));
     // For `on_frame`: events taken off the bus so far (a lag's missed ones counted), and when
     // the timed ones among them were sent (those shown already, those new since the last frame).
     let mut bus_events = 0u64;
@@ -537,7 +734,14 @@ where
                 let until = frames.fold_until(tokio::time::Instant::now());
                 let batch = burst::fold_events(app, &mut events, received, until, burst::MAX_BATCH);
                 if batch.closed {
-                    return Ok(None);
+                    return match batch.gone {
+                        Some(reason) => Err(VeyraError::Runtime(format!(
+                            "the runtime this console was attached to is gone ({}); run `veyra` \
+                             to host one",
+                            crate::sanitize::sanitize_line(&reason)
+                        ))),
+                        None => Ok(None),
+                    };
                 }
                 bus_events += batch.taken;
                 sent_new = sent_new.then(batch.sent);
@@ -567,6 +771,17 @@ where
                 let now = Utc::now();
                 let new_second = now.timestamp() != app.now().timestamp();
                 app.tick(now);
+                if let Some(server) = serving {
+                    let peer = match server.clients() {
+                        0 => None,
+                        1 => Some("serving · 1 client".to_string()),
+                        n => Some(format!("serving · {n} clients")),
+                    };
+                    if app.peer() != peer.as_deref() {
+                        app.set_peer(peer);
+                        frames.request();
+                    }
+                }
                 // Redraw for the clock once a second, for countdowns four times a second.
                 frames.request_if(new_second || app.has_countdowns());
             }
@@ -590,7 +805,7 @@ where
         for command in commands {
             let mut to = Dispatch {
                 terminal: terminal.backend_mut().inner_mut(),
-                core,
+                runtime,
                 app: &mut *app,
                 theme: &mut theme,
                 depth,

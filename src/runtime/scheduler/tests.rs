@@ -15,7 +15,7 @@ use crate::events::{Event, EventSink, Priority, TaskStatus};
 use crate::runtime::latency::LinkSim;
 
 /// Collects every event in order.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Collector(Mutex<Vec<Event>>);
 
 impl EventSink for Collector {

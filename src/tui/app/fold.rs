@@ -19,6 +19,33 @@ impl App {
         );
     }
 
+    /// The runtime this console is attached to sends a fresh snapshot (on attaching, or after
+    /// this console fell behind it): what was folded from events — tasks and their output,
+    /// audit lines, violations, open questions — is forgotten and rebuilt from the events
+    /// that follow. `missed` events were skipped by falling behind.
+    pub fn resync(&mut self, missed: u64) {
+        self.tasks.clear();
+        self.index.clear();
+        self.tasks_dropped = 0;
+        self.selected = None;
+        self.output_anchor = None;
+        self.audit.recent.clear();
+        self.violations.clear();
+        self.violation_count = 0;
+        self.confirmations.clear();
+        self.confirm = None;
+        if missed > 0 {
+            self.missed_events = self.missed_events.saturating_add(missed);
+            self.flash(
+                format!(
+                    "this console fell behind the runtime by {missed} events; redrawn from its \
+                     snapshot"
+                ),
+                FlashLevel::Info,
+            );
+        }
+    }
+
     /// Folds one core event into the view, then keeps the view within its bounds
     /// ([`App::keep_bounds`]).
     pub fn apply(&mut self, event: Event) {

@@ -228,7 +228,18 @@ impl App {
         self.mouse
     }
 
-    /// Set when the console should exit.
+    /// Where the runtime is, when not simply in this process alone: `attached pid N`, or
+    /// `serving · N clients`.
+    pub fn peer(&self) -> Option<&str> {
+        self.peer.as_deref()
+    }
+
+    /// Says where the runtime is (see [`App::peer`]).
+    pub fn set_peer(&mut self, peer: Option<String>) {
+        self.peer = peer;
+    }
+
+    /// True once the console should exit.
     pub fn quit(&self) -> bool {
         self.quit
     }

@@ -335,15 +335,7 @@ impl ViolationLine {
     /// two policies decided names both); empty for a boundary rule. `default-deny` is kept as
     /// it is: it names no policy but Cedar's default.
     pub fn policy_ids(&self) -> Vec<&str> {
-        self.rule
-            .strip_prefix("policy:")
-            .map(|ids| {
-                ids.split(',')
-                    .map(str::trim)
-                    .filter(|id| !id.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
+        crate::service::detail::policy_ids(&self.rule)
     }
 }
 

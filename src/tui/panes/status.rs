@@ -275,6 +275,13 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             ),
         )
     })];
+    // Where the runtime is, when not simply here: attached to another process, or serving.
+    if let Some(peer) = app.peer() {
+        left.push(Segment::from((
+            DROP_FIRST,
+            Span::styled(format!(" ⇄ {peer}"), theme.status),
+        )));
+    }
     // Tokens/s of the task in view (the selected one, else the newest) while it streams, where
     // the bar has room beside the audit state; the Output pane's title shows it at any width.
     // Nothing streaming, no rate: a finished task's average is not a live figure.

@@ -1,0 +1,339 @@
+//! The serving runtime's journal: it sees every event the core publishes, in order (it is the
+//! core's tap, so it cannot lag the way a bus subscriber can), folds them into what a client
+//! needs to draw the same panes — every task not yet ended and the last [`MAX_ENDED`] ended,
+//! with their output, steps and pending questions; the last [`MAX_AUDIT`] audit entries and
+//! [`MAX_VIOLATIONS`] violations; the link and the backend — and fans each event out to the
+//! attached clients.
+//!
+//! Each event is encoded once and shared by every client. A client's queue is bounded
+//! ([`QUEUE`] lines): when it is full the client is marked lagged and gets nothing more until
+//! its writer has caught up and asks for a [`Journal::resync`] — a fresh snapshot taken under
+//! the same lock the fan-out holds, so nothing is missed or told twice. A slow client therefore
+//! costs the runtime one failed `try_send` per event and a snapshot when it catches up; the
+//! runtime never waits on it, and what the journal keeps is bounded whatever the clients do.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::mpsc;
+
+use super::protocol::{self, ServerMessage};
+use crate::events::{Event, EventSink, ExecutionId};
+
+/// Ended tasks the journal keeps for clients that attach later (the console keeps 1,000).
+pub const MAX_ENDED: usize = 500;
+/// Audit entries kept for the Audit pane of clients that attach later.
+pub const MAX_AUDIT: usize = 1_000;
+/// Violations kept for the Safety pane.
+pub const MAX_VIOLATIONS: usize = 200;
+/// Characters of a task's answer kept for clients that attach later (the rest was streamed to
+/// the clients attached while it was written).
+pub const MAX_OUTPUT: usize = 64 * 1024;
+/// Agent steps kept per task.
+const MAX_STEPS: usize = 64;
+/// Lines a client's queue holds before the client is marked lagged.
+pub const QUEUE: usize = 4_096;
+
+/// A line on its way to a client, shared by every client it goes to.
+pub type Line = Arc<str>;
+
+/// One attached client, as the fan-out sees it.
+#[derive(Debug)]
+struct Subscriber {
+    tx: mpsc::Sender<Line>,
+    lagged: Arc<AtomicBool>,
+    missed: u64,
+}
+
+/// What a client's writer holds: its queue and the flag that says it fell behind.
+#[derive(Debug)]
+pub struct Subscription {
+    /// The client's id in the journal.
+    pub id: u64,
+    /// Its queue of event lines.
+    pub rx: mpsc::Receiver<Line>,
+    /// Set when its queue overflowed: drain it and [`Journal::resync`].
+    pub lagged: Arc<AtomicBool>,
+}
+
+/// One task, folded: its events in order, streamed text joined into one piece per run of
+/// pieces, at most [`MAX_OUTPUT`] bytes of text and [`MAX_STEPS`] steps.
+#[derive(Debug)]
+struct TaskFold {
+    order: u64,
+    events: Vec<Event>,
+    text: usize,
+    steps: usize,
+    /// Characters of the answer beyond [`MAX_OUTPUT`] that were not kept.
+    dropped: usize,
+}
+
+impl TaskFold {
+    fn push_text(&mut self, id: ExecutionId, text: &str) {
+        let room = MAX_OUTPUT.saturating_sub(self.text);
+        let mut cut = text.len().min(room);
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.dropped += text[cut..].chars().count();
+        let kept = &text[..cut];
+        if kept.is_empty() {
+            return;
+        }
+        self.text += kept.len();
+        if let Some(Event::OutputDelta { text, .. }) = self.events.last_mut() {
+            text.push_str(kept);
+        } else {
+            self.events.push(Event::OutputDelta {
+                id,
+                text: kept.to_string(),
+            });
+        }
+    }
+}
+
+/// What the journal keeps to rebuild a client's view.
+#[derive(Debug, Default)]
+struct Fold {
+    backend: Option<Event>,
+    link: Option<Event>,
+    verified: Option<Event>,
+    checkpoint: Option<Event>,
+    next_order: u64,
+    tasks: HashMap<ExecutionId, TaskFold>,
+    order: BTreeMap<u64, ExecutionId>,
+    ended: VecDeque<ExecutionId>,
+    audit: VecDeque<Event>,
+    violations: VecDeque<Event>,
+    pending: BTreeMap<u64, Event>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    fold: Fold,
+    subscribers: HashMap<u64, Subscriber>,
+}
+
+/// See the module docs. Install it with [`VeyraCore::tap`](crate::core::VeyraCore::tap).
+#[derive(Debug, Default)]
+pub struct Journal {
+    state: Mutex<State>,
+    next_id: AtomicU64,
+    /// Events folded, for the runtime's own figures.
+    folded: AtomicU64,
+}
+
+impl Journal {
+    fn state(&self) -> MutexGuard<'_, State> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// A new client: its queue starts with nothing; call [`Journal::resync`] for the snapshot
+    /// first (the subscription starts lagged, so nothing reaches it before the snapshot).
+    pub fn subscribe(&self) -> Subscription {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let lagged = Arc::new(AtomicBool::new(true));
+        self.state().subscribers.insert(
+            id,
+            Subscriber {
+                tx,
+                lagged: Arc::clone(&lagged),
+                missed: 0,
+            },
+        );
+        Subscription { id, rx, lagged }
+    }
+
+    /// Forgets a client.
+    pub fn unsubscribe(&self, id: u64) {
+        self.state().subscribers.remove(&id);
+    }
+
+    /// Clients attached now.
+    pub fn clients(&self) -> usize {
+        self.state().subscribers.len()
+    }
+
+    /// Events folded so far.
+    pub fn folded(&self) -> u64 {
+        self.folded.load(Ordering::Relaxed)
+    }
+
+    /// The snapshot for client `id` and how many events it missed, and the client is live
+    /// again: every event after the snapshot reaches its queue. The caller drains the queue
+    /// first (what is in it is older than the snapshot).
+    pub fn resync(&self, id: u64, queue: &mut mpsc::Receiver<Line>) -> (u64, Vec<Event>) {
+        let mut state = self.state();
+        // Anything queued before the lag is older than the snapshot.
+        while queue.try_recv().is_ok() {}
+        let events = state.fold.snapshot();
+        let missed = match state.subscribers.get_mut(&id) {
+            Some(sub) => {
+                sub.lagged.store(false, Ordering::SeqCst);
+                std::mem::take(&mut sub.missed)
+            }
+            None => 0,
+        };
+        (missed, events)
+    }
+
+    /// The snapshot as it is now (tests, and a client that wants no live events).
+    pub fn snapshot(&self) -> Vec<Event> {
+        self.state().fold.snapshot()
+    }
+}
+
+impl EventSink for Journal {
+    fn emit(&self, event: Event) {
+        self.folded.fetch_add(1, Ordering::Relaxed);
+        let mut state = self.state();
+        let live = state
+            .subscribers
+            .values()
+            .any(|s| !s.lagged.load(Ordering::Relaxed));
+        // Encoded once for every client, and only when one is listening.
+        let line: Option<Line> = live.then(|| {
+            protocol::line(&ServerMessage::Event {
+                event: event.clone(),
+            })
+            .into()
+        });
+        let mut gone = Vec::new();
+        for (id, sub) in &mut state.subscribers {
+            if sub.lagged.load(Ordering::Relaxed) {
+                sub.missed += 1;
+                continue;
+            }
+            let Some(line) = &line else { continue };
+            match sub.tx.try_send(Arc::clone(line)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    sub.lagged.store(true, Ordering::SeqCst);
+                    sub.missed += 1;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => gone.push(*id),
+            }
+        }
+        for id in gone {
+            state.subscribers.remove(&id);
+        }
+        state.fold.apply(event);
+    }
+}
+
+/// Pushes `item` on a bounded queue, dropping the oldest beyond `max`.
+fn keep<T>(queue: &mut VecDeque<T>, item: T, max: usize) {
+    queue.push_back(item);
+    while queue.len() > max {
+        queue.pop_front();
+    }
+}
+
+impl Fold {
+    fn apply(&mut self, event: Event) {
+        match &event {
+            Event::TaskSubmitted { id, .. } => {
+                let order = self.next_order;
+                self.next_order += 1;
+                self.order.insert(order, *id);
+                let id = *id;
+                self.tasks.insert(
+                    id,
+                    TaskFold {
+                        order,
+                        events: vec![event],
+                        text: 0,
+                        steps: 0,
+                        dropped: 0,
+                    },
+                );
+            }
+            Event::TaskState { id, status, .. } => {
+                let id = *id;
+                let ended = status.is_final();
+                if let Some(task) = self.tasks.get_mut(&id) {
+                    // States are a handful per attempt; attempts are bounded by the retries.
+                    task.events.push(event);
+                    if ended {
+                        self.pending.retain(|_, e| e.execution() != Some(id));
+                        self.ended.push_back(id);
+                        while self.ended.len() > MAX_ENDED {
+                            if let Some(old) = self.ended.pop_front()
+                                && let Some(gone) = self.tasks.remove(&old)
+                            {
+                                self.order.remove(&gone.order);
+                            }
+                        }
+                    }
+                }
+            }
+            Event::OutputDelta { id, text } => {
+                if let Some(task) = self.tasks.get_mut(id) {
+                    task.push_text(*id, text);
+                }
+            }
+            Event::ExecutionFinished { id, .. } => {
+                if let Some(task) = self.tasks.get_mut(id) {
+                    task.events.push(event);
+                }
+            }
+            Event::AgentStep { id, .. } | Event::ToolInvoked { id, .. } => {
+                if let Some(task) = self.tasks.get_mut(id)
+                    && task.steps < MAX_STEPS
+                {
+                    task.steps += 1;
+                    task.events.push(event);
+                }
+            }
+            Event::AuditRecorded { .. } => keep(&mut self.audit, event, MAX_AUDIT),
+            Event::SafetyViolation { .. } => keep(&mut self.violations, event, MAX_VIOLATIONS),
+            Event::ConfirmationRequested { request, .. } => {
+                self.pending.insert(*request, event);
+            }
+            Event::ConfirmationAnswered { request, .. } => {
+                self.pending.remove(request);
+            }
+            Event::AuditVerified { .. } => self.verified = Some(event),
+            Event::AuditCheckpoint { .. } => self.checkpoint = Some(event),
+            Event::BackendChanged { .. } => self.backend = Some(event),
+            Event::LinkChanged { .. } => self.link = Some(event),
+        }
+    }
+
+    /// The events that rebuild a view folded from nothing: the backend and link, the audit
+    /// trail's recent entries and state, every kept task's events in order (its answer joined,
+    /// and said where it was cut), the violations, then the questions still open.
+    fn snapshot(&self) -> Vec<Event> {
+        let mut out = Vec::new();
+        out.extend(self.backend.iter().cloned());
+        out.extend(self.link.iter().cloned());
+        out.extend(self.audit.iter().cloned());
+        out.extend(self.verified.iter().cloned());
+        out.extend(self.checkpoint.iter().cloned());
+        for id in self.order.values() {
+            let Some(task) = self.tasks.get(id) else {
+                continue;
+            };
+            out.extend(task.events.iter().cloned());
+            if task.dropped > 0 {
+                out.push(Event::OutputDelta {
+                    id: *id,
+                    text: format!(
+                        "\n[… {} more characters: the runtime keeps the first {} KiB of an \
+                         answer for consoles that attach later]\n",
+                        task.dropped,
+                        MAX_OUTPUT / 1024
+                    ),
+                });
+            }
+        }
+        out.extend(self.violations.iter().cloned());
+        out.extend(self.pending.values().cloned());
+        out
+    }
+}

@@ -1,0 +1,319 @@
+//! `veyra.rpc/1`: the messages a serving runtime and its clients exchange, one JSON object per
+//! line (newline-delimited JSON, each object tagged by `type`).
+//!
+//! Why not JSON-RPC 2.0: most of what crosses the wire is the runtime pushing events, and an
+//! event here is exactly the line `veyra run --json` prints, wrapped once (`{"type":"event",
+//! "event":{…}}`), so `socat - UNIX-CONNECT:… | jq` reads it like any other Veyra output.
+//! JSON-RPC would turn every event into a notification with a method name and params, add a
+//! version field to every token of a stream, and bring batches and positional params nobody
+//! here needs. What JSON-RPC gives that matters — request ids, typed errors — is kept.
+//!
+//! A session: the client sends [`ClientMessage::Hello`] (a relay such as `veyra attach
+//! --stdio` first sends [`ClientMessage::Relay`]); the runtime answers
+//! [`ServerMessage::Welcome`] or [`ServerMessage::Refused`] (another protocol version, another
+//! user, too many clients) and closes. A client that asked for events then gets
+//! [`ServerMessage::Resync`], the events that rebuild the view (a snapshot), [`ServerMessage::Live`],
+//! and every event after it; a client that falls behind gets another `resync` (saying how many
+//! it missed) instead of a backlog. Requests carry an id the runtime's
+//! [`ServerMessage::Response`] repeats. `veyra rpc schema` prints the JSON Schema of both
+//! directions ([`schema`]).
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::core::Caller;
+use crate::events::{ConfirmScope, Event, ExecutionId, LinkStatus, Priority};
+
+/// The protocol's name and version. A runtime refuses a client that speaks another.
+pub const PROTOCOL: &str = "veyra.rpc/1";
+
+/// Longest line a runtime reads from a client (a prompt is the large part): 8 MiB. A longer
+/// one closes the connection, saying why.
+pub const MAX_CLIENT_LINE: usize = 8 << 20;
+
+/// Longest line a client reads from a runtime: a snapshot is sent event by event, so no line is
+/// much longer than one event; a task's kept output is at most [`super::journal::MAX_OUTPUT`].
+pub const MAX_SERVER_LINE: usize = 16 << 20;
+
+/// What a client sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// The first line of a session (after a relay's).
+    Hello {
+        /// Must be [`PROTOCOL`].
+        protocol: String,
+        /// What the client is (`console`, `veyra run`, …), for the runtime's log.
+        client: String,
+        /// True to receive the snapshot and every event; false for a client that follows only
+        /// what it submits (`veyra run`).
+        events: bool,
+    },
+    /// Sent first by a relay (`veyra attach --stdio`) that carries another client's bytes: how
+    /// that client reached the relay. The runtime records it with the relay's own credentials.
+    Relay {
+        /// `stdio`, or `ssh` when the relay runs under an SSH session.
+        via: String,
+        /// The far end, as the relay knows it (`SSH_CONNECTION`'s client address and port).
+        #[serde(default)]
+        peer: Option<String>,
+    },
+    /// A command for the runtime.
+    Request {
+        /// Chosen by the client; repeated in the response.
+        id: u64,
+        /// What to do.
+        command: Request,
+    },
+}
+
+/// A command. Each is decided by the runtime's own gate, as if typed on its console, and the
+/// audit entries it records name the client that asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Submit a prompt.
+    Submit {
+        /// The prompt.
+        prompt: String,
+        /// Scheduling priority.
+        #[serde(default)]
+        priority: Priority,
+        /// System prompt.
+        #[serde(default)]
+        system: Option<String>,
+        /// Backend for this prompt only.
+        #[serde(default)]
+        backend: Option<String>,
+        /// Model for this prompt only.
+        #[serde(default)]
+        model: Option<String>,
+        /// Tools offered: `all`, `none` or names separated by commas (default `tools.offer`).
+        #[serde(default)]
+        tools: Option<String>,
+        /// Stream this execution's every event to this client, losslessly, and cancel it if
+        /// the client goes away before it ends (`veyra run`). Only on a session without
+        /// events.
+        #[serde(default)]
+        follow: bool,
+    },
+    /// Cancel a task.
+    Cancel {
+        /// The task.
+        id: ExecutionId,
+    },
+    /// Switch the link preset (`earth`, `lunar`, `mars`, `deep-space`, `custom`).
+    SetPreset {
+        /// The preset.
+        preset: String,
+    },
+    /// Switch the link simulation on or off.
+    SetSimulated {
+        /// On or off.
+        on: bool,
+    },
+    /// Switch the backend (and model) for prompts sent from now on.
+    SetBackend {
+        /// The backend.
+        backend: String,
+        /// The model (default: the backend's configured one).
+        #[serde(default)]
+        model: Option<String>,
+    },
+    /// Answer a confirmation; the first answer wins.
+    Answer {
+        /// The request's number.
+        request: u64,
+        /// Yes or no.
+        allowed: bool,
+        /// How far a yes reaches.
+        #[serde(default)]
+        scope: ConfirmScope,
+    },
+    /// Verify the audit chain in full.
+    VerifyAudit,
+    /// Undo a file tool call, by its `TOOL_INVOCATION` entry.
+    Undo {
+        /// The entry's sequence number (default: the newest call not yet undone).
+        #[serde(default)]
+        seq: Option<u64>,
+    },
+    /// An audit entry in full, with its inclusion proof, as lines.
+    AuditEntry {
+        /// The entry's sequence number.
+        seq: u64,
+    },
+    /// The text of the rule behind a violation (`policy:<ids>` or a boundary rule), as lines.
+    ExplainRule {
+        /// The violation's rule.
+        rule: String,
+    },
+    /// What the runtime is: [`Reply::Status`].
+    Status,
+}
+
+/// What a request did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "reply", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Reply {
+    /// The request was carried out; nothing more to say.
+    Done,
+    /// A prompt was accepted.
+    Submitted {
+        /// Its execution.
+        id: ExecutionId,
+    },
+    /// The link as it is now.
+    Link {
+        /// The link.
+        link: LinkStatus,
+    },
+    /// The audit chain was verified (also published as an event).
+    Verified {
+        /// Entries checked.
+        entries: u64,
+        /// `None` when intact, else the first bad entry and why.
+        failure: Option<String>,
+    },
+    /// An undo restored a file.
+    Undone {
+        /// The entry undone.
+        undone: u64,
+        /// The file.
+        path: String,
+    },
+    /// Something to show in full.
+    Detail {
+        /// What it is.
+        title: String,
+        /// Its lines (sanitized by the runtime; a client sanitizes again before a terminal).
+        lines: Vec<String>,
+    },
+    /// What the runtime is.
+    Status {
+        /// The runtime.
+        runtime: RuntimeInfo,
+    },
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RpcError {
+    /// A short machine-readable kind: `usage`, `refused`, `not_found`, `bad_request`,
+    /// `runtime`, `busy`.
+    pub kind: String,
+    /// What went wrong and what to do, for a person.
+    pub message: String,
+}
+
+/// What a runtime sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ServerMessage {
+    /// The handshake succeeded.
+    Welcome {
+        /// [`PROTOCOL`].
+        protocol: String,
+        /// The runtime.
+        runtime: RuntimeInfo,
+        /// The client, as the runtime sees it (and records it in audit entries).
+        you: Caller,
+    },
+    /// The handshake failed; the runtime closes the connection.
+    Refused {
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// The answer to a request: `ok` or `error`.
+    Response {
+        /// The request's id.
+        id: u64,
+        /// What it did, when it succeeded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ok: Option<Reply>,
+        /// Why it failed, when it did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<RpcError>,
+    },
+    /// Forget what was folded: the events that rebuild the view follow, then [`ServerMessage::Live`].
+    Resync {
+        /// `attached` for the first, `lagged` when the client fell behind.
+        reason: String,
+        /// Events the client missed by falling behind (0 for the first).
+        missed: u64,
+    },
+    /// One event, exactly as `veyra run --json` prints it.
+    Event {
+        /// The event.
+        event: Event,
+    },
+    /// The snapshot is complete; what follows is live.
+    Live,
+    /// The runtime closes this connection (or is going away), and why.
+    Closing {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What a runtime is, for a client's status bar and `veyra attach`'s first line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeInfo {
+    /// The hosting process.
+    pub pid: u32,
+    /// Its Veyra version.
+    pub version: String,
+    /// `serve`, or `console` when a console hosts it.
+    pub host: String,
+    /// The audit store it writes.
+    pub store: String,
+    /// Backend for prompts that name none.
+    pub backend: String,
+    /// Model for prompts that name none.
+    pub model: String,
+    /// The link.
+    pub link: LinkStatus,
+    /// The audit trail, when audit is on.
+    pub audit: Option<AuditInfo>,
+    /// Clients attached now.
+    pub clients: usize,
+}
+
+/// The audit trail's state, as a console restores it on attaching.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditInfo {
+    /// Entries in the chain.
+    pub entries: u64,
+    /// The chain's head hash (hex).
+    pub head: String,
+    /// True for a durable (SQLite) store.
+    pub durable: bool,
+    /// The latest signed checkpoint: entries covered and when.
+    pub checkpoint: Option<(u64, DateTime<Utc>)>,
+}
+
+/// The JSON Schema of both directions: `{"protocol", "client": …, "server": …}`.
+pub fn schema() -> serde_json::Value {
+    serde_json::json!({
+        "protocol": PROTOCOL,
+        "framing": "one JSON object per line (UTF-8, \\n); the runtime reads lines up to 8 MiB",
+        "client": schemars::schema_for!(ClientMessage),
+        "server": schemars::schema_for!(ServerMessage),
+    })
+}
+
+/// One message as a wire line (without the newline). Events hold no value serde can refuse.
+pub fn line<T: Serialize>(message: &T) -> String {
+    crate::sanitize::to_json_line(message).unwrap_or_else(|e| {
+        // Unreachable for these types (string keys, no non-finite floats the sanitizer keeps);
+        // said rather than panicked.
+        format!(
+            "{{\"type\":\"closing\",\"reason\":\"the runtime could not encode a message: {}\"}}",
+            e.to_string().replace(['"', '\\'], "'")
+        )
+    })
+}

@@ -1,0 +1,751 @@
+//! The runtime's side of the control socket: it accepts clients of its own user only (the
+//! socket's peer credentials, checked before a byte is read), shakes hands, sends each client
+//! the snapshot and then the live events through the [`Journal`], and carries out their
+//! commands through the core's one gate, on their behalf ([`as_caller`]).
+//!
+//! What a client can do to the runtime is bounded: at most [`MAX_CLIENTS`] at once, a line of
+//! at most [`MAX_CLIENT_LINE`](super::protocol::MAX_CLIENT_LINE) bytes, [`HANDSHAKE`] to say
+//! hello, [`MAX_REQUESTS`] commands in flight, and a client that stops reading for
+//! [`WRITE_STALL`] is closed. Garbage closes the connection. Every refusal and close is
+//! logged with its reason (the hosting console shows it in the Log pane).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::UnixStream;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
+use tokio_util::sync::CancellationToken;
+
+use super::journal::{Journal, Subscription};
+use super::protocol::{
+    self, AuditInfo, ClientMessage, MAX_CLIENT_LINE, PROTOCOL, Reply, Request, RpcError,
+    RuntimeInfo, ServerMessage,
+};
+use super::{ServiceError, detail, socket};
+use crate::core::{Caller, ExecutionRequest, VeyraCore, as_caller};
+use crate::error::VeyraError;
+use crate::events::ExecutionId;
+
+/// Most clients attached at once; the next is refused, saying so.
+pub const MAX_CLIENTS: usize = 64;
+/// Time a new connection has to say hello.
+pub const HANDSHAKE: Duration = Duration::from_secs(10);
+/// Commands one client may have in flight (an undo waiting for a confirmation is one).
+pub const MAX_REQUESTS: usize = 32;
+/// A client whose socket takes no bytes for this long is closed.
+pub const WRITE_STALL: Duration = Duration::from_secs(30);
+/// Bytes one write to a client gathers from its queue.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// What every connection shares.
+struct Shared {
+    core: VeyraCore,
+    journal: Arc<Journal>,
+    host: String,
+    clients: AtomicUsize,
+    stop: CancellationToken,
+}
+
+/// A serving runtime's listener. Dropping it stops accepting, tells the clients the runtime
+/// is going away and removes the socket (when it is still this runtime's).
+pub struct Server {
+    shared: Arc<Shared>,
+    socket: PathBuf,
+    inode: Option<u64>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("socket", &self.socket)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Serves `core` on `socket` (see [`socket::bind`]); `host` says what hosts it (`serve`,
+    /// `console`). The core gets the journal as its tap. Needs a tokio runtime.
+    pub fn start(core: &VeyraCore, socket: &Path, host: &str) -> Result<Server, ServiceError> {
+        let journal = Arc::new(Journal::default());
+        core.tap(journal.clone())
+            .map_err(|e| ServiceError::Runtime(e.to_string()))?;
+        let listener = socket::bind(socket)?;
+        let shared = Arc::new(Shared {
+            core: core.clone(),
+            journal,
+            host: host.to_string(),
+            clients: AtomicUsize::new(0),
+            stop: CancellationToken::new(),
+        });
+        tokio::spawn(accept(Arc::clone(&shared), listener));
+        tracing::info!(socket = %socket.display(), "serving the runtime");
+        Ok(Server {
+            shared,
+            inode: socket::inode(socket),
+            socket: socket.to_path_buf(),
+        })
+    }
+
+    /// The socket it listens on.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Clients attached now.
+    pub fn clients(&self) -> usize {
+        self.shared.clients.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shared.stop.cancel();
+        socket::unbind(&self.socket, self.inode);
+    }
+}
+
+/// What the runtime is now, for a welcome or a status reply.
+fn runtime_info(shared: &Shared) -> RuntimeInfo {
+    let core = &shared.core;
+    let config = core.config();
+    RuntimeInfo {
+        pid: std::process::id(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        host: shared.host.clone(),
+        store: config.audit_store_path().display().to_string(),
+        backend: core.backend_name(),
+        model: core.model_name(),
+        link: core.link_status(),
+        audit: core.audit().map(|trail| AuditInfo {
+            entries: trail.len(),
+            head: trail.head_hash(),
+            durable: config.governance.store == crate::config::AuditStoreKind::Sqlite,
+            checkpoint: trail
+                .latest_checkpoint()
+                .ok()
+                .flatten()
+                .map(|cp| (cp.tree_size, cp.timestamp)),
+        }),
+        clients: shared.clients.load(Ordering::SeqCst),
+    }
+}
+
+/// Accepts until the runtime stops.
+async fn accept(shared: Arc<Shared>, listener: tokio::net::UnixListener) {
+    loop {
+        let accepted = tokio::select! {
+            () = shared.stop.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors, say: wait a moment rather than spin.
+                tracing::warn!(error = %e, "accepting a client failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let cred = match stream.peer_cred() {
+            Ok(cred) => cred,
+            Err(e) => {
+                tracing::warn!(error = %e, "refused a client: its credentials cannot be read");
+                continue;
+            }
+        };
+        if cred.uid() != socket::own_uid() {
+            tracing::warn!(
+                uid = cred.uid(),
+                pid = cred.pid(),
+                "refused a client of another user"
+            );
+            refuse(
+                stream,
+                "this runtime serves only its own user; attach as that user (over SSH, \
+                 `veyra attach ssh://user@host`)",
+            );
+            continue;
+        }
+        if shared.clients.load(Ordering::SeqCst) >= MAX_CLIENTS {
+            tracing::warn!(
+                pid = cred.pid(),
+                "refused a client: {MAX_CLIENTS} are attached"
+            );
+            refuse(
+                stream,
+                &format!(
+                    "this runtime has {MAX_CLIENTS} clients attached, the most it serves; close one"
+                ),
+            );
+            continue;
+        }
+        shared.clients.fetch_add(1, Ordering::SeqCst);
+        let caller = Caller {
+            pid: cred.pid(),
+            uid: cred.uid(),
+            transport: "unix".into(),
+        };
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let who = caller.clone();
+            let reason = connection(&shared, stream, caller).await;
+            shared.clients.fetch_sub(1, Ordering::SeqCst);
+            match reason {
+                Ok(reason) => tracing::info!(client = %who, "client left: {reason}"),
+                Err(reason) => tracing::warn!(client = %who, "client closed: {reason}"),
+            }
+        });
+    }
+}
+
+/// Tells a refused client why, if it listens, and closes.
+fn refuse(mut stream: UnixStream, reason: &str) {
+    let line = protocol::line(&ServerMessage::Refused {
+        reason: reason.to_string(),
+    }) + "\n";
+    tokio::spawn(async move {
+        let _ =
+            tokio::time::timeout(Duration::from_secs(1), stream.write_all(line.as_bytes())).await;
+    });
+}
+
+/// One client from hello to goodbye: `Ok` with why it ended normally, `Err` with why it was
+/// closed.
+async fn connection(
+    shared: &Arc<Shared>,
+    stream: UnixStream,
+    mut caller: Caller,
+) -> Result<String, String> {
+    let (read, mut write) = stream.into_split();
+    let mut lines = FramedRead::new(read, LinesCodec::new_with_max_length(MAX_CLIENT_LINE));
+    let (client, events) =
+        match tokio::time::timeout(HANDSHAKE, handshake(&mut lines, &mut caller)).await {
+            Ok(Ok(hello)) => hello,
+            Ok(Err(reason)) => {
+                let line = protocol::line(&ServerMessage::Refused {
+                    reason: reason.clone(),
+                }) + "\n";
+                let _ = tokio::time::timeout(WRITE_STALL, write.write_all(line.as_bytes())).await;
+                return Err(reason);
+            }
+            Err(_) => {
+                let reason = format!("said no hello within {}s", HANDSHAKE.as_secs());
+                let _ = write_closing(&mut write, &reason).await;
+                return Err(reason);
+            }
+        };
+    tracing::info!(client = %caller, kind = %client, "client attached");
+    let welcome = ServerMessage::Welcome {
+        protocol: PROTOCOL.to_string(),
+        runtime: runtime_info(shared),
+        you: caller.clone(),
+    };
+    // The welcome goes first, before the writer sends anything else (a snapshot).
+    let welcome = protocol::line(&welcome) + "\n";
+    match tokio::time::timeout(WRITE_STALL, write.write_all(welcome.as_bytes())).await {
+        Ok(Ok(())) => {}
+        _ => return Err("closed during the handshake".into()),
+    }
+    let (control, control_rx) = mpsc::channel::<String>(256);
+    let subscription = events.then(|| shared.journal.subscribe());
+    let sub_id = subscription.as_ref().map(|s| s.id);
+    let writer = tokio::spawn(writer(
+        write,
+        control_rx,
+        subscription,
+        Arc::clone(&shared.journal),
+    ));
+    let follows: Arc<Mutex<HashSet<ExecutionId>>> = Arc::default();
+    let permits = Arc::new(Semaphore::new(MAX_REQUESTS));
+    let ended = loop {
+        let next = tokio::select! {
+            () = shared.stop.cancelled() => {
+                let _ = control
+                    .send(protocol::line(&ServerMessage::Closing {
+                        reason: format!("the runtime (pid {}) is shutting down", std::process::id()),
+                    }))
+                    .await;
+                break Ok("the runtime is shutting down".to_string());
+            }
+            next = lines.next() => next,
+        };
+        let text = match next {
+            None => break Ok("disconnected".to_string()),
+            Some(Ok(text)) => text,
+            Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
+                break Err(closing(
+                    &control,
+                    format!(
+                        "sent a line longer than {} MiB, the most a runtime reads",
+                        MAX_CLIENT_LINE >> 20
+                    ),
+                )
+                .await);
+            }
+            Some(Err(LinesCodecError::Io(e))) => break Err(format!("reading failed: {e}")),
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        let (id, command) = match serde_json::from_str::<ClientMessage>(&text) {
+            Ok(ClientMessage::Request { id, command }) => (id, command),
+            Ok(other) => {
+                break Err(closing(
+                    &control,
+                    format!(
+                        "sent {} after the handshake; only requests may follow it",
+                        message_name(&other)
+                    ),
+                )
+                .await);
+            }
+            Err(e) => {
+                break Err(closing(
+                    &control,
+                    format!("sent a line that is not a {PROTOCOL} message ({e})"),
+                )
+                .await);
+            }
+        };
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            let _ = control
+                .send(response(
+                    id,
+                    Err(RpcError {
+                        kind: "busy".into(),
+                        message: format!(
+                            "{MAX_REQUESTS} requests of this client are in flight; wait for \
+                             their answers"
+                        ),
+                    }),
+                ))
+                .await;
+            continue;
+        };
+        let shared = Arc::clone(shared);
+        let control = control.clone();
+        let caller = caller.clone();
+        let follows = Arc::clone(&follows);
+        let subscribed = sub_id.is_some();
+        tokio::spawn(async move {
+            request(
+                &shared, &caller, id, command, subscribed, &control, &follows,
+            )
+            .await;
+            drop(permit);
+        });
+    };
+    // A client that followed its own prompts is gone: nobody will read their answers.
+    let orphans: Vec<ExecutionId> = match follows.lock() {
+        Ok(mut set) => set.drain().collect(),
+        Err(poisoned) => poisoned.into_inner().drain().collect(),
+    };
+    for id in orphans {
+        let _ = as_caller(Some(caller.clone()), async { shared.core.cancel(id) }).await;
+    }
+    if let Some(id) = sub_id {
+        shared.journal.unsubscribe(id);
+    }
+    drop(control);
+    // The writer sends what is queued (a closing line) and ends when the queue closes; a
+    // client that reads nothing holds it at most `WRITE_STALL`.
+    let _ = tokio::time::timeout(WRITE_STALL + Duration::from_secs(1), writer).await;
+    ended
+}
+
+/// Queues a closing line with `reason` and returns the reason.
+async fn closing(control: &mpsc::Sender<String>, reason: String) -> String {
+    let _ = control
+        .send(protocol::line(&ServerMessage::Closing {
+            reason: reason.clone(),
+        }))
+        .await;
+    reason
+}
+
+async fn write_closing(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    reason: &str,
+) -> std::io::Result<()> {
+    let line = protocol::line(&ServerMessage::Closing {
+        reason: reason.to_string(),
+    }) + "\n";
+    match tokio::time::timeout(Duration::from_secs(1), write.write_all(line.as_bytes())).await {
+        Ok(r) => r,
+        Err(_) => Ok(()),
+    }
+}
+
+fn message_name(message: &ClientMessage) -> &'static str {
+    match message {
+        ClientMessage::Hello { .. } => "a second hello",
+        ClientMessage::Relay { .. } => "a relay line",
+        ClientMessage::Request { .. } => "a request",
+    }
+}
+
+/// Reads the hello (after a relay's line, if any): the client's kind and whether it wants
+/// events, or why it is refused.
+async fn handshake(
+    lines: &mut FramedRead<tokio::net::unix::OwnedReadHalf, LinesCodec>,
+    caller: &mut Caller,
+) -> Result<(String, bool), String> {
+    let mut relayed = false;
+    loop {
+        let text = match lines.next().await {
+            None => return Err("closed before saying hello".into()),
+            Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
+                return Err("sent an over-long first line".into());
+            }
+            Some(Err(LinesCodecError::Io(e))) => return Err(format!("reading failed: {e}")),
+            Some(Ok(text)) => text,
+        };
+        // Read loosely first: a client of another version must hear which one this is.
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|_| {
+            format!("this is a Veyra runtime speaking {PROTOCOL}; the first line must be its hello")
+        })?;
+        if value.get("type").and_then(|t| t.as_str()) == Some("hello")
+            && let Some(other) = value.get("protocol").and_then(|p| p.as_str())
+            && other != PROTOCOL
+        {
+            return Err(format!(
+                "this runtime speaks {PROTOCOL} (Veyra {}); the client speaks {}: use the same \
+                 Veyra version on both ends",
+                env!("CARGO_PKG_VERSION"),
+                crate::sanitize::sanitize_line(other)
+            ));
+        }
+        match serde_json::from_value::<ClientMessage>(value) {
+            Ok(ClientMessage::Relay { via, peer }) if !relayed => {
+                relayed = true;
+                let via = crate::sanitize::excerpt(&crate::sanitize::sanitize_line(&via), 16)
+                    .into_owned();
+                caller.transport = match peer {
+                    Some(peer) => format!(
+                        "{via} from {}",
+                        crate::sanitize::excerpt(&crate::sanitize::sanitize_line(&peer), 64)
+                    ),
+                    None => via,
+                };
+            }
+            Ok(ClientMessage::Hello { client, events, .. }) => {
+                let client = crate::sanitize::excerpt(&crate::sanitize::sanitize_line(&client), 40)
+                    .into_owned();
+                return Ok((client, events));
+            }
+            Ok(_) => return Err("the first line must be a hello".into()),
+            Err(e) => return Err(format!("the hello is not a {PROTOCOL} hello ({e})")),
+        }
+    }
+}
+
+/// Sends a client its queue: control lines (responses, a followed execution's events) and, with
+/// a subscription, the snapshot and live events, resyncing it when it lagged. Ends when the
+/// control queue closes (the connection ended) or the client stops reading.
+async fn writer(
+    mut write: tokio::net::unix::OwnedWriteHalf,
+    mut control: mpsc::Receiver<String>,
+    mut subscription: Option<Subscription>,
+    journal: Arc<Journal>,
+) {
+    let mut buf: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
+    let mut first = true;
+    loop {
+        // A lagged (or new) subscriber gets its snapshot before anything else it is sent.
+        if let Some(sub) = subscription.as_mut()
+            && sub.lagged.load(Ordering::SeqCst)
+        {
+            let (missed, events) = journal.resync(sub.id, &mut sub.rx);
+            let reason = if first { "attached" } else { "lagged" };
+            if !first {
+                tracing::info!(missed, "a client fell behind; resyncing it from a snapshot");
+            }
+            push(
+                &mut buf,
+                &protocol::line(&ServerMessage::Resync {
+                    reason: reason.into(),
+                    missed,
+                }),
+            );
+            for event in events {
+                push(&mut buf, &protocol::line(&ServerMessage::Event { event }));
+                if buf.len() >= WRITE_BATCH && !flush(&mut write, &mut buf).await {
+                    return;
+                }
+            }
+            push(&mut buf, &protocol::line(&ServerMessage::Live));
+        }
+        first = false;
+        if !buf.is_empty() && !flush(&mut write, &mut buf).await {
+            return;
+        }
+        // Wait for the next line from either queue; control first.
+        let line: Option<String> = match subscription.as_mut() {
+            Some(sub) => tokio::select! {
+                biased;
+                line = control.recv() => match line {
+                    Some(line) => Some(line),
+                    None => return,
+                },
+                line = sub.rx.recv() => line.map(|l| l.to_string()),
+            },
+            None => match control.recv().await {
+                Some(line) => Some(line),
+                None => return,
+            },
+        };
+        if let Some(line) = line {
+            push(&mut buf, &line);
+        }
+        // Then whatever else is waiting, up to a batch.
+        while buf.len() < WRITE_BATCH {
+            if let Ok(line) = control.try_recv() {
+                push(&mut buf, &line);
+                continue;
+            }
+            match subscription.as_mut().map(|s| s.rx.try_recv()) {
+                Some(Ok(line)) => push(&mut buf, &line),
+                _ => break,
+            }
+        }
+    }
+}
+
+fn push(buf: &mut Vec<u8>, line: &str) {
+    buf.extend_from_slice(line.as_bytes());
+    buf.push(b'\n');
+}
+
+/// Writes `buf` and empties it; false when the client is gone or stopped reading.
+async fn flush(write: &mut tokio::net::unix::OwnedWriteHalf, buf: &mut Vec<u8>) -> bool {
+    let ok = matches!(
+        tokio::time::timeout(WRITE_STALL, write.write_all(buf)).await,
+        Ok(Ok(()))
+    );
+    buf.clear();
+    if !ok {
+        tracing::warn!(
+            "a client stopped reading for {}s or went away; closing it",
+            WRITE_STALL.as_secs()
+        );
+    }
+    ok
+}
+
+fn response(id: u64, result: Result<Reply, RpcError>) -> String {
+    let (ok, error) = match result {
+        Ok(reply) => (Some(reply), None),
+        Err(e) => (None, Some(e)),
+    };
+    protocol::line(&ServerMessage::Response { id, ok, error })
+}
+
+/// A library error as the protocol's.
+pub fn rpc_error(e: &VeyraError) -> RpcError {
+    let kind = match e {
+        VeyraError::Usage(_) | VeyraError::Config(_) => "usage",
+        VeyraError::Refused(_) | VeyraError::Policy(_) => "refused",
+        VeyraError::Cancelled(_) => "cancelled",
+        VeyraError::Task { .. } => "task",
+        _ => "runtime",
+    };
+    RpcError {
+        kind: kind.into(),
+        message: e.to_string(),
+    }
+}
+
+fn usage(message: String) -> RpcError {
+    RpcError {
+        kind: "usage".into(),
+        message,
+    }
+}
+
+/// Carries out one request on `caller`'s behalf and queues its response (and, for a followed
+/// submission, the execution's events after it).
+async fn request(
+    shared: &Shared,
+    caller: &Caller,
+    id: u64,
+    command: Request,
+    subscribed: bool,
+    control: &mpsc::Sender<String>,
+    follows: &Mutex<HashSet<ExecutionId>>,
+) {
+    let core = &shared.core;
+    let who = || Some(caller.clone());
+    let result: Result<Reply, RpcError> = match command {
+        Request::Submit {
+            prompt,
+            priority,
+            system,
+            backend,
+            model,
+            tools,
+            follow,
+        } => {
+            let tools = match tools
+                .map(|t| t.parse::<crate::config::ToolSelection>())
+                .transpose()
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    let _ = control
+                        .send(response(id, Err(usage(format!("tools: {e}")))))
+                        .await;
+                    return;
+                }
+            };
+            let mut request = ExecutionRequest::new(prompt).priority(priority);
+            request.system = system;
+            request.backend = backend;
+            request.model = model;
+            request.tools = tools;
+            request.caller = Some(caller.clone());
+            if follow {
+                if subscribed {
+                    Err(usage(
+                        "follow is for a session without events (its events would come twice)"
+                            .into(),
+                    ))
+                } else {
+                    follow_execution(core, caller, id, request, control, follows).await;
+                    return;
+                }
+            } else {
+                core.submit(request)
+                    .map(|id| Reply::Submitted { id })
+                    .map_err(|e| rpc_error(&e))
+            }
+        }
+        Request::Cancel { id: task } => as_caller(who(), async { core.cancel(task) })
+            .await
+            .map(|()| Reply::Done)
+            .map_err(|e| rpc_error(&e)),
+        Request::SetPreset { preset } => match preset.parse::<crate::config::LatencyPreset>() {
+            Ok(preset) => as_caller(who(), core.set_preset(preset))
+                .await
+                .map(|link| Reply::Link { link })
+                .map_err(|e| rpc_error(&e)),
+            Err(e) => Err(usage(format!("preset: {e}"))),
+        },
+        Request::SetSimulated { on } => as_caller(who(), core.set_simulated(on))
+            .await
+            .map(|link| Reply::Link { link })
+            .map_err(|e| rpc_error(&e)),
+        Request::SetBackend { backend, model } => {
+            as_caller(who(), core.set_backend(&backend, model.as_deref()))
+                .await
+                .map(|()| Reply::Done)
+                .map_err(|e| rpc_error(&e))
+        }
+        Request::Answer {
+            request,
+            allowed,
+            scope,
+        } => as_caller(who(), async {
+            core.answer_confirmation_scoped(
+                request,
+                allowed,
+                scope,
+                &format!("operator ({caller})"),
+            )
+        })
+        .await
+        .map(|()| Reply::Done)
+        .map_err(|e| rpc_error(&e)),
+        Request::VerifyAudit => {
+            let core = core.clone();
+            match tokio::task::spawn_blocking(move || core.verify_audit()).await {
+                Ok(Some(Ok(report))) => Ok(Reply::Verified {
+                    entries: report.entries,
+                    failure: None,
+                }),
+                Ok(Some(Err(e))) => Ok(Reply::Verified {
+                    entries: shared.core.audit().map_or(0, |t| t.len()),
+                    failure: Some(e.to_string()),
+                }),
+                Ok(None) => Err(usage("audit is off in this runtime".into())),
+                Err(e) => Err(RpcError {
+                    kind: "runtime".into(),
+                    message: format!("verifying: {e}"),
+                }),
+            }
+        }
+        Request::Undo { seq } => as_caller(who(), core.undo_tool(seq, "operator"))
+            .await
+            .map(|done| Reply::Undone {
+                undone: done.undone,
+                path: done.path,
+            })
+            .map_err(|e| rpc_error(&e)),
+        Request::AuditEntry { seq } => {
+            let core = core.clone();
+            match tokio::task::spawn_blocking(move || detail::audit_entry(&core, seq)).await {
+                Ok(Ok((title, lines))) => Ok(Reply::Detail { title, lines }),
+                Ok(Err(message)) => Err(RpcError {
+                    kind: "not_found".into(),
+                    message,
+                }),
+                Err(e) => Err(RpcError {
+                    kind: "runtime".into(),
+                    message: format!("reading entry {seq}: {e}"),
+                }),
+            }
+        }
+        Request::ExplainRule { rule } => Ok(Reply::Detail {
+            title: format!("Rule {}", crate::sanitize::sanitize_line(&rule)),
+            lines: detail::rule_text(core, &rule),
+        }),
+        Request::Status => Ok(Reply::Status {
+            runtime: runtime_info(shared),
+        }),
+    };
+    let _ = control.send(response(id, result)).await;
+}
+
+/// A submission the client follows: the response, then every event of the execution in order
+/// (its text joined while the client reads slowly), the execution cancelled if the client goes.
+async fn follow_execution(
+    core: &VeyraCore,
+    caller: &Caller,
+    id: u64,
+    request: ExecutionRequest,
+    control: &mpsc::Sender<String>,
+    follows: &Mutex<HashSet<ExecutionId>>,
+) {
+    let mut stream = match core.execute_stream(request) {
+        Ok(stream) => stream,
+        Err(e) => {
+            let _ = control.send(response(id, Err(rpc_error(&e)))).await;
+            return;
+        }
+    };
+    let task = stream.id();
+    if let Ok(mut set) = follows.lock() {
+        set.insert(task);
+    }
+    let mut gone = control
+        .send(response(id, Ok(Reply::Submitted { id: task })))
+        .await
+        .is_err();
+    while !gone && let Some(event) = stream.next().await {
+        gone = control
+            .send(protocol::line(&ServerMessage::Event { event }))
+            .await
+            .is_err();
+    }
+    if gone {
+        let _ = as_caller(Some(caller.clone()), async { core.cancel(task) }).await;
+    }
+    if let Ok(mut set) = follows.lock() {
+        set.remove(&task);
+    }
+}

@@ -1,0 +1,80 @@
+//! `veyra attach ssh://[user@]host[:port]`: the protocol through `ssh`, which authenticates
+//! and carries the bytes to `veyra attach --stdio` on the far host; nothing listens on a
+//! network port. The `ssh` child ends with the session.
+
+use std::process::Stdio;
+
+use super::{Client, Inbound, ServiceError};
+
+/// The `ssh` arguments for `target` (`ssh://[user@]host[:port]`), running `remote` there.
+pub fn ssh_args(target: &str, remote: &str) -> Result<Vec<String>, ServiceError> {
+    let bad = |why: &str| {
+        ServiceError::Protocol(format!(
+            "'{}' {why}; use ssh://[user@]host[:port]",
+            crate::sanitize::sanitize_line(target)
+        ))
+    };
+    let url = url::Url::parse(target).map_err(|e| bad(&format!("is not a URL ({e})")))?;
+    if url.scheme() != "ssh" {
+        return Err(bad("is not an ssh:// address"));
+    }
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| bad("names no host"))?;
+    // A host or user that starts with '-' would be read by ssh as an option.
+    if host.starts_with('-') || url.username().starts_with('-') {
+        return Err(bad("names a host or user that starts with '-'"));
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("has a path, query or fragment"));
+    }
+    let mut args = vec![
+        "-T".to_string(),
+        "-o".to_string(),
+        "LogLevel=ERROR".to_string(),
+    ];
+    if let Some(port) = url.port() {
+        args.push("-p".into());
+        args.push(port.to_string());
+    }
+    if !url.username().is_empty() {
+        args.push("-l".into());
+        args.push(url.username().to_string());
+    }
+    args.push("--".into());
+    args.push(host.to_string());
+    args.push(format!("{remote} attach --stdio"));
+    Ok(args)
+}
+
+/// Starts `ssh` to `target` and attaches through it as a console.
+pub async fn attach(
+    target: &str,
+    remote: &str,
+) -> Result<(Client, tokio::sync::mpsc::Receiver<Inbound>), ServiceError> {
+    let args = ssh_args(target, remote)?;
+    let mut child = tokio::process::Command::new("ssh")
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| ServiceError::io(std::path::Path::new("ssh"), "cannot start ssh", e))?;
+    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err(ServiceError::Runtime(
+            "ssh started without its standard streams".into(),
+        ));
+    };
+    Client::start(stdout, stdin, "console", true, Some(child))
+        .await
+        .map_err(|e| match e {
+            ServiceError::Gone(_) => ServiceError::Gone(format!(
+                "ssh to {} ended before a runtime answered (is `{remote}` on the far host's PATH, \
+                 and does a runtime serve there?)",
+                crate::sanitize::sanitize_line(target)
+            )),
+            other => other,
+        })
+}

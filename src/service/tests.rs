@@ -1,0 +1,658 @@
+//! The service through real sockets: a runtime serving a core, clients attached to it, and
+//! clients that misbehave.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+use super::journal::{Journal, QUEUE};
+use super::protocol::{self, ClientMessage, PROTOCOL, Reply, Request, ServerMessage};
+use super::*;
+use crate::core::testing::core_with;
+use crate::events::{Event, EventSink, ExecutionId, Priority, TaskStatus};
+
+/// A runtime serving a fresh core on a socket in a private temporary directory.
+struct Served {
+    core: VeyraCore,
+    server: Server,
+    _ws: tempfile::TempDir,
+    dir: tempfile::TempDir,
+}
+
+fn served(f: impl FnOnce(&mut crate::config::VeyraConfig)) -> Served {
+    let (core, ws) = core_with(f);
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("run").join("test.sock");
+    let server = Server::start(&core, &socket, "test").unwrap();
+    Served {
+        core,
+        server,
+        _ws: ws,
+        dir,
+    }
+}
+
+/// Reads lines until `pred` holds for a parsed message (or 10 s pass).
+async fn until<R: tokio::io::AsyncBufRead + Unpin>(
+    lines: &mut tokio::io::Lines<R>,
+    mut pred: impl FnMut(&ServerMessage) -> bool,
+) -> ServerMessage {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("the runtime closed");
+            let message: ServerMessage = serde_json::from_str(&line).unwrap();
+            if pred(&message) {
+                return message;
+            }
+        }
+    })
+    .await
+    .expect("the awaited message never came")
+}
+
+async fn raw(
+    served: &Served,
+) -> (
+    tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
+    tokio::net::unix::OwnedWriteHalf,
+) {
+    let stream = UnixStream::connect(served.server.socket()).await.unwrap();
+    let (r, w) = stream.into_split();
+    (BufReader::new(r).lines(), w)
+}
+
+fn hello(events: bool) -> String {
+    protocol::line(&ClientMessage::Hello {
+        protocol: PROTOCOL.into(),
+        client: "test".into(),
+        events,
+    }) + "\n"
+}
+
+#[tokio::test]
+async fn a_console_sees_a_followed_run_and_the_audit_names_the_client_that_asked() {
+    let s = served(|_| {});
+    let (console, mut inbound) = Client::connect(s.server.socket(), "console", true)
+        .await
+        .unwrap()
+        .expect("a runtime serves");
+    assert_eq!(console.runtime.pid, std::process::id());
+    assert_eq!(console.you.transport, "unix");
+    assert_eq!(console.you.pid, Some(std::process::id() as i32));
+    // The snapshot of an idle runtime: a resync, nothing, live.
+    assert!(matches!(
+        inbound.recv().await,
+        Some(Inbound::Resync { missed: 0, .. })
+    ));
+    assert_eq!(inbound.recv().await, Some(Inbound::Live));
+
+    let (run, mut followed) = Client::connect(s.server.socket(), "veyra run", false)
+        .await
+        .unwrap()
+        .unwrap();
+    let reply = run
+        .request(Request::Submit {
+            prompt: "status report".into(),
+            priority: Priority::High,
+            system: None,
+            backend: None,
+            model: None,
+            tools: None,
+            follow: true,
+        })
+        .await
+        .unwrap();
+    let Reply::Submitted { id } = reply else {
+        panic!("{reply:?}")
+    };
+    // The follower gets every event of its task, to its end.
+    let mut text = String::new();
+    loop {
+        match followed.recv().await.unwrap() {
+            Inbound::Event(Event::OutputDelta { text: t, .. }) => text.push_str(&t),
+            Inbound::Event(e) if e.is_terminal() => {
+                assert!(matches!(
+                    e,
+                    Event::TaskState {
+                        status: TaskStatus::Succeeded,
+                        ..
+                    }
+                ));
+                break;
+            }
+            Inbound::Event(e) => assert_eq!(e.execution(), Some(id), "{e:?}"),
+            other => panic!("a follower got {other:?}"),
+        }
+    }
+    assert!(text.contains("status report"), "{text}");
+    // The console saw the same task submitted, at its priority, and its end.
+    let mut seen_submitted = false;
+    loop {
+        match inbound.recv().await.unwrap() {
+            Inbound::Event(Event::TaskSubmitted {
+                id: seen, priority, ..
+            }) if seen == id => {
+                assert_eq!(priority, Priority::High);
+                seen_submitted = true;
+            }
+            Inbound::Event(e) if e.is_terminal() && e.execution() == Some(id) => break,
+            _ => {}
+        }
+    }
+    assert!(seen_submitted);
+    // Every entry of the execution names the client: pid, uid, transport.
+    let trail = s.core.audit().unwrap();
+    let entries = trail.query(&Default::default()).unwrap();
+    let of_task: Vec<_> = entries
+        .iter()
+        .filter(|e| e.metadata["execution_id"] == id.to_string())
+        .collect();
+    assert!(!of_task.is_empty());
+    for entry in of_task {
+        assert_eq!(
+            entry.metadata["client"]["pid"],
+            serde_json::json!(std::process::id()),
+            "{entry:?}"
+        );
+        assert_eq!(entry.metadata["client"]["transport"], "unix");
+    }
+    assert!(trail.verify_integrity().is_ok());
+}
+
+#[tokio::test]
+async fn a_console_attaching_later_gets_the_tasks_so_far_from_a_snapshot() {
+    let s = served(|_| {});
+    let done = s
+        .core
+        .execute_async(crate::core::ExecutionRequest::new("first prompt"))
+        .await
+        .unwrap();
+    let (_console, mut inbound) = Client::connect(s.server.socket(), "console", true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(inbound.recv().await, Some(Inbound::Resync { .. })));
+    let mut events = Vec::new();
+    loop {
+        match inbound.recv().await.unwrap() {
+            Inbound::Live => break,
+            Inbound::Event(e) => events.push(e),
+            other => panic!("{other:?}"),
+        }
+    }
+    let mut app_text = String::new();
+    for e in &events {
+        if let Event::OutputDelta { id, text } = e {
+            assert_eq!(*id, done.id);
+            app_text.push_str(text);
+        }
+    }
+    assert_eq!(app_text, done.text, "the answer arrives whole, joined");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::TaskSubmitted { id, .. } if *id == done.id))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.is_terminal() && e.execution() == Some(done.id))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::AuditRecorded { .. }))
+    );
+}
+
+#[tokio::test]
+async fn a_confirmation_goes_to_every_console_and_the_first_answer_wins() {
+    let s = served(|c| c.governance.require_confirmation = vec!["execute".into()]);
+    let (a, mut a_in) = Client::connect(s.server.socket(), "console", true)
+        .await
+        .unwrap()
+        .unwrap();
+    let (b, mut b_in) = Client::connect(s.server.socket(), "console", true)
+        .await
+        .unwrap()
+        .unwrap();
+    let id = match a
+        .request(Request::Submit {
+            prompt: "needs a yes".into(),
+            priority: Priority::Normal,
+            system: None,
+            backend: None,
+            model: None,
+            tools: None,
+            follow: false,
+        })
+        .await
+        .unwrap()
+    {
+        Reply::Submitted { id } => id,
+        other => panic!("{other:?}"),
+    };
+    let request = asked(&mut a_in, id).await;
+    assert_eq!(
+        asked(&mut b_in, id).await,
+        request,
+        "both consoles are asked"
+    );
+    b.request(Request::Answer {
+        request,
+        allowed: true,
+        scope: crate::events::ConfirmScope::Once,
+    })
+    .await
+    .unwrap();
+    let late = a
+        .request(Request::Answer {
+            request,
+            allowed: false,
+            scope: crate::events::ConfirmScope::Once,
+        })
+        .await;
+    assert!(late.is_err(), "a second answer does not count: {late:?}");
+    // Console A hears who answered, and the task goes ahead on B's yes.
+    loop {
+        if let Some(Inbound::Event(Event::ConfirmationAnswered { by, allowed, .. })) =
+            a_in.recv().await
+        {
+            assert!(allowed);
+            assert!(by.starts_with("operator (pid "), "{by}");
+            break;
+        }
+    }
+    loop {
+        if let Some(Inbound::Event(e)) = a_in.recv().await
+            && e.is_terminal()
+            && e.execution() == Some(id)
+        {
+            assert!(matches!(
+                e,
+                Event::TaskState {
+                    status: TaskStatus::Succeeded,
+                    ..
+                }
+            ));
+            break;
+        }
+    }
+}
+
+/// The number of the first question about task `id`.
+async fn asked(inbound: &mut tokio::sync::mpsc::Receiver<Inbound>, id: ExecutionId) -> u64 {
+    loop {
+        if let Some(Inbound::Event(Event::ConfirmationRequested { request, id: t, .. })) =
+            inbound.recv().await
+        {
+            assert_eq!(t, id);
+            return request;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_follower_that_goes_away_takes_its_task_with_it() {
+    let s = served(|c| c.model.mock.token_delay_ms = 200);
+    let (run, _followed) = Client::connect(s.server.socket(), "veyra run", false)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut bus = s.core.subscribe();
+    let id = match run
+        .request(Request::Submit {
+            prompt: "a long answer".into(),
+            priority: Priority::Normal,
+            system: None,
+            backend: None,
+            model: None,
+            tools: None,
+            follow: true,
+        })
+        .await
+        .unwrap()
+    {
+        Reply::Submitted { id } => id,
+        other => panic!("{other:?}"),
+    };
+    drop(run);
+    drop(_followed);
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let e = bus.recv().await.unwrap();
+            if e.is_terminal() && e.execution() == Some(id) {
+                return e;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(
+            ended,
+            Event::TaskState {
+                status: TaskStatus::Cancelled { .. },
+                ..
+            }
+        ),
+        "{ended:?}"
+    );
+}
+
+#[tokio::test]
+async fn hostile_clients_are_refused_or_closed_with_a_reason_and_the_runtime_serves_on() {
+    let s = served(|_| {});
+    // Another protocol version: refused, naming both.
+    let (mut lines, mut w) = raw(&s).await;
+    w.write_all(
+        b"{\"type\":\"hello\",\"protocol\":\"veyra.rpc/9\",\"client\":\"x\",\"events\":true}\n",
+    )
+    .await
+    .unwrap();
+    match until(&mut lines, |_| true).await {
+        ServerMessage::Refused { reason } => {
+            assert!(
+                reason.contains("veyra.rpc/1") && reason.contains("veyra.rpc/9"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Garbage before the hello: refused.
+    let (mut lines, mut w) = raw(&s).await;
+    w.write_all(b"\x1b[2J garbage\n").await.unwrap();
+    assert!(matches!(
+        until(&mut lines, |_| true).await,
+        ServerMessage::Refused { .. }
+    ));
+    // Garbage after the hello: closed, saying why.
+    let (mut lines, mut w) = raw(&s).await;
+    w.write_all(hello(false).as_bytes()).await.unwrap();
+    assert!(matches!(
+        until(&mut lines, |_| true).await,
+        ServerMessage::Welcome { .. }
+    ));
+    w.write_all(b"not json at all\n").await.unwrap();
+    match until(&mut lines, |m| matches!(m, ServerMessage::Closing { .. })).await {
+        ServerMessage::Closing { reason } => {
+            assert!(reason.contains("not a veyra.rpc/1"), "{reason}")
+        }
+        _ => unreachable!(),
+    }
+    assert!(
+        lines.next_line().await.unwrap().is_none(),
+        "the connection is closed"
+    );
+    // A line over the cap: closed, saying why, without holding the whole line.
+    let (mut lines, mut w) = raw(&s).await;
+    w.write_all(hello(false).as_bytes()).await.unwrap();
+    assert!(matches!(
+        until(&mut lines, |_| true).await,
+        ServerMessage::Welcome { .. }
+    ));
+    let big = vec![b'x'; protocol::MAX_CLIENT_LINE + 1024];
+    let _ = w.write_all(&big).await;
+    match until(&mut lines, |m| matches!(m, ServerMessage::Closing { .. })).await {
+        ServerMessage::Closing { reason } => assert!(reason.contains("longer than"), "{reason}"),
+        _ => unreachable!(),
+    }
+    // A request the runtime cannot carry out is an error response, and the session goes on.
+    let (client, _) = Client::connect(s.server.socket(), "test", false)
+        .await
+        .unwrap()
+        .unwrap();
+    let err = client
+        .request(Request::SetPreset {
+            preset: "jupiter".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, "usage");
+    let err = client
+        .request(Request::Cancel {
+            id: ExecutionId::new(),
+        })
+        .await
+        .unwrap_err();
+    assert!(!err.message.is_empty());
+    assert!(matches!(
+        client.request(Request::Status).await.unwrap(),
+        Reply::Status { .. }
+    ));
+    // Many connections at once: the ones past the cap are refused, saying so.
+    let mut held = Vec::new();
+    for _ in 0..server::MAX_CLIENTS + 8 {
+        held.push(UnixStream::connect(s.server.socket()).await.unwrap());
+    }
+    let stream = UnixStream::connect(s.server.socket()).await.unwrap();
+    let mut lines = BufReader::new(stream).lines();
+    match until(&mut lines, |_| true).await {
+        ServerMessage::Refused { reason } => assert!(reason.contains("most it serves"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    drop(held);
+    // And the runtime still serves.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        Client::connect(s.server.socket(), "test", false)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let _ = s.dir;
+}
+
+#[test]
+fn a_slow_client_is_marked_lagged_and_resynced_with_nothing_missed_or_doubled() {
+    let journal = Journal::default();
+    let mut sub = journal.subscribe();
+    // A new subscriber starts lagged: nothing reaches it before its snapshot.
+    let (missed, snapshot) = journal.resync(sub.id, &mut sub.rx);
+    assert_eq!((missed, snapshot.len()), (0, 0));
+    let id = ExecutionId::new();
+    journal.emit(Event::TaskSubmitted {
+        id,
+        kind: "execute".into(),
+        title: "t".into(),
+        priority: Priority::Normal,
+        backend: None,
+        model: None,
+        actor: None,
+        at: chrono::Utc::now(),
+    });
+    for n in 0..QUEUE + 10 {
+        journal.emit(Event::OutputDelta {
+            id,
+            text: format!("{n} "),
+        });
+    }
+    assert!(sub.lagged.load(std::sync::atomic::Ordering::SeqCst));
+    // The queue held what fit (the submission and QUEUE - 1 pieces); the other 11 were
+    // counted, not queued.
+    let (missed, snapshot) = journal.resync(sub.id, &mut sub.rx);
+    assert_eq!(missed, 11);
+    assert!(
+        sub.rx.try_recv().is_err(),
+        "what was queued before the snapshot is gone"
+    );
+    // The snapshot holds the task with its whole answer joined.
+    let text: String = snapshot
+        .iter()
+        .filter_map(|e| match e {
+            Event::OutputDelta { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(text.starts_with("0 1 2 ") && text.ends_with(&format!("{} ", QUEUE + 9)));
+    // Live again: the next event arrives once.
+    journal.emit(Event::OutputDelta {
+        id,
+        text: "after".into(),
+    });
+    let line = sub.rx.try_recv().unwrap();
+    assert!(line.contains("after"));
+    assert!(sub.rx.try_recv().is_err());
+}
+
+#[test]
+fn the_journal_keeps_bounded_history_and_drops_answered_questions() {
+    let journal = Journal::default();
+    for n in 0..super::journal::MAX_ENDED + 50 {
+        let id = ExecutionId::new();
+        journal.emit(Event::TaskSubmitted {
+            id,
+            kind: "execute".into(),
+            title: format!("{n}"),
+            priority: Priority::Normal,
+            backend: None,
+            model: None,
+            actor: None,
+            at: chrono::Utc::now(),
+        });
+        journal.emit(Event::ConfirmationRequested {
+            request: n as u64,
+            id,
+            operation: "execute".into(),
+            reason: "r".into(),
+            detail: None,
+            scopable: false,
+        });
+        journal.emit(Event::OutputDelta {
+            id,
+            text: "x".repeat(super::journal::MAX_OUTPUT + 10),
+        });
+        journal.emit(Event::TaskState {
+            id,
+            status: TaskStatus::Succeeded,
+            attempt: 1,
+            at: chrono::Utc::now(),
+        });
+    }
+    let snapshot = journal.snapshot();
+    let tasks = snapshot
+        .iter()
+        .filter(|e| matches!(e, Event::TaskSubmitted { .. }))
+        .count();
+    assert_eq!(tasks, super::journal::MAX_ENDED);
+    assert!(
+        !snapshot
+            .iter()
+            .any(|e| matches!(e, Event::ConfirmationRequested { .. })),
+        "a task that ended asks nothing"
+    );
+    // An answer cut at the cap says so.
+    assert!(snapshot.iter().any(|e| matches!(e,
+        Event::OutputDelta { text, .. } if text.contains("10 more characters"))));
+}
+
+#[test]
+fn a_stale_socket_is_replaced_and_an_open_directory_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    socket::private_dir(&run).unwrap();
+    let path = run.join("x.sock");
+    std::fs::write(&path, "left by a dead runtime").unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let listener = socket::bind(&path).unwrap();
+        drop(listener);
+        // A file nobody answers on is no runtime.
+        assert!(Client::connect(&path, "t", false).await.unwrap().is_none());
+    });
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let err = socket::check_private(&run).unwrap_err().to_string();
+    assert!(err.contains("open to others"), "{err}");
+    let err = rt
+        .block_on(Client::connect(&path, "t", false))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("open to others"), "{err}");
+}
+
+#[test]
+fn every_message_kind_matches_the_published_schema() {
+    let schema = protocol::schema();
+    let client = jsonschema::validator_for(&schema["client"]).unwrap();
+    let server = jsonschema::validator_for(&schema["server"]).unwrap();
+    let id = ExecutionId::new();
+    let client_messages = vec![
+        ClientMessage::Hello {
+            protocol: PROTOCOL.into(),
+            client: "console".into(),
+            events: true,
+        },
+        ClientMessage::Relay {
+            via: "ssh".into(),
+            peer: Some("10.0.0.1:5555".into()),
+        },
+        ClientMessage::Request {
+            id: 1,
+            command: Request::Submit {
+                prompt: "p".into(),
+                priority: Priority::Low,
+                system: None,
+                backend: Some("mock".into()),
+                model: None,
+                tools: Some("none".into()),
+                follow: true,
+            },
+        },
+        ClientMessage::Request {
+            id: 2,
+            command: Request::Undo { seq: None },
+        },
+    ];
+    for m in client_messages {
+        let value = serde_json::to_value(&m).unwrap();
+        assert!(client.is_valid(&value), "{value}");
+    }
+    let (core, _ws) = core_with(|_| {});
+    let server_messages = vec![
+        ServerMessage::Live,
+        ServerMessage::Resync {
+            reason: "lagged".into(),
+            missed: 3,
+        },
+        ServerMessage::Event {
+            event: Event::TaskState {
+                id,
+                status: TaskStatus::Failed {
+                    error: "e".into(),
+                    kind: "k".into(),
+                    not_retried: None,
+                },
+                attempt: 1,
+                at: chrono::Utc::now(),
+            },
+        },
+        ServerMessage::Event {
+            event: Event::LinkChanged {
+                link: core.link_status(),
+                switched: true,
+                at: chrono::Utc::now(),
+            },
+        },
+        ServerMessage::Response {
+            id: 1,
+            ok: Some(Reply::Submitted { id }),
+            error: None,
+        },
+        ServerMessage::Closing { reason: "r".into() },
+    ];
+    for m in server_messages {
+        let value = serde_json::to_value(&m).unwrap();
+        assert!(server.is_valid(&value), "{value}");
+    }
+    // And it refuses what is not a message.
+    assert!(!client.is_valid(&serde_json::json!({"type": "request", "id": 1})));
+}
