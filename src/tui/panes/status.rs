@@ -275,8 +275,9 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             ),
         )
     })];
-    // Where the runtime is, when not simply here: attached to another process, or serving.
-    if let Some(peer) = app.peer() {
+    // Where the runtime is, when not simply here: attached to another process, or serving (a
+    // message takes its place).
+    if !message && let Some(peer) = app.peer() {
         left.push(Segment::from((
             DROP_FIRST,
             Span::styled(format!(" ⇄ {peer}"), theme.status),
