@@ -11,7 +11,7 @@ use super::RunArgs;
 use crate::config::LoadedConfig;
 use crate::core::{ExecutionRequest, ResultFolder, VeyraCore};
 use crate::error::{ExitCode, VeyraError};
-use crate::events::{ConfirmScope, Event, FinishReason, TaskStatus};
+use crate::events::{ConfirmScope, Event, ExecutionId, FinishReason, TaskStatus};
 use crate::sanitize::sanitize;
 use crate::signals::{StopSignal, StopSignals};
 
@@ -65,91 +65,58 @@ pub async fn run(
     standalone: bool,
 ) -> Result<ExitCode, VeyraError> {
     let prompt = read_prompt(args.prompt.clone())?;
-    if !standalone
-        && let Some((client, inbound)) =
-            crate::service::attach_configured(&loaded.config, "veyra run", false).await?
-    {
-        return run_attached(args, prompt, client, inbound).await;
-    }
-    let core = VeyraCore::new(loaded.config)?;
-    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    core.set_confirmation_policy(if args.yes {
-        crate::core::ConfirmationPolicy::AllowAll
-    } else if interactive {
-        crate::core::ConfirmationPolicy::Ask
-    } else {
-        crate::core::ConfirmationPolicy::DenyAll
-    });
-    let mut request = ExecutionRequest::new(prompt).priority(args.priority);
-    request.system = args.system.clone();
-    request.backend = args.backend.clone();
-    request.model = args.model.clone();
-    request.tools = args.tools.clone();
     // Listen for Ctrl-C, SIGTERM and SIGHUP before anything is submitted, so no signal can
     // slip past.
     let mut signals = StopSignals::install()?;
-    let mut stream = core.execute_stream(request)?;
-    let mut folder = ResultFolder::new(stream.id());
-    let mut printer = Printer::new(&args);
-    let mut outcome = None;
-    let id = stream.id();
-    // The signal that stopped the run, how many tasks it cancelled, whether that is audited.
-    let mut interrupted: Option<(StopSignal, usize, bool)> = None;
-    loop {
-        // A signal stops the core at once, cancelling the task the usual way (and recording
-        // the stop), then the task's last events are shown; a second one stops waiting.
-        let event = tokio::select! {
-            event = stream.next() => event,
-            signal = signals.recv() => {
-                if let Some((first, _, _)) = interrupted {
-                    eprintln!("veyra: {}: signalled twice; not waiting", signal.name());
-                    return Ok(first.exit_code());
-                }
-                if signal == StopSignal::Interrupt {
-                    eprintln!("veyra: cancelling task {id} (Ctrl-C again to abort at once)");
-                }
-                let (report, audited) = core.stop_on_signal(signal.name()).await;
-                let cancelled = report.left_queued.len() + report.cancelled_running;
-                interrupted = Some((signal, cancelled, audited));
-                continue;
-            }
-        };
-        let Some(event) = event else { break };
-        if let Some(question) = Question::of(&event) {
-            let (allowed, scope) = question.ask().await?;
-            core.answer_confirmation_scoped(
-                question.request,
-                allowed,
-                scope,
-                "operator (terminal)",
-            )?;
+    let attached = if standalone {
+        None
+    } else {
+        crate::service::attach_configured(&loaded.config, "veyra run", false).await?
+    };
+    let (source, id) = match attached {
+        Some((client, inbound)) => {
+            eprintln!(
+                "veyra: attached to pid {} ({}); --standalone runs without it",
+                client.runtime.pid, client.runtime.host
+            );
+            let id = submit_attached(&client, &args, prompt).await?;
+            (Source::Attached { client, inbound }, id)
         }
-        printer.show(&event)?;
-        if let Some(result) = folder.apply(&event) {
-            outcome = Some(result);
+        None => {
+            let core = VeyraCore::new(loaded.config)?;
+            core.set_confirmation_policy(if args.yes {
+                crate::core::ConfirmationPolicy::AllowAll
+            } else if interactive() {
+                crate::core::ConfirmationPolicy::Ask
+            } else {
+                crate::core::ConfirmationPolicy::DenyAll
+            });
+            let mut request = ExecutionRequest::new(prompt).priority(args.priority);
+            request.system = args.system.clone();
+            request.backend = args.backend.clone();
+            request.model = args.model.clone();
+            request.tools = args.tools.clone();
+            let stream = core.execute_stream(request)?;
+            let id = stream.id();
+            (Source::Local { core, stream }, id)
         }
-    }
-    printer.end()?;
-    finish(interrupted, outcome)
+    };
+    follow(source, id, &args, &mut signals).await
 }
 
-/// `veyra run` through a serving runtime: the prompt is submitted as this client's and
-/// followed (every event of it, in order); its questions are asked here (`--yes` answers yes,
-/// no terminal answers no); a signal cancels it through the runtime.
-async fn run_attached(
-    args: RunArgs,
+/// Questions can be asked: stdin and stderr are a terminal.
+fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Submits the prompt to a serving runtime as this client's, followed: every event of it
+/// comes to this client, and the runtime cancels it if the client goes away.
+async fn submit_attached(
+    client: &crate::service::Client,
+    args: &RunArgs,
     prompt: String,
-    client: crate::service::Client,
-    mut inbound: tokio::sync::mpsc::Receiver<crate::service::Inbound>,
-) -> Result<ExitCode, VeyraError> {
-    use crate::service::Inbound;
+) -> Result<ExecutionId, VeyraError> {
     use crate::service::protocol::{Reply, Request};
-    eprintln!(
-        "veyra: attached to pid {} ({}); --standalone runs without it",
-        client.runtime.pid, client.runtime.host
-    );
-    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    let mut signals = StopSignals::install()?;
     let submitted = client
         .request(Request::Submit {
             prompt,
@@ -161,22 +128,120 @@ async fn run_attached(
             follow: true,
         })
         .await;
-    let id = match submitted {
-        Ok(Reply::Submitted { id }) => id,
-        Ok(other) => {
-            return Err(VeyraError::Runtime(format!(
-                "the runtime answered the submission with {other:?}"
-            )));
+    match submitted {
+        Ok(Reply::Submitted { id }) => Ok(id),
+        Ok(other) => Err(VeyraError::Runtime(format!(
+            "the runtime answered the submission with {other:?}"
+        ))),
+        Err(e) => Err(remote_error(e)),
+    }
+}
+
+/// Where the run's events come from: a runtime of its own, or the one it attached to.
+enum Source {
+    /// This process's core and the execution's own stream.
+    Local {
+        core: VeyraCore,
+        stream: crate::core::ExecutionStream,
+    },
+    /// A serving runtime's session, following the execution.
+    Attached {
+        client: crate::service::Client,
+        inbound: tokio::sync::mpsc::Receiver<crate::service::Inbound>,
+    },
+}
+
+impl Source {
+    /// The execution's next event; `None` once its stream ends. A runtime that goes away
+    /// first is an error.
+    async fn next(&mut self, id: ExecutionId) -> Result<Option<Event>, VeyraError> {
+        use crate::service::Inbound;
+        match self {
+            Source::Local { stream, .. } => Ok(stream.next().await),
+            Source::Attached { client, inbound } => loop {
+                match inbound.recv().await {
+                    Some(Inbound::Event(event)) if event.execution() == Some(id) => {
+                        return Ok(Some(event));
+                    }
+                    Some(Inbound::Event(_) | Inbound::Resync { .. } | Inbound::Live) => {}
+                    Some(Inbound::Closed(reason)) => {
+                        return Err(VeyraError::Runtime(format!(
+                            "the runtime (pid {}) went away before task {id} ended: {}",
+                            client.runtime.pid,
+                            crate::sanitize::sanitize_line(&reason)
+                        )));
+                    }
+                    None => return Ok(None),
+                }
+            },
         }
-        Err(e) => return Err(remote_error(e)),
-    };
+    }
+
+    /// Stops on `signal`: a runtime of its own cancels what is in flight and records the stop;
+    /// a serving runtime cancels this task (and records that). How many tasks were cancelled,
+    /// and whether the audit trail has it.
+    async fn stop(&self, id: ExecutionId, signal: StopSignal) -> (usize, bool) {
+        match self {
+            Source::Local { core, .. } => {
+                let (report, audited) = core.stop_on_signal(signal.name()).await;
+                (report.left_queued.len() + report.cancelled_running, audited)
+            }
+            Source::Attached { client, .. } => {
+                let cancelled = client
+                    .request(crate::service::protocol::Request::Cancel { id })
+                    .await
+                    .is_ok();
+                (usize::from(cancelled), cancelled)
+            }
+        }
+    }
+
+    /// Answers the run's own question.
+    async fn answer(
+        &self,
+        request: u64,
+        allowed: bool,
+        scope: ConfirmScope,
+    ) -> Result<(), VeyraError> {
+        match self {
+            Source::Local { core, .. } => {
+                core.answer_confirmation_scoped(request, allowed, scope, "operator (terminal)")
+            }
+            Source::Attached { client, .. } => {
+                let answered = client
+                    .request(crate::service::protocol::Request::Answer {
+                        request,
+                        allowed,
+                        scope,
+                    })
+                    .await;
+                if let Err(e) = answered {
+                    // Answered elsewhere first (a console): that answer stands.
+                    eprintln!("veyra: {}", crate::sanitize::sanitize_line(&e.message));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Follows execution `id` to its end: prints it, asks its questions (`--yes` answers yes;
+/// with no terminal, no), and stops on a signal — the task is cancelled the usual way and its
+/// last events shown; a second signal stops waiting.
+async fn follow(
+    mut source: Source,
+    id: ExecutionId,
+    args: &RunArgs,
+    signals: &mut StopSignals,
+) -> Result<ExitCode, VeyraError> {
     let mut folder = ResultFolder::new(id);
-    let mut printer = Printer::new(&args);
+    let mut printer = Printer::new(args);
     let mut outcome = None;
+    // The signal that stopped the run, how many tasks it cancelled, whether that is audited.
     let mut interrupted: Option<(StopSignal, usize, bool)> = None;
     loop {
-        let inbound = tokio::select! {
-            inbound = inbound.recv() => inbound,
+        let event = tokio::select! {
+            event = source.next(id) => event,
             signal = signals.recv() => {
                 if let Some((first, _, _)) = interrupted {
                     eprintln!("veyra: {}: signalled twice; not waiting", signal.name());
@@ -185,49 +250,28 @@ async fn run_attached(
                 if signal == StopSignal::Interrupt {
                     eprintln!("veyra: cancelling task {id} (Ctrl-C again to abort at once)");
                 }
-                // The runtime cancels it and records that; its last events follow.
-                let cancelled = client.request(Request::Cancel { id }).await.is_ok();
-                interrupted = Some((signal, usize::from(cancelled), cancelled));
+                let (cancelled, audited) = source.stop(id, signal).await;
+                interrupted = Some((signal, cancelled, audited));
                 continue;
             }
         };
-        let event = match inbound {
-            Some(Inbound::Event(event)) => event,
-            Some(Inbound::Resync { .. } | Inbound::Live) => continue,
-            Some(Inbound::Closed(reason)) => {
+        let event = match event {
+            Ok(Some(event)) => event,
+            Ok(None) => break,
+            Err(e) => {
                 printer.end()?;
-                return Err(VeyraError::Runtime(format!(
-                    "the runtime (pid {}) went away before task {id} ended: {}",
-                    client.runtime.pid,
-                    crate::sanitize::sanitize_line(&reason)
-                )));
+                return Err(e);
             }
-            None => break,
         };
-        if event.execution() != Some(id) {
-            continue;
-        }
         if let Some(question) = Question::of(&event) {
-            let (allowed, scope, by) = if args.yes {
-                (true, ConfirmScope::Once, "--yes")
-            } else if !interactive {
-                (false, ConfirmScope::Once, "no terminal")
+            let (allowed, scope) = if args.yes {
+                (true, ConfirmScope::Once)
+            } else if !interactive() {
+                (false, ConfirmScope::Once)
             } else {
-                let (allowed, scope) = question.ask().await?;
-                (allowed, scope, "terminal")
+                question.ask().await?
             };
-            tracing::debug!(by, "answering a confirmation");
-            if let Err(e) = client
-                .request(Request::Answer {
-                    request: question.request,
-                    allowed,
-                    scope,
-                })
-                .await
-            {
-                // Answered elsewhere first (a console): that answer stands.
-                eprintln!("veyra: {}", crate::sanitize::sanitize_line(&e.message));
-            }
+            source.answer(question.request, allowed, scope).await?;
         }
         printer.show(&event)?;
         if let Some(result) = folder.apply(&event) {

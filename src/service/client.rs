@@ -57,7 +57,7 @@ pub struct Client {
     waiting: Waiting,
     next: Arc<AtomicU64>,
     /// What the runtime said of itself when the client attached.
-    pub runtime: RuntimeInfo,
+    pub runtime: Arc<RuntimeInfo>,
     /// The client as the runtime sees it.
     pub you: Caller,
     /// The process carrying the session (`ssh`), ended with the last clone.
@@ -151,7 +151,7 @@ impl Client {
                 out,
                 waiting,
                 next: Arc::new(AtomicU64::new(1)),
-                runtime,
+                runtime: Arc::new(runtime),
                 you,
                 _carrier: carrier,
             },

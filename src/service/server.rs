@@ -7,7 +7,14 @@
 //! at most [`MAX_CLIENT_LINE`](super::protocol::MAX_CLIENT_LINE) bytes, [`HANDSHAKE`] to say
 //! hello, [`MAX_REQUESTS`] commands in flight, and a client that stops reading for
 //! [`WRITE_STALL`] is closed. Garbage closes the connection. Every refusal and close is
-//! logged with its reason (the hosting console shows it in the Log pane).
+//! logged with its reason (the hosting console shows it in the Log pane). A client's commands
+//! are carried out in `commands.rs`, what is sent to it is written in `writer.rs`.
+
+mod commands;
+mod writer;
+
+use commands::{request, response};
+use writer::writer;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -22,14 +29,12 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 use tokio_util::sync::CancellationToken;
 
-use super::journal::{Journal, Subscription};
+use super::journal::Journal;
 use super::protocol::{
-    self, AuditInfo, ClientMessage, MAX_CLIENT_LINE, PROTOCOL, Reply, Request, RpcError,
-    RuntimeInfo, ServerMessage,
+    self, AuditInfo, ClientMessage, MAX_CLIENT_LINE, PROTOCOL, RpcError, RuntimeInfo, ServerMessage,
 };
-use super::{ServiceError, detail, socket};
-use crate::core::{Caller, ExecutionRequest, VeyraCore, as_caller};
-use crate::error::VeyraError;
+use super::{ServiceError, socket};
+use crate::core::{Caller, VeyraCore, as_caller};
 use crate::events::ExecutionId;
 
 /// Most clients attached at once; the next is refused, saying so.
@@ -40,8 +45,6 @@ pub const HANDSHAKE: Duration = Duration::from_secs(10);
 pub const MAX_REQUESTS: usize = 32;
 /// A client whose socket takes no bytes for this long is closed.
 pub const WRITE_STALL: Duration = Duration::from_secs(30);
-/// Bytes one write to a client gathers from its queue.
-const WRITE_BATCH: usize = 64 * 1024;
 
 /// What every connection shares.
 struct Shared {
@@ -442,310 +445,5 @@ async fn handshake(
             Ok(_) => return Err("the first line must be a hello".into()),
             Err(e) => return Err(format!("the hello is not a {PROTOCOL} hello ({e})")),
         }
-    }
-}
-
-/// Sends a client its queue: control lines (responses, a followed execution's events) and, with
-/// a subscription, the snapshot and live events, resyncing it when it lagged. Ends when the
-/// control queue closes (the connection ended) or the client stops reading.
-async fn writer(
-    mut write: tokio::net::unix::OwnedWriteHalf,
-    mut control: mpsc::Receiver<String>,
-    mut subscription: Option<Subscription>,
-    journal: Arc<Journal>,
-) {
-    let mut buf: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
-    let mut first = true;
-    loop {
-        // A lagged (or new) subscriber gets its snapshot before anything else it is sent.
-        if let Some(sub) = subscription.as_mut()
-            && sub.lagged.load(Ordering::SeqCst)
-        {
-            let (missed, events) = journal.resync(sub.id, &mut sub.rx);
-            let reason = if first { "attached" } else { "lagged" };
-            if !first {
-                tracing::info!(missed, "a client fell behind; resyncing it from a snapshot");
-            }
-            push(
-                &mut buf,
-                &protocol::line(&ServerMessage::Resync {
-                    reason: reason.into(),
-                    missed,
-                }),
-            );
-            for event in events {
-                push(&mut buf, &protocol::line(&ServerMessage::Event { event }));
-                if buf.len() >= WRITE_BATCH && !flush(&mut write, &mut buf).await {
-                    return;
-                }
-            }
-            push(&mut buf, &protocol::line(&ServerMessage::Live));
-        }
-        first = false;
-        if !buf.is_empty() && !flush(&mut write, &mut buf).await {
-            return;
-        }
-        // Wait for the next line from either queue; control first.
-        let line: Option<String> = match subscription.as_mut() {
-            Some(sub) => tokio::select! {
-                biased;
-                line = control.recv() => match line {
-                    Some(line) => Some(line),
-                    None => return,
-                },
-                line = sub.rx.recv() => line.map(|l| l.to_string()),
-            },
-            None => match control.recv().await {
-                Some(line) => Some(line),
-                None => return,
-            },
-        };
-        if let Some(line) = line {
-            push(&mut buf, &line);
-        }
-        // Then whatever else is waiting, up to a batch.
-        while buf.len() < WRITE_BATCH {
-            if let Ok(line) = control.try_recv() {
-                push(&mut buf, &line);
-                continue;
-            }
-            match subscription.as_mut().map(|s| s.rx.try_recv()) {
-                Some(Ok(line)) => push(&mut buf, &line),
-                _ => break,
-            }
-        }
-    }
-}
-
-fn push(buf: &mut Vec<u8>, line: &str) {
-    buf.extend_from_slice(line.as_bytes());
-    buf.push(b'\n');
-}
-
-/// Writes `buf` and empties it; false when the client is gone or stopped reading.
-async fn flush(write: &mut tokio::net::unix::OwnedWriteHalf, buf: &mut Vec<u8>) -> bool {
-    let ok = matches!(
-        tokio::time::timeout(WRITE_STALL, write.write_all(buf)).await,
-        Ok(Ok(()))
-    );
-    buf.clear();
-    if !ok {
-        tracing::warn!(
-            "a client stopped reading for {}s or went away; closing it",
-            WRITE_STALL.as_secs()
-        );
-    }
-    ok
-}
-
-fn response(id: u64, result: Result<Reply, RpcError>) -> String {
-    let (ok, error) = match result {
-        Ok(reply) => (Some(reply), None),
-        Err(e) => (None, Some(e)),
-    };
-    protocol::line(&ServerMessage::Response { id, ok, error })
-}
-
-/// A library error as the protocol's.
-pub fn rpc_error(e: &VeyraError) -> RpcError {
-    let kind = match e {
-        VeyraError::Usage(_) | VeyraError::Config(_) => "usage",
-        VeyraError::Refused(_) | VeyraError::Policy(_) => "refused",
-        VeyraError::Cancelled(_) => "cancelled",
-        VeyraError::Task { .. } => "task",
-        _ => "runtime",
-    };
-    RpcError {
-        kind: kind.into(),
-        message: e.to_string(),
-    }
-}
-
-fn usage(message: String) -> RpcError {
-    RpcError {
-        kind: "usage".into(),
-        message,
-    }
-}
-
-/// Carries out one request on `caller`'s behalf and queues its response (and, for a followed
-/// submission, the execution's events after it).
-async fn request(
-    shared: &Shared,
-    caller: &Caller,
-    id: u64,
-    command: Request,
-    subscribed: bool,
-    control: &mpsc::Sender<String>,
-    follows: &Mutex<HashSet<ExecutionId>>,
-) {
-    let core = &shared.core;
-    let who = || Some(caller.clone());
-    let result: Result<Reply, RpcError> = match command {
-        Request::Submit {
-            prompt,
-            priority,
-            system,
-            backend,
-            model,
-            tools,
-            follow,
-        } => {
-            let tools = match tools
-                .map(|t| t.parse::<crate::config::ToolSelection>())
-                .transpose()
-            {
-                Ok(t) => t,
-                Err(e) => {
-                    let _ = control
-                        .send(response(id, Err(usage(format!("tools: {e}")))))
-                        .await;
-                    return;
-                }
-            };
-            let mut request = ExecutionRequest::new(prompt).priority(priority);
-            request.system = system;
-            request.backend = backend;
-            request.model = model;
-            request.tools = tools;
-            request.caller = Some(caller.clone());
-            if follow {
-                if subscribed {
-                    Err(usage(
-                        "follow is for a session without events (its events would come twice)"
-                            .into(),
-                    ))
-                } else {
-                    follow_execution(core, caller, id, request, control, follows).await;
-                    return;
-                }
-            } else {
-                core.submit(request)
-                    .map(|id| Reply::Submitted { id })
-                    .map_err(|e| rpc_error(&e))
-            }
-        }
-        Request::Cancel { id: task } => as_caller(who(), async { core.cancel(task) })
-            .await
-            .map(|()| Reply::Done)
-            .map_err(|e| rpc_error(&e)),
-        Request::SetPreset { preset } => match preset.parse::<crate::config::LatencyPreset>() {
-            Ok(preset) => as_caller(who(), core.set_preset(preset))
-                .await
-                .map(|link| Reply::Link { link })
-                .map_err(|e| rpc_error(&e)),
-            Err(e) => Err(usage(format!("preset: {e}"))),
-        },
-        Request::SetSimulated { on } => as_caller(who(), core.set_simulated(on))
-            .await
-            .map(|link| Reply::Link { link })
-            .map_err(|e| rpc_error(&e)),
-        Request::SetBackend { backend, model } => {
-            as_caller(who(), core.set_backend(&backend, model.as_deref()))
-                .await
-                .map(|()| Reply::Done)
-                .map_err(|e| rpc_error(&e))
-        }
-        Request::Answer {
-            request,
-            allowed,
-            scope,
-        } => as_caller(who(), async {
-            core.answer_confirmation_scoped(
-                request,
-                allowed,
-                scope,
-                &format!("operator ({caller})"),
-            )
-        })
-        .await
-        .map(|()| Reply::Done)
-        .map_err(|e| rpc_error(&e)),
-        Request::VerifyAudit => {
-            let core = core.clone();
-            match tokio::task::spawn_blocking(move || core.verify_audit()).await {
-                Ok(Some(Ok(report))) => Ok(Reply::Verified {
-                    entries: report.entries,
-                    failure: None,
-                }),
-                Ok(Some(Err(e))) => Ok(Reply::Verified {
-                    entries: shared.core.audit().map_or(0, |t| t.len()),
-                    failure: Some(e.to_string()),
-                }),
-                Ok(None) => Err(usage("audit is off in this runtime".into())),
-                Err(e) => Err(RpcError {
-                    kind: "runtime".into(),
-                    message: format!("verifying: {e}"),
-                }),
-            }
-        }
-        Request::Undo { seq } => as_caller(who(), core.undo_tool(seq, "operator"))
-            .await
-            .map(|done| Reply::Undone {
-                undone: done.undone,
-                path: done.path,
-            })
-            .map_err(|e| rpc_error(&e)),
-        Request::AuditEntry { seq } => {
-            let core = core.clone();
-            match tokio::task::spawn_blocking(move || detail::audit_entry(&core, seq)).await {
-                Ok(Ok((title, lines))) => Ok(Reply::Detail { title, lines }),
-                Ok(Err(message)) => Err(RpcError {
-                    kind: "not_found".into(),
-                    message,
-                }),
-                Err(e) => Err(RpcError {
-                    kind: "runtime".into(),
-                    message: format!("reading entry {seq}: {e}"),
-                }),
-            }
-        }
-        Request::ExplainRule { rule } => Ok(Reply::Detail {
-            title: format!("Rule {}", crate::sanitize::sanitize_line(&rule)),
-            lines: detail::rule_text(core, &rule),
-        }),
-        Request::Status => Ok(Reply::Status {
-            runtime: runtime_info(shared),
-        }),
-    };
-    let _ = control.send(response(id, result)).await;
-}
-
-/// A submission the client follows: the response, then every event of the execution in order
-/// (its text joined while the client reads slowly), the execution cancelled if the client goes.
-async fn follow_execution(
-    core: &VeyraCore,
-    caller: &Caller,
-    id: u64,
-    request: ExecutionRequest,
-    control: &mpsc::Sender<String>,
-    follows: &Mutex<HashSet<ExecutionId>>,
-) {
-    let mut stream = match core.execute_stream(request) {
-        Ok(stream) => stream,
-        Err(e) => {
-            let _ = control.send(response(id, Err(rpc_error(&e)))).await;
-            return;
-        }
-    };
-    let task = stream.id();
-    if let Ok(mut set) = follows.lock() {
-        set.insert(task);
-    }
-    let mut gone = control
-        .send(response(id, Ok(Reply::Submitted { id: task })))
-        .await
-        .is_err();
-    while !gone && let Some(event) = stream.next().await {
-        gone = control
-            .send(protocol::line(&ServerMessage::Event { event }))
-            .await
-            .is_err();
-    }
-    if gone {
-        let _ = as_caller(Some(caller.clone()), async { core.cancel(task) }).await;
-    }
-    if let Ok(mut set) = follows.lock() {
-        set.remove(&task);
     }
 }

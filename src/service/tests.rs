@@ -66,6 +66,19 @@ async fn raw(
     (BufReader::new(r).lines(), w)
 }
 
+/// A submission of `prompt` at `priority`, followed or not, with every other field default.
+fn submit(prompt: &str, priority: Priority, follow: bool) -> Request {
+    Request::Submit {
+        prompt: prompt.into(),
+        priority,
+        system: None,
+        backend: None,
+        model: None,
+        tools: None,
+        follow,
+    }
+}
+
 fn hello(events: bool) -> String {
     protocol::line(&ClientMessage::Hello {
         protocol: PROTOCOL.into(),
@@ -96,15 +109,7 @@ async fn a_console_sees_a_followed_run_and_the_audit_names_the_client_that_asked
         .unwrap()
         .unwrap();
     let reply = run
-        .request(Request::Submit {
-            prompt: "status report".into(),
-            priority: Priority::High,
-            system: None,
-            backend: None,
-            model: None,
-            tools: None,
-            follow: true,
-        })
+        .request(submit("status report", Priority::High, true))
         .await
         .unwrap();
     let Reply::Submitted { id } = reply else {
@@ -222,15 +227,7 @@ async fn a_confirmation_goes_to_every_console_and_the_first_answer_wins() {
         .unwrap()
         .unwrap();
     let id = match a
-        .request(Request::Submit {
-            prompt: "needs a yes".into(),
-            priority: Priority::Normal,
-            system: None,
-            backend: None,
-            model: None,
-            tools: None,
-            follow: false,
-        })
+        .request(submit("needs a yes", Priority::Normal, false))
         .await
         .unwrap()
     {
@@ -306,15 +303,7 @@ async fn a_follower_that_goes_away_takes_its_task_with_it() {
         .unwrap();
     let mut bus = s.core.subscribe();
     let id = match run
-        .request(Request::Submit {
-            prompt: "a long answer".into(),
-            priority: Priority::Normal,
-            system: None,
-            backend: None,
-            model: None,
-            tools: None,
-            follow: true,
-        })
+        .request(submit("a long answer", Priority::Normal, true))
         .await
         .unwrap()
     {

@@ -4,7 +4,9 @@
 //! cancels what is in flight through the core ([`VeyraCore::stop_on_signal`]), and once the
 //! terminal is restored one line on stderr says what was cancelled (and how to finish a
 //! benchmark run cut short); the process exits 128 + the signal's number. Frames are drawn only when something
-//! changed, at most `tui.frame_rate` times a second. One function carries out each command
+//! changed, at most `tui.frame_rate` times a second. Where the runtime is — this process's own
+//! (serving other clients too), or one the console attached to — and the console's life around
+//! the loop are in `session.rs`. One function carries out each command
 //! (`Dispatch::dispatch`, in `dispatch.rs`); the detail views it opens are built in `detail.rs`,
 //! and the `:` history kept between runs is read and written in `history.rs`.
 //!
@@ -27,6 +29,7 @@ pub mod output;
 pub mod panes;
 pub mod pen;
 pub mod scrolling;
+mod session;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod theme;
@@ -34,12 +37,12 @@ pub mod theme;
 use std::time::Duration;
 
 use chrono::Utc;
-use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use crossterm::event::{Event as TermEvent, KeyEventKind};
 use futures_util::{Stream, StreamExt};
 
-use crate::config::{LoadedConfig, ResolvedTheme, theme as theme_cfg};
+use crate::config::{ResolvedTheme, theme as theme_cfg};
 use crate::core::VeyraCore;
-use crate::error::{ExitCode, VeyraError};
+use crate::error::VeyraError;
 use crate::signals::{StopSignal, StopSignals};
 use app::{App, Command, LinkView};
 use keymap::KeyMap;
@@ -52,6 +55,7 @@ pub use detail::explain_rule;
 use dispatch::{Dispatch, Flow};
 pub use drive::{FrameDrawn, drive};
 pub use history::{MAX_HISTORY_BYTES, load_history, save_history};
+pub use session::{AttachOptions, ConsoleOptions, attach, run, run_with_registry};
 
 /// The themes the console cycles through: the configured one first, then the built-ins.
 /// `NO_COLOR` starts on the monochrome theme.
@@ -160,382 +164,6 @@ pub fn initial_app(core: &VeyraCore, themes: Vec<ResolvedTheme>) -> Result<App, 
         );
     }
     Ok(app)
-}
-
-/// The console's initial state for a runtime it attached to, from what the runtime said of
-/// itself (its backend, model, link and audit trail; untrusted text, sanitized).
-fn attached_app(
-    config: &crate::config::VeyraConfig,
-    runtime: &crate::service::protocol::RuntimeInfo,
-    themes: Vec<ResolvedTheme>,
-) -> Result<App, VeyraError> {
-    let keymap = KeyMap::with_overrides(&config.tui.keys).map_err(VeyraError::Usage)?;
-    let link = LinkView {
-        backend: crate::sanitize::sanitize_line(&runtime.backend).into_owned(),
-        model: crate::sanitize::sanitize_line(&runtime.model).into_owned(),
-        link: runtime.link.clone(),
-    };
-    let mut app = App::new(link, runtime.audit.is_some(), keymap, themes, Utc::now());
-    if let Some(audit) = &runtime.audit {
-        app.restore_audit(
-            audit.entries,
-            crate::sanitize::sanitize_line(&audit.head).into_owned(),
-            audit.durable,
-            audit.checkpoint,
-        );
-    }
-    app.set_peer(Some(format!("attached pid {}", runtime.pid)));
-    Ok(app)
-}
-
-/// Where `veyra attach` finds its runtime, and how it looks.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AttachOptions {
-    /// `ssh://[user@]host[:port]`.
-    pub target: Option<String>,
-    /// A runtime's socket.
-    pub socket: Option<std::path::PathBuf>,
-    /// The command that starts Veyra on the far host.
-    pub remote_command: String,
-    /// Theme name or path.
-    pub theme: Option<String>,
-}
-
-/// `veyra attach [ssh://…] [--socket PATH]`: the console on a runtime that serves elsewhere.
-pub async fn attach(loaded: LoadedConfig, args: AttachOptions) -> Result<ExitCode, VeyraError> {
-    let mut config = loaded.config;
-    if let Some(theme) = args.theme {
-        config.tui.theme = theme;
-    }
-    let themes = theme_list(&config.tui.theme)?;
-    {
-        use std::io::IsTerminal;
-        if !std::io::stdout().is_terminal() {
-            return Err(VeyraError::Usage(
-                "the console needs a terminal on stdout; `veyra attach --stdio` relays the \
-                 protocol for a program"
-                    .into(),
-            ));
-        }
-    }
-    let session = match (&args.target, &args.socket) {
-        (Some(target), _) => Some(crate::service::ssh::attach(target, &args.remote_command).await?),
-        (None, Some(socket)) => crate::service::Client::connect(socket, "console", true).await?,
-        (None, None) => crate::service::attach_configured(&config, "console", true).await?,
-    };
-    let Some((client, inbound)) = session else {
-        let socket = args
-            .socket
-            .or_else(|| crate::service::socket::socket_path(&config))
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "(none: the store is kept in memory)".into());
-        return Err(VeyraError::Usage(format!(
-            "no runtime serves {} (socket {socket}); start one with `veyra serve`, or run \
-             `veyra` to host one in a console",
-            config.audit_store_path().display()
-        )));
-    };
-    console(
-        config,
-        themes,
-        Hosting::Attached {
-            client: Box::new(client),
-            inbound,
-        },
-        None,
-        None,
-    )
-    .await
-}
-
-/// How the console starts: what the command line may override in the configuration.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ConsoleOptions {
-    /// Theme name or path, instead of `tui.theme`.
-    pub theme: Option<String>,
-    /// Link preset, instead of `latency.preset`.
-    pub preset: Option<crate::config::LatencyPreset>,
-    /// Demo mode ([`apply_demo`]), playing a scenario ([`demo::Scenario`]).
-    pub demo: bool,
-    /// The scenario `--demo` plays instead of the built-in one (`--scenario`).
-    pub scenario: Option<std::path::PathBuf>,
-    /// Start this benchmark run at once, with the Benchmarks pane zoomed (`veyra bench --tui`).
-    pub bench: Option<app::BenchRequest>,
-    /// Host a runtime even when one serves the store (`--standalone`).
-    pub standalone: bool,
-}
-
-/// Runs the console until the operator quits or a signal arrives.
-pub async fn run(loaded: LoadedConfig, args: ConsoleOptions) -> Result<ExitCode, VeyraError> {
-    run_with_registry(
-        loaded,
-        args,
-        crate::models::BackendRegistry::with_builtins(),
-    )
-    .await
-}
-
-/// [`run`] with the backends of `registry` (`veyra bench --tui --replay DIR` adds the
-/// cassette's `replay` backend).
-pub async fn run_with_registry(
-    loaded: LoadedConfig,
-    args: ConsoleOptions,
-    registry: crate::models::BackendRegistry,
-) -> Result<ExitCode, VeyraError> {
-    use std::io::IsTerminal;
-    // Where the theme's name came from, for the error if it names nothing.
-    let theme_origin = match &args.theme {
-        Some(_) => crate::config::Origin::Flag("--theme".into()),
-        None => loaded.origin("tui.theme"),
-    };
-    let mut config = loaded.config;
-    if let Some(theme) = args.theme {
-        config.tui.theme = theme;
-    }
-    if let Some(preset) = args.preset {
-        config.latency.preset = preset;
-    }
-    // A scenario is read, and refused if wrong, before anything else starts.
-    let scenario = match (&args.scenario, args.demo) {
-        (Some(path), _) => Some(demo::Scenario::load(path)?),
-        (None, true) => Some(demo::Scenario::builtin()?),
-        (None, false) => None,
-    };
-    if scenario.is_some() {
-        apply_demo(&mut config)?;
-    }
-    // Everything that can fail on bad input fails before the screen is taken over, and a
-    // wrong flag or file says so even where no console could open.
-    let themes = theme_list(&config.tui.theme).map_err(|e| match e {
-        VeyraError::Config(e) => VeyraError::Config(e.from_origin("tui.theme", theme_origin)),
-        other => other,
-    })?;
-    if !std::io::stdout().is_terminal() {
-        return Err(VeyraError::Usage(
-            "the console needs a terminal on stdout; for scripts use `veyra run` (see `veyra --help`)".into(),
-        ));
-    }
-    // A runtime serving this store is attached to, unless told otherwise; the demo and a
-    // benchmark dashboard run on their own.
-    let hosting = if !args.standalone
-        && scenario.is_none()
-        && args.bench.is_none()
-        && let Some((client, inbound)) =
-            crate::service::attach_configured(&config, "console", true).await?
-    {
-        Hosting::Attached {
-            client: Box::new(client),
-            inbound,
-        }
-    } else {
-        Hosting::host(&config, registry, scenario.is_none())?
-    };
-    console(config, themes, hosting, scenario, args.bench).await
-}
-
-/// Where the console's runtime is.
-enum Hosting {
-    /// In this process: the core, and the server that lets other clients attach (or why it
-    /// does not serve).
-    Here {
-        core: VeyraCore,
-        serving: Option<Result<crate::service::Server, String>>,
-    },
-    /// In another process (or on another host), through this session.
-    Attached {
-        client: Box<crate::service::Client>,
-        inbound: tokio::sync::mpsc::Receiver<crate::service::Inbound>,
-    },
-}
-
-impl Hosting {
-    /// A runtime of this process's own on `config`, serving its store when `serve` and the
-    /// store is durable.
-    fn host(
-        config: &crate::config::VeyraConfig,
-        registry: crate::models::BackendRegistry,
-        serve: bool,
-    ) -> Result<Hosting, VeyraError> {
-        let core = VeyraCore::with_registry(config.clone(), registry)?;
-        let serving = serve
-            .then(|| crate::service::socket::socket_path(config))
-            .flatten()
-            .map(|path| {
-                crate::service::Server::start(&core, &path, "console").map_err(|e| e.to_string())
-            });
-        Ok(Hosting::Here { core, serving })
-    }
-}
-
-/// The console over `hosting`'s runtime: the screen taken, the loop run, the screen given back,
-/// and a runtime of its own stopped (one attached to goes on).
-async fn console(
-    config: crate::config::VeyraConfig,
-    themes: Vec<ResolvedTheme>,
-    hosting: Hosting,
-    scenario: Option<demo::Scenario>,
-    bench_request: Option<app::BenchRequest>,
-) -> Result<ExitCode, VeyraError> {
-    let frame_period = Duration::from_secs(1) / config.tui.frame_rate.max(1);
-    let mut app = match &hosting {
-        Hosting::Here { core, .. } => initial_app(core, themes)?,
-        Hosting::Attached { client, .. } => attached_app(&config, &client.runtime, themes)?,
-    };
-    let history_file = crate::config::state_dir().join("command_history");
-    app.restore_history(load_history(&history_file));
-    let mut first = Vec::new();
-    if let Some(request) = bench_request {
-        // The dashboard a team leaves on a shared screen: the pane zoomed, the run going.
-        app.set_zoom(true);
-        first = app.start_bench(request);
-    }
-
-    // The Log pane's records wait in the sink until the loop takes them before a frame (the
-    // only time they are looked at): no thread or timer runs for them.
-    let log_sink = log_layer::LogSink::new(LOG_HOT_DEPTH);
-    let status = crate::logging::init(
-        &config.logging,
-        &config.log_file_path(),
-        Some(Box::new(log_layer::ConsoleLogLayer::new(log_sink.clone()))),
-    )?;
-    tracing::info!(backend = %app.link().backend, "console started");
-    if let Some(w) = status.warning {
-        tracing::warn!("{w}");
-    }
-    let (runtime, feed, serving) = match hosting {
-        Hosting::Here { core, serving } => {
-            let server = match serving {
-                Some(Ok(server)) => Some(server),
-                Some(Err(e)) => {
-                    tracing::warn!("this console serves no other client: {e}");
-                    None
-                }
-                None => None,
-            };
-            let feed = burst::Feed::Bus(core.subscribe());
-            (crate::service::Handle::Local(core), feed, server)
-        }
-        Hosting::Attached { client, inbound } => {
-            tracing::info!(
-                pid = client.runtime.pid,
-                host = %client.runtime.host,
-                "attached to a runtime"
-            );
-            (
-                crate::service::Handle::Attached(client),
-                burst::Feed::Remote(inbound),
-                None,
-            )
-        }
-    };
-
-    let mut terminal = take_screen().map_err(|e| {
-        // Whatever was taken (raw mode, the alternate screen) is given back.
-        ratatui::restore();
-        VeyraError::io("taking over the terminal", e)
-    })?;
-    // ratatui's hook restores the terminal on a panic; a panic contained in one task must not.
-    crate::runtime::contain::install_hook();
-    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
-    app.set_mouse(config.tui.mouse);
-    if config.tui.mouse {
-        set_mouse(true);
-    }
-    let mut bench = match runtime.core() {
-        Some(core) => bench::BenchSlot::new(core),
-        None => bench::BenchSlot::detached(&config),
-    };
-    let player = scenario.map(|s| demo::Player::new(s, tokio::time::Instant::now()));
-    let result = event_loop(
-        &mut terminal,
-        EventStream::new(),
-        &runtime,
-        &mut app,
-        frame_period,
-        &mut bench,
-        Feeds {
-            events: feed,
-            first,
-            player,
-            log_sink,
-            on_frame: None,
-            serving: serving.as_ref(),
-        },
-    )
-    .await;
-    let signal = result.as_ref().ok().copied().flatten();
-    // A run still going is cancelled and marked so in the store (`--resume` finishes it).
-    let mid_run = app.bench_running();
-    bench.close().await;
-    while let Ok(update) = bench.updates.try_recv() {
-        app.apply_bench(update);
-    }
-    let unfinished_run = app
-        .bench()
-        .run
-        .as_ref()
-        .filter(|run| mid_run && run.state != app::BenchState::Complete)
-        .map(|run| {
-            let (done, total) = run.progress();
-            (run.id.clone(), done, total)
-        });
-    if let Err(e) = save_history(&history_file, app.history()) {
-        tracing::warn!(error = %e, file = %history_file.display(), "could not keep the command history");
-    }
-    // Running tasks get a moment to finish and record their audit entries; the rest are
-    // cancelled (and audited as such). A signal asks to stop now: nothing gets the moment,
-    // and the stop is on the record with what it cancelled. A runtime this console attached
-    // to goes on: only the session ends.
-    let (report, audited) = match (runtime.core(), signal) {
-        (Some(core), Some(signal)) => core.stop_on_signal(signal.name()).await,
-        (Some(core), None) => (core.shutdown(Duration::from_secs(1)).await, false),
-        (None, _) => (Default::default(), false),
-    };
-    // The other clients hear the cancellations, then that the runtime is going.
-    drop(serving);
-    let cancelled = report.left_queued.len() + report.cancelled_running;
-    if cancelled > 0 {
-        tracing::info!(
-            left_queued = report.left_queued.len(),
-            cancelled_running = report.cancelled_running,
-            "tasks cancelled at exit"
-        );
-    }
-    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
-    // Given back whatever the view thinks: it costs nothing.
-    set_mouse(false);
-    // The terminal's own pen back before the screen is (`pen`): the lines below are not
-    // drawn in the console's last colours.
-    drop(terminal);
-    ratatui::restore();
-    tracing::info!("console closed");
-    // What the operator must know once the terminal is theirs again, on stderr; after a
-    // hangup there may be no terminal to write to, and that is no error.
-    use std::io::Write as _;
-    let mut stderr = std::io::stderr();
-    if let Some((run, done, total)) = unfinished_run {
-        let _ = writeln!(stderr, "{}", resume_hint(run.as_deref(), done, total));
-    }
-    if let Some(signal) = signal {
-        let _ = writeln!(stderr, "{}", signal.farewell(cancelled, audited));
-    }
-    result.map(|closed| closed.map_or(ExitCode::Success, StopSignal::exit_code))
-}
-
-/// The line stderr gets when the console closed with a benchmark run going (`run`: its id,
-/// when the runner recorded one; `done` of `total` task epochs finished), worded as
-/// `veyra bench` says it after Ctrl-C.
-fn resume_hint(run: Option<&str>, done: usize, total: usize) -> String {
-    match run {
-        Some(id) => {
-            let id = crate::sanitize::sanitize_line(id);
-            format!(
-                "veyra: run {id} cancelled after {done} of {total} task epochs; finish it with \
-                 `veyra bench --resume {id}`"
-            )
-        }
-        None => "veyra: the benchmark run was cancelled before it recorded any task".to_string(),
-    }
 }
 
 /// The console's terminal: crossterm underneath, rows moved by the terminal where that is

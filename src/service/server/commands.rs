@@ -1,0 +1,227 @@
+//! The commands a client sends, carried out on its behalf through the runtime's one gate
+//! ([`as_caller`]), and the responses they get.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use super::{Shared, runtime_info};
+use crate::core::{Caller, ExecutionRequest, VeyraCore, as_caller};
+use crate::error::VeyraError;
+use crate::events::ExecutionId;
+use crate::service::detail;
+use crate::service::protocol::{self, Reply, Request, RpcError, ServerMessage};
+
+pub(super) fn response(id: u64, result: Result<Reply, RpcError>) -> String {
+    let (ok, error) = match result {
+        Ok(reply) => (Some(reply), None),
+        Err(e) => (None, Some(e)),
+    };
+    protocol::line(&ServerMessage::Response { id, ok, error })
+}
+
+/// A library error as the protocol's.
+pub fn rpc_error(e: &VeyraError) -> RpcError {
+    let kind = match e {
+        VeyraError::Usage(_) | VeyraError::Config(_) => "usage",
+        VeyraError::Refused(_) | VeyraError::Policy(_) => "refused",
+        VeyraError::Cancelled(_) => "cancelled",
+        VeyraError::Task { .. } => "task",
+        _ => "runtime",
+    };
+    RpcError {
+        kind: kind.into(),
+        message: e.to_string(),
+    }
+}
+
+fn usage(message: String) -> RpcError {
+    RpcError {
+        kind: "usage".into(),
+        message,
+    }
+}
+
+/// Carries out one request on `caller`'s behalf and queues its response (and, for a followed
+/// submission, the execution's events after it).
+pub(super) async fn request(
+    shared: &Shared,
+    caller: &Caller,
+    id: u64,
+    command: Request,
+    subscribed: bool,
+    control: &mpsc::Sender<String>,
+    follows: &Mutex<HashSet<ExecutionId>>,
+) {
+    let core = &shared.core;
+    let who = || Some(caller.clone());
+    let result: Result<Reply, RpcError> = match command {
+        Request::Submit {
+            prompt,
+            priority,
+            system,
+            backend,
+            model,
+            tools,
+            follow,
+        } => {
+            let tools = match tools
+                .map(|t| t.parse::<crate::config::ToolSelection>())
+                .transpose()
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    let _ = control
+                        .send(response(id, Err(usage(format!("tools: {e}")))))
+                        .await;
+                    return;
+                }
+            };
+            let mut request = ExecutionRequest::new(prompt).priority(priority);
+            request.system = system;
+            request.backend = backend;
+            request.model = model;
+            request.tools = tools;
+            request.caller = Some(caller.clone());
+            if follow {
+                if subscribed {
+                    Err(usage(
+                        "follow is for a session without events (its events would come twice)"
+                            .into(),
+                    ))
+                } else {
+                    follow_execution(core, caller, id, request, control, follows).await;
+                    return;
+                }
+            } else {
+                core.submit(request)
+                    .map(|id| Reply::Submitted { id })
+                    .map_err(|e| rpc_error(&e))
+            }
+        }
+        Request::Cancel { id: task } => as_caller(who(), async { core.cancel(task) })
+            .await
+            .map(|()| Reply::Done)
+            .map_err(|e| rpc_error(&e)),
+        Request::SetPreset { preset } => match preset.parse::<crate::config::LatencyPreset>() {
+            Ok(preset) => as_caller(who(), core.set_preset(preset))
+                .await
+                .map(|link| Reply::Link { link })
+                .map_err(|e| rpc_error(&e)),
+            Err(e) => Err(usage(format!("preset: {e}"))),
+        },
+        Request::SetSimulated { on } => as_caller(who(), core.set_simulated(on))
+            .await
+            .map(|link| Reply::Link { link })
+            .map_err(|e| rpc_error(&e)),
+        Request::SetBackend { backend, model } => {
+            as_caller(who(), core.set_backend(&backend, model.as_deref()))
+                .await
+                .map(|()| Reply::Done)
+                .map_err(|e| rpc_error(&e))
+        }
+        Request::Answer {
+            request,
+            allowed,
+            scope,
+        } => as_caller(who(), async {
+            core.answer_confirmation_scoped(
+                request,
+                allowed,
+                scope,
+                &format!("operator ({caller})"),
+            )
+        })
+        .await
+        .map(|()| Reply::Done)
+        .map_err(|e| rpc_error(&e)),
+        Request::VerifyAudit => {
+            let core = core.clone();
+            match tokio::task::spawn_blocking(move || core.verify_audit()).await {
+                Ok(Some(Ok(report))) => Ok(Reply::Verified {
+                    entries: report.entries,
+                    failure: None,
+                }),
+                Ok(Some(Err(e))) => Ok(Reply::Verified {
+                    entries: shared.core.audit().map_or(0, |t| t.len()),
+                    failure: Some(e.to_string()),
+                }),
+                Ok(None) => Err(usage("audit is off in this runtime".into())),
+                Err(e) => Err(RpcError {
+                    kind: "runtime".into(),
+                    message: format!("verifying: {e}"),
+                }),
+            }
+        }
+        Request::Undo { seq } => as_caller(who(), core.undo_tool(seq, "operator"))
+            .await
+            .map(|done| Reply::Undone {
+                undone: done.undone,
+                path: done.path,
+            })
+            .map_err(|e| rpc_error(&e)),
+        Request::AuditEntry { seq } => {
+            let core = core.clone();
+            match tokio::task::spawn_blocking(move || detail::audit_entry(&core, seq)).await {
+                Ok(Ok((title, lines))) => Ok(Reply::Detail { title, lines }),
+                Ok(Err(message)) => Err(RpcError {
+                    kind: "not_found".into(),
+                    message,
+                }),
+                Err(e) => Err(RpcError {
+                    kind: "runtime".into(),
+                    message: format!("reading entry {seq}: {e}"),
+                }),
+            }
+        }
+        Request::ExplainRule { rule } => Ok(Reply::Detail {
+            title: format!("Rule {}", crate::sanitize::sanitize_line(&rule)),
+            lines: detail::rule_text(core, &rule),
+        }),
+        Request::Status => Ok(Reply::Status {
+            runtime: runtime_info(shared),
+        }),
+    };
+    let _ = control.send(response(id, result)).await;
+}
+
+/// A submission the client follows: the response, then every event of the execution in order
+/// (its text joined while the client reads slowly), the execution cancelled if the client goes.
+async fn follow_execution(
+    core: &VeyraCore,
+    caller: &Caller,
+    id: u64,
+    request: ExecutionRequest,
+    control: &mpsc::Sender<String>,
+    follows: &Mutex<HashSet<ExecutionId>>,
+) {
+    let mut stream = match core.execute_stream(request) {
+        Ok(stream) => stream,
+        Err(e) => {
+            let _ = control.send(response(id, Err(rpc_error(&e)))).await;
+            return;
+        }
+    };
+    let task = stream.id();
+    if let Ok(mut set) = follows.lock() {
+        set.insert(task);
+    }
+    let mut gone = control
+        .send(response(id, Ok(Reply::Submitted { id: task })))
+        .await
+        .is_err();
+    while !gone && let Some(event) = stream.next().await {
+        gone = control
+            .send(protocol::line(&ServerMessage::Event { event }))
+            .await
+            .is_err();
+    }
+    if gone {
+        let _ = as_caller(Some(caller.clone()), async { core.cancel(task) }).await;
+    }
+    if let Ok(mut set) = follows.lock() {
+        set.remove(&task);
+    }
+}

@@ -1,0 +1,116 @@
+//! A client's writer: its responses and followed events first, then its snapshot and live
+//! events, gathered into writes of up to [`WRITE_BATCH`] bytes; a client that lagged is
+//! resynced from the journal before anything else is sent to it.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+use super::WRITE_STALL;
+use crate::service::journal::{Journal, Subscription};
+use crate::service::protocol::{self, ServerMessage};
+
+/// Bytes one write to a client gathers from its queue.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// Sends a client its queue: control lines (responses, a followed execution's events) and, with
+/// a subscription, the snapshot and live events, resyncing it when it lagged. Ends when the
+/// control queue closes (the connection ended) or the client stops reading.
+pub(super) async fn writer(
+    mut write: tokio::net::unix::OwnedWriteHalf,
+    mut control: mpsc::Receiver<String>,
+    mut subscription: Option<Subscription>,
+    journal: Arc<Journal>,
+) {
+    let mut buf: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
+    let mut first = true;
+    loop {
+        // A lagged (or new) subscriber gets its snapshot before anything else it is sent.
+        if let Some(sub) = subscription.as_mut()
+            && sub.lagged.load(Ordering::SeqCst)
+        {
+            let (missed, events) = journal.resync(sub.id, &mut sub.rx);
+            let reason = if first { "attached" } else { "lagged" };
+            if !first {
+                tracing::info!(missed, "a client fell behind; resyncing it from a snapshot");
+            }
+            push(
+                &mut buf,
+                &protocol::line(&ServerMessage::Resync {
+                    reason: reason.into(),
+                    missed,
+                }),
+            );
+            for event in events {
+                push(&mut buf, &protocol::line(&ServerMessage::Event { event }));
+                if buf.len() >= WRITE_BATCH && !flush(&mut write, &mut buf).await {
+                    return;
+                }
+            }
+            push(&mut buf, &protocol::line(&ServerMessage::Live));
+        }
+        first = false;
+        if !buf.is_empty() && !flush(&mut write, &mut buf).await {
+            return;
+        }
+        // Wait for the next line from either queue; control first. The shared event lines are
+        // copied only into the write buffer.
+        let mut unsubscribed = false;
+        match subscription.as_mut() {
+            Some(sub) => tokio::select! {
+                biased;
+                line = control.recv() => match line {
+                    Some(line) => push(&mut buf, &line),
+                    None => return,
+                },
+                line = sub.rx.recv() => match line {
+                    Some(line) => push(&mut buf, &line),
+                    // The journal forgot this client (the connection is ending): wait on the
+                    // control queue alone rather than poll a closed one.
+                    None => unsubscribed = true,
+                },
+            },
+            None => match control.recv().await {
+                Some(line) => push(&mut buf, &line),
+                None => return,
+            },
+        }
+        if unsubscribed {
+            subscription = None;
+        }
+        // Then whatever else is waiting, up to a batch.
+        while buf.len() < WRITE_BATCH {
+            if let Ok(line) = control.try_recv() {
+                push(&mut buf, &line);
+                continue;
+            }
+            match subscription.as_mut().map(|s| s.rx.try_recv()) {
+                Some(Ok(line)) => push(&mut buf, &line),
+                _ => break,
+            }
+        }
+    }
+}
+
+fn push(buf: &mut Vec<u8>, line: &str) {
+    buf.extend_from_slice(line.as_bytes());
+    buf.push(b'\n');
+}
+
+/// Writes `buf` and empties it; false when the client is gone or stopped reading.
+async fn flush(write: &mut tokio::net::unix::OwnedWriteHalf, buf: &mut Vec<u8>) -> bool {
+    let ok = matches!(
+        tokio::time::timeout(WRITE_STALL, write.write_all(buf)).await,
+        Ok(Ok(()))
+    );
+    buf.clear();
+    if !ok {
+        tracing::warn!(
+            "a client stopped reading for {}s or went away; closing it",
+            WRITE_STALL.as_secs()
+        );
+    }
+    ok
+}
