@@ -32,6 +32,8 @@ mod hostile;
 mod serve;
 #[path = "cli/side_effects.rs"]
 mod side_effects;
+#[path = "cli/ssh.rs"]
+mod ssh;
 #[path = "cli/tools.rs"]
 mod tools;
 

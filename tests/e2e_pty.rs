@@ -17,6 +17,10 @@
 //! on a terminal shows escapes as placeholders (`--raw` passes them). Typing through the moment
 //! a confirmation arrives answers nothing: the request still waits afterwards.
 //!
+//! One runtime, many terminals: a console hosting the runtime, a second console attached to it
+//! and `veyra run` from a third terminal on the same store — a question asked in both consoles
+//! and answered from the second, every task in both Tasks panes, one trail that verifies.
+//!
 //! The child gets the same clean environment as `tests/cli.rs` (HOME and XDG directories in a
 //! temporary directory, no `VEYRA_*` variables, an empty working directory) plus
 //! `TERM=xterm-256color`.
@@ -41,7 +45,8 @@ struct Console {
     child: Box<dyn Child + Send + Sync>,
     // Kept open for the life of the session; dropping it closes the pty.
     _master: Box<dyn MasterPty + Send>,
-    _dir: tempfile::TempDir,
+    /// The sandbox, shared by consoles started beside this one.
+    _dir: Arc<tempfile::TempDir>,
     /// The extra environment the console was started with.
     env: Vec<(String, String)>,
 }
@@ -63,6 +68,27 @@ impl Console {
         for sub in ["home", "config", "data", "work"] {
             std::fs::create_dir_all(dir.path().join(sub)).expect("create sandbox directory");
         }
+        Self::spawn(Arc::new(dir), cols, rows, env, args)
+    }
+
+    /// Another `veyra ARGS` in the same sandbox (same home, data and environment) in a pty of
+    /// its own: a second terminal on the same machine.
+    fn start_beside(&self, cols: u16, rows: u16, args: &[&str]) -> Console {
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        Self::spawn(Arc::clone(&self._dir), cols, rows, &env, args)
+    }
+
+    fn spawn(
+        dir: Arc<tempfile::TempDir>,
+        cols: u16,
+        rows: u16,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Console {
         let pty = native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -1410,4 +1436,115 @@ fn earth_work_runs_while_mars_waits_out_a_conjunction() {
     console.send(b"q");
     let status = console.wait_exit();
     assert!(status.success(), "veyra exited with {status:?}");
+}
+
+#[test]
+fn one_runtime_many_terminals_a_hosting_console_a_second_console_and_veyra_run() {
+    let mut host = Console::start_with(
+        120,
+        35,
+        &[("VEYRA_GOVERNANCE__REQUIRE_CONFIRMATION", "execute:mock")],
+    );
+    host.wait_for("the hosting console", |s| {
+        s.contains("Tasks") && s.contains("Prompt")
+    });
+    let mut second = host.start_beside(120, 35, &[]);
+    second.wait_for("the second console, attached", |s| {
+        s.contains("Prompt") && s.contains("⇄ attached pid")
+    });
+    host.wait_for("the host counting its client", |s| {
+        s.contains("⇄ serving · 1 client")
+    });
+
+    // A prompt typed in the second console asks its question in both; the second answers.
+    second.send(b"i");
+    second.wait_for("the Prompt in editing mode", |s| s.contains("send ·"));
+    second.send(b"Check the seals\r\x1b");
+    host.wait_for("the question in the hosting console", |s| {
+        s.contains("Confirm operation")
+    });
+    second.wait_for("the question in the second console", |s| {
+        s.contains("Confirm operation")
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    second.send(b"y");
+    for console in [&mut host, &mut second] {
+        console.wait_for("the task done in both", |s| {
+            task_done(s, "Check the") && !s.contains("Confirm operation")
+        });
+    }
+
+    // `veyra run` from a third terminal: its answer on its stdout, its task in both consoles.
+    // Its question is its own, answered on its side (`--yes`): no console's modal opens.
+    let run = host.veyra_beside(&["run", "--yes", "ping from a shell"]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(stdout.contains("ping from a shell"), "{stdout}");
+    assert!(stderr.contains("attached to pid"), "{stderr}");
+    for console in [&mut host, &mut second] {
+        console.wait_for("veyra run's task in both consoles", |s| {
+            task_done(s, "ping from a")
+        });
+    }
+
+    // The second console leaves; the runtime goes on. Then the host closes.
+    second.send(b"q");
+    assert!(second.wait_exit().success());
+    host.wait_for("the host with no client", |s| !s.contains("⇄ serving"));
+    host.send(b"q");
+    assert!(host.wait_exit().success());
+    // One trail, written on behalf of three terminals, that verifies; it names the clients.
+    let verify = host.veyra_beside(&["audit", "verify"]);
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let list = host.veyra_beside(&["audit", "list", "--json"]);
+    let entries = String::from_utf8_lossy(&list.stdout);
+    assert!(entries.contains(r#""transport":"unix""#), "{entries}");
+}
+
+#[test]
+fn an_attached_console_whose_runtime_is_killed_says_so_and_hosts_one_on_yes() {
+    let mut host = Console::start(120, 35);
+    host.wait_for("the hosting console", |s| {
+        s.contains("Tasks") && s.contains("Prompt")
+    });
+    let mut second = host.start_beside(120, 35, &[]);
+    second.wait_for("the second console, attached", |s| {
+        s.contains("⇄ attached pid")
+    });
+    let pid = host.child.process_id().expect("the host's pid");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    second.wait_for("the runtime gone, and the question", |s| {
+        s.contains("Runtime gone") && s.contains("host a runtime here")
+    });
+    // Typing is not an answer: only y or n are.
+    second.send(b"x");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(second.screen_text().contains("Runtime gone"));
+    second.send(b"y");
+    second.wait_for("the console on a runtime of its own", |s| {
+        !s.contains("Runtime gone") && !s.contains("⇄ attached") && s.contains("Prompt")
+    });
+    second.send(b"i");
+    second.wait_for("the Prompt in editing mode", |s| s.contains("send ·"));
+    second.send(b"after the take-over\r");
+    second.wait_for("its answer", |s| task_done(s, "after the take"));
+    second.send(b"\x1b");
+    second.wait_for("the Prompt left", |s| s.contains("press i to type"));
+    second.send(b"q");
+    assert!(second.wait_exit().success());
+    let verify = second.veyra_beside(&["audit", "verify"]);
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
 }

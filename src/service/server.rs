@@ -207,14 +207,29 @@ async fn accept(shared: Arc<Shared>, listener: tokio::net::UnixListener) {
     }
 }
 
-/// Tells a refused client why, if it listens, and closes.
+/// Tells a refused client why, if it listens, and closes. What it sent meanwhile is read and
+/// dropped unparsed (at most 64 KiB, for at most a second): closing a socket with unread bytes
+/// resets it, and the client would never read the refusal.
 fn refuse(mut stream: UnixStream, reason: &str) {
+    use tokio::io::AsyncReadExt;
     let line = protocol::line(&ServerMessage::Refused {
         reason: reason.to_string(),
     }) + "\n";
     tokio::spawn(async move {
-        let _ =
-            tokio::time::timeout(Duration::from_secs(1), stream.write_all(line.as_bytes())).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            stream.write_all(line.as_bytes()).await?;
+            stream.shutdown().await?;
+            let mut sink = [0u8; 4096];
+            let mut drained = 0usize;
+            while drained < 64 * 1024 {
+                match stream.read(&mut sink).await? {
+                    0 => break,
+                    n => drained += n,
+                }
+            }
+            Ok::<(), std::io::Error>(())
+        })
+        .await;
     });
 }
 
@@ -234,7 +249,18 @@ async fn connection(
                 let line = protocol::line(&ServerMessage::Refused {
                     reason: reason.clone(),
                 }) + "\n";
-                let _ = tokio::time::timeout(WRITE_STALL, write.write_all(line.as_bytes())).await;
+                // Said, then what else the client sent is dropped unread for a moment (closing
+                // with unread bytes would reset the socket before the refusal is read).
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    write.write_all(line.as_bytes()).await?;
+                    write.shutdown().await?;
+                    let mut dropped = 0usize;
+                    while dropped < 64 && lines.next().await.is_some() {
+                        dropped += 1;
+                    }
+                    Ok::<(), std::io::Error>(())
+                })
+                .await;
                 return Err(reason);
             }
             Err(_) => {

@@ -78,3 +78,91 @@ pub async fn attach(
             other => other,
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(target: &str) -> String {
+        match ssh_args(target, "veyra") {
+            Ok(args) => panic!("{target} was accepted: {args:?}"),
+            Err(e) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains("use ssh://[user@]host[:port]"),
+                    "{target}: {text}"
+                );
+                text
+            }
+        }
+    }
+
+    #[test]
+    fn a_plain_target_runs_the_remote_command_after_the_options() {
+        assert_eq!(
+            ssh_args("ssh://example.org", "veyra").unwrap(),
+            [
+                "-T",
+                "-o",
+                "LogLevel=ERROR",
+                "--",
+                "example.org",
+                "veyra attach --stdio"
+            ]
+        );
+        assert_eq!(
+            ssh_args("ssh://ops@example.org:2222/", "/opt/veyra/bin/veyra").unwrap(),
+            [
+                "-T",
+                "-o",
+                "LogLevel=ERROR",
+                "-p",
+                "2222",
+                "-l",
+                "ops",
+                "--",
+                "example.org",
+                "/opt/veyra/bin/veyra attach --stdio"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_host_or_user_that_ssh_would_read_as_an_option_is_refused() {
+        for target in [
+            "ssh://-oProxyCommand=x/",
+            "ssh://-oProxyCommand=x",
+            "ssh://-lroot@example.org",
+        ] {
+            let text = refused(target);
+            assert!(text.contains("starts with '-'"), "{target}: {text}");
+        }
+    }
+
+    #[test]
+    fn a_path_query_or_fragment_is_refused() {
+        for target in [
+            "ssh://host/path",
+            "ssh://host/?x=1",
+            "ssh://host#frag",
+            "ssh://host//",
+        ] {
+            let text = refused(target);
+            assert!(
+                text.contains("has a path, query or fragment"),
+                "{target}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_schemes_hostless_and_malformed_targets_are_refused() {
+        assert!(refused("http://host").contains("is not an ssh:// address"));
+        assert!(refused("host").contains("is not a URL"));
+        assert!(refused("ssh:///").contains("names no host"));
+        assert!(refused("ssh://host:99999").contains("is not a URL"));
+        // The target is echoed on one line, control characters made visible.
+        let text = refused("ssh://host/a\u{1b}[2Jb");
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+    }
+}

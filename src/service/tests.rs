@@ -645,3 +645,82 @@ fn every_message_kind_matches_the_published_schema() {
     // And it refuses what is not a message.
     assert!(!client.is_valid(&serde_json::json!({"type": "request", "id": 1})));
 }
+
+#[tokio::test]
+async fn a_peer_of_another_user_is_refused_before_any_command_is_read() {
+    // Needs root (to run the client as another user), setpriv and a system python.
+    let python = std::path::Path::new("/usr/bin/python3");
+    let setpriv = std::path::Path::new("/usr/bin/setpriv");
+    if socket::own_uid() != 0 || !python.exists() || !setpriv.exists() {
+        eprintln!(
+            "skipped: running a client as another user needs root, /usr/bin/setpriv and \
+             /usr/bin/python3"
+        );
+        return;
+    }
+    let s = served(|_| {});
+    // Open the way to the socket, as a careless mode would: the peer's credentials, not the
+    // file mode, must keep the other user out.
+    use std::os::unix::fs::PermissionsExt;
+    let socket = s.server.socket().to_path_buf();
+    for dir in [s.dir.path(), socket.parent().unwrap()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let mut bus = s.core.subscribe();
+    // As `nobody`: connect, send a hello and a submission, print what comes back.
+    let script = format!(
+        "import socket,sys\n\
+         s=socket.socket(socket.AF_UNIX)\n\
+         s.connect(sys.argv[1])\n\
+         s.sendall(b'{}'+b'{}')\n\
+         s.shutdown(socket.SHUT_WR)\n\
+         data=b''\n\
+         while True:\n    \
+             chunk=s.recv(65536)\n    \
+             if not chunk: break\n    \
+             data+=chunk\n\
+         sys.stdout.write(data.decode())\n",
+        hello(false).trim_end().replace('\'', "\\'") + "\\n",
+        protocol::line(&ClientMessage::Request {
+            id: 1,
+            command: submit("sent by another user", Priority::Critical, false),
+        })
+        .replace('\'', "\\'")
+            + "\\n",
+    );
+    let out = tokio::process::Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(python)
+        .arg("-c")
+        .arg(&script)
+        .arg(&socket)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first: ServerMessage =
+        serde_json::from_str(stdout.lines().next().expect("a refusal")).unwrap();
+    match first {
+        ServerMessage::Refused { reason } => {
+            assert!(reason.contains("only its own user"), "{reason}");
+        }
+        other => panic!("another user got {other:?}"),
+    }
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "nothing but the refusal: {stdout}"
+    );
+    // Nothing was submitted.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        bus.try_recv().is_err(),
+        "a refused peer's command reached the core"
+    );
+}

@@ -134,6 +134,8 @@ pub enum Command {
     CancelBench,
     /// Leave the console.
     Quit,
+    /// Host a runtime in this console, the one it was attached to being gone.
+    HostHere,
 }
 
 /// Everything the console shows.
@@ -361,7 +363,10 @@ impl App {
             && self.command.is_none();
         if self.confirm.is_some()
             || bench_question
-            || matches!(self.overlay, Some(Overlay::ConfirmQuit { .. }))
+            || matches!(
+                self.overlay,
+                Some(Overlay::ConfirmQuit { .. } | Overlay::RuntimeGone { .. })
+            )
         {
             Mode::Question
         } else if self.command.is_some() {

@@ -16,6 +16,8 @@ pub(super) enum Flow {
     Continue,
     /// Leave the console.
     Quit,
+    /// Host a runtime here (the one attached to is gone).
+    Host,
 }
 
 /// What a [`Command`] from the view may act on: the terminal (the clipboard), the core, the
@@ -153,6 +155,7 @@ impl Dispatch<'_> {
                 );
             }
             Command::Quit => return Flow::Quit,
+            Command::HostHere => return Flow::Host,
         }
         Flow::Continue
     }

@@ -203,6 +203,27 @@ fn take_screen() -> std::io::Result<Screen> {
     ratatui::Terminal::new(scrolling::ScrollingBackend::new(backend)?)
 }
 
+/// Why the loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closed {
+    /// The operator quit, the keys ended or the runtime's bus closed.
+    Quit,
+    /// A signal came.
+    Signal(StopSignal),
+    /// The runtime attached to is gone and the operator asked to host one here.
+    Host,
+}
+
+impl Closed {
+    /// The signal that closed the console, if one did.
+    fn signal(self) -> Option<StopSignal> {
+        match self {
+            Closed::Signal(signal) => Some(signal),
+            Closed::Quit | Closed::Host => None,
+        }
+    }
+}
+
 /// What the loop takes besides the terminal, the core and the view: commands to run first
 /// (`veyra bench --tui`'s start), the demo's script, the Log pane's records, and who is told
 /// of each frame drawn ([`drive`]).
@@ -230,7 +251,7 @@ async fn event_loop<B, K>(
     frame_period: Duration,
     bench: &mut bench::BenchSlot,
     feeds: Feeds<'_>,
-) -> Result<Option<StopSignal>, VeyraError>
+) -> Result<Closed, VeyraError>
 where
     B: ratatui::backend::Backend<Error: std::error::Error + Send + Sync + 'static> + outlet::Outlet,
     K: Stream<Item = std::io::Result<TermEvent>> + Unpin,
@@ -270,6 +291,8 @@ where
     // The store's history is read at start, off the loop.
     bench.load_history();
     let mut pending = first;
+    // False once the runtime attached to is gone: nothing more comes.
+    let mut feed_open = true;
 
     loop {
         if frames.due(tokio::time::Instant::now()) {
@@ -352,24 +375,26 @@ where
                 // The terminal went away (its keyboard ended, or reads fail with EIO, as after
                 // a hangup): whichever of this and the SIGHUP comes first, it is a hangup.
                 Some(Err(e)) if e.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) => {
-                    return Ok(Some(StopSignal::Hangup));
+                    return Ok(Closed::Signal(StopSignal::Hangup));
                 }
                 Some(Err(e)) => return Err(VeyraError::io("reading the keyboard", e)),
-                None => return Ok(Some(StopSignal::Hangup)),
+                None => return Ok(Closed::Signal(StopSignal::Hangup)),
             },
-            received = events.recv() => {
+            received = events.recv(), if feed_open => {
                 // What is waiting is folded until the next frame is due; the rest after it.
                 let until = frames.fold_until(tokio::time::Instant::now());
                 let batch = burst::fold_events(app, &mut events, received, until, burst::MAX_BATCH);
                 if batch.closed {
-                    return match batch.gone {
-                        Some(reason) => Err(VeyraError::Runtime(format!(
-                            "the runtime this console was attached to is gone ({}); run `veyra` \
-                             to host one",
-                            crate::sanitize::sanitize_line(&reason)
-                        ))),
-                        None => Ok(None),
-                    };
+                    match batch.gone {
+                        // The runtime attached to is gone: the operator is asked what now.
+                        Some(reason) => {
+                            tracing::warn!(reason = %reason, "the runtime is gone");
+                            app.runtime_gone(&reason);
+                            feed_open = false;
+                            frames.request();
+                        }
+                        None => return Ok(Closed::Quit),
+                    }
                 }
                 bus_events += batch.taken;
                 sent_new = sent_new.then(batch.sent);
@@ -422,7 +447,7 @@ where
             _ = tokio::time::sleep_until(next_frame.unwrap_or_else(tokio::time::Instant::now)), if next_frame.is_some() => {}
             signal = signals.recv() => {
                 tracing::warn!(signal = signal.name(), "signal received; closing the console");
-                return Ok(Some(signal));
+                return Ok(Closed::Signal(signal));
             }
         }
         // A waiting confirmation opens its modal once the operator is not typing; its guard
@@ -440,12 +465,14 @@ where
                 bench: &mut *bench,
                 notices: &notices,
             };
-            if to.dispatch(command).await == Flow::Quit {
-                return Ok(None);
+            match to.dispatch(command).await {
+                Flow::Continue => {}
+                Flow::Quit => return Ok(Closed::Quit),
+                Flow::Host => return Ok(Closed::Host),
             }
         }
         if app.quit() {
-            return Ok(None);
+            return Ok(Closed::Quit);
         }
     }
 }

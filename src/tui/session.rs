@@ -65,6 +65,10 @@ pub async fn attach(loaded: LoadedConfig, args: AttachOptions) -> Result<ExitCod
         config.tui.theme = theme;
     }
     let themes = theme_list(&config.tui.theme)?;
+    // A wrong address is said as such, before anything else (a terminal, ssh) is needed.
+    if let Some(target) = &args.target {
+        crate::service::ssh::ssh_args(target, &args.remote_command)?;
+    }
     {
         use std::io::IsTerminal;
         if !std::io::stdout().is_terminal() {
@@ -225,19 +229,18 @@ impl Hosting {
 }
 
 /// The console over `hosting`'s runtime: the screen taken, the loop run, the screen given back,
-/// and a runtime of its own stopped (one attached to goes on).
+/// and a runtime of its own stopped (one attached to goes on). When the runtime it attached to
+/// goes away and the operator asks to host one here, the loop starts again on it (or on one
+/// that came up meanwhile), in the same screen.
 async fn console(
     config: crate::config::VeyraConfig,
     themes: Vec<ResolvedTheme>,
-    hosting: Hosting,
+    mut hosting: Hosting,
     scenario: Option<demo::Scenario>,
     bench_request: Option<app::BenchRequest>,
 ) -> Result<ExitCode, VeyraError> {
     let frame_period = Duration::from_secs(1) / config.tui.frame_rate.max(1);
-    let mut app = match &hosting {
-        Hosting::Here { core, .. } => initial_app(core, themes)?,
-        Hosting::Attached { client, .. } => attached_app(&config, &client.runtime, themes)?,
-    };
+    let mut app = app_for(&hosting, &config, themes.clone())?;
     let history_file = crate::config::state_dir().join("command_history");
     app.restore_history(load_history(&history_file));
     let mut first = Vec::new();
@@ -259,32 +262,6 @@ async fn console(
     if let Some(w) = status.warning {
         tracing::warn!("{w}");
     }
-    let (runtime, feed, serving) = match hosting {
-        Hosting::Here { core, serving } => {
-            let server = match serving {
-                Some(Ok(server)) => Some(server),
-                Some(Err(e)) => {
-                    tracing::warn!("this console serves no other client: {e}");
-                    None
-                }
-                None => None,
-            };
-            let feed = burst::Feed::Bus(core.subscribe());
-            (crate::service::Handle::Local(core), feed, server)
-        }
-        Hosting::Attached { client, inbound } => {
-            tracing::info!(
-                pid = client.runtime.pid,
-                host = %client.runtime.host,
-                "attached to a runtime"
-            );
-            (
-                crate::service::Handle::Attached(client),
-                burst::Feed::Remote(inbound),
-                None,
-            )
-        }
-    };
 
     let mut terminal = take_screen().map_err(|e| {
         // Whatever was taken (raw mode, the alternate screen) is given back.
@@ -298,29 +275,55 @@ async fn console(
     if config.tui.mouse {
         set_mouse(true);
     }
-    let mut bench = match runtime.core() {
-        Some(core) => bench::BenchSlot::new(core),
-        None => bench::BenchSlot::detached(&config),
+    let mut player = scenario.map(|s| demo::Player::new(s, tokio::time::Instant::now()));
+    let (result, runtime, serving, mut bench) = loop {
+        let (runtime, feed, serving) = into_runtime(hosting);
+        let mut bench = match runtime.core() {
+            Some(core) => bench::BenchSlot::new(core),
+            None => bench::BenchSlot::detached(&config),
+        };
+        let result = event_loop(
+            &mut terminal,
+            EventStream::new(),
+            &runtime,
+            &mut app,
+            frame_period,
+            &mut bench,
+            Feeds {
+                events: feed,
+                first: std::mem::take(&mut first),
+                player: player.take(),
+                log_sink: log_sink.clone(),
+                on_frame: None,
+                serving: serving.as_ref(),
+            },
+        )
+        .await;
+        if !matches!(result, Ok(super::Closed::Host)) {
+            break (result, runtime, serving, bench);
+        }
+        let next = take_over(&config).await;
+        let next = next.and_then(|next| {
+            let fresh = app_for(&next, &config, themes.clone())?;
+            Ok((next, fresh))
+        });
+        match next {
+            Ok((next, mut fresh)) => {
+                fresh.restore_history(app.history().to_vec());
+                fresh.set_mouse(app.mouse());
+                app = fresh;
+                hosting = next;
+                tracing::info!("the console goes on with a new runtime");
+            }
+            // Said once the screen is given back.
+            Err(e) => break (Err(e), runtime, serving, bench),
+        }
     };
-    let player = scenario.map(|s| demo::Player::new(s, tokio::time::Instant::now()));
-    let result = event_loop(
-        &mut terminal,
-        EventStream::new(),
-        &runtime,
-        &mut app,
-        frame_period,
-        &mut bench,
-        Feeds {
-            events: feed,
-            first,
-            player,
-            log_sink,
-            on_frame: None,
-            serving: serving.as_ref(),
-        },
-    )
-    .await;
-    let signal = result.as_ref().ok().copied().flatten();
+    let signal = result
+        .as_ref()
+        .ok()
+        .copied()
+        .and_then(super::Closed::signal);
     // A run still going is cancelled and marked so in the store (`--resume` finishes it).
     let mid_run = app.bench_running();
     bench.close().await;
@@ -376,7 +379,91 @@ async fn console(
     if let Some(signal) = signal {
         let _ = writeln!(stderr, "{}", signal.farewell(cancelled, audited));
     }
-    result.map(|closed| closed.map_or(ExitCode::Success, StopSignal::exit_code))
+    result.map(|closed| {
+        closed
+            .signal()
+            .map_or(ExitCode::Success, StopSignal::exit_code)
+    })
+}
+
+/// A runtime for a console whose runtime went away: one that came up meanwhile, attached to,
+/// else one hosted here. The old runtime's process may still hold the store for a moment as it
+/// exits: tried again for up to [`TAKE_OVER_WAIT`].
+async fn take_over(config: &crate::config::VeyraConfig) -> Result<Hosting, VeyraError> {
+    let deadline = tokio::time::Instant::now() + TAKE_OVER_WAIT;
+    loop {
+        if let Some((client, inbound)) =
+            crate::service::attach_configured(config, "console", true).await?
+        {
+            return Ok(Hosting::Attached {
+                client: Box::new(client),
+                inbound,
+            });
+        }
+        match Hosting::host(
+            config,
+            crate::models::BackendRegistry::with_builtins(),
+            true,
+        ) {
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::info!(error = %e, "the store is not free yet; trying again");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long a console taking over waits for the store to be free.
+const TAKE_OVER_WAIT: Duration = Duration::from_secs(3);
+
+/// The console's first view of `hosting`'s runtime.
+fn app_for(
+    hosting: &Hosting,
+    config: &crate::config::VeyraConfig,
+    themes: Vec<ResolvedTheme>,
+) -> Result<App, VeyraError> {
+    match hosting {
+        Hosting::Here { core, .. } => initial_app(core, themes),
+        Hosting::Attached { client, .. } => attached_app(config, &client.runtime, themes),
+    }
+}
+
+/// What the loop drives: the runtime, its events, and the server of a runtime hosted here
+/// (or the reason it serves no other client, logged).
+fn into_runtime(
+    hosting: Hosting,
+) -> (
+    crate::service::Handle,
+    burst::Feed,
+    Option<crate::service::Server>,
+) {
+    match hosting {
+        Hosting::Here { core, serving } => {
+            let server = match serving {
+                Some(Ok(server)) => Some(server),
+                Some(Err(e)) => {
+                    tracing::warn!("this console serves no other client: {e}");
+                    None
+                }
+                None => None,
+            };
+            let feed = burst::Feed::Bus(core.subscribe());
+            (crate::service::Handle::Local(core), feed, server)
+        }
+        Hosting::Attached { client, inbound } => {
+            tracing::info!(
+                pid = client.runtime.pid,
+                host = %client.runtime.host,
+                "attached to a runtime"
+            );
+            (
+                crate::service::Handle::Attached(client),
+                burst::Feed::Remote(inbound),
+                None,
+            )
+        }
+    }
 }
 
 /// The line stderr gets when the console closed with a benchmark run going (`run`: its id,

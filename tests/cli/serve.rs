@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use super::{Sandbox, run};
 
 /// A `veyra serve` the test started, killed if the test ends early.
-struct Serving {
-    child: Child,
-    socket: PathBuf,
+pub(super) struct Serving {
+    pub(super) child: Child,
+    pub(super) socket: PathBuf,
 }
 
 impl Drop for Serving {
@@ -22,7 +22,7 @@ impl Drop for Serving {
 }
 
 /// Starts `veyra serve` in `sb` and waits for its socket.
-fn serve(sb: &Sandbox) -> Serving {
+pub(super) fn serve(sb: &Sandbox) -> Serving {
     let mut child = sb
         .std_cmd()
         .arg("serve")

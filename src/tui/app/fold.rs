@@ -19,6 +19,19 @@ impl App {
         );
     }
 
+    /// The runtime this console was attached to is gone (`reason`): its questions can no longer
+    /// be answered, and the operator is asked whether to host a runtime here or quit.
+    pub fn runtime_gone(&mut self, reason: &str) {
+        self.confirmations.clear();
+        self.confirm = None;
+        self.editing = false;
+        self.command = None;
+        self.peer = Some("runtime gone".into());
+        self.overlay = Some(Overlay::RuntimeGone {
+            reason: crate::sanitize::sanitize_line(reason).into_owned(),
+        });
+    }
+
     /// The runtime this console is attached to sends a fresh snapshot (on attaching, or after
     /// this console fell behind it): what was folded from events — tasks and their output,
     /// audit lines, violations, open questions — is forgotten and rebuilt from the events

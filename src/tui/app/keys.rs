@@ -191,6 +191,20 @@ impl App {
 
     /// Applies an action; returns what the loop must do.
     pub fn update(&mut self, action: Action) -> Vec<Command> {
+        // With the runtime gone, the only question is whether to host one here.
+        if matches!(self.overlay, Some(Overlay::RuntimeGone { .. })) {
+            return match action {
+                Action::Yes => {
+                    self.overlay = None;
+                    vec![Command::HostHere]
+                }
+                Action::No | Action::Cancel | Action::Quit => {
+                    self.quit = true;
+                    vec![Command::Quit]
+                }
+                _ => Vec::new(),
+            };
+        }
         // A confirmation shown over a detail view takes its answer first; the view stays.
         if self.confirm.is_none() && matches!(self.overlay, Some(Overlay::Detail { .. })) {
             return self.detail_key(action);

@@ -1447,3 +1447,24 @@ fn audit_lines_announced_out_of_order_are_kept_by_number() {
     assert_eq!(app.audit().entries, 5);
     assert_eq!(app.audit().head, format!("{:064}", 5));
 }
+
+#[test]
+fn a_gone_runtime_asks_once_y_hosts_here_n_quits_and_nothing_else_answers() {
+    let mut app = app();
+    app.apply(confirmation(1));
+    app.runtime_gone("the runtime closed the connection\x1b[2J");
+    assert_eq!(app.mode(), Mode::Question);
+    assert!(app.confirm.is_none() && app.confirmations.is_empty());
+    match &app.overlay {
+        Some(Overlay::RuntimeGone { reason }) => assert!(!reason.contains('\x1b'), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    for c in ['i', 'x', 'a', '3'] {
+        assert!(app.handle_key(&key(c)).is_empty(), "{c} acted");
+    }
+    assert_eq!(app.handle_key(&key('y')), vec![Command::HostHere]);
+    assert!(app.overlay.is_none() && !app.quit());
+    app.runtime_gone("again");
+    assert_eq!(app.handle_key(&key('n')), vec![Command::Quit]);
+    assert!(app.quit());
+}

@@ -441,6 +441,11 @@ pub enum Overlay {
     },
     /// "Start this benchmark run?" — its plan, off the mock and replay backends.
     ConfirmBench(super::BenchPlan),
+    /// The runtime this console was attached to is gone: host one here, or quit.
+    RuntimeGone {
+        /// Why, as the session ended (sanitized).
+        reason: String,
+    },
 }
 
 /// Whether `text` passes `filter`: a case-insensitive substring; `!x` passes what lacks `x`.

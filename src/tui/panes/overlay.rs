@@ -237,6 +237,39 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, stage: &Stage) {
             frame.render_widget(Clear, rect);
             frame.render_widget(Paragraph::new(text).block(block), rect);
         }
+        Some(Overlay::RuntimeGone { reason }) => {
+            let key = |action| app.keymap().key_hint(Mode::Question, action);
+            let width = 64;
+            let inner = usize::from(width - 2);
+            let lines = vec![
+                Line::from("The runtime this console was attached to is gone:"),
+                Line::styled(reason.clone(), theme.muted),
+                Line::from(""),
+                Line::from("The tasks it was running ended with it."),
+                Line::from(vec![
+                    Span::styled(key(Action::Yes), theme.accent),
+                    Span::raw(" host a runtime here · "),
+                    Span::styled(key(Action::No), theme.accent),
+                    Span::raw(" quit"),
+                ]),
+            ];
+            let text: Vec<Line> = lines
+                .into_iter()
+                .flat_map(|line| super::wrap_line(&line, inner))
+                .collect();
+            let height = u16::try_from(text.len())
+                .unwrap_or(u16::MAX)
+                .saturating_add(2);
+            let rect = stage.centered(width, height);
+            let block = Block::default()
+                .borders(Borders::ALL)
+                .border_type(BorderType::Double)
+                .border_style(theme.error)
+                .title(Span::styled(" Runtime gone ", theme.title))
+                .style(theme.overlay);
+            frame.render_widget(Clear, rect);
+            frame.render_widget(Paragraph::new(text).block(block), rect);
+        }
     }
 }
 
