@@ -198,11 +198,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
             json,
         })) => {
             cli::init_headless_logging(&loaded.config)?;
-            runtime.block_on(cli::tools_invoke(&name, &args, yes, json, loaded))
+            runtime.block_on(cli::tools_invoke(
+                &name, &args, yes, json, loaded, standalone,
+            ))
         }
         Some(Command::Tools(ToolsCommand::Undo { seq, yes, json })) => {
             cli::init_headless_logging(&loaded.config)?;
-            runtime.block_on(cli::tools_undo(seq, yes, json, loaded))
+            runtime.block_on(cli::tools_undo(seq, yes, json, loaded, standalone))
         }
         Some(Command::Bench(args)) => {
             cli::init_headless_logging(&loaded.config)?;

@@ -1468,6 +1468,9 @@ fn one_runtime_many_terminals_a_hosting_console_a_second_console_and_veyra_run()
     });
     std::thread::sleep(Duration::from_millis(700));
     second.send(b"y");
+    host.wait_for("the host told who answered", |s| {
+        s.contains("was answered yes by operator (pid")
+    });
     for console in [&mut host, &mut second] {
         console.wait_for("the task done in both", |s| {
             task_done(s, "Check the") && !s.contains("Confirm operation")

@@ -285,7 +285,7 @@ async fn follow(
 
 /// A runtime's refusal as this process's error (exit code kept: a refusal is 4, a usage
 /// error 2).
-fn remote_error(e: crate::service::protocol::RpcError) -> VeyraError {
+pub(super) fn remote_error(e: crate::service::protocol::RpcError) -> VeyraError {
     let message = crate::sanitize::sanitize_line(&e.message).into_owned();
     match e.kind.as_str() {
         "usage" => VeyraError::Usage(message),

@@ -155,22 +155,92 @@ fn answer_on_terminal(core: &VeyraCore, yes: bool) -> tokio::task::JoinHandle<()
                 ..
             } = event
             {
-                let question =
-                    sanitize(&format!("veyra: {reason}. Allow {operation}? [y/N] ")).into_owned();
-                let answer = tokio::task::spawn_blocking(move || {
-                    eprint!("{question}");
-                    let mut line = String::new();
-                    std::io::stdin().read_line(&mut line).map(|_| line)
-                })
-                .await;
-                let allowed = matches!(
-                    answer.as_ref().map(|a| a.as_ref().map(|l| l.trim())),
-                    Ok(Ok("y" | "Y" | "yes" | "YES" | "Yes"))
-                );
+                let allowed = ask_terminal(&reason, &operation).await;
                 let _ = asker.answer_confirmation(request, allowed, "operator (terminal)");
             }
         }
     })
+}
+
+/// Asks on the terminal whether to allow `operation` (`reason` says why it asks): a yes only
+/// for y or yes.
+async fn ask_terminal(reason: &str, operation: &str) -> bool {
+    let question = sanitize(&format!("veyra: {reason}. Allow {operation}? [y/N] ")).into_owned();
+    let answer = tokio::task::spawn_blocking(move || {
+        eprint!("{question}");
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    })
+    .await;
+    matches!(
+        answer.as_ref().map(|a| a.as_ref().map(|l| l.trim())),
+        Ok(Ok("y" | "Y" | "yes" | "YES" | "Yes"))
+    )
+}
+
+/// Carries out `command` on the runtime serving the configured store, if one does (`None`
+/// otherwise): its own question is answered here — `--yes` allows, a terminal asks, else no.
+async fn through_runtime(
+    loaded: &LoadedConfig,
+    command: crate::service::protocol::Request,
+    yes: bool,
+) -> Result<Option<crate::service::protocol::Reply>, VeyraError> {
+    use crate::service::Inbound;
+    use crate::service::protocol::Request;
+    let Some((client, mut inbound)) =
+        crate::service::attach_configured(&loaded.config, "veyra tools", false).await?
+    else {
+        return Ok(None);
+    };
+    eprintln!(
+        "veyra: attached to pid {} ({}); --standalone runs without it",
+        client.runtime.pid, client.runtime.host
+    );
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let call = client.request(command);
+    tokio::pin!(call);
+    let mut open = true;
+    loop {
+        tokio::select! {
+            reply = &mut call => return reply.map(Some).map_err(super::run::remote_error),
+            inbound = inbound.recv(), if open => match inbound {
+                Some(Inbound::Event(Event::ConfirmationRequested {
+                    request,
+                    operation,
+                    reason,
+                    ..
+                })) => {
+                    let allowed = if yes {
+                        true
+                    } else if interactive {
+                        ask_terminal(&reason, &operation).await
+                    } else {
+                        false
+                    };
+                    if let Err(e) = client
+                        .request(Request::Answer {
+                            request,
+                            allowed,
+                            scope: crate::events::ConfirmScope::Once,
+                        })
+                        .await
+                    {
+                        // Answered first by a console: that answer stands.
+                        eprintln!("veyra: {}", sanitize(&e.message));
+                    }
+                }
+                Some(_) => {}
+                // The session ended: the call's own answer says how.
+                None => open = false,
+            },
+        }
+    }
+}
+
+/// The value of a runtime's reply, as the type it was encoded from.
+fn decode<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, VeyraError> {
+    serde_json::from_value(value)
+        .map_err(|e| VeyraError::Runtime(format!("the runtime's reply does not decode: {e}")))
 }
 
 /// `config` for a core that calls tools and never a model: on the mock backend, so a model's
@@ -189,17 +259,39 @@ pub async fn tools_invoke(
     yes: bool,
     json: bool,
     loaded: LoadedConfig,
+    standalone: bool,
 ) -> Result<ExitCode, VeyraError> {
-    let core = VeyraCore::new(without_model(loaded.config))?;
-    let info = core
-        .tools()
+    // The arguments are typed by the tool's schema: the same registry as the runtime's.
+    let registry = crate::tools::builtin::with_builtins(&loaded.config, Default::default())
+        .map_err(|e| VeyraError::Runtime(format!("registering the built-in tools: {e}")))?;
+    let info = registry
         .describe(name)
         .map_err(|e| VeyraError::Usage(e.to_string()))?;
     let args = parse_args(pairs, &info.capability.schema)?;
-    let answering = answer_on_terminal(&core, yes);
-    let result = core.invoke_tool(name, args, "operator").await;
-    answering.abort();
-    let invocation = result?;
+    let command = crate::service::protocol::Request::InvokeTool {
+        name: name.to_string(),
+        args: args.clone(),
+    };
+    let remote = if standalone {
+        None
+    } else {
+        through_runtime(&loaded, command, yes).await?
+    };
+    let invocation: crate::core::ToolInvocation = match remote {
+        Some(crate::service::protocol::Reply::Tool { invocation }) => decode(invocation)?,
+        Some(other) => {
+            return Err(VeyraError::Runtime(format!(
+                "the runtime answered the call with {other:?}"
+            )));
+        }
+        None => {
+            let core = VeyraCore::new(without_model(loaded.config))?;
+            let answering = answer_on_terminal(&core, yes);
+            let result = core.invoke_tool(name, args, "operator").await;
+            answering.abort();
+            result?
+        }
+    };
     let mut out = if json {
         crate::sanitize::to_json_line(&invocation)
             .map_err(|e| VeyraError::Runtime(format!("encoding the result: {e}")))?
@@ -226,12 +318,33 @@ pub async fn tools_undo(
     yes: bool,
     json: bool,
     loaded: LoadedConfig,
+    standalone: bool,
 ) -> Result<ExitCode, VeyraError> {
-    let core = VeyraCore::new(without_model(loaded.config))?;
-    let answering = answer_on_terminal(&core, yes);
-    let result = core.undo_tool(seq, "operator").await;
-    answering.abort();
-    let outcome = result?;
+    let remote = if standalone {
+        None
+    } else {
+        through_runtime(
+            &loaded,
+            crate::service::protocol::Request::Undo { seq },
+            yes,
+        )
+        .await?
+    };
+    let outcome: crate::core::UndoOutcome = match remote {
+        Some(crate::service::protocol::Reply::Undone { outcome, .. }) => decode(outcome)?,
+        Some(other) => {
+            return Err(VeyraError::Runtime(format!(
+                "the runtime answered the undo with {other:?}"
+            )));
+        }
+        None => {
+            let core = VeyraCore::new(without_model(loaded.config))?;
+            let answering = answer_on_terminal(&core, yes);
+            let result = core.undo_tool(seq, "operator").await;
+            answering.abort();
+            result?
+        }
+    };
     let mut out = if json {
         crate::sanitize::to_json_line(&outcome)
             .map_err(|e| VeyraError::Runtime(format!("encoding the result: {e}")))?

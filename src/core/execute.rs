@@ -25,7 +25,7 @@ use super::tools::{Within, describe_arguments};
 use super::{BeforeTools, CoreInner, EXECUTE, ExecutionRequest, ExecutionResult, Passage};
 use crate::config::ToolSelection;
 use crate::error::VeyraError;
-use crate::events::{Event, EventSink, FinishReason, TokenUsage};
+use crate::events::{Event, EventSink, ExecutionId, FinishReason, TokenUsage};
 use crate::governance::policy::{ContextValue, PolicyRequest, Resource};
 use crate::governance::{AuditEventType, AuditRecord, summarize_input};
 use crate::models::{
@@ -577,7 +577,13 @@ impl Agent<'_> {
                     // From here the call may act: the attempt is never run again.
                     self.task.effects.mark_acted();
                     match core
-                        .invoke_tool(&call.name, args.clone(), "agent", Some(within))
+                        .invoke_tool(
+                            ExecutionId::new(),
+                            &call.name,
+                            args.clone(),
+                            "agent",
+                            Some(within),
+                        )
                         .await
                     {
                         Ok(done) => {

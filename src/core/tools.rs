@@ -34,7 +34,7 @@ pub(crate) fn describe_arguments(args: &serde_json::Value) -> String {
 }
 
 /// A finished tool call.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ToolInvocation {
     /// The call's id (events and audit entries carry it as `execution_id`).
     pub id: ExecutionId,
@@ -62,7 +62,21 @@ impl VeyraCore {
         args: serde_json::Value,
         actor: &str,
     ) -> Result<ToolInvocation, VeyraError> {
-        self.inner.invoke_tool(name, args, actor, None).await
+        self.invoke_tool_as(ExecutionId::new(), name, args, actor)
+            .await
+    }
+
+    /// [`VeyraCore::invoke_tool`] under an id the caller chose (new), so that it can follow the
+    /// call's events — its confirmation request — from the start: what a client of a serving
+    /// runtime needs to answer its own call's question and no other.
+    pub async fn invoke_tool_as(
+        &self,
+        id: ExecutionId,
+        name: &str,
+        args: serde_json::Value,
+        actor: &str,
+    ) -> Result<ToolInvocation, VeyraError> {
+        self.inner.invoke_tool(id, name, args, actor, None).await
     }
 }
 
@@ -83,6 +97,7 @@ impl CoreInner {
     /// [`VeyraCore::invoke_tool`], also for the agent loop (`within` a step of an execution).
     pub(crate) async fn invoke_tool(
         &self,
+        id: ExecutionId,
         name: &str,
         args: serde_json::Value,
         actor: &str,
@@ -93,7 +108,6 @@ impl CoreInner {
         let tool = core.tools.get(name).map_err(usage)?;
         core.tools.validate(name, &args).map_err(usage)?;
         let capability = tool.capability();
-        let id = ExecutionId::new();
         let preset = core.link.preset();
         let mut policy = vec![
             PolicyRequest::new(

@@ -69,7 +69,7 @@ pub const UNDO_ACTION: &str = "undo_tool";
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// What an undo put back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Restored {
     /// The file holds its old content again.
@@ -84,7 +84,7 @@ pub enum Restored {
 }
 
 /// A finished undo.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct UndoOutcome {
     /// The undo's id (its audit entries and events carry it as `execution_id`).
     pub id: ExecutionId,
@@ -173,6 +173,17 @@ impl VeyraCore {
         seq: Option<u64>,
         actor: &str,
     ) -> Result<UndoOutcome, VeyraError> {
+        self.undo_tool_as(ExecutionId::new(), seq, actor).await
+    }
+
+    /// [`VeyraCore::undo_tool`] under an id the caller chose (new), as
+    /// [`VeyraCore::invoke_tool_as`].
+    pub async fn undo_tool_as(
+        &self,
+        id: ExecutionId,
+        seq: Option<u64>,
+        actor: &str,
+    ) -> Result<UndoOutcome, VeyraError> {
         let core = &self.inner;
         let Some(trail) = core.audit.as_ref() else {
             return Err(VeyraError::Usage(
@@ -200,7 +211,6 @@ impl VeyraCore {
         .map_err(|e| VeyraError::Runtime(format!("verifying the audit log for undo: {e}")))??;
         let target = find_target(&calls, trail.len(), seq)?;
         let j = &target.journaled;
-        let id = ExecutionId::new();
         let preset = core.link.preset();
         let policy = vec![
             PolicyRequest::new(

@@ -241,7 +241,7 @@ impl Handle {
                 .map(|done| (done.undone, done.path))
                 .map_err(|e| e.to_string()),
             Handle::Attached(client) => match client.request(Request::Undo { seq }).await {
-                Ok(Reply::Undone { undone, path }) => Ok((undone, path)),
+                Ok(Reply::Undone { undone, path, .. }) => Ok((undone, path)),
                 Ok(other) => Err(unexpected(&other)),
                 Err(e) => Err(said(e)),
             },

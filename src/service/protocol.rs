@@ -133,11 +133,20 @@ pub enum Request {
     },
     /// Verify the audit chain in full.
     VerifyAudit,
-    /// Undo a file tool call, by its `TOOL_INVOCATION` entry.
+    /// Undo a file tool call, by its `TOOL_INVOCATION` entry. On a session without events,
+    /// the undo's own confirmation request comes to this client as an event, to answer.
     Undo {
         /// The entry's sequence number (default: the newest call not yet undone).
         #[serde(default)]
         seq: Option<u64>,
+    },
+    /// Invoke a tool as the operator, through the gate. On a session without events, the
+    /// call's own confirmation request comes to this client as an event, to answer.
+    InvokeTool {
+        /// The tool.
+        name: String,
+        /// Its arguments (a JSON object, checked against the tool's schema).
+        args: serde_json::Value,
     },
     /// An audit entry in full, with its inclusion proof, as lines.
     AuditEntry {
@@ -182,6 +191,13 @@ pub enum Reply {
         undone: u64,
         /// The file.
         path: String,
+        /// The whole outcome, as `veyra tools undo --json` prints it.
+        outcome: serde_json::Value,
+    },
+    /// A tool call finished: the invocation, as `veyra tools invoke --json` prints it.
+    Tool {
+        /// The invocation.
+        invocation: serde_json::Value,
     },
     /// Something to show in full.
     Detail {

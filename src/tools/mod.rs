@@ -67,7 +67,7 @@ impl FileAccess {
 }
 
 /// What a tool answers.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ToolOutput {
     /// The result as JSON (untrusted: sanitize before showing it).
     pub value: serde_json::Value,

@@ -201,3 +201,59 @@ fn rpc_schema_prints_both_directions() {
     assert!(schema["client"]["oneOf"].is_array() || schema["client"]["anyOf"].is_array());
     assert!(schema["server"].is_object());
 }
+
+#[test]
+fn tools_go_through_a_serving_runtime_and_answer_only_their_own_question() {
+    let sb = Sandbox::new();
+    let ws = sb.workspace();
+    let serving = serve(&sb);
+    let pid = serving.child.id();
+    let r = sb.tools(&[
+        "invoke",
+        "file_write",
+        "--arg",
+        "path=notes.txt",
+        "--arg",
+        "content=kept",
+    ]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("attached to pid {pid}")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.join("notes.txt")).unwrap(),
+        "kept"
+    );
+    // A delete always asks: with no terminal the answer is no (exit 4), the file stays.
+    let r = sb.tools(&["invoke", "file_delete", "--arg", "path=notes.txt"]);
+    assert_eq!(r.code, Some(4), "{}{}", r.stdout, r.stderr);
+    assert!(ws.join("notes.txt").exists());
+    // --yes answers its own question.
+    let r = sb.tools(&["invoke", "file_delete", "--arg", "path=notes.txt", "--yes"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(!ws.join("notes.txt").exists());
+    // And the undo goes through the runtime too: the file is back.
+    let r = sb.tools(&["undo", "--yes", "--json"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let outcome: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(outcome["tool"], "file_delete", "{}", r.stdout);
+    assert_eq!(
+        std::fs::read_to_string(ws.join("notes.txt")).unwrap(),
+        "kept"
+    );
+    // Every call is in the runtime's one trail, naming the client that asked.
+    drop(serving);
+    let entries = sb.audit_json();
+    let invocations: Vec<serde_json::Value> = entries
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &serde_json::Value| e["event_type"] == "TOOL_INVOCATION")
+        .collect();
+    assert!(invocations.len() >= 3, "{entries}");
+    for e in &invocations {
+        assert_eq!(e["metadata"]["client"]["transport"], "unix", "{e}");
+    }
+    sb.assert_audit_verifies();
+}

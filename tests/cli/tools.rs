@@ -15,13 +15,13 @@ use super::{Run, Sandbox, assert_error, run};
 
 impl Sandbox {
     /// The default workspace of file tools (`$XDG_DATA_HOME/veyra/workspace`).
-    fn workspace(&self) -> PathBuf {
+    pub(super) fn workspace(&self) -> PathBuf {
         let ws = self.dir.path().join("data/veyra/workspace");
         std::fs::create_dir_all(&ws).expect("create the workspace");
         ws
     }
 
-    fn tools(&self, args: &[&str]) -> Run {
+    pub(super) fn tools(&self, args: &[&str]) -> Run {
         let mut cmd = self.cmd();
         cmd.arg("tools").args(args);
         run(cmd)
@@ -34,7 +34,7 @@ impl Sandbox {
     }
 
     /// `veyra audit list --json` of the default store.
-    fn audit_json(&self) -> String {
+    pub(super) fn audit_json(&self) -> String {
         let mut cmd = self.cmd();
         cmd.args(["audit", "list", "--json"]);
         let r = run(cmd);
@@ -42,7 +42,7 @@ impl Sandbox {
         r.stdout
     }
 
-    fn assert_audit_verifies(&self) {
+    pub(super) fn assert_audit_verifies(&self) {
         let mut cmd = self.cmd();
         cmd.args(["audit", "verify"]);
         let r = run(cmd);

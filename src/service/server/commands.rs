@@ -155,13 +155,28 @@ pub(super) async fn request(
                 }),
             }
         }
-        Request::Undo { seq } => as_caller(who(), core.undo_tool(seq, "operator"))
-            .await
-            .map(|done| Reply::Undone {
+        Request::Undo { seq } => {
+            let call = ExecutionId::new();
+            let asked = (!subscribed).then(|| forward_questions(core, call, control.clone()));
+            let done = as_caller(who(), core.undo_tool_as(call, seq, "operator")).await;
+            drop(asked);
+            done.map(|done| Reply::Undone {
                 undone: done.undone,
-                path: done.path,
+                path: done.path.clone(),
+                outcome: serde_json::to_value(&done).unwrap_or_default(),
             })
-            .map_err(|e| rpc_error(&e)),
+            .map_err(|e| rpc_error(&e))
+        }
+        Request::InvokeTool { name, args } => {
+            let call = ExecutionId::new();
+            let asked = (!subscribed).then(|| forward_questions(core, call, control.clone()));
+            let done = as_caller(who(), core.invoke_tool_as(call, &name, args, "operator")).await;
+            drop(asked);
+            done.map(|done| Reply::Tool {
+                invocation: serde_json::to_value(&done).unwrap_or_default(),
+            })
+            .map_err(|e| rpc_error(&e))
+        }
         Request::AuditEntry { seq } => {
             let core = core.clone();
             match tokio::task::spawn_blocking(move || detail::audit_entry(&core, seq)).await {
@@ -224,4 +239,35 @@ async fn follow_execution(
     if let Ok(mut set) = follows.lock() {
         set.remove(&task);
     }
+}
+
+/// Sends a client that follows no events the confirmation requests of call `id` (a tool call
+/// or an undo it asked for), so it can answer its own question — and only its own. Stops when
+/// dropped.
+fn forward_questions(
+    core: &VeyraCore,
+    id: ExecutionId,
+    control: mpsc::Sender<String>,
+) -> tokio_util::task::AbortOnDropHandle<()> {
+    // Subscribed before the call starts: its question cannot come first.
+    let mut events = core.subscribe();
+    tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event @ crate::events::Event::ConfirmationRequested { .. })
+                    if event.execution() == Some(id) =>
+                {
+                    if control
+                        .send(protocol::line(&ServerMessage::Event { event }))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }))
 }

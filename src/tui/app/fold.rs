@@ -19,6 +19,28 @@ impl App {
         );
     }
 
+    /// A question was answered. One answered here left the list when the key was pressed; one
+    /// still listed was answered elsewhere (another console, a `veyra run`): its modal closes,
+    /// saying who answered.
+    fn confirmation_answered(&mut self, request: u64, allowed: bool, by: &str) {
+        let waiting = self.confirmations.iter().any(|c| c.request == request)
+            || self.confirm.is_some_and(|m| m.request == request);
+        self.confirmations.retain(|c| c.request != request);
+        if self.confirm.is_some_and(|m| m.request == request) {
+            self.confirm = None;
+        }
+        if waiting {
+            self.flash(
+                format!(
+                    "request {request} was answered {} by {}",
+                    if allowed { "yes" } else { "no" },
+                    crate::sanitize::sanitize_line(by)
+                ),
+                FlashLevel::Info,
+            );
+        }
+    }
+
     /// The runtime this console was attached to is gone (`reason`): its questions can no longer
     /// be answered, and the operator is asked whether to host a runtime here or quit.
     pub fn runtime_gone(&mut self, reason: &str) {
@@ -164,10 +186,12 @@ impl App {
                 summary,
                 ..
             } => self.tool_invoked(tool, outcome, summary),
-            Event::ConfirmationAnswered { request, .. } => {
-                // Answered elsewhere (or here): it no longer waits.
-                self.confirmations.retain(|c| c.request != request);
-            }
+            Event::ConfirmationAnswered {
+                request,
+                allowed,
+                by,
+                ..
+            } => self.confirmation_answered(request, allowed, &by),
         }
     }
 

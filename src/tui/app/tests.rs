@@ -1468,3 +1468,42 @@ fn a_gone_runtime_asks_once_y_hosts_here_n_quits_and_nothing_else_answers() {
     assert_eq!(app.handle_key(&key('n')), vec![Command::Quit]);
     assert!(app.quit());
 }
+
+#[test]
+fn a_question_answered_elsewhere_closes_its_modal_saying_who_answered() {
+    let t0 = tokio::time::Instant::now();
+    let at = |ms: u64| t0 + std::time::Duration::from_millis(ms);
+    let mut app = app();
+    app.apply(confirmation(4));
+    app.settle_confirmation(at(0));
+    assert!(app.confirm.is_some_and(|m| m.request == 4));
+    app.apply(Event::ConfirmationAnswered {
+        request: 4,
+        id: ExecutionId(Uuid::from_u128(1)),
+        allowed: true,
+        by: "operator (pid 4242, uid 1000, ssh from 10.0.0.7:5555)\u{1b}[2J".into(),
+        scope: ConfirmScope::Once,
+    });
+    assert!(app.confirm.is_none() && app.confirmations.is_empty());
+    let flash = app.flash_message().expect("a flash").text.clone();
+    assert!(
+        flash.contains("request 4 was answered yes by operator (pid 4242"),
+        "{flash}"
+    );
+    assert!(!flash.contains('\u{1b}'), "{flash}");
+    // Answered here: no flash about it.
+    app.apply(confirmation(5));
+    app.settle_confirmation(at(0));
+    let app2 = &mut app;
+    let commands = app2.update(Action::Yes);
+    assert!(matches!(commands[..], [Command::Answer { request: 5, .. }]));
+    let before = app2.flash_message().map(|f| f.text.clone());
+    app2.apply(Event::ConfirmationAnswered {
+        request: 5,
+        id: ExecutionId(Uuid::from_u128(1)),
+        allowed: true,
+        by: "operator".into(),
+        scope: ConfirmScope::Once,
+    });
+    assert_eq!(app2.flash_message().map(|f| f.text.clone()), before);
+}
