@@ -76,8 +76,8 @@ pub async fn run(
     let (source, id) = match attached {
         Some((client, inbound)) => {
             eprintln!(
-                "veyra: attached to pid {} ({}); --standalone runs without it",
-                client.runtime.pid, client.runtime.host
+                "veyra: attached to {}; --standalone runs without it",
+                client.describe()
             );
             let id = submit_attached(&client, &args, prompt).await?;
             (Source::Attached { client, inbound }, id)

@@ -193,8 +193,8 @@ async fn through_runtime(
         return Ok(None);
     };
     eprintln!(
-        "veyra: attached to pid {} ({}); --standalone runs without it",
-        client.runtime.pid, client.runtime.host
+        "veyra: attached to {}; --standalone runs without it",
+        client.describe()
     );
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let call = client.request(command);

@@ -379,10 +379,21 @@ impl CoreInner {
             detail: passage.detail.clone(),
             scopable: passage.scopable,
         });
+        // Should the wait end without an answer — the task cancelled, or the act abandoned
+        // (its future dropped: a client of a serving runtime went away) — the question is
+        // withdrawn, said as a no, so no console keeps asking and no later yes acts.
+        let mut withdraw = Withdraw {
+            core: self,
+            request,
+            id,
+            armed: true,
+        };
         let answer = tokio::select! {
             answer = rx => answer.ok(),
             () = cancel.cancelled() => None,
         };
+        withdraw.armed = answer.is_none();
+        drop(withdraw);
         let (allowed, by, scope) = {
             let mut c = self.confirmations();
             c.waiting.remove(&request);
@@ -406,5 +417,36 @@ impl CoreInner {
             scope,
         });
         Some((allowed, by, scope))
+    }
+}
+
+/// Withdraws a confirmation request whose wait ended without an answer (see its use).
+struct Withdraw<'a> {
+    core: &'a CoreInner,
+    request: u64,
+    id: ExecutionId,
+    armed: bool,
+}
+
+impl Drop for Withdraw<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if self
+            .core
+            .confirmations()
+            .waiting
+            .remove(&self.request)
+            .is_some()
+        {
+            self.core.emitter.emit(Event::ConfirmationAnswered {
+                request: self.request,
+                id: self.id,
+                allowed: false,
+                by: "nobody: the request was withdrawn".into(),
+                scope: ConfirmScope::Once,
+            });
+        }
     }
 }

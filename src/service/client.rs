@@ -48,7 +48,28 @@ pub enum Inbound {
     Closed(String),
 }
 
-type Waiting = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Reply, RpcError>>>>>;
+/// Requests waiting for their responses, and why the session ended once it has: a request
+/// made after that fails at once rather than wait for an answer that cannot come.
+#[derive(Debug, Default)]
+struct Pending {
+    waiting: HashMap<u64, oneshot::Sender<Result<Reply, RpcError>>>,
+    ended: Option<String>,
+}
+
+type Waiting = Arc<Mutex<Pending>>;
+
+/// Ends `pending`: every waiting request fails with `reason`, and so does every later one.
+fn end(pending: &Waiting, reason: &str) {
+    if let Ok(mut p) = pending.lock() {
+        p.ended.get_or_insert_with(|| reason.to_string());
+        for (_, tx) in p.waiting.drain() {
+            let _ = tx.send(Err(RpcError {
+                kind: "gone".into(),
+                message: reason.to_string(),
+            }));
+        }
+    }
+}
 
 /// One attached session. Cloning shares it.
 #[derive(Debug, Clone)]
@@ -85,6 +106,7 @@ impl Client {
         kind: &str,
         events: bool,
         carrier: Option<tokio::process::Child>,
+        wait: Duration,
     ) -> Result<(Client, mpsc::Receiver<Inbound>), ServiceError>
     where
         R: AsyncRead + Unpin + Send + 'static,
@@ -101,12 +123,12 @@ impl Client {
             .await
             .map_err(|e| ServiceError::Gone(format!("sending the hello failed: {e}")))?;
         let mut lines = FramedRead::new(read, LinesCodec::new_with_max_length(MAX_SERVER_LINE));
-        let first = tokio::time::timeout(HELLO_WAIT, lines.next())
+        let first = tokio::time::timeout(wait, lines.next())
             .await
             .map_err(|_| {
                 ServiceError::Protocol(format!(
                     "the runtime did not answer the hello within {}s",
-                    HELLO_WAIT.as_secs()
+                    wait.as_secs()
                 ))
             })?;
         let (runtime, you) = match first {
@@ -144,7 +166,7 @@ impl Client {
         let (out, out_rx) = mpsc::channel::<String>(256);
         let (inbound, inbound_rx) = mpsc::channel(INBOUND);
         let waiting: Waiting = Arc::default();
-        tokio::spawn(write_lines(write, out_rx));
+        tokio::spawn(write_lines(write, out_rx, Arc::clone(&waiting)));
         tokio::spawn(read_lines(lines, Arc::clone(&waiting), inbound));
         Ok((
             Client {
@@ -170,17 +192,30 @@ impl Client {
             return Ok(None);
         };
         let (read, write) = stream.into_split();
-        Client::start(read, write, kind, events, None)
+        Client::start(read, write, kind, events, None, HELLO_WAIT)
             .await
             .map(Some)
+    }
+
+    /// `pid N (host)` of the runtime attached to, for a line on a terminal (sanitized: the
+    /// runtime said it).
+    pub fn describe(&self) -> String {
+        crate::sanitize::sanitize_line(&format!("pid {} ({})", self.runtime.pid, self.runtime.host))
+            .into_owned()
     }
 
     /// Sends `command` and waits for its response.
     pub async fn request(&self, command: Request) -> Result<Reply, RpcError> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        if let Ok(mut w) = self.waiting.lock() {
-            w.insert(id, tx);
+        if let Ok(mut p) = self.waiting.lock() {
+            if let Some(reason) = &p.ended {
+                return Err(RpcError {
+                    kind: "gone".into(),
+                    message: reason.clone(),
+                });
+            }
+            p.waiting.insert(id, tx);
         }
         let line = protocol::line(&ClientMessage::Request { id, command });
         if self.out.send(line).await.is_err() {
@@ -242,11 +277,22 @@ fn kind_of(message: &ServerMessage) -> &'static str {
     }
 }
 
-async fn write_lines<W: AsyncWrite + Unpin>(mut write: W, mut lines: mpsc::Receiver<String>) {
+async fn write_lines<W: AsyncWrite + Unpin>(
+    mut write: W,
+    mut lines: mpsc::Receiver<String>,
+    pending: Waiting,
+) {
     while let Some(line) = lines.recv().await {
         let mut buf = line.into_bytes();
         buf.push(b'\n');
-        if write.write_all(&buf).await.is_err() || write.flush().await.is_err() {
+        if let Err(e) = async {
+            write.write_all(&buf).await?;
+            write.flush().await
+        }
+        .await
+        {
+            // Nothing more reaches the runtime: what waits for an answer fails now.
+            end(&pending, &format!("writing to the runtime failed: {e}"));
             return;
         }
     }
@@ -284,7 +330,7 @@ async fn read_lines<R: AsyncRead + Unpin>(
                         message: "the runtime's response held neither a result nor an error".into(),
                     }),
                 };
-                let tx = waiting.lock().ok().and_then(|mut w| w.remove(&id));
+                let tx = waiting.lock().ok().and_then(|mut p| p.waiting.remove(&id));
                 if let Some(tx) = tx {
                     let _ = tx.send(result);
                 }
@@ -303,13 +349,6 @@ async fn read_lines<R: AsyncRead + Unpin>(
             continue;
         }
     };
-    if let Ok(mut w) = waiting.lock() {
-        for (_, tx) in w.drain() {
-            let _ = tx.send(Err(RpcError {
-                kind: "gone".into(),
-                message: reason.clone(),
-            }));
-        }
-    }
+    end(&waiting, &reason);
     let _ = inbound.send(Inbound::Closed(reason)).await;
 }

@@ -81,9 +81,17 @@ pub async fn attach_configured(
     kind: &str,
     events: bool,
 ) -> Result<Option<(Client, tokio::sync::mpsc::Receiver<Inbound>)>, ServiceError> {
-    match socket::socket_path(config) {
-        Some(path) => Client::connect(&path, kind, events).await,
-        None => Ok(None),
+    let Some(path) = socket::socket_path(config) else {
+        return Ok(None);
+    };
+    match Client::connect(&path, kind, events).await {
+        // A socket that cannot be reached (a path too long for a socket, no permission) is
+        // no runtime to attach to: this process hosts one, and says why it did not attach.
+        Err(ServiceError::Io { path, what, source }) => {
+            tracing::warn!(socket = %path, "{what}: {source}; hosting a runtime here");
+            Ok(None)
+        }
+        other => other,
     }
 }
 

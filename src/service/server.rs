@@ -43,6 +43,9 @@ pub const MAX_CLIENTS: usize = 64;
 pub const HANDSHAKE: Duration = Duration::from_secs(10);
 /// Commands one client may have in flight (an undo waiting for a confirmation is one).
 pub const MAX_REQUESTS: usize = 32;
+/// How long a departed client's requests in flight may still take to answer before they are
+/// dropped.
+pub const REQUEST_GRACE: Duration = Duration::from_secs(5);
 /// A client whose socket takes no bytes for this long is closed.
 pub const WRITE_STALL: Duration = Duration::from_secs(30);
 
@@ -75,10 +78,11 @@ impl Server {
     /// Serves `core` on `socket` (see [`socket::bind`]); `host` says what hosts it (`serve`,
     /// `console`). The core gets the journal as its tap. Needs a tokio runtime.
     pub fn start(core: &VeyraCore, socket: &Path, host: &str) -> Result<Server, ServiceError> {
+        // Bound first: a socket that cannot be served leaves the core as it was.
+        let listener = socket::bind(socket)?;
         let journal = Arc::new(Journal::default());
         core.tap(journal.clone())
             .map_err(|e| ServiceError::Runtime(e.to_string()))?;
-        let listener = socket::bind(socket)?;
         let shared = Arc::new(Shared {
             core: core.clone(),
             journal,
@@ -292,6 +296,10 @@ async fn connection(
     ));
     let follows: Arc<Mutex<HashSet<ExecutionId>>> = Arc::default();
     let permits = Arc::new(Semaphore::new(MAX_REQUESTS));
+    // The client's requests in flight: once it is gone they get [`REQUEST_GRACE`] to answer,
+    // then are dropped — an act still waiting for a confirmation is never carried out for a
+    // client that left.
+    let mut in_flight = tokio::task::JoinSet::new();
     let ended = loop {
         let next = tokio::select! {
             () = shared.stop.cancelled() => {
@@ -337,7 +345,10 @@ async fn connection(
             Err(e) => {
                 break Err(closing(
                     &control,
-                    format!("sent a line that is not a {PROTOCOL} message ({e})"),
+                    format!(
+                        "sent a line that is not a {PROTOCOL} message ({})",
+                        crate::sanitize::excerpt(&e.to_string(), 120)
+                    ),
                 )
                 .await);
             }
@@ -362,13 +373,15 @@ async fn connection(
         let caller = caller.clone();
         let follows = Arc::clone(&follows);
         let subscribed = sub_id.is_some();
-        tokio::spawn(async move {
+        in_flight.spawn(async move {
             request(
                 &shared, &caller, id, command, subscribed, &control, &follows,
             )
             .await;
             drop(permit);
         });
+        // Finished requests leave the set as they go.
+        while in_flight.try_join_next().is_some() {}
     };
     // A client that followed its own prompts is gone: nobody will read their answers.
     let orphans: Vec<ExecutionId> = match follows.lock() {
@@ -378,6 +391,12 @@ async fn connection(
     for id in orphans {
         let _ = as_caller(Some(caller.clone()), async { shared.core.cancel(id) }).await;
     }
+    // A client that only closed its sending side still reads: what it asked may answer.
+    let _ = tokio::time::timeout(REQUEST_GRACE, async {
+        while in_flight.join_next().await.is_some() {}
+    })
+    .await;
+    in_flight.abort_all();
     if let Some(id) = sub_id {
         shared.journal.unsubscribe(id);
     }
@@ -436,6 +455,8 @@ async fn handshake(
             Some(Ok(text)) => text,
         };
         // Read loosely first: a client of another version must hear which one this is.
+        let short =
+            |t: &str| crate::sanitize::excerpt(&crate::sanitize::sanitize_line(t), 60).into_owned();
         let value: serde_json::Value = serde_json::from_str(&text).map_err(|_| {
             format!("this is a Veyra runtime speaking {PROTOCOL}; the first line must be its hello")
         })?;
@@ -447,7 +468,7 @@ async fn handshake(
                 "this runtime speaks {PROTOCOL} (Veyra {}); the client speaks {}: use the same \
                  Veyra version on both ends",
                 env!("CARGO_PKG_VERSION"),
-                crate::sanitize::sanitize_line(other)
+                short(other)
             ));
         }
         match serde_json::from_value::<ClientMessage>(value) {
@@ -469,7 +490,12 @@ async fn handshake(
                 return Ok((client, events));
             }
             Ok(_) => return Err("the first line must be a hello".into()),
-            Err(e) => return Err(format!("the hello is not a {PROTOCOL} hello ({e})")),
+            Err(e) => {
+                return Err(format!(
+                    "the hello is not a {PROTOCOL} hello ({})",
+                    short(&e.to_string())
+                ));
+            }
         }
     }
 }

@@ -58,26 +58,59 @@ pub async fn attach(
         .args(&args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        // Never onto the console's screen: what the far side says there goes to the Log pane,
+        // sanitized (a password or host-key prompt goes to the terminal itself, not here).
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| ServiceError::io(std::path::Path::new("ssh"), "cannot start ssh", e))?;
-    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+    let (Some(stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
         return Err(ServiceError::Runtime(
             "ssh started without its standard streams".into(),
         ));
     };
-    Client::start(stdout, stdin, "console", true, Some(child))
+    let said: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let kept = std::sync::Arc::clone(&said);
+    tokio::spawn(async move {
+        use tokio::io::AsyncBufReadExt;
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let line =
+                crate::sanitize::excerpt(&crate::sanitize::sanitize_line(&line), 300).into_owned();
+            tracing::warn!("ssh: {line}");
+            if let Ok(mut kept) = kept.lock() {
+                kept.push(line);
+                let excess = kept.len().saturating_sub(5);
+                kept.drain(..excess);
+            }
+        }
+    });
+    // Authentication happens before the hello is answered: give a person time to type.
+    Client::start(stdout, stdin, "console", true, Some(child), SSH_HELLO_WAIT)
         .await
-        .map_err(|e| match e {
-            ServiceError::Gone(_) => ServiceError::Gone(format!(
-                "ssh to {} ended before a runtime answered (is `{remote}` on the far host's PATH, \
-                 and does a runtime serve there?)",
-                crate::sanitize::sanitize_line(target)
-            )),
-            other => other,
+        .map_err(|e| {
+            let ssh_said = said.lock().map(|l| l.join("; ")).unwrap_or_default();
+            let ssh_said = if ssh_said.is_empty() {
+                String::new()
+            } else {
+                format!(" (ssh said: {ssh_said})")
+            };
+            match e {
+                ServiceError::Gone(_) => ServiceError::Gone(format!(
+                    "ssh to {} ended before a runtime answered{ssh_said}; is `{remote}` on the far \
+                     host's PATH, and does a runtime serve there?",
+                    crate::sanitize::sanitize_line(target)
+                )),
+                other => other,
+            }
         })
 }
+
+/// How long `veyra attach ssh://…` waits for the runtime's welcome: ssh's authentication (a
+/// passphrase, a host key to accept) comes first.
+pub const SSH_HELLO_WAIT: std::time::Duration = std::time::Duration::from_secs(180);
 
 #[cfg(test)]
 mod tests {

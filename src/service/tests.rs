@@ -724,3 +724,88 @@ async fn a_peer_of_another_user_is_refused_before_any_command_is_read() {
         "a refused peer's command reached the core"
     );
 }
+
+#[tokio::test]
+async fn a_request_after_the_runtime_closed_fails_at_once() {
+    let s = served(|_| {});
+    let (client, mut inbound) = Client::connect(s.server.socket(), "test", true)
+        .await
+        .unwrap()
+        .unwrap();
+    let Served { server, .. } = s;
+    drop(server);
+    loop {
+        match inbound.recv().await {
+            Some(Inbound::Closed(reason)) => {
+                assert!(reason.contains("shutting down"), "{reason}");
+                break;
+            }
+            Some(_) => {}
+            None => panic!("the session ended without saying why"),
+        }
+    }
+    let answered = tokio::time::timeout(Duration::from_secs(2), client.request(Request::Status))
+        .await
+        .expect("a request to a closed session must not wait");
+    assert_eq!(answered.unwrap_err().kind, "gone");
+}
+
+#[tokio::test]
+async fn a_tool_call_whose_client_left_is_withdrawn_and_never_acts() {
+    let s = served(|_| {});
+    let file = s._ws.path().join("keep.txt");
+    std::fs::write(&file, "still here").unwrap();
+    let mut bus = s.core.subscribe();
+    let (client, mut inbound) = Client::connect(s.server.socket(), "veyra tools", false)
+        .await
+        .unwrap()
+        .unwrap();
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .request(Request::InvokeTool {
+                    name: "file_delete".into(),
+                    args: serde_json::json!({ "path": "keep.txt" }),
+                })
+                .await
+        }
+    });
+    // Its own question comes to it (file_delete always asks)...
+    let request = loop {
+        if let Inbound::Event(Event::ConfirmationRequested { request, .. }) =
+            inbound.recv().await.expect("the question")
+        {
+            break request;
+        }
+    };
+    // ...and it leaves without answering.
+    call.abort();
+    drop(client);
+    drop(inbound);
+    let withdrawn = tokio::time::timeout(server::REQUEST_GRACE + Duration::from_secs(5), async {
+        loop {
+            if let Ok(Event::ConfirmationAnswered {
+                request: r,
+                allowed,
+                by,
+                ..
+            }) = bus.recv().await
+                && r == request
+            {
+                return (allowed, by);
+            }
+        }
+    })
+    .await
+    .expect("the question is withdrawn once its asker is gone");
+    assert!(!withdrawn.0);
+    assert!(withdrawn.1.contains("withdrawn"), "{}", withdrawn.1);
+    // A yes now changes nothing.
+    assert!(
+        s.core
+            .answer_confirmation(request, true, "operator")
+            .is_err()
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "still here");
+}

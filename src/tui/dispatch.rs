@@ -33,82 +33,127 @@ pub(super) struct Dispatch<'a> {
     pub(super) depth: theme::ColourDepth,
     pub(super) bench: &'a mut bench::BenchSlot,
     pub(super) notices: &'a tokio::sync::mpsc::UnboundedSender<Notice>,
+    /// Where commands for the runtime wait their turn.
+    pub(super) orders: &'a Orders,
+}
+
+/// A command for the runtime, ready to run.
+type Order = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Commands for the runtime, carried out one after another, in the order given, by a task of
+/// their own: the loop goes on drawing and folding events while an attached runtime answers
+/// (a console that waited for each answer could wait behind the very events it was not
+/// reading). When the loop ends, what is queued is still carried out (a prompt sent just
+/// before quitting is not lost), then the task ends.
+pub(super) struct Orders {
+    tx: tokio::sync::mpsc::UnboundedSender<Order>,
+}
+
+impl Orders {
+    /// Starts the task that carries them out.
+    pub(super) fn start() -> Orders {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Order>();
+        tokio::spawn(async move {
+            while let Some(order) = rx.recv().await {
+                order.await;
+            }
+        });
+        Orders { tx }
+    }
 }
 
 impl Dispatch<'_> {
+    /// Queues `f` (given the runtime and where to report) behind the commands before it.
+    fn order<F, Fut>(&self, f: F)
+    where
+        F: FnOnce(Handle, tokio::sync::mpsc::UnboundedSender<Notice>) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let order: Order = Box::pin(f(self.runtime.clone(), self.notices.clone()));
+        let _ = self.orders.tx.send(order);
+    }
+
     /// Carries out one command of the view's: the one place a [`Command`] meets the core.
     pub(super) async fn dispatch(&mut self, command: Command) -> Flow {
         match command {
-            Command::Submit { prompt, priority } => {
-                if let Err(e) = self.runtime.submit(prompt, priority).await {
-                    self.app.flash(e, FlashLevel::Error);
+            // What goes to the runtime goes through [`Orders`]: in order, and never holding
+            // the loop (an attached runtime answers over a socket, perhaps over ssh).
+            Command::Submit { prompt, priority } => self.order(|runtime, notices| async move {
+                if let Err(e) = runtime.submit(prompt, priority).await {
+                    let _ = notices.send(Notice::Flash(e, FlashLevel::Error));
                 }
-            }
-            Command::VerifyAudit => {
+            }),
+            Command::VerifyAudit => self.order(|runtime, notices| async move {
                 // The result arrives as an event; only a failure to ask is said here.
-                let runtime = self.runtime.clone();
-                let notices = self.notices.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = runtime.verify_audit().await {
-                        let _ = notices.send(Notice::Flash(e, FlashLevel::Error));
-                    }
-                });
-            }
+                if let Err(e) = runtime.verify_audit().await {
+                    let _ = notices.send(Notice::Flash(e, FlashLevel::Error));
+                }
+            }),
             Command::SetMouse(on) => set_mouse(on),
             Command::SetTheme(i) => {
                 if let Some(t) = self.app.themes().get(i) {
                     *self.theme = Theme::for_depth(t, self.depth);
                 }
             }
-            Command::Cancel(id) => match self.runtime.cancel(id).await {
-                Ok(()) => self
-                    .app
-                    .flash(format!("cancelling task {}", id.short()), FlashLevel::Info),
-                Err(e) => self.app.flash(e, FlashLevel::Error),
-            },
-            Command::SetPreset(preset) => {
-                if let Err(e) = self.runtime.set_preset(preset).await {
-                    self.app.flash(e, FlashLevel::Error);
+            Command::Cancel(id) => self.order(move |runtime, notices| async move {
+                let note = match runtime.cancel(id).await {
+                    Ok(()) => {
+                        Notice::Flash(format!("cancelling task {}", id.short()), FlashLevel::Info)
+                    }
+                    Err(e) => Notice::Flash(e, FlashLevel::Error),
+                };
+                let _ = notices.send(note);
+            }),
+            Command::SetPreset(preset) => self.order(move |runtime, notices| async move {
+                if let Err(e) = runtime.set_preset(preset).await {
+                    let _ = notices.send(Notice::Flash(e, FlashLevel::Error));
                 }
-            }
-            Command::SetSimulated(on) => match self.runtime.set_simulated(on).await {
-                Ok(link) => self.app.flash(
-                    if on {
-                        format!(
-                            "simulation on: tasks sent now cross the {} link",
-                            link.preset
-                        )
-                    } else {
-                        "simulation off: no task waits on the link (benchmark items never do)"
-                            .to_string()
-                    },
-                    FlashLevel::Info,
-                ),
-                Err(e) => self.app.flash(e, FlashLevel::Error),
-            },
+            }),
+            Command::SetSimulated(on) => self.order(move |runtime, notices| async move {
+                let note = match runtime.set_simulated(on).await {
+                    Ok(link) => Notice::Flash(
+                        if on {
+                            format!(
+                                "simulation on: tasks sent now cross the {} link",
+                                link.preset
+                            )
+                        } else {
+                            "simulation off: no task waits on the link (benchmark items never do)"
+                                .to_string()
+                        },
+                        FlashLevel::Info,
+                    ),
+                    Err(e) => Notice::Flash(e, FlashLevel::Error),
+                };
+                let _ = notices.send(note);
+            }),
             Command::SetBackend { backend, model } => {
-                if let Err(e) = self.runtime.set_backend(&backend, model.as_deref()).await {
-                    self.app.flash(e, FlashLevel::Error);
-                }
+                self.order(|runtime, notices| async move {
+                    if let Err(e) = runtime.set_backend(&backend, model.as_deref()).await {
+                        let _ = notices.send(Notice::Flash(e, FlashLevel::Error));
+                    }
+                });
             }
             Command::Answer {
                 request,
                 allowed,
                 scope,
-            } => {
-                if let Err(e) = self.runtime.answer(request, allowed, scope).await {
-                    self.app.flash(e, FlashLevel::Error);
+            } => self.order(move |runtime, notices| async move {
+                if let Err(e) = runtime.answer(request, allowed, scope).await {
+                    let _ = notices.send(Notice::Flash(e, FlashLevel::Error));
                 }
-            }
-            Command::ExplainRule { violation } => {
+            }),
+            Command::ExplainRule { violation } => self.order(|runtime, notices| async move {
                 let mut lines = explain_header(&violation);
-                match self.runtime.rule_text(&violation.rule).await {
+                match runtime.rule_text(&violation.rule).await {
                     Ok(text) => lines.extend(text),
                     Err(e) => lines.push(crate::sanitize::sanitize_line(&e).into_owned()),
                 }
-                self.app
-                    .show_detail(format!("Violation: {}", violation.operation), lines);
-            }
+                let _ = notices.send(Notice::Detail {
+                    title: format!("Violation: {}", violation.operation),
+                    lines,
+                });
+            }),
             Command::Copy(text) => {
                 // The text already passed the sanitizer on its way into the view.
                 if let Err(e) = self.terminal.copy(text) {

@@ -288,6 +288,7 @@ where
     let mut frames = frame::FrameScheduler::new(frame_period);
     // What acts started in the background (an undo) report back, when no event says it.
     let (notices, mut notes) = tokio::sync::mpsc::unbounded_channel::<Notice>();
+    let orders = dispatch::Orders::start();
     // The store's history is read at start, off the loop.
     bench.load_history();
     let mut pending = first;
@@ -464,6 +465,7 @@ where
                 depth,
                 bench: &mut *bench,
                 notices: &notices,
+                orders: &orders,
             };
             match to.dispatch(command).await {
                 Flow::Continue => {}

@@ -41,6 +41,8 @@ pub(super) async fn writer(
         {
             let (missed, events) = journal.resync(sub.id, &mut sub.rx);
             let reason = if first { "attached" } else { "lagged" };
+            // What was published before a new client's first snapshot is in it, not missed.
+            let missed = if first { 0 } else { missed };
             if !first {
                 tracing::info!(missed, "a client fell behind; resyncing it from a snapshot");
             }
