@@ -337,3 +337,6 @@ impl Fold {
         out
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -333,3 +333,6 @@ pub fn line<T: Serialize>(message: &T) -> String {
         )
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -6,11 +6,10 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-use super::journal::{Journal, QUEUE};
 use super::protocol::{self, ClientMessage, PROTOCOL, Reply, Request, ServerMessage};
 use super::*;
 use crate::core::testing::core_with;
-use crate::events::{Event, EventSink, ExecutionId, Priority, TaskStatus};
+use crate::events::{Event, ExecutionId, Priority, TaskStatus};
 
 /// A runtime serving a fresh core on a socket in a private temporary directory.
 struct Served {
@@ -438,109 +437,6 @@ async fn hostile_clients_are_refused_or_closed_with_a_reason_and_the_runtime_ser
 }
 
 #[test]
-fn a_slow_client_is_marked_lagged_and_resynced_with_nothing_missed_or_doubled() {
-    let journal = Journal::default();
-    let mut sub = journal.subscribe();
-    // A new subscriber starts lagged: nothing reaches it before its snapshot.
-    let (missed, snapshot) = journal.resync(sub.id, &mut sub.rx);
-    assert_eq!((missed, snapshot.len()), (0, 0));
-    let id = ExecutionId::new();
-    journal.emit(Event::TaskSubmitted {
-        id,
-        kind: "execute".into(),
-        title: "t".into(),
-        priority: Priority::Normal,
-        backend: None,
-        model: None,
-        actor: None,
-        at: chrono::Utc::now(),
-    });
-    for n in 0..QUEUE + 10 {
-        journal.emit(Event::OutputDelta {
-            id,
-            text: format!("{n} "),
-        });
-    }
-    assert!(sub.lagged.load(std::sync::atomic::Ordering::SeqCst));
-    // The queue held what fit (the submission and QUEUE - 1 pieces); the other 11 were
-    // counted, not queued.
-    let (missed, snapshot) = journal.resync(sub.id, &mut sub.rx);
-    assert_eq!(missed, 11);
-    assert!(
-        sub.rx.try_recv().is_err(),
-        "what was queued before the snapshot is gone"
-    );
-    // The snapshot holds the task with its whole answer joined.
-    let text: String = snapshot
-        .iter()
-        .filter_map(|e| match e {
-            Event::OutputDelta { text, .. } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect();
-    assert!(text.starts_with("0 1 2 ") && text.ends_with(&format!("{} ", QUEUE + 9)));
-    // Live again: the next event arrives once.
-    journal.emit(Event::OutputDelta {
-        id,
-        text: "after".into(),
-    });
-    let line = sub.rx.try_recv().unwrap();
-    assert!(line.contains("after"));
-    assert!(sub.rx.try_recv().is_err());
-}
-
-#[test]
-fn the_journal_keeps_bounded_history_and_drops_answered_questions() {
-    let journal = Journal::default();
-    for n in 0..super::journal::MAX_ENDED + 50 {
-        let id = ExecutionId::new();
-        journal.emit(Event::TaskSubmitted {
-            id,
-            kind: "execute".into(),
-            title: format!("{n}"),
-            priority: Priority::Normal,
-            backend: None,
-            model: None,
-            actor: None,
-            at: chrono::Utc::now(),
-        });
-        journal.emit(Event::ConfirmationRequested {
-            request: n as u64,
-            id,
-            operation: "execute".into(),
-            reason: "r".into(),
-            detail: None,
-            scopable: false,
-        });
-        journal.emit(Event::OutputDelta {
-            id,
-            text: "x".repeat(super::journal::MAX_OUTPUT + 10),
-        });
-        journal.emit(Event::TaskState {
-            id,
-            status: TaskStatus::Succeeded,
-            attempt: 1,
-            at: chrono::Utc::now(),
-        });
-    }
-    let snapshot = journal.snapshot();
-    let tasks = snapshot
-        .iter()
-        .filter(|e| matches!(e, Event::TaskSubmitted { .. }))
-        .count();
-    assert_eq!(tasks, super::journal::MAX_ENDED);
-    assert!(
-        !snapshot
-            .iter()
-            .any(|e| matches!(e, Event::ConfirmationRequested { .. })),
-        "a task that ended asks nothing"
-    );
-    // An answer cut at the cap says so.
-    assert!(snapshot.iter().any(|e| matches!(e,
-        Event::OutputDelta { text, .. } if text.contains("10 more characters"))));
-}
-
-#[test]
 fn a_stale_socket_is_replaced_and_an_open_directory_refused() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
@@ -566,84 +462,6 @@ fn a_stale_socket_is_replaced_and_an_open_directory_refused() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("open to others"), "{err}");
-}
-
-#[test]
-fn every_message_kind_matches_the_published_schema() {
-    let schema = protocol::schema();
-    let client = jsonschema::validator_for(&schema["client"]).unwrap();
-    let server = jsonschema::validator_for(&schema["server"]).unwrap();
-    let id = ExecutionId::new();
-    let client_messages = vec![
-        ClientMessage::Hello {
-            protocol: PROTOCOL.into(),
-            client: "console".into(),
-            events: true,
-        },
-        ClientMessage::Relay {
-            via: "ssh".into(),
-            peer: Some("10.0.0.1:5555".into()),
-        },
-        ClientMessage::Request {
-            id: 1,
-            command: Request::Submit {
-                prompt: "p".into(),
-                priority: Priority::Low,
-                system: None,
-                backend: Some("mock".into()),
-                model: None,
-                tools: Some("none".into()),
-                follow: true,
-            },
-        },
-        ClientMessage::Request {
-            id: 2,
-            command: Request::Undo { seq: None },
-        },
-    ];
-    for m in client_messages {
-        let value = serde_json::to_value(&m).unwrap();
-        assert!(client.is_valid(&value), "{value}");
-    }
-    let (core, _ws) = core_with(|_| {});
-    let server_messages = vec![
-        ServerMessage::Live,
-        ServerMessage::Resync {
-            reason: "lagged".into(),
-            missed: 3,
-        },
-        ServerMessage::Event {
-            event: Event::TaskState {
-                id,
-                status: TaskStatus::Failed {
-                    error: "e".into(),
-                    kind: "k".into(),
-                    not_retried: None,
-                },
-                attempt: 1,
-                at: chrono::Utc::now(),
-            },
-        },
-        ServerMessage::Event {
-            event: Event::LinkChanged {
-                link: core.link_status(),
-                switched: true,
-                at: chrono::Utc::now(),
-            },
-        },
-        ServerMessage::Response {
-            id: 1,
-            ok: Some(Reply::Submitted { id }),
-            error: None,
-        },
-        ServerMessage::Closing { reason: "r".into() },
-    ];
-    for m in server_messages {
-        let value = serde_json::to_value(&m).unwrap();
-        assert!(server.is_valid(&value), "{value}");
-    }
-    // And it refuses what is not a message.
-    assert!(!client.is_valid(&serde_json::json!({"type": "request", "id": 1})));
 }
 
 #[tokio::test]
