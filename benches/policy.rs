@@ -1,5 +1,6 @@
 //! Policy figures (#4): one Cedar decision against 100 policies, the request crossing three
 //! jurisdictions (an operator in Mars-Habitat-1, inside Mars, running on an Earth backend).
+//! Also `veyra policy replay` over 100,000 recorded decisions under the same set.
 //! Run: `cargo bench --bench policy`.
 
 use divan::Bencher;
@@ -96,4 +97,71 @@ fn decide_default_policy(bencher: Bencher) {
     let engine = CedarEngine::builtin().expect("the built-in policy");
     let request = request();
     bencher.bench_local(|| engine.decide(divan::black_box(&request)));
+}
+
+/// Recorded decisions `policy_replay_100k` decides again.
+const RECORDED: usize = 100_000;
+
+/// A trail holding [`RECORDED`] `POLICY_CHECK` entries of the mix a busy runtime writes: every
+/// priority, several models and prompt lengths, two backends, three presets.
+fn recorded_trail() -> &'static veyra::governance::AuditTrail {
+    static TRAIL: std::sync::OnceLock<veyra::governance::AuditTrail> = std::sync::OnceLock::new();
+    TRAIL.get_or_init(|| {
+        use veyra::governance::{AuditEventType, AuditRecord};
+        let trail = veyra::governance::AuditTrail::in_memory();
+        let presets = [
+            LatencyPreset::Earth,
+            LatencyPreset::Mars,
+            LatencyPreset::Lunar,
+        ];
+        for i in 0..RECORDED {
+            let request = PolicyRequest::new(
+                if i % 7 == 0 { "benchmark" } else { "operator" },
+                "execute",
+                Resource::backend(if i % 3 == 0 { "openai" } else { "mock" }),
+                presets[i % presets.len()],
+            )
+            .with("priority", ContextValue::Str(PRIORITIES[i % 5].into()))
+            .with("model", ContextValue::Str(format!("model-{}", i % 11)))
+            .with("prompt_chars", ContextValue::Long((i % 2000) as i64));
+            let context: serde_json::Map<String, serde_json::Value> = request
+                .context
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::to_value(v).expect("plain values")))
+                .collect();
+            trail
+                .record_blocking(AuditRecord {
+                    event_type: AuditEventType::PolicyCheck,
+                    actor: request.principal.clone(),
+                    action: request.action.clone(),
+                    resource: request.resource.to_string(),
+                    outcome: if i % 4 == 0 { "deny" } else { "allow" }.into(),
+                    input_summary: String::new(),
+                    metadata: serde_json::json!({ "context": context }),
+                })
+                .expect("an in-memory append");
+        }
+        trail
+    })
+}
+
+/// `veyra policy replay`'s work over 100,000 recorded decisions under the 100-policy set: the
+/// log verified, every entry's question rebuilt and decided again. Decisions per second are
+/// 100,000 ÷ the time (divan prints it as items/s).
+#[divan::bench(sample_count = 5, sample_size = 1)]
+fn policy_replay_100k(bencher: Bencher) {
+    let engine = engine();
+    let trail = recorded_trail();
+    bencher
+        .counter(divan::counter::ItemsCount::new(RECORDED))
+        .bench_local(|| {
+            let report = veyra::governance::replay::replay(
+                trail,
+                &engine,
+                &veyra::governance::replay::ReplayWindow::default(),
+            )
+            .expect("the trail verifies");
+            assert_eq!(report.decided, RECORDED as u64);
+            report
+        });
 }

@@ -33,7 +33,7 @@ pub use bench::{
     BenchArgs, BenchCommand, BenchConsole, BenchRunArgs, bench, bench_console, bench_schema,
     wants_console,
 };
-pub use policy::{policy_check, policy_list, policy_request};
+pub use policy::{policy_check, policy_list, policy_replay, policy_request};
 pub use run::{MAX_PROMPT_BYTES, run};
 pub use serve::{attach_stdio, rpc_schema, serve};
 pub use tools::{ToolsCommand, parse_args, tools_describe, tools_invoke, tools_list, tools_undo};

@@ -62,7 +62,8 @@ use submit::task_error;
 pub const EXECUTE: &str = "execute";
 
 struct CoreInner {
-    policy: Arc<dyn PolicyEngine>,
+    /// The policy engine; `:policy reload` swaps it whole.
+    policy: RwLock<Arc<dyn PolicyEngine>>,
     safety: SafetyBoundary,
     confirmations: Mutex<Confirmations>,
     /// The link state last published, to tell when it has moved.
@@ -193,7 +194,7 @@ impl VeyraCore {
         }
         let inner = Arc::new(CoreInner {
             tools,
-            policy,
+            policy: RwLock::new(policy),
             safety: SafetyBoundary::from_config(&config.governance),
             last_link: Mutex::new(None),
             confirmations: Mutex::new(Confirmations {
@@ -255,9 +256,9 @@ impl VeyraCore {
         &self.inner.scheduler
     }
 
-    /// The policy engine every action is checked against.
-    pub fn policy(&self) -> &dyn PolicyEngine {
-        self.inner.policy.as_ref()
+    /// The policy engine every action is checked against now.
+    pub fn policy(&self) -> Arc<dyn PolicyEngine> {
+        self.inner.policy_engine()
     }
 
     /// The audit trail, when audit is on.
@@ -272,6 +273,14 @@ impl VeyraCore {
 }
 
 impl CoreInner {
+    /// The policy engine in force now.
+    fn policy_engine(&self) -> Arc<dyn PolicyEngine> {
+        match self.policy.read() {
+            Ok(p) => Arc::clone(&p),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
     /// Publishes the link's state when `switched`, or when it moved enough to show (see
     /// [`VeyraCore::watch_link`]).
     fn publish_link(&self, switched: bool) {

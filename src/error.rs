@@ -21,6 +21,8 @@ pub enum ExitCode {
     Integrity = 3,
     /// Refused by policy or the safety boundary.
     Refused = 4,
+    /// `veyra policy replay`: some recorded decision would flip under the candidate set.
+    Flips = 5,
     /// Closed by SIGHUP (128 + 1, as shells report a process the signal ended).
     HungUp = 129,
     /// Closed by SIGINT (128 + 2).

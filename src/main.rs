@@ -187,6 +187,19 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
             cli::policy_check(&request, json, &loaded)
         }
         Some(Command::Policy(PolicyCommand::List { json })) => cli::policy_list(json, &loaded),
+        Some(Command::Policy(PolicyCommand::Replay {
+            policy,
+            since,
+            until,
+            db,
+            json,
+        })) => cli::policy_replay(
+            &policy,
+            &veyra::governance::replay::ReplayWindow { since, until },
+            db.as_deref(),
+            json,
+            &loaded,
+        ),
         Some(Command::Tools(ToolsCommand::List { json })) => cli::tools_list(json, &loaded),
         Some(Command::Tools(ToolsCommand::Describe { name })) => {
             cli::tools_describe(&name, &loaded)
@@ -208,7 +221,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
         }
         Some(Command::Bench(args)) => {
             cli::init_headless_logging(&loaded.config)?;
-            runtime.block_on(cli::bench(args, loaded))
+            runtime.block_on(cli::bench(args, loaded, standalone))
         }
         Some(Command::Config(ConfigCommand::Check { .. })) => Ok(ExitCode::Success),
     }

@@ -68,6 +68,11 @@ impl Console {
         for sub in ["home", "config", "data", "work"] {
             std::fs::create_dir_all(dir.path().join(sub)).expect("create sandbox directory");
         }
+        // Runtimes' sockets: private, as a login's runtime directory is.
+        let run = dir.path().join("run");
+        std::fs::create_dir_all(&run).expect("create sandbox directory");
+        std::fs::set_permissions(&run, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .expect("make the runtime directory private");
         Self::spawn(Arc::new(dir), cols, rows, env, args)
     }
 
@@ -111,6 +116,7 @@ impl Console {
         cmd.env("XDG_CONFIG_HOME", dir.path().join("config"));
         cmd.env("XDG_DATA_HOME", dir.path().join("data"));
         cmd.env("XDG_STATE_HOME", dir.path().join("state"));
+        cmd.env("XDG_RUNTIME_DIR", dir.path().join("run"));
         cmd.env("TERM", "xterm-256color");
         cmd.env("RUST_BACKTRACE", "1");
         for (key, value) in env {
@@ -179,6 +185,7 @@ impl Console {
             .env("XDG_CONFIG_HOME", dir.join("config"))
             .env("XDG_DATA_HOME", dir.join("data"))
             .env("XDG_STATE_HOME", dir.join("state"))
+            .env("XDG_RUNTIME_DIR", dir.join("run"))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(dir.join("work"))
             .args(args);
@@ -1436,6 +1443,69 @@ fn earth_work_runs_while_mars_waits_out_a_conjunction() {
     console.send(b"q");
     let status = console.wait_exit();
     assert!(status.success(), "veyra exited with {status:?}");
+}
+
+#[test]
+fn bench_tui_in_one_terminal_and_an_attached_console_watch_and_drive_the_same_runs() {
+    let mut host = Console::start_args(
+        120,
+        35,
+        &[
+            ("VEYRA_RUNTIME__MAX_CONCURRENT", "1"),
+            ("VEYRA_MODEL__MOCK__TOKEN_DELAY_MS", "15"),
+        ],
+        &[
+            "bench", "--tui", "--family", "cplc", "--count", "6", "--seed", "7",
+        ],
+    );
+    host.wait_for("the dashboard running", |s| {
+        s.contains("Benchmarks · running · zoomed")
+    });
+    let mut second = host.start_beside(120, 35, &["--theme", "mono"]);
+    // The run going joins the attached console from the snapshot, one row in its Tasks (its
+    // items are not listed), then moves with the live news to its end, as on the dashboard.
+    second.wait_for("the run in the attached console", |s| {
+        s.contains("⇄ attached pid") && s.contains("cplc") && !s.contains("LOW  ")
+    });
+    host.wait_for("the run complete on the dashboard", |s| {
+        s.contains("Benchmarks · complete") && s.contains("V-Score 0.000")
+    });
+    second.wait_for("the run complete in the attached console's Tasks", |s| {
+        s.contains("cplc 6/6 complete")
+    });
+    // The attached console starts the next run on the runtime, and cancels it.
+    second.send(b"b");
+    host.wait_for("the attached console's run on the dashboard", |s| {
+        s.contains("Benchmarks · running")
+    });
+    second.wait_for("its run going", |s| s.contains("Benchmarks · running"));
+    second.send(b"c");
+    for console in [&mut host, &mut second] {
+        console.wait_for("the run cancelled in both", |s| {
+            s.contains("Benchmarks · cancelled")
+        });
+    }
+    second.send(b"q");
+    assert!(second.wait_exit().success());
+    // Both runs are in the store, one complete and one cancelled, by the runtime's own account.
+    let list = host.veyra_beside(&["bench", "list", "--json"]);
+    let runs = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        runs.contains(r#""status":"complete""#) && runs.contains(r#""status":"cancelled""#),
+        "{runs}"
+    );
+    host.send(b"q");
+    let start = Instant::now();
+    while host.child.try_wait().ok().flatten().is_none() && start.elapsed() < DEADLINE {
+        if host.screen_text().contains("Quit?") {
+            let _ = host
+                .writer
+                .write_all(b"y")
+                .and_then(|()| host.writer.flush());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(host.wait_exit().success());
 }
 
 #[test]

@@ -4,7 +4,10 @@
 use super::framework::{Difficulty, FamilyId};
 
 /// What `b` or `:bench` asks for; `None` fields take `bench:` from the configuration.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct BenchRequest {
     /// Families, sorted.
     pub families: Option<Vec<FamilyId>>,

@@ -109,8 +109,10 @@ impl RunPlan {
     }
 }
 
-/// What a run reports as it goes.
-#[derive(Debug, Clone, PartialEq)]
+/// What a run reports as it goes (and what a serving runtime tells its clients of a run,
+/// tagged by `step`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(tag = "step", rename_all = "snake_case")]
 pub enum Progress {
     /// The run starts (or resumes): per family, the items (tasks × epochs) in all and those
     /// already finished.
@@ -172,6 +174,8 @@ pub struct Runner {
     store: Arc<BenchStore>,
     /// Items submitted and not yet finished.
     in_flight: usize,
+    /// The client of a serving runtime that started the run, recorded on every item.
+    caller: Option<crate::core::Caller>,
 }
 
 /// One finished (or failed) item, before scoring.
@@ -200,7 +204,15 @@ impl Runner {
             core,
             store,
             in_flight,
+            caller: None,
         }
+    }
+
+    /// Records `caller` (the client of a serving runtime that asked for the run) as who
+    /// asked, in every item's audit entries.
+    pub fn with_caller(mut self, caller: Option<crate::core::Caller>) -> Self {
+        self.caller = caller;
+        self
     }
 
     /// Overrides how many items are submitted at once (at least 1).
@@ -333,6 +345,7 @@ impl Runner {
         let target = Target {
             backend: self.core.backend_name(),
             model: self.core.model_name(),
+            caller: self.caller.clone(),
         };
         // The caller's token stops the run; so does a store failure, through this child.
         let stop = cancel.child_token();

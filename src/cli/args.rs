@@ -131,6 +131,27 @@ pub enum PolicyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Decide every recorded POLICY_CHECK again under a candidate policy set (the log is
+    /// verified first) and report the decisions that would flip; exit 0 when none would, 5
+    /// when some would, 3 when the log does not verify.
+    Replay {
+        /// The candidate: a .cedar file or a directory of them (schema and entities stay the
+        /// configured ones).
+        #[arg(long, value_name = "FILE|DIR")]
+        policy: std::path::PathBuf,
+        /// Only entries decided at or after this time (RFC 3339).
+        #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only entries decided at or before this time (RFC 3339).
+        #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// The audit store (default: the configured one).
+        #[arg(long, value_name = "PATH")]
+        db: Option<std::path::PathBuf>,
+        /// The report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `veyra latency`.

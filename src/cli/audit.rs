@@ -179,7 +179,10 @@ pub(crate) fn open_trail(path: &Path, options: &StoreOptions) -> Result<AuditTra
 }
 
 /// The trail of `--db` or the configured store, read-only, with the configured witnesses.
-fn open_configured(db: Option<&Path>, loaded: &LoadedConfig) -> Result<AuditTrail, VeyraError> {
+pub(crate) fn open_configured(
+    db: Option<&Path>,
+    loaded: &LoadedConfig,
+) -> Result<AuditTrail, VeyraError> {
     open_trail(
         &store_path(db, loaded),
         &crate::governance::StoreOptions::from_config(&loaded.config),

@@ -21,10 +21,11 @@ use crate::benchmarks::cassette::Tripwire;
 use crate::benchmarks::export;
 use crate::benchmarks::request::BenchRequest;
 use crate::benchmarks::store::{self as bench_store, BenchStore, RunStatus};
-use crate::benchmarks::{FamilyId, Progress, RunPlan, Runner};
+use crate::benchmarks::{FamilyId, Progress, RunPlan};
 use crate::config::LoadedConfig;
 use crate::core::{ConfirmationPolicy, VeyraCore};
 use crate::error::{ExitCode, VeyraError};
+use crate::service::bench::{BenchHost, BenchNews};
 use crate::signals::StopSignal;
 
 mod args;
@@ -41,11 +42,17 @@ pub fn bench_schema() -> Result<ExitCode, VeyraError> {
     print_all(export::SCHEMA)
 }
 
-/// `veyra bench …` (all but `schema`, which [`bench_schema`] answers).
-pub async fn bench(args: BenchArgs, loaded: LoadedConfig) -> Result<ExitCode, VeyraError> {
+/// `veyra bench …` (all but `schema`, which [`bench_schema`] answers). A run goes through
+/// the runtime serving the configured store when one does (unless `standalone`), else on a
+/// runtime of this process's own, which serves the store while the run goes.
+pub async fn bench(
+    args: BenchArgs,
+    loaded: LoadedConfig,
+    standalone: bool,
+) -> Result<ExitCode, VeyraError> {
     let path = bench_store::default_path(&loaded.config);
     match args.command {
-        None => bench_run(args.run, loaded, &path).await,
+        None => bench_run(args.run, loaded, &path, standalone).await,
         Some(BenchCommand::List { json }) => bench_list(&path, json),
         Some(BenchCommand::Show { run, json }) => bench_show(&path, &run, json),
         Some(BenchCommand::Compare { a, b, json }) => bench_compare(&path, &a, &b, json),
@@ -131,10 +138,115 @@ pub fn bench_console(
     })
 }
 
+/// Where a headless run goes: the runtime serving the store, or one of this process's own
+/// (serving the store in turn, so a console can watch the run).
+enum Host {
+    Attached {
+        client: Box<crate::service::Client>,
+        inbound: tokio::sync::mpsc::Receiver<crate::service::Inbound>,
+    },
+    Here {
+        runs: Arc<BenchHost>,
+        news: tokio::sync::mpsc::UnboundedReceiver<BenchNews>,
+        tripwire: Tripwire,
+        _server: Option<crate::service::Server>,
+    },
+}
+
+impl Host {
+    /// Starts the run; its news follows ([`Host::next`]).
+    async fn start(&self, request: BenchRequest, resume: Option<String>) -> Result<(), VeyraError> {
+        match self {
+            Host::Here { runs, .. } => runs
+                .start(&request, resume.as_deref(), None, true)
+                .map(drop)
+                .map_err(VeyraError::Usage),
+            Host::Attached { client, .. } => client
+                .request(crate::service::protocol::Request::BenchStart {
+                    request,
+                    resume,
+                    follow: true,
+                })
+                .await
+                .map(drop)
+                .map_err(|e| match e.kind.as_str() {
+                    "usage" => VeyraError::Usage(e.message),
+                    _ => VeyraError::Runtime(e.message),
+                }),
+        }
+    }
+
+    /// The run's next news; an error when the runtime went away first.
+    async fn next(&mut self) -> Result<BenchNews, VeyraError> {
+        use crate::service::Inbound;
+        match self {
+            Host::Here { news, .. } => news
+                .recv()
+                .await
+                .ok_or_else(|| VeyraError::Runtime("the benchmark run went away".into())),
+            Host::Attached { client, inbound } => loop {
+                match inbound.recv().await {
+                    Some(Inbound::Bench(news)) => return Ok(news),
+                    Some(Inbound::Closed(reason)) => {
+                        return Err(VeyraError::Runtime(format!(
+                            "the runtime (pid {}) went away before the benchmark run ended: {}",
+                            client.runtime.pid,
+                            crate::sanitize::sanitize_line(&reason)
+                        )));
+                    }
+                    Some(_) => {}
+                    None => {
+                        return Err(VeyraError::Runtime(
+                            "the session to the runtime ended".into(),
+                        ));
+                    }
+                }
+            },
+        }
+    }
+
+    /// The store the run was kept in.
+    fn store(&self, path: &Path) -> Result<Arc<BenchStore>, VeyraError> {
+        match self {
+            Host::Here { runs, .. } => runs.store().map_err(VeyraError::Runtime),
+            Host::Attached { .. } => Ok(Arc::new(BenchStore::open(path)?)),
+        }
+    }
+
+    /// Why a cassette stopped the run, when one did.
+    fn tripped(&self) -> Option<VeyraError> {
+        match self {
+            Host::Here { tripwire, .. } => tripwire.error(),
+            Host::Attached { .. } => None,
+        }
+    }
+}
+
+/// A cancel for the run, whichever side of the socket it is on.
+#[derive(Clone)]
+enum Stop {
+    Here(Arc<BenchHost>),
+    There(Box<crate::service::Client>),
+}
+
+impl Stop {
+    async fn cancel(&self) {
+        let _ = match self {
+            Stop::Here(runs) => runs.cancel(),
+            Stop::There(client) => client
+                .request(crate::service::protocol::Request::BenchCancel)
+                .await
+                .map(drop)
+                .map_err(|e| e.message),
+        };
+    }
+}
+
 async fn bench_run(
     args: BenchRunArgs,
     mut loaded: LoadedConfig,
     path: &Path,
+    standalone: bool,
 ) -> Result<ExitCode, VeyraError> {
     if args.tui {
         // The console is above this layer: `bench_console` says what to open, the binary opens it.
@@ -166,33 +278,93 @@ async fn bench_run(
                 .into(),
         ));
     }
-    let store = match &args.resume {
-        Some(run) => existing_store(path)?.ok_or_else(|| no_runs(path, run))?,
-        None => BenchStore::open(path)?,
-    };
-    let store = Arc::new(store);
-    let cancel = CancellationToken::new();
-    // A cassette failure (a request not recorded, a write that failed) stops the run.
-    let tripwire = Tripwire::new(cancel.clone());
-    let registry = cassette::registry(
-        &loaded.config,
-        &plan,
-        args.record.as_deref(),
-        replay.map(|c| (c, args.paced)),
-        &tripwire,
-    )?;
-    let core = VeyraCore::with_registry(loaded.config, registry)?;
-    // Nobody answers questions during a benchmark: anything that asks is denied.
-    core.set_confirmation_policy(ConfirmationPolicy::DenyAll);
-    let runner = Runner::new(core, store.clone());
+    if let Some(run) = &args.resume
+        && !path.exists()
+    {
+        return Err(no_runs(path, run));
+    }
     // Listen for Ctrl-C (and SIGTERM, SIGHUP) before anything runs, so no signal can slip
     // past. The first cancels the run, which is kept as cancelled (`--resume` finishes it);
     // a second stops waiting.
     let mut signals = crate::signals::StopSignals::install()?;
+    let cassette = args.record.is_some() || args.replay.is_some();
+    let attached = if standalone {
+        None
+    } else {
+        crate::service::attach_configured(&loaded.config, "veyra bench", false).await?
+    };
+    let mut host = match attached {
+        Some((client, _)) if cassette => {
+            return Err(VeyraError::Usage(format!(
+                "--record and --replay run on a runtime of their own, and {} serves this store; \
+                 stop it first, or give this run another store (`--config`)",
+                client.describe()
+            )));
+        }
+        Some((client, inbound)) => {
+            eprintln!(
+                "veyra: attached to {}; --standalone runs without it",
+                client.describe()
+            );
+            Host::Attached {
+                client: Box::new(client),
+                inbound,
+            }
+        }
+        None => {
+            let cancel = CancellationToken::new();
+            // A cassette failure (a request not recorded, a write that failed) stops the run.
+            let tripwire = Tripwire::new(cancel.clone());
+            let registry = cassette::registry(
+                &loaded.config,
+                &plan,
+                args.record.as_deref(),
+                replay.map(|c| (c, args.paced)),
+                &tripwire,
+            )?;
+            let core = VeyraCore::with_registry(loaded.config, registry)?;
+            // Questions go to the consoles attached (a benchmark's own items never ask: they
+            // are unattended).
+            core.set_confirmation_policy(ConfirmationPolicy::Ask);
+            let runs = BenchHost::with_cancel(&core, cancel);
+            let news = runs.subscribe();
+            // Served, so a console can watch the run (`veyra` on the same store attaches).
+            let server = match crate::service::socket::socket_path(core.config()) {
+                Some(socket) => {
+                    match crate::service::Server::start(&core, &runs, &socket, "veyra bench") {
+                        Ok(server) => Some(server),
+                        Err(e) => {
+                            tracing::warn!("this run serves no console: {e}");
+                            None
+                        }
+                    }
+                }
+                None => None,
+            };
+            Host::Here {
+                runs,
+                news,
+                tripwire,
+                _server: server,
+            }
+        }
+    };
+    let stop = match &host {
+        Host::Here { runs, .. } => Stop::Here(Arc::clone(runs)),
+        Host::Attached { client, .. } => Stop::There(client.clone()),
+    };
+    let request = BenchRequest {
+        families: Some(plan.families.clone()),
+        count: Some(plan.count),
+        difficulty: Some(plan.difficulty),
+        seed: Some(plan.seed),
+        epochs: Some(plan.epochs),
+    };
+    host.start(request, args.resume.clone()).await?;
     let stopped_by: Arc<std::sync::OnceLock<StopSignal>> = Arc::default();
     let mut bars = Bars::new(std::io::stderr().is_terminal());
     let watcher = {
-        let cancel = cancel.clone();
+        let stop = stop.clone();
         let say = bars.say();
         let stopped_by = Arc::clone(&stopped_by);
         tokio::spawn(async move {
@@ -211,7 +383,7 @@ async fn bench_run(
                 },
                 false,
             );
-            cancel.cancel();
+            stop.cancel().await;
             let second = signals.recv().await;
             say("veyra: interrupted twice; not waiting", true);
             std::process::exit(match second {
@@ -220,28 +392,41 @@ async fn bench_run(
             });
         })
     };
-    let mut on_progress = |p: Progress| bars.update(&p);
-    let report = match &args.resume {
-        Some(run) => runner.resume(run, &cancel, &mut on_progress).await,
-        None => runner.start(&plan, &cancel, &mut on_progress).await,
+    let ended = loop {
+        match host.next().await {
+            Ok(BenchNews::Progress { progress }) => bars.update(&progress),
+            Ok(BenchNews::Began(_)) => {}
+            Ok(BenchNews::Ended {
+                run,
+                summary,
+                error,
+            }) => break Ok((run, summary, error)),
+            Err(e) => break Err(e),
+        }
     };
     watcher.abort();
     bars.clear();
-    if let Some(e) = tripwire.error() {
-        if let Ok(report) = &report {
-            eprintln!(
-                "veyra: run {} stopped; it is kept as cancelled",
-                report.info.id
-            );
+    let (run, summary, error) = ended?;
+    if let Some(e) = host.tripped() {
+        if let Some(info) = &run {
+            eprintln!("veyra: run {} stopped; it is kept as cancelled", info.id);
         }
         return Err(e);
     }
-    let report = report?;
-    let cancelled = report.info.status != RunStatus::Complete;
+    let (info, summary) = match (run, summary, error) {
+        (Some(info), Some(summary), None) => (info, summary),
+        (_, _, Some(e)) => return Err(VeyraError::Runtime(e)),
+        _ => {
+            return Err(VeyraError::Runtime(
+                "the runtime ended the run without saying how".into(),
+            ));
+        }
+    };
+    let cancelled = info.status != RunStatus::Complete;
     // The whole document (every task read back from the store) only when it is written out or
     // counted: the table needs just the run and its summary, computed from the same results.
     let doc = if args.out.is_some() || args.json || cancelled {
-        Some(export::from_store(&store, &report.info)?)
+        Some(export::from_store(&*host.store(path)?, &info)?)
     } else {
         None
     };
@@ -251,15 +436,15 @@ async fn bench_run(
     }
     match &doc {
         Some(doc) if args.json => print_all(&json_pretty(doc, "the run")?)?,
-        _ => print_all(&run_table(&report.info, &report.summary))?,
+        _ => print_all(&run_table(&info, &summary))?,
     };
     if let (true, Some(doc)) = (cancelled, &doc) {
-        let total = doc.tasks.len() * report.info.epochs as usize;
+        let total = doc.tasks.len() * info.epochs as usize;
         let done: usize = doc.tasks.iter().map(|t| t.results.len()).sum();
         eprintln!(
             "veyra: run {} cancelled after {done} of {total} task epochs; finish it with `veyra \
              bench --resume {}`",
-            report.info.id, report.info.id
+            info.id, info.id
         );
         // Ctrl-C is the operator's own stop (exit 1, as a cancelled run); SIGTERM and SIGHUP
         // say who stopped it (143, 129).

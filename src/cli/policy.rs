@@ -1,5 +1,6 @@
-//! `veyra policy check` and `veyra policy list`: the request the core would send, decided by
-//! the Cedar engine, and the loaded policies with their effect, jurisdiction and reason.
+//! `veyra policy check`, `list` and `replay`: the request the core would send, decided by the
+//! Cedar engine; the loaded policies with their effect, jurisdiction and reason; and every
+//! recorded decision decided again under a candidate set, with what would flip.
 
 use super::{json_lines, print_all};
 use crate::config::{self, LatencyPreset, LoadedConfig};
@@ -174,4 +175,111 @@ pub fn policy_list(json: bool, loaded: &LoadedConfig) -> Result<ExitCode, VeyraE
         }
     }
     print_all(&out)
+}
+
+/// `veyra policy replay`: the candidate set loaded (schema and entities as configured), the
+/// configured (or `db`) trail verified, every `POLICY_CHECK` in the window decided again.
+/// Exit 0 when nothing flips, 5 when something does.
+pub fn policy_replay(
+    candidate: &std::path::Path,
+    window: &crate::governance::replay::ReplayWindow,
+    db: Option<&std::path::Path>,
+    json: bool,
+    loaded: &LoadedConfig,
+) -> Result<ExitCode, VeyraError> {
+    let mut governance = loaded.config.governance.clone();
+    governance.policy_file = Some(candidate.to_path_buf());
+    let engine = crate::governance::CedarEngine::from_config(&governance)?;
+    let trail = super::audit::open_configured(db, loaded)?;
+    let report = crate::governance::replay::replay(&trail, &engine, window)
+        .map_err(|crate::governance::replay::ReplayError::Audit(e)| VeyraError::from(e))?;
+    let out = if json {
+        let mut text = crate::sanitize::to_json_pretty(&report)
+            .map_err(|e| VeyraError::Runtime(format!("encoding the report: {e}")))?;
+        text.push('\n');
+        text
+    } else {
+        replay_text(&report, candidate)
+    };
+    print_all(&out)?;
+    Ok(if report.flips() {
+        ExitCode::Flips
+    } else {
+        ExitCode::Success
+    })
+}
+
+/// The report for a person.
+fn replay_text(r: &crate::governance::replay::ReplayReport, candidate: &std::path::Path) -> String {
+    use crate::sanitize::sanitize_line;
+    let short = |h: &str| h.chars().take(12).collect::<String>();
+    let mut out = format!(
+        "replayed {} POLICY_CHECK entries (log verified: {} entries) under {} ({})\n",
+        r.decided,
+        r.verified_entries,
+        sanitize_line(&candidate.display().to_string()),
+        r.candidate_set
+            .as_deref()
+            .map_or_else(|| "no hash".into(), short),
+    );
+    out.push_str(&format!(
+        "  unchanged     {}\n  allow → deny  {}\n  deny → allow  {}\n",
+        r.unchanged, r.allow_to_deny, r.deny_to_allow
+    ));
+    let unreadable: u64 = r.unreadable.values().sum();
+    if unreadable > 0 {
+        out.push_str(&format!("  not rebuilt   {unreadable}"));
+        let why: Vec<String> = r
+            .unreadable
+            .iter()
+            .map(|(why, n)| format!("{n}: {why}"))
+            .collect();
+        out.push_str(&format!(" ({})\n", why.join("; ")));
+    }
+    if r.recorded_sets.len() > 1 || r.recorded_sets.contains_key("unrecorded") {
+        let sets: Vec<String> = r
+            .recorded_sets
+            .iter()
+            .map(|(set, n)| format!("{} ×{n}", short(set)))
+            .collect();
+        out.push_str(&format!("recorded under {}\n", sets.join(", ")));
+    }
+    if !r.by_policy.is_empty() {
+        let width = r
+            .by_policy
+            .keys()
+            .map(|k| k.chars().count())
+            .max()
+            .unwrap_or(6)
+            .max(6);
+        out.push_str(&format!("{:<width$}  allow→deny  deny→allow\n", "policy"));
+        for (id, f) in &r.by_policy {
+            out.push_str(&format!(
+                "{:<width$}  {:>10}  {:>10}\n",
+                sanitize_line(id),
+                f.allow_to_deny,
+                f.deny_to_allow
+            ));
+        }
+    }
+    if !r.examples.is_empty() {
+        out.push_str("first flips:\n");
+        for f in &r.examples {
+            out.push_str(&format!(
+                "  #{} {}  {} {} {}  {} → {}  ({})\n",
+                f.seq,
+                f.timestamp.format("%Y-%m-%d %H:%M:%S"),
+                sanitize_line(&f.principal),
+                sanitize_line(&f.action),
+                sanitize_line(&f.resource),
+                f.recorded,
+                f.candidate,
+                sanitize_line(&f.policies.join(", "))
+            ));
+        }
+    }
+    if !r.flips() {
+        out.push_str("nothing would flip\n");
+    }
+    out
 }

@@ -163,7 +163,12 @@ impl Source {
                     Some(Inbound::Event(event)) if event.execution() == Some(id) => {
                         return Ok(Some(event));
                     }
-                    Some(Inbound::Event(_) | Inbound::Resync { .. } | Inbound::Live) => {}
+                    Some(
+                        Inbound::Event(_)
+                        | Inbound::Resync { .. }
+                        | Inbound::Live
+                        | Inbound::Bench(_),
+                    ) => {}
                     Some(Inbound::Closed(reason)) => {
                         return Err(VeyraError::Runtime(format!(
                             "the runtime (pid {}) went away before task {id} ended: {}",

@@ -49,7 +49,8 @@ pub async fn serve(loaded: LoadedConfig) -> Result<ExitCode, VeyraError> {
     let core = VeyraCore::new(loaded.config)?;
     // Questions go to the attached consoles (and a `veyra run`'s own terminal).
     core.set_confirmation_policy(ConfirmationPolicy::Ask);
-    let server = Server::start(&core, &path, "serve")?;
+    let bench = crate::service::bench::BenchHost::new(&core);
+    let server = Server::start(&core, &bench, &path, "serve")?;
     let _link_watch = core.watch_link(std::time::Duration::from_secs(1));
     eprintln!(
         "veyra: serving {} on {} (pid {}); stop with Ctrl-C or SIGTERM",
@@ -59,6 +60,8 @@ pub async fn serve(loaded: LoadedConfig) -> Result<ExitCode, VeyraError> {
     );
     let signal = signals.recv().await;
     tracing::info!(signal = signal.name(), "stopping the runtime");
+    // A benchmark run going is cancelled and kept as such (`veyra bench --resume` finishes it).
+    bench.close().await;
     let (report, audited) = core.stop_on_signal(signal.name()).await;
     let cancelled = report.left_queued.len() + report.cancelled_running;
     // The clients hear the cancellations, then that the runtime is going.

@@ -33,6 +33,7 @@ pub const RANGE_BENCH_WEIGHT: std::ops::RangeInclusive<f64> = 0.0..=1000.0;
     Hash,
     Serialize,
     Deserialize,
+    schemars::JsonSchema,
     strum::EnumString,
     strum::IntoStaticStr,
 )]
@@ -158,6 +159,7 @@ fn not_a_family(text: &str) -> String {
     Serialize,
     Deserialize,
     Default,
+    schemars::JsonSchema,
     strum::EnumString,
     strum::IntoStaticStr,
 )]

@@ -216,7 +216,8 @@ impl CoreInner {
         request: &PolicyRequest,
         id: Option<ExecutionId>,
     ) -> Result<PolicyDecision, TaskError> {
-        let (decision, error) = match self.policy.decide(request) {
+        let policy = self.policy_engine();
+        let (decision, error) = match policy.decide(request) {
             Ok(d) => (d, None),
             Err(e) => (
                 PolicyDecision {
@@ -251,6 +252,10 @@ impl CoreInner {
             }
             if !decision.errors.is_empty() {
                 metadata["errors"] = decision.errors.clone().into();
+            }
+            // Which set decided: what `veyra policy replay` compares a candidate set against.
+            if let Some(hash) = policy.set_hash() {
+                metadata["policy_set"] = hash.into();
             }
             self.record_for_task(
                 AuditRecord {

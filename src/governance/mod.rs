@@ -10,6 +10,7 @@ pub mod integrity;
 pub mod journal;
 pub mod merkle;
 pub mod policy;
+pub mod replay;
 pub mod sqlite;
 pub mod store;
 pub mod trail;

@@ -48,6 +48,12 @@ pub trait PolicyEngine: Send + Sync {
     fn policies(&self) -> Vec<PolicyInfo>;
     /// Where the policies came from (files, or the built-in default).
     fn sources(&self) -> Vec<String>;
+    /// The hash of the policy set that decides (SHA-256, hex), recorded with every decision
+    /// so `veyra policy replay` can tell which set decided what; `None` for an engine that
+    /// has no such identity.
+    fn set_hash(&self) -> Option<String> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -335,6 +335,21 @@ impl AuditTrail {
         }
     }
 
+    /// Hands `visit` each entry that passes `filter`, in chain order, one at a time (a replay
+    /// of 100,000 entries never holds them all).
+    pub fn scan_matching(
+        &self,
+        filter: &AuditFilter,
+        visit: &mut dyn FnMut(&AuditEntry),
+    ) -> Result<(), AuditError> {
+        self.store.scan(&mut |entry| {
+            if filter.matches(entry) {
+                visit(entry);
+            }
+            true
+        })
+    }
+
     /// Entries that pass `filter`, in chain order.
     pub fn query(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, AuditError> {
         let mut out = Vec::new();

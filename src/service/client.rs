@@ -42,6 +42,8 @@ pub enum Inbound {
     },
     /// An event (of the snapshot, or live).
     Event(Event),
+    /// News of the runtime's benchmark run (of the snapshot, or live).
+    Bench(super::bench::BenchNews),
     /// The snapshot is complete.
     Live,
     /// The runtime is gone or closed this client, and why. Nothing follows.
@@ -273,6 +275,7 @@ fn kind_of(message: &ServerMessage) -> &'static str {
         ServerMessage::Resync { .. } => "a resync",
         ServerMessage::Event { .. } => "an event",
         ServerMessage::Live => "live",
+        ServerMessage::Bench { .. } => "benchmark news",
         ServerMessage::Closing { .. } => "closing",
     }
 }
@@ -339,6 +342,7 @@ async fn read_lines<R: AsyncRead + Unpin>(
             ServerMessage::Event { event } => Inbound::Event(event),
             ServerMessage::Resync { reason, missed } => Inbound::Resync { reason, missed },
             ServerMessage::Live => Inbound::Live,
+            ServerMessage::Bench { news } => Inbound::Bench(news),
             ServerMessage::Closing { reason } => break reason,
             ServerMessage::Welcome { .. } | ServerMessage::Refused { .. } => {
                 break "the runtime sent a second handshake".to_string();

@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
 
+use super::bench::BenchNews;
 use super::protocol::{self, ServerMessage};
+use crate::benchmarks::Progress;
 use crate::events::{Event, EventSink, ExecutionId};
 
 /// Ended tasks the journal keeps for clients that attach later (the console keeps 1,000).
@@ -34,6 +36,12 @@ pub const MAX_OUTPUT: usize = 64 * 1024;
 const MAX_STEPS: usize = 64;
 /// Lines a client's queue holds before the client is marked lagged.
 pub const QUEUE: usize = 4_096;
+/// Finished items of the benchmark run kept for clients that attach later: a run of 7
+/// families × 1,000 tasks × 2 epochs whole. Past it, a later console's bars still move with
+/// the live news, and its interim V-Score covers the items kept (`veyra bench show` has all).
+pub const MAX_BENCH_ITEMS: usize = 14_000;
+/// Characters of a kept item's reason (the live news carries it whole).
+const MAX_BENCH_REASON: usize = 240;
 
 /// A line on its way to a client, shared by every client it goes to.
 pub type Line = Arc<str>;
@@ -107,6 +115,10 @@ struct Fold {
     audit: VecDeque<Event>,
     violations: VecDeque<Event>,
     pending: BTreeMap<u64, Event>,
+    /// The benchmark run going, or the last one: its news in order (items up to
+    /// [`MAX_BENCH_ITEMS`]).
+    bench: Vec<BenchNews>,
+    bench_items: usize,
 }
 
 #[derive(Debug, Default)]
@@ -167,11 +179,14 @@ impl Journal {
     /// The snapshot for client `id` and how many events it missed, and the client is live
     /// again: every event after the snapshot reaches its queue. The caller drains the queue
     /// first (what is in it is older than the snapshot).
-    pub fn resync(&self, id: u64, queue: &mut mpsc::Receiver<Line>) -> (u64, Vec<Event>) {
+    pub fn resync(&self, id: u64, queue: &mut mpsc::Receiver<Line>) -> (u64, Snapshot) {
         let mut state = self.state();
         // Anything queued before the lag is older than the snapshot.
         while queue.try_recv().is_ok() {}
-        let events = state.fold.snapshot();
+        let events = Snapshot {
+            events: state.fold.snapshot(),
+            bench: state.fold.bench.clone(),
+        };
         let missed = match state.subscribers.get_mut(&id) {
             Some(sub) => {
                 sub.lagged.store(false, Ordering::SeqCst);
@@ -186,42 +201,70 @@ impl Journal {
     pub fn snapshot(&self) -> Vec<Event> {
         self.state().fold.snapshot()
     }
+
+    /// The benchmark run's news as a client that attached now would get it.
+    pub fn bench_snapshot(&self) -> Vec<BenchNews> {
+        self.state().fold.bench.clone()
+    }
+
+    /// Folds news of the runtime's benchmark run and fans it out, as [`EventSink::emit`] does
+    /// an event (install it with [`BenchHost::tap`](super::bench::BenchHost::tap)).
+    pub fn bench(&self, news: &BenchNews) {
+        let mut state = self.state();
+        fan_out(&mut state, || {
+            protocol::line(&ServerMessage::Bench { news: news.clone() })
+        });
+        state.fold.apply_bench(news);
+    }
+}
+
+/// What rebuilds a client's view: the benchmark run's news, then the events.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// The events.
+    pub events: Vec<Event>,
+    /// The benchmark run going, or the last one.
+    pub bench: Vec<BenchNews>,
+}
+
+/// Queues a line (encoded once, and only when a client is listening) for every live client;
+/// a full queue marks its client lagged, a closed one forgets it.
+fn fan_out(state: &mut State, encode: impl FnOnce() -> String) {
+    let live = state
+        .subscribers
+        .values()
+        .any(|s| !s.lagged.load(Ordering::Relaxed));
+    let line: Option<Line> = live.then(|| encode().into());
+    let mut gone = Vec::new();
+    for (id, sub) in &mut state.subscribers {
+        if sub.lagged.load(Ordering::Relaxed) {
+            sub.missed += 1;
+            continue;
+        }
+        let Some(line) = &line else { continue };
+        match sub.tx.try_send(Arc::clone(line)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                sub.lagged.store(true, Ordering::SeqCst);
+                sub.missed += 1;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => gone.push(*id),
+        }
+    }
+    for id in gone {
+        state.subscribers.remove(&id);
+    }
 }
 
 impl EventSink for Journal {
     fn emit(&self, event: Event) {
         self.folded.fetch_add(1, Ordering::Relaxed);
         let mut state = self.state();
-        let live = state
-            .subscribers
-            .values()
-            .any(|s| !s.lagged.load(Ordering::Relaxed));
-        // Encoded once for every client, and only when one is listening.
-        let line: Option<Line> = live.then(|| {
+        fan_out(&mut state, || {
             protocol::line(&ServerMessage::Event {
                 event: event.clone(),
             })
-            .into()
         });
-        let mut gone = Vec::new();
-        for (id, sub) in &mut state.subscribers {
-            if sub.lagged.load(Ordering::Relaxed) {
-                sub.missed += 1;
-                continue;
-            }
-            let Some(line) = &line else { continue };
-            match sub.tx.try_send(Arc::clone(line)) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    sub.lagged.store(true, Ordering::SeqCst);
-                    sub.missed += 1;
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => gone.push(*id),
-            }
-        }
-        for id in gone {
-            state.subscribers.remove(&id);
-        }
         state.fold.apply(event);
     }
 }
@@ -235,6 +278,34 @@ fn keep<T>(queue: &mut VecDeque<T>, item: T, max: usize) {
 }
 
 impl Fold {
+    /// Keeps the run's news: a run that begins replaces the last one.
+    fn apply_bench(&mut self, news: &BenchNews) {
+        match news {
+            BenchNews::Began(_) => {
+                self.bench.clear();
+                self.bench_items = 0;
+            }
+            BenchNews::Progress {
+                progress: Progress::TaskFinished { .. },
+            } => {
+                if self.bench_items >= MAX_BENCH_ITEMS {
+                    return;
+                }
+                self.bench_items += 1;
+            }
+            BenchNews::Progress { .. } | BenchNews::Ended { .. } => {}
+        }
+        let mut kept = news.clone();
+        if let BenchNews::Progress {
+            progress: Progress::TaskFinished { reason, .. },
+        } = &mut kept
+            && reason.chars().count() > MAX_BENCH_REASON
+        {
+            *reason = reason.chars().take(MAX_BENCH_REASON).collect::<String>() + "…";
+        }
+        self.bench.push(kept);
+    }
+
     fn apply(&mut self, event: Event) {
         match &event {
             Event::TaskSubmitted { id, .. } => {

@@ -6,6 +6,7 @@
 //! recording which client asked. [`Handle`] is what a console drives, whichever side of the
 //! socket its runtime is on.
 
+pub mod bench;
 pub mod client;
 pub mod detail;
 pub mod journal;
@@ -99,8 +100,8 @@ pub async fn attach_configured(
 /// command; its errors are the sentences the console shows.
 #[derive(Debug, Clone)]
 pub enum Handle {
-    /// This process hosts the runtime.
-    Local(VeyraCore),
+    /// This process hosts the runtime: its core and its benchmark runs.
+    Local(VeyraCore, std::sync::Arc<bench::BenchHost>),
     /// Another process does; the session to it.
     Attached(Box<Client>),
 }
@@ -117,7 +118,7 @@ impl Handle {
     /// The core, when this process hosts it.
     pub fn core(&self) -> Option<&VeyraCore> {
         match self {
-            Handle::Local(core) => Some(core),
+            Handle::Local(core, _) => Some(core),
             Handle::Attached(_) => None,
         }
     }
@@ -125,7 +126,7 @@ impl Handle {
     /// Submits a prompt from the operator.
     pub async fn submit(&self, prompt: String, priority: Priority) -> Result<ExecutionId, String> {
         match self {
-            Handle::Local(core) => core
+            Handle::Local(core, _) => core
                 .submit(ExecutionRequest::new(prompt).priority(priority))
                 .map_err(|e| e.to_string()),
             Handle::Attached(client) => match client
@@ -150,7 +151,7 @@ impl Handle {
     /// Cancels a task.
     pub async fn cancel(&self, id: ExecutionId) -> Result<(), String> {
         match self {
-            Handle::Local(core) => core.cancel(id).map_err(|e| e.to_string()),
+            Handle::Local(core, _) => core.cancel(id).map_err(|e| e.to_string()),
             Handle::Attached(client) => client
                 .request(Request::Cancel { id })
                 .await
@@ -162,7 +163,7 @@ impl Handle {
     /// Switches the link preset.
     pub async fn set_preset(&self, preset: LatencyPreset) -> Result<LinkStatus, String> {
         match self {
-            Handle::Local(core) => core.set_preset(preset).await.map_err(|e| e.to_string()),
+            Handle::Local(core, _) => core.set_preset(preset).await.map_err(|e| e.to_string()),
             Handle::Attached(client) => link(
                 client
                     .request(Request::SetPreset {
@@ -176,7 +177,7 @@ impl Handle {
     /// Switches the link simulation.
     pub async fn set_simulated(&self, on: bool) -> Result<LinkStatus, String> {
         match self {
-            Handle::Local(core) => core.set_simulated(on).await.map_err(|e| e.to_string()),
+            Handle::Local(core, _) => core.set_simulated(on).await.map_err(|e| e.to_string()),
             Handle::Attached(client) => link(client.request(Request::SetSimulated { on }).await),
         }
     }
@@ -184,7 +185,7 @@ impl Handle {
     /// Switches the backend (and model).
     pub async fn set_backend(&self, backend: &str, model: Option<&str>) -> Result<(), String> {
         match self {
-            Handle::Local(core) => core
+            Handle::Local(core, _) => core
                 .set_backend(backend, model)
                 .await
                 .map_err(|e| e.to_string()),
@@ -207,7 +208,7 @@ impl Handle {
         scope: ConfirmScope,
     ) -> Result<(), String> {
         match self {
-            Handle::Local(core) => core
+            Handle::Local(core, _) => core
                 .answer_confirmation_scoped(request, allowed, scope, "operator")
                 .map_err(|e| e.to_string()),
             Handle::Attached(client) => client
@@ -225,7 +226,7 @@ impl Handle {
     /// Verifies the audit chain in full; the result is published as an event.
     pub async fn verify_audit(&self) -> Result<(), String> {
         match self {
-            Handle::Local(core) => {
+            Handle::Local(core, _) => {
                 let core = core.clone();
                 tokio::task::spawn_blocking(move || core.verify_audit())
                     .await
@@ -243,7 +244,7 @@ impl Handle {
     /// Undoes a file tool call: the entry undone and the file.
     pub async fn undo(&self, seq: Option<u64>) -> Result<(u64, String), String> {
         match self {
-            Handle::Local(core) => core
+            Handle::Local(core, _) => core
                 .undo_tool(seq, "operator")
                 .await
                 .map(|done| (done.undone, done.path))
@@ -259,7 +260,7 @@ impl Handle {
     /// An audit entry in full: title and lines.
     pub async fn audit_entry(&self, seq: u64) -> Result<(String, Vec<String>), String> {
         match self {
-            Handle::Local(core) => {
+            Handle::Local(core, _) => {
                 let core = core.clone();
                 tokio::task::spawn_blocking(move || detail::audit_entry(&core, seq))
                     .await
@@ -274,7 +275,7 @@ impl Handle {
     /// The text of a violation's rule.
     pub async fn rule_text(&self, rule: &str) -> Result<Vec<String>, String> {
         match self {
-            Handle::Local(core) => Ok(detail::rule_text(core, rule)),
+            Handle::Local(core, _) => Ok(detail::rule_text(core, rule)),
             Handle::Attached(client) => detail_reply(
                 client
                     .request(Request::ExplainRule {
@@ -283,6 +284,71 @@ impl Handle {
                     .await,
             )
             .map(|(_, lines)| lines),
+        }
+    }
+}
+
+impl Handle {
+    /// Works out what a benchmark run would cost, for the operator to approve.
+    pub async fn bench_plan(
+        &self,
+        request: crate::benchmarks::request::BenchRequest,
+    ) -> Result<bench::BenchPlan, String> {
+        match self {
+            Handle::Local(_, runs) => runs.plan(request).await,
+            Handle::Attached(client) => {
+                match client.request(Request::BenchPlan { request }).await {
+                    Ok(Reply::BenchPlan { plan }) => Ok(plan),
+                    Ok(other) => Err(unexpected(&other)),
+                    Err(e) => Err(said(e)),
+                }
+            }
+        }
+    }
+
+    /// Starts the runtime's benchmark run; its news follows on the console's feed.
+    pub async fn bench_start(
+        &self,
+        request: crate::benchmarks::request::BenchRequest,
+    ) -> Result<bench::Began, String> {
+        match self {
+            Handle::Local(_, runs) => runs.start(&request, None, None, false),
+            Handle::Attached(client) => match client
+                .request(Request::BenchStart {
+                    request,
+                    resume: None,
+                    follow: false,
+                })
+                .await
+            {
+                Ok(Reply::BenchStarted { began }) => Ok(began),
+                Ok(other) => Err(unexpected(&other)),
+                Err(e) => Err(said(e)),
+            },
+        }
+    }
+
+    /// Reloads the runtime's policy set: the hashes before and after.
+    pub async fn reload_policy(&self) -> Result<(String, String), String> {
+        match self {
+            Handle::Local(core, _) => core.reload_policy().await.map_err(|e| e.to_string()),
+            Handle::Attached(client) => match client.request(Request::ReloadPolicy).await {
+                Ok(Reply::PolicyReloaded { from, to }) => Ok((from, to)),
+                Ok(other) => Err(unexpected(&other)),
+                Err(e) => Err(said(e)),
+            },
+        }
+    }
+
+    /// Cancels the runtime's benchmark run.
+    pub async fn bench_cancel(&self) -> Result<(), String> {
+        match self {
+            Handle::Local(_, runs) => runs.cancel(),
+            Handle::Attached(client) => client
+                .request(Request::BenchCancel)
+                .await
+                .map(drop)
+                .map_err(said),
         }
     }
 }

@@ -22,6 +22,8 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::bench::{Began, BenchNews, BenchPlan};
+use crate::benchmarks::request::BenchRequest;
 use crate::core::Caller;
 use crate::events::{ConfirmScope, Event, ExecutionId, LinkStatus, Priority};
 
@@ -160,6 +162,31 @@ pub enum Request {
     },
     /// What the runtime is: [`Reply::Status`].
     Status,
+    /// Work out what a benchmark run would cost ([`Reply::BenchPlan`]); a run started next
+    /// with the same request runs the tasks generated for it.
+    BenchPlan {
+        /// The run (unset fields take the runtime's `bench:` configuration).
+        request: BenchRequest,
+    },
+    /// Start the runtime's benchmark run (one at a time), or finish a stored one. Its news
+    /// reaches every client with events ([`ServerMessage::Bench`]).
+    BenchStart {
+        /// The run (unset fields take the runtime's `bench:` configuration).
+        #[serde(default)]
+        request: BenchRequest,
+        /// Finish this stored run instead (its id or a unique prefix).
+        #[serde(default)]
+        resume: Option<String>,
+        /// Send this client the run's news, losslessly, and cancel the run if the client goes
+        /// away before it ends (`veyra bench`). Only on a session without events.
+        #[serde(default)]
+        follow: bool,
+    },
+    /// Cancel the runtime's benchmark run; what finished is kept.
+    BenchCancel,
+    /// Load the runtime's policy set again from its files and put it in force
+    /// ([`Reply::PolicyReloaded`]); a set that does not load changes nothing.
+    ReloadPolicy,
 }
 
 /// What a request did.
@@ -210,6 +237,23 @@ pub enum Reply {
     Status {
         /// The runtime.
         runtime: RuntimeInfo,
+    },
+    /// What a benchmark run would cost.
+    BenchPlan {
+        /// The plan.
+        plan: BenchPlan,
+    },
+    /// The policy set was reloaded (and recorded as a `CONFIG_CHANGE`).
+    PolicyReloaded {
+        /// The hash of the set that was in force.
+        from: String,
+        /// The hash of the set in force now.
+        to: String,
+    },
+    /// A benchmark run began.
+    BenchStarted {
+        /// What it runs, and who asked.
+        began: Began,
     },
 }
 
@@ -264,6 +308,11 @@ pub enum ServerMessage {
     Event {
         /// The event.
         event: Event,
+    },
+    /// News of the runtime's benchmark run (in a snapshot: the run going or the last one).
+    Bench {
+        /// The news.
+        news: BenchNews,
     },
     /// The snapshot is complete; what follows is live.
     Live,

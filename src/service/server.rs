@@ -16,10 +16,9 @@ mod writer;
 use commands::{request, response};
 use writer::writer;
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -29,6 +28,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 use tokio_util::sync::CancellationToken;
 
+use super::bench::BenchHost;
 use super::journal::Journal;
 use super::protocol::{
     self, AuditInfo, ClientMessage, MAX_CLIENT_LINE, PROTOCOL, RpcError, RuntimeInfo, ServerMessage,
@@ -52,6 +52,7 @@ pub const WRITE_STALL: Duration = Duration::from_secs(30);
 /// What every connection shares.
 struct Shared {
     core: VeyraCore,
+    bench: Arc<BenchHost>,
     journal: Arc<Journal>,
     host: String,
     clients: AtomicUsize,
@@ -75,16 +76,31 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// Serves `core` on `socket` (see [`socket::bind`]); `host` says what hosts it (`serve`,
-    /// `console`). The core gets the journal as its tap. Needs a tokio runtime.
-    pub fn start(core: &VeyraCore, socket: &Path, host: &str) -> Result<Server, ServiceError> {
+    /// Serves `core` and its benchmark runs `bench` on `socket` (see [`socket::bind`]);
+    /// `host` says what hosts it (`serve`, `console`). The core and the runs get the journal
+    /// as their tap. Needs a tokio runtime.
+    pub fn start(
+        core: &VeyraCore,
+        bench: &Arc<BenchHost>,
+        socket: &Path,
+        host: &str,
+    ) -> Result<Server, ServiceError> {
         // Bound first: a socket that cannot be served leaves the core as it was.
         let listener = socket::bind(socket)?;
         let journal = Arc::new(Journal::default());
         core.tap(journal.clone())
             .map_err(|e| ServiceError::Runtime(e.to_string()))?;
+        let weak = Arc::downgrade(&journal);
+        bench.tap(move |news| match weak.upgrade() {
+            Some(journal) => {
+                journal.bench(news);
+                true
+            }
+            None => false,
+        });
         let shared = Arc::new(Shared {
             core: core.clone(),
+            bench: Arc::clone(bench),
             journal,
             host: host.to_string(),
             clients: AtomicUsize::new(0),
@@ -294,7 +310,7 @@ async fn connection(
         subscription,
         Arc::clone(&shared.journal),
     ));
-    let follows: Arc<Mutex<HashSet<ExecutionId>>> = Arc::default();
+    let follows: Arc<commands::Follows> = Arc::default();
     let permits = Arc::new(Semaphore::new(MAX_REQUESTS));
     // The client's requests in flight: once it is gone they get [`REQUEST_GRACE`] to answer,
     // then are dropped — an act still waiting for a confirmation is never carried out for a
@@ -384,7 +400,11 @@ async fn connection(
         while in_flight.try_join_next().is_some() {}
     };
     // A client that followed its own prompts is gone: nobody will read their answers.
-    let orphans: Vec<ExecutionId> = match follows.lock() {
+    if follows.bench.load(Ordering::SeqCst) {
+        tracing::info!(client = %caller, "the client following the benchmark run left; cancelling it");
+        let _ = shared.bench.cancel();
+    }
+    let orphans: Vec<ExecutionId> = match follows.executions.lock() {
         Ok(mut set) => set.drain().collect(),
         Err(poisoned) => poisoned.into_inner().drain().collect(),
     };

@@ -14,6 +14,7 @@ use crate::events::{Event, ExecutionId, Priority, TaskStatus};
 /// A runtime serving a fresh core on a socket in a private temporary directory.
 struct Served {
     core: VeyraCore,
+    bench: std::sync::Arc<bench::BenchHost>,
     server: Server,
     _ws: tempfile::TempDir,
     dir: tempfile::TempDir,
@@ -23,9 +24,11 @@ fn served(f: impl FnOnce(&mut crate::config::VeyraConfig)) -> Served {
     let (core, ws) = core_with(f);
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("run").join("test.sock");
-    let server = Server::start(&core, &socket, "test").unwrap();
+    let bench = bench::BenchHost::new(&core);
+    let server = Server::start(&core, &bench, &socket, "test").unwrap();
     Served {
         core,
+        bench,
         server,
         _ws: ws,
         dir,
@@ -626,4 +629,181 @@ async fn a_tool_call_whose_client_left_is_withdrawn_and_never_acts() {
             .is_err()
     );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "still here");
+}
+
+/// A small run of CPLC on the mock.
+fn small_run(count: u32) -> crate::benchmarks::request::BenchRequest {
+    crate::benchmarks::request::BenchRequest {
+        families: Some(vec![crate::benchmarks::FamilyId::Cplc]),
+        count: Some(count),
+        difficulty: Some(crate::benchmarks::Difficulty::Easy),
+        seed: Some(3),
+        epochs: Some(1),
+    }
+}
+
+/// The next benchmark news on `inbound` (other items skipped), waiting at most a minute.
+async fn next_news(inbound: &mut tokio::sync::mpsc::Receiver<Inbound>) -> bench::BenchNews {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match inbound.recv().await.expect("the session is open") {
+                Inbound::Bench(news) => return news,
+                Inbound::Closed(reason) => panic!("closed: {reason}"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("news within a minute")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_followed_benchmark_run_reaches_its_follower_every_console_and_a_later_snapshot() {
+    let s = served(|c| c.latency.simulate = false);
+    let (_console, mut watching) = Client::connect(s.server.socket(), "console", true)
+        .await
+        .unwrap()
+        .unwrap();
+    let (bench_client, mut followed) = Client::connect(s.server.socket(), "veyra bench", false)
+        .await
+        .unwrap()
+        .unwrap();
+    // A follower with events would get the news twice: refused.
+    let refused = _console
+        .request(Request::BenchStart {
+            request: small_run(2),
+            resume: None,
+            follow: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind, "usage");
+    let reply = bench_client
+        .request(Request::BenchStart {
+            request: small_run(4),
+            resume: None,
+            follow: true,
+        })
+        .await
+        .unwrap();
+    let Reply::BenchStarted { began } = reply else {
+        panic!("{reply:?}")
+    };
+    assert!(began.by.contains("unix"), "{}", began.by);
+    assert_eq!(began.count, 4);
+    // The follower: the runner's start, four items, the end.
+    let mut finished = 0;
+    let ended = loop {
+        match next_news(&mut followed).await {
+            bench::BenchNews::Progress {
+                progress: crate::benchmarks::Progress::TaskFinished { .. },
+            } => finished += 1,
+            bench::BenchNews::Progress { .. } => {}
+            end @ bench::BenchNews::Ended { .. } => break end,
+            other @ bench::BenchNews::Began(_) => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(finished, 4);
+    let bench::BenchNews::Ended {
+        run: Some(info),
+        error: None,
+        ..
+    } = &ended
+    else {
+        panic!("{ended:?}")
+    };
+    // The console saw it begin and end, the same run.
+    let mut seen = vec![next_news(&mut watching).await];
+    while !seen.last().is_some_and(bench::BenchNews::is_end) {
+        seen.push(next_news(&mut watching).await);
+    }
+    assert!(matches!(seen[0], bench::BenchNews::Began(_)));
+    assert_eq!(seen.last(), Some(&ended));
+    // A console attaching now gets the run from its snapshot.
+    let (_later, mut later) = Client::connect(s.server.socket(), "console", true)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut snapshot = Vec::new();
+    loop {
+        match later.recv().await.unwrap() {
+            Inbound::Bench(news) => snapshot.push(news),
+            Inbound::Live => break,
+            _ => {}
+        }
+    }
+    assert_eq!(snapshot, seen);
+    // Every item's audit entries name the client that asked for the run.
+    let entries = s.core.audit().unwrap().query(&Default::default()).unwrap();
+    let items: Vec<_> = entries
+        .iter()
+        .filter(|e| {
+            e.actor == "benchmark" && e.event_type == crate::governance::AuditEventType::Execution
+        })
+        .collect();
+    assert_eq!(items.len(), 4, "{}", info.id);
+    for entry in items {
+        assert_eq!(entry.metadata["client"]["transport"], "unix", "{entry:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_that_leaves_cancels_its_run_and_an_attached_console_cancels_one_too() {
+    let s = served(|c| {
+        c.latency.simulate = false;
+        // Slow enough that each run is still going when its client acts.
+        c.model.mock.token_delay_ms = 20;
+    });
+    let mut news = s.bench.subscribe();
+    let (bench_client, _followed) = Client::connect(s.server.socket(), "veyra bench", false)
+        .await
+        .unwrap()
+        .unwrap();
+    bench_client
+        .request(Request::BenchStart {
+            request: small_run(300),
+            resume: None,
+            follow: true,
+        })
+        .await
+        .unwrap();
+    drop(bench_client);
+    drop(_followed);
+    let status = loop {
+        let piece = tokio::time::timeout(Duration::from_secs(60), news.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if let bench::BenchNews::Ended { run, .. } = piece {
+            break run.map(|r| r.status);
+        }
+    };
+    assert_eq!(status, Some(crate::benchmarks::RunStatus::Cancelled));
+    // A console starts one (not followed: it goes on without the console) and cancels it.
+    let (console, _inbound) = Client::connect(s.server.socket(), "console", true)
+        .await
+        .unwrap()
+        .unwrap();
+    let handle = Handle::Attached(Box::new(console));
+    handle.bench_start(small_run(300)).await.unwrap();
+    let again = handle.bench_start(small_run(2)).await.unwrap_err();
+    assert!(again.contains("already going"), "{again}");
+    handle.bench_cancel().await.unwrap();
+    let status = loop {
+        let piece = tokio::time::timeout(Duration::from_secs(60), news.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if let bench::BenchNews::Ended { run, .. } = piece {
+            break run.map(|r| r.status);
+        }
+    };
+    assert_eq!(status, Some(crate::benchmarks::RunStatus::Cancelled));
+    assert_eq!(
+        handle.bench_cancel().await.unwrap_err(),
+        "no benchmark run is going"
+    );
+    // A plan comes back with the runtime's figures.
+    let plan = handle.bench_plan(small_run(5)).await.unwrap();
+    assert_eq!((plan.executions, plan.backend.as_str()), (5, "mock"));
 }

@@ -97,6 +97,8 @@ pub enum Command {
     SetPreset(LatencyPreset),
     /// Switch the simulated link on or off (`:sim on|off`).
     SetSimulated(bool),
+    /// Load the policy set again and put it in force (`:policy reload`).
+    ReloadPolicy,
     /// Switch the backend (and model) for prompts sent from now on.
     SetBackend {
         /// Registered backend name.
@@ -241,6 +243,8 @@ pub struct App {
     /// Where the runtime is, for the status bar: `attached pid N`, or `serving · N clients`
     /// while this console hosts a runtime others attach to.
     peer: Option<String>,
+    /// The runtime is another process's: quitting this console cancels nothing of it.
+    attached: bool,
 }
 
 impl App {
@@ -309,6 +313,7 @@ impl App {
             mouse: false,
             quit: false,
             peer: None,
+            attached: false,
         }
     }
 

@@ -31,6 +31,8 @@ pub(super) enum Item {
     Missed(u64),
     /// The runtime is sending a fresh snapshot; this many events were missed.
     Resync(u64),
+    /// News of the runtime's benchmark run.
+    Bench(crate::service::bench::BenchNews),
     /// The snapshot is complete.
     Live,
     /// Nothing more will come; why, when a runtime said.
@@ -72,6 +74,7 @@ impl From<Inbound> for Item {
         match inbound {
             Inbound::Event(event) => Item::Event(event),
             Inbound::Resync { missed, .. } => Item::Resync(missed),
+            Inbound::Bench(news) => Item::Bench(news),
             Inbound::Live => Item::Live,
             Inbound::Closed(reason) => Item::Closed(Some(reason)),
         }
@@ -97,6 +100,8 @@ pub(super) struct Batch {
     pub closed: bool,
     /// Why, when a runtime this console attached to said.
     pub gone: Option<String>,
+    /// A benchmark run of the runtime's ended (its history is worth reading again).
+    pub bench_ended: bool,
     /// When the batch's events that carry their time (a task's submission and state
     /// changes) were sent: what a frame's lag is measured from ([`super::FrameDrawn`]).
     pub sent: Sent,
@@ -137,6 +142,7 @@ pub(super) fn fold_events(
         cut: false,
         closed: false,
         gone: None,
+        bench_ended: false,
         sent: Sent::default(),
     };
     let mut next = Some(first);
@@ -148,6 +154,11 @@ pub(super) fn fold_events(
             Item::Resync(missed) => {
                 batch.only_text = false;
                 app.resync(missed);
+            }
+            Item::Bench(news) => {
+                batch.only_text = false;
+                batch.bench_ended |= news.is_end();
+                app.apply_bench(BenchUpdate::from(news));
             }
             Item::Live => batch.only_text = false,
             Item::Closed(reason) => {

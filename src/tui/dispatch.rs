@@ -184,16 +184,56 @@ impl Dispatch<'_> {
                     let _ = notices.send(detail_notice(runtime.audit_entry(seq).await));
                 });
             }
-            Command::StartBench(request) => match self.bench.start(&request) {
-                Ok(started) => {
-                    self.app.bench_planned(started.label, started.weights);
-                    self.app.bench_suite(started.suite);
-                }
-                Err(e) => self.app.apply_bench(BenchUpdate::Ended(Err(e))),
-            },
-            Command::PlanBench(request) => self.bench.plan(request),
+            Command::ReloadPolicy => self.order(|runtime, notices| async move {
+                let note = match runtime.reload_policy().await {
+                    Ok((from, to)) if from == to => Notice::Flash(
+                        format!(
+                            "policy set reloaded: unchanged ({}); recorded in the audit trail",
+                            &to[..to.len().min(12)]
+                        ),
+                        FlashLevel::Info,
+                    ),
+                    Ok((from, to)) => Notice::Flash(
+                        format!(
+                            "policy set reloaded: {} → {}; recorded in the audit trail",
+                            &from[..from.len().min(12)],
+                            &to[..to.len().min(12)]
+                        ),
+                        FlashLevel::Info,
+                    ),
+                    Err(e) => Notice::Flash(
+                        format!("policy set not reloaded, the one in force stays: {e}"),
+                        FlashLevel::Error,
+                    ),
+                };
+                let _ = notices.send(note);
+            }),
+            // A run is the runtime's, like a prompt: asked for in order, its news folded as
+            // it comes (from this process's runtime or over the session).
+            Command::StartBench(request) => {
+                let updates = self.bench.sender();
+                self.order(move |runtime, _| async move {
+                    if let Err(e) = runtime.bench_start(request).await {
+                        let _ = updates.send(BenchUpdate::Ended(Err(e)));
+                    }
+                });
+            }
+            Command::PlanBench(request) => {
+                let updates = self.bench.sender();
+                self.order(move |runtime, _| async move {
+                    let plan = runtime.bench_plan(request).await.map(Into::into);
+                    let _ = updates.send(BenchUpdate::Plan(plan));
+                });
+            }
             Command::CancelBench => {
-                self.bench.cancel();
+                self.order(|runtime, notices| async move {
+                    if let Err(e) = runtime.bench_cancel().await {
+                        let _ = notices.send(Notice::Flash(
+                            format!("benchmark run not cancelled: {e}"),
+                            FlashLevel::Error,
+                        ));
+                    }
+                });
                 self.app.flash(
                     "cancelling the benchmark run; what finished is kept",
                     FlashLevel::Info,

@@ -60,8 +60,9 @@ where
     B: Backend<Error: std::error::Error + Send + Sync + 'static> + Outlet,
     K: Stream<Item = std::io::Result<TermEvent>> + Unpin,
 {
-    let mut bench = BenchSlot::new(core);
-    let runtime = crate::service::Handle::Local(core.clone());
+    let runtime =
+        crate::service::Handle::Local(core.clone(), crate::service::bench::BenchHost::new(core));
+    let mut bench = BenchSlot::new(&runtime, core.config());
     let result = event_loop(
         terminal,
         keys,

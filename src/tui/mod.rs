@@ -397,6 +397,10 @@ where
                         None => return Ok(Closed::Quit),
                     }
                 }
+                if batch.bench_ended {
+                    // The sparkline takes the run the runtime just finished.
+                    bench.load_history();
+                }
                 bus_events += batch.taken;
                 sent_new = sent_new.then(batch.sent);
                 // Streamed text alone waits for a fuller frame; anything else is drawn next.

@@ -42,6 +42,7 @@ fn attached_app(
         );
     }
     app.set_peer(Some(format!("attached pid {}", runtime.pid)));
+    app.set_attached(true);
     Ok(app)
 }
 
@@ -128,20 +129,32 @@ pub struct ConsoleOptions {
 
 /// Runs the console until the operator quits or a signal arrives.
 pub async fn run(loaded: LoadedConfig, args: ConsoleOptions) -> Result<ExitCode, VeyraError> {
-    run_with_registry(
+    open(
         loaded,
         args,
         crate::models::BackendRegistry::with_builtins(),
+        false,
     )
     .await
 }
 
 /// [`run`] with the backends of `registry` (`veyra bench --tui --replay DIR` adds the
-/// cassette's `replay` backend).
+/// cassette's `replay` backend): always on a runtime of its own, which has them.
 pub async fn run_with_registry(
     loaded: LoadedConfig,
     args: ConsoleOptions,
     registry: crate::models::BackendRegistry,
+) -> Result<ExitCode, VeyraError> {
+    open(loaded, args, registry, true).await
+}
+
+/// The console on `registry`'s backends; `own` when it must host its runtime (the backends
+/// are not the built-in ones).
+async fn open(
+    loaded: LoadedConfig,
+    args: ConsoleOptions,
+    registry: crate::models::BackendRegistry,
+    own: bool,
 ) -> Result<ExitCode, VeyraError> {
     use std::io::IsTerminal;
     // Where the theme's name came from, for the error if it names nothing.
@@ -176,11 +189,11 @@ pub async fn run_with_registry(
             "the console needs a terminal on stdout; for scripts use `veyra run` (see `veyra --help`)".into(),
         ));
     }
-    // A runtime serving this store is attached to, unless told otherwise; the demo and a
-    // benchmark dashboard run on their own.
+    // A runtime serving this store is attached to, unless told otherwise (a benchmark
+    // dashboard's run then goes on it); the demo and a replayed run host their own.
     let hosting = if !args.standalone
+        && !own
         && scenario.is_none()
-        && args.bench.is_none()
         && let Some((client, inbound)) =
             crate::service::attach_configured(&config, "console", true).await?
     {
@@ -200,6 +213,8 @@ enum Hosting {
     /// does not serve).
     Here {
         core: VeyraCore,
+        /// Its benchmark runs.
+        bench: std::sync::Arc<crate::service::bench::BenchHost>,
         serving: Option<Result<crate::service::Server, String>>,
     },
     /// In another process (or on another host), through this session.
@@ -218,13 +233,19 @@ impl Hosting {
         serve: bool,
     ) -> Result<Hosting, VeyraError> {
         let core = VeyraCore::with_registry(config.clone(), registry)?;
+        let bench = crate::service::bench::BenchHost::new(&core);
         let serving = serve
             .then(|| crate::service::socket::socket_path(config))
             .flatten()
             .map(|path| {
-                crate::service::Server::start(&core, &path, "console").map_err(|e| e.to_string())
+                crate::service::Server::start(&core, &bench, &path, "console")
+                    .map_err(|e| e.to_string())
             });
-        Ok(Hosting::Here { core, serving })
+        Ok(Hosting::Here {
+            core,
+            bench,
+            serving,
+        })
     }
 }
 
@@ -278,10 +299,7 @@ async fn console(
     let mut player = scenario.map(|s| demo::Player::new(s, tokio::time::Instant::now()));
     let (result, runtime, serving, mut bench) = loop {
         let (runtime, feed, serving) = into_runtime(hosting);
-        let mut bench = match runtime.core() {
-            Some(core) => bench::BenchSlot::new(core),
-            None => bench::BenchSlot::detached(&config),
-        };
+        let mut bench = bench::BenchSlot::new(&runtime, &config);
         let result = event_loop(
             &mut terminal,
             EventStream::new(),
@@ -324,8 +342,9 @@ async fn console(
         .ok()
         .copied()
         .and_then(super::Closed::signal);
-    // A run still going is cancelled and marked so in the store (`--resume` finishes it).
-    let mid_run = app.bench_running();
+    // A run still going on a runtime hosted here is cancelled and marked so in the store
+    // (`--resume` finishes it); one attached to keeps its run.
+    let mid_run = app.bench_running() && runtime.core().is_some();
     bench.close().await;
     while let Ok(update) = bench.updates.try_recv() {
         app.apply_bench(update);
@@ -439,7 +458,11 @@ fn into_runtime(
     Option<crate::service::Server>,
 ) {
     match hosting {
-        Hosting::Here { core, serving } => {
+        Hosting::Here {
+            core,
+            bench,
+            serving,
+        } => {
             let server = match serving {
                 Some(Ok(server)) => Some(server),
                 Some(Err(e)) => {
@@ -449,7 +472,7 @@ fn into_runtime(
                 None => None,
             };
             let feed = burst::Feed::Bus(core.subscribe());
-            (crate::service::Handle::Local(core), feed, server)
+            (crate::service::Handle::Local(core, bench), feed, server)
         }
         Hosting::Attached { client, inbound } => {
             tracing::info!(

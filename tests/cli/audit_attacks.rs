@@ -614,3 +614,76 @@ fn edited_exports_are_rejected() {
     assert_error(&r, 3, &["cannot pin the signer"]);
     assert!(r.stdout.is_empty());
 }
+
+/// `veyra policy replay`: the same set flips nothing (exit 0); a candidate that forbids
+/// background work flips exactly the background prompt's decision (exit 5, counted under the
+/// new policy's id, with the entry as an example); a log whose POLICY_CHECK outcome was
+/// rewritten is refused before anything is replayed (exit 3) — a replay over forged decisions
+/// would answer with them.
+#[test]
+fn policy_replay_reports_what_a_candidate_would_flip_and_refuses_a_forged_log() {
+    let sb = store_with_runs(1);
+    let mut c = sb.cmd();
+    c.args(["run", "--priority", "background", "tidy the logs"]);
+    assert_eq!(run(c).code, Some(0));
+    let same =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/policies/default.cedar");
+    let mut c = sb.cmd();
+    c.args(["policy", "replay", "--policy"]).arg(&same);
+    let r = run(c);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("nothing would flip"), "{}", r.stdout);
+
+    let dir = sb.work().join("candidate");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&same, dir.join("default.cedar")).unwrap();
+    std::fs::write(
+        dir.join("quiet-hours.cedar"),
+        "@id(\"no-background\")\n@reason(\"background work waits for the next pass\")\n\
+         forbid (principal, action == Veyra::Action::\"execute\", resource)\n\
+         when { context has priority && context.priority == \"background\" };\n",
+    )
+    .unwrap();
+    let mut c = sb.cmd();
+    c.args(["policy", "replay", "--json", "--policy"]).arg(&dir);
+    let r = run(c);
+    assert_eq!(r.code, Some(5), "{}{}", r.stdout, r.stderr);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["allow_to_deny"], 1, "{report}");
+    assert_eq!(report["deny_to_allow"], 0, "{report}");
+    assert_eq!(report["by_policy"]["no-background"]["allow_to_deny"], 1);
+    assert_eq!(report["examples"][0]["resource"], "backend:mock");
+    // Every decision names the set that made it.
+    let sets = report["recorded_sets"].as_object().unwrap();
+    assert_eq!(sets.len(), 1, "{report}");
+    assert!(!sets.contains_key("unrecorded"), "{report}");
+    // The window: nothing decided before yesterday.
+    let mut c = sb.cmd();
+    c.args([
+        "policy",
+        "replay",
+        "--until",
+        "2026-01-01T00:00:00Z",
+        "--policy",
+    ])
+    .arg(&dir);
+    let r = run(c);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("replayed 0 POLICY_CHECK"), "{}", r.stdout);
+
+    // A forged decision: the replay refuses the log, as verify does.
+    let forged = entries(&sb)
+        .into_iter()
+        .find(|e| e.event_type == veyra::governance::AuditEventType::PolicyCheck)
+        .unwrap();
+    sql(
+        &sb,
+        &format!(
+            "UPDATE audit_entries SET outcome = 'deny' WHERE seq = {}",
+            forged.seq
+        ),
+    );
+    let mut c = sb.cmd();
+    c.args(["policy", "replay", "--policy"]).arg(&dir);
+    assert_error(&run(c), 3, &["audit"]);
+}

@@ -369,6 +369,7 @@ fn signal_a_running_bench(
         .env("XDG_CONFIG_HOME", sb.dir.path().join("config"))
         .env("XDG_DATA_HOME", sb.dir.path().join("data"))
         .env("XDG_STATE_HOME", sb.dir.path().join("state"))
+        .env("XDG_RUNTIME_DIR", sb.dir.path().join("run"))
         .current_dir(sb.work())
         .arg("--config")
         .arg(&config)

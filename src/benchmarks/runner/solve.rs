@@ -42,6 +42,8 @@ pub struct Target {
     pub backend: String,
     /// Model.
     pub model: String,
+    /// The client of a serving runtime that asked for the run, if one did.
+    pub caller: Option<crate::core::Caller>,
 }
 
 impl Target {
@@ -49,6 +51,7 @@ impl Target {
     pub fn aim(&self, request: &mut ExecutionRequest) {
         request.backend = Some(self.backend.clone());
         request.model = Some(self.model.clone());
+        request.caller.clone_from(&self.caller);
     }
 }
 

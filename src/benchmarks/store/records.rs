@@ -17,6 +17,7 @@ use crate::benchmarks::framework::{Difficulty, FamilyId};
     Eq,
     Serialize,
     Deserialize,
+    schemars::JsonSchema,
     strum::EnumString,
     strum::IntoStaticStr,
 )]

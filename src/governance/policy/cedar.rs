@@ -62,6 +62,8 @@ pub struct CedarEngine {
     /// Policy id → how it is reported when it decides.
     deciding: HashMap<String, DecidingPolicy>,
     sources: Vec<String>,
+    /// [`PolicySources::hash`] of what it was loaded from.
+    hash: String,
     schema_name: String,
     pub(super) actor: EntityTypeName,
     pub(super) action: EntityTypeName,
@@ -205,6 +207,7 @@ impl CedarEngine {
             origin,
             deciding,
             sources: sources.policies.iter().map(|s| s.name.clone()).collect(),
+            hash: sources.hash(),
             schema_name: sources.schema.name.clone(),
             actor: type_name("Actor"),
             action: type_name("Action"),
@@ -504,5 +507,9 @@ impl PolicyEngine for CedarEngine {
 
     fn sources(&self) -> Vec<String> {
         self.sources.clone()
+    }
+
+    fn set_hash(&self) -> Option<String> {
+        Some(self.hash.clone())
     }
 }

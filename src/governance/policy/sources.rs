@@ -95,6 +95,25 @@ pub struct PolicySources {
 }
 
 impl PolicySources {
+    /// The SHA-256 (hex) of what decides: every policy text in load order, the schema and the
+    /// entities, each length-prefixed (file names and paths are not part of it: the same
+    /// texts are the same set wherever they live). A `POLICY_CHECK` entry records it.
+    pub fn hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"veyra.policy-set/1");
+        let texts = self.policies.iter().map(|s| ("policy", &s.text)).chain([
+            ("schema", &self.schema.text),
+            ("entities", &self.entities.text),
+        ]);
+        for (what, text) in texts {
+            h.update(what.as_bytes());
+            h.update((text.len() as u64).to_be_bytes());
+            h.update(text.as_bytes());
+        }
+        hex::encode(h.finalize())
+    }
+
     /// The shipped default policy, schema and entities.
     pub fn builtin() -> Self {
         PolicySources {

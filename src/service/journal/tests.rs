@@ -9,7 +9,7 @@ fn a_slow_client_is_marked_lagged_and_resynced_with_nothing_missed_or_doubled() 
     let mut sub = journal.subscribe();
     // A new subscriber starts lagged: nothing reaches it before its snapshot.
     let (missed, snapshot) = journal.resync(sub.id, &mut sub.rx);
-    assert_eq!((missed, snapshot.len()), (0, 0));
+    assert_eq!((missed, snapshot.events.len()), (0, 0));
     let id = ExecutionId::new();
     journal.emit(Event::TaskSubmitted {
         id,
@@ -38,6 +38,7 @@ fn a_slow_client_is_marked_lagged_and_resynced_with_nothing_missed_or_doubled() 
     );
     // The snapshot holds the task with its whole answer joined.
     let text: String = snapshot
+        .events
         .iter()
         .filter_map(|e| match e {
             Event::OutputDelta { text, .. } => Some(text.as_str()),

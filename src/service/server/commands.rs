@@ -14,6 +14,16 @@ use crate::events::ExecutionId;
 use crate::service::detail;
 use crate::service::protocol::{self, Reply, Request, RpcError, ServerMessage};
 
+/// What a client follows: its own prompts (cancelled when it leaves), and whether it follows
+/// the benchmark run (cancelled likewise).
+#[derive(Debug, Default)]
+pub(super) struct Follows {
+    /// Its followed executions not yet ended.
+    pub executions: Mutex<HashSet<ExecutionId>>,
+    /// True while it follows the runtime's benchmark run.
+    pub bench: std::sync::atomic::AtomicBool,
+}
+
 pub(super) fn response(id: u64, result: Result<Reply, RpcError>) -> String {
     let (ok, error) = match result {
         Ok(reply) => (Some(reply), None),
@@ -53,7 +63,7 @@ pub(super) async fn request(
     command: Request,
     subscribed: bool,
     control: &mpsc::Sender<String>,
-    follows: &Mutex<HashSet<ExecutionId>>,
+    follows: &Follows,
 ) {
     let core = &shared.core;
     let who = || Some(caller.clone());
@@ -92,7 +102,7 @@ pub(super) async fn request(
                             .into(),
                     ))
                 } else {
-                    follow_execution(core, caller, id, request, control, follows).await;
+                    follow_execution(core, caller, id, request, control, &follows.executions).await;
                     return;
                 }
             } else {
@@ -198,6 +208,46 @@ pub(super) async fn request(
         Request::Status => Ok(Reply::Status {
             runtime: runtime_info(shared),
         }),
+        Request::BenchPlan { request } => shared
+            .bench
+            .plan(request)
+            .await
+            .map(|plan| Reply::BenchPlan { plan })
+            .map_err(usage),
+        Request::BenchStart {
+            request,
+            resume,
+            follow,
+        } => {
+            if follow && subscribed {
+                Err(usage(
+                    "follow is for a session without events (its news would come twice)".into(),
+                ))
+            } else if follow {
+                follow_bench(
+                    shared,
+                    caller,
+                    id,
+                    &request,
+                    resume.as_deref(),
+                    control,
+                    &follows.bench,
+                )
+                .await;
+                return;
+            } else {
+                shared
+                    .bench
+                    .start(&request, resume.as_deref(), Some(caller.clone()), false)
+                    .map(|began| Reply::BenchStarted { began })
+                    .map_err(usage)
+            }
+        }
+        Request::ReloadPolicy => as_caller(who(), core.reload_policy())
+            .await
+            .map(|(from, to)| Reply::PolicyReloaded { from, to })
+            .map_err(|e| rpc_error(&e)),
+        Request::BenchCancel => shared.bench.cancel().map(|()| Reply::Done).map_err(usage),
     };
     let _ = control.send(response(id, result)).await;
 }
@@ -238,6 +288,59 @@ async fn follow_execution(
     }
     if let Ok(mut set) = follows.lock() {
         set.remove(&task);
+    }
+}
+
+/// A benchmark run the client follows (`veyra bench`): the response, then the run's every
+/// piece of news in order, losslessly; the run is cancelled if the client goes before it ends.
+async fn follow_bench(
+    shared: &Shared,
+    caller: &Caller,
+    id: u64,
+    request: &crate::benchmarks::request::BenchRequest,
+    resume: Option<&str>,
+    control: &mpsc::Sender<String>,
+    following: &std::sync::atomic::AtomicBool,
+) {
+    use std::sync::atomic::Ordering;
+    // Subscribed before the run starts, so its first news cannot be missed; no other run can
+    // start while this one goes, so every piece after it is this run's.
+    let mut news = shared.bench.subscribe();
+    let began = match shared
+        .bench
+        .start(request, resume, Some(caller.clone()), true)
+    {
+        Ok(began) => began,
+        Err(e) => {
+            let _ = control.send(response(id, Err(usage(e)))).await;
+            return;
+        }
+    };
+    // The connection's end cancels the run while this is set, even before this notices.
+    following.store(true, Ordering::SeqCst);
+    let mut gone = control
+        .send(response(id, Ok(Reply::BenchStarted { began })))
+        .await
+        .is_err();
+    while !gone && let Some(piece) = news.recv().await {
+        // Its own `began` was the response.
+        if matches!(piece, crate::service::bench::BenchNews::Began(_)) {
+            continue;
+        }
+        let end = piece.is_end();
+        gone = control
+            .send(protocol::line(&ServerMessage::Bench { news: piece }))
+            .await
+            .is_err();
+        if end {
+            following.store(false, Ordering::SeqCst);
+            return;
+        }
+    }
+    following.store(false, Ordering::SeqCst);
+    if gone {
+        tracing::info!(client = %caller, "the client following a benchmark run left; cancelling it");
+        let _ = shared.bench.cancel();
     }
 }
 

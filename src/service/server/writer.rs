@@ -53,8 +53,12 @@ pub(super) async fn writer(
                     missed,
                 }),
             );
-            for event in events {
-                push(&mut buf, &protocol::line(&ServerMessage::Event { event }));
+            // The benchmark run first: its tasks among the events are then known as its own.
+            let lines = (events.bench.into_iter())
+                .map(|news| ServerMessage::Bench { news })
+                .chain((events.events.into_iter()).map(|event| ServerMessage::Event { event }));
+            for message in lines {
+                push(&mut buf, &protocol::line(&message));
                 if buf.len() >= WRITE_BATCH && !flush(&mut write, &mut buf).await {
                     return;
                 }
@@ -139,12 +143,28 @@ fn push(buf: &mut Vec<u8>, line: &str) {
     buf.push(b'\n');
 }
 
-/// Writes `buf` and empties it; false when the client is gone or stopped reading.
+/// Writes `buf` and empties it; false when the client is gone or stopped reading. What the
+/// socket takes at once is written without a timer (the usual case: a beat's lines fit its
+/// buffer); only the rest waits, for at most [`WRITE_STALL`].
 async fn flush(write: &mut tokio::net::unix::OwnedWriteHalf, buf: &mut Vec<u8>) -> bool {
-    let ok = matches!(
-        tokio::time::timeout(WRITE_STALL, write.write_all(buf)).await,
-        Ok(Ok(()))
-    );
+    let mut written = 0;
+    let mut ok = true;
+    while written < buf.len() {
+        match write.try_write(&buf[written..]) {
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(_) => {
+                ok = false;
+                break;
+            }
+        }
+    }
+    if ok && written < buf.len() {
+        ok = matches!(
+            tokio::time::timeout(WRITE_STALL, write.write_all(&buf[written..])).await,
+            Ok(Ok(()))
+        );
+    }
     buf.clear();
     if !ok {
         tracing::warn!(

@@ -172,12 +172,15 @@ pub struct BenchRun {
     pub model: String,
     /// Its suite, once the loop settled the plan.
     pub suite: Option<Suite>,
+    /// Who asked for it (`operator` on the hosting console, else the client).
+    pub by: String,
 }
 
 impl BenchRun {
     /// A run just asked for.
     pub fn new(label: String, now: DateTime<Utc>) -> Self {
         BenchRun {
+            by: "operator".into(),
             backend: String::new(),
             model: String::new(),
             suite: None,
@@ -314,6 +317,8 @@ pub struct BenchView {
 /// What the loop reports about benchmark runs, for [`App::apply_bench`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum BenchUpdate {
+    /// A run began on the runtime: this console's, or one another client asked for.
+    Began(crate::service::bench::Began),
     /// The runner's progress.
     Progress(Progress),
     /// The run ended: its summary over everything finished, or why it failed.
@@ -373,19 +378,50 @@ impl App {
                 .difficulty
                 .map_or("bench.difficulty", Difficulty::name)
         );
+        self.new_bench_run(label);
+        self.show_pane(Pane::Benchmarks);
+        vec![Command::StartBench(request)]
+    }
+
+    /// A fresh run in the pane; the one before keeps its row in Tasks.
+    fn new_bench_run(&mut self, label: String) {
         let mut run = BenchRun::new(label, self.now);
         run.backend.clone_from(&self.link.backend);
         run.model.clone_from(&self.link.model);
         if let Some(old) = self.bench.run.replace(run) {
-            // The ended run keeps its row in Tasks.
             let row = old.tasks_row(0);
             self.bench.ended_rows.push(row);
             let excess = self.bench.ended_rows.len().saturating_sub(RUN_ROWS_KEPT);
             self.bench.ended_rows.drain(..excess);
         }
         self.bench.in_flight.clear();
-        self.show_pane(Pane::Benchmarks);
-        vec![Command::StartBench(request)]
+    }
+
+    /// A run began on the runtime. The one this console asked for takes what the runtime
+    /// settled on (the configuration's defaults filled in); one another client asked for (a
+    /// `veyra bench` in another shell, the hosting console) is shown as it goes.
+    fn bench_began(&mut self, began: crate::service::bench::Began) {
+        let ours = self
+            .bench
+            .run
+            .as_ref()
+            .is_some_and(|r| r.state == BenchState::Starting && r.id.is_none());
+        if !ours {
+            self.new_bench_run(began.label());
+        }
+        let Some(run) = self.bench.run.as_mut() else {
+            return;
+        };
+        run.label = began.label();
+        run.by = crate::sanitize::sanitize_line(&began.by).into_owned();
+        run.backend = crate::sanitize::sanitize_line(&began.backend).into_owned();
+        run.model = crate::sanitize::sanitize_line(&began.model).into_owned();
+        run.weights = began.weights;
+        run.suite = Some(Suite {
+            families: began.families,
+            count: began.count,
+            difficulty: began.difficulty,
+        });
     }
 
     /// `c` on the Benchmarks pane.
@@ -407,7 +443,7 @@ impl App {
         }
     }
 
-    /// The plan the loop settled on (with the configuration's defaults filled in).
+    /// The plan the runtime settled on (with the configuration's defaults filled in).
     pub fn bench_planned(&mut self, label: String, weights: BTreeMap<FamilyId, f64>) {
         if let Some(run) = self.bench.run.as_mut() {
             run.label = label;
@@ -415,7 +451,7 @@ impl App {
         }
     }
 
-    /// The suite the loop settled on, for the pane and the sparkline.
+    /// The suite the runtime settled on, for the pane and the sparkline.
     pub fn bench_suite(&mut self, suite: Suite) {
         if let Some(run) = self.bench.run.as_mut() {
             run.suite = Some(suite);
@@ -430,6 +466,7 @@ impl App {
 
     fn fold_bench(&mut self, update: BenchUpdate) {
         match update {
+            BenchUpdate::Began(began) => self.bench_began(began),
             BenchUpdate::Unkept(why) => self.bench.unkept = Some(why),
             BenchUpdate::Plan(Ok(plan)) => {
                 if self.bench_running() {
@@ -610,6 +647,7 @@ impl App {
                 run.id.as_deref().unwrap_or("(not recorded yet)")
             ),
             format!("asked    {}", run.label),
+            format!("by       {}", run.by),
             format!("on       {}/{}", run.backend, run.model),
             format!("state    {}", run.state.name()),
         ];

@@ -4,7 +4,7 @@ use super::*;
 
 /// The `:` commands: name, arguments, what it does. The help overlay and the error for an
 /// unknown command are generated from this table.
-pub const COMMAND_TABLE: [(&str, &str, &str); 14] = [
+pub const COMMAND_TABLE: [(&str, &str, &str); 15] = [
     ("backend", "NAME [MODEL]", "switch backend"),
     ("preset", "PRESET", "switch the link"),
     ("sim", "on|off", "tasks cross the link"),
@@ -15,6 +15,7 @@ pub const COMMAND_TABLE: [(&str, &str, &str); 14] = [
     ("verify", "", "verify the audit chain"),
     ("cancel", "", "cancel the selected task"),
     ("undo", "[SEQ]", "undo a file tool call"),
+    ("policy", "reload", "reload the policy set"),
     ("bench", "[F] [N] [LVL]", "run benchmarks"),
     ("mouse", "[on|off]", "clicks and wheel"),
     ("help", "", "this help"),
@@ -186,6 +187,14 @@ impl App {
                     FlashLevel::Error,
                 ),
             },
+            ("policy", value) => match value.map(str::to_ascii_lowercase).as_deref() {
+                Some("reload") => return vec![Command::ReloadPolicy],
+                _ => self.flash(
+                    ":policy reload loads the policy files again (`veyra policy replay` tries a \
+                     set against the log first)",
+                    FlashLevel::Error,
+                ),
+            },
             ("verify", None) => return self.update(Action::VerifyAudit),
             ("cancel", None) => return self.update(Action::CancelTask),
             ("help", None) => {
@@ -269,6 +278,7 @@ impl App {
                         .collect(),
                     "theme" => self.themes.iter().map(|t| t.name.clone()).collect(),
                     "mouse" | "sim" => vec!["on".to_string(), "off".to_string()],
+                    "policy" => vec!["reload".to_string()],
                     "bench" => std::iter::once("all".to_string())
                         .chain(
                             crate::benchmarks::FamilyId::ALL

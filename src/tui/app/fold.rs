@@ -69,6 +69,16 @@ impl App {
         self.violation_count = 0;
         self.confirmations.clear();
         self.confirm = None;
+        // The snapshot holds the benchmark run going (or the last one), told again from its
+        // start; a run this console just asked for stays, to take its news.
+        if self
+            .bench
+            .run
+            .as_ref()
+            .is_some_and(|r| r.state != BenchState::Starting || r.id.is_some())
+        {
+            self.bench.run = None;
+        }
         if missed > 0 {
             self.missed_events = self.missed_events.saturating_add(missed);
             self.flash(

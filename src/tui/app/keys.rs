@@ -242,8 +242,9 @@ impl App {
             }
             Action::Quit => {
                 let active = self.active_tasks();
-                // A benchmark run going is work the operator would lose too.
-                if active > 0 || self.bench_running() {
+                // A benchmark run going is work the operator would lose too; an attached
+                // console's runtime keeps both.
+                if !self.attached && (active > 0 || self.bench_running()) {
                     self.overlay = Some(Overlay::ConfirmQuit { active });
                 } else {
                     self.quit = true;

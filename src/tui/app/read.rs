@@ -234,6 +234,12 @@ impl App {
         self.peer.as_deref()
     }
 
+    /// The runtime is another process's: quitting cancels none of its work, so `q` asks
+    /// nothing.
+    pub fn set_attached(&mut self, attached: bool) {
+        self.attached = attached;
+    }
+
     /// Says where the runtime is (see [`App::peer`]).
     pub fn set_peer(&mut self, peer: Option<String>) {
         self.peer = peer;

@@ -106,6 +106,13 @@ fn quitting_asks_while_tasks_are_active() {
 
     let mut idle = super::tests::app();
     assert_eq!(idle.handle_key(&key('q')), vec![Command::Quit]);
+
+    // An attached console's runtime keeps its tasks: nothing to warn of, q quits.
+    let mut attached = super::tests::app();
+    attached.set_attached(true);
+    attached.apply(submitted(1));
+    assert_eq!(attached.handle_key(&key('q')), vec![Command::Quit]);
+    assert_eq!(attached.overlay, None);
 }
 
 #[test]
@@ -616,6 +623,16 @@ fn the_command_line_runs_commands_and_explains_mistakes() {
         vec![Command::SetSimulated(false)]
     );
     assert_eq!(app.run_command("sim ON"), vec![Command::SetSimulated(true)]);
+    assert_eq!(
+        app.run_command("policy reload"),
+        vec![Command::ReloadPolicy]
+    );
+    assert!(app.run_command("policy").is_empty());
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.level == FlashLevel::Error && f.text.contains(":policy reload"))
+    );
     assert!(app.run_command("sim maybe").is_empty());
     assert_eq!(
         app.flash.as_ref().map(|f| (f.text.as_str(), f.level)),
@@ -975,6 +992,7 @@ fn the_command_line_recalls_history_and_completes() {
     app.handle_key(&named(KeyCode::Esc));
     app.handle_key(&key(':'));
     app.handle_key(&key('p'));
+    app.handle_key(&key('r'));
     app.handle_key(&named(KeyCode::Tab));
     assert_eq!(app.command.as_ref().unwrap().text, "pr");
     assert_eq!(app.flash.as_ref().unwrap().text, "preset priority");

@@ -145,6 +145,7 @@ fn a_scenario_may_not_switch_the_backend_or_undo() {
     for (line, why) in [
         ("backend openai gpt-4o", "another backend"),
         (":undo 3", "change files"),
+        ("Policy reload", "what the runtime allows"),
     ] {
         let text = format!("steps:\n  - command: '{line}'\n");
         let e = Scenario::parse(&text, "t.yaml")

@@ -47,18 +47,21 @@ impl BenchRun {
 }
 
 impl App {
-    /// Whether the task just submitted belongs to the console's benchmark run (and is counted
-    /// in its row, not listed): the core says who asked for each task, and a run's tasks are
-    /// asked for by `benchmark` while the run goes.
+    /// Whether the task just submitted is a benchmark run's (and is counted in the run's row,
+    /// never listed): the core says who asked for each task, and a run's tasks are asked for
+    /// by `benchmark`. Those of the run going are counted in flight; one of a run this console
+    /// never saw going (it ended before a console attached) is simply not listed.
     pub(in crate::tui::app) fn claim_bench_task(
         &mut self,
         id: ExecutionId,
         actor: Option<&str>,
     ) -> bool {
-        if actor != Some(crate::benchmarks::ACTOR) || !self.bench_running() {
+        if actor != Some(crate::benchmarks::ACTOR) {
             return false;
         }
-        self.bench.in_flight.insert(id);
+        if self.bench_running() {
+            self.bench.in_flight.insert(id);
+        }
         true
     }
 

@@ -1,0 +1,506 @@
+//! The runtime's benchmark runs: one at a time, owned by the process that hosts the runtime,
+//! whoever asked for it — the hosting console's `b`, `veyra bench` in another shell, or a
+//! console attached over SSH. A run is the same [`Runner`] `veyra bench` always used, on the
+//! runtime's own core, so its items pass the same gate and land in the same audit trail (each
+//! naming the client that asked, when one did).
+//!
+//! What a run does is told as [`BenchNews`]: [`BenchNews::Began`] (what it runs and who asked),
+//! the runner's [`Progress`], then [`BenchNews::Ended`]. Every sink added with
+//! [`BenchHost::tap`] (the serving runtime's journal, which fans the news out to attached
+//! consoles and keeps the run for those that attach later) and every [`BenchHost::subscribe`]r
+//! (the hosting console, a `veyra bench` that follows its run) gets each piece once, in order.
+//!
+//! A runtime whose audit trail is kept in memory (the demo's) keeps its runs in memory too:
+//! they never join `bench.db` or its history.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::benchmarks::request::BenchRequest;
+use crate::benchmarks::stats::RunSummary;
+use crate::benchmarks::store::{self as bench_store, BenchStore, RunInfo};
+use crate::benchmarks::{BenchTask, Difficulty, FamilyId, Progress, RunPlan, Runner};
+use crate::core::{Caller, VeyraCore};
+
+/// How long closing waits for a cancelled run to record that it stopped.
+const CLOSE_WAIT: Duration = Duration::from_secs(3);
+
+/// Characters per token in the estimate of a plan's prompt tokens (a common rule of thumb for
+/// English text; the plan says it is an estimate).
+const CHARS_PER_TOKEN: u64 = 4;
+
+/// A run begins: what it runs, and who asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Began {
+    /// The run resumed, when it is one (a new run's id comes with its first progress).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed: Option<String>,
+    /// Its families, in order.
+    pub families: Vec<FamilyId>,
+    /// Tasks per family.
+    pub count: u32,
+    /// Difficulty.
+    pub difficulty: Difficulty,
+    /// Generator seed.
+    pub seed: u64,
+    /// Times each task runs.
+    pub epochs: u32,
+    /// V-Score weight of each family.
+    pub weights: BTreeMap<FamilyId, f64>,
+    /// The backend every item goes to.
+    pub backend: String,
+    /// Its model.
+    pub model: String,
+    /// Who asked: `operator` on the hosting console, else the client as the runtime saw it.
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+impl Began {
+    /// `families · count × difficulty · seed S`, as the Benchmarks pane titles a run.
+    pub fn label(&self) -> String {
+        format!(
+            "{} · {} × {} · seed {}",
+            self.families
+                .iter()
+                .map(|f| f.name())
+                .collect::<Vec<_>>()
+                .join(","),
+            self.count,
+            self.difficulty,
+            self.seed
+        )
+    }
+}
+
+/// What a benchmark run does, as its host tells it (tagged by `news`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "news", rename_all = "snake_case")]
+pub enum BenchNews {
+    /// A run begins.
+    Began(Began),
+    /// The runner's progress.
+    Progress {
+        /// What it did.
+        progress: Progress,
+    },
+    /// The run ended.
+    Ended {
+        /// The run as stored at the end, when it got that far.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "Option<serde_json::Value>")]
+        run: Option<RunInfo>,
+        /// Its summary over everything finished (`veyra bench schema` describes it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "Option<serde_json::Value>")]
+        summary: Option<RunSummary>,
+        /// Why it failed, when it did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+}
+
+impl BenchNews {
+    /// True for the last news of a run.
+    pub fn is_end(&self) -> bool {
+        matches!(self, BenchNews::Ended { .. })
+    }
+}
+
+/// What a run would cost, for the operator to approve before it starts off the mock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BenchPlan {
+    /// What was asked (started as is on approval).
+    pub request: BenchRequest,
+    /// Families, with the configuration's defaults filled in.
+    pub families: Vec<FamilyId>,
+    /// Tasks per family.
+    pub count: u32,
+    /// Difficulty.
+    pub difficulty: Difficulty,
+    /// Times each task runs.
+    pub epochs: u32,
+    /// Executions in all: families × count × epochs (a dialogue task's turns are more).
+    pub executions: usize,
+    /// The backend the run would use.
+    pub backend: String,
+    /// Its model.
+    pub model: String,
+    /// Input tokens the prompts come to, estimated as their characters ÷ 4 (system prompt
+    /// included, every epoch; answers, tool results and later dialogue turns not counted).
+    pub prompt_tokens: u64,
+}
+
+/// Where news goes: false once the far end is gone (it is then forgotten).
+type Sink = Box<dyn Fn(&BenchNews) -> bool + Send + Sync>;
+
+/// Tasks generated for a plan shown to the operator, kept for the run they approve.
+struct Planned {
+    request: BenchRequest,
+    plan: RunPlan,
+    tasks: Vec<BenchTask>,
+}
+
+/// The run going, if any.
+struct Current {
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+    by: String,
+    /// Set just before the run's end is told: whoever hears it may start the next at once.
+    ended: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Current {
+    fn going(&self) -> bool {
+        !self.ended.load(std::sync::atomic::Ordering::SeqCst) && !self.task.is_finished()
+    }
+}
+
+/// See the module docs. Cheap to share (`Arc`).
+pub struct BenchHost {
+    core: VeyraCore,
+    path: PathBuf,
+    /// Why runs are not kept in `bench.db`, when they are not.
+    unkept: Option<&'static str>,
+    store: Mutex<Option<Arc<BenchStore>>>,
+    planned: Arc<Mutex<Option<Planned>>>,
+    current: Mutex<Option<Current>>,
+    /// Cancels every run (a cassette's tripwire holds it).
+    outer: CancellationToken,
+    sinks: Arc<Mutex<Vec<Sink>>>,
+}
+
+impl std::fmt::Debug for BenchHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BenchHost")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+impl BenchHost {
+    /// The runs of `core`'s runtime, kept in `bench.db` beside its audit store.
+    pub fn new(core: &VeyraCore) -> Arc<BenchHost> {
+        BenchHost::with_cancel(core, CancellationToken::new())
+    }
+
+    /// As [`BenchHost::new`], every run also stopped by `outer`.
+    pub fn with_cancel(core: &VeyraCore, outer: CancellationToken) -> Arc<BenchHost> {
+        Arc::new(BenchHost {
+            core: core.clone(),
+            path: bench_store::default_path(core.config()),
+            unkept: unkept(core.config()),
+            store: Mutex::new(None),
+            planned: Arc::default(),
+            current: Mutex::new(None),
+            outer,
+            sinks: Arc::default(),
+        })
+    }
+
+    /// Why runs are not kept in `bench.db` here, when they are not.
+    pub fn unkept(&self) -> Option<&'static str> {
+        self.unkept
+    }
+
+    /// The store runs are kept in, opened on first use (in memory when runs are not kept).
+    pub fn store(&self) -> Result<Arc<BenchStore>, String> {
+        let mut slot = locked(&self.store);
+        if let Some(s) = slot.as_ref() {
+            return Ok(Arc::clone(s));
+        }
+        let opened = match self.unkept {
+            Some(_) => BenchStore::in_memory(),
+            None => BenchStore::open(&self.path),
+        };
+        let s = Arc::new(opened.map_err(|e| e.to_string())?);
+        *slot = Some(Arc::clone(&s));
+        Ok(s)
+    }
+
+    /// Adds a sink every piece of news is handed to, in order, from the run's own task; it
+    /// must not block. It stays until it returns false.
+    pub fn tap(&self, sink: impl Fn(&BenchNews) -> bool + Send + Sync + 'static) {
+        locked(&self.sinks).push(Box::new(sink));
+    }
+
+    /// Every piece of news from now on, until the receiver is dropped.
+    pub fn subscribe(&self) -> UnboundedReceiver<BenchNews> {
+        let (tx, rx) = unbounded_channel();
+        self.tap(move |news| tx.send(news.clone()).is_ok());
+        rx
+    }
+
+    fn publish(sinks: &Mutex<Vec<Sink>>, news: &BenchNews) {
+        locked(sinks).retain(|sink| sink(news));
+    }
+
+    /// True while a run has not ended.
+    pub fn running(&self) -> bool {
+        locked(&self.current).as_ref().is_some_and(Current::going)
+    }
+
+    /// The run `request` asks for, over the configuration's `bench:` defaults.
+    fn run_plan(&self, request: &BenchRequest) -> Result<RunPlan, String> {
+        let mut plan =
+            RunPlan::from_config(&self.core.config().bench).map_err(|e| e.to_string())?;
+        if let Some(f) = &request.families {
+            plan.families = f.clone();
+        }
+        plan.count = request.count.unwrap_or(plan.count);
+        plan.difficulty = request.difficulty.unwrap_or(plan.difficulty);
+        plan.seed = request.seed.unwrap_or(plan.seed);
+        plan.epochs = request.epochs.unwrap_or(plan.epochs);
+        if plan
+            .families
+            .iter()
+            .all(|f| plan.weights.get(f).copied().unwrap_or(1.0) == 0.0)
+        {
+            return Err(
+                "every family chosen weighs 0 in bench.weights, so the V-Score is undefined; pick \
+                 another family or give one a positive weight"
+                    .into(),
+            );
+        }
+        Ok(plan)
+    }
+
+    /// Works out what `request` would run (the tasks generated off the async threads and kept
+    /// for the run, if it is approved) and what it would cost.
+    pub async fn plan(&self, request: BenchRequest) -> Result<BenchPlan, String> {
+        let plan = self.run_plan(&request)?;
+        let (backend, model) = (self.core.backend_name(), self.core.model_name());
+        let planned = Arc::clone(&self.planned);
+        tokio::task::spawn_blocking(move || {
+            let tasks = plan.generate().map_err(|e| e.to_string())?;
+            let shown = bench_plan(&request, &plan, &tasks, backend, model);
+            *locked(&planned) = Some(Planned {
+                request,
+                plan,
+                tasks,
+            });
+            Ok(shown)
+        })
+        .await
+        .map_err(|e| format!("working out the plan: {e}"))?
+    }
+
+    /// Starts a run of `request` over the configuration's `bench:` defaults (with the tasks
+    /// generated for its plan, when one was approved), or finishes stored run `resume`. `by`
+    /// is the client that asked (`None`: the hosting process's operator). `headless` for a run
+    /// whose asker watches only it (`veyra bench`): it keeps as many items in flight as the
+    /// runner's default, not a console's few. The run's news follows; an error says why
+    /// nothing started.
+    pub fn start(
+        &self,
+        request: &BenchRequest,
+        resume: Option<&str>,
+        by: Option<Caller>,
+        headless: bool,
+    ) -> Result<Began, String> {
+        let mut current = locked(&self.current);
+        if let Some(c) = current.as_ref().filter(|c| c.going()) {
+            return Err(format!(
+                "a benchmark run is already going (started by {}); cancel it first",
+                c.by
+            ));
+        }
+        let store = self.store()?;
+        let who = by
+            .as_ref()
+            .map_or_else(|| "operator".to_string(), Caller::to_string);
+        let (began, work) = match resume {
+            Some(run) => {
+                let info = store.resolve(run).map_err(|e| e.to_string())?;
+                if info.status == crate::benchmarks::RunStatus::Complete {
+                    return Err(format!(
+                        "benchmark run {} is already complete; nothing to resume (see `veyra \
+                         bench show {}`)",
+                        info.id, info.id
+                    ));
+                }
+                let began = Began {
+                    resumed: Some(info.id.clone()),
+                    families: info.families.clone(),
+                    count: info.count,
+                    difficulty: info.difficulty,
+                    seed: info.seed,
+                    epochs: info.epochs,
+                    weights: info.weights.clone(),
+                    backend: self.core.backend_name(),
+                    model: self.core.model_name(),
+                    by: who.clone(),
+                    at: Utc::now(),
+                };
+                (began, Work::Resume(info.id))
+            }
+            None => {
+                let planned = locked(&self.planned)
+                    .take()
+                    .filter(|p| &p.request == request);
+                let (plan, tasks) = match planned {
+                    Some(p) => (p.plan, Some(p.tasks)),
+                    None => (self.run_plan(request)?, None),
+                };
+                let began = Began {
+                    resumed: None,
+                    families: plan.families.clone(),
+                    count: plan.count,
+                    difficulty: plan.difficulty,
+                    seed: plan.seed,
+                    epochs: plan.epochs,
+                    weights: plan
+                        .families
+                        .iter()
+                        .map(|f| (*f, plan.weights.get(f).copied().unwrap_or(1.0)))
+                        .collect(),
+                    backend: self.core.backend_name(),
+                    model: self.core.model_name(),
+                    by: who.clone(),
+                    at: Utc::now(),
+                };
+                (began, Work::New(Box::new(plan), tasks))
+            }
+        };
+        // A console's run keeps twice the slots in flight, not the headless run's hundreds:
+        // the operator's own prompts wait behind fewer items, and twice the slots still keeps
+        // every slot busy while half the items wait on the audit log's commit.
+        let mut runner = Runner::new(self.core.clone(), store).with_caller(by);
+        if !headless {
+            let slots = self.core.config().runtime.max_concurrent;
+            runner = runner.with_in_flight(slots.saturating_mul(2));
+        }
+        let cancel = self.outer.child_token();
+        let token = cancel.clone();
+        let sinks = Arc::clone(&self.sinks);
+        let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ended_flag = Arc::clone(&ended);
+        BenchHost::publish(&sinks, &BenchNews::Began(began.clone()));
+        let task = tokio::spawn(async move {
+            let progress_sinks = Arc::clone(&sinks);
+            let mut on_progress = move |progress| {
+                BenchHost::publish(&progress_sinks, &BenchNews::Progress { progress });
+            };
+            let report = match work {
+                Work::New(plan, Some(tasks)) => {
+                    runner
+                        .start_with_tasks(&plan, tasks, &token, &mut on_progress)
+                        .await
+                }
+                Work::New(plan, None) => runner.start(&plan, &token, &mut on_progress).await,
+                Work::Resume(run) => runner.resume(&run, &token, &mut on_progress).await,
+            };
+            let news = match report {
+                Ok(report) => BenchNews::Ended {
+                    run: Some(report.info),
+                    summary: Some(report.summary),
+                    error: None,
+                },
+                Err(e) => BenchNews::Ended {
+                    run: None,
+                    summary: None,
+                    error: Some(e.to_string()),
+                },
+            };
+            ended_flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            BenchHost::publish(&sinks, &news);
+        });
+        *current = Some(Current {
+            cancel,
+            task,
+            by: who,
+            ended,
+        });
+        Ok(began)
+    }
+
+    /// Cancels the run going (what finished stays in the store); an error when none is.
+    pub fn cancel(&self) -> Result<(), String> {
+        match locked(&self.current).as_ref().filter(|c| c.going()) {
+            Some(c) => {
+                c.cancel.cancel();
+                Ok(())
+            }
+            None => Err("no benchmark run is going".into()),
+        }
+    }
+
+    /// Cancels a run still going and gives it a moment to record that it stopped.
+    pub async fn close(&self) {
+        let current = locked(&self.current).take();
+        if let Some(c) = current {
+            c.cancel.cancel();
+            if tokio::time::timeout(CLOSE_WAIT, c.task).await.is_err() {
+                tracing::warn!(
+                    "the benchmark run did not stop in time; `veyra bench --resume` finishes it"
+                );
+            }
+        }
+    }
+}
+
+/// What a run does: a new plan (with its tasks, when they were generated for its approval), or
+/// the rest of a stored run.
+enum Work {
+    New(Box<RunPlan>, Option<Vec<BenchTask>>),
+    Resume(String),
+}
+
+/// Why a runtime on `config` keeps its runs out of `bench.db`, when it does: an audit trail
+/// kept in memory (the demo's) goes with the runtime, and so do its runs — a tour's run must
+/// not join the operator's history or its sparkline.
+pub fn unkept(config: &crate::config::VeyraConfig) -> Option<&'static str> {
+    match config.governance.store {
+        crate::config::AuditStoreKind::Memory => {
+            Some("the audit trail is in memory here, so runs are not kept")
+        }
+        crate::config::AuditStoreKind::Sqlite => None,
+    }
+}
+
+/// What the operator is asked to approve for `plan` and its generated `tasks`.
+fn bench_plan(
+    request: &BenchRequest,
+    plan: &RunPlan,
+    tasks: &[BenchTask],
+    backend: String,
+    model: String,
+) -> BenchPlan {
+    let chars: u64 = tasks
+        .iter()
+        .map(|t| (t.prompt.chars().count() + t.system.chars().count()) as u64)
+        .sum();
+    BenchPlan {
+        request: request.clone(),
+        families: plan.families.clone(),
+        count: plan.count,
+        difficulty: plan.difficulty,
+        epochs: plan.epochs,
+        executions: tasks.len().saturating_mul(plan.epochs as usize),
+        backend,
+        model,
+        prompt_tokens: chars
+            .div_ceil(CHARS_PER_TOKEN)
+            .saturating_mul(u64::from(plan.epochs)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

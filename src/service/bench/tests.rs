@@ -1,0 +1,208 @@
+//! The runtime's benchmark runs on their own: plans, one run at a time, news in order,
+//! cancelling and resuming, and a demo's runs kept out of `bench.db`.
+
+use std::time::Duration;
+
+use super::*;
+use crate::benchmarks::{Difficulty, FamilyId::Cplc, RunStatus};
+
+/// A configuration on the mock whose stores live in `dir`.
+fn config_in(dir: &std::path::Path) -> crate::config::VeyraConfig {
+    let mut config = crate::config::VeyraConfig::default();
+    config.governance.store_path = Some(dir.join("audit.db"));
+    config.latency.simulate = false;
+    config
+}
+
+fn request() -> BenchRequest {
+    BenchRequest {
+        families: Some(vec![Cplc]),
+        count: Some(3),
+        difficulty: Some(Difficulty::Easy),
+        seed: Some(7),
+        epochs: Some(2),
+    }
+}
+
+/// The news up to the run's end, waiting at most a minute for each (a guard against a hang,
+/// not a measurement).
+async fn until_end(news: &mut UnboundedReceiver<BenchNews>) -> Vec<BenchNews> {
+    let mut seen = Vec::new();
+    loop {
+        let piece = tokio::time::timeout(Duration::from_secs(60), news.recv())
+            .await
+            .expect("news within a minute")
+            .expect("the host is there");
+        let end = piece.is_end();
+        seen.push(piece);
+        if end {
+            return seen;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_counts_the_executions_and_the_run_approved_takes_its_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = VeyraCore::new(config_in(dir.path())).unwrap();
+    let host = BenchHost::new(&core);
+    let plan = host.plan(request()).await.unwrap();
+    let tasks = host.run_plan(&request()).unwrap().generate().unwrap();
+    let chars: usize = tasks
+        .iter()
+        .map(|t| t.prompt.chars().count() + t.system.chars().count())
+        .sum();
+    assert_eq!(plan.executions, 3 * 2, "3 tasks × 2 epochs");
+    assert_eq!(plan.prompt_tokens, chars.div_ceil(4) as u64 * 2);
+    assert!(plan.prompt_tokens > 0);
+    assert_eq!((plan.backend.as_str(), plan.epochs), ("mock", 2));
+    assert_eq!(plan.families, vec![Cplc]);
+    // The run approved takes the tasks generated for its plan.
+    let began = host.start(&request(), None, None, false).unwrap();
+    assert!(host.planned.lock().unwrap().is_none());
+    assert_eq!(
+        (began.families, began.count, began.by.as_str()),
+        (vec![Cplc], 3, "operator")
+    );
+    host.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_run_at_a_time_told_in_order_to_every_sink_and_cancelled_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_in(dir.path());
+    // Slow enough that the run is still going when it is cancelled.
+    config.model.mock.token_delay_ms = 20;
+    let core = VeyraCore::new(config).unwrap();
+    let host = BenchHost::new(&core);
+    let mut first = host.subscribe();
+    let mut second = host.subscribe();
+    assert_eq!(host.cancel().unwrap_err(), "no benchmark run is going");
+    let by = Caller {
+        pid: Some(4242),
+        uid: 1000,
+        transport: "unix".into(),
+    };
+    let big = BenchRequest {
+        count: Some(200),
+        ..request()
+    };
+    host.start(&big, None, Some(by), false).unwrap();
+    let refused = host.start(&request(), None, None, false).unwrap_err();
+    assert!(
+        refused.contains("already going") && refused.contains("4242"),
+        "{refused}"
+    );
+    // The run's first news: it began, then the runner started it.
+    let began = first.recv().await.unwrap();
+    let BenchNews::Began(began) = began else {
+        panic!("{began:?}")
+    };
+    assert!(began.by.contains("4242"), "{}", began.by);
+    assert!(matches!(
+        first.recv().await.unwrap(),
+        BenchNews::Progress {
+            progress: Progress::Started { .. }
+        }
+    ));
+    host.cancel().unwrap();
+    let seen = until_end(&mut first).await;
+    let Some(BenchNews::Ended {
+        run: Some(info),
+        summary: Some(_),
+        error: None,
+    }) = seen.last()
+    else {
+        panic!("{:?}", seen.last())
+    };
+    assert_eq!(info.status, RunStatus::Cancelled);
+    // Every sink got the same news in the same order.
+    let all = until_end(&mut second).await;
+    assert_eq!(all.len(), seen.len() + 2);
+    assert_eq!(&all[2..], &seen[..]);
+    // Resuming finishes it; a complete run is not resumed again.
+    let id = info.id.clone();
+    let began = host
+        .start(&BenchRequest::default(), Some(&id), None, false)
+        .unwrap();
+    assert_eq!(began.resumed.as_deref(), Some(id.as_str()));
+    host.close().await;
+    let refused = host
+        .start(&BenchRequest::default(), Some("no-such-run"), None, false)
+        .unwrap_err();
+    assert!(refused.contains("no-such-run"), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_run_finishes_and_then_cannot_be_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = VeyraCore::new(config_in(dir.path())).unwrap();
+    let host = BenchHost::new(&core);
+    let mut news = host.subscribe();
+    let first = BenchRequest {
+        epochs: Some(1),
+        ..request()
+    };
+    host.start(&first, None, None, false).unwrap();
+    let seen = until_end(&mut news).await;
+    let Some(BenchNews::Ended {
+        run: Some(info), ..
+    }) = seen.last()
+    else {
+        panic!("{:?}", seen.last())
+    };
+    assert_eq!(info.status, RunStatus::Complete);
+    let refused = host
+        .start(&BenchRequest::default(), Some(&info.id), None, false)
+        .unwrap_err();
+    assert!(refused.contains("already complete"), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demos_runs_stay_in_memory_out_of_bench_db() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_in(dir.path());
+    crate::tui::apply_demo(&mut config).unwrap();
+    // The tour's Mars link and slow tokens are not what this test is about.
+    config.latency.simulate = false;
+    config.model.mock.token_delay_ms = 0;
+    let core = VeyraCore::new(config).unwrap();
+    let host = BenchHost::new(&core);
+    assert!(host.unkept().is_some());
+    let mut news = host.subscribe();
+    let request = BenchRequest {
+        epochs: Some(1),
+        ..request()
+    };
+    host.start(&request, None, None, false).unwrap();
+    let seen = until_end(&mut news).await;
+    assert!(
+        matches!(seen.last(), Some(BenchNews::Ended { error: None, .. })),
+        "{seen:?}"
+    );
+    host.close().await;
+    assert!(!dir.path().join("bench.db").exists());
+    // A runtime with a durable audit store keeps its runs.
+    let kept = BenchHost::new(&VeyraCore::new(config_in(dir.path())).unwrap());
+    assert!(kept.unkept().is_none());
+}
+
+#[test]
+fn news_round_trips_through_json() {
+    let news = BenchNews::Progress {
+        progress: Progress::TaskFinished {
+            family: Cplc,
+            task_id: "cplc-1".into(),
+            cluster: "cplc-1".into(),
+            epoch: 1,
+            score: 0.5,
+            reason: "half".into(),
+            failed: false,
+            done: 1,
+            total: 3,
+        },
+    };
+    let text = serde_json::to_string(&news).unwrap();
+    assert!(text.contains(r#""news":"progress""#) && text.contains(r#""step":"task_finished""#));
+    assert_eq!(serde_json::from_str::<BenchNews>(&text).unwrap(), news);
+}
