@@ -44,7 +44,7 @@ pub(crate) mod testing;
 mod tools;
 mod undo;
 
-pub use caller::{Caller, as_caller};
+pub use caller::{Caller, WithClient, as_caller};
 use emitter::{Emitter, Watchers};
 pub use request::{
     AuditHealth, BeforeTools, ConfirmationPolicy, ExecutionRequest, ExecutionResult, HealthReport,

@@ -52,7 +52,7 @@ use super::framework::{
 use super::stats::{self, Estimate, RunSummary};
 use super::store::{BenchStore, RunInfo, RunStatus, TaskResult, task_scores};
 use crate::config::{BenchConfig, VeyraConfig};
-use crate::core::{ExecutionResult, VeyraCore};
+use crate::core::{ExecutionResult, VeyraCore, WithClient};
 use crate::error::VeyraError;
 use crate::events::Event;
 use crate::governance::{AuditEventType, AuditRecord, summarize_input};
@@ -519,7 +519,8 @@ impl Runner {
                 (f.family.name().to_string(), v)
             })
             .collect();
-        let entry = trail.record(AuditRecord {
+        let entry = trail.record(
+            AuditRecord {
             event_type: AuditEventType::Benchmark,
             actor: ACTOR.into(),
             action: if resumed { "resume_run" } else { "run" }.into(),
@@ -555,7 +556,8 @@ impl Runner {
                 "finished_now": finished_now,
                 "summary": { "v_score": estimate(&summary.v_score.score), "families": families },
             }),
-        })
+        }
+        .with_client(self.caller.as_ref()))
         .await?;
         self.core.bus().publish(Event::AuditRecorded {
             seq: entry.seq,

@@ -154,12 +154,16 @@ enum Host {
 }
 
 impl Host {
-    /// Starts the run; its news follows ([`Host::next`]).
-    async fn start(&self, request: BenchRequest, resume: Option<String>) -> Result<(), VeyraError> {
+    /// Starts the run; its news follows ([`Host::next`]). Its number, to cancel it by.
+    async fn start(
+        &self,
+        request: BenchRequest,
+        resume: Option<String>,
+    ) -> Result<u64, VeyraError> {
         match self {
             Host::Here { runs, .. } => runs
                 .start(&request, resume.as_deref(), None, true)
-                .map(drop)
+                .map(|began| began.number)
                 .map_err(VeyraError::Usage),
             Host::Attached { client, .. } => client
                 .request(crate::service::protocol::Request::BenchStart {
@@ -168,7 +172,13 @@ impl Host {
                     follow: true,
                 })
                 .await
-                .map(drop)
+                .and_then(|reply| match reply {
+                    crate::service::protocol::Reply::BenchStarted { began } => Ok(began.number),
+                    other => Err(crate::service::protocol::RpcError {
+                        kind: "bad_response".into(),
+                        message: format!("the runtime answered with an unexpected {other:?}"),
+                    }),
+                })
                 .map_err(|e| match e.kind.as_str() {
                     "usage" => VeyraError::Usage(e.message),
                     _ => VeyraError::Runtime(e.message),
@@ -230,11 +240,12 @@ enum Stop {
 }
 
 impl Stop {
-    async fn cancel(&self) {
+    /// Cancels run `number` (never one started after it).
+    async fn cancel(&self, number: u64) {
         let _ = match self {
-            Stop::Here(runs) => runs.cancel(),
+            Stop::Here(runs) => runs.cancel(Some(number)),
             Stop::There(client) => client
-                .request(crate::service::protocol::Request::BenchCancel)
+                .request(crate::service::protocol::Request::BenchCancel { run: Some(number) })
                 .await
                 .map(drop)
                 .map_err(|e| e.message),
@@ -360,7 +371,7 @@ async fn bench_run(
         seed: Some(plan.seed),
         epochs: Some(plan.epochs),
     };
-    host.start(request, args.resume.clone()).await?;
+    let number = host.start(request, args.resume.clone()).await?;
     let stopped_by: Arc<std::sync::OnceLock<StopSignal>> = Arc::default();
     let mut bars = Bars::new(std::io::stderr().is_terminal());
     let watcher = {
@@ -383,7 +394,7 @@ async fn bench_run(
                 },
                 false,
             );
-            stop.cancel().await;
+            stop.cancel(number).await;
             let second = signals.recv().await;
             say("veyra: interrupted twice; not waiting", true);
             std::process::exit(match second {
@@ -409,7 +420,10 @@ async fn bench_run(
     let (run, summary, error) = ended?;
     if let Some(e) = host.tripped() {
         if let Some(info) = &run {
-            eprintln!("veyra: run {} stopped; it is kept as cancelled", info.id);
+            eprintln!(
+                "veyra: run {} stopped; it is kept as cancelled",
+                crate::sanitize::sanitize_line(&info.id)
+            );
         }
         return Err(e);
     }
@@ -422,6 +436,9 @@ async fn bench_run(
             ));
         }
     };
+    // The id came from a runtime, perhaps over a socket: it reaches a terminal sanitized.
+    let mut info = info;
+    info.id = crate::sanitize::sanitize_line(&info.id).into_owned();
     let cancelled = info.status != RunStatus::Complete;
     // The whole document (every task read back from the store) only when it is written out or
     // counted: the table needs just the run and its summary, computed from the same results.

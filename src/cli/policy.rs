@@ -202,6 +202,13 @@ pub fn policy_replay(
         replay_text(&report, candidate)
     };
     print_all(&out)?;
+    let unreadable: u64 = report.unreadable.values().sum();
+    if unreadable > 0 {
+        eprintln!(
+            "veyra: {unreadable} recorded decisions could not be rebuilt and were not replayed \
+             (see `unreadable` in --json): the answer covers the rest only"
+        );
+    }
     Ok(if report.flips() {
         ExitCode::Flips
     } else {

@@ -58,3 +58,22 @@ pub(crate) fn stamp(mut record: AuditRecord) -> AuditRecord {
     }
     record
 }
+
+/// `metadata.client` for a record written outside the act's own task (a benchmark run's
+/// `BENCHMARK` entry, written when the run ends): set from `caller` when there is one.
+pub trait WithClient {
+    /// The record with `metadata.client` set from `caller`, when there is one.
+    fn with_client(self, caller: Option<&Caller>) -> Self;
+}
+
+impl WithClient for AuditRecord {
+    fn with_client(mut self, caller: Option<&Caller>) -> Self {
+        if let Some(caller) = caller
+            && let Some(map) = self.metadata.as_object_mut()
+            && let Ok(client) = serde_json::to_value(caller)
+        {
+            map.insert("client".into(), client);
+        }
+        self
+    }
+}

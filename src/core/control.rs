@@ -192,34 +192,55 @@ impl VeyraCore {
     /// hashes. A set that does not load changes nothing, and the error says where it is
     /// wrong. Returns the hashes before and after.
     pub async fn reload_policy(&self) -> Result<(String, String), VeyraError> {
+        let hash = |p: &dyn crate::governance::PolicyEngine| {
+            p.set_hash().unwrap_or_else(|| "unknown".into())
+        };
+        let from = hash(self.inner.policy_engine().as_ref());
         let config = self.inner.config.governance.clone();
         let loaded = tokio::task::spawn_blocking(move || {
             crate::governance::CedarEngine::from_config(&config)
         })
         .await
-        .map_err(|e| VeyraError::Runtime(format!("loading the policy set: {e}")))??;
-        let new: Arc<dyn crate::governance::PolicyEngine> = Arc::new(loaded);
-        super::probe_policy(new.as_ref(), &self.inner.config)?;
-        let hash = |p: &dyn crate::governance::PolicyEngine| {
-            p.set_hash().unwrap_or_else(|| "unknown".into())
+        .map_err(|e| VeyraError::Runtime(format!("loading the policy set: {e}")))
+        .and_then(|r| r.map_err(VeyraError::from))
+        .and_then(|engine| {
+            let engine: Arc<dyn crate::governance::PolicyEngine> = Arc::new(engine);
+            super::probe_policy(engine.as_ref(), &self.inner.config).map(|()| engine)
+        });
+        let new = match loaded {
+            Ok(engine) => engine,
+            Err(e) => {
+                // Tried and refused: on the record too, with why; the set in force stays.
+                self.inner
+                    .record(
+                        AuditRecord {
+                            event_type: AuditEventType::ConfigChange,
+                            actor: "operator".into(),
+                            action: "reload_policy".into(),
+                            resource: format!(
+                                "policy:{}",
+                                from.chars().take(16).collect::<String>()
+                            ),
+                            outcome: "failure".into(),
+                            input_summary: summarize_input(&e.to_string()),
+                            metadata: serde_json::json!({ "from": from, "error": e.to_string() }),
+                        },
+                        None,
+                    )
+                    .await?;
+                return Err(e);
+            }
         };
         let to = hash(new.as_ref());
         let sources = new.sources();
-        let previous = {
-            let mut p = match self.inner.policy.write() {
-                Ok(g) => g,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            std::mem::replace(&mut *p, new)
-        };
-        let from = hash(previous.as_ref());
+        // Recorded before it is in force: a set the trail could not record never decides.
         self.inner
             .record(
                 AuditRecord {
                     event_type: AuditEventType::ConfigChange,
                     actor: "operator".into(),
                     action: "reload_policy".into(),
-                    resource: format!("policy:{}", &to[..to.len().min(16)]),
+                    resource: format!("policy:{}", to.chars().take(16).collect::<String>()),
                     outcome: "success".into(),
                     input_summary: summarize_input(&sources.join(", ")),
                     metadata: serde_json::json!({
@@ -231,6 +252,13 @@ impl VeyraCore {
                 None,
             )
             .await?;
+        {
+            let mut p = match self.inner.policy.write() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            *p = new;
+        }
         tracing::info!(from = %from, to = %to, "policy set reloaded");
         Ok((from, to))
     }

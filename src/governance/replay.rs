@@ -157,7 +157,13 @@ pub fn replay(
         until: window.until,
     };
     let mut examples = (0usize, 0usize);
+    // Only what was verified: an entry appended since (entries are numbered from 1) waits for
+    // the next replay.
+    let verified_up_to = verified.entries;
     trail.scan_matching(&filter, &mut |entry| {
+        if entry.seq > verified_up_to {
+            return;
+        }
         report.decided += 1;
         let set = entry
             .metadata

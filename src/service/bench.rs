@@ -41,6 +41,9 @@ const CHARS_PER_TOKEN: u64 = 4;
 /// A run begins: what it runs, and who asked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Began {
+    /// The run's number in this runtime (from 1): what a cancel names, so it stops this run
+    /// and never one started after it.
+    pub number: u64,
     /// The run resumed, when it is one (a new run's id comes with its first progress).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumed: Option<String>,
@@ -158,6 +161,8 @@ struct Current {
     by: String,
     /// Set just before the run's end is told: whoever hears it may start the next at once.
     ended: Arc<std::sync::atomic::AtomicBool>,
+    /// [`Began::number`].
+    number: u64,
 }
 
 impl Current {
@@ -174,7 +179,9 @@ pub struct BenchHost {
     unkept: Option<&'static str>,
     store: Mutex<Option<Arc<BenchStore>>>,
     planned: Arc<Mutex<Option<Planned>>>,
-    current: Mutex<Option<Current>>,
+    current: Arc<Mutex<Option<Current>>>,
+    /// The number the next run gets.
+    next_number: std::sync::atomic::AtomicU64,
     /// Cancels every run (a cassette's tripwire holds it).
     outer: CancellationToken,
     sinks: Arc<Mutex<Vec<Sink>>>,
@@ -209,7 +216,8 @@ impl BenchHost {
             unkept: unkept(core.config()),
             store: Mutex::new(None),
             planned: Arc::default(),
-            current: Mutex::new(None),
+            current: Arc::default(),
+            next_number: std::sync::atomic::AtomicU64::new(1),
             outer,
             sinks: Arc::default(),
         })
@@ -241,10 +249,20 @@ impl BenchHost {
         locked(&self.sinks).push(Box::new(sink));
     }
 
-    /// Every piece of news from now on, until the receiver is dropped.
+    /// Every piece of news from now on, until the receiver is dropped (the hosting process's
+    /// own console and `veyra bench`: they read as fast as runs report).
     pub fn subscribe(&self) -> UnboundedReceiver<BenchNews> {
         let (tx, rx) = unbounded_channel();
         self.tap(move |news| tx.send(news.clone()).is_ok());
+        rx
+    }
+
+    /// As [`BenchHost::subscribe`], holding at most `capacity` pieces not yet read: a reader
+    /// that falls further behind is dropped (its receiver then ends before the run's end), so
+    /// a client that reads slowly cannot make the runtime hold a run's news without bound.
+    pub fn subscribe_bounded(&self, capacity: usize) -> tokio::sync::mpsc::Receiver<BenchNews> {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
+        self.tap(move |news| tx.try_send(news.clone()).is_ok());
         rx
     }
 
@@ -268,6 +286,31 @@ impl BenchHost {
         plan.difficulty = request.difficulty.unwrap_or(plan.difficulty);
         plan.seed = request.seed.unwrap_or(plan.seed);
         plan.epochs = request.epochs.unwrap_or(plan.epochs);
+        // A request may come over the socket: held to what the configuration allows.
+        use crate::config::bench::{RANGE_BENCH_COUNT, RANGE_BENCH_EPOCHS};
+        if !RANGE_BENCH_COUNT.contains(&u64::from(plan.count)) {
+            return Err(format!(
+                "count {} is out of range: {}–{} tasks per family",
+                plan.count,
+                RANGE_BENCH_COUNT.start(),
+                RANGE_BENCH_COUNT.end()
+            ));
+        }
+        if !RANGE_BENCH_EPOCHS.contains(&u64::from(plan.epochs)) {
+            return Err(format!(
+                "epochs {} is out of range: {}–{}",
+                plan.epochs,
+                RANGE_BENCH_EPOCHS.start(),
+                RANGE_BENCH_EPOCHS.end()
+            ));
+        }
+        if plan.families.is_empty() {
+            return Err("no family chosen; name one, or all".into());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(twice) = plan.families.iter().find(|f| !seen.insert(**f)) {
+            return Err(format!("family {} is named twice", twice.name()));
+        }
         if plan
             .families
             .iter()
@@ -323,6 +366,9 @@ impl BenchHost {
             ));
         }
         let store = self.store()?;
+        let number = self
+            .next_number
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let who = by
             .as_ref()
             .map_or_else(|| "operator".to_string(), Caller::to_string);
@@ -337,6 +383,7 @@ impl BenchHost {
                     ));
                 }
                 let began = Began {
+                    number,
                     resumed: Some(info.id.clone()),
                     families: info.families.clone(),
                     count: info.count,
@@ -360,6 +407,7 @@ impl BenchHost {
                     None => (self.run_plan(request)?, None),
                 };
                 let began = Began {
+                    number,
                     resumed: None,
                     families: plan.families.clone(),
                     count: plan.count,
@@ -392,21 +440,34 @@ impl BenchHost {
         let sinks = Arc::clone(&self.sinks);
         let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let ended_flag = Arc::clone(&ended);
+        let slot = Arc::clone(&self.current);
         BenchHost::publish(&sinks, &BenchNews::Began(began.clone()));
         let task = tokio::spawn(async move {
             let progress_sinks = Arc::clone(&sinks);
             let mut on_progress = move |progress| {
                 BenchHost::publish(&progress_sinks, &BenchNews::Progress { progress });
             };
-            let report = match work {
-                Work::New(plan, Some(tasks)) => {
-                    runner
-                        .start_with_tasks(&plan, tasks, &token, &mut on_progress)
-                        .await
+            let run = async {
+                match work {
+                    Work::New(plan, Some(tasks)) => {
+                        runner
+                            .start_with_tasks(&plan, tasks, &token, &mut on_progress)
+                            .await
+                    }
+                    Work::New(plan, None) => runner.start(&plan, &token, &mut on_progress).await,
+                    Work::Resume(run) => runner.resume(&run, &token, &mut on_progress).await,
                 }
-                Work::New(plan, None) => runner.start(&plan, &token, &mut on_progress).await,
-                Work::Resume(run) => runner.resume(&run, &token, &mut on_progress).await,
             };
+            // A run that panicked still ends, saying so: followers never wait for an end that
+            // cannot come.
+            let report = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(crate::error::VeyraError::Runtime(
+                        "the benchmark run stopped on an internal error (a panic; see the log)"
+                            .into(),
+                    ))
+                });
             let news = match report {
                 Ok(report) => BenchNews::Ended {
                     run: Some(report.info),
@@ -419,6 +480,9 @@ impl BenchHost {
                     error: Some(e.to_string()),
                 },
             };
+            // Ended and told under the slot's lock: no next run can begin (and be told) between
+            // the two, so every sink hears this run's end before the next one's start.
+            let _slot = locked(&slot);
             ended_flag.store(true, std::sync::atomic::Ordering::SeqCst);
             BenchHost::publish(&sinks, &news);
         });
@@ -427,17 +491,26 @@ impl BenchHost {
             task,
             by: who,
             ended,
+            number,
         });
         Ok(began)
     }
 
-    /// Cancels the run going (what finished stays in the store); an error when none is.
-    pub fn cancel(&self) -> Result<(), String> {
+    /// Cancels the run going (what finished stays in the store) — only run `number` when one
+    /// is named, so a cancel meant for a run that ended never stops the next; an error when
+    /// there is nothing to cancel.
+    pub fn cancel(&self, number: Option<u64>) -> Result<(), String> {
         match locked(&self.current).as_ref().filter(|c| c.going()) {
-            Some(c) => {
+            Some(c) if number.is_none_or(|n| n == c.number) => {
                 c.cancel.cancel();
                 Ok(())
             }
+            Some(c) => Err(format!(
+                "benchmark run {} is not going (run {} is, started by {})",
+                number.unwrap_or_default(),
+                c.number,
+                c.by
+            )),
             None => Err("no benchmark run is going".into()),
         }
     }

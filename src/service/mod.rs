@@ -340,12 +340,12 @@ impl Handle {
         }
     }
 
-    /// Cancels the runtime's benchmark run.
-    pub async fn bench_cancel(&self) -> Result<(), String> {
+    /// Cancels the runtime's benchmark run (`run` only, when named).
+    pub async fn bench_cancel(&self, run: Option<u64>) -> Result<(), String> {
         match self {
-            Handle::Local(_, runs) => runs.cancel(),
+            Handle::Local(_, runs) => runs.cancel(run),
             Handle::Attached(client) => client
-                .request(Request::BenchCancel)
+                .request(Request::BenchCancel { run })
                 .await
                 .map(drop)
                 .map_err(said),

@@ -183,7 +183,12 @@ pub enum Request {
         follow: bool,
     },
     /// Cancel the runtime's benchmark run; what finished is kept.
-    BenchCancel,
+    BenchCancel {
+        /// Only this run (its `began.number`), so a cancel meant for a run that ended never
+        /// stops the next; absent: whichever run is going.
+        #[serde(default)]
+        run: Option<u64>,
+    },
     /// Load the runtime's policy set again from its files and put it in force
     /// ([`Reply::PolicyReloaded`]); a set that does not load changes nothing.
     ReloadPolicy,

@@ -400,9 +400,13 @@ async fn connection(
         while in_flight.try_join_next().is_some() {}
     };
     // A client that followed its own prompts is gone: nobody will read their answers.
-    if follows.bench.load(Ordering::SeqCst) {
-        tracing::info!(client = %caller, "the client following the benchmark run left; cancelling it");
-        let _ = shared.bench.cancel();
+    let followed = match follows.bench.lock() {
+        Ok(f) => *f,
+        Err(poisoned) => *poisoned.into_inner(),
+    };
+    if let Some(run) = followed {
+        tracing::info!(client = %caller, run, "the client following a benchmark run left; cancelling it");
+        let _ = shared.bench.cancel(Some(run));
     }
     let orphans: Vec<ExecutionId> = match follows.executions.lock() {
         Ok(mut set) => set.drain().collect(),

@@ -785,10 +785,16 @@ async fn a_follower_that_leaves_cancels_its_run_and_an_attached_console_cancels_
         .unwrap()
         .unwrap();
     let handle = Handle::Attached(Box::new(console));
-    handle.bench_start(small_run(300)).await.unwrap();
+    let began = handle.bench_start(small_run(300)).await.unwrap();
     let again = handle.bench_start(small_run(2)).await.unwrap_err();
     assert!(again.contains("already going"), "{again}");
-    handle.bench_cancel().await.unwrap();
+    // A cancel naming another run is refused; naming this one stops it.
+    let wrong = handle
+        .bench_cancel(Some(began.number + 7))
+        .await
+        .unwrap_err();
+    assert!(wrong.contains("is not going"), "{wrong}");
+    handle.bench_cancel(Some(began.number)).await.unwrap();
     let status = loop {
         let piece = tokio::time::timeout(Duration::from_secs(60), news.recv())
             .await
@@ -800,7 +806,7 @@ async fn a_follower_that_leaves_cancels_its_run_and_an_attached_console_cancels_
     };
     assert_eq!(status, Some(crate::benchmarks::RunStatus::Cancelled));
     assert_eq!(
-        handle.bench_cancel().await.unwrap_err(),
+        handle.bench_cancel(None).await.unwrap_err(),
         "no benchmark run is going"
     );
     // A plan comes back with the runtime's figures.

@@ -185,19 +185,24 @@ impl Dispatch<'_> {
                 });
             }
             Command::ReloadPolicy => self.order(|runtime, notices| async move {
+                // The hashes may come over a socket: shortened by characters, sanitized.
+                let short = |h: &str| {
+                    crate::sanitize::sanitize_line(&h.chars().take(12).collect::<String>())
+                        .into_owned()
+                };
                 let note = match runtime.reload_policy().await {
                     Ok((from, to)) if from == to => Notice::Flash(
                         format!(
                             "policy set reloaded: unchanged ({}); recorded in the audit trail",
-                            &to[..to.len().min(12)]
+                            short(&to)
                         ),
                         FlashLevel::Info,
                     ),
                     Ok((from, to)) => Notice::Flash(
                         format!(
                             "policy set reloaded: {} → {}; recorded in the audit trail",
-                            &from[..from.len().min(12)],
-                            &to[..to.len().min(12)]
+                            short(&from),
+                            short(&to)
                         ),
                         FlashLevel::Info,
                     ),
@@ -214,7 +219,7 @@ impl Dispatch<'_> {
                 let updates = self.bench.sender();
                 self.order(move |runtime, _| async move {
                     if let Err(e) = runtime.bench_start(request).await {
-                        let _ = updates.send(BenchUpdate::Ended(Err(e)));
+                        let _ = updates.send(BenchUpdate::NotStarted(e));
                     }
                 });
             }
@@ -226,8 +231,11 @@ impl Dispatch<'_> {
                 });
             }
             Command::CancelBench => {
-                self.order(|runtime, notices| async move {
-                    if let Err(e) = runtime.bench_cancel().await {
+                // The run the pane shows, and no other: a cancel that arrives after it ended
+                // never stops the next.
+                let run = self.app.bench().run.as_ref().and_then(|r| r.number);
+                self.order(move |runtime, notices| async move {
+                    if let Err(e) = runtime.bench_cancel(run).await {
                         let _ = notices.send(Notice::Flash(
                             format!("benchmark run not cancelled: {e}"),
                             FlashLevel::Error,

@@ -511,12 +511,28 @@ fn a_serving_runtime_reloads_its_policy_set_audited_and_a_broken_one_changes_not
     let mut cmd = sb.cmd();
     cmd.args(["audit", "list", "--json", "--type", "CONFIG_CHANGE"]);
     let list = run(cmd);
-    let change: serde_json::Value = list
+    let changes: Vec<serde_json::Value> = list
         .stdout
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .find(|e| e["action"] == "reload_policy")
+        .filter(|e| e["action"] == "reload_policy")
+        .collect();
+    let change = changes
+        .iter()
+        .find(|e| e["outcome"] == "success")
         .unwrap_or_else(|| panic!("{}", list.stdout));
+    // The refused attempt is on the record too, with why.
+    let refused = changes
+        .iter()
+        .find(|e| e["outcome"] == "failure")
+        .unwrap_or_else(|| panic!("{}", list.stdout));
+    assert!(
+        refused["metadata"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("broken.cedar"),
+        "{refused}"
+    );
     assert_eq!(change["metadata"]["to"], ok["to"]);
     assert_eq!(change["metadata"]["from"], ok["from"]);
     assert_eq!(change["metadata"]["client"]["transport"], "stdio");

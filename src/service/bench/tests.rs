@@ -77,7 +77,7 @@ async fn one_run_at_a_time_told_in_order_to_every_sink_and_cancelled_on_request(
     let host = BenchHost::new(&core);
     let mut first = host.subscribe();
     let mut second = host.subscribe();
-    assert_eq!(host.cancel().unwrap_err(), "no benchmark run is going");
+    assert_eq!(host.cancel(None).unwrap_err(), "no benchmark run is going");
     let by = Caller {
         pid: Some(4242),
         uid: 1000,
@@ -87,7 +87,7 @@ async fn one_run_at_a_time_told_in_order_to_every_sink_and_cancelled_on_request(
         count: Some(200),
         ..request()
     };
-    host.start(&big, None, Some(by), false).unwrap();
+    let first_run = host.start(&big, None, Some(by), false).unwrap().number;
     let refused = host.start(&request(), None, None, false).unwrap_err();
     assert!(
         refused.contains("already going") && refused.contains("4242"),
@@ -105,7 +105,9 @@ async fn one_run_at_a_time_told_in_order_to_every_sink_and_cancelled_on_request(
             progress: Progress::Started { .. }
         }
     ));
-    host.cancel().unwrap();
+    // A cancel naming another run stops nothing.
+    assert!(host.cancel(Some(first_run + 1)).is_err());
+    host.cancel(Some(first_run)).unwrap();
     let seen = until_end(&mut first).await;
     let Some(BenchNews::Ended {
         run: Some(info),
@@ -205,4 +207,95 @@ fn news_round_trips_through_json() {
     let text = serde_json::to_string(&news).unwrap();
     assert!(text.contains(r#""news":"progress""#) && text.contains(r#""step":"task_finished""#));
     assert_eq!(serde_json::from_str::<BenchNews>(&text).unwrap(), news);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runs_end_is_told_before_the_next_begins_and_an_old_cancel_stops_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = VeyraCore::new(config_in(dir.path())).unwrap();
+    let host = BenchHost::new(&core);
+    let mut news = host.subscribe();
+    let tiny = BenchRequest {
+        count: Some(1),
+        epochs: Some(1),
+        ..request()
+    };
+    // Each run started the moment the one before is told to have ended, as a client that
+    // hears the end and starts again does.
+    let mut numbers = Vec::new();
+    for _ in 0..5 {
+        let began = loop {
+            match host.start(&tiny, None, None, false) {
+                Ok(b) => break b,
+                Err(e) if e.contains("already going") => tokio::task::yield_now().await,
+                Err(e) => panic!("{e}"),
+            }
+        };
+        numbers.push(began.number);
+        let seen = until_end(&mut news).await;
+        // Every piece between this run's began and its end is this run's.
+        let BenchNews::Began(b) = &seen[0] else {
+            panic!("{seen:?}")
+        };
+        assert_eq!(b.number, began.number);
+        assert_eq!(
+            seen.iter()
+                .filter(|n| matches!(n, BenchNews::Began(_)))
+                .count(),
+            1
+        );
+        // A cancel meant for this run, arriving after its end, stops nothing.
+        assert!(host.cancel(Some(began.number)).is_err());
+    }
+    assert_eq!(numbers, vec![1, 2, 3, 4, 5]);
+}
+
+#[tokio::test]
+async fn a_request_from_the_wire_is_held_to_the_configurations_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = VeyraCore::new(config_in(dir.path())).unwrap();
+    let host = BenchHost::new(&core);
+    for (bad, needle) in [
+        (
+            BenchRequest {
+                count: Some(4_000_000_000),
+                ..request()
+            },
+            "count 4000000000 is out of range",
+        ),
+        (
+            BenchRequest {
+                count: Some(0),
+                ..request()
+            },
+            "count 0 is out of range",
+        ),
+        (
+            BenchRequest {
+                epochs: Some(1_000),
+                ..request()
+            },
+            "epochs 1000 is out of range",
+        ),
+        (
+            BenchRequest {
+                families: Some(vec![]),
+                ..request()
+            },
+            "no family",
+        ),
+        (
+            BenchRequest {
+                families: Some(vec![Cplc, Cplc]),
+                ..request()
+            },
+            "named twice",
+        ),
+    ] {
+        let planned = host.plan(bad.clone()).await.unwrap_err();
+        assert!(planned.contains(needle), "{planned}");
+        let started = host.start(&bad, None, None, false).unwrap_err();
+        assert!(started.contains(needle), "{started}");
+    }
+    assert!(!host.running());
 }

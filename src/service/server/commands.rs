@@ -14,14 +14,18 @@ use crate::events::ExecutionId;
 use crate::service::detail;
 use crate::service::protocol::{self, Reply, Request, RpcError, ServerMessage};
 
+/// Benchmark news a following client may fall behind by before its run is cancelled: a run
+/// of 7 families × 1,000 tasks × 9 epochs, whole, however slowly it reads.
+const FOLLOWED_NEWS: usize = 65_536;
+
 /// What a client follows: its own prompts (cancelled when it leaves), and whether it follows
 /// the benchmark run (cancelled likewise).
 #[derive(Debug, Default)]
 pub(super) struct Follows {
     /// Its followed executions not yet ended.
     pub executions: Mutex<HashSet<ExecutionId>>,
-    /// True while it follows the runtime's benchmark run.
-    pub bench: std::sync::atomic::AtomicBool,
+    /// The benchmark run it follows, while it does.
+    pub bench: Mutex<Option<u64>>,
 }
 
 pub(super) fn response(id: u64, result: Result<Reply, RpcError>) -> String {
@@ -247,7 +251,14 @@ pub(super) async fn request(
             .await
             .map(|(from, to)| Reply::PolicyReloaded { from, to })
             .map_err(|e| rpc_error(&e)),
-        Request::BenchCancel => shared.bench.cancel().map(|()| Reply::Done).map_err(usage),
+        Request::BenchCancel { run } => {
+            tracing::info!(client = %caller, run = ?run, "a client cancels the benchmark run");
+            shared
+                .bench
+                .cancel(run)
+                .map(|()| Reply::Done)
+                .map_err(usage)
+        }
     };
     let _ = control.send(response(id, result)).await;
 }
@@ -300,12 +311,12 @@ async fn follow_bench(
     request: &crate::benchmarks::request::BenchRequest,
     resume: Option<&str>,
     control: &mpsc::Sender<String>,
-    following: &std::sync::atomic::AtomicBool,
+    following: &Mutex<Option<u64>>,
 ) {
-    use std::sync::atomic::Ordering;
-    // Subscribed before the run starts, so its first news cannot be missed; no other run can
-    // start while this one goes, so every piece after it is this run's.
-    let mut news = shared.bench.subscribe();
+    use crate::service::bench::BenchNews;
+    // Subscribed before the run starts, so none of its news can be missed; what came before
+    // its own `began` (the end of the run before it) is not its.
+    let mut news = shared.bench.subscribe_bounded(FOLLOWED_NEWS);
     let began = match shared
         .bench
         .start(request, resume, Some(caller.clone()), true)
@@ -316,31 +327,56 @@ async fn follow_bench(
             return;
         }
     };
-    // The connection's end cancels the run while this is set, even before this notices.
-    following.store(true, Ordering::SeqCst);
+    let number = began.number;
+    // The connection's end cancels this run while this is set, even before this notices.
+    set_following(following, Some(number));
     let mut gone = control
         .send(response(id, Ok(Reply::BenchStarted { began })))
         .await
         .is_err();
+    let mut ours = false;
+    let mut ended = false;
     while !gone && let Some(piece) = news.recv().await {
-        // Its own `began` was the response.
-        if matches!(piece, crate::service::bench::BenchNews::Began(_)) {
+        if let BenchNews::Began(b) = &piece {
+            // Its own `began` was the response.
+            ours = b.number == number;
             continue;
         }
-        let end = piece.is_end();
+        if !ours {
+            continue;
+        }
+        ended = piece.is_end();
         gone = control
             .send(protocol::line(&ServerMessage::Bench { news: piece }))
             .await
             .is_err();
-        if end {
-            following.store(false, Ordering::SeqCst);
-            return;
+        if ended {
+            break;
         }
     }
-    following.store(false, Ordering::SeqCst);
-    if gone {
-        tracing::info!(client = %caller, "the client following a benchmark run left; cancelling it");
-        let _ = shared.bench.cancel();
+    set_following(following, None);
+    if ended {
+        return;
+    }
+    if !gone {
+        // The news outran the client by more than the runtime holds for it.
+        let _ = control
+            .send(protocol::line(&ServerMessage::Closing {
+                reason: format!(
+                    "this client fell more than {FOLLOWED_NEWS} benchmark news behind; its run \
+                     {number} was cancelled (finish it with `veyra bench --resume`)"
+                ),
+            }))
+            .await;
+    }
+    tracing::info!(client = %caller, run = number, "the client following a benchmark run left; cancelling it");
+    let _ = shared.bench.cancel(Some(number));
+}
+
+fn set_following(following: &Mutex<Option<u64>>, run: Option<u64>) {
+    match following.lock() {
+        Ok(mut f) => *f = run,
+        Err(poisoned) => *poisoned.into_inner() = run,
     }
 }
 

@@ -17,10 +17,12 @@ const WRITE_BATCH: usize = 64 * 1024;
 
 /// The beat events are written to clients on: one frame of a console drawing at its default 30
 /// frames a second, so an attached console shows an event at most one frame later than the
-/// hosting one. A stream's one write (and one wake-up) per token per client becomes one per
-/// beat, on a beat all writers share (`next_beat`): with 16 followers the runtime's processor
-/// time per 1,000-token stream went from 1.47× one follower's (a write per token) and 1.37×
-/// (a timer per writer) to 1.16–1.18× (`cargo bench --bench service`).
+/// hosting one (with up to [`BEAT_SHARE`] followers; see [`beat`]). A stream's one write (and
+/// one wake-up) per token per client becomes one per beat, on a beat all writers share
+/// (`next_beat`). With 16 followers the runtime's processor time per 1,000-token stream was
+/// 1.47× one follower's with a write per token, 1.37× with a timer per writer, 1.16–1.23× on
+/// one shared 30 ms beat, and 1.09× with the beat shared out ([`beat`]; `cargo bench --bench
+/// service`).
 const LINGER: std::time::Duration = std::time::Duration::from_millis(30);
 
 /// Sends a client its queue: control lines (responses, a followed execution's events) and, with
@@ -101,7 +103,7 @@ pub(super) async fn writer(
             subscription = None;
         }
         if linger {
-            let until = tokio::time::sleep_until(next_beat());
+            let until = tokio::time::sleep_until(next_beat(journal.clients()));
             tokio::pin!(until);
             tokio::select! {
                 () = &mut until => {}
@@ -125,14 +127,30 @@ pub(super) async fn writer(
     }
 }
 
-/// The next [`LINGER`] boundary of one clock every writer shares: the writers of all clients
+/// Clients with events that share one [`LINGER`] of writes: past them, the beat lengthens by a
+/// [`LINGER`] per [`BEAT_SHARE`] clients more.
+pub(super) const BEAT_SHARE: usize = 4;
+
+/// How long events wait for their write with `clients` attached for events: one frame
+/// ([`LINGER`]) for up to [`BEAT_SHARE`] of them, a frame more for each [`BEAT_SHARE`] beyond.
+/// The runtime then writes to its followers about `BEAT_SHARE` times a frame whatever their
+/// number — each write wakes the reader on the far end of a socket, the cost that grows with
+/// every follower (`perf` of 16 followers of a stream: the kernel's socket wake-ups were the
+/// largest share) — and a follower's events come at most a beat late: 30 ms with 4, 120 ms
+/// with 16, 480 ms with the 64 a runtime serves at most.
+pub(super) fn beat(clients: usize) -> std::time::Duration {
+    let shares = u32::try_from(clients.div_ceil(BEAT_SHARE).max(1)).unwrap_or(u32::MAX);
+    LINGER.saturating_mul(shares)
+}
+
+/// The next [`beat`] boundary of one clock every writer shares: the writers of all clients
 /// wake on the same beat, one timer firing and one wake-up of the runtime's threads for all of
 /// them, rather than one each at its own moment.
-fn next_beat() -> tokio::time::Instant {
+fn next_beat(clients: usize) -> tokio::time::Instant {
     static EPOCH: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
     let epoch = *EPOCH.get_or_init(tokio::time::Instant::now);
     let now = tokio::time::Instant::now();
-    let period = LINGER.as_nanos().max(1);
+    let period = beat(clients).as_nanos().max(1);
     let since = now.saturating_duration_since(epoch).as_nanos();
     let next = (since / period + 1) * period;
     epoch + std::time::Duration::from_nanos(u64::try_from(next).unwrap_or(u64::MAX))
@@ -173,4 +191,20 @@ async fn flush(write: &mut tokio::net::unix::OwnedWriteHalf, buf: &mut Vec<u8>) 
         );
     }
     ok
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::beat;
+
+    #[test]
+    fn the_beat_is_a_frame_for_four_followers_and_a_frame_more_per_four_beyond() {
+        let ms = |n| beat(n).as_millis();
+        assert_eq!((ms(0), ms(1), ms(4)), (30, 30, 30));
+        assert_eq!((ms(5), ms(8), ms(9)), (60, 60, 90));
+        assert_eq!((ms(16), ms(64)), (120, 480));
+        assert!(beat(usize::MAX) >= Duration::from_secs(1));
+    }
 }

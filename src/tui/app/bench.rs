@@ -174,6 +174,8 @@ pub struct BenchRun {
     pub suite: Option<Suite>,
     /// Who asked for it (`operator` on the hosting console, else the client).
     pub by: String,
+    /// Its number in the runtime, once it began there (what `c` cancels).
+    pub number: Option<u64>,
 }
 
 impl BenchRun {
@@ -181,6 +183,7 @@ impl BenchRun {
     pub fn new(label: String, now: DateTime<Utc>) -> Self {
         BenchRun {
             by: "operator".into(),
+            number: None,
             backend: String::new(),
             model: String::new(),
             suite: None,
@@ -319,6 +322,8 @@ pub struct BenchView {
 pub enum BenchUpdate {
     /// A run began on the runtime: this console's, or one another client asked for.
     Began(crate::service::bench::Began),
+    /// The run this console asked for did not start, and why.
+    NotStarted(String),
     /// The runner's progress.
     Progress(Progress),
     /// The run ended: its summary over everything finished, or why it failed.
@@ -405,13 +410,14 @@ impl App {
             .bench
             .run
             .as_ref()
-            .is_some_and(|r| r.state == BenchState::Starting && r.id.is_none());
+            .is_some_and(|r| r.state == BenchState::Starting && r.number.is_none());
         if !ours {
             self.new_bench_run(began.label());
         }
         let Some(run) = self.bench.run.as_mut() else {
             return;
         };
+        run.number = Some(began.number);
         run.label = began.label();
         run.by = crate::sanitize::sanitize_line(&began.by).into_owned();
         run.backend = crate::sanitize::sanitize_line(&began.backend).into_owned();
@@ -467,6 +473,19 @@ impl App {
     fn fold_bench(&mut self, update: BenchUpdate) {
         match update {
             BenchUpdate::Began(began) => self.bench_began(began),
+            BenchUpdate::NotStarted(e) => {
+                // Only the run this console asked for, if no run took its place meanwhile.
+                if let Some(run) = self
+                    .bench
+                    .run
+                    .as_mut()
+                    .filter(|r| r.state == BenchState::Starting && r.number.is_none())
+                {
+                    run.ended = Some(self.now);
+                    run.state = BenchState::Failed(crate::sanitize::sanitize_line(&e).into());
+                }
+                self.flash(format!("benchmark run not started: {e}"), FlashLevel::Error);
+            }
             BenchUpdate::Unkept(why) => self.bench.unkept = Some(why),
             BenchUpdate::Plan(Ok(plan)) => {
                 if self.bench_running() {
@@ -534,7 +553,8 @@ impl App {
         };
         match p {
             Progress::Started { run_id, families } => {
-                run.id = Some(run_id);
+                // The id may come from a runtime over a socket: kept sanitized.
+                run.id = Some(crate::sanitize::sanitize_line(&run_id).into_owned());
                 run.state = BenchState::Running;
                 run.families = families
                     .iter()

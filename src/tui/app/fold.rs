@@ -75,7 +75,7 @@ impl App {
             .bench
             .run
             .as_ref()
-            .is_some_and(|r| r.state != BenchState::Starting || r.id.is_some())
+            .is_some_and(|r| r.state != BenchState::Starting || r.number.is_some())
         {
             self.bench.run = None;
         }

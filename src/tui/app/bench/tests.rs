@@ -590,3 +590,56 @@ fn while_running_the_v_score_covers_only_the_families_with_a_finished_task() {
         "{copied}"
     );
 }
+
+fn began(number: u64, by: &str) -> BenchUpdate {
+    BenchUpdate::Began(crate::service::bench::Began {
+        number,
+        resumed: None,
+        families: vec![Cplc],
+        count: 3,
+        difficulty: crate::benchmarks::Difficulty::Easy,
+        seed: 1,
+        epochs: 1,
+        weights: [(Cplc, 1.0)].into_iter().collect(),
+        backend: "mock".into(),
+        model: "veyra-mock-1".into(),
+        by: by.into(),
+        at: now(),
+    })
+}
+
+#[test]
+fn a_run_another_client_started_is_shown_and_a_refused_start_here_does_not_fail_it() {
+    // Another client's run, while this console shows none: it joins the pane, saying who.
+    let mut app = app_at(now());
+    app.apply_bench(began(4, "pid 77, uid 0, unix"));
+    let run = app.bench().run.as_ref().unwrap();
+    assert_eq!(
+        (run.number, run.by.as_str()),
+        (Some(4), "pid 77, uid 0, unix")
+    );
+    assert_eq!(run.label, "cplc · 3 × easy · seed 1");
+    assert!(app.bench_running());
+
+    // `b` here just as another client's run begins: that run takes the pane; this console's
+    // start, refused, says so and fails nothing.
+    let mut app = app_at(now());
+    let _ = app.handle_key(&key('b'));
+    app.apply_bench(began(5, "pid 78, uid 0, unix"));
+    app.apply_bench(BenchUpdate::NotStarted(
+        "a benchmark run is already going (started by pid 78, uid 0, unix)".into(),
+    ));
+    let run = app.bench().run.as_ref().unwrap();
+    assert_eq!(run.number, Some(5));
+    assert_eq!(run.state, BenchState::Starting);
+    assert!(app.flash.as_ref().unwrap().text.contains("not started"));
+
+    // A start refused with nothing else going: this console's run shows why.
+    let mut app = app_at(now());
+    let _ = app.handle_key(&key('b'));
+    app.apply_bench(BenchUpdate::NotStarted("count 0 is out of range".into()));
+    assert_eq!(
+        app.bench().run.as_ref().unwrap().state,
+        BenchState::Failed("count 0 is out of range".into())
+    );
+}
