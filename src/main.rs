@@ -85,9 +85,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
     }
     // `bench schema` prints a constant; it needs no configuration.
     if let Some(Command::Bench(args)) = &cli.command
-        && matches!(args.command, Some(BenchCommand::Schema))
+        && let Some(BenchCommand::Schema { suite }) = args.command
     {
-        return cli::bench_schema();
+        return cli::bench_schema(suite);
     }
     let loaded = cli::load(cli.config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -47,6 +47,7 @@ pub mod runner;
 pub mod scratch;
 pub mod stats;
 pub mod store;
+pub mod suite;
 pub mod tome;
 pub mod wmrt;
 

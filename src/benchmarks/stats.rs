@@ -234,6 +234,13 @@ fn estimate(units: &[(String, f64)], clustered: bool, scale: Scale) -> (Estimate
     (Estimate::new(m, standard_error(&values), lo, hi), n)
 }
 
+/// The estimate of independent scores in `[0, 1]` (an eval suite's samples): the rule a
+/// family that is not clustered gets, Wilson's interval included.
+pub fn scores_estimate(values: &[f64]) -> Estimate {
+    let units: Vec<(String, f64)> = values.iter().map(|v| (String::new(), *v)).collect();
+    estimate(&units, false, Scale::Scores).0
+}
+
 /// Combines family estimates with weights: `Σ w m / Σ w`, `√(Σ w² SE²) / Σ w` (no SE when any
 /// family has none). Equal weights when all given weights are zero.
 fn combine(parts: &[(f64, Estimate)], lo: f64, hi: f64) -> Estimate {

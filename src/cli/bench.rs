@@ -7,7 +7,8 @@
 //! writes it to a file as well. Ctrl-C cancels the run (what finished is kept; `--resume RUN`
 //! finishes it) and exits 1. `--record DIR` keeps the run's model calls in a cassette and
 //! `--replay DIR [--paced]` runs it again from one (see [`crate::benchmarks::cassette`]); a
-//! cassette that does not fit the run stops it with exit 2.
+//! cassette that does not fit the run stops it with exit 2. `--suite FILE` runs a user's eval
+//! suite instead ([`suite`]).
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -31,14 +32,22 @@ use crate::signals::StopSignal;
 mod args;
 mod cassette;
 mod past;
+mod suite;
 mod tables;
 
 pub use args::{BenchArgs, BenchCommand, BenchRunArgs, FamilyList};
 use past::{bench_compare, bench_list, bench_show};
 use tables::run_table;
 
-/// `veyra bench schema`: needs no configuration.
-pub fn bench_schema() -> Result<ExitCode, VeyraError> {
+/// `veyra bench schema [--suite]`: the run document's schema, or a YAML suite's; needs no
+/// configuration.
+pub fn bench_schema(suite: bool) -> Result<ExitCode, VeyraError> {
+    if suite {
+        return print_all(&json_pretty(
+            &crate::benchmarks::suite::format::schema(),
+            "the suite schema",
+        )?);
+    }
     print_all(export::SCHEMA)
 }
 
@@ -52,11 +61,12 @@ pub async fn bench(
 ) -> Result<ExitCode, VeyraError> {
     let path = bench_store::default_path(&loaded.config);
     match args.command {
+        None if args.run.suite.is_some() => suite::suite_run(args.run, loaded, standalone).await,
         None => bench_run(args.run, loaded, &path, standalone).await,
         Some(BenchCommand::List { json }) => bench_list(&path, json),
         Some(BenchCommand::Show { run, json }) => bench_show(&path, &run, json),
         Some(BenchCommand::Compare { a, b, json }) => bench_compare(&path, &a, &b, json),
-        Some(BenchCommand::Schema) => bench_schema(),
+        Some(BenchCommand::Schema { suite }) => bench_schema(suite),
     }
 }
 

@@ -5,7 +5,11 @@
 //! families, difficulties and runs are usage errors (exit 2) that list the valid names; the
 //! `bench:` config section is validated like the others. What must not score does not: the
 //! mock's echo of a question, a constant light time, a content-free IMDP plan; a family at 0
-//! has an interval honest at the bound; `bench --help` lists every family.
+//! has an interval honest at the bound; `bench --help` lists every family. `--suite FILE`
+//! runs a user's suite: bad files are refused naming the sample and the field (exit 2), the
+//! mock's echo scores 0 on the shipped suites, a right model 1 with Wilson's interval, a hedge
+//! 0; JSONL datasets import with `question`/`answer` or `--map`; `bench schema --suite` prints
+//! the YAML format's JSON Schema.
 
 use serde_json::Value;
 
@@ -1008,4 +1012,211 @@ fn bench_help_lists_every_family() {
     for f in veyra::benchmarks::FamilyId::ALL {
         assert!(help.contains(f.name()), "{} missing:\n{help}", f.name());
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// veyra bench --suite
+
+fn shipped_suite(name: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("configs/suites")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+const SMALL_SUITE: &str = "name: small\nversion: \"2\"\nscorer: {type: number, tolerance: 0.5}\nsamples:\n  - {id: a, input: 'What is 6 times 7?', target: 42}\n  - {id: b, input: 'What is 50 minus 8?', target: 42}\n  - {id: c, input: 'What is 84 halved?', target: 42}\n";
+
+/// Runs `bench --suite FILE --json` with `config` (a mock script, or none) and returns the
+/// document.
+fn suite_json(sb: &Sandbox, config: Option<&str>, suite: &str, extra: &[&str]) -> Value {
+    let mut c = sb.cmd();
+    if let Some(yaml) = config {
+        c.arg("--config").arg(sb.write("mock.yaml", yaml));
+    }
+    c.args(["bench", "--suite", suite, "--json"]).args(extra);
+    let r = run(c);
+    assert_eq!(
+        r.code,
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        r.stdout,
+        r.stderr
+    );
+    serde_json::from_str(&r.stdout).expect("one JSON document")
+}
+
+#[test]
+fn a_bad_suite_is_refused_naming_the_sample_and_the_field() {
+    let sb = Sandbox::new();
+    let dup = sb.write(
+        "dup.yaml",
+        "name: d\nsamples:\n  - {id: q1, input: a, target: b}\n  - {id: q1, input: c, target: d}\n",
+    );
+    let r = sb.bench(&["--suite", dup.to_str().expect("path")]);
+    assert_error(
+        &r,
+        2,
+        &["dup.yaml", "sample 2", "'q1'", "field `id`", "unique"],
+    );
+    let choice = sb.write(
+        "choice.yaml",
+        "name: c\nsamples:\n  - {id: q1, input: a, target: Pluto, choices: [Mars, Venus]}\n",
+    );
+    let r = sb.bench(&["--suite", choice.to_str().expect("path")]);
+    assert_error(
+        &r,
+        2,
+        &[
+            "choice.yaml",
+            "sample 1",
+            "field `target`",
+            "not one of the choices",
+        ],
+    );
+    let jsonl = sb.write(
+        "data.jsonl",
+        "{\"question\": \"q\", \"answer\": \"a\"}\n{\"question\": 5, \"answer\": \"a\"}\n",
+    );
+    let r = sb.bench(&["--suite", jsonl.to_str().expect("path")]);
+    assert_error(&r, 2, &["data.jsonl", "line 2", "field `input`"]);
+    let r = sb.bench(&["--suite", "/dev/zero"]);
+    assert_error(&r, 2, &["/dev/zero", "not a regular file"]);
+    let tools = sb.write(
+        "tools.yaml",
+        "name: t\nsamples:\n  - {id: q1, input: a, target: b, tools: [no_such_tool]}\n",
+    );
+    let r = sb.bench(&["--suite", tools.to_str().expect("path")]);
+    assert_error(
+        &r,
+        2,
+        &["tools.yaml", "'q1'", "field `tools`", "no tool named"],
+    );
+    // A suite runs alone: the families' flags are refused, naming the one given.
+    let r = sb.bench(&["--suite", dup.to_str().expect("path"), "--family", "cplc"]);
+    assert_error(&r, 2, &["--suite", "--family"]);
+    // Nothing ran: no benchmark store was made.
+    assert!(!sb.bench_db().exists());
+}
+
+#[test]
+fn the_mock_scores_zero_on_the_shipped_suites() {
+    // The mock echoes the question and writes no answer line: an echo is not an answer.
+    let sb = Sandbox::new();
+    for name in ["arithmetic.yaml", "capitals.jsonl"] {
+        let doc = suite_json(&sb, None, &shipped_suite(name), &[]);
+        assert_eq!(doc["format"], "veyra.bench.suite/1");
+        assert_eq!(doc["summary"]["n"], 20, "{name}");
+        assert_eq!(doc["summary"]["score"]["mean"], 0.0, "{name}");
+        for s in doc["samples"].as_array().expect("samples") {
+            assert_eq!(s["reason"], "no ANSWER line", "{s}");
+        }
+    }
+    // The table says the same, with the interval honest at the bound.
+    let r = sb.bench(&["--suite", &shipped_suite("arithmetic.yaml")]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let row = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("arithmetic "))
+        .unwrap_or_else(|| panic!("no row:\n{}", r.stdout));
+    assert!(
+        row.contains(" 20 ") && row.contains("0.000") && row.contains("[0.000, 0.161]"),
+        "{row}"
+    );
+}
+
+#[test]
+fn a_suite_scores_one_for_a_right_model_and_zero_for_an_echo_or_a_hedge() {
+    let sb = Sandbox::new();
+    let suite = sb.write("small.yaml", SMALL_SUITE);
+    let suite = suite.to_str().expect("path");
+    let right = "model:\n  mock:\n    script:\n      - pattern: '.'\n        response: \"6 × 7 = 42.\\nANSWER: 42\"\n";
+    let doc = suite_json(&sb, Some(right), suite, &[]);
+    assert_eq!(doc["suite"], "small");
+    assert_eq!(doc["version"], "2");
+    assert_eq!(doc["summary"]["score"]["mean"], 1.0);
+    // Three of three right is not certainty: Wilson's interval.
+    let low = doc["summary"]["score"]["ci_low"].as_f64().expect("ci_low");
+    assert!(low > 0.4 && low < 0.5, "{low}");
+    assert_eq!(doc["summary"]["score"]["ci_high"], 1.0);
+    assert_eq!(doc["samples"][0]["answer"], "42");
+    // The prompt echoed back (its answer-line template and the right number with it).
+    let echo = "model:\n  mock:\n    script:\n      - pattern: '.'\n        response: \"What is 6 times 7? 42\\nFinish your reply with exactly one line of the form\\nANSWER: <answer>\\nwhere <answer> is a number.\"\n";
+    let doc = suite_json(&sb, Some(echo), suite, &[]);
+    assert_eq!(doc["summary"]["score"]["mean"], 0.0);
+    let hedge = "model:\n  mock:\n    script:\n      - pattern: '.'\n        response: \"ANSWER: about 41 or 42\"\n";
+    let doc = suite_json(&sb, Some(hedge), suite, &["--count", "2"]);
+    assert_eq!(doc["summary"]["score"]["mean"], 0.0);
+    assert_eq!(doc["summary"]["n"], 2, "--count takes the first samples");
+    assert!(
+        doc["samples"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("not one number")),
+        "{}",
+        doc["samples"][0]
+    );
+    // Each sample went through the core and the audit trail, and the run left one entry.
+    let mut c = sb.cmd();
+    c.args(["audit", "list", "--json", "--type", "BENCHMARK"]);
+    let r = run(c);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout.lines().count(), 3, "{}", r.stdout);
+    let mut c = sb.cmd();
+    c.args(["audit", "verify"]);
+    assert_eq!(run(c).code, Some(0));
+}
+
+#[test]
+fn a_jsonl_suite_imports_with_question_and_answer_or_a_map() {
+    let sb = Sandbox::new();
+    let right = "model:\n  mock:\n    script:\n      - pattern: 'France'\n        response: \"ANSWER: Paris\"\n      - pattern: 'Japan'\n        response: \"ANSWER: Osaka\"\n";
+    let data = sb.write(
+        "geo.jsonl",
+        "{\"question\": \"Capital of France?\", \"answer\": \"Paris\"}\n{\"question\": \"Capital of Japan?\", \"answer\": \"Tokyo\"}\n",
+    );
+    let doc = suite_json(&sb, Some(right), data.to_str().expect("path"), &[]);
+    assert_eq!(doc["suite"], "geo");
+    assert_eq!(doc["summary"]["score"]["mean"], 0.5);
+    assert_eq!(doc["samples"][0]["score"], 1.0);
+    assert_eq!(doc["samples"][1]["answer"], "Osaka");
+    let mapped = sb.write(
+        "mapped.jsonl",
+        "{\"prompt\": \"Capital of France?\", \"gold\": \"Paris\"}\n",
+    );
+    let doc = suite_json(
+        &sb,
+        Some(right),
+        mapped.to_str().expect("path"),
+        &["--map", "input=prompt,target=gold"],
+    );
+    assert_eq!(doc["summary"]["score"]["mean"], 1.0);
+    let r = sb.bench(&[
+        "--suite",
+        mapped.to_str().expect("path"),
+        "--map",
+        "inptu=prompt",
+    ]);
+    assert_error(&r, 2, &["not a sample field"]);
+}
+
+#[test]
+fn bench_schema_suite_prints_the_suite_format() {
+    let sb = Sandbox::new();
+    let r = sb.bench(&["schema", "--suite"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let schema: Value = serde_json::from_str(&r.stdout).expect("the schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a JSON Schema");
+    let suite: Value = serde_json::json!({"name": "x", "samples": [
+        {"id": "a", "input": "q", "target": 4, "scorer": {"type": "number", "tolerance": 0.5}}
+    ]});
+    assert!(validator.is_valid(&suite));
+    assert!(!validator.is_valid(&serde_json::json!({"name": "x"})));
+    // Plain `bench schema` is still the run document's.
+    let plain = sb.bench(&["schema"]);
+    assert!(
+        plain.stdout.contains("veyra.bench.run/1"),
+        "{}",
+        plain.stdout
+    );
 }

@@ -1,10 +1,11 @@
-//! The command line of `veyra bench`: a run's options, the subcommands, and the checks on
-//! families, difficulty, count and epochs.
+//! The command line of `veyra bench`: a run's options (a suite's among them), the
+//! subcommands, and the checks on families, difficulty, count and epochs.
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use crate::benchmarks::suite::FieldMap;
 use crate::benchmarks::{Difficulty, FamilyId};
 use crate::config::bench::{RANGE_BENCH_COUNT, RANGE_BENCH_EPOCHS};
 
@@ -96,6 +97,17 @@ pub struct BenchRunArgs {
     /// With --replay: send chunks at their recorded pace (÷ latency.time_scale), not at once.
     #[arg(long, requires = "replay")]
     pub paced: bool,
+    /// Run your own eval suite instead of the families: a YAML suite or a JSONL dataset (see
+    /// `veyra bench schema --suite`). With --count N, only its first N samples.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["family", "difficulty", "seed", "epochs", "resume", "record", "replay", "tui"]
+    )]
+    pub suite: Option<PathBuf>,
+    /// With --suite and a JSONL dataset: its field names, e.g. input=question,target=answer.
+    #[arg(long, value_name = "SPEC", requires = "suite", value_parser = FieldMap::parse)]
+    pub map: Option<FieldMap>,
 }
 
 /// `veyra bench …` subcommands.
@@ -126,6 +138,11 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Print the JSON Schema of the veyra.bench.run/1 document.
-    Schema,
+    /// Print the JSON Schema of the veyra.bench.run/1 document (or, with --suite, of a YAML
+    /// eval suite).
+    Schema {
+        /// Print the schema of a YAML suite file (`veyra bench --suite FILE`) instead.
+        #[arg(long)]
+        suite: bool,
+    },
 }
