@@ -236,3 +236,88 @@ fn bare_50_of(bencher: Bencher, family: FamilyId) {
         })
     });
 }
+
+/// Samples in the eval-suite figures.
+const SUITE_SAMPLES: usize = 10_000;
+
+/// A 10,000-sample YAML suite of arithmetic questions (`number` scorer), as a user writes one.
+fn suite_text() -> String {
+    let mut text = String::from(
+        "name: generated\nversion: \"1\"\nscorer: {type: number, tolerance: 0}\nsamples:\n",
+    );
+    for i in 0..SUITE_SAMPLES {
+        text.push_str(&format!(
+            "  - id: s{i}\n    input: What is {i} plus {}?\n    target: {}\n",
+            i % 97,
+            i + i % 97
+        ));
+    }
+    text
+}
+
+/// An eval suite of 10,000 samples on the mock: parsed and checked from its YAML, each sample
+/// run through the core and scored, the summary made (the figure: the runner's cost
+/// per task against a bare execution, `bare_execute_async_suite_prompts` below).
+#[divan::bench(sample_count = 6, sample_size = 1)]
+fn suite_10000_parse_run_score(bencher: Bencher) {
+    let rt = runtime();
+    let (core, _workspace) = core();
+    let text = suite_text();
+    let path = std::path::Path::new("generated.yaml");
+    let in_flight = veyra::benchmarks::runner::in_flight(&core.config().runtime);
+    bencher.bench_local(|| {
+        rt.block_on(async {
+            let suite = veyra::benchmarks::suite::format::from_yaml(&text, path)
+                .expect("the generated suite is valid");
+            let report = veyra::benchmarks::suite::run_suite(
+                &core,
+                &suite,
+                None,
+                in_flight,
+                &CancellationToken::new(),
+                &mut |_| {},
+            )
+            .await
+            .expect("the suite runs");
+            assert_eq!(report.summary.n, SUITE_SAMPLES);
+            report
+        })
+    });
+}
+
+/// The same 10,000 prompts as bare `execute_async` calls at the same concurrency.
+#[divan::bench(sample_count = 6, sample_size = 1)]
+fn bare_execute_async_suite_prompts(bencher: Bencher) {
+    let rt = runtime();
+    let (core, _workspace) = core();
+    let suite = veyra::benchmarks::suite::format::from_yaml(
+        &suite_text(),
+        std::path::Path::new("generated.yaml"),
+    )
+    .expect("the generated suite is valid");
+    let requests: Vec<_> = suite
+        .samples
+        .iter()
+        .map(|s| veyra::benchmarks::suite::run::request_for(s, suite.system.as_deref()))
+        .collect();
+    let in_flight = veyra::benchmarks::runner::in_flight(&core.config().runtime);
+    bencher.bench_local(|| {
+        rt.block_on(async {
+            let mut queue = requests.iter().cloned();
+            let mut running = FuturesUnordered::new();
+            let mut done = 0usize;
+            loop {
+                while running.len() < in_flight {
+                    let Some(r) = queue.next() else { break };
+                    running.push(core.execute_async(r));
+                }
+                let Some(result) = running.next().await else {
+                    break;
+                };
+                result.expect("the mock answers");
+                done += 1;
+            }
+            done
+        })
+    });
+}

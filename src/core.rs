@@ -64,6 +64,9 @@ pub const EXECUTE: &str = "execute";
 struct CoreInner {
     /// The policy engine; `:policy reload` swaps it whole.
     policy: RwLock<Arc<dyn PolicyEngine>>,
+    /// Held through a whole reload (read, load, record, install): two at once would record
+    /// one set and install the other.
+    reloading: tokio::sync::Mutex<()>,
     safety: SafetyBoundary,
     confirmations: Mutex<Confirmations>,
     /// The link state last published, to tell when it has moved.
@@ -195,6 +198,7 @@ impl VeyraCore {
         let inner = Arc::new(CoreInner {
             tools,
             policy: RwLock::new(policy),
+            reloading: tokio::sync::Mutex::new(()),
             safety: SafetyBoundary::from_config(&config.governance),
             last_link: Mutex::new(None),
             confirmations: Mutex::new(Confirmations {

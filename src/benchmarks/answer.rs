@@ -86,7 +86,7 @@ fn answer_text(text: &str) -> Result<String, String> {
 /// Trims white space, Markdown emphasis, quotes, brackets and final punctuation, until nothing
 /// more comes off. Angle brackets come off only as a pair around the whole field (`<42>`, a
 /// placeholder filled in): a lone `<` or `>` is an inequality and stays, for [`qualifier`].
-fn clean_field(field: &str) -> String {
+pub fn clean_field(field: &str) -> String {
     let mut t = field;
     loop {
         let next = t.trim_matches(|c: char| {

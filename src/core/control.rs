@@ -192,6 +192,7 @@ impl VeyraCore {
     /// hashes. A set that does not load changes nothing, and the error says where it is
     /// wrong. Returns the hashes before and after.
     pub async fn reload_policy(&self) -> Result<(String, String), VeyraError> {
+        let _one_at_a_time = self.inner.reloading.lock().await;
         let hash = |p: &dyn crate::governance::PolicyEngine| {
             p.set_hash().unwrap_or_else(|| "unknown".into())
         };
@@ -210,8 +211,10 @@ impl VeyraCore {
         let new = match loaded {
             Ok(engine) => engine,
             Err(e) => {
-                // Tried and refused: on the record too, with why; the set in force stays.
-                self.inner
+                // Tried and refused: on the record too, with why; the set in force stays. The
+                // load's error is the one to tell, even if recording it failed too.
+                let _ = self
+                    .inner
                     .record(
                         AuditRecord {
                             event_type: AuditEventType::ConfigChange,
@@ -227,7 +230,10 @@ impl VeyraCore {
                         },
                         None,
                     )
-                    .await?;
+                    .await
+                    .inspect_err(
+                        |r| tracing::error!(error = %r, "recording a refused policy reload failed"),
+                    );
                 return Err(e);
             }
         };

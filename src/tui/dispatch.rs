@@ -233,7 +233,16 @@ impl Dispatch<'_> {
             Command::CancelBench => {
                 // The run the pane shows, and no other: a cancel that arrives after it ended
                 // never stops the next.
-                let run = self.app.bench().run.as_ref().and_then(|r| r.number);
+                let Some(run) = self.app.bench().run.as_ref().and_then(|r| r.number) else {
+                    // Not begun on the runtime yet: no number to name, and a cancel without one
+                    // could stop another client's run.
+                    self.app.flash(
+                        "the run is still starting; press c again once it runs",
+                        FlashLevel::Info,
+                    );
+                    return Flow::Continue;
+                };
+                let run = Some(run);
                 self.order(move |runtime, notices| async move {
                     if let Err(e) = runtime.bench_cancel(run).await {
                         let _ = notices.send(Notice::Flash(

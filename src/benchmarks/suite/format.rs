@@ -138,6 +138,9 @@ pub struct Suite {
     pub version: String,
     /// The file it came from.
     pub source: PathBuf,
+    /// The SHA-256 (hex) of the file's bytes, as read (empty for a suite not read from a
+    /// file): what its `BENCHMARK` entry names, so two files at one path are told apart.
+    pub digest: String,
     /// The system prompt of every sample.
     pub system: Option<String>,
     /// The samples, in file order.
@@ -226,7 +229,11 @@ pub fn load(path: &Path, map: Option<&FieldMap>) -> Result<Suite, VeyraError> {
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
-    match extension.as_deref() {
+    let digest = {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(text.as_bytes()))
+    };
+    let suite = match extension.as_deref() {
         Some("yaml" | "yml") => {
             if map.is_some() {
                 return Err(usage(
@@ -242,7 +249,11 @@ pub fn load(path: &Path, map: Option<&FieldMap>) -> Result<Suite, VeyraError> {
             &shown,
             "a suite is a .yaml/.yml file or a .jsonl dataset; rename the file to say which",
         )),
-    }
+    };
+    suite.map(|mut suite| {
+        suite.digest = digest;
+        suite
+    })
 }
 
 fn usage(file: &str, message: &str) -> VeyraError {
@@ -371,7 +382,15 @@ fn sample_from_object(
     let target = take(&mut object, "target")?;
     let choices = take(&mut object, "choices")?;
     let files = take(&mut object, "files")?.unwrap_or_default();
-    let tools = take(&mut object, "tools")?.unwrap_or_default();
+    // A dataset is often downloaded: its lines offer the model no tool (they would run
+    // unattended in the operator's workspace). A YAML suite, written for the purpose, may.
+    if object.contains_key("tools") {
+        return Err((
+            "tools".into(),
+            "a JSONL dataset's samples offer no tools; write a YAML suite to offer them".into(),
+        ));
+    }
+    let tools = Vec::new();
     let scorer = take(&mut object, "scorer")?;
     let mut metadata = match object.remove("metadata") {
         None | Some(serde_json::Value::Null) => serde_json::Map::new(),
@@ -515,6 +534,7 @@ fn build(spec: SuiteSpec, positions: Vec<String>, path: &Path) -> Result<Suite, 
         name: spec.name,
         version: spec.version.text(),
         source: path.to_path_buf(),
+        digest: String::new(),
         system: spec.system,
         samples,
     })

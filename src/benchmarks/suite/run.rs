@@ -256,22 +256,30 @@ async fn audit(core: &VeyraCore, suite: &Suite, report: &SuiteReport) -> Result<
             actor: ACTOR.into(),
             action: "suite".into(),
             resource: format!("suite:{}@{}", suite.name, suite.version),
-            outcome: if report.complete {
-                "success"
-            } else {
+            // A run whose every execution failed measured nothing: not a success.
+            outcome: if !report.complete {
                 "cancelled"
+            } else if s.n > 0 && s.failed == s.n {
+                "failure"
+            } else {
+                "success"
             }
             .into(),
-            input_summary: summarize_input(&suite.source.display().to_string()),
+            input_summary: summarize_input(&format!(
+                "{} sha256:{}",
+                suite.source.display(),
+                suite.digest
+            )),
             metadata: json!({
                 "suite": suite.name,
                 "version": suite.version,
                 "backend": report.backend,
                 "model": report.model,
+                "file_sha256": suite.digest,
                 "n": s.n,
                 "total": s.total,
                 "failed": s.failed,
-                "mean": fixed(s.score.mean, 4),
+                "mean": (s.n > 0).then(|| fixed(s.score.mean, 4)),
                 "ci_low": s.score.ci_low.map(|v| fixed(v, 4)),
                 "ci_high": s.score.ci_high.map(|v| fixed(v, 4)),
             }),

@@ -201,7 +201,29 @@ impl Scorer {
         if let Some(empty) = targets.iter().position(|t| t.trim().is_empty()) {
             return Err(("target", format!("target {} is empty", empty + 1)));
         }
+        // An answer is one line, its field one `|`-free piece: a target that is not could
+        // never be answered.
+        if !matches!(self, Scorer::JsonSchema { .. })
+            && let Some(t) = targets.iter().find(|t| t.contains(['|', '\n', '\r']))
+        {
+            return Err((
+                "target",
+                format!(
+                    "the target '{}' holds a '|' or a line break, which no answer line can; \
+                     reword it",
+                    crate::sanitize::quote(t)
+                ),
+            ));
+        }
         match self {
+            // Every choice is in the prompt: an answer listing them all would include the
+            // target.
+            Scorer::Includes if !choices.is_empty() => Err((
+                "choices",
+                "the `includes` scorer cannot be given choices (an answer listing them all would \
+                 include the target); use `choice`"
+                    .into(),
+            )),
             Scorer::Exact | Scorer::Includes => Ok(()),
             Scorer::Choice => {
                 if choices.len() < 2 {
@@ -315,26 +337,44 @@ impl Scorer {
     /// Scores `reply` against the sample's `targets` and `choices` (see the module docs).
     pub fn score(&self, reply: &str, targets: &[String], choices: &[String]) -> Verdict {
         if let Scorer::JsonSchema { validator, .. } = self {
-            return score_json(reply, validator);
+            return score_json(reply, validator, targets);
         }
         let field = match answer::extract_fields(reply, 1) {
             Ok(mut fields) => fields.pop().unwrap_or_default(),
             Err(why) => return Verdict::wrong(None, why),
         };
+        // The instruction's own `ANSWER: <answer>` line, echoed back, is no answer.
+        if squash(&field) == "answer" {
+            return Verdict::wrong(
+                None,
+                "the reply gives the instruction's placeholder, not an answer",
+            );
+        }
+        // Targets and choices read as an answer field is read (its quotes, emphasis and
+        // trailing full stop off), so `Washington, D.C.` matches itself.
+        let clean = |t: &String| answer::clean_field(t);
         match self {
             Scorer::Exact => {
                 let got = squash(&field);
-                if targets.iter().any(|t| squash(t) == got) {
+                if targets.iter().any(|t| squash(&clean(t)) == got) {
                     Verdict::right(field, "exact match")
                 } else {
                     Verdict::wrong(Some(field), "not the target")
                 }
             }
             Scorer::Includes => {
-                let got = field.to_lowercase();
+                // The target as whole words of the answer, and nothing that turns it around
+                // (`not Saturn`) or hedges between it and others (`Saturn or Jupiter`).
+                let got = format!(" {} ", words(&field));
+                if let Some(word) = HEDGES.iter().find(|w| got.contains(&format!(" {w} "))) {
+                    return Verdict::wrong(
+                        Some(field.clone()),
+                        format!("the answer says '{word}': one answer, stated, is asked for"),
+                    );
+                }
                 if targets
                     .iter()
-                    .any(|t| got.contains(&t.trim().to_lowercase()))
+                    .any(|t| got.contains(&format!(" {} ", words(&clean(t)))))
                 {
                     Verdict::right(field, "the answer includes the target")
                 } else {
@@ -343,9 +383,9 @@ impl Scorer {
             }
             Scorer::Choice => {
                 let got = norm_label(&field);
-                if !choices.iter().any(|c| norm_label(c) == got) {
+                if !choices.iter().any(|c| norm_label(&clean(c)) == got) {
                     Verdict::wrong(Some(field), "not one of the choices")
-                } else if targets.iter().any(|t| norm_label(t) == got) {
+                } else if targets.iter().any(|t| norm_label(&clean(t)) == got) {
                     Verdict::right(field, "the right choice")
                 } else {
                     Verdict::wrong(Some(field), "the wrong choice")
@@ -369,15 +409,34 @@ impl Scorer {
                 }
             },
             Scorer::Regex { compiled, .. } => {
-                if compiled.is_match(&field) {
+                if !compiled.is_match(&field) {
+                    return Verdict::wrong(Some(field), "the answer does not match the pattern");
+                }
+                // With targets, the pattern says what form the answer takes and the target
+                // what it is: both must hold. Without, the pattern alone decides.
+                if targets.is_empty() || targets.iter().any(|t| squash(&clean(t)) == squash(&field))
+                {
                     Verdict::right(field, "the answer matches the pattern")
                 } else {
-                    Verdict::wrong(Some(field), "the answer does not match the pattern")
+                    Verdict::wrong(Some(field), "the answer has the form, not the target")
                 }
             }
-            Scorer::JsonSchema { validator, .. } => score_json(reply, validator),
+            Scorer::JsonSchema { validator, .. } => score_json(reply, validator, targets),
         }
     }
+}
+
+/// Words that turn an `includes` answer around or hedge it.
+const HEDGES: [&str; 7] = ["not", "no", "never", "or", "isn't", "nor", "neither"];
+
+/// `text` lower-cased as words: letters and digits kept, every other run of characters made
+/// one space.
+fn words(text: &str) -> String {
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `text` lower-cased, trimmed, with every run of white space made one space.
@@ -409,7 +468,7 @@ pub(super) fn raw_answer(reply: &str) -> Option<String> {
     })
 }
 
-fn score_json(reply: &str, validator: &jsonschema::Validator) -> Verdict {
+fn score_json(reply: &str, validator: &jsonschema::Validator, targets: &[String]) -> Verdict {
     let Some(text) = raw_answer(reply) else {
         return Verdict::wrong(None, "no ANSWER line");
     };
@@ -418,6 +477,14 @@ fn score_json(reply: &str, validator: &jsonschema::Validator) -> Verdict {
         Err(e) => return Verdict::wrong(Some(text), format!("the answer is not JSON: {e}")),
     };
     match validator.iter_errors(&value).next() {
+        // With targets, the schema says what form the answer takes and a target what it is.
+        None if !targets.is_empty()
+            && !targets.iter().any(|t| {
+                serde_json::from_str::<serde_json::Value>(t).is_ok_and(|t| t == value)
+            }) =>
+        {
+            Verdict::wrong(Some(text), "valid against the schema, but not the target")
+        }
         None => Verdict::right(text, "valid against the schema"),
         Some(e) => {
             let why = format!(

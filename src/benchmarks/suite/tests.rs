@@ -94,7 +94,9 @@ fn every_scorer_reads_only_the_answer_line() {
     // Right answers, in the dress models give them.
     assert_eq!(score(&s, 0, "It is far.\nANSWER: 42.3 km"), 1.0);
     assert_eq!(score(&s, 1, "**ANSWER:** mars"), 1.0);
-    assert_eq!(score(&s, 2, "ANSWER: CD-34"), 1.0);
+    assert_eq!(score(&s, 2, "ANSWER: AB-12"), 1.0);
+    // The form without the target earns nothing: the pattern says the form, the target what.
+    assert_eq!(score(&s, 2, "ANSWER: CD-34"), 0.0);
     assert_eq!(score(&s, 3, "ANSWER: Planet Saturn"), 1.0);
     assert_eq!(score(&s, 4, "ANSWER: hello   world."), 1.0);
     assert_eq!(score(&s, 5, r#"ANSWER: {"steps": ["a|b", "c"]}"#), 1.0);
@@ -125,7 +127,7 @@ fn every_scorer_reads_only_the_answer_line() {
     assert_eq!(score(&s, 1, "ANSWER: Mars or Venus"), 0.0);
     assert_eq!(score(&s, 1, "ANSWER: Venus"), 0.0);
     // The regex matches the whole field, not a part of it.
-    assert_eq!(score(&s, 2, "ANSWER: code CD-34 please"), 0.0);
+    assert_eq!(score(&s, 2, "ANSWER: code AB-12 please"), 0.0);
     // `includes` looks in the field only.
     assert_eq!(score(&s, 3, "Saturn is one.\nANSWER: I do not know"), 0.0);
     assert_eq!(score(&s, 4, "ANSWER: Hello World and more"), 0.0);
@@ -393,4 +395,73 @@ fn the_schema_describes_the_shipped_yaml_suite() {
     let bad =
         serde_json::json!({"name": "x", "samples": [{"input": "q", "scorer": {"type": "fuzzy"}}]});
     assert!(!validator.is_valid(&bad));
+}
+
+#[test]
+fn no_score_for_the_placeholder_a_turned_around_answer_or_a_form_without_the_target() {
+    let suite = yaml(
+        r#"
+name: loopholes
+samples:
+  - id: inc
+    input: Name the ringed planet.
+    target: er
+    scorer: {type: includes}
+  - id: planet
+    input: Name the ringed planet.
+    target: Saturn
+    scorer: {type: includes}
+  - id: code
+    input: Give the mission code.
+    target: AB-12
+    scorer: {type: regex, pattern: "[A-Z]{2}-\\d{2}"}
+  - id: plan
+    input: Give the plan as JSON.
+    target: '{"go": true}'
+    scorer: {type: json_schema, schema: {type: object}}
+  - id: city
+    input: What is the capital of the United States?
+    target: Washington, D.C.
+    scorer: {type: exact}
+"#,
+    );
+    // The instruction's own placeholder, echoed, is no answer, whatever the target.
+    let echo = format!("{}\n", suite.samples[0].prompt);
+    assert_eq!(score(&suite, 0, &echo), 0.0);
+    assert_eq!(score(&suite, 0, "ANSWER: <answer>"), 0.0);
+    // `includes`: whole words, and nothing that turns the answer around or hedges.
+    assert_eq!(score(&suite, 1, "ANSWER: Saturn"), 1.0);
+    assert_eq!(score(&suite, 1, "ANSWER: it is Saturn, of course"), 1.0);
+    assert_eq!(score(&suite, 1, "ANSWER: not Saturn"), 0.0);
+    assert_eq!(score(&suite, 1, "ANSWER: Saturn or Jupiter"), 0.0);
+    assert_eq!(score(&suite, 1, "ANSWER: Saturnalia"), 0.0);
+    // A pattern with a target: the form and the value.
+    assert_eq!(score(&suite, 2, "ANSWER: AB-12"), 1.0);
+    assert_eq!(score(&suite, 2, "ANSWER: ZZ-99"), 0.0);
+    // A schema with a target: valid and equal.
+    assert_eq!(score(&suite, 3, r#"ANSWER: {"go": true}"#), 1.0);
+    assert_eq!(score(&suite, 3, r#"ANSWER: {"go": false}"#), 0.0);
+    // A target is read as an answer is: its own full stop does not stop it matching.
+    assert_eq!(score(&suite, 4, "ANSWER: Washington, D.C."), 1.0);
+}
+
+#[test]
+fn targets_no_answer_line_can_give_and_includes_with_choices_are_refused() {
+    let e = yaml_error(
+        "name: x\nsamples:\n  - id: a\n    input: q\n    target: 'left | right'\n    scorer: {type: exact}\n",
+    );
+    assert!(e.contains("'|'") && e.contains("target"), "{e}");
+    let e = yaml_error(
+        "name: x\nsamples:\n  - id: a\n    input: q\n    choices: [A, B]\n    target: A\n    scorer: {type: includes}\n",
+    );
+    assert!(e.contains("choices") && e.contains("use `choice`"), "{e}");
+    // A downloaded dataset offers the model no tools.
+    let e = from_jsonl(
+        r#"{"id": "a", "input": "q", "target": "t", "tools": ["file_delete"]}"#,
+        Path::new("d.jsonl"),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("tools") && e.contains("YAML suite"), "{e}");
 }

@@ -119,6 +119,16 @@ pub(super) async fn suite_run(
             _ => ExitCode::Runtime,
         });
     }
+    let s = &report.summary;
+    if s.n > 0 && s.failed == s.n {
+        // Nothing was measured: every execution failed (the backend down, the gate refusing).
+        eprintln!(
+            "veyra: every one of the {} executions failed; the score measures nothing (see the \
+             reasons with --json)",
+            s.n
+        );
+        return Ok(ExitCode::Runtime);
+    }
     Ok(ExitCode::Success)
 }
 

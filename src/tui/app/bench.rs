@@ -433,6 +433,14 @@ impl App {
     /// `c` on the Benchmarks pane.
     pub(super) fn cancel_bench(&mut self) -> Vec<Command> {
         match self.bench.run.as_mut() {
+            // Asked for here and not begun on the runtime yet: nothing to name in a cancel.
+            Some(run) if run.state == BenchState::Starting && run.number.is_none() => {
+                self.flash(
+                    "the run is still starting; press c again once it runs",
+                    FlashLevel::Info,
+                );
+                Vec::new()
+            }
             Some(run) if matches!(run.state, BenchState::Starting | BenchState::Running) => {
                 run.state = BenchState::Cancelling;
                 vec![Command::CancelBench]
