@@ -96,6 +96,99 @@ struct Confirmations {
     session: HashMap<String, u64>,
 }
 
+/// Builds a [`VeyraCore`] with an embedder's own parts ([`VeyraCore::builder`]). Whatever is
+/// added passes the same gate as the built-in parts: a tool's every call is decided by the
+/// policy (`invoke_tool` on `tool:<name>`), checked by the safety boundary (its capability says
+/// whether it is reversible or always asks), confirmed when the configuration says so, and
+/// recorded (`TOOL_INVOCATION`); a backend's every execution is decided and recorded as the
+/// built-in ones are.
+///
+/// ```
+/// use std::sync::Arc;
+/// use veyra::VeyraCore;
+/// use veyra::config::VeyraConfig;
+/// use veyra::tools::{Capability, Tool, ToolCategory, ToolError, ToolOutput};
+///
+/// /// Says a word back in capitals: reversible (it changes nothing), asks no one.
+/// struct Shout;
+///
+/// #[async_trait::async_trait]
+/// impl Tool for Shout {
+///     fn capability(&self) -> Capability {
+///         Capability {
+///             name: "shout",
+///             description: "Says a word back in capitals.",
+///             category: ToolCategory::Computation,
+///             reversible: true,
+///             confirmation: false,
+///             schema: serde_json::json!({
+///                 "type": "object",
+///                 "properties": {"word": {"type": "string", "maxLength": 64}},
+///                 "required": ["word"],
+///                 "additionalProperties": false
+///             }),
+///         }
+///     }
+///     async fn invoke(&self, args: &serde_json::Value) -> Result<ToolOutput, ToolError> {
+///         let word = args["word"].as_str().unwrap_or_default().to_uppercase();
+///         Ok(ToolOutput::new(serde_json::json!({ "word": word }), "shouted a word"))
+///     }
+/// }
+///
+/// let mut config = VeyraConfig::default();
+/// config.governance.store = veyra::config::AuditStoreKind::Memory;
+/// let core = VeyraCore::builder(config).tool(Arc::new(Shout)).build()?;
+/// assert!(core.tools().describe("shout").is_ok());
+/// # Ok::<(), veyra::VeyraError>(())
+/// ```
+pub struct CoreBuilder {
+    config: VeyraConfig,
+    registry: BackendRegistry,
+    policy: Option<Arc<dyn PolicyEngine>>,
+    tools: Vec<Arc<dyn crate::tools::Tool>>,
+}
+
+impl std::fmt::Debug for CoreBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreBuilder")
+            .field("backends", &self.registry.names())
+            .field("tools", &self.tools.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CoreBuilder {
+    /// Registers backend `name` beside the built-in ones (or in place of one of them); a
+    /// prompt reaches it when `model.backend`, `set_backend` or the request names it.
+    pub fn backend(mut self, name: &str, factory: crate::models::BackendFactory) -> Self {
+        self.registry.register_backend(name, factory);
+        self
+    }
+
+    /// Decides with `engine` instead of the Cedar policies `governance:` names. It must answer
+    /// Veyra's own requests: [`CoreBuilder::build`] probes it.
+    pub fn policy(mut self, engine: Arc<dyn PolicyEngine>) -> Self {
+        self.policy = Some(engine);
+        self
+    }
+
+    /// Registers `tool` beside the built-in ones; a name already taken is an error at
+    /// [`CoreBuilder::build`]. Models are offered it when `tools.offer` names it (or is `all`).
+    pub fn tool(mut self, tool: Arc<dyn crate::tools::Tool>) -> Self {
+        self.tools.push(tool);
+        self
+    }
+
+    /// The core.
+    pub fn build(self) -> Result<VeyraCore, VeyraError> {
+        let policy = match self.policy {
+            Some(p) => p,
+            None => Arc::new(CedarEngine::from_config(&self.config.governance)?),
+        };
+        VeyraCore::assemble(self.config, self.registry, policy, self.tools)
+    }
+}
+
 /// The embedded runtime core. Cloning is cheap and shares the core.
 #[derive(Clone)]
 pub struct VeyraCore {
@@ -131,6 +224,26 @@ impl VeyraCore {
         config: VeyraConfig,
         registry: BackendRegistry,
         policy: Arc<dyn PolicyEngine>,
+    ) -> Result<Self, VeyraError> {
+        Self::assemble(config, registry, policy, Vec::new())
+    }
+
+    /// A core with parts of an embedder's own: backends beside the built-in ones, tools beside
+    /// the built-in ones, another policy engine (see [`CoreBuilder`]).
+    pub fn builder(config: VeyraConfig) -> CoreBuilder {
+        CoreBuilder {
+            config,
+            registry: BackendRegistry::with_builtins(),
+            policy: None,
+            tools: Vec::new(),
+        }
+    }
+
+    fn assemble(
+        config: VeyraConfig,
+        registry: BackendRegistry,
+        policy: Arc<dyn PolicyEngine>,
+        extra_tools: Vec<Arc<dyn crate::tools::Tool>>,
     ) -> Result<Self, VeyraError> {
         probe_policy(policy.as_ref(), &config)?;
         let backend = registry.get_backend(&config.model.backend, &config.model)?;
@@ -188,8 +301,14 @@ impl VeyraCore {
             Some(Arc::clone(&link)),
         );
         let probe = crate::tools::system::ProbeSlot::default();
-        let tools = crate::tools::builtin::with_builtins(&config, Arc::clone(&probe))
+        let mut tools = crate::tools::builtin::with_builtins(&config, Arc::clone(&probe))
             .map_err(|e| VeyraError::Runtime(format!("registering the built-in tools: {e}")))?;
+        for tool in extra_tools {
+            let name = tool.capability().name;
+            tools
+                .register(tool)
+                .map_err(|e| VeyraError::Usage(format!("registering tool '{name}': {e}")))?;
+        }
         for name in config.tools.offer.names() {
             tools
                 .get(name)

@@ -250,6 +250,74 @@ mod tests {
         entries.iter().map(|e| e.event_type.name()).collect()
     }
 
+    /// An embedder's tool: irreversible, so the boundary treats it as such.
+    struct Vent;
+
+    #[async_trait::async_trait]
+    impl crate::tools::Tool for Vent {
+        fn capability(&self) -> crate::tools::Capability {
+            crate::tools::Capability {
+                name: "vent_airlock",
+                description: "Vents the airlock.",
+                category: crate::tools::ToolCategory::System,
+                reversible: false,
+                confirmation: false,
+                schema: serde_json::json!({"type": "object", "additionalProperties": false}),
+            }
+        }
+        async fn invoke(
+            &self,
+            _: &serde_json::Value,
+        ) -> Result<ToolOutput, crate::tools::ToolError> {
+            Ok(ToolOutput::new(
+                serde_json::json!({"vented": true}),
+                "vented",
+            ))
+        }
+    }
+
+    fn built(f: impl FnOnce(&mut crate::config::VeyraConfig)) -> Result<VeyraCore, VeyraError> {
+        let mut config = crate::config::VeyraConfig::default();
+        config.governance.store = crate::config::AuditStoreKind::Memory;
+        config.latency.simulate = false;
+        f(&mut config);
+        VeyraCore::builder(config)
+            .tool(std::sync::Arc::new(Vent))
+            .build()
+    }
+
+    #[tokio::test]
+    async fn an_embedders_tool_passes_the_same_gate_as_the_built_in_ones() {
+        // Allowed: decided, run, recorded.
+        let core = built(|_| {}).unwrap();
+        let done = core
+            .invoke_tool("vent_airlock", serde_json::json!({}), "operator")
+            .await
+            .unwrap();
+        assert_eq!(done.output.value["vented"], true);
+        assert_eq!(types(&core), ["POLICY_CHECK", "TOOL_INVOCATION"]);
+        // Irreversible: refused while only reversible work may run.
+        let strict = built(|c| c.governance.reversible_only = true).unwrap();
+        let refused = strict
+            .invoke_tool("vent_airlock", serde_json::json!({}), "operator")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.exit_code(),
+            crate::error::ExitCode::Refused,
+            "{refused}"
+        );
+        // A name already taken is refused when the core is built.
+        let mut config = crate::config::VeyraConfig::default();
+        config.governance.store = crate::config::AuditStoreKind::Memory;
+        let twice = VeyraCore::builder(config)
+            .tool(std::sync::Arc::new(Vent))
+            .tool(std::sync::Arc::new(Vent))
+            .build()
+            .unwrap_err();
+        assert!(twice.to_string().contains("already registered"), "{twice}");
+    }
+
     #[tokio::test]
     async fn a_tool_call_is_decided_run_audited_and_published() {
         let (core, _ws) = core_with(|_| {});
