@@ -18,6 +18,9 @@
 // No unsafe code: what Veyra needs of the OS goes through libraries made for it (rustix,
 // crossterm, rusqlite).
 #![forbid(unsafe_code)]
+// The library is the front door for embedders (`VeyraCore::builder`, `examples/embed.rs`):
+// everything public says what it is (CI's clippy `-D warnings` holds it).
+#![warn(missing_docs)]
 // Nothing a user, a file, the network or a model can influence may panic: no unwrap or expect
 // outside tests (an `allow` must carry the proof that it cannot fail).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]

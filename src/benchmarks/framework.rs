@@ -6,8 +6,8 @@
 //! A task carries everything needed to run and re-score it later without the generator: the
 //! prompt, the system prompt, the [`AnswerFormat`] the prompt asks for, the ground truth as
 //! JSON, the expected answer as text, the tools offered ([`TaskTools`]) and, for multi-agent
-//! families, the [`Dialogue`] to play out. The helpers at the end ([`per_index`],
-//! [`task_id`], [`field_result`], [`combine`]) are what the generators and scorers share.
+//! families, the [`Dialogue`] to play out. The helpers at the end (`per_index`,
+//! [`task_id`], `field_result`, `combine`) are what the generators and scorers share.
 
 use serde::{Deserialize, Serialize};
 

@@ -3,7 +3,7 @@
 //! strict-in-content answer parsing ([`super::answer`]), and summarised with a 95 % interval.
 //!
 //! How the parts fit:
-//! - [`format`]: the file formats — a YAML suite ([`SuiteSpec`], whose JSON Schema
+//! - [`format`](mod@format): the file formats — a YAML suite ([`SuiteSpec`], whose JSON Schema
 //!   `veyra bench schema --suite` prints) or a JSONL dataset (one sample per line, fields
 //!   renamed by a [`FieldMap`]) — read with the bounded reader and checked whole before
 //!   anything runs: every refusal names the file, the sample and the field.

@@ -28,6 +28,7 @@ pub enum AuditCommand {
         /// The store to read (default: governance.store_path).
         #[arg(long, value_name = "PATH")]
         db: Option<PathBuf>,
+        /// Which entries.
         #[command(flatten)]
         filter: FilterArgs,
         /// One JSON object per line instead of a table.
@@ -48,6 +49,7 @@ pub enum AuditCommand {
         /// The store to read (default: governance.store_path).
         #[arg(long, value_name = "PATH")]
         db: Option<PathBuf>,
+        /// Which entries.
         #[command(flatten)]
         filter: FilterArgs,
         /// Write here instead of stdout.

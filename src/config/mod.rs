@@ -3,11 +3,11 @@
 //! The file format is YAML, read with `serde-saphyr` (a maintained, panic-free YAML parser that
 //! reports line and column). Every section rejects unknown keys, and the error names the key,
 //! where it is and the nearest valid key. Lookup order and `VEYRA_<SECTION>__<FIELD>` overrides
-//! are described in DESIGN §4 and implemented by [`load_config`] and [`env`].
+//! are described in DESIGN §4 and implemented by [`load_config`] and [`env`](mod@env).
 //!
 //! One file per concept: each section's types and ranges in its own file (`model`, `latency`,
 //! `runtime`, `logging`, `governance`, `tui`, `tools`, `bench`), loading in `load`, overrides in
-//! [`env`], checks in `validate`, errors and provenance in `error` (the line of a file each key
+//! [`env`](mod@env), checks in `validate`, errors and provenance in `error` (the line of a file each key
 //! comes from in `lines`, what a key takes in words in `takes`), secrets in `secret`. This
 //! file holds [`VeyraConfig`] and re-exports the public API, so `crate::config::X` names stay.
 

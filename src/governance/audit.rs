@@ -159,7 +159,7 @@ impl AuditEntry {
     /// seq, timestamp`. Strings go through `serde_json`, which escapes exactly as RFC 8785 does
     /// (`\"`, `\\`, `\b\f\n\r\t`, other controls as lowercase `\u00xx`, nothing else); `seq` is a
     /// plain integer; `metadata` is canonicalized by `serde_json_canonicalizer` unless it is
-    /// plainly canonical already (see [`is_plainly_canonical`]). Tests check the result byte for
+    /// plainly canonical already (see `is_plainly_canonical`). Tests check the result byte for
     /// byte against `serde_json_canonicalizer` over the whole body.
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, AuditError> {
         let encode = |e: serde_json::Error| AuditError::Encode(e.to_string());

@@ -3,7 +3,7 @@
 //! byte, server-sent events with an idle timeout (decoded by [`sse::SseDecoder`] in linear time,
 //! one event capped at [`sse::MAX_EVENT_BYTES`]), and the driver that turns those events into
 //! a [`ChunkStream`] through a provider's [`StreamParser`] (each provider's module holds only
-//! its parser) and the [`Redactor`] (in `redact.rs`).
+//! its parser) and the `Redactor` (in `redact.rs`).
 //!
 //! # Retries
 //! A request is retried — up to `model.retries` times, with exponential backoff and jitter, or
@@ -16,7 +16,7 @@
 //! API keys travel only in request headers. Errors are built from the status, the provider's
 //! error message and request id, never from headers or the request. A hostile or careless
 //! server may still echo the key back, so everything a server sends that is not the answer
-//! (error bodies, headers, stream error events) passes the [`Redactor`] before it becomes an
+//! (error bodies, headers, stream error events) passes the `Redactor` before it becomes an
 //! error: the configured key and anything shaped like a bearer token or API key become
 //! `[redacted]`, a URL's user-info `***`. Answer text loses the configured key only (a model
 //! may write "Bearer"), even when the key arrives split over two streamed pieces: the driver
@@ -25,7 +25,7 @@
 //!
 //! # Clamps
 //! Every duration a server names (`retry-after`, `retry-after-ms`) is clamped to
-//! [`MAX_RETRY_DELAY`] before it is used; nothing a server sends can overflow a clock.
+//! `MAX_RETRY_DELAY` before it is used; nothing a server sends can overflow a clock.
 
 use std::collections::VecDeque;
 use std::pin::Pin;

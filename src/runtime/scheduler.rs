@@ -6,7 +6,7 @@
 //!   effective levels the longest-waiting task goes first. So a BACKGROUND task under a steady
 //!   stream of CRITICAL work runs after at most `4 × aging_ms` of waiting plus one slot's time.
 //! - **Limits.** At most `max_concurrent` tasks hold a slot: a slot is held only at the
-//!   backend, while a handler runs ([`slot`]). A task on the link — travelling, waiting out a
+//!   backend, while a handler runs (`slot`). A task on the link — travelling, waiting out a
 //!   blackout, or its answer on the way back —, waiting out a retry backoff, or waiting for
 //!   the audit trail to make an entry durable ([`off_slot`]) holds none, so a Mars
 //!   conjunction never stalls Earth work. At most `queue_capacity` tasks wait — queued for a

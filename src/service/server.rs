@@ -4,7 +4,7 @@
 //! commands through the core's one gate, on their behalf ([`as_caller`]).
 //!
 //! What a client can do to the runtime is bounded: at most [`MAX_CLIENTS`] at once, a line of
-//! at most [`MAX_CLIENT_LINE`](super::protocol::MAX_CLIENT_LINE) bytes, [`HANDSHAKE`] to say
+//! at most [`MAX_CLIENT_LINE`] bytes, [`HANDSHAKE`] to say
 //! hello, [`MAX_REQUESTS`] commands in flight, and a client that stops reading for
 //! [`WRITE_STALL`] is closed. Garbage closes the connection. Every refusal and close is
 //! logged with its reason (the hosting console shows it in the Log pane). A client's commands

@@ -51,7 +51,7 @@ pub fn explain_header(v: &app::ViolationLine) -> Vec<String> {
     .collect()
 }
 
-/// A violation in full with the rule that decided it ([`explain_header`], then
+/// A violation in full with the rule that decided it (`explain_header`, then
 /// [`service::detail::rule_text`](crate::service::detail::rule_text) from `core`).
 pub fn explain_rule(core: &VeyraCore, v: &app::ViolationLine) -> Vec<String> {
     let mut lines = explain_header(v);

@@ -33,7 +33,7 @@
 //! A [`ModelRequest`] has no credential in it (keys travel only in the HTTP backends' headers),
 //! the HTTP backends already scrub the configured key from answer text, tool calls and errors,
 //! and the recorder scrubs it once more from every string it writes (request included) and
-//! from the joined text of consecutive `text` events ([`scrub_text_events`]: a key split
+//! from the joined text of consecutive `text` events (`scrub_text_events`: a key split
 //! between two of them would otherwise be joined back on replay), so no cassette file holds
 //! the key even when a server echoes it, whole or in pieces, through any backend.
 //!

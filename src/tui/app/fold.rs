@@ -92,7 +92,7 @@ impl App {
     }
 
     /// Folds one core event into the view, then keeps the view within its bounds
-    /// ([`App::keep_bounds`]).
+    /// (`App::keep_bounds`).
     pub fn apply(&mut self, event: Event) {
         let submitted = matches!(event, Event::TaskSubmitted { .. });
         let shown = self.shown_task().map(|t| (t.id, t.output.dropped_lines()));

@@ -20,7 +20,7 @@ fn frame_block<'a>(title: Vec<Span<'a>>, app: &App, theme: &Theme) -> Block<'a> 
     rule_block(title, Pane::Output, app, theme).padding(Padding::horizontal(1))
 }
 
-/// Where the text goes in a pane drawn in `area` (as [`frame_block`]'s inner area).
+/// Where the text goes in a pane drawn in `area` (as `frame_block`'s inner area).
 pub fn text_area(area: Rect) -> Rect {
     Rect {
         x: area.x.saturating_add(1),
