@@ -1,4 +1,4 @@
-//! Embedding Veyra with parts of your own: a backend, a tool, a benchmark. Every call passes
+//! Embedding Veyra with parts of your own: a backend, a tool, a benchmark family. Every call passes
 //! the same gate as the built-in parts — the Cedar policy decides it, the safety boundary
 //! checks it, the audit trail records it — and the run ends by verifying that trail.
 //!
@@ -8,11 +8,51 @@ use std::sync::Arc;
 
 use futures_util::stream;
 use veyra::VeyraCore;
+use veyra::benchmarks::suite::{CustomBenchmark, CustomTask, Suite, Verdict};
 use veyra::config::{AuditStoreKind, ModelConfig, VeyraConfig};
 use veyra::core::ExecutionRequest;
 use veyra::events::{FinishReason, TokenUsage};
 use veyra::models::{ChunkStream, Message, ModelBackend, ModelError, ModelRequest, StreamChunk};
 use veyra::tools::{Capability, Tool, ToolCategory, ToolError, ToolOutput};
+
+/// A benchmark family: sums of two numbers, scored by the last `ANSWER:` line through the
+/// families' own parsing (an echo, a hedge or a second number earn nothing).
+struct Addition;
+
+impl CustomBenchmark for Addition {
+    fn name(&self) -> &str {
+        "addition"
+    }
+
+    fn generate_tasks(&self, count: usize, seed: u64) -> Vec<CustomTask> {
+        (0..count as u64)
+            .map(|i| {
+                let (a, b) = (seed * 31 + i * 17, seed + i * 5);
+                CustomTask {
+                    id: format!("add-{i}"),
+                    prompt: format!(
+                        "What is {a} plus {b}? End your reply with a line ANSWER: <number>."
+                    ),
+                    metadata: serde_json::json!({ "sum": a + b }),
+                }
+            })
+            .collect()
+    }
+
+    fn score_result(&self, task: &CustomTask, reply: &str) -> Verdict {
+        let want = task.metadata["sum"].as_f64();
+        let field = veyra::benchmarks::answer::extract_fields(reply, 1)
+            .map(|mut f| f.pop().unwrap_or_default());
+        match field {
+            Err(why) => Verdict::wrong(None, why),
+            Ok(field) => match veyra::benchmarks::answer::number(&field) {
+                Ok(n) if Some(n) == want => Verdict::right(field, "the sum"),
+                Ok(_) => Verdict::wrong(Some(field), "not the sum"),
+                Err(why) => Verdict::wrong(Some(field), why),
+            },
+        }
+    }
+}
 
 /// A backend that answers arithmetic questions of the form "What is A plus B?" and says so
 /// plainly otherwise: a stand-in for a model served in-house.
@@ -122,25 +162,25 @@ async fn main() -> Result<(), veyra::VeyraError> {
         .await?;
     println!("oxygen_reserve: {}", call.output.summary);
 
-    // A benchmark of our own: samples, each run through the core and scored by the answer the
-    // task asked for (the last `ANSWER:` line), as `veyra bench --suite` scores a suite file.
-    let samples = [(3, 4), (120, 7), (999, 1)];
-    let mut score = 0.0;
-    for (a, b) in samples {
-        let reply = core
-            .execute_async(ExecutionRequest::new(format!("What is {a} plus {b}?")))
-            .await?;
-        let answer = veyra::benchmarks::answer::extract_fields(&reply.text, 1)
-            .ok()
-            .and_then(|f| {
-                f.first()
-                    .and_then(|f| veyra::benchmarks::answer::number(f).ok())
-            });
-        if answer == Some((a + b) as f64) {
-            score += 1.0;
-        }
-    }
-    println!("own benchmark: {score} of {}", samples.len());
+    // A benchmark family of our own: it generates its tasks and scores each reply by the
+    // answer the task asked for; it runs as `veyra bench --suite` runs a suite file.
+    let suite = Suite::from_benchmark(Arc::new(Addition), 5, 7)?;
+    let report = veyra::benchmarks::suite::run_suite(
+        &core,
+        &suite,
+        None,
+        4,
+        &tokio_util::sync::CancellationToken::new(),
+        &mut |_| {},
+    )
+    .await?;
+    println!(
+        "own benchmark '{}': {} of {} right, score {:.3}",
+        report.suite,
+        report.samples.iter().filter(|s| s.score == 1.0).count(),
+        report.summary.n,
+        report.summary.score.mean
+    );
 
     // Everything above is on one audit trail, which verifies.
     let trail = core.audit().ok_or_else(|| {

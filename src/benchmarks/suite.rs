@@ -10,14 +10,18 @@
 //! - [`scorer`]: the scorers a sample names (`exact`, `choice`, `number`, `regex`,
 //!   `includes`, `json_schema`), compiled once at load, each reading only the reply's
 //!   `ANSWER:` line; and the answer-format sentence every prompt ends with.
+//! - [`custom`]: a benchmark of an embedder's own in Rust ([`CustomBenchmark`]: it generates
+//!   its tasks and scores each reply), run as a suite is.
 //! - [`run`]: one execution per sample through [`crate::core::VeyraCore`] as actor
 //!   `benchmark`, a bounded number in flight, cancellable; the mean score with its interval,
 //!   by the rule [`super::stats`] applies to a family.
 
+pub mod custom;
 pub mod format;
 pub mod run;
 pub mod scorer;
 
+pub use custom::{CustomBenchmark, CustomTask};
 pub use format::{FieldMap, Sample, SampleSpec, Suite, SuiteSpec, TargetSpec};
 pub use run::{SampleResult, SuiteReport, SuiteSummary, run_suite, summarize};
 pub use scorer::{Scorer, ScorerSpec, Verdict};

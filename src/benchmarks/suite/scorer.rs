@@ -10,11 +10,19 @@
 //! - `number`: the field holds one plain number ([`answer::number`]: hedges, ranges and two
 //!   numbers are refused) within `tolerance` (absolute) of a target. The unit is asked for in
 //!   the prompt; a unit written beside the number is allowed, not checked.
-//! - `regex`: the pattern matches the whole field (anchored), compiled with a size limit.
-//! - `includes`: the field contains a target, ignoring case (the field, never the whole
-//!   reply: echoing the prompt earns nothing).
+//! - `regex`: the pattern matches the whole field (anchored), compiled with a size limit;
+//!   with targets, the field must also be one of them (the pattern says the form, the target
+//!   what the answer is).
+//! - `includes`: the field holds a target as whole words, ignoring case, and no word that
+//!   turns it around or hedges (`not`, `or`, …); never the whole reply, and never with
+//!   choices (an answer listing them all would include the target).
 //! - `json_schema`: the rest of the answer line after `ANSWER:` is one JSON document valid
-//!   against the schema (compiled at load; no remote `$ref` is fetched).
+//!   against the schema (compiled at load; no remote `$ref` is fetched), and equal to a target
+//!   when there are targets.
+//! - `custom`: an embedder's own [`super::CustomBenchmark::score_result`].
+//!
+//! Targets and choices are read as an answer field is (quotes, emphasis, a trailing full stop
+//! off), and the instruction's own `ANSWER: <answer>` line, echoed, is no answer.
 
 use regex::{Regex, RegexBuilder};
 use schemars::JsonSchema;
@@ -58,6 +66,16 @@ pub enum ScorerSpec {
     },
 }
 
+/// An embedder's own scoring of one task's reply (see [`super::CustomBenchmark`]).
+#[derive(Clone)]
+pub struct CustomScore(pub std::sync::Arc<dyn Fn(&str) -> Verdict + Send + Sync>);
+
+impl std::fmt::Debug for CustomScore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CustomScore")
+    }
+}
+
 /// A compiled scorer.
 #[derive(Debug)]
 pub enum Scorer {
@@ -79,7 +97,7 @@ pub enum Scorer {
         /// The pattern anchored at both ends.
         compiled: Regex,
     },
-    /// The field contains a target, ignoring case.
+    /// The field holds a target as whole words, ignoring case, and nothing turning it around.
     Includes,
     /// The answer is one JSON document valid against the schema.
     JsonSchema {
@@ -88,6 +106,8 @@ pub enum Scorer {
         /// The compiled schema.
         validator: Box<jsonschema::Validator>,
     },
+    /// An embedder's benchmark scores the reply itself.
+    Custom(CustomScore),
 }
 
 /// A scored reply: the score in `[0, 1]`, why, and the answer field read (when there was one).
@@ -102,7 +122,8 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    fn right(answer: String, reason: impl Into<String>) -> Self {
+    /// A right answer (score 1).
+    pub fn right(answer: String, reason: impl Into<String>) -> Self {
         Verdict {
             score: 1.0,
             reason: reason.into(),
@@ -110,7 +131,8 @@ impl Verdict {
         }
     }
 
-    fn wrong(answer: Option<String>, reason: impl Into<String>) -> Self {
+    /// A wrong answer, or none (score 0).
+    pub fn wrong(answer: Option<String>, reason: impl Into<String>) -> Self {
         Verdict {
             score: 0.0,
             reason: reason.into(),
@@ -178,6 +200,7 @@ impl Scorer {
             Scorer::Regex { .. } => "regex",
             Scorer::Includes => "includes",
             Scorer::JsonSchema { .. } => "json_schema",
+            Scorer::Custom(_) => "custom",
         }
     }
 
@@ -216,6 +239,7 @@ impl Scorer {
             ));
         }
         match self {
+            Scorer::Custom(_) => Ok(()),
             // Every choice is in the prompt: an answer listing them all would include the
             // target.
             Scorer::Includes if !choices.is_empty() => Err((
@@ -331,6 +355,8 @@ impl Scorer {
                 plain(&format!("one of {}", choices.join(", ")))
             }
             Scorer::Exact | Scorer::Regex { .. } | Scorer::Includes => plain("your answer alone"),
+            // The embedder's prompt says how to answer.
+            Scorer::Custom(_) => String::new(),
         }
     }
 
@@ -338,6 +364,9 @@ impl Scorer {
     pub fn score(&self, reply: &str, targets: &[String], choices: &[String]) -> Verdict {
         if let Scorer::JsonSchema { validator, .. } = self {
             return score_json(reply, validator, targets);
+        }
+        if let Scorer::Custom(score) = self {
+            return (score.0)(reply);
         }
         let field = match answer::extract_fields(reply, 1) {
             Ok(mut fields) => fields.pop().unwrap_or_default(),
@@ -422,6 +451,7 @@ impl Scorer {
                 }
             }
             Scorer::JsonSchema { validator, .. } => score_json(reply, validator, targets),
+            Scorer::Custom(score) => (score.0)(reply),
         }
     }
 }
