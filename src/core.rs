@@ -160,6 +160,56 @@ impl std::fmt::Debug for CoreBuilder {
 impl CoreBuilder {
     /// Registers backend `name` beside the built-in ones (or in place of one of them); a
     /// prompt reaches it when `model.backend`, `set_backend` or the request names it.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use veyra::VeyraCore;
+    /// use veyra::core::ExecutionRequest;
+    /// use veyra::events::{FinishReason, TokenUsage};
+    /// use veyra::models::{ChunkStream, ModelBackend, ModelError, ModelRequest, StreamChunk};
+    ///
+    /// /// Answers every prompt with one fixed line.
+    /// struct Steady;
+    ///
+    /// #[async_trait::async_trait]
+    /// impl ModelBackend for Steady {
+    ///     fn name(&self) -> &str {
+    ///         "steady"
+    ///     }
+    ///     async fn stream(&self, _: &ModelRequest) -> Result<ChunkStream, ModelError> {
+    ///         let chunks = vec![
+    ///             Ok(StreamChunk::Text("All systems nominal.".into())),
+    ///             Ok(StreamChunk::Done {
+    ///                 finish_reason: FinishReason::Stop,
+    ///                 usage: TokenUsage { input: 1, output: 3 },
+    ///             }),
+    ///         ];
+    ///         Ok(Box::pin(futures_util::stream::iter(chunks)))
+    ///     }
+    ///     async fn health_check(&self) -> Result<(), ModelError> {
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// # tokio_test_rt().block_on(async {
+    /// let mut config = veyra::config::VeyraConfig::default();
+    /// config.governance.store = veyra::config::AuditStoreKind::Memory;
+    /// config.latency.simulate = false;
+    /// config.model.backend = "steady".into();
+    /// let core = VeyraCore::builder(config)
+    ///     .backend("steady", Arc::new(|_: &veyra::config::ModelConfig| {
+    ///         Ok(Arc::new(Steady) as Arc<dyn ModelBackend>)
+    ///     }))
+    ///     .build()?;
+    /// let answer = core.execute_async(ExecutionRequest::new("status?")).await?;
+    /// assert_eq!(answer.text, "All systems nominal.");
+    /// # Ok::<(), veyra::VeyraError>(())
+    /// # })?;
+    /// # fn tokio_test_rt() -> tokio::runtime::Runtime {
+    /// #     tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+    /// # }
+    /// # Ok::<(), veyra::VeyraError>(())
+    /// ```
     pub fn backend(mut self, name: &str, factory: crate::models::BackendFactory) -> Self {
         self.registry.register_backend(name, factory);
         self

@@ -177,12 +177,21 @@ impl Scorer {
                 }
             }
             ScorerSpec::JsonSchema { schema } => {
-                let validator = jsonschema::validator_for(schema).map_err(|e| {
-                    format!(
-                        "the schema is not a usable JSON Schema: {}",
-                        crate::sanitize::quote(&e.to_string())
+                // The schema's own `pattern`s run on the linear-time engine with the `regex`
+                // scorer's limits: a hostile pattern cannot make scoring backtrack.
+                let validator = jsonschema::options()
+                    .with_pattern_options(
+                        jsonschema::PatternOptions::regex()
+                            .size_limit(REGEX_SIZE_LIMIT)
+                            .dfa_size_limit(REGEX_SIZE_LIMIT),
                     )
-                })?;
+                    .build(schema)
+                    .map_err(|e| {
+                        format!(
+                            "the schema is not a usable JSON Schema: {}",
+                            crate::sanitize::quote(&e.to_string())
+                        )
+                    })?;
                 Scorer::JsonSchema {
                     schema: schema.clone(),
                     validator: Box::new(validator),

@@ -465,3 +465,22 @@ fn targets_no_answer_line_can_give_and_includes_with_choices_are_refused() {
     .to_string();
     assert!(e.contains("tools") && e.contains("YAML suite"), "{e}");
 }
+
+#[test]
+fn a_schemas_patterns_run_on_the_linear_engine() {
+    // A backreference needs backtracking: the linear engine cannot compile it, so the suite
+    // is refused at load rather than scored with a pattern that could backtrack.
+    let e = yaml_error(
+        "name: x\nsamples:\n  - id: a\n    input: q\n    scorer:\n      type: json_schema\n      schema: {type: string, pattern: '(a)\\1'}\n",
+    );
+    assert!(e.contains("schema"), "{e}");
+    // An ordinary pattern works.
+    let s = yaml(
+        "name: x\nsamples:\n  - id: a\n    input: q\n    scorer:\n      type: json_schema\n      schema: {type: string, pattern: '^(a+)+$'}\n",
+    );
+    assert_eq!(score(&s, 0, r#"ANSWER: "aaaa""#), 1.0);
+    assert_eq!(
+        score(&s, 0, &format!(r#"ANSWER: "{}b""#, "a".repeat(5_000))),
+        0.0
+    );
+}
