@@ -233,6 +233,17 @@ pub fn parse_str(text: &str, path: &Path) -> Result<VeyraConfig, ConfigError> {
     })
 }
 
+/// Where a YAML error is (`:LINE:COLUMN`, or nothing when serde-saphyr does not say) and its
+/// message without its snippet and location suffix: how every YAML file Veyra reads (the
+/// configuration, a theme, a demo scenario, an eval suite) reports one.
+pub fn yaml_error_parts(e: &serde_saphyr::Error) -> (String, String) {
+    let at = e
+        .location()
+        .map(|l| format!(":{}:{}", l.line(), l.column()))
+        .unwrap_or_default();
+    (at, yaml_error_message(e))
+}
+
 /// The message of a YAML error without its snippet and location suffix.
 fn yaml_error_message(e: &serde_saphyr::Error) -> String {
     let text = e.without_snippet().to_string();

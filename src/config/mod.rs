@@ -41,7 +41,7 @@ pub use load::{
     LoadedConfig, MAX_FILE_BYTES, check_file, data_dir, find_config_file, load_config,
     load_config_with_sources, load_from, parse_file, parse_str, state_dir,
 };
-pub(crate) use load::{explain_serde_message, read_file};
+pub(crate) use load::{explain_serde_message, read_file, yaml_error_parts};
 pub use logging::{LOG_LEVELS, LogFormat, LoggingConfig, RANGE_LOG_BYTES, RANGE_LOG_KEEP};
 pub use model::{
     MOCK_MODEL, MockConfig, MockFailure, MockFailureKind, MockRule, MockToolCall, MockTurn,

@@ -117,13 +117,8 @@ impl Scenario {
     /// is wrong and how to put it right.
     pub fn parse(text: &str, origin: &str) -> Result<Self, VeyraError> {
         let spec: ScenarioSpec = serde_saphyr::from_str(text).map_err(|e| {
-            let at = e
-                .location()
-                .map(|l| format!(":{}:{}", l.line(), l.column()))
-                .unwrap_or_default();
-            let message = e.without_snippet().to_string();
-            let first = message.lines().next().unwrap_or_default();
-            let first = first.rfind(" at line ").map_or(first, |i| &first[..i]);
+            let (at, first) = crate::config::yaml_error_parts(&e);
+            let first = first.as_str();
             VeyraError::Usage(crate::sanitize::sanitize_line(&format!(
                 "demo scenario {origin}{at}: {first}; a step has `after` (seconds), `say`, and one of `prompt` (with `priority`), `command` or `key`"
             )).into_owned())

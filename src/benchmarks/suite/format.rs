@@ -266,13 +266,8 @@ fn usage(file: &str, message: &str) -> VeyraError {
 pub fn from_yaml(text: &str, path: &Path) -> Result<Suite, VeyraError> {
     let shown = path.display().to_string();
     let spec: SuiteSpec = serde_saphyr::from_str(text).map_err(|e| {
-        let at = e
-            .location()
-            .map(|l| format!(":{}:{}", l.line(), l.column()))
-            .unwrap_or_default();
-        let message = e.without_snippet().to_string();
-        let first = message.lines().next().unwrap_or_default();
-        let first = first.rfind(" at line ").map_or(first, |i| &first[..i]);
+        let (at, first) = crate::config::yaml_error_parts(&e);
+        let first = first.as_str();
         VeyraError::Usage(
             crate::sanitize::sanitize_line(&format!(
                 "suite {shown}{at}: {}; `veyra bench schema --suite` prints the format",
