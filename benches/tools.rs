@@ -3,6 +3,10 @@
 //! schema validation step. Target: ≤ 50 µs median through the gate.
 //! Run: `cargo bench --bench tools`.
 //!
+//! Also one MCP tool call through the gate against the same call made bare with the SDK, to a
+//! local stdio server that answers at once (this binary, as the demo server). Target: ≤ 1 ms
+//! median added.
+//!
 //! Also one agent step (an execution whose model makes one tool call) against a plain
 //! execution. Target: ≤ 2× the plain execution.
 //!
@@ -15,7 +19,22 @@ use divan::Bencher;
 use veyra::VeyraCore;
 use veyra::config::VeyraConfig;
 
+/// The demo MCP server (`examples/mcp_server.rs`), which this binary becomes when started with
+/// [`SERVER_VAR`] set: the bench's own server, so that `cargo bench` needs nothing else built.
+#[allow(dead_code)]
+#[path = "../examples/mcp_server.rs"]
+mod demo;
+
+/// Set in the environment of the child this bench starts as its MCP server.
+const SERVER_VAR: &str = "VEYRA_BENCH_MCP_SERVER";
+
 fn main() {
+    if std::env::var_os(SERVER_VAR).is_some() {
+        if let Err(e) = demo::main() {
+            eprintln!("mcp server: {e}");
+        }
+        return;
+    }
     divan::main();
 }
 
@@ -149,5 +168,67 @@ fn one_agent_step(bencher: Bencher) {
             .expect("the mock answers");
         assert_eq!(r.tool_steps, 1);
         r
+    });
+}
+
+/// A core on the in-memory trail whose MCP server `bench` is this binary as the demo server.
+fn mcp_core() -> VeyraCore {
+    let mut config = VeyraConfig::default();
+    config.governance.store = veyra::config::AuditStoreKind::Memory;
+    config.tools.mcp_servers = vec![veyra::config::McpServerConfig {
+        name: "bench".into(),
+        command: std::env::current_exe()
+            .expect("the bench knows its path")
+            .display()
+            .to_string(),
+        args: Vec::new(),
+        env: [(SERVER_VAR.to_string(), "1".to_string())].into(),
+        env_pass: Vec::new(),
+        cwd: None,
+        timeout_ms: 30_000,
+        reversible: vec!["echo".into()],
+    }];
+    VeyraCore::new(config).expect("the config is valid")
+}
+
+/// One MCP tool call through the whole gate (schema, policy, safety boundary, the call over
+/// the server's pipes, sanitizing and scrubbing its answer, two in-memory audit entries,
+/// events). Target: ≤ 1 ms median more than `mcp_call_bare`.
+#[divan::bench]
+fn mcp_call_through_the_gate(bencher: Bencher) {
+    let rt = runtime();
+    let core = mcp_core();
+    rt.block_on(core.mcp_ready());
+    let args = serde_json::json!({ "text": "ping" });
+    bencher.bench_local(|| {
+        rt.block_on(core.invoke_tool("mcp:bench:echo", args.clone(), "operator"))
+            .expect("the server answers")
+    });
+}
+
+/// The server's own time: the same call made with the SDK's client straight over the pipes,
+/// nothing else.
+#[divan::bench]
+fn mcp_call_bare(bencher: Bencher) {
+    use rmcp::ServiceExt;
+    let rt = runtime();
+    let mut child = tokio::process::Command::new(std::env::current_exe().expect("own path"));
+    child
+        .env(SERVER_VAR, "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let (service, _child) = rt.block_on(async {
+        let mut child = child.spawn().expect("the server starts");
+        let stdout = child.stdout.take().expect("piped");
+        let stdin = child.stdin.take().expect("piped");
+        let service = ().serve((stdout, stdin)).await.expect("the handshake completes");
+        (service, child)
+    });
+    bencher.bench_local(|| {
+        let mut params = rmcp::model::CallToolRequestParams::new("echo");
+        params.arguments = serde_json::json!({ "text": "ping" }).as_object().cloned();
+        rt.block_on(service.call_tool(params))
+            .expect("the server answers")
     });
 }

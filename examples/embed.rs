@@ -109,8 +109,8 @@ struct OxygenReserve;
 impl Tool for OxygenReserve {
     fn capability(&self) -> Capability {
         Capability {
-            name: "oxygen_reserve",
-            description: "Hours of oxygen left in the habitat for a crew of the given size.",
+            name: "oxygen_reserve".into(),
+            description: "Hours of oxygen left in the habitat for a crew of the given size.".into(),
             category: ToolCategory::Computation,
             reversible: true,
             confirmation: false,

@@ -143,6 +143,20 @@ pub async fn health(loaded: LoadedConfig) -> Result<ExitCode, VeyraError> {
             engine.sources().join(", ")
         );
     }
+    // Each MCP server is started, listed and stopped again; one that does not come up is
+    // unhealthy.
+    if !config.tools.mcp_servers.is_empty() {
+        let hub = crate::tools::mcp::McpHub::new(
+            config,
+            std::sync::Arc::new(crate::events::EventBus::default()),
+        );
+        hub.ready().await;
+        let statuses = hub.statuses();
+        healthy &= statuses
+            .iter()
+            .all(|s| s.state == crate::tools::mcp::McpState::Up);
+        print!("{}", tools::mcp_lines(&statuses));
+    }
     if !config.governance.audit {
         println!("audit: off (governance.audit = false)");
     } else if config.governance.store == config::AuditStoreKind::Memory {

@@ -31,6 +31,7 @@ use crate::runtime::latency::LinkSim;
 use crate::runtime::scheduler::{Scheduler, SchedulerConfig};
 use crate::tools::safety::SafetyBoundary;
 
+mod approvals;
 mod caller;
 mod control;
 mod emitter;
@@ -44,6 +45,7 @@ pub(crate) mod testing;
 mod tools;
 mod undo;
 
+pub use approvals::{Approval, ArgumentPattern, MAX_APPROVALS};
 pub use caller::{Caller, WithClient, as_caller};
 use emitter::{Emitter, Watchers};
 pub use request::{
@@ -81,19 +83,22 @@ struct CoreInner {
     scheduler: Scheduler,
     link: Arc<LinkSim>,
     tools: crate::tools::ToolRegistry,
+    /// The MCP servers whose tools are mounted in `tools` (`tools.mcp_servers`); dropped with
+    /// the core, which stops them.
+    mcp: Arc<crate::tools::mcp::McpHub>,
 }
 
-/// An operator's answer: yes or no, who gave it, and how far a yes reaches.
-type ConfirmAnswer = (bool, String, ConfirmScope);
+/// An operator's answer: yes or no, who gave it, how far a yes reaches, and the client of a
+/// serving runtime that answered (a yes for the session ends when it leaves).
+type ConfirmAnswer = (bool, String, ConfirmScope, Option<Caller>);
 
 /// Pending confirmations and how to answer them.
 struct Confirmations {
     policy: ConfirmationPolicy,
     next: u64,
     waiting: HashMap<u64, (ExecutionId, oneshot::Sender<ConfirmAnswer>)>,
-    /// Operations (`tool:<name>`) the operator allowed for the session, with the request
-    /// that granted it.
-    session: HashMap<String, u64>,
+    /// Standing yeses to tools ([`approvals`]).
+    approvals: approvals::Approvals,
 }
 
 /// Builds a [`VeyraCore`] with an embedder's own parts ([`VeyraCore::builder`]). Whatever is
@@ -116,8 +121,8 @@ struct Confirmations {
 /// impl Tool for Shout {
 ///     fn capability(&self) -> Capability {
 ///         Capability {
-///             name: "shout",
-///             description: "Says a word back in capitals.",
+///             name: "shout".into(),
+///             description: "Says a word back in capitals.".into(),
 ///             category: ToolCategory::Computation,
 ///             reversible: true,
 ///             confirmation: false,
@@ -359,11 +364,29 @@ impl VeyraCore {
                 .register(tool)
                 .map_err(|e| VeyraError::Usage(format!("registering tool '{name}': {e}")))?;
         }
+        let mcp = Arc::new(crate::tools::mcp::McpHub::new(
+            &config,
+            Arc::clone(&emitter) as Arc<dyn crate::events::EventSink>,
+        ));
+        tools.mount(Arc::clone(&mcp) as Arc<dyn crate::tools::registry::ToolSource>);
         for name in config.tools.offer.names() {
+            // An MCP server's tools are listed once it is up: its name is checked here.
+            if name.starts_with(crate::tools::mcp::PREFIX) {
+                if !mcp.knows_server(name) {
+                    return Err(VeyraError::Usage(format!(
+                        "tools.offer: '{}' names no server in tools.mcp_servers",
+                        crate::sanitize::quote(name)
+                    )));
+                }
+                continue;
+            }
             tools
                 .get(name)
                 .map_err(|e| VeyraError::Usage(format!("tools.offer: {e}")))?;
         }
+        // Started now when the core is built on a runtime (else on first use): a server's
+        // tools appear when it is up; nothing waits for it.
+        mcp.start();
         let inner = Arc::new(CoreInner {
             tools,
             policy: RwLock::new(policy),
@@ -374,7 +397,7 @@ impl VeyraCore {
                 policy: ConfirmationPolicy::Ask,
                 next: 1,
                 waiting: HashMap::new(),
-                session: HashMap::new(),
+                approvals: approvals::Approvals::default(),
             }),
             model: RwLock::new(config.model.model.clone()),
             config,
@@ -384,6 +407,7 @@ impl VeyraCore {
             emitter,
             scheduler,
             link,
+            mcp,
         });
         inner.scheduler.register_handler(
             EXECUTE,

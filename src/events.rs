@@ -518,6 +518,21 @@ pub enum Event {
         /// When.
         at: DateTime<Utc>,
     },
+    /// An MCP server (`tools.mcp_servers`) is starting, came up, went down or stopped.
+    McpServer {
+        /// Its name in Veyra (its tools are `mcp:<server>:<tool>`).
+        server: String,
+        /// `starting`, `up`, `down` or `stopped`.
+        state: String,
+        /// Tools it offers (those of its last listing while it is down).
+        tools: u32,
+        /// Times it was started again after going down.
+        restarts: u32,
+        /// Why it is down (sanitized, secrets scrubbed), or what its listing left out.
+        detail: Option<String>,
+        /// When.
+        at: DateTime<Utc>,
+    },
 }
 
 impl Event {
@@ -537,7 +552,8 @@ impl Event {
             Event::AuditVerified { .. }
             | Event::AuditCheckpoint { .. }
             | Event::BackendChanged { .. }
-            | Event::LinkChanged { .. } => None,
+            | Event::LinkChanged { .. }
+            | Event::McpServer { .. } => None,
         }
     }
 
@@ -553,6 +569,7 @@ impl Event {
             | Event::AuditCheckpoint { .. }
             | Event::BackendChanged { .. }
             | Event::LinkChanged { .. }
+            | Event::McpServer { .. }
             | Event::SafetyViolation { .. }
             | Event::ConfirmationRequested { .. }
             | Event::ConfirmationAnswered { .. }

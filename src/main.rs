@@ -200,9 +200,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
             json,
             &loaded,
         ),
-        Some(Command::Tools(ToolsCommand::List { json })) => cli::tools_list(json, &loaded),
+        Some(Command::Tools(ToolsCommand::List { json })) => {
+            runtime.block_on(cli::tools_list(json, &loaded))
+        }
         Some(Command::Tools(ToolsCommand::Describe { name })) => {
-            cli::tools_describe(&name, &loaded)
+            runtime.block_on(cli::tools_describe(&name, &loaded))
         }
         Some(Command::Tools(ToolsCommand::Invoke {
             name,

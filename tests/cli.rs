@@ -28,6 +28,8 @@ mod audit_attacks;
 mod bench;
 #[path = "cli/hostile.rs"]
 mod hostile;
+#[path = "cli/mcp.rs"]
+mod mcp;
 #[path = "cli/serve.rs"]
 mod serve;
 #[path = "cli/side_effects.rs"]

@@ -59,40 +59,101 @@ pub enum ToolsCommand {
     },
 }
 
-/// `veyra tools list`.
-pub fn tools_list(json: bool, loaded: &LoadedConfig) -> Result<ExitCode, VeyraError> {
-    let registry = crate::tools::builtin::with_builtins(&loaded.config, Default::default())
-        .map_err(|e| VeyraError::Runtime(format!("registering the built-in tools: {e}")))?;
-    let tools = registry.list();
+/// The tools as a runtime of `config` has them, MCP servers' included: built-in tools are
+/// listed at once; with `tools.mcp_servers`, a core (on the mock, audit off: it runs nothing)
+/// starts the servers and waits until each has been tried. The core is returned so that the
+/// servers stay up while its registry is read.
+async fn registry_of(
+    config: &crate::config::VeyraConfig,
+) -> Result<(crate::tools::ToolRegistry, Option<VeyraCore>), VeyraError> {
+    if config.tools.mcp_servers.is_empty() {
+        let registry = crate::tools::builtin::with_builtins(config, Default::default())
+            .map_err(|e| VeyraError::Runtime(format!("registering the built-in tools: {e}")))?;
+        return Ok((registry, None));
+    }
+    let mut listing = without_model(config.clone());
+    listing.governance.audit = false;
+    let core = VeyraCore::new(listing)?;
+    core.mcp_ready().await;
+    Ok((crate::tools::ToolRegistry::new(), Some(core)))
+}
+
+/// `veyra tools list`: every tool, then each MCP server's state.
+pub async fn tools_list(json: bool, loaded: &LoadedConfig) -> Result<ExitCode, VeyraError> {
+    let (registry, core) = registry_of(&loaded.config).await?;
+    let tools = match &core {
+        Some(core) => core.tools().list(),
+        None => registry.list(),
+    };
     let mut out = String::new();
     if json {
         out = super::json_lines(&tools, "a tool")?;
     } else {
         let yes_no = |b: bool| if b { "yes" } else { "no" };
+        let width = tools
+            .iter()
+            .map(|t| t.capability.name.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(16);
         out.push_str(&format!(
-            "{:<16} {:<12} {:<11} {:<13} {}\n",
+            "{:<width$} {:<12} {:<11} {:<13} {}\n",
             "NAME", "CATEGORY", "REVERSIBLE", "CONFIRMATION", "DESCRIPTION"
         ));
         for t in &tools {
             let c = &t.capability;
             out.push_str(&format!(
-                "{:<16} {:<12} {:<11} {:<13} {}\n",
-                c.name,
+                "{:<width$} {:<12} {:<11} {:<13} {}\n",
+                sanitize(&c.name),
                 c.category.name(),
                 yes_no(c.reversible),
                 yes_no(c.confirmation),
-                c.description
+                sanitize(&c.description)
             ));
+        }
+        if let Some(core) = &core {
+            out.push('\n');
+            out.push_str(&mcp_lines(&core.mcp_servers()));
         }
     }
     print_all(&out)
 }
 
+/// One line per MCP server: `mcp NAME: up (N tools, pid P)` or `mcp NAME: down: why`.
+pub fn mcp_lines(servers: &[crate::tools::mcp::McpServerStatus]) -> String {
+    use crate::tools::mcp::McpState;
+    let mut out = String::new();
+    for s in servers {
+        let detail = s.detail.as_deref().map(sanitize).unwrap_or_default();
+        let line = match s.state {
+            McpState::Up => format!(
+                "mcp {}: up ({} tools{}){}",
+                s.name,
+                s.tools,
+                s.pid.map(|p| format!(", pid {p}")).unwrap_or_default(),
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {detail}")
+                }
+            ),
+            McpState::Starting => format!("mcp {}: starting", s.name),
+            McpState::Down | McpState::Stopped => {
+                format!("mcp {}: {}: {detail}", s.name, s.state.name())
+            }
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
 /// `veyra tools describe NAME`.
-pub fn tools_describe(name: &str, loaded: &LoadedConfig) -> Result<ExitCode, VeyraError> {
-    let registry = crate::tools::builtin::with_builtins(&loaded.config, Default::default())
-        .map_err(|e| VeyraError::Runtime(format!("registering the built-in tools: {e}")))?;
-    let info = registry
+pub async fn tools_describe(name: &str, loaded: &LoadedConfig) -> Result<ExitCode, VeyraError> {
+    let (registry, core) = registry_of(&loaded.config).await?;
+    let info = core
+        .as_ref()
+        .map_or(&registry, |c| c.tools())
         .describe(name)
         .map_err(|e| VeyraError::Usage(e.to_string()))?;
     let mut out = crate::sanitize::to_json_pretty(&info)
@@ -261,12 +322,21 @@ pub async fn tools_invoke(
     loaded: LoadedConfig,
     standalone: bool,
 ) -> Result<ExitCode, VeyraError> {
-    // The arguments are typed by the tool's schema: the same registry as the runtime's.
-    let registry = crate::tools::builtin::with_builtins(&loaded.config, Default::default())
-        .map_err(|e| VeyraError::Runtime(format!("registering the built-in tools: {e}")))?;
-    let info = registry
-        .describe(name)
-        .map_err(|e| VeyraError::Usage(e.to_string()))?;
+    // The arguments are typed by the tool's schema: the same registry as the runtime's (an
+    // MCP tool's schema is the server's, asked of it here).
+    let info = {
+        let (registry, core) = if name.starts_with(crate::tools::mcp::PREFIX) {
+            registry_of(&loaded.config).await?
+        } else {
+            let mut config = loaded.config.clone();
+            config.tools.mcp_servers.clear();
+            registry_of(&config).await?
+        };
+        core.as_ref()
+            .map_or(&registry, |c| c.tools())
+            .describe(name)
+            .map_err(|e| VeyraError::Usage(e.to_string()))?
+    };
     let args = parse_args(pairs, &info.capability.schema)?;
     let command = crate::service::protocol::Request::InvokeTool {
         name: name.to_string(),

@@ -19,6 +19,7 @@ mod latency;
 mod lines;
 mod load;
 mod logging;
+mod mcp;
 mod model;
 mod runtime;
 mod secret;
@@ -43,6 +44,10 @@ pub use load::{
 };
 pub(crate) use load::{explain_serde_message, read_file, yaml_error_parts};
 pub use logging::{LOG_LEVELS, LogFormat, LoggingConfig, RANGE_LOG_BYTES, RANGE_LOG_KEEP};
+pub use mcp::{
+    BASE_ENV, MAX_MCP_SERVERS, McpServerConfig, RANGE_MCP_TIMEOUT_MS, is_mcp_tool_name,
+    is_server_name,
+};
 pub use model::{
     MOCK_MODEL, MockConfig, MockFailure, MockFailureKind, MockRule, MockToolCall, MockTurn,
     ModelConfig, RANGE_DELAY_MS, RANGE_MAX_TOKENS, RANGE_MODEL_TIMEOUT_S, RANGE_RETRIES,
@@ -94,6 +99,11 @@ impl VeyraConfig {
             && let std::borrow::Cow::Owned(masked) = display_url(url)
         {
             *url = masked;
+        }
+        for server in &mut shown.tools.mcp_servers {
+            for value in server.env.values_mut() {
+                *value = REDACTED.to_string();
+            }
         }
         shown
     }

@@ -39,6 +39,9 @@ pub struct ToolsConfig {
     /// Time one `http_get` call may take from connecting to the last byte, in milliseconds,
     /// 1 to 600,000 (default 10,000).
     pub http_timeout_ms: u64,
+    /// MCP servers whose tools are offered as `mcp:<server>:<tool>`, each call through the
+    /// same gate as the built-in tools (see [`super::McpServerConfig`]).
+    pub mcp_servers: Vec<super::McpServerConfig>,
 }
 
 /// Which tools a model is offered.
@@ -59,7 +62,11 @@ impl ToolSelection {
         match self {
             ToolSelection::All => true,
             ToolSelection::None => false,
-            ToolSelection::Only(names) => names.iter().any(|n| n == name),
+            ToolSelection::Only(names) => names.iter().any(|n| {
+                n == name
+                    || n.strip_suffix('*')
+                        .is_some_and(|server| n.starts_with("mcp:") && name.starts_with(server))
+            }),
         }
     }
 
@@ -84,10 +91,13 @@ impl std::str::FromStr for ToolSelection {
             list => {
                 let names: Vec<String> = list.split(',').map(|n| n.trim().to_string()).collect();
                 if let Some(bad) = names.iter().find(|n| {
-                    n.is_empty() || !n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                    (n.is_empty() || !n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+                        && !super::mcp::is_mcp_selection(n)
                 }) {
                     return Err(format!(
-                        "'{}' is not a tool name; use all, none, or names like calculator,light_time",
+                        "'{}' is not a tool name; use all, none, or names like \
+                         calculator,light_time (an MCP server's: mcp:<server>:<tool>, or \
+                         mcp:<server>:* for all of them)",
                         crate::sanitize::quote(bad)
                     ));
                 }
@@ -216,6 +226,7 @@ impl Default for ToolsConfig {
             http_allow: Vec::new(),
             http_max_bytes: 1024 * 1024,
             http_timeout_ms: 10_000,
+            mcp_servers: Vec::new(),
         }
     }
 }
@@ -236,8 +247,15 @@ impl ToolsConfig {
             .collect()
     }
 
-    /// Checks every range; `Err((key, message))` names the first value out of range.
-    pub fn check(&self) -> Result<(), (&'static str, String)> {
+    /// Checks every range and every MCP server entry; `Err((key, message))` names the first
+    /// bad value.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        self.check_limits()
+            .map_err(|(key, message)| (key.to_string(), message))?;
+        super::mcp::check(&self.mcp_servers)
+    }
+
+    fn check_limits(&self) -> Result<(), (&'static str, String)> {
         let within = |key: &'static str, value: u64, range: std::ops::RangeInclusive<u64>| {
             if range.contains(&value) {
                 Ok(())
@@ -276,6 +294,7 @@ impl ToolsConfig {
         for entry in &self.http_allow {
             AllowedHost::parse(entry).map_err(|message| ("tools.http_allow", message))?;
         }
+
         if self
             .workspace
             .as_ref()

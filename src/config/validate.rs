@@ -167,7 +167,7 @@ impl Check<'_> {
     /// `tools:` ([`ToolsConfig::check`]).
     fn tools(&self, tools: &ToolsConfig) -> Result<(), ConfigError> {
         if let Err((key, message)) = tools.check() {
-            return Err(self.invalid(key, message));
+            return Err(self.invalid(&key, message));
         }
         Ok(())
     }

@@ -285,8 +285,9 @@ impl VeyraCore {
     }
 
     /// Answers a pending confirmation; a yes with [`ConfirmScope::Session`] to a tool call
-    /// also allows later calls of the same tool until the core shuts down (the scope is
-    /// ignored for anything else, and recorded in the audit trail either way).
+    /// also allows later calls of the same tool until it is revoked (`VeyraCore::revoke_approval`),
+    /// the client that answered leaves, or the core shuts down (the scope is ignored for
+    /// anything else, and recorded in the audit trail either way).
     pub fn answer_confirmation_scoped(
         &self,
         request: u64,
@@ -298,7 +299,7 @@ impl VeyraCore {
         match waiting {
             Some((_, tx)) => {
                 // The task may have been cancelled meanwhile; then nobody waits for the answer.
-                let _ = tx.send((allowed, by.to_string(), scope));
+                let _ = tx.send((allowed, by.to_string(), scope, super::caller::current()));
                 Ok(())
             }
             None => Err(VeyraError::Usage(format!(

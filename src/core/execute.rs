@@ -15,6 +15,7 @@
 //! rejected and the attempt ends as a failure (error kind `before_tools`, not retried). One
 //! `EXECUTION` entry closes the attempt.
 
+use std::collections::HashMap;
 use std::sync::Weak;
 
 use chrono::Utc;
@@ -109,7 +110,11 @@ async fn run_execution(
         .resolve_backend(backend.as_deref())
         .map_err(|e| TaskError::permanent(e.kind.name(), e.to_string()))?;
     let backend_name = backend.name().to_string();
-    let model_request = model_request(core, model, system, prompt, tools);
+    // A prompt at once after start is offered the MCP servers' tools once each was tried.
+    if !core.mcp.is_empty() {
+        core.mcp.ready().await;
+    }
+    let (model_request, tool_names) = model_request(core, model, system, prompt, tools);
     let policy_request = policy_request(core, &task, &actor, &backend_name, &model_request);
     let operation = format!("execute:{backend_name}");
     core.admit(
@@ -123,6 +128,7 @@ async fn run_execution(
             ask: task.attempt == 1,
             detail: None,
             scopable: false,
+            arguments: None,
             unattended,
         },
         &task.cancel,
@@ -137,6 +143,7 @@ async fn run_execution(
         task: &task,
         backend: backend.as_ref(),
         request: model_request,
+        tool_names,
         text: String::new(),
         steps: 0,
         called: Vec::new(),
@@ -168,14 +175,16 @@ async fn run_execution(
 }
 
 /// The model request of an attempt: the prompt with the tools it is offered (the request's
-/// own selection, else `tools.offer`), its model the request's or the current one.
+/// own selection, else `tools.offer`), its model the request's or the current one; and the
+/// registry name of each tool by the name the model is given
+/// ([`crate::tools::wire_name`]: a model API takes no `:` in a name).
 fn model_request(
     core: &CoreInner,
     model: Option<String>,
     system: Option<String>,
     prompt: String,
     tools: Option<ToolSelection>,
-) -> ModelRequest {
+) -> (ModelRequest, HashMap<String, String>) {
     let offer = tools.unwrap_or_else(|| core.config.tools.offer.clone());
     let mut model_request = ModelRequest::new(
         model.unwrap_or_else(|| core.current_model()),
@@ -184,17 +193,25 @@ fn model_request(
         core.config.model.temperature,
         core.config.model.max_tokens,
     );
-    model_request.tools = core
-        .tools
-        .list_where(|name| offer.offers(name))
-        .into_iter()
-        .map(|info| ToolSpec {
-            name: info.capability.name.to_string(),
-            description: info.capability.description.to_string(),
+    let mut names = HashMap::new();
+    for info in core.tools.list_where(|name| offer.offers(name)) {
+        let name = info.capability.name.into_owned();
+        let wire = crate::tools::wire_name(&name).into_owned();
+        if let Some(taken) = names.get(&wire) {
+            tracing::warn!(
+                tool = %name,
+                "tool '{name}' is not offered: its name for models, {wire}, is {taken}'s"
+            );
+            continue;
+        }
+        model_request.tools.push(ToolSpec {
+            name: wire.clone(),
+            description: info.capability.description.into_owned(),
             parameters: info.capability.schema,
-        })
-        .collect();
-    model_request
+        });
+        names.insert(wire, name);
+    }
+    (model_request, names)
 }
 
 /// What policy is asked before the attempt: may `actor` run `execute` on this backend, with
@@ -383,6 +400,8 @@ struct Agent<'a> {
     backend: &'a dyn ModelBackend,
     /// The conversation so far, with the tools offered.
     request: ModelRequest,
+    /// The registry name of each tool offered, by the name the model was given.
+    tool_names: HashMap<String, String>,
     /// All text the model streamed, over every turn.
     text: String,
     /// Tool calls taken so far.
@@ -516,7 +535,8 @@ impl Agent<'_> {
         let shown_name =
             crate::sanitize::sanitize_line(&crate::sanitize::excerpt(&call.name, 64)).into_owned();
         self.called.push(shown_name.clone());
-        let offered = self.request.tools.iter().any(|t| t.name == call.name);
+        let registered = self.tool_names.get(&call.name).cloned();
+        let offered = registered.is_some();
         // The tool's own one-line summary, shown to the operator; errors show as sent.
         let mut shown_summary = None;
         let (outcome, content, arguments, audit_seq) = match &call.arguments {
@@ -579,7 +599,7 @@ impl Agent<'_> {
                     match core
                         .invoke_tool(
                             ExecutionId::new(),
-                            &call.name,
+                            registered.as_deref().unwrap_or(&call.name),
                             args.clone(),
                             "agent",
                             Some(within),

@@ -53,6 +53,8 @@ pub(crate) struct Passage<'a> {
     pub detail: Option<String>,
     /// True for tool calls: a yes may cover the same tool for the rest of the session.
     pub scopable: bool,
+    /// The call's arguments, for an approval with an argument pattern (tool calls only).
+    pub arguments: Option<&'a serde_json::Value>,
     /// Nobody attends the act (a benchmark execution or its model's tool call): a
     /// confirmation is denied at once, whatever the policy or a session-wide yes says, so an
     /// unattended run never waits for an answer that cannot come.
@@ -102,7 +104,10 @@ impl CoreInner {
             SafetyVerdict::NeedsConfirmation { .. } if !passage.ask => Ok(()),
             SafetyVerdict::NeedsConfirmation { rule } => {
                 let granted = if passage.scopable && !passage.unattended {
-                    self.confirmations().session.get(operation).copied()
+                    let tool = operation.strip_prefix("tool:").unwrap_or(operation);
+                    self.confirmations()
+                        .approvals
+                        .covering(tool, passage.arguments)
                 } else {
                     None
                 };
@@ -110,9 +115,9 @@ impl CoreInner {
                     None if passage.unattended => {
                         (false, UNATTENDED.to_string(), ConfirmScope::Once)
                     }
-                    Some(request) => (
+                    Some(approval) => (
                         true,
-                        format!("allowed for the session at confirmation #{request}"),
+                        format!("standing approval #{approval}"),
                         ConfirmScope::Session,
                     ),
                     None => {
@@ -345,8 +350,8 @@ impl CoreInner {
     }
 
     /// Asks for a confirmation per the policy; `None` when the task was cancelled meanwhile.
-    /// A session-wide yes to a scopable passage is remembered for its operation (the
-    /// registered tool's exact name, never text the model wrote).
+    /// A session-wide yes to a scopable passage stands as an approval of its tool (the
+    /// registered tool's exact name, never text the model wrote: see `approvals`).
     async fn confirm(
         &self,
         passage: &Passage<'_>,
@@ -402,15 +407,25 @@ impl CoreInner {
         let (allowed, by, scope) = {
             let mut c = self.confirmations();
             c.waiting.remove(&request);
-            let (allowed, by, asked) = answer?;
+            let (allowed, by, asked, client) = answer?;
             // Only a yes to a tool call may reach beyond this request.
-            let scope = if allowed && passage.scopable {
+            let mut scope = if allowed && passage.scopable {
                 asked
             } else {
                 ConfirmScope::Once
             };
             if scope == ConfirmScope::Session {
-                c.session.insert(operation.to_string(), request);
+                let tool = operation.strip_prefix("tool:").unwrap_or(operation);
+                if let Err(e) = c.approvals.grant(
+                    tool,
+                    None,
+                    format!("confirmation #{request} ({by})"),
+                    client,
+                ) {
+                    // Too many stand: this yes still answers this request.
+                    tracing::warn!(error = %e, "a yes for the session was kept for this call only");
+                    scope = ConfirmScope::Once;
+                }
             }
             (allowed, by, scope)
         };

@@ -227,6 +227,7 @@ impl ResultFolder {
             | Event::AuditCheckpoint { .. }
             | Event::BackendChanged { .. }
             | Event::LinkChanged { .. }
+            | Event::McpServer { .. }
             | Event::SafetyViolation { .. }
             | Event::ConfirmationRequested { .. }
             | Event::ConfirmationAnswered { .. }

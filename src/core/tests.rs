@@ -44,6 +44,7 @@ fn kind(e: &Event) -> &'static str {
         Event::AuditCheckpoint { .. } => "checkpoint",
         Event::BackendChanged { .. } => "backend",
         Event::LinkChanged { .. } => "link",
+        Event::McpServer { .. } => "mcp",
         Event::SafetyViolation { .. } => "violation",
         Event::ConfirmationRequested { .. } => "confirm?",
         Event::ConfirmationAnswered { .. } => "confirmed",

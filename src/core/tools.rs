@@ -52,6 +52,17 @@ impl VeyraCore {
         &self.inner.tools
     }
 
+    /// Every configured MCP server's state (`tools.mcp_servers`), in configuration order.
+    pub fn mcp_servers(&self) -> Vec<crate::tools::mcp::McpServerStatus> {
+        self.inner.mcp.statuses()
+    }
+
+    /// Waits until every configured MCP server has been tried once, each for at most its
+    /// `timeout_ms` and a second: for commands that list or call tools at once.
+    pub async fn mcp_ready(&self) {
+        self.inner.mcp.ready().await;
+    }
+
     /// Runs one tool call on behalf of `actor` through the gate (see the module docs).
     /// Unknown tools and misfit arguments are usage errors (exit 2); a call refused by policy,
     /// the safety boundary, the operator or the tool's own rules is [`VeyraError::Refused`]
@@ -105,6 +116,8 @@ impl CoreInner {
     ) -> Result<ToolInvocation, VeyraError> {
         let core = self;
         let usage = |e: ToolError| VeyraError::Usage(e.to_string());
+        // A call at once after start finds an MCP server's tools listed, or its reason.
+        core.mcp.ready_for(name).await;
         let tool = core.tools.get(name).map_err(usage)?;
         core.tools.validate(name, &args).map_err(usage)?;
         let capability = tool.capability();
@@ -139,12 +152,23 @@ impl CoreInner {
             });
         }
         let operation = format!("tool:{name}");
+        // The boundary hears every name of the act, widest first: `tool`, and for an MCP
+        // tool also `tool:mcp` and `tool:mcp:<server>`, so one entry can stop a whole server.
+        let operations: Vec<&str> = std::iter::once("tool")
+            .chain(
+                operation
+                    .match_indices(':')
+                    .skip(1)
+                    .map(|(at, _)| &operation[..at]),
+            )
+            .chain(std::iter::once(operation.as_str()))
+            .collect();
         // An agent's call is decided, asked and recorded as part of its execution.
         let gate_id = within.map_or(id, |w| w.execution);
         core.admit(
             &Passage {
                 policy,
-                operations: &["tool", &operation],
+                operations: &operations,
                 reversible: capability.reversible,
                 confirm: capability.confirmation,
                 actor,
@@ -152,6 +176,7 @@ impl CoreInner {
                 ask: true,
                 detail: Some(describe_arguments(&args)),
                 scopable: true,
+                arguments: Some(&args),
                 unattended: within.is_some_and(|w| w.unattended),
             },
             within.map_or(&CancellationToken::new(), |w| w.cancel),
@@ -257,8 +282,8 @@ mod tests {
     impl crate::tools::Tool for Vent {
         fn capability(&self) -> crate::tools::Capability {
             crate::tools::Capability {
-                name: "vent_airlock",
-                description: "Vents the airlock.",
+                name: "vent_airlock".into(),
+                description: "Vents the airlock.".into(),
                 category: crate::tools::ToolCategory::System,
                 reversible: false,
                 confirmation: false,

@@ -252,6 +252,7 @@ impl VeyraCore {
                     target.seq
                 )),
                 scopable: false,
+                arguments: None,
                 unattended: false,
             },
             &CancellationToken::new(),

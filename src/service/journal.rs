@@ -106,6 +106,8 @@ impl TaskFold {
 struct Fold {
     backend: Option<Event>,
     link: Option<Event>,
+    /// Each MCP server's last state (servers are few: `config::MAX_MCP_SERVERS`).
+    mcp: BTreeMap<String, Event>,
     verified: Option<Event>,
     checkpoint: Option<Event>,
     next_order: u64,
@@ -373,6 +375,10 @@ impl Fold {
             Event::AuditCheckpoint { .. } => self.checkpoint = Some(event),
             Event::BackendChanged { .. } => self.backend = Some(event),
             Event::LinkChanged { .. } => self.link = Some(event),
+            Event::McpServer { server, .. } => {
+                // Only configured servers publish, so the names are bounded.
+                self.mcp.insert(server.clone(), event);
+            }
         }
     }
 
@@ -383,6 +389,7 @@ impl Fold {
         let mut out = Vec::new();
         out.extend(self.backend.iter().cloned());
         out.extend(self.link.iter().cloned());
+        out.extend(self.mcp.values().cloned());
         out.extend(self.audit.iter().cloned());
         out.extend(self.verified.iter().cloned());
         out.extend(self.checkpoint.iter().cloned());

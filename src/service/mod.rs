@@ -340,6 +340,49 @@ impl Handle {
         }
     }
 
+    /// The runtime's standing approvals.
+    pub async fn approvals(&self) -> Result<Vec<crate::core::Approval>, String> {
+        match self {
+            Handle::Local(core, _) => Ok(core.approvals()),
+            Handle::Attached(client) => match client.request(Request::Approvals).await {
+                Ok(Reply::Approvals { approvals }) => Ok(approvals),
+                Ok(other) => Err(unexpected(&other)),
+                Err(e) => Err(said(e)),
+            },
+        }
+    }
+
+    /// Allows calls of `tool` (matching `argument`, when given) without asking, until revoked
+    /// or this console closes.
+    pub async fn approve(
+        &self,
+        tool: String,
+        argument: Option<crate::core::ArgumentPattern>,
+    ) -> Result<crate::core::Approval, String> {
+        match self {
+            Handle::Local(core, _) => core
+                .approve(&tool, argument, "operator")
+                .await
+                .map_err(|e| e.to_string()),
+            Handle::Attached(client) => {
+                approval(client.request(Request::Approve { tool, argument }).await)
+            }
+        }
+    }
+
+    /// Takes back approval `id`.
+    pub async fn revoke_approval(&self, id: u64) -> Result<crate::core::Approval, String> {
+        match self {
+            Handle::Local(core, _) => core
+                .revoke_approval(id, "operator")
+                .await
+                .map_err(|e| e.to_string()),
+            Handle::Attached(client) => {
+                approval(client.request(Request::RevokeApproval { id }).await)
+            }
+        }
+    }
+
     /// Cancels the runtime's benchmark run (`run` only, when named).
     pub async fn bench_cancel(&self, run: Option<u64>) -> Result<(), String> {
         match self {
@@ -350,6 +393,14 @@ impl Handle {
                 .map(drop)
                 .map_err(said),
         }
+    }
+}
+
+fn approval(reply: Result<Reply, RpcError>) -> Result<crate::core::Approval, String> {
+    match reply {
+        Ok(Reply::Approval { approval }) => Ok(approval),
+        Ok(other) => Err(unexpected(&other)),
+        Err(e) => Err(said(e)),
     }
 }
 

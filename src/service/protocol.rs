@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bench::{Began, BenchNews, BenchPlan};
 use crate::benchmarks::request::BenchRequest;
-use crate::core::Caller;
+use crate::core::{Approval, ArgumentPattern, Caller};
 use crate::events::{ConfirmScope, Event, ExecutionId, LinkStatus, Priority};
 
 /// The protocol's name and version. A runtime refuses a client that speaks another.
@@ -192,6 +192,22 @@ pub enum Request {
     /// Load the runtime's policy set again from its files and put it in force
     /// ([`Reply::PolicyReloaded`]); a set that does not load changes nothing.
     ReloadPolicy,
+    /// The standing approvals ([`Reply::Approvals`]).
+    Approvals,
+    /// Allow calls of a tool without asking until revoked or this client leaves
+    /// ([`Reply::Approval`]); audited.
+    Approve {
+        /// The tool, by its registered name.
+        tool: String,
+        /// Only calls whose argument matches this pattern.
+        #[serde(default)]
+        argument: Option<ArgumentPattern>,
+    },
+    /// Take back a standing approval ([`Reply::Approval`]: the one taken back); audited.
+    RevokeApproval {
+        /// Its number.
+        id: u64,
+    },
 }
 
 /// What a request did.
@@ -259,6 +275,16 @@ pub enum Reply {
     BenchStarted {
         /// What it runs, and who asked.
         began: Began,
+    },
+    /// The standing approvals, oldest first.
+    Approvals {
+        /// Them.
+        approvals: Vec<Approval>,
+    },
+    /// An approval granted or taken back.
+    Approval {
+        /// It.
+        approval: Approval,
     },
 }
 

@@ -813,3 +813,54 @@ async fn a_follower_that_leaves_cancels_its_run_and_an_attached_console_cancels_
     let plan = handle.bench_plan(small_run(5)).await.unwrap();
     assert_eq!((plan.executions, plan.backend.as_str()), (5, "mock"));
 }
+
+#[tokio::test]
+async fn an_approval_given_by_a_console_ends_when_that_console_leaves() {
+    let s = served(|c| c.governance.require_confirmation = vec!["tool:file_write".into()]);
+    let (console, _inbound) = Client::connect(s.server.socket(), "console", false)
+        .await
+        .unwrap()
+        .expect("a runtime serves");
+    let reply = console
+        .request(Request::Approve {
+            tool: "file_write".into(),
+            argument: Some(crate::core::ArgumentPattern::parse("path=*.md").unwrap()),
+        })
+        .await
+        .unwrap();
+    let Reply::Approval { approval } = reply else {
+        panic!("{reply:?}");
+    };
+    assert_eq!(approval.client.as_ref(), Some(&console.you));
+    assert_eq!(s.core.approvals().len(), 1);
+    let err = console
+        .request(Request::Approve {
+            tool: "no_such_tool".into(),
+            argument: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, "usage", "{err:?}");
+    drop(console);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !s.core.approvals().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the approval ends with the console that gave it");
+    let revoked = s
+        .core
+        .audit()
+        .unwrap()
+        .query(&crate::governance::AuditFilter::default())
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == "revoke")
+        .expect("the revocation is recorded");
+    assert_eq!(revoked.metadata["by"], "the client that gave it left");
+    assert!(
+        revoked.metadata["client"]["transport"].is_string(),
+        "{revoked:?}"
+    );
+}

@@ -67,9 +67,10 @@ pub struct LightTime;
 impl Tool for LightTime {
     fn capability(&self) -> Capability {
         Capability {
-            name: "light_time",
+            name: "light_time".into(),
             description: "One-way and round-trip light time from Earth to the Moon, Mars or \
-                          Jupiter at a date (default: now), with the Sun–Earth–body angle.",
+                          Jupiter at a date (default: now), with the Sun–Earth–body angle."
+                .into(),
             category: ToolCategory::Analysis,
             reversible: true,
             confirmation: false,
@@ -143,9 +144,10 @@ pub struct CheckOperation {
 impl Tool for CheckOperation {
     fn capability(&self) -> Capability {
         Capability {
-            name: "check_operation",
+            name: "check_operation".into(),
             description: "Says what the safety boundary would decide for an operation \
-                          (allowed, needs confirmation, or blocked and why), acting on nothing.",
+                          (allowed, needs confirmation, or blocked and why), acting on nothing."
+                .into(),
             category: ToolCategory::Safety,
             reversible: true,
             confirmation: false,
@@ -195,9 +197,10 @@ pub struct ListProhibited {
 impl Tool for ListProhibited {
     fn capability(&self) -> Capability {
         Capability {
-            name: "list_prohibited",
+            name: "list_prohibited".into(),
             description: "Lists the prohibited operations, those that need confirmation, and \
-                          whether only reversible operations are allowed.",
+                          whether only reversible operations are allowed."
+                .into(),
             category: ToolCategory::Safety,
             reversible: true,
             confirmation: false,

@@ -66,9 +66,10 @@ pub fn evaluate(expression: &str) -> Result<f64, ToolError> {
 impl Tool for Calculator {
     fn capability(&self) -> Capability {
         Capability {
-            name: "calculator",
+            name: "calculator".into(),
             description: "Evaluates an arithmetic expression: + - * / ^, brackets, sqrt, exp, ln, \
-                          sin, cos, tan, PI, E.",
+                          sin, cos, tan, PI, E."
+                .into(),
             category: ToolCategory::Computation,
             reversible: true,
             confirmation: false,

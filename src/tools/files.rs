@@ -570,8 +570,8 @@ impl Tool for FileTool {
             ),
         };
         Capability {
-            name,
-            description,
+            name: name.into(),
+            description: description.into(),
             category: ToolCategory::Filesystem,
             reversible,
             confirmation,

@@ -208,9 +208,10 @@ impl HttpGet {
 impl Tool for HttpGet {
     fn capability(&self) -> Capability {
         Capability {
-            name: "http_get",
+            name: "http_get".into(),
             description: "Fetches a URL with HTTP GET from a host on tools.http_allow and \
-                          returns its status and body as text, within a size and a time limit.",
+                          returns its status and body as text, within a size and a time limit."
+                .into(),
             category: ToolCategory::Network,
             reversible: true,
             confirmation: false,

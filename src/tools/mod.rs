@@ -12,9 +12,12 @@ pub mod builtin;
 pub mod calculator;
 pub mod files;
 pub mod http;
+pub mod mcp;
 pub mod registry;
 pub mod safety;
 pub mod system;
+
+use std::borrow::Cow;
 
 use serde::Serialize;
 
@@ -38,6 +41,8 @@ pub enum ToolCategory {
     System,
     /// Explains the safety boundary.
     Safety,
+    /// Offered by an MCP server: what it does is the server's word.
+    External,
 }
 
 impl ToolCategory {
@@ -173,10 +178,11 @@ impl ToolError {
 /// A tool's capability: everything the registry, the gate and `veyra tools list` need.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Capability {
-    /// Unique name, `[a-z_]+`.
-    pub name: &'static str,
-    /// One sentence: what it does.
-    pub description: &'static str,
+    /// Unique name: `[a-z_]+` for a compiled-in tool, `mcp:<server>:<tool>` for one an MCP
+    /// server offers (see [`mcp`]).
+    pub name: Cow<'static, str>,
+    /// One sentence: what it does (an MCP server's description is sanitized and shortened).
+    pub description: Cow<'static, str>,
     /// What it is for.
     pub category: ToolCategory,
     /// False when its effect cannot be undone (blocked while `reversible_only` is on).
@@ -202,6 +208,27 @@ pub trait Tool: Send + Sync {
 
     /// Acts. `args` already fit the schema.
     async fn invoke(&self, args: &serde_json::Value) -> Result<ToolOutput, ToolError>;
+}
+
+/// The name a model is given for tool `name`: the name itself for a compiled-in tool
+/// (`[a-z_]+`); for an MCP tool, `mcp:<server>:<tool>` with each `:` as `__` and any other
+/// character a model API refuses as `_`, at most 64 characters (what OpenAI and Anthropic
+/// both take). The core maps the model's calls back by the names it offered.
+pub fn wire_name(name: &str) -> Cow<'_, str> {
+    let fits = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    if name.len() <= 64 && name.bytes().all(fits) {
+        return Cow::Borrowed(name);
+    }
+    let mut out = String::with_capacity(name.len() + 4);
+    for c in name.chars() {
+        match c {
+            ':' => out.push_str("__"),
+            c if c.is_ascii() && fits(c as u8) => out.push(c),
+            _ => out.push('_'),
+        }
+    }
+    out.truncate(64);
+    Cow::Owned(out)
 }
 
 /// A string argument the schema declared required (empty when absent, which validation

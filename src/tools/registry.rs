@@ -2,7 +2,8 @@
 //!
 //! `register` refuses a second tool of the same name; `validate` checks arguments against the
 //! schema before a tool runs and names the first bad field; `invoke` validates and runs, and is
-//! what the core calls once the gate has admitted the call.
+//! what the core calls once the gate has admitted the call. Tools that come and go while the
+//! core runs (an MCP server's) are mounted as a tool source under their prefix.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,11 +14,54 @@ use super::{Capability, Tool, ToolError, ToolOutput};
 use crate::config::suggest::did_you_mean;
 use crate::sanitize;
 
+/// Largest compiled size of a regular expression in a tool's argument schema (its `pattern`s
+/// run on the linear-time engine: a hostile schema cannot make validation backtrack).
+const SCHEMA_REGEX_LIMIT: usize = 1 << 20;
+
 /// One registered tool and its compiled schema.
-struct Entry {
-    tool: Arc<dyn Tool>,
-    capability: Capability,
+pub(crate) struct Entry {
+    pub(crate) tool: Arc<dyn Tool>,
+    pub(crate) capability: Capability,
     validator: jsonschema::Validator,
+}
+
+impl Entry {
+    /// The tool with its argument schema compiled; fails when the schema is not a valid JSON
+    /// Schema (remote `$ref`s are not fetched: such a schema does not compile).
+    pub(crate) fn new(tool: Arc<dyn Tool>) -> Result<Self, ToolError> {
+        let capability = tool.capability();
+        let validator = jsonschema::options()
+            .with_pattern_options(
+                jsonschema::PatternOptions::regex()
+                    .size_limit(SCHEMA_REGEX_LIMIT)
+                    .dfa_size_limit(SCHEMA_REGEX_LIMIT),
+            )
+            .build(&capability.schema)
+            .map_err(|e| {
+                ToolError::BadArguments(format!(
+                    "the argument schema of tool '{}' is not a valid JSON Schema: {}",
+                    sanitize::quote(&capability.name),
+                    sanitize::excerpt(&e.to_string(), 3 * sanitize::EXCERPT_CHARS)
+                ))
+            })?;
+        Ok(Entry {
+            tool,
+            capability,
+            validator,
+        })
+    }
+}
+
+/// Tools that come and go while the core runs, all named under one prefix: an MCP server's
+/// (`mcp:`), listed when the server starts and gone with it.
+pub(crate) trait ToolSource: Send + Sync {
+    /// The prefix every one of its names starts with.
+    fn prefix(&self) -> &'static str;
+    /// Its tools now, by name.
+    fn entries(&self) -> Vec<Arc<Entry>>;
+    /// The tool `name` (which starts with the prefix); the error says why there is none (an
+    /// unknown name, a server that is down).
+    fn entry(&self, name: &str) -> Result<Arc<Entry>, ToolError>;
 }
 
 /// A tool as `veyra tools list` and `describe` show it.
@@ -31,15 +75,21 @@ pub struct ToolInfo {
 /// See the module docs.
 #[derive(Default)]
 pub struct ToolRegistry {
-    tools: BTreeMap<&'static str, Entry>,
+    tools: BTreeMap<String, Arc<Entry>>,
     /// Tools left out by configuration, with what turns them on (for the unknown-tool error).
     off: BTreeMap<&'static str, String>,
+    /// Tools that come and go (MCP servers'), each source under its own prefix.
+    sources: Vec<Arc<dyn ToolSource>>,
 }
 
 impl std::fmt::Debug for ToolRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ToolRegistry")
             .field("tools", &self.tools.keys().collect::<Vec<_>>())
+            .field(
+                "sources",
+                &self.sources.iter().map(|s| s.prefix()).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -50,30 +100,30 @@ impl ToolRegistry {
         Self::default()
     }
 
-    /// Adds a tool. Fails when the name is taken or the schema is not a valid JSON Schema.
+    /// Adds a tool. Fails when the name is taken, is not `[a-z_]+`, or the schema is not a
+    /// valid JSON Schema.
     pub fn register(&mut self, tool: Arc<dyn Tool>) -> Result<(), ToolError> {
-        let capability = tool.capability();
-        if self.tools.contains_key(capability.name) {
+        let entry = Entry::new(tool)?;
+        let name = entry.capability.name.to_string();
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
             return Err(ToolError::BadArguments(format!(
-                "a tool named '{}' is already registered; tool names must be unique",
-                capability.name
+                "'{}' is not a tool name: a compiled-in tool is named with lowercase letters \
+                 and '_' only (names with ':' belong to MCP servers)",
+                sanitize::quote(&name)
             )));
         }
-        let validator = jsonschema::validator_for(&capability.schema).map_err(|e| {
-            ToolError::BadArguments(format!(
-                "the argument schema of tool '{}' is not a valid JSON Schema: {e}",
-                capability.name
-            ))
-        })?;
-        self.tools.insert(
-            capability.name,
-            Entry {
-                tool,
-                capability,
-                validator,
-            },
-        );
+        if self.tools.contains_key(&name) {
+            return Err(ToolError::BadArguments(format!(
+                "a tool named '{name}' is already registered; tool names must be unique"
+            )));
+        }
+        self.tools.insert(name, Arc::new(entry));
         Ok(())
+    }
+
+    /// Adds tools that come and go under `source`'s prefix (an MCP hub's `mcp:`).
+    pub(crate) fn mount(&mut self, source: Arc<dyn ToolSource>) {
+        self.sources.push(source);
     }
 
     /// Notes that `name` is off and `how` turns it on, so that naming it says so instead of
@@ -82,26 +132,33 @@ impl ToolRegistry {
         self.off.insert(name, how.into());
     }
 
-    /// Every tool, by name.
+    /// Every tool, by name: the compiled-in ones, then those of the sources.
     pub fn list(&self) -> Vec<ToolInfo> {
-        self.tools
-            .values()
-            .map(|e| ToolInfo {
-                capability: e.capability.clone(),
-            })
-            .collect()
+        self.list_where(|_| true)
     }
 
     /// As [`ToolRegistry::list`], only the tools `keep` accepts by name: the others'
     /// capabilities (schemas included) are not copied. Every execution asks for its offer.
     pub fn list_where(&self, keep: impl Fn(&str) -> bool) -> Vec<ToolInfo> {
-        self.tools
+        let info = |e: &Entry| ToolInfo {
+            capability: e.capability.clone(),
+        };
+        let mut out: Vec<ToolInfo> = self
+            .tools
             .values()
-            .filter(|e| keep(e.capability.name))
-            .map(|e| ToolInfo {
-                capability: e.capability.clone(),
-            })
-            .collect()
+            .filter(|e| keep(&e.capability.name))
+            .map(|e| info(e))
+            .collect();
+        for source in &self.sources {
+            out.extend(
+                source
+                    .entries()
+                    .iter()
+                    .filter(|e| keep(&e.capability.name))
+                    .map(|e| info(e)),
+            );
+        }
+        out
     }
 
     /// One tool's capability; unknown names get a did-you-mean.
@@ -122,14 +179,15 @@ impl ToolRegistry {
         match entry.validator.iter_errors(args).next() {
             None => Ok(()),
             Some(e) => {
+                let shown = sanitize::quote(name);
                 let at = e.instance_path().to_string();
                 let place = if at.is_empty() {
                     "the arguments".to_string()
                 } else {
-                    format!("argument '{}'", at.trim_start_matches('/'))
+                    format!("argument '{}'", sanitize::quote(at.trim_start_matches('/')))
                 };
                 Err(ToolError::BadArguments(format!(
-                    "tool '{name}': {place}: {}; see `veyra tools describe {name}`",
+                    "tool '{shown}': {place}: {}; see `veyra tools describe {shown}`",
                     sanitize::excerpt(&e.to_string(), 3 * sanitize::EXCERPT_CHARS)
                 )))
             }
@@ -147,15 +205,18 @@ impl ToolRegistry {
         tool.invoke(args).await
     }
 
-    fn entry(&self, name: &str) -> Result<&Entry, ToolError> {
+    fn entry(&self, name: &str) -> Result<Arc<Entry>, ToolError> {
         if let Some(how) = self.off.get(name) {
             return Err(ToolError::Unknown(format!("tool '{name}' is off: {how}")));
         }
-        self.tools.get(name).ok_or_else(|| {
+        if let Some(source) = self.sources.iter().find(|s| name.starts_with(s.prefix())) {
+            return source.entry(name);
+        }
+        self.tools.get(name).cloned().ok_or_else(|| {
             ToolError::Unknown(format!(
                 "no tool named '{}'{}; `veyra tools list` shows them",
                 sanitize::quote(name),
-                did_you_mean(name, self.tools.keys().copied())
+                did_you_mean(name, self.tools.keys().map(String::as_str))
             ))
         })
     }

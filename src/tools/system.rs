@@ -43,10 +43,11 @@ impl SystemStatus {
 impl Tool for SystemStatus {
     fn capability(&self) -> Capability {
         Capability {
-            name: "system_status",
+            name: "system_status".into(),
             description: "Reports Veyra's own state: tasks queued and running, the model \
                           backend and whether it answers, the simulated link (preset, one-way \
-                          delay, conjunction), and the audit trail's size and head hash.",
+                          delay, conjunction), and the audit trail's size and head hash."
+                .into(),
             category: ToolCategory::System,
             reversible: true,
             confirmation: false,

@@ -99,6 +99,17 @@ pub enum Command {
     SetSimulated(bool),
     /// Load the policy set again and put it in force (`:policy reload`).
     ReloadPolicy,
+    /// Show the standing approvals (`:approvals`).
+    Approvals,
+    /// Allow a tool without asking until the console closes (`:approve TOOL [ARG=PATTERN]`).
+    Approve {
+        /// The tool, by its registered name.
+        tool: String,
+        /// Only calls whose argument matches.
+        argument: Option<crate::core::ArgumentPattern>,
+    },
+    /// Take back a standing approval (`:approvals revoke N`).
+    RevokeApproval(u64),
     /// Switch the backend (and model) for prompts sent from now on.
     SetBackend {
         /// Registered backend name.

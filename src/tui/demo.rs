@@ -224,6 +224,7 @@ fn scripted_command_allowed(line: &str) -> Result<(), String> {
         "backend" => "it would send the tour's prompts to another backend",
         "undo" => "it would change files for the operator",
         "policy" => "it would change what the runtime allows",
+        "approve" | "approvals" => "approvals are the operator's to give and take back",
         "cancel" | "quit" => "the operator's tasks and console are theirs to stop",
         _ => "it is not one a tour may use",
     };

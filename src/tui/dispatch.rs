@@ -184,6 +184,46 @@ impl Dispatch<'_> {
                     let _ = notices.send(detail_notice(runtime.audit_entry(seq).await));
                 });
             }
+            Command::Approvals => self.order(|runtime, notices| async move {
+                let note = match runtime.approvals().await {
+                    Ok(list) => Notice::Detail {
+                        title: "Approvals".into(),
+                        lines: approval_lines(&list),
+                    },
+                    Err(e) => Notice::Flash(format!("approvals: {e}"), FlashLevel::Error),
+                };
+                let _ = notices.send(note);
+            }),
+            Command::Approve { tool, argument } => self.order(|runtime, notices| async move {
+                let note = match runtime.approve(tool, argument).await {
+                    Ok(a) => Notice::Flash(
+                        format!(
+                            "approval #{}: {} allowed without asking until you quit \
+                             (:approvals revoke {} takes it back); recorded in the audit trail",
+                            a.id,
+                            describe_approval(&a),
+                            a.id
+                        ),
+                        FlashLevel::Info,
+                    ),
+                    Err(e) => Notice::Flash(format!("not approved: {e}"), FlashLevel::Error),
+                };
+                let _ = notices.send(note);
+            }),
+            Command::RevokeApproval(id) => self.order(move |runtime, notices| async move {
+                let note = match runtime.revoke_approval(id).await {
+                    Ok(a) => Notice::Flash(
+                        format!(
+                            "approval #{} revoked: {} asks again; recorded in the audit trail",
+                            a.id,
+                            describe_approval(&a)
+                        ),
+                        FlashLevel::Info,
+                    ),
+                    Err(e) => Notice::Flash(format!("not revoked: {e}"), FlashLevel::Error),
+                };
+                let _ = notices.send(note);
+            }),
             Command::ReloadPolicy => self.order(|runtime, notices| async move {
                 // The hashes may come over a socket: shortened by characters, sanitized.
                 let short = |h: &str| {
@@ -261,4 +301,39 @@ impl Dispatch<'_> {
         }
         Flow::Continue
     }
+}
+
+/// An approval in words: its tool, and its argument pattern when it has one (sanitized: the
+/// list may come over a socket).
+fn describe_approval(a: &crate::core::Approval) -> String {
+    let text = match &a.argument {
+        Some(p) => format!("{} when {} matches {}", a.tool, p.name, p.pattern),
+        None => a.tool.clone(),
+    };
+    crate::sanitize::sanitize_line(&text).into_owned()
+}
+
+/// The `:approvals` overlay's lines.
+fn approval_lines(list: &[crate::core::Approval]) -> Vec<String> {
+    if list.is_empty() {
+        return vec![
+            "No approvals stand: every call that needs a confirmation asks.".into(),
+            String::new(),
+            "Answer a confirmation with a (allow for the session), or type".into(),
+            ":approve TOOL [ARG=PATTERN], e.g. :approve file_write path=notes/*.md".into(),
+        ];
+    }
+    let mut lines = Vec::with_capacity(list.len() + 2);
+    for a in list {
+        lines.push(format!(
+            "#{}  {}  — given {} by {}",
+            a.id,
+            describe_approval(a),
+            a.at.format("%H:%M:%S"),
+            crate::sanitize::sanitize_line(&a.by)
+        ));
+    }
+    lines.push(String::new());
+    lines.push(":approvals revoke N takes one back; all end when this console closes.".into());
+    lines
 }

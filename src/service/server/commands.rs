@@ -247,6 +247,23 @@ pub(super) async fn request(
                     .map_err(usage)
             }
         }
+        Request::Approvals => Ok(Reply::Approvals {
+            approvals: core.approvals(),
+        }),
+        Request::Approve { tool, argument } => as_caller(who(), async {
+            core.approve(&tool, argument, &format!("operator ({caller})"))
+                .await
+        })
+        .await
+        .map(|approval| Reply::Approval { approval })
+        .map_err(|e| rpc_error(&e)),
+        Request::RevokeApproval { id } => as_caller(who(), async {
+            core.revoke_approval(id, &format!("operator ({caller})"))
+                .await
+        })
+        .await
+        .map(|approval| Reply::Approval { approval })
+        .map_err(|e| rpc_error(&e)),
         Request::ReloadPolicy => as_caller(who(), core.reload_policy())
             .await
             .map(|(from, to)| Reply::PolicyReloaded { from, to })

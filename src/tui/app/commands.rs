@@ -4,7 +4,7 @@ use super::*;
 
 /// The `:` commands: name, arguments, what it does. The help overlay and the error for an
 /// unknown command are generated from this table.
-pub const COMMAND_TABLE: [(&str, &str, &str); 15] = [
+pub const COMMAND_TABLE: [(&str, &str, &str); 17] = [
     ("backend", "NAME [MODEL]", "switch backend"),
     ("preset", "PRESET", "switch the link"),
     ("sim", "on|off", "tasks cross the link"),
@@ -16,6 +16,8 @@ pub const COMMAND_TABLE: [(&str, &str, &str); 15] = [
     ("cancel", "", "cancel the selected task"),
     ("undo", "[SEQ]", "undo a file tool call"),
     ("policy", "reload", "reload the policy set"),
+    ("approve", "TOOL [A=PAT]", "stop asking"),
+    ("approvals", "[revoke N]", "list, take back"),
     ("bench", "[F] [N] [LVL]", "run benchmarks"),
     ("mouse", "[on|off]", "clicks and wheel"),
     ("help", "", "this help"),
@@ -49,6 +51,50 @@ impl App {
                 Ok(request) => self.start_bench(request),
                 Err(e) => {
                     self.flash(e, FlashLevel::Error);
+                    Vec::new()
+                }
+            };
+        }
+        if name == "approve" {
+            let Some(tool) = arg else {
+                self.flash(
+                    ":approve needs a tool, e.g. :approve mcp:files:write or :approve file_write \
+                     path=notes/*.md",
+                    FlashLevel::Error,
+                );
+                return Vec::new();
+            };
+            let argument = match words.next().map(crate::core::ArgumentPattern::parse) {
+                None => None,
+                Some(Ok(p)) => Some(p),
+                Some(Err(e)) => {
+                    self.flash(format!(":approve: {e}"), FlashLevel::Error);
+                    return Vec::new();
+                }
+            };
+            if words.next().is_some() {
+                self.flash(
+                    ":approve takes a tool and at most one ARG=PATTERN",
+                    FlashLevel::Error,
+                );
+                return Vec::new();
+            }
+            return vec![Command::Approve {
+                tool: tool.to_string(),
+                argument,
+            }];
+        }
+        if name == "approvals" {
+            return match (arg, words.next()) {
+                (None, _) => vec![Command::Approvals],
+                (Some("revoke"), Some(n)) if n.parse::<u64>().is_ok() => {
+                    vec![Command::RevokeApproval(n.parse().unwrap_or_default())]
+                }
+                _ => {
+                    self.flash(
+                        ":approvals lists them; :approvals revoke N takes approval N back",
+                        FlashLevel::Error,
+                    );
                     Vec::new()
                 }
             };

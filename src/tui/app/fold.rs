@@ -157,6 +157,13 @@ impl App {
             } => self.execution_finished(id, usage, finish_reason, latency_ms),
             Event::BackendChanged { backend, model, .. } => self.backend_changed(backend, model),
             Event::LinkChanged { link, switched, .. } => self.link_changed(link, switched),
+            Event::McpServer {
+                server,
+                state,
+                tools,
+                detail,
+                ..
+            } => self.mcp_server(&server, &state, tools, detail),
             Event::AuditRecorded {
                 seq,
                 event_type,
@@ -492,6 +499,26 @@ impl App {
     }
 
     /// A tool the operator called: its outcome flashed.
+    /// An MCP server came up or went down: flashed (a start beginning is not news). The
+    /// hosting console's Log pane has the same line from the log.
+    fn mcp_server(&mut self, server: &str, state: &str, tools: u32, detail: Option<String>) {
+        let server = one_line(server.to_string());
+        match state {
+            "up" => self.flash(
+                format!("mcp server '{server}' is up: {tools} tools"),
+                FlashLevel::Info,
+            ),
+            "down" => self.flash(
+                format!(
+                    "mcp server '{server}' is down: {}",
+                    one_line(detail.unwrap_or_default())
+                ),
+                FlashLevel::Error,
+            ),
+            _ => {}
+        }
+    }
+
     fn tool_invoked(&mut self, tool: String, outcome: String, summary: String) {
         let level = if outcome == "success" {
             FlashLevel::Info

@@ -627,6 +627,24 @@ fn the_command_line_runs_commands_and_explains_mistakes() {
         app.run_command("policy reload"),
         vec![Command::ReloadPolicy]
     );
+    assert_eq!(app.run_command("approvals"), vec![Command::Approvals]);
+    assert_eq!(
+        app.run_command("approvals revoke 3"),
+        vec![Command::RevokeApproval(3)]
+    );
+    assert!(app.run_command("approvals revoke x").is_empty());
+    assert_eq!(
+        app.run_command("approve mcp:files:write path=notes/*.md"),
+        vec![Command::Approve {
+            tool: "mcp:files:write".into(),
+            argument: Some(crate::core::ArgumentPattern {
+                name: "path".into(),
+                pattern: "notes/*.md".into()
+            }),
+        }]
+    );
+    assert!(app.run_command("approve").is_empty());
+    assert!(app.run_command("approve file_write path").is_empty());
     assert!(app.run_command("policy").is_empty());
     assert!(
         app.flash

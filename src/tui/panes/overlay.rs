@@ -498,16 +498,23 @@ fn help_story(app: &App, theme: &Theme, frame: &mut Frame, stage: &Stage) {
         left.push(row(glyph, 8, what));
     }
     let mut right = vec![Line::styled("Commands (:)", theme.title)];
+    // The longest command's name and a space: `approvals [revoke N]`.
+    let width = COMMAND_TABLE
+        .iter()
+        .map(|(name, _, _)| name.chars().count())
+        .max()
+        .unwrap_or(8)
+        + 1;
     for (name, args, what) in COMMAND_TABLE {
         let text = if args.is_empty() {
             what.to_string()
         } else {
             format!("{args}: {what}")
         };
-        right.push(row(name, 9, &text));
+        right.push(row(name, width, &text));
     }
     right.push(Line::styled("Audit rows", theme.title));
-    right.push(row("✓ ✗ ⊗", 9, "ok, refused/failed, cancelled"));
+    right.push(row("✓ ✗ ⊗", width, "ok, refused/failed, cancelled"));
     right.push(Line::styled(
         format!(
             "{}: keys · other keys close",

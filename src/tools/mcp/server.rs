@@ -1,0 +1,540 @@
+//! One MCP server: its supervisor ([`supervise`]), its state, its tools, and a call to it.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use rmcp::model::{
+    CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, PaginatedRequestParams,
+};
+use rmcp::service::{RunningService, ServiceError};
+use rmcp::transport::async_rw::AsyncRwTransport;
+use rmcp::{Peer, RoleClient, ServiceExt};
+use tokio::io::AsyncReadExt;
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::tool::McpTool;
+use super::{MAX_TOOLS, McpServerStatus, McpState, Remote, Scrub};
+use crate::config::{BASE_ENV, McpServerConfig};
+use crate::events::{Event, EventSink};
+use crate::sanitize;
+use crate::tools::ToolError;
+use crate::tools::registry::Entry;
+
+/// The first wait before a server that went down is started again; it doubles each time, up
+/// to [`BACKOFF_MAX`], and starts over once the server stayed up for [`STABLE`].
+const BACKOFF_START: Duration = Duration::from_secs(1);
+/// The longest wait before a server is started again.
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// How long a server must stay up for its next fall to be treated as a first.
+const STABLE: Duration = Duration::from_secs(60);
+/// Longest message line a server may send (a longer one is dropped unread).
+const MAX_LINE: usize = 4 * 1024 * 1024;
+/// Pages of a tool listing read at most (a server that pages forever is cut off).
+const MAX_PAGES: usize = 16;
+/// Lines of a server's standard error kept for `health` and the reason it went down.
+const STDERR_LINES: usize = 8;
+/// Characters of one standard-error line kept.
+const STDERR_CHARS: usize = 300;
+
+/// A live connection: calls go through `peer`; `generation` tells this start from the next.
+#[derive(Clone)]
+struct Conn {
+    peer: Peer<RoleClient>,
+    generation: u64,
+}
+
+struct Inner {
+    state: McpState,
+    pid: Option<u32>,
+    restarts: u32,
+    detail: Option<String>,
+    since: chrono::DateTime<Utc>,
+    /// Its tools by the server's own names (kept while it is down: a call says it is down).
+    tools: BTreeMap<String, Arc<Entry>>,
+    conn: Option<Conn>,
+    generation: u64,
+    stderr: VecDeque<String>,
+}
+
+/// See the module docs.
+pub(super) struct Server {
+    config: McpServerConfig,
+    scrub: Arc<Scrub>,
+    events: Arc<dyn EventSink>,
+    inner: Mutex<Inner>,
+    /// Told when a call went unanswered past the timeout: the supervisor restarts the server.
+    hung: Notify,
+    /// Starts tried so far (each up, or down with its reason).
+    tried: watch::Sender<u32>,
+}
+
+impl Server {
+    pub(super) fn new(
+        config: McpServerConfig,
+        scrub: Arc<Scrub>,
+        events: Arc<dyn EventSink>,
+    ) -> Self {
+        Server {
+            config,
+            scrub,
+            events,
+            inner: Mutex::new(Inner {
+                state: McpState::Starting,
+                pid: None,
+                restarts: 0,
+                detail: None,
+                since: Utc::now(),
+                tools: BTreeMap::new(),
+                conn: None,
+                generation: 0,
+                stderr: VecDeque::new(),
+            }),
+            hung: Notify::new(),
+            tried: watch::Sender::new(0),
+        }
+    }
+
+    pub(super) fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub(super) fn config(&self) -> &McpServerConfig {
+        &self.config
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        match self.inner.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Resolves once the server has been tried at least once.
+    pub(super) async fn tried(&self) {
+        let mut rx = self.tried.subscribe();
+        let _ = rx.wait_for(|n| *n > 0).await;
+    }
+
+    pub(super) fn status(&self) -> McpServerStatus {
+        let g = self.lock();
+        McpServerStatus {
+            name: self.config.name.clone(),
+            state: g.state,
+            pid: g.pid,
+            tools: g.tools.len(),
+            restarts: g.restarts,
+            detail: g.detail.clone(),
+            since: g.since,
+        }
+    }
+
+    pub(super) fn entries(&self) -> Vec<Arc<Entry>> {
+        self.lock().tools.values().cloned().collect()
+    }
+
+    /// The tool `tool` (the server's own name); an unknown one is named with the server's
+    /// state when it has none listed.
+    pub(super) fn entry(&self, tool: &str) -> Result<Arc<Entry>, ToolError> {
+        let g = self.lock();
+        if let Some(e) = g.tools.get(tool) {
+            return Ok(Arc::clone(e));
+        }
+        let name = &self.config.name;
+        let shown = sanitize::quote(tool);
+        Err(match g.state {
+            McpState::Up => ToolError::Unknown(format!(
+                "mcp server '{name}' offers no tool '{shown}'{}; `veyra tools list` shows them",
+                crate::config::suggest::did_you_mean(tool, g.tools.keys().map(String::as_str))
+            )),
+            McpState::Starting if g.restarts == 0 && g.detail.is_none() => ToolError::Unknown(
+                format!("mcp server '{name}' is starting; its tools are not listed yet"),
+            ),
+            _ => ToolError::Unknown(format!(
+                "mcp server '{name}' is down: {}; its tools are not known",
+                g.detail.as_deref().unwrap_or("it has not started yet")
+            )),
+        })
+    }
+
+    /// `text` without any secret this server could know, nor anything shaped like one.
+    pub(super) fn scrub(&self, text: &str) -> String {
+        self.scrub.text(text)
+    }
+
+    /// A message from the server, made safe to show: scrubbed, one line, shortened.
+    fn shown(&self, text: &str) -> String {
+        sanitize::sanitize_line(&sanitize::excerpt(
+            &self.scrub(text),
+            3 * sanitize::EXCERPT_CHARS,
+        ))
+        .into_owned()
+    }
+
+    fn down_error(&self) -> ToolError {
+        let g = self.lock();
+        ToolError::Failed(format!(
+            "mcp server '{}' is down: {}",
+            self.config.name,
+            g.detail.as_deref().unwrap_or("it is starting")
+        ))
+    }
+
+    /// A call to connection `generation` went unanswered: have the supervisor restart it.
+    fn hung(&self, generation: u64) {
+        let current = self.lock().conn.as_ref().map(|c| c.generation);
+        if current == Some(generation) {
+            self.hung.notify_one();
+        }
+    }
+
+    /// Moves to `state`, logs it and publishes it.
+    fn set(&self, state: McpState, pid: Option<u32>, detail: Option<String>) {
+        let status = {
+            let mut g = self.lock();
+            if g.state == McpState::Down && state == McpState::Starting {
+                g.restarts += 1;
+            }
+            g.state = state;
+            g.pid = pid;
+            g.since = Utc::now();
+            if state != McpState::Starting {
+                g.detail = detail;
+            }
+            if state != McpState::Up {
+                g.conn = None;
+            }
+            McpServerStatus {
+                name: self.config.name.clone(),
+                state,
+                pid,
+                tools: g.tools.len(),
+                restarts: g.restarts,
+                detail: g.detail.clone(),
+                since: g.since,
+            }
+        };
+        let name = &self.config.name;
+        match state {
+            McpState::Up => tracing::info!(
+                server = %name,
+                tools = status.tools,
+                pid = ?pid,
+                "mcp server '{name}' is up with {} tools", status.tools
+            ),
+            McpState::Down => tracing::warn!(
+                server = %name,
+                "mcp server '{name}' is down: {}",
+                status.detail.as_deref().unwrap_or_default()
+            ),
+            McpState::Starting | McpState::Stopped => {
+                tracing::debug!(server = %name, "mcp server '{name}' is {}", state.name());
+            }
+        }
+        self.events.emit(Event::McpServer {
+            server: status.name,
+            state: state.name().into(),
+            tools: u32::try_from(status.tools).unwrap_or(u32::MAX),
+            restarts: status.restarts,
+            detail: status.detail,
+            at: status.since,
+        });
+    }
+
+    /// The reason the server went down, with its last words on standard error if any.
+    fn with_stderr(&self, reason: String) -> String {
+        let g = self.lock();
+        match g.stderr.back() {
+            Some(last) => format!("{reason}; its last words on stderr: {last}"),
+            None => reason,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Remote for Server {
+    /// One call of the server's tool `tool` (its own name). Never run again here: a call that
+    /// got no answer may have acted.
+    async fn call(
+        &self,
+        tool: &str,
+        args: &serde_json::Value,
+    ) -> Result<rmcp::model::CallToolResult, ToolError> {
+        let Some(conn) = self.lock().conn.clone() else {
+            return Err(self.down_error());
+        };
+        let mut params = CallToolRequestParams::new(tool.to_string());
+        params.arguments = args.as_object().cloned();
+        let name = &self.config.name;
+        let limit = Duration::from_millis(self.config.timeout_ms);
+        match tokio::time::timeout(limit, conn.peer.call_tool(params)).await {
+            Err(_) => {
+                self.hung(conn.generation);
+                Err(ToolError::Failed(format!(
+                    "mcp server '{name}' did not answer within {} ms; the call may have acted, \
+                     and the server is restarted as hung",
+                    self.config.timeout_ms
+                )))
+            }
+            Ok(Err(ServiceError::McpError(e))) => Err(ToolError::Failed(format!(
+                "mcp server '{name}' refused the call: {}",
+                self.shown(&e.message)
+            ))),
+            Ok(Err(e)) => Err(ToolError::Failed(format!(
+                "mcp server '{name}' is down: the call got no answer ({}); it may have acted",
+                self.shown(&e.to_string())
+            ))),
+            Ok(Ok(result)) => Ok(result),
+        }
+    }
+}
+
+/// A started server: its process, its connection, its tools.
+struct Live {
+    child: tokio::process::Child,
+    service: RunningService<RoleClient, ClientConfig>,
+    tools: Vec<rmcp::model::Tool>,
+    note: Option<String>,
+}
+
+/// Keeps `server` running until `shutdown`: start, list, watch, and after a fall start again
+/// with backoff (see the module docs of `tools::mcp`).
+pub(super) async fn supervise(server: Arc<Server>, shutdown: CancellationToken) {
+    let mut backoff = BACKOFF_START;
+    let limit = Duration::from_millis(server.config.timeout_ms);
+    loop {
+        server.set(McpState::Starting, None, None);
+        let attempt = tokio::select! {
+            attempt = tokio::time::timeout(limit, connect(&server)) => attempt,
+            () = shutdown.cancelled() => {
+                server.set(McpState::Stopped, None, Some("stopped with Veyra".into()));
+                return;
+            }
+        };
+        let reason = match attempt {
+            Err(_) => format!(
+                "it did not start and list its tools within {} ms",
+                server.config.timeout_ms
+            ),
+            Ok(Err(reason)) => reason,
+            Ok(Ok(mut live)) => {
+                let up = Instant::now();
+                let pid = live.child.id();
+                install(&server, &live);
+                server.set(McpState::Up, pid, live.note.take());
+                server.tried.send_modify(|n| *n += 1);
+                let reason = tokio::select! {
+                    status = live.child.wait() => match status {
+                        Ok(s) => format!("it exited ({s})"),
+                        Err(e) => format!("its process could not be watched: {e}"),
+                    },
+                    () = server.hung.notified() => format!(
+                        "a call got no answer within {} ms, so it was stopped as hung",
+                        server.config.timeout_ms
+                    ),
+                    () = shutdown.cancelled() => {
+                        stop(live).await;
+                        server.set(McpState::Stopped, None, Some("stopped with Veyra".into()));
+                        return;
+                    }
+                };
+                stop(live).await;
+                if up.elapsed() >= STABLE {
+                    backoff = BACKOFF_START;
+                }
+                reason
+            }
+        };
+        let reason = server.with_stderr(server.shown(&reason));
+        server.set(McpState::Down, None, Some(reason));
+        server.tried.send_modify(|n| *n += 1);
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = shutdown.cancelled() => {
+                server.set(McpState::Stopped, None, Some("stopped with Veyra".into()));
+                return;
+            }
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// Registers a fresh start's tools and connection.
+fn install(server: &Arc<Server>, live: &Live) {
+    let mut tools = BTreeMap::new();
+    let mut skipped = Vec::new();
+    for t in &live.tools {
+        match McpTool::entry(server, &server.config, &server.scrub, t) {
+            Ok(entry) => {
+                tools.insert(t.name.to_string(), Arc::new(entry));
+            }
+            Err(why) => skipped.push(why),
+        }
+    }
+    for why in &skipped {
+        tracing::warn!(server = %server.config.name, "mcp server '{}': {why}", server.config.name);
+    }
+    let mut g = server.lock();
+    g.generation += 1;
+    g.tools = tools;
+    g.conn = Some(Conn {
+        peer: live.service.peer().clone(),
+        generation: g.generation,
+    });
+}
+
+/// Ends a start: the connection closed, the process killed and reaped.
+async fn stop(live: Live) {
+    let Live {
+        mut child, service, ..
+    } = live;
+    drop(service);
+    let _ = child.start_kill();
+    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+}
+
+/// Starts the server's process with the environment built for it, completes the handshake,
+/// and lists its tools.
+async fn connect(server: &Arc<Server>) -> Result<Live, String> {
+    let c = &server.config;
+    let mut cmd = tokio::process::Command::new(&c.command);
+    cmd.args(&c.args).env_clear();
+    for var in BASE_ENV
+        .iter()
+        .copied()
+        .chain(c.env_pass.iter().map(String::as_str))
+    {
+        if let Some(value) = std::env::var_os(var) {
+            cmd.env(var, value);
+        }
+    }
+    cmd.envs(&c.env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        // Its own process group: a Ctrl-C at the console is Veyra's to handle, not the server's.
+        .process_group(0);
+    if let Some(dir) = &c.cwd {
+        cmd.current_dir(dir);
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        format!(
+            "it could not be started ('{}': {e})",
+            sanitize::quote(&c.command)
+        )
+    })?;
+    let (Some(stdout), Some(stdin), Some(stderr)) =
+        (child.stdout.take(), child.stdin.take(), child.stderr.take())
+    else {
+        return Err("its standard streams could not be opened".into());
+    };
+    server.lock().stderr.clear();
+    tokio::spawn(read_stderr(Arc::downgrade(server), stderr));
+    let transport =
+        AsyncRwTransport::<RoleClient, _, _>::new(stdout, stdin).with_max_line_length(MAX_LINE);
+    let info = ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("veyra", env!("CARGO_PKG_VERSION")),
+    );
+    let service = info
+        .serve(transport)
+        .await
+        .map_err(|e| format!("it did not complete the MCP handshake: {e}"))?;
+    let (tools, note) = list_tools(&service).await?;
+    Ok(Live {
+        child,
+        service,
+        tools,
+        note,
+    })
+}
+
+/// Every tool the server lists, page by page, at most [`MAX_TOOLS`] from at most
+/// [`MAX_PAGES`] pages; the note says what was left out.
+async fn list_tools(
+    service: &RunningService<RoleClient, ClientConfig>,
+) -> Result<(Vec<rmcp::model::Tool>, Option<String>), String> {
+    let mut tools = Vec::new();
+    let mut cursor: Option<String> = None;
+    for page in 0..MAX_PAGES {
+        let params = cursor
+            .take()
+            .map(|c| PaginatedRequestParams::default().with_cursor(Some(c)));
+        let listed = match service.list_tools(params).await {
+            Ok(listed) => listed,
+            // A server with no tools capability answers "method not found": it offers none.
+            Err(ServiceError::McpError(e)) if page == 0 && e.code.0 == -32601 => {
+                return Ok((Vec::new(), Some("it offers no tools".into())));
+            }
+            Err(e) => return Err(format!("it did not list its tools: {e}")),
+        };
+        tools.extend(listed.tools);
+        if tools.len() > MAX_TOOLS {
+            tools.truncate(MAX_TOOLS);
+            return Ok((
+                tools,
+                Some(format!(
+                    "it lists more than {MAX_TOOLS} tools; the first {MAX_TOOLS} are offered"
+                )),
+            ));
+        }
+        match listed.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok((tools, None)),
+        }
+    }
+    Ok((
+        tools,
+        Some(format!(
+            "its tool list runs past {MAX_PAGES} pages; the rest is not offered"
+        )),
+    ))
+}
+
+/// Drains the server's standard error (so that it never blocks on a full pipe), keeping its
+/// last lines, sanitized and shortened, and logging each at debug level.
+async fn read_stderr(server: Weak<Server>, mut stderr: tokio::process::ChildStderr) {
+    let mut buf = [0u8; 4096];
+    let mut line: Vec<u8> = Vec::new();
+    loop {
+        let n = match stderr.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let Some(server) = server.upgrade() else {
+            break;
+        };
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                keep_stderr_line(&server, &line);
+                line.clear();
+            } else if line.len() < 4 * STDERR_CHARS {
+                line.push(b);
+            }
+        }
+    }
+    if !line.is_empty()
+        && let Some(server) = server.upgrade()
+    {
+        keep_stderr_line(&server, &line);
+    }
+}
+
+fn keep_stderr_line(server: &Server, raw: &[u8]) {
+    let text = String::from_utf8_lossy(raw);
+    if text.trim().is_empty() {
+        return;
+    }
+    let shown = sanitize::sanitize_line(&sanitize::excerpt(&server.scrub(&text), STDERR_CHARS))
+        .into_owned();
+    tracing::debug!(server = %server.config.name, "mcp server stderr: {shown}");
+    let mut g = server.lock();
+    if g.stderr.len() == STDERR_LINES {
+        g.stderr.pop_front();
+    }
+    g.stderr.push_back(shown);
+}

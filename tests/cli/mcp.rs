@@ -1,0 +1,170 @@
+//! Tools from an MCP server through the real binary, against the server built in this
+//! repository (`examples/mcp_server.rs`, built by `cargo test`): listed with the server's
+//! state, called through the gate, an API key that is neither inherited nor echoed, the
+//! server's stderr kept off Veyra's, a crash named, and `veyra health` failing on a server that
+//! does not start.
+
+use std::path::PathBuf;
+
+use super::{Sandbox, assert_error, run};
+
+/// The demo server, built beside the binary under test.
+fn demo_server() -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_veyra"));
+    let path = bin
+        .parent()
+        .expect("the binary is in target/<profile>")
+        .join("examples")
+        .join("mcp_server");
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test` builds it, or `cargo build --example mcp_server`",
+        path.display()
+    );
+    path
+}
+
+impl Sandbox {
+    /// A configuration naming the demo server as `demo` (and `extra` lines under it).
+    fn mcp_config(&self, extra: &str) -> PathBuf {
+        let path = self.work().join("mcp.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "model:\n  api_key_env: TEST_MODEL_KEY\ntools:\n  mcp_servers:\n    - name: demo\n      command: {}\n      args: [--stderr-noise]\n      reversible: [echo]\n      timeout_ms: 10000\n{extra}",
+                demo_server().display()
+            ),
+        )
+        .expect("write the config");
+        path
+    }
+
+    fn mcp(&self, config: &std::path::Path, args: &[&str]) -> super::Run {
+        let mut cmd = self.cmd();
+        cmd.env("TEST_MODEL_KEY", "sk-live-model-key-0123456789")
+            .arg("--config")
+            .arg(config)
+            .args(args);
+        run(cmd)
+    }
+}
+
+#[test]
+fn an_mcp_servers_tools_are_listed_and_called_through_the_gate() {
+    let sb = Sandbox::new();
+    let config = sb.mcp_config("");
+    let list = sb.mcp(&config, &["tools", "list"]);
+    assert_eq!(list.code, Some(0), "{}", list.stderr);
+    assert!(
+        list.stdout.contains("mcp:demo:echo") && list.stdout.contains("external"),
+        "{}",
+        list.stdout
+    );
+    assert!(
+        list.stdout.contains("mcp demo: up (9 tools"),
+        "{}",
+        list.stdout
+    );
+    let call = sb.mcp(
+        &config,
+        &["tools", "invoke", "mcp:demo:echo", "--arg", "text=hello"],
+    );
+    assert_eq!(call.code, Some(0), "{}", call.stderr);
+    assert_eq!(call.stdout, "hello\n");
+    // The server's own stderr ("call 1: echo" in red) never reaches Veyra's.
+    assert!(!call.stderr.contains("call 1"), "{}", call.stderr);
+    let bad = sb.mcp(
+        &config,
+        &[
+            "tools",
+            "invoke",
+            "mcp:demo:add",
+            "--arg",
+            "a=1",
+            "--arg",
+            "b=x",
+        ],
+    );
+    assert_error(&bad, 2, &["argument 'b'"]);
+    let unknown = sb.mcp(
+        &config,
+        &["tools", "invoke", "mcp:demo:ech", "--arg", "text=x"],
+    );
+    assert_error(
+        &unknown,
+        2,
+        &["offers no tool 'ech'", "did you mean 'echo'"],
+    );
+    let crash = sb.mcp(&config, &["tools", "invoke", "mcp:demo:crash"]);
+    assert_error(&crash, 1, &["mcp server 'demo' is down"]);
+    // Each call is one TOOL_INVOCATION entry, the log verifies.
+    let audit = sb.audit_json();
+    assert_eq!(audit.matches("\"TOOL_INVOCATION\"").count(), 2, "{audit}");
+    let mut verify = sb.cmd();
+    verify.args(["audit", "verify"]);
+    assert_eq!(run(verify).code, Some(0));
+}
+
+#[test]
+fn veyras_api_key_is_neither_inherited_nor_echoed_back() {
+    let sb = Sandbox::new();
+    // Not named in env_pass: the server does not have it.
+    let config = sb.mcp_config("");
+    let call = sb.mcp(
+        &config,
+        &[
+            "tools",
+            "invoke",
+            "mcp:demo:env",
+            "--arg",
+            "name=TEST_MODEL_KEY",
+        ],
+    );
+    assert_eq!(call.code, Some(0), "{}", call.stderr);
+    assert_eq!(call.stdout, "unset\n");
+    // Named: the server has it, and echoing it back gets it scrubbed.
+    let config = sb.mcp_config("      env_pass: [TEST_MODEL_KEY]\n");
+    let call = sb.mcp(
+        &config,
+        &[
+            "tools",
+            "invoke",
+            "mcp:demo:env",
+            "--arg",
+            "name=TEST_MODEL_KEY",
+        ],
+    );
+    assert_eq!(call.code, Some(0), "{}", call.stderr);
+    assert_eq!(call.stdout, "[redacted]\n");
+    assert!(!sb.audit_json().contains("sk-live-model-key"));
+    let shown = sb.mcp(&config, &["config", "show"]);
+    assert!(
+        !shown.stdout.contains("sk-live-model-key"),
+        "{}",
+        shown.stdout
+    );
+}
+
+#[test]
+fn a_server_that_does_not_start_makes_health_fail_and_names_it() {
+    let sb = Sandbox::new();
+    let config = sb.mcp_config(
+        "    - name: broken\n      command: /nonexistent/mcp-server\n      timeout_ms: 2000\n",
+    );
+    let health = sb.mcp(&config, &["health"]);
+    assert_eq!(health.code, Some(1), "{}\n{}", health.stdout, health.stderr);
+    assert!(health.stdout.contains("mcp demo: up"), "{}", health.stdout);
+    assert!(
+        health
+            .stdout
+            .contains("mcp broken: down: it could not be started"),
+        "{}",
+        health.stdout
+    );
+    let call = sb.mcp(&config, &["tools", "invoke", "mcp:broken:anything"]);
+    assert_error(&call, 2, &["mcp server 'broken' is down"]);
+    // A bad entry is a configuration error naming the field.
+    let bad = sb.mcp_config("    - name: Bad Name\n      command: x\n");
+    let r = sb.mcp(&bad, &["tools", "list"]);
+    assert_error(&r, 2, &["tools.mcp_servers[1].name"]);
+}
