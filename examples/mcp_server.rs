@@ -14,7 +14,7 @@
 //! says a variable of its own environment (`unset` when it has none); `ansi` answers with
 //! escape sequences; `big {kib}` answers that many KiB of text; `count` says how many calls
 //! this process has answered; `sleep {ms}` answers after that long; `hang` never answers;
-//! `crash` ends the process mid-call. With `--stderr-noise` it writes a line to its standard
+//! `crash` ends the process mid-call; `pid` says its process id. With `--stderr-noise` it writes a line to its standard
 //! error for every call (Veyra must keep that off the console).
 
 use std::sync::Arc;
@@ -90,6 +90,7 @@ fn tools() -> Vec<Tool> {
         ),
         Tool::new("hang", "Never answers.", nothing()),
         Tool::new("crash", "Ends the server mid-call.", nothing()),
+        Tool::new("pid", "Says the server's process id.", nothing()),
     ]
 }
 
@@ -141,6 +142,7 @@ impl ServerHandler for Demo {
             }
             "hang" => std::future::pending().await,
             "crash" => std::process::exit(3),
+            "pid" => text(std::process::id().to_string()),
             other => Err(ErrorData::invalid_params(
                 format!("no tool named {other}"),
                 None,

@@ -530,6 +530,10 @@ pub enum Event {
         restarts: u32,
         /// Why it is down (sanitized, secrets scrubbed), or what its listing left out.
         detail: Option<String>,
+        /// True when it went down again for the reason it went down last time (a server that
+        /// stays broken, retried with backoff): not news.
+        #[serde(default)]
+        again: bool,
         /// When.
         at: DateTime<Utc>,
     },

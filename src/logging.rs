@@ -182,7 +182,11 @@ pub fn init(
     default_file: &Path,
     extra: Option<ExtraLayer>,
 ) -> Result<LoggingStatus, LoggingError> {
-    let level = level_filter(&config.level);
+    // Libraries speak at Veyra's level, but the MCP SDK not at all: its lines quote what a
+    // server sent, unscrubbed (Veyra logs each server's state and errors itself, scrubbed).
+    let level = tracing_subscriber::filter::Targets::new()
+        .with_default(level_filter(&config.level))
+        .with_target("rmcp", LevelFilter::OFF);
     let (file, status) = match &config.file {
         Some(path) => {
             let f = RotatingLog::open(path, config.max_bytes, config.keep).map_err(|source| {
@@ -230,12 +234,12 @@ pub fn init(
                 .with_current_span(true)
                 .with_span_list(true)
                 .with_writer(writer)
-                .with_filter(level)
+                .with_filter(level.clone())
                 .boxed(),
             LogFormat::Text => tracing_subscriber::fmt::layer()
                 .with_ansi(false)
                 .with_writer(writer)
-                .with_filter(level)
+                .with_filter(level.clone())
                 .boxed(),
         }
     });

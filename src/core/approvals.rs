@@ -124,11 +124,17 @@ impl Granted {
     }
 }
 
+/// Clients remembered as gone, so that a yes they gave just before leaving, granted after,
+/// does not stand (the oldest are forgotten past this many).
+const DEPARTED: usize = 256;
+
 /// The standing approvals.
 #[derive(Default)]
 pub(super) struct Approvals {
     next: u64,
     granted: Vec<Granted>,
+    /// Clients that left, most recent last.
+    departed: std::collections::VecDeque<Caller>,
 }
 
 impl Approvals {
@@ -140,7 +146,8 @@ impl Approvals {
             .map(|g| g.approval.id)
     }
 
-    /// Adds one; fails when [`MAX_APPROVALS`] stand or its pattern does not compile.
+    /// Adds one; fails when [`MAX_APPROVALS`] stand, its pattern does not compile, or its
+    /// client has left.
     pub(super) fn grant(
         &mut self,
         tool: &str,
@@ -148,6 +155,20 @@ impl Approvals {
         by: String,
         client: Option<Caller>,
     ) -> Result<Approval, String> {
+        let granted = self.prepare(tool, argument, by, client)?;
+        let approval = granted.approval.clone();
+        self.insert(granted)?;
+        Ok(approval)
+    }
+
+    /// An approval numbered and compiled, not standing yet ([`Approvals::insert`]).
+    pub(super) fn prepare(
+        &mut self,
+        tool: &str,
+        argument: Option<ArgumentPattern>,
+        by: String,
+        client: Option<Caller>,
+    ) -> Result<Granted, String> {
         if self.granted.len() >= MAX_APPROVALS {
             return Err(format!(
                 "{MAX_APPROVALS} approvals stand already; revoke one first (:approvals)"
@@ -158,19 +179,45 @@ impl Approvals {
             .map(ArgumentPattern::compile)
             .transpose()?;
         self.next += 1;
-        let approval = Approval {
-            id: self.next,
-            tool: tool.to_string(),
-            argument,
-            by,
-            client,
-            at: Utc::now(),
-        };
-        self.granted.push(Granted {
-            approval: approval.clone(),
+        Ok(Granted {
+            approval: Approval {
+                id: self.next,
+                tool: tool.to_string(),
+                argument,
+                by,
+                client,
+                at: Utc::now(),
+            },
             matcher,
-        });
-        Ok(approval)
+        })
+    }
+
+    /// Makes a prepared approval stand, unless its client has left meanwhile.
+    pub(super) fn insert(&mut self, granted: Granted) -> Result<(), String> {
+        if let Some(client) = &granted.approval.client
+            && self.departed.contains(client)
+        {
+            return Err(format!("the client that gave it ({client}) has left"));
+        }
+        if self.granted.len() >= MAX_APPROVALS {
+            return Err(format!(
+                "{MAX_APPROVALS} approvals stand already; revoke one first (:approvals)"
+            ));
+        }
+        self.granted.push(granted);
+        Ok(())
+    }
+
+    /// Notes that `client` left: what it gave is taken back (returned), and nothing it gives
+    /// from now on stands.
+    fn depart(&mut self, client: &Caller) -> Vec<Approval> {
+        if !self.departed.contains(client) {
+            if self.departed.len() == DEPARTED {
+                self.departed.pop_front();
+            }
+            self.departed.push_back(client.clone());
+        }
+        self.take(|a| a.client.as_ref() != Some(client))
     }
 
     fn take(&mut self, keep: impl Fn(&Approval) -> bool) -> Vec<Approval> {
@@ -222,15 +269,24 @@ impl VeyraCore {
             }
         }
         let client = super::caller::current();
-        let approval = self
+        let granted = self
             .inner
             .confirmations()
             .approvals
-            .grant(tool, argument, by.to_string(), client)
+            .prepare(tool, argument, by.to_string(), client)
             .map_err(VeyraError::Usage)?;
+        // Recorded before it stands: an approval never acts unrecorded, even if this call is
+        // abandoned between the two.
+        let approval = granted.approval.clone();
         self.inner
             .record_approval(&approval, "approve", "granted", by)
-            .await;
+            .await
+            .map_err(|e| VeyraError::Runtime(format!("the approval was not given: {e}")))?;
+        self.inner
+            .confirmations()
+            .approvals
+            .insert(granted)
+            .map_err(VeyraError::Usage)?;
         Ok(approval)
     }
 
@@ -242,7 +298,9 @@ impl VeyraCore {
                 "no approval #{id} stands; :approvals lists them"
             )));
         };
-        self.inner
+        // Taken back either way: a revocation never waits on the disk.
+        let _ = self
+            .inner
             .record_approval(&approval, "revoke", "revoked", by)
             .await;
         Ok(approval)
@@ -250,13 +308,10 @@ impl VeyraCore {
 
     /// Takes back every approval `client` gave: it left.
     pub async fn revoke_client_approvals(&self, client: &Caller) {
-        let gone = self
-            .inner
-            .confirmations()
-            .approvals
-            .take(|a| a.client.as_ref() != Some(client));
+        let gone = self.inner.confirmations().approvals.depart(client);
         for approval in gone {
-            self.inner
+            let _ = self
+                .inner
                 .record_approval(
                     &approval,
                     "revoke",
@@ -269,9 +324,16 @@ impl VeyraCore {
 }
 
 impl CoreInner {
-    /// The `SAFETY_CHECK` entry of a grant or revocation. A failure to record is logged: the
-    /// change itself stands either way (a revocation must never be undone by a full disk).
-    async fn record_approval(&self, a: &Approval, action: &str, outcome: &str, by: &str) {
+    /// The `SAFETY_CHECK` entry of a grant or revocation. A failure is logged and returned: a
+    /// grant that was not recorded is not given; a revocation stands either way (it must never
+    /// be undone by a full disk).
+    async fn record_approval(
+        &self,
+        a: &Approval,
+        action: &str,
+        outcome: &str,
+        by: &str,
+    ) -> Result<(), crate::governance::AuditError> {
         let record = AuditRecord {
             event_type: AuditEventType::SafetyCheck,
             actor: "operator".into(),
@@ -289,7 +351,9 @@ impl CoreInner {
         };
         if let Err(e) = self.record(record, None).await {
             tracing::error!(error = %e, approval = a.id, "the audit trail could not record an approval change");
+            return Err(e);
         }
+        Ok(())
     }
 }
 
@@ -483,6 +547,12 @@ mod tests {
         core.revoke_client_approvals(&console).await;
         let left: Vec<String> = core.approvals().into_iter().map(|a| a.tool).collect();
         assert_eq!(left, vec!["file_list".to_string()]);
+        // A yes it gave just before leaving, granted after, does not stand.
+        let late =
+            super::super::as_caller(Some(console.clone()), core.approve("file_write", None, "a"))
+                .await;
+        assert!(late.is_err(), "{late:?}");
+        assert_eq!(core.approvals().len(), 1);
         assert!(matches!(
             write(&core, "x.md").await,
             Err(VeyraError::Refused(_))

@@ -110,9 +110,20 @@ async fn run_execution(
         .resolve_backend(backend.as_deref())
         .map_err(|e| TaskError::permanent(e.kind.name(), e.to_string()))?;
     let backend_name = backend.name().to_string();
-    // A prompt at once after start is offered the MCP servers' tools once each was tried.
-    if !core.mcp.is_empty() {
-        core.mcp.ready().await;
+    // A prompt at once after start is offered the MCP servers' tools once each was tried
+    // (only when it may be offered any, and never past its cancellation).
+    let offers_mcp = match tools.as_ref().unwrap_or(&core.config.tools.offer) {
+        ToolSelection::All => true,
+        ToolSelection::None => false,
+        ToolSelection::Only(names) => names
+            .iter()
+            .any(|n| n.starts_with(crate::tools::mcp::PREFIX)),
+    };
+    if offers_mcp && !core.mcp.is_empty() {
+        tokio::select! {
+            () = core.mcp.ready() => {}
+            () = task.cancel.cancelled() => {}
+        }
     }
     let (model_request, tool_names) = model_request(core, model, system, prompt, tools);
     let policy_request = policy_request(core, &task, &actor, &backend_name, &model_request);
@@ -196,14 +207,11 @@ fn model_request(
     let mut names = HashMap::new();
     for info in core.tools.list_where(|name| offer.offers(name)) {
         let name = info.capability.name.into_owned();
-        let wire = crate::tools::wire_name(&name).into_owned();
-        if let Some(taken) = names.get(&wire) {
-            tracing::warn!(
-                tool = %name,
-                "tool '{name}' is not offered: its name for models, {wire}, is {taken}'s"
-            );
+        let wire = crate::tools::unique_wire_name(&name, |w| names.contains_key(w));
+        let Some(wire) = wire else {
+            tracing::warn!(tool = %name, "tool '{name}' is not offered: no name for models is free");
             continue;
-        }
+        };
         model_request.tools.push(ToolSpec {
             name: wire.clone(),
             description: info.capability.description.into_owned(),
@@ -532,11 +540,16 @@ impl Agent<'_> {
     async fn step(&mut self, call: ToolCall) -> Result<ToolResult, TaskError> {
         let core = self.core;
         let step = self.steps;
-        let shown_name =
-            crate::sanitize::sanitize_line(&crate::sanitize::excerpt(&call.name, 64)).into_owned();
-        self.called.push(shown_name.clone());
         let registered = self.tool_names.get(&call.name).cloned();
         let offered = registered.is_some();
+        // A tool offered is shown by its registered name (`mcp:demo:echo`, not the
+        // `mcp__demo__echo` the model was given); anything else as the model wrote it.
+        let shown_name = crate::sanitize::sanitize_line(&crate::sanitize::excerpt(
+            registered.as_deref().unwrap_or(&call.name),
+            64,
+        ))
+        .into_owned();
+        self.called.push(shown_name.clone());
         // The tool's own one-line summary, shown to the operator; errors show as sent.
         let mut shown_summary = None;
         let (outcome, content, arguments, audit_seq) = match &call.arguments {

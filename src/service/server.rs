@@ -415,18 +415,19 @@ async fn connection(
     for id in orphans {
         let _ = as_caller(Some(caller.clone()), async { shared.core.cancel(id) }).await;
     }
-    // "Allow until the console closes": what this client allowed ends with it.
-    as_caller(
-        Some(caller.clone()),
-        shared.core.revoke_client_approvals(&caller),
-    )
-    .await;
     // A client that only closed its sending side still reads: what it asked may answer.
     let _ = tokio::time::timeout(REQUEST_GRACE, async {
         while in_flight.join_next().await.is_some() {}
     })
     .await;
     in_flight.abort_all();
+    // "Allow until the console closes": what this client allowed ends with it, once none of
+    // its requests can grant more (and the core refuses what it gave in a race with this).
+    as_caller(
+        Some(caller.clone()),
+        shared.core.revoke_client_approvals(&caller),
+    )
+    .await;
     if let Some(id) = sub_id {
         shared.journal.unsubscribe(id);
     }

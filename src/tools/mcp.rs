@@ -26,8 +26,7 @@
 mod server;
 mod tool;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -91,7 +90,8 @@ pub struct McpServerStatus {
 pub struct McpHub {
     servers: Vec<Arc<Server>>,
     shutdown: CancellationToken,
-    started: AtomicBool,
+    /// Each server's supervisor, once started (in `servers`' order).
+    supervisors: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for McpHub {
@@ -127,7 +127,7 @@ impl McpHub {
         McpHub {
             servers,
             shutdown: CancellationToken::new(),
-            started: AtomicBool::new(false),
+            supervisors: Mutex::new(Vec::new()),
         }
     }
 
@@ -136,20 +136,35 @@ impl McpHub {
         self.servers.is_empty()
     }
 
-    /// Starts every server's supervisor, once, on the current tokio runtime; without one it
-    /// does nothing yet (the next call from inside a runtime starts them).
+    /// Starts every server's supervisor on the current tokio runtime; without one it does
+    /// nothing yet (the next call from inside a runtime starts them). A supervisor whose
+    /// runtime has gone (an embedder's `VeyraCore::execute` builds one per call) is started
+    /// again on this one: its server was killed with it.
     pub fn start(&self) {
-        if self.servers.is_empty() || self.started.load(Ordering::Acquire) {
+        if self.servers.is_empty() || self.shutdown.is_cancelled() {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        if self.started.swap(true, Ordering::AcqRel) {
+        let mut supervisors = match self.supervisors.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if supervisors.is_empty() {
+            for s in &self.servers {
+                supervisors
+                    .push(runtime.spawn(server::supervise(Arc::clone(s), self.shutdown.clone())));
+            }
             return;
         }
-        for s in &self.servers {
-            runtime.spawn(server::supervise(Arc::clone(s), self.shutdown.clone()));
+        for (handle, s) in supervisors.iter_mut().zip(&self.servers) {
+            if handle.is_finished() {
+                // Its connection died with the old runtime: no call may use it, and `ready`
+                // waits for the new start.
+                s.orphaned();
+                *handle = runtime.spawn(server::supervise(Arc::clone(s), self.shutdown.clone()));
+            }
         }
     }
 

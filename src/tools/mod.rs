@@ -231,6 +231,25 @@ pub fn wire_name(name: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// [`wire_name`], made unique among the names `taken` already holds: a name that collides
+/// (`mcp:a:b__c` and `mcp:a__b:c` both read `mcp__a__b__c`) or was cut to 64 characters gets
+/// the first 8 hex digits of its SHA-256 after its first 55 characters. `None` when even that
+/// is taken.
+pub fn unique_wire_name(name: &str, taken: impl Fn(&str) -> bool) -> Option<String> {
+    let plain = wire_name(name);
+    let cut = plain.len() == 64 && name.len() > 64;
+    if !cut && !taken(&plain) {
+        return Some(plain.into_owned());
+    }
+    let digest = crate::governance::journal::sha256_hex(name.as_bytes());
+    let hashed = format!(
+        "{}_{}",
+        plain.get(..55).unwrap_or(&plain),
+        digest.get(..8).unwrap_or(&digest)
+    );
+    (!taken(&hashed)).then_some(hashed)
+}
+
 /// A string argument the schema declared required (empty when absent, which validation
 /// has already ruled out).
 pub(crate) fn str_arg<'a>(args: &'a serde_json::Value, key: &str) -> &'a str {

@@ -334,6 +334,9 @@ fn approval_lines(list: &[crate::core::Approval]) -> Vec<String> {
         ));
     }
     lines.push(String::new());
-    lines.push(":approvals revoke N takes one back; all end when this console closes.".into());
+    lines.push(
+        ":approvals revoke N takes one back; each ends when the console that gave it closes."
+            .into(),
+    );
     lines
 }

@@ -61,7 +61,7 @@ fn an_mcp_servers_tools_are_listed_and_called_through_the_gate() {
         list.stdout
     );
     assert!(
-        list.stdout.contains("mcp demo: up (9 tools"),
+        list.stdout.contains("mcp demo: up (10 tools"),
         "{}",
         list.stdout
     );

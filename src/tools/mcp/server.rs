@@ -13,7 +13,7 @@ use rmcp::service::{RunningService, ServiceError};
 use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::{Peer, RoleClient, ServiceExt};
 use tokio::io::AsyncReadExt;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::tool::McpTool;
@@ -40,11 +40,12 @@ const STDERR_LINES: usize = 8;
 /// Characters of one standard-error line kept.
 const STDERR_CHARS: usize = 300;
 
-/// A live connection: calls go through `peer`; `generation` tells this start from the next.
+/// A live connection: calls go through `peer`. `hung` is this start's own: a call that
+/// timed out cancels it, and only this start is stopped for it (never the next one).
 #[derive(Clone)]
 struct Conn {
     peer: Peer<RoleClient>,
-    generation: u64,
+    hung: CancellationToken,
 }
 
 struct Inner {
@@ -56,8 +57,10 @@ struct Inner {
     /// Its tools by the server's own names (kept while it is down: a call says it is down).
     tools: BTreeMap<String, Arc<Entry>>,
     conn: Option<Conn>,
-    generation: u64,
     stderr: VecDeque<String>,
+    /// Why it went down last (kept while it is started again), to tell a new fall from the
+    /// same one again.
+    last_down: Option<String>,
 }
 
 /// See the module docs.
@@ -66,8 +69,6 @@ pub(super) struct Server {
     scrub: Arc<Scrub>,
     events: Arc<dyn EventSink>,
     inner: Mutex<Inner>,
-    /// Told when a call went unanswered past the timeout: the supervisor restarts the server.
-    hung: Notify,
     /// Starts tried so far (each up, or down with its reason).
     tried: watch::Sender<u32>,
 }
@@ -90,10 +91,9 @@ impl Server {
                 since: Utc::now(),
                 tools: BTreeMap::new(),
                 conn: None,
-                generation: 0,
                 stderr: VecDeque::new(),
+                last_down: None,
             }),
-            hung: Notify::new(),
             tried: watch::Sender::new(0),
         }
     }
@@ -111,6 +111,13 @@ impl Server {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         }
+    }
+
+    /// Its supervisor's runtime is gone (and the server with it): no call may use its
+    /// connection, and it counts as not tried until the next supervisor has tried it.
+    pub(super) fn orphaned(&self) {
+        self.lock().conn = None;
+        self.tried.send_replace(0);
     }
 
     /// Resolves once the server has been tried at least once.
@@ -183,18 +190,24 @@ impl Server {
         ))
     }
 
-    /// A call to connection `generation` went unanswered: have the supervisor restart it.
-    fn hung(&self, generation: u64) {
-        let current = self.lock().conn.as_ref().map(|c| c.generation);
-        if current == Some(generation) {
-            self.hung.notify_one();
-        }
-    }
-
-    /// Moves to `state`, logs it and publishes it.
+    /// Moves to `state`, logs it and publishes it. Falling again for the same reason is
+    /// logged at debug level and published as such (`again`), so a server that stays broken
+    /// does not fill the log or flash every retry.
     fn set(&self, state: McpState, pid: Option<u32>, detail: Option<String>) {
-        let status = {
+        let (status, again) = {
             let mut g = self.lock();
+            let again = match state {
+                McpState::Down => {
+                    let again = g.last_down == detail;
+                    g.last_down.clone_from(&detail);
+                    again
+                }
+                McpState::Up => {
+                    g.last_down = None;
+                    false
+                }
+                McpState::Starting | McpState::Stopped => false,
+            };
             if g.state == McpState::Down && state == McpState::Starting {
                 g.restarts += 1;
             }
@@ -207,7 +220,7 @@ impl Server {
             if state != McpState::Up {
                 g.conn = None;
             }
-            McpServerStatus {
+            let status = McpServerStatus {
                 name: self.config.name.clone(),
                 state,
                 pid,
@@ -215,7 +228,8 @@ impl Server {
                 restarts: g.restarts,
                 detail: g.detail.clone(),
                 since: g.since,
-            }
+            };
+            (status, again)
         };
         let name = &self.config.name;
         match state {
@@ -224,6 +238,12 @@ impl Server {
                 tools = status.tools,
                 pid = ?pid,
                 "mcp server '{name}' is up with {} tools", status.tools
+            ),
+            McpState::Down if again => tracing::debug!(
+                server = %name,
+                restarts = status.restarts,
+                "mcp server '{name}' is still down: {}",
+                status.detail.as_deref().unwrap_or_default()
             ),
             McpState::Down => tracing::warn!(
                 server = %name,
@@ -240,6 +260,7 @@ impl Server {
             tools: u32::try_from(status.tools).unwrap_or(u32::MAX),
             restarts: status.restarts,
             detail: status.detail,
+            again,
             at: status.since,
         });
     }
@@ -272,7 +293,8 @@ impl Remote for Server {
         let limit = Duration::from_millis(self.config.timeout_ms);
         match tokio::time::timeout(limit, conn.peer.call_tool(params)).await {
             Err(_) => {
-                self.hung(conn.generation);
+                // This start is stopped as hung; a start after it is not touched.
+                conn.hung.cancel();
                 Err(ToolError::Failed(format!(
                     "mcp server '{name}' did not answer within {} ms; the call may have acted, \
                      and the server is restarted as hung",
@@ -292,12 +314,30 @@ impl Remote for Server {
     }
 }
 
-/// A started server: its process, its connection, its tools.
+/// A started server: its process (and its process group), its connection, its tools.
 struct Live {
     child: tokio::process::Child,
-    service: RunningService<RoleClient, ClientConfig>,
+    /// Kills the whole group when the start ends, however it ends.
+    group: GroupKill,
+    peer: Peer<RoleClient>,
+    /// Cancelled when the connection's loop ends (the server closed its output, or the
+    /// transport failed) while the process may still run.
+    closed: CancellationToken,
     tools: Vec<rmcp::model::Tool>,
     note: Option<String>,
+}
+
+/// The server's process group, killed on drop: a server started through a wrapper (`npx`,
+/// `uvx`, `sh -c`) is a grandchild of Veyra, and killing the child alone would leave it.
+struct GroupKill(Option<rustix::process::Pid>);
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        if let Some(group) = self.0 {
+            // The group is the child's own (`process_group(0)`): nothing else is in it.
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+    }
 }
 
 /// Keeps `server` running until `shutdown`: start, list, watch, and after a fall start again
@@ -305,14 +345,14 @@ struct Live {
 pub(super) async fn supervise(server: Arc<Server>, shutdown: CancellationToken) {
     let mut backoff = BACKOFF_START;
     let limit = Duration::from_millis(server.config.timeout_ms);
+    let stopped = |server: &Server| {
+        server.set(McpState::Stopped, None, Some("stopped with Veyra".into()));
+    };
     loop {
         server.set(McpState::Starting, None, None);
         let attempt = tokio::select! {
             attempt = tokio::time::timeout(limit, connect(&server)) => attempt,
-            () = shutdown.cancelled() => {
-                server.set(McpState::Stopped, None, Some("stopped with Veyra".into()));
-                return;
-            }
+            () = shutdown.cancelled() => return stopped(&server),
         };
         let reason = match attempt {
             Err(_) => format!(
@@ -323,7 +363,7 @@ pub(super) async fn supervise(server: Arc<Server>, shutdown: CancellationToken) 
             Ok(Ok(mut live)) => {
                 let up = Instant::now();
                 let pid = live.child.id();
-                install(&server, &live);
+                let hung = install(&server, &live);
                 server.set(McpState::Up, pid, live.note.take());
                 server.tried.send_modify(|n| *n += 1);
                 let reason = tokio::select! {
@@ -331,16 +371,21 @@ pub(super) async fn supervise(server: Arc<Server>, shutdown: CancellationToken) 
                         Ok(s) => format!("it exited ({s})"),
                         Err(e) => format!("its process could not be watched: {e}"),
                     },
-                    () = server.hung.notified() => format!(
+                    () = hung.cancelled() => format!(
                         "a call got no answer within {} ms, so it was stopped as hung",
                         server.config.timeout_ms
                     ),
+                    () = live.closed.cancelled() => {
+                        "it closed the connection".to_string()
+                    }
                     () = shutdown.cancelled() => {
+                        server.lock().conn = None;
                         stop(live).await;
-                        server.set(McpState::Stopped, None, Some("stopped with Veyra".into()));
-                        return;
+                        return stopped(&server);
                     }
                 };
+                // No call goes to this start from here on.
+                server.lock().conn = None;
                 stop(live).await;
                 if up.elapsed() >= STABLE {
                     backoff = BACKOFF_START;
@@ -353,45 +398,45 @@ pub(super) async fn supervise(server: Arc<Server>, shutdown: CancellationToken) 
         server.tried.send_modify(|n| *n += 1);
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
-            () = shutdown.cancelled() => {
-                server.set(McpState::Stopped, None, Some("stopped with Veyra".into()));
-                return;
-            }
+            () = shutdown.cancelled() => return stopped(&server),
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
 
-/// Registers a fresh start's tools and connection.
-fn install(server: &Arc<Server>, live: &Live) {
+/// Registers a fresh start's tools and connection; returns the start's `hung` token.
+fn install(server: &Arc<Server>, live: &Live) -> CancellationToken {
     let mut tools = BTreeMap::new();
     let mut skipped = Vec::new();
+    let mut budget = super::tool::Budget::default();
     for t in &live.tools {
-        match McpTool::entry(server, &server.config, &server.scrub, t) {
+        match McpTool::entry(server, &server.config, &server.scrub, t, &mut budget) {
             Ok(entry) => {
                 tools.insert(t.name.to_string(), Arc::new(entry));
             }
-            Err(why) => skipped.push(why),
+            Err(why) => skipped.push(server.shown(&why)),
         }
     }
+    let name = &server.config.name;
     for why in &skipped {
-        tracing::warn!(server = %server.config.name, "mcp server '{}': {why}", server.config.name);
+        tracing::warn!(server = %name, "mcp server '{name}': {why}");
     }
+    let hung = CancellationToken::new();
     let mut g = server.lock();
-    g.generation += 1;
     g.tools = tools;
     g.conn = Some(Conn {
-        peer: live.service.peer().clone(),
-        generation: g.generation,
+        peer: live.peer.clone(),
+        hung: hung.clone(),
     });
+    hung
 }
 
-/// Ends a start: the connection closed, the process killed and reaped.
+/// Ends a start: the process group killed, the process reaped, the connection closed.
 async fn stop(live: Live) {
     let Live {
-        mut child, service, ..
+        mut child, group, ..
     } = live;
-    drop(service);
+    drop(group);
     let _ = child.start_kill();
     let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
 }
@@ -427,6 +472,13 @@ async fn connect(server: &Arc<Server>) -> Result<Live, String> {
             sanitize::quote(&c.command)
         )
     })?;
+    // Its pid is its group's id (`process_group(0)`); from here the group dies with the start.
+    let group = GroupKill(
+        child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .and_then(rustix::process::Pid::from_raw),
+    );
     let (Some(stdout), Some(stdin), Some(stderr)) =
         (child.stdout.take(), child.stdin.take(), child.stderr.take())
     else {
@@ -445,9 +497,19 @@ async fn connect(server: &Arc<Server>) -> Result<Live, String> {
         .await
         .map_err(|e| format!("it did not complete the MCP handshake: {e}"))?;
     let (tools, note) = list_tools(&service).await?;
+    let peer = service.peer().clone();
+    // The connection's loop is watched on its own: it can end while the process runs on.
+    let closed = CancellationToken::new();
+    let watch = closed.clone();
+    tokio::spawn(async move {
+        let _ = service.waiting().await;
+        watch.cancel();
+    });
     Ok(Live {
         child,
-        service,
+        group,
+        peer,
+        closed,
         tools,
         note,
     })

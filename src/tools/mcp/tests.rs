@@ -93,7 +93,7 @@ async fn a_servers_tools_are_listed_with_their_schemas_and_marks() {
     core.mcp_ready().await;
     let status = &core.mcp_servers()[0];
     assert_eq!(status.state, McpState::Up, "{status:?}");
-    assert_eq!(status.tools, 9);
+    assert_eq!(status.tools, 10);
     assert!(status.pid.is_some());
     let tools = core.tools().list();
     let echo = tools
@@ -429,5 +429,153 @@ async fn the_servers_end_with_the_core() {
             .await
             .is_ok(),
         "server {pid} outlived its core"
+    );
+}
+
+/// True once `pid` is gone (or a zombie nobody reaped yet), waited for at most 30 s.
+async fn gone(pid: u32) -> bool {
+    let stat = PathBuf::from(format!("/proc/{pid}/stat"));
+    let wait = async {
+        while std::fs::read_to_string(&stat).is_ok_and(|s| !s.contains(") Z ")) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn overlapping_hung_calls_stop_one_start_and_never_the_next() {
+    let (core, _ws) = mcp_core(vec![demo(|c| c.timeout_ms = 400)], |_| {});
+    core.mcp_ready().await;
+    let (a, b) = tokio::join!(
+        core.invoke_tool("mcp:demo:hang", json!({}), "operator"),
+        core.invoke_tool("mcp:demo:hang", json!({}), "operator"),
+    );
+    assert!(a.is_err() && b.is_err());
+    until(&core, "demo", |s| {
+        s.state == McpState::Up && s.restarts >= 1
+    })
+    .await;
+    // The new start serves: no hang left over from the old one stops it.
+    for n in 1..=3 {
+        let out = core
+            .invoke_tool("mcp:demo:count", json!({}), "operator")
+            .await
+            .unwrap();
+        assert_eq!(content(&out), n.to_string());
+    }
+    assert_eq!(core.mcp_servers()[0].restarts, 1);
+}
+
+#[tokio::test]
+async fn a_server_behind_a_wrapper_is_killed_whole_and_a_closed_connection_is_a_fall() {
+    // `sh` runs the server as its child, then closes its own output and lingers: once the
+    // server crashes nobody holds the pipe, but a process of the start still runs.
+    let script = format!("{} ; exec >&- ; exec sleep 600", demo_server().display());
+    let (core, _ws) = mcp_core(
+        vec![demo(|c| {
+            c.command = "sh".into();
+            c.args = vec!["-c".into(), script];
+        })],
+        |_| {},
+    );
+    core.mcp_ready().await;
+    let wrapper = core.mcp_servers()[0].pid.expect("it runs");
+    let out = core
+        .invoke_tool("mcp:demo:pid", json!({}), "operator")
+        .await
+        .unwrap();
+    let server: u32 = content(&out).parse().unwrap();
+    assert_ne!(server, wrapper, "the server is the wrapper's child");
+    assert!(
+        core.invoke_tool("mcp:demo:crash", json!({}), "operator")
+            .await
+            .is_err()
+    );
+    // The connection closed while `sleep` went on: a fall, and the start is stopped whole.
+    until(&core, "demo", |s| {
+        s.restarts >= 1 && s.state == McpState::Up
+    })
+    .await;
+    assert!(
+        gone(wrapper).await,
+        "the lingering wrapper {wrapper} was killed"
+    );
+    // A hung server behind the wrapper is killed with it, not left running.
+    let (core2, _ws2) = mcp_core(
+        vec![demo(|c| {
+            c.command = "sh".into();
+            c.args = vec!["-c".into(), format!("{}; true", demo_server().display())];
+            c.timeout_ms = 400;
+        })],
+        |_| {},
+    );
+    let out = core2
+        .invoke_tool("mcp:demo:pid", json!({}), "operator")
+        .await
+        .unwrap();
+    let hung: u32 = content(&out).parse().unwrap();
+    assert!(
+        core2
+            .invoke_tool("mcp:demo:hang", json!({}), "operator")
+            .await
+            .is_err()
+    );
+    assert!(
+        gone(hung).await,
+        "the hung server {hung} was killed with its wrapper"
+    );
+    drop(core);
+}
+
+#[test]
+fn an_embedder_calling_execute_twice_finds_the_server_each_time() {
+    let script = vec![MockRule {
+        pattern: "count".into(),
+        response: "count is {result}".into(),
+        fail: None,
+        tool_calls: vec![MockTurn::One(MockToolCall {
+            name: "mcp__demo__count".into(),
+            arguments: json!({}),
+            raw_arguments: None,
+        })],
+        repeat: false,
+    }];
+    // Built outside any runtime; each `execute` makes (and drops) its own.
+    let (core, _ws) = mcp_core(vec![demo(|_| {})], |c| c.model.mock.script = script);
+    for _ in 0..2 {
+        let r = core.execute("count please").unwrap();
+        assert!(
+            r.text.starts_with("count is {\"content\":\"1\""),
+            "{}",
+            r.text
+        );
+    }
+}
+
+#[test]
+fn wire_names_never_collide() {
+    use crate::tools::unique_wire_name;
+    let mut taken = std::collections::HashSet::new();
+    for name in ["mcp:a:b__c", "mcp:a__b:c"] {
+        let w = unique_wire_name(name, |w| taken.contains(w)).unwrap();
+        assert!(
+            w.len() <= 64
+                && w.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        );
+        assert!(taken.insert(w));
+    }
+    let long_a = format!("mcp:server:{}a", "x".repeat(80));
+    let long_b = format!("mcp:server:{}b", "x".repeat(80));
+    let wa = unique_wire_name(&long_a, |w| taken.contains(w)).unwrap();
+    taken.insert(wa.clone());
+    let wb = unique_wire_name(&long_b, |w| taken.contains(w)).unwrap();
+    assert_ne!(wa, wb);
+    assert_eq!(
+        unique_wire_name("calculator", |_| false).unwrap(),
+        "calculator"
     );
 }

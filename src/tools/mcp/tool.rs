@@ -16,6 +16,31 @@ const MAX_SCHEMA_BYTES: usize = 64 * 1024;
 /// Characters of a tool's description kept (it is the server's word, shown to models).
 const DESCRIPTION_CHARS: usize = 400;
 
+/// Most bytes of argument schemas one server's tools may have together (each is compiled, and
+/// every one is sent to the model with every prompt that offers it).
+const MAX_SERVER_SCHEMA_BYTES: usize = 512 * 1024;
+/// Most `pattern`s (each a compiled regular expression) one server's schemas may hold together.
+const MAX_SERVER_PATTERNS: usize = 256;
+
+/// What one server's listing has used of its budget so far.
+#[derive(Debug, Default)]
+pub(super) struct Budget {
+    schema_bytes: usize,
+    patterns: usize,
+}
+
+/// `pattern` and `patternProperties` keys anywhere in `value`.
+fn patterns_in(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| usize::from(k == "pattern" || k == "patternProperties") + patterns_in(v))
+            .sum(),
+        serde_json::Value::Array(items) => items.iter().map(patterns_in).sum(),
+        _ => 0,
+    }
+}
+
 /// One tool of one server (see the module docs).
 pub(super) struct McpTool {
     /// Weak: the server keeps its tools, so a strong link would keep both forever.
@@ -37,6 +62,7 @@ impl McpTool {
         config: &crate::config::McpServerConfig,
         scrub: &Arc<Scrub>,
         tool: &rmcp::model::Tool,
+        budget: &mut Budget,
     ) -> Result<Entry, String> {
         let remote = tool.name.to_string();
         if !crate::config::is_mcp_tool_name(&remote) {
@@ -45,14 +71,35 @@ impl McpTool {
                 sanitize::quote(&sanitize::excerpt(&remote, 64))
             ));
         }
+        // A name or schema holding a secret would carry it to the audit trail and the model.
+        if scrub.text(&remote) != remote {
+            return Err("a tool is not offered: its name holds a secret".into());
+        }
         let schema = serde_json::Value::Object((*tool.input_schema).clone());
-        let size = serde_json::to_vec(&schema).map_or(usize::MAX, |v| v.len());
+        let text = serde_json::to_string(&schema).unwrap_or_default();
+        let size = text.len();
         if size > MAX_SCHEMA_BYTES {
             return Err(format!(
                 "tool '{remote}' is not offered: its argument schema is {size} bytes, more than \
                  {MAX_SCHEMA_BYTES}"
             ));
         }
+        if scrub.text(&text) != text {
+            return Err(format!(
+                "tool '{remote}' is not offered: its argument schema holds a secret"
+            ));
+        }
+        let patterns = patterns_in(&schema);
+        if budget.schema_bytes + size > MAX_SERVER_SCHEMA_BYTES
+            || budget.patterns + patterns > MAX_SERVER_PATTERNS
+        {
+            return Err(format!(
+                "tool '{remote}' is not offered: the server's schemas together pass \
+                 {MAX_SERVER_SCHEMA_BYTES} bytes or {MAX_SERVER_PATTERNS} patterns"
+            ));
+        }
+        budget.schema_bytes += size;
+        budget.patterns += patterns;
         let said = tool
             .description
             .as_deref()

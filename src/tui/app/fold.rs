@@ -162,8 +162,13 @@ impl App {
                 state,
                 tools,
                 detail,
+                again,
                 ..
-            } => self.mcp_server(&server, &state, tools, detail),
+            } => {
+                if !again {
+                    self.mcp_server(&server, &state, tools, detail);
+                }
+            }
             Event::AuditRecorded {
                 seq,
                 event_type,
@@ -499,8 +504,9 @@ impl App {
     }
 
     /// A tool the operator called: its outcome flashed.
-    /// An MCP server came up or went down: flashed (a start beginning is not news). The
-    /// hosting console's Log pane has the same line from the log.
+    /// An MCP server came up or went down: flashed (a start beginning, or a fall for the
+    /// reason of the last one, is not news). The hosting console's Log pane has the same line
+    /// from the log.
     fn mcp_server(&mut self, server: &str, state: &str, tools: u32, detail: Option<String>) {
         let server = one_line(server.to_string());
         match state {
