@@ -36,6 +36,8 @@ mod serve;
 mod side_effects;
 #[path = "cli/ssh.rs"]
 mod ssh;
+#[path = "cli/suites.rs"]
+mod suites;
 #[path = "cli/tools.rs"]
 mod tools;
 

@@ -241,6 +241,13 @@ pub fn scores_estimate(values: &[f64]) -> Estimate {
     estimate(&units, false, Scale::Scores).0
 }
 
+/// The estimate of paired differences in `[-1, 1]` (two runs of one eval suite, sample by
+/// sample): mean and SE of the differences, the interval clamped to `[-1, 1]`.
+pub fn differences_estimate(values: &[f64]) -> Estimate {
+    let units: Vec<(String, f64)> = values.iter().map(|v| (String::new(), *v)).collect();
+    estimate(&units, false, Scale::Differences).0
+}
+
 /// Combines family estimates with weights: `Σ w m / Σ w`, `√(Σ w² SE²) / Σ w` (no SE when any
 /// family has none). Equal weights when all given weights are zero.
 fn combine(parts: &[(f64, Estimate)], lo: f64, hi: f64) -> Estimate {

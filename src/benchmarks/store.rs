@@ -14,6 +14,7 @@
 //!   tokens_out, finished_at)`, primary key `(run_id, task_id, epoch)` — one row per finished
 //!   epoch, committed as the epoch finishes (WAL, `synchronous = NORMAL`: a crash of the
 //!   process keeps every row written before it).
+//! - `suite_runs` and `suite_results`: eval suites' runs (see `suites.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -211,6 +212,8 @@ impl BenchStore {
             .map_err(|e| fail("starting the schema transaction", e))?;
         tx.execute_batch(SCHEMA)
             .map_err(|e| fail("creating the tables", e))?;
+        tx.execute_batch(suites::SCHEMA)
+            .map_err(|e| fail("creating the suite tables", e))?;
         let version: i64 = tx
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(|e| fail("reading the schema version", e))?;
@@ -397,9 +400,11 @@ mod erased {
 
 mod read;
 mod records;
+mod suites;
 
 pub use read::task_scores;
 pub use records::{RunInfo, RunStatus, TaskResult};
+pub use suites::{AnyRun, StoredSample, SuiteRunInfo};
 
 #[cfg(test)]
 mod tests;

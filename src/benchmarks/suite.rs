@@ -23,7 +23,7 @@ pub mod scorer;
 
 pub use custom::{CustomBenchmark, CustomTask};
 pub use format::{FieldMap, Sample, SampleSpec, Suite, SuiteSpec, TargetSpec};
-pub use run::{SampleResult, SuiteReport, SuiteSummary, run_suite, summarize};
+pub use run::{SampleResult, SuiteReport, SuiteSummary, resume_suite, run_suite, summarize};
 pub use scorer::{Scorer, ScorerSpec, Verdict};
 
 #[cfg(test)]

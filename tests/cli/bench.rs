@@ -16,13 +16,13 @@ use serde_json::Value;
 use super::{Run, Sandbox, assert_error, run};
 
 impl Sandbox {
-    fn bench(&self, args: &[&str]) -> Run {
+    pub(super) fn bench(&self, args: &[&str]) -> Run {
         let mut cmd = self.cmd();
         cmd.arg("bench").args(args);
         run(cmd)
     }
 
-    fn bench_json(&self, args: &[&str]) -> Value {
+    pub(super) fn bench_json(&self, args: &[&str]) -> Value {
         let r = self.bench(args);
         assert_eq!(
             r.code,
@@ -34,7 +34,7 @@ impl Sandbox {
         serde_json::from_str(&r.stdout).expect("bench prints one JSON document")
     }
 
-    fn bench_db(&self) -> std::path::PathBuf {
+    pub(super) fn bench_db(&self) -> std::path::PathBuf {
         self.dir.path().join("data/veyra/bench.db")
     }
 }

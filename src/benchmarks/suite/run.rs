@@ -24,7 +24,7 @@ use crate::events::{ExecutionId, Priority};
 use crate::governance::{AuditEventType, AuditRecord, summarize_input};
 
 /// One sample's result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct SampleResult {
     /// The sample's id.
     pub id: String,
@@ -43,7 +43,7 @@ pub struct SampleResult {
 }
 
 /// The mean score of what finished, with its interval.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct SuiteSummary {
     /// Samples finished (failed executions included, at 0).
     pub n: usize,
@@ -102,14 +102,39 @@ pub async fn run_suite(
     cancel: &CancellationToken,
     progress: &mut (dyn FnMut(&SampleResult) + Send),
 ) -> Result<SuiteReport, VeyraError> {
+    let mut each = |_: usize, r: &SampleResult| progress(r);
+    resume_suite(core, suite, limit, in_flight, cancel, Vec::new(), &mut each).await
+}
+
+/// [`run_suite`] for a run that has `earlier` results already (a resumed run: each with its
+/// sample's index in the suite): those samples are not run again, and the report and its
+/// `BENCHMARK` entry cover them too. `progress` hears of each new result with its index.
+pub async fn resume_suite(
+    core: &VeyraCore,
+    suite: &Suite,
+    limit: Option<usize>,
+    in_flight: usize,
+    cancel: &CancellationToken,
+    earlier: Vec<(usize, SampleResult)>,
+    progress: &mut (dyn FnMut(usize, &SampleResult) + Send),
+) -> Result<SuiteReport, VeyraError> {
     let samples = &suite.samples[..limit.unwrap_or(usize::MAX).min(suite.samples.len())];
     check_tools(core, suite, samples)?;
+    // An earlier result counts only for the sample at its index with its id.
+    let earlier: Vec<(usize, SampleResult)> = earlier
+        .into_iter()
+        .filter(|(i, r)| samples.get(*i).is_some_and(|s| s.id == r.id))
+        .collect();
+    let done: std::collections::HashSet<usize> = earlier.iter().map(|(i, _)| *i).collect();
     let key = core.config().model.api_key().ok().flatten();
     // Every sample goes to the backend and model current as the run starts.
     let (backend, model) = (core.backend_name(), core.model_name());
-    let mut queue = samples.iter().enumerate();
+    let mut queue = samples
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !done.contains(i));
     let mut running = FuturesUnordered::new();
-    let mut finished: Vec<(usize, SampleResult)> = Vec::new();
+    let mut finished: Vec<(usize, SampleResult)> = earlier;
     loop {
         while running.len() < in_flight.max(1) && !cancel.is_cancelled() {
             let Some((index, sample)) = queue.next() else {
@@ -136,7 +161,7 @@ pub async fn run_suite(
         {
             scored.output = clean;
         }
-        progress(&scored);
+        progress(index, &scored);
         finished.push((index, scored));
     }
     finished.sort_by_key(|(i, _)| *i);
@@ -155,8 +180,13 @@ pub async fn run_suite(
     Ok(report)
 }
 
-/// Refuses (exit 2) a sample offering a tool the core does not have (or has off), before
-/// anything runs.
+/// Refuses (exit 2) a sample of the first `limit` offering a tool the core does not have (or
+/// has off), before anything runs (or is stored).
+pub fn check(core: &VeyraCore, suite: &Suite, limit: Option<usize>) -> Result<(), VeyraError> {
+    let samples = &suite.samples[..limit.unwrap_or(usize::MAX).min(suite.samples.len())];
+    check_tools(core, suite, samples)
+}
+
 fn check_tools(core: &VeyraCore, suite: &Suite, samples: &[Sample]) -> Result<(), VeyraError> {
     for sample in samples {
         for tool in &sample.tools {
@@ -175,7 +205,8 @@ fn check_tools(core: &VeyraCore, suite: &Suite, samples: &[Sample]) -> Result<()
     Ok(())
 }
 
-/// Runs one request under an id of its own; on cancellation, cancels it in the scheduler.
+/// Runs one request under an id of its own; on cancellation, cancels it in the scheduler and
+/// waits for how it ended.
 async fn solve(
     core: &VeyraCore,
     index: usize,
@@ -184,12 +215,15 @@ async fn solve(
 ) -> (usize, u64, Result<ExecutionResult, VeyraError>) {
     let started = Instant::now();
     let id = ExecutionId::new();
+    let execution = core.execute_as(id, request);
+    tokio::pin!(execution);
     let result = tokio::select! {
-        r = core.execute_as(id, request) => r,
+        r = &mut execution => r,
         _ = cancel.cancelled() => {
-            // The execution may have ended meanwhile; then there is nothing to cancel.
+            // Cancelled in the scheduler, then heard out: an execution that had already
+            // answered keeps its result (its model call is never made again on resume).
             let _ = core.cancel(id);
-            Err(VeyraError::Cancelled("the suite run was cancelled".into()))
+            execution.await
         }
     };
     let latency = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);

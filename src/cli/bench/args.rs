@@ -85,7 +85,8 @@ pub struct BenchRunArgs {
     /// a shared screen).
     #[arg(long, conflicts_with_all = ["json", "out", "resume", "record"])]
     pub tui: bool,
-    /// Finish a cancelled or interrupted run (its id, a unique prefix, or `last`).
+    /// Finish a cancelled or interrupted run (its id, a unique prefix, or `last`); a suite's
+    /// run with `--suite` and the same file.
     #[arg(long, value_name = "RUN", conflicts_with_all = ["family", "count", "difficulty", "seed", "epochs", "record", "replay"])]
     pub resume: Option<String>,
     /// Keep every model call of the run (request, stream, timing) in a new cassette directory.
@@ -102,7 +103,7 @@ pub struct BenchRunArgs {
     #[arg(
         long,
         value_name = "FILE",
-        conflicts_with_all = ["family", "difficulty", "seed", "epochs", "resume", "record", "replay", "tui"]
+        conflicts_with_all = ["family", "difficulty", "seed", "epochs", "record", "replay", "tui"]
     )]
     pub suite: Option<PathBuf>,
     /// With --suite and a JSONL dataset: its field names, e.g. input=question,target=answer.

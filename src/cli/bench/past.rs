@@ -8,32 +8,56 @@ use super::{existing_store, json_pretty, no_runs, print_all};
 use crate::benchmarks::FamilyId;
 use crate::benchmarks::export;
 use crate::benchmarks::stats::{self, Estimate};
-use crate::benchmarks::store::RunInfo;
+use crate::benchmarks::store::{AnyRun, RunInfo, SuiteRunInfo};
 use crate::error::{ExitCode, VeyraError};
 
 /// `veyra bench list`: every run, newest first.
 pub(super) fn bench_list(path: &Path, json: bool) -> Result<ExitCode, VeyraError> {
-    let runs = match existing_store(path)? {
-        Some(store) => store.runs()?,
-        None => Vec::new(),
+    let (runs, suites) = match existing_store(path)? {
+        Some(store) => (store.runs()?, store.suite_runs()?),
+        None => (Vec::new(), Vec::new()),
     };
     if json {
         #[derive(serde::Serialize)]
-        struct Line<'a> {
-            #[serde(flatten)]
-            run: &'a RunInfo,
-            v_score: Option<&'a Estimate>,
+        #[serde(tag = "kind", rename_all = "snake_case")]
+        enum Line<'a> {
+            Families {
+                #[serde(flatten)]
+                run: &'a RunInfo,
+                v_score: Option<&'a Estimate>,
+            },
+            Suite {
+                #[serde(flatten)]
+                run: &'a SuiteRunInfo,
+                score: Option<&'a Estimate>,
+            },
         }
-        let lines: Vec<Line<'_>> = runs
+        let mut lines: Vec<(&chrono::DateTime<chrono::Utc>, Line<'_>)> = runs
             .iter()
-            .map(|(run, summary)| Line {
-                run,
-                v_score: summary.as_ref().map(|s| &s.v_score.score),
+            .map(|(run, summary)| {
+                (
+                    &run.created_at,
+                    Line::Families {
+                        run,
+                        v_score: summary.as_ref().map(|s| &s.v_score.score),
+                    },
+                )
             })
+            .chain(suites.iter().map(|(run, summary)| {
+                (
+                    &run.created_at,
+                    Line::Suite {
+                        run,
+                        score: summary.as_ref().map(|s| &s.score),
+                    },
+                )
+            }))
             .collect();
+        lines.sort_by(|a, b| b.0.cmp(a.0));
+        let lines: Vec<Line<'_>> = lines.into_iter().map(|(_, l)| l).collect();
         return print_all(&crate::cli::json_lines(&lines, "a run")?);
     }
-    if runs.is_empty() {
+    if runs.is_empty() && suites.is_empty() {
         return print_all(&format!(
             "no benchmark runs yet in {}; start one with `veyra bench`\n",
             path.display()
@@ -41,28 +65,50 @@ pub(super) fn bench_list(path: &Path, json: bool) -> Result<ExitCode, VeyraError
     }
     // The run id starts with its UTC date and time; every family is `all`. Columns are as wide
     // as their widest value, so a list of ordinary runs fits 80 columns.
-    let rows: Vec<[String; 7]> = runs
+    let interval = |e: &Estimate| match (e.ci_low, e.ci_high) {
+        (Some(l), Some(h)) => format!("{:.3} [{l:.3}, {h:.3}]", e.mean),
+        _ => format!("{:.3} [no interval]", e.mean),
+    };
+    let mut dated: Vec<(chrono::DateTime<chrono::Utc>, [String; 7])> = suites
         .iter()
         .map(|(run, summary)| {
-            let families = if run.families == FamilyId::ALL {
-                "all".to_string()
-            } else {
-                run.families
-                    .iter()
-                    .map(|f| f.name())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            };
-            let v = match summary {
-                Some(s) => {
-                    let e = &s.v_score.score;
-                    match (e.ci_low, e.ci_high) {
-                        (Some(l), Some(h)) => format!("{:.3} [{l:.3}, {h:.3}]", e.mean),
-                        _ => format!("{:.3} [no interval]", e.mean),
-                    }
-                }
-                None => "-".to_string(),
-            };
+            let name = crate::sanitize::sanitize_line(&crate::sanitize::excerpt(
+                &format!("suite:{}@{}", run.name, run.version),
+                40,
+            ))
+            .into_owned();
+            (
+                run.created_at,
+                [
+                    run.id.clone(),
+                    run.status.name().to_string(),
+                    name,
+                    run.total.to_string(),
+                    "-".into(),
+                    "-".into(),
+                    summary
+                        .as_ref()
+                        .map_or("-".into(), |s| format!("suite {}", interval(&s.score))),
+                ],
+            )
+        })
+        .collect();
+    dated.extend(runs.iter().map(|(run, summary)| {
+        let families = if run.families == FamilyId::ALL {
+            "all".to_string()
+        } else {
+            run.families
+                .iter()
+                .map(|f| f.name())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let v = match summary {
+            Some(s) => interval(&s.v_score.score),
+            None => "-".to_string(),
+        };
+        (
+            run.created_at,
             [
                 run.id.clone(),
                 run.status.name().to_string(),
@@ -71,9 +117,12 @@ pub(super) fn bench_list(path: &Path, json: bool) -> Result<ExitCode, VeyraError
                 run.difficulty.name().to_string(),
                 run.seed.to_string(),
                 v,
-            ]
-        })
-        .collect();
+            ],
+        )
+    }));
+    // Newest first, both kinds together.
+    dated.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1[0].cmp(&a.1[0])));
+    let rows: Vec<[String; 7]> = dated.into_iter().map(|(_, row)| row).collect();
     let head = [
         "run",
         "status",
@@ -127,7 +176,10 @@ pub(super) fn bench_list(path: &Path, json: bool) -> Result<ExitCode, VeyraError
 /// `veyra bench show RUN`: one run's table, or its document with `--json`.
 pub(super) fn bench_show(path: &Path, run: &str, json: bool) -> Result<ExitCode, VeyraError> {
     let store = existing_store(path)?.ok_or_else(|| no_runs(path, run))?;
-    let info = store.resolve(run)?;
+    let info = match store.resolve_any(run)? {
+        AnyRun::Families(info) => info,
+        AnyRun::Suite(info) => return super::suite::show(&store, &info, json),
+    };
     let doc = export::from_store(&store, &info)?;
     if json {
         return print_all(&json_pretty(&doc, "the run")?);
@@ -168,8 +220,22 @@ pub(super) fn bench_compare(
     json: bool,
 ) -> Result<ExitCode, VeyraError> {
     let store = existing_store(path)?.ok_or_else(|| no_runs(path, a))?;
-    let run_a = store.resolve(a)?;
-    let run_b = store.resolve(b)?;
+    let (run_a, run_b) = match (store.resolve_any(a)?, store.resolve_any(b)?) {
+        (AnyRun::Families(a), AnyRun::Families(b)) => (a, b),
+        (AnyRun::Suite(a), AnyRun::Suite(b)) => return super::suite::compare(&store, &a, &b, json),
+        (a, b) => {
+            let id = |r: &AnyRun| match r {
+                AnyRun::Families(r) => r.id.clone(),
+                AnyRun::Suite(r) => r.id.clone(),
+            };
+            return Err(VeyraError::Usage(format!(
+                "runs {} and {} are not of one kind: one ran the families, the other a suite; \
+                 compare family runs with family runs, and a suite's runs with each other",
+                id(&a),
+                id(&b)
+            )));
+        }
+    };
     let comparison = stats::compare(
         &run_a.id,
         &store.task_scores(&run_a.id)?,

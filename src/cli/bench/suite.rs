@@ -11,6 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{BenchRunArgs, json_pretty, tables::estimate_cells};
 use crate::benchmarks::runner::in_flight;
+use crate::benchmarks::store::{
+    self as bench_store, BenchStore, RunStatus, StoredSample, SuiteRunInfo,
+};
 use crate::benchmarks::suite::{self, SampleResult, SuiteReport};
 use crate::cli::print_all;
 use crate::config::LoadedConfig;
@@ -21,7 +24,8 @@ use crate::signals::StopSignal;
 /// The `--json` document's format name.
 pub const FORMAT: &str = "veyra.bench.suite/1";
 
-/// Runs `args.suite` (see the module docs). Suites do not go through a serving runtime yet:
+/// Runs `args.suite` (see the module docs), kept in the benchmark store as it goes (resumed
+/// with `--resume RUN` from the same file). Suites do not go through a serving runtime yet:
 /// with one serving the store, the run is refused (exit 2) unless `standalone`.
 pub(super) async fn suite_run(
     args: BenchRunArgs,
@@ -45,11 +49,37 @@ pub(super) async fn suite_run(
         )));
     }
     let core = VeyraCore::new(loaded.config)?;
+    // A suite that cannot run is refused before a run is stored.
+    suite::run::check(&core, &loaded_suite, args.count.map(|c| c as usize))?;
+    let store = BenchStore::open(&bench_store::default_path(core.config()))?;
+    // A new run, or the one named, from the same file: its finished samples are kept.
+    let (run, earlier) = match &args.resume {
+        Some(name) => resume(&store, name, &loaded_suite)?,
+        None => {
+            let run = SuiteRunInfo {
+                id: crate::benchmarks::runner::new_run_id(),
+                created_at: chrono::Utc::now(),
+                finished_at: None,
+                status: RunStatus::Running,
+                name: loaded_suite.name.clone(),
+                version: loaded_suite.version.clone(),
+                digest: loaded_suite.digest.clone(),
+                source: path.display().to_string(),
+                total: args.count.map_or(loaded_suite.samples.len(), |c| {
+                    (c as usize).min(loaded_suite.samples.len())
+                }) as u64,
+                backend: core.backend_name(),
+                model: core.model_name(),
+                config_hash: crate::benchmarks::runner::config_hash(core.config()),
+                veyra_version: env!("CARGO_PKG_VERSION").to_string(),
+            };
+            store.create_suite_run(&run)?;
+            (run, Vec::new())
+        }
+    };
     let cancel = CancellationToken::new();
     let stopped_by: std::sync::Arc<std::sync::OnceLock<StopSignal>> = Default::default();
-    let total = args.count.map_or(loaded_suite.samples.len(), |c| {
-        (c as usize).min(loaded_suite.samples.len())
-    });
+    let total = usize::try_from(run.total).unwrap_or(usize::MAX);
     let bar = if std::io::stderr().is_terminal() {
         indicatif::ProgressBar::new(total as u64)
     } else {
@@ -80,25 +110,57 @@ pub(super) async fn suite_run(
             });
         })
     };
-    let (mut sum, mut done) = (0.0, 0usize);
-    let mut progress = |r: &SampleResult| {
+    let (mut sum, mut done) = (
+        earlier.iter().map(|(_, r)| r.score).sum::<f64>(),
+        earlier.len(),
+    );
+    bar.set_position(done as u64);
+    // Each result is committed as it finishes: a run that stops is resumed from it. A store
+    // that fails stops the run (what is not kept would be run again).
+    let mut lost: Option<VeyraError> = None;
+    let mut progress = |index: usize, r: &SampleResult| {
+        if lost.is_none()
+            && let Err(e) = store.record_samples(
+                &run.id,
+                &[StoredSample {
+                    ord: index,
+                    result: r.clone(),
+                }],
+            )
+        {
+            lost = Some(e.into());
+            cancel.cancel();
+        }
         sum += r.score;
         done += 1;
         bar.set_position(done as u64);
         bar.set_message(format!("score so far {:.3}", sum / done as f64));
     };
-    let report = suite::run_suite(
+    let report = suite::resume_suite(
         &core,
         &loaded_suite,
-        args.count.map(|c| c as usize),
+        Some(total),
         in_flight(&core.config().runtime),
         &cancel,
+        earlier,
         &mut progress,
     )
     .await;
     watcher.abort();
     bar.finish_and_clear();
+    if let Some(e) = lost {
+        return Err(e);
+    }
     let report = report?;
+    store.finish_suite_run(
+        &run.id,
+        if report.complete {
+            RunStatus::Complete
+        } else {
+            RunStatus::Cancelled
+        },
+        &report.summary,
+    )?;
     let document = document(&report);
     if let Some(out) = &args.out {
         std::fs::write(out, json_pretty(&document, "the suite run")?)
@@ -107,12 +169,16 @@ pub(super) async fn suite_run(
     if args.json {
         print_all(&json_pretty(&document, "the suite run")?)?;
     } else {
-        print_all(&table(&report))?;
+        print_all(&format!("run {}\n{}", run.id, table(&report)))?;
     }
     if !report.complete {
         eprintln!(
-            "veyra: the suite run was cancelled after {} of {} samples",
-            report.summary.n, report.summary.total
+            "veyra: the suite run was cancelled after {} of {} samples; finish it with \
+             `veyra bench --suite {} --resume {}`",
+            report.summary.n,
+            report.summary.total,
+            path.display(),
+            run.id
         );
         return Ok(match stopped_by.get() {
             Some(signal) if *signal != StopSignal::Interrupt => signal.exit_code(),
@@ -176,4 +242,221 @@ fn table(report: &SuiteReport) -> String {
         s.failed
     ));
     out
+}
+
+/// The suite run `name` names (an id, a unique prefix, or `last`), checked against `suite`:
+/// the same suite from the same bytes, and not complete. Its finished samples come with it.
+fn resume(
+    store: &BenchStore,
+    name: &str,
+    suite: &suite::Suite,
+) -> Result<(SuiteRunInfo, Vec<(usize, SampleResult)>), VeyraError> {
+    let runs = store.suite_runs()?;
+    let name = name.trim();
+    let found: Vec<&SuiteRunInfo> = match name {
+        "last" => runs.first().map(|r| &r.0).into_iter().collect(),
+        _ => match runs.iter().find(|r| r.0.id == name) {
+            Some(exact) => vec![&exact.0],
+            None if name.is_empty() => Vec::new(),
+            None => runs
+                .iter()
+                .filter(|r| r.0.id.starts_with(name))
+                .map(|r| &r.0)
+                .collect(),
+        },
+    };
+    let run = match found.as_slice() {
+        [one] => (*one).clone(),
+        [] => {
+            return Err(VeyraError::Usage(format!(
+                "no suite run '{}' in {}; `veyra bench list` shows the runs",
+                crate::sanitize::quote(name),
+                store.path()
+            )));
+        }
+        many => {
+            return Err(VeyraError::Usage(format!(
+                "'{}' matches {} suite runs; give more of the id",
+                crate::sanitize::quote(name),
+                many.len()
+            )));
+        }
+    };
+    if run.status == RunStatus::Complete {
+        return Err(VeyraError::Usage(format!(
+            "suite run {} is complete; there is nothing to resume",
+            run.id
+        )));
+    }
+    if run.digest != suite.digest {
+        return Err(VeyraError::Usage(format!(
+            "suite run {} ran {} with SHA-256 {}…; {} has {}… now: a changed suite is a new \
+             run (drop --resume)",
+            run.id,
+            crate::sanitize::quote(&run.source),
+            run.digest.get(..12).unwrap_or(&run.digest),
+            suite.source.display(),
+            suite.digest.get(..12).unwrap_or(&suite.digest)
+        )));
+    }
+    store.reopen_suite_run(&run.id)?;
+    let earlier = store
+        .suite_samples(&run.id)?
+        .into_iter()
+        .map(|s| (s.ord, s.result))
+        .collect();
+    Ok((run, earlier))
+}
+
+/// `veyra bench show RUN` of a suite run: its table and the samples below 1, or its document.
+pub(super) fn show(
+    store: &BenchStore,
+    info: &SuiteRunInfo,
+    json: bool,
+) -> Result<ExitCode, VeyraError> {
+    let report = stored_report(store, info)?;
+    if json {
+        return print_all(&json_pretty(&document(&report), "the suite run")?);
+    }
+    let mut out = format!(
+        "run {} ({})\n{}",
+        info.id,
+        info.status.name(),
+        table(&report)
+    );
+    let below: Vec<&SampleResult> = report.samples.iter().filter(|r| r.score < 1.0).collect();
+    if !below.is_empty() {
+        out.push_str(&format!("{} samples below 1:\n", below.len()));
+        for r in below.iter().take(20) {
+            out.push_str(&format!(
+                "  {}: {}\n",
+                crate::sanitize::sanitize_line(&crate::sanitize::excerpt(&r.id, 40)),
+                crate::sanitize::sanitize_line(&crate::sanitize::excerpt(&r.reason, 160))
+            ));
+        }
+        if below.len() > 20 {
+            out.push_str(&format!(
+                "  … and {} more (see `veyra bench show {} --json`)\n",
+                below.len() - 20,
+                info.id
+            ));
+        }
+    }
+    print_all(&out)
+}
+
+/// A stored suite run as the report its run printed.
+fn stored_report(store: &BenchStore, info: &SuiteRunInfo) -> Result<SuiteReport, VeyraError> {
+    let samples: Vec<SampleResult> = store
+        .suite_samples(&info.id)?
+        .into_iter()
+        .map(|s| s.result)
+        .collect();
+    let total = usize::try_from(info.total).unwrap_or(usize::MAX);
+    Ok(SuiteReport {
+        suite: info.name.clone(),
+        version: info.version.clone(),
+        backend: info.backend.clone(),
+        model: info.model.clone(),
+        complete: info.status == RunStatus::Complete,
+        summary: suite::summarize(&samples, total),
+        samples,
+    })
+}
+
+/// `veyra bench compare A B` of two runs of one suite: B − A, paired by sample id.
+pub(super) fn compare(
+    store: &BenchStore,
+    a: &SuiteRunInfo,
+    b: &SuiteRunInfo,
+    json: bool,
+) -> Result<ExitCode, VeyraError> {
+    if a.name != b.name {
+        return Err(VeyraError::Usage(format!(
+            "runs {} and {} ran different suites ('{}' and '{}'); compare runs of one suite",
+            a.id,
+            b.id,
+            crate::sanitize::quote(&a.name),
+            crate::sanitize::quote(&b.name)
+        )));
+    }
+    let scores =
+        |run: &SuiteRunInfo| -> Result<std::collections::BTreeMap<String, f64>, VeyraError> {
+            Ok(store
+                .suite_samples(&run.id)?
+                .into_iter()
+                .map(|s| (s.result.id, s.result.score))
+                .collect())
+        };
+    let (sa, sb) = (scores(a)?, scores(b)?);
+    let paired: Vec<(&String, f64, f64)> = sa
+        .iter()
+        .filter_map(|(id, x)| sb.get(id).map(|y| (id, *x, *y)))
+        .collect();
+    if paired.is_empty() {
+        return Err(VeyraError::Usage(format!(
+            "runs {} and {} share no finished samples to pair",
+            a.id, b.id
+        )));
+    }
+    let pick =
+        |f: &dyn Fn(&(&String, f64, f64)) -> f64| -> Vec<f64> { paired.iter().map(f).collect() };
+    let in_a = crate::benchmarks::stats::scores_estimate(&pick(&|p| p.1));
+    let in_b = crate::benchmarks::stats::scores_estimate(&pick(&|p| p.2));
+    let diff = crate::benchmarks::stats::differences_estimate(&pick(&|p| p.2 - p.1));
+    let (better, worse) = paired.iter().fold((0usize, 0usize), |(up, down), p| {
+        (up + usize::from(p.2 > p.1), down + usize::from(p.2 < p.1))
+    });
+    if json {
+        #[derive(serde::Serialize)]
+        struct Comparison<'a> {
+            format: &'static str,
+            suite: &'a str,
+            a: &'a str,
+            b: &'a str,
+            paired: usize,
+            a_score: &'a crate::benchmarks::stats::Estimate,
+            b_score: &'a crate::benchmarks::stats::Estimate,
+            difference: &'a crate::benchmarks::stats::Estimate,
+            better: usize,
+            worse: usize,
+        }
+        return print_all(&json_pretty(
+            &Comparison {
+                format: "veyra.bench.suite-compare/1",
+                suite: &a.name,
+                a: &a.id,
+                b: &b.id,
+                paired: paired.len(),
+                a_score: &in_a,
+                b_score: &in_b,
+                difference: &diff,
+                better,
+                worse,
+            },
+            "the comparison",
+        )?);
+    }
+    let (pm, ci) = estimate_cells(&diff);
+    let name = crate::sanitize::sanitize_line(&crate::sanitize::excerpt(&a.name, 32)).into_owned();
+    let mut out = format!(
+        "suite {name}: B − A, paired by sample id\nA {}\nB {}\n",
+        a.id, b.id
+    );
+    out.push_str(&format!(
+        "{:>6} {:>7} {:>7} {:>8} {:>7}  {:<17} {:>6} {:>6}\n",
+        "paired", "A", "B", "B − A", "±95%", "95% CI", "better", "worse"
+    ));
+    out.push_str(&format!(
+        "{:>6} {:>7.3} {:>7.3} {:>+8.3} {:>7}  {:<17} {:>6} {:>6}\n",
+        paired.len(),
+        in_a.mean,
+        in_b.mean,
+        diff.mean,
+        pm,
+        ci,
+        better,
+        worse
+    ));
+    print_all(&out)
 }
