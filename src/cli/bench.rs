@@ -134,7 +134,7 @@ pub fn bench_console(
         // console's own cancel key stops the run.
         Some(cassette) => Some(cassette::registry(
             &loaded.config,
-            &plan,
+            &crate::benchmarks::cassette::Manifest::new(&plan, &loaded.config.model),
             None,
             Some((cassette, args.paced)),
             &Tripwire::new(CancellationToken::new()),
@@ -338,7 +338,7 @@ async fn bench_run(
             let tripwire = Tripwire::new(cancel.clone());
             let registry = cassette::registry(
                 &loaded.config,
-                &plan,
+                &crate::benchmarks::cassette::Manifest::new(&plan, &loaded.config.model),
                 args.record.as_deref(),
                 replay.map(|c| (c, args.paced)),
                 &tripwire,

@@ -169,3 +169,37 @@ fn a_cancelled_suite_run_resumes_without_running_a_finished_sample_again() {
     let again = sb.suite_run("slow.yaml", &["--resume", &id]);
     assert_error(&again, 2, &["is complete"]);
 }
+
+#[test]
+fn a_suite_run_is_recorded_and_replayed_offline_only_with_its_own_file() {
+    let sb = Sandbox::new();
+    sb.write("sums.yaml", SUITE);
+    sb.write("two.yaml", &answers(2, 0));
+    sb.write("five.yaml", &answers(5, 0));
+    let tape = sb.work().join("tape");
+    let tape_arg = tape.to_str().expect("path");
+    let recorded = sb.suite_run("two.yaml", &["--record", tape_arg, "--json"]);
+    assert_eq!(recorded.code, Some(0), "{}", recorded.stderr);
+    let recorded: Value = serde_json::from_str(&recorded.stdout).unwrap();
+    // Replayed under a mock that would answer otherwise: the cassette answers.
+    let replayed = sb.suite_run("five.yaml", &["--replay", tape_arg, "--json"]);
+    assert_eq!(replayed.code, Some(0), "{}", replayed.stderr);
+    let replayed: Value = serde_json::from_str(&replayed.stdout).unwrap();
+    assert_eq!(replayed["backend"], "replay");
+    assert_eq!(replayed["summary"]["score"], recorded["summary"]["score"]);
+    let scores = |doc: &Value| -> Vec<Value> {
+        doc["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["score"].clone())
+            .collect()
+    };
+    assert_eq!(scores(&replayed), scores(&recorded));
+    // Another file is another suite; a family run is not a suite's.
+    sb.write("sums.yaml", &SUITE.replace("6 plus 6", "7 plus 7"));
+    let r = sb.suite_run("two.yaml", &["--replay", tape_arg]);
+    assert_error(&r, 2, &["replay it with the file it recorded"]);
+    let r = sb.bench(&["--replay", tape_arg]);
+    assert_error(&r, 2, &["recorded a run of the suite 'sums'"]);
+}

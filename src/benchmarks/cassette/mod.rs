@@ -140,8 +140,24 @@ pub struct Manifest {
     pub temperature: f64,
     /// `model.max_tokens` of the recording (part of every request).
     pub max_tokens: u32,
-    /// The run's plan.
+    /// The run's plan (for a suite's recording: the configuration's, unused).
     pub plan: PlanRecord,
+    /// The eval suite recorded, when the run was a suite's (`veyra bench --suite`): its
+    /// replay needs the same file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<SuiteRecord>,
+}
+
+/// The eval suite a cassette recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteRecord {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// The SHA-256 of its file.
+    pub digest: String,
 }
 
 impl Manifest {
@@ -156,7 +172,23 @@ impl Manifest {
             temperature: model.temperature,
             max_tokens: model.max_tokens,
             plan: PlanRecord::from_plan(plan),
+            suite: None,
         }
+    }
+
+    /// The manifest of a recording of `suite`'s run with `model` (its plan is `plan`, unused).
+    pub fn for_suite(
+        suite: &crate::benchmarks::suite::Suite,
+        plan: &RunPlan,
+        model: &ModelConfig,
+    ) -> Self {
+        let mut manifest = Manifest::new(plan, model);
+        manifest.suite = Some(SuiteRecord {
+            name: suite.name.clone(),
+            version: suite.version.clone(),
+            digest: suite.digest.clone(),
+        });
+        manifest
     }
 
     /// Checks what a hostile or damaged manifest could get wrong (names, ranges, lengths).

@@ -103,7 +103,7 @@ pub struct BenchRunArgs {
     #[arg(
         long,
         value_name = "FILE",
-        conflicts_with_all = ["family", "difficulty", "seed", "epochs", "record", "replay", "tui"]
+        conflicts_with_all = ["family", "difficulty", "seed", "epochs", "tui"]
     )]
     pub suite: Option<PathBuf>,
     /// With --suite and a JSONL dataset: its field names, e.g. input=question,target=answer.

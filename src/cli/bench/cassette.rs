@@ -25,12 +25,67 @@ pub(super) fn open_replay(
 ) -> Result<Arc<Cassette>, VeyraError> {
     let cassette = Cassette::open(dir)?;
     let manifest = cassette.manifest();
+    if let Some(suite) = &manifest.suite {
+        return Err(VeyraError::Usage(format!(
+            "{} recorded a run of the suite '{}'; replay it with `veyra bench --suite FILE \
+             --replay {}`",
+            dir.display(),
+            crate::sanitize::quote(&suite.name),
+            dir.display()
+        )));
+    }
     manifest.plan.apply(plan).map_err(|m| {
         VeyraError::Usage(format!(
             "{}: {m}; the manifest is damaged, record the cassette again",
             dir.join(crate::benchmarks::cassette::MANIFEST).display()
         ))
     })?;
+    replay_model(dir, manifest, config)?;
+    Ok(Arc::new(cassette))
+}
+
+/// Opens the cassette in `dir` for a run of `suite`: it must have recorded this suite, from a
+/// file of the same bytes.
+pub(super) fn open_suite_replay(
+    dir: &Path,
+    config: &mut VeyraConfig,
+    suite: &crate::benchmarks::suite::Suite,
+) -> Result<Arc<Cassette>, VeyraError> {
+    let cassette = Cassette::open(dir)?;
+    let manifest = cassette.manifest();
+    match &manifest.suite {
+        None => {
+            return Err(VeyraError::Usage(format!(
+                "{} recorded a run of the families, not a suite; replay it with `veyra bench \
+                 --replay {}`",
+                dir.display(),
+                dir.display()
+            )));
+        }
+        Some(recorded) if recorded.digest != suite.digest => {
+            return Err(VeyraError::Usage(format!(
+                "{} recorded the suite '{}' from a file with SHA-256 {}…; {} has {}… now: \
+                 replay it with the file it recorded",
+                dir.display(),
+                crate::sanitize::quote(&recorded.name),
+                recorded.digest.get(..12).unwrap_or(&recorded.digest),
+                suite.source.display(),
+                suite.digest.get(..12).unwrap_or(&suite.digest)
+            )));
+        }
+        Some(_) => {}
+    }
+    replay_model(dir, manifest, config)?;
+    Ok(Arc::new(cassette))
+}
+
+/// The configuration a replay runs with: backend `replay`, the recorded model, temperature and
+/// max_tokens, and a workspace of its own.
+fn replay_model(
+    dir: &Path,
+    manifest: &Manifest,
+    config: &mut VeyraConfig,
+) -> Result<(), VeyraError> {
     config.model.backend = REPLAY_BACKEND.to_string();
     config.model.model = manifest.model.clone();
     config.model.temperature = manifest.temperature;
@@ -46,14 +101,14 @@ pub(super) fn open_replay(
     // of their own, never on the operator's files (the runner's scratch directories are made
     // there too).
     config.tools.workspace = Some(crate::config::data_dir().join("replay-workspace"));
-    Ok(Arc::new(cassette))
+    Ok(())
 }
 
 /// The registry a run uses: the built-in backends, with the configured one recorded into a
 /// new cassette in `record`, or with `replay` answering from `replay`.
 pub(super) fn registry(
     config: &VeyraConfig,
-    plan: &RunPlan,
+    manifest: &Manifest,
     record: Option<&Path>,
     replay: Option<(Arc<Cassette>, bool)>,
     tripwire: &Tripwire,
@@ -65,7 +120,7 @@ pub(super) fn registry(
         builtins.get_backend(&config.model.backend, &config.model)?;
         let writer = Arc::new(CassetteWriter::create(
             dir,
-            &Manifest::new(plan, &config.model),
+            manifest,
             config.model.api_key().ok().flatten(),
             Some(tripwire.clone()),
         )?);

@@ -1,7 +1,9 @@
-//! `veyra bench --suite FILE [--map SPEC] [--count N] [--json] [--out FILE]`: runs a user's
-//! eval suite ([`crate::benchmarks::suite`]) on a runtime of this process's own and prints
-//! its score with the 95 % interval: a table, or with `--json` a document of the suite, every
-//! sample's id, score, reason and answer, and the summary. A bad file is refused before
+//! `veyra bench --suite FILE [--map SPEC] [--count N] [--json] [--out FILE] [--resume RUN]
+//! [--record DIR | --replay DIR [--paced]]`: runs a user's eval suite
+//! ([`crate::benchmarks::suite`]) on a runtime of this process's own, keeps it in the
+//! benchmark store as it goes, and prints its score with the 95 % interval: a table, or with
+//! `--json` a document of the suite, every sample's id, score, reason and answer, and the
+//! summary. `bench show`, `compare` of suite runs are here too. A bad file is refused before
 //! anything runs (exit 2). Ctrl-C (or SIGTERM, SIGHUP) cancels what runs, prints what
 //! finished, and exits 1 (143, 129); a second one stops waiting.
 
@@ -10,6 +12,7 @@ use std::io::IsTerminal;
 use tokio_util::sync::CancellationToken;
 
 use super::{BenchRunArgs, json_pretty, tables::estimate_cells};
+use crate::benchmarks::cassette::{Manifest, Tripwire};
 use crate::benchmarks::runner::in_flight;
 use crate::benchmarks::store::{
     self as bench_store, BenchStore, RunStatus, StoredSample, SuiteRunInfo,
@@ -48,7 +51,29 @@ pub(super) async fn suite_run(
             client.describe()
         )));
     }
-    let core = VeyraCore::new(loaded.config)?;
+    // `--replay`: the cassette answers, offline, if it recorded this suite from these bytes;
+    // `--record`: every model call of the run is kept in a new one. Either way a cassette that
+    // fails (a request not recorded, a write that failed) stops the run (exit 2 or 1).
+    let mut config = loaded.config;
+    let replay = match &args.replay {
+        Some(dir) => Some(super::cassette::open_suite_replay(
+            dir,
+            &mut config,
+            &loaded_suite,
+        )?),
+        None => None,
+    };
+    let cancel = CancellationToken::new();
+    let tripwire = Tripwire::new(cancel.clone());
+    let plan = crate::benchmarks::RunPlan::from_config(&config.bench)?;
+    let registry = super::cassette::registry(
+        &config,
+        &Manifest::for_suite(&loaded_suite, &plan, &config.model),
+        args.record.as_deref(),
+        replay.map(|c| (c, args.paced)),
+        &tripwire,
+    )?;
+    let core = VeyraCore::with_registry(config, registry)?;
     // A suite that cannot run is refused before a run is stored.
     suite::run::check(&core, &loaded_suite, args.count.map(|c| c as usize))?;
     let store = BenchStore::open(&bench_store::default_path(core.config()))?;
@@ -77,7 +102,6 @@ pub(super) async fn suite_run(
             (run, Vec::new())
         }
     };
-    let cancel = CancellationToken::new();
     let stopped_by: std::sync::Arc<std::sync::OnceLock<StopSignal>> = Default::default();
     let total = usize::try_from(run.total).unwrap_or(usize::MAX);
     let bar = if std::io::stderr().is_terminal() {
@@ -161,6 +185,13 @@ pub(super) async fn suite_run(
         },
         &report.summary,
     )?;
+    if let Some(e) = tripwire.error() {
+        eprintln!(
+            "veyra: the cassette stopped the suite run after {} of {} samples",
+            report.summary.n, report.summary.total
+        );
+        return Err(e);
+    }
     let document = document(&report);
     if let Some(out) = &args.out {
         std::fs::write(out, json_pretty(&document, "the suite run")?)
