@@ -245,7 +245,18 @@ pub fn scores_estimate(values: &[f64]) -> Estimate {
 /// sample): mean and SE of the differences, the interval clamped to `[-1, 1]`.
 pub fn differences_estimate(values: &[f64]) -> Estimate {
     let units: Vec<(String, f64)> = values.iter().map(|v| (String::new(), *v)).collect();
-    estimate(&units, false, Scale::Differences).0
+    let e = estimate(&units, false, Scale::Differences).0;
+    // Differences without spread (every sample moved alike) give an SE of 0: an interval of
+    // one point would claim a certainty a few samples never give. None is given.
+    if e.se == Some(0.0) {
+        return Estimate {
+            mean: e.mean,
+            se: None,
+            ci_low: None,
+            ci_high: None,
+        };
+    }
+    e
 }
 
 /// Combines family estimates with weights: `Σ w m / Σ w`, `√(Σ w² SE²) / Σ w` (no SE when any

@@ -203,3 +203,33 @@ fn a_suite_run_is_recorded_and_replayed_offline_only_with_its_own_file() {
     let r = sb.bench(&["--replay", tape_arg]);
     assert_error(&r, 2, &["recorded a run of the suite 'sums'"]);
 }
+
+#[test]
+fn a_replay_the_cassette_cannot_answer_stops_the_run_and_keeps_no_false_zero() {
+    let sb = Sandbox::new();
+    sb.write("sums.yaml", SUITE);
+    sb.write("two.yaml", &answers(6, 0));
+    let tape = sb.work().join("tape");
+    let tape_arg = tape.to_str().expect("path");
+    // Only the first three samples are recorded.
+    let r = sb.suite_run("two.yaml", &["--record", tape_arg, "--count", "3"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let r = sb.suite_run("two.yaml", &["--replay", tape_arg]);
+    assert_eq!(r.code, Some(2), "{}\n{}", r.stdout, r.stderr);
+    let line: Value =
+        serde_json::from_str(sb.bench(&["list", "--json"]).stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(line["backend"], "replay");
+    assert_eq!(
+        line["status"], "cancelled",
+        "never complete with false zeros"
+    );
+    let shown = sb.bench_json(&["show", line["id"].as_str().unwrap(), "--json"]);
+    let scores: Vec<f64> = shown["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["score"].as_f64().unwrap())
+        .collect();
+    assert!(scores.iter().all(|s| *s == 1.0), "{scores:?}");
+    assert!(scores.len() <= 3, "{scores:?}");
+}

@@ -193,6 +193,16 @@ impl Manifest {
 
     /// Checks what a hostile or damaged manifest could get wrong (names, ranges, lengths).
     fn validate(&self) -> Result<(), String> {
+        if let Some(suite) = &self.suite {
+            if suite.name.is_empty() || suite.name.len() > 256 || suite.version.len() > 256 {
+                return Err(
+                    "'suite.name' and 'suite.version' must have 1 to 256 characters".into(),
+                );
+            }
+            if suite.digest.len() != 64 || !suite.digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err("'suite.digest' must be 64 hex digits (a SHA-256)".into());
+            }
+        }
         if self.model.trim().is_empty() || self.model.len() > 256 {
             return Err("'model' must be a name of 1 to 256 characters".into());
         }

@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS suite_runs (
     version TEXT NOT NULL,
     digest TEXT NOT NULL,
     source TEXT NOT NULL,
+    map TEXT NOT NULL,
     total INTEGER NOT NULL,
     backend TEXT NOT NULL,
     model TEXT NOT NULL,
@@ -67,6 +68,8 @@ pub struct SuiteRunInfo {
     pub digest: String,
     /// The file, as named.
     pub source: String,
+    /// The `--map` it was read with (empty without one): part of what the suite is.
+    pub map: String,
     /// Samples the run takes (`--count` may take the first few).
     pub total: u64,
     /// Backend that answered.
@@ -93,7 +96,7 @@ type RawSuiteRun = (
     String,
     Option<String>,
     String,
-    [String; 4],
+    [String; 5],
     i64,
     [String; 4],
     Option<String>,
@@ -105,15 +108,21 @@ fn raw_suite_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawSuiteRun> {
         row.get(1)?,
         row.get(2)?,
         row.get(3)?,
-        [row.get(4)?, row.get(5)?, row.get(6)?, row.get(7)?],
-        row.get(8)?,
-        [row.get(9)?, row.get(10)?, row.get(11)?, row.get(12)?],
-        row.get(13)?,
+        [
+            row.get(4)?,
+            row.get(5)?,
+            row.get(6)?,
+            row.get(7)?,
+            row.get(8)?,
+        ],
+        row.get(9)?,
+        [row.get(10)?, row.get(11)?, row.get(12)?, row.get(13)?],
+        row.get(14)?,
     ))
 }
 
-const COLUMNS: &str = "id, created_at, finished_at, status, name, version, digest, source, total, \
-                       backend, model, config_hash, veyra_version, summary";
+const COLUMNS: &str = "id, created_at, finished_at, status, name, version, digest, source, map, \
+                       total, backend, model, config_hash, veyra_version, summary";
 
 impl BenchStore {
     /// Records a new suite run.
@@ -121,8 +130,9 @@ impl BenchStore {
         self.lock()
             .execute(
                 "INSERT INTO suite_runs (id, created_at, finished_at, status, name, version, \
-                 digest, source, total, backend, model, config_hash, veyra_version, summary) \
-                 VALUES (?1, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL)",
+                 digest, source, map, total, backend, model, config_hash, veyra_version, \
+                 summary) VALUES (?1, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
+                 NULL)",
                 params![
                     info.id,
                     info.created_at.to_rfc3339(),
@@ -131,6 +141,7 @@ impl BenchStore {
                     info.version,
                     info.digest,
                     info.source,
+                    info.map,
                     to_i64(info.total),
                     info.backend,
                     info.model,
@@ -214,9 +225,18 @@ impl BenchStore {
             .query_map([], raw_suite_run)
             .map_err(|e| self.err("listing suite runs", e))?;
         let mut out = Vec::new();
+        // A damaged row is left out (and said in the log), so that it cannot hide every
+        // other run, the families' included.
         for row in rows {
-            let raw = row.map_err(|e| self.err("reading a suite run", e))?;
-            out.push(self.decode_suite_run(raw)?);
+            match row
+                .map_err(|e| self.err("reading a suite run", e))
+                .and_then(|raw| self.decode_suite_run(raw))
+            {
+                Ok(run) => out.push(run),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a suite run in the store is damaged; left out")
+                }
+            }
         }
         Ok(out)
     }
@@ -285,8 +305,16 @@ impl BenchStore {
         &self,
         raw: RawSuiteRun,
     ) -> Result<(SuiteRunInfo, Option<SuiteSummary>), BenchError> {
-        let (id, created, finished, status, [name, version, digest, source], total, rest, summary) =
-            raw;
+        let (
+            id,
+            created,
+            finished,
+            status,
+            [name, version, digest, source, map],
+            total,
+            rest,
+            summary,
+        ) = raw;
         let [backend, model, config_hash, veyra_version] = rest;
         let bad = |field: &str, e: String| {
             self.err(
@@ -312,6 +340,7 @@ impl BenchStore {
             version,
             digest,
             source,
+            map,
             total: to_u64(total),
             backend,
             model,

@@ -124,6 +124,8 @@ pub async fn resume_suite(
     let earlier: Vec<(usize, SampleResult)> = earlier
         .into_iter()
         .filter(|(i, r)| samples.get(*i).is_some_and(|s| s.id == r.id))
+        .collect::<std::collections::BTreeMap<usize, SampleResult>>()
+        .into_iter()
         .collect();
     let done: std::collections::HashSet<usize> = earlier.iter().map(|(i, _)| *i).collect();
     let key = core.config().model.api_key().ok().flatten();
@@ -218,6 +220,9 @@ async fn solve(
     let execution = core.execute_as(id, request);
     tokio::pin!(execution);
     let result = tokio::select! {
+        // The execution first: once polled it is submitted, so a cancel can always reach it
+        // (and never stops one the scheduler has not seen, which would then run to its end).
+        biased;
         r = &mut execution => r,
         _ = cancel.cancelled() => {
             // Cancelled in the scheduler, then heard out: an execution that had already

@@ -17,7 +17,7 @@ use crate::benchmarks::runner::in_flight;
 use crate::benchmarks::store::{
     self as bench_store, BenchStore, RunStatus, StoredSample, SuiteRunInfo,
 };
-use crate::benchmarks::suite::{self, SampleResult, SuiteReport};
+use crate::benchmarks::suite::{self, FieldMap, SampleResult, SuiteReport};
 use crate::cli::print_all;
 use crate::config::LoadedConfig;
 use crate::core::VeyraCore;
@@ -74,12 +74,37 @@ pub(super) async fn suite_run(
         &tripwire,
     )?;
     let core = VeyraCore::with_registry(config, registry)?;
-    // A suite that cannot run is refused before a run is stored.
-    suite::run::check(&core, &loaded_suite, args.count.map(|c| c as usize))?;
-    let store = BenchStore::open(&bench_store::default_path(core.config()))?;
-    // A new run, or the one named, from the same file: its finished samples are kept.
+    // A new run that cannot run is refused before the store is even made.
+    if args.resume.is_none() {
+        suite::run::check(&core, &loaded_suite, args.count.map(|c| c as usize))?;
+    }
+    let db = bench_store::default_path(core.config());
+    if args.resume.is_some() && !db.exists() {
+        return Err(VeyraError::Usage(format!(
+            "no suite runs to resume: {} does not exist yet",
+            db.display()
+        )));
+    }
+    let store = BenchStore::open(&db)?;
+    let map = args.map.as_ref().map(map_text).unwrap_or_default();
+    // A new run, or the one named, from the same file read the same way: its finished samples
+    // are kept. A suite that cannot run is refused before a run is stored or reopened.
     let (run, earlier) = match &args.resume {
-        Some(name) => resume(&store, name, &loaded_suite)?,
+        Some(name) => {
+            let found = find_resumable(&store, name, &loaded_suite, &map)?;
+            suite::run::check(
+                &core,
+                &loaded_suite,
+                Some(usize::try_from(found.total).unwrap_or(usize::MAX)),
+            )?;
+            let earlier = store
+                .suite_samples(&found.id)?
+                .into_iter()
+                .map(|s| (s.ord, s.result))
+                .collect::<Vec<_>>();
+            store.reopen_suite_run(&found.id)?;
+            (found, earlier)
+        }
         None => {
             let run = SuiteRunInfo {
                 id: crate::benchmarks::runner::new_run_id(),
@@ -90,6 +115,7 @@ pub(super) async fn suite_run(
                 version: loaded_suite.version.clone(),
                 digest: loaded_suite.digest.clone(),
                 source: path.display().to_string(),
+                map,
                 total: args.count.map_or(loaded_suite.samples.len(), |c| {
                     (c as usize).min(loaded_suite.samples.len())
                 }) as u64,
@@ -143,6 +169,11 @@ pub(super) async fn suite_run(
     // that fails stops the run (what is not kept would be run again).
     let mut lost: Option<VeyraError> = None;
     let mut progress = |index: usize, r: &SampleResult| {
+        // After a cassette stopped the run, what fails is the cassette's miss, not the model:
+        // nothing from then on is kept as a score.
+        if tripwire.tripped().is_some() {
+            return;
+        }
         if lost.is_none()
             && let Err(e) = store.record_samples(
                 &run.id,
@@ -172,10 +203,43 @@ pub(super) async fn suite_run(
     .await;
     watcher.abort();
     bar.finish_and_clear();
-    if let Some(e) = lost {
-        return Err(e);
-    }
-    let report = report?;
+    let report = match (report, lost) {
+        (Ok(report), None) => report,
+        (report, lost) => {
+            // The run stops here: it is left cancelled (resumable), summed over what the
+            // store kept, never `running`.
+            let kept: Vec<SampleResult> = store
+                .suite_samples(&run.id)
+                .map(|v| v.into_iter().map(|s| s.result).collect())
+                .unwrap_or_default();
+            let _ = store.finish_suite_run(
+                &run.id,
+                RunStatus::Cancelled,
+                &suite::summarize(&kept, total),
+            );
+            return Err(match (report, lost) {
+                (_, Some(e)) | (Err(e), None) => e,
+                (Ok(_), None) => VeyraError::Runtime("the suite run stopped".into()),
+            });
+        }
+    };
+    let tripped = tripwire.error();
+    let report = if tripped.is_some() {
+        // Summed over what was kept before the cassette stopped it; resumable.
+        let kept: Vec<SampleResult> = store
+            .suite_samples(&run.id)?
+            .into_iter()
+            .map(|s| s.result)
+            .collect();
+        SuiteReport {
+            complete: false,
+            summary: suite::summarize(&kept, total),
+            samples: kept,
+            ..report
+        }
+    } else {
+        report
+    };
     store.finish_suite_run(
         &run.id,
         if report.complete {
@@ -185,7 +249,7 @@ pub(super) async fn suite_run(
         },
         &report.summary,
     )?;
-    if let Some(e) = tripwire.error() {
+    if let Some(e) = tripped {
         eprintln!(
             "veyra: the cassette stopped the suite run after {} of {} samples",
             report.summary.n, report.summary.total
@@ -252,10 +316,12 @@ fn table(report: &SuiteReport) -> String {
         crate::sanitize::sanitize_line(&crate::sanitize::excerpt(&report.suite, 32)).into_owned();
     let version =
         crate::sanitize::sanitize_line(&crate::sanitize::excerpt(&report.version, 12)).into_owned();
+    let short =
+        |t: &str| crate::sanitize::sanitize_line(&crate::sanitize::excerpt(t, 64)).into_owned();
     let mut out = format!(
         "suite {name} v{version} · {}/{}{}\n",
-        crate::sanitize::sanitize_line(&report.backend),
-        crate::sanitize::sanitize_line(&report.model),
+        short(&report.backend),
+        short(&report.model),
         if report.complete { "" } else { " · cancelled" }
     );
     out.push_str(&format!(
@@ -275,39 +341,52 @@ fn table(report: &SuiteReport) -> String {
     out
 }
 
-/// The suite run `name` names (an id, a unique prefix, or `last`), checked against `suite`:
-/// the same suite from the same bytes, and not complete. Its finished samples come with it.
-fn resume(
+/// `--map` as stored with a run: `input=question,target=answer`.
+fn map_text(map: &FieldMap) -> String {
+    map.0
+        .iter()
+        .map(|(to, from)| format!("{to}={from}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The run of this suite `name` names (an id, a unique prefix, or `last`: the newest run of
+/// this suite), checked against what is being run: the same file's bytes, read with the same
+/// `--map`, and not complete.
+fn find_resumable(
     store: &BenchStore,
     name: &str,
     suite: &suite::Suite,
-) -> Result<(SuiteRunInfo, Vec<(usize, SampleResult)>), VeyraError> {
-    let runs = store.suite_runs()?;
+    map: &str,
+) -> Result<SuiteRunInfo, VeyraError> {
+    let runs: Vec<SuiteRunInfo> = store
+        .suite_runs()?
+        .into_iter()
+        .map(|(r, _)| r)
+        .filter(|r| r.name == suite.name)
+        .collect();
     let name = name.trim();
     let found: Vec<&SuiteRunInfo> = match name {
-        "last" => runs.first().map(|r| &r.0).into_iter().collect(),
-        _ => match runs.iter().find(|r| r.0.id == name) {
-            Some(exact) => vec![&exact.0],
+        "last" => runs.first().into_iter().collect(),
+        _ => match runs.iter().find(|r| r.id == name) {
+            Some(exact) => vec![exact],
             None if name.is_empty() => Vec::new(),
-            None => runs
-                .iter()
-                .filter(|r| r.0.id.starts_with(name))
-                .map(|r| &r.0)
-                .collect(),
+            None => runs.iter().filter(|r| r.id.starts_with(name)).collect(),
         },
     };
     let run = match found.as_slice() {
         [one] => (*one).clone(),
         [] => {
             return Err(VeyraError::Usage(format!(
-                "no suite run '{}' in {}; `veyra bench list` shows the runs",
+                "no run '{}' of the suite '{}' in {}; `veyra bench list` shows the runs",
                 crate::sanitize::quote(name),
+                crate::sanitize::quote(&suite.name),
                 store.path()
             )));
         }
         many => {
             return Err(VeyraError::Usage(format!(
-                "'{}' matches {} suite runs; give more of the id",
+                "'{}' matches {} runs of the suite; give more of the id",
                 crate::sanitize::quote(name),
                 many.len()
             )));
@@ -319,24 +398,28 @@ fn resume(
             run.id
         )));
     }
+    let short = |d: &str| d.chars().take(12).collect::<String>();
     if run.digest != suite.digest {
         return Err(VeyraError::Usage(format!(
             "suite run {} ran {} with SHA-256 {}…; {} has {}… now: a changed suite is a new \
              run (drop --resume)",
             run.id,
             crate::sanitize::quote(&run.source),
-            run.digest.get(..12).unwrap_or(&run.digest),
+            short(&run.digest),
             suite.source.display(),
-            suite.digest.get(..12).unwrap_or(&suite.digest)
+            short(&suite.digest)
         )));
     }
-    store.reopen_suite_run(&run.id)?;
-    let earlier = store
-        .suite_samples(&run.id)?
-        .into_iter()
-        .map(|s| (s.ord, s.result))
-        .collect();
-    Ok((run, earlier))
+    if run.map != map {
+        return Err(VeyraError::Usage(format!(
+            "suite run {} read its file with --map '{}', not '{}': the samples would be other \
+             samples; resume it with the same --map",
+            run.id,
+            crate::sanitize::quote(&run.map),
+            crate::sanitize::quote(map)
+        )));
+    }
+    Ok(run)
 }
 
 /// `veyra bench show RUN` of a suite run: its table and the samples below 1, or its document.
@@ -357,7 +440,11 @@ pub(super) fn show(
     );
     let below: Vec<&SampleResult> = report.samples.iter().filter(|r| r.score < 1.0).collect();
     if !below.is_empty() {
-        out.push_str(&format!("{} samples below 1:\n", below.len()));
+        out.push_str(&format!(
+            "{} sample{} below 1:\n",
+            below.len(),
+            if below.len() == 1 { "" } else { "s" }
+        ));
         for r in below.iter().take(20) {
             out.push_str(&format!(
                 "  {}: {}\n",
@@ -378,12 +465,14 @@ pub(super) fn show(
 
 /// A stored suite run as the report its run printed.
 fn stored_report(store: &BenchStore, info: &SuiteRunInfo) -> Result<SuiteReport, VeyraError> {
+    let total = usize::try_from(info.total).unwrap_or(usize::MAX);
+    // A row past the run's samples (a damaged store) is not one of its results.
     let samples: Vec<SampleResult> = store
         .suite_samples(&info.id)?
         .into_iter()
+        .filter(|s| s.ord < total)
         .map(|s| s.result)
         .collect();
-    let total = usize::try_from(info.total).unwrap_or(usize::MAX);
     Ok(SuiteReport {
         suite: info.name.clone(),
         version: info.version.clone(),
@@ -402,13 +491,16 @@ pub(super) fn compare(
     b: &SuiteRunInfo,
     json: bool,
 ) -> Result<ExitCode, VeyraError> {
-    if a.name != b.name {
+    if a.name != b.name || a.digest != b.digest || a.map != b.map {
         return Err(VeyraError::Usage(format!(
-            "runs {} and {} ran different suites ('{}' and '{}'); compare runs of one suite",
+            "runs {} and {} ran different suites ('{}' v{} and '{}' v{}, or other files of \
+             one, or one read with another --map); compare runs of one suite from one file",
             a.id,
             b.id,
             crate::sanitize::quote(&a.name),
-            crate::sanitize::quote(&b.name)
+            crate::sanitize::quote(&a.version),
+            crate::sanitize::quote(&b.name),
+            crate::sanitize::quote(&b.version)
         )));
     }
     let scores =
@@ -438,6 +530,9 @@ pub(super) fn compare(
     let (better, worse) = paired.iter().fold((0usize, 0usize), |(up, down), p| {
         (up + usize::from(p.2 > p.1), down + usize::from(p.2 < p.1))
     });
+    // Samples only one run finished are not paired: said, never silently dropped.
+    let only_a = sa.keys().filter(|id| !sb.contains_key(*id)).count();
+    let only_b = sb.keys().filter(|id| !sa.contains_key(*id)).count();
     if json {
         #[derive(serde::Serialize)]
         struct Comparison<'a> {
@@ -451,6 +546,8 @@ pub(super) fn compare(
             difference: &'a crate::benchmarks::stats::Estimate,
             better: usize,
             worse: usize,
+            only_in_a: usize,
+            only_in_b: usize,
         }
         return print_all(&json_pretty(
             &Comparison {
@@ -464,6 +561,8 @@ pub(super) fn compare(
                 difference: &diff,
                 better,
                 worse,
+                only_in_a: only_a,
+                only_in_b: only_b,
             },
             "the comparison",
         )?);
@@ -489,5 +588,10 @@ pub(super) fn compare(
         better,
         worse
     ));
+    if only_a + only_b > 0 {
+        out.push_str(&format!(
+            "not paired: {only_a} samples finished only in A, {only_b} only in B\n"
+        ));
+    }
     print_all(&out)
 }
