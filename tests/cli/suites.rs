@@ -98,6 +98,13 @@ fn suite_runs_are_listed_shown_and_compared_by_sample() {
         "{}",
         text.stdout
     );
+    // A suite's run is resumed with its file, not as a family run.
+    let r = sb.bench(&["--resume", &a]);
+    assert_error(
+        &r,
+        2,
+        &["is a run of the suite 'sums'", "--suite FILE --resume"],
+    );
     // A suite's run and a family run are not compared.
     let family = sb.bench_json(&["--family", "cplc", "--count", "2", "--json"]);
     let r = sb.bench(&["compare", &a, family["run"]["id"].as_str().unwrap()]);

@@ -67,6 +67,23 @@ impl BenchStore {
         };
         match found.as_slice() {
             [one] => Ok((*one).clone()),
+            // A suite's run is not resumed or read here: say how it is.
+            [] if name != "last"
+                && !name.is_empty()
+                && let Some(suite) = self
+                    .suite_runs()
+                    .ok()
+                    .and_then(|s| s.into_iter().find(|r| r.0.id.starts_with(name))) =>
+            {
+                Err(BenchError::Usage(format!(
+                    "run {} is a run of the suite '{}': `veyra bench show {}` shows it, and \
+                     `veyra bench --suite FILE --resume {}` resumes it",
+                    suite.0.id,
+                    crate::sanitize::quote(&suite.0.name),
+                    suite.0.id,
+                    suite.0.id
+                )))
+            }
             [] => {
                 let recent: Vec<&str> = runs.iter().take(5).map(|r| r.0.id.as_str()).collect();
                 Err(BenchError::Usage(if recent.is_empty() {
