@@ -23,7 +23,9 @@ pub mod scorer;
 
 pub use custom::{CustomBenchmark, CustomTask};
 pub use format::{FieldMap, Sample, SampleSpec, Suite, SuiteSpec, TargetSpec};
-pub use run::{SampleResult, SuiteReport, SuiteSummary, resume_suite, run_suite, summarize};
+pub use run::{
+    SampleResult, SuiteReport, SuiteRun, SuiteSummary, resume_suite, run_suite, summarize,
+};
 pub use scorer::{Scorer, ScorerSpec, Verdict};
 
 #[cfg(test)]

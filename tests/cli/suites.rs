@@ -173,6 +173,19 @@ fn a_cancelled_suite_run_resumes_without_running_a_finished_sample_again() {
         })
         .count();
     assert_eq!(resumed_runs as i64, 6 - kept, "{audit}");
+    // Its BENCHMARK entry names the run and what it held before.
+    let entry: Value = serde_json::from_str(
+        lines
+            .iter()
+            .rev()
+            .find(|l| l.contains("\"BENCHMARK\""))
+            .expect("the resumed run's entry"),
+    )
+    .unwrap();
+    assert_eq!(entry["action"], "resume_suite");
+    assert_eq!(entry["metadata"]["run_id"], id.as_str());
+    assert_eq!(entry["metadata"]["finished_before"], kept);
+    assert_eq!(entry["metadata"]["finished_now"], 6 - kept);
     let again = sb.suite_run("slow.yaml", &["--resume", &id]);
     assert_error(&again, 2, &["is complete"]);
 }

@@ -103,21 +103,40 @@ pub async fn run_suite(
     progress: &mut (dyn FnMut(&SampleResult) + Send),
 ) -> Result<SuiteReport, VeyraError> {
     let mut each = |_: usize, r: &SampleResult| progress(r);
-    resume_suite(core, suite, limit, in_flight, cancel, Vec::new(), &mut each).await
+    let run = SuiteRun {
+        id: None,
+        earlier: Vec::new(),
+    };
+    resume_suite(core, suite, limit, in_flight, cancel, run, &mut each).await
 }
 
-/// [`run_suite`] for a run that has `earlier` results already (a resumed run: each with its
-/// sample's index in the suite): those samples are not run again, and the report and its
-/// `BENCHMARK` entry cover them too. `progress` hears of each new result with its index.
+/// Which stored run a suite's run is, and what it holds already.
+#[derive(Debug, Default)]
+pub struct SuiteRun {
+    /// The run's id in the benchmark store, when it is kept there: its `BENCHMARK` entry names
+    /// it.
+    pub id: Option<String>,
+    /// Results it has already (a resumed run), each with its sample's index in the suite.
+    pub earlier: Vec<(usize, SampleResult)>,
+}
+
+/// [`run_suite`] for a stored run, which may have results already (a resumed run): those
+/// samples are not run again, and the report and its `BENCHMARK` entry (which names the run,
+/// and how many samples it had before) cover them too. `progress` hears of each new result
+/// with its index.
 pub async fn resume_suite(
     core: &VeyraCore,
     suite: &Suite,
     limit: Option<usize>,
     in_flight: usize,
     cancel: &CancellationToken,
-    earlier: Vec<(usize, SampleResult)>,
+    run: SuiteRun,
     progress: &mut (dyn FnMut(usize, &SampleResult) + Send),
 ) -> Result<SuiteReport, VeyraError> {
+    let SuiteRun {
+        id: run_id,
+        earlier,
+    } = run;
     let samples = &suite.samples[..limit.unwrap_or(usize::MAX).min(suite.samples.len())];
     check_tools(core, suite, samples)?;
     // An earlier result counts only for the sample at its index with its id.
@@ -128,6 +147,7 @@ pub async fn resume_suite(
         .into_iter()
         .collect();
     let done: std::collections::HashSet<usize> = earlier.iter().map(|(i, _)| *i).collect();
+    let had = earlier.len();
     let key = core.config().model.api_key().ok().flatten();
     // Every sample goes to the backend and model current as the run starts.
     let (backend, model) = (core.backend_name(), core.model_name());
@@ -178,7 +198,7 @@ pub async fn resume_suite(
         samples: results,
         summary,
     };
-    audit(core, suite, &report).await?;
+    audit(core, suite, &report, run_id.as_deref(), had).await?;
     Ok(report)
 }
 
@@ -284,7 +304,13 @@ pub fn summarize(results: &[SampleResult], total: usize) -> SuiteSummary {
 
 /// The run's one `BENCHMARK` audit entry (when audit is on): the suite, its file's digest,
 /// the backend and the summary.
-async fn audit(core: &VeyraCore, suite: &Suite, report: &SuiteReport) -> Result<(), VeyraError> {
+async fn audit(
+    core: &VeyraCore,
+    suite: &Suite,
+    report: &SuiteReport,
+    run_id: Option<&str>,
+    had: usize,
+) -> Result<(), VeyraError> {
     let Some(trail) = core.audit() else {
         return Ok(());
     };
@@ -293,7 +319,7 @@ async fn audit(core: &VeyraCore, suite: &Suite, report: &SuiteReport) -> Result<
         .record(AuditRecord {
             event_type: AuditEventType::Benchmark,
             actor: ACTOR.into(),
-            action: "suite".into(),
+            action: if had > 0 { "resume_suite" } else { "suite" }.into(),
             resource: format!("suite:{}@{}", suite.name, suite.version),
             // A run whose every execution failed measured nothing: not a success.
             outcome: if !report.complete {
@@ -312,6 +338,9 @@ async fn audit(core: &VeyraCore, suite: &Suite, report: &SuiteReport) -> Result<
             metadata: json!({
                 "suite": suite.name,
                 "version": suite.version,
+                "run_id": run_id,
+                "finished_before": had,
+                "finished_now": s.n.saturating_sub(had),
                 "backend": report.backend,
                 "model": report.model,
                 "file_sha256": suite.digest,

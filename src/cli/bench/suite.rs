@@ -197,7 +197,10 @@ pub(super) async fn suite_run(
         Some(total),
         in_flight(&core.config().runtime),
         &cancel,
-        earlier,
+        suite::SuiteRun {
+            id: Some(run.id.clone()),
+            earlier,
+        },
         &mut progress,
     )
     .await;
