@@ -143,15 +143,25 @@ pub async fn health(loaded: LoadedConfig) -> Result<ExitCode, VeyraError> {
             engine.sources().join(", ")
         );
     }
-    // Each MCP server is started, listed and stopped again; one that does not come up is
-    // unhealthy.
+    // The MCP servers: a serving runtime's own, as it reports them; else each is started,
+    // listed and stopped again. One that is not up is unhealthy.
     if !config.tools.mcp_servers.is_empty() {
-        let hub = crate::tools::mcp::McpHub::new(
-            config,
-            std::sync::Arc::new(crate::events::EventBus::default()),
-        );
-        hub.ready().await;
-        let statuses = hub.statuses();
+        let attached = crate::service::attach_configured(config, "veyra health", false).await?;
+        let statuses = match &attached {
+            Some((client, _)) => {
+                println!("mcp servers: as {} runs them", client.describe());
+                client.runtime.mcp.clone()
+            }
+            None => {
+                let hub = crate::tools::mcp::McpHub::new(
+                    config,
+                    std::sync::Arc::new(crate::events::EventBus::default()),
+                );
+                hub.ready().await;
+                hub.statuses()
+            }
+        };
+        drop(attached);
         healthy &= statuses
             .iter()
             .all(|s| s.state == crate::tools::mcp::McpState::Up);

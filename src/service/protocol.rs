@@ -376,6 +376,9 @@ pub struct RuntimeInfo {
     pub audit: Option<AuditInfo>,
     /// Clients attached now.
     pub clients: usize,
+    /// Its MCP servers' states (`tools.mcp_servers`), what `veyra health` reports of them.
+    #[serde(default)]
+    pub mcp: Vec<crate::tools::mcp::McpServerStatus>,
 }
 
 /// The audit trail's state, as a console restores it on attaching.

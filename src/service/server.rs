@@ -156,6 +156,7 @@ fn runtime_info(shared: &Shared) -> RuntimeInfo {
                 .map(|cp| (cp.tree_size, cp.timestamp)),
         }),
         clients: shared.clients.load(Ordering::SeqCst),
+        mcp: core.mcp_servers(),
     }
 }
 

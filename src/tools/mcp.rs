@@ -45,7 +45,17 @@ pub const PREFIX: &str = "mcp:";
 pub const MAX_TOOLS: usize = 256;
 
 /// Where a server is, as `veyra health` and the events say it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
 pub enum McpState {
@@ -67,7 +77,7 @@ impl McpState {
 }
 
 /// One server's state, for `veyra health`, `veyra tools list` and the events.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct McpServerStatus {
     /// Its name in Veyra.
     pub name: String,

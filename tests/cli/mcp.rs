@@ -168,3 +168,37 @@ fn a_server_that_does_not_start_makes_health_fail_and_names_it() {
     let r = sb.mcp(&bad, &["tools", "list"]);
     assert_error(&r, 2, &["tools.mcp_servers[1].name"]);
 }
+
+#[test]
+fn health_reports_a_serving_runtimes_own_servers() {
+    let sb = Sandbox::new();
+    let config = sb.mcp_config(
+        "    - name: broken\n      command: /nonexistent/mcp-server\n      timeout_ms: 2000\n",
+    );
+    let _serving =
+        super::serve::serve_with(&sb, &[std::ffi::OsStr::new("--config"), config.as_os_str()]);
+    // The runtime starts its servers as it comes up: asked until it has tried both.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let health = loop {
+        let h = sb.mcp(&config, &["health"]);
+        let settled = h.stdout.contains("mcp demo: up") && h.stdout.contains("mcp broken: down");
+        if settled || std::time::Instant::now() > deadline {
+            break h;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(
+        health.stdout.contains("mcp servers: as "),
+        "{}",
+        health.stdout
+    );
+    assert!(health.stdout.contains("mcp demo: up"), "{}", health.stdout);
+    assert!(
+        health
+            .stdout
+            .contains("mcp broken: down: it could not be started"),
+        "{}",
+        health.stdout
+    );
+    assert_eq!(health.code, Some(1), "a server that is down is unhealthy");
+}
