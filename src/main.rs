@@ -201,10 +201,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
             &loaded,
         ),
         Some(Command::Tools(ToolsCommand::List { json })) => {
-            runtime.block_on(cli::tools_list(json, &loaded))
+            runtime.block_on(cli::tools_list(json, &loaded, standalone))
         }
         Some(Command::Tools(ToolsCommand::Describe { name })) => {
-            runtime.block_on(cli::tools_describe(&name, &loaded))
+            runtime.block_on(cli::tools_describe(&name, &loaded, standalone))
         }
         Some(Command::Tools(ToolsCommand::Invoke {
             name,

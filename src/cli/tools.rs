@@ -59,32 +59,104 @@ pub enum ToolsCommand {
     },
 }
 
-/// The tools as a runtime of `config` has them, MCP servers' included: built-in tools are
-/// listed at once; with `tools.mcp_servers`, a core (on the mock, audit off: it runs nothing)
-/// starts the servers and waits until each has been tried. The core is returned so that the
-/// servers stay up while its registry is read.
-async fn registry_of(
-    config: &crate::config::VeyraConfig,
-) -> Result<(crate::tools::ToolRegistry, Option<VeyraCore>), VeyraError> {
-    if config.tools.mcp_servers.is_empty() {
-        let registry = crate::tools::builtin::with_builtins(config, Default::default())
-            .map_err(|e| VeyraError::Runtime(format!("registering the built-in tools: {e}")))?;
-        return Ok((registry, None));
+/// Where a listing of the tools comes from.
+enum Listing {
+    /// The built-in tools of `config` (no MCP server configured).
+    Local(crate::tools::ToolRegistry),
+    /// A core of this process (on the mock, audit off: it runs nothing) that started the MCP
+    /// servers and waited until each was tried; kept so they stay up while it is read.
+    Hosted(VeyraCore),
+    /// The serving runtime's own tools and servers, as it reported them.
+    Runtime {
+        tools: Vec<crate::tools::ToolInfo>,
+        servers: Vec<crate::tools::mcp::McpServerStatus>,
+        who: String,
+    },
+}
+
+impl Listing {
+    /// The tools as a runtime of `config` has them, MCP servers' included: the serving
+    /// runtime's own when one serves the store (unless `standalone`), else built here.
+    async fn of(config: &crate::config::VeyraConfig, standalone: bool) -> Result<Self, VeyraError> {
+        if config.tools.mcp_servers.is_empty() {
+            let registry = crate::tools::builtin::with_builtins(config, Default::default())
+                .map_err(|e| VeyraError::Runtime(format!("registering the built-in tools: {e}")))?;
+            return Ok(Listing::Local(registry));
+        }
+        if !standalone
+            && let Some((client, _)) =
+                crate::service::attach_configured(config, "veyra tools", false).await?
+        {
+            let reply = client
+                .request(crate::service::protocol::Request::Tools)
+                .await
+                .map_err(super::run::remote_error)?;
+            let crate::service::protocol::Reply::Tools { tools } = reply else {
+                return Err(VeyraError::Runtime(format!(
+                    "the runtime answered a tool listing with {reply:?}"
+                )));
+            };
+            return Ok(Listing::Runtime {
+                tools,
+                servers: client.runtime.mcp.clone(),
+                who: client.describe(),
+            });
+        }
+        let mut listing = without_model(config.clone());
+        listing.governance.audit = false;
+        let core = VeyraCore::new(listing)?;
+        core.mcp_ready().await;
+        Ok(Listing::Hosted(core))
     }
-    let mut listing = without_model(config.clone());
-    listing.governance.audit = false;
-    let core = VeyraCore::new(listing)?;
-    core.mcp_ready().await;
-    Ok((crate::tools::ToolRegistry::new(), Some(core)))
+
+    fn tools(&self) -> Vec<crate::tools::ToolInfo> {
+        match self {
+            Listing::Local(registry) => registry.list(),
+            Listing::Hosted(core) => core.tools().list(),
+            Listing::Runtime { tools, .. } => tools.clone(),
+        }
+    }
+
+    fn describe(&self, name: &str) -> Result<crate::tools::ToolInfo, VeyraError> {
+        let usage = |e: crate::tools::ToolError| VeyraError::Usage(e.to_string());
+        match self {
+            Listing::Local(registry) => registry.describe(name).map_err(usage),
+            Listing::Hosted(core) => core.tools().describe(name).map_err(usage),
+            Listing::Runtime { tools, who, .. } => tools
+                .iter()
+                .find(|t| t.capability.name == name)
+                .cloned()
+                .ok_or_else(|| {
+                    VeyraError::Usage(format!(
+                        "no tool named '{}' on the runtime ({who}){}; `veyra tools list` shows them",
+                        crate::sanitize::quote(name),
+                        crate::config::suggest::did_you_mean(
+                            name,
+                            tools.iter().map(|t| t.capability.name.as_ref())
+                        )
+                    ))
+                }),
+        }
+    }
+
+    /// The MCP servers' states, when any is configured.
+    fn servers(&self) -> Option<(Vec<crate::tools::mcp::McpServerStatus>, Option<&str>)> {
+        match self {
+            Listing::Local(_) => None,
+            Listing::Hosted(core) => Some((core.mcp_servers(), None)),
+            Listing::Runtime { servers, who, .. } => Some((servers.clone(), Some(who))),
+        }
+    }
 }
 
 /// `veyra tools list`: every tool, then each MCP server's state.
-pub async fn tools_list(json: bool, loaded: &LoadedConfig) -> Result<ExitCode, VeyraError> {
-    let (registry, core) = registry_of(&loaded.config).await?;
-    let tools = match &core {
-        Some(core) => core.tools().list(),
-        None => registry.list(),
-    };
+pub async fn tools_list(
+    json: bool,
+    loaded: &LoadedConfig,
+    standalone: bool,
+) -> Result<ExitCode, VeyraError> {
+    let listing = Listing::of(&loaded.config, standalone).await?;
+    let tools = listing.tools();
     let mut out = String::new();
     if json {
         out = super::json_lines(&tools, "a tool")?;
@@ -111,9 +183,12 @@ pub async fn tools_list(json: bool, loaded: &LoadedConfig) -> Result<ExitCode, V
                 sanitize(&c.description)
             ));
         }
-        if let Some(core) = &core {
+        if let Some((servers, who)) = listing.servers() {
             out.push('\n');
-            out.push_str(&mcp_lines(&core.mcp_servers()));
+            if let Some(who) = who {
+                out.push_str(&format!("mcp servers: as {who} runs them\n"));
+            }
+            out.push_str(&mcp_lines(&servers));
         }
     }
     print_all(&out)
@@ -149,13 +224,14 @@ pub fn mcp_lines(servers: &[crate::tools::mcp::McpServerStatus]) -> String {
 }
 
 /// `veyra tools describe NAME`.
-pub async fn tools_describe(name: &str, loaded: &LoadedConfig) -> Result<ExitCode, VeyraError> {
-    let (registry, core) = registry_of(&loaded.config).await?;
-    let info = core
-        .as_ref()
-        .map_or(&registry, |c| c.tools())
-        .describe(name)
-        .map_err(|e| VeyraError::Usage(e.to_string()))?;
+pub async fn tools_describe(
+    name: &str,
+    loaded: &LoadedConfig,
+    standalone: bool,
+) -> Result<ExitCode, VeyraError> {
+    let info = Listing::of(&loaded.config, standalone)
+        .await?
+        .describe(name)?;
     let mut out = crate::sanitize::to_json_pretty(&info)
         .map_err(|e| VeyraError::Runtime(format!("encoding a tool: {e}")))?;
     out.push('\n');
@@ -325,17 +401,15 @@ pub async fn tools_invoke(
     // The arguments are typed by the tool's schema: the same registry as the runtime's (an
     // MCP tool's schema is the server's, asked of it here).
     let info = {
-        let (registry, core) = if name.starts_with(crate::tools::mcp::PREFIX) {
-            registry_of(&loaded.config).await?
+        if name.starts_with(crate::tools::mcp::PREFIX) {
+            Listing::of(&loaded.config, standalone)
+                .await?
+                .describe(name)?
         } else {
             let mut config = loaded.config.clone();
             config.tools.mcp_servers.clear();
-            registry_of(&config).await?
-        };
-        core.as_ref()
-            .map_or(&registry, |c| c.tools())
-            .describe(name)
-            .map_err(|e| VeyraError::Usage(e.to_string()))?
+            Listing::of(&config, true).await?.describe(name)?
+        }
     };
     let args = parse_args(pairs, &info.capability.schema)?;
     let command = crate::service::protocol::Request::InvokeTool {

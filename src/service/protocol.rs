@@ -203,6 +203,8 @@ pub enum Request {
         #[serde(default)]
         argument: Option<ArgumentPattern>,
     },
+    /// The runtime's tools, its MCP servers' included ([`Reply::Tools`]).
+    Tools,
     /// Take back a standing approval ([`Reply::Approval`]: the one taken back); audited.
     RevokeApproval {
         /// Its number.
@@ -275,6 +277,11 @@ pub enum Reply {
     BenchStarted {
         /// What it runs, and who asked.
         began: Began,
+    },
+    /// The runtime's tools, by name.
+    Tools {
+        /// Each one's capability.
+        tools: Vec<crate::tools::ToolInfo>,
     },
     /// The standing approvals, oldest first.
     Approvals {

@@ -25,7 +25,17 @@ pub use registry::{ToolInfo, ToolRegistry};
 pub use safety::{SafetyBoundary, SafetyLevel, SafetyVerdict, Violation};
 
 /// What a tool is for; `veyra tools list` shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
 pub enum ToolCategory {
@@ -176,7 +186,7 @@ impl ToolError {
 }
 
 /// A tool's capability: everything the registry, the gate and `veyra tools list` need.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Capability {
     /// Unique name: `[a-z_]+` for a compiled-in tool, `mcp:<server>:<tool>` for one an MCP
     /// server offers (see [`mcp`]).

@@ -65,7 +65,7 @@ pub(crate) trait ToolSource: Send + Sync {
 }
 
 /// A tool as `veyra tools list` and `describe` show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ToolInfo {
     /// Its capability (name, description, category, reversible, confirmation, schema).
     #[serde(flatten)]

@@ -201,4 +201,22 @@ fn health_reports_a_serving_runtimes_own_servers() {
         health.stdout
     );
     assert_eq!(health.code, Some(1), "a server that is down is unhealthy");
+    // `tools list` and `describe` ask the runtime too.
+    let list = sb.mcp(&config, &["tools", "list"]);
+    assert_eq!(list.code, Some(0), "{}", list.stderr);
+    assert!(list.stdout.contains("mcp:demo:echo"), "{}", list.stdout);
+    assert!(list.stdout.contains("mcp servers: as "), "{}", list.stdout);
+    let described = sb.mcp(&config, &["tools", "describe", "mcp:demo:add"]);
+    assert_eq!(described.code, Some(0), "{}", described.stderr);
+    assert!(
+        described.stdout.contains("\"required\""),
+        "{}",
+        described.stdout
+    );
+    let unknown = sb.mcp(&config, &["tools", "describe", "mcp:demo:ech"]);
+    assert_error(
+        &unknown,
+        2,
+        &["on the runtime", "did you mean 'mcp:demo:echo'"],
+    );
 }

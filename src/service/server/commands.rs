@@ -247,6 +247,9 @@ pub(super) async fn request(
                     .map_err(usage)
             }
         }
+        Request::Tools => Ok(Reply::Tools {
+            tools: core.tools().list(),
+        }),
         Request::Approvals => Ok(Reply::Approvals {
             approvals: core.approvals(),
         }),
