@@ -24,14 +24,13 @@ use tracing::Instrument;
 
 use super::tools::{Within, describe_arguments};
 use super::{BeforeTools, CoreInner, EXECUTE, ExecutionRequest, ExecutionResult, Passage};
-use crate::config::ToolSelection;
 use crate::error::VeyraError;
 use crate::events::{Event, EventSink, ExecutionId, FinishReason, TokenUsage};
 use crate::governance::policy::{ContextValue, PolicyRequest, Resource};
 use crate::governance::{AuditEventType, AuditRecord, summarize_input};
 use crate::models::{
     Message, ModelBackend, ModelError, ModelErrorKind, ModelRequest, StreamChunk, ToolCall,
-    ToolResult, ToolSpec,
+    ToolResult,
 };
 use crate::runtime::scheduler::{TaskContext, TaskError, TaskHandler};
 
@@ -110,22 +109,8 @@ async fn run_execution(
         .resolve_backend(backend.as_deref())
         .map_err(|e| TaskError::permanent(e.kind.name(), e.to_string()))?;
     let backend_name = backend.name().to_string();
-    // A prompt at once after start is offered the MCP servers' tools once each was tried
-    // (only when it may be offered any, and never past its cancellation).
-    let offers_mcp = match tools.as_ref().unwrap_or(&core.config.tools.offer) {
-        ToolSelection::All => true,
-        ToolSelection::None => false,
-        ToolSelection::Only(names) => names
-            .iter()
-            .any(|n| n.starts_with(crate::tools::mcp::PREFIX)),
-    };
-    if offers_mcp && !core.mcp.is_empty() {
-        tokio::select! {
-            () = core.mcp.ready() => {}
-            () = task.cancel.cancelled() => {}
-        }
-    }
-    let (model_request, tool_names) = model_request(core, model, system, prompt, tools);
+    offer::wait_for_servers(core, tools.as_ref(), &task.cancel).await;
+    let (model_request, tool_names) = offer::model_request(core, model, system, prompt, tools);
     let policy_request = policy_request(core, &task, &actor, &backend_name, &model_request);
     let operation = format!("execute:{backend_name}");
     core.admit(
@@ -183,43 +168,6 @@ async fn run_execution(
     };
     let audit_seq = record_attempt(core, &task, &attempt, &answer).await?;
     finish(core, &task, attempt, answer, audit_seq)
-}
-
-/// The model request of an attempt: the prompt with the tools it is offered (the request's
-/// own selection, else `tools.offer`), its model the request's or the current one; and the
-/// registry name of each tool by the name the model is given
-/// ([`crate::tools::wire_name`]: a model API takes no `:` in a name).
-fn model_request(
-    core: &CoreInner,
-    model: Option<String>,
-    system: Option<String>,
-    prompt: String,
-    tools: Option<ToolSelection>,
-) -> (ModelRequest, HashMap<String, String>) {
-    let offer = tools.unwrap_or_else(|| core.config.tools.offer.clone());
-    let mut model_request = ModelRequest::new(
-        model.unwrap_or_else(|| core.current_model()),
-        system,
-        prompt,
-        core.config.model.temperature,
-        core.config.model.max_tokens,
-    );
-    let mut names = HashMap::new();
-    for info in core.tools.list_where(|name| offer.offers(name)) {
-        let name = info.capability.name.into_owned();
-        let wire = crate::tools::unique_wire_name(&name, |w| names.contains_key(w));
-        let Some(wire) = wire else {
-            tracing::warn!(tool = %name, "tool '{name}' is not offered: no name for models is free");
-            continue;
-        };
-        model_request.tools.push(ToolSpec {
-            name: wire.clone(),
-            description: info.capability.description.into_owned(),
-            parameters: info.capability.schema,
-        });
-        names.insert(wire, name);
-    }
-    (model_request, names)
 }
 
 /// What policy is asked before the attempt: may `actor` run `execute` on this backend, with
@@ -715,6 +663,8 @@ impl Agent<'_> {
         Ok(entry.map(|e| e.seq))
     }
 }
+
+mod offer;
 
 #[cfg(test)]
 mod tests;
