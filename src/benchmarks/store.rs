@@ -402,6 +402,7 @@ mod read;
 mod records;
 mod suites;
 
+pub(crate) use read::named;
 pub use read::task_scores;
 pub use records::{RunInfo, RunStatus, TaskResult};
 pub use suites::{AnyRun, StoredSample, SuiteRunInfo};

@@ -10,6 +10,22 @@ use super::{BenchStore, RunInfo, RunStatus, TaskResult, to_u64};
 use crate::benchmarks::framework::{BenchError, BenchTask};
 use crate::benchmarks::stats::{RunSummary, TaskScores};
 
+/// The runs a user's `name` names among `runs` (newest first, `id` giving each one's id): the
+/// one whose id it is, else those whose id it begins (none for an empty name), or `last`, the
+/// newest. One run is a match; none or several is for the caller to explain.
+pub(crate) fn named<'a, T>(name: &str, runs: &'a [T], id: impl Fn(&T) -> &str) -> Vec<&'a T> {
+    let name = name.trim();
+    if name == "last" {
+        runs.first().into_iter().collect()
+    } else if let Some(exact) = runs.iter().find(|r| id(r) == name) {
+        vec![exact]
+    } else if name.is_empty() {
+        Vec::new()
+    } else {
+        runs.iter().filter(|r| id(r).starts_with(name)).collect()
+    }
+}
+
 impl BenchStore {
     /// Every run, newest first, with its stored summary (none while running).
     pub fn runs(&self) -> Result<Vec<(RunInfo, Option<RunSummary>)>, BenchError> {
@@ -53,18 +69,10 @@ impl BenchStore {
     pub fn resolve(&self, name: &str) -> Result<RunInfo, BenchError> {
         let runs = self.runs()?;
         let name = name.trim();
-        let found: Vec<&RunInfo> = if name == "last" {
-            runs.first().map(|r| &r.0).into_iter().collect()
-        } else if let Some(exact) = runs.iter().find(|r| r.0.id == name) {
-            vec![&exact.0]
-        } else if name.is_empty() {
-            Vec::new()
-        } else {
-            runs.iter()
-                .filter(|r| r.0.id.starts_with(name))
-                .map(|r| &r.0)
-                .collect()
-        };
+        let found: Vec<&RunInfo> = named(name, &runs, |r| &r.0.id)
+            .into_iter()
+            .map(|r| &r.0)
+            .collect();
         match found.as_slice() {
             [one] => Ok((*one).clone()),
             // A suite's run is not resumed or read here: say how it is.

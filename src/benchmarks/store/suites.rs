@@ -381,18 +381,10 @@ impl BenchStore {
             )
             .collect();
         all.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
-        let found: Vec<&AnyRun> = if name == "last" {
-            all.first().map(|r| &r.2).into_iter().collect()
-        } else if let Some(exact) = all.iter().find(|r| r.1 == name) {
-            vec![&exact.2]
-        } else if name.is_empty() {
-            Vec::new()
-        } else {
-            all.iter()
-                .filter(|r| r.1.starts_with(name))
-                .map(|r| &r.2)
-                .collect()
-        };
+        let found: Vec<&AnyRun> = super::read::named(name, &all, |r| &r.1)
+            .into_iter()
+            .map(|r| &r.2)
+            .collect();
         match found.as_slice() {
             [one] => Ok((*one).clone()),
             [] => {

@@ -369,14 +369,7 @@ fn find_resumable(
         .filter(|r| r.name == suite.name)
         .collect();
     let name = name.trim();
-    let found: Vec<&SuiteRunInfo> = match name {
-        "last" => runs.first().into_iter().collect(),
-        _ => match runs.iter().find(|r| r.id == name) {
-            Some(exact) => vec![exact],
-            None if name.is_empty() => Vec::new(),
-            None => runs.iter().filter(|r| r.id.starts_with(name)).collect(),
-        },
-    };
+    let found = crate::benchmarks::store::named(name, &runs, |r| &r.id);
     let run = match found.as_slice() {
         [one] => (*one).clone(),
         [] => {
