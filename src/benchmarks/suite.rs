@@ -12,12 +12,15 @@
 //!   `ANSWER:` line; and the answer-format sentence every prompt ends with.
 //! - [`custom`]: a benchmark of an embedder's own in Rust ([`CustomBenchmark`]: it generates
 //!   its tasks and scores each reply), run as a suite is.
+//! - [`kept`]: a run as the benchmark store keeps it — recorded new, or a stored run
+//!   reopened from the same file — and read back as its report.
 //! - [`run`]: one execution per sample through [`crate::core::VeyraCore`] as actor
 //!   `benchmark`, a bounded number in flight, cancellable; the mean score with its interval,
 //!   by the rule [`super::stats`] applies to a family.
 
 pub mod custom;
 pub mod format;
+pub mod kept;
 pub mod run;
 pub mod scorer;
 

@@ -10,32 +10,32 @@
 //! cassette that does not fit the run stops it with exit 2. `--suite FILE` runs a user's eval
 //! suite instead ([`suite`]).
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
 use super::print_all;
+use crate::benchmarks::RunPlan;
 use crate::benchmarks::cassette::Tripwire;
 use crate::benchmarks::export;
 use crate::benchmarks::request::BenchRequest;
 use crate::benchmarks::store::{self as bench_store, BenchStore, RunStatus};
-use crate::benchmarks::{FamilyId, Progress, RunPlan};
 use crate::config::LoadedConfig;
-use crate::core::{ConfirmationPolicy, VeyraCore};
+use crate::core::VeyraCore;
 use crate::error::{ExitCode, VeyraError};
-use crate::service::bench::{BenchHost, BenchNews};
+use crate::service::bench::BenchNews;
 use crate::signals::StopSignal;
 
 mod args;
 mod cassette;
+mod host;
 mod past;
 mod suite;
 mod tables;
 
 pub use args::{BenchArgs, BenchCommand, BenchRunArgs, FamilyList};
+use host::{Bars, Host};
 use past::{bench_compare, bench_list, bench_show};
 use tables::run_table;
 
@@ -148,121 +148,6 @@ pub fn bench_console(
     })
 }
 
-/// Where a headless run goes: the runtime serving the store, or one of this process's own
-/// (serving the store in turn, so a console can watch the run).
-enum Host {
-    Attached {
-        client: Box<crate::service::Client>,
-        inbound: tokio::sync::mpsc::Receiver<crate::service::Inbound>,
-    },
-    Here {
-        runs: Arc<BenchHost>,
-        news: tokio::sync::mpsc::UnboundedReceiver<BenchNews>,
-        tripwire: Tripwire,
-        _server: Option<crate::service::Server>,
-    },
-}
-
-impl Host {
-    /// Starts the run; its news follows ([`Host::next`]). Its number, to cancel it by.
-    async fn start(
-        &self,
-        request: BenchRequest,
-        resume: Option<String>,
-    ) -> Result<u64, VeyraError> {
-        match self {
-            Host::Here { runs, .. } => runs
-                .start(&request, resume.as_deref(), None, true)
-                .map(|began| began.number)
-                .map_err(VeyraError::Usage),
-            Host::Attached { client, .. } => client
-                .request(crate::service::protocol::Request::BenchStart {
-                    request,
-                    resume,
-                    follow: true,
-                })
-                .await
-                .and_then(|reply| match reply {
-                    crate::service::protocol::Reply::BenchStarted { began } => Ok(began.number),
-                    other => Err(crate::service::protocol::RpcError {
-                        kind: "bad_response".into(),
-                        message: format!("the runtime answered with an unexpected {other:?}"),
-                    }),
-                })
-                .map_err(|e| match e.kind.as_str() {
-                    "usage" => VeyraError::Usage(e.message),
-                    _ => VeyraError::Runtime(e.message),
-                }),
-        }
-    }
-
-    /// The run's next news; an error when the runtime went away first.
-    async fn next(&mut self) -> Result<BenchNews, VeyraError> {
-        use crate::service::Inbound;
-        match self {
-            Host::Here { news, .. } => news
-                .recv()
-                .await
-                .ok_or_else(|| VeyraError::Runtime("the benchmark run went away".into())),
-            Host::Attached { client, inbound } => loop {
-                match inbound.recv().await {
-                    Some(Inbound::Bench(news)) => return Ok(news),
-                    Some(Inbound::Closed(reason)) => {
-                        return Err(VeyraError::Runtime(format!(
-                            "the runtime (pid {}) went away before the benchmark run ended: {}",
-                            client.runtime.pid,
-                            crate::sanitize::sanitize_line(&reason)
-                        )));
-                    }
-                    Some(_) => {}
-                    None => {
-                        return Err(VeyraError::Runtime(
-                            "the session to the runtime ended".into(),
-                        ));
-                    }
-                }
-            },
-        }
-    }
-
-    /// The store the run was kept in.
-    fn store(&self, path: &Path) -> Result<Arc<BenchStore>, VeyraError> {
-        match self {
-            Host::Here { runs, .. } => runs.store().map_err(VeyraError::Runtime),
-            Host::Attached { .. } => Ok(Arc::new(BenchStore::open(path)?)),
-        }
-    }
-
-    /// Why a cassette stopped the run, when one did.
-    fn tripped(&self) -> Option<VeyraError> {
-        match self {
-            Host::Here { tripwire, .. } => tripwire.error(),
-            Host::Attached { .. } => None,
-        }
-    }
-}
-
-/// A cancel for the run, whichever side of the socket it is on.
-#[derive(Clone)]
-enum Stop {
-    Here(Arc<BenchHost>),
-    There(Box<crate::service::Client>),
-}
-
-impl Stop {
-    /// Cancels run `number` (never one started after it).
-    async fn cancel(&self, number: u64) {
-        let _ = match self {
-            Stop::Here(runs) => runs.cancel(Some(number)),
-            Stop::There(client) => client
-                .request(crate::service::protocol::Request::BenchCancel { run: Some(number) })
-                .await
-                .map(drop)
-                .map_err(|e| e.message),
-        };
-    }
-}
-
 async fn bench_run(
     args: BenchRunArgs,
     mut loaded: LoadedConfig,
@@ -307,7 +192,7 @@ async fn bench_run(
     // Listen for Ctrl-C (and SIGTERM, SIGHUP) before anything runs, so no signal can slip
     // past. The first cancels the run, which is kept as cancelled (`--resume` finishes it);
     // a second stops waiting.
-    let mut signals = crate::signals::StopSignals::install()?;
+    let signals = crate::signals::StopSignals::install()?;
     let cassette = args.record.is_some() || args.replay.is_some();
     let attached = if standalone {
         None
@@ -343,37 +228,14 @@ async fn bench_run(
                 replay.map(|c| (c, args.paced)),
                 &tripwire,
             )?;
-            let core = VeyraCore::with_registry(loaded.config, registry)?;
-            // Questions go to the consoles attached (a benchmark's own items never ask: they
-            // are unattended).
-            core.set_confirmation_policy(ConfirmationPolicy::Ask);
-            let runs = BenchHost::with_cancel(&core, cancel);
-            let news = runs.subscribe();
-            // Served, so a console can watch the run (`veyra` on the same store attaches).
-            let server = match crate::service::socket::socket_path(core.config()) {
-                Some(socket) => {
-                    match crate::service::Server::start(&core, &runs, &socket, "veyra bench") {
-                        Ok(server) => Some(server),
-                        Err(e) => {
-                            tracing::warn!("this run serves no console: {e}");
-                            None
-                        }
-                    }
-                }
-                None => None,
-            };
-            Host::Here {
-                runs,
-                news,
+            Host::here(
+                VeyraCore::with_registry(loaded.config, registry)?,
+                cancel,
                 tripwire,
-                _server: server,
-            }
+            )
         }
     };
-    let stop = match &host {
-        Host::Here { runs, .. } => Stop::Here(Arc::clone(runs)),
-        Host::Attached { client, .. } => Stop::There(client.clone()),
-    };
+    let stop = host.stop();
     let request = BenchRequest {
         families: Some(plan.families.clone()),
         count: Some(plan.count),
@@ -382,45 +244,18 @@ async fn bench_run(
         epochs: Some(plan.epochs),
     };
     let number = host.start(request, args.resume.clone()).await?;
-    let stopped_by: Arc<std::sync::OnceLock<StopSignal>> = Arc::default();
     let mut bars = Bars::new(std::io::stderr().is_terminal());
-    let watcher = {
-        let stop = stop.clone();
-        let say = bars.say();
-        let stopped_by = Arc::clone(&stopped_by);
-        tokio::spawn(async move {
-            let first = signals.recv().await;
-            let _ = stopped_by.set(first);
-            say(
-                &match first {
-                    StopSignal::Interrupt => {
-                        "veyra: cancelling the benchmark run (Ctrl-C again to abort at once)"
-                            .to_string()
-                    }
-                    other => format!(
-                        "veyra: {}: cancelling the benchmark run (again to abort at once)",
-                        other.name()
-                    ),
-                },
-                false,
-            );
-            stop.cancel(number).await;
-            let second = signals.recv().await;
-            say("veyra: interrupted twice; not waiting", true);
-            std::process::exit(match second {
-                StopSignal::Interrupt => ExitCode::Runtime.code(),
-                other => other.exit_code().code(),
-            });
-        })
-    };
+    let watcher = host::watch_signals(signals, stop, number, bars.say(), "benchmark run");
+    let stopped_by = watcher.stopped_by();
     let ended = loop {
         match host.next().await {
             Ok(BenchNews::Progress { progress }) => bars.update(&progress),
-            Ok(BenchNews::Began(_)) => {}
+            Ok(BenchNews::Began(_) | BenchNews::Sample { .. }) => {}
             Ok(BenchNews::Ended {
                 run,
                 summary,
                 error,
+                ..
             }) => break Ok((run, summary, error)),
             Err(e) => break Err(e),
         }
@@ -481,141 +316,4 @@ async fn bench_run(
         });
     }
     Ok(ExitCode::Success)
-}
-
-/// One progress bar per family on stderr, when it is a terminal.
-///
-/// The bars keep the cursor at the right edge of their last line, and the terminal echoes
-/// Ctrl-C as `^C` there, which moves it one line down behind indicatif's back: the bars would
-/// then be cleared one line too low, and the top one stay on the screen for good. While the
-/// bars are drawn the terminal does not echo control characters ([`QuietControls`]).
-struct Bars {
-    multi: Option<indicatif::MultiProgress>,
-    bars: BTreeMap<FamilyId, (indicatif::ProgressBar, f64)>,
-    quiet: QuietControls,
-}
-
-impl Bars {
-    fn new(enabled: bool) -> Self {
-        Bars {
-            multi: enabled.then(indicatif::MultiProgress::new),
-            bars: BTreeMap::new(),
-            quiet: if enabled {
-                QuietControls::on_stderr()
-            } else {
-                QuietControls::default()
-            },
-        }
-    }
-
-    fn update(&mut self, p: &Progress) {
-        let Some(multi) = &self.multi else { return };
-        match p {
-            Progress::Started { families, .. } => {
-                let style = indicatif::ProgressStyle::with_template(
-                    "{prefix:>5} [{bar:32}] {pos:>5}/{len:<5} {msg} eta {eta}",
-                )
-                .map(|s| s.progress_chars("=> "))
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-                for (family, total, done) in families {
-                    let bar = multi.add(indicatif::ProgressBar::new(*total as u64));
-                    bar.set_style(style.clone());
-                    bar.set_prefix(family.name());
-                    bar.set_position(*done as u64);
-                    self.bars.insert(*family, (bar, 0.0));
-                }
-            }
-            Progress::TaskFinished {
-                family,
-                score,
-                done,
-                failed,
-                ..
-            } => {
-                if let Some((bar, sum)) = self.bars.get_mut(family) {
-                    *sum += score;
-                    bar.set_position(*done as u64);
-                    let suffix = if *failed { " (a task failed)" } else { "" };
-                    bar.set_message(format!("score so far {:.3}{suffix}", *sum / *done as f64));
-                }
-            }
-            Progress::Finished { .. } => {
-                for (bar, _) in self.bars.values() {
-                    bar.finish();
-                }
-            }
-        }
-    }
-
-    /// Takes the bars off the screen, finished or not. A bar dropped unfinished (a run
-    /// cancelled mid-way) would draw itself once more as it goes, so each is finished and
-    /// cleared first: only what is printed after stays.
-    fn clear(&self) {
-        for (bar, _) in self.bars.values() {
-            bar.finish_and_clear();
-        }
-        if let Some(multi) = &self.multi {
-            let _ = multi.clear();
-        }
-        self.quiet.restore();
-    }
-
-    /// Prints `line` on stderr above the bars, so they are drawn again below it rather than
-    /// over it (a line written past them would leave them on the screen for good). The
-    /// terminal's echo comes back before a line that ends the process.
-    fn say(&self) -> impl Fn(&str, bool) + Send + 'static {
-        let multi = self.multi.clone();
-        let quiet = self.quiet.clone();
-        move |line: &str, last: bool| {
-            match &multi {
-                Some(multi) => multi.suspend(|| eprintln!("{line}")),
-                None => eprintln!("{line}"),
-            }
-            if last {
-                quiet.restore();
-            }
-        }
-    }
-}
-
-impl Drop for Bars {
-    fn drop(&mut self) {
-        self.quiet.restore();
-    }
-}
-
-/// The terminal on stderr with its echo of control characters (`ECHOCTL`) turned off, and
-/// how it was before, to give back ([`QuietControls::restore`], any number of times).
-#[derive(Clone, Default)]
-struct QuietControls {
-    saved: Option<rustix::termios::Termios>,
-}
-
-impl QuietControls {
-    /// Turns the echo of control characters off on stderr's terminal; does nothing (and
-    /// restores nothing) where that fails (not a terminal).
-    fn on_stderr() -> Self {
-        use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
-        let stderr = std::io::stderr();
-        let Ok(saved) = tcgetattr(&stderr) else {
-            return QuietControls::default();
-        };
-        let mut quiet = saved.clone();
-        quiet.local_modes.remove(LocalModes::ECHOCTL);
-        if tcsetattr(&stderr, OptionalActions::Now, &quiet).is_err() {
-            return QuietControls::default();
-        }
-        QuietControls { saved: Some(saved) }
-    }
-
-    /// Gives the terminal its echo back, as it was.
-    fn restore(&self) {
-        if let Some(saved) = &self.saved {
-            let _ = rustix::termios::tcsetattr(
-                std::io::stderr(),
-                rustix::termios::OptionalActions::Now,
-                saved,
-            );
-        }
-    }
 }

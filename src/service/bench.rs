@@ -25,11 +25,15 @@ use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::benchmarks::cassette::Tripwire;
 use crate::benchmarks::request::BenchRequest;
 use crate::benchmarks::stats::RunSummary;
 use crate::benchmarks::store::{self as bench_store, BenchStore, RunInfo};
 use crate::benchmarks::{BenchTask, Difficulty, FamilyId, Progress, RunPlan, Runner};
 use crate::core::{Caller, VeyraCore};
+
+mod suite;
+pub use suite::{SampleNews, SuiteBegan, SuiteEnded, SuiteJob};
 
 /// How long closing waits for a cancelled run to record that it stopped.
 const CLOSE_WAIT: Duration = Duration::from_secs(3);
@@ -67,11 +71,18 @@ pub struct Began {
     pub by: String,
     /// When.
     pub at: DateTime<Utc>,
+    /// The eval suite it runs, for a suite's run (its families are then none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<SuiteBegan>,
 }
 
 impl Began {
-    /// `families · count × difficulty · seed S`, as the Benchmarks pane titles a run.
+    /// `families · count × difficulty · seed S`, as the Benchmarks pane titles a run; a
+    /// suite's run is `suite NAME vVERSION · N samples`.
     pub fn label(&self) -> String {
+        if let Some(suite) = &self.suite {
+            return suite.label();
+        }
         format!(
             "{} · {} × {} · seed {}",
             self.families
@@ -97,6 +108,11 @@ pub enum BenchNews {
         /// What it did.
         progress: Progress,
     },
+    /// A suite's sample finished and is stored.
+    Sample {
+        /// It.
+        sample: SampleNews,
+    },
     /// The run ended.
     Ended {
         /// The run as stored at the end, when it got that far.
@@ -110,10 +126,23 @@ pub enum BenchNews {
         /// Why it failed, when it did.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// A suite's run as stored at the end, with its summary, when it got that far.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        suite: Option<Box<SuiteEnded>>,
     },
 }
 
 impl BenchNews {
+    /// The end of a run that failed, and why.
+    pub fn ended_with(error: String) -> BenchNews {
+        BenchNews::Ended {
+            run: None,
+            summary: None,
+            error: Some(error),
+            suite: None,
+        }
+    }
+
     /// True for the last news of a run.
     pub fn is_end(&self) -> bool {
         matches!(self, BenchNews::Ended { .. })
@@ -146,6 +175,9 @@ pub struct BenchPlan {
 
 /// Where news goes: false once the far end is gone (it is then forgotten).
 type Sink = Box<dyn Fn(&BenchNews) -> bool + Send + Sync>;
+
+/// How a run's work tells its news to every sink.
+type Publisher = Arc<dyn Fn(&BenchNews) + Send + Sync>;
 
 /// Tasks generated for a plan shown to the operator, kept for the run they approve.
 struct Planned {
@@ -184,6 +216,9 @@ pub struct BenchHost {
     next_number: std::sync::atomic::AtomicU64,
     /// Cancels every run (a cassette's tripwire holds it).
     outer: CancellationToken,
+    /// The cassette's tripwire, when runs go through one: once it tripped, what fails is the
+    /// cassette's miss, not the model's, and a suite's sample is not kept as a score.
+    tripwire: Option<Tripwire>,
     sinks: Arc<Mutex<Vec<Sink>>>,
 }
 
@@ -210,7 +245,26 @@ impl BenchHost {
 
     /// As [`BenchHost::new`], every run also stopped by `outer`.
     pub fn with_cancel(core: &VeyraCore, outer: CancellationToken) -> Arc<BenchHost> {
+        BenchHost::build(core, outer, None)
+    }
+
+    /// As [`BenchHost::with_cancel`], every run going through a cassette that trips `tripwire`
+    /// (whose token is `outer`).
+    pub fn with_tripwire(
+        core: &VeyraCore,
+        outer: CancellationToken,
+        tripwire: Tripwire,
+    ) -> Arc<BenchHost> {
+        BenchHost::build(core, outer, Some(tripwire))
+    }
+
+    fn build(
+        core: &VeyraCore,
+        outer: CancellationToken,
+        tripwire: Option<Tripwire>,
+    ) -> Arc<BenchHost> {
         Arc::new(BenchHost {
+            tripwire,
             core: core.clone(),
             path: bench_store::default_path(core.config()),
             unkept: unkept(core.config()),
@@ -358,20 +412,8 @@ impl BenchHost {
         by: Option<Caller>,
         headless: bool,
     ) -> Result<Began, String> {
-        let mut current = locked(&self.current);
-        if let Some(c) = current.as_ref().filter(|c| c.going()) {
-            return Err(format!(
-                "a benchmark run is already going (started by {}); cancel it first",
-                c.by
-            ));
-        }
+        let (mut current, number, who) = self.free_slot(by.as_ref())?;
         let store = self.store()?;
-        let number = self
-            .next_number
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let who = by
-            .as_ref()
-            .map_or_else(|| "operator".to_string(), Caller::to_string);
         let (began, work) = match resume {
             Some(run) => {
                 let info = store.resolve(run).map_err(|e| e.to_string())?;
@@ -395,6 +437,7 @@ impl BenchHost {
                     model: self.core.model_name(),
                     by: who.clone(),
                     at: Utc::now(),
+                    suite: None,
                 };
                 (began, Work::Resume(info.id))
             }
@@ -423,6 +466,7 @@ impl BenchHost {
                     model: self.core.model_name(),
                     by: who.clone(),
                     at: Utc::now(),
+                    suite: None,
                 };
                 (began, Work::New(Box::new(plan), tasks))
             }
@@ -432,9 +476,51 @@ impl BenchHost {
         // every slot busy while half the items wait on the audit log's commit.
         let mut runner = Runner::new(self.core.clone(), store).with_caller(by);
         if !headless {
-            let slots = self.core.config().runtime.max_concurrent;
-            runner = runner.with_in_flight(slots.saturating_mul(2));
+            runner = runner.with_in_flight(self.console_in_flight());
         }
+        self.launch(&mut current, began, who, move |token, publish| async move {
+            let mut on_progress = move |progress| publish(&BenchNews::Progress { progress });
+            let report = match work {
+                Work::New(plan, Some(tasks)) => {
+                    runner
+                        .start_with_tasks(&plan, tasks, &token, &mut on_progress)
+                        .await
+                }
+                Work::New(plan, None) => runner.start(&plan, &token, &mut on_progress).await,
+                Work::Resume(run) => runner.resume(&run, &token, &mut on_progress).await,
+            };
+            match report {
+                Ok(report) => BenchNews::Ended {
+                    run: Some(report.info),
+                    summary: Some(report.summary),
+                    error: None,
+                    suite: None,
+                },
+                Err(e) => BenchNews::ended_with(e.to_string()),
+            }
+        })
+    }
+
+    /// Items a console's run keeps in flight: twice the runtime's slots.
+    fn console_in_flight(&self) -> usize {
+        self.core.config().runtime.max_concurrent.saturating_mul(2)
+    }
+
+    /// Tells `began` and runs `work` as the current run (the slot `current` is locked and
+    /// free): `work` gets the run's cancel token and a way to tell news, and ends with the
+    /// run's end, which is told once the slot is free for the next run.
+    fn launch<F, Fut>(
+        &self,
+        current: &mut MutexGuard<'_, Option<Current>>,
+        began: Began,
+        who: String,
+        work: F,
+    ) -> Result<Began, String>
+    where
+        F: FnOnce(CancellationToken, Publisher) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = BenchNews> + Send + 'static,
+    {
+        let number = began.number;
         let cancel = self.outer.child_token();
         let token = cancel.clone();
         let sinks = Arc::clone(&self.sinks);
@@ -442,51 +528,29 @@ impl BenchHost {
         let ended_flag = Arc::clone(&ended);
         let slot = Arc::clone(&self.current);
         BenchHost::publish(&sinks, &BenchNews::Began(began.clone()));
+        let publisher: Publisher = {
+            let sinks = Arc::clone(&sinks);
+            Arc::new(move |news: &BenchNews| BenchHost::publish(&sinks, news))
+        };
         let task = tokio::spawn(async move {
-            let progress_sinks = Arc::clone(&sinks);
-            let mut on_progress = move |progress| {
-                BenchHost::publish(&progress_sinks, &BenchNews::Progress { progress });
-            };
-            let run = async {
-                match work {
-                    Work::New(plan, Some(tasks)) => {
-                        runner
-                            .start_with_tasks(&plan, tasks, &token, &mut on_progress)
-                            .await
-                    }
-                    Work::New(plan, None) => runner.start(&plan, &token, &mut on_progress).await,
-                    Work::Resume(run) => runner.resume(&run, &token, &mut on_progress).await,
-                }
-            };
+            let run = work(token, publisher);
             // A run that panicked still ends, saying so: followers never wait for an end that
             // cannot come.
-            let report = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run))
+            let news = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run))
                 .await
                 .unwrap_or_else(|_| {
-                    Err(crate::error::VeyraError::Runtime(
+                    BenchNews::ended_with(
                         "the benchmark run stopped on an internal error (a panic; see the log)"
                             .into(),
-                    ))
+                    )
                 });
-            let news = match report {
-                Ok(report) => BenchNews::Ended {
-                    run: Some(report.info),
-                    summary: Some(report.summary),
-                    error: None,
-                },
-                Err(e) => BenchNews::Ended {
-                    run: None,
-                    summary: None,
-                    error: Some(e.to_string()),
-                },
-            };
             // Ended and told under the slot's lock: no next run can begin (and be told) between
             // the two, so every sink hears this run's end before the next one's start.
             let _slot = locked(&slot);
             ended_flag.store(true, std::sync::atomic::Ordering::SeqCst);
             BenchHost::publish(&sinks, &news);
         });
-        *current = Some(Current {
+        **current = Some(Current {
             cancel,
             task,
             by: who,
@@ -494,6 +558,26 @@ impl BenchHost {
             number,
         });
         Ok(began)
+    }
+
+    /// The slot for a new run, locked, with the run's number and who asked: an error while a
+    /// run is going.
+    fn free_slot(
+        &self,
+        by: Option<&Caller>,
+    ) -> Result<(MutexGuard<'_, Option<Current>>, u64, String), String> {
+        let current = locked(&self.current);
+        if let Some(c) = current.as_ref().filter(|c| c.going()) {
+            return Err(format!(
+                "a benchmark run is already going (started by {}); cancel it first",
+                c.by
+            ));
+        }
+        let number = self
+            .next_number
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let who = by.map_or_else(|| "operator".to_string(), Caller::to_string);
+        Ok((current, number, who))
     }
 
     /// Cancels the run going (what finished stays in the store) — only run `number` when one

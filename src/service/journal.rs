@@ -289,7 +289,8 @@ impl Fold {
             }
             BenchNews::Progress {
                 progress: Progress::TaskFinished { .. },
-            } => {
+            }
+            | BenchNews::Sample { .. } => {
                 if self.bench_items >= MAX_BENCH_ITEMS {
                     return;
                 }
@@ -298,9 +299,14 @@ impl Fold {
             BenchNews::Progress { .. } | BenchNews::Ended { .. } => {}
         }
         let mut kept = news.clone();
-        if let BenchNews::Progress {
-            progress: Progress::TaskFinished { reason, .. },
-        } = &mut kept
+        let reason = match &mut kept {
+            BenchNews::Progress {
+                progress: Progress::TaskFinished { reason, .. },
+            } => Some(reason),
+            BenchNews::Sample { sample } => Some(&mut sample.reason),
+            _ => None,
+        };
+        if let Some(reason) = reason
             && reason.chars().count() > MAX_BENCH_REASON
         {
             *reason = reason.chars().take(MAX_BENCH_REASON).collect::<String>() + "…";

@@ -182,6 +182,21 @@ pub enum Request {
         #[serde(default)]
         follow: bool,
     },
+    /// Start a run of an eval suite on the runtime (one run at a time, families' or a
+    /// suite's), or finish a stored run of it; kept in the runtime's `bench.db`. Its news
+    /// reaches every client with events ([`ServerMessage::Bench`]).
+    BenchSuite {
+        /// The suite, as the client read it: the runtime reads no file a client names.
+        suite: SuiteUpload,
+        /// Finish this stored run of the suite instead (its id, a unique prefix, or `last`);
+        /// the same file's bytes, read with the same map.
+        #[serde(default)]
+        resume: Option<String>,
+        /// Send this client the run's news, losslessly, and cancel the run if the client goes
+        /// away before it ends (`veyra bench --suite`). Only on a session without events.
+        #[serde(default)]
+        follow: bool,
+    },
     /// Cancel the runtime's benchmark run; what finished is kept.
     BenchCancel {
         /// Only this run (its `began.number`), so a cancel meant for a run that ended never
@@ -210,6 +225,24 @@ pub enum Request {
         /// Its number.
         id: u64,
     },
+}
+
+/// An eval suite's file as a client read it, for the runtime to check, compile and run
+/// (`veyra bench --suite FILE` with a runtime serving the store).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteUpload {
+    /// The file's name as the client gave it: its extension says the format (`.yaml`,
+    /// `.yml`, `.jsonl`, `.ndjson`), and it names the suite in errors and in the stored run.
+    pub source: String,
+    /// The file's whole text.
+    pub text: String,
+    /// A JSONL dataset's field renames, as `--map` takes them (`input=question,…`).
+    #[serde(default)]
+    pub map: Option<String>,
+    /// Run only the first N samples (a new run).
+    #[serde(default)]
+    pub count: Option<u32>,
 }
 
 /// What a request did.

@@ -700,7 +700,9 @@ async fn a_followed_benchmark_run_reaches_its_follower_every_console_and_a_later
             } => finished += 1,
             bench::BenchNews::Progress { .. } => {}
             end @ bench::BenchNews::Ended { .. } => break end,
-            other @ bench::BenchNews::Began(_) => panic!("{other:?}"),
+            other @ (bench::BenchNews::Began(_) | bench::BenchNews::Sample { .. }) => {
+                panic!("{other:?}")
+            }
         }
     };
     assert_eq!(finished, 4);

@@ -126,6 +126,15 @@ impl From<BenchNews> for BenchUpdate {
         match news {
             BenchNews::Began(began) => BenchUpdate::Began(began),
             BenchNews::Progress { progress } => BenchUpdate::Progress(progress),
+            BenchNews::Sample { sample } => BenchUpdate::Sample(sample),
+            BenchNews::Ended {
+                suite: Some(end),
+                error,
+                ..
+            } => BenchUpdate::SuiteEnded(match error {
+                None => Ok(*end),
+                Some(e) => Err(e),
+            }),
             BenchNews::Ended {
                 summary: Some(summary),
                 error: None,

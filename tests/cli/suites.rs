@@ -253,3 +253,56 @@ fn a_replay_the_cassette_cannot_answer_stops_the_run_and_keeps_no_false_zero() {
     assert!(scores.iter().all(|s| *s == 1.0), "{scores:?}");
     assert!(scores.len() <= 3, "{scores:?}");
 }
+
+#[test]
+fn a_suite_goes_through_the_runtime_serving_its_store_and_is_kept_there() {
+    let sb = Sandbox::new();
+    sb.write("sums.yaml", SUITE);
+    sb.write("four.yaml", &answers(4, 0));
+    let config = sb.work().join("four.yaml");
+    let _serving =
+        super::serve::serve_with(&sb, &[std::ffi::OsStr::new("--config"), config.as_os_str()]);
+    let r = sb.suite_run("four.yaml", &["--json"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stderr.contains("attached to pid"), "{}", r.stderr);
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["format"], "veyra.bench.suite/1");
+    assert_eq!(doc["complete"], true);
+    assert_eq!(doc["summary"]["n"], 6);
+    assert_eq!(doc["samples"].as_array().map_or(0, Vec::len), 6);
+    assert!((doc["summary"]["score"]["mean"].as_f64().unwrap() - 4.0 / 6.0).abs() < 1e-9);
+    // Kept in the store the runtime serves, as a run of this process's own would be.
+    let list: Value =
+        serde_json::from_str(sb.bench(&["list", "--json"]).stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (list["kind"].as_str(), list["status"].as_str()),
+        (Some("suite"), Some("complete"))
+    );
+    assert_eq!(sb.stored_samples(), 6);
+    // The run's BENCHMARK entry, written by the runtime, names the client that asked.
+    let audit = sb.audit_json();
+    let entry: Value = serde_json::from_str(
+        audit
+            .lines()
+            .rev()
+            .find(|l| l.contains("\"BENCHMARK\""))
+            .expect("the run's entry"),
+    )
+    .unwrap();
+    assert_eq!(entry["action"], "suite");
+    assert_eq!(entry["metadata"]["client"]["transport"], "unix", "{entry}");
+    // A complete run is not resumed, there either.
+    let again = sb.suite_run("four.yaml", &["--resume", "last"]);
+    assert_error(&again, 2, &["is complete"]);
+    // A cassette needs a runtime of its own.
+    let tape = sb.work().join("tape");
+    let r = sb.suite_run("four.yaml", &["--record", tape.to_str().unwrap()]);
+    assert_error(&r, 2, &["serves this store"]);
+    // A wrong file is refused before anything is sent, naming the sample and the field.
+    sb.write(
+        "sums.yaml",
+        &SUITE.replace("target: 4}", "target: 4, scorer: {type: choice}}"),
+    );
+    let r = sb.suite_run("four.yaml", &[]);
+    assert_error(&r, 2, &["sample 2", "choice"]);
+}

@@ -236,3 +236,114 @@ fn a_partial_v_score_says_so_and_a_cancelled_run_reports_what_finished_80x24() {
     assert!(screen.contains("2 of 56 finished"), "{screen}");
     insta::assert_snapshot!(terminal.backend());
 }
+
+#[test]
+fn a_suite_run_shows_its_own_score_never_a_v_score_80x24() {
+    use veyra::benchmarks::RunStatus;
+    use veyra::benchmarks::store::SuiteRunInfo;
+    use veyra::benchmarks::suite::summarize;
+    use veyra::service::bench::{Began, SampleNews, SuiteBegan, SuiteEnded};
+    use veyra::tui::app::{BenchUpdate, Pane};
+    let mut app = busy_app();
+    // Begun by `veyra bench --suite` in another shell, on the runtime this console attached to.
+    app.apply_bench(BenchUpdate::Began(Began {
+        number: 3,
+        resumed: None,
+        families: Vec::new(),
+        count: 12,
+        difficulty: veyra::benchmarks::Difficulty::default(),
+        seed: 0,
+        epochs: 1,
+        weights: Default::default(),
+        backend: "mock".into(),
+        model: "veyra-mock-1".into(),
+        by: "pid 4242 (unix)".into(),
+        at: t0(),
+        suite: Some(SuiteBegan {
+            run: "20261126-120000-5u17e001".into(),
+            name: "arith\u{1b}[31metic".into(),
+            version: "1".into(),
+            source: "configs/suites/arithmetic.yaml".into(),
+            total: 12,
+            earlier: 0,
+        }),
+    }));
+    for (i, score) in [1.0, 0.0, 1.0, 1.0, 0.0].into_iter().enumerate() {
+        app.apply_bench(BenchUpdate::Sample(SampleNews {
+            index: i,
+            id: format!("sample-{i}"),
+            score,
+            reason: if score < 1.0 {
+                "answered 40, not 41".into()
+            } else {
+                "ok".into()
+            },
+            failed: false,
+            done: i + 1,
+            total: 12,
+        }));
+    }
+    app.show_pane(Pane::Benchmarks);
+    app.set_zoom(true);
+    app.clear_flash();
+    let began = app.now();
+    app.tick(began + chrono::Duration::seconds(10));
+    let theme = Theme::from(app.current_theme().unwrap());
+    let terminal = draw(&mut app, 80, 24);
+    let screen = format!("{}", terminal.backend());
+    assert!(
+        screen.contains("suite arith␛[31metic v1 · 12 samples"),
+        "{screen}"
+    );
+    assert!(screen.contains("score 0.600 ±"), "{screen}");
+    assert!(screen.contains("over 5 of 12 samples so far"), "{screen}");
+    assert!(!screen.contains("V-Score 0"), "{screen}");
+    assert!(screen.contains("5/12"), "{screen}");
+    assert!(screen.contains("sample-1"), "{screen}");
+    assert!(screen.contains("V-Scores only"), "{screen}");
+    assert_eq!(
+        style_of(&terminal, "over 5 of 12 samples").fg,
+        theme.warn.fg
+    );
+    // Its end: the stored run's own figures over every sample.
+    let results: Vec<_> = (0..12)
+        .map(|i| veyra::benchmarks::suite::SampleResult {
+            id: format!("sample-{i}"),
+            score: if i % 3 == 1 { 0.0 } else { 1.0 },
+            reason: String::new(),
+            answer: None,
+            output: String::new(),
+            error: None,
+            latency_ms: 1,
+        })
+        .collect();
+    app.apply_bench(BenchUpdate::SuiteEnded(Ok(SuiteEnded {
+        run: SuiteRunInfo {
+            id: "20261126-120000-5u17e001".into(),
+            created_at: t0(),
+            finished_at: Some(t0()),
+            status: RunStatus::Complete,
+            name: "arithmetic".into(),
+            version: "1".into(),
+            digest: String::new(),
+            source: "configs/suites/arithmetic.yaml".into(),
+            map: String::new(),
+            total: 12,
+            backend: "mock".into(),
+            model: "veyra-mock-1".into(),
+            config_hash: String::new(),
+            veyra_version: String::new(),
+        },
+        summary: summarize(&results, 12),
+    })));
+    app.tick(began + chrono::Duration::seconds(24));
+    app.clear_flash();
+    let terminal = draw(&mut app, 80, 24);
+    let screen = format!("{}", terminal.backend());
+    assert!(screen.contains("Benchmarks · complete"), "{screen}");
+    assert!(screen.contains("score 0.667 ±"), "{screen}");
+    assert!(!screen.contains("samples so far"), "{screen}");
+    assert!(screen.contains("12/12"), "{screen}");
+    assert!(screen.contains("10s elapsed"), "{screen}");
+    insta::assert_snapshot!(terminal.backend());
+}

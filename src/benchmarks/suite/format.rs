@@ -180,6 +180,19 @@ const SAMPLE_FIELDS: [&str; 8] = [
     "id", "input", "target", "choices", "files", "tools", "metadata", "scorer",
 ];
 
+/// As stored with a run and given back to `--map`: `input=question,target=answer`.
+impl std::fmt::Display for FieldMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (to, from)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{to}={from}")?;
+        }
+        Ok(())
+    }
+}
+
 impl FieldMap {
     /// Parses `ours=theirs[,ours=theirs…]`.
     pub fn parse(text: &str) -> Result<FieldMap, String> {
@@ -225,6 +238,23 @@ pub fn load(path: &Path, map: Option<&FieldMap>) -> Result<Suite, VeyraError> {
                     .into_owned(),
             )
         })?;
+    from_text(&text, path, map)
+}
+
+/// Checks and compiles a suite file's `text` already read (a serving runtime gets it from the
+/// client that read it): `path` is only its name, for its format (by extension), its errors
+/// and its run's source; nothing is read from it.
+pub fn from_text(text: &str, path: &Path, map: Option<&FieldMap>) -> Result<Suite, VeyraError> {
+    let shown = path.display().to_string();
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(usage(
+            &shown,
+            &format!(
+                "the file is larger than {} MiB; split the suite",
+                MAX_FILE_BYTES >> 20
+            ),
+        ));
+    }
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
@@ -242,9 +272,9 @@ pub fn load(path: &Path, map: Option<&FieldMap>) -> Result<Suite, VeyraError> {
                      `input` and `target` itself",
                 ));
             }
-            from_yaml(&text, path)
+            from_yaml(text, path)
         }
-        Some("jsonl" | "ndjson") => from_jsonl(&text, path, map),
+        Some("jsonl" | "ndjson") => from_jsonl(text, path, map),
         _ => Err(usage(
             &shown,
             "a suite is a .yaml/.yml file or a .jsonl dataset; rename the file to say which",

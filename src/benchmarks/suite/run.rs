@@ -103,10 +103,7 @@ pub async fn run_suite(
     progress: &mut (dyn FnMut(&SampleResult) + Send),
 ) -> Result<SuiteReport, VeyraError> {
     let mut each = |_: usize, r: &SampleResult| progress(r);
-    let run = SuiteRun {
-        id: None,
-        earlier: Vec::new(),
-    };
+    let run = SuiteRun::default();
     resume_suite(core, suite, limit, in_flight, cancel, run, &mut each).await
 }
 
@@ -118,6 +115,9 @@ pub struct SuiteRun {
     pub id: Option<String>,
     /// Results it has already (a resumed run), each with its sample's index in the suite.
     pub earlier: Vec<(usize, SampleResult)>,
+    /// The client of a serving runtime that asked for the run, recorded on every sample's
+    /// entries and the run's `BENCHMARK` entry.
+    pub caller: Option<crate::core::Caller>,
 }
 
 /// [`run_suite`] for a stored run, which may have results already (a resumed run): those
@@ -136,6 +136,7 @@ pub async fn resume_suite(
     let SuiteRun {
         id: run_id,
         earlier,
+        caller,
     } = run;
     let samples = &suite.samples[..limit.unwrap_or(usize::MAX).min(suite.samples.len())];
     check_tools(core, suite, samples)?;
@@ -165,6 +166,7 @@ pub async fn resume_suite(
             let mut request = request_for(sample, suite.system.as_deref());
             request.backend = Some(backend.clone());
             request.model = Some(model.clone());
+            request.caller = caller.clone();
             running.push(solve(core, index, request, cancel));
         }
         let Some((index, latency_ms, result)) = running.next().await else {
@@ -198,7 +200,15 @@ pub async fn resume_suite(
         samples: results,
         summary,
     };
-    audit(core, suite, &report, run_id.as_deref(), had).await?;
+    audit(
+        core,
+        suite,
+        &report,
+        run_id.as_deref(),
+        had,
+        caller.as_ref(),
+    )
+    .await?;
     Ok(report)
 }
 
@@ -310,48 +320,53 @@ async fn audit(
     report: &SuiteReport,
     run_id: Option<&str>,
     had: usize,
+    caller: Option<&crate::core::Caller>,
 ) -> Result<(), VeyraError> {
+    use crate::core::WithClient as _;
     let Some(trail) = core.audit() else {
         return Ok(());
     };
     let s = &report.summary;
     trail
-        .record(AuditRecord {
-            event_type: AuditEventType::Benchmark,
-            actor: ACTOR.into(),
-            action: if had > 0 { "resume_suite" } else { "suite" }.into(),
-            resource: format!("suite:{}@{}", suite.name, suite.version),
-            // A run whose every execution failed measured nothing: not a success.
-            outcome: if !report.complete {
-                "cancelled"
-            } else if s.n > 0 && s.failed == s.n {
-                "failure"
-            } else {
-                "success"
+        .record(
+            AuditRecord {
+                event_type: AuditEventType::Benchmark,
+                actor: ACTOR.into(),
+                action: if had > 0 { "resume_suite" } else { "suite" }.into(),
+                resource: format!("suite:{}@{}", suite.name, suite.version),
+                // A run whose every execution failed measured nothing: not a success.
+                outcome: if !report.complete {
+                    "cancelled"
+                } else if s.n > 0 && s.failed == s.n {
+                    "failure"
+                } else {
+                    "success"
+                }
+                .into(),
+                input_summary: summarize_input(&format!(
+                    "{} sha256:{}",
+                    suite.source.display(),
+                    suite.digest
+                )),
+                metadata: json!({
+                    "suite": suite.name,
+                    "version": suite.version,
+                    "run_id": run_id,
+                    "finished_before": had,
+                    "finished_now": s.n.saturating_sub(had),
+                    "backend": report.backend,
+                    "model": report.model,
+                    "file_sha256": suite.digest,
+                    "n": s.n,
+                    "total": s.total,
+                    "failed": s.failed,
+                    "mean": (s.n > 0).then(|| fixed(s.score.mean, 4)),
+                    "ci_low": s.score.ci_low.map(|v| fixed(v, 4)),
+                    "ci_high": s.score.ci_high.map(|v| fixed(v, 4)),
+                }),
             }
-            .into(),
-            input_summary: summarize_input(&format!(
-                "{} sha256:{}",
-                suite.source.display(),
-                suite.digest
-            )),
-            metadata: json!({
-                "suite": suite.name,
-                "version": suite.version,
-                "run_id": run_id,
-                "finished_before": had,
-                "finished_now": s.n.saturating_sub(had),
-                "backend": report.backend,
-                "model": report.model,
-                "file_sha256": suite.digest,
-                "n": s.n,
-                "total": s.total,
-                "failed": s.failed,
-                "mean": (s.n > 0).then(|| fixed(s.score.mean, 4)),
-                "ci_low": s.score.ci_low.map(|v| fixed(v, 4)),
-                "ci_high": s.score.ci_high.map(|v| fixed(v, 4)),
-            }),
-        })
+            .with_client(caller),
+        )
         .await?;
     Ok(())
 }

@@ -1,35 +1,37 @@
 //! `veyra bench --suite FILE [--map SPEC] [--count N] [--json] [--out FILE] [--resume RUN]
 //! [--record DIR | --replay DIR [--paced]]`: runs a user's eval suite
-//! ([`crate::benchmarks::suite`]) on a runtime of this process's own, keeps it in the
-//! benchmark store as it goes, and prints its score with the 95 % interval: a table, or with
+//! ([`crate::benchmarks::suite`]) where a family run goes — the runtime serving the store, or
+//! one of this process's own — keeps it in the benchmark store as it goes, and prints its score with the 95 % interval: a table, or with
 //! `--json` a document of the suite, every sample's id, score, reason and answer, and the
 //! summary. `bench show`, `compare` of suite runs are here too. A bad file is refused before
 //! anything runs (exit 2). Ctrl-C (or SIGTERM, SIGHUP) cancels what runs, prints what
 //! finished, and exits 1 (143, 129); a second one stops waiting.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use super::host::{self, Bars, Host};
 use super::{BenchRunArgs, json_pretty, tables::estimate_cells};
 use crate::benchmarks::cassette::{Manifest, Tripwire};
-use crate::benchmarks::runner::in_flight;
-use crate::benchmarks::store::{
-    self as bench_store, BenchStore, RunStatus, StoredSample, SuiteRunInfo,
-};
-use crate::benchmarks::suite::{self, FieldMap, SampleResult, SuiteReport};
+use crate::benchmarks::store::{self as bench_store, BenchStore, SuiteRunInfo};
+use crate::benchmarks::suite::{self, SampleResult, SuiteReport};
 use crate::cli::print_all;
 use crate::config::LoadedConfig;
 use crate::core::VeyraCore;
 use crate::error::{ExitCode, VeyraError};
+use crate::service::bench::{BenchNews, SuiteJob};
+use crate::service::protocol::SuiteUpload;
 use crate::signals::StopSignal;
 
 /// The `--json` document's format name.
 pub const FORMAT: &str = "veyra.bench.suite/1";
 
 /// Runs `args.suite` (see the module docs), kept in the benchmark store as it goes (resumed
-/// with `--resume RUN` from the same file). Suites do not go through a serving runtime yet:
-/// with one serving the store, the run is refused (exit 2) unless `standalone`.
+/// with `--resume RUN` from the same file): on the runtime serving the store when one does
+/// (unless `standalone`; the file's text is sent, the runtime reads no file), else on a
+/// runtime of this process's own, which serves the store while the run goes.
 pub(super) async fn suite_run(
     args: BenchRunArgs,
     loaded: LoadedConfig,
@@ -38,227 +40,134 @@ pub(super) async fn suite_run(
     let Some(path) = args.suite.as_deref() else {
         return Err(VeyraError::Usage("--suite names no file".into()));
     };
-    let loaded_suite = suite::format::load(path, args.map.as_ref())?;
+    let shown = path.display().to_string();
+    let text =
+        crate::fsread::read_regular_to_string(path, suite::format::MAX_FILE_BYTES, "suite file")
+            .map_err(|e| {
+                VeyraError::Usage(
+                    crate::sanitize::sanitize_line(&format!("suite {shown}: {}", e.reason()))
+                        .into_owned(),
+                )
+            })?;
+    let loaded_suite = Arc::new(suite::format::from_text(&text, path, args.map.as_ref())?);
     // Listen for Ctrl-C (and SIGTERM, SIGHUP) before anything runs, so no signal slips past.
-    let mut signals = crate::signals::StopSignals::install()?;
-    if !standalone
-        && let Some((client, _)) =
-            crate::service::attach_configured(&loaded.config, "veyra bench", false).await?
-    {
-        return Err(VeyraError::Usage(format!(
-            "a runtime ({}) serves this store; suites do not go through it yet — use \
-             --standalone with another store (`--config`), or stop it",
-            client.describe()
-        )));
-    }
-    // `--replay`: the cassette answers, offline, if it recorded this suite from these bytes;
-    // `--record`: every model call of the run is kept in a new one. Either way a cassette that
-    // fails (a request not recorded, a write that failed) stops the run (exit 2 or 1).
-    let mut config = loaded.config;
-    let replay = match &args.replay {
-        Some(dir) => Some(super::cassette::open_suite_replay(
-            dir,
-            &mut config,
-            &loaded_suite,
-        )?),
-        None => None,
-    };
-    let cancel = CancellationToken::new();
-    let tripwire = Tripwire::new(cancel.clone());
-    let plan = crate::benchmarks::RunPlan::from_config(&config.bench)?;
-    let registry = super::cassette::registry(
-        &config,
-        &Manifest::for_suite(&loaded_suite, &plan, &config.model),
-        args.record.as_deref(),
-        replay.map(|c| (c, args.paced)),
-        &tripwire,
-    )?;
-    let core = VeyraCore::with_registry(config, registry)?;
-    // A new run that cannot run is refused before the store is even made.
-    if args.resume.is_none() {
-        suite::run::check(&core, &loaded_suite, args.count.map(|c| c as usize))?;
-    }
-    let db = bench_store::default_path(core.config());
+    let signals = crate::signals::StopSignals::install()?;
+    let db = bench_store::default_path(&loaded.config);
     if args.resume.is_some() && !db.exists() {
         return Err(VeyraError::Usage(format!(
             "no suite runs to resume: {} does not exist yet",
             db.display()
         )));
     }
-    let store = BenchStore::open(&db)?;
-    let map = args.map.as_ref().map(map_text).unwrap_or_default();
-    // A new run, or the one named, from the same file read the same way: its finished samples
-    // are kept. A suite that cannot run is refused before a run is stored or reopened.
-    let (run, earlier) = match &args.resume {
-        Some(name) => {
-            let found = find_resumable(&store, name, &loaded_suite, &map)?;
-            suite::run::check(
-                &core,
-                &loaded_suite,
-                Some(usize::try_from(found.total).unwrap_or(usize::MAX)),
-            )?;
-            let earlier = store
-                .suite_samples(&found.id)?
-                .into_iter()
-                .map(|s| (s.ord, s.result))
-                .collect::<Vec<_>>();
-            store.reopen_suite_run(&found.id)?;
-            (found, earlier)
+    let cassette = args.record.is_some() || args.replay.is_some();
+    let attached = if standalone {
+        None
+    } else {
+        crate::service::attach_configured(&loaded.config, "veyra bench", false).await?
+    };
+    let mut host = match attached {
+        Some((client, _)) if cassette => {
+            return Err(VeyraError::Usage(format!(
+                "--record and --replay run on a runtime of their own, and {} serves this store; \
+                 stop it first, or give this run another store (`--config`)",
+                client.describe()
+            )));
+        }
+        Some((client, inbound)) => {
+            eprintln!(
+                "veyra: attached to {}; --standalone runs without it",
+                client.describe()
+            );
+            Host::Attached {
+                client: Box::new(client),
+                inbound,
+            }
         }
         None => {
-            let run = SuiteRunInfo {
-                id: crate::benchmarks::runner::new_run_id(),
-                created_at: chrono::Utc::now(),
-                finished_at: None,
-                status: RunStatus::Running,
-                name: loaded_suite.name.clone(),
-                version: loaded_suite.version.clone(),
-                digest: loaded_suite.digest.clone(),
-                source: path.display().to_string(),
-                map,
-                total: args.count.map_or(loaded_suite.samples.len(), |c| {
-                    (c as usize).min(loaded_suite.samples.len())
-                }) as u64,
-                backend: core.backend_name(),
-                model: core.model_name(),
-                config_hash: crate::benchmarks::runner::config_hash(core.config()),
-                veyra_version: env!("CARGO_PKG_VERSION").to_string(),
+            // `--replay`: the cassette answers, offline, if it recorded this suite from these
+            // bytes; `--record`: every model call of the run is kept in a new one. Either way
+            // a cassette that fails (a request not recorded, a write that failed) stops the
+            // run (exit 2 or 1).
+            let mut config = loaded.config;
+            let replay = match &args.replay {
+                Some(dir) => Some(super::cassette::open_suite_replay(
+                    dir,
+                    &mut config,
+                    &loaded_suite,
+                )?),
+                None => None,
             };
-            store.create_suite_run(&run)?;
-            (run, Vec::new())
-        }
-    };
-    let stopped_by: std::sync::Arc<std::sync::OnceLock<StopSignal>> = Default::default();
-    let total = usize::try_from(run.total).unwrap_or(usize::MAX);
-    let bar = if std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::new(total as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "suite [{bar:32}] {pos:>5}/{len:<5} {msg} eta {eta}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    let watcher = {
-        let (cancel, bar, stopped_by) = (cancel.clone(), bar.clone(), stopped_by.clone());
-        tokio::spawn(async move {
-            let first = signals.recv().await;
-            let _ = stopped_by.set(first);
-            bar.suspend(|| {
-                eprintln!(
-                    "veyra: {}: cancelling the suite run (again to abort at once)",
-                    first.name()
-                )
-            });
-            cancel.cancel();
-            let second = signals.recv().await;
-            bar.suspend(|| eprintln!("veyra: interrupted twice; not waiting"));
-            std::process::exit(match second {
-                StopSignal::Interrupt => ExitCode::Runtime.code(),
-                other => other.exit_code().code(),
-            });
-        })
-    };
-    let (mut sum, mut done) = (
-        earlier.iter().map(|(_, r)| r.score).sum::<f64>(),
-        earlier.len(),
-    );
-    bar.set_position(done as u64);
-    // Each result is committed as it finishes: a run that stops is resumed from it. A store
-    // that fails stops the run (what is not kept would be run again).
-    let mut lost: Option<VeyraError> = None;
-    let mut progress = |index: usize, r: &SampleResult| {
-        // After a cassette stopped the run, what fails is the cassette's miss, not the model:
-        // nothing from then on is kept as a score.
-        if tripwire.tripped().is_some() {
-            return;
-        }
-        if lost.is_none()
-            && let Err(e) = store.record_samples(
-                &run.id,
-                &[StoredSample {
-                    ord: index,
-                    result: r.clone(),
-                }],
+            let cancel = CancellationToken::new();
+            let tripwire = Tripwire::new(cancel.clone());
+            let plan = crate::benchmarks::RunPlan::from_config(&config.bench)?;
+            let registry = super::cassette::registry(
+                &config,
+                &Manifest::for_suite(&loaded_suite, &plan, &config.model),
+                args.record.as_deref(),
+                replay.map(|c| (c, args.paced)),
+                &tripwire,
+            )?;
+            Host::here(
+                VeyraCore::with_registry(config, registry)?,
+                cancel,
+                tripwire,
             )
-        {
-            lost = Some(e.into());
-            cancel.cancel();
         }
-        sum += r.score;
-        done += 1;
-        bar.set_position(done as u64);
-        bar.set_message(format!("score so far {:.3}", sum / done as f64));
     };
-    let report = suite::resume_suite(
-        &core,
-        &loaded_suite,
-        Some(total),
-        in_flight(&core.config().runtime),
-        &cancel,
-        suite::SuiteRun {
-            id: Some(run.id.clone()),
-            earlier,
-        },
-        &mut progress,
-    )
-    .await;
+    let map = args.map.as_ref().map(ToString::to_string);
+    let job = SuiteJob {
+        suite: Arc::clone(&loaded_suite),
+        source: shown.clone(),
+        map: map.clone().unwrap_or_default(),
+        resume: args.resume.clone(),
+        count: args.count.map(|c| c as usize),
+    };
+    let began = host
+        .start_suite(job, || SuiteUpload {
+            source: shown.clone(),
+            text,
+            map,
+            count: args.count,
+        })
+        .await?;
+    let mut bars = Bars::new(std::io::stderr().is_terminal());
+    if let Some(s) = &began.suite {
+        bars.suite_began(s.total, s.earlier);
+    }
+    let watcher = host::watch_signals(signals, host.stop(), began.number, bars.say(), "suite run");
+    let stopped_by = watcher.stopped_by();
+    let ended = loop {
+        match host.next().await {
+            Ok(BenchNews::Sample { sample }) => bars.sample(&sample),
+            Ok(BenchNews::Began(_) | BenchNews::Progress { .. }) => {}
+            Ok(BenchNews::Ended { suite, error, .. }) => break Ok((suite, error)),
+            Err(e) => break Err(e),
+        }
+    };
     watcher.abort();
-    bar.finish_and_clear();
-    let report = match (report, lost) {
-        (Ok(report), None) => report,
-        (report, lost) => {
-            // The run stops here: it is left cancelled (resumable), summed over what the
-            // store kept, never `running`.
-            let kept: Vec<SampleResult> = store
-                .suite_samples(&run.id)
-                .map(|v| v.into_iter().map(|s| s.result).collect())
-                .unwrap_or_default();
-            let _ = store.finish_suite_run(
-                &run.id,
-                RunStatus::Cancelled,
-                &suite::summarize(&kept, total),
+    bars.clear();
+    let (end, error) = ended?;
+    if let Some(e) = host.tripped() {
+        if let Some(end) = &end {
+            eprintln!(
+                "veyra: the cassette stopped the suite run after {} of {} samples",
+                end.summary.n, end.summary.total
             );
-            return Err(match (report, lost) {
-                (_, Some(e)) | (Err(e), None) => e,
-                (Ok(_), None) => VeyraError::Runtime("the suite run stopped".into()),
-            });
         }
-    };
-    let tripped = tripwire.error();
-    let report = if tripped.is_some() {
-        // Summed over what was kept before the cassette stopped it; resumable.
-        let kept: Vec<SampleResult> = store
-            .suite_samples(&run.id)?
-            .into_iter()
-            .map(|s| s.result)
-            .collect();
-        SuiteReport {
-            complete: false,
-            summary: suite::summarize(&kept, total),
-            samples: kept,
-            ..report
-        }
-    } else {
-        report
-    };
-    store.finish_suite_run(
-        &run.id,
-        if report.complete {
-            RunStatus::Complete
-        } else {
-            RunStatus::Cancelled
-        },
-        &report.summary,
-    )?;
-    if let Some(e) = tripped {
-        eprintln!(
-            "veyra: the cassette stopped the suite run after {} of {} samples",
-            report.summary.n, report.summary.total
-        );
         return Err(e);
     }
+    let mut info = match (end, error) {
+        (_, Some(e)) => return Err(VeyraError::Runtime(e)),
+        (Some(end), None) => end.run,
+        (None, None) => {
+            return Err(VeyraError::Runtime(
+                "the runtime ended the suite run without saying how".into(),
+            ));
+        }
+    };
+    // The id came from a runtime, perhaps over a socket: it reaches a terminal sanitized.
+    info.id = crate::sanitize::sanitize_line(&info.id).into_owned();
+    let report = suite::kept::stored_report(&*host.store(&db)?, &info)?;
     let document = document(&report);
     if let Some(out) = &args.out {
         std::fs::write(out, json_pretty(&document, "the suite run")?)
@@ -267,7 +176,7 @@ pub(super) async fn suite_run(
     if args.json {
         print_all(&json_pretty(&document, "the suite run")?)?;
     } else {
-        print_all(&format!("run {}\n{}", run.id, table(&report)))?;
+        print_all(&format!("run {}\n{}", info.id, table(&report)))?;
     }
     if !report.complete {
         eprintln!(
@@ -275,8 +184,8 @@ pub(super) async fn suite_run(
              `veyra bench --suite {} --resume {}`",
             report.summary.n,
             report.summary.total,
-            path.display(),
-            run.id
+            crate::sanitize::sanitize_line(&shown),
+            info.id
         );
         return Ok(match stopped_by.get() {
             Some(signal) if *signal != StopSignal::Interrupt => signal.exit_code(),
@@ -344,87 +253,13 @@ fn table(report: &SuiteReport) -> String {
     out
 }
 
-/// `--map` as stored with a run: `input=question,target=answer`.
-fn map_text(map: &FieldMap) -> String {
-    map.0
-        .iter()
-        .map(|(to, from)| format!("{to}={from}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// The run of this suite `name` names (an id, a unique prefix, or `last`: the newest run of
-/// this suite), checked against what is being run: the same file's bytes, read with the same
-/// `--map`, and not complete.
-fn find_resumable(
-    store: &BenchStore,
-    name: &str,
-    suite: &suite::Suite,
-    map: &str,
-) -> Result<SuiteRunInfo, VeyraError> {
-    let runs: Vec<SuiteRunInfo> = store
-        .suite_runs()?
-        .into_iter()
-        .map(|(r, _)| r)
-        .filter(|r| r.name == suite.name)
-        .collect();
-    let name = name.trim();
-    let found = crate::benchmarks::store::named(name, &runs, |r| &r.id);
-    let run = match found.as_slice() {
-        [one] => (*one).clone(),
-        [] => {
-            return Err(VeyraError::Usage(format!(
-                "no run '{}' of the suite '{}' in {}; `veyra bench list` shows the runs",
-                crate::sanitize::quote(name),
-                crate::sanitize::quote(&suite.name),
-                store.path()
-            )));
-        }
-        many => {
-            return Err(VeyraError::Usage(format!(
-                "'{}' matches {} runs of the suite; give more of the id",
-                crate::sanitize::quote(name),
-                many.len()
-            )));
-        }
-    };
-    if run.status == RunStatus::Complete {
-        return Err(VeyraError::Usage(format!(
-            "suite run {} is complete; there is nothing to resume",
-            run.id
-        )));
-    }
-    let short = |d: &str| d.chars().take(12).collect::<String>();
-    if run.digest != suite.digest {
-        return Err(VeyraError::Usage(format!(
-            "suite run {} ran {} with SHA-256 {}…; {} has {}… now: a changed suite is a new \
-             run (drop --resume)",
-            run.id,
-            crate::sanitize::quote(&run.source),
-            short(&run.digest),
-            suite.source.display(),
-            short(&suite.digest)
-        )));
-    }
-    if run.map != map {
-        return Err(VeyraError::Usage(format!(
-            "suite run {} read its file with --map '{}', not '{}': the samples would be other \
-             samples; resume it with the same --map",
-            run.id,
-            crate::sanitize::quote(&run.map),
-            crate::sanitize::quote(map)
-        )));
-    }
-    Ok(run)
-}
-
 /// `veyra bench show RUN` of a suite run: its table and the samples below 1, or its document.
 pub(super) fn show(
     store: &BenchStore,
     info: &SuiteRunInfo,
     json: bool,
 ) -> Result<ExitCode, VeyraError> {
-    let report = stored_report(store, info)?;
+    let report = suite::kept::stored_report(store, info)?;
     if json {
         return print_all(&json_pretty(&document(&report), "the suite run")?);
     }
@@ -457,27 +292,6 @@ pub(super) fn show(
         }
     }
     print_all(&out)
-}
-
-/// A stored suite run as the report its run printed.
-fn stored_report(store: &BenchStore, info: &SuiteRunInfo) -> Result<SuiteReport, VeyraError> {
-    let total = usize::try_from(info.total).unwrap_or(usize::MAX);
-    // A row past the run's samples (a damaged store) is not one of its results.
-    let samples: Vec<SampleResult> = store
-        .suite_samples(&info.id)?
-        .into_iter()
-        .filter(|s| s.ord < total)
-        .map(|s| s.result)
-        .collect();
-    Ok(SuiteReport {
-        suite: info.name.clone(),
-        version: info.version.clone(),
-        backend: info.backend.clone(),
-        model: info.model.clone(),
-        complete: info.status == RunStatus::Complete,
-        summary: suite::summarize(&samples, total),
-        samples,
-    })
 }
 
 /// `veyra bench compare A B` of two runs of one suite: B − A, paired by sample id.

@@ -113,6 +113,7 @@ async fn one_run_at_a_time_told_in_order_to_every_sink_and_cancelled_on_request(
         run: Some(info),
         summary: Some(_),
         error: None,
+        ..
     }) = seen.last()
     else {
         panic!("{:?}", seen.last())
@@ -298,4 +299,264 @@ async fn a_request_from_the_wire_is_held_to_the_configurations_ranges() {
         assert!(started.contains(needle), "{started}");
     }
     assert!(!host.running());
+}
+
+/// A suite of `n` arithmetic samples, read as the file `name` would be.
+fn suite_of(n: usize, name: &str) -> Arc<crate::benchmarks::suite::Suite> {
+    let mut text = String::from("name: sums\nversion: \"2\"\nscorer: {type: number}\nsamples:\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "  - {{id: s{i}, input: \"What is {i} plus 1?\", target: {}}}\n",
+            i + 1
+        ));
+    }
+    Arc::new(
+        crate::benchmarks::suite::format::from_text(&text, std::path::Path::new(name), None)
+            .unwrap(),
+    )
+}
+
+fn job(suite: &Arc<crate::benchmarks::suite::Suite>, resume: Option<String>) -> SuiteJob {
+    SuiteJob {
+        suite: Arc::clone(suite),
+        source: "sums.yaml".into(),
+        map: String::new(),
+        resume,
+        count: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suite_runs_in_the_run_slot_kept_as_it_goes_cancelled_and_resumed_with_what_it_had() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_in(dir.path());
+    // Slow enough that the run is still going when it is cancelled.
+    config.model.mock.token_delay_ms = 10;
+    let core = VeyraCore::new(config).unwrap();
+    let host = BenchHost::new(&core);
+    let suite = suite_of(40, "sums.yaml");
+    let mut news = host.subscribe();
+    let by = Caller {
+        pid: Some(77),
+        uid: 1000,
+        transport: "unix".into(),
+    };
+    let began = host
+        .start_suite(job(&suite, None), Some(by), false)
+        .unwrap();
+    let label = began.suite.clone().unwrap();
+    assert_eq!((label.total, label.earlier), (40, 0));
+    assert!(began.families.is_empty());
+    assert_eq!(began.label(), "suite sums v2 · 40 samples");
+    // One run at a time, the families' and the suites' alike.
+    let refused = host.start(&request(), None, None, false).unwrap_err();
+    assert!(
+        refused.contains("already going") && refused.contains("77"),
+        "{refused}"
+    );
+    // Cancelled once a few samples finished: each was kept as it finished.
+    let mut seen = 0;
+    while seen < 3 {
+        if let BenchNews::Sample { sample } = news.recv().await.unwrap() {
+            assert_eq!(sample.total, 40);
+            seen += 1;
+        }
+    }
+    host.cancel(Some(began.number)).unwrap();
+    let rest = until_end(&mut news).await;
+    let Some(BenchNews::Ended {
+        suite: Some(end),
+        error: None,
+        ..
+    }) = rest.last()
+    else {
+        panic!("{:?}", rest.last())
+    };
+    assert_eq!(end.run.status, RunStatus::Cancelled);
+    let store = host.store().unwrap();
+    let kept = store.suite_samples(&label.run).unwrap().len();
+    let told = seen
+        + rest
+            .iter()
+            .filter(|n| matches!(n, BenchNews::Sample { .. }))
+            .count();
+    assert_eq!(kept, told, "every sample told was kept, and only those");
+    assert_eq!(end.summary.n, kept);
+    assert!(kept < 40);
+    // A changed file is another suite: not resumed.
+    let changed = suite_of(41, "sums.yaml");
+    let refused = host
+        .start_suite(job(&changed, Some(label.run.clone())), None, false)
+        .unwrap_err();
+    assert!(refused.contains("changed suite is a new run"), "{refused}");
+    // Resumed: only the samples it lacks run, and it completes.
+    let resumed = host
+        .start_suite(job(&suite, Some("last".into())), None, false)
+        .unwrap();
+    let again = resumed.suite.unwrap();
+    assert_eq!(
+        (again.run.as_str(), again.earlier),
+        (label.run.as_str(), kept as u64)
+    );
+    let rest = until_end(&mut news).await;
+    let samples = rest
+        .iter()
+        .filter(|n| matches!(n, BenchNews::Sample { .. }))
+        .count();
+    assert_eq!(samples, 40 - kept, "nothing finished was run again");
+    let Some(BenchNews::Ended {
+        suite: Some(end),
+        error: None,
+        ..
+    }) = rest.last()
+    else {
+        panic!("{:?}", rest.last())
+    };
+    assert_eq!(end.run.status, RunStatus::Complete);
+    assert_eq!((end.summary.n, end.summary.total), (40, 40));
+    assert_eq!(store.suite_samples(&label.run).unwrap().len(), 40);
+    // The run's BENCHMARK entries name the client that asked for the first part.
+    let entries = core.audit().unwrap().query(&Default::default()).unwrap();
+    let runs: Vec<_> = entries
+        .iter()
+        .filter(|e| e.event_type == crate::governance::AuditEventType::Benchmark)
+        .collect();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0].metadata["client"]["pid"], 77, "{:?}", runs[0]);
+    assert_eq!(runs[1].action, "resume_suite");
+    host.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_sends_a_suite_the_runtime_checks_runs_and_tells_every_console() {
+    use crate::service::protocol::{Reply, Request, SuiteUpload};
+    use crate::service::{Client, Server};
+    let dir = tempfile::tempdir().unwrap();
+    let core = VeyraCore::new(config_in(dir.path())).unwrap();
+    let host = BenchHost::new(&core);
+    let socket = dir.path().join("run").join("test.sock");
+    let server = Server::start(&core, &host, &socket, "test").unwrap();
+    let (_console, mut watching) = Client::connect(server.socket(), "console", true)
+        .await
+        .unwrap()
+        .unwrap();
+    let (client, mut followed) = Client::connect(server.socket(), "veyra bench", false)
+        .await
+        .unwrap()
+        .unwrap();
+    let upload = |text: &str, source: &str| SuiteUpload {
+        source: source.into(),
+        text: text.into(),
+        map: None,
+        count: None,
+    };
+    // A wrong file is refused as the CLI refuses it, naming the sample and the field; the
+    // path is only a name (nothing is read from it).
+    let bad = "name: x\nversion: \"1\"\nsamples:\n  - {id: a, input: q, target: 1, scorer: \
+               {type: choice}}\n";
+    let refused = client
+        .request(Request::BenchSuite {
+            suite: upload(bad, "/etc/shadow.yaml"),
+            resume: None,
+            follow: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind, "usage");
+    assert!(
+        refused.message.contains("/etc/shadow.yaml") && refused.message.contains("choice"),
+        "{}",
+        refused.message
+    );
+    let good = "name: sums\nversion: \"1\"\nscorer: {type: number}\nsamples:\n  - {id: one, \
+                input: \"What is 1 plus 1?\", target: 2}\n  - {id: two, input: \"What is 2 \
+                plus 2?\", target: 4}\n";
+    let reply = client
+        .request(Request::BenchSuite {
+            suite: SuiteUpload {
+                count: Some(0),
+                ..upload(good, "sums.yaml")
+            },
+            resume: None,
+            follow: true,
+        })
+        .await
+        .unwrap_err();
+    assert!(reply.message.contains("at least 1"), "{}", reply.message);
+    let reply = client
+        .request(Request::BenchSuite {
+            suite: upload(good, "sums.yaml"),
+            resume: None,
+            follow: true,
+        })
+        .await
+        .unwrap();
+    let Reply::BenchStarted { began } = reply else {
+        panic!("{reply:?}")
+    };
+    assert!(began.by.contains("unix"), "{}", began.by);
+    let mut mine = Vec::new();
+    loop {
+        let piece = next_bench(&mut followed).await;
+        let end = piece.is_end();
+        mine.push(piece);
+        if end {
+            break;
+        }
+    }
+    let samples: Vec<_> = mine
+        .iter()
+        .filter_map(|n| match n {
+            BenchNews::Sample { sample } => Some(sample.id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(samples.len(), 2, "{mine:?}");
+    let Some(BenchNews::Ended {
+        suite: Some(end),
+        error: None,
+        ..
+    }) = mine.last()
+    else {
+        panic!("{mine:?}")
+    };
+    assert_eq!(end.run.source, "sums.yaml");
+    assert_eq!(end.run.status, RunStatus::Complete);
+    // Kept in the runtime's store, where `veyra bench list` on this store finds it.
+    let stored = host.store().unwrap().suite_runs().unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].0.id, end.run.id);
+    // The console saw the same run: its began, both samples and the end.
+    let mut seen = Vec::new();
+    loop {
+        let piece = next_bench(&mut watching).await;
+        let end = piece.is_end();
+        seen.push(piece);
+        if end {
+            break;
+        }
+    }
+    assert!(matches!(&seen[0], BenchNews::Began(b) if b.suite.is_some()));
+    assert_eq!(&seen[1..], &mine[..]);
+    drop(server);
+    host.close().await;
+}
+
+/// The next benchmark news on `inbound` (other items skipped), waiting at most a minute.
+async fn next_bench(
+    inbound: &mut tokio::sync::mpsc::Receiver<crate::service::Inbound>,
+) -> BenchNews {
+    use crate::service::Inbound;
+    let next = async {
+        loop {
+            match inbound.recv().await.expect("the session is open") {
+                Inbound::Bench(news) => return news,
+                Inbound::Closed(reason) => panic!("closed: {reason}"),
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), next)
+        .await
+        .expect("news within a minute")
 }

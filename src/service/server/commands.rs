@@ -228,16 +228,12 @@ pub(super) async fn request(
                     "follow is for a session without events (its news would come twice)".into(),
                 ))
             } else if follow {
-                follow_bench(
-                    shared,
-                    caller,
-                    id,
-                    &request,
-                    resume.as_deref(),
-                    control,
-                    &follows.bench,
-                )
-                .await;
+                let start = || {
+                    shared
+                        .bench
+                        .start(&request, resume.as_deref(), Some(caller.clone()), true)
+                };
+                follow_bench(shared, caller, id, start, control, &follows.bench).await;
                 return;
             } else {
                 shared
@@ -245,6 +241,32 @@ pub(super) async fn request(
                     .start(&request, resume.as_deref(), Some(caller.clone()), false)
                     .map(|began| Reply::BenchStarted { began })
                     .map_err(usage)
+            }
+        }
+        Request::BenchSuite {
+            suite,
+            resume,
+            follow,
+        } => {
+            if follow && subscribed {
+                Err(usage(
+                    "follow is for a session without events (its news would come twice)".into(),
+                ))
+            } else {
+                match suite_job(suite, resume).await {
+                    Err(e) => Err(e),
+                    Ok(job) if follow => {
+                        let by = Some(caller.clone());
+                        let start = || shared.bench.start_suite(job, by, true);
+                        follow_bench(shared, caller, id, start, control, &follows.bench).await;
+                        return;
+                    }
+                    Ok(job) => shared
+                        .bench
+                        .start_suite(job, Some(caller.clone()), false)
+                        .map(|began| Reply::BenchStarted { began })
+                        .map_err(usage),
+                }
             }
         }
         Request::Tools => Ok(Reply::Tools {
@@ -281,6 +303,42 @@ pub(super) async fn request(
         }
     };
     let _ = control.send(response(id, result)).await;
+}
+
+/// The suite a client sent, checked and compiled off the async threads (a file may be large),
+/// exactly as `veyra bench --suite` checks one it reads: nothing is read from the path it
+/// names.
+async fn suite_job(
+    upload: protocol::SuiteUpload,
+    resume: Option<String>,
+) -> Result<crate::service::bench::SuiteJob, RpcError> {
+    use crate::benchmarks::suite::{FieldMap, format};
+    tokio::task::spawn_blocking(move || {
+        if upload.count == Some(0) {
+            return Err(usage("count must be at least 1".into()));
+        }
+        let map = upload
+            .map
+            .as_deref()
+            .map(FieldMap::parse)
+            .transpose()
+            .map_err(|e| usage(format!("map: {e}")))?;
+        let path = std::path::PathBuf::from(&upload.source);
+        let suite =
+            format::from_text(&upload.text, &path, map.as_ref()).map_err(|e| rpc_error(&e))?;
+        Ok(crate::service::bench::SuiteJob {
+            suite: std::sync::Arc::new(suite),
+            source: upload.source,
+            map: map.map(|m| m.to_string()).unwrap_or_default(),
+            resume,
+            count: upload.count.map(|c| c as usize),
+        })
+    })
+    .await
+    .map_err(|e| RpcError {
+        kind: "runtime".into(),
+        message: format!("reading the suite: {e}"),
+    })?
 }
 
 /// A submission the client follows: the response, then every event of the execution in order
@@ -328,8 +386,7 @@ async fn follow_bench(
     shared: &Shared,
     caller: &Caller,
     id: u64,
-    request: &crate::benchmarks::request::BenchRequest,
-    resume: Option<&str>,
+    start: impl FnOnce() -> Result<crate::service::bench::Began, String>,
     control: &mpsc::Sender<String>,
     following: &Mutex<Option<u64>>,
 ) {
@@ -337,10 +394,7 @@ async fn follow_bench(
     // Subscribed before the run starts, so none of its news can be missed; what came before
     // its own `began` (the end of the run before it) is not its.
     let mut news = shared.bench.subscribe_bounded(FOLLOWED_NEWS);
-    let began = match shared
-        .bench
-        .start(request, resume, Some(caller.clone()), true)
-    {
+    let began = match start() {
         Ok(began) => began,
         Err(e) => {
             let _ = control.send(response(id, Err(usage(e)))).await;

@@ -121,6 +121,38 @@ pub struct FamilyBar {
     pub errors: usize,
 }
 
+/// A user's eval suite a run measures: one bar, and its own score (never the V-Score).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalBar {
+    /// The suite's name (sanitized).
+    pub name: String,
+    /// Its version (sanitized).
+    pub version: String,
+    /// Samples finished (earlier ones of a resumed run included).
+    pub done: usize,
+    /// Samples in all.
+    pub total: usize,
+    /// Samples whose execution failed, of those seen here.
+    pub errors: usize,
+    /// Scores of the samples seen here.
+    scores: Vec<f64>,
+    /// The score over the samples seen here, or the stored run's at its end.
+    pub estimate: Option<crate::benchmarks::stats::Estimate>,
+    /// Samples the estimate covers.
+    pub covered: usize,
+}
+
+impl EvalBar {
+    fn record(&mut self, score: f64, failed: bool, done: usize, total: usize) {
+        self.scores.push(score);
+        self.errors += usize::from(failed);
+        self.done = done;
+        self.total = total;
+        self.covered = self.scores.len();
+        self.estimate = Some(stats::scores_estimate(&self.scores));
+    }
+}
+
 /// An item that scored below 1, for the failures view.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BenchMiss {
@@ -176,6 +208,8 @@ pub struct BenchRun {
     pub by: String,
     /// Its number in the runtime, once it began there (what `c` cancels).
     pub number: Option<u64>,
+    /// The eval suite it measures, for a suite's run (its families are then none).
+    pub eval: Option<EvalBar>,
 }
 
 impl BenchRun {
@@ -184,6 +218,7 @@ impl BenchRun {
         BenchRun {
             by: "operator".into(),
             number: None,
+            eval: None,
             backend: String::new(),
             model: String::new(),
             suite: None,
@@ -206,6 +241,9 @@ impl BenchRun {
 
     /// Items finished and in all, over every family.
     pub fn progress(&self) -> (usize, usize) {
+        if let Some(eval) = &self.eval {
+            return (eval.done, eval.total);
+        }
         self.families
             .iter()
             .fold((0, 0), |(d, t), f| (d + f.done, t + f.total))
@@ -326,8 +364,12 @@ pub enum BenchUpdate {
     NotStarted(String),
     /// The runner's progress.
     Progress(Progress),
+    /// A suite's sample finished.
+    Sample(crate::service::bench::SampleNews),
     /// The run ended: its summary over everything finished, or why it failed.
     Ended(Result<RunSummary, String>),
+    /// A suite's run ended: the run as stored, or why it failed.
+    SuiteEnded(Result<crate::service::bench::SuiteEnded, String>),
     /// The store's past runs (oldest first), or why they could not be read.
     History(Result<Vec<HistoryPoint>, String>),
     /// Runs are not kept in `bench.db` in this console, and why (the demo's).
@@ -423,11 +465,34 @@ impl App {
         run.backend = crate::sanitize::sanitize_line(&began.backend).into_owned();
         run.model = crate::sanitize::sanitize_line(&began.model).into_owned();
         run.weights = began.weights;
-        run.suite = Some(Suite {
-            families: began.families,
-            count: began.count,
-            difficulty: began.difficulty,
-        });
+        match began.suite {
+            Some(suite) => {
+                // An eval suite's run: its own score, never a point of the V-Score history.
+                run.suite = None;
+                run.id = Some(crate::sanitize::sanitize_line(&suite.run).into_owned());
+                run.state = BenchState::Running;
+                let total = usize::try_from(suite.total).unwrap_or(usize::MAX);
+                let earlier = usize::try_from(suite.earlier).unwrap_or(usize::MAX);
+                run.resumed_done = earlier;
+                run.eval = Some(EvalBar {
+                    name: crate::sanitize::sanitize_line(&suite.name).into_owned(),
+                    version: crate::sanitize::sanitize_line(&suite.version).into_owned(),
+                    done: earlier,
+                    total,
+                    errors: 0,
+                    scores: Vec::new(),
+                    estimate: None,
+                    covered: 0,
+                });
+            }
+            None => {
+                run.suite = Some(Suite {
+                    families: began.families,
+                    count: began.count,
+                    difficulty: began.difficulty,
+                });
+            }
+        }
     }
 
     /// `c` on the Benchmarks pane.
@@ -552,6 +617,58 @@ impl App {
                 }
             }
             BenchUpdate::Progress(p) => self.apply_progress(p),
+            BenchUpdate::Sample(sample) => self.apply_sample(sample),
+            BenchUpdate::SuiteEnded(result) => self.suite_ended(result),
+        }
+    }
+
+    fn apply_sample(&mut self, sample: crate::service::bench::SampleNews) {
+        let Some(run) = self.bench.run.as_mut() else {
+            return;
+        };
+        let Some(eval) = run.eval.as_mut() else {
+            return;
+        };
+        eval.record(sample.score, sample.failed, sample.done, sample.total);
+        if sample.score < 1.0 {
+            run.miss_count += 1;
+            if run.misses.len() == FAILURES_KEPT {
+                run.misses.pop_front();
+            }
+            run.misses.push_back(BenchMiss {
+                task_id: crate::sanitize::sanitize_line(&sample.id).into(),
+                epoch: 0,
+                score: sample.score,
+                reason: crate::sanitize::sanitize_line(&sample.reason).into(),
+                failed: sample.failed,
+            });
+        }
+    }
+
+    fn suite_ended(&mut self, result: Result<crate::service::bench::SuiteEnded, String>) {
+        let Some(run) = self.bench.run.as_mut() else {
+            return;
+        };
+        run.ended = Some(self.now);
+        self.bench.in_flight.clear();
+        match result {
+            Ok(end) => {
+                run.state = match end.run.status {
+                    RunStatus::Complete => BenchState::Complete,
+                    RunStatus::Cancelled | RunStatus::Running => BenchState::Cancelled,
+                };
+                if let Some(eval) = run.eval.as_mut() {
+                    // The stored run's own figures, over every sample it kept.
+                    eval.done = end.summary.n;
+                    eval.total = end.summary.total;
+                    eval.covered = end.summary.n;
+                    eval.estimate = (end.summary.n > 0).then_some(end.summary.score);
+                }
+            }
+            Err(e) => {
+                run.state = BenchState::Failed(crate::sanitize::sanitize_line(&e).into());
+                self.flash(format!("suite run failed: {e}"), FlashLevel::Error);
+            }
         }
     }
 

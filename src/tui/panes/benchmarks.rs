@@ -242,6 +242,100 @@ fn state_style(state: &BenchState, theme: &Theme) -> ratatui::style::Style {
     }
 }
 
+/// The V-Score line: the figure a team watches. While a run goes (or once it was cut short)
+/// it covers the families with a finished task, and says so.
+fn v_score_line<'a>(run: &BenchRun, theme: &Theme, width: usize) -> Line<'a> {
+    let (done, _) = run.progress();
+    let (covered, planned) = run.coverage();
+    let v = run
+        .summary
+        .as_ref()
+        .map(|s| s.v_score.score)
+        .filter(|_| done > 0);
+    let partial = (covered < planned)
+        .then(|| format!(" · over {covered} of {planned} families{}", so_far(run)));
+    score_line(
+        "V-Score ",
+        v,
+        partial,
+        "— (no task finished yet)",
+        theme,
+        width,
+    )
+}
+
+/// A suite's run's line: its own score with its interval, never called a V-Score.
+fn eval_score_line<'a>(
+    eval: &crate::tui::app::EvalBar,
+    run: &BenchRun,
+    theme: &Theme,
+    width: usize,
+) -> Line<'a> {
+    let partial = (eval.covered < eval.total).then(|| {
+        format!(
+            " · over {} of {} samples{}",
+            eval.covered,
+            eval.total,
+            so_far(run)
+        )
+    });
+    let e = eval.estimate.filter(|_| eval.covered > 0);
+    score_line(
+        "score ",
+        e,
+        partial,
+        "— (no sample finished yet)",
+        theme,
+        width,
+    )
+}
+
+/// ` so far` while the run goes, else `, what finished`.
+fn so_far(run: &BenchRun) -> &'static str {
+    if run.state.is_active() {
+        " so far"
+    } else {
+        ", what finished"
+    }
+}
+
+/// `name` and the estimate `e` with its interval (where the whole line does not fit, the CI
+/// part goes, the ± stays), then what it covers when that is not everything; `none` while
+/// nothing finished.
+fn score_line<'a>(
+    name: &'static str,
+    e: Option<Estimate>,
+    partial: Option<String>,
+    none: &'static str,
+    theme: &Theme,
+    width: usize,
+) -> Line<'a> {
+    let Some(e) = e else {
+        return fitting(
+            vec![
+                Span::styled(name, theme.title),
+                Span::styled(none, theme.muted),
+            ],
+            width,
+        );
+    };
+    let partial = partial.unwrap_or_default();
+    let text = estimate_text(&e, 3);
+    let text = if name.width() + text.width() + partial.width() <= width {
+        text
+    } else {
+        estimate_short(&e, 3, " ")
+    };
+    fitting(
+        vec![
+            Span::styled(name, theme.title),
+            Span::styled(text, theme.text),
+            Span::styled(partial, theme.warn),
+        ],
+        width,
+    )
+}
+
 /// [`fit_spans`] as a line.
 fn fitting<'a>(spans: Vec<Span<'a>>, width: usize) -> Line<'a> {
     Line::from(fit_spans(spans, width))
@@ -269,49 +363,11 @@ fn run_lines<'a>(
         ],
         width,
     ));
-    // V-Score next: the figure a team watches. The interval is part of it: where the whole
-    // line does not fit, the CI part goes, the ± stays. While a run goes (or once it was cut
-    // short) it covers the families with a finished task, and says so.
-    let v = run.summary.as_ref().map(|s| s.v_score.score);
     let (done, total) = run.progress();
-    let (covered, planned) = run.coverage();
-    lines.push(match v {
-        Some(e) if done > 0 => {
-            let partial = if covered < planned {
-                format!(
-                    " · over {covered} of {planned} families{}",
-                    if run.state.is_active() {
-                        " so far"
-                    } else {
-                        ", what finished"
-                    }
-                )
-            } else {
-                String::new()
-            };
-            let text = estimate_text(&e, 3);
-            let text = if "V-Score ".width() + text.width() + partial.width() <= width {
-                text
-            } else {
-                estimate_short(&e, 3, " ")
-            };
-            fitting(
-                vec![
-                    Span::styled("V-Score ", theme.title),
-                    Span::styled(text, theme.text),
-                    Span::styled(partial, theme.warn),
-                ],
-                width,
-            )
-        }
-        _ => fitting(
-            vec![
-                Span::styled("V-Score ", theme.title),
-                Span::styled("— (no task finished yet)", theme.muted),
-            ],
-            width,
-        ),
-    });
+    match &run.eval {
+        Some(eval) => lines.push(eval_score_line(eval, run, theme, width)),
+        None => lines.push(v_score_line(run, theme, width)),
+    }
     let mut status = vec![Span::styled(
         if run.state.is_active() || run.state == BenchState::Complete {
             format!(
@@ -349,7 +405,7 @@ fn run_lines<'a>(
     // One row per family; the figures are columns aligned over all rows, and the bar takes
     // what is left (none below three cells: the figures say it all).
     let families = run.summary.as_ref().map(|s| &s.families);
-    let rows: Vec<BarRow> = run
+    let mut rows: Vec<BarRow> = run
         .families
         .iter()
         .map(|bar| {
@@ -371,6 +427,28 @@ fn run_lines<'a>(
             }
         })
         .collect();
+    // A suite's run has one bar: the suite's.
+    if let Some(eval) = &run.eval {
+        rows.push(BarRow {
+            name: format!(
+                "{} v{}",
+                crate::sanitize::excerpt(&eval.name, 20),
+                crate::sanitize::excerpt(&eval.version, 8)
+            ),
+            counts: format!("{}/{}", eval.done, eval.total),
+            score: eval
+                .estimate
+                .filter(|_| eval.covered > 0)
+                .map_or_else(|| "–".to_string(), |e| estimate_short(&e, 2, "")),
+            errors: if eval.errors > 0 {
+                format!("{}✗", eval.errors)
+            } else {
+                String::new()
+            },
+            done: eval.done,
+            total: eval.total,
+        });
+    }
     let col = |f: fn(&BarRow) -> &String| rows.iter().map(|r| f(r).width()).max().unwrap_or(0);
     let (name_w, count_w, score_w, err_w) = (
         col(|r| &r.name),
@@ -439,6 +517,13 @@ fn history_line<'a>(app: &App, theme: &Theme, width: usize) -> Line<'a> {
     if let Some(e) = &bench.history_error {
         return Line::styled(format!("history unavailable: {e}"), theme.error);
     }
+    if bench.run.as_ref().is_some_and(|r| r.eval.is_some()) {
+        // The sparkline holds V-Scores: an eval suite's score is never one of them.
+        return Line::styled(
+            "history: V-Scores only; `veyra bench list` lists this suite's runs",
+            theme.muted,
+        );
+    }
     let suite = bench
         .run
         .as_ref()
@@ -499,7 +584,15 @@ fn hint_line<'a>(app: &App, theme: &Theme) -> Option<Line<'a>> {
     } else {
         spans.push(Span::styled(" · ", theme.muted));
         spans.push(Span::styled(key(Action::StartBench), theme.accent));
-        spans.push(Span::styled(" run again", theme.muted));
+        // `b` runs the configured families: a suite's run is not run again by it.
+        spans.push(Span::styled(
+            if run.eval.is_some() {
+                " run the families"
+            } else {
+                " run again"
+            },
+            theme.muted,
+        ));
     }
     Some(Line::from(spans))
 }

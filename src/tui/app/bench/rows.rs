@@ -25,15 +25,18 @@ impl BenchRun {
     /// Its row in the Tasks pane, with `in_flight` of its tasks not ended.
     pub fn tasks_row(&self, in_flight: usize) -> BenchTasksRow {
         let (done, total) = self.progress();
-        let families = match &self.suite {
-            Some(suite) => families_name(&suite.families),
-            None if self.families.is_empty() => self
+        let families = match (&self.suite, &self.eval) {
+            (_, Some(eval)) => format!("suite {}", crate::sanitize::excerpt(&eval.name, 24)),
+            (Some(suite), None) => families_name(&suite.families),
+            (None, None) if self.families.is_empty() => self
                 .label
                 .split(" · ")
                 .next()
                 .unwrap_or_default()
                 .to_string(),
-            None => families_name(&self.families.iter().map(|f| f.family).collect::<Vec<_>>()),
+            (None, None) => {
+                families_name(&self.families.iter().map(|f| f.family).collect::<Vec<_>>())
+            }
         };
         BenchTasksRow {
             run_id: self.id.clone(),

@@ -605,6 +605,7 @@ fn began(number: u64, by: &str) -> BenchUpdate {
         model: "veyra-mock-1".into(),
         by: by.into(),
         at: now(),
+        suite: None,
     })
 }
 
