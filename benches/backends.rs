@@ -219,7 +219,9 @@ fn parse(bencher: Bencher, sanitized: bool) {
 #[divan::bench(sample_count = 20)]
 fn read_raw_bytes_only(bencher: Bencher) {
     let (rt, server) = setup();
-    let client = reqwest::Client::new();
+    let client = veyra::web::client_builder()
+        .build()
+        .expect("a plain HTTP client");
     let url = format!("{}/v1/chat/completions", server.uri());
     bencher.counter(ItemsCount::new(CHUNKS)).bench_local(|| {
         rt.block_on(async {

@@ -181,6 +181,8 @@ fn mcp_core() -> VeyraCore {
             .expect("the bench knows its path")
             .display()
             .to_string(),
+        url: None,
+        bearer_env: None,
         args: Vec::new(),
         env: [(SERVER_VAR.to_string(), "1".to_string())].into(),
         env_pass: Vec::new(),

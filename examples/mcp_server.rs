@@ -14,8 +14,23 @@
 //! says a variable of its own environment (`unset` when it has none); `ansi` answers with
 //! escape sequences; `big {kib}` answers that many KiB of text; `count` says how many calls
 //! this process has answered; `sleep {ms}` answers after that long; `hang` never answers;
-//! `crash` ends the process mid-call; `pid` says its process id. With `--stderr-noise` it writes a line to its standard
-//! error for every call (Veyra must keep that off the console).
+//! `crash` ends the process mid-call; `pid` says its process id; `authorization` says the
+//! `Authorization` header its request came with (over HTTP: what a server that echoes a token
+//! does). With `--stderr-noise` it writes a line to its standard error for every call (Veyra
+//! must keep that off the console).
+//!
+//! With `--http ADDR` (e.g. `127.0.0.1:0`) it serves streamable HTTP on `ADDR` instead, at
+//! `/mcp`, and prints `listening on http://HOST:PORT/mcp` first; when `DEMO_TOKEN` is set, a
+//! request without `Authorization: Bearer $DEMO_TOKEN` is refused (401):
+//!
+//! ```yaml
+//! tools:
+//!   mcp_allow: ["127.0.0.1:8931"]
+//!   mcp_servers:
+//!     - name: remote
+//!       url: http://127.0.0.1:8931/mcp
+//!       bearer_env: DEMO_TOKEN
+//! ```
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -91,6 +106,11 @@ fn tools() -> Vec<Tool> {
         Tool::new("hang", "Never answers.", nothing()),
         Tool::new("crash", "Ends the server mid-call.", nothing()),
         Tool::new("pid", "Says the server's process id.", nothing()),
+        Tool::new(
+            "authorization",
+            "Says the Authorization header the call came with.",
+            nothing(),
+        ),
     ]
 }
 
@@ -118,7 +138,7 @@ impl ServerHandler for Demo {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         if self.noisy {
@@ -143,6 +163,15 @@ impl ServerHandler for Demo {
             "hang" => std::future::pending().await,
             "crash" => std::process::exit(3),
             "pid" => text(std::process::id().to_string()),
+            "authorization" => text(
+                context
+                    .extensions
+                    .get::<http::request::Parts>()
+                    .and_then(|p| p.headers.get(http::header::AUTHORIZATION))
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("none")
+                    .to_string(),
+            ),
             other => Err(ErrorData::invalid_params(
                 format!("no tool named {other}"),
                 None,
@@ -157,7 +186,66 @@ pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
         noisy: std::env::args().any(|a| a == "--stderr-noise"),
         ..Demo::default()
     };
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(addr) = args
+        .iter()
+        .position(|a| a == "--http")
+        .and_then(|i| args.get(i + 1))
+    {
+        return serve_http(demo, addr).await;
+    }
     let service = demo.serve(rmcp::transport::stdio()).await?;
     service.waiting().await?;
     Ok(())
+}
+
+/// Serves `demo` over streamable HTTP on `addr` until killed.
+async fn serve_http(demo: Demo, addr: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::Write;
+
+    use http_body_util::BodyExt;
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+    use tower_service::Service;
+
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    println!("listening on http://{local}/mcp");
+    std::io::stdout().flush()?;
+    let token = std::env::var("DEMO_TOKEN").ok();
+    let service = StreamableHttpService::new(
+        move || Ok(demo.clone()),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let (service, token) = (service.clone(), token.clone());
+        tokio::spawn(async move {
+            let handle = hyper::service::service_fn(move |req: http::Request<_>| {
+                let (mut service, token) = (service.clone(), token.clone());
+                async move {
+                    let wanted = token.map(|t| format!("Bearer {t}"));
+                    let given = req
+                        .headers()
+                        .get(http::header::AUTHORIZATION)
+                        .and_then(|v| v.to_str().ok());
+                    if wanted.is_some() && wanted.as_deref() != given {
+                        let refusal =
+                            http_body_util::Full::new(bytes::Bytes::from_static(b"unauthorized"))
+                                .boxed();
+                        let mut response = http::Response::new(refusal);
+                        *response.status_mut() = http::StatusCode::UNAUTHORIZED;
+                        return Ok(response);
+                    }
+                    service.call(req).await
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), handle)
+                .await;
+        });
+    }
 }

@@ -9,7 +9,7 @@
 //!    [`limits`], which keeps numbers from outside from overflowing a clock and paces retries; [`fsread`], which
 //!    reads every file Veyra is handed as a bounded, regular file; [`fswrite`], which replaces
 //!    a host file whole; [`ephemeris`], where the planets are; [`duration`], the short form of
-//!    a duration;
+//!    a duration; [`web`], where every HTTP client starts (one TLS setup);
 //! 2. [`config`]; 3. [`logging`], [`events`]; 4. [`governance`]; 5. [`models`]; 6. [`tools`];
 //! 7. [`runtime`]; 8. [`error`] (the library's top-level error, converting each layer's own at
 //!    the edge); 9. [`core`], [`signals`] (the ones that close Veyra, for both front ends); 10. [`benchmarks`]; 11. [`service`] (one runtime serving many clients over a socket); 12. [`cli`], [`tui`] (the binary wires the one
@@ -36,6 +36,7 @@ pub const LAYERS: &[&[&str]] = &[
         "fswrite",
         "ephemeris",
         "duration",
+        "web",
     ],
     &["config"],
     &["logging", "events"],
@@ -72,6 +73,7 @@ pub mod service;
 pub mod signals;
 pub mod tools;
 pub mod tui;
+pub mod web;
 
 pub use crate::config::{VeyraConfig, load_config};
 pub use crate::core::{

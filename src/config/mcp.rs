@@ -1,5 +1,7 @@
-//! `tools.mcp_servers:` — Model Context Protocol servers whose tools Veyra offers, each started
-//! as a child process speaking MCP on its standard input and output.
+//! `tools.mcp_servers:` — Model Context Protocol servers whose tools Veyra offers: each either
+//! started as a child process speaking MCP on its standard input and output (`command`), or
+//! reached over streamable HTTP (`url`) on a host `tools.mcp_allow` lists — `https`, or plain
+//! `http` on this machine's loopback only, so a token never crosses a network in the clear.
 //!
 //! A server's environment is built, never inherited: the child gets the few variables a
 //! program needs to run ([`BASE_ENV`]), the `env` the entry sets, and the variables `env_pass`
@@ -31,8 +33,19 @@ pub struct McpServerConfig {
     /// The server's name in Veyra: its tools are `mcp:<name>:<tool>`. Lowercase letters,
     /// digits, `_` and `-`, 1 to 32 of them, starting with a letter or digit.
     pub name: String,
-    /// The program to start (a path, or a name looked up on `PATH`).
+    /// The program to start (a path, or a name looked up on `PATH`); or leave it out and give
+    /// `url`.
+    #[serde(default)]
     pub command: String,
+    /// The server's streamable-HTTP endpoint (`https://host/mcp`, or `http://127.0.0.1:PORT/…`
+    /// on this machine), on a host `tools.mcp_allow` lists; instead of `command`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// For a `url` server: the variable in Veyra's environment holding its token, sent as
+    /// `Authorization: Bearer …` (the token itself never sits in the configuration) and
+    /// scrubbed from what the server answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_env: Option<String>,
     /// Its arguments.
     #[serde(default)]
     pub args: Vec<String>,
@@ -99,8 +112,66 @@ fn is_var_name(name: &str) -> bool {
         && bytes.all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
-/// Checks every entry; `Err((key, message))` names the first bad value.
-pub(super) fn check(servers: &[McpServerConfig]) -> Result<(), (String, String)> {
+/// Why `url` may not be a server's endpoint under `allow` (`tools.mcp_allow`), if it may not.
+pub fn url_refusal(url: &str, allow: &[crate::config::AllowedHost]) -> Option<String> {
+    let parsed = match url::Url::parse(url) {
+        Ok(u) => u,
+        Err(e) => {
+            return Some(format!(
+                "'{}' is not a URL ({e}); write e.g. https://mcp.example.com/mcp",
+                crate::sanitize::quote(url)
+            ));
+        }
+    };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Some(
+            "carries credentials (user:password@); put the token in a variable and name it in \
+             bearer_env"
+                .into(),
+        );
+    }
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Some(
+                "is plain http to another machine, where its calls and token would cross the \
+                 network in the clear; use https (http is for 127.0.0.1, ::1 or localhost)"
+                    .into(),
+            );
+        }
+        other => {
+            return Some(format!(
+                "'{}:' is not an MCP transport; use https:// (or http:// on this machine)",
+                crate::sanitize::quote(other)
+            ));
+        }
+    }
+    if allow.iter().any(|a| a.admits(&parsed)) {
+        return None;
+    }
+    let host = parsed.host_str().unwrap_or_default();
+    let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
+    Some(format!(
+        "'{}{port}' is not on tools.mcp_allow (entries match exactly; one without a port allows \
+         the scheme's default port only); add '{}{port}' to reach it",
+        crate::sanitize::quote(host),
+        crate::sanitize::quote(host)
+    ))
+}
+
+/// Checks every entry, `url`s against `allow` (`tools.mcp_allow`, parsed); `Err((key,
+/// message))` names the first bad value.
+pub(super) fn check(
+    servers: &[McpServerConfig],
+    allow: &[crate::config::AllowedHost],
+) -> Result<(), (String, String)> {
     if servers.len() > MAX_MCP_SERVERS {
         return Err((
             "tools.mcp_servers".into(),
@@ -128,11 +199,58 @@ pub(super) fn check(servers: &[McpServerConfig]) -> Result<(), (String, String)>
                 format!("'{}' names two servers; each needs its own name", s.name),
             ));
         }
-        if s.command.trim().is_empty() || s.command.contains('\0') {
+        match &s.url {
+            Some(url) => {
+                if !s.command.is_empty() {
+                    return Err((
+                        key("url"),
+                        "is given with command; a server is started (command) or reached (url), \
+                         not both"
+                            .into(),
+                    ));
+                }
+                if !s.args.is_empty()
+                    || !s.env.is_empty()
+                    || !s.env_pass.is_empty()
+                    || s.cwd.is_some()
+                {
+                    return Err((
+                        key("url"),
+                        "is given with args, env, env_pass or cwd, which start a process; a url \
+                         server is reached, not started: leave them out"
+                            .into(),
+                    ));
+                }
+                if let Some(why) = url_refusal(url, allow) {
+                    return Err((key("url"), why));
+                }
+            }
+            None => {
+                if s.command.trim().is_empty() || s.command.contains('\0') {
+                    return Err((
+                        key("command"),
+                        "is empty; name the program that runs the server, e.g. npx or \
+                         /usr/bin/my-server, or give its url"
+                            .into(),
+                    ));
+                }
+                if s.bearer_env.is_some() {
+                    return Err((
+                        key("bearer_env"),
+                        "is for a url server; a started server gets its token through env_pass"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        if let Some(var) = s.bearer_env.as_deref().filter(|v| !is_var_name(v)) {
             return Err((
-                key("command"),
-                "is empty; name the program that runs the server, e.g. npx or /usr/bin/my-server"
-                    .into(),
+                key("bearer_env"),
+                format!(
+                    "'{}' is not a variable name; use letters, digits and '_', not starting \
+                     with a digit",
+                    crate::sanitize::quote(var)
+                ),
             ));
         }
         if s.args.iter().any(|a| a.contains('\0')) || s.env.values().any(|v| v.contains('\0')) {
@@ -198,6 +316,8 @@ mod tests {
         McpServerConfig {
             name: name.into(),
             command: "server".into(),
+            url: None,
+            bearer_env: None,
             args: Vec::new(),
             env: BTreeMap::new(),
             env_pass: Vec::new(),
@@ -209,8 +329,8 @@ mod tests {
 
     #[test]
     fn bad_entries_name_their_field() {
-        assert!(check(&[server("files"), server("git-tools")]).is_ok());
-        let key = |servers: &[McpServerConfig]| check(servers).unwrap_err().0;
+        assert!(check(&[server("files"), server("git-tools")], &[]).is_ok());
+        let key = |servers: &[McpServerConfig]| check(servers, &[]).unwrap_err().0;
         assert_eq!(key(&[server("Files")]), "tools.mcp_servers[0].name");
         assert_eq!(key(&[server("a:b")]), "tools.mcp_servers[0].name");
         assert_eq!(
@@ -229,6 +349,64 @@ mod tests {
         let mut s = server("x");
         s.env.insert("1X".into(), "v".into());
         assert_eq!(key(&[s]), "tools.mcp_servers[0].env");
+    }
+
+    fn remote(url: &str) -> McpServerConfig {
+        McpServerConfig {
+            command: String::new(),
+            url: Some(url.into()),
+            bearer_env: Some("DEMO_TOKEN".into()),
+            ..server("remote")
+        }
+    }
+
+    #[test]
+    fn a_url_server_is_on_an_allowed_host_and_https_off_this_machine() {
+        use crate::config::AllowedHost;
+        let allow: Vec<AllowedHost> = ["mcp.example.com", "127.0.0.1:8931", "[::1]:8931"]
+            .iter()
+            .map(|h| AllowedHost::parse(h).unwrap())
+            .collect();
+        let ok = |url: &str| check(&[remote(url)], &allow);
+        assert!(ok("https://mcp.example.com/mcp").is_ok());
+        assert!(ok("http://127.0.0.1:8931/mcp").is_ok());
+        assert!(ok("http://[::1]:8931/mcp").is_ok());
+        let refused = |url: &str| {
+            let (key, why) = ok(url).unwrap_err();
+            assert_eq!(key, "tools.mcp_servers[0].url", "{url}");
+            why
+        };
+        assert!(refused("http://mcp.example.com/mcp").contains("in the clear"));
+        assert!(refused("https://evil.example.com/mcp").contains("not on tools.mcp_allow"));
+        assert!(refused("https://mcp.example.com:8443/mcp").contains("not on tools.mcp_allow"));
+        assert!(refused("https://u:p@mcp.example.com/mcp").contains("credentials"));
+        assert!(refused("file:///etc/passwd").contains("not an MCP transport"));
+        assert!(refused("not a url").contains("not a URL"));
+        // Started or reached, not both; nothing that starts a process with a url.
+        let mut both = remote("https://mcp.example.com/mcp");
+        both.command = "server".into();
+        assert!(check(&[both], &allow).unwrap_err().1.contains("not both"));
+        let mut env = remote("https://mcp.example.com/mcp");
+        env.env_pass = vec!["HOME".into()];
+        assert!(
+            check(&[env], &allow)
+                .unwrap_err()
+                .1
+                .contains("reached, not started")
+        );
+        // A token variable is for url servers, and is a variable's name.
+        let mut started = server("x");
+        started.bearer_env = Some("TOKEN".into());
+        assert_eq!(
+            check(&[started], &allow).unwrap_err().0,
+            "tools.mcp_servers[0].bearer_env"
+        );
+        let mut bad = remote("https://mcp.example.com/mcp");
+        bad.bearer_env = Some("MY-TOKEN".into());
+        assert_eq!(
+            check(&[bad], &allow).unwrap_err().0,
+            "tools.mcp_servers[0].bearer_env"
+        );
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub(crate) use load::{explain_serde_message, read_file, yaml_error_parts};
 pub use logging::{LOG_LEVELS, LogFormat, LoggingConfig, RANGE_LOG_BYTES, RANGE_LOG_KEEP};
 pub use mcp::{
     BASE_ENV, MAX_MCP_SERVERS, McpServerConfig, RANGE_MCP_TIMEOUT_MS, is_mcp_tool_name,
-    is_server_name,
+    is_server_name, url_refusal as mcp_url_refusal,
 };
 pub use model::{
     MOCK_MODEL, MockConfig, MockFailure, MockFailureKind, MockRule, MockToolCall, MockTurn,

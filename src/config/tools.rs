@@ -42,6 +42,9 @@ pub struct ToolsConfig {
     /// MCP servers whose tools are offered as `mcp:<server>:<tool>`, each call through the
     /// same gate as the built-in tools (see [`super::McpServerConfig`]).
     pub mcp_servers: Vec<super::McpServerConfig>,
+    /// Hosts an MCP server's `url` may name: `host` or `host:port`, matched exactly (an entry
+    /// without a port allows the scheme's default port only). Empty: no `url` server.
+    pub mcp_allow: Vec<String>,
 }
 
 /// Which tools a model is offered.
@@ -227,6 +230,7 @@ impl Default for ToolsConfig {
             http_max_bytes: 1024 * 1024,
             http_timeout_ms: 10_000,
             mcp_servers: Vec::new(),
+            mcp_allow: Vec::new(),
         }
     }
 }
@@ -237,6 +241,14 @@ impl ToolsConfig {
         self.workspace
             .clone()
             .unwrap_or_else(|| super::data_dir().join("workspace"))
+    }
+
+    /// `tools.mcp_allow`, parsed (validation has checked every entry).
+    pub fn mcp_hosts(&self) -> Vec<AllowedHost> {
+        self.mcp_allow
+            .iter()
+            .filter_map(|e| AllowedHost::parse(e).ok())
+            .collect()
     }
 
     /// `tools.http_allow`, parsed (validation has checked every entry).
@@ -252,7 +264,14 @@ impl ToolsConfig {
     pub fn check(&self) -> Result<(), (String, String)> {
         self.check_limits()
             .map_err(|(key, message)| (key.to_string(), message))?;
-        super::mcp::check(&self.mcp_servers)
+        let mut allow = Vec::new();
+        for entry in &self.mcp_allow {
+            allow.push(
+                AllowedHost::parse(entry)
+                    .map_err(|message| ("tools.mcp_allow".to_string(), message))?,
+            );
+        }
+        super::mcp::check(&self.mcp_servers, &allow)
     }
 
     fn check_limits(&self) -> Result<(), (&'static str, String)> {

@@ -259,7 +259,7 @@ pub trait StreamParser {
 impl HttpClient {
     /// A client for `backend` with `model.timeout` and `model.retries`.
     pub(crate) fn new(backend: &str, config: &ModelConfig) -> Result<Self, ModelError> {
-        let client = reqwest::Client::builder()
+        let client = crate::web::client_builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("veyra/", env!("CARGO_PKG_VERSION")))
             .build()

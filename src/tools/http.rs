@@ -113,7 +113,7 @@ impl HttpGet {
                 Some(why) => attempt.error(RedirectRefused { to, why }),
             }
         });
-        let client = reqwest::Client::builder()
+        let client = crate::web::client_builder()
             .redirect(policy)
             .referer(false)
             .no_proxy()

@@ -120,6 +120,7 @@ impl McpHub {
     /// Every secret Veyra knows of when it starts is scrubbed from what they answer.
     pub fn new(config: &VeyraConfig, events: Arc<dyn EventSink>) -> Self {
         let model_key = config.model.api_key().ok().flatten().map(Arc::new);
+        let allow = config.tools.mcp_hosts();
         let servers = config
             .tools
             .mcp_servers
@@ -127,6 +128,7 @@ impl McpHub {
             .map(|c| {
                 Arc::new(Server::new(
                     c.clone(),
+                    allow.clone(),
                     Arc::new(Scrub {
                         secrets: secrets_of(c, model_key.clone()),
                     }),
@@ -293,10 +295,13 @@ fn split(name: &str) -> Option<(&str, &str)> {
 /// given in its environment by the configuration (`env`, and those `env_pass` passes) that is
 /// long enough to search for.
 fn secrets_of(config: &McpServerConfig, model_key: Option<Arc<Secret>>) -> Vec<Arc<Secret>> {
+    // A token is sent trimmed (`connect_url`): kept trimmed, so its echo is found.
     let passed = config
         .env_pass
         .iter()
-        .filter_map(|var| std::env::var(var).ok());
+        .chain(config.bearer_env.iter())
+        .filter_map(|var| std::env::var(var).ok())
+        .map(|v| v.trim().to_string());
     model_key
         .into_iter()
         .chain(

@@ -131,10 +131,7 @@ impl From<BenchNews> for BenchUpdate {
                 suite: Some(end),
                 error,
                 ..
-            } => BenchUpdate::SuiteEnded(match error {
-                None => Ok(*end),
-                Some(e) => Err(e),
-            }),
+            } => BenchUpdate::SuiteEnded(Some(end), error),
             BenchNews::Ended {
                 summary: Some(summary),
                 error: None,

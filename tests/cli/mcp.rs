@@ -61,7 +61,7 @@ fn an_mcp_servers_tools_are_listed_and_called_through_the_gate() {
         list.stdout
     );
     assert!(
-        list.stdout.contains("mcp demo: up (10 tools"),
+        list.stdout.contains("mcp demo: up (11 tools"),
         "{}",
         list.stdout
     );
@@ -218,5 +218,121 @@ fn health_reports_a_serving_runtimes_own_servers() {
         &unknown,
         2,
         &["on the runtime", "did you mean 'mcp:demo:echo'"],
+    );
+}
+
+/// The demo server on streamable HTTP at 127.0.0.1, wanting `token`; killed with the test.
+struct HttpDemo {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for HttpDemo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http_demo(token: &str) -> HttpDemo {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(demo_server())
+        .args(["--http", "127.0.0.1:0"])
+        .env("DEMO_TOKEN", token)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the demo server");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("its first line");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("the demo server said: {line}"))
+        .to_string();
+    HttpDemo { child, url }
+}
+
+#[test]
+fn a_url_server_gets_its_token_from_the_environment_and_never_shows_it() {
+    let token = "tok-Remote-Secret-0123456789abcdef";
+    let server = http_demo(token);
+    let port = server
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    let sb = Sandbox::new();
+    let config = sb.write(
+        "remote.yaml",
+        &format!(
+            "tools:\n  mcp_allow: ['127.0.0.1:{port}']\n  mcp_servers:\n    - name: remote\n      url: {}\n      bearer_env: REMOTE_MCP_TOKEN\n      timeout_ms: 5000\n",
+            server.url
+        ),
+    );
+    let with = |token: &str, args: &[&str]| {
+        let mut cmd = sb.cmd();
+        cmd.env("REMOTE_MCP_TOKEN", token)
+            .arg("--config")
+            .arg(&config)
+            .args(args);
+        run(cmd)
+    };
+    let health = with(token, &["health"]);
+    assert_eq!(health.code, Some(0), "{}{}", health.stdout, health.stderr);
+    assert!(
+        health.stdout.contains("mcp remote: up (11 tools"),
+        "{}",
+        health.stdout
+    );
+    let said = with(
+        token,
+        &[
+            "tools",
+            "invoke",
+            "mcp:remote:echo",
+            "--arg",
+            "text=over http",
+            "--yes",
+        ],
+    );
+    assert_eq!(said.code, Some(0), "{}", said.stderr);
+    assert!(said.stdout.contains("over http"), "{}", said.stdout);
+    // The server says back the header it got: the token never reaches the screen.
+    let echoed = with(
+        token,
+        &["tools", "invoke", "mcp:remote:authorization", "--yes"],
+    );
+    assert_eq!(echoed.code, Some(0), "{}", echoed.stderr);
+    assert!(!echoed.stdout.contains(token), "{}", echoed.stdout);
+    assert!(echoed.stdout.contains("[redacted]"), "{}", echoed.stdout);
+    // A wrong token: the server refuses the handshake; down, with a reason, and exit 1.
+    let wrong = "tok-Wrong-Secret-0123456789abcdef";
+    let health = with(wrong, &["health"]);
+    assert_eq!(health.code, Some(1), "{}{}", health.stdout, health.stderr);
+    assert!(
+        health.stdout.contains("mcp remote: down"),
+        "{}",
+        health.stdout
+    );
+    for text in [&health.stdout, &health.stderr] {
+        assert!(!text.contains(wrong) && !text.contains(token), "{text}");
+    }
+    // A host not on tools.mcp_allow is refused by the configuration, naming the key.
+    let elsewhere = sb.write(
+        "elsewhere.yaml",
+        "tools:\n  mcp_servers:\n    - name: remote\n      url: https://mcp.example.com/mcp\n",
+    );
+    let mut cmd = sb.cmd();
+    cmd.arg("--config").arg(&elsewhere).arg("health");
+    assert_error(
+        &run(cmd),
+        2,
+        &["tools.mcp_servers[0].url", "not on tools.mcp_allow"],
     );
 }

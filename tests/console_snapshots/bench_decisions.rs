@@ -245,7 +245,9 @@ fn a_suite_run_shows_its_own_score_never_a_v_score_80x24() {
     use veyra::service::bench::{Began, SampleNews, SuiteBegan, SuiteEnded};
     use veyra::tui::app::{BenchUpdate, Pane};
     let mut app = busy_app();
-    // Begun by `veyra bench --suite` in another shell, on the runtime this console attached to.
+    let began = app.now();
+    // Begun by `veyra bench --suite` in another shell, on the runtime this console attached
+    // to, five seconds before this console heard of it: its time counts from then.
     app.apply_bench(BenchUpdate::Began(Began {
         number: 3,
         resumed: None,
@@ -258,7 +260,7 @@ fn a_suite_run_shows_its_own_score_never_a_v_score_80x24() {
         backend: "mock".into(),
         model: "veyra-mock-1".into(),
         by: "pid 4242 (unix)".into(),
-        at: t0(),
+        at: began - chrono::Duration::seconds(5),
         suite: Some(SuiteBegan {
             run: "20261126-120000-5u17e001".into(),
             name: "arith\u{1b}[31metic".into(),
@@ -286,7 +288,6 @@ fn a_suite_run_shows_its_own_score_never_a_v_score_80x24() {
     app.show_pane(Pane::Benchmarks);
     app.set_zoom(true);
     app.clear_flash();
-    let began = app.now();
     app.tick(began + chrono::Duration::seconds(10));
     let theme = Theme::from(app.current_theme().unwrap());
     let terminal = draw(&mut app, 80, 24);
@@ -317,25 +318,28 @@ fn a_suite_run_shows_its_own_score_never_a_v_score_80x24() {
             latency_ms: 1,
         })
         .collect();
-    app.apply_bench(BenchUpdate::SuiteEnded(Ok(SuiteEnded {
-        run: SuiteRunInfo {
-            id: "20261126-120000-5u17e001".into(),
-            created_at: t0(),
-            finished_at: Some(t0()),
-            status: RunStatus::Complete,
-            name: "arithmetic".into(),
-            version: "1".into(),
-            digest: String::new(),
-            source: "configs/suites/arithmetic.yaml".into(),
-            map: String::new(),
-            total: 12,
-            backend: "mock".into(),
-            model: "veyra-mock-1".into(),
-            config_hash: String::new(),
-            veyra_version: String::new(),
-        },
-        summary: summarize(&results, 12),
-    })));
+    app.apply_bench(BenchUpdate::SuiteEnded(
+        Some(Box::new(SuiteEnded {
+            run: SuiteRunInfo {
+                id: "20261126-120000-5u17e001".into(),
+                created_at: t0(),
+                finished_at: Some(t0()),
+                status: RunStatus::Complete,
+                name: "arithmetic".into(),
+                version: "1".into(),
+                digest: String::new(),
+                source: "configs/suites/arithmetic.yaml".into(),
+                map: String::new(),
+                total: 12,
+                backend: "mock".into(),
+                model: "veyra-mock-1".into(),
+                config_hash: String::new(),
+                veyra_version: String::new(),
+            },
+            summary: summarize(&results, 12),
+        })),
+        None,
+    ));
     app.tick(began + chrono::Duration::seconds(24));
     app.clear_flash();
     let terminal = draw(&mut app, 80, 24);
@@ -344,6 +348,6 @@ fn a_suite_run_shows_its_own_score_never_a_v_score_80x24() {
     assert!(screen.contains("score 0.667 ±"), "{screen}");
     assert!(!screen.contains("samples so far"), "{screen}");
     assert!(screen.contains("12/12"), "{screen}");
-    assert!(screen.contains("10s elapsed"), "{screen}");
+    assert!(screen.contains("15s elapsed"), "{screen}");
     insta::assert_snapshot!(terminal.backend());
 }

@@ -31,9 +31,19 @@ pub fn open_run(
                 suite,
                 Some(usize::try_from(found.total).unwrap_or(usize::MAX)),
             )?;
+            // A stored result counts only for the sample at its place with its id (a damaged
+            // store's other rows are not results of this run).
+            let total = usize::try_from(found.total).unwrap_or(usize::MAX);
             let earlier = store
                 .suite_samples(&found.id)?
                 .into_iter()
+                .filter(|s| {
+                    s.ord < total
+                        && suite
+                            .samples
+                            .get(s.ord)
+                            .is_some_and(|sample| sample.id == s.result.id)
+                })
                 .map(|s| (s.ord, s.result))
                 .collect::<Vec<_>>();
             store.reopen_suite_run(&found.id)?;

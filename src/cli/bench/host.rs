@@ -80,7 +80,7 @@ impl Host {
         upload: impl FnOnce() -> SuiteUpload,
     ) -> Result<Began, VeyraError> {
         match self {
-            Host::Here { runs, .. } => runs.start_suite(job, None, true).map_err(VeyraError::Usage),
+            Host::Here { runs, .. } => runs.start_suite(job, None, true),
             Host::Attached { client, .. } => {
                 let upload = upload();
                 // One line carries the request: refused here, saying what to do, rather than

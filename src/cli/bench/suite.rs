@@ -53,6 +53,13 @@ pub(super) async fn suite_run(
     // Listen for Ctrl-C (and SIGTERM, SIGHUP) before anything runs, so no signal slips past.
     let signals = crate::signals::StopSignals::install()?;
     let db = bench_store::default_path(&loaded.config);
+    // An audit trail in memory (the demo's) keeps its runs in memory too: nothing to resume.
+    let unkept = crate::service::bench::unkept(&loaded.config);
+    if let (Some(why), Some(_)) = (unkept, &args.resume) {
+        return Err(VeyraError::Usage(format!(
+            "{why}; there is no suite run to resume"
+        )));
+    }
     if args.resume.is_some() && !db.exists() {
         return Err(VeyraError::Usage(format!(
             "no suite runs to resume: {} does not exist yet",
@@ -179,14 +186,21 @@ pub(super) async fn suite_run(
         print_all(&format!("run {}\n{}", info.id, table(&report)))?;
     }
     if !report.complete {
-        eprintln!(
-            "veyra: the suite run was cancelled after {} of {} samples; finish it with \
-             `veyra bench --suite {} --resume {}`",
-            report.summary.n,
-            report.summary.total,
-            crate::sanitize::sanitize_line(&shown),
-            info.id
-        );
+        match unkept {
+            Some(why) => eprintln!(
+                "veyra: the suite run was cancelled after {} of {} samples; {why}, so it cannot \
+                 be resumed",
+                report.summary.n, report.summary.total
+            ),
+            None => eprintln!(
+                "veyra: the suite run was cancelled after {} of {} samples; finish it with \
+                 `veyra bench --suite {} --resume {}`",
+                report.summary.n,
+                report.summary.total,
+                crate::sanitize::sanitize_line(&shown),
+                info.id
+            ),
+        }
         return Ok(match stopped_by.get() {
             Some(signal) if *signal != StopSignal::Interrupt => signal.exit_code(),
             _ => ExitCode::Runtime,

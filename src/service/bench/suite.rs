@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Began, BenchHost, BenchNews};
 use crate::benchmarks::Difficulty;
-use crate::benchmarks::store::{RunStatus, StoredSample, SuiteRunInfo};
+use crate::benchmarks::store::{BenchStore, RunStatus, StoredSample, SuiteRunInfo};
 use crate::benchmarks::suite::{self, SampleResult, Suite, SuiteRun, SuiteSummary};
 use crate::core::Caller;
+use crate::error::VeyraError;
 
 /// The suite a run runs, as [`Began::suite`] says it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -91,24 +92,28 @@ pub struct SuiteJob {
     pub count: Option<usize>,
 }
 
+/// Most finished samples committed in one transaction (as the families' runner batches).
+const MAX_BATCH: usize = 64;
+
 impl BenchHost {
     /// Starts a run of `job`'s suite (or finishes its stored run), as [`BenchHost::start`]
     /// does a family run: `by` asked (`None`: the hosting process's operator); `headless` for
-    /// a run whose asker watches only it. Every sample is kept in `bench.db` as it finishes;
-    /// a store that fails stops the run (what is not kept would be run again). An error says
-    /// why nothing started.
+    /// a run whose asker watches only it. Samples are kept in `bench.db` as they finish,
+    /// committed in batches off the async threads, and told once kept; a store that fails
+    /// stops the run (what is not kept would be run again). An error says why nothing started
+    /// (a usage error for a suite or run that does not fit, else the store's).
     pub fn start_suite(
         &self,
         job: SuiteJob,
         by: Option<Caller>,
         headless: bool,
-    ) -> Result<Began, String> {
-        let (mut current, number, who) = self.free_slot(by.as_ref())?;
+    ) -> Result<Began, VeyraError> {
+        let (mut current, number, who) = self.free_slot(by.as_ref()).map_err(VeyraError::Usage)?;
         // A new run that cannot run is refused before the store is even made.
         if job.resume.is_none() {
-            suite::run::check(&self.core, &job.suite, job.count).map_err(|e| e.to_string())?;
+            suite::run::check(&self.core, &job.suite, job.count)?;
         }
-        let store = self.store()?;
+        let store = self.store().map_err(VeyraError::Runtime)?;
         let (info, earlier) = suite::kept::open_run(
             &store,
             &self.core,
@@ -117,8 +122,7 @@ impl BenchHost {
             &job.map,
             job.resume.as_deref(),
             job.count,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let total = usize::try_from(info.total).unwrap_or(usize::MAX);
         let began = Began {
             number,
@@ -151,42 +155,27 @@ impl BenchHost {
         let tripwire = self.tripwire.clone();
         let caller = by;
         self.launch(&mut current, began, who, move |token, publish| async move {
-            let mut lost: Option<String> = None;
-            let mut done = earlier.len();
-            let id = info.id.clone();
+            // Whatever happens from here, the run never stays `running` in the store.
+            let guard = Unfinished {
+                store: Arc::clone(&store),
+                run: info.id.clone(),
+                total,
+            };
+            let (tx, rx) = std::sync::mpsc::channel::<(usize, SampleResult)>();
+            let writer = {
+                let (store, id, token) = (Arc::clone(&store), info.id.clone(), token.clone());
+                let done = earlier.len();
+                tokio::task::spawn_blocking(move || {
+                    write_samples(&store, &id, rx, done, total, &token, &*publish)
+                })
+            };
             let mut progress = |index: usize, r: &SampleResult| {
                 // After a cassette stopped the run, what fails is the cassette's miss, not the
                 // model: nothing from then on is kept as a score.
                 if tripwire.as_ref().is_some_and(|t| t.tripped().is_some()) {
                     return;
                 }
-                if lost.is_some() {
-                    return;
-                }
-                let kept = store.record_samples(
-                    &id,
-                    &[StoredSample {
-                        ord: index,
-                        result: r.clone(),
-                    }],
-                );
-                if let Err(e) = kept {
-                    lost = Some(format!("the suite run stopped: {e}"));
-                    token.cancel();
-                    return;
-                }
-                done += 1;
-                publish(&BenchNews::Sample {
-                    sample: SampleNews {
-                        index,
-                        id: r.id.clone(),
-                        score: r.score,
-                        reason: r.reason.clone(),
-                        failed: r.error.is_some(),
-                        done,
-                        total,
-                    },
-                });
+                let _ = tx.send((index, r.clone()));
             };
             let report = suite::resume_suite(
                 &core,
@@ -202,33 +191,50 @@ impl BenchHost {
                 &mut progress,
             )
             .await;
+            drop(tx);
+            let lost = match writer.await {
+                Ok(lost) => lost,
+                Err(e) => Some(format!("the suite run's writer stopped: {e}")),
+            };
             let tripped = tripwire.as_ref().is_some_and(|t| t.tripped().is_some());
             let complete = matches!(&report, Ok(r) if r.complete) && lost.is_none() && !tripped;
-            // Summed over what the store kept: a run that stopped is left cancelled (resumable),
-            // never `running`.
-            let kept = suite::kept::stored_report(&store, &info);
-            let summary = match (&kept, &report) {
-                (Ok(kept), _) => kept.summary.clone(),
-                (Err(_), Ok(report)) => report.summary.clone(),
-                (Err(_), Err(_)) => suite::summarize(&[], total),
+            // Summed over what the store kept: a run that stopped is left cancelled (resumable).
+            // The guard goes with the end: it stands until the end is kept, and never after.
+            let (store_end, id) = (Arc::clone(&store), info.id.clone());
+            let fallback = report.as_ref().ok().map(|r| r.summary.clone());
+            let ended = tokio::task::spawn_blocking(move || {
+                let mut guard = guard;
+                let kept = suite::kept::stored_report(&store_end, &info);
+                // A run whose results could not be read back is never called complete.
+                let (summary, complete) = match (&kept, fallback) {
+                    (Ok(kept), _) => (kept.summary.clone(), complete),
+                    (Err(_), Some(summary)) => (summary, false),
+                    (Err(_), None) => (suite::summarize(&[], total), false),
+                };
+                let status = if complete {
+                    RunStatus::Complete
+                } else {
+                    RunStatus::Cancelled
+                };
+                let finished = store_end.finish_suite_run(&id, status, &summary);
+                guard.total = 0;
+                let run = store_end
+                    .suite_run(&id)
+                    .ok()
+                    .flatten()
+                    .map_or(info, |(run, _)| run);
+                (run, summary, finished)
+            })
+            .await;
+            let Ok((run, summary, finished)) = ended else {
+                return BenchNews::ended_with("the suite run's end could not be kept".into());
             };
-            let status = if complete {
-                RunStatus::Complete
-            } else {
-                RunStatus::Cancelled
-            };
-            let finished = store.finish_suite_run(&info.id, status, &summary);
             let error = match (report, lost, finished) {
                 (_, Some(lost), _) => Some(lost),
                 (Err(e), None, _) => Some(e.to_string()),
                 (Ok(_), None, Err(e)) => Some(format!("the suite run's end was not kept: {e}")),
                 (Ok(_), None, Ok(())) => None,
             };
-            let run = store
-                .suite_run(&info.id)
-                .ok()
-                .flatten()
-                .map_or(info, |(run, _)| run);
             BenchNews::Ended {
                 run: None,
                 summary: None,
@@ -236,5 +242,87 @@ impl BenchHost {
                 suite: Some(Box::new(SuiteEnded { run, summary })),
             }
         })
+        .map_err(VeyraError::Usage)
+    }
+}
+
+/// Commits samples as they come, at most [`MAX_BATCH`] a transaction, telling each once it
+/// is kept; on a store failure it cancels the run (`token`) and keeps nothing more. Why the
+/// run lost samples, when it did.
+fn write_samples(
+    store: &BenchStore,
+    id: &str,
+    rx: std::sync::mpsc::Receiver<(usize, SampleResult)>,
+    mut done: usize,
+    total: usize,
+    token: &tokio_util::sync::CancellationToken,
+    publish: &(dyn Fn(&BenchNews) + Send + Sync),
+) -> Option<String> {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let rows: Vec<StoredSample> = batch
+            .iter()
+            .map(|(ord, result)| StoredSample {
+                ord: *ord,
+                result: result.clone(),
+            })
+            .collect();
+        if let Err(e) = store.record_samples(id, &rows) {
+            token.cancel();
+            return Some(format!("the suite run stopped: {e}"));
+        }
+        for (index, r) in batch {
+            done += 1;
+            publish(&BenchNews::Sample {
+                sample: SampleNews {
+                    index,
+                    id: r.id,
+                    score: r.score,
+                    reason: r.reason,
+                    failed: r.error.is_some(),
+                    done,
+                    total,
+                },
+            });
+        }
+    }
+    None
+}
+
+/// A suite run not yet finished in the store: dropped before its end was kept (a panic, a
+/// runtime closing), it marks the run cancelled over what was kept, so `--resume` finds it.
+struct Unfinished {
+    store: Arc<BenchStore>,
+    run: String,
+    /// Samples in all; 0 once the run's end was kept.
+    total: usize,
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if self.total == 0 {
+            return;
+        }
+        let kept: Vec<SampleResult> = self
+            .store
+            .suite_samples(&self.run)
+            .map(|v| {
+                v.into_iter()
+                    .filter(|s| s.ord < self.total)
+                    .map(|s| s.result)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let _ = self.store.finish_suite_run(
+            &self.run,
+            RunStatus::Cancelled,
+            &suite::summarize(&kept, self.total),
+        );
     }
 }

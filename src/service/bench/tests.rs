@@ -388,7 +388,10 @@ async fn a_suite_runs_in_the_run_slot_kept_as_it_goes_cancelled_and_resumed_with
     let refused = host
         .start_suite(job(&changed, Some(label.run.clone())), None, false)
         .unwrap_err();
-    assert!(refused.contains("changed suite is a new run"), "{refused}");
+    assert!(
+        refused.to_string().contains("changed suite is a new run"),
+        "{refused}"
+    );
     // Resumed: only the samples it lacks run, and it completes.
     let resumed = host
         .start_suite(job(&suite, Some("last".into())), None, false)
@@ -483,6 +486,38 @@ async fn a_client_sends_a_suite_the_runtime_checks_runs_and_tells_every_console(
         .await
         .unwrap_err();
     assert!(reply.message.contains("at least 1"), "{}", reply.message);
+    // A file name with control characters, or one of megabytes, is refused before the text is
+    // read; so is a count for a resumed run (it keeps its own samples).
+    for source in [
+        "sums\u{1b}[2J.yaml".to_string(),
+        format!("{}.yaml", "x".repeat(5000)),
+    ] {
+        let refused = client
+            .request(Request::BenchSuite {
+                suite: upload(good, &source),
+                resume: None,
+                follow: true,
+            })
+            .await
+            .unwrap_err();
+        assert!(refused.message.contains("file name"), "{}", refused.message);
+    }
+    let refused = client
+        .request(Request::BenchSuite {
+            suite: SuiteUpload {
+                count: Some(1),
+                ..upload(good, "sums.yaml")
+            },
+            resume: Some("last".into()),
+            follow: true,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        refused.message.contains("count is for a new run"),
+        "{}",
+        refused.message
+    );
     let reply = client
         .request(Request::BenchSuite {
             suite: upload(good, "sums.yaml"),

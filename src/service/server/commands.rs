@@ -18,6 +18,9 @@ use crate::service::protocol::{self, Reply, Request, RpcError, ServerMessage};
 /// 20 MB of news at most): a client that reads at all keeps far closer than that.
 const FOLLOWED_NEWS: usize = 65_536;
 
+/// Longest file name (and `map`) a client's suite may come with, in bytes.
+const MAX_SUITE_NAME: usize = 4096;
+
 /// What a client follows: its own prompts (cancelled when it leaves), and whether it follows
 /// the benchmark run (cancelled likewise).
 #[derive(Debug, Default)]
@@ -232,6 +235,7 @@ pub(super) async fn request(
                     shared
                         .bench
                         .start(&request, resume.as_deref(), Some(caller.clone()), true)
+                        .map_err(usage)
                 };
                 follow_bench(shared, caller, id, start, control, &follows.bench).await;
                 return;
@@ -252,12 +256,22 @@ pub(super) async fn request(
                 Err(usage(
                     "follow is for a session without events (its news would come twice)".into(),
                 ))
+            } else if shared.bench.running() {
+                // Refused before the file is even read: one run at a time.
+                Err(usage(
+                    "a benchmark run is already going; cancel it first, or wait for its end".into(),
+                ))
             } else {
                 match suite_job(suite, resume).await {
                     Err(e) => Err(e),
                     Ok(job) if follow => {
                         let by = Some(caller.clone());
-                        let start = || shared.bench.start_suite(job, by, true);
+                        let start = || {
+                            shared
+                                .bench
+                                .start_suite(job, by, true)
+                                .map_err(|e| rpc_error(&e))
+                        };
                         follow_bench(shared, caller, id, start, control, &follows.bench).await;
                         return;
                     }
@@ -265,7 +279,7 @@ pub(super) async fn request(
                         .bench
                         .start_suite(job, Some(caller.clone()), false)
                         .map(|began| Reply::BenchStarted { began })
-                        .map_err(usage),
+                        .map_err(|e| rpc_error(&e)),
                 }
             }
         }
@@ -313,7 +327,40 @@ async fn suite_job(
     resume: Option<String>,
 ) -> Result<crate::service::bench::SuiteJob, RpcError> {
     use crate::benchmarks::suite::{FieldMap, format};
+    if upload.source.len() > MAX_SUITE_NAME
+        || upload.source.chars().any(char::is_control)
+        || upload.source.trim().is_empty()
+    {
+        return Err(usage(format!(
+            "the suite's file name must be 1 to {MAX_SUITE_NAME} bytes without control \
+             characters"
+        )));
+    }
+    if upload
+        .map
+        .as_ref()
+        .is_some_and(|m| m.len() > MAX_SUITE_NAME)
+    {
+        return Err(usage(format!("map is longer than {MAX_SUITE_NAME} bytes")));
+    }
+    if upload.count.is_some() && resume.is_some() {
+        return Err(usage(
+            "count is for a new run; a resumed run keeps its own samples".into(),
+        ));
+    }
+    // One suite read at a time, however many clients send one (each may be megabytes): the
+    // permit goes with the reading itself, so a client that leaves mid-way frees nothing early.
+    static READING: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> =
+        std::sync::LazyLock::new(|| std::sync::Arc::new(tokio::sync::Semaphore::new(1)));
+    let reading = std::sync::Arc::clone(&READING)
+        .acquire_owned()
+        .await
+        .map_err(|e| RpcError {
+            kind: "runtime".into(),
+            message: format!("reading the suite: {e}"),
+        })?;
     tokio::task::spawn_blocking(move || {
+        let _reading = reading;
         if upload.count == Some(0) {
             return Err(usage("count must be at least 1".into()));
         }
@@ -386,7 +433,7 @@ async fn follow_bench(
     shared: &Shared,
     caller: &Caller,
     id: u64,
-    start: impl FnOnce() -> Result<crate::service::bench::Began, String>,
+    start: impl FnOnce() -> Result<crate::service::bench::Began, RpcError>,
     control: &mpsc::Sender<String>,
     following: &Mutex<Option<u64>>,
 ) {
@@ -397,7 +444,7 @@ async fn follow_bench(
     let began = match start() {
         Ok(began) => began,
         Err(e) => {
-            let _ = control.send(response(id, Err(usage(e)))).await;
+            let _ = control.send(response(id, Err(e))).await;
             return;
         }
     };
@@ -438,7 +485,8 @@ async fn follow_bench(
             .send(protocol::line(&ServerMessage::Closing {
                 reason: format!(
                     "this client fell more than {FOLLOWED_NEWS} benchmark news behind; its run \
-                     {number} was cancelled (finish it with `veyra bench --resume`)"
+                     {number} was cancelled (finish it with `veyra bench --resume RUN`, or \
+                     `veyra bench --suite FILE --resume RUN` for a suite)"
                 ),
             }))
             .await;

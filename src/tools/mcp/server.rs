@@ -33,6 +33,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(60);
 const STABLE: Duration = Duration::from_secs(60);
 /// Longest message line a server may send (a longer one is dropped unread).
 const MAX_LINE: usize = 4 * 1024 * 1024;
+/// How often a `url` server is pinged to learn that it went away between calls.
+const HEARTBEAT: Duration = Duration::from_secs(10);
 /// Pages of a tool listing read at most (a server that pages forever is cut off).
 const MAX_PAGES: usize = 16;
 /// Lines of a server's standard error kept for `health` and the reason it went down.
@@ -46,6 +48,9 @@ const STDERR_CHARS: usize = 300;
 struct Conn {
     peer: Peer<RoleClient>,
     hung: CancellationToken,
+    /// This start's own too: a call whose transport failed cancels it (a `url` server that
+    /// went away leaves no process to exit and may leave its client's loop waiting).
+    lost: CancellationToken,
 }
 
 struct Inner {
@@ -66,6 +71,8 @@ struct Inner {
 /// See the module docs.
 pub(super) struct Server {
     config: McpServerConfig,
+    /// `tools.mcp_allow`: the hosts a `url` server may be on.
+    allow: Vec<crate::config::AllowedHost>,
     scrub: Arc<Scrub>,
     events: Arc<dyn EventSink>,
     inner: Mutex<Inner>,
@@ -76,11 +83,13 @@ pub(super) struct Server {
 impl Server {
     pub(super) fn new(
         config: McpServerConfig,
+        allow: Vec<crate::config::AllowedHost>,
         scrub: Arc<Scrub>,
         events: Arc<dyn EventSink>,
     ) -> Self {
         Server {
             config,
+            allow,
             scrub,
             events,
             inner: Mutex::new(Inner {
@@ -305,26 +314,90 @@ impl Remote for Server {
                 "mcp server '{name}' refused the call: {}",
                 self.shown(&e.message)
             ))),
-            Ok(Err(e)) => Err(ToolError::Failed(format!(
-                "mcp server '{name}' is down: the call got no answer ({}); it may have acted",
-                self.shown(&e.to_string())
-            ))),
+            Ok(Err(e)) => {
+                // The connection itself is gone: this start is over, the supervisor starts the
+                // next. Any other failure (an HTTP status, a reply too large or malformed) is
+                // this call's alone; a server gone quiet is found by its heartbeat.
+                if matches!(e, ServiceError::TransportClosed) {
+                    conn.lost.cancel();
+                }
+                Err(ToolError::Failed(format!(
+                    "mcp server '{name}' is down: the call got no answer ({}); it may have acted",
+                    self.shown(&without_type_names(&e.to_string()))
+                )))
+            }
             Ok(Ok(result)) => Ok(result),
         }
     }
 }
 
-/// A started server: its process (and its process group), its connection, its tools.
+/// A started server: its process (and its process group) when Veyra started one, its
+/// connection, its tools.
 struct Live {
-    child: tokio::process::Child,
-    /// Kills the whole group when the start ends, however it ends.
-    group: GroupKill,
+    process: Option<Process>,
     peer: Peer<RoleClient>,
+    /// Ends the connection's loop (for a `url` server, its session: nothing else would).
+    end: rmcp::service::RunningServiceCancellationToken,
     /// Cancelled when the connection's loop ends (the server closed its output, or the
     /// transport failed) while the process may still run.
     closed: CancellationToken,
     tools: Vec<rmcp::model::Tool>,
     note: Option<String>,
+}
+
+/// A server's process, started by Veyra.
+struct Process {
+    child: tokio::process::Child,
+    /// Kills the whole group when the start ends, however it ends.
+    group: GroupKill,
+}
+
+impl Live {
+    /// Why the server went, once it does: its process ended; or, for a `url` server (no
+    /// process to watch, and a client that only learns of a dead server when it next sends),
+    /// it did not answer a ping — one every [`HEARTBEAT`], each given `limit`.
+    async fn exited(&mut self, limit: Duration) -> String {
+        match &mut self.process {
+            Some(p) => match p.child.wait().await {
+                Ok(s) => format!("it exited ({s})"),
+                Err(e) => format!("its process could not be watched: {e}"),
+            },
+            None => {
+                // Two misses in a row, a second apart, make it gone: one lost ping is not a
+                // dead server. An error answer is an answer.
+                let mut missed: Option<String> = None;
+                loop {
+                    let wait = if missed.is_some() {
+                        Duration::from_secs(1)
+                    } else {
+                        HEARTBEAT
+                    };
+                    tokio::time::sleep(wait).await;
+                    let ping = rmcp::model::ClientRequest::PingRequest(Default::default());
+                    let why = match tokio::time::timeout(limit, self.peer.send_request(ping)).await
+                    {
+                        Ok(Ok(_) | Err(ServiceError::McpError(_))) => None,
+                        Ok(Err(e)) => Some(format!(
+                            "it did not answer a ping ({})",
+                            without_type_names(&e.to_string())
+                        )),
+                        Err(_) => Some(format!(
+                            "it did not answer a ping within {} ms",
+                            limit.as_millis()
+                        )),
+                    };
+                    match (why, missed.take()) {
+                        (Some(why), Some(_)) => return why,
+                        (why, _) => missed = why,
+                    }
+                }
+            }
+        }
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.process.as_ref().and_then(|p| p.child.id())
+    }
 }
 
 /// The server's process group, killed on drop: a server started through a wrapper (`npx`,
@@ -362,21 +435,22 @@ pub(super) async fn supervise(server: Arc<Server>, shutdown: CancellationToken) 
             Ok(Err(reason)) => reason,
             Ok(Ok(mut live)) => {
                 let up = Instant::now();
-                let pid = live.child.id();
-                let hung = install(&server, &live);
+                let pid = live.pid();
+                let (hung, lost) = install(&server, &live);
                 server.set(McpState::Up, pid, live.note.take());
                 server.tried.send_modify(|n| *n += 1);
+                let closed = live.closed.clone();
                 let reason = tokio::select! {
-                    status = live.child.wait() => match status {
-                        Ok(s) => format!("it exited ({s})"),
-                        Err(e) => format!("its process could not be watched: {e}"),
-                    },
+                    reason = live.exited(limit) => reason,
                     () = hung.cancelled() => format!(
                         "a call got no answer within {} ms, so it was stopped as hung",
                         server.config.timeout_ms
                     ),
-                    () = live.closed.cancelled() => {
+                    () = closed.cancelled() => {
                         "it closed the connection".to_string()
+                    }
+                    () = lost.cancelled() => {
+                        "a call got no answer (its connection failed)".to_string()
                     }
                     () = shutdown.cancelled() => {
                         server.lock().conn = None;
@@ -404,8 +478,9 @@ pub(super) async fn supervise(server: Arc<Server>, shutdown: CancellationToken) 
     }
 }
 
-/// Registers a fresh start's tools and connection; returns the start's `hung` token.
-fn install(server: &Arc<Server>, live: &Live) -> CancellationToken {
+/// Registers a fresh start's tools and connection; returns the start's `hung` and `lost`
+/// tokens.
+fn install(server: &Arc<Server>, live: &Live) -> (CancellationToken, CancellationToken) {
     let mut tools = BTreeMap::new();
     let mut skipped = Vec::new();
     let mut budget = super::tool::Budget::default();
@@ -421,182 +496,27 @@ fn install(server: &Arc<Server>, live: &Live) -> CancellationToken {
     for why in &skipped {
         tracing::warn!(server = %name, "mcp server '{name}': {why}");
     }
-    let hung = CancellationToken::new();
+    let (hung, lost) = (CancellationToken::new(), CancellationToken::new());
     let mut g = server.lock();
     g.tools = tools;
     g.conn = Some(Conn {
         peer: live.peer.clone(),
         hung: hung.clone(),
+        lost: lost.clone(),
     });
-    hung
+    (hung, lost)
 }
 
-/// Ends a start: the process group killed, the process reaped, the connection closed.
+/// Ends a start: the connection closed, the process group killed, the process reaped.
 async fn stop(live: Live) {
-    let Live {
-        mut child, group, ..
-    } = live;
-    drop(group);
-    let _ = child.start_kill();
-    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-}
-
-/// Starts the server's process with the environment built for it, completes the handshake,
-/// and lists its tools.
-async fn connect(server: &Arc<Server>) -> Result<Live, String> {
-    let c = &server.config;
-    let mut cmd = tokio::process::Command::new(&c.command);
-    cmd.args(&c.args).env_clear();
-    for var in BASE_ENV
-        .iter()
-        .copied()
-        .chain(c.env_pass.iter().map(String::as_str))
-    {
-        if let Some(value) = std::env::var_os(var) {
-            cmd.env(var, value);
-        }
-    }
-    cmd.envs(&c.env)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        // Its own process group: a Ctrl-C at the console is Veyra's to handle, not the server's.
-        .process_group(0);
-    if let Some(dir) = &c.cwd {
-        cmd.current_dir(dir);
-    }
-    let mut child = cmd.spawn().map_err(|e| {
-        format!(
-            "it could not be started ('{}': {e})",
-            sanitize::quote(&c.command)
-        )
-    })?;
-    // Its pid is its group's id (`process_group(0)`); from here the group dies with the start.
-    let group = GroupKill(
-        child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .and_then(rustix::process::Pid::from_raw),
-    );
-    let (Some(stdout), Some(stdin), Some(stderr)) =
-        (child.stdout.take(), child.stdin.take(), child.stderr.take())
-    else {
-        return Err("its standard streams could not be opened".into());
-    };
-    server.lock().stderr.clear();
-    tokio::spawn(read_stderr(Arc::downgrade(server), stderr));
-    let transport =
-        AsyncRwTransport::<RoleClient, _, _>::new(stdout, stdin).with_max_line_length(MAX_LINE);
-    let info = ClientConfig::new(
-        ClientCapabilities::default(),
-        Implementation::new("veyra", env!("CARGO_PKG_VERSION")),
-    );
-    let service = info
-        .serve(transport)
-        .await
-        .map_err(|e| format!("it did not complete the MCP handshake: {e}"))?;
-    let (tools, note) = list_tools(&service).await?;
-    let peer = service.peer().clone();
-    // The connection's loop is watched on its own: it can end while the process runs on.
-    let closed = CancellationToken::new();
-    let watch = closed.clone();
-    tokio::spawn(async move {
-        let _ = service.waiting().await;
-        watch.cancel();
-    });
-    Ok(Live {
-        child,
-        group,
-        peer,
-        closed,
-        tools,
-        note,
-    })
-}
-
-/// Every tool the server lists, page by page, at most [`MAX_TOOLS`] from at most
-/// [`MAX_PAGES`] pages; the note says what was left out.
-async fn list_tools(
-    service: &RunningService<RoleClient, ClientConfig>,
-) -> Result<(Vec<rmcp::model::Tool>, Option<String>), String> {
-    let mut tools = Vec::new();
-    let mut cursor: Option<String> = None;
-    for page in 0..MAX_PAGES {
-        let params = cursor
-            .take()
-            .map(|c| PaginatedRequestParams::default().with_cursor(Some(c)));
-        let listed = match service.list_tools(params).await {
-            Ok(listed) => listed,
-            // A server with no tools capability answers "method not found": it offers none.
-            Err(ServiceError::McpError(e)) if page == 0 && e.code.0 == -32601 => {
-                return Ok((Vec::new(), Some("it offers no tools".into())));
-            }
-            Err(e) => return Err(format!("it did not list its tools: {e}")),
-        };
-        tools.extend(listed.tools);
-        if tools.len() > MAX_TOOLS {
-            tools.truncate(MAX_TOOLS);
-            return Ok((
-                tools,
-                Some(format!(
-                    "it lists more than {MAX_TOOLS} tools; the first {MAX_TOOLS} are offered"
-                )),
-            ));
-        }
-        match listed.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok((tools, None)),
-        }
-    }
-    Ok((
-        tools,
-        Some(format!(
-            "its tool list runs past {MAX_PAGES} pages; the rest is not offered"
-        )),
-    ))
-}
-
-/// Drains the server's standard error (so that it never blocks on a full pipe), keeping its
-/// last lines, sanitized and shortened, and logging each at debug level.
-async fn read_stderr(server: Weak<Server>, mut stderr: tokio::process::ChildStderr) {
-    let mut buf = [0u8; 4096];
-    let mut line: Vec<u8> = Vec::new();
-    loop {
-        let n = match stderr.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        let Some(server) = server.upgrade() else {
-            break;
-        };
-        for &b in &buf[..n] {
-            if b == b'\n' {
-                keep_stderr_line(&server, &line);
-                line.clear();
-            } else if line.len() < 4 * STDERR_CHARS {
-                line.push(b);
-            }
-        }
-    }
-    if !line.is_empty()
-        && let Some(server) = server.upgrade()
-    {
-        keep_stderr_line(&server, &line);
+    let Live { process, end, .. } = live;
+    end.cancel();
+    if let Some(Process { mut child, group }) = process {
+        drop(group);
+        let _ = child.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
     }
 }
 
-fn keep_stderr_line(server: &Server, raw: &[u8]) {
-    let text = String::from_utf8_lossy(raw);
-    if text.trim().is_empty() {
-        return;
-    }
-    let shown = sanitize::sanitize_line(&sanitize::excerpt(&server.scrub(&text), STDERR_CHARS))
-        .into_owned();
-    tracing::debug!(server = %server.config.name, "mcp server stderr: {shown}");
-    let mut g = server.lock();
-    if g.stderr.len() == STDERR_LINES {
-        g.stderr.pop_front();
-    }
-    g.stderr.push_back(shown);
-}
+mod connect;
+use connect::{connect, without_type_names};

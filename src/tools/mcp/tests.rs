@@ -34,6 +34,8 @@ fn demo(f: impl FnOnce(&mut McpServerConfig)) -> McpServerConfig {
     let mut c = McpServerConfig {
         name: "demo".into(),
         command: demo_server().display().to_string(),
+        url: None,
+        bearer_env: None,
         args: vec!["--stderr-noise".into()],
         env: BTreeMap::new(),
         env_pass: Vec::new(),
@@ -93,7 +95,7 @@ async fn a_servers_tools_are_listed_with_their_schemas_and_marks() {
     core.mcp_ready().await;
     let status = &core.mcp_servers()[0];
     assert_eq!(status.state, McpState::Up, "{status:?}");
-    assert_eq!(status.tools, 10);
+    assert_eq!(status.tools, 11);
     assert!(status.pid.is_some());
     let tools = core.tools().list();
     let echo = tools
@@ -579,3 +581,5 @@ fn wire_names_never_collide() {
         "calculator"
     );
 }
+
+mod http;

@@ -143,13 +143,20 @@ pub struct EvalBar {
 }
 
 impl EvalBar {
+    /// A sample finished; the estimate is made again on the next refresh (at most once a
+    /// tick, as the families' are), never once per sample.
     fn record(&mut self, score: f64, failed: bool, done: usize, total: usize) {
         self.scores.push(score);
         self.errors += usize::from(failed);
         self.done = done;
         self.total = total;
-        self.covered = self.scores.len();
-        self.estimate = Some(stats::scores_estimate(&self.scores));
+    }
+
+    fn refresh(&mut self) {
+        if self.covered != self.scores.len() {
+            self.covered = self.scores.len();
+            self.estimate = Some(stats::scores_estimate(&self.scores));
+        }
     }
 }
 
@@ -281,6 +288,10 @@ impl BenchRun {
             return;
         }
         self.stale = false;
+        if let Some(eval) = self.eval.as_mut() {
+            eval.refresh();
+            return;
+        }
         let families: Vec<FamilyId> = self
             .families
             .iter()
@@ -368,8 +379,12 @@ pub enum BenchUpdate {
     Sample(crate::service::bench::SampleNews),
     /// The run ended: its summary over everything finished, or why it failed.
     Ended(Result<RunSummary, String>),
-    /// A suite's run ended: the run as stored, or why it failed.
-    SuiteEnded(Result<crate::service::bench::SuiteEnded, String>),
+    /// A suite's run ended: the run as stored (when it got that far), and why it failed (when
+    /// it did).
+    SuiteEnded(
+        Option<Box<crate::service::bench::SuiteEnded>>,
+        Option<String>,
+    ),
     /// The store's past runs (oldest first), or why they could not be read.
     History(Result<Vec<HistoryPoint>, String>),
     /// Runs are not kept in `bench.db` in this console, and why (the demo's).
@@ -459,6 +474,11 @@ impl App {
         let Some(run) = self.bench.run.as_mut() else {
             return;
         };
+        if !ours {
+            // Begun elsewhere, perhaps long before this console attached: its elapsed time
+            // and pace count from when it began.
+            run.started = began.at.min(self.now);
+        }
         run.number = Some(began.number);
         run.label = began.label();
         run.by = crate::sanitize::sanitize_line(&began.by).into_owned();
@@ -618,7 +638,7 @@ impl App {
             }
             BenchUpdate::Progress(p) => self.apply_progress(p),
             BenchUpdate::Sample(sample) => self.apply_sample(sample),
-            BenchUpdate::SuiteEnded(result) => self.suite_ended(result),
+            BenchUpdate::SuiteEnded(end, error) => self.suite_ended(end.map(|e| *e), error),
         }
     }
 
@@ -630,6 +650,7 @@ impl App {
             return;
         };
         eval.record(sample.score, sample.failed, sample.done, sample.total);
+        run.stale = true;
         if sample.score < 1.0 {
             run.miss_count += 1;
             if run.misses.len() == FAILURES_KEPT {
@@ -645,30 +666,33 @@ impl App {
         }
     }
 
-    fn suite_ended(&mut self, result: Result<crate::service::bench::SuiteEnded, String>) {
+    fn suite_ended(
+        &mut self,
+        end: Option<crate::service::bench::SuiteEnded>,
+        error: Option<String>,
+    ) {
         let Some(run) = self.bench.run.as_mut() else {
             return;
         };
         run.ended = Some(self.now);
         self.bench.in_flight.clear();
-        match result {
-            Ok(end) => {
-                run.state = match end.run.status {
-                    RunStatus::Complete => BenchState::Complete,
-                    RunStatus::Cancelled | RunStatus::Running => BenchState::Cancelled,
-                };
-                if let Some(eval) = run.eval.as_mut() {
-                    // The stored run's own figures, over every sample it kept.
-                    eval.done = end.summary.n;
-                    eval.total = end.summary.total;
-                    eval.covered = end.summary.n;
-                    eval.estimate = (end.summary.n > 0).then_some(end.summary.score);
-                }
+        if let Some(end) = end {
+            run.state = match end.run.status {
+                RunStatus::Complete => BenchState::Complete,
+                RunStatus::Cancelled | RunStatus::Running => BenchState::Cancelled,
+            };
+            if let Some(eval) = run.eval.as_mut() {
+                // The stored run's own figures, over every sample it kept.
+                eval.done = end.summary.n;
+                eval.total = end.summary.total;
+                eval.covered = end.summary.n;
+                eval.estimate = (end.summary.n > 0).then_some(end.summary.score);
+                run.stale = false;
             }
-            Err(e) => {
-                run.state = BenchState::Failed(crate::sanitize::sanitize_line(&e).into());
-                self.flash(format!("suite run failed: {e}"), FlashLevel::Error);
-            }
+        }
+        if let Some(e) = error {
+            run.state = BenchState::Failed(crate::sanitize::sanitize_line(&e).into());
+            self.flash(format!("suite run failed: {e}"), FlashLevel::Error);
         }
     }
 
