@@ -20,6 +20,7 @@ mod policy;
 mod run;
 mod serve;
 mod tools;
+mod worker;
 pub(crate) use args::parse_rfc3339;
 pub use args::{
     AttachArgs, Cli, Command, ConfigCommand, LatencyArgs, PolicyCommand, RpcCommand, RunArgs,
@@ -37,6 +38,7 @@ pub use policy::{policy_check, policy_list, policy_replay, policy_request};
 pub use run::{MAX_PROMPT_BYTES, run};
 pub use serve::{attach_stdio, rpc_schema, serve};
 pub use tools::{ToolsCommand, parse_args, tools_describe, tools_invoke, tools_list, tools_undo};
+pub use worker::worker;
 
 /// Loads the configuration for a command, honouring `--config`.
 pub fn load(cli_config: Option<&std::path::Path>) -> Result<LoadedConfig, VeyraError> {

@@ -47,7 +47,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["error"],
     &["core", "signals"],
     &["benchmarks"],
-    &["service"],
+    &["service", "fleet"],
     &["cli", "tui"],
 ];
 
@@ -59,6 +59,7 @@ pub mod duration;
 pub mod ephemeris;
 pub mod error;
 pub mod events;
+pub mod fleet;
 pub mod fsread;
 pub mod fswrite;
 pub mod governance;

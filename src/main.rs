@@ -108,6 +108,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
             cli::init_headless_logging(&loaded.config)?;
             runtime.block_on(cli::serve(loaded))
         }
+        Some(Command::Worker(args)) => {
+            cli::init_headless_logging(&loaded.config)?;
+            runtime.block_on(cli::worker(loaded, args.nats, args.name))
+        }
         Some(Command::Attach(args)) if args.stdio => {
             cli::init_headless_logging(&loaded.config)?;
             let code = runtime.block_on(cli::attach_stdio(loaded, args.socket));

@@ -26,6 +26,8 @@ use veyra::governance::{AuditEventType, AuditFilter, AuditRecord, AuditTrail};
 mod audit_attacks;
 #[path = "cli/bench.rs"]
 mod bench;
+#[path = "cli/fleet.rs"]
+mod fleet;
 #[path = "cli/hostile.rs"]
 mod hostile;
 #[path = "cli/mcp.rs"]
@@ -1499,7 +1501,7 @@ fn policy_check_answers_from_the_shell_with_exit_0_or_4() {
     c.args(["policy", "list"]);
     let r = run(c);
     assert_eq!(r.code, Some(0));
-    assert!(r.stdout.starts_with("5 policies from"), "{}", r.stdout);
+    assert!(r.stdout.starts_with("6 policies from"), "{}", r.stdout);
 }
 
 #[test]

@@ -62,12 +62,26 @@ pub enum Command {
     /// Host the runtime headless and serve it on the control socket until stopped (Ctrl-C,
     /// SIGTERM): consoles, `veyra run` and `veyra attach` on the same store attach to it.
     Serve,
+    /// Run tasks of the fleet: pull them from the NATS JetStream queue (`nats:`), run each
+    /// through this machine's own core and gate, until Ctrl-C or SIGTERM.
+    Worker(WorkerArgs),
     /// Open a console on a runtime that serves elsewhere: this store's (default), a socket, or
     /// another host over SSH (`ssh://[user@]host[:port]`).
     Attach(AttachArgs),
     /// The control protocol (`veyra.rpc/1`).
     #[command(subcommand)]
     Rpc(RpcCommand),
+}
+
+/// `veyra worker`.
+#[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    /// The NATS server (default `nats.url`), e.g. nats://127.0.0.1:4222.
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
+    /// This worker's name in the fleet's records (default `host/pid`).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 }
 
 /// `veyra rpc …`.

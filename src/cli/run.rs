@@ -68,6 +68,14 @@ pub async fn run(
     // Listen for Ctrl-C, SIGTERM and SIGHUP before anything is submitted, so no signal can
     // slip past.
     let mut signals = StopSignals::install()?;
+    if loaded.config.runtime.executor == crate::config::Executor::Nats && !standalone {
+        let source = submit_to_fleet(&loaded, &args, prompt).await?;
+        let id = match &source {
+            Source::Fleet(s) => s.id(),
+            _ => return Err(VeyraError::Runtime("the fleet gave no task".into())),
+        };
+        return follow(source, id, &args, &mut signals).await;
+    }
     let attached = if standalone {
         None
     } else {
@@ -102,6 +110,38 @@ pub async fn run(
         }
     };
     follow(source, id, &args, &mut signals).await
+}
+
+/// Submits the prompt to the fleet (`runtime.executor: nats`): a worker runs it through its
+/// own core and gate, where nobody answers questions (`--yes` does not reach across).
+async fn submit_to_fleet(
+    loaded: &LoadedConfig,
+    args: &RunArgs,
+    prompt: String,
+) -> Result<Source, VeyraError> {
+    let fleet = crate::fleet::Fleet::connect(&loaded.config.nats, None).await?;
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    let task = crate::fleet::wire::TaskMessage {
+        format: crate::fleet::wire::TASK_FORMAT.into(),
+        id: ExecutionId::new(),
+        prompt,
+        priority: args.priority,
+        system: args.system.clone(),
+        backend: args.backend.clone(),
+        model: args.model.clone(),
+        tools: args.tools.as_ref().map(ToString::to_string),
+        by: format!("veyra run on {host} (pid {})", std::process::id()),
+    };
+    eprintln!(
+        "veyra: submitted to the fleet at {} as task {}; --standalone runs it here",
+        fleet.url(),
+        task.id
+    );
+    let submission = crate::fleet::Submitter::new(fleet).submit(task).await?;
+    Ok(Source::Fleet(Box::new(submission)))
 }
 
 /// Questions can be asked: stdin and stderr are a terminal.
@@ -149,6 +189,8 @@ enum Source {
         client: crate::service::Client,
         inbound: tokio::sync::mpsc::Receiver<crate::service::Inbound>,
     },
+    /// A task submitted to the fleet (`runtime.executor: nats`), followed on the bus.
+    Fleet(Box<crate::fleet::Submission>),
 }
 
 impl Source {
@@ -158,6 +200,7 @@ impl Source {
         use crate::service::Inbound;
         match self {
             Source::Local { stream, .. } => Ok(stream.next().await),
+            Source::Fleet(submission) => submission.next().await.transpose(),
             Source::Attached { client, inbound } => loop {
                 match inbound.recv().await {
                     Some(Inbound::Event(event)) if event.execution() == Some(id) => {
@@ -198,6 +241,11 @@ impl Source {
                     .is_ok();
                 (usize::from(cancelled), cancelled)
             }
+            // The worker running it cancels it and records that; its final state follows.
+            Source::Fleet(submission) => {
+                let sent = submission.cancel().await.is_ok();
+                (usize::from(sent), false)
+            }
         }
     }
 
@@ -226,6 +274,8 @@ impl Source {
                 }
                 Ok(())
             }
+            // Nobody answers at a worker, and no answer crosses the bus: its gate refused.
+            Source::Fleet(_) => Ok(()),
         }
     }
 }

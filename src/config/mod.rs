@@ -14,6 +14,7 @@
 pub mod bench;
 pub mod env;
 mod error;
+mod fleet;
 mod governance;
 mod latency;
 mod lines;
@@ -34,6 +35,10 @@ use serde::{Deserialize, Serialize};
 
 pub use bench::{BenchConfig, Difficulty, FamilyId};
 pub use error::{ConfigError, Origin};
+pub use fleet::{
+    Executor, NatsConfig, RANGE_ACK_WAIT_MS, is_token as is_nats_token,
+    url_refusal as nats_url_refusal,
+};
 pub use governance::{AuditStoreKind, GovernanceConfig};
 pub use latency::{
     CustomRange, LatencyConfig, LatencyMode, LatencyPreset, RANGE_DEEP_SPACE_AU, RANGE_TIME_SCALE,
@@ -87,6 +92,8 @@ pub struct VeyraConfig {
     pub tools: ToolsConfig,
     /// Defaults of `veyra bench`.
     pub bench: BenchConfig,
+    /// The fleet's NATS server and names (`runtime.executor: nats`, `veyra worker`).
+    pub nats: NatsConfig,
 }
 
 impl VeyraConfig {

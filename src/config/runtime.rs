@@ -44,6 +44,9 @@ pub struct RuntimeConfig {
     /// spend before it is stopped with finish reason `token_budget`, 0 to 100,000,000;
     /// 0 means no limit.
     pub max_tokens_per_task: u64,
+    /// Where tasks run: `local` (this process's scheduler, the default) or `nats` (workers on
+    /// the NATS JetStream queue `nats:` names).
+    pub executor: super::Executor,
 }
 
 impl Default for RuntimeConfig {
@@ -59,6 +62,7 @@ impl Default for RuntimeConfig {
             aging_ms: 30_000,
             queue_capacity: 1024,
             max_tokens_per_task: 200_000,
+            executor: super::Executor::Local,
         }
     }
 }

@@ -18,6 +18,9 @@ impl VeyraConfig {
         check.runtime(&self.runtime)?;
         check.logging(&self.logging)?;
         check.tui(&self.tui)?;
+        if let Err((key, message)) = self.nats.check(self.runtime.executor) {
+            return Err(check.invalid(&key, message));
+        }
         Ok(())
     }
 

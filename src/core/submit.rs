@@ -128,6 +128,23 @@ impl VeyraCore {
         Ok(stream)
     }
 
+    /// [`VeyraCore::execute_stream`] under the id `id` a fleet's submitter gave the task, so
+    /// its events carry the id the submitter follows. The caller runs one execution of an id
+    /// at a time (a fleet worker keeps the set of those it runs).
+    pub fn execute_stream_as(
+        &self,
+        id: ExecutionId,
+        request: ExecutionRequest,
+    ) -> Result<ExecutionStream, VeyraError> {
+        let (feed, stream) = StreamFeed::new(id);
+        self.inner.emitter.watch_stream(id, feed);
+        if let Err(e) = self.submit_with_id(id, request) {
+            self.inner.emitter.unwatch(id);
+            return Err(e);
+        }
+        Ok(stream)
+    }
+
     /// Submits one request and returns its id at once; follow it on the bus.
     /// Needs a tokio runtime.
     pub fn submit(&self, request: ExecutionRequest) -> Result<ExecutionId, VeyraError> {

@@ -1,0 +1,65 @@
+//! `veyra worker [--nats URL] [--name NAME]`: a fleet worker (see [`crate::fleet`]). It runs a
+//! full core on this machine's configuration — its own policy, boundary, audit store and
+//! tools workspace — and pulls tasks from the NATS JetStream queue `nats:` names until Ctrl-C
+//! or SIGTERM; then it takes no more and lets those it runs end, each acknowledged as usual.
+//! Nobody answers questions at a worker: a tool call that needs a confirmation is refused.
+
+use crate::config::LoadedConfig;
+use crate::core::{ConfirmationPolicy, VeyraCore};
+use crate::error::{ExitCode, VeyraError};
+use crate::fleet::{Fleet, Worker, WorkerOptions};
+use crate::signals::StopSignals;
+
+/// Runs the worker until a signal (see the module docs).
+pub async fn worker(
+    loaded: LoadedConfig,
+    url: Option<String>,
+    name: Option<String>,
+) -> Result<ExitCode, VeyraError> {
+    let mut signals = StopSignals::install()?;
+    let fleet = Fleet::connect(&loaded.config.nats, url.as_deref()).await?;
+    let core = VeyraCore::new(loaded.config)?;
+    core.set_confirmation_policy(ConfirmationPolicy::DenyAll);
+    let mut options = WorkerOptions::for_core(&core);
+    if let Some(name) = name {
+        if !crate::config::is_nats_token(&name.replace('/', "_")) {
+            return Err(VeyraError::Usage(format!(
+                "--name '{}': use 1 to 64 letters, digits, '_', '-' or '/'",
+                crate::sanitize::quote(&name)
+            )));
+        }
+        options.name = name;
+    }
+    eprintln!(
+        "veyra: worker {} pulling tasks from {} (stream {}); stop with Ctrl-C or SIGTERM",
+        options.name,
+        fleet.url(),
+        core.config().nats.stream
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = Worker::new(fleet, core.clone(), options);
+    let run = worker.run(stop.clone());
+    tokio::pin!(run);
+    let signal = tokio::select! {
+        result = &mut run => {
+            result?;
+            return Ok(ExitCode::Success);
+        }
+        signal = signals.recv() => signal,
+    };
+    eprintln!(
+        "veyra: {}: taking no more tasks; letting those running end (again to stop at once)",
+        signal.name()
+    );
+    stop.cancel();
+    tokio::select! {
+        result = &mut run => result?,
+        second = signals.recv() => {
+            eprintln!("veyra: {}: stopping now; the tasks it ran go to other workers", second.name());
+            let _ = core.stop_on_signal(second.name()).await;
+            return Ok(second.exit_code());
+        }
+    }
+    core.shutdown(std::time::Duration::from_secs(5)).await;
+    Ok(signal.exit_code())
+}

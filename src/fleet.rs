@@ -1,0 +1,254 @@
+//! The fleet: tasks run by workers on many hosts, over NATS JetStream — the runtime
+//! service's events and commands on another transport, never one of Veyra's own (DESIGN §8).
+//!
+//! ```text
+//! submitter ──publish (msg id = execution id)──▶ <prefix>.tasks.<priority>   (work-queue stream)
+//!                                                   │ one durable pull consumer per priority,
+//!                                                   ▼ shared by every worker, critical first
+//! worker (a full core: its own policy, boundary, audit store) ──▶ <prefix>.events.<execution>
+//!        │  attempts KV: who runs it, and whether its tools acted (written before they act)
+//!        └─ results KV: the final outcome, kept before the task is acknowledged
+//! ```
+//!
+//! - [`wire`]: what crosses the bus — a task, an attempt record, a result — each one JSON
+//!   object, size-capped and checked before anything acts on it.
+//! - [`Fleet`]: one connection and the names derived from `nats:` (the stream, its
+//!   consumers, the buckets), created when missing with settings a 2.9 server takes.
+//! - [`Worker`]: pulls, runs through its own core and gate, says it is still at a task well
+//!   within `ack_wait`, and acknowledges once the outcome is kept. A task redelivered after a
+//!   worker was lost runs again only if its first attempt's tools had not acted and nothing had
+//!   streamed (DESIGN §9): otherwise it fails, named as lost with that worker.
+//! - [`Submitter`]: publishes a task and follows its events to their end.
+
+pub mod wire;
+
+mod submit;
+mod worker;
+
+pub use submit::{Submission, Submitter};
+pub use worker::{Worker, WorkerOptions};
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, kv, stream};
+
+use crate::config::NatsConfig;
+use crate::error::VeyraError;
+use crate::events::Priority;
+
+/// One connection to the fleet's server, and the names `nats:` derives.
+#[derive(Clone)]
+pub struct Fleet {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    config: NatsConfig,
+    url: String,
+}
+
+impl std::fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fleet")
+            .field("url", &self.url)
+            .field("stream", &self.config.stream)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A NATS error as Veyra's: what failed, and the server's reason.
+pub(crate) fn nats_error(what: &str, e: impl std::fmt::Display) -> VeyraError {
+    VeyraError::Runtime(crate::sanitize::sanitize_line(&format!("{what}: {e}")).into_owned())
+}
+
+impl Fleet {
+    /// Connects to `url` (or `nats.url`) with `nats.credentials` when set, and makes sure the
+    /// stream, its consumers and the buckets exist.
+    pub async fn connect(config: &NatsConfig, url: Option<&str>) -> Result<Fleet, VeyraError> {
+        let url = match url.or(config.url.as_deref()) {
+            Some(u) => u.to_string(),
+            None => {
+                return Err(VeyraError::Usage(
+                    "no NATS server named: give --nats URL or set nats.url".into(),
+                ));
+            }
+        };
+        if let Some(why) = crate::config::nats_url_refusal(&url) {
+            return Err(VeyraError::Usage(format!("--nats {why}")));
+        }
+        let mut options = async_nats::ConnectOptions::new()
+            .name(concat!("veyra/", env!("CARGO_PKG_VERSION")))
+            .connection_timeout(Duration::from_secs(5));
+        if let Some(creds) = &config.credentials {
+            options = options.credentials_file(creds).await.map_err(|e| {
+                VeyraError::Usage(format!(
+                    "nats.credentials {}: {e}",
+                    crate::sanitize::quote(&creds.display().to_string())
+                ))
+            })?;
+        }
+        let client = options
+            .connect(url.as_str())
+            .await
+            .map_err(|e| nats_error(&format!("connecting to {url}"), e))?;
+        let js = jetstream::new(client.clone());
+        let fleet = Fleet {
+            client,
+            js,
+            config: config.clone(),
+            url,
+        };
+        fleet.ensure().await?;
+        Ok(fleet)
+    }
+
+    /// The server's address, as connected to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The subject a task of `priority` is published on.
+    pub fn task_subject(&self, priority: Priority) -> String {
+        format!("{}.tasks.{}", self.config.subject_prefix, priority.name())
+    }
+
+    /// The subject an execution's events are published on.
+    pub fn events_subject(&self, id: crate::events::ExecutionId) -> String {
+        format!("{}.events.{}", self.config.subject_prefix, id.0.simple())
+    }
+
+    /// The subject a cancel of an execution is published on.
+    pub fn cancel_subject(&self, id: crate::events::ExecutionId) -> String {
+        format!(
+            "{}.commands.cancel.{}",
+            self.config.subject_prefix,
+            id.0.simple()
+        )
+    }
+
+    fn consumer_name(&self, priority: Priority) -> String {
+        format!("{}-{}", self.config.subject_prefix, priority.name())
+    }
+
+    fn bucket(&self, what: &str) -> String {
+        format!("{}_{what}", self.config.stream)
+    }
+
+    /// The stream, a consumer per priority and the two buckets, created when missing.
+    async fn ensure(&self) -> Result<(), VeyraError> {
+        let stream = self
+            .js
+            .get_or_create_stream(stream::Config {
+                name: self.config.stream.clone(),
+                subjects: vec![format!("{}.tasks.*", self.config.subject_prefix)],
+                retention: stream::RetentionPolicy::WorkQueue,
+                storage: stream::StorageType::File,
+                max_message_size: i32::try_from(wire::MAX_TASK_BYTES).unwrap_or(i32::MAX),
+                duplicate_window: Duration::from_secs(120),
+                ..stream::Config::default()
+            })
+            .await
+            .map_err(|e| nats_error(&format!("creating stream {}", self.config.stream), e))?;
+        for priority in Priority::ALL {
+            let name = self.consumer_name(priority);
+            stream
+                .get_or_create_consumer::<consumer::pull::Config>(
+                    &name,
+                    consumer::pull::Config {
+                        durable_name: Some(name.clone()),
+                        filter_subject: self.task_subject(priority),
+                        ack_policy: consumer::AckPolicy::Explicit,
+                        ack_wait: Duration::from_millis(self.config.ack_wait_ms),
+                        max_ack_pending: 10_000,
+                        ..consumer::pull::Config::default()
+                    },
+                )
+                .await
+                .map_err(|e| nats_error(&format!("creating consumer {name}"), e))?;
+        }
+        for what in ["ATTEMPTS", "RESULTS"] {
+            self.ensure_bucket(&self.bucket(what)).await?;
+        }
+        Ok(())
+    }
+
+    /// A key-value bucket, created when missing as the client library would create it — a
+    /// stream `KV_<bucket>` on `$KV.<bucket>.>` keeping the last value of each key — but
+    /// without its account query, whose answer a 2.9 server words in a way this client
+    /// version does not read.
+    async fn ensure_bucket(&self, bucket: &str) -> Result<(), VeyraError> {
+        if self.js.get_key_value(bucket).await.is_ok() {
+            return Ok(());
+        }
+        self.js
+            .get_or_create_stream(stream::Config {
+                name: format!("KV_{bucket}"),
+                subjects: vec![format!("$KV.{bucket}.>")],
+                max_messages_per_subject: 1,
+                max_message_size: i32::try_from(wire::MAX_RESULT_BYTES).unwrap_or(i32::MAX),
+                storage: stream::StorageType::File,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                discard: stream::DiscardPolicy::New,
+                num_replicas: 1,
+                ..stream::Config::default()
+            })
+            .await
+            .map_err(|e| nats_error(&format!("creating bucket {bucket}"), e))?;
+        Ok(())
+    }
+
+    async fn consumer(
+        &self,
+        priority: Priority,
+    ) -> Result<consumer::Consumer<consumer::pull::Config>, VeyraError> {
+        let stream = self
+            .js
+            .get_stream(&self.config.stream)
+            .await
+            .map_err(|e| nats_error("opening the task stream", e))?;
+        let name = self.consumer_name(priority);
+        stream
+            .get_consumer(&name)
+            .await
+            .map_err(|e| nats_error(&format!("opening consumer {name}"), e))
+    }
+
+    async fn store(&self, what: &str) -> Result<kv::Store, VeyraError> {
+        let bucket = self.bucket(what);
+        self.js
+            .get_key_value(&bucket)
+            .await
+            .map_err(|e| nats_error(&format!("opening bucket {bucket}"), e))
+    }
+
+    /// The attempts bucket: who runs each execution, and whether its tools acted.
+    async fn attempts(&self) -> Result<kv::Store, VeyraError> {
+        self.store("ATTEMPTS").await
+    }
+
+    /// The results bucket: each execution's final outcome.
+    async fn results(&self) -> Result<kv::Store, VeyraError> {
+        self.store("RESULTS").await
+    }
+
+    /// The final outcome of execution `id`, when a worker kept one.
+    pub async fn result(
+        &self,
+        id: crate::events::ExecutionId,
+    ) -> Result<Option<wire::TaskResult>, VeyraError> {
+        let store = self.results().await?;
+        let Some(bytes) = store
+            .get(id.0.simple().to_string())
+            .await
+            .map_err(|e| nats_error("reading a result", e))?
+        else {
+            return Ok(None);
+        };
+        wire::TaskResult::decode(&bytes)
+            .map(Some)
+            .map_err(|e| VeyraError::Runtime(format!("the result of {id} is damaged: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests;

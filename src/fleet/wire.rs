@@ -1,0 +1,137 @@
+//! What crosses the bus, one JSON object each, checked before anything acts on it: a task
+//! ([`TaskMessage`], at most [`MAX_TASK_BYTES`]), a worker's record of an attempt
+//! ([`Attempt`]), and an execution's final outcome ([`TaskResult`]). Events are the core's
+//! own [`Event`](crate::events::Event) JSON, as `veyra run --json` prints them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::events::{ExecutionId, Priority};
+
+/// The task format's name; a task of another format is refused.
+pub const TASK_FORMAT: &str = "veyra.fleet.task/1";
+/// Largest task message (NATS's default payload limit).
+pub const MAX_TASK_BYTES: usize = 1024 * 1024;
+/// Largest result kept.
+pub const MAX_RESULT_BYTES: usize = 1024 * 1024;
+/// Longest answer text a result keeps (the events carry it whole).
+pub const MAX_RESULT_TEXT: usize = 256 * 1024;
+/// Attempts at one task before it fails as lost: a task whose workers keep dying under it is
+/// not handed out forever.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// One task, as a submitter publishes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskMessage {
+    /// [`TASK_FORMAT`].
+    pub format: String,
+    /// The execution: also the message's id, so the stream keeps one copy of a task
+    /// published twice.
+    pub id: ExecutionId,
+    /// The prompt.
+    pub prompt: String,
+    /// Its priority (also the subject it is published on).
+    pub priority: Priority,
+    /// System prompt.
+    #[serde(default)]
+    pub system: Option<String>,
+    /// Backend (default: the worker's).
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// Model (default: the backend's configured one on the worker).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Tools offered: `all`, `none` or names (default: the worker's `tools.offer`).
+    #[serde(default)]
+    pub tools: Option<String>,
+    /// Who submitted it (`veyra run on host (pid N)`), recorded by the worker that runs it.
+    pub by: String,
+}
+
+impl TaskMessage {
+    /// Parses and checks a task from the bus: its size, its format, a prompt that is there.
+    pub fn decode(bytes: &[u8]) -> Result<TaskMessage, String> {
+        if bytes.len() > MAX_TASK_BYTES {
+            return Err(format!(
+                "{} bytes, over the {MAX_TASK_BYTES}-byte limit",
+                bytes.len()
+            ));
+        }
+        let task: TaskMessage =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a task: {e}"))?;
+        if task.format != TASK_FORMAT {
+            return Err(format!(
+                "format '{}', not {TASK_FORMAT}",
+                crate::sanitize::quote(&task.format)
+            ));
+        }
+        if task.prompt.trim().is_empty() {
+            return Err("its prompt is empty".into());
+        }
+        if task.by.len() > 512 {
+            return Err("its submitter's name is over 512 bytes".into());
+        }
+        Ok(task)
+    }
+}
+
+/// How far an attempt got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Running; nothing has acted or streamed yet: a redelivery may run it again.
+    Running,
+    /// Its tools were about to act, or its text had reached the submitter: never run again.
+    Acted,
+    /// Finished; its result is kept.
+    Final,
+}
+
+/// A worker's record of its attempt at a task (the attempts bucket, key = execution id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// The worker.
+    pub worker: String,
+    /// The attempt's number, from 1.
+    pub attempt: u32,
+    /// How far it got.
+    pub phase: Phase,
+    /// When this record was written.
+    pub at: DateTime<Utc>,
+}
+
+/// An execution's final outcome (the results bucket, key = execution id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskResult {
+    /// The execution.
+    pub id: ExecutionId,
+    /// The worker that ended it.
+    pub worker: String,
+    /// Attempts made.
+    pub attempt: u32,
+    /// `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    /// The answer (at most [`MAX_RESULT_TEXT`] characters; the events carry it whole).
+    pub text: String,
+    /// Why it failed or was cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+impl TaskResult {
+    /// Parses a kept result.
+    pub fn decode(bytes: &[u8]) -> Result<TaskResult, String> {
+        if bytes.len() > MAX_RESULT_BYTES {
+            return Err(format!("{} bytes, over the limit", bytes.len()));
+        }
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
+}
+
+/// The key of an execution in the buckets.
+pub fn key(id: ExecutionId) -> String {
+    id.0.simple().to_string()
+}

@@ -1,0 +1,143 @@
+//! The fleet through the binary: a `nats-server` started here (127.0.0.1, a port of its own
+//! choosing, a temporary store; skipped, saying so, when none is installed), `veyra worker`
+//! processes each with their own store, and `veyra run` with `runtime.executor: nats`
+//! submitting to them — including a worker killed with SIGKILL mid-run.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::Sandbox;
+
+/// A process killed (and reaped) when the test ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A `nats-server` with JetStream and its client URL, or `None` (the test skips).
+fn nats_server(dir: &std::path::Path) -> Option<(Killed, String)> {
+    let mut child = match Command::new("nats-server")
+        .args(["-a", "127.0.0.1", "-p", "-1", "-js", "-sd"])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("skipped: nats-server could not be started ({e}); .ci/run installs it");
+            return None;
+        }
+    };
+    let mut lines = BufReader::new(child.stderr.take()?).lines();
+    let mut url = None;
+    for line in lines.by_ref().take(200) {
+        let Ok(line) = line else { break };
+        if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
+            url = Some(format!("nats://{}", rest.trim()));
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Some((Killed(child), url?))
+}
+
+fn config(url: &str, delay_ms: u64) -> String {
+    format!(
+        "runtime:\n  executor: nats\nnats:\n  url: {url}\n  ack_wait_ms: 2000\nmodel:\n  mock:\n    token_delay_ms: {delay_ms}\nlatency:\n  simulate: false\n"
+    )
+}
+
+/// Starts `veyra worker` named `name` in its own sandbox.
+fn worker(sb: &Sandbox, config: &std::path::Path, name: &str) -> Killed {
+    let child = sb
+        .std_cmd()
+        .arg("--config")
+        .arg(config)
+        .args(["worker", "--name", name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start veyra worker");
+    Killed(child)
+}
+
+#[test]
+fn veyra_run_goes_to_a_worker_and_a_killed_workers_tasks_end_once_on_the_other() {
+    let store = tempfile::tempdir().unwrap();
+    let Some((_server, url)) = nats_server(store.path()) else {
+        return;
+    };
+    let (w1, w2, client) = (Sandbox::new(), Sandbox::new(), Sandbox::new());
+    // A slow mock: every answer takes a while, so a task is mid-way when its worker dies.
+    let slow = client.write("fleet.yaml", &config(&url, 120));
+    let w1_config = w1.write("fleet.yaml", &config(&url, 120));
+    let w2_config = w2.write("fleet.yaml", &config(&url, 120));
+    let mut first = worker(&w1, &w1_config, "w1");
+    // One prompt, through the fleet, printed as a local run prints it.
+    let out = client
+        .std_cmd()
+        .arg("--config")
+        .arg(&slow)
+        .args(["run", "hello fleet"])
+        .output()
+        .expect("veyra run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("submitted to the fleet"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("hello fleet"));
+    // Six at once, then w1 is killed mid-run; w2 takes over what w1 had not begun.
+    let runs: Vec<Child> = (0..6)
+        .map(|i| {
+            client
+                .std_cmd()
+                .arg("--config")
+                .arg(&slow)
+                .args(["run", "--json", &format!("task number {i}")])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("veyra run")
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    let _ = first.0.kill(); // SIGKILL
+    let _ = first.0.wait();
+    let _second = worker(&w2, &w2_config, "w2");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut succeeded = 0;
+    let mut lost = 0;
+    for run in runs {
+        let out = run.wait_with_output().expect("veyra run ends");
+        assert!(Instant::now() < deadline, "the runs ended in time");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let finals: Vec<&str> = stdout
+            .lines()
+            .filter(|l| {
+                l.contains("\"task_state\"")
+                    && (l.contains("\"succeeded\"")
+                        || l.contains("\"failed\"")
+                        || l.contains("\"cancelled\""))
+            })
+            .collect();
+        assert_eq!(
+            finals.len(),
+            1,
+            "one final state per task, never two: {stdout}"
+        );
+        if finals[0].contains("\"succeeded\"") {
+            succeeded += 1;
+            assert_eq!(out.status.code(), Some(0));
+        } else {
+            assert!(finals[0].contains("lost on worker w1"), "{}", finals[0]);
+            lost += 1;
+        }
+    }
+    assert_eq!(succeeded + lost, 6);
+    assert!(succeeded >= 1, "w2 finished what w1 had not begun");
+}
