@@ -138,7 +138,14 @@ impl Fleet {
             .js
             .get_or_create_stream(stream::Config {
                 name: self.config.stream.clone(),
-                subjects: vec![format!("{}.tasks.*", self.config.subject_prefix)],
+                // The five priorities only: a message on any other subject would match no
+                // consumer and stay for good.
+                subjects: Priority::ALL
+                    .iter()
+                    .map(|p| self.task_subject(*p))
+                    .collect(),
+                // A task nobody took within a week is dropped rather than kept for ever.
+                max_age: Duration::from_secs(7 * 24 * 3600),
                 retention: stream::RetentionPolicy::WorkQueue,
                 storage: stream::StorageType::File,
                 max_message_size: i32::try_from(wire::MAX_TASK_BYTES).unwrap_or(i32::MAX),
@@ -183,6 +190,8 @@ impl Fleet {
                 name: format!("KV_{bucket}"),
                 subjects: vec![format!("$KV.{bucket}.>")],
                 max_messages_per_subject: 1,
+                // Records and results are kept a week: long past any redelivery.
+                max_age: Duration::from_secs(7 * 24 * 3600),
                 max_message_size: i32::try_from(wire::MAX_RESULT_BYTES).unwrap_or(i32::MAX),
                 storage: stream::StorageType::File,
                 allow_rollup: true,

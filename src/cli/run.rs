@@ -318,7 +318,10 @@ async fn follow(
                 return Err(e);
             }
         };
-        if let Some(question) = Question::of(&event) {
+        // Nobody answers at a fleet worker, and no answer crosses the bus: a question on a fleet
+        // task's subject is not one this terminal can answer, and is not asked.
+        if let Some(question) = Question::of(&event).filter(|_| !matches!(source, Source::Fleet(_)))
+        {
             let (allowed, scope) = if args.yes {
                 (true, ConfirmScope::Once)
             } else if !interactive() {

@@ -55,8 +55,12 @@ pub async fn worker(
     tokio::select! {
         result = &mut run => result?,
         second = signals.recv() => {
-            eprintln!("veyra: {}: stopping now; the tasks it ran go to other workers", second.name());
-            let _ = core.stop_on_signal(second.name()).await;
+            // Its tasks are left unacknowledged: the server hands them to other workers after
+            // ack_wait, and their attempt records decide whether they run again.
+            eprintln!(
+                "veyra: {}: stopping now; its unfinished tasks go back to the fleet",
+                second.name()
+            );
             return Ok(second.exit_code());
         }
     }

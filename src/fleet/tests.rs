@@ -267,6 +267,14 @@ async fn a_redelivered_task_runs_again_only_if_nothing_acted_and_bad_input_is_re
     .unwrap()
     .await
     .unwrap();
+    // A task published without its execution id as the message id (so the stream could hold
+    // two copies that two consumers hand out at once): refused, its submitter told.
+    let bare = task("published by hand");
+    js.publish(subject.clone(), serde_json::to_vec(&bare).unwrap().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
     let stop = CancellationToken::new();
     let worker = Worker::new(
         fleet.clone(),
@@ -325,8 +333,22 @@ async fn a_redelivered_task_runs_again_only_if_nothing_acted_and_bad_input_is_re
     assert!(actions.contains(&"fleet_lost"), "{actions:?}");
     assert_eq!(
         actions.iter().filter(|a| **a == "fleet_refused").count(),
-        3,
-        "garbage, another format and the wrong subject: {actions:?}"
+        4,
+        "garbage, another format, the wrong subject and no message id: {actions:?}"
+    );
+    let refused = fleet
+        .result(bare.id)
+        .await
+        .unwrap()
+        .expect("its failure is kept");
+    assert_eq!(refused.status, "failed");
+    assert!(
+        refused
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("message id"),
+        "{refused:?}"
     );
     let ran: Vec<_> = executions(&core)
         .into_iter()
@@ -343,4 +365,28 @@ async fn a_redelivered_task_runs_again_only_if_nothing_acted_and_bad_input_is_re
         "only the task that had not acted ran: {ran:?}"
     );
     assert!(core.verify_audit().expect("a trail to verify").is_ok());
+}
+
+#[test]
+fn a_task_never_widens_the_tools_its_worker_offers() {
+    use crate::config::ToolSelection;
+    let dir = tempfile::tempdir().unwrap();
+    let core = worker_core(dir.path(), |c| {
+        c.tools.offer = "calculator,file_read".parse().unwrap();
+    });
+    let only = |t: &str| worker::offered_for_tests(&core, Some(t)).unwrap();
+    assert_eq!(
+        only("all"),
+        ToolSelection::Only(vec!["calculator".into(), "file_read".into()])
+    );
+    assert_eq!(
+        only("calculator,file_write"),
+        ToolSelection::Only(vec!["calculator".into()])
+    );
+    assert_eq!(only("file_write"), ToolSelection::None);
+    assert_eq!(only("none"), ToolSelection::None);
+    assert_eq!(
+        worker::offered_for_tests(&core, None).unwrap(),
+        core.config().tools.offer
+    );
 }

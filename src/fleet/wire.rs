@@ -14,8 +14,10 @@ pub const TASK_FORMAT: &str = "veyra.fleet.task/1";
 pub const MAX_TASK_BYTES: usize = 1024 * 1024;
 /// Largest result kept.
 pub const MAX_RESULT_BYTES: usize = 1024 * 1024;
-/// Longest answer text a result keeps (the events carry it whole).
-pub const MAX_RESULT_TEXT: usize = 256 * 1024;
+/// Longest answer text a result keeps, in bytes (the events carry it whole).
+pub const MAX_RESULT_TEXT: usize = 128 * 1024;
+/// Longest error a result keeps, in bytes.
+pub const MAX_RESULT_ERROR: usize = 16 * 1024;
 /// Attempts at one task before it fails as lost: a task whose workers keep dying under it is
 /// not handed out forever.
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -71,6 +73,15 @@ impl TaskMessage {
         }
         if task.by.len() > 512 {
             return Err("its submitter's name is over 512 bytes".into());
+        }
+        for (field, value) in [
+            ("backend", &task.backend),
+            ("model", &task.model),
+            ("tools", &task.tools),
+        ] {
+            if value.as_ref().is_some_and(|v| v.len() > 4096) {
+                return Err(format!("its {field} is over 4096 bytes"));
+            }
         }
         Ok(task)
     }

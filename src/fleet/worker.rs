@@ -30,10 +30,11 @@ use crate::error::VeyraError;
 use crate::events::{Event, ExecutionId, Priority, TaskStatus};
 use crate::governance::{AuditEventType, AuditRecord};
 
-/// Largest piece of text one event message carries; a longer delta is sent in pieces.
-const MAX_EVENT_TEXT: usize = 256 * 1024;
+/// Largest piece of text one event message carries, in bytes; a longer delta is sent in
+/// pieces (each well under the server's 1 MiB payload limit, escapes included).
+const MAX_EVENT_TEXT: usize = 128 * 1024;
 /// Longest pause between empty polls of the queue.
-const IDLE_MAX: Duration = Duration::from_millis(50);
+const IDLE_MAX: Duration = Duration::from_millis(100);
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
@@ -166,7 +167,12 @@ impl Worker {
             }
         }
         tracing::info!(worker = %shared.name, left = tasks.len(), "fleet worker stopping; letting its tasks end");
-        while tasks.join_next().await.is_some() {}
+        while !tasks.is_empty() {
+            tokio::select! {
+                _ = tasks.join_next() => {}
+                Some(message) = cancels.next() => cancel(&shared, &message.subject),
+            }
+        }
         Ok(())
     }
 }
@@ -200,24 +206,42 @@ fn cancel(shared: &Shared, subject: &str) {
 async fn handle(shared: Shared, message: jetstream::Message) {
     let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
     let task = match TaskMessage::decode(&message.payload) {
-        Ok(task) if message.subject.as_str() == shared.fleet.task_subject(task.priority) => task,
-        Ok(task) => {
-            refuse(
-                &shared,
-                &message,
-                &format!(
-                    "a {} task on another priority's subject",
-                    task.priority.name()
-                ),
-            )
-            .await;
-            return;
-        }
+        Ok(task) => task,
         Err(why) => {
-            refuse(&shared, &message, &why).await;
+            // A task this worker cannot take (a newer format, a field too long) whose id can
+            // still be read is failed with its reason, so its submitter hears of it.
+            #[derive(serde::Deserialize)]
+            struct IdOnly {
+                id: ExecutionId,
+            }
+            let id = (message.payload.len() <= wire::MAX_TASK_BYTES)
+                .then(|| serde_json::from_slice::<IdOnly>(&message.payload).ok())
+                .flatten()
+                .map(|i| i.id);
+            refuse(&shared, &message, &why, id).await;
             return;
         }
     };
+    // Its subject must be its priority's, and its message id its execution id: a task
+    // published another way could be delivered twice at once by two consumers.
+    let msg_id = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Nats-Msg-Id"))
+        .map(|v| v.as_str().to_string());
+    if message.subject.as_str() != shared.fleet.task_subject(task.priority) {
+        let why = format!(
+            "a {} task on another priority's subject",
+            task.priority.name()
+        );
+        refuse(&shared, &message, &why, Some(task.id)).await;
+        return;
+    }
+    if msg_id.as_deref() != Some(wire::key(task.id).as_str()) {
+        let why = "its message id is not its execution id (submit it with `veyra run`)";
+        refuse(&shared, &message, why, Some(task.id)).await;
+        return;
+    }
     let id = task.id;
     {
         let Ok(mut running) = shared.running.lock() else {
@@ -240,16 +264,26 @@ async fn handle(shared: Shared, message: jetstream::Message) {
             }
         }
         Err(e) => {
-            // Not acknowledged: the server delivers it again after ack_wait, and the attempts
-            // bucket decides then.
+            // Not finished here: handed back at once (the attempts bucket decides what the
+            // next delivery does), not left until ack_wait runs out.
             tracing::warn!(%id, "the task was not finished here: {e}");
+            let _ = message
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                .await;
         }
     }
 }
 
 /// Refuses a message that is not a task this worker can take: logged, recorded, and never
-/// delivered again (a garbage or oversized message would otherwise come back for ever).
-async fn refuse(shared: &Shared, message: &jetstream::Message, why: &str) {
+/// delivered again (a garbage or oversized message would otherwise come back for ever). A task
+/// that could be read (`task`) also gets its failure kept and told, so its submitter is not
+/// left waiting.
+async fn refuse(
+    shared: &Shared,
+    message: &jetstream::Message,
+    why: &str,
+    task: Option<ExecutionId>,
+) {
     let subject = crate::sanitize::sanitize_line(message.subject.as_str()).into_owned();
     let why = crate::sanitize::sanitize_line(why).into_owned();
     tracing::warn!(%subject, "refused a message from the task queue: {why}");
@@ -261,7 +295,27 @@ async fn refuse(shared: &Shared, message: &jetstream::Message, why: &str) {
         serde_json::json!({ "worker": &*shared.name, "reason": why, "bytes": message.payload.len() }),
     )
     .await;
+    if let Some(id) = task {
+        let why = format!("refused by worker {}: {why}", shared.name);
+        let _ = keep_result(shared, id, 0, "failed", String::new(), Some(why.clone())).await;
+        let event = failed(id, 0, &why, "refused");
+        publish(shared, &shared.fleet.events_subject(id), &event).await;
+    }
     let _ = message.ack_with(AckKind::Term).await;
+}
+
+/// A task's final state as a failure of `kind`.
+fn failed(id: ExecutionId, attempt: u32, why: &str, kind: &str) -> Event {
+    Event::TaskState {
+        id,
+        status: TaskStatus::Failed {
+            error: why.to_string(),
+            kind: kind.into(),
+            not_retried: None,
+        },
+        attempt,
+        at: Utc::now(),
+    }
 }
 
 /// Records a fleet decision in this worker's audit trail.
@@ -289,7 +343,86 @@ async fn record(
     }
 }
 
-/// Runs (or declines to run again) one checked task. `Ok` once its outcome is kept.
+/// This worker's hold on a task's attempt record: every change goes through the revision this
+/// worker last wrote, so a second worker that took the task over makes the next change fail
+/// (and this one stops) instead of both running.
+struct Claim {
+    shared: Shared,
+    key: String,
+    attempt: u32,
+    revision: std::sync::atomic::AtomicU64,
+    /// Set once the attempt is marked acted (or the mark failed, for good).
+    acted: tokio::sync::OnceCell<Result<(), String>>,
+}
+
+impl Claim {
+    /// Moves the record to `phase` if it is still the one this worker wrote.
+    async fn set(&self, phase: Phase) -> Result<(), String> {
+        let bytes = attempt_bytes(&self.shared, self.attempt, phase)?;
+        let revision = self.revision.load(std::sync::atomic::Ordering::SeqCst);
+        match self
+            .shared
+            .attempts
+            .update(&self.key, bytes, revision)
+            .await
+        {
+            Ok(next) => {
+                self.revision
+                    .store(next, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            }
+            Err(e) => Err(format!(
+                "its attempt record changed under this worker (another worker took the task \
+                 over, or the server refused): {e}"
+            )),
+        }
+    }
+
+    /// Marks the attempt acted, once, before anything of it acts or reaches the submitter;
+    /// every caller waits for the one write, and a failed write fails every caller after it.
+    async fn acted(&self) -> Result<(), String> {
+        self.acted
+            .get_or_init(|| self.set(Phase::Acted))
+            .await
+            .clone()
+    }
+}
+
+/// Cancels a task still running in the core when its handling stops early (a dropped stream
+/// does not cancel it), so nothing runs on unwatched.
+struct Unwatched {
+    core: VeyraCore,
+    id: ExecutionId,
+    ended: bool,
+}
+
+impl Drop for Unwatched {
+    fn drop(&mut self) {
+        if !self.ended {
+            let _ = self.core.cancel(self.id);
+        }
+    }
+}
+
+/// The record this worker writes for its attempt.
+fn attempt_bytes(shared: &Shared, attempt: u32, phase: Phase) -> Result<Bytes, String> {
+    serde_json::to_vec(&Attempt {
+        worker: shared.name.to_string(),
+        attempt,
+        phase,
+        at: Utc::now(),
+    })
+    .map(Bytes::from)
+    .map_err(|e| e.to_string())
+}
+
+/// A worker name read from the bus, fit for a log line or a message.
+fn shown_worker(name: &str) -> String {
+    crate::sanitize::quote(&crate::sanitize::excerpt(name, 80))
+}
+
+/// Runs (or declines to run again) one checked task. `Ok` once its outcome is kept (or it is
+/// left to the worker that claimed it first).
 async fn run_task(
     shared: &Shared,
     message: &jetstream::Message,
@@ -298,50 +431,84 @@ async fn run_task(
 ) -> Result<(), VeyraError> {
     let id = task.id;
     let key = wire::key(id);
-    let before = match shared.attempts.get(key.clone()).await {
-        Ok(Some(bytes)) => Some(serde_json::from_slice::<Attempt>(&bytes).map_err(|e| {
-            VeyraError::Runtime(format!("the attempt record of {id} is damaged: {e}"))
-        })),
-        Ok(None) => None,
-        Err(e) => return Err(nats_error("reading the attempts bucket", e)),
-    };
-    let before = match before {
-        // A record that cannot be read could say anything: the task is not run again.
-        Some(Err(e)) => {
-            return lose(shared, task, 0, &format!("{e}; not run again")).await;
-        }
-        Some(Ok(a)) => Some(a),
+    let entry = shared
+        .attempts
+        .entry(key.clone())
+        .await
+        .map_err(|e| nats_error("reading the attempts bucket", e))?
+        .filter(|e| matches!(e.operation, kv::Operation::Put));
+    let revision = entry.as_ref().map(|e| e.revision);
+    let before = match &entry {
+        Some(e) => match serde_json::from_slice::<Attempt>(&e.value) {
+            Ok(a) => Some(a),
+            // A record that cannot be read could say anything: the task is not run again.
+            Err(err) => {
+                let why = format!("its attempt record is damaged ({err}); not run again");
+                return lose(shared, task, 0, &why, revision).await;
+            }
+        },
         None => None,
     };
     let attempt = before.as_ref().map_or(1, |a| a.attempt.saturating_add(1));
     match &before {
         Some(a) if a.phase == Phase::Final => {
             // A replayed message (or an acknowledgement that was lost): already finished.
-            tracing::info!(%id, by = %a.worker, "a finished task was delivered again; not run again");
+            tracing::info!(%id, by = %shown_worker(&a.worker), "a finished task was delivered again; not run again");
             return Ok(());
         }
         Some(a) if a.phase == Phase::Acted => {
             let why = format!(
-                "lost on worker {} after its tools had acted or its answer had streamed; an attempt \
-                 that acted is never run again (side effects happen once)",
-                a.worker
+                "lost on worker {} after its tools had acted or its answer had streamed; an \
+                 attempt that acted is never run again (side effects happen once)",
+                shown_worker(&a.worker)
             );
-            return lose(shared, task, a.attempt, &why).await;
+            return lose(shared, task, a.attempt, &why, revision).await;
         }
         Some(a) if attempt > MAX_ATTEMPTS => {
             let why = format!(
                 "lost {} times (last on worker {}); not tried again",
-                a.attempt, a.worker
+                a.attempt,
+                shown_worker(&a.worker)
             );
-            return lose(shared, task, a.attempt, &why).await;
+            return lose(shared, task, a.attempt, &why, revision).await;
         }
         _ => {}
     }
+    // Claimed with compare-and-set: created if no record exists, else replacing exactly the
+    // record read. A worker that loses the race leaves the task to the one that won.
+    let bytes = attempt_bytes(shared, attempt, Phase::Running).map_err(VeyraError::Runtime)?;
+    let claimed = match revision {
+        None => shared
+            .attempts
+            .create(&key, bytes)
+            .await
+            .map_err(|e| e.to_string()),
+        Some(r) => shared
+            .attempts
+            .update(&key, bytes, r)
+            .await
+            .map_err(|e| e.to_string()),
+    };
+    let revision = match claimed {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::info!(%id, "another worker claimed the task first ({e}); left to it");
+            return Ok(());
+        }
+    };
+    let claim = Arc::new(Claim {
+        shared: shared.clone(),
+        key: key.clone(),
+        attempt,
+        revision: std::sync::atomic::AtomicU64::new(revision),
+        acted: tokio::sync::OnceCell::new(),
+    });
     let events = shared.fleet.events_subject(id);
     if let Some(a) = &before {
         let said = format!(
-            "redelivered: worker {} was lost before this task's tools acted; running it again (attempt {attempt})",
-            a.worker
+            "redelivered: worker {} was lost before this task's tools acted; running it again \
+             (attempt {attempt})",
+            shown_worker(&a.worker)
         );
         tracing::warn!(%id, "{said}");
         record(
@@ -349,7 +516,13 @@ async fn run_task(
             "fleet_redelivery",
             &format!("execution:{id}"),
             "redelivered",
-            serde_json::json!({ "worker": &*shared.name, "lost_worker": a.worker, "attempt": attempt, "delivered": delivered }),
+            serde_json::json!({
+                "worker": &*shared.name,
+                "lost_worker": shown_worker(&a.worker),
+                "attempt": attempt,
+                "delivered": delivered,
+                "by": task.by,
+            }),
         )
         .await;
         publish(
@@ -367,37 +540,36 @@ async fn run_task(
         )
         .await;
     }
-    put_attempt(shared, &key, attempt, Phase::Running).await?;
-    let acted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut request = ExecutionRequest::new(task.prompt.clone()).priority(task.priority);
     request.system = task.system.clone();
     request.backend = task.backend.clone();
     request.model = task.model.clone();
     request.actor = "fleet".into();
     request.unattended = true;
-    if let Some(tools) = &task.tools {
-        match tools.parse() {
-            Ok(t) => request.tools = Some(t),
-            Err(e) => return lose(shared, task, attempt, &format!("its tools: {e}")).await,
+    match offered(&shared.core, task.tools.as_deref()) {
+        Ok(tools) => request.tools = Some(tools),
+        Err(e) => {
+            let now = claim.revision.load(std::sync::atomic::Ordering::SeqCst);
+            return lose(shared, task, attempt, &e, Some(now)).await;
         }
     }
     {
         // Before the first tool call passes the gate: the attempt is marked acted, and the
         // mark is kept by the server, or the call does not run.
-        let (shared, key, acted) = (shared.clone(), key.clone(), Arc::clone(&acted));
+        let claim = Arc::clone(&claim);
         let handle = tokio::runtime::Handle::current();
         request = request.before_tools(BeforeTools::new(move || {
-            if acted.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                return Ok(());
-            }
             handle
-                .block_on(put_attempt(&shared, &key, attempt, Phase::Acted))
+                .block_on(claim.acted())
                 .map_err(|e| format!("the fleet could not record that its tools act: {e}"))
         }));
     }
-    let mut stream = match shared.core.execute_stream_as(id, request) {
-        Ok(s) => s,
-        Err(e) => return lose(shared, task, attempt, &e.to_string()).await,
+    // Not taken here (a full queue, a shutdown, an id still held): handed back.
+    let mut stream = shared.core.execute_stream_as(id, request)?;
+    let mut watched = Unwatched {
+        core: shared.core.clone(),
+        id,
+        ended: false,
     };
     let mut progress = tokio::time::interval(shared.ack_every);
     progress.tick().await;
@@ -420,9 +592,7 @@ async fn run_task(
         }
         if let Event::OutputDelta { text: piece, .. } = &event {
             // Text about to reach the submitter: the attempt is final from here.
-            if !acted.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                put_attempt(shared, &key, attempt, Phase::Acted).await?;
-            }
+            claim.acted().await.map_err(VeyraError::Runtime)?;
             if text.len() < wire::MAX_RESULT_TEXT {
                 text.push_str(piece);
             }
@@ -433,6 +603,7 @@ async fn run_task(
         }
         publish(shared, &events, &event).await;
     }
+    watched.ended = last.is_some();
     let Some(Event::TaskState { status, .. }) = &last else {
         return Err(VeyraError::Runtime(format!(
             "execution {id} ended without a final state"
@@ -447,31 +618,89 @@ async fn run_task(
             Some("ended in a state that is not final".to_string()),
         ),
     };
-    let text: String = text.chars().take(wire::MAX_RESULT_TEXT).collect();
     keep_result(shared, id, attempt, status_name, text, error).await?;
-    put_attempt(shared, &key, attempt, Phase::Final).await?;
+    claim.set(Phase::Final).await.map_err(VeyraError::Runtime)?;
     if let Some(event) = &last {
         publish(shared, &events, event).await;
     }
     Ok(())
 }
 
-/// Fails a task without running it (lost, refused on this worker): its result is kept, its
-/// final state published, the decision recorded.
+/// The tools a task is offered: what it asks for, within what this worker offers
+/// (`tools.offer`): a task from the bus never widens the worker operator's choice.
+fn offered(core: &VeyraCore, asked: Option<&str>) -> Result<crate::config::ToolSelection, String> {
+    use crate::config::ToolSelection;
+    let mine = core.config().tools.offer.clone();
+    let Some(asked) = asked else {
+        return Ok(mine);
+    };
+    let asked: ToolSelection = asked.parse().map_err(|e| format!("its tools: {e}"))?;
+    Ok(match (asked, mine) {
+        (ToolSelection::None, _) | (_, ToolSelection::None) => ToolSelection::None,
+        (ToolSelection::All, mine) => mine,
+        (asked, ToolSelection::All) => asked,
+        (asked, mine) => {
+            let names: Vec<String> = asked
+                .names()
+                .iter()
+                .filter(|n| mine.offers(n))
+                .map(|n| n.to_string())
+                .collect();
+            if names.is_empty() {
+                ToolSelection::None
+            } else {
+                ToolSelection::Only(names)
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+pub(super) fn offered_for_tests(
+    core: &VeyraCore,
+    asked: Option<&str>,
+) -> Result<crate::config::ToolSelection, String> {
+    offered(core, asked)
+}
+
+/// Fails a task without running it (lost, or unable to run here): its attempt record set
+/// final (over the revision read, when there was one: a worker that changed it meanwhile keeps
+/// the task), its result kept, its final state published, the decision recorded.
 async fn lose(
     shared: &Shared,
     task: &TaskMessage,
     attempt: u32,
     why: &str,
+    revision: Option<u64>,
 ) -> Result<(), VeyraError> {
     let id = task.id;
     tracing::warn!(%id, "{why}");
+    let key = wire::key(id);
+    let bytes = attempt_bytes(shared, attempt, Phase::Final).map_err(VeyraError::Runtime)?;
+    let finalised = match revision {
+        None => shared
+            .attempts
+            .create(&key, bytes)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        Some(r) => shared
+            .attempts
+            .update(&key, bytes, r)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string()),
+    };
+    if let Err(e) = finalised {
+        tracing::info!(%id, "the task's record changed meanwhile ({e}); left to the worker that changed it");
+        return Ok(());
+    }
     record(
         &shared.core,
         "fleet_lost",
         &format!("execution:{id}"),
         "failure",
-        serde_json::json!({ "worker": &*shared.name, "attempt": attempt, "reason": why }),
+        serde_json::json!({ "worker": &*shared.name, "attempt": attempt, "reason": why, "by": task.by }),
     )
     .await;
     keep_result(
@@ -483,44 +712,17 @@ async fn lose(
         Some(why.to_string()),
     )
     .await?;
-    put_attempt(shared, &wire::key(id), attempt, Phase::Final).await?;
-    publish(
-        shared,
-        &shared.fleet.events_subject(id),
-        &Event::TaskState {
-            id,
-            status: TaskStatus::Failed {
-                error: why.to_string(),
-                kind: "lost".into(),
-                not_retried: Some("tools_acted".into()).filter(|_| why.contains("acted")),
-            },
-            attempt,
-            at: Utc::now(),
-        },
-    )
-    .await;
+    let mut event = failed(id, attempt, why, "lost");
+    if let Event::TaskState {
+        status: TaskStatus::Failed { not_retried, .. },
+        ..
+    } = &mut event
+        && why.contains("acted")
+    {
+        *not_retried = Some("tools_acted".into());
+    }
+    publish(shared, &shared.fleet.events_subject(id), &event).await;
     Ok(())
-}
-
-async fn put_attempt(
-    shared: &Shared,
-    key: &str,
-    attempt: u32,
-    phase: Phase,
-) -> Result<(), VeyraError> {
-    let record = Attempt {
-        worker: shared.name.to_string(),
-        attempt,
-        phase,
-        at: Utc::now(),
-    };
-    let bytes = serde_json::to_vec(&record).map_err(|e| VeyraError::Runtime(e.to_string()))?;
-    shared
-        .attempts
-        .put(key, Bytes::from(bytes))
-        .await
-        .map(drop)
-        .map_err(|e| nats_error("writing the attempts bucket", e))
 }
 
 async fn keep_result(
@@ -531,13 +733,14 @@ async fn keep_result(
     text: String,
     error: Option<String>,
 ) -> Result<(), VeyraError> {
+    // Held in bytes, escapes included, well under the bucket's value limit.
     let result = TaskResult {
         id,
         worker: shared.name.to_string(),
         attempt,
         status: status.into(),
-        text,
-        error,
+        text: cut(&text, wire::MAX_RESULT_TEXT).to_string(),
+        error: error.map(|e| cut(&e, wire::MAX_RESULT_ERROR).to_string()),
         at: Utc::now(),
     };
     let bytes = serde_json::to_vec(&result).map_err(|e| VeyraError::Runtime(e.to_string()))?;
@@ -547,6 +750,18 @@ async fn keep_result(
         .await
         .map(drop)
         .map_err(|e| nats_error("keeping the result", e))
+}
+
+/// `text`'s first `max` bytes at most, cut at a character's edge.
+fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Publishes one event (a long text delta in pieces); a failure is logged (the result bucket

@@ -177,6 +177,10 @@ pub enum SubmitError {
     /// The scheduler is shutting down.
     #[error("the scheduler is shutting down and accepts no new tasks")]
     ShuttingDown,
+    /// A task of this id is already held (a fleet task's id is its submitter's; one id runs
+    /// once at a time, and a retired id is never taken over).
+    #[error("a task of this id is already here; it is not run twice")]
+    DuplicateId,
 }
 
 /// Why a cancel did nothing.

@@ -133,6 +133,9 @@ impl Scheduler {
                     capacity: self.inner.config.queue_capacity,
                 });
             }
+            if st.tasks.contains_key(&id) {
+                return Err(SubmitError::DuplicateId);
+            }
             let kind = st.intern(&spec.kind);
             st.tasks.insert(
                 id,
