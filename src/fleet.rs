@@ -19,13 +19,17 @@
 //!   worker was lost runs again only if its first attempt's tools had not acted and nothing had
 //!   streamed (DESIGN §9): otherwise it fails, named as lost with that worker.
 //! - [`Submitter`]: publishes a task and follows its events to their end.
+//! - [`fetch_witness`] and the worker's witness publisher: each store's newest signed
+//!   checkpoint kept in the `<stream>_WITNESS` bucket, outside the node.
 
 pub mod wire;
 
 mod submit;
+mod witness;
 mod worker;
 
 pub use submit::{Submission, Submitter};
+pub use witness::fetch_witness;
 pub use worker::{Worker, WorkerOptions};
 
 use std::time::Duration;
@@ -171,7 +175,7 @@ impl Fleet {
                 .await
                 .map_err(|e| nats_error(&format!("creating consumer {name}"), e))?;
         }
-        for what in ["ATTEMPTS", "RESULTS"] {
+        for what in ["ATTEMPTS", "RESULTS", "WITNESS"] {
             self.ensure_bucket(&self.bucket(what)).await?;
         }
         Ok(())

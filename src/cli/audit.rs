@@ -80,8 +80,10 @@ pub struct VerifyArgs {
     /// An export document written by `veyra audit export`.
     #[arg(long, value_name = "EXPORT")]
     pub file: Option<PathBuf>,
-    /// A witness file to hold the log against (repeatable); the store's own are always used.
-    #[arg(long, value_name = "FILE")]
+    /// A witness to hold the log against (repeatable): a file, or a fleet's witness bucket
+    /// (`nats://host:port/BUCKET`, where each worker keeps its store's newest checkpoint); the
+    /// store's own witnesses are always used.
+    #[arg(long, value_name = "FILE|URL")]
     pub witness: Vec<PathBuf>,
     /// The signer's public key as published by the log's owner (64 hex digits).
     #[arg(long, value_name = "HEX", value_parser = parse_key)]
@@ -110,10 +112,32 @@ fn parse_hash(text: &str) -> Result<[u8; 32], String> {
 }
 
 impl VerifyArgs {
-    /// The anchors named on the command line.
-    fn anchors(&self) -> Result<TrustAnchors, VeyraError> {
-        let witnesses = crate::governance::verify::witness_files(&self.witness)
+    /// The witness arguments that name a fleet's bucket rather than a file.
+    fn fleet_witnesses(&self) -> Vec<String> {
+        self.witness
+            .iter()
+            .filter_map(|w| w.to_str())
+            .filter(|w| w.starts_with("nats://") || w.starts_with("tls://"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The anchors named on the command line (`fleet`: the witnesses fetched from a fleet's
+    /// bucket, for the `nats://` ones).
+    fn anchors(
+        &self,
+        fleet: Vec<crate::governance::witness::FoundWitness>,
+    ) -> Result<TrustAnchors, VeyraError> {
+        let urls = self.fleet_witnesses();
+        let files: Vec<PathBuf> = self
+            .witness
+            .iter()
+            .filter(|w| !w.to_str().is_some_and(|w| urls.iter().any(|u| u == w)))
+            .cloned()
+            .collect();
+        let mut witnesses = crate::governance::verify::witness_files(&files)
             .map_err(|e| VeyraError::Usage(e.to_string()))?;
+        witnesses.extend(fleet);
         let expect = self
             .expect_size
             .zip(self.expect_head)
@@ -228,7 +252,23 @@ fn describe(report: &VerifyReport) -> String {
 /// `veyra audit verify [--db PATH] [--witness FILE] [--key HEX] [--expect-size N --expect-head HEX]`.
 pub fn audit_verify_db(args: &VerifyArgs, loaded: &LoadedConfig) -> Result<ExitCode, VeyraError> {
     let path = store_path(args.db.as_deref(), loaded);
-    let anchors = args.anchors()?;
+    let urls = args.fleet_witnesses();
+    let fleet = if urls.is_empty() {
+        Vec::new()
+    } else {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| VeyraError::io("starting the runtime to reach the fleet", e))?;
+        runtime.block_on(async {
+            let mut found = Vec::new();
+            for url in &urls {
+                found.push(crate::fleet::fetch_witness(&loaded.config.nats, url, &path).await?);
+            }
+            Ok::<_, VeyraError>(found)
+        })?
+    };
+    let anchors = args.anchors(fleet)?;
     let trail = open_trail(
         &path,
         &crate::governance::StoreOptions::from_config(&loaded.config),
@@ -278,7 +318,7 @@ pub fn audit_verify_file(
             crate::governance::EXPORT_FORMAT_TAG
         )));
     }
-    let mut anchors = args.anchors()?;
+    let mut anchors = args.anchors(Vec::new())?;
     if let Some(loaded) = loaded {
         let store = loaded.config.audit_store_path();
         if let Ok(key) = checkpoint::key_file_public_key(&store) {

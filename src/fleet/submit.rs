@@ -114,7 +114,11 @@ impl Submission {
                         return Some(Ok(event));
                     }
                     Ok(None) => continue,
-                    Err(e) => return Some(Err(e)),
+                    // The server may be restarting: looked for again after the next quiet.
+                    Err(e) => {
+                        tracing::debug!(id = %self.id, "looking for a kept result: {e}");
+                        continue;
+                    }
                 },
             };
             let event: Event = match serde_json::from_slice(&message.payload) {

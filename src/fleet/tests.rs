@@ -31,9 +31,13 @@ impl Drop for NatsServer {
 
 /// Starts one, or says why not (`None`: the test skips).
 pub(crate) fn nats_server() -> Option<NatsServer> {
-    let dir = tempfile::tempdir().ok()?;
+    nats_server_in(tempfile::tempdir().ok()?, "-1")
+}
+
+/// Starts one on `port` (`-1`: its choice) keeping its store in `dir`.
+fn nats_server_in(dir: tempfile::TempDir, port: &str) -> Option<NatsServer> {
     let spawned = Command::new("nats-server")
-        .args(["-a", "127.0.0.1", "-p", "-1", "-js", "-sd"])
+        .args(["-a", "127.0.0.1", "-p", port, "-js", "-sd"])
         .arg(dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

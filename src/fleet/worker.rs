@@ -33,6 +33,9 @@ use crate::governance::{AuditEventType, AuditRecord};
 /// Largest piece of text one event message carries, in bytes; a longer delta is sent in
 /// pieces (each well under the server's 1 MiB payload limit, escapes included).
 const MAX_EVENT_TEXT: usize = 128 * 1024;
+/// How long a worker keeps trying to write a record or a result it has in hand while the
+/// server cannot be reached (a restart), before it gives the task up.
+const OUTAGE: Duration = Duration::from_secs(60);
 /// Longest pause between empty polls of the queue.
 const IDLE_MAX: Duration = Duration::from_millis(100);
 
@@ -121,6 +124,13 @@ impl Worker {
             .await
             .map_err(|e| nats_error("listening for cancels", e))?;
         tracing::info!(worker = %shared.name, url = %self.fleet.url, "fleet worker pulling tasks");
+        // Its store's witness goes to the fleet after each checkpoint, and once more at the end.
+        let witnessing = CancellationToken::new();
+        let witness = tokio::spawn(super::witness::publish_witnesses(
+            self.fleet.clone(),
+            self.core.clone(),
+            witnessing.clone(),
+        ));
         let limit = self.options.in_flight.max(1);
         let mut tasks = JoinSet::new();
         let mut idle = Duration::from_millis(1);
@@ -173,6 +183,8 @@ impl Worker {
                 Some(message) = cancels.next() => cancel(&shared, &message.subject),
             }
         }
+        witnessing.cancel();
+        let _ = witness.await;
         Ok(())
     }
 }
@@ -356,25 +368,55 @@ struct Claim {
 }
 
 impl Claim {
-    /// Moves the record to `phase` if it is still the one this worker wrote.
+    /// Moves the record to `phase` if it is still the one this worker wrote. A server that
+    /// cannot be reached (restarting) is tried again for up to [`OUTAGE`]; a write that landed
+    /// but whose answer was lost is recognised by reading the record back.
     async fn set(&self, phase: Phase) -> Result<(), String> {
         let bytes = attempt_bytes(&self.shared, self.attempt, phase)?;
-        let revision = self.revision.load(std::sync::atomic::Ordering::SeqCst);
-        match self
-            .shared
-            .attempts
-            .update(&self.key, bytes, revision)
-            .await
-        {
-            Ok(next) => {
-                self.revision
-                    .store(next, std::sync::atomic::Ordering::SeqCst);
-                Ok(())
+        let deadline = tokio::time::Instant::now() + OUTAGE;
+        let mut wait = Duration::from_millis(100);
+        loop {
+            let revision = self.revision.load(std::sync::atomic::Ordering::SeqCst);
+            let error = match self
+                .shared
+                .attempts
+                .update(&self.key, bytes.clone(), revision)
+                .await
+            {
+                Ok(next) => {
+                    self.revision
+                        .store(next, std::sync::atomic::Ordering::SeqCst);
+                    return Ok(());
+                }
+                Err(e) => e.to_string(),
+            };
+            match self.shared.attempts.entry(self.key.clone()).await {
+                Ok(Some(entry)) if entry.revision != revision => {
+                    let mine = serde_json::from_slice::<Attempt>(&entry.value).is_ok_and(|a| {
+                        a.worker == *self.shared.name
+                            && a.attempt == self.attempt
+                            && a.phase == phase
+                    });
+                    if mine {
+                        self.revision
+                            .store(entry.revision, std::sync::atomic::Ordering::SeqCst);
+                        return Ok(());
+                    }
+                    return Err(format!(
+                        "its attempt record changed under this worker (another worker took the \
+                         task over): {error}"
+                    ));
+                }
+                Ok(_) | Err(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                Ok(_) | Err(_) => {
+                    return Err(format!(
+                        "the fleet's server did not take the record: {error}"
+                    ));
+                }
             }
-            Err(e) => Err(format!(
-                "its attempt record changed under this worker (another worker took the task \
-                 over, or the server refused): {e}"
-            )),
         }
     }
 
@@ -492,8 +534,11 @@ async fn run_task(
     let revision = match claimed {
         Ok(r) => r,
         Err(e) => {
-            tracing::info!(%id, "another worker claimed the task first ({e}); left to it");
-            return Ok(());
+            // Another worker claimed it first, or the server could not be reached: either way
+            // not run here, and not acknowledged — handed back, the record decides next time.
+            return Err(VeyraError::Runtime(format!(
+                "the task could not be claimed ({e}); handed back"
+            )));
         }
     };
     let claim = Arc::new(Claim {
@@ -743,13 +788,24 @@ async fn keep_result(
         error: error.map(|e| cut(&e, wire::MAX_RESULT_ERROR).to_string()),
         at: Utc::now(),
     };
-    let bytes = serde_json::to_vec(&result).map_err(|e| VeyraError::Runtime(e.to_string()))?;
-    shared
-        .results
-        .put(wire::key(id), Bytes::from(bytes))
-        .await
-        .map(drop)
-        .map_err(|e| nats_error("keeping the result", e))
+    let bytes =
+        Bytes::from(serde_json::to_vec(&result).map_err(|e| VeyraError::Runtime(e.to_string()))?);
+    // The outcome is in hand: a server restarting is waited for, not taken as a failure.
+    let deadline = tokio::time::Instant::now() + OUTAGE;
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match shared.results.put(wire::key(id), bytes.clone()).await {
+            Ok(_) => return Ok(()),
+            Err(e) if tokio::time::Instant::now() >= deadline => {
+                return Err(nats_error("keeping the result", e));
+            }
+            Err(e) => {
+                tracing::debug!(%id, "keeping the result, again shortly: {e}");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
 }
 
 /// `text`'s first `max` bytes at most, cut at a character's edge.

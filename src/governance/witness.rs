@@ -108,9 +108,34 @@ pub struct FoundWitness {
 
 /// The file name of the witness of the store at `store` (see the module docs).
 pub fn witness_file(store: &Path, dir: &Path) -> PathBuf {
+    dir.join(format!("{}.json", store_key(store)))
+}
+
+/// The store's key: the first 16 hex digits of SHA-256 of its canonical absolute path — its
+/// witness file's name, and its key in a fleet's witness bucket.
+pub fn store_key(store: &Path) -> String {
     let canonical = canonical_store_path(store);
     let digest = Sha256::digest(canonical.as_os_str().as_encoded_bytes());
-    dir.join(format!("{}.json", hex::encode(&digest[..8])))
+    hex::encode(&digest[..8])
+}
+
+/// Parses a witness kept as plain JSON elsewhere (a fleet's witness bucket), checked as a
+/// witness file's slot is; `from` names it in errors.
+pub fn parse_witness(bytes: &[u8], from: &str) -> Result<Witness, AuditError> {
+    let damaged = |why: String| {
+        AuditError::Integrity(super::integrity::IntegrityFailure::log(
+            0,
+            super::integrity::IntegrityReason::WitnessMismatch(format!(
+                "the witness {from} is damaged: {why}"
+            )),
+        ))
+    };
+    if bytes.len() as u64 > MAX_WITNESS_BYTES {
+        return Err(damaged(format!("{} bytes, over the limit", bytes.len())));
+    }
+    let witness: Witness = serde_json::from_slice(bytes).map_err(|e| damaged(e.to_string()))?;
+    witness.validate().map(drop).map_err(damaged)?;
+    Ok(witness)
 }
 
 /// The store's absolute path with its directory resolved (the file itself may not exist).

@@ -141,3 +141,90 @@ fn veyra_run_goes_to_a_worker_and_a_killed_workers_tasks_end_once_on_the_other()
     assert_eq!(succeeded + lost, 6);
     assert!(succeeded >= 1, "w2 finished what w1 had not begun");
 }
+
+/// Copies every file under `from` into `to` (made), as a backup taken while nothing writes.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_worker_rolled_back_with_its_local_witness_is_caught_by_the_fleets_witness() {
+    let store = tempfile::tempdir().unwrap();
+    let Some((_server, url)) = nats_server(store.path()) else {
+        return;
+    };
+    let (w, client) = (Sandbox::new(), Sandbox::new());
+    let fast = client.write("fleet.yaml", &config(&url, 0));
+    let w_config = w.write("fleet.yaml", &config(&url, 0));
+    let run = |prompt: &str| {
+        let out = client
+            .std_cmd()
+            .arg("--config")
+            .arg(&fast)
+            .args(["run", prompt])
+            .output()
+            .expect("veyra run");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let stop = |mut worker: Killed| {
+        let _ = Command::new("kill")
+            .args(["-TERM", &worker.0.id().to_string()])
+            .status();
+        let _ = worker.0.wait();
+    };
+    let (data, state) = (w.dir.path().join("data"), w.dir.path().join("state"));
+    let backup = tempfile::tempdir().unwrap();
+    // Two tasks, then the worker stops: its store and its local witness are copied.
+    let first = worker(&w, &w_config, "w");
+    run("one");
+    run("two");
+    stop(first);
+    copy_tree(&data, &backup.path().join("data"));
+    copy_tree(&state, &backup.path().join("state"));
+    // Two more, then both are put back as they were: a rollback the node cannot see.
+    let second = worker(&w, &w_config, "w");
+    run("three");
+    run("four");
+    stop(second);
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::remove_dir_all(&state).unwrap();
+    copy_tree(&backup.path().join("data"), &data);
+    copy_tree(&backup.path().join("state"), &state);
+    let verify = |extra: &[&str]| {
+        let out = w
+            .std_cmd()
+            .arg("--config")
+            .arg(&w_config)
+            .args(["audit", "verify"])
+            .args(extra)
+            .output()
+            .expect("veyra audit verify");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    // Alone, the rolled-back store and witness agree with each other.
+    let (code, said) = verify(&[]);
+    assert_eq!(code, Some(0), "{said}");
+    // Against what the fleet saw, the rollback shows.
+    let bucket = format!("{url}/VEYRA_TASKS_WITNESS");
+    let (code, said) = verify(&["--witness", &bucket]);
+    assert_eq!(code, Some(3), "{said}");
+    assert!(said.contains("VEYRA_TASKS_WITNESS"), "{said}");
+}
