@@ -19,7 +19,7 @@ use crate::governance::{AuditEventType, AuditFilter};
 pub(crate) struct NatsServer {
     child: Child,
     pub(crate) url: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for NatsServer {
@@ -29,16 +29,37 @@ impl Drop for NatsServer {
     }
 }
 
+impl NatsServer {
+    /// Kills the server (SIGKILL: no clean shutdown) and, after `down`, starts it again on the
+    /// same port with the same store. `false` (the test skips) if it did not come back.
+    fn restart(&mut self, down: Duration) -> bool {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(down);
+        let port = self.url.rsplit(':').next().unwrap_or("-1").to_string();
+        match spawn(self.dir.path(), &port) {
+            Some((child, url)) => {
+                self.child = child;
+                self.url = url;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// Starts one, or says why not (`None`: the test skips).
 pub(crate) fn nats_server() -> Option<NatsServer> {
-    nats_server_in(tempfile::tempdir().ok()?, "-1")
+    let dir = tempfile::tempdir().ok()?;
+    let (child, url) = spawn(dir.path(), "-1")?;
+    Some(NatsServer { child, url, dir })
 }
 
 /// Starts one on `port` (`-1`: its choice) keeping its store in `dir`.
-fn nats_server_in(dir: tempfile::TempDir, port: &str) -> Option<NatsServer> {
+fn spawn(dir: &std::path::Path, port: &str) -> Option<(Child, String)> {
     let spawned = Command::new("nats-server")
         .args(["-a", "127.0.0.1", "-p", port, "-js", "-sd"])
-        .arg(dir.path())
+        .arg(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn();
@@ -63,14 +84,11 @@ fn nats_server_in(dir: tempfile::TempDir, port: &str) -> Option<NatsServer> {
     std::thread::spawn(move || for _ in lines {});
     let Some(url) = url else {
         let _ = child.kill();
+        let _ = child.wait();
         eprintln!("skipped: nats-server did not say where it listens");
         return None;
     };
-    Some(NatsServer {
-        child,
-        url,
-        _dir: dir,
-    })
+    Some((child, url))
 }
 
 fn nats(url: &str) -> NatsConfig {
@@ -209,6 +227,105 @@ async fn two_workers_finish_every_task_exactly_once_and_both_trails_verify() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restarted_mid_run_loses_nothing_and_the_run_completes() {
+    let Some(mut server) = nats_server() else {
+        return;
+    };
+    let config = nats(&server.url);
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let stop = CancellationToken::new();
+    let mut cores = Vec::new();
+    let mut running = Vec::new();
+    for (name, dir) in [("a", &dir_a), ("b", &dir_b)] {
+        // Slow enough that tasks are mid-stream when the server goes.
+        let core = worker_core(dir.path(), |c| c.model.mock.token_delay_ms = 20);
+        let fleet = Fleet::connect(&config, None).await.unwrap();
+        let worker = Worker::new(
+            fleet,
+            core.clone(),
+            WorkerOptions {
+                name: name.into(),
+                in_flight: 8,
+            },
+        );
+        let stop = stop.clone();
+        running.push(tokio::spawn(async move { worker.run(stop).await }));
+        cores.push(core);
+    }
+    let submitter = Submitter::new(Fleet::connect(&config, None).await.unwrap());
+    const N: usize = 64;
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut follows = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..N {
+        let t = task(&format!("restart task {i}"));
+        ids.push(t.id);
+        let submission = submitter.submit(t).await.unwrap();
+        let finished = finished.clone();
+        follows.push(tokio::spawn(async move {
+            let events = until_final(submission).await;
+            finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            events
+        }));
+    }
+    // Some finished, most not: the server is killed (no clean shutdown) and comes back.
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while finished.load(std::sync::atomic::Ordering::SeqCst) < 4 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the first tasks finish");
+    let before = finished.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        before < N / 2,
+        "the restart comes mid-run ({before} of {N} done)"
+    );
+    let server = tokio::task::spawn_blocking(move || {
+        let back = server.restart(Duration::from_secs(1));
+        (server, back)
+    });
+    let (_server, back) = server.await.unwrap();
+    if !back {
+        eprintln!("skipped: nats-server did not come back on its port");
+        stop.cancel();
+        return;
+    }
+    // Every task ends once, succeeded, and its one kept result says so.
+    for f in follows {
+        let events = f.await.unwrap();
+        let terminal: Vec<_> = events.iter().filter(|e| e.is_terminal()).collect();
+        assert_eq!(terminal.len(), 1, "{events:?}");
+        assert!(
+            matches!(
+                terminal[0],
+                Event::TaskState {
+                    status: TaskStatus::Succeeded,
+                    ..
+                }
+            ),
+            "{events:?}"
+        );
+    }
+    for id in &ids {
+        let result = submitter.fleet().result(*id).await.unwrap();
+        assert_eq!(
+            result.map(|r| r.status),
+            Some("succeeded".to_string()),
+            "{id}"
+        );
+    }
+    stop.cancel();
+    for r in running {
+        r.await.unwrap().unwrap();
+    }
+    for core in &cores {
+        let report = core.verify_audit().expect("a trail to verify");
+        assert!(report.is_ok(), "the trail verifies: {report:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivered_task_runs_again_only_if_nothing_acted_and_bad_input_is_refused() {
     let Some(server) = nats_server() else { return };
     let config = nats(&server.url);
@@ -321,6 +438,26 @@ async fn a_redelivered_task_runs_again_only_if_nothing_acted_and_bad_input_is_re
     // The same id again is the same message: the stream keeps one copy.
     let twice = submitter.submit(acted.clone()).await;
     assert!(twice.is_err(), "a replayed message id is refused");
+    // A task for a backend this worker does not have: failed with the reason, not run.
+    let mut unknown = task("for a backend nobody has");
+    unknown.backend = Some("nope".into());
+    let events = until_final(submitter.submit(unknown.clone()).await.unwrap()).await;
+    let Some(Event::TaskState {
+        status: TaskStatus::Failed { error, .. },
+        ..
+    }) = events.last()
+    else {
+        panic!("{events:?}")
+    };
+    assert!(error.contains("nope"), "{error}");
+    assert!(
+        matches!(events.last(), Some(Event::TaskState { status: TaskStatus::Failed { kind, .. }, .. }) if kind == "refused"),
+        "{events:?}"
+    );
+    assert_eq!(
+        fleet.result(unknown.id).await.unwrap().map(|r| r.status),
+        Some("failed".into())
+    );
     // The finished one, delivered again, is acknowledged without running.
     let replay = submitter.submit(done.clone()).await.unwrap();
     drop(replay);
@@ -337,8 +474,9 @@ async fn a_redelivered_task_runs_again_only_if_nothing_acted_and_bad_input_is_re
     assert!(actions.contains(&"fleet_lost"), "{actions:?}");
     assert_eq!(
         actions.iter().filter(|a| **a == "fleet_refused").count(),
-        4,
-        "garbage, another format, the wrong subject and no message id: {actions:?}"
+        5,
+        "garbage, another format, the wrong subject, no message id and an unknown backend: \
+         {actions:?}"
     );
     let refused = fleet
         .result(bare.id)
@@ -369,6 +507,46 @@ async fn a_redelivered_task_runs_again_only_if_nothing_acted_and_bad_input_is_re
         "only the task that had not acted ran: {ran:?}"
     );
     assert!(core.verify_audit().expect("a trail to verify").is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_whose_worker_renews_its_record_is_held_and_one_left_alone_is_not() {
+    let Some(server) = nats_server() else { return };
+    let fleet = Fleet::connect(&nats(&server.url), None).await.unwrap();
+    let attempts = fleet.attempts().await.unwrap();
+    let every = Duration::from_millis(200);
+    let record = |n: u32| {
+        serde_json::to_vec(&Attempt {
+            worker: "slow".into(),
+            attempt: n,
+            phase: Phase::Acted,
+            at: chrono::Utc::now(),
+        })
+        .unwrap()
+    };
+    let first = attempts.put("held", record(1).into()).await.unwrap();
+    // Its worker renews it every third of ack_wait, as a live worker does.
+    let renewing = {
+        let attempts = attempts.clone();
+        tokio::spawn(async move {
+            let mut revision = first;
+            loop {
+                tokio::time::sleep(every).await;
+                revision = attempts
+                    .update("held", record(1).into(), revision)
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    assert!(worker::still_held(&attempts, every, "held", first).await);
+    renewing.abort();
+    let _ = renewing.await;
+    let last = attempts.entry("held").await.unwrap().unwrap().revision;
+    assert!(
+        !worker::still_held(&attempts, every, "held", last).await,
+        "a record nobody renews belongs to a worker that is gone"
+    );
 }
 
 #[test]

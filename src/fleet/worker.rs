@@ -30,14 +30,13 @@ use crate::error::VeyraError;
 use crate::events::{Event, ExecutionId, Priority, TaskStatus};
 use crate::governance::{AuditEventType, AuditRecord};
 
-/// Largest piece of text one event message carries, in bytes; a longer delta is sent in
-/// pieces (each well under the server's 1 MiB payload limit, escapes included).
-const MAX_EVENT_TEXT: usize = 128 * 1024;
 /// How long a worker keeps trying to write a record or a result it has in hand while the
 /// server cannot be reached (a restart), before it gives the task up.
 const OUTAGE: Duration = Duration::from_secs(60);
 /// Longest pause between empty polls of the queue.
 const IDLE_MAX: Duration = Duration::from_millis(100);
+/// Longest wait for the server's answer to one poll (it answers at once when it is up).
+const FETCH_WAIT: Duration = Duration::from_secs(2);
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
@@ -149,7 +148,11 @@ impl Worker {
                             break;
                         }
                     };
-                    while let Some(message) = batch.next().await {
+                    // A request that met a server going down is never answered: given up
+                    // after FETCH_WAIT and asked again, on the connection that comes back.
+                    while let Ok(Some(message)) =
+                        tokio::time::timeout(FETCH_WAIT, batch.next()).await
+                    {
                         match message {
                             Ok(message) => {
                                 got += 1;
@@ -270,7 +273,16 @@ async fn handle(shared: Shared, message: jetstream::Message) {
         running.remove(&id);
     }
     match outcome {
-        Ok(()) => {
+        Ok(Handled::Held) => {
+            // Its holder is alive and renewing its lease: this copy is handed back for
+            // ack_wait, by when the holder has acknowledged it or has gone.
+            let _ = message
+                .ack_with(AckKind::Nak(Some(Duration::from_millis(
+                    shared.fleet.config.ack_wait_ms,
+                ))))
+                .await;
+        }
+        Ok(Handled::Done) => {
             if let Err(e) = message.double_ack().await {
                 tracing::warn!(%id, "the task ended but its acknowledgement failed (it will be delivered again, and found finished): {e}");
             }
@@ -309,60 +321,33 @@ async fn refuse(
     .await;
     if let Some(id) = task {
         let why = format!("refused by worker {}: {why}", shared.name);
-        let _ = keep_result(shared, id, 0, "failed", String::new(), Some(why.clone())).await;
-        let event = failed(id, 0, &why, "refused");
-        publish(shared, &shared.fleet.events_subject(id), &event).await;
+        // Told only if this refusal is the outcome kept: a copy that broke the rules does not
+        // overwrite the outcome of the task it copies.
+        if let Ok(Kept::Ours) =
+            keep_result(shared, id, 0, "failed", String::new(), Some(why.clone())).await
+        {
+            let event = failed(id, 0, &why, "refused");
+            publish(shared, &shared.fleet.events_subject(id), &event).await;
+        }
     }
     let _ = message.ack_with(AckKind::Term).await;
 }
 
-/// A task's final state as a failure of `kind`.
-fn failed(id: ExecutionId, attempt: u32, why: &str, kind: &str) -> Event {
-    Event::TaskState {
-        id,
-        status: TaskStatus::Failed {
-            error: why.to_string(),
-            kind: kind.into(),
-            not_retried: None,
-        },
-        attempt,
-        at: Utc::now(),
-    }
+/// What became of one delivery of a task.
+enum Handled {
+    /// Its outcome is kept (by this worker or the one that claimed it first): acknowledged.
+    Done,
+    /// Another worker holds it and is alive: handed back until it has finished.
+    Held,
 }
 
-/// Records a fleet decision in this worker's audit trail.
-async fn record(
-    core: &VeyraCore,
-    action: &str,
-    resource: &str,
-    outcome: &str,
-    metadata: serde_json::Value,
-) {
-    if let Some(trail) = core.audit()
-        && let Err(e) = trail
-            .record(AuditRecord {
-                event_type: AuditEventType::Execution,
-                actor: "fleet".into(),
-                action: action.into(),
-                resource: resource.into(),
-                outcome: outcome.into(),
-                input_summary: String::new(),
-                metadata,
-            })
-            .await
-    {
-        tracing::error!("the audit trail did not record a fleet decision: {e}");
-    }
-}
-
-/// Runs (or declines to run again) one checked task. `Ok` once its outcome is kept (or it is
-/// left to the worker that claimed it first).
+/// Runs (or declines to run again) one checked task.
 async fn run_task(
     shared: &Shared,
     message: &jetstream::Message,
     task: &TaskMessage,
     delivered: i64,
-) -> Result<(), VeyraError> {
+) -> Result<Handled, VeyraError> {
     let id = task.id;
     let key = wire::key(id);
     let entry = shared
@@ -378,17 +363,52 @@ async fn run_task(
             // A record that cannot be read could say anything: the task is not run again.
             Err(err) => {
                 let why = format!("its attempt record is damaged ({err}); not run again");
-                return lose(shared, task, 0, &why, revision).await;
+                return lose(shared, task, 0, &why, revision, Loss::Lost)
+                    .await
+                    .map(|()| Handled::Done);
             }
         },
         None => None,
     };
+    // A record of another worker's that is not final: that worker may be alive and late with
+    // its acknowledgement (a slow task, a server restart). It renews its record while it
+    // holds the task; only a record left unchanged means it is gone.
+    if let (Some(a), Some(r)) = (&before, revision)
+        && a.phase != Phase::Final
+        && a.worker != *shared.name
+        && record::still_held(&shared.attempts, shared.ack_every, &key, r).await
+    {
+        tracing::info!(%id, by = %shown_worker(&a.worker), "delivered again while its worker still holds it; left to that worker");
+        return Ok(Handled::Held);
+    }
     let attempt = before.as_ref().map_or(1, |a| a.attempt.saturating_add(1));
     match &before {
         Some(a) if a.phase == Phase::Final => {
             // A replayed message (or an acknowledgement that was lost): already finished.
             tracing::info!(%id, by = %shown_worker(&a.worker), "a finished task was delivered again; not run again");
-            return Ok(());
+            // Its worker may have been lost between marking it final and keeping its outcome
+            // (a task failed without running): its submitter is told now.
+            let kept = shared.results.get(key.clone()).await;
+            if let Ok(None) = kept {
+                let why = format!(
+                    "lost on worker {} after it was finished and before its outcome was kept",
+                    shown_worker(&a.worker)
+                );
+                if let Kept::Ours = keep_result(
+                    shared,
+                    id,
+                    a.attempt,
+                    "failed",
+                    String::new(),
+                    Some(why.clone()),
+                )
+                .await?
+                {
+                    let event = failed(id, a.attempt, &why, "lost");
+                    publish(shared, &shared.fleet.events_subject(id), &event).await;
+                }
+            }
+            return Ok(Handled::Done);
         }
         Some(a) if a.phase == Phase::Acted => {
             let why = format!(
@@ -396,7 +416,9 @@ async fn run_task(
                  attempt that acted is never run again (side effects happen once)",
                 shown_worker(&a.worker)
             );
-            return lose(shared, task, a.attempt, &why, revision).await;
+            return lose(shared, task, a.attempt, &why, revision, Loss::Lost)
+                .await
+                .map(|()| Handled::Done);
         }
         Some(a) if attempt > MAX_ATTEMPTS => {
             let why = format!(
@@ -404,7 +426,9 @@ async fn run_task(
                 a.attempt,
                 shown_worker(&a.worker)
             );
-            return lose(shared, task, a.attempt, &why, revision).await;
+            return lose(shared, task, a.attempt, &why, revision, Loss::Lost)
+                .await
+                .map(|()| Handled::Done);
         }
         _ => {}
     }
@@ -433,13 +457,7 @@ async fn run_task(
             )));
         }
     };
-    let claim = Arc::new(Claim {
-        shared: shared.clone(),
-        key: key.clone(),
-        attempt,
-        revision: std::sync::atomic::AtomicU64::new(revision),
-        acted: tokio::sync::OnceCell::new(),
-    });
+    let claim = Arc::new(Claim::new(shared, key.clone(), attempt, revision));
     let events = shared.fleet.events_subject(id);
     if let Some(a) = &before {
         let said = format!(
@@ -486,8 +504,10 @@ async fn run_task(
     match offered(&shared.core, task.tools.as_deref()) {
         Ok(tools) => request.tools = Some(tools),
         Err(e) => {
-            let now = claim.revision.load(std::sync::atomic::Ordering::SeqCst);
-            return lose(shared, task, attempt, &e, Some(now)).await;
+            let now = claim.revision().await;
+            return lose(shared, task, attempt, &e, Some(now), Loss::Refused)
+                .await
+                .map(|()| Handled::Done);
         }
     }
     {
@@ -501,8 +521,19 @@ async fn run_task(
                 .map_err(|e| format!("the fleet could not record that its tools act: {e}"))
         }));
     }
-    // Not taken here (a full queue, a shutdown, an id still held): handed back.
-    let mut stream = shared.core.execute_stream_as(id, request)?;
+    let mut stream = match shared.core.execute_stream_as(id, request) {
+        Ok(stream) => stream,
+        // Not taken now (a full queue, a shutdown, an id still held): handed back.
+        Err(e @ VeyraError::Runtime(_)) => return Err(e),
+        // Never taken here (a backend or model this worker does not have): failed, with why.
+        Err(e) => {
+            let why = format!("worker {} cannot run it: {e}", shared.name);
+            let now = claim.revision().await;
+            return lose(shared, task, attempt, &why, Some(now), Loss::Refused)
+                .await
+                .map(|()| Handled::Done);
+        }
+    };
     let mut watched = Unwatched {
         core: shared.core.clone(),
         id,
@@ -517,6 +548,7 @@ async fn run_task(
             event = stream.next() => event,
             _ = progress.tick() => {
                 let _ = message.ack_with(AckKind::Progress).await;
+                claim.renew().await;
                 continue;
             }
         };
@@ -555,12 +587,21 @@ async fn run_task(
             Some("ended in a state that is not final".to_string()),
         ),
     };
-    keep_result(shared, id, attempt, status_name, text, error).await?;
-    claim.set(Phase::Final).await.map_err(VeyraError::Runtime)?;
+    // The result is written once: if another worker's outcome was kept first (it took the
+    // task over while this one was cut off), that one stands and this one is not told.
+    if let Kept::Theirs(by) = keep_result(shared, id, attempt, status_name, text, error).await? {
+        tracing::warn!(%id, "its outcome was kept first by worker {by}; this attempt's is dropped");
+        return Ok(Handled::Done);
+    }
+    if let Err(e) = claim.set(Phase::Final).await {
+        // The outcome is kept and will be found by any later delivery's reader (the submitter
+        // reads results); the record is left as another worker wrote it.
+        tracing::warn!(%id, "the task finished but its record could not be marked final: {e}");
+    }
     if let Some(event) = &last {
         publish(shared, &events, event).await;
     }
-    Ok(())
+    Ok(Handled::Done)
 }
 
 /// The tools a task is offered: what it asks for, within what this worker offers
@@ -601,43 +642,9 @@ pub(super) fn offered_for_tests(
 }
 
 mod record;
-use record::{Claim, Unwatched, attempt_bytes, keep_result, lose, shown_worker};
-
-/// Publishes one event (a long text delta in pieces); a failure is logged (the result bucket
-/// still has the outcome).
-async fn publish(shared: &Shared, subject: &str, event: &Event) {
-    let pieces: Vec<Event> = match event {
-        Event::OutputDelta { id, text } if text.len() > MAX_EVENT_TEXT => {
-            let mut out = Vec::new();
-            let mut rest = text.as_str();
-            while !rest.is_empty() {
-                let mut cut = rest.len().min(MAX_EVENT_TEXT);
-                while !rest.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                out.push(Event::OutputDelta {
-                    id: *id,
-                    text: rest[..cut].to_string(),
-                });
-                rest = &rest[cut..];
-            }
-            out
-        }
-        other => vec![other.clone()],
-    };
-    for piece in pieces {
-        match serde_json::to_vec(&piece) {
-            Ok(bytes) => {
-                if let Err(e) = shared
-                    .fleet
-                    .client
-                    .publish(subject.to_string(), Bytes::from(bytes))
-                    .await
-                {
-                    tracing::warn!("publishing an event: {e}");
-                }
-            }
-            Err(e) => tracing::warn!("encoding an event: {e}"),
-        }
-    }
-}
+#[cfg(test)]
+pub(super) use record::still_held;
+use record::{
+    Claim, Kept, Loss, Unwatched, attempt_bytes, failed, keep_result, lose, publish, record,
+    shown_worker,
+};

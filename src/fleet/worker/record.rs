@@ -1,31 +1,55 @@
 //! A worker's records of a task on the bus: its claim on the task's attempt record (every
 //! change over the revision it last wrote), the guard that cancels a task left unwatched, a
-//! task failed without running, and the result kept before the acknowledgement.
+//! task failed without running, the result kept before the acknowledgement, the events it
+//! publishes, and the decisions its audit trail records.
 
 use super::*;
 
+/// Largest piece of text one event message carries, in bytes; a longer delta is sent in
+/// pieces (each well under the server's 1 MiB payload limit, escapes included).
+const MAX_EVENT_TEXT: usize = 128 * 1024;
+
 /// This worker's hold on a task's attempt record: every change goes through the revision this
 /// worker last wrote, so a second worker that took the task over makes the next change fail
-/// (and this one stops) instead of both running.
+/// (and this one stops) instead of both running. While the task runs the record is rewritten
+/// every third of `ack_wait` (a lease): a worker handed the task again sees it change and
+/// leaves the task to its holder instead of calling it lost.
 pub(super) struct Claim {
     pub(super) shared: Shared,
     pub(super) key: String,
     pub(super) attempt: u32,
-    pub(super) revision: std::sync::atomic::AtomicU64,
+    /// The revision this worker last wrote and the phase it wrote; every write holds it.
+    pub(super) held: tokio::sync::Mutex<(u64, Phase)>,
     /// Set once the attempt is marked acted (or the mark failed, for good).
     pub(super) acted: tokio::sync::OnceCell<Result<(), String>>,
 }
 
 impl Claim {
+    pub(super) fn new(shared: &Shared, key: String, attempt: u32, revision: u64) -> Claim {
+        Claim {
+            shared: shared.clone(),
+            key,
+            attempt,
+            held: tokio::sync::Mutex::new((revision, Phase::Running)),
+            acted: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The revision this worker last wrote.
+    pub(super) async fn revision(&self) -> u64 {
+        self.held.lock().await.0
+    }
+
     /// Moves the record to `phase` if it is still the one this worker wrote. A server that
     /// cannot be reached (restarting) is tried again for up to [`OUTAGE`]; a write that landed
     /// but whose answer was lost is recognised by reading the record back.
     pub(super) async fn set(&self, phase: Phase) -> Result<(), String> {
+        let mut held = self.held.lock().await;
         let bytes = attempt_bytes(&self.shared, self.attempt, phase)?;
         let deadline = tokio::time::Instant::now() + OUTAGE;
         let mut wait = Duration::from_millis(100);
         loop {
-            let revision = self.revision.load(std::sync::atomic::Ordering::SeqCst);
+            let revision = held.0;
             let error = match self
                 .shared
                 .attempts
@@ -33,8 +57,7 @@ impl Claim {
                 .await
             {
                 Ok(next) => {
-                    self.revision
-                        .store(next, std::sync::atomic::Ordering::SeqCst);
+                    *held = (next, phase);
                     return Ok(());
                 }
                 Err(e) => e.to_string(),
@@ -47,8 +70,7 @@ impl Claim {
                             && a.phase == phase
                     });
                     if mine {
-                        self.revision
-                            .store(entry.revision, std::sync::atomic::Ordering::SeqCst);
+                        *held = (entry.revision, phase);
                         return Ok(());
                     }
                     return Err(format!(
@@ -69,6 +91,23 @@ impl Claim {
         }
     }
 
+    /// Renews the lease: the record written again, same phase, over this worker's revision.
+    /// Tried once (the next renewal comes a third of `ack_wait` later); a record another
+    /// worker took over is left alone, and this worker's next mark fails on it.
+    pub(super) async fn renew(&self) {
+        let Ok(mut held) = self.held.try_lock() else {
+            // A mark is being written: that write renews the lease.
+            return;
+        };
+        let Ok(bytes) = attempt_bytes(&self.shared, self.attempt, held.1) else {
+            return;
+        };
+        match self.shared.attempts.update(&self.key, bytes, held.0).await {
+            Ok(next) => held.0 = next,
+            Err(e) => tracing::debug!(key = %self.key, "renewing the task's lease: {e}"),
+        }
+    }
+
     /// Marks the attempt acted, once, before anything of it acts or reaches the submitter;
     /// every caller waits for the one write, and a failed write fails every caller after it.
     pub(super) async fn acted(&self) -> Result<(), String> {
@@ -76,6 +115,23 @@ impl Claim {
             .get_or_init(|| self.set(Phase::Acted))
             .await
             .clone()
+    }
+}
+
+/// Whether the worker named in a task's record (`revision`) still holds it: a live holder
+/// renews its record every third of `ack_wait`, so a record unchanged over two of those is
+/// one whose worker is gone. `false` also when it cannot be told (the caller then runs its
+/// compare-and-set over `revision`, which fails if the holder wrote meanwhile).
+pub(crate) async fn still_held(
+    attempts: &kv::Store,
+    ack_every: Duration,
+    key: &str,
+    revision: u64,
+) -> bool {
+    tokio::time::sleep(ack_every * 2 + Duration::from_millis(100)).await;
+    match attempts.entry(key.to_string()).await {
+        Ok(Some(entry)) => entry.revision != revision,
+        Ok(None) | Err(_) => false,
     }
 }
 
@@ -112,6 +168,16 @@ pub(super) fn shown_worker(name: &str) -> String {
     crate::sanitize::quote(&crate::sanitize::excerpt(name, 80))
 }
 
+/// Why a task is failed without running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Loss {
+    /// Lost with a worker (or its record damaged): recorded as `fleet_lost`, kind `lost`.
+    Lost,
+    /// A request this worker's core will not take (an unknown backend or model, a tool it
+    /// does not have): recorded as `fleet_refused`, kind `refused`.
+    Refused,
+}
+
 /// Fails a task without running it (lost, or unable to run here): its attempt record set
 /// final (over the revision read, when there was one: a worker that changed it meanwhile keeps
 /// the task), its result kept, its final state published, the decision recorded.
@@ -121,7 +187,12 @@ pub(super) async fn lose(
     attempt: u32,
     why: &str,
     revision: Option<u64>,
+    loss: Loss,
 ) -> Result<(), VeyraError> {
+    let (action, kind) = match loss {
+        Loss::Lost => ("fleet_lost", "lost"),
+        Loss::Refused => ("fleet_refused", "refused"),
+    };
     let id = task.id;
     tracing::warn!(%id, "{why}");
     let key = wire::key(id);
@@ -144,15 +215,7 @@ pub(super) async fn lose(
         tracing::info!(%id, "the task's record changed meanwhile ({e}); left to the worker that changed it");
         return Ok(());
     }
-    record(
-        &shared.core,
-        "fleet_lost",
-        &format!("execution:{id}"),
-        "failure",
-        serde_json::json!({ "worker": &*shared.name, "attempt": attempt, "reason": why, "by": task.by }),
-    )
-    .await;
-    keep_result(
+    if let Kept::Theirs(by) = keep_result(
         shared,
         id,
         attempt,
@@ -160,8 +223,20 @@ pub(super) async fn lose(
         String::new(),
         Some(why.to_string()),
     )
-    .await?;
-    let mut event = failed(id, attempt, why, "lost");
+    .await?
+    {
+        tracing::info!(%id, "its outcome was kept first by worker {by}; that one stands");
+        return Ok(());
+    }
+    record(
+        &shared.core,
+        action,
+        &format!("execution:{id}"),
+        "failure",
+        serde_json::json!({ "worker": &*shared.name, "attempt": attempt, "reason": why, "by": task.by }),
+    )
+    .await;
+    let mut event = failed(id, attempt, why, kind);
     if let Event::TaskState {
         status: TaskStatus::Failed { not_retried, .. },
         ..
@@ -174,6 +249,16 @@ pub(super) async fn lose(
     Ok(())
 }
 
+/// Whose outcome an execution's result holds: a result is written once, and the first
+/// outcome kept is the one its submitter is told.
+#[derive(Debug)]
+pub(super) enum Kept {
+    /// This worker's.
+    Ours,
+    /// Another worker's, kept first (named for the log).
+    Theirs(String),
+}
+
 pub(super) async fn keep_result(
     shared: &Shared,
     id: ExecutionId,
@@ -181,7 +266,7 @@ pub(super) async fn keep_result(
     status: &str,
     text: String,
     error: Option<String>,
-) -> Result<(), VeyraError> {
+) -> Result<Kept, VeyraError> {
     // Held in bytes, escapes included, well under the bucket's value limit.
     let result = TaskResult {
         id,
@@ -197,18 +282,38 @@ pub(super) async fn keep_result(
     // The outcome is in hand: a server restarting is waited for, not taken as a failure.
     let deadline = tokio::time::Instant::now() + OUTAGE;
     let mut wait = Duration::from_millis(100);
+    let key = wire::key(id);
     loop {
-        match shared.results.put(wire::key(id), bytes.clone()).await {
-            Ok(_) => return Ok(()),
-            Err(e) if tokio::time::Instant::now() >= deadline => {
-                return Err(nats_error("keeping the result", e));
+        let error = match shared.results.create(&key, bytes.clone()).await {
+            Ok(_) => return Ok(Kept::Ours),
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                // Kept already: by this worker (a write whose answer was lost) or another.
+                match shared.results.get(key.clone()).await {
+                    Ok(Some(kept)) => {
+                        return Ok(match TaskResult::decode(&kept) {
+                            Ok(k)
+                                if k.worker == result.worker
+                                    && k.attempt == attempt
+                                    && k.status == result.status =>
+                            {
+                                Kept::Ours
+                            }
+                            Ok(k) => Kept::Theirs(shown_worker(&k.worker)),
+                            Err(_) => Kept::Theirs("(a damaged result)".into()),
+                        });
+                    }
+                    Ok(None) => e.to_string(),
+                    Err(read) => read.to_string(),
+                }
             }
-            Err(e) => {
-                tracing::debug!(%id, "keeping the result, again shortly: {e}");
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(2));
-            }
+            Err(e) => e.to_string(),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(nats_error("keeping the result", error));
         }
+        tracing::debug!(%id, "keeping the result, again shortly: {error}");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(2));
     }
 }
 
@@ -222,4 +327,82 @@ pub(super) fn cut(text: &str, max: usize) -> &str {
         end -= 1;
     }
     &text[..end]
+}
+
+/// A task's final state as a failure of `kind`.
+pub(super) fn failed(id: ExecutionId, attempt: u32, why: &str, kind: &str) -> Event {
+    Event::TaskState {
+        id,
+        status: TaskStatus::Failed {
+            error: why.to_string(),
+            kind: kind.into(),
+            not_retried: None,
+        },
+        attempt,
+        at: Utc::now(),
+    }
+}
+
+/// Records a fleet decision in this worker's audit trail.
+pub(super) async fn record(
+    core: &VeyraCore,
+    action: &str,
+    resource: &str,
+    outcome: &str,
+    metadata: serde_json::Value,
+) {
+    if let Some(trail) = core.audit()
+        && let Err(e) = trail
+            .record(AuditRecord {
+                event_type: AuditEventType::Execution,
+                actor: "fleet".into(),
+                action: action.into(),
+                resource: resource.into(),
+                outcome: outcome.into(),
+                input_summary: String::new(),
+                metadata,
+            })
+            .await
+    {
+        tracing::error!("the audit trail did not record a fleet decision: {e}");
+    }
+}
+
+/// Publishes one event (a long text delta in pieces); a failure is logged (the result bucket
+/// still has the outcome).
+pub(super) async fn publish(shared: &Shared, subject: &str, event: &Event) {
+    let pieces: Vec<Event> = match event {
+        Event::OutputDelta { id, text } if text.len() > MAX_EVENT_TEXT => {
+            let mut out = Vec::new();
+            let mut rest = text.as_str();
+            while !rest.is_empty() {
+                let mut cut = rest.len().min(MAX_EVENT_TEXT);
+                while !rest.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                out.push(Event::OutputDelta {
+                    id: *id,
+                    text: rest[..cut].to_string(),
+                });
+                rest = &rest[cut..];
+            }
+            out
+        }
+        other => vec![other.clone()],
+    };
+    for piece in pieces {
+        match serde_json::to_vec(&piece) {
+            Ok(bytes) => {
+                if let Err(e) = shared
+                    .fleet
+                    .client
+                    .publish(subject.to_string(), Bytes::from(bytes))
+                    .await
+                {
+                    tracing::warn!("publishing an event: {e}");
+                }
+            }
+            Err(e) => tracing::warn!("encoding an event: {e}"),
+        }
+    }
 }
