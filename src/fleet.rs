@@ -128,6 +128,12 @@ impl Fleet {
         )
     }
 
+    /// The subject a submitter says it has published on (the priority's name as the message),
+    /// so idle workers poll that priority at once.
+    pub fn wake_subject(&self) -> String {
+        format!("{}.wake", self.config.subject_prefix)
+    }
+
     fn consumer_name(&self, priority: Priority) -> String {
         format!("{}-{}", self.config.subject_prefix, priority.name())
     }

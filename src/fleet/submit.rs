@@ -28,6 +28,8 @@ pub struct Submission {
     id: ExecutionId,
     fleet: Fleet,
     events: async_nats::Subscriber,
+    /// Events of a message that carried several, not yet handed out.
+    queue: std::collections::VecDeque<Event>,
     ended: bool,
 }
 
@@ -75,6 +77,15 @@ impl Submitter {
             .map_err(|e| nats_error("submitting the task", e))?
             .await
             .map_err(|e| nats_error("submitting the task", e))?;
+        // Idle workers poll at once (best effort: they poll on their own anyway).
+        let _ = self
+            .fleet
+            .client
+            .publish(
+                self.fleet.wake_subject(),
+                Bytes::from_static(task.priority.name().as_bytes()),
+            )
+            .await;
         if ack.duplicate {
             return Err(VeyraError::Usage(format!(
                 "task {} was submitted already; the fleet keeps one copy",
@@ -85,6 +96,7 @@ impl Submitter {
             id: task.id,
             fleet: self.fleet.clone(),
             events,
+            queue: std::collections::VecDeque::new(),
             ended: false,
         })
     }
@@ -100,6 +112,16 @@ impl Submission {
     /// not one of this task's events is skipped and logged.
     pub async fn next(&mut self) -> Option<Result<Event, VeyraError>> {
         while !self.ended {
+            if let Some(event) = self.queue.pop_front() {
+                if event.execution() != Some(self.id) {
+                    tracing::warn!(id = %self.id, "an event of another execution on this task's subject; skipped");
+                    continue;
+                }
+                if event.is_terminal() {
+                    self.ended = true;
+                }
+                return Some(Ok(event));
+            }
             let message = match tokio::time::timeout(QUIET, self.events.next()).await {
                 Ok(Some(message)) => message,
                 Ok(None) => {
@@ -121,21 +143,7 @@ impl Submission {
                     }
                 },
             };
-            let event: Event = match serde_json::from_slice(&message.payload) {
-                Ok(e) => e,
-                Err(e) => {
-                    tracing::warn!(id = %self.id, "an event on the fleet could not be read: {e}");
-                    continue;
-                }
-            };
-            if event.execution() != Some(self.id) {
-                tracing::warn!(id = %self.id, "an event of another execution on this task's subject; skipped");
-                continue;
-            }
-            if event.is_terminal() {
-                self.ended = true;
-            }
-            return Some(Ok(event));
+            self.queue.extend(read_events(&message.payload, self.id));
         }
         None
     }
@@ -172,4 +180,31 @@ impl Submission {
             .await
             .map_err(|e| nats_error("sending the cancel", e))
     }
+}
+
+/// The events of one message: one event, or several in order (a JSON array). An event that
+/// cannot be read (a newer worker's kind) is skipped and logged, the others kept.
+pub(super) fn read_events(payload: &[u8], id: ExecutionId) -> Vec<Event> {
+    let values = if payload.first() == Some(&b'[') {
+        serde_json::from_slice::<Vec<serde_json::Value>>(payload)
+    } else {
+        serde_json::from_slice::<serde_json::Value>(payload).map(|v| vec![v])
+    };
+    let values = match values {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(%id, "a message on the fleet could not be read: {e}");
+            return Vec::new();
+        }
+    };
+    values
+        .into_iter()
+        .filter_map(|v| match serde_json::from_value::<Event>(v) {
+            Ok(event) => Some(event),
+            Err(e) => {
+                tracing::warn!(%id, "an event on the fleet could not be read: {e}");
+                None
+            }
+        })
+        .collect()
 }

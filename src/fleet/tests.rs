@@ -364,6 +364,33 @@ async fn a_redelivered_task_runs_again_only_if_nothing_acted_and_bad_input_is_re
         .put(wire::key(done.id), lost_on("ghost-3", Phase::Final).into())
         .await
         .unwrap();
+    // A task whose worker kept its result but whose acknowledgement went missing: answered
+    // from the result, not run again.
+    let kept = task("kept already");
+    attempts
+        .put(wire::key(kept.id), lost_on("ghost-4", Phase::Acted).into())
+        .await
+        .unwrap();
+    fleet
+        .results()
+        .await
+        .unwrap()
+        .put(
+            wire::key(kept.id),
+            serde_json::to_vec(&wire::TaskResult {
+                id: kept.id,
+                worker: "ghost-4".into(),
+                attempt: 1,
+                status: "succeeded".into(),
+                text: "the kept answer".into(),
+                error: None,
+                at: chrono::Utc::now(),
+            })
+            .unwrap()
+            .into(),
+        )
+        .await
+        .unwrap();
     // Garbage, a task of another format, and one on another priority's subject.
     let js = &fleet.js;
     let subject = fleet.task_subject(crate::events::Priority::Normal);
@@ -422,6 +449,23 @@ async fn a_redelivered_task_runs_again_only_if_nothing_acted_and_bad_input_is_re
             ..
         })
     ));
+    // Its events came over the bus, several to a message, not from the results bucket.
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::OutputDelta { text, .. } if !text.is_empty())),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::TaskState {
+                status: TaskStatus::Running,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
     let events = until_final(submitter.submit(acted.clone()).await.unwrap()).await;
     let Some(Event::TaskState {
         status: TaskStatus::Failed { error, kind, .. },
@@ -458,12 +502,39 @@ async fn a_redelivered_task_runs_again_only_if_nothing_acted_and_bad_input_is_re
         fleet.result(unknown.id).await.unwrap().map(|r| r.status),
         Some("failed".into())
     );
+    let events = until_final(submitter.submit(kept.clone()).await.unwrap()).await;
+    assert!(
+        matches!(
+            events.last(),
+            Some(Event::TaskState {
+                status: TaskStatus::Succeeded,
+                ..
+            })
+        ),
+        "{events:?}"
+    );
     // The finished one, delivered again, is acknowledged without running.
     let replay = submitter.submit(done.clone()).await.unwrap();
     drop(replay);
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.cancel();
     running.await.unwrap().unwrap();
+    // Its record said final but no outcome was kept (its worker lost between the two): after a
+    // lease's wait its submitter is told it was lost.
+    let done_result = fleet
+        .result(done.id)
+        .await
+        .unwrap()
+        .expect("its loss is kept");
+    assert_eq!(done_result.status, "failed");
+    assert!(
+        done_result
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("before its outcome was kept"),
+        "{done_result:?}"
+    );
     let trail = core
         .audit()
         .unwrap()
@@ -547,6 +618,27 @@ async fn a_task_whose_worker_renews_its_record_is_held_and_one_left_alone_is_not
         !worker::still_held(&attempts, every, "held", last).await,
         "a record nobody renews belongs to a worker that is gone"
     );
+}
+
+#[test]
+fn a_message_of_several_events_keeps_those_it_can_read() {
+    let id = ExecutionId::new();
+    let known = serde_json::to_value(Event::OutputDelta {
+        id,
+        text: "kept".into(),
+    })
+    .unwrap();
+    let payload = serde_json::to_vec(&serde_json::json!([
+        known,
+        { "type": "from_a_newer_worker", "id": id },
+        known
+    ]))
+    .unwrap();
+    let events = submit::read_events(&payload, id);
+    assert_eq!(events.len(), 2, "{events:?}");
+    let one = serde_json::to_vec(&known).unwrap();
+    assert_eq!(submit::read_events(&one, id).len(), 1);
+    assert!(submit::read_events(b"{not json", id).is_empty());
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! What crosses the bus, one JSON object each, checked before anything acts on it: a task
 //! ([`TaskMessage`], at most [`MAX_TASK_BYTES`]), a worker's record of an attempt
 //! ([`Attempt`]), and an execution's final outcome ([`TaskResult`]). Events are the core's
-//! own [`Event`](crate::events::Event) JSON, as `veyra run --json` prints them.
+//! own [`Event`](crate::events::Event) JSON, as `veyra run --json` prints them: one event per
+//! message, or several that were ready together as a JSON array of them, in order.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -95,7 +96,9 @@ pub enum Phase {
     Running,
     /// Its tools were about to act, or its text had reached the submitter: never run again.
     Acted,
-    /// Finished; its result is kept.
+    /// Failed without running (lost, refused), its result kept. A task that ran is not
+    /// marked so: its kept result is what makes it final, and every delivery looks for one
+    /// before it reads a record that is not final.
     Final,
 }
 

@@ -1,16 +1,20 @@
 //! `veyra worker`: pulls tasks, critical first, and runs each through its own core.
 //!
 //! Per task: the message is checked ([`TaskMessage::decode`], its subject against its
-//! priority); the attempts bucket says whether it ran before — finished (a replayed message:
-//! acknowledged, not run), or acted (its tools had been about to act, or its answer had
-//! reached the submitter, on a worker that was lost: it fails as lost, named with that worker),
-//! or neither (it runs again, the redelivery told in its events and recorded in this worker's
-//! audit trail). The attempt is recorded before it runs, and marked acted before its first
-//! tool call passes the gate or its first text is published — awaited, so no redelivery can
-//! miss it. While it runs, the worker tells the server it is still at it every third of
-//! `ack_wait`. Its events go to `<prefix>.events.<execution>`; its outcome is kept in the
-//! results bucket, then the message is acknowledged (and the server's acknowledgement
-//! awaited).
+//! priority) and claimed in the attempts bucket — created when it has no record, which is the
+//! usual case. A record that exists says whether it ran before: final (a replayed message, a
+//! lost acknowledgement: acknowledged, not run), held by a worker that still renews it (left to
+//! that worker), acted (its tools had been about to act, or its answer had reached the
+//! submitter, on a worker that was lost: it fails as lost, named with that worker), or neither
+//! (it runs again, the redelivery told in its events and recorded in this worker's audit
+//! trail). The attempt is marked acted before its first tool call passes the gate or its first
+//! text is published — awaited, so no redelivery can miss it. While it runs, the worker tells
+//! the server it is still at it, and renews its record, every third of `ack_wait`. Its events
+//! go to `<prefix>.events.<execution>`, several to a message when they are ready together. At
+//! the end its record is made final over its own revision (a worker that took the task over
+//! makes this fail, and this attempt's outcome is dropped), the outcome is kept in the results
+//! bucket — written once: the first outcome kept is the one told — and the message is
+//! acknowledged.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -18,7 +22,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, kv};
 use chrono::Utc;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::task::JoinSet;
 use tokio_util::bytes::Bytes;
 use tokio_util::sync::CancellationToken;
@@ -83,6 +87,8 @@ struct Shared {
     results: kv::Store,
     running: Arc<Mutex<HashSet<ExecutionId>>>,
     ack_every: Duration,
+    /// The consumers' `ack_wait` as the server holds it (set by whoever made them first).
+    ack_wait: Duration,
 }
 
 impl Worker {
@@ -103,6 +109,13 @@ impl Worker {
         for priority in Priority::ALL {
             consumers.push(self.fleet.consumer(priority).await?);
         }
+        // Timed by the consumers' ack_wait as the server has it, not this worker's setting:
+        // the consumers may have been made by a worker configured otherwise.
+        let ack_wait = consumers
+            .first_mut()
+            .map(|c| c.cached_info().config.ack_wait)
+            .filter(|w| !w.is_zero())
+            .unwrap_or(Duration::from_millis(self.fleet.config.ack_wait_ms));
         let shared = Shared {
             fleet: self.fleet.clone(),
             core: self.core.clone(),
@@ -110,8 +123,8 @@ impl Worker {
             attempts: self.fleet.attempts().await?,
             results: self.fleet.results().await?,
             running: Arc::default(),
-            ack_every: Duration::from_millis(self.fleet.config.ack_wait_ms / 3)
-                .max(Duration::from_millis(100)),
+            ack_every: (ack_wait / 3).max(Duration::from_millis(100)),
+            ack_wait,
         };
         let mut cancels = self
             .fleet
@@ -122,6 +135,14 @@ impl Worker {
             ))
             .await
             .map_err(|e| nats_error("listening for cancels", e))?;
+        // Submitters say when they have published, so an idle worker polls at once rather than
+        // at its next pause; the pauses stay for submitters that do not say.
+        let mut wakes = self
+            .fleet
+            .client
+            .subscribe(self.fleet.wake_subject())
+            .await
+            .map_err(|e| nats_error("listening for new tasks", e))?;
         tracing::info!(worker = %shared.name, url = %self.fleet.url, "fleet worker pulling tasks");
         // Its store's witness goes to the fleet after each checkpoint, and once more at the end.
         let witnessing = CancellationToken::new();
@@ -133,13 +154,26 @@ impl Worker {
         let limit = self.options.in_flight.max(1);
         let mut tasks = JoinSet::new();
         let mut idle = Duration::from_millis(1);
+        // Priorities that may have work: told by a submitter's wake, or left with more after a
+        // full batch. Every priority is asked at least every IDLE_MAX whatever the hints say
+        // (a redelivered task, a submitter that does not wake), and only hinted ones between.
+        let mut hinted = [true; Priority::ALL.len()];
+        let mut asked_all = tokio::time::Instant::now();
         while !stop.is_cancelled() {
             while tasks.try_join_next().is_some() {}
             let free = limit.saturating_sub(tasks.len());
             let mut got = 0usize;
             if free > 0 {
+                let all = asked_all.elapsed() >= IDLE_MAX;
+                if all {
+                    asked_all = tokio::time::Instant::now();
+                }
                 // Critical first: each round takes from the highest priority that has work.
-                for consumer in &consumers {
+                for (rank, consumer) in consumers.iter().enumerate() {
+                    if !all && !hinted[rank] {
+                        continue;
+                    }
+                    let before = got;
                     let batch = consumer.fetch().max_messages(free).messages().await;
                     let mut batch = match batch {
                         Ok(b) => b,
@@ -161,6 +195,7 @@ impl Worker {
                             Err(e) => tracing::warn!("a task could not be read: {e}"),
                         }
                     }
+                    hinted[rank] = got - before == free;
                     if got > 0 {
                         break;
                     }
@@ -176,6 +211,27 @@ impl Worker {
                 }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 Some(message) = cancels.next() => cancel(&shared, &message.subject),
+                Some(wake) = wakes.next() => {
+                    // The wake names its priority; one that names none hints every priority.
+                    let named = Priority::ALL
+                        .iter()
+                        .position(|p| p.name().as_bytes() == wake.payload.as_ref());
+                    match named {
+                        Some(rank) => hinted[rank] = true,
+                        None => hinted = [true; Priority::ALL.len()],
+                    }
+                    // Wakes that came meanwhile are taken now, not one idle pass each.
+                    while let Some(Some(more)) = wakes.next().now_or_never() {
+                        match Priority::ALL
+                            .iter()
+                            .position(|p| p.name().as_bytes() == more.payload.as_ref())
+                        {
+                            Some(rank) => hinted[rank] = true,
+                            None => hinted = [true; Priority::ALL.len()],
+                        }
+                    }
+                    idle = Duration::from_millis(1);
+                }
                 () = stop.cancelled() => {}
             }
         }
@@ -188,6 +244,11 @@ impl Worker {
         }
         witnessing.cancel();
         let _ = witness.await;
+        // Acknowledgements and events are sent without waiting; what is still buffered goes
+        // out before the worker says it has stopped.
+        if let Err(e) = self.fleet.client.flush().await {
+            tracing::warn!("sending what was left for the fleet: {e}");
+        }
         Ok(())
     }
 }
@@ -276,14 +337,12 @@ async fn handle(shared: Shared, message: jetstream::Message) {
         Ok(Handled::Held) => {
             // Its holder is alive and renewing its lease: this copy is handed back for
             // ack_wait, by when the holder has acknowledged it or has gone.
-            let _ = message
-                .ack_with(AckKind::Nak(Some(Duration::from_millis(
-                    shared.fleet.config.ack_wait_ms,
-                ))))
-                .await;
+            let _ = message.ack_with(AckKind::Nak(Some(shared.ack_wait))).await;
         }
         Ok(Handled::Done) => {
-            if let Err(e) = message.double_ack().await {
+            // The outcome is kept before this: an acknowledgement that goes missing only
+            // means a later delivery, which finds the result and acknowledges it.
+            if let Err(e) = message.ack().await {
                 tracing::warn!(%id, "the task ended but its acknowledgement failed (it will be delivered again, and found finished): {e}");
             }
         }
@@ -321,13 +380,22 @@ async fn refuse(
     .await;
     if let Some(id) = task {
         let why = format!("refused by worker {}: {why}", shared.name);
-        // Told only if this refusal is the outcome kept: a copy that broke the rules does not
-        // overwrite the outcome of the task it copies.
-        if let Ok(Kept::Ours) =
-            keep_result(shared, id, 0, "failed", String::new(), Some(why.clone())).await
-        {
-            let event = failed(id, 0, &why, "refused");
-            publish(shared, &shared.fleet.events_subject(id), &event).await;
+        // Only an execution nobody has claimed is failed here, its record made final first: a
+        // copy that broke the rules never decides the outcome of the task it copies (which
+        // may be running, or come later and find it final).
+        let fenced = match attempt_bytes(shared, 0, Phase::Final) {
+            Ok(bytes) => shared.attempts.create(wire::key(id), bytes).await.is_ok(),
+            Err(_) => false,
+        };
+        if fenced {
+            match keep_result(shared, id, 0, "failed", String::new(), Some(why.clone())).await {
+                Ok(Kept::Ours) => {
+                    let event = failed(id, 0, &why, "refused");
+                    publish(shared, &shared.fleet.events_subject(id), &event).await;
+                }
+                Ok(Kept::Theirs(_)) => {}
+                Err(e) => tracing::warn!(%id, "the refusal was not kept: {e}"),
+            }
         }
     }
     let _ = message.ack_with(AckKind::Term).await;
@@ -350,12 +418,27 @@ async fn run_task(
 ) -> Result<Handled, VeyraError> {
     let id = task.id;
     let key = wire::key(id);
-    let entry = shared
-        .attempts
-        .entry(key.clone())
-        .await
-        .map_err(|e| nats_error("reading the attempts bucket", e))?
-        .filter(|e| matches!(e.operation, kv::Operation::Put));
+    // Claimed at once when it has no record (the common case: one write, no read); a record
+    // that exists is read and decides.
+    let first = attempt_bytes(shared, 1, Phase::Running).map_err(VeyraError::Runtime)?;
+    let entry = match shared.attempts.create(&key, first).await {
+        Ok(revision) => {
+            return run_claimed(shared, message, task, delivered, None, 1, revision).await;
+        }
+        Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => shared
+            .attempts
+            .entry(key.clone())
+            .await
+            .map_err(|e| nats_error("reading the attempts bucket", e))?
+            .filter(|e| matches!(e.operation, kv::Operation::Put)),
+        Err(e) => {
+            // The server could not be reached, or the write's answer was lost: not run here;
+            // handed back, and the record (if the write landed) decides next time.
+            return Err(VeyraError::Runtime(format!(
+                "the task could not be claimed ({e}); handed back"
+            )));
+        }
+    };
     let revision = entry.as_ref().map(|e| e.revision);
     let before = match &entry {
         Some(e) => match serde_json::from_slice::<Attempt>(&e.value) {
@@ -363,9 +446,7 @@ async fn run_task(
             // A record that cannot be read could say anything: the task is not run again.
             Err(err) => {
                 let why = format!("its attempt record is damaged ({err}); not run again");
-                return lose(shared, task, 0, &why, revision, Loss::Lost)
-                    .await
-                    .map(|()| Handled::Done);
+                return lose(shared, task, 0, &why, revision, Loss::Lost).await;
             }
         },
         None => None,
@@ -373,13 +454,39 @@ async fn run_task(
     // A record of another worker's that is not final: that worker may be alive and late with
     // its acknowledgement (a slow task, a server restart). It renews its record while it
     // holds the task; only a record left unchanged means it is gone.
+    if before.as_ref().is_some_and(|a| a.phase != Phase::Final)
+        && shared
+            .results
+            .get(key.clone())
+            .await
+            .map_err(|e| nats_error("reading the results bucket", e))?
+            .is_some()
+    {
+        // Finished and kept; its acknowledgement went missing.
+        tracing::info!(%id, "a finished task was delivered again; not run again");
+        return Ok(Handled::Done);
+    }
     if let (Some(a), Some(r)) = (&before, revision)
         && a.phase != Phase::Final
         && a.worker != *shared.name
-        && record::still_held(&shared.attempts, shared.ack_every, &key, r).await
+        && record::still_held(&shared.attempts, shared.ack_wait, &key, r).await
     {
         tracing::info!(%id, by = %shown_worker(&a.worker), "delivered again while its worker still holds it; left to that worker");
         return Ok(Handled::Held);
+    }
+    // This worker's own record of a fresh attempt, not running here: its claim landed but the
+    // answer was lost, or its release did not. Taken up as the same attempt, not told as a
+    // lost worker's.
+    if let (Some(a), Some(r)) = (&before, revision)
+        && a.worker == *shared.name
+        && a.phase == Phase::Running
+    {
+        let bytes =
+            attempt_bytes(shared, a.attempt, Phase::Running).map_err(VeyraError::Runtime)?;
+        let revision = shared.attempts.update(&key, bytes, r).await.map_err(|e| {
+            VeyraError::Runtime(format!("the task could not be claimed ({e}); handed back"))
+        })?;
+        return run_claimed(shared, message, task, delivered, None, a.attempt, revision).await;
     }
     let attempt = before.as_ref().map_or(1, |a| a.attempt.saturating_add(1));
     match &before {
@@ -388,8 +495,22 @@ async fn run_task(
             tracing::info!(%id, by = %shown_worker(&a.worker), "a finished task was delivered again; not run again");
             // Its worker may have been lost between marking it final and keeping its outcome
             // (a task failed without running): its submitter is told now.
-            let kept = shared.results.get(key.clone()).await;
-            if let Ok(None) = kept {
+            let mut kept = shared
+                .results
+                .get(key.clone())
+                .await
+                .map_err(|e| nats_error("reading the results bucket", e))?;
+            if kept.is_none() {
+                // Its worker may be between the two writes: given the time of a lease before
+                // it is called lost.
+                tokio::time::sleep(shared.ack_wait).await;
+                kept = shared
+                    .results
+                    .get(key.clone())
+                    .await
+                    .map_err(|e| nats_error("reading the results bucket", e))?;
+            }
+            if kept.is_none() {
                 let why = format!(
                     "lost on worker {} after it was finished and before its outcome was kept",
                     shown_worker(&a.worker)
@@ -416,9 +537,7 @@ async fn run_task(
                  attempt that acted is never run again (side effects happen once)",
                 shown_worker(&a.worker)
             );
-            return lose(shared, task, a.attempt, &why, revision, Loss::Lost)
-                .await
-                .map(|()| Handled::Done);
+            return lose(shared, task, a.attempt, &why, revision, Loss::Lost).await;
         }
         Some(a) if attempt > MAX_ATTEMPTS => {
             let why = format!(
@@ -426,9 +545,7 @@ async fn run_task(
                 a.attempt,
                 shown_worker(&a.worker)
             );
-            return lose(shared, task, a.attempt, &why, revision, Loss::Lost)
-                .await
-                .map(|()| Handled::Done);
+            return lose(shared, task, a.attempt, &why, revision, Loss::Lost).await;
         }
         _ => {}
     }
@@ -457,194 +574,17 @@ async fn run_task(
             )));
         }
     };
-    let claim = Arc::new(Claim::new(shared, key.clone(), attempt, revision));
-    let events = shared.fleet.events_subject(id);
-    if let Some(a) = &before {
-        let said = format!(
-            "redelivered: worker {} was lost before this task's tools acted; running it again \
-             (attempt {attempt})",
-            shown_worker(&a.worker)
-        );
-        tracing::warn!(%id, "{said}");
-        record(
-            &shared.core,
-            "fleet_redelivery",
-            &format!("execution:{id}"),
-            "redelivered",
-            serde_json::json!({
-                "worker": &*shared.name,
-                "lost_worker": shown_worker(&a.worker),
-                "attempt": attempt,
-                "delivered": delivered,
-                "by": task.by,
-            }),
-        )
-        .await;
-        publish(
-            shared,
-            &events,
-            &Event::TaskState {
-                id,
-                status: TaskStatus::Retrying {
-                    delay_ms: 0,
-                    error: said,
-                },
-                attempt,
-                at: Utc::now(),
-            },
-        )
-        .await;
-    }
-    let mut request = ExecutionRequest::new(task.prompt.clone()).priority(task.priority);
-    request.system = task.system.clone();
-    request.backend = task.backend.clone();
-    request.model = task.model.clone();
-    request.actor = "fleet".into();
-    request.unattended = true;
-    match offered(&shared.core, task.tools.as_deref()) {
-        Ok(tools) => request.tools = Some(tools),
-        Err(e) => {
-            let now = claim.revision().await;
-            return lose(shared, task, attempt, &e, Some(now), Loss::Refused)
-                .await
-                .map(|()| Handled::Done);
-        }
-    }
-    {
-        // Before the first tool call passes the gate: the attempt is marked acted, and the
-        // mark is kept by the server, or the call does not run.
-        let claim = Arc::clone(&claim);
-        let handle = tokio::runtime::Handle::current();
-        request = request.before_tools(BeforeTools::new(move || {
-            handle
-                .block_on(claim.acted())
-                .map_err(|e| format!("the fleet could not record that its tools act: {e}"))
-        }));
-    }
-    let mut stream = match shared.core.execute_stream_as(id, request) {
-        Ok(stream) => stream,
-        // Not taken now (a full queue, a shutdown, an id still held): handed back.
-        Err(e @ VeyraError::Runtime(_)) => return Err(e),
-        // Never taken here (a backend or model this worker does not have): failed, with why.
-        Err(e) => {
-            let why = format!("worker {} cannot run it: {e}", shared.name);
-            let now = claim.revision().await;
-            return lose(shared, task, attempt, &why, Some(now), Loss::Refused)
-                .await
-                .map(|()| Handled::Done);
-        }
-    };
-    let mut watched = Unwatched {
-        core: shared.core.clone(),
-        id,
-        ended: false,
-    };
-    let mut progress = tokio::time::interval(shared.ack_every);
-    progress.tick().await;
-    let mut text = String::new();
-    let mut last: Option<Event> = None;
-    loop {
-        let event = tokio::select! {
-            event = stream.next() => event,
-            _ = progress.tick() => {
-                let _ = message.ack_with(AckKind::Progress).await;
-                claim.renew().await;
-                continue;
-            }
-        };
-        let Some(mut event) = event else { break };
-        // The core counts its own attempts; on the fleet, earlier workers' attempts count too.
-        if let Event::TaskState { attempt: local, .. } = &mut event
-            && *local > 0
-        {
-            *local = local.saturating_add(attempt - 1);
-        }
-        if let Event::OutputDelta { text: piece, .. } = &event {
-            // Text about to reach the submitter: the attempt is final from here.
-            claim.acted().await.map_err(VeyraError::Runtime)?;
-            if text.len() < wire::MAX_RESULT_TEXT {
-                text.push_str(piece);
-            }
-        }
-        if event.is_terminal() {
-            last = Some(event);
-            break;
-        }
-        publish(shared, &events, &event).await;
-    }
-    watched.ended = last.is_some();
-    let Some(Event::TaskState { status, .. }) = &last else {
-        return Err(VeyraError::Runtime(format!(
-            "execution {id} ended without a final state"
-        )));
-    };
-    let (status_name, error) = match status {
-        TaskStatus::Succeeded => ("succeeded", None),
-        TaskStatus::Failed { error, .. } => ("failed", Some(error.clone())),
-        TaskStatus::Cancelled { reason } => ("cancelled", Some(reason.clone())),
-        _ => (
-            "failed",
-            Some("ended in a state that is not final".to_string()),
-        ),
-    };
-    // The result is written once: if another worker's outcome was kept first (it took the
-    // task over while this one was cut off), that one stands and this one is not told.
-    if let Kept::Theirs(by) = keep_result(shared, id, attempt, status_name, text, error).await? {
-        tracing::warn!(%id, "its outcome was kept first by worker {by}; this attempt's is dropped");
-        return Ok(Handled::Done);
-    }
-    if let Err(e) = claim.set(Phase::Final).await {
-        // The outcome is kept and will be found by any later delivery's reader (the submitter
-        // reads results); the record is left as another worker wrote it.
-        tracing::warn!(%id, "the task finished but its record could not be marked final: {e}");
-    }
-    if let Some(event) = &last {
-        publish(shared, &events, event).await;
-    }
-    Ok(Handled::Done)
-}
-
-/// The tools a task is offered: what it asks for, within what this worker offers
-/// (`tools.offer`): a task from the bus never widens the worker operator's choice.
-fn offered(core: &VeyraCore, asked: Option<&str>) -> Result<crate::config::ToolSelection, String> {
-    use crate::config::ToolSelection;
-    let mine = core.config().tools.offer.clone();
-    let Some(asked) = asked else {
-        return Ok(mine);
-    };
-    let asked: ToolSelection = asked.parse().map_err(|e| format!("its tools: {e}"))?;
-    Ok(match (asked, mine) {
-        (ToolSelection::None, _) | (_, ToolSelection::None) => ToolSelection::None,
-        (ToolSelection::All, mine) => mine,
-        (asked, ToolSelection::All) => asked,
-        (asked, mine) => {
-            let names: Vec<String> = asked
-                .names()
-                .iter()
-                .filter(|n| mine.offers(n))
-                .map(|n| n.to_string())
-                .collect();
-            if names.is_empty() {
-                ToolSelection::None
-            } else {
-                ToolSelection::Only(names)
-            }
-        }
-    })
-}
-
-#[cfg(test)]
-pub(super) fn offered_for_tests(
-    core: &VeyraCore,
-    asked: Option<&str>,
-) -> Result<crate::config::ToolSelection, String> {
-    offered(core, asked)
+    run_claimed(shared, message, task, delivered, before, attempt, revision).await
 }
 
 mod record;
+mod run;
 #[cfg(test)]
 pub(super) use record::still_held;
 use record::{
-    Claim, Kept, Loss, Unwatched, attempt_bytes, failed, keep_result, lose, publish, record,
-    shown_worker,
+    Claim, Kept, Loss, MAX_EVENT_TEXT, Unwatched, attempt_bytes, failed, keep_result, lose,
+    publish, publish_all, record, shown_worker,
 };
+#[cfg(test)]
+pub(super) use run::offered_for_tests;
+use run::run_claimed;

@@ -7,7 +7,7 @@ use super::*;
 
 /// Largest piece of text one event message carries, in bytes; a longer delta is sent in
 /// pieces (each well under the server's 1 MiB payload limit, escapes included).
-const MAX_EVENT_TEXT: usize = 128 * 1024;
+pub(super) const MAX_EVENT_TEXT: usize = 128 * 1024;
 
 /// This worker's hold on a task's attempt record: every change goes through the revision this
 /// worker last wrote, so a second worker that took the task over makes the next change fail
@@ -102,9 +102,49 @@ impl Claim {
         let Ok(bytes) = attempt_bytes(&self.shared, self.attempt, held.1) else {
             return;
         };
-        match self.shared.attempts.update(&self.key, bytes, held.0).await {
-            Ok(next) => held.0 = next,
-            Err(e) => tracing::debug!(key = %self.key, "renewing the task's lease: {e}"),
+        let error = match self.shared.attempts.update(&self.key, bytes, held.0).await {
+            Ok(next) => {
+                held.0 = next;
+                return;
+            }
+            Err(e) => e,
+        };
+        // A write that landed but whose answer was lost is this worker's: its revision is
+        // taken up, or every later write would fail on a revision that has moved on.
+        match self.shared.attempts.entry(self.key.clone()).await {
+            Ok(Some(entry)) if entry.revision != held.0 => {
+                let mine = serde_json::from_slice::<Attempt>(&entry.value).is_ok_and(|a| {
+                    a.worker == *self.shared.name && a.attempt == self.attempt && a.phase == held.1
+                });
+                if mine {
+                    held.0 = entry.revision;
+                } else {
+                    tracing::warn!(key = %self.key, "another worker took over this task's record; this attempt stops at its next mark");
+                }
+            }
+            _ => tracing::debug!(key = %self.key, "renewing the task's lease: {error}"),
+        }
+    }
+
+    /// Gives the claim up when nothing of the attempt acted (the task handed back before it
+    /// ran): the record is deleted over this worker's revision, so the next worker claims the
+    /// task afresh instead of waiting out a lease nobody renews. Best effort: a record left
+    /// behind only costs the next worker that wait.
+    pub(super) async fn release(&self) {
+        if self.acted.initialized() {
+            return;
+        }
+        let held = self.held.lock().await;
+        if held.1 != Phase::Running {
+            return;
+        }
+        if let Err(e) = self
+            .shared
+            .attempts
+            .delete_expect_revision(&self.key, Some(held.0))
+            .await
+        {
+            tracing::debug!(key = %self.key, "releasing the task's claim: {e}");
         }
     }
 
@@ -119,16 +159,17 @@ impl Claim {
 }
 
 /// Whether the worker named in a task's record (`revision`) still holds it: a live holder
-/// renews its record every third of `ack_wait`, so a record unchanged over two of those is
-/// one whose worker is gone. `false` also when it cannot be told (the caller then runs its
-/// compare-and-set over `revision`, which fails if the holder wrote meanwhile).
+/// renews its record every third of `ack_wait`, so a record unchanged over a whole `ack_wait`
+/// (three renewals missed) is one whose worker is gone. `false` also when it cannot be told
+/// (the caller then runs its compare-and-set over `revision`, which fails if the holder wrote
+/// meanwhile).
 pub(crate) async fn still_held(
     attempts: &kv::Store,
-    ack_every: Duration,
+    ack_wait: Duration,
     key: &str,
     revision: u64,
 ) -> bool {
-    tokio::time::sleep(ack_every * 2 + Duration::from_millis(100)).await;
+    tokio::time::sleep(ack_wait + Duration::from_millis(100)).await;
     match attempts.entry(key.to_string()).await {
         Ok(Some(entry)) => entry.revision != revision,
         Ok(None) | Err(_) => false,
@@ -180,7 +221,8 @@ pub(super) enum Loss {
 
 /// Fails a task without running it (lost, or unable to run here): its attempt record set
 /// final (over the revision read, when there was one: a worker that changed it meanwhile keeps
-/// the task), its result kept, its final state published, the decision recorded.
+/// the task, and this copy is handed back), then its result kept; the final state is published
+/// and the decision recorded only when that result is the one kept.
 pub(super) async fn lose(
     shared: &Shared,
     task: &TaskMessage,
@@ -188,13 +230,13 @@ pub(super) async fn lose(
     why: &str,
     revision: Option<u64>,
     loss: Loss,
-) -> Result<(), VeyraError> {
+) -> Result<Handled, VeyraError> {
     let (action, kind) = match loss {
         Loss::Lost => ("fleet_lost", "lost"),
         Loss::Refused => ("fleet_refused", "refused"),
     };
     let id = task.id;
-    tracing::warn!(%id, "{why}");
+    tracing::warn!(%id, "{}", crate::sanitize::sanitize_line(&crate::sanitize::excerpt(why, 400)));
     let key = wire::key(id);
     let bytes = attempt_bytes(shared, attempt, Phase::Final).map_err(VeyraError::Runtime)?;
     let finalised = match revision {
@@ -203,17 +245,30 @@ pub(super) async fn lose(
             .create(&key, bytes)
             .await
             .map(drop)
-            .map_err(|e| e.to_string()),
+            .map_err(|e| match e.kind() {
+                kv::CreateErrorKind::AlreadyExists => FenceError::Moved(e.to_string()),
+                _ => FenceError::Other(e.to_string()),
+            }),
         Some(r) => shared
             .attempts
             .update(&key, bytes, r)
             .await
             .map(drop)
-            .map_err(|e| e.to_string()),
+            .map_err(|e| match e.kind() {
+                kv::UpdateErrorKind::WrongLastRevision => FenceError::Moved(e.to_string()),
+                _ => FenceError::Other(e.to_string()),
+            }),
     };
-    if let Err(e) = finalised {
-        tracing::info!(%id, "the task's record changed meanwhile ({e}); left to the worker that changed it");
-        return Ok(());
+    match finalised {
+        Ok(()) => {}
+        // Another worker wrote the record meanwhile: the task is its, this copy handed back.
+        Err(FenceError::Moved(e)) => {
+            tracing::info!(%id, "the task's record changed meanwhile ({e}); left to the worker that changed it");
+            return Ok(Handled::Held);
+        }
+        Err(FenceError::Other(e)) => {
+            return Err(nats_error("marking the task failed", e));
+        }
     }
     if let Kept::Theirs(by) = keep_result(
         shared,
@@ -226,7 +281,7 @@ pub(super) async fn lose(
     .await?
     {
         tracing::info!(%id, "its outcome was kept first by worker {by}; that one stands");
-        return Ok(());
+        return Ok(Handled::Done);
     }
     record(
         &shared.core,
@@ -246,7 +301,15 @@ pub(super) async fn lose(
         *not_retried = Some("tools_acted".into());
     }
     publish(shared, &shared.fleet.events_subject(id), &event).await;
-    Ok(())
+    Ok(Handled::Done)
+}
+
+/// Why a compare-and-set on a record failed.
+enum FenceError {
+    /// The record is not the one expected: another worker wrote it.
+    Moved(String),
+    /// The server did not answer, or refused for another reason.
+    Other(String),
 }
 
 /// Whose outcome an execution's result holds: a result is written once, and the first
@@ -368,10 +431,68 @@ pub(super) async fn record(
     }
 }
 
-/// Publishes one event (a long text delta in pieces); a failure is logged (the result bucket
-/// still has the outcome).
+/// Largest message of several events, in bytes (one event alone may be up to a piece of
+/// text, escapes included, under the server's 1 MiB payload limit).
+const MAX_PACK: usize = 256 * 1024;
+
+/// Publishes one event; a failure is logged (the results bucket still has the outcome).
 pub(super) async fn publish(shared: &Shared, subject: &str, event: &Event) {
-    let pieces: Vec<Event> = match event {
+    publish_all(shared, subject, std::slice::from_ref(event)).await;
+}
+
+/// Publishes `events` in order, as few messages as fit: one event alone as its JSON object,
+/// several as a JSON array of them; a long text delta in pieces of at most
+/// [`MAX_EVENT_TEXT`] bytes. A failure is logged (the results bucket still has the outcome).
+pub(super) async fn publish_all(shared: &Shared, subject: &str, events: &[Event]) {
+    let mut pack: Vec<u8> = Vec::new();
+    let mut packed = 0usize;
+    for event in events {
+        for piece in pieces(event) {
+            let bytes = match serde_json::to_vec(&piece) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!("encoding an event: {e}");
+                    continue;
+                }
+            };
+            // The array's brackets and a comma: at most three bytes more.
+            if packed > 0 && pack.len() + bytes.len() + 3 > MAX_PACK {
+                send(shared, subject, std::mem::take(&mut pack), packed).await;
+                packed = 0;
+            }
+            if packed == 1 {
+                pack.insert(0, b'[');
+            }
+            if packed > 0 {
+                pack.push(b',');
+            }
+            pack.extend_from_slice(&bytes);
+            packed += 1;
+        }
+    }
+    if packed > 0 {
+        send(shared, subject, pack, packed).await;
+    }
+}
+
+/// Sends one packed message: `count` events, an array when more than one.
+async fn send(shared: &Shared, subject: &str, mut pack: Vec<u8>, count: usize) {
+    if count > 1 {
+        pack.push(b']');
+    }
+    if let Err(e) = shared
+        .fleet
+        .client
+        .publish(subject.to_string(), Bytes::from(pack))
+        .await
+    {
+        tracing::warn!("publishing an event: {e}");
+    }
+}
+
+/// An event as it crosses the bus: a text delta longer than [`MAX_EVENT_TEXT`] in pieces.
+fn pieces(event: &Event) -> Vec<Event> {
+    match event {
         Event::OutputDelta { id, text } if text.len() > MAX_EVENT_TEXT => {
             let mut out = Vec::new();
             let mut rest = text.as_str();
@@ -389,20 +510,5 @@ pub(super) async fn publish(shared: &Shared, subject: &str, event: &Event) {
             out
         }
         other => vec![other.clone()],
-    };
-    for piece in pieces {
-        match serde_json::to_vec(&piece) {
-            Ok(bytes) => {
-                if let Err(e) = shared
-                    .fleet
-                    .client
-                    .publish(subject.to_string(), Bytes::from(bytes))
-                    .await
-                {
-                    tracing::warn!("publishing an event: {e}");
-                }
-            }
-            Err(e) => tracing::warn!("encoding an event: {e}"),
-        }
     }
 }
