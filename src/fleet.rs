@@ -22,6 +22,7 @@
 //! - [`fetch_witness`] and the worker's witness publisher: each store's newest signed
 //!   checkpoint kept in the `<stream>_WITNESS` bucket, outside the node.
 
+pub mod bench;
 pub mod wire;
 
 mod submit;

@@ -110,7 +110,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, VeyraError> {
         }
         Some(Command::Worker(args)) => {
             cli::init_headless_logging(&loaded.config)?;
-            runtime.block_on(cli::worker(loaded, args.nats, args.name))
+            runtime.block_on(cli::worker(loaded, args.nats, args.name, args.in_flight))
         }
         Some(Command::Attach(args)) if args.stdio => {
             cli::init_headless_logging(&loaded.config)?;

@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One tool call the model made, as its `AgentStep` event reported it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ToolStep {
     /// 1 for the execution's first call.
     pub step: u32,
@@ -32,7 +32,7 @@ pub struct ToolStep {
 }
 
 /// One `TOOL_INVOCATION` audit entry of the execution.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct AuditedCall {
     /// The entry's sequence number.
     pub seq: u64,

@@ -56,6 +56,7 @@ use crate::core::{ExecutionResult, VeyraCore, WithClient};
 use crate::error::VeyraError;
 use crate::events::Event;
 use crate::governance::{AuditEventType, AuditRecord, summarize_input};
+use futures_util::future::Either;
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq)]
@@ -176,6 +177,8 @@ pub struct Runner {
     in_flight: usize,
     /// The client of a serving runtime that started the run, recorded on every item.
     caller: Option<crate::core::Caller>,
+    /// Where items are solved when not through `core` (the fleet).
+    solver: Option<Arc<dyn ItemSolver>>,
 }
 
 /// One finished (or failed) item, before scoring.
@@ -183,8 +186,28 @@ struct Solved {
     index: usize,
     epoch: u32,
     latency_ms: u64,
-    result: Result<ExecutionResult, VeyraError>,
+    result: Result<Answer, VeyraError>,
     record: Record,
+}
+
+/// What a solved item answered, wherever it ran.
+#[derive(Debug)]
+struct Answer {
+    text: String,
+    tool_steps: u32,
+    tokens_in: u64,
+    tokens_out: u64,
+}
+
+impl From<ExecutionResult> for Answer {
+    fn from(r: ExecutionResult) -> Answer {
+        Answer {
+            text: r.text,
+            tool_steps: r.tool_steps,
+            tokens_in: r.usage.input,
+            tokens_out: r.usage.output,
+        }
+    }
 }
 
 /// What the item left on the record besides its answer (see [`super::record`]).
@@ -205,7 +228,15 @@ impl Runner {
             store,
             in_flight,
             caller: None,
+            solver: None,
         }
+    }
+
+    /// Solves every item with `solver` (the fleet's workers) instead of this core; the run,
+    /// its store, the scoring and the summary stay here.
+    pub fn with_solver(mut self, solver: Arc<dyn ItemSolver>) -> Self {
+        self.solver = Some(solver);
+        self
     }
 
     /// Records `caller` (the client of a serving runtime that asked for the run) as who
@@ -346,10 +377,13 @@ impl Runner {
             backend: self.core.backend_name(),
             model: self.core.model_name(),
             caller: self.caller.clone(),
+            before_tools: None,
         };
         // The caller's token stops the run; so does a store failure, through this child.
         let stop = cancel.child_token();
         let mut queue = work.into_iter();
+        // The run's id names each item a solver elsewhere is asked for.
+        let run_id = info.id.clone();
         let mut running = FuturesUnordered::new();
         let mut finished_now = 0usize;
         let mut failure = None;
@@ -364,7 +398,20 @@ impl Runner {
                 let Some(task) = tasks.get(index) else {
                     continue;
                 };
-                running.push(solve(&self.core, task, index, epoch, &target, &stop));
+                running.push(match &self.solver {
+                    None => Either::Left(solve(&self.core, task, index, epoch, &target, &stop)),
+                    Some(solver) => Either::Right(remote::solve_elsewhere(
+                        solver.as_ref(),
+                        ItemRef {
+                            run_id: &run_id,
+                            task,
+                            epoch,
+                        },
+                        index,
+                        &target,
+                        &stop,
+                    )),
+                });
             }
         };
         loop {
@@ -633,8 +680,10 @@ pub fn config_hash(config: &VeyraConfig) -> String {
         .to_string()
 }
 
+mod remote;
 mod solve;
 
+pub use remote::{ItemRef, ItemSolver, SolvedItem, for_solver, solve_item};
 pub use solve::{Target, request_for};
 use solve::{score, solve};
 

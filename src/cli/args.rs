@@ -82,6 +82,11 @@ pub struct WorkerArgs {
     /// This worker's name in the fleet's records (default `host/pid`).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// Tasks this worker holds at once, running or waiting for a slot of its own
+    /// (`runtime.max_concurrent` run at a time); default 16 per slot, at least 64, at most
+    /// `runtime.queue_capacity`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub in_flight: Option<u32>,
 }
 
 /// `veyra rpc …`.

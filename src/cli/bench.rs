@@ -218,6 +218,20 @@ async fn bench_run(
             }
         }
         None => {
+            // With runtime.executor: nats the items go to the fleet's workers; the run, its
+            // store and its scoring stay here.
+            // `--standalone` keeps the items here too, as `veyra run --standalone` does.
+            let fleet = (loaded.config.runtime.executor == crate::config::Executor::Nats
+                && !standalone)
+                .then(|| loaded.config.nats.clone());
+            if fleet.is_some() && (args.record.is_some() || replay.is_some()) {
+                return Err(VeyraError::Usage(
+                    "--record and --replay go through this process's own backends; with \
+                     runtime.executor: nats the items run on the fleet's (add --standalone \
+                     to run them here)"
+                        .into(),
+                ));
+            }
             let cancel = CancellationToken::new();
             // A cassette failure (a request not recorded, a write that failed) stops the run.
             let tripwire = Tripwire::new(cancel.clone());
@@ -228,11 +242,15 @@ async fn bench_run(
                 replay.map(|c| (c, args.paced)),
                 &tripwire,
             )?;
-            Host::here(
+            let host = Host::here(
                 VeyraCore::with_registry(loaded.config, registry)?,
                 cancel,
                 tripwire,
-            )
+            );
+            if let (Some(nats), Host::Here { runs, .. }) = (fleet, &host) {
+                runs.set_solver(fleet_solver(&nats, "veyra bench").await?);
+            }
+            host
         }
     };
     let stop = host.stop();
@@ -316,4 +334,25 @@ async fn bench_run(
         });
     }
     Ok(ExitCode::Success)
+}
+
+/// The fleet as a run's solver (`runtime.executor: nats`): connected now, so a fleet that
+/// cannot be reached is said before the run starts.
+pub(crate) async fn fleet_solver(
+    nats: &crate::config::NatsConfig,
+    what: &str,
+) -> Result<std::sync::Arc<dyn crate::benchmarks::runner::ItemSolver>, VeyraError> {
+    let fleet = crate::fleet::Fleet::connect(nats, None).await?;
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    eprintln!(
+        "veyra: the run's items go to the fleet at {}; the run and its store stay here",
+        fleet.url()
+    );
+    Ok(std::sync::Arc::new(crate::fleet::bench::FleetSolver::new(
+        crate::fleet::Submitter::new(fleet),
+        format!("{what} on {host} (pid {})", std::process::id()),
+    )))
 }

@@ -15,6 +15,7 @@ pub async fn worker(
     loaded: LoadedConfig,
     url: Option<String>,
     name: Option<String>,
+    in_flight: Option<u32>,
 ) -> Result<ExitCode, VeyraError> {
     let mut signals = StopSignals::install()?;
     let fleet = Fleet::connect(&loaded.config.nats, url.as_deref()).await?;
@@ -29,6 +30,12 @@ pub async fn worker(
             )));
         }
         options.name = name;
+    }
+    if let Some(n) = in_flight {
+        // More than its queue holds would only be handed back.
+        options.in_flight = usize::try_from(n)
+            .unwrap_or(usize::MAX)
+            .min(core.config().runtime.queue_capacity.max(1));
     }
     eprintln!(
         "veyra: worker {} pulling tasks from {} (stream {}); stop with Ctrl-C or SIGTERM",

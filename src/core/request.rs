@@ -61,6 +61,14 @@ impl BeforeTools {
         BeforeTools(Arc::new(f))
     }
 
+    /// `self`, then `next`: the second runs only when the first let the call go ahead.
+    pub fn then(self, next: BeforeTools) -> BeforeTools {
+        BeforeTools::new(move || {
+            (self.0)()?;
+            (next.0)()
+        })
+    }
+
     /// Runs it on the blocking pool.
     pub(crate) async fn run(&self) -> Result<(), String> {
         let f = Arc::clone(&self.0);

@@ -46,7 +46,26 @@ impl Submitter {
 
     /// Publishes `task` (its format set here) and returns its events to follow. An error when
     /// the server did not take it, or already holds a task of that id.
-    pub async fn submit(&self, mut task: TaskMessage) -> Result<Submission, VeyraError> {
+    pub async fn submit(&self, task: TaskMessage) -> Result<Submission, VeyraError> {
+        let id = task.id;
+        let (submission, duplicate) = self.publish(task).await?;
+        if duplicate {
+            return Err(VeyraError::Usage(format!(
+                "task {id} was submitted already; the fleet keeps one copy"
+            )));
+        }
+        Ok(submission)
+    }
+
+    /// As [`Submitter::submit`], but a task of an id the fleet has already (a run resumed
+    /// after its submitter was lost) is followed rather than refused: its events if it still
+    /// runs, else its kept result.
+    pub async fn submit_or_follow(&self, task: TaskMessage) -> Result<Submission, VeyraError> {
+        Ok(self.publish(task).await?.0)
+    }
+
+    /// Publishes `task`; whether the stream already held a copy.
+    async fn publish(&self, mut task: TaskMessage) -> Result<(Submission, bool), VeyraError> {
         task.format = wire::TASK_FORMAT.into();
         let bytes = serde_json::to_vec(&task).map_err(|e| VeyraError::Runtime(e.to_string()))?;
         if bytes.len() > wire::MAX_TASK_BYTES {
@@ -86,19 +105,63 @@ impl Submitter {
                 Bytes::from_static(task.priority.name().as_bytes()),
             )
             .await;
-        if ack.duplicate {
-            return Err(VeyraError::Usage(format!(
-                "task {} was submitted already; the fleet keeps one copy",
-                task.id
-            )));
-        }
-        Ok(Submission {
-            id: task.id,
-            fleet: self.fleet.clone(),
-            events,
-            queue: std::collections::VecDeque::new(),
-            ended: false,
+        Ok((
+            Submission {
+                id: task.id,
+                fleet: self.fleet.clone(),
+                events,
+                queue: std::collections::VecDeque::new(),
+                ended: false,
+            },
+            ack.duplicate,
+        ))
+    }
+}
+
+impl Submitter {
+    /// Withdraws a task no worker has claimed yet, for good: its record made final and a
+    /// `cancelled` outcome kept, so a worker that pulls it later leaves it. A task already
+    /// claimed is asked to cancel on the bus instead (its worker decides and records it).
+    pub async fn withdraw(&self, id: ExecutionId) {
+        let attempts = match self.fleet.attempts().await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(%id, "withdrawing the task: {e}");
+                return;
+            }
+        };
+        let record = serde_json::to_vec(&wire::Attempt {
+            worker: "(its submitter)".into(),
+            attempt: 0,
+            phase: wire::Phase::Final,
+            at: chrono::Utc::now(),
         })
+        .map(Bytes::from);
+        let fenced = match record {
+            Ok(bytes) => attempts.create(wire::key(id), bytes).await.is_ok(),
+            Err(_) => false,
+        };
+        if fenced {
+            let result = serde_json::to_vec(&wire::TaskResult {
+                id,
+                worker: "(its submitter)".into(),
+                attempt: 0,
+                status: "cancelled".into(),
+                text: String::new(),
+                error: Some("withdrawn by its submitter before a worker took it".into()),
+                at: chrono::Utc::now(),
+                item: None,
+            });
+            if let (Ok(bytes), Ok(results)) = (result, self.fleet.results().await) {
+                let _ = results.create(wire::key(id), Bytes::from(bytes)).await;
+            }
+            return;
+        }
+        let _ = self
+            .fleet
+            .client
+            .publish(self.fleet.cancel_subject(id), Bytes::new())
+            .await;
     }
 }
 

@@ -10,6 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::wire::{self, Attempt, Phase, TaskMessage};
 use super::*;
+
+mod bench;
 use crate::config::{AuditStoreKind, NatsConfig, VeyraConfig};
 use crate::core::VeyraCore;
 use crate::events::{Event, ExecutionId, TaskStatus};
@@ -124,6 +126,7 @@ fn task(prompt: &str) -> TaskMessage {
         model: None,
         tools: Some("none".into()),
         by: "test".into(),
+        item: None,
     }
 }
 
@@ -385,6 +388,7 @@ async fn a_redelivered_task_runs_again_only_if_nothing_acted_and_bad_input_is_re
                 text: "the kept answer".into(),
                 error: None,
                 at: chrono::Utc::now(),
+                item: None,
             })
             .unwrap()
             .into(),

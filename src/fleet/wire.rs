@@ -50,6 +50,22 @@ pub struct TaskMessage {
     pub tools: Option<String>,
     /// Who submitted it (`veyra run on host (pid N)`), recorded by the worker that runs it.
     pub by: String,
+    /// A benchmark run's item to solve, instead of a prompt to stream (`veyra bench` fanned
+    /// out, [`crate::fleet::bench`]): solved as the run would solve it at home, what it left
+    /// kept with the result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<BenchItem>,
+}
+
+/// A benchmark run's item, as a worker is asked for it: the task without its answer key
+/// ([`crate::benchmarks::runner::for_solver`]) and the epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenchItem {
+    /// The task.
+    pub task: crate::benchmarks::BenchTask,
+    /// The epoch.
+    pub epoch: u32,
 }
 
 impl TaskMessage {
@@ -131,6 +147,9 @@ pub struct TaskResult {
     /// Why it failed or was cancelled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What a benchmark item left (its answer, steps, audited calls, files), when it was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<crate::benchmarks::runner::SolvedItem>,
     /// When.
     pub at: DateTime<Utc>,
 }

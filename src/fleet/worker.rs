@@ -16,7 +16,7 @@
 //! bucket — written once: the first outcome kept is the one told — and the message is
 //! acknowledged.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,12 +47,14 @@ const FETCH_WAIT: Duration = Duration::from_secs(2);
 pub struct WorkerOptions {
     /// Its name in attempts, results and audit entries (default `host/pid`).
     pub name: String,
-    /// Tasks it runs at once.
+    /// Tasks it holds at once (running, or waiting for a slot of its core).
     pub in_flight: usize,
 }
 
 impl WorkerOptions {
-    /// `host/pid`, and twice the core's slots in flight.
+    /// `host/pid`, and 16 tasks in flight per slot of the core (at least 64, at most its
+    /// queue): a slot is held only while its task waits on the model, so a worker holding a
+    /// few slots' worth keeps every slot busy while the rest wait on the fleet's writes.
     pub fn for_core(core: &VeyraCore) -> WorkerOptions {
         let host = rustix::system::uname()
             .nodename()
@@ -64,8 +66,9 @@ impl WorkerOptions {
                 .config()
                 .runtime
                 .max_concurrent
-                .saturating_mul(2)
-                .max(1),
+                .saturating_mul(16)
+                .max(64)
+                .min(core.config().runtime.queue_capacity.max(1)),
         }
     }
 }
@@ -85,7 +88,9 @@ struct Shared {
     name: Arc<str>,
     attempts: kv::Store,
     results: kv::Store,
-    running: Arc<Mutex<HashSet<ExecutionId>>>,
+    /// Tasks running here; a benchmark item's token cancels it (a streamed task is cancelled
+    /// in the core by its id).
+    running: Arc<Mutex<HashMap<ExecutionId, Option<CancellationToken>>>>,
     ack_every: Duration,
     /// The consumers' `ack_wait` as the server holds it (set by whoever made them first).
     ack_wait: Duration,
@@ -267,14 +272,17 @@ fn cancel(shared: &Shared, subject: &str) {
         );
         return;
     };
-    let ours = shared
-        .running
-        .lock()
-        .map(|r| r.contains(&id))
-        .unwrap_or(false);
-    if ours {
-        tracing::info!(%id, "cancelled from the fleet");
-        let _ = shared.core.cancel(id);
+    let ours = shared.running.lock().ok().and_then(|r| r.get(&id).cloned());
+    match ours {
+        Some(Some(token)) => {
+            tracing::info!(%id, "cancelled from the fleet");
+            token.cancel();
+        }
+        Some(None) => {
+            tracing::info!(%id, "cancelled from the fleet");
+            let _ = shared.core.cancel(id);
+        }
+        None => {}
     }
 }
 
@@ -323,11 +331,14 @@ async fn handle(shared: Shared, message: jetstream::Message) {
         let Ok(mut running) = shared.running.lock() else {
             return;
         };
-        if !running.insert(id) {
+        if running.contains_key(&id) {
             // The same execution delivered again while it runs here: this copy is not run.
             tracing::warn!(%id, "a second delivery of a task running here; left to the first");
             return;
         }
+        // A benchmark item is cancelled by its token (its executions have ids of their own);
+        // made now, so a cancel that comes while it is being claimed is not lost.
+        running.insert(id, task.item.as_ref().map(|_| CancellationToken::new()));
     }
     let outcome = run_task(&shared, &message, &task, delivered).await;
     if let Ok(mut running) = shared.running.lock() {
@@ -388,7 +399,17 @@ async fn refuse(
             Err(_) => false,
         };
         if fenced {
-            match keep_result(shared, id, 0, "failed", String::new(), Some(why.clone())).await {
+            match keep_result(
+                shared,
+                id,
+                0,
+                "failed",
+                String::new(),
+                Some(why.clone()),
+                None,
+            )
+            .await
+            {
                 Ok(Kept::Ours) => {
                     let event = failed(id, 0, &why, "refused");
                     publish(shared, &shared.fleet.events_subject(id), &event).await;
@@ -522,6 +543,7 @@ async fn run_task(
                     "failed",
                     String::new(),
                     Some(why.clone()),
+                    None,
                 )
                 .await?
                 {
@@ -577,6 +599,7 @@ async fn run_task(
     run_claimed(shared, message, task, delivered, before, attempt, revision).await
 }
 
+mod item;
 mod record;
 mod run;
 #[cfg(test)]

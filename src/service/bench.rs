@@ -220,6 +220,8 @@ pub struct BenchHost {
     /// cassette's miss, not the model's, and a suite's sample is not kept as a score.
     tripwire: Option<Tripwire>,
     sinks: Arc<Mutex<Vec<Sink>>>,
+    /// Where family runs' items are solved when not through `core` (the fleet).
+    solver: Mutex<Option<Arc<dyn crate::benchmarks::runner::ItemSolver>>>,
 }
 
 impl std::fmt::Debug for BenchHost {
@@ -274,7 +276,15 @@ impl BenchHost {
             next_number: std::sync::atomic::AtomicU64::new(1),
             outer,
             sinks: Arc::default(),
+            solver: Mutex::new(None),
         })
+    }
+
+    /// Solves the items of every family run started from now on with `solver` (the fleet's
+    /// workers, `runtime.executor: nats`) rather than this runtime's core; the run, its store
+    /// and its scoring stay here. Suites run here still.
+    pub fn set_solver(&self, solver: Arc<dyn crate::benchmarks::runner::ItemSolver>) {
+        *locked(&self.solver) = Some(solver);
     }
 
     /// Why runs are not kept in `bench.db` here, when they are not.
@@ -475,6 +485,9 @@ impl BenchHost {
         // the operator's own prompts wait behind fewer items, and twice the slots still keeps
         // every slot busy while half the items wait on the audit log's commit.
         let mut runner = Runner::new(self.core.clone(), store).with_caller(by);
+        if let Some(solver) = locked(&self.solver).clone() {
+            runner = runner.with_solver(solver);
+        }
         if !headless {
             runner = runner.with_in_flight(self.console_in_flight());
         }

@@ -228,3 +228,77 @@ fn a_worker_rolled_back_with_its_local_witness_is_caught_by_the_fleets_witness()
     assert_eq!(code, Some(3), "{said}");
     assert!(said.contains("VEYRA_TASKS_WITNESS"), "{said}");
 }
+
+#[test]
+fn veyra_bench_fans_its_items_out_to_a_worker_and_scores_them_here() {
+    let store = tempfile::tempdir().unwrap();
+    let Some((_server, url)) = nats_server(store.path()) else {
+        return;
+    };
+    let (w, client) = (Sandbox::new(), Sandbox::new());
+    let at_worker = w.write("fleet.yaml", &config(&url, 0));
+    let fleet = client.write("fleet.yaml", &config(&url, 0));
+    let _worker = worker(&w, &at_worker, "w1");
+    let out = client
+        .std_cmd()
+        .arg("--config")
+        .arg(&fleet)
+        .args([
+            "bench",
+            "--family",
+            "cplc,tome,imdp",
+            "--count",
+            "3",
+            "--json",
+        ])
+        .output()
+        .expect("veyra bench");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("the run's items go to the fleet"),
+        "{stderr}"
+    );
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the run as JSON");
+    assert_eq!(run["run"]["status"], "complete", "{run}");
+    // Every item ran at the worker, as actor benchmark, and none at the submitter.
+    let trail = |sandbox: &Sandbox, config: &std::path::Path| {
+        let out = sandbox
+            .std_cmd()
+            .arg("--config")
+            .arg(config)
+            .args(["audit", "list", "--json"])
+            .output()
+            .expect("veyra audit list");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let at_w = trail(&w, &at_worker);
+    assert!(at_w.contains("\"fleet_item\""), "{at_w}");
+    assert!(at_w.contains("\"benchmark\""), "{at_w}");
+    // The submitter's trail holds the run (its BENCHMARK entry), and no item's execution.
+    let here = trail(&client, &fleet);
+    assert!(here.contains("BENCHMARK"), "{here}");
+    assert!(
+        !here
+            .lines()
+            .any(|l| l.contains("\"benchmark\"") && l.contains("\"execute\"")),
+        "{here}"
+    );
+    // Recording or replaying a cassette goes through this process's backends: refused.
+    let out = client
+        .std_cmd()
+        .arg("--config")
+        .arg(&fleet)
+        .args(["bench", "--family", "cplc", "--count", "1", "--record"])
+        .arg(store.path().join("c.jsonl"))
+        .output()
+        .expect("veyra bench --record");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("runtime.executor: nats"));
+}

@@ -8,7 +8,7 @@ use std::time::Instant;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Record, Solved};
+use super::{Answer, Record, Solved};
 use crate::benchmarks::family;
 use crate::benchmarks::framework::{ACTOR, AuditedCall, BenchTask, Outcome, TaskTools, ToolStep};
 use crate::benchmarks::scratch::{self, LazyScratch, Scratch, WORKDIR};
@@ -44,6 +44,9 @@ pub struct Target {
     pub model: String,
     /// The client of a serving runtime that asked for the run, if one did.
     pub caller: Option<crate::core::Caller>,
+    /// Work before each execution's first tool call, ahead of the item's own (a fleet
+    /// worker's mark that the item's tools act).
+    pub before_tools: Option<BeforeTools>,
 }
 
 impl Target {
@@ -52,6 +55,12 @@ impl Target {
         request.backend = Some(self.backend.clone());
         request.model = Some(self.model.clone());
         request.caller.clone_from(&self.caller);
+        if let Some(hook) = &self.before_tools {
+            request.before_tools = Some(match request.before_tools.take() {
+                Some(own) => hook.clone().then(own),
+                None => hook.clone(),
+            });
+        }
     }
 }
 
@@ -77,7 +86,7 @@ pub(super) async fn solve(
         index,
         epoch,
         latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        result,
+        result: result.map(Answer::from),
         record,
     }
 }
@@ -103,7 +112,12 @@ async fn solve_in_scratch(
             record.workdir = plan.rel().to_string();
             let lazy = Arc::new(LazyScratch::new(core.config().tools.workspace_dir(), plan));
             let hook = Arc::clone(&lazy);
-            request = request.before_tools(BeforeTools::new(move || hook.ensure()));
+            let scratch = BeforeTools::new(move || hook.ensure());
+            // After the target's own work (which `aim` set), never instead of it.
+            request.before_tools = Some(match request.before_tools.take() {
+                Some(first) => first.then(scratch),
+                None => scratch,
+            });
             Some(lazy)
         }
     };
@@ -252,8 +266,8 @@ pub(super) fn score(task: &BenchTask, solved: Solved) -> TaskResult {
                 reason: s.reason,
                 error: None,
                 latency_ms: solved.latency_ms,
-                tokens_in: r.usage.input,
-                tokens_out: r.usage.output,
+                tokens_in: r.tokens_in,
+                tokens_out: r.tokens_out,
                 finished_at,
             }
         }

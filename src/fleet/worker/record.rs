@@ -277,6 +277,7 @@ pub(super) async fn lose(
         "failed",
         String::new(),
         Some(why.to_string()),
+        None,
     )
     .await?
     {
@@ -329,6 +330,7 @@ pub(super) async fn keep_result(
     status: &str,
     text: String,
     error: Option<String>,
+    item: Option<crate::benchmarks::runner::SolvedItem>,
 ) -> Result<Kept, VeyraError> {
     // Held in bytes, escapes included, well under the bucket's value limit.
     let result = TaskResult {
@@ -339,6 +341,7 @@ pub(super) async fn keep_result(
         text: cut(&text, wire::MAX_RESULT_TEXT).to_string(),
         error: error.map(|e| cut(&e, wire::MAX_RESULT_ERROR).to_string()),
         at: Utc::now(),
+        item,
     };
     let bytes =
         Bytes::from(serde_json::to_vec(&result).map_err(|e| VeyraError::Runtime(e.to_string()))?);

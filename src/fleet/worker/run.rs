@@ -55,6 +55,9 @@ pub(super) async fn run_claimed(
         )
         .await;
     }
+    if let Some(item) = &task.item {
+        return super::item::run_item(shared, message, task, item, claim, attempt).await;
+    }
     let mut request = ExecutionRequest::new(task.prompt.clone()).priority(task.priority);
     request.system = task.system.clone();
     request.backend = task.backend.clone();
@@ -184,7 +187,9 @@ pub(super) async fn run_claimed(
     }
     // The result is written once: an outcome kept first (a worker that found this one's
     // record final with nothing kept, and waited it out) stands, and this one is not told.
-    if let Kept::Theirs(by) = keep_result(shared, id, attempt, status_name, text, error).await? {
+    if let Kept::Theirs(by) =
+        keep_result(shared, id, attempt, status_name, text, error, None).await?
+    {
         tracing::warn!(%id, "its outcome was kept first by worker {by}; this attempt's is dropped");
         return Ok(Handled::Done);
     }
