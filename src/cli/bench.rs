@@ -248,7 +248,14 @@ async fn bench_run(
                 tripwire,
             );
             if let (Some(nats), Host::Here { runs, .. }) = (fleet, &host) {
-                runs.set_solver(fleet_solver(&nats, "veyra bench").await?);
+                runs.set_solver(
+                    fleet_solver(
+                        &nats,
+                        "veyra bench",
+                        "the run's items go to the fleet (the run and its store stay here)",
+                    )
+                    .await?,
+                );
             }
             host
         }
@@ -337,20 +344,18 @@ async fn bench_run(
 }
 
 /// The fleet as a run's solver (`runtime.executor: nats`): connected now, so a fleet that
-/// cannot be reached is said before the run starts.
+/// cannot be reached is said before the run starts; `announce` is said with its address.
 pub(crate) async fn fleet_solver(
     nats: &crate::config::NatsConfig,
     what: &str,
+    announce: &str,
 ) -> Result<std::sync::Arc<dyn crate::benchmarks::runner::ItemSolver>, VeyraError> {
     let fleet = crate::fleet::Fleet::connect(nats, None).await?;
     let host = rustix::system::uname()
         .nodename()
         .to_string_lossy()
         .into_owned();
-    eprintln!(
-        "veyra: the run's items go to the fleet at {}; the run and its store stay here",
-        fleet.url()
-    );
+    eprintln!("veyra: {} at {}", announce, fleet.url());
     Ok(std::sync::Arc::new(crate::fleet::bench::FleetSolver::new(
         crate::fleet::Submitter::new(fleet),
         format!("{what} on {host} (pid {})", std::process::id()),

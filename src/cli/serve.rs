@@ -51,7 +51,14 @@ pub async fn serve(loaded: LoadedConfig) -> Result<ExitCode, VeyraError> {
     core.set_confirmation_policy(ConfirmationPolicy::Ask);
     let bench = crate::service::bench::BenchHost::new(&core);
     if core.config().runtime.executor == crate::config::Executor::Nats {
-        bench.set_solver(super::bench::fleet_solver(&core.config().nats, "veyra serve").await?);
+        bench.set_solver(
+            super::bench::fleet_solver(
+                &core.config().nats,
+                "veyra serve",
+                "benchmark runs' items go to the fleet (runs and their store stay here)",
+            )
+            .await?,
+        );
     }
     let server = Server::start(&core, &bench, &path, "serve")?;
     let _link_watch = core.watch_link(std::time::Duration::from_secs(1));
