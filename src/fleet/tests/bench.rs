@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use futures_util::StreamExt;
+
 use super::*;
 use crate::benchmarks::runner::{ItemRef, ItemSolver, Target};
 use crate::benchmarks::{BenchStore, Difficulty, FamilyId, RunPlan, RunStatus, Runner};
@@ -198,6 +200,13 @@ async fn an_item_asked_for_again_is_gathered_and_a_cancelled_one_is_solved_anew(
         caller: None,
         before_tools: None,
     };
+    // What crosses the bus: watched as any subscriber on the subject could.
+    let mut wire_copy = submitter
+        .fleet()
+        .client
+        .subscribe(submitter.fleet().task_subject(crate::events::Priority::Low))
+        .await
+        .unwrap();
     // The run is stopped before any worker took the item: withdrawn, for good.
     let stopped = CancellationToken::new();
     stopped.cancel();
@@ -212,6 +221,28 @@ async fn an_item_asked_for_again_is_gathered_and_a_cancelled_one_is_solved_anew(
         .await
         .unwrap();
     assert_eq!(kept.map(|k| k.status), Some("cancelled".into()));
+    // The task as published holds no answer key: no expected answer, and no ground truth but
+    // the files a scratch directory starts with.
+    let published = tokio::time::timeout(Duration::from_secs(10), wire_copy.next())
+        .await
+        .expect("the item was published")
+        .unwrap();
+    let sent = TaskMessage::decode(&published.payload).unwrap();
+    let sent_task = sent.item.expect("an item").task;
+    assert!(
+        !task.expected.is_empty(),
+        "the task has an answer to keep back"
+    );
+    assert!(sent_task.expected.is_empty());
+    assert!(
+        sent_task
+            .truth
+            .as_object()
+            .is_none_or(|t| t.keys().all(|k| k == "files")),
+        "{:?}",
+        sent_task.truth
+    );
+    assert_eq!(sent_task.prompt, task.prompt);
     // A worker comes; the run is resumed: the withdrawn generation is not a result, the item
     // is solved anew.
     let a = tempfile::tempdir().unwrap();
