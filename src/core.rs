@@ -46,7 +46,7 @@ mod tools;
 mod undo;
 
 pub use approvals::{Approval, ArgumentPattern, MAX_APPROVALS};
-pub use caller::{Caller, WithClient, as_caller};
+pub use caller::{Caller, WithClient, as_caller, hostname};
 use emitter::{Emitter, Watchers};
 pub use request::{
     AuditHealth, BeforeTools, ConfirmationPolicy, ExecutionRequest, ExecutionResult, HealthReport,

@@ -351,10 +351,7 @@ pub(crate) async fn fleet_solver(
     announce: &str,
 ) -> Result<std::sync::Arc<dyn crate::benchmarks::runner::ItemSolver>, VeyraError> {
     let fleet = crate::fleet::Fleet::connect(nats, None).await?;
-    let host = rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned();
+    let host = crate::core::hostname();
     eprintln!("veyra: {} at {}", announce, fleet.url());
     Ok(std::sync::Arc::new(crate::fleet::bench::FleetSolver::new(
         crate::fleet::Submitter::new(fleet),

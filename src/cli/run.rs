@@ -120,10 +120,7 @@ async fn submit_to_fleet(
     prompt: String,
 ) -> Result<Source, VeyraError> {
     let fleet = crate::fleet::Fleet::connect(&loaded.config.nats, None).await?;
-    let host = rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned();
+    let host = crate::core::hostname();
     let task = crate::fleet::wire::TaskMessage {
         format: crate::fleet::wire::TASK_FORMAT.into(),
         id: ExecutionId::new(),

@@ -101,7 +101,7 @@ pub async fn attach_stdio(
     let stream = match crate::service::client::connect_raw(&path).await {
         Ok(Some(stream)) => stream,
         Ok(None) => {
-            let host = hostname();
+            let host = crate::core::hostname();
             let line = protocol::line(&ServerMessage::Refused {
                 reason: format!(
                     "no runtime serves {} on {host}; start one there with `veyra serve` (or open \
@@ -153,11 +153,4 @@ pub async fn attach_stdio(
         () = up => {}
     }
     Ok(ExitCode::Success)
-}
-
-fn hostname() -> String {
-    rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned()
 }

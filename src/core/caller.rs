@@ -77,3 +77,11 @@ impl WithClient for AuditRecord {
         self
     }
 }
+
+/// This machine's host name, as clients and fleet workers name where they run.
+pub fn hostname() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}

@@ -118,14 +118,7 @@ impl VeyraCore {
     /// read yet joined into one `OutputDelta`, so what waits for it stays short however long
     /// the answer (see [`ExecutionStream`]). Needs a tokio runtime.
     pub fn execute_stream(&self, request: ExecutionRequest) -> Result<ExecutionStream, VeyraError> {
-        let id = ExecutionId::new();
-        let (feed, stream) = StreamFeed::new(id);
-        self.inner.emitter.watch_stream(id, feed);
-        if let Err(e) = self.submit_with_id(id, request) {
-            self.inner.emitter.unwatch(id);
-            return Err(e);
-        }
-        Ok(stream)
+        self.execute_stream_as(ExecutionId::new(), request)
     }
 
     /// [`VeyraCore::execute_stream`] under the id `id` a fleet's submitter gave the task, so

@@ -115,6 +115,37 @@ fn worker_core(dir: &std::path::Path, f: impl FnOnce(&mut VeyraConfig)) -> Veyra
     core
 }
 
+/// Workers on `config`, named `w0`, `w1`…, each on its own store in `dirs`, their cores set
+/// by `model`; they run until `stop`.
+pub(super) async fn workers(
+    config: &NatsConfig,
+    dirs: &[&tempfile::TempDir],
+    stop: &CancellationToken,
+    model: fn(&mut VeyraConfig),
+) -> (
+    Vec<VeyraCore>,
+    Vec<tokio::task::JoinHandle<Result<(), crate::error::VeyraError>>>,
+) {
+    let mut cores = Vec::new();
+    let mut running = Vec::new();
+    for (n, dir) in dirs.iter().enumerate() {
+        let core = worker_core(dir.path(), model);
+        let fleet = Fleet::connect(config, None).await.unwrap();
+        let worker = Worker::new(
+            fleet,
+            core.clone(),
+            WorkerOptions {
+                name: format!("w{n}"),
+                in_flight: 16,
+            },
+        );
+        let stop = stop.clone();
+        running.push(tokio::spawn(async move { worker.run(stop).await }));
+        cores.push(core);
+    }
+    (cores, running)
+}
+
 fn task(prompt: &str) -> TaskMessage {
     TaskMessage {
         format: wire::TASK_FORMAT.into(),
@@ -160,23 +191,7 @@ async fn two_workers_finish_every_task_exactly_once_and_both_trails_verify() {
     let config = nats(&server.url);
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let stop = CancellationToken::new();
-    let mut cores = Vec::new();
-    let mut running = Vec::new();
-    for (name, dir) in [("a", &dir_a), ("b", &dir_b)] {
-        let core = worker_core(dir.path(), |_| {});
-        let fleet = Fleet::connect(&config, None).await.unwrap();
-        let worker = Worker::new(
-            fleet,
-            core.clone(),
-            WorkerOptions {
-                name: name.into(),
-                in_flight: 16,
-            },
-        );
-        let stop = stop.clone();
-        running.push(tokio::spawn(async move { worker.run(stop).await }));
-        cores.push(core);
-    }
+    let (cores, running) = workers(&config, &[&dir_a, &dir_b], &stop, |_| {}).await;
     let submitter = Submitter::new(Fleet::connect(&config, None).await.unwrap());
     const N: usize = 10_000;
     let mut follows = Vec::new();
@@ -237,24 +252,11 @@ async fn a_server_restarted_mid_run_loses_nothing_and_the_run_completes() {
     let config = nats(&server.url);
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let stop = CancellationToken::new();
-    let mut cores = Vec::new();
-    let mut running = Vec::new();
-    for (name, dir) in [("a", &dir_a), ("b", &dir_b)] {
-        // Slow enough that tasks are mid-stream when the server goes.
-        let core = worker_core(dir.path(), |c| c.model.mock.token_delay_ms = 20);
-        let fleet = Fleet::connect(&config, None).await.unwrap();
-        let worker = Worker::new(
-            fleet,
-            core.clone(),
-            WorkerOptions {
-                name: name.into(),
-                in_flight: 8,
-            },
-        );
-        let stop = stop.clone();
-        running.push(tokio::spawn(async move { worker.run(stop).await }));
-        cores.push(core);
-    }
+    // Slow enough that tasks are mid-stream when the server goes.
+    let (cores, running) = workers(&config, &[&dir_a, &dir_b], &stop, |c| {
+        c.model.mock.token_delay_ms = 20;
+    })
+    .await;
     let submitter = Submitter::new(Fleet::connect(&config, None).await.unwrap());
     const N: usize = 64;
     let finished = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -56,10 +56,7 @@ impl WorkerOptions {
     /// queue): a slot is held only while its task waits on the model, so a worker holding a
     /// few slots' worth keeps every slot busy while the rest wait on the fleet's writes.
     pub fn for_core(core: &VeyraCore) -> WorkerOptions {
-        let host = rustix::system::uname()
-            .nodename()
-            .to_string_lossy()
-            .into_owned();
+        let host = crate::core::hostname();
         WorkerOptions {
             name: format!("{host}/{}", std::process::id()),
             in_flight: core

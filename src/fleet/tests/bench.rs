@@ -46,36 +46,6 @@ fn scripted(c: &mut VeyraConfig) {
     }];
 }
 
-/// Workers on `config`, each on its own store in `dirs`, their model set by `model`.
-async fn workers(
-    config: &NatsConfig,
-    dirs: &[&tempfile::TempDir],
-    stop: &CancellationToken,
-    model: fn(&mut VeyraConfig),
-) -> (
-    Vec<VeyraCore>,
-    Vec<tokio::task::JoinHandle<Result<(), crate::error::VeyraError>>>,
-) {
-    let mut cores = Vec::new();
-    let mut running = Vec::new();
-    for (n, dir) in dirs.iter().enumerate() {
-        let core = worker_core(dir.path(), model);
-        let fleet = Fleet::connect(config, None).await.unwrap();
-        let worker = Worker::new(
-            fleet,
-            core.clone(),
-            WorkerOptions {
-                name: format!("w{n}"),
-                in_flight: 16,
-            },
-        );
-        let stop = stop.clone();
-        running.push(tokio::spawn(async move { worker.run(stop).await }));
-        cores.push(core);
-    }
-    (cores, running)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_fanned_out_over_two_workers_scores_as_the_same_run_at_home() {
     let Some(server) = nats_server() else { return };
