@@ -21,15 +21,24 @@
 //! - [`Submitter`]: publishes a task and follows its events to their end.
 //! - [`fetch_witness`] and the worker's witness publisher: each store's newest signed
 //!   checkpoint kept in the `<stream>_WITNESS` bucket, outside the node.
+//! - `node` (worker side) and [`attach`] (console side): one console over every worker. Each
+//!   worker says it is up in the `<stream>_WORKERS` bucket, forwards its runtime's journal on
+//!   `<prefix>.node.<worker>.events` while a console watches, sends a console its snapshot, and
+//!   carries out the runtime-wide commands a console sends on
+//!   `<prefix>.commands.node.<worker>`; the console's side serves all of it as one
+//!   `veyra.rpc/1` session, so the console is the one it is on a single runtime.
 
 pub mod bench;
 pub mod wire;
 
+mod node;
 mod submit;
+mod view;
 mod witness;
 mod worker;
 
 pub use submit::{Submission, Submitter};
+pub use view::attach;
 pub use witness::fetch_witness;
 pub use worker::{Worker, WorkerOptions};
 
@@ -135,6 +144,26 @@ impl Fleet {
         format!("{}.wake", self.config.subject_prefix)
     }
 
+    /// Where worker `key` ([`node::node_key`]) publishes its runtime's events for consoles.
+    fn node_events_subject(&self, key: &str) -> String {
+        format!("{}.node.{key}.events", self.config.subject_prefix)
+    }
+
+    /// Where worker `key` is asked for its runtime's snapshot.
+    fn node_snapshot_subject(&self, key: &str) -> String {
+        format!("{}.node.{key}.snapshot", self.config.subject_prefix)
+    }
+
+    /// Where worker `key` takes a console's commands.
+    fn node_command_subject(&self, key: &str) -> String {
+        format!("{}.commands.node.{key}", self.config.subject_prefix)
+    }
+
+    /// Where consoles say they are watching, so workers publish their events.
+    fn watch_subject(&self) -> String {
+        format!("{}.watch", self.config.subject_prefix)
+    }
+
     fn consumer_name(&self, priority: Priority) -> String {
         format!("{}-{}", self.config.subject_prefix, priority.name())
     }
@@ -182,9 +211,25 @@ impl Fleet {
                 .await
                 .map_err(|e| nats_error(&format!("creating consumer {name}"), e))?;
         }
+        // Records and results are kept a week: long past any redelivery.
         for what in ["ATTEMPTS", "RESULTS", "WITNESS"] {
-            self.ensure_bucket(&self.bucket(what)).await?;
+            self.ensure_bucket(
+                &self.bucket(what),
+                Duration::from_secs(7 * 24 * 3600),
+                stream::StorageType::File,
+                wire::MAX_RESULT_BYTES,
+            )
+            .await?;
         }
+        // Who is up: each worker says so every PRESENCE_EVERY, and one that stops saying so is
+        // forgotten by the server after PRESENCE_AGE. Nothing in it outlives a restart.
+        self.ensure_bucket(
+            &self.bucket("WORKERS"),
+            node::PRESENCE_AGE,
+            stream::StorageType::Memory,
+            node::MAX_NODE_MESSAGE,
+        )
+        .await?;
         Ok(())
     }
 
@@ -192,7 +237,13 @@ impl Fleet {
     /// stream `KV_<bucket>` on `$KV.<bucket>.>` keeping the last value of each key — but
     /// without its account query, whose answer a 2.9 server words in a way this client
     /// version does not read.
-    async fn ensure_bucket(&self, bucket: &str) -> Result<(), VeyraError> {
+    async fn ensure_bucket(
+        &self,
+        bucket: &str,
+        max_age: Duration,
+        storage: stream::StorageType,
+        max_size: usize,
+    ) -> Result<(), VeyraError> {
         if self.js.get_key_value(bucket).await.is_ok() {
             return Ok(());
         }
@@ -201,10 +252,9 @@ impl Fleet {
                 name: format!("KV_{bucket}"),
                 subjects: vec![format!("$KV.{bucket}.>")],
                 max_messages_per_subject: 1,
-                // Records and results are kept a week: long past any redelivery.
-                max_age: Duration::from_secs(7 * 24 * 3600),
-                max_message_size: i32::try_from(wire::MAX_RESULT_BYTES).unwrap_or(i32::MAX),
-                storage: stream::StorageType::File,
+                max_age,
+                max_message_size: i32::try_from(max_size).unwrap_or(i32::MAX),
+                storage,
                 allow_rollup: true,
                 deny_delete: true,
                 allow_direct: true,
@@ -244,6 +294,11 @@ impl Fleet {
     /// The attempts bucket: who runs each execution, and whether its tools acted.
     async fn attempts(&self) -> Result<kv::Store, VeyraError> {
         self.store("ATTEMPTS").await
+    }
+
+    /// The presence bucket: each live worker's [`FleetWorker`](crate::service::protocol::FleetWorker).
+    async fn workers(&self) -> Result<kv::Store, VeyraError> {
+        self.store("WORKERS").await
     }
 
     /// The results bucket: each execution's final outcome.

@@ -12,8 +12,10 @@
 //!    a duration; [`web`], where every HTTP client starts (one TLS setup);
 //! 2. [`config`]; 3. [`logging`], [`events`]; 4. [`governance`]; 5. [`models`]; 6. [`tools`];
 //! 7. [`runtime`]; 8. [`error`] (the library's top-level error, converting each layer's own at
-//!    the edge); 9. [`core`], [`signals`] (the ones that close Veyra, for both front ends); 10. [`benchmarks`]; 11. [`service`] (one runtime serving many clients over a socket), [`fleet`] (workers on NATS JetStream); 12. [`cli`], [`tui`] (the binary wires the one
-//!    to the other: `veyra bench --tui`).
+//!    the edge); 9. [`core`], [`signals`] (the ones that close Veyra, for both front ends); 10. [`benchmarks`]; 11. [`service`] (one runtime serving many clients over a socket); 12. [`fleet`] (workers on
+//!    NATS JetStream, serving their runtimes' events and commands on the bus as [`service`]
+//!    does on a socket); 13. [`cli`], [`tui`] (the binary wires the one to the other:
+//!    `veyra bench --tui`).
 
 // No unsafe code: what Veyra needs of the OS goes through libraries made for it (rustix,
 // crossterm, rusqlite).
@@ -47,7 +49,8 @@ pub const LAYERS: &[&[&str]] = &[
     &["error"],
     &["core", "signals"],
     &["benchmarks"],
-    &["service", "fleet"],
+    &["service"],
+    &["fleet"],
     &["cli", "tui"],
 ];
 

@@ -28,6 +28,8 @@ mod audit_attacks;
 mod bench;
 #[path = "cli/fleet.rs"]
 mod fleet;
+#[path = "cli/fleet_console.rs"]
+mod fleet_console;
 #[path = "cli/hostile.rs"]
 mod hostile;
 #[path = "cli/mcp.rs"]

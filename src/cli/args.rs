@@ -100,8 +100,10 @@ pub enum RpcCommand {
 #[derive(Debug, Args)]
 pub struct AttachArgs {
     /// `ssh://[user@]host[:port]`: run `veyra attach --stdio` there through `ssh` and open the
-    /// console on it (SSH authenticates; nothing listens on a network port).
-    #[arg(value_name = "ssh://[user@]host[:port]")]
+    /// console on it (SSH authenticates; nothing listens on a network port). `nats://host:port`:
+    /// one console over the fleet on that server (every worker's tasks; prompts go to the
+    /// fleet's stream; `nats.credentials` authenticates).
+    #[arg(value_name = "ssh://[user@]host[:port] | nats://host[:port]")]
     pub target: Option<String>,
     /// The runtime's socket (default: the one serving the configured store).
     #[arg(long, value_name = "PATH", conflicts_with = "target")]

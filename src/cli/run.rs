@@ -208,6 +208,7 @@ impl Source {
                         Inbound::Event(_)
                         | Inbound::Resync { .. }
                         | Inbound::Live
+                        | Inbound::Fleet(_)
                         | Inbound::Bench(_),
                     ) => {}
                     Some(Inbound::Closed(reason)) => {

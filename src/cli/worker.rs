@@ -43,8 +43,22 @@ pub async fn worker(
         fleet.url(),
         core.config().nats.stream
     );
+    // Its runtime is served on its store's socket as `veyra serve` would (`veyra attach` on
+    // this host), and to the fleet's consoles on the bus, through one service.
+    let bench = crate::service::bench::BenchHost::new(&core);
+    let service = crate::service::Service::new(&core, &bench, "worker")?;
+    let _server = match crate::service::socket::socket_path(core.config()) {
+        Some(path) => match service.serve(&path) {
+            Ok(server) => Some(server),
+            Err(e) => {
+                eprintln!("veyra: this worker's runtime is not served on its socket: {e}");
+                None
+            }
+        },
+        None => None,
+    };
     let stop = tokio_util::sync::CancellationToken::new();
-    let worker = Worker::new(fleet, core.clone(), options);
+    let worker = Worker::new(fleet, core.clone(), options).with_service(service);
     let run = worker.run(stop.clone());
     tokio::pin!(run);
     let signal = tokio::select! {

@@ -127,9 +127,17 @@ pub fn url_refusal(url: &str) -> Option<String> {
     let parsed = match url::Url::parse(url) {
         Ok(u) => u,
         Err(e) => {
+            // What could be a user and password is never repeated, even in an address that
+            // does not parse.
+            let shown = match (url.find("://"), url.rfind('@')) {
+                (Some(scheme), Some(at)) if at > scheme => {
+                    format!("{}://…@{}", &url[..scheme], &url[at + 1..])
+                }
+                _ => url.to_string(),
+            };
             return Some(format!(
                 "'{}' is not a URL ({e}); write e.g. nats://127.0.0.1:4222",
-                crate::sanitize::quote(url)
+                crate::sanitize::quote(&shown)
             ));
         }
     };

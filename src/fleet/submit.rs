@@ -123,6 +123,12 @@ impl Submitter {
     /// `cancelled` outcome kept, so a worker that pulls it later leaves it. A task already
     /// claimed is asked to cancel on the bus instead (its worker decides and records it).
     pub async fn withdraw(&self, id: ExecutionId) {
+        self.withdraw_by(id, None).await;
+    }
+
+    /// [`Submitter::withdraw`] for a console, which the cancel names so the worker that acts
+    /// on it records who asked.
+    pub(crate) async fn withdraw_by(&self, id: ExecutionId, by: Option<&super::node::NodeCaller>) {
         let attempts = match self.fleet.attempts().await {
             Ok(a) => a,
             Err(e) => {
@@ -157,10 +163,13 @@ impl Submitter {
             }
             return;
         }
+        let payload = by
+            .and_then(|by| serde_json::to_vec(by).ok())
+            .map_or_else(Bytes::new, Bytes::from);
         let _ = self
             .fleet
             .client
-            .publish(self.fleet.cancel_subject(id), Bytes::new())
+            .publish(self.fleet.cancel_subject(id), payload)
             .await;
     }
 }

@@ -12,6 +12,7 @@ use super::wire::{self, Attempt, Phase, TaskMessage};
 use super::*;
 
 mod bench;
+mod view;
 use crate::config::{AuditStoreKind, NatsConfig, VeyraConfig};
 use crate::core::VeyraCore;
 use crate::events::{Event, ExecutionId, TaskStatus};
@@ -129,21 +130,36 @@ pub(super) async fn workers(
     let mut cores = Vec::new();
     let mut running = Vec::new();
     for (n, dir) in dirs.iter().enumerate() {
-        let core = worker_core(dir.path(), model);
-        let fleet = Fleet::connect(config, None).await.unwrap();
-        let worker = Worker::new(
-            fleet,
-            core.clone(),
-            WorkerOptions {
-                name: format!("w{n}"),
-                in_flight: 16,
-            },
-        );
-        let stop = stop.clone();
-        running.push(tokio::spawn(async move { worker.run(stop).await }));
+        let (core, run) = worker(config, dir, &format!("w{n}"), stop, model).await;
+        running.push(run);
         cores.push(core);
     }
     (cores, running)
+}
+
+/// One worker named `name` on its own store in `dir`, running until `stop`.
+pub(super) async fn worker(
+    config: &NatsConfig,
+    dir: &tempfile::TempDir,
+    name: &str,
+    stop: &CancellationToken,
+    model: fn(&mut VeyraConfig),
+) -> (
+    VeyraCore,
+    tokio::task::JoinHandle<Result<(), crate::error::VeyraError>>,
+) {
+    let core = worker_core(dir.path(), model);
+    let fleet = Fleet::connect(config, None).await.unwrap();
+    let worker = Worker::new(
+        fleet,
+        core.clone(),
+        WorkerOptions {
+            name: name.to_string(),
+            in_flight: 16,
+        },
+    );
+    let stop = stop.clone();
+    (core, tokio::spawn(async move { worker.run(stop).await }))
 }
 
 fn task(prompt: &str) -> TaskMessage {

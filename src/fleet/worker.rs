@@ -75,6 +75,9 @@ pub struct Worker {
     fleet: Fleet,
     core: VeyraCore,
     options: WorkerOptions,
+    /// Its runtime as clients see it (made by the first [`Worker::run`] when not given: a
+    /// core has one journal).
+    service: Mutex<Option<crate::service::Service>>,
 }
 
 /// What every task of one worker shares.
@@ -91,6 +94,9 @@ struct Shared {
     ack_every: Duration,
     /// The consumers' `ack_wait` as the server holds it (set by whoever made them first).
     ack_wait: Duration,
+    /// What its consoles are shown (its core's events, and the tasks it decided without
+    /// running them).
+    journal: Arc<crate::service::journal::Journal>,
 }
 
 impl Worker {
@@ -101,7 +107,17 @@ impl Worker {
             fleet,
             core,
             options,
+            service: Mutex::default(),
         }
+    }
+
+    /// Serves the fleet's consoles through `service` (the one also serving the worker's
+    /// socket, say) instead of one of its own: a core has one journal.
+    pub fn with_service(self, service: crate::service::Service) -> Worker {
+        if let Ok(mut held) = self.service.lock() {
+            *held = Some(service);
+        }
+        self
     }
 
     /// Pulls and runs tasks until `stop`; then takes no more and lets those it runs end
@@ -118,6 +134,23 @@ impl Worker {
             .map(|c| c.cached_info().config.ack_wait)
             .filter(|w| !w.is_zero())
             .unwrap_or(Duration::from_millis(self.fleet.config.ack_wait_ms));
+        // Its runtime, for the fleet's consoles: presence, events, snapshots and commands.
+        let service = {
+            let mut held = self
+                .service
+                .lock()
+                .map_err(|_| VeyraError::Runtime("the worker's service lock is poisoned".into()))?;
+            match &*held {
+                Some(service) => service.clone(),
+                None => {
+                    let bench = crate::service::bench::BenchHost::new(&self.core);
+                    let service = crate::service::Service::new(&self.core, &bench, "worker")
+                        .map_err(|e| VeyraError::Runtime(e.to_string()))?;
+                    *held = Some(service.clone());
+                    service
+                }
+            }
+        };
         let shared = Shared {
             fleet: self.fleet.clone(),
             core: self.core.clone(),
@@ -127,6 +160,7 @@ impl Worker {
             running: Arc::default(),
             ack_every: (ack_wait / 3).max(Duration::from_millis(100)),
             ack_wait,
+            journal: Arc::clone(service.journal()),
         };
         let mut cancels = self
             .fleet
@@ -151,6 +185,15 @@ impl Worker {
         let witness = tokio::spawn(super::witness::publish_witnesses(
             self.fleet.clone(),
             self.core.clone(),
+            witnessing.clone(),
+        ));
+        // Its runtime, for the fleet's consoles: presence, events, snapshots and commands.
+        let held = Arc::clone(&shared.running);
+        let node = tokio::spawn(super::node::serve(
+            self.fleet.clone(),
+            service,
+            Arc::clone(&shared.name),
+            Arc::new(move || held.lock().map_or(0, |r| r.len())),
             witnessing.clone(),
         ));
         let limit = self.options.in_flight.max(1);
@@ -212,7 +255,7 @@ impl Worker {
                     idle = (idle * 2).min(IDLE_MAX);
                 }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                Some(message) = cancels.next() => cancel(&shared, &message.subject),
+                Some(message) = cancels.next() => cancel(&shared, &message),
                 Some(wake) = wakes.next() => {
                     // The wake names its priority; one that names none hints every priority.
                     let named = Priority::ALL
@@ -241,11 +284,12 @@ impl Worker {
         while !tasks.is_empty() {
             tokio::select! {
                 _ = tasks.join_next() => {}
-                Some(message) = cancels.next() => cancel(&shared, &message.subject),
+                Some(message) = cancels.next() => cancel(&shared, &message),
             }
         }
         witnessing.cancel();
         let _ = witness.await;
+        let _ = node.await;
         // Acknowledgements and events are sent without waiting; what is still buffered goes
         // out before the worker says it has stopped.
         if let Err(e) = self.fleet.client.flush().await {
@@ -255,8 +299,14 @@ impl Worker {
     }
 }
 
-/// A cancel from the bus: the execution is cancelled here if it runs here.
-fn cancel(shared: &Shared, subject: &str) {
+/// A cancel from the bus: the execution is cancelled here if it runs here, on behalf of the
+/// console that sent it when it said who it is.
+fn cancel(shared: &Shared, message: &async_nats::Message) {
+    let subject = message.subject.as_str();
+    let by = (!message.payload.is_empty())
+        .then(|| serde_json::from_slice::<super::node::NodeCaller>(&message.payload).ok())
+        .flatten()
+        .map(|by| by.caller());
     let Some(id) = subject
         .rsplit('.')
         .next()
@@ -277,10 +327,30 @@ fn cancel(shared: &Shared, subject: &str) {
         }
         Some(None) => {
             tracing::info!(%id, "cancelled from the fleet");
-            let _ = shared.core.cancel(id);
+            let core = shared.core.clone();
+            tokio::spawn(crate::core::as_caller(by, async move {
+                let _ = core.cancel(id);
+            }));
         }
         None => {}
     }
+}
+
+/// Shows the consoles a task this worker decided without its core (refused, or lost on
+/// another worker): its submission as the core would have told it, then `end`.
+fn tell_consoles(shared: &Shared, task: &TaskMessage, end: Event) {
+    use crate::events::EventSink as _;
+    shared.journal.emit(Event::TaskSubmitted {
+        id: task.id,
+        kind: "execute".into(),
+        title: crate::events::title_of(&task.prompt, 80),
+        priority: task.priority,
+        backend: task.backend.clone(),
+        model: task.model.clone(),
+        actor: Some("fleet".into()),
+        at: Utc::now(),
+    });
+    shared.journal.emit(end);
 }
 
 /// One task, from its message to its acknowledgement.
@@ -546,6 +616,7 @@ async fn run_task(
                 {
                     let event = failed(id, a.attempt, &why, "lost");
                     publish(shared, &shared.fleet.events_subject(id), &event).await;
+                    tell_consoles(shared, task, event);
                 }
             }
             return Ok(Handled::Done);

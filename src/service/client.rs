@@ -46,6 +46,8 @@ pub enum Inbound {
     Bench(super::bench::BenchNews),
     /// The snapshot is complete.
     Live,
+    /// The fleet's workers now (a console attached to a fleet).
+    Fleet(Vec<super::protocol::FleetWorker>),
     /// The runtime is gone or closed this client, and why. Nothing follows.
     Closed(String),
 }
@@ -277,6 +279,7 @@ fn kind_of(message: &ServerMessage) -> &'static str {
         ServerMessage::Live => "live",
         ServerMessage::Bench { .. } => "benchmark news",
         ServerMessage::Closing { .. } => "closing",
+        ServerMessage::Fleet { .. } => "the fleet's workers",
     }
 }
 
@@ -343,6 +346,7 @@ async fn read_lines<R: AsyncRead + Unpin>(
             ServerMessage::Resync { reason, missed } => Inbound::Resync { reason, missed },
             ServerMessage::Live => Inbound::Live,
             ServerMessage::Bench { news } => Inbound::Bench(news),
+            ServerMessage::Fleet { workers } => Inbound::Fleet(workers),
             ServerMessage::Closing { reason } => break reason,
             ServerMessage::Welcome { .. } | ServerMessage::Refused { .. } => {
                 break "the runtime sent a second handshake".to_string();

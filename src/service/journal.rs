@@ -52,6 +52,9 @@ struct Subscriber {
     tx: mpsc::Sender<Line>,
     lagged: Arc<AtomicBool>,
     missed: u64,
+    /// Lines queued to it since its last resync: what numbers its lines for a forwarder that
+    /// tells others where a snapshot ends ([`Journal::snapshot_for`]).
+    queued: u64,
 }
 
 /// What a client's writer holds: its queue and the flag that says it fell behind.
@@ -158,6 +161,7 @@ impl Journal {
                 tx,
                 lagged: Arc::clone(&lagged),
                 missed: 0,
+                queued: 0,
             },
         );
         Subscription { id, rx, lagged }
@@ -188,15 +192,38 @@ impl Journal {
         let events = Snapshot {
             events: state.fold.snapshot(),
             bench: state.fold.bench.clone(),
+            queued: 0,
         };
         let missed = match state.subscribers.get_mut(&id) {
             Some(sub) => {
                 sub.lagged.store(false, Ordering::SeqCst);
+                sub.queued = 0;
                 std::mem::take(&mut sub.missed)
             }
             None => 0,
         };
         (missed, events)
+    }
+
+    /// The snapshot as it is now for live client `id`, its queue left as it is: `queued`
+    /// says how many of the lines queued to it since its last resync the snapshot covers, so
+    /// one forwarder can serve clients that attach at different times (a fleet worker's
+    /// consoles, [`crate::fleet`]) and each drops the lines its snapshot already holds.
+    pub fn snapshot_for(&self, id: u64) -> Snapshot {
+        let state = self.state();
+        Snapshot {
+            events: state.fold.snapshot(),
+            bench: state.fold.bench.clone(),
+            queued: state.subscribers.get(&id).map_or(0, |s| s.queued),
+        }
+    }
+
+    /// Stops queueing lines for client `id` (marks it lagged) until its next resync: for a
+    /// forwarder nobody reads now, so the runtime does not encode events for nobody.
+    pub fn pause(&self, id: u64) {
+        if let Some(sub) = self.state().subscribers.get(&id) {
+            sub.lagged.store(true, Ordering::SeqCst);
+        }
     }
 
     /// The snapshot as it is now (tests, and a client that wants no live events).
@@ -227,6 +254,9 @@ pub struct Snapshot {
     pub events: Vec<Event>,
     /// The benchmark run going, or the last one.
     pub bench: Vec<BenchNews>,
+    /// Lines queued to the client since its last resync that this snapshot covers (0 from
+    /// [`Journal::resync`], which empties the queue).
+    pub queued: u64,
 }
 
 /// Queues a line (encoded once, and only when a client is listening) for every live client;
@@ -245,7 +275,7 @@ fn fan_out(state: &mut State, encode: impl FnOnce() -> String) {
         }
         let Some(line) = &line else { continue };
         match sub.tx.try_send(Arc::clone(line)) {
-            Ok(()) => {}
+            Ok(()) => sub.queued += 1,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 sub.lagged.store(true, Ordering::SeqCst);
                 sub.missed += 1;
@@ -317,6 +347,12 @@ impl Fold {
     fn apply(&mut self, event: Event) {
         match &event {
             Event::TaskSubmitted { id, .. } => {
+                // The same execution submitted again (a fleet task taken over, or handed back
+                // and taken again) replaces what was kept of it.
+                if let Some(old) = self.tasks.get(id) {
+                    self.order.remove(&old.order);
+                    self.ended.retain(|e| e != id);
+                }
                 let order = self.next_order;
                 self.next_order += 1;
                 self.order.insert(order, *id);

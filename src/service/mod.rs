@@ -18,7 +18,7 @@ pub mod ssh;
 use std::path::Path;
 
 pub use client::{Client, Inbound};
-pub use server::Server;
+pub use server::{Server, Service};
 
 use crate::config::LatencyPreset;
 use crate::core::{ExecutionRequest, VeyraCore};

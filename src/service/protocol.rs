@@ -387,6 +387,12 @@ pub enum ServerMessage {
     },
     /// The snapshot is complete; what follows is live.
     Live,
+    /// The workers of the fleet a client attached to (`veyra attach nats://…`), sent when
+    /// they change: each with its link, for the status bar. A single runtime never sends it.
+    Fleet {
+        /// The live workers, by name.
+        workers: Vec<FleetWorker>,
+    },
     /// The runtime closes this connection (or is going away), and why.
     Closing {
         /// Why.
@@ -419,6 +425,31 @@ pub struct RuntimeInfo {
     /// Its MCP servers' states (`tools.mcp_servers`), what `veyra health` reports of them.
     #[serde(default)]
     pub mcp: Vec<crate::tools::mcp::McpServerStatus>,
+}
+
+/// A fleet worker as it says it is (every few seconds, in the fleet's `WORKERS` bucket): what a
+/// console over the fleet counts and shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FleetWorker {
+    /// Its name (`veyra worker --name`, default `host/pid`).
+    pub name: String,
+    /// The host it runs on.
+    pub host: String,
+    /// Its process.
+    pub pid: u32,
+    /// Its Veyra version.
+    pub version: String,
+    /// Backend for tasks that name none.
+    pub backend: String,
+    /// Model for tasks that name none.
+    pub model: String,
+    /// Its link.
+    pub link: LinkStatus,
+    /// Tasks it holds now.
+    pub running: usize,
+    /// When it said so.
+    pub at: DateTime<Utc>,
 }
 
 /// The audit trail's state, as a console restores it on attaching.

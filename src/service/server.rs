@@ -31,7 +31,8 @@ use tokio_util::sync::CancellationToken;
 use super::bench::BenchHost;
 use super::journal::Journal;
 use super::protocol::{
-    self, AuditInfo, ClientMessage, MAX_CLIENT_LINE, PROTOCOL, RpcError, RuntimeInfo, ServerMessage,
+    self, AuditInfo, ClientMessage, MAX_CLIENT_LINE, PROTOCOL, Reply, Request, RpcError,
+    RuntimeInfo, ServerMessage,
 };
 use super::{ServiceError, socket};
 use crate::core::{Caller, VeyraCore, as_caller};
@@ -75,6 +76,97 @@ impl std::fmt::Debug for Server {
     }
 }
 
+/// A runtime made ready to serve clients: its core and benchmark runs, with the journal
+/// installed as their tap. One serves the control socket ([`Service::serve`]) and a fleet
+/// worker's consoles on the bus ([`crate::fleet`]) alike; a core has one.
+#[derive(Clone)]
+pub struct Service {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("host", &self.shared.host)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// `core` and its benchmark runs `bench`, tapped by a new journal; `host` says what hosts
+    /// it (`serve`, `console`, `worker`). Fails when the core has a tap already.
+    pub fn new(
+        core: &VeyraCore,
+        bench: &Arc<BenchHost>,
+        host: &str,
+    ) -> Result<Service, ServiceError> {
+        let journal = Arc::new(Journal::default());
+        core.tap(journal.clone())
+            .map_err(|e| ServiceError::Runtime(e.to_string()))?;
+        let weak = Arc::downgrade(&journal);
+        bench.tap(move |news| match weak.upgrade() {
+            Some(journal) => {
+                journal.bench(news);
+                true
+            }
+            None => false,
+        });
+        Ok(Service {
+            shared: Arc::new(Shared {
+                core: core.clone(),
+                bench: Arc::clone(bench),
+                journal,
+                host: host.to_string(),
+                clients: AtomicUsize::new(0),
+                stop: CancellationToken::new(),
+            }),
+        })
+    }
+
+    /// Serves it on `socket` (see [`socket::bind`]). Needs a tokio runtime.
+    pub fn serve(&self, socket: &Path) -> Result<Server, ServiceError> {
+        let listener = socket::bind(socket)?;
+        tokio::spawn(accept(Arc::clone(&self.shared), listener));
+        tracing::info!(socket = %socket.display(), "serving the runtime");
+        Ok(Server {
+            shared: Arc::clone(&self.shared),
+            inode: socket::inode(socket),
+            socket: socket.to_path_buf(),
+        })
+    }
+
+    /// The journal every client's view is rebuilt from.
+    pub fn journal(&self) -> &Arc<Journal> {
+        &self.shared.journal
+    }
+
+    /// What the runtime is now.
+    pub fn info(&self) -> RuntimeInfo {
+        runtime_info(&self.shared)
+    }
+
+    /// Carries out `command` for `caller` as a request of a client with events (so a `follow`
+    /// is refused: its events would come twice) and gives its answer.
+    pub async fn command(&self, caller: &Caller, command: Request) -> Result<Reply, RpcError> {
+        let (control, mut answers) = mpsc::channel::<String>(16);
+        let follows = commands::Follows::default();
+        request(&self.shared, caller, 0, command, true, &control, &follows).await;
+        drop(control);
+        let gone = || RpcError {
+            kind: "runtime".into(),
+            message: "the runtime gave no answer".into(),
+        };
+        let line = answers.recv().await.ok_or_else(gone)?;
+        match serde_json::from_str::<ServerMessage>(&line) {
+            Ok(ServerMessage::Response {
+                ok: Some(reply), ..
+            }) => Ok(reply),
+            Ok(ServerMessage::Response { error: Some(e), .. }) => Err(e),
+            _ => Err(gone()),
+        }
+    }
+}
+
 impl Server {
     /// Serves `core` and its benchmark runs `bench` on `socket` (see [`socket::bind`]);
     /// `host` says what hosts it (`serve`, `console`). The core and the runs get the journal
@@ -87,29 +179,11 @@ impl Server {
     ) -> Result<Server, ServiceError> {
         // Bound first: a socket that cannot be served leaves the core as it was.
         let listener = socket::bind(socket)?;
-        let journal = Arc::new(Journal::default());
-        core.tap(journal.clone())
-            .map_err(|e| ServiceError::Runtime(e.to_string()))?;
-        let weak = Arc::downgrade(&journal);
-        bench.tap(move |news| match weak.upgrade() {
-            Some(journal) => {
-                journal.bench(news);
-                true
-            }
-            None => false,
-        });
-        let shared = Arc::new(Shared {
-            core: core.clone(),
-            bench: Arc::clone(bench),
-            journal,
-            host: host.to_string(),
-            clients: AtomicUsize::new(0),
-            stop: CancellationToken::new(),
-        });
-        tokio::spawn(accept(Arc::clone(&shared), listener));
+        let service = Service::new(core, bench, host)?;
+        tokio::spawn(accept(Arc::clone(&service.shared), listener));
         tracing::info!(socket = %socket.display(), "serving the runtime");
         Ok(Server {
-            shared,
+            shared: service.shared,
             inode: socket::inode(socket),
             socket: socket.to_path_buf(),
         })

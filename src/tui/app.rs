@@ -256,6 +256,9 @@ pub struct App {
     peer: Option<String>,
     /// The runtime is another process's: quitting this console cancels nothing of it.
     attached: bool,
+    /// The console is over a fleet (`veyra attach nats://…`): each worker keeps its own audit
+    /// trail, so the status bar says so rather than `audit off`.
+    fleet: bool,
 }
 
 impl App {
@@ -325,6 +328,7 @@ impl App {
             quit: false,
             peer: None,
             attached: false,
+            fleet: false,
         }
     }
 

@@ -35,6 +35,8 @@ pub(super) enum Item {
     Bench(crate::service::bench::BenchNews),
     /// The snapshot is complete.
     Live,
+    /// The fleet's workers now.
+    Fleet(Vec<crate::service::protocol::FleetWorker>),
     /// Nothing more will come; why, when a runtime said.
     Closed(Option<String>),
 }
@@ -76,6 +78,7 @@ impl From<Inbound> for Item {
             Inbound::Resync { missed, .. } => Item::Resync(missed),
             Inbound::Bench(news) => Item::Bench(news),
             Inbound::Live => Item::Live,
+            Inbound::Fleet(workers) => Item::Fleet(workers),
             Inbound::Closed(reason) => Item::Closed(Some(reason)),
         }
     }
@@ -161,6 +164,10 @@ pub(super) fn fold_events(
                 app.apply_bench(BenchUpdate::from(news));
             }
             Item::Live => batch.only_text = false,
+            Item::Fleet(workers) => {
+                batch.only_text = false;
+                app.set_fleet(&workers);
+            }
             Item::Closed(reason) => {
                 batch.closed = true;
                 batch.gone = reason;

@@ -41,7 +41,11 @@ fn attached_app(
             audit.checkpoint,
         );
     }
-    app.set_peer(Some(format!("attached pid {}", runtime.pid)));
+    if runtime.host == "fleet" {
+        app.set_fleet(&[]);
+    } else {
+        app.set_peer(Some(format!("attached pid {}", runtime.pid)));
+    }
     app.set_attached(true);
     Ok(app)
 }
@@ -66,8 +70,17 @@ pub async fn attach(loaded: LoadedConfig, args: AttachOptions) -> Result<ExitCod
         config.tui.theme = theme;
     }
     let themes = theme_list(&config.tui.theme)?;
+    // A fleet is named by its server's address; anything else is an ssh:// target.
+    let fleet = args
+        .target
+        .as_deref()
+        .filter(|t| t.starts_with("nats://") || t.starts_with("tls://"));
     // A wrong address is said as such, before anything else (a terminal, ssh) is needed.
-    if let Some(target) = &args.target {
+    if let Some(url) = fleet {
+        if let Some(why) = crate::config::nats_url_refusal(url) {
+            return Err(VeyraError::Usage(format!("the fleet address {why}")));
+        }
+    } else if let Some(target) = &args.target {
         crate::service::ssh::ssh_args(target, &args.remote_command)?;
     }
     {
@@ -79,6 +92,10 @@ pub async fn attach(loaded: LoadedConfig, args: AttachOptions) -> Result<ExitCod
                     .into(),
             ));
         }
+    }
+    if let Some(url) = fleet {
+        let hosting = Hosting::fleet(&config, Some(url)).await?;
+        return console(config, themes, hosting, None, None).await;
     }
     let session = match (&args.target, &args.socket) {
         (Some(target), _) => Some(crate::service::ssh::attach(target, &args.remote_command).await?),
@@ -190,8 +207,17 @@ async fn open(
         ));
     }
     // A runtime serving this store is attached to, unless told otherwise (a benchmark
-    // dashboard's run then goes on it); the demo and a replayed run host their own.
+    // dashboard's run then goes on it); the demo and a replayed run host their own. With
+    // `runtime.executor: nats` the console is over the fleet, its prompts going to the
+    // fleet's stream (a benchmark dashboard hosts its run here, its items fanned out).
     let hosting = if !args.standalone
+        && !own
+        && scenario.is_none()
+        && args.bench.is_none()
+        && config.runtime.executor == crate::config::Executor::Nats
+    {
+        Hosting::fleet(&config, None).await?
+    } else if !args.standalone
         && !own
         && scenario.is_none()
         && let Some((client, inbound)) =
@@ -225,6 +251,19 @@ enum Hosting {
 }
 
 impl Hosting {
+    /// A session over the fleet at `url` (or `nats.url`).
+    async fn fleet(
+        config: &crate::config::VeyraConfig,
+        url: Option<&str>,
+    ) -> Result<Hosting, VeyraError> {
+        let fleet = crate::fleet::Fleet::connect(&config.nats, url).await?;
+        let (client, inbound) = crate::fleet::attach(fleet, config, "console").await?;
+        Ok(Hosting::Attached {
+            client: Box::new(client),
+            inbound,
+        })
+    }
+
     /// A runtime of this process's own on `config`, serving its store when `serve` and the
     /// store is durable.
     fn host(
@@ -475,11 +514,18 @@ fn into_runtime(
             (crate::service::Handle::Local(core, bench), feed, server)
         }
         Hosting::Attached { client, inbound } => {
-            tracing::info!(
-                pid = client.runtime.pid,
-                host = %client.runtime.host,
-                "attached to a runtime"
-            );
+            if client.runtime.host == "fleet" {
+                tracing::info!(
+                    "attached to the fleet at {}",
+                    crate::sanitize::sanitize_line(&client.runtime.store)
+                );
+            } else {
+                tracing::info!(
+                    pid = client.runtime.pid,
+                    host = %client.runtime.host,
+                    "attached to a runtime"
+                );
+            }
             (
                 crate::service::Handle::Attached(client),
                 burst::Feed::Remote(inbound),

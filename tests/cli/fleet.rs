@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::Sandbox;
 
 /// A process killed (and reaped) when the test ends.
-struct Killed(Child);
+pub(super) struct Killed(Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -20,7 +20,7 @@ impl Drop for Killed {
 }
 
 /// A `nats-server` with JetStream and its client URL, or `None` (the test skips).
-fn nats_server(dir: &std::path::Path) -> Option<(Killed, String)> {
+pub(super) fn nats_server(dir: &std::path::Path) -> Option<(Killed, String)> {
     let mut child = match Command::new("nats-server")
         .args(["-a", "127.0.0.1", "-p", "-1", "-js", "-sd"])
         .arg(dir)
@@ -301,4 +301,25 @@ fn veyra_bench_fans_its_items_out_to_a_worker_and_scores_them_here() {
         .expect("veyra bench --record");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("runtime.executor: nats"));
+}
+
+#[test]
+fn veyra_attach_refuses_a_fleet_address_it_cannot_use_and_never_echoes_its_password() {
+    let sb = Sandbox::new();
+    for (address, said) in [
+        ("nats://ops:hunter2@127.0.0.1:4222", "carries credentials"),
+        ("nats://", "names no host"),
+        ("tls://:4222", "is not a URL"),
+        ("nats://ops:hunter2@exa mple:4222", "is not a URL"),
+    ] {
+        let out = sb
+            .std_cmd()
+            .args(["attach", address])
+            .output()
+            .expect("veyra attach");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{address}: {stderr}");
+        assert!(stderr.contains(said), "{address}: {stderr}");
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+    }
 }

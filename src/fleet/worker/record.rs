@@ -302,6 +302,10 @@ pub(super) async fn lose(
         *not_retried = Some("tools_acted".into());
     }
     publish(shared, &shared.fleet.events_subject(id), &event).await;
+    // A benchmark item is the run's to show (its submitter's console), not a task here.
+    if task.item.is_none() {
+        super::tell_consoles(shared, task, event);
+    }
     Ok(Handled::Done)
 }
 

@@ -106,3 +106,66 @@ fn the_journal_keeps_bounded_history_and_drops_answered_questions() {
     assert!(snapshot.iter().any(|e| matches!(e,
         Event::OutputDelta { text, .. } if text.contains("10 more characters"))));
 }
+
+fn submitted(id: ExecutionId, title: &str) -> Event {
+    Event::TaskSubmitted {
+        id,
+        kind: "execute".into(),
+        title: title.into(),
+        priority: Priority::Normal,
+        backend: None,
+        model: None,
+        actor: None,
+        at: chrono::Utc::now(),
+    }
+}
+
+#[test]
+fn a_snapshot_for_a_live_forwarder_says_how_many_of_its_queued_lines_it_holds() {
+    let journal = Journal::default();
+    let mut sub = journal.subscribe();
+    let _ = journal.resync(sub.id, &mut sub.rx);
+    let (a, b) = (ExecutionId::new(), ExecutionId::new());
+    journal.emit(submitted(a, "a"));
+    journal.emit(submitted(b, "b"));
+    // Taken by the forwarder: one; still queued: one. The snapshot holds both, and says so.
+    assert!(sub.rx.try_recv().is_ok());
+    let snapshot = journal.snapshot_for(sub.id);
+    assert_eq!((snapshot.queued, snapshot.events.len()), (2, 2));
+    // The queue is left as it was: the forwarder still sends line 2 to those already live.
+    assert!(sub.rx.try_recv().is_ok());
+    journal.emit(submitted(ExecutionId::new(), "c"));
+    assert_eq!(journal.snapshot_for(sub.id).queued, 3);
+    // Paused, nothing is queued (nor encoded) for it; a resync starts the count again.
+    journal.pause(sub.id);
+    journal.emit(submitted(ExecutionId::new(), "d"));
+    assert!(sub.rx.try_recv().is_ok(), "line 3, queued before the pause");
+    assert!(sub.rx.try_recv().is_err());
+    let (_, snapshot) = journal.resync(sub.id, &mut sub.rx);
+    assert_eq!((snapshot.queued, snapshot.events.len()), (0, 4));
+    journal.emit(submitted(ExecutionId::new(), "e"));
+    assert_eq!(journal.snapshot_for(sub.id).queued, 1);
+}
+
+#[test]
+fn an_execution_submitted_again_is_kept_once() {
+    let journal = Journal::default();
+    let id = ExecutionId::new();
+    journal.emit(submitted(id, "first attempt"));
+    journal.emit(Event::TaskState {
+        id,
+        status: TaskStatus::Running,
+        attempt: 1,
+        at: chrono::Utc::now(),
+    });
+    journal.emit(submitted(id, "taken over"));
+    let shown: Vec<String> = journal
+        .snapshot()
+        .iter()
+        .filter_map(|e| match e {
+            Event::TaskSubmitted { title, .. } => Some(title.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(shown, ["taken over"]);
+}

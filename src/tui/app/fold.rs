@@ -225,6 +225,18 @@ impl App {
         if self.claim_bench_task(task.id, actor) {
             return;
         }
+        // The same execution submitted again (a fleet task another worker took over when its
+        // first worker was lost) starts its row anew rather than leave a second, stale one.
+        if let Some(row) = self
+            .index
+            .get(&task.id)
+            .copied()
+            .and_then(|at| self.tasks.get_mut(at))
+            .filter(|row| row.id == task.id)
+        {
+            *row = task;
+            return;
+        }
         self.index.insert(task.id, self.tasks.len());
         self.tasks.push(task);
         if self.follow || self.selected.is_none() {

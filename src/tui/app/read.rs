@@ -240,6 +240,42 @@ impl App {
         self.attached = attached;
     }
 
+    /// The console is over a fleet (see [`App::set_fleet`]).
+    pub fn fleet(&self) -> bool {
+        self.fleet
+    }
+
+    /// The fleet's workers now: the status bar counts them and their links (`fleet · 2
+    /// workers (earth ×1, mars ×1)`), and shows the first one's link and backend in full
+    /// (workers' names and links are their own words: sanitized).
+    pub fn set_fleet(&mut self, workers: &[crate::service::protocol::FleetWorker]) {
+        self.fleet = true;
+        let line = |s: &str| crate::sanitize::sanitize_line(s).into_owned();
+        let mut links: Vec<(String, usize)> = Vec::new();
+        for worker in workers {
+            let preset = line(&worker.link.preset);
+            match links.iter_mut().find(|(p, _)| *p == preset) {
+                Some((_, n)) => *n += 1,
+                None => links.push((preset, 1)),
+            }
+        }
+        let counted = links
+            .iter()
+            .map(|(p, n)| format!("{p} ×{n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.peer = Some(match workers.len() {
+            0 => "fleet · no workers".to_string(),
+            1 => format!("fleet · 1 worker ({counted})"),
+            n => format!("fleet · {n} workers ({counted})"),
+        });
+        if let Some(first) = workers.first() {
+            self.link.link = first.link.clone();
+            self.link.backend = line(&first.backend);
+            self.link.model = line(&first.model);
+        }
+    }
+
     /// Says where the runtime is (see [`App::peer`]).
     pub fn set_peer(&mut self, peer: Option<String>) {
         self.peer = peer;

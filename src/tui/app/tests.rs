@@ -197,6 +197,25 @@ fn events_fold_into_tasks() {
 }
 
 #[test]
+fn an_execution_submitted_again_starts_its_row_anew_and_keeps_one() {
+    // A fleet task whose worker was lost is taken over by another, under the same id.
+    let mut app = app();
+    app.apply(submitted(7));
+    app.apply(state(7, TaskStatus::Running, 1, now()));
+    app.apply(submitted(8));
+    app.apply(submitted(7));
+    assert_eq!(app.tasks.len(), 2);
+    assert_eq!(app.tasks[0].id, ExecutionId(Uuid::from_u128(7)));
+    assert_ne!(
+        app.tasks[0].status,
+        TaskStatus::Running,
+        "the new attempt's row"
+    );
+    app.apply(state(7, TaskStatus::Succeeded, 2, now()));
+    assert_eq!(app.tasks[0].status, TaskStatus::Succeeded);
+}
+
+#[test]
 fn selection_follows_new_tasks_until_the_operator_moves() {
     let mut app = app();
     app.tasks_rows = 10;

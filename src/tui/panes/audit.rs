@@ -45,10 +45,17 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if !audit.enabled {
-        frame.render_widget(
-            Paragraph::new(Line::styled("audit off (governance.audit)", theme.muted)),
-            inner,
-        );
+        // Over a fleet each worker keeps its own trail, held against the fleet's witnesses.
+        let said: &[&str] = if app.fleet() {
+            &[
+                "each worker keeps its own trail",
+                "(on its host: veyra audit verify --witness nats://…)",
+            ]
+        } else {
+            &["audit off (governance.audit)"]
+        };
+        let lines: Vec<Line<'_>> = said.iter().map(|l| Line::styled(*l, theme.muted)).collect();
+        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
         return;
     }
     let head = audit.head.get(..12).unwrap_or(&audit.head);

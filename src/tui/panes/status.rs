@@ -278,8 +278,11 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     // Where the runtime is, when not simply here: attached to another process, or serving (a
     // message takes its place).
     if !message && let Some(peer) = app.peer() {
+        // Over a fleet, how many workers are up is what the operator watches: it stays as
+        // long as the link does.
+        let keep = if app.fleet() { DROP_LATER } else { DROP_FIRST };
         left.push(Segment::from((
-            DROP_FIRST,
+            keep,
             Span::styled(format!(" ⇄ {peer}"), theme.status),
         )));
     }
@@ -366,7 +369,13 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             };
             left.push((keep, Span::styled(mark, style)).into());
         } else {
-            left.push((DROP_LATER, Span::styled("audit off", theme.status)).into());
+            // Over a fleet each worker keeps, verifies and witnesses its own trail.
+            let said = if app.fleet() {
+                "audit at each worker"
+            } else {
+                "audit off"
+            };
+            left.push((DROP_LATER, Span::styled(said, theme.status)).into());
         }
     }
     let clock = clock_text(app);
@@ -549,6 +558,48 @@ mod tests {
                 "{width}: the alarm is in the error style"
             );
         }
+    }
+
+    #[test]
+    fn over_a_fleet_the_bar_counts_workers_and_their_links_and_keeps_them_at_80_columns() {
+        // A console over a fleet has no audit trail of its own.
+        let mut app = App::new(
+            crate::tui::testing::app().link().clone(),
+            false,
+            crate::tui::keymap::KeyMap::default(),
+            vec![crate::config::theme::default_theme().unwrap()],
+            crate::tui::testing::now(),
+        );
+        let worker = |name: &str, link: LinkStatus| crate::service::protocol::FleetWorker {
+            name: name.into(),
+            host: "gpu-1".into(),
+            pid: 1,
+            version: "0".into(),
+            backend: "mock".into(),
+            model: "veyra-mock-1".into(),
+            link,
+            running: 0,
+            at: crate::tui::testing::now(),
+        };
+        let mut earth = mars("uniform", "clear");
+        earth.preset = "earth".into();
+        earth.simulated = false;
+        app.set_fleet(&[
+            worker("a", earth.clone()),
+            worker("b", mars("uniform", "clear")),
+            worker("c\u{1b}[2J", earth),
+        ]);
+        let (line, _) = drawn(&app, 160, "fleet");
+        assert!(
+            line.contains("⇄ fleet · 3 workers (earth ×2, mars ×1)"),
+            "{line}"
+        );
+        assert!(line.contains("audit at each worker"), "{line}");
+        let (line, _) = drawn(&app, 80, "fleet");
+        assert!(line.contains("fleet · 3 workers"), "{line}");
+        app.set_fleet(&[]);
+        let (line, _) = drawn(&app, 80, "fleet");
+        assert!(line.contains("fleet · no workers"), "{line}");
     }
 
     #[test]

@@ -1,0 +1,671 @@
+//! One console over the fleet (`veyra attach nats://…`, and `veyra` with
+//! `runtime.executor: nats`): a session of `veyra.rpc/1` like any runtime's, served in this
+//! process from the bus, so the console, its panes and its keys are the ones it has on a
+//! single runtime.
+//!
+//! What the session carries:
+//! - **The workers** ([`FleetWorker`], read from the `WORKERS` bucket every
+//!   [`LIST_EVERY`]), as a `fleet` message whenever they change: the status bar counts them
+//!   and their links.
+//! - **Their events.** A snapshot of every worker's journal, then each worker's events as it
+//!   forwards them ([`super::node`]): lines its snapshot held are dropped, and a gap or a new
+//!   epoch makes the session resync (at most once a [`RESYNC_GAP`]). Each worker keeps its own
+//!   audit trail and link, so their audit, link and backend events stay with it: the status
+//!   bar shows them through the `fleet` message, and `audit at each worker`.
+//! - **Commands.** A prompt is published to the task stream like any fleet task; a cancel is
+//!   a withdrawal or a cancel on the bus; the link, backend, policy and audit commands go to
+//!   every worker's `<prefix>.commands.node.<key>`, each decided and audited by that worker.
+//!   What acts on one runtime's store (an undo, an audit entry, approvals, a tool) is refused
+//!   with where to do it.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::io::{AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::bytes::Bytes;
+use tokio_util::codec::{FramedRead, LinesCodec};
+
+use super::node::{self, Header, NodeCaller, NodeCommand, Part};
+use super::{Fleet, Submitter, wire};
+use crate::config::VeyraConfig;
+use crate::error::VeyraError;
+use crate::events::{Event, LinkStatus};
+use crate::service::protocol::{
+    self, ClientMessage, FleetWorker, MAX_CLIENT_LINE, PROTOCOL, Reply, Request, RpcError,
+    RuntimeInfo, ServerMessage,
+};
+use crate::service::{Client, Inbound};
+
+/// How often the session reads who is up.
+const LIST_EVERY: Duration = Duration::from_secs(2);
+/// Least time between two resyncs.
+const RESYNC_GAP: Duration = Duration::from_secs(1);
+/// How long a worker has to send its snapshot.
+const SNAPSHOT_WAIT: Duration = Duration::from_secs(3);
+/// How long a worker has to answer a command.
+const COMMAND_WAIT: Duration = Duration::from_secs(15);
+/// Most bytes of one worker's snapshot: its journal keeps at most 500 ended tasks with 64 KiB
+/// of answer each, and the tasks running.
+const MAX_SNAPSHOT: usize = 96 << 20;
+/// Most workers the session lists (a bucket is the fleet's to fill; a console draws a few).
+const MAX_WORKERS: usize = 1_000;
+
+/// Opens a console's session over `fleet` (see the module docs). `config` gives what shows
+/// before any worker says what it runs.
+pub async fn attach(
+    fleet: Fleet,
+    config: &VeyraConfig,
+    kind: &str,
+) -> Result<(Client, mpsc::Receiver<Inbound>), VeyraError> {
+    let presence = fleet.workers().await?;
+    let events = fleet
+        .client
+        .subscribe(format!("{}.node.*.events", fleet.config.subject_prefix))
+        .await
+        .map_err(|e| super::nats_error("listening for the workers' events", e))?;
+    let link =
+        crate::runtime::latency::LinkSim::new(&config.latency, 0, chrono::Utc::now()).status();
+    let bridge = Bridge {
+        submitter: Submitter::new(fleet.clone()),
+        fleet,
+        by: NodeCaller::here(),
+        presence,
+        workers: Vec::new(),
+        nodes: HashMap::new(),
+        unsynced: std::collections::HashSet::new(),
+        resync_at: None,
+        last_resync: Instant::now(),
+        backend: config.model.backend.clone(),
+        model: config.model.model.clone(),
+        link,
+    };
+    let (near, far) = tokio::io::duplex(256 * 1024);
+    let (far_read, far_write) = tokio::io::split(far);
+    tokio::spawn(bridge.run(far_read, far_write, events));
+    let (read, write) = tokio::io::split(near);
+    Client::start(
+        read,
+        write,
+        kind,
+        true,
+        None,
+        crate::service::client::HELLO_WAIT,
+    )
+    .await
+    .map_err(VeyraError::from)
+}
+
+/// What the session knows of one worker's events: the epoch, and the last line taken.
+#[derive(Debug, Clone, Copy)]
+struct NodeView {
+    epoch: u64,
+    seq: u64,
+}
+
+/// The session's side (see the module docs).
+struct Bridge {
+    fleet: Fleet,
+    submitter: Submitter,
+    by: NodeCaller,
+    presence: async_nats::jetstream::kv::Store,
+    /// The live workers, by name.
+    workers: Vec<FleetWorker>,
+    /// Each synced worker's events, by key.
+    nodes: HashMap<String, NodeView>,
+    /// Workers whose snapshot the last resync could not get: not a reason to resync again
+    /// until they send events.
+    unsynced: std::collections::HashSet<String>,
+    /// Why the view must be rebuilt, when it must.
+    resync_at: Option<&'static str>,
+    last_resync: Instant,
+    backend: String,
+    model: String,
+    link: LinkStatus,
+}
+
+/// Lines to the client.
+type Out = mpsc::Sender<String>;
+
+impl Bridge {
+    /// The fleet as a runtime: the first worker's backend and link (the status bar counts the
+    /// rest), or the configuration's while none is up.
+    fn info(&self) -> RuntimeInfo {
+        let first = self.workers.first();
+        RuntimeInfo {
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            host: "fleet".into(),
+            store: format!("{} (stream {})", self.fleet.url(), self.fleet.config.stream),
+            backend: first.map_or_else(|| self.backend.clone(), |w| w.backend.clone()),
+            model: first.map_or_else(|| self.model.clone(), |w| w.model.clone()),
+            link: first.map_or_else(|| self.link.clone(), |w| w.link.clone()),
+            audit: None,
+            clients: 0,
+            mcp: Vec::new(),
+        }
+    }
+
+    async fn run(
+        mut self,
+        read: ReadHalf<DuplexStream>,
+        write: WriteHalf<DuplexStream>,
+        mut events: async_nats::Subscriber,
+    ) {
+        let mut lines = FramedRead::new(read, LinesCodec::new_with_max_length(MAX_CLIENT_LINE));
+        // The client's hello (this process's own console: anything else is a bug said once).
+        let watching = match lines.next().await {
+            Some(Ok(text)) => match serde_json::from_str::<ClientMessage>(&text) {
+                Ok(ClientMessage::Hello {
+                    protocol, events, ..
+                }) if protocol == PROTOCOL => events,
+                _ => {
+                    tracing::warn!("the fleet session's client said no hello");
+                    return;
+                }
+            },
+            _ => return,
+        };
+        self.list().await;
+        let (out, out_rx) = mpsc::channel::<String>(1024);
+        let welcome = ServerMessage::Welcome {
+            protocol: PROTOCOL.to_string(),
+            runtime: self.info(),
+            you: self.by.caller(),
+        };
+        if out.send(protocol::line(&welcome)).await.is_err() {
+            return;
+        }
+        tokio::spawn(write_lines(write, out_rx));
+        if watching {
+            self.watch().await;
+            if self.resync("attached", &out).await.is_err() {
+                return;
+            }
+        }
+        let mut list = tokio::time::interval(LIST_EVERY);
+        list.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut watch = tokio::time::interval(node::WATCH_EVERY);
+        watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                line = lines.next() => match line {
+                    Some(Ok(text)) => {
+                        if text.trim().is_empty() {
+                            continue;
+                        }
+                        let Ok(ClientMessage::Request { id, command }) =
+                            serde_json::from_str::<ClientMessage>(&text)
+                        else {
+                            tracing::warn!("the fleet session's client sent something not a request");
+                            return;
+                        };
+                        let ctx = Ctx {
+                            fleet: self.fleet.clone(),
+                            submitter: self.submitter.clone(),
+                            by: self.by.clone(),
+                            workers: self.workers.iter().map(|w| w.name.clone()).collect(),
+                            info: self.info(),
+                        };
+                        let out = out.clone();
+                        tokio::spawn(async move {
+                            let result = ctx.answer(command).await;
+                            let (ok, error) = match result {
+                                Ok(reply) => (Some(reply), None),
+                                Err(e) => (None, Some(e)),
+                            };
+                            let _ = out
+                                .send(protocol::line(&ServerMessage::Response { id, ok, error }))
+                                .await;
+                        });
+                    }
+                    _ => return,
+                },
+                Some(message) = events.next(), if watching => {
+                    if self.take(&message, &out).await.is_err() {
+                        return;
+                    }
+                }
+                _ = list.tick() => {
+                    let before = self.workers.clone();
+                    self.list().await;
+                    // A worker that came up (or was missed while the server restarted) is
+                    // synced now, not when it next has news.
+                    if watching
+                        && self.workers.iter().map(|w| node::node_key(&w.name)).any(|key| {
+                            !self.nodes.contains_key(&key) && !self.unsynced.contains(&key)
+                        })
+                    {
+                        self.resync_at.get_or_insert("lagged");
+                    }
+                    if watching && self.workers != before {
+                        let workers = self.workers.clone();
+                        if out.send(protocol::line(&ServerMessage::Fleet { workers })).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                _ = watch.tick(), if watching => self.watch().await,
+            }
+            if let Some(reason) = self.resync_at
+                && self.last_resync.elapsed() >= RESYNC_GAP
+                && self.resync(reason, &out).await.is_err()
+            {
+                return;
+            }
+        }
+    }
+
+    /// Tells the workers a console watches.
+    async fn watch(&self) {
+        if let Err(e) = self
+            .fleet
+            .client
+            .publish(self.fleet.watch_subject(), Bytes::new())
+            .await
+        {
+            tracing::debug!("telling the workers this console watches: {e}");
+        }
+    }
+
+    /// Reads who is up (names sorted; an entry that does not read is skipped and logged).
+    async fn list(&mut self) {
+        let keys = match self.presence.keys().await {
+            Ok(keys) => keys,
+            Err(e) => {
+                tracing::debug!("listing the fleet's workers: {e}");
+                return;
+            }
+        };
+        let keys: Vec<String> = keys.filter_map(|k| async { k.ok() }).collect().await;
+        let mut workers = Vec::new();
+        for key in keys.into_iter().take(MAX_WORKERS) {
+            match self.presence.get(&key).await {
+                Ok(Some(bytes)) => match serde_json::from_slice::<FleetWorker>(&bytes) {
+                    // An entry must be the worker its key says.
+                    Ok(worker) if node::node_key(&worker.name) == key => workers.push(worker),
+                    Ok(_) => tracing::warn!(
+                        "a worker's entry under {} names another worker; skipped",
+                        crate::sanitize::quote(&key)
+                    ),
+                    Err(e) => tracing::warn!(
+                        "a worker's entry under {} does not read ({}); skipped",
+                        crate::sanitize::quote(&key),
+                        crate::sanitize::excerpt(&e.to_string(), 120)
+                    ),
+                },
+                Ok(None) => {}
+                Err(e) => tracing::debug!("reading a worker's entry: {e}"),
+            }
+        }
+        workers.sort_by(|a, b| a.name.cmp(&b.name));
+        // `at` changes at every report: compared without it, a steady fleet sends nothing.
+        for w in &mut workers {
+            if let Some(old) = self.workers.iter().find(|o| o.name == w.name)
+                && (FleetWorker {
+                    at: old.at,
+                    ..w.clone()
+                }) == *old
+            {
+                w.at = old.at;
+            }
+        }
+        self.workers = workers;
+    }
+
+    /// Rebuilds the client's view: a resync, the workers, each one's snapshot, then live.
+    async fn resync(&mut self, reason: &str, out: &Out) -> Result<(), ()> {
+        self.resync_at = None;
+        self.last_resync = Instant::now();
+        self.list().await;
+        let send = |message: ServerMessage| out.send(protocol::line(&message));
+        send(ServerMessage::Resync {
+            reason: reason.to_string(),
+            missed: 0,
+        })
+        .await
+        .map_err(drop)?;
+        send(ServerMessage::Fleet {
+            workers: self.workers.clone(),
+        })
+        .await
+        .map_err(drop)?;
+        self.nodes.clear();
+        self.unsynced.clear();
+        let keys: Vec<String> = self
+            .workers
+            .iter()
+            .map(|w| node::node_key(&w.name))
+            .collect();
+        let snapshots =
+            futures_util::future::join_all(keys.iter().map(|key| snapshot(&self.fleet, key))).await;
+        for (key, taken) in keys.into_iter().zip(snapshots) {
+            match taken {
+                Ok((view, lines)) => {
+                    for line in lines {
+                        forward(&line, out).await?;
+                    }
+                    self.nodes.insert(key, view);
+                }
+                Err(why) => {
+                    tracing::warn!(worker = %key, "no snapshot of this worker: {why}");
+                    self.unsynced.insert(key);
+                }
+            }
+        }
+        send(ServerMessage::Live).await.map_err(drop)
+    }
+
+    /// One message of a worker's events: its new lines forwarded, a gap or a new epoch noted
+    /// for a resync.
+    async fn take(&mut self, message: &async_nats::Message, out: &Out) -> Result<(), ()> {
+        let prefix = format!("{}.node.", self.fleet.config.subject_prefix);
+        let Some(key) = message
+            .subject
+            .as_str()
+            .strip_prefix(&prefix)
+            .and_then(|s| s.strip_suffix(".events"))
+        else {
+            return Ok(());
+        };
+        let text = String::from_utf8_lossy(&message.payload);
+        let mut lines = text.split('\n');
+        let Some(Ok(header)) = lines.next().map(serde_json::from_str::<Header>) else {
+            tracing::warn!(worker = %crate::sanitize::sanitize_line(key), "a worker's events message does not read; skipped");
+            return Ok(());
+        };
+        let Some(view) = self.nodes.get_mut(key) else {
+            // A worker that came up, or one whose snapshot was missed.
+            self.resync_at.get_or_insert("lagged");
+            return Ok(());
+        };
+        if header.epoch < view.epoch {
+            return Ok(());
+        }
+        if header.epoch > view.epoch {
+            self.resync_at.get_or_insert("lagged");
+            return Ok(());
+        }
+        for (n, line) in (header.seq..).zip(lines) {
+            if n <= view.seq {
+                continue;
+            }
+            if n != view.seq + 1 {
+                self.resync_at.get_or_insert("lagged");
+                return Ok(());
+            }
+            view.seq = n;
+            forward(line, out).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A worker's event line to the client, when the console shows it for the fleet (its audit,
+/// link and backend stay with it); anything not an event is dropped.
+async fn forward(line: &str, out: &Out) -> Result<(), ()> {
+    let Ok(ServerMessage::Event { event }) = serde_json::from_str::<ServerMessage>(line) else {
+        return Ok(());
+    };
+    if matches!(
+        event,
+        Event::AuditRecorded { .. }
+            | Event::AuditVerified { .. }
+            | Event::AuditCheckpoint { .. }
+            | Event::LinkChanged { .. }
+            | Event::BackendChanged { .. }
+            | Event::McpServer { .. }
+    ) {
+        return Ok(());
+    }
+    out.send(protocol::line(&ServerMessage::Event { event }))
+        .await
+        .map_err(drop)
+}
+
+/// Worker `key`'s snapshot: where its events go on from, and its event lines.
+async fn snapshot(fleet: &Fleet, key: &str) -> Result<(NodeView, Vec<String>), String> {
+    let inbox = fleet.client.new_inbox();
+    let mut parts = fleet
+        .client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    fleet
+        .client
+        .publish_with_reply(fleet.node_snapshot_subject(key), inbox, Bytes::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + SNAPSHOT_WAIT;
+    let mut lines = Vec::new();
+    let mut bytes = 0usize;
+    let mut view: Option<NodeView> = None;
+    loop {
+        let message = match tokio::time::timeout_at(deadline, parts.next()).await {
+            Ok(Some(message)) => message,
+            Ok(None) => return Err("the connection closed".into()),
+            Err(_) => {
+                return Err(format!(
+                    "it did not answer within {}s",
+                    SNAPSHOT_WAIT.as_secs()
+                ));
+            }
+        };
+        let text = String::from_utf8_lossy(&message.payload);
+        let mut split = text.split('\n');
+        let Some(Ok(part)) = split.next().map(serde_json::from_str::<Part>) else {
+            return Err("a part of it does not read".into());
+        };
+        match view {
+            Some(v) if v.epoch != part.epoch || v.seq != part.after => {
+                return Err("its parts disagree".into());
+            }
+            _ => {
+                view = Some(NodeView {
+                    epoch: part.epoch,
+                    seq: part.after,
+                })
+            }
+        }
+        lines.extend(split.filter(|l| !l.is_empty()).map(str::to_string));
+        bytes += message.payload.len();
+        if bytes > MAX_SNAPSHOT {
+            return Err(format!(
+                "it sent more than {} MiB, more than a worker's journal holds",
+                MAX_SNAPSHOT >> 20
+            ));
+        }
+        if part.last {
+            break;
+        }
+    }
+    view.map(|v| (v, lines))
+        .ok_or_else(|| "it sent nothing".into())
+}
+
+/// Writes the session's lines to the client until either side is gone.
+async fn write_lines(mut write: WriteHalf<DuplexStream>, mut lines: mpsc::Receiver<String>) {
+    while let Some(mut line) = lines.recv().await {
+        line.push('\n');
+        if write.write_all(line.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// What a request needs, taken when it came.
+struct Ctx {
+    fleet: Fleet,
+    submitter: Submitter,
+    by: NodeCaller,
+    /// The live workers' names.
+    workers: Vec<String>,
+    info: RuntimeInfo,
+}
+
+fn usage(message: String) -> RpcError {
+    RpcError {
+        kind: "usage".into(),
+        message,
+    }
+}
+
+impl Ctx {
+    async fn answer(&self, command: Request) -> Result<Reply, RpcError> {
+        let per_worker = |what: &str| {
+            Err(usage(format!(
+                "{what} acts on one runtime's store: attach to that worker's own runtime \
+                 (`veyra attach ssh://HOST`) to do it"
+            )))
+        };
+        match command {
+            Request::Submit {
+                prompt,
+                priority,
+                system,
+                backend,
+                model,
+                tools,
+                follow,
+            } => {
+                if follow {
+                    return Err(usage(
+                        "follow is for a session without events; `veyra run` with \
+                         runtime.executor: nats follows its task"
+                            .into(),
+                    ));
+                }
+                if let Some(t) = &tools {
+                    t.parse::<crate::config::ToolSelection>()
+                        .map_err(|e| usage(format!("tools: {e}")))?;
+                }
+                let task = wire::TaskMessage {
+                    format: wire::TASK_FORMAT.into(),
+                    id: crate::events::ExecutionId::new(),
+                    prompt,
+                    priority,
+                    system,
+                    backend,
+                    model,
+                    tools,
+                    by: format!("console on {} (pid {})", self.by.host, self.by.pid),
+                    item: None,
+                };
+                let submission = self.submitter.submit(task).await.map_err(|e| RpcError {
+                    kind: "runtime".into(),
+                    message: e.to_string(),
+                })?;
+                Ok(Reply::Submitted {
+                    id: submission.id(),
+                })
+            }
+            Request::Cancel { id } => {
+                self.submitter.withdraw_by(id, Some(&self.by)).await;
+                Ok(Reply::Done)
+            }
+            Request::Status => Ok(Reply::Status {
+                runtime: self.info.clone(),
+            }),
+            command @ (Request::SetPreset { .. }
+            | Request::SetSimulated { .. }
+            | Request::SetBackend { .. }
+            | Request::VerifyAudit
+            | Request::ReloadPolicy) => self.every_worker(command).await,
+            Request::Answer { .. } => Err(usage(
+                "nobody answers questions at a fleet worker: its confirmation policy decides"
+                    .into(),
+            )),
+            Request::BenchPlan { .. }
+            | Request::BenchStart { .. }
+            | Request::BenchSuite { .. }
+            | Request::BenchCancel { .. } => Err(usage(
+                "a benchmark run over the fleet is `veyra bench` with runtime.executor: nats \
+                 (its items fan out over the workers)"
+                    .into(),
+            )),
+            Request::Undo { .. } => per_worker("an undo"),
+            Request::InvokeTool { .. } => per_worker("a tool call"),
+            Request::AuditEntry { .. } => per_worker("an audit entry"),
+            Request::ExplainRule { .. } => per_worker("a rule's text"),
+            Request::Approvals | Request::Approve { .. } | Request::RevokeApproval { .. } => {
+                per_worker("a standing approval")
+            }
+            Request::Tools => per_worker("the tool list"),
+        }
+    }
+
+    /// `command` sent to every live worker, each deciding and auditing it: the first
+    /// worker's answer when all agree to it (verifications summed), else each refusal with
+    /// its worker.
+    async fn every_worker(&self, command: Request) -> Result<Reply, RpcError> {
+        if self.workers.is_empty() {
+            return Err(RpcError {
+                kind: "runtime".into(),
+                message: "no worker of the fleet is up to carry it out".into(),
+            });
+        }
+        let payload = serde_json::to_vec(&NodeCommand {
+            by: self.by.clone(),
+            command,
+        })
+        .map_err(|e| usage(format!("the command does not encode: {e}")))?;
+        let payload = Bytes::from(payload);
+        let asks = self.workers.iter().map(|name| {
+            let subject = self.fleet.node_command_subject(&node::node_key(name));
+            let client = self.fleet.client.clone();
+            let payload = payload.clone();
+            async move {
+                let asked = tokio::time::timeout(COMMAND_WAIT, client.request(subject, payload));
+                let answer = match asked.await {
+                    Err(_) => Err(format!("no answer within {}s", COMMAND_WAIT.as_secs())),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Ok(Ok(message)) => {
+                        match serde_json::from_slice::<ServerMessage>(&message.payload) {
+                            Ok(ServerMessage::Response { ok: Some(r), .. }) => Ok(r),
+                            Ok(ServerMessage::Response { error: Some(e), .. }) => Err(e.message),
+                            _ => Err("its answer does not read".into()),
+                        }
+                    }
+                };
+                (name.clone(), answer)
+            }
+        });
+        let answers = futures_util::future::join_all(asks).await;
+        let mut first: Option<Reply> = None;
+        let mut refusals = Vec::new();
+        for (name, answer) in answers {
+            let name = crate::sanitize::sanitize_line(&name).into_owned();
+            match answer {
+                Ok(Reply::Verified { entries, failure }) => {
+                    let failure = failure.map(|f| format!("worker {name}: {f}"));
+                    first = Some(match first {
+                        Some(Reply::Verified {
+                            entries: e,
+                            failure: f,
+                        }) => Reply::Verified {
+                            entries: e + entries,
+                            failure: f.or(failure),
+                        },
+                        _ => Reply::Verified { entries, failure },
+                    });
+                }
+                Ok(reply) => {
+                    first.get_or_insert(reply);
+                }
+                Err(why) => refusals.push(format!(
+                    "worker {name}: {}",
+                    crate::sanitize::sanitize_line(&why)
+                )),
+            }
+        }
+        match (first, refusals.is_empty()) {
+            (Some(reply), true) => Ok(reply),
+            _ => Err(RpcError {
+                kind: "refused".into(),
+                message: refusals.join("; "),
+            }),
+        }
+    }
+}
