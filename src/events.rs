@@ -297,10 +297,24 @@ pub struct LinkStatus {
 
 impl LinkStatus {
     /// Simulated time at real time `now`, extrapolated from this status.
+    /// A status from another process (an attached runtime, a fleet worker) may carry any
+    /// date and scale: the result saturates at chrono's range rather than overflow.
     pub fn sim_time_at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        let real_ms = (now - self.taken_at).num_milliseconds() as f64;
-        let sim_ms = (real_ms * self.time_scale).clamp(-1e15, 1e15) as i64;
-        self.sim_time + chrono::TimeDelta::milliseconds(sim_ms)
+        let real_ms = now.signed_duration_since(self.taken_at).num_milliseconds() as f64;
+        let scale = if self.time_scale.is_finite() {
+            self.time_scale
+        } else {
+            1.0
+        };
+        let sim_ms = (real_ms * scale).clamp(-1e15, 1e15) as i64;
+        let step = chrono::TimeDelta::milliseconds(sim_ms);
+        self.sim_time
+            .checked_add_signed(step)
+            .unwrap_or(if sim_ms < 0 {
+                DateTime::<Utc>::MIN_UTC
+            } else {
+                DateTime::<Utc>::MAX_UTC
+            })
     }
 
     /// The far end of the link in words: `Mars`, `the Moon`, `deep space`, `the backend`.

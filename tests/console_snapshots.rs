@@ -1739,3 +1739,62 @@ fn no_border_dangles_at_80_columns() {
         }
     }
 }
+
+/// What another process sends (an attached runtime, a fleet worker's status) may carry any
+/// figure: dates at the ends of chrono's range, delays of u64::MAX. The console draws them
+/// (saturated), never panics.
+#[test]
+fn figures_at_the_ends_of_their_range_never_panic_the_console() {
+    use chrono::{DateTime, TimeZone};
+    for (sim_time, time_scale) in [
+        (DateTime::<Utc>::MAX_UTC, 1_000_000.0),
+        (DateTime::<Utc>::MIN_UTC, 1_000_000.0),
+        (
+            Utc.with_ymd_and_hms(262_000, 12, 31, 0, 0, 0).unwrap(),
+            1e300,
+        ),
+    ] {
+        let mut app = app();
+        app.apply(Event::LinkChanged {
+            link: LinkStatus {
+                simulated: true,
+                preset: "mars".into(),
+                mode: "ephemeris".into(),
+                one_way_ms: u64::MAX,
+                one_way_min_ms: u64::MAX,
+                one_way_max_ms: u64::MAX,
+                sun_deg: Some(f64::MAX),
+                conjunction: "blackout".into(),
+                time_scale,
+                sim_time,
+                taken_at: DateTime::<Utc>::MIN_UTC,
+                blackout_ends: Some(DateTime::<Utc>::MAX_UTC),
+            },
+            switched: true,
+            at: t0(),
+        });
+        submit(&mut app, 1, "Wait out the conjunction", Priority::High, 0);
+        for status in [
+            TaskStatus::Blackout {
+                sim_ms: u64::MAX,
+                real_ms: u64::MAX,
+            },
+            TaskStatus::Uplink {
+                sim_ms: u64::MAX,
+                real_ms: u64::MAX,
+            },
+            TaskStatus::Retrying {
+                delay_ms: u64::MAX,
+                error: "x".into(),
+            },
+        ] {
+            state(&mut app, 1, status, u32::MAX, 0);
+            app.tick(DateTime::<Utc>::MAX_UTC);
+            for (w, h) in [(80, 24), (160, 48)] {
+                let _ = draw(&mut app, w, h);
+            }
+            app.tick(t0());
+            let _ = draw(&mut app, 80, 24);
+        }
+    }
+}

@@ -133,6 +133,7 @@ pub fn url_refusal(url: &str) -> Option<String> {
                 (Some(scheme), Some(at)) if at > scheme => {
                     format!("{}://…@{}", &url[..scheme], &url[at + 1..])
                 }
+                (_, Some(at)) => format!("…@{}", &url[at + 1..]),
                 _ => url.to_string(),
             };
             return Some(format!(

@@ -172,6 +172,8 @@ struct Forward {
     lagged: Arc<std::sync::atomic::AtomicBool>,
     /// Lines are forwarded (the journal queues them for the bus).
     live: bool,
+    /// Starts at this process's start time in nanoseconds, so a worker started again under
+    /// the same name never repeats an epoch a console knows.
     epoch: u64,
     /// Lines of this epoch taken off the queue.
     taken: u64,
@@ -179,13 +181,42 @@ struct Forward {
 }
 
 impl Forward {
-    /// Starts a new epoch: the queue emptied, the journal queueing again; the snapshot.
-    fn restart(&mut self, service: &Service) -> crate::service::journal::Snapshot {
-        let (_, snapshot) = service.journal().resync(self.id, &mut self.rx);
-        self.epoch += 1;
+    /// Starts a new epoch: the queue emptied, the journal queueing again.
+    fn restart(&mut self, service: &Service) {
+        service.journal().restart(self.id, &mut self.rx);
+        self.epoch = self.epoch.wrapping_add(1);
         self.taken = 0;
         self.live = true;
-        snapshot
+    }
+}
+
+/// Snapshots a worker sends at most per second (a snapshot copies the journal under the lock
+/// every event takes): more are not answered, and their consoles ask again later.
+const SNAPSHOTS_PER_SECOND: u32 = 20;
+/// Commands from the bus a worker carries out at once; more are answered `busy`.
+const COMMANDS_AT_ONCE: usize = 8;
+
+/// Whether a console over the fleet is shown `event`: a worker's audit trail, link, backend
+/// and MCP servers are its own (the console shows them through the workers' presence), so
+/// they never leave it.
+pub(crate) fn for_consoles(event: &crate::events::Event) -> bool {
+    use crate::events::Event;
+    !matches!(
+        event,
+        Event::AuditRecorded { .. }
+            | Event::AuditVerified { .. }
+            | Event::AuditCheckpoint { .. }
+            | Event::LinkChanged { .. }
+            | Event::BackendChanged { .. }
+            | Event::McpServer { .. }
+    )
+}
+
+/// The journal's line as consoles get it, or `None` when it is not theirs to see.
+fn line_for_consoles(line: &Line) -> Option<Line> {
+    match serde_json::from_str::<ServerMessage>(line) {
+        Ok(ServerMessage::Event { event }) if for_consoles(&event) => Some(Arc::clone(line)),
+        _ => None,
     }
 }
 
@@ -215,41 +246,42 @@ pub(crate) async fn serve(
         }
     };
     let (mut snapshots, mut commands, mut watches) = (snapshots, commands, watches);
-    let presence = fleet.workers().await;
-    if let Err(e) = &presence {
-        tracing::warn!("this worker cannot say it is up to the fleet's consoles: {e}");
-    }
+    let presence = tokio::spawn(say_up(
+        fleet.clone(),
+        service.clone(),
+        Arc::clone(&name),
+        key.clone(),
+        running,
+        stop.clone(),
+    ));
     let subscription = service.journal().subscribe();
     let mut forward = Forward {
         id: subscription.id,
         rx: subscription.rx,
         lagged: subscription.lagged,
         live: false,
-        epoch: 0,
+        epoch: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX / 2)),
         taken: 0,
         watched_until: Instant::now(),
     };
     let events_subject = fleet.node_events_subject(&key);
     let mut tick = tokio::time::interval(PRESENCE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let permits = Arc::new(tokio::sync::Semaphore::new(COMMANDS_AT_ONCE));
+    let (mut snapshot_window, mut snapshots_sent) = (Instant::now(), 0u32);
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
             _ = tick.tick() => {
-                if let Ok(store) = &presence {
-                    let worker = present(&service, &name, running());
-                    match serde_json::to_vec(&worker) {
-                        Ok(bytes) => {
-                            if let Err(e) = store.put(key.as_str(), Bytes::from(bytes)).await {
-                                tracing::debug!("saying this worker is up: {e}");
-                            }
-                        }
-                        Err(e) => tracing::warn!("saying this worker is up: {e}"),
-                    }
-                }
                 if forward.live && Instant::now() >= forward.watched_until {
                     service.journal().pause(forward.id);
                     forward.live = false;
+                } else if forward.live {
+                    // Where the next line will be: a console that lost the tail of the stream
+                    // (a line too large, a reconnect) sees the gap now, not at the next event.
+                    announce(&fleet, &events_subject, forward.epoch, forward.taken + 1).await;
                 }
             }
             Some(line) = forward.rx.recv() => {
@@ -267,7 +299,13 @@ pub(crate) async fn serve(
                 let first = forward.taken + 1;
                 forward.taken += lines.len() as u64;
                 let epoch = forward.epoch;
-                for message in pack(&lines, |offset, _| {
+                // Lines not for consoles are sent as `null`: they keep their numbers, so a
+                // console still tells a gap.
+                let shown: Vec<Line> = lines
+                    .iter()
+                    .map(|l| line_for_consoles(l).unwrap_or_else(|| Line::from("null")))
+                    .collect();
+                for message in pack(&shown, |offset, _| {
                     line_of(&Header { epoch, seq: first + offset })
                 }) {
                     if let Err(e) = fleet.client.publish(events_subject.clone(), message.into()).await {
@@ -278,21 +316,32 @@ pub(crate) async fn serve(
                     // The bus fell behind the journal: a new epoch, which consoles repair with
                     // a snapshot.
                     tracing::info!("the fleet's consoles fell behind this worker; they resync");
-                    let _ = forward.restart(&service);
-                    announce(&fleet, &events_subject, forward.epoch).await;
+                    forward.restart(&service);
+                    announce(&fleet, &events_subject, forward.epoch, 1).await;
                 }
             }
             Some(ask) = snapshots.next() => {
-                forward.watched_until = Instant::now() + WATCHED_FOR;
-                let snapshot = if forward.live {
-                    service.journal().snapshot_for(forward.id)
-                } else {
-                    forward.restart(&service)
+                // Answered only to an inbox: a worker publishes its journal nowhere else.
+                let Some(reply) = ask.reply.filter(|r| r.as_str().starts_with("_INBOX.")) else {
+                    continue;
                 };
-                let Some(reply) = ask.reply else { continue };
+                if snapshot_window.elapsed() >= Duration::from_secs(1) {
+                    (snapshot_window, snapshots_sent) = (Instant::now(), 0);
+                }
+                if snapshots_sent >= SNAPSHOTS_PER_SECOND {
+                    tracing::debug!("a snapshot asked for over the rate; not answered");
+                    continue;
+                }
+                snapshots_sent += 1;
+                forward.watched_until = Instant::now() + WATCHED_FOR;
+                if !forward.live {
+                    forward.restart(&service);
+                }
+                let snapshot = service.journal().snapshot_for(forward.id);
                 let lines: Vec<Line> = snapshot
                     .events
                     .into_iter()
+                    .filter(for_consoles)
                     .map(|event| Line::from(protocol::line(&ServerMessage::Event { event })))
                     .collect();
                 let (epoch, after) = (forward.epoch, snapshot.queued);
@@ -307,21 +356,97 @@ pub(crate) async fn serve(
                 forward.watched_until = Instant::now() + WATCHED_FOR;
                 if !forward.live {
                     // Consoles that had a snapshot missed what came meanwhile: a new epoch.
-                    let _ = forward.restart(&service);
-                    announce(&fleet, &events_subject, forward.epoch).await;
+                    forward.restart(&service);
+                    announce(&fleet, &events_subject, forward.epoch, 1).await;
                 }
             }
             Some(ask) = commands.next() => {
                 let service = service.clone();
                 let client = fleet.client.clone();
-                tokio::spawn(async move { command(&service, &client, ask).await });
+                match Arc::clone(&permits).try_acquire_owned() {
+                    Ok(permit) => {
+                        tokio::spawn(async move {
+                            command(&service, &client, ask).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(_) => {
+                        if let Some(reply) = ask.reply {
+                            let line = protocol::line(&ServerMessage::Response {
+                                id: 0,
+                                ok: None,
+                                error: Some(protocol::RpcError {
+                                    kind: "busy".into(),
+                                    message: format!(
+                                        "this worker is carrying out {COMMANDS_AT_ONCE} commands \
+                                         from the bus; ask again"
+                                    ),
+                                }),
+                            });
+                            let _ = client.publish(reply, line.into()).await;
+                        }
+                    }
+                }
             }
         }
     }
-    if let Ok(store) = &presence
-        && let Err(e) = store.delete(key.as_str()).await
-    {
-        tracing::debug!("saying this worker is gone: {e}");
+    service.journal().unsubscribe(forward.id);
+    let _ = presence.await;
+}
+
+/// Says the worker is up every [`PRESENCE_EVERY`] until `stop`, then that it is gone. Each
+/// write is given up after a moment: a server that does not answer delays nothing else.
+async fn say_up(
+    fleet: Fleet,
+    service: Service,
+    name: Arc<str>,
+    key: String,
+    running: Arc<dyn Fn() -> usize + Send + Sync>,
+    stop: CancellationToken,
+) {
+    let store = match fleet.workers().await {
+        Ok(store) => store,
+        Err(e) => {
+            tracing::warn!("this worker cannot say it is up to the fleet's consoles: {e}");
+            return;
+        }
+    };
+    let host = crate::core::hostname();
+    let mut tick = tokio::time::interval(PRESENCE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let core = service.core();
+        let worker = FleetWorker {
+            name: name.to_string(),
+            host: host.clone(),
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            backend: core.backend_name(),
+            model: core.model_name(),
+            link: core.link_status(),
+            running: running(),
+            at: chrono::Utc::now(),
+        };
+        let Ok(bytes) = serde_json::to_vec(&worker) else {
+            continue;
+        };
+        match tokio::time::timeout(PRESENCE_EVERY, store.put(key.as_str(), Bytes::from(bytes)))
+            .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::debug!("saying this worker is up: {e}"),
+            Err(_) => tracing::debug!("saying this worker is up: no answer"),
+        }
+    }
+    if !matches!(
+        tokio::time::timeout(PRESENCE_EVERY, store.delete(key.as_str())).await,
+        Ok(Ok(()))
+    ) {
+        tracing::debug!("saying this worker is gone: no answer (the server forgets it soon)");
     }
 }
 
@@ -330,31 +455,16 @@ fn line_of<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-/// Tells consoles a new epoch began (a header and no lines).
-async fn announce(fleet: &Fleet, subject: &str, epoch: u64) {
-    let header = line_of(&Header { epoch, seq: 1 });
+/// Tells consoles where the stream is (a header and no lines): a new epoch's start, or the
+/// number the next line will have.
+async fn announce(fleet: &Fleet, subject: &str, epoch: u64, seq: u64) {
+    let header = line_of(&Header { epoch, seq });
     if let Err(e) = fleet
         .client
         .publish(subject.to_string(), header.into())
         .await
     {
         tracing::debug!("telling consoles of a new epoch: {e}");
-    }
-}
-
-/// This worker as consoles count it.
-fn present(service: &Service, name: &str, running: usize) -> FleetWorker {
-    let info = service.info();
-    FleetWorker {
-        name: name.to_string(),
-        host: crate::core::hostname(),
-        pid: info.pid,
-        version: info.version,
-        backend: info.backend,
-        model: info.model,
-        link: info.link,
-        running,
-        at: chrono::Utc::now(),
     }
 }
 

@@ -31,6 +31,8 @@ pub struct Submission {
     /// Events of a message that carried several, not yet handed out.
     queue: std::collections::VecDeque<Event>,
     ended: bool,
+    /// Some of its answer was handed out.
+    seen_text: bool,
 }
 
 impl Submitter {
@@ -112,6 +114,7 @@ impl Submitter {
                 events,
                 queue: std::collections::VecDeque::new(),
                 ended: false,
+                seen_text: false,
             },
             ack.duplicate,
         ))
@@ -192,6 +195,9 @@ impl Submission {
                 if event.is_terminal() {
                     self.ended = true;
                 }
+                if matches!(event, Event::OutputDelta { .. }) {
+                    self.seen_text = true;
+                }
                 return Some(Ok(event));
             }
             let message = match tokio::time::timeout(QUIET, self.events.next()).await {
@@ -203,9 +209,15 @@ impl Submission {
                     )));
                 }
                 Err(_) => match self.kept().await {
-                    Ok(Some(event)) => {
-                        self.ended = true;
-                        return Some(Ok(event));
+                    Ok(Some((event, text))) => {
+                        // An answer whose events were lost (or never sent: its worker was lost
+                        // between keeping it and telling it) is told from what was kept.
+                        if !self.seen_text && !text.is_empty() {
+                            self.queue
+                                .push_back(Event::OutputDelta { id: self.id, text });
+                        }
+                        self.queue.push_back(event);
+                        continue;
                     }
                     Ok(None) => continue,
                     // The server may be restarting: looked for again after the next quiet.
@@ -220,8 +232,8 @@ impl Submission {
         None
     }
 
-    /// The final state made from a kept result, when there is one.
-    async fn kept(&self) -> Result<Option<Event>, VeyraError> {
+    /// The final state made from a kept result, and its answer, when there is one.
+    async fn kept(&self) -> Result<Option<(Event, String)>, VeyraError> {
         let Some(result) = self.fleet.result(self.id).await? else {
             return Ok(None);
         };
@@ -236,12 +248,15 @@ impl Submission {
                 not_retried: None,
             },
         };
-        Ok(Some(Event::TaskState {
-            id: self.id,
-            status,
-            attempt: result.attempt,
-            at: result.at,
-        }))
+        Ok(Some((
+            Event::TaskState {
+                id: self.id,
+                status,
+                attempt: result.attempt,
+                at: result.at,
+            },
+            result.text,
+        )))
     }
 
     /// Asks the worker running the task to cancel it (the worker decides and records it).

@@ -32,7 +32,7 @@ use super::node::{self, Header, NodeCaller, NodeCommand, Part};
 use super::{Fleet, Submitter, wire};
 use crate::config::VeyraConfig;
 use crate::error::VeyraError;
-use crate::events::{Event, LinkStatus};
+use crate::events::LinkStatus;
 use crate::service::protocol::{
     self, ClientMessage, FleetWorker, MAX_CLIENT_LINE, PROTOCOL, Reply, Request, RpcError,
     RuntimeInfo, ServerMessage,
@@ -43,8 +43,12 @@ use crate::service::{Client, Inbound};
 const LIST_EVERY: Duration = Duration::from_secs(2);
 /// Least time between two resyncs.
 const RESYNC_GAP: Duration = Duration::from_secs(1);
-/// How long a worker has to send its snapshot.
+/// How long a worker may be silent while it sends its snapshot (before the first part and
+/// between parts), and how long the whole may take.
 const SNAPSHOT_WAIT: Duration = Duration::from_secs(3);
+const SNAPSHOT_WHOLE: Duration = Duration::from_secs(30);
+/// How long after a worker's snapshot failed it is asked again.
+const UNSYNCED_RETRY: Duration = Duration::from_secs(10);
 /// How long a worker has to answer a command.
 const COMMAND_WAIT: Duration = Duration::from_secs(15);
 /// Most bytes of one worker's snapshot: its journal keeps at most 500 ended tasks with 64 KiB
@@ -75,7 +79,7 @@ pub async fn attach(
         presence,
         workers: Vec::new(),
         nodes: HashMap::new(),
-        unsynced: std::collections::HashSet::new(),
+        unsynced: HashMap::new(),
         resync_at: None,
         last_resync: Instant::now(),
         backend: config.model.backend.clone(),
@@ -115,9 +119,9 @@ struct Bridge {
     workers: Vec<FleetWorker>,
     /// Each synced worker's events, by key.
     nodes: HashMap<String, NodeView>,
-    /// Workers whose snapshot the last resync could not get: not a reason to resync again
-    /// until they send events.
-    unsynced: std::collections::HashSet<String>,
+    /// Workers whose snapshot the last resync could not get, and when: asked again after
+    /// [`UNSYNCED_RETRY`], not at each of their events.
+    unsynced: HashMap<String, Instant>,
     /// Why the view must be rebuilt, when it must.
     resync_at: Option<&'static str>,
     last_resync: Instant,
@@ -234,9 +238,11 @@ impl Bridge {
                     // A worker that came up (or was missed while the server restarted) is
                     // synced now, not when it next has news.
                     if watching
-                        && self.workers.iter().map(|w| node::node_key(&w.name)).any(|key| {
-                            !self.nodes.contains_key(&key) && !self.unsynced.contains(&key)
-                        })
+                        && self
+                            .workers
+                            .iter()
+                            .map(|w| node::node_key(&w.name))
+                            .any(|key| self.wants_sync(&key))
                     {
                         self.resync_at.get_or_insert("lagged");
                     }
@@ -301,6 +307,15 @@ impl Bridge {
             }
         }
         workers.sort_by(|a, b| a.name.cmp(&b.name));
+        // Another process under a name (restarted, or a second one): what was synced of the
+        // old one says nothing of it.
+        for w in &workers {
+            if let Some(old) = self.workers.iter().find(|o| o.name == w.name)
+                && (old.pid, &old.host) != (w.pid, &w.host)
+            {
+                self.nodes.remove(&node::node_key(&w.name));
+            }
+        }
         // `at` changes at every report: compared without it, a steady fleet sends nothing.
         for w in &mut workers {
             if let Some(old) = self.workers.iter().find(|o| o.name == w.name)
@@ -333,25 +348,24 @@ impl Bridge {
         .await
         .map_err(drop)?;
         self.nodes.clear();
-        self.unsynced.clear();
+        // One worker at a time: what the session holds is one worker's snapshot at most.
         let keys: Vec<String> = self
             .workers
             .iter()
             .map(|w| node::node_key(&w.name))
             .collect();
-        let snapshots =
-            futures_util::future::join_all(keys.iter().map(|key| snapshot(&self.fleet, key))).await;
-        for (key, taken) in keys.into_iter().zip(snapshots) {
-            match taken {
+        for key in keys {
+            match snapshot(&self.fleet, &key).await {
                 Ok((view, lines)) => {
                     for line in lines {
                         forward(&line, out).await?;
                     }
+                    self.unsynced.remove(&key);
                     self.nodes.insert(key, view);
                 }
                 Err(why) => {
                     tracing::warn!(worker = %key, "no snapshot of this worker: {why}");
-                    self.unsynced.insert(key);
+                    self.unsynced.insert(key, Instant::now());
                 }
             }
         }
@@ -370,6 +384,11 @@ impl Bridge {
         else {
             return Ok(());
         };
+        // Only listed workers are followed: events under any other key (a worker not yet
+        // listed, or anyone publishing there) wait for the next listing.
+        if !self.workers.iter().any(|w| node::node_key(&w.name) == key) {
+            return Ok(());
+        }
         let text = String::from_utf8_lossy(&message.payload);
         let mut lines = text.split('\n');
         let Some(Ok(header)) = lines.next().map(serde_json::from_str::<Header>) else {
@@ -378,28 +397,45 @@ impl Bridge {
         };
         let Some(view) = self.nodes.get_mut(key) else {
             // A worker that came up, or one whose snapshot was missed.
-            self.resync_at.get_or_insert("lagged");
+            if self.wants_sync(key) {
+                self.resync_at.get_or_insert("lagged");
+            }
             return Ok(());
         };
-        if header.epoch < view.epoch {
-            return Ok(());
-        }
-        if header.epoch > view.epoch {
+        if header.epoch != view.epoch {
+            // It fell behind, began forwarding again, or is another process of that name.
             self.resync_at.get_or_insert("lagged");
             return Ok(());
         }
-        for (n, line) in (header.seq..).zip(lines) {
+        if header.seq > view.seq.saturating_add(1) {
+            // Lines were lost (at its end, too: a header alone says where the next one is).
+            self.resync_at.get_or_insert("lagged");
+            return Ok(());
+        }
+        for (offset, line) in lines.enumerate() {
+            let Some(n) = u64::try_from(offset)
+                .ok()
+                .and_then(|o| header.seq.checked_add(o))
+            else {
+                break;
+            };
             if n <= view.seq {
                 continue;
-            }
-            if n != view.seq + 1 {
-                self.resync_at.get_or_insert("lagged");
-                return Ok(());
             }
             view.seq = n;
             forward(line, out).await?;
         }
         Ok(())
+    }
+
+    /// Whether worker `key` should be synced by a resync: it is not, and its last snapshot did
+    /// not fail within [`UNSYNCED_RETRY`].
+    fn wants_sync(&self, key: &str) -> bool {
+        !self.nodes.contains_key(key)
+            && self
+                .unsynced
+                .get(key)
+                .is_none_or(|at| at.elapsed() >= UNSYNCED_RETRY)
     }
 }
 
@@ -409,15 +445,7 @@ async fn forward(line: &str, out: &Out) -> Result<(), ()> {
     let Ok(ServerMessage::Event { event }) = serde_json::from_str::<ServerMessage>(line) else {
         return Ok(());
     };
-    if matches!(
-        event,
-        Event::AuditRecorded { .. }
-            | Event::AuditVerified { .. }
-            | Event::AuditCheckpoint { .. }
-            | Event::LinkChanged { .. }
-            | Event::BackendChanged { .. }
-            | Event::McpServer { .. }
-    ) {
+    if !node::for_consoles(&event) {
         return Ok(());
     }
     out.send(protocol::line(&ServerMessage::Event { event }))
@@ -438,18 +466,20 @@ async fn snapshot(fleet: &Fleet, key: &str) -> Result<(NodeView, Vec<String>), S
         .publish_with_reply(fleet.node_snapshot_subject(key), inbox, Bytes::new())
         .await
         .map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + SNAPSHOT_WAIT;
+    let whole = Instant::now() + SNAPSHOT_WHOLE;
     let mut lines = Vec::new();
     let mut bytes = 0usize;
     let mut view: Option<NodeView> = None;
     loop {
+        let deadline = whole.min(Instant::now() + SNAPSHOT_WAIT);
         let message = match tokio::time::timeout_at(deadline, parts.next()).await {
             Ok(Some(message)) => message,
             Ok(None) => return Err("the connection closed".into()),
             Err(_) => {
                 return Err(format!(
-                    "it did not answer within {}s",
-                    SNAPSHOT_WAIT.as_secs()
+                    "it was silent for {}s, or took over {}s",
+                    SNAPSHOT_WAIT.as_secs(),
+                    SNAPSHOT_WHOLE.as_secs()
                 ));
             }
         };
@@ -617,11 +647,15 @@ impl Ctx {
             let client = self.fleet.client.clone();
             let payload = payload.clone();
             async move {
-                let asked = tokio::time::timeout(COMMAND_WAIT, client.request(subject, payload));
+                let asked = client.send_request(
+                    subject,
+                    async_nats::Request::new()
+                        .payload(payload)
+                        .timeout(Some(COMMAND_WAIT)),
+                );
                 let answer = match asked.await {
-                    Err(_) => Err(format!("no answer within {}s", COMMAND_WAIT.as_secs())),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Ok(Ok(message)) => {
+                    Err(e) => Err(e.to_string()),
+                    Ok(message) => {
                         match serde_json::from_slice::<ServerMessage>(&message.payload) {
                             Ok(ServerMessage::Response { ok: Some(r), .. }) => Ok(r),
                             Ok(ServerMessage::Response { error: Some(e), .. }) => Err(e.message),

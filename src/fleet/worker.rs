@@ -8,7 +8,9 @@
 //! submitter, on a worker that was lost: it fails as lost, named with that worker), or neither
 //! (it runs again, the redelivery told in its events and recorded in this worker's audit
 //! trail). The attempt is marked acted before its first tool call passes the gate or its first
-//! text is published — awaited, so no redelivery can miss it. While it runs, the worker tells
+//! text is published — awaited, so no redelivery can miss it. Its first text is held back for
+//! a moment first: a task that ends within it (a short answer) publishes its text only once its
+//! outcome is kept, and so needs no mark. While it runs, the worker tells
 //! the server it is still at it, and renews its record, every third of `ack_wait`. Its events
 //! go to `<prefix>.events.<execution>`, several to a message when they are ready together. At
 //! the end its record is made final over its own revision (a worker that took the task over
@@ -289,7 +291,8 @@ impl Worker {
         }
         witnessing.cancel();
         let _ = witness.await;
-        let _ = node.await;
+        // Its entry in the presence bucket is deleted on the way out, given a moment.
+        let _ = tokio::time::timeout(Duration::from_secs(5), node).await;
         // Acknowledgements and events are sent without waiting; what is still buffered goes
         // out before the worker says it has stopped.
         if let Err(e) = self.fleet.client.flush().await {
@@ -616,7 +619,10 @@ async fn run_task(
                 {
                     let event = failed(id, a.attempt, &why, "lost");
                     publish(shared, &shared.fleet.events_subject(id), &event).await;
-                    tell_consoles(shared, task, event);
+                    // A benchmark item is its run's to show, not a task here.
+                    if task.item.is_none() {
+                        tell_consoles(shared, task, event);
+                    }
                 }
             }
             return Ok(Handled::Done);

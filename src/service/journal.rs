@@ -218,6 +218,19 @@ impl Journal {
         }
     }
 
+    /// Client `id` live again from now, its queue emptied and its count started again, without
+    /// a snapshot: for a forwarder that starts a new epoch its own readers repair with
+    /// [`Journal::snapshot_for`].
+    pub fn restart(&self, id: u64, queue: &mut mpsc::Receiver<Line>) {
+        let mut state = self.state();
+        while queue.try_recv().is_ok() {}
+        if let Some(sub) = state.subscribers.get_mut(&id) {
+            sub.lagged.store(false, Ordering::SeqCst);
+            sub.queued = 0;
+            sub.missed = 0;
+        }
+    }
+
     /// Stops queueing lines for client `id` (marks it lagged) until its next resync: for a
     /// forwarder nobody reads now, so the runtime does not encode events for nobody.
     pub fn pause(&self, id: u64) {

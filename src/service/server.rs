@@ -135,6 +135,11 @@ impl Service {
         })
     }
 
+    /// The core it serves.
+    pub fn core(&self) -> &VeyraCore {
+        &self.shared.core
+    }
+
     /// The journal every client's view is rebuilt from.
     pub fn journal(&self) -> &Arc<Journal> {
         &self.shared.journal

@@ -306,17 +306,23 @@ fn veyra_bench_fans_its_items_out_to_a_worker_and_scores_them_here() {
 #[test]
 fn veyra_attach_refuses_a_fleet_address_it_cannot_use_and_never_echoes_its_password() {
     let sb = Sandbox::new();
-    for (address, said) in [
-        ("nats://ops:hunter2@127.0.0.1:4222", "carries credentials"),
-        ("nats://", "names no host"),
-        ("tls://:4222", "is not a URL"),
-        ("nats://ops:hunter2@exa mple:4222", "is not a URL"),
+    for (command, address, said) in [
+        (
+            "attach",
+            "nats://ops:hunter2@127.0.0.1:4222",
+            "carries credentials",
+        ),
+        ("attach", "nats://", "names no host"),
+        ("attach", "tls://:4222", "is not a URL"),
+        ("attach", "nats://ops:hunter2@exa mple:4222", "is not a URL"),
+        // A token written without a scheme is not repeated either.
+        ("--nats", "hunter2@127.0.0.1:4222", "is not a URL"),
     ] {
-        let out = sb
-            .std_cmd()
-            .args(["attach", address])
-            .output()
-            .expect("veyra attach");
+        let args: Vec<&str> = match command {
+            "attach" => vec!["attach", address],
+            _ => vec!["worker", "--nats", address],
+        };
+        let out = sb.std_cmd().args(&args).output().expect("veyra");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{address}: {stderr}");
         assert!(stderr.contains(said), "{address}: {stderr}");

@@ -234,3 +234,87 @@ async fn a_console_over_the_fleet_sees_every_workers_tasks_and_its_commands_reac
     }
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_shrugs_off_forged_events_and_follows_a_worker_started_again_under_its_name() {
+    let Some(server) = nats_server() else { return };
+    let config = nats(&server.url);
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let first_stop = CancellationToken::new();
+    let (_first, first_run) = worker(&config, &dir_a, "w0", &first_stop, |_| {}).await;
+    let submitter = Submitter::new(Fleet::connect(&config, None).await.unwrap());
+    let ran = task("on the first w0");
+    let ran_id = ran.id;
+    until_final(submitter.submit(ran).await.unwrap()).await;
+    let fleet = Fleet::connect(&config, None).await.unwrap();
+    let (_console, mut inbound) =
+        crate::fleet::attach(fleet.clone(), &VeyraConfig::default(), "console")
+            .await
+            .unwrap();
+    let mut seen = Seen::default();
+    until(&mut inbound, &mut seen, |s| {
+        s.live && s.succeeded.contains(&ran_id) && s.workers.len() == 1
+    })
+    .await;
+    let resyncs = seen.resyncs;
+
+    // Events under a key no worker has: not shown, and no resync.
+    let forged = ExecutionId::new();
+    let line = crate::service::protocol::line(&crate::service::protocol::ServerMessage::Event {
+        event: Event::TaskSubmitted {
+            id: forged,
+            kind: "execute".into(),
+            title: "forged".into(),
+            priority: crate::events::Priority::Normal,
+            backend: None,
+            model: None,
+            actor: None,
+            at: chrono::Utc::now(),
+        },
+    });
+    let w0 = crate::fleet::node::node_key("w0");
+    for (key, header) in [
+        ("nobody-00000000".to_string(), r#"{"epoch":1,"seq":1}"#),
+        // The worker's own subject, with numbers that would overflow: a resync, no panic.
+        (w0.clone(), r#"{"epoch":1,"seq":18446744073709551615}"#),
+        (w0.clone(), "not a header"),
+    ] {
+        fleet
+            .client
+            .publish(
+                fleet.node_events_subject(&key),
+                format!("{header}\n{line}").into(),
+            )
+            .await
+            .unwrap();
+    }
+    fleet.client.flush().await.unwrap();
+    // The next real task shows; the forged one never does.
+    let after = task("after the forgeries");
+    let after_id = after.id;
+    until_final(submitter.submit(after).await.unwrap()).await;
+    until(&mut inbound, &mut seen, |s| s.succeeded.contains(&after_id)).await;
+    assert!(
+        !seen.submitted.contains(&forged),
+        "a forged event was shown"
+    );
+    assert!(
+        seen.resyncs <= resyncs + 1,
+        "one resync at most for the forged epoch: {} after {resyncs}",
+        seen.resyncs
+    );
+
+    // The worker stops and another process takes its name (same host and pid here: only its
+    // epoch tells it apart). The console follows the new one.
+    first_stop.cancel();
+    let _ = first_run.await;
+    let second_stop = CancellationToken::new();
+    let (_second, second_run) = worker(&config, &dir_b, "w0", &second_stop, |_| {}).await;
+    let again = task("on the second w0");
+    let again_id = again.id;
+    until_final(submitter.submit(again).await.unwrap()).await;
+    until(&mut inbound, &mut seen, |s| s.succeeded.contains(&again_id)).await;
+    second_stop.cancel();
+    let _ = second_run.await;
+    drop(server);
+}

@@ -4,6 +4,10 @@
 
 use super::*;
 
+/// Longest a task's first text is held back before the attempt is marked acted and it streams
+/// (see [`run_claimed`]).
+const HOLD: Duration = Duration::from_millis(25);
+
 /// Runs attempt `attempt` of a task this worker has claimed (its record at `revision`, written
 /// by this worker); `before`: the lost worker's record, when this is a redelivery.
 pub(super) async fn run_claimed(
@@ -109,6 +113,12 @@ pub(super) async fn run_claimed(
     // Events that are ready together go out as one message, deltas joined: fewer messages on
     // the bus, the same events and text for the submitter.
     let mut ready: Vec<Event> = Vec::new();
+    // The first text is held back for up to HOLD: a task that ends within it publishes its
+    // text with its outcome, once that is kept, and so never needs the acted mark (nothing of
+    // it reached anyone before it was final). One that goes on is marked acted when the hold
+    // ends, and streams from there.
+    let mut holding: Option<tokio::time::Instant> = None;
+    let mut streaming = false;
     let mut ended = false;
     while !ended {
         let mut next = tokio::select! {
@@ -116,6 +126,15 @@ pub(super) async fn run_claimed(
             _ = progress.tick() => {
                 let _ = message.ack_with(AckKind::Progress).await;
                 claim.renew().await;
+                continue;
+            }
+            () = tokio::time::sleep_until(holding.unwrap_or_else(tokio::time::Instant::now)), if holding.is_some() => {
+                // Text about to reach the submitter: the attempt has acted from here.
+                claim.acted().await.map_err(VeyraError::Runtime)?;
+                holding = None;
+                streaming = true;
+                publish_all(shared, &events, &ready).await;
+                ready.clear();
                 continue;
             }
         };
@@ -132,8 +151,9 @@ pub(super) async fn run_claimed(
             }
             let mut joined = false;
             if let Event::OutputDelta { text: piece, .. } = &event {
-                // Text about to reach the submitter: the attempt has acted from here.
-                claim.acted().await.map_err(VeyraError::Runtime)?;
+                if !streaming && holding.is_none() {
+                    holding = Some(tokio::time::Instant::now() + HOLD);
+                }
                 if text.len() < wire::MAX_RESULT_TEXT {
                     text.push_str(piece);
                 }
@@ -157,8 +177,16 @@ pub(super) async fn run_claimed(
                 None => break,
             }
         }
-        publish_all(shared, &events, &ready).await;
-        ready.clear();
+        // Held text that outgrows one message is not held longer.
+        if holding.is_some() && !ended && text.len() >= MAX_EVENT_TEXT {
+            claim.acted().await.map_err(VeyraError::Runtime)?;
+            holding = None;
+            streaming = true;
+        }
+        if holding.is_none() {
+            publish_all(shared, &events, &ready).await;
+            ready.clear();
+        }
     }
     watched.ended = last.is_some();
     if last.is_none() {
@@ -193,6 +221,8 @@ pub(super) async fn run_claimed(
         tracing::warn!(%id, "its outcome was kept first by worker {by}; this attempt's is dropped");
         return Ok(Handled::Done);
     }
+    // What was held back goes out now the outcome is kept, then the outcome.
+    publish_all(shared, &events, &ready).await;
     if let Some(event) = &last {
         publish(shared, &events, event).await;
     }

@@ -148,8 +148,15 @@ impl TaskView {
         let TaskStatus::Blackout { sim_ms, .. } = self.status else {
             return None;
         };
-        let end = link.sim_time_at(self.status_at)
-            + chrono::TimeDelta::milliseconds(i64::try_from(sim_ms).unwrap_or(i64::MAX / 2));
+        // The runtime's figure, saturated rather than overflowing a date.
+        let end = link
+            .sim_time_at(self.status_at)
+            .checked_add_signed(chrono::TimeDelta::milliseconds(
+                i64::try_from(sim_ms)
+                    .unwrap_or(i64::MAX)
+                    .min(1_000_000_000_000_000),
+            ))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         Some((end, self.real_countdown(now)?))
     }
 
