@@ -371,7 +371,7 @@ pub(crate) async fn serve(
                         });
                     }
                     Err(_) => {
-                        if let Some(reply) = ask.reply {
+                        if let Some(reply) = ask.reply.filter(|r| r.as_str().starts_with("_INBOX.")) {
                             let line = protocol::line(&ServerMessage::Response {
                                 id: 0,
                                 ok: None,
@@ -487,7 +487,10 @@ fn taken_from_the_bus(command: &Request) -> bool {
 /// Carries out a console's command and answers it; a message that is no command is answered
 /// with why.
 async fn command(service: &Service, client: &async_nats::Client, ask: async_nats::Message) {
-    let Some(reply) = ask.reply else { return };
+    // Answered only to an inbox, as snapshots are.
+    let Some(reply) = ask.reply.filter(|r| r.as_str().starts_with("_INBOX.")) else {
+        return;
+    };
     let result = match serde_json::from_slice::<NodeCommand>(&ask.payload) {
         Ok(NodeCommand { by, command }) if taken_from_the_bus(&command) => {
             let caller = by.caller();

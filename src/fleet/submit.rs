@@ -131,12 +131,17 @@ impl Submitter {
 
     /// [`Submitter::withdraw`] for a console, which the cancel names so the worker that acts
     /// on it records who asked.
-    pub(crate) async fn withdraw_by(&self, id: ExecutionId, by: Option<&super::node::NodeCaller>) {
+    /// True when it was withdrawn (no worker had it); false when the cancel went on the bus.
+    pub(crate) async fn withdraw_by(
+        &self,
+        id: ExecutionId,
+        by: Option<&super::node::NodeCaller>,
+    ) -> bool {
         let attempts = match self.fleet.attempts().await {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!(%id, "withdrawing the task: {e}");
-                return;
+                return false;
             }
         };
         let record = serde_json::to_vec(&wire::Attempt {
@@ -164,7 +169,7 @@ impl Submitter {
             if let (Ok(bytes), Ok(results)) = (result, self.fleet.results().await) {
                 let _ = results.create(wire::key(id), Bytes::from(bytes)).await;
             }
-            return;
+            return true;
         }
         let payload = by
             .and_then(|by| serde_json::to_vec(by).ok())
@@ -174,6 +179,7 @@ impl Submitter {
             .client
             .publish(self.fleet.cancel_subject(id), payload)
             .await;
+        false
     }
 }
 

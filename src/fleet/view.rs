@@ -80,6 +80,7 @@ pub async fn attach(
         workers: Vec::new(),
         nodes: HashMap::new(),
         unsynced: HashMap::new(),
+        sync_missing: false,
         resync_at: None,
         last_resync: Instant::now(),
         backend: config.model.backend.clone(),
@@ -121,7 +122,10 @@ struct Bridge {
     nodes: HashMap<String, NodeView>,
     /// Workers whose snapshot the last resync could not get, and when: asked again after
     /// [`UNSYNCED_RETRY`], not at each of their events.
-    unsynced: HashMap<String, Instant>,
+    unsynced: HashMap<String, (Instant, u32)>,
+    /// Workers not yet synced (new, or whose snapshot failed) are to be synced on their own,
+    /// without rebuilding the rest of the view.
+    sync_missing: bool,
     /// Why the view must be rebuilt, when it must.
     resync_at: Option<&'static str>,
     last_resync: Instant,
@@ -212,6 +216,7 @@ impl Bridge {
                             by: self.by.clone(),
                             workers: self.workers.iter().map(|w| w.name.clone()).collect(),
                             info: self.info(),
+                            out: out.clone(),
                         };
                         let out = out.clone();
                         tokio::spawn(async move {
@@ -244,7 +249,7 @@ impl Bridge {
                             .map(|w| node::node_key(&w.name))
                             .any(|key| self.wants_sync(&key))
                     {
-                        self.resync_at.get_or_insert("lagged");
+                        self.sync_missing = true;
                     }
                     if watching && self.workers != before {
                         let workers = self.workers.clone();
@@ -259,6 +264,9 @@ impl Bridge {
                 && self.last_resync.elapsed() >= RESYNC_GAP
                 && self.resync(reason, &out).await.is_err()
             {
+                return;
+            }
+            if self.sync_missing && self.sync(&out).await.is_err() {
                 return;
             }
         }
@@ -348,27 +356,8 @@ impl Bridge {
         .await
         .map_err(drop)?;
         self.nodes.clear();
-        // One worker at a time: what the session holds is one worker's snapshot at most.
-        let keys: Vec<String> = self
-            .workers
-            .iter()
-            .map(|w| node::node_key(&w.name))
-            .collect();
-        for key in keys {
-            match snapshot(&self.fleet, &key).await {
-                Ok((view, lines)) => {
-                    for line in lines {
-                        forward(&line, out).await?;
-                    }
-                    self.unsynced.remove(&key);
-                    self.nodes.insert(key, view);
-                }
-                Err(why) => {
-                    tracing::warn!(worker = %key, "no snapshot of this worker: {why}");
-                    self.unsynced.insert(key, Instant::now());
-                }
-            }
-        }
+        self.unsynced.clear();
+        self.sync(out).await?;
         send(ServerMessage::Live).await.map_err(drop)
     }
 
@@ -398,7 +387,7 @@ impl Bridge {
         let Some(view) = self.nodes.get_mut(key) else {
             // A worker that came up, or one whose snapshot was missed.
             if self.wants_sync(key) {
-                self.resync_at.get_or_insert("lagged");
+                self.sync_missing = true;
             }
             return Ok(());
         };
@@ -428,14 +417,51 @@ impl Bridge {
         Ok(())
     }
 
-    /// Whether worker `key` should be synced by a resync: it is not, and its last snapshot did
-    /// not fail within [`UNSYNCED_RETRY`].
+    /// Syncs the listed workers not synced yet, one at a time (what the session holds is one
+    /// worker's snapshot at most): each one's snapshot is sent on top of the view, which holds
+    /// nothing of it. One whose snapshot fails is asked again later, backing off.
+    async fn sync(&mut self, out: &Out) -> Result<(), ()> {
+        self.sync_missing = false;
+        let keys: Vec<String> = self
+            .workers
+            .iter()
+            .map(|w| node::node_key(&w.name))
+            .filter(|key| self.wants_sync(key))
+            .collect();
+        for key in keys {
+            match snapshot(&self.fleet, &key).await {
+                Ok((view, lines)) => {
+                    for line in lines {
+                        forward(&line, out).await?;
+                    }
+                    self.unsynced.remove(&key);
+                    self.nodes.insert(key, view);
+                }
+                Err(why) => {
+                    tracing::warn!(worker = %key, "no snapshot of this worker: {why}");
+                    let tries = self.unsynced.get(&key).map_or(0, |(_, n)| *n);
+                    self.unsynced
+                        .insert(key, (Instant::now(), tries.saturating_add(1)));
+                }
+            }
+        }
+        // Those that left are forgotten.
+        let listed: std::collections::HashSet<String> = self
+            .workers
+            .iter()
+            .map(|w| node::node_key(&w.name))
+            .collect();
+        self.unsynced.retain(|key, _| listed.contains(key));
+        Ok(())
+    }
+
+    /// Whether worker `key` is to be synced: it is not, and its last snapshot did not fail
+    /// within [`UNSYNCED_RETRY`], doubled at each failure (at most 32 times).
     fn wants_sync(&self, key: &str) -> bool {
         !self.nodes.contains_key(key)
-            && self
-                .unsynced
-                .get(key)
-                .is_none_or(|at| at.elapsed() >= UNSYNCED_RETRY)
+            && self.unsynced.get(key).is_none_or(|(at, tries)| {
+                at.elapsed() >= UNSYNCED_RETRY * (1u32 << (*tries).saturating_sub(1).min(5))
+            })
     }
 }
 
@@ -533,6 +559,8 @@ struct Ctx {
     /// The live workers' names.
     workers: Vec<String>,
     info: RuntimeInfo,
+    /// The session's lines: its own prompts are shown queued before a worker takes them.
+    out: Out,
 }
 
 fn usage(message: String) -> RpcError {
@@ -583,16 +611,82 @@ impl Ctx {
                     by: format!("console on {} (pid {})", self.by.host, self.by.pid),
                     item: None,
                 };
-                let submission = self.submitter.submit(task).await.map_err(|e| RpcError {
-                    kind: "runtime".into(),
-                    message: e.to_string(),
-                })?;
-                Ok(Reply::Submitted {
-                    id: submission.id(),
+                // Shown queued to this console before it is published, so a worker's events of
+                // it (which start its row anew) always come after; other consoles see it when
+                // a worker takes it.
+                let (id, at) = (task.id, chrono::Utc::now());
+                let tell = |event: crate::events::Event| {
+                    self.out
+                        .send(protocol::line(&ServerMessage::Event { event }))
+                };
+                let _ = tell(crate::events::Event::TaskSubmitted {
+                    id,
+                    kind: "execute".into(),
+                    title: crate::events::title_of(&task.prompt, 80),
+                    priority: task.priority,
+                    backend: task.backend.clone(),
+                    model: task.model.clone(),
+                    actor: Some("operator".into()),
+                    at,
                 })
+                .await;
+                let _ = tell(crate::events::Event::TaskState {
+                    id,
+                    status: crate::events::TaskStatus::Queued,
+                    attempt: 0,
+                    at,
+                })
+                .await;
+                match self.submitter.submit(task).await {
+                    Ok(_) => Ok(Reply::Submitted { id }),
+                    // Refused before it was published (too large, a duplicate): it failed. An
+                    // error after (no acknowledgement from the server) may be a task the
+                    // stream holds all the same: its row is left for a worker to tell.
+                    Err(e @ VeyraError::Usage(_)) => {
+                        let error = format!("the fleet did not take it: {e}");
+                        let _ = tell(crate::events::Event::TaskState {
+                            id,
+                            status: crate::events::TaskStatus::Failed {
+                                error: error.clone(),
+                                kind: "fleet".into(),
+                                not_retried: None,
+                            },
+                            attempt: 0,
+                            at: chrono::Utc::now(),
+                        })
+                        .await;
+                        Err(RpcError {
+                            kind: "usage".into(),
+                            message: error,
+                        })
+                    }
+                    Err(e) => Err(RpcError {
+                        kind: "runtime".into(),
+                        message: format!(
+                            "the fleet's server did not confirm task {id} ({e}); it may run \
+                             all the same"
+                        ),
+                    }),
+                }
             }
             Request::Cancel { id } => {
-                self.submitter.withdraw_by(id, Some(&self.by)).await;
+                // Withdrawn before any worker took it: no worker will tell of it, so this
+                // session does (its row was shown queued here).
+                if self.submitter.withdraw_by(id, Some(&self.by)).await {
+                    let _ = self
+                        .out
+                        .send(protocol::line(&ServerMessage::Event {
+                            event: crate::events::Event::TaskState {
+                                id,
+                                status: crate::events::TaskStatus::Cancelled {
+                                    reason: "withdrawn before a worker took it".into(),
+                                },
+                                attempt: 0,
+                                at: chrono::Utc::now(),
+                            },
+                        }))
+                        .await;
+                }
                 Ok(Reply::Done)
             }
             Request::Status => Ok(Reply::Status {
@@ -679,7 +773,7 @@ impl Ctx {
                             entries: e,
                             failure: f,
                         }) => Reply::Verified {
-                            entries: e + entries,
+                            entries: e.saturating_add(entries),
                             failure: f.or(failure),
                         },
                         _ => Reply::Verified { entries, failure },

@@ -20,6 +20,7 @@ use crate::service::protocol::{FleetWorker, Reply, Request};
 struct Seen {
     succeeded: HashSet<ExecutionId>,
     submitted: HashSet<ExecutionId>,
+    cancelled: HashSet<ExecutionId>,
     workers: Vec<FleetWorker>,
     resyncs: usize,
     live: bool,
@@ -37,6 +38,13 @@ impl Seen {
                 ..
             }) => {
                 self.succeeded.insert(id);
+            }
+            Inbound::Event(Event::TaskState {
+                id,
+                status: TaskStatus::Cancelled { .. },
+                ..
+            }) => {
+                self.cancelled.insert(id);
             }
             Inbound::Event(Event::AuditRecorded { .. } | Event::LinkChanged { .. }) => {
                 panic!("a worker's audit and link events stay with it")
@@ -247,7 +255,7 @@ async fn a_console_shrugs_off_forged_events_and_follows_a_worker_started_again_u
     let ran_id = ran.id;
     until_final(submitter.submit(ran).await.unwrap()).await;
     let fleet = Fleet::connect(&config, None).await.unwrap();
-    let (_console, mut inbound) =
+    let (console, mut inbound) =
         crate::fleet::attach(fleet.clone(), &VeyraConfig::default(), "console")
             .await
             .unwrap();
@@ -316,5 +324,35 @@ async fn a_console_shrugs_off_forged_events_and_follows_a_worker_started_again_u
     until(&mut inbound, &mut seen, |s| s.succeeded.contains(&again_id)).await;
     second_stop.cancel();
     let _ = second_run.await;
+
+    // With no worker up, a prompt from the console is shown queued at once, not nowhere.
+    let Reply::Submitted { id } = console
+        .request(Request::Submit {
+            prompt: "while nobody works".into(),
+            priority: crate::events::Priority::Normal,
+            system: None,
+            backend: None,
+            model: None,
+            tools: None,
+            follow: false,
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("not a submission")
+    };
+    until(&mut inbound, &mut seen, |s| s.submitted.contains(&id)).await;
+    // Cancelled before any worker took it: withdrawn, and told as cancelled.
+    console.request(Request::Cancel { id }).await.unwrap();
+    until(&mut inbound, &mut seen, |s| s.cancelled.contains(&id)).await;
+    assert_eq!(
+        submitter
+            .fleet()
+            .result(id)
+            .await
+            .unwrap()
+            .map(|r| r.status),
+        Some("cancelled".to_string())
+    );
     drop(server);
 }

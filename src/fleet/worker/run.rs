@@ -115,7 +115,8 @@ pub(super) async fn run_claimed(
     let mut ready: Vec<Event> = Vec::new();
     // The first text is held back for up to HOLD: a task that ends within it publishes its
     // text with its outcome, once that is kept, and so never needs the acted mark (nothing of
-    // it reached anyone before it was final). One that goes on is marked acted when the hold
+    // it reached its submitter before it was final; a console watching the worker's journal
+    // may have seen it, and starts the row again if the task runs again elsewhere). One that goes on is marked acted when the hold
     // ends, and streams from there.
     let mut holding: Option<tokio::time::Instant> = None;
     let mut streaming = false;

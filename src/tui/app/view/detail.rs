@@ -59,10 +59,15 @@ pub fn task_detail(task: &TaskView, link: &LinkStatus, now: DateTime<Utc>) -> Ve
                 )
             }
             TaskStatus::Blackout { sim_ms, real_ms } => {
-                let end = link.sim_time_at(*at)
-                    + chrono::TimeDelta::milliseconds(
-                        i64::try_from(*sim_ms).unwrap_or(i64::MAX / 2),
-                    );
+                // The runtime's figure, saturated rather than overflowing a date.
+                let end = link
+                    .sim_time_at(*at)
+                    .checked_add_signed(chrono::TimeDelta::milliseconds(
+                        i64::try_from(*sim_ms)
+                            .unwrap_or(i64::MAX)
+                            .min(1_000_000_000_000_000),
+                    ))
+                    .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
                 format!(
                     " — solar conjunction until {} ({} simulated, {} wall)",
                     end.format("%Y-%m-%d"),
