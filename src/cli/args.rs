@@ -65,8 +65,9 @@ pub enum Command {
     /// Run tasks of the fleet: pull them from the NATS JetStream queue (`nats:`), run each
     /// through this machine's own core and gate, until Ctrl-C or SIGTERM.
     Worker(WorkerArgs),
-    /// Open a console on a runtime that serves elsewhere: this store's (default), a socket, or
-    /// another host over SSH (`ssh://[user@]host[:port]`).
+    /// Open a console on a runtime that serves elsewhere: this store's (default), a socket,
+    /// another host over SSH (`ssh://[user@]host[:port]`), or a whole fleet of workers
+    /// (`nats://host[:port]`).
     Attach(AttachArgs),
     /// The control protocol (`veyra.rpc/1`).
     #[command(subcommand)]

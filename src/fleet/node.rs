@@ -338,19 +338,24 @@ pub(crate) async fn serve(
                     forward.restart(&service);
                 }
                 let snapshot = service.journal().snapshot_for(forward.id);
-                let lines: Vec<Line> = snapshot
-                    .events
-                    .into_iter()
-                    .filter(for_consoles)
-                    .map(|event| Line::from(protocol::line(&ServerMessage::Event { event })))
-                    .collect();
                 let (epoch, after) = (forward.epoch, snapshot.queued);
-                for part in pack(&lines, |_, last| line_of(&Part { epoch, after, last })) {
-                    if let Err(e) = fleet.client.publish(reply.clone(), part.into()).await {
-                        tracing::debug!("sending a console this worker's snapshot: {e}");
-                        break;
+                // Encoded and sent beside the loop, which goes on forwarding: the console drops
+                // what the snapshot already holds, whichever arrives first.
+                let client = fleet.client.clone();
+                tokio::spawn(async move {
+                    let lines: Vec<Line> = snapshot
+                        .events
+                        .into_iter()
+                        .filter(for_consoles)
+                        .map(|event| Line::from(protocol::line(&ServerMessage::Event { event })))
+                        .collect();
+                    for part in pack(&lines, |_, last| line_of(&Part { epoch, after, last })) {
+                        if let Err(e) = client.publish(reply.clone(), part.into()).await {
+                            tracing::debug!("sending a console this worker's snapshot: {e}");
+                            break;
+                        }
                     }
-                }
+                });
             }
             Some(_) = watches.next() => {
                 forward.watched_until = Instant::now() + WATCHED_FOR;

@@ -187,11 +187,23 @@ impl Bridge {
             return;
         }
         tokio::spawn(write_lines(write, out_rx));
+        // The client's requests are read beside the loop, so a resync waiting on a slow worker
+        // never holds a prompt or a cancel back; they see the workers as last listed.
+        let (known, seen) = tokio::sync::watch::channel(self.known());
+        let closed = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(requests(
+            lines,
+            seen,
+            (self.fleet.clone(), self.submitter.clone(), self.by.clone()),
+            out.clone(),
+            closed.clone(),
+        ));
         if watching {
             self.watch().await;
             if self.resync("attached", &out).await.is_err() {
                 return;
             }
+            known.send_replace(self.known());
         }
         let mut list = tokio::time::interval(LIST_EVERY);
         list.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -199,39 +211,7 @@ impl Bridge {
         watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                line = lines.next() => match line {
-                    Some(Ok(text)) => {
-                        if text.trim().is_empty() {
-                            continue;
-                        }
-                        let Ok(ClientMessage::Request { id, command }) =
-                            serde_json::from_str::<ClientMessage>(&text)
-                        else {
-                            tracing::warn!("the fleet session's client sent something not a request");
-                            return;
-                        };
-                        let ctx = Ctx {
-                            fleet: self.fleet.clone(),
-                            submitter: self.submitter.clone(),
-                            by: self.by.clone(),
-                            workers: self.workers.iter().map(|w| w.name.clone()).collect(),
-                            info: self.info(),
-                            out: out.clone(),
-                        };
-                        let out = out.clone();
-                        tokio::spawn(async move {
-                            let result = ctx.answer(command).await;
-                            let (ok, error) = match result {
-                                Ok(reply) => (Some(reply), None),
-                                Err(e) => (None, Some(e)),
-                            };
-                            let _ = out
-                                .send(protocol::line(&ServerMessage::Response { id, ok, error }))
-                                .await;
-                        });
-                    }
-                    _ => return,
-                },
+                () = closed.cancelled() => return,
                 Some(message) = events.next(), if watching => {
                     if self.take(&message, &out).await.is_err() {
                         return;
@@ -269,7 +249,22 @@ impl Bridge {
             if self.sync_missing && self.sync(&out).await.is_err() {
                 return;
             }
+            known.send_if_modified(|k| {
+                let now = self.known();
+                let changed = *k != now;
+                *k = now;
+                changed
+            });
         }
+    }
+
+    /// What a request needs of the session: the live workers' names, and the fleet as a
+    /// runtime.
+    fn known(&self) -> (Vec<String>, RuntimeInfo) {
+        (
+            self.workers.iter().map(|w| w.name.clone()).collect(),
+            self.info(),
+        )
     }
 
     /// Tells the workers a console watches.
@@ -539,6 +534,47 @@ async fn snapshot(fleet: &Fleet, key: &str) -> Result<(NodeView, Vec<String>), S
     }
     view.map(|v| (v, lines))
         .ok_or_else(|| "it sent nothing".into())
+}
+
+/// Reads the client's requests until it is gone (then `closed`), each carried out on its own.
+async fn requests(
+    mut lines: FramedRead<ReadHalf<DuplexStream>, LinesCodec>,
+    known: tokio::sync::watch::Receiver<(Vec<String>, RuntimeInfo)>,
+    (fleet, submitter, by): (Fleet, Submitter, NodeCaller),
+    out: Out,
+    closed: tokio_util::sync::CancellationToken,
+) {
+    let _closed = closed.drop_guard();
+    while let Some(Ok(text)) = lines.next().await {
+        if text.trim().is_empty() {
+            continue;
+        }
+        let Ok(ClientMessage::Request { id, command }) =
+            serde_json::from_str::<ClientMessage>(&text)
+        else {
+            tracing::warn!("the fleet session's client sent something not a request");
+            return;
+        };
+        let (workers, info) = known.borrow().clone();
+        let ctx = Ctx {
+            fleet: fleet.clone(),
+            submitter: submitter.clone(),
+            by: by.clone(),
+            workers,
+            info,
+            out: out.clone(),
+        };
+        let out = out.clone();
+        tokio::spawn(async move {
+            let (ok, error) = match ctx.answer(command).await {
+                Ok(reply) => (Some(reply), None),
+                Err(e) => (None, Some(e)),
+            };
+            let _ = out
+                .send(protocol::line(&ServerMessage::Response { id, ok, error }))
+                .await;
+        });
+    }
 }
 
 /// Writes the session's lines to the client until either side is gone.
