@@ -318,7 +318,9 @@ impl Bridge {
             if let Some(old) = self.workers.iter().find(|o| o.name == w.name)
                 && (old.pid, &old.host) != (w.pid, &w.host)
             {
+                // Its rows in the view are the old process's: the view is rebuilt.
                 self.nodes.remove(&node::node_key(&w.name));
+                self.resync_at.get_or_insert("lagged");
             }
         }
         // `at` changes at every report: compared without it, a steady fleet sends nothing.
@@ -337,9 +339,10 @@ impl Bridge {
 
     /// Rebuilds the client's view: a resync, the workers, each one's snapshot, then live.
     async fn resync(&mut self, reason: &str, out: &Out) -> Result<(), ()> {
-        self.resync_at = None;
         self.last_resync = Instant::now();
         self.list().await;
+        // What the listing found is rebuilt now.
+        self.resync_at = None;
         let send = |message: ServerMessage| out.send(protocol::line(&message));
         send(ServerMessage::Resync {
             reason: reason.to_string(),

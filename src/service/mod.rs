@@ -223,21 +223,23 @@ impl Handle {
         }
     }
 
-    /// Verifies the audit chain in full; the result is published as an event.
-    pub async fn verify_audit(&self) -> Result<(), String> {
+    /// Verifies the audit chain in full; the result is published as an event. An attached
+    /// runtime's answer is given too (entries checked, and the first failure): over a fleet,
+    /// whose workers' audit events stay with them, it is the only word of the result.
+    pub async fn verify_audit(&self) -> Result<Option<(u64, Option<String>)>, String> {
         match self {
             Handle::Local(core, _) => {
                 let core = core.clone();
                 tokio::task::spawn_blocking(move || core.verify_audit())
                     .await
-                    .map(drop)
+                    .map(|_| None)
                     .map_err(|e| format!("verifying: {e}"))
             }
-            Handle::Attached(client) => client
-                .request(Request::VerifyAudit)
-                .await
-                .map(drop)
-                .map_err(said),
+            Handle::Attached(client) => match client.request(Request::VerifyAudit).await {
+                Ok(Reply::Verified { entries, failure }) => Ok(Some((entries, failure))),
+                Ok(_) => Ok(None),
+                Err(e) => Err(said(e)),
+            },
         }
     }
 

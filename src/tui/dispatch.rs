@@ -83,12 +83,31 @@ impl Dispatch<'_> {
                     let _ = notices.send(Notice::Flash(e, FlashLevel::Error));
                 }
             }),
-            Command::VerifyAudit => self.order(|runtime, notices| async move {
-                // The result arrives as an event; only a failure to ask is said here.
-                if let Err(e) = runtime.verify_audit().await {
-                    let _ = notices.send(Notice::Flash(e, FlashLevel::Error));
-                }
-            }),
+            Command::VerifyAudit => {
+                let fleet = self.app.fleet();
+                self.order(move |runtime, notices| async move {
+                    // The result arrives as an event; only a failure to ask is said here. Over
+                    // a fleet the workers' audit events stay with them: their answer is said.
+                    let said = match runtime.verify_audit().await {
+                        Err(e) => Some((e, FlashLevel::Error)),
+                        Ok(Some((entries, None))) if fleet => Some((
+                            format!("every worker's audit trail verifies ({entries} entries)"),
+                            FlashLevel::Info,
+                        )),
+                        Ok(Some((_, Some(failure)))) if fleet => Some((
+                            crate::sanitize::sanitize_line(&format!(
+                                "audit chain broken: {failure}"
+                            ))
+                            .into_owned(),
+                            FlashLevel::Error,
+                        )),
+                        Ok(_) => None,
+                    };
+                    if let Some((text, level)) = said {
+                        let _ = notices.send(Notice::Flash(text, level));
+                    }
+                })
+            }
             Command::SetMouse(on) => set_mouse(on),
             Command::SetTheme(i) => {
                 if let Some(t) = self.app.themes().get(i) {

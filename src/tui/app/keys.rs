@@ -492,6 +492,11 @@ impl App {
                     self.audit.verification = Verification::Running;
                     return vec![Command::VerifyAudit];
                 }
+                // Over a fleet each worker verifies its own trail; the answer is flashed.
+                if self.fleet {
+                    self.flash("verifying every worker's audit trail…", FlashLevel::Info);
+                    return vec![Command::VerifyAudit];
+                }
                 self.flash("audit is off (governance.audit = false)", FlashLevel::Error);
             }
             Action::NextTheme => {

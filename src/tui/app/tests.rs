@@ -266,6 +266,27 @@ fn output_scrolls_and_returns_to_the_live_tail() {
 }
 
 #[test]
+fn over_a_fleet_the_verify_key_asks_every_worker_rather_than_say_audit_is_off() {
+    let mut app = app();
+    app.audit.enabled = false;
+    app.handle_key(&key('v'));
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.text.contains("audit is off"))
+    );
+    app.set_fleet(&[]);
+    assert_eq!(app.handle_key(&key('v')), vec![Command::VerifyAudit]);
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.text.contains("every worker")),
+        "{:?}",
+        app.flash
+    );
+}
+
+#[test]
 fn verify_key_asks_the_core_and_shows_progress() {
     let mut app = app();
     assert_eq!(app.handle_key(&key('v')), vec![Command::VerifyAudit]);
