@@ -80,6 +80,7 @@ pub async fn attach(
         by: NodeCaller::here(),
         presence,
         workers: Vec::new(),
+        listed: std::collections::BTreeSet::new(),
         nodes: HashMap::new(),
         unsynced: HashMap::new(),
         sync_missing: false,
@@ -120,6 +121,8 @@ struct Bridge {
     presence: async_nats::jetstream::kv::Store,
     /// The live workers, by name.
     workers: Vec<FleetWorker>,
+    /// Their keys ([`node::node_key`]), as read with them (in order: snapshots come in it).
+    listed: std::collections::BTreeSet<String>,
     /// Each synced worker's events, by key.
     nodes: HashMap<String, NodeView>,
     /// Workers whose snapshot the last resync could not get, and when: asked again after
@@ -224,13 +227,7 @@ impl Bridge {
                     self.list().await;
                     // A worker that came up (or was missed while the server restarted) is
                     // synced now, not when it next has news.
-                    if watching
-                        && self
-                            .workers
-                            .iter()
-                            .map(|w| node::node_key(&w.name))
-                            .any(|key| self.wants_sync(&key))
-                    {
+                    if watching && self.listed.iter().any(|key| self.wants_sync(key)) {
                         self.sync_missing = true;
                     }
                     if watching && self.workers != before {
@@ -292,11 +289,15 @@ impl Bridge {
         };
         let keys: Vec<String> = keys.filter_map(|k| async { k.ok() }).collect().await;
         let mut workers = Vec::new();
+        let mut listed = std::collections::BTreeSet::new();
         for key in keys.into_iter().take(MAX_WORKERS) {
             match self.presence.get(&key).await {
                 Ok(Some(bytes)) => match serde_json::from_slice::<FleetWorker>(&bytes) {
                     // An entry must be the worker its key says.
-                    Ok(worker) if node::node_key(&worker.name) == key => workers.push(worker),
+                    Ok(worker) if node::node_key(&worker.name) == key => {
+                        workers.push(worker);
+                        listed.insert(key);
+                    }
                     Ok(_) => tracing::warn!(
                         "a worker's entry under {} names another worker; skipped",
                         crate::sanitize::quote(&key)
@@ -335,6 +336,7 @@ impl Bridge {
             }
         }
         self.workers = workers;
+        self.listed = listed;
     }
 
     /// Rebuilds the client's view: a resync, the workers, each one's snapshot, then live.
@@ -375,7 +377,7 @@ impl Bridge {
         };
         // Only listed workers are followed: events under any other key (a worker not yet
         // listed, or anyone publishing there) wait for the next listing.
-        if !self.workers.iter().any(|w| node::node_key(&w.name) == key) {
+        if !self.listed.contains(key) {
             return Ok(());
         }
         let text = String::from_utf8_lossy(&message.payload);
@@ -423,10 +425,10 @@ impl Bridge {
     async fn sync(&mut self, out: &Out) -> Result<(), ()> {
         self.sync_missing = false;
         let keys: Vec<String> = self
-            .workers
+            .listed
             .iter()
-            .map(|w| node::node_key(&w.name))
             .filter(|key| self.wants_sync(key))
+            .cloned()
             .collect();
         for key in keys {
             match snapshot(&self.fleet, &key).await {
@@ -446,11 +448,7 @@ impl Bridge {
             }
         }
         // Those that left are forgotten.
-        let listed: std::collections::HashSet<String> = self
-            .workers
-            .iter()
-            .map(|w| node::node_key(&w.name))
-            .collect();
+        let listed = &self.listed;
         self.unsynced.retain(|key, _| listed.contains(key));
         Ok(())
     }

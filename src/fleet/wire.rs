@@ -1,13 +1,13 @@
 //! What crosses the bus, one JSON object each, checked before anything acts on it: a task
 //! ([`TaskMessage`], at most [`MAX_TASK_BYTES`]), a worker's record of an attempt
 //! ([`Attempt`]), and an execution's final outcome ([`TaskResult`]). Events are the core's
-//! own [`Event`](crate::events::Event) JSON, as `veyra run --json` prints them: one event per
+//! own [`Event`] JSON, as `veyra run --json` prints them: one event per
 //! message, or several that were ready together as a JSON array of them, in order.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::events::{ExecutionId, Priority};
+use crate::events::{Event, ExecutionId, Priority};
 
 /// The task format's name; a task of another format is refused.
 pub const TASK_FORMAT: &str = "veyra.fleet.task/1";
@@ -69,6 +69,20 @@ pub struct BenchItem {
 }
 
 impl TaskMessage {
+    /// Its submission as a console shows it (as a core would tell it), by `actor`, at `at`.
+    pub(crate) fn submitted(&self, actor: &str, at: DateTime<Utc>) -> Event {
+        Event::TaskSubmitted {
+            id: self.id,
+            kind: "execute".into(),
+            title: crate::events::title_of(&self.prompt, 80),
+            priority: self.priority,
+            backend: self.backend.clone(),
+            model: self.model.clone(),
+            actor: Some(actor.into()),
+            at,
+        }
+    }
+
     /// Parses and checks a task from the bus: its size, its format, a prompt that is there.
     pub fn decode(bytes: &[u8]) -> Result<TaskMessage, String> {
         if bytes.len() > MAX_TASK_BYTES {

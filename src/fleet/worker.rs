@@ -343,16 +343,7 @@ fn cancel(shared: &Shared, message: &async_nats::Message) {
 /// another worker): its submission as the core would have told it, then `end`.
 fn tell_consoles(shared: &Shared, task: &TaskMessage, end: Event) {
     use crate::events::EventSink as _;
-    shared.journal.emit(Event::TaskSubmitted {
-        id: task.id,
-        kind: "execute".into(),
-        title: crate::events::title_of(&task.prompt, 80),
-        priority: task.priority,
-        backend: task.backend.clone(),
-        model: task.model.clone(),
-        actor: Some("fleet".into()),
-        at: Utc::now(),
-    });
+    shared.journal.emit(task.submitted("fleet", Utc::now()));
     shared.journal.emit(end);
 }
 

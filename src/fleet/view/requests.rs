@@ -117,17 +117,7 @@ impl Ctx {
                     self.out
                         .send(protocol::line(&ServerMessage::Event { event }))
                 };
-                let _ = tell(crate::events::Event::TaskSubmitted {
-                    id,
-                    kind: "execute".into(),
-                    title: crate::events::title_of(&task.prompt, 80),
-                    priority: task.priority,
-                    backend: task.backend.clone(),
-                    model: task.model.clone(),
-                    actor: Some("operator".into()),
-                    at,
-                })
-                .await;
+                let _ = tell(task.submitted("operator", at)).await;
                 let _ = tell(crate::events::Event::TaskState {
                     id,
                     status: crate::events::TaskStatus::Queued,
