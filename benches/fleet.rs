@@ -39,6 +39,10 @@ fn main() {
     }
 }
 
+/// The binary's allocator (`src/main.rs`), so both sides are timed as `veyra` runs them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 static RIG: OnceLock<Option<Rig>> = OnceLock::new();
 
 const BATCH: usize = 2_000;

@@ -79,6 +79,8 @@ struct CoreInner {
     /// Model for prompts that name none (`model.model`, or what `set_backend` chose).
     model: RwLock<String>,
     audit: Option<AuditTrail>,
+    /// The tree size of the audit store's newest signed checkpoint (0 before the first).
+    checkpoints: tokio::sync::watch::Sender<u64>,
     emitter: Arc<Emitter>,
     scheduler: Scheduler,
     link: Arc<LinkSim>,
@@ -336,9 +338,12 @@ impl VeyraCore {
             stepping: AtomicUsize::new(0),
             tap: std::sync::OnceLock::new(),
         });
+        let checkpoints = tokio::sync::watch::Sender::new(0u64);
         if let Some(trail) = &audit {
             let emitter = Arc::clone(&emitter);
+            let told = checkpoints.clone();
             trail.on_checkpoint(Arc::new(move |cp| {
+                told.send_replace(cp.tree_size);
                 emitter.emit(Event::AuditCheckpoint {
                     tree_size: cp.tree_size,
                     root: cp.root.clone(),
@@ -404,6 +409,7 @@ impl VeyraCore {
             registry,
             backend: RwLock::new(backend),
             audit,
+            checkpoints,
             emitter,
             scheduler,
             link,
@@ -430,6 +436,12 @@ impl VeyraCore {
     /// A subscriber to every event published from now on.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
         self.inner.emitter.bus.subscribe()
+    }
+
+    /// Told the tree size of each signed checkpoint of the audit store as it is made: a wait
+    /// for checkpoints that is not woken by every other event.
+    pub fn checkpoints(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.checkpoints.subscribe()
     }
 
     /// The bus itself, for layers above the core that publish their own events.

@@ -6,8 +6,8 @@
 //!                                                   │ one durable pull consumer per priority,
 //!                                                   ▼ shared by every worker, critical first
 //! worker (a full core: its own policy, boundary, audit store) ──▶ <prefix>.events.<execution>
-//!        │  attempts KV: who runs it, and whether its tools acted (written before they act)
-//!        └─ results KV: the final outcome, kept before the task is acknowledged
+//!        └─ attempts KV: who runs it, whether its tools acted (written before they act), and
+//!           its outcome (the record made final, kept before the task is acknowledged)
 //! ```
 //!
 //! - [`wire`]: what crosses the bus — a task, an attempt record, a result — each one JSON
@@ -55,8 +55,20 @@ use crate::events::Priority;
 pub struct Fleet {
     client: async_nats::Client,
     js: jetstream::Context,
-    config: NatsConfig,
-    url: String,
+    config: std::sync::Arc<NatsConfig>,
+    url: std::sync::Arc<str>,
+    /// Opened once at connect: opening a bucket asks the server for its stream's info.
+    buckets: std::sync::Arc<Buckets>,
+}
+
+/// The fleet's key-value buckets.
+struct Buckets {
+    /// Who runs each execution, whether its tools acted, and its outcome once it ended.
+    attempts: kv::Store,
+    /// Each store's newest signed checkpoint.
+    witness: kv::Store,
+    /// Each live worker's [`FleetWorker`](crate::service::protocol::FleetWorker).
+    workers: kv::Store,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -104,14 +116,14 @@ impl Fleet {
             .await
             .map_err(|e| nats_error(&format!("connecting to {url}"), e))?;
         let js = jetstream::new(client.clone());
-        let fleet = Fleet {
+        let buckets = ensure(&js, config).await?;
+        Ok(Fleet {
             client,
             js,
-            config: config.clone(),
-            url,
-        };
-        fleet.ensure().await?;
-        Ok(fleet)
+            config: std::sync::Arc::new(config.clone()),
+            url: url.into(),
+            buckets: std::sync::Arc::new(buckets),
+        })
     }
 
     /// The server's address, as connected to.
@@ -121,7 +133,7 @@ impl Fleet {
 
     /// The subject a task of `priority` is published on.
     pub fn task_subject(&self, priority: Priority) -> String {
-        format!("{}.tasks.{}", self.config.subject_prefix, priority.name())
+        task_subject(&self.config, priority)
     }
 
     /// The subject an execution's events are published on.
@@ -165,106 +177,7 @@ impl Fleet {
     }
 
     fn consumer_name(&self, priority: Priority) -> String {
-        format!("{}-{}", self.config.subject_prefix, priority.name())
-    }
-
-    fn bucket(&self, what: &str) -> String {
-        format!("{}_{what}", self.config.stream)
-    }
-
-    /// The stream, a consumer per priority and the two buckets, created when missing.
-    async fn ensure(&self) -> Result<(), VeyraError> {
-        let stream = self
-            .js
-            .get_or_create_stream(stream::Config {
-                name: self.config.stream.clone(),
-                // The five priorities only: a message on any other subject would match no
-                // consumer and stay for good.
-                subjects: Priority::ALL
-                    .iter()
-                    .map(|p| self.task_subject(*p))
-                    .collect(),
-                // A task nobody took within a week is dropped rather than kept for ever.
-                max_age: Duration::from_secs(7 * 24 * 3600),
-                retention: stream::RetentionPolicy::WorkQueue,
-                storage: stream::StorageType::File,
-                max_message_size: i32::try_from(wire::MAX_TASK_BYTES).unwrap_or(i32::MAX),
-                duplicate_window: Duration::from_secs(120),
-                ..stream::Config::default()
-            })
-            .await
-            .map_err(|e| nats_error(&format!("creating stream {}", self.config.stream), e))?;
-        for priority in Priority::ALL {
-            let name = self.consumer_name(priority);
-            stream
-                .get_or_create_consumer::<consumer::pull::Config>(
-                    &name,
-                    consumer::pull::Config {
-                        durable_name: Some(name.clone()),
-                        filter_subject: self.task_subject(priority),
-                        ack_policy: consumer::AckPolicy::Explicit,
-                        ack_wait: Duration::from_millis(self.config.ack_wait_ms),
-                        max_ack_pending: 10_000,
-                        ..consumer::pull::Config::default()
-                    },
-                )
-                .await
-                .map_err(|e| nats_error(&format!("creating consumer {name}"), e))?;
-        }
-        // Records and results are kept a week: long past any redelivery.
-        for what in ["ATTEMPTS", "RESULTS", "WITNESS"] {
-            self.ensure_bucket(
-                &self.bucket(what),
-                Duration::from_secs(7 * 24 * 3600),
-                stream::StorageType::File,
-                wire::MAX_RESULT_BYTES,
-            )
-            .await?;
-        }
-        // Who is up: each worker says so every PRESENCE_EVERY, and one that stops saying so is
-        // forgotten by the server after PRESENCE_AGE. Nothing in it outlives a restart.
-        self.ensure_bucket(
-            &self.bucket("WORKERS"),
-            node::PRESENCE_AGE,
-            stream::StorageType::Memory,
-            node::MAX_NODE_MESSAGE,
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// A key-value bucket, created when missing as the client library would create it — a
-    /// stream `KV_<bucket>` on `$KV.<bucket>.>` keeping the last value of each key — but
-    /// without its account query, whose answer a 2.9 server words in a way this client
-    /// version does not read.
-    async fn ensure_bucket(
-        &self,
-        bucket: &str,
-        max_age: Duration,
-        storage: stream::StorageType,
-        max_size: usize,
-    ) -> Result<(), VeyraError> {
-        if self.js.get_key_value(bucket).await.is_ok() {
-            return Ok(());
-        }
-        self.js
-            .get_or_create_stream(stream::Config {
-                name: format!("KV_{bucket}"),
-                subjects: vec![format!("$KV.{bucket}.>")],
-                max_messages_per_subject: 1,
-                max_age,
-                max_message_size: i32::try_from(max_size).unwrap_or(i32::MAX),
-                storage,
-                allow_rollup: true,
-                deny_delete: true,
-                allow_direct: true,
-                discard: stream::DiscardPolicy::New,
-                num_replicas: 1,
-                ..stream::Config::default()
-            })
-            .await
-            .map_err(|e| nats_error(&format!("creating bucket {bucket}"), e))?;
-        Ok(())
+        consumer_name(&self.config, priority)
     }
 
     async fn consumer(
@@ -283,46 +196,145 @@ impl Fleet {
             .map_err(|e| nats_error(&format!("opening consumer {name}"), e))
     }
 
-    async fn store(&self, what: &str) -> Result<kv::Store, VeyraError> {
-        let bucket = self.bucket(what);
-        self.js
-            .get_key_value(&bucket)
-            .await
-            .map_err(|e| nats_error(&format!("opening bucket {bucket}"), e))
-    }
-
     /// The attempts bucket: who runs each execution, and whether its tools acted.
-    async fn attempts(&self) -> Result<kv::Store, VeyraError> {
-        self.store("ATTEMPTS").await
+    fn attempts(&self) -> kv::Store {
+        self.buckets.attempts.clone()
     }
 
     /// The presence bucket: each live worker's [`FleetWorker`](crate::service::protocol::FleetWorker).
-    async fn workers(&self) -> Result<kv::Store, VeyraError> {
-        self.store("WORKERS").await
+    fn workers(&self) -> kv::Store {
+        self.buckets.workers.clone()
     }
 
-    /// The results bucket: each execution's final outcome.
-    async fn results(&self) -> Result<kv::Store, VeyraError> {
-        self.store("RESULTS").await
+    /// The witness bucket: each store's newest signed checkpoint.
+    fn witnesses(&self) -> kv::Store {
+        self.buckets.witness.clone()
     }
 
-    /// The final outcome of execution `id`, when a worker kept one.
+    /// The final outcome of execution `id`, when a worker kept one (its record is final).
     pub async fn result(
         &self,
         id: crate::events::ExecutionId,
     ) -> Result<Option<wire::TaskResult>, VeyraError> {
-        let store = self.results().await?;
-        let Some(bytes) = store
-            .get(id.0.simple().to_string())
+        let Some(bytes) = self
+            .buckets
+            .attempts
+            .get(wire::key(id))
             .await
             .map_err(|e| nats_error("reading a result", e))?
         else {
             return Ok(None);
         };
-        wire::TaskResult::decode(&bytes)
-            .map(Some)
-            .map_err(|e| VeyraError::Runtime(format!("the result of {id} is damaged: {e}")))
+        let record = wire::Attempt::decode(&bytes)
+            .map_err(|e| VeyraError::Runtime(format!("the record of {id} is damaged: {e}")))?;
+        Ok(record
+            .outcome
+            .filter(|_| record.phase == wire::Phase::Final))
     }
+}
+
+/// The subject a task of `priority` is published on.
+fn task_subject(config: &NatsConfig, priority: Priority) -> String {
+    format!("{}.tasks.{}", config.subject_prefix, priority.name())
+}
+
+fn consumer_name(config: &NatsConfig, priority: Priority) -> String {
+    format!("{}-{}", config.subject_prefix, priority.name())
+}
+
+/// The stream, a consumer per priority and the buckets, created when missing; the buckets
+/// opened.
+async fn ensure(js: &jetstream::Context, config: &NatsConfig) -> Result<Buckets, VeyraError> {
+    let stream = js
+        .get_or_create_stream(stream::Config {
+            name: config.stream.clone(),
+            // The five priorities only: a message on any other subject would match no
+            // consumer and stay for good.
+            subjects: Priority::ALL
+                .iter()
+                .map(|p| task_subject(config, *p))
+                .collect(),
+            // A task nobody took within a week is dropped rather than kept for ever.
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            retention: stream::RetentionPolicy::WorkQueue,
+            storage: stream::StorageType::File,
+            max_message_size: i32::try_from(wire::MAX_TASK_BYTES).unwrap_or(i32::MAX),
+            duplicate_window: Duration::from_secs(120),
+            ..stream::Config::default()
+        })
+        .await
+        .map_err(|e| nats_error(&format!("creating stream {}", config.stream), e))?;
+    for priority in Priority::ALL {
+        let name = consumer_name(config, priority);
+        stream
+            .get_or_create_consumer::<consumer::pull::Config>(
+                &name,
+                consumer::pull::Config {
+                    durable_name: Some(name.clone()),
+                    filter_subject: task_subject(config, priority),
+                    ack_policy: consumer::AckPolicy::Explicit,
+                    ack_wait: Duration::from_millis(config.ack_wait_ms),
+                    max_ack_pending: 10_000,
+                    ..consumer::pull::Config::default()
+                },
+            )
+            .await
+            .map_err(|e| nats_error(&format!("creating consumer {name}"), e))?;
+    }
+    let bucket = |what: &str| format!("{}_{what}", config.stream);
+    // Records and results are kept a week: long past any redelivery.
+    let week = Duration::from_secs(7 * 24 * 3600);
+    let file = stream::StorageType::File;
+    Ok(Buckets {
+        attempts: ensure_bucket(js, &bucket("ATTEMPTS"), week, file, wire::MAX_RESULT_BYTES)
+            .await?,
+        witness: ensure_bucket(js, &bucket("WITNESS"), week, file, wire::MAX_RESULT_BYTES).await?,
+        // Who is up: each worker says so every PRESENCE_EVERY, and one that stops saying so is
+        // forgotten by the server after PRESENCE_AGE. Nothing in it outlives a restart.
+        workers: ensure_bucket(
+            js,
+            &bucket("WORKERS"),
+            node::PRESENCE_AGE,
+            stream::StorageType::Memory,
+            node::MAX_NODE_MESSAGE,
+        )
+        .await?,
+    })
+}
+
+/// A key-value bucket, opened, or created when missing as the client library would create it
+/// — a stream `KV_<bucket>` on `$KV.<bucket>.>` keeping the last value of each key — but
+/// without its account query, whose answer a 2.9 server words in a way this client version
+/// does not read.
+async fn ensure_bucket(
+    js: &jetstream::Context,
+    bucket: &str,
+    max_age: Duration,
+    storage: stream::StorageType,
+    max_size: usize,
+) -> Result<kv::Store, VeyraError> {
+    if let Ok(store) = js.get_key_value(bucket).await {
+        return Ok(store);
+    }
+    js.get_or_create_stream(stream::Config {
+        name: format!("KV_{bucket}"),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: 1,
+        max_age,
+        max_message_size: i32::try_from(max_size).unwrap_or(i32::MAX),
+        storage,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        num_replicas: 1,
+        ..stream::Config::default()
+    })
+    .await
+    .map_err(|e| nats_error(&format!("creating bucket {bucket}"), e))?;
+    js.get_key_value(bucket)
+        .await
+        .map_err(|e| nats_error(&format!("opening bucket {bucket}"), e))
 }
 
 #[cfg(test)]

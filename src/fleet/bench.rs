@@ -6,7 +6,7 @@
 //! An item's execution id is named by its run, task and epoch ([`item_id`]): a run resumed
 //! after its submitter was lost asks for the same ids, so an item that ran meanwhile is not
 //! run again — the stream refuses the copy within its duplicate window, a worker finds the
-//! kept result after it — and its outcome is read from the results bucket.
+//! final record after it — and its outcome is read from that record.
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;

@@ -409,13 +409,7 @@ async fn say_up(
     running: Arc<dyn Fn() -> usize + Send + Sync>,
     stop: CancellationToken,
 ) {
-    let store = match fleet.workers().await {
-        Ok(store) => store,
-        Err(e) => {
-            tracing::warn!("this worker cannot say it is up to the fleet's consoles: {e}");
-            return;
-        }
-    };
+    let store = fleet.workers();
     let host = crate::core::hostname();
     let mut tick = tokio::time::interval(PRESENCE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -1,8 +1,8 @@
 //! Submitting to the fleet: a task is published on its priority's subject with its execution id
 //! as the message id (so the stream keeps one copy of a task published twice), after its events'
 //! subject is listened to, so none of its events can come first. Its events are followed to the
-//! final one; when events go missing (NATS core delivery is at most once), the results bucket
-//! has the outcome, and the final state is made from it.
+//! final one; when events go missing (NATS core delivery is at most once), the task's final
+//! record has the outcome, and the final state is made from it.
 
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use tokio_util::bytes::Bytes;
 use super::wire::{self, TaskMessage};
 use super::{Fleet, nats_error};
 use crate::error::VeyraError;
-use crate::events::{Event, ExecutionId, TaskStatus};
+use crate::events::{Event, ExecutionId, Priority, TaskStatus};
 
 /// How long a submission waits without an event before it looks for a kept result.
 const QUIET: Duration = Duration::from_secs(2);
@@ -21,6 +21,9 @@ const QUIET: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub struct Submitter {
     fleet: Fleet,
+    /// Where a published task's priority goes to be told to idle workers (made on the first
+    /// publish, in the runtime that publishes).
+    wakes: std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Priority>>>,
 }
 
 /// One submitted task: its events, in order, until its final state.
@@ -38,7 +41,49 @@ pub struct Submission {
 impl Submitter {
     /// A submitter on `fleet`.
     pub fn new(fleet: Fleet) -> Submitter {
-        Submitter { fleet }
+        Submitter {
+            fleet,
+            wakes: std::sync::Arc::default(),
+        }
+    }
+
+    /// Tells idle workers that a task of `priority` was published. The wakes of tasks
+    /// published while one is being sent go out together after it, one per priority: each
+    /// task's publish is still followed by a wake, without a message per task.
+    fn wake(&self, priority: Priority) {
+        let sender = self.wakes.get_or_init(|| {
+            let (sender, mut asked) = tokio::sync::mpsc::unbounded_channel::<Priority>();
+            let fleet = self.fleet.clone();
+            // Ends when the last clone of this submitter is dropped.
+            tokio::spawn(async move {
+                while let Some(first) = asked.recv().await {
+                    let mut named = [false; Priority::ALL.len()];
+                    let mut mark = |p: Priority| {
+                        if let Some(rank) = Priority::ALL.iter().position(|q| *q == p) {
+                            named[rank] = true;
+                        }
+                    };
+                    mark(first);
+                    while let Ok(more) = asked.try_recv() {
+                        mark(more);
+                    }
+                    for (rank, priority) in Priority::ALL.iter().enumerate() {
+                        if named[rank] {
+                            // Best effort: workers poll on their own anyway.
+                            let _ = fleet
+                                .client
+                                .publish(
+                                    fleet.wake_subject(),
+                                    Bytes::from_static(priority.name().as_bytes()),
+                                )
+                                .await;
+                        }
+                    }
+                }
+            });
+            sender
+        });
+        let _ = sender.send(priority);
     }
 
     /// The fleet it submits to.
@@ -98,15 +143,8 @@ impl Submitter {
             .map_err(|e| nats_error("submitting the task", e))?
             .await
             .map_err(|e| nats_error("submitting the task", e))?;
-        // Idle workers poll at once (best effort: they poll on their own anyway).
-        let _ = self
-            .fleet
-            .client
-            .publish(
-                self.fleet.wake_subject(),
-                Bytes::from_static(task.priority.name().as_bytes()),
-            )
-            .await;
+        // Idle workers poll at once.
+        self.wake(task.priority);
         Ok((
             Submission {
                 id: task.id,
@@ -122,8 +160,8 @@ impl Submitter {
 }
 
 impl Submitter {
-    /// Withdraws a task no worker has claimed yet, for good: its record made final and a
-    /// `cancelled` outcome kept, so a worker that pulls it later leaves it. A task already
+    /// Withdraws a task no worker has claimed yet, for good: its record made final with a
+    /// `cancelled` outcome, so a worker that pulls it later leaves it. A task already
     /// claimed is asked to cancel on the bus instead (its worker decides and records it).
     pub async fn withdraw(&self, id: ExecutionId) {
         self.withdraw_by(id, None).await;
@@ -137,26 +175,14 @@ impl Submitter {
         id: ExecutionId,
         by: Option<&super::node::NodeCaller>,
     ) -> bool {
-        let attempts = match self.fleet.attempts().await {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(%id, "withdrawing the task: {e}");
-                return false;
-            }
-        };
+        let attempts = self.fleet.attempts();
+        // Its record created final, with the cancellation as its outcome: one write.
         let record = serde_json::to_vec(&wire::Attempt {
             worker: "(its submitter)".into(),
             attempt: 0,
             phase: wire::Phase::Final,
             at: chrono::Utc::now(),
-        })
-        .map(Bytes::from);
-        let fenced = match record {
-            Ok(bytes) => attempts.create(wire::key(id), bytes).await.is_ok(),
-            Err(_) => false,
-        };
-        if fenced {
-            let result = serde_json::to_vec(&wire::TaskResult {
+            outcome: Some(wire::TaskResult {
                 id,
                 worker: "(its submitter)".into(),
                 attempt: 0,
@@ -165,10 +191,14 @@ impl Submitter {
                 error: Some("withdrawn by its submitter before a worker took it".into()),
                 at: chrono::Utc::now(),
                 item: None,
-            });
-            if let (Ok(bytes), Ok(results)) = (result, self.fleet.results().await) {
-                let _ = results.create(wire::key(id), Bytes::from(bytes)).await;
-            }
+            }),
+        })
+        .map(Bytes::from);
+        let fenced = match record {
+            Ok(bytes) => attempts.create(wire::key(id), bytes).await.is_ok(),
+            Err(_) => false,
+        };
+        if fenced {
             return true;
         }
         let payload = by
@@ -278,6 +308,15 @@ impl Submission {
 /// The events of one message: one event, or several in order (a JSON array). An event that
 /// cannot be read (a newer worker's kind) is skipped and logged, the others kept.
 pub(super) fn read_events(payload: &[u8], id: ExecutionId) -> Vec<Event> {
+    // Read as events at once when every one can be (the usual case), else one by one.
+    let whole = if payload.first() == Some(&b'[') {
+        serde_json::from_slice::<Vec<Event>>(payload)
+    } else {
+        serde_json::from_slice::<Event>(payload).map(|e| vec![e])
+    };
+    if let Ok(events) = whole {
+        return events;
+    }
     let values = if payload.first() == Some(&b'[') {
         serde_json::from_slice::<Vec<serde_json::Value>>(payload)
     } else {

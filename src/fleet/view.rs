@@ -66,7 +66,7 @@ pub async fn attach(
     config: &VeyraConfig,
     kind: &str,
 ) -> Result<(Client, mpsc::Receiver<Inbound>), VeyraError> {
-    let presence = fleet.workers().await?;
+    let presence = fleet.workers();
     let events = fleet
         .client
         .subscribe(format!("{}.node.*.events", fleet.config.subject_prefix))

@@ -1,6 +1,7 @@
 //! What crosses the bus, one JSON object each, checked before anything acts on it: a task
 //! ([`TaskMessage`], at most [`MAX_TASK_BYTES`]), a worker's record of an attempt
-//! ([`Attempt`]), and an execution's final outcome ([`TaskResult`]). Events are the core's
+//! ([`Attempt`]), which holds the execution's final outcome ([`TaskResult`]) once it ended.
+//! Events are the core's
 //! own [`Event`] JSON, as `veyra run --json` prints them: one event per
 //! message, or several that were ready together as a JSON array of them, in order.
 
@@ -126,9 +127,8 @@ pub enum Phase {
     Running,
     /// Its tools were about to act, or its text had reached the submitter: never run again.
     Acted,
-    /// Failed without running (lost, refused), its result kept. A task that ran is not
-    /// marked so: its kept result is what makes it final, and every delivery looks for one
-    /// before it reads a record that is not final.
+    /// Ended, its outcome in the record ([`Attempt::outcome`]): written once, over the
+    /// revision its worker last wrote, so the outcome kept is the record holder's.
     Final,
 }
 
@@ -143,9 +143,22 @@ pub struct Attempt {
     pub phase: Phase,
     /// When this record was written.
     pub at: DateTime<Utc>,
+    /// The execution's outcome, in a final record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<TaskResult>,
 }
 
-/// An execution's final outcome (the results bucket, key = execution id).
+impl Attempt {
+    /// Parses a record from the attempts bucket.
+    pub fn decode(bytes: &[u8]) -> Result<Attempt, String> {
+        if bytes.len() > MAX_RESULT_BYTES {
+            return Err(format!("{} bytes, over the limit", bytes.len()));
+        }
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
+}
+
+/// An execution's final outcome (in its final [`Attempt`] record).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskResult {
     /// The execution.
@@ -166,16 +179,6 @@ pub struct TaskResult {
     pub item: Option<crate::benchmarks::runner::SolvedItem>,
     /// When.
     pub at: DateTime<Utc>,
-}
-
-impl TaskResult {
-    /// Parses a kept result.
-    pub fn decode(bytes: &[u8]) -> Result<TaskResult, String> {
-        if bytes.len() > MAX_RESULT_BYTES {
-            return Err(format!("{} bytes, over the limit", bytes.len()));
-        }
-        serde_json::from_slice(bytes).map_err(|e| e.to_string())
-    }
 }
 
 /// The key of an execution in the buckets.

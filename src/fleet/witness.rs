@@ -13,7 +13,6 @@ use tokio_util::sync::CancellationToken;
 use super::{Fleet, nats_error};
 use crate::core::VeyraCore;
 use crate::error::VeyraError;
-use crate::events::Event;
 use crate::governance::witness::{FoundWitness, find_witnesses, parse_witness, store_key};
 
 /// Longest a new checkpoint waits before its witness goes out: checkpoints that come faster
@@ -27,15 +26,10 @@ pub(super) async fn publish_witnesses(fleet: Fleet, core: VeyraCore, stop: Cance
         return;
     };
     let dirs = core.config().audit_witness_dirs();
-    let bucket = match fleet.store("WITNESS").await {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!("the fleet's witness bucket is not there: {e}");
-            return;
-        }
-    };
+    let bucket = fleet.witnesses();
     let key = store_key(&store);
-    let mut events = core.subscribe();
+    // Listened to before the first put, so a checkpoint made meanwhile is put after it.
+    let mut checkpoints = core.checkpoints();
     let put = |bucket: async_nats::jetstream::kv::Store,
                store: PathBuf,
                dirs: Vec<PathBuf>,
@@ -58,17 +52,19 @@ pub(super) async fn publish_witnesses(fleet: Fleet, core: VeyraCore, stop: Cance
         }
     };
     put(bucket.clone(), store.clone(), dirs.clone(), key.clone()).await;
-    let mut pending = false;
+    // When the checkpoints made since the last put are put: EVERY after the first of them,
+    // however many come meanwhile.
+    let mut due: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
-            event = events.recv() => match event {
-                Ok(Event::AuditCheckpoint { .. }) => pending = true,
-                Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => pending = true,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            changed = checkpoints.changed() => match changed {
+                Ok(()) => {
+                    due.get_or_insert_with(|| tokio::time::Instant::now() + EVERY);
+                }
+                Err(_) => break,
             },
-            () = tokio::time::sleep(EVERY), if pending => {
-                pending = false;
+            () = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
+                due = None;
                 put(bucket.clone(), store.clone(), dirs.clone(), key.clone()).await;
             }
             () = stop.cancelled() => break,

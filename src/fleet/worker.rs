@@ -8,15 +8,14 @@
 //! submitter, on a worker that was lost: it fails as lost, named with that worker), or neither
 //! (it runs again, the redelivery told in its events and recorded in this worker's audit
 //! trail). The attempt is marked acted before its first tool call passes the gate or its first
-//! text is published — awaited, so no redelivery can miss it. Its first text is held back for
-//! a moment first: a task that ends within it (a short answer) publishes its text only once its
-//! outcome is kept, and so needs no mark. While it runs, the worker tells
-//! the server it is still at it, and renews its record, every third of `ack_wait`. Its events
-//! go to `<prefix>.events.<execution>`, several to a message when they are ready together. At
-//! the end its record is made final over its own revision (a worker that took the task over
-//! makes this fail, and this attempt's outcome is dropped), the outcome is kept in the results
-//! bucket — written once: the first outcome kept is the one told — and the message is
-//! acknowledged.
+//! text is published — awaited, so no redelivery can miss it. Its first events are held back
+//! for a moment first: a task that ends within it (a short answer) publishes them, with its
+//! outcome, in one message once that is kept, and so needs no mark. While it runs, the worker
+//! tells the server it is still at it, and renews its record, every third of `ack_wait`. Its
+//! events go to `<prefix>.events.<execution>`, several to a message when they are ready
+//! together. At the end its record is made final, holding the outcome, in one write over its
+//! own revision (a worker that took the task over makes this fail, and this attempt's outcome
+//! is dropped; the outcome kept is the record holder's), and the message is acknowledged.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -47,7 +46,7 @@ const FETCH_WAIT: Duration = Duration::from_secs(2);
 /// How a worker runs.
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
-    /// Its name in attempts, results and audit entries (default `host/pid`).
+    /// Its name in attempt records, outcomes and audit entries (default `host/pid`).
     pub name: String,
     /// Tasks it holds at once (running, or waiting for a slot of its core).
     pub in_flight: usize,
@@ -89,7 +88,6 @@ struct Shared {
     core: VeyraCore,
     name: Arc<str>,
     attempts: kv::Store,
-    results: kv::Store,
     /// Tasks running here; a benchmark item's token cancels it (a streamed task is cancelled
     /// in the core by its id).
     running: Arc<Mutex<HashMap<ExecutionId, Option<CancellationToken>>>>,
@@ -157,8 +155,7 @@ impl Worker {
             fleet: self.fleet.clone(),
             core: self.core.clone(),
             name: Arc::from(self.options.name.as_str()),
-            attempts: self.fleet.attempts().await?,
-            results: self.fleet.results().await?,
+            attempts: self.fleet.attempts(),
             running: Arc::default(),
             ack_every: (ack_wait / 3).max(Duration::from_millis(100)),
             ack_wait,
@@ -452,32 +449,25 @@ async fn refuse(
     .await;
     if let Some(id) = task {
         let why = format!("refused by worker {}: {why}", shared.name);
-        // Only an execution nobody has claimed is failed here, its record made final first: a
-        // copy that broke the rules never decides the outcome of the task it copies (which
-        // may be running, or come later and find it final).
-        let fenced = match attempt_bytes(shared, 0, Phase::Final) {
+        // Only an execution nobody has claimed is failed here, its record created final with
+        // the refusal: a copy that broke the rules never decides the outcome of the task it
+        // copies (which may be running, or come later and find it final).
+        let kept = outcome(
+            shared,
+            id,
+            0,
+            "failed",
+            String::new(),
+            Some(why.clone()),
+            None,
+        );
+        let fenced = match record_bytes(shared, 0, Phase::Final, Some(kept)) {
             Ok(bytes) => shared.attempts.create(wire::key(id), bytes).await.is_ok(),
             Err(_) => false,
         };
         if fenced {
-            match keep_result(
-                shared,
-                id,
-                0,
-                "failed",
-                String::new(),
-                Some(why.clone()),
-                None,
-            )
-            .await
-            {
-                Ok(Kept::Ours) => {
-                    let event = failed(id, 0, &why, "refused");
-                    publish(shared, &shared.fleet.events_subject(id), &event).await;
-                }
-                Ok(Kept::Theirs(_)) => {}
-                Err(e) => tracing::warn!(%id, "the refusal was not kept: {e}"),
-            }
+            let event = failed(id, 0, &why, "refused");
+            publish(shared, &shared.fleet.events_subject(id), &event).await;
         }
     }
     let _ = message.ack_with(AckKind::Term).await;
@@ -523,7 +513,7 @@ async fn run_task(
     };
     let revision = entry.as_ref().map(|e| e.revision);
     let before = match &entry {
-        Some(e) => match serde_json::from_slice::<Attempt>(&e.value) {
+        Some(e) => match Attempt::decode(&e.value) {
             Ok(a) => Some(a),
             // A record that cannot be read could say anything: the task is not run again.
             Err(err) => {
@@ -536,18 +526,6 @@ async fn run_task(
     // A record of another worker's that is not final: that worker may be alive and late with
     // its acknowledgement (a slow task, a server restart). It renews its record while it
     // holds the task; only a record left unchanged means it is gone.
-    if before.as_ref().is_some_and(|a| a.phase != Phase::Final)
-        && shared
-            .results
-            .get(key.clone())
-            .await
-            .map_err(|e| nats_error("reading the results bucket", e))?
-            .is_some()
-    {
-        // Finished and kept; its acknowledgement went missing.
-        tracing::info!(%id, "a finished task was delivered again; not run again");
-        return Ok(Handled::Done);
-    }
     if let (Some(a), Some(r)) = (&before, revision)
         && a.phase != Phase::Final
         && a.worker != *shared.name
@@ -575,46 +553,14 @@ async fn run_task(
         Some(a) if a.phase == Phase::Final => {
             // A replayed message (or an acknowledgement that was lost): already finished.
             tracing::info!(%id, by = %shown_worker(&a.worker), "a finished task was delivered again; not run again");
-            // Its worker may have been lost between marking it final and keeping its outcome
-            // (a task failed without running): its submitter is told now.
-            let mut kept = shared
-                .results
-                .get(key.clone())
-                .await
-                .map_err(|e| nats_error("reading the results bucket", e))?;
-            if kept.is_none() {
-                // Its worker may be between the two writes: given the time of a lease before
-                // it is called lost.
-                tokio::time::sleep(shared.ack_wait).await;
-                kept = shared
-                    .results
-                    .get(key.clone())
-                    .await
-                    .map_err(|e| nats_error("reading the results bucket", e))?;
-            }
-            if kept.is_none() {
+            // A final record keeps its outcome in the same write; one without (written by hand,
+            // or by an older worker lost between two writes) is told as lost now.
+            if a.outcome.is_none() {
                 let why = format!(
                     "lost on worker {} after it was finished and before its outcome was kept",
                     shown_worker(&a.worker)
                 );
-                if let Kept::Ours = keep_result(
-                    shared,
-                    id,
-                    a.attempt,
-                    "failed",
-                    String::new(),
-                    Some(why.clone()),
-                    None,
-                )
-                .await?
-                {
-                    let event = failed(id, a.attempt, &why, "lost");
-                    publish(shared, &shared.fleet.events_subject(id), &event).await;
-                    // A benchmark item is its run's to show, not a task here.
-                    if task.item.is_none() {
-                        tell_consoles(shared, task, event);
-                    }
-                }
+                return lose(shared, task, a.attempt, &why, revision, Loss::Lost).await;
             }
             return Ok(Handled::Done);
         }
@@ -670,8 +616,8 @@ mod run;
 #[cfg(test)]
 pub(super) use record::still_held;
 use record::{
-    Claim, Kept, Loss, MAX_EVENT_TEXT, Unwatched, attempt_bytes, failed, keep_result, lose,
-    publish, publish_all, record, shown_worker,
+    Claim, Loss, MAX_EVENT_TEXT, Unwatched, attempt_bytes, failed, lose, outcome, publish,
+    publish_all, record, record_bytes, shown_worker,
 };
 #[cfg(test)]
 pub(super) use run::offered_for_tests;

@@ -120,17 +120,12 @@ pub(super) async fn run_item(
             )
         }
     };
-    // Fenced, then kept, as a streamed task's outcome is (see `run_claimed`).
-    if let Err(e) = claim.set(Phase::Final).await {
+    // Kept with the fence, as a streamed task's outcome is (see `run_claimed`). The answer
+    // travels in the item (the outcome's own text field stays empty).
+    let kept = outcome(shared, id, attempt, status, String::new(), error, kept);
+    if let Err(e) = claim.finish(kept).await {
         tracing::warn!(%id, "the item was taken over or its record could not be marked final ({e}); this attempt's outcome is dropped");
         return Ok(Handled::Held);
-    }
-    // The answer travels in the item (the result's own text field stays empty).
-    if let Kept::Theirs(by) =
-        keep_result(shared, id, attempt, status, String::new(), error, kept).await?
-    {
-        tracing::warn!(%id, "its outcome was kept first by worker {by}; this attempt's is dropped");
-        return Ok(Handled::Done);
     }
     publish(
         shared,

@@ -1,7 +1,7 @@
 //! A worker's records of a task on the bus: its claim on the task's attempt record (every
 //! change over the revision it last wrote), the guard that cancels a task left unwatched, a
-//! task failed without running, the result kept before the acknowledgement, the events it
-//! publishes, and the decisions its audit trail records.
+//! task failed without running, the outcome kept in the record before the acknowledgement, the
+//! events it publishes, and the decisions its audit trail records.
 
 use super::*;
 
@@ -44,8 +44,22 @@ impl Claim {
     /// cannot be reached (restarting) is tried again for up to [`OUTAGE`]; a write that landed
     /// but whose answer was lost is recognised by reading the record back.
     pub(super) async fn set(&self, phase: Phase) -> Result<(), String> {
-        let mut held = self.held.lock().await;
         let bytes = attempt_bytes(&self.shared, self.attempt, phase)?;
+        self.write(phase, bytes).await
+    }
+
+    /// Makes the record final with the attempt's outcome, if it is still the one this worker
+    /// wrote: the fence and the kept outcome in one write, so a worker that took the task over
+    /// meanwhile makes it fail and this attempt's outcome is dropped rather than told beside
+    /// that one's.
+    pub(super) async fn finish(&self, outcome: TaskResult) -> Result<(), String> {
+        let bytes = record_bytes(&self.shared, self.attempt, Phase::Final, Some(outcome))?;
+        self.write(Phase::Final, bytes).await
+    }
+
+    /// Writes `bytes` (a record of `phase`) over the revision this worker last wrote.
+    async fn write(&self, phase: Phase, bytes: Bytes) -> Result<(), String> {
+        let mut held = self.held.lock().await;
         let deadline = tokio::time::Instant::now() + OUTAGE;
         let mut wait = Duration::from_millis(100);
         loop {
@@ -64,7 +78,7 @@ impl Claim {
             };
             match self.shared.attempts.entry(self.key.clone()).await {
                 Ok(Some(entry)) if entry.revision != revision => {
-                    let mine = serde_json::from_slice::<Attempt>(&entry.value).is_ok_and(|a| {
+                    let mine = Attempt::decode(&entry.value).is_ok_and(|a| {
                         a.worker == *self.shared.name
                             && a.attempt == self.attempt
                             && a.phase == phase
@@ -194,11 +208,22 @@ impl Drop for Unwatched {
 
 /// The record this worker writes for its attempt.
 pub(super) fn attempt_bytes(shared: &Shared, attempt: u32, phase: Phase) -> Result<Bytes, String> {
+    record_bytes(shared, attempt, phase, None)
+}
+
+/// The record this worker writes for its attempt, with its outcome when final.
+pub(super) fn record_bytes(
+    shared: &Shared,
+    attempt: u32,
+    phase: Phase,
+    outcome: Option<TaskResult>,
+) -> Result<Bytes, String> {
     serde_json::to_vec(&Attempt {
         worker: shared.name.to_string(),
         attempt,
         phase,
         at: Utc::now(),
+        outcome,
     })
     .map(Bytes::from)
     .map_err(|e| e.to_string())
@@ -219,10 +244,10 @@ pub(super) enum Loss {
     Refused,
 }
 
-/// Fails a task without running it (lost, or unable to run here): its attempt record set
-/// final (over the revision read, when there was one: a worker that changed it meanwhile keeps
-/// the task, and this copy is handed back), then its result kept; the final state is published
-/// and the decision recorded only when that result is the one kept.
+/// Fails a task without running it (lost, or unable to run here): its attempt record made final
+/// with the failure as its outcome (over the revision read, when there was one: a worker that
+/// changed it meanwhile keeps the task, and this copy is handed back); the final state is
+/// published and the decision recorded only when that write landed.
 pub(super) async fn lose(
     shared: &Shared,
     task: &TaskMessage,
@@ -238,7 +263,17 @@ pub(super) async fn lose(
     let id = task.id;
     tracing::warn!(%id, "{}", crate::sanitize::sanitize_line(&crate::sanitize::excerpt(why, 400)));
     let key = wire::key(id);
-    let bytes = attempt_bytes(shared, attempt, Phase::Final).map_err(VeyraError::Runtime)?;
+    let kept = outcome(
+        shared,
+        id,
+        attempt,
+        "failed",
+        String::new(),
+        Some(why.to_string()),
+        None,
+    );
+    let bytes =
+        record_bytes(shared, attempt, Phase::Final, Some(kept)).map_err(VeyraError::Runtime)?;
     let finalised = match revision {
         None => shared
             .attempts
@@ -269,20 +304,6 @@ pub(super) async fn lose(
         Err(FenceError::Other(e)) => {
             return Err(nats_error("marking the task failed", e));
         }
-    }
-    if let Kept::Theirs(by) = keep_result(
-        shared,
-        id,
-        attempt,
-        "failed",
-        String::new(),
-        Some(why.to_string()),
-        None,
-    )
-    .await?
-    {
-        tracing::info!(%id, "its outcome was kept first by worker {by}; that one stands");
-        return Ok(Handled::Done);
     }
     record(
         &shared.core,
@@ -317,17 +338,8 @@ enum FenceError {
     Other(String),
 }
 
-/// Whose outcome an execution's result holds: a result is written once, and the first
-/// outcome kept is the one its submitter is told.
-#[derive(Debug)]
-pub(super) enum Kept {
-    /// This worker's.
-    Ours,
-    /// Another worker's, kept first (named for the log).
-    Theirs(String),
-}
-
-pub(super) async fn keep_result(
+/// An attempt's outcome as its final record keeps it, its text and error cut to fit.
+pub(super) fn outcome(
     shared: &Shared,
     id: ExecutionId,
     attempt: u32,
@@ -335,9 +347,9 @@ pub(super) async fn keep_result(
     text: String,
     error: Option<String>,
     item: Option<crate::benchmarks::runner::SolvedItem>,
-) -> Result<Kept, VeyraError> {
+) -> TaskResult {
     // Held in bytes, escapes included, well under the bucket's value limit.
-    let result = TaskResult {
+    TaskResult {
         id,
         worker: shared.name.to_string(),
         attempt,
@@ -346,44 +358,6 @@ pub(super) async fn keep_result(
         error: error.map(|e| cut(&e, wire::MAX_RESULT_ERROR).to_string()),
         at: Utc::now(),
         item,
-    };
-    let bytes =
-        Bytes::from(serde_json::to_vec(&result).map_err(|e| VeyraError::Runtime(e.to_string()))?);
-    // The outcome is in hand: a server restarting is waited for, not taken as a failure.
-    let deadline = tokio::time::Instant::now() + OUTAGE;
-    let mut wait = Duration::from_millis(100);
-    let key = wire::key(id);
-    loop {
-        let error = match shared.results.create(&key, bytes.clone()).await {
-            Ok(_) => return Ok(Kept::Ours),
-            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
-                // Kept already: by this worker (a write whose answer was lost) or another.
-                match shared.results.get(key.clone()).await {
-                    Ok(Some(kept)) => {
-                        return Ok(match TaskResult::decode(&kept) {
-                            Ok(k)
-                                if k.worker == result.worker
-                                    && k.attempt == attempt
-                                    && k.status == result.status =>
-                            {
-                                Kept::Ours
-                            }
-                            Ok(k) => Kept::Theirs(shown_worker(&k.worker)),
-                            Err(_) => Kept::Theirs("(a damaged result)".into()),
-                        });
-                    }
-                    Ok(None) => e.to_string(),
-                    Err(read) => read.to_string(),
-                }
-            }
-            Err(e) => e.to_string(),
-        };
-        if tokio::time::Instant::now() >= deadline {
-            return Err(nats_error("keeping the result", error));
-        }
-        tracing::debug!(%id, "keeping the result, again shortly: {error}");
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(Duration::from_secs(2));
     }
 }
 
@@ -442,14 +416,14 @@ pub(super) async fn record(
 /// text, escapes included, under the server's 1 MiB payload limit).
 const MAX_PACK: usize = 256 * 1024;
 
-/// Publishes one event; a failure is logged (the results bucket still has the outcome).
+/// Publishes one event; a failure is logged (the task's record still has the outcome).
 pub(super) async fn publish(shared: &Shared, subject: &str, event: &Event) {
     publish_all(shared, subject, std::slice::from_ref(event)).await;
 }
 
 /// Publishes `events` in order, as few messages as fit: one event alone as its JSON object,
 /// several as a JSON array of them; a long text delta in pieces of at most
-/// [`MAX_EVENT_TEXT`] bytes. A failure is logged (the results bucket still has the outcome).
+/// [`MAX_EVENT_TEXT`] bytes. A failure is logged (the task's record still has the outcome).
 pub(super) async fn publish_all(shared: &Shared, subject: &str, events: &[Event]) {
     let mut pack: Vec<u8> = Vec::new();
     let mut packed = 0usize;

@@ -113,13 +113,14 @@ pub(super) async fn run_claimed(
     // Events that are ready together go out as one message, deltas joined: fewer messages on
     // the bus, the same events and text for the submitter.
     let mut ready: Vec<Event> = Vec::new();
-    // The first text is held back for up to HOLD: a task that ends within it publishes its
-    // text with its outcome, once that is kept, and so never needs the acted mark (nothing of
-    // it reached its submitter before it was final; a console watching the worker's journal
-    // may have seen it, and starts the row again if the task runs again elsewhere). One that goes on is marked acted when the hold
-    // ends, and streams from there.
+    // Its first events are held back for up to HOLD: a task that ends within it publishes
+    // them with its outcome, in one message, once that is kept, and so never needs the acted
+    // mark (nothing of it reached its submitter before it was final; a console watching the
+    // worker's journal may have seen it, and starts the row again if the task runs again
+    // elsewhere). One that goes on publishes from when the hold ends, marked acted before its
+    // first text goes out.
     let mut holding: Option<tokio::time::Instant> = None;
-    let mut streaming = false;
+    let mut released = false;
     let mut ended = false;
     while !ended {
         let mut next = tokio::select! {
@@ -130,12 +131,9 @@ pub(super) async fn run_claimed(
                 continue;
             }
             () = tokio::time::sleep_until(holding.unwrap_or_else(tokio::time::Instant::now)), if holding.is_some() => {
-                // Text about to reach the submitter: the attempt has acted from here.
-                claim.acted().await.map_err(VeyraError::Runtime)?;
                 holding = None;
-                streaming = true;
-                publish_all(shared, &events, &ready).await;
-                ready.clear();
+                released = true;
+                publish_ready(shared, &claim, &events, &mut ready).await?;
                 continue;
             }
         };
@@ -151,10 +149,10 @@ pub(super) async fn run_claimed(
                 *local = local.saturating_add(attempt - 1);
             }
             let mut joined = false;
+            if !released && holding.is_none() {
+                holding = Some(tokio::time::Instant::now() + HOLD);
+            }
             if let Event::OutputDelta { text: piece, .. } = &event {
-                if !streaming && holding.is_none() {
-                    holding = Some(tokio::time::Instant::now() + HOLD);
-                }
                 if text.len() < wire::MAX_RESULT_TEXT {
                     text.push_str(piece);
                 }
@@ -180,13 +178,11 @@ pub(super) async fn run_claimed(
         }
         // Held text that outgrows one message is not held longer.
         if holding.is_some() && !ended && text.len() >= MAX_EVENT_TEXT {
-            claim.acted().await.map_err(VeyraError::Runtime)?;
             holding = None;
-            streaming = true;
+            released = true;
         }
-        if holding.is_none() {
-            publish_all(shared, &events, &ready).await;
-            ready.clear();
+        if released {
+            publish_ready(shared, &claim, &events, &mut ready).await?;
         }
     }
     watched.ended = last.is_some();
@@ -207,27 +203,35 @@ pub(super) async fn run_claimed(
             Some("ended in a state that is not final".to_string()),
         ),
     };
-    // Fenced before the outcome is kept: the record moves to final over this worker's own
-    // revision, so a worker that took the task over meanwhile (and may be running it) makes
-    // this fail, and this attempt's outcome is dropped rather than told beside that one's.
-    if let Err(e) = claim.set(Phase::Final).await {
+    // Kept with the fence: the record moves to final, holding the outcome, over this
+    // worker's own revision, so a worker that took the task over meanwhile (and may be running
+    // it) makes this fail, and this attempt's outcome is dropped rather than told beside that
+    // one's.
+    let kept = outcome(shared, id, attempt, status_name, text, error, None);
+    if let Err(e) = claim.finish(kept).await {
         tracing::warn!(%id, "the task was taken over or its record could not be marked final ({e}); this attempt's outcome is dropped");
         return Ok(Handled::Held);
     }
-    // The result is written once: an outcome kept first (a worker that found this one's
-    // record final with nothing kept, and waited it out) stands, and this one is not told.
-    if let Kept::Theirs(by) =
-        keep_result(shared, id, attempt, status_name, text, error, None).await?
-    {
-        tracing::warn!(%id, "its outcome was kept first by worker {by}; this attempt's is dropped");
-        return Ok(Handled::Done);
-    }
-    // What was held back goes out now the outcome is kept, then the outcome.
+    // What was held back goes out now the outcome is kept, with the outcome: one message.
+    ready.extend(last);
     publish_all(shared, &events, &ready).await;
-    if let Some(event) = &last {
-        publish(shared, &events, event).await;
-    }
     Ok(Handled::Done)
+}
+
+/// Publishes the events ready to go, the attempt marked acted first when they hold text (its
+/// answer about to reach the submitter: the attempt has acted from here).
+async fn publish_ready(
+    shared: &Shared,
+    claim: &Claim,
+    subject: &str,
+    ready: &mut Vec<Event>,
+) -> Result<(), VeyraError> {
+    if ready.iter().any(|e| matches!(e, Event::OutputDelta { .. })) {
+        claim.acted().await.map_err(VeyraError::Runtime)?;
+    }
+    publish_all(shared, subject, ready).await;
+    ready.clear();
+    Ok(())
 }
 
 /// The tools a task is offered: what it asks for, within what this worker offers
