@@ -227,9 +227,40 @@ impl Fleet {
         };
         let record = wire::Attempt::decode(&bytes)
             .map_err(|e| VeyraError::Runtime(format!("the record of {id} is damaged: {e}")))?;
-        Ok(record
-            .outcome
-            .filter(|_| record.phase == wire::Phase::Final))
+        if record.phase != wire::Phase::Final {
+            return Ok(None);
+        }
+        match record.outcome {
+            Some(outcome) => Ok(Some(outcome)),
+            None => self.legacy_result(id).await,
+        }
+    }
+
+    /// The outcome an earlier version's worker kept apart from its final record, in the
+    /// `<stream>_RESULTS` bucket (kept a week), when there is that bucket and it has one.
+    pub(crate) async fn legacy_result(
+        &self,
+        id: crate::events::ExecutionId,
+    ) -> Result<Option<wire::TaskResult>, VeyraError> {
+        let bucket = format!("{}_RESULTS", self.config.stream);
+        let Ok(store) = self.js.get_key_value(&bucket).await else {
+            return Ok(None);
+        };
+        let Some(bytes) = store
+            .get(wire::key(id))
+            .await
+            .map_err(|e| nats_error("reading a result", e))?
+        else {
+            return Ok(None);
+        };
+        if bytes.len() > wire::MAX_RESULT_BYTES {
+            return Err(VeyraError::Runtime(format!(
+                "the result of {id} is over the limit"
+            )));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| VeyraError::Runtime(format!("the result of {id} is damaged: {e}")))
     }
 }
 

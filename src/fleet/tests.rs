@@ -13,6 +13,7 @@ use super::*;
 
 mod bench;
 mod view;
+mod wire_records;
 use crate::config::{AuditStoreKind, NatsConfig, VeyraConfig};
 use crate::core::VeyraCore;
 use crate::events::{Event, ExecutionId, TaskStatus};
@@ -647,27 +648,6 @@ async fn a_task_whose_worker_renews_its_record_is_held_and_one_left_alone_is_not
         !worker::still_held(&attempts, every, "held", last).await,
         "a record nobody renews belongs to a worker that is gone"
     );
-}
-
-#[test]
-fn a_message_of_several_events_keeps_those_it_can_read() {
-    let id = ExecutionId::new();
-    let known = serde_json::to_value(Event::OutputDelta {
-        id,
-        text: "kept".into(),
-    })
-    .unwrap();
-    let payload = serde_json::to_vec(&serde_json::json!([
-        known,
-        { "type": "from_a_newer_worker", "id": id },
-        known
-    ]))
-    .unwrap();
-    let events = submit::read_events(&payload, id);
-    assert_eq!(events.len(), 2, "{events:?}");
-    let one = serde_json::to_vec(&known).unwrap();
-    assert_eq!(submit::read_events(&one, id).len(), 1);
-    assert!(submit::read_events(b"{not json", id).is_empty());
 }
 
 #[test]

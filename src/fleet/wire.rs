@@ -127,8 +127,9 @@ pub enum Phase {
     Running,
     /// Its tools were about to act, or its text had reached the submitter: never run again.
     Acted,
-    /// Ended, its outcome in the record ([`Attempt::outcome`]): written once, over the
-    /// revision its worker last wrote, so the outcome kept is the record holder's.
+    /// Ended, its outcome in the record ([`Attempt::outcome`]): written by the worker holding
+    /// the record, over the revision it last wrote (or created, for a task nobody claimed),
+    /// so the outcome kept is the record holder's; never overwritten once it holds one.
     Final,
 }
 
@@ -155,6 +156,36 @@ impl Attempt {
             return Err(format!("{} bytes, over the limit", bytes.len()));
         }
         serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
+}
+
+/// What every worker reads of an attempt record: whose, which attempt, how far, and whether it
+/// holds an outcome — not the outcome itself, so one a newer worker wrote in a form this one
+/// cannot read is never taken for a damaged record and overwritten.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AttemptHead {
+    /// The worker.
+    pub worker: String,
+    /// The attempt's number, from 1.
+    pub attempt: u32,
+    /// How far it got.
+    pub phase: Phase,
+    #[serde(default)]
+    outcome: Option<serde::de::IgnoredAny>,
+}
+
+impl AttemptHead {
+    /// Parses the head of a record from the attempts bucket.
+    pub fn decode(bytes: &[u8]) -> Result<AttemptHead, String> {
+        if bytes.len() > MAX_RESULT_BYTES {
+            return Err(format!("{} bytes, over the limit", bytes.len()));
+        }
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
+
+    /// Whether the record holds an outcome.
+    pub fn has_outcome(&self) -> bool {
+        self.outcome.is_some()
     }
 }
 

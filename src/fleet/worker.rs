@@ -28,14 +28,14 @@ use tokio::task::JoinSet;
 use tokio_util::bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use super::wire::{self, Attempt, MAX_ATTEMPTS, Phase, TaskMessage, TaskResult};
+use super::wire::{self, Attempt, AttemptHead, MAX_ATTEMPTS, Phase, TaskMessage, TaskResult};
 use super::{Fleet, nats_error};
 use crate::core::{BeforeTools, ExecutionRequest, VeyraCore};
 use crate::error::VeyraError;
 use crate::events::{Event, ExecutionId, Priority, TaskStatus};
 use crate::governance::{AuditEventType, AuditRecord};
 
-/// How long a worker keeps trying to write a record or a result it has in hand while the
+/// How long a worker keeps trying to write a record it has in hand while the
 /// server cannot be reached (a restart), before it gives the task up.
 const OUTAGE: Duration = Duration::from_secs(60);
 /// Longest pause between empty polls of the queue.
@@ -513,7 +513,7 @@ async fn run_task(
     };
     let revision = entry.as_ref().map(|e| e.revision);
     let before = match &entry {
-        Some(e) => match Attempt::decode(&e.value) {
+        Some(e) => match AttemptHead::decode(&e.value) {
             Ok(a) => Some(a),
             // A record that cannot be read could say anything: the task is not run again.
             Err(err) => {
@@ -553,9 +553,10 @@ async fn run_task(
         Some(a) if a.phase == Phase::Final => {
             // A replayed message (or an acknowledgement that was lost): already finished.
             tracing::info!(%id, by = %shown_worker(&a.worker), "a finished task was delivered again; not run again");
-            // A final record keeps its outcome in the same write; one without (written by hand,
-            // or by an older worker lost between two writes) is told as lost now.
-            if a.outcome.is_none() {
+            // A final record keeps its outcome in the same write; one without is an earlier
+            // version's, whose outcome is kept apart (found: done), or one written by hand or
+            // by such a worker lost between its two writes (told as lost now).
+            if !a.has_outcome() && shared.fleet.legacy_result(id).await?.is_none() {
                 let why = format!(
                     "lost on worker {} after it was finished and before its outcome was kept",
                     shown_worker(&a.worker)

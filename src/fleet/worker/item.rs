@@ -95,8 +95,11 @@ pub(super) async fn run_item(
             }
         }
     };
-    // What the item left must fit in one result, with room for its other fields.
-    let room = wire::MAX_RESULT_BYTES - wire::MAX_RESULT_ERROR - 4096;
+    // What the item left must fit in its final record, with room for the record's other
+    // fields, within what this server takes in one message (a server set below the bucket's
+    // limit would refuse the record for ever, and the item would go round again).
+    let limit = wire::MAX_RESULT_BYTES.min(shared.fleet.client.server_info().max_payload);
+    let room = limit.saturating_sub(wire::MAX_RESULT_ERROR + 4096);
     let solved = solved.and_then(|s| fits(s, room).map_err(VeyraError::Runtime));
     let (status, error, kept, final_status) = match solved {
         Ok(solved) => ("succeeded", None, Some(solved), TaskStatus::Succeeded),

@@ -78,7 +78,7 @@ impl Claim {
             };
             match self.shared.attempts.entry(self.key.clone()).await {
                 Ok(Some(entry)) if entry.revision != revision => {
-                    let mine = Attempt::decode(&entry.value).is_ok_and(|a| {
+                    let mine = AttemptHead::decode(&entry.value).is_ok_and(|a| {
                         a.worker == *self.shared.name
                             && a.attempt == self.attempt
                             && a.phase == phase
@@ -113,6 +113,10 @@ impl Claim {
             // A mark is being written: that write renews the lease.
             return;
         };
+        if held.1 == Phase::Final {
+            // Ended: its record holds the outcome and is never written again.
+            return;
+        }
         let Ok(bytes) = attempt_bytes(&self.shared, self.attempt, held.1) else {
             return;
         };
@@ -127,7 +131,7 @@ impl Claim {
         // taken up, or every later write would fail on a revision that has moved on.
         match self.shared.attempts.entry(self.key.clone()).await {
             Ok(Some(entry)) if entry.revision != held.0 => {
-                let mine = serde_json::from_slice::<Attempt>(&entry.value).is_ok_and(|a| {
+                let mine = AttemptHead::decode(&entry.value).is_ok_and(|a| {
                     a.worker == *self.shared.name && a.attempt == self.attempt && a.phase == held.1
                 });
                 if mine {

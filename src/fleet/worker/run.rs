@@ -4,8 +4,8 @@
 
 use super::*;
 
-/// Longest a task's first text is held back before the attempt is marked acted and it streams
-/// (see [`run_claimed`]).
+/// Longest a task's events are held back before they are published: its first text, before
+/// the attempt is marked acted and it streams, and the events before it (see [`run_claimed`]).
 const HOLD: Duration = Duration::from_millis(25);
 
 /// Runs attempt `attempt` of a task this worker has claimed (its record at `revision`, written
@@ -15,7 +15,7 @@ pub(super) async fn run_claimed(
     message: &jetstream::Message,
     task: &TaskMessage,
     delivered: i64,
-    before: Option<Attempt>,
+    before: Option<AttemptHead>,
     attempt: u32,
     revision: u64,
 ) -> Result<Handled, VeyraError> {
@@ -113,14 +113,18 @@ pub(super) async fn run_claimed(
     // Events that are ready together go out as one message, deltas joined: fewer messages on
     // the bus, the same events and text for the submitter.
     let mut ready: Vec<Event> = Vec::new();
-    // Its first events are held back for up to HOLD: a task that ends within it publishes
-    // them with its outcome, in one message, once that is kept, and so never needs the acted
-    // mark (nothing of it reached its submitter before it was final; a console watching the
+    // Its events are held back for up to HOLD from the first one not yet published, and its
+    // first text for up to HOLD from that text: a task that ends within it publishes them with
+    // its outcome, in one message, once that is kept, and so never needs the acted mark
+    // (nothing of it reached its submitter before it was final; a console watching the
     // worker's journal may have seen it, and starts the row again if the task runs again
-    // elsewhere). One that goes on publishes from when the hold ends, marked acted before its
-    // first text goes out.
+    // elsewhere). Events without text whose hold ends go out as they are; once text's hold
+    // ends, the attempt is marked acted and it streams from there.
     let mut holding: Option<tokio::time::Instant> = None;
+    // Text has gone out: everything is published as it comes.
     let mut released = false;
+    // What is held holds text.
+    let mut held_text = false;
     let mut ended = false;
     while !ended {
         let mut next = tokio::select! {
@@ -132,7 +136,8 @@ pub(super) async fn run_claimed(
             }
             () = tokio::time::sleep_until(holding.unwrap_or_else(tokio::time::Instant::now)), if holding.is_some() => {
                 holding = None;
-                released = true;
+                released = held_text;
+                held_text = false;
                 publish_ready(shared, &claim, &events, &mut ready).await?;
                 continue;
             }
@@ -149,8 +154,14 @@ pub(super) async fn run_claimed(
                 *local = local.saturating_add(attempt - 1);
             }
             let mut joined = false;
-            if !released && holding.is_none() {
-                holding = Some(tokio::time::Instant::now() + HOLD);
+            if !released {
+                let is_text = matches!(event, Event::OutputDelta { .. });
+                if is_text && !held_text {
+                    held_text = true;
+                    holding = Some(tokio::time::Instant::now() + HOLD);
+                } else if holding.is_none() {
+                    holding = Some(tokio::time::Instant::now() + HOLD);
+                }
             }
             if let Event::OutputDelta { text: piece, .. } = &event {
                 if text.len() < wire::MAX_RESULT_TEXT {
@@ -218,8 +229,8 @@ pub(super) async fn run_claimed(
     Ok(Handled::Done)
 }
 
-/// Publishes the events ready to go, the attempt marked acted first when they hold text (its
-/// answer about to reach the submitter: the attempt has acted from here).
+/// Publishes the events ready to go, the attempt marked acted first when they hold answer
+/// text (its answer about to reach the submitter: the attempt has acted from here).
 async fn publish_ready(
     shared: &Shared,
     claim: &Claim,
