@@ -225,14 +225,32 @@ impl Fleet {
         else {
             return Ok(None);
         };
-        let record = wire::Attempt::decode(&bytes)
-            .map_err(|e| VeyraError::Runtime(format!("the record of {id} is damaged: {e}")))?;
-        if record.phase != wire::Phase::Final {
+        let damaged =
+            |e: String| VeyraError::Runtime(format!("the record of {id} is damaged: {e}"));
+        let head = wire::AttemptHead::decode(&bytes).map_err(damaged)?;
+        if head.phase != wire::Phase::Final {
             return Ok(None);
         }
-        match record.outcome {
-            Some(outcome) => Ok(Some(outcome)),
-            None => self.legacy_result(id).await,
+        if !head.has_outcome() {
+            return self.legacy_result(id).await;
+        }
+        match wire::Attempt::decode(&bytes) {
+            Ok(record) => Ok(record.outcome),
+            // Final, but written by a newer worker in a form this version cannot read: told as
+            // such, not waited on for ever.
+            Err(e) => Ok(Some(wire::TaskResult {
+                id,
+                worker: head.worker,
+                attempt: head.attempt,
+                status: "failed".into(),
+                text: String::new(),
+                error: Some(format!(
+                    "it ended on the fleet, but its outcome is in a form this version of veyra \
+                     cannot read ({e}); upgrade to read it"
+                )),
+                at: chrono::Utc::now(),
+                item: None,
+            })),
         }
     }
 
@@ -243,9 +261,23 @@ impl Fleet {
         id: crate::events::ExecutionId,
     ) -> Result<Option<wire::TaskResult>, VeyraError> {
         let bucket = format!("{}_RESULTS", self.config.stream);
-        let Ok(store) = self.js.get_key_value(&bucket).await else {
-            return Ok(None);
-        };
+        // No such bucket is the answer "none"; a server that cannot say is an error (the
+        // caller hands the task back rather than take it for lost).
+        if let Err(e) = self.js.get_stream(format!("KV_{bucket}")).await {
+            return match e.kind() {
+                jetstream::context::GetStreamErrorKind::JetStream(j)
+                    if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
+                {
+                    Ok(None)
+                }
+                _ => Err(nats_error("looking for an earlier version's results", e)),
+            };
+        }
+        let store = self
+            .js
+            .get_key_value(&bucket)
+            .await
+            .map_err(|e| nats_error(&format!("opening bucket {bucket}"), e))?;
         let Some(bytes) = store
             .get(wire::key(id))
             .await
@@ -253,14 +285,23 @@ impl Fleet {
         else {
             return Ok(None);
         };
-        if bytes.len() > wire::MAX_RESULT_BYTES {
-            return Err(VeyraError::Runtime(format!(
-                "the result of {id} is over the limit"
-            )));
-        }
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| VeyraError::Runtime(format!("the result of {id} is damaged: {e}")))
+        // One that cannot be read is still kept: told as a failure that says so, rather than
+        // an error asked about again for ever.
+        let read = if bytes.len() > wire::MAX_RESULT_BYTES {
+            Err(format!("{} bytes, over the limit", bytes.len()))
+        } else {
+            serde_json::from_slice::<wire::TaskResult>(&bytes).map_err(|e| e.to_string())
+        };
+        Ok(Some(read.unwrap_or_else(|e| wire::TaskResult {
+            id,
+            worker: "(an earlier version's worker)".into(),
+            attempt: 0,
+            status: "failed".into(),
+            text: String::new(),
+            error: Some(format!("its kept result is damaged ({e})")),
+            at: chrono::Utc::now(),
+            item: None,
+        })))
     }
 }
 

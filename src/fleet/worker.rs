@@ -556,7 +556,14 @@ async fn run_task(
             // A final record keeps its outcome in the same write; one without is an earlier
             // version's, whose outcome is kept apart (found: done), or one written by hand or
             // by such a worker lost between its two writes (told as lost now).
-            if !a.has_outcome() && shared.fleet.legacy_result(id).await?.is_none() {
+            let mut kept = a.has_outcome() || shared.fleet.legacy_result(id).await?.is_some();
+            if !kept {
+                // Such a worker may be between its two writes: given the time of a lease
+                // before the task is called lost.
+                tokio::time::sleep(shared.ack_wait).await;
+                kept = shared.fleet.legacy_result(id).await?.is_some();
+            }
+            if !kept {
                 let why = format!(
                     "lost on worker {} after it was finished and before its outcome was kept",
                     shown_worker(&a.worker)
@@ -617,8 +624,8 @@ mod run;
 #[cfg(test)]
 pub(super) use record::still_held;
 use record::{
-    Claim, Loss, MAX_EVENT_TEXT, Unwatched, attempt_bytes, failed, lose, outcome, publish,
-    publish_all, record, record_bytes, shown_worker,
+    Claim, Loss, MAX_EVENT_TEXT, Unwatched, attempt_bytes, cut, failed, lose, outcome, publish,
+    publish_all, record, record_bytes, shown_worker, text_room,
 };
 #[cfg(test)]
 pub(super) use run::offered_for_tests;

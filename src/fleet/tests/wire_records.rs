@@ -1,5 +1,6 @@
-//! What crosses the bus read the way a worker of another version wrote it: events a newer
-//! worker sends, an outcome in a newer form, and an outcome an earlier version kept apart.
+//! What crosses the bus read the way a worker of another version wrote it (events a newer
+//! worker sends, an outcome in a newer form, an outcome an earlier version kept apart), and
+//! the phases a task's record goes through.
 
 use super::*;
 
@@ -46,7 +47,7 @@ fn a_record_whose_outcome_this_worker_cannot_read_is_still_read_as_final() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_outcome_an_earlier_version_kept_apart_is_found_and_its_task_not_run_again() {
+async fn outcomes_kept_by_other_versions_are_found_left_alone_and_never_run_again() {
     let Some(server) = nats_server() else { return };
     let config = nats(&server.url);
     let fleet = Fleet::connect(&config, None).await.unwrap();
@@ -113,6 +114,30 @@ async fn an_outcome_an_earlier_version_kept_apart_is_found_and_its_task_not_run_
         ),
         "{events:?}"
     );
+    // A newer worker's final record, its outcome in a form this version cannot read: left as
+    // it is (not overwritten with a loss), and its submitter told it cannot be read.
+    let newer = task("finished by a newer version");
+    let newer_record = br#"{"worker":"new","attempt":1,"phase":"final","at":"2026-12-06T00:00:00Z","outcome":{"shape":"from a newer worker"}}"#;
+    let written = fleet
+        .attempts()
+        .put(wire::key(newer.id), newer_record.to_vec().into())
+        .await
+        .unwrap();
+    let events = until_final(submitter.submit(newer.clone()).await.unwrap()).await;
+    assert!(
+        matches!(events.last(), Some(Event::TaskState { status: TaskStatus::Failed { error, .. }, .. }) if error.contains("cannot read")),
+        "{events:?}"
+    );
+    let entry = fleet
+        .attempts()
+        .entry(wire::key(newer.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        entry.revision, written,
+        "the newer record is never overwritten"
+    );
     stop.cancel();
     for r in running {
         r.await.unwrap().unwrap();
@@ -123,4 +148,91 @@ async fn an_outcome_an_earlier_version_kept_apart_is_found_and_its_task_not_run_
         !entries.iter().any(|e| e.action == "fleet_lost"),
         "not told as lost"
     );
+}
+
+/// Runs `task` to its end through `submitter`: the writes its record took (the attempts
+/// bucket's stream counts every write; nothing else writes to it meanwhile), and the phases
+/// its record was seen in, read every few milliseconds while it ran.
+async fn run_watched(fleet: &Fleet, submitter: &Submitter, task: TaskMessage) -> (u64, Vec<Phase>) {
+    let stream = format!("KV_{}_ATTEMPTS", fleet.config.stream);
+    let writes = || async {
+        let stream = fleet.js.get_stream(&stream).await.unwrap();
+        stream.cached_info().state.last_sequence
+    };
+    let before = writes().await;
+    let key = wire::key(task.id);
+    let attempts = fleet.attempts();
+    let seen = tokio::spawn(async move {
+        let mut phases: Vec<Phase> = Vec::new();
+        loop {
+            if let Ok(Some(entry)) = attempts.get(key.clone()).await {
+                let phase = wire::AttemptHead::decode(&entry).unwrap().phase;
+                if phases.last() != Some(&phase) {
+                    phases.push(phase);
+                }
+                if phase == Phase::Final {
+                    return phases;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    let events = until_final(submitter.submit(task).await.unwrap()).await;
+    assert!(
+        matches!(
+            events.last(),
+            Some(Event::TaskState {
+                status: TaskStatus::Succeeded,
+                ..
+            })
+        ),
+        "{events:?}"
+    );
+    let phases = tokio::time::timeout(Duration::from_secs(10), seen)
+        .await
+        .unwrap()
+        .unwrap();
+    (writes().await - before, phases)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_answer_is_never_marked_acted_and_one_that_streams_is() {
+    let Some(server) = nats_server() else { return };
+    let config = nats(&server.url);
+    let fleet = Fleet::connect(&config, None).await.unwrap();
+    let submitter = Submitter::new(fleet.clone());
+    // At zero token delay the answer ends within the hold: its record claimed, then made final
+    // with its outcome — two writes, no mark; its events went out only after that. (Its trail
+    // in memory: no disk flush between its text and its end on a loaded machine.)
+    let dir = tempfile::tempdir().unwrap();
+    let stop = CancellationToken::new();
+    let (_cores, running) = workers(&config, &[&dir], &stop, |c| {
+        c.governance.store = AuditStoreKind::Memory;
+    })
+    .await;
+    let (writes, phases) = run_watched(&fleet, &submitter, task("a short answer")).await;
+    assert_eq!(writes, 2, "a claim and the final record: {phases:?}");
+    assert!(!phases.contains(&Phase::Acted), "{phases:?}");
+    stop.cancel();
+    for r in running {
+        r.await.unwrap().unwrap();
+    }
+    // At 40 ms a token its text outlives the hold: marked acted before it streams.
+    let dir = tempfile::tempdir().unwrap();
+    let stop = CancellationToken::new();
+    let (_cores, running) = workers(&config, &[&dir], &stop, |c| {
+        c.model.mock.token_delay_ms = 40;
+    })
+    .await;
+    let (writes, phases) = run_watched(&fleet, &submitter, task("an answer that streams")).await;
+    assert!(phases.contains(&Phase::Acted), "{phases:?}");
+    assert_eq!(phases.last(), Some(&Phase::Final));
+    assert!(
+        writes >= 3,
+        "a claim, the mark and the final record: {writes}"
+    );
+    stop.cancel();
+    for r in running {
+        r.await.unwrap().unwrap();
+    }
 }

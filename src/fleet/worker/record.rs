@@ -365,6 +365,14 @@ pub(super) fn outcome(
     }
 }
 
+/// Most answer text a final record keeps, in bytes: [`wire::MAX_RESULT_TEXT`], or less when
+/// this server takes smaller messages (a record it refuses would be written again for ever).
+/// Text and error may grow up to six times escaped.
+pub(super) fn text_room(shared: &Shared) -> usize {
+    let limit = wire::MAX_RESULT_BYTES.min(shared.fleet.client.server_info().max_payload);
+    (limit.saturating_sub(6 * wire::MAX_RESULT_ERROR + 4096) / 6).min(wire::MAX_RESULT_TEXT)
+}
+
 /// `text`'s first `max` bytes at most, cut at a character's edge.
 pub(super) fn cut(text: &str, max: usize) -> &str {
     if text.len() <= max {
