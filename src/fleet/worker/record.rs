@@ -348,17 +348,19 @@ pub(super) fn outcome(
     id: ExecutionId,
     attempt: u32,
     status: &str,
-    text: String,
+    mut text: String,
     error: Option<String>,
     item: Option<crate::benchmarks::runner::SolvedItem>,
 ) -> TaskResult {
-    // Held in bytes, escapes included, well under the bucket's value limit.
+    // Held in bytes, escapes included, well under the bucket's value limit; cut in place.
+    let keep = cut(&text, wire::MAX_RESULT_TEXT).len();
+    text.truncate(keep);
     TaskResult {
         id,
         worker: shared.name.to_string(),
         attempt,
         status: status.into(),
-        text: cut(&text, wire::MAX_RESULT_TEXT).to_string(),
+        text,
         error: error.map(|e| cut(&e, wire::MAX_RESULT_ERROR).to_string()),
         at: Utc::now(),
         item,

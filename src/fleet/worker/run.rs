@@ -218,7 +218,8 @@ pub(super) async fn run_claimed(
     // worker's own revision, so a worker that took the task over meanwhile (and may be running
     // it) makes this fail, and this attempt's outcome is dropped rather than told beside that
     // one's.
-    let text = cut(&text, text_room(shared)).to_string();
+    let room = cut(&text, text_room(shared)).len();
+    text.truncate(room);
     let kept = outcome(shared, id, attempt, status_name, text, error, None);
     if let Err(e) = claim.finish(kept).await {
         tracing::warn!(%id, "the task was taken over or its record could not be marked final ({e}); this attempt's outcome is dropped");
