@@ -1,7 +1,8 @@
 //! The fleet against `executor: local`, side by side in one run: no-op tasks (the mock at zero
 //! token delay, no tools, no simulated link) end to end through NATS JetStream with two workers,
 //! and the same tasks through one local core. Each worker and the local core keep their own
-//! SQLite audit store, as they would in use.
+//! SQLite audit store, as they would in use, with `runtime.max_concurrent: 16` on both sides;
+//! each worker holds as many tasks in flight as `veyra worker` holds with that configuration.
 //!
 //! - `*_2000`: 2,000 tasks submitted at once, timed until the last one's final state: the
 //!   fleet's tasks/s is 2,000 over its median.
@@ -143,14 +144,12 @@ fn rig() -> Option<&'static Rig> {
             let core = core(dir.path());
             dirs.push(dir);
             let fleet = rt.block_on(Fleet::connect(&config, None)).ok()?;
-            let worker = Worker::new(
-                fleet,
-                core,
-                WorkerOptions {
-                    name: name.into(),
-                    in_flight: 32,
-                },
-            );
+            // As `veyra worker` runs it: its tasks in flight from its core's limits.
+            let options = WorkerOptions {
+                name: name.into(),
+                ..WorkerOptions::for_core(&core)
+            };
+            let worker = Worker::new(fleet, core, options);
             let stop = stop.clone();
             rt.spawn(async move { worker.run(stop).await });
         }
