@@ -176,7 +176,7 @@ fn task() -> TaskMessage {
         model: None,
         tools: Some("none".into()),
         by: "benches/fleet.rs".into(),
-        item: None,
+        items: Vec::new(),
     }
 }
 

@@ -249,7 +249,7 @@ impl Fleet {
                      cannot read ({e}); upgrade to read it"
                 )),
                 at: chrono::Utc::now(),
-                item: None,
+                items: Vec::new(),
             })),
         }
     }
@@ -300,7 +300,7 @@ impl Fleet {
             text: String::new(),
             error: Some(format!("its kept result is damaged ({e})")),
             at: chrono::Utc::now(),
-            item: None,
+            items: Vec::new(),
         })))
     }
 }

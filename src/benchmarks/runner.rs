@@ -354,7 +354,12 @@ impl Runner {
             .iter()
             .map(|r| (r.task_id.as_str(), r.epoch))
             .collect();
-        let work = work_list(&tasks, info.epochs, &done);
+        let work = remote::work(&tasks, info.epochs, &done, self.solver.is_some());
+        // Chunks in flight: as many items as ever.
+        let limit = match &self.solver {
+            None => self.in_flight,
+            Some(_) => self.in_flight.div_ceil(remote::CHUNK),
+        };
         let mut totals: BTreeMap<FamilyId, (usize, usize)> = BTreeMap::new();
         for t in &tasks {
             for e in 0..info.epochs {
@@ -391,23 +396,26 @@ impl Runner {
         let mut finished: Vec<Solved> = Vec::new();
         // Fills the free slots with the next items; each starts when first polled.
         let mut refill = |running: &mut FuturesUnordered<_>| {
-            while running.len() < self.in_flight && !stop.is_cancelled() {
-                let Some((index, epoch)) = queue.next() else {
+            while running.len() < limit && !stop.is_cancelled() {
+                let Some(chunk) = queue.next() else {
                     break;
                 };
-                let Some(task) = tasks.get(index) else {
-                    continue;
-                };
-                running.push(match &self.solver {
-                    None => Either::Left(solve(&self.core, task, index, epoch, &target, &stop)),
-                    Some(solver) => Either::Right(remote::solve_elsewhere(
+                running.push(match (&self.solver, chunk.as_slice()) {
+                    (None, &[(index, epoch, _)]) => {
+                        let Some(task) = tasks.get(index) else {
+                            continue;
+                        };
+                        Either::Left(
+                            solve(&self.core, task, index, epoch, &target, &stop)
+                                .map(|solved| vec![solved]),
+                        )
+                    }
+                    (None, _) => continue,
+                    (Some(solver), _) => Either::Right(remote::solve_elsewhere(
                         solver.as_ref(),
-                        ItemRef {
-                            run_id: &run_id,
-                            task,
-                            epoch,
-                        },
-                        index,
+                        &run_id,
+                        &tasks,
+                        chunk,
                         &target,
                         &stop,
                     )),
@@ -423,11 +431,11 @@ impl Runner {
             // finished ones) before this thread scores and stores: the executions go on
             // while it does. Everything finished by now is committed in one transaction:
             // still as it finishes, at one commit per wake-up rather than one per item.
-            finished.push(first);
+            finished.extend(first);
             while finished.len() < MAX_BATCH {
                 refill(&mut running);
                 match running.next().now_or_never() {
-                    Some(Some(solved)) => finished.push(solved),
+                    Some(Some(solved)) => finished.extend(solved),
                     _ => break,
                 }
             }
@@ -436,7 +444,7 @@ impl Runner {
             if finished.len() >= MAX_BATCH {
                 refill(&mut running);
                 if let Some(Some(solved)) = running.next().now_or_never() {
-                    finished.push(solved);
+                    finished.extend(solved);
                 }
             }
             for solved in finished.drain(..) {
@@ -619,30 +627,6 @@ impl Runner {
     }
 }
 
-/// Every (task index, epoch) without a result: epoch by epoch, and within an epoch the
-/// families interleaved (task 0 of each family, then task 1, …).
-fn work_list(tasks: &[BenchTask], epochs: u32, done: &BTreeSet<(&str, u32)>) -> Vec<(usize, u32)> {
-    let mut by_family: BTreeMap<FamilyId, Vec<usize>> = BTreeMap::new();
-    for (i, t) in tasks.iter().enumerate() {
-        by_family.entry(t.family).or_default().push(i);
-    }
-    let longest = by_family.values().map(Vec::len).max().unwrap_or(0);
-    let mut work = Vec::new();
-    for epoch in 0..epochs {
-        for k in 0..longest {
-            for list in by_family.values() {
-                if let Some(&i) = list.get(k)
-                    && let Some(t) = tasks.get(i)
-                    && !done.contains(&(t.id.as_str(), epoch))
-                {
-                    work.push((i, epoch));
-                }
-            }
-        }
-    }
-    work
-}
-
 /// How many items a run keeps submitted: many more than the slots, so that while some wait
 /// on the link or on the audit trail's commit (holding no slot) others fill the slots, and
 /// each commit makes many waiting entries durable at once. At least 256 (where the 7 × 1,000
@@ -683,7 +667,7 @@ pub fn config_hash(config: &VeyraConfig) -> String {
 mod remote;
 mod solve;
 
-pub use remote::{ItemRef, ItemSolver, SolvedItem, for_solver, solve_item};
+pub use remote::{CHUNK, ItemRef, ItemSolver, SolvedItem, for_solver, solve_item};
 pub use solve::{Target, request_for};
 use solve::{score, solve};
 

@@ -131,7 +131,7 @@ async fn submit_to_fleet(
         model: args.model.clone(),
         tools: args.tools.as_ref().map(ToString::to_string),
         by: format!("veyra run on {host} (pid {})", std::process::id()),
-        item: None,
+        items: Vec::new(),
     };
     eprintln!(
         "veyra: submitted to the fleet at {} as task {}; --standalone runs it here",

@@ -1,12 +1,16 @@
-//! `veyra bench` over the fleet: a run's items fanned out to the workers, one task each, and
-//! their outcomes gathered by execution id. The run itself — its tasks, its store, the scoring,
-//! the summary — stays with the submitter; a worker gets an item without its answer key
-//! ([`for_solver`]) and sends back what the item left ([`SolvedItem`]).
+//! `veyra bench` over the fleet: a run's items fanned out to the workers in chunks (see
+//! [`crate::benchmarks::runner::CHUNK`]), one task each, and their outcomes gathered by
+//! execution id. The run itself — its tasks, its store, the scoring, the summary — stays with
+//! the submitter; a worker gets items without their answer key ([`for_solver`]) and sends
+//! back what each left ([`SolvedItem`]).
 //!
-//! An item's execution id is named by its run, task and epoch ([`item_id`]): a run resumed
-//! after its submitter was lost asks for the same ids, so an item that ran meanwhile is not
-//! run again — the stream refuses the copy within its duplicate window, a worker finds the
-//! final record after it — and its outcome is read from that record.
+//! A chunk's execution id is named by its items — run, task (as sent), epoch — its backend,
+//! model and generation ([`chunk_id`]). A run resumed after its submitter was lost asks for the
+//! same chunks, so one that ran meanwhile is not run again — the stream refuses the copy within
+//! its duplicate window, a worker finds the final record after it — and its outcomes are read
+//! from that record. A chunk is one fleet task: a worker lost after the tools of any of its
+//! items acted fails the whole chunk as lost (side effects happen once), where items sent one
+//! by one would lose only those that acted.
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -33,25 +37,63 @@ impl FleetSolver {
     }
 }
 
-/// The execution id of generation `generation` of `item` solved on `target`: the same for
-/// the same run, task (as sent), epoch, backend and model, never another's. A generation after
-/// the first is asked for when an earlier one was cancelled (a resumed run solves it again, as
-/// a run at home does).
-pub fn item_id(item: ItemRef<'_>, target: &Target, generation: u32) -> ExecutionId {
-    let sent = serde_json::to_vec(&for_solver(item.task)).unwrap_or_default();
+/// An item as it is sent: without its answer key, and that task's JSON (hashed into the
+/// chunk's id).
+struct Sent {
+    item: BenchItem,
+    json: Vec<u8>,
+}
+
+impl Sent {
+    fn of(item: ItemRef<'_>) -> Sent {
+        let task = for_solver(item.task);
+        let json = serde_json::to_vec(&task).unwrap_or_default();
+        Sent {
+            item: BenchItem {
+                task,
+                epoch: item.epoch,
+            },
+            json,
+        }
+    }
+}
+
+/// The execution id of generation `generation` of the chunk of `items` solved on `target`:
+/// the same for the same items (run, task as sent, epoch), backend, model and generation,
+/// never another's. A generation after the first is asked for, with the items an earlier one
+/// left cancelled, when it was cancelled (a resumed run solves them again, as a run at home
+/// does).
+pub fn chunk_id(items: &[ItemRef<'_>], target: &Target, generation: u32) -> ExecutionId {
+    let sent: Vec<Sent> = items.iter().map(|i| Sent::of(*i)).collect();
+    let all: Vec<usize> = (0..items.len()).collect();
+    id_of(items, &sent, &all, target, generation)
+}
+
+/// [`chunk_id`] of the items `members` of `items`, each sent as `sent`.
+fn id_of(
+    items: &[ItemRef<'_>],
+    sent: &[Sent],
+    members: &[usize],
+    target: &Target,
+    generation: u32,
+) -> ExecutionId {
     let mut hash = Sha256::new();
-    for part in [
-        b"veyra.fleet.item/1".as_slice(),
-        item.run_id.as_bytes(),
-        item.task.id.as_bytes(),
-        item.epoch.to_string().as_bytes(),
-        target.backend.as_bytes(),
-        target.model.as_bytes(),
-        Sha256::digest(&sent).as_slice(),
-        generation.to_string().as_bytes(),
-    ] {
-        hash.update(part);
+    let mut part = |bytes: &[u8]| {
+        hash.update(bytes);
         hash.update([0]);
+    };
+    part(b"veyra.fleet.chunk/1");
+    part(target.backend.as_bytes());
+    part(target.model.as_bytes());
+    part(generation.to_string().as_bytes());
+    for &m in members {
+        let (Some(item), Some(sent)) = (items.get(m), sent.get(m)) else {
+            continue;
+        };
+        part(item.run_id.as_bytes());
+        part(item.task.id.as_bytes());
+        part(item.epoch.to_string().as_bytes());
+        part(Sha256::digest(&sent.json).as_slice());
     }
     let digest = hash.finalize();
     let mut bytes = [0u8; 16];
@@ -60,62 +102,212 @@ pub fn item_id(item: ItemRef<'_>, target: &Target, generation: u32) -> Execution
     ExecutionId(uuid::Builder::from_custom_bytes(bytes).into_uuid())
 }
 
-/// Generations of one item tried before giving up: each was cancelled.
+/// Generations of one chunk tried before giving up: each was cancelled.
 const GENERATIONS: u32 = 64;
-/// How long the submitter keeps trying the fleet's server (a restart) before an item's
+/// How long the submitter keeps trying the fleet's server (a restart) before a chunk's
 /// outcome is given up for this run (a later `--resume` asks again).
 const OUTAGE: std::time::Duration = std::time::Duration::from_secs(60);
+/// Bytes of a task message besides its items (its backend and model may hold 4 KiB each).
+const ENVELOPE: usize = 12 * 1024;
 
 impl ItemSolver for FleetSolver {
     fn solve<'a>(
         &'a self,
-        item: ItemRef<'a>,
+        items: &'a [ItemRef<'a>],
         target: &'a Target,
         cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, Result<SolvedItem, VeyraError>> {
+    ) -> BoxFuture<'a, Vec<Result<SolvedItem, VeyraError>>> {
         async move {
-            for generation in 0..GENERATIONS {
-                let id = item_id(item, target, generation);
-                match self.once(id, item, target, cancel).await? {
-                    Some(solved) => return Ok(solved),
-                    // That generation was cancelled (a run stopped earlier): the next one.
-                    None => continue,
-                }
-            }
-            Err(VeyraError::Runtime(format!(
-                "item {} epoch {} was cancelled {GENERATIONS} times on the fleet",
-                item.task.id, item.epoch
-            )))
+            let sent: Vec<Sent> = items.iter().map(|i| Sent::of(*i)).collect();
+            let all: Vec<usize> = (0..items.len()).collect();
+            self.split(items, &sent, &all, target, cancel).await
         }
         .boxed()
     }
 }
 
 impl FleetSolver {
-    /// One generation of an item: its outcome, or `None` when it was found cancelled while
+    /// The `members` of `items`, in halves while together they are more than a task carries
+    /// (the same halves whenever the run asks again).
+    fn split<'a>(
+        &'a self,
+        items: &'a [ItemRef<'a>],
+        sent: &'a [Sent],
+        members: &'a [usize],
+        target: &'a Target,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Vec<Result<SolvedItem, VeyraError>>> {
+        async move {
+            let bytes: usize = members
+                .iter()
+                .filter_map(|&m| sent.get(m))
+                .map(|s| s.json.len() + 64)
+                .sum();
+            let carried =
+                wire::MAX_TASK_BYTES.min(self.submitter.fleet().client.server_info().max_payload);
+            if members.len() > 1 && (bytes + ENVELOPE > carried || members.len() > wire::MAX_ITEMS)
+            {
+                let (a, b) = members.split_at(members.len() / 2);
+                let (mut first, second) = futures_util::future::join(
+                    self.split(items, sent, a, target, cancel),
+                    self.split(items, sent, b, target, cancel),
+                )
+                .await;
+                first.extend(second);
+                return first;
+            }
+            self.part(items, sent, members, target, cancel).await
+        }
+        .boxed()
+    }
+
+    /// The `members` of `items` that fit one task. When the run has some of them already (a
+    /// resumed run), the chunk is gathered only if the fleet kept it; otherwise each item the
+    /// run wants goes alone (an id of its own, the same for every later resume), so an item
+    /// the run has is never solved again.
+    async fn part(
+        &self,
+        items: &[ItemRef<'_>],
+        sent: &[Sent],
+        members: &[usize],
+        target: &Target,
+        cancel: &CancellationToken,
+    ) -> Vec<Result<SolvedItem, VeyraError>> {
+        let wanted = |m: &usize| items.get(*m).is_some_and(|i| i.wanted);
+        if members.len() <= 1 || members.iter().all(wanted) {
+            return self.generations(items, sent, members, target, cancel).await;
+        }
+        let whole = id_of(items, sent, members, target, 0);
+        match patiently(cancel, || self.submitter.fleet().result(whole)).await {
+            Ok(Some(_)) => self.generations(items, sent, members, target, cancel).await,
+            Ok(None) => {
+                let alone = members.iter().map(|m| async move {
+                    if wanted(m) {
+                        self.generations(items, sent, std::slice::from_ref(m), target, cancel)
+                            .await
+                    } else {
+                        vec![Err(VeyraError::Runtime(
+                            "not asked for: the run has it".into(),
+                        ))]
+                    }
+                });
+                futures_util::future::join_all(alone)
+                    .await
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            }
+            Err(e) => members.iter().map(|_| Err(again(&e))).collect(),
+        }
+    }
+
+    /// The `members` of `items` solved, a generation at a time while some were found
+    /// cancelled while this run goes on.
+    async fn generations(
+        &self,
+        items: &[ItemRef<'_>],
+        sent: &[Sent],
+        members: &[usize],
+        target: &Target,
+        cancel: &CancellationToken,
+    ) -> Vec<Result<SolvedItem, VeyraError>> {
+        if members.is_empty() {
+            return Vec::new();
+        }
+        let mut outcomes: Vec<Option<Result<SolvedItem, VeyraError>>> =
+            members.iter().map(|_| None).collect();
+        // Places in `members` still to solve.
+        let mut pending: Vec<usize> = (0..members.len()).collect();
+        for generation in 0..GENERATIONS {
+            let asked: Vec<usize> = pending
+                .iter()
+                .filter_map(|&p| members.get(p).copied())
+                .collect();
+            let id = id_of(items, sent, &asked, target, generation);
+            let chunk: Vec<BenchItem> = asked
+                .iter()
+                .filter_map(|&m| sent.get(m).map(|s| s.item.clone()))
+                .collect();
+            match self.once(id, chunk, target, cancel).await {
+                Err(e) => {
+                    for &p in &pending {
+                        if let Some(slot) = outcomes.get_mut(p) {
+                            *slot = Some(Err(again(&e)));
+                        }
+                    }
+                    pending.clear();
+                }
+                Ok(told) => {
+                    let mut told = told.into_iter();
+                    let mut next = Vec::new();
+                    for &p in &pending {
+                        match told.next() {
+                            // Cancelled by a run stopped earlier: the next generation.
+                            Some(None) => next.push(p),
+                            Some(Some(outcome)) => {
+                                if let Some(slot) = outcomes.get_mut(p) {
+                                    *slot = Some(outcome);
+                                }
+                            }
+                            None => {
+                                if let Some(slot) = outcomes.get_mut(p) {
+                                    *slot = Some(Err(VeyraError::Runtime(
+                                        "the fleet kept fewer outcomes than the chunk had items"
+                                            .into(),
+                                    )));
+                                }
+                            }
+                        }
+                    }
+                    pending = next;
+                }
+            }
+            if pending.is_empty() {
+                break;
+            }
+        }
+        outcomes
+            .into_iter()
+            .zip(members)
+            .map(|(outcome, &m)| {
+                outcome.unwrap_or_else(|| {
+                    let (task, epoch) = items
+                        .get(m)
+                        .map_or(("?", 0), |i| (i.task.id.as_str(), i.epoch));
+                    Err(VeyraError::Runtime(format!(
+                        "item {task} epoch {epoch} was cancelled {GENERATIONS} times on the fleet"
+                    )))
+                })
+            })
+            .collect()
+    }
+
+    /// One generation of a chunk: each item's outcome, or `None` for one found cancelled while
     /// this run goes on.
     async fn once(
         &self,
         id: ExecutionId,
-        item: ItemRef<'_>,
+        items: Vec<BenchItem>,
         target: &Target,
         cancel: &CancellationToken,
-    ) -> Result<Option<SolvedItem>, VeyraError> {
+    ) -> Result<Vec<Option<Result<SolvedItem, VeyraError>>>, VeyraError> {
+        let count = items.len();
+        let prompt = match items.as_slice() {
+            [one] => format!("benchmark item {} epoch {}", one.task.id, one.epoch),
+            _ => format!("{count} benchmark items"),
+        };
         let task = TaskMessage {
             format: wire::TASK_FORMAT.into(),
             id,
-            // The prompt travels in the item; this says what the task is to a reader.
-            prompt: format!("benchmark item {} epoch {}", item.task.id, item.epoch),
+            // The prompts travel in the items; this says what the task is to a reader.
+            prompt,
             priority: Priority::Low,
             system: None,
             backend: Some(target.backend.clone()),
             model: Some(target.model.clone()),
             tools: None,
             by: self.by.clone(),
-            item: Some(BenchItem {
-                task: for_solver(item.task),
-                epoch: item.epoch,
-            }),
+            items,
         };
         // Submitted, or followed if the fleet has it already (a resumed run).
         let mut submission =
@@ -136,7 +328,7 @@ impl FleetSolver {
         }
         let Some(result) = patiently(cancel, || self.submitter.fleet().result(id)).await? else {
             return Err(VeyraError::Runtime(format!(
-                "item {id} ended on the fleet without a kept result"
+                "chunk {id} ended on the fleet without a kept result"
             )));
         };
         let error = |e: Option<String>, or: &str| {
@@ -146,22 +338,65 @@ impl FleetSolver {
             ))
             .into_owned()
         };
-        match (result.status.as_str(), result.item) {
-            ("succeeded", Some(solved)) => Ok(Some(solved)),
-            ("succeeded", None) => Err(VeyraError::Runtime(format!(
-                "worker {} kept no item with its result",
-                crate::sanitize::quote(&crate::sanitize::excerpt(&result.worker, 80))
-            ))),
-            ("cancelled", _) if !cancel.is_cancelled() => Ok(None),
-            ("cancelled", _) => Err(VeyraError::Cancelled(error(
-                result.error,
-                "cancelled on the fleet",
-            ))),
-            _ => Err(VeyraError::Runtime(error(
-                result.error,
-                "failed on the fleet",
-            ))),
+        let worker = crate::sanitize::quote(&crate::sanitize::excerpt(&result.worker, 80));
+        if result.items.is_empty() {
+            // Refused, lost or withdrawn whole: each item's outcome is the chunk's.
+            let whole = |_| match result.status.as_str() {
+                "cancelled" if !cancel.is_cancelled() => None,
+                "cancelled" => Some(Err(VeyraError::Cancelled(error(
+                    result.error.clone(),
+                    "cancelled on the fleet",
+                )))),
+                "succeeded" => Some(Err(VeyraError::Runtime(format!(
+                    "worker {worker} kept no items with its result"
+                )))),
+                _ => Some(Err(VeyraError::Runtime(error(
+                    result.error.clone(),
+                    "failed on the fleet",
+                )))),
+            };
+            return Ok((0..count).map(whole).collect());
         }
+        if result.items.len() != count {
+            return Err(VeyraError::Runtime(format!(
+                "worker {worker} kept {} outcomes for a chunk of {count} items",
+                result.items.len()
+            )));
+        }
+        Ok(result
+            .items
+            .into_iter()
+            .map(|told| match (told.status.as_str(), told.item) {
+                ("succeeded", Some(solved)) => Some(Ok(solved)),
+                ("succeeded", None) => Some(Err(VeyraError::Runtime(format!(
+                    "worker {worker} kept no item with its result"
+                )))),
+                // Its tools acted before it was cancelled: never solved again (side effects
+                // happen once).
+                ("cancelled", _) if told.acted => Some(Err(VeyraError::Runtime(format!(
+                    "cancelled on worker {worker} after its tools had acted; not solved again \
+                     (side effects happen once)"
+                )))),
+                ("cancelled", _) if !cancel.is_cancelled() => None,
+                ("cancelled", _) => Some(Err(VeyraError::Cancelled(error(
+                    told.error,
+                    "cancelled on the fleet",
+                )))),
+                _ => Some(Err(VeyraError::Runtime(error(
+                    told.error,
+                    "failed on the fleet",
+                )))),
+            })
+            .collect())
+    }
+}
+
+/// `e` again, for another item of the same chunk.
+fn again(e: &VeyraError) -> VeyraError {
+    match e {
+        VeyraError::Cancelled(why) => VeyraError::Cancelled(why.clone()),
+        VeyraError::Usage(why) => VeyraError::Usage(why.clone()),
+        other => VeyraError::Runtime(other.to_string()),
     }
 }
 

@@ -190,7 +190,7 @@ impl Submitter {
                 text: String::new(),
                 error: Some("withdrawn by its submitter before a worker took it".into()),
                 at: chrono::Utc::now(),
-                item: None,
+                items: Vec::new(),
             }),
         })
         .map(Bytes::from);

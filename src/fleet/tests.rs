@@ -174,7 +174,7 @@ fn task(prompt: &str) -> TaskMessage {
         model: None,
         tools: Some("none".into()),
         by: "test".into(),
-        item: None,
+        items: Vec::new(),
     }
 }
 
@@ -412,7 +412,7 @@ async fn a_redelivered_task_runs_again_only_if_nothing_acted_and_bad_input_is_re
                     text: "the kept answer".into(),
                     error: None,
                     at: chrono::Utc::now(),
-                    item: None,
+                    items: Vec::new(),
                 }),
             })
             .unwrap()

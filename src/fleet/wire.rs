@@ -51,12 +51,15 @@ pub struct TaskMessage {
     pub tools: Option<String>,
     /// Who submitted it (`veyra run on host (pid N)`), recorded by the worker that runs it.
     pub by: String,
-    /// A benchmark run's item to solve, instead of a prompt to stream (`veyra bench` fanned
-    /// out, [`crate::fleet::bench`]): solved as the run would solve it at home, what it left
-    /// kept with the result.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub item: Option<BenchItem>,
+    /// A chunk of a benchmark run's items to solve, instead of a prompt to stream (`veyra
+    /// bench` fanned out, [`crate::fleet::bench`]): each solved as the run would solve it at
+    /// home, what each left kept with the result.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<BenchItem>,
 }
+
+/// Items one task carries at most.
+pub const MAX_ITEMS: usize = 64;
 
 /// A benchmark run's item, as a worker is asked for it: the task without its answer key
 /// ([`crate::benchmarks::runner::for_solver`]) and the epoch.
@@ -102,6 +105,12 @@ impl TaskMessage {
         }
         if task.prompt.trim().is_empty() {
             return Err("its prompt is empty".into());
+        }
+        if task.items.len() > MAX_ITEMS {
+            return Err(format!(
+                "{} items, over the {MAX_ITEMS} a task carries",
+                task.items.len()
+            ));
         }
         if task.by.len() > 512 {
             return Err("its submitter's name is over 512 bytes".into());
@@ -205,11 +214,28 @@ pub struct TaskResult {
     /// Why it failed or was cancelled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// What a benchmark item left (its answer, steps, audited calls, files), when it was one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub item: Option<crate::benchmarks::runner::SolvedItem>,
+    /// What each of a chunk of benchmark items became, in the task's order, when it was one
+    /// (and ran: a chunk refused or lost has none, its error is each item's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<ItemOutcome>,
     /// When.
     pub at: DateTime<Utc>,
+}
+
+/// What one benchmark item of a chunk became.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemOutcome {
+    /// `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    /// Why it failed or was cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What it left (its answer, steps, audited calls, files), when it succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<crate::benchmarks::runner::SolvedItem>,
+    /// Its tools acted (a cancelled item that acted is never solved again).
+    #[serde(default)]
+    pub acted: bool,
 }
 
 /// The key of an execution in the buckets.

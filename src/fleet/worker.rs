@@ -97,6 +97,9 @@ struct Shared {
     /// What its consoles are shown (its core's events, and the tasks it decided without
     /// running them).
     journal: Arc<crate::service::journal::Journal>,
+    /// Benchmark items solving here at once (a chunk brings many): within half its core's
+    /// queue, so they wait here rather than find the queue full and fail.
+    solving: Arc<tokio::sync::Semaphore>,
 }
 
 impl Worker {
@@ -160,6 +163,9 @@ impl Worker {
             ack_every: (ack_wait / 3).max(Duration::from_millis(100)),
             ack_wait,
             journal: Arc::clone(service.journal()),
+            solving: Arc::new(tokio::sync::Semaphore::new(
+                (self.core.config().runtime.queue_capacity / 2).max(1),
+            )),
         };
         let mut cancels = self
             .fleet
@@ -396,7 +402,7 @@ async fn handle(shared: Shared, message: jetstream::Message) {
         }
         // A benchmark item is cancelled by its token (its executions have ids of their own);
         // made now, so a cancel that comes while it is being claimed is not lost.
-        running.insert(id, task.item.as_ref().map(|_| CancellationToken::new()));
+        running.insert(id, (!task.items.is_empty()).then(CancellationToken::new));
     }
     let outcome = run_task(&shared, &message, &task, delivered).await;
     if let Ok(mut running) = shared.running.lock() {
@@ -459,7 +465,7 @@ async fn refuse(
             "failed",
             String::new(),
             Some(why.clone()),
-            None,
+            Vec::new(),
         );
         let fenced = match record_bytes(shared, 0, Phase::Final, Some(kept)) {
             Ok(bytes) => shared.attempts.create(wire::key(id), bytes).await.is_ok(),

@@ -483,12 +483,13 @@ impl BenchHost {
         };
         // A console's run keeps twice the slots in flight, not the headless run's hundreds:
         // the operator's own prompts wait behind fewer items, and twice the slots still keeps
-        // every slot busy while half the items wait on the audit log's commit.
+        // every slot busy while half the items wait on the audit log's commit. Items solved
+        // on the fleet take no slot here (and the operator's prompts go ahead of them there,
+        // at a higher priority): as many are kept in flight as a headless run keeps.
         let mut runner = Runner::new(self.core.clone(), store).with_caller(by);
         if let Some(solver) = locked(&self.solver).clone() {
             runner = runner.with_solver(solver);
-        }
-        if !headless {
+        } else if !headless {
             runner = runner.with_in_flight(self.console_in_flight());
         }
         self.launch(&mut current, began, who, move |token, publish| async move {

@@ -161,7 +161,7 @@ async fn a_console_over_the_fleet_shows_the_tasks_pane_of_one_attached_to_the_wo
                 model: None,
                 tools: Some(tools.unwrap_or("none").into()),
                 by: "the snapshot test".into(),
-                item: None,
+                items: Vec::new(),
             })
             .await
             .unwrap();

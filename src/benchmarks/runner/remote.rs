@@ -3,6 +3,13 @@
 //! exactly as [`super::solve`] does here — its scratch directory, its tools through the worker's
 //! own gate, a dialogue turn by turn — and sends back what it left ([`SolvedItem`]); the item is
 //! scored here, against a ground truth that never leaves this process ([`for_solver`]).
+//!
+//! Items go out [`CHUNK`] at a time ([`chunks`]): what carrying one item costs elsewhere (a
+//! fleet task's writes, messages and acknowledgement) is paid once for the chunk. A chunk is
+//! cut from the run's whole work list, not from what is left of it, so a run resumed asks for
+//! the same chunks as the run it resumes (a solver elsewhere finds what it kept of them).
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -10,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::solve::Target;
 use super::{Record, Solved};
-use crate::benchmarks::framework::{AuditedCall, BenchTask, ScratchFile, ToolStep};
+use crate::benchmarks::framework::{AuditedCall, BenchTask, FamilyId, ScratchFile, ToolStep};
 use crate::core::VeyraCore;
 use crate::error::VeyraError;
 
@@ -34,6 +41,9 @@ pub struct SolvedItem {
     pub files: Option<Vec<ScratchFile>>,
     /// Its scratch directory, relative to the solver's workspace.
     pub workdir: String,
+    /// How long it took where it ran, in milliseconds.
+    #[serde(default)]
+    pub elapsed_ms: u64,
 }
 
 /// One item of a run, as a solver elsewhere is asked for it.
@@ -46,17 +56,88 @@ pub struct ItemRef<'a> {
     pub task: &'a BenchTask,
     /// The epoch.
     pub epoch: u32,
+    /// The run still needs its outcome: false for an item of a chunk a resumed run has kept
+    /// already (asked for with its chunk, so the chunk is the same; never solved again for it).
+    pub wanted: bool,
 }
 
 /// Solves a run's items somewhere other than the runner's core.
 pub trait ItemSolver: Send + Sync + std::fmt::Debug {
-    /// Solves `item` on `target`; `cancel` stops it (the solver cancels it where it runs).
+    /// Solves a chunk of `items` (the same chunk whenever the run asks again: see [`CHUNK`])
+    /// on `target`, and returns one outcome per item, in order; `cancel` stops them (the
+    /// solver cancels them where they run).
     fn solve<'a>(
         &'a self,
-        item: ItemRef<'a>,
+        items: &'a [ItemRef<'a>],
         target: &'a Target,
         cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, Result<SolvedItem, VeyraError>>;
+    ) -> BoxFuture<'a, Vec<Result<SolvedItem, VeyraError>>>;
+}
+
+/// Items a chunk holds at most: sixteen take what carrying an item to a worker costs down to
+/// a sixteenth, and keep an item's share of a kept result (1 MiB) at 64 KiB.
+pub const CHUNK: usize = 16;
+
+/// One chunk of a run's work: each item's (task index, epoch), and whether the run still
+/// wants it (a resumed run has some of a chunk's items already).
+pub(in crate::benchmarks) type Chunk = Vec<(usize, u32, bool)>;
+
+/// The run's work: each item without a result (`done`) alone, or, solved `elsewhere`, in
+/// chunks of [`CHUNK`] cut from the whole work list and kept where some item is not done.
+pub(in crate::benchmarks) fn work(
+    tasks: &[BenchTask],
+    epochs: u32,
+    done: &BTreeSet<(&str, u32)>,
+    elsewhere: bool,
+) -> Vec<Chunk> {
+    if !elsewhere {
+        return work_list(tasks, epochs, done)
+            .into_iter()
+            .map(|(i, e)| vec![(i, e, true)])
+            .collect();
+    }
+    let is_done = |i: usize, e: u32| {
+        tasks
+            .get(i)
+            .is_some_and(|t| done.contains(&(t.id.as_str(), e)))
+    };
+    work_list(tasks, epochs, &BTreeSet::new())
+        .chunks(CHUNK)
+        .map(|c| {
+            c.iter()
+                .map(|&(i, e)| (i, e, !is_done(i, e)))
+                .collect::<Chunk>()
+        })
+        .filter(|c| c.iter().any(|&(_, _, wanted)| wanted))
+        .collect()
+}
+
+/// Every (task index, epoch) without a result: epoch by epoch, and within an epoch the
+/// families interleaved (task 0 of each family, then task 1, …).
+pub(super) fn work_list(
+    tasks: &[BenchTask],
+    epochs: u32,
+    done: &BTreeSet<(&str, u32)>,
+) -> Vec<(usize, u32)> {
+    let mut by_family: BTreeMap<FamilyId, Vec<usize>> = BTreeMap::new();
+    for (i, t) in tasks.iter().enumerate() {
+        by_family.entry(t.family).or_default().push(i);
+    }
+    let longest = by_family.values().map(Vec::len).max().unwrap_or(0);
+    let mut work = Vec::new();
+    for epoch in 0..epochs {
+        for k in 0..longest {
+            for list in by_family.values() {
+                if let Some(&i) = list.get(k)
+                    && let Some(t) = tasks.get(i)
+                    && !done.contains(&(t.id.as_str(), epoch))
+                {
+                    work.push((i, epoch));
+                }
+            }
+        }
+    }
+    work
 }
 
 /// The task as a solver elsewhere needs it: its expected answer and its ground truth stay with
@@ -81,6 +162,7 @@ pub async fn solve_item(
     cancel: &CancellationToken,
 ) -> Result<SolvedItem, VeyraError> {
     let solved = super::solve::solve(core, task, 0, epoch, target, cancel).await;
+    let elapsed_ms = solved.latency_ms;
     let r = solved.result?;
     Ok(SolvedItem {
         text: r.text,
@@ -91,41 +173,77 @@ pub async fn solve_item(
         audit: solved.record.audit,
         files: solved.record.files,
         workdir: solved.record.workdir,
+        elapsed_ms,
     })
 }
 
-/// The runner's side: item `index` solved by `solver`, as a [`Solved`] to score.
+/// The runner's side: `chunk` of `tasks` solved by `solver`, as a [`Solved`] to score for
+/// each item the run wants.
 pub(super) async fn solve_elsewhere(
     solver: &dyn ItemSolver,
-    item: ItemRef<'_>,
-    index: usize,
+    run_id: &str,
+    tasks: &[BenchTask],
+    chunk: Chunk,
     target: &Target,
     cancel: &CancellationToken,
-) -> Solved {
+) -> Vec<Solved> {
     let started = std::time::Instant::now();
-    let solved = solver.solve(item, target, cancel).await;
-    let (result, record) = match solved {
-        Ok(s) => (
-            Ok(super::Answer {
-                text: s.text,
-                tool_steps: s.tool_steps,
-                tokens_in: s.tokens_in,
-                tokens_out: s.tokens_out,
-            }),
-            Record {
-                steps: s.steps,
-                audit: s.audit,
-                files: s.files,
-                workdir: s.workdir,
-            },
-        ),
-        Err(e) => (Err(e), Record::default()),
-    };
-    Solved {
-        index,
-        epoch: item.epoch,
-        latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        result,
-        record,
+    let items: Vec<ItemRef<'_>> = chunk
+        .iter()
+        .filter_map(|&(index, epoch, wanted)| {
+            tasks.get(index).map(|task| ItemRef {
+                run_id,
+                task,
+                epoch,
+                wanted,
+            })
+        })
+        .collect();
+    let mut outcomes = solver.solve(&items, target, cancel).await.into_iter();
+    let waited = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let mut solved = Vec::new();
+    for &(index, epoch, wanted) in &chunk {
+        if tasks.get(index).is_none() {
+            continue;
+        }
+        let outcome = outcomes.next().unwrap_or_else(|| {
+            Err(VeyraError::Runtime(
+                "the solver sent back fewer outcomes than the chunk had items".into(),
+            ))
+        });
+        if !wanted {
+            continue;
+        }
+        let (result, record, latency_ms) = match outcome {
+            Ok(s) => (
+                Ok(super::Answer {
+                    text: s.text,
+                    tool_steps: s.tool_steps,
+                    tokens_in: s.tokens_in,
+                    tokens_out: s.tokens_out,
+                }),
+                Record {
+                    steps: s.steps,
+                    audit: s.audit,
+                    files: s.files,
+                    workdir: s.workdir,
+                },
+                s.elapsed_ms,
+            ),
+            Err(e) => (Err(e), Record::default(), waited),
+        };
+        solved.push(Solved {
+            index,
+            epoch,
+            latency_ms,
+            result,
+            record,
+        });
     }
+    if outcomes.next().is_some() {
+        tracing::warn!(
+            "the solver sent back more outcomes than the chunk had items; the rest are ignored"
+        );
+    }
+    solved
 }

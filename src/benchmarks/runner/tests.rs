@@ -230,12 +230,43 @@ fn the_work_list_interleaves_families_and_skips_what_is_done() {
         .unwrap();
     let mut done = BTreeSet::new();
     done.insert((tasks[0].id.as_str(), 0));
-    let work = work_list(&tasks, 2, &done);
+    let work = remote::work_list(&tasks, 2, &done);
     // Tasks: cplc0 cplc1 msga0 msga1 (indices 0..4).
     assert_eq!(
         work,
         vec![(2, 0), (1, 0), (3, 0), (0, 1), (2, 1), (1, 1), (3, 1)]
     );
+}
+
+#[test]
+fn work_solved_elsewhere_goes_in_the_same_chunks_however_much_of_it_is_done() {
+    let tasks = plan(&[FamilyId::Cplc, FamilyId::Msga], 20, 1)
+        .generate()
+        .unwrap();
+    let none = BTreeSet::new();
+    let fresh = remote::work(&tasks, 1, &none, true);
+    // 40 items: two full chunks and the rest, every item wanted.
+    assert_eq!(
+        fresh.iter().map(Vec::len).collect::<Vec<_>>(),
+        [CHUNK, CHUNK, 40 - 2 * CHUNK]
+    );
+    assert!(fresh.iter().flatten().all(|&(_, _, wanted)| wanted));
+    // At home, one item at a time.
+    let home = remote::work(&tasks, 1, &none, false);
+    assert_eq!(home.len(), 40);
+    assert!(home.iter().all(|c| c.len() == 1));
+    // Resumed with the first chunk whole and one item of the second done: the first is not
+    // asked for, the second is the same chunk with that item not wanted.
+    let mut done = BTreeSet::new();
+    for &(i, e, _) in fresh[0].iter().chain(&fresh[1][..1]) {
+        done.insert((tasks[i].id.as_str(), e));
+    }
+    let resumed = remote::work(&tasks, 1, &done, true);
+    assert_eq!(resumed.len(), 2);
+    let items = |c: &remote::Chunk| c.iter().map(|&(i, e, _)| (i, e)).collect::<Vec<_>>();
+    assert_eq!(items(&resumed[0]), items(&fresh[1]));
+    assert!(!resumed[0][0].2 && resumed[0][1..].iter().all(|&(_, _, w)| w));
+    assert_eq!(resumed[1], fresh[2]);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use super::*;
 use crate::benchmarks::runner::{ItemRef, ItemSolver, Target};
 use crate::benchmarks::{BenchStore, Difficulty, FamilyId, RunPlan, RunStatus, Runner};
-use crate::fleet::bench::{FleetSolver, item_id};
+use crate::fleet::bench::{FleetSolver, chunk_id};
 
 /// Acknowledgements a long while apart: a test's two busy threads never make a live
 /// worker's lease look lapsed.
@@ -149,21 +149,27 @@ async fn a_run_fanned_out_over_two_workers_scores_as_the_same_run_at_home() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_item_asked_for_again_is_gathered_and_a_cancelled_one_is_solved_anew() {
+async fn a_chunk_asked_for_again_is_gathered_and_a_cancelled_one_is_solved_anew() {
     let Some(server) = nats_server() else { return };
     let config = slow_acks(&server.url);
     let submitter = Submitter::new(Fleet::connect(&config, None).await.unwrap());
     let solver = FleetSolver::new(submitter.clone(), "fleet test".into());
-    let tasks = plan(1).generate().unwrap();
-    let task = tasks
+    let tasks = plan(2).generate().unwrap();
+    let single: Vec<&crate::benchmarks::BenchTask> = tasks
         .iter()
-        .find(|t| t.dialogue.is_none())
-        .expect("a single-shot task");
-    let item = ItemRef {
-        run_id: "20261206-000000-resumed",
-        task,
-        epoch: 0,
-    };
+        .filter(|t| t.dialogue.is_none())
+        .take(2)
+        .collect();
+    assert_eq!(single.len(), 2, "two single-shot tasks");
+    let items: Vec<ItemRef<'_>> = single
+        .iter()
+        .map(|task| ItemRef {
+            run_id: "20261206-000000-resumed",
+            task,
+            epoch: 0,
+            wanted: true,
+        })
+        .collect();
     let target = Target {
         backend: "mock".into(),
         model: "veyra-mock-1".into(),
@@ -177,70 +183,86 @@ async fn an_item_asked_for_again_is_gathered_and_a_cancelled_one_is_solved_anew(
         .subscribe(submitter.fleet().task_subject(crate::events::Priority::Low))
         .await
         .unwrap();
-    // The run is stopped before any worker took the item: withdrawn, for good.
+    // The run is stopped before any worker took the chunk: withdrawn, for good, each of its
+    // items cancelled.
     let stopped = CancellationToken::new();
     stopped.cancel();
-    let withdrawn = solver.solve(item, &target, &stopped).await;
+    let withdrawn = solver.solve(&items, &target, &stopped).await;
+    assert_eq!(withdrawn.len(), 2);
     assert!(
-        matches!(withdrawn, Err(crate::error::VeyraError::Cancelled(_))),
+        withdrawn
+            .iter()
+            .all(|w| matches!(w, Err(crate::error::VeyraError::Cancelled(_)))),
         "{withdrawn:?}"
     );
     let kept = submitter
         .fleet()
-        .result(item_id(item, &target, 0))
+        .result(chunk_id(&items, &target, 0))
         .await
         .unwrap();
     assert_eq!(kept.map(|k| k.status), Some("cancelled".into()));
-    // The task as published holds no answer key: no expected answer, and no ground truth but
-    // the files a scratch directory starts with.
+    // The task as published holds both items, and no answer key: no expected answer, and no
+    // ground truth but the files a scratch directory starts with.
     let published = tokio::time::timeout(Duration::from_secs(10), wire_copy.next())
         .await
-        .expect("the item was published")
+        .expect("the chunk was published")
         .unwrap();
     let sent = TaskMessage::decode(&published.payload).unwrap();
-    let sent_task = sent.item.expect("an item").task;
-    assert!(
-        !task.expected.is_empty(),
-        "the task has an answer to keep back"
-    );
-    assert!(sent_task.expected.is_empty());
-    assert!(
-        sent_task
-            .truth
-            .as_object()
-            .is_none_or(|t| t.keys().all(|k| k == "files")),
-        "{:?}",
-        sent_task.truth
-    );
-    assert_eq!(sent_task.prompt, task.prompt);
-    // A worker comes; the run is resumed: the withdrawn generation is not a result, the item
-    // is solved anew.
+    assert_eq!(sent.items.len(), 2);
+    for (sent, task) in sent.items.iter().zip(&single) {
+        assert!(
+            !task.expected.is_empty(),
+            "the task has an answer to keep back"
+        );
+        assert!(sent.task.expected.is_empty());
+        assert!(
+            sent.task
+                .truth
+                .as_object()
+                .is_none_or(|t| t.keys().all(|k| k == "files")),
+            "{:?}",
+            sent.task.truth
+        );
+        assert_eq!(sent.task.prompt, task.prompt);
+    }
+    // A worker comes; the run is resumed: the withdrawn generation is not a result, the
+    // chunk is solved anew.
     let a = tempfile::tempdir().unwrap();
     let stop = CancellationToken::new();
     let (cores, running) = workers(&config, &[&a], &stop, |_| {}).await;
-    let first = solver
-        .solve(item, &target, &CancellationToken::new())
+    let first: Vec<_> = solver
+        .solve(&items, &target, &CancellationToken::new())
         .await
-        .unwrap();
-    // Resumed again: the same item, the same ids, its kept outcome, not run again.
-    let again = solver
-        .solve(item, &target, &CancellationToken::new())
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(first.len(), 2);
+    assert_ne!(first[0].text, "", "{first:?}");
+    // Resumed again: the same chunk, the same ids, its kept outcomes, not run again.
+    let again: Vec<_> = solver
+        .solve(&items, &target, &CancellationToken::new())
         .await
-        .unwrap();
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(first, again);
     let kept = submitter
         .fleet()
-        .result(item_id(item, &target, 1))
+        .result(chunk_id(&items, &target, 1))
         .await
-        .unwrap();
-    assert_eq!(kept.map(|k| k.status), Some("succeeded".into()));
-    // Another epoch, generation or model is another item.
+        .unwrap()
+        .expect("the second generation kept its outcome");
+    assert_eq!(kept.status, "succeeded");
+    assert_eq!(kept.items.len(), 2);
+    // Another epoch, generation, model or member is another chunk.
+    let other_epoch: Vec<ItemRef<'_>> = items.iter().map(|i| ItemRef { epoch: 1, ..*i }).collect();
     let ids = [
-        item_id(item, &target, 0),
-        item_id(item, &target, 1),
-        item_id(ItemRef { epoch: 1, ..item }, &target, 0),
-        item_id(
-            item,
+        chunk_id(&items, &target, 0),
+        chunk_id(&items, &target, 1),
+        chunk_id(&other_epoch, &target, 0),
+        chunk_id(&items[..1], &target, 0),
+        chunk_id(
+            &items,
             &Target {
                 model: "another".into(),
                 ..target.clone()
@@ -250,7 +272,7 @@ async fn an_item_asked_for_again_is_gathered_and_a_cancelled_one_is_solved_anew(
     ];
     assert_eq!(
         ids.iter().collect::<std::collections::BTreeSet<_>>().len(),
-        4
+        5
     );
     stop.cancel();
     for r in running {
@@ -261,10 +283,161 @@ async fn an_item_asked_for_again_is_gathered_and_a_cancelled_one_is_solved_anew(
         .iter()
         .filter(|e| e.actor == "benchmark" && e.action == "execute")
         .count();
-    assert_eq!(ran, 1, "the item ran once");
-    assert_eq!(
-        trail.iter().filter(|e| e.action == "fleet_item").count(),
-        1,
-        "the worker recorded the item it took"
+    assert_eq!(ran, 2, "each item ran once");
+    let taken: Vec<_> = trail.iter().filter(|e| e.action == "fleet_item").collect();
+    assert_eq!(taken.len(), 1, "the worker recorded the chunk it took");
+    let named: Vec<&str> = taken[0].metadata["items"]
+        .as_array()
+        .expect("the chunk's items")
+        .iter()
+        .filter_map(|i| i["task"].as_str())
+        .collect();
+    assert_eq!(named, [single[0].id.as_str(), single[1].id.as_str()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_lost_after_its_tools_acted_fails_each_item_and_none_runs_again() {
+    let Some(server) = nats_server() else { return };
+    let config = slow_acks(&server.url);
+    let submitter = Submitter::new(Fleet::connect(&config, None).await.unwrap());
+    let solver = FleetSolver::new(submitter.clone(), "fleet test".into());
+    let tasks = plan(1).generate().unwrap();
+    let items: Vec<ItemRef<'_>> = tasks
+        .iter()
+        .take(3)
+        .map(|task| ItemRef {
+            run_id: "20261206-000000-lost",
+            task,
+            epoch: 0,
+            wanted: true,
+        })
+        .collect();
+    let target = Target {
+        backend: "mock".into(),
+        model: "veyra-mock-1".into(),
+        caller: None,
+        before_tools: None,
+    };
+    // A worker took the chunk, an item's tools acted, and the worker was lost: the worker that
+    // found it kept the loss as the whole chunk's outcome.
+    let id = chunk_id(&items, &target, 0);
+    let why = "lost on worker w1 after its tools had acted or its answer had streamed";
+    let lost = Attempt {
+        worker: "w2".into(),
+        attempt: 1,
+        phase: Phase::Final,
+        at: chrono::Utc::now(),
+        outcome: Some(wire::TaskResult {
+            id,
+            worker: "w2".into(),
+            attempt: 1,
+            status: "failed".into(),
+            text: String::new(),
+            error: Some(why.into()),
+            items: Vec::new(),
+            at: chrono::Utc::now(),
+        }),
+    };
+    submitter
+        .fleet()
+        .attempts()
+        .create(wire::key(id), serde_json::to_vec(&lost).unwrap().into())
+        .await
+        .unwrap();
+    // A worker is there, and would run the chunk if it could be run again.
+    let a = tempfile::tempdir().unwrap();
+    let stop = CancellationToken::new();
+    let (cores, running) = workers(&config, &[&a], &stop, |_| {}).await;
+    let told = solver
+        .solve(&items, &target, &CancellationToken::new())
+        .await;
+    assert_eq!(told.len(), 3);
+    for outcome in &told {
+        let e = outcome
+            .as_ref()
+            .expect_err("a lost chunk's item")
+            .to_string();
+        assert!(e.contains(why), "{e}");
+    }
+    stop.cancel();
+    for r in running {
+        r.await.unwrap().unwrap();
+    }
+    assert!(
+        executions(&cores[0]).iter().all(|e| e.actor != "benchmark"),
+        "nothing of the lost chunk ran again"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_chunk_the_fleet_never_kept_solves_only_the_items_the_run_lacks_each_alone() {
+    let Some(server) = nats_server() else { return };
+    let config = slow_acks(&server.url);
+    let submitter = Submitter::new(Fleet::connect(&config, None).await.unwrap());
+    let solver = FleetSolver::new(submitter.clone(), "fleet test".into());
+    let tasks = plan(1).generate().unwrap();
+    let single: Vec<&crate::benchmarks::BenchTask> = tasks
+        .iter()
+        .filter(|t| t.dialogue.is_none())
+        .take(3)
+        .collect();
+    // The run has the first item already (it ran at home, say): the fleet never kept this
+    // chunk, so its items are not asked for together.
+    let items: Vec<ItemRef<'_>> = single
+        .iter()
+        .enumerate()
+        .map(|(n, task)| ItemRef {
+            run_id: "20261206-000000-partly",
+            task,
+            epoch: 0,
+            wanted: n > 0,
+        })
+        .collect();
+    let target = Target {
+        backend: "mock".into(),
+        model: "veyra-mock-1".into(),
+        caller: None,
+        before_tools: None,
+    };
+    let a = tempfile::tempdir().unwrap();
+    let stop = CancellationToken::new();
+    let (cores, running) = workers(&config, &[&a], &stop, |_| {}).await;
+    let told = solver
+        .solve(&items, &target, &CancellationToken::new())
+        .await;
+    assert_eq!(told.len(), 3);
+    assert!(told[0].is_err(), "the item the run has is not solved");
+    assert!(told[1].is_ok() && told[2].is_ok(), "{told:?}");
+    // Each wanted item went alone, under the id it has alone whatever the rest of its chunk.
+    for item in &items[1..] {
+        let kept = submitter
+            .fleet()
+            .result(chunk_id(std::slice::from_ref(item), &target, 0))
+            .await
+            .unwrap();
+        assert_eq!(kept.map(|k| k.status), Some("succeeded".into()));
+    }
+    assert!(
+        submitter
+            .fleet()
+            .result(chunk_id(&items, &target, 0))
+            .await
+            .unwrap()
+            .is_none(),
+        "the whole chunk was never published"
+    );
+    // Asked again (a second resume): gathered, not run again.
+    let again = solver
+        .solve(&items, &target, &CancellationToken::new())
+        .await;
+    assert!(again[1].is_ok() && again[2].is_ok());
+    stop.cancel();
+    for r in running {
+        r.await.unwrap().unwrap();
+    }
+    let ran = executions(&cores[0])
+        .iter()
+        .filter(|e| e.actor == "benchmark" && e.action == "execute")
+        .count();
+    assert_eq!(ran, 2, "only the two items the run lacked ran, once each");
 }

@@ -83,7 +83,7 @@ async fn outcomes_kept_by_other_versions_are_found_left_alone_and_never_run_agai
         text: "the answer kept apart".into(),
         error: None,
         at: chrono::Utc::now(),
-        item: None,
+        items: Vec::new(),
     };
     results
         .put(

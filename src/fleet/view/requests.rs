@@ -107,7 +107,7 @@ impl Ctx {
                     model,
                     tools,
                     by: format!("console on {} (pid {})", self.by.host, self.by.pid),
-                    item: None,
+                    items: Vec::new(),
                 };
                 // Shown queued to this console before it is published, so a worker's events of
                 // it (which start its row anew) always come after; other consoles see it when

@@ -274,7 +274,7 @@ pub(super) async fn lose(
         "failed",
         String::new(),
         Some(why.to_string()),
-        None,
+        Vec::new(),
     );
     let bytes =
         record_bytes(shared, attempt, Phase::Final, Some(kept)).map_err(VeyraError::Runtime)?;
@@ -328,7 +328,7 @@ pub(super) async fn lose(
     }
     publish(shared, &shared.fleet.events_subject(id), &event).await;
     // A benchmark item is the run's to show (its submitter's console), not a task here.
-    if task.item.is_none() {
+    if task.items.is_empty() {
         super::tell_consoles(shared, task, event);
     }
     Ok(Handled::Done)
@@ -350,7 +350,7 @@ pub(super) fn outcome(
     status: &str,
     mut text: String,
     error: Option<String>,
-    item: Option<crate::benchmarks::runner::SolvedItem>,
+    items: Vec<wire::ItemOutcome>,
 ) -> TaskResult {
     // Held in bytes, escapes included, well under the bucket's value limit; cut in place.
     let keep = cut(&text, wire::MAX_RESULT_TEXT).len();
@@ -363,7 +363,7 @@ pub(super) fn outcome(
         text,
         error: error.map(|e| cut(&e, wire::MAX_RESULT_ERROR).to_string()),
         at: Utc::now(),
-        item,
+        items,
     }
 }
 

@@ -59,8 +59,8 @@ pub(super) async fn run_claimed(
         )
         .await;
     }
-    if let Some(item) = &task.item {
-        return super::item::run_item(shared, message, task, item, claim, attempt).await;
+    if !task.items.is_empty() {
+        return super::item::run_items(shared, message, task, claim, attempt).await;
     }
     let mut request = ExecutionRequest::new(task.prompt.clone()).priority(task.priority);
     request.system = task.system.clone();
@@ -220,7 +220,7 @@ pub(super) async fn run_claimed(
     // one's.
     let room = cut(&text, text_room(shared)).len();
     text.truncate(room);
-    let kept = outcome(shared, id, attempt, status_name, text, error, None);
+    let kept = outcome(shared, id, attempt, status_name, text, error, Vec::new());
     if let Err(e) = claim.finish(kept).await {
         tracing::warn!(%id, "the task was taken over or its record could not be marked final ({e}); this attempt's outcome is dropped");
         return Ok(Handled::Held);
