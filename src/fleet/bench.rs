@@ -12,13 +12,14 @@
 //! items acted fails the whole chunk as lost (side effects happen once), where items sent one
 //! by one would lose only those that acted.
 
+use async_nats::jetstream::kv;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::Submitter;
-use super::wire::{self, BenchItem, TaskMessage};
+use super::wire::{self, BenchItem, TaskMessage, UNKEPT};
 use crate::benchmarks::runner::{ItemRef, ItemSolver, SolvedItem, Target, for_solver};
 use crate::error::VeyraError;
 use crate::events::{ExecutionId, Priority};
@@ -102,7 +103,8 @@ fn id_of(
     ExecutionId(uuid::Builder::from_custom_bytes(bytes).into_uuid())
 }
 
-/// Generations of one chunk tried before giving up: each was cancelled.
+/// Generations of one chunk tried before giving up: in each, some items were found cancelled
+/// or not kept.
 const GENERATIONS: u32 = 64;
 /// How long the submitter keeps trying the fleet's server (a restart) before a chunk's
 /// outcome is given up for this run (a later `--resume` asks again).
@@ -124,6 +126,15 @@ impl ItemSolver for FleetSolver {
         }
         .boxed()
     }
+}
+
+/// The status of a chunk's record made final by a submitter that sent its items one by one
+/// instead (see [`FleetSolver::ask`]): no worker runs that chunk.
+const ALONE: &str = "alone";
+
+/// The outcome of an item the run did not ask for (it has it).
+fn not_asked() -> Result<SolvedItem, VeyraError> {
+    Err(VeyraError::Runtime("not asked for: the run has it".into()))
 }
 
 impl FleetSolver {
@@ -156,130 +167,160 @@ impl FleetSolver {
                 first.extend(second);
                 return first;
             }
-            self.part(items, sent, members, target, cancel).await
+            self.ask(items, sent, members.to_vec(), 0, target, cancel)
+                .await
         }
         .boxed()
     }
 
-    /// The `members` of `items` that fit one task. When the run has some of them already (a
-    /// resumed run), the chunk is gathered only if the fleet kept it; otherwise each item the
-    /// run wants goes alone (an id of its own, the same for every later resume), so an item
-    /// the run has is never solved again.
-    async fn part(
-        &self,
-        items: &[ItemRef<'_>],
-        sent: &[Sent],
-        members: &[usize],
-        target: &Target,
-        cancel: &CancellationToken,
-    ) -> Vec<Result<SolvedItem, VeyraError>> {
-        let wanted = |m: &usize| items.get(*m).is_some_and(|i| i.wanted);
-        if members.len() <= 1 || members.iter().all(wanted) {
-            return self.generations(items, sent, members, target, cancel).await;
-        }
-        let whole = id_of(items, sent, members, target, 0);
-        match patiently(cancel, || self.submitter.fleet().result(whole)).await {
-            Ok(Some(_)) => self.generations(items, sent, members, target, cancel).await,
-            Ok(None) => {
-                let alone = members.iter().map(|m| async move {
-                    if wanted(m) {
-                        self.generations(items, sent, std::slice::from_ref(m), target, cancel)
-                            .await
-                    } else {
-                        vec![Err(VeyraError::Runtime(
-                            "not asked for: the run has it".into(),
-                        ))]
-                    }
-                });
-                futures_util::future::join_all(alone)
-                    .await
-                    .into_iter()
-                    .flatten()
-                    .collect()
+    /// Generation `generation` of the chunk of `members` of `items`, and the generations
+    /// after it for the items found cancelled (a run stopped earlier) or not kept for want of
+    /// room, one outcome per member in order.
+    ///
+    /// A chunk of which the run has some items already (a resumed run) is followed only if a
+    /// worker holds it or kept it. Otherwise its record is made final by this submitter, so no
+    /// worker ever runs it, and each item the run lacks goes alone, under an id of its own (the
+    /// same at every later resume): an item the run has is never solved again, and none is
+    /// solved both in a chunk and alone.
+    fn ask<'a>(
+        &'a self,
+        items: &'a [ItemRef<'a>],
+        sent: &'a [Sent],
+        members: Vec<usize>,
+        generation: u32,
+        target: &'a Target,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Vec<Result<SolvedItem, VeyraError>>> {
+        async move {
+            let wanted = |m: usize| items.get(m).is_some_and(|i| i.wanted);
+            if !members.iter().any(|&m| wanted(m)) {
+                return members.iter().map(|_| not_asked()).collect();
             }
-            Err(e) => members.iter().map(|_| Err(again(&e))).collect(),
-        }
-    }
-
-    /// The `members` of `items` solved, a generation at a time while some were found
-    /// cancelled while this run goes on.
-    async fn generations(
-        &self,
-        items: &[ItemRef<'_>],
-        sent: &[Sent],
-        members: &[usize],
-        target: &Target,
-        cancel: &CancellationToken,
-    ) -> Vec<Result<SolvedItem, VeyraError>> {
-        if members.is_empty() {
-            return Vec::new();
-        }
-        let mut outcomes: Vec<Option<Result<SolvedItem, VeyraError>>> =
-            members.iter().map(|_| None).collect();
-        // Places in `members` still to solve.
-        let mut pending: Vec<usize> = (0..members.len()).collect();
-        for generation in 0..GENERATIONS {
-            let asked: Vec<usize> = pending
-                .iter()
-                .filter_map(|&p| members.get(p).copied())
-                .collect();
-            let id = id_of(items, sent, &asked, target, generation);
-            let chunk: Vec<BenchItem> = asked
+            if generation >= GENERATIONS {
+                return members
+                    .iter()
+                    .map(|&m| {
+                        let (task, epoch) = items
+                            .get(m)
+                            .map_or(("?", 0), |i| (i.task.id.as_str(), i.epoch));
+                        Err(VeyraError::Runtime(format!(
+                            "item {task} epoch {epoch} was asked for {GENERATIONS} times on the \
+                             fleet and never kept"
+                        )))
+                    })
+                    .collect();
+            }
+            let id = id_of(items, sent, &members, target, generation);
+            if !members.iter().all(|&m| wanted(m)) {
+                match self.set_aside(id, cancel).await {
+                    Ok(true) => return self.alone(items, sent, &members, target, cancel).await,
+                    Ok(false) => {}
+                    Err(e) => return members.iter().map(|_| Err(again(&e))).collect(),
+                }
+            }
+            let chunk: Vec<BenchItem> = members
                 .iter()
                 .filter_map(|&m| sent.get(m).map(|s| s.item.clone()))
                 .collect();
-            match self.once(id, chunk, target, cancel).await {
-                Err(e) => {
-                    for &p in &pending {
-                        if let Some(slot) = outcomes.get_mut(p) {
-                            *slot = Some(Err(again(&e)));
-                        }
+            let told = match self.once(id, chunk, target, cancel).await {
+                Ok(told) => told,
+                Err(e) => return members.iter().map(|_| Err(again(&e))).collect(),
+            };
+            let mut outcomes: Vec<Result<SolvedItem, VeyraError>> = Vec::new();
+            // Places in `outcomes` of the members asked for again, and those members.
+            let (mut places, mut next) = (Vec::new(), Vec::new());
+            for (&m, told) in members.iter().zip(told) {
+                match told {
+                    Some(outcome) => outcomes.push(outcome),
+                    None => {
+                        places.push(outcomes.len());
+                        next.push(m);
+                        outcomes.push(not_asked());
                     }
-                    pending.clear();
-                }
-                Ok(told) => {
-                    let mut told = told.into_iter();
-                    let mut next = Vec::new();
-                    for &p in &pending {
-                        match told.next() {
-                            // Cancelled by a run stopped earlier: the next generation.
-                            Some(None) => next.push(p),
-                            Some(Some(outcome)) => {
-                                if let Some(slot) = outcomes.get_mut(p) {
-                                    *slot = Some(outcome);
-                                }
-                            }
-                            None => {
-                                if let Some(slot) = outcomes.get_mut(p) {
-                                    *slot = Some(Err(VeyraError::Runtime(
-                                        "the fleet kept fewer outcomes than the chunk had items"
-                                            .into(),
-                                    )));
-                                }
-                            }
-                        }
-                    }
-                    pending = next;
                 }
             }
-            if pending.is_empty() {
-                break;
+            if !next.is_empty() {
+                let later = self
+                    .ask(items, sent, next, generation + 1, target, cancel)
+                    .await;
+                for (place, outcome) in places.into_iter().zip(later) {
+                    if let Some(slot) = outcomes.get_mut(place) {
+                        *slot = outcome;
+                    }
+                }
             }
+            outcomes
         }
-        outcomes
-            .into_iter()
-            .zip(members)
-            .map(|(outcome, &m)| {
-                outcome.unwrap_or_else(|| {
-                    let (task, epoch) = items
-                        .get(m)
-                        .map_or(("?", 0), |i| (i.task.id.as_str(), i.epoch));
-                    Err(VeyraError::Runtime(format!(
-                        "item {task} epoch {epoch} was cancelled {GENERATIONS} times on the fleet"
-                    )))
-                })
-            })
-            .collect()
+        .boxed()
+    }
+
+    /// Each of `members` the run wants, alone.
+    async fn alone(
+        &self,
+        items: &[ItemRef<'_>],
+        sent: &[Sent],
+        members: &[usize],
+        target: &Target,
+        cancel: &CancellationToken,
+    ) -> Vec<Result<SolvedItem, VeyraError>> {
+        let each = members.iter().map(|&m| async move {
+            if !items.get(m).is_some_and(|i| i.wanted) {
+                return not_asked();
+            }
+            self.ask(items, sent, vec![m], 0, target, cancel)
+                .await
+                .pop()
+                .unwrap_or_else(not_asked)
+        });
+        futures_util::future::join_all(each).await
+    }
+
+    /// Makes chunk `id`'s record final unless it has one: true when its items are to go one
+    /// by one (this call or an earlier one set it aside), false when a worker holds or kept it
+    /// (it is followed).
+    async fn set_aside(
+        &self,
+        id: ExecutionId,
+        cancel: &CancellationToken,
+    ) -> Result<bool, VeyraError> {
+        let by = "(its submitter)".to_string();
+        let record = wire::Attempt {
+            worker: by.clone(),
+            attempt: 0,
+            phase: wire::Phase::Final,
+            at: chrono::Utc::now(),
+            outcome: Some(wire::TaskResult {
+                id,
+                worker: by,
+                attempt: 0,
+                status: ALONE.into(),
+                text: String::new(),
+                error: Some(
+                    "its items went to the fleet one by one: the run had some of them".into(),
+                ),
+                items: Vec::new(),
+                at: chrono::Utc::now(),
+            }),
+        };
+        let bytes = serde_json::to_vec(&record)
+            .map(tokio_util::bytes::Bytes::from)
+            .map_err(|e| VeyraError::Runtime(e.to_string()))?;
+        let attempts = self.submitter.fleet().attempts();
+        let created = patiently(cancel, || async {
+            match attempts.create(wire::key(id), bytes.clone()).await {
+                Ok(_) => Ok(true),
+                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(false),
+                Err(e) => Err(VeyraError::Runtime(format!(
+                    "the fleet could not set chunk {id} aside: {e}"
+                ))),
+            }
+        })
+        .await?;
+        if created {
+            return Ok(true);
+        }
+        let kept = patiently(cancel, || self.submitter.fleet().result(id)).await?;
+        Ok(kept.is_some_and(|k| k.status == ALONE))
     }
 
     /// One generation of a chunk: each item's outcome, or `None` for one found cancelled while
@@ -377,8 +418,10 @@ impl FleetSolver {
                     "cancelled on worker {worker} after its tools had acted; not solved again \
                      (side effects happen once)"
                 )))),
-                ("cancelled", _) if !cancel.is_cancelled() => None,
-                ("cancelled", _) => Some(Err(VeyraError::Cancelled(error(
+                // Ran without acting, but left more than its chunk had room for: asked for
+                // again with fewer beside it.
+                ("cancelled" | UNKEPT, _) if !cancel.is_cancelled() => None,
+                ("cancelled" | UNKEPT, _) => Some(Err(VeyraError::Cancelled(error(
                     told.error,
                     "cancelled on the fleet",
                 )))),

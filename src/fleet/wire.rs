@@ -222,10 +222,14 @@ pub struct TaskResult {
     pub at: DateTime<Utc>,
 }
 
+/// The status of an item of a chunk that ran without acting but left more than the chunk's
+/// record had room for: its submitter asks for it again, with fewer items beside it.
+pub const UNKEPT: &str = "unkept";
+
 /// What one benchmark item of a chunk became.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemOutcome {
-    /// `succeeded`, `failed` or `cancelled`.
+    /// `succeeded`, `failed`, `cancelled` or [`UNKEPT`].
     pub status: String,
     /// Why it failed or was cancelled.
     #[serde(default, skip_serializing_if = "Option::is_none")]

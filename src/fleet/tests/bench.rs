@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 
 use super::*;
-use crate::benchmarks::runner::{ItemRef, ItemSolver, Target};
+use crate::benchmarks::runner::{ItemRef, ItemSolver, SolvedItem, Target};
 use crate::benchmarks::{BenchStore, Difficulty, FamilyId, RunPlan, RunStatus, Runner};
 use crate::fleet::bench::{FleetSolver, chunk_id};
 
@@ -417,14 +417,35 @@ async fn a_resumed_chunk_the_fleet_never_kept_solves_only_the_items_the_run_lack
             .unwrap();
         assert_eq!(kept.map(|k| k.status), Some("succeeded".into()));
     }
+    // The whole chunk's record was made final by the submitter, so a copy of it still queued
+    // somewhere is never run.
+    let whole = submitter
+        .fleet()
+        .result(chunk_id(&items, &target, 0))
+        .await
+        .unwrap()
+        .expect("the whole chunk set aside");
+    assert_eq!(whole.status, "alone");
+    assert!(whole.items.is_empty());
+    // A chunk of which the run wants nothing is not asked for at all.
+    let none: Vec<ItemRef<'_>> = items
+        .iter()
+        .map(|i| ItemRef {
+            wanted: false,
+            ..*i
+        })
+        .collect();
+    let told = solver
+        .solve(&none[1..], &target, &CancellationToken::new())
+        .await;
+    assert!(told.iter().all(Result::is_err), "{told:?}");
     assert!(
         submitter
             .fleet()
-            .result(chunk_id(&items, &target, 0))
+            .result(chunk_id(&none[1..], &target, 0))
             .await
             .unwrap()
-            .is_none(),
-        "the whole chunk was never published"
+            .is_none()
     );
     // Asked again (a second resume): gathered, not run again.
     let again = solver
@@ -440,4 +461,106 @@ async fn a_resumed_chunk_the_fleet_never_kept_solves_only_the_items_the_run_lack
         .filter(|e| e.actor == "benchmark" && e.action == "execute")
         .count();
     assert_eq!(ran, 2, "only the two items the run lacked ran, once each");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_a_chunk_found_cancelled_only_what_never_acted_is_solved_again() {
+    let Some(server) = nats_server() else { return };
+    let config = slow_acks(&server.url);
+    let submitter = Submitter::new(Fleet::connect(&config, None).await.unwrap());
+    let solver = FleetSolver::new(submitter.clone(), "fleet test".into());
+    let tasks = plan(1).generate().unwrap();
+    let single: Vec<&crate::benchmarks::BenchTask> = tasks
+        .iter()
+        .filter(|t| t.dialogue.is_none())
+        .take(3)
+        .collect();
+    let items: Vec<ItemRef<'_>> = single
+        .iter()
+        .map(|task| ItemRef {
+            run_id: "20261206-000000-stopped",
+            task,
+            epoch: 0,
+            wanted: true,
+        })
+        .collect();
+    let target = Target {
+        backend: "mock".into(),
+        model: "veyra-mock-1".into(),
+        caller: None,
+        before_tools: None,
+    };
+    // A run stopped earlier: its chunk was cancelled on a worker after the first item's tools
+    // had acted, before the second started, and after the third had finished.
+    let id = chunk_id(&items, &target, 0);
+    let told = |status: &str, acted: bool, item: Option<SolvedItem>| wire::ItemOutcome {
+        status: status.into(),
+        error: (status == "cancelled").then(|| "the run was stopped".into()),
+        item,
+        acted,
+    };
+    let finished = SolvedItem {
+        text: "kept from the first generation".into(),
+        ..SolvedItem::default()
+    };
+    let stopped = Attempt {
+        worker: "w1".into(),
+        attempt: 1,
+        phase: Phase::Final,
+        at: chrono::Utc::now(),
+        outcome: Some(wire::TaskResult {
+            id,
+            worker: "w1".into(),
+            attempt: 1,
+            status: "cancelled".into(),
+            text: String::new(),
+            error: Some("cancelled on the fleet".into()),
+            items: vec![
+                told("cancelled", true, None),
+                told("cancelled", false, None),
+                told("succeeded", false, Some(finished.clone())),
+            ],
+            at: chrono::Utc::now(),
+        }),
+    };
+    submitter
+        .fleet()
+        .attempts()
+        .create(wire::key(id), serde_json::to_vec(&stopped).unwrap().into())
+        .await
+        .unwrap();
+    let a = tempfile::tempdir().unwrap();
+    let stop = CancellationToken::new();
+    let (cores, running) = workers(&config, &[&a], &stop, |_| {}).await;
+    let outcomes = solver
+        .solve(&items, &target, &CancellationToken::new())
+        .await;
+    assert_eq!(outcomes.len(), 3);
+    let first = outcomes[0]
+        .as_ref()
+        .expect_err("it acted before it was cancelled");
+    assert!(
+        first.to_string().contains("after its tools had acted"),
+        "{first}"
+    );
+    let second = outcomes[1].as_ref().expect("solved anew");
+    assert_ne!(second.text, "", "{second:?}");
+    assert_eq!(outcomes[2].as_ref().ok(), Some(&finished));
+    // The second item alone went out as the next generation.
+    let next = submitter
+        .fleet()
+        .result(chunk_id(&items[1..2], &target, 1))
+        .await
+        .unwrap()
+        .expect("the next generation of the chunk, the second item alone");
+    assert_eq!(next.items.len(), 1);
+    stop.cancel();
+    for r in running {
+        r.await.unwrap().unwrap();
+    }
+    let ran = executions(&cores[0])
+        .iter()
+        .filter(|e| e.actor == "benchmark" && e.action == "execute")
+        .count();
+    assert_eq!(ran, 1, "only the item that never ran was solved");
 }

@@ -120,9 +120,17 @@ pub(super) async fn run_items(
                     if let Some(why) = refused {
                         return Err(VeyraError::Refused(why));
                     }
-                    // Waits here, not in a full queue of the core.
-                    let Ok(_permit) = shared.solving.acquire().await else {
-                        return Err(VeyraError::Runtime("the worker is stopping".into()));
+                    // Waits here, not in a full queue of the core; a cancel ends the wait.
+                    let _permit = tokio::select! {
+                        permit = shared.solving.acquire() => match permit {
+                            Ok(permit) => permit,
+                            Err(_) => {
+                                return Err(VeyraError::Runtime("the worker is stopping".into()));
+                            }
+                        },
+                        () = cancel.cancelled() => {
+                            return Err(VeyraError::Cancelled("cancelled before it started".into()));
+                        }
                     };
                     runner::solve_item(&shared.core, t, item.epoch, &target, cancel).await
                 }
@@ -146,13 +154,14 @@ pub(super) async fn run_items(
     let limit = wire::MAX_RESULT_BYTES.min(shared.fleet.client.server_info().max_payload);
     let mut room = limit.saturating_sub(wire::MAX_RESULT_ERROR + 4096 + SAID * solved.len());
     let cancelled = cancel.is_cancelled();
+    let alone = solved.len() == 1;
     let items: Vec<ItemOutcome> = solved
         .into_iter()
         .zip(&marks)
         .map(|(solved, mark)| {
             let mut outcome = told(solved);
             outcome.acted = mark.load(std::sync::atomic::Ordering::SeqCst);
-            kept_within(outcome, &mut room)
+            kept_within(outcome, &mut room, alone)
         })
         .collect();
     // The chunk ran: its items say how each went. Cancelled, it says so too (the items that
@@ -207,20 +216,26 @@ fn told(solved: Result<SolvedItem, VeyraError>) -> ItemOutcome {
     }
 }
 
-/// `outcome`, taking its size from `room`; when it is larger than what is left, a failure
-/// that says so instead (within [`SAID`]).
-fn kept_within(outcome: ItemOutcome, room: &mut usize) -> ItemOutcome {
+/// `outcome`, taking its size from `room`. When it is larger than what is left, it says so
+/// instead (within [`SAID`]): as not kept ([`wire::UNKEPT`]), to be asked for again with fewer
+/// items beside it, when its tools did not act and it was not `alone`; else as a failure.
+fn kept_within(outcome: ItemOutcome, room: &mut usize, alone: bool) -> ItemOutcome {
     let size = serde_json::to_vec(&outcome).map_or(usize::MAX, |b| b.len() + 1);
     if size <= *room {
         *room -= size;
         return outcome;
     }
+    let again = !outcome.acted && !alone && outcome.status != "failed";
     ItemOutcome {
         acted: outcome.acted,
-        status: "failed".into(),
+        status: if again { wire::UNKEPT } else { "failed" }.into(),
         error: Some(format!(
-            "what the item left is {size} bytes, over the {room} its chunk's result had left \
-             (run it with runtime.executor: local)",
+            "what the item left is {size} bytes, over the {room} its chunk's result had left{}",
+            if again {
+                "; asked for again with fewer items beside it"
+            } else {
+                " (run it with runtime.executor: local)"
+            },
             room = *room
         )),
         item: None,
@@ -240,17 +255,28 @@ mod tests {
             }))
         };
         let mut room = 600;
-        let small = kept_within(left("short"), &mut room);
+        let small = kept_within(left("short"), &mut room, false);
         assert_eq!(small.status, "succeeded");
         assert!(room < 600);
-        let big = kept_within(left(&"x".repeat(1000)), &mut room);
-        assert_eq!(big.status, "failed");
+        // Too big beside others, nothing acted: not kept, asked for again.
+        let big = kept_within(left(&"x".repeat(1000)), &mut room, false);
+        assert_eq!(big.status, wire::UNKEPT);
         assert!(big.item.is_none());
         assert!(serde_json::to_vec(&big).unwrap().len() < SAID, "{big:?}");
         let said = big.error.unwrap_or_default();
         assert!(said.contains("bytes, over the"), "{said}");
         // What is left still takes an item that fits.
-        assert_eq!(kept_within(left("short"), &mut room).status, "succeeded");
+        assert_eq!(
+            kept_within(left("short"), &mut room, false).status,
+            "succeeded"
+        );
+        // Alone, or after its tools acted, it is not asked for again: it fails.
+        let alone = kept_within(left(&"x".repeat(1000)), &mut room, true);
+        assert_eq!(alone.status, "failed");
+        let mut acted = left(&"x".repeat(1000));
+        acted.acted = true;
+        let acted = kept_within(acted, &mut room, false);
+        assert_eq!((acted.status.as_str(), acted.acted), ("failed", true));
         // A failure keeps its reason, cut to its limit; a cancellation says it was one.
         let failed = told(Err(VeyraError::Runtime("y".repeat(5000))));
         assert_eq!(failed.status, "failed");
