@@ -323,8 +323,8 @@ impl FleetSolver {
         Ok(kept.is_some_and(|k| k.status == ALONE))
     }
 
-    /// One generation of a chunk: each item's outcome, or `None` for one found cancelled while
-    /// this run goes on.
+    /// One generation of a chunk: each item's outcome, or `None` for one to ask for again
+    /// (found cancelled while this run goes on, or not kept for want of room).
     async fn once(
         &self,
         id: ExecutionId,
