@@ -178,6 +178,20 @@ fn task(prompt: &str) -> TaskMessage {
     }
 }
 
+/// Asserts that a task's events end in success.
+fn ends_succeeded(events: &[Event]) {
+    assert!(
+        matches!(
+            events.last(),
+            Some(Event::TaskState {
+                status: TaskStatus::Succeeded,
+                ..
+            })
+        ),
+        "{events:?}"
+    );
+}
+
 /// Follows a submission to its end (a minute at most: a guard against a hang).
 async fn until_final(mut s: Submission) -> Vec<Event> {
     let mut seen = Vec::new();
@@ -532,16 +546,7 @@ async fn a_redelivered_task_runs_again_only_if_nothing_acted_and_bad_input_is_re
         Some("failed".into())
     );
     let events = until_final(submitter.submit(kept.clone()).await.unwrap()).await;
-    assert!(
-        matches!(
-            events.last(),
-            Some(Event::TaskState {
-                status: TaskStatus::Succeeded,
-                ..
-            })
-        ),
-        "{events:?}"
-    );
+    ends_succeeded(&events);
     // The finished one, delivered again, is acknowledged without running.
     let replay = submitter.submit(done.clone()).await.unwrap();
     drop(replay);

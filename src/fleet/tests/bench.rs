@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 
 use super::*;
 use crate::benchmarks::runner::{ItemRef, ItemSolver, SolvedItem, Target};
-use crate::benchmarks::{BenchStore, Difficulty, FamilyId, RunPlan, RunStatus, Runner};
+use crate::benchmarks::{BenchStore, BenchTask, Difficulty, FamilyId, RunPlan, RunStatus, Runner};
 use crate::fleet::bench::{FleetSolver, chunk_id};
 
 /// Acknowledgements a long while apart: a test's two busy threads never make a live
@@ -29,6 +29,40 @@ fn plan(count: u32) -> RunPlan {
         epochs: 1,
         weights: BTreeMap::new(),
     }
+}
+
+/// The mock's model, as a run's items are aimed at it.
+fn mock_target() -> Target {
+    Target {
+        backend: "mock".into(),
+        model: "veyra-mock-1".into(),
+        caller: None,
+        before_tools: None,
+    }
+}
+
+/// The first `n` single-shot tasks (no dialogue) of `tasks`.
+fn single_shot(tasks: &[BenchTask], n: usize) -> Vec<&BenchTask> {
+    let single: Vec<&BenchTask> = tasks
+        .iter()
+        .filter(|t| t.dialogue.is_none())
+        .take(n)
+        .collect();
+    assert_eq!(single.len(), n, "{n} single-shot tasks");
+    single
+}
+
+/// `tasks` as epoch 0 of run `run_id`, every item wanted.
+fn items_of<'a>(run_id: &'a str, tasks: &[&'a BenchTask]) -> Vec<ItemRef<'a>> {
+    tasks
+        .iter()
+        .map(|task| ItemRef {
+            run_id,
+            task,
+            epoch: 0,
+            wanted: true,
+        })
+        .collect()
 }
 
 /// A model that makes one calculator call whenever its request declares tools, then answers.
@@ -155,27 +189,9 @@ async fn a_chunk_asked_for_again_is_gathered_and_a_cancelled_one_is_solved_anew(
     let submitter = Submitter::new(Fleet::connect(&config, None).await.unwrap());
     let solver = FleetSolver::new(submitter.clone(), "fleet test".into());
     let tasks = plan(2).generate().unwrap();
-    let single: Vec<&crate::benchmarks::BenchTask> = tasks
-        .iter()
-        .filter(|t| t.dialogue.is_none())
-        .take(2)
-        .collect();
-    assert_eq!(single.len(), 2, "two single-shot tasks");
-    let items: Vec<ItemRef<'_>> = single
-        .iter()
-        .map(|task| ItemRef {
-            run_id: "20261206-000000-resumed",
-            task,
-            epoch: 0,
-            wanted: true,
-        })
-        .collect();
-    let target = Target {
-        backend: "mock".into(),
-        model: "veyra-mock-1".into(),
-        caller: None,
-        before_tools: None,
-    };
+    let single = single_shot(&tasks, 2);
+    let items = items_of("20261206-000000-resumed", &single);
+    let target = mock_target();
     // What crosses the bus: watched as any subscriber on the subject could.
     let mut wire_copy = submitter
         .fleet()
@@ -302,22 +318,8 @@ async fn a_chunk_lost_after_its_tools_acted_fails_each_item_and_none_runs_again(
     let submitter = Submitter::new(Fleet::connect(&config, None).await.unwrap());
     let solver = FleetSolver::new(submitter.clone(), "fleet test".into());
     let tasks = plan(1).generate().unwrap();
-    let items: Vec<ItemRef<'_>> = tasks
-        .iter()
-        .take(3)
-        .map(|task| ItemRef {
-            run_id: "20261206-000000-lost",
-            task,
-            epoch: 0,
-            wanted: true,
-        })
-        .collect();
-    let target = Target {
-        backend: "mock".into(),
-        model: "veyra-mock-1".into(),
-        caller: None,
-        before_tools: None,
-    };
+    let items = items_of("20261206-000000-lost", &single_shot(&tasks, 3));
+    let target = mock_target();
     // A worker took the chunk, an item's tools acted, and the worker was lost: the worker that
     // found it kept the loss as the whole chunk's outcome.
     let id = chunk_id(&items, &target, 0);
@@ -376,29 +378,11 @@ async fn a_resumed_chunk_the_fleet_never_kept_solves_only_the_items_the_run_lack
     let submitter = Submitter::new(Fleet::connect(&config, None).await.unwrap());
     let solver = FleetSolver::new(submitter.clone(), "fleet test".into());
     let tasks = plan(1).generate().unwrap();
-    let single: Vec<&crate::benchmarks::BenchTask> = tasks
-        .iter()
-        .filter(|t| t.dialogue.is_none())
-        .take(3)
-        .collect();
     // The run has the first item already (it ran at home, say): the fleet never kept this
     // chunk, so its items are not asked for together.
-    let items: Vec<ItemRef<'_>> = single
-        .iter()
-        .enumerate()
-        .map(|(n, task)| ItemRef {
-            run_id: "20261206-000000-partly",
-            task,
-            epoch: 0,
-            wanted: n > 0,
-        })
-        .collect();
-    let target = Target {
-        backend: "mock".into(),
-        model: "veyra-mock-1".into(),
-        caller: None,
-        before_tools: None,
-    };
+    let mut items = items_of("20261206-000000-partly", &single_shot(&tasks, 3));
+    items[0].wanted = false;
+    let target = mock_target();
     let a = tempfile::tempdir().unwrap();
     let stop = CancellationToken::new();
     let (cores, running) = workers(&config, &[&a], &stop, |_| {}).await;
@@ -470,26 +454,8 @@ async fn of_a_chunk_found_cancelled_only_what_never_acted_is_solved_again() {
     let submitter = Submitter::new(Fleet::connect(&config, None).await.unwrap());
     let solver = FleetSolver::new(submitter.clone(), "fleet test".into());
     let tasks = plan(1).generate().unwrap();
-    let single: Vec<&crate::benchmarks::BenchTask> = tasks
-        .iter()
-        .filter(|t| t.dialogue.is_none())
-        .take(3)
-        .collect();
-    let items: Vec<ItemRef<'_>> = single
-        .iter()
-        .map(|task| ItemRef {
-            run_id: "20261206-000000-stopped",
-            task,
-            epoch: 0,
-            wanted: true,
-        })
-        .collect();
-    let target = Target {
-        backend: "mock".into(),
-        model: "veyra-mock-1".into(),
-        caller: None,
-        before_tools: None,
-    };
+    let items = items_of("20261206-000000-stopped", &single_shot(&tasks, 3));
+    let target = mock_target();
     // A run stopped earlier: its chunk was cancelled on a worker after the first item's tools
     // had acted, before the second started, and after the third had finished.
     let id = chunk_id(&items, &target, 0);

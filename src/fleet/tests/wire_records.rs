@@ -98,16 +98,7 @@ async fn outcomes_kept_by_other_versions_are_found_left_alone_and_never_run_agai
     let stop = CancellationToken::new();
     let (cores, running) = workers(&config, &[&dir], &stop, |_| {}).await;
     let events = until_final(submitter.submit(earlier.clone()).await.unwrap()).await;
-    assert!(
-        matches!(
-            events.last(),
-            Some(Event::TaskState {
-                status: TaskStatus::Succeeded,
-                ..
-            })
-        ),
-        "{events:?}"
-    );
+    ends_succeeded(&events);
     assert!(
         events.iter().any(
             |e| matches!(e, Event::OutputDelta { text, .. } if text == "the answer kept apart")
@@ -178,16 +169,7 @@ async fn run_watched(fleet: &Fleet, submitter: &Submitter, task: TaskMessage) ->
         }
     });
     let events = until_final(submitter.submit(task).await.unwrap()).await;
-    assert!(
-        matches!(
-            events.last(),
-            Some(Event::TaskState {
-                status: TaskStatus::Succeeded,
-                ..
-            })
-        ),
-        "{events:?}"
-    );
+    ends_succeeded(&events);
     let phases = tokio::time::timeout(Duration::from_secs(10), seen)
         .await
         .unwrap()
