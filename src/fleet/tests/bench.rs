@@ -65,6 +65,40 @@ fn items_of<'a>(run_id: &'a str, tasks: &[&'a BenchTask]) -> Vec<ItemRef<'a>> {
         .collect()
 }
 
+/// Creates `id`'s record final, as `worker` would have kept it: `status`, `error` and what
+/// each item left.
+async fn keep_final(
+    submitter: &Submitter,
+    id: ExecutionId,
+    worker: &str,
+    status: &str,
+    error: &str,
+    items: Vec<wire::ItemOutcome>,
+) {
+    let record = Attempt {
+        worker: worker.into(),
+        attempt: 1,
+        phase: Phase::Final,
+        at: chrono::Utc::now(),
+        outcome: Some(wire::TaskResult {
+            id,
+            worker: worker.into(),
+            attempt: 1,
+            status: status.into(),
+            text: String::new(),
+            error: Some(error.into()),
+            items,
+            at: chrono::Utc::now(),
+        }),
+    };
+    submitter
+        .fleet()
+        .attempts()
+        .create(wire::key(id), serde_json::to_vec(&record).unwrap().into())
+        .await
+        .unwrap();
+}
+
 /// A model that makes one calculator call whenever its request declares tools, then answers.
 fn scripted(c: &mut VeyraConfig) {
     c.model.mock.script = vec![crate::config::MockRule {
@@ -324,28 +358,7 @@ async fn a_chunk_lost_after_its_tools_acted_fails_each_item_and_none_runs_again(
     // found it kept the loss as the whole chunk's outcome.
     let id = chunk_id(&items, &target, 0);
     let why = "lost on worker w1 after its tools had acted or its answer had streamed";
-    let lost = Attempt {
-        worker: "w2".into(),
-        attempt: 1,
-        phase: Phase::Final,
-        at: chrono::Utc::now(),
-        outcome: Some(wire::TaskResult {
-            id,
-            worker: "w2".into(),
-            attempt: 1,
-            status: "failed".into(),
-            text: String::new(),
-            error: Some(why.into()),
-            items: Vec::new(),
-            at: chrono::Utc::now(),
-        }),
-    };
-    submitter
-        .fleet()
-        .attempts()
-        .create(wire::key(id), serde_json::to_vec(&lost).unwrap().into())
-        .await
-        .unwrap();
+    keep_final(&submitter, id, "w2", "failed", why, Vec::new()).await;
     // A worker is there, and would run the chunk if it could be run again.
     let a = tempfile::tempdir().unwrap();
     let stop = CancellationToken::new();
@@ -469,32 +482,20 @@ async fn of_a_chunk_found_cancelled_only_what_never_acted_is_solved_again() {
         text: "kept from the first generation".into(),
         ..SolvedItem::default()
     };
-    let stopped = Attempt {
-        worker: "w1".into(),
-        attempt: 1,
-        phase: Phase::Final,
-        at: chrono::Utc::now(),
-        outcome: Some(wire::TaskResult {
-            id,
-            worker: "w1".into(),
-            attempt: 1,
-            status: "cancelled".into(),
-            text: String::new(),
-            error: Some("cancelled on the fleet".into()),
-            items: vec![
-                told("cancelled", true, None),
-                told("cancelled", false, None),
-                told("succeeded", false, Some(finished.clone())),
-            ],
-            at: chrono::Utc::now(),
-        }),
-    };
-    submitter
-        .fleet()
-        .attempts()
-        .create(wire::key(id), serde_json::to_vec(&stopped).unwrap().into())
-        .await
-        .unwrap();
+    let items_told = vec![
+        told("cancelled", true, None),
+        told("cancelled", false, None),
+        told("succeeded", false, Some(finished.clone())),
+    ];
+    keep_final(
+        &submitter,
+        id,
+        "w1",
+        "cancelled",
+        "cancelled on the fleet",
+        items_told,
+    )
+    .await;
     let a = tempfile::tempdir().unwrap();
     let stop = CancellationToken::new();
     let (cores, running) = workers(&config, &[&a], &stop, |_| {}).await;
