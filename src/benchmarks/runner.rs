@@ -354,12 +354,19 @@ impl Runner {
             .iter()
             .map(|r| (r.task_id.as_str(), r.epoch))
             .collect();
-        let work = remote::work(&tasks, info.epochs, &done, self.solver.is_some());
-        // Chunks in flight: as many items as ever.
-        let limit = match &self.solver {
-            None => self.in_flight,
-            Some(_) => self.in_flight.div_ceil(remote::CHUNK),
+        // Solved elsewhere, the items go in chunks sized by the whole run (the same at every
+        // resume), and as many are kept in flight as the solver has room for as the run
+        // starts (its workers' room), in chunks.
+        let (chunk, limit) = match &self.solver {
+            None => (None, self.in_flight),
+            Some(solver) => {
+                let total = tasks.len().saturating_mul(info.epochs as usize);
+                let chunk = solver.chunk(total).clamp(1, remote::MAX_CHUNK);
+                let room = solver.room().await.unwrap_or(self.in_flight).max(1);
+                (Some(chunk), room.div_ceil(chunk))
+            }
         };
+        let work = remote::work(&tasks, info.epochs, &done, chunk);
         let mut totals: BTreeMap<FamilyId, (usize, usize)> = BTreeMap::new();
         for t in &tasks {
             for e in 0..info.epochs {
@@ -667,7 +674,9 @@ pub fn config_hash(config: &VeyraConfig) -> String {
 mod remote;
 mod solve;
 
-pub use remote::{CHUNK, ItemRef, ItemSolver, SolvedItem, for_solver, solve_item};
+pub use remote::{
+    ItemRef, ItemSolver, MAX_CHUNK, MIN_CHUNKS, SolvedItem, chunk_for, for_solver, solve_item,
+};
 pub use solve::{Target, request_for};
 use solve::{score, solve};
 

@@ -1,6 +1,9 @@
 //! `veyra bench` over the fleet: a run's items fanned out to the workers in chunks (see
-//! [`crate::benchmarks::runner::CHUNK`]), one task each, and their outcomes gathered by
-//! execution id. The run itself — its tasks, its store, the scoring, the summary — stays with
+//! [`crate::benchmarks::runner::chunk_for`]), one task each, and their outcomes gathered by
+//! execution id. A run keeps as many items in flight as the workers up as it starts say they
+//! solve at once ([`FleetSolver::room`](ItemSolver::room)): each worker's room is half its
+//! core's queue, so every worker has items waiting for each slot it frees, and its audit
+//! trail commits many at once. The run itself — its tasks, its store, the scoring, the summary — stays with
 //! the submitter; a worker gets items without their answer key ([`for_solver`]) and sends
 //! back what each left ([`SolvedItem`]).
 //!
@@ -20,7 +23,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::Submitter;
 use super::wire::{self, BenchItem, TaskMessage, UNKEPT};
-use crate::benchmarks::runner::{ItemRef, ItemSolver, SolvedItem, Target, for_solver};
+use crate::benchmarks::runner::{
+    ItemRef, ItemSolver, MAX_CHUNK, SolvedItem, Target, chunk_for, for_solver,
+};
 use crate::error::VeyraError;
 use crate::events::{ExecutionId, Priority};
 
@@ -29,14 +34,64 @@ use crate::events::{ExecutionId, Priority};
 pub struct FleetSolver {
     submitter: Submitter,
     by: String,
+    /// Items to a chunk whatever the run's size (`None`: [`chunk_for`] it).
+    chunk: Option<usize>,
 }
 
 impl FleetSolver {
     /// Items submitted through `submitter`, recorded as submitted `by`.
     pub fn new(submitter: Submitter, by: String) -> FleetSolver {
-        FleetSolver { submitter, by }
+        FleetSolver {
+            submitter,
+            by,
+            chunk: None,
+        }
+    }
+
+    /// `n` items to a chunk (within 1 and [`MAX_CHUNK`]) whatever the run's size, rather than
+    /// [`chunk_for`] it: a small run in many-item chunks, say.
+    pub fn with_chunk(mut self, n: usize) -> FleetSolver {
+        self.chunk = Some(n.clamp(1, MAX_CHUNK));
+        self
+    }
+
+    /// Items the fleet's workers solve at once, as each says in the presence bucket, summed
+    /// (at most [`MAX_ROOM`]); `None` when none says (none is up yet, or none can be read
+    /// within [`ROOM_WAIT`]).
+    async fn fleet_room(&self) -> Option<usize> {
+        let store = self.submitter.fleet().workers();
+        let present = tokio::time::timeout(ROOM_WAIT, super::node::present(&store, MAX_WORKERS));
+        let workers = match present.await {
+            Ok(Ok(workers)) => workers,
+            Ok(Err(e)) => {
+                tracing::debug!("the fleet's room: {e}");
+                return None;
+            }
+            Err(_) => {
+                tracing::debug!("the fleet's room: no answer within {ROOM_WAIT:?}");
+                return None;
+            }
+        };
+        let room = workers
+            .iter()
+            .map(|(_, w)| w.room.min(MAX_ROOM))
+            .fold(0usize, usize::saturating_add)
+            .min(MAX_ROOM);
+        tracing::debug!(workers = workers.len(), room, "the fleet's room");
+        (room > 0).then_some(room)
     }
 }
+
+// A chunk the runner cuts is one fleet task: never more items than a task carries.
+const _: () = assert!(MAX_CHUNK <= wire::MAX_ITEMS);
+
+/// Most items a fanned-out run keeps in flight, however much room the workers say they have
+/// (a bucket entry is anyone's to write): 256 chunks of the most a chunk holds.
+pub const MAX_ROOM: usize = 256 * MAX_CHUNK;
+/// Most workers whose room is read.
+const MAX_WORKERS: usize = 1_000;
+/// How long the fleet's room is waited for as a run starts before it goes with its own figure.
+const ROOM_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// An item as it is sent: without its answer key, and that task's JSON (hashed into the
 /// chunk's id).
@@ -125,6 +180,14 @@ impl ItemSolver for FleetSolver {
             self.split(items, &sent, &all, target, cancel).await
         }
         .boxed()
+    }
+
+    fn chunk(&self, total: usize) -> usize {
+        self.chunk.unwrap_or_else(|| chunk_for(total))
+    }
+
+    fn room(&self) -> BoxFuture<'_, Option<usize>> {
+        self.fleet_room().boxed()
     }
 }
 

@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Fleet;
 use crate::core::Caller;
+use crate::error::VeyraError;
 use crate::service::Service;
 use crate::service::journal::Line;
 use crate::service::protocol::{self, FleetWorker, Request, ServerMessage};
@@ -227,6 +228,7 @@ pub(crate) async fn serve(
     service: Service,
     name: Arc<str>,
     running: Arc<dyn Fn() -> usize + Send + Sync>,
+    room: usize,
     stop: CancellationToken,
 ) {
     let key = node_key(&name);
@@ -252,6 +254,7 @@ pub(crate) async fn serve(
         Arc::clone(&name),
         key.clone(),
         running,
+        room,
         stop.clone(),
     ));
     let subscription = service.journal().subscribe();
@@ -399,6 +402,43 @@ pub(crate) async fn serve(
     let _ = presence.await;
 }
 
+/// The workers up in `store` (the presence bucket), each with its key, at most `limit` of
+/// them, in key order. An entry that does not read, or names another worker than its key
+/// does, is skipped and logged; one that went meanwhile is skipped.
+pub(crate) async fn present(
+    store: &async_nats::jetstream::kv::Store,
+    limit: usize,
+) -> Result<Vec<(String, FleetWorker)>, VeyraError> {
+    let keys = store
+        .keys()
+        .await
+        .map_err(|e| super::nats_error("listing the fleet's workers", e))?;
+    let mut keys: Vec<String> = keys.filter_map(|k| async { k.ok() }).collect().await;
+    keys.sort();
+    keys.truncate(limit);
+    let mut workers = Vec::new();
+    for key in keys {
+        match store.get(&key).await {
+            Ok(Some(bytes)) => match serde_json::from_slice::<FleetWorker>(&bytes) {
+                // An entry must be the worker its key says.
+                Ok(worker) if node_key(&worker.name) == key => workers.push((key, worker)),
+                Ok(_) => tracing::warn!(
+                    "a worker's entry under {} names another worker; skipped",
+                    crate::sanitize::quote(&key)
+                ),
+                Err(e) => tracing::warn!(
+                    "a worker's entry under {} does not read ({}); skipped",
+                    crate::sanitize::quote(&key),
+                    crate::sanitize::excerpt(&e.to_string(), 120)
+                ),
+            },
+            Ok(None) => {}
+            Err(e) => tracing::debug!("reading a worker's entry: {e}"),
+        }
+    }
+    Ok(workers)
+}
+
 /// Says the worker is up every [`PRESENCE_EVERY`] until `stop`, then that it is gone. Each
 /// write is given up after a moment: a server that does not answer delays nothing else.
 async fn say_up(
@@ -407,6 +447,7 @@ async fn say_up(
     name: Arc<str>,
     key: String,
     running: Arc<dyn Fn() -> usize + Send + Sync>,
+    room: usize,
     stop: CancellationToken,
 ) {
     let store = fleet.workers();
@@ -428,6 +469,7 @@ async fn say_up(
             model: core.model_name(),
             link: core.link_status(),
             running: running(),
+            room,
             at: chrono::Utc::now(),
         };
         let Ok(bytes) = serde_json::to_vec(&worker) else {

@@ -131,6 +131,9 @@ impl Submitter {
             .map_err(|e| nats_error("listening for the task's events", e))?;
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", wire::key(task.id).as_str());
+        if !task.items.is_empty() {
+            headers.insert(wire::ITEMS_HEADER, task.items.len().to_string().as_str());
+        }
         let ack = self
             .fleet
             .js

@@ -280,38 +280,16 @@ impl Bridge {
 
     /// Reads who is up (names sorted; an entry that does not read is skipped and logged).
     async fn list(&mut self) {
-        let keys = match self.presence.keys().await {
-            Ok(keys) => keys,
+        let present = match node::present(&self.presence, MAX_WORKERS).await {
+            Ok(present) => present,
             Err(e) => {
-                tracing::debug!("listing the fleet's workers: {e}");
+                tracing::debug!("{e}");
                 return;
             }
         };
-        let keys: Vec<String> = keys.filter_map(|k| async { k.ok() }).collect().await;
-        let mut workers = Vec::new();
-        let mut listed = std::collections::BTreeSet::new();
-        for key in keys.into_iter().take(MAX_WORKERS) {
-            match self.presence.get(&key).await {
-                Ok(Some(bytes)) => match serde_json::from_slice::<FleetWorker>(&bytes) {
-                    // An entry must be the worker its key says.
-                    Ok(worker) if node::node_key(&worker.name) == key => {
-                        workers.push(worker);
-                        listed.insert(key);
-                    }
-                    Ok(_) => tracing::warn!(
-                        "a worker's entry under {} names another worker; skipped",
-                        crate::sanitize::quote(&key)
-                    ),
-                    Err(e) => tracing::warn!(
-                        "a worker's entry under {} does not read ({}); skipped",
-                        crate::sanitize::quote(&key),
-                        crate::sanitize::excerpt(&e.to_string(), 120)
-                    ),
-                },
-                Ok(None) => {}
-                Err(e) => tracing::debug!("reading a worker's entry: {e}"),
-            }
-        }
+        let listed: std::collections::BTreeSet<String> =
+            present.iter().map(|(key, _)| key.clone()).collect();
+        let mut workers: Vec<FleetWorker> = present.into_iter().map(|(_, w)| w).collect();
         workers.sort_by(|a, b| a.name.cmp(&b.name));
         // Another process under a name (restarted, or a second one): what was synced of the
         // old one says nothing of it.

@@ -61,6 +61,10 @@ pub struct TaskMessage {
 /// Items one task carries at most.
 pub const MAX_ITEMS: usize = 64;
 
+/// The header of a task's message saying how many benchmark items it carries (absent for a
+/// task without items): a worker weighs what it takes by it before decoding the task.
+pub const ITEMS_HEADER: &str = "Veyra-Items";
+
 /// A benchmark run's item, as a worker is asked for it: the task without its answer key
 /// ([`crate::benchmarks::runner::for_solver`]) and the epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -154,6 +154,9 @@ impl Worker {
                 }
             }
         };
+        // Benchmark items solved here at once, as the fleet is told (a run keeps that many in
+        // flight for this worker).
+        let room = (self.core.config().runtime.queue_capacity / 2).max(1);
         let shared = Shared {
             fleet: self.fleet.clone(),
             core: self.core.clone(),
@@ -163,9 +166,7 @@ impl Worker {
             ack_every: (ack_wait / 3).max(Duration::from_millis(100)),
             ack_wait,
             journal: Arc::clone(service.journal()),
-            solving: Arc::new(tokio::sync::Semaphore::new(
-                (self.core.config().runtime.queue_capacity / 2).max(1),
-            )),
+            solving: Arc::new(tokio::sync::Semaphore::new(room)),
         };
         let mut cancels = self
             .fleet
@@ -199,9 +200,11 @@ impl Worker {
             service,
             Arc::clone(&shared.name),
             Arc::new(move || held.lock().map_or(0, |r| r.len())),
+            room,
             witnessing.clone(),
         ));
         let limit = self.options.in_flight.max(1);
+        let room = room::Room::new(room);
         let mut tasks = JoinSet::new();
         let mut idle = Duration::from_millis(1);
         // Priorities that may have work: told by a submitter's wake, or left with more after a
@@ -219,12 +222,17 @@ impl Worker {
                     asked_all = tokio::time::Instant::now();
                 }
                 // Critical first: each round takes from the highest priority that has work.
-                for (rank, consumer) in consumers.iter().enumerate() {
+                for (rank, (consumer, priority)) in consumers.iter().zip(Priority::ALL).enumerate()
+                {
                     if !all && !hinted[rank] {
                         continue;
                     }
+                    let want = room.want(priority, free);
+                    if want == 0 {
+                        continue;
+                    }
                     let before = got;
-                    let batch = consumer.fetch().max_messages(free).messages().await;
+                    let batch = consumer.fetch().max_messages(want).messages().await;
                     let mut batch = match batch {
                         Ok(b) => b,
                         Err(e) => {
@@ -240,12 +248,17 @@ impl Worker {
                         match message {
                             Ok(message) => {
                                 got += 1;
-                                tasks.spawn(handle(shared.clone(), message));
+                                let held = room.hold(message.headers.as_ref());
+                                let shared = shared.clone();
+                                tasks.spawn(async move {
+                                    let _held = held;
+                                    handle(shared, message).await;
+                                });
                             }
                             Err(e) => tracing::warn!("a task could not be read: {e}"),
                         }
                     }
-                    hinted[rank] = got - before == free;
+                    hinted[rank] = got - before == want;
                     if got > 0 {
                         break;
                     }
@@ -626,6 +639,7 @@ async fn run_task(
 
 mod item;
 mod record;
+mod room;
 mod run;
 #[cfg(test)]
 pub(super) use record::still_held;

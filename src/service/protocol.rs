@@ -448,6 +448,10 @@ pub struct FleetWorker {
     pub link: LinkStatus,
     /// Tasks it holds now.
     pub running: usize,
+    /// Benchmark items it solves at once (half its core's queue): what a fanned-out run
+    /// keeps in flight for it (0: it does not say).
+    #[serde(default)]
+    pub room: usize,
     /// When it said so.
     pub at: DateTime<Utc>,
 }

@@ -4,10 +4,11 @@
 //! own gate, a dialogue turn by turn — and sends back what it left ([`SolvedItem`]); the item is
 //! scored here, against a ground truth that never leaves this process ([`for_solver`]).
 //!
-//! Items go out [`CHUNK`] at a time ([`chunks`]): what carrying one item costs elsewhere (a
-//! fleet task's writes, messages and acknowledgement) is paid once for the chunk. A chunk is
-//! cut from the run's whole work list, not from what is left of it, so a run resumed asks for
-//! the same chunks as the run it resumes (a solver elsewhere finds what it kept of them).
+//! Items go out in chunks ([`work`]): what carrying one item costs elsewhere (a fleet task's
+//! writes, messages and acknowledgement) is paid once for the chunk. How many items a chunk
+//! holds follows the run's size ([`chunk_for`]), and a chunk is cut from the run's whole work
+//! list, not from what is left of it, so a run resumed asks for the same chunks as the run it
+//! resumes (a solver elsewhere finds what it kept of them).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -63,46 +64,73 @@ pub struct ItemRef<'a> {
 
 /// Solves a run's items somewhere other than the runner's core.
 pub trait ItemSolver: Send + Sync + std::fmt::Debug {
-    /// Solves a chunk of `items` (the same chunk whenever the run asks again: see [`CHUNK`])
-    /// on `target`, and returns one outcome per item, in order; `cancel` stops them (the
-    /// solver cancels them where they run).
+    /// Solves a chunk of `items` (the same chunk whenever the run asks again: see
+    /// [`ItemSolver::chunk`]) on `target`, and returns one outcome per item, in order;
+    /// `cancel` stops them (the solver cancels them where they run).
     fn solve<'a>(
         &'a self,
         items: &'a [ItemRef<'a>],
         target: &'a Target,
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Vec<Result<SolvedItem, VeyraError>>>;
+
+    /// Items to a chunk in a run of `total` items, 1 to [`MAX_CHUNK`]: [`chunk_for`] unless
+    /// the solver says otherwise. It must depend on nothing but `total`, so that a resumed
+    /// run (the same total) cuts the same chunks.
+    fn chunk(&self, total: usize) -> usize {
+        chunk_for(total)
+    }
+
+    /// Items it can be solving at once as the run starts (its workers' room, say), which the
+    /// run keeps in flight; `None`: it does not know, and the run keeps its own figure
+    /// ([`super::in_flight`]).
+    fn room(&self) -> BoxFuture<'_, Option<usize>> {
+        Box::pin(std::future::ready(None))
+    }
 }
 
-/// Items a chunk holds at most: sixteen take what carrying an item to a worker costs down to
-/// a sixteenth, and keep an item's share of a kept result (1 MiB) at 64 KiB.
-pub const CHUNK: usize = 16;
+/// Items a chunk holds at most. At 64, carrying an item to a worker costs a 64th of a task,
+/// and an item's share of a kept result (1 MiB) is 16 KiB (an item that leaves more than its
+/// chunk has room for is asked for again with fewer beside it).
+pub const MAX_CHUNK: usize = 64;
+
+/// Chunks a run is cut into at least, when it has that many items: enough for a fleet to
+/// spread them over many workers, so a small run on slow models still reaches every one.
+pub const MIN_CHUNKS: usize = 128;
+
+/// Items to a chunk in a run of `total` items: as many as keep the run at [`MIN_CHUNKS`]
+/// chunks or more, between 1 and [`MAX_CHUNK`] (the 7,000 items of `--family all --count
+/// 1000` go 54 to a chunk, 130 chunks; at 8,192 items and beyond, 64).
+pub fn chunk_for(total: usize) -> usize {
+    (total / MIN_CHUNKS).clamp(1, MAX_CHUNK)
+}
 
 /// One chunk of a run's work: each item's (task index, epoch), and whether the run still
 /// wants it (a resumed run has some of a chunk's items already).
 pub(in crate::benchmarks) type Chunk = Vec<(usize, u32, bool)>;
 
-/// The run's work: each item without a result (`done`) alone, or, solved `elsewhere`, in
-/// chunks of [`CHUNK`] cut from the whole work list and kept where some item is not done.
+/// The run's work: each item without a result (`done`) alone, or, solved elsewhere (`chunk`
+/// is the items to a chunk), in chunks cut from the whole work list and kept where some item
+/// is not done.
 pub(in crate::benchmarks) fn work(
     tasks: &[BenchTask],
     epochs: u32,
     done: &BTreeSet<(&str, u32)>,
-    elsewhere: bool,
+    chunk: Option<usize>,
 ) -> Vec<Chunk> {
-    if !elsewhere {
+    let Some(chunk) = chunk else {
         return work_list(tasks, epochs, done)
             .into_iter()
             .map(|(i, e)| vec![(i, e, true)])
             .collect();
-    }
+    };
     let is_done = |i: usize, e: u32| {
         tasks
             .get(i)
             .is_some_and(|t| done.contains(&(t.id.as_str(), e)))
     };
     work_list(tasks, epochs, &BTreeSet::new())
-        .chunks(CHUNK)
+        .chunks(chunk.clamp(1, MAX_CHUNK))
         .map(|c| {
             c.iter()
                 .map(|&(i, e)| (i, e, !is_done(i, e)))

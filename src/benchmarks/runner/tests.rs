@@ -244,15 +244,12 @@ fn work_solved_elsewhere_goes_in_the_same_chunks_however_much_of_it_is_done() {
         .generate()
         .unwrap();
     let none = BTreeSet::new();
-    let fresh = remote::work(&tasks, 1, &none, true);
+    let fresh = remote::work(&tasks, 1, &none, Some(16));
     // 40 items: two full chunks and the rest, every item wanted.
-    assert_eq!(
-        fresh.iter().map(Vec::len).collect::<Vec<_>>(),
-        [CHUNK, CHUNK, 40 - 2 * CHUNK]
-    );
+    assert_eq!(fresh.iter().map(Vec::len).collect::<Vec<_>>(), [16, 16, 8]);
     assert!(fresh.iter().flatten().all(|&(_, _, wanted)| wanted));
     // At home, one item at a time.
-    let home = remote::work(&tasks, 1, &none, false);
+    let home = remote::work(&tasks, 1, &none, None);
     assert_eq!(home.len(), 40);
     assert!(home.iter().all(|c| c.len() == 1));
     // Resumed with the first chunk whole and one item of the second done: the first is not
@@ -261,12 +258,113 @@ fn work_solved_elsewhere_goes_in_the_same_chunks_however_much_of_it_is_done() {
     for &(i, e, _) in fresh[0].iter().chain(&fresh[1][..1]) {
         done.insert((tasks[i].id.as_str(), e));
     }
-    let resumed = remote::work(&tasks, 1, &done, true);
+    let resumed = remote::work(&tasks, 1, &done, Some(16));
     assert_eq!(resumed.len(), 2);
     let items = |c: &remote::Chunk| c.iter().map(|&(i, e, _)| (i, e)).collect::<Vec<_>>();
     assert_eq!(items(&resumed[0]), items(&fresh[1]));
     assert!(!resumed[0][0].2 && resumed[0][1..].iter().all(|&(_, _, w)| w));
     assert_eq!(resumed[1], fresh[2]);
+}
+
+#[test]
+fn chunks_follow_the_runs_size_within_their_bounds() {
+    // Small runs go an item to a chunk, so even a few items spread over many workers.
+    assert_eq!(chunk_for(0), 1);
+    assert_eq!(chunk_for(40), 1);
+    assert_eq!(chunk_for(2 * MIN_CHUNKS - 1), 1);
+    assert_eq!(chunk_for(2 * MIN_CHUNKS), 2);
+    // `--family all --count 1000`: 7,000 items, 54 to a chunk, 130 chunks.
+    assert_eq!(chunk_for(7_000), 54);
+    assert_eq!(7_000usize.div_ceil(chunk_for(7_000)), 130);
+    // Large runs stop at the most a chunk carries.
+    assert_eq!(chunk_for(MAX_CHUNK * MIN_CHUNKS), MAX_CHUNK);
+    assert_eq!(chunk_for(usize::MAX), MAX_CHUNK);
+    // A solver's own figure is held within the bounds too (nothing is dropped or duplicated).
+    let tasks = plan(&[FamilyId::Cplc], 10, 1).generate().unwrap();
+    for asked in [0, 1, 3, MAX_CHUNK + 1, usize::MAX] {
+        let work = remote::work(&tasks, 1, &BTreeSet::new(), Some(asked));
+        assert!(work.iter().all(|c| (1..=MAX_CHUNK).contains(&c.len())));
+        assert_eq!(work.iter().map(Vec::len).sum::<usize>(), 10, "{asked}");
+    }
+}
+
+/// Solves items through a core of its own, as a worker would, in the chunks it is asked
+/// for, and counts them and how many it was solving at once.
+#[derive(Debug)]
+struct CountingSolver {
+    core: VeyraCore,
+    chunk: usize,
+    room: Option<usize>,
+    chunks: std::sync::Mutex<Vec<usize>>,
+    now: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+impl ItemSolver for CountingSolver {
+    fn solve<'a>(
+        &'a self,
+        items: &'a [ItemRef<'a>],
+        target: &'a Target,
+        cancel: &'a CancellationToken,
+    ) -> futures_util::future::BoxFuture<'a, Vec<Result<SolvedItem, VeyraError>>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        Box::pin(async move {
+            self.chunks.lock().unwrap().push(items.len());
+            let now = self.now.fetch_add(items.len(), SeqCst) + items.len();
+            self.most.fetch_max(now, SeqCst);
+            // Every chunk waits for the others the run keeps in flight to start.
+            tokio::task::yield_now().await;
+            let mut out = Vec::new();
+            for item in items {
+                out.push(solve_item(&self.core, item.task, item.epoch, target, cancel).await);
+            }
+            self.now.fetch_sub(items.len(), SeqCst);
+            out
+        })
+    }
+
+    fn chunk(&self, _total: usize) -> usize {
+        self.chunk
+    }
+
+    fn room(&self) -> futures_util::future::BoxFuture<'_, Option<usize>> {
+        Box::pin(std::future::ready(self.room))
+    }
+}
+
+#[tokio::test]
+async fn a_run_solved_elsewhere_goes_in_the_solvers_chunks_and_fills_its_room() {
+    for (room, most) in [(Some(8), 8), (None, 20)] {
+        let (core, _ws) = core_with(|_| {});
+        let (worker, _wws) = core_with(|_| {});
+        let solver = Arc::new(CountingSolver {
+            core: worker,
+            chunk: 4,
+            room,
+            chunks: Default::default(),
+            now: Default::default(),
+            most: Default::default(),
+        });
+        let store = Arc::new(BenchStore::in_memory().unwrap());
+        let report = Runner::new(core, store.clone())
+            .with_in_flight(20)
+            .with_solver(solver.clone())
+            .start(
+                &plan(&[FamilyId::Cplc, FamilyId::Msga], 10, 1),
+                &CancellationToken::new(),
+                &mut |_| {},
+            )
+            .await
+            .unwrap();
+        assert_eq!(report.info.status, RunStatus::Complete);
+        assert_eq!(store.results(&report.info.id).unwrap().len(), 20);
+        // 20 items, four to a chunk.
+        assert_eq!(*solver.chunks.lock().unwrap(), [4; 5]);
+        // As many in flight as the solver has room for, or, when it does not say, the run's
+        // own figure.
+        let seen = solver.most.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(seen, most, "room {room:?}");
+    }
 }
 
 #[test]

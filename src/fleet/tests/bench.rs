@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 
 use super::*;
-use crate::benchmarks::runner::{ItemRef, ItemSolver, SolvedItem, Target};
+use crate::benchmarks::runner::{ItemRef, ItemSolver, MAX_CHUNK, SolvedItem, Target};
 use crate::benchmarks::{BenchStore, BenchTask, Difficulty, FamilyId, RunPlan, RunStatus, Runner};
 use crate::fleet::bench::{FleetSolver, chunk_id};
 
@@ -114,6 +114,14 @@ fn scripted(c: &mut VeyraConfig) {
     }];
 }
 
+/// [`scripted`], on workers that solve 64 items at once (a queue of 128), and take a
+/// moment over each answer.
+fn scripted_in_small_rooms(c: &mut VeyraConfig) {
+    scripted(c);
+    c.runtime.queue_capacity = 128;
+    c.model.mock.token_delay_ms = 20;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_fanned_out_over_two_workers_scores_as_the_same_run_at_home() {
     let Some(server) = nats_server() else { return };
@@ -124,9 +132,11 @@ async fn a_run_fanned_out_over_two_workers_scores_as_the_same_run_at_home() {
         tempfile::tempdir().unwrap(),
     );
     let stop = CancellationToken::new();
-    let (cores, running) = workers(&config, &[&a, &b], &stop, scripted).await;
+    let (cores, running) = workers(&config, &[&a, &b], &stop, scripted_in_small_rooms).await;
     let submitter = Submitter::new(Fleet::connect(&config, None).await.unwrap());
-    let solver: Arc<dyn ItemSolver> = Arc::new(FleetSolver::new(submitter, "fleet test".into()));
+    // Eight items to a chunk: the run's 28 items go in four chunks, as a large run's would.
+    let solver: Arc<dyn ItemSolver> =
+        Arc::new(FleetSolver::new(submitter, "fleet test".into()).with_chunk(8));
 
     // The same plan at home, and with every item on the fleet.
     let at_home = {
@@ -141,7 +151,7 @@ async fn a_run_fanned_out_over_two_workers_scores_as_the_same_run_at_home() {
     let submitting = worker_core(home.path().join("submitter").as_path(), |_| {});
     let store = Arc::new(BenchStore::in_memory().unwrap());
     let report = Runner::new(submitting.clone(), store.clone())
-        .with_solver(solver)
+        .with_solver(solver.clone())
         .start(&plan(4), &CancellationToken::new(), &mut |_| {})
         .await
         .unwrap();
@@ -190,6 +200,14 @@ async fn a_run_fanned_out_over_two_workers_scores_as_the_same_run_at_home() {
         on_workers >= items,
         "{on_workers} executions for {items} items"
     );
+    // Each worker holds one chunk at a time (its room is under two): both had a share.
+    for (n, core) in cores.iter().enumerate() {
+        let ran = executions(core)
+            .iter()
+            .filter(|e| e.actor == "benchmark" && e.action == "execute")
+            .count();
+        assert!(ran > 0, "worker {n} solved no item");
+    }
     assert!(
         executions(&submitting)
             .iter()
@@ -214,6 +232,61 @@ async fn a_run_fanned_out_over_two_workers_scores_as_the_same_run_at_home() {
     for core in &cores {
         assert!(core.verify_audit().unwrap().is_ok());
     }
+    assert_eq!(solver.chunk(100_000), 8);
+}
+
+/// A worker's entry in the presence bucket, saying `room`.
+fn present(name: &str, room: usize) -> crate::service::protocol::FleetWorker {
+    let (core, _workspace) = crate::core::testing::core_with(|_| {});
+    crate::service::protocol::FleetWorker {
+        name: name.into(),
+        host: "gpu-1".into(),
+        pid: 7,
+        version: "0".into(),
+        backend: "mock".into(),
+        model: "veyra-mock-1".into(),
+        link: core.link_status(),
+        running: 0,
+        room,
+        at: chrono::Utc::now(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_keeps_in_flight_the_room_its_workers_say_they_have_within_bounds() {
+    use crate::fleet::node::node_key;
+    let Some(server) = nats_server() else { return };
+    let config = nats(&server.url);
+    let submitter = Submitter::new(Fleet::connect(&config, None).await.unwrap());
+    let solver = FleetSolver::new(submitter.clone(), "fleet test".into());
+    // Nobody up: the run goes with its own figure.
+    assert_eq!(solver.room().await, None);
+    let bucket = submitter.fleet().workers();
+    let put = |key: String, bytes: Vec<u8>| {
+        let bucket = bucket.clone();
+        async move { bucket.put(key, bytes.into()).await.unwrap() }
+    };
+    let entry = |w: &crate::service::protocol::FleetWorker| serde_json::to_vec(w).unwrap();
+    // A worker of an older version says no room: still nothing to go by.
+    let mut old = serde_json::to_value(present("old", 0)).unwrap();
+    old.as_object_mut().unwrap().remove("room");
+    put(node_key("old"), serde_json::to_vec(&old).unwrap()).await;
+    assert_eq!(solver.room().await, None);
+    // Two workers: their rooms, summed.
+    put(node_key("a"), entry(&present("a", 512))).await;
+    put(node_key("b"), entry(&present("b", 256))).await;
+    assert_eq!(solver.room().await, Some(768));
+    // An entry under another worker's key, and one that does not read, count for nothing.
+    put(node_key("c"), entry(&present("someone-else", 4096))).await;
+    put(node_key("d"), b"{not json".to_vec()).await;
+    assert_eq!(solver.room().await, Some(768));
+    // A worker that says more room than any run keeps in flight is held to the cap.
+    put(node_key("e"), entry(&present("e", usize::MAX))).await;
+    assert_eq!(solver.room().await, Some(crate::fleet::bench::MAX_ROOM));
+    // Items go to a chunk by the run's size unless the solver is told otherwise.
+    assert_eq!(solver.chunk(7_000), 54);
+    assert_eq!(solver.clone().with_chunk(0).chunk(7_000), 1);
+    assert_eq!(solver.with_chunk(1_000).chunk(7_000), MAX_CHUNK);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,6 +332,12 @@ async fn a_chunk_asked_for_again_is_gathered_and_a_cancelled_one_is_solved_anew(
         .unwrap();
     let sent = TaskMessage::decode(&published.payload).unwrap();
     assert_eq!(sent.items.len(), 2);
+    // Its header says so, for the workers to share chunks by before decoding them.
+    let said = published
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(wire::ITEMS_HEADER));
+    assert_eq!(said.map(|v| v.as_str()), Some("2"));
     for (sent, task) in sent.items.iter().zip(&single) {
         assert!(
             !task.expected.is_empty(),

@@ -151,6 +151,7 @@ fn over_a_fleet_the_bar_counts_workers_and_their_links_and_keeps_them_at_80_colu
         model: "veyra-mock-1".into(),
         link,
         running: 0,
+        room: 512,
         at: crate::tui::testing::now(),
     };
     let mut earth = mars("uniform", "clear");
