@@ -361,7 +361,24 @@ impl Runner {
             None => (None, self.in_flight),
             Some(solver) => {
                 let total = tasks.len().saturating_mul(info.epochs as usize);
-                let chunk = solver.chunk(total).clamp(1, remote::MAX_CHUNK);
+                let proposed = solver.chunk(total).clamp(1, remote::MAX_CHUNK);
+                // The figure the run first went out with, whatever this version proposes: a
+                // chunk cut otherwise has another id, and its items, solved already in the
+                // first cut, would be solved again.
+                let id = info.id.clone();
+                let kept = self
+                    .with_store(move |store| store.run_chunk(&id, proposed))
+                    .await??;
+                let chunk = usize::try_from(kept)
+                    .ok()
+                    .filter(|c| (1..=remote::MAX_CHUNK).contains(c))
+                    .ok_or_else(|| {
+                        VeyraError::Runtime(format!(
+                            "run {}: bench.db says its items go {kept} to a chunk, not 1 to {};                              the store was changed outside Veyra",
+                            info.id,
+                            remote::MAX_CHUNK
+                        ))
+                    })?;
                 let room = solver.room().await.unwrap_or(self.in_flight).max(1);
                 (Some(chunk), room.div_ceil(chunk))
             }

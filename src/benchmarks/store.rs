@@ -14,6 +14,10 @@
 //!   tokens_out, finished_at)`, primary key `(run_id, task_id, epoch)` — one row per finished
 //!   epoch, committed as the epoch finishes (WAL, `synchronous = NORMAL`: a crash of the
 //!   process keeps every row written before it).
+//! - `run_chunks(run_id PK, chunk)`: items to a chunk of a run whose items are solved
+//!   elsewhere (the fleet), kept when its items first go out, so a resumed run cuts the same
+//!   chunks whatever the version resuming it would choose. A table of its own rather than a
+//!   column: a store that has it still opens in a version without it.
 //! - `suite_runs` and `suite_results`: eval suites' runs (see `suites.rs`).
 
 use std::path::{Path, PathBuf};
@@ -75,6 +79,10 @@ CREATE TABLE IF NOT EXISTS results (
     tokens_out INTEGER NOT NULL,
     finished_at TEXT NOT NULL,
     PRIMARY KEY (run_id, task_id, epoch)
+);
+CREATE TABLE IF NOT EXISTS run_chunks (
+    run_id TEXT PRIMARY KEY REFERENCES runs(id),
+    chunk INTEGER NOT NULL
 );
 ";
 
@@ -370,6 +378,24 @@ impl BenchStore {
             )
             .map_err(|e| self.err("finishing the run", e))?;
         Ok(())
+    }
+
+    /// Items to a chunk of run `run_id`, solved elsewhere: the figure kept when its items
+    /// first went out, else `proposed`, kept now (the first figure kept stays).
+    pub fn run_chunk(&self, run_id: &str, proposed: usize) -> Result<i64, BenchError> {
+        let proposed = i64::try_from(proposed).unwrap_or(i64::MAX);
+        let conn = self.lock();
+        conn.execute(
+            "INSERT OR IGNORE INTO run_chunks (run_id, chunk) VALUES (?1, ?2)",
+            params![run_id, proposed],
+        )
+        .map_err(|e| self.err("keeping the run's chunk size", e))?;
+        conn.query_row(
+            "SELECT chunk FROM run_chunks WHERE run_id = ?1",
+            params![run_id],
+            |row| row.get(0),
+        )
+        .map_err(|e| self.err("reading the run's chunk size", e))
     }
 
     /// Marks a run running again (on resume).

@@ -154,9 +154,15 @@ impl Worker {
                 }
             }
         };
-        // Benchmark items solved here at once, as the fleet is told (a run keeps that many in
-        // flight for this worker).
-        let room = (self.core.config().runtime.queue_capacity / 2).max(1);
+        // Benchmark items solved here at once (half its core's queue), and what the fleet is
+        // told it has room for: no more than the chunks it may hold carry at most.
+        let solving = (self.core.config().runtime.queue_capacity / 2).max(1);
+        let item_room = solving.min(
+            self.options
+                .in_flight
+                .max(1)
+                .saturating_mul(wire::MAX_ITEMS),
+        );
         let shared = Shared {
             fleet: self.fleet.clone(),
             core: self.core.clone(),
@@ -166,7 +172,7 @@ impl Worker {
             ack_every: (ack_wait / 3).max(Duration::from_millis(100)),
             ack_wait,
             journal: Arc::clone(service.journal()),
-            solving: Arc::new(tokio::sync::Semaphore::new(room)),
+            solving: Arc::new(tokio::sync::Semaphore::new(solving)),
         };
         let mut cancels = self
             .fleet
@@ -200,11 +206,11 @@ impl Worker {
             service,
             Arc::clone(&shared.name),
             Arc::new(move || held.lock().map_or(0, |r| r.len())),
-            room,
+            item_room,
             witnessing.clone(),
         ));
         let limit = self.options.in_flight.max(1);
-        let room = room::Room::new(room);
+        let room = room::Room::new(item_room);
         let mut tasks = JoinSet::new();
         let mut idle = Duration::from_millis(1);
         // Priorities that may have work: told by a submitter's wake, or left with more after a

@@ -485,7 +485,8 @@ impl BenchHost {
         // the operator's own prompts wait behind fewer items, and twice the slots still keeps
         // every slot busy while half the items wait on the audit log's commit. Items solved
         // on the fleet take no slot here (and the operator's prompts go ahead of them there,
-        // at a higher priority): as many are kept in flight as a headless run keeps.
+        // at a higher priority): as many are kept in flight as the fleet's workers say they
+        // solve at once.
         let mut runner = Runner::new(self.core.clone(), store).with_caller(by);
         if let Some(solver) = locked(&self.solver).clone() {
             runner = runner.with_solver(solver);

@@ -273,9 +273,10 @@ fn chunks_follow_the_runs_size_within_their_bounds() {
     assert_eq!(chunk_for(40), 1);
     assert_eq!(chunk_for(2 * MIN_CHUNKS - 1), 1);
     assert_eq!(chunk_for(2 * MIN_CHUNKS), 2);
-    // `--family all --count 1000`: 7,000 items, 54 to a chunk, 130 chunks.
-    assert_eq!(chunk_for(7_000), 54);
-    assert_eq!(7_000usize.div_ceil(chunk_for(7_000)), 130);
+    assert_eq!(chunk_for(3_000), 23);
+    // `--family all --count 1000`: 7,000 items, 32 to a chunk, 219 chunks.
+    assert_eq!(chunk_for(7_000), MAX_CHUNK);
+    assert_eq!(7_000usize.div_ceil(chunk_for(7_000)), 219);
     // Large runs stop at the most a chunk carries.
     assert_eq!(chunk_for(MAX_CHUNK * MIN_CHUNKS), MAX_CHUNK);
     assert_eq!(chunk_for(usize::MAX), MAX_CHUNK);
@@ -298,6 +299,22 @@ struct CountingSolver {
     chunks: std::sync::Mutex<Vec<usize>>,
     now: std::sync::atomic::AtomicUsize,
     most: std::sync::atomic::AtomicUsize,
+    /// Cancelled once the first chunk is solved (a run stopped part way).
+    stop: Option<CancellationToken>,
+}
+
+impl CountingSolver {
+    fn new(core: VeyraCore, chunk: usize, room: Option<usize>) -> CountingSolver {
+        CountingSolver {
+            core,
+            chunk,
+            room,
+            chunks: Default::default(),
+            now: Default::default(),
+            most: Default::default(),
+            stop: None,
+        }
+    }
 }
 
 impl ItemSolver for CountingSolver {
@@ -319,6 +336,9 @@ impl ItemSolver for CountingSolver {
                 out.push(solve_item(&self.core, item.task, item.epoch, target, cancel).await);
             }
             self.now.fetch_sub(items.len(), SeqCst);
+            if let Some(stop) = &self.stop {
+                stop.cancel();
+            }
             out
         })
     }
@@ -337,14 +357,7 @@ async fn a_run_solved_elsewhere_goes_in_the_solvers_chunks_and_fills_its_room() 
     for (room, most) in [(Some(8), 8), (None, 20)] {
         let (core, _ws) = core_with(|_| {});
         let (worker, _wws) = core_with(|_| {});
-        let solver = Arc::new(CountingSolver {
-            core: worker,
-            chunk: 4,
-            room,
-            chunks: Default::default(),
-            now: Default::default(),
-            most: Default::default(),
-        });
+        let solver = Arc::new(CountingSolver::new(worker, 4, room));
         let store = Arc::new(BenchStore::in_memory().unwrap());
         let report = Runner::new(core, store.clone())
             .with_in_flight(20)
@@ -365,6 +378,57 @@ async fn a_run_solved_elsewhere_goes_in_the_solvers_chunks_and_fills_its_room() 
         let seen = solver.most.load(std::sync::atomic::Ordering::SeqCst);
         assert_eq!(seen, most, "room {room:?}");
     }
+}
+
+#[tokio::test]
+async fn a_resumed_run_cuts_the_chunks_it_first_went_out_with_and_refuses_a_changed_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.db");
+    let store = Arc::new(BenchStore::open(&path).unwrap());
+    let (core, _ws) = core_with(|_| {});
+    let (worker, _wws) = core_with(|_| {});
+    let plan = plan(&[FamilyId::Cplc, FamilyId::Msga], 10, 1);
+    // Four to a chunk, one chunk in flight, stopped once the first is solved.
+    let stop = CancellationToken::new();
+    let mut first = CountingSolver::new(worker.clone(), 4, Some(4));
+    first.stop = Some(stop.clone());
+    let report = Runner::new(core.clone(), store.clone())
+        .with_solver(Arc::new(first))
+        .start(&plan, &stop, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.info.status, RunStatus::Cancelled);
+    assert_eq!(store.results(&report.info.id).unwrap().len(), 4);
+    let id = report.info.id.clone();
+    // Someone changed the kept figure: the run is not resumed with chunks cut otherwise.
+    let tamper = |chunk: i64| {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute("UPDATE run_chunks SET chunk = ?1", [chunk])
+            .unwrap();
+    };
+    for bad in [0, -1, MAX_CHUNK as i64 + 1] {
+        tamper(bad);
+        let refused = Runner::new(core.clone(), store.clone())
+            .with_solver(Arc::new(CountingSolver::new(worker.clone(), 4, None)))
+            .resume(&id, &CancellationToken::new(), &mut |_| {})
+            .await;
+        let Err(e) = refused else {
+            panic!("resumed with the chunk size {bad}")
+        };
+        assert!(e.to_string().contains("changed outside Veyra"), "{e}");
+    }
+    tamper(4);
+    // This version would cut five to a chunk: the run's four stay.
+    let second = Arc::new(CountingSolver::new(worker, 5, None));
+    let report = Runner::new(core, store.clone())
+        .with_solver(second.clone())
+        .resume(&id, &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.info.status, RunStatus::Complete);
+    assert_eq!(store.results(&id).unwrap().len(), 20);
+    assert_eq!(*second.chunks.lock().unwrap(), [4; 4]);
+    assert_eq!(store.run_chunk(&id, 9).unwrap(), 4);
 }
 
 #[test]

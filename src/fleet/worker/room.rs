@@ -4,9 +4,11 @@
 //! chunks than it solves at once keeps them from another that would solve them now).
 //!
 //! A task's items are counted from its [`ITEMS_HEADER`] (set by the submitter) from when it is
-//! taken until it ends. The items that run are the task's own, checked when it is decoded: a
-//! header that lies skews only how the work is shared, and the worker's item semaphore still
-//! bounds what solves at once.
+//! taken until it ends. A round asks for as many tasks as the room left holds at the size of
+//! the last chunk taken, or at the most a task carries when it holds none (a new run may have
+//! begun, its chunks of any size). The items that run are those the task decodes to, whatever
+//! the header says: a header that lies skews only how the work is shared, and the worker's
+//! item semaphore still bounds what solves at once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +23,8 @@ pub(super) struct Room {
     size: usize,
     /// Items of the tasks it holds.
     held: Arc<AtomicUsize>,
+    /// Items of the last task taken that carried any.
+    last: AtomicUsize,
 }
 
 impl Room {
@@ -29,20 +33,25 @@ impl Room {
         Room {
             size: size.max(1),
             held: Arc::default(),
+            last: AtomicUsize::new(MAX_ITEMS),
         }
     }
 
     /// Tasks of `priority` to ask for, with `free` more tasks to hold. Above low, `free`: an
     /// operator's prompt is never held back by a run. At low and background, as many as the
-    /// room left holds at the most items a task carries (so one round never takes more than
-    /// the room), and none once it is full; one when it holds nothing, so a room smaller than
-    /// a chunk still takes one.
+    /// room left holds (see the module docs), and none once it is full; one when it holds
+    /// nothing, so a room smaller than a chunk still takes one.
     pub(super) fn want(&self, priority: Priority, free: usize) -> usize {
         if priority < Priority::Low {
             return free;
         }
         let held = self.held.load(Ordering::SeqCst);
-        let fits = self.size.saturating_sub(held) / MAX_ITEMS;
+        let per_task = if held == 0 {
+            MAX_ITEMS
+        } else {
+            self.last.load(Ordering::SeqCst).max(1)
+        };
+        let fits = self.size.saturating_sub(held) / per_task;
         free.min(if held == 0 { fits.max(1) } else { fits })
     }
 
@@ -50,6 +59,9 @@ impl Room {
     /// (when its task ends, however it ends).
     pub(super) fn hold(&self, headers: Option<&async_nats::HeaderMap>) -> Held {
         let items = items_of(headers);
+        if items > 0 {
+            self.last.store(items, Ordering::SeqCst);
+        }
         self.held.fetch_add(items, Ordering::SeqCst);
         Held {
             held: Arc::clone(&self.held),
@@ -58,13 +70,16 @@ impl Room {
     }
 }
 
-/// Items a task's message says it carries: none without a readable header, at most
-/// [`MAX_ITEMS`].
+/// Items a task's message says it carries: none without the header, at most [`MAX_ITEMS`],
+/// and that many when the header is not a count (a task that says it carries items but not
+/// how many is weighed as the largest).
 fn items_of(headers: Option<&async_nats::HeaderMap>) -> usize {
-    headers
-        .and_then(|h| h.get(ITEMS_HEADER))
-        .and_then(|v| v.as_str().parse::<usize>().ok())
-        .map_or(0, |n| n.min(MAX_ITEMS))
+    match headers.and_then(|h| h.get(ITEMS_HEADER)) {
+        None => 0,
+        Some(said) => said.as_str().parse::<u64>().map_or(MAX_ITEMS, |n| {
+            usize::try_from(n).unwrap_or(MAX_ITEMS).min(MAX_ITEMS)
+        }),
+    }
 }
 
 /// A task's items, held in its worker's [`Room`] while it lives.
@@ -104,9 +119,10 @@ mod tests {
         for p in [Priority::Critical, Priority::High, Priority::Normal] {
             assert_eq!(room.want(p, 64), 64);
         }
-        // Two chunks end (their tasks' guards drop, however the tasks ended): room for two.
+        // Two chunks end (their tasks' guards drop, however the tasks ended): room for two
+        // of the size last taken.
         drop(chunks.split_off(7));
-        assert_eq!(room.want(Priority::Low, 64), 2);
+        assert_eq!(room.want(Priority::Low, 64), (512 - 7 * 54) / 54);
         drop(chunks);
         assert_eq!(room.want(Priority::Low, 64), 512 / MAX_ITEMS);
     }
@@ -124,12 +140,30 @@ mod tests {
     }
 
     #[test]
+    fn small_chunks_fill_a_small_room_rather_than_go_one_at_a_time() {
+        // A small run goes an item to a chunk: a room of 100 takes one, then 99 more.
+        let room = Room::new(100);
+        assert_eq!(room.want(Priority::Low, 500), 1);
+        let first = room.hold(Some(&saying("1")));
+        assert_eq!(room.want(Priority::Low, 500), 99);
+        let rest: Vec<Held> = (0..99).map(|_| room.hold(Some(&saying("1")))).collect();
+        assert_eq!(room.want(Priority::Low, 500), 0);
+        // Idle again, it weighs the next task as the largest: a new run's chunks may be.
+        drop((first, rest));
+        assert_eq!(room.want(Priority::Low, 500), 1);
+    }
+
+    #[test]
     fn a_header_that_lies_or_is_missing_counts_within_bounds() {
         assert_eq!(items_of(None), 0);
         assert_eq!(items_of(Some(&async_nats::HeaderMap::new())), 0);
-        assert_eq!(items_of(Some(&saying("not a number"))), 0);
-        assert_eq!(items_of(Some(&saying("-3"))), 0);
-        assert_eq!(items_of(Some(&saying("99999999999999999999999"))), 0);
+        // Said, but not as a count: weighed as the largest.
+        assert_eq!(items_of(Some(&saying("not a number"))), MAX_ITEMS);
+        assert_eq!(items_of(Some(&saying("-3"))), MAX_ITEMS);
+        assert_eq!(
+            items_of(Some(&saying("99999999999999999999999"))),
+            MAX_ITEMS
+        );
         assert_eq!(items_of(Some(&saying("100000"))), MAX_ITEMS);
         assert_eq!(items_of(Some(&saying("7"))), 7);
         // Plain tasks hold no items: a worker full of them still takes chunks.
