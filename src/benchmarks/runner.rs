@@ -374,7 +374,8 @@ impl Runner {
                     .filter(|c| (1..=remote::MAX_CHUNK).contains(c))
                     .ok_or_else(|| {
                         VeyraError::Runtime(format!(
-                            "run {}: bench.db says its items go {kept} to a chunk, not 1 to {};                              the store was changed outside Veyra",
+                            "run {}: bench.db says its items go {kept} to a chunk, not 1 to {}; \
+                             the store was changed outside Veyra",
                             info.id,
                             remote::MAX_CHUNK
                         ))

@@ -415,7 +415,13 @@ async fn a_resumed_run_cuts_the_chunks_it_first_went_out_with_and_refuses_a_chan
         let Err(e) = refused else {
             panic!("resumed with the chunk size {bad}")
         };
-        assert!(e.to_string().contains("changed outside Veyra"), "{e}");
+        let said = e.to_string();
+        assert!(
+            said.contains(&format!(
+                "go {bad} to a chunk, not 1 to {MAX_CHUNK}; the store was changed outside Veyra"
+            )),
+            "{said}"
+        );
     }
     tamper(4);
     // This version would cut five to a chunk: the run's four stay.
