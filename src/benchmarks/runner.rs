@@ -322,14 +322,29 @@ impl Runner {
             )));
         }
         let id = info.id.clone();
-        let tasks = self
-            .with_store(move |store| {
-                let tasks = store.tasks(&id)?;
-                store.reopen_run(&id)?;
-                Ok::<_, super::framework::BenchError>(tasks)
-            })
+        let tasks = self.with_store(move |store| store.tasks(&id)).await??;
+        // A chunk size it cannot go out with stops it before it is reopened.
+        self.chunk_of(&info, tasks.len()).await?;
+        let id = info.id.clone();
+        self.with_store(move |store| store.reopen_run(&id))
             .await??;
         self.execute(info, tasks, true, cancel, progress).await
+    }
+
+    /// Items to a chunk of run `info` (of `tasks` tasks) solved elsewhere, `None` at home: the
+    /// figure kept with the run, else the solver's, kept now. A chunk cut otherwise than the
+    /// run first went out with has another id, and its items, solved in the first cut, would
+    /// be solved again.
+    async fn chunk_of(&self, info: &RunInfo, tasks: usize) -> Result<Option<usize>, VeyraError> {
+        let Some(solver) = &self.solver else {
+            return Ok(None);
+        };
+        let proposed = solver.chunk(tasks.saturating_mul(info.epochs as usize));
+        let id = info.id.clone();
+        let kept = self
+            .with_store(move |store| store.run_chunk(&id, proposed, remote::MAX_CHUNK))
+            .await??;
+        Ok(Some(kept))
     }
 
     async fn execute(
@@ -354,35 +369,17 @@ impl Runner {
             .iter()
             .map(|r| (r.task_id.as_str(), r.epoch))
             .collect();
-        // Solved elsewhere, the items go in chunks sized by the whole run (the same at every
-        // resume), and as many are kept in flight as the solver has room for as the run
-        // starts (its workers' room), in chunks.
-        let (chunk, limit) = match &self.solver {
-            None => (None, self.in_flight),
-            Some(solver) => {
-                let total = tasks.len().saturating_mul(info.epochs as usize);
-                let proposed = solver.chunk(total).clamp(1, remote::MAX_CHUNK);
-                // The figure the run first went out with, whatever this version proposes: a
-                // chunk cut otherwise has another id, and its items, solved already in the
-                // first cut, would be solved again.
-                let id = info.id.clone();
-                let kept = self
-                    .with_store(move |store| store.run_chunk(&id, proposed))
-                    .await??;
-                let chunk = usize::try_from(kept)
-                    .ok()
-                    .filter(|c| (1..=remote::MAX_CHUNK).contains(c))
-                    .ok_or_else(|| {
-                        VeyraError::Runtime(format!(
-                            "run {}: bench.db says its items go {kept} to a chunk, not 1 to {}; \
-                             the store was changed outside Veyra",
-                            info.id,
-                            remote::MAX_CHUNK
-                        ))
-                    })?;
-                let room = solver.room().await.unwrap_or(self.in_flight).max(1);
-                (Some(chunk), room.div_ceil(chunk))
-            }
+        // Solved elsewhere, the items go in the run's chunks, and as many are kept in flight
+        // as the solver has room for as the run starts (its workers' room), in chunks.
+        let chunk = self.chunk_of(&info, tasks.len()).await?;
+        let limit = match (&self.solver, chunk) {
+            (Some(solver), Some(chunk)) => solver
+                .room()
+                .await
+                .unwrap_or(self.in_flight)
+                .max(1)
+                .div_ceil(chunk),
+            _ => self.in_flight,
         };
         let work = remote::work(&tasks, info.epochs, &done, chunk);
         let mut totals: BTreeMap<FamilyId, (usize, usize)> = BTreeMap::new();

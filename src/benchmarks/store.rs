@@ -381,21 +381,41 @@ impl BenchStore {
     }
 
     /// Items to a chunk of run `run_id`, solved elsewhere: the figure kept when its items
-    /// first went out, else `proposed`, kept now (the first figure kept stays).
-    pub fn run_chunk(&self, run_id: &str, proposed: usize) -> Result<i64, BenchError> {
-        let proposed = i64::try_from(proposed).unwrap_or(i64::MAX);
+    /// first went out, else `proposed`, kept now (the first figure kept stays). A kept figure
+    /// outside 1 to `max` (a newer version's, or changed outside Veyra) is refused.
+    pub fn run_chunk(
+        &self,
+        run_id: &str,
+        proposed: usize,
+        max: usize,
+    ) -> Result<usize, BenchError> {
+        let proposed = i64::try_from(proposed.clamp(1, max)).unwrap_or(1);
         let conn = self.lock();
         conn.execute(
             "INSERT OR IGNORE INTO run_chunks (run_id, chunk) VALUES (?1, ?2)",
             params![run_id, proposed],
         )
         .map_err(|e| self.err("keeping the run's chunk size", e))?;
-        conn.query_row(
-            "SELECT chunk FROM run_chunks WHERE run_id = ?1",
-            params![run_id],
-            |row| row.get(0),
-        )
-        .map_err(|e| self.err("reading the run's chunk size", e))
+        let kept: i64 = conn
+            .query_row(
+                "SELECT chunk FROM run_chunks WHERE run_id = ?1",
+                params![run_id],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.err("reading the run's chunk size", e))?;
+        usize::try_from(kept)
+            .ok()
+            .filter(|c| (1..=max).contains(c))
+            .ok_or_else(|| {
+                self.err(
+                    &format!("run {run_id}"),
+                    format!(
+                        "its items went {kept} to a chunk, and this version cuts 1 to {max}; \
+                         resume it with the version that started it (or the store was changed \
+                         outside Veyra)"
+                    ),
+                )
+            })
     }
 
     /// Marks a run running again (on resume).

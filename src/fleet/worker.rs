@@ -161,7 +161,7 @@ impl Worker {
             self.options
                 .in_flight
                 .max(1)
-                .saturating_mul(wire::MAX_ITEMS),
+                .saturating_mul(crate::benchmarks::runner::MAX_CHUNK),
         );
         let shared = Shared {
             fleet: self.fleet.clone(),

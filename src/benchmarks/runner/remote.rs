@@ -92,9 +92,8 @@ pub trait ItemSolver: Send + Sync + std::fmt::Debug {
 /// Items a chunk holds at most. At 32, carrying an item to a worker costs a 32nd of a task,
 /// and the items of a chunk share about 1 MiB of kept result, 31 KiB each on average (shared
 /// in order: an item that leaves more than its chunk has left is asked for again with fewer
-/// beside it if its tools did not act, and fails saying so if they did). 64 to a chunk cut
-/// the fan-out's cost little further (1.24–1.52× the local run, against 1.31–1.46× at 32)
-/// and would halve that room.
+/// beside it if its tools did not act, and fails saying so if they did). Larger chunks cut
+/// the fan-out's cost no further (README, Performance) and would shrink that share.
 pub const MAX_CHUNK: usize = 32;
 
 /// Chunks a run is cut into at least, when it has that many items: enough for a fleet to

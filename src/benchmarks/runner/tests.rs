@@ -416,12 +416,13 @@ async fn a_resumed_run_cuts_the_chunks_it_first_went_out_with_and_refuses_a_chan
             panic!("resumed with the chunk size {bad}")
         };
         let said = e.to_string();
-        assert!(
-            said.contains(&format!(
-                "go {bad} to a chunk, not 1 to {MAX_CHUNK}; the store was changed outside Veyra"
-            )),
-            "{said}"
+        let want = format!(
+            "run {id}: its items went {bad} to a chunk, and this version cuts 1 to {MAX_CHUNK}; \
+             resume it with the version that started it"
         );
+        assert!(said.contains(&want), "{said}");
+        // Refused before it was reopened: still as it stopped.
+        assert_eq!(store.resolve(&id).unwrap().status, RunStatus::Cancelled);
     }
     tamper(4);
     // This version would cut five to a chunk: the run's four stay.
@@ -434,7 +435,7 @@ async fn a_resumed_run_cuts_the_chunks_it_first_went_out_with_and_refuses_a_chan
     assert_eq!(report.info.status, RunStatus::Complete);
     assert_eq!(store.results(&id).unwrap().len(), 20);
     assert_eq!(*second.chunks.lock().unwrap(), [4; 4]);
-    assert_eq!(store.run_chunk(&id, 9).unwrap(), 4);
+    assert_eq!(store.run_chunk(&id, 9, MAX_CHUNK).unwrap(), 4);
 }
 
 #[test]

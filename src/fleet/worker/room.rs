@@ -4,15 +4,18 @@
 //! chunks than it solves at once keeps them from another that would solve them now).
 //!
 //! A task's items are counted from its [`ITEMS_HEADER`] (set by the submitter) from when it is
-//! taken until it ends. A round asks for as many tasks as the room left holds at the size of
-//! the last chunk taken, or at the most a task carries when it holds none (a new run may have
-//! begun, its chunks of any size). The items that run are those the task decodes to, whatever
-//! the header says: a header that lies skews only how the work is shared, and the worker's
-//! item semaphore still bounds what solves at once.
+//! taken until it ends. A round asks for as many tasks as the room left holds at the most a
+//! chunk carries ([`MAX_CHUNK`]), whatever the size of the chunks it took last (a run's
+//! chunks are of one size, but another run's, or an item asked for again, are not): rounds
+//! follow each other while the room holds another chunk, so smaller chunks take more rounds,
+//! and the room is never overrun by this version's chunks. The items that run are those the
+//! task decodes to, whatever the header says: a header that lies skews only how the work is
+//! shared, and the worker's item semaphore still bounds what solves at once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::benchmarks::runner::MAX_CHUNK;
 use crate::events::Priority;
 use crate::fleet::wire::{ITEMS_HEADER, MAX_ITEMS};
 
@@ -23,8 +26,6 @@ pub(super) struct Room {
     size: usize,
     /// Items of the tasks it holds.
     held: Arc<AtomicUsize>,
-    /// Items of the last task taken that carried any.
-    last: AtomicUsize,
 }
 
 impl Room {
@@ -33,7 +34,6 @@ impl Room {
         Room {
             size: size.max(1),
             held: Arc::default(),
-            last: AtomicUsize::new(MAX_ITEMS),
         }
     }
 
@@ -46,12 +46,7 @@ impl Room {
             return free;
         }
         let held = self.held.load(Ordering::SeqCst);
-        let per_task = if held == 0 {
-            MAX_ITEMS
-        } else {
-            self.last.load(Ordering::SeqCst).max(1)
-        };
-        let fits = self.size.saturating_sub(held) / per_task;
+        let fits = self.size.saturating_sub(held) / MAX_CHUNK;
         free.min(if held == 0 { fits.max(1) } else { fits })
     }
 
@@ -59,9 +54,6 @@ impl Room {
     /// (when its task ends, however it ends).
     pub(super) fn hold(&self, headers: Option<&async_nats::HeaderMap>) -> Held {
         let items = items_of(headers);
-        if items > 0 {
-            self.last.store(items, Ordering::SeqCst);
-        }
         self.held.fetch_add(items, Ordering::SeqCst);
         Held {
             held: Arc::clone(&self.held),
@@ -106,32 +98,33 @@ mod tests {
     }
 
     #[test]
-    fn a_worker_takes_chunks_while_its_room_holds_them_and_prompts_always() {
+    fn a_worker_takes_chunks_while_its_room_holds_another_and_prompts_always() {
         let room = Room::new(512);
-        // Empty: as many chunks as the room holds at the most a chunk carries.
-        assert_eq!(room.want(Priority::Low, 64), 512 / MAX_ITEMS);
+        // Empty: as many chunks as the room holds.
+        assert_eq!(room.want(Priority::Low, 64), 512 / MAX_CHUNK);
         assert_eq!(room.want(Priority::Background, 3), 3);
-        // Nine chunks of 54: 486 items, room for no more chunk of 64.
-        let mut chunks: Vec<Held> = (0..9).map(|_| room.hold(Some(&saying("54")))).collect();
+        // Fifteen chunks of 32 (480 items): room for one more; sixteen fill it.
+        let mut chunks: Vec<Held> = (0..15).map(|_| room.hold(Some(&saying("32")))).collect();
+        assert_eq!(room.want(Priority::Low, 64), 1);
+        chunks.push(room.hold(Some(&saying("32"))));
         assert_eq!(room.want(Priority::Low, 64), 0);
         assert_eq!(room.want(Priority::Background, 64), 0);
         // Prompts above low go ahead whatever the run holds.
         for p in [Priority::Critical, Priority::High, Priority::Normal] {
             assert_eq!(room.want(p, 64), 64);
         }
-        // Two chunks end (their tasks' guards drop, however the tasks ended): room for two
-        // of the size last taken.
-        drop(chunks.split_off(7));
-        assert_eq!(room.want(Priority::Low, 64), (512 - 7 * 54) / 54);
+        // Two chunks end (their tasks' guards drop, however the tasks ended): room for two.
+        drop(chunks.split_off(14));
+        assert_eq!(room.want(Priority::Low, 64), 2);
         drop(chunks);
-        assert_eq!(room.want(Priority::Low, 64), 512 / MAX_ITEMS);
+        assert_eq!(room.want(Priority::Low, 64), 512 / MAX_CHUNK);
     }
 
     #[test]
     fn a_room_smaller_than_a_chunk_takes_one_at_a_time() {
         let room = Room::new(16);
         assert_eq!(room.want(Priority::Low, 64), 1);
-        let one = room.hold(Some(&saying("64")));
+        let one = room.hold(Some(&saying("32")));
         assert_eq!(room.want(Priority::Low, 64), 0);
         drop(one);
         assert_eq!(room.want(Priority::Low, 64), 1);
@@ -140,17 +133,33 @@ mod tests {
     }
 
     #[test]
-    fn small_chunks_fill_a_small_room_rather_than_go_one_at_a_time() {
-        // A small run goes an item to a chunk: a room of 100 takes one, then 99 more.
+    fn small_chunks_fill_a_room_over_rounds_and_mixed_sizes_never_overrun_it() {
+        // An item to a chunk: each round takes what the room left holds at the largest
+        // chunk, until it cannot hold another.
         let room = Room::new(100);
-        assert_eq!(room.want(Priority::Low, 500), 1);
-        let first = room.hold(Some(&saying("1")));
-        assert_eq!(room.want(Priority::Low, 500), 99);
-        let rest: Vec<Held> = (0..99).map(|_| room.hold(Some(&saying("1")))).collect();
-        assert_eq!(room.want(Priority::Low, 500), 0);
-        // Idle again, it weighs the next task as the largest: a new run's chunks may be.
-        drop((first, rest));
-        assert_eq!(room.want(Priority::Low, 500), 1);
+        let mut held = Vec::new();
+        let mut rounds = 0;
+        loop {
+            let want = room.want(Priority::Low, 500);
+            if want == 0 {
+                break;
+            }
+            rounds += 1;
+            held.extend((0..want).map(|_| room.hold(Some(&saying("1")))));
+        }
+        assert!(rounds > 1);
+        assert!(
+            (100 - MAX_CHUNK..=100).contains(&held.len()),
+            "{}",
+            held.len()
+        );
+        // A small task taken beside a large chunk does not open the room to many large ones.
+        drop(held);
+        let big = room.hold(Some(&saying("32")));
+        let small = room.hold(Some(&saying("1")));
+        let want = room.want(Priority::Low, 500);
+        assert!(33 + want * MAX_CHUNK <= 100, "{want} more chunks");
+        drop((big, small));
     }
 
     #[test]
