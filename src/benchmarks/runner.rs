@@ -46,13 +46,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::draw::fixed;
 use super::family;
-use super::framework::{
-    ACTOR, AuditedCall, BenchError, BenchTask, Difficulty, FamilyId, ScratchFile, ToolStep,
-};
+use super::framework::{ACTOR, BenchError, BenchTask, Difficulty, FamilyId};
 use super::stats::{self, Estimate, RunSummary};
 use super::store::{BenchStore, RunInfo, RunStatus, TaskResult, task_scores};
 use crate::config::{BenchConfig, VeyraConfig};
-use crate::core::{ExecutionResult, VeyraCore, WithClient};
+use crate::core::{VeyraCore, WithClient};
 use crate::error::VeyraError;
 use crate::events::Event;
 use crate::governance::{AuditEventType, AuditRecord, summarize_input};
@@ -179,44 +177,8 @@ pub struct Runner {
     caller: Option<crate::core::Caller>,
     /// Where items are solved when not through `core` (the fleet).
     solver: Option<Arc<dyn ItemSolver>>,
-}
-
-/// One finished (or failed) item, before scoring.
-struct Solved {
-    index: usize,
-    epoch: u32,
-    latency_ms: u64,
-    result: Result<Answer, VeyraError>,
-    record: Record,
-}
-
-/// What a solved item answered, wherever it ran.
-#[derive(Debug)]
-struct Answer {
-    text: String,
-    tool_steps: u32,
-    tokens_in: u64,
-    tokens_out: u64,
-}
-
-impl From<ExecutionResult> for Answer {
-    fn from(r: ExecutionResult) -> Answer {
-        Answer {
-            text: r.text,
-            tool_steps: r.tool_steps,
-            tokens_in: r.usage.input,
-            tokens_out: r.usage.output,
-        }
-    }
-}
-
-/// What the item left on the record besides its answer (see [`super::record`]).
-#[derive(Debug, Default)]
-struct Record {
-    steps: Vec<ToolStep>,
-    audit: Option<Vec<AuditedCall>>,
-    files: Option<Vec<ScratchFile>>,
-    workdir: String,
+    /// How often the solver is asked again for its room ([`remote::ROOM_EVERY`]).
+    room_every: std::time::Duration,
 }
 
 impl Runner {
@@ -229,6 +191,7 @@ impl Runner {
             in_flight,
             caller: None,
             solver: None,
+            room_every: remote::ROOM_EVERY,
         }
     }
 
@@ -249,6 +212,13 @@ impl Runner {
     /// Overrides how many items are submitted at once (at least 1).
     pub fn with_in_flight(mut self, in_flight: usize) -> Self {
         self.in_flight = in_flight.max(1);
+        self
+    }
+
+    /// Asks the solver for its room every `every` rather than [`remote::ROOM_EVERY`].
+    #[cfg(test)]
+    fn with_room_every(mut self, every: std::time::Duration) -> Self {
+        self.room_every = every;
         self
     }
 
@@ -372,13 +342,15 @@ impl Runner {
         // Solved elsewhere, the items go in the run's chunks, and as many are kept in flight
         // as the solver has room for as the run starts (its workers' room), in chunks.
         let chunk = self.chunk_of(&info, tasks.len()).await?;
-        let limit = match (&self.solver, chunk) {
-            (Some(solver), Some(chunk)) => solver
-                .room()
-                .await
-                .unwrap_or(self.in_flight)
-                .max(1)
-                .div_ceil(chunk),
+        let room = match (&self.solver, chunk) {
+            (Some(solver), Some(_)) => Some(
+                remote::Room::follow(Arc::clone(solver), self.in_flight, self.room_every).await,
+            ),
+            _ => None,
+        };
+        // In chunks; a room that grows is taken up as the next chunk ends.
+        let limit = || match (&room, chunk) {
+            (Some(room), Some(chunk)) => room.items().div_ceil(chunk),
             _ => self.in_flight,
         };
         let work = remote::work(&tasks, info.epochs, &done, chunk);
@@ -418,7 +390,7 @@ impl Runner {
         let mut finished: Vec<Solved> = Vec::new();
         // Fills the free slots with the next items; each starts when first polled.
         let mut refill = |running: &mut FuturesUnordered<_>| {
-            while running.len() < limit && !stop.is_cancelled() {
+            while running.len() < limit() && !stop.is_cancelled() {
                 let Some(chunk) = queue.next() else {
                     break;
                 };
@@ -690,10 +662,11 @@ mod remote;
 mod solve;
 
 pub use remote::{
-    ItemRef, ItemSolver, MAX_CHUNK, MIN_CHUNKS, SolvedItem, chunk_for, for_solver, solve_item,
+    ItemRef, ItemSolver, MAX_CHUNK, MIN_CHUNKS, ROOM_EVERY, SolvedItem, chunk_for, for_solver,
+    solve_item,
 };
+use solve::{Answer, Record, Solved, score, solve};
 pub use solve::{Target, request_for};
-use solve::{score, solve};
 
 #[cfg(test)]
 mod tests;

@@ -1,11 +1,11 @@
 //! `veyra bench` over the fleet: a run's items fanned out to the workers in chunks (see
 //! [`crate::benchmarks::runner::chunk_for`]), one task each, and their outcomes gathered by
-//! execution id. A run keeps as many items in flight as the workers up as it starts say they
-//! solve at once ([`FleetSolver::room`](ItemSolver::room)): each worker's room is half its
-//! core's queue, so every worker has items waiting for each slot it frees, and its audit
-//! trail commits many at once. The run itself — its tasks, its store, the scoring, the
-//! summary — stays with the submitter; a worker gets items without their answer key
-//! ([`for_solver`]) and sends back what each left ([`SolvedItem`]).
+//! execution id. A run keeps as many items in flight as the workers up say they solve at once
+//! ([`FleetSolver::room`](ItemSolver::room), asked again while it goes): each worker's room
+//! is half its core's queue, so every worker has items waiting for each slot it frees, and
+//! its audit trail commits many at once. The run itself — its tasks, its store, the
+//! scoring, the summary — stays with the submitter; a worker gets items without their answer
+//! key ([`for_solver`]) and sends back what each left ([`SolvedItem`]).
 //!
 //! A chunk's execution id is named by its items — run, task (as sent), epoch — its backend,
 //! model and generation ([`chunk_id`]). A run resumed after its submitter was lost asks for the

@@ -81,9 +81,9 @@ pub trait ItemSolver: Send + Sync + std::fmt::Debug {
         chunk_for(total)
     }
 
-    /// Items it can be solving at once as the run starts (its workers' room, say), which the
-    /// run keeps in flight; `None`: it does not know, and the run keeps its own figure
-    /// ([`super::in_flight`]).
+    /// Items it can be solving at once (its workers' room, say), which the run keeps in
+    /// flight: asked as the run starts and every [`ROOM_EVERY`] while it goes. `None`: it
+    /// does not know (the run keeps its own figure, [`super::in_flight`], or the last answer).
     fn room(&self) -> BoxFuture<'_, Option<usize>> {
         Box::pin(std::future::ready(None))
     }
@@ -106,6 +106,51 @@ pub const MIN_CHUNKS: usize = 128;
 /// chunks).
 pub fn chunk_for(total: usize) -> usize {
     (total / MIN_CHUNKS).clamp(1, MAX_CHUNK)
+}
+
+/// How often a run solved elsewhere asks its solver again how many items it has room for.
+pub const ROOM_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The items a solver has room for while a run goes: asked as the run starts, then every
+/// `every` (a worker that joins mid-run raises it, one that leaves lowers it), the newest
+/// answer kept (`fallback` until one comes; an asking that gets none keeps the last).
+/// Dropping it stops the asking.
+pub(super) struct Room {
+    items: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    asking: tokio::task::JoinHandle<()>,
+}
+
+impl Room {
+    pub(super) async fn follow(
+        solver: std::sync::Arc<dyn ItemSolver>,
+        fallback: usize,
+        every: std::time::Duration,
+    ) -> Room {
+        use std::sync::atomic::Ordering::Relaxed;
+        let first = solver.room().await.unwrap_or(fallback).max(1);
+        let items = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(first));
+        let kept = std::sync::Arc::clone(&items);
+        let asking = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Some(n) = solver.room().await {
+                    kept.store(n.max(1), Relaxed);
+                }
+            }
+        });
+        Room { items, asking }
+    }
+
+    /// The newest answer, in items.
+    pub(super) fn items(&self) -> usize {
+        self.items.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for Room {
+    fn drop(&mut self) {
+        self.asking.abort();
+    }
 }
 
 /// One chunk of a run's work: each item's (task index, epoch), and whether the run still

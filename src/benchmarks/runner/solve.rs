@@ -8,9 +8,10 @@ use std::time::Instant;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Answer, Record, Solved};
 use crate::benchmarks::family;
-use crate::benchmarks::framework::{ACTOR, AuditedCall, BenchTask, Outcome, TaskTools, ToolStep};
+use crate::benchmarks::framework::{
+    ACTOR, AuditedCall, BenchTask, Outcome, ScratchFile, TaskTools, ToolStep,
+};
 use crate::benchmarks::scratch::{self, LazyScratch, Scratch, WORKDIR};
 use crate::benchmarks::store::TaskResult;
 use crate::config::ToolSelection;
@@ -18,6 +19,44 @@ use crate::core::{BeforeTools, ExecutionRequest, ExecutionResult, VeyraCore};
 use crate::error::VeyraError;
 use crate::events::{Event, ExecutionId, Priority};
 use crate::governance::{AuditEventType, AuditFilter};
+
+/// One finished (or failed) item, before scoring.
+pub(super) struct Solved {
+    pub(super) index: usize,
+    pub(super) epoch: u32,
+    pub(super) latency_ms: u64,
+    pub(super) result: Result<Answer, VeyraError>,
+    pub(super) record: Record,
+}
+
+/// What a solved item answered, wherever it ran.
+#[derive(Debug)]
+pub(super) struct Answer {
+    pub(super) text: String,
+    pub(super) tool_steps: u32,
+    pub(super) tokens_in: u64,
+    pub(super) tokens_out: u64,
+}
+
+impl From<ExecutionResult> for Answer {
+    fn from(r: ExecutionResult) -> Answer {
+        Answer {
+            text: r.text,
+            tool_steps: r.tool_steps,
+            tokens_in: r.usage.input,
+            tokens_out: r.usage.output,
+        }
+    }
+}
+
+/// What the item left on the record besides its answer (see [`crate::benchmarks::record`]).
+#[derive(Debug, Default)]
+pub(super) struct Record {
+    pub(super) steps: Vec<ToolStep>,
+    pub(super) audit: Option<Vec<AuditedCall>>,
+    pub(super) files: Option<Vec<ScratchFile>>,
+    pub(super) workdir: String,
+}
 
 /// The request a task becomes: actor `benchmark`, unattended, local (it measures the model,
 /// not the simulated link), the task's tools.

@@ -301,6 +301,13 @@ struct CountingSolver {
     most: std::sync::atomic::AtomicUsize,
     /// Cancelled once the first chunk is solved (a run stopped part way).
     stop: Option<CancellationToken>,
+    /// Rooms it says in turn (the last one from then on) instead of `room`, and a chunk that
+    /// waits for the second saying (a worker joining while the run goes).
+    rooms: Option<(
+        Vec<usize>,
+        std::sync::atomic::AtomicUsize,
+        tokio::sync::Notify,
+    )>,
 }
 
 impl CountingSolver {
@@ -313,6 +320,7 @@ impl CountingSolver {
             now: Default::default(),
             most: Default::default(),
             stop: None,
+            rooms: None,
         }
     }
 }
@@ -331,6 +339,13 @@ impl ItemSolver for CountingSolver {
             self.most.fetch_max(now, SeqCst);
             // Every chunk waits for the others the run keeps in flight to start.
             tokio::task::yield_now().await;
+            if let Some((_, asked, grown)) = &self.rooms
+                && asked.load(SeqCst) < 2
+            {
+                // Not for ever: a run that never asks again fails the test rather than hang it.
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(10), grown.notified())
+                    .await;
+            }
             let mut out = Vec::new();
             for item in items {
                 out.push(solve_item(&self.core, item.task, item.epoch, target, cancel).await);
@@ -348,7 +363,15 @@ impl ItemSolver for CountingSolver {
     }
 
     fn room(&self) -> futures_util::future::BoxFuture<'_, Option<usize>> {
-        Box::pin(std::future::ready(self.room))
+        use std::sync::atomic::Ordering::SeqCst;
+        let Some((said, asked, grown)) = &self.rooms else {
+            return Box::pin(std::future::ready(self.room));
+        };
+        let n = asked.fetch_add(1, SeqCst);
+        if n + 1 >= 2 {
+            grown.notify_waiters();
+        }
+        Box::pin(std::future::ready(said.get(n).or(said.last()).copied()))
     }
 }
 
@@ -378,6 +401,31 @@ async fn a_run_solved_elsewhere_goes_in_the_solvers_chunks_and_fills_its_room() 
         let seen = solver.most.load(std::sync::atomic::Ordering::SeqCst);
         assert_eq!(seen, most, "room {room:?}");
     }
+}
+
+#[tokio::test]
+async fn a_room_that_grows_while_the_run_goes_is_taken_up() {
+    let (core, _ws) = core_with(|_| {});
+    let (worker, _wws) = core_with(|_| {});
+    // One chunk of four at first; twenty items' room once a worker has joined.
+    let mut solver = CountingSolver::new(worker, 4, None);
+    solver.rooms = Some((vec![4, 20], Default::default(), Default::default()));
+    let solver = Arc::new(solver);
+    let store = Arc::new(BenchStore::in_memory().unwrap());
+    let report = Runner::new(core, store.clone())
+        .with_solver(solver.clone())
+        .with_room_every(std::time::Duration::from_millis(10))
+        .start(
+            &plan(&[FamilyId::Cplc, FamilyId::Msga], 10, 1),
+            &CancellationToken::new(),
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.info.status, RunStatus::Complete);
+    assert_eq!(store.results(&report.info.id).unwrap().len(), 20);
+    // The first chunk went alone; once it ended, the other four went together.
+    assert_eq!(solver.most.load(std::sync::atomic::Ordering::SeqCst), 16);
 }
 
 #[tokio::test]
