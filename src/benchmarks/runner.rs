@@ -340,7 +340,7 @@ impl Runner {
             .map(|r| (r.task_id.as_str(), r.epoch))
             .collect();
         // Solved elsewhere, the items go in the run's chunks, and as many are kept in flight
-        // as the solver has room for as the run starts (its workers' room), in chunks.
+        // as the solver has room for (its workers' room, asked again while the run goes).
         let chunk = self.chunk_of(&info, tasks.len()).await?;
         let room = match (&self.solver, chunk) {
             (Some(solver), Some(_)) => Some(
