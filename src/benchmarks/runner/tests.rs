@@ -375,25 +375,34 @@ impl ItemSolver for CountingSolver {
     }
 }
 
+/// Twenty items (ten of CPLC, ten of MSGA) through the runner `runner` makes over an
+/// in-memory store: the run completes with a result for each.
+async fn complete_twenty(runner: impl FnOnce(Arc<BenchStore>) -> Runner) {
+    let store = Arc::new(BenchStore::in_memory().unwrap());
+    let report = runner(store.clone())
+        .start(
+            &plan(&[FamilyId::Cplc, FamilyId::Msga], 10, 1),
+            &CancellationToken::new(),
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.info.status, RunStatus::Complete);
+    assert_eq!(store.results(&report.info.id).unwrap().len(), 20);
+}
+
 #[tokio::test]
 async fn a_run_solved_elsewhere_goes_in_the_solvers_chunks_and_fills_its_room() {
     for (room, most) in [(Some(8), 8), (None, 20)] {
         let (core, _ws) = core_with(|_| {});
         let (worker, _wws) = core_with(|_| {});
         let solver = Arc::new(CountingSolver::new(worker, 4, room));
-        let store = Arc::new(BenchStore::in_memory().unwrap());
-        let report = Runner::new(core, store.clone())
-            .with_in_flight(20)
-            .with_solver(solver.clone())
-            .start(
-                &plan(&[FamilyId::Cplc, FamilyId::Msga], 10, 1),
-                &CancellationToken::new(),
-                &mut |_| {},
-            )
-            .await
-            .unwrap();
-        assert_eq!(report.info.status, RunStatus::Complete);
-        assert_eq!(store.results(&report.info.id).unwrap().len(), 20);
+        complete_twenty(|store| {
+            Runner::new(core, store)
+                .with_in_flight(20)
+                .with_solver(solver.clone())
+        })
+        .await;
         // 20 items, four to a chunk.
         assert_eq!(*solver.chunks.lock().unwrap(), [4; 5]);
         // As many in flight as the solver has room for, or, when it does not say, the run's
@@ -411,19 +420,12 @@ async fn a_room_that_grows_while_the_run_goes_is_taken_up() {
     let mut solver = CountingSolver::new(worker, 4, None);
     solver.rooms = Some((vec![4, 20], Default::default(), Default::default()));
     let solver = Arc::new(solver);
-    let store = Arc::new(BenchStore::in_memory().unwrap());
-    let report = Runner::new(core, store.clone())
-        .with_solver(solver.clone())
-        .with_room_every(std::time::Duration::from_millis(10))
-        .start(
-            &plan(&[FamilyId::Cplc, FamilyId::Msga], 10, 1),
-            &CancellationToken::new(),
-            &mut |_| {},
-        )
-        .await
-        .unwrap();
-    assert_eq!(report.info.status, RunStatus::Complete);
-    assert_eq!(store.results(&report.info.id).unwrap().len(), 20);
+    complete_twenty(|store| {
+        Runner::new(core, store)
+            .with_solver(solver.clone())
+            .with_room_every(std::time::Duration::from_millis(10))
+    })
+    .await;
     // The first chunk went alone; once it ended, the other four went together.
     assert_eq!(solver.most.load(std::sync::atomic::Ordering::SeqCst), 16);
 }
